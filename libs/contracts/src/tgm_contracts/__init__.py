@@ -1,0 +1,40 @@
+"""TG-Matrix contracts: commands, events, subjects and envelopes, declared once.
+
+Imports Pydantic and nothing from FastStream, NATS or any service.
+"""
+
+from __future__ import annotations
+
+from . import commands as _commands  # noqa: F401  (registers every command)
+from . import subjects
+from .base import Ack, Empty, Page, PageRequest, Request, Response, WireModel
+from .command import ACCOUNT_RPCS, REGISTRY, RPCS, AccountRpc, Command, Rpc, validation_details
+from .enums import BACKEND_SERVICES, HTTP_STATUS, Domain, ErrorCode, Role, Service
+from .envelope import Headers
+from .events import EVENTS, Event
+
+__all__ = [
+    "ACCOUNT_RPCS",
+    "BACKEND_SERVICES",
+    "EVENTS",
+    "HTTP_STATUS",
+    "REGISTRY",
+    "RPCS",
+    "Ack",
+    "AccountRpc",
+    "Command",
+    "Domain",
+    "Empty",
+    "ErrorCode",
+    "Event",
+    "Headers",
+    "Page",
+    "PageRequest",
+    "Request",
+    "Response",
+    "Role",
+    "Rpc",
+    "Service",
+    "WireModel",
+    "subjects",
+]

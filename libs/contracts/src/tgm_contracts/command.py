@@ -1,0 +1,194 @@
+"""Commands, internal calls and the registry the gateway routes from.
+
+A command is declared once, as a class that names its seed command, owner, domain, least role,
+major version and its request/response models::
+
+    class AddAccount(Command, name="add-account", owner=Service.TG_SESSION, domain=Domain.ACCOUNT,
+                     role=Role.OPERATOR, request=AddAccountRequest, response=AccountView):
+        '''Add a Telegram account to the fleet.'''
+
+Handlers subscribe with ``AddAccount.SUBJECT``; the gateway builds its routing table from
+``REGISTRY``. No subject string is typed anywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from . import subjects
+from .base import Request, Response
+from .enums import Domain, Role, Service
+
+
+class Command:
+    NAME: ClassVar[str]
+    OWNER: ClassVar[Service]
+    DOMAIN: ClassVar[Domain]
+    ROLE: ClassVar[Role]
+    VERSION: ClassVar[int]
+    SUBJECT: ClassVar[str]
+    Request: ClassVar[type[Request]]
+    Response: ClassVar[type[BaseModel]]
+    #: Long-running commands (backups, extraction) may take longer than the default deadline.
+    TIMEOUT: ClassVar[float | None]
+
+    def __init_subclass__(
+        cls,
+        *,
+        name: str,
+        owner: Service,
+        domain: Domain,
+        role: Role,
+        request: type[Request],
+        response: type[BaseModel],
+        version: int = 1,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.NAME = name
+        cls.OWNER = owner
+        cls.DOMAIN = domain
+        cls.ROLE = role
+        cls.VERSION = version
+        cls.Request = request
+        cls.Response = response
+        cls.TIMEOUT = timeout
+        cls.SUBJECT = subjects.command(owner, name, version)
+        REGISTRY.register(cls)
+
+    @classmethod
+    def parse(cls, payload: Any) -> Request:
+        """Validate a payload; raises pydantic.ValidationError."""
+        return cls.Request.model_validate(payload if payload is not None else {})
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "command": cls.NAME,
+            "owner": cls.OWNER.value,
+            "domain": cls.DOMAIN.value,
+            "role": cls.ROLE.label,
+            "version": cls.VERSION,
+            "subject": cls.SUBJECT,
+            "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+        }
+
+
+class CommandRegistry:
+    """All commands by seed name (latest major) and by (name, major)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, int], type[Command]] = {}
+
+    def register(self, cmd: type[Command]) -> None:
+        key = (cmd.NAME, cmd.VERSION)
+        if key in self._by_key and self._by_key[key] is not cmd:
+            raise ValueError(f"command {cmd.NAME} v{cmd.VERSION} declared twice")
+        self._by_key[key] = cmd
+
+    def get(self, name: str, version: int | None = None) -> type[Command] | None:
+        if version is not None:
+            return self._by_key.get((name, version))
+        versions = [v for (n, v) in self._by_key if n == name]
+        return self._by_key[(name, max(versions))] if versions else None
+
+    def names(self) -> list[str]:
+        return sorted({n for (n, _) in self._by_key})
+
+    def all(self) -> list[type[Command]]:
+        return [self._by_key[k] for k in sorted(self._by_key)]
+
+    def owned_by(self, owner: Service) -> list[type[Command]]:
+        return [c for c in self.all() if c.OWNER is owner]
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+
+REGISTRY = CommandRegistry()
+
+
+class Rpc:
+    """An internal call between services: ``tgm.<owner>.rpc.<name>.v<major>``."""
+
+    NAME: ClassVar[str]
+    OWNER: ClassVar[Service]
+    VERSION: ClassVar[int]
+    SUBJECT: ClassVar[str]
+    Request: ClassVar[type[Request]]
+    Response: ClassVar[type[BaseModel]]
+
+    def __init_subclass__(
+        cls,
+        *,
+        name: str,
+        owner: Service,
+        request: type[Request],
+        response: type[BaseModel],
+        version: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.NAME, cls.OWNER, cls.VERSION = name, owner, version
+        cls.Request, cls.Response = request, response
+        cls.SUBJECT = subjects.rpc(owner, name, version)
+        RPCS.append(cls)
+
+
+class AccountRpc:
+    """A call to whichever tg-session replica holds an account: ``tgm.acct.<id>.<name>.v<major>``."""
+
+    NAME: ClassVar[str]
+    VERSION: ClassVar[int]
+    Request: ClassVar[type[Request]]
+    Response: ClassVar[type[BaseModel]]
+
+    def __init_subclass__(
+        cls,
+        *,
+        name: str,
+        request: type[Request],
+        response: type[BaseModel],
+        version: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.NAME, cls.VERSION = name, version
+        cls.Request, cls.Response = request, response
+        ACCOUNT_RPCS.append(cls)
+
+    @classmethod
+    def subject(cls, account_id: str) -> str:
+        return subjects.account(account_id, cls.NAME, cls.VERSION)
+
+
+RPCS: list[type[Rpc]] = []
+ACCOUNT_RPCS: list[type[AccountRpc]] = []
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Field-level details of a validation failure, without echoing input values (may be secrets)."""
+    return [
+        {"loc": [str(p) for p in err["loc"]], "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+__all__ = [
+    "ACCOUNT_RPCS",
+    "REGISTRY",
+    "RPCS",
+    "AccountRpc",
+    "Command",
+    "CommandRegistry",
+    "Request",
+    "Response",
+    "Rpc",
+    "validation_details",
+]

@@ -1,0 +1,65 @@
+"""JetStream streams, KV buckets and object stores, declared once.
+
+Services create what they use at start (idempotently) from these declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import subjects
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: float
+    duplicate_window_seconds: float
+    description: str
+
+
+@dataclass(frozen=True)
+class KvSpec:
+    bucket: str
+    ttl_seconds: float | None
+    history: int
+    description: str
+
+
+@dataclass(frozen=True)
+class ObjectStoreSpec:
+    bucket: str
+    description: str
+
+
+EVENTS_STREAM = StreamSpec(
+    name="TGM_EVENTS",
+    subjects=(subjects.EVENTS_FILTER,),
+    max_age_seconds=7 * 24 * 3600,
+    duplicate_window_seconds=120,
+    description="Every domain event of every service; Nats-Msg-Id is the event id.",
+)
+
+#: Which tg-session replica holds which account. A key per account, renewed by heartbeat.
+ACCOUNT_LEASES = KvSpec(
+    bucket="tgm_account_leases",
+    ttl_seconds=15,
+    history=1,
+    description="account id -> holder replica id; expires unless renewed",
+)
+
+#: Job claims of campaign scheduler replicas.
+JOB_LEASES = KvSpec(
+    bucket="tgm_job_leases",
+    ttl_seconds=30,
+    history=1,
+    description="scheduler lease keys; expire unless renewed",
+)
+
+#: Backup archives, one object per service and backup id.
+BACKUPS = ObjectStoreSpec(bucket="tgm_backups", description="<backup id>/<service>.jsonl.gz")
+
+STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM,)
+KV_BUCKETS: tuple[KvSpec, ...] = (ACCOUNT_LEASES, JOB_LEASES)
+OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (BACKUPS,)
