@@ -1,0 +1,1 @@
+"""Shared contract models, one module per domain."""
