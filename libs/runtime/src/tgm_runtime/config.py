@@ -1,0 +1,34 @@
+"""Settings every service reads from its environment."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TGM_", extra="ignore")
+
+    nats_url: str = Field("nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "TGM_NATS_URL"))
+    mongodb_uri: str = Field(
+        "mongodb://127.0.0.1:27017/?directConnection=true",
+        validation_alias=AliasChoices("MONGODB_URI", "TGM_MONGODB_URI"),
+    )
+    #: Prefix of database names; the database is `<prefix><service>` (e.g. `tgm_session`).
+    database_prefix: str = ""
+    data_dir: Path = Path(".tgm")
+    master_key: str | None = Field(None, repr=False)
+    master_key_file: Path | None = None
+    #: Old master keys (base64, comma-separated) still accepted for decryption while secrets rotate.
+    previous_master_keys: str | None = Field(None, repr=False)
+    replica_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
+    health_host: str = "127.0.0.1"
+    #: Port of the service's /healthz, /readyz and /metrics; 0 disables the HTTP side.
+    health_port: int = 0
+    log_level: str = "INFO"
+    #: OTLP/HTTP endpoint for traces (e.g. http://127.0.0.1:4318); tracing stays local when unset.
+    otlp_endpoint: str | None = None

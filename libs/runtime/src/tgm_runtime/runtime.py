@@ -1,0 +1,499 @@
+"""ServiceRuntime: what every service is made of.
+
+It owns the FastStream NATS broker (with Prometheus and OpenTelemetry middleware), the service's own
+MongoDB database, numbered migrations, the `sys` protocol the gateway fans out to, the owned settings
+sections, secrets, event publishing, and the health/metrics HTTP side. A service module only declares
+handlers with `@runtime.command(Cmd)` and builds its use cases in `@runtime.on_start`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.prometheus import NatsPrometheusMiddleware
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import BaseModel, ValidationError
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from tgm_contracts import Command, ErrorCode, Event, Headers, Rpc, Service, validation_details
+from tgm_contracts import envelope as env
+from tgm_contracts import streams
+from tgm_contracts import sys as sysops
+
+from . import backup
+from .config import RuntimeSettings
+from .errors import DomainError, Invalid
+from .logs import request_id_var, setup_logging
+from .migrations import Migration, MigrationRunner
+from .secrets import SecretBox, decode_key, load_or_create_key_file, new_key_text
+from .settings_store import SettingsStore
+
+log = logging.getLogger("tgm.runtime")
+
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+CountsFn = Callable[[AsyncDatabase[Any]], Awaitable[dict[str, int]]]
+
+
+class CallContext:
+    """What a handler knows about the call besides its payload."""
+
+    __slots__ = ("principal", "request_id", "role", "runtime")
+
+    def __init__(self, runtime: ServiceRuntime, msg: NatsMessage | None) -> None:
+        headers = (msg.headers if msg else None) or {}
+        self.runtime = runtime
+        self.request_id: str | None = headers.get(Headers.REQUEST_ID)
+        self.principal: str | None = headers.get(Headers.PRINCIPAL)
+        self.role: str | None = headers.get(Headers.ROLE)
+
+    @property
+    def state(self) -> SimpleNamespace:
+        return self.runtime.state
+
+
+def _decode(body: bytes) -> Any:
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid(f"payload is not valid JSON: {exc}") from None
+
+
+def _dump(model: Any, response: type[BaseModel]) -> Any:
+    if isinstance(model, BaseModel):
+        if not isinstance(model, response):
+            model = response.model_validate(model.model_dump())
+        return model.model_dump(mode="json", by_alias=True)
+    return response.model_validate(model).model_dump(mode="json", by_alias=True)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        service: Service,
+        version: str,
+        *,
+        migrations: list[Migration] | None = None,
+        counts: CountsFn | None = None,
+        settings: RuntimeSettings | None = None,
+    ) -> None:
+        self.service = service
+        self.version = version
+        self.settings = settings or RuntimeSettings()
+        self.migrations = migrations or []
+        self._counts = counts
+        self.state = SimpleNamespace()
+        self.started_at = datetime.now(UTC)
+        self._t0 = time.monotonic()
+        self._start_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
+        self._stop_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
+        self._restore_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
+        self._stop = asyncio.Event()
+        self._ready = False
+        self.registry = CollectorRegistry()
+        self.handled = Counter(
+            "tgm_commands_total", "Commands handled, by command and outcome", ["command", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tgm_command_seconds", "Command handling time", ["command"], registry=self.registry
+        )
+        self.broker = NatsBroker(
+            self.settings.nats_url,
+            name=f"{service.value}:{self.settings.replica_id}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=5,
+            graceful_timeout=15.0,
+            middlewares=[
+                NatsTelemetryMiddleware(),
+                NatsPrometheusMiddleware(registry=self.registry, app_name=service.value),
+            ],
+            log_level=logging.DEBUG,
+        )
+        self.mongo: AsyncMongoClient[Any] | None = None
+        self.db: AsyncDatabase[Any] = None  # type: ignore[assignment]  # set in start()
+        self.secrets = self._secret_box()
+        self.settings_store: SettingsStore | None = None
+        self._register_sys()
+
+    # --- declaration API -------------------------------------------------------------------------
+
+    def on_start(self, fn: Callable[[ServiceRuntime], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        self._start_hooks.append(fn)
+        return fn
+
+    def on_stop(self, fn: Callable[[ServiceRuntime], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        self._stop_hooks.append(fn)
+        return fn
+
+    def on_restore(self, fn: Callable[[ServiceRuntime], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """Called after `restore-database` replaced this service's data (drop caches, reload state)."""
+        self._restore_hooks.append(fn)
+        return fn
+
+    def command(self, cmd: type[Command]) -> Callable[[H], H]:
+        """Serve a catalogue command owned by this service (one replica answers: a queue group)."""
+        if cmd.OWNER is not self.service:
+            raise ValueError(f"{cmd.NAME} is owned by {cmd.OWNER.value}, not {self.service.value}")
+        return self._serve(cmd.SUBJECT, cmd.NAME, cmd.Request, cmd.Response, queue=self.service.value)
+
+    def rpc(self, call: type[Rpc]) -> Callable[[H], H]:
+        return self._serve(call.SUBJECT, call.NAME, call.Request, call.Response, queue=self.service.value)
+
+    def handler(
+        self,
+        subject: str,
+        name: str,
+        request: type[BaseModel],
+        response: type[BaseModel],
+        queue: str | None = None,
+    ) -> Callable[[H], H]:
+        """Serve any subject with the envelope rules (used for account-addressed calls)."""
+        return self._serve(subject, name, request, response, queue=queue or "")
+
+    def _serve(
+        self,
+        subject: str,
+        name: str,
+        request: type[BaseModel],
+        response: type[BaseModel],
+        queue: str,
+    ) -> Callable[[H], H]:
+        def decorate(fn: H) -> H:
+            async def endpoint(msg: NatsMessage) -> dict[str, Any]:
+                return await self.dispatch(name, request, response, fn, msg)
+
+            endpoint.__name__ = f"handle_{name.replace('-', '_')}"
+            self.broker.subscriber(subject, queue=queue, title=name)(endpoint)
+            return fn
+
+        return decorate
+
+    async def dispatch(
+        self,
+        name: str,
+        request: type[BaseModel],
+        response: type[BaseModel],
+        fn: Callable[..., Awaitable[Any]],
+        msg: NatsMessage | None,
+        raw: bytes | None = None,
+    ) -> dict[str, Any]:
+        ctx = CallContext(self, msg)
+        token = request_id_var.set(ctx.request_id)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            payload = _decode(msg.body if msg is not None else (raw or b""))
+            try:
+                req = request.model_validate(payload)
+            except ValidationError as exc:
+                raise Invalid(f"invalid payload for {name}", validation_details(exc)) from None
+            result = await fn(req, ctx)
+            return env.ok(_dump(result, response))
+        except DomainError as exc:
+            outcome = exc.code.value
+            return env.error(exc.code, exc.message, exc.details, exc.retry_after)
+        except Exception as exc:
+            outcome = ErrorCode.INTERNAL.value
+            log.error("handler %s failed: %s\n%s", name, exc, traceback.format_exc())
+            return env.error(ErrorCode.INTERNAL, f"{name} failed inside {self.service.value}; see its logs")
+        finally:
+            self.handled.labels(name, outcome).inc()
+            self.latency.labels(name).observe(time.perf_counter() - started)
+            request_id_var.reset(token)
+
+    def subscribe_events(
+        self, event: type[Event], durable: str
+    ) -> Callable[[Callable[[Any], Awaitable[None]]], Callable[[Any], Awaitable[None]]]:
+        """Consume an event durably; replicas of this service share the work (deliver group)."""
+        from faststream.nats import JStream
+
+        name = f"{self.service.value.replace('-', '_')}_{durable}"
+
+        def decorate(fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+            async def endpoint(msg: NatsMessage) -> None:
+                try:
+                    evt = event.model_validate(json.loads(msg.body))
+                except (ValueError, ValidationError) as exc:
+                    log.warning("dropping malformed %s event: %s", event.NAME, exc)
+                    return
+                await fn(evt)
+
+            endpoint.__name__ = f"on_{event.NAME.replace('-', '_')}"
+            self.broker.subscriber(
+                event.SUBJECT,
+                stream=JStream(streams.EVENTS_STREAM.name, declare=False),
+                durable=name,
+                queue=name,
+            )(endpoint)
+            return fn
+
+        return decorate
+
+    # --- calls out ---------------------------------------------------------------------------------
+
+    async def publish(self, event: Event) -> None:
+        await self.broker.publish(
+            event.model_dump(mode="json", by_alias=True),
+            subject=event.SUBJECT,
+            stream=streams.EVENTS_STREAM.name,
+            headers={Headers.MSG_ID: event.event_id},
+        )
+
+    async def call(
+        self, target: type[Rpc] | type[Command], payload: BaseModel | dict[str, Any], timeout: float = 10.0
+    ) -> Any:
+        body = payload.model_dump(mode="json", by_alias=True) if isinstance(payload, BaseModel) else payload
+        return await self.request(target.SUBJECT, body, target.Response, timeout)
+
+    async def request(
+        self, subject: str, body: dict[str, Any], response: type[BaseModel], timeout: float = 10.0
+    ) -> Any:
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        try:
+            reply = await self.broker.request(body, subject=subject, timeout=timeout)
+        except NoRespondersError:
+            raise DomainError(ErrorCode.UNAVAILABLE, f"nobody serves {subject}") from None
+        except (NatsTimeout, TimeoutError):
+            raise DomainError(ErrorCode.TIMEOUT, f"{subject} did not answer in {timeout}s") from None
+        raw = json.loads(reply.body)
+        if raw.get("ok"):
+            return response.model_validate(raw.get("data"))
+        err = raw.get("error") or {}
+        raise DomainError(
+            ErrorCode(err.get("code", "INTERNAL")), err.get("message", "error"), err.get("details"),
+            err.get("retry_after"),
+        )
+
+    async def settings_section(self, section: str) -> Any:
+        assert self.settings_store is not None
+        return await self.settings_store.values(section)
+
+    @property
+    def nc(self) -> Any:
+        return self.broker.connection
+
+    @property
+    def js(self) -> Any:
+        return self.broker.connection.jetstream()
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def _secret_box(self) -> SecretBox:
+        s = self.settings
+        if s.master_key:
+            text = s.master_key
+        elif s.master_key_file:
+            text = load_or_create_key_file(s.master_key_file)
+        else:
+            text = load_or_create_key_file(s.data_dir / "master.key") if s.data_dir else new_key_text()
+        previous = [decode_key(k) for k in (s.previous_master_keys or "").split(",") if k.strip()]
+        return SecretBox(decode_key(text), previous)
+
+    def database_name(self) -> str:
+        return self.settings.database_prefix + self.service.database
+
+    async def connect_database(self, uri: str | None = None) -> None:
+        self.mongo = AsyncMongoClient(
+            uri or self.settings.mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True,
+            appname=f"tgm-{self.service.value}",
+        )
+        self.db = self.mongo[self.database_name()]
+        self.settings_store = SettingsStore(self.db, self.service)
+
+    async def start(self, *, connect_broker: bool = True) -> None:
+        if self.mongo is None:
+            await self.connect_database()
+        await MigrationRunner(self.db, self.migrations).run()
+        if connect_broker:
+            await self.broker.connect()
+            await self._ensure_streams()
+        for hook in self._start_hooks:
+            await hook(self)
+        if connect_broker:
+            await self.broker.start()
+        self._ready = True
+        log.info("%s %s started (replica %s)", self.service.value, self.version, self.settings.replica_id)
+
+    async def _ensure_streams(self) -> None:
+        from nats.js.api import StreamConfig
+        from nats.js.errors import NotFoundError
+
+        js = self.js
+        for spec in streams.STREAMS:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                max_age=spec.max_age_seconds,
+                duplicate_window=spec.duplicate_window_seconds,
+                description=spec.description,
+            )
+            try:
+                await js.stream_info(spec.name)
+            except NotFoundError:
+                try:
+                    await js.add_stream(config)
+                except Exception as exc:  # another service created it at the same moment
+                    log.debug("stream %s: %s", spec.name, exc)
+
+    async def stop(self) -> None:
+        self._ready = False
+        for hook in reversed(self._stop_hooks):
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("stop hook failed")
+        try:
+            await self.broker.stop()
+        except Exception:
+            log.exception("broker stop failed")
+        if self.mongo is not None:
+            await self.mongo.close()
+            self.mongo = None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def stop_requested(self) -> None:
+        """Returns once something (a signal, `graceful-shutdown`) asked this process to stop."""
+        await self._stop.wait()
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        server = None
+        if self.settings.health_port:
+            from .health import serve_health
+
+            server = await serve_health(self, self.settings.health_host, self.settings.health_port)
+        await self._stop.wait()
+        log.info("%s draining and stopping", self.service.value)
+        if server is not None:
+            server.should_exit = True
+        await self.stop()
+
+    def run(self) -> None:
+        setup_logging(self.service.value, self.settings.replica_id, self.settings.log_level)
+        from .tracing import setup_tracing
+
+        setup_tracing(self.service.value, self.settings.otlp_endpoint)
+        asyncio.run(self.serve())
+
+    # --- sys protocol ------------------------------------------------------------------------------
+
+    async def info(self) -> sysops.ServiceInfo:
+        db_check = await self.check_database()
+        nats_ok = bool(self.broker._connection is not None and self.broker.connection.is_connected)
+        counts = {}
+        if self._counts is not None and db_check.ok:
+            try:
+                counts = await self._counts(self.db)
+            except Exception as exc:
+                log.warning("counts failed: %s", exc)
+        status = await MigrationRunner(self.db, self.migrations).status() if db_check.ok else {"current": 0}
+        return sysops.ServiceInfo(
+            service=self.service,
+            version=self.version,
+            replica_id=self.settings.replica_id,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            uptime_seconds=round(time.monotonic() - self._t0, 3),
+            health="ok" if db_check.ok and nats_ok and self._ready else "degraded",
+            database=db_check,
+            nats=sysops.Check(ok=nats_ok),
+            counts=counts,
+            migration=status["current"],
+        )
+
+    async def check_database(self) -> sysops.Check:
+        t = time.perf_counter()
+        try:
+            await self.db.command("ping")
+            return sysops.Check(ok=True, latency_ms=round((time.perf_counter() - t) * 1000, 2))
+        except Exception as exc:
+            return sysops.Check(ok=False, error=type(exc).__name__)
+
+    def _register_sys(self) -> None:
+        def sys_handler(op: type[sysops.SysOp]) -> Callable[[H], H]:
+            queue = "" if op.BROADCAST else self.service.value
+            return self._serve(op.subject(self.service), f"sys.{op.OP}", op.Request, op.Response, queue)
+
+        @sys_handler(sysops.Info)
+        async def _info(req: Any, ctx: CallContext) -> sysops.ServiceInfo:
+            return await self.info()
+
+        @sys_handler(sysops.SettingsGet)
+        async def _settings_get(req: sysops.SettingsGetRequest, ctx: CallContext) -> Any:
+            assert self.settings_store
+            return {"sections": await self.settings_store.all(req.sections)}
+
+        @sys_handler(sysops.SettingsSave)
+        async def _settings_save(req: sysops.SettingsSaveRequest, ctx: CallContext) -> Any:
+            assert self.settings_store
+            return await self.settings_store.save(req.section, req.values, req.expected_version)
+
+        @sys_handler(sysops.SettingsReset)
+        async def _settings_reset(req: sysops.SettingsResetRequest, ctx: CallContext) -> Any:
+            assert self.settings_store
+            names = [s for s in self.settings_store.models if req.sections is None or s in req.sections]
+            return {"sections": [await self.settings_store.reset(s) for s in names]}
+
+        @sys_handler(sysops.Backup)
+        async def _backup(req: sysops.BackupRequest, ctx: CallContext) -> Any:
+            data, counts = await backup.dump(self.db)
+            name = f"{req.backup_id}/{self.service.value}.jsonl.gz"
+            store = await self.broker.object_storage(streams.BACKUPS.bucket)
+            await store.put(name, data)
+            return sysops.BackupPart(
+                service=self.service, object_name=name, collections=counts,
+                documents=sum(counts.values()), bytes=len(data),
+            )
+
+        @sys_handler(sysops.Restore)
+        async def _restore(req: sysops.BackupRequest, ctx: CallContext) -> Any:
+            from nats.js.errors import ObjectNotFoundError
+
+            store = await self.broker.object_storage(streams.BACKUPS.bucket)
+            name = f"{req.backup_id}/{self.service.value}.jsonl.gz"
+            try:
+                obj = await store.get(name)
+            except ObjectNotFoundError:
+                raise DomainError(ErrorCode.NOT_FOUND, f"backup {req.backup_id} has no part for {name}") from None
+            counts = await backup.restore(self.db, obj.data or b"")
+            for hook in self._restore_hooks:  # rebuild in-memory state from the restored data
+                await hook(self)
+            return sysops.RestorePart(service=self.service, collections=counts, documents=sum(counts.values()))
+
+        @sys_handler(sysops.Migrate)
+        async def _migrate(req: Any, ctx: CallContext) -> Any:
+            runner = MigrationRunner(self.db, self.migrations)
+            await runner.run()
+            return {"service": self.service, **(await runner.status())}
+
+        @sys_handler(sysops.Migrations)
+        async def _migrations(req: Any, ctx: CallContext) -> Any:
+            return {"service": self.service, **(await MigrationRunner(self.db, self.migrations).status())}
+
+        @sys_handler(sysops.Shutdown)
+        async def _shutdown(req: Any, ctx: CallContext) -> Any:
+            # Answer first, then drain: the reply must leave before the connection closes.
+            asyncio.get_running_loop().call_later(0.2, self.request_stop)
+            return sysops.ShutdownAck(service=self.service, replica_id=self.settings.replica_id)

@@ -1,0 +1,37 @@
+"""`python -m tgm_gateway`: serve HTTP on TGM_GATEWAY_HOST:TGM_GATEWAY_PORT (default 127.0.0.1:8080)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from tgm_runtime.logs import setup_logging
+from tgm_runtime.tracing import setup_tracing
+
+from .app import create_app
+from .settings import GatewaySettings
+
+
+async def main() -> None:
+    settings = GatewaySettings()
+    app = create_app(settings)
+    gw = app.state.gateway
+    setup_logging("gateway", gw.rt.settings.replica_id, gw.rt.settings.log_level)
+    setup_tracing("gateway", gw.rt.settings.otlp_endpoint)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    )
+
+    async def stop_on_request() -> None:
+        await gw.rt.stop_requested()  # graceful-shutdown asked the gateway to stop too
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stop_on_request())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,121 @@
+"""The gateway's side of NATS: one command to its owner, and scatter-gather of `sys` ops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from opentelemetry import propagate
+from tgm_contracts import ErrorCode, Headers, Service
+from tgm_contracts import envelope as env
+from tgm_contracts.sys import SysOp
+
+
+def trace_headers(request_id: str | None, principal: str | None = None, role: str | None = None) -> dict[str, str]:
+    headers: dict[str, str] = {Headers.REQUEST_ID: request_id or uuid.uuid4().hex}
+    if principal:
+        headers[Headers.PRINCIPAL] = principal
+    if role:
+        headers[Headers.ROLE] = role
+    propagate.inject(headers)
+    return headers
+
+
+async def request(
+    nc: Client, subject: str, body: Any, headers: dict[str, str], timeout: float
+) -> dict[str, Any]:
+    """Send one request; always returns an envelope (UNAVAILABLE / TIMEOUT included)."""
+    if not nc.is_connected:
+        return env.error(ErrorCode.UNAVAILABLE, "the message bus is not connected; try again shortly")
+    try:
+        msg = await nc.request(subject, json.dumps(body).encode(), timeout=timeout, headers=headers)
+    except NoRespondersError:
+        return env.error(ErrorCode.UNAVAILABLE, "no service is serving this command right now")
+    except (NatsTimeout, TimeoutError):
+        return env.error(ErrorCode.TIMEOUT, f"no answer within {timeout:g} s")
+    try:
+        reply = json.loads(msg.data)
+        if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
+            return reply
+    except ValueError:
+        pass
+    return env.error(ErrorCode.INTERNAL, "the service answered with a malformed reply")
+
+
+@dataclass
+class Gathered:
+    """Replies of a fan-out: per service, the data of each replica that answered, and errors."""
+
+    replies: dict[Service, list[Any]] = field(default_factory=dict)
+    errors: dict[Service, dict[str, Any]] = field(default_factory=dict)
+
+    def answered(self, service: Service) -> bool:
+        return bool(self.replies.get(service))
+
+
+async def broadcast(
+    nc: Client, op: type[SysOp], services: Iterable[Service], payload: dict[str, Any], window: float,
+    request_id: str | None = None,
+) -> Gathered:
+    """Every replica of every service answers; gather for `window` seconds (less when all spoke and
+    the replies stopped coming)."""
+    services = list(services)
+    out = Gathered(replies={s: [] for s in services})
+    if not nc.is_connected:
+        for s in services:
+            out.errors[s] = {"code": "UNAVAILABLE", "message": "bus not connected"}
+        return out
+    inbox = nc.new_inbox()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    sub = await nc.subscribe(inbox, cb=queue.put)
+    headers = trace_headers(request_id)
+    try:
+        body = json.dumps(payload).encode()
+        for s in services:
+            await nc.publish(op.subject(s), body, reply=inbox, headers=headers)
+        deadline = time.monotonic() + window
+        quiet = 0.15
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            all_spoke = all(out.replies[s] for s in services)
+            try:
+                msg = await asyncio.wait_for(queue.get(), min(remaining, quiet) if all_spoke else remaining)
+            except TimeoutError:
+                if all_spoke:
+                    break
+                continue
+            if not msg.data:  # a no-responders status message
+                continue
+            try:
+                reply = json.loads(msg.data)
+            except ValueError:
+                continue
+            svc = Service((reply.get("data") or {}).get("service", "")) if reply.get("ok") else None
+            if svc in out.replies:
+                out.replies[svc].append(reply["data"])
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+async def each(
+    nc: Client, op: type[SysOp], services: Iterable[Service], payload: dict[str, Any], timeout: float,
+    request_id: str | None = None,
+) -> dict[Service, dict[str, Any]]:
+    """One replica of each service answers; all asked at once. Values are envelopes."""
+    services = list(services)
+    headers = trace_headers(request_id)
+    results = await asyncio.gather(
+        *(request(nc, op.subject(s), payload, headers, timeout) for s in services)
+    )
+    return dict(zip(services, results, strict=True))

@@ -1,0 +1,119 @@
+"""From a caller's command to its owner's subject: auth, lookup, role, validation, then NATS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import ValidationError
+from tgm_contracts import HTTP_STATUS, REGISTRY, Command, ErrorCode, validation_details
+from tgm_contracts import envelope as env
+
+from .auth import KeyRateLimiter, Principal
+from .bus import request, trace_headers
+
+
+@dataclass
+class Outcome:
+    status: int
+    reply: dict[str, Any]
+    command: type[Command] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.reply.get("ok"))
+
+
+def failure(code: ErrorCode, message: str, details: Any = None, retry_after: float | None = None) -> Outcome:
+    return Outcome(HTTP_STATUS[code], env.error(code, message, details, retry_after))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        nc: Callable[[], Client],
+        limiter: KeyRateLimiter,
+        default_timeout: Callable[[], float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._nc = nc
+        self._limiter = limiter
+        self._default_timeout = default_timeout
+        self.requests = Counter(
+            "tgm_gateway_commands_total", "Commands through the gateway by command and code",
+            ["command", "code"], registry=registry,
+        )
+        self.latency = Histogram(
+            "tgm_gateway_command_seconds", "Gateway command latency, end to end", ["command"], registry=registry
+        )
+
+    def resolve(self, name: str) -> type[Command] | None:
+        return REGISTRY.get(name)
+
+    async def run(
+        self,
+        name: str,
+        payload: Any,
+        principal: Principal | None,
+        request_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Outcome:
+        started = time.perf_counter()
+        outcome = await self._run(name, payload, principal, request_id, extra)
+        label = outcome.command.NAME if outcome.command else "unknown"
+        code = "OK" if outcome.ok else outcome.reply["error"]["code"]
+        self.requests.labels(label, code).inc()
+        self.latency.labels(label).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _run(
+        self, name: str, payload: Any, principal: Principal | None, request_id: str | None,
+        extra: dict[str, Any] | None,
+    ) -> Outcome:
+        if principal is None:
+            return failure(ErrorCode.UNAUTHORIZED, "missing or invalid API key: send 'Authorization: Bearer <key>'")
+        cmd = self.resolve(name)
+        if cmd is None:
+            return failure(
+                ErrorCode.NOT_FOUND,
+                f"unknown command {name[:100]!r}; GET /api/v1/commands lists the commands",
+            )
+        if principal.role < cmd.ROLE:
+            out = failure(
+                ErrorCode.FORBIDDEN,
+                f"{cmd.NAME} needs the {cmd.ROLE.label} role; this key has {principal.role.label}",
+            )
+            out.command = cmd
+            return out
+        wait = self._limiter.take(principal.key_id)
+        if wait > 0:
+            out = failure(ErrorCode.RATE_LIMITED, "too many requests for this key", retry_after=round(wait, 3))
+            out.command = cmd
+            return out
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            out = failure(ErrorCode.VALIDATION_ERROR, "payload must be a JSON object")
+            out.command = cmd
+            return out
+        try:
+            req = cmd.parse({**payload, **(extra or {})})
+        except ValidationError as exc:
+            out = failure(ErrorCode.VALIDATION_ERROR, f"invalid payload for {cmd.NAME}", validation_details(exc))
+            out.command = cmd
+            return out
+        body = req.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        headers = trace_headers(request_id, principal.key_id, principal.role.label)
+        timeout = cmd.TIMEOUT or self._default_timeout()
+        reply = await request(self._nc(), cmd.SUBJECT, body, headers, timeout)
+        if reply["ok"]:
+            return Outcome(200, reply, cmd)
+        try:
+            code = ErrorCode(reply["error"]["code"])
+        except (KeyError, ValueError, TypeError):
+            code = ErrorCode.INTERNAL
+        return Outcome(HTTP_STATUS[code], reply, cmd)
