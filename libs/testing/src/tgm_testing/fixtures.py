@@ -1,0 +1,122 @@
+"""pytest fixtures for real infrastructure.
+
+Installed as a pytest plugin (entry point `tgm_testing.fixtures`), so every test in the workspace
+can ask for these fixtures; `pytest_plugins = ["tgm_testing.fixtures"]` in a root conftest works
+too (pytest then loads it once). The servers start only when a test asks for them.
+
+- `nats_server` / `mongo_server` (session): one nats-server with JetStream and one secantusd on
+  free ports with temporary data, stopped after the session. `.url` / `.uri` give the addresses;
+  `nats_url` / `mongo_uri` are shortcuts.
+- `mongo_client` (session): a synchronous pymongo client for `mongo_server`.
+- `fresh_db_name` (function): a database name unique to the test, dropped after it.
+- `make_nats_server` / `make_mongo_server` (function): factories for private servers that a test
+  may stop, kill or restart without disturbing other tests; all stopped after the test.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .servers import MongoServer, NatsServer
+
+__all__ = ["unique_db_name"]
+
+
+def unique_db_name(hint: str = "test", prefix: str = "t_") -> str:
+    """A valid, unique MongoDB database name built from `hint` (e.g. a test's name)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", hint.lower()).strip("_")[:40] or "test"
+    return f"{prefix}{slug}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    root = tmp_path_factory.mktemp("nats")
+    server = NatsServer(root / "store", log_path=root / "nats-server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
+    root = tmp_path_factory.mktemp("mongo")
+    server = MongoServer(root / "db", log_path=root / "secantusd.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url
+
+
+@pytest.fixture
+def mongo_uri(mongo_server: MongoServer) -> str:
+    return mongo_server.uri
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_server: MongoServer) -> Iterator[Any]:
+    client = mongo_server.client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def fresh_db_name(request: pytest.FixtureRequest, mongo_client: Any) -> Iterator[str]:
+    """A database name no other test uses; the database is dropped after the test."""
+    name = unique_db_name(request.node.name)
+    yield name
+    try:
+        mongo_client.drop_database(name)
+    except Exception as exc:  # the test may have stopped the server on purpose; do not fail it
+        warnings.warn(f"could not drop test database {name}: {exc}", stacklevel=1)
+
+
+@pytest.fixture
+def make_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., NatsServer]]:
+    """Factory: `make_nats_server(**kwargs)` starts a private NatsServer (kwargs as NatsServer)."""
+    started: list[NatsServer] = []
+
+    def make(**kwargs: Any) -> NatsServer:
+        root = tmp_path_factory.mktemp("nats")
+        kwargs.setdefault("log_path", root / "nats-server.log")
+        server = NatsServer(kwargs.pop("store_dir", root / "store"), **kwargs)
+        started.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def make_mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., MongoServer]]:
+    """Factory: `make_mongo_server(**kwargs)` starts a private MongoServer (kwargs as MongoServer)."""
+    started: list[MongoServer] = []
+
+    def make(**kwargs: Any) -> MongoServer:
+        root = tmp_path_factory.mktemp("mongo")
+        kwargs.setdefault("log_path", root / "secantusd.log")
+        server = MongoServer(kwargs.pop("storage_dir", root / "db"), **kwargs)
+        started.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
