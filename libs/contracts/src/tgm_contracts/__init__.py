@@ -21,8 +21,8 @@ __all__ = [
     "HTTP_STATUS",
     "REGISTRY",
     "RPCS",
-    "Ack",
     "AccountRpc",
+    "Ack",
     "Command",
     "Domain",
     "Empty",
@@ -38,4 +38,5 @@ __all__ = [
     "Service",
     "WireModel",
     "subjects",
+    "validation_details",
 ]

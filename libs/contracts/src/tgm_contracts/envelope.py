@@ -35,7 +35,9 @@ class ErrorBody(BaseModel):
     code: ErrorCode
     message: str
     details: Any | None = None
-    retry_after: float | None = Field(None, description="Seconds to wait before retrying (FLOOD_WAIT, RATE_LIMITED).")
+    retry_after: float | None = Field(
+        None, description="Seconds to wait before retrying (FLOOD_WAIT, RATE_LIMITED)."
+    )
 
 
 class OkReply(BaseModel):

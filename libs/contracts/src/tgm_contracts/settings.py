@@ -33,7 +33,9 @@ class TelegramSettings(SettingsModel):
 
     max_accounts_per_proxy: int = Field(3, ge=1, le=50)
     require_proxy: bool = False
-    replica_capacity: int = Field(500, ge=1, le=5000, description="Accounts one tg-session replica holds at most.")
+    replica_capacity: int = Field(
+        500, ge=1, le=5000, description="Accounts one tg-session replica holds at most."
+    )
     reconnect_backoff_max_seconds: float = Field(300, ge=5, le=3600)
     device_model: str = "TG-Matrix"
     system_version: str = "1.0"
@@ -56,7 +58,9 @@ class PacingSettings(SettingsModel):
     quiet_hours_start: str | None = Field("01:00", pattern=r"^\d{2}:\d{2}$")
     quiet_hours_end: str | None = Field("07:00", pattern=r"^\d{2}:\d{2}$")
     peer_flood_cooldown_hours: float = Field(24.0, ge=0.1, le=720)
-    warmup_days: int = Field(7, ge=0, le=60, description="New accounts ramp their daily cap up over these days.")
+    warmup_days: int = Field(
+        7, ge=0, le=60, description="New accounts ramp their daily cap up over these days."
+    )
 
     @field_validator("jitter_max_seconds")
     @classmethod
@@ -68,8 +72,21 @@ class PacingSettings(SettingsModel):
 
 
 DEFAULT_STOP_WORDS: list[str] = [
-    "stop", "unsubscribe", "opt out", "optout", "do not contact", "remove me",
-    "退訂", "退订", "取消訂閱", "取消订阅", "不要再發", "不要再发", "停止", "別再發", "别再发",
+    "stop",
+    "unsubscribe",
+    "opt out",
+    "optout",
+    "do not contact",
+    "remove me",
+    "退訂",
+    "退订",
+    "取消訂閱",
+    "取消订阅",
+    "不要再發",
+    "不要再发",
+    "停止",
+    "別再發",
+    "别再发",
 ]
 
 

@@ -28,14 +28,18 @@ def make_app(rt: ServiceRuntime) -> Any:
             body = json.dumps({"ready": ready, "database": info.database.ok, "nats": info.nats.ok}).encode()
         elif path == "/metrics":
             status, ctype, body = 200, CONTENT_TYPE_LATEST, generate_latest(rt.registry)
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", ctype.encode())]})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", ctype.encode())]}
+        )
         await send({"type": "http.response.body", "body": body})
 
     return app
 
 
 async def serve_health(rt: ServiceRuntime, host: str, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(make_app(rt), host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        make_app(rt), host=host, port=port, log_config=None, access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the runtime owns signals
     asyncio.get_running_loop().create_task(server.serve())

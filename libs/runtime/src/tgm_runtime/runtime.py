@@ -27,9 +27,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from tgm_contracts import Command, ErrorCode, Event, Headers, Rpc, Service, validation_details
+from tgm_contracts import Command, ErrorCode, Event, Headers, Rpc, Service, streams, validation_details
 from tgm_contracts import envelope as env
-from tgm_contracts import streams
 from tgm_contracts import sys as sysops
 
 from . import backup
@@ -105,7 +104,9 @@ class ServiceRuntime:
         self._ready = False
         self.registry = CollectorRegistry()
         self.handled = Counter(
-            "tgm_commands_total", "Commands handled, by command and outcome", ["command", "outcome"],
+            "tgm_commands_total",
+            "Commands handled, by command and outcome",
+            ["command", "outcome"],
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -277,7 +278,9 @@ class ServiceRuntime:
             return response.model_validate(raw.get("data"))
         err = raw.get("error") or {}
         raise DomainError(
-            ErrorCode(err.get("code", "INTERNAL")), err.get("message", "error"), err.get("details"),
+            ErrorCode(err.get("code", "INTERNAL")),
+            err.get("message", "error"),
+            err.get("details"),
             err.get("retry_after"),
         )
 
@@ -311,7 +314,9 @@ class ServiceRuntime:
 
     async def connect_database(self, uri: str | None = None) -> None:
         self.mongo = AsyncMongoClient(
-            uri or self.settings.mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True,
+            uri or self.settings.mongodb_uri,
+            serverSelectionTimeoutMS=5000,
+            tz_aware=True,
             appname=f"tgm-{self.service.value}",
         )
         self.db = self.mongo[self.database_name()]
@@ -463,8 +468,11 @@ class ServiceRuntime:
             store = await self.broker.object_storage(streams.BACKUPS.bucket)
             await store.put(name, data)
             return sysops.BackupPart(
-                service=self.service, object_name=name, collections=counts,
-                documents=sum(counts.values()), bytes=len(data),
+                service=self.service,
+                object_name=name,
+                collections=counts,
+                documents=sum(counts.values()),
+                bytes=len(data),
             )
 
         @sys_handler(sysops.Restore)
@@ -476,11 +484,15 @@ class ServiceRuntime:
             try:
                 obj = await store.get(name)
             except ObjectNotFoundError:
-                raise DomainError(ErrorCode.NOT_FOUND, f"backup {req.backup_id} has no part for {name}") from None
+                raise DomainError(
+                    ErrorCode.NOT_FOUND, f"backup {req.backup_id} has no part for {name}"
+                ) from None
             counts = await backup.restore(self.db, obj.data or b"")
             for hook in self._restore_hooks:  # rebuild in-memory state from the restored data
                 await hook(self)
-            return sysops.RestorePart(service=self.service, collections=counts, documents=sum(counts.values()))
+            return sysops.RestorePart(
+                service=self.service, collections=counts, documents=sum(counts.values())
+            )
 
         @sys_handler(sysops.Migrate)
         async def _migrate(req: Any, ctx: CallContext) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,13 +15,16 @@ from .errors import Conflict, Invalid, NotFound
 
 COLLECTION = "_settings"
 
+#: Other replicas of a service see a saved section within this many seconds.
+CACHE_SECONDS = 5.0
+
 
 class SettingsStore:
     def __init__(self, db: AsyncDatabase[Any], service: Service) -> None:
         self.db = db
         self.service = service
         self.models = sections_of(service)
-        self._cache: dict[str, BaseModel] = {}
+        self._cache: dict[str, tuple[float, BaseModel]] = {}
 
     def _model(self, section: str) -> type[BaseModel]:
         try:
@@ -32,7 +36,7 @@ class SettingsStore:
         model = self._model(section)
         doc = await self.db[COLLECTION].find_one({"_id": section})
         values = model.model_validate(doc["values"] if doc else {})
-        self._cache[section] = values
+        self._cache[section] = (time.monotonic(), values)
         return SettingsSection(
             section=section,
             owner=self.service,
@@ -42,15 +46,19 @@ class SettingsStore:
         )
 
     async def values(self, section: str) -> BaseModel:
-        if section not in self._cache:
+        """Current values, read through a short cache (hot paths such as pacing call this often)."""
+        cached = self._cache.get(section)
+        if cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:
             await self.get(section)
-        return self._cache[section]
+        return self._cache[section][1]
 
     async def all(self, sections: list[str] | None = None) -> list[SettingsSection]:
         names = [s for s in self.models if sections is None or s in sections]
         return [await self.get(s) for s in names]
 
-    async def save(self, section: str, changes: dict[str, Any], expected_version: int | None) -> SettingsSection:
+    async def save(
+        self, section: str, changes: dict[str, Any], expected_version: int | None
+    ) -> SettingsSection:
         model = self._model(section)
         current = await self.get(section)
         if expected_version is not None and expected_version != current.version:

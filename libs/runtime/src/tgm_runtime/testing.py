@@ -22,14 +22,22 @@ class RuntimeClient:
         self.broker = broker
 
     async def call(
-        self, cmd: type[Command], payload: BaseModel | dict[str, Any] | bytes | None = None,
-        *, role: str = "admin", request_id: str | None = None,
+        self,
+        cmd: type[Command],
+        payload: BaseModel | dict[str, Any] | bytes | None = None,
+        *,
+        role: str = "admin",
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         return await self.request(cmd.SUBJECT, payload, role=role, request_id=request_id)
 
     async def request(
-        self, subject: str, payload: BaseModel | dict[str, Any] | bytes | None = None,
-        *, role: str = "admin", request_id: str | None = None,
+        self,
+        subject: str,
+        payload: BaseModel | dict[str, Any] | bytes | None = None,
+        *,
+        role: str = "admin",
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         if isinstance(payload, BaseModel):
             body: Any = payload.model_dump(mode="json", by_alias=True)
@@ -47,7 +55,9 @@ class RuntimeClient:
 
 
 @asynccontextmanager
-async def runtime_client(runtime: ServiceRuntime, mongo_uri: str, database: str | None = None) -> AsyncIterator[RuntimeClient]:
+async def runtime_client(
+    runtime: ServiceRuntime, mongo_uri: str, database: str | None = None
+) -> AsyncIterator[RuntimeClient]:
     runtime.settings.database_prefix = database or f"t{uuid.uuid4().hex[:10]}_"
     await runtime.connect_database(mongo_uri)
     mongo = runtime.mongo

@@ -56,7 +56,9 @@ class Gateway:
         self.keys: KeyStore | None = None
         self.timeout = settings.command_timeout_seconds
         self.dispatcher = Dispatcher(lambda: self.rt.nc, self.limiter, lambda: self.timeout, runtime.registry)
-        self.system = SystemCommands(runtime, runtime.settings.data_dir, lambda: settings.fanout_window_seconds)
+        self.system = SystemCommands(
+            runtime, runtime.settings.data_dir, lambda: settings.fanout_window_seconds
+        )
         self.system.register()
         runtime.on_start(self._on_start)
         runtime.on_restore(self._on_start)
@@ -100,10 +102,13 @@ async def _read_json(request: Request) -> tuple[Any, Outcome | None]:
         return None, out
 
 
-def create_app(settings: GatewaySettings | None = None, runtime_settings: RuntimeSettings | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None, runtime_settings: RuntimeSettings | None = None
+) -> FastAPI:
     settings = settings or GatewaySettings()
-    rt = ServiceRuntime(Service.GATEWAY, __version__, migrations=MIGRATIONS, settings=runtime_settings,
-                        counts=_counts)
+    rt = ServiceRuntime(
+        Service.GATEWAY, __version__, migrations=MIGRATIONS, settings=runtime_settings, counts=_counts
+    )
     gw = Gateway(settings, rt)
 
     @asynccontextmanager
@@ -176,7 +181,9 @@ def create_app(settings: GatewaySettings | None = None, runtime_settings: Runtim
         principal = await auth(request)
         body, bad = await _read_json(request)
         if bad is not None:
-            return JSONResponse(env.ipc_error(ErrorCode.VALIDATION_ERROR, bad.reply["error"]["message"], None), 400)
+            return JSONResponse(
+                env.ipc_error(ErrorCode.VALIDATION_ERROR, bad.reply["error"]["message"], None), 400
+            )
         status, reply = await _handle_ipc(gw, body, principal)
         return JSONResponse(reply, status_code=status)
 
@@ -226,7 +233,10 @@ def create_app(settings: GatewaySettings | None = None, runtime_settings: Runtim
                     if outcome.ok:
                         yield {"event": "done", "data": json.dumps(outcome.reply["data"], ensure_ascii=False)}
                     else:
-                        yield {"event": "error", "data": json.dumps(outcome.reply["error"], ensure_ascii=False)}
+                        yield {
+                            "event": "error",
+                            "data": json.dumps(outcome.reply["error"], ensure_ascii=False),
+                        }
                     return
             finally:
                 await sub.unsubscribe()
@@ -262,7 +272,9 @@ def create_app(settings: GatewaySettings | None = None, runtime_settings: Runtim
         try:
             spec = NewKey.model_validate(body)
         except ValidationError as exc:
-            return _json(failure(ErrorCode.VALIDATION_ERROR, "invalid key request", validation_details(exc)), "-")
+            return _json(
+                failure(ErrorCode.VALIDATION_ERROR, "invalid key request", validation_details(exc)), "-"
+            )
         assert gw.keys is not None
         key, view = await gw.keys.create(spec.name, Role.parse(spec.role))
         return JSONResponse(env.ok({**view, "key": key}), status_code=201)
@@ -298,12 +310,16 @@ async def _counts(db: Any) -> dict[str, int]:
 
 
 async def _handle_ipc(gw: Gateway, body: Any, principal: Principal | None) -> tuple[int, dict[str, Any]]:
-    request_id = body.get("requestId") if isinstance(body, dict) and isinstance(body.get("requestId"), str) else None
+    request_id = (
+        body.get("requestId") if isinstance(body, dict) and isinstance(body.get("requestId"), str) else None
+    )
     try:
         ipc = IpcRequest.model_validate(body)
     except ValidationError as exc:
         return 422, env.ipc_error(
-            ErrorCode.VALIDATION_ERROR, "not an IPC envelope {command, payload, requestId}", request_id,
+            ErrorCode.VALIDATION_ERROR,
+            "not an IPC envelope {command, payload, requestId}",
+            request_id,
             validation_details(exc),
         )
     outcome = await gw.dispatcher.run(ipc.command, ipc.payload, principal, ipc.request_id)
@@ -334,7 +350,9 @@ class WsSession:
                 try:
                     body = json.loads(text)
                 except ValueError:
-                    await self.send(env.ipc_error(ErrorCode.VALIDATION_ERROR, "message is not valid JSON", None))
+                    await self.send(
+                        env.ipc_error(ErrorCode.VALIDATION_ERROR, "message is not valid JSON", None)
+                    )
                     continue
                 task = asyncio.create_task(self.handle(body))
                 self._tasks.add(task)
@@ -362,15 +380,20 @@ class WsSession:
         patterns = body.get("subjects")
         action = body["action"]
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns) or not patterns:
-            await self.send(env.ipc_error(ErrorCode.VALIDATION_ERROR, "subjects must be a non-empty list", request_id))
+            await self.send(
+                env.ipc_error(ErrorCode.VALIDATION_ERROR, "subjects must be a non-empty list", request_id)
+            )
             return
         bad = [p for p in patterns if not _event_pattern(p)]
         if bad:
-            await self.send(env.ipc_error(
-                ErrorCode.VALIDATION_ERROR,
-                "only event subjects may be subscribed: tgm.<service|*>.evt.<event|*|>>[.v<n>]",
-                request_id, {"rejected": bad},
-            ))
+            await self.send(
+                env.ipc_error(
+                    ErrorCode.VALIDATION_ERROR,
+                    "only event subjects may be subscribed: tgm.<service|*>.evt.<event|*|>>[.v<n>]",
+                    request_id,
+                    {"rejected": bad},
+                )
+            )
             return
         if action == "subscribe":
             if len(self._subs) + len(patterns) > self.MAX_SUBSCRIPTIONS:
@@ -393,12 +416,14 @@ class WsSession:
         except ValueError:
             return
         try:
-            await self.send({
-                "event": parts[3] if len(parts) > 3 else msg.subject,
-                "subject": msg.subject,
-                "data": data,
-                "timestamp": datetime.now(UTC).isoformat(),
-            })
+            await self.send(
+                {
+                    "event": parts[3] if len(parts) > 3 else msg.subject,
+                    "subject": msg.subject,
+                    "data": data,
+                    "timestamp": datetime.now(UTC).isoformat(),
+                }
+            )
         except Exception:  # the socket went away; run() cleans up
             pass
 

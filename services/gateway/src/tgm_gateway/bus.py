@@ -19,7 +19,9 @@ from tgm_contracts import envelope as env
 from tgm_contracts.sys import SysOp
 
 
-def trace_headers(request_id: str | None, principal: str | None = None, role: str | None = None) -> dict[str, str]:
+def trace_headers(
+    request_id: str | None, principal: str | None = None, role: str | None = None
+) -> dict[str, str]:
     headers: dict[str, str] = {Headers.REQUEST_ID: request_id or uuid.uuid4().hex}
     if principal:
         headers[Headers.PRINCIPAL] = principal
@@ -62,7 +64,11 @@ class Gathered:
 
 
 async def broadcast(
-    nc: Client, op: type[SysOp], services: Iterable[Service], payload: dict[str, Any], window: float,
+    nc: Client,
+    op: type[SysOp],
+    services: Iterable[Service],
+    payload: dict[str, Any],
+    window: float,
     request_id: str | None = None,
 ) -> Gathered:
     """Every replica of every service answers; gather for `window` seconds (less when all spoke and
@@ -109,13 +115,15 @@ async def broadcast(
 
 
 async def each(
-    nc: Client, op: type[SysOp], services: Iterable[Service], payload: dict[str, Any], timeout: float,
+    nc: Client,
+    op: type[SysOp],
+    services: Iterable[Service],
+    payload: dict[str, Any],
+    timeout: float,
     request_id: str | None = None,
 ) -> dict[Service, dict[str, Any]]:
     """One replica of each service answers; all asked at once. Values are envelopes."""
     services = list(services)
     headers = trace_headers(request_id)
-    results = await asyncio.gather(
-        *(request(nc, op.subject(s), payload, headers, timeout) for s in services)
-    )
+    results = await asyncio.gather(*(request(nc, op.subject(s), payload, headers, timeout) for s in services))
     return dict(zip(services, results, strict=True))

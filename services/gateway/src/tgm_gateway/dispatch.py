@@ -44,11 +44,16 @@ class Dispatcher:
         self._limiter = limiter
         self._default_timeout = default_timeout
         self.requests = Counter(
-            "tgm_gateway_commands_total", "Commands through the gateway by command and code",
-            ["command", "code"], registry=registry,
+            "tgm_gateway_commands_total",
+            "Commands through the gateway by command and code",
+            ["command", "code"],
+            registry=registry,
         )
         self.latency = Histogram(
-            "tgm_gateway_command_seconds", "Gateway command latency, end to end", ["command"], registry=registry
+            "tgm_gateway_command_seconds",
+            "Gateway command latency, end to end",
+            ["command"],
+            registry=registry,
         )
 
     def resolve(self, name: str) -> type[Command] | None:
@@ -71,11 +76,17 @@ class Dispatcher:
         return outcome
 
     async def _run(
-        self, name: str, payload: Any, principal: Principal | None, request_id: str | None,
+        self,
+        name: str,
+        payload: Any,
+        principal: Principal | None,
+        request_id: str | None,
         extra: dict[str, Any] | None,
     ) -> Outcome:
         if principal is None:
-            return failure(ErrorCode.UNAUTHORIZED, "missing or invalid API key: send 'Authorization: Bearer <key>'")
+            return failure(
+                ErrorCode.UNAUTHORIZED, "missing or invalid API key: send 'Authorization: Bearer <key>'"
+            )
         cmd = self.resolve(name)
         if cmd is None:
             return failure(
@@ -91,7 +102,9 @@ class Dispatcher:
             return out
         wait = self._limiter.take(principal.key_id)
         if wait > 0:
-            out = failure(ErrorCode.RATE_LIMITED, "too many requests for this key", retry_after=round(wait, 3))
+            out = failure(
+                ErrorCode.RATE_LIMITED, "too many requests for this key", retry_after=round(wait, 3)
+            )
             out.command = cmd
             return out
         if payload is None:
@@ -103,7 +116,9 @@ class Dispatcher:
         try:
             req = cmd.parse({**payload, **(extra or {})})
         except ValidationError as exc:
-            out = failure(ErrorCode.VALIDATION_ERROR, f"invalid payload for {cmd.NAME}", validation_details(exc))
+            out = failure(
+                ErrorCode.VALIDATION_ERROR, f"invalid payload for {cmd.NAME}", validation_details(exc)
+            )
             out.command = cmd
             return out
         body = req.model_dump(mode="json", by_alias=True, exclude_unset=True)

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from tgm_contracts import BACKEND_SERVICES, REGISTRY, ErrorCode, Service, validation_details
-from tgm_contracts import streams
+from tgm_contracts import BACKEND_SERVICES, REGISTRY, ErrorCode, Service, streams, validation_details
 from tgm_contracts import sys as sysops
 from tgm_contracts.commands import system as cmds
 from tgm_contracts.events_system import BackupProgress, SettingsChanged
@@ -68,13 +67,25 @@ class SystemCommands:
             self.nc, sysops.SettingsGet, owners, {"sections": sections}, self.window() * 5, request_id
         )
         found: list[dict[str, Any]] = []
+        unavailable: list[str] = []
         for svc, reply in replies.items():
-            if not reply["ok"]:
+            if reply["ok"]:
+                found.extend(reply["data"]["sections"])
+            elif reply["error"]["code"] in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+                unavailable.extend(
+                    s
+                    for s, (owner, _) in SETTINGS_SECTIONS.items()
+                    if owner is svc and (sections is None or s in sections)
+                )
+            else:
                 _raise(reply, svc)
-            found.extend(reply["data"]["sections"])
         order = list(SETTINGS_SECTIONS)
         found.sort(key=lambda s: order.index(s["section"]))
-        return {"settings": {s["section"]: s["values"] for s in found}, "sections": found}
+        return {
+            "settings": {s["section"]: s["values"] for s in found},
+            "sections": found,
+            "unavailable": unavailable,
+        }
 
     async def get_settings(self, req: cmds.GetSettingsRequest, ctx: CallContext) -> Any:
         return await self._gather_settings(req.sections, ctx.request_id)
@@ -97,16 +108,21 @@ class SystemCommands:
             owner = SETTINGS_SECTIONS[section][0]
             expected = (req.expected_versions or {}).get(section)
             reply = await bus.request(
-                self.nc, sysops.SettingsSave.subject(owner),
+                self.nc,
+                sysops.SettingsSave.subject(owner),
                 {"section": section, "values": changes, "expectedVersion": expected},
-                bus.trace_headers(ctx.request_id), self.window() * 5,
+                bus.trace_headers(ctx.request_id),
+                self.window() * 5,
             )
             if not reply["ok"]:
                 _raise(reply, owner)
             saved = reply["data"]
             await self.rt.publish(
                 SettingsChanged(
-                    section=section, version=saved["version"], values=saved["values"], changed_by=ctx.principal
+                    section=section,
+                    version=saved["version"],
+                    values=saved["values"],
+                    changed_by=ctx.principal,
                 )
             )
         return await self._gather_settings(None, ctx.request_id)
@@ -114,8 +130,12 @@ class SystemCommands:
     async def reset_settings(self, req: cmds.ResetSettingsRequest, ctx: CallContext) -> Any:
         _check_sections(req.sections)
         replies = await bus.each(
-            self.nc, sysops.SettingsReset, _owners(req.sections), {"sections": req.sections},
-            self.window() * 5, ctx.request_id,
+            self.nc,
+            sysops.SettingsReset,
+            _owners(req.sections),
+            {"sections": req.sections},
+            self.window() * 5,
+            ctx.request_id,
         )
         for svc, reply in replies.items():
             if not reply["ok"]:
@@ -123,7 +143,10 @@ class SystemCommands:
             for s in reply["data"]["sections"]:
                 await self.rt.publish(
                     SettingsChanged(
-                        section=s["section"], version=s["version"], values=s["values"], changed_by=ctx.principal
+                        section=s["section"],
+                        version=s["version"],
+                        values=s["values"],
+                        changed_by=ctx.principal,
                     )
                 )
         return await self._gather_settings(None, ctx.request_id)
@@ -135,7 +158,11 @@ class SystemCommands:
         out = {}
         for svc in ALL_SERVICES:
             replicas = sorted(gathered.replies.get(svc, []), key=lambda r: r["replicaId"])
-            out[svc.value] = {"service": svc.value, "status": "up" if replicas else "down", "replicas": replicas}
+            out[svc.value] = {
+                "service": svc.value,
+                "status": "up" if replicas else "down",
+                "replicas": replicas,
+            }
         return out
 
     async def get_system_info(self, req: Any, ctx: CallContext) -> Any:
@@ -145,14 +172,18 @@ class SystemCommands:
             s["status"] == "up" and all(r["health"] == "ok" for r in s["replicas"]) for s in services.values()
         )
         gateway = {
-            "version": self.rt.version, "replicaId": self.rt.settings.replica_id,
-            "uptimeSeconds": me.uptime_seconds, "nats": me.nats.ok, "database": me.database.ok,
+            "version": self.rt.version,
+            "replicaId": self.rt.settings.replica_id,
+            "uptimeSeconds": me.uptime_seconds,
+            "nats": me.nats.ok,
+            "database": me.database.ok,
         }
         return {"gateway": gateway, "services": services, "healthy": healthy}
 
     async def get_initial_state(self, req: Any, ctx: CallContext) -> Any:
         services, settings = await asyncio.gather(
-            self._services(ctx.request_id), self._gather_settings(None, ctx.request_id),
+            self._services(ctx.request_id),
+            self._gather_settings(None, ctx.request_id),
             return_exceptions=True,
         )
         if isinstance(services, BaseException):
@@ -191,12 +222,16 @@ class SystemCommands:
     async def _migrations(self, op: type[sysops.SysOp], ctx: CallContext, timeout: float) -> Any:
         replies = await bus.each(self.nc, op, ALL_SERVICES, {}, timeout, ctx.request_id)
         services = {}
+        unavailable = []
         for svc, reply in replies.items():
-            if not reply["ok"]:
+            if reply["ok"]:
+                services[svc.value] = reply["data"]
+            elif reply["error"]["code"] in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+                unavailable.append(svc.value)
+            else:
                 _raise(reply, svc)
-            services[svc.value] = reply["data"]
-        up_to_date = all(not s["pending"] for s in services.values())
-        return {"services": services, "up_to_date": up_to_date}
+        up_to_date = not unavailable and all(not s["pending"] for s in services.values())
+        return {"services": services, "up_to_date": up_to_date, "unavailable": unavailable}
 
     async def run_migrations(self, req: Any, ctx: CallContext) -> Any:
         return await self._migrations(sysops.Migrate, ctx, 240)
@@ -215,12 +250,19 @@ class SystemCommands:
 
     async def backup_database(self, req: cmds.BackupDatabaseRequest, ctx: CallContext) -> Any:
         now = datetime.now(UTC)
-        backup_id = now.strftime("%Y%m%dT%H%M%S") + "-" + ctx.request_id[-6:] if ctx.request_id else now.strftime(
-            "%Y%m%dT%H%M%S%f"
+        backup_id = (
+            now.strftime("%Y%m%dT%H%M%S") + "-" + ctx.request_id[-6:]
+            if ctx.request_id
+            else now.strftime("%Y%m%dT%H%M%S%f")
         )
         doc = {
-            "_id": backup_id, "kind": "backup", "state": "running", "label": req.label,
-            "started_at": now, "progress": 0.0, "services": {},
+            "_id": backup_id,
+            "kind": "backup",
+            "state": "running",
+            "label": req.label,
+            "started_at": now,
+            "progress": 0.0,
+            "services": {},
         }
         await self._col.insert_one(doc)
         return await self._run_job(backup_id, self._do_backup(backup_id), req.wait)
@@ -233,8 +275,13 @@ class SystemCommands:
             raise Invalid(f"backup {req.backup_id!r} is {source['state']}, not completed")
         restore_id = f"restore-{req.backup_id}-{datetime.now(UTC).strftime('%H%M%S%f')}"
         doc = {
-            "_id": restore_id, "kind": "restore", "state": "running", "label": req.backup_id,
-            "started_at": datetime.now(UTC), "progress": 0.0, "services": {},
+            "_id": restore_id,
+            "kind": "restore",
+            "state": "running",
+            "label": req.backup_id,
+            "started_at": datetime.now(UTC),
+            "progress": 0.0,
+            "services": {},
             "archive": str(self._archive_path(req.backup_id)),
         }
         await self._col.insert_one(doc)
@@ -248,13 +295,17 @@ class SystemCommands:
             await asyncio.shield(task)
         return self._view(await self._col.find_one({"_id": job_id}))
 
-    async def _progress(self, job_id: str, kind: str, service: Service, part: dict[str, Any], done: int) -> None:
+    async def _progress(
+        self, job_id: str, kind: str, service: Service, part: dict[str, Any], done: int
+    ) -> None:
         total = len(ALL_SERVICES)
         await self._col.update_one(
             {"_id": job_id}, {"$set": {f"services.{service.value}": part, "progress": round(done / total, 3)}}
         )
         await self.rt.publish(
-            BackupProgress(backup_id=job_id, kind=kind, state="running", progress=done / total, service=service.value)
+            BackupProgress(
+                backup_id=job_id, kind=kind, state="running", progress=done / total, service=service.value
+            )
         )
 
     async def _finish(self, job_id: str, kind: str, error: str | None, archive: str | None = None) -> None:
@@ -266,7 +317,9 @@ class SystemCommands:
             update["archive"] = archive
         await self._col.update_one({"_id": job_id}, {"$set": update})
         await self.rt.publish(
-            BackupProgress(backup_id=job_id, kind=kind, state=state, progress=1.0 if not error else 0, error=error)
+            BackupProgress(
+                backup_id=job_id, kind=kind, state=state, progress=1.0 if not error else 0, error=error
+            )
         )
 
     async def _do_backup(self, backup_id: str) -> None:
@@ -321,7 +374,11 @@ class SystemCommands:
             done = 0
             for svc in ALL_SERVICES:
                 reply = await bus.request(
-                    self.nc, sysops.Restore.subject(svc), {"backupId": backup_id}, bus.trace_headers(None), 300
+                    self.nc,
+                    sysops.Restore.subject(svc),
+                    {"backupId": backup_id},
+                    bus.trace_headers(None),
+                    300,
                 )
                 if not reply["ok"]:
                     raise RuntimeError(f"{svc.value}: {reply['error']['message']}")
@@ -337,10 +394,16 @@ class SystemCommands:
         if doc is None:
             raise NotFound("no such backup")
         return {
-            "backup_id": doc["_id"], "kind": doc["kind"], "state": doc["state"], "label": doc.get("label"),
-            "started_at": doc["started_at"], "finished_at": doc.get("finished_at"),
-            "progress": doc.get("progress", 0.0), "services": doc.get("services", {}),
-            "archive": doc.get("archive"), "error": doc.get("error"),
+            "backup_id": doc["_id"],
+            "kind": doc["kind"],
+            "state": doc["state"],
+            "label": doc.get("label"),
+            "started_at": doc["started_at"],
+            "finished_at": doc.get("finished_at"),
+            "progress": doc.get("progress", 0.0),
+            "services": doc.get("services", {}),
+            "archive": doc.get("archive"),
+            "error": doc.get("error"),
         }
 
     async def get_backup_status(self, req: cmds.GetBackupStatusRequest, ctx: CallContext) -> Any:
@@ -353,7 +416,13 @@ class SystemCommands:
         """A job that was running when the gateway died will never finish: say so."""
         await self._col.update_many(
             {"state": "running"},
-            {"$set": {"state": "failed", "error": "interrupted by a gateway restart", "finished_at": datetime.now(UTC)}},
+            {
+                "$set": {
+                    "state": "failed",
+                    "error": "interrupted by a gateway restart",
+                    "finished_at": datetime.now(UTC),
+                }
+            },
         )
 
     def register(self) -> None:

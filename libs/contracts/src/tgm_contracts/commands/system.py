@@ -26,11 +26,19 @@ class SettingsDocument(Response):
 
     settings: dict[str, dict[str, Any]]
     sections: list[SettingsSection]
+    unavailable: list[str] = Field(
+        default_factory=list, description="Sections whose owning service did not answer (shown as missing)."
+    )
 
 
 class GetSettings(
-    Command, name="get-settings", owner=G, domain=SYSTEM, role=Role.VIEWER,
-    request=GetSettingsRequest, response=SettingsDocument,
+    Command,
+    name="get-settings",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.VIEWER,
+    request=GetSettingsRequest,
+    response=SettingsDocument,
 ):
     """Read the settings document, every section with its version."""
 
@@ -45,8 +53,13 @@ class SaveSettingsRequest(Request):
 
 
 class SaveSettings(
-    Command, name="save-settings", owner=G, domain=SYSTEM, role=Role.ADMIN,
-    request=SaveSettingsRequest, response=SettingsDocument,
+    Command,
+    name="save-settings",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.ADMIN,
+    request=SaveSettingsRequest,
+    response=SettingsDocument,
 ):
     """Validate and save changes to one or more sections; emits `settings-changed`."""
 
@@ -56,8 +69,13 @@ class ResetSettingsRequest(Request):
 
 
 class ResetSettings(
-    Command, name="reset-settings", owner=G, domain=SYSTEM, role=Role.ADMIN,
-    request=ResetSettingsRequest, response=SettingsDocument,
+    Command,
+    name="reset-settings",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.ADMIN,
+    request=ResetSettingsRequest,
+    response=SettingsDocument,
 ):
     """Put sections back to their defaults (a new version, so the change is visible)."""
 
@@ -75,8 +93,13 @@ class SystemInfo(Response):
 
 
 class GetSystemInfo(
-    Command, name="get-system-info", owner=G, domain=SYSTEM, role=Role.VIEWER,
-    request=Empty, response=SystemInfo,
+    Command,
+    name="get-system-info",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.VIEWER,
+    request=Empty,
+    response=SystemInfo,
 ):
     """Version, uptime, replicas, health, database and NATS status of every service."""
 
@@ -91,8 +114,13 @@ class InitialState(Response):
 
 
 class GetInitialState(
-    Command, name="get-initial-state", owner=G, domain=SYSTEM, role=Role.VIEWER,
-    request=Empty, response=InitialState,
+    Command,
+    name="get-initial-state",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.VIEWER,
+    request=Empty,
+    response=InitialState,
 ):
     """What a console needs when it opens: settings, services' health and counts."""
 
@@ -107,8 +135,13 @@ class ShutdownResult(Response):
 
 
 class GracefulShutdown(
-    Command, name="graceful-shutdown", owner=G, domain=SYSTEM, role=Role.ADMIN,
-    request=GracefulShutdownRequest, response=ShutdownResult,
+    Command,
+    name="graceful-shutdown",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.ADMIN,
+    request=GracefulShutdownRequest,
+    response=ShutdownResult,
 ):
     """Ask every service replica to drain and stop."""
 
@@ -135,8 +168,14 @@ class BackupStatus(Response):
 
 
 class BackupDatabase(
-    Command, name="backup-database", owner=G, domain=SYSTEM, role=Role.ADMIN,
-    request=BackupDatabaseRequest, response=BackupStatus, timeout=600,
+    Command,
+    name="backup-database",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.ADMIN,
+    request=BackupDatabaseRequest,
+    response=BackupStatus,
+    timeout=600,
 ):
     """Every service dumps its own database; the gateway bundles them into one archive."""
 
@@ -147,8 +186,14 @@ class RestoreDatabaseRequest(Request):
 
 
 class RestoreDatabase(
-    Command, name="restore-database", owner=G, domain=SYSTEM, role=Role.ADMIN,
-    request=RestoreDatabaseRequest, response=BackupStatus, timeout=600,
+    Command,
+    name="restore-database",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.ADMIN,
+    request=RestoreDatabaseRequest,
+    response=BackupStatus,
+    timeout=600,
 ):
     """Every service replaces its database with its part of the backup."""
 
@@ -163,8 +208,13 @@ class BackupList(Response):
 
 
 class GetBackupStatus(
-    Command, name="get-backup-status", owner=G, domain=SYSTEM, role=Role.VIEWER,
-    request=GetBackupStatusRequest, response=BackupList,
+    Command,
+    name="get-backup-status",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.VIEWER,
+    request=GetBackupStatusRequest,
+    response=BackupList,
 ):
     """Progress and outcome of backups and restores."""
 
@@ -172,18 +222,30 @@ class GetBackupStatus(
 class MigrationsReport(Response):
     services: dict[str, MigrationStatus]
     up_to_date: bool
+    unavailable: list[str] = Field(default_factory=list, description="Services that did not answer.")
 
 
 class RunMigrations(
-    Command, name="run-migrations", owner=G, domain=SYSTEM, role=Role.ADMIN,
-    request=Empty, response=MigrationsReport, timeout=300,
+    Command,
+    name="run-migrations",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.ADMIN,
+    request=Empty,
+    response=MigrationsReport,
+    timeout=300,
 ):
     """Apply every pending numbered migration in every service."""
 
 
 class GetMigrationStatus(
-    Command, name="get-migration-status", owner=G, domain=SYSTEM, role=Role.VIEWER,
-    request=Empty, response=MigrationsReport,
+    Command,
+    name="get-migration-status",
+    owner=G,
+    domain=SYSTEM,
+    role=Role.VIEWER,
+    request=Empty,
+    response=MigrationsReport,
 ):
     """Applied and pending migrations per service."""
 

@@ -1,0 +1,97 @@
+"""The catalogue is complete, owned as COMMANDS.md says, and its schemas are committed and compatible."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from tgm_contracts import REGISTRY, Domain, Role, Service, subjects
+from tgm_contracts.schemas import DEFAULT_DIR, breaking_changes, compare
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
+
+ROOT = Path(__file__).resolve().parents[3]
+ROW = re.compile(r"^\|\s*(\S+)\s*\|\s*(\S+)\s*\|\s*`([a-z0-9-]+)`\s*\|")
+
+
+def catalogue() -> dict[str, tuple[str, str]]:
+    rows = {}
+    for line in (ROOT / "docs" / "COMMANDS.md").read_text().splitlines():
+        m = ROW.match(line)
+        if m:
+            rows[m.group(3)] = (m.group(1), m.group(2))
+    return rows
+
+
+def test_commands_md_lists_193() -> None:
+    assert len(catalogue()) == 193
+
+
+def test_every_command_is_declared_with_its_owner_and_domain() -> None:
+    expected = catalogue()
+    missing = sorted(set(expected) - set(REGISTRY.names()))
+    assert not missing, f"commands not declared in tgm_contracts: {missing}"
+    extra = sorted(set(REGISTRY.names()) - set(expected))
+    assert not extra, f"commands not in the seed catalogue: {extra}"
+    wrong = {
+        name: (cmd.OWNER.value, cmd.DOMAIN.value, expected[name])
+        for name in expected
+        if (cmd := REGISTRY.get(name)) and (cmd.OWNER.value, cmd.DOMAIN.value) != expected[name]
+    }
+    assert not wrong
+
+
+def test_subjects_follow_the_grammar() -> None:
+    for cmd in REGISTRY.all():
+        assert f"tgm.{cmd.OWNER.value}.cmd.{cmd.NAME}.v{cmd.VERSION}" == cmd.SUBJECT
+    assert subjects.account("a1", "send", 1) == "tgm.acct.a1.send.v1"
+    with pytest.raises(ValueError):
+        subjects.account("a.b", "send", 1)
+
+
+def test_reads_are_viewer_and_destructive_commands_are_admin() -> None:
+    for cmd in REGISTRY.all():
+        if cmd.NAME.startswith("get-"):
+            assert cmd.ROLE is Role.VIEWER, cmd.NAME
+        if cmd.NAME.startswith(("delete-", "bulk-delete-", "clear-", "restore-", "reset-")):
+            assert cmd.ROLE is Role.ADMIN, cmd.NAME
+
+
+def test_requests_reject_unknown_fields_with_field_errors() -> None:
+    from pydantic import ValidationError
+
+    for cmd in REGISTRY.all():
+        with pytest.raises(ValidationError) as info:
+            cmd.Request.model_validate({"definitelyNotAField": 1})
+        errors = info.value.errors()
+        assert any(e["loc"][-1] == "definitelyNotAField" or e["type"] == "missing" for e in errors)
+
+
+def test_committed_schemas_are_fresh_and_compatible() -> None:
+    stale, breaking = compare(DEFAULT_DIR)
+    assert not breaking, "breaking contract changes within a major version:\n" + "\n".join(breaking)
+    assert not stale, "schemas are stale; run `tgm-schemas write`:\n" + "\n".join(stale[:20])
+
+
+def test_compatibility_rules() -> None:
+    old = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["a"],
+    }
+    optional_added = {**old, "properties": {**old["properties"], "c": {"type": "string"}}}
+    assert breaking_changes(old, optional_added) == []
+    required_added = {**optional_added, "required": ["a", "c"]}
+    assert breaking_changes(old, required_added) == [".c: newly required"]
+    removed = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    assert breaking_changes(old, removed) == ["b: removed"]
+    retyped = {**old, "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+    assert breaking_changes(old, retyped)
+    assert breaking_changes(old, {**old, "required": []}, reading=True) == [".a: no longer always present"]
+
+
+def test_enums_are_closed() -> None:
+    assert {s.value for s in Service} == {"gateway", "tg-session", "campaign", "ai", "analytics"}
+    assert len(Domain) == 9
+    assert Role.VIEWER < Role.OPERATOR < Role.ADMIN
