@@ -1,0 +1,55 @@
+# TG-Matrix — the two commands a new machine needs:
+#   make up     set up everything and start the whole system on the embedded default
+#   make test   set up everything and run every test tier (unit, component, integration, e2e)
+# Only Python 3.11 is required beforehand; uv is installed into .tools/ and builds .venv from uv.lock.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: up install test test-unit test-integration test-e2e lint typecheck schemas bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==0.13.9"
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml)
+	$(UV) sync --all-packages --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(VENV)/bin/tgm-stack up
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest -m "unit or component"
+
+test-integration: install
+	$(PY) -m pytest -m integration
+
+test-e2e: install
+	$(PY) -m pytest -m e2e
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy libs/contracts/src libs/runtime/src services/gateway/src
+
+schemas: install
+	$(VENV)/bin/tgm-schemas write
+
+bench: install
+	$(PY) bench/gateway/run.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,21 @@
+"""A trivial nats-py responder: the floor the gateway path is compared against."""
+
+import asyncio
+import sys
+
+import nats
+
+
+async def main(url: str, subject: str) -> None:
+    nc = await nats.connect(url)
+
+    async def reply(msg):  # noqa: ANN001
+        await msg.respond(b'{"ok":true,"data":{}}')
+
+    await nc.subscribe(subject, cb=reply)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
