@@ -20,6 +20,7 @@ from sse_starlette.sse import EventSourceResponse
 from tgm_contracts import HTTP_STATUS, REGISTRY, ErrorCode, Role, Service, subjects, validation_details
 from tgm_contracts import envelope as env
 from tgm_contracts.envelope import IpcRequest
+from tgm_contracts.events_system import SettingsChanged
 from tgm_runtime import RuntimeSettings, ServiceRuntime
 
 from . import __version__
@@ -54,6 +55,7 @@ class Gateway:
         self.rt = runtime
         self.limiter = KeyRateLimiter(settings.key_rate_per_second, settings.key_rate_burst)
         self.keys: KeyStore | None = None
+        self._settings_sub: Any = None
         self.timeout = settings.command_timeout_seconds
         self.dispatcher = Dispatcher(lambda: self.rt.nc, self.limiter, lambda: self.timeout, runtime.registry)
         self.system = SystemCommands(
@@ -66,15 +68,27 @@ class Gateway:
     async def _on_start(self, rt: ServiceRuntime) -> None:
         self.keys = KeyStore(rt.db)
         await self.system.recover_interrupted()
-        general = await rt.settings_section("general")
-        self.timeout = general.command_timeout_seconds
+        await self.refresh_timeout()
+        if self._settings_sub is None:
+            # Every gateway replica follows settings changes, whichever replica saved them.
+            async def changed(msg: Any) -> None:
+                if json.loads(msg.data).get("section") == "general":
+                    await self.refresh_timeout()
+
+            self._settings_sub = await rt.nc.subscribe(SettingsChanged.SUBJECT, cb=changed)
 
     async def principal(self, key: str | None) -> Principal | None:
         return await self.keys.authenticate(key) if self.keys else None
 
     async def refresh_timeout(self) -> None:
-        if self.rt.settings_store is not None:
-            self.timeout = (await self.rt.settings_section("general")).command_timeout_seconds
+        """The `general` section's deadline wins once saved; until then the environment's default."""
+        if self.rt.settings_store is None:
+            return
+        section = await self.rt.settings_store.get("general")
+        if section.version > 0:
+            self.timeout = section.values["commandTimeoutSeconds"]
+        else:
+            self.timeout = self.settings.command_timeout_seconds
 
 
 def _json(outcome: Outcome, request_id: str) -> JSONResponse:
@@ -171,10 +185,7 @@ def create_app(
         payload, bad = await _read_json(request)
         if bad is not None:
             return _json(bad, request_id)
-        outcome = await gw.dispatcher.run(command, payload, principal, request_id)
-        if outcome.ok and command == "save-settings":
-            await gw.refresh_timeout()
-        return _json(outcome, request_id)
+        return _json(await gw.dispatcher.run(command, payload, principal, request_id), request_id)
 
     @app.post(f"{API}/ipc", tags=["commands"])
     async def ipc(request: Request) -> JSONResponse:
@@ -323,8 +334,6 @@ async def _handle_ipc(gw: Gateway, body: Any, principal: Principal | None) -> tu
             validation_details(exc),
         )
     outcome = await gw.dispatcher.run(ipc.command, ipc.payload, principal, ipc.request_id)
-    if outcome.ok and ipc.command == "save-settings":
-        await gw.refresh_timeout()
     return _ipc(outcome, ipc.command, ipc.request_id)
 
 
