@@ -124,7 +124,7 @@ def wait_for(
 
 async def wait_for_async(
     predicate: Callable[[], T | Awaitable[T]],
-    timeout: float = 10.0,  # noqa: ASYNC109 - the deadline *is* the point of this helper
+    timeout: float = 10.0,
     interval: float = 0.05,
     *,
     message: str | None = None,
@@ -157,7 +157,7 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
     wait_for(lambda: port_is_open(host, port), timeout, message=f"a listener on {host}:{port}")
 
 
-async def wait_for_port_async(host: str, port: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+async def wait_for_port_async(host: str, port: int, timeout: float = 10.0) -> None:
     async def is_open() -> bool:
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.25)
@@ -384,6 +384,12 @@ class ManagedProcess:
         except PermissionError:  # pragma: no cover - the group id was reused by someone else's process
             with contextlib.suppress(ProcessLookupError):
                 self._popen.send_signal(sig)
+
+    def send_signal(self, sig: int) -> None:
+        """Send `sig` to the child's process group if it runs (e.g. SIGTERM to many before waiting)."""
+        with self._lock:
+            if self.alive:
+                self._signal_group(sig)
 
     def terminate(self, grace: float | None = None) -> int | None:
         """SIGTERM the child's process group, SIGKILL it after `grace` seconds; return the status.

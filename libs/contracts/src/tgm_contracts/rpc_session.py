@@ -1,0 +1,218 @@
+"""Internal calls tg-session offers to other services.
+
+Account-addressed (`tgm.acct.<account_id>.<name>.v1`, answered by whichever replica holds the account;
+no responder means no replica holds it: retry later):
+
+- `send`: deliver one message, effectively once per `jobId`;
+- `resolve-peer`: turn a username, phone or id into a peer the account can reach;
+- `get-history`: read recent messages of a chat as the account sees them;
+- `mark-read`: mark a chat read (after an automated reply, as a person would).
+
+Pool-wide (`tgm.tg-session.rpc.<name>.v1`, any replica):
+
+- `pick-accounts`: choose usable accounts by role, group, tag, for work such as a campaign;
+- `describe-accounts`: the brief of given accounts (to validate and show ids other services keep).
+
+Errors: FLOOD_WAIT with `retry_after` (the account's wait for that method category), TELEGRAM_ERROR
+with `details.telegramError` (e.g. `PEER_FLOOD`, `USER_PRIVACY_RESTRICTED`, `CHAT_WRITE_FORBIDDEN`),
+NOT_FOUND for a peer that cannot be resolved, CONFLICT when the account is not `active`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import Ack, Request, Response
+from .command import AccountRpc, Rpc
+from .enums import Service
+from .models.session import (
+    AccountBrief,
+    AccountId,
+    AccountIds,
+    ChatKind,
+    GroupName,
+    PeerRef,
+    RoleField,
+    TagName,
+)
+
+TS = Service.TG_SESSION
+
+MediaKind = Literal["auto", "photo", "video", "document", "audio", "voice"]
+
+
+# --- send ----------------------------------------------------------------------------------------
+
+
+class SendRequest(Request):
+    """One message to one peer. A `jobId` that was already delivered is answered from the record of its
+    Telegram message id (`duplicate: true`) and not sent again."""
+
+    job_id: str = Field(
+        min_length=1, max_length=128, description="Idempotency key, from campaign's job store."
+    )
+    peer: PeerRef
+    text: str = Field("", max_length=4096, description="Message text, or the caption when media is given.")
+    reply_to: int | None = Field(None, ge=1, description="Message id in the same chat to reply to.")
+    parse_mode: Literal["md", "html", "none"] = "md"
+    silent: bool = Field(False, description="Deliver without a notification sound.")
+    link_preview: bool = True
+    media_url: str | None = Field(
+        None, max_length=2000, pattern=r"^https?://", description="Media fetched by URL."
+    )
+    file_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        description="A `mediaRef` from an earlier send, or a Bot API file id (bot accounts).",
+    )
+    media_kind: MediaKind = "auto"
+    typing_seconds: float = Field(0, ge=0, le=30, description="Show `typing…` this long before sending.")
+
+    @model_validator(mode="after")
+    def _content(self) -> SendRequest:
+        if self.media_url is not None and self.file_id is not None:
+            raise ValueError("give mediaUrl or fileId, not both")
+        has_media = self.media_url is not None or self.file_id is not None
+        if not has_media and not self.text.strip():
+            raise ValueError("text is required when there is no media")
+        return self
+
+
+class SendResult(Response):
+    account_id: str
+    job_id: str
+    message_id: int = Field(description="Telegram's id of the sent message (in the chat `peerId`).")
+    peer_id: int = Field(description="The resolved peer (marked id).")
+    chat_kind: ChatKind | None = None
+    sent_at: datetime
+    duplicate: bool = Field(False, description="This job id had been delivered before; nothing was sent now.")
+    media_ref: str | None = Field(None, description="Reuse the uploaded media with `fileId`.")
+
+
+class Send(AccountRpc, name="send", request=SendRequest, response=SendResult):
+    """Send one message as the account, effectively once per job id."""
+
+
+# --- resolve-peer --------------------------------------------------------------------------------
+
+
+class ResolvePeerRequest(Request):
+    peer: PeerRef
+
+
+class ResolvedPeer(Response):
+    peer_id: int = Field(description="Marked id, usable as `peer` in later calls by the same account.")
+    kind: Literal["user", "bot", "group", "supergroup", "channel"]
+    username: str | None = None
+    title: str | None = Field(None, description="Chat title, or the user's full name.")
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    is_contact: bool = False
+    is_self: bool = False
+    can_write: bool | None = Field(None, description="Whether the account may post there, when known.")
+
+
+class ResolvePeer(AccountRpc, name="resolve-peer", request=ResolvePeerRequest, response=ResolvedPeer):
+    """Resolve a username, phone, link or id to a peer the account can reach."""
+
+
+# --- get-history, mark-read ----------------------------------------------------------------------
+
+
+class GetHistoryRequest(Request):
+    peer: PeerRef
+    limit: int = Field(50, ge=1, le=100)
+    offset_id: int | None = Field(None, ge=1, description="Only messages older than this id.")
+    min_id: int | None = Field(None, ge=0, description="Only messages newer than this id.")
+
+
+class HistoryMessage(Response):
+    message_id: int
+    sender_id: int | None = None
+    is_outgoing: bool
+    text: str = ""
+    date: datetime
+    edit_date: datetime | None = None
+    reply_to_message_id: int | None = None
+    media_kind: str | None = None
+
+
+class HistoryPage(Response):
+    peer_id: int
+    messages: list[HistoryMessage] = Field(description="Newest first.")
+    next_offset_id: int | None = Field(
+        None, description="Pass as offsetId for older messages; null at the start."
+    )
+
+
+class GetHistory(AccountRpc, name="get-history", request=GetHistoryRequest, response=HistoryPage):
+    """Recent messages of a chat, as the account sees them."""
+
+
+class MarkReadRequest(Request):
+    peer: PeerRef
+    max_id: int | None = Field(None, ge=1, description="Up to this message; everything when omitted.")
+
+
+class MarkRead(AccountRpc, name="mark-read", request=MarkReadRequest, response=Ack):
+    """Mark a chat read as the account."""
+
+
+# --- pool-wide -----------------------------------------------------------------------------------
+
+
+class PickAccountsRequest(Request):
+    """Usable accounts: `active`, connected, not waiting on a flood wait for `category`."""
+
+    count: int = Field(1, ge=1, le=500)
+    roles: list[RoleField] | None = None
+    groups: list[GroupName] | None = None
+    tags: list[TagName] | None = Field(None, description="Accounts carrying any of these tags.")
+    among: list[AccountId] | None = Field(None, max_length=1000, description="Only from these accounts.")
+    exclude: list[AccountId] | None = Field(None, max_length=1000)
+    member_of_chat_id: int | None = Field(None, description="Only accounts known to be in this chat.")
+    category: str = Field(
+        "send", min_length=1, max_length=32, description="Flood-wait category that must be clear."
+    )
+    strategy: Literal["least_used", "round_robin", "random"] = "least_used"
+
+
+class PickedAccounts(Response):
+    accounts: list[AccountBrief]
+    available: int = Field(description="How many accounts matched before `count` cut the list.")
+
+
+class PickAccounts(Rpc, name="pick-accounts", owner=TS, request=PickAccountsRequest, response=PickedAccounts):
+    """Choose usable accounts for work, least used first by default."""
+
+
+class DescribeAccountsRequest(Request):
+    account_ids: AccountIds
+
+
+class AccountBriefs(Response):
+    accounts: list[AccountBrief]
+    missing: list[str] = Field(
+        default_factory=list, description="Ids that are not (or no longer) in the fleet."
+    )
+
+
+class DescribeAccounts(
+    Rpc, name="describe-accounts", owner=TS, request=DescribeAccountsRequest, response=AccountBriefs
+):
+    """The brief (state, role, group, holder, counters) of given accounts."""
+
+
+__all__ = [
+    "DescribeAccounts",
+    "GetHistory",
+    "MarkRead",
+    "PickAccounts",
+    "ResolvePeer",
+    "Send",
+]

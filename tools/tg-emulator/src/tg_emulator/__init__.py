@@ -1,0 +1,1 @@
+"""TG-Matrix Telegram emulator."""

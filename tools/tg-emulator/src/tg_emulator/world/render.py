@@ -1,0 +1,143 @@
+"""Rendering world data as Telethon TL objects, as one viewer sees them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from telethon.tl import types
+
+from .model import BoxMessage, Channel, ChannelMessage, Chat, Peer, User
+
+if TYPE_CHECKING:
+    from .world import World
+
+ADMIN_RIGHTS = types.ChatAdminRights(
+    change_info=True,
+    delete_messages=True,
+    ban_users=True,
+    invite_users=True,
+    pin_messages=True,
+    add_admins=True,
+    manage_call=True,
+    other=True,
+)
+
+
+def ts(value: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+
+
+def peer_tl(peer: Peer) -> types.TypePeer:
+    kind, pid = peer
+    if kind == "user":
+        return types.PeerUser(pid)
+    if kind == "chat":
+        return types.PeerChat(pid)
+    return types.PeerChannel(pid)
+
+
+def user(u: User, viewer: int | None, world: World) -> types.User:
+    is_self = u.id == viewer
+    viewer_user = world.users.get(viewer) if viewer else None
+    contact = bool(viewer_user and u.id in viewer_user.contacts)
+    mutual = contact and viewer in u.contacts
+    return types.User(
+        id=u.id,
+        is_self=is_self,
+        contact=contact,
+        mutual_contact=mutual,
+        deleted=u.deleted or None,
+        bot=u.bot or None,
+        access_hash=u.access_hash,
+        first_name=None if u.deleted else (u.first_name or None),
+        last_name=None if u.deleted else (u.last_name or None),
+        username=u.username,
+        phone=u.phone.lstrip("+") if (is_self or mutual) else None,
+        status=types.UserStatusRecently() if not u.deleted else None,
+    )
+
+
+def chat(c: Chat, viewer: int | None) -> types.Chat:
+    return types.Chat(
+        id=c.id,
+        title=c.title,
+        photo=types.ChatPhotoEmpty(),
+        participants_count=len(c.members),
+        date=ts(c.date),
+        version=c.version,
+        creator=c.creator_id == viewer,
+        left=viewer is not None and viewer not in c.members,
+        deactivated=c.deactivated or None,
+        admin_rights=ADMIN_RIGHTS if viewer in c.admins or viewer == c.creator_id else None,
+    )
+
+
+def channel(ch: Channel, viewer: int | None) -> types.Channel:
+    part = ch.participants.get(viewer) if viewer is not None else None
+    role = part.role if part else None
+    return types.Channel(
+        id=ch.id,
+        title=ch.title,
+        photo=types.ChatPhotoEmpty(),
+        date=ts(ch.date),
+        creator=role == "creator",
+        left=part is None,
+        broadcast=ch.broadcast or None,
+        megagroup=ch.megagroup or None,
+        access_hash=ch.access_hash,
+        username=ch.username,
+        slowmode_enabled=bool(ch.slowmode_seconds) or None,
+        participants_count=len(ch.participants),
+        admin_rights=ADMIN_RIGHTS if role in ("creator", "admin") else None,
+    )
+
+
+def box_message(m: BoxMessage, owner: int) -> types.TypeMessage:
+    peer = peer_tl(m.peer)
+    reply = types.MessageReplyHeader(reply_to_msg_id=m.reply_to_id) if m.reply_to_id else None
+    if m.action is not None:
+        return types.MessageService(
+            id=m.id,
+            peer_id=peer,
+            date=ts(m.date),
+            action=m.action,
+            out=m.out,
+            from_id=types.PeerUser(m.from_id),
+        )
+    return types.Message(
+        id=m.id,
+        peer_id=peer,
+        date=ts(m.date),
+        message=m.text,
+        out=m.out,
+        from_id=types.PeerUser(m.from_id),
+        entities=m.entities,
+        reply_to=reply,
+    )
+
+
+def channel_message(ch: Channel, m: ChannelMessage, viewer: int | None) -> types.TypeMessage:
+    peer = types.PeerChannel(ch.id)
+    out = m.from_id == viewer
+    from_id = types.PeerUser(m.from_id) if ch.megagroup else None
+    if m.action is not None:
+        return types.MessageService(
+            id=m.id, peer_id=peer, date=ts(m.date), action=m.action, out=out, from_id=from_id
+        )
+    reply = types.MessageReplyHeader(reply_to_msg_id=m.reply_to_id) if m.reply_to_id else None
+    return types.Message(
+        id=m.id,
+        peer_id=peer,
+        date=ts(m.date),
+        message=m.text,
+        out=out,
+        post=ch.broadcast or None,
+        from_id=from_id,
+        entities=m.entities,
+        reply_to=reply,
+    )
+
+
+def notify_settings() -> types.PeerNotifySettings:
+    return types.PeerNotifySettings(show_previews=True, silent=False)
