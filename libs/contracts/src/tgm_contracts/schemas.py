@@ -55,7 +55,7 @@ def generate() -> dict[str, dict[str, Any]]:
     for arpc in ACCOUNT_RPCS:
         out[f"rpc/acct.{arpc.NAME}.v{arpc.VERSION}.json"] = {
             "rpc": arpc.NAME,
-            "subject": arpc.subject("<account_id>"),
+            "subject": arpc.subject("{accountId}"),
             "request": _schema(arpc.Request, "validation"),
             "response": _schema(arpc.Response, "serialization"),
         }
