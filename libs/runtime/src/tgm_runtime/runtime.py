@@ -15,7 +15,7 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -27,7 +27,18 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from tgm_contracts import Command, ErrorCode, Event, Headers, Rpc, Service, streams, validation_details
+from tgm_contracts import (
+    AccountRpc,
+    Command,
+    ErrorCode,
+    Event,
+    Headers,
+    Rpc,
+    Service,
+    streams,
+    subjects,
+    validation_details,
+)
 from tgm_contracts import envelope as env
 from tgm_contracts import sys as sysops
 
@@ -48,11 +59,12 @@ CountsFn = Callable[[AsyncDatabase[Any]], Awaitable[dict[str, int]]]
 class CallContext:
     """What a handler knows about the call besides its payload."""
 
-    __slots__ = ("principal", "request_id", "role", "runtime")
+    __slots__ = ("principal", "request_id", "role", "runtime", "subject")
 
-    def __init__(self, runtime: ServiceRuntime, msg: NatsMessage | None) -> None:
-        headers = (msg.headers if msg else None) or {}
+    def __init__(self, runtime: ServiceRuntime, headers: Mapping[str, str] | None, subject: str = "") -> None:
+        headers = headers or {}
         self.runtime = runtime
+        self.subject = subject
         self.request_id: str | None = headers.get(Headers.REQUEST_ID)
         self.principal: str | None = headers.get(Headers.PRINCIPAL)
         self.role: str | None = headers.get(Headers.ROLE)
@@ -176,7 +188,7 @@ class ServiceRuntime:
     ) -> Callable[[H], H]:
         def decorate(fn: H) -> H:
             async def endpoint(msg: NatsMessage) -> dict[str, Any]:
-                return await self.dispatch(name, request, response, fn, msg)
+                return await self.dispatch(name, request, response, fn, msg.body, msg.headers, subject)
 
             endpoint.__name__ = f"handle_{name.replace('-', '_')}"
             self.broker.subscriber(subject, queue=queue, title=name)(endpoint)
@@ -190,15 +202,17 @@ class ServiceRuntime:
         request: type[BaseModel],
         response: type[BaseModel],
         fn: Callable[..., Awaitable[Any]],
-        msg: NatsMessage | None,
-        raw: bytes | None = None,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        subject: str = "",
     ) -> dict[str, Any]:
-        ctx = CallContext(self, msg)
+        """Validate, call, and wrap the outcome in the reply envelope — never raises."""
+        ctx = CallContext(self, headers, subject)
         token = request_id_var.set(ctx.request_id)
         started = time.perf_counter()
         outcome = "ok"
         try:
-            payload = _decode(msg.body if msg is not None else (raw or b""))
+            payload = _decode(body)
             try:
                 req = request.model_validate(payload)
             except ValidationError as exc:
@@ -216,6 +230,34 @@ class ServiceRuntime:
             self.handled.labels(name, outcome).inc()
             self.latency.labels(name).observe(time.perf_counter() - started)
             request_id_var.reset(token)
+
+    async def serve_account(
+        self,
+        account_id: str,
+        routes: Mapping[str, tuple[type[AccountRpc], Callable[..., Awaitable[Any]]]],
+    ) -> Any:
+        """Serve `tgm.acct.<id>.>` for one account this replica holds (no queue group: one holder).
+
+        `routes` maps an AccountRpc name to (its class, handler `async (req, ctx) -> response`);
+        `ctx.subject` tells the handler which account was addressed. Unsubscribe the returned
+        subscription when the account's lease is released.
+        """
+
+        async def on_message(msg: Any) -> None:
+            parts = msg.subject.split(".")
+            name = parts[3] if len(parts) >= 5 else ""
+            route = routes.get(name)
+            if route is None or parts[4] != f"v{route[0].VERSION}":
+                reply = env.error(ErrorCode.NOT_FOUND, f"account call {'.'.join(parts[3:])!r} is not served")
+            else:
+                call, fn = route
+                reply = await self.dispatch(
+                    f"acct.{name}", call.Request, call.Response, fn, msg.data, msg.headers, msg.subject
+                )
+            if msg.reply:
+                await msg.respond(json.dumps(reply).encode())
+
+        return await self.nc.subscribe(subjects.account_wildcard(account_id), cb=on_message)
 
     def subscribe_events(
         self, event: type[Event], durable: str
