@@ -43,7 +43,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy libs/contracts/src libs/runtime/src services/gateway/src
+	$(VENV)/bin/mypy -p tgm_contracts -p tgm_runtime -p tgm_gateway
 
 schemas: install
 	$(VENV)/bin/tgm-schemas write

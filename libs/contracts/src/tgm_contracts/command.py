@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from . import subjects
-from .base import Request, Response
+from .base import Request as RequestModel
+from .base import Response as ResponseModel
 from .enums import Domain, Role, Service
 
 
@@ -29,7 +30,7 @@ class Command:
     ROLE: ClassVar[Role]
     VERSION: ClassVar[int]
     SUBJECT: ClassVar[str]
-    Request: ClassVar[type[Request]]
+    Request: ClassVar[type[RequestModel]]
     Response: ClassVar[type[BaseModel]]
     #: Long-running commands (backups, extraction) may take longer than the default deadline.
     TIMEOUT: ClassVar[float | None]
@@ -41,7 +42,7 @@ class Command:
         owner: Service,
         domain: Domain,
         role: Role,
-        request: type[Request],
+        request: type[RequestModel],
         response: type[BaseModel],
         version: int = 1,
         timeout: float | None = None,
@@ -60,7 +61,7 @@ class Command:
         REGISTRY.register(cls)
 
     @classmethod
-    def parse(cls, payload: Any) -> Request:
+    def parse(cls, payload: Any) -> RequestModel:
         """Validate a payload; raises pydantic.ValidationError."""
         return cls.Request.model_validate(payload if payload is not None else {})
 
@@ -121,7 +122,7 @@ class Rpc:
     OWNER: ClassVar[Service]
     VERSION: ClassVar[int]
     SUBJECT: ClassVar[str]
-    Request: ClassVar[type[Request]]
+    Request: ClassVar[type[RequestModel]]
     Response: ClassVar[type[BaseModel]]
 
     def __init_subclass__(
@@ -129,7 +130,7 @@ class Rpc:
         *,
         name: str,
         owner: Service,
-        request: type[Request],
+        request: type[RequestModel],
         response: type[BaseModel],
         version: int = 1,
         **kwargs: Any,
@@ -146,14 +147,14 @@ class AccountRpc:
 
     NAME: ClassVar[str]
     VERSION: ClassVar[int]
-    Request: ClassVar[type[Request]]
+    Request: ClassVar[type[RequestModel]]
     Response: ClassVar[type[BaseModel]]
 
     def __init_subclass__(
         cls,
         *,
         name: str,
-        request: type[Request],
+        request: type[RequestModel],
         response: type[BaseModel],
         version: int = 1,
         **kwargs: Any,
@@ -187,8 +188,6 @@ __all__ = [
     "AccountRpc",
     "Command",
     "CommandRegistry",
-    "Request",
-    "Response",
     "Rpc",
     "validation_details",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from .base import Response, WireModel
 from .enums import Service
@@ -64,7 +64,7 @@ class PacingSettings(SettingsModel):
 
     @field_validator("jitter_max_seconds")
     @classmethod
-    def _jitter_order(cls, v: float, info):  # type: ignore[no-untyped-def]
+    def _jitter_order(cls, v: float, info: ValidationInfo) -> float:
         lo = info.data.get("jitter_min_seconds", 0.0)
         if v < lo:
             raise ValueError("jitterMaxSeconds must be >= jitterMinSeconds")

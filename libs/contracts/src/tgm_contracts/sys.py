@@ -11,6 +11,8 @@ from pydantic import Field
 
 from . import subjects
 from .base import Request, Response
+from .base import Request as RequestModel
+from .base import Response as ResponseModel
 from .enums import Service
 from .settings import SettingsSection
 
@@ -18,11 +20,11 @@ from .settings import SettingsSection
 class SysOp:
     OP: ClassVar[str]
     BROADCAST: ClassVar[bool]
-    Request: ClassVar[type[Request]]
-    Response: ClassVar[type[Response]]
+    Request: ClassVar[type[RequestModel]]
+    Response: ClassVar[type[ResponseModel]]
 
     def __init_subclass__(
-        cls, *, op: str, request: type[Request], response: type[Response], broadcast: bool = False
+        cls, *, op: str, request: type[RequestModel], response: type[ResponseModel], broadcast: bool = False
     ) -> None:
         cls.OP, cls.BROADCAST, cls.Request, cls.Response = op, broadcast, request, response
         SYS_OPS.append(cls)

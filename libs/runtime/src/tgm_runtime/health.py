@@ -41,6 +41,6 @@ async def serve_health(rt: ServiceRuntime, host: str, port: int) -> uvicorn.Serv
         make_app(rt), host=host, port=port, log_config=None, access_log=False, lifespan="off"
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the runtime owns signals
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the runtime owns signals
     asyncio.get_running_loop().create_task(server.serve())
     return server

@@ -182,19 +182,15 @@ class SystemCommands:
 
     async def get_initial_state(self, req: Any, ctx: CallContext) -> Any:
         services, settings = await asyncio.gather(
-            self._services(ctx.request_id),
-            self._gather_settings(None, ctx.request_id),
-            return_exceptions=True,
+            self._services(ctx.request_id), self._gather_settings(None, ctx.request_id)
         )
-        if isinstance(services, BaseException):
-            raise services
         counts: dict[str, int] = {}
         for s in services.values():
             if s["replicas"]:
                 for k, v in s["replicas"][0].get("counts", {}).items():
                     counts[k] = v
         return {
-            "settings": settings["settings"] if isinstance(settings, dict) else {},
+            "settings": settings["settings"],
             "services": services,
             "counts": counts,
             "commands": len(REGISTRY),
@@ -255,7 +251,7 @@ class SystemCommands:
             if ctx.request_id
             else now.strftime("%Y%m%dT%H%M%S%f")
         )
-        doc = {
+        doc: dict[str, Any] = {
             "_id": backup_id,
             "kind": "backup",
             "state": "running",
