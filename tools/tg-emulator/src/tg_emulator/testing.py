@@ -7,6 +7,8 @@ Load it with ``pytest_plugins = ["tg_emulator.testing"]``. Fixtures:
 - ``tg_world``: its :class:`~tg_emulator.world.World`.
 - ``tg_client_factory``: ``await factory(session=None, connect=True, **kw)`` builds Telethon
   clients pointed at the emulator and disconnects them all at teardown.
+
+Helpers: :func:`w` (await with a timeout) and :class:`Inbox` (collect ``events.NewMessage``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
+from telethon import events
 
 from .emulator import Emulator
 from .world import World
@@ -55,3 +58,33 @@ async def tg_client_factory(tg_emulator: Emulator) -> AsyncIterator[Any]:
                 await asyncio.wait_for(client.disconnect(), 5)
             except Exception:
                 pass
+
+
+async def w(awaitable: Any, timeout: float = 8.0) -> Any:
+    """Await with a timeout: an emulator bug otherwise looks like a hang."""
+    return await asyncio.wait_for(awaitable, timeout)
+
+
+class Inbox:
+    """Collects events.NewMessage texts of one client; wait_for(text) waits on a condition."""
+
+    def __init__(self, client: Any, **filters: Any) -> None:
+        self.items: list[Any] = []
+        self._cond = asyncio.Condition()
+        client.add_event_handler(self._on, events.NewMessage(**filters))
+
+    async def _on(self, event: Any) -> None:
+        async with self._cond:
+            self.items.append(event)
+            self._cond.notify_all()
+
+    async def wait_for(self, text: str, timeout: float = 5.0) -> Any:
+        async def _wait() -> Any:
+            async with self._cond:
+                while True:
+                    for ev in self.items:
+                        if ev.raw_text == text:
+                            return ev
+                    await self._cond.wait()
+
+        return await asyncio.wait_for(_wait(), timeout)

@@ -62,7 +62,7 @@ def update_username(ctx: Ctx, req) -> types.User:
 def check_username(ctx: Ctx, req) -> bool:
     me = ctx.me()
     try:
-        ctx.world._set_name("check", 0, None, req.username)
+        ctx.world.check_name("check", 0, req.username)
     except RpcFail as e:
         if e.message == "USERNAME_OCCUPIED":
             hit = ctx.world.resolve_username(req.username)

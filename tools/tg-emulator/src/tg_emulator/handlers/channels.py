@@ -252,6 +252,10 @@ def update_channel_username(ctx: Ctx, req) -> bool:
 @handler(functions.channels.CheckUsernameRequest)
 def check_channel_username(ctx: Ctx, req) -> bool:
     ctx.me()
-    hit = ctx.world.resolve_username(req.username)
-    ctx.world._set_name("check", 0, None, req.username) if hit is None else None
-    return hit is None
+    try:
+        ctx.world.check_name("check", 0, req.username)
+    except RpcFail as e:
+        if e.message == "USERNAME_OCCUPIED":
+            return False
+        raise
+    return True

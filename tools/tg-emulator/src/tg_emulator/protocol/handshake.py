@@ -110,9 +110,11 @@ class Handshake:
 
     def _req_pq(self, nonce: int) -> bytes:
         rng = secrets.SystemRandom()
-        p, q = _small_prime(rng), _small_prime(rng)
-        while q == p:
-            q = _small_prime(rng)
+        # Telethon reads pq as a *signed* big-endian number: keep its top bit clear.
+        while True:
+            p, q = _small_prime(rng), _small_prime(rng)
+            if p != q and (p * q).bit_length() % 8:
+                break
         self.pq = p * q
         self.nonce = nonce
         self.server_nonce = int.from_bytes(os.urandom(16), "little", signed=True)

@@ -40,7 +40,7 @@ from .model import (
     User,
 )
 
-USERNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{3,31}$")
+USERNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{4,31}$")
 SERVICE_USER_ID = 777000
 
 
@@ -174,6 +174,8 @@ class World:
             raise ValueError(f"user id {id} is taken")
         if privacy_invites not in ("everybody", "contacts", "nobody"):
             raise ValueError("privacy_invites is everybody, contacts or nobody")
+        if username:
+            self.check_name("user", id, username)
         u = User(
             id=id,
             access_hash=self._hash("user", id),
@@ -222,13 +224,17 @@ class World:
     def resolve_username(self, username: str) -> tuple[str, int] | None:
         return self._usernames.get(username.lstrip("@").lower())
 
-    def _set_name(self, kind: str, ident: int, old: str | None, new: str | None) -> None:
+    def check_name(self, kind: str, ident: int, new: str | None) -> None:
+        """USERNAME_INVALID / USERNAME_OCCUPIED checks, as Telegram does them (5-32 chars)."""
         if new is not None and new != "":
             if not USERNAME_RE.match(new) or new.endswith("_") or "__" in new:
                 raise RpcFail("USERNAME_INVALID")
             holder = self._usernames.get(new.lower())
             if holder and holder != (kind, ident):
                 raise RpcFail("USERNAME_OCCUPIED")
+
+    def _set_name(self, kind: str, ident: int, old: str | None, new: str | None) -> None:
+        self.check_name(kind, ident, new)
         if old:
             self._usernames.pop(old.lower(), None)
         if new:

@@ -1,0 +1,282 @@
+"""Tokenization (Chinese word segmentation + English words), language detection, sentence splitting.
+
+Chinese text is segmented with jieba (the Rust port `rjieba`) in search mode, which also emits the
+shorter words inside long compounds, and each CJK run adds its character bigrams so that a
+paraphrase which segments differently still shares terms. Traditional characters are folded to
+simplified for indexing, so a question typed in either script finds the same knowledge.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import rjieba
+
+# Traditional -> simplified for the characters that matter most in customer conversations
+# (prices, shipping, accounts, time...). Indexing-only: stored text keeps its original script.
+_T2S_PAIRS = (
+    "價价 個个 們们 這这 麼么 會会 員员 費费 運运 貨货 時时 間间 號号 碼码 網网 線线 購购 買买 賣卖 "
+    "點点 錢钱 讓让 說说 話话 請请 問问 題题 聯联 繫系 門门 開开 關关 長长 東东 車车 電电 "
+    "與与 為为 們们 們们 來来 對对 還还 沒没 嗎吗 幾几 單单 優优 惠惠 發发 訂订 務务 戶户 帳账 "
+    "號号 註注 冊册 登登 錄录 驗验 證证 應应 該该 實实 際际 現现 經经 過过 點点 擊击 寫写 "
+    "讀读 樣样 種种 類类 資资 料料 報报 紙纸 書书 課课 練练 習习 學学 礙碍 體体 驗验 "
+    "週周 歲岁 筆笔 記记 處处 辦办 營营 業业 態态 場场 專专 屬属 隊队 級级 積积 淨净 "
+    "條条 規规 則则 範范 圍围 無无 蘭兰 灣湾 台台 臺台 國国 際际 區区 縣县 鄉乡 鎮镇 "
+    "態态 產产 術术 機机 構构 韓韩 數数 據据 計计 劃划 節节 約约 簡简 單单 雙双 "
+    "換换 退退 還还 額额 紅红 綠绿 藍蓝 黃黄 顏颜 色色 尺尺 寸寸 碼码 裝装 備备 "
+    "習习 慣惯 氣气 溫温 濕湿 熱热 冷冷 飯饭 館馆 餐餐 廳厅 預预 約约 顧顾 客客 "
+    "傳传 別别 剛刚 劇剧 動动 參参 啟启 囉啰 愛爱 搶抢 擾扰 樂乐 準准 當当 瘋疯 確确 細细 於于 "
+    "紹绍 給给 繼继 續续 聲声 興兴 裡里 親亲 訊讯 "
+    "討讨 詳详 認认 論论 謹谨 轉转 進进 邊边 鐘钟 隨随 頂顶 馬马 "
+    "歡欢 迎迎 謝谢 禮礼 貌貌 幫帮 助助 聽听 見见 覺觉 試试 錯错 誤误 難难 "
+)
+_T2S = {p[0]: p[1] for p in _T2S_PAIRS.split() if len(p) == 2 and p[0] != p[1]}
+_T2S_TABLE = str.maketrans(_T2S)
+_TRAD_ONLY = frozenset(_T2S)
+_SIMP_ONLY = frozenset(_T2S.values()) - frozenset(_T2S)
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_SENT_SPLIT = re.compile(r"(?<=[.!?。！？；;])\s*|\n+")
+
+EN_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "just",
+        "much",
+        "many",
+        "want",
+        "need",
+        "know",
+        "get",
+        "got",
+        "any",
+        "some",
+        "about",
+        "also",
+        "am",
+        "all",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "i'm",
+        "it's",
+        "please",
+        "hi",
+        "hello",
+        "hey",
+    ]
+)
+ZH_STOP = frozenset(
+    [
+        "的",
+        "了",
+        "呢",
+        "吗",
+        "嗎",
+        "吧",
+        "啊",
+        "呀",
+        "是",
+        "我",
+        "你",
+        "您",
+        "他",
+        "她",
+        "它",
+        "们",
+        "們",
+        "在",
+        "有",
+        "和",
+        "与",
+        "與",
+        "就",
+        "都",
+        "也",
+        "要",
+        "会",
+        "會",
+        "想",
+        "请",
+        "請",
+        "这",
+        "這",
+        "那",
+        "个",
+        "個",
+        "一",
+        "下",
+        "么",
+        "麼",
+        "怎么",
+        "怎麼",
+        "什么",
+        "什麼",
+        "还",
+        "還",
+        "可以",
+        "能",
+        "吗",
+        "嗎",
+        "哦",
+        "喔",
+        "啦",
+        "嘛",
+        "之",
+        "而",
+        "及",
+        "或",
+        "把",
+        "被",
+        "让",
+        "讓",
+        "给",
+        "給",
+    ]
+)
+
+
+def fold(text: str) -> str:
+    """Normalise for matching: NFKC (full-width -> ASCII), lower case, traditional -> simplified."""
+    return unicodedata.normalize("NFKC", text).lower().translate(_T2S_TABLE)
+
+
+def _stem(word: str) -> str:
+    # A light English stemmer: enough to match "prices"/"price", "shipping"/"ship", "refunded"/"refund".
+    for suffix, min_len in (("ies", 5), ("ing", 6), ("ed", 5), ("es", 5), ("s", 4)):
+        if word.endswith(suffix) and len(word) >= min_len:
+            base = word[: -len(suffix)]
+            if suffix == "ies":
+                return base + "y"
+            if suffix in ("ing", "ed") and len(base) > 2 and base[-1] == base[-2]:
+                return base[:-1]  # shipping -> shipp -> ship
+            if suffix == "es" and not base.endswith(("s", "x", "z", "ch", "sh")):
+                return base + "e"
+            return base
+    return word
+
+
+@lru_cache(maxsize=65536)
+def _cjk_tokens(run: str) -> tuple[str, ...]:
+    words = [w for w in rjieba.cut_for_search(run) if w not in ZH_STOP]
+    bigrams = [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 2 else []
+    return tuple(words + [b for b in bigrams if b not in words and b not in ZH_STOP])
+
+
+def tokenize(text: str) -> list[str]:
+    """Index terms of a text: stemmed English words and numbers, Chinese words and bigrams."""
+    folded = fold(text)
+    out: list[str] = []
+    pos = 0
+    for m in _CJK_RUN.finditer(folded):
+        _latin(folded[pos : m.start()], out)
+        out.extend(_cjk_tokens(m.group()))
+        pos = m.end()
+    _latin(folded[pos:], out)
+    return out
+
+
+def _latin(text: str, out: list[str]) -> None:
+    for w in _WORD.findall(text):
+        w = w.replace("’", "'")
+        if w in EN_STOP or (len(w) == 1 and not w.isdigit()):
+            continue
+        out.append(_stem(w))
+
+
+def detect_language(text: str, default: str = "en") -> str:
+    """`zh-TW`, `zh-CN` or `en` (other Latin-script text is reported as `en`)."""
+    cjk = len(_CJK_RUN.findall(text)) and sum(len(r) for r in _CJK_RUN.findall(text))
+    latin = len(re.findall(r"[A-Za-z]", text))
+    if not cjk and not latin:
+        return default
+    if cjk and cjk * 2 >= latin * 0.5:
+        trad = sum(1 for ch in text if ch in _TRAD_ONLY)
+        simp = sum(1 for ch in text if ch in _SIMP_ONLY)
+        return "zh-CN" if simp > trad else "zh-TW"
+    return "en"
+
+
+def is_chinese(lang: str) -> bool:
+    return lang.startswith("zh")
+
+
+def sentences(text: str) -> list[str]:
+    """Split into sentences (Chinese and Western punctuation, line breaks); drops empty pieces."""
+    return [s.strip() for s in _SENT_SPLIT.split(text) if s and s.strip()]
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut to `limit` characters at a word or sentence boundary when one is near."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    for sep in ("。", ". ", "！", "? ", "，", ", ", " "):
+        i = cut.rfind(sep)
+        if i >= limit * 0.6:
+            return cut[: i + len(sep.strip())].rstrip() + "…"
+    return cut + "…"

@@ -1,0 +1,95 @@
+"""pytest fixtures: each fake on a free loopback port for the whole session, reset between tests.
+
+Use with ``pytest_plugins = ["tgm_fakes.testing"]``. Each fixture yields a `RunningFake` with `url`
+(the API base URL to configure), `key` (a valid API key), `state` (faults and recorded requests) and,
+for MaiAgent and DmFlow, `world` (their data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from . import dmflow, maiagent, openai
+from .common import FakeState, LoopbackServer
+
+
+@dataclass
+class RunningFake:
+    server: LoopbackServer
+    url: str
+    key: str
+    state: FakeState
+    world: Any = None
+    extra: dict[str, str] | None = None
+
+    def reset(self) -> None:
+        self.state.faults.set("ok")
+        self.state.faults.delay = 30.0
+        self.state.requests.clear()
+
+
+def _serve(app: Any) -> LoopbackServer:
+    return LoopbackServer(app).start()
+
+
+@pytest.fixture(scope="session")
+def _fake_openai_server() -> Iterator[RunningFake]:
+    state = FakeState()
+    server = _serve(openai.build(state))
+    yield RunningFake(server, server.url + "/v1", "sk-test", state)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _fake_maiagent_server() -> Iterator[RunningFake]:
+    state, world = FakeState(), maiagent.MaiWorld()
+    server = _serve(maiagent.build(world, state))
+    yield RunningFake(
+        server,
+        server.url + "/api/v1/",
+        maiagent.DEFAULT_KEY,
+        state,
+        world,
+        {"chatbot_id": maiagent.DEFAULT_CHATBOT},
+    )
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _fake_dmflow_server() -> Iterator[RunningFake]:
+    state, world = FakeState(), dmflow.DmWorld()
+    server = _serve(dmflow.build(world, state))
+    yield RunningFake(
+        server,
+        server.url,
+        dmflow.DEFAULT_KEY,
+        state,
+        world,
+        {"faq_id": dmflow.FAQ_ID, "tableqa_id": dmflow.TABLEQA_ID},
+    )
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(_fake_openai_server: RunningFake) -> Iterator[RunningFake]:
+    _fake_openai_server.reset()
+    yield _fake_openai_server
+    _fake_openai_server.reset()
+
+
+@pytest.fixture
+def fake_maiagent(_fake_maiagent_server: RunningFake) -> Iterator[RunningFake]:
+    _fake_maiagent_server.reset()
+    yield _fake_maiagent_server
+    _fake_maiagent_server.reset()
+
+
+@pytest.fixture
+def fake_dmflow(_fake_dmflow_server: RunningFake) -> Iterator[RunningFake]:
+    _fake_dmflow_server.reset()
+    yield _fake_dmflow_server
+    _fake_dmflow_server.reset()
