@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from telethon import errors, functions
-
 from tg_emulator.testing import w
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]

@@ -29,7 +29,7 @@ def page_ids(
     if offset_id:
         while start < len(desc) and desc[start] >= offset_id:
             start += 1
-    elif offset_date:
+    elif offset_date and int(offset_date.timestamp()) > 0:
         stamp = int(offset_date.timestamp())
         while start < len(desc) and date_of(desc[start]) >= stamp:
             start += 1
@@ -242,8 +242,9 @@ def get_dialogs(ctx: Ctx, req):
             offset_peer = None
     if offset_peer is not None and any(e[2] == offset_peer for e in entries):
         start = next(i for i, e in enumerate(entries) if e[2] == offset_peer) + 1
-    elif req.offset_date or req.offset_id:
+    elif (req.offset_date and int(req.offset_date.timestamp()) > 0) or req.offset_id:
         stamp = int(req.offset_date.timestamp()) if req.offset_date else None
+        stamp = stamp or None
         while start < len(entries):
             d, mid, _ = entries[start]
             if (stamp is None or d < stamp) or (d == stamp and mid < req.offset_id):
