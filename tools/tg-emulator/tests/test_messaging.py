@@ -94,7 +94,7 @@ async def test_dialogs_and_read_history(tg_emulator, tg_world, tg_client_factory
 
 
 async def test_random_id_dedupe_and_duplicate_detection(tg_emulator, tg_world, tg_client_factory, people):
-    alice, bob, _ = people
+    alice, _bob, _ = people
     ca = await connect(tg_emulator, tg_client_factory, alice)
     peer = await w(ca.get_input_entity("bob_w"))
     req = functions.messages.SendMessageRequest(peer=peer, message="once", random_id=424242)
@@ -141,7 +141,7 @@ async def test_create_megagroup_and_chat(tg_emulator, tg_world, tg_client_factor
 
 
 async def test_join_and_leave_group(tg_emulator, tg_world, tg_client_factory, people):
-    alice, bob, carol = people
+    alice, bob, _carol = people
     public = tg_world.create_channel(alice, "Public Lobby", username="public_lobby")
     private = tg_world.create_channel(alice, "Private Room")
     code = tg_world.export_invite(private)
@@ -187,7 +187,7 @@ async def test_list_members_across_pages(tg_emulator, tg_world, tg_client_factor
 
 
 async def test_flood_wait_from_rate_limit(tg_emulator, tg_world, tg_client_factory, people):
-    alice, bob, _ = people
+    alice, _bob, _ = people
     tg_world.limits.private_chat_messages = RateLimit(2, 30)
     ca = await connect(tg_emulator, tg_client_factory, alice)
     await w(ca.send_message("bob_w", "1"))
@@ -219,7 +219,7 @@ async def test_flood_wait_injected(tg_emulator, tg_world, tg_client_factory, peo
 
 
 async def test_peer_flood(tg_emulator, tg_world, tg_client_factory, people):
-    alice, bob, carol = people
+    alice, _bob, carol = people
     strangers = [
         tg_world.add_user(f"+1555030000{i}", first_name=f"S{i}", username=f"stranger_{i}") for i in range(3)
     ]
@@ -249,7 +249,7 @@ async def test_slowmode_and_channel_limits(tg_emulator, tg_world, tg_client_fact
 
 
 async def test_user_privacy_restricted(tg_emulator, tg_world, tg_client_factory, people):
-    alice, bob, carol = people
+    alice, _bob, carol = people
     carol.privacy_invites = "nobody"
     ch = tg_world.create_channel(alice, "Closed")
     ca = await connect(tg_emulator, tg_client_factory, alice)

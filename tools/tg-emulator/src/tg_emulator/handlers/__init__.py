@@ -90,10 +90,11 @@ class Ctx:
             ch = self.world.channels.get(inp.channel_id)
             if ch is None:
                 raise RpcFail("CHANNEL_INVALID")
-            if ch.access_hash != inp.access_hash:
-                # A zero hash works for channels one is in (what Telethon tries for bare ids).
-                if inp.access_hash != 0 or self.me().id not in ch.participants:
-                    raise RpcFail("CHANNEL_INVALID")
+            # A zero hash works for channels one is in (what Telethon tries for bare ids).
+            if ch.access_hash != inp.access_hash and (
+                inp.access_hash != 0 or self.me().id not in ch.participants
+            ):
+                raise RpcFail("CHANNEL_INVALID")
             return ch
         if isinstance(inp, types.InputChannelFromMessage | types.InputPeerChannelFromMessage):
             ch = self.world.channels.get(inp.channel_id)
