@@ -7,7 +7,6 @@ import time
 
 import pytest
 from telethon import errors, functions
-
 from tg_emulator.testing import Inbox, w
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
