@@ -105,7 +105,8 @@ def test_wait_for_times_out_with_message_and_last_error() -> None:
 @pytest.mark.timeout(10)
 def test_wait_for_propagates_unexpected_errors_at_once() -> None:
     with pytest.raises(KeyError):
-        wait_for(lambda: {}["x"], timeout=5, ignore=(ConnectionError,))
+        empty: dict[str, int] = {}
+        wait_for(lambda: empty["x"], timeout=5, ignore=(ConnectionError,))
     with pytest.raises(ValueError):
         wait_for(lambda: True, timeout=-1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import nats
 import pymongo
@@ -120,6 +121,7 @@ def test_fresh_db_is_dropped_after_the_test(mongo_client, request: pytest.Fixtur
 @pytest.mark.timeout(90)
 async def test_mongo_restart_keeps_data_and_async_client_works(make_mongo_server) -> None:
     server: MongoServer = make_mongo_server()
+    client: pymongo.AsyncMongoClient[dict[str, Any]]
     client = pymongo.AsyncMongoClient(server.uri, serverSelectionTimeoutMS=10000)
     try:
         await client.app.things.insert_one({"_id": "k", "v": 7})

@@ -16,6 +16,17 @@ def fake_env(**extra: str) -> dict[str, str]:
     return {"PYTHONPATH": path, **extra}
 
 
+@pytest.fixture
+def cli_args_env() -> tuple[list[str], dict[str, str]]:
+    """Arguments and environment for `tgm-stack up` running the fake child everywhere."""
+    args: list[str] = []
+    for name, module in FAKE_MODULES.items():
+        args += ["--module", f"{name}={module}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "MONGODB_URI", "TGM_DATA_DIR")}
+    env.update(fake_env())
+    return args, env
+
+
 @pytest.fixture(autouse=True)
 def _no_external_infra(monkeypatch: pytest.MonkeyPatch) -> None:
     # The stack honours NATS_URL / MONGODB_URI from the environment; tests decide explicitly.

@@ -11,9 +11,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pymongo
 import pytest
 from tgm_stack import SERVICES, Stack, StackError
+from tgm_stack.stack import redact_url
 from tgm_testing.procs import port_is_open, wait_for
 from tgm_testing.servers import NatsServer
 
@@ -75,8 +75,8 @@ def test_start_wires_every_child_and_stop_leaves_nothing(make_stack, tmp_path: P
     assert len(stack.admin_key) > 20 and stack.admin_key_file == data / "admin.key"
 
     env = recorded_env(stack, "campaign-1")
-    assert env["NATS_URL"] == stack.nats_url == stack.nats.url  # type: ignore[union-attr]
-    assert env["MONGODB_URI"] == stack.mongodb_uri and "directConnection=true" in env["MONGODB_URI"]
+    assert stack.nats is not None and env["NATS_URL"] == stack.nats_url == stack.nats.url
+    assert env["MONGODB_URI"] == stack.mongodb_uri and "directConnection=true" in (stack.mongodb_uri or "")
     assert env["TGM_DATA_DIR"] == str(data)
     assert env["TGM_MASTER_KEY_FILE"] == str(key)
     assert env["TGM_REPLICA_ID"] == "campaign-1"
@@ -148,14 +148,16 @@ def test_a_restart_keeps_the_data_and_the_keys(make_stack, tmp_path: Path) -> No
     first = make_stack(data, services=())
     first.start()
     master, admin = first.master_key_file.read_text(), first.admin_key
-    with pymongo.MongoClient(first.mongodb_uri, serverSelectionTimeoutMS=5000) as client:
+    assert first.mongo is not None
+    with first.mongo.client() as client:
         client.tgm_gateway.settings.insert_one({"_id": "s", "theme": "dark"})
     first.stop()
 
     second = make_stack(data, services=())
     second.start()
     assert second.master_key_file.read_text() == master and second.admin_key == admin
-    with pymongo.MongoClient(second.mongodb_uri, serverSelectionTimeoutMS=5000) as client:
+    assert second.mongo is not None
+    with second.mongo.client() as client:
         assert client.tgm_gateway.settings.find_one({"_id": "s"}) == {"_id": "s", "theme": "dark"}
 
 
@@ -233,3 +235,13 @@ def test_a_damaged_master_key_is_never_replaced(tmp_path: Path) -> None:
     with pytest.raises(StackError, match=r"master\.key is not a base64-encoded 32-byte key"):
         Stack(tmp_path, services=()).start()
     assert tmp_path.joinpath("master.key").read_text() == "not a key\n"
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(10)
+def test_redact_url_hides_passwords_only() -> None:
+    assert redact_url("mongodb://app:s3cret@db.example:27017/x?tls=true") == (
+        "mongodb://app:***@db.example:27017/x?tls=true"
+    )
+    assert redact_url("nats://u:p@127.0.0.1:4222") == "nats://u:***@127.0.0.1:4222"
+    assert redact_url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"

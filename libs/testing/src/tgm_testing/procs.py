@@ -23,7 +23,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -122,14 +122,32 @@ def wait_for(
         time.sleep(min(interval, remaining))
 
 
+@overload
 async def wait_for_async(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float = ...,
+    interval: float = ...,
+    *,
+    message: str | None = ...,
+    ignore: tuple[type[BaseException], ...] = ...,
+) -> T: ...
+@overload
+async def wait_for_async(
+    predicate: Callable[[], T],
+    timeout: float = ...,
+    interval: float = ...,
+    *,
+    message: str | None = ...,
+    ignore: tuple[type[BaseException], ...] = ...,
+) -> T: ...
+async def wait_for_async(
+    predicate: Callable[[], Any],
     timeout: float = 10.0,
     interval: float = 0.05,
     *,
     message: str | None = None,
     ignore: tuple[type[BaseException], ...] = (),
-) -> T:
+) -> Any:
     """The async twin of `wait_for`; `predicate` may be a plain or an async callable."""
     if timeout < 0 or interval <= 0:
         raise ValueError("timeout must be >= 0 and interval > 0")
@@ -145,7 +163,7 @@ async def wait_for_async(
             last_exc = exc
         else:
             if value:
-                return value  # type: ignore[return-value]
+                return value
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise _timeout_error(message, predicate, timeout, last_exc)

@@ -16,7 +16,9 @@ import sys
 import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+import pymongo
 
 from .procs import ManagedProcess, ProcessError, free_port, port_is_open
 
@@ -114,7 +116,7 @@ class _ServerProcess:
         self.stop()
         self.start(timeout)
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -229,10 +231,8 @@ class MongoServer(_ServerProcess):
             *self.extra_args,
         ]  # fmt: skip
 
-    def client(self, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def client(self, **kwargs: Any) -> pymongo.MongoClient[dict[str, Any]]:
         """A synchronous pymongo client for this server (the caller closes it)."""
-        import pymongo
-
         kwargs.setdefault("serverSelectionTimeoutMS", 5000)
         return pymongo.MongoClient(self.uri, **kwargs)
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from .stack import DEFAULT_MODULES, SERVICES, Stack, StackError
+from .stack import DEFAULT_MODULES, SERVICES, Stack, StackError, redact_url
 from .supervisor import Supervisor
 
 
@@ -112,6 +112,7 @@ def up(args: argparse.Namespace) -> int:
             replicas=dict(args.replicas),
             modules=modules,
             ready_timeout=args.ready_timeout,
+            progress=say,
         )
     except ValueError as exc:
         say(f"error: {exc}")
@@ -169,8 +170,8 @@ def _print_banner(stack: Stack) -> None:
         f"  gateway    {stack.gateway_url}  (API docs: {stack.gateway_url}/docs)",
         f"  admin key  {key}",
         f"             (stored in {stack.admin_key_file})",
-        f"  NATS       {stack.nats_url}" + ("" if stack.nats else "  (external)"),
-        f"  database   {stack.mongodb_uri}" + ("" if stack.mongo else "  (external)"),
+        f"  NATS       {redact_url(stack.nats_url or '')}" + ("" if stack.nats else "  (external)"),
+        f"  database   {redact_url(stack.mongodb_uri or '')}" + ("" if stack.mongo else "  (external)"),
         f"  logs       {stack.logs_dir}/",
         "Press Ctrl-C to stop.",
     ]

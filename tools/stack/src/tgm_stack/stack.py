@@ -19,8 +19,9 @@ import signal
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -28,7 +29,7 @@ from typing import IO
 from tgm_testing.procs import ManagedProcess, ProcessError, free_port, port_is_open
 from tgm_testing.servers import MongoServer, NatsServer
 
-__all__ = ["DEFAULT_MODULES", "SERVICES", "Child", "Stack", "StackError"]
+__all__ = ["DEFAULT_MODULES", "SERVICES", "Child", "Stack", "StackError", "redact_url"]
 
 #: The services of the system, in start order.
 SERVICES: tuple[str, ...] = ("tg-session", "campaign", "ai", "analytics")
@@ -76,6 +77,16 @@ def _http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def redact_url(url: str) -> str:
+    """The URL without a password, fit for a console or a log."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def _loopback(host: str) -> str:
     """Where to reach a server bound to `host` from this machine."""
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
@@ -89,7 +100,8 @@ class Stack:
     existing servers instead of starting its own. `replicas` maps a service to its number of
     processes (default 1). `modules` overrides the Python module a child runs (tests use it to run a
     small stand-in). `gateway_port=0` picks a free port. `wait_for_services` also waits for every
-    service replica's `/readyz`, not only the gateway's.
+    service replica's `/readyz`, not only the gateway's. `progress` receives one short line per
+    step of `start` (for a console).
     """
 
     def __init__(
@@ -110,6 +122,7 @@ class Stack:
         wait_for_services: bool = True,
         nats_port: int | None = None,
         mongo_port: int | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().absolute()
         self.gateway_host = gateway_host
@@ -141,6 +154,7 @@ class Stack:
         self.wait_for_services = wait_for_services
         self._nats_port = nats_port
         self._mongo_port = mongo_port
+        self._progress = progress or (lambda _text: None)
 
         self.nats: NatsServer | None = None
         self.mongo: MongoServer | None = None
@@ -215,6 +229,7 @@ class Stack:
             self._build_children()
             for child in self.children.values():
                 child.process.start(wait=False)
+            self._progress(f"started {', '.join(self.children)}; waiting until they are ready")
             self._await_ready(list(self.children.values()), self.ready_timeout)
         except BaseException as exc:
             self.stop()
@@ -278,6 +293,7 @@ class Stack:
         external_nats = self._nats_url_arg or os.environ.get("NATS_URL")
         if external_nats:
             self.nats_url = external_nats
+            self._progress(f"using the NATS server at {redact_url(external_nats)}")
         else:
             if self.nats is None:
                 self.nats = NatsServer(
@@ -288,9 +304,11 @@ class Stack:
                 )
             self.nats.start()
             self.nats_url = self.nats.url
+            self._progress(f"nats-server ready on {self.nats_url} (store {self.nats.store_dir})")
         external_db = self._mongodb_uri_arg or os.environ.get("MONGODB_URI")
         if external_db:
             self.mongodb_uri = external_db
+            self._progress(f"using the database server at {redact_url(external_db)}")
         else:
             if self.mongo is None:
                 self.mongo = MongoServer(
@@ -302,6 +320,7 @@ class Stack:
                 )
             self.mongo.start()
             self.mongodb_uri = self.mongo.uri
+            self._progress(f"database ready on {self.mongodb_uri} (store {self.mongo.storage_dir})")
 
     def _base_env(self) -> dict[str, str]:
         assert self.nats_url and self.mongodb_uri
