@@ -15,7 +15,7 @@ from tgm_contracts.models.ai import StreamChunk
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
 
-COMMANDS_MD = Path(__file__).resolve().parents[3].parent / "shared" / "design" / "COMMANDS.md"
+COMMANDS_MD = Path(__file__).resolve().parents[3] / "docs" / "COMMANDS.md"  # copy of the design catalogue
 
 
 def _ai_names_from_commands_md() -> set[str]:

@@ -41,7 +41,7 @@ EXPECTED_COUNTS = {
 
 
 def _commands_md() -> Path | None:
-    candidates = [Path("/work/shared/design/COMMANDS.md")]
+    candidates: list[Path] = []
     for parent in Path(__file__).resolve().parents:
         candidates += [parent / "docs/COMMANDS.md", parent / "shared/design/COMMANDS.md"]
     return next((p for p in candidates if p.is_file()), None)

@@ -23,7 +23,7 @@ from tgm_contracts.models.session import AccountState, ProxyConfig, mask_secret
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(20)]
 
-COMMANDS_MD = Path(__file__).resolve().parents[3].parent / "shared" / "design" / "COMMANDS.md"
+COMMANDS_MD = Path(__file__).resolve().parents[3] / "docs" / "COMMANDS.md"  # copy of the design catalogue
 ROW = re.compile(r"^\|\s*(tg-session|analytics)\s*\|\s*(\S+)\s*\|\s*`([a-z0-9-]+)`\s*\|", re.M)
 OWNERS = (Service.TG_SESSION, Service.ANALYTICS)
 
