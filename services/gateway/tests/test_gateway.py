@@ -321,3 +321,29 @@ async def test_backup_without_waiting_reports_progress(system: System) -> None:
             return r.json()["data"]["items"][0]["state"] == "completed"
 
         await wait_for_async(done, timeout=30)
+
+
+async def test_trace_context_reaches_the_service(system: System) -> None:
+    """The gateway opens a span per command and passes its context on in `traceparent`."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+    seen: list[dict] = []
+    nc = system.gateway.rt.nc
+    cmd = REGISTRY.get("get-knowledge-stats")
+    assert cmd is not None
+
+    async def capture(msg) -> None:
+        seen.append(dict(msg.headers or {}))
+        await msg.respond(b'{"ok": true, "data": {}}')
+
+    sub = await nc.subscribe(cmd.SUBJECT, cb=capture)
+    try:
+        async with system.client(system.admin_key) as c:
+            await c.post("/api/v1/commands/get-knowledge-stats", json={}, headers={"x-request-id": "trace-1"})
+    finally:
+        await sub.unsubscribe()
+    assert seen and seen[0]["tgm-request-id"] == "trace-1"
+    assert seen[0]["traceparent"].startswith("00-") and seen[0]["tgm-role"] == "admin"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.client import Client
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 from tgm_contracts import HTTP_STATUS, REGISTRY, Command, ErrorCode, validation_details
@@ -15,6 +16,8 @@ from tgm_contracts import envelope as env
 
 from .auth import KeyRateLimiter, Principal
 from .bus import request, trace_headers
+
+_tracer = trace.get_tracer("tgm.gateway")
 
 
 @dataclass
@@ -68,7 +71,11 @@ class Dispatcher:
         extra: dict[str, Any] | None = None,
     ) -> Outcome:
         started = time.perf_counter()
-        outcome = await self._run(name, payload, principal, request_id, extra)
+        # One span per command; its context travels to the owner in the `traceparent` header.
+        with _tracer.start_as_current_span(f"command {name[:100]}", kind=trace.SpanKind.CLIENT) as span:
+            outcome = await self._run(name, payload, principal, request_id, extra)
+            span.set_attribute("tgm.command", name[:100])
+            span.set_attribute("tgm.status", outcome.status)
         label = outcome.command.NAME if outcome.command else "unknown"
         code = "OK" if outcome.ok else outcome.reply["error"]["code"]
         self.requests.labels(label, code).inc()
