@@ -7,6 +7,7 @@ import signal
 import socket
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -255,3 +256,18 @@ def test_child_dies_with_its_parent(tmp_path: Path) -> None:
         wait_for(lambda: not pid_alive(leaf), timeout=5, message="orphaned child gone")
     finally:
         middle.kill()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(30)
+def test_a_child_started_from_a_thread_outlives_the_thread(tmp_path: Path) -> None:
+    proc = server_proc(tmp_path)
+    worker = threading.Thread(target=proc.start)
+    worker.start()
+    worker.join(15)
+    try:
+        assert proc.alive
+        time.sleep(0.2)  # give a (wrong) parent-death signal the time to arrive
+        assert proc.alive
+    finally:
+        proc.terminate()

@@ -252,8 +252,9 @@ class ManagedProcess:
     `ready` is a callable returning True once the child serves; exceptions it raises count as "not
     ready yet". Without it the child is ready as soon as it has been spawned.
 
-    `die_with_parent` (Linux) makes the kernel SIGTERM the child when the *thread* that started it
-    exits, so start long-lived children from a long-lived thread (normally the main thread).
+    `die_with_parent` (Linux) makes the kernel SIGTERM the child when this process dies, so a
+    killed test run or supervisor leaves nothing behind. It applies to children started from the
+    main thread only (the kernel ties it to the starting thread, whose end would kill the child).
     """
 
     def __init__(
@@ -348,7 +349,7 @@ class ManagedProcess:
                     stdout=log if log is not None else subprocess.DEVNULL,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_parent_death_signal() if self.die_with_parent else None,
+                    preexec_fn=_parent_death_signal() if self._die_with_parent_now() else None,
                 )
             except OSError as exc:
                 raise ProcessError(f"cannot start {self.name}: {exc}", name=self.name) from exc
@@ -361,6 +362,12 @@ class ManagedProcess:
             _live.add(self)
         if wait:
             self.wait_ready(timeout)
+
+    def _die_with_parent_now(self) -> bool:
+        # Linux ties the parent-death signal to the starting *thread*: a child started from a
+        # short-lived thread would be killed when that thread ends. Only the main thread is
+        # known to live as long as the process.
+        return self.die_with_parent and threading.current_thread() is threading.main_thread()
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until `ready()` is true; raise `ProcessExitedError` if the child exits first and
