@@ -219,11 +219,41 @@ def _stem(word: str) -> str:
     return word
 
 
+ZH_STOP = ZH_STOP | {"请问", "請問", "一下", "一些", "有没有", "有沒有", "可不可以", "是不是"}
+_ZH_STOP_CHARS = frozenset(
+    "的了呢吗吧啊呀是我你您他她它们在有和与就都也要会想请这那个一下么还能哦喔啦嘛之而及或把被让给"
+)
+
+
 @lru_cache(maxsize=65536)
 def _cjk_tokens(run: str) -> tuple[str, ...]:
-    words = [w for w in rjieba.cut_for_search(run) if w not in ZH_STOP]
-    bigrams = [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 2 else []
-    return tuple(words + [b for b in bigrams if b not in words and b not in ZH_STOP])
+    """jieba search-mode words, character bigrams inside stretches of content words, and content
+    characters: a paraphrase that segments differently still shares terms."""
+    words = list(rjieba.cut(run))
+    out = [w for w in rjieba.cut_for_search(run) if w not in ZH_STOP]
+    spans: list[str] = []
+    cur = ""
+    for w in words:
+        if w in ZH_STOP:
+            if cur:
+                spans.append(cur)
+            cur = ""
+        else:
+            cur += w
+    if cur:
+        spans.append(cur)
+    seen = set(out)
+    for span in spans:
+        for i in range(len(span) - 1):
+            bg = span[i : i + 2]
+            if bg not in seen:
+                seen.add(bg)
+                out.append(bg)
+        for ch in span:
+            if ch not in seen and ch not in _ZH_STOP_CHARS:
+                seen.add(ch)
+                out.append(ch)
+    return tuple(out)
 
 
 def tokenize(text: str) -> list[str]:

@@ -45,7 +45,8 @@ class Passage:
     text: str
     citation: Citation
     title: str | None = None
-    is_faq_answer: bool = False
+    is_faq_answer: bool = False  # the FAQ answer that matched above bestThreshold
+    is_faq: bool = False  # a FAQ pair: `title` is its question, `text` its answer
     relevance: float = 0.0  # coverage of the query by this passage, in [0, 1]
 
 

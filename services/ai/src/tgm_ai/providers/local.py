@@ -86,10 +86,12 @@ class LocalProvider:
         w = _weights(req.passages, q)
         scored: list[tuple[float, int, int, str]] = []
         for rank, p in enumerate(req.passages):
+            # A FAQ answer is judged by its question too: the answer rarely repeats the question's words.
+            q_cov = 0.9 * _coverage(q, set(tokenize(p.title)), w) if p.is_faq and p.title else 0.0
             for i, s in enumerate(sentences(p.text)):
-                if len(s) < 4:
+                if len(s) < 2:
                     continue
-                cov = _coverage(q, set(tokenize(s)), w)
+                cov = max(_coverage(q, set(tokenize(s)), w), q_cov)
                 if cov > 0:
                     # earlier (better-ranked) passages and earlier sentences win ties
                     scored.append((cov - 0.02 * rank - 0.001 * i, p.n, i, s))

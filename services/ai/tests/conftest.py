@@ -1,0 +1,42 @@
+"""Component-test wiring: the ai runtime on FastStream's in-memory broker with a real database
+(`mongo_server` of tgm_testing), and a collector of streamed chunks."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from faststream.nats import NatsMessage
+from tgm_ai.app import runtime
+from tgm_runtime.testing import RuntimeClient, runtime_client
+
+#: stream id -> the chunks published on `tgm.stream.<id>`, in order.
+STREAMS: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+
+@runtime.broker.subscriber("tgm.stream.*")
+async def _collect_stream(msg: NatsMessage) -> None:
+    STREAMS[msg.raw_message.subject.rsplit(".", 1)[-1]].append(json.loads(msg.body))
+
+
+@pytest.fixture
+async def client(mongo_server: Any) -> AsyncIterator[RuntimeClient]:
+    STREAMS.clear()
+    async with runtime_client(runtime, mongo_server.uri) as c:
+        yield c
+
+
+async def ok(client: RuntimeClient, cmd: Any, payload: Any = None) -> Any:
+    reply = await client.call(cmd, payload or {})
+    assert reply["ok"], reply
+    return reply["data"]
+
+
+async def err(client: RuntimeClient, cmd: Any, payload: Any, code: str) -> dict[str, Any]:
+    reply = await client.call(cmd, payload)
+    assert not reply["ok"], reply
+    assert reply["error"]["code"] == code, reply
+    return reply["error"]
