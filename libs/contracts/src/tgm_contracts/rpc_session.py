@@ -8,6 +8,14 @@ no responder means no replica holds it: retry later):
 - `get-history`: read recent messages of a chat as the account sees them;
 - `mark-read`: mark a chat read (after an automated reply, as a person would).
 
+- commands that need the account's live Telegram client (join-group, check-account-status, …) are
+  forwarded by whichever replica received them to the holder under the command's own name and models
+  (`check-status`, `update-profile`, `sync-info`, `join-group`, `leave-group`, `search-groups`,
+  `get-group-members`, `create-group`, `verify-proxy`, `logout`), plus `reload` (reconnect after the
+  session, proxy or device changed);
+- `qr-login` and `credential-scrape` are addressed by a QR session id (`qr_…`) or a scrape id (`cs_…`)
+  instead of an account id: the replica running that login or scrape serves them.
+
 Pool-wide (`tgm.tg-session.rpc.<name>.v1`, any replica):
 
 - `pick-accounts`: choose usable accounts by role, group, tag, for work such as a campaign;
@@ -25,18 +33,43 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Ack, Request, Response
+from .base import Ack, Page, Request, Response
 from .command import AccountRpc, Rpc
+from .commands.accounts import (
+    AccountStatusReport,
+    LogoutAccountRequest,
+    QrImageFormat,
+    SiteCode,
+    UpdateAccountDataRequest,
+)
+from .commands.telegram_ops import (
+    CreateGroupRequest,
+    GetGroupMembersRequest,
+    JoinGroupRequest,
+    JoinGroupResult,
+    LeaveGroupRequest,
+    LeaveGroupResult,
+    SearchGroupsRequest,
+    SearchGroupsResult,
+)
 from .enums import Service
 from .models.session import (
     AccountBrief,
     AccountId,
     AccountIds,
+    AccountSelector,
+    AccountView,
     ChatKind,
+    CreatedGroupView,
+    CredentialScrapeView,
+    GroupMemberView,
     GroupName,
     PeerRef,
+    QrLoginView,
     RoleField,
+    SecretRequest,
     TagName,
+    TwoFactorPassword,
 )
 
 TS = Service.TG_SESSION
@@ -208,11 +241,127 @@ class DescribeAccounts(
     """The brief (state, role, group, holder, counters) of given accounts."""
 
 
+# --- commands forwarded to the holder ----------------------------------------------------------------
+
+
+class CheckStatus(AccountRpc, name="check-status", request=AccountSelector, response=AccountStatusReport):
+    """check-account-status, run by the holder: probe Telegram and settle the health state."""
+
+
+class UpdateProfile(
+    AccountRpc, name="update-profile", request=UpdateAccountDataRequest, response=AccountView
+):
+    """update-account-data, run by the holder: push profile fields to Telegram."""
+
+
+class SyncInfo(AccountRpc, name="sync-info", request=AccountSelector, response=AccountView):
+    """sync-account-info, run by the holder: pull the Telegram profile."""
+
+
+class AcctJoinGroup(AccountRpc, name="join-group", request=JoinGroupRequest, response=JoinGroupResult):
+    """join-group, run by the holder."""
+
+
+class AcctLeaveGroup(AccountRpc, name="leave-group", request=LeaveGroupRequest, response=LeaveGroupResult):
+    """leave-group, run by the holder."""
+
+
+class AcctSearchGroups(
+    AccountRpc, name="search-groups", request=SearchGroupsRequest, response=SearchGroupsResult
+):
+    """search-groups, run by the holder of the chosen account."""
+
+
+class AcctGetGroupMembers(
+    AccountRpc, name="get-group-members", request=GetGroupMembersRequest, response=Page[GroupMemberView]
+):
+    """get-group-members, run by the holder of the chosen account."""
+
+
+class AcctCreateGroup(AccountRpc, name="create-group", request=CreateGroupRequest, response=CreatedGroupView):
+    """create-group, run by the holder."""
+
+
+class ProxyCheck(Response):
+    """What the holder sees of its live connection: where the socket goes, and the exit IP through it."""
+
+    account_id: str
+    connected: bool
+    via_proxy: bool | None = Field(None, description="The live socket's peer is the bound proxy.")
+    socket_peer: str | None = Field(None, description="`host:port` the live connection is open to.")
+    proxy_reachable: bool
+    exit_ip: str | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class VerifyProxy(AccountRpc, name="verify-proxy", request=AccountSelector, response=ProxyCheck):
+    """ip-verify-binding, run by the holder: check the live connection really goes through the proxy."""
+
+
+class ReloadRequest(Request):
+    reason: Literal["session", "proxy", "device", "credential", "state"] = "session"
+
+
+class Reload(AccountRpc, name="reload", request=ReloadRequest, response=Ack):
+    """The account's stored session, proxy, device or credential changed: reconnect with them."""
+
+
+class Logout(AccountRpc, name="logout", request=LogoutAccountRequest, response=Ack):
+    """logout-account, run by the holder: log out at Telegram, then drop the live client."""
+
+
+# --- QR logins and credential scrapes, addressed by their own id -------------------------------------
+
+
+class QrControlRequest(SecretRequest):
+    action: Literal["refresh", "submit_2fa", "cancel"]
+    password: TwoFactorPassword | None = None
+    image_format: QrImageFormat = "png"
+    image_size: int = Field(256, ge=128, le=1024)
+
+
+class QrControl(AccountRpc, name="qr-login", request=QrControlRequest, response=QrLoginView):
+    """Addressed by a QR session id: the replica holding that login's connection refreshes, finishes
+    with the 2FA password or cancels it."""
+
+
+class ScrapeControlRequest(SecretRequest):
+    action: Literal["code", "cancel"] = "code"
+    code: SiteCode | None = None
+
+    @model_validator(mode="after")
+    def _code(self) -> ScrapeControlRequest:
+        if self.action == "code" and self.code is None:
+            raise ValueError("action code needs the code")
+        return self
+
+
+class ScrapeControl(
+    AccountRpc, name="credential-scrape", request=ScrapeControlRequest, response=CredentialScrapeView
+):
+    """Addressed by a scrape id: the replica running that scrape takes the site code or cancels it."""
+
+
 __all__ = [
+    "AcctCreateGroup",
+    "AcctGetGroupMembers",
+    "AcctJoinGroup",
+    "AcctLeaveGroup",
+    "AcctSearchGroups",
+    "CheckStatus",
     "DescribeAccounts",
     "GetHistory",
+    "Logout",
     "MarkRead",
     "PickAccounts",
+    "ProxyCheck",
+    "QrControl",
+    "Reload",
     "ResolvePeer",
+    "ScrapeControl",
     "Send",
+    "SyncInfo",
+    "UpdateProfile",
+    "VerifyProxy",
 ]

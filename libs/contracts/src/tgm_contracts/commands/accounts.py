@@ -56,6 +56,11 @@ from ..models.session import (
 TS = Service.TG_SESSION
 ACCOUNT = Domain.ACCOUNT
 
+ImportedSession = write_only_secret(
+    min_length=100, max_length=4096, pattern=r"1[A-Za-z0-9_=+/-]+", normalize=str.strip, what="sessionString"
+)
+"""A Telethon StringSession (version `1`, base64): a login in itself, so it is treated as a secret."""
+
 
 # --- shared request pieces -----------------------------------------------------------------------
 
@@ -104,6 +109,12 @@ class AddAccountRequest(AccountSettingsFields, ApiCredentialChoice):
         None, description="Object or URL string; required if `telegram.requireProxy`."
     )
     device: DeviceProfile | None = None
+    session_string: ImportedSession | None = Field(
+        None,
+        description="Import an authorised Telethon StringSession instead of logging in (the earlier "
+        "client's `import-session`). Stored encrypted; the account starts `disconnected` and becomes "
+        "`active` once a replica has connected it and Telegram confirmed the session belongs to `phone`.",
+    )
 
 
 class AddAccount(
