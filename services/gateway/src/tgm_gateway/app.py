@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -133,8 +134,13 @@ def create_app(
             key = await gw.keys.bootstrap(rt.settings.data_dir)
             if key:
                 path = Path(rt.settings.data_dir) / "admin.key"
-                # Printed once, on purpose: this is how the operator learns the first key.
-                print(f"TG-Matrix admin key (shown once, also in {path}): {key}", flush=True)
+                # Shown once on a terminal, on purpose: this is how the operator learns the first key.
+                # When output goes to a log file (under tgm-stack), only the file's path is written;
+                # the supervisor reads the file and shows the key on its own console.
+                if sys.stdout.isatty():
+                    print(f"TG-Matrix admin key (shown once, also in {path}): {key}", flush=True)
+                else:
+                    log.info("first admin key created and written to %s (mode 0600)", path)
         yield
         await rt.stop()
 
