@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from faststream.nats import NatsMessage
+from faststream.nats import JStream, NatsMessage
 from tgm_ai.app import runtime
 from tgm_runtime.testing import RuntimeClient, runtime_client
 
@@ -22,9 +22,23 @@ async def _collect_stream(msg: NatsMessage) -> None:
     STREAMS[msg.raw_message.subject.rsplit(".", 1)[-1]].append(json.loads(msg.body))
 
 
+#: events the service published, in order: (event name, body).
+EVENTS: list[tuple[str, dict[str, Any]]] = []
+
+
+@runtime.broker.subscriber("tgm.ai.evt.*.v1", stream=JStream("TGM_EVENTS", declare=False))
+async def _collect_events(msg: NatsMessage) -> None:
+    EVENTS.append((msg.raw_message.subject.split(".")[3], json.loads(msg.body)))
+
+
+def events(name: str) -> list[dict[str, Any]]:
+    return [body for n, body in EVENTS if n == name]
+
+
 @pytest.fixture
 async def client(mongo_server: Any) -> AsyncIterator[RuntimeClient]:
     STREAMS.clear()
+    EVENTS.clear()
     async with runtime_client(runtime, mongo_server.uri) as c:
         yield c
 

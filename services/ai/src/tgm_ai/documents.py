@@ -138,7 +138,7 @@ def _markdown(text: str) -> str:
 
 
 def _html(data: bytes) -> tuple[str, str | None]:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     try:
         tree = HTMLParser(_decode_text(data))

@@ -428,7 +428,7 @@ def keywords(texts: list[str], limit: int = 8) -> list[str]:
     counts: Counter[str] = Counter()
     for t in texts:
         for tok in set(tokenize(t)):
-            if len(tok) > 1 and not tok.isdigit():
+            if len(tok) > 1 and not tok.isdigit() and tok not in ("much", "many"):
                 counts[tok] += 1
     # Prefer whole words over the bigrams added for recall: drop a bigram inside a kept longer word.
     ranked = [w for w, _ in counts.most_common(limit * 3)]

@@ -54,7 +54,8 @@ def chunk_text(
         if piece:
             page = None
             if page_starts:
-                page = bisect.bisect_right(page_starts, start)
+                # the page holding most of the chunk: where its middle falls
+                page = bisect.bisect_right(page_starts, (start + end) // 2)
             chunks.append(Chunk(len(chunks), start, end, piece, page))
         if end >= n:
             break

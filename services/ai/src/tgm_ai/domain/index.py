@@ -278,7 +278,8 @@ class KnowledgeIndex:
         cb = b if isinstance(b, Counter) else Counter(b)
         if not ca or not cb:
             return 0.0
-        w = {t: self.bm25.idf(t) for t in set(ca) | set(cb)}
+        # idf + 1: a term shared by many entries still counts (small knowledge bases have noisy idf)
+        w = {t: self.bm25.idf(t) + 1.0 for t in set(ca) | set(cb)}
         dot = sum(w[t] ** 2 for t in set(ca) & set(cb))
         na = math.sqrt(sum(w[t] ** 2 for t in ca))
         nb = math.sqrt(sum(w[t] ** 2 for t in cb))

@@ -73,8 +73,6 @@ EN_STOP = frozenset(
         "it",
         "its",
         "just",
-        "much",
-        "many",
         "want",
         "need",
         "know",
