@@ -9,7 +9,7 @@ import nats
 async def main(url: str, subject: str) -> None:
     nc = await nats.connect(url)
 
-    async def reply(msg):  # noqa: ANN001
+    async def reply(msg):
         await msg.respond(b'{"ok":true,"data":{}}')
 
     await nc.subscribe(subject, cb=reply)

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ValidationError
 
 from . import subjects
 from .base import Request as RequestModel
-from .base import Response as ResponseModel
 from .enums import Domain, Role, Service
 
 

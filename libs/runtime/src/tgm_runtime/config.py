@@ -30,5 +30,8 @@ class RuntimeSettings(BaseSettings):
     #: Port of the service's /healthz, /readyz and /metrics; 0 disables the HTTP side.
     health_port: int = 0
     log_level: str = "INFO"
+    #: Copies JetStream keeps of streams, KV buckets and object stores this service creates (3 on a
+    #: production cluster; 1 on the embedded single server).
+    js_replicas: int = Field(1, ge=1, le=5)
     #: OTLP/HTTP endpoint for traces (e.g. http://127.0.0.1:4318); tracing stays local when unset.
     otlp_endpoint: str | None = None

@@ -330,6 +330,21 @@ class ServiceRuntime:
         assert self.settings_store is not None
         return await self.settings_store.values(section)
 
+    async def object_store(self, spec: streams.ObjectStoreSpec) -> Any:
+        return await self.broker.object_storage(
+            spec.bucket, description=spec.description, replicas=self.settings.js_replicas
+        )
+
+    async def key_value(self, spec: streams.KvSpec) -> Any:
+        """A KV bucket declared in contracts, created on first use with its TTL and history."""
+        return await self.broker.key_value(
+            spec.bucket,
+            description=spec.description,
+            ttl=spec.ttl_seconds,
+            history=spec.history,
+            replicas=self.settings.js_replicas,
+        )
+
     @property
     def nc(self) -> Any:
         return self.broker.connection
@@ -390,6 +405,7 @@ class ServiceRuntime:
                 max_age=spec.max_age_seconds,
                 duplicate_window=spec.duplicate_window_seconds,
                 description=spec.description,
+                num_replicas=self.settings.js_replicas,
             )
             try:
                 await js.stream_info(spec.name)
@@ -507,7 +523,7 @@ class ServiceRuntime:
         async def _backup(req: sysops.BackupRequest, ctx: CallContext) -> Any:
             data, counts = await backup.dump(self.db)
             name = f"{req.backup_id}/{self.service.value}.jsonl.gz"
-            store = await self.broker.object_storage(streams.BACKUPS.bucket)
+            store = await self.object_store(streams.BACKUPS)
             await store.put(name, data)
             return sysops.BackupPart(
                 service=self.service,
@@ -521,7 +537,7 @@ class ServiceRuntime:
         async def _restore(req: sysops.BackupRequest, ctx: CallContext) -> Any:
             from nats.js.errors import ObjectNotFoundError
 
-            store = await self.broker.object_storage(streams.BACKUPS.bucket)
+            store = await self.object_store(streams.BACKUPS)
             name = f"{req.backup_id}/{self.service.value}.jsonl.gz"
             try:
                 obj = await store.get(name)

@@ -338,7 +338,7 @@ class SystemCommands:
             await self._finish(backup_id, "backup", str(exc))
 
     async def _bundle(self, backup_id: str, parts: list[str]) -> Path:
-        store = await self.rt.broker.object_storage(streams.BACKUPS.bucket)
+        store = await self.rt.object_store(streams.BACKUPS)
         path = self._archive_path(backup_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")
@@ -357,7 +357,7 @@ class SystemCommands:
         path = self._archive_path(backup_id)
         if not path.exists():
             return
-        store = await self.rt.broker.object_storage(streams.BACKUPS.bucket)
+        store = await self.rt.object_store(streams.BACKUPS)
         with tarfile.open(path) as tar:
             for member in tar.getmembers():
                 f = tar.extractfile(member)
