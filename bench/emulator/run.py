@@ -79,7 +79,7 @@ async def bench(args: argparse.Namespace) -> dict:
 
             # Pair clients up: i talks to i^1.
             specs = []
-            for i, uid in enumerate(ids):
+            for i in range(n):
                 partner = ids[i ^ 1] if (i ^ 1) < n else ids[0]
                 specs.append(
                     {

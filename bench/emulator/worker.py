@@ -12,9 +12,9 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 
 from telethon.tl import types
-
 from tg_emulator.client_support import make_client
 
 
@@ -39,7 +39,7 @@ async def _send_loop(client, peer, until: float, counts: list[int]) -> None:
 
 
 async def main(path: str) -> None:
-    job = json.loads(open(path).read())
+    job = json.loads(Path(path).read_text())
     sem = asyncio.Semaphore(job.get("connect_concurrency", 25))
     t0 = time.monotonic()
     results = await asyncio.gather(*(_connect(job, s, sem) for s in job["clients"]), return_exceptions=True)

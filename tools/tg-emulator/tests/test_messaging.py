@@ -286,3 +286,58 @@ async def test_profile_username_search_contacts(tg_emulator, tg_world, tg_client
     assert [p.user_id for p in found.results] == [carol.id]
     found = await w(ca(functions.contacts.SearchRequest(q="Bob", limit=10)))
     assert [p.user_id for p in found.my_results] == [bob.id]
+
+
+async def test_channel_difference_and_dialog_paging(tg_emulator, tg_world, tg_client_factory, people):
+    alice, bob, _ = people
+    ch = tg_world.create_channel(alice, "Busy", username="busy_group", members=[bob])
+    cb = await connect(tg_emulator, tg_client_factory, bob)
+    entity = await w(cb.get_input_entity("busy_group"))
+    full = await w(cb(functions.channels.GetFullChannelRequest(entity)))
+    pts = full.full_chat.pts
+    for i in range(3):
+        tg_world.post(alice, ch, f"news {i}")
+    diff = await w(
+        cb(
+            functions.updates.GetChannelDifferenceRequest(
+                entity, types.ChannelMessagesFilterEmpty(), pts, 100
+            )
+        )
+    )
+    assert [m.message for m in diff.new_messages] == ["news 0", "news 1", "news 2"]
+    assert diff.final and diff.pts == ch.pts
+    empty = await w(
+        cb(
+            functions.updates.GetChannelDifferenceRequest(
+                entity, types.ChannelMessagesFilterEmpty(), diff.pts, 100
+            )
+        )
+    )
+    assert isinstance(empty, types.updates.ChannelDifferenceEmpty)
+
+    for i in range(5):
+        other = tg_world.add_user(f"+1555060000{i}", first_name=f"P{i}")
+        tg_world.post(other, bob, f"dm {i}")
+    # Five private dialogs plus the group, fetched two at a time.
+    dialogs = await w(cb.get_dialogs(limit=None))
+    assert len(dialogs) == 6 and len({d.id for d in dialogs}) == 6
+    raw = await w(
+        cb(
+            functions.messages.GetDialogsRequest(
+                offset_date=None, offset_id=0, offset_peer=types.InputPeerEmpty(), limit=2, hash=0
+            )
+        )
+    )
+    assert isinstance(raw, types.messages.DialogsSlice) and raw.count == 6 and len(raw.dialogs) == 2
+
+
+async def test_sessions_list_and_terminate(tg_emulator, tg_world, tg_client_factory, people):
+    alice, _, _ = people
+    first = await connect(tg_emulator, tg_client_factory, alice)
+    second = await connect(tg_emulator, tg_client_factory, alice)
+    auths = await w(first(functions.account.GetAuthorizationsRequest()))
+    assert len(auths.authorizations) == 2 and sum(a.current for a in auths.authorizations) == 1
+    other = next(a for a in auths.authorizations if not a.current)
+    assert await w(first(functions.account.ResetAuthorizationRequest(other.hash)))
+    with pytest.raises(errors.AuthKeyUnregisteredError):
+        await w(second(functions.updates.GetStateRequest()))

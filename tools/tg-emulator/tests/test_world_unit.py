@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tg_emulator.errors import RpcFail, code_for
 from tg_emulator.handlers.messages import page_ids
 from tg_emulator.limits import Faults, Limits, RateLimit, RateLimiter
