@@ -119,7 +119,7 @@ class ProviderService:
 
     def _merge_section(self, current: dict[str, Any], change: Any) -> dict[str, Any]:
         out = dict(current)
-        for k, v in change.model_dump(exclude_unset=True).items():
+        for k, v in change.model_dump(exclude_unset=True, by_alias=False).items():
             if k == "api_key":
                 if v is None:
                     continue

@@ -17,7 +17,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """UTC now at millisecond precision: what MongoDB stores, so values read back compare equal."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
 def new_id(prefix: str) -> str:

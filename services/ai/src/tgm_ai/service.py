@@ -178,12 +178,12 @@ class StrategyService:
                 )
             sid, created = new_id("st"), ts
         doc = {
-            **req.model_dump(mode="python", exclude={"id"}),
+            **req.model_dump(mode="python", exclude={"id"}, by_alias=False),
             "_id": sid,
             "created_at": created,
             "updated_at": ts,
         }
-        doc["handoff"] = req.handoff.model_dump(mode="python")
+        doc["handoff"] = req.handoff.model_dump(mode="python", by_alias=False)
         await self.repo.put(doc)
         return _strategy(doc, (await self.repo.accounts_of()).get(sid))
 

@@ -13,26 +13,13 @@ import unicodedata
 from functools import lru_cache
 
 import rjieba
+from hanziconv import charmap as _charmap
 
-# Traditional -> simplified for the characters that matter most in customer conversations
-# (prices, shipping, accounts, time...). Indexing-only: stored text keeps its original script.
-_T2S_PAIRS = (
-    "價价 個个 們们 這这 麼么 會会 員员 費费 運运 貨货 時时 間间 號号 碼码 網网 線线 購购 買买 賣卖 "
-    "點点 錢钱 讓让 說说 話话 請请 問问 題题 聯联 繫系 門门 開开 關关 長长 東东 車车 電电 "
-    "與与 為为 們们 們们 來来 對对 還还 沒没 嗎吗 幾几 單单 優优 惠惠 發发 訂订 務务 戶户 帳账 "
-    "號号 註注 冊册 登登 錄录 驗验 證证 應应 該该 實实 際际 現现 經经 過过 點点 擊击 寫写 "
-    "讀读 樣样 種种 類类 資资 料料 報报 紙纸 書书 課课 練练 習习 學学 礙碍 體体 驗验 "
-    "週周 歲岁 筆笔 記记 處处 辦办 營营 業业 態态 場场 專专 屬属 隊队 級级 積积 淨净 "
-    "條条 規规 則则 範范 圍围 無无 蘭兰 灣湾 台台 臺台 國国 際际 區区 縣县 鄉乡 鎮镇 "
-    "態态 產产 術术 機机 構构 韓韩 數数 據据 計计 劃划 節节 約约 簡简 單单 雙双 "
-    "換换 退退 還还 額额 紅红 綠绿 藍蓝 黃黄 顏颜 色色 尺尺 寸寸 碼码 裝装 備备 "
-    "習习 慣惯 氣气 溫温 濕湿 熱热 冷冷 飯饭 館馆 餐餐 廳厅 預预 約约 顧顾 客客 "
-    "傳传 別别 剛刚 劇剧 動动 參参 啟启 囉啰 愛爱 搶抢 擾扰 樂乐 準准 當当 瘋疯 確确 細细 於于 "
-    "紹绍 給给 繼继 續续 聲声 興兴 裡里 親亲 訊讯 "
-    "討讨 詳详 認认 論论 謹谨 轉转 進进 邊边 鐘钟 隨随 頂顶 馬马 "
-    "歡欢 迎迎 謝谢 禮礼 貌貌 幫帮 助助 聽听 見见 覺觉 試试 錯错 誤误 難难 "
-)
-_T2S = {p[0]: p[1] for p in _T2S_PAIRS.split() if len(p) == 2 and p[0] != p[1]}
+# Traditional -> simplified, character by character (hanziconv's table of 2,704 pairs). Indexing and
+# matching only: stored text keeps its original script.
+_T2S = {
+    t: s for t, s in zip(_charmap.traditional_charmap, _charmap.simplified_charmap, strict=True) if t != s
+}
 _T2S_TABLE = str.maketrans(_T2S)
 _TRAD_ONLY = frozenset(_T2S)
 _SIMP_ONLY = frozenset(_T2S.values()) - frozenset(_T2S)

@@ -83,15 +83,23 @@ class LocalProvider:
         q = set(tokenize(req.message))
         if not q or not req.passages:
             return [], 0.0
+        # A message often mixes small talk with the question: judge coverage per sentence of the
+        # message too, so "Hi, I'm Ann from Lisbon. What does Pro cost?" is about the price.
+        parts = [p for p in (set(tokenize(x)) for x in sentences(req.message)) if p]
+        queries = [q, *parts] if len(parts) > 1 else [q]
         w = _weights(req.passages, q)
+
+        def cover(terms: set[str]) -> float:
+            return max(_coverage(qq, terms, w) for qq in queries)
+
         scored: list[tuple[float, int, int, str]] = []
         for rank, p in enumerate(req.passages):
             # A FAQ answer is judged by its question too: the answer rarely repeats the question's words.
-            q_cov = 0.9 * _coverage(q, set(tokenize(p.title)), w) if p.is_faq and p.title else 0.0
+            q_cov = 0.9 * cover(set(tokenize(p.title))) if p.is_faq and p.title else 0.0
             for i, s in enumerate(sentences(p.text)):
                 if len(s) < 2:
                     continue
-                cov = max(_coverage(q, set(tokenize(s)), w), q_cov)
+                cov = max(cover(set(tokenize(s))), q_cov)
                 if cov > 0:
                     # earlier (better-ranked) passages and earlier sentences win ties
                     scored.append((cov - 0.02 * rank - 0.001 * i, p.n, i, s))
@@ -112,7 +120,7 @@ class LocalProvider:
             chosen.append(item)
             used += len(item[3])
         chosen.sort(key=lambda x: (x[1], x[2]))
-        whole = _coverage(q, set(tokenize(" ".join(c[3] for c in chosen))), w)
+        whole = cover(set(tokenize(" ".join(c[3] for c in chosen))))
         return [(c[1], c[3]) for c in chosen], max(best, whole)
 
     def _result(self, req: ChatRequest, text: str, used: list[int], confidence: float) -> ChatResult:
