@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import Response, WireModel
 from .enums import Service
@@ -43,24 +43,84 @@ class TelegramSettings(SettingsModel):
     lang_code: str = "en"
 
 
-class PacingSettings(SettingsModel):
-    """Send limits the scheduler enforces before every dispatch (ARCHITECTURE.md section 7)."""
+def _hhmm(v: str | None) -> str | None:
+    if v is None:
+        return v
+    hh, mm = v.split(":")
+    if int(hh) > 23 or int(mm) > 59:
+        raise ValueError(f"{v!r} is not a time of day HH:MM")
+    return v
 
-    per_account_per_minute: int = Field(20, ge=1, le=60)
-    per_account_per_hour: int = Field(200, ge=1, le=2000)
-    per_account_daily_non_contacts: int = Field(50, ge=0, le=1000)
-    per_chat_min_interval_seconds: float = Field(1.0, ge=0.0, le=3600)
-    per_group_per_minute: int = Field(20, ge=1, le=60)
-    per_api_credential_per_second: float = Field(10.0, gt=0, le=100)
-    global_per_second: float = Field(25.0, gt=0, le=1000)
-    jitter_min_seconds: float = Field(2.0, ge=0, le=600)
-    jitter_max_seconds: float = Field(8.0, ge=0, le=3600)
-    quiet_hours_start: str | None = Field("01:00", pattern=r"^\d{2}:\d{2}$")
-    quiet_hours_end: str | None = Field("07:00", pattern=r"^\d{2}:\d{2}$")
+
+def _zone(v: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{v!r} is not an IANA time zone (e.g. Asia/Taipei)") from None
+    return v
+
+
+class PacingSettings(SettingsModel):
+    """Send limits the scheduler enforces before every dispatch (ARCHITECTURE.md section 7).
+
+    Every limit is checked per dispatch and all must allow it. Windows slide (they are not calendar
+    buckets), so a cap cannot be spent twice across a boundary; `safetyMarginSeconds` widens every
+    window and every Telegram wait, so clock skew and transit time never push a send over a limit.
+    Defaults sit below Telegram's observed limits on purpose: an operator who never opens this screen
+    must not get an account limited. See services/campaign/README.md for the reasoning per value.
+    """
+
+    per_account_per_minute: int = Field(
+        20, ge=1, le=60, description="Messages one account sends in any 60 s (Telegram tolerates ~30)."
+    )
+    per_account_per_hour: int = Field(
+        200, ge=1, le=2000, description="Messages one account sends in any hour."
+    )
+    per_account_daily_non_contacts: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="Messages one account sends in any 24 h to users who are not in a conversation with it "
+        "(never wrote to it): what Telegram answers PEER_FLOOD for. 0 forbids cold messages.",
+    )
+    per_chat_min_interval_seconds: float = Field(
+        1.0, ge=0.0, le=3600, description="Gap between two messages of one account into one chat."
+    )
+    per_group_per_minute: int = Field(
+        18, ge=1, le=60, description="Messages one account posts in one group in any 60 s (Telegram: ~20)."
+    )
+    per_api_credential_per_second: float = Field(
+        10.0, gt=0, le=100, description="Sends of all accounts sharing one API id, per second."
+    )
+    global_per_second: float = Field(25.0, gt=0, le=1000, description="Sends of the whole fleet per second.")
+    jitter_min_seconds: float = Field(
+        2.0, ge=0, le=600, description="Random human-like gap between two sends of one account: lower bound."
+    )
+    jitter_max_seconds: float = Field(8.0, ge=0, le=3600, description="Upper bound of that gap.")
+    quiet_hours_start: str | None = Field(
+        "01:00", pattern=r"^\d{2}:\d{2}$", description="No queued sends from here (account's local time)."
+    )
+    quiet_hours_end: str | None = Field("07:00", pattern=r"^\d{2}:\d{2}$", description="…until here.")
+    timezone: str = Field("Asia/Taipei", description="IANA zone of the accounts' local time (quiet hours).")
+    account_timezones: dict[str, str] = Field(
+        default_factory=dict, description="Per-account zone overrides: account id -> IANA zone."
+    )
     peer_flood_cooldown_hours: float = Field(24.0, ge=0.1, le=720)
     warmup_days: int = Field(
-        7, ge=0, le=60, description="New accounts ramp their daily cap up over these days."
+        7,
+        ge=0,
+        le=60,
+        description="New accounts ramp their daily non-contact cap up over these days (cap·(day+1)/(days+1)).",
     )
+    safety_margin_seconds: float = Field(
+        1.0, ge=0, le=60, description="Added to every window and every FLOOD_WAIT Telegram asks for."
+    )
+    retry_base_seconds: float = Field(
+        10.0, ge=1, le=3600, description="Backoff after a failed attempt: base·2^(attempt-1)."
+    )
+    retry_max_seconds: float = Field(300.0, ge=1, le=86400)
 
     @field_validator("jitter_max_seconds")
     @classmethod
@@ -68,6 +128,29 @@ class PacingSettings(SettingsModel):
         lo = info.data.get("jitter_min_seconds", 0.0)
         if v < lo:
             raise ValueError("jitterMaxSeconds must be >= jitterMinSeconds")
+        return v
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _time_of_day(cls, v: str | None) -> str | None:
+        return _hhmm(v)
+
+    @model_validator(mode="after")
+    def _quiet_pair(self) -> PacingSettings:
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            raise ValueError("give both quietHoursStart and quietHoursEnd, or neither")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return _zone(v)
+
+    @field_validator("account_timezones")
+    @classmethod
+    def _account_tz(cls, v: dict[str, str]) -> dict[str, str]:
+        for zone in v.values():
+            _zone(zone)
         return v
 
 
@@ -91,12 +174,27 @@ DEFAULT_STOP_WORDS: list[str] = [
 
 
 class ComplianceSettings(SettingsModel):
-    """Opt-out and per-recipient rules enforced before any send."""
+    """Opt-out and per-recipient rules enforced before any send (at enqueue and again at dispatch).
 
-    stop_words: list[str] = Field(default_factory=lambda: list(DEFAULT_STOP_WORDS))
-    per_recipient_daily_cap: int = Field(3, ge=1, le=100)
-    per_recipient_total_cap: int = Field(20, ge=1, le=10000)
+    A private message whose text contains a stop word opts its writer out of every account's sends.
+    Latin-script stop words match whole words or phrases, case-insensitively ("stop" matches "STOP!"
+    but not "unstoppable"); Chinese ones match anywhere in the text.
+    """
+
+    stop_words: list[str] = Field(default_factory=lambda: list(DEFAULT_STOP_WORDS), max_length=500)
+    per_recipient_daily_cap: int = Field(
+        3, ge=1, le=100, description="Messages the whole fleet sends one user in any 24 h."
+    )
+    per_recipient_total_cap: int = Field(20, ge=1, le=10000, description="…and ever.")
     trigger_cooldown_seconds: int = Field(600, ge=0, le=86400, description="Per user and trigger rule.")
+
+    @field_validator("stop_words")
+    @classmethod
+    def _words(cls, v: list[str]) -> list[str]:
+        cleaned = [w.strip() for w in v]
+        if any(not w or len(w) > 100 for w in cleaned):
+            raise ValueError("stop words are 1 to 100 characters, not blank")
+        return list(dict.fromkeys(cleaned))
 
 
 class AiDefaults(SettingsModel):

@@ -126,6 +126,7 @@ class JobReason(StrEnum):
     OPTED_OUT = "opted_out"
     RECIPIENT_CAP = "recipient_cap"
     DO_NOT_CONTACT = "do_not_contact"
+    ALREADY_CONTACTED = "already_contacted"
     EXPIRED = "expired"
     # failed: will not heal
     USER_DEACTIVATED = "user_deactivated"
@@ -133,6 +134,7 @@ class JobReason(StrEnum):
     PEER_INVALID = "peer_invalid"
     CHAT_WRITE_FORBIDDEN = "chat_write_forbidden"
     TEMPLATE_ERROR = "template_error"
+    INVALID_MESSAGE = "invalid_message"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     NO_ACCOUNT = "no_account"
     # cancelled
