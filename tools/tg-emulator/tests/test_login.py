@@ -169,3 +169,16 @@ async def test_auth_key_duplicated(tg_emulator, tg_world, tg_client_factory):
     # As on Telegram, the key can no longer be used after being seen twice at once.
     with pytest.raises(errors.AuthKeyUnregisteredError):
         await w(first(functions.updates.GetStateRequest()))
+
+
+async def test_resend_code_and_password_info(tg_world, tg_client_factory):
+    tg_world.add_user(PHONE, first_name="Jo")
+    client = await tg_client_factory()
+    sent = await w(client.send_code_request(PHONE))
+    first = tg_world.last_code(PHONE)
+    again = await w(client(functions.auth.ResendCodeRequest(PHONE, sent.phone_code_hash)))
+    assert again.phone_code_hash == sent.phone_code_hash
+    me = await w(client.sign_in(PHONE, tg_world.last_code(PHONE), phone_code_hash=sent.phone_code_hash))
+    assert me.first_name == "Jo" and first  # the resent code is the one that works
+    info = await w(client(functions.account.GetPasswordRequest()))
+    assert info.has_password is False
