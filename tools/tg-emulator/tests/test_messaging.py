@@ -341,3 +341,13 @@ async def test_sessions_list_and_terminate(tg_emulator, tg_world, tg_client_fact
     assert await w(first(functions.account.ResetAuthorizationRequest(other.hash)))
     with pytest.raises(errors.AuthKeyUnregisteredError):
         await w(second(functions.updates.GetStateRequest()))
+
+
+async def test_message_by_phone_after_import(tg_emulator, tg_world, tg_client_factory, people):
+    alice, bob, _ = people
+    ca = await connect(tg_emulator, tg_client_factory, alice)
+    contact = types.InputPhoneContact(client_id=1, phone="+1 555 020 0002", first_name="Bob", last_name="")
+    imported = await w(ca(functions.contacts.ImportContactsRequest([contact])))
+    assert [c.user_id for c in imported.imported] == [bob.id]
+    await w(ca.send_message("+15550200002", "found you by phone"))
+    assert tg_world.deliveries[-1].to_user_id == bob.id

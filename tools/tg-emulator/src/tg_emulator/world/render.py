@@ -53,7 +53,9 @@ def user(u: User, viewer: int | None, world: World) -> types.User:
         first_name=None if u.deleted else (u.first_name or None),
         last_name=None if u.deleted else (u.last_name or None),
         username=u.username,
-        phone=u.phone.lstrip("+") if (is_self or mutual) else None,
+        # Visible to the user and to whoever has the number as a contact (what Telethon needs to
+        # find a contact by phone).
+        phone=u.phone if (is_self or contact) else None,
         status=types.UserStatusRecently() if not u.deleted else None,
     )
 
