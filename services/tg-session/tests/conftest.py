@@ -22,6 +22,59 @@ from tgm_session.app import create_runtime
 from tgm_session.settings import SessionSettings
 from tgm_testing.procs import wait_for_async
 
+@pytest_asyncio.fixture
+async def devsite(tg_world: Any) -> AsyncIterator[Any]:
+    from tg_emulator.devsite import DevSite
+
+    site = DevSite(tg_world)
+    await site.start()
+    try:
+        yield site
+    finally:
+        await site.stop()
+
+
+class ProxyServer:
+    """A real proxy server (PyPI pproxy) on 127.0.0.2: what it forwards leaves from 127.0.0.2, so the
+    far end can tell proxied traffic from direct traffic (which comes from 127.0.0.1)."""
+
+    host = "127.0.0.2"
+
+    def __init__(self, kind: str, port: int, user: str | None, password: str | None, handler: Any) -> None:
+        self.kind, self.port, self.user, self.password, self.handler = kind, port, user, password, handler
+
+    def url(self, password: str | None = ...) -> str:  # type: ignore[assignment]
+        pw = self.password if password is ... else password
+        auth = f"{self.user}:{pw}@" if self.user else ""
+        return f"{self.kind}://{auth}{self.host}:{self.port}"
+
+    def close(self) -> None:
+        self.handler.close()
+
+
+@pytest_asyncio.fixture
+async def proxies() -> AsyncIterator[Callable[..., Awaitable[ProxyServer]]]:
+    import pproxy
+    from tgm_testing.procs import free_port
+
+    made: list[ProxyServer] = []
+
+    async def make(kind: str = "socks5", user: str | None = None, password: str | None = None) -> ProxyServer:
+        port = free_port(ProxyServer.host)
+        auth = f"#{user}:{password}" if user else ""
+        server = pproxy.Server(f"{kind}://{ProxyServer.host}:{port}/@in{auth}")
+        # authtime=0: every connection authenticates (pproxy otherwise trusts an IP once it logged in).
+        handler = await server.start_server(dict(rserver=[], verbose=lambda *a: None, authtime=0))
+        made.append(ProxyServer(kind, port, user, password, handler))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for p in made:
+            p.close()
+
+
 MASTER_KEY = base64.b64encode(b"k" * 32).decode()
 API_ID = 1
 API_HASH = "0123456789abcdef0123456789abcdef"

@@ -36,7 +36,9 @@ def _classify(exc: BaseException) -> ProxyProblem:
         return ProxyProblem(text, "dns")
     if "auth" in lowered or "407" in lowered or "credentials" in lowered or "username" in lowered:
         return ProxyProblem(text, "auth")
-    if isinstance(exc, ConnectionRefusedError) or "refused" in lowered or "couldn't connect" in lowered:
+    if type(exc).__name__ == "ProxyConnectionError" or isinstance(exc, ConnectionRefusedError):
+        return ProxyProblem(text, "connect")
+    if any(s in lowered for s in ("refused", "could not connect", "couldn't connect", "connect call failed")):
         return ProxyProblem(text, "connect")
     if isinstance(exc, OSError) and not type(exc).__module__.startswith("python_socks"):
         return ProxyProblem(text, "connect")
