@@ -76,7 +76,7 @@ SEND_TIMEOUT = 30.0
 CLAIM_TTL = 90.0
 MAX_IDLE = 5.0
 MIN_ROUND = 0.05
-LONG_WAIT = 5.0  # a fixed job held longer than this is rescheduled (it leaves the due set)
+LONG_WAIT = 60.0  # a fixed job held longer than this is rescheduled, with the reason (it leaves the due set)
 BATCH = 1000
 
 #: Telegram errors after which the job cannot succeed, and the reason recorded.
@@ -130,6 +130,8 @@ class Plan:
     account: str
     target: Target
     profile: AccountProfile | None
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    account_reserved: bool = False
 
 
 @dataclass
@@ -150,6 +152,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._active: set[str] = set()
+        self._busy: set[str] = set()  # accounts with a send of this replica in flight
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[Any] | None = None
         self._chores_task: asyncio.Task[Any] | None = None
@@ -244,6 +247,8 @@ class Scheduler:
             view.account_holds[acct] = holds
             if holds:
                 held[acct] = earliest(holds, now_ts) or math.inf
+                if held[acct] - now_ts >= LONG_WAIT:
+                    await self._reschedule_account(acct, dominant(holds), held[acct])
         skip_accounts = sorted(set(held) | pauses.accounts)
         jobs = await d.jobs.candidates(
             now, BATCH, skip_accounts=skip_accounts, skip_campaigns=sorted(pauses.campaigns)
@@ -287,6 +292,7 @@ class Scheduler:
         a_cap, a_win = rate_window(limits.per_api_per_second)
 
         plans: list[Plan] = []
+        planned: set[str] = set()
         for job in jobs:
             keys = [k for pk in job.get("peer_keys") or [job["peer_key"]] for k in aliases.get(pk, [pk])]
             expires = job.get("expires_at")
@@ -318,6 +324,11 @@ class Scheduler:
                 candidates = [a for a in pools.get(self._pool_key(job), []) if a not in excluded and a in accounts]
             if not candidates:  # no usable account (pool empty, or the fixed one is paused)
                 view.waiting_by_limit["no_account"] += 1
+                continue
+            # One send at a time per account: the others wait for its outcome (a FLOOD_WAIT then
+            # holds them all, as it should).
+            candidates = [a for a in candidates if a not in self._busy and a not in planned]
+            if not candidates:
                 continue
             urgent = job.get("priority") == "urgent"
             best: Plan | None = None
@@ -370,9 +381,11 @@ class Scheduler:
                 windows[rkey] = reserve_window(windows.get(rkey, []), now_ts, DAY + limits.margin)
                 totals[rkey] = totals.get(rkey, 0) + 1
             plans.append(best)
+            planned.add(best.account)
 
         for plan in plans:
             self._active.add(plan.job["_id"])
+            self._busy.add(plan.account)
             task = asyncio.create_task(self._dispatch_guarded(plan, limits))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -443,6 +456,30 @@ class Scheduler:
         if ok and job["state"] != JobState.SCHEDULED.value:
             await self.d.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
 
+    async def _reschedule_account(self, account: str, hold: Hold, until: float) -> None:
+        """An account held for long (flood wait, cool-down, hourly cap): its fixed jobs say why and
+        leave the due set until then."""
+        d = self.d
+        now = utc(d.now())
+        at = utc(until if until < math.inf else d.now() + 3600)
+        reason = wait_reason(hold.kind)
+        docs = await d.jobs.c.find(
+            {
+                "account_id": account,
+                "state": {"$in": ["pending", "scheduled"]},
+                "not_before": {"$lt": at},
+                "$or": [{"fixed": True}, {"pinned": True}],
+            },
+            {"history": 0},
+        ).to_list()
+        for job in docs:
+            if job["_id"] in self._active:
+                continue
+            if await d.jobs.update_waiting(
+                job, {"state": JobState.SCHEDULED.value, "reason": reason.value, "not_before": at, "updated_at": now}
+            ):
+                await d.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
+
     # --- one dispatch ----------------------------------------------------------------------------
 
     async def _dispatch_guarded(self, plan: Plan, limits: Limits) -> None:
@@ -453,6 +490,8 @@ class Scheduler:
             log.exception("dispatch of job %s failed", plan.job["_id"])
         finally:
             self._active.discard(plan.job["_id"])
+            self._busy.discard(plan.account)
+            self.wake()  # the account may send again
 
     async def render(self, job: Mapping[str, Any], account: str) -> str:
         """The text of a job, rendered once (variables, spintax) with a generator fixed by its id."""
@@ -505,7 +544,7 @@ class Scheduler:
             if not text.strip() and not media:
                 await self._fail_waiting(job, JobReason.INVALID_MESSAGE, "rendered text is empty")
                 return
-        token = uuid.uuid4().hex
+        token = plan.token
         now_ts = d.now()
         if not await d.jobs.claim(
             job,
@@ -518,6 +557,15 @@ class Scheduler:
             now=utc(now_ts),
         ):
             return  # another replica took it, or it changed (cancelled, paused…) since we read it
+        try:
+            await self._send_claimed(plan, limits, text)
+        finally:
+            if plan.account_reserved:  # the outcome is known (or we gave up): the account is free
+                await self._update_pace(account, lambda p: Pacer.done(p, token))
+
+    async def _send_claimed(self, plan: Plan, limits: Limits, text: str) -> None:
+        d = self.d
+        job, account, token = plan.job, plan.account, plan.token
         rcpt_reserved: float | None = None
         try:
             rcpt_reserved = await self._reserve(plan, limits)
@@ -579,9 +627,12 @@ class Scheduler:
             holds = pacer.account_holds(pace, plan.profile, plan.target, now_ts)
             if holds:
                 raise Denied(holds)
-            return pacer.reserve(pace, plan.target, now_ts).to_doc()
+            return pacer.reserve(
+                pace, plan.target, now_ts, busy_for=self.send_timeout + limits.margin, token=plan.token
+            ).to_doc()
 
         await d.pacing.mutate(acct_key(plan.account), account)
+        plan.account_reserved = True
         reserved = None
         if plan.target.kind == "private":
 
