@@ -139,7 +139,7 @@ def create_runtime(settings: RuntimeSettings | None = None) -> ServiceRuntime:
             providers.retrieval,
             fetch=lambda url: documents.fetch(url, proc.fetch_timeout_seconds),
         )
-        memory = MemoryService(MemoryRepo(rt.db))
+        memory = MemoryService(MemoryRepo(rt.db), providers.dmflow_if_default)
         strategies = StrategyService(StrategyRepo(rt.db))
 
         async def defaults() -> Any:
@@ -260,7 +260,7 @@ def create_runtime(settings: RuntimeSettings | None = None) -> ServiceRuntime:
 
     @runtime.command(C.AiMemoryGet)
     async def ai_memory_get(req: C.MemoryKey, ctx: CallContext) -> Any:
-        return await ctx.state.memory.get(req.account_id, req.user_id)
+        return await ctx.state.memory.get_merged(req.account_id, req.user_id)
 
     @runtime.command(C.AiMemorySave)
     async def ai_memory_save(req: C.MemorySaveRequest, ctx: CallContext) -> Any:

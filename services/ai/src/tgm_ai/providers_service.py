@@ -256,6 +256,16 @@ class ProviderService:
         self._cache[name] = p
         return p
 
+    async def dmflow_if_default(self) -> Any:
+        """The DmFlow provider when it is the default and configured (for user/memory sync), else None."""
+        doc = await self.doc()
+        if doc.get("default_provider") != "dmflow" or not doc.get("dmflow"):
+            return None
+        try:
+            return await self.provider("dmflow")
+        except ProviderError:
+            return None
+
     async def default_name(self) -> str:
         return (await self.doc()).get("default_provider", "local")
 

@@ -94,8 +94,49 @@ def facts_from(message: str) -> dict[str, str]:
 
 
 class MemoryService:
-    def __init__(self, repo: MemoryRepo) -> None:
+    """Memory per account and user. With DmFlow as the default provider, saved fields and tags are
+    also written to the DmFlow user (memory-template fields by key, tags by name) and its fields are
+    shown on read; DmFlow being unreachable never loses the local memory."""
+
+    def __init__(self, repo: MemoryRepo, remote: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.repo = repo
+        self.remote = remote
+
+    @staticmethod
+    def remote_user_id(account_id: str, user_id: str) -> str:
+        return f"{account_id}_{user_id}"[:128]
+
+    async def get_merged(self, account_id: str, user_id: str) -> MemoryView:
+        m = await self.get(account_id, user_id)
+        dm = await self.remote() if self.remote else None
+        if dm is None:
+            return m
+        try:
+            user = await dm.get_user(self.remote_user_id(account_id, user_id))
+        except ProviderError as exc:
+            log.warning("dmflow user not read: %s", exc.message)
+            return m
+        for f in user.get("fields") or []:
+            if isinstance(f, dict) and f.get("key") and f["key"] not in m.fields:
+                m.fields[str(f["key"])] = str(f.get("value", ""))
+        names = [str(t["name"]) for t in user.get("tags") or [] if isinstance(t, dict) and t.get("name")]
+        m.tags = list(dict.fromkeys(m.tags + names))
+        return m
+
+    async def _push(self, m: MemoryView) -> None:
+        dm = await self.remote() if self.remote else None
+        if dm is None:
+            return
+        try:
+            by_name = {str(t.get("name")): str(t.get("id")) for t in await dm.tags()}
+            await dm.update_user(
+                self.remote_user_id(m.account_id, m.user_id),
+                username=str(m.fields["name"]) if m.fields.get("name") else None,
+                fields={k: v for k, v in m.fields.items() if k != "name"},
+                tag_ids=[by_name[t] for t in m.tags if t in by_name],
+            )
+        except ProviderError as exc:
+            log.warning("dmflow user not updated: %s", exc.message)
 
     @staticmethod
     def _view(account_id: str, user_id: str, doc: dict[str, Any] | None) -> MemoryView:
@@ -130,7 +171,9 @@ class MemoryService:
             m.tags = list(dict.fromkeys(req.tags)) if replace else list(dict.fromkeys(m.tags + req.tags))
         if req.summary is not None:
             m.summary = req.summary
-        return await self.put(m)
+        saved = await self.put(m)
+        await self._push(saved)
+        return saved
 
     async def clear(self, req: C.MemoryClearRequest) -> int:
         return await self.repo.delete(req.account_id, req.user_id)
