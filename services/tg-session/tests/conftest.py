@@ -22,6 +22,7 @@ from tgm_session.app import create_runtime
 from tgm_session.settings import SessionSettings
 from tgm_testing.procs import wait_for_async
 
+
 @pytest_asyncio.fixture
 async def devsite(tg_world: Any) -> AsyncIterator[Any]:
     from tg_emulator.devsite import DevSite
@@ -99,7 +100,9 @@ class Replica:
     def db(self) -> Any:
         return self.rt.db
 
-    async def call(self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30) -> dict:
+    async def call(
+        self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30
+    ) -> dict:
         """Through NATS, as the gateway would: the raw envelope."""
         msg = await self.rt.nc.request(cmd.SUBJECT, json.dumps(payload or {}).encode(), timeout=timeout)
         return json.loads(msg.data)
@@ -129,7 +132,9 @@ class Events:
     def named(self, name: str) -> list[dict[str, Any]]:
         return [d for n, d in self.items if n == name]
 
-    async def wait(self, name: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True, timeout: float = 15):
+    async def wait(
+        self, name: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True, timeout: float = 15
+    ):
         async def _wait() -> dict[str, Any]:
             async with self._cond:
                 while True:

@@ -28,7 +28,9 @@ async def login_code(r, world, phone: str, password: str | None = None) -> dict:
 
 
 async def test_add_login_with_2fa_connect_and_send(replicas, tg_world, events):
-    alice = tg_world.add_user(PHONE, first_name="Alice", username="alice_a", password="pw 2fa", password_hint="pw")
+    alice = tg_world.add_user(
+        PHONE, first_name="Alice", username="alice_a", password="pw 2fa", password_hint="pw"
+    )
     bob = tg_world.add_user("+15550100002", first_name="Bob", username="bob_b")
     r = await replicas("r1")
     acc = await r.ok(A.AddAccount, {"phone": PHONE, "label": "main", "tags": ["t1"]})
@@ -43,7 +45,9 @@ async def test_add_login_with_2fa_connect_and_send(replicas, tg_world, events):
     sent = await r.request(Send.subject(acc["id"]), {"jobId": "job-1", "peer": "@bob_b", "text": "hello bob"})
     assert sent["ok"], sent
     assert sent["data"]["duplicate"] is False and sent["data"]["peerId"] == bob.id
-    again = await r.request(Send.subject(acc["id"]), {"jobId": "job-1", "peer": "@bob_b", "text": "hello bob"})
+    again = await r.request(
+        Send.subject(acc["id"]), {"jobId": "job-1", "peer": "@bob_b", "text": "hello bob"}
+    )
     assert again["ok"] and again["data"]["duplicate"] is True
     assert again["data"]["messageId"] == sent["data"]["messageId"]
     hits = [d for d in tg_world.deliveries if d.to_user_id == bob.id and d.text == "hello bob"]

@@ -26,8 +26,14 @@ async def test_wrong_code_then_right_code_and_resend(replicas, tg_world, events)
     acc = await r.ok(A.AddAccount, {"phone": PHONE})
     step = await r.ok(A.LoginAccount, {"accountId": acc["id"]})
     assert step["state"] == "code_sent" and step["codeType"] == "sms" and step["codeLength"] == 5
-    bad = await r.call(A.VerifyCode, {"accountId": acc["id"], "phoneCode": "00000" if tg_world.last_code(PHONE) != "00000" else "11111"})
-    assert bad["error"]["code"] == "TELEGRAM_ERROR" and bad["error"]["details"]["telegramError"] == "PHONE_CODE_INVALID"
+    bad = await r.call(
+        A.VerifyCode,
+        {"accountId": acc["id"], "phoneCode": "00000" if tg_world.last_code(PHONE) != "00000" else "11111"},
+    )
+    assert (
+        bad["error"]["code"] == "TELEGRAM_ERROR"
+        and bad["error"]["details"]["telegramError"] == "PHONE_CODE_INVALID"
+    )
     failed = await events.wait("login-failed")
     assert failed["recoverable"] is True and failed["error"] == "PHONE_CODE_INVALID"
     resent = await r.ok(A.ResendCode, {"accountId": acc["id"]})
@@ -74,7 +80,9 @@ async def test_qr_login_creates_the_account(replicas, tg_world, events):
     qr = await r.ok(A.QrLoginCreate, {"label": "from qr", "group": "QR", "imageFormat": "png"})
     assert qr["state"] == "pending" and qr["qrUrl"].startswith("tg://login?token=")
     assert base64.b64decode(qr["qrImageBase64"])[:8] == b"\x89PNG\r\n\x1a\n"
-    svg = await r.ok(A.QrLoginStatus, {"sessionId": qr["sessionId"], "includeImage": True, "imageFormat": "svg"})
+    svg = await r.ok(
+        A.QrLoginStatus, {"sessionId": qr["sessionId"], "includeImage": True, "imageFormat": "svg"}
+    )
     assert b"<svg" in base64.b64decode(svg["qrImageBase64"])
     tg_world.accept_login_token(u, token_of(qr["qrUrl"]))
     await events.wait("qr-login-updated", lambda d: d["state"] == "success")
@@ -84,7 +92,11 @@ async def test_qr_login_creates_the_account(replicas, tg_world, events):
     assert logged["newAccount"] is True
     view = (await r.ok(A.GetAccounts, {"ids": [status["accountId"]]}))["items"][0]
     assert view["label"] == "from qr" and view["group"] == "QR" and view["state"] == "active"
-    await until(lambda: r.svc.pool.get(status["accountId"]) is not None and r.svc.pool.get(status["accountId"]).connected)
+    await until(
+        lambda: (
+            r.svc.pool.get(status["accountId"]) is not None and r.svc.pool.get(status["accountId"]).connected
+        )
+    )
 
 
 async def test_qr_login_with_2fa_refresh_and_cancel(replicas, tg_world, events):
@@ -118,6 +130,7 @@ async def test_qr_login_scanned_while_its_replica_was_down(replicas, tg_world):
     r2 = await replicas("r2")
     # r2 adopts the orphaned login (its lease is released on a clean stop), asks Telegram again.
     await until(lambda: r2.svc.qr.runs or True)
+
     async def done():
         return (await r2.ok(A.QrLoginStatus, {"sessionId": qr["sessionId"]}))["state"] == "success"
 

@@ -54,7 +54,9 @@ async def test_test_proxy_failures(replicas, proxies):
     assert url["ok"] is False
 
 
-async def test_account_traffic_goes_through_its_proxy(replicas, proxies, devsite, tg_emulator, tg_world, events):
+async def test_account_traffic_goes_through_its_proxy(
+    replicas, proxies, devsite, tg_emulator, tg_world, events
+):
     u = tg_world.add_user(PHONE, first_name="Pia")
     proxy = await proxies("socks5", "u1", "pw1")
     r = await replicas(ip_echo_url=f"{devsite.url}/ip")
@@ -71,8 +73,12 @@ async def test_account_traffic_goes_through_its_proxy(replicas, proxies, devsite
     await r.ok(A.IpUnbind, {"accountId": acc["id"], "reason": "test"})
     await until(lambda: ips_of(tg_emulator, u) == {"127.0.0.1"})
     # Bind again (tested first), with country and kind.
-    binding = await r.ok(A.IpBind, {"accountId": acc["id"], "proxy": proxy.url(), "country": "tw", "kind": "residential"})
-    assert binding["exitIp"] == "127.0.0.2" and binding["country"] == "TW" and binding["kind"] == "residential"
+    binding = await r.ok(
+        A.IpBind, {"accountId": acc["id"], "proxy": proxy.url(), "country": "tw", "kind": "residential"}
+    )
+    assert (
+        binding["exitIp"] == "127.0.0.2" and binding["country"] == "TW" and binding["kind"] == "residential"
+    )
     await until(lambda: ips_of(tg_emulator, u) == {"127.0.0.2"})
     got = await r.ok(A.IpGetBinding, {"accountId": acc["id"]})
     assert got["binding"]["proxy"]["port"] == proxy.port

@@ -158,7 +158,9 @@ class Accounts:
             "profile": {},
             "api_credential_id": cred["_id"],
             "api_id": cred["api_id"],
-            "device": generate_device(account_id, req.device.model_dump() if req.device else None, settings),
+            "device": generate_device(
+                account_id, req.device.model_dump(by_alias=False) if req.device else None, settings
+            ),
             "session_enc": None,
             "connected": False,
             "holder": None,
@@ -306,7 +308,7 @@ class Accounts:
             reconnect = True
         if "device" in given and req.device is not None:
             settings = await self.telegram_settings()
-            merged = {**(doc.get("device") or {}), **req.device.model_dump(exclude_none=True)}
+            merged = {**(doc.get("device") or {}), **req.device.model_dump(exclude_none=True, by_alias=False)}
             fields["device"] = generate_device(doc["_id"], merged, settings)
             reconnect = True
         if given & {"api_credential_id", "api_id", "api_hash"} and (req.api_credential_id or req.api_id):
@@ -363,7 +365,7 @@ class Accounts:
         assert doc is not None
         merged = dict(doc.get("profile") or {})
         if profile is not None:
-            merged.update(profile.model_dump(exclude={"bio"}))
+            merged.update(profile.model_dump(exclude={"bio"}, by_alias=False))
         merged["bio"] = bio
         merged["synced_at"] = utcnow()
         updated = await self.repos.accounts.set(account_id, {"profile": merged, "last_active_at": utcnow()})
@@ -441,7 +443,7 @@ class Accounts:
                 {
                     "profile": {
                         **(doc.get("profile") or {}),
-                        **profile.model_dump(exclude={"bio"}),
+                        **profile.model_dump(exclude={"bio"}, by_alias=False),
                         "bio": (doc.get("profile") or {}).get("bio"),
                     },
                     "last_active_at": utcnow(),
@@ -664,7 +666,7 @@ class Accounts:
         keep: set[str] = set()
         for p in req.personas:
             key = p.name.casefold()
-            fields = p.model_dump(exclude={"id"})
+            fields = p.model_dump(exclude={"id"}, by_alias=False)
             fields["key"] = key
             current = (
                 await self.repos.personas.get(p.id)

@@ -59,7 +59,7 @@ def generate_device(account_id: str, given: dict[str, Any] | None, defaults: Any
         )
     out.update(lang_code=defaults.lang_code, system_lang_code=defaults.lang_code)
     out.update(given)
-    return DeviceView.model_validate(out).model_dump()
+    return DeviceView.model_validate(out).model_dump(by_alias=False)
 
 
 def device_spec(device: dict[str, Any] | None, defaults: Any) -> DeviceSpec:
@@ -88,7 +88,9 @@ def proxy_spec(cfg: ProxyConfig) -> ProxySpec:
 def seal_proxy(vault: Vault, cfg: ProxyConfig, context: str) -> tuple[str, dict[str, Any]]:
     """(encrypted full proxy, its secret-free view) for storing on a record."""
     full = cfg.model_dump(mode="json", by_alias=True)
-    return vault.seal_json(full, context), ProxyView.model_validate(cfg.view().model_dump()).model_dump()
+    return vault.seal_json(full, context), ProxyView.model_validate(
+        cfg.view().model_dump(by_alias=False)
+    ).model_dump(by_alias=False)
 
 
 def open_proxy(vault: Vault, token: str | None, context: str) -> ProxySpec | None:

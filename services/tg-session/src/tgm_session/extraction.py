@@ -109,7 +109,7 @@ class Extractions:
             "chat_ref": str(req.group),
             "chat": None,
             "source": req.source,
-            "filters": req.filters.model_dump(),
+            "filters": req.filters.model_dump(by_alias=False),
             "limit": req.limit,
             "message_limit": req.message_limit,
             "state": "queued",
@@ -261,7 +261,9 @@ class Extractions:
         if job.get("chat") is None:
             chat = await client.chat_info(job["chat_ref"])
             fields.update(
-                chat=chat.model_dump(mode="json"), started_at=utcnow(), total_estimate=chat.members_count
+                chat=chat.model_dump(mode="json", by_alias=False),
+                started_at=utcnow(),
+                total_estimate=chat.members_count,
             )
             job = {**job, **fields}
         chat = ChatView.model_validate(job["chat"])
@@ -292,7 +294,7 @@ class Extractions:
             unique: dict[int, GroupMemberView] = {}
             for user, date, _photo in authors:
                 if user.user_id not in unique:
-                    unique[user.user_id] = GroupMemberView(**user.model_dump())
+                    unique[user.user_id] = GroupMemberView(**user.model_dump(by_alias=False))
                 last_seen[user.user_id] = max(date, last_seen.get(user.user_id, date))
             members = list(unique.values())
             fields["total_estimate"] = job["message_limit"]
@@ -315,7 +317,7 @@ class Extractions:
                 exhausted = True
         docs = [
             {
-                **m.model_dump(exclude={"role", "joined_at"}),
+                **m.model_dump(exclude={"role", "joined_at"}, by_alias=False),
                 "_id": f"{job_id}:{m.user_id}",
                 "source_chat_id": chat.chat_id,
                 "source_chat_title": chat.title,

@@ -182,7 +182,7 @@ class GroupOps:
             "_id": new_id("cg"),
             "account_id": live.account_id,
             "kind": req.kind,
-            "chat": made.chat.model_dump(mode="json"),
+            "chat": made.chat.model_dump(mode="json", by_alias=False),
             "invite_link": made.invite_link,
             "invited": made.invited,
             "failed_invites": made.failed,

@@ -406,7 +406,7 @@ async def store_login(
     """Keep the authorised session (encrypted) and make the account active."""
     if profile.phone and profile.phone != doc["phone"]:
         raise Conflict(f"Telegram logged in {profile.phone}, not the account's phone {doc['phone']}")
-    merged = {**(doc.get("profile") or {}), **profile.model_dump(exclude={"bio"})}
+    merged = {**(doc.get("profile") or {}), **profile.model_dump(exclude={"bio"}, by_alias=False)}
     extra = {
         "session_enc": vault.seal(session, doc["_id"]),
         "profile": merged,

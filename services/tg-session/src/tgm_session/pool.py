@@ -315,7 +315,7 @@ class AccountPool:
         if live.stopping:
             await self._close_client(live)
             return
-        profile = {**(doc.get("profile") or {}), **me.model_dump(exclude={"bio"})}
+        profile = {**(doc.get("profile") or {}), **me.model_dump(exclude={"bio"}, by_alias=False)}
         profile["bio"] = (doc.get("profile") or {}).get("bio")
         first_time = not doc.get("last_login_at")
         now = utcnow()

@@ -138,7 +138,9 @@ class Proxies:
         cfg = req.proxy.model_copy(
             update={"country": country, "kind": req.kind if req.kind != "unknown" else req.proxy.kind}
         )
-        enc, view = seal_proxy(self.vault, ProxyConfig.model_validate(cfg.model_dump()), doc["_id"])
+        enc, view = seal_proxy(
+            self.vault, ProxyConfig.model_validate(cfg.model_dump(by_alias=False)), doc["_id"]
+        )
         now = utcnow()
         binding = {
             "bound_at": now,

@@ -208,7 +208,7 @@ class QrLogins:
         device = (
             account.get("device")
             if account is not None and req.device is None
-            else generate_device(sid, req.device.model_dump() if req.device else None, settings)
+            else generate_device(sid, req.device.model_dump(by_alias=False) if req.device else None, settings)
         )
         lease = await self.leases.claim(qr_key(sid), self.replica_id)
         assert lease is not None  # a new id: nobody else can hold it
@@ -495,7 +495,7 @@ class QrLogins:
                 "state": "success",
                 "account_id": updated["_id"],
                 "phone": updated["phone"],
-                "profile": profile.model_dump(mode="json"),
+                "profile": profile.model_dump(mode="json", by_alias=False),
                 "session_enc": None,
                 "credential_taken": False,
             },

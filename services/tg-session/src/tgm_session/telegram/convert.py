@@ -134,7 +134,7 @@ def profile(u: Any, bio: str | None = None) -> TelegramProfile:
 
 
 def member(participant: Any, user: Any) -> GroupMemberView:
-    base = telegram_user(user).model_dump()
+    base = telegram_user(user).model_dump(by_alias=False)
     role = "member"
     if isinstance(participant, types.ChannelParticipantCreator | types.ChatParticipantCreator):
         role = "creator"
