@@ -613,7 +613,7 @@ class KnowledgeService:
             documents=[doc_status(d) for d in docs],
             total_documents=await self.repo.count_documents({"scope": req.scope} if req.scope else {}),
             total_chunks=total_chunks,
-            embedding_provider=embedding_provider,  # type: ignore[arg-type]
+            embedding_provider=embedding_provider,
             embedding_model=self.embedders.model,
             dense_ready=self.embedders.embedder is not None and self.index.dense_count() > 0,
         )
@@ -658,13 +658,13 @@ class KnowledgeService:
                     _QUESTION.search(fold(text)) or intent(text)[0] in ("pricing", "purchase", "support")
                 ):
                     continue
-                answer = []
+                replies: list[str] = []
                 for r2, t2 in turns[i + 1 :]:
                     if r2 != "assistant":
                         break
-                    answer.append(t2)
-                if answer:
-                    pairs.append((text, " ".join(answer)))
+                    replies.append(t2)
+                if replies:
+                    pairs.append((text, " ".join(replies)))
         qterms = [Counter(tokenize(q)) for q, _ in pairs]
         bm = Bm25()
         for i, t in enumerate(qterms):

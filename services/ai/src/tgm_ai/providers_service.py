@@ -96,7 +96,7 @@ class ProviderService:
     def view(self, doc: dict[str, Any]) -> AiSettingsView:
         from tgm_runtime import mask
 
-        def section(name: str, model: type) -> Any:
+        def section(name: str, model: Any) -> Any:
             raw = dict(doc.get(name) or {})
             key = self._secret(raw)
             raw.pop("api_key_enc", None)

@@ -195,7 +195,7 @@ class StrategyService:
 
     async def list(self, req: C.GetStrategiesRequest) -> C.StrategyList:
         accounts = await self.repo.accounts_of()
-        docs = await self.repo.list()
+        docs = await self.repo.all()
         default = next((d["_id"] for d in docs if d.get("is_default")), None)
         if req.account_id:
             s = await self.for_account(req.account_id)
@@ -757,7 +757,7 @@ class GenerationService:
     # --- analysis ----------------------------------------------------------------------------------
 
     async def analyze(self, req: C.AnalyzeConversationRequest) -> C.ConversationAnalysis:
-        turns = [(t.role, t.content) for t in req.messages if t.role != "system"] or [
+        turns: list[tuple[str, str]] = [(t.role, t.content) for t in req.messages if t.role != "system"] or [
             (t.role, t.content) for t in req.messages
         ]
         a = A.analyze(turns)
@@ -787,10 +787,10 @@ class GenerationService:
         return C.ConversationAnalysis(
             intent=a.intent,
             intent_confidence=a.intent_confidence,
-            sentiment=a.sentiment,  # type: ignore[arg-type]
+            sentiment=a.sentiment,
             sentiment_score=a.sentiment_score,
             language=a.language,
-            stage_suggestion=a.stage,  # type: ignore[arg-type]
+            stage_suggestion=a.stage,
             stage_reason=a.stage_reason,
             summary=summary,
             keywords=a.keywords,
@@ -799,5 +799,5 @@ class GenerationService:
             questions=a.questions,
             handoff_recommended=a.handoff_recommended,
             provider=provider_name,
-            model=model,  # type: ignore[arg-type]
+            model=model,
         )
