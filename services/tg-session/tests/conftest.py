@@ -15,7 +15,7 @@ import nats
 import pytest
 import pytest_asyncio
 from tg_emulator.keys import PUBLIC_KEY_PEM
-from tg_emulator.testing import tg_emulator, tg_world  # noqa: F401  (fixtures)
+from tg_emulator.testing import tg_emulator, tg_world  # noqa: F401  (fixtures, used by name)
 from tgm_contracts import Command
 from tgm_runtime import RuntimeSettings, ServiceRuntime
 from tgm_session.app import create_runtime
@@ -24,7 +24,7 @@ from tgm_testing.procs import wait_for_async
 
 
 @pytest_asyncio.fixture
-async def devsite(tg_world: Any) -> AsyncIterator[Any]:
+async def devsite(tg_world: Any) -> AsyncIterator[Any]:  # noqa: F811
     from tg_emulator.devsite import DevSite
 
     site = DevSite(tg_world)
@@ -159,7 +159,11 @@ async def events(nats_server: Any) -> AsyncIterator[Events]:
 
 @pytest_asyncio.fixture
 async def replicas(
-    nats_server: Any, mongo_server: Any, tg_emulator: Any, rsa_key_file: Path, tmp_path: Path
+    nats_server: Any,
+    mongo_server: Any,
+    tg_emulator: Any,
+    rsa_key_file: Path,
+    tmp_path: Path,  # noqa: F811
 ) -> AsyncIterator[Callable[..., Awaitable[Replica]]]:
     """`await replicas("r1", **session_settings)` starts a tg-session replica on the shared database."""
     prefix = f"s{uuid.uuid4().hex[:8]}_"
