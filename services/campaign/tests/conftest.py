@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nats
+import pytest
 import pytest_asyncio
 from tgm_campaign.app import create_runtime
 from tgm_campaign.testing import FakeFleet
@@ -48,12 +49,18 @@ class Campaign:
     def m(self) -> Any:
         return self.rt.state.messaging
 
-    async def call(self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30) -> dict:
+    async def call(
+        self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30
+    ) -> dict:
         headers = {Headers.REQUEST_ID: uuid.uuid4().hex, Headers.ROLE: "admin", Headers.PRINCIPAL: "tester"}
-        msg = await self.nc.request(cmd.SUBJECT, json.dumps(payload or {}).encode(), timeout=timeout, headers=headers)
+        msg = await self.nc.request(
+            cmd.SUBJECT, json.dumps(payload or {}).encode(), timeout=timeout, headers=headers
+        )
         return json.loads(msg.data)
 
-    async def data(self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30) -> Any:
+    async def data(
+        self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30
+    ) -> Any:
         reply = await self.call(cmd, payload, timeout)
         assert reply["ok"], reply
         return reply["data"]
@@ -93,12 +100,29 @@ class Campaign:
     async def replica(self, replica_id: str) -> ServiceRuntime:
         rt = create_runtime(
             RuntimeSettings(
-                nats_url=self.nats_url, mongodb_uri=self.mongo_uri, database_prefix=self.prefix, replica_id=replica_id
+                nats_url=self.nats_url,
+                mongodb_uri=self.mongo_uri,
+                database_prefix=self.prefix,
+                replica_id=replica_id,
             )
         )
         await rt.start()
         self.extra.append(rt)
         return rt
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Re-run the async `check` until it returns something truthy. Only for effects that announce
+    themselves with no event (e.g. history written by a durable consumer)."""
+
+    async def loop() -> Any:
+        while True:
+            value = await check()
+            if value:
+                return value
+            await asyncio.sleep(interval)
+
+    return await asyncio.wait_for(loop(), timeout)
 
 
 async def _wait(cond: asyncio.Condition, timeout: float) -> None:
@@ -107,6 +131,11 @@ async def _wait(cond: asyncio.Condition, timeout: float) -> None:
         await asyncio.wait_for(cond.wait(), timeout)
     except TimeoutError:
         pass
+
+
+@pytest.fixture(name="eventually")
+def eventually_fixture() -> Callable[..., Any]:
+    return eventually
 
 
 @pytest_asyncio.fixture
@@ -118,7 +147,10 @@ async def campaign(nats_server: Any, mongo_server: Any) -> AsyncIterator[Campaig
     await fleet.start()
     rt = create_runtime(
         RuntimeSettings(
-            nats_url=nats_server.url, mongodb_uri=mongo_server.uri, database_prefix=prefix, replica_id="campaign-t"
+            nats_url=nats_server.url,
+            mongodb_uri=mongo_server.uri,
+            database_prefix=prefix,
+            replica_id="campaign-t",
         )
     )
     await rt.start()

@@ -83,7 +83,9 @@ async def test_flood_wait_moves_the_account_window_and_the_job_elsewhere(campaig
 
 async def test_fixed_account_flood_wait_reschedules_past_the_wait(campaign) -> None:
     campaign.fleet.fail("FLOOD_WAIT", account="acct2", retry_after=1)
-    out = await campaign.data(M.SendMessage, {"peer": 31, "text": "x", "accountId": "acct2", "waitSeconds": 10})
+    out = await campaign.data(
+        M.SendMessage, {"peer": 31, "text": "x", "accountId": "acct2", "waitSeconds": 10}
+    )
     assert out["state"] == "sent"
     job = await campaign.rt.db["jobs"].find_one({"_id": out["jobId"]})
     flood, ok = job["history"]
@@ -104,7 +106,9 @@ async def test_peer_flood_cools_the_account_and_moves_pool_jobs(campaign) -> Non
     moved = by_id(docs, flooded[0][1])
     assert "acct0" in moved["exclude"] and moved["account_id"] == "acct1"
     # a job fixed to the cooled-down account waits for the cool-down, with the reason
-    fixed = await campaign.data(M.SendMessage, {"peer": 3999, "text": "x", "accountId": "acct0", "waitSeconds": 1})
+    fixed = await campaign.data(
+        M.SendMessage, {"peer": 3999, "text": "x", "accountId": "acct0", "waitSeconds": 1}
+    )
     assert fixed["state"] == "scheduled" and fixed["reason"] == "peer_flood"
     status = await campaign.data(M.GetQueueStatus, {"accountId": "acct0"})
     assert status["accounts"][0]["cooldownUntil"] is not None
@@ -137,7 +141,9 @@ async def test_a_late_answer_is_retried_on_the_same_account_and_not_sent_twice(c
 
 async def test_an_account_nobody_holds_waits_then_sends(campaign) -> None:
     await campaign.fleet.unserve("acct1")
-    out = await campaign.data(M.SendMessage, {"peer": 61, "text": "later", "accountId": "acct1", "waitSeconds": 1})
+    out = await campaign.data(
+        M.SendMessage, {"peer": 61, "text": "later", "accountId": "acct1", "waitSeconds": 1}
+    )
     assert out["state"] in ("scheduled", "pending") and out["reason"] == "account_unavailable"
     await campaign.fleet.serve("acct1")
     docs = await campaign.wait_jobs(lambda d: len(sent(d)) == 1)

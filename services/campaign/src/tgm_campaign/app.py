@@ -162,7 +162,9 @@ async def restored(rt: ServiceRuntime) -> None:
 
 def create_runtime(settings: RuntimeSettings | None = None) -> ServiceRuntime:
     """A campaign runtime with every handler, consumer and hook (tests build several)."""
-    rt = ServiceRuntime(Service.CAMPAIGN, __version__, migrations=MIGRATIONS, counts=counts, settings=settings)
+    rt = ServiceRuntime(
+        Service.CAMPAIGN, __version__, migrations=MIGRATIONS, counts=counts, settings=settings
+    )
     handlers.register(rt)
     rt.on_start(build)
     rt.on_stop(teardown)

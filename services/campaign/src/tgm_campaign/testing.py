@@ -130,7 +130,10 @@ class FakeFleet:
             Service.TG_SESSION,
             "test-double",
             settings=RuntimeSettings(
-                nats_url=nats_url, mongodb_uri=mongo_uri, database_prefix=database_prefix, replica_id="fleet-double"
+                nats_url=nats_url,
+                mongodb_uri=mongo_uri,
+                database_prefix=database_prefix,
+                replica_id="fleet-double",
             ),
         )
         self.deliver = deliver
@@ -227,13 +230,23 @@ class FakeFleet:
             return AccountPage(items=[self._view(a) for a in chosen[: req.limit]], total=len(chosen))
 
     def _brief(self, a: FleetAccount) -> AccountBrief:
-        return AccountBrief(id=a.id, phone=a.phone, state=a.state, tags=a.tags, group=a.group, holder="fleet-double")
+        return AccountBrief(
+            id=a.id, phone=a.phone, state=a.state, tags=a.tags, group=a.group, holder="fleet-double"
+        )
 
     def _view(self, a: FleetAccount) -> AccountView:
         now = utcnow()
         return AccountView(
-            id=a.id, phone=a.phone, state=a.state, tags=a.tags, group=a.group, api_credential_id=a.api_credential,
-            connected=a.served, holder="fleet-double", created_at=a.created_at, updated_at=now,
+            id=a.id,
+            phone=a.phone,
+            state=a.state,
+            tags=a.tags,
+            group=a.group,
+            api_credential_id=a.api_credential,
+            connected=a.served,
+            holder="fleet-double",
+            created_at=a.created_at,
+            updated_at=now,
         )
 
     async def _notify(self) -> None:
@@ -283,9 +296,7 @@ class FakeFleet:
             if fault.error == "TIMEOUT":
                 late = fault.late_by  # delivered, but the answer comes too late
             else:
-                raise DomainError(
-                    ErrorCode.TELEGRAM_ERROR, fault.error, {"telegramError": fault.error}
-                )
+                raise DomainError(ErrorCode.TELEGRAM_ERROR, fault.error, {"telegramError": fault.error})
         now = self.clock()
         self._check_rules(account, req.peer, now)
         if self.deliver is not None:

@@ -107,7 +107,9 @@ class AccountDirectory:
             try:
                 page = await self._call(GetAccounts, GetAccountsRequest(ids=chunk, limit=500), 5.0)
             except DomainError as exc:
-                log.info("get-accounts failed (%s %s); pacing uses conservative profiles", exc.code, exc.message)
+                log.info(
+                    "get-accounts failed (%s %s); pacing uses conservative profiles", exc.code, exc.message
+                )
                 for i in chunk:  # do not ask again for every round; retry after a short while
                     self._profiles[i] = _Entry(now - self.profile_ttl + 10, None)
                 continue

@@ -217,9 +217,7 @@ class HistoryStore:
                 {"_id": cid, "last_out_at": date}, {"$set": {"unread_count": 0}}
             )
 
-    async def save_many(
-        self, docs: Sequence[dict[str, Any]]
-    ) -> tuple[int, int]:
+    async def save_many(self, docs: Sequence[dict[str, Any]]) -> tuple[int, int]:
         """Imported messages (already keyed): (saved, duplicates)."""
         saved = dups = 0
         for doc in docs:
@@ -325,7 +323,9 @@ class HistoryStore:
         if cursor:
             c = decode_cursor(cursor)
             at = datetime.fromisoformat(c["d"])
-            query = {"$and": [query, {"$or": [{"last_at": {"$lt": at}}, {"last_at": at, "_id": {"$lt": c["i"]}}]}]}
+            query = {
+                "$and": [query, {"$or": [{"last_at": {"$lt": at}}, {"last_at": at, "_id": {"$lt": c["i"]}}]}]
+            }
         docs = (
             await self.conversations.find(query)
             .sort([("last_at", DESCENDING), ("_id", DESCENDING)])
@@ -340,7 +340,9 @@ class HistoryStore:
     async def names_matching(self, search: str) -> list[str]:
         """Keys of users whose names or username contain `search` (for conversation search)."""
         rx = {"$regex": _literal(search.lstrip("@")), "$options": "i"}
-        cursor = self.peers.find({"$or": [{"first_name": rx}, {"last_name": rx}, {"username": rx}]}, {"keys": 1})
+        cursor = self.peers.find(
+            {"$or": [{"first_name": rx}, {"last_name": rx}, {"username": rx}]}, {"keys": 1}
+        )
         return [k async for d in cursor for k in d.get("keys") or []]
 
 

@@ -195,4 +195,3 @@ class HistoryService:
             reply_to=evt.reply_to_message_id,
             peer_keys=keys,
         )
-

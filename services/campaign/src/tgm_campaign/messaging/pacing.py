@@ -340,7 +340,13 @@ class Pacer:
     # --- changing --------------------------------------------------------------------------------
 
     def reserve(
-        self, pace: AccountPace, target: Target, now: float, *, busy_for: float = 0.0, token: str | None = None
+        self,
+        pace: AccountPace,
+        target: Target,
+        now: float,
+        *,
+        busy_for: float = 0.0,
+        token: str | None = None,
     ) -> AccountPace:
         """The state after one send to `target` at `now` (a new object; `pace` is unchanged).
         `busy_for` marks the account as sending until the outcome is known (or that long passed)."""

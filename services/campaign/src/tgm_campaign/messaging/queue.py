@@ -237,7 +237,9 @@ class JobStore:
         return result.modified_count == 1
 
     async def renew(self, job_id: str, token: str, until: datetime) -> bool:
-        result = await self.c.update_one({"_id": job_id, "claim.token": token}, {"$set": {"claim.until": until}})
+        result = await self.c.update_one(
+            {"_id": job_id, "claim.token": token}, {"$set": {"claim.until": until}}
+        )
         return result.matched_count == 1
 
     async def settle(
@@ -278,9 +280,9 @@ class JobStore:
     ) -> list[dict[str, Any]]:
         """Move every waiting job matching `query` (cancel, skip); returns the jobs actually moved, as
         they were before, so each gets its event. Jobs in flight are never touched."""
-        found = await self.c.find(
-            {**query, "state": {"$in": list(WAITING)}}, LIST_FIELDS
-        ).limit(limit).to_list()
+        found = (
+            await self.c.find({**query, "state": {"$in": list(WAITING)}}, LIST_FIELDS).limit(limit).to_list()
+        )
         moved = []
         for doc in found:
             result = await self.c.update_one(

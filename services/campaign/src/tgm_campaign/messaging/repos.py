@@ -260,16 +260,27 @@ class Leads:
         return {d["user_id"]: d async for d in self.c.find({"user_id": {"$in": ids}})}
 
     async def in_stages(self, stages: list[str]) -> list[int]:
-        return [d["user_id"] async for d in self.c.find({"stage": {"$in": stages}}, {"user_id": 1}) if d.get("user_id")]
+        return [
+            d["user_id"]
+            async for d in self.c.find({"stage": {"$in": stages}}, {"user_id": 1})
+            if d.get("user_id")
+        ]
 
     async def contacted(self, lead_id: str, now: datetime) -> bool:
         """`new` -> `contacted` after a delivery; True if the stage changed."""
         result = await self.c.update_one(
             {"_id": lead_id, "stage": "new"},
             {
-                "$set": {"stage": "contacted", "stage_changed_at": now, "last_contacted_at": now, "updated_at": now},
+                "$set": {
+                    "stage": "contacted",
+                    "stage_changed_at": now,
+                    "last_contacted_at": now,
+                    "updated_at": now,
+                },
                 "$inc": {"message_count": 1},
-                "$push": {"stage_history": {"from_stage": "new", "to_stage": "contacted", "at": now, "by": "system"}},
+                "$push": {
+                    "stage_history": {"from_stage": "new", "to_stage": "contacted", "at": now, "by": "system"}
+                },
             },
         )
         if result.modified_count:
@@ -279,7 +290,9 @@ class Leads:
         )
         return False
 
-    async def mark_blacklisted(self, user_id: int | None, username: str | None, value: bool, now: datetime) -> None:
+    async def mark_blacklisted(
+        self, user_id: int | None, username: str | None, value: bool, now: datetime
+    ) -> None:
         ors: list[dict[str, Any]] = []
         if user_id is not None:
             ors.append({"user_id": user_id})

@@ -285,7 +285,9 @@ class Scheduler:
         talking = await d.history.talking_to(all_keys)
         private_keys = [j["peer_key"] for j in jobs if j.get("kind", "private") == "private"]
         creds = sorted({p.api_credential for p in profiles.values() if p.api_credential})
-        shared = await d.pacing.load([GLOBAL, *[api_key(c) for c in creds], *[rcpt_key(k) for k in private_keys]])
+        shared = await d.pacing.load(
+            [GLOBAL, *[api_key(c) for c in creds], *[rcpt_key(k) for k in private_keys]]
+        )
         windows: dict[str, list[float]] = {k: list(v.get("times") or []) for k, v in shared.items()}
         totals: dict[str, int] = {k: int(v.get("total") or 0) for k, v in shared.items()}
         g_cap, g_win = rate_window(limits.global_per_second)
@@ -312,7 +314,11 @@ class Scheduler:
                 if rh is not None:
                     view.waiting_by_limit[rh.kind.value] += 1
                     if rh.until is None:
-                        await self._skip_waiting(job, JobReason.RECIPIENT_CAP, f"{rh.used} messages sent to this user (cap {rh.cap})")
+                        await self._skip_waiting(
+                            job,
+                            JobReason.RECIPIENT_CAP,
+                            f"{rh.used} messages sent to this user (cap {rh.cap})",
+                        )
                     else:
                         await self._reschedule(job, rh.until, JobReason.RECIPIENT_CAP)
                     continue
@@ -321,7 +327,9 @@ class Scheduler:
                 candidates = [job["account_id"]] if job["account_id"] not in pauses.accounts else []
             else:
                 excluded = set(job.get("exclude") or [])
-                candidates = [a for a in pools.get(self._pool_key(job), []) if a not in excluded and a in accounts]
+                candidates = [
+                    a for a in pools.get(self._pool_key(job), []) if a not in excluded and a in accounts
+                ]
             if not candidates:  # no usable account (pool empty, or the fixed one is paused)
                 view.waiting_by_limit["no_account"] += 1
                 continue
@@ -346,12 +354,18 @@ class Scheduler:
                 holds = pacer.account_holds(paces[acct], profile, target, now_ts)
                 if profile is not None and profile.api_credential:
                     h = window_hold(
-                        LimitKind.API_CREDENTIAL, windows.get(api_key(profile.api_credential), []), a_cap,
-                        a_win, now_ts, limits.margin,
+                        LimitKind.API_CREDENTIAL,
+                        windows.get(api_key(profile.api_credential), []),
+                        a_cap,
+                        a_win,
+                        now_ts,
+                        limits.margin,
                     )
                     if h is not None:
                         holds.append(h)
-                h = window_hold(LimitKind.GLOBAL, windows.get(GLOBAL, []), g_cap, g_win, now_ts, limits.margin)
+                h = window_hold(
+                    LimitKind.GLOBAL, windows.get(GLOBAL, []), g_cap, g_win, now_ts, limits.margin
+                )
                 if h is not None:
                     holds.append(h)
                 if not holds:
@@ -406,7 +420,9 @@ class Scheduler:
 
     @staticmethod
     def _pool_key(job: Mapping[str, Any]) -> str:
-        return repr((sorted((job.get("pool") or {}).items(), key=lambda kv: kv[0]), Scheduler._member_of(job)))
+        return repr(
+            (sorted((job.get("pool") or {}).items(), key=lambda kv: kv[0]), Scheduler._member_of(job))
+        )
 
     @staticmethod
     def _member_of(job: Mapping[str, Any]) -> int | None:
@@ -414,7 +430,11 @@ class Scheduler:
         return peer if job.get("kind") == "group" and isinstance(peer, int) else None
 
     def _order(
-        self, candidates: list[str], talkers: set[str], job: Mapping[str, Any], paces: Mapping[str, AccountPace]
+        self,
+        candidates: list[str],
+        talkers: set[str],
+        job: Mapping[str, Any],
+        paces: Mapping[str, AccountPace],
     ) -> list[str]:
         """Pool accounts in the order to try: those the user talks to first, then by the strategy."""
         strategy = (job.get("pool") or {}).get("strategy") or "health_first"
@@ -448,10 +468,20 @@ class Scheduler:
         """Move a job that must wait a while out of the due set (it comes back at `until`)."""
         now_ts = self.d.now()
         at = utc(until if until is not None else now_ts + 3600)
-        if job["state"] == JobState.SCHEDULED.value and job.get("reason") == reason.value and job["not_before"] >= at:
+        if (
+            job["state"] == JobState.SCHEDULED.value
+            and job.get("reason") == reason.value
+            and job["not_before"] >= at
+        ):
             return
         ok = await self.d.jobs.update_waiting(
-            job, {"state": JobState.SCHEDULED.value, "reason": reason.value, "not_before": at, "updated_at": utc(now_ts)}
+            job,
+            {
+                "state": JobState.SCHEDULED.value,
+                "reason": reason.value,
+                "not_before": at,
+                "updated_at": utc(now_ts),
+            },
         )
         if ok and job["state"] != JobState.SCHEDULED.value:
             await self.d.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
@@ -476,7 +506,13 @@ class Scheduler:
             if job["_id"] in self._active:
                 continue
             if await d.jobs.update_waiting(
-                job, {"state": JobState.SCHEDULED.value, "reason": reason.value, "not_before": at, "updated_at": now}
+                job,
+                {
+                    "state": JobState.SCHEDULED.value,
+                    "reason": reason.value,
+                    "not_before": at,
+                    "updated_at": now,
+                },
             ):
                 await d.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
 
@@ -537,7 +573,9 @@ class Scheduler:
                 return
             if len(text) > MAX_MESSAGE:
                 await self._fail_waiting(
-                    job, JobReason.INVALID_MESSAGE, f"rendered text is {len(text)} characters (max {MAX_MESSAGE})"
+                    job,
+                    JobReason.INVALID_MESSAGE,
+                    f"rendered text is {len(text)} characters (max {MAX_MESSAGE})",
                 )
                 return
             media = (job.get("body") or {}).get("attachment")
@@ -647,7 +685,9 @@ class Scheduler:
         try:
             if plan.profile is not None and plan.profile.api_credential:
                 cap, win = rate_window(limits.per_api_per_second)
-                await d.pacing.mutate(api_key(plan.profile.api_credential), self._window(cap, win, limits, now_ts))
+                await d.pacing.mutate(
+                    api_key(plan.profile.api_credential), self._window(cap, win, limits, now_ts)
+                )
             cap, win = rate_window(limits.global_per_second)
             await d.pacing.mutate(GLOBAL, self._window(cap, win, limits, now_ts))
         except (Denied, Contention):
@@ -669,7 +709,10 @@ class Scheduler:
     async def _release_recipient(self, chat: str, at: float) -> None:
         def fn(doc: dict[str, Any] | None) -> dict[str, Any]:
             doc = doc or {}
-            return {"times": release_window(doc.get("times") or [], at), "total": max(0, int(doc.get("total") or 0) - 1)}
+            return {
+                "times": release_window(doc.get("times") or [], at),
+                "total": max(0, int(doc.get("total") or 0) - 1),
+            }
 
         try:
             await self.d.pacing.mutate(rcpt_key(chat), fn)
@@ -718,7 +761,14 @@ class Scheduler:
                 "updated_at": now,
                 "duplicate_delivery": bool(result.duplicate),
             },
-            history=[attempt(now, "sent", account_id=account, error="already delivered (tg-session record)" if result.duplicate else None)],
+            history=[
+                attempt(
+                    now,
+                    "sent",
+                    account_id=account,
+                    error="already delivered (tg-session record)" if result.duplicate else None,
+                )
+            ],
         )
         if result.duplicate and rcpt_reserved is not None:
             await self._release_recipient(job["peer_key"], rcpt_reserved)
@@ -747,7 +797,11 @@ class Scheduler:
             peer_keys=job.get("peer_keys") or [],
         )
         await d.job_changed(
-            job, JobState.SENT, JobState.IN_FLIGHT.value, account_id=account, message_id=result.message_id,
+            job,
+            JobState.SENT,
+            JobState.IN_FLIGHT.value,
+            account_id=account,
+            message_id=result.message_id,
             attempts=attempts,
         )
         await d.publish(
@@ -816,7 +870,12 @@ class Scheduler:
                 await self._release_recipient(job["peer_key"], rcpt_reserved)
 
         async def back(
-            outcome: str, reason: JobReason, retry_at: float, *, unpin: bool, counted: bool,
+            outcome: str,
+            reason: JobReason,
+            retry_at: float,
+            *,
+            unpin: bool,
+            counted: bool,
             exclude: str | None = None,
         ) -> None:
             """Back to the queue: to another account of the pool when `unpin` and not fixed."""
@@ -844,8 +903,14 @@ class Scheduler:
                 await d.jobs.c.update_one({"_id": job["_id"]}, {"$addToSet": {"exclude": exclude}})
             if ok:
                 await d.job_changed(
-                    job, JobState(set_["state"]), JobState.IN_FLIGHT.value, reason=reason, account_id=account,
-                    retry_at=at, error=error, attempts=attempts - (0 if counted else 1),
+                    job,
+                    JobState(set_["state"]),
+                    JobState.IN_FLIGHT.value,
+                    reason=reason,
+                    account_id=account,
+                    retry_at=at,
+                    error=error,
+                    attempts=attempts - (0 if counted else 1),
                 )
             d.wake()
 
@@ -865,8 +930,13 @@ class Scheduler:
             if ok:
                 d.metrics.sends.labels("failed").inc()
                 await d.job_changed(
-                    job, JobState.FAILED, JobState.IN_FLIGHT.value, reason=reason, account_id=account,
-                    error=error, attempts=attempts,
+                    job,
+                    JobState.FAILED,
+                    JobState.IN_FLIGHT.value,
+                    reason=reason,
+                    account_id=account,
+                    error=error,
+                    attempts=attempts,
                 )
                 await self._template_outcome(job, sent=False)
 
@@ -877,7 +947,9 @@ class Scheduler:
             d.metrics.sends.labels("flood_wait").inc()
             await give_back()
             await d.publish(AccountPacingChanged(account_id=account, limit="flood_wait", until=utc(until)))
-            await back("flood_wait", JobReason.FLOOD_WAIT, now_ts if not fixed else until, unpin=True, counted=False)
+            await back(
+                "flood_wait", JobReason.FLOOD_WAIT, now_ts if not fixed else until, unpin=True, counted=False
+            )
             return
         if tg == "PEER_FLOOD":
             await self._update_pace(account, lambda p: pacer.peer_flood(p, now_ts))
@@ -886,16 +958,28 @@ class Scheduler:
             d.directory.forget_pools()
             await give_back()
             await back(
-                "peer_flood", JobReason.PEER_FLOOD, now_ts if not fixed else until, unpin=True, counted=False,
+                "peer_flood",
+                JobReason.PEER_FLOOD,
+                now_ts if not fixed else until,
+                unpin=True,
+                counted=False,
                 exclude=account,
             )
             await d.publish(
-                AccountPacingChanged(account_id=account, limit="peer_flood", until=utc(until), moved_jobs=0 if fixed else 1)
+                AccountPacingChanged(
+                    account_id=account, limit="peer_flood", until=utc(until), moved_jobs=0 if fixed else 1
+                )
             )
             return
         if tg.startswith("SLOWMODE_WAIT"):
             await give_back()
-            await back("requeued", JobReason.RATE_LIMIT, now_ts + _tail_number(tg, 60) + limits.margin, unpin=True, counted=False)
+            await back(
+                "requeued",
+                JobReason.RATE_LIMIT,
+                now_ts + _tail_number(tg, 60) + limits.margin,
+                unpin=True,
+                counted=False,
+            )
             return
         if tg in PERMANENT:
             await give_back()
@@ -915,7 +999,14 @@ class Scheduler:
             d.directory.forget_pools()
             d.metrics.sends.labels("unavailable").inc()
             wait = min(60.0, 2.0 * 2 ** min(6, max(0, attempts - 1)))
-            await back("requeued", JobReason.ACCOUNT_UNAVAILABLE, now_ts + wait, unpin=True, counted=False, exclude=None)
+            await back(
+                "requeued",
+                JobReason.ACCOUNT_UNAVAILABLE,
+                now_ts + wait,
+                unpin=True,
+                counted=False,
+                exclude=None,
+            )
             return
         if code is ErrorCode.TELEGRAM_ERROR:
             # Telegram refused it (so it was not sent) for a reason that may pass.
@@ -924,14 +1015,26 @@ class Scheduler:
             if attempts >= job.get("max_attempts", 3):
                 await fail(JobReason.ATTEMPTS_EXHAUSTED)
             else:
-                await back("failed", JobReason.RETRY_BACKOFF, now_ts + pacer.backoff(attempts), unpin=True, counted=True)
+                await back(
+                    "failed",
+                    JobReason.RETRY_BACKOFF,
+                    now_ts + pacer.backoff(attempts),
+                    unpin=True,
+                    counted=True,
+                )
             return
         # TIMEOUT, INTERNAL, anything else: it may have been sent. Retry on the same account only.
         d.metrics.sends.labels("unknown").inc()
         if attempts >= job.get("max_attempts", 3):
             await fail(JobReason.ATTEMPTS_EXHAUSTED)
         else:
-            await back("failed", JobReason.RETRY_BACKOFF, now_ts + min(pacer.backoff(attempts), 30.0), unpin=False, counted=True)
+            await back(
+                "failed",
+                JobReason.RETRY_BACKOFF,
+                now_ts + min(pacer.backoff(attempts), 30.0),
+                unpin=False,
+                counted=True,
+            )
 
     async def _update_pace(self, account: str, change: Any) -> AccountPace | None:
         def fn(doc: dict[str, Any] | None) -> dict[str, Any]:
@@ -966,13 +1069,20 @@ class Scheduler:
         ok = await self.d.jobs.settle(
             doc["_id"],
             claim.get("token", ""),
-            set_={"state": JobState.PENDING.value, "reason": JobReason.RETRY_BACKOFF.value, "not_before": now,
-                  "updated_at": now, "last_error": why},
+            set_={
+                "state": JobState.PENDING.value,
+                "reason": JobReason.RETRY_BACKOFF.value,
+                "not_before": now,
+                "updated_at": now,
+                "last_error": why,
+            },
             history=[attempt(now, "requeued", account_id=doc.get("account_id"), error=why)],
         )
         if ok:
             # Still pinned to its account: the retry goes where the first attempt went.
-            await self.d.job_changed(doc, JobState.PENDING, JobState.IN_FLIGHT.value, reason=JobReason.RETRY_BACKOFF, error=why)
+            await self.d.job_changed(
+                doc, JobState.PENDING, JobState.IN_FLIGHT.value, reason=JobReason.RETRY_BACKOFF, error=why
+            )
             self.wake()
         return int(ok)
 
@@ -985,8 +1095,12 @@ class Scheduler:
         for pause in await d.pauses.lapsed(now):
             await d.publish(
                 QueuePauseChanged(
-                    scope=pause["scope"], account_id=pause.get("account_id"), campaign_id=pause.get("campaign_id"),
-                    paused=False, reason="the pause reached its end", by="system",
+                    scope=pause["scope"],
+                    account_id=pause.get("account_id"),
+                    campaign_id=pause.get("campaign_id"),
+                    paused=False,
+                    reason="the pause reached its end",
+                    by="system",
                 )
             )
             self.wake()
@@ -997,4 +1111,3 @@ class Scheduler:
 def _tail_number(name: str, default: float) -> float:
     tail = name.rsplit("_", 1)[-1]
     return float(tail) if tail.isdigit() else default
-

@@ -46,7 +46,11 @@ KEY_OK = re.compile(r"^[A-Za-z0-9_.:/@+=-]+$")
 
 def _key_part(value: str) -> str:
     """A piece of an idempotency key: kept when it is key-safe, else its digest."""
-    return value if KEY_OK.match(value) and len(value) <= 80 else "h" + hashlib.sha256(value.encode()).hexdigest()[:24]
+    return (
+        value
+        if KEY_OK.match(value) and len(value) <= 80
+        else "h" + hashlib.sha256(value.encode()).hexdigest()[:24]
+    )
 
 
 @dataclass
@@ -199,7 +203,9 @@ class QueueService:
                     "created_at": now,
                     "updated_at": now,
                     "sent_at": None,
-                    "history": [attempt(now, "skipped", reason=spec.skip, error=spec.skip_detail)] if skipped else [],
+                    "history": [attempt(now, "skipped", reason=spec.skip, error=spec.skip_detail)]
+                    if skipped
+                    else [],
                     "rev": 0,
                 }
             )
@@ -219,8 +225,15 @@ class QueueService:
         return out
 
     async def _queued_event(
-        self, batch_id: str, out: Sequence[Created], priority: Priority, *, campaign_id: str | None,
-        account_id: str | None, lead_id: str | None, not_before: datetime | None,
+        self,
+        batch_id: str,
+        out: Sequence[Created],
+        priority: Priority,
+        *,
+        campaign_id: str | None,
+        account_id: str | None,
+        lead_id: str | None,
+        not_before: datetime | None,
     ) -> None:
         created = [c.doc for c in out if not c.duplicate and c.doc is not None]
         if not created and not any(c.duplicate for c in out):
@@ -268,7 +281,9 @@ class QueueService:
                 key=r.idempotency_key or f"{batch_key}:{ident}{suffix}",
                 variables=dict(r.variables),
                 lead_id=r.lead_id,
-                account_id=(lead or {}).get("assigned_account_id") if req.account_id is None and req.pool is None else None,
+                account_id=(lead or {}).get("assigned_account_id")
+                if req.account_id is None and req.pool is None
+                else None,
             )
             if lead is not None:
                 if lead.get("blacklisted"):
@@ -291,8 +306,13 @@ class QueueService:
             max_attempts=req.max_attempts,
         )
         await self._queued_event(
-            batch_id, out, Priority(req.priority), campaign_id=req.campaign_id, account_id=req.account_id,
-            lead_id=None, not_before=req.not_before,
+            batch_id,
+            out,
+            Priority(req.priority),
+            campaign_id=req.campaign_id,
+            account_id=req.account_id,
+            lead_id=None,
+            not_before=req.not_before,
         )
         jobs: list[M.EnqueuedJob] = []
         it = iter(out)
@@ -349,7 +369,9 @@ class QueueService:
             peer=peer,
             key=key,
             lead_id=lead_id,
-            account_id=(lead or {}).get("assigned_account_id") if choice.account_id is None and choice.pool is None else None,
+            account_id=(lead or {}).get("assigned_account_id")
+            if choice.account_id is None and choice.pool is None
+            else None,
         )
         if lead is not None:
             if lead.get("blacklisted"):
@@ -373,8 +395,13 @@ class QueueService:
             direct=direct,
         )
         await self._queued_event(
-            batch_id, out, Priority.URGENT, campaign_id=options.campaign_id,
-            account_id=choice.account_id, lead_id=lead_id, not_before=None,
+            batch_id,
+            out,
+            Priority.URGENT,
+            campaign_id=options.campaign_id,
+            account_id=choice.account_id,
+            lead_id=lead_id,
+            not_before=None,
         )
         created = out[0]
         doc = created.doc
@@ -480,7 +507,9 @@ class QueueService:
             return {"campaign_id": campaign_id}
         return {}
 
-    async def _control_result(self, scope: str, account_id: str | None, campaign_id: str | None, paused: bool) -> M.QueueControlResult:
+    async def _control_result(
+        self, scope: str, account_id: str | None, campaign_id: str | None, paused: bool
+    ) -> M.QueueControlResult:
         now = utc(self.d.now())
         waiting = await self.d.jobs.count(
             {**self._scope_query(scope, account_id, campaign_id), "state": {"$in": list(WAITING)}}
@@ -504,8 +533,13 @@ class QueueService:
         )
         await self.d.publish(
             QueuePauseChanged(
-                scope=req.scope, account_id=req.account_id, campaign_id=req.campaign_id, paused=True,
-                until=req.until, reason=req.reason, by=by,
+                scope=req.scope,
+                account_id=req.account_id,
+                campaign_id=req.campaign_id,
+                paused=True,
+                until=req.until,
+                reason=req.reason,
+                by=by,
             )
         )
         self.d.wake()
@@ -516,14 +550,24 @@ class QueueService:
         if removed:
             await self.d.publish(
                 QueuePauseChanged(
-                    scope=req.scope, account_id=req.account_id, campaign_id=req.campaign_id, paused=False, by=by
+                    scope=req.scope,
+                    account_id=req.account_id,
+                    campaign_id=req.campaign_id,
+                    paused=False,
+                    by=by,
                 )
             )
             self.d.wake()
         now = utc(self.d.now())
         pauses = await self.d.pauses.active(now)
-        still = pauses.all if req.scope == "all" else (
-            req.account_id in pauses.accounts if req.scope == "account" else req.campaign_id in pauses.campaigns
+        still = (
+            pauses.all
+            if req.scope == "all"
+            else (
+                req.account_id in pauses.accounts
+                if req.scope == "account"
+                else req.campaign_id in pauses.campaigns
+            )
         )
         return await self._control_result(req.scope, req.account_id, req.campaign_id, bool(still))
 
@@ -543,14 +587,23 @@ class QueueService:
         why = req.reason or "cleared"
         moved = await self.d.jobs.settle_many_waiting(
             query,
-            {"state": JobState.CANCELLED.value, "reason": JobReason.CLEARED.value, "last_error": why, "updated_at": now},
+            {
+                "state": JobState.CANCELLED.value,
+                "reason": JobReason.CLEARED.value,
+                "last_error": why,
+                "updated_at": now,
+            },
             attempt(now, "cancelled", reason=JobReason.CLEARED, error=why),
         )
         in_flight = await self.d.jobs.count({**scope, "state": JobState.IN_FLIGHT.value})
         await self._each_changed(moved, JobState.CANCELLED, JobReason.CLEARED, why)
         await self.d.publish(
             QueueCleared(
-                scope=req.scope, account_id=req.account_id, campaign_id=req.campaign_id, cancelled=len(moved), by=by
+                scope=req.scope,
+                account_id=req.account_id,
+                campaign_id=req.campaign_id,
+                cancelled=len(moved),
+                by=by,
             )
         )
         return M.ClearQueueResult(cancelled=len(moved), in_flight_untouched=in_flight)
@@ -600,12 +653,20 @@ class QueueService:
             cancelled = await self._cancel_to(keys, JobReason.BLACKLISTED, req.reason or "user blacklisted")
         await d.publish(
             UserBlacklisted(
-                user_id=user_id, username=username, blacklisted=req.blacklist, reason=req.reason,
-                cancelled_jobs=cancelled, by=by,
+                user_id=user_id,
+                username=username,
+                blacklisted=req.blacklist,
+                reason=req.reason,
+                cancelled_jobs=cancelled,
+                by=by,
             )
         )
         return CRM.BlacklistResult(
-            user_id=user_id, username=username, blacklisted=req.blacklist, reason=req.reason, changed_at=now,
+            user_id=user_id,
+            username=username,
+            blacklisted=req.blacklist,
+            reason=req.reason,
+            changed_at=now,
             cancelled_jobs=cancelled,
         )
 
@@ -619,7 +680,8 @@ class QueueService:
             return 0
         cancelled = await self._cancel_to(keys, JobReason.OPTED_OUT, f"the user wrote {stop_word!r}")
         await self.d.publish(
-            UserOptedOut(user_id=user_id, account_id=account_id, stop_word=stop_word, cancelled_jobs=cancelled)
+            UserOptedOut(
+                user_id=user_id, account_id=account_id, stop_word=stop_word, cancelled_jobs=cancelled
+            )
         )
         return cancelled
-

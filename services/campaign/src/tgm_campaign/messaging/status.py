@@ -30,7 +30,11 @@ _STATES = [s.value for s in JobState]
 
 def _limit(h: Hold) -> ActiveLimit:
     return ActiveLimit(
-        kind=h.kind, until=utc(h.until) if h.until is not None else None, used=h.used, cap=h.cap, detail=h.detail
+        kind=h.kind,
+        until=utc(h.until) if h.until is not None else None,
+        used=h.used,
+        cap=h.cap,
+        detail=h.detail,
     )
 
 
@@ -39,6 +43,7 @@ class StatusService:
         self.d = deps
         self.scheduler = scheduler
         self._had_work = False
+        self._last: dict[str, Any] | None = None
 
     async def _counts(
         self, match: Mapping[str, Any], now: datetime
@@ -47,7 +52,12 @@ class StatusService:
         by_state = await jobs.aggregate(
             [
                 {"$match": dict(match)},
-                {"$group": {"_id": {"s": "$state", "a": "$account_id", "c": "$campaign_id"}, "n": {"$sum": 1}}},
+                {
+                    "$group": {
+                        "_id": {"s": "$state", "a": "$account_id", "c": "$campaign_id"},
+                        "n": {"$sum": 1},
+                    }
+                },
             ]
         )
         due = await jobs.aggregate(
@@ -220,9 +230,11 @@ class StatusService:
             metrics.jobs.labels(state).set(getattr(totals, state, 0))
         metrics.oldest.set(totals.oldest_pending_age_seconds or 0.0)
         work = totals.pending + totals.scheduled + totals.in_flight > 0
-        if not work and not self._had_work:
-            return
+        snapshot = totals.model_dump(exclude={"oldest_pending_age_seconds"})
+        if not work and not self._had_work and snapshot == self._last:
+            return  # idle and nothing changed since the last snapshot
         self._had_work = work
+        self._last = snapshot
         last_minute = await d.jobs.recent_sent(now - timedelta(minutes=1))
         last_10s = await d.jobs.recent_sent(now - timedelta(seconds=10))
         waiting = dict(self.scheduler.last_round.waiting_by_limit) if self.scheduler is not None else {}
@@ -240,4 +252,3 @@ class StatusService:
         for state in _STATES:
             self.d.metrics.jobs.labels(state).set(getattr(event.totals, state, 0))
         self.d.metrics.oldest.set(event.totals.oldest_pending_age_seconds or 0.0)
-

@@ -65,7 +65,9 @@ class TemplateService:
         except TemplateNameTaken:
             raise Conflict(f"a template named {req.name!r} already exists") from None
         except StaleTemplate:
-            raise Conflict(f"template {req.id} changed since {req.expected_updated_at}; read it again") from None
+            raise Conflict(
+                f"template {req.id} changed since {req.expected_updated_at}; read it again"
+            ) from None
         await self._changed(doc["_id"], action, by)
         return M.TemplateSaveResult(template=template_view(doc), preview=shown)
 
