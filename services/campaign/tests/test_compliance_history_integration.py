@@ -38,6 +38,7 @@ async def test_blacklisted_users_are_never_messaged(campaign) -> None:
     out = await campaign.data(
         M.QueueMessage, {"text": "hi", "recipients": [{"peer": 7001}, {"peer": "@bad_guy"}, {"peer": 7003}]}
     )
+    assert out["created"] == 3
     res = await campaign.data(CRM.BlacklistUser, {"telegramId": 7001, "reason": "asked us to stop"})
     assert res["blacklisted"] and res["cancelledJobs"] == 1 and res["userId"] == 7001
     res = await campaign.data(CRM.BlacklistUser, {"username": "@Bad_Guy"})
