@@ -14,17 +14,21 @@ from typing import Any
 import nats
 import pytest
 import pytest_asyncio
+from tg_emulator import testing as emulator_fixtures
 from tg_emulator.keys import PUBLIC_KEY_PEM
-from tg_emulator.testing import tg_emulator, tg_world  # noqa: F401  (fixtures, used by name)
 from tgm_contracts import Command
 from tgm_runtime import RuntimeSettings, ServiceRuntime
 from tgm_session.app import create_runtime
 from tgm_session.settings import SessionSettings
 from tgm_testing.procs import wait_for_async
 
+# The emulator's fixtures, by name: a running emulator and its world.
+tg_emulator = emulator_fixtures.tg_emulator
+tg_world = emulator_fixtures.tg_world
+
 
 @pytest_asyncio.fixture
-async def devsite(tg_world: Any) -> AsyncIterator[Any]:  # noqa: F811
+async def devsite(tg_world: Any) -> AsyncIterator[Any]:
     from tg_emulator.devsite import DevSite
 
     site = DevSite(tg_world)
@@ -163,7 +167,7 @@ async def replicas(
     mongo_server: Any,
     tg_emulator: Any,
     rsa_key_file: Path,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> AsyncIterator[Callable[..., Awaitable[Replica]]]:
     """`await replicas("r1", **session_settings)` starts a tg-session replica on the shared database."""
     prefix = f"s{uuid.uuid4().hex[:8]}_"
