@@ -137,17 +137,29 @@ class Deps:
     waiters: JobWaiters = field(default_factory=JobWaiters)
     replica: str = "campaign"
     wake: Callable[[], None] = lambda: None
+    _warned: dict[str, float] = field(default_factory=dict)
 
     def now(self) -> float:
         return self.clock()
 
+    async def _section(self, name: str, model: type[Any]) -> Any:
+        """A settings section; its defaults (conservative by design) if the stored one is unreadable."""
+        try:
+            return await self.settings_section(name)
+        except Exception as exc:
+            now = time.monotonic()
+            if now - self._warned.get(name, -1e9) > 60:
+                self._warned[name] = now
+                log.error("settings section %r unreadable (%s); using its defaults", name, exc)
+            return model()
+
     async def limits(self) -> Limits:
-        pacing: PacingSettings = await self.settings_section("pacing")
-        compliance: ComplianceSettings = await self.settings_section("compliance")
+        pacing: PacingSettings = await self._section("pacing", PacingSettings)
+        compliance: ComplianceSettings = await self._section("compliance", ComplianceSettings)
         return Limits.from_settings(pacing, compliance)
 
     async def stop_words(self) -> StopWords:
-        compliance: ComplianceSettings = await self.settings_section("compliance")
+        compliance: ComplianceSettings = await self._section("compliance", ComplianceSettings)
         key = tuple(compliance.stop_words)
         cached = getattr(self, "_stop_words", None)
         if cached is None or cached[0] != key:
