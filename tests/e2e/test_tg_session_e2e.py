@@ -310,6 +310,8 @@ def test_two_replicas_200_accounts_sigkill_takeover(emulator: EmulatorThread, tm
     stack.start()
     try:
         gw = Gateway(stack)
+        pool = gw.ok("get-api-credentials", {})["items"]
+        gw.ok("save-api-credential", {"id": pool[0]["id"], "maxAccounts": 1000, "test": False})
         for phone, session in sessions:
             gw.ok("add-account", {"phone": phone, "sessionString": session})
 
