@@ -252,3 +252,20 @@ async def test_memory_syncs_with_dmflow_users_when_dmflow_is_default(client, fak
     fake_dmflow.state.faults.set("500")
     m = await ok(client, C.AiMemoryGet, key)  # DmFlow down: the local memory still answers
     assert m["fields"] == {"name": "Ann", "city": "Taipei"}
+
+
+async def test_large_documents_are_searchable_at_once_and_embedded_in_the_background(client, fake_openai):
+    import asyncio
+
+    await configure(client, fake_openai, embeddingProvider="openai")
+    text = " ".join(f"Clause {i} of the contract covers item {i}." for i in range(3000))
+    st = await ok(client, C.RagAddDocument, {"text": text, "chunkSize": 200, "chunkOverlap": 20})
+    assert st["state"] == "ready" and st["chunks"] > 256
+    assert (await ok(client, C.RagSearch, {"query": "clause 2999", "mode": "bm25"}))["hits"]
+    for _ in range(400):
+        stats = await ok(client, C.GetKnowledgeStats, {})
+        if stats["denseVectors"] == st["chunks"]:
+            break
+        await asyncio.sleep(0.05)
+    assert stats["denseVectors"] == st["chunks"]
+    assert (await ok(client, C.RagSearch, {"query": "clause 17 contract"}))["mode"] == "hybrid"

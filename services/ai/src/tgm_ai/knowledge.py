@@ -585,7 +585,10 @@ class KnowledgeService:
                 }
                 for c in chunks
             ]
-            if self.embedders.embedder is not None:
+            # Small documents get their vectors before they are searchable; large ones become
+            # searchable by BM25 at once and gain vectors in the background (embedding is the slow part).
+            embed_later = self.embedders.embedder is not None and len(docs) > 256
+            if self.embedders.embedder is not None and not embed_later:
                 for i in range(0, len(docs), 64):
                     batch = docs[i : i + 64]
                     vecs = await self._embed([d["content"] for d in batch])
@@ -607,6 +610,10 @@ class KnowledgeService:
             async with self._lock:
                 await self._changed()
             await progress.report("done", 1.0, force=True, state="ready")
+            if embed_later:
+                task = asyncio.create_task(self._embed_document(doc_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             await self._event(status["scope"], "document-added", len(docs), doc_id)
         except Exception as exc:
             log.exception("indexing document %s failed", doc_id)
@@ -616,6 +623,22 @@ class KnowledgeService:
                 "failed", 1.0, error=f"indexing failed ({type(exc).__name__})", force=True, state="failed"
             )
             raise
+
+    async def _embed_document(self, doc_id: str) -> None:
+        ids = [e.id for e in self.index.entries.values() if e.document_id == doc_id and e.vector is None]
+        try:
+            for i in range(0, len(ids), 64):
+                batch = [self.index.entries[x] for x in ids[i : i + 64] if x in self.index.entries]
+                vecs = await self._embed([self.passage_text(e) for e in batch])
+                if not vecs:
+                    return
+                await self.repo.set_vectors(
+                    {e.id: v for e, v in zip(batch, vecs, strict=True)}, self.embedders.model
+                )
+                for e, v in zip(batch, vecs, strict=True):
+                    self.index.set_vector(e.id, v)
+        except Exception:
+            log.exception("embedding document %s failed; it stays searchable by BM25", doc_id)
 
     async def status(self, req: C.RagGetStatusRequest, embedding_provider: str) -> C.RagStatus:
         await self.ensure_current()
