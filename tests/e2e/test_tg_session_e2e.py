@@ -122,7 +122,9 @@ class Pushed:
         self.ws = self._conn.__enter__()
         self.items: list[dict[str, Any]] = []
         self.cond = threading.Condition()
-        self.ws.send(json.dumps({"action": "subscribe", "subjects": ["tgm.tg-session.evt.>"], "requestId": "s"}))
+        self.ws.send(
+            json.dumps({"action": "subscribe", "subjects": ["tgm.tg-session.evt.>"], "requestId": "s"})
+        )
         assert json.loads(self.ws.recv(10))["event"] == "subscribe-result"
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -141,7 +143,9 @@ class Pushed:
         with self.cond:
             return [m["data"] for m in self.items if m.get("event") == event]
 
-    def wait(self, event: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True, timeout: float = 30) -> dict:
+    def wait(
+        self, event: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True, timeout: float = 30
+    ) -> dict:
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
@@ -178,7 +182,9 @@ def emulator() -> Iterator[EmulatorThread]:
 
 
 @pytest.fixture(scope="module")
-def system(emulator: EmulatorThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Pushed]]:
+def system(
+    emulator: EmulatorThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Gateway, Pushed]]:
     tmp = tmp_path_factory.mktemp("tgs-e2e")
     env = emulator.env(key_file(tmp), TGM_SESSION_EXTRACTION_PAGE_DELAY_SECONDS="0.2",
                        TGM_SESSION_CLAIM_INTERVAL_SECONDS="0.5")  # fmt: skip
@@ -229,7 +235,9 @@ def test_onboarding_messaging_groups_and_extraction(system, emulator: EmulatorTh
     qr = gw.ok("qr-login-create", {"label": "dave via qr"})
     assert qr["qrUrl"].startswith("tg://login?token=") and qr["qrImageMime"] == "image/png"
     emulator.do(world.accept_login_token, dave, token_of(qr["qrUrl"]))
-    done = pushed.wait("qr-login-updated", lambda d: d["sessionId"] == qr["sessionId"] and d["state"] == "success")
+    done = pushed.wait(
+        "qr-login-updated", lambda d: d["sessionId"] == qr["sessionId"] and d["state"] == "success"
+    )
     dave_acc = done["accountId"]
     assert gw.ok("qr-login-status", {"sessionId": qr["sessionId"]})["state"] == "success"
 
@@ -291,7 +299,9 @@ def test_onboarding_messaging_groups_and_extraction(system, emulator: EmulatorTh
     emulator.do(world.revoke, user=dave)
     report = gw.ok("check-account-status", {"accountId": dave_acc})
     assert report["state"] == "unauthorized" and report["reason"] == "AUTH_KEY_UNREGISTERED"
-    alert = pushed.wait("account-status-changed", lambda d: d["accountId"] == dave_acc and d["state"] == "unauthorized")
+    alert = pushed.wait(
+        "account-status-changed", lambda d: d["accountId"] == dave_acc and d["state"] == "unauthorized"
+    )
     assert alert["previousState"] == "active"
 
 
@@ -300,7 +310,10 @@ def test_two_replicas_200_accounts_sigkill_takeover(emulator: EmulatorThread, tm
     world = emulator.world
     sessions = emulator.do(
         lambda: [
-            (f"+1555012{i:04d}", emulator.emu.session_for(world.add_user(f"+1555012{i:04d}", first_name=f"F{i}")))
+            (
+                f"+1555012{i:04d}",
+                emulator.emu.session_for(world.add_user(f"+1555012{i:04d}", first_name=f"F{i}")),
+            )
             for i in range(200)
         ]
     )
