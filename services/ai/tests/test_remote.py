@@ -226,3 +226,29 @@ async def test_openai_embeddings_make_retrieval_hybrid(client, fake_openai):
     stats = await ok(client, C.GetKnowledgeStats, {})
     assert stats["denseVectors"] == 3 and added["added"]
     assert any(r.path.endswith("/embeddings") for r in fake_openai.state.requests)
+
+
+async def test_memory_syncs_with_dmflow_users_when_dmflow_is_default(client, fake_dmflow):
+    await configure(client, fake_dmflow=fake_dmflow, defaultProvider="dmflow")
+    key = {"accountId": "acc1", "userId": "peer7"}
+    await ok(
+        client, C.AiMemorySave, {**key, "fields": {"name": "Ann", "city": "Taipei"}, "tags": ["tag1", "nope"]}
+    )
+    user = fake_dmflow.world.users[("api", "acc1_peer7")]
+    assert user["username"] == "Ann" and [f["value"] for f in user["fields"]] == ["Taipei"]
+    assert [t["name"] for t in user["tags"]] == ["tag1"]
+    # a field DmFlow learned on its side shows up on read
+    user["fields"].append(
+        {
+            "constraintType": "datetimeEnum",
+            "id": "283615327961481304",
+            "value": "1641312000",
+            "key": "birthday",
+            "desc": "生日",
+        }
+    )
+    m = await ok(client, C.AiMemoryGet, key)
+    assert m["fields"]["birthday"] == "1641312000" and m["fields"]["city"] == "Taipei" and "tag1" in m["tags"]
+    fake_dmflow.state.faults.set("500")
+    m = await ok(client, C.AiMemoryGet, key)  # DmFlow down: the local memory still answers
+    assert m["fields"] == {"name": "Ann", "city": "Taipei"}

@@ -202,7 +202,8 @@ def _pdf(data: bytes, progress: Callable[[float], None]) -> Extracted:
         raise DocumentError("the PDF is corrupt: no page could be read")
     title = None
     try:
-        title = (reader.metadata or {}).get("/Title") or None
+        meta = reader.metadata
+        title = meta.get("/Title") if meta else None
     except Exception:
         title = None
     return Extracted("pdf", "\n\n".join(parts), starts, n, str(title) if title else None)

@@ -155,22 +155,31 @@ class KnowledgeService:
 
     # --- keeping the index current -----------------------------------------------------------------
 
+    async def _load_locked(self) -> None:
+        rev = await self.repo.revision()
+        index = KnowledgeIndex()
+        model = self.embedders.model
+        async for doc in self.repo.all_items():
+            e = _entry(doc)
+            index.add(e)
+            if doc.get("vector") and (model is None or doc.get("vector_model") == model):
+                index.set_vector(e.id, doc["vector"])
+        self.index = index
+        self._rev = rev
+
+    async def _ensure_locked(self) -> None:
+        if await self.repo.revision() != self._rev:
+            await self._load_locked()
+
     async def load(self) -> None:
         async with self._lock:
-            rev = await self.repo.revision()
-            index = KnowledgeIndex()
-            model = self.embedders.model
-            async for doc in self.repo.all_items():
-                e = _entry(doc)
-                index.add(e)
-                if doc.get("vector") and (model is None or doc.get("vector_model") == model):
-                    index.set_vector(e.id, doc["vector"])
-            self.index = index
-            self._rev = rev
+            await self._load_locked()
 
     async def ensure_current(self) -> None:
-        if await self.repo.revision() != self._rev:
-            await self.load()
+        """Reload when another replica changed the knowledge. Changes and reloads of this replica are
+        serialised by one lock, so an in-flight change never lands in an index being replaced."""
+        async with self._lock:
+            await self._ensure_locked()
 
     async def _changed(self) -> None:
         rev = await self.repo.bump()
@@ -190,7 +199,11 @@ class KnowledgeService:
             return None
 
     async def add(self, req: C.AddKnowledgeRequest) -> C.AddKnowledgeResult:
-        await self.ensure_current()
+        async with self._lock:
+            await self._ensure_locked()
+            return await self._add(req)
+
+    async def _add(self, req: C.AddKnowledgeRequest) -> C.AddKnowledgeResult:
         inputs = req.inputs()
         accepted: list[str] = []
         if req.candidate_ids is not None:
@@ -261,7 +274,11 @@ class KnowledgeService:
     # --- removing ----------------------------------------------------------------------------------
 
     async def remove(self, req: C.RemoveKnowledgeRequest) -> int:
-        await self.ensure_current()
+        async with self._lock:
+            await self._ensure_locked()
+            return await self._remove(req)
+
+    async def _remove(self, req: C.RemoveKnowledgeRequest) -> int:
         if req.document_id is not None:
             doc = await self.repo.get_document(req.document_id)
             if doc is None:
@@ -285,7 +302,11 @@ class KnowledgeService:
         return n
 
     async def clear(self, req: C.ClearKnowledgeRequest) -> int:
-        await self.ensure_current()
+        async with self._lock:
+            await self._ensure_locked()
+            return await self._clear(req)
+
+    async def _clear(self, req: C.ClearKnowledgeRequest) -> int:
         q: dict[str, Any] = {}
         if req.scope is not None:
             q["scope"] = req.scope
@@ -574,15 +595,17 @@ class KnowledgeService:
             batch_size = 200
             for i in range(0, len(docs), batch_size):
                 batch = docs[i : i + batch_size]
-                await self.repo.insert_many(batch)
-                for d in batch:
-                    self.index.add(_entry(d))
-                    if d.get("vector"):
-                        self.index.set_vector(d["_id"], d["vector"])
+                async with self._lock:  # batch by batch, so searches interleave with a big document
+                    await self.repo.insert_many(batch)
+                    for d in batch:
+                        self.index.add(_entry(d))
+                        if d.get("vector"):
+                            self.index.set_vector(d["_id"], d["vector"])
                 await progress.report("indexing", 0.8 + 0.19 * min(1.0, (i + batch_size) / len(docs)))
                 await asyncio.sleep(0)  # let other handlers run while a big document indexes
             status.update(chunks=len(docs), finished_at=now())
-            await self._changed()
+            async with self._lock:
+                await self._changed()
             await progress.report("done", 1.0, force=True, state="ready")
             await self._event(status["scope"], "document-added", len(docs), doc_id)
         except Exception as exc:
@@ -613,7 +636,7 @@ class KnowledgeService:
             documents=[doc_status(d) for d in docs],
             total_documents=await self.repo.count_documents({"scope": req.scope} if req.scope else {}),
             total_chunks=total_chunks,
-            embedding_provider=embedding_provider,  # type: ignore[arg-type]
+            embedding_provider=embedding_provider,
             embedding_model=self.embedders.model,
             dense_ready=self.embedders.embedder is not None and self.index.dense_count() > 0,
         )
@@ -658,13 +681,13 @@ class KnowledgeService:
                     _QUESTION.search(fold(text)) or intent(text)[0] in ("pricing", "purchase", "support")
                 ):
                     continue
-                answer = []
+                replies: list[str] = []
                 for r2, t2 in turns[i + 1 :]:
                     if r2 != "assistant":
                         break
-                    answer.append(t2)
-                if answer:
-                    pairs.append((text, " ".join(answer)))
+                    replies.append(t2)
+                if replies:
+                    pairs.append((text, " ".join(replies)))
         qterms = [Counter(tokenize(q)) for q, _ in pairs]
         bm = Bm25()
         for i, t in enumerate(qterms):

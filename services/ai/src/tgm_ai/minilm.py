@@ -141,10 +141,16 @@ class MiniLm:
         return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
 
     def encode(self, texts: list[str], batch: int = 32) -> np.ndarray:
-        out = []
-        for i in range(0, len(texts), batch):
-            out.append(self._encode([self.tok.encode(t) for t in texts[i : i + batch]]))
-        return np.vstack(out) if out else np.zeros((0, 384), dtype=np.float32)
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        seqs = [self.tok.encode(t) for t in texts]
+        # Batches of similar length waste little on padding.
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        out = np.zeros((len(seqs), self.w["embeddings.word_embeddings.weight"].shape[1]), dtype=np.float32)
+        for i in range(0, len(order), batch):
+            idx = order[i : i + batch]
+            out[idx] = self._encode([seqs[j] for j in idx])
+        return out
 
     def _encode(self, seqs: list[list[int]]) -> np.ndarray:
         w = self.w

@@ -96,7 +96,7 @@ class ProviderService:
     def view(self, doc: dict[str, Any]) -> AiSettingsView:
         from tgm_runtime import mask
 
-        def section(name: str, model: type) -> Any:
+        def section(name: str, model: Any) -> Any:
             raw = dict(doc.get(name) or {})
             key = self._secret(raw)
             raw.pop("api_key_enc", None)
@@ -255,6 +255,16 @@ class ProviderService:
         p = self._build(name, doc)
         self._cache[name] = p
         return p
+
+    async def dmflow_if_default(self) -> Any:
+        """The DmFlow provider when it is the default and configured (for user/memory sync), else None."""
+        doc = await self.doc()
+        if doc.get("default_provider") != "dmflow" or not doc.get("dmflow"):
+            return None
+        try:
+            return await self.provider("dmflow")
+        except ProviderError:
+            return None
 
     async def default_name(self) -> str:
         return (await self.doc()).get("default_provider", "local")

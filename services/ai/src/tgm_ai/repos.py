@@ -43,7 +43,7 @@ class KnowledgeRepo:
         doc = await self.meta.find_one_and_update(
             {"_id": "rev"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
         )
-        return int(doc["value"])
+        return int(doc["value"]) if doc else 0
 
     # --- items -------------------------------------------------------------------------------------
 
@@ -76,7 +76,7 @@ class KnowledgeRepo:
     async def ids_where(self, query: dict[str, Any]) -> list[str]:
         return [d["_id"] async for d in self.items.find(query, {"_id": 1})]
 
-    async def set_vectors(self, vectors: dict[str, list[float]], model: str) -> None:
+    async def set_vectors(self, vectors: dict[str, list[float]], model: str | None) -> None:
         for item_id, vec in vectors.items():
             await self.items.update_one({"_id": item_id}, {"$set": {"vector": vec, "vector_model": model}})
 
@@ -182,7 +182,7 @@ class StrategyRepo:
         self.col = db["strategies"]
         self.assign = db["strategy_assignments"]
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def all(self) -> list[dict[str, Any]]:
         return [d async for d in self.col.find({}).sort("created_at", 1)]
 
     async def get(self, strategy_id: str) -> dict[str, Any] | None:

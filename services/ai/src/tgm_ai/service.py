@@ -94,8 +94,49 @@ def facts_from(message: str) -> dict[str, str]:
 
 
 class MemoryService:
-    def __init__(self, repo: MemoryRepo) -> None:
+    """Memory per account and user. With DmFlow as the default provider, saved fields and tags are
+    also written to the DmFlow user (memory-template fields by key, tags by name) and its fields are
+    shown on read; DmFlow being unreachable never loses the local memory."""
+
+    def __init__(self, repo: MemoryRepo, remote: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.repo = repo
+        self.remote = remote
+
+    @staticmethod
+    def remote_user_id(account_id: str, user_id: str) -> str:
+        return f"{account_id}_{user_id}"[:128]
+
+    async def get_merged(self, account_id: str, user_id: str) -> MemoryView:
+        m = await self.get(account_id, user_id)
+        dm = await self.remote() if self.remote else None
+        if dm is None:
+            return m
+        try:
+            user = await dm.get_user(self.remote_user_id(account_id, user_id))
+        except ProviderError as exc:
+            log.warning("dmflow user not read: %s", exc.message)
+            return m
+        for f in user.get("fields") or []:
+            if isinstance(f, dict) and f.get("key") and f["key"] not in m.fields:
+                m.fields[str(f["key"])] = str(f.get("value", ""))
+        names = [str(t["name"]) for t in user.get("tags") or [] if isinstance(t, dict) and t.get("name")]
+        m.tags = list(dict.fromkeys(m.tags + names))
+        return m
+
+    async def _push(self, m: MemoryView) -> None:
+        dm = await self.remote() if self.remote else None
+        if dm is None:
+            return
+        try:
+            by_name = {str(t.get("name")): str(t.get("id")) for t in await dm.tags()}
+            await dm.update_user(
+                self.remote_user_id(m.account_id, m.user_id),
+                username=str(m.fields["name"]) if m.fields.get("name") else None,
+                fields={k: v for k, v in m.fields.items() if k != "name"},
+                tag_ids=[by_name[t] for t in m.tags if t in by_name],
+            )
+        except ProviderError as exc:
+            log.warning("dmflow user not updated: %s", exc.message)
 
     @staticmethod
     def _view(account_id: str, user_id: str, doc: dict[str, Any] | None) -> MemoryView:
@@ -130,7 +171,9 @@ class MemoryService:
             m.tags = list(dict.fromkeys(req.tags)) if replace else list(dict.fromkeys(m.tags + req.tags))
         if req.summary is not None:
             m.summary = req.summary
-        return await self.put(m)
+        saved = await self.put(m)
+        await self._push(saved)
+        return saved
 
     async def clear(self, req: C.MemoryClearRequest) -> int:
         return await self.repo.delete(req.account_id, req.user_id)
@@ -152,7 +195,7 @@ class StrategyService:
 
     async def list(self, req: C.GetStrategiesRequest) -> C.StrategyList:
         accounts = await self.repo.accounts_of()
-        docs = await self.repo.list()
+        docs = await self.repo.all()
         default = next((d["_id"] for d in docs if d.get("is_default")), None)
         if req.account_id:
             s = await self.for_account(req.account_id)
@@ -714,7 +757,7 @@ class GenerationService:
     # --- analysis ----------------------------------------------------------------------------------
 
     async def analyze(self, req: C.AnalyzeConversationRequest) -> C.ConversationAnalysis:
-        turns = [(t.role, t.content) for t in req.messages if t.role != "system"] or [
+        turns: list[tuple[str, str]] = [(t.role, t.content) for t in req.messages if t.role != "system"] or [
             (t.role, t.content) for t in req.messages
         ]
         a = A.analyze(turns)
@@ -744,10 +787,10 @@ class GenerationService:
         return C.ConversationAnalysis(
             intent=a.intent,
             intent_confidence=a.intent_confidence,
-            sentiment=a.sentiment,  # type: ignore[arg-type]
+            sentiment=a.sentiment,
             sentiment_score=a.sentiment_score,
             language=a.language,
-            stage_suggestion=a.stage,  # type: ignore[arg-type]
+            stage_suggestion=a.stage,
             stage_reason=a.stage_reason,
             summary=summary,
             keywords=a.keywords,
@@ -756,5 +799,5 @@ class GenerationService:
             questions=a.questions,
             handoff_recommended=a.handoff_recommended,
             provider=provider_name,
-            model=model,  # type: ignore[arg-type]
+            model=model,
         )

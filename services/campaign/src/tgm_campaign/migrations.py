@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
 from tgm_runtime import Migration
 
-MIGRATIONS: list[Migration] = []
+from .messaging import history, queue
+
+
+async def _messaging_indexes(db: AsyncDatabase[Any]) -> None:
+    for keys, options in queue.INDEXES:
+        await db["jobs"].create_index(keys, **options)
+    for collection, indexes in history.INDEXES.items():
+        for keys, options in indexes:
+            await db[collection].create_index(keys, **options)
+    await db["templates"].create_index([("name_key", ASCENDING)], unique=True, name="name_unique")
+    await db["templates"].create_index([("category", ASCENDING)], name="category")
+    await db["blocked"].create_index([("user_id", ASCENDING)], name="user", sparse=True)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "messaging: jobs, history, templates and compliance indexes", _messaging_indexes),
+]

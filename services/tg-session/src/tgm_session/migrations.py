@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
 from tgm_runtime import Migration
 
-MIGRATIONS: list[Migration] = []
+from .repos import create_indexes
+
+
+async def _indexes(db: AsyncDatabase[Any]) -> None:
+    await create_indexes(db)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "indexes: accounts by phone, credentials by api_id, sends by job id, jobs", _indexes),
+]

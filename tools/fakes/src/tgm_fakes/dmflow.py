@@ -202,16 +202,16 @@ def build(world: DmWorld | None = None, state: FakeState | None = None) -> Starl
         if kind not in ("text", "event", "attachment") or not isinstance(payload, dict):
             return fail(400, "type must be text, event or attachment, with an object payload")
         world.user(platform, uid)
-        key = (platform, uid)
+        session_key = (platform, uid)
         replies: list[str] = []
         fallback = False
         if kind == "event":
             ev = payload.get("type")
             if ev == "start":
-                world.sessions[key] = "WAIT"
+                world.sessions[session_key] = "WAIT"
                 replies = ["歡迎！請問想了解什麼？"]
             elif ev == "end":
-                world.sessions[key] = "LISTEN"
+                world.sessions[session_key] = "LISTEN"
             elif ev == "sleep":
                 if not payload.get("context"):
                     return fail(400, "context is required")
@@ -225,9 +225,9 @@ def build(world: DmWorld | None = None, state: FakeState | None = None) -> Starl
             if not isinstance(query, str) or not query:
                 return fail(400, "payload.query is required")
             world.log(platform, uid, "USER", "text", query)
-            if world.sessions.get(key) == "LISTEN":
+            if world.sessions.get(session_key) == "LISTEN":
                 if "[wakeup]" in query:
-                    world.sessions[key] = "WAIT"
+                    world.sessions[session_key] = "WAIT"
                     replies = ["我回來了！"]
             else:
                 hit = next((v for k, v in world.flow.items() if k.lower() in query.lower()), None)
@@ -245,7 +245,7 @@ def build(world: DmWorld | None = None, state: FakeState | None = None) -> Starl
                 "msg_type": "TEXT" if api else "JSON",
                 "version_id": "274504579784423095",
                 "fallback": fallback,
-                "status": world.sessions.get(key, "WAIT"),
+                "status": world.sessions.get(session_key, "WAIT"),
             }
         )
 
@@ -435,8 +435,8 @@ def build(world: DmWorld | None = None, state: FakeState | None = None) -> Starl
                 ]
             u["updatedTime"] = int(time.time())
             return ok({"success": True})
-        u = world.users.get((platform, uid))
-        return ok(u) if u else fail(404, "user not found")
+        found = world.users.get((platform, uid))
+        return ok(found) if found else fail(404, "user not found")
 
     async def user_conversations(request: Request) -> Response:
         if not authorized(request):

@@ -27,7 +27,7 @@ from .common import FakeState, FaultMiddleware, chunk_words, control_routes, ove
 DEFAULT_CHATBOT = "550e8400-e29b-41d4-a716-446655440000"
 DEFAULT_KEY = "mai-test"
 
-DEFAULT_FILES = [
+DEFAULT_FILES: list[dict[str, Any]] = [
     {
         "filename": "pricing.pdf",
         "nodes": [
@@ -231,6 +231,7 @@ def build(world: MaiWorld | None = None, state: FakeState | None = None) -> Star
             return JSONResponse(errors, status_code=400)
         if not conv_id:
             conv_id = new_conversation()["id"]
+        assert isinstance(message, dict)  # checked above
         question = message["content"]
         store(conv_id, "incoming", question, [], [])
         text, citations, nodes = world.answer(question)

@@ -992,6 +992,13 @@ class CredentialSubmitCodeRequest(SecretAccountSelector):
         None, min_length=1, max_length=64, description="Defaults to the account's run."
     )
 
+    @model_validator(mode="after")
+    def _one_account(self) -> CredentialSubmitCodeRequest:
+        # A scrape id alone names the run (and so the account).
+        if self.account_id is None and self.phone is None and self.scrape_id is None:
+            raise ValueError("scrapeId, accountId or phone is required")
+        return self
+
 
 class CredentialSubmitCode(
     Command,
@@ -1010,6 +1017,12 @@ class CredentialScrapeRef(AccountSelector):
     scrape_id: str | None = Field(
         None, min_length=1, max_length=64, description="Defaults to the latest run."
     )
+
+    @model_validator(mode="after")
+    def _one_account(self) -> CredentialScrapeRef:
+        if self.account_id is None and self.phone is None and self.scrape_id is None:
+            raise ValueError("scrapeId, accountId or phone is required")
+        return self
 
 
 class CredentialGetStatus(

@@ -5,7 +5,7 @@ answer that straddles a boundary is whole in at least one chunk. Positions refer
 
 from __future__ import annotations
 
-import bisect
+import itertools
 from dataclasses import dataclass
 
 _BOUNDARIES = ("\n\n", "\n", "。", "！", "？", ". ", "! ", "? ", "；", "; ", "，", ", ", " ")
@@ -35,7 +35,15 @@ def _cut_point(text: str, start: int, hard_end: int, size: int) -> int:
 def chunk_text(
     text: str, size: int = 800, overlap: int = 120, page_starts: list[int] | None = None
 ) -> list[Chunk]:
-    """Split `text`. `page_starts` (sorted offsets where each page begins) lets chunks carry a page."""
+    """Split `text`. With `page_starts` (sorted offsets where each page begins) every chunk stays
+    inside one page, so its citation names the page the text is on."""
+    if page_starts:
+        out: list[Chunk] = []
+        bounds = [*page_starts, len(text)]
+        for page, (a, b) in enumerate(itertools.pairwise(bounds), start=1):
+            for c in chunk_text(text[a:b], size, overlap):
+                out.append(Chunk(len(out), a + c.start, a + c.end, c.text, page))
+        return out
     if size < 20:
         raise ValueError("chunk size must be at least 20 characters")
     if not 0 <= overlap < size:
@@ -52,11 +60,7 @@ def chunk_text(
         end = _cut_point(text, start, min(n, start + size), size)
         piece = text[start:end].strip()
         if piece:
-            page = None
-            if page_starts:
-                # the page holding most of the chunk: where its middle falls
-                page = bisect.bisect_right(page_starts, (start + end) // 2)
-            chunks.append(Chunk(len(chunks), start, end, piece, page))
+            chunks.append(Chunk(len(chunks), start, end, piece))
         if end >= n:
             break
         nxt = max(end - overlap, start + 1)

@@ -217,11 +217,11 @@ class KnowledgeIndex:
     def _dense_scores(self, query_vec: np.ndarray, allowed: Callable[[str], bool]) -> dict[str, float]:
         if self._matrix is None:
             ids = [e.id for e in self.entries.values() if e.vector is not None]
-            vecs = [self.entries[i].vector for i in ids]
-            dims = {v.shape[0] for v in vecs if v is not None}
-            if len(dims) > 1:  # mixed models: keep the vectors of the query's dimension only
-                ids = [i for i in ids if self.entries[i].vector.shape[0] == query_vec.shape[0]]  # type: ignore[union-attr]
-                vecs = [self.entries[i].vector for i in ids]
+            pairs = [(i, v) for i in ids if (v := self.entries[i].vector) is not None]
+            if len({v.shape[0] for _, v in pairs}) > 1:  # mixed models: keep the query's dimension only
+                pairs = [(i, v) for i, v in pairs if v.shape[0] == query_vec.shape[0]]
+            ids = [i for i, _ in pairs]
+            vecs = [v for _, v in pairs]
             self._matrix_ids = ids
             self._matrix = np.vstack(vecs).astype(np.float32) if vecs else np.zeros((0, query_vec.shape[0]))
         if not len(self._matrix_ids) or self._matrix.shape[1] != query_vec.shape[0]:

@@ -89,7 +89,7 @@ class DmFlowProvider:
     model = "dmflow-bot"
 
     async def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+        self, method: str, path: str, body: dict[str, Any] | None = None, params: Any = None
     ) -> Any:
         """One API call; returns `data` or raises a ProviderError mapped from HTTP status or `rc`."""
         try:
@@ -109,7 +109,7 @@ class DmFlowProvider:
         rc = payload.get("rc")
         if rc != 0:
             error = str(payload.get("error") or "unknown error")
-            code, what = _RC.get(rc, (ErrorCode.UNAVAILABLE, "request failed"))
+            code, what = _RC.get(rc if isinstance(rc, int) else -1, (ErrorCode.UNAVAILABLE, "request failed"))
             low = error.lower()
             if any(w in low for w in ("token", "unauthor", "auth", "forbidden", "密鑰", "授權")):
                 code, what = ErrorCode.UNAUTHORIZED, "rejected the API key"
@@ -314,7 +314,7 @@ class DmFlowProvider:
         ]
         data = await self.call(
             "GET", "_api/v1/bot/domains", params=[("types", "faqEnum"), ("types", "tableqaEnum")]
-        )  # type: ignore[arg-type]
+        )
         for d in (data or {}).get("domains") or []:
             if isinstance(d, dict):
                 kind = "faq" if d.get("type") == "faqEnum" else "flow"

@@ -48,7 +48,7 @@ def map_citations(message: dict[str, Any]) -> list[Citation]:
         score = node.get("score")
         if score is None:
             try:
-                score = float(node.get("displayScore")) / 100.0
+                score = float(str(node.get("displayScore"))) / 100.0
             except (TypeError, ValueError):
                 score = None
         page = text_node.get("pageNumber")

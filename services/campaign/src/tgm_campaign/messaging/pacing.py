@@ -201,6 +201,8 @@ class AccountPace:
     flood_seconds: float = 0.0
     cooldown_until: float = 0.0
     first_seen: float | None = None
+    busy_until: float = 0.0  # a send of this account is in flight (one at a time, like a person)
+    busy_token: str | None = None
     rev: int = 0
 
     def to_doc(self) -> dict[str, Any]:
@@ -215,6 +217,8 @@ class AccountPace:
             "flood_seconds": self.flood_seconds,
             "cooldown_until": self.cooldown_until,
             "first_seen": self.first_seen,
+            "busy_until": self.busy_until,
+            "busy_token": self.busy_token,
             "rev": self.rev,
         }
 
@@ -233,6 +237,8 @@ class AccountPace:
             flood_seconds=float(doc.get("flood_seconds") or 0.0),
             cooldown_until=float(doc.get("cooldown_until") or 0.0),
             first_seen=doc.get("first_seen"),
+            busy_until=float(doc.get("busy_until") or 0.0),
+            busy_token=doc.get("busy_token"),
             rev=int(doc.get("rev") or 0),
         )
 
@@ -293,6 +299,8 @@ class Pacer:
                 holds.append(Hold(LimitKind.QUIET_HOURS, quiet))
         if pace.next_at > now:
             holds.append(Hold(LimitKind.JITTER, pace.next_at))
+        if pace.busy_until > now:
+            holds.append(Hold(LimitKind.JITTER, pace.busy_until, detail="the previous send is in flight"))
         for kind, cap, window in (
             (LimitKind.ACCOUNT_MINUTE, lim.per_account_per_minute, MINUTE),
             (LimitKind.ACCOUNT_HOUR, lim.per_account_per_hour, HOUR),
@@ -331,8 +339,17 @@ class Pacer:
 
     # --- changing --------------------------------------------------------------------------------
 
-    def reserve(self, pace: AccountPace, target: Target, now: float) -> AccountPace:
-        """The state after one send to `target` at `now` (a new object; `pace` is unchanged)."""
+    def reserve(
+        self,
+        pace: AccountPace,
+        target: Target,
+        now: float,
+        *,
+        busy_for: float = 0.0,
+        token: str | None = None,
+    ) -> AccountPace:
+        """The state after one send to `target` at `now` (a new object; `pace` is unchanged).
+        `busy_for` marks the account as sending until the outcome is known (or that long passed)."""
         lim = self.limits
         groups = {k: prune(v, now, MINUTE + lim.margin) for k, v in pace.groups.items()}
         groups = {k: v for k, v in groups.items() if v}
@@ -351,7 +368,16 @@ class Pacer:
             groups=groups,
             next_at=max(pace.next_at, now + gap),
             first_seen=pace.first_seen if pace.first_seen is not None else now,
+            busy_until=now + busy_for if busy_for > 0 else pace.busy_until,
+            busy_token=token if busy_for > 0 else pace.busy_token,
         )
+
+    @staticmethod
+    def done(pace: AccountPace, token: str) -> AccountPace:
+        """The send marked by `token` has its outcome: the account may send again."""
+        if pace.busy_token != token:
+            return pace
+        return replace(pace, busy_until=0.0, busy_token=None)
 
     def flood_wait(self, pace: AccountPace, now: float, seconds: float) -> AccountPace:
         """Telegram asked this account to wait: nothing is sent before the wait (plus margin) ends."""

@@ -1,0 +1,1113 @@
+"""The scheduler: hands due jobs to accounts when every limit allows, and records what came of it.
+
+One loop per replica. A round reads the due jobs in queue order, works out for each the account
+that may send it now (the fixed one, or the best of its pool) under every limit, and starts a
+dispatch for it; jobs that must wait make the loop wait until the earliest moment a limit lifts, or
+until something wakes it (a new job, a resumed queue). Nothing sleeps in a command handler.
+
+A dispatch claims the job (conditional update: only one replica can), reserves the pacing windows
+(conditional updates again, so replicas share them), calls the account's `send` with the job id,
+and settles the job by the answer:
+
+- sent (or `duplicate`: delivered before, answered from tg-session's record) -> `sent`;
+- FLOOD_WAIT -> the account waits past it; the job goes back (to another account of its pool);
+- PEER_FLOOD -> the account cools down; the job goes to another account of its pool;
+- an error that will not heal (deactivated user, privacy, invalid peer…) -> `failed` with the reason;
+- no answer in time or an internal error: we do not know whether it was sent, so the job stays
+  pinned to that account and is retried there, where tg-session refuses to send a job id twice.
+
+Periodic chores (expired claims back to the queue, expired jobs skipped, timed pauses lifted, the
+queue-progress snapshot) run on whichever replica holds the `maintenance` lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tgm_contracts import ErrorCode
+from tgm_contracts.events_campaign import AccountPacingChanged, MessageSent, QueuePauseChanged
+from tgm_contracts.models.campaign import JobReason, JobState, LimitKind, is_chat_peer
+from tgm_contracts.rpc_session import SendRequest
+from tgm_runtime import DomainError
+
+from .common import Deps, epoch, utc
+from .compliance import reason_of
+from .pacing import (
+    DAY,
+    AccountPace,
+    AccountProfile,
+    Hold,
+    Limits,
+    Pacer,
+    Target,
+    earliest,
+    prune,
+    rate_window,
+    recipient_hold,
+    release_window,
+    reserve_window,
+    window_hold,
+)
+from .pacing_store import GLOBAL, Contention, Denied, acct_key, api_key, rcpt_key
+from .queue import attempt
+from .templates import (
+    MAX_MESSAGE,
+    MissingVariables,
+    TemplateError,
+    merge_values,
+    parse,
+    recipient_values,
+    seeded,
+)
+from .templates import render as render_template
+
+log = logging.getLogger("tgm.campaign.scheduler")
+
+SEND_TIMEOUT = 30.0
+CLAIM_TTL = 90.0
+MAX_IDLE = 5.0
+MIN_ROUND = 0.05
+LONG_WAIT = 60.0  # a fixed job held longer than this is rescheduled, with the reason (it leaves the due set)
+BATCH = 1000
+
+#: Telegram errors after which the job cannot succeed, and the reason recorded.
+PERMANENT: dict[str, JobReason] = {
+    "USER_DEACTIVATED": JobReason.USER_DEACTIVATED,
+    "USER_DEACTIVATED_BAN": JobReason.USER_DEACTIVATED,
+    "INPUT_USER_DEACTIVATED": JobReason.USER_DEACTIVATED,
+    "USER_IS_BLOCKED": JobReason.PRIVACY_RESTRICTED,
+    "USER_PRIVACY_RESTRICTED": JobReason.PRIVACY_RESTRICTED,
+    "PRIVACY_PREMIUM_REQUIRED": JobReason.PRIVACY_RESTRICTED,
+    "YOU_BLOCKED_USER": JobReason.PRIVACY_RESTRICTED,
+    "PEER_ID_INVALID": JobReason.PEER_INVALID,
+    "USER_ID_INVALID": JobReason.PEER_INVALID,
+    "USERNAME_INVALID": JobReason.PEER_INVALID,
+    "USERNAME_NOT_OCCUPIED": JobReason.PEER_INVALID,
+    "CHAT_ID_INVALID": JobReason.PEER_INVALID,
+    "CHANNEL_INVALID": JobReason.PEER_INVALID,
+    "CHANNEL_PRIVATE": JobReason.CHAT_WRITE_FORBIDDEN,
+    "CHAT_WRITE_FORBIDDEN": JobReason.CHAT_WRITE_FORBIDDEN,
+    "CHAT_ADMIN_REQUIRED": JobReason.CHAT_WRITE_FORBIDDEN,
+    "CHAT_RESTRICTED": JobReason.CHAT_WRITE_FORBIDDEN,
+    "USER_BANNED_IN_CHANNEL": JobReason.CHAT_WRITE_FORBIDDEN,
+    "CHAT_SEND_PLAIN_FORBIDDEN": JobReason.CHAT_WRITE_FORBIDDEN,
+    "MESSAGE_TOO_LONG": JobReason.INVALID_MESSAGE,
+    "MESSAGE_EMPTY": JobReason.INVALID_MESSAGE,
+    "ENTITY_BOUNDS_INVALID": JobReason.INVALID_MESSAGE,
+}
+
+_WAIT_REASON = {
+    LimitKind.FLOOD_WAIT: JobReason.FLOOD_WAIT,
+    LimitKind.PEER_FLOOD: JobReason.PEER_FLOOD,
+    LimitKind.QUIET_HOURS: JobReason.QUIET_HOURS,
+    LimitKind.RECIPIENT_CAP: JobReason.RECIPIENT_CAP,
+}
+
+_PARSE_MODE = {"plain": "none", "markdown": "md", "html": "html"}
+
+
+def wait_reason(kind: LimitKind) -> JobReason:
+    return _WAIT_REASON.get(kind, JobReason.RATE_LIMIT)
+
+
+def dominant(holds: list[Hold]) -> Hold:
+    """The hold that lifts last (None counts as never) — the one worth reporting."""
+    return max(holds, key=lambda h: math.inf if h.until is None else h.until)
+
+
+@dataclass
+class Plan:
+    job: dict[str, Any]
+    account: str
+    target: Target
+    profile: AccountProfile | None
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    account_reserved: bool = False
+
+
+@dataclass
+class RoundView:
+    """What a round saw, for status and metrics."""
+
+    waiting_by_limit: Counter[str] = field(default_factory=Counter)
+    account_holds: dict[str, list[Hold]] = field(default_factory=dict)
+
+
+class Scheduler:
+    def __init__(self, deps: Deps, *, owner: str | None = None, rng: random.Random | None = None) -> None:
+        self.d = deps
+        self.replica = deps.replica
+        # One claim owner per process: a restarted replica recognises its predecessor's claims.
+        self.owner = owner or f"{deps.replica}:{uuid.uuid4().hex[:8]}"
+        self.rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._active: set[str] = set()
+        self._busy: set[str] = set()  # accounts with a send of this replica in flight
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_task: asyncio.Task[Any] | None = None
+        self._chores_task: asyncio.Task[Any] | None = None
+        self.max_in_flight = 64
+        self.send_timeout = SEND_TIMEOUT
+        self.claim_ttl = CLAIM_TTL
+        self._slots = asyncio.Semaphore(self.max_in_flight)
+        self.last_round = RoundView()
+        self.rounds = 0
+        #: Called by the replica doing the chores: publishes the queue-progress snapshot.
+        self.progress: Callable[[], Awaitable[None]] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._slots = asyncio.Semaphore(self.max_in_flight)
+        self.d.wake = self.wake
+        self._loop_task = asyncio.create_task(self._loop(), name="campaign-scheduler")
+        self._chores_task = asyncio.create_task(self._chores(), name="campaign-chores")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for task in (self._loop_task, self._chores_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._tasks:  # dispatches in progress finish (their outcome is recorded) or time out
+            await asyncio.wait(self._tasks, timeout=self.send_timeout + 5)
+        with contextlib.suppress(Exception):
+            await self.d.leases.release("maintenance", self.owner)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.recover_own_claims()
+        while not self._stop.is_set():
+            try:
+                delay = await self.round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler round failed")
+                delay = 1.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(MIN_ROUND, min(delay, MAX_IDLE)))
+
+    async def _chores(self) -> None:
+        while not self._stop.is_set():
+            try:
+                now = self.d.now()
+                if await self.d.leases.acquire("maintenance", self.owner, utc(now), utc(now + 15)):
+                    await self.chores()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("queue chores failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 5.0)
+
+    # --- a round ---------------------------------------------------------------------------------
+
+    async def round(self) -> float:
+        """Start every dispatch the limits allow now; returns seconds until the next round."""
+        d = self.d
+        self.rounds += 1
+        d.metrics.rounds.inc()
+        now_ts = d.now()
+        now = utc(now_ts)
+        limits = await d.limits()
+        pacer = Pacer(limits, self.rng)
+        pauses = await d.pauses.active(now)
+        view = RoundView()
+        if pauses.all:
+            self.last_round = view
+            end = pauses.next_end()
+            return MAX_IDLE if end is None else max(MIN_ROUND, epoch(end) - now_ts)
+
+        paces = {
+            doc["_id"][5:]: AccountPace.from_doc(doc["_id"][5:], doc) for doc in await d.pacing.all_accounts()
+        }
+        # Accounts that can send nothing at all now (except urgent sends in quiet hours): their fixed
+        # jobs are left out of the due set so they cannot crowd out other accounts' jobs.
+        generic = Target("private", "", urgent=True)
+        held: dict[str, float] = {}
+        for acct, pace in paces.items():
+            holds = pacer.account_holds(pace, None, generic, now_ts)
+            view.account_holds[acct] = holds
+            if holds:
+                held[acct] = earliest(holds, now_ts) or math.inf
+                if held[acct] - now_ts >= LONG_WAIT:
+                    await self._reschedule_account(acct, dominant(holds), held[acct])
+        skip_accounts = sorted(set(held) | pauses.accounts)
+        jobs = await d.jobs.candidates(
+            now, BATCH, skip_accounts=skip_accounts, skip_campaigns=sorted(pauses.campaigns)
+        )
+        jobs = [j for j in jobs if j["_id"] not in self._active]
+        next_at = min(held.values(), default=math.inf)
+        if not jobs:
+            due = await d.jobs.next_due(now)
+            if due is not None:
+                next_at = min(next_at, epoch(due))
+            self.last_round = view
+            self._set_waiting(view)
+            return next_at - now_ts if next_at < math.inf else MAX_IDLE
+
+        # Who may send what: fixed accounts, and the usable members of each pool.
+        pools: dict[str, list[str]] = {}
+        for job in jobs:
+            if not (job.get("fixed") or job.get("pinned")):
+                pk = self._pool_key(job)
+                if pk not in pools:
+                    pools[pk] = await d.directory.pool(job.get("pool"), self._member_of(job))
+        accounts = {j["account_id"] for j in jobs if j.get("fixed") or j.get("pinned")}
+        for members in pools.values():
+            accounts.update(members)
+        accounts -= pauses.accounts
+        profiles = await d.directory.profiles(accounts)
+        for acct in accounts:
+            paces.setdefault(acct, AccountPace(acct))
+
+        peer_keys = sorted({k for j in jobs for k in j.get("peer_keys") or [j["peer_key"]]})
+        aliases = await d.history.aliases(peer_keys)
+        all_keys = sorted({k for ks in aliases.values() for k in ks})
+        blocked = await d.compliance.blocked(all_keys)
+        talking = await d.history.talking_to(all_keys)
+        private_keys = [j["peer_key"] for j in jobs if j.get("kind", "private") == "private"]
+        creds = sorted({p.api_credential for p in profiles.values() if p.api_credential})
+        shared = await d.pacing.load(
+            [GLOBAL, *[api_key(c) for c in creds], *[rcpt_key(k) for k in private_keys]]
+        )
+        windows: dict[str, list[float]] = {k: list(v.get("times") or []) for k, v in shared.items()}
+        totals: dict[str, int] = {k: int(v.get("total") or 0) for k, v in shared.items()}
+        g_cap, g_win = rate_window(limits.global_per_second)
+        a_cap, a_win = rate_window(limits.per_api_per_second)
+
+        plans: list[Plan] = []
+        planned: set[str] = set()
+        for job in jobs:
+            keys = [k for pk in job.get("peer_keys") or [job["peer_key"]] for k in aliases.get(pk, [pk])]
+            expires = job.get("expires_at")
+            if expires is not None and expires <= now:
+                await self._skip_waiting(job, JobReason.EXPIRED, "not sent before expiresAt")
+                continue
+            if pauses.covers(job):
+                continue
+            bad = next((blocked[k] for k in keys if k in blocked), None)
+            if bad is not None:
+                await self._skip_waiting(job, JobReason(reason_of(bad)), None)
+                continue
+            private = job.get("kind", "private") == "private"
+            rkey = rcpt_key(job["peer_key"])
+            if private:
+                rh = recipient_hold(windows.get(rkey, []), totals.get(rkey, 0), limits, now_ts)
+                if rh is not None:
+                    view.waiting_by_limit[rh.kind.value] += 1
+                    if rh.until is None:
+                        await self._skip_waiting(
+                            job,
+                            JobReason.RECIPIENT_CAP,
+                            f"{rh.used} messages sent to this user (cap {rh.cap})",
+                        )
+                    else:
+                        await self._reschedule(job, rh.until, JobReason.RECIPIENT_CAP)
+                    continue
+            fixed = bool(job.get("fixed") or job.get("pinned"))
+            if fixed:
+                candidates = [job["account_id"]] if job["account_id"] not in pauses.accounts else []
+            else:
+                excluded = set(job.get("exclude") or [])
+                candidates = [
+                    a for a in pools.get(self._pool_key(job), []) if a not in excluded and a in accounts
+                ]
+            if not candidates:  # no usable account (pool empty, or the fixed one is paused)
+                view.waiting_by_limit["no_account"] += 1
+                continue
+            # One send at a time per account: the others wait for its outcome (a FLOOD_WAIT then
+            # holds them all, as it should).
+            candidates = [a for a in candidates if a not in self._busy and a not in planned]
+            if not candidates:
+                continue
+            urgent = job.get("priority") == "urgent"
+            best: Plan | None = None
+            soonest = math.inf
+            soonest_holds: list[Hold] = []
+            talkers = set().union(*(talking.get(k, set()) for k in keys)) if keys else set()
+            for acct in self._order(candidates, talkers, job, paces):
+                target = Target(
+                    "private" if private else "group",
+                    job["peer_key"],
+                    non_contact=private and (bool(job.get("direct")) or acct not in talkers),
+                    urgent=urgent,
+                )
+                profile = profiles.get(acct)
+                holds = pacer.account_holds(paces[acct], profile, target, now_ts)
+                if profile is not None and profile.api_credential:
+                    h = window_hold(
+                        LimitKind.API_CREDENTIAL,
+                        windows.get(api_key(profile.api_credential), []),
+                        a_cap,
+                        a_win,
+                        now_ts,
+                        limits.margin,
+                    )
+                    if h is not None:
+                        holds.append(h)
+                h = window_hold(
+                    LimitKind.GLOBAL, windows.get(GLOBAL, []), g_cap, g_win, now_ts, limits.margin
+                )
+                if h is not None:
+                    holds.append(h)
+                if not holds:
+                    best = Plan(job, acct, target, profile)
+                    break
+                at = earliest(holds, now_ts)
+                at = math.inf if at is None else at
+                if at < soonest or not soonest_holds:
+                    soonest, soonest_holds = at, holds
+            if best is None:
+                top = dominant(soonest_holds)
+                view.waiting_by_limit[top.kind.value] += 1
+                d.metrics.holds.labels(top.kind.value).inc()
+                next_at = min(next_at, soonest)
+                if fixed and soonest - now_ts >= LONG_WAIT:
+                    await self._reschedule(
+                        job, None if soonest == math.inf else soonest, wait_reason(top.kind), top
+                    )
+                continue
+            # Spend the slots locally so the next jobs of this round see them.
+            paces[best.account] = pacer.reserve(paces[best.account], best.target, now_ts)
+            windows[GLOBAL] = reserve_window(windows.get(GLOBAL, []), now_ts, g_win + limits.margin)
+            if best.profile is not None and best.profile.api_credential:
+                k = api_key(best.profile.api_credential)
+                windows[k] = reserve_window(windows.get(k, []), now_ts, a_win + limits.margin)
+            if private:
+                windows[rkey] = reserve_window(windows.get(rkey, []), now_ts, DAY + limits.margin)
+                totals[rkey] = totals.get(rkey, 0) + 1
+            plans.append(best)
+            planned.add(best.account)
+
+        for plan in plans:
+            self._active.add(plan.job["_id"])
+            self._busy.add(plan.account)
+            task = asyncio.create_task(self._dispatch_guarded(plan, limits))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self.last_round = view
+        self._set_waiting(view)
+        if plans:
+            # Dispatches in flight change the windows; look again soon (they also wake us).
+            next_at = min(next_at, now_ts + 0.25)
+        if next_at == math.inf:
+            due = await d.jobs.next_due(now)
+            return MAX_IDLE if due is None else epoch(due) - now_ts
+        return next_at - now_ts
+
+    def _set_waiting(self, view: RoundView) -> None:
+        gauge = self.d.metrics.waiting
+        for kind in [*[k.value for k in LimitKind], "no_account"]:
+            gauge.labels(kind).set(view.waiting_by_limit.get(kind, 0))
+
+    @staticmethod
+    def _pool_key(job: Mapping[str, Any]) -> str:
+        return repr(
+            (sorted((job.get("pool") or {}).items(), key=lambda kv: kv[0]), Scheduler._member_of(job))
+        )
+
+    @staticmethod
+    def _member_of(job: Mapping[str, Any]) -> int | None:
+        peer = job.get("peer")
+        return peer if job.get("kind") == "group" and isinstance(peer, int) else None
+
+    def _order(
+        self,
+        candidates: list[str],
+        talkers: set[str],
+        job: Mapping[str, Any],
+        paces: Mapping[str, AccountPace],
+    ) -> list[str]:
+        """Pool accounts in the order to try: those the user talks to first, then by the strategy."""
+        strategy = (job.get("pool") or {}).get("strategy") or "health_first"
+        now = self.d.now()
+        if strategy == "random":
+            rest = list(candidates)
+            self.rng.shuffle(rest)
+        elif strategy == "round_robin":  # least recently used first
+            rest = sorted(candidates, key=lambda a: max(paces[a].sends, default=0.0))
+        else:  # least used in the last hour (health_first, least_used); tg-session's order breaks ties
+            rank = {a: i for i, a in enumerate(candidates)}
+            rest = sorted(candidates, key=lambda a: (len(prune(paces[a].sends, now, 3600)), rank[a]))
+        return [a for a in rest if a in talkers] + [a for a in rest if a not in talkers]
+
+    # --- waiting jobs ----------------------------------------------------------------------------
+
+    async def _skip_waiting(self, job: Mapping[str, Any], reason: JobReason, error: str | None) -> None:
+        now = utc(self.d.now())
+        ok = await self.d.jobs.update_waiting(
+            job,
+            {"state": JobState.SKIPPED.value, "reason": reason.value, "last_error": error, "updated_at": now},
+            [attempt(now, "skipped", reason=reason, error=error)],
+        )
+        if ok:
+            self.d.metrics.sends.labels("skipped").inc()
+            await self.d.job_changed(job, JobState.SKIPPED, job["state"], reason=reason, error=error)
+
+    async def _reschedule(
+        self, job: Mapping[str, Any], until: float | None, reason: JobReason, hold: Hold | None = None
+    ) -> None:
+        """Move a job that must wait a while out of the due set (it comes back at `until`)."""
+        now_ts = self.d.now()
+        at = utc(until if until is not None else now_ts + 3600)
+        if (
+            job["state"] == JobState.SCHEDULED.value
+            and job.get("reason") == reason.value
+            and job["not_before"] >= at
+        ):
+            return
+        ok = await self.d.jobs.update_waiting(
+            job,
+            {
+                "state": JobState.SCHEDULED.value,
+                "reason": reason.value,
+                "not_before": at,
+                "updated_at": utc(now_ts),
+            },
+        )
+        if ok and job["state"] != JobState.SCHEDULED.value:
+            await self.d.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
+
+    async def _reschedule_account(self, account: str, hold: Hold, until: float) -> None:
+        """An account held for long (flood wait, cool-down, hourly cap): its fixed jobs say why and
+        leave the due set until then."""
+        d = self.d
+        now = utc(d.now())
+        at = utc(until if until < math.inf else d.now() + 3600)
+        reason = wait_reason(hold.kind)
+        docs = await d.jobs.c.find(
+            {
+                "account_id": account,
+                "state": {"$in": ["pending", "scheduled"]},
+                "not_before": {"$lt": at},
+                "$or": [{"fixed": True}, {"pinned": True}],
+            },
+            {"history": 0},
+        ).to_list()
+        for job in docs:
+            if job["_id"] in self._active:
+                continue
+            if await d.jobs.update_waiting(
+                job,
+                {
+                    "state": JobState.SCHEDULED.value,
+                    "reason": reason.value,
+                    "not_before": at,
+                    "updated_at": now,
+                },
+            ):
+                await d.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
+
+    # --- one dispatch ----------------------------------------------------------------------------
+
+    async def _dispatch_guarded(self, plan: Plan, limits: Limits) -> None:
+        try:
+            async with self._slots:
+                await self.dispatch(plan, limits)
+        except Exception:
+            log.exception("dispatch of job %s failed", plan.job["_id"])
+        finally:
+            self._active.discard(plan.job["_id"])
+            self._busy.discard(plan.account)
+            self.wake()  # the account may send again
+
+    async def render(self, job: Mapping[str, Any], account: str) -> str:
+        """The text of a job, rendered once (variables, spintax) with a generator fixed by its id."""
+        d = self.d
+        body = job.get("body") or {}
+        declared: list[Any] = []
+        source = body.get("text")
+        if body.get("template_id"):
+            tpl = await d.templates.get(body["template_id"])
+            if tpl is None:
+                raise TemplateError("the template was deleted", 0)
+            if not tpl.get("is_active", True):
+                raise TemplateError("the template is inactive", 0)
+            source = tpl["content"]
+            from tgm_contracts.models.campaign import TemplateVariable
+
+            declared = [TemplateVariable.model_validate(v) for v in tpl.get("variables") or []]
+        if source is None:
+            return ""
+        user = None
+        for key in job.get("peer_keys") or [job["peer_key"]]:
+            user = await d.history.user(key)
+            if user:
+                break
+        recipient = recipient_values(
+            *(user.get(f) for f in ("first_name", "last_name", "username")) if user else (None, None, None)
+        )
+        limits = await d.limits()
+        local = utc(d.now()).astimezone(Pacer(limits).zone(account))
+        context = {"date": local.strftime("%Y-%m-%d"), "time": local.strftime("%H:%M")}
+        values = merge_values(declared, job.get("variables") or {}, recipient, context)
+        return render_template(parse(source), values, seeded(job["_id"]))
+
+    async def dispatch(self, plan: Plan, limits: Limits) -> None:
+        d = self.d
+        job, account = plan.job, plan.account
+        text = job.get("text")
+        if text is None:
+            try:
+                text = await self.render(job, account)
+            except (TemplateError, MissingVariables) as exc:
+                await self._fail_waiting(job, JobReason.TEMPLATE_ERROR, str(exc))
+                return
+            if len(text) > MAX_MESSAGE:
+                await self._fail_waiting(
+                    job,
+                    JobReason.INVALID_MESSAGE,
+                    f"rendered text is {len(text)} characters (max {MAX_MESSAGE})",
+                )
+                return
+            media = (job.get("body") or {}).get("attachment")
+            if not text.strip() and not media:
+                await self._fail_waiting(job, JobReason.INVALID_MESSAGE, "rendered text is empty")
+                return
+        token = plan.token
+        now_ts = d.now()
+        if not await d.jobs.claim(
+            job,
+            owner=self.owner,
+            replica=self.replica,
+            token=token,
+            until=utc(now_ts + self.claim_ttl),
+            account_id=account,
+            text=text,
+            now=utc(now_ts),
+        ):
+            return  # another replica took it, or it changed (cancelled, paused…) since we read it
+        try:
+            await self._send_claimed(plan, limits, text)
+        finally:
+            if plan.account_reserved:  # the outcome is known (or we gave up): the account is free
+                await self._update_pace(account, lambda p: Pacer.done(p, token))
+
+    async def _send_claimed(self, plan: Plan, limits: Limits, text: str) -> None:
+        d = self.d
+        job, account, token = plan.job, plan.account, plan.token
+        rcpt_reserved: float | None = None
+        try:
+            rcpt_reserved = await self._reserve(plan, limits)
+        except (Denied, Contention) as exc:
+            log.debug("job %s: limits no longer allow it (%s)", job["_id"], exc)
+            await d.jobs.settle(
+                job["_id"],
+                token,
+                set_={
+                    "state": job["state"],
+                    "account_id": job.get("account_id"),
+                    "pinned": bool(job.get("pinned")),
+                    "text": text,
+                    "updated_at": utc(d.now()),
+                },
+                inc={"attempts": -1},
+            )
+            d.wake()
+            return
+        attempts = job.get("attempts", 0) + 1
+        await d.job_changed(job, JobState.IN_FLIGHT, job["state"], account_id=account, attempts=attempts)
+        body = job.get("body") or {}
+        media = body.get("attachment") or {}
+        request = SendRequest(
+            job_id=job["_id"],
+            peer=job["peer"],
+            text=text,
+            reply_to=body.get("reply_to"),
+            parse_mode=_PARSE_MODE.get(body.get("parse_mode") or "plain", "none"),
+            silent=bool(body.get("silent")),
+            link_preview=body.get("link_preview", True),
+            media_url=media.get("url"),
+            media_kind=(media.get("kind") or "auto") if media else "auto",
+        )
+        started = d.now()
+        try:
+            result = await d.send_call(account, request, self.send_timeout)
+        except DomainError as exc:
+            d.metrics.latency.observe(d.now() - started)
+            await self._on_error(job, account, token, attempts, exc, rcpt_reserved, limits, text)
+            return
+        except Exception as exc:  # the transport broke: the outcome is unknown
+            log.warning("send of job %s via %s raised %s", job["_id"], account, exc)
+            err = DomainError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            await self._on_error(job, account, token, attempts, err, rcpt_reserved, limits, text)
+            return
+        d.metrics.latency.observe(d.now() - started)
+        await self._on_sent(job, account, token, attempts, result, rcpt_reserved, text)
+
+    async def _reserve(self, plan: Plan, limits: Limits) -> float | None:
+        """Spend the slots of every limit for this send, re-checking them against the stored state.
+        Returns the time recorded in the recipient's window (to give it back if nothing is sent)."""
+        d = self.d
+        now_ts = d.now()
+        pacer = Pacer(limits, self.rng)
+
+        def account(doc: dict[str, Any] | None) -> dict[str, Any]:
+            pace = AccountPace.from_doc(plan.account, doc)
+            holds = pacer.account_holds(pace, plan.profile, plan.target, now_ts)
+            if holds:
+                raise Denied(holds)
+            return pacer.reserve(
+                pace, plan.target, now_ts, busy_for=self.send_timeout + limits.margin, token=plan.token
+            ).to_doc()
+
+        await d.pacing.mutate(acct_key(plan.account), account)
+        plan.account_reserved = True
+        reserved = None
+        if plan.target.kind == "private":
+
+            def recipient(doc: dict[str, Any] | None) -> dict[str, Any]:
+                times, total = list((doc or {}).get("times") or []), int((doc or {}).get("total") or 0)
+                if recipient_hold(times, total, limits, now_ts) is not None:
+                    raise Denied("recipient cap")
+                return {"times": reserve_window(times, now_ts, DAY + limits.margin), "total": total + 1}
+
+            await d.pacing.mutate(rcpt_key(plan.target.chat), recipient)
+            reserved = now_ts
+        try:
+            if plan.profile is not None and plan.profile.api_credential:
+                cap, win = rate_window(limits.per_api_per_second)
+                await d.pacing.mutate(
+                    api_key(plan.profile.api_credential), self._window(cap, win, limits, now_ts)
+                )
+            cap, win = rate_window(limits.global_per_second)
+            await d.pacing.mutate(GLOBAL, self._window(cap, win, limits, now_ts))
+        except (Denied, Contention):
+            if reserved is not None:
+                await self._release_recipient(plan.target.chat, reserved)
+            raise
+        return reserved
+
+    @staticmethod
+    def _window(cap: int, win: float, limits: Limits, now_ts: float) -> Any:
+        def fn(doc: dict[str, Any] | None) -> dict[str, Any]:
+            times = list((doc or {}).get("times") or [])
+            if window_hold(LimitKind.GLOBAL, times, cap, win, now_ts, limits.margin) is not None:
+                raise Denied("window full")
+            return {"times": reserve_window(times, now_ts, win + limits.margin)}
+
+        return fn
+
+    async def _release_recipient(self, chat: str, at: float) -> None:
+        def fn(doc: dict[str, Any] | None) -> dict[str, Any]:
+            doc = doc or {}
+            return {
+                "times": release_window(doc.get("times") or [], at),
+                "total": max(0, int(doc.get("total") or 0) - 1),
+            }
+
+        try:
+            await self.d.pacing.mutate(rcpt_key(chat), fn)
+        except Contention:
+            log.warning("could not give back a recipient slot of %s", chat)
+
+    # --- outcomes --------------------------------------------------------------------------------
+
+    async def _fail_waiting(self, job: Mapping[str, Any], reason: JobReason, error: str) -> None:
+        now = utc(self.d.now())
+        ok = await self.d.jobs.update_waiting(
+            job,
+            {"state": JobState.FAILED.value, "reason": reason.value, "last_error": error, "updated_at": now},
+            [attempt(now, "failed", reason=reason, error=error)],
+        )
+        if ok:
+            self.d.metrics.sends.labels("failed").inc()
+            await self.d.job_changed(job, JobState.FAILED, job["state"], reason=reason, error=error)
+            await self._template_outcome(job, sent=False)
+
+    async def _on_sent(
+        self,
+        job: Mapping[str, Any],
+        account: str,
+        token: str,
+        attempts: int,
+        result: Any,
+        rcpt_reserved: float | None,
+        text: str,
+    ) -> None:
+        d = self.d
+        now = utc(d.now())
+        sent_at = result.sent_at if result.sent_at.tzinfo else result.sent_at.replace(tzinfo=now.tzinfo)
+        ok = await d.jobs.settle(
+            job["_id"],
+            token,
+            set_={
+                "state": JobState.SENT.value,
+                "reason": None,
+                "last_error": None,
+                "message_id": result.message_id,
+                "peer_id": result.peer_id,
+                "sent_at": sent_at,
+                "account_id": account,
+                "pinned": False,
+                "updated_at": now,
+                "duplicate_delivery": bool(result.duplicate),
+            },
+            history=[
+                attempt(
+                    now,
+                    "sent",
+                    account_id=account,
+                    error="already delivered (tg-session record)" if result.duplicate else None,
+                )
+            ],
+        )
+        if result.duplicate and rcpt_reserved is not None:
+            await self._release_recipient(job["peer_key"], rcpt_reserved)
+        if not ok:
+            log.warning("job %s was sent but its claim had moved on; the new holder records it", job["_id"])
+            return
+        d.metrics.sends.labels("sent").inc()
+        private = result.chat_kind in (None, "private") and result.peer_id > 0
+        chat_key = f"id:{result.peer_id}"
+        peer = job["peer"]
+        if isinstance(peer, str) and peer.startswith("@") and private:
+            await d.history.remember_user(result.peer_id, username=peer[1:], at=now)
+        elif isinstance(peer, str) and peer.startswith("+") and private:
+            await d.history.remember_user(result.peer_id, phone=peer, at=now)
+        await d.history.record(
+            account_id=account,
+            chat_key=chat_key,
+            private=private,
+            direction="out",
+            date=sent_at,
+            text=text,
+            message_id=result.message_id,
+            job_id=job["_id"],
+            source="queue",
+            reply_to=(job.get("body") or {}).get("reply_to"),
+            peer_keys=job.get("peer_keys") or [],
+        )
+        await d.job_changed(
+            job,
+            JobState.SENT,
+            JobState.IN_FLIGHT.value,
+            account_id=account,
+            message_id=result.message_id,
+            attempts=attempts,
+        )
+        await d.publish(
+            MessageSent(
+                job_id=job["_id"],
+                account_id=account,
+                peer=peer,
+                kind="group" if job.get("kind") == "group" or is_chat_peer(peer) else "private",
+                message_id=result.message_id,
+                lead_id=job.get("lead_id"),
+                campaign_id=job.get("campaign_id"),
+                template_id=(job.get("body") or {}).get("template_id"),
+                sent_at=sent_at,
+                text_preview=text[:200] or None,
+            )
+        )
+        if job.get("lead_id"):
+            await self._lead_contacted(job["lead_id"])
+        await self._template_outcome(job, sent=True)
+
+    async def _lead_contacted(self, lead_id: str) -> None:
+        from tgm_contracts.events_campaign import LeadStageChanged
+        from tgm_contracts.models.campaign import LeadStage
+
+        now = utc(self.d.now())
+        if await self.d.leads.contacted(lead_id, now):
+            lead = await self.d.leads.get(lead_id)
+            await self.d.publish(
+                LeadStageChanged(
+                    lead_id=lead_id,
+                    user_id=(lead or {}).get("user_id"),
+                    from_stage=LeadStage.NEW,
+                    to_stage=LeadStage.CONTACTED,
+                    reason="message delivered",
+                    by="system",
+                )
+            )
+
+    async def _template_outcome(self, job: Mapping[str, Any], *, sent: bool) -> None:
+        tid = (job.get("body") or {}).get("template_id")
+        if tid:
+            await self.d.templates.outcome(tid, sent)
+
+    async def _on_error(
+        self,
+        job: Mapping[str, Any],
+        account: str,
+        token: str,
+        attempts: int,
+        exc: DomainError,
+        rcpt_reserved: float | None,
+        limits: Limits,
+        text: str,
+    ) -> None:
+        d = self.d
+        now_ts = d.now()
+        now = utc(now_ts)
+        pacer = Pacer(limits, self.rng)
+        fixed = bool(job.get("fixed"))
+        tg = str((exc.details or {}).get("telegramError") or "") if isinstance(exc.details, dict) else ""
+        code = exc.code
+        error = f"{code.value}{': ' + tg if tg else ''}: {exc.message}"[:500]
+
+        async def give_back() -> None:
+            if rcpt_reserved is not None:
+                await self._release_recipient(job["peer_key"], rcpt_reserved)
+
+        async def back(
+            outcome: str,
+            reason: JobReason,
+            retry_at: float,
+            *,
+            unpin: bool,
+            counted: bool,
+            exclude: str | None = None,
+        ) -> None:
+            """Back to the queue: to another account of the pool when `unpin` and not fixed."""
+            move = unpin and not fixed
+            at = utc(max(retry_at, now_ts))
+            set_: dict[str, Any] = {
+                "state": JobState.SCHEDULED.value if retry_at > now_ts else JobState.PENDING.value,
+                "reason": reason.value,
+                "last_error": error,
+                "not_before": at,
+                "updated_at": now,
+                "pinned": not unpin,
+            }
+            if move:
+                set_["account_id"] = None
+            update_inc = {} if counted else {"attempts": -1}
+            ok = await d.jobs.settle(
+                job["_id"],
+                token,
+                set_=set_,
+                history=[attempt(now, outcome, account_id=account, reason=reason, error=error, retry_at=at)],
+                inc=update_inc,
+            )
+            if ok and exclude and move:
+                await d.jobs.c.update_one({"_id": job["_id"]}, {"$addToSet": {"exclude": exclude}})
+            if ok:
+                await d.job_changed(
+                    job,
+                    JobState(set_["state"]),
+                    JobState.IN_FLIGHT.value,
+                    reason=reason,
+                    account_id=account,
+                    retry_at=at,
+                    error=error,
+                    attempts=attempts - (0 if counted else 1),
+                )
+            d.wake()
+
+        async def fail(reason: JobReason) -> None:
+            ok = await d.jobs.settle(
+                job["_id"],
+                token,
+                set_={
+                    "state": JobState.FAILED.value,
+                    "reason": reason.value,
+                    "last_error": error,
+                    "updated_at": now,
+                    "pinned": False,
+                },
+                history=[attempt(now, "failed", account_id=account, reason=reason, error=error)],
+            )
+            if ok:
+                d.metrics.sends.labels("failed").inc()
+                await d.job_changed(
+                    job,
+                    JobState.FAILED,
+                    JobState.IN_FLIGHT.value,
+                    reason=reason,
+                    account_id=account,
+                    error=error,
+                    attempts=attempts,
+                )
+                await self._template_outcome(job, sent=False)
+
+        if code is ErrorCode.FLOOD_WAIT or tg.startswith("FLOOD_WAIT") or tg.startswith("FLOOD_PREMIUM_WAIT"):
+            seconds = float(exc.retry_after if exc.retry_after is not None else _tail_number(tg, 30))
+            pace = await self._update_pace(account, lambda p: pacer.flood_wait(p, now_ts, seconds))
+            until = pace.flood_until if pace else now_ts + seconds + limits.margin
+            d.metrics.sends.labels("flood_wait").inc()
+            await give_back()
+            await d.publish(AccountPacingChanged(account_id=account, limit="flood_wait", until=utc(until)))
+            await back(
+                "flood_wait", JobReason.FLOOD_WAIT, now_ts if not fixed else until, unpin=True, counted=False
+            )
+            return
+        if tg == "PEER_FLOOD":
+            await self._update_pace(account, lambda p: pacer.peer_flood(p, now_ts))
+            until = now_ts + limits.peer_flood_cooldown
+            d.metrics.sends.labels("peer_flood").inc()
+            d.directory.forget_pools()
+            await give_back()
+            await back(
+                "peer_flood",
+                JobReason.PEER_FLOOD,
+                now_ts if not fixed else until,
+                unpin=True,
+                counted=False,
+                exclude=account,
+            )
+            await d.publish(
+                AccountPacingChanged(
+                    account_id=account, limit="peer_flood", until=utc(until), moved_jobs=0 if fixed else 1
+                )
+            )
+            return
+        if tg.startswith("SLOWMODE_WAIT"):
+            await give_back()
+            await back(
+                "requeued",
+                JobReason.RATE_LIMIT,
+                now_ts + _tail_number(tg, 60) + limits.margin,
+                unpin=True,
+                counted=False,
+            )
+            return
+        if tg in PERMANENT:
+            await give_back()
+            await fail(PERMANENT[tg])
+            return
+        if code is ErrorCode.NOT_FOUND:
+            await give_back()
+            await fail(JobReason.PEER_INVALID)
+            return
+        if code is ErrorCode.VALIDATION_ERROR:
+            await give_back()
+            await fail(JobReason.INVALID_MESSAGE)
+            return
+        if code in (ErrorCode.UNAVAILABLE, ErrorCode.CONFLICT):
+            # Nobody holds the account, or it is not active: certainly not sent.
+            await give_back()
+            d.directory.forget_pools()
+            d.metrics.sends.labels("unavailable").inc()
+            wait = min(60.0, 2.0 * 2 ** min(6, max(0, attempts - 1)))
+            await back(
+                "requeued",
+                JobReason.ACCOUNT_UNAVAILABLE,
+                now_ts + wait,
+                unpin=True,
+                counted=False,
+                exclude=None,
+            )
+            return
+        if code is ErrorCode.TELEGRAM_ERROR:
+            # Telegram refused it (so it was not sent) for a reason that may pass.
+            await give_back()
+            d.metrics.sends.labels("retry").inc()
+            if attempts >= job.get("max_attempts", 3):
+                await fail(JobReason.ATTEMPTS_EXHAUSTED)
+            else:
+                await back(
+                    "failed",
+                    JobReason.RETRY_BACKOFF,
+                    now_ts + pacer.backoff(attempts),
+                    unpin=True,
+                    counted=True,
+                )
+            return
+        # TIMEOUT, INTERNAL, anything else: it may have been sent. Retry on the same account only.
+        d.metrics.sends.labels("unknown").inc()
+        if attempts >= job.get("max_attempts", 3):
+            await fail(JobReason.ATTEMPTS_EXHAUSTED)
+        else:
+            await back(
+                "failed",
+                JobReason.RETRY_BACKOFF,
+                now_ts + min(pacer.backoff(attempts), 30.0),
+                unpin=False,
+                counted=True,
+            )
+
+    async def _update_pace(self, account: str, change: Any) -> AccountPace | None:
+        def fn(doc: dict[str, Any] | None) -> dict[str, Any]:
+            return change(AccountPace.from_doc(account, doc)).to_doc()
+
+        try:
+            doc = await self.d.pacing.mutate(acct_key(account), fn)
+        except Contention:
+            log.error("could not record a wait for account %s", account)
+            return None
+        return AccountPace.from_doc(account, doc)
+
+    # --- chores (one replica) --------------------------------------------------------------------
+
+    async def recover_own_claims(self) -> int:
+        """Claims left by an earlier incarnation of this replica go back to the queue at once."""
+        docs = await self.d.jobs.claims_of(self.replica, self.owner)
+        n = 0
+        for doc in docs:
+            n += await self._requeue_claim(doc, "this replica restarted while the send was in flight")
+        return n
+
+    async def release_expired(self) -> int:
+        n = 0
+        for doc in await self.d.jobs.expired_claims(utc(self.d.now())):
+            n += await self._requeue_claim(doc, "claim expired: its scheduler stopped answering")
+        return n
+
+    async def _requeue_claim(self, doc: Mapping[str, Any], why: str) -> int:
+        claim = doc.get("claim") or {}
+        now = utc(self.d.now())
+        ok = await self.d.jobs.settle(
+            doc["_id"],
+            claim.get("token", ""),
+            set_={
+                "state": JobState.PENDING.value,
+                "reason": JobReason.RETRY_BACKOFF.value,
+                "not_before": now,
+                "updated_at": now,
+                "last_error": why,
+            },
+            history=[attempt(now, "requeued", account_id=doc.get("account_id"), error=why)],
+        )
+        if ok:
+            # Still pinned to its account: the retry goes where the first attempt went.
+            await self.d.job_changed(
+                doc, JobState.PENDING, JobState.IN_FLIGHT.value, reason=JobReason.RETRY_BACKOFF, error=why
+            )
+            self.wake()
+        return int(ok)
+
+    async def chores(self) -> None:
+        d = self.d
+        await self.release_expired()
+        now = utc(d.now())
+        for job in await d.jobs.expired_waiting(now):
+            await self._skip_waiting(job, JobReason.EXPIRED, "not sent before expiresAt")
+        for pause in await d.pauses.lapsed(now):
+            await d.publish(
+                QueuePauseChanged(
+                    scope=pause["scope"],
+                    account_id=pause.get("account_id"),
+                    campaign_id=pause.get("campaign_id"),
+                    paused=False,
+                    reason="the pause reached its end",
+                    by="system",
+                )
+            )
+            self.wake()
+        if self.progress is not None:
+            await self.progress()
+
+
+def _tail_number(name: str, default: float) -> float:
+    tail = name.rsplit("_", 1)[-1]
+    return float(tail) if tail.isdigit() else default

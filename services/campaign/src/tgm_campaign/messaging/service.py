@@ -1,0 +1,687 @@
+"""Use cases of the queue: enqueue (bulk and immediate sends), pause, resume, clear, and the
+blacklist. Handlers call these; the scheduler does the sending."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tgm_contracts.commands import crm as CRM
+from tgm_contracts.commands import messaging as M
+from tgm_contracts.events_campaign import (
+    MessageQueued,
+    QueueCleared,
+    QueuePauseChanged,
+    UserBlacklisted,
+    UserOptedOut,
+)
+from tgm_contracts.models.campaign import (
+    AccountChoice,
+    JobReason,
+    JobState,
+    MessageBody,
+    Priority,
+    is_chat_peer,
+    peer_key,
+)
+from tgm_runtime import Conflict, Invalid, NotFound
+
+from .common import Deps, utc
+from .compliance import reason_of, user_keys
+from .queue import TERMINAL, WAITING, attempt, new_job_id
+from .repos import pause_view
+from .templates import TemplateError, parse
+
+log = logging.getLogger("tgm.campaign.queue")
+
+KEY_OK = re.compile(r"^[A-Za-z0-9_.:/@+=-]+$")
+
+
+def _key_part(value: str) -> str:
+    """A piece of an idempotency key: kept when it is key-safe, else its digest."""
+    return (
+        value
+        if KEY_OK.match(value) and len(value) <= 80
+        else "h" + hashlib.sha256(value.encode()).hexdigest()[:24]
+    )
+
+
+@dataclass
+class Spec:
+    """One recipient of an enqueue, resolved."""
+
+    peer: int | str
+    key: str
+    variables: dict[str, str] = field(default_factory=dict)
+    lead_id: str | None = None
+    account_id: str | None = None  # a lead's assigned account, when the caller chose none
+    skip: JobReason | None = None
+    skip_detail: str | None = None
+
+
+@dataclass
+class Created:
+    index: int
+    doc: dict[str, Any] | None
+    duplicate: bool = False
+
+
+class QueueService:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+
+    # --- enqueue ---------------------------------------------------------------------------------
+
+    async def _check_body(self, body: MessageBody) -> None:
+        if body.attachment is not None and body.attachment.data_url is not None:
+            raise Invalid(
+                "inline attachments (dataUrl) cannot be sent: tg-session's send takes media by URL; give url",
+                {"field": "attachment.dataUrl"},
+            )
+        if body.template_id is not None:
+            tpl = await self.d.templates.get(body.template_id)
+            if tpl is None:
+                raise NotFound(f"template {body.template_id} does not exist")
+            if not tpl.get("is_active", True):
+                raise Conflict(f"template {body.template_id} is inactive; activate it first")
+        if body.text is not None:
+            try:
+                parse(body.text)
+            except TemplateError as exc:
+                raise Invalid(f"text: {exc}", {"field": "text", "position": exc.position}) from None
+
+    async def _check_accounts(self, ids: Sequence[str]) -> None:
+        """Unknown accounts are refused now rather than waiting forever (when tg-session can say)."""
+        ids = list(dict.fromkeys(i for i in ids if i))
+        if not ids:
+            return
+        missing = await self.d.directory.missing(ids)
+        if missing:
+            raise NotFound(f"no such account: {', '.join(missing)}", {"missing": missing})
+
+    async def _lead(self, lead_id: str) -> tuple[int | str, dict[str, Any]]:
+        lead = await self.d.leads.get(lead_id)
+        if lead is None:
+            raise NotFound(f"lead {lead_id} does not exist")
+        if lead.get("user_id"):
+            return int(lead["user_id"]), lead
+        if lead.get("username"):
+            return "@" + str(lead["username"]).lstrip("@"), lead
+        raise Conflict(f"lead {lead_id} has no Telegram user id or username to send to")
+
+    async def _compliance(self, specs: Sequence[Spec], *, skip_if_contacted: bool = False) -> None:
+        d = self.d
+        keys = [peer_key(s.peer) for s in specs]
+        aliases = await d.history.aliases(keys)
+        blocked = await d.compliance.blocked([k for ks in aliases.values() for k in ks])
+        for spec in specs:
+            if spec.skip is not None:
+                continue
+            ks = aliases.get(peer_key(spec.peer), [peer_key(spec.peer)])
+            hit = next((blocked[k] for k in ks if k in blocked), None)
+            if hit is not None:
+                spec.skip = JobReason(reason_of(hit))
+            elif skip_if_contacted and await d.history.contacted(ks):
+                spec.skip = JobReason.ALREADY_CONTACTED
+                spec.skip_detail = "an account already has a conversation with this user"
+
+    async def _create(
+        self,
+        specs: Sequence[Spec],
+        *,
+        body: MessageBody,
+        choice: AccountChoice,
+        priority: Priority,
+        kind: str,
+        batch_id: str,
+        campaign_id: str | None,
+        not_before: datetime | None,
+        expires_at: datetime | None,
+        max_attempts: int,
+        reply_to: int | None = None,
+        direct: bool = False,
+    ) -> list[Created]:
+        d = self.d
+        now_ts = d.now()
+        now = utc(now_ts)
+        due = max(now, not_before) if not_before is not None else now
+        state = JobState.SCHEDULED if due > now else JobState.PENDING
+        base_seq = int(now_ts * 1000) * 100_000
+        aliases = await d.history.aliases([peer_key(s.peer) for s in specs])
+        docs: list[dict[str, Any]] = []
+        for i, spec in enumerate(specs):
+            pk = peer_key(spec.peer)
+            account = choice.account_id or spec.account_id
+            skipped = spec.skip is not None
+            job_kind = "group" if kind == "group" or is_chat_peer(spec.peer) else "private"
+            docs.append(
+                {
+                    "_id": new_job_id(),
+                    "key": spec.key,
+                    "state": JobState.SKIPPED.value if skipped else state.value,
+                    "reason": spec.skip.value if skipped else None,
+                    "priority": priority.value,
+                    "rank": priority.rank,
+                    "seq": base_seq + i,
+                    "kind": job_kind,
+                    "peer": spec.peer,
+                    "peer_key": pk,
+                    "peer_keys": aliases.get(pk, [pk]),
+                    "direct": direct,
+                    "lead_id": spec.lead_id,
+                    "campaign_id": campaign_id,
+                    "batch_id": batch_id,
+                    "account_id": account,
+                    "fixed": account is not None,
+                    "pinned": False,
+                    "pool": choice.pool.model_dump(mode="json", exclude_none=True) if choice.pool else None,
+                    "exclude": [],
+                    "body": {
+                        "text": body.text,
+                        "template_id": body.template_id,
+                        "attachment": body.attachment.model_dump(mode="json") if body.attachment else None,
+                        "parse_mode": body.parse_mode,
+                        "link_preview": body.link_preview,
+                        "silent": body.silent,
+                        "reply_to": reply_to,
+                    },
+                    "variables": {**body.variables, **spec.variables},
+                    "text": None,
+                    "not_before": due,
+                    "expires_at": expires_at,
+                    "attempts": 0,
+                    "max_attempts": max_attempts,
+                    "last_error": spec.skip_detail if skipped else None,
+                    "message_id": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "sent_at": None,
+                    "history": [attempt(now, "skipped", reason=spec.skip, error=spec.skip_detail)]
+                    if skipped
+                    else [],
+                    "rev": 0,
+                }
+            )
+        duplicates = await d.jobs.insert(docs)
+        existing = await d.jobs.by_keys(duplicates) if duplicates else {}
+        out = []
+        for i, doc in enumerate(docs):
+            if doc["key"] in duplicates:
+                out.append(Created(i, existing.get(doc["key"]), duplicate=True))
+            else:
+                out.append(Created(i, doc))
+        created = [c.doc for c in out if not c.duplicate and c.doc is not None]
+        if body.template_id and created:
+            await d.templates.used(body.template_id, now, len(created))
+        if any(c["state"] in WAITING for c in created):
+            d.wake()
+        return out
+
+    async def _queued_event(
+        self,
+        batch_id: str,
+        out: Sequence[Created],
+        priority: Priority,
+        *,
+        campaign_id: str | None,
+        account_id: str | None,
+        lead_id: str | None,
+        not_before: datetime | None,
+    ) -> None:
+        created = [c.doc for c in out if not c.duplicate and c.doc is not None]
+        if not created and not any(c.duplicate for c in out):
+            return
+        await self.d.publish(
+            MessageQueued(
+                batch_id=batch_id,
+                job_ids=[c["_id"] for c in created],
+                created=len(created),
+                duplicates=sum(c.duplicate for c in out),
+                skipped=sum(c["state"] == JobState.SKIPPED.value for c in created),
+                priority=priority,
+                campaign_id=campaign_id,
+                account_id=account_id,
+                lead_id=lead_id,
+                not_before=not_before,
+            )
+        )
+
+    async def queue_message(self, req: M.QueueMessageRequest, request_id: str | None) -> M.QueueMessageResult:
+        await self._check_body(req)
+        if req.account_id:
+            await self._check_accounts([req.account_id])
+        batch_key = req.idempotency_key or (_key_part(request_id) if request_id else uuid.uuid4().hex)
+        batch_id = "b" + hashlib.sha256(batch_key.encode()).hexdigest()[:20]
+        specs: list[Spec | None] = []
+        seen: dict[str, int] = {}
+        for r in req.recipients:
+            lead = None
+            if r.lead_id is not None:
+                peer, lead = await self._lead(r.lead_id)
+                ident = "lead:" + _key_part(r.lead_id)
+            else:
+                assert r.peer is not None
+                peer = r.peer
+                ident = peer_key(peer)
+            dedupe_on = peer_key(peer)
+            if dedupe_on in seen and req.dedupe_recipients:
+                specs.append(None)
+                continue
+            seen[dedupe_on] = seen.get(dedupe_on, 0) + 1
+            suffix = f"#{seen[dedupe_on]}" if seen[dedupe_on] > 1 else ""
+            spec = Spec(
+                peer=peer,
+                key=r.idempotency_key or f"{batch_key}:{ident}{suffix}",
+                variables=dict(r.variables),
+                lead_id=r.lead_id,
+                account_id=(lead or {}).get("assigned_account_id")
+                if req.account_id is None and req.pool is None
+                else None,
+            )
+            if lead is not None:
+                if lead.get("blacklisted"):
+                    spec.skip = JobReason.BLACKLISTED
+                elif lead.get("do_not_contact"):
+                    spec.skip = JobReason.DO_NOT_CONTACT
+            specs.append(spec)
+        real = [s for s in specs if s is not None]
+        await self._compliance(real)
+        out = await self._create(
+            real,
+            body=req,
+            choice=req,
+            priority=Priority(req.priority),
+            kind="private",
+            batch_id=batch_id,
+            campaign_id=req.campaign_id,
+            not_before=req.not_before,
+            expires_at=req.expires_at,
+            max_attempts=req.max_attempts,
+        )
+        await self._queued_event(
+            batch_id,
+            out,
+            Priority(req.priority),
+            campaign_id=req.campaign_id,
+            account_id=req.account_id,
+            lead_id=None,
+            not_before=req.not_before,
+        )
+        jobs: list[M.EnqueuedJob] = []
+        it = iter(out)
+        for index, spec in enumerate(specs):
+            if spec is None:
+                jobs.append(M.EnqueuedJob(index=index))
+                continue
+            c = next(it)
+            doc = c.doc or {}
+            jobs.append(
+                M.EnqueuedJob(
+                    index=index,
+                    job_id=doc.get("_id"),
+                    idempotency_key=doc.get("key", spec.key),
+                    state=doc.get("state"),
+                    reason=doc.get("reason") if doc.get("state") == JobState.SKIPPED.value else None,
+                    duplicate=c.duplicate,
+                )
+            )
+        fresh = [c.doc for c in out if not c.duplicate and c.doc]
+        return M.QueueMessageResult(
+            batch_id=batch_id,
+            created=len(fresh),
+            duplicates=sum(c.duplicate for c in out),
+            skipped=sum(d["state"] == JobState.SKIPPED.value for d in fresh),
+            jobs=jobs,
+        )
+
+    # --- immediate sends -------------------------------------------------------------------------
+
+    async def send(
+        self,
+        *,
+        peer: int | str | None,
+        lead_id: str | None,
+        body: MessageBody,
+        choice: AccountChoice,
+        options: M.SendOptions,
+        kind: str,
+        reply_to: int | None = None,
+        direct: bool = False,
+        skip_if_contacted: bool = False,
+    ) -> M.SendResult:
+        await self._check_body(body)
+        lead = None
+        if lead_id is not None:
+            peer, lead = await self._lead(lead_id)
+        assert peer is not None
+        if choice.account_id:
+            await self._check_accounts([choice.account_id])
+        job_id_hint = uuid.uuid4().hex
+        key = options.idempotency_key or f"send:{job_id_hint}"
+        spec = Spec(
+            peer=peer,
+            key=key,
+            lead_id=lead_id,
+            account_id=(lead or {}).get("assigned_account_id")
+            if choice.account_id is None and choice.pool is None
+            else None,
+        )
+        if lead is not None:
+            if lead.get("blacklisted"):
+                spec.skip = JobReason.BLACKLISTED
+            elif lead.get("do_not_contact"):
+                spec.skip = JobReason.DO_NOT_CONTACT
+        await self._compliance([spec], skip_if_contacted=skip_if_contacted)
+        batch_id = "b" + hashlib.sha256(key.encode()).hexdigest()[:20]
+        out = await self._create(
+            [spec],
+            body=body,
+            choice=choice,
+            priority=Priority.URGENT,
+            kind=kind,
+            batch_id=batch_id,
+            campaign_id=options.campaign_id,
+            not_before=None,
+            expires_at=options.expires_at,
+            max_attempts=3,
+            reply_to=reply_to,
+            direct=direct,
+        )
+        await self._queued_event(
+            batch_id,
+            out,
+            Priority.URGENT,
+            campaign_id=options.campaign_id,
+            account_id=choice.account_id,
+            lead_id=lead_id,
+            not_before=None,
+        )
+        created = out[0]
+        doc = created.doc
+        if doc is None:
+            raise Conflict(f"idempotency key {key!r} is taken by a job that cannot be read")
+        job_id = doc["_id"]
+        if doc["state"] not in TERMINAL and options.wait_seconds > 0:
+            fut = self.d.waiters.watch(job_id)
+            try:
+                current = await self.d.jobs.get(job_id)
+                if current is not None and current["state"] not in TERMINAL:
+                    self.d.wake()
+                    await self.d.waiters.until(fut, options.wait_seconds)
+            finally:
+                self.d.waiters.forget(job_id, fut)
+        doc = await self.d.jobs.get(job_id) or doc
+        return self.result(doc, duplicate=created.duplicate)
+
+    def result(self, doc: Mapping[str, Any], *, duplicate: bool = False) -> M.SendResult:
+        state = JobState(doc["state"])
+        now = utc(self.d.now())
+        if state is JobState.SCHEDULED and doc.get("not_before") and doc["not_before"] <= now:
+            state = JobState.PENDING
+        waiting = state in (JobState.PENDING, JobState.SCHEDULED)
+        return M.SendResult(
+            job_id=doc["_id"],
+            state=state,
+            reason=doc.get("reason"),
+            message_id=doc.get("message_id"),
+            account_id=doc.get("account_id"),
+            peer=doc["peer"],
+            sent_at=doc.get("sent_at"),
+            retry_at=doc.get("not_before") if waiting else None,
+            last_error=doc.get("last_error"),
+            duplicate=duplicate,
+        )
+
+    async def send_message(self, req: M.SendMessageRequest) -> M.SendResult:
+        return await self.send(
+            peer=req.peer, lead_id=req.lead_id, body=req, choice=req, options=req, kind="private"
+        )
+
+    async def send_private(self, req: M.SendPrivateMessageRequest) -> M.SendResult:
+        return await self.send(
+            peer=req.peer,
+            lead_id=None,
+            body=req,
+            choice=AccountChoice(account_id=req.account_id),
+            options=req,
+            kind="private",
+            reply_to=req.reply_to_message_id,
+        )
+
+    async def send_direct(self, req: M.SendDirectMessageRequest) -> M.SendResult:
+        return await self.send(
+            peer=req.peer,
+            lead_id=None,
+            body=req,
+            choice=req,
+            options=req,
+            kind="private",
+            direct=True,
+            skip_if_contacted=req.skip_if_contacted,
+        )
+
+    async def send_group(self, req: M.SendGroupMessageRequest) -> M.SendResult:
+        if req.group_id is not None:
+            group = await self.d.groups.get(req.group_id)
+            if group is None:
+                raise NotFound(f"monitored group {req.group_id} does not exist")
+            chat: int | str | None = group.get("chat_id") or (
+                "@" + group["username"] if group.get("username") else None
+            )
+            if chat is None:
+                raise Conflict(f"monitored group {req.group_id} has no chat id or username yet")
+        else:
+            assert req.group is not None
+            chat = req.group
+            if isinstance(chat, str) and chat.startswith("+"):
+                raise Invalid(
+                    "an invite link is not a chat to post in: join the group first (join-group), then give "
+                    "its id or @username",
+                    {"field": "group"},
+                )
+            if isinstance(chat, int) and chat > 0:
+                raise Invalid("a group id is negative (-100… for supergroups)", {"field": "group"})
+        return await self.send(
+            peer=chat,
+            lead_id=None,
+            body=req,
+            choice=req,
+            options=req,
+            kind="group",
+            reply_to=req.reply_to_message_id,
+        )
+
+    # --- pause, resume, clear ----------------------------------------------------------------------
+
+    def _scope_query(self, scope: str, account_id: str | None, campaign_id: str | None) -> dict[str, Any]:
+        if scope == "account":
+            return {"account_id": account_id}
+        if scope == "campaign":
+            return {"campaign_id": campaign_id}
+        return {}
+
+    async def _control_result(
+        self, scope: str, account_id: str | None, campaign_id: str | None, paused: bool
+    ) -> M.QueueControlResult:
+        now = utc(self.d.now())
+        waiting = await self.d.jobs.count(
+            {**self._scope_query(scope, account_id, campaign_id), "state": {"$in": list(WAITING)}}
+        )
+        pauses = await self.d.pauses.active(now)
+        return M.QueueControlResult(
+            scope=scope,  # type: ignore[arg-type]
+            account_id=account_id,
+            campaign_id=campaign_id,
+            paused=paused,
+            waiting_jobs=waiting,
+            pauses=[pause_view(p) for p in pauses.docs],
+        )
+
+    async def pause(self, req: M.PauseQueueRequest, by: str | None) -> M.QueueControlResult:
+        now = utc(self.d.now())
+        if req.until is not None and req.until <= now:
+            raise Invalid("until must be in the future", {"field": "until"})
+        await self.d.pauses.pause(
+            req.scope, req.account_id, req.campaign_id, until=req.until, reason=req.reason, by=by, now=now
+        )
+        await self.d.publish(
+            QueuePauseChanged(
+                scope=req.scope,
+                account_id=req.account_id,
+                campaign_id=req.campaign_id,
+                paused=True,
+                until=req.until,
+                reason=req.reason,
+                by=by,
+            )
+        )
+        self.d.wake()
+        return await self._control_result(req.scope, req.account_id, req.campaign_id, True)
+
+    async def resume(self, req: Any, by: str | None) -> M.QueueControlResult:
+        removed = await self.d.pauses.resume(req.scope, req.account_id, req.campaign_id)
+        if removed:
+            await self.d.publish(
+                QueuePauseChanged(
+                    scope=req.scope,
+                    account_id=req.account_id,
+                    campaign_id=req.campaign_id,
+                    paused=False,
+                    by=by,
+                )
+            )
+            self.d.wake()
+        now = utc(self.d.now())
+        pauses = await self.d.pauses.active(now)
+        still = (
+            pauses.all
+            if req.scope == "all"
+            else (
+                req.account_id in pauses.accounts
+                if req.scope == "account"
+                else req.campaign_id in pauses.campaigns
+            )
+        )
+        return await self._control_result(req.scope, req.account_id, req.campaign_id, bool(still))
+
+    async def clear(self, req: M.ClearQueueRequest, by: str | None) -> M.ClearQueueResult:
+        now = utc(self.d.now())
+        scope = self._scope_query(req.scope, req.account_id, req.campaign_id)
+        states = set(req.states)
+        query: dict[str, Any] = dict(scope)
+        if states == {"pending"}:
+            query["$or"] = [
+                {"state": JobState.PENDING.value},
+                {"state": JobState.SCHEDULED.value, "not_before": {"$lte": now}},
+            ]
+        elif states == {"scheduled"}:
+            query["state"] = JobState.SCHEDULED.value
+            query["not_before"] = {"$gt": now}
+        why = req.reason or "cleared"
+        moved = await self.d.jobs.settle_many_waiting(
+            query,
+            {
+                "state": JobState.CANCELLED.value,
+                "reason": JobReason.CLEARED.value,
+                "last_error": why,
+                "updated_at": now,
+            },
+            attempt(now, "cancelled", reason=JobReason.CLEARED, error=why),
+        )
+        in_flight = await self.d.jobs.count({**scope, "state": JobState.IN_FLIGHT.value})
+        await self._each_changed(moved, JobState.CANCELLED, JobReason.CLEARED, why)
+        await self.d.publish(
+            QueueCleared(
+                scope=req.scope,
+                account_id=req.account_id,
+                campaign_id=req.campaign_id,
+                cancelled=len(moved),
+                by=by,
+            )
+        )
+        return M.ClearQueueResult(cancelled=len(moved), in_flight_untouched=in_flight)
+
+    async def _each_changed(
+        self, docs: Sequence[Mapping[str, Any]], state: JobState, reason: JobReason, error: str | None
+    ) -> None:
+        for start in range(0, len(docs), 200):
+            await asyncio.gather(
+                *(
+                    self.d.job_changed(doc, state, doc["state"], reason=reason, error=error)
+                    for doc in docs[start : start + 200]
+                )
+            )
+
+    # --- compliance ------------------------------------------------------------------------------
+
+    async def _cancel_to(self, keys: Sequence[str], reason: JobReason, why: str) -> int:
+        now = utc(self.d.now())
+        moved = await self.d.jobs.settle_many_waiting(
+            {"peer_keys": {"$in": list(keys)}},
+            {"state": JobState.SKIPPED.value, "reason": reason.value, "last_error": why, "updated_at": now},
+            attempt(now, "skipped", reason=reason, error=why),
+        )
+        await self._each_changed(moved, JobState.SKIPPED, reason, why)
+        return len(moved)
+
+    async def blacklist(self, req: CRM.BlacklistUserRequest, by: str | None) -> CRM.BlacklistResult:
+        d = self.d
+        now = utc(d.now())
+        base = user_keys(req.user_id, req.username)
+        aliases = await d.history.aliases(base)
+        keys = list(dict.fromkeys(k for ks in aliases.values() for k in ks))
+        user_id = req.user_id
+        username = req.username
+        if user_id is None or username is None:
+            known = await d.history.users(keys)
+            for doc in known.values():
+                user_id = user_id if user_id is not None else doc.get("user_id")
+                username = username or doc.get("username")
+        await d.compliance.set_blacklisted(
+            keys, req.blacklist, user_id=user_id, username=username, reason=req.reason, by=by, at=now
+        )
+        await d.leads.mark_blacklisted(user_id, username, req.blacklist, now)
+        cancelled = 0
+        if req.blacklist:
+            cancelled = await self._cancel_to(keys, JobReason.BLACKLISTED, req.reason or "user blacklisted")
+        await d.publish(
+            UserBlacklisted(
+                user_id=user_id,
+                username=username,
+                blacklisted=req.blacklist,
+                reason=req.reason,
+                cancelled_jobs=cancelled,
+                by=by,
+            )
+        )
+        return CRM.BlacklistResult(
+            user_id=user_id,
+            username=username,
+            blacklisted=req.blacklist,
+            reason=req.reason,
+            changed_at=now,
+            cancelled_jobs=cancelled,
+        )
+
+    async def opted_out(self, user_id: int, account_id: str, stop_word: str, keys: Sequence[str]) -> int:
+        """A user wrote a stop word: no account will message them again."""
+        now = utc(self.d.now())
+        new = await self.d.compliance.opt_out(
+            keys, user_id=user_id, account_id=account_id, stop_word=stop_word, at=now
+        )
+        if not new:
+            return 0
+        cancelled = await self._cancel_to(keys, JobReason.OPTED_OUT, f"the user wrote {stop_word!r}")
+        await self.d.publish(
+            UserOptedOut(
+                user_id=user_id, account_id=account_id, stop_word=stop_word, cancelled_jobs=cancelled
+            )
+        )
+        return cancelled

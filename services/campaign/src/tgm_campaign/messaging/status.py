@@ -1,0 +1,254 @@
+"""Queue status: totals, per-account pacing state (next allowed send, limits in force), per-campaign
+counts, and the periodic `queue-progress` snapshot with its metrics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from tgm_contracts.base import Page
+from tgm_contracts.commands import messaging as M
+from tgm_contracts.events_campaign import QueueProgress
+from tgm_contracts.models.campaign import (
+    AccountQueueRow,
+    ActiveLimit,
+    CampaignQueueRow,
+    JobState,
+    QueueCounts,
+    peer_key,
+)
+
+from .common import Deps, utc
+from .pacing import AccountPace, Hold, Pacer, Target, earliest
+from .queue import WAITING, job_view
+from .repos import pause_view
+
+_STATES = [s.value for s in JobState]
+
+
+def _limit(h: Hold) -> ActiveLimit:
+    return ActiveLimit(
+        kind=h.kind,
+        until=utc(h.until) if h.until is not None else None,
+        used=h.used,
+        cap=h.cap,
+        detail=h.detail,
+    )
+
+
+class StatusService:
+    def __init__(self, deps: Deps, scheduler: Any = None) -> None:
+        self.d = deps
+        self.scheduler = scheduler
+        self._had_work = False
+        self._last: dict[str, Any] | None = None
+
+    async def _counts(
+        self, match: Mapping[str, Any], now: datetime
+    ) -> tuple[QueueCounts, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        jobs = self.d.jobs
+        by_state = await jobs.aggregate(
+            [
+                {"$match": dict(match)},
+                {
+                    "$group": {
+                        "_id": {"s": "$state", "a": "$account_id", "c": "$campaign_id"},
+                        "n": {"$sum": 1},
+                    }
+                },
+            ]
+        )
+        due = await jobs.aggregate(
+            [
+                {"$match": {**match, "state": {"$in": list(WAITING)}, "not_before": {"$lte": now}}},
+                {
+                    "$group": {
+                        "_id": {"a": "$account_id", "c": "$campaign_id"},
+                        "n": {"$sum": 1},
+                        "oldest": {"$min": "$not_before"},
+                    }
+                },
+            ]
+        )
+        totals: dict[str, Any] = defaultdict(int)
+        accounts: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+        campaigns: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+
+        def add(bucket: dict[str, Any], state: str, n: int) -> None:
+            if state in WAITING:
+                bucket["waiting"] += n
+            else:
+                bucket[state] += n
+
+        for row in by_state:
+            key, n = row["_id"], row["n"]
+            add(totals, key["s"], n)
+            if key.get("a"):
+                add(accounts[key["a"]], key["s"], n)
+            if key.get("c"):
+                add(campaigns[key["c"]], key["s"], n)
+
+        def add_due(bucket: dict[str, Any], n: int, oldest: datetime | None) -> None:
+            bucket["due"] += n
+            if oldest is not None and (bucket.get("oldest") is None or oldest < bucket["oldest"]):
+                bucket["oldest"] = oldest
+
+        for row in due:
+            key = row["_id"]
+            add_due(totals, row["n"], row.get("oldest"))
+            if key.get("a"):
+                add_due(accounts[key["a"]], row["n"], row.get("oldest"))
+            if key.get("c"):
+                add_due(campaigns[key["c"]], row["n"], row.get("oldest"))
+        return self._view(totals, now), accounts, campaigns
+
+    @staticmethod
+    def _view(bucket: Mapping[str, Any], now: datetime) -> QueueCounts:
+        due = bucket.get("due", 0)
+        oldest = bucket.get("oldest")
+        return QueueCounts(
+            pending=due,
+            scheduled=bucket.get("waiting", 0) - due,
+            in_flight=bucket.get(JobState.IN_FLIGHT.value, 0),
+            sent=bucket.get(JobState.SENT.value, 0),
+            failed=bucket.get(JobState.FAILED.value, 0),
+            skipped=bucket.get(JobState.SKIPPED.value, 0),
+            cancelled=bucket.get(JobState.CANCELLED.value, 0),
+            oldest_pending_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else None,
+        )
+
+    async def status(self, req: M.GetQueueStatusRequest) -> M.QueueStatus:
+        d = self.d
+        now_ts = d.now()
+        now = utc(now_ts)
+        match: dict[str, Any] = {}
+        if req.account_id:
+            match["account_id"] = req.account_id
+        if req.campaign_id:
+            match["campaign_id"] = req.campaign_id
+        totals, accounts, campaigns = await self._counts(match, now)
+        pauses = await d.pauses.active(now)
+        limits = await d.limits()
+        pacer = Pacer(limits)
+        paces = {doc["_id"][5:]: doc for doc in await d.pacing.all_accounts()}
+        ids = sorted(set(accounts) | (set(paces) if not req.campaign_id else set()))
+        if req.account_id:
+            ids = [req.account_id]
+        profiles = await d.directory.profiles(ids) if ids else {}
+        midnight = now.astimezone(pacer.zone("")).replace(hour=0, minute=0, second=0, microsecond=0)
+        sent_today = {
+            r["_id"]: r["n"]
+            for r in await d.jobs.aggregate(
+                [
+                    {"$match": {"state": JobState.SENT.value, "sent_at": {"$gte": midnight}}},
+                    {"$group": {"_id": "$account_id", "n": {"$sum": 1}}},
+                ]
+            )
+        }
+        rows = []
+        for acct in ids:
+            pace = AccountPace.from_doc(acct, paces.get(acct))
+            profile = profiles.get(acct)
+            holds = pacer.account_holds(pace, profile, Target("private", ""), now_ts)
+            cold = pacer.account_holds(pace, profile, Target("private", "", non_contact=True), now_ts)
+            extra = [h for h in cold if h.kind.value in ("account_daily_non_contacts", "warmup")]
+            at = earliest(holds, now_ts)
+            counts = self._view(accounts.get(acct, {}), now)
+            rows.append(
+                AccountQueueRow(
+                    **counts.model_dump(),
+                    account_id=acct,
+                    paused=acct in pauses.accounts,
+                    next_allowed_at=utc(at) if at is not None else None,
+                    limits=[_limit(h) for h in [*holds, *extra]],
+                    sent_today=sent_today.get(acct, 0),
+                    daily_cap=pacer.non_contact_cap(profile, pace, now_ts),
+                    cooldown_until=utc(pace.cooldown_until) if pace.cooldown_until > now_ts else None,
+                )
+            )
+        camp_rows = [
+            CampaignQueueRow(
+                **self._view(bucket, now).model_dump(), campaign_id=cid, paused=cid in pauses.campaigns
+            )
+            for cid, bucket in sorted(campaigns.items())
+        ]
+        jobs_page = None
+        if req.include_jobs:
+            jobs_page = await self._jobs(req, match, now)
+        return M.QueueStatus(
+            totals=totals,
+            paused=pauses.all,
+            pauses=[pause_view(p) for p in pauses.docs],
+            accounts=rows,
+            campaigns=camp_rows,
+            sends_last_minute=await d.jobs.recent_sent(now - timedelta(minutes=1)),
+            sends_last_hour=await d.jobs.recent_sent(now - timedelta(hours=1)),
+            generated_at=now,
+            jobs=jobs_page,
+        )
+
+    async def _jobs(self, req: M.GetQueueStatusRequest, match: Mapping[str, Any], now: datetime) -> Page:
+        query: dict[str, Any] = dict(match)
+        if req.job_id:
+            query["_id"] = req.job_id
+        if req.batch_id:
+            query["batch_id"] = req.batch_id
+        if req.lead_id:
+            query["lead_id"] = req.lead_id
+        if req.peer is not None:
+            key = peer_key(req.peer)
+            aliases = await self.d.history.aliases([key])
+            query["peer_keys"] = {"$in": aliases.get(key, [key])}
+        if req.states:
+            wanted = {s.value for s in req.states}
+            ors: list[dict[str, Any]] = []
+            plain = wanted - {JobState.PENDING.value, JobState.SCHEDULED.value}
+            if plain:
+                ors.append({"state": {"$in": sorted(plain)}})
+            if JobState.PENDING.value in wanted:
+                ors.append({"state": {"$in": list(WAITING)}, "not_before": {"$lte": now}})
+            if JobState.SCHEDULED.value in wanted:
+                ors.append({"state": JobState.SCHEDULED.value, "not_before": {"$gt": now}})
+            query["$or"] = ors
+        try:
+            docs, nxt = await self.d.jobs.page(query, req.limit, req.cursor)
+        except ValueError as exc:
+            from tgm_runtime import Invalid
+
+            raise Invalid(str(exc), {"field": "cursor"}) from None
+        return Page(items=[job_view(doc, now) for doc in docs], next_cursor=nxt)
+
+    async def publish_progress(self) -> None:
+        """The `queue-progress` snapshot and the queue metrics (by the replica doing the chores)."""
+        d = self.d
+        now = utc(d.now())
+        totals, _, _ = await self._counts({}, now)
+        metrics = d.metrics
+        for state in _STATES:
+            metrics.jobs.labels(state).set(getattr(totals, state, 0))
+        metrics.oldest.set(totals.oldest_pending_age_seconds or 0.0)
+        work = totals.pending + totals.scheduled + totals.in_flight > 0
+        snapshot = totals.model_dump(exclude={"oldest_pending_age_seconds"})
+        if not work and not self._had_work and snapshot == self._last:
+            return  # idle and nothing changed since the last snapshot
+        self._had_work = work
+        self._last = snapshot
+        last_minute = await d.jobs.recent_sent(now - timedelta(minutes=1))
+        last_10s = await d.jobs.recent_sent(now - timedelta(seconds=10))
+        waiting = dict(self.scheduler.last_round.waiting_by_limit) if self.scheduler is not None else {}
+        await d.publish(
+            QueueProgress(
+                totals=totals,
+                sends_last_minute=last_minute,
+                sends_per_second=round(last_10s / 10.0, 3),
+                waiting_by_limit=waiting,
+            )
+        )
+
+    def apply_progress(self, event: QueueProgress) -> None:
+        """Another replica's snapshot: keep this replica's gauges in step."""
+        for state in _STATES:
+            self.d.metrics.jobs.labels(state).set(getattr(event.totals, state, 0))
+        self.d.metrics.oldest.set(event.totals.oldest_pending_age_seconds or 0.0)

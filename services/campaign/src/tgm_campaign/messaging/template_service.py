@@ -1,0 +1,94 @@
+"""Use cases of templates: add, save (create or update), delete, toggle, list, with previews."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tgm_contracts.base import Ack, Page
+from tgm_contracts.commands import messaging as M
+from tgm_contracts.events_campaign import EntityChanged
+from tgm_contracts.models.campaign import TemplateSpec, TemplateView
+from tgm_runtime import Conflict, Invalid, NotFound
+
+from .common import Deps, utc
+from .repos import StaleTemplate, TemplateNameTaken, template_view
+from .templates import TemplateError, preview
+
+
+def _fields(spec: TemplateSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name.strip(),
+        "category": spec.category,
+        "content": spec.content,
+        "variables": [v.model_dump(mode="json") for v in spec.variables],
+        "is_active": spec.is_active,
+    }
+
+
+class TemplateService:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+
+    def _preview(self, req: M.AddTemplateRequest | M.SaveChatTemplateRequest) -> Any:
+        try:
+            return preview(req.content, req.variables, req.preview)
+        except TemplateError as exc:
+            raise Invalid(f"content: {exc}", {"field": "content", "position": exc.position}) from None
+
+    async def add(self, req: M.AddTemplateRequest, by: str | None) -> M.TemplateSaveResult:
+        shown = self._preview(req)
+        if req.dry_run:
+            return M.TemplateSaveResult(template=None, preview=shown)
+        try:
+            doc = await self.d.templates.create(_fields(req), utc(self.d.now()))
+        except TemplateNameTaken:
+            raise Conflict(f"a template named {req.name!r} already exists") from None
+        await self._changed(doc["_id"], "created", by)
+        return M.TemplateSaveResult(template=template_view(doc), preview=shown)
+
+    async def save(self, req: M.SaveChatTemplateRequest, by: str | None) -> M.TemplateSaveResult:
+        shown = self._preview(req)
+        if req.id is not None and await self.d.templates.get(req.id) is None:
+            raise NotFound(f"template {req.id} does not exist")
+        if req.dry_run:
+            return M.TemplateSaveResult(template=None, preview=shown)
+        now = utc(self.d.now())
+        try:
+            if req.id is None:
+                doc = await self.d.templates.create(_fields(req), now)
+                action = "created"
+            else:
+                found = await self.d.templates.update(req.id, _fields(req), now, req.expected_updated_at)
+                if found is None:
+                    raise NotFound(f"template {req.id} does not exist")
+                doc, action = found, "updated"
+        except TemplateNameTaken:
+            raise Conflict(f"a template named {req.name!r} already exists") from None
+        except StaleTemplate:
+            raise Conflict(
+                f"template {req.id} changed since {req.expected_updated_at}; read it again"
+            ) from None
+        await self._changed(doc["_id"], action, by)
+        return M.TemplateSaveResult(template=template_view(doc), preview=shown)
+
+    async def delete(self, template_id: str, by: str | None) -> Ack:
+        if not await self.d.templates.delete(template_id):
+            raise NotFound(f"template {template_id} does not exist")
+        await self._changed(template_id, "deleted", by)
+        return Ack(affected=1)
+
+    async def toggle(self, req: M.ToggleTemplateStatusRequest, by: str | None) -> TemplateView:
+        doc = await self.d.templates.set_active(req.id, req.is_active, utc(self.d.now()))
+        if doc is None:
+            raise NotFound(f"template {req.id} does not exist")
+        await self._changed(req.id, "updated", by)
+        return template_view(doc)
+
+    async def list(self, req: M.GetChatTemplatesRequest) -> Page[TemplateView]:
+        docs = await self.d.templates.find(
+            category=req.category, active_only=req.active_only, search=req.search, ids=req.ids
+        )
+        return Page[TemplateView](items=[template_view(d) for d in docs], total=len(docs))
+
+    async def _changed(self, template_id: str, action: str, by: str | None) -> None:
+        await self.d.publish(EntityChanged(entity="template", entity_id=template_id, action=action, by=by))  # type: ignore[arg-type]

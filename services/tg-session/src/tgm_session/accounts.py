@@ -1,0 +1,789 @@
+"""Accounts of the fleet: adding, listing, settings, bulk changes, groups/tags/personas, and the live
+operations on one account (profile push and pull, status probe) run by its holder."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tgm_contracts import ErrorCode
+from tgm_contracts.base import Ack, utcnow
+from tgm_contracts.commands import accounts as A
+from tgm_contracts.events_session import AccountAdded, AccountRemoved
+from tgm_contracts.models.session import (
+    AccountGroupView,
+    AccountSelector,
+    AccountState,
+    AccountView,
+    BulkFailure,
+    BulkResult,
+    PersonaView,
+    TagView,
+)
+from tgm_contracts.rpc_session import (
+    AccountBriefs,
+    CheckStatus,
+    DescribeAccountsRequest,
+    PickAccountsRequest,
+    PickedAccounts,
+    SyncInfo,
+    UpdateProfile,
+)
+from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+
+from .connections import generate_device, seal_proxy
+from .credentials import CredentialPool
+from .health import HOLDABLE, Health
+from .leases import LeaseStore
+from .pool import AccountPool, LiveAccount
+from .ports import TelegramFailure, TelegramUnreachable
+from .repos import Doc, Repos, Vault
+from .views import account_brief, account_view, daily_count
+
+S = AccountState
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+class Accounts:
+    def __init__(
+        self,
+        *,
+        repos: Repos,
+        vault: Vault,
+        pool: AccountPool,
+        credentials: CredentialPool,
+        health: Health,
+        leases: LeaseStore,
+        publish: Callable[[Any], Awaitable[None]],
+        telegram_settings: Callable[[], Awaitable[Any]],
+        reload: Callable[[str], Awaitable[None]],
+        logout_remote: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.repos = repos
+        self.vault = vault
+        self.pool = pool
+        self.credentials = credentials
+        self.health = health
+        self.leases = leases
+        self.publish = publish
+        self.telegram_settings = telegram_settings
+        self.reload = reload
+        self.logout_remote = logout_remote
+
+    # --- lookups -----------------------------------------------------------------------------------
+
+    async def find(self, sel: AccountSelector | A.AccountSelector) -> Doc:
+        if sel.account_id is not None:
+            doc = await self.repos.accounts.get(sel.account_id)
+            if doc is None:
+                raise NotFound(f"no account {sel.account_id}")
+            if sel.phone is not None and doc["phone"] != sel.phone:
+                raise Invalid("accountId and phone name different accounts")
+            return doc
+        assert sel.phone is not None
+        doc = await self.repos.accounts.by_phone(sel.phone)
+        if doc is None:
+            raise NotFound(f"no account with phone {sel.phone}")
+        return doc
+
+    async def holders(self) -> dict[str, str]:
+        snap = await self.leases.snapshot("acct")
+        return {k[5:]: v for k, v in snap.items()}
+
+    async def view(self, doc: Doc) -> AccountView:
+        holder = await self.leases.holder(f"acct.{doc['_id']}")
+        return account_view(doc, holder=holder)
+
+    # --- add ---------------------------------------------------------------------------------------
+
+    async def _check_proxy_room(self, host: str, port: int, exclude: str | None = None) -> None:
+        settings = await self.telegram_settings()
+        used = await self.repos.accounts.count_by_proxy(host, port, exclude)
+        if used >= settings.max_accounts_per_proxy:
+            raise Conflict(
+                f"proxy {host}:{port} already carries {used} account(s); "
+                f"telegram.maxAccountsPerProxy is {settings.max_accounts_per_proxy}"
+            )
+
+    async def _ensure_group(self, name: str | None) -> None:
+        if name is None:
+            return
+        key = name.casefold()
+        if await self.repos.groups.col.find_one({"key": key}) is None:
+            try:
+                await self.repos.groups.insert(
+                    {"_id": new_id("grp"), "key": key, "name": name, "created_at": utcnow()}
+                )
+            except Exception:
+                pass  # created at the same moment by another call
+
+    async def _check_persona(self, persona_id: str | None) -> None:
+        if persona_id is not None and await self.repos.personas.get(persona_id) is None:
+            raise NotFound(f"no persona {persona_id}")
+
+    async def add(self, req: A.AddAccountRequest) -> AccountView:
+        settings = await self.telegram_settings()
+        if await self.repos.accounts.by_phone(req.phone) is not None:
+            raise Conflict(f"{req.phone} is already in the fleet")
+        if req.proxy is None and settings.require_proxy:
+            raise Invalid("telegram.requireProxy is on: give the account a proxy")
+        if req.proxy is not None:
+            await self._check_proxy_room(req.proxy.host, req.proxy.port)
+        await self._check_persona(req.persona_id)
+        account_id = new_id("acc")
+        cred = await self.credentials.assign(
+            credential_id=req.api_credential_id,
+            api_id=req.api_id,
+            api_hash=req.api_hash.get_secret_value() if req.api_hash else None,
+        )
+        now = utcnow()
+        doc: Doc = {
+            "_id": account_id,
+            "phone": req.phone,
+            "label": req.label,
+            "state": S.NEW.value,
+            "state_reason": None,
+            "state_changed_at": now,
+            "role": (req.role or "unassigned"),
+            "group": req.group,
+            "tags": list(dict.fromkeys(req.tags or [])),
+            "persona_id": req.persona_id,
+            "notes": req.notes,
+            "profile": {},
+            "api_credential_id": cred["_id"],
+            "api_id": cred["api_id"],
+            "device": generate_device(
+                account_id, req.device.model_dump(by_alias=False) if req.device else None, settings
+            ),
+            "session_enc": None,
+            "connected": False,
+            "holder": None,
+            "daily_send_limit": req.daily_send_limit if req.daily_send_limit is not None else 50,
+            "warmup_enabled": req.warmup_enabled if req.warmup_enabled is not None else True,
+            "ai_enabled": bool(req.ai_enabled),
+            "ai_model": req.ai_model,
+            "ai_personality": req.ai_personality,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if req.proxy is not None:
+            doc["proxy_enc"], doc["proxy_view"] = seal_proxy(self.vault, req.proxy, account_id)
+            doc["binding"] = {
+                "bound_at": now,
+                "is_active": True,
+                "reason": "added with the account",
+                "country": req.proxy.country,
+                "kind": req.proxy.kind,
+            }
+        if req.session_string is not None:
+            doc["session_enc"] = self.vault.seal(req.session_string.get_secret_value(), account_id)
+            doc["state"] = S.DISCONNECTED.value
+            doc["state_reason"] = "session imported; not connected yet"
+        await self._ensure_group(req.group)
+        if await self.repos.accounts.add(doc) is None:
+            await self.credentials.give_back(cred["_id"])
+            raise Conflict(f"{req.phone} is already in the fleet")
+        await self.publish(
+            AccountAdded(
+                account_id=account_id, phone=req.phone, label=req.label, role=doc["role"], group=req.group
+            )
+        )
+        if doc["session_enc"]:
+            self.pool.wake()
+        return account_view(doc, holder=None)
+
+    # --- list --------------------------------------------------------------------------------------
+
+    def _query(self, req: A.GetAccountsRequest) -> Doc:
+        q: Doc = {}
+        if req.state:
+            q["state"] = {"$in": [s.value for s in req.state]}
+        if req.ungrouped:
+            q["group"] = None
+        elif req.group is not None:
+            q["group"] = req.group
+        if req.tag is not None:
+            q["tags"] = req.tag
+        if req.role is not None:
+            q["role"] = req.role.value
+        if req.persona_id is not None:
+            q["persona_id"] = req.persona_id
+        if req.connected is not None:
+            q["connected"] = True if req.connected else {"$ne": True}
+        if req.ids:
+            q["_id"] = {"$in": req.ids}
+        if req.text:
+            rx = {"$regex": re.escape(req.text), "$options": "i"}
+            q["$or"] = [
+                {"phone": rx},
+                {"label": rx},
+                {"profile.username": rx},
+                {"profile.first_name": rx},
+                {"profile.last_name": rx},
+            ]
+        return q
+
+    async def list(self, req: A.GetAccountsRequest) -> A.AccountPage:
+        q = self._query(req)
+        offset = _offset(req.cursor)
+        field = {"last_active_at": "last_active_at"}.get(req.sort, req.sort)
+        order = 1 if req.order == "asc" else -1
+        docs = await self.repos.accounts.find(
+            q, sort=[(field, order), ("_id", 1)], skip=offset, limit=req.limit
+        )
+        total = await self.repos.accounts.count(q)
+        holders = await self.holders()
+        nxt = offset + len(docs)
+        return A.AccountPage(
+            items=[account_view(d, holder=holders.get(d["_id"])) for d in docs],
+            next_cursor=str(nxt) if nxt < total else None,
+            total=total,
+            by_state=await self.repos.accounts.count_by_state(q),
+        )
+
+    # --- update ------------------------------------------------------------------------------------
+
+    async def update(self, req: A.UpdateAccountRequest) -> AccountView:
+        doc = await self.find(req)
+        given = req.model_fields_set
+        fields: Doc = {}
+        unset: list[str] = []
+        for name in (
+            "label",
+            "role",
+            "notes",
+            "daily_send_limit",
+            "warmup_enabled",
+            "ai_enabled",
+            "ai_model",
+            "ai_personality",
+        ):
+            if name in given:
+                value = getattr(req, name)
+                fields[name] = value.value if hasattr(value, "value") else value
+        if "group" in given:
+            await self._ensure_group(req.group)
+            fields["group"] = req.group
+        if "tags" in given:
+            fields["tags"] = list(dict.fromkeys(req.tags or []))
+        if "persona_id" in given:
+            await self._check_persona(req.persona_id)
+            fields["persona_id"] = req.persona_id
+        reconnect = False
+        if "proxy" in given:
+            settings = await self.telegram_settings()
+            if req.proxy is None:
+                if settings.require_proxy:
+                    raise Invalid("telegram.requireProxy is on: an account cannot be left without a proxy")
+                unset += ["proxy_enc", "proxy_view", "binding"]
+            else:
+                await self._check_proxy_room(req.proxy.host, req.proxy.port, exclude=doc["_id"])
+                fields["proxy_enc"], fields["proxy_view"] = seal_proxy(self.vault, req.proxy, doc["_id"])
+                fields["binding"] = {
+                    "bound_at": utcnow(),
+                    "is_active": True,
+                    "reason": "update-account",
+                    "country": req.proxy.country,
+                    "kind": req.proxy.kind,
+                }
+            await self.repos.ip_changes.insert(
+                {
+                    "_id": new_id("ipc"),
+                    "account_id": doc["_id"],
+                    "action": "unbind"
+                    if req.proxy is None
+                    else ("rebind" if doc.get("proxy_view") else "bind"),
+                    "from_proxy": _addr(doc.get("proxy_view")),
+                    "to_proxy": f"{req.proxy.host}:{req.proxy.port}" if req.proxy else None,
+                    "reason": "update-account",
+                    "at": utcnow(),
+                }
+            )
+            reconnect = True
+        if "device" in given and req.device is not None:
+            settings = await self.telegram_settings()
+            merged = {**(doc.get("device") or {}), **req.device.model_dump(exclude_none=True, by_alias=False)}
+            fields["device"] = generate_device(doc["_id"], merged, settings)
+            reconnect = True
+        if given & {"api_credential_id", "api_id", "api_hash"} and (req.api_credential_id or req.api_id):
+            cred = await self.credentials.assign(
+                credential_id=req.api_credential_id,
+                api_id=req.api_id,
+                api_hash=req.api_hash.get_secret_value() if req.api_hash else None,
+            )
+            if cred["_id"] == doc.get("api_credential_id"):
+                await self.credentials.give_back(cred["_id"])  # same one: keep the slot it had
+            else:
+                await self.credentials.give_back(doc.get("api_credential_id"))
+                fields.update(api_credential_id=cred["_id"], api_id=cred["api_id"])
+                reconnect = True
+        updated = await self.repos.accounts.set(doc["_id"], fields, unset) if (fields or unset) else doc
+        assert updated is not None
+        if reconnect and updated.get("session_enc"):
+            await self.reload(doc["_id"])
+        return await self.view(updated)
+
+    # --- live: profile -----------------------------------------------------------------------------
+
+    async def update_data(self, req: A.UpdateAccountDataRequest) -> AccountView:
+        doc = await self.find(req)
+        return await self.pool.run(
+            doc["_id"], UpdateProfile, req, lambda live: self.update_data_here(live, req)
+        )
+
+    async def update_data_here(self, live: LiveAccount, req: A.UpdateAccountDataRequest) -> AccountView:
+        client = await self.pool.client_of(live)
+        given = req.model_fields_set
+        try:
+            profile = None
+            if given & {"first_name", "last_name", "bio"}:
+                profile = await client.update_profile(
+                    req.first_name if "first_name" in given else None,
+                    req.last_name if "last_name" in given else None,
+                    req.bio if "bio" in given else None,
+                )
+            if "username" in given and req.username is not None:
+                profile = await client.update_username(req.username)
+            if "photo_url" in given and req.photo_url:
+                await client.set_photo(req.photo_url)
+                profile = await client.get_me()
+            bio = req.bio if "bio" in given else None
+            if bio is None:
+                bio = await client.get_bio()
+        except (TelegramFailure, TelegramUnreachable) as exc:
+            raise await self.health.failure(live.account_id, exc) from None
+        return await self._store_profile(live.account_id, profile, bio)
+
+    async def _store_profile(self, account_id: str, profile: Any, bio: str | None) -> AccountView:
+        doc = await self.repos.accounts.get(account_id)
+        assert doc is not None
+        merged = dict(doc.get("profile") or {})
+        if profile is not None:
+            merged.update(profile.model_dump(exclude={"bio"}, by_alias=False))
+        merged["bio"] = bio
+        merged["synced_at"] = utcnow()
+        updated = await self.repos.accounts.set(account_id, {"profile": merged, "last_active_at": utcnow()})
+        assert updated is not None
+        return await self.view(updated)
+
+    async def sync_info(self, req: AccountSelector) -> AccountView:
+        doc = await self.find(req)
+        return await self.pool.run(doc["_id"], SyncInfo, req, lambda live: self.sync_info_here(live))
+
+    async def sync_info_here(self, live: LiveAccount) -> AccountView:
+        client = await self.pool.client_of(live)
+        try:
+            me = await client.get_me()
+            bio = await client.get_bio()
+        except (TelegramFailure, TelegramUnreachable) as exc:
+            raise await self.health.failure(live.account_id, exc) from None
+        return await self._store_profile(live.account_id, me, bio)
+
+    # --- live: status ------------------------------------------------------------------------------
+
+    async def check_status(self, req: AccountSelector) -> A.AccountStatusReport:
+        doc = await self.find(req)
+        previous = AccountState(doc["state"])
+        if not doc.get("session_enc") or previous not in HOLDABLE:
+            return A.AccountStatusReport(
+                account_id=doc["_id"],
+                state=previous,
+                previous_state=previous,
+                changed=False,
+                connected=False,
+                reason=doc.get("state_reason") or "no usable session: log the account in",
+                checked_at=utcnow(),
+            )
+        try:
+            return await self.pool.run(
+                doc["_id"], CheckStatus, req, lambda live: self.check_status_here(live)
+            )
+        except DomainError as exc:
+            if exc.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+                raise
+            now_doc = await self.repos.accounts.get(doc["_id"]) or doc
+            return A.AccountStatusReport(
+                account_id=doc["_id"],
+                state=AccountState(now_doc["state"]),
+                previous_state=previous,
+                changed=now_doc["state"] != previous.value,
+                connected=False,
+                reason=exc.message,
+                flood_wait_until=now_doc.get("flood_wait_until"),
+                checked_at=utcnow(),
+            )
+
+    async def check_status_here(self, live: LiveAccount) -> A.AccountStatusReport:
+        doc = await self.repos.accounts.get(live.account_id)
+        if doc is None:
+            raise NotFound(f"no account {live.account_id}")
+        previous = AccountState(doc["state"])
+        reason = None
+        latency = None
+        profile = None
+        try:
+            client = await self.pool.client_of(live, timeout=10)
+            started = time.perf_counter()
+            profile = await client.get_me()
+            if profile is None:
+                raise TelegramFailure("AUTH_KEY_UNREGISTERED", method="users.getUsers")
+            await client.ping()
+            latency = round((time.perf_counter() - started) * 1000, 2)
+            doc = await self.health.recover(doc) or doc
+            if AccountState(doc["state"]) in (S.DISCONNECTED, S.PROXY_ERROR):
+                doc = await self.health.transition(doc, S.ACTIVE, "probe succeeded") or doc
+            await self.repos.accounts.set(
+                live.account_id,
+                {
+                    "profile": {
+                        **(doc.get("profile") or {}),
+                        **profile.model_dump(exclude={"bio"}, by_alias=False),
+                        "bio": (doc.get("profile") or {}).get("bio"),
+                    },
+                    "last_active_at": utcnow(),
+                },
+            )
+        except (TelegramFailure, TelegramUnreachable) as exc:
+            err = await self.health.failure(live.account_id, exc, method="users.getUsers")
+            reason = (err.details or {}).get("telegramError") if isinstance(err.details, dict) else None
+            reason = reason or err.message
+        except DomainError as exc:
+            reason = exc.message
+        now_doc = await self.repos.accounts.get(live.account_id) or doc
+        state = AccountState(now_doc["state"])
+        return A.AccountStatusReport(
+            account_id=live.account_id,
+            state=state,
+            previous_state=previous,
+            changed=state is not previous,
+            connected=live.connected,
+            reason=reason or now_doc.get("state_reason"),
+            latency_ms=latency,
+            flood_wait_until=now_doc.get("flood_wait_until"),
+            profile=profile,
+            checked_at=utcnow(),
+        )
+
+    # --- remove ------------------------------------------------------------------------------------
+
+    async def remove(self, req: A.RemoveAccountRequest) -> Ack:
+        doc = await self.find(req)
+        await self._remove(doc, req.logout)
+        return Ack(affected=1)
+
+    async def _remove(self, doc: Doc, logout: bool) -> None:
+        logged_out = False
+        if logout and doc.get("session_enc"):
+            try:
+                await self.logout_remote(doc["_id"])
+                logged_out = True
+            except DomainError:
+                logged_out = False  # best effort: the account is removed all the same
+        await self.repos.accounts.delete(doc["_id"])
+        await self.pool.release(doc["_id"], "released")
+        await self.reload(doc["_id"])  # a remote holder notices the account is gone and lets go
+        await self.repos.code_logins.delete(doc["_id"])
+        await self.credentials.give_back(doc.get("api_credential_id"))
+        await self.publish(AccountRemoved(account_id=doc["_id"], phone=doc["phone"], logged_out=logged_out))
+
+    async def bulk_delete(self, req: A.BulkDeleteAccountsRequest) -> BulkResult:
+        failed: list[BulkFailure] = []
+        done = 0
+        for account_id in req.account_ids:
+            doc = await self.repos.accounts.get(account_id)
+            if doc is None:
+                failed.append(BulkFailure(account_id=account_id, code="NOT_FOUND", message="no such account"))
+                continue
+            try:
+                await self._remove(doc, req.logout)
+                done += 1
+            except DomainError as exc:
+                failed.append(BulkFailure(account_id=account_id, code=exc.code.value, message=exc.message))
+        return BulkResult(ok=not failed, requested=len(req.account_ids), affected=done, failed=failed)
+
+    # --- bulk settings -----------------------------------------------------------------------------
+
+    async def _bulk(self, ids: list[str], update: Doc) -> BulkResult:
+        existing = {
+            d["_id"] for d in await self.repos.accounts.find({"_id": {"$in": ids}}, projection={"_id": 1})
+        }
+        missing = [i for i in ids if i not in existing]
+        if existing:
+            if "$set" in update:
+                update["$set"]["updated_at"] = utcnow()
+            else:
+                update["$set"] = {"updated_at": utcnow()}
+            await self.repos.accounts.col.update_many({"_id": {"$in": list(existing)}}, update)
+        return BulkResult(
+            ok=not missing,
+            requested=len(ids),
+            affected=len(existing),
+            failed=[BulkFailure(account_id=i, code="NOT_FOUND", message="no such account") for i in missing],
+        )
+
+    async def batch_update(self, req: A.BatchUpdateAccountsRequest) -> BulkResult:
+        u = req.updates
+        given = u.model_fields_set
+        sets: Doc = {}
+        for name in (
+            "group",
+            "persona_id",
+            "daily_send_limit",
+            "warmup_enabled",
+            "ai_enabled",
+            "ai_model",
+            "ai_personality",
+            "notes",
+        ):
+            if name in given:
+                sets[name] = getattr(u, name)
+        if "role" in given and u.role is not None:
+            sets["role"] = u.role.value
+        if "group" in given:
+            await self._ensure_group(u.group)
+        if "persona_id" in given:
+            await self._check_persona(u.persona_id)
+        tags_update: Doc = {}
+        if u.tags is not None:
+            if u.tags.mode == "set":
+                sets["tags"] = list(dict.fromkeys(u.tags.tags))
+            elif u.tags.mode == "add":
+                tags_update = {"$addToSet": {"tags": {"$each": u.tags.tags}}}
+            else:
+                tags_update = {"$pull": {"tags": {"$in": u.tags.tags}}}
+        update: Doc = {"$set": sets} if sets else {}
+        update.update(tags_update)
+        return await self._bulk(req.account_ids, update)
+
+    async def bulk_assign_group(self, req: A.BulkAssignGroupRequest) -> BulkResult:
+        await self._ensure_group(req.group)
+        return await self._bulk(req.account_ids, {"$set": {"group": req.group}})
+
+    async def bulk_assign_role(self, req: A.BulkAssignRoleRequest) -> BulkResult:
+        return await self._bulk(req.account_ids, {"$set": {"role": req.role.value}})
+
+    # --- groups, tags, personas --------------------------------------------------------------------
+
+    async def groups(self) -> A.AccountGroupList:
+        docs = await self.repos.groups.find({}, sort=[("name", 1)])
+        counts = await _counts(self.repos, "group")
+        return A.AccountGroupList(
+            groups=[
+                AccountGroupView(
+                    id=d["_id"],
+                    name=d["name"],
+                    color=d.get("color"),
+                    description=d.get("description"),
+                    account_count=counts.get(d["name"], 0),
+                )
+                for d in docs
+            ]
+        )
+
+    async def save_groups(self, req: A.SaveGroupsRequest) -> A.AccountGroupList:
+        keep: set[str] = set()
+        for g in req.groups:
+            key = g.name.casefold()
+            current = (
+                await self.repos.groups.get(g.id)
+                if g.id
+                else await self.repos.groups.col.find_one({"key": key})
+            )
+            if g.id and current is None:
+                raise NotFound(f"no account group {g.id}")
+            if current is None:
+                ident = new_id("grp")
+                await self.repos.groups.insert(
+                    {
+                        "_id": ident,
+                        "key": key,
+                        "name": g.name,
+                        "color": g.color,
+                        "description": g.description,
+                        "created_at": utcnow(),
+                    }
+                )
+                keep.add(ident)
+                continue
+            clash = await self.repos.groups.col.find_one({"key": key, "_id": {"$ne": current["_id"]}})
+            if clash is not None:
+                raise Conflict(f"another group is already named {g.name!r}")
+            await self.repos.groups.set(
+                current["_id"], {"key": key, "name": g.name, "color": g.color, "description": g.description}
+            )
+            if current["name"] != g.name:
+                await self.repos.accounts.col.update_many(
+                    {"group": current["name"]}, {"$set": {"group": g.name}}
+                )
+            keep.add(current["_id"])
+        if req.replace:
+            for d in await self.repos.groups.find({"_id": {"$nin": list(keep)}}):
+                await self.repos.accounts.col.update_many({"group": d["name"]}, {"$set": {"group": None}})
+                await self.repos.groups.delete(d["_id"])
+        return await self.groups()
+
+    async def tags(self) -> A.TagList:
+        counts = await _tag_counts(self.repos)
+        defined = {d["_id"]: d for d in await self.repos.tags.find({})}
+        names = sorted(set(defined) | set(counts))
+        return A.TagList(
+            tags=[
+                TagView(name=n, color=(defined.get(n) or {}).get("color"), account_count=counts.get(n, 0))
+                for n in names
+            ]
+        )
+
+    async def save_tags(self, req: A.SaveTagsRequest) -> A.TagList:
+        keep = set()
+        for t in req.tags:
+            if t.rename_from and t.rename_from != t.name:
+                await self.repos.accounts.col.update_many(
+                    {"tags": t.rename_from}, {"$addToSet": {"tags": t.name}}
+                )
+                await self.repos.accounts.col.update_many(
+                    {"tags": t.rename_from}, {"$pull": {"tags": t.rename_from}}
+                )
+                await self.repos.tags.delete(t.rename_from)
+            await self.repos.tags.col.update_one({"_id": t.name}, {"$set": {"color": t.color}}, upsert=True)
+            keep.add(t.name)
+        if req.replace:
+            await self.repos.tags.col.delete_many({"_id": {"$nin": list(keep)}})
+            await self.repos.accounts.col.update_many({}, {"$pull": {"tags": {"$nin": list(keep)}}})
+        return await self.tags()
+
+    async def personas(self) -> A.PersonaList:
+        docs = await self.repos.personas.find({}, sort=[("name", 1)])
+        counts = await _counts(self.repos, "persona_id")
+        return A.PersonaList(personas=[_persona(d, counts.get(d["_id"], 0)) for d in docs])
+
+    async def save_personas(self, req: A.SavePersonasRequest) -> A.PersonaList:
+        keep: set[str] = set()
+        for p in req.personas:
+            key = p.name.casefold()
+            fields = p.model_dump(exclude={"id"}, by_alias=False)
+            fields["key"] = key
+            current = (
+                await self.repos.personas.get(p.id)
+                if p.id
+                else await self.repos.personas.col.find_one({"key": key})
+            )
+            if p.id and current is None:
+                raise NotFound(f"no persona {p.id}")
+            if current is None:
+                ident = new_id("per")
+                await self.repos.personas.insert(
+                    {"_id": ident, **fields, "created_at": utcnow(), "updated_at": utcnow()}
+                )
+                keep.add(ident)
+                continue
+            clash = await self.repos.personas.col.find_one({"key": key, "_id": {"$ne": current["_id"]}})
+            if clash is not None:
+                raise Conflict(f"another persona is already named {p.name!r}")
+            await self.repos.personas.set(current["_id"], fields)
+            keep.add(current["_id"])
+        if req.replace:
+            gone = [d["_id"] for d in await self.repos.personas.find({"_id": {"$nin": list(keep)}})]
+            if gone:
+                await self.repos.accounts.col.update_many(
+                    {"persona_id": {"$in": gone}}, {"$set": {"persona_id": None}}
+                )
+                await self.repos.personas.col.delete_many({"_id": {"$in": gone}})
+        return await self.personas()
+
+    # --- pool-wide internal calls ------------------------------------------------------------------
+
+    async def pick(self, req: PickAccountsRequest) -> PickedAccounts:
+        q: Doc = {"state": {"$in": [S.ACTIVE.value, S.FLOOD_WAIT.value]}, "session_enc": {"$ne": None}}
+        if req.roles:
+            q["role"] = {"$in": [r.value for r in req.roles]}
+        if req.groups:
+            q["group"] = {"$in": req.groups}
+        if req.tags:
+            q["tags"] = {"$in": req.tags}
+        ids: Doc = {}
+        if req.among:
+            ids["$in"] = req.among
+        if req.exclude:
+            ids["$nin"] = req.exclude
+        if ids:
+            q["_id"] = ids
+        docs = await self.repos.accounts.find(q)
+        holders = await self.holders()
+        now = utcnow()
+        usable = []
+        for d in docs:
+            until = (d.get("flood_waits") or {}).get(req.category)
+            if until and until > now:
+                continue
+            if d["_id"] not in holders:
+                continue
+            if daily_count(d) >= d.get("daily_send_limit", 50):
+                continue
+            usable.append(d)
+        if req.strategy == "least_used":
+            usable.sort(key=lambda d: (daily_count(d), d.get("last_active_at") or d["created_at"]))
+        elif req.strategy == "random":
+            import random
+
+            random.shuffle(usable)
+        else:
+            usable.sort(key=lambda d: d.get("last_active_at") or d["created_at"])
+        return PickedAccounts(
+            accounts=[account_brief(d, holders.get(d["_id"])) for d in usable[: req.count]],
+            available=len(usable),
+        )
+
+    async def describe(self, req: DescribeAccountsRequest) -> AccountBriefs:
+        docs = {d["_id"]: d for d in await self.repos.accounts.find({"_id": {"$in": req.account_ids}})}
+        holders = await self.holders()
+        return AccountBriefs(
+            accounts=[account_brief(docs[i], holders.get(i)) for i in req.account_ids if i in docs],
+            missing=[i for i in req.account_ids if i not in docs],
+        )
+
+
+def _addr(view: Doc | None) -> str | None:
+    return f"{view['host']}:{view['port']}" if view else None
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    if not cursor.isdigit():
+        raise Invalid("cursor is not one this service gave out")
+    return int(cursor)
+
+
+async def _counts(repos: Repos, field: str) -> dict[str, int]:
+    rows = await repos.accounts.col.aggregate([{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}])
+    return {r["_id"]: r["n"] async for r in rows if r["_id"] is not None}
+
+
+async def _tag_counts(repos: Repos) -> dict[str, int]:
+    rows = await repos.accounts.col.aggregate(
+        [{"$unwind": "$tags"}, {"$group": {"_id": "$tags", "n": {"$sum": 1}}}]
+    )
+    return {r["_id"]: r["n"] async for r in rows}
+
+
+def _persona(d: Doc, count: int) -> PersonaView:
+    return PersonaView(
+        id=d["_id"],
+        name=d["name"],
+        description=d.get("description"),
+        personality=d.get("personality"),
+        speaking_style=d.get("speaking_style"),
+        tone=d.get("tone"),
+        emoji_frequency=d.get("emoji_frequency"),
+        language=d.get("language"),
+        bio=d.get("bio"),
+        custom_prompt=d.get("custom_prompt"),
+        account_count=count,
+        updated_at=d.get("updated_at"),
+    )

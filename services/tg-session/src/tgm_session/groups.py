@@ -1,0 +1,232 @@
+"""Telegram group operations through one account: join, leave, search, list members, create; and the
+record of groups our accounts created. Each runs on the account's holder."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tgm_contracts.base import Page, utcnow
+from tgm_contracts.commands import telegram_ops as T
+from tgm_contracts.events_session import GroupJoined, GroupLeft
+from tgm_contracts.models.session import AccountState, ChatView, CreatedGroupView, GroupMemberView
+from tgm_contracts.rpc_session import (
+    AcctCreateGroup,
+    AcctGetGroupMembers,
+    AcctJoinGroup,
+    AcctLeaveGroup,
+    AcctSearchGroups,
+)
+from tgm_runtime import Conflict, Invalid
+
+from .accounts import Accounts, new_id
+from .health import Health
+from .pool import AccountPool, LiveAccount
+from .ports import PeerNotFound, TelegramFailure, TelegramUnreachable
+from .repos import Doc, Repos
+
+S = AccountState
+ERRORS = (TelegramFailure, TelegramUnreachable, PeerNotFound)
+
+
+class GroupOps:
+    def __init__(
+        self,
+        *,
+        repos: Repos,
+        pool: AccountPool,
+        accounts: Accounts,
+        health: Health,
+        publish: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        self.repos = repos
+        self.pool = pool
+        self.accounts = accounts
+        self.health = health
+        self.publish = publish
+
+    async def _emit(self, event: Any) -> None:
+        try:
+            await self.publish(event)
+        except Exception:
+            pass
+
+    async def _choose(self, account_id: str | None, phone: str | None) -> str:
+        """The given account, or an active one (this replica's first, so no forwarding is needed)."""
+        if account_id or phone:
+            doc = await self.accounts.find(T.AccountSelector(account_id=account_id, phone=phone))
+            return doc["_id"]
+        for live_id, live in self.pool.live.items():
+            doc = await self.repos.accounts.get(live_id)
+            if live.connected and doc and doc["state"] == S.ACTIVE.value:
+                return live_id
+        docs = await self.repos.accounts.find(
+            {"state": S.ACTIVE.value, "session_enc": {"$ne": None}}, sort=[("last_active_at", -1)], limit=1
+        )
+        if not docs:
+            raise Conflict("no active account to do this with: log an account in (or give accountId)")
+        return docs[0]["_id"]
+
+    # --- join / leave ------------------------------------------------------------------------------
+
+    async def join(self, req: T.JoinGroupRequest) -> T.JoinGroupResult:
+        doc = await self.accounts.find(req)
+        return await self.pool.run(doc["_id"], AcctJoinGroup, req, lambda live: self.join_here(live, req))
+
+    async def join_here(self, live: LiveAccount, req: T.JoinGroupRequest) -> T.JoinGroupResult:
+        client = await self.pool.client_of(live)
+        try:
+            chat, already, pending = await client.join(req.group)
+        except ERRORS as exc:
+            raise await self.health.failure(live.account_id, exc, method="channels.joinChannel") from None
+        if chat is not None and not already:
+            await self._emit(
+                GroupJoined(
+                    account_id=live.account_id,
+                    chat_id=chat.chat_id,
+                    chat_kind=chat.kind,
+                    title=chat.title,
+                    username=chat.username,
+                    members_count=chat.members_count,
+                )
+            )
+        return T.JoinGroupResult(
+            account_id=live.account_id, chat=chat, already_member=already, pending_approval=pending
+        )
+
+    async def leave(self, req: T.LeaveGroupRequest) -> T.LeaveGroupResult:
+        doc = await self.accounts.find(req)
+        return await self.pool.run(doc["_id"], AcctLeaveGroup, req, lambda live: self.leave_here(live, req))
+
+    async def leave_here(self, live: LiveAccount, req: T.LeaveGroupRequest) -> T.LeaveGroupResult:
+        client = await self.pool.client_of(live)
+        try:
+            chat_id, was_member = await client.leave(req.group)
+        except ERRORS as exc:
+            raise await self.health.failure(live.account_id, exc, method="channels.leaveChannel") from None
+        if was_member:
+            await self._emit(GroupLeft(account_id=live.account_id, chat_id=chat_id))
+        return T.LeaveGroupResult(account_id=live.account_id, chat_id=chat_id, was_member=was_member)
+
+    # --- search / members --------------------------------------------------------------------------
+
+    async def search(self, req: T.SearchGroupsRequest) -> T.SearchGroupsResult:
+        account_id = await self._choose(req.account_id, req.phone)
+        req = req.model_copy(update={"account_id": account_id, "phone": None})
+        return await self.pool.run(
+            account_id, AcctSearchGroups, req, lambda live: self.search_here(live, req)
+        )
+
+    async def search_here(self, live: LiveAccount, req: T.SearchGroupsRequest) -> T.SearchGroupsResult:
+        client = await self.pool.client_of(live)
+        try:
+            found = await client.search_chats(req.keyword, req.limit)
+        except ERRORS as exc:
+            raise await self.health.failure(live.account_id, exc, method="contacts.search") from None
+        kinds = set(req.kinds or ["group", "supergroup", "channel"])
+        if "supergroup" in kinds:
+            kinds.add("gigagroup")
+        items = [
+            c
+            for c in found
+            if c.kind in kinds and (req.min_members is None or (c.members_count or 0) >= req.min_members)
+        ]
+        return T.SearchGroupsResult(keyword=req.keyword, account_id=live.account_id, items=items[: req.limit])
+
+    async def members(self, req: T.GetGroupMembersRequest) -> Page[GroupMemberView]:
+        account_id = await self._choose(req.account_id, req.phone)
+        req = req.model_copy(update={"account_id": account_id, "phone": None})
+        return await self.pool.run(
+            account_id, AcctGetGroupMembers, req, lambda live: self.members_here(live, req)
+        )
+
+    async def members_here(self, live: LiveAccount, req: T.GetGroupMembersRequest) -> Page[GroupMemberView]:
+        if req.cursor is not None and not req.cursor.isdigit():
+            raise Invalid("cursor is not one this service gave out")
+        offset = int(req.cursor or 0)
+        client = await self.pool.client_of(live)
+        try:
+            page = await client.participants(
+                req.group,
+                filter="recent" if req.filter == "search" else req.filter,
+                query=req.query if req.filter == "search" else None,
+                offset=offset,
+                limit=req.limit,
+            )
+        except ERRORS as exc:
+            raise await self.health.failure(live.account_id, exc, method="channels.getParticipants") from None
+        nxt = offset + len(page.members)
+        return Page[GroupMemberView](
+            items=page.members,
+            next_cursor=str(nxt) if page.members and nxt < page.total else None,
+            total=page.total,
+        )
+
+    # --- create ------------------------------------------------------------------------------------
+
+    async def create(self, req: T.CreateGroupRequest) -> CreatedGroupView:
+        doc = await self.accounts.find(req)
+        return await self.pool.run(
+            doc["_id"], AcctCreateGroup, req, lambda live: self.create_here(live, req), timeout=60
+        )
+
+    async def create_here(self, live: LiveAccount, req: T.CreateGroupRequest) -> CreatedGroupView:
+        client = await self.pool.client_of(live)
+        try:
+            made = await client.create_chat(
+                req.kind, req.title, req.about, list(req.members), req.username, req.forum
+            )
+        except ERRORS as exc:
+            raise await self.health.failure(live.account_id, exc, method="channels.createChannel") from None
+        record: Doc = {
+            "_id": new_id("cg"),
+            "account_id": live.account_id,
+            "kind": req.kind,
+            "chat": made.chat.model_dump(mode="json", by_alias=False),
+            "invite_link": made.invite_link,
+            "invited": made.invited,
+            "failed_invites": made.failed,
+            "created_at": utcnow(),
+        }
+        await self.repos.created_groups.insert(record)
+        await self._emit(
+            GroupJoined(
+                account_id=live.account_id,
+                chat_id=made.chat.chat_id,
+                chat_kind=made.chat.kind,
+                title=made.chat.title,
+                username=made.chat.username,
+                members_count=made.chat.members_count,
+            )
+        )
+        return _created(record)
+
+    async def created(self, req: T.GetCreatedGroupsRequest) -> Page[CreatedGroupView]:
+        q: Doc = {}
+        if req.account_id:
+            q["account_id"] = req.account_id
+        if req.kind:
+            q["kind"] = req.kind
+        if req.cursor is not None and not req.cursor.isdigit():
+            raise Invalid("cursor is not one this service gave out")
+        offset = int(req.cursor or 0)
+        docs = await self.repos.created_groups.find(
+            q, sort=[("created_at", -1), ("_id", 1)], skip=offset, limit=req.limit
+        )
+        total = await self.repos.created_groups.count(q)
+        nxt = offset + len(docs)
+        return Page[CreatedGroupView](
+            items=[_created(d) for d in docs], next_cursor=str(nxt) if nxt < total else None, total=total
+        )
+
+
+def _created(d: Doc) -> CreatedGroupView:
+    return CreatedGroupView(
+        id=d["_id"],
+        account_id=d["account_id"],
+        chat=ChatView.model_validate(d["chat"]),
+        invite_link=d.get("invite_link"),
+        invited=d.get("invited") or [],
+        failed_invites=d.get("failed_invites") or [],
+        created_at=d["created_at"],
+    )

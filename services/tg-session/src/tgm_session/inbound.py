@@ -1,0 +1,131 @@
+"""Inbound Telegram updates of held accounts become events on TGM_EVENTS: new messages (private and
+group), edits, outgoing messages typed on another device, and members joining groups.
+
+Messages from Telegram's service account (777000) carry login codes: their text never goes into an
+event (events are stored for days), only the fact that such a message arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tgm_contracts.base import utcnow
+from tgm_contracts.events_session import MemberJoined, MessageEdited, MessageReceived, MessageSent
+
+from .metrics import SessionMetrics
+from .ports import InboundHandlers, InboundJoin, InboundMessage
+
+log = logging.getLogger("tgm.session.inbound")
+
+SERVICE_USER_ID = 777000
+REDACTED = "[message from Telegram's service account; not forwarded because it may hold a login code]"
+
+
+class Inbound:
+    def __init__(
+        self,
+        publish: Callable[[Any], Awaitable[None]],
+        metrics: SessionMetrics,
+        own_send: Callable[[str, int, int], bool],
+        touch: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.publish = publish
+        self.metrics = metrics
+        #: (account id, chat id, message id) -> True if this replica sent it through the send path.
+        self.own_send = own_send
+        self.touch = touch
+
+    def handlers(self, account_id: str) -> InboundHandlers:
+        async def on_message(msg: InboundMessage) -> None:
+            await self.message(account_id, msg)
+
+        async def on_join(join: InboundJoin) -> None:
+            await self.join(account_id, join)
+
+        return InboundHandlers(on_message=on_message, on_join=on_join)
+
+    async def _emit(self, kind: str, event: Any) -> None:
+        self.metrics.inbound.labels(kind).inc()
+        try:
+            await self.publish(event)
+        except Exception as exc:
+            log.warning("could not publish %s: %s", type(event).__name__, exc)
+
+    async def message(self, account_id: str, msg: InboundMessage) -> None:
+        text = msg.text
+        if msg.sender_id == SERVICE_USER_ID or (
+            msg.chat_kind == "private" and msg.chat_id == SERVICE_USER_ID
+        ):
+            text = REDACTED
+        if msg.edited:
+            await self._emit(
+                "edit",
+                MessageEdited(
+                    account_id=account_id,
+                    chat_kind=msg.chat_kind,  # type: ignore[arg-type]
+                    chat_id=msg.chat_id,
+                    message_id=msg.message_id,
+                    sender_id=msg.sender_id,
+                    text=text,
+                    edit_date=msg.edit_date or utcnow(),
+                ),
+            )
+            return
+        if msg.outgoing:
+            if self.own_send(account_id, msg.chat_id, msg.message_id):
+                return
+            await self._emit(
+                "outgoing",
+                MessageSent(
+                    account_id=account_id,
+                    chat_kind=msg.chat_kind,  # type: ignore[arg-type]
+                    chat_id=msg.chat_id,
+                    message_id=msg.message_id,
+                    text=text,
+                    has_media=msg.media_kind is not None,
+                    reply_to_message_id=msg.reply_to_message_id,
+                    sent_at=msg.date,
+                    origin="external",
+                ),
+            )
+            return
+        await self._emit(
+            "message",
+            MessageReceived(
+                account_id=account_id,
+                chat_kind=msg.chat_kind,  # type: ignore[arg-type]
+                chat_id=msg.chat_id,
+                chat_title=msg.chat_title,
+                chat_username=msg.chat_username,
+                message_id=msg.message_id,
+                sender_id=msg.sender_id,
+                sender=msg.sender,
+                text=text,
+                date=msg.date,
+                reply_to_message_id=msg.reply_to_message_id,
+                media_kind=msg.media_kind,  # type: ignore[arg-type]
+                mentioned=msg.mentioned,
+                is_outgoing=False,
+                forwarded=msg.forwarded,
+                grouped_id=msg.grouped_id,
+            ),
+        )
+        if self.touch is not None:
+            await self.touch(account_id)
+
+    async def join(self, account_id: str, join: InboundJoin) -> None:
+        for user in join.users:
+            await self._emit(
+                "join",
+                MemberJoined(
+                    account_id=account_id,
+                    chat_id=join.chat_id,
+                    chat_title=join.chat_title,
+                    user=user,
+                    inviter_id=join.inviter_id,
+                    via=join.via,  # type: ignore[arg-type]
+                    joined_at=join.date,
+                ),
+            )

@@ -1,0 +1,422 @@
+"""Code login (send code, verify, resend, 2FA password) and logout.
+
+Between steps nothing lives in memory: the partially authorised session (the auth key that asked for
+the code) and Telegram's `phone_code_hash` are stored encrypted, so any replica can take the next
+step, and a restart in the middle of a login loses nothing Telegram still accepts. A step holds a
+short lock on the login record, so two steps never use that session at once. The code and the 2FA
+password are used once and never stored or logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tgm_contracts.base import Ack, utcnow
+from tgm_contracts.commands import accounts as A
+from tgm_contracts.events_session import AccountLoggedIn, LoginCodeSent, LoginFailed, LoginPasswordNeeded
+from tgm_contracts.models.session import AccountState, AccountView, LoginStep, TelegramProfile
+from tgm_contracts.rpc_session import Logout
+from tgm_runtime import Conflict, DomainError, NotFound
+
+from .accounts import Accounts
+from .connections import ConnectionBuilder
+from .health import Health
+from .metrics import SessionMetrics
+from .pool import AccountPool, LiveAccount
+from .ports import AccountClient, TelegramConnector, TelegramFailure, TelegramUnreachable
+from .repos import Doc, Repos, Vault
+from .views import account_view
+
+log = logging.getLogger("tgm.session.login")
+
+S = AccountState
+LOCK_SECONDS = 90
+#: Telegram answers these when a pending login cannot go on: it must start again.
+RESTART = {"PHONE_CODE_EXPIRED", "PHONE_CODE_HASH_EMPTY", "PHONE_NUMBER_UNOCCUPIED", "PHONE_NUMBER_BANNED"}
+
+
+def login_context(account_id: str) -> str:
+    return f"login:{account_id}"
+
+
+class CodeLogin:
+    def __init__(
+        self,
+        *,
+        repos: Repos,
+        vault: Vault,
+        connector: TelegramConnector,
+        builder: ConnectionBuilder,
+        health: Health,
+        pool: AccountPool,
+        accounts: Accounts,
+        publish: Callable[[Any], Awaitable[None]],
+        metrics: SessionMetrics,
+        reload: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.repos = repos
+        self.vault = vault
+        self.connector = connector
+        self.builder = builder
+        self.health = health
+        self.pool = pool
+        self.accounts = accounts
+        self.publish = publish
+        self.metrics = metrics
+        self.reload = reload
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    async def _emit(self, event: Any) -> None:
+        try:
+            await self.publish(event)
+        except Exception as exc:
+            log.warning("could not publish %s: %s", type(event).__name__, exc)
+
+    def _step(
+        self, doc: Doc, pending: Doc | None, next_: str, *, account: AccountView | None = None
+    ) -> LoginStep:
+        p = pending or {}
+        return LoginStep(
+            account_id=doc["_id"],
+            phone=doc["phone"],
+            state=AccountState(doc["state"]),
+            next=next_,  # type: ignore[arg-type]
+            phone_code_hash=p.get("phone_code_hash"),
+            code_type=p.get("code_type"),
+            next_code_type=p.get("next_type"),
+            code_length=p.get("code_length"),
+            resend_after_seconds=p.get("timeout"),
+            password_hint=p.get("password_hint"),
+            account=account,
+            message={
+                "code": "enter the code Telegram sent (verify-code)",
+                "password": "the account has a 2FA password (submit-2fa-password)",
+                "done": "logged in",
+            }[next_],
+        )
+
+    async def _failed(self, doc: Doc, exc: TelegramFailure, *, recoverable: bool, message: str) -> None:
+        self.metrics.logins.labels("code", "failed").inc()
+        await self._emit(
+            LoginFailed(
+                account_id=doc["_id"],
+                phone=doc["phone"],
+                method="code",
+                error=exc.full,
+                message=message,
+                retry_after=exc.seconds if exc.is_flood else None,
+                recoverable=recoverable,
+            )
+        )
+
+    async def _client(self, doc: Doc, session: str | None) -> AccountClient:
+        spec = await self.builder.for_account(doc, fresh=True, receive_updates=False)
+        if session is not None:
+            spec = dataclasses.replace(spec, session=session)
+        client = self.connector.client(spec)
+        await client.connect()
+        return client
+
+    async def _locked(self, account_id: str) -> Doc:
+        pending = await self.repos.code_logins.lock(account_id, LOCK_SECONDS)
+        if pending is None:
+            if await self.repos.code_logins.get(account_id) is None:
+                raise Conflict("no code login is pending for this account: call login-account first")
+            raise Conflict("another step of this login is running; try again in a moment")
+        return pending
+
+    def _needs_login(self, doc: Doc) -> bool:
+        return not doc.get("session_enc") or AccountState(doc["state"]).needs_login
+
+    # --- steps -------------------------------------------------------------------------------------
+
+    async def login(self, req: A.LoginAccountRequest) -> LoginStep:
+        doc = await self.accounts.find(req)
+        pending = await self.repos.code_logins.get(doc["_id"])
+        if req.restart and pending is not None:
+            await self.repos.code_logins.delete(doc["_id"])
+            pending = None
+        if req.phone_code is not None and pending is not None:
+            return await self.verify(
+                A.VerifyCodeRequest(
+                    account_id=doc["_id"],
+                    phone_code=req.phone_code,
+                    phone_code_hash=req.phone_code_hash,
+                    two_factor_password=req.two_factor_password,
+                )
+            )
+        if pending is not None:
+            return self._step(doc, pending, "password" if pending["state"] == S.PASSWORD_NEEDED else "code")
+        if not self._needs_login(doc) and not req.restart:
+            return self._step(doc, None, "done", account=await self.accounts.view(doc))
+        step = await self._send_code(doc, req.force_sms)
+        if req.phone_code is not None:
+            return await self.verify(
+                A.VerifyCodeRequest(
+                    account_id=doc["_id"],
+                    phone_code=req.phone_code,
+                    phone_code_hash=req.phone_code_hash or step.phone_code_hash,
+                    two_factor_password=req.two_factor_password,
+                )
+            )
+        return step
+
+    async def _send_code(self, doc: Doc, force_sms: bool) -> LoginStep:
+        client = None
+        try:
+            client = await self._client(doc, None)
+            sent = await client.send_code(doc["phone"], force_sms)
+            session = client.session_string()
+        except (TelegramFailure, TelegramUnreachable) as exc:
+            if isinstance(exc, TelegramFailure):
+                await self._failed(
+                    doc, exc, recoverable=exc.name not in RESTART, message="Telegram refused to send a code"
+                )
+            raise await self.health.failure(doc["_id"], exc, method="auth.sendCode") from None
+        finally:
+            if client is not None:
+                await client.disconnect()
+        now = utcnow()
+        pending = {
+            "_id": doc["_id"],
+            "phone": doc["phone"],
+            "phone_code_hash": sent.phone_code_hash,
+            "session_enc": self.vault.seal(session, login_context(doc["_id"])),
+            "state": S.CODE_SENT.value,
+            "code_type": sent.code_type,
+            "next_type": sent.next_type,
+            "code_length": sent.length,
+            "timeout": sent.timeout,
+            "lock_until": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await self.repos.code_logins.col.replace_one({"_id": doc["_id"]}, pending, upsert=True)
+        if self._needs_login(doc):
+            doc = await self.health.transition(doc, S.CODE_SENT, f"code sent ({sent.code_type})") or doc
+        self.metrics.logins.labels("code", "code_sent").inc()
+        await self._emit(
+            LoginCodeSent(
+                account_id=doc["_id"],
+                phone=doc["phone"],
+                code_type=sent.code_type,  # type: ignore[arg-type]
+                next_code_type=sent.next_type,  # type: ignore[arg-type]
+                code_length=sent.length,
+                resend_after_seconds=sent.timeout,
+            )
+        )
+        return self._step(doc, pending, "code")
+
+    async def verify(self, req: A.VerifyCodeRequest) -> LoginStep:
+        doc = await self.accounts.find(req)
+        pending = await self._locked(doc["_id"])
+        client = None
+        try:
+            session = self.vault.open(pending["session_enc"], login_context(doc["_id"]))
+            client = await self._client(doc, session)
+            code_hash = req.phone_code_hash or pending["phone_code_hash"]
+            try:
+                profile = await client.sign_in(doc["phone"], req.phone_code.get_secret_value(), code_hash)
+            except TelegramFailure as exc:
+                if exc.name != "SESSION_PASSWORD_NEEDED":
+                    raise
+                if req.two_factor_password is None:
+                    return await self._password_needed(doc, pending, client)
+                profile = await client.check_password(req.two_factor_password.get_secret_value())
+                return await self._finish(doc, client, profile, two_factor=True)
+            return await self._finish(doc, client, profile, two_factor=False)
+        except TelegramFailure as exc:
+            raise await self._refused(doc, exc) from None
+        except TelegramUnreachable as exc:
+            raise await self.health.failure(doc["_id"], exc) from None
+        finally:
+            if client is not None:
+                await client.disconnect()
+            await self.repos.code_logins.unlock(doc["_id"])
+
+    async def _refused(self, doc: Doc, exc: TelegramFailure) -> DomainError:
+        restart = exc.name in RESTART
+        if restart:
+            await self.repos.code_logins.delete(doc["_id"])
+            if self._needs_login(doc):
+                await self.health.transition(doc["_id"], S.NEW, exc.name)
+        messages = {
+            "PHONE_CODE_INVALID": "the code is wrong; try again",
+            "PHONE_CODE_EXPIRED": "the code expired; call login-account for a new one",
+            "PASSWORD_HASH_INVALID": "the 2FA password is wrong; try again",
+            "PHONE_NUMBER_UNOCCUPIED": "this phone has no Telegram account (sign-ups are not done by the product)",
+        }
+        await self._failed(
+            doc,
+            exc,
+            recoverable=not restart,
+            message=messages.get(exc.name, "Telegram refused the login step"),
+        )
+        return await self.health.failure(doc["_id"], exc)
+
+    async def _password_needed(self, doc: Doc, pending: Doc, client: AccountClient) -> LoginStep:
+        hint = None
+        try:
+            hint = await client.password_hint()
+        except TelegramFailure:
+            pass
+        fields = {
+            "session_enc": self.vault.seal(client.session_string(), login_context(doc["_id"])),
+            "state": S.PASSWORD_NEEDED.value,
+            "password_hint": hint,
+        }
+        pending = await self.repos.code_logins.set(doc["_id"], fields) or {**pending, **fields}
+        if self._needs_login(doc):
+            doc = await self.health.transition(doc, S.PASSWORD_NEEDED, "2FA password needed") or doc
+        await self.repos.accounts.set(doc["_id"], {"two_factor_enabled": True})
+        self.metrics.logins.labels("code", "password_needed").inc()
+        await self._emit(
+            LoginPasswordNeeded(account_id=doc["_id"], phone=doc["phone"], method="code", password_hint=hint)
+        )
+        return self._step(doc, pending, "password")
+
+    async def submit_password(self, req: A.SubmitTwoFactorPasswordRequest) -> LoginStep:
+        doc = await self.accounts.find(req)
+        pending = await self._locked(doc["_id"])
+        client = None
+        try:
+            if pending["state"] != S.PASSWORD_NEEDED.value:
+                raise Conflict("this login is waiting for the code, not the 2FA password (verify-code)")
+            session = self.vault.open(pending["session_enc"], login_context(doc["_id"]))
+            client = await self._client(doc, session)
+            profile = await client.check_password(req.password.get_secret_value())
+            return await self._finish(doc, client, profile, two_factor=True)
+        except TelegramFailure as exc:
+            raise await self._refused(doc, exc) from None
+        except TelegramUnreachable as exc:
+            raise await self.health.failure(doc["_id"], exc) from None
+        finally:
+            if client is not None:
+                await client.disconnect()
+            await self.repos.code_logins.unlock(doc["_id"])
+
+    async def resend(self, req: A.ResendCodeRequest) -> LoginStep:
+        doc = await self.accounts.find(req)
+        pending = await self._locked(doc["_id"])
+        client = None
+        try:
+            session = self.vault.open(pending["session_enc"], login_context(doc["_id"]))
+            client = await self._client(doc, session)
+            sent = await client.resend_code(doc["phone"], req.phone_code_hash or pending["phone_code_hash"])
+        except TelegramFailure as exc:
+            raise await self._refused(doc, exc) from None
+        except TelegramUnreachable as exc:
+            raise await self.health.failure(doc["_id"], exc) from None
+        finally:
+            if client is not None:
+                await client.disconnect()
+            await self.repos.code_logins.unlock(doc["_id"])
+        fields = {
+            "phone_code_hash": sent.phone_code_hash,
+            "code_type": sent.code_type,
+            "next_type": sent.next_type,
+            "code_length": sent.length,
+            "timeout": sent.timeout,
+        }
+        pending = await self.repos.code_logins.set(doc["_id"], fields) or {**pending, **fields}
+        await self._emit(
+            LoginCodeSent(
+                account_id=doc["_id"],
+                phone=doc["phone"],
+                code_type=sent.code_type,  # type: ignore[arg-type]
+                next_code_type=sent.next_type,  # type: ignore[arg-type]
+                code_length=sent.length,
+                resend_after_seconds=sent.timeout,
+                resent=True,
+            )
+        )
+        return self._step(doc, pending, "code")
+
+    async def _finish(
+        self, doc: Doc, client: AccountClient, profile: TelegramProfile, *, two_factor: bool
+    ) -> LoginStep:
+        session = client.session_string()
+        await client.disconnect()  # the pool connects this session next: never two connections at once
+        updated = await store_login(self.repos, self.vault, self.health, doc, session, profile, two_factor)
+        await self.repos.code_logins.delete(doc["_id"])
+        self.metrics.logins.labels("code", "ok").inc()
+        await self._emit(
+            AccountLoggedIn(account_id=doc["_id"], phone=doc["phone"], method="code", profile=profile)
+        )
+        await self.reload(doc["_id"])
+        self.pool.wake()
+        return self._step(updated, None, "done", account=account_view(updated, holder=None))
+
+    # --- logout ------------------------------------------------------------------------------------
+
+    async def logout(self, req: A.LogoutAccountRequest) -> AccountView:
+        doc = await self.accounts.find(req)
+        if doc.get("session_enc"):
+            try:
+                await self.pool.run(doc["_id"], Logout, req, lambda live: self.logout_here(live, req))
+            except Conflict:
+                pass  # the session is unusable anyway (revoked, banned): forgetting it is the logout
+        doc = await self.repos.accounts.get(doc["_id"]) or doc
+        await self._forget_session(doc, "logged out")
+        await self.repos.code_logins.delete(doc["_id"])
+        if not req.keep_account:
+            await self.accounts.remove(A.RemoveAccountRequest(account_id=doc["_id"], logout=False))
+            doc = {**doc, "session_enc": None, "state": S.NEW.value}
+            return account_view(doc, holder=None)
+        fresh = await self.repos.accounts.get(doc["_id"])
+        assert fresh is not None
+        return account_view(fresh, holder=None)
+
+    async def logout_here(self, live: LiveAccount, req: A.LogoutAccountRequest) -> Ack:
+        client = await self.pool.client_of(live)
+        try:
+            await client.log_out()
+        except TelegramFailure as exc:
+            if not exc.session_dead:
+                raise await self.health.failure(live.account_id, exc) from None
+        except TelegramUnreachable as exc:
+            raise await self.health.failure(live.account_id, exc) from None
+        doc = await self.repos.accounts.get(live.account_id)
+        if doc is not None:
+            await self._forget_session(doc, "logged out")
+        await self.pool.release(live.account_id, "released")
+        return Ack(affected=1)
+
+    async def _forget_session(self, doc: Doc, reason: str) -> None:
+        if doc.get("session_enc") is None and doc["state"] == S.NEW.value:
+            return
+        await self.health.transition(
+            doc, S.NEW, reason, extra={"session_enc": None, "connected": False, "holder": None}
+        )
+
+
+async def store_login(
+    repos: Repos,
+    vault: Vault,
+    health: Health,
+    doc: Doc,
+    session: str,
+    profile: TelegramProfile,
+    two_factor: bool,
+) -> Doc:
+    """Keep the authorised session (encrypted) and make the account active."""
+    if profile.phone and profile.phone != doc["phone"]:
+        raise Conflict(f"Telegram logged in {profile.phone}, not the account's phone {doc['phone']}")
+    merged = {**(doc.get("profile") or {}), **profile.model_dump(exclude={"bio"}, by_alias=False)}
+    extra = {
+        "session_enc": vault.seal(session, doc["_id"]),
+        "profile": merged,
+        "two_factor_enabled": two_factor,
+        "last_login_at": utcnow(),
+        "connected": False,
+        "holder": None,
+        "flood_waits": {},
+    }
+    updated = await health.transition(doc, S.ACTIVE, "logged in", extra=extra)
+    if updated is None:
+        raise NotFound(f"account {doc['_id']} was removed during the login")
+    return updated

@@ -1,0 +1,1 @@
+"""The only modules that import Telethon: building clients, calling Telegram, converting its objects."""

@@ -1,0 +1,222 @@
+"""tg-session test fixtures: the emulator (real MTProto, real Telethon), real nats-server and database
+(from `tgm_testing`), and replicas of tg-session running in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+import pytest_asyncio
+from tg_emulator import testing as emulator_fixtures
+from tg_emulator.keys import PUBLIC_KEY_PEM
+from tgm_contracts import Command
+from tgm_runtime import RuntimeSettings, ServiceRuntime
+from tgm_session.app import create_runtime
+from tgm_session.settings import SessionSettings
+from tgm_testing.procs import wait_for_async
+
+# The emulator's fixtures, by name: a running emulator and its world.
+tg_emulator = emulator_fixtures.tg_emulator
+tg_world = emulator_fixtures.tg_world
+
+
+@pytest_asyncio.fixture
+async def devsite(tg_world: Any) -> AsyncIterator[Any]:
+    from tg_emulator.devsite import DevSite
+
+    site = DevSite(tg_world)
+    await site.start()
+    try:
+        yield site
+    finally:
+        await site.stop()
+
+
+class ProxyServer:
+    """A real proxy server (PyPI pproxy) on 127.0.0.2: what it forwards leaves from 127.0.0.2, so the
+    far end can tell proxied traffic from direct traffic (which comes from 127.0.0.1)."""
+
+    host = "127.0.0.2"
+
+    def __init__(self, kind: str, port: int, user: str | None, password: str | None, handler: Any) -> None:
+        self.kind, self.port, self.user, self.password, self.handler = kind, port, user, password, handler
+
+    def url(self, password: str | None = ...) -> str:  # type: ignore[assignment]
+        pw = self.password if password is ... else password
+        auth = f"{self.user}:{pw}@" if self.user else ""
+        return f"{self.kind}://{auth}{self.host}:{self.port}"
+
+    def close(self) -> None:
+        self.handler.close()
+
+
+@pytest_asyncio.fixture
+async def proxies() -> AsyncIterator[Callable[..., Awaitable[ProxyServer]]]:
+    import pproxy
+    from tgm_testing.procs import free_port
+
+    made: list[ProxyServer] = []
+
+    async def make(kind: str = "socks5", user: str | None = None, password: str | None = None) -> ProxyServer:
+        port = free_port(ProxyServer.host)
+        auth = f"#{user}:{password}" if user else ""
+        server = pproxy.Server(f"{kind}://{ProxyServer.host}:{port}/@in{auth}")
+        # authtime=0: every connection authenticates (pproxy otherwise trusts an IP once it logged in).
+        handler = await server.start_server(dict(rserver=[], verbose=lambda *a: None, authtime=0))
+        made.append(ProxyServer(kind, port, user, password, handler))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for p in made:
+            p.close()
+
+
+MASTER_KEY = base64.b64encode(b"k" * 32).decode()
+API_ID = 1
+API_HASH = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def rsa_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "emulator-rsa.pem"
+    path.write_text(PUBLIC_KEY_PEM)
+    return path
+
+
+class Replica:
+    def __init__(self, rt: ServiceRuntime) -> None:
+        self.rt = rt
+
+    @property
+    def svc(self) -> Any:
+        return self.rt.state.session
+
+    @property
+    def db(self) -> Any:
+        return self.rt.db
+
+    async def call(
+        self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30
+    ) -> dict:
+        """Through NATS, as the gateway would: the raw envelope."""
+        msg = await self.rt.nc.request(cmd.SUBJECT, json.dumps(payload or {}).encode(), timeout=timeout)
+        return json.loads(msg.data)
+
+    async def ok(self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30) -> Any:
+        reply = await self.call(cmd, payload, timeout)
+        assert reply["ok"], reply
+        return reply["data"]
+
+    async def request(self, subject: str, payload: dict[str, Any], timeout: float = 30) -> dict:
+        msg = await self.rt.nc.request(subject, json.dumps(payload).encode(), timeout=timeout)
+        return json.loads(msg.data)
+
+
+class Events:
+    """Every tg-session event published while the test runs (a core NATS subscription)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict[str, Any]]] = []
+        self._cond = asyncio.Condition()
+
+    async def on(self, msg: Any) -> None:
+        async with self._cond:
+            self.items.append((msg.subject.split(".")[3], json.loads(msg.data)))
+            self._cond.notify_all()
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [d for n, d in self.items if n == name]
+
+    async def wait(
+        self, name: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True, timeout: float = 15
+    ):
+        async def _wait() -> dict[str, Any]:
+            async with self._cond:
+                while True:
+                    for n, d in self.items:
+                        if n == name and pred(d):
+                            return d
+                    await self._cond.wait()
+
+        return await asyncio.wait_for(_wait(), timeout)
+
+
+@pytest_asyncio.fixture
+async def events(nats_server: Any) -> AsyncIterator[Events]:
+    nc = await nats.connect(nats_server.url)
+    ev = Events()
+    await nc.subscribe("tgm.tg-session.evt.>", cb=ev.on)
+    try:
+        yield ev
+    finally:
+        await nc.close()
+
+
+@pytest_asyncio.fixture
+async def replicas(
+    nats_server: Any,
+    mongo_server: Any,
+    tg_emulator: Any,
+    rsa_key_file: Path,
+    tmp_path: Path,
+) -> AsyncIterator[Callable[..., Awaitable[Replica]]]:
+    """`await replicas("r1", **session_settings)` starts a tg-session replica on the shared database."""
+    prefix = f"s{uuid.uuid4().hex[:8]}_"
+    started: list[Replica] = []
+
+    async def make(replica_id: str = "r1", **overrides: Any) -> Replica:
+        settings = RuntimeSettings(
+            nats_url=nats_server.url,
+            mongodb_uri=mongo_server.uri,
+            database_prefix=prefix,
+            data_dir=tmp_path,
+            master_key=MASTER_KEY,
+            replica_id=f"{prefix}{replica_id}",
+        )
+        values: dict[str, Any] = dict(
+            dc_host=tg_emulator.host,
+            dc_port=tg_emulator.port,
+            rsa_public_key_file=rsa_key_file,
+            claim_interval_seconds=0.2,
+            worker_interval_seconds=0.1,
+            extraction_page_delay_seconds=0.0,
+            request_timeout_seconds=10,
+            connect_timeout_seconds=10,
+            api_id=API_ID,
+            api_hash=API_HASH,
+        )
+        values.update(overrides)
+        rt = create_runtime(settings, SessionSettings(**values))
+        await rt.start()
+        replica = Replica(rt)
+        started.append(replica)
+        return replica
+
+    try:
+        yield make
+    finally:
+        for replica in reversed(started):
+            try:
+                await asyncio.wait_for(replica.rt.stop(), 20)
+            except Exception:
+                pass
+        client = mongo_server.client()
+        try:
+            for name in client.list_database_names():
+                if name.startswith(prefix):
+                    client.drop_database(name)
+        finally:
+            client.close()
+
+
+async def until(pred: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> None:
+    await wait_for_async(pred, timeout=timeout, interval=interval)

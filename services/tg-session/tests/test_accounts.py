@@ -1,0 +1,168 @@
+"""Account management commands, the account calls other services use, and secrets at rest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tgm_contracts.commands import accounts as A
+from tgm_contracts.rpc_session import DescribeAccounts, GetHistory, MarkRead, PickAccounts, ResolvePeer
+
+from .conftest import API_HASH, until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+PHONE = "+15550100001"
+
+
+async def test_settings_groups_tags_personas_and_bulk(replicas):
+    r = await replicas()
+    a = await r.ok(
+        A.AddAccount, {"phone": "+886 912 345 678", "label": "a", "group": "Sales", "role": "Sender"}
+    )
+    b = await r.ok(A.AddAccount, {"phone": "+15550100002", "tags": ["x"], "device": {"platform": "ios"}})
+    assert a["phone"] == "+886912345678" and a["role"] == "sender" and a["group"] == "Sales"
+    assert b["device"]["platform"] == "ios" and b["device"]["deviceModel"].startswith("iPhone")
+    dup = await r.call(A.AddAccount, {"phone": "+886912345678"})
+    assert dup["error"]["code"] == "CONFLICT"
+    bad = await r.call(A.AddAccount, {"phone": "12"})
+    assert bad["error"]["code"] == "VALIDATION_ERROR"
+    groups = await r.ok(A.GetGroups, {})
+    assert [(g["name"], g["accountCount"]) for g in groups["groups"]] == [("Sales", 1)]
+    saved = await r.ok(
+        A.SaveGroups,
+        {
+            "groups": [
+                {"id": groups["groups"][0]["id"], "name": "Sales EU", "color": "#ff0000"},
+                {"name": "Support"},
+            ]
+        },
+    )
+    assert sorted(g["name"] for g in saved["groups"]) == ["Sales EU", "Support"]
+    assert (await r.ok(A.GetAccounts, {"group": "Sales EU"}))["total"] == 1
+    res = await r.ok(A.BulkAssignGroup, {"accountIds": [a["id"], b["id"], "acc_missing"], "group": "Support"})
+    assert res["affected"] == 2 and res["failed"][0]["code"] == "NOT_FOUND" and res["ok"] is False
+    await r.ok(A.BulkAssignRole, {"accountIds": [a["id"], b["id"]], "role": "listener"})
+    await r.ok(
+        A.BatchUpdateAccounts,
+        {"accountIds": [a["id"], b["id"]], "updates": {"tags": {"mode": "add", "tags": ["y"]}}},
+    )
+    tags = await r.ok(A.GetTags, {})
+    assert {(t["name"], t["accountCount"]) for t in tags["tags"]} == {("x", 1), ("y", 2)}
+    await r.ok(A.SaveTags, {"tags": [{"name": "z", "renameFrom": "y", "color": "#00ff00"}, {"name": "x"}]})
+    assert (await r.ok(A.GetAccounts, {"tag": "z"}))["total"] == 2
+    await r.ok(A.SaveTags, {"tags": ["z"]})  # the earlier client's plain list; replace drops "x"
+    assert (await r.ok(A.GetAccounts, {"tag": "x"}))["total"] == 0
+    personas = await r.ok(
+        A.SavePersonas, {"personas": [{"name": "Friendly", "tone": "friendly", "speakingStyle": "short"}]}
+    )
+    pid = personas["personas"][0]["id"]
+    assert personas["personas"][0]["speakingStyle"] == "short"
+    upd = await r.ok(
+        A.UpdateAccount, {"accountId": a["id"], "personaId": pid, "label": "renamed", "dailySendLimit": 30}
+    )
+    assert upd["personaId"] == pid and upd["label"] == "renamed" and upd["dailySendLimit"] == 30
+    assert (await r.ok(A.GetPersonas, {}))["personas"][0]["accountCount"] == 1
+    page = await r.ok(A.GetAccounts, {"role": "listener", "limit": 1, "sort": "phone"})
+    assert (
+        page["total"] == 2
+        and len(page["items"]) == 1
+        and page["nextCursor"] == "1"
+        and page["byState"] == {"new": 2}
+    )
+    assert (await r.ok(A.GetAccounts, {"text": "renamed"}))["items"][0]["id"] == a["id"]
+    gone = await r.ok(A.BulkDeleteAccounts, {"accountIds": [b["id"]]})
+    assert gone["affected"] == 1
+    await r.ok(A.RemoveAccount, {"accountId": a["id"]})
+    assert (await r.ok(A.GetAccounts, {}))["total"] == 0
+    assert (await r.call(A.RemoveAccount, {"accountId": a["id"]}))["error"]["code"] == "NOT_FOUND"
+
+
+async def test_profile_push_pull_status_and_account_calls(replicas, tg_world):
+    me = tg_world.add_user(PHONE, first_name="Old", username="old_name")
+    friend = tg_world.add_user("+15550100002", first_name="Friend", username="friend_f")
+    r = await replicas()
+    acc = await r.ok(A.AddAccount, {"phone": PHONE})
+    await r.ok(A.LoginAccount, {"accountId": acc["id"]})
+    await r.ok(A.VerifyCode, {"accountId": acc["id"], "phoneCode": tg_world.last_code(PHONE)})
+    await until(lambda: r.svc.pool.get(acc["id"]) is not None and r.svc.pool.get(acc["id"]).connected)
+    view = await r.ok(
+        A.UpdateAccountData, {"accountId": acc["id"], "updates": {"firstName": "New", "bio": "hello"}}
+    )
+    assert view["profile"]["firstName"] == "New" and view["profile"]["bio"] == "hello"
+    assert me.first_name == "New" and me.about == "hello"
+    view = await r.ok(A.UpdateAccountData, {"accountId": acc["id"], "username": "new_name"})
+    assert me.username == "new_name" and view["profile"]["username"] == "new_name"
+    taken = await r.call(A.UpdateAccountData, {"accountId": acc["id"], "username": "friend_f"})
+    assert taken["error"]["details"]["telegramError"] == "USERNAME_OCCUPIED"
+    me.last_name = "Changed"
+    synced = await r.ok(A.SyncAccountInfo, {"accountId": acc["id"]})
+    assert synced["profile"]["lastName"] == "Changed" and synced["profile"]["telegramId"] == me.id
+    report = await r.ok(A.CheckAccountStatus, {"accountId": acc["id"]})
+    assert report["state"] == "active" and report["connected"] is True and report["latencyMs"] > 0
+    resolved = await r.request(ResolvePeer.subject(acc["id"]), {"peer": "t.me/friend_f"})
+    assert resolved["data"]["peerId"] == friend.id and resolved["data"]["kind"] == "user"
+    missing = await r.request(ResolvePeer.subject(acc["id"]), {"peer": "@nobody_here"})
+    assert missing["error"]["code"] == "NOT_FOUND"
+    tg_world.post(friend, me, "one")
+    tg_world.post(friend, me, "two")
+    hist = await r.request(GetHistory.subject(acc["id"]), {"peer": "@friend_f", "limit": 10})
+    assert [m["text"] for m in hist["data"]["messages"]] == ["two", "one"]
+    read = await r.request(MarkRead.subject(acc["id"]), {"peer": "@friend_f"})
+    assert read["ok"] and tg_world.unread_in(me, ("user", friend.id)) == 0
+    picked = await r.request(PickAccounts.SUBJECT, {"count": 5})
+    assert [p["id"] for p in picked["data"]["accounts"]] == [acc["id"]]
+    described = await r.request(DescribeAccounts.SUBJECT, {"accountIds": [acc["id"], "acc_nope"]})
+    assert (
+        described["data"]["missing"] == ["acc_nope"]
+        and described["data"]["accounts"][0]["telegramId"] == me.id
+    )
+    # A device profile really reaches Telegram.
+    auth = next(rec.authorization for rec in tg_world.sessions_of(me))
+    assert auth.device_model == view["device"]["deviceModel"]
+
+
+async def test_no_plaintext_secret_in_the_database(replicas, tg_emulator, tg_world, proxies):
+    proxy = await proxies("socks5", "puser", "proxy-pass-93871")
+    u = tg_world.add_user(PHONE, first_name="Sec", password="2fa-pass-55512")
+    other = tg_world.add_user("+15550100002", first_name="Imp")
+    imported = tg_emulator.session_for(other)
+    r = await replicas()
+    hash2 = "aa11bb22cc33dd44ee55ff6677889900"
+    await r.ok(
+        A.AddAccount,
+        {
+            "phone": "+15550100002",
+            "sessionString": imported,
+            "apiId": 4242,
+            "apiHash": hash2,
+            "proxy": proxy.url(),
+        },
+    )
+    acc = await r.ok(A.AddAccount, {"phone": PHONE, "proxy": proxy.url()})
+    await r.ok(A.LoginAccount, {"accountId": acc["id"]})
+    await r.ok(
+        A.VerifyCode,
+        {
+            "accountId": acc["id"],
+            "phoneCode": tg_world.last_code(PHONE),
+            "twoFactorPassword": "2fa-pass-55512",
+        },
+    )
+    await until(lambda: sum(1 for live in r.svc.pool.live.values() if live.connected) == 2)
+    from telethon.sessions import StringSession
+
+    # The live session strings, as Telethon would save them, and their auth keys.
+    secrets = {imported, API_HASH, hash2, "proxy-pass-93871", "2fa-pass-55512"}
+    for live in r.svc.pool.live.values():
+        text = live.client.session_string()
+        secrets.add(text)
+        secrets.add(StringSession(text).auth_key.key.hex())
+    dump = ""
+    for name in await r.db.list_collection_names():
+        async for doc in r.db[name].find({}):
+            dump += json.dumps(doc, default=str)
+    assert "enc:v1:" in dump
+    for secret in secrets:
+        assert secret not in dump, f"a secret is stored in clear ({len(secret)} chars)"
+    assert u.id  # the account really logged in with 2FA

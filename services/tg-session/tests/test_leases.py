@@ -1,0 +1,100 @@
+"""Leases across replicas: fair shares, takeover of a crashed replica's accounts within the TTL, a
+lost lease stopping its client at once, and never two connections on one session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from tgm_contracts.commands import accounts as A
+from tgm_contracts.rpc_session import Send
+
+from .conftest import until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+TTL = 3.0
+
+
+def duplicated(world) -> int:
+    return sum(1 for rec in world.auth_keys.values() if rec.revoked == "duplicated")
+
+
+async def import_accounts(r, emulator, world, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        u = world.add_user(f"+1555020{i:04d}", first_name=f"U{i}", username=f"user_{i:04d}")
+        acc = await r.ok(
+            A.AddAccount, {"phone": f"+1555020{i:04d}", "sessionString": emulator.session_for(u)}
+        )
+        assert acc["state"] == "disconnected" and acc["hasSession"]
+        ids.append(acc["id"])
+    return ids
+
+
+def held(*rs) -> list[int]:
+    return [sum(1 for live in r.svc.pool.live.values() if live.connected) for r in rs]
+
+
+async def crash(r) -> None:
+    """What SIGKILL does, as far as others can tell: connections drop, leases are not released."""
+    pool = r.svc.pool
+    pool._stopping = True
+    for task in pool._tasks:
+        task.cancel()
+    for live in list(pool.live.values()):
+        live.stopping = True
+        if live.task:
+            live.task.cancel()
+        if live.client:
+            await live.client.disconnect()
+    if r.svc._worker:
+        r.svc._worker.cancel()
+    await r.rt.broker.stop()
+
+
+async def test_two_replicas_share_and_take_over_a_crashed_ones_accounts(
+    replicas, tg_emulator, tg_world, events
+):
+    opts = dict(lease_ttl_seconds=TTL, heartbeat_seconds=1.0, claim_interval_seconds=0.3)
+    r1 = await replicas("r1", **opts)
+    r2 = await replicas("r2", **opts)
+    ids = await import_accounts(r1, tg_emulator, tg_world, 20)
+    await until(lambda: sum(held(r1, r2)) == 20, timeout=30)
+    a, b = held(r1, r2)
+    assert a >= 8 and b >= 8, (a, b)  # fair shares, not one replica taking everything
+    await events.wait("account-logged-in", lambda d: d["method"] == "session")
+    page = await r1.ok(A.GetAccounts, {"limit": 100})
+    assert {v["state"] for v in page["items"]} == {"active"} and all(v["connected"] for v in page["items"])
+    moved = list(r2.svc.pool.live)
+    started = time.monotonic()
+    await crash(r2)
+    await until(lambda: held(r1)[0] == 20, timeout=TTL + 10)
+    took = time.monotonic() - started
+    assert took <= TTL + 5, took
+    assert duplicated(tg_world) == 0
+    # The accounts that moved still work: send through one of them (served by r1 now).
+    peer = tg_world.add_user("+15550300000", first_name="Peer", username="peer_p")
+    reply = await r1.request(
+        Send.subject(moved[0]), {"jobId": "after-takeover", "peer": "@peer_p", "text": "still here"}
+    )
+    assert reply["ok"], reply
+    assert any(d.to_user_id == peer.id for d in tg_world.deliveries)
+    assert set(ids) == set(r1.svc.pool.live)
+
+
+async def test_a_lost_lease_stops_the_client(replicas, tg_emulator, tg_world):
+    r1 = await replicas("r1", lease_ttl_seconds=TTL, heartbeat_seconds=0.5)
+    [account_id] = await import_accounts(r1, tg_emulator, tg_world, 1)
+    await until(lambda: held(r1) == [1])
+    live = r1.svc.pool.get(account_id)
+    client = live.client
+    # Someone else's lease replaces ours (as after a partition): the next renewal fails.
+    kv = r1.svc.leases.kv
+    await kv.put(f"acct.{account_id}", b"someone-else")
+    await until(lambda: r1.svc.pool.get(account_id) is None, timeout=5)
+    assert not client.is_connected()
+    assert await r1.svc.leases.holder(f"acct.{account_id}") == "someone-else"
+    await asyncio.sleep(1.0)  # and it does not come back while the other holds it
+    assert r1.svc.pool.get(account_id) is None

@@ -1,0 +1,339 @@
+"""tg-session end to end: the stack as processes (nats-server, database, tg-session, campaign, gateway),
+driven only through the gateway's HTTP API and WebSocket, against the Telegram emulator (running in
+this process on a thread of its own, with its developer site) and the real Telethon inside
+tg-session.
+
+- onboarding: add an account, code login with 2FA, QR login; every step pushed over the WebSocket;
+- messaging: a private message sent through the gateway lands in the emulator's world; the reply
+  comes back as `message-received` over the WebSocket;
+- groups: join a group, extract its 1,000 members with progress events, export them as CSV;
+- health: a FLOOD_WAIT_30 marks the account `flood_wait` and the send reply carries retry_after 30;
+  a revoked session moves the account to `unauthorized` with an alert event;
+- scale-out: two tg-session replicas share 200 accounts; SIGKILL one; the survivor holds all 200
+  within the lease TTL plus 10 s, and no session was ever connected twice (AUTH_KEY_DUPLICATED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tgm_stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+API_HASH = "0123456789abcdef0123456789abcdef"
+
+
+class EmulatorThread:
+    """The emulator (and its developer site) on an event loop of its own: the world is only touched
+    from that loop, through `do`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="tg-emulator", daemon=True)
+
+    def start(self) -> EmulatorThread:
+        from tg_emulator.devsite import DevSite
+        from tg_emulator.emulator import Emulator
+        from tg_emulator.world import World
+
+        self.thread.start()
+
+        async def boot() -> tuple[Any, Any]:
+            emu = await Emulator(World()).start()
+            site = await DevSite(emu.world).start()
+            return emu, site
+
+        self.emu, self.site = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(30)
+        self.world = self.emu.world
+        return self
+
+    def do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        async def run() -> Any:
+            return fn(*args, **kwargs)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
+
+    def stop(self) -> None:
+        async def down() -> None:
+            await self.site.stop()
+            await self.emu.stop()
+
+        asyncio.run_coroutine_threadsafe(down(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def env(self, key_file: Path, **extra: str) -> dict[str, str]:
+        return {
+            "TGM_SESSION_DC_HOST": self.emu.host,
+            "TGM_SESSION_DC_PORT": str(self.emu.port),
+            "TGM_SESSION_RSA_PUBLIC_KEY_FILE": str(key_file),
+            "TGM_SESSION_API_ID": "1",
+            "TGM_SESSION_API_HASH": API_HASH,
+            "TGM_SESSION_DEVSITE_URL": self.site.url,
+            "TGM_SESSION_IP_ECHO_URL": f"{self.site.url}/ip",
+            **extra,
+        }
+
+
+def key_file(tmp: Path) -> Path:
+    from tg_emulator.keys import PUBLIC_KEY_PEM
+
+    path = tmp / "emulator-rsa.pem"
+    path.write_text(PUBLIC_KEY_PEM)
+    return path
+
+
+class Gateway:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.http = httpx.Client(
+            base_url=stack.gateway_url, headers={"authorization": f"Bearer {stack.admin_key}"}, timeout=90
+        )
+
+    def call(self, command: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.http.post(f"/api/v1/commands/{command}", json=payload or {}).json()
+
+    def ok(self, command: str, payload: dict[str, Any] | None = None) -> Any:
+        reply = self.call(command, payload)
+        assert reply.get("ok"), (command, reply)
+        return reply["data"]
+
+
+class Pushed:
+    """The gateway's WebSocket, subscribed to every tg-session event; collects what is pushed."""
+
+    def __init__(self, stack: Stack) -> None:
+        from websockets.sync.client import connect
+
+        url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/ws"
+        self._conn = connect(url, additional_headers={"authorization": f"Bearer {stack.admin_key}"})
+        self.ws = self._conn.__enter__()
+        self.items: list[dict[str, Any]] = []
+        self.cond = threading.Condition()
+        self.ws.send(json.dumps({"action": "subscribe", "subjects": ["tgm.tg-session.evt.>"], "requestId": "s"}))
+        assert json.loads(self.ws.recv(10))["event"] == "subscribe-result"
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for text in self.ws:
+                msg = json.loads(text)
+                with self.cond:
+                    self.items.append(msg)
+                    self.cond.notify_all()
+        except Exception:
+            pass
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        with self.cond:
+            return [m["data"] for m in self.items if m.get("event") == event]
+
+    def wait(self, event: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for m in self.items:
+                    if m.get("event") == event and pred(m["data"]):
+                        return m["data"]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {event} event pushed in {timeout}s")
+                self.cond.wait(left)
+
+    def close(self) -> None:
+        self._conn.__exit__(None, None, None)
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorThread]:
+    emu = EmulatorThread().start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture(scope="module")
+def system(emulator: EmulatorThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Pushed]]:
+    tmp = tmp_path_factory.mktemp("tgs-e2e")
+    env = emulator.env(key_file(tmp), TGM_SESSION_EXTRACTION_PAGE_DELAY_SECONDS="0.2",
+                       TGM_SESSION_CLAIM_INTERVAL_SECONDS="0.5")  # fmt: skip
+    stack = Stack(tmp / "data", gateway_port=0, services=("tg-session", "campaign"), extra_env=env)
+    stack.start()
+    gw = Gateway(stack)
+    pushed = Pushed(stack)
+    # Immediate sends in these tests: no jitter, no quiet hours.
+    gw.ok("save-settings", {"settings": {"pacing": {"jitterMinSeconds": 0, "jitterMaxSeconds": 0,
+                                                    "quietHoursStart": None, "quietHoursEnd": None}}})  # fmt: skip
+    try:
+        yield gw, pushed
+    finally:
+        pushed.close()
+        stack.stop()
+
+
+def token_of(url: str) -> bytes:
+    text = url.split("token=", 1)[1]
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@pytest.mark.timeout(240)
+def test_onboarding_messaging_groups_and_extraction(system, emulator: EmulatorThread) -> None:
+    gw, pushed = system
+    world = emulator.world
+    carol = emulator.do(world.add_user, "+15550110001", first_name="Carol", username="carol_c",
+                        password="two factor", password_hint="tf")  # fmt: skip
+    dave = emulator.do(world.add_user, "+15550110002", first_name="Dave", username="dave_d")
+    erin = emulator.do(world.add_user, "+15550110003", first_name="Erin", username="erin_e")
+
+    # --- add an account, code login with 2FA ------------------------------------------------------
+    acc = gw.ok("add-account", {"phone": "+15550110001", "label": "carol"})
+    step = gw.ok("login-account", {"accountId": acc["id"]})
+    assert step["next"] == "code"
+    pushed.wait("login-code-sent", lambda d: d["accountId"] == acc["id"])
+    code = emulator.do(world.last_code, "+15550110001")
+    step = gw.ok("verify-code", {"accountId": acc["id"], "phoneCode": code})
+    assert step["next"] == "password" and step["passwordHint"] == "tf"
+    pushed.wait("login-password-needed", lambda d: d["accountId"] == acc["id"])
+    wrong = gw.call("submit-2fa-password", {"accountId": acc["id"], "password": "wrong"})
+    assert wrong["error"]["details"]["telegramError"] == "PASSWORD_HASH_INVALID"
+    step = gw.ok("submit-2fa-password", {"accountId": acc["id"], "password": "two factor"})
+    assert step["next"] == "done" and step["account"]["profile"]["telegramId"] == carol.id
+    pushed.wait("account-logged-in", lambda d: d["accountId"] == acc["id"] and d["method"] == "code")
+
+    # --- QR login ---------------------------------------------------------------------------------
+    qr = gw.ok("qr-login-create", {"label": "dave via qr"})
+    assert qr["qrUrl"].startswith("tg://login?token=") and qr["qrImageMime"] == "image/png"
+    emulator.do(world.accept_login_token, dave, token_of(qr["qrUrl"]))
+    done = pushed.wait("qr-login-updated", lambda d: d["sessionId"] == qr["sessionId"] and d["state"] == "success")
+    dave_acc = done["accountId"]
+    assert gw.ok("qr-login-status", {"sessionId": qr["sessionId"]})["state"] == "success"
+
+    # Both accounts connect.
+    def connected(ids: list[str]) -> bool:
+        items = gw.ok("get-accounts", {"ids": ids})["items"]
+        return len(items) == len(ids) and all(i["connected"] and i["state"] == "active" for i in items)
+
+    wait_until(lambda: connected([acc["id"], dave_acc]), 30)
+
+    # --- send a private message through the gateway; it lands in the emulator's world ------------
+    sent = gw.ok("send-private-message", {"accountId": acc["id"], "peer": "@erin_e", "text": "hello erin",
+                                          "waitSeconds": 30})  # fmt: skip
+    assert sent["state"] == "sent" and sent["messageId"], sent
+    deliveries = emulator.do(lambda: [d.to_dict() for d in world.deliveries if d.to_user_id == erin.id])
+    assert [d["text"] for d in deliveries] == ["hello erin"] and deliveries[0]["from_user_id"] == carol.id
+    assert deliveries[0]["random_id"] is not None  # derived from the job id: Telegram's own dedupe key
+    pushed.wait("message-sent", lambda d: d["accountId"] == acc["id"] and d["text"] == "hello erin")
+
+    # --- the reply comes back as an event over the WebSocket ---------------------------------------
+    emulator.do(world.post, erin, carol, "hi carol, got it")
+    got = pushed.wait("message-received", lambda d: d["text"] == "hi carol, got it")
+    assert got["accountId"] == acc["id"] and got["senderId"] == erin.id and got["chatKind"] == "private"
+
+    # --- join a group, extract its 1,000 members with progress, export CSV ------------------------
+    def big_group() -> int:
+        from tg_emulator.world.seed import generate_members
+
+        owner = world.add_user("+15550119999", first_name="Owner")
+        ch = world.create_channel(owner, "Thousand Club", username="thousandclub")
+        generate_members(world, ch, 1000)
+        return ch.id
+
+    emulator.do(big_group)
+    joined = gw.ok("join-group", {"accountId": acc["id"], "groupUrl": "https://t.me/thousandclub"})
+    assert joined["chat"]["title"] == "Thousand Club" and joined["chat"]["membersCount"] == 1002
+    pushed.wait("group-joined", lambda d: d["title"] == "Thousand Club")
+    job = gw.ok("extract-members", {"accountId": acc["id"], "group": "@thousandclub"})
+    fin = pushed.wait("extraction-finished", lambda d: d["jobId"] == job["jobId"], timeout=120)
+    assert fin["state"] == "completed"
+    progress = [p for p in pushed.named("extraction-progress") if p["jobId"] == job["jobId"]]
+    assert len(progress) >= 5 and progress[-1]["progress"] == 1.0
+    status = gw.ok("get-extraction-status", {"jobId": job["jobId"]})["items"][0]
+    # 1,000 members + the owner + our account.
+    assert status["scanned"] == 1002 and status["collected"] == 1002
+    export = gw.ok("export-collected-users", {"jobId": job["jobId"], "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(base64.b64decode(export["contentBase64"]).decode())))
+    assert len(rows) == export["rows"] == 1002
+    assert sum(1 for r in rows if r["first_name"].startswith("Member")) == 1000
+
+    # --- FLOOD_WAIT_30 and a revoked session --------------------------------------------------------
+    emulator.do(world.faults.fail_next, "messages.sendMessage", "FLOOD_WAIT_30", user_id=carol.id)
+    flood = gw.call("send-private-message", {"accountId": acc["id"], "peer": "@erin_e", "text": "again",
+                                             "waitSeconds": 15})  # fmt: skip
+    view = gw.ok("get-accounts", {"ids": [acc["id"]]})["items"][0]
+    assert view["state"] == "flood_wait" and view["floodWaitUntil"], (flood, view)
+    recorded = pushed.wait("flood-wait-recorded", lambda d: d["accountId"] == acc["id"])
+    assert recorded["seconds"] == 30 and recorded["category"] == "send"
+    emulator.do(world.revoke, user=dave)
+    report = gw.ok("check-account-status", {"accountId": dave_acc})
+    assert report["state"] == "unauthorized" and report["reason"] == "AUTH_KEY_UNREGISTERED"
+    alert = pushed.wait("account-status-changed", lambda d: d["accountId"] == dave_acc and d["state"] == "unauthorized")
+    assert alert["previousState"] == "active"
+
+
+@pytest.mark.timeout(420)
+def test_two_replicas_200_accounts_sigkill_takeover(emulator: EmulatorThread, tmp_path: Path) -> None:
+    world = emulator.world
+    sessions = emulator.do(
+        lambda: [
+            (f"+1555012{i:04d}", emulator.emu.session_for(world.add_user(f"+1555012{i:04d}", first_name=f"F{i}")))
+            for i in range(200)
+        ]
+    )
+    env = emulator.env(key_file(tmp_path), TGM_SESSION_CLAIM_INTERVAL_SECONDS="1")
+    stack = Stack(tmp_path / "data", gateway_port=0, services=("tg-session",), replicas={"tg-session": 2},
+                  extra_env=env)  # fmt: skip
+    stack.start()
+    try:
+        gw = Gateway(stack)
+        for phone, session in sessions:
+            gw.ok("add-account", {"phone": phone, "sessionString": session})
+
+        def holders() -> dict[str, int]:
+            out: dict[str, int] = {}
+            cursor = None
+            while True:
+                page = gw.ok("get-accounts", {"limit": 500, **({"cursor": cursor} if cursor else {})})
+                for a in page["items"]:
+                    if a["connected"] and a["state"] == "active":
+                        out[a["holder"]] = out.get(a["holder"], 0) + 1
+                cursor = page["nextCursor"]
+                if cursor is None:
+                    return out
+
+        shares = wait_until(lambda: (h := holders()) and sum(h.values()) == 200 and h, 120, 1.0)
+        assert set(shares) == {"tg-session-0", "tg-session-1"} and min(shares.values()) >= 60, shares
+        killed_at = time.monotonic()
+        stack.kill("tg-session", 1)
+        wait_until(lambda: holders().get("tg-session-0") == 200, 15 + 10 + 5, 0.5)
+        took = time.monotonic() - killed_at
+        assert took <= 15 + 10, f"took {took:.1f}s"
+        dup = emulator.do(lambda: sum(1 for rec in world.auth_keys.values() if rec.revoked == "duplicated"))
+        assert dup == 0
+        print(f"\nshares before the kill: {shares}; all 200 held by tg-session-0 {took:.1f}s after SIGKILL")
+    finally:
+        stack.stop()
