@@ -1,19 +1,17 @@
 """The whole system as separate processes (nats-server, secantusd, five services, the gateway), driven
-only through the gateway: what an operator does on day one, and what happens when parts die."""
+only through the gateway: what an operator does on day one, and what happens when parts die.
+
+`tgm-stack up` itself (banner, key, graceful-shutdown exit code, up again) is covered by
+tools/stack/tests/test_real_stack.py."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from tgm_stack import Stack
-from tgm_testing.procs import free_port, wait_for
+from tgm_testing.procs import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -101,7 +99,10 @@ def test_services_reconnect_after_a_nats_restart(stack: Stack) -> None:
 
 
 def test_backup_then_destructive_change_then_restore(stack: Stack) -> None:
-    item = {"question": "What are the opening hours?", "answer": "We are open 9:00 to 18:00, Monday to Friday."}
+    item = {
+        "question": "What are the opening hours?",
+        "answer": "We are open 9:00 to 18:00, Monday to Friday.",
+    }
     assert call(stack, "add-knowledge", {"items": [item]}).status_code == 200
     call(stack, "save-settings", {"settings": {"compliance": {"perRecipientDailyCap": 2}}})
     backup = call(stack, "backup-database", {"label": "e2e"}).json()["data"]
@@ -122,45 +123,13 @@ def test_backup_then_destructive_change_then_restore(stack: Stack) -> None:
 
 
 def test_settings_survive_a_full_restart(stack: Stack) -> None:
-    r = call(stack, "save-settings", {"settings": {"general": {"language": "en"}, "pacing": {"perAccountPerHour": 150}}})
+    r = call(
+        stack,
+        "save-settings",
+        {"settings": {"general": {"language": "en"}, "pacing": {"perAccountPerHour": 150}}},
+    )
     assert r.status_code == 200, r.text
     stack.stop()
     stack.start()
     got = call(stack, "get-settings").json()["data"]["settings"]
     assert got["general"]["language"] == "en" and got["pacing"]["perAccountPerHour"] == 150
-
-
-def test_make_up_command_prints_the_key_and_stops_on_graceful_shutdown(tmp_path: Path) -> None:
-    """`tgm-stack up` is what `make up` runs: it must print where it listens and the admin key, and a
-    `graceful-shutdown` must bring every process down with exit code 0."""
-    port = free_port()
-    data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tgm_stack", "up", "--data-dir", str(data), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: (data / "admin.key").exists() and _ok(f"{url}/readyz"), timeout=120, interval=0.3)
-        key = (data / "admin.key").read_text().strip()
-        r = httpx.post(f"{url}/api/v1/commands/graceful-shutdown", json={},
-                       headers={"authorization": f"Bearer {key}"}, timeout=30)
-        assert r.status_code == 200
-        acked = {a["service"] for a in r.json()["data"]["acknowledged"]}
-        assert acked == {"tg-session", "campaign", "ai", "analytics"}
-        assert proc.wait(timeout=60) == 0
-        out = proc.stdout.read() if proc.stdout else ""
-        assert key in out and f"127.0.0.1:{port}" in out
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(0.2)
-    leftover = subprocess.run(["pgrep", "-f", str(data)], capture_output=True, text=True).stdout.split()
-    assert not leftover, f"processes left behind: {leftover}"
-
-
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -263,7 +263,7 @@ class ServiceRuntime:
         self, event: type[Event], durable: str
     ) -> Callable[[Callable[[Any], Awaitable[None]]], Callable[[Any], Awaitable[None]]]:
         """Consume an event durably; replicas of this service share the work (deliver group)."""
-        from faststream.nats import JStream
+        from faststream.nats import JStream, PullSub
 
         name = f"{self.service.value.replace('-', '_')}_{durable}"
 
@@ -277,11 +277,13 @@ class ServiceRuntime:
                 await fn(evt)
 
             endpoint.__name__ = f"on_{event.NAME.replace('-', '_')}"
+            # A durable pull consumer: every replica of this service fetches from the same consumer, so
+            # each event is handled once per service and the work spreads across replicas.
             self.broker.subscriber(
                 event.SUBJECT,
                 stream=JStream(streams.EVENTS_STREAM.name, declare=False),
                 durable=name,
-                queue=name,
+                pull_sub=PullSub(batch_size=16, timeout=1.0),
             )(endpoint)
             return fn
 
