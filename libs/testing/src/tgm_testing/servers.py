@@ -172,9 +172,20 @@ class NatsServer(_ServerProcess):
     def monitor_url(self) -> str | None:
         return f"http://{self.host}:{self.monitor_port}" if self.monitor_port else None
 
+    #: Largest message the server accepts. 8 MB, as in deploy/k8s/nats/nats.conf: a 5 MB document
+    #: uploaded as base64 to `rag-add-document` is about 6.8 MB on the wire.
+    MAX_PAYLOAD = "8MB"
+
+    def _config_file(self) -> Path:
+        path = self.data_dir / "nats-server.conf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"max_payload: {self.MAX_PAYLOAD}\n")
+        return path
+
     def _argv(self) -> list[str]:
         argv = [
             find_executable("nats-server"),
+            "-c", str(self._config_file()),
             "-js",
             "-a", self.host,
             "-p", str(self.port),
