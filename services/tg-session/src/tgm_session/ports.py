@@ -35,15 +35,26 @@ class TelegramFailure(Exception):
     """Telegram refused a call. `name` is the error without its number (`FLOOD_WAIT`); `seconds` the
     number where the error carries one; `full` the name as Telegram spelled it (`FLOOD_WAIT_30`)."""
 
-    def __init__(self, name: str, *, code: int | None = None, seconds: int | None = None, method: str = ""):
+    def __init__(
+        self,
+        name: str,
+        *,
+        code: int | None = None,
+        seconds: int | None = None,
+        method: str = "",
+        full: str | None = None,
+    ):
         self.name = name
         self.code = code
         self.seconds = seconds
         self.method = method
+        self._full = full
         super().__init__(self.full)
 
     @property
     def full(self) -> str:
+        if self._full:
+            return self._full
         if self.seconds is not None and self.name in FLOOD:
             return f"{self.name}_{self.seconds}"
         return self.name

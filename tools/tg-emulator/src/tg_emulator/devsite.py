@@ -273,6 +273,10 @@ class DevSite:
         if uid in self.apps:
             return web.Response(text="ERROR")
         self.apps[uid] = self._new_app(
-            title, short, str(form.get("app_url", "")), str(form.get("app_platform", "")), str(form.get("app_desc", ""))
+            title,
+            short,
+            str(form.get("app_url", "")),
+            str(form.get("app_platform", "")),
+            str(form.get("app_desc", "")),
         )
         return web.Response(text="")

@@ -27,25 +27,25 @@ def to_failure(exc: errors.RPCError, method: str = "") -> TelegramFailure:
     cls = type(exc)
     seconds: int | None = None
     if cls in _NAME_BY_CLASS:
-        name = _NAME_BY_CLASS[cls]
+        name = full = _NAME_BY_CLASS[cls]
     elif cls in _PATTERN_BY_CLASS:
         pattern = _PATTERN_BY_CLASS[cls]
-        name = pattern.replace("(\\d+)", "X")
         for attr in _CAPTURES:
             value = getattr(exc, attr, None)
             if isinstance(value, int):
                 seconds = value
                 break
-        if name.endswith("_X"):
-            name = name[:-2]
+        full = pattern.replace("(\\d+)", str(seconds if seconds is not None else "X"))
+        name = pattern.replace("_(\\d+)", "").replace("(\\d+)", "X")
     else:
-        name = str(exc.message or "RPC_ERROR")
+        name = full = str(exc.message or "RPC_ERROR")
         # An unknown numbered error: keep the number apart, like the known ones.
         head, _, tail = name.rpartition("_")
         if head and tail.isdigit():
             name, seconds = head, int(tail)
-    name = name.upper()
-    return TelegramFailure(name, code=getattr(exc, "code", None), seconds=seconds, method=method)
+    return TelegramFailure(
+        name.upper(), code=getattr(exc, "code", None), seconds=seconds, method=method, full=full.upper()
+    )
 
 
 def method_name(request: Any) -> str:
