@@ -9,7 +9,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from telethon import functions
-
 from tg_emulator.devsite import DevSite
 from tg_emulator.testing import Inbox, w
 
