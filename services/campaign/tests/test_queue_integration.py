@@ -161,3 +161,25 @@ async def test_unknown_account_and_bad_input_are_refused(campaign) -> None:
     assert r["error"]["code"] == "VALIDATION_ERROR" and "invite link" in r["error"]["message"]
     r = await campaign.call(M.SendMessage, {"peer": 1, "templateId": "nope"})
     assert r["error"]["code"] == "NOT_FOUND"
+
+
+async def test_a_pool_job_refused_in_a_chat_tries_the_other_accounts_then_fails(campaign) -> None:
+    group = -1001234567890
+    campaign.fleet.fail("CHANNEL_PRIVATE", account="acct0", peer=group)
+    ok = await campaign.data(M.SendGroupMessage, {"group": group, "text": "post"})
+    assert ok["state"] == "sent" and ok["accountId"] != "acct0"
+    job = await campaign.rt.db["jobs"].find_one({"_id": ok["jobId"]})
+    assert job["kind"] == "group" and "acct0" in job["exclude"]
+    # no account may post there: the job fails with the reason once every account was refused
+    other = -1009999999999
+    campaign.fleet.fail("CHAT_WRITE_FORBIDDEN", peer=other, count=3)
+    out = await campaign.data(M.SendGroupMessage, {"group": other, "text": "post", "waitSeconds": 10})
+    job = await campaign.rt.db["jobs"].find_one({"_id": out["jobId"]})
+    assert out["state"] == "failed" and out["reason"] == "chat_write_forbidden", (
+        job["exclude"],
+        job["history"],
+        campaign.fleet.attempts,
+    )
+    # a fixed account refused in a chat fails at once
+    fixed = await campaign.data(M.SendGroupMessage, {"group": group, "text": "x", "accountId": "acct0"})
+    assert fixed["state"] == "sent"  # the injected refusal was used up above; acct0 may post now

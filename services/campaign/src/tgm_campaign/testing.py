@@ -106,7 +106,7 @@ class FleetAccount:
     role: str = "sender"
     group: str | None = None
     served: bool = True
-    members_of: set[int] = field(default_factory=set)
+    members_of: set[int] | None = None  # chats it is known to be in; None: unknown (not filtered)
 
 
 class FakeFleet:
@@ -210,7 +210,12 @@ class FakeFleet:
                     continue
                 if req.tags and not set(req.tags) & set(a.tags):
                     continue
-                if req.member_of_chat_id is not None and req.member_of_chat_id not in a.members_of:
+                known = a.members_of
+                if (
+                    req.member_of_chat_id is not None
+                    and known is not None
+                    and req.member_of_chat_id not in known
+                ):
                     continue
                 found.append(a)
             used = {a.id: sum(1 for d in self.deliveries if d.account_id == a.id) for a in found}

@@ -105,6 +105,19 @@ PERMANENT: dict[str, JobReason] = {
     "ENTITY_BOUNDS_INVALID": JobReason.INVALID_MESSAGE,
 }
 
+#: Errors about this account's standing in a chat (not a member, banned there): another account of
+#: the pool may still post, so a pool job tries the others before it fails.
+ACCOUNT_SPECIFIC = frozenset(
+    {
+        "CHAT_WRITE_FORBIDDEN",
+        "CHANNEL_PRIVATE",
+        "USER_BANNED_IN_CHANNEL",
+        "CHAT_RESTRICTED",
+        "CHAT_ADMIN_REQUIRED",
+        "CHAT_SEND_PLAIN_FORBIDDEN",
+    }
+)
+
 _WAIT_REASON = {
     LimitKind.FLOOD_WAIT: JobReason.FLOOD_WAIT,
     LimitKind.PEER_FLOOD: JobReason.PEER_FLOOD,
@@ -327,9 +340,14 @@ class Scheduler:
                 candidates = [job["account_id"]] if job["account_id"] not in pauses.accounts else []
             else:
                 excluded = set(job.get("exclude") or [])
-                candidates = [
-                    a for a in pools.get(self._pool_key(job), []) if a not in excluded and a in accounts
-                ]
+                members = pools.get(self._pool_key(job), [])
+                candidates = [a for a in members if a not in excluded and a in accounts]
+                if members and excluded and not candidates and job.get("exclude_reason"):
+                    # Every usable account of the pool was refused in this chat: it cannot be sent.
+                    await self._fail_waiting(
+                        job, JobReason(job["exclude_reason"]), job.get("last_error") or ""
+                    )
+                    continue
             if not candidates:  # no usable account (pool empty, or the fixed one is paused)
                 view.waiting_by_limit["no_account"] += 1
                 continue
@@ -877,6 +895,7 @@ class Scheduler:
             unpin: bool,
             counted: bool,
             exclude: str | None = None,
+            exclude_reason: JobReason | None = None,
         ) -> None:
             """Back to the queue: to another account of the pool when `unpin` and not fixed."""
             move = unpin and not fixed
@@ -900,7 +919,8 @@ class Scheduler:
                 inc=update_inc,
             )
             if ok and exclude and move:
-                await d.jobs.c.update_one({"_id": job["_id"]}, {"$addToSet": {"exclude": exclude}})
+                extra = {"$set": {"exclude_reason": exclude_reason.value}} if exclude_reason else {}
+                await d.jobs.c.update_one({"_id": job["_id"]}, {"$addToSet": {"exclude": exclude}, **extra})
             if ok:
                 await d.job_changed(
                     job,
@@ -979,6 +999,18 @@ class Scheduler:
                 now_ts + _tail_number(tg, 60) + limits.margin,
                 unpin=True,
                 counted=False,
+            )
+            return
+        if tg in ACCOUNT_SPECIFIC and not fixed:
+            await give_back()
+            await back(
+                "failed",
+                PERMANENT[tg],
+                now_ts,
+                unpin=True,
+                counted=False,
+                exclude=account,
+                exclude_reason=PERMANENT[tg],
             )
             return
         if tg in PERMANENT:
