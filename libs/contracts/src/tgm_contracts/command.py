@@ -82,21 +82,25 @@ class CommandRegistry:
 
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, int], type[Command]] = {}
+        self._latest: dict[str, type[Command]] = {}
 
     def register(self, cmd: type[Command]) -> None:
         key = (cmd.NAME, cmd.VERSION)
         if key in self._by_key and self._by_key[key] is not cmd:
             raise ValueError(f"command {cmd.NAME} v{cmd.VERSION} declared twice")
         self._by_key[key] = cmd
+        latest = self._latest.get(cmd.NAME)
+        if latest is None or latest.VERSION < cmd.VERSION:
+            self._latest[cmd.NAME] = cmd
 
     def get(self, name: str, version: int | None = None) -> type[Command] | None:
+        """The command by seed name: the given major version, or the latest one."""
         if version is not None:
             return self._by_key.get((name, version))
-        versions = [v for (n, v) in self._by_key if n == name]
-        return self._by_key[(name, max(versions))] if versions else None
+        return self._latest.get(name)
 
     def names(self) -> list[str]:
-        return sorted({n for (n, _) in self._by_key})
+        return sorted(self._latest)
 
     def all(self) -> list[type[Command]]:
         return [self._by_key[k] for k in sorted(self._by_key)]
@@ -105,7 +109,7 @@ class CommandRegistry:
         return [c for c in self.all() if c.OWNER is owner]
 
     def __len__(self) -> int:
-        return len(self.names())
+        return len(self._latest)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
