@@ -8,6 +8,7 @@ is how tests show that services reconnect and that data survives a restart.
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import shutil
@@ -44,7 +45,7 @@ def find_executable(name: str) -> str:
     )
 
 
-class _ServerProcess:
+class _ServerProcess(abc.ABC):
     """What NATS and the database server have in common: a port kept across restarts, a data
     directory, a log file, and a readiness probe."""
 
@@ -78,11 +79,13 @@ class _ServerProcess:
             grace=grace,
         )
 
-    def _argv(self) -> list[str]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _argv(self) -> list[str]:
+        """The server's command line."""
 
-    def _ready(self) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _ready(self) -> bool:
+        """Whether the started server answers."""
 
     @property
     def pid(self) -> int | None:
