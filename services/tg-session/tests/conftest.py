@@ -173,9 +173,9 @@ async def replicas(
     prefix = f"s{uuid.uuid4().hex[:8]}_"
     started: list[Replica] = []
 
-    async def make(replica_id: str = "r1", **overrides: Any) -> Replica:
+    async def make(replica_id: str = "r1", nats_url: str | None = None, **overrides: Any) -> Replica:
         settings = RuntimeSettings(
-            nats_url=nats_server.url,
+            nats_url=nats_url or nats_server.url,
             mongodb_uri=mongo_server.uri,
             database_prefix=prefix,
             data_dir=tmp_path,

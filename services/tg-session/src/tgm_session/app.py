@@ -116,13 +116,9 @@ class SessionService:
         if self._lease_factory is not None:
             self.leases: LeaseStore = await self._lease_factory(rt)
         else:
-            kv = await rt.broker.key_value(
-                ACCOUNT_LEASES.bucket,
-                ttl=s.lease_ttl_seconds,
-                history=1,
-                description=ACCOUNT_LEASES.description,
-            )
+            kv = await self._lease_bucket(rt)
             self.leases = KvLeaseStore(kv)
+            s = self.settings
 
         self.credentials_ref: CredentialPool | None = None
 
@@ -273,6 +269,30 @@ class SessionService:
         rt.state.session = self
         await self.pool.start()
         self._worker = asyncio.create_task(self._work(), name="session-worker")
+
+    async def _lease_bucket(self, rt: ServiceRuntime) -> Any:
+        """The lease bucket; if it exists with another TTL, that TTL rules (heartbeats follow it)."""
+        from nats.js.errors import BadRequestError
+
+        s = self.settings
+        try:
+            kv = await rt.broker.key_value(
+                ACCOUNT_LEASES.bucket,
+                ttl=s.lease_ttl_seconds,
+                history=1,
+                description=ACCOUNT_LEASES.description,
+            )
+        except BadRequestError:
+            kv = await rt.broker.key_value(ACCOUNT_LEASES.bucket, declare=False)
+        ttl = (await kv.status()).ttl
+        if ttl and abs(ttl - s.lease_ttl_seconds) > 0.01:
+            log.warning(
+                "lease bucket TTL is %ss, not the configured %ss: using the bucket's",
+                ttl,
+                s.lease_ttl_seconds,
+            )
+            self.settings = s.model_copy(update={"lease_ttl_seconds": ttl})
+        return kv
 
     async def _work(self) -> None:
         beat = 0

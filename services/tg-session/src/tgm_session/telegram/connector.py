@@ -36,11 +36,13 @@ def _classify(exc: BaseException) -> ProxyProblem:
         return ProxyProblem(text, "dns")
     if "auth" in lowered or "407" in lowered or "credentials" in lowered or "username" in lowered:
         return ProxyProblem(text, "auth")
+    if "closed unexpectedly" in lowered or "invalid" in lowered or "unexpected" in lowered:
+        return ProxyProblem(text, "protocol")  # the proxy answered, then broke the exchange off
     if type(exc).__name__ == "ProxyConnectionError" or isinstance(exc, ConnectionRefusedError):
         return ProxyProblem(text, "connect")
     if any(s in lowered for s in ("refused", "could not connect", "couldn't connect", "connect call failed")):
         return ProxyProblem(text, "connect")
-    if isinstance(exc, OSError) and not type(exc).__module__.startswith("python_socks"):
+    if isinstance(exc, OSError) and not type(exc).__module__.startswith(("python_socks", "telethon")):
         return ProxyProblem(text, "connect")
     return ProxyProblem(text, "protocol")
 
