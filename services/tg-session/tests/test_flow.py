@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tg_emulator.testing import w  # noqa: F401
+from prometheus_client import generate_latest
 from tgm_contracts.commands import accounts as A
-from tgm_contracts.commands import telegram_ops as T
 from tgm_contracts.rpc_session import Send
 
 from .conftest import until
@@ -81,8 +80,40 @@ async def test_flood_wait_and_revoked_session(replicas, tg_world, events):
     assert len(tg_world.deliveries) == before
     # Revoke the session at Telegram: the probe settles `unauthorized` with an alert event.
     tg_world.revoke(user=tg_world.user(PHONE))
-    report = await r.ok(T.__dict__.get("CheckAccountStatus", A.CheckAccountStatus), {"accountId": acc["id"]})
+    report = await r.ok(A.CheckAccountStatus, {"accountId": acc["id"]})
     assert report["state"] == "unauthorized" and report["reason"] == "AUTH_KEY_UNREGISTERED"
     ev = await events.wait("account-status-changed", lambda d: d["state"] == "unauthorized")
     assert ev["reason"] == "AUTH_KEY_UNREGISTERED"
     await until(lambda: r.svc.pool.get(acc["id"]) is None)
+
+
+async def test_reconnects_after_dropped_connections_and_probes_notice_revocation(
+    replicas, tg_emulator, tg_world, events
+):
+    u = tg_world.add_user(PHONE, first_name="Alice")
+    tg_world.add_user("+15550100002", first_name="Bob", username="bob_b")
+    r = await replicas("r1", probe_interval_seconds=0.5, reconnect_backoff_min_seconds=0.2)
+    acc = await r.ok(A.AddAccount, {"phone": PHONE, "sessionString": tg_emulator.session_for(u)})
+    await until(lambda: r.svc.pool.get(acc["id"]) is not None and r.svc.pool.get(acc["id"]).connected)
+    first = r.svc.pool.get(acc["id"]).client
+    # The network drops every connection of the account, three times over.
+    for _ in range(3):
+        tg_emulator.server.drop(user_id=u.id)
+        await until(lambda: tg_emulator.server.by_user.get(u.id))
+    reply = await r.request(
+        Send.subject(acc["id"]), {"jobId": "after-drops", "peer": "@bob_b", "text": "back"}
+    )
+    assert reply["ok"], reply
+    assert r.svc.pool.get(acc["id"]).client is not None and first is not None
+    # A revoked session is noticed by the periodic probe alone, without any command.
+    tg_world.revoke(user=u)
+    ev = await events.wait(
+        "account-status-changed", lambda d: d["accountId"] == acc["id"] and d["state"] == "unauthorized"
+    )
+    assert ev["reason"] == "AUTH_KEY_UNREGISTERED"
+    await until(lambda: r.svc.pool.get(acc["id"]) is None)
+    text = generate_latest(r.rt.registry).decode()
+    assert 'tgm_session_sends_total{result="sent"} 1.0' in text
+    assert 'tgm_session_state_changes_total{state="unauthorized"} 1.0' in text
+    assert 'tgm_session_lease_moves_total{reason="acquired"}' in text
+    assert PHONE not in text and "+1555" not in text  # no phone (nor any secret) in metric labels

@@ -37,7 +37,7 @@ class SessionSettings(BaseSettings):
     connect_timeout_seconds: float = Field(20.0, gt=0)
     request_timeout_seconds: float = Field(25.0, gt=0)
     #: Held accounts are probed (a cheap authorised call) this often, to notice revoked sessions.
-    probe_interval_seconds: float = Field(120.0, gt=0.5)
+    probe_interval_seconds: float = Field(120.0, gt=0.1)
     reconnect_backoff_min_seconds: float = Field(1.0, gt=0)
     peer_flood_cooldown_hours: float = Field(24.0, gt=0, le=720)
     #: Telethon's own low-level retries before it reports a disconnect to us.
