@@ -251,7 +251,8 @@ async def test_strategies_save_apply_and_lookup(client):
     lst = await ok(client, C.AiGetStrategies, {})
     by_id = {s["id"]: s for s in lst["items"]}
     assert lst["defaultStrategyId"] == a["id"] and by_id[b["id"]]["accountIds"] == ["acc1"]
-    assert (await ok(client, C.AiGetStrategies, {"accountId": "acc1"}))["items"][0]["id"] == b["id"]
+    in_force = (await ok(client, C.AiGetStrategies, {"accountId": "acc1"}))["items"][0]
+    assert in_force["id"] == b["id"] and in_force["accountIds"] == ["acc1"]
     assert (await ok(client, C.AiGetStrategies, {"accountId": "acc9"}))["items"][0]["id"] == a[
         "id"
     ]  # default

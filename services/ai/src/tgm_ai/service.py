@@ -199,7 +199,10 @@ class StrategyService:
         default = next((d["_id"] for d in docs if d.get("is_default")), None)
         if req.account_id:
             s = await self.for_account(req.account_id)
-            items = [] if s.id == "builtin" else [s]
+            # The strategy in force, with every account it applies to (as in the full list).
+            items = (
+                [] if s.id == "builtin" else [s.model_copy(update={"account_ids": accounts.get(s.id, [])})]
+            )
             return C.StrategyList(items=items, default_strategy_id=default)
         return C.StrategyList(
             items=[_strategy(d, accounts.get(d["_id"])) for d in docs], default_strategy_id=default
