@@ -223,6 +223,10 @@ def create_app(
         )
         first = asyncio.create_task(queue.get())
         await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and json.loads(first.result().data).get("done"):
+            # Nothing was streamed: the command ended at once (typically an error), so its reply
+            # decides the answer — a plain JSON envelope with the matching status, not a stream.
+            await task
         if task.done() and not task.result().ok:
             first.cancel()
             await sub.unsubscribe()
