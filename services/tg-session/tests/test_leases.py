@@ -99,3 +99,40 @@ async def test_a_lost_lease_stops_the_client(replicas, tg_emulator, tg_world, ma
     assert await r1.svc.leases.holder(f"acct.{account_id}") == "someone-else"
     await asyncio.sleep(1.0)  # and it does not come back while the other holds it
     assert r1.svc.pool.get(account_id) is None
+
+
+async def test_commands_reach_the_holder_from_any_replica(replicas, tg_emulator, tg_world, make_nats_server):
+    from tgm_contracts.commands import telegram_ops as T
+    from tgm_contracts.models.session import AccountSelector
+
+    nats_url = make_nats_server().url
+    holder = await replicas("holder", nats_url=nats_url)
+    [account_id] = await import_accounts(holder, tg_emulator, tg_world, 1)
+    await until(lambda: held(holder) == [1])
+    # A replica with no room for accounts: everything it is asked about an account goes to the holder.
+    other = await replicas("other", nats_url=nats_url, capacity=0)
+    owner = tg_world.add_user("+15550300001", first_name="Own")
+    tg_world.create_channel(owner, "Forwarded", username="forwarded_g")
+    report = await other.svc.accounts.check_status(AccountSelector(account_id=account_id))
+    assert report.state.value == "active" and report.connected is True and report.latency_ms is not None
+    joined = await other.svc.groups.join(T.JoinGroupRequest(account_id=account_id, group="@forwarded_g"))
+    assert joined.chat is not None and joined.chat.title == "Forwarded"
+    assert other.svc.pool.get(account_id) is None and holder.svc.pool.get(account_id) is not None
+    # A QR login run by one replica is refreshed and cancelled through another.
+    from tgm_contracts.commands import accounts as A
+    from tgm_contracts.rpc_session import QrControlRequest
+
+    qr = await holder.svc.qr.create(A.QrLoginCreateRequest())
+    fresh = await other.svc.qr.control(qr.session_id, QrControlRequest(action="refresh"))
+    assert fresh.qr_url != qr.qr_url and fresh.state == "pending"
+    assert (await other.svc.qr.control(qr.session_id, QrControlRequest(action="cancel"))).state == "cancelled"
+    # A scrape run by one replica is cancelled through another; a logout is served by the holder.
+    run = await holder.svc.scrapes.start(
+        A.CredentialStartScrapeRequest(account_id=account_id, code_source="manual")
+    )
+    ref = A.CredentialScrapeRef(scrape_id=run.scrape_id)
+    assert (await other.svc.scrapes.cancel(ref)).state == "cancelled"
+    view = await other.svc.login.logout(A.LogoutAccountRequest(account_id=account_id))
+    assert view.state.value == "new" and view.has_session is False
+    assert tg_world.sessions_of(tg_world.user("+15550200000")) == []
+    await until(lambda: holder.svc.pool.get(account_id) is None)

@@ -33,6 +33,7 @@ from .leases import Lease, LeaseLost, LeaseStore, account_key, replica_key
 from .metrics import SessionMetrics
 from .ports import AccountClient, InboundHandlers, TelegramConnector, TelegramFailure, TelegramUnreachable
 from .repos import Doc, Repos
+from .serving import end_subscription
 from .settings import SessionSettings
 
 log = logging.getLogger("tgm.session.pool")
@@ -120,7 +121,7 @@ class AccountPool:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.gather(*(self._drop(live, "released") for live in list(self.live.values())))
+        await asyncio.gather(*(self._drop(live, "released", now=True) for live in list(self.live.values())))
 
     def wake(self) -> None:
         """Look for accounts to claim now rather than at the next tick (a login just finished)."""
@@ -348,7 +349,7 @@ class AccountPool:
         if client is not None:
             await client.disconnect()
 
-    async def _drop(self, live: LiveAccount, reason: str, *, delete: bool = True) -> None:
+    async def _drop(self, live: LiveAccount, reason: str, *, delete: bool = True, now: bool = False) -> None:
         """Stop using the account here: disconnect first, then stop serving, then give the lease up."""
         if self.live.get(live.account_id) is not live:
             return
@@ -359,16 +360,18 @@ class AccountPool:
         if live.task is not None and live.task is not asyncio.current_task():
             live.task.cancel()
             await asyncio.gather(live.task, return_exceptions=True)
-        if live.subscription is not None:
-            with contextlib.suppress(Exception):
-                await live.subscription.unsubscribe()
         with contextlib.suppress(Exception):
             await self.repos.accounts.set_if_holder(
                 live.account_id, self.replica_id, {"connected": False, "holder": None}
             )
-        if delete:
-            with contextlib.suppress(Exception):
+
+        async def release() -> None:
+            if delete:
                 await self.leases.release(live.lease)
+
+        # The client is gone already; the subscription and then the lease follow (after the reply
+        # when a handler of this account is what let go of it).
+        await end_subscription(live.subscription, release, now=now)
         self.connected_at.pop(live.account_id, None)
         self.metrics.lease_moves.labels(reason).inc()
         await self._emit(LeaseMoved(account_id=live.account_id, from_replica=self.replica_id, reason=reason))  # type: ignore[arg-type]

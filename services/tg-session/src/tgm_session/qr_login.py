@@ -45,6 +45,7 @@ from .metrics import SessionMetrics
 from .pool import AccountPool
 from .ports import AccountClient, LoginToken, TelegramConnector, TelegramFailure, TelegramUnreachable
 from .repos import Doc, Repos, Vault
+from .serving import end_subscription
 from .settings import SessionSettings
 
 log = logging.getLogger("tgm.session.qr")
@@ -564,25 +565,25 @@ class QrLogins:
             raise Conflict(f"{phone} was added to the fleet during the QR login")
         return acc
 
-    async def _stop(self, run: QrRun, *, release: bool = True) -> None:
+    async def _stop(self, run: QrRun, *, release: bool = True, now: bool = False) -> None:
         if self.runs.get(run.session_id) is run:
             del self.runs[run.session_id]
         if run.client is not None:
             await run.client.disconnect()
             run.client = None
-        if run.subscription is not None:
-            with contextlib.suppress(Exception):
-                await run.subscription.unsubscribe()
-            run.subscription = None
-        if release:
-            with contextlib.suppress(Exception):
+        sub, run.subscription = run.subscription, None
+
+        async def give_up() -> None:
+            if release:
                 await self.leases.release(run.lease)
+
+        await end_subscription(sub, give_up, now=now)
         if run.task is not None and run.task is not asyncio.current_task():
             run.task.cancel()
 
     async def stop(self) -> None:
         for run in list(self.runs.values()):
-            await self._stop(run)
+            await self._stop(run, now=True)
 
     # --- commands ----------------------------------------------------------------------------------
 

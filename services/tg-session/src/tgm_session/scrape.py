@@ -31,6 +31,7 @@ from .health import HOLDABLE
 from .leases import Lease, LeaseStore
 from .pool import AccountPool
 from .repos import Doc, Repos, Vault
+from .serving import end_subscription
 from .settings import SessionSettings
 from .telegram.devsite import DevSiteClient, DevSiteError, code_from_message
 
@@ -403,11 +404,11 @@ class Scrapes:
             await site.logout()
             await site.close()
             self.runs.pop(sid, None)
-            if run.subscription is not None:
-                with contextlib.suppress(Exception):
-                    await run.subscription.unsubscribe()
-            with contextlib.suppress(Exception):
+
+            async def give_up() -> None:
                 await self.leases.release(run.lease)
+
+            await end_subscription(run.subscription, give_up)
 
     async def _account_proxy(self, doc: Doc) -> Any:
         account = await self.repos.accounts.get(doc["account_id"])
