@@ -24,6 +24,7 @@ import nats
 from tgm_stack import Stack
 
 HERE = Path(__file__).resolve().parent
+RAW_SUBJECT = "bench.echo"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -31,7 +32,9 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
-async def drive(op: Callable[[], Awaitable[None]], seconds: float, concurrency: int) -> tuple[float, list[float]]:
+async def drive(
+    op: Callable[[], Awaitable[None]], seconds: float, concurrency: int
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     errors: dict[str, int] = {}
     stop_at = time.perf_counter() + seconds
@@ -57,7 +60,9 @@ async def drive(op: Callable[[], Awaitable[None]], seconds: float, concurrency: 
 async def bench(stack: Stack, command: str, seconds: float, concurrency: int) -> None:
     headers = {"authorization": f"Bearer {stack.admin_key}"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=stack.gateway_url, headers=headers, limits=limits, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, headers=headers, limits=limits, timeout=30
+    ) as http:
         first = await http.post(f"/api/v1/commands/{command}", json={})
         assert first.status_code == 200, first.text
 
@@ -69,31 +74,28 @@ async def bench(stack: Stack, command: str, seconds: float, concurrency: int) ->
         await drive(via_gateway, 1.0, concurrency)  # warm-up
         gw_rps, gw_lat = await drive(via_gateway, seconds, concurrency)
 
-    subject = "bench.echo"
-    responder = subprocess.Popen(
-        [sys.executable, str(HERE / "responder.py"), stack.nats_url, subject],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert responder.stdout is not None and responder.stdout.readline().strip() == "ready"
-        nc = await nats.connect(stack.nats_url)
+    nc = await nats.connect(stack.nats_url)
 
-        async def via_nats() -> None:
-            await nc.request(subject, b"{}", timeout=10)
+    async def via_nats() -> None:
+        await nc.request(RAW_SUBJECT, b"{}", timeout=10)
 
-        await drive(via_nats, 1.0, concurrency)
-        raw_rps, raw_lat = await drive(via_nats, seconds, concurrency)
-        await nc.close()
-    finally:
-        responder.terminate()
+    await drive(via_nats, 1.0, concurrency)
+    raw_rps, raw_lat = await drive(via_nats, seconds, concurrency)
+    await nc.close()
 
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"concurrency {concurrency}, {seconds:g} s per path, command {command!r}\n")
     print(f"{'path':<44}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    print(f"{'HTTP -> gateway -> NATS -> service -> back':<44}{gw_rps:>10.0f}{pct(gw_lat, .5):>10.2f}{pct(gw_lat, .99):>10.2f}")
-    print(f"{'raw nats-py request/reply (trivial responder)':<44}{raw_rps:>10.0f}{pct(raw_lat, .5):>10.2f}{pct(raw_lat, .99):>10.2f}")
-    print(f"\nratio gateway/raw: throughput {gw_rps / raw_rps:.3f}, "
-          f"p50 latency x{statistics.median(gw_lat) / statistics.median(raw_lat):.1f}")
+    print(
+        f"{'HTTP -> gateway -> NATS -> service -> back':<44}{gw_rps:>10.0f}{pct(gw_lat, 0.5):>10.2f}{pct(gw_lat, 0.99):>10.2f}"
+    )
+    print(
+        f"{'raw nats-py request/reply (trivial responder)':<44}{raw_rps:>10.0f}{pct(raw_lat, 0.5):>10.2f}{pct(raw_lat, 0.99):>10.2f}"
+    )
+    print(
+        f"\nratio gateway/raw: throughput {gw_rps / raw_rps:.3f}, "
+        f"p50 latency x{statistics.median(gw_lat) / statistics.median(raw_lat):.1f}"
+    )
 
 
 def main() -> None:
@@ -104,8 +106,22 @@ def main() -> None:
     args = parser.parse_args()
     # The per-key rate limit protects a fleet from a runaway script; the bench measures the path itself.
     env = {"TGM_GATEWAY_KEY_RATE_PER_SECOND": "1000000", "TGM_GATEWAY_KEY_RATE_BURST": "1000000"}
-    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp) / "data", gateway_port=0, extra_env=env) as stack:
-        asyncio.run(bench(stack, args.command, args.seconds, args.concurrency))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Stack(Path(tmp) / "data", gateway_port=0, extra_env=env) as stack,
+    ):
+        # The trivial responder is a process of its own, like the service on the other path.
+        responder = subprocess.Popen(
+            [sys.executable, str(HERE / "responder.py"), stack.nats_url, RAW_SUBJECT],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert responder.stdout is not None and responder.stdout.readline().strip() == "ready"
+            asyncio.run(bench(stack, args.command, args.seconds, args.concurrency))
+        finally:
+            responder.terminate()
+            responder.wait(10)
 
 
 if __name__ == "__main__":
