@@ -52,6 +52,8 @@ async def bench(args: argparse.Namespace) -> dict:
         "0",
         "--admin-port",
         "0",
+        "--devsite-port",
+        "0",
         "--unlimited",
         "--log-level",
         "WARNING",

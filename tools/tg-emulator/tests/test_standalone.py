@@ -25,6 +25,8 @@ async def _start(*args: str):
         "0",
         "--admin-port",
         "0",
+        "--devsite-port",
+        "0",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,

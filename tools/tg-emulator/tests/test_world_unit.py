@@ -119,3 +119,16 @@ def test_tl_helpers():
 
     assert method_name(functions.messages.SendMessageRequest(None, "x")) == "messages.sendMessage"
     assert method_name(functions.InvokeWithLayerRequest(1, None)) == "invokeWithLayer"
+
+
+def test_a_bot_user_serializes_and_reads_back():
+    """`bot` and `bot_info_version` share a flag bit: a bot without the version cannot be serialized,
+    which broke member listings that contain a bot."""
+    from telethon.extensions import BinaryReader
+    from tg_emulator.world.render import user as render_user
+
+    w = World()
+    bot = w.add_user("+15550600001", first_name="Helper", username="helper_bot", bot=True)
+    rendered = render_user(bot, None, w)
+    back = BinaryReader(bytes(rendered)).tgread_object()
+    assert back.bot is True and back.username == "helper_bot"

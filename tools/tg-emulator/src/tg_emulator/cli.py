@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=9100, help="MTProto port (0 picks a free one)")
     s.add_argument("--admin-port", type=int, default=9101, help="HTTP admin API port (-1 disables it)")
+    s.add_argument(
+        "--devsite-port", type=int, default=9102, help="my.telegram.org HTTP port (-1 disables it)"
+    )
     s.add_argument("--world", help="JSON or YAML world file to seed from")
     s.add_argument("--demo", action="store_true", help="seed the demo world and let people chat")
     s.add_argument("--unlimited", action="store_true", help="switch every rate limit off (benchmarks)")
@@ -45,8 +48,16 @@ async def _serve(args: argparse.Namespace) -> None:
     admin_port = None if args.admin_port < 0 else args.admin_port
     emu = Emulator(world, host=args.host, port=args.port, admin_port=admin_port)
     await emu.start()
+    site = None
+    if args.devsite_port >= 0:
+        from .devsite import DevSite
+
+        site = await DevSite(world, host=args.host, port=args.devsite_port).start()
     # One parseable line so scripts can find the ports (also when 0 was asked for).
-    print(f"tg-emulator ready port={emu.port} admin_port={emu.admin_port}", flush=True)
+    devsite_url = site.url if site else None
+    print(
+        f"tg-emulator ready port={emu.port} admin_port={emu.admin_port} devsite_url={devsite_url}", flush=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,6 +69,8 @@ async def _serve(args: argparse.Namespace) -> None:
     finally:
         if demo_task:
             demo_task.cancel()
+        if site:
+            await site.stop()
         await emu.stop()
 
 

@@ -40,6 +40,18 @@ async def tg_world(tg_emulator: Emulator) -> World:
 
 
 @pytest_asyncio.fixture
+async def tg_devsite(tg_world: World) -> AsyncIterator[Any]:
+    """The my.telegram.org side of the emulator (credential scrape), serving the same world."""
+    from .devsite import DevSite
+
+    site = await DevSite(tg_world).start()
+    try:
+        yield site
+    finally:
+        await site.stop()
+
+
+@pytest_asyncio.fixture
 async def tg_client_factory(tg_emulator: Emulator) -> AsyncIterator[Any]:
     clients: list[Any] = []
 

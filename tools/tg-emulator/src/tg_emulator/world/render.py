@@ -49,6 +49,8 @@ def user(u: User, viewer: int | None, world: World) -> types.User:
         mutual_contact=mutual,
         deleted=u.deleted or None,
         bot=u.bot or None,
+        # `bot` and `bot_info_version` share one flag bit in the TL schema: a bot needs both.
+        bot_info_version=1 if u.bot else None,
         access_hash=u.access_hash,
         first_name=None if u.deleted else (u.first_name or None),
         last_name=None if u.deleted else (u.last_name or None),
