@@ -351,17 +351,16 @@ class Scheduler:
             if not candidates:  # no usable account (pool empty, or the fixed one is paused)
                 view.waiting_by_limit["no_account"] += 1
                 continue
-            # One send at a time per account: the others wait for its outcome (a FLOOD_WAIT then
-            # holds them all, as it should).
-            candidates = [a for a in candidates if a not in self._busy and a not in planned]
-            if not candidates:
-                continue
             urgent = job.get("priority") == "urgent"
-            best: Plan | None = None
-            soonest = math.inf
-            soonest_holds: list[Hold] = []
             talkers = set().union(*(talking.get(k, set()) for k in keys)) if keys else set()
-            for acct in self._order(candidates, talkers, job, paces):
+
+            def evaluate(
+                acct: str,
+                job: dict[str, Any] = job,
+                private: bool = private,
+                talkers: set[str] = talkers,
+                urgent: bool = urgent,
+            ) -> tuple[list[Hold], Target, AccountProfile | None]:
                 target = Target(
                     "private" if private else "group",
                     job["peer_key"],
@@ -386,14 +385,44 @@ class Scheduler:
                 )
                 if h is not None:
                     holds.append(h)
-                if not holds:
-                    best = Plan(job, acct, target, profile)
+                return holds, target, profile
+
+            best: Plan | None = None
+            soonest = math.inf
+            soonest_holds: list[Hold] = []
+            # The accounts the user talks to come first, and while one of them will be free soon the
+            # job waits for it: another account would be a stranger writing cold (the non-contact cap)
+            # and may not even know how to reach the user.
+            talking_here = [a for a in candidates if a in talkers] if private else []
+            groups_of = (
+                [talking_here, [a for a in candidates if a not in talking_here]]
+                if talking_here
+                else [candidates]
+            )
+            for tier, tier_accounts in enumerate(groups_of):
+                for acct in self._order(tier_accounts, talkers, job, paces):
+                    # One send at a time per account: the others wait for its outcome (a FLOOD_WAIT
+                    # then holds them all, as it should).
+                    if acct in self._busy or acct in planned:
+                        if now_ts + 1.0 < soonest:
+                            soonest, soonest_holds = (
+                                now_ts + 1.0,
+                                [Hold(LimitKind.JITTER, now_ts + 1.0, detail="busy")],
+                            )
+                        continue
+                    holds, target, profile = evaluate(acct)
+                    if not holds:
+                        best = Plan(job, acct, target, profile)
+                        break
+                    at = earliest(holds, now_ts)
+                    at = math.inf if at is None else at
+                    if at < soonest or not soonest_holds:
+                        soonest, soonest_holds = at, holds
+                if best is not None or (tier == 0 and len(groups_of) > 1 and soonest - now_ts < LONG_WAIT):
                     break
-                at = earliest(holds, now_ts)
-                at = math.inf if at is None else at
-                if at < soonest or not soonest_holds:
-                    soonest, soonest_holds = at, holds
             if best is None:
+                if not soonest_holds:
+                    continue
                 top = dominant(soonest_holds)
                 view.waiting_by_limit[top.kind.value] += 1
                 d.metrics.holds.labels(top.kind.value).inc()
@@ -1019,6 +1048,18 @@ class Scheduler:
             return
         if code is ErrorCode.NOT_FOUND:
             await give_back()
+            if not fixed and isinstance(job["peer"], int):
+                # A numeric id is only reachable by accounts that met the user: try the others.
+                await back(
+                    "failed",
+                    JobReason.PEER_INVALID,
+                    now_ts,
+                    unpin=True,
+                    counted=False,
+                    exclude=account,
+                    exclude_reason=JobReason.PEER_INVALID,
+                )
+                return
             await fail(JobReason.PEER_INVALID)
             return
         if code is ErrorCode.VALIDATION_ERROR:
