@@ -4,7 +4,7 @@
 account, `tgm.acct.<id>.send.v1` (through `runtime.serve_account`, as tg-session does) and the pool
 calls `pick-accounts`, `describe-accounts` and `get-accounts`. It keeps tg-session's promise of one
 delivery per job id (a repeated job id is answered `duplicate: true` with the first message id),
-records every delivery, can inject Telegram's answers (FLOOD_WAIT, PEER_FLOOD, permanent errors,
+records every delivery (and publishes tg-session's `message-sent` event for it), can inject Telegram's answers (FLOOD_WAIT, PEER_FLOOD, permanent errors,
 late replies, accounts nobody holds), and can emulate Telegram's rate limits to count the sends that
 would have broken them.
 
@@ -27,6 +27,7 @@ from typing import Any
 from tgm_contracts import ErrorCode, Service
 from tgm_contracts.base import utcnow
 from tgm_contracts.commands.accounts import AccountPage, GetAccounts, GetAccountsRequest
+from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_contracts.models.session import AccountBrief, AccountState, AccountView
 from tgm_contracts.rpc_session import (
     AccountBriefs,
@@ -121,6 +122,7 @@ class FakeFleet:
         latency: float = 0.0,
         rules: Iterable[RateRule] = (),
         clock: Callable[[], float] = time.time,
+        publish_sent: bool = True,
     ) -> None:
         self.accounts: dict[str, FleetAccount] = {}
         for i, a in enumerate(accounts):
@@ -140,6 +142,7 @@ class FakeFleet:
         self.latency = latency
         self.rules = list(rules)
         self.clock = clock
+        self.publish_sent = publish_sent
         self.deliveries: list[Delivery] = []
         self.record: dict[str, SendResult] = {}
         self.attempts: list[tuple[str, str, str]] = []  # (account, job id, outcome)
@@ -318,6 +321,19 @@ class FakeFleet:
         )
         self.record[req.job_id] = result
         self.deliveries.append(Delivery(account, req.job_id, req.peer, peer_id, req.text, message_id, now))
+        if self.publish_sent:  # as tg-session does after every delivery
+            await self.rt.publish(
+                SessionMessageSent(
+                    account_id=account,
+                    job_id=req.job_id,
+                    chat_kind=result.chat_kind or "private",
+                    chat_id=peer_id,
+                    message_id=message_id,
+                    text=req.text,
+                    sent_at=result.sent_at,
+                    origin="rpc",
+                )
+            )
         if fault is None:
             self.attempts.append((account, req.job_id, "sent"))
         await self._notify()

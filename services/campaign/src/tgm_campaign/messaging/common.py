@@ -75,6 +75,12 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.rounds = Counter("tgm_campaign_scheduler_rounds_total", "Scheduler rounds", registry=registry)
+        self.round_seconds = Histogram(
+            "tgm_campaign_scheduler_round_seconds",
+            "Time of one scheduler round (reading due jobs and limits, planning)",
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
 
 
 class JobWaiters:

@@ -178,19 +178,13 @@ class HistoryStore:
         return True
 
     async def _touch_conversation(self, msg: Mapping[str, Any]) -> None:
+        """Counters, last message and unread count of the conversation, in one write by id (the
+        conditions are decided here from the current document: the embedded database server does not
+        use the id index for a filter with `$or`)."""
         cid = conv_id(msg["account_id"], msg["chat_key"])
         incoming = msg["direction"] == "in"
         date = msg["date"]
-        await self.conversations.update_one(
-            {"_id": cid},
-            {
-                "$setOnInsert": {"account_id": msg["account_id"], "chat_key": msg["chat_key"]},
-                "$addToSet": {"peer_keys": {"$each": msg["peer_keys"]}},
-                "$inc": {"message_count": 1, "in_count": 1 if incoming else 0},
-                "$max": {"last_at": date, "last_in_at" if incoming else "last_out_at": date},
-            },
-            upsert=True,
-        )
+        current = await self.conversations.find_one({"_id": cid}, {"last_message.date": 1, "last_out_at": 1})
         last = {
             "id": msg["_id"],
             "direction": msg["direction"],
@@ -202,20 +196,26 @@ class HistoryStore:
             "source": msg.get("source"),
             "reply_to": msg.get("reply_to"),
         }
-        # Only a message at least as new as the current last one replaces it (events can come late).
-        await self.conversations.update_one(
-            {"_id": cid, "$or": [{"last_message": None}, {"last_message.date": {"$lte": date}}]},
-            {"$set": {"last_message": last}},
-        )
+        last_date = ((current or {}).get("last_message") or {}).get("date")
+        last_out = (current or {}).get("last_out_at")
+        set_: dict[str, Any] = {}
+        inc: dict[str, int] = {"message_count": 1, "in_count": 1 if incoming else 0}
+        if last_date is None or last_date <= date:  # events can come late: only newer replaces it
+            set_["last_message"] = last
         if incoming:
-            await self.conversations.update_one(
-                {"_id": cid, "$or": [{"last_out_at": None}, {"last_out_at": {"$lt": date}}]},
-                {"$inc": {"unread_count": 1}},
-            )
-        else:
-            await self.conversations.update_one(
-                {"_id": cid, "last_out_at": date}, {"$set": {"unread_count": 0}}
-            )
+            if last_out is None or last_out < date:
+                inc["unread_count"] = 1
+        elif last_out is None or last_out <= date:
+            set_["unread_count"] = 0
+        update: dict[str, Any] = {
+            "$setOnInsert": {"account_id": msg["account_id"], "chat_key": msg["chat_key"]},
+            "$addToSet": {"peer_keys": {"$each": msg["peer_keys"]}},
+            "$inc": inc,
+            "$max": {"last_at": date, "last_in_at" if incoming else "last_out_at": date},
+        }
+        if set_:
+            update["$set"] = set_
+        await self.conversations.update_one({"_id": cid}, update, upsert=True)
 
     async def save_many(self, docs: Sequence[dict[str, Any]]) -> tuple[int, int]:
         """Imported messages (already keyed): (saved, duplicates)."""

@@ -52,18 +52,47 @@ class PacingStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.c = db["pacing"]
         self._locks: dict[str, asyncio.Lock] = {}
+        # The last version of each document this process read or wrote: a change is then one
+        # conditional write (the read only happens when another replica moved the document on).
+        self._known: dict[str, dict[str, Any]] = {}
 
     async def load(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         keys = list(dict.fromkeys(keys))
         if not keys:
             return {}
-        return {d["_id"]: d async for d in self.c.find({"_id": {"$in": keys}})}
+        found = {d["_id"]: d async for d in self.c.find({"_id": {"$in": keys}})}
+        self._known.update(found)
+        return found
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        return await self.c.find_one({"_id": key})
+        doc = await self.c.find_one({"_id": key})
+        if doc is not None:
+            self._known[key] = doc
+        return doc
 
     async def all_accounts(self) -> list[dict[str, Any]]:
-        return await self.c.find({"_id": {"$regex": "^acct:"}}).to_list()
+        docs = await self.c.find({"_id": {"$regex": "^acct:"}}).to_list()
+        for d in docs:
+            self._known[d["_id"]] = d
+        return docs
+
+    async def release_busy(self, key: str, token: str) -> None:
+        """The send marked `token` has its outcome: clear the account's in-flight marker (one write;
+        a newer marker of another send is left alone)."""
+        result = await self.c.update_one(
+            {"_id": key, "busy_token": token},
+            {"$set": {"busy_until": 0.0, "busy_token": None}, "$inc": {"rev": 1}},
+        )
+        known = self._known.get(key)
+        if result.modified_count and known is not None and known.get("busy_token") == token:
+            self._known[key] = {
+                **known,
+                "busy_until": 0.0,
+                "busy_token": None,
+                "rev": known.get("rev", 0) + 1,
+            }
+        else:
+            self._known.pop(key, None)
 
     def _lock(self, key: str) -> asyncio.Lock:
         lock = self._locks.get(key)
@@ -75,19 +104,27 @@ class PacingStore:
         """Apply `fn` (current document or None -> new fields) atomically; raises Denied from `fn`,
         or Contention when other writers won `attempts` times in a row."""
         async with self._lock(key):
-            for _ in range(attempts):
+            doc = self._known.get(key)
+            fresh = doc is None
+            if fresh:
                 doc = await self.c.find_one({"_id": key})
+            for _ in range(attempts):
                 new = fn(doc)
                 new.pop("_id", None)
                 if doc is None:
                     try:
                         await self.c.insert_one({"_id": key, **new, "rev": 1})
                     except DuplicateKeyError:
+                        doc = await self.c.find_one({"_id": key})
                         continue
-                    return {"_id": key, **new, "rev": 1}
+                    self._known[key] = {"_id": key, **new, "rev": 1}
+                    return self._known[key]
                 rev = doc.get("rev", 0)
                 new["rev"] = rev + 1
                 result = await self.c.update_one({"_id": key, "rev": rev}, {"$set": new})
                 if result.modified_count == 1:
-                    return {"_id": key, **new}
+                    self._known[key] = {**doc, **new}
+                    return self._known[key]
+                doc = await self.c.find_one({"_id": key})  # another replica wrote: read and try again
+            self._known.pop(key, None)
             raise Contention(key)

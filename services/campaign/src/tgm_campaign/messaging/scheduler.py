@@ -75,9 +75,15 @@ log = logging.getLogger("tgm.campaign.scheduler")
 SEND_TIMEOUT = 30.0
 CLAIM_TTL = 90.0
 MAX_IDLE = 5.0
-MIN_ROUND = 0.05
+MIN_ROUND = 0.2  # rounds read the due set; more often than this only loads the database
 LONG_WAIT = 60.0  # a fixed job held longer than this is rescheduled, with the reason (it leaves the due set)
 BATCH = 1000
+ALIAS_TTL = 30.0
+DUE_TTL = 1.0
+#: The fleet-wide and per-credential ceilings are our own per-second rates, not Telegram's windows:
+#: the safety margin (meant for clock skew against Telegram's minute and day windows) would halve them.
+SHARED_MARGIN = 0.0
+TALKERS_TTL = 10.0
 
 #: Telegram errors after which the job cannot succeed, and the reason recorded.
 PERMANENT: dict[str, JobReason] = {
@@ -166,6 +172,9 @@ class Scheduler:
         self._stop = asyncio.Event()
         self._active: set[str] = set()
         self._busy: set[str] = set()  # accounts with a send of this replica in flight
+        self._caches: dict[str, dict[str, tuple[float, Any]]] = {}
+        self._due: tuple[float, Any, list[dict[str, Any]]] | None = None
+        self._gone: set[str] = set()  # due jobs this replica moved since the due set was read
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[Any] | None = None
         self._chores_task: asyncio.Task[Any] | None = None
@@ -199,7 +208,11 @@ class Scheduler:
         with contextlib.suppress(Exception):
             await self.d.leases.release("maintenance", self.owner)
 
-    def wake(self) -> None:
+    def wake(self, refresh: bool = True) -> None:
+        """Run a round now. `refresh` (the default, for anything that changed jobs) makes it read the
+        due jobs again instead of using the list read a moment ago."""
+        if refresh:
+            self._due = None
         self._wake.set()
 
     async def _loop(self) -> None:
@@ -207,7 +220,8 @@ class Scheduler:
             await self.recover_own_claims()
         while not self._stop.is_set():
             try:
-                delay = await self.round()
+                with self.d.metrics.round_seconds.time():
+                    delay = await self.round()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -262,11 +276,31 @@ class Scheduler:
                 held[acct] = earliest(holds, now_ts) or math.inf
                 if held[acct] - now_ts >= LONG_WAIT:
                     await self._reschedule_account(acct, dominant(holds), held[acct])
-        skip_accounts = sorted(set(held) | pauses.accounts)
-        jobs = await d.jobs.candidates(
-            now, BATCH, skip_accounts=skip_accounts, skip_campaigns=sorted(pauses.campaigns)
-        )
-        jobs = [j for j in jobs if j["_id"] not in self._active]
+        # Accounts held for long (and paused ones) are left out of the read; short holds (spacing, a
+        # send in flight) change every moment and are filtered here, so the read can be reused.
+        long_held = {a for a, t in held.items() if t - now_ts >= LONG_WAIT}
+        skip_accounts = sorted(long_held | pauses.accounts)
+        # Enough due jobs to give every account several to choose from, not the whole queue: the
+        # round's reads grow with it and each account takes at most one job per round anyway.
+        batch = min(BATCH, max(50, 5 * len(paces)))
+        key = (tuple(skip_accounts), tuple(sorted(pauses.campaigns)), batch)
+        if self._due is not None and self._due[1] == key and now_ts - self._due[0] < DUE_TTL:
+            jobs = [j for j in self._due[2] if j["not_before"] <= now and j["_id"] not in self._gone]
+        else:
+            # Reading the due set sorts every waiting job: on the embedded database server that is
+            # the costliest read of a round, so it is reused for a moment (claims are conditional,
+            # so a job changed meanwhile is simply not claimed).
+            jobs = await d.jobs.candidates(
+                now, batch, skip_accounts=skip_accounts, skip_campaigns=sorted(pauses.campaigns)
+            )
+            self._due = (now_ts, key, jobs)
+            self._gone = set()
+        jobs = [
+            j
+            for j in jobs
+            if j["_id"] not in self._active
+            and not ((j.get("fixed") or j.get("pinned")) and j.get("account_id") in held)
+        ]
         next_at = min(held.values(), default=math.inf)
         if not jobs:
             due = await d.jobs.next_due(now)
@@ -292,10 +326,10 @@ class Scheduler:
             paces.setdefault(acct, AccountPace(acct))
 
         peer_keys = sorted({k for j in jobs for k in j.get("peer_keys") or [j["peer_key"]]})
-        aliases = await d.history.aliases(peer_keys)
+        aliases = await self._cached("aliases", peer_keys, d.history.aliases, ALIAS_TTL, now_ts)
         all_keys = sorted({k for ks in aliases.values() for k in ks})
-        blocked = await d.compliance.blocked(all_keys)
-        talking = await d.history.talking_to(all_keys)
+        blocked = await d.compliance.blocked(all_keys)  # never cached: a ban applies at once
+        talking = await self._cached("talking", all_keys, d.history.talking_to, TALKERS_TTL, now_ts)
         private_keys = [j["peer_key"] for j in jobs if j.get("kind", "private") == "private"]
         creds = sorted({p.api_credential for p in profiles.values() if p.api_credential})
         shared = await d.pacing.load(
@@ -376,12 +410,12 @@ class Scheduler:
                         a_cap,
                         a_win,
                         now_ts,
-                        limits.margin,
+                        SHARED_MARGIN,
                     )
                     if h is not None:
                         holds.append(h)
                 h = window_hold(
-                    LimitKind.GLOBAL, windows.get(GLOBAL, []), g_cap, g_win, now_ts, limits.margin
+                    LimitKind.GLOBAL, windows.get(GLOBAL, []), g_cap, g_win, now_ts, SHARED_MARGIN
                 )
                 if h is not None:
                     holds.append(h)
@@ -444,6 +478,9 @@ class Scheduler:
             plans.append(best)
             planned.add(best.account)
 
+        if plans and self._due is not None:
+            planned_ids = {p.job["_id"] for p in plans}
+            self._due = (self._due[0], self._due[1], [j for j in self._due[2] if j["_id"] not in planned_ids])
         for plan in plans:
             self._active.add(plan.job["_id"])
             self._busy.add(plan.account)
@@ -459,6 +496,35 @@ class Scheduler:
             due = await d.jobs.next_due(now)
             return MAX_IDLE if due is None else epoch(due) - now_ts
         return next_at - now_ts
+
+    async def _cached(
+        self,
+        name: str,
+        keys: list[str],
+        load: Callable[[list[str]], Awaitable[dict[str, Any]]],
+        ttl: float,
+        now: float,
+    ) -> dict[str, Any]:
+        """Per-key results of a directory lookup, kept `ttl` seconds (aliases and conversations only
+        grow, so a slightly old answer is at worst conservative)."""
+        cache = self._caches.setdefault(name, {})
+        out: dict[str, Any] = {}
+        missing = []
+        for k in keys:
+            hit = cache.get(k)
+            if hit is not None and now - hit[0] < ttl:
+                out[k] = hit[1]
+            else:
+                missing.append(k)
+        if missing:
+            fresh = await load(missing)
+            for k in missing:
+                value = fresh.get(k)
+                cache[k] = (now, value)
+                out[k] = value
+        if len(cache) > 50_000:
+            self._caches[name] = {k: v for k, v in cache.items() if now - v[0] < ttl}
+        return {k: v for k, v in out.items() if v is not None}
 
     def _set_waiting(self, view: RoundView) -> None:
         gauge = self.d.metrics.waiting
@@ -499,6 +565,7 @@ class Scheduler:
     # --- waiting jobs ----------------------------------------------------------------------------
 
     async def _skip_waiting(self, job: Mapping[str, Any], reason: JobReason, error: str | None) -> None:
+        self._gone.add(job["_id"])
         now = utc(self.d.now())
         ok = await self.d.jobs.update_waiting(
             job,
@@ -513,6 +580,7 @@ class Scheduler:
         self, job: Mapping[str, Any], until: float | None, reason: JobReason, hold: Hold | None = None
     ) -> None:
         """Move a job that must wait a while out of the due set (it comes back at `until`)."""
+        self._gone.add(job["_id"])
         now_ts = self.d.now()
         at = utc(until if until is not None else now_ts + 3600)
         if (
@@ -574,7 +642,7 @@ class Scheduler:
         finally:
             self._active.discard(plan.job["_id"])
             self._busy.discard(plan.account)
-            self.wake()  # the account may send again
+            self.wake(refresh=False)  # the account may send again
 
     async def render(self, job: Mapping[str, Any], account: str) -> str:
         """The text of a job, rendered once (variables, spintax) with a generator fixed by its id."""
@@ -594,11 +662,9 @@ class Scheduler:
             declared = [TemplateVariable.model_validate(v) for v in tpl.get("variables") or []]
         if source is None:
             return ""
-        user = None
-        for key in job.get("peer_keys") or [job["peer_key"]]:
-            user = await d.history.user(key)
-            if user:
-                break
+        keys = job.get("peer_keys") or [job["peer_key"]]
+        users = await self._cached("users", list(keys), d.history.users, ALIAS_TTL, d.now())
+        user = next((users[k] for k in keys if k in users), None)
         recipient = recipient_values(
             *(user.get(f) for f in ("first_name", "last_name", "username")) if user else (None, None, None)
         )
@@ -646,7 +712,7 @@ class Scheduler:
             await self._send_claimed(plan, limits, text)
         finally:
             if plan.account_reserved:  # the outcome is known (or we gave up): the account is free
-                await self._update_pace(account, lambda p: Pacer.done(p, token))
+                await d.pacing.release_busy(acct_key(account), token)
 
     async def _send_claimed(self, plan: Plan, limits: Limits, text: str) -> None:
         d = self.d
@@ -747,7 +813,7 @@ class Scheduler:
     def _window(cap: int, win: float, limits: Limits, now_ts: float) -> Any:
         def fn(doc: dict[str, Any] | None) -> dict[str, Any]:
             times = list((doc or {}).get("times") or [])
-            if window_hold(LimitKind.GLOBAL, times, cap, win, now_ts, limits.margin) is not None:
+            if window_hold(LimitKind.GLOBAL, times, cap, win, now_ts, SHARED_MARGIN) is not None:
                 raise Denied("window full")
             return {"times": reserve_window(times, now_ts, win + limits.margin)}
 
@@ -769,6 +835,7 @@ class Scheduler:
     # --- outcomes --------------------------------------------------------------------------------
 
     async def _fail_waiting(self, job: Mapping[str, Any], reason: JobReason, error: str) -> None:
+        self._gone.add(job["_id"])
         now = utc(self.d.now())
         ok = await self.d.jobs.update_waiting(
             job,
@@ -824,25 +891,13 @@ class Scheduler:
             return
         d.metrics.sends.labels("sent").inc()
         private = result.chat_kind in (None, "private") and result.peer_id > 0
-        chat_key = f"id:{result.peer_id}"
         peer = job["peer"]
         if isinstance(peer, str) and peer.startswith("@") and private:
             await d.history.remember_user(result.peer_id, username=peer[1:], at=now)
         elif isinstance(peer, str) and peer.startswith("+") and private:
             await d.history.remember_user(result.peer_id, phone=peer, at=now)
-        await d.history.record(
-            account_id=account,
-            chat_key=chat_key,
-            private=private,
-            direction="out",
-            date=sent_at,
-            text=text,
-            message_id=result.message_id,
-            job_id=job["_id"],
-            source="queue",
-            reply_to=(job.get("body") or {}).get("reply_to"),
-            peer_keys=job.get("peer_keys") or [],
-        )
+        # The conversation gets this message from tg-session's `message-sent` event (with the job id),
+        # consumed durably: recording it here as well would double the database work of every send.
         await d.job_changed(
             job,
             JobState.SENT,
