@@ -244,3 +244,12 @@ def test_limits_follow_the_settings() -> None:
     assert lim.per_account_per_minute == 7 and lim.quiet_start is None and lim.recipient_daily_cap == 9
     default = Limits.from_settings(PacingSettings())
     assert default.quiet_start == 60 and default.quiet_end == 420 and default.daily_non_contacts == 20
+
+
+def test_one_send_in_flight_per_account() -> None:
+    pacer = Pacer(limits())
+    pace = pacer.reserve(AccountPace("a"), PRIVATE, NOON, busy_for=30, token="t1")
+    holds = pacer.account_holds(pace, None, Target("private", "id:2"), NOON + 1)
+    assert kinds(holds) == {LimitKind.JITTER} and holds[0].until == NOON + 30
+    assert holds[0].detail == "the previous send is in flight"
+    assert pacer.account_holds(pace, None, Target("private", "id:2"), NOON + 30) == []  # a lost outcome expires

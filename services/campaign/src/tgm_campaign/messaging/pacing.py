@@ -372,12 +372,6 @@ class Pacer:
             busy_token=token if busy_for > 0 else pace.busy_token,
         )
 
-    @staticmethod
-    def done(pace: AccountPace, token: str) -> AccountPace:
-        """The send marked by `token` has its outcome: the account may send again."""
-        if pace.busy_token != token:
-            return pace
-        return replace(pace, busy_until=0.0, busy_token=None)
 
     def flood_wait(self, pace: AccountPace, now: float, seconds: float) -> AccountPace:
         """Telegram asked this account to wait: nothing is sent before the wait (plus margin) ends."""

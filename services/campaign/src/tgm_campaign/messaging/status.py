@@ -106,11 +106,13 @@ class StatusService:
 
     @staticmethod
     def _view(bucket: Mapping[str, Any], now: datetime) -> QueueCounts:
-        due = bucket.get("due", 0)
+        # Two reads (by state, then the due ones): a job may move between them, so clamp.
+        waiting = bucket.get("waiting", 0)
+        due = min(bucket.get("due", 0), waiting)
         oldest = bucket.get("oldest")
         return QueueCounts(
             pending=due,
-            scheduled=bucket.get("waiting", 0) - due,
+            scheduled=waiting - due,
             in_flight=bucket.get(JobState.IN_FLIGHT.value, 0),
             sent=bucket.get(JobState.SENT.value, 0),
             failed=bucket.get(JobState.FAILED.value, 0),
