@@ -60,7 +60,9 @@ class Fleet:
     workload: list[Message] = field(default_factory=list)
 
 
-def build_fleet(emu: Any, name: str, index: int, n_accounts: int, users_per: int, n_groups: int, rounds: int, posts: int) -> Fleet:
+def build_fleet(
+    emu: Any, name: str, index: int, n_accounts: int, users_per: int, n_groups: int, rounds: int, posts: int
+) -> Fleet:
     w = emu.world
     f = Fleet(name)
     for i in range(n_accounts):
@@ -170,15 +172,22 @@ class Caller:
         return reply["data"]
 
 
-async def run_queue(emu: Any, f: Fleet, call: Caller, campaign: Any, limits: Any, floods: list[dict]) -> Result:
+async def run_queue(
+    emu: Any, f: Fleet, call: Caller, campaign: Any, limits: Any, floods: list[dict]
+) -> Result:
     from tgm_contracts.commands import accounts as A
     from tgm_contracts.commands import messaging as M
 
     ids = []
-    for i, a in enumerate(f.accounts):
+    for a in f.accounts:
         acc = await call.ok(
             A.AddAccount,
-            {"phone": a.phone, "sessionString": emu.session_for(a), "dailySendLimit": 1000, "warmupEnabled": False},
+            {
+                "phone": a.phone,
+                "sessionString": emu.session_for(a),
+                "dailySendLimit": 1000,
+                "warmupEnabled": False,
+            },
         )
         ids.append(acc["id"])
 
@@ -202,8 +211,24 @@ async def run_queue(emu: Any, f: Fleet, call: Caller, campaign: Any, limits: Any
     groups = [{"peer": m.peer, "variables": {"t": m.text}} for m in f.workload if m.group]
     floods.clear()
     t0 = emu.world.now()
-    await call.ok(M.QueueMessage, {"text": "{t}", "recipients": private, "idempotencyKey": f"bench-{f.name}-p", "dedupeRecipients": False})
-    await call.ok(M.QueueMessage, {"text": "{t}", "recipients": groups, "idempotencyKey": f"bench-{f.name}-g", "dedupeRecipients": False})
+    await call.ok(
+        M.QueueMessage,
+        {
+            "text": "{t}",
+            "recipients": private,
+            "idempotencyKey": f"bench-{f.name}-p",
+            "dedupeRecipients": False,
+        },
+    )
+    await call.ok(
+        M.QueueMessage,
+        {
+            "text": "{t}",
+            "recipients": groups,
+            "idempotencyKey": f"bench-{f.name}-g",
+            "dedupeRecipients": False,
+        },
+    )
     total = len(f.workload)
     await wait_for(lambda: len(deliveries_of(emu, f)) >= total, 1800, 0.2, "queue deliveries")
     jobs = campaign.db["jobs"]
@@ -216,8 +241,13 @@ async def run_queue(emu: Any, f: Fleet, call: Caller, campaign: Any, limits: Any
     texts = Counter(d.text for d in done)
     violations = outcomes["flood_wait"] + outcomes["peer_flood"]
     return Result(
-        "queue (campaign + tg-session)", total, len(done), makespan, best_makespan(f, limits),
-        max(violations, len(floods)), sum(n - 1 for n in texts.values() if n > 1),
+        "queue (campaign + tg-session)",
+        total,
+        len(done),
+        makespan,
+        best_makespan(f, limits),
+        max(violations, len(floods)),
+        sum(n - 1 for n in texts.values() if n > 1),
         f"job outcomes {dict(outcomes)}",
     )
 
@@ -274,8 +304,13 @@ async def run_naive(emu: Any, f: Fleet, sleep: float, limits: Any) -> Result:
     makespan = max(d.date for d in done) - t0
     texts = Counter(d.text for d in done)
     return Result(
-        f"naive loop, sleep {sleep:.2f}s", len(f.workload), len(done), makespan, best_makespan(f, limits),
-        violations, sum(n - 1 for n in texts.values() if n > 1),
+        f"naive loop, sleep {sleep:.2f}s",
+        len(f.workload),
+        len(done),
+        makespan,
+        best_makespan(f, limits),
+        violations,
+        sum(n - 1 for n in texts.values() if n > 1),
     )
 
 
@@ -306,15 +341,24 @@ async def bench(args: argparse.Namespace) -> list[Result]:
 
     def rs(replica: str) -> RuntimeSettings:
         return RuntimeSettings(
-            nats_url=nats_srv.url, mongodb_uri=mongo_srv.uri, database_prefix=prefix, data_dir=tmp,
-            master_key=master, replica_id=replica,
+            nats_url=nats_srv.url,
+            mongodb_uri=mongo_srv.uri,
+            database_prefix=prefix,
+            data_dir=tmp,
+            master_key=master,
+            replica_id=replica,
         )
 
     session = session_runtime(
         rs("bench-session"),
         SessionSettings(
-            dc_host=emu.host, dc_port=emu.port, rsa_public_key_file=key, api_id=1, api_hash=API_HASH,
-            claim_interval_seconds=0.2, request_timeout_seconds=15,
+            dc_host=emu.host,
+            dc_port=emu.port,
+            rsa_public_key_file=key,
+            api_id=1,
+            api_hash=API_HASH,
+            claim_interval_seconds=0.2,
+            request_timeout_seconds=15,
         ),
     )
     campaign = campaign_runtime(rs("bench-campaign"))
@@ -344,7 +388,9 @@ async def bench(args: argparse.Namespace) -> list[Result]:
     }
     assert campaign.settings_store is not None
     await campaign.settings_store.save("pacing", pacing, None)
-    await campaign.settings_store.save("compliance", {"perRecipientDailyCap": 100, "perRecipientTotalCap": 10000}, None)
+    await campaign.settings_store.save(
+        "compliance", {"perRecipientDailyCap": 100, "perRecipientTotalCap": 10000}, None
+    )
     shape = (args.accounts, args.users, args.groups, args.rounds, args.posts)
     results = []
     try:

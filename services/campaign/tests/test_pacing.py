@@ -252,4 +252,6 @@ def test_one_send_in_flight_per_account() -> None:
     holds = pacer.account_holds(pace, None, Target("private", "id:2"), NOON + 1)
     assert kinds(holds) == {LimitKind.JITTER} and holds[0].until == NOON + 30
     assert holds[0].detail == "the previous send is in flight"
-    assert pacer.account_holds(pace, None, Target("private", "id:2"), NOON + 30) == []  # a lost outcome expires
+    assert (
+        pacer.account_holds(pace, None, Target("private", "id:2"), NOON + 30) == []
+    )  # a lost outcome expires

@@ -57,7 +57,7 @@ def peer_view(doc: Mapping[str, Any] | None, chat_key: str, kind: str = "user") 
     if username is None and chat_key.startswith("@"):
         username = chat_key[1:]
     return PeerView(
-        kind=kind if kind in ("user", "group", "channel") else "unknown",  # type: ignore[arg-type]
+        kind=kind if kind in ("user", "group", "channel") else "unknown",
         user_id=user_id if kind == "user" else None,
         chat_id=chat_id,
         username=username,

@@ -372,7 +372,6 @@ class Pacer:
             busy_token=token if busy_for > 0 else pace.busy_token,
         )
 
-
     def flood_wait(self, pace: AccountPace, now: float, seconds: float) -> AccountPace:
         """Telegram asked this account to wait: nothing is sent before the wait (plus margin) ends."""
         until = now + max(0.0, seconds) + self.limits.margin

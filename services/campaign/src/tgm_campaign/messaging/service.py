@@ -166,7 +166,7 @@ class QueueService:
                     "_id": new_job_id(),
                     "key": spec.key,
                     "state": JobState.SKIPPED.value if skipped else state.value,
-                    "reason": spec.skip.value if skipped else None,
+                    "reason": spec.skip.value if spec.skip is not None else None,
                     "priority": priority.value,
                     "rank": priority.rank,
                     "seq": base_seq + i,
@@ -316,10 +316,11 @@ class QueueService:
         )
         jobs: list[M.EnqueuedJob] = []
         it = iter(out)
-        for index, spec in enumerate(specs):
-            if spec is None:
+        for index, maybe in enumerate(specs):
+            if maybe is None:
                 jobs.append(M.EnqueuedJob(index=index))
                 continue
+            spec = maybe
             c = next(it)
             doc = c.doc or {}
             jobs.append(
@@ -516,7 +517,7 @@ class QueueService:
         )
         pauses = await self.d.pauses.active(now)
         return M.QueueControlResult(
-            scope=scope,  # type: ignore[arg-type]
+            scope=scope,
             account_id=account_id,
             campaign_id=campaign_id,
             paused=paused,
