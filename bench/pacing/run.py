@@ -17,8 +17,8 @@ For each: makespan (first send to last delivery), throughput as a fraction of th
 allow (a greedy schedule of the same messages under the emulator's exact limits, sends taking no
 time), and limit violations (FLOOD_WAIT / PEER_FLOOD answers). Prints a table; `--out` writes it.
 
-    .venv/bin/python bench/pacing/run.py            # ~8 minutes: 4 accounts, 240 messages per fleet
-    .venv/bin/python bench/pacing/run.py --quick    # ~3 minutes
+    .venv/bin/python bench/pacing/run.py --out bench/pacing/last-run.txt   # ~15 min: 4 accounts, 420 messages
+    .venv/bin/python bench/pacing/run.py --quick                           # ~5 min, one naive run
 """
 
 from __future__ import annotations
@@ -399,7 +399,8 @@ async def bench(args: argparse.Namespace) -> list[Result]:
         results.append(await run_queue(emu, fq, call, campaign, limits, floods))
         print(results[-1], flush=True)
         tuned = acct_rl.window / acct_rl.count / args.accounts
-        for i, sleep in enumerate((tuned, 1.0)[: 1 if args.quick else 2]):
+        sleeps = [tuned if x.strip() == "tuned" else float(x) for x in args.naive_sleeps.split(",") if x.strip()]
+        for i, sleep in enumerate(sleeps):
             fn = build_fleet(emu, f"N{i}", 2 + i, *shape)
             print(f"naive: sleep {sleep:.2f}s", flush=True)
             results.append(await run_naive(emu, fn, sleep, limits))
@@ -448,12 +449,18 @@ def main() -> int:
     p.add_argument("--users", type=int, default=10, help="users per account")
     p.add_argument("--groups", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3, help="messages to every user")
-    p.add_argument("--posts", type=int, default=60, help="posts to every group")
+    p.add_argument("--posts", type=int, default=150, help="posts to every group")
+    p.add_argument(
+        "--naive-sleeps",
+        default="tuned,1.0",
+        help="fixed sleeps of the naive loop; `tuned` = the per-account limit spread over the fleet",
+    )
     p.add_argument("--quick", action="store_true", help="smaller workload, one naive run")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     if args.quick:
-        args.accounts, args.users, args.groups, args.rounds, args.posts = 3, 10, 2, 3, 30
+        args.accounts, args.users, args.groups, args.rounds, args.posts = 3, 10, 2, 3, 45
+        args.naive_sleeps = "tuned"
     results = asyncio.run(bench(args))
     text = table(results, args, bench.meta)  # type: ignore[attr-defined]
     print("\n" + text)

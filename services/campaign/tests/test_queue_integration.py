@@ -183,3 +183,17 @@ async def test_a_pool_job_refused_in_a_chat_tries_the_other_accounts_then_fails(
     # a fixed account refused in a chat fails at once
     fixed = await campaign.data(M.SendGroupMessage, {"group": group, "text": "x", "accountId": "acct0"})
     assert fixed["state"] == "sent"  # the injected refusal was used up above; acct0 may post now
+
+
+async def test_a_retried_job_counts_once_against_the_recipient_cap(campaign) -> None:
+    await campaign.settings("compliance", {"perRecipientDailyCap": 1})
+    campaign.rt.state.messaging.scheduler.send_timeout = 0.5
+    campaign.fleet.fail("TIMEOUT", late_by=1.5)
+    first = await campaign.data(M.SendMessage, {"peer": 71, "text": "once", "waitSeconds": 15})
+    assert first["state"] == "sent"  # its retry was not held by its own first count
+    outcomes = [a[2] for a in campaign.fleet.attempts if a[1] == first["jobId"]]
+    assert outcomes == ["TIMEOUT", "duplicate"]
+    second = await campaign.data(M.SendMessage, {"peer": 71, "text": "twice", "waitSeconds": 2})
+    assert second["state"] == "scheduled" and second["reason"] == "recipient_cap"
+    doc = await campaign.rt.db["pacing"].find_one({"_id": "rcpt:id:71"})
+    assert doc["total"] == 1 and [e[1] for e in doc["entries"]] == [first["jobId"]]

@@ -53,7 +53,6 @@ from .pacing import (
     prune,
     rate_window,
     recipient_hold,
-    release_window,
     reserve_window,
     window_hold,
 )
@@ -336,6 +335,9 @@ class Scheduler:
             [GLOBAL, *[api_key(c) for c in creds], *[rcpt_key(k) for k in private_keys]]
         )
         windows: dict[str, list[float]] = {k: list(v.get("times") or []) for k, v in shared.items()}
+        entries: dict[str, list[list[Any]]] = {
+            k: rcpt_entries(v) for k, v in shared.items() if k.startswith("rcpt:")
+        }
         totals: dict[str, int] = {k: int(v.get("total") or 0) for k, v in shared.items()}
         g_cap, g_win = rate_window(limits.global_per_second)
         a_cap, a_win = rate_window(limits.per_api_per_second)
@@ -357,7 +359,8 @@ class Scheduler:
             private = job.get("kind", "private") == "private"
             rkey = rcpt_key(job["peer_key"])
             if private:
-                rh = recipient_hold(windows.get(rkey, []), totals.get(rkey, 0), limits, now_ts)
+                times, total = others(entries.get(rkey, []), totals.get(rkey, 0), job["_id"])
+                rh = recipient_hold(times, total, limits, now_ts)
                 if rh is not None:
                     view.waiting_by_limit[rh.kind.value] += 1
                     if rh.until is None:
@@ -472,8 +475,8 @@ class Scheduler:
             if best.profile is not None and best.profile.api_credential:
                 k = api_key(best.profile.api_credential)
                 windows[k] = reserve_window(windows.get(k, []), now_ts, a_win + limits.margin)
-            if private:
-                windows[rkey] = reserve_window(windows.get(rkey, []), now_ts, DAY + limits.margin)
+            if private and not any(e[1] == job["_id"] for e in entries.get(rkey, [])):
+                entries.setdefault(rkey, []).append([now_ts, job["_id"]])
                 totals[rkey] = totals.get(rkey, 0) + 1
             plans.append(best)
             planned.add(best.account)
@@ -786,12 +789,19 @@ class Scheduler:
         plan.account_reserved = True
         reserved = None
         if plan.target.kind == "private":
+            job_id = plan.job["_id"]
 
             def recipient(doc: dict[str, Any] | None) -> dict[str, Any]:
-                times, total = list((doc or {}).get("times") or []), int((doc or {}).get("total") or 0)
-                if recipient_hold(times, total, limits, now_ts) is not None:
+                # Keyed by job: an attempt of a job already counted (a retry after a crash or a late
+                # answer) is not counted again, so a recipient is charged once per message.
+                kept = [e for e in rcpt_entries(doc) if e[0] > now_ts - DAY - limits.margin]
+                total = int((doc or {}).get("total") or 0)
+                if any(e[1] == job_id for e in kept):
+                    return {"entries": kept, "total": total, "times": None}
+                times, others_total = others(kept, total, job_id)
+                if recipient_hold(times, others_total, limits, now_ts) is not None:
                     raise Denied("recipient cap")
-                return {"times": reserve_window(times, now_ts, DAY + limits.margin), "total": total + 1}
+                return {"entries": [*kept, [now_ts, job_id]], "total": total + 1, "times": None}
 
             await d.pacing.mutate(rcpt_key(plan.target.chat), recipient)
             reserved = now_ts
@@ -805,7 +815,7 @@ class Scheduler:
             await d.pacing.mutate(GLOBAL, self._window(cap, win, limits, now_ts))
         except (Denied, Contention):
             if reserved is not None:
-                await self._release_recipient(plan.target.chat, reserved)
+                await self._release_recipient(plan.target.chat, plan.job["_id"])
             raise
         return reserved
 
@@ -819,13 +829,14 @@ class Scheduler:
 
         return fn
 
-    async def _release_recipient(self, chat: str, at: float) -> None:
+    async def _release_recipient(self, chat: str, job_id: str) -> None:
+        """The job's message certainly did not reach the recipient: take its count back."""
+
         def fn(doc: dict[str, Any] | None) -> dict[str, Any]:
-            doc = doc or {}
-            return {
-                "times": release_window(doc.get("times") or [], at),
-                "total": max(0, int(doc.get("total") or 0) - 1),
-            }
+            current = rcpt_entries(doc)
+            kept = [e for e in current if e[1] != job_id]
+            total = int((doc or {}).get("total") or 0) - (len(current) - len(kept))
+            return {"entries": kept, "total": max(0, total), "times": None}
 
         try:
             await self.d.pacing.mutate(rcpt_key(chat), fn)
@@ -884,8 +895,6 @@ class Scheduler:
                 )
             ],
         )
-        if result.duplicate and rcpt_reserved is not None:
-            await self._release_recipient(job["peer_key"], rcpt_reserved)
         if not ok:
             log.warning("job %s was sent but its claim had moved on; the new holder records it", job["_id"])
             return
@@ -969,7 +978,7 @@ class Scheduler:
 
         async def give_back() -> None:
             if rcpt_reserved is not None:
-                await self._release_recipient(job["peer_key"], rcpt_reserved)
+                await self._release_recipient(job["peer_key"], job["_id"])
 
         async def back(
             outcome: str,
@@ -1234,6 +1243,20 @@ class Scheduler:
             self.wake()
         if self.progress is not None:
             await self.progress()
+
+
+def rcpt_entries(doc: Mapping[str, Any] | None) -> list[list[Any]]:
+    """A recipient's counted messages: [time, job id] pairs (job id None for untagged ones)."""
+    doc = doc or {}
+    out = [list(e) for e in doc.get("entries") or []]
+    out += [[t, None] for t in doc.get("times") or []]
+    return out
+
+
+def others(entries: list[list[Any]], total: int, job_id: str) -> tuple[list[float], int]:
+    """The recipient's window and total without this job's own earlier count."""
+    own = sum(1 for e in entries if e[1] == job_id)
+    return [e[0] for e in entries if e[1] != job_id], max(0, total - own)
 
 
 def _tail_number(name: str, default: float) -> float:
