@@ -231,8 +231,17 @@ async def test_templates_commands_and_rendering_in_jobs(campaign, eventually) ->
         and failed["reason"] == "template_error"
         and "offer" in failed["lastError"]
     )
-    listed = await campaign.data(M.GetChatTemplates, {"category": "greeting"})
-    view = listed["items"][0]
+
+    # the template's sent/failed counters are written after the job's answer: wait for the fourth
+    async def counted() -> dict | None:
+        view = (await campaign.data(M.GetChatTemplates, {"category": "greeting"}))["items"][0]
+        return (
+            view
+            if view["successRate"] is not None and view["usageCount"] == 4 and (view["successRate"] < 1.0)
+            else None
+        )
+
+    view = await eventually(counted)
     assert view["usageCount"] == 4 and view["successRate"] == pytest.approx(0.75)
     toggled = await campaign.data(M.ToggleTemplateStatus, {"id": tid})
     assert toggled["isActive"] is False
