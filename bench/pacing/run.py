@@ -147,6 +147,12 @@ class Result:
         return self.best / self.makespan if self.makespan > 0 else 0.0
 
 
+def args_debug() -> bool:
+    import os
+
+    return bool(os.environ.get("BENCH_PACING_DEBUG"))
+
+
 def deliveries_of(emu: Any, f: Fleet) -> list[Any]:
     ours = {a.id for a in f.accounts}
     return [d for d in emu.world.deliveries if d.from_user_id in ours and "[" in d.text]
@@ -239,7 +245,14 @@ async def run_queue(
         outcomes.update(h["outcome"] for h in j.get("history") or [])
     makespan = max(d.date for d in done) - t0
     texts = Counter(d.text for d in done)
+    if args_debug():
+        for a in f.accounts:
+            ts = sorted(round(d.date - t0, 1) for d in done if d.from_user_id == a.id)
+            print(a.first_name, len(ts), ts, flush=True)
     violations = outcomes["flood_wait"] + outcomes["peer_flood"]
+    reg = campaign.registry
+    n = reg.get_sample_value("tgm_campaign_send_seconds_count") or 0
+    mean = (reg.get_sample_value("tgm_campaign_send_seconds_sum") or 0) / n if n else 0.0
     return Result(
         "queue (campaign + tg-session)",
         total,
@@ -248,7 +261,7 @@ async def run_queue(
         best_makespan(f, limits),
         max(violations, len(floods)),
         sum(n - 1 for n in texts.values() if n > 1),
-        f"job outcomes {dict(outcomes)}",
+        f"job outcomes {dict(outcomes)}; tg-session send call {mean:.2f}s on average",
     )
 
 
@@ -321,6 +334,7 @@ async def bench(args: argparse.Namespace) -> list[Result]:
     from tg_emulator.world import World
     from tgm_campaign.app import create_runtime as campaign_runtime
     from tgm_contracts.commands import accounts as A
+    from tgm_contracts.commands import telegram_ops as T
     from tgm_runtime import RuntimeSettings
     from tgm_session.app import create_runtime as session_runtime
     from tgm_session.settings import SessionSettings
@@ -372,8 +386,8 @@ async def bench(args: argparse.Namespace) -> list[Result]:
 
     await nc.subscribe("tgm.tg-session.evt.flood-wait-recorded.v1", cb=on_flood)
     call = Caller(nc)
-    creds = (await call.ok(A.GetApiCredentials, {}))["items"]
-    await call.ok(A.SaveApiCredential, {"id": creds[0]["id"], "maxAccounts": 1000, "test": False})
+    creds = (await call.ok(T.GetApiCredentials, {}))["items"]
+    await call.ok(T.SaveApiCredential, {"id": creds[0]["id"], "maxAccounts": 1000, "test": False})
     acct_rl, chat_rl, group_rl = limits.account_messages, limits.private_chat_messages, limits.group_messages
     pacing = {
         "jitterMinSeconds": 0.0,
@@ -385,6 +399,9 @@ async def bench(args: argparse.Namespace) -> list[Result]:
         "perChatMinIntervalSeconds": chat_rl.window / chat_rl.count,
         "perGroupPerMinute": round(group_rl.count * 60 / group_rl.window),
         "perAccountDailyNonContacts": 1000,
+        # tg-session's send call takes about a second here (its own database work): with one send at
+        # a time an account could not even use its window. Several in flight let it.
+        "perAccountMaxInFlight": args.in_flight,
     }
     assert campaign.settings_store is not None
     await campaign.settings_store.save("pacing", pacing, None)
@@ -399,7 +416,9 @@ async def bench(args: argparse.Namespace) -> list[Result]:
         results.append(await run_queue(emu, fq, call, campaign, limits, floods))
         print(results[-1], flush=True)
         tuned = acct_rl.window / acct_rl.count / args.accounts
-        sleeps = [tuned if x.strip() == "tuned" else float(x) for x in args.naive_sleeps.split(",") if x.strip()]
+        sleeps = [
+            tuned if x.strip() == "tuned" else float(x) for x in args.naive_sleeps.split(",") if x.strip()
+        ]
         for i, sleep in enumerate(sleeps):
             fn = build_fleet(emu, f"N{i}", 2 + i, *shape)
             print(f"naive: sleep {sleep:.2f}s", flush=True)
@@ -455,6 +474,7 @@ def main() -> int:
         default="tuned,1.0",
         help="fixed sleeps of the naive loop; `tuned` = the per-account limit spread over the fleet",
     )
+    p.add_argument("--in-flight", type=int, default=8, help="perAccountMaxInFlight of the queue run")
     p.add_argument("--quick", action="store_true", help="smaller workload, one naive run")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()

@@ -246,12 +246,20 @@ def test_limits_follow_the_settings() -> None:
     assert default.quiet_start == 60 and default.quiet_end == 420 and default.daily_non_contacts == 20
 
 
-def test_one_send_in_flight_per_account() -> None:
+def test_sends_in_flight_per_account() -> None:
     pacer = Pacer(limits())
     pace = pacer.reserve(AccountPace("a"), PRIVATE, NOON, busy_for=30, token="t1")
     holds = pacer.account_holds(pace, None, Target("private", "id:2"), NOON + 1)
     assert kinds(holds) == {LimitKind.JITTER} and holds[0].until == NOON + 30
-    assert holds[0].detail == "the previous send is in flight"
-    assert (
-        pacer.account_holds(pace, None, Target("private", "id:2"), NOON + 30) == []
-    )  # a lost outcome expires
+    assert holds[0].detail == "1 send(s) in flight"
+    # a lost outcome (a crashed replica) stops holding when the send would have timed out
+    assert pacer.account_holds(pace, None, Target("private", "id:2"), NOON + 30) == []
+    # with three allowed, two in flight do not hold; a third does, until the earliest gives up
+    three = Pacer(limits(max_in_flight=3))
+    pace = three.reserve(AccountPace("a"), PRIVATE, NOON, busy_for=30, token="t1")
+    pace = three.reserve(pace, Target("private", "id:2"), NOON + 1, busy_for=30, token="t2")
+    assert three.account_holds(pace, None, Target("private", "id:3"), NOON + 2) == []
+    pace = three.reserve(pace, Target("private", "id:3"), NOON + 2, busy_for=30, token="t3")
+    holds = three.account_holds(pace, None, Target("private", "id:4"), NOON + 3)
+    assert kinds(holds) == {LimitKind.JITTER} and holds[0].until == NOON + 30
+    assert set(pace.inflight) == {"t1", "t2", "t3"}

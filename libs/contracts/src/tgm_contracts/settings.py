@@ -108,6 +108,13 @@ class PacingSettings(SettingsModel):
         default_factory=dict, description="Per-account zone overrides: account id -> IANA zone."
     )
     peer_flood_cooldown_hours: float = Field(24.0, ge=0.1, le=720)
+    per_account_max_in_flight: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="Sends of one account under way at once. 1 (a person types one message at a time) also "
+        "means a FLOOD_WAIT stops the very next send; raise it only when the send call is slow.",
+    )
     warmup_days: int = Field(
         7,
         ge=0,

@@ -72,6 +72,7 @@ class Limits:
     retry_max: float = 300.0
     recipient_daily_cap: int = 3
     recipient_total_cap: int = 20
+    max_in_flight: int = 1
 
     @classmethod
     def from_settings(cls, pacing: PacingSettings, compliance: ComplianceSettings | None = None) -> Limits:
@@ -97,6 +98,7 @@ class Limits:
             retry_max=pacing.retry_max_seconds,
             recipient_daily_cap=compliance.per_recipient_daily_cap,
             recipient_total_cap=compliance.per_recipient_total_cap,
+            max_in_flight=pacing.per_account_max_in_flight,
         )
 
 
@@ -201,8 +203,7 @@ class AccountPace:
     flood_seconds: float = 0.0
     cooldown_until: float = 0.0
     first_seen: float | None = None
-    busy_until: float = 0.0  # a send of this account is in flight (one at a time, like a person)
-    busy_token: str | None = None
+    inflight: dict[str, float] = field(default_factory=dict)  # sends under way: token -> give up at
     rev: int = 0
 
     def to_doc(self) -> dict[str, Any]:
@@ -217,8 +218,7 @@ class AccountPace:
             "flood_seconds": self.flood_seconds,
             "cooldown_until": self.cooldown_until,
             "first_seen": self.first_seen,
-            "busy_until": self.busy_until,
-            "busy_token": self.busy_token,
+            "inflight": dict(self.inflight),
             "rev": self.rev,
         }
 
@@ -237,8 +237,7 @@ class AccountPace:
             flood_seconds=float(doc.get("flood_seconds") or 0.0),
             cooldown_until=float(doc.get("cooldown_until") or 0.0),
             first_seen=doc.get("first_seen"),
-            busy_until=float(doc.get("busy_until") or 0.0),
-            busy_token=doc.get("busy_token"),
+            inflight={str(k): float(v) for k, v in (doc.get("inflight") or {}).items()},
             rev=int(doc.get("rev") or 0),
         )
 
@@ -299,8 +298,16 @@ class Pacer:
                 holds.append(Hold(LimitKind.QUIET_HOURS, quiet))
         if pace.next_at > now:
             holds.append(Hold(LimitKind.JITTER, pace.next_at))
-        if pace.busy_until > now:
-            holds.append(Hold(LimitKind.JITTER, pace.busy_until, detail="the previous send is in flight"))
+        going = sorted(t for t in pace.inflight.values() if t > now)
+        if len(going) >= lim.max_in_flight:
+            # A lost outcome (a crashed replica) stops holding once its send would have timed out.
+            holds.append(
+                Hold(
+                    LimitKind.JITTER,
+                    going[len(going) - lim.max_in_flight],
+                    detail=f"{len(going)} send(s) in flight",
+                )
+            )
         for kind, cap, window in (
             (LimitKind.ACCOUNT_MINUTE, lim.per_account_per_minute, MINUTE),
             (LimitKind.ACCOUNT_HOUR, lim.per_account_per_hour, HOUR),
@@ -368,8 +375,10 @@ class Pacer:
             groups=groups,
             next_at=max(pace.next_at, now + gap),
             first_seen=pace.first_seen if pace.first_seen is not None else now,
-            busy_until=now + busy_for if busy_for > 0 else pace.busy_until,
-            busy_token=token if busy_for > 0 else pace.busy_token,
+            inflight={
+                **{k: t for k, t in pace.inflight.items() if t > now},
+                **({token: now + busy_for} if busy_for > 0 and token else {}),
+            },
         )
 
     def flood_wait(self, pace: AccountPace, now: float, seconds: float) -> AccountPace:

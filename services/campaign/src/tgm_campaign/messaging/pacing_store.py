@@ -79,18 +79,14 @@ class PacingStore:
     async def release_busy(self, key: str, token: str) -> None:
         """The send marked `token` has its outcome: clear the account's in-flight marker (one write;
         a newer marker of another send is left alone)."""
+        field = f"inflight.{token}"
         result = await self.c.update_one(
-            {"_id": key, "busy_token": token},
-            {"$set": {"busy_until": 0.0, "busy_token": None}, "$inc": {"rev": 1}},
+            {"_id": key, field: {"$exists": True}}, {"$unset": {field: ""}, "$inc": {"rev": 1}}
         )
         known = self._known.get(key)
-        if result.modified_count and known is not None and known.get("busy_token") == token:
-            self._known[key] = {
-                **known,
-                "busy_until": 0.0,
-                "busy_token": None,
-                "rev": known.get("rev", 0) + 1,
-            }
+        if result.modified_count and known is not None and token in (known.get("inflight") or {}):
+            inflight = {k: v for k, v in known["inflight"].items() if k != token}
+            self._known[key] = {**known, "inflight": inflight, "rev": known.get("rev", 0) + 1}
         else:
             self._known.pop(key, None)
 

@@ -170,7 +170,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._active: set[str] = set()
-        self._busy: set[str] = set()  # accounts with a send of this replica in flight
+        self._busy: Counter[str] = Counter()  # sends of this replica in flight, per account
         self._caches: dict[str, dict[str, tuple[float, Any]]] = {}
         self._due: tuple[float, Any, list[dict[str, Any]]] | None = None
         self._gone: set[str] = set()  # due jobs this replica moved since the due set was read
@@ -343,7 +343,7 @@ class Scheduler:
         a_cap, a_win = rate_window(limits.per_api_per_second)
 
         plans: list[Plan] = []
-        planned: set[str] = set()
+        planned: Counter[str] = Counter()
         for job in jobs:
             keys = [k for pk in job.get("peer_keys") or [job["peer_key"]] for k in aliases.get(pk, [pk])]
             expires = job.get("expires_at")
@@ -440,7 +440,7 @@ class Scheduler:
                 for acct in self._order(tier_accounts, talkers, job, paces):
                     # One send at a time per account: the others wait for its outcome (a FLOOD_WAIT
                     # then holds them all, as it should).
-                    if acct in self._busy or acct in planned:
+                    if self._busy[acct] + planned[acct] >= limits.max_in_flight:
                         if now_ts + 1.0 < soonest:
                             soonest, soonest_holds = (
                                 now_ts + 1.0,
@@ -479,14 +479,14 @@ class Scheduler:
                 entries.setdefault(rkey, []).append([now_ts, job["_id"]])
                 totals[rkey] = totals.get(rkey, 0) + 1
             plans.append(best)
-            planned.add(best.account)
+            planned[best.account] += 1
 
         if plans and self._due is not None:
             planned_ids = {p.job["_id"] for p in plans}
             self._due = (self._due[0], self._due[1], [j for j in self._due[2] if j["_id"] not in planned_ids])
         for plan in plans:
             self._active.add(plan.job["_id"])
-            self._busy.add(plan.account)
+            self._busy[plan.account] += 1
             task = asyncio.create_task(self._dispatch_guarded(plan, limits))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -644,7 +644,9 @@ class Scheduler:
             log.exception("dispatch of job %s failed", plan.job["_id"])
         finally:
             self._active.discard(plan.job["_id"])
-            self._busy.discard(plan.account)
+            self._busy[plan.account] -= 1
+            if self._busy[plan.account] <= 0:
+                del self._busy[plan.account]
             self.wake(refresh=False)  # the account may send again
 
     async def render(self, job: Mapping[str, Any], account: str) -> str:
@@ -785,22 +787,26 @@ class Scheduler:
                 pace, plan.target, now_ts, busy_for=self.send_timeout + limits.margin, token=plan.token
             ).to_doc()
 
-        await d.pacing.mutate(acct_key(plan.account), account)
-        plan.account_reserved = True
+        # The shared windows first: when one of them is full (bursts of many accounts), nothing of
+        # the account's own windows has been spent for a send that does not happen.
         reserved = None
+        added = False
         if plan.target.kind == "private":
             job_id = plan.job["_id"]
 
             def recipient(doc: dict[str, Any] | None) -> dict[str, Any]:
                 # Keyed by job: an attempt of a job already counted (a retry after a crash or a late
                 # answer) is not counted again, so a recipient is charged once per message.
+                nonlocal added
                 kept = [e for e in rcpt_entries(doc) if e[0] > now_ts - DAY - limits.margin]
                 total = int((doc or {}).get("total") or 0)
                 if any(e[1] == job_id for e in kept):
+                    added = False
                     return {"entries": kept, "total": total, "times": None}
                 times, others_total = others(kept, total, job_id)
                 if recipient_hold(times, others_total, limits, now_ts) is not None:
                     raise Denied("recipient cap")
+                added = True
                 return {"entries": [*kept, [now_ts, job_id]], "total": total + 1, "times": None}
 
             await d.pacing.mutate(rcpt_key(plan.target.chat), recipient)
@@ -813,8 +819,10 @@ class Scheduler:
                 )
             cap, win = rate_window(limits.global_per_second)
             await d.pacing.mutate(GLOBAL, self._window(cap, win, limits, now_ts))
+            await d.pacing.mutate(acct_key(plan.account), account)
+            plan.account_reserved = True
         except (Denied, Contention):
-            if reserved is not None:
+            if added:  # only what this attempt counted (an earlier attempt may have delivered)
                 await self._release_recipient(plan.target.chat, plan.job["_id"])
             raise
         return reserved
