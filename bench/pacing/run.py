@@ -327,25 +327,17 @@ async def run_naive(emu: Any, f: Fleet, sleep: float, limits: Any) -> Result:
     )
 
 
-async def bench(args: argparse.Namespace) -> list[Result]:
+async def bench(args: argparse.Namespace, nats_srv: Any, mongo_srv: Any, tmp: Path) -> list[Result]:
     import nats
     from tg_emulator.emulator import Emulator
     from tg_emulator.keys import PUBLIC_KEY_PEM
     from tg_emulator.world import World
     from tgm_campaign.app import create_runtime as campaign_runtime
-    from tgm_contracts.commands import accounts as A
     from tgm_contracts.commands import telegram_ops as T
     from tgm_runtime import RuntimeSettings
     from tgm_session.app import create_runtime as session_runtime
     from tgm_session.settings import SessionSettings
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-pacing-"))
-    from tgm_testing.servers import MongoServer, NatsServer
-
-    nats_srv = NatsServer(tmp / "nats", log_path=tmp / "nats.log")
-    mongo_srv = MongoServer(tmp / "db", log_path=tmp / "db.log")
-    await asyncio.to_thread(nats_srv.start)
-    await asyncio.to_thread(mongo_srv.start)
     emu = await Emulator(World()).start()
     limits = emu.world.limits
     key = tmp / "rsa.pem"
@@ -429,8 +421,6 @@ async def bench(args: argparse.Namespace) -> list[Result]:
         await campaign.stop()
         await session.stop()
         await emu.stop()
-        await asyncio.to_thread(mongo_srv.stop)
-        await asyncio.to_thread(nats_srv.stop)
     results_meta = {"limits": limits, "pacing": pacing}
     bench.meta = results_meta  # type: ignore[attr-defined]
     return results
@@ -481,7 +471,19 @@ def main() -> int:
     if args.quick:
         args.accounts, args.users, args.groups, args.rounds, args.posts = 3, 10, 2, 3, 45
         args.naive_sleeps = "tuned"
-    results = asyncio.run(bench(args))
+    from tgm_testing.servers import MongoServer, NatsServer
+
+    # Started from the main thread, so they die with this process whatever happens to it.
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pacing-"))
+    nats_srv = NatsServer(tmp / "nats", log_path=tmp / "nats.log")
+    mongo_srv = MongoServer(tmp / "db", log_path=tmp / "db.log")
+    nats_srv.start()
+    mongo_srv.start()
+    try:
+        results = asyncio.run(bench(args, nats_srv, mongo_srv, tmp))
+    finally:
+        mongo_srv.stop()
+        nats_srv.stop()
     text = table(results, args, bench.meta)  # type: ignore[attr-defined]
     print("\n" + text)
     if args.out:
