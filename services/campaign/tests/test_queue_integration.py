@@ -197,3 +197,31 @@ async def test_a_retried_job_counts_once_against_the_recipient_cap(campaign) -> 
     assert second["state"] == "scheduled" and second["reason"] == "recipient_cap"
     doc = await campaign.rt.db["pacing"].find_one({"_id": "rcpt:id:71"})
     assert doc["total"] == 1 and [e[1] for e in doc["entries"]] == [first["jobId"]]
+
+
+async def test_a_flood_wait_recorded_by_tg_session_holds_the_queue(campaign, eventually) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tgm_contracts.events_session import FloodWaitRecorded
+
+    until = datetime.now(UTC) + timedelta(minutes=10)
+    await campaign.fleet.rt.publish(
+        FloodWaitRecorded(
+            account_id="acct2", seconds=600, until=until, category="send", method="messages.SendMessage"
+        )
+    )
+
+    async def held():
+        status = await campaign.data(M.GetQueueStatus, {"accountId": "acct2"})
+        return (
+            any(lim["kind"] == "flood_wait" for lim in status["accounts"][0]["limits"])
+            if status["accounts"]
+            else False
+        )
+
+    await eventually(held)
+    out = await campaign.data(
+        M.SendMessage, {"peer": 81, "text": "x", "accountId": "acct2", "waitSeconds": 2}
+    )
+    assert out["state"] == "scheduled" and out["reason"] == "flood_wait"
+    assert not campaign.fleet.deliveries

@@ -7,7 +7,7 @@ from __future__ import annotations
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import crm as CRM
 from tgm_contracts.commands import messaging as M
-from tgm_contracts.events_session import MessageReceived
+from tgm_contracts.events_session import FloodWaitRecorded, MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_runtime import CallContext, ServiceRuntime
 
@@ -109,3 +109,9 @@ def register(runtime: ServiceRuntime) -> None:
     @runtime.subscribe_events(SessionMessageSent, durable="history_sent")
     async def on_message_sent(evt: SessionMessageSent) -> None:
         await runtime.state.messaging.history.on_sent(evt)
+
+    @runtime.subscribe_events(FloodWaitRecorded, durable="pacing_flood_waits")
+    async def on_flood_wait(evt: FloodWaitRecorded) -> None:
+        # A wait Telegram imposed on a send by anyone (an AI reply, another service) holds the queue too.
+        if evt.category == "send":
+            await runtime.state.messaging.scheduler.flood_recorded(evt.account_id, evt.until)

@@ -31,6 +31,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from tgm_contracts import ErrorCode
@@ -1180,6 +1181,15 @@ class Scheduler:
                 unpin=False,
                 counted=True,
             )
+
+    async def flood_recorded(self, account: str, until: datetime) -> None:
+        """tg-session recorded a FLOOD_WAIT on a send of this account (not necessarily ours)."""
+        limits = await self.d.limits()
+        pacer = Pacer(limits, self.rng)
+        now_ts = self.d.now()
+        seconds = epoch(until) - now_ts
+        if seconds > 0:
+            await self._update_pace(account, lambda p: pacer.flood_wait(p, now_ts, seconds))
 
     async def _update_pace(self, account: str, change: Any) -> AccountPace | None:
         def fn(doc: dict[str, Any] | None) -> dict[str, Any]:
