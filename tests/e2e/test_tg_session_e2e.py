@@ -284,7 +284,7 @@ def test_onboarding_messaging_groups_and_extraction(system, emulator: EmulatorTh
     # 1,000 members + the owner + our account.
     assert status["scanned"] == 1002 and status["collected"] == 1002
     export = gw.ok("export-collected-users", {"jobId": job["jobId"], "format": "csv"})
-    rows = list(csv.DictReader(io.StringIO(base64.b64decode(export["contentBase64"]).decode())))
+    rows = list(csv.DictReader(io.StringIO(base64.b64decode(export["contentBase64"]).decode("utf-8-sig"))))
     assert len(rows) == export["rows"] == 1002
     assert sum(1 for r in rows if r["first_name"].startswith("Member")) == 1000
 

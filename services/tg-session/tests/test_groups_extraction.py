@@ -91,7 +91,7 @@ async def test_extract_1000_members_with_filters_progress_and_export(replicas, t
     page = await r.ok(T.GetCollectedUsers, {"jobId": job["jobId"], "limit": 500})
     assert page["total"] == 1002 and len(page["items"]) == 500 and page["nextCursor"] == "500"
     exported = await r.ok(T.ExportCollectedUsers, {"jobId": job["jobId"], "format": "csv"})
-    rows = list(csv.DictReader(io.StringIO(base64.b64decode(exported["contentBase64"]).decode())))
+    rows = list(csv.DictReader(io.StringIO(base64.b64decode(exported["contentBase64"]).decode("utf-8-sig"))))
     assert exported["rows"] == len(rows) == 1002 and {"user_id", "first_name"} <= set(rows[0])
     xlsx = await r.ok(
         T.ExportCollectedUsers, {"jobId": job["jobId"], "format": "xlsx", "columns": ["user_id"]}

@@ -289,6 +289,43 @@ class ServiceRuntime:
 
         return decorate
 
+    def subscribe_all_events(
+        self, durable: str, filter_subject: str = subjects.EVENTS_FILTER
+    ) -> Callable[[Callable[[Event], Awaitable[None]]], Callable[[Event], Awaitable[None]]]:
+        """Consume every declared event (of every service) durably, parsed into its contract class.
+
+        For services that watch the whole system (analytics). Subjects with no declared event class and
+        malformed bodies are dropped with a warning; replicas share one durable consumer.
+        """
+        from faststream.nats import JStream, PullSub
+        from tgm_contracts.events import EVENTS
+
+        name = f"{self.service.value.replace('-', '_')}_{durable}"
+
+        def decorate(fn: Callable[[Event], Awaitable[None]]) -> Callable[[Event], Awaitable[None]]:
+            async def endpoint(msg: NatsMessage) -> None:
+                cls = EVENTS.get(msg.raw_message.subject)
+                if cls is None:
+                    log.warning("dropping event on undeclared subject %s", msg.raw_message.subject)
+                    return
+                try:
+                    evt = cls.model_validate(json.loads(msg.body))
+                except (ValueError, ValidationError) as exc:
+                    log.warning("dropping malformed %s event: %s", cls.NAME, exc)
+                    return
+                await fn(evt)
+
+            endpoint.__name__ = f"on_all_events_{durable}"
+            self.broker.subscriber(
+                filter_subject,
+                stream=JStream(streams.EVENTS_STREAM.name, declare=False),
+                durable=name,
+                pull_sub=PullSub(batch_size=64, timeout=1.0),
+            )(endpoint)
+            return fn
+
+        return decorate
+
     # --- calls out ---------------------------------------------------------------------------------
 
     async def publish(self, event: Event) -> None:

@@ -5,10 +5,6 @@ restarted) carries on where it stopped. Collected users are stored per job; expo
 from __future__ import annotations
 
 import asyncio
-import base64
-import csv
-import hashlib
-import io
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,7 +14,7 @@ from typing import Any
 from tgm_contracts.base import Page, utcnow
 from tgm_contracts.commands import telegram_ops as T
 from tgm_contracts.events_session import ExtractionFinished, ExtractionProgress
-from tgm_contracts.models.analytics import MIME_TYPES, ExportFile
+from tgm_contracts.models.analytics import ExportFile
 from tgm_contracts.models.session import (
     AccountState,
     ChatView,
@@ -28,6 +24,7 @@ from tgm_contracts.models.session import (
     GroupMemberView,
 )
 from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime.exports import export_file
 
 from .accounts import Accounts
 from .health import HOLDABLE, Health
@@ -42,7 +39,6 @@ FINAL = ("completed", "failed", "cancelled")
 PRESENCE_DAYS = {"online": 0, "recently": 3, "last_week": 7, "last_month": 30}
 ALL_COLUMNS = list(T.CollectedUserColumn.__args__)  # type: ignore[attr-defined]
 #: Inline exports stay below one NATS message (1 MiB by default), base64 included.
-INLINE_LIMIT = 700_000
 
 
 def keep(member: GroupMemberView, f: ExtractionFilters, now: datetime) -> bool:
@@ -435,55 +431,15 @@ class Extractions:
         docs = await self.repos.collected.find(
             q, sort=[("collected_at", 1), ("_id", 1)], limit=req.max_rows + 1
         )
-        truncated = len(docs) > req.max_rows
-        rows = [[_cell(d, c) for c in columns] for d in docs[: req.max_rows]]
-        data = _xlsx(columns, rows) if req.format == "xlsx" else _csv(columns, rows)
-        while len(data) * 4 // 3 > INLINE_LIMIT and rows:
-            # Too large for one message: cut rows (and say so) rather than fail the export.
-            rows = rows[: max(1, int(len(rows) * INLINE_LIMIT / (len(data) * 4 / 3)) - 1)]
-            data = _xlsx(columns, rows) if req.format == "xlsx" else _csv(columns, rows)
-            truncated = True
-        stamp = utcnow()
-        return ExportFile(
-            format=req.format,
-            filename=f"collected-users-{stamp.strftime('%Y%m%d-%H%M%S')}.{req.format}",
-            mime_type=MIME_TYPES[req.format],
-            rows=len(rows),
-            size_bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            content_base64=base64.b64encode(data).decode(),
-            truncated=truncated,
-            generated_at=stamp,
+        rows = [[d.get(c) for c in columns] for d in docs[: req.max_rows]]
+        return export_file(
+            req.format,
+            columns,
+            rows,
+            name="collected-users",
+            sheet="collected users",
+            truncated=len(docs) > req.max_rows,
         )
-
-
-def _cell(doc: Doc, column: str) -> Any:
-    value = doc.get(column)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    return buf.getvalue().encode("utf-8")
-
-
-def _xlsx(columns: list[str], rows: list[list[Any]]) -> bytes:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("collected users")
-    ws.append(columns)
-    for row in rows:
-        ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def job_view(job: Doc) -> ExtractionJobView:
