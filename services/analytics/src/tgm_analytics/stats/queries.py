@@ -1,0 +1,650 @@
+"""The six statistics, computed from facts and projections (see ingest.py for where each comes from).
+
+A query reads the facts of its window once (`t` in `[since, until)`, by kind, narrowed by account and
+chat in the database) and folds them in Python into totals and buckets: the embedded database's
+aggregation is slow and its pipeline support partial, while a find on the time index is cheap.
+
+Filters: a filter keeps only facts that carry a matching value. A figure whose events never carry the
+filtered attribute is therefore 0 under that filter (a campaign filter zeroes `received`, since an
+inbound message names no campaign; it keeps `repliesReceived`, which carry the campaign of the send
+they answer). The README lists which attributes each figure carries.
+
+Replies: an inbound private message is a reply when the same account sent to that chat at most
+`REPLY_WINDOW` (72 h) before it and that send was not answered yet (see timeline.detect_replies);
+a reply is counted in the bucket of the inbound message and belongs to the campaign of the send.
+"""
+
+from __future__ import annotations
+
+import time as monotime
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tgm_contracts import Service
+from tgm_contracts.commands import analytics as A
+from tgm_contracts.models.analytics import MAX_SPAN, MetricSeries, SeriesPoint, WindowView
+from tgm_contracts.models.campaign import LeadStage
+from tgm_runtime import Invalid
+
+from .ingest import ACCOUNTS, FACTS, GROUP_CHATS, LEADS, META, USERS
+from .timeline import REPLY_WINDOW, Timeline, detect_replies, zone
+
+ALERTS = "alerts"
+
+#: Account states whose Telegram session is authorised and up (`connected` on the dashboard).
+CONNECTED_STATES = frozenset({"active", "flood_wait", "peer_flood"})
+
+#: Funnel order from the CRM contract; `closed_lost` leaves the funnel and is listed after it.
+FUNNEL = [s.value for s in LeadStage if s is not LeadStage.CLOSED_LOST]
+CONVERTED = LeadStage.CLOSED_WON.value
+LOST = LeadStage.CLOSED_LOST.value
+
+#: get-analytics metrics counted straight from facts: metric -> (fact kind, sum `n` instead of counting).
+FACT_METRICS: dict[str, tuple[str, bool]] = {
+    "messages_sent": ("sent", False),
+    "messages_received": ("received", False),
+    "messages_failed": ("failed", False),
+    "flood_waits": ("flood_wait", False),
+    "flood_wait_seconds": ("flood_wait", True),
+    "logins": ("login", False),
+    "login_failures": ("login_failed", False),
+    "account_state_changes": ("state_change", False),
+    "group_joins": ("group_join", False),
+    "group_leaves": ("group_leave", False),
+    "members_joined": ("member_joined", False),
+    "members_extracted": ("extracted", True),
+    "keyword_matches": ("keyword", False),
+    "ai_replies": ("ai_reply", False),
+    "alerts_raised": ("alert", False),
+}
+GROUP_FIELD = {"account": "a", "campaign": "c", "chat": "ch", "service": "s"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The request's filters; `keep` applies them to a fact (or any dict with the same field names)."""
+
+    account_id: str | None = None
+    campaign_id: str | None = None
+    chat_id: int | None = None
+    chat_kind: str | None = None
+    chat_ids: frozenset[int] | None = None
+
+    def keep(self, f: dict[str, Any], *, campaign: bool = True) -> bool:
+        if self.account_id is not None and f.get("a") != self.account_id:
+            return False
+        if campaign and self.campaign_id is not None and f.get("c") != self.campaign_id:
+            return False
+        if self.chat_id is not None and f.get("ch") != self.chat_id:
+            return False
+        if self.chat_ids is not None and f.get("ch") not in self.chat_ids:
+            return False
+        return self.chat_kind is None or f.get("ck") == self.chat_kind
+
+    def pushdown(self) -> dict[str, Any]:
+        """The part of the filter every fact kind is narrowed by, for the database query."""
+        q: dict[str, Any] = {}
+        if self.account_id is not None:
+            q["a"] = self.account_id
+        if self.chat_id is not None:
+            q["ch"] = self.chat_id
+        elif self.chat_ids is not None:
+            q["ch"] = {"$in": sorted(self.chat_ids)}
+        return q
+
+
+def _scope(req: Any) -> Scope:
+    chat_ids = getattr(req, "chat_ids", None)
+    return Scope(
+        account_id=getattr(req, "account_id", None),
+        campaign_id=getattr(req, "campaign_id", None),
+        chat_id=getattr(req, "chat_id", None),
+        chat_kind=getattr(req, "chat_kind", None),
+        chat_ids=frozenset(chat_ids) if chat_ids is not None else None,
+    )
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+class GeneralZone:
+    """The `general.timezone` setting, which the gateway owns.
+
+    Analytics cannot read another service's settings, so it keeps the zone from the gateway's
+    `settings-changed` events (stats_meta `general`) and, while it has seen none, asks the gateway once
+    a minute (`sys settings-get`, 2 s). When neither answers, day buckets fall back to UTC.
+    """
+
+    ASK_EVERY = 60.0
+
+    def __init__(self, db: Any, ask: Callable[[], Any] | None = None) -> None:
+        self.db = db
+        self.ask = ask
+        self._asked = -1e9
+
+    async def name(self) -> str:
+        doc = await self.db[META].find_one({"_id": "general"})
+        if doc and isinstance(doc.get("timezone"), str):
+            return str(doc["timezone"])
+        if self.ask is not None and monotime.monotonic() - self._asked > self.ASK_EVERY:
+            self._asked = monotime.monotonic()
+            try:
+                tz = await self.ask()
+            except Exception:  # the gateway is down or not reachable from here: fall back
+                tz = None
+            if isinstance(tz, str):
+                return tz
+        return "UTC"
+
+
+class StatsQueries:
+    """`runtime.state.stats`: each method takes the command's request and returns its response."""
+
+    def __init__(self, db: Any, zones: GeneralZone, clock: Callable[[], datetime] | None = None) -> None:
+        self.db = db
+        self.zones = zones
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # --- shared pieces ---------------------------------------------------------------------------
+
+    async def _timeline(self, req: Any) -> tuple[Timeline, WindowView]:
+        since, until = req.resolved(self.clock())
+        if since >= until:
+            raise Invalid(
+                "since must be before until", {"since": since.isoformat(), "until": until.isoformat()}
+            )
+        if until - since > MAX_SPAN[req.bucket]:
+            raise Invalid(
+                f"a window of {req.bucket} buckets may span at most {MAX_SPAN[req.bucket].days} days"
+            )
+        name = req.timezone or await self.zones.name()
+        try:
+            tz = zone(name)
+        except ValueError as exc:
+            if req.timezone:
+                raise Invalid(str(exc), {"timezone": req.timezone}) from None
+            name, tz = "UTC", zone("UTC")  # a bad `general.timezone` must not break every statistic
+        tl = Timeline.build(since, until, req.bucket, tz)
+        return tl, WindowView(since=tl.since, until=tl.until, bucket=req.bucket, timezone=name)
+
+    async def _facts(
+        self, kinds: Iterable[str], since: datetime, until: datetime, scope: Scope, **extra: Any
+    ) -> list[dict[str, Any]]:
+        q: dict[str, Any] = {"t": {"$gte": since, "$lt": until}, "k": {"$in": sorted(set(kinds))}}
+        q.update(scope.pushdown())
+        q.update(extra)
+        docs: list[dict[str, Any]] = await self.db[FACTS].find(q).to_list(None)
+        for d in docs:
+            d["t"] = d["t"].astimezone(UTC) if d["t"].tzinfo else d["t"].replace(tzinfo=UTC)
+        return docs
+
+    async def _replies(
+        self, tl: Timeline, scope: Scope, window_facts: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(reply, answered send) pairs with the reply inside the window, narrowed by `scope`."""
+        if scope.chat_kind not in (None, "private"):
+            return []
+        plain = Scope(scope.account_id, None, scope.chat_id, None, scope.chat_ids)
+        earlier = await self._facts(
+            ["sent", "received"], tl.since - REPLY_WINDOW, tl.since, plain, ck="private"
+        )
+        sends, receives = [], []
+        for f in (*earlier, *window_facts):
+            if f.get("ck") != "private" or not plain.keep(f):
+                continue
+            if f["k"] == "sent":
+                sends.append(((f.get("a"), f.get("ch")), f["t"], f))
+            elif f["k"] == "received":
+                receives.append(((f.get("a"), f.get("ch")), f["t"], f))
+        pairs = detect_replies(sends, receives)
+        return [
+            (r, s)
+            for r, s in pairs
+            if tl.contains(r["t"]) and (scope.campaign_id is None or s.get("c") == scope.campaign_id)
+        ]
+
+    async def _accounts(self) -> A.AccountFigures:
+        by_state: Counter[str] = Counter()
+        async for doc in self.db[ACCOUNTS].find({}):
+            removed = doc.get("removed_at")
+            seen = max((x for x in (doc.get("added_at"), doc.get("state_at")) if x is not None), default=None)
+            if seen is None or (removed is not None and removed >= seen):
+                continue  # removed since it was last seen (or only ever heard of being removed)
+            by_state[doc.get("state") or "new"] += 1
+        connected = sum(n for state, n in by_state.items() if state in CONNECTED_STATES)
+        return A.AccountFigures(total=sum(by_state.values()), by_state=dict(by_state), connected=connected)
+
+    async def _leads(self, tl: Timeline, scope: Scope, source: str | None = None) -> list[dict[str, Any]]:
+        """Leads with any activity in the window and captured before its end, narrowed by `scope`."""
+        q: dict[str, Any] = {"captured_at": {"$lt": tl.until}, "last_at": {"$gte": tl.since}}
+        if source is not None:
+            q["source"] = source
+        leads = await self.db[LEADS].find(q).to_list(None)
+        groups = {d["group"] for d in leads if d.get("group")}
+        chat_of: dict[str, int] = {}
+        if groups:
+            async for g in self.db[GROUP_CHATS].find({"_id": {"$in": sorted(groups)}}):
+                chat_of[g["_id"]] = g["ch"]
+        out = []
+        for d in leads:
+            d["captured_at"] = _utc(d["captured_at"])
+            d["reached"] = {k: _utc(v) for k, v in (d.get("reached") or {}).items() if _utc(v) < tl.until}
+            d["source_chat"] = chat_of.get(d.get("group") or "")
+            d["ch"] = d.get("user")
+            if scope.chat_id is not None and scope.chat_id in (d.get("user"), d["source_chat"]):
+                d["ch"] = scope.chat_id
+            if scope.keep(d):
+                out.append(d)
+        return out
+
+    # --- the six statistics ----------------------------------------------------------------------
+
+    async def dashboard(self, req: A.DashboardRequest) -> A.DashboardStats:
+        """get-dashboard-stats: accounts now; messages, leads, AI, groups and extraction in the window."""
+        tl, view = await self._timeline(req)
+        scope = Scope()
+        kinds = [
+            "sent",
+            "received",
+            "failed",
+            "flood_wait",
+            "ai_reply",
+            "ai_handoff",
+            "group_join",
+            "extracted",
+        ]
+        facts = await self._facts(kinds, tl.since, tl.until, scope)
+        replies = await self._replies(tl, scope, facts)
+        count: Counter[str] = Counter()
+        members = 0
+        buckets = [A.DashboardBucket(start=s) for s in tl.starts]
+        for f in facts:
+            count[f["k"]] += 1
+            if f["k"] == "extracted":
+                members += int(f.get("n", 0))
+            i = tl.index(f["t"])
+            if i is None:
+                continue
+            if f["k"] == "sent":
+                buckets[i].sent += 1
+            elif f["k"] == "received":
+                buckets[i].received += 1
+            elif f["k"] == "failed":
+                buckets[i].failed += 1
+        leads = await self._leads(tl, scope)
+        new_leads = [d for d in leads if tl.contains(d["captured_at"])]
+        for d in new_leads:
+            i = tl.index(d["captured_at"])
+            if i is not None:
+                buckets[i].new_leads += 1
+        converted = sum(
+            1 for d in leads if CONVERTED in d["reached"] and tl.contains(d["reached"][CONVERTED])
+        )
+        alerts = self.db[ALERTS]
+        return A.DashboardStats(
+            window=view,
+            accounts=await self._accounts(),
+            messages=A.MessageTotals(
+                sent=count["sent"],
+                received=count["received"],
+                failed=count["failed"],
+                flood_waits=count["flood_wait"],
+                replies_received=len(replies),
+                reply_rate=_rate(len(replies), count["sent"]),
+            ),
+            leads=A.LeadFigures(
+                new=len(new_leads),
+                total=await self.db[LEADS].count_documents({"captured_at": {"$ne": None}}),
+                converted=converted,
+            ),
+            ai=A.AiFigures(replies=count["ai_reply"], tokens=0, handoffs=count["ai_handoff"]),
+            groups_joined=count["group_join"],
+            members_extracted=members,
+            unresolved_alerts=await alerts.count_documents({"dismissed": False}),
+            critical_alerts=await alerts.count_documents({"dismissed": False, "level": "critical"}),
+            buckets=buckets,
+            generated_at=self.clock(),
+        )
+
+    async def messages(self, req: A.MessageStatsRequest) -> A.MessageStats:
+        """get-message-stats: sent, received, failed, flood waits and replies per bucket and account."""
+        tl, view = await self._timeline(req)
+        scope = _scope(req)
+        facts = await self._facts(["sent", "received", "failed", "flood_wait"], tl.since, tl.until, scope)
+        replies = await self._replies(tl, scope, facts)
+        totals = A.MessageTotals()
+        buckets = [A.MessageBucket(start=s) for s in tl.starts]
+        per_account: dict[str, A.AccountMessageFigures] = {}
+        errors: Counter[str] = Counter()
+        field = {"sent": "sent", "received": "received", "failed": "failed", "flood_wait": "flood_waits"}
+        for f in facts:
+            if not scope.keep(f):
+                continue
+            name = field[f["k"]]
+            setattr(totals, name, getattr(totals, name) + 1)
+            i = tl.index(f["t"])
+            if i is not None:
+                setattr(buckets[i], name, getattr(buckets[i], name) + 1)
+            acct = f.get("a")
+            if acct is not None:
+                row = per_account.setdefault(acct, A.AccountMessageFigures(account_id=acct))
+                setattr(row, name, getattr(row, name) + 1)
+            if f["k"] == "failed":
+                errors[f.get("e") or "UNKNOWN"] += 1
+        totals.replies_received = len(replies)
+        totals.reply_rate = _rate(len(replies), totals.sent)
+        by_account = sorted(
+            per_account.values(),
+            key=lambda r: (-(r.sent + r.received + r.failed + r.flood_waits), r.account_id),
+        )
+        return A.MessageStats(
+            window=view,
+            totals=totals,
+            buckets=buckets,
+            by_account=by_account,
+            failures_by_error=dict(errors.most_common()),
+        )
+
+    async def _new_users(self, tl: Timeline, scope: Scope) -> list[dict[str, Any]]:
+        """First private contacts in the window, with the account, chat and campaign of that contact."""
+        docs = await self.db[USERS].find({"first_at": {"$gte": tl.since, "$lt": tl.until}}).to_list(None)
+        outbound = [d["fact"] for d in docs if d.get("dir") == "outbound" and d.get("fact")]
+        campaign_of: dict[str, str] = {}
+        if outbound:
+            async for f in self.db[FACTS].find({"_id": {"$in": outbound}, "c": {"$ne": None}}, {"c": 1}):
+                campaign_of[f["_id"]] = f["c"]
+        out = []
+        for d in docs:
+            item = {
+                "t": _utc(d["first_at"]),
+                "a": d.get("a"),
+                "ch": d["_id"],
+                "ck": "private",
+                "c": campaign_of.get(d.get("fact") or ""),
+                "s": Service.TG_SESSION.value,
+                "dir": d.get("dir"),
+            }
+            if scope.keep(item):
+                out.append(item)
+        return out
+
+    async def users(self, req: A.UserStatsRequest) -> A.UserStats:
+        """get-user-stats: new, active and replying users, opt-outs, blacklistings, collected users."""
+        tl, view = await self._timeline(req)
+        scope = _scope(req)
+        kinds = ["sent", "received", "opt_out", "blacklist", "extracted"]
+        facts = await self._facts(kinds, tl.since, tl.until, scope)
+        replies = await self._replies(tl, scope, facts)
+        new = await self._new_users(tl, scope)
+        buckets = [A.UserBucket(start=s) for s in tl.starts]
+        active: list[set[int]] = [set() for _ in tl.starts]
+        replied: list[set[int]] = [set() for _ in tl.starts]
+        totals = A.UserTotals(new_users=len(new))
+        by_source: Counter[str] = Counter()
+        for d in new:
+            i = tl.index(d["t"])
+            if i is not None:
+                buckets[i].new_users += 1
+            by_source["campaign" if d["c"] else d["dir"] or "unknown"] += 1
+        for f in facts:
+            if not scope.keep(f):
+                continue
+            k = f["k"]
+            if k == "received" and f.get("ck") == "private" and "u" in f:
+                i = tl.index(f["t"])
+                if i is not None:
+                    active[i].add(f["u"])
+            elif k == "opt_out":
+                totals.opted_out += 1
+            elif k == "blacklist":
+                totals.blacklisted += 1
+            elif k == "extracted":
+                totals.collected += int(f.get("n", 0))
+        for r, _ in replies:
+            i = tl.index(r["t"])
+            if i is not None:
+                replied[i].add(r["ch"])
+        for i, b in enumerate(buckets):
+            b.active_users = len(active[i])
+            b.replied_users = len(replied[i])
+        totals.active_users = len(set().union(*active)) if active else 0
+        totals.replied_users = len(set().union(*replied)) if replied else 0
+        return A.UserStats(
+            window=view, totals=totals, buckets=buckets, by_source=dict(by_source.most_common())
+        )
+
+    async def groups(self, req: A.GroupStatsRequest) -> A.GroupStats:
+        """get-group-stats: messages, keyword matches, leads, joins and leaves, overall and per group."""
+        tl, view = await self._timeline(req)
+        scope = _scope(req)
+        kinds = ["received", "keyword", "group_join", "group_leave", "member_joined"]
+        facts = await self._facts(kinds, tl.since, tl.until, scope)
+        totals = A.GroupTotals()
+        watched = await self.db[META].find_one({"_id": "monitoring"})
+        totals.groups_watched = int(watched.get("groups_watched", 0)) if watched else 0
+        buckets = [A.GroupBucket(start=s) for s in tl.starts]
+        per_chat: dict[int, A.GroupActivity] = {}
+        senders: dict[int, set[int]] = defaultdict(set)
+
+        def row(chat: int | None, title: str | None = None) -> A.GroupActivity | None:
+            if chat is None:
+                return None
+            r = per_chat.setdefault(chat, A.GroupActivity(chat_id=chat))
+            if title:
+                r.title = title
+            return r
+
+        for f in sorted(facts, key=lambda f: f["t"]):  # so a chat's latest title wins
+            if not scope.keep(f):
+                continue
+            k, i = f["k"], tl.index(f["t"])
+            chat = f.get("ch")
+            if k == "received":
+                if f.get("ck") != "group":
+                    continue
+                totals.messages += 1
+                if i is not None:
+                    buckets[i].messages += 1
+                if (r := row(chat, f.get("title"))) is not None:
+                    r.messages += 1
+                    if "u" in f:
+                        senders[chat].add(f["u"])  # type: ignore[index]
+            elif k == "keyword":
+                totals.keyword_matches += 1
+                if i is not None:
+                    buckets[i].keyword_matches += 1
+                if (r := row(chat, f.get("title"))) is not None:
+                    r.keyword_matches += 1
+            elif k == "member_joined":
+                totals.members_joined += 1
+                if i is not None:
+                    buckets[i].members_joined += 1
+                if (r := row(chat, f.get("title"))) is not None:
+                    r.members_joined += 1
+            elif k == "group_join":
+                totals.groups_joined += 1
+                row(chat, f.get("title"))
+            elif k == "group_leave":
+                totals.groups_left += 1
+        # Leads captured in a group of the window; with a chat filter only those whose group is known.
+        leads = await self._leads(tl, Scope(account_id=scope.account_id))
+        for d in leads:
+            if not tl.contains(d["captured_at"]) or not d.get("group"):
+                continue
+            chat = d["source_chat"]
+            if scope.chat_ids is not None and chat not in scope.chat_ids:
+                continue
+            totals.leads += 1
+            i = tl.index(d["captured_at"])
+            if i is not None:
+                buckets[i].leads += 1
+            if (r := row(chat)) is not None:
+                r.leads += 1
+        for chat, users in senders.items():
+            per_chat[chat].active_users = len(users)
+        ranked = sorted(
+            per_chat.values(),
+            key=lambda r: (-r.messages, -r.keyword_matches, -r.leads, -r.members_joined, r.chat_id),
+        )
+        return A.GroupStats(window=view, totals=totals, buckets=buckets, groups=ranked[: req.top])
+
+    async def conversions(self, req: A.ConversionStatsRequest) -> A.ConversionStats:
+        """get-conversion-stats: the funnel of the leads captured in the window.
+
+        Stage counts, conversion rate and time to convert are about the cohort captured in
+        `[since, until)` and the stages it reached before `until` (a lead that skipped a stage counts as
+        having passed it). Buckets count events: leads captured, and leads first reaching `contacted`,
+        `replied` and `closed_won` in each bucket, whenever they were captured."""
+        tl, view = await self._timeline(req)
+        scope = _scope(req)
+        leads = await self._leads(tl, scope, req.source)
+        cohort = [d for d in leads if tl.contains(d["captured_at"])]
+        reached = [0] * len(FUNNEL)
+        lost = 0
+        hours: list[float] = []
+        per_campaign: dict[str, list[int]] = {}
+        for d in cohort:
+            furthest = max((FUNNEL.index(s) for s in d["reached"] if s in FUNNEL), default=0)
+            for j in range(furthest + 1):
+                reached[j] += 1
+            if LOST in d["reached"]:
+                lost += 1
+            won = CONVERTED in d["reached"]
+            if won:
+                hours.append((d["reached"][CONVERTED] - d["captured_at"]).total_seconds() / 3600)
+            if d.get("c"):
+                figures = per_campaign.setdefault(d["c"], [0, 0])
+                figures[0] += 1
+                figures[1] += int(won)
+        stages = [
+            A.StageCount(
+                stage=s, count=reached[j], rate_from_previous=_rate(reached[j], reached[j - 1]) if j else None
+            )
+            for j, s in enumerate(FUNNEL)
+        ]
+        stages.append(A.StageCount(stage=LOST, count=lost))
+        buckets = [A.ConversionBucket(start=s) for s in tl.starts]
+        for d in leads:
+            if (i := tl.index(d["captured_at"])) is not None:
+                buckets[i].leads += 1
+            for stage, name in (("contacted", "contacted"), ("replied", "replied"), (CONVERTED, "converted")):
+                at = d["reached"].get(stage)
+                if at is not None and (i := tl.index(at)) is not None:
+                    setattr(buckets[i], name, getattr(buckets[i], name) + 1)
+        converted = len(hours)
+        by_campaign = [
+            A.CampaignConversion(campaign_id=c, leads=n, converted=won, conversion_rate=_rate(won, n))
+            for c, (n, won) in sorted(per_campaign.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        ]
+        return A.ConversionStats(
+            window=view,
+            stages=stages,
+            leads=len(cohort),
+            converted=converted,
+            conversion_rate=_rate(converted, len(cohort)),
+            avg_hours_to_convert=round(sum(hours) / len(hours), 2) if hours else None,
+            buckets=buckets,
+            by_campaign=by_campaign,
+        )
+
+    # --- generic series --------------------------------------------------------------------------
+
+    async def analytics(self, req: A.GetAnalyticsRequest) -> A.AnalyticsResult:
+        """get-analytics: each metric as a series, or as one series per group key (largest `top`)."""
+        tl, view = await self._timeline(req)
+        scope = _scope(req)
+        kinds = {FACT_METRICS[m][0] for m in req.metrics if m in FACT_METRICS}
+        if "replies_received" in req.metrics:
+            kinds |= {"sent", "received"}
+        if "active_users" in req.metrics:
+            kinds.add("received")
+        facts = await self._facts(kinds, tl.since, tl.until, scope) if kinds else []
+        leads = (
+            await self._leads(tl, scope) if {"leads_created", "leads_converted"} & set(req.metrics) else []
+        )
+        series: list[MetricSeries] = []
+        for metric in req.metrics:
+            # items: (time, attributes for grouping, value, distinct key or None)
+            items: list[tuple[datetime, dict[str, Any], float, Any]] = []
+            if metric in FACT_METRICS:
+                kind, summed = FACT_METRICS[metric]
+                for f in facts:
+                    if f["k"] == kind and scope.keep(f):
+                        items.append((f["t"], f, float(f.get("n", 1)) if summed else 1.0, None))
+            elif metric == "replies_received":
+                for r, s in await self._replies(tl, scope, facts):
+                    items.append((r["t"], {**r, "c": s.get("c")}, 1.0, None))
+            elif metric == "active_users":
+                for f in facts:
+                    if f["k"] == "received" and f.get("ck") == "private" and "u" in f and scope.keep(f):
+                        items.append((f["t"], f, 1.0, f["u"]))
+            elif metric == "new_users":
+                for d in await self._new_users(tl, scope):
+                    items.append((d["t"], d, 1.0, None))
+            elif metric == "leads_created":
+                for d in leads:
+                    items.append((d["captured_at"], {**d, "s": Service.CAMPAIGN.value}, 1.0, None))
+            elif metric == "leads_converted":
+                for d in leads:
+                    if CONVERTED in d["reached"]:
+                        items.append((d["reached"][CONVERTED], {**d, "s": Service.CAMPAIGN.value}, 1.0, None))
+            # ai_tokens: no event carries a token count, so the series stays at zero (see README).
+            series.extend(_series(metric, items, tl, req.group_by, req.top))
+        return A.AnalyticsResult(window=view, group_by=req.group_by, series=series)
+
+
+def _series(
+    metric: str,
+    items: list[tuple[datetime, dict[str, Any], float, Any]],
+    tl: Timeline,
+    group_by: str,
+    top: int,
+) -> list[MetricSeries]:
+    field = GROUP_FIELD.get(group_by)
+    sums: dict[Any, list[float]] = {}
+    distinct: dict[Any, list[set[Any]]] = {}
+    if field is None:
+        sums[None] = [0.0] * len(tl)
+    for t, attrs, value, unique in items:
+        i = tl.index(t)
+        if i is None:
+            continue
+        key = None if field is None else attrs.get(field)
+        if field is not None and key is None:
+            continue  # a fact without the grouped attribute belongs to no group
+        key = None if key is None else str(key)
+        if unique is None:
+            sums.setdefault(key, [0.0] * len(tl))[i] += value
+        else:
+            distinct.setdefault(key, [set() for _ in tl.starts])[i].add(unique)
+    rows: list[tuple[Any, list[float], float]] = []
+    for key, points in sums.items():
+        if key in distinct:
+            continue
+        rows.append((key, points, sum(points)))
+    for key, sets in distinct.items():
+        rows.append((key, [float(len(s)) for s in sets], float(len(set().union(*sets)))))
+    if field is not None:
+        rows.sort(key=lambda r: (-r[2], r[0]))
+        rows = rows[:top]
+    return [
+        MetricSeries(
+            metric=metric,
+            key=key,
+            total=total,
+            points=[SeriesPoint(start=s, value=v) for s, v in zip(tl.starts, points, strict=True)],
+        )
+        for key, points, total in rows
+    ]
+
+
+def _utc(t: datetime) -> datetime:
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def retention_cutoff(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)

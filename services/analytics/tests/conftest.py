@@ -1,0 +1,59 @@
+"""Component-test wiring shared by the analytics features: the real analytics runtime (tgm_analytics.app)
+on FastStream's in-memory broker with a real database (`mongo_server` of tgm_testing).
+
+- `client`: a `RuntimeClient`; `await publish(client, event, ...)` puts events on TGM_EVENTS the way the
+  other services do (every durable consumer of analytics sees them).
+- `ok` / `err`: call a command and return `data`, or assert the error code.
+- `eventually`: wait for a condition instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from tgm_analytics.app import runtime
+from tgm_contracts.events import Event
+from tgm_runtime.testing import RuntimeClient, runtime_client
+
+
+@pytest.fixture
+async def client(mongo_server: Any) -> AsyncIterator[RuntimeClient]:
+    async with runtime_client(runtime, mongo_server.uri) as c:
+        yield c
+
+
+async def publish(client: RuntimeClient, *events: Event) -> None:
+    """Publish events on TGM_EVENTS through the runtime (the in-memory broker delivers them inline)."""
+    for evt in events:
+        await client.runtime.publish(evt)
+
+
+async def ok(client: RuntimeClient, cmd: Any, payload: Any = None) -> Any:
+    reply = await client.call(cmd, payload if payload is not None else {})
+    assert reply["ok"], reply
+    return reply["data"]
+
+
+async def err(client: RuntimeClient, cmd: Any, payload: Any, code: str) -> dict[str, Any]:
+    reply = await client.call(cmd, payload)
+    assert not reply["ok"], reply
+    assert reply["error"]["code"] == code, reply
+    return reply["error"]
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05
+) -> Any:
+    """Await `check()` until it returns something truthy (and return it), or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
