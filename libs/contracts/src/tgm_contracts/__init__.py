@@ -12,7 +12,7 @@ from . import events_campaign as _events_campaign  # noqa: F401
 from . import events_session as _events_session  # noqa: F401
 from . import events_system as _events_system  # noqa: F401
 from . import rpc_session as _rpc_session  # noqa: F401
-from . import subjects
+from . import subjects, telemetry
 from .base import Ack, Empty, Page, PageRequest, Request, Response, WireModel
 from .command import ACCOUNT_RPCS, REGISTRY, RPCS, AccountRpc, Command, Rpc, validation_details
 from .enums import BACKEND_SERVICES, HTTP_STATUS, Domain, ErrorCode, Role, Service
@@ -43,5 +43,6 @@ __all__ = [
     "Service",
     "WireModel",
     "subjects",
+    "telemetry",
     "validation_details",
 ]

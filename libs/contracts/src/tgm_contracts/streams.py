@@ -41,6 +41,17 @@ EVENTS_STREAM = StreamSpec(
     description="Every domain event of every service; Nats-Msg-Id is the event id.",
 )
 
+#: Logs and performance samples every service ships to analytics (tgm_contracts.telemetry). Three
+#: days is room for an analytics outage over a weekend without keeping a second copy of the logs
+#: analytics already stores; the dedupe window covers a batch re-sent after a lost publish ack.
+TELEMETRY_STREAM = StreamSpec(
+    name="TGM_TELEMETRY",
+    subjects=(subjects.TELEMETRY_FILTER,),
+    max_age_seconds=3 * 24 * 3600,
+    duplicate_window_seconds=120,
+    description="Log batches and performance samples of every service; Nats-Msg-Id is replica:boot:seq.",
+)
+
 #: Which tg-session replica holds which account. A key per account, renewed by heartbeat.
 ACCOUNT_LEASES = KvSpec(
     bucket="tgm_account_leases",
@@ -60,6 +71,6 @@ JOB_LEASES = KvSpec(
 #: Backup archives, one object per service and backup id.
 BACKUPS = ObjectStoreSpec(bucket="tgm_backups", description="<backup id>/<service>.jsonl.gz")
 
-STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM,)
+STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, TELEMETRY_STREAM)
 KV_BUCKETS: tuple[KvSpec, ...] = (ACCOUNT_LEASES, JOB_LEASES)
 OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (BACKUPS,)

@@ -43,6 +43,17 @@ def event(owner: Service, name: str, major: int) -> str:
 EVENTS_FILTER = f"{ROOT}.*.evt.>"
 
 
+def telemetry(service: Service, kind: str, major: int = 1) -> str:
+    """Where a service ships its log batches (`logs`) and performance samples (`perf`)."""
+    if kind not in ("logs", "perf"):
+        raise ValueError(f"telemetry kind {kind!r} is not logs or perf")
+    return f"{ROOT}.{service.value}.telemetry.{kind}.v{major}"
+
+
+#: The subjects captured by the TGM_TELEMETRY stream.
+TELEMETRY_FILTER = f"{ROOT}.*.telemetry.>"
+
+
 def stream_chunk(stream_id: str) -> str:
     """Where a streamed AI completion publishes its chunks (core NATS, not JetStream)."""
     return f"{ROOT}.stream.{stream_id}"

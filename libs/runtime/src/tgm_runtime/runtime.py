@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts import (
+    HTTP_STATUS,
     AccountRpc,
     Command,
     ErrorCode,
@@ -49,10 +50,13 @@ from .logs import request_id_var, setup_logging
 from .migrations import Migration, MigrationRunner
 from .secrets import SecretBox, decode_key, load_or_create_key_file, new_key_text
 from .settings_store import SettingsStore
+from .telemetry import Telemetry, jetstream_publisher
 
 log = logging.getLogger("tgm.runtime")
 
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+#: Outcomes the performance sample counts as errors: failures on the server side, not refused input.
+_SERVER_ERRORS = frozenset(code.value for code, status in HTTP_STATUS.items() if status >= 500)
 CountsFn = Callable[[AsyncDatabase[Any]], Awaitable[dict[str, int]]]
 
 
@@ -124,6 +128,10 @@ class ServiceRuntime:
         self.latency = Histogram(
             "tgm_command_seconds", "Command handling time", ["command"], registry=self.registry
         )
+        # Logs and performance samples shipped to analytics (telemetry.py); services add gauges with
+        # `runtime.perf.gauge(name, fn)` and time their own operations with `runtime.perf.observe`.
+        self.telemetry = Telemetry(service, self.settings.replica_id, self.registry)
+        self.perf = self.telemetry.perf
         self.broker = NatsBroker(
             self.settings.nats_url,
             name=f"{service.value}:{self.settings.replica_id}",
@@ -165,7 +173,9 @@ class ServiceRuntime:
         return self._serve(cmd.SUBJECT, cmd.NAME, cmd.Request, cmd.Response, queue=self.service.value)
 
     def rpc(self, call: type[Rpc]) -> Callable[[H], H]:
-        return self._serve(call.SUBJECT, call.NAME, call.Request, call.Response, queue=self.service.value)
+        return self._serve(
+            call.SUBJECT, call.NAME, call.Request, call.Response, queue=self.service.value, kind="rpc"
+        )
 
     def handler(
         self,
@@ -176,7 +186,7 @@ class ServiceRuntime:
         queue: str | None = None,
     ) -> Callable[[H], H]:
         """Serve any subject with the envelope rules (used for account-addressed calls)."""
-        return self._serve(subject, name, request, response, queue=queue or "")
+        return self._serve(subject, name, request, response, queue=queue or "", kind="rpc")
 
     def _serve(
         self,
@@ -185,10 +195,13 @@ class ServiceRuntime:
         request: type[BaseModel],
         response: type[BaseModel],
         queue: str,
+        kind: str = "command",
     ) -> Callable[[H], H]:
         def decorate(fn: H) -> H:
             async def endpoint(msg: NatsMessage) -> dict[str, Any]:
-                return await self.dispatch(name, request, response, fn, msg.body, msg.headers, subject)
+                return await self.dispatch(
+                    name, request, response, fn, msg.body, msg.headers, subject, kind=kind
+                )
 
             endpoint.__name__ = f"handle_{name.replace('-', '_')}"
             self.broker.subscriber(subject, queue=queue, title=name)(endpoint)
@@ -205,6 +218,7 @@ class ServiceRuntime:
         body: bytes,
         headers: Mapping[str, str] | None = None,
         subject: str = "",
+        kind: str = "command",
     ) -> dict[str, Any]:
         """Validate, call, and wrap the outcome in the reply envelope — never raises."""
         ctx = CallContext(self, headers, subject)
@@ -227,8 +241,10 @@ class ServiceRuntime:
             log.error("handler %s failed: %s\n%s", name, exc, traceback.format_exc())
             return env.error(ErrorCode.INTERNAL, f"{name} failed inside {self.service.value}; see its logs")
         finally:
+            elapsed = time.perf_counter() - started
             self.handled.labels(name, outcome).inc()
-            self.latency.labels(name).observe(time.perf_counter() - started)
+            self.latency.labels(name).observe(elapsed)
+            self.perf.observe(name, kind, elapsed, outcome in _SERVER_ERRORS)
             request_id_var.reset(token)
 
     async def serve_account(
@@ -252,7 +268,14 @@ class ServiceRuntime:
             else:
                 call, fn = route
                 reply = await self.dispatch(
-                    f"acct.{name}", call.Request, call.Response, fn, msg.data, msg.headers, msg.subject
+                    f"acct.{name}",
+                    call.Request,
+                    call.Response,
+                    fn,
+                    msg.data,
+                    msg.headers,
+                    msg.subject,
+                    kind="rpc",
                 )
             if msg.reply:
                 await msg.respond(json.dumps(reply).encode())
@@ -266,6 +289,7 @@ class ServiceRuntime:
         from faststream.nats import JStream, PullSub
 
         name = f"{self.service.value.replace('-', '_')}_{durable}"
+        op = f"{event.OWNER.value}.{event.NAME}@{durable}"
 
         def decorate(fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
             async def endpoint(msg: NatsMessage) -> None:
@@ -274,7 +298,12 @@ class ServiceRuntime:
                 except (ValueError, ValidationError) as exc:
                     log.warning("dropping malformed %s event: %s", event.NAME, exc)
                     return
-                await fn(evt)
+                started, failed = time.perf_counter(), True
+                try:
+                    await fn(evt)
+                    failed = False
+                finally:
+                    self.perf.observe(op, "event", time.perf_counter() - started, failed)
 
             endpoint.__name__ = f"on_{event.NAME.replace('-', '_')}"
             # A durable pull consumer: every replica of this service fetches from the same consumer, so
@@ -313,7 +342,13 @@ class ServiceRuntime:
                 except (ValueError, ValidationError) as exc:
                     log.warning("dropping malformed %s event: %s", cls.NAME, exc)
                     return
-                await fn(evt)
+                started, failed = time.perf_counter(), True
+                try:
+                    await fn(evt)
+                    failed = False
+                finally:
+                    op = f"{cls.OWNER.value}.{cls.NAME}@{durable}"
+                    self.perf.observe(op, "event", time.perf_counter() - started, failed)
 
             endpoint.__name__ = f"on_all_events_{durable}"
             self.broker.subscriber(
@@ -429,6 +464,7 @@ class ServiceRuntime:
             await hook(self)
         if connect_broker:
             await self.broker.start()
+            await self.telemetry.start(jetstream_publisher(lambda: self.js))
         self._ready = True
         log.info("%s %s started (replica %s)", self.service.value, self.version, self.settings.replica_id)
 
@@ -461,6 +497,7 @@ class ServiceRuntime:
                 await hook(self)
             except Exception:
                 log.exception("stop hook failed")
+        await self.telemetry.stop()  # the last logs and partial sample, while the broker is up
         try:
             await self.broker.stop()
         except Exception:
@@ -536,7 +573,9 @@ class ServiceRuntime:
     def _register_sys(self) -> None:
         def sys_handler(op: type[sysops.SysOp]) -> Callable[[H], H]:
             queue = "" if op.BROADCAST else self.service.value
-            return self._serve(op.subject(self.service), f"sys.{op.OP}", op.Request, op.Response, queue)
+            return self._serve(
+                op.subject(self.service), f"sys.{op.OP}", op.Request, op.Response, queue, kind="rpc"
+            )
 
         @sys_handler(sysops.Info)
         async def _info(req: Any, ctx: CallContext) -> sysops.ServiceInfo:
