@@ -133,7 +133,7 @@ def fact_of(evt: Event) -> dict[str, Any] | None:
             "a": evt.account_id,
             "ch": evt.chat_id,
             "ck": "group",
-            "u": evt.user.id,
+            "u": evt.user.user_id,
             "title": evt.chat_title,
         }
     elif isinstance(evt, ts.ExtractionFinished):
