@@ -213,7 +213,7 @@ async def test_the_sampler_counts_operations_into_the_fixed_histogram() -> None:
         sampler.observe("add-knowledge", "command", ms / 1000)
     sampler.observe("add-knowledge", "command", 0.010, error=True)
     sampler.observe("ai.reply-requested@replies", "event", 0.003)
-    sampler.gauge("queue_depth", lambda: 7)
+    sampler.gauge("queue_depth", lambda: 7, merge="max")
 
     async def tokens() -> int:
         return 1234
@@ -224,6 +224,9 @@ async def test_the_sampler_counts_operations_into_the_fixed_histogram() -> None:
     raw = await sampler.take()
     sample = PerfSample.model_validate(raw)  # the wire contract accepts it
     assert sample.seq == 0 and sample.figures == {"queue_depth": 7.0, "ai_tokens": 1234.0}
+    assert sample.figure_merge == {"queue_depth": "max"}
+    with pytest.raises(ValueError):
+        sampler.gauge("x", lambda: 1, merge="avg")
     ops = {(o.name, o.kind): o for o in sample.operations}
     cmd = ops[("add-knowledge", "command")]
     assert cmd.count == 8 and cmd.errors == 1 and cmd.max_ms == 90_000

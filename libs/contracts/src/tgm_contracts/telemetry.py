@@ -62,6 +62,7 @@ LATENCY_BOUNDS_MS: tuple[float, ...] = (
 HISTOGRAM_SIZE = len(LATENCY_BOUNDS_MS) + 1
 
 OperationKind = Literal["command", "rpc", "event", "telegram"]
+FigureMerge = Literal["sum", "max"]
 
 #: Longest message a record carries; longer ones are cut at the source (a traceback is kept whole up
 #: to this size).
@@ -145,6 +146,11 @@ class PerfSample(Response):
     figures: dict[str, float] = Field(
         default_factory=dict, description="Service gauges at period end: accounts_connected, queue_depth…"
     )
+    figure_merge: dict[str, FigureMerge] = Field(
+        default_factory=dict,
+        description="How replicas' values of a figure combine: `sum` (the default: each replica's part, "
+        "e.g. accounts connected) or `max` (a fleet-wide value every replica sees, e.g. queue depth).",
+    )
 
     @property
     def id(self) -> str:
@@ -161,6 +167,7 @@ __all__ = [
     "HISTOGRAM_SIZE",
     "LATENCY_BOUNDS_MS",
     "MAX_MESSAGE_CHARS",
+    "FigureMerge",
     "LogBatch",
     "LogRecord",
     "OperationKind",

@@ -301,6 +301,7 @@ class PerfSampler:
         self.interval = interval
         self._ops: dict[tuple[str, str], _Op] = {}
         self._gauges: dict[str, Gauge] = {}
+        self._merge: dict[str, str] = {}
         self._seq = 0
         self._period_start = datetime.now(UTC)
 
@@ -317,11 +318,18 @@ class PerfSampler:
             op.max_ms = ms
         op.hist[bisect.bisect_left(LATENCY_BOUNDS_MS, ms)] += 1
 
-    def gauge(self, name: str, fn: Gauge) -> None:
-        """Report `fn()` (a number, None to skip; may be async) in every sample's figures as `name`."""
+    def gauge(self, name: str, fn: Gauge, merge: str = "sum") -> None:
+        """Report `fn()` (a number, None to skip; may be async) in every sample's figures as `name`.
+
+        `merge` says how analytics combines replicas: "sum" for each replica's own part (accounts it
+        holds), "max" for a fleet-wide value every replica reports alike (a shared queue's depth)."""
         if not name or len(name) > 100:
             raise ValueError("a gauge name has 1 to 100 characters")
+        if merge not in ("sum", "max"):
+            raise ValueError("merge is sum or max")
         self._gauges[name] = fn
+        if merge != "sum":
+            self._merge[name] = merge
 
     async def figures(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -363,6 +371,7 @@ class PerfSampler:
                 for (name, kind), op in ops.items()
             ][:2000],
             "figures": await self.figures(),
+            "figureMerge": dict(self._merge),
         }
 
 

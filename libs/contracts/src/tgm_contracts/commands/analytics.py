@@ -31,6 +31,7 @@ from ..models.analytics import (
     ReportScheduleView,
     StatsWindow,
     WindowView,
+    _aware,
 )
 
 AN = Service.ANALYTICS
@@ -594,6 +595,11 @@ class LogFilters(Request):
         None, validation_alias=AliasChoices("until", "endDate"), serialization_alias="until"
     )
 
+    @field_validator("since", "until")
+    @classmethod
+    def _tz(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
     @field_validator("level", mode="before")
     @classmethod
     def _one_level(cls, value: Any) -> Any:
@@ -686,6 +692,11 @@ class PerformanceRequest(TimeRange):
 
     services: list[Service] | None = None
     top: int = Field(10, ge=1, le=100, description="Slowest operations listed.")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _tz(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
 
     @model_validator(mode="after")
     def _window(self) -> PerformanceRequest:

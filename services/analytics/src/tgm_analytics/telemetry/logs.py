@@ -1,0 +1,221 @@
+"""Shipped log records: stored once each, filtered, paged, exported, cleared, expired.
+
+A document per record, `_id` = `<replica>:<boot>:<seq>` (the id the shipping process gave it), so a
+batch delivered twice inserts nothing the second time: storing and de-duplicating are one write.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.errors import BulkWriteError
+from tgm_contracts.base import Ack, Page
+from tgm_contracts.commands.analytics import (
+    ClearLogsRequest,
+    ExportLogsRequest,
+    GetLogsRequest,
+    LogFilters,
+)
+from tgm_contracts.models.analytics import ExportFile, LogEntryView
+from tgm_contracts.telemetry import LogBatch
+from tgm_runtime import Invalid
+from tgm_runtime.exports import export_file
+
+log = logging.getLogger(__name__)
+
+LOGS = "logs"
+LEVEL_NO = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+#: Rows an export reads at most: far more than fit one inline file (about 3,000 log rows), so a cut
+#: file is still as full as it can be, without holding a million documents in memory.
+EXPORT_READ_LIMIT = 20_000
+EXPORT_COLUMNS = (
+    "timestamp",
+    "level",
+    "service",
+    "replicaId",
+    "logger",
+    "message",
+    "accountId",
+    "requestId",
+    "traceId",
+    "fields",
+)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    # The database hands back UTC; a naive time from a client is read as UTC too.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def doc_of(batch: LogBatch, received_at: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "_id": batch.id_of(r),
+            "ts": aware(r.timestamp),
+            "level": r.level,
+            "lv": LEVEL_NO[r.level],
+            "service": batch.service.value,
+            "replica_id": batch.replica_id,
+            "logger": r.logger,
+            "message": r.message,
+            "account_id": r.account_id,
+            "request_id": r.request_id,
+            "trace_id": r.trace_id,
+            "fields": r.fields,
+            "received_at": received_at,
+        }
+        for r in batch.records
+    ]
+
+
+def query_of(f: LogFilters) -> dict[str, Any]:
+    """The Mongo filter of the contract's log filters (every given filter must hold)."""
+    q: dict[str, Any] = {}
+    if f.level:
+        q["level"] = {"$in": list(dict.fromkeys(f.level))}
+    if f.min_level:
+        q["lv"] = {"$gte": LEVEL_NO[f.min_level]}
+    if f.service:
+        q["service"] = {"$in": [s.value for s in f.service]}
+    for name in ("account_id", "request_id", "trace_id"):
+        value = getattr(f, name)
+        if value is not None:
+            q[name] = value
+    if f.text:
+        # Case-insensitive substring, the text taken literally (no regex from the caller).
+        q["message"] = {"$regex": re.escape(f.text), "$options": "i"}
+    ts: dict[str, Any] = {}
+    if f.since:
+        ts["$gte"] = aware(f.since)
+    if f.until:
+        ts["$lt"] = aware(f.until)
+    if ts:
+        q["ts"] = ts
+    return q
+
+
+def encode_cursor(ts: datetime, doc_id: str) -> str:
+    raw = json.dumps([aware(ts).isoformat(), doc_id]).encode()  # type: ignore[union-attr]
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, doc_id = json.loads(raw)
+        return aware(datetime.fromisoformat(ts)), str(doc_id)  # type: ignore[return-value]
+    except (ValueError, TypeError) as exc:
+        raise Invalid(
+            "cursor is not one this service gave out", [{"loc": ["cursor"], "msg": str(exc)}]
+        ) from None
+
+
+def view_of(doc: dict[str, Any]) -> LogEntryView:
+    return LogEntryView(
+        id=doc["_id"],
+        timestamp=aware(doc["ts"]),  # type: ignore[arg-type]
+        level=doc["level"],
+        service=doc["service"],
+        replica_id=doc.get("replica_id"),
+        logger=doc.get("logger"),
+        message=doc.get("message", ""),
+        account_id=doc.get("account_id"),
+        request_id=doc.get("request_id"),
+        trace_id=doc.get("trace_id"),
+        fields=doc.get("fields") or {},
+    )
+
+
+class LogStore:
+    """`runtime.state.logs`: ingest batches, and the queries behind get-logs, export-logs, clear-logs."""
+
+    def __init__(self, db: Any) -> None:
+        self.col = db[LOGS]
+
+    async def ingest(self, batch: LogBatch, now: datetime | None = None) -> int:
+        """Store a batch's records; returns how many were new (a redelivered batch adds none)."""
+        docs = doc_of(batch, now or datetime.now(UTC))
+        if batch.dropped:
+            log.debug(
+                "%s/%s dropped %d log records before shipping", batch.service, batch.replica_id, batch.dropped
+            )
+        if not docs:
+            return 0
+        try:
+            result = await self.col.insert_many(docs, ordered=False)
+            return len(result.inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            return len(docs) - len(errors)
+
+    async def page(self, req: GetLogsRequest) -> Page[LogEntryView]:
+        q = query_of(req)
+        desc = req.order == "desc"
+        if req.cursor:
+            ts, doc_id = decode_cursor(req.cursor)
+            op = "$lt" if desc else "$gt"
+            after = {"$or": [{"ts": {op: ts}}, {"ts": ts, "_id": {op: doc_id}}]}
+            q = {"$and": [q, after]} if q else after
+        direction = -1 if desc else 1
+        docs = (
+            await self.col.find(q)
+            .sort([("ts", direction), ("_id", direction)])
+            .limit(req.limit + 1)
+            .to_list(None)
+        )
+        more = len(docs) > req.limit
+        docs = docs[: req.limit]
+        cursor = encode_cursor(docs[-1]["ts"], docs[-1]["_id"]) if more and docs else None
+        # Counting scans the matches; done for the first page only, where a screen shows it.
+        total = await self.col.count_documents(query_of(req)) if not req.cursor else None
+        return Page[LogEntryView](items=[view_of(d) for d in docs], next_cursor=cursor, total=total)
+
+    async def export(self, req: ExportLogsRequest) -> ExportFile:
+        """Newest first, so a file cut to fit one reply keeps the most recent records."""
+        read = min(req.max_rows, EXPORT_READ_LIMIT)
+        docs = (
+            await self.col.find(query_of(req)).sort([("ts", -1), ("_id", -1)]).limit(read + 1).to_list(None)
+        )
+        truncated = len(docs) > read  # more matched than maxRows (or than one export reads)
+        docs = docs[:read]
+        rows = [
+            [
+                aware(d["ts"]),
+                d["level"],
+                d["service"],
+                d.get("replica_id"),
+                d.get("logger"),
+                d.get("message"),
+                d.get("account_id"),
+                d.get("request_id"),
+                d.get("trace_id"),
+                d.get("fields") or {},
+            ]
+            for d in docs
+        ]
+        return export_file(req.format, EXPORT_COLUMNS, rows, name="logs", sheet="logs", truncated=truncated)
+
+    async def clear(self, req: ClearLogsRequest, now: datetime | None = None) -> Ack:
+        q: dict[str, Any] = {}
+        cutoff = req.cutoff(now or datetime.now(UTC))
+        if cutoff is not None:
+            q["ts"] = {"$lt": aware(cutoff)}
+        if req.service:
+            q["service"] = {"$in": [s.value for s in req.service]}
+        if req.level:
+            q["level"] = {"$in": list(req.level)}
+        result = await self.col.delete_many(q)
+        return Ack(affected=result.deleted_count)
+
+    async def expire(self, retention_days: int, now: datetime | None = None) -> int:
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+        return (await self.col.delete_many({"ts": {"$lt": cutoff}})).deleted_count
