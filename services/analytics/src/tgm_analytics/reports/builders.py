@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 from tgm_contracts import validation_details
 from tgm_contracts.commands import analytics as A
 from tgm_contracts.models.analytics import ExportFile
@@ -59,9 +60,9 @@ MAX_ALERT_ROWS = 20_000
 
 def check_filters(kind: str, filters: dict[str, Any]) -> None:
     given = {k for k, v in filters.items() if v is not None}
-    extra = sorted(given - FILTERS[kind])
+    extra = sorted(to_camel(k) for k in given - FILTERS[kind])
     if extra:
-        allowed = ", ".join(sorted(FILTERS[kind])) or "none"
+        allowed = ", ".join(sorted(to_camel(k) for k in FILTERS[kind])) or "none"
         raise Invalid(
             f"the {kind} report does not filter by {', '.join(extra)} (it takes: {allowed})",
             {"report": kind, "unsupported": extra},

@@ -223,9 +223,9 @@ class ReportService:
         elif "interval_seconds" in given:
             doc["cron"], doc["interval_seconds"] = None, req.interval_seconds
         if "filters" in given and req.filters is not None:
-            doc["filters"] = req.filters.model_dump(exclude_none=True)
+            doc["filters"] = req.filters.model_dump(by_alias=False, exclude_none=True)
         if "recipients" in given and req.recipients is not None:
-            recipients = [r.model_dump() for r in req.recipients]
+            recipients = [r.model_dump(by_alias=False) for r in req.recipients]
             for r in recipients:
                 check_recipient(r)
             doc["recipients"] = recipients
