@@ -119,3 +119,22 @@ def test_cursors_round_trip_and_garbage_is_refused() -> None:
     for bad in ("nope", "e30", encode_cursor(at, "x")[:-6]):
         with pytest.raises(Invalid):
             decode_cursor(bad)
+
+
+async def test_services_report_their_gauges_in_samples() -> None:
+    """tg-session and campaign put their fleet figures into every perf sample (read from the runtime's
+    Prometheus registry, so the figures are exactly what /metrics shows)."""
+    session_app = pytest.importorskip("tgm_session.app")
+    campaign_app = pytest.importorskip("tgm_campaign.app")
+    rt = session_app.create_runtime()
+    assert (await rt.perf.take())["figures"] == {"accounts_connected": 0.0, "accounts_held": 0.0}
+    rt.registry._names_to_collectors["tgm_session_connected_accounts"].set(3)
+    rt.registry._names_to_collectors["tgm_session_held_accounts"].set(4)
+    assert (await rt.perf.take())["figures"] == {"accounts_connected": 3.0, "accounts_held": 4.0}
+    cp = campaign_app.create_runtime()
+    assert (await cp.perf.take())["figures"] == {}  # before the first queue snapshot: not a false 0
+    jobs = cp.registry._names_to_collectors["tgm_campaign_jobs"]
+    for state, n in (("pending", 5), ("scheduled", 2), ("in_flight", 1), ("sent", 90)):
+        jobs.labels(state).set(n)
+    sample = await cp.perf.take()
+    assert sample["figures"] == {"queue_depth": 8.0} and sample["figureMerge"] == {"queue_depth": "max"}

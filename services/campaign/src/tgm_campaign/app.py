@@ -160,12 +160,23 @@ async def restored(rt: ServiceRuntime) -> None:
         m.scheduler.wake()
 
 
+def _queue_depth(rt: ServiceRuntime) -> float | None:
+    """Jobs not finished yet (pending, scheduled, in flight); None before the first queue snapshot."""
+    values = [rt.registry.get_sample_value("tgm_campaign_jobs", {"state": s}) for s in _OPEN_STATES]
+    return None if all(v is None for v in values) else sum(v or 0.0 for v in values)
+
+
+_OPEN_STATES = ("pending", "scheduled", "in_flight")
+
+
 def create_runtime(settings: RuntimeSettings | None = None) -> ServiceRuntime:
     """A campaign runtime with every handler, consumer and hook (tests build several)."""
     rt = ServiceRuntime(
         Service.CAMPAIGN, __version__, migrations=MIGRATIONS, counts=counts, settings=settings
     )
     handlers.register(rt)
+    # get-performance shows the queue's depth: the fleet-wide jobs gauge every replica keeps in step.
+    rt.perf.gauge("queue_depth", lambda: _queue_depth(rt), merge="max")
     rt.on_start(build)
     rt.on_stop(teardown)
     rt.on_restore(restored)

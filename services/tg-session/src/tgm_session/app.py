@@ -495,6 +495,11 @@ def create_runtime(
     )
     svc = SessionService(rt, session_settings or SessionSettings(), connector=connector, leases=leases)
     _handlers(rt, svc)
+    # get-performance shows each replica's part of the fleet (summed across replicas).
+    rt.perf.gauge(
+        "accounts_connected", lambda: rt.registry.get_sample_value("tgm_session_connected_accounts")
+    )
+    rt.perf.gauge("accounts_held", lambda: rt.registry.get_sample_value("tgm_session_held_accounts"))
     return rt
 
 
