@@ -132,8 +132,11 @@ async def test_services_report_their_gauges_in_samples() -> None:
     rt.registry._names_to_collectors["tgm_session_held_accounts"].set(4)
     assert (await rt.perf.take())["figures"] == {"accounts_connected": 3.0, "accounts_held": 4.0}
     cp = campaign_app.create_runtime()
-    assert (await cp.perf.take())["figures"] == {}  # before the first queue snapshot: not a false 0
-    jobs = cp.registry._names_to_collectors["tgm_campaign_jobs"]
+    assert (await cp.perf.take())["figures"] == {}  # before start: no metrics, no false 0
+    from tgm_campaign.messaging.common import Metrics  # what campaign's on_start registers
+
+    jobs = Metrics(cp.registry).jobs
+    assert (await cp.perf.take())["figures"] == {}  # before the first queue snapshot either
     for state, n in (("pending", 5), ("scheduled", 2), ("in_flight", 1), ("sent", 90)):
         jobs.labels(state).set(n)
     sample = await cp.perf.take()
