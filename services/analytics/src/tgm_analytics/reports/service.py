@@ -150,6 +150,11 @@ class ReportService:
             return stored_file(doc)
         # Same figures, another format: read the stored response back and render it again.
         kind = doc["report"]
+        if not doc.get("data_json"):
+            raise Invalid(
+                f"report {req.report_id} is too large to keep in another format; fetch it as {doc['format']}",
+                {"format": doc["format"]},
+            )
         response = RESPONSES[kind].model_validate(json.loads(doc["data_json"]))
         return render(kind, response, req.format, doc["filename"].rsplit("-", 2)[0])
 
@@ -417,5 +422,10 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
+#: Larger response objects are not kept beside the file (a database document holds 16 MB at most).
+MAX_DATA_JSON = 4_000_000
+
+
 def _json(response: BaseModel) -> str:
-    return json.dumps(response.model_dump(mode="json", by_alias=True), ensure_ascii=False)
+    text = json.dumps(response.model_dump(mode="json", by_alias=True), ensure_ascii=False)
+    return text if len(text) <= MAX_DATA_JSON else ""
