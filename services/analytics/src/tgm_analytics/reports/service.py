@@ -166,8 +166,7 @@ class ReportService:
                 action="list", schedules=[view(d) for d in await self.schedules.all()]
             )
         if req.action == "save":
-            doc = await self._save(req, principal)
-            return ScheduleReportResult(action="save", schedule=view(doc))
+            return ScheduleReportResult(action="save", schedule=view(await self._save(req, principal)))
         doc = await self.schedules.get(req.schedule_id or "")
         if doc is None:
             raise NotFound(
