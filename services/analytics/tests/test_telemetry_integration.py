@@ -112,7 +112,8 @@ async def test_logs_and_samples_travel_from_a_service_to_get_logs_and_get_perfor
 
         report = await until(sampled)
         ai = report["services"][0]
-        assert ai["up"] is True and ai["replicas"] == 1
+        # Other tests of the session may have run ai runtimes on the same server: at least ours.
+        assert ai["up"] is True and ai["replicas"] >= 1
         ping_op = next(o for o in ai["operations"] if o["name"] == "ping")
         assert ping_op["kind"] == "rpc" and ping_op["errors"] == 1 and ping_op["latency"]["p95Ms"] is not None
         assert ai["requests"] >= 4 and ai["errors"] >= 1

@@ -28,7 +28,7 @@ _configured: str | None = None
 
 def redact(text: str) -> str:
     text = _SECRET_KEYS.sub(lambda m: f"{m.group(1)}{m.group(3)}***", text)
-    return _LONG_TOKEN.sub("[redacted long token]", text)
+    return _LONG_TOKEN.sub("[redacted long token]", text) if len(text) >= 160 else text
 
 
 def redact_value(key: str, value: str) -> str:

@@ -177,18 +177,19 @@ class LogShipper(logging.Handler):
 
     def _item(self, record: logging.LogRecord) -> dict[str, Any]:
         self._context.filter(record)  # request/account/trace ids from the context; redacts msg
-        message = record.getMessage()  # the filter formatted it already (args are None)
+        message = record.getMessage()  # the filter formatted and redacted it (args are None)
         if record.exc_info and record.exc_info[0] is not None:
-            message += "\n" + (record.exc_text or logging.Formatter().formatException(record.exc_info))
+            exc = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            message += "\n" + redact(exc)
         if record.stack_info:
-            message += "\n" + record.stack_info
+            message += "\n" + redact(record.stack_info)
         extra = {k: _field(k, v) for k, v in record.__dict__.items() if k not in _STANDARD}
         return {
             "seq": 0,
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": level_name(record.levelno),
             "logger": record.name[:200],
-            "message": redact(message)[:MAX_MESSAGE_CHARS],
+            "message": message[:MAX_MESSAGE_CHARS],
             "accountId": getattr(record, "account_id", None),
             "requestId": getattr(record, "request_id", None),
             "traceId": getattr(record, "trace_id", None),
