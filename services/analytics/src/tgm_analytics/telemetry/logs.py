@@ -120,7 +120,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def view_of(doc: dict[str, Any]) -> LogEntryView:
     return LogEntryView(
         id=doc["_id"],
-        timestamp=aware(doc["ts"]),  # type: ignore[arg-type]
+        timestamp=aware(doc["ts"]),
         level=doc["level"],
         service=doc["service"],
         replica_id=doc.get("replica_id"),

@@ -143,7 +143,7 @@ class PerfStore:
             ops = [
                 OperationStats(
                     name=op_name,
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,
                     service=Service(name),
                     count=m.count,
                     errors=m.errors,
