@@ -174,12 +174,14 @@ class StatsQueries:
     async def _facts(
         self, kinds: Iterable[str], since: datetime, until: datetime, scope: Scope, **extra: Any
     ) -> list[dict[str, Any]]:
+        # Key order matters to the embedded server's planner: with the time range first it walks the
+        # `t` index (20 ms for a day of 10k facts); with the kind first it took 30 times longer.
         q: dict[str, Any] = {"t": {"$gte": since, "$lt": until}, "k": {"$in": sorted(set(kinds))}}
         q.update(scope.pushdown())
         q.update(extra)
-        docs: list[dict[str, Any]] = await self.db[FACTS].find(q).to_list(None)
+        docs: list[dict[str, Any]] = await self.db[FACTS].find(q, batch_size=10_000).to_list(None)
         for d in docs:
-            d["t"] = d["t"].astimezone(UTC) if d["t"].tzinfo else d["t"].replace(tzinfo=UTC)
+            d["t"] = _utc(d["t"])
         return docs
 
     async def _replies(
@@ -220,7 +222,7 @@ class StatsQueries:
 
     async def _leads(self, tl: Timeline, scope: Scope, source: str | None = None) -> list[dict[str, Any]]:
         """Leads with any activity in the window and captured before its end, narrowed by `scope`."""
-        q: dict[str, Any] = {"captured_at": {"$lt": tl.until}, "last_at": {"$gte": tl.since}}
+        q: dict[str, Any] = {"last_at": {"$gte": tl.since}, "captured_at": {"$lt": tl.until}}
         if source is not None:
             q["source"] = source
         leads = await self.db[LEADS].find(q).to_list(None)
@@ -349,14 +351,15 @@ class StatsQueries:
             failures_by_error=dict(errors.most_common()),
         )
 
-    async def _new_users(self, tl: Timeline, scope: Scope) -> list[dict[str, Any]]:
-        """First private contacts in the window, with the account, chat and campaign of that contact."""
+    async def _new_users(
+        self, tl: Timeline, scope: Scope, window_facts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """First private contacts in the window, with the account, chat and campaign of that contact.
+
+        A first contact inside the window is one of the window's facts, so its campaign comes from
+        `window_facts` (the sends already read) rather than from another query."""
         docs = await self.db[USERS].find({"first_at": {"$gte": tl.since, "$lt": tl.until}}).to_list(None)
-        outbound = [d["fact"] for d in docs if d.get("dir") == "outbound" and d.get("fact")]
-        campaign_of: dict[str, str] = {}
-        if outbound:
-            async for f in self.db[FACTS].find({"_id": {"$in": outbound}, "c": {"$ne": None}}, {"c": 1}):
-                campaign_of[f["_id"]] = f["c"]
+        campaign_of = {f["_id"]: f["c"] for f in window_facts if f["k"] == "sent" and f.get("c")}
         out = []
         for d in docs:
             item = {
@@ -379,7 +382,7 @@ class StatsQueries:
         kinds = ["sent", "received", "opt_out", "blacklist", "extracted"]
         facts = await self._facts(kinds, tl.since, tl.until, scope)
         replies = await self._replies(tl, scope, facts)
-        new = await self._new_users(tl, scope)
+        new = await self._new_users(tl, scope, facts)
         buckets = [A.UserBucket(start=s) for s in tl.starts]
         active: list[set[int]] = [set() for _ in tl.starts]
         replied: list[set[int]] = [set() for _ in tl.starts]
@@ -562,6 +565,8 @@ class StatsQueries:
             kinds |= {"sent", "received"}
         if "active_users" in req.metrics:
             kinds.add("received")
+        if "new_users" in req.metrics:
+            kinds.add("sent")
         facts = await self._facts(kinds, tl.since, tl.until, scope) if kinds else []
         leads = (
             await self._leads(tl, scope) if {"leads_created", "leads_converted"} & set(req.metrics) else []
@@ -583,7 +588,7 @@ class StatsQueries:
                     if f["k"] == "received" and f.get("ck") == "private" and "u" in f and scope.keep(f):
                         items.append((f["t"], f, 1.0, f["u"]))
             elif metric == "new_users":
-                for d in await self._new_users(tl, scope):
+                for d in await self._new_users(tl, scope, facts):
                     items.append((d["t"], d, 1.0, None))
             elif metric == "leads_created":
                 for d in leads:
