@@ -1,0 +1,200 @@
+"""Analytics end to end: the stack as processes (nats-server, database, tg-session, campaign, analytics,
+gateway) driven only through the gateway's HTTP API, with the Telegram emulator in this process.
+
+Two accounts; two users write first, then the fleet sends three messages through campaign's
+`send-message` (tg-session delivers them with the real Telethon), and two of the three users answer.
+The statistics, computed by analytics only from the events on TGM_EVENTS, must show exactly that:
+3 sent, 4 received (2 first messages + 2 answers), 2 replies (rate 0.6667), 2 connected accounts,
+and the sends per account in get-analytics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tgm_stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+API_HASH = "0123456789abcdef0123456789abcdef"
+FAST_PACING = {
+    "jitterMinSeconds": 0.0,
+    "jitterMaxSeconds": 0.0,
+    "quietHoursStart": None,
+    "quietHoursEnd": None,
+    "perChatMinIntervalSeconds": 0.0,
+}
+
+
+class Emulator:
+    """The emulator on an event loop of its own; its world is only touched from that loop (`do`)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="tg-emulator", daemon=True)
+
+    def start(self) -> Emulator:
+        from tg_emulator.emulator import Emulator as Server
+        from tg_emulator.world import World
+
+        self.thread.start()
+        self.emu = asyncio.run_coroutine_threadsafe(Server(World()).start(), self.loop).result(30)
+        self.world = self.emu.world
+        return self
+
+    def do(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(60)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.emu.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def env(self, tmp: Path) -> dict[str, str]:
+        from tg_emulator.keys import PUBLIC_KEY_PEM
+
+        key = tmp / "emulator-rsa.pem"
+        key.write_text(PUBLIC_KEY_PEM)
+        return {
+            "TGM_SESSION_DC_HOST": self.emu.host,
+            "TGM_SESSION_DC_PORT": str(self.emu.port),
+            "TGM_SESSION_RSA_PUBLIC_KEY_FILE": str(key),
+            "TGM_SESSION_API_ID": "1",
+            "TGM_SESSION_API_HASH": API_HASH,
+            "TGM_SESSION_CLAIM_INTERVAL_SECONDS": "0.5",
+        }
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not met in {timeout}s (last: {last!r})")
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    emu = Emulator().start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.mark.timeout(240)
+def test_sends_and_replies_show_in_the_statistics(emulator: Emulator, tmp_path: Path) -> None:
+    w = emulator.world
+    people: dict[str, Any] = {}
+
+    def build() -> None:
+        people["accounts"] = [w.add_user(f"+1555090{i:04d}", first_name=f"Agent{i}") for i in range(2)]
+        people["users"] = [
+            w.add_user(f"+1555091{j:04d}", first_name=f"User{j}", username=f"stats_user_{j}")
+            for j in range(3)
+        ]
+        people["sessions"] = [emulator.emu.session_for(a) for a in people["accounts"]]
+
+    emulator.do(build)
+    accounts, users = people["accounts"], people["users"]
+    stack = Stack(
+        tmp_path / "data",
+        gateway_port=0,
+        services=("tg-session", "campaign", "analytics"),
+        extra_env=emulator.env(tmp_path),
+    )
+    stack.start()
+    http = httpx.Client(
+        base_url=stack.gateway_url, headers={"authorization": f"Bearer {stack.admin_key}"}, timeout=90
+    )
+
+    def ok(command: str, payload: dict[str, Any] | None = None) -> Any:
+        reply = http.post(f"/api/v1/commands/{command}", json=payload or {}).json()
+        assert reply.get("ok"), (command, reply)
+        return reply["data"]
+
+    try:
+        started = datetime.now(UTC) - timedelta(minutes=1)
+        creds = ok("get-api-credentials")["items"]
+        ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
+        ids = [
+            ok(
+                "add-account",
+                {
+                    "phone": f"+1555090{i:04d}",
+                    "sessionString": s,
+                    "dailySendLimit": 100,
+                    "warmupEnabled": False,
+                },
+            )["id"]
+            for i, s in enumerate(people["sessions"])
+        ]
+        wait_until(
+            lambda: all(
+                a["connected"] and a["state"] == "active" for a in ok("get-accounts", {"ids": ids})["items"]
+            ),
+            90,
+            "accounts connected",
+        )
+        ok("save-settings", {"settings": {"pacing": FAST_PACING}})
+        # users 0 and 1 write first to account 0 (received, not replies)
+        emulator.do(lambda: [w.post(users[j], accounts[0], f"hello from {j}") for j in (0, 1)])
+        wait_until(
+            lambda: len(ok("get-private-messages", {"limit": 50})["items"]) >= 2, 60, "first messages in"
+        )
+        # account 1 has never seen user 2: it sends by username (a first contact)
+        sends = [(ids[0], users[0].id), (ids[0], users[1].id), (ids[1], "@stats_user_2")]
+        for account_id, peer in sends:
+            result = ok(
+                "send-message",
+                {"accountId": account_id, "peer": peer, "text": "our offer", "waitSeconds": 50},
+            )
+            assert result["state"] == "sent", result
+        # users 0 and 2 answer
+        emulator.do(
+            lambda: [
+                w.post(users[0], accounts[0], "yes please"),
+                w.post(users[2], accounts[1], "tell me more"),
+            ]
+        )
+        window = {"since": started.isoformat(), "until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+
+        def totals() -> dict[str, Any] | None:
+            t = ok("get-message-stats", {**window, "bucket": "hour"})["totals"]
+            return t if t["sent"] >= 3 and t["repliesReceived"] >= 2 and t["received"] >= 4 else None
+
+        figures = wait_until(totals, 60, "statistics caught up")
+        assert figures == {
+            "sent": 3,
+            "received": 4,
+            "failed": 0,
+            "floodWaits": 0,
+            "repliesReceived": 2,
+            "replyRate": 0.6667,
+        }
+        dashboard = ok("get-dashboard-stats", {**window, "bucket": "hour"})
+        assert dashboard["accounts"]["total"] == 2 and dashboard["accounts"]["connected"] == 2
+        assert dashboard["accounts"]["byState"] == {"active": 2}
+        assert dashboard["messages"]["sent"] == 3 and dashboard["messages"]["repliesReceived"] == 2
+        assert sum(b["sent"] for b in dashboard["buckets"]) == 3
+        series = ok("get-analytics", {**window, "metrics": ["messages_sent"], "groupBy": "account"})["series"]
+        assert sorted((s["key"], s["total"]) for s in series) == sorted([(ids[0], 2.0), (ids[1], 1.0)])
+        users_stats = ok("get-user-stats", window)["totals"]
+        assert (users_stats["newUsers"], users_stats["activeUsers"], users_stats["repliedUsers"]) == (3, 3, 2)
+    finally:
+        http.close()
+        stack.stop()
