@@ -182,9 +182,12 @@ async def _set_if_newer(coll: Any, key: Any, field: str, at: Any, values: dict[s
     try:
         await coll.insert_one({"_id": key, field: at, **values})
     except DuplicateKeyError:
-        await coll.update_one(
-            {"_id": key, "$or": [{field: {"$lt": at}}, {field: None}]}, {"$set": {field: at, **values}}
-        )
+        # Two conditional updates rather than one `$or`: the embedded server scans the whole
+        # collection for an `$or`, even next to `_id` (100 ms at 10k documents against 1.5 ms).
+        change = {"$set": {field: at, **values}}
+        done = await coll.update_one({"_id": key, field: {"$lt": at}}, change)
+        if done.matched_count == 0:
+            await coll.update_one({"_id": key, field: None}, change)
 
 
 class Ingest:
