@@ -38,7 +38,13 @@ EXTRA_PUBLISH: dict[str, set[str]] = {
     "tg-session": set(),
     "campaign": {"tgm.tg-session.rpc.>", "tgm.ai.rpc.>", "tgm.acct.>"},
     "ai": {"tgm.stream.>"},
-    "analytics": {"tgm.tg-session.rpc.>", "tgm.campaign.rpc.>"},
+    "analytics": {
+        "tgm.tg-session.rpc.>",
+        "tgm.campaign.rpc.>",
+        "tgm.acct.*.send.v1",
+        "tgm.*.sys.info.v1",
+        "tgm.gateway.sys.settings-get.v1",
+    },
 }
 EXTRA_SUBSCRIBE: dict[str, set[str]] = {
     "gateway": {"tgm.stream.>"},
@@ -468,7 +474,12 @@ def test_nats_permissions_give_each_service_its_own_subjects_only() -> None:
             if parts[0] == "tgm" and len(parts) > 2 and parts[1] not in (name, "acct", "stream"):
                 kind = parts[2]
                 assert kind in ("rpc", "cmd", "sys"), (name, subject)
-                assert kind == "rpc" or name == "gateway", (name, subject)
+                # Besides the gateway, only analytics sends sys ops: the read-only ones it names.
+                readonly = name == "analytics" and subject in (
+                    "tgm.*.sys.info.v1",
+                    "tgm.gateway.sys.settings-get.v1",
+                )
+                assert kind == "rpc" or name == "gateway" or readonly, (name, subject)
         if name != "tg-session":
             assert "tgm.acct.>" not in sub
         if name != "gateway":
@@ -621,6 +632,11 @@ async def test_nats_permissions_on_a_real_server(tmp_path: Path) -> None:
             ("ai", "pub", "tgm.acct.a1.send.v1", True),
             ("ai", "pub", "tgm.stream.abc", False),
             ("analytics", "pub", "tgm.stream.abc", True),
+            ("analytics", "pub", "tgm.acct.a1.send.v1", False),
+            ("analytics", "pub", "tgm.acct.a1.join-group.v1", True),
+            ("analytics", "pub", "tgm.campaign.sys.info.v1", False),
+            ("analytics", "pub", "tgm.campaign.sys.restore.v1", True),
+            ("analytics", "pub", "tgm.gateway.sys.settings-get.v1", False),
             ("gateway", "pub", "tgm.campaign.cmd.get-queue-status.v1", False),
             ("gateway", "pub", "tgm.analytics.sys.info.v1", False),
             ("gateway", "pub", "tgm.campaign.evt.job-done.v1", True),

@@ -16,6 +16,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from tgm_contracts import Service
 from tgm_contracts import sys as sysops
 from tgm_contracts.commands import analytics as A
@@ -71,6 +72,12 @@ async def sweep(db: Any, retention_days: int, now: datetime | None = None) -> di
 def register(runtime: ServiceRuntime) -> None:
     """The durable consumer `stats`, the six commands, `runtime.state.stats` and the retention sweep."""
     tasks: list[asyncio.Task[None]] = []
+    ingested = Counter(
+        "tgm_analytics_events_ingested_total",
+        "Events consumed from TGM_EVENTS into statistics (redeliveries included).",
+        ["event"],
+        registry=runtime.registry,
+    )
 
     async def ask_gateway() -> str | None:
         reply = await runtime.request(
@@ -107,6 +114,7 @@ def register(runtime: ServiceRuntime) -> None:
     @runtime.subscribe_all_events(durable="stats")
     async def _on_event(evt: Event) -> None:
         await runtime.state.stats_ingest.handle(evt)
+        ingested.labels(event=evt.NAME).inc()
 
     @runtime.command(A.GetDashboardStats)
     async def get_dashboard_stats(req: A.DashboardRequest, ctx: CallContext) -> A.DashboardStats:
