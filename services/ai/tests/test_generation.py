@@ -50,6 +50,7 @@ async def test_grounded_reply_with_citations_and_confidence(client):
     assert unknown["handoff"] and unknown["confidence"] < 0.35 and not unknown["citations"]
     sent = events("ai-response-generated")
     assert len(sent) == 4 and sent[-1]["handoff"] is True
+    assert sent[0]["completionTokens"] == r["usage"]["completionTokens"] > 0  # analytics counts these
 
 
 async def test_handoff_rules_forbidden_topics_and_memory(client):

@@ -54,6 +54,8 @@ class AiResponseGenerated(Event):
     chars: int = 0
     latency_ms: float = 0.0
     strategy_id: str | None = None
+    prompt_tokens: int = Field(0, ge=0, description="Tokens the provider counted (0 when it does not say).")
+    completion_tokens: int = Field(0, ge=0)
 
 
 class AiProviderFailed(Event):

@@ -506,6 +506,8 @@ class GenerationService:
                     chars=len(reply.text),
                     latency_ms=reply.latency_ms,
                     strategy_id=reply.strategy_id,
+                    prompt_tokens=reply.usage.prompt_tokens,
+                    completion_tokens=reply.usage.completion_tokens,
                 )
             )
         except Exception as exc:
