@@ -136,3 +136,27 @@ async def test_commands_reach_the_holder_from_any_replica(replicas, tg_emulator,
     assert view.state.value == "new" and view.has_session is False
     assert tg_world.sessions_of(tg_world.user("+15550200000")) == []
     await until(lambda: holder.svc.pool.get(account_id) is None)
+
+
+@pytest.mark.timeout(60)
+async def test_snapshots_do_not_pile_up_consumers_on_the_lease_bucket(nats_server) -> None:
+    # One snapshot per claim tick: each used to leave its watch consumer behind for five minutes, so a
+    # replica ticking every 0.2 s hit JetStream's consumer limit and stopped claiming accounts.
+    import nats
+    from tgm_session.leases import SNAPSHOT_CONSUMER_INACTIVE_SECONDS, KvLeaseStore
+
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        kv = await js.create_key_value(bucket="lease_snapshot_test", ttl=30)
+        store = KvLeaseStore(kv, timeout=2.0)
+        assert await store.claim("acct.a1", "r1") is not None
+        for _ in range(30):
+            assert await store.snapshot() == {"acct.a1": "r1"}
+
+        async def none_left() -> bool:
+            return (await js.stream_info("KV_lease_snapshot_test")).state.consumer_count == 0
+
+        await until(none_left, timeout=SNAPSHOT_CONSUMER_INACTIVE_SECONDS * 4, interval=0.25)
+    finally:
+        await nc.close()

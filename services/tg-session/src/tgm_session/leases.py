@@ -35,6 +35,9 @@ class LeaseStore(Protocol):
     async def adopt(self, key: str, holder: str) -> Lease | None: ...
 
 
+#: Seconds an idle snapshot consumer survives on the server (see LeaseStore.snapshot).
+SNAPSHOT_CONSUMER_INACTIVE_SECONDS = 5.0
+
 _SAFE = re.compile(r"[^-/_=.a-zA-Z0-9]")
 
 
@@ -122,7 +125,14 @@ class KvLeaseStore:
 
     async def snapshot(self, prefix: str = "") -> dict[str, str]:
         """Every live key (optionally under `prefix.`) and its holder, in one pass over the bucket."""
-        watcher = await self.kv.watch(f"{prefix}.>" if prefix else ">", ignore_deletes=True)
+        # Stopping a watcher only unsubscribes: its ephemeral consumer lingers on the server until the
+        # inactivity threshold (5 minutes by default), so at one snapshot per claim tick a replica would
+        # pile up hundreds and hit JetStream's consumer limit. A short threshold lets it go right away.
+        watcher = await self.kv.watch(
+            f"{prefix}.>" if prefix else ">",
+            ignore_deletes=True,
+            inactive_threshold=SNAPSHOT_CONSUMER_INACTIVE_SECONDS,
+        )
         out: dict[str, str] = {}
         try:
             while True:
