@@ -43,7 +43,7 @@ from tgm_contracts import (
 from tgm_contracts import envelope as env
 from tgm_contracts import sys as sysops
 
-from . import backup
+from . import backup, compat
 from .config import RuntimeSettings
 from .errors import DomainError, Invalid
 from .logs import request_id_var, setup_logging
@@ -53,6 +53,7 @@ from .settings_store import SettingsStore
 from .telemetry import Telemetry, jetstream_publisher
 
 log = logging.getLogger("tgm.runtime")
+compat.patch()
 
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 #: Outcomes the performance sample counts as errors: failures on the server side, not refused input.
