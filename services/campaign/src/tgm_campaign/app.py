@@ -1,8 +1,8 @@
 """Wiring of the campaign service: the runtime, its migrations, the messaging use cases and their
 command handlers, the scheduler loop, and the event subscriptions.
 
-Commands of the catalogue owned by this service that are not implemented yet (automation, most of
-CRM, ads, multi-role) are not subscribed, so the gateway answers them with UNAVAILABLE rather than
+Commands of the catalogue owned by this service that are not implemented yet (automation, ads,
+multi-role) are not subscribed, so the gateway answers them with UNAVAILABLE rather than
 with a placeholder.
 """
 
@@ -22,6 +22,8 @@ from tgm_contracts.rpc_session import Send
 from tgm_runtime import RuntimeSettings, ServiceRuntime
 
 from . import __version__, handlers
+from .crm.service import CrmService
+from .crm.tracking import Activity, TrackedUsers
 from .messaging.accounts import AccountDirectory
 from .messaging.common import Deps, Metrics
 from .messaging.compliance import ComplianceStore
@@ -58,6 +60,8 @@ async def counts(db: Any) -> dict[str, int]:
         "waitingJobs": await db["jobs"].count_documents({"state": {"$in": ["pending", "scheduled"]}}),
         "templates": await db["templates"].count_documents({}),
         "conversations": await db["conversations"].count_documents({}),
+        "leads": await db["leads"].count_documents({}),
+        "trackedUsers": await db["tracked_users"].count_documents({}),
     }
 
 
@@ -106,6 +110,7 @@ async def build(rt: ServiceRuntime) -> None:
         history=HistoryService(deps, queue),
         subscriptions=[],
     )
+    rt.state.crm = CrmService(deps, deps.leads, TrackedUsers(db), Activity(db))
     if proc.scheduler:
         scheduler.start()
     await _listen(rt)

@@ -1,12 +1,14 @@
-"""The 18 messaging commands and `blacklist-user`: thin handlers, one use case each.
+"""The 18 messaging commands and the 15 contacts commands: thin handlers, one use case each.
 
-Also the durable consumers of tg-session's message events (chat history, stop-word opt-outs)."""
+Also the durable consumers of tg-session's message events (chat history, stop-word opt-outs, the
+CRM's replies and tracked users' group messages) and of this service's keyword and trigger events."""
 
 from __future__ import annotations
 
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import crm as CRM
 from tgm_contracts.commands import messaging as M
+from tgm_contracts.events_campaign import KeywordMatched, TriggerFired
 from tgm_contracts.events_session import FloodWaitRecorded, MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_runtime import CallContext, ServiceRuntime
@@ -115,3 +117,76 @@ def register(runtime: ServiceRuntime) -> None:
         # A wait Telegram imposed on a send by anyone (an AI reply, another service) holds the queue too.
         if evt.category == "send":
             await runtime.state.messaging.scheduler.flood_recorded(evt.account_id, evt.until)
+
+    # --- contacts (CRM) -------------------------------------------------------------------------
+
+    def crm(ctx: CallContext):  # the CRM use cases built at start
+        return ctx.state.crm
+
+    @runtime.command(CRM.AddLead)
+    async def add_lead(req: CRM.AddLeadRequest, ctx: CallContext):
+        return await crm(ctx).add_lead(req, ctx.principal)
+
+    @runtime.command(CRM.UpdateLead)
+    async def update_lead(req: CRM.UpdateLeadRequest, ctx: CallContext):
+        return await crm(ctx).update_lead(req, ctx.principal)
+
+    @runtime.command(CRM.DeleteLead)
+    async def delete_lead(req: CRM.LeadIdRequest, ctx: CallContext) -> Ack:
+        return await crm(ctx).delete_lead(req, ctx.principal)
+
+    @runtime.command(CRM.GetLeads)
+    async def get_leads(req: CRM.GetLeadsRequest, ctx: CallContext) -> Page:
+        return await crm(ctx).get_leads(req)
+
+    @runtime.command(CRM.GetLeadDetails)
+    async def get_lead_details(req: CRM.LeadIdRequest, ctx: CallContext) -> CRM.LeadDetails:
+        return await crm(ctx).lead_details(req)
+
+    @runtime.command(CRM.UpdateLeadStage)
+    async def update_lead_stage(req: CRM.UpdateLeadStageRequest, ctx: CallContext):
+        return await crm(ctx).update_lead_stage(req, ctx.principal)
+
+    @runtime.command(CRM.UpdateFunnelStage)
+    async def update_funnel_stage(req: CRM.UpdateFunnelStageRequest, ctx: CallContext) -> CRM.BulkLeadResult:
+        return await crm(ctx).update_funnel_stage(req, ctx.principal)
+
+    @runtime.command(CRM.AssignLead)
+    async def assign_lead(req: CRM.AssignLeadRequest, ctx: CallContext) -> CRM.BulkLeadResult:
+        return await crm(ctx).assign_lead(req, ctx.principal)
+
+    @runtime.command(CRM.GetFunnelStats)
+    async def get_funnel_stats(req: CRM.GetFunnelStatsRequest, ctx: CallContext) -> CRM.FunnelStats:
+        return await crm(ctx).funnel_stats(req)
+
+    @runtime.command(CRM.GetFunnelUsers)
+    async def get_funnel_users(req: CRM.GetFunnelUsersRequest, ctx: CallContext) -> Page:
+        return await crm(ctx).funnel_users(req)
+
+    @runtime.command(CRM.TrackUser)
+    async def track_user(req: CRM.TrackUserRequest, ctx: CallContext) -> CRM.TrackedUserView:
+        return await crm(ctx).track(req, ctx.principal)
+
+    @runtime.command(CRM.UntrackUser)
+    async def untrack_user(req: CRM.UntrackUserRequest, ctx: CallContext) -> Ack:
+        return await crm(ctx).untrack(req, ctx.principal)
+
+    @runtime.command(CRM.GetTrackedUsers)
+    async def get_tracked_users(req: CRM.GetTrackedUsersRequest, ctx: CallContext) -> Page:
+        return await crm(ctx).tracked_users(req)
+
+    @runtime.command(CRM.GetUserActivity)
+    async def get_user_activity(req: CRM.GetUserActivityRequest, ctx: CallContext) -> Page:
+        return await crm(ctx).user_activity(req)
+
+    @runtime.subscribe_events(MessageReceived, durable="crm_received")
+    async def on_crm_received(evt: MessageReceived) -> None:
+        await runtime.state.crm.on_received(evt)
+
+    @runtime.subscribe_events(KeywordMatched, durable="crm_keywords")
+    async def on_keyword_matched(evt: KeywordMatched) -> None:
+        await runtime.state.crm.on_keyword(evt)
+
+    @runtime.subscribe_events(TriggerFired, durable="crm_triggers")
+    async def on_trigger_fired(evt: TriggerFired) -> None:
+        await runtime.state.crm.on_trigger(evt)

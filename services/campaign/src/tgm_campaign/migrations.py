@@ -8,6 +8,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_runtime import Migration
 
+from .crm import leads, tracking
 from .messaging import history, queue
 
 
@@ -22,6 +23,18 @@ async def _messaging_indexes(db: AsyncDatabase[Any]) -> None:
     await db["blocked"].create_index([("user_id", ASCENDING)], name="user", sparse=True)
 
 
+async def _crm_indexes(db: AsyncDatabase[Any]) -> None:
+    for keys, options in leads.INDEXES:
+        await db["leads"].create_index(keys, **options)
+    for collection, indexes in tracking.INDEXES.items():
+        for keys, options in indexes:
+            await db[collection].create_index(keys, **options)
+    # delete-lead and a lead's details read its jobs
+    await db["jobs"].create_index([("lead_id", ASCENDING)], name="lead", sparse=True)
+    await db["groups"].create_index([("chat_id", ASCENDING)], name="chat", sparse=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "messaging: jobs, history, templates and compliance indexes", _messaging_indexes),
+    Migration(2, "contacts: leads (one per user), tracked users, activity; jobs by lead", _crm_indexes),
 ]

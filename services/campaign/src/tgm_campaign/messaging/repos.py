@@ -1,5 +1,6 @@
 """Small repositories of the messaging domain: templates, queue pauses, leases, and read access to
-leads and monitored groups (written by the CRM and automation parts of this service)."""
+monitored groups (written by the automation part of this service). `Leads` is the CRM store
+(`crm/leads.py`), re-exported here for the queue."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from tgm_contracts.models.campaign import PauseView, TemplateView
 
+from ..crm.leads import Leads  # the CRM store owns the `leads` shape; the queue uses it
 from .queue import decode_cursor, encode_cursor
 
 # --- templates -----------------------------------------------------------------------------------
@@ -241,65 +243,7 @@ class Leases:
         await self.c.delete_one({"_id": name, "owner": owner})
 
 
-# --- leads and groups (read, plus the stage change a delivery makes) -----------------------------
-
-
-class Leads:
-    """The `leads` collection of the CRM part of this service (fields as `LeadView`, `_id` the id)."""
-
-    def __init__(self, db: AsyncDatabase[Any]) -> None:
-        self.c = db["leads"]
-
-    async def get(self, lead_id: str) -> dict[str, Any] | None:
-        return await self.c.find_one({"_id": lead_id})
-
-    async def by_users(self, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        ids = list(dict.fromkeys(user_ids))
-        if not ids:
-            return {}
-        return {d["user_id"]: d async for d in self.c.find({"user_id": {"$in": ids}})}
-
-    async def in_stages(self, stages: list[str]) -> list[int]:
-        return [
-            d["user_id"]
-            async for d in self.c.find({"stage": {"$in": stages}}, {"user_id": 1})
-            if d.get("user_id")
-        ]
-
-    async def contacted(self, lead_id: str, now: datetime) -> bool:
-        """`new` -> `contacted` after a delivery; True if the stage changed."""
-        result = await self.c.update_one(
-            {"_id": lead_id, "stage": "new"},
-            {
-                "$set": {
-                    "stage": "contacted",
-                    "stage_changed_at": now,
-                    "last_contacted_at": now,
-                    "updated_at": now,
-                },
-                "$inc": {"message_count": 1},
-                "$push": {
-                    "stage_history": {"from_stage": "new", "to_stage": "contacted", "at": now, "by": "system"}
-                },
-            },
-        )
-        if result.modified_count:
-            return True
-        await self.c.update_one(
-            {"_id": lead_id}, {"$set": {"last_contacted_at": now}, "$inc": {"message_count": 1}}
-        )
-        return False
-
-    async def mark_blacklisted(
-        self, user_id: int | None, username: str | None, value: bool, now: datetime
-    ) -> None:
-        ors: list[dict[str, Any]] = []
-        if user_id is not None:
-            ors.append({"user_id": user_id})
-        if username:
-            ors.append({"username": {"$regex": f"^{re.escape(username)}$", "$options": "i"}})
-        if ors:
-            await self.c.update_many({"$or": ors}, {"$set": {"blacklisted": value, "updated_at": now}})
+# --- monitored groups (read) --------------------------------------------------------------------
 
 
 class Groups:

@@ -1,0 +1,156 @@
+"""Tracked users and the activity kept for them.
+
+- `tracked_users`: one document per tracked user (`user_id` and/or `username_key`, each unique),
+  with counters the event consumer keeps (`groups`: the chats they were seen writing in,
+  `message_count`, `last_seen_at`).
+- `activity`: what campaign hears that is not already stored elsewhere: group messages written by
+  tracked users (chat history keeps private conversations only) and keyword matches / trigger runs
+  concerning a tracked user or a lead. Private messages, sends, skips, stage changes, opt-outs and
+  bans are read from where they already live when a timeline is asked for.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from .leads import identity_query, username_key
+
+
+class TrackedTaken(Exception):
+    pass
+
+
+class TrackedUsers:
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self.c = db["tracked_users"]
+
+    async def find_one(self, user_id: int | None, username: str | None) -> dict[str, Any] | None:
+        query = identity_query(user_id, username)
+        return await self.c.find_one(query) if query else None
+
+    async def insert(self, doc: dict[str, Any]) -> None:
+        try:
+            await self.c.insert_one(doc)
+        except DuplicateKeyError:
+            raise TrackedTaken(doc["_id"]) from None
+
+    async def update(self, tracked_id: str, set_: Mapping[str, Any]) -> dict[str, Any] | None:
+        try:
+            await self.c.update_one({"_id": tracked_id}, {"$set": dict(set_)})
+        except DuplicateKeyError:
+            raise TrackedTaken(tracked_id) from None
+        return await self.c.find_one({"_id": tracked_id})
+
+    async def delete(self, tracked_id: str) -> bool:
+        return (await self.c.delete_one({"_id": tracked_id})).deleted_count == 1
+
+    async def active_by_user(self, user_id: int) -> dict[str, Any] | None:
+        return await self.c.find_one({"user_id": user_id, "status": "active"})
+
+    async def by_username(self, username: str) -> dict[str, Any] | None:
+        return await self.c.find_one({"username_key": username_key(username)})
+
+    async def seen(
+        self, tracked_id: str, chat_key: str | None, at: datetime, fill: Mapping[str, Any]
+    ) -> None:
+        update: dict[str, Any] = {"$inc": {"message_count": 1}, "$max": {"last_seen_at": at, "seen_sort": at}}
+        if chat_key is not None:
+            update["$addToSet"] = {"groups": chat_key}
+        if fill:
+            update["$set"] = dict(fill)
+        await self.c.update_one({"_id": tracked_id}, update)
+
+    async def page(
+        self, query: Mapping[str, Any], limit: int, after: tuple[datetime, str] | None
+    ) -> list[dict[str, Any]]:
+        """Most recently seen first (`seen_sort`: last seen, or tracked-since when never seen)."""
+        q: dict[str, Any] = dict(query)
+        if after is not None:
+            at, last_id = after
+            cond = {"$or": [{"seen_sort": {"$lt": at}}, {"seen_sort": at, "_id": {"$lt": last_id}}]}
+            q = {"$and": [q, cond]} if q else cond
+        return (
+            await self.c.find(q)
+            .sort([("seen_sort", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit + 1)
+            .to_list()
+        )
+
+    async def count(self, query: Mapping[str, Any]) -> int:
+        return await self.c.count_documents(dict(query))
+
+
+def new_tracked_id() -> str:
+    return "u" + uuid.uuid4().hex[:20]
+
+
+class Activity:
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self.c = db["activity"]
+
+    async def add(self, doc: dict[str, Any]) -> bool:
+        """Store one item; False when already stored (a redelivered event)."""
+        try:
+            await self.c.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def of(
+        self,
+        user_id: int | None,
+        lead_id: str | None,
+        *,
+        kinds: Sequence[str] | None,
+        since: datetime | None,
+        before: datetime | None,
+        at: datetime | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        ors: list[dict[str, Any]] = []
+        if user_id is not None:
+            ors.append({"user_id": user_id})
+        if lead_id is not None:
+            ors.append({"lead_id": lead_id})
+        if not ors:
+            return []
+        query: dict[str, Any] = ors[0] if len(ors) == 1 else {"$or": ors}
+        if kinds is not None:
+            query = {"$and": [query, {"kind": {"$in": list(kinds)}}]}
+        dates: dict[str, Any] = {}
+        if at is not None:
+            dates = {"$eq": at}
+        else:
+            if since is not None:
+                dates["$gte"] = since
+            if before is not None:
+                dates["$lt"] = before
+        if dates:
+            query = {"$and": [query, {"at": dates}]}
+        return await self.c.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
+
+    async def forget(self, user_id: int | None, username: str | None) -> int:
+        query = identity_query(user_id, username)
+        if query is None:
+            return 0
+        return (await self.c.delete_many(query)).deleted_count
+
+
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
+    "tracked_users": [
+        ([("user_id", ASCENDING)], {"name": "user_unique", "unique": True, "sparse": True}),
+        ([("username_key", ASCENDING)], {"name": "username_unique", "unique": True, "sparse": True}),
+        ([("seen_sort", DESCENDING), ("_id", DESCENDING)], {"name": "seen"}),
+    ],
+    "activity": [
+        ([("user_id", ASCENDING), ("at", DESCENDING)], {"name": "user_at", "sparse": True}),
+        ([("lead_id", ASCENDING), ("at", DESCENDING)], {"name": "lead_at", "sparse": True}),
+    ],
+}
