@@ -133,3 +133,35 @@ def test_settings_survive_a_full_restart(stack: Stack) -> None:
     stack.start()
     got = call(stack, "get-settings").json()["data"]["settings"]
     assert got["general"]["language"] == "en" and got["pacing"]["perAccountPerHour"] == 150
+
+
+def test_campaign_contacts_commands_answer_through_the_gateway(stack: Stack) -> None:
+    def ok(command: str, payload: dict | None = None) -> dict:
+        r = call(stack, command, payload)
+        assert r.status_code == 200 and r.json()["ok"], (command, r.text)
+        return r.json()["data"]
+
+    lead = ok("add-lead", {"userId": 424242, "firstName": "Eve", "tags": ["e2e"]})
+    lid = lead["id"]
+    assert call(stack, "add-lead", {"userId": 424242}).json()["error"]["code"] == "CONFLICT"
+    assert [x["id"] for x in ok("get-leads", {"tags": ["e2e"]})["items"]] == [lid]
+    assert ok("update-lead", {"leadId": lid, "notes": "from e2e"})["notes"] == "from e2e"
+    assert (
+        ok("update-lead-stage", {"leadId": lid, "stage": "contacted", "reason": "e2e"})["stage"]
+        == "contacted"
+    )
+    assert ok("update-funnel-stage", {"leadIds": [lid], "stage": "replied"})["affected"] == 1
+    assert ok("assign-lead", {"leadIds": [lid], "assignee": "ops"})["affected"] == 1
+    details = ok("get-lead-details", {"leadId": lid})
+    assert [h["toStage"] for h in details["stageHistory"]] == ["new", "contacted", "replied"]
+    stats = ok("get-funnel-stats")
+    assert stats["total"] >= 1 and {s["stage"] for s in stats["stages"]} >= {"new", "replied"}
+    assert lid in [u["leadId"] for u in ok("get-funnel-users", {"stage": "replied"})["items"]]
+    assert ok("track-user", {"userId": 424242, "valueLevel": "high"})["leadId"] == lid
+    assert ok("get-tracked-users", {"valueLevel": "high"})["items"][0]["userId"] == 424242
+    kinds = [a["kind"] for a in ok("get-user-activity", {"leadId": lid})["items"]]
+    assert kinds == ["stage_change", "stage_change", "lead_captured"]
+    assert ok("untrack-user", {"userId": 424242})["affected"] == 1
+    assert ok("delete-lead", {"leadId": lid})["affected"] == 1
+    r = call(stack, "get-lead-details", {"leadId": lid})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"

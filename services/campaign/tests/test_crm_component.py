@@ -200,6 +200,10 @@ async def test_leads_add_update_stage_assign_delete(rt, mongo_server) -> None:
         assert job["state"] == "skipped" and job["reason"] == "do_not_contact"
         details = await client.data(CRM.GetLeadDetails, {"leadId": lead["id"]})
         assert [j["jobId"] for j in details["recentJobs"]] == [q["jobs"][0]["jobId"]]
+        # a user banned before becoming a lead is a blacklisted lead
+        await client.data(CRM.BlacklistUser, {"userId": 503})
+        banned = await client.data(CRM.AddLead, {"userId": 503})
+        assert banned["blacklisted"] is True and lead["blacklisted"] is False
 
 
 async def test_get_leads_filters_sorting_and_cursor(rt, mongo_server) -> None:
@@ -385,6 +389,7 @@ async def test_tracked_users_and_activity(rt, mongo_server) -> None:
             },
         )
         await hear(received("acct0", 801, 801, "hi, price?", 2))
+        await rt.state.crm.on_received(received("acct0", 801, 801, "hi, price?", 2))  # redelivered
         listed = await client.data(CRM.GetTrackedUsers, {})
         assert [u["id"] for u in listed["items"]] == [t["id"], other["id"]] and listed["total"] == 2
         carol = listed["items"][0]

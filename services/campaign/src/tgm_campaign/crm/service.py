@@ -961,7 +961,8 @@ class CrmService:
                         pass
             tracked = await self.tracked.active_by_user(evt.sender_id)
             if tracked is not None:
-                await self.tracked.seen(tracked["_id"], None, at, {})
+                key = f"{evt.account_id}|{evt.chat_id}|{evt.message_id}"
+                await self.tracked.seen(tracked["_id"], None, at, {}, message_key=key)
             return
         tracked = await self.tracked.active_by_user(evt.sender_id)
         if tracked is None:

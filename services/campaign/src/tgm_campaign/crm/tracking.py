@@ -58,14 +58,25 @@ class TrackedUsers:
         return await self.c.find_one({"username_key": username_key(username)})
 
     async def seen(
-        self, tracked_id: str, chat_key: str | None, at: datetime, fill: Mapping[str, Any]
+        self,
+        tracked_id: str,
+        chat_key: str | None,
+        at: datetime,
+        fill: Mapping[str, Any],
+        message_key: str | None = None,
     ) -> None:
+        """Count one message of the user; with `message_key`, a message already counted (an event
+        delivered again) is not counted twice (the last 200 keys are remembered)."""
+        query: dict[str, Any] = {"_id": tracked_id}
         update: dict[str, Any] = {"$inc": {"message_count": 1}, "$max": {"last_seen_at": at, "seen_sort": at}}
         if chat_key is not None:
             update["$addToSet"] = {"groups": chat_key}
+        if message_key is not None:
+            query["counted"] = {"$ne": message_key}
+            update["$push"] = {"counted": {"$each": [message_key], "$slice": -200}}
         if fill:
             update["$set"] = dict(fill)
-        await self.c.update_one({"_id": tracked_id}, update)
+        await self.c.update_one(query, update)
 
     async def page(
         self, query: Mapping[str, Any], limit: int, after: tuple[datetime, str] | None
