@@ -113,16 +113,18 @@ async def test_index_and_scan_read_plans_give_identical_statistics(client) -> No
 async def test_auto_plan_scans_only_for_windows_covering_most_facts(client) -> None:
     await publish(client, *scenario())
     db = client.runtime.db
-    q = StatsQueries(db, GeneralZone(db))
-    # the facts' span (the scenario's, and any alert the alerts feature raised meanwhile)
+    # the facts' span (the scenario's, and any alert the alerts feature raised meanwhile) up to now
     times = sorted([d["t"] async for d in db[FACTS].find({}, {"t": 1})])
-    lo, hi = times[0], times[-1]
-    span = hi - lo
-    assert span > timedelta(hours=1)
-    assert await q._scan_is_cheaper(lo - timedelta(days=30), hi + timedelta(days=1))
+    lo = times[0]
+    now = T0 + timedelta(hours=24)
+    q = StatsQueries(db, GeneralZone(db), clock=lambda: now)
+    assert not await q._scan_is_cheaper(lo - timedelta(days=30), now)  # no estimate yet: the index
+    assert await q.refresh_span() == lo
+    span = now - lo
+    assert await q._scan_is_cheaper(lo - timedelta(days=30), now + timedelta(days=1))
     assert await q._scan_is_cheaper(lo, lo + span / 2)
     assert not await q._scan_is_cheaper(lo, lo + span / 10)
-    assert not await q._scan_is_cheaper(hi - span / 10, hi + timedelta(days=30))
+    assert not await q._scan_is_cheaper(now - span / 10, now + timedelta(days=30))
     assert not await q._scan_is_cheaper(lo - timedelta(days=2), lo - timedelta(days=1))
     assert 0 < SCAN_FRACTION < 1
 
@@ -130,6 +132,8 @@ async def test_auto_plan_scans_only_for_windows_covering_most_facts(client) -> N
 @pytest.mark.component
 async def test_auto_plan_on_an_empty_collection_reads_through_the_index(client) -> None:
     q = StatsQueries(client.runtime.db, GeneralZone(client.runtime.db))
+    await client.runtime.db[FACTS].delete_many({})
+    assert await q.refresh_span() is None
     assert not await q._scan_is_cheaper(T0, T0 + timedelta(days=1))
     data = await q.messages(A.MessageStatsRequest(since=T0, until=T0 + timedelta(days=1), bucket="day"))
     assert data.totals.sent == 0

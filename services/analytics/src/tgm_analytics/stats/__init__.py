@@ -110,6 +110,8 @@ def register(runtime: ServiceRuntime) -> None:
     async def _restored(rt: ServiceRuntime) -> None:
         rt.state.stats_ingest = Ingest(rt.db)
         rt.state.stats = StatsQueries(rt.db, GeneralZone(rt.db, ask_gateway))
+        # Restored facts have another span; until looked up, queries read through the index.
+        tasks.append(asyncio.create_task(_refresh_span(rt.state.stats), name="stats-span"))
 
     @runtime.subscribe_all_events(durable="stats")
     async def _on_event(evt: Event) -> None:
@@ -141,6 +143,13 @@ def register(runtime: ServiceRuntime) -> None:
         return await ctx.state.stats.conversions(req)
 
 
+async def _refresh_span(queries: StatsQueries) -> None:
+    try:
+        await queries.refresh_span()
+    except Exception:
+        log.exception("looking up the facts' span failed; long windows read through the index")
+
+
 async def _sweeper(rt: ServiceRuntime) -> None:
     while True:
         try:
@@ -148,6 +157,8 @@ async def _sweeper(rt: ServiceRuntime) -> None:
             removed = await sweep(rt.db, settings.event_retention_days)
             if any(removed.values()):
                 log.info("stats retention sweep removed %s", removed)
+            # The facts' span decides how long windows are read (queries.SCAN_FRACTION).
+            await rt.state.stats.refresh_span()
         except asyncio.CancelledError:
             raise
         except Exception:

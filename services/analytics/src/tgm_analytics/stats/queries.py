@@ -164,6 +164,8 @@ class StatsQueries:
         #: How facts are read: `index` walks the `t` index, `scan` reads the collection and filters here,
         #: `auto` picks by the share of the facts the window covers (tests force each one).
         self.read_plan = read_plan
+        #: The oldest fact's time as of the last `refresh_span` (None: not looked up yet).
+        self.oldest: datetime | None = None
 
     # --- shared pieces ---------------------------------------------------------------------------
 
@@ -231,19 +233,28 @@ class StatsQueries:
             sink.extend(docs)
         return out
 
+    async def refresh_span(self) -> datetime | None:
+        """Look up (and remember) the time of the oldest fact, for `_scan_is_cheaper`.
+
+        A sorted look-up costs the embedded server a pass over the collection, so it is not done per
+        query: the stats feature calls this after each retention sweep (at start and hourly); the
+        oldest fact only moves with the sweep (or a late event older than all others, which only
+        makes the estimate a little off)."""
+        first = await self.db[FACTS].find_one({}, {"t": 1}, sort=[("t", 1)])
+        self.oldest = _utc(first["t"]) if first else None
+        return self.oldest
+
     async def _scan_is_cheaper(self, since: datetime, until: datetime) -> bool:
         """Whether `[since, until)` likely holds more than SCAN_FRACTION of all facts.
 
-        Estimated from the time span of the facts (two look-ups on the `t` index), assuming an even
-        spread; either answer gives the same result, only the cost differs."""
+        Estimated from the span between the oldest fact (see `refresh_span`) and now, assuming an even
+        spread; without an estimate the index is used. Either answer gives the same result, only the
+        cost differs."""
         if self.read_plan != "auto":
             return self.read_plan == "scan"
-        coll = self.db[FACTS]
-        first = await coll.find_one({}, {"t": 1}, sort=[("t", 1)])
-        last = await coll.find_one({}, {"t": 1}, sort=[("t", -1)])
-        if first is None or last is None:
+        if self.oldest is None:
             return False
-        lo, hi = _utc(first["t"]), _utc(last["t"])
+        lo, hi = self.oldest, max(self.clock(), self.oldest)
         span = (hi - lo).total_seconds()
         if span <= 0:
             return since <= lo < until
