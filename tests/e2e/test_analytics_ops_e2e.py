@@ -112,21 +112,28 @@ def test_logs_performance_alerts_and_reports_through_the_gateway(stack: Stack) -
             60,
             "logs of all five services",
         )
-        started = gw.ok("get-logs", {"service": ["campaign"], "text": "started", "limit": 10})["items"]
-        assert started and all(i["service"] == "campaign" for i in started), started
+        started = wait_until(
+            lambda: gw.ok("get-logs", {"service": ["campaign"], "text": "started", "limit": 10})["items"],
+            30,
+            "campaign's start in its logs",
+        )
+        assert all(i["service"] == "campaign" and "started" in i["message"].lower() for i in started), started
 
         # Performance: every service up, the commands we called counted with latencies.
         def perf() -> dict[str, Any] | None:
             report = gw.ok("get-performance", {})
             by = {s["service"]: s for s in report["services"]}
             ready = all(by.get(n, {}).get("up") for n in ("gateway", "tg-session", "campaign", "ai"))
-            ops = {o["name"] for s in report["services"] for o in s["operations"]}
-            return report if ready and {"get-queue-status", "get-ai-models"} <= ops else None
+            # Samples arrive one period at a time: wait until those covering all our calls are in.
+            counts = {o["name"]: o["count"] for s in report["services"] for o in s["operations"]}
+            done = counts.get("get-queue-status", 0) >= 5 and counts.get("get-ai-models", 0) >= 5
+            return report if ready and done else None
 
         report = wait_until(perf, 60, "performance of the four services with our commands")
         campaign = next(s for s in report["services"] if s["service"] == "campaign")
         op = next(o for o in campaign["operations"] if o["name"] == "get-queue-status")
-        assert op["count"] >= 5 and op["latency"]["p95Ms"] is not None and op["latency"]["p95Ms"] > 0
+        assert op["latency"]["p95Ms"] is not None and op["latency"]["p95Ms"] > 0
+        assert op["errors"] == 0 and campaign["requests"] >= 5
 
         # A crash: the ai service is SIGKILLed; the probe raises service.down, critical.
         stack.kill("ai")
@@ -170,20 +177,25 @@ def test_logs_performance_alerts_and_reports_through_the_gateway(stack: Stack) -
         rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
         assert any(r.get("code") == "service.down" for r in rows), rows[:3]
 
+        def schedule_done() -> dict[str, Any] | None:
+            listed = gw.ok("schedule-report", {"action": "list"})["schedules"]
+            mine = next(s for s in listed if s["id"] == saved["id"])
+            return mine if mine["lastReportId"] == run["reportId"] else None
+
+        assert wait_until(schedule_done, 30, "the run recorded on its schedule")["lastError"] is None
         stored = gw.ok("export-report", {"reportId": run["reportId"], "format": "csv"})
         assert base64.b64decode(stored["contentBase64"]) == body
         as_json = gw.ok("export-report", {"reportId": run["reportId"], "format": "json"})
         assert "service.down" in json.dumps(json.loads(base64.b64decode(as_json["contentBase64"])))
-        listed = gw.ok("schedule-report", {"action": "list"})["schedules"]
-        mine = next(s for s in listed if s["id"] == saved["id"])
-        assert mine["lastReportId"] == run["reportId"] and mine["lastError"] is None
 
         # Logs can be exported and cleared (admin).
         export = gw.ok("export-logs", {"service": ["gateway"], "format": "csv", "maxRows": 50})
         assert 0 < export["rows"] <= 50
+        before = {i["id"] for i in gw.ok("get-logs", {"service": ["gateway"], "limit": 50})["items"]}
         cleared = gw.ok("clear-logs", {"all": True, "service": ["gateway"]})
-        assert cleared["affected"] >= export["rows"]
-        left = gw.ok("get-logs", {"service": ["gateway"], "limit": 10, "until": export["generatedAt"]})
-        assert left["items"] == []
+        assert cleared["affected"] >= len(before) > 0
+        after = {i["id"] for i in gw.ok("get-logs", {"service": ["gateway"], "limit": 500})["items"]}
+        assert not before & after  # (records still in flight may arrive after the clear)
+        assert gw.ok("get-logs", {"service": ["campaign"], "limit": 1})["items"]  # others untouched
     finally:
         hook.stop()
