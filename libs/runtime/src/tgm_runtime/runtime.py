@@ -55,6 +55,18 @@ from .telemetry import Telemetry, jetstream_publisher
 log = logging.getLogger("tgm.runtime")
 compat.patch()
 
+#: The longest wait before an event whose handler failed is delivered again.
+EVENT_RETRY_MAX_SECONDS = 60.0
+
+
+def _deliveries(msg: NatsMessage) -> int:
+    """How many times JetStream has delivered this message (0 when it cannot tell)."""
+    try:
+        return int(msg.raw_message.metadata.num_delivered)
+    except Exception:
+        return 0
+
+
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 #: Outcomes the performance sample counts as errors: failures on the server side, not refused input.
 _SERVER_ERRORS = frozenset(code.value for code, status in HTTP_STATUS.items() if status >= 500)
@@ -294,17 +306,7 @@ class ServiceRuntime:
 
         def decorate(fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
             async def endpoint(msg: NatsMessage) -> None:
-                try:
-                    evt = event.model_validate(json.loads(msg.body))
-                except (ValueError, ValidationError) as exc:
-                    log.warning("dropping malformed %s event: %s", event.NAME, exc)
-                    return
-                started, failed = time.perf_counter(), True
-                try:
-                    await fn(evt)
-                    failed = False
-                finally:
-                    self.perf.observe(op, "event", time.perf_counter() - started, failed)
+                await self._consume_event(event, msg, fn, op)
 
             endpoint.__name__ = f"on_{event.NAME.replace('-', '_')}"
             # A durable pull consumer: every replica of this service fetches from the same consumer, so
@@ -338,18 +340,7 @@ class ServiceRuntime:
                 if cls is None:
                     log.warning("dropping event on undeclared subject %s", msg.raw_message.subject)
                     return
-                try:
-                    evt = cls.model_validate(json.loads(msg.body))
-                except (ValueError, ValidationError) as exc:
-                    log.warning("dropping malformed %s event: %s", cls.NAME, exc)
-                    return
-                started, failed = time.perf_counter(), True
-                try:
-                    await fn(evt)
-                    failed = False
-                finally:
-                    op = f"{cls.OWNER.value}.{cls.NAME}@{durable}"
-                    self.perf.observe(op, "event", time.perf_counter() - started, failed)
+                await self._consume_event(cls, msg, fn, f"{cls.OWNER.value}.{cls.NAME}@{durable}")
 
             endpoint.__name__ = f"on_all_events_{durable}"
             self.broker.subscriber(
@@ -361,6 +352,34 @@ class ServiceRuntime:
             return fn
 
         return decorate
+
+    async def _consume_event(
+        self, cls: type[Event], msg: NatsMessage, fn: Callable[[Any], Awaitable[None]], op: str
+    ) -> None:
+        """Parse one event and hand it to `fn`, timed for the performance sample.
+
+        A malformed body is dropped with a warning (it would fail the same way again). When `fn` fails
+        (the database briefly away, a bug) the event is *not* lost: it is negatively acknowledged with a
+        growing delay (1 s, 2 s, 4 s … at most `EVENT_RETRY_MAX_SECONDS`) and comes back, where
+        FastStream's default would terminate it; every handler is idempotent by event id, so a retry is
+        safe. A message acknowledged by nobody (the process killed) comes back after the ack wait.
+        """
+        try:
+            evt = cls.model_validate(json.loads(msg.body))
+        except (ValueError, ValidationError) as exc:
+            log.warning("dropping malformed %s event: %s", cls.NAME, exc)
+            return
+        started, failed = time.perf_counter(), True
+        try:
+            await fn(evt)
+            failed = False
+        except Exception:
+            delivered = _deliveries(msg)
+            delay = min(EVENT_RETRY_MAX_SECONDS, 2.0 ** max(0, delivered - 1))
+            log.exception("handling %s (delivery %s) failed; retrying in %.0f s", op, delivered or "?", delay)
+            await msg.nack(delay=delay)
+        finally:
+            self.perf.observe(op, "event", time.perf_counter() - started, failed)
 
     # --- calls out ---------------------------------------------------------------------------------
 

@@ -1,0 +1,51 @@
+"""A durable event consumer whose handler fails gets the event again, later: nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from tgm_contracts import Service
+from tgm_contracts.events_ai import KnowledgeChanged
+from tgm_runtime import RuntimeSettings, ServiceRuntime
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+async def test_a_failing_handler_gets_the_event_again_with_a_growing_delay(
+    nats_server: Any, mongo_server: Any
+) -> None:
+    rt = ServiceRuntime(
+        Service.ANALYTICS,
+        "test",
+        settings=RuntimeSettings(
+            nats_url=nats_server.url,
+            mongodb_uri=mongo_server.uri,
+            database_prefix=f"retry{uuid.uuid4().hex[:6]}_",
+            replica_id=f"analytics-retry-{uuid.uuid4().hex[:4]}",
+        ),
+    )
+    durable = f"retry_{uuid.uuid4().hex[:6]}"
+    seen: list[tuple[str, float]] = []
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    @rt.subscribe_events(KnowledgeChanged, durable=durable)
+    async def handle(evt: KnowledgeChanged) -> None:
+        seen.append((evt.event_id, loop.time()))
+        if len(seen) < 3:
+            raise ConnectionError("database briefly away")
+        done.set()
+
+    await rt.start()
+    try:
+        evt = KnowledgeChanged(scope="global", action="added", count=1)
+        await rt.publish(evt)
+        await asyncio.wait_for(done.wait(), 30)
+        assert [e for e, _ in seen] == [evt.event_id] * 3
+        first, second, third = (t for _, t in seen)
+        assert second - first >= 0.9 and third - second >= 1.9  # 1 s, then 2 s
+    finally:
+        await rt.stop()
