@@ -1,8 +1,9 @@
 """The six statistics, computed from facts and projections (see ingest.py for where each comes from).
 
 A query reads the facts of its window once (`t` in `[since, until)`, by kind, narrowed by account and
-chat in the database) and folds them in Python into totals and buckets: the embedded database's
-aggregation is slow and its pipeline support partial, while a find on the time index is cheap.
+chat) and folds them in Python into totals and buckets: the embedded database's aggregation is slow
+and its pipeline support partial. A short window is read through the time index; a window covering
+most facts in one unfiltered pass filtered here with the same query (see `_read`, `SCAN_FRACTION`).
 
 Filters: a filter keeps only facts that carry a matching value. A figure whose events never carry the
 filtered attribute is therefore 0 under that filter (a campaign filter zeroes `received`, since an
