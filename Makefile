@@ -50,7 +50,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy -p tgm_contracts -p tgm_runtime -p tgm_gateway
+	$(VENV)/bin/mypy -p tgm_contracts -p tgm_runtime -p tgm_gateway -p tgm_session -p tgm_campaign -p tgm_ai -p tgm_analytics
 
 schemas: install
 	$(VENV)/bin/tgm-schemas write

@@ -264,8 +264,11 @@ async def test_retention_sweep_removes_logs_and_samples_past_the_setting(client:
     await ship_sample(client, "ai", "ai-1", 0, NOW - timedelta(days=40), [])
     await ship_sample(client, "ai", "ai-1", 1, NOW, [])
     removed = await sweep(client.runtime.db, 30)
-    assert removed == {"logs": 1, "perf_samples": 1}
+    # The service's own sweeper (at start, then hourly) may have taken them first: judge the end state.
+    assert set(removed) == {"logs", "perf_samples"} and all(n in (0, 1) for n in removed.values())
     assert (await logs(client))["total"] == 1
+    samples = await client.runtime.db["perf_samples"].find({}, {"_id": 1}).to_list(None)
+    assert len(samples) == 1, samples
 
 
 async def test_performance_merges_replicas_and_periods(client: RuntimeClient) -> None:

@@ -3,6 +3,7 @@ operations on one account (profile push and pull, status probe) run by its holde
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 import uuid
@@ -509,7 +510,7 @@ class Accounts:
 
     # --- bulk settings -----------------------------------------------------------------------------
 
-    async def _bulk(self, ids: list[str], update: Doc) -> BulkResult:
+    async def _bulk(self, ids: builtins.list[str], update: Doc) -> BulkResult:
         existing = {
             d["_id"] for d in await self.repos.accounts.find({"_id": {"$in": ids}}, projection={"_id": 1})
         }

@@ -476,7 +476,7 @@ def _qr(req: Any, action: str) -> Any:
     from tgm_contracts.rpc_session import QrControlRequest
 
     return QrControlRequest(
-        action=action,  # type: ignore[arg-type]
+        action=action,
         password=getattr(req, "password", None),
         image_format=getattr(req, "image_format", "png"),
         image_size=getattr(req, "image_size", 256),

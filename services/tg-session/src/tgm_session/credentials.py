@@ -181,11 +181,12 @@ class CredentialPool:
                 active=req.is_active if req.is_active is not None else True,
             )
             if test:
-                doc = await self.repos.credentials.set(doc["_id"], test) or doc
+                doc = (await self.repos.credentials.set(doc["_id"], test)) or doc
             return await self.view(doc)
-        doc = await self.repos.credentials.get(req.id)
-        if doc is None:
+        existing = await self.repos.credentials.get(req.id)
+        if existing is None:
             raise NotFound(f"no API credential {req.id}")
+        doc = existing
         if req.api_hash is not None and req.api_id is None and req.test:
             ok, _, error = await self._test(doc["api_id"], api_hash or "")
             if not ok:

@@ -5,6 +5,7 @@ restarted) carries on where it stopped. Collected users are stored per job; expo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -178,7 +179,10 @@ class Extractions:
                 continue
             task = asyncio.create_task(self._run(claimed), name=f"extraction-{job['_id']}")
             self.running[job["_id"]] = task
-            task.add_done_callback(lambda _t, jid=job["_id"]: self.running.pop(jid, None))
+            task.add_done_callback(functools.partial(self._forget, job["_id"]))
+
+    def _forget(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self.running.pop(job_id, None)
 
     async def stop(self) -> None:
         for task in list(self.running.values()):

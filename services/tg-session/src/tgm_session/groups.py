@@ -54,8 +54,8 @@ class GroupOps:
     async def _choose(self, account_id: str | None, phone: str | None) -> str:
         """The given account, or an active one (this replica's first, so no forwarding is needed)."""
         if account_id or phone:
-            doc = await self.accounts.find(T.AccountSelector(account_id=account_id, phone=phone))
-            return doc["_id"]
+            found = await self.accounts.find(T.AccountSelector(account_id=account_id, phone=phone))
+            return str(found["_id"])
         for live_id, live in self.pool.live.items():
             doc = await self.repos.accounts.get(live_id)
             if live.connected and doc and doc["state"] == S.ACTIVE.value:

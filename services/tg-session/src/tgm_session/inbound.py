@@ -64,7 +64,7 @@ class Inbound:
                 "edit",
                 MessageEdited(
                     account_id=account_id,
-                    chat_kind=msg.chat_kind,  # type: ignore[arg-type]
+                    chat_kind=msg.chat_kind,
                     chat_id=msg.chat_id,
                     message_id=msg.message_id,
                     sender_id=msg.sender_id,
@@ -80,7 +80,7 @@ class Inbound:
                 "outgoing",
                 MessageSent(
                     account_id=account_id,
-                    chat_kind=msg.chat_kind,  # type: ignore[arg-type]
+                    chat_kind=msg.chat_kind,
                     chat_id=msg.chat_id,
                     message_id=msg.message_id,
                     text=text,
@@ -95,7 +95,7 @@ class Inbound:
             "message",
             MessageReceived(
                 account_id=account_id,
-                chat_kind=msg.chat_kind,  # type: ignore[arg-type]
+                chat_kind=msg.chat_kind,
                 chat_id=msg.chat_id,
                 chat_title=msg.chat_title,
                 chat_username=msg.chat_username,
@@ -105,7 +105,7 @@ class Inbound:
                 text=text,
                 date=msg.date,
                 reply_to_message_id=msg.reply_to_message_id,
-                media_kind=msg.media_kind,  # type: ignore[arg-type]
+                media_kind=msg.media_kind,
                 mentioned=msg.mentioned,
                 is_outgoing=False,
                 forwarded=msg.forwarded,
@@ -125,7 +125,7 @@ class Inbound:
                     chat_title=join.chat_title,
                     user=user,
                     inviter_id=join.inviter_id,
-                    via=join.via,  # type: ignore[arg-type]
+                    via=join.via,
                     joined_at=join.date,
                 ),
             )

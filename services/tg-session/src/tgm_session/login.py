@@ -84,7 +84,7 @@ class CodeLogin:
             account_id=doc["_id"],
             phone=doc["phone"],
             state=AccountState(doc["state"]),
-            next=next_,  # type: ignore[arg-type]
+            next=next_,
             phone_code_hash=p.get("phone_code_hash"),
             code_type=p.get("code_type"),
             next_code_type=p.get("next_type"),
@@ -203,8 +203,8 @@ class CodeLogin:
             LoginCodeSent(
                 account_id=doc["_id"],
                 phone=doc["phone"],
-                code_type=sent.code_type,  # type: ignore[arg-type]
-                next_code_type=sent.next_type,  # type: ignore[arg-type]
+                code_type=sent.code_type,
+                next_code_type=sent.next_type,
                 code_length=sent.length,
                 resend_after_seconds=sent.timeout,
             )
@@ -327,8 +327,8 @@ class CodeLogin:
             LoginCodeSent(
                 account_id=doc["_id"],
                 phone=doc["phone"],
-                code_type=sent.code_type,  # type: ignore[arg-type]
-                next_code_type=sent.next_type,  # type: ignore[arg-type]
+                code_type=sent.code_type,
+                next_code_type=sent.next_type,
                 code_length=sent.length,
                 resend_after_seconds=sent.timeout,
                 resent=True,

@@ -374,7 +374,7 @@ class AccountPool:
         await end_subscription(live.subscription, release, now=now)
         self.connected_at.pop(live.account_id, None)
         self.metrics.lease_moves.labels(reason).inc()
-        await self._emit(LeaseMoved(account_id=live.account_id, from_replica=self.replica_id, reason=reason))  # type: ignore[arg-type]
+        await self._emit(LeaseMoved(account_id=live.account_id, from_replica=self.replica_id, reason=reason))
 
     async def _emit(self, event: Any) -> None:
         try:

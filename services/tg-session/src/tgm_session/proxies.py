@@ -38,7 +38,7 @@ async def _same_host(a: str, b: str) -> bool:
             infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except OSError:
             return {host}
-        return {i[4][0] for i in infos}
+        return {str(i[4][0]) for i in infos}
 
     return bool(await addrs(a) & await addrs(b))
 
@@ -85,7 +85,7 @@ class Proxies:
         except ProxyProblem as exc:
             return A.ProxyTestResult(
                 ok=False, proxy=view, error=str(exc), error_kind=exc.kind, tested_at=utcnow()
-            )  # type: ignore[arg-type]
+            )
         if proxy.type != "mtproxy":
             try:
                 exit_ip = await self.connector.exit_ip(proxy, timeout)
@@ -106,7 +106,7 @@ class Proxies:
             telegram_reachable=reachable,
             telegram_latency_ms=tg_latency,
             error=error,
-            error_kind=kind,  # type: ignore[arg-type]
+            error_kind=kind,
             tested_at=utcnow(),
         )
 

@@ -147,7 +147,7 @@ class QrLogins:
             state=state,
             qr_url=url,
             qr_image_base64=b64,
-            qr_image_mime=mime,  # type: ignore[arg-type]
+            qr_image_mime=mime,
             expires_at=expires if url else None,
             expires_in=max(0, int((expires - now).total_seconds())) if url and expires else None,
             account_id=doc.get("account_id"),

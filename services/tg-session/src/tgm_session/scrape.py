@@ -165,7 +165,7 @@ class Scrapes:
         lease = await self.leases.claim(scrape_key(sid), self.replica_id)
         assert lease is not None
         now = utcnow()
-        doc: Doc = {
+        new: Doc = {
             "_id": sid,
             "account_id": account["_id"],
             "phone": account["phone"],
@@ -187,13 +187,13 @@ class Scrapes:
             "updated_at": now,
         }
         if req.proxy is not None:
-            doc["proxy_enc"], _ = seal_proxy(self.vault, req.proxy, sid)
-        await self.repos.scrapes.insert(doc)
+            new["proxy_enc"], _ = seal_proxy(self.vault, req.proxy, sid)
+        await self.repos.scrapes.insert(new)
         run = ScrapeRun(sid, lease)
         self.runs[sid] = run
         run.subscription = await self.serve(sid)
         run.task = asyncio.create_task(self._run(run), name=f"scrape-{sid}")
-        return self.view(doc)
+        return self.view(new)
 
     async def _latest(self, req: A.CredentialScrapeRef | A.CredentialSubmitCodeRequest) -> Doc:
         if req.scrape_id:

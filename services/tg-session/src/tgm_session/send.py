@@ -230,7 +230,7 @@ class Sender:
             MessageSent(
                 account_id=account_id,
                 job_id=req.job_id,
-                chat_kind=sent.chat_kind or "supergroup",  # type: ignore[arg-type]
+                chat_kind=sent.chat_kind or "supergroup",
                 chat_id=sent.peer_id,
                 message_id=sent.message_id,
                 text=req.text,

@@ -10,9 +10,9 @@ the account).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from ..base import Ack, Empty, Page, PageRequest, Request, Response
 from ..command import Command
@@ -56,9 +56,20 @@ from ..models.session import (
 TS = Service.TG_SESSION
 ACCOUNT = Domain.ACCOUNT
 
-ImportedSession = write_only_secret(
-    min_length=100, max_length=4096, pattern=r"1[A-Za-z0-9_=+/-]+", normalize=str.strip, what="sessionString"
-)
+if TYPE_CHECKING:  # to a type checker these are the SecretStr they validate into
+    ImportedSession = SecretStr
+    SiteCode = SecretStr
+else:
+    ImportedSession = write_only_secret(
+        min_length=100,
+        max_length=4096,
+        pattern=r"1[A-Za-z0-9_=+/-]+",
+        normalize=str.strip,
+        what="sessionString",
+    )
+    SiteCode = write_only_secret(
+        min_length=4, max_length=64, pattern=r"[A-Za-z0-9_-]+", normalize=str.strip, what="site code"
+    )
 """A Telethon StringSession (version `1`, base64): a login in itself, so it is treated as a secret."""
 
 
@@ -979,11 +990,6 @@ class CredentialStartScrape(
     timeout=30,
 ):
     """Start reading (or creating) the account's api_id/api_hash on the developer site; runs in the background."""
-
-
-SiteCode = write_only_secret(
-    min_length=4, max_length=64, pattern=r"[A-Za-z0-9_-]+", normalize=str.strip, what="site code"
-)
 
 
 class CredentialSubmitCodeRequest(SecretAccountSelector):

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import (
@@ -315,10 +315,14 @@ def parse_proxy_url(url: str) -> dict[str, Any]:
     return out
 
 
-ProxyPassword = write_only_secret(max_length=255, what="proxy password")
-MtproxySecret = write_only_secret(
-    min_length=16, max_length=512, pattern=r"[0-9a-fA-F]+|[A-Za-z0-9_=+/-]+", what="MTProxy secret"
-)
+if TYPE_CHECKING:  # to a type checker these are the SecretStr they validate into
+    ProxyPassword = SecretStr
+    MtproxySecret = SecretStr
+else:
+    ProxyPassword = write_only_secret(max_length=255, what="proxy password")
+    MtproxySecret = write_only_secret(
+        min_length=16, max_length=512, pattern=r"[0-9a-fA-F]+|[A-Za-z0-9_=+/-]+", what="MTProxy secret"
+    )
 
 
 class ProxyConfig(SecretRequest):

@@ -17,6 +17,7 @@ a reply is counted in the bucket of the inbound message and belongs to the campa
 
 from __future__ import annotations
 
+import functools
 import time as monotime
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -762,15 +763,30 @@ def _matcher(q: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
             if unknown:
                 raise ValueError(f"unsupported operators {sorted(unknown)} on {field}")
             if "$in" in cond:
-                values = frozenset(cond["$in"])
-                checks.append(lambda d, f=field, v=values: d.get(f) in v)
+                checks.append(functools.partial(_is_in, field, frozenset(cond["$in"])))
             if "$gte" in cond:
-                checks.append(lambda d, f=field, lo=cond["$gte"]: d.get(f) is not None and d[f] >= lo)
+                checks.append(functools.partial(_at_least, field, cond["$gte"]))
             if "$lt" in cond:
-                checks.append(lambda d, f=field, hi=cond["$lt"]: d.get(f) is not None and d[f] < hi)
+                checks.append(functools.partial(_below, field, cond["$lt"]))
         else:
-            checks.append(lambda d, f=field, v=cond: d.get(f) == v)
+            checks.append(functools.partial(_equals, field, cond))
     return lambda d: all(check(d) for check in checks)
+
+
+def _is_in(field: str, values: frozenset[Any], d: dict[str, Any]) -> bool:
+    return d.get(field) in values
+
+
+def _at_least(field: str, lo: Any, d: dict[str, Any]) -> bool:
+    return d.get(field) is not None and d[field] >= lo
+
+
+def _below(field: str, hi: Any, d: dict[str, Any]) -> bool:
+    return d.get(field) is not None and d[field] < hi
+
+
+def _equals(field: str, value: Any, d: dict[str, Any]) -> bool:
+    return d.get(field) == value
 
 
 def _utc(t: datetime) -> datetime:

@@ -108,8 +108,8 @@ def detect_replies(
     # Sends are tagged 0 and messages 1, so at equal times the send sorts first and can be answered.
     for key, t, payload in sends:
         timeline.setdefault(key, []).append((t, 0, payload))
-    for key, t, payload in receives:
-        timeline.setdefault(key, []).append((t, 1, payload))
+    for key, t, received in receives:
+        timeline.setdefault(key, []).append((t, 1, received))
     out: list[tuple[R, S]] = []
     for items in timeline.values():
         items.sort(key=lambda item: (item[0], item[1]))

@@ -112,7 +112,7 @@ def telegram_user(u: Any) -> TelegramUser:
         is_deleted=bool(getattr(u, "deleted", False)),
         is_contact=bool(getattr(u, "contact", False)),
         lang_code=getattr(u, "lang_code", None),
-        presence=pres,  # type: ignore[arg-type]
+        presence=pres,
         last_online_at=last,
     )
 
@@ -169,7 +169,7 @@ def chat_view(entity: Any, *, about: str | None = None, members: int | None = No
     left = getattr(entity, "left", None)
     return ChatView(
         chat_id=utils.get_peer_id(entity),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         title=getattr(entity, "title", "") or "",
         username=username,
         about=about,
@@ -208,7 +208,7 @@ def resolved(entity: Any, me_id: int | None) -> ResolvedPeer:
         can_write = True
     return ResolvedPeer(
         peer_id=utils.get_peer_id(entity),
-        kind={"gigagroup": "supergroup", "private": "user"}.get(kind, kind),  # type: ignore[arg-type]
+        kind={"gigagroup": "supergroup", "private": "user"}.get(kind, kind),
         username=_username(entity),
         title=getattr(entity, "title", None),
         can_write=can_write,
