@@ -132,3 +132,23 @@ def test_a_bot_user_serializes_and_reads_back():
     rendered = render_user(bot, None, w)
     back = BinaryReader(bytes(rendered)).tgread_object()
     assert back.bot is True and back.username == "helper_bot"
+
+
+def test_auth_keys_are_256_bytes_even_with_leading_zeros() -> None:
+    # Telethon saves a StringSession key as 256 bytes padded at the END: a key with its leading zero
+    # stripped would come back as a different key (AUTH_KEY_NOT_FOUND after a reload, 1 key in 256).
+    from telethon.crypto import AuthKey
+    from telethon.sessions import StringSession
+    from tg_emulator.protocol.crypto import AuthKeyData
+    from tg_emulator.protocol.handshake import auth_key_bytes
+
+    gab = int.from_bytes(b"\x00" + bytes(range(1, 256)), "big")  # starts with a zero byte
+    key = auth_key_bytes(gab)
+    assert len(key) == 256 and key[0] == 0
+
+    stripped = key.lstrip(b"\x00")
+    s = StringSession()
+    s.set_dc(2, "127.0.0.1", 443)
+    s.auth_key = AuthKey(stripped)
+    reloaded = StringSession(s.save()).auth_key.key
+    assert AuthKeyData(reloaded).key_id != AuthKeyData(stripped).key_id  # why the server keeps 256

@@ -10,7 +10,7 @@ from telethon.crypto import AES
 
 
 class AuthKeyData:
-    """An auth key as both sides compute it (Telethon strips leading zero bytes; so do we)."""
+    """An auth key: 256 bytes as Telegram keeps it (see handshake.auth_key_bytes)."""
 
     __slots__ = ("aux_hash", "key", "key_id")
 

@@ -49,6 +49,17 @@ def _byte_array(n: int) -> bytes:
     return n.to_bytes((n.bit_length() + 7) // 8, "big")
 
 
+def auth_key_bytes(gab: int) -> bytes:
+    """The auth key as Telegram keeps it: always 256 bytes, leading zeros included.
+
+    Telethon strips leading zero bytes from its copy; when g^ab happens to start with a zero byte (1 time
+    in 256) its nonce-hash check then fails and it generates another key, as against Telegram. Stripping
+    them here too would accept a key that Telethon's StringSession later saves padded at the end, so the
+    reloaded session would carry a key this server never saw (AUTH_KEY_NOT_FOUND after a restart).
+    """
+    return gab.to_bytes(256, "big")
+
+
 class ServerKey:
     """The RSA private key with its Telegram fingerprint."""
 
@@ -195,7 +206,7 @@ class Handshake:
         g_b = int.from_bytes(inner.g_b, "big")
         if not (_SAFETY <= g_b <= DH_PRIME - _SAFETY):
             raise HandshakeError("g_b out of the safe range")
-        auth_key = AuthKeyData(_byte_array(pow(g_b, self.a, DH_PRIME)))
+        auth_key = AuthKeyData(auth_key_bytes(pow(g_b, self.a, DH_PRIME)))
         new_nonce = self.new_nonce.to_bytes(32, "little", signed=True)
         nnh = int.from_bytes(
             sha1(new_nonce + struct.pack("<BQ", 1, auth_key.aux_hash)).digest()[4:20], "little", signed=True
