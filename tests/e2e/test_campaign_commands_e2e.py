@@ -5,8 +5,6 @@ Telegram emulator: each answers with real behaviour, checked against what the em
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from tg_emulator.threaded import EmulatorThread
 from tgm_stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-API_HASH = "0123456789abcdef0123456789abcdef"
 FAST_PACING = {
     "jitterMinSeconds": 0.0,
     "jitterMaxSeconds": 0.0,
@@ -27,48 +25,6 @@ FAST_PACING = {
     "quietHoursEnd": None,
     "perChatMinIntervalSeconds": 0.0,
 }
-
-
-class Emulator:
-    """The emulator on an event loop of its own; its world is only touched from that loop (`do`)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="tg-emulator", daemon=True)
-
-    def start(self) -> Emulator:
-        from tg_emulator.emulator import Emulator as Server
-        from tg_emulator.world import World
-
-        self.thread.start()
-        self.emu = asyncio.run_coroutine_threadsafe(Server(World()).start(), self.loop).result(30)
-        self.world = self.emu.world
-        return self
-
-    def do(self, fn: Callable[..., Any], *args: Any) -> Any:
-        async def run() -> Any:
-            return fn(*args)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(60)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.emu.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    def env(self, tmp: Path) -> dict[str, str]:
-        from tg_emulator.keys import PUBLIC_KEY_PEM
-
-        key = tmp / "emulator-rsa.pem"
-        key.write_text(PUBLIC_KEY_PEM)
-        return {
-            "TGM_SESSION_DC_HOST": self.emu.host,
-            "TGM_SESSION_DC_PORT": str(self.emu.port),
-            "TGM_SESSION_RSA_PUBLIC_KEY_FILE": str(key),
-            "TGM_SESSION_API_ID": "1",
-            "TGM_SESSION_API_HASH": API_HASH,
-            "TGM_SESSION_CLAIM_INTERVAL_SECONDS": "0.5",
-        }
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
@@ -83,8 +39,8 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: flo
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator().start()
+def emulator() -> Iterator[EmulatorThread]:
+    emu = EmulatorThread().start()
     try:
         yield emu
     finally:
@@ -93,7 +49,7 @@ def emulator() -> Iterator[Emulator]:
 
 @pytest.mark.timeout(300)
 def test_every_messaging_command_and_blacklist_user_through_the_gateway(
-    emulator: Emulator, tmp_path: Path
+    emulator: EmulatorThread, tmp_path: Path
 ) -> None:
     w = emulator.world
     ref: dict[str, Any] = {}

@@ -18,10 +18,8 @@ Telegram's 30, 18 a minute per group against 20), jitter of a fraction of a seco
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,11 +29,11 @@ from typing import Any
 
 import httpx
 import pytest
+from tg_emulator.threaded import EmulatorThread
 from tgm_stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-API_HASH = "0123456789abcdef0123456789abcdef"
 SCALE = float(os.environ.get("TGM_E2E_CAMPAIGN_SCALE", "1"))
 ACCOUNTS = max(2, round(20 * SCALE))
 USERS = max(20, round(500 * SCALE))
@@ -54,44 +52,6 @@ PACING = {
     "perAccountPerMinute": 28,
     "perGroupPerMinute": 18,
 }
-
-
-class EmulatorThread:
-    """The emulator on an event loop of its own; the world is only touched from that loop (`do`)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="tg-emulator", daemon=True)
-
-    def start(self) -> EmulatorThread:
-        from tg_emulator.emulator import Emulator
-        from tg_emulator.world import World
-
-        self.thread.start()
-        self.emu = asyncio.run_coroutine_threadsafe(Emulator(World()).start(), self.loop).result(30)
-        self.world = self.emu.world
-        return self
-
-    def do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        async def run() -> Any:
-            return fn(*args, **kwargs)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(60)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.emu.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    def env(self, key_file: Path) -> dict[str, str]:
-        return {
-            "TGM_SESSION_DC_HOST": self.emu.host,
-            "TGM_SESSION_DC_PORT": str(self.emu.port),
-            "TGM_SESSION_RSA_PUBLIC_KEY_FILE": str(key_file),
-            "TGM_SESSION_API_ID": "1",
-            "TGM_SESSION_API_HASH": API_HASH,
-            "TGM_SESSION_CLAIM_INTERVAL_SECONDS": "0.5",
-        }
 
 
 class Gateway:
@@ -161,14 +121,6 @@ def seed(emulator: EmulatorThread) -> World:
 
     emulator.do(build)
     return out
-
-
-def key_file(tmp: Path) -> Path:
-    from tg_emulator.keys import PUBLIC_KEY_PEM
-
-    path = tmp / "emulator-rsa.pem"
-    path.write_text(PUBLIC_KEY_PEM)
-    return path
 
 
 def onboard(gw: Gateway, world: World) -> list[str]:
@@ -301,7 +253,7 @@ def emulator() -> Iterator[EmulatorThread]:
 
 
 def make_stack(emulator: EmulatorThread, tmp: Path) -> Stack:
-    env = emulator.env(key_file(tmp))
+    env = emulator.env(tmp)
     stack = Stack(tmp / "data", gateway_port=0, services=("tg-session", "campaign"), extra_env=env)
     stack.start()
     return stack

@@ -28,71 +28,11 @@ from typing import Any
 
 import httpx
 import pytest
+from tg_emulator.threaded import EmulatorThread
 from tgm_stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-API_HASH = "0123456789abcdef0123456789abcdef"
-
-
-class EmulatorThread:
-    """The emulator (and its developer site) on an event loop of its own: the world is only touched
-    from that loop, through `do`."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="tg-emulator", daemon=True)
-
-    def start(self) -> EmulatorThread:
-        from tg_emulator.devsite import DevSite
-        from tg_emulator.emulator import Emulator
-        from tg_emulator.world import World
-
-        self.thread.start()
-
-        async def boot() -> tuple[Any, Any]:
-            emu = await Emulator(World()).start()
-            site = await DevSite(emu.world).start()
-            return emu, site
-
-        self.emu, self.site = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(30)
-        self.world = self.emu.world
-        return self
-
-    def do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        async def run() -> Any:
-            return fn(*args, **kwargs)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
-
-    def stop(self) -> None:
-        async def down() -> None:
-            await self.site.stop()
-            await self.emu.stop()
-
-        asyncio.run_coroutine_threadsafe(down(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    def env(self, key_file: Path, **extra: str) -> dict[str, str]:
-        return {
-            "TGM_SESSION_DC_HOST": self.emu.host,
-            "TGM_SESSION_DC_PORT": str(self.emu.port),
-            "TGM_SESSION_RSA_PUBLIC_KEY_FILE": str(key_file),
-            "TGM_SESSION_API_ID": "1",
-            "TGM_SESSION_API_HASH": API_HASH,
-            "TGM_SESSION_DEVSITE_URL": self.site.url,
-            "TGM_SESSION_IP_ECHO_URL": f"{self.site.url}/ip",
-            **extra,
-        }
-
-
-def key_file(tmp: Path) -> Path:
-    from tg_emulator.keys import PUBLIC_KEY_PEM
-
-    path = tmp / "emulator-rsa.pem"
-    path.write_text(PUBLIC_KEY_PEM)
-    return path
 
 
 class Gateway:
@@ -174,7 +114,7 @@ def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.25) 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorThread]:
-    emu = EmulatorThread().start()
+    emu = EmulatorThread(devsite=True).start()
     try:
         yield emu
     finally:
@@ -186,7 +126,7 @@ def system(
     emulator: EmulatorThread, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Gateway, Pushed]]:
     tmp = tmp_path_factory.mktemp("tgs-e2e")
-    env = emulator.env(key_file(tmp), TGM_SESSION_EXTRACTION_PAGE_DELAY_SECONDS="0.2",
+    env = emulator.env(tmp, TGM_SESSION_EXTRACTION_PAGE_DELAY_SECONDS="0.2",
                        TGM_SESSION_CLAIM_INTERVAL_SECONDS="0.5")  # fmt: skip
     stack = Stack(tmp / "data", gateway_port=0, services=("tg-session", "campaign"), extra_env=env)
     stack.start()
@@ -317,7 +257,7 @@ def test_two_replicas_200_accounts_sigkill_takeover(emulator: EmulatorThread, tm
             for i in range(200)
         ]
     )
-    env = emulator.env(key_file(tmp_path), TGM_SESSION_CLAIM_INTERVAL_SECONDS="1")
+    env = emulator.env(tmp_path, TGM_SESSION_CLAIM_INTERVAL_SECONDS="1")
     stack = Stack(tmp_path / "data", gateway_port=0, services=("tg-session",), replicas={"tg-session": 2},
                   extra_env=env)  # fmt: skip
     stack.start()
