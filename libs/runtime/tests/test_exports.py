@@ -24,7 +24,9 @@ def test_csv_has_a_bom_header_and_plain_cells() -> None:
     rows = list(csv.DictReader(io.StringIO(text[1:])))
     assert rows[0] == {"id": "1", "name": "王小明", "at": "2026-01-02T03:04:00+00:00", "tags": '["a", "b"]'}
     assert rows[1]["name"] == "" and f.rows == 2 and not f.truncated
-    assert f.filename.startswith("users-") and f.filename.endswith(".csv") and f.mime_type.startswith("text/csv")
+    assert (
+        f.filename.startswith("users-") and f.filename.endswith(".csv") and f.mime_type.startswith("text/csv")
+    )
 
 
 def test_xlsx_opens_with_the_same_rows() -> None:

@@ -35,3 +35,5 @@ class RuntimeSettings(BaseSettings):
     js_replicas: int = Field(1, ge=1, le=5)
     #: OTLP/HTTP endpoint for traces (e.g. http://127.0.0.1:4318); tracing stays local when unset.
     otlp_endpoint: str | None = None
+    #: How long stopping waits for background work (each of: periodic rounds, spawned tasks).
+    stop_timeout_seconds: float = Field(10.0, gt=0, le=120)

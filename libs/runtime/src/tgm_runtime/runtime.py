@@ -2,8 +2,14 @@
 
 It owns the FastStream NATS broker (with Prometheus and OpenTelemetry middleware), the service's own
 MongoDB database, numbered migrations, the `sys` protocol the gateway fans out to, the owned settings
-sections, secrets, event publishing, and the health/metrics HTTP side. A service module only declares
-handlers with `@runtime.command(Cmd)` and builds its use cases in `@runtime.on_start`.
+sections, secrets, event publishing, and the health/metrics HTTP side.
+
+How a service is put together (docs/CONVENTIONS.md): its `bootstrap.build()` makes a
+`ServiceRuntime[XApp]`, hands it the factory of its frozen `XApp` dataclass of use cases
+(`runtime.provide`), and each domain's `handlers.register(runtime)` declares handlers with
+`@runtime.command(Cmd)`; a handler reaches its use cases typed, as `ctx.app.<use case>`. The app is built
+at start, once the database is there. Background work goes through `runtime.every` / `runtime.spawn`
+and best-effort events through `runtime.emit`, so every service stops and fails the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from faststream.nats import NatsBroker, NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
@@ -50,6 +56,7 @@ from .logs import request_id_var, setup_logging
 from .migrations import Migration, MigrationRunner
 from .secrets import SecretBox, decode_key, load_or_create_key_file, new_key_text
 from .settings_store import SettingsStore
+from .tasks import BackgroundTasks, Periodic, Seconds
 from .telemetry import Telemetry, jetstream_publisher
 
 log = logging.getLogger("tgm.runtime")
@@ -68,17 +75,22 @@ def _deliveries(msg: NatsMessage) -> int:
 
 
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+T = TypeVar("T")
+#: The service's frozen dataclass of use cases (`CampaignApp`, …), built by the factory given to `provide`.
+AppT = TypeVar("AppT")
 #: Outcomes the performance sample counts as errors: failures on the server side, not refused input.
 _SERVER_ERRORS = frozenset(code.value for code, status in HTTP_STATUS.items() if status >= 500)
 CountsFn = Callable[[AsyncDatabase[Any]], Awaitable[dict[str, int]]]
 
 
-class CallContext:
-    """What a handler knows about the call besides its payload."""
+class CallContext(Generic[AppT]):
+    """What a handler knows about the call besides its payload; `app` is the service's use cases."""
 
     __slots__ = ("principal", "request_id", "role", "runtime", "subject")
 
-    def __init__(self, runtime: ServiceRuntime, headers: Mapping[str, str] | None, subject: str = "") -> None:
+    def __init__(
+        self, runtime: ServiceRuntime[AppT], headers: Mapping[str, str] | None, subject: str = ""
+    ) -> None:
         headers = headers or {}
         self.runtime = runtime
         self.subject = subject
@@ -87,7 +99,11 @@ class CallContext:
         self.role: str | None = headers.get(Headers.ROLE)
 
     @property
-    def state(self) -> SimpleNamespace:
+    def app(self) -> AppT:
+        return self.runtime.app
+
+    @property
+    def state(self) -> SimpleNamespace:  # transitional: removed once every service is on `app`
         return self.runtime.state
 
 
@@ -108,7 +124,7 @@ def _dump(model: Any, response: type[BaseModel]) -> Any:
     return response.model_validate(model).model_dump(mode="json", by_alias=True)
 
 
-class ServiceRuntime:
+class ServiceRuntime(Generic[AppT]):
     def __init__(
         self,
         service: Service,
@@ -124,6 +140,8 @@ class ServiceRuntime:
         self.migrations = migrations or []
         self._counts = counts
         self.state = SimpleNamespace()
+        self._app: AppT | None = None
+        self._app_factory: Callable[[], Awaitable[AppT]] | None = None
         self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         self._start_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
@@ -145,6 +163,13 @@ class ServiceRuntime:
         # `runtime.perf.gauge(name, fn)` and time their own operations with `runtime.perf.observe`.
         self.telemetry = Telemetry(service, self.settings.replica_id, self.registry)
         self.perf = self.telemetry.perf
+        self.tasks = BackgroundTasks(self.registry)
+        self.emit_failures = Counter(
+            "tgm_events_emit_failed_total",
+            "Best-effort events (runtime.emit) that could not be published, by event",
+            ["event"],
+            registry=self.registry,
+        )
         self.broker = NatsBroker(
             self.settings.nats_url,
             name=f"{service.value}:{self.settings.replica_id}",
@@ -165,6 +190,41 @@ class ServiceRuntime:
         self._register_sys()
 
     # --- declaration API -------------------------------------------------------------------------
+
+    def provide(self, factory: Callable[[], Awaitable[AppT]]) -> None:
+        """How to build the service's use cases; called at every start, once the database is there."""
+        self._app_factory = factory
+
+    @property
+    def app(self) -> AppT:
+        """The use cases built by the `provide` factory (only while started)."""
+        if self._app is None:
+            raise RuntimeError(f"{self.service.value}: the app is built at start; it is not started")
+        return self._app
+
+    def every(
+        self, seconds: Seconds, fn: Callable[[], Awaitable[Any]], name: str, *, first_after: float = 0.0
+    ) -> Periodic:
+        """Run `fn` every `seconds` (or a function giving them) while started; see tasks.py."""
+        return self.tasks.every(seconds, fn, name, first_after=first_after)
+
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """Run `coro` in the background, tracked, logged on failure and cancelled on stop."""
+        return self.tasks.spawn(coro, name)
+
+    async def emit(self, event: Event) -> bool:
+        """Publish `event` if the bus takes it; never raises. A failure is logged and counted
+        (`tgm_events_emit_failed_total`): for notifications whose loss must not fail the work that
+        raised them. Use `publish` where the caller must know."""
+        try:
+            await self.publish(event)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.emit_failures.labels(event=event.NAME).inc()
+            log.warning("could not publish %s event %s: %s", event.NAME, event.event_id, exc)
+            return False
 
     def on_start(self, fn: Callable[[ServiceRuntime], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         self._start_hooks.append(fn)
@@ -273,15 +333,14 @@ class ServiceRuntime:
         """
 
         async def on_message(msg: Any) -> None:
-            parts = msg.subject.split(".")
-            name = parts[3] if len(parts) >= 5 else ""
-            route = routes.get(name)
-            if route is None or parts[4] != f"v{route[0].VERSION}":
-                reply = env.error(ErrorCode.NOT_FOUND, f"account call {'.'.join(parts[3:])!r} is not served")
+            addressed = subjects.parse_account(msg.subject)
+            route = routes.get(addressed.name) if addressed is not None else None
+            if addressed is None or route is None or addressed.major != route[0].VERSION:
+                reply = env.error(ErrorCode.NOT_FOUND, f"account call {msg.subject!r} is not served")
             else:
                 call, fn = route
                 reply = await self.dispatch(
-                    f"acct.{name}",
+                    f"acct.{addressed.name}",
                     call.Request,
                     call.Response,
                     fn,
@@ -480,11 +539,14 @@ class ServiceRuntime:
         if connect_broker:
             await self.broker.connect()
             await self._ensure_streams()
+        if self._app_factory is not None:
+            self._app = await self._app_factory()
         for hook in self._start_hooks:
             await hook(self)
         if connect_broker:
             await self.broker.start()
             await self.telemetry.start(jetstream_publisher(lambda: self.js))
+        self.tasks.start()
         self._ready = True
         log.info("%s %s started (replica %s)", self.service.value, self.version, self.settings.replica_id)
 
@@ -511,12 +573,17 @@ class ServiceRuntime:
                     log.debug("stream %s: %s", spec.name, exc)
 
     async def stop(self) -> None:
+        """Periodic jobs end their round, stop hooks run, spawned tasks left are cancelled, then the
+        last telemetry leaves and the broker and database close; each wait bounded by the stop timeout."""
         self._ready = False
+        timeout = self.settings.stop_timeout_seconds
+        await self.tasks.stop_periodic(timeout)
         for hook in reversed(self._stop_hooks):
             try:
                 await hook(self)
             except Exception:
                 log.exception("stop hook failed")
+        await self.tasks.stop_spawned(timeout)
         await self.telemetry.stop()  # the last logs and partial sample, while the broker is up
         try:
             await self.broker.stop()
@@ -525,6 +592,7 @@ class ServiceRuntime:
         if self.mongo is not None:
             await self.mongo.close()
             self.mongo = None
+        self._app = None
 
     def request_stop(self) -> None:
         self._stop.set()
