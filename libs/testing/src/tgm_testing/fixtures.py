@@ -19,13 +19,15 @@ import re
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from .servers import MongoServer, NatsServer
+from .servers import MongoServer, NatsServer, _ServerProcess
 
 __all__ = ["unique_db_name"]
+
+ServerT = TypeVar("ServerT", bound=_ServerProcess)
 
 
 def unique_db_name(hint: str = "test", prefix: str = "t_") -> str:
@@ -86,15 +88,23 @@ def fresh_db_name(request: pytest.FixtureRequest, mongo_client: Any) -> Iterator
         warnings.warn(f"could not drop test database {name}: {exc}", stacklevel=1)
 
 
-@pytest.fixture
-def make_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., NatsServer]]:
-    """Factory: `make_nats_server(**kwargs)` starts a private NatsServer (kwargs as NatsServer)."""
-    started: list[NatsServer] = []
+def _private_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+    server_class: Callable[..., ServerT],
+    *,
+    folder: str,
+    data_arg: str,
+    data_dir: str,
+    log_name: str,
+) -> Iterator[Callable[..., ServerT]]:
+    """The factory behind `make_nats_server` / `make_mongo_server`: each server gets a temporary
+    folder for its data (unless `data_arg` is given) and its log; all are stopped after the test."""
+    started: list[ServerT] = []
 
-    def make(**kwargs: Any) -> NatsServer:
-        root = tmp_path_factory.mktemp("nats")
-        kwargs.setdefault("log_path", root / "nats-server.log")
-        server = NatsServer(kwargs.pop("store_dir", root / "store"), **kwargs)
+    def make(**kwargs: Any) -> ServerT:
+        root = tmp_path_factory.mktemp(folder)
+        kwargs.setdefault("log_path", root / log_name)
+        server = server_class(kwargs.pop(data_arg, root / data_dir), **kwargs)
         started.append(server)
         server.start()
         return server
@@ -102,21 +112,29 @@ def make_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def make_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., NatsServer]]:
+    """Factory: `make_nats_server(**kwargs)` starts a private NatsServer (kwargs as NatsServer)."""
+    yield from _private_servers(
+        tmp_path_factory,
+        NatsServer,
+        folder="nats",
+        data_arg="store_dir",
+        data_dir="store",
+        log_name="nats-server.log",
+    )
 
 
 @pytest.fixture
 def make_mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., MongoServer]]:
     """Factory: `make_mongo_server(**kwargs)` starts a private MongoServer (kwargs as MongoServer)."""
-    started: list[MongoServer] = []
-
-    def make(**kwargs: Any) -> MongoServer:
-        root = tmp_path_factory.mktemp("mongo")
-        kwargs.setdefault("log_path", root / "secantusd.log")
-        server = MongoServer(kwargs.pop("storage_dir", root / "db"), **kwargs)
-        started.append(server)
-        server.start()
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
+    yield from _private_servers(
+        tmp_path_factory,
+        MongoServer,
+        folder="mongo",
+        data_arg="storage_dir",
+        data_dir="db",
+        log_name="secantusd.log",
+    )

@@ -83,12 +83,30 @@ class WaitTimeout(TimeoutError):
     """A condition did not become true before its deadline."""
 
 
-def _timeout_error(message: str | None, predicate: object, timeout: float, last_exc: BaseException | None):
-    what = message or f"condition {getattr(predicate, '__name__', predicate)!r}"
-    text = f"{what} not met within {timeout:g}s"
-    if last_exc is not None:
-        text += f" (last error: {type(last_exc).__name__}: {last_exc})"
-    return WaitTimeout(text)
+class _Deadline:
+    """One wait's bookkeeping, shared by `wait_for` and `wait_for_async`: the deadline, the last
+    ignored error, and the `WaitTimeout` that says what was awaited."""
+
+    def __init__(self, predicate: object, timeout: float, interval: float, message: str | None) -> None:
+        if timeout < 0 or interval <= 0:
+            raise ValueError("timeout must be >= 0 and interval > 0")
+        self.predicate, self.timeout, self.interval, self.message = predicate, timeout, interval, message
+        self.deadline = time.monotonic() + timeout
+        self.last_exc: BaseException | None = None
+
+    def pause(self) -> float:
+        """How long to sleep before the next try; raises `WaitTimeout` once the deadline has passed."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timeout()
+        return min(self.interval, remaining)
+
+    def _timeout(self) -> WaitTimeout:
+        what = self.message or f"condition {getattr(self.predicate, '__name__', self.predicate)!r}"
+        text = f"{what} not met within {self.timeout:g}s"
+        if self.last_exc is not None:
+            text += f" (last error: {type(self.last_exc).__name__}: {self.last_exc})"
+        return WaitTimeout(text)
 
 
 def wait_for(
@@ -104,22 +122,16 @@ def wait_for(
     Raises `WaitTimeout` after `timeout` seconds. Exceptions of the types in `ignore` count as "not
     yet" (the last one is quoted in the timeout message); any other exception propagates at once.
     """
-    if timeout < 0 or interval <= 0:
-        raise ValueError("timeout must be >= 0 and interval > 0")
-    deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
+    deadline = _Deadline(predicate, timeout, interval, message)
     while True:
         try:
             value = predicate()
         except ignore as exc:
-            last_exc = exc
+            deadline.last_exc = exc
         else:
             if value:
                 return value
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _timeout_error(message, predicate, timeout, last_exc)
-        time.sleep(min(interval, remaining))
+        time.sleep(deadline.pause())
 
 
 @overload
@@ -149,25 +161,18 @@ async def wait_for_async(
     ignore: tuple[type[BaseException], ...] = (),
 ) -> Any:
     """The async twin of `wait_for`; `predicate` may be a plain or an async callable."""
-    if timeout < 0 or interval <= 0:
-        raise ValueError("timeout must be >= 0 and interval > 0")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last_exc: BaseException | None = None
+    deadline = _Deadline(predicate, timeout, interval, message)
     while True:
         try:
             value = predicate()
             if inspect.isawaitable(value):
                 value = await value
         except ignore as exc:
-            last_exc = exc
+            deadline.last_exc = exc
         else:
             if value:
                 return value
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise _timeout_error(message, predicate, timeout, last_exc)
-        await asyncio.sleep(min(interval, remaining))
+        await asyncio.sleep(deadline.pause())
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
