@@ -13,7 +13,8 @@ import httpx
 import pytest_asyncio
 import uvicorn
 from tgm_contracts import BACKEND_SERVICES, Role
-from tgm_gateway.app import create_app
+from tgm_gateway.app import GatewayApp, Runtime
+from tgm_gateway.bootstrap import build, build_app
 from tgm_gateway.settings import GatewaySettings
 from tgm_runtime import RuntimeSettings, ServiceRuntime
 from tgm_testing.procs import free_port, wait_for_async
@@ -25,12 +26,13 @@ class System:
     admin_key: str
     data_dir: Path
     app: Any
+    runtime: Runtime
     runtimes: dict[str, ServiceRuntime]
     nats_url: str
 
     @property
-    def gateway(self) -> Any:
-        return self.app.state.gateway
+    def gateway(self) -> GatewayApp:
+        return self.runtime.app
 
     def client(self, key: str | None = None) -> httpx.AsyncClient:
         headers = {"authorization": f"Bearer {key}"} if key else {}
@@ -59,13 +61,15 @@ async def start_system(nats_url: str, mongo_uri: str, data_dir: Path, services=B
         await rt.start()
         runtimes[svc.value] = rt
     port = free_port()
-    app = create_app(GatewaySettings(port=port, fanout_window_seconds=0.5), rs("gateway"))
+    settings = GatewaySettings(port=port, fanout_window_seconds=0.5)
+    runtime = build(settings, rs("gateway"))
+    app = build_app(runtime, settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     await wait_for_async(lambda: server.started, timeout=20)
     key = (data_dir / "admin.key").read_text().strip()
-    return System(f"http://127.0.0.1:{port}", key, data_dir, app, runtimes, nats_url), server, task
+    return System(f"http://127.0.0.1:{port}", key, data_dir, app, runtime, runtimes, nats_url), server, task
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

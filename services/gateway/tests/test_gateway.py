@@ -9,7 +9,7 @@ import json
 import pytest
 import websockets
 from tgm_contracts import REGISTRY, Role
-from tgm_gateway.auth import KeyRateLimiter
+from tgm_gateway.keys.limiter import KeyRateLimiter
 
 from .conftest import System
 
@@ -94,20 +94,20 @@ async def test_no_responder_is_503(system: System) -> None:
 async def test_deadline_is_504(system: System) -> None:
     cmd = REGISTRY.get("get-knowledge-stats")
     assert cmd is not None
-    nc = system.gateway.rt.nc
+    nc = system.runtime.nc
 
     async def never_answers(msg) -> None:
         await asyncio.sleep(0)
 
     sub = await nc.subscribe(cmd.SUBJECT, cb=never_answers)
-    old = system.gateway.timeout
-    system.gateway.timeout = 0.5
+    old = system.gateway.deadline.seconds
+    system.gateway.deadline.seconds = 0.5
     try:
         async with system.client(system.admin_key) as c:
             r = await c.post("/api/v1/commands/get-knowledge-stats", json={})
             assert r.status_code == 504 and r.json()["error"]["code"] == "TIMEOUT"
     finally:
-        system.gateway.timeout = old
+        system.gateway.deadline.seconds = old
         await sub.unsubscribe()
 
 
@@ -251,7 +251,7 @@ async def test_general_timeout_setting_applies(system: System) -> None:
         assert r.status_code == 200
     from tgm_testing.procs import wait_for_async
 
-    await wait_for_async(lambda: system.gateway.timeout == 7, timeout=5)
+    await wait_for_async(lambda: system.gateway.deadline.seconds == 7, timeout=5)
 
 
 async def test_system_info_and_initial_state(system: System) -> None:
@@ -263,9 +263,9 @@ async def test_system_info_and_initial_state(system: System) -> None:
             replica = svc["replicas"][0]
             assert replica["service"] == name and replica["database"]["ok"] and replica["nats"]["ok"]
             assert replica["uptimeSeconds"] >= 0 and replica["version"]
-        state = (await c.post("/api/v1/commands/get-initial-state", json={})).json()["data"]
-        assert state["role"] == "viewer" and state["commands"] == len(REGISTRY)
-        assert "general" in state["settings"] and state["counts"]["apiKeys"] >= 1
+        initial = (await c.post("/api/v1/commands/get-initial-state", json={})).json()["data"]
+        assert initial["role"] == "viewer" and initial["commands"] == len(REGISTRY)
+        assert "general" in initial["settings"] and initial["counts"]["apiKeys"] >= 1
 
 
 async def test_migrations(system: System) -> None:
@@ -331,7 +331,7 @@ async def test_trace_context_reaches_the_service(system: System) -> None:
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         trace.set_tracer_provider(TracerProvider())
     seen: list[dict] = []
-    nc = system.gateway.rt.nc
+    nc = system.runtime.nc
     cmd = REGISTRY.get("get-knowledge-stats")
     assert cmd is not None
 

@@ -8,29 +8,30 @@ import uvicorn
 from tgm_runtime.logs import setup_logging
 from tgm_runtime.tracing import setup_tracing
 
-from .app import create_app
+from .bootstrap import build, build_app
 from .settings import GatewaySettings
 
 
 async def main() -> None:
     settings = GatewaySettings()
-    app = create_app(settings)
-    gw = app.state.gateway
-    setup_logging("gateway", gw.rt.settings.replica_id, gw.rt.settings.log_level)
-    setup_tracing("gateway", gw.rt.settings.otlp_endpoint)
+    runtime = build(settings)
+    api = build_app(runtime, settings)
+    setup_logging("gateway", runtime.settings.replica_id, runtime.settings.log_level)
+    setup_tracing("gateway", runtime.settings.otlp_endpoint)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        uvicorn.Config(api, host=settings.host, port=settings.port, log_config=None, access_log=False)
     )
 
     async def stop_on_request() -> None:
-        await gw.rt.stop_requested()  # graceful-shutdown asked the gateway to stop too
+        await runtime.stop_requested()  # graceful-shutdown asked the gateway to stop too
         server.should_exit = True
 
-    watcher = asyncio.create_task(stop_on_request())
-    try:
-        await server.serve()
-    finally:
-        watcher.cancel()
+    async with asyncio.TaskGroup() as tg:
+        watcher = tg.create_task(stop_on_request())
+        try:
+            await server.serve()
+        finally:
+            watcher.cancel()
 
 
 if __name__ == "__main__":

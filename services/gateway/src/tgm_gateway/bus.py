@@ -14,9 +14,13 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from opentelemetry import propagate
-from tgm_contracts import ErrorCode, Headers, Service
+from tgm_contracts import BACKEND_SERVICES, ErrorCode, Headers, Service
 from tgm_contracts import envelope as env
 from tgm_contracts.sys import SysOp
+from tgm_runtime import DomainError
+
+#: Every service, the gateway first: the order in which fan-outs ask and report.
+ALL_SERVICES: tuple[Service, ...] = (Service.GATEWAY, *BACKEND_SERVICES)
 
 
 def trace_headers(
@@ -50,6 +54,13 @@ async def request(
     except ValueError:
         pass
     return env.error(ErrorCode.INTERNAL, "the service answered with a malformed reply")
+
+
+def raise_error(reply: dict[str, Any], service: Service) -> None:
+    """A service's error envelope, raised as the same error of the gateway's own command."""
+    err = reply.get("error") or {}
+    code = ErrorCode(err.get("code", "INTERNAL"))
+    raise DomainError(code, f"{service.value}: {err.get('message', 'failed')}", err.get("details"))
 
 
 @dataclass

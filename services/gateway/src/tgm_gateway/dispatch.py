@@ -13,9 +13,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 from tgm_contracts import HTTP_STATUS, REGISTRY, Command, ErrorCode, validation_details
 from tgm_contracts import envelope as env
+from tgm_runtime.settings_store import SettingsStore
 
-from .auth import KeyRateLimiter, Principal
 from .bus import request, trace_headers
+from .keys.limiter import KeyRateLimiter
+from .keys.service import Principal
 
 _tracer = trace.get_tracer("tgm.gateway")
 
@@ -33,6 +35,21 @@ class Outcome:
 
 def failure(code: ErrorCode, message: str, details: Any = None, retry_after: float | None = None) -> Outcome:
     return Outcome(HTTP_STATUS[code], env.error(code, message, details, retry_after))
+
+
+class CommandDeadline:
+    """The deadline of a command whose contract names none: the `general` section's
+    `commandTimeoutSeconds` once saved; until then the environment's default."""
+
+    def __init__(self, default: float) -> None:
+        self.default = default
+        self.seconds = default
+
+    async def refresh(self, store: SettingsStore | None) -> None:
+        if store is None:
+            return
+        section = await store.get("general")
+        self.seconds = section.values["commandTimeoutSeconds"] if section.version > 0 else self.default
 
 
 class Dispatcher:

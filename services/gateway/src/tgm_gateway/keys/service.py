@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import secrets
 import time
@@ -17,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts import Role
 
-log = logging.getLogger("tgm.gateway.auth")
+from .store import KeyStore
 
-COLLECTION = "api_keys"
+#: How long a looked-up key is trusted without reading it again: a revoked key stops working within seconds.
+CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,9 @@ def parse_key(key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-class KeyStore:
-    def __init__(self, db: AsyncDatabase[Any]) -> None:
-        self.col = db[COLLECTION]
+class ApiKeys:
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     async def create(self, name: str, role: Role) -> tuple[str, dict[str, Any]]:
@@ -59,7 +58,7 @@ class KeyStore:
             "created_at": datetime.now(UTC),
             "revoked": False,
         }
-        await self.col.insert_one(doc)
+        await self.store.insert(doc)
         return f"tgm_{key_id}_{secret}", self.view(doc)
 
     @staticmethod
@@ -73,15 +72,16 @@ class KeyStore:
         }
 
     async def list(self) -> list[dict[str, Any]]:
-        return [self.view(d) async for d in self.col.find({}).sort("created_at", 1)]
+        return [self.view(d) for d in await self.store.all()]
 
     async def revoke(self, key_id: str) -> bool:
-        res = await self.col.update_one({"_id": key_id}, {"$set": {"revoked": True}})
+        revoked = await self.store.revoke(key_id)
         self._cache.pop(key_id, None)
-        return res.matched_count == 1
+        return revoked
 
-    async def count_active(self) -> int:
-        return await self.col.count_documents({"revoked": False})
+    def forget_cached(self) -> None:
+        """After a restore the records may all have changed: read each key again."""
+        self._cache.clear()
 
     async def authenticate(self, key: str | None) -> Principal | None:
         if not key:
@@ -92,8 +92,8 @@ class KeyStore:
         key_id, secret = parsed
         now = time.monotonic()
         cached = self._cache.get(key_id)
-        if cached is None or now - cached[0] > 5.0:  # a revoked key stops working within seconds
-            cached = (now, await self.col.find_one({"_id": key_id}))
+        if cached is None or now - cached[0] > CACHE_SECONDS:
+            cached = (now, await self.store.get(key_id))
             self._cache[key_id] = cached
         doc = cached[1]
         if not doc or doc.get("revoked") or not hmac.compare_digest(doc["digest"], _digest(secret)):
@@ -102,7 +102,7 @@ class KeyStore:
 
     async def bootstrap(self, data_dir: Path) -> str | None:
         """On first start (no active key), create an admin key, write it 0600 and return it once."""
-        if await self.count_active() > 0:
+        if await self.store.count_active() > 0:
             return None
         key, _ = await self.create("bootstrap-admin", Role.ADMIN)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,22 +113,3 @@ class KeyStore:
             f.write(key + "\n")
         tmp.replace(path)
         return key
-
-
-class KeyRateLimiter:
-    """A token bucket per key, so one runaway script cannot starve the others."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key_id: str) -> float:
-        """0 when allowed, else seconds until a token is free."""
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key_id, (float(self.burst), now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens >= 1:
-            self._buckets[key_id] = (tokens - 1, now)
-            return 0.0
-        self._buckets[key_id] = (tokens, now)
-        return (1 - tokens) / self.rate

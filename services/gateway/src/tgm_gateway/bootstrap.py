@@ -1,0 +1,125 @@
+"""The gateway's one composition root: the runtime with its system commands (`build`), and the
+FastAPI app of its edges on top of that runtime (`build_app`). Nothing is built at import."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from tgm_contracts import Service
+from tgm_contracts.events_system import SettingsChanged
+from tgm_runtime import RuntimeSettings, ServiceRuntime
+
+from . import __version__
+from .api import http, sse, ws
+from .app import GatewayApp, Runtime
+from .dispatch import CommandDeadline, Dispatcher
+from .keys import handlers as keys_handlers
+from .keys.limiter import KeyRateLimiter
+from .keys.service import ApiKeys
+from .keys.store import KeyStore, count_active_keys
+from .migrations import MIGRATIONS
+from .settings import GatewaySettings
+from .system import handlers as system_handlers
+from .system.backups import Backups
+from .system.sections import SettingsSections
+from .system.service import Fleet
+from .system.store import BackupStore
+
+log = logging.getLogger("tgm.gateway")
+
+
+def build(
+    settings: GatewaySettings | None = None, runtime_settings: RuntimeSettings | None = None
+) -> Runtime:
+    settings = settings or GatewaySettings()
+    runtime: Runtime = ServiceRuntime(
+        Service.GATEWAY,
+        __version__,
+        migrations=MIGRATIONS,
+        settings=runtime_settings,
+        counts=count_active_keys,
+    )
+    # Built once per process, not per start: the dispatcher's metrics live in the runtime's registry.
+    deadline = CommandDeadline(settings.command_timeout_seconds)
+    dispatcher = Dispatcher(
+        lambda: runtime.nc,
+        KeyRateLimiter(settings.key_rate_per_second, settings.key_rate_burst),
+        lambda: deadline.seconds,
+        runtime.registry,
+    )
+
+    async def make_app() -> GatewayApp:
+        sections = SettingsSections(runtime, settings)
+        return GatewayApp(
+            keys=ApiKeys(KeyStore(runtime.db)),
+            dispatcher=dispatcher,
+            deadline=deadline,
+            sections=sections,
+            fleet=Fleet(runtime, sections, settings),
+            backups=Backups(runtime, BackupStore(runtime.db), runtime.settings.data_dir),
+        )
+
+    async def recover(rt: ServiceRuntime) -> None:
+        app = runtime.app
+        await app.backups.recover_interrupted()
+        await app.deadline.refresh(runtime.settings_store)
+
+    async def on_start(rt: ServiceRuntime) -> None:
+        await recover(rt)
+
+        # Every gateway replica follows settings changes, whichever replica saved them.
+        async def changed(msg: Any) -> None:
+            if json.loads(msg.data).get("section") == "general":
+                await deadline.refresh(runtime.settings_store)
+
+        await runtime.nc.subscribe(SettingsChanged.SUBJECT, cb=changed)
+
+    async def on_restore(rt: ServiceRuntime) -> None:
+        runtime.app.keys.forget_cached()
+        await recover(rt)
+
+    runtime.provide(make_app)
+    runtime.on_start(on_start)
+    runtime.on_restore(on_restore)
+    system_handlers.register(runtime)
+    return runtime
+
+
+def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> FastAPI:
+    """The HTTP, IPC, WebSocket and SSE edges; serving it starts and stops the runtime."""
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        if settings.bootstrap_admin_key:
+            await _first_admin_key(runtime)
+        yield
+        await runtime.stop()
+
+    api = http.create_api(runtime, lifespan)
+    sse.register(api, runtime)
+    keys_handlers.register(api, runtime)
+    ws.register(api, runtime)
+    return api
+
+
+async def _first_admin_key(runtime: Runtime) -> None:
+    key = await runtime.app.keys.bootstrap(runtime.settings.data_dir)
+    if not key:
+        return
+    path = Path(runtime.settings.data_dir) / "admin.key"
+    # Shown once on a terminal, on purpose: this is how the operator learns the first key.
+    # When output goes to a log file (under tgm-stack), only the file's path is written;
+    # the supervisor reads the file and shows the key on its own console.
+    if sys.stdout.isatty():
+        print(f"TG-Matrix admin key (shown once, also in {path}): {key}", flush=True)
+    else:
+        log.info("first admin key created and written to %s (mode 0600)", path)

@@ -1,0 +1,1 @@
+"""API keys: who may call the gateway, with which role, and how often."""

@@ -1,0 +1,36 @@
+"""The `api_keys` collection: one record per key (its id, name, role and the secret's digest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+COLLECTION = "api_keys"
+
+
+class KeyStore:
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self.col = db[COLLECTION]
+
+    async def insert(self, doc: dict[str, Any]) -> None:
+        await self.col.insert_one(doc)
+
+    async def get(self, key_id: str) -> dict[str, Any] | None:
+        return await self.col.find_one({"_id": key_id})
+
+    async def all(self) -> list[dict[str, Any]]:
+        """Every key, revoked ones included, oldest first."""
+        return [d async for d in self.col.find({}).sort("created_at", 1)]
+
+    async def revoke(self, key_id: str) -> bool:
+        res = await self.col.update_one({"_id": key_id}, {"$set": {"revoked": True}})
+        return res.matched_count == 1
+
+    async def count_active(self) -> int:
+        return await self.col.count_documents({"revoked": False})
+
+
+async def count_active_keys(db: AsyncDatabase[Any]) -> dict[str, int]:
+    """The gateway's cheap counts for the console (`sys info`)."""
+    return {"apiKeys": await KeyStore(db).count_active()}
