@@ -12,13 +12,13 @@ from pydantic.alias_generators import to_camel
 class WireModel(BaseModel):
     """Base of every contract model. Accepts snake_case or camelCase, writes camelCase."""
 
+    # Enums stay enum members in Python (pydantic's default: no use_enum_values).
     model_config = ConfigDict(
         alias_generator=to_camel,
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=True,
         extra="ignore",
-        use_enum_values=False,
     )
 
     def wire(self) -> dict:

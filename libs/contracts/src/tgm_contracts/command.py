@@ -13,7 +13,7 @@ Handlers subscribe with ``AddAccount.SUBJECT``; the gateway builds its routing t
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NotRequired, TypedDict, Unpack
 
 from pydantic import BaseModel, ValidationError
 
@@ -118,53 +118,49 @@ class CommandRegistry:
 REGISTRY = CommandRegistry()
 
 
-class Rpc:
-    """An internal call between services: ``tgm.<owner>.rpc.<name>.v<major>``."""
+class CallSpec(TypedDict):
+    """The keywords an internal call is declared with (`Rpc`, `AccountRpc`)."""
+
+    name: str
+    request: type[RequestModel]
+    response: type[BaseModel]
+    version: NotRequired[int]
+
+
+class _Call:
+    """What every internal call has: a name, a major version, and its request and response models."""
 
     NAME: ClassVar[str]
-    OWNER: ClassVar[Service]
     VERSION: ClassVar[int]
-    SUBJECT: ClassVar[str]
     Request: ClassVar[type[RequestModel]]
     Response: ClassVar[type[BaseModel]]
 
-    def __init_subclass__(
-        cls,
-        *,
-        name: str,
-        owner: Service,
-        request: type[RequestModel],
-        response: type[BaseModel],
-        version: int = 1,
-        **kwargs: Any,
-    ) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.NAME, cls.OWNER, cls.VERSION = name, owner, version
-        cls.Request, cls.Response = request, response
-        cls.SUBJECT = subjects.rpc(owner, name, version)
+    @classmethod
+    def _declare(cls, spec: CallSpec) -> None:
+        cls.NAME, cls.VERSION = spec["name"], spec.get("version", 1)
+        cls.Request, cls.Response = spec["request"], spec["response"]
+
+
+class Rpc(_Call):
+    """An internal call between services: ``tgm.<owner>.rpc.<name>.v<major>``."""
+
+    OWNER: ClassVar[Service]
+    SUBJECT: ClassVar[str]
+
+    def __init_subclass__(cls, *, owner: Service, **spec: Unpack[CallSpec]) -> None:
+        super().__init_subclass__()
+        cls._declare(spec)
+        cls.OWNER = owner
+        cls.SUBJECT = subjects.rpc(owner, cls.NAME, cls.VERSION)
         RPCS.append(cls)
 
 
-class AccountRpc:
+class AccountRpc(_Call):
     """A call to whichever tg-session replica holds an account: ``tgm.acct.<id>.<name>.v<major>``."""
 
-    NAME: ClassVar[str]
-    VERSION: ClassVar[int]
-    Request: ClassVar[type[RequestModel]]
-    Response: ClassVar[type[BaseModel]]
-
-    def __init_subclass__(
-        cls,
-        *,
-        name: str,
-        request: type[RequestModel],
-        response: type[BaseModel],
-        version: int = 1,
-        **kwargs: Any,
-    ) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.NAME, cls.VERSION = name, version
-        cls.Request, cls.Response = request, response
+    def __init_subclass__(cls, **spec: Unpack[CallSpec]) -> None:
+        super().__init_subclass__()
+        cls._declare(spec)
         ACCOUNT_RPCS.append(cls)
 
     @classmethod

@@ -15,8 +15,9 @@ class StreamSpec:
     name: str
     subjects: tuple[str, ...]
     max_age_seconds: float
-    duplicate_window_seconds: float
     description: str
+    #: How long JetStream remembers a Nats-Msg-Id: long enough to drop a batch re-sent after a lost publish ack.
+    duplicate_window_seconds: float = 120
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,16 @@ EVENTS_STREAM = StreamSpec(
     name="TGM_EVENTS",
     subjects=(subjects.EVENTS_FILTER,),
     max_age_seconds=7 * 24 * 3600,
-    duplicate_window_seconds=120,
     description="Every domain event of every service; Nats-Msg-Id is the event id.",
 )
 
 #: Logs and performance samples every service ships to analytics (tgm_contracts.telemetry). Three
 #: days is room for an analytics outage over a weekend without keeping a second copy of the logs
-#: analytics already stores; the dedupe window covers a batch re-sent after a lost publish ack.
+#: analytics already stores; the default dedupe window covers a batch re-sent after a lost publish ack.
 TELEMETRY_STREAM = StreamSpec(
     name="TGM_TELEMETRY",
     subjects=(subjects.TELEMETRY_FILTER,),
     max_age_seconds=3 * 24 * 3600,
-    duplicate_window_seconds=120,
     description="Log batches and performance samples of every service; Nats-Msg-Id is replica:boot:seq.",
 )
 
