@@ -36,26 +36,25 @@ def unique_db_name(hint: str = "test", prefix: str = "t_") -> str:
     return f"{prefix}{slug}_{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    root = tmp_path_factory.mktemp("nats")
-    server = NatsServer(root / "store", log_path=root / "nats-server.log")
+def _running(server: ServerT) -> Iterator[ServerT]:
+    """Start `server`, hand it to the fixture's user, and stop it however the user ends."""
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    root = tmp_path_factory.mktemp("nats")
+    yield from _running(NatsServer(root / "store", log_path=root / "nats-server.log"))
 
 
 @pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
     root = tmp_path_factory.mktemp("mongo")
-    server = MongoServer(root / "db", log_path=root / "secantusd.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(MongoServer(root / "db", log_path=root / "secantusd.log"))
 
 
 @pytest.fixture
