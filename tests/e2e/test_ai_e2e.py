@@ -16,21 +16,17 @@ route and its WebSocket — issue 6's "Done when" lines:
 from __future__ import annotations
 
 import base64
-import contextlib
 import importlib.util
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
 import tgm_contracts.commands.ai  # noqa: F401  (registers the ai commands)
 from tgm_contracts import REGISTRY, Service
-from tgm_stack import Stack
+from tgm_testing.gateway import GatewayClient
 
 pytestmark = [pytest.mark.e2e]
 
@@ -52,140 +48,6 @@ def _ai_test_docs() -> ModuleType:
 
 
 DOCS = _ai_test_docs()
-
-
-# --- the system and a client of its gateway --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("ai-e2e") / "data", gateway_port=0)
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-class Gateway:
-    """HTTP client of the gateway with the admin key; remembers which commands it called."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.url = stack.gateway_url
-        self.http = httpx.Client(
-            base_url=stack.gateway_url,
-            headers={"authorization": f"Bearer {stack.admin_key}"},
-            timeout=httpx.Timeout(60, connect=5),
-        )
-        self.called: set[str] = set()
-
-    def post(
-        self, command: str, payload: dict[str, Any] | None = None, timeout: float = 60
-    ) -> httpx.Response:
-        self.called.add(command)
-        return self.http.post(f"/api/v1/commands/{command}", json=payload or {}, timeout=timeout)
-
-    def ok(self, command: str, payload: dict[str, Any] | None = None, timeout: float = 60) -> Any:
-        r = self.post(command, payload, timeout)
-        body = r.json()
-        assert r.status_code == 200 and body["ok"], (command, r.status_code, body)
-        return body["data"]
-
-    def err(self, command: str, payload: dict[str, Any], code: str, status: int) -> dict[str, Any]:
-        r = self.post(command, payload)
-        body = r.json()
-        assert (r.status_code, body["ok"], body["error"]["code"]) == (status, False, code), (command, body)
-        return body["error"]
-
-    def stream(
-        self, command: str, payload: dict[str, Any], deadline: float = 30
-    ) -> tuple[int, str, list[tuple[str, Any]]]:
-        """POST to the SSE route; (status, content type, [(event, parsed data)]), or for a JSON answer
-        [("json", body)]. The whole exchange must end within `deadline` seconds."""
-        self.called.add(command)
-        started = time.monotonic()
-        events: list[tuple[str, Any]] = []
-        with self.http.stream("POST", f"/api/v1/stream/{command}", json=payload, timeout=deadline) as r:
-            ctype = r.headers.get("content-type", "")
-            if not ctype.startswith("text/event-stream"):
-                r.read()
-                return r.status_code, ctype, [("json", r.json())]
-            name, data = "message", []
-            for line in r.iter_lines():
-                assert time.monotonic() - started < deadline, f"stream of {command} still open"
-                if line == "":
-                    if data:
-                        events.append((name, json.loads("\n".join(data))))
-                    name, data = "message", []
-                elif line.startswith(":"):
-                    continue  # keep-alive comment
-                else:
-                    field, _, value = line.partition(":")
-                    value = value[1:] if value.startswith(" ") else value
-                    if field == "event":
-                        name = value
-                    elif field == "data":
-                        data.append(value)
-            return r.status_code, ctype, events
-
-    def close(self) -> None:
-        self.http.close()
-
-
-@pytest.fixture
-def gw(stack: Stack) -> Iterator[Gateway]:
-    g = Gateway(stack)
-    try:
-        yield g
-    finally:
-        g.close()
-
-
-class Pushed:
-    """The gateway's WebSocket (`?token=`), subscribed to every ai event; collects what is pushed."""
-
-    def __init__(self, stack: Stack, subjects: list[str]) -> None:
-        from websockets.sync.client import connect
-
-        url = stack.gateway_url.replace("http://", "ws://") + f"/api/v1/ws?token={stack.admin_key}"
-        self._exit = contextlib.ExitStack()
-        self.ws = self._exit.enter_context(connect(url, open_timeout=10, max_size=None))
-        self.items: list[dict[str, Any]] = []
-        self.cond = threading.Condition()
-        self.ws.send(json.dumps({"action": "subscribe", "subjects": subjects, "requestId": "sub"}))
-        ack = json.loads(self.ws.recv(10))
-        assert ack["event"] == "subscribe-result" and ack["data"]["subjects"] == sorted(subjects), ack
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        try:
-            for text in self.ws:
-                with self.cond:
-                    self.items.append(json.loads(text))
-                    self.cond.notify_all()
-        except Exception:  # closed
-            pass
-
-    def named(self, event: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True) -> list[dict]:
-        with self.cond:
-            return [m["data"] for m in self.items if m.get("event") == event and pred(m["data"])]
-
-    def wait(self, event: str, pred: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for m in self.items:
-                    if m.get("event") == event and pred(m["data"]):
-                        return m["data"]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no {event} pushed within {timeout}s")
-                self.cond.wait(left)
-
-    def close(self) -> None:
-        self._exit.close()
-        self.thread.join(5)
 
 
 # --- 1. the 26 commands on the embedded default ------------------------------------------------------
@@ -234,7 +96,7 @@ def gen(account: str, user: str, message: str, **kw: Any) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(120)
-def test_all_26_ai_commands_answer_on_the_embedded_default(gw: Gateway) -> None:
+def test_all_26_ai_commands_answer_on_the_embedded_default(gw: GatewayClient) -> None:
     assert len(AI_COMMANDS) == 26
 
     # --- settings, models, connection: local, no keys, no network
@@ -443,7 +305,7 @@ def fakes(fake_openai: Any, fake_maiagent: Any, fake_dmflow: Any) -> dict[str, A
     return {"openai": fake_openai, "maiagent": fake_maiagent, "dmflow": fake_dmflow}
 
 
-def configure(gw: Gateway, fakes: dict[str, Any], default: str) -> dict[str, Any]:
+def configure(gw: GatewayClient, fakes: dict[str, Any], default: str) -> dict[str, Any]:
     return gw.ok(
         "save-ai-settings",
         {"defaultProvider": default, **{p: provider_section(p, f) for p, f in fakes.items()}},
@@ -461,7 +323,9 @@ QUESTIONS = {
 
 
 @pytest.mark.timeout(60)
-def test_provider_settings_keys_masked_models_and_connection(gw: Gateway, fakes: dict[str, Any]) -> None:
+def test_provider_settings_keys_masked_models_and_connection(
+    gw: GatewayClient, fakes: dict[str, Any]
+) -> None:
     view = configure(gw, fakes, "openai")
     read = gw.ok("get-ai-settings")
     for p, fake in fakes.items():
@@ -482,16 +346,15 @@ def test_provider_settings_keys_masked_models_and_connection(gw: Gateway, fakes:
     bad = gw.ok("test-ai-connection", {"provider": "openai", "openai": {"apiKey": "sk-wrong"}})
     assert not bad["ok"] and bad["error"]["code"] == "UNAUTHORIZED" and "API key" in bad["error"]["message"]
     # a viewer sees the configuration but may not change it
-    viewer = gw.http.post("/api/v1/keys", json={"name": "ai-viewer", "role": "viewer"}).json()["data"]["key"]
-    r = httpx.post(f"{gw.url}/api/v1/commands/save-ai-settings", json={"defaultProvider": "local"},
-                   headers={"authorization": f"Bearer {viewer}"}, timeout=10)  # fmt: skip
+    viewer = gw.create_key("ai-viewer", "viewer")["key"]
+    r = gw.post("save-ai-settings", {"defaultProvider": "local"}, key=viewer)
     assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_each_provider_answers_and_streams_over_sse(
-    gw: Gateway, fakes: dict[str, Any], provider: str
+    gw: GatewayClient, fakes: dict[str, Any], provider: str
 ) -> None:
     configure(gw, fakes, provider)
     gw.ok("clear-knowledge")
@@ -542,7 +405,7 @@ FAULTS = [
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_provider_errors_become_clear_envelopes_and_statuses(
-    gw: Gateway, fakes: dict[str, Any], provider: str
+    gw: GatewayClient, fakes: dict[str, Any], provider: str
 ) -> None:
     configure(gw, fakes, provider)
     fake = fakes[provider]
@@ -583,7 +446,7 @@ def test_provider_errors_become_clear_envelopes_and_statuses(
 
 
 @pytest.mark.timeout(30)
-def test_back_to_the_embedded_default(gw: Gateway) -> None:
+def test_back_to_the_embedded_default(gw: GatewayClient) -> None:
     view = gw.ok("save-ai-settings", {"defaultProvider": "local"})
     assert view["defaultProvider"] == "local"
     r = gw.ok("ai-generate-response", gen("acc-remote", "peer-x", "hello"))
@@ -602,7 +465,7 @@ def test_back_to_the_embedded_default(gw: Gateway) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(150)
-def test_five_megabyte_pdf_progress_search_and_corrupt_files(stack: Stack, gw: Gateway) -> None:
+def test_five_megabyte_pdf_progress_search_and_corrupt_files(gw: GatewayClient) -> None:
     pdf = DOCS.make_pdf(3450, 6, {2718: "The vault access phrase is MARMALADE-SUNRISE."})
     assert 5 * 1024 * 1024 <= len(pdf) < 6 * 1024 * 1024
 
@@ -621,7 +484,7 @@ def test_five_megabyte_pdf_progress_search_and_corrupt_files(stack: Stack, gw: G
     assert gw.ok("get-knowledge-stats") == before
     assert gw.ok("rag-get-status")["totalDocuments"] == docs_before
 
-    pushed = Pushed(stack, ["tgm.ai.evt.>"])
+    pushed = gw.events(["tgm.ai.evt.>"], token_in_query=True)
     try:
         t0 = time.monotonic()
         body = {"contentBase64": base64.b64encode(pdf).decode(), "filename": "big.pdf", "wait": False}

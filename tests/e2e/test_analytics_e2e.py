@@ -10,50 +10,22 @@ and the sends per account in get-analytics.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tg_emulator.threaded import EmulatorThread
 from tgm_stack import Stack
+from tgm_testing.gateway import GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-FAST_PACING = {
-    "jitterMinSeconds": 0.0,
-    "jitterMaxSeconds": 0.0,
-    "quietHoursStart": None,
-    "quietHoursEnd": None,
-    "perChatMinIntervalSeconds": 0.0,
-}
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met in {timeout}s (last: {last!r})")
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorThread]:
-    emu = EmulatorThread().start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
 
 @pytest.mark.timeout(240)
-def test_sends_and_replies_show_in_the_statistics(emulator: EmulatorThread, tmp_path: Path) -> None:
+def test_sends_and_replies_show_in_the_statistics(
+    emulator: EmulatorThread, start_stack: Callable[..., Stack], fast_pacing: dict[str, Any]
+) -> None:
     w = emulator.world
     people: dict[str, Any] = {}
 
@@ -67,28 +39,13 @@ def test_sends_and_replies_show_in_the_statistics(emulator: EmulatorThread, tmp_
 
     emulator.do(build)
     accounts, users = people["accounts"], people["users"]
-    stack = Stack(
-        tmp_path / "data",
-        gateway_port=0,
-        services=("tg-session", "campaign", "analytics"),
-        extra_env=emulator.env(tmp_path),
-    )
-    stack.start()
-    http = httpx.Client(
-        base_url=stack.gateway_url, headers={"authorization": f"Bearer {stack.admin_key}"}, timeout=90
-    )
-
-    def ok(command: str, payload: dict[str, Any] | None = None) -> Any:
-        reply = http.post(f"/api/v1/commands/{command}", json=payload or {}).json()
-        assert reply.get("ok"), (command, reply)
-        return reply["data"]
-
-    try:
+    stack = start_stack(services=("tg-session", "campaign", "analytics"), emulator=emulator)
+    with GatewayClient(stack) as gw:
         started = datetime.now(UTC) - timedelta(minutes=1)
-        creds = ok("get-api-credentials")["items"]
-        ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
+        creds = gw.ok("get-api-credentials")["items"]
+        gw.ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
         ids = [
-            ok(
+            gw.ok(
                 "add-account",
                 {
                     "phone": f"+1555090{i:04d}",
@@ -101,21 +58,22 @@ def test_sends_and_replies_show_in_the_statistics(emulator: EmulatorThread, tmp_
         ]
         wait_until(
             lambda: all(
-                a["connected"] and a["state"] == "active" for a in ok("get-accounts", {"ids": ids})["items"]
+                a["connected"] and a["state"] == "active"
+                for a in gw.ok("get-accounts", {"ids": ids})["items"]
             ),
             90,
             "accounts connected",
         )
-        ok("save-settings", {"settings": {"pacing": FAST_PACING}})
+        gw.ok("save-settings", {"settings": {"pacing": fast_pacing}})
         # users 0 and 1 write first to account 0 (received, not replies)
         emulator.do(lambda: [w.post(users[j], accounts[0], f"hello from {j}") for j in (0, 1)])
         wait_until(
-            lambda: len(ok("get-private-messages", {"limit": 50})["items"]) >= 2, 60, "first messages in"
+            lambda: len(gw.ok("get-private-messages", {"limit": 50})["items"]) >= 2, 60, "first messages in"
         )
         # account 1 has never seen user 2: it sends by username (a first contact)
         sends = [(ids[0], users[0].id), (ids[0], users[1].id), (ids[1], "@stats_user_2")]
         for account_id, peer in sends:
-            result = ok(
+            result = gw.ok(
                 "send-message",
                 {"accountId": account_id, "peer": peer, "text": "our offer", "waitSeconds": 50},
             )
@@ -130,7 +88,7 @@ def test_sends_and_replies_show_in_the_statistics(emulator: EmulatorThread, tmp_
         window = {"since": started.isoformat(), "until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
 
         def totals() -> dict[str, Any] | None:
-            t = ok("get-message-stats", {**window, "bucket": "hour"})["totals"]
+            t = gw.ok("get-message-stats", {**window, "bucket": "hour"})["totals"]
             return t if t["sent"] >= 3 and t["repliesReceived"] >= 2 and t["received"] >= 4 else None
 
         figures = wait_until(totals, 60, "statistics caught up")
@@ -142,15 +100,14 @@ def test_sends_and_replies_show_in_the_statistics(emulator: EmulatorThread, tmp_
             "repliesReceived": 2,
             "replyRate": 0.6667,
         }
-        dashboard = ok("get-dashboard-stats", {**window, "bucket": "hour"})
+        dashboard = gw.ok("get-dashboard-stats", {**window, "bucket": "hour"})
         assert dashboard["accounts"]["total"] == 2 and dashboard["accounts"]["connected"] == 2
         assert dashboard["accounts"]["byState"] == {"active": 2}
         assert dashboard["messages"]["sent"] == 3 and dashboard["messages"]["repliesReceived"] == 2
         assert sum(b["sent"] for b in dashboard["buckets"]) == 3
-        series = ok("get-analytics", {**window, "metrics": ["messages_sent"], "groupBy": "account"})["series"]
+        series = gw.ok("get-analytics", {**window, "metrics": ["messages_sent"], "groupBy": "account"})[
+            "series"
+        ]
         assert sorted((s["key"], s["total"]) for s in series) == sorted([(ids[0], 2.0), (ids[1], 1.0)])
-        users_stats = ok("get-user-stats", window)["totals"]
+        users_stats = gw.ok("get-user-stats", window)["totals"]
         assert (users_stats["newUsers"], users_stats["activeUsers"], users_stats["repliedUsers"]) == (3, 3, 2)
-    finally:
-        http.close()
-        stack.stop()

@@ -13,43 +13,15 @@ import csv
 import io
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tgm_stack import Stack
+from tgm_testing.gateway import GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-class Gateway:
-    def __init__(self, stack: Stack) -> None:
-        self.http = httpx.Client(
-            base_url=stack.gateway_url, headers={"authorization": f"Bearer {stack.admin_key}"}, timeout=60
-        )
-
-    def call(self, command: str, payload: dict[str, Any] | None = None) -> httpx.Response:
-        return self.http.post(f"/api/v1/commands/{command}", json=payload or {})
-
-    def ok(self, command: str, payload: dict[str, Any] | None = None) -> Any:
-        reply = self.call(command, payload).json()
-        assert reply.get("ok"), (command, reply)
-        return reply["data"]
 
 
 class Webhook:
@@ -80,19 +52,18 @@ class Webhook:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(start_stack: Callable[..., Stack]) -> Stack:
+    """The whole system for one test (it kills a service), probing and sampling every second."""
     env = {
         "TGM_ANALYTICS_PROBE_SECONDS": "1",
         "TGM_ANALYTICS_PROBE_TIMEOUT_SECONDS": "1",
         "TGM_PERF_SAMPLE_SECONDS": "1",
     }
-    with Stack(tmp_path / "data", gateway_port=0, extra_env=env) as s:
-        yield s
+    return start_stack(env=env)
 
 
 @pytest.mark.timeout(300)
-def test_logs_performance_alerts_and_reports_through_the_gateway(stack: Stack) -> None:
-    gw = Gateway(stack)
+def test_logs_performance_alerts_and_reports_through_the_gateway(stack: Stack, gw: GatewayClient) -> None:
     hook = Webhook()
     try:
         # Some traffic: reads served by three services, and a refused payload.
@@ -100,7 +71,7 @@ def test_logs_performance_alerts_and_reports_through_the_gateway(stack: Stack) -
             gw.ok("get-queue-status", {})
             gw.ok("get-ai-models", {})
             gw.ok("get-accounts", {"limit": 10})
-        assert gw.call("get-logs", {"limit": 0}).status_code == 422
+        assert gw.post("get-logs", {"limit": 0}).status_code == 422
 
         # Logs of every service, in one place, filterable.
         def services_logging() -> set[str]:

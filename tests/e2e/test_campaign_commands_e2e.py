@@ -5,51 +5,21 @@ Telegram emulator: each answers with real behaviour, checked against what the em
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tg_emulator.threaded import EmulatorThread
 from tgm_stack import Stack
+from tgm_testing.gateway import GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-FAST_PACING = {
-    "jitterMinSeconds": 0.0,
-    "jitterMaxSeconds": 0.0,
-    "quietHoursStart": None,
-    "quietHoursEnd": None,
-    "perChatMinIntervalSeconds": 0.0,
-}
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met in {timeout}s (last: {last!r})")
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorThread]:
-    emu = EmulatorThread().start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.mark.timeout(300)
 def test_every_messaging_command_and_blacklist_user_through_the_gateway(
-    emulator: EmulatorThread, tmp_path: Path
+    emulator: EmulatorThread, start_stack: Callable[..., Stack], fast_pacing: dict[str, Any]
 ) -> None:
     w = emulator.world
     ref: dict[str, Any] = {}
@@ -69,24 +39,8 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
 
     emulator.do(build)
     accounts, users, group = ref["accounts"], ref["users"], ref["group"]
-    stack = Stack(
-        tmp_path / "data",
-        gateway_port=0,
-        services=("tg-session", "campaign"),
-        extra_env=emulator.env(tmp_path),
-    )
-    stack.start()
-    http = httpx.Client(
-        base_url=stack.gateway_url, headers={"authorization": f"Bearer {stack.admin_key}"}, timeout=90
-    )
-
-    def call(command: str, payload: dict[str, Any] | None = None) -> httpx.Response:
-        return http.post(f"/api/v1/commands/{command}", json=payload or {})
-
-    def ok(command: str, payload: dict[str, Any] | None = None) -> Any:
-        reply = call(command, payload).json()
-        assert reply.get("ok"), (command, reply)
-        return reply["data"]
+    stack = start_stack(services=("tg-session", "campaign"), emulator=emulator)
+    gw = GatewayClient(stack)
 
     def delivered(to: Any = None, chat: int | None = None) -> list[str]:
         def read() -> list[str]:
@@ -101,10 +55,10 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
         return emulator.do(read)
 
     try:
-        creds = ok("get-api-credentials")["items"]
-        ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
+        creds = gw.ok("get-api-credentials")["items"]
+        gw.ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
         ids = [
-            ok(
+            gw.ok(
                 "add-account",
                 {
                     "phone": f"+1555070{i:04d}",
@@ -116,14 +70,18 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
             for i, s in enumerate(ref["sessions"])
         ]
         wait_until(
-            lambda: all(a["connected"] for a in ok("get-accounts", {"ids": ids})["items"]), 90, "accounts up"
+            lambda: all(a["connected"] for a in gw.ok("get-accounts", {"ids": ids})["items"]),
+            90,
+            "accounts up",
         )
-        ok("save-settings", {"settings": {"pacing": FAST_PACING}})
+        gw.ok("save-settings", {"settings": {"pacing": fast_pacing}})
         emulator.do(lambda: [w.post(u, accounts[0], f"hi, I am {u.first_name}") for u in users])
-        wait_until(lambda: len(ok("get-private-messages", {"limit": 50})["items"]) >= 4, 60, "first messages")
+        wait_until(
+            lambda: len(gw.ok("get-private-messages", {"limit": 50})["items"]) >= 4, 60, "first messages"
+        )
 
         # --- templates: add (with preview), save, get, toggle, remove/delete -------------------------
-        added = ok(
+        added = gw.ok(
             "add-template",
             {
                 "name": "welcome",
@@ -137,7 +95,7 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
         preview = added["preview"]
         assert preview["samples"] and all(x.endswith("Ann, 10% off") for x in preview["samples"]), preview
         assert preview["variants"] == 2 and preview["missingVariables"] == []
-        saved = ok(
+        saved = gw.ok(
             "save-chat-template",
             {
                 "id": tpl["id"],
@@ -148,34 +106,36 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
             },
         )["template"]
         assert saved["content"] == "Hello {first_name}: {offer}"
-        spare = ok("save-chat-template", {"name": "spare", "content": "spare text"})["template"]
-        listed = {t["id"] for t in ok("get-chat-templates", {"category": "greeting"})["items"]}
+        spare = gw.ok("save-chat-template", {"name": "spare", "content": "spare text"})["template"]
+        listed = {t["id"] for t in gw.ok("get-chat-templates", {"category": "greeting"})["items"]}
         assert listed == {tpl["id"]}
-        assert ok("toggle-template-status", {"id": spare["id"], "isActive": False})["isActive"] is False
-        assert spare["id"] not in {t["id"] for t in ok("get-chat-templates", {"activeOnly": True})["items"]}
-        assert ok("remove-template", {"id": spare["id"]})["affected"] == 1
-        assert call("delete-chat-template", {"id": spare["id"]}).status_code == 404
+        assert gw.ok("toggle-template-status", {"id": spare["id"], "isActive": False})["isActive"] is False
+        assert spare["id"] not in {
+            t["id"] for t in gw.ok("get-chat-templates", {"activeOnly": True})["items"]
+        }
+        assert gw.ok("remove-template", {"id": spare["id"]})["affected"] == 1
+        assert gw.post("delete-chat-template", {"id": spare["id"]}).status_code == 404
 
         # --- the four immediate sends ------------------------------------------------------------
-        r = ok(
+        r = gw.ok(
             "send-message",
             {"accountId": ids[0], "peer": users[0].id, "templateId": tpl["id"], "waitSeconds": 50},
         )
         assert r["state"] == "sent" and r["messageId"], r
         assert "Hello Mia0: 10% off" in delivered(to=users[0])
-        r = ok(
+        r = gw.ok(
             "send-private-message",
             {"accountId": ids[0], "peer": users[1].id, "text": "private hello", "waitSeconds": 50},
         )
         assert r["state"] == "sent" and "private hello" in delivered(to=users[1])
-        r = ok("send-direct-message", {"peer": "@cmd_user_2", "text": "direct hello", "waitSeconds": 50})
+        r = gw.ok("send-direct-message", {"peer": "@cmd_user_2", "text": "direct hello", "waitSeconds": 50})
         assert r["state"] == "sent" and r["accountId"] in ids and "direct hello" in delivered(to=users[2])
-        r = ok(
+        r = gw.ok(
             "send-group-message",
             {"accountId": ids[1], "group": group, "text": "group hello", "waitSeconds": 50},
         )
         assert r["state"] == "sent" and "group hello" in delivered(chat=group), (r, delivered(chat=group))
-        again = ok(
+        again = gw.ok(
             "send-private-message",
             {
                 "accountId": ids[0],
@@ -185,7 +145,7 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
                 "waitSeconds": 50,
             },
         )
-        twice = ok(
+        twice = gw.ok(
             "send-private-message",
             {
                 "accountId": ids[0],
@@ -199,18 +159,18 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
         assert delivered(to=users[1]).count("x") == 1
 
         # --- blacklist-user: never messaged again ----------------------------------------------------
-        b = ok("blacklist-user", {"userId": users[3].id, "reason": "asked"})
+        b = gw.ok("blacklist-user", {"userId": users[3].id, "reason": "asked"})
         assert b["blacklisted"] is True
-        refused = ok(
+        refused = gw.ok(
             "send-message", {"accountId": ids[0], "peer": users[3].id, "text": "no", "waitSeconds": 30}
         )
         assert refused["state"] == "skipped" and refused["reason"] == "blacklisted"
         assert "no" not in delivered(to=users[3])
 
         # --- queue, pause/resume, clear, status ----------------------------------------------------
-        ok("pause-queue", {"scope": "account", "accountId": ids[1], "reason": "e2e"})
+        gw.ok("pause-queue", {"scope": "account", "accountId": ids[1], "reason": "e2e"})
         later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-        q = ok(
+        q = gw.ok(
             "queue-message",
             {
                 "accountId": ids[1],
@@ -221,7 +181,7 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
             },
         )
         assert q["created"] == 2
-        far = ok(
+        far = gw.ok(
             "queue-message",
             {
                 "accountId": ids[0],
@@ -231,66 +191,43 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
                 "idempotencyKey": "batch-2",
             },
         )
-        status = ok("get-queue-status", {"accountId": ids[1]})
+        status = gw.ok("get-queue-status", {"accountId": ids[1]})
         mine = next(a for a in status["accounts"] if a["accountId"] == ids[1])
         assert mine["paused"] is True and mine["pending"] + mine["scheduled"] == 2, mine
         assert "queued hello" not in delivered()
-        ok("resume-queue", {"scope": "account", "accountId": ids[1]})
+        gw.ok("resume-queue", {"scope": "account", "accountId": ids[1]})
         wait_until(lambda: delivered().count("queued hello") == 2, 60, "queued messages after resume")
-        cleared = ok("clear-queue", {"scope": "account", "accountId": ids[0]})
+        cleared = gw.ok("clear-queue", {"scope": "account", "accountId": ids[0]})
         assert cleared["cancelled"] == 1
-        jobs = ok("get-queue-status", {"includeJobs": True, "batchId": far["batchId"]})["jobs"]["items"]
+        jobs = gw.ok("get-queue-status", {"includeJobs": True, "batchId": far["batchId"]})["jobs"]["items"]
         assert [j["state"] for j in jobs] == ["cancelled"]
         assert "far future" not in delivered()
 
         # --- history: from events, imported, conversations -----------------------------------------
-        history = ok("get-chat-history", {"accountId": ids[0], "peer": users[0].id, "limit": 50})["items"]
+        history = gw.ok("get-chat-history", {"accountId": ids[0], "peer": users[0].id, "limit": 50})["items"]
         texts = [m["text"] for m in history]
         assert "hi, I am Mia0" in texts and "Hello Mia0: 10% off" in texts, texts
-        imported = ok(
-            "save-chat-history",
-            {
-                "accountId": ids[0],
-                "peer": users[0].id,
-                "messages": [
-                    {
-                        "direction": "in",
-                        "text": "old question",
-                        "date": "2026-01-01T10:00:00Z",
-                        "messageId": 900001,
-                    },
-                    {
-                        "direction": "out",
-                        "text": "old answer",
-                        "date": "2026-01-01T10:01:00Z",
-                        "messageId": 900002,
-                    },
-                ],
-            },
-        )
+        chat = {"accountId": ids[0], "peer": users[0].id}
+        question = {
+            "direction": "in",
+            "text": "old question",
+            "date": "2026-01-01T10:00:00Z",
+            "messageId": 900001,
+        }
+        answer = {
+            "direction": "out",
+            "text": "old answer",
+            "date": "2026-01-01T10:01:00Z",
+            "messageId": 900002,
+        }
+        imported = gw.ok("save-chat-history", {**chat, "messages": [question, answer]})
         assert imported["saved"] == 2
-        assert (
-            ok(
-                "save-chat-history",
-                {
-                    "accountId": ids[0],
-                    "peer": users[0].id,
-                    "messages": [
-                        {
-                            "direction": "in",
-                            "text": "old question",
-                            "date": "2026-01-01T10:00:00Z",
-                            "messageId": 900001,
-                        }
-                    ],
-                },
-            )["duplicates"]
-            == 1
-        )
-        found = ok("get-chat-history", {"accountId": ids[0], "peer": users[0].id, "search": "old"})["items"]
+        assert gw.ok("save-chat-history", {**chat, "messages": [question]})["duplicates"] == 1
+        found = gw.ok("get-chat-history", {"accountId": ids[0], "peer": users[0].id, "search": "old"})[
+            "items"
+        ]
         assert sorted(m["text"] for m in found) == ["old answer", "old question"]
-        convs = ok("get-private-messages", {"accountId": ids[0], "limit": 50})["items"]
+        convs = gw.ok("get-private-messages", {"accountId": ids[0], "limit": 50})["items"]
         assert len(convs) >= 4
     finally:
-        http.close()
-        stack.stop()
+        gw.close()

@@ -24,13 +24,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tg_emulator.threaded import EmulatorThread
 from tgm_stack import Stack
+from tgm_testing.gateway import GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,6 +39,7 @@ USERS = max(20, round(500 * SCALE))
 GROUPS = max(2, round(10 * SCALE))
 PER_USER = 3  # the default per-recipient daily cap
 PER_GROUP = max(5, round(50 * SCALE))
+TOTAL = PER_USER * USERS + GROUPS * PER_GROUP  # jobs queued: three per user, PER_GROUP per group
 BLACKLISTED = range(0, 5)
 OPTED_OUT = range(5, 10)
 TAG = re.compile(r"\[(p\d-\d+|g\d+-\d+)\]$")
@@ -54,45 +54,8 @@ PACING = {
 }
 
 
-class Gateway:
-    def __init__(self, stack: Stack) -> None:
-        self.http = httpx.Client(
-            base_url=stack.gateway_url, headers={"authorization": f"Bearer {stack.admin_key}"}, timeout=120
-        )
-
-    def call(self, command: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.http.post(f"/api/v1/commands/{command}", json=payload or {}).json()
-
-    def ok(self, command: str, payload: dict[str, Any] | None = None) -> Any:
-        reply = self.call(command, payload)
-        assert reply.get("ok"), (command, reply)
-        return reply["data"]
-
-    def pages(self, command: str, payload: dict[str, Any], key: str | None = None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            data = self.ok(command, {**payload, **({"cursor": cursor} if cursor else {})})
-            page = data[key] if key else data
-            out += page["items"]
-            cursor = page["nextCursor"]
-            if cursor is None:
-                return out
-
-
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout}s")
-        time.sleep(interval)
 
 
 @dataclass
@@ -123,7 +86,7 @@ def seed(emulator: EmulatorThread) -> World:
     return out
 
 
-def onboard(gw: Gateway, world: World) -> list[str]:
+def onboard(gw: GatewayClient, world: World) -> list[str]:
     """Accounts in, connected; users write first (some with a stop word); some are blacklisted."""
     creds = gw.ok("get-api-credentials", {})["items"]
     gw.ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 1000, "test": False})
@@ -131,7 +94,12 @@ def onboard(gw: Gateway, world: World) -> list[str]:
     for i, session in enumerate(world.sessions):
         acc = gw.ok(
             "add-account",
-            {"phone": f"+1555030{i:04d}", "sessionString": session, "dailySendLimit": 1000, "warmupEnabled": False},
+            {
+                "phone": f"+1555030{i:04d}",
+                "sessionString": session,
+                "dailySendLimit": 1000,
+                "warmupEnabled": False,
+            },
         )
         ids.append(acc["id"])
 
@@ -140,13 +108,13 @@ def onboard(gw: Gateway, world: World) -> list[str]:
         return len(items) == len(ids) and all(a["connected"] and a["state"] == "active" for a in items)
 
     say(f"{len(ids)} accounts added; waiting until they connect")
-    wait_until(connected, 120, what="accounts connected")
+    wait_until(connected, 120, "accounts connected")
     say("accounts connected")
     gw.ok("save-settings", {"settings": {"pacing": PACING}})
     return ids
 
 
-def users_write_first(emulator: EmulatorThread, gw: Gateway, world: World) -> None:
+def users_write_first(emulator: EmulatorThread, gw: GatewayClient, world: World) -> None:
     w = emulator.world
 
     def post() -> None:
@@ -157,33 +125,49 @@ def users_write_first(emulator: EmulatorThread, gw: Gateway, world: World) -> No
     emulator.do(post)
     say("users wrote first; waiting for the conversations")
     wait_until(
-        lambda: len(gw.pages("get-private-messages", {"limit": 500})) >= USERS, 120, 1.0, "conversations recorded"
+        lambda: len(gw.pages("get-private-messages", {"limit": 500})) >= USERS,
+        120,
+        "conversations recorded",
+        interval=1.0,
     )
     for j in BLACKLISTED:
         gw.ok("blacklist-user", {"userId": world.users[j].id, "reason": "e2e"})
 
 
-def enqueue(gw: Gateway, world: World) -> tuple[str, set[str]]:
+def enqueue(gw: GatewayClient, world: World) -> tuple[str, set[str]]:
     tpl = gw.ok(
         "add-template",
         {
             "name": "e2e follow-up",
             "content": "{Hi|Hello|Hey} {first_name}, {thanks for writing|good to hear from you}: {offer} [{tag}]",
-            "variables": [{"name": "first_name", "default": "friend"}, {"name": "offer", "default": "10% off"}],
+            "variables": [
+                {"name": "first_name", "default": "friend"},
+                {"name": "offer", "default": "10% off"},
+            ],
         },
     )["template"]
     expected: set[str] = set()
     for r in range(1, PER_USER + 1):
         recipients = [{"peer": u.id, "variables": {"tag": f"p{r}-{j}"}} for j, u in enumerate(world.users)]
-        out = gw.ok("queue-message", {"templateId": tpl["id"], "recipients": recipients, "idempotencyKey": f"e2e-p{r}"})
+        out = gw.ok(
+            "queue-message",
+            {"templateId": tpl["id"], "recipients": recipients, "idempotencyKey": f"e2e-p{r}"},
+        )
         assert out["created"] == USERS and out["skipped"] == (10 if r > 0 else 0), out
         expected |= {f"p{r}-{j}" for j in range(USERS) if j not in BLACKLISTED and j not in OPTED_OUT}
     recipients = [
-        {"peer": g, "variables": {"tag": f"g{k}-{m}"}} for m in range(PER_GROUP) for k, g in enumerate(world.groups)
+        {"peer": g, "variables": {"tag": f"g{k}-{m}"}}
+        for m in range(PER_GROUP)
+        for k, g in enumerate(world.groups)
     ]
     out = gw.ok(
         "queue-message",
-        {"templateId": tpl["id"], "recipients": recipients, "idempotencyKey": "e2e-groups", "dedupeRecipients": False},
+        {
+            "templateId": tpl["id"],
+            "recipients": recipients,
+            "idempotencyKey": "e2e-groups",
+            "dedupeRecipients": False,
+        },
     )
     assert out["created"] == GROUPS * PER_GROUP, out
     expected |= {f"g{k}-{m}" for k in range(GROUPS) for m in range(PER_GROUP)}
@@ -205,17 +189,17 @@ def delivered_tags(emulator: EmulatorThread, world: World) -> list[tuple[str, An
     return emulator.do(collect)
 
 
-def finish(gw: Gateway, total: int, timeout: float) -> dict[str, Any]:
+def finish(gw: GatewayClient, total: int, timeout: float) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         t = gw.ok("get-queue-status", {})["totals"]
         say(f"queue: {t}")
         ended = t["sent"] + t["skipped"] + t["failed"] + t["cancelled"]
         return t if t["pending"] + t["scheduled"] + t["inFlight"] == 0 and ended >= total else None
 
-    return wait_until(done, timeout, 2.0, "queue drained")
+    return wait_until(done, timeout, "queue drained", interval=2.0)
 
 
-def verify(gw: Gateway, emulator: EmulatorThread, world: World, expected: set[str]) -> dict[str, Any]:
+def verify(gw: GatewayClient, emulator: EmulatorThread, world: World, expected: set[str]) -> dict[str, Any]:
     tags = delivered_tags(emulator, world)
     counts = Counter(t for t, _ in tags)
     dupes = {t: n for t, n in counts.items() if n > 1}
@@ -243,64 +227,56 @@ def verify(gw: Gateway, emulator: EmulatorThread, world: World, expected: set[st
     return {"jobs": states, "outcomes": outcomes}
 
 
-@pytest.fixture
-def emulator() -> Iterator[EmulatorThread]:
-    emu = EmulatorThread().start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
-def make_stack(emulator: EmulatorThread, tmp: Path) -> Stack:
-    env = emulator.env(tmp)
-    stack = Stack(tmp / "data", gateway_port=0, services=("tg-session", "campaign"), extra_env=env)
-    stack.start()
-    return stack
-
-
 def flood_events(stack: Stack) -> int:
     """FLOOD_WAIT and PEER_FLOOD as tg-session logged them (its events are checked through the jobs)."""
     text = stack.log_path("tg-session-0").read_text(errors="replace")
     return text.count("FLOOD_WAIT") + text.count("PEER_FLOOD")
 
 
-@pytest.mark.timeout(2400)
-def test_campaign_delivers_2000_messages_exactly_once_within_limits(emulator: EmulatorThread, tmp_path: Path) -> None:
+@dataclass
+class Run:
+    """The stack with the fleet onboarded and the users' first messages recorded: ready to enqueue."""
+
+    stack: Stack
+    gw: GatewayClient
+    world: World
+
+
+@pytest.fixture
+def run(emulator: EmulatorThread, start_stack: Callable[..., Stack]) -> Iterator[Run]:
     world = seed(emulator)
-    stack = make_stack(emulator, tmp_path)
-    try:
-        gw = Gateway(stack)
+    stack = start_stack(services=("tg-session", "campaign"), emulator=emulator)
+    with GatewayClient(stack, timeout=120) as gw:
         onboard(gw, world)
         users_write_first(emulator, gw, world)
-        started = time.monotonic()
-        _, expected = enqueue(gw, world)
-        total = PER_USER * USERS + GROUPS * PER_GROUP
-        finish(gw, total, 1800)
-        elapsed = time.monotonic() - started
-        summary = verify(gw, emulator, world, expected)
-        print(f"\n{len(expected)} delivered exactly once in {elapsed:.0f}s; {summary}")
-    finally:
-        stack.stop()
+        yield Run(stack, gw, world)
+
+
+@pytest.mark.timeout(2400)
+def test_campaign_delivers_2000_messages_exactly_once_within_limits(
+    emulator: EmulatorThread, run: Run
+) -> None:
+    started = time.monotonic()
+    _, expected = enqueue(run.gw, run.world)
+    finish(run.gw, TOTAL, 1800)
+    elapsed = time.monotonic() - started
+    summary = verify(run.gw, emulator, run.world, expected)
+    print(f"\n{len(expected)} delivered exactly once in {elapsed:.0f}s; {summary}")
 
 
 @pytest.mark.timeout(3000)
-def test_campaign_survives_sigkill_of_campaign_then_tg_session(emulator: EmulatorThread, tmp_path: Path) -> None:
-    world = seed(emulator)
-    stack = make_stack(emulator, tmp_path)
-    try:
-        gw = Gateway(stack)
-        onboard(gw, world)
-        users_write_first(emulator, gw, world)
-        _, expected = enqueue(gw, world)
-        total = PER_USER * USERS + GROUPS * PER_GROUP
-        for service, fraction in (("campaign", 1 / 3), ("tg-session", 2 / 3)):
-            wait_until(lambda f=fraction: len(delivered_tags(emulator, world)) >= f * len(expected), 1800, 2.0)
-            stack.kill(service)
-            time.sleep(3)  # down for a few seconds, as after a real crash
-            stack.restart(service)
-        finish(gw, total, 2400)
-        summary = verify(gw, emulator, world, expected)
-        print(f"\n{len(expected)} delivered exactly once across two SIGKILLs; {summary}")
-    finally:
-        stack.stop()
+def test_campaign_survives_sigkill_of_campaign_then_tg_session(emulator: EmulatorThread, run: Run) -> None:
+    _, expected = enqueue(run.gw, run.world)
+    for service, fraction in (("campaign", 1 / 3), ("tg-session", 2 / 3)):
+        wait_until(
+            lambda f=fraction: len(delivered_tags(emulator, run.world)) >= f * len(expected),
+            1800,
+            f"{fraction:.0%} delivered",
+            interval=2.0,
+        )
+        run.stack.kill(service)
+        time.sleep(3)  # down for a few seconds, as after a real crash
+        run.stack.restart(service)
+    finish(run.gw, TOTAL, 2400)
+    summary = verify(run.gw, emulator, run.world, expected)
+    print(f"\n{len(expected)} delivered exactly once across two SIGKILLs; {summary}")

@@ -11,46 +11,22 @@ from pathlib import Path
 import httpx
 import pytest
 from tgm_stack import Stack
-from tgm_testing.procs import wait_for
+from tgm_testing.gateway import GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
 SERVICES = ("gateway", "tg-session", "campaign", "ai", "analytics")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    s = Stack(tmp_path_factory.mktemp("e2e") / "data", gateway_port=0)
-    s.start()
+def healthy(gw: GatewayClient) -> bool:
     try:
-        yield s
-    finally:
-        s.stop()
-
-
-def call(stack: Stack, command: str, payload: dict | None = None, key: str | None = None) -> httpx.Response:
-    return httpx.post(
-        f"{stack.gateway_url}/api/v1/commands/{command}",
-        json=payload or {},
-        headers={"authorization": f"Bearer {key or stack.admin_key}"},
-        timeout=60,
-    )
-
-
-def healthy(stack: Stack) -> bool:
-    try:
-        return bool(call(stack, "get-system-info").json()["data"]["healthy"])
+        return bool(gw.post("get-system-info").json()["data"]["healthy"])
     except (httpx.HTTPError, KeyError, ValueError):
         return False
 
 
-def test_ipc_get_system_info_reports_five_services(stack: Stack) -> None:
-    r = httpx.post(
-        f"{stack.gateway_url}/api/v1/ipc",
-        json={"command": "get-system-info", "payload": {}, "requestId": "r1"},
-        headers={"authorization": f"Bearer {stack.admin_key}"},
-        timeout=30,
-    )
+def test_ipc_get_system_info_reports_five_services(stack: Stack, gw: GatewayClient) -> None:
+    r = gw.ipc("get-system-info", {}, request_id="r1")
     body = r.json()
     assert r.status_code == 200
     assert body["event"] == "get-system-info-result" and body["requestId"] == "r1"
@@ -60,108 +36,97 @@ def test_ipc_get_system_info_reports_five_services(stack: Stack) -> None:
     assert key_file.stat().st_mode & 0o777 == 0o600
 
 
-def test_error_envelopes_and_statuses(stack: Stack) -> None:
-    assert call(stack, "no-such-command").status_code == 404
-    bad = call(stack, "search-knowledge", {"query": 5, "topK": "lots"})
+def test_error_envelopes_and_statuses(gw: GatewayClient) -> None:
+    assert gw.post("no-such-command").status_code == 404
+    bad = gw.post("search-knowledge", {"query": 5, "topK": "lots"})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
     assert bad.json()["error"]["details"]
-    r = httpx.post(f"{stack.gateway_url}/api/v1/commands/get-settings", json={}, timeout=10)
+    r = gw.post("get-settings", anonymous=True)
     assert r.status_code == 401
-    created = httpx.post(
-        f"{stack.gateway_url}/api/v1/keys",
-        json={"name": "e2e-viewer", "role": "viewer"},
-        headers={"authorization": f"Bearer {stack.admin_key}"},
-        timeout=10,
-    ).json()["data"]
-    r = call(stack, "add-knowledge", {"question": "q", "answer": "a"}, key=created["key"])
+    created = gw.create_key("e2e-viewer", "viewer")
+    r = gw.post("add-knowledge", {"question": "q", "answer": "a"}, key=created["key"])
     assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
 
 
-def test_killed_service_is_unavailable_then_works_again(stack: Stack) -> None:
-    assert call(stack, "get-knowledge-stats").status_code == 200
+def test_killed_service_is_unavailable_then_works_again(stack: Stack, gw: GatewayClient) -> None:
+    assert gw.post("get-knowledge-stats").status_code == 200
     stack.kill("ai")
-    r = call(stack, "get-knowledge-stats")
+    r = gw.post("get-knowledge-stats")
     assert r.status_code == 503 and r.json()["error"]["code"] == "UNAVAILABLE"
-    info = call(stack, "get-system-info").json()["data"]
+    info = gw.post("get-system-info").json()["data"]
     assert info["services"]["ai"]["status"] == "down" and info["healthy"] is False
     stack.restart("ai")
-    wait_for(lambda: call(stack, "get-knowledge-stats").status_code == 200, timeout=60)
-    wait_for(lambda: healthy(stack), timeout=30)
+    wait_until(lambda: gw.post("get-knowledge-stats").status_code == 200, 60, "ai answering again")
+    wait_until(lambda: healthy(gw), 30, "a healthy system")
 
 
-def test_services_reconnect_after_a_nats_restart(stack: Stack) -> None:
+def test_services_reconnect_after_a_nats_restart(stack: Stack, gw: GatewayClient) -> None:
     stack.stop_infra_nats()
-    r = call(stack, "get-settings")
+    r = gw.post("get-settings")
     assert r.status_code == 503
     stack.start_infra_nats()
-    wait_for(lambda: healthy(stack), timeout=90, interval=0.5)
-    assert call(stack, "get-knowledge-stats").status_code == 200
+    wait_until(lambda: healthy(gw), 90, "a healthy system after the nats restart")
+    assert gw.post("get-knowledge-stats").status_code == 200
 
 
-def test_backup_then_destructive_change_then_restore(stack: Stack) -> None:
+def test_backup_then_destructive_change_then_restore(gw: GatewayClient) -> None:
     item = {
         "question": "What are the opening hours?",
         "answer": "We are open 9:00 to 18:00, Monday to Friday.",
     }
-    assert call(stack, "add-knowledge", {"items": [item]}).status_code == 200
-    call(stack, "save-settings", {"settings": {"compliance": {"perRecipientDailyCap": 2}}})
-    backup = call(stack, "backup-database", {"label": "e2e"}).json()["data"]
+    assert gw.post("add-knowledge", {"items": [item]}).status_code == 200
+    gw.post("save-settings", {"settings": {"compliance": {"perRecipientDailyCap": 2}}})
+    backup = gw.post("backup-database", {"label": "e2e"}).json()["data"]
     assert backup["state"] == "completed", backup
     assert Path(backup["archive"]).exists()
 
-    assert call(stack, "clear-knowledge").status_code == 200
-    call(stack, "reset-settings")
-    assert call(stack, "get-knowledge-stats").json()["data"]["totalItems"] == 0
+    assert gw.post("clear-knowledge").status_code == 200
+    gw.post("reset-settings")
+    assert gw.post("get-knowledge-stats").json()["data"]["totalItems"] == 0
 
-    restored = call(stack, "restore-database", {"backupId": backup["backupId"]}).json()["data"]
+    restored = gw.post("restore-database", {"backupId": backup["backupId"]}).json()["data"]
     assert restored["state"] == "completed", restored
-    assert call(stack, "get-knowledge-stats").json()["data"]["totalItems"] >= 1
-    found = call(stack, "search-knowledge", {"query": "opening hours"}).json()["data"]
+    assert gw.post("get-knowledge-stats").json()["data"]["totalItems"] >= 1
+    found = gw.post("search-knowledge", {"query": "opening hours"}).json()["data"]
     assert any("9:00" in str(h["item"]) for h in found["hits"]), found
-    got = call(stack, "get-settings", {"sections": ["compliance"]}).json()["data"]
+    got = gw.post("get-settings", {"sections": ["compliance"]}).json()["data"]
     assert got["settings"]["compliance"]["perRecipientDailyCap"] == 2
 
 
-def test_settings_survive_a_full_restart(stack: Stack) -> None:
-    r = call(
-        stack,
+def test_settings_survive_a_full_restart(stack: Stack, gw: GatewayClient) -> None:
+    r = gw.post(
         "save-settings",
         {"settings": {"general": {"language": "en"}, "pacing": {"perAccountPerHour": 150}}},
     )
     assert r.status_code == 200, r.text
     stack.stop()
     stack.start()
-    got = call(stack, "get-settings").json()["data"]["settings"]
+    got = gw.post("get-settings").json()["data"]["settings"]
     assert got["general"]["language"] == "en" and got["pacing"]["perAccountPerHour"] == 150
 
 
-def test_campaign_contacts_commands_answer_through_the_gateway(stack: Stack) -> None:
-    def ok(command: str, payload: dict | None = None) -> dict:
-        r = call(stack, command, payload)
-        assert r.status_code == 200 and r.json()["ok"], (command, r.text)
-        return r.json()["data"]
-
-    lead = ok("add-lead", {"userId": 424242, "firstName": "Eve", "tags": ["e2e"]})
+def test_campaign_contacts_commands_answer_through_the_gateway(gw: GatewayClient) -> None:
+    lead = gw.ok("add-lead", {"userId": 424242, "firstName": "Eve", "tags": ["e2e"]})
     lid = lead["id"]
-    assert call(stack, "add-lead", {"userId": 424242}).json()["error"]["code"] == "CONFLICT"
-    assert [x["id"] for x in ok("get-leads", {"tags": ["e2e"]})["items"]] == [lid]
-    assert ok("update-lead", {"leadId": lid, "notes": "from e2e"})["notes"] == "from e2e"
+    assert gw.post("add-lead", {"userId": 424242}).json()["error"]["code"] == "CONFLICT"
+    assert [x["id"] for x in gw.ok("get-leads", {"tags": ["e2e"]})["items"]] == [lid]
+    assert gw.ok("update-lead", {"leadId": lid, "notes": "from e2e"})["notes"] == "from e2e"
     assert (
-        ok("update-lead-stage", {"leadId": lid, "stage": "contacted", "reason": "e2e"})["stage"]
+        gw.ok("update-lead-stage", {"leadId": lid, "stage": "contacted", "reason": "e2e"})["stage"]
         == "contacted"
     )
-    assert ok("update-funnel-stage", {"leadIds": [lid], "stage": "replied"})["affected"] == 1
-    assert ok("assign-lead", {"leadIds": [lid], "assignee": "ops"})["affected"] == 1
-    details = ok("get-lead-details", {"leadId": lid})
+    assert gw.ok("update-funnel-stage", {"leadIds": [lid], "stage": "replied"})["affected"] == 1
+    assert gw.ok("assign-lead", {"leadIds": [lid], "assignee": "ops"})["affected"] == 1
+    details = gw.ok("get-lead-details", {"leadId": lid})
     assert [h["toStage"] for h in details["stageHistory"]] == ["new", "contacted", "replied"]
-    stats = ok("get-funnel-stats")
+    stats = gw.ok("get-funnel-stats")
     assert stats["total"] >= 1 and {s["stage"] for s in stats["stages"]} >= {"new", "replied"}
-    assert lid in [u["leadId"] for u in ok("get-funnel-users", {"stage": "replied"})["items"]]
-    assert ok("track-user", {"userId": 424242, "valueLevel": "high"})["leadId"] == lid
-    assert ok("get-tracked-users", {"valueLevel": "high"})["items"][0]["userId"] == 424242
-    kinds = [a["kind"] for a in ok("get-user-activity", {"leadId": lid})["items"]]
+    assert lid in [u["leadId"] for u in gw.ok("get-funnel-users", {"stage": "replied"})["items"]]
+    assert gw.ok("track-user", {"userId": 424242, "valueLevel": "high"})["leadId"] == lid
+    assert gw.ok("get-tracked-users", {"valueLevel": "high"})["items"][0]["userId"] == 424242
+    kinds = [a["kind"] for a in gw.ok("get-user-activity", {"leadId": lid})["items"]]
     assert kinds == ["stage_change", "stage_change", "lead_captured"]
-    assert ok("untrack-user", {"userId": 424242})["affected"] == 1
-    assert ok("delete-lead", {"leadId": lid})["affected"] == 1
-    r = call(stack, "get-lead-details", {"leadId": lid})
+    assert gw.ok("untrack-user", {"userId": 424242})["affected"] == 1
+    assert gw.ok("delete-lead", {"leadId": lid})["affected"] == 1
+    r = gw.post("get-lead-details", {"leadId": lid})
     assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"

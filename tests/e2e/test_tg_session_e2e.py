@@ -19,127 +19,38 @@ import asyncio
 import base64
 import csv
 import io
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tg_emulator.threaded import EmulatorThread
 from tgm_stack import Stack
+from tgm_testing.gateway import EventFeed, GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-
-class Gateway:
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.http = httpx.Client(
-            base_url=stack.gateway_url, headers={"authorization": f"Bearer {stack.admin_key}"}, timeout=90
-        )
-
-    def call(self, command: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.http.post(f"/api/v1/commands/{command}", json=payload or {}).json()
-
-    def ok(self, command: str, payload: dict[str, Any] | None = None) -> Any:
-        reply = self.call(command, payload)
-        assert reply.get("ok"), (command, reply)
-        return reply["data"]
-
-
-class Pushed:
-    """The gateway's WebSocket, subscribed to every tg-session event; collects what is pushed."""
-
-    def __init__(self, stack: Stack) -> None:
-        from websockets.sync.client import connect
-
-        url = stack.gateway_url.replace("http://", "ws://") + "/api/v1/ws"
-        self._conn = connect(url, additional_headers={"authorization": f"Bearer {stack.admin_key}"})
-        self.ws = self._conn.__enter__()
-        self.items: list[dict[str, Any]] = []
-        self.cond = threading.Condition()
-        self.ws.send(
-            json.dumps({"action": "subscribe", "subjects": ["tgm.tg-session.evt.>"], "requestId": "s"})
-        )
-        assert json.loads(self.ws.recv(10))["event"] == "subscribe-result"
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        try:
-            for text in self.ws:
-                msg = json.loads(text)
-                with self.cond:
-                    self.items.append(msg)
-                    self.cond.notify_all()
-        except Exception:
-            pass
-
-    def named(self, event: str) -> list[dict[str, Any]]:
-        with self.cond:
-            return [m["data"] for m in self.items if m.get("event") == event]
-
-    def wait(
-        self, event: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True, timeout: float = 30
-    ) -> dict:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for m in self.items:
-                    if m.get("event") == event and pred(m["data"]):
-                        return m["data"]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no {event} event pushed in {timeout}s")
-                self.cond.wait(left)
-
-    def close(self) -> None:
-        self._conn.__exit__(None, None, None)
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s")
-        time.sleep(interval)
+#: The module's stack, seen through its gateway: a client and the WebSocket on tg-session's events.
+System = tuple[GatewayClient, EventFeed]
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorThread]:
-    emu = EmulatorThread(devsite=True).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
+def emulator(module_emulator: EmulatorThread) -> EmulatorThread:
+    """One emulator for the module (`system` lasts the module), with the developer site the
+    credential scrape signs in to."""
+    return module_emulator
 
 
 @pytest.fixture(scope="module")
 def system(
-    emulator: EmulatorThread, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Gateway, Pushed]]:
-    tmp = tmp_path_factory.mktemp("tgs-e2e")
-    env = emulator.env(tmp, TGM_SESSION_EXTRACTION_PAGE_DELAY_SECONDS="0.2",
-                       TGM_SESSION_CLAIM_INTERVAL_SECONDS="0.5")  # fmt: skip
-    stack = Stack(tmp / "data", gateway_port=0, services=("tg-session", "campaign"), extra_env=env)
-    stack.start()
-    gw = Gateway(stack)
-    pushed = Pushed(stack)
-    # Immediate sends in these tests: no jitter, no quiet hours.
-    gw.ok("save-settings", {"settings": {"pacing": {"jitterMinSeconds": 0, "jitterMaxSeconds": 0,
-                                                    "quietHoursStart": None, "quietHoursEnd": None}}})  # fmt: skip
-    try:
+    emulator: EmulatorThread, start_module_stack: Callable[..., Stack], fast_pacing: dict[str, Any]
+) -> Iterator[System]:
+    env = {"TGM_SESSION_EXTRACTION_PAGE_DELAY_SECONDS": "0.2", "TGM_SESSION_CLAIM_INTERVAL_SECONDS": "0.5"}
+    stack = start_module_stack(services=("tg-session", "campaign"), emulator=emulator, env=env)
+    with GatewayClient(stack) as gw, gw.events(["tgm.tg-session.evt.>"]) as pushed:
+        gw.ok("save-settings", {"settings": {"pacing": fast_pacing}})  # immediate sends in these tests
         yield gw, pushed
-    finally:
-        pushed.close()
-        stack.stop()
 
 
 def token_of(url: str) -> bytes:
@@ -148,7 +59,7 @@ def token_of(url: str) -> bytes:
 
 
 @pytest.mark.timeout(240)
-def test_onboarding_messaging_groups_and_extraction(system, emulator: EmulatorThread) -> None:
+def test_onboarding_messaging_groups_and_extraction(system: System, emulator: EmulatorThread) -> None:
     gw, pushed = system
     world = emulator.world
     carol = emulator.do(world.add_user, "+15550110001", first_name="Carol", username="carol_c",
@@ -186,7 +97,7 @@ def test_onboarding_messaging_groups_and_extraction(system, emulator: EmulatorTh
         items = gw.ok("get-accounts", {"ids": ids})["items"]
         return len(items) == len(ids) and all(i["connected"] and i["state"] == "active" for i in items)
 
-    wait_until(lambda: connected([acc["id"], dave_acc]), 30)
+    wait_until(lambda: connected([acc["id"], dave_acc]), 30, "both accounts connected")
 
     # --- send a private message through the gateway; it lands in the emulator's world ------------
     sent = gw.ok("send-private-message", {"accountId": acc["id"], "peer": "@erin_e", "text": "hello erin",
@@ -246,7 +157,9 @@ def test_onboarding_messaging_groups_and_extraction(system, emulator: EmulatorTh
 
 
 @pytest.mark.timeout(420)
-def test_two_replicas_200_accounts_sigkill_takeover(emulator: EmulatorThread, tmp_path: Path) -> None:
+def test_two_replicas_200_accounts_sigkill_takeover(
+    emulator: EmulatorThread, start_stack: Callable[..., Stack]
+) -> None:
     world = emulator.world
     sessions = emulator.do(
         lambda: [
@@ -257,12 +170,9 @@ def test_two_replicas_200_accounts_sigkill_takeover(emulator: EmulatorThread, tm
             for i in range(200)
         ]
     )
-    env = emulator.env(tmp_path, TGM_SESSION_CLAIM_INTERVAL_SECONDS="1")
-    stack = Stack(tmp_path / "data", gateway_port=0, services=("tg-session",), replicas={"tg-session": 2},
-                  extra_env=env)  # fmt: skip
-    stack.start()
-    try:
-        gw = Gateway(stack)
+    env = {"TGM_SESSION_CLAIM_INTERVAL_SECONDS": "1"}
+    stack = start_stack(services=("tg-session",), replicas={"tg-session": 2}, emulator=emulator, env=env)
+    with GatewayClient(stack) as gw:
         pool = gw.ok("get-api-credentials", {})["items"]
         gw.ok("save-api-credential", {"id": pool[0]["id"], "maxAccounts": 1000, "test": False})
         for phone, session in sessions:
@@ -280,40 +190,26 @@ def test_two_replicas_200_accounts_sigkill_takeover(emulator: EmulatorThread, tm
                 if cursor is None:
                     return out
 
-        shares = wait_until(lambda: (h := holders()) and sum(h.values()) == 200 and h, 120, 1.0)
+        shares = wait_until(
+            lambda: (h := holders()) and sum(h.values()) == 200 and h, 120, "all 200 held", interval=1.0
+        )
         assert set(shares) == {"tg-session-0", "tg-session-1"} and min(shares.values()) >= 60, shares
         killed_at = time.monotonic()
         stack.kill("tg-session", 1)
-        wait_until(lambda: holders().get("tg-session-0") == 200, 15 + 10 + 5, 0.5)
+        wait_until(lambda: holders().get("tg-session-0") == 200, 15 + 10 + 5, "the survivor holds all 200")
         took = time.monotonic() - killed_at
         assert took <= 15 + 10, f"took {took:.1f}s"
         dup = emulator.do(lambda: sum(1 for rec in world.auth_keys.values() if rec.revoked == "duplicated"))
         assert dup == 0
         print(f"\nshares before the kill: {shares}; all 200 held by tg-session-0 {took:.1f}s after SIGKILL")
-    finally:
-        stack.stop()
-
-
-class Tracking(Gateway):
-    """A gateway client that remembers which commands it called (and that they answered)."""
-
-    def __init__(self, gw: Gateway) -> None:
-        self.stack, self.http = gw.stack, gw.http
-        self.called: set[str] = set()
-
-    def call(self, command: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        reply = super().call(command, payload)
-        assert "ok" in reply, reply
-        self.called.add(command)
-        return reply
 
 
 @pytest.mark.timeout(300)
-def test_all_54_commands_through_the_gateway(system, emulator: EmulatorThread) -> None:
+def test_all_54_commands_through_the_gateway(system: System, emulator: EmulatorThread) -> None:
     from tgm_contracts import REGISTRY, Service
 
-    base, pushed = system
-    gw = Tracking(base)
+    gw, pushed = system
+    gw.called.clear()  # from here on, `called` counts the commands this test calls
     world = emulator.world
     users = {
         name: emulator.do(world.add_user, phone, first_name=name.title(), username=f"{name}_x", password=pw)
@@ -330,7 +226,11 @@ def test_all_54_commands_through_the_gateway(system, emulator: EmulatorThread) -
 
     gina = login("+15550130001")
     ivan = login("+15550130003")
-    wait_until(lambda: all(a["connected"] for a in gw.ok("get-accounts", {"ids": [gina, ivan]})["items"]), 30)
+    wait_until(
+        lambda: all(a["connected"] for a in gw.ok("get-accounts", {"ids": [gina, ivan]})["items"]),
+        30,
+        "gina and ivan connected",
+    )
 
     # Settings of accounts, groups, tags, personas, bulk changes.
     assert {g["name"] for g in gw.ok("get-groups")["groups"]} >= {"E2E"}
@@ -398,13 +298,13 @@ def test_all_54_commands_through_the_gateway(system, emulator: EmulatorThread) -
             lambda: {c.ip for c in emulator.emu.server.by_user.get(users["ivan"].id, ()) if c.is_alive()}
         )
 
-    wait_until(lambda: ivan_ips() == {"127.0.0.2"}, 30)
+    wait_until(lambda: ivan_ips() == {"127.0.0.2"}, 30, "ivan connected through the proxy")
     assert gw.ok("ip-verify-binding", {"accountId": ivan})["isValid"] is True
     assert gw.ok("ip-get-binding", {"accountId": ivan})["binding"]["country"] == "DE"
     assert any(b["accountId"] == ivan for b in gw.ok("ip-get-all-bindings", {})["items"])
     assert gw.ok("ip-get-statistics")["byCountry"].get("DE") == 1
     assert gw.ok("ip-unbind", {"accountId": ivan})["ok"] is True
-    wait_until(lambda: ivan_ips() == {"127.0.0.1"}, 30)
+    wait_until(lambda: ivan_ips() == {"127.0.0.1"}, 30, "ivan connected directly again")
     emulator.loop.call_soon_threadsafe(handler.close)
 
     # Groups: search, members, leave, create.
@@ -452,6 +352,7 @@ def test_all_54_commands_through_the_gateway(system, emulator: EmulatorThread) -
     wait_until(
         lambda: gw.ok("credential-get-status", {"scrapeId": manual["scrapeId"]})["state"] == "waiting_code",
         20,
+        "the scrape waiting for its code",
     )
     code = emulator.do(emulator.site.last_code, "+15550130003")
     assert (
