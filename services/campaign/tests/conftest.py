@@ -13,7 +13,8 @@ from typing import Any
 import nats
 import pytest
 import pytest_asyncio
-from tgm_campaign.app import create_runtime
+from tgm_campaign.bootstrap import build
+from tgm_campaign.settings import CampaignSettings
 from tgm_campaign.testing import FakeFleet
 from tgm_contracts import Command, Headers
 from tgm_runtime import RuntimeSettings, ServiceRuntime
@@ -47,7 +48,7 @@ class Campaign:
 
     @property
     def m(self) -> Any:
-        return self.rt.state.messaging
+        return self.rt.app
 
     async def call(
         self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30
@@ -98,12 +99,14 @@ class Campaign:
         return await asyncio.wait_for(loop(), timeout)
 
     async def replica(self, replica_id: str) -> ServiceRuntime:
-        rt = create_runtime(
-            RuntimeSettings(
-                nats_url=self.nats_url,
-                mongodb_uri=self.mongo_uri,
-                database_prefix=self.prefix,
-                replica_id=replica_id,
+        rt = build(
+            CampaignSettings(
+                runtime=RuntimeSettings(
+                    nats_url=self.nats_url,
+                    mongodb_uri=self.mongo_uri,
+                    database_prefix=self.prefix,
+                    replica_id=replica_id,
+                )
             )
         )
         await rt.start()
@@ -145,12 +148,14 @@ async def campaign(nats_server: Any, mongo_server: Any) -> AsyncIterator[Campaig
         nats_server.url, mongo_server.uri, ["acct0", "acct1", "acct2"], database_prefix=prefix + "fleet_"
     )
     await fleet.start()
-    rt = create_runtime(
-        RuntimeSettings(
-            nats_url=nats_server.url,
-            mongodb_uri=mongo_server.uri,
-            database_prefix=prefix,
-            replica_id="campaign-t",
+    rt = build(
+        CampaignSettings(
+            runtime=RuntimeSettings(
+                nats_url=nats_server.url,
+                mongodb_uri=mongo_server.uri,
+                database_prefix=prefix,
+                replica_id="campaign-t",
+            )
         )
     )
     await rt.start()
@@ -166,7 +171,7 @@ async def campaign(nats_server: Any, mongo_server: Any) -> AsyncIterator[Campaig
 
     await nc.subscribe("tgm.campaign.evt.>", cb=on_event)
     await c.settings("pacing", FAST)
-    rt.state.messaging.scheduler.send_timeout = 2.0
+    rt.app.scheduler.send_timeout = 2.0
     try:
         yield c
     finally:

@@ -4,7 +4,8 @@ validation and the commands that need no account."""
 from __future__ import annotations
 
 import pytest
-from tgm_campaign.app import create_runtime
+from tgm_campaign.bootstrap import build
+from tgm_campaign.settings import CampaignSettings
 from tgm_contracts.commands import crm as CRM
 from tgm_contracts.commands import messaging as M
 from tgm_runtime import RuntimeSettings
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.component, pytest.mark.timeout(60)]
 @pytest.fixture
 def rt(monkeypatch):
     monkeypatch.setenv("TGM_CAMPAIGN_SCHEDULER", "false")
-    return create_runtime(RuntimeSettings(replica_id="campaign-component"))
+    return build(CampaignSettings(runtime=RuntimeSettings(replica_id="campaign-component")))
 
 
 async def test_templates_history_blacklist_and_errors_in_memory(rt, mongo_server) -> None:

@@ -110,7 +110,7 @@ async def test_status_progress_and_metrics(campaign) -> None:
 
 async def test_two_replicas_never_dispatch_the_same_job(campaign) -> None:
     second = await campaign.replica("campaign-t2")
-    second.state.messaging.scheduler.send_timeout = 2.0
+    second.app.scheduler.send_timeout = 2.0
     await campaign.settings("pacing", {"perAccountPerMinute": 60}, rt=second)
     campaign.fleet.latency = 0.02
     out = await campaign.data(
@@ -125,8 +125,8 @@ async def test_two_replicas_never_dispatch_the_same_job(campaign) -> None:
         h["account_id"] for d in await campaign.rt.db["jobs"].find({}).to_list() for h in d["history"]
     )
     assert sum(owners.values()) == 60
-    first = campaign.rt.state.messaging.scheduler
-    assert first.rounds > 0 and second.state.messaging.scheduler.rounds > 0
+    first = campaign.rt.app.scheduler
+    assert first.rounds > 0 and second.app.scheduler.rounds > 0
 
 
 async def test_claims_of_a_dead_replica_return_to_the_queue_pinned_to_their_account(campaign) -> None:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tgm_campaign.app import create_runtime
+from tgm_campaign.bootstrap import build
+from tgm_campaign.settings import CampaignSettings
 from tgm_contracts.commands import crm as CRM
 from tgm_contracts.commands import messaging as M
 from tgm_contracts.events_campaign import KeywordMatched
@@ -39,7 +40,7 @@ CONTACTS = [
 @pytest.fixture
 def rt(monkeypatch):
     monkeypatch.setenv("TGM_CAMPAIGN_SCHEDULER", "false")
-    return create_runtime(RuntimeSettings(replica_id="campaign-crm"))
+    return build(CampaignSettings(runtime=RuntimeSettings(replica_id="campaign-crm")))
 
 
 class Events:
@@ -47,14 +48,13 @@ class Events:
 
     def __init__(self, rt: Any) -> None:
         self.items: list[Any] = []
-        deps = rt.state.messaging.deps
-        original = deps.publish_event
+        original = rt.publish
 
         async def publish(event: Any) -> None:
             self.items.append(event)
             await original(event)
 
-        deps.publish_event = publish
+        rt.publish = publish  # what `runtime.emit` publishes through
 
     def named(self, name: str) -> list[Any]:
         return [e for e in self.items if name == e.NAME]
@@ -358,10 +358,10 @@ async def test_tracked_users_and_activity(rt, mongo_server) -> None:
         ev = Events(rt)
 
         async def hear(evt: MessageReceived) -> None:  # as the two durable consumers do
-            await rt.state.messaging.history.on_received(evt)
-            await rt.state.crm.on_received(evt)
+            await rt.app.history.on_received(evt)
+            await rt.app.crm.on_received(evt)
 
-        crm = rt.state.crm
+        crm = rt.app.crm
         assert code(await client.call(CRM.TrackUser, {"notes": "x"})) == "VALIDATION_ERROR"
         t = await client.data(CRM.TrackUser, {"userId": 801, "valueLevel": "high", "source": "manual"})
         assert t["valueLevel"] == "high" and t["status"] == "active" and t["messageCount"] == 0
@@ -389,7 +389,7 @@ async def test_tracked_users_and_activity(rt, mongo_server) -> None:
             },
         )
         await hear(received("acct0", 801, 801, "hi, price?", 2))
-        await rt.state.crm.on_received(received("acct0", 801, 801, "hi, price?", 2))  # redelivered
+        await rt.app.crm.on_received(received("acct0", 801, 801, "hi, price?", 2))  # redelivered
         listed = await client.data(CRM.GetTrackedUsers, {})
         assert [u["id"] for u in listed["items"]] == [t["id"], other["id"]] and listed["total"] == 2
         carol = listed["items"][0]

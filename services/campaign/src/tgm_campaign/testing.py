@@ -128,7 +128,7 @@ class FakeFleet:
         for i, a in enumerate(accounts):
             acct = a if isinstance(a, FleetAccount) else FleetAccount(a, f"+1555000{i:04d}")
             self.accounts[acct.id] = acct
-        self.rt = ServiceRuntime(
+        self.rt: ServiceRuntime[None] = ServiceRuntime(
             Service.TG_SESSION,
             "test-double",
             settings=RuntimeSettings(

@@ -131,7 +131,7 @@ class CrmService:
         return utc(self.d.now())
 
     async def _entity(self, entity: str, entity_id: str, action: str, by: str | None) -> None:
-        await self.d.publish(EntityChanged(entity=entity, entity_id=entity_id, action=action, by=by))
+        await self.d.emit(EntityChanged(entity=entity, entity_id=entity_id, action=action, by=by))
 
     async def _lead(self, lead_id: str) -> dict[str, Any]:
         doc = await self.leads.get(lead_id)
@@ -224,7 +224,7 @@ class CrmService:
             except LeadTaken:
                 continue  # someone added the same user just now: answer per ifExists
             await self._remember(doc)
-            await self.d.publish(
+            await self.d.emit(
                 LeadCaptured(
                     lead_id=doc["_id"],
                     user_id=user_id,
@@ -372,7 +372,7 @@ class CrmService:
             )
             if not ok:
                 continue
-            await self.d.publish(
+            await self.d.emit(
                 LeadStageChanged(
                     lead_id=lead_id,
                     user_id=doc.get("user_id"),

@@ -135,7 +135,8 @@ class Deps:
     leads: Leads
     groups: Groups
     directory: AccountDirectory
-    publish_event: Callable[[Event], Awaitable[None]]
+    #: Best-effort publishing (`runtime.emit`): events inform; a broken stream must not undo a delivery.
+    emit: Callable[[Event], Awaitable[bool]]
     send_call: Callable[[str, Any, float], Awaitable[Any]]
     settings_section: Callable[[str], Awaitable[Any]]
     metrics: Metrics
@@ -173,12 +174,6 @@ class Deps:
             self._stop_words = cached
         return cached[1]
 
-    async def publish(self, event: Event) -> None:
-        try:
-            await self.publish_event(event)
-        except Exception as exc:  # events inform; a broken stream must not undo a delivery
-            log.warning("event %s not published: %s", getattr(event, "NAME", "?"), exc)
-
     async def job_changed(
         self,
         doc: Mapping[str, Any],
@@ -193,7 +188,7 @@ class Deps:
         attempts: int | None = None,
     ) -> None:
         """Publish one transition of one job and wake whoever waits for it here."""
-        await self.publish(
+        await self.emit(
             JobStateChanged(
                 job_id=doc["_id"],
                 state=state,

@@ -29,7 +29,7 @@ import math
 import random
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -162,26 +162,41 @@ class RoundView:
 
 
 class Scheduler:
-    def __init__(self, deps: Deps, *, owner: str | None = None, rng: random.Random | None = None) -> None:
+    """The rounds, dispatches and chores of one replica. The runtime drives it: `tick` is the
+    scheduler loop's round (`runtime.every`, woken through `wake`), `chores_tick` the chores' round,
+    and each dispatch runs as a tracked task (`spawn`)."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]],
+        owner: str | None = None,
+        rng: random.Random | None = None,
+        max_in_flight: int = 64,
+        send_timeout: float = SEND_TIMEOUT,
+        claim_ttl: float = CLAIM_TTL,
+    ) -> None:
         self.d = deps
         self.replica = deps.replica
         # One claim owner per process: a restarted replica recognises its predecessor's claims.
         self.owner = owner or f"{deps.replica}:{uuid.uuid4().hex[:8]}"
         self.rng = rng or random.Random()
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
+        self._spawn = spawn
+        #: Runs the next round now (the loop's `Periodic.wake`, set by bootstrap).
+        self.waker: Callable[[], None] = lambda: None
         self._active: set[str] = set()
         self._busy: Counter[str] = Counter()  # sends of this replica in flight, per account
         self._caches: dict[str, dict[str, tuple[float, Any]]] = {}
         self._due: tuple[float, Any, list[dict[str, Any]]] | None = None
         self._gone: set[str] = set()  # due jobs this replica moved since the due set was read
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._loop_task: asyncio.Task[Any] | None = None
-        self._chores_task: asyncio.Task[Any] | None = None
-        self.max_in_flight = 64
-        self.send_timeout = SEND_TIMEOUT
-        self.claim_ttl = CLAIM_TTL
-        self._slots = asyncio.Semaphore(self.max_in_flight)
+        self._recovered = False
+        self._delay = MAX_IDLE
+        self.max_in_flight = max_in_flight
+        self.send_timeout = send_timeout
+        self.claim_ttl = claim_ttl
+        self._slots = asyncio.Semaphore(max_in_flight)
         self.last_round = RoundView()
         self.rounds = 0
         #: Called by the replica doing the chores: publishes the queue-progress snapshot.
@@ -189,21 +204,10 @@ class Scheduler:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._slots = asyncio.Semaphore(self.max_in_flight)
-        self.d.wake = self.wake
-        self._loop_task = asyncio.create_task(self._loop(), name="campaign-scheduler")
-        self._chores_task = asyncio.create_task(self._chores(), name="campaign-chores")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        for task in (self._loop_task, self._chores_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        if self._tasks:  # dispatches in progress finish (their outcome is recorded) or time out
+    async def drain(self) -> None:
+        """At stop: dispatches in progress finish (their outcome is recorded) or time out, and the
+        chores' lease is given up for another replica."""
+        if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.send_timeout + 5)
         with contextlib.suppress(Exception):
             await self.d.leases.release("maintenance", self.owner)
@@ -213,36 +217,28 @@ class Scheduler:
         due jobs again instead of using the list read a moment ago."""
         if refresh:
             self._due = None
-        self._wake.set()
+        self.waker()
 
-    async def _loop(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.recover_own_claims()
-        while not self._stop.is_set():
-            try:
-                with self.d.metrics.round_seconds.time():
-                    delay = await self.round()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler round failed")
-                delay = 1.0
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(MIN_ROUND, min(delay, MAX_IDLE)))
+    def next_wait(self) -> float:
+        """Seconds from the end of a round to the next one (unless woken): what the round asked for,
+        kept between `MIN_ROUND` and `MAX_IDLE`."""
+        return max(MIN_ROUND, min(self._delay, MAX_IDLE))
 
-    async def _chores(self) -> None:
-        while not self._stop.is_set():
-            try:
-                now = self.d.now()
-                if await self.d.leases.acquire("maintenance", self.owner, utc(now), utc(now + 15)):
-                    await self.chores()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("queue chores failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), 5.0)
+    async def tick(self) -> None:
+        """One round of the scheduler loop (the first one also takes back this replica's claims)."""
+        if not self._recovered:
+            self._recovered = True
+            with contextlib.suppress(Exception):
+                await self.recover_own_claims()
+        self._delay = 1.0  # what a failed round waits (the runtime logs and counts the failure)
+        with self.d.metrics.round_seconds.time():
+            self._delay = await self.round()
+
+    async def chores_tick(self) -> None:
+        """The chores, on the one replica that holds the `maintenance` lease."""
+        now = self.d.now()
+        if await self.d.leases.acquire("maintenance", self.owner, utc(now), utc(now + 15)):
+            await self.chores()
 
     # --- a round ---------------------------------------------------------------------------------
 
@@ -488,7 +484,7 @@ class Scheduler:
         for plan in plans:
             self._active.add(plan.job["_id"])
             self._busy[plan.account] += 1
-            task = asyncio.create_task(self._dispatch_guarded(plan, limits))
+            task = self._spawn(self._dispatch_guarded(plan, limits), f"campaign-dispatch-{plan.job['_id']}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self.last_round = view
@@ -924,7 +920,7 @@ class Scheduler:
             message_id=result.message_id,
             attempts=attempts,
         )
-        await d.publish(
+        await d.emit(
             MessageSent(
                 job_id=job["_id"],
                 account_id=account,
@@ -949,7 +945,7 @@ class Scheduler:
         now = utc(self.d.now())
         if await self.d.leads.contacted(lead_id, now):
             lead = await self.d.leads.get(lead_id)
-            await self.d.publish(
+            await self.d.emit(
                 LeadStageChanged(
                     lead_id=lead_id,
                     user_id=(lead or {}).get("user_id"),
@@ -1068,7 +1064,7 @@ class Scheduler:
             until = pace.flood_until if pace else now_ts + seconds + limits.margin
             d.metrics.sends.labels("flood_wait").inc()
             await give_back()
-            await d.publish(AccountPacingChanged(account_id=account, limit="flood_wait", until=utc(until)))
+            await d.emit(AccountPacingChanged(account_id=account, limit="flood_wait", until=utc(until)))
             await back(
                 "flood_wait", JobReason.FLOOD_WAIT, now_ts if not fixed else until, unpin=True, counted=False
             )
@@ -1087,7 +1083,7 @@ class Scheduler:
                 counted=False,
                 exclude=account,
             )
-            await d.publish(
+            await d.emit(
                 AccountPacingChanged(
                     account_id=account, limit="peer_flood", until=utc(until), moved_jobs=0 if fixed else 1
                 )
@@ -1248,7 +1244,7 @@ class Scheduler:
         for job in await d.jobs.expired_waiting(now):
             await self._skip_waiting(job, JobReason.EXPIRED, "not sent before expiresAt")
         for pause in await d.pauses.lapsed(now):
-            await d.publish(
+            await d.emit(
                 QueuePauseChanged(
                     scope=pause["scope"],
                     account_id=pause.get("account_id"),

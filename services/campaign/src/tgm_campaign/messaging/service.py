@@ -238,7 +238,7 @@ class QueueService:
         created = [c.doc for c in out if not c.duplicate and c.doc is not None]
         if not created and not any(c.duplicate for c in out):
             return
-        await self.d.publish(
+        await self.d.emit(
             MessageQueued(
                 batch_id=batch_id,
                 job_ids=[c["_id"] for c in created],
@@ -532,7 +532,7 @@ class QueueService:
         await self.d.pauses.pause(
             req.scope, req.account_id, req.campaign_id, until=req.until, reason=req.reason, by=by, now=now
         )
-        await self.d.publish(
+        await self.d.emit(
             QueuePauseChanged(
                 scope=req.scope,
                 account_id=req.account_id,
@@ -549,7 +549,7 @@ class QueueService:
     async def resume(self, req: Any, by: str | None) -> M.QueueControlResult:
         removed = await self.d.pauses.resume(req.scope, req.account_id, req.campaign_id)
         if removed:
-            await self.d.publish(
+            await self.d.emit(
                 QueuePauseChanged(
                     scope=req.scope,
                     account_id=req.account_id,
@@ -598,7 +598,7 @@ class QueueService:
         )
         in_flight = await self.d.jobs.count({**scope, "state": JobState.IN_FLIGHT.value})
         await self._each_changed(moved, JobState.CANCELLED, JobReason.CLEARED, why)
-        await self.d.publish(
+        await self.d.emit(
             QueueCleared(
                 scope=req.scope,
                 account_id=req.account_id,
@@ -652,7 +652,7 @@ class QueueService:
         cancelled = 0
         if req.blacklist:
             cancelled = await self._cancel_to(keys, JobReason.BLACKLISTED, req.reason or "user blacklisted")
-        await d.publish(
+        await d.emit(
             UserBlacklisted(
                 user_id=user_id,
                 username=username,
@@ -680,7 +680,7 @@ class QueueService:
         if not new:
             return 0
         cancelled = await self._cancel_to(keys, JobReason.OPTED_OUT, f"the user wrote {stop_word!r}")
-        await self.d.publish(
+        await self.d.emit(
             UserOptedOut(
                 user_id=user_id, account_id=account_id, stop_word=stop_word, cancelled_jobs=cancelled
             )

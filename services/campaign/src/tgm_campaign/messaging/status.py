@@ -240,7 +240,7 @@ class StatusService:
         last_minute = await d.jobs.recent_sent(now - timedelta(minutes=1))
         last_10s = await d.jobs.recent_sent(now - timedelta(seconds=10))
         waiting = dict(self.scheduler.last_round.waiting_by_limit) if self.scheduler is not None else {}
-        await d.publish(
+        await d.emit(
             QueueProgress(
                 totals=totals,
                 sends_last_minute=last_minute,

@@ -91,4 +91,4 @@ class TemplateService:
         return Page[TemplateView](items=[template_view(d) for d in docs], total=len(docs))
 
     async def _changed(self, template_id: str, action: str, by: str | None) -> None:
-        await self.d.publish(EntityChanged(entity="template", entity_id=template_id, action=action, by=by))
+        await self.d.emit(EntityChanged(entity="template", entity_id=template_id, action=action, by=by))

@@ -1,0 +1,85 @@
+"""The 14 contacts commands (leads, the funnel, tracked users, a user's timeline): thin handlers,
+one use case each; and the CRM's durable consumers (replies, tracked users' group messages, keyword
+matches and trigger runs)."""
+
+from __future__ import annotations
+
+from tgm_contracts.base import Ack, Page
+from tgm_contracts.commands import crm as crm_cmd
+from tgm_contracts.events_campaign import KeywordMatched, TriggerFired
+from tgm_contracts.events_session import MessageReceived
+from tgm_contracts.models.campaign import LeadView
+
+from ..app import Ctx, Runtime
+
+
+def register(runtime: Runtime) -> None:
+    # --- contacts (CRM) -------------------------------------------------------------------------
+
+    @runtime.command(crm_cmd.AddLead)
+    async def add_lead(req: crm_cmd.AddLeadRequest, ctx: Ctx) -> LeadView:
+        return await ctx.app.crm.add_lead(req, ctx.principal)
+
+    @runtime.command(crm_cmd.UpdateLead)
+    async def update_lead(req: crm_cmd.UpdateLeadRequest, ctx: Ctx) -> LeadView:
+        return await ctx.app.crm.update_lead(req, ctx.principal)
+
+    @runtime.command(crm_cmd.DeleteLead)
+    async def delete_lead(req: crm_cmd.LeadIdRequest, ctx: Ctx) -> Ack:
+        return await ctx.app.crm.delete_lead(req, ctx.principal)
+
+    @runtime.command(crm_cmd.GetLeads)
+    async def get_leads(req: crm_cmd.GetLeadsRequest, ctx: Ctx) -> Page:
+        return await ctx.app.crm.get_leads(req)
+
+    @runtime.command(crm_cmd.GetLeadDetails)
+    async def get_lead_details(req: crm_cmd.LeadIdRequest, ctx: Ctx) -> crm_cmd.LeadDetails:
+        return await ctx.app.crm.lead_details(req)
+
+    @runtime.command(crm_cmd.UpdateLeadStage)
+    async def update_lead_stage(req: crm_cmd.UpdateLeadStageRequest, ctx: Ctx) -> LeadView:
+        return await ctx.app.crm.update_lead_stage(req, ctx.principal)
+
+    @runtime.command(crm_cmd.UpdateFunnelStage)
+    async def update_funnel_stage(req: crm_cmd.UpdateFunnelStageRequest, ctx: Ctx) -> crm_cmd.BulkLeadResult:
+        return await ctx.app.crm.update_funnel_stage(req, ctx.principal)
+
+    @runtime.command(crm_cmd.AssignLead)
+    async def assign_lead(req: crm_cmd.AssignLeadRequest, ctx: Ctx) -> crm_cmd.BulkLeadResult:
+        return await ctx.app.crm.assign_lead(req, ctx.principal)
+
+    @runtime.command(crm_cmd.GetFunnelStats)
+    async def get_funnel_stats(req: crm_cmd.GetFunnelStatsRequest, ctx: Ctx) -> crm_cmd.FunnelStats:
+        return await ctx.app.crm.funnel_stats(req)
+
+    @runtime.command(crm_cmd.GetFunnelUsers)
+    async def get_funnel_users(req: crm_cmd.GetFunnelUsersRequest, ctx: Ctx) -> Page:
+        return await ctx.app.crm.funnel_users(req)
+
+    @runtime.command(crm_cmd.TrackUser)
+    async def track_user(req: crm_cmd.TrackUserRequest, ctx: Ctx) -> crm_cmd.TrackedUserView:
+        return await ctx.app.crm.track(req, ctx.principal)
+
+    @runtime.command(crm_cmd.UntrackUser)
+    async def untrack_user(req: crm_cmd.UntrackUserRequest, ctx: Ctx) -> Ack:
+        return await ctx.app.crm.untrack(req, ctx.principal)
+
+    @runtime.command(crm_cmd.GetTrackedUsers)
+    async def get_tracked_users(req: crm_cmd.GetTrackedUsersRequest, ctx: Ctx) -> Page:
+        return await ctx.app.crm.tracked_users(req)
+
+    @runtime.command(crm_cmd.GetUserActivity)
+    async def get_user_activity(req: crm_cmd.GetUserActivityRequest, ctx: Ctx) -> Page:
+        return await ctx.app.crm.user_activity(req)
+
+    @runtime.subscribe_events(MessageReceived, durable="crm_received")
+    async def on_crm_received(evt: MessageReceived) -> None:
+        await runtime.app.crm.on_received(evt)
+
+    @runtime.subscribe_events(KeywordMatched, durable="crm_keywords")
+    async def on_keyword_matched(evt: KeywordMatched) -> None:
+        await runtime.app.crm.on_keyword(evt)
+
+    @runtime.subscribe_events(TriggerFired, durable="crm_triggers")
+    async def on_trigger_fired(evt: TriggerFired) -> None:
+        await runtime.app.crm.on_trigger(evt)

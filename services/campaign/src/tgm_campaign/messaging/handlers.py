@@ -1,0 +1,185 @@
+"""The 18 messaging commands and blacklist-user: thin handlers, one use case each.
+
+Also the durable consumers of tg-session's message events (chat history, stop-word opt-outs, the
+FLOOD_WAITs others' sends met) and the core-NATS taps on this service's own job events, so every
+replica hears what another one did."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from tgm_contracts.base import Ack, Page
+from tgm_contracts.commands import crm as crm_cmd
+from tgm_contracts.commands import messaging as messaging_cmd
+from tgm_contracts.events_campaign import JobStateChanged, MessageQueued, QueuePauseChanged, QueueProgress
+from tgm_contracts.events_session import FloodWaitRecorded, MessageReceived
+from tgm_contracts.events_session import MessageSent as SessionMessageSent
+from tgm_contracts.models.campaign import TemplateView
+
+from ..app import Ctx, Runtime
+
+
+def register(runtime: Runtime) -> None:
+    # --- sends and the queue --------------------------------------------------------------------
+
+    @runtime.command(messaging_cmd.SendMessage)
+    async def send_message(req: messaging_cmd.SendMessageRequest, ctx: Ctx) -> messaging_cmd.SendResult:
+        return await ctx.app.queue.send_message(req)
+
+    @runtime.command(messaging_cmd.SendPrivateMessage)
+    async def send_private_message(
+        req: messaging_cmd.SendPrivateMessageRequest, ctx: Ctx
+    ) -> messaging_cmd.SendResult:
+        return await ctx.app.queue.send_private(req)
+
+    @runtime.command(messaging_cmd.SendDirectMessage)
+    async def send_direct_message(
+        req: messaging_cmd.SendDirectMessageRequest, ctx: Ctx
+    ) -> messaging_cmd.SendResult:
+        return await ctx.app.queue.send_direct(req)
+
+    @runtime.command(messaging_cmd.SendGroupMessage)
+    async def send_group_message(
+        req: messaging_cmd.SendGroupMessageRequest, ctx: Ctx
+    ) -> messaging_cmd.SendResult:
+        return await ctx.app.queue.send_group(req)
+
+    @runtime.command(messaging_cmd.QueueMessage)
+    async def queue_message(
+        req: messaging_cmd.QueueMessageRequest, ctx: Ctx
+    ) -> messaging_cmd.QueueMessageResult:
+        return await ctx.app.queue.queue_message(req, ctx.request_id)
+
+    @runtime.command(messaging_cmd.GetQueueStatus)
+    async def get_queue_status(
+        req: messaging_cmd.GetQueueStatusRequest, ctx: Ctx
+    ) -> messaging_cmd.QueueStatus:
+        return await ctx.app.status.status(req)
+
+    @runtime.command(messaging_cmd.PauseQueue)
+    async def pause_queue(req: messaging_cmd.PauseQueueRequest, ctx: Ctx) -> messaging_cmd.QueueControlResult:
+        return await ctx.app.queue.pause(req, ctx.principal)
+
+    @runtime.command(messaging_cmd.ResumeQueue)
+    async def resume_queue(req: messaging_cmd.QueueScope, ctx: Ctx) -> messaging_cmd.QueueControlResult:
+        return await ctx.app.queue.resume(req, ctx.principal)
+
+    @runtime.command(messaging_cmd.ClearQueue)
+    async def clear_queue(req: messaging_cmd.ClearQueueRequest, ctx: Ctx) -> messaging_cmd.ClearQueueResult:
+        return await ctx.app.queue.clear(req, ctx.principal)
+
+    # --- templates ------------------------------------------------------------------------------
+
+    @runtime.command(messaging_cmd.AddTemplate)
+    async def add_template(
+        req: messaging_cmd.AddTemplateRequest, ctx: Ctx
+    ) -> messaging_cmd.TemplateSaveResult:
+        return await ctx.app.templates.add(req, ctx.principal)
+
+    @runtime.command(messaging_cmd.SaveChatTemplate)
+    async def save_chat_template(
+        req: messaging_cmd.SaveChatTemplateRequest, ctx: Ctx
+    ) -> messaging_cmd.TemplateSaveResult:
+        return await ctx.app.templates.save(req, ctx.principal)
+
+    @runtime.command(messaging_cmd.RemoveTemplate)
+    async def remove_template(req: messaging_cmd.TemplateIdRequest, ctx: Ctx) -> Ack:
+        return await ctx.app.templates.delete(req.id, ctx.principal)
+
+    @runtime.command(messaging_cmd.DeleteChatTemplate)
+    async def delete_chat_template(req: messaging_cmd.TemplateIdRequest, ctx: Ctx) -> Ack:
+        return await ctx.app.templates.delete(req.id, ctx.principal)
+
+    @runtime.command(messaging_cmd.ToggleTemplateStatus)
+    async def toggle_template_status(
+        req: messaging_cmd.ToggleTemplateStatusRequest, ctx: Ctx
+    ) -> TemplateView:
+        return await ctx.app.templates.toggle(req, ctx.principal)
+
+    @runtime.command(messaging_cmd.GetChatTemplates)
+    async def get_chat_templates(req: messaging_cmd.GetChatTemplatesRequest, ctx: Ctx) -> Page:
+        return await ctx.app.templates.list(req)
+
+    # --- chat history ---------------------------------------------------------------------------
+
+    @runtime.command(messaging_cmd.GetChatHistory)
+    async def get_chat_history(req: messaging_cmd.GetChatHistoryRequest, ctx: Ctx) -> Page:
+        return await ctx.app.history.chat_history(req)
+
+    @runtime.command(messaging_cmd.SaveChatHistory)
+    async def save_chat_history(
+        req: messaging_cmd.SaveChatHistoryRequest, ctx: Ctx
+    ) -> messaging_cmd.SaveChatHistoryResult:
+        return await ctx.app.history.save(req)
+
+    @runtime.command(messaging_cmd.GetPrivateMessages)
+    async def get_private_messages(req: messaging_cmd.GetPrivateMessagesRequest, ctx: Ctx) -> Page:
+        return await ctx.app.history.private_messages(req)
+
+    # --- compliance -----------------------------------------------------------------------------
+
+    @runtime.command(crm_cmd.BlacklistUser)
+    async def blacklist_user(req: crm_cmd.BlacklistUserRequest, ctx: Ctx) -> crm_cmd.BlacklistResult:
+        return await ctx.app.queue.blacklist(req, ctx.principal)
+
+    # --- tg-session's message events, consumed durably ------------------------------------------
+
+    @runtime.subscribe_events(MessageReceived, durable="history_received")
+    async def on_message_received(evt: MessageReceived) -> None:
+        await runtime.app.history.on_received(evt)
+
+    @runtime.subscribe_events(SessionMessageSent, durable="history_sent")
+    async def on_message_sent(evt: SessionMessageSent) -> None:
+        await runtime.app.history.on_sent(evt)
+
+    @runtime.subscribe_events(FloodWaitRecorded, durable="pacing_flood_waits")
+    async def on_flood_wait(evt: FloodWaitRecorded) -> None:
+        # A wait Telegram imposed on a send by anyone (an AI reply, another service) holds the queue too.
+        if evt.category == "send":
+            await runtime.app.scheduler.flood_recorded(evt.account_id, evt.until)
+
+    listen(runtime)
+
+
+def listen(runtime: Runtime) -> None:
+    """Core-NATS taps on our own events, so every replica hears what another one did: outcomes of
+    jobs (immediate sends wait on them), new jobs and resumed queues (wake the scheduler), progress
+    snapshots (metrics). The durable consumers above are for tg-session's events."""
+    subscriptions: list[Any] = []
+
+    async def on_job(msg: Any) -> None:
+        with contextlib.suppress(Exception):
+            data = json.loads(msg.data)
+            if data.get("state") in ("sent", "failed", "skipped", "cancelled"):
+                runtime.app.waiters.resolve(data["jobId"], data["state"])
+
+    async def on_wake(msg: Any) -> None:
+        runtime.app.scheduler.wake()
+
+    async def on_progress(msg: Any) -> None:
+        with contextlib.suppress(Exception):
+            runtime.app.status.apply_progress(QueueProgress.model_validate(json.loads(msg.data)))
+
+    @runtime.on_start
+    async def subscribe(rt: Any) -> None:
+        try:
+            nc = runtime.nc
+        except Exception:
+            nc = None
+        if nc is None or not getattr(nc, "is_connected", False):
+            return  # in-memory test broker: this process is the only replica
+        subscriptions[:] = [
+            await nc.subscribe(JobStateChanged.SUBJECT, cb=on_job),
+            await nc.subscribe(MessageQueued.SUBJECT, cb=on_wake),
+            await nc.subscribe(QueuePauseChanged.SUBJECT, cb=on_wake),
+            await nc.subscribe(QueueProgress.SUBJECT, cb=on_progress),
+        ]
+
+    @runtime.on_stop
+    async def unsubscribe(rt: Any) -> None:
+        for sub in subscriptions:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        subscriptions.clear()
