@@ -26,12 +26,15 @@ import secrets
 import string
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .world import World
 from .world.world import normalize_phone
+
+if TYPE_CHECKING:
+    from multidict import MultiDictProxy
 
 COOKIE = "stel_token"
 CODE_ALPHABET = string.ascii_letters + string.digits
@@ -151,11 +154,8 @@ class DevSite:
         return web.Response(text=request.remote or "", content_type="text/plain")
 
     async def _send_password(self, request: web.Request) -> web.Response:
-        self._note(request)
-        form = await request.post()
-        try:
-            phone = normalize_phone(str(form.get("phone", "")))
-        except Exception:
+        _form, phone = await self._phone_form(request)
+        if phone is None:
             return web.Response(text="Invalid phone number")
         user = self.world.user_by_phone(phone)
         if user is None or user.deleted or user.banned:
@@ -180,11 +180,8 @@ class DevSite:
         return web.Response(text=json.dumps({"random_hash": random_hash}), content_type="application/json")
 
     async def _login(self, request: web.Request) -> web.Response:
-        self._note(request)
-        form = await request.post()
-        try:
-            phone = normalize_phone(str(form.get("phone", "")))
-        except Exception:
+        form, phone = await self._phone_form(request)
+        if phone is None:
             return web.Response(text="Invalid phone number")
         key = (phone, str(form.get("random_hash", "")))
         pending = self._pending.get(key)
@@ -203,8 +200,22 @@ class DevSite:
         resp.set_cookie(COOKIE, token, httponly=True)
         return resp
 
-    def _user_id(self, request: web.Request) -> int | None:
-        return self._sessions.get(request.cookies.get(COOKIE, ""))
+    async def _phone_form(self, request: web.Request) -> tuple[MultiDictProxy, str | None]:
+        """The posted form and its phone number, normalized (None when it is not one)."""
+        self._note(request)
+        form = await request.post()
+        try:
+            return form, normalize_phone(str(form.get("phone", "")))
+        except Exception:
+            return form, None
+
+    def _logged_in(self, request: web.Request) -> int:
+        """The user id of the request's site session; without one, a redirect to the login page."""
+        self._note(request)
+        uid = self._sessions.get(request.cookies.get(COOKIE, ""))
+        if uid is None:
+            raise web.HTTPFound("/auth")
+        return uid
 
     async def _logout(self, request: web.Request) -> web.Response:
         self._note(request)
@@ -214,10 +225,7 @@ class DevSite:
         raise resp
 
     async def _apps(self, request: web.Request) -> web.Response:
-        self._note(request)
-        uid = self._user_id(request)
-        if uid is None:
-            raise web.HTTPFound("/auth")
+        uid = self._logged_in(request)
         app = self.apps.get(uid)
         if app is None:
             form_hash = secrets.token_hex(8)
@@ -257,10 +265,7 @@ class DevSite:
         return app
 
     async def _create(self, request: web.Request) -> web.Response:
-        self._note(request)
-        uid = self._user_id(request)
-        if uid is None:
-            raise web.HTTPFound("/auth")
+        uid = self._logged_in(request)
         form = await request.post()
         if self._form_hashes.pop(str(form.get("hash", "")), None) != uid:
             return web.Response(text="ERROR")

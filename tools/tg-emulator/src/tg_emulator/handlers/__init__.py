@@ -18,7 +18,7 @@ from ..errors import RpcFail
 if TYPE_CHECKING:
     from ..protocol.connection import Connection
     from ..world import World
-    from ..world.model import AuthKeyRecord, Channel, Chat, Peer, User
+    from ..world.model import AuthKeyRecord, Channel, ChannelParticipant, Chat, Peer, User
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,25 @@ class Ctx:
                 raise RpcFail("USER_ID_INVALID")
             return u
         raise RpcFail("USER_ID_INVALID")
+
+    def readable_channel(self, inp: Any) -> tuple[User, Channel, ChannelParticipant | None]:
+        """The caller, the channel and the caller's membership (None for a visitor): members read
+        any channel, visitors only a public one (CHANNEL_PRIVATE otherwise)."""
+        me = self.me()
+        ch = self.channel_from(inp)
+        part = ch.participants.get(me.id)
+        if part is None and not ch.username:
+            raise RpcFail("CHANNEL_PRIVATE")
+        return me, ch, part
+
+    def joined_channel(self, inp: Any) -> tuple[User, Channel, ChannelParticipant]:
+        """The caller, the channel and the caller's membership; CHANNEL_PRIVATE unless a member."""
+        me = self.me()
+        ch = self.channel_from(inp)
+        part = ch.participants.get(me.id)
+        if part is None:
+            raise RpcFail("CHANNEL_PRIVATE")
+        return me, ch, part
 
     def channel_from(self, inp: Any) -> Channel:
         if isinstance(inp, types.InputChannel | types.InputPeerChannel):

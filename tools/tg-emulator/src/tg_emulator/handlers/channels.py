@@ -70,11 +70,7 @@ def leave_channel(ctx: Ctx, req):
 
 @handler(functions.channels.InviteToChannelRequest, write=True)
 def invite_to_channel(ctx: Ctx, req):
-    me = ctx.me()
-    ch = ctx.channel_from(req.channel)
-    part = ch.participants.get(me.id)
-    if part is None:
-        raise RpcFail("CHANNEL_PRIVATE")
+    me, ch, part = ctx.joined_channel(req.channel)
     if ch.broadcast and part.role == "member":
         raise RpcFail("CHAT_ADMIN_REQUIRED")
     targets = [ctx.user_from(u) for u in req.users]
@@ -115,11 +111,7 @@ def _filtered(ctx: Ctx, ch: Channel, flt, me: User) -> list[ChannelParticipant]:
 
 @handler(functions.channels.GetParticipantsRequest)
 def get_participants(ctx: Ctx, req):
-    me = ctx.me()
-    ch = ctx.channel_from(req.channel)
-    part = ch.participants.get(me.id)
-    if part is None and not ch.username:
-        raise RpcFail("CHANNEL_PRIVATE")
+    me, ch, part = ctx.readable_channel(req.channel)
     if ch.broadcast and (part is None or part.role == "member"):
         raise RpcFail("CHAT_ADMIN_REQUIRED")
     lim = ctx.world.limits
@@ -152,11 +144,7 @@ def get_participant(ctx: Ctx, req):
 
 @handler(functions.channels.GetFullChannelRequest)
 def get_full_channel(ctx: Ctx, req):
-    me = ctx.me()
-    ch = ctx.channel_from(req.channel)
-    part = ch.participants.get(me.id)
-    if part is None and not ch.username:
-        raise RpcFail("CHANNEL_PRIVATE")
+    me, ch, part = ctx.readable_channel(req.channel)
     admins = sum(1 for p in ch.participants.values() if p.role in ("creator", "admin"))
     full = types.ChannelFull(
         id=ch.id,
@@ -191,11 +179,7 @@ def get_channels(ctx: Ctx, req):
 
 @handler(functions.channels.ReadHistoryRequest)
 def read_channel_history(ctx: Ctx, req) -> bool:
-    me = ctx.me()
-    ch = ctx.channel_from(req.channel)
-    part = ch.participants.get(me.id)
-    if part is None:
-        raise RpcFail("CHANNEL_PRIVATE")
+    _me, ch, part = ctx.joined_channel(req.channel)
     top = ch.order[-1] if ch.order else 0
     part.read_inbox_max_id = max(part.read_inbox_max_id, min(req.max_id or top, top))
     return True
@@ -203,10 +187,7 @@ def read_channel_history(ctx: Ctx, req) -> bool:
 
 @handler(functions.channels.GetMessagesRequest)
 def get_channel_messages(ctx: Ctx, req):
-    me = ctx.me()
-    ch = ctx.channel_from(req.channel)
-    if me.id not in ch.participants and not ch.username:
-        raise RpcFail("CHANNEL_PRIVATE")
+    me, ch, _part = ctx.readable_channel(req.channel)
     msgs, users = [], {me.id}
     for inp in req.id:
         mid = getattr(inp, "id", None)

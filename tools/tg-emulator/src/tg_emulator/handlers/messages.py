@@ -8,7 +8,7 @@ from telethon.tl import functions, types
 
 from ..errors import RpcFail
 from ..world import render
-from ..world.model import Channel, Chat, Peer, User
+from ..world.model import Channel, ChannelParticipant, Chat, DialogState, Peer, User
 from . import Ctx, handler
 
 
@@ -121,22 +121,17 @@ def _messages_answer(ctx: Ctx, me: User, peer: Peer, msgs: list, total: int, ful
     return types.messages.MessagesSlice(count=total, messages=msgs, topics=[], chats=rchats, users=rusers)
 
 
+#: The paging fields of messages.getHistory that `page_ids` takes as they come.
+_PAGING = ("offset_id", "offset_date", "add_offset", "max_id", "min_id")
+
+
 @handler(functions.messages.GetHistoryRequest)
 def get_history(ctx: Ctx, req):
     me = ctx.me()
     peer = ctx.peer_from(req.peer)
     ids, date_of, render_one = _history_of(ctx, me, peer)
     limit = max(0, min(req.limit, ctx.world.limits.history_page_max))
-    page = page_ids(
-        ids,
-        date_of,
-        offset_id=req.offset_id,
-        offset_date=req.offset_date,
-        add_offset=req.add_offset,
-        limit=limit,
-        max_id=req.max_id,
-        min_id=req.min_id,
-    )
+    page = page_ids(ids, date_of, limit=limit, **{name: getattr(req, name) for name in _PAGING})
     msgs = [render_one(i) for i in page]
     return _messages_answer(ctx, me, peer, msgs, len(ids), full=len(page) == len(ids))
 
@@ -170,40 +165,31 @@ def _dialog_entries(ctx: Ctx, me: User) -> list[tuple[int, int, Peer]]:
 
 
 def _dialog(ctx: Ctx, me: User, peer: Peer, top_id: int):
+    """A dialog and its top message; a channel keeps its read marks per participant and has a pts."""
     world = ctx.world
+    pts = None
+    read: ChannelParticipant | DialogState | None
     if peer[0] == "channel":
         ch = world.channels[peer[1]]
-        part = ch.participants.get(me.id)
-        return (
-            types.Dialog(
-                peer=render.peer_tl(peer),
-                top_message=top_id,
-                read_inbox_max_id=part.read_inbox_max_id if part else 0,
-                read_outbox_max_id=part.read_outbox_max_id if part else 0,
-                unread_count=world.unread_in(me, peer),
-                unread_mentions_count=0,
-                unread_reactions_count=0,
-                unread_poll_votes_count=0,
-                notify_settings=render.notify_settings(),
-                pts=ch.pts,
-            ),
-            render.channel_message(ch, ch.messages[top_id], me.id),
-        )
-    state = me.dialogs.get(peer)
-    return (
-        types.Dialog(
-            peer=render.peer_tl(peer),
-            top_message=top_id,
-            read_inbox_max_id=state.read_inbox_max_id if state else 0,
-            read_outbox_max_id=state.read_outbox_max_id if state else 0,
-            unread_count=world.unread_in(me, peer),
-            unread_mentions_count=0,
-            unread_reactions_count=0,
-            unread_poll_votes_count=0,
-            notify_settings=render.notify_settings(),
-        ),
-        render.box_message(me.messages[top_id], me.id),
+        read = ch.participants.get(me.id)
+        pts = ch.pts
+        top = render.channel_message(ch, ch.messages[top_id], me.id)
+    else:
+        read = me.dialogs.get(peer)
+        top = render.box_message(me.messages[top_id], me.id)
+    dialog = types.Dialog(
+        peer=render.peer_tl(peer),
+        top_message=top_id,
+        read_inbox_max_id=read.read_inbox_max_id if read else 0,
+        read_outbox_max_id=read.read_outbox_max_id if read else 0,
+        unread_count=world.unread_in(me, peer),
+        unread_mentions_count=0,
+        unread_reactions_count=0,
+        unread_poll_votes_count=0,
+        notify_settings=render.notify_settings(),
+        pts=pts,
     )
+    return dialog, top
 
 
 def _dialogs_answer(ctx: Ctx, me: User, entries, total: int | None):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from telethon.tl import functions
 
-from ..errors import RpcFail
 from . import Ctx, handler
 
 
@@ -21,8 +20,5 @@ def get_difference(ctx: Ctx, req):
 
 @handler(functions.updates.GetChannelDifferenceRequest)
 def get_channel_difference(ctx: Ctx, req):
-    me = ctx.me()
-    ch = ctx.channel_from(req.channel)
-    if me.id not in ch.participants and not ch.username:
-        raise RpcFail("CHANNEL_PRIVATE")
+    me, ch, _part = ctx.readable_channel(req.channel)
     return ctx.world.channel_difference(ch, me, req.pts, max(1, min(req.limit or 100, 1000)))

@@ -98,33 +98,26 @@ def channel(ch: Channel, viewer: int | None) -> types.Channel:
 
 
 def box_message(m: BoxMessage, owner: int) -> types.TypeMessage:
-    peer = peer_tl(m.peer)
-    reply = types.MessageReplyHeader(reply_to_msg_id=m.reply_to_id) if m.reply_to_id else None
-    if m.action is not None:
-        return types.MessageService(
-            id=m.id,
-            peer_id=peer,
-            date=ts(m.date),
-            action=m.action,
-            out=m.out,
-            from_id=types.PeerUser(m.from_id),
-        )
-    return types.Message(
-        id=m.id,
-        peer_id=peer,
-        date=ts(m.date),
-        message=m.text,
-        out=m.out,
-        from_id=types.PeerUser(m.from_id),
-        entities=m.entities,
-        reply_to=reply,
-    )
+    return _message(m, peer_tl(m.peer), out=m.out, from_id=types.PeerUser(m.from_id))
 
 
 def channel_message(ch: Channel, m: ChannelMessage, viewer: int | None) -> types.TypeMessage:
-    peer = types.PeerChannel(ch.id)
-    out = m.from_id == viewer
+    # A broadcast channel's posts are signed by the channel: no from_id, and `post` set.
     from_id = types.PeerUser(m.from_id) if ch.megagroup else None
+    return _message(
+        m, types.PeerChannel(ch.id), out=m.from_id == viewer, from_id=from_id, post=ch.broadcast or None
+    )
+
+
+def _message(
+    m: BoxMessage | ChannelMessage,
+    peer: types.TypePeer,
+    *,
+    out: bool,
+    from_id: types.PeerUser | None,
+    post: bool | None = None,
+) -> types.TypeMessage:
+    """A message as a box or a channel keeps it: a service message (an action) or a text message."""
     if m.action is not None:
         return types.MessageService(
             id=m.id, peer_id=peer, date=ts(m.date), action=m.action, out=out, from_id=from_id
@@ -136,7 +129,7 @@ def channel_message(ch: Channel, m: ChannelMessage, viewer: int | None) -> types
         date=ts(m.date),
         message=m.text,
         out=out,
-        post=ch.broadcast or None,
+        post=post,
         from_id=from_id,
         entities=m.entities,
         reply_to=reply,
