@@ -347,3 +347,60 @@ async def test_trace_context_reaches_the_service(system: System) -> None:
         await sub.unsubscribe()
     assert seen and seen[0]["tgm-request-id"] == "trace-1"
     assert seen[0]["traceparent"].startswith("00-") and seen[0]["tgm-role"] == "admin"
+
+
+async def _read_sse(response) -> list[tuple[str, dict]]:
+    events, name, data = [], "message", []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                events.append((name, json.loads("\n".join(data))))
+            name, data = "message", []
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "event":
+                name = value
+            elif field == "data":
+                data.append(value)
+    return events
+
+
+async def test_sse_streams_chunks_then_the_reply(system: System) -> None:
+    """The SSE route: chunks in order, then the command's own reply; an error at once is a plain
+    JSON envelope with its status; a command without `streamId` does not stream."""
+    cmd = REGISTRY.get("ai-generate-response")
+    assert cmd is not None
+    nc = system.runtime.nc
+    payload = {"accountId": "acc-1", "userId": "peer-1", "message": "hi"}
+
+    async def streams(msg) -> None:
+        body = json.loads(msg.data)
+        chunk_subject = f"tgm.stream.{body['streamId']}"
+        if body["message"] == "fail":
+            await nc.publish(chunk_subject, json.dumps({"seq": 0, "done": True, "error": {}}).encode())
+            await msg.respond(b'{"ok": false, "error": {"code": "TIMEOUT", "message": "slow provider"}}')
+            return
+        for seq, delta in enumerate(["a", "b", "c"]):
+            await nc.publish(chunk_subject, json.dumps({"seq": seq, "delta": delta, "done": False}).encode())
+        await nc.publish(chunk_subject, json.dumps({"seq": 3, "done": True, "data": {}}).encode())
+        await nc.flush()
+        await msg.respond(json.dumps({"ok": True, "data": {"text": "abc"}}).encode())
+
+    sub = await nc.subscribe(cmd.SUBJECT, cb=streams)
+    try:
+        async with system.client(system.admin_key) as c:
+            async with c.stream("POST", "/api/v1/stream/ai-generate-response", json=payload) as r:
+                assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+                events = await _read_sse(r)
+            assert [e for e, _ in events] == ["chunk", "chunk", "chunk", "done"], events
+            assert "".join(d["delta"] for _, d in events[:3]) == "abc" and events[-1][1] == {"text": "abc"}
+            r = await c.post("/api/v1/stream/ai-generate-response", json={**payload, "message": "fail"})
+            assert r.status_code == 504 and r.json()["error"]["code"] == "TIMEOUT"
+            r = await c.post("/api/v1/stream/get-settings", json={})
+            assert r.status_code == 422 and "does not stream" in r.json()["error"]["message"]
+        async with system.client() as c:
+            r = await c.post("/api/v1/stream/ai-generate-response", json=payload)
+            assert r.status_code == 401
+    finally:
+        await sub.unsubscribe()
