@@ -12,7 +12,6 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +49,7 @@ class ApiKeys:
     async def create(self, name: str, role: Role) -> tuple[str, dict[str, Any]]:
         key_id = secrets.token_hex(4)
         secret = secrets.token_urlsafe(32).replace("_", "-")
-        doc = {
-            "_id": key_id,
-            "name": name,
-            "role": role.label,
-            "digest": _digest(secret),
-            "created_at": datetime.now(UTC),
-            "revoked": False,
-        }
-        await self.store.insert(doc)
+        doc = await self.store.create(key_id, name, role.label, _digest(secret))
         return f"tgm_{key_id}_{secret}", self.view(doc)
 
     @staticmethod

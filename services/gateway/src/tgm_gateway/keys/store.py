@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -13,8 +14,18 @@ class KeyStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.col = db[COLLECTION]
 
-    async def insert(self, doc: dict[str, Any]) -> None:
+    async def create(self, key_id: str, name: str, role: str, digest: str) -> dict[str, Any]:
+        """A new active key's record (never the secret itself: only its digest)."""
+        doc = {
+            "_id": key_id,
+            "name": name,
+            "role": role,
+            "digest": digest,
+            "created_at": datetime.now(UTC),
+            "revoked": False,
+        }
         await self.col.insert_one(doc)
+        return doc
 
     async def get(self, key_id: str) -> dict[str, Any] | None:
         return await self.col.find_one({"_id": key_id})

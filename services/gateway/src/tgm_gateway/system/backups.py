@@ -72,16 +72,7 @@ class Backups:
             if request_id
             else now.strftime("%Y%m%dT%H%M%S%f")
         )
-        doc: dict[str, Any] = {
-            "_id": backup_id,
-            "kind": "backup",
-            "state": "running",
-            "label": req.label,
-            "started_at": now,
-            "progress": 0.0,
-            "services": {},
-        }
-        await self.store.insert(doc)
+        await self.store.start(backup_id, "backup", req.label, now)
         return await self._run_job(backup_id, self._do_backup(backup_id), req.wait)
 
     async def restore(self, req: system_cmd.RestoreDatabaseRequest) -> system_cmd.BackupStatus:
@@ -91,17 +82,8 @@ class Backups:
         if source is not None and source["state"] != "completed":
             raise Invalid(f"backup {req.backup_id!r} is {source['state']}, not completed")
         restore_id = f"restore-{req.backup_id}-{datetime.now(UTC).strftime('%H%M%S%f')}"
-        doc = {
-            "_id": restore_id,
-            "kind": "restore",
-            "state": "running",
-            "label": req.backup_id,
-            "started_at": datetime.now(UTC),
-            "progress": 0.0,
-            "services": {},
-            "archive": str(self._archive_path(req.backup_id)),
-        }
-        await self.store.insert(doc)
+        archive = str(self._archive_path(req.backup_id))
+        await self.store.start(restore_id, "restore", req.backup_id, datetime.now(UTC), archive)
         return await self._run_job(restore_id, self._do_restore(restore_id, req.backup_id), req.wait)
 
     async def status(self, req: system_cmd.GetBackupStatusRequest) -> system_cmd.BackupList:

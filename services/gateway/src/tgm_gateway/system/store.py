@@ -18,7 +18,21 @@ class BackupStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.col = db[COLLECTION]
 
-    async def insert(self, doc: dict[str, Any]) -> None:
+    async def start(
+        self, job_id: str, kind: str, label: str | None, started_at: datetime, archive: str | None = None
+    ) -> None:
+        """The record of a job that begins: running, nothing done yet."""
+        doc: dict[str, Any] = {
+            "_id": job_id,
+            "kind": kind,
+            "state": "running",
+            "label": label,
+            "started_at": started_at,
+            "progress": 0.0,
+            "services": {},
+        }
+        if archive is not None:
+            doc["archive"] = archive
         await self.col.insert_one(doc)
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
