@@ -1,8 +1,11 @@
-"""Component-test wiring shared by the analytics features: the real analytics runtime (tgm_analytics.app)
-on FastStream's in-memory broker with a real database (`mongo_server` of tgm_testing).
+"""Component-test wiring shared by the analytics domains: the real analytics runtime (built by
+`tgm_analytics.bootstrap.build` per test) on FastStream's in-memory broker with a real database
+(`mongo_server` of tgm_testing).
 
 - `client`: a `RuntimeClient`; `await publish(client, event, ...)` puts events on TGM_EVENTS the way the
   other services do (every durable consumer of analytics sees them).
+- `analytics()`: a fresh runtime, built after the test's environment is set (tests that listen on the
+  bus add their subscribers to it before it starts).
 - `ok` / `err`: call a command and return `data`, or assert the error code.
 - `eventually`: wait for a condition instead of sleeping.
 """
@@ -15,14 +18,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from tgm_analytics.app import runtime
+from tgm_analytics.app import Runtime
+from tgm_analytics.bootstrap import build
 from tgm_contracts.events import Event
 from tgm_runtime.testing import RuntimeClient, runtime_client
 
 
+def analytics() -> Runtime:
+    """The analytics runtime as `python -m tgm_analytics` builds it, reading the environment now."""
+    return build()
+
+
 @pytest.fixture
 async def client(mongo_server: Any) -> AsyncIterator[RuntimeClient]:
-    async with runtime_client(runtime, mongo_server.uri) as c:
+    async with runtime_client(analytics(), mongo_server.uri) as c:
         yield c
 
 

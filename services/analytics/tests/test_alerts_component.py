@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from faststream.nats import JStream, NatsMessage
 from tgm_analytics.alerts.probe import ServiceProbe
-from tgm_analytics.app import runtime
 from tgm_contracts import Service
 from tgm_contracts.commands.analytics import ClearAlerts, DismissAlert, GetAlerts
 from tgm_contracts.events_ai import AiProviderFailed
@@ -19,13 +18,14 @@ from tgm_contracts.events_campaign import JobStateChanged
 from tgm_contracts.events_session import AccountStatusChanged, FloodWaitRecorded, LoginFailed
 from tgm_runtime.testing import RuntimeClient, runtime_client
 
+from .conftest import analytics
+
 pytestmark = [pytest.mark.component, pytest.mark.timeout(60)]
 
 #: analytics events published during the current test: (name, body).
 PUBLISHED: list[tuple[str, dict[str, Any]]] = []
 
 
-@runtime.broker.subscriber("tgm.analytics.evt.*.v1", stream=JStream("TGM_EVENTS", declare=False))
 async def _collect(msg: NatsMessage) -> None:
     PUBLISHED.append((msg.raw_message.subject.split(".")[3], json.loads(msg.body)))
 
@@ -39,6 +39,8 @@ async def client(mongo_server: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
     monkeypatch.setenv("TGM_ANALYTICS_PROBE_SECONDS", "0")  # probed by hand below
     monkeypatch.setenv("TGM_ANALYTICS_SCHEDULER_SECONDS", "0")
     PUBLISHED.clear()
+    runtime = analytics()
+    runtime.broker.subscriber("tgm.analytics.evt.*.v1", stream=JStream("TGM_EVENTS", declare=False))(_collect)
     async with runtime_client(runtime, mongo_server.uri) as c:
         yield c
 
@@ -51,7 +53,7 @@ async def test_account_alert_folds_ignores_redelivery_and_reopens_after_dismissa
     client: RuntimeClient,
 ) -> None:
     first = AccountStatusChanged(account_id="a1", phone="+15550001", state="banned", previous_state="active")
-    await runtime.publish(first)
+    await client.runtime.publish(first)
     page = await alerts(client)
     [alert] = page["items"]
     assert (alert["level"], alert["code"], alert["accountId"], alert["count"]) == (
@@ -62,12 +64,12 @@ async def test_account_alert_folds_ignores_redelivery_and_reopens_after_dismissa
     )
     assert page["unresolvedByLevel"] == {"critical": 1} and page["total"] == 1
 
-    await runtime.publish(first)  # redelivered: the count must not grow
+    await client.runtime.publish(first)  # redelivered: the count must not grow
     assert (await alerts(client))["items"][0]["count"] == 1
     assert len(published("alert-raised")) == 1
 
     again = AccountStatusChanged(account_id="a1", state="banned", previous_state="disconnected")
-    await runtime.publish(again)
+    await client.runtime.publish(again)
     [alert] = (await alerts(client))["items"]
     assert alert["count"] == 2 and alert["sourceEventId"] == again.event_id
     raised = published("alert-raised")
@@ -79,9 +81,11 @@ async def test_account_alert_folds_ignores_redelivery_and_reopens_after_dismissa
     assert twice["dismissed"] is True and twice["note"] == "appealed"
     assert len(published("alert-dismissed")) == 1
 
-    await runtime.publish(first)  # an old event delivered again after dismissal opens nothing
+    await client.runtime.publish(first)  # an old event delivered again after dismissal opens nothing
     assert (await alerts(client))["total"] == 1
-    await runtime.publish(AccountStatusChanged(account_id="a1", state="banned", previous_state="active"))
+    await client.runtime.publish(
+        AccountStatusChanged(account_id="a1", state="banned", previous_state="active")
+    )
     page = await alerts(client)
     assert page["total"] == 2
     assert page["items"][0]["id"] != alert["id"] and page["items"][0]["count"] == 1
@@ -92,44 +96,46 @@ async def test_account_alert_folds_ignores_redelivery_and_reopens_after_dismissa
 
 
 async def test_flood_wait_rate_uses_the_setting_and_a_sliding_hour(client: RuntimeClient) -> None:
-    assert runtime.settings_store is not None
-    await runtime.settings_store.save("analytics", {"alertFloodWaitsPerHour": 3}, None)
+    assert client.runtime.settings_store is not None
+    await client.runtime.settings_store.save("analytics", {"alertFloodWaitsPerHour": 3}, None)
     now = datetime.now(UTC)
 
     def wait(at: datetime) -> FloodWaitRecorded:
         return FloodWaitRecorded(account_id="a2", seconds=20, until=at, category="send", occurred_at=at)
 
-    await runtime.publish(wait(now - timedelta(hours=2)))  # outside the hour: not counted
+    await client.runtime.publish(wait(now - timedelta(hours=2)))  # outside the hour: not counted
     for i in range(3):
-        await runtime.publish(wait(now - timedelta(minutes=30 - i)))
+        await client.runtime.publish(wait(now - timedelta(minutes=30 - i)))
     assert (await alerts(client))["total"] == 0
     fourth = wait(now)
-    await runtime.publish(fourth)
+    await client.runtime.publish(fourth)
     [alert] = (await alerts(client))["items"]
     assert alert["code"] == "flood_wait.rate" and alert["level"] == "warning" and alert["count"] == 1
-    await runtime.publish(fourth)
+    await client.runtime.publish(fourth)
     assert (await alerts(client))["items"][0]["count"] == 1
-    await runtime.publish(wait(now + timedelta(seconds=1)))
+    await client.runtime.publish(wait(now + timedelta(seconds=1)))
     assert (await alerts(client))["items"][0]["count"] == 2
     # another account has its own hour
-    await runtime.publish(FloodWaitRecorded(account_id="a3", seconds=5, until=now, category="send"))
+    await client.runtime.publish(FloodWaitRecorded(account_id="a3", seconds=5, until=now, category="send"))
     assert (await alerts(client))["total"] == 1
 
 
 async def test_job_bursts_logins_and_providers(client: RuntimeClient) -> None:
     for i in range(4):
-        await runtime.publish(JobStateChanged(job_id=f"j{i}", state="failed", peer=5, campaign_id="c1"))
+        await client.runtime.publish(
+            JobStateChanged(job_id=f"j{i}", state="failed", peer=5, campaign_id="c1")
+        )
     assert (await alerts(client, code="campaign.jobs_failed"))["total"] == 0
-    await runtime.publish(
+    await client.runtime.publish(
         JobStateChanged(job_id="j5", state="failed", peer=5, campaign_id="c1", error="PEER_FLOOD")
     )
     [burst] = (await alerts(client, code="campaign.jobs_failed"))["items"]
     assert burst["subject"] == "c1" and burst["level"] == "error" and "PEER_FLOOD" in burst["message"]
 
-    await runtime.publish(
+    await client.runtime.publish(
         LoginFailed(account_id="a5", method="code", error="PHONE_CODE_INVALID", message="x")
     )
-    await runtime.publish(
+    await client.runtime.publish(
         LoginFailed(
             account_id="a5", method="code", error="PHONE_NUMBER_BANNED", message="x", recoverable=False
         )
@@ -138,7 +144,7 @@ async def test_job_bursts_logins_and_providers(client: RuntimeClient) -> None:
     assert login["accountId"] == "a5" and login["level"] == "error"
 
     for _ in range(2):
-        await runtime.publish(
+        await client.runtime.publish(
             AiProviderFailed(provider="openai", code="UNAUTHORIZED", message="401", operation="chat")
         )
     [key] = (await alerts(client, code="ai.provider_key_rejected"))["items"]
@@ -149,7 +155,7 @@ async def test_list_filters_pagination_and_clear(client: RuntimeClient) -> None:
     base = datetime.now(UTC) - timedelta(minutes=10)
     states = ["banned", "frozen", "peer_flood", "proxy_error", "unauthorized"] * 2
     for i, state in enumerate(states):
-        await runtime.publish(
+        await client.runtime.publish(
             AccountStatusChanged(
                 account_id=f"acc{i}",
                 state=state,
@@ -200,8 +206,12 @@ async def test_list_filters_pagination_and_clear(client: RuntimeClient) -> None:
 
 
 async def test_account_back_to_active_resolves_its_alerts(client: RuntimeClient) -> None:
-    await runtime.publish(AccountStatusChanged(account_id="a7", state="peer_flood", previous_state="active"))
-    await runtime.publish(AccountStatusChanged(account_id="a7", state="active", previous_state="peer_flood"))
+    await client.runtime.publish(
+        AccountStatusChanged(account_id="a7", state="peer_flood", previous_state="active")
+    )
+    await client.runtime.publish(
+        AccountStatusChanged(account_id="a7", state="active", previous_state="peer_flood")
+    )
     [alert] = (await alerts(client))["items"]
     assert alert["dismissed"] is True and alert["dismissedBy"] == "system"
 
@@ -212,8 +222,8 @@ async def test_service_probe_raises_after_two_misses_and_resolves_on_answer(clie
     async def ask(service: Service) -> bool | None:
         return up[service]
 
-    probe = ServiceProbe(runtime.state.alerts, ask, list(up), "replica-a", interval=30)
-    other = ServiceProbe(runtime.state.alerts, ask, list(up), "replica-b", interval=30)
+    probe = ServiceProbe(client.runtime.app.alerts, ask, list(up), "replica-a", interval=30)
+    other = ServiceProbe(client.runtime.app.alerts, ask, list(up), "replica-b", interval=30)
     assert await probe.round() is True
     assert await other.round() is False  # one prober at a time
     up[Service.CAMPAIGN] = False
@@ -228,5 +238,5 @@ async def test_service_probe_raises_after_two_misses_and_resolves_on_answer(clie
     await probe.round()
     [resolved] = (await alerts(client))["items"]
     assert resolved["dismissed"] is True and resolved["dismissedBy"] == "system"
-    await probe.stop()
+    await probe.release()
     assert await other.round() is True  # the lease was released

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tgm_analytics import alerts
-from tgm_analytics.migrations import MIGRATIONS
+from tgm_analytics.bootstrap import build
+from tgm_analytics.settings import AnalyticsSettings
 from tgm_contracts import Service
 from tgm_contracts.commands.analytics import GetAlertsRequest
 from tgm_contracts.events_session import AccountStatusChanged
@@ -36,10 +36,7 @@ async def test_probe_and_events_over_real_nats(
             replica_id=f"{name}-{uuid.uuid4().hex[:4]}",
         )
 
-    analytics = ServiceRuntime(
-        Service.ANALYTICS, "test", migrations=MIGRATIONS, settings=settings("analytics")
-    )
-    alerts.register(analytics)
+    analytics = build(AnalyticsSettings(runtime=settings("analytics")))
     campaign = ServiceRuntime(Service.CAMPAIGN, "test", settings=settings("campaign"))
     started: list[ServiceRuntime] = []
     try:
@@ -48,7 +45,7 @@ async def test_probe_and_events_over_real_nats(
             started.append(rt)
 
         async def down(service: Service, dismissed: bool | None = None) -> list[Any]:
-            page = await analytics.state.alerts.list(GetAlertsRequest(code="service.down", service=service))
+            page = await analytics.app.alerts.list(GetAlertsRequest(code="service.down", service=service))
             return [a for a in page.items if dismissed is None or a.dismissed is dismissed]
 
         # Nothing serves the gateway, tg-session or ai here: two misses each, then critical alerts.
@@ -71,7 +68,7 @@ async def test_probe_and_events_over_real_nats(
         )
 
         async def unauthorized() -> list[Any]:
-            return (await analytics.state.alerts.list(GetAlertsRequest(code="account.unauthorized"))).items
+            return (await analytics.app.alerts.list(GetAlertsRequest(code="account.unauthorized"))).items
 
         [acc] = await eventually(unauthorized, timeout=15)
         assert acc.account_id == "acc1" and acc.level == "critical"

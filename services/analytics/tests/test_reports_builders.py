@@ -8,11 +8,10 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tgm_analytics.reports.builders import compute, headline, render, summary_text, table
+from tgm_analytics.reports.builders import ReportSources, compute, headline, render, summary_text, table
 from tgm_contracts import Service
 from tgm_contracts.commands import analytics as A
 from tgm_contracts.models.analytics import AlertView, WindowView
@@ -151,11 +150,11 @@ class FakePerformance:
         )  # fmt: skip
 
 
-def state(alerts: int = 3) -> SimpleNamespace:
-    return SimpleNamespace(stats=FakeStats(), alerts=FakeAlerts(alerts), performance=FakePerformance())
+def state(alerts: int = 3) -> ReportSources:
+    return ReportSources(stats=FakeStats(), alerts=FakeAlerts(alerts), performance=FakePerformance())
 
 
-async def make(kind: str, st: SimpleNamespace, **filters: Any) -> Any:
+async def make(kind: str, st: ReportSources, **filters: Any) -> Any:
     return await compute(
         kind, st, since=SINCE, until=UNTIL, bucket="day", timezone="Asia/Taipei", filters=filters
     )
@@ -254,7 +253,7 @@ async def test_refused_filters_missing_features_and_bad_windows() -> None:
         assert exc.value.code.value == "VALIDATION_ERROR" and "does not filter by" in exc.value.message
     with pytest.raises(DomainError) as exc:
         await compute(
-            "messages", SimpleNamespace(), since=SINCE, until=UNTIL, bucket="day", timezone=None, filters={}
+            "messages", ReportSources(), since=SINCE, until=UNTIL, bucket="day", timezone=None, filters={}
         )
     assert exc.value.code.value == "UNAVAILABLE"
     with pytest.raises(DomainError) as exc:

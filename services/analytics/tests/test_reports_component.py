@@ -18,14 +18,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from faststream.nats import JStream, NatsMessage
-from tgm_analytics.app import runtime
 from tgm_analytics.reports.service import ReportService
 from tgm_contracts import events_session as ts
 from tgm_contracts.commands.analytics import ExportReport, GetAlerts, ScheduleReport
 from tgm_contracts.rpc_session import Send
 from tgm_runtime.testing import RuntimeClient, runtime_client
 
-from .conftest import eventually
+from .conftest import analytics, eventually
 
 pytestmark = [pytest.mark.component, pytest.mark.timeout(90)]
 
@@ -33,12 +32,10 @@ PUBLISHED: list[tuple[str, dict[str, Any]]] = []
 SENT: list[dict[str, Any]] = []
 
 
-@runtime.broker.subscriber("tgm.analytics.evt.*.v1", stream=JStream("TGM_EVENTS", declare=False))
 async def _collect(msg: NatsMessage) -> None:
     PUBLISHED.append((msg.raw_message.subject.split(".")[3], json.loads(msg.body)))
 
 
-@runtime.broker.subscriber(Send.subject("a1"))
 async def _fake_send(msg: NatsMessage) -> dict[str, Any]:
     """tg-session's holder of account a1, as far as reports need it."""
     body = json.loads(msg.body)
@@ -100,6 +97,9 @@ async def client(mongo_server: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
     monkeypatch.setenv("TGM_ANALYTICS_REPORTS_KEEP", "2")
     PUBLISHED.clear()
     SENT.clear()
+    runtime = analytics()
+    runtime.broker.subscriber("tgm.analytics.evt.*.v1", stream=JStream("TGM_EVENTS", declare=False))(_collect)
+    runtime.broker.subscriber(Send.subject("a1"))(_fake_send)
     async with runtime_client(runtime, mongo_server.uri) as c:
         yield c
 
@@ -109,10 +109,10 @@ T0 = NOW - timedelta(hours=5)
 WINDOW = {"since": T0.isoformat(), "until": NOW.isoformat(), "bucket": "hour", "timezone": "UTC"}
 
 
-async def traffic() -> None:
+async def traffic(client: RuntimeClient) -> None:
     for i, minutes in enumerate((10, 20, 70)):
         at = T0 + timedelta(minutes=minutes)
-        await runtime.publish(
+        await client.runtime.publish(
             ts.MessageSent(
                 account_id="a1",
                 chat_kind="private",
@@ -123,7 +123,7 @@ async def traffic() -> None:
             )
         )
     at = T0 + timedelta(minutes=80)
-    await runtime.publish(
+    await client.runtime.publish(
         ts.MessageReceived(
             account_id="a1",
             chat_kind="private",
@@ -141,7 +141,7 @@ def rows_of(file: dict[str, Any]) -> list[list[str]]:
 
 
 async def test_export_now_from_the_real_features(client: RuntimeClient) -> None:
-    await traffic()
+    await traffic(client)
     file = await client.data(ExportReport, {"report": "messages", **WINDOW})
     assert (
         file["format"] == "csv" and file["filename"].startswith("messages-report-") and not file["truncated"]
@@ -163,7 +163,9 @@ async def test_export_now_from_the_real_features(client: RuntimeClient) -> None:
     filtered = await client.data(ExportReport, {"report": "messages", "accountId": "nobody", **WINDOW})
     assert rows_of(filtered)[-1][:3] == ["total", "0", "0"]
 
-    await runtime.publish(ts.AccountStatusChanged(account_id="a1", state="banned", previous_state="active"))
+    await client.runtime.publish(
+        ts.AccountStatusChanged(account_id="a1", state="banned", previous_state="active")
+    )
     alerts = rows_of(await client.data(ExportReport, {"report": "alerts"}))
     assert len(alerts) == 2 and alerts[1][1:3] == ["critical", "account.banned"]
     xlsx = await client.data(ExportReport, {"report": "dashboard", "format": "xlsx", **WINDOW})
@@ -246,7 +248,7 @@ async def test_schedule_save_validate_update_list(client: RuntimeClient) -> None
 
 
 async def test_run_stores_delivers_and_fetches(client: RuntimeClient, hook: Hook) -> None:
-    await traffic()
+    await traffic(client)
     saved = await client.data(
         ScheduleReport,
         {
@@ -308,9 +310,9 @@ async def test_failed_delivery_is_recorded_and_alerted(client: RuntimeClient, ho
 async def test_due_schedule_runs_once_across_two_schedulers_and_old_reports_are_pruned(
     client: RuntimeClient,
 ) -> None:
-    mine: ReportService = runtime.state.reports
+    mine: ReportService = client.runtime.app.reports
     other = ReportService(
-        runtime.state, mine.schedules, mine.reports, mine.deliverer, runtime.publish, keep=2
+        mine.sources, mine.schedules, mine.reports, mine.deliverer, client.runtime.publish, mine.spawn, keep=2
     )
     sid = (await client.data(ScheduleReport, {"name": "Tick", "report": "users", "cron": "*/5 * * * *"}))[
         "schedule"
@@ -324,7 +326,7 @@ async def test_due_schedule_runs_once_across_two_schedulers_and_old_reports_are_
         assert doc is not None and doc["next_run_at"] > now and doc["last_run_at"] is not None
         ids.append(doc["last_report_id"])
     assert len(set(ids)) == 3 and len(ready()) == 3
-    assert await runtime.db["reports"].count_documents({"schedule_id": sid}) == 2  # keep = 2
+    assert await client.runtime.db["reports"].count_documents({"schedule_id": sid}) == 2  # keep = 2
     oldest = await client.call(ExportReport, {"reportId": ids[0]})
     assert oldest["error"]["code"] == "NOT_FOUND"
     assert (await client.data(ExportReport, {"reportId": ids[2]}))["rows"] >= 1

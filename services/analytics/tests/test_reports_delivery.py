@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from tgm_analytics.reports.delivery import Deliverer, check_recipient, label
+from tgm_analytics.reports.adapters import Deliverer, check_recipient, label
 from tgm_contracts import ErrorCode
 from tgm_contracts.rpc_session import SendRequest
 from tgm_runtime import DomainError

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tgm_analytics.stats import sweep
-from tgm_analytics.stats.ingest import FACTS, LEADS
+from tgm_analytics.stats.store import FACTS, LEADS, sweep
 from tgm_contracts import events_ai as ai
 from tgm_contracts import events_campaign as cp
 from tgm_contracts import events_session as ts

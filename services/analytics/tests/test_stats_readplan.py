@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tgm_analytics.stats import StatsQueries
-from tgm_analytics.stats.ingest import FACTS
-from tgm_analytics.stats.queries import SCAN_FRACTION, GeneralZone, _matcher
+from tgm_analytics.stats.queries import SCAN_FRACTION, GeneralZone, StatsQueries, _matcher
+from tgm_analytics.stats.store import FACTS
 from tgm_contracts.commands import analytics as A
 
 from .conftest import publish

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tgm_analytics.stats import Timeline, detect_replies, fact_of
+from tgm_analytics.stats.facts import fact_of
 from tgm_analytics.stats.queries import Scope, _series
-from tgm_analytics.stats.timeline import REPLY_WINDOW, zone
+from tgm_analytics.stats.timeline import REPLY_WINDOW, Timeline, detect_replies, zone
 from tgm_contracts import events_ai as ai
 from tgm_contracts import events_analytics as an
 from tgm_contracts import events_campaign as cp

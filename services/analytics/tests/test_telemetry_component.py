@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tgm_analytics.telemetry import sweep
+from tgm_analytics.telemetry.store import sweep
 from tgm_contracts import Service, streams, subjects
 from tgm_contracts.commands import analytics as A
 from tgm_contracts.telemetry import HISTOGRAM_SIZE, LATENCY_BOUNDS_MS
@@ -171,7 +171,7 @@ async def test_logs_are_stored_once_and_filtered(client: RuntimeClient) -> None:
     # The query object other features use gives the same.
     from tgm_contracts.commands.analytics import GetLogsRequest
 
-    page = await client.runtime.state.logs.page(GetLogsRequest(service=[Service.CAMPAIGN]))
+    page = await client.runtime.app.logs.page(GetLogsRequest(service=[Service.CAMPAIGN]))
     assert page.total == 2
 
 
@@ -370,7 +370,5 @@ async def test_performance_merges_replicas_and_periods(client: RuntimeClient) ->
     assert bad["error"]["code"] == "VALIDATION_ERROR"
     long = await client.call(A.GetPerformance, {"since": (NOW - timedelta(days=40)).isoformat()})
     assert long["ok"] is True  # until defaults to now; the 31-day cap applies when both are given
-    direct = await client.runtime.state.performance.report(
-        A.PerformanceRequest(services=[Service.TG_SESSION])
-    )
+    direct = await client.runtime.app.performance.report(A.PerformanceRequest(services=[Service.TG_SESSION]))
     assert direct.services[0].requests == 8

@@ -16,8 +16,8 @@ import nats
 import pytest
 from pydantic import Field
 from pymongo import AsyncMongoClient
-from tgm_analytics import telemetry
-from tgm_analytics.migrations import MIGRATIONS
+from tgm_analytics.bootstrap import build
+from tgm_analytics.settings import AnalyticsSettings
 from tgm_contracts import Headers, Service
 from tgm_contracts.base import Request, Response
 from tgm_contracts.commands import analytics as A
@@ -56,11 +56,9 @@ async def test_logs_and_samples_travel_from_a_service_to_get_logs_and_get_perfor
             nats_url=nats_server.url, mongodb_uri=mongo_server.uri, database_prefix=prefix, replica_id=name
         )
 
-    # The analytics side as app.py wires it (its telemetry feature and migrations); a factory in app.py
-    # would let this build the whole service on other settings.
-    analytics = ServiceRuntime(Service.ANALYTICS, "test", migrations=MIGRATIONS, settings=settings("an-1"))
+    # The whole analytics service as bootstrap.py builds it, on this test's bus and database.
+    analytics = build(AnalyticsSettings(runtime=settings("an-1")))
     analytics.telemetry.settings = TelemetrySettings(log_ship=False, perf_sample_seconds=0)
-    telemetry.register(analytics)
 
     svc = ServiceRuntime(Service.AI, "test", settings=settings(f"ai-{uuid.uuid4().hex[:4]}"))
     svc.telemetry.settings = TelemetrySettings(log_ship=True, log_ship_interval=0.1, perf_sample_seconds=0.3)

@@ -8,12 +8,14 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import Gauge
 from tgm_analytics.telemetry.histogram import Merged, merge_all, percentile
-from tgm_analytics.telemetry.logs import decode_cursor, doc_of, encode_cursor, query_of
+from tgm_analytics.telemetry.logs import doc_of, query_of
+from tgm_analytics.telemetry.store import NEWEST_LOGS
 from tgm_contracts import Service
 from tgm_contracts.commands.analytics import GetLogsRequest
 from tgm_contracts.telemetry import HISTOGRAM_SIZE, LATENCY_BOUNDS_MS, LogBatch, LogRecord
-from tgm_runtime import Invalid
+from tgm_runtime import Invalid, cursor
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -115,27 +117,27 @@ def test_filters_become_one_query() -> None:
 
 def test_cursors_round_trip_and_garbage_is_refused() -> None:
     at = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
-    assert decode_cursor(encode_cursor(at, "r:b:7")) == (at, "r:b:7")
-    for bad in ("nope", "e30", encode_cursor(at, "x")[:-6]):
+    token = NEWEST_LOGS.cursor_of({"ts": at, "_id": "r:b:7"})
+    assert cursor.decode(token, 2, NEWEST_LOGS.tag) == [at, "r:b:7"]
+    for bad in ("nope", "e30", NEWEST_LOGS.cursor_of({"ts": at, "_id": "x"})[:-6]):
         with pytest.raises(Invalid):
-            decode_cursor(bad)
+            NEWEST_LOGS.where({}, bad)
 
 
 async def test_services_report_their_gauges_in_samples() -> None:
     """tg-session and campaign put their fleet figures into every perf sample (read from the runtime's
     Prometheus registry, so the figures are exactly what /metrics shows)."""
-    session_app = pytest.importorskip("tgm_session.app")
-    campaign_app = pytest.importorskip("tgm_campaign.app")
-    rt = session_app.create_runtime()
+    session = pytest.importorskip("tgm_session.bootstrap")
+    campaign = pytest.importorskip("tgm_campaign.bootstrap")
+    rt = session.build()
     assert (await rt.perf.take())["figures"] == {"accounts_connected": 0.0, "accounts_held": 0.0}
     rt.registry._names_to_collectors["tgm_session_connected_accounts"].set(3)
     rt.registry._names_to_collectors["tgm_session_held_accounts"].set(4)
     assert (await rt.perf.take())["figures"] == {"accounts_connected": 3.0, "accounts_held": 4.0}
-    cp = campaign_app.create_runtime()
+    cp = campaign.build()
     assert (await cp.perf.take())["figures"] == {}  # before start: no metrics, no false 0
-    from tgm_campaign.messaging.common import Metrics  # what campaign's on_start registers
-
-    jobs = Metrics(cp.registry).jobs
+    # The job gauge campaign registers at start (its queue snapshot), by the name its figure reads.
+    jobs = Gauge("tgm_campaign_jobs", "Jobs by state (last queue snapshot)", ["state"], registry=cp.registry)
     assert (await cp.perf.take())["figures"] == {}  # before the first queue snapshot either
     for state, n in (("pending", 5), ("scheduled", 2), ("in_flight", 1), ("sent", 90)):
         jobs.labels(state).set(n)

@@ -1,31 +1,43 @@
-"""Wiring of the analytics service: the runtime, its migrations and the four features.
+"""The analytics use cases, as handlers see them: `ctx.app` is an `AnalyticsApp` (built by bootstrap.py
+at every start, once the database is there).
 
-- `stats`: every event of every service (TGM_EVENTS) folded into counted facts; the six statistics
-  commands (dashboard, analytics, messages, users, groups, conversions).
-- `reports`: `export-report` and `schedule-report` (cron or interval, stored reports, deliveries).
-- `alerts`: alert rules over the same events; `get-alerts`, `dismiss-alert`, `clear-alerts`.
-- `telemetry`: the logs and performance samples every service ships (TGM_TELEMETRY); `get-logs`,
-  `export-logs`, `clear-logs`, `get-performance`.
-
-Each feature module exposes `register(runtime)`; its indexes are a numbered migration in migrations.py.
 Analytics never reads another service's database: it knows only what the others publish.
 """
 
 from __future__ import annotations
 
-from tgm_contracts import Service
-from tgm_runtime import RuntimeSettings, ServiceRuntime
+from dataclasses import dataclass
 
-from . import __version__, alerts, reports, stats, telemetry
-from .migrations import MIGRATIONS
+from tgm_runtime import CallContext, ServiceRuntime
+
+from .alerts.probe import ServiceProbe
+from .alerts.service import AlertService
+from .reports.service import ReportService
+from .retention import Retention
+from .stats.queries import StatsQueries
+from .stats.service import Ingest
+from .telemetry.logs import LogService
+from .telemetry.perf import PerformanceService
+from .telemetry.service import TelemetryIntake
 
 
-def create_runtime(settings: RuntimeSettings | None = None) -> ServiceRuntime:
-    """A runtime serving the 15 analytics commands (tests build their own with their own settings)."""
-    rt = ServiceRuntime(Service.ANALYTICS, __version__, migrations=MIGRATIONS, settings=settings)
-    for feature in (stats, reports, alerts, telemetry):
-        feature.register(rt)
-    return rt
+@dataclass(frozen=True)
+class AnalyticsApp:
+    #: The six statistics (get-dashboard-stats, …) and the consumer that feeds them.
+    stats: StatsQueries
+    ingest: Ingest
+    stats_retention: Retention
+    #: Alert rules, get/dismiss/clear-alerts, and the probe of every other service.
+    alerts: AlertService
+    probe: ServiceProbe
+    #: export-report, schedule-report and the scheduler.
+    reports: ReportService
+    #: What every service ships on TGM_TELEMETRY, get/export/clear-logs and get-performance.
+    telemetry: TelemetryIntake
+    logs: LogService
+    performance: PerformanceService
+    telemetry_retention: Retention
 
 
-runtime = create_runtime()
+Ctx = CallContext[AnalyticsApp]
+Runtime = ServiceRuntime[AnalyticsApp]

@@ -1,17 +1,21 @@
 """Numbered migrations of the analytics database (applied at start and by `run-migrations`).
 
-One per feature, each creating that feature's collections and indexes; later changes append numbers.
+One per domain, each creating that domain's collections and indexes (in its store); later changes
+append numbers.
 """
 
 from __future__ import annotations
 
 from tgm_runtime import Migration
 
-from . import alerts, reports, stats, telemetry
+from .alerts import store as alerts_store
+from .reports import store as reports_store
+from .stats import store as stats_store
+from .telemetry import store as telemetry_store
 
 MIGRATIONS: list[Migration] = [
-    Migration(1, "stats: facts and projections", stats.create_indexes),
-    Migration(2, "reports: schedules and stored reports", reports.create_indexes),
-    Migration(3, "alerts", alerts.create_indexes),
-    Migration(4, "telemetry: logs and performance samples", telemetry.create_indexes),
+    Migration(1, "stats: facts and projections", stats_store.create_indexes),
+    Migration(2, "reports: schedules and stored reports", reports_store.create_indexes),
+    Migration(3, "alerts", alerts_store.create_indexes),
+    Migration(4, "telemetry: logs and performance samples", telemetry_store.create_indexes),
 ]

@@ -1,4 +1,4 @@
-"""The service probe: every `interval` seconds ask each other service's `sys.info` (the subject the
+"""The service probe: every `interval` seconds (a `runtime.every` job, bootstrap.py) ask each other service's `sys.info` (the subject the
 gateway's get-system-info fans out to); two misses in a row raise `service.down` (critical), and the
 first answer after that dismisses the open alert as `system`.
 
@@ -14,8 +14,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from tgm_contracts import Service
+from tgm_contracts import BACKEND_SERVICES, ErrorCode, Service, subjects
+from tgm_contracts import sys as sysops
+from tgm_runtime import DomainError, ServiceRuntime
 
 from .rules import service_down, service_down_key
 from .service import SYSTEM, AlertService
@@ -26,6 +29,28 @@ log = logging.getLogger("tgm.analytics.alerts.probe")
 Ask = Callable[[Service], Awaitable[bool | None]]
 
 LEASE = "service-probe"
+
+#: Who the probe asks: every service but analytics itself (if it is down, nobody is asking).
+PROBED: tuple[Service, ...] = tuple(
+    s for s in (Service.GATEWAY, *BACKEND_SERVICES) if s is not Service.ANALYTICS
+)
+
+
+def asker(runtime: ServiceRuntime[Any], timeout: float) -> Ask:
+    """`ask` over the bus: a service answers when its `sys.info` replies within `timeout`."""
+
+    async def ask(service: Service) -> bool | None:
+        conn = getattr(runtime.broker, "_connection", None)
+        if conn is None or not getattr(conn, "is_connected", True):
+            return None  # our own bus is down: that says nothing about the others
+        try:
+            await runtime.request(subjects.sys(service, sysops.Info.OP), {}, sysops.ServiceInfo, timeout)
+        except DomainError as exc:
+            # An error reply still proves the service is there; only silence counts as a miss.
+            return exc.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT)
+        return True
+
+    return ask
 
 
 class ServiceProbe:
@@ -47,8 +72,6 @@ class ServiceProbe:
         self.threshold = misses
         self.clock = clock
         self.misses: dict[Service, int] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
 
     async def round(self) -> bool:
         """One probe of every service; False when another replica holds the probe lease."""
@@ -79,30 +102,8 @@ class ServiceProbe:
                 )
         return True
 
-    async def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.interval)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.round()
-            except Exception:
-                log.exception("service probe round failed")
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self._loop(), name="alerts-service-probe")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, 5)
-            except TimeoutError:
-                self._task.cancel()
-            self._task = None
+    async def release(self) -> None:
+        """Give the probe lease up (at stop), so another replica takes over without waiting for it to expire."""
         try:
             await self.alerts.store.release_lease(LEASE, self.holder)
         except Exception as exc:  # the database may be gone already at shutdown

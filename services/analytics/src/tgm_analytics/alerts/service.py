@@ -35,7 +35,7 @@ def _now() -> datetime:
 
 
 class AlertService:
-    """What `runtime.state.alerts` is: `list(GetAlertsRequest) -> AlertPage` for reports, and the rest
+    """`AnalyticsApp.alerts`: `list(GetAlertsRequest) -> AlertPage` for reports, and the rest
     for the handlers, the event consumer and the service probe."""
 
     def __init__(

@@ -12,8 +12,6 @@ event (`_id` = key + event id), upserted, so recounting a redelivered event is h
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,13 +21,15 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from tgm_contracts.commands.analytics import ClearAlertsRequest, GetAlertsRequest
 from tgm_contracts.models.analytics import ALERT_LEVELS, AlertView
-from tgm_runtime import Invalid
+from tgm_runtime.cursor import Keyset
 
 from .rules import LEVEL_RANK, Signal
 
 ALERTS = "alerts"
 MARKS = "alert_marks"
 LEASES = "alert_leases"
+#: get-alerts pages: newest last seen first.
+NEWEST = Keyset(("last_seen_at", "_id"), descending=True)
 #: Event ids remembered per alert (a redelivery comes soon after the first delivery).
 RECENT_EVENTS = 50
 
@@ -43,6 +43,7 @@ def ms(at: datetime) -> datetime:
 
 
 async def create_indexes(db: Any) -> None:
+    """Migration 3: one open alert per fold key, the newest-first order, burst marks."""
     alerts = db[ALERTS]
     await alerts.create_index(
         [("fold_key", ASCENDING)],
@@ -75,19 +76,6 @@ def view(doc: dict[str, Any]) -> AlertView:
         note=doc.get("note"),
         source_event_id=doc.get("source_event_id"),
     )
-
-
-def encode_cursor(doc: dict[str, Any]) -> str:
-    raw = json.dumps({"t": ms(doc["last_seen_at"]).isoformat(), "id": doc["_id"]})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(raw["t"]), str(raw["id"])
-    except (ValueError, KeyError, TypeError):
-        raise Invalid("cursor is not one this command returned", {"cursor": cursor}) from None
 
 
 def list_filter(req: GetAlertsRequest) -> dict[str, Any]:
@@ -206,24 +194,14 @@ class AlertStore:
     async def page(self, req: GetAlertsRequest) -> tuple[list[dict[str, Any]], str | None, int]:
         query = list_filter(req)
         total = await self.col.count_documents(query)
-        if req.cursor:
-            t, last = decode_cursor(req.cursor)
-            t = ms(t)
-            query = {
-                "$and": [
-                    query,
-                    {"$or": [{"last_seen_at": {"$lt": t}}, {"last_seen_at": t, "_id": {"$lt": last}}]},
-                ]
-            }
         docs = (
-            await self.col.find(query)
-            .sort([("last_seen_at", DESCENDING), ("_id", DESCENDING)])
+            await self.col.find(NEWEST.where(query, req.cursor))
+            .sort(NEWEST.sort())
             .limit(req.limit + 1)
             .to_list()
         )
-        more = len(docs) > req.limit
-        docs = docs[: req.limit]
-        return docs, encode_cursor(docs[-1]) if more and docs else None, total
+        items, cursor = NEWEST.page(docs, req.limit)
+        return items, cursor, total
 
     async def unresolved_by_level(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -1,7 +1,7 @@
 """Report kinds: where each one's figures come from, its flat table, and its headline.
 
-Every report is computed from the query objects the other features publish on `runtime.state`
-(`stats`, `alerts`, `performance`; see /work/notes/analytics.md), never from their collections.
+Every report is computed from the use cases of the other domains (`ReportSources`: stats, alerts,
+performance; see /work/notes/analytics.md), never from their collections.
 CSV and XLSX hold the table below; JSON holds the whole response object.
 
 Tables (one header row, then):
@@ -18,9 +18,9 @@ Tables (one header row, then):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
@@ -69,8 +69,35 @@ def check_filters(kind: str, filters: dict[str, Any]) -> None:
         )
 
 
-def _source(state: SimpleNamespace, name: str) -> Any:
-    source = getattr(state, name, None)
+class StatsSource(Protocol):
+    async def dashboard(self, req: A.DashboardRequest) -> A.DashboardStats: ...
+    async def messages(self, req: A.MessageStatsRequest) -> A.MessageStats: ...
+    async def users(self, req: A.UserStatsRequest) -> A.UserStats: ...
+    async def groups(self, req: A.GroupStatsRequest) -> A.GroupStats: ...
+    async def conversions(self, req: A.ConversionStatsRequest) -> A.ConversionStats: ...
+
+
+class AlertSource(Protocol):
+    async def list(self, req: A.GetAlertsRequest) -> A.AlertPage: ...
+
+
+class PerformanceSource(Protocol):
+    async def report(self, req: A.PerformanceRequest) -> A.PerformanceReport: ...
+
+
+@dataclass(frozen=True)
+class ReportSources:
+    """The use cases reports read; one left out makes its reports UNAVAILABLE (tests build a part)."""
+
+    stats: StatsSource | None = None
+    alerts: AlertSource | None = None
+    performance: PerformanceSource | None = None
+
+
+S = TypeVar("S")
+
+
+def _source(source: S | None, name: str) -> S:
     if source is None:
         raise Unavailable(f"the {name} feature of analytics is not running; this report cannot be made")
     return source
@@ -91,7 +118,7 @@ def _as(model: type[BaseModel], value: Any) -> Any:
 
 async def compute(
     kind: str,
-    state: SimpleNamespace,
+    sources: ReportSources,
     *,
     since: datetime,
     until: datetime,
@@ -104,31 +131,36 @@ async def compute(
     window = {"since": since, "until": until, "bucket": bucket, "timezone": timezone}
     account, campaign, chat = filters.get("account_id"), filters.get("campaign_id"), filters.get("chat_id")
     scope = {"account_id": account, "campaign_id": campaign, "chat_id": chat}
+    out: BaseModel
     if kind == "dashboard":
-        out = await _source(state, "stats").dashboard(_build(A.DashboardRequest, **window))
+        out = await _source(sources.stats, "stats").dashboard(_build(A.DashboardRequest, **window))
     elif kind == "messages":
-        out = await _source(state, "stats").messages(_build(A.MessageStatsRequest, **window, **scope))
+        out = await _source(sources.stats, "stats").messages(_build(A.MessageStatsRequest, **window, **scope))
     elif kind == "users":
-        out = await _source(state, "stats").users(_build(A.UserStatsRequest, **window, **scope))
+        out = await _source(sources.stats, "stats").users(_build(A.UserStatsRequest, **window, **scope))
     elif kind == "groups":
         req = _build(
             A.GroupStatsRequest, **window, account_id=account, chat_ids=[chat] if chat is not None else None
         )
-        out = await _source(state, "stats").groups(req)
+        out = await _source(sources.stats, "stats").groups(req)
     elif kind == "conversions":
-        out = await _source(state, "stats").conversions(_build(A.ConversionStatsRequest, **window, **scope))
+        out = await _source(sources.stats, "stats").conversions(
+            _build(A.ConversionStatsRequest, **window, **scope)
+        )
     elif kind == "performance":
-        out = await _source(state, "performance").report(
+        out = await _source(sources.performance, "performance").report(
             _build(A.PerformanceRequest, since=since, until=until)
         )
     elif kind == "alerts":
-        out = await _all_alerts(_source(state, "alerts"), since, until, account)
+        out = await _all_alerts(_source(sources.alerts, "alerts"), since, until, account)
     else:  # the contract's Literal makes this unreachable from the wire
         raise Invalid(f"unknown report kind {kind!r}")
     return _as(RESPONSES[kind], out)
 
 
-async def _all_alerts(source: Any, since: datetime, until: datetime, account: str | None) -> A.AlertPage:
+async def _all_alerts(
+    source: AlertSource, since: datetime, until: datetime, account: str | None
+) -> A.AlertPage:
     """Every alert last seen in the window, newest first (all pages of get-alerts)."""
     items: list[Any] = []
     cursor: str | None = None

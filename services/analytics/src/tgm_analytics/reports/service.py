@@ -1,6 +1,6 @@
 """The reports use cases: export a report now or fetch a stored one, manage schedules, and run them.
 
-The scheduler is a loop in the service: every `scheduler_seconds` it reads the due schedules and claims
+The scheduler is `tick`, a `runtime.every(scheduler_seconds)` job (bootstrap.py): it reads the due schedules and claims
 each with a conditional update (`next_run_at` still the value it read), so of several replicas exactly
 one runs a given occurrence. The claim moves `next_run_at` before the run: a replica that dies in the
 middle of a run loses that one occurrence rather than running it twice.
@@ -8,18 +8,15 @@ middle of a run loses that one occurrence rather than running it twice.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 from tgm_contracts import Event, Service
 from tgm_contracts.commands.analytics import (
     ExportReportRequest,
@@ -32,25 +29,18 @@ from tgm_contracts.models.analytics import ExportFile, ReportRecipient, ReportSc
 from tgm_runtime import DomainError, Invalid, NotFound
 
 from ..alerts.rules import Signal, fold_key
-from .builders import RESPONSES, check_filters, compute, render, summary_text
-from .delivery import Deliverer, check_recipient
+from .adapters import Deliverer, check_recipient
+from .builders import RESPONSES, ReportSources, check_filters, compute, render, summary_text
 from .store import ReportRepo, ScheduleRepo, stored_file
 from .timing import DEFAULT_BUCKET, check_cron, next_run, relative_window, zone
 
 log = logging.getLogger("tgm.analytics.reports")
 
 Publish = Callable[[Event], Awaitable[None]]
-
-
-class ReportsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TGM_ANALYTICS_", extra="ignore")
-
-    #: How often the scheduler looks for due schedules; 0 turns it off (tests run ticks by hand).
-    scheduler_seconds: float = Field(15.0, ge=0)
-    #: Stored reports kept per schedule.
-    reports_keep: int = Field(20, ge=1, le=1000)
-    webhook_timeout_seconds: float = Field(15.0, gt=0)
-    telegram_timeout_seconds: float = Field(30.0, gt=0)
+#: `runtime.spawn`: a report run started by `schedule-report run` outlives the command.
+Spawn = Callable[[Coroutine[Any, Any, None], str], Any]
+#: `AlertService.raise_signal`: a failed or undelivered scheduled report is an alert.
+RaiseAlert = Callable[[Signal], Awaitable[Any]]
 
 
 def _now() -> datetime:
@@ -91,29 +81,30 @@ def view(doc: dict[str, Any]) -> ReportScheduleView:
 
 
 class ReportService:
-    """What the report handlers and the scheduler loop call."""
+    """`AnalyticsApp.reports`: what the report handlers and the scheduler job call."""
 
     def __init__(
         self,
-        state: SimpleNamespace,
+        sources: ReportSources,
         schedules: ScheduleRepo,
         reports: ReportRepo,
         deliverer: Deliverer,
         publish: Publish,
+        spawn: Spawn,
         *,
+        raise_alert: RaiseAlert | None = None,
         keep: int = 20,
         clock: Callable[[], datetime] = _now,
     ) -> None:
-        self.state = state
+        self.sources = sources
         self.schedules = schedules
         self.reports = reports
         self.deliverer = deliverer
         self.publish = publish
+        self.spawn = spawn
+        self.raise_alert = raise_alert
         self.keep = keep
         self.clock = clock
-        self._loop: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-        self._runs: set[asyncio.Task[Any]] = set()
 
     # --- export-report ---------------------------------------------------------------------------
 
@@ -125,7 +116,7 @@ class ReportService:
         filters = {"account_id": req.account_id, "campaign_id": req.campaign_id, "chat_id": req.chat_id}
         response = await compute(
             req.report,
-            self.state,
+            self.sources,
             since=since,
             until=until,
             bucket=req.bucket,
@@ -177,9 +168,7 @@ class ReportService:
             await self.reports.delete_of(doc["_id"])
             return ScheduleReportResult(action="delete", schedule=view(doc))
         report_id = _new_id("rp")
-        task = asyncio.create_task(self._run_logged(doc, report_id), name=f"report-{report_id}")
-        self._runs.add(task)
-        task.add_done_callback(self._runs.discard)
+        self.spawn(self._run_logged(doc, report_id), f"report-{report_id}")
         return ScheduleReportResult(action="run", schedule=view(doc), report_id=report_id)
 
     async def _save(self, req: ScheduleReportRequest, principal: str | None) -> dict[str, Any]:
@@ -292,7 +281,7 @@ class ReportService:
             since, until = relative_window(doc["window"], tz, now)
             response = await compute(
                 kind,
-                self.state,
+                self.sources,
                 since=since,
                 until=until,
                 bucket=doc["bucket"],
@@ -370,11 +359,10 @@ class ReportService:
         return report_id
 
     async def _alert(self, doc: dict[str, Any], report_id: str, code: str, level: str, message: str) -> None:
-        alerts = getattr(self.state, "alerts", None)
-        if alerts is None:
+        if self.raise_alert is None:
             return
         try:
-            await alerts.raise_signal(
+            await self.raise_alert(
                 Signal(
                     level=level,
                     code=code,
@@ -389,32 +377,6 @@ class ReportService:
             )
         except Exception:
             log.exception("could not raise %s for schedule %s", code, doc["_id"])
-
-    # --- loop ------------------------------------------------------------------------------------
-
-    def start(self, every: float) -> None:
-        self._stop.clear()
-        self._loop = asyncio.create_task(self._run_loop(every), name="report-scheduler")
-
-    async def _run_loop(self, every: float) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("report scheduler tick failed")
-            try:
-                await asyncio.wait_for(self._stop.wait(), every)
-            except TimeoutError:
-                pass
-
-    async def stop(self) -> None:
-        self._stop.set()
-        tasks = [t for t in (self._loop, *self._runs) if t is not None]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=10)
-            for t in pending:
-                t.cancel()
-        self._loop = None
 
 
 def _new_id(prefix: str) -> str:

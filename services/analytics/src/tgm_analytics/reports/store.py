@@ -20,6 +20,7 @@ REPORTS = "reports"
 
 
 async def create_indexes(db: Any) -> None:
+    """Migration 2: report schedules (by due time) and stored reports (by schedule, newest first)."""
     await db[SCHEDULES].create_index([("enabled", ASCENDING), ("next_run_at", ASCENDING)], name="due")
     await db[REPORTS].create_index(
         [("schedule_id", ASCENDING), ("generated_at", DESCENDING)], name="by_schedule"

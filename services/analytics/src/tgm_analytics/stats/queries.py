@@ -1,4 +1,4 @@
-"""The six statistics, computed from facts and projections (see ingest.py for where each comes from).
+"""The six statistics, computed from facts and projections (see service.py and facts.py for where each comes from).
 
 A query reads the facts of its window once (`t` in `[since, until)`, by kind, narrowed by account and
 chat) and folds them in Python into totals and buckets: the embedded database's aggregation is slow
@@ -31,7 +31,7 @@ from tgm_contracts.models.analytics import MAX_SPAN, MetricSeries, SeriesPoint, 
 from tgm_contracts.models.campaign import LeadStage
 from tgm_runtime import Invalid
 
-from .ingest import ACCOUNTS, FACTS, GROUP_CHATS, LEADS, META, USERS
+from .store import ACCOUNTS, FACTS, GROUP_CHATS, LEADS, META, USERS
 from .timeline import REPLY_WINDOW, Timeline, detect_replies, zone
 
 ALERTS = "alerts"
@@ -149,7 +149,7 @@ class GeneralZone:
 
 
 class StatsQueries:
-    """`runtime.state.stats`: each method takes the command's request and returns its response."""
+    """The statistics use cases (`AnalyticsApp.stats`): each method takes the command's request and returns its response."""
 
     def __init__(
         self,
@@ -235,11 +235,15 @@ class StatsQueries:
             sink.extend(docs)
         return out
 
+    def forget_span(self) -> None:
+        """Restored facts have another span: until looked up again, queries read through the index."""
+        self.oldest = None
+
     async def refresh_span(self) -> datetime | None:
         """Look up (and remember) the time of the oldest fact, for `_scan_is_cheaper`.
 
         A sorted look-up costs the embedded server a pass over the collection, so it is not done per
-        query: the stats feature calls this after each retention sweep (at start and hourly); the
+        query: the stats retention sweep calls this after each round (at start and hourly); the
         oldest fact only moves with the sweep (or a late event older than all others, which only
         makes the estimate a little off)."""
         first = await self.db[FACTS].find_one({}, {"t": 1}, sort=[("t", 1)])

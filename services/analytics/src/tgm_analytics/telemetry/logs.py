@@ -1,4 +1,4 @@
-"""Shipped log records: stored once each, filtered, paged, exported, cleared, expired.
+"""Shipped log records: stored once each, filtered, paged, exported, cleared (the queries: store.py).
 
 A document per record, `_id` = `<replica>:<boot>:<seq>` (the id the shipping process gave it), so a
 batch delivered twice inserts nothing the second time: storing and de-duplicating are one write.
@@ -6,14 +6,11 @@ batch delivered twice inserts nothing the second time: storing and de-duplicatin
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.errors import BulkWriteError
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands.analytics import (
     ClearLogsRequest,
@@ -23,12 +20,12 @@ from tgm_contracts.commands.analytics import (
 )
 from tgm_contracts.models.analytics import ExportFile, LogEntryView
 from tgm_contracts.telemetry import LogBatch
-from tgm_runtime import Invalid
 from tgm_runtime.exports import export_file
+
+from .store import NEWEST_LOGS, OLDEST_LOGS, LogStore
 
 log = logging.getLogger(__name__)
 
-LOGS = "logs"
 LEVEL_NO = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 #: Rows an export reads at most: far more than fit one inline file (about 3,000 log rows), so a cut
 #: file is still as full as it can be, without holding a million documents in memory.
@@ -101,22 +98,6 @@ def query_of(f: LogFilters) -> dict[str, Any]:
     return q
 
 
-def encode_cursor(ts: datetime, doc_id: str) -> str:
-    raw = json.dumps([aware(ts).isoformat(), doc_id]).encode()  # type: ignore[union-attr]
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        ts, doc_id = json.loads(raw)
-        return aware(datetime.fromisoformat(ts)), str(doc_id)  # type: ignore[return-value]
-    except (ValueError, TypeError) as exc:
-        raise Invalid(
-            "cursor is not one this service gave out", [{"loc": ["cursor"], "msg": str(exc)}]
-        ) from None
-
-
 def view_of(doc: dict[str, Any]) -> LogEntryView:
     return LogEntryView(
         id=doc["_id"],
@@ -133,11 +114,11 @@ def view_of(doc: dict[str, Any]) -> LogEntryView:
     )
 
 
-class LogStore:
-    """`runtime.state.logs`: ingest batches, and the queries behind get-logs, export-logs, clear-logs."""
+class LogService:
+    """`AnalyticsApp.logs`: ingest batches, and get-logs, export-logs, clear-logs (`page` for reports)."""
 
-    def __init__(self, db: Any) -> None:
-        self.col = db[LOGS]
+    def __init__(self, store: LogStore) -> None:
+        self.store = store
 
     async def ingest(self, batch: LogBatch, now: datetime | None = None) -> int:
         """Store a batch's records; returns how many were new (a redelivered batch adds none)."""
@@ -146,45 +127,19 @@ class LogStore:
             log.debug(
                 "%s/%s dropped %d log records before shipping", batch.service, batch.replica_id, batch.dropped
             )
-        if not docs:
-            return 0
-        try:
-            result = await self.col.insert_many(docs, ordered=False)
-            return len(result.inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            return len(docs) - len(errors)
+        return await self.store.insert(docs)
 
     async def page(self, req: GetLogsRequest) -> Page[LogEntryView]:
-        q = query_of(req)
-        desc = req.order == "desc"
-        if req.cursor:
-            ts, doc_id = decode_cursor(req.cursor)
-            op = "$lt" if desc else "$gt"
-            after = {"$or": [{"ts": {op: ts}}, {"ts": ts, "_id": {op: doc_id}}]}
-            q = {"$and": [q, after]} if q else after
-        direction = -1 if desc else 1
-        docs = (
-            await self.col.find(q)
-            .sort([("ts", direction), ("_id", direction)])
-            .limit(req.limit + 1)
-            .to_list(None)
-        )
-        more = len(docs) > req.limit
-        docs = docs[: req.limit]
-        cursor = encode_cursor(docs[-1]["ts"], docs[-1]["_id"]) if more and docs else None
+        order = NEWEST_LOGS if req.order == "desc" else OLDEST_LOGS
+        docs, cursor = await self.store.page(query_of(req), order, req.cursor, req.limit)
         # Counting scans the matches; done for the first page only, where a screen shows it.
-        total = await self.col.count_documents(query_of(req)) if not req.cursor else None
+        total = await self.store.count(query_of(req)) if not req.cursor else None
         return Page[LogEntryView](items=[view_of(d) for d in docs], next_cursor=cursor, total=total)
 
     async def export(self, req: ExportLogsRequest) -> ExportFile:
         """Newest first, so a file cut to fit one reply keeps the most recent records."""
         read = min(req.max_rows, EXPORT_READ_LIMIT)
-        docs = (
-            await self.col.find(query_of(req)).sort([("ts", -1), ("_id", -1)]).limit(read + 1).to_list(None)
-        )
+        docs = await self.store.newest(query_of(req), read + 1)
         truncated = len(docs) > read  # more matched than maxRows (or than one export reads)
         docs = docs[:read]
         rows = [
@@ -213,9 +168,4 @@ class LogStore:
             q["service"] = {"$in": [s.value for s in req.service]}
         if req.level:
             q["level"] = {"$in": list(req.level)}
-        result = await self.col.delete_many(q)
-        return Ack(affected=result.deleted_count)
-
-    async def expire(self, retention_days: int, now: datetime | None = None) -> int:
-        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
-        return (await self.col.delete_many({"ts": {"$lt": cutoff}})).deleted_count
+        return Ack(affected=await self.store.delete(q))

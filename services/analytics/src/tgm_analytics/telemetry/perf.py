@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
 from tgm_contracts import Service
 from tgm_contracts.commands.analytics import (
     OperationStats,
@@ -24,8 +23,8 @@ from tgm_runtime import Invalid
 
 from .histogram import Merged
 from .logs import aware
+from .store import PerfStore
 
-PERF = "perf_samples"
 #: The window get-performance covers when `since` is omitted.
 DEFAULT_WINDOW = timedelta(hours=1)
 #: A service is up while its newest sample is younger than this many of its sampling periods.
@@ -109,18 +108,15 @@ class _ServiceAcc:
         return out
 
 
-class PerfStore:
-    """`runtime.state.performance`: ingest samples, and `report` behind get-performance."""
+class PerformanceService:
+    """`AnalyticsApp.performance`: ingest samples, and `report` behind get-performance (and reports)."""
 
-    def __init__(self, db: Any) -> None:
-        self.col = db[PERF]
+    def __init__(self, store: PerfStore) -> None:
+        self.store = store
 
     async def ingest(self, sample: PerfSample, now: datetime | None = None) -> bool:
-        try:
-            await self.col.insert_one(doc_of(sample, now or datetime.now(UTC)))
-            return True
-        except DuplicateKeyError:
-            return False  # delivered before: already counted
+        """Store a sample; False when it was delivered before (already counted)."""
+        return await self.store.insert(doc_of(sample, now or datetime.now(UTC)))
 
     async def report(self, req: PerformanceRequest, now: datetime | None = None) -> PerformanceReport:
         now = now or datetime.now(UTC)
@@ -128,11 +124,8 @@ class PerfStore:
         since = aware(req.since) or until - DEFAULT_WINDOW
         if since >= until:
             raise Invalid("since must be before until", [{"loc": ["since"], "msg": "since >= until"}])
-        q: dict[str, Any] = {"end": {"$gt": since, "$lte": until}}
-        if req.services:
-            q["service"] = {"$in": [s.value for s in req.services]}
         accs: dict[str, _ServiceAcc] = {}
-        async for doc in self.col.find(q):
+        async for doc in self.store.ended_between(since, until, [s.value for s in req.services or []]):
             accs.setdefault(doc["service"], _ServiceAcc()).add(doc)
         names = [s.value for s in req.services] if req.services else list(accs)
         services: list[ServicePerformance] = []
@@ -180,13 +173,7 @@ class PerfStore:
 
     async def _up(self, service: str, now: datetime) -> bool:
         """Up now: the service's newest sample (any replica) ended within its last two periods."""
-        newest = await self.col.find_one(
-            {"service": service}, sort=[("end", -1)], projection={"end": 1, "interval": 1}
-        )
+        newest = await self.store.newest_of(service)
         if newest is None:
             return False
         return aware(newest["end"]) >= now - timedelta(seconds=UP_PERIODS * newest["interval"])  # type: ignore[operator]
-
-    async def expire(self, retention_days: int, now: datetime | None = None) -> int:
-        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
-        return (await self.col.delete_many({"end": {"$lt": cutoff}})).deleted_count

@@ -1,4 +1,4 @@
-"""Deliveries of a scheduled report besides storing it.
+"""Deliveries of a scheduled report besides storing it (the HTTP and account-call edge of reports).
 
 - webhook: an HTTP POST of the file (content type = the file's mime type; `X-TGM-Report-Id`,
   `X-TGM-Report-Kind`, `X-TGM-Schedule-Id` and a Content-Disposition with the filename); a status
@@ -23,7 +23,7 @@ import httpx
 from pydantic import ValidationError
 from tgm_contracts.models.analytics import ExportFile
 from tgm_contracts.rpc_session import Send, SendRequest
-from tgm_runtime import DomainError, Invalid
+from tgm_runtime import DomainError, Invalid, ServiceRuntime
 
 log = logging.getLogger("tgm.analytics.reports.delivery")
 
@@ -140,11 +140,11 @@ class DeliveryError(Exception):
     pass
 
 
-def send_via(rt: Any) -> SendFn:
-    """tg-session's account call `send` for the runtime `rt`."""
+def send_via(runtime: ServiceRuntime[Any]) -> SendFn:
+    """tg-session's account call `send` over the runtime's bus."""
 
     async def send(account_id: str, req: SendRequest, timeout: float) -> Any:
-        return await rt.request(
+        return await runtime.request(
             Send.subject(account_id), req.model_dump(mode="json", by_alias=True), Send.Response, timeout
         )
 

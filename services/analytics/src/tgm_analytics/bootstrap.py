@@ -1,0 +1,152 @@
+"""The composition root of analytics: `build()` makes the runtime, the factory of its `AnalyticsApp`,
+the four domains' handlers and the background jobs (retention sweeps, the service probe, the report
+scheduler). Nothing is built at import: tests build as many runtimes as they like.
+
+- `stats`: every event of every service (TGM_EVENTS) folded into counted facts; the six statistics.
+- `reports`: `export-report` and `schedule-report` (cron or interval, stored reports, deliveries).
+- `alerts`: alert rules over the same events and a probe of every service; get/dismiss/clear-alerts.
+- `telemetry`: the logs and performance samples every service ships (TGM_TELEMETRY); get-logs,
+  export-logs, clear-logs, get-performance.
+"""
+
+from __future__ import annotations
+
+from tgm_contracts import Service
+
+from . import __version__
+from .alerts import handlers as alerts_handlers
+from .alerts.probe import PROBED, ServiceProbe, asker
+from .alerts.rules import RuleSettings
+from .alerts.service import AlertService, rule_settings_from
+from .alerts.store import AlertStore
+from .app import AnalyticsApp, Runtime
+from .migrations import MIGRATIONS
+from .reports import handlers as reports_handlers
+from .reports.adapters import Deliverer, send_via
+from .reports.builders import ReportSources
+from .reports.service import ReportService
+from .reports.store import ReportRepo, ScheduleRepo
+from .retention import SWEEP_SECONDS, Retention
+from .settings import AnalyticsSettings
+from .stats import handlers as stats_handlers
+from .stats import store as stats_store
+from .stats.queries import GeneralZone, StatsQueries
+from .stats.service import Ingest, gateway_timezone
+from .stats.store import FactStore
+from .telemetry import handlers as telemetry_handlers
+from .telemetry import store as telemetry_store
+from .telemetry.logs import LogService
+from .telemetry.perf import PerformanceService
+from .telemetry.service import TelemetryIntake
+from .telemetry.store import LogStore, PerfStore
+
+
+def build(settings: AnalyticsSettings | None = None) -> Runtime:
+    """A runtime serving the 15 analytics commands (tests pass settings with their own RuntimeSettings)."""
+    settings = settings or AnalyticsSettings()
+    runtime = Runtime(Service.ANALYTICS, __version__, migrations=MIGRATIONS, settings=settings.runtime)
+
+    async def make_app() -> AnalyticsApp:
+        return _app(runtime, settings)
+
+    runtime.provide(make_app)
+    for domain in (stats_handlers, reports_handlers, alerts_handlers, telemetry_handlers):
+        domain.register(runtime)
+    _jobs(runtime, settings)
+    return runtime
+
+
+def _app(runtime: Runtime, settings: AnalyticsSettings) -> AnalyticsApp:
+    db = runtime.db
+
+    async def analytics_section() -> object:
+        return await runtime.settings_section("analytics")
+
+    async def event_retention_days() -> int:
+        return int((await runtime.settings_section("analytics")).event_retention_days)
+
+    async def log_retention_days() -> int:
+        return int((await runtime.settings_section("analytics")).log_retention_days)
+
+    async def rule_settings() -> RuleSettings:
+        return rule_settings_from(await analytics_section())
+
+    async def sweep_facts(days: int) -> dict[str, int]:
+        return await stats_store.sweep(db, days)
+
+    async def sweep_telemetry(days: int) -> dict[str, int]:
+        return await telemetry_store.sweep(db, days)
+
+    stats = StatsQueries(db, GeneralZone(db, gateway_timezone(runtime)))
+    alerts = AlertService(AlertStore(db), runtime.publish, rule_settings)
+    logs = LogService(LogStore(db))
+    performance = PerformanceService(PerfStore(db))
+    reports = ReportService(
+        ReportSources(stats=stats, alerts=alerts, performance=performance),
+        ScheduleRepo(db),
+        ReportRepo(db),
+        Deliverer(send_via(runtime), settings.webhook_timeout_seconds, settings.telegram_timeout_seconds),
+        runtime.publish,
+        runtime.spawn,
+        raise_alert=alerts.raise_signal,
+        keep=settings.reports_keep,
+    )
+    return AnalyticsApp(
+        stats=stats,
+        ingest=Ingest(FactStore(db)),
+        # The facts' span decides how long windows are read (queries.SCAN_FRACTION): look it up after.
+        stats_retention=Retention("stats", event_retention_days, sweep_facts, after=stats.refresh_span),
+        alerts=alerts,
+        probe=ServiceProbe(
+            alerts,
+            asker(runtime, settings.probe_timeout_seconds),
+            PROBED,
+            runtime.settings.replica_id,
+            settings.probe_seconds,
+            settings.probe_misses,
+        ),
+        reports=reports,
+        telemetry=TelemetryIntake(logs, performance),
+        logs=logs,
+        performance=performance,
+        telemetry_retention=Retention("telemetry", log_retention_days, sweep_telemetry),
+    )
+
+
+def _jobs(runtime: Runtime, settings: AnalyticsSettings) -> None:
+    """The periodic work, started with the service and stopped with it (tgm_runtime.tasks)."""
+
+    async def sweep_stats() -> None:
+        await runtime.app.stats_retention.round()
+
+    async def sweep_telemetry() -> None:
+        await runtime.app.telemetry_retention.round()
+
+    runtime.every(SWEEP_SECONDS, sweep_stats, "stats-retention")
+    runtime.every(SWEEP_SECONDS, sweep_telemetry, "telemetry-retention")
+
+    @runtime.on_restore
+    async def _restored(rt: object) -> None:
+        runtime.app.stats.forget_span()
+        runtime.spawn(runtime.app.stats.refresh_span(), "stats-span")
+
+    if settings.probe_seconds > 0:
+
+        async def probe() -> None:
+            await runtime.app.probe.round()
+
+        # The first round waits one interval, so services starting with analytics are not missed.
+        runtime.every(
+            settings.probe_seconds, probe, "alerts-service-probe", first_after=settings.probe_seconds
+        )
+
+        @runtime.on_stop
+        async def _release(rt: object) -> None:
+            await runtime.app.probe.release()
+
+    if settings.scheduler_seconds > 0:
+
+        async def tick() -> None:
+            await runtime.app.reports.tick()
+
+        runtime.every(settings.scheduler_seconds, tick, "report-scheduler")

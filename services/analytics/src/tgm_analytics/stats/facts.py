@@ -1,0 +1,144 @@
+"""Events in, facts out: which event becomes which counted fact (a pure mapping, no database).
+
+Each counted event becomes ONE fact document in `stats_facts` with `_id` = the event id, written with
+`$setOnInsert` (a redelivered event finds its fact and changes nothing). Fact fields (short names, as
+stored): `k` kind, `t` when it happened (the event's `occurredAt`), `s` publishing service, `a` account,
+`c` campaign, `ch` chat id, `ck` `private`/`group`, `u` user id, `n` value (1, or seconds/collected),
+`e` error or state, `j` job id, `g` campaign group id, `title` chat title.
+
+Fact kinds and their events:
+
+| kind | event | notes |
+|---|---|---|
+| `sent` | tg-session `message-sent` (every origin: rpc, command, external) | campaign's `message-sent` is the same send and is NOT counted (it only names the job's campaign) |
+| `failed` | tg-session `message-send-failed` | every refused send attempt, with its error; campaign's terminal `job-state-changed: failed` is not counted |
+| `received` | tg-session `message-received` with `isOutgoing` false | private and group chats (`ck`) |
+| `flood_wait` | tg-session `flood-wait-recorded` | `n` = seconds |
+| `login` / `login_failed` | `account-logged-in` / `login-failed` | |
+| `state_change` | `account-status-changed` | `e` = new state |
+| `group_join` / `group_leave` | `group-joined` / `group-left` | |
+| `member_joined` | `member-joined` | `u` = the member |
+| `extracted` | `extraction-finished` (any final state) | `n` = users collected |
+| `keyword` | campaign `keyword-matched` | `a` = the listener account |
+| `ai_reply` / `ai_handoff` | ai `ai-response-generated` (`handoff` false / true) | the event has no token count |
+| `opt_out` | campaign `user-opted-out` | |
+| `blacklist` | campaign `user-blacklisted` with `blacklisted` true | un-blacklisting is not counted |
+| `alert` | analytics `alert-raised` that is not a repeat | `e` = level |
+
+The projections beside the facts, and how they are written, are in service.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tgm_contracts import events_ai as ai
+from tgm_contracts import events_analytics as an
+from tgm_contracts import events_campaign as cp
+from tgm_contracts import events_session as ts
+from tgm_contracts.events import Event
+
+
+def chat_kind(kind: str | None) -> str | None:
+    """`private` or `group` (groups, supergroups, channels and gigagroups are all `group`)."""
+    if kind is None:
+        return None
+    return "private" if kind == "private" else "group"
+
+
+def peer_chat(peer: str) -> tuple[int | None, str | None]:
+    """A send's peer as a chat id and kind when it is numeric (negative ids are groups)."""
+    try:
+        value = int(peer)
+    except ValueError:
+        return None, None  # a @username or +phone: the chat is unknown
+    return value, ("group" if value < 0 else "private")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def fact_of(evt: Event) -> dict[str, Any] | None:
+    """The fact an event contributes, or None when it feeds no counted figure."""
+    f: dict[str, Any]
+    if isinstance(evt, ts.MessageSent):
+        ck = chat_kind(evt.chat_kind)
+        f = {"k": "sent", "a": evt.account_id, "ch": evt.chat_id, "ck": ck, "j": evt.job_id}
+        if ck == "private":
+            f["u"] = evt.chat_id
+    elif isinstance(evt, ts.MessageSendFailed):
+        ch, ck = peer_chat(evt.peer)
+        error = evt.telegram_error or evt.error_code
+        f = {"k": "failed", "a": evt.account_id, "ch": ch, "ck": ck, "j": evt.job_id, "e": error}
+    elif isinstance(evt, ts.MessageReceived):
+        if evt.is_outgoing:
+            return None  # our own account typing elsewhere: counted as `sent` (origin external)
+        f = {
+            "k": "received",
+            "a": evt.account_id,
+            "ch": evt.chat_id,
+            "ck": chat_kind(evt.chat_kind),
+            "u": evt.sender_id,
+            "title": evt.chat_title,
+        }
+    elif isinstance(evt, ts.FloodWaitRecorded):
+        f = {"k": "flood_wait", "a": evt.account_id, "n": evt.seconds, "j": evt.job_id, "e": evt.category}
+    elif isinstance(evt, ts.AccountLoggedIn):
+        f = {"k": "login", "a": evt.account_id}
+    elif isinstance(evt, ts.LoginFailed):
+        f = {"k": "login_failed", "a": evt.account_id, "e": evt.error}
+    elif isinstance(evt, ts.AccountStatusChanged):
+        f = {"k": "state_change", "a": evt.account_id, "e": evt.state.value}
+    elif isinstance(evt, ts.GroupJoined):
+        f = {"k": "group_join", "a": evt.account_id, "ch": evt.chat_id, "ck": "group", "title": evt.title}
+    elif isinstance(evt, ts.GroupLeft):
+        f = {"k": "group_leave", "a": evt.account_id, "ch": evt.chat_id, "ck": "group"}
+    elif isinstance(evt, ts.MemberJoined):
+        f = {
+            "k": "member_joined",
+            "a": evt.account_id,
+            "ch": evt.chat_id,
+            "ck": "group",
+            "u": evt.user.user_id,
+            "title": evt.chat_title,
+        }
+    elif isinstance(evt, ts.ExtractionFinished):
+        f = {"k": "extracted", "a": evt.account_id, "ch": evt.chat_id, "n": evt.collected, "e": evt.state}
+    elif isinstance(evt, cp.KeywordMatched):
+        f = {
+            "k": "keyword",
+            "a": evt.listener_account_id,
+            "ch": evt.chat_id,
+            "ck": "group" if evt.chat_id is not None else None,
+            "u": evt.user_id,
+            "g": evt.group_id,
+            "title": evt.group_title,
+        }
+    elif isinstance(evt, ai.AiResponseGenerated):
+        user = _int(evt.user_id)
+        f = {"k": "ai_handoff" if evt.handoff else "ai_reply", "a": evt.account_id, "u": user, "ch": user}
+        if user is not None:
+            f["ck"] = "private"
+    elif isinstance(evt, cp.UserOptedOut):
+        f = {"k": "opt_out", "a": evt.account_id, "u": evt.user_id, "ch": evt.user_id, "ck": "private"}
+    elif isinstance(evt, cp.UserBlacklisted):
+        if not evt.blacklisted:
+            return None
+        f = {"k": "blacklist", "u": evt.user_id, "ch": evt.user_id}
+        if evt.user_id is not None:
+            f["ck"] = "private"
+    elif isinstance(evt, an.AlertRaised):
+        if evt.repeat:
+            return None  # a repeat grows an existing alert's count; it is not a new alert
+        f = {"k": "alert", "a": evt.account_id, "e": evt.level}
+    else:
+        return None
+    f["_id"] = evt.event_id
+    f["t"] = evt.occurred_at
+    f["s"] = evt.OWNER.value
+    f.setdefault("n", 1)
+    return {k: v for k, v in f.items() if v is not None}
