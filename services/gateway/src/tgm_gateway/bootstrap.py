@@ -66,13 +66,13 @@ def build(
             backups=Backups(runtime, BackupStore(runtime.db), runtime.settings.data_dir),
         )
 
-    async def recover(rt: ServiceRuntime) -> None:
+    async def recover() -> None:
         app = runtime.app
         await app.backups.recover_interrupted()
         await app.deadline.refresh(runtime.settings_store)
 
     async def on_start(rt: ServiceRuntime) -> None:
-        await recover(rt)
+        await recover()
 
         # Every gateway replica follows settings changes, whichever replica saved them.
         async def changed(msg: Any) -> None:
@@ -83,7 +83,7 @@ def build(
 
     async def on_restore(rt: ServiceRuntime) -> None:
         runtime.app.keys.forget_cached()
-        await recover(rt)
+        await recover()
 
     runtime.provide(make_app)
     runtime.on_start(on_start)
