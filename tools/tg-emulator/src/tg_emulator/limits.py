@@ -41,6 +41,10 @@ def _rl(value: Any) -> RateLimit | None:
     raise ValueError(f"a rate limit is {{count, window}} or null, got {value!r}")
 
 
+#: The fields of `Limits` that are message rate limits (a RateLimit, or None for off).
+MESSAGE_RATE_LIMITS = ("account_messages", "private_chat_messages", "group_messages", "non_contact_messages")
+
+
 @dataclass
 class Limits:
     """Per-world limits. See the README for the reasoning behind each default."""
@@ -79,13 +83,10 @@ class Limits:
     @classmethod
     def unlimited(cls) -> Limits:
         """No rate limits at all (benchmarks); caps stay as Telegram's."""
-        return cls(
-            account_messages=None,
-            private_chat_messages=None,
-            group_messages=None,
-            non_contact_messages=None,
-            methods={},
-        )
+        limits = cls(methods={})
+        for name in MESSAGE_RATE_LIMITS:
+            setattr(limits, name, None)
+        return limits
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Limits:
@@ -102,12 +103,7 @@ class Limits:
                 if not isinstance(value, dict):
                     raise ValueError("methods is a mapping of method name to {count, window}")
                 self.methods = {k: v for k, v in ((k, _rl(v)) for k, v in value.items()) if v is not None}
-            elif key in (
-                "account_messages",
-                "private_chat_messages",
-                "group_messages",
-                "non_contact_messages",
-            ):
+            elif key in MESSAGE_RATE_LIMITS:
                 setattr(self, key, _rl(value))
             else:
                 if not isinstance(value, int | float) or value <= 0:

@@ -15,12 +15,12 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from telethon.tl import types
 
 from ..errors import RpcFail
-from ..limits import Faults, Limits, RateLimiter
+from ..limits import Faults, Limits, RateLimit, RateLimiter
 from ..protocol.crypto import AuthKeyData
 from . import render
 from .model import (
@@ -39,6 +39,8 @@ from .model import (
     SentCode,
     User,
 )
+
+GroupT = TypeVar("GroupT", Chat, Channel)
 
 USERNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{4,31}$")
 SERVICE_USER_ID = 777000
@@ -575,19 +577,16 @@ class World:
             raise RpcFail("MESSAGE_TOO_LONG")
 
     def _record(
-        self,
-        sender: User,
-        kind: str,
-        gid: int,
-        text: str,
-        random_id: int | None,
-        msg_id: int,
-        recipients: int,
-        *,
-        to_user: int | None = None,
-        chat_id: int | None = None,
-        title: str | None = None,
+        self, sender: User, to: User | Chat | Channel, gid: int, text: str, random_id: int | None, msg_id: int
     ) -> None:
+        """Log one delivered message (the admin API's deliveries): to a user, or into a group."""
+        group: Chat | Channel | None
+        if isinstance(to, User):
+            kind, recipients, to_user_id, group = "private", 1, to.id, None
+        elif isinstance(to, Chat):
+            kind, recipients, to_user_id, group = "chat", len(to.members) - 1, None, to
+        else:
+            kind, recipients, to_user_id, group = "channel", len(to.participants) - 1, None, to
         self.deliveries.append(
             Delivery(
                 seq=len(self.deliveries) + 1,
@@ -595,9 +594,9 @@ class World:
                 from_user_id=sender.id,
                 from_phone=sender.phone,
                 kind=kind,
-                to_user_id=to_user,
-                chat_id=chat_id,
-                chat_title=title,
+                to_user_id=to_user_id,
+                chat_id=group.id if group else None,
+                chat_title=group.title if group else None,
                 text=text,
                 date=self.now(),
                 random_id=random_id,
@@ -630,27 +629,29 @@ class World:
             return None
         return owner.gid_to_msg.get(src.gid)
 
-    def check_send_limits(self, sender: User, peer: Peer) -> None:
-        now = self.now()
+    def _send_limits(self, sender: User, peer: Peer) -> list[tuple[tuple, RateLimit | None, str]]:
+        """The rate limits one message from `sender` to `peer` counts against: (key, limit, error)."""
         lim = self.limits
+        counted: list[tuple[tuple, RateLimit | None, str]] = []
         if peer[0] == "user" and peer[1] != sender.id:
             target = self.users[peer[1]]
             if target.id not in sender.contacts and target.id not in sender.wrote_to_me:
-                self.rate.check(("noncontact", sender.id), lim.non_contact_messages, now, error="PEER_FLOOD")
-        self.rate.check(("account", sender.id), lim.account_messages, now)
+                counted.append((("noncontact", sender.id), lim.non_contact_messages, "PEER_FLOOD"))
+        counted.append((("account", sender.id), lim.account_messages, "FLOOD_WAIT"))
         chat_limit = lim.private_chat_messages if peer[0] == "user" else lim.group_messages
-        self.rate.check(("chat", sender.id, peer), chat_limit, now)
+        counted.append((("chat", sender.id, peer), chat_limit, "FLOOD_WAIT"))
+        return counted
+
+    def check_send_limits(self, sender: User, peer: Peer) -> None:
+        """FLOOD_WAIT_X (PEER_FLOOD to strangers) if one more message would exceed a limit."""
+        now = self.now()
+        for key, limit, error in self._send_limits(sender, peer):
+            self.rate.check(key, limit, now, error=error)
 
     def _hit_send_limits(self, sender: User, peer: Peer) -> None:
         now = self.now()
-        lim = self.limits
-        if peer[0] == "user" and peer[1] != sender.id:
-            target = self.users[peer[1]]
-            if target.id not in sender.contacts and target.id not in sender.wrote_to_me:
-                self.rate.hit(("noncontact", sender.id), lim.non_contact_messages, now)
-        self.rate.hit(("account", sender.id), lim.account_messages, now)
-        chat_limit = lim.private_chat_messages if peer[0] == "user" else lim.group_messages
-        self.rate.hit(("chat", sender.id, peer), chat_limit, now)
+        for key, limit, _error in self._send_limits(sender, peer):
+            self.rate.hit(key, limit, now)
 
     def send_message(
         self,
@@ -754,7 +755,7 @@ class World:
             m_in = self._new_box_message(target, ("user", sender.id), sender, text, gid, entities, reply_to)
             target.wrote_to_me.add(sender.id)
             self._deliver_box(target, m_in, users, (), None)
-        self._record(sender, "private", gid, text, random_id, m_out.id, 1, to_user=target.id)
+        self._record(sender, target, gid, text, random_id, m_out.id)
         return SendResult("private", m_out.id, sender.pts, m_out.date, gid, upd_out, ("user", target.id))
 
     def _send_chat(self, sender, c: Chat, text, gid, random_id, entities, reply_to, origin_key, action=None):
@@ -770,18 +771,12 @@ class World:
         if m_out is None:
             raise RpcFail("CHAT_WRITE_FORBIDDEN")
         if action is None:
-            self._record(
-                sender,
-                "chat",
-                gid,
-                text,
-                random_id,
-                m_out.id,
-                len(c.members) - 1,
-                chat_id=c.id,
-                title=c.title,
-            )
+            self._record(sender, c, gid, text, random_id, m_out.id)
         return SendResult("chat", m_out.id, sender.pts, m_out.date, gid, upd_out, ("chat", c.id))
+
+    def _chat_action(self, author: User, c: Chat, action: Any, origin_key: int | None) -> SendResult:
+        """A service message (created, joined, left …) into a basic group, sent like a text message."""
+        return self._send_chat(author, c, "", self._gid(), None, None, None, origin_key, action=action)
 
     def _channel_post(self, sender: User, ch: Channel, text: str, gid: int, entities, reply_to, action=None):
         m = ChannelMessage(
@@ -827,17 +822,7 @@ class World:
         upd = types.UpdateNewChannelMessage(
             message=render.channel_message(ch, m, sender.id), pts=ch.pts, pts_count=1
         )
-        self._record(
-            sender,
-            "channel",
-            gid,
-            text,
-            random_id,
-            m.id,
-            len(ch.participants) - 1,
-            chat_id=ch.id,
-            title=ch.title,
-        )
+        self._record(sender, ch, gid, text, random_id, m.id)
         return SendResult("channel", m.id, ch.pts, m.date, gid, upd, ("channel", ch.id))
 
     def post(self, sender: int | str | User, to: int | str | User | Chat | Channel, text: str) -> SendResult:
@@ -970,14 +955,18 @@ class World:
         return ch
 
     def channel(self, ref: int | str | Channel) -> Channel:
-        if isinstance(ref, Channel):
+        return self._group(ref, Channel, self.channels, "channel")
+
+    def _group(self, ref: Any, kind: type[GroupT], table: dict[int, GroupT], name: str) -> GroupT:
+        """A basic chat or a channel by object, id, @username or title; KeyError if it is not one."""
+        if isinstance(ref, kind):
             return ref
-        if isinstance(ref, int) and ref in self.channels:
-            return self.channels[ref]
+        if isinstance(ref, int) and ref in table:
+            return table[ref]
         peer = self.peer_of(ref)
-        if peer[0] != "channel":
-            raise KeyError(f"no channel {ref!r}")
-        return self.channels[peer[1]]
+        if peer[0] != name:
+            raise KeyError(f"no {name} {ref!r}")
+        return table[peer[1]]
 
     def set_channel_username(self, ch: Channel, username: str | None) -> None:
         self._set_name("channel", ch.id, ch.username, username)
@@ -1078,28 +1067,13 @@ class World:
         for t in allowed:
             c.members[t.id] = u.id
         self.chats[cid] = c
-        res = self._send_chat(
-            u,
-            c,
-            "",
-            self._gid(),
-            None,
-            None,
-            None,
-            origin_key,
-            action=types.MessageActionChatCreate(title=title, users=list(c.members)),
+        res = self._chat_action(
+            u, c, types.MessageActionChatCreate(title=title, users=list(c.members)), origin_key
         )
         return c, restricted, res
 
     def chat(self, ref: int | str | Chat) -> Chat:
-        if isinstance(ref, Chat):
-            return ref
-        if isinstance(ref, int) and ref in self.chats:
-            return self.chats[ref]
-        peer = self.peer_of(ref)
-        if peer[0] != "chat":
-            raise KeyError(f"no chat {ref!r}")
-        return self.chats[peer[1]]
+        return self._group(ref, Chat, self.chats, "chat")
 
     def add_chat_user(
         self, inviter: User, c: Chat, target: User, *, via_link=False, origin_key=None
@@ -1118,24 +1092,14 @@ class World:
             else types.MessageActionChatAddUser(users=[target.id])
         )
         author = target if via_link else inviter
-        return self._send_chat(author, c, "", self._gid(), None, None, None, origin_key, action=action)
+        return self._chat_action(author, c, action, origin_key)
 
     def delete_chat_user(self, actor: User, c: Chat, target: User, *, origin_key=None) -> SendResult:
         if target.id not in c.members:
             raise RpcFail("USER_NOT_PARTICIPANT")
         if actor.id != target.id and actor.id != c.creator_id and actor.id not in c.admins:
             raise RpcFail("CHAT_ADMIN_REQUIRED")
-        res = self._send_chat(
-            actor,
-            c,
-            "",
-            self._gid(),
-            None,
-            None,
-            None,
-            origin_key,
-            action=types.MessageActionChatDeleteUser(user_id=target.id),
-        )
+        res = self._chat_action(actor, c, types.MessageActionChatDeleteUser(user_id=target.id), origin_key)
         del c.members[target.id]
         c.version += 1
         return res
