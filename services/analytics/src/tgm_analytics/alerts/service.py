@@ -24,10 +24,13 @@ from .store import AlertStore, view
 
 log = logging.getLogger("tgm.analytics.alerts")
 
+#: `runtime.publish` (alerts and reports both publish what changed; a failure fails the call).
 Publish = Callable[[Event], Awaitable[None]]
 SettingsFn = Callable[[], Awaitable[RuleSettings]]
 
 SYSTEM = "system"
+#: What `alert-raised` carries of the alert, under the same names.
+_RAISED_FIELDS = set(AlertRaised.model_fields) & set(AlertView.model_fields)
 
 
 def _now() -> datetime:
@@ -76,20 +79,7 @@ class AlertService:
         alert = view(raised.doc)
         log.info("alert %s %s (%s) count=%d", alert.level, alert.code, alert.id, alert.count)
         await self.publish(
-            AlertRaised(
-                alert_id=alert.id,
-                level=alert.level,
-                code=alert.code,
-                title=alert.title,
-                message=alert.message,
-                service=alert.service,
-                account_id=alert.account_id,
-                subject=alert.subject,
-                count=alert.count,
-                repeat=raised.repeat,
-                first_seen_at=alert.first_seen_at,
-                last_seen_at=alert.last_seen_at,
-            )
+            AlertRaised(alert_id=alert.id, repeat=raised.repeat, **alert.model_dump(include=_RAISED_FIELDS))
         )
         return alert
 

@@ -23,6 +23,7 @@ from tgm_contracts.commands.analytics import ClearAlertsRequest, GetAlertsReques
 from tgm_contracts.models.analytics import ALERT_LEVELS, AlertView
 from tgm_runtime.cursor import Keyset
 
+from ..windows import between
 from .rules import LEVEL_RANK, Signal
 
 ALERTS = "alerts"
@@ -58,24 +59,8 @@ async def create_indexes(db: Any) -> None:
 
 
 def view(doc: dict[str, Any]) -> AlertView:
-    return AlertView(
-        id=doc["_id"],
-        level=doc["level"],
-        code=doc["code"],
-        title=doc["title"],
-        message=doc["message"],
-        service=doc.get("service"),
-        account_id=doc.get("account_id"),
-        subject=doc.get("subject"),
-        count=doc.get("count", 1),
-        first_seen_at=doc["first_seen_at"],
-        last_seen_at=doc["last_seen_at"],
-        dismissed=doc.get("dismissed", False),
-        dismissed_at=doc.get("dismissed_at"),
-        dismissed_by=doc.get("dismissed_by"),
-        note=doc.get("note"),
-        source_event_id=doc.get("source_event_id"),
-    )
+    """An alert document as the contract shows it (its fields keep the view's names; `_id` is `id`)."""
+    return AlertView.model_validate({**doc, "id": doc["_id"]})
 
 
 def list_filter(req: GetAlertsRequest) -> dict[str, Any]:
@@ -95,11 +80,7 @@ def list_filter(req: GetAlertsRequest) -> dict[str, Any]:
         query["account_id"] = req.account_id
     if req.code:
         query["code"] = req.code
-    seen: dict[str, Any] = {}
-    if req.since:
-        seen["$gte"] = ms(req.since)
-    if req.until:
-        seen["$lt"] = ms(req.until)
+    seen = between(req.since, req.until, ms)
     if seen:
         query["last_seen_at"] = seen
     return query

@@ -360,6 +360,23 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.1f}%"
 
 
+#: The headline of the kinds whose figures are one `totals` object, by its field names (rates as %).
+_TOTALS_HEADLINES: dict[str, tuple[str, ...]] = {
+    "messages": (
+        "Sent {sent}, received {received}, failed {failed}, flood waits {flood_waits}",
+        "Replies {replies_received} (reply rate {reply_rate})",
+    ),
+    "users": (
+        "New users {new_users}, active {active_users}, replied {replied_users}",
+        "Opted out {opted_out}, blacklisted {blacklisted}, collected {collected}",
+    ),
+    "groups": (
+        "Groups watched {groups_watched}, joined {groups_joined}, left {groups_left}",
+        "Messages {messages}, keyword matches {keyword_matches}, leads {leads}",
+    ),
+}
+
+
 def headline(kind: str, r: Any) -> list[str]:
     """A few lines with the figures that matter most for this kind."""
     if kind == "dashboard":
@@ -370,24 +387,9 @@ def headline(kind: str, r: Any) -> list[str]:
             f"Leads: {r.leads.new} new, {r.leads.converted} converted",
             f"Alerts: {r.unresolved_alerts} unresolved ({r.critical_alerts} critical)",
         ]
-    if kind == "messages":
-        t = r.totals
-        return [
-            f"Sent {t.sent}, received {t.received}, failed {t.failed}, flood waits {t.flood_waits}",
-            f"Replies {t.replies_received} (reply rate {_pct(t.reply_rate)})",
-        ]
-    if kind == "users":
-        t = r.totals
-        return [
-            f"New users {t.new_users}, active {t.active_users}, replied {t.replied_users}",
-            f"Opted out {t.opted_out}, blacklisted {t.blacklisted}, collected {t.collected}",
-        ]
-    if kind == "groups":
-        t = r.totals
-        return [
-            f"Groups watched {t.groups_watched}, joined {t.groups_joined}, left {t.groups_left}",
-            f"Messages {t.messages}, keyword matches {t.keyword_matches}, leads {t.leads}",
-        ]
+    if kind in _TOTALS_HEADLINES:
+        figures = {k: _pct(v) if k.endswith("_rate") else v for k, v in dict(r.totals).items()}
+        return [line.format(**figures) for line in _TOTALS_HEADLINES[kind]]
     if kind == "conversions":
         return [f"Leads {r.leads}, converted {r.converted} ({_pct(r.conversion_rate)})"]
     if kind == "performance":

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from tgm_contracts import Event, Service
+from tgm_contracts import Service
 from tgm_contracts.commands.analytics import (
     ExportReportRequest,
     ScheduleReportRequest,
@@ -25,10 +25,11 @@ from tgm_contracts.commands.analytics import (
     ScopeFilters,
 )
 from tgm_contracts.events_analytics import ReportReady
-from tgm_contracts.models.analytics import ExportFile, ReportRecipient, ReportScheduleView
+from tgm_contracts.models.analytics import ExportFile, ReportScheduleView
 from tgm_runtime import DomainError, Invalid, NotFound
 
 from ..alerts.rules import Signal, fold_key
+from ..alerts.service import Publish
 from .adapters import Deliverer, check_recipient
 from .builders import RESPONSES, ReportSources, check_filters, compute, render, summary_text
 from .store import ReportRepo, ScheduleRepo, stored_file
@@ -36,7 +37,6 @@ from .timing import DEFAULT_BUCKET, check_cron, next_run, relative_window, zone
 
 log = logging.getLogger("tgm.analytics.reports")
 
-Publish = Callable[[Event], Awaitable[None]]
 #: `runtime.spawn`: a report run started by `schedule-report run` outlives the command.
 Spawn = Callable[[Coroutine[Any, Any, None], str], Any]
 #: `AlertService.raise_signal`: a failed or undelivered scheduled report is an alert.
@@ -56,27 +56,18 @@ _GENERATE_ONLY = {"since", "until", "bucket", "timezone", "account_id", "campaig
 
 
 def view(doc: dict[str, Any]) -> ReportScheduleView:
-    return ReportScheduleView(
-        id=doc["_id"],
-        name=doc["name"],
-        report=doc["report"],
-        format=doc["format"],
-        cron=doc.get("cron"),
-        interval_seconds=doc.get("interval_seconds"),
-        timezone=doc.get("timezone") or "UTC",
-        window=doc["window"],
-        bucket=doc["bucket"],
-        filters=ScopeFilters(**doc.get("filters") or {}).model_dump(
-            mode="json", by_alias=True, exclude_none=True
-        ),
-        recipients=[ReportRecipient(**r) for r in doc.get("recipients") or []],
-        enabled=doc.get("enabled", True),
-        next_run_at=doc.get("next_run_at"),
-        last_run_at=doc.get("last_run_at"),
-        last_report_id=doc.get("last_report_id"),
-        last_error=doc.get("last_error"),
-        created_at=doc["created_at"],
-        updated_at=doc.get("updated_at"),
+    """A schedule document as the contract shows it (same field names; `_id` is `id`, filters camelCase)."""
+    filters = ScopeFilters(**doc.get("filters") or {}).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    return ReportScheduleView.model_validate(
+        {
+            **doc,
+            "id": doc["_id"],
+            "timezone": doc.get("timezone") or "UTC",
+            "filters": filters,
+            "recipients": doc.get("recipients") or [],
+        }
     )
 
 

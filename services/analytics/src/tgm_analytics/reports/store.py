@@ -138,15 +138,7 @@ class ReportRepo:
 
 
 def stored_file(doc: dict[str, Any]) -> ExportFile:
-    data = bytes(doc["content"])
-    return ExportFile(
-        format=doc["format"],
-        filename=doc["filename"],
-        mime_type=doc["mime_type"],
-        rows=doc["rows"],
-        size_bytes=doc["size_bytes"],
-        sha256=doc.get("sha256"),
-        content_base64=base64.b64encode(data).decode(),
-        truncated=doc.get("truncated", False),
-        generated_at=doc["generated_at"],
+    """A stored report's file (its fields keep the ExportFile names; the bytes are `content`)."""
+    return ExportFile.model_validate(
+        {**doc, "content_base64": base64.b64encode(bytes(doc["content"])).decode()}
     )

@@ -22,6 +22,7 @@ from tgm_contracts.models.analytics import ExportFile, LogEntryView
 from tgm_contracts.telemetry import LogBatch
 from tgm_runtime.exports import export_file
 
+from ..windows import between
 from .store import NEWEST_LOGS, OLDEST_LOGS, LogStore
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,7 @@ def query_of(f: LogFilters) -> dict[str, Any]:
     if f.text:
         # Case-insensitive substring, the text taken literally (no regex from the caller).
         q["message"] = {"$regex": re.escape(f.text), "$options": "i"}
-    ts: dict[str, Any] = {}
-    if f.since:
-        ts["$gte"] = aware(f.since)
-    if f.until:
-        ts["$lt"] = aware(f.until)
+    ts = between(f.since, f.until, aware)
     if ts:
         q["ts"] = ts
     return q
