@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import generate_latest
-from tgm_campaign.messaging.common import utc
+from tgm_campaign.messaging.clock import utc
 from tgm_contracts.commands import messaging as M
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from tgm_runtime import CallContext, ServiceRuntime
 
 from .crm.service import CrmService
-from .messaging.common import JobWaiters
 from .messaging.history_service import HistoryService
+from .messaging.job_events import JobWaiters
 from .messaging.scheduler import Scheduler
 from .messaging.service import QueueService
 from .messaging.status import StatusService

@@ -12,6 +12,7 @@ placeholder.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tgm_contracts import Service
@@ -22,19 +23,17 @@ from . import __version__
 from .app import CampaignApp, Runtime
 from .crm import handlers as crm_handlers
 from .crm.service import CrmService
-from .crm.tracking import Activity, TrackedUsers
+from .crm.tracking_store import ActivityStore, TrackedUserStore
 from .messaging import handlers as messaging_handlers
 from .messaging.accounts import AccountDirectory
-from .messaging.common import Deps, Metrics
-from .messaging.compliance import ComplianceStore
-from .messaging.history import HistoryStore
 from .messaging.history_service import HistoryService
-from .messaging.pacing_store import PacingStore
-from .messaging.queue import JobStore
-from .messaging.repos import Groups, Leads, Leases, PauseRepo, TemplateRepo
+from .messaging.job_events import JobEvents
+from .messaging.metrics import Metrics
+from .messaging.rules import Rules
 from .messaging.scheduler import Scheduler
 from .messaging.service import QueueService
 from .messaging.status import StatusService
+from .messaging.stores import MessagingStores
 from .messaging.template_service import TemplateService
 from .migrations import MIGRATIONS
 from .settings import CampaignSettings
@@ -88,44 +87,40 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         async def call(target: Any, payload: Any, timeout: float) -> Any:
             return await runtime.call(target, payload, timeout=timeout)
 
-        deps = Deps(
-            jobs=JobStore(db),
-            pacing=PacingStore(db),
-            compliance=ComplianceStore(db),
-            history=HistoryStore(db),
-            templates=TemplateRepo(db),
-            pauses=PauseRepo(db),
-            leases=Leases(db),
-            leads=Leads(db),
-            groups=Groups(db),
-            directory=AccountDirectory(call),
-            emit=runtime.emit,
-            send_call=send_call,
-            settings_section=runtime.settings_section,
-            metrics=Metrics(runtime.registry),
-            replica=runtime.settings.replica_id,
-        )
-        queue = QueueService(deps)
+        stores = MessagingStores.of(db)
+        events = JobEvents(runtime.emit)
+        rules = Rules(runtime.settings_section)
+        directory = AccountDirectory(call)
+        metrics = Metrics(runtime.registry)
+        clock = time.time
+        queue = QueueService(stores, events, directory, clock)
         scheduler = Scheduler(
-            deps,
+            stores,
+            events,
+            rules,
+            directory,
+            send_call,
+            metrics,
+            clock,
             spawn=runtime.spawn,
+            replica=runtime.settings.replica_id,
             max_in_flight=settings.max_in_flight,
             send_timeout=settings.send_timeout_seconds,
             claim_ttl=settings.claim_ttl,
         )
         if loop is not None:
             scheduler.waker = loop.wake
-            deps.wake = scheduler.wake
-        status = StatusService(deps, scheduler)
+            events.wake = scheduler.wake
+        status = StatusService(stores, events, rules, directory, metrics, clock, scheduler)
         scheduler.progress = status.publish_progress
         return CampaignApp(
             queue=queue,
             scheduler=scheduler,
             status=status,
-            templates=TemplateService(deps),
-            history=HistoryService(deps, queue),
-            waiters=deps.waiters,
-            crm=CrmService(deps, deps.leads, TrackedUsers(db), Activity(db)),
+            templates=TemplateService(stores, events, clock),
+            history=HistoryService(stores, rules, queue),
+            waiters=events.waiters,
+            crm=CrmService(stores, events, clock, TrackedUserStore(db), ActivityStore(db)),
         )
 
     runtime.provide(make_app)

@@ -8,14 +8,16 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_runtime import Migration
 
-from .crm import leads, tracking
-from .messaging import history, queue
+from .crm import store as lead_store
+from .crm import tracking_store
+from .messaging import history_store
+from .messaging import store as job_store
 
 
 async def _messaging_indexes(db: AsyncDatabase[Any]) -> None:
-    for keys, options in queue.INDEXES:
+    for keys, options in job_store.INDEXES:
         await db["jobs"].create_index(keys, **options)
-    for collection, indexes in history.INDEXES.items():
+    for collection, indexes in history_store.INDEXES.items():
         for keys, options in indexes:
             await db[collection].create_index(keys, **options)
     await db["templates"].create_index([("name_key", ASCENDING)], unique=True, name="name_unique")
@@ -24,9 +26,9 @@ async def _messaging_indexes(db: AsyncDatabase[Any]) -> None:
 
 
 async def _crm_indexes(db: AsyncDatabase[Any]) -> None:
-    for keys, options in leads.INDEXES:
+    for keys, options in lead_store.INDEXES:
         await db["leads"].create_index(keys, **options)
-    for collection, indexes in tracking.INDEXES.items():
+    for collection, indexes in tracking_store.INDEXES.items():
         for keys, options in indexes:
             await db[collection].create_index(keys, **options)
     # delete-lead and a lead's details read its jobs

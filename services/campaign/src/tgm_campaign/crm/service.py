@@ -30,12 +30,14 @@ from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import JobReason, JobState, LeadStage, LeadView
 from tgm_runtime import Conflict, Invalid, NotFound
 
-from ..messaging.common import Deps, utc
+from ..messaging.clock import Clock, utc
 from ..messaging.compliance import user_keys
-from ..messaging.history import message_view
-from ..messaging.queue import attempt, job_view
-from .leads import Leads, LeadTaken, lead_view, new_lead_id, stage_history, stages_reached, username_key
-from .tracking import Activity, TrackedTaken, TrackedUsers, new_tracked_id
+from ..messaging.history_store import message_view
+from ..messaging.job_events import JobEvents
+from ..messaging.store import attempt, job_view
+from ..messaging.stores import MessagingStores
+from .store import LeadTaken, lead_view, new_lead_id, stage_history, stages_reached, username_key
+from .tracking_store import ActivityStore, TrackedTaken, TrackedUserStore, new_tracked_id
 
 log = logging.getLogger("tgm.campaign.crm")
 
@@ -121,17 +123,27 @@ def _detail(**values: Any) -> dict[str, Any]:
 
 
 class CrmService:
-    def __init__(self, deps: Deps, leads: Leads, tracked: TrackedUsers, activity: Activity) -> None:
-        self.d = deps
+    def __init__(
+        self,
+        stores: MessagingStores,
+        events: JobEvents,
+        clock: Clock,
+        tracked: TrackedUserStore,
+        activity: ActivityStore,
+    ) -> None:
+        self.stores = stores
+        self.events = events
+        self.clock = clock
+        leads = stores.leads
         self.leads = leads
         self.tracked = tracked
         self.activity = activity
 
     def _now(self) -> datetime:
-        return utc(self.d.now())
+        return utc(self.clock())
 
     async def _entity(self, entity: str, entity_id: str, action: str, by: str | None) -> None:
-        await self.d.emit(EntityChanged(entity=entity, entity_id=entity_id, action=action, by=by))
+        await self.events.emit(EntityChanged(entity=entity, entity_id=entity_id, action=action, by=by))
 
     async def _lead(self, lead_id: str) -> dict[str, Any]:
         doc = await self.leads.get(lead_id)
@@ -143,11 +155,11 @@ class CrmService:
         base = user_keys(user_id, username_key(username), phone)
         if not base:
             return []
-        aliases = await self.d.history.aliases(base)
+        aliases = await self.stores.history.aliases(base)
         return list(dict.fromkeys(k for ks in aliases.values() for k in ks))
 
     async def _blacklisted(self, keys: Sequence[str]) -> bool:
-        return any(doc.get("blacklisted") for doc in (await self.d.compliance.blocked(keys)).values())
+        return any(doc.get("blacklisted") for doc in (await self.stores.compliance.blocked(keys)).values())
 
     async def _remember(self, doc: Mapping[str, Any]) -> None:
         """Teach the users directory a lead's names (templates render `{first_name}` from it) where
@@ -155,24 +167,24 @@ class CrmService:
         user_id = doc.get("user_id")
         if user_id is None or not (doc.get("first_name") or doc.get("last_name") or doc.get("username")):
             return
-        known = (await self.d.history.users(user_keys(user_id))).get(user_keys(user_id)[0]) or {}
+        known = (await self.stores.history.users(user_keys(user_id))).get(user_keys(user_id)[0]) or {}
         fill = {
             k: doc.get(k)
             for k in ("first_name", "last_name", "username", "phone")
             if doc.get(k) and not known.get(k)
         }
         if fill:
-            await self.d.history.remember_user(user_id, at=self._now(), **fill)
+            await self.stores.history.remember_user(user_id, at=self._now(), **fill)
 
     async def _cancel_jobs(self, lead_id: str, state: JobState, reason: JobReason, why: str) -> int:
         now = self._now()
-        moved = await self.d.jobs.settle_many_waiting(
+        moved = await self.stores.jobs.settle_many_waiting(
             {"lead_id": lead_id},
             {"state": state.value, "reason": reason.value, "last_error": why, "updated_at": now},
             attempt(now, "cancelled" if state is JobState.CANCELLED else "skipped", reason=reason, error=why),
         )
         for doc in moved:
-            await self.d.job_changed(doc, state, doc["state"], reason=reason, error=why)
+            await self.events.job_changed(doc, state, doc["state"], reason=reason, error=why)
         return len(moved)
 
     # --- leads -------------------------------------------------------------------------------------
@@ -181,7 +193,7 @@ class CrmService:
         user_id, username, first, last = req.user_id, req.username, req.first_name, req.last_name
         keys = await self._keys(user_id, username, req.phone)
         if user_id is None or username is None:  # the users directory may know the rest of the identity
-            for known in (await self.d.history.users(keys)).values():
+            for known in (await self.stores.history.users(keys)).values():
                 user_id = user_id if user_id is not None else known.get("user_id")
                 username = username or known.get("username")
                 first = first or known.get("first_name")
@@ -224,7 +236,7 @@ class CrmService:
             except LeadTaken:
                 continue  # someone added the same user just now: answer per ifExists
             await self._remember(doc)
-            await self.d.emit(
+            await self.events.emit(
                 LeadCaptured(
                     lead_id=doc["_id"],
                     user_id=user_id,
@@ -372,7 +384,7 @@ class CrmService:
             )
             if not ok:
                 continue
-            await self.d.emit(
+            await self.events.emit(
                 LeadStageChanged(
                     lead_id=lead_id,
                     user_id=doc.get("user_id"),
@@ -493,7 +505,7 @@ class CrmService:
         keys = await self._keys(doc.get("user_id"), doc.get("username"), doc.get("phone"))
         messages: list[Any] = []
         if keys:
-            msgs, _ = await self.d.history.page(
+            msgs, _ = await self.stores.history.page(
                 keys=keys,
                 account_id=None,
                 since=None,
@@ -503,12 +515,17 @@ class CrmService:
                 limit=RECENT,
                 cursor=None,
             )
-            users = await self.d.history.users({m["chat_key"] for m in msgs})
+            users = await self.stores.history.users({m["chat_key"] for m in msgs})
             messages = [message_view(m, users.get(m["chat_key"])) for m in msgs]
         job_query: dict[str, Any] = {"lead_id": doc["_id"]}
         if keys:
             job_query = {"$or": [job_query, {"peer_keys": {"$in": keys}}]}
-        jobs = await self.d.jobs.c.find(job_query).sort([("created_at", DESCENDING)]).limit(RECENT).to_list()
+        jobs = (
+            await self.stores.jobs.c.find(job_query)
+            .sort([("created_at", DESCENDING)])
+            .limit(RECENT)
+            .to_list()
+        )
         matched: list[str] = [doc["triggered_keyword"]] if doc.get("triggered_keyword") else []
         for item in await self.activity.of(
             doc.get("user_id"),
@@ -712,7 +729,7 @@ class CrmService:
                     await self._entity("tracked_user", doc["_id"], "updated", by)
                 return await self._tracked_view(doc)
             user_id, username = req.user_id, req.username
-            known = (await self.d.history.users(await self._keys(user_id, username))).values()
+            known = (await self.stores.history.users(await self._keys(user_id, username))).values()
             for k in known:
                 user_id = user_id if user_id is not None else k.get("user_id")
                 username = username or k.get("username")
@@ -834,7 +851,7 @@ class CrmService:
         ]
         if keys and directions:
             base = {"peer_keys": {"$in": keys}, "private": True, "direction": {"$in": directions}}
-            for m in await window(self.d.history.messages.find, "date", base):
+            for m in await window(self.stores.history.messages.find, "date", base):
                 add(
                     m["date"],
                     "m:" + m["_id"],
@@ -856,7 +873,7 @@ class CrmService:
             if keys:
                 who.append({"peer_keys": {"$in": keys}})
             base = {"$and": [{"$or": who} if len(who) > 1 else who[0], {"state": {"$in": states}}]}
-            for j in await window(self.d.jobs.c.find, "updated_at", base):
+            for j in await window(self.stores.jobs.c.find, "updated_at", base):
                 add(
                     j["updated_at"],
                     "j:" + j["_id"],
@@ -892,7 +909,7 @@ class CrmService:
                 )
         # bans and opt-outs, from compliance (one per user, whichever key holds it)
         if keys:
-            blocked = await self.d.compliance.blocked(keys)
+            blocked = await self.stores.compliance.blocked(keys)
             ban = next((b for b in blocked.values() if b.get("blacklisted")), None)
             if ban and ban.get("blacklist_changed_at"):
                 add(
@@ -967,7 +984,7 @@ class CrmService:
         tracked = await self.tracked.active_by_user(evt.sender_id)
         if tracked is None:
             return  # group traffic of users nobody tracks is monitoring's data
-        group = await self.d.groups.c.find_one({"chat_id": evt.chat_id}, {"_id": 1, "title": 1})
+        group = await self.stores.groups.c.find_one({"chat_id": evt.chat_id}, {"_id": 1, "title": 1})
         lead = await self.leads.by_identity(evt.sender_id)
         stored = await self.activity.add(
             {

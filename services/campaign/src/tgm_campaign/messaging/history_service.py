@@ -12,22 +12,25 @@ from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_contracts.models.campaign import ChatMessageView, ConversationView, is_chat_peer, peer_key
 from tgm_runtime import Invalid, NotFound
 
-from .common import Deps, utc
+from .clock import utc
 from .compliance import user_keys
-from .history import content_key, conversation_view, message_id_key, message_view
+from .history_store import content_key, conversation_view, message_id_key, message_view
+from .rules import Rules
 from .service import QueueService
+from .stores import MessagingStores
 
 log = logging.getLogger("tgm.campaign.history")
 
 
 class HistoryService:
-    def __init__(self, deps: Deps, queue: QueueService) -> None:
-        self.d = deps
+    def __init__(self, stores: MessagingStores, rules: Rules, queue: QueueService) -> None:
+        self.stores = stores
+        self.rules = rules
         self.queue = queue
 
     async def _keys_for(self, peer: int | str | None, lead_id: str | None) -> list[str]:
         if lead_id is not None:
-            lead = await self.d.leads.get(lead_id)
+            lead = await self.stores.leads.get(lead_id)
             if lead is None:
                 raise NotFound(f"lead {lead_id} does not exist")
             base = user_keys(lead.get("user_id"), lead.get("username"), lead.get("phone"))
@@ -36,13 +39,13 @@ class HistoryService:
         else:
             assert peer is not None
             base = [peer_key(peer)]
-        aliases = await self.d.history.aliases(base)
+        aliases = await self.stores.history.aliases(base)
         return list(dict.fromkeys(k for ks in aliases.values() for k in ks))
 
     async def chat_history(self, req: M.GetChatHistoryRequest) -> Page[ChatMessageView]:
         keys = await self._keys_for(req.peer, req.lead_id)
         try:
-            docs, nxt = await self.d.history.page(
+            docs, nxt = await self.stores.history.page(
                 keys=keys,
                 account_id=req.account_id,
                 since=req.since,
@@ -54,7 +57,7 @@ class HistoryService:
             )
         except (ValueError, KeyError):
             raise Invalid("cursor is not one this command gave out", {"field": "cursor"}) from None
-        users = await self.d.history.users({d["chat_key"] for d in docs})
+        users = await self.stores.history.users({d["chat_key"] for d in docs})
         return Page[ChatMessageView](
             items=[message_view(d, users.get(d["chat_key"])) for d in docs], next_cursor=nxt
         )
@@ -62,7 +65,7 @@ class HistoryService:
     async def _chat_key(self, peer: int | str) -> tuple[str, list[str]]:
         """The conversation key of a peer (its id when known) and all its keys."""
         key = peer_key(peer)
-        aliases = (await self.d.history.aliases([key]))[key]
+        aliases = (await self.stores.history.aliases([key]))[key]
         ids = [k for k in aliases if k.startswith("id:")]
         return (ids[0] if ids else key), aliases
 
@@ -93,18 +96,17 @@ class HistoryService:
                     "reply_to": m.reply_to_message_id,
                 }
             )
-        saved, dups = await self.d.history.save_many(docs)
+        saved, dups = await self.stores.history.save_many(docs)
         return M.SaveChatHistoryResult(saved=saved, duplicates=dups)
 
     async def private_messages(self, req: M.GetPrivateMessagesRequest) -> Page[ConversationView]:
-        d = self.d
         keys: list[str] | None = None
         if req.lead_stages:
-            user_ids = await d.leads.in_stages([s.value for s in req.lead_stages])
+            user_ids = await self.stores.leads.in_stages([s.value for s in req.lead_stages])
             keys = [peer_key(u) for u in user_ids]
-        named = await d.history.names_matching(req.search) if req.search else []
+        named = await self.stores.history.names_matching(req.search) if req.search else []
         try:
-            docs, nxt = await d.history.conversation_page(
+            docs, nxt = await self.stores.history.conversation_page(
                 account_id=req.account_id,
                 unread_only=req.unread_only,
                 since=req.since,
@@ -117,10 +119,10 @@ class HistoryService:
         except (ValueError, KeyError):
             raise Invalid("cursor is not one this command gave out", {"field": "cursor"}) from None
         chat_keys = {doc["chat_key"] for doc in docs}
-        users = await d.history.users(chat_keys)
-        leads = await d.leads.by_users(int(k[3:]) for k in chat_keys if k.startswith("id:"))
+        users = await self.stores.history.users(chat_keys)
+        leads = await self.stores.leads.by_users(int(k[3:]) for k in chat_keys if k.startswith("id:"))
         all_keys = [k for doc in docs for k in doc.get("peer_keys") or [doc["chat_key"]]]
-        blocked = await d.compliance.blocked(all_keys)
+        blocked = await self.stores.compliance.blocked(all_keys)
         items = []
         for doc in docs:
             ks = doc.get("peer_keys") or [doc["chat_key"]]
@@ -140,13 +142,12 @@ class HistoryService:
     # --- events from tg-session -------------------------------------------------------------------
 
     async def on_received(self, evt: MessageReceived) -> None:
-        d = self.d
         private = evt.chat_kind == "private"
         if not private:
             return  # group traffic of others is monitoring data, not a conversation
         sender = evt.sender
         if sender is not None and not evt.is_outgoing:
-            await d.history.remember_user(
+            await self.stores.history.remember_user(
                 sender.user_id,
                 username=sender.username,
                 first_name=sender.first_name,
@@ -155,8 +156,8 @@ class HistoryService:
                 at=utc(evt.date.timestamp()),
             )
         chat_key = peer_key(evt.chat_id)
-        keys = (await d.history.aliases([chat_key]))[chat_key]
-        await d.history.record(
+        keys = (await self.stores.history.aliases([chat_key]))[chat_key]
+        await self.stores.history.record(
             account_id=evt.account_id,
             chat_key=chat_key,
             private=True,
@@ -171,7 +172,7 @@ class HistoryService:
         )
         if evt.is_outgoing or evt.sender_id is None:
             return
-        words = await d.stop_words()
+        words = await self.rules.stop_words()
         word = words.match(evt.text)
         if word is not None:
             cancelled = await self.queue.opted_out(evt.sender_id, evt.account_id, word, keys)
@@ -180,8 +181,8 @@ class HistoryService:
     async def on_sent(self, evt: SessionMessageSent) -> None:
         chat_key = peer_key(evt.chat_id)
         private = evt.chat_kind == "private"
-        keys = (await self.d.history.aliases([chat_key]))[chat_key]
-        await self.d.history.record(
+        keys = (await self.stores.history.aliases([chat_key]))[chat_key]
+        await self.stores.history.record(
             account_id=evt.account_id,
             chat_key=chat_key,
             private=private,

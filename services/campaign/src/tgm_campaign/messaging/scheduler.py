@@ -37,11 +37,14 @@ from typing import Any
 from tgm_contracts import ErrorCode
 from tgm_contracts.events_campaign import AccountPacingChanged, MessageSent, QueuePauseChanged
 from tgm_contracts.models.campaign import JobReason, JobState, LimitKind, is_chat_peer
-from tgm_contracts.rpc_session import SendRequest
+from tgm_contracts.rpc_session import SendRequest, SendResult
 from tgm_runtime import DomainError
 
-from .common import Deps, epoch, utc
+from .accounts import AccountDirectory
+from .clock import Clock, epoch, utc
 from .compliance import reason_of
+from .job_events import JobEvents
+from .metrics import Metrics
 from .pacing import (
     DAY,
     AccountPace,
@@ -58,7 +61,9 @@ from .pacing import (
     window_hold,
 )
 from .pacing_store import GLOBAL, Contention, Denied, acct_key, api_key, rcpt_key
-from .queue import attempt
+from .rules import Rules
+from .store import attempt
+from .stores import MessagingStores
 from .templates import (
     MAX_MESSAGE,
     MissingVariables,
@@ -133,6 +138,9 @@ _WAIT_REASON = {
 
 _PARSE_MODE = {"plain": "none", "markdown": "md", "html": "html"}
 
+#: tg-session's `send` of one account: `(account id, request, timeout) -> result`.
+SendCall = Callable[[str, SendRequest, float], Awaitable[SendResult]]
+
 
 def wait_reason(kind: LimitKind) -> JobReason:
     return _WAIT_REASON.get(kind, JobReason.RATE_LIMIT)
@@ -168,19 +176,32 @@ class Scheduler:
 
     def __init__(
         self,
-        deps: Deps,
+        stores: MessagingStores,
+        events: JobEvents,
+        rules: Rules,
+        directory: AccountDirectory,
+        send_call: SendCall,
+        metrics: Metrics,
+        clock: Clock,
         *,
         spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]],
+        replica: str,
         owner: str | None = None,
         rng: random.Random | None = None,
         max_in_flight: int = 64,
         send_timeout: float = SEND_TIMEOUT,
         claim_ttl: float = CLAIM_TTL,
     ) -> None:
-        self.d = deps
-        self.replica = deps.replica
+        self.stores = stores
+        self.events = events
+        self.rules = rules
+        self.directory = directory
+        self.send_call = send_call
+        self.metrics = metrics
+        self.clock = clock
+        self.replica = replica
         # One claim owner per process: a restarted replica recognises its predecessor's claims.
-        self.owner = owner or f"{deps.replica}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or f"{replica}:{uuid.uuid4().hex[:8]}"
         self.rng = rng or random.Random()
         self._spawn = spawn
         #: Runs the next round now (the loop's `Periodic.wake`, set by bootstrap).
@@ -210,7 +231,7 @@ class Scheduler:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.send_timeout + 5)
         with contextlib.suppress(Exception):
-            await self.d.leases.release("maintenance", self.owner)
+            await self.stores.leases.release("maintenance", self.owner)
 
     def wake(self, refresh: bool = True) -> None:
         """Run a round now. `refresh` (the default, for anything that changed jobs) makes it read the
@@ -231,27 +252,26 @@ class Scheduler:
             with contextlib.suppress(Exception):
                 await self.recover_own_claims()
         self._delay = 1.0  # what a failed round waits (the runtime logs and counts the failure)
-        with self.d.metrics.round_seconds.time():
+        with self.metrics.round_seconds.time():
             self._delay = await self.round()
 
     async def chores_tick(self) -> None:
         """The chores, on the one replica that holds the `maintenance` lease."""
-        now = self.d.now()
-        if await self.d.leases.acquire("maintenance", self.owner, utc(now), utc(now + 15)):
+        now = self.clock()
+        if await self.stores.leases.acquire("maintenance", self.owner, utc(now), utc(now + 15)):
             await self.chores()
 
     # --- a round ---------------------------------------------------------------------------------
 
     async def round(self) -> float:
         """Start every dispatch the limits allow now; returns seconds until the next round."""
-        d = self.d
         self.rounds += 1
-        d.metrics.rounds.inc()
-        now_ts = d.now()
+        self.metrics.rounds.inc()
+        now_ts = self.clock()
         now = utc(now_ts)
-        limits = await d.limits()
+        limits = await self.rules.limits()
         pacer = Pacer(limits, self.rng)
-        pauses = await d.pauses.active(now)
+        pauses = await self.stores.pauses.active(now)
         view = RoundView()
         if pauses.all:
             self.last_round = view
@@ -259,7 +279,8 @@ class Scheduler:
             return MAX_IDLE if end is None else max(MIN_ROUND, epoch(end) - now_ts)
 
         paces = {
-            doc["_id"][5:]: AccountPace.from_doc(doc["_id"][5:], doc) for doc in await d.pacing.all_accounts()
+            doc["_id"][5:]: AccountPace.from_doc(doc["_id"][5:], doc)
+            for doc in await self.stores.pacing.all_accounts()
         }
         # Accounts that can send nothing at all now (except urgent sends in quiet hours): their fixed
         # jobs are left out of the due set so they cannot crowd out other accounts' jobs.
@@ -286,7 +307,7 @@ class Scheduler:
             # Reading the due set sorts every waiting job: on the embedded database server that is
             # the costliest read of a round, so it is reused for a moment (claims are conditional,
             # so a job changed meanwhile is simply not claimed).
-            jobs = await d.jobs.candidates(
+            jobs = await self.stores.jobs.candidates(
                 now, batch, skip_accounts=skip_accounts, skip_campaigns=sorted(pauses.campaigns)
             )
             self._due = (now_ts, key, jobs)
@@ -299,7 +320,7 @@ class Scheduler:
         ]
         next_at = min(held.values(), default=math.inf)
         if not jobs:
-            due = await d.jobs.next_due(now)
+            due = await self.stores.jobs.next_due(now)
             if due is not None:
                 next_at = min(next_at, epoch(due))
             self.last_round = view
@@ -312,23 +333,23 @@ class Scheduler:
             if not (job.get("fixed") or job.get("pinned")):
                 pk = self._pool_key(job)
                 if pk not in pools:
-                    pools[pk] = await d.directory.pool(job.get("pool"), self._member_of(job))
+                    pools[pk] = await self.directory.pool(job.get("pool"), self._member_of(job))
         accounts = {j["account_id"] for j in jobs if j.get("fixed") or j.get("pinned")}
         for members in pools.values():
             accounts.update(members)
         accounts -= pauses.accounts
-        profiles = await d.directory.profiles(accounts)
+        profiles = await self.directory.profiles(accounts)
         for acct in accounts:
             paces.setdefault(acct, AccountPace(acct))
 
         peer_keys = sorted({k for j in jobs for k in j.get("peer_keys") or [j["peer_key"]]})
-        aliases = await self._cached("aliases", peer_keys, d.history.aliases, ALIAS_TTL, now_ts)
+        aliases = await self._cached("aliases", peer_keys, self.stores.history.aliases, ALIAS_TTL, now_ts)
         all_keys = sorted({k for ks in aliases.values() for k in ks})
-        blocked = await d.compliance.blocked(all_keys)  # never cached: a ban applies at once
-        talking = await self._cached("talking", all_keys, d.history.talking_to, TALKERS_TTL, now_ts)
+        blocked = await self.stores.compliance.blocked(all_keys)  # never cached: a ban applies at once
+        talking = await self._cached("talking", all_keys, self.stores.history.talking_to, TALKERS_TTL, now_ts)
         private_keys = [j["peer_key"] for j in jobs if j.get("kind", "private") == "private"]
         creds = sorted({p.api_credential for p in profiles.values() if p.api_credential})
-        shared = await d.pacing.load(
+        shared = await self.stores.pacing.load(
             [GLOBAL, *[api_key(c) for c in creds], *[rcpt_key(k) for k in private_keys]]
         )
         windows: dict[str, list[float]] = {k: list(v.get("times") or []) for k, v in shared.items()}
@@ -459,7 +480,7 @@ class Scheduler:
                     continue
                 top = dominant(soonest_holds)
                 view.waiting_by_limit[top.kind.value] += 1
-                d.metrics.holds.labels(top.kind.value).inc()
+                self.metrics.holds.labels(top.kind.value).inc()
                 next_at = min(next_at, soonest)
                 if fixed and soonest - now_ts >= LONG_WAIT:
                     await self._reschedule(
@@ -493,7 +514,7 @@ class Scheduler:
             # Dispatches in flight change the windows; look again soon (they also wake us).
             next_at = min(next_at, now_ts + 0.25)
         if next_at == math.inf:
-            due = await d.jobs.next_due(now)
+            due = await self.stores.jobs.next_due(now)
             return MAX_IDLE if due is None else epoch(due) - now_ts
         return next_at - now_ts
 
@@ -527,7 +548,7 @@ class Scheduler:
         return {k: v for k, v in out.items() if v is not None}
 
     def _set_waiting(self, view: RoundView) -> None:
-        gauge = self.d.metrics.waiting
+        gauge = self.metrics.waiting
         for kind in [*[k.value for k in LimitKind], "no_account"]:
             gauge.labels(kind).set(view.waiting_by_limit.get(kind, 0))
 
@@ -551,7 +572,7 @@ class Scheduler:
     ) -> list[str]:
         """Pool accounts in the order to try: those the user talks to first, then by the strategy."""
         strategy = (job.get("pool") or {}).get("strategy") or "health_first"
-        now = self.d.now()
+        now = self.clock()
         if strategy == "random":
             rest = list(candidates)
             self.rng.shuffle(rest)
@@ -566,22 +587,22 @@ class Scheduler:
 
     async def _skip_waiting(self, job: Mapping[str, Any], reason: JobReason, error: str | None) -> None:
         self._gone.add(job["_id"])
-        now = utc(self.d.now())
-        ok = await self.d.jobs.update_waiting(
+        now = utc(self.clock())
+        ok = await self.stores.jobs.update_waiting(
             job,
             {"state": JobState.SKIPPED.value, "reason": reason.value, "last_error": error, "updated_at": now},
             [attempt(now, "skipped", reason=reason, error=error)],
         )
         if ok:
-            self.d.metrics.sends.labels("skipped").inc()
-            await self.d.job_changed(job, JobState.SKIPPED, job["state"], reason=reason, error=error)
+            self.metrics.sends.labels("skipped").inc()
+            await self.events.job_changed(job, JobState.SKIPPED, job["state"], reason=reason, error=error)
 
     async def _reschedule(
         self, job: Mapping[str, Any], until: float | None, reason: JobReason, hold: Hold | None = None
     ) -> None:
         """Move a job that must wait a while out of the due set (it comes back at `until`)."""
         self._gone.add(job["_id"])
-        now_ts = self.d.now()
+        now_ts = self.clock()
         at = utc(until if until is not None else now_ts + 3600)
         if (
             job["state"] == JobState.SCHEDULED.value
@@ -589,7 +610,7 @@ class Scheduler:
             and job["not_before"] >= at
         ):
             return
-        ok = await self.d.jobs.update_waiting(
+        ok = await self.stores.jobs.update_waiting(
             job,
             {
                 "state": JobState.SCHEDULED.value,
@@ -599,16 +620,15 @@ class Scheduler:
             },
         )
         if ok and job["state"] != JobState.SCHEDULED.value:
-            await self.d.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
+            await self.events.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
 
     async def _reschedule_account(self, account: str, hold: Hold, until: float) -> None:
         """An account held for long (flood wait, cool-down, hourly cap): its fixed jobs say why and
         leave the due set until then."""
-        d = self.d
-        now = utc(d.now())
-        at = utc(until if until < math.inf else d.now() + 3600)
+        now = utc(self.clock())
+        at = utc(until if until < math.inf else self.clock() + 3600)
         reason = wait_reason(hold.kind)
-        docs = await d.jobs.c.find(
+        docs = await self.stores.jobs.c.find(
             {
                 "account_id": account,
                 "state": {"$in": ["pending", "scheduled"]},
@@ -620,7 +640,7 @@ class Scheduler:
         for job in docs:
             if job["_id"] in self._active:
                 continue
-            if await d.jobs.update_waiting(
+            if await self.stores.jobs.update_waiting(
                 job,
                 {
                     "state": JobState.SCHEDULED.value,
@@ -629,7 +649,9 @@ class Scheduler:
                     "updated_at": now,
                 },
             ):
-                await d.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
+                await self.events.job_changed(
+                    job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at
+                )
 
     # --- one dispatch ----------------------------------------------------------------------------
 
@@ -648,12 +670,11 @@ class Scheduler:
 
     async def render(self, job: Mapping[str, Any], account: str) -> str:
         """The text of a job, rendered once (variables, spintax) with a generator fixed by its id."""
-        d = self.d
         body = job.get("body") or {}
         declared: list[Any] = []
         source = body.get("text")
         if body.get("template_id"):
-            tpl = await d.templates.get(body["template_id"])
+            tpl = await self.stores.templates.get(body["template_id"])
             if tpl is None:
                 raise TemplateError("the template was deleted", 0)
             if not tpl.get("is_active", True):
@@ -665,19 +686,18 @@ class Scheduler:
         if source is None:
             return ""
         keys = job.get("peer_keys") or [job["peer_key"]]
-        users = await self._cached("users", list(keys), d.history.users, ALIAS_TTL, d.now())
+        users = await self._cached("users", list(keys), self.stores.history.users, ALIAS_TTL, self.clock())
         user = next((users[k] for k in keys if k in users), None)
         recipient = recipient_values(
             *(user.get(f) for f in ("first_name", "last_name", "username")) if user else (None, None, None)
         )
-        limits = await d.limits()
-        local = utc(d.now()).astimezone(Pacer(limits).zone(account))
+        limits = await self.rules.limits()
+        local = utc(self.clock()).astimezone(Pacer(limits).zone(account))
         context = {"date": local.strftime("%Y-%m-%d"), "time": local.strftime("%H:%M")}
         values = merge_values(declared, job.get("variables") or {}, recipient, context)
         return render_template(parse(source), values, seeded(job["_id"]))
 
     async def dispatch(self, plan: Plan, limits: Limits) -> None:
-        d = self.d
         job, account = plan.job, plan.account
         text = job.get("text")
         if text is None:
@@ -698,8 +718,8 @@ class Scheduler:
                 await self._fail_waiting(job, JobReason.INVALID_MESSAGE, "rendered text is empty")
                 return
         token = plan.token
-        now_ts = d.now()
-        if not await d.jobs.claim(
+        now_ts = self.clock()
+        if not await self.stores.jobs.claim(
             job,
             owner=self.owner,
             replica=self.replica,
@@ -714,17 +734,16 @@ class Scheduler:
             await self._send_claimed(plan, limits, text)
         finally:
             if plan.account_reserved:  # the outcome is known (or we gave up): the account is free
-                await d.pacing.release_busy(acct_key(account), token)
+                await self.stores.pacing.release_busy(acct_key(account), token)
 
     async def _send_claimed(self, plan: Plan, limits: Limits, text: str) -> None:
-        d = self.d
         job, account, token = plan.job, plan.account, plan.token
         rcpt_reserved: float | None = None
         try:
             rcpt_reserved = await self._reserve(plan, limits)
         except (Denied, Contention) as exc:
             log.debug("job %s: limits no longer allow it (%s)", job["_id"], exc)
-            await d.jobs.settle(
+            await self.stores.jobs.settle(
                 job["_id"],
                 token,
                 set_={
@@ -732,14 +751,16 @@ class Scheduler:
                     "account_id": job.get("account_id"),
                     "pinned": bool(job.get("pinned")),
                     "text": text,
-                    "updated_at": utc(d.now()),
+                    "updated_at": utc(self.clock()),
                 },
                 inc={"attempts": -1},
             )
-            d.wake()
+            self.events.wake()
             return
         attempts = job.get("attempts", 0) + 1
-        await d.job_changed(job, JobState.IN_FLIGHT, job["state"], account_id=account, attempts=attempts)
+        await self.events.job_changed(
+            job, JobState.IN_FLIGHT, job["state"], account_id=account, attempts=attempts
+        )
         body = job.get("body") or {}
         media = body.get("attachment") or {}
         request = SendRequest(
@@ -753,11 +774,11 @@ class Scheduler:
             media_url=media.get("url"),
             media_kind=(media.get("kind") or "auto") if media else "auto",
         )
-        started = d.now()
+        started = self.clock()
         try:
-            result = await d.send_call(account, request, self.send_timeout)
+            result = await self.send_call(account, request, self.send_timeout)
         except DomainError as exc:
-            d.metrics.latency.observe(d.now() - started)
+            self.metrics.latency.observe(self.clock() - started)
             await self._on_error(job, account, token, attempts, exc, rcpt_reserved, limits, text)
             return
         except Exception as exc:  # the transport broke: the outcome is unknown
@@ -765,14 +786,13 @@ class Scheduler:
             err = DomainError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             await self._on_error(job, account, token, attempts, err, rcpt_reserved, limits, text)
             return
-        d.metrics.latency.observe(d.now() - started)
+        self.metrics.latency.observe(self.clock() - started)
         await self._on_sent(job, account, token, attempts, result, rcpt_reserved, text)
 
     async def _reserve(self, plan: Plan, limits: Limits) -> float | None:
         """Spend the slots of every limit for this send, re-checking them against the stored state.
         Returns the time recorded in the recipient's window (to give it back if nothing is sent)."""
-        d = self.d
-        now_ts = d.now()
+        now_ts = self.clock()
         pacer = Pacer(limits, self.rng)
 
         def account(doc: dict[str, Any] | None) -> dict[str, Any]:
@@ -806,17 +826,17 @@ class Scheduler:
                 added = True
                 return {"entries": [*kept, [now_ts, job_id]], "total": total + 1, "times": None}
 
-            await d.pacing.mutate(rcpt_key(plan.target.chat), recipient)
+            await self.stores.pacing.mutate(rcpt_key(plan.target.chat), recipient)
             reserved = now_ts
         try:
             if plan.profile is not None and plan.profile.api_credential:
                 cap, win = rate_window(limits.per_api_per_second)
-                await d.pacing.mutate(
+                await self.stores.pacing.mutate(
                     api_key(plan.profile.api_credential), self._window(cap, win, limits, now_ts)
                 )
             cap, win = rate_window(limits.global_per_second)
-            await d.pacing.mutate(GLOBAL, self._window(cap, win, limits, now_ts))
-            await d.pacing.mutate(acct_key(plan.account), account)
+            await self.stores.pacing.mutate(GLOBAL, self._window(cap, win, limits, now_ts))
+            await self.stores.pacing.mutate(acct_key(plan.account), account)
             plan.account_reserved = True
         except (Denied, Contention):
             if added:  # only what this attempt counted (an earlier attempt may have delivered)
@@ -844,7 +864,7 @@ class Scheduler:
             return {"entries": kept, "total": max(0, total), "times": None}
 
         try:
-            await self.d.pacing.mutate(rcpt_key(chat), fn)
+            await self.stores.pacing.mutate(rcpt_key(chat), fn)
         except Contention:
             log.warning("could not give back a recipient slot of %s", chat)
 
@@ -852,15 +872,15 @@ class Scheduler:
 
     async def _fail_waiting(self, job: Mapping[str, Any], reason: JobReason, error: str) -> None:
         self._gone.add(job["_id"])
-        now = utc(self.d.now())
-        ok = await self.d.jobs.update_waiting(
+        now = utc(self.clock())
+        ok = await self.stores.jobs.update_waiting(
             job,
             {"state": JobState.FAILED.value, "reason": reason.value, "last_error": error, "updated_at": now},
             [attempt(now, "failed", reason=reason, error=error)],
         )
         if ok:
-            self.d.metrics.sends.labels("failed").inc()
-            await self.d.job_changed(job, JobState.FAILED, job["state"], reason=reason, error=error)
+            self.metrics.sends.labels("failed").inc()
+            await self.events.job_changed(job, JobState.FAILED, job["state"], reason=reason, error=error)
             await self._template_outcome(job, sent=False)
 
     async def _on_sent(
@@ -873,10 +893,9 @@ class Scheduler:
         rcpt_reserved: float | None,
         text: str,
     ) -> None:
-        d = self.d
-        now = utc(d.now())
+        now = utc(self.clock())
         sent_at = result.sent_at if result.sent_at.tzinfo else result.sent_at.replace(tzinfo=now.tzinfo)
-        ok = await d.jobs.settle(
+        ok = await self.stores.jobs.settle(
             job["_id"],
             token,
             set_={
@@ -903,16 +922,16 @@ class Scheduler:
         if not ok:
             log.warning("job %s was sent but its claim had moved on; the new holder records it", job["_id"])
             return
-        d.metrics.sends.labels("sent").inc()
+        self.metrics.sends.labels("sent").inc()
         private = result.chat_kind in (None, "private") and result.peer_id > 0
         peer = job["peer"]
         if isinstance(peer, str) and peer.startswith("@") and private:
-            await d.history.remember_user(result.peer_id, username=peer[1:], at=now)
+            await self.stores.history.remember_user(result.peer_id, username=peer[1:], at=now)
         elif isinstance(peer, str) and peer.startswith("+") and private:
-            await d.history.remember_user(result.peer_id, phone=peer, at=now)
+            await self.stores.history.remember_user(result.peer_id, phone=peer, at=now)
         # The conversation gets this message from tg-session's `message-sent` event (with the job id),
         # consumed durably: recording it here as well would double the database work of every send.
-        await d.job_changed(
+        await self.events.job_changed(
             job,
             JobState.SENT,
             JobState.IN_FLIGHT.value,
@@ -920,7 +939,7 @@ class Scheduler:
             message_id=result.message_id,
             attempts=attempts,
         )
-        await d.emit(
+        await self.events.emit(
             MessageSent(
                 job_id=job["_id"],
                 account_id=account,
@@ -942,10 +961,10 @@ class Scheduler:
         from tgm_contracts.events_campaign import LeadStageChanged
         from tgm_contracts.models.campaign import LeadStage
 
-        now = utc(self.d.now())
-        if await self.d.leads.contacted(lead_id, now):
-            lead = await self.d.leads.get(lead_id)
-            await self.d.emit(
+        now = utc(self.clock())
+        if await self.stores.leads.contacted(lead_id, now):
+            lead = await self.stores.leads.get(lead_id)
+            await self.events.emit(
                 LeadStageChanged(
                     lead_id=lead_id,
                     user_id=(lead or {}).get("user_id"),
@@ -959,7 +978,7 @@ class Scheduler:
     async def _template_outcome(self, job: Mapping[str, Any], *, sent: bool) -> None:
         tid = (job.get("body") or {}).get("template_id")
         if tid:
-            await self.d.templates.outcome(tid, sent)
+            await self.stores.templates.outcome(tid, sent)
 
     async def _on_error(
         self,
@@ -972,8 +991,7 @@ class Scheduler:
         limits: Limits,
         text: str,
     ) -> None:
-        d = self.d
-        now_ts = d.now()
+        now_ts = self.clock()
         now = utc(now_ts)
         pacer = Pacer(limits, self.rng)
         fixed = bool(job.get("fixed"))
@@ -1009,7 +1027,7 @@ class Scheduler:
             if move:
                 set_["account_id"] = None
             update_inc = {} if counted else {"attempts": -1}
-            ok = await d.jobs.settle(
+            ok = await self.stores.jobs.settle(
                 job["_id"],
                 token,
                 set_=set_,
@@ -1018,9 +1036,11 @@ class Scheduler:
             )
             if ok and exclude and move:
                 extra = {"$set": {"exclude_reason": exclude_reason.value}} if exclude_reason else {}
-                await d.jobs.c.update_one({"_id": job["_id"]}, {"$addToSet": {"exclude": exclude}, **extra})
+                await self.stores.jobs.c.update_one(
+                    {"_id": job["_id"]}, {"$addToSet": {"exclude": exclude}, **extra}
+                )
             if ok:
-                await d.job_changed(
+                await self.events.job_changed(
                     job,
                     JobState(set_["state"]),
                     JobState.IN_FLIGHT.value,
@@ -1030,10 +1050,10 @@ class Scheduler:
                     error=error,
                     attempts=attempts - (0 if counted else 1),
                 )
-            d.wake()
+            self.events.wake()
 
         async def fail(reason: JobReason) -> None:
-            ok = await d.jobs.settle(
+            ok = await self.stores.jobs.settle(
                 job["_id"],
                 token,
                 set_={
@@ -1046,8 +1066,8 @@ class Scheduler:
                 history=[attempt(now, "failed", account_id=account, reason=reason, error=error)],
             )
             if ok:
-                d.metrics.sends.labels("failed").inc()
-                await d.job_changed(
+                self.metrics.sends.labels("failed").inc()
+                await self.events.job_changed(
                     job,
                     JobState.FAILED,
                     JobState.IN_FLIGHT.value,
@@ -1062,9 +1082,11 @@ class Scheduler:
             seconds = float(exc.retry_after if exc.retry_after is not None else _tail_number(tg, 30))
             pace = await self._update_pace(account, lambda p: pacer.flood_wait(p, now_ts, seconds))
             until = pace.flood_until if pace else now_ts + seconds + limits.margin
-            d.metrics.sends.labels("flood_wait").inc()
+            self.metrics.sends.labels("flood_wait").inc()
             await give_back()
-            await d.emit(AccountPacingChanged(account_id=account, limit="flood_wait", until=utc(until)))
+            await self.events.emit(
+                AccountPacingChanged(account_id=account, limit="flood_wait", until=utc(until))
+            )
             await back(
                 "flood_wait", JobReason.FLOOD_WAIT, now_ts if not fixed else until, unpin=True, counted=False
             )
@@ -1072,8 +1094,8 @@ class Scheduler:
         if tg == "PEER_FLOOD":
             await self._update_pace(account, lambda p: pacer.peer_flood(p, now_ts))
             until = now_ts + limits.peer_flood_cooldown
-            d.metrics.sends.labels("peer_flood").inc()
-            d.directory.forget_pools()
+            self.metrics.sends.labels("peer_flood").inc()
+            self.directory.forget_pools()
             await give_back()
             await back(
                 "peer_flood",
@@ -1083,7 +1105,7 @@ class Scheduler:
                 counted=False,
                 exclude=account,
             )
-            await d.emit(
+            await self.events.emit(
                 AccountPacingChanged(
                     account_id=account, limit="peer_flood", until=utc(until), moved_jobs=0 if fixed else 1
                 )
@@ -1138,8 +1160,8 @@ class Scheduler:
         if code in (ErrorCode.UNAVAILABLE, ErrorCode.CONFLICT):
             # Nobody holds the account, or it is not active: certainly not sent.
             await give_back()
-            d.directory.forget_pools()
-            d.metrics.sends.labels("unavailable").inc()
+            self.directory.forget_pools()
+            self.metrics.sends.labels("unavailable").inc()
             wait = min(60.0, 2.0 * 2 ** min(6, max(0, attempts - 1)))
             await back(
                 "requeued",
@@ -1153,7 +1175,7 @@ class Scheduler:
         if code is ErrorCode.TELEGRAM_ERROR:
             # Telegram refused it (so it was not sent) for a reason that may pass.
             await give_back()
-            d.metrics.sends.labels("retry").inc()
+            self.metrics.sends.labels("retry").inc()
             if attempts >= job.get("max_attempts", 3):
                 await fail(JobReason.ATTEMPTS_EXHAUSTED)
             else:
@@ -1166,7 +1188,7 @@ class Scheduler:
                 )
             return
         # TIMEOUT, INTERNAL, anything else: it may have been sent. Retry on the same account only.
-        d.metrics.sends.labels("unknown").inc()
+        self.metrics.sends.labels("unknown").inc()
         if attempts >= job.get("max_attempts", 3):
             await fail(JobReason.ATTEMPTS_EXHAUSTED)
         else:
@@ -1180,9 +1202,9 @@ class Scheduler:
 
     async def flood_recorded(self, account: str, until: datetime) -> None:
         """tg-session recorded a FLOOD_WAIT on a send of this account (not necessarily ours)."""
-        limits = await self.d.limits()
+        limits = await self.rules.limits()
         pacer = Pacer(limits, self.rng)
-        now_ts = self.d.now()
+        now_ts = self.clock()
         seconds = epoch(until) - now_ts
         if seconds > 0:
             await self._update_pace(account, lambda p: pacer.flood_wait(p, now_ts, seconds))
@@ -1192,7 +1214,7 @@ class Scheduler:
             return change(AccountPace.from_doc(account, doc)).to_doc()
 
         try:
-            doc = await self.d.pacing.mutate(acct_key(account), fn)
+            doc = await self.stores.pacing.mutate(acct_key(account), fn)
         except Contention:
             log.error("could not record a wait for account %s", account)
             return None
@@ -1202,7 +1224,7 @@ class Scheduler:
 
     async def recover_own_claims(self) -> int:
         """Claims left by an earlier incarnation of this replica go back to the queue at once."""
-        docs = await self.d.jobs.claims_of(self.replica, self.owner)
+        docs = await self.stores.jobs.claims_of(self.replica, self.owner)
         n = 0
         for doc in docs:
             n += await self._requeue_claim(doc, "this replica restarted while the send was in flight")
@@ -1210,14 +1232,14 @@ class Scheduler:
 
     async def release_expired(self) -> int:
         n = 0
-        for doc in await self.d.jobs.expired_claims(utc(self.d.now())):
+        for doc in await self.stores.jobs.expired_claims(utc(self.clock())):
             n += await self._requeue_claim(doc, "claim expired: its scheduler stopped answering")
         return n
 
     async def _requeue_claim(self, doc: Mapping[str, Any], why: str) -> int:
         claim = doc.get("claim") or {}
-        now = utc(self.d.now())
-        ok = await self.d.jobs.settle(
+        now = utc(self.clock())
+        ok = await self.stores.jobs.settle(
             doc["_id"],
             claim.get("token", ""),
             set_={
@@ -1231,20 +1253,19 @@ class Scheduler:
         )
         if ok:
             # Still pinned to its account: the retry goes where the first attempt went.
-            await self.d.job_changed(
+            await self.events.job_changed(
                 doc, JobState.PENDING, JobState.IN_FLIGHT.value, reason=JobReason.RETRY_BACKOFF, error=why
             )
             self.wake()
         return int(ok)
 
     async def chores(self) -> None:
-        d = self.d
         await self.release_expired()
-        now = utc(d.now())
-        for job in await d.jobs.expired_waiting(now):
+        now = utc(self.clock())
+        for job in await self.stores.jobs.expired_waiting(now):
             await self._skip_waiting(job, JobReason.EXPIRED, "not sent before expiresAt")
-        for pause in await d.pauses.lapsed(now):
-            await d.emit(
+        for pause in await self.stores.pauses.lapsed(now):
+            await self.events.emit(
                 QueuePauseChanged(
                     scope=pause["scope"],
                     account_id=pause.get("account_id"),

@@ -33,10 +33,13 @@ from tgm_contracts.models.campaign import (
 )
 from tgm_runtime import Conflict, Invalid, NotFound
 
-from .common import Deps, utc
+from .accounts import AccountDirectory
+from .clock import Clock, utc
 from .compliance import reason_of, user_keys
-from .queue import TERMINAL, WAITING, attempt, new_job_id
-from .repos import pause_view
+from .job_events import JobEvents
+from .pause_store import pause_view
+from .store import TERMINAL, WAITING, attempt, new_job_id
+from .stores import MessagingStores
 from .templates import TemplateError, parse
 
 log = logging.getLogger("tgm.campaign.queue")
@@ -74,8 +77,13 @@ class Created:
 
 
 class QueueService:
-    def __init__(self, deps: Deps) -> None:
-        self.d = deps
+    def __init__(
+        self, stores: MessagingStores, events: JobEvents, directory: AccountDirectory, clock: Clock
+    ) -> None:
+        self.stores = stores
+        self.events = events
+        self.directory = directory
+        self.clock = clock
 
     # --- enqueue ---------------------------------------------------------------------------------
 
@@ -86,7 +94,7 @@ class QueueService:
                 {"field": "attachment.dataUrl"},
             )
         if body.template_id is not None:
-            tpl = await self.d.templates.get(body.template_id)
+            tpl = await self.stores.templates.get(body.template_id)
             if tpl is None:
                 raise NotFound(f"template {body.template_id} does not exist")
             if not tpl.get("is_active", True):
@@ -102,12 +110,12 @@ class QueueService:
         ids = list(dict.fromkeys(i for i in ids if i))
         if not ids:
             return
-        missing = await self.d.directory.missing(ids)
+        missing = await self.directory.missing(ids)
         if missing:
             raise NotFound(f"no such account: {', '.join(missing)}", {"missing": missing})
 
     async def _lead(self, lead_id: str) -> tuple[int | str, dict[str, Any]]:
-        lead = await self.d.leads.get(lead_id)
+        lead = await self.stores.leads.get(lead_id)
         if lead is None:
             raise NotFound(f"lead {lead_id} does not exist")
         if lead.get("user_id"):
@@ -117,10 +125,9 @@ class QueueService:
         raise Conflict(f"lead {lead_id} has no Telegram user id or username to send to")
 
     async def _compliance(self, specs: Sequence[Spec], *, skip_if_contacted: bool = False) -> None:
-        d = self.d
         keys = [peer_key(s.peer) for s in specs]
-        aliases = await d.history.aliases(keys)
-        blocked = await d.compliance.blocked([k for ks in aliases.values() for k in ks])
+        aliases = await self.stores.history.aliases(keys)
+        blocked = await self.stores.compliance.blocked([k for ks in aliases.values() for k in ks])
         for spec in specs:
             if spec.skip is not None:
                 continue
@@ -128,7 +135,7 @@ class QueueService:
             hit = next((blocked[k] for k in ks if k in blocked), None)
             if hit is not None:
                 spec.skip = JobReason(reason_of(hit))
-            elif skip_if_contacted and await d.history.contacted(ks):
+            elif skip_if_contacted and await self.stores.history.contacted(ks):
                 spec.skip = JobReason.ALREADY_CONTACTED
                 spec.skip_detail = "an account already has a conversation with this user"
 
@@ -148,13 +155,12 @@ class QueueService:
         reply_to: int | None = None,
         direct: bool = False,
     ) -> list[Created]:
-        d = self.d
-        now_ts = d.now()
+        now_ts = self.clock()
         now = utc(now_ts)
         due = max(now, not_before) if not_before is not None else now
         state = JobState.SCHEDULED if due > now else JobState.PENDING
         base_seq = int(now_ts * 1000) * 100_000
-        aliases = await d.history.aliases([peer_key(s.peer) for s in specs])
+        aliases = await self.stores.history.aliases([peer_key(s.peer) for s in specs])
         docs: list[dict[str, Any]] = []
         for i, spec in enumerate(specs):
             pk = peer_key(spec.peer)
@@ -209,8 +215,8 @@ class QueueService:
                     "rev": 0,
                 }
             )
-        duplicates = await d.jobs.insert(docs)
-        existing = await d.jobs.by_keys(duplicates) if duplicates else {}
+        duplicates = await self.stores.jobs.insert(docs)
+        existing = await self.stores.jobs.by_keys(duplicates) if duplicates else {}
         out = []
         for i, doc in enumerate(docs):
             if doc["key"] in duplicates:
@@ -219,9 +225,9 @@ class QueueService:
                 out.append(Created(i, doc))
         created = [c.doc for c in out if not c.duplicate and c.doc is not None]
         if body.template_id and created:
-            await d.templates.used(body.template_id, now, len(created))
+            await self.stores.templates.used(body.template_id, now, len(created))
         if any(c["state"] in WAITING for c in created):
-            d.wake()
+            self.events.wake()
         return out
 
     async def _queued_event(
@@ -238,7 +244,7 @@ class QueueService:
         created = [c.doc for c in out if not c.duplicate and c.doc is not None]
         if not created and not any(c.duplicate for c in out):
             return
-        await self.d.emit(
+        await self.events.emit(
             MessageQueued(
                 batch_id=batch_id,
                 job_ids=[c["_id"] for c in created],
@@ -410,20 +416,20 @@ class QueueService:
             raise Conflict(f"idempotency key {key!r} is taken by a job that cannot be read")
         job_id = doc["_id"]
         if doc["state"] not in TERMINAL and options.wait_seconds > 0:
-            fut = self.d.waiters.watch(job_id)
+            fut = self.events.waiters.watch(job_id)
             try:
-                current = await self.d.jobs.get(job_id)
+                current = await self.stores.jobs.get(job_id)
                 if current is not None and current["state"] not in TERMINAL:
-                    self.d.wake()
-                    await self.d.waiters.until(fut, options.wait_seconds)
+                    self.events.wake()
+                    await self.events.waiters.until(fut, options.wait_seconds)
             finally:
-                self.d.waiters.forget(job_id, fut)
-        doc = await self.d.jobs.get(job_id) or doc
+                self.events.waiters.forget(job_id, fut)
+        doc = await self.stores.jobs.get(job_id) or doc
         return self.result(doc, duplicate=created.duplicate)
 
     def result(self, doc: Mapping[str, Any], *, duplicate: bool = False) -> M.SendResult:
         state = JobState(doc["state"])
-        now = utc(self.d.now())
+        now = utc(self.clock())
         if state is JobState.SCHEDULED and doc.get("not_before") and doc["not_before"] <= now:
             state = JobState.PENDING
         waiting = state in (JobState.PENDING, JobState.SCHEDULED)
@@ -470,7 +476,7 @@ class QueueService:
 
     async def send_group(self, req: M.SendGroupMessageRequest) -> M.SendResult:
         if req.group_id is not None:
-            group = await self.d.groups.get(req.group_id)
+            group = await self.stores.groups.get(req.group_id)
             if group is None:
                 raise NotFound(f"monitored group {req.group_id} does not exist")
             chat: int | str | None = group.get("chat_id") or (
@@ -511,11 +517,11 @@ class QueueService:
     async def _control_result(
         self, scope: str, account_id: str | None, campaign_id: str | None, paused: bool
     ) -> M.QueueControlResult:
-        now = utc(self.d.now())
-        waiting = await self.d.jobs.count(
+        now = utc(self.clock())
+        waiting = await self.stores.jobs.count(
             {**self._scope_query(scope, account_id, campaign_id), "state": {"$in": list(WAITING)}}
         )
-        pauses = await self.d.pauses.active(now)
+        pauses = await self.stores.pauses.active(now)
         return M.QueueControlResult(
             scope=scope,
             account_id=account_id,
@@ -526,13 +532,13 @@ class QueueService:
         )
 
     async def pause(self, req: M.PauseQueueRequest, by: str | None) -> M.QueueControlResult:
-        now = utc(self.d.now())
+        now = utc(self.clock())
         if req.until is not None and req.until <= now:
             raise Invalid("until must be in the future", {"field": "until"})
-        await self.d.pauses.pause(
+        await self.stores.pauses.pause(
             req.scope, req.account_id, req.campaign_id, until=req.until, reason=req.reason, by=by, now=now
         )
-        await self.d.emit(
+        await self.events.emit(
             QueuePauseChanged(
                 scope=req.scope,
                 account_id=req.account_id,
@@ -543,13 +549,13 @@ class QueueService:
                 by=by,
             )
         )
-        self.d.wake()
+        self.events.wake()
         return await self._control_result(req.scope, req.account_id, req.campaign_id, True)
 
     async def resume(self, req: Any, by: str | None) -> M.QueueControlResult:
-        removed = await self.d.pauses.resume(req.scope, req.account_id, req.campaign_id)
+        removed = await self.stores.pauses.resume(req.scope, req.account_id, req.campaign_id)
         if removed:
-            await self.d.emit(
+            await self.events.emit(
                 QueuePauseChanged(
                     scope=req.scope,
                     account_id=req.account_id,
@@ -558,9 +564,9 @@ class QueueService:
                     by=by,
                 )
             )
-            self.d.wake()
-        now = utc(self.d.now())
-        pauses = await self.d.pauses.active(now)
+            self.events.wake()
+        now = utc(self.clock())
+        pauses = await self.stores.pauses.active(now)
         still = (
             pauses.all
             if req.scope == "all"
@@ -573,7 +579,7 @@ class QueueService:
         return await self._control_result(req.scope, req.account_id, req.campaign_id, bool(still))
 
     async def clear(self, req: M.ClearQueueRequest, by: str | None) -> M.ClearQueueResult:
-        now = utc(self.d.now())
+        now = utc(self.clock())
         scope = self._scope_query(req.scope, req.account_id, req.campaign_id)
         states = set(req.states)
         query: dict[str, Any] = dict(scope)
@@ -586,7 +592,7 @@ class QueueService:
             query["state"] = JobState.SCHEDULED.value
             query["not_before"] = {"$gt": now}
         why = req.reason or "cleared"
-        moved = await self.d.jobs.settle_many_waiting(
+        moved = await self.stores.jobs.settle_many_waiting(
             query,
             {
                 "state": JobState.CANCELLED.value,
@@ -596,9 +602,9 @@ class QueueService:
             },
             attempt(now, "cancelled", reason=JobReason.CLEARED, error=why),
         )
-        in_flight = await self.d.jobs.count({**scope, "state": JobState.IN_FLIGHT.value})
+        in_flight = await self.stores.jobs.count({**scope, "state": JobState.IN_FLIGHT.value})
         await self._each_changed(moved, JobState.CANCELLED, JobReason.CLEARED, why)
-        await self.d.emit(
+        await self.events.emit(
             QueueCleared(
                 scope=req.scope,
                 account_id=req.account_id,
@@ -615,7 +621,7 @@ class QueueService:
         for start in range(0, len(docs), 200):
             await asyncio.gather(
                 *(
-                    self.d.job_changed(doc, state, doc["state"], reason=reason, error=error)
+                    self.events.job_changed(doc, state, doc["state"], reason=reason, error=error)
                     for doc in docs[start : start + 200]
                 )
             )
@@ -623,8 +629,8 @@ class QueueService:
     # --- compliance ------------------------------------------------------------------------------
 
     async def _cancel_to(self, keys: Sequence[str], reason: JobReason, why: str) -> int:
-        now = utc(self.d.now())
-        moved = await self.d.jobs.settle_many_waiting(
+        now = utc(self.clock())
+        moved = await self.stores.jobs.settle_many_waiting(
             {"peer_keys": {"$in": list(keys)}},
             {"state": JobState.SKIPPED.value, "reason": reason.value, "last_error": why, "updated_at": now},
             attempt(now, "skipped", reason=reason, error=why),
@@ -633,26 +639,25 @@ class QueueService:
         return len(moved)
 
     async def blacklist(self, req: CRM.BlacklistUserRequest, by: str | None) -> CRM.BlacklistResult:
-        d = self.d
-        now = utc(d.now())
+        now = utc(self.clock())
         base = user_keys(req.user_id, req.username)
-        aliases = await d.history.aliases(base)
+        aliases = await self.stores.history.aliases(base)
         keys = list(dict.fromkeys(k for ks in aliases.values() for k in ks))
         user_id = req.user_id
         username = req.username
         if user_id is None or username is None:
-            known = await d.history.users(keys)
+            known = await self.stores.history.users(keys)
             for doc in known.values():
                 user_id = user_id if user_id is not None else doc.get("user_id")
                 username = username or doc.get("username")
-        await d.compliance.set_blacklisted(
+        await self.stores.compliance.set_blacklisted(
             keys, req.blacklist, user_id=user_id, username=username, reason=req.reason, by=by, at=now
         )
-        await d.leads.mark_blacklisted(user_id, username, req.blacklist, now)
+        await self.stores.leads.mark_blacklisted(user_id, username, req.blacklist, now)
         cancelled = 0
         if req.blacklist:
             cancelled = await self._cancel_to(keys, JobReason.BLACKLISTED, req.reason or "user blacklisted")
-        await d.emit(
+        await self.events.emit(
             UserBlacklisted(
                 user_id=user_id,
                 username=username,
@@ -673,14 +678,14 @@ class QueueService:
 
     async def opted_out(self, user_id: int, account_id: str, stop_word: str, keys: Sequence[str]) -> int:
         """A user wrote a stop word: no account will message them again."""
-        now = utc(self.d.now())
-        new = await self.d.compliance.opt_out(
+        now = utc(self.clock())
+        new = await self.stores.compliance.opt_out(
             keys, user_id=user_id, account_id=account_id, stop_word=stop_word, at=now
         )
         if not new:
             return 0
         cancelled = await self._cancel_to(keys, JobReason.OPTED_OUT, f"the user wrote {stop_word!r}")
-        await self.d.emit(
+        await self.events.emit(
             UserOptedOut(
                 user_id=user_id, account_id=account_id, stop_word=stop_word, cancelled_jobs=cancelled
             )

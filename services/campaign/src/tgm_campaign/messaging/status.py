@@ -20,10 +20,15 @@ from tgm_contracts.models.campaign import (
     peer_key,
 )
 
-from .common import Deps, utc
+from .accounts import AccountDirectory
+from .clock import Clock, utc
+from .job_events import JobEvents
+from .metrics import Metrics
 from .pacing import AccountPace, Hold, Pacer, Target, earliest
-from .queue import WAITING, job_view
-from .repos import pause_view
+from .pause_store import pause_view
+from .rules import Rules
+from .store import WAITING, job_view
+from .stores import MessagingStores
 
 _STATES = [s.value for s in JobState]
 
@@ -39,8 +44,22 @@ def _limit(h: Hold) -> ActiveLimit:
 
 
 class StatusService:
-    def __init__(self, deps: Deps, scheduler: Any = None) -> None:
-        self.d = deps
+    def __init__(
+        self,
+        stores: MessagingStores,
+        events: JobEvents,
+        rules: Rules,
+        directory: AccountDirectory,
+        metrics: Metrics,
+        clock: Clock,
+        scheduler: Any = None,
+    ) -> None:
+        self.stores = stores
+        self.events = events
+        self.rules = rules
+        self.directory = directory
+        self.metrics = metrics
+        self.clock = clock
         self.scheduler = scheduler
         self._had_work = False
         self._last: dict[str, Any] | None = None
@@ -48,7 +67,7 @@ class StatusService:
     async def _counts(
         self, match: Mapping[str, Any], now: datetime
     ) -> tuple[QueueCounts, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        jobs = self.d.jobs
+        jobs = self.stores.jobs
         by_state = await jobs.aggregate(
             [
                 {"$match": dict(match)},
@@ -122,8 +141,7 @@ class StatusService:
         )
 
     async def status(self, req: M.GetQueueStatusRequest) -> M.QueueStatus:
-        d = self.d
-        now_ts = d.now()
+        now_ts = self.clock()
         now = utc(now_ts)
         match: dict[str, Any] = {}
         if req.account_id:
@@ -131,18 +149,18 @@ class StatusService:
         if req.campaign_id:
             match["campaign_id"] = req.campaign_id
         totals, accounts, campaigns = await self._counts(match, now)
-        pauses = await d.pauses.active(now)
-        limits = await d.limits()
+        pauses = await self.stores.pauses.active(now)
+        limits = await self.rules.limits()
         pacer = Pacer(limits)
-        paces = {doc["_id"][5:]: doc for doc in await d.pacing.all_accounts()}
+        paces = {doc["_id"][5:]: doc for doc in await self.stores.pacing.all_accounts()}
         ids = sorted(set(accounts) | (set(paces) if not req.campaign_id else set()))
         if req.account_id:
             ids = [req.account_id]
-        profiles = await d.directory.profiles(ids) if ids else {}
+        profiles = await self.directory.profiles(ids) if ids else {}
         midnight = now.astimezone(pacer.zone("")).replace(hour=0, minute=0, second=0, microsecond=0)
         sent_today = {
             r["_id"]: r["n"]
-            for r in await d.jobs.aggregate(
+            for r in await self.stores.jobs.aggregate(
                 [
                     {"$match": {"state": JobState.SENT.value, "sent_at": {"$gte": midnight}}},
                     {"$group": {"_id": "$account_id", "n": {"$sum": 1}}},
@@ -185,8 +203,8 @@ class StatusService:
             pauses=[pause_view(p) for p in pauses.docs],
             accounts=rows,
             campaigns=camp_rows,
-            sends_last_minute=await d.jobs.recent_sent(now - timedelta(minutes=1)),
-            sends_last_hour=await d.jobs.recent_sent(now - timedelta(hours=1)),
+            sends_last_minute=await self.stores.jobs.recent_sent(now - timedelta(minutes=1)),
+            sends_last_hour=await self.stores.jobs.recent_sent(now - timedelta(hours=1)),
             generated_at=now,
             jobs=jobs_page,
         )
@@ -201,7 +219,7 @@ class StatusService:
             query["lead_id"] = req.lead_id
         if req.peer is not None:
             key = peer_key(req.peer)
-            aliases = await self.d.history.aliases([key])
+            aliases = await self.stores.history.aliases([key])
             query["peer_keys"] = {"$in": aliases.get(key, [key])}
         if req.states:
             wanted = {s.value for s in req.states}
@@ -215,7 +233,7 @@ class StatusService:
                 ors.append({"state": JobState.SCHEDULED.value, "not_before": {"$gt": now}})
             query["$or"] = ors
         try:
-            docs, nxt = await self.d.jobs.page(query, req.limit, req.cursor)
+            docs, nxt = await self.stores.jobs.page(query, req.limit, req.cursor)
         except ValueError as exc:
             from tgm_runtime import Invalid
 
@@ -224,10 +242,9 @@ class StatusService:
 
     async def publish_progress(self) -> None:
         """The `queue-progress` snapshot and the queue metrics (by the replica doing the chores)."""
-        d = self.d
-        now = utc(d.now())
+        now = utc(self.clock())
         totals, _, _ = await self._counts({}, now)
-        metrics = d.metrics
+        metrics = self.metrics
         for state in _STATES:
             metrics.jobs.labels(state).set(getattr(totals, state, 0))
         metrics.oldest.set(totals.oldest_pending_age_seconds or 0.0)
@@ -237,10 +254,10 @@ class StatusService:
             return  # idle and nothing changed since the last snapshot
         self._had_work = work
         self._last = snapshot
-        last_minute = await d.jobs.recent_sent(now - timedelta(minutes=1))
-        last_10s = await d.jobs.recent_sent(now - timedelta(seconds=10))
+        last_minute = await self.stores.jobs.recent_sent(now - timedelta(minutes=1))
+        last_10s = await self.stores.jobs.recent_sent(now - timedelta(seconds=10))
         waiting = dict(self.scheduler.last_round.waiting_by_limit) if self.scheduler is not None else {}
-        await d.emit(
+        await self.events.emit(
             QueueProgress(
                 totals=totals,
                 sends_last_minute=last_minute,
@@ -252,5 +269,5 @@ class StatusService:
     def apply_progress(self, event: QueueProgress) -> None:
         """Another replica's snapshot: keep this replica's gauges in step."""
         for state in _STATES:
-            self.d.metrics.jobs.labels(state).set(getattr(event.totals, state, 0))
-        self.d.metrics.oldest.set(event.totals.oldest_pending_age_seconds or 0.0)
+            self.metrics.jobs.labels(state).set(getattr(event.totals, state, 0))
+        self.metrics.oldest.set(event.totals.oldest_pending_age_seconds or 0.0)

@@ -10,8 +10,10 @@ from tgm_contracts.events_campaign import EntityChanged
 from tgm_contracts.models.campaign import TemplateSpec, TemplateView
 from tgm_runtime import Conflict, Invalid, NotFound
 
-from .common import Deps, utc
-from .repos import StaleTemplate, TemplateNameTaken, template_view
+from .clock import Clock, utc
+from .job_events import JobEvents
+from .stores import MessagingStores
+from .template_store import StaleTemplate, TemplateNameTaken, template_view
 from .templates import TemplateError, preview
 
 
@@ -26,8 +28,10 @@ def _fields(spec: TemplateSpec) -> dict[str, Any]:
 
 
 class TemplateService:
-    def __init__(self, deps: Deps) -> None:
-        self.d = deps
+    def __init__(self, stores: MessagingStores, events: JobEvents, clock: Clock) -> None:
+        self.stores = stores
+        self.events = events
+        self.clock = clock
 
     def _preview(self, req: M.AddTemplateRequest | M.SaveChatTemplateRequest) -> Any:
         try:
@@ -40,7 +44,7 @@ class TemplateService:
         if req.dry_run:
             return M.TemplateSaveResult(template=None, preview=shown)
         try:
-            doc = await self.d.templates.create(_fields(req), utc(self.d.now()))
+            doc = await self.stores.templates.create(_fields(req), utc(self.clock()))
         except TemplateNameTaken:
             raise Conflict(f"a template named {req.name!r} already exists") from None
         await self._changed(doc["_id"], "created", by)
@@ -48,17 +52,17 @@ class TemplateService:
 
     async def save(self, req: M.SaveChatTemplateRequest, by: str | None) -> M.TemplateSaveResult:
         shown = self._preview(req)
-        if req.id is not None and await self.d.templates.get(req.id) is None:
+        if req.id is not None and await self.stores.templates.get(req.id) is None:
             raise NotFound(f"template {req.id} does not exist")
         if req.dry_run:
             return M.TemplateSaveResult(template=None, preview=shown)
-        now = utc(self.d.now())
+        now = utc(self.clock())
         try:
             if req.id is None:
-                doc = await self.d.templates.create(_fields(req), now)
+                doc = await self.stores.templates.create(_fields(req), now)
                 action = "created"
             else:
-                found = await self.d.templates.update(req.id, _fields(req), now, req.expected_updated_at)
+                found = await self.stores.templates.update(req.id, _fields(req), now, req.expected_updated_at)
                 if found is None:
                     raise NotFound(f"template {req.id} does not exist")
                 doc, action = found, "updated"
@@ -72,23 +76,23 @@ class TemplateService:
         return M.TemplateSaveResult(template=template_view(doc), preview=shown)
 
     async def delete(self, template_id: str, by: str | None) -> Ack:
-        if not await self.d.templates.delete(template_id):
+        if not await self.stores.templates.delete(template_id):
             raise NotFound(f"template {template_id} does not exist")
         await self._changed(template_id, "deleted", by)
         return Ack(affected=1)
 
     async def toggle(self, req: M.ToggleTemplateStatusRequest, by: str | None) -> TemplateView:
-        doc = await self.d.templates.set_active(req.id, req.is_active, utc(self.d.now()))
+        doc = await self.stores.templates.set_active(req.id, req.is_active, utc(self.clock()))
         if doc is None:
             raise NotFound(f"template {req.id} does not exist")
         await self._changed(req.id, "updated", by)
         return template_view(doc)
 
     async def list(self, req: M.GetChatTemplatesRequest) -> Page[TemplateView]:
-        docs = await self.d.templates.find(
+        docs = await self.stores.templates.find(
             category=req.category, active_only=req.active_only, search=req.search, ids=req.ids
         )
         return Page[TemplateView](items=[template_view(d) for d in docs], total=len(docs))
 
     async def _changed(self, template_id: str, action: str, by: str | None) -> None:
-        await self.d.emit(EntityChanged(entity="template", entity_id=template_id, action=action, by=by))
+        await self.events.emit(EntityChanged(entity="template", entity_id=template_id, action=action, by=by))

@@ -27,7 +27,7 @@ from pymongo.errors import DuplicateKeyError
 from tgm_contracts.models.campaign import ChatMessageView, ConversationView, PeerView, peer_key
 
 from .compliance import user_keys
-from .queue import decode_cursor, encode_cursor
+from .store import decode_cursor, encode_cursor
 
 PREVIEW = 300
 

@@ -83,7 +83,7 @@ def identity_query(
     return ors[0] if len(ors) == 1 else {"$or": ors}
 
 
-class Leads:
+class LeadStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.c = db["leads"]
 

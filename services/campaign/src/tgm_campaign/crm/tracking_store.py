@@ -20,14 +20,14 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from .leads import identity_query, username_key
+from .store import identity_query, username_key
 
 
 class TrackedTaken(Exception):
     pass
 
 
-class TrackedUsers:
+class TrackedUserStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.c = db["tracked_users"]
 
@@ -102,7 +102,7 @@ def new_tracked_id() -> str:
     return "u" + uuid.uuid4().hex[:20]
 
 
-class Activity:
+class ActivityStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.c = db["activity"]
 
