@@ -27,18 +27,20 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from tgm_analytics.stats import Ingest, StatsQueries, create_indexes
-from tgm_analytics.stats.ingest import FACTS
-from tgm_analytics.stats.queries import GeneralZone
+from tgm_analytics.stats.facts import fact_of
+from tgm_analytics.stats.queries import GeneralZone, StatsQueries
+from tgm_analytics.stats.service import Ingest
+from tgm_analytics.stats.store import FACTS, JOBS, USERS, FactStore, create_indexes
 from tgm_contracts import events_ai as ai
 from tgm_contracts import events_campaign as cp
 from tgm_contracts import events_session as ts
-from tgm_contracts.commands import analytics as A
+from tgm_contracts.commands import analytics as analytics_cmd
 from tgm_contracts.events import Event
 from tgm_contracts.models.campaign import LeadStage
 from tgm_contracts.models.session import TelegramUser
@@ -182,26 +184,21 @@ def workload(n: int, now: datetime, seed: int = 7) -> list[Event]:
     return out
 
 
-async def ingest(handler: Ingest, events: list[Event], concurrency: int) -> float:
-    """Events per second for `events` through `handler.handle`, `concurrency` at a time."""
+async def ingest(handler: Ingest, events: list[Event], concurrency: int = 1) -> None:
+    """`events` through `handler.handle`, `concurrency` at a time."""
     queue = iter(events)
-    t0 = time.perf_counter()
 
     async def worker() -> None:
         for evt in queue:
             await handler.handle(evt)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return len(events) / (time.perf_counter() - t0)
 
 
 async def bulk_load(handler: Ingest, db: Any, events: list[Event]) -> None:
     """Load the bulk of the events quickly with the same fact mapping (`fact_of`), job links and
     first contacts computed here and written in batches; leads go through `handle` (their projection
     updates are the consumer's own). Not timed: the ingest rate is measured on the first events."""
-    from tgm_analytics.stats import fact_of
-    from tgm_analytics.stats.ingest import JOBS, USERS
-
     campaign_of: dict[str, str] = {}
     facts: list[dict[str, Any]] = []
     users: dict[int, dict[str, Any]] = {}
@@ -238,6 +235,18 @@ async def bulk_load(handler: Ingest, db: Any, events: list[Event]) -> None:
     fresh = [u for u in users.values() if u["_id"] not in known]
     if fresh:
         await db[USERS].insert_many(fresh, ordered=False)
+
+
+#: One measured step of the run: what it does, and the lines it prints from the seconds it took.
+Step = tuple[Callable[[], Awaitable[Any]], Callable[[float], Awaitable[list[str]]]]
+
+
+async def run_steps(steps: list[Step], say: Callable[[str], None]) -> None:
+    """Each step once, timed, then its lines (lines may read the database: that is not timed)."""
+    for step, lines in steps:
+        ms, _ = await timed(step, 1)
+        for line in await lines(ms / 1000):
+            say(line)
 
 
 async def timed(fn: Any, repeat: int) -> tuple[float, Any]:
@@ -282,37 +291,50 @@ async def main() -> None:
         try:
             db = client["bench_analytics"]
             await create_indexes(db)
-            handler = Ingest(db)
+            handler = Ingest(FactStore(db))
+            queries = StatsQueries(db, GeneralZone(db))
             say(
                 f"bench/analytics: {len(events):,} events over 30 days; {platform.processor() or platform.machine()}, "
                 f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, secantusd; load {os.getloadavg()[0]:.1f}"
             )
             first = min(args.timed, len(events))
-            seq = await ingest(handler, events[:first], 1)
-            say(
-                f"ingest through Ingest.handle (the consumer's code, one event at a time): {seq:,.0f} events/s "
-                f"over the first {first:,} events"
-            )
-            t0 = time.perf_counter()
-            await bulk_load(handler, db, events[first:])
-            say(
-                f"bulk-loaded the other {len(events) - first:,} events in {time.perf_counter() - t0:,.0f} s (not an ingest figure)"
-            )
-            facts = await db[FACTS].count_documents({})
-            say(f"facts stored: {facts:,}")
-            again = await ingest(handler, events[:1000], 1)
-            say(
-                f"redelivery of 1,000 events (no change): {again:,.0f} events/s; facts still {await db[FACTS].count_documents({}):,}"
-            )
-            queries = StatsQueries(db, GeneralZone(db))
-            # What the service does after each retention sweep (at start, then hourly): it decides
-            # whether a window is read through the `t` index or in one pass (queries.SCAN_FRACTION).
-            t0 = time.perf_counter()
-            await queries.refresh_span()
-            say(
-                f"facts' span looked up (after each retention sweep, not per query): "
-                f"{(time.perf_counter() - t0) * 1000:,.0f} ms"
-            )
+
+            async def facts() -> int:
+                return await db[FACTS].count_documents({})
+
+            redelivered = min(1000, len(events))
+
+            async def ingest_lines(s: float) -> list[str]:
+                return [
+                    f"ingest through Ingest.handle (the consumer's code, one event at a time): {first / s:,.0f} events/s "
+                    f"over the first {first:,} events"
+                ]
+
+            async def bulk_lines(s: float) -> list[str]:
+                return [
+                    f"bulk-loaded the other {len(events) - first:,} events in {s:,.0f} s (not an ingest figure)",
+                    f"facts stored: {await facts():,}",
+                ]
+
+            async def redelivery_lines(s: float) -> list[str]:
+                return [
+                    f"redelivery of 1,000 events (no change): {redelivered / s:,.0f} events/s; facts still {await facts():,}"
+                ]
+
+            async def span_lines(s: float) -> list[str]:
+                return [
+                    f"facts' span looked up (after each retention sweep, not per query): {s * 1000:,.0f} ms"
+                ]
+
+            # The last step is what the service does after each retention sweep (at start, then hourly):
+            # it decides whether a window is read through the `t` index or in one pass (SCAN_FRACTION).
+            steps: list[Step] = [
+                (lambda: ingest(handler, events[:first]), ingest_lines),
+                (lambda: bulk_load(handler, db, events[first:]), bulk_lines),
+                (lambda: ingest(handler, events[:redelivered]), redelivery_lines),
+                (queries.refresh_span, span_lines),
+            ]
+            await run_steps(steps, say)
             windows = {
                 "30 days, day buckets": {
                     "since": now - timedelta(days=30),
@@ -332,15 +354,18 @@ async def main() -> None:
                 f"{'command (median of ' + str(args.repeat) + ')':<34}" + "".join(f"{w:>26}" for w in windows)
             )
             rows: list[tuple[str, Any]] = [
-                ("get-dashboard-stats", lambda w: queries.dashboard(A.DashboardRequest(**w))),
-                ("get-message-stats", lambda w: queries.messages(A.MessageStatsRequest(**w))),
-                ("get-user-stats", lambda w: queries.users(A.UserStatsRequest(**w))),
-                ("get-group-stats", lambda w: queries.groups(A.GroupStatsRequest(**w))),
-                ("get-conversion-stats", lambda w: queries.conversions(A.ConversionStatsRequest(**w))),
+                ("get-dashboard-stats", lambda w: queries.dashboard(analytics_cmd.DashboardRequest(**w))),
+                ("get-message-stats", lambda w: queries.messages(analytics_cmd.MessageStatsRequest(**w))),
+                ("get-user-stats", lambda w: queries.users(analytics_cmd.UserStatsRequest(**w))),
+                ("get-group-stats", lambda w: queries.groups(analytics_cmd.GroupStatsRequest(**w))),
+                (
+                    "get-conversion-stats",
+                    lambda w: queries.conversions(analytics_cmd.ConversionStatsRequest(**w)),
+                ),
                 (
                     "get-analytics (3 metrics)",
                     lambda w: queries.analytics(
-                        A.GetAnalyticsRequest(
+                        analytics_cmd.GetAnalyticsRequest(
                             **w, metrics=["messages_sent", "active_users", "replies_received"]
                         )
                     ),
@@ -348,16 +373,16 @@ async def main() -> None:
                 (
                     "get-analytics by account",
                     lambda w: queries.analytics(
-                        A.GetAnalyticsRequest(**w, metrics=["messages_sent"], group_by="account")
+                        analytics_cmd.GetAnalyticsRequest(**w, metrics=["messages_sent"], group_by="account")
                     ),
                 ),
                 (
                     "get-message-stats accountId",
-                    lambda w: queries.messages(A.MessageStatsRequest(**w, account_id="acc3")),
+                    lambda w: queries.messages(analytics_cmd.MessageStatsRequest(**w, account_id="acc3")),
                 ),
                 ("baseline: naive full scan", lambda w: naive_messages(db, w["since"], w["until"])),
             ]
-            check: dict[str, Any] = {}
+            check: dict[tuple[str, str], Any] = {}
             for name, make in rows:
                 cells = []
                 for wname, w in windows.items():
