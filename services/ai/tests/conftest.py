@@ -10,25 +10,30 @@ from typing import Any
 
 import pytest
 from faststream.nats import JStream, NatsMessage
-from tgm_ai.app import runtime
+from tgm_ai.app import Runtime
+from tgm_ai.bootstrap import build
+from tgm_contracts import subjects
 from tgm_runtime.testing import RuntimeClient, runtime_client
 
 #: stream id -> the chunks published on `tgm.stream.<id>`, in order.
 STREAMS: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
-
-@runtime.broker.subscriber("tgm.stream.*")
-async def _collect_stream(msg: NatsMessage) -> None:
-    STREAMS[msg.raw_message.subject.rsplit(".", 1)[-1]].append(json.loads(msg.body))
-
-
 #: events the service published, in order: (event name, body).
 EVENTS: list[tuple[str, dict[str, Any]]] = []
 
 
-@runtime.broker.subscriber("tgm.ai.evt.*.v1", stream=JStream("TGM_EVENTS", declare=False))
-async def _collect_events(msg: NatsMessage) -> None:
-    EVENTS.append((msg.raw_message.subject.split(".")[3], json.loads(msg.body)))
+def collect(runtime: Runtime) -> None:
+    """Subscribe the test's collectors of stream chunks and events on the runtime's broker."""
+
+    @runtime.broker.subscriber("tgm.stream.*")
+    async def _collect_stream(msg: NatsMessage) -> None:
+        STREAMS[msg.raw_message.subject.rsplit(".", 1)[-1]].append(json.loads(msg.body))
+
+    @runtime.broker.subscriber("tgm.ai.evt.*.v1", stream=JStream("TGM_EVENTS", declare=False))
+    async def _collect_events(msg: NatsMessage) -> None:
+        parsed = subjects.parse_service(msg.raw_message.subject)
+        assert parsed is not None
+        EVENTS.append((parsed.name, json.loads(msg.body)))
 
 
 def events(name: str) -> list[dict[str, Any]]:
@@ -36,7 +41,14 @@ def events(name: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def client(mongo_server: Any) -> AsyncIterator[RuntimeClient]:
+def runtime() -> Runtime:
+    rt = build()
+    collect(rt)
+    return rt
+
+
+@pytest.fixture
+async def client(runtime: Runtime, mongo_server: Any) -> AsyncIterator[RuntimeClient]:
     STREAMS.clear()
     EVENTS.clear()
     async with runtime_client(runtime, mongo_server.uri) as c:

@@ -8,13 +8,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from tgm_ai.documents import DocumentError, RawDocument, decode_upload, detect_kind, extract
 from tgm_ai.domain import analysis as A
 from tgm_ai.domain import templates as T
 from tgm_ai.domain.chunking import chunk_text
 from tgm_ai.domain.index import Bm25, Entry, KnowledgeIndex, rrf
 from tgm_ai.domain.text import detect_language, fold, sentences, shorten, tokenize
-from tgm_ai.service import facts_from
+from tgm_ai.knowledge.documents import DocumentError, RawDocument, decode_upload, detect_kind, extract
+from tgm_ai.memory.service import facts_from
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(20)]
 

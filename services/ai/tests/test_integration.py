@@ -10,7 +10,8 @@ from typing import Any
 
 import nats
 import pytest
-from tgm_ai.app import create_runtime
+from tgm_ai.bootstrap import build
+from tgm_ai.settings import AiSettings
 from tgm_contracts import subjects
 from tgm_contracts import sys as sysops
 from tgm_contracts.commands import ai as C
@@ -25,13 +26,15 @@ async def request(nc: Any, subject: str, payload: dict[str, Any], timeout: float
 
 
 async def test_real_nats_request_reply_streaming_and_events(nats_server, mongo_server, tmp_path):
-    rt = create_runtime(
-        RuntimeSettings(
-            nats_url=nats_server.url,
-            mongodb_uri=mongo_server.uri,
-            database_prefix=f"i{uuid.uuid4().hex[:8]}_",
-            data_dir=tmp_path,
-            replica_id="ai-it",
+    rt = build(
+        AiSettings(
+            runtime=RuntimeSettings(
+                nats_url=nats_server.url,
+                mongodb_uri=mongo_server.uri,
+                database_prefix=f"i{uuid.uuid4().hex[:8]}_",
+                data_dir=tmp_path,
+                replica_id="ai-it",
+            )
         )
     )
     await rt.start()

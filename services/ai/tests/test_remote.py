@@ -4,7 +4,6 @@ streaming and error envelopes with the fake OpenAI-compatible, MaiAgent and DmFl
 from __future__ import annotations
 
 import pytest
-from tgm_ai.app import runtime
 from tgm_contracts.commands import ai as C
 
 from .conftest import STREAMS, err, events, ok
@@ -44,7 +43,7 @@ async def configure(client, fake_openai=None, fake_maiagent=None, fake_dmflow=No
     return await ok(client, C.SaveAiSettings, body)
 
 
-async def test_settings_keys_encrypted_at_rest_and_masked(client, fake_openai, fake_maiagent):
+async def test_settings_keys_encrypted_at_rest_and_masked(client, runtime, fake_openai, fake_maiagent):
     view = await configure(client, fake_openai, fake_maiagent, defaultProvider="openai")
     assert view["version"] == 1 and view["defaultProvider"] == "openai"
     assert view["openai"]["apiKeySet"] and view["openai"]["apiKeyMasked"].startswith("sk-t")
@@ -202,7 +201,7 @@ async def test_dmflow_faq_flow_and_rc_errors(client, fake_dmflow):
     assert "rc=10001" in e["message"]
 
 
-async def test_openai_embeddings_make_retrieval_hybrid(client, fake_openai):
+async def test_openai_embeddings_make_retrieval_hybrid(client, runtime, fake_openai):
     await ok(
         client,
         C.AddKnowledge,
@@ -214,7 +213,7 @@ async def test_openai_embeddings_make_retrieval_hybrid(client, fake_openai):
         },
     )
     await configure(client, fake_openai, embeddingProvider="openai")
-    await runtime.state.knowledge.reembed()  # what save-ai-settings starts in the background
+    await runtime.app.index.reembed()  # what save-ai-settings starts in the background
     status = await ok(client, C.RagGetStatus, {})
     assert status["denseReady"] and status["embeddingModel"] == "openai:fake-embed"
     res = await ok(client, C.RagSearch, {"query": "refunds processed"})

@@ -1,3 +1,3 @@
-from .app import runtime
+from .bootstrap import build
 
-runtime.run()
+build().run()

@@ -13,10 +13,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from tgm_contracts import ErrorCode
 from tgm_contracts.models.ai import Citation, ModelInfo
+from tgm_runtime import DomainError
 
 
-class ProviderError(Exception):
-    """A provider call failed; `code` is ours, `status` the provider's HTTP status if any."""
+class ProviderError(DomainError):
+    """A provider call failed; `code` is ours, `status` the provider's HTTP status if any. A
+    `DomainError`, so the runtime answers with its code and message as they are."""
 
     def __init__(
         self,
@@ -28,13 +30,9 @@ class ProviderError(Exception):
         details: Any | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"{provider}: {message}")
+        super().__init__(code, f"{provider}: {message}", details, retry_after)
         self.provider = provider
-        self.code = code
-        self.message = f"{provider}: {message}"
         self.status = status
-        self.details = details
-        self.retry_after = retry_after
 
 
 @dataclass(slots=True)

