@@ -291,8 +291,9 @@ async def main() -> None:
         try:
             db = client["bench_analytics"]
             await create_indexes(db)
-            handler = Ingest(FactStore(db))
-            queries = StatsQueries(db, GeneralZone(db))
+            store = FactStore(db)
+            handler = Ingest(store)
+            queries = StatsQueries(store, GeneralZone(store))
             say(
                 f"bench/analytics: {len(events):,} events over 30 days; {platform.processor() or platform.machine()}, "
                 f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, secantusd; load {os.getloadavg()[0]:.1f}"

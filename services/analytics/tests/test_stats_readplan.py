@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from tgm_analytics.stats.queries import SCAN_FRACTION, GeneralZone, StatsQueries, _matcher
-from tgm_analytics.stats.store import FACTS
+from tgm_analytics.stats.store import FACTS, FactStore
 from tgm_contracts.commands import analytics as A
 
 from .conftest import publish
@@ -83,9 +83,10 @@ def dump(result: Any) -> dict[str, Any]:
 async def test_index_and_scan_read_plans_give_identical_statistics(client) -> None:
     await publish(client, *scenario())
     db = client.runtime.db
-    zones = GeneralZone(db)
-    index = StatsQueries(db, zones, read_plan="index")
-    scan = StatsQueries(db, zones, read_plan="scan")
+    facts = FactStore(db)
+    zones = GeneralZone(facts)
+    index = StatsQueries(facts, zones, read_plan="index")
+    scan = StatsQueries(facts, zones, read_plan="scan")
     method = {
         A.DashboardRequest: "dashboard",
         A.MessageStatsRequest: "messages",
@@ -116,7 +117,7 @@ async def test_auto_plan_scans_only_for_windows_covering_most_facts(client) -> N
     times = sorted([d["t"] async for d in db[FACTS].find({}, {"t": 1})])
     lo = times[0]
     now = T0 + timedelta(hours=24)
-    q = StatsQueries(db, GeneralZone(db), clock=lambda: now)
+    q = StatsQueries(FactStore(db), GeneralZone(FactStore(db)), clock=lambda: now)
     assert not await q._scan_is_cheaper(lo - timedelta(days=30), now)  # no estimate yet: the index
     assert await q.refresh_span() == lo
     span = now - lo
@@ -130,7 +131,8 @@ async def test_auto_plan_scans_only_for_windows_covering_most_facts(client) -> N
 
 @pytest.mark.component
 async def test_auto_plan_on_an_empty_collection_reads_through_the_index(client) -> None:
-    q = StatsQueries(client.runtime.db, GeneralZone(client.runtime.db))
+    facts = FactStore(client.runtime.db)
+    q = StatsQueries(facts, GeneralZone(facts))
     await client.runtime.db[FACTS].delete_many({})
     assert await q.refresh_span() is None
     assert not await q._scan_is_cheaper(T0, T0 + timedelta(days=1))

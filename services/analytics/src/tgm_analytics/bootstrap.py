@@ -11,6 +11,8 @@ scheduler). Nothing is built at import: tests build as many runtimes as they lik
 
 from __future__ import annotations
 
+from typing import Any
+
 from tgm_contracts import Service
 
 from . import __version__
@@ -59,14 +61,15 @@ def build(settings: AnalyticsSettings | None = None) -> Runtime:
 def _app(runtime: Runtime, settings: AnalyticsSettings) -> AnalyticsApp:
     db = runtime.db
 
-    async def analytics_section() -> object:
+    # The operator's `analytics` settings section, read again at every use (a change applies at once).
+    async def analytics_section() -> Any:
         return await runtime.settings_section("analytics")
 
     async def event_retention_days() -> int:
-        return int((await runtime.settings_section("analytics")).event_retention_days)
+        return int((await analytics_section()).event_retention_days)
 
     async def log_retention_days() -> int:
-        return int((await runtime.settings_section("analytics")).log_retention_days)
+        return int((await analytics_section()).log_retention_days)
 
     async def rule_settings() -> RuleSettings:
         return rule_settings_from(await analytics_section())
@@ -77,8 +80,12 @@ def _app(runtime: Runtime, settings: AnalyticsSettings) -> AnalyticsApp:
     async def sweep_telemetry(days: int) -> dict[str, int]:
         return await telemetry_store.sweep(db, days)
 
-    stats = StatsQueries(db, GeneralZone(db, gateway_timezone(runtime)))
-    alerts = AlertService(AlertStore(db), runtime.publish, rule_settings)
+    facts = FactStore(db)
+    alert_store = AlertStore(db)
+    stats = StatsQueries(
+        facts, GeneralZone(facts, gateway_timezone(runtime)), open_alerts=alert_store.open_counts
+    )
+    alerts = AlertService(alert_store, runtime.publish, rule_settings)
     logs = LogService(LogStore(db))
     performance = PerformanceService(PerfStore(db))
     reports = ReportService(
@@ -93,7 +100,7 @@ def _app(runtime: Runtime, settings: AnalyticsSettings) -> AnalyticsApp:
     )
     return AnalyticsApp(
         stats=stats,
-        ingest=Ingest(FactStore(db)),
+        ingest=Ingest(facts),
         # The facts' span decides how long windows are read (queries.SCAN_FRACTION): look it up after.
         stats_retention=Retention("stats", event_retention_days, sweep_facts, after=stats.refresh_span),
         alerts=alerts,

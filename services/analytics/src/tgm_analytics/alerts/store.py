@@ -184,6 +184,11 @@ class AlertStore:
         items, cursor = NEWEST.page(docs, req.limit)
         return items, cursor, total
 
+    async def open_counts(self) -> tuple[int, int]:
+        """Undismissed alerts, and of those the critical ones (the dashboard's two figures)."""
+        total = await self.col.count_documents({"dismissed": False})
+        return total, await self.col.count_documents({"dismissed": False, "level": "critical"})
+
     async def unresolved_by_level(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for level in ALERT_LEVELS:

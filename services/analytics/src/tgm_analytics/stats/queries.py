@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import time as monotime
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,10 +31,12 @@ from tgm_contracts.models.analytics import MAX_SPAN, MetricSeries, SeriesPoint, 
 from tgm_contracts.models.campaign import LeadStage
 from tgm_runtime import Invalid
 
-from .store import ACCOUNTS, FACTS, GROUP_CHATS, LEADS, META, USERS
+from .store import FactStore
 from .timeline import REPLY_WINDOW, Timeline, detect_replies, zone
 
-ALERTS = "alerts"
+#: `() -> (undismissed alerts, undismissed critical alerts)`: the alerts domain's count (AlertStore).
+OpenAlerts = Callable[[], Awaitable[tuple[int, int]]]
+
 
 #: Account states whose Telegram session is authorised and up (`connected` on the dashboard).
 CONNECTED_STATES = frozenset({"active", "flood_wait", "peer_flood"})
@@ -128,13 +130,13 @@ class GeneralZone:
 
     ASK_EVERY = 60.0
 
-    def __init__(self, db: Any, ask: Callable[[], Any] | None = None) -> None:
-        self.db = db
+    def __init__(self, store: FactStore, ask: Callable[[], Any] | None = None) -> None:
+        self.store = store
         self.ask = ask
         self._asked = -1e9
 
     async def name(self) -> str:
-        doc = await self.db[META].find_one({"_id": "general"})
+        doc = await self.store.meta("general")
         if doc and isinstance(doc.get("timezone"), str):
             return str(doc["timezone"])
         if self.ask is not None and monotime.monotonic() - self._asked > self.ASK_EVERY:
@@ -153,15 +155,19 @@ class StatsQueries:
 
     def __init__(
         self,
-        db: Any,
+        store: FactStore,
         zones: GeneralZone,
         clock: Callable[[], datetime] | None = None,
         read_plan: str = "auto",
+        open_alerts: OpenAlerts | None = None,
     ) -> None:
         if read_plan not in ("auto", "index", "scan"):
             raise ValueError(f"read_plan must be auto, index or scan, not {read_plan!r}")
-        self.db = db
+        self.store = store
         self.zones = zones
+        #: The alerts domain's count of undismissed alerts (all, critical), for the dashboard; without
+        #: it (a stats-only test) the dashboard shows none.
+        self.open_alerts = open_alerts
         self.clock = clock or (lambda: datetime.now(UTC))
         #: How facts are read: `index` walks the `t` index, `scan` reads the collection and filters here,
         #: `auto` picks by the share of the facts the window covers (tests force each one).
@@ -222,14 +228,14 @@ class StatsQueries:
         out: list[list[dict[str, Any]]] = [[] for _ in queries]
         if await self._scan_is_cheaper(t["$gte"], t["$lt"]):
             matchers = [_matcher(q) for q in queries]
-            async for d in self.db[FACTS].find({}, batch_size=10_000):
+            async for d in self.store.all_facts():
                 d["t"] = _utc(d["t"])
                 for match, sink in zip(matchers, out, strict=True):
                     if match(d):
                         sink.append(d)
             return out
         for q, sink in zip(queries, out, strict=True):
-            docs = await self.db[FACTS].find(q, batch_size=10_000).to_list(None)
+            docs = await self.store.facts_matching(q)
             for d in docs:
                 d["t"] = _utc(d["t"])
             sink.extend(docs)
@@ -246,8 +252,8 @@ class StatsQueries:
         query: the stats retention sweep calls this after each round (at start and hourly); the
         oldest fact only moves with the sweep (or a late event older than all others, which only
         makes the estimate a little off)."""
-        first = await self.db[FACTS].find_one({}, {"t": 1}, sort=[("t", 1)])
-        self.oldest = _utc(first["t"]) if first else None
+        first = await self.store.oldest_fact_time()
+        self.oldest = _utc(first) if first else None
         return self.oldest
 
     async def _scan_is_cheaper(self, since: datetime, until: datetime) -> bool:
@@ -302,7 +308,7 @@ class StatsQueries:
 
     async def _accounts(self) -> A.AccountFigures:
         by_state: Counter[str] = Counter()
-        async for doc in self.db[ACCOUNTS].find({}):
+        async for doc in self.store.accounts():
             removed = doc.get("removed_at")
             seen = max((x for x in (doc.get("added_at"), doc.get("state_at")) if x is not None), default=None)
             if seen is None or (removed is not None and removed >= seen):
@@ -316,12 +322,9 @@ class StatsQueries:
         q: dict[str, Any] = {"last_at": {"$gte": tl.since}, "captured_at": {"$lt": tl.until}}
         if source is not None:
             q["source"] = source
-        leads = await self.db[LEADS].find(q).to_list(None)
+        leads = await self.store.leads(q)
         groups = {d["group"] for d in leads if d.get("group")}
-        chat_of: dict[str, int] = {}
-        if groups:
-            async for g in self.db[GROUP_CHATS].find({"_id": {"$in": sorted(groups)}}):
-                chat_of[g["_id"]] = g["ch"]
+        chat_of = await self.store.chats_of_groups(groups) if groups else {}
         out = []
         for d in leads:
             d["captured_at"] = _utc(d["captured_at"])
@@ -377,7 +380,7 @@ class StatsQueries:
         converted = sum(
             1 for d in leads if CONVERTED in d["reached"] and tl.contains(d["reached"][CONVERTED])
         )
-        alerts = self.db[ALERTS]
+        unresolved, critical = await self.open_alerts() if self.open_alerts is not None else (0, 0)
         return A.DashboardStats(
             window=view,
             accounts=await self._accounts(),
@@ -391,14 +394,14 @@ class StatsQueries:
             ),
             leads=A.LeadFigures(
                 new=len(new_leads),
-                total=await self.db[LEADS].count_documents({"captured_at": {"$ne": None}}),
+                total=await self.store.captured_leads(),
                 converted=converted,
             ),
             ai=A.AiFigures(replies=count["ai_reply"], tokens=0, handoffs=count["ai_handoff"]),
             groups_joined=count["group_join"],
             members_extracted=members,
-            unresolved_alerts=await alerts.count_documents({"dismissed": False}),
-            critical_alerts=await alerts.count_documents({"dismissed": False, "level": "critical"}),
+            unresolved_alerts=unresolved,
+            critical_alerts=critical,
             buckets=buckets,
             generated_at=self.clock(),
         )
@@ -450,7 +453,7 @@ class StatsQueries:
 
         A first contact inside the window is one of the window's facts, so its campaign comes from
         `window_facts` (the sends already read) rather than from another query."""
-        docs = await self.db[USERS].find({"first_at": {"$gte": tl.since, "$lt": tl.until}}).to_list(None)
+        docs = await self.store.first_contacts(tl.since, tl.until)
         campaign_of = {f["_id"]: f["c"] for f in window_facts if f["k"] == "sent" and f.get("c")}
         out = []
         for d in docs:
@@ -519,7 +522,7 @@ class StatsQueries:
         kinds = ["received", "keyword", "group_join", "group_leave", "member_joined"]
         facts = await self._facts(kinds, tl.since, tl.until, scope)
         totals = A.GroupTotals()
-        watched = await self.db[META].find_one({"_id": "monitoring"})
+        watched = await self.store.meta("monitoring")
         totals.groups_watched = int(watched.get("groups_watched", 0)) if watched else 0
         buckets = [A.GroupBucket(start=s) for s in tl.starts]
         per_chat: dict[int, A.GroupActivity] = {}

@@ -2,11 +2,12 @@
 
 Each write can be repeated and applied out of order (`$setOnInsert`, `$min`/`$max`, or "set if this
 event is newer"), so a redelivered or late event gives the same documents (service.py says which event
-feeds which). Reads are in queries.py.
+feeds which). The reads are plain finds; queries.py decides which (the read plan) and folds them.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,7 +64,8 @@ async def _set_if_newer(coll: Any, key: Any, field: str, at: Any, values: dict[s
 
 
 class FactStore:
-    """The writes of the statistics consumer, each idempotent and order-independent."""
+    """The statistics collections: the consumer's writes (each idempotent and order-independent), then
+    the reads the six statistics are computed from (queries.py folds them)."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
@@ -151,3 +153,39 @@ class FactStore:
 
     async def meta_if_newer(self, key: str, field: str, at: Any, values: dict[str, Any]) -> None:
         await _set_if_newer(self.db[META], key, field, at, values)
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def all_facts(self) -> AsyncIterator[dict[str, Any]]:
+        """Every fact, in one unfiltered pass (the `scan` read plan)."""
+        return self.facts.find({}, batch_size=10_000)
+
+    async def facts_matching(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """The facts of one query (the `index` read plan: queries.py puts the time range first)."""
+        return await self.facts.find(query, batch_size=10_000).to_list(None)
+
+    async def oldest_fact_time(self) -> datetime | None:
+        first = await self.facts.find_one({}, {"t": 1}, sort=[("t", 1)])
+        return first["t"] if first else None
+
+    def accounts(self) -> AsyncIterator[dict[str, Any]]:
+        return self.db[ACCOUNTS].find({})
+
+    async def leads(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self.db[LEADS].find(query).to_list(None)
+
+    async def captured_leads(self) -> int:
+        return await self.db[LEADS].count_documents({"captured_at": {"$ne": None}})
+
+    async def chats_of_groups(self, group_ids: Iterable[str]) -> dict[str, int]:
+        """Campaign group id -> Telegram chat id, for the groups known (from `keyword-matched`)."""
+        return {
+            g["_id"]: g["ch"] async for g in self.db[GROUP_CHATS].find({"_id": {"$in": sorted(group_ids)}})
+        }
+
+    async def first_contacts(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        return await self.db[USERS].find({"first_at": {"$gte": since, "$lt": until}}).to_list(None)
+
+    async def meta(self, key: str) -> dict[str, Any] | None:
+        """A `stats_meta` document: `general` (the gateway's time zone) or `monitoring`."""
+        return await self.db[META].find_one({"_id": key})
