@@ -10,7 +10,7 @@ from tgm_contracts.commands import messaging as M
 from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_contracts.models.campaign import ChatMessageView, ConversationView, is_chat_peer, peer_key
-from tgm_runtime import Invalid, NotFound
+from tgm_runtime import NotFound
 
 from .clock import utc
 from .compliance import user_keys
@@ -44,19 +44,16 @@ class HistoryService:
 
     async def chat_history(self, req: M.GetChatHistoryRequest) -> Page[ChatMessageView]:
         keys = await self._keys_for(req.peer, req.lead_id)
-        try:
-            docs, nxt = await self.stores.history.page(
-                keys=keys,
-                account_id=req.account_id,
-                since=req.since,
-                until=req.until,
-                search=req.search,
-                newest_first=req.order == "newest_first",
-                limit=req.limit,
-                cursor=req.cursor,
-            )
-        except (ValueError, KeyError):
-            raise Invalid("cursor is not one this command gave out", {"field": "cursor"}) from None
+        docs, nxt = await self.stores.history.page(
+            keys=keys,
+            account_id=req.account_id,
+            since=req.since,
+            until=req.until,
+            search=req.search,
+            newest_first=req.order == "newest_first",
+            limit=req.limit,
+            cursor=req.cursor,
+        )
         users = await self.stores.history.users({d["chat_key"] for d in docs})
         return Page[ChatMessageView](
             items=[message_view(d, users.get(d["chat_key"])) for d in docs], next_cursor=nxt
@@ -105,19 +102,16 @@ class HistoryService:
             user_ids = await self.stores.leads.in_stages([s.value for s in req.lead_stages])
             keys = [peer_key(u) for u in user_ids]
         named = await self.stores.history.names_matching(req.search) if req.search else []
-        try:
-            docs, nxt = await self.stores.history.conversation_page(
-                account_id=req.account_id,
-                unread_only=req.unread_only,
-                since=req.since,
-                keys=keys,
-                search=req.search,
-                named=named,
-                limit=req.limit,
-                cursor=req.cursor,
-            )
-        except (ValueError, KeyError):
-            raise Invalid("cursor is not one this command gave out", {"field": "cursor"}) from None
+        docs, nxt = await self.stores.history.conversation_page(
+            account_id=req.account_id,
+            unread_only=req.unread_only,
+            since=req.since,
+            keys=keys,
+            search=req.search,
+            named=named,
+            limit=req.limit,
+            cursor=req.cursor,
+        )
         chat_keys = {doc["chat_key"] for doc in docs}
         users = await self.stores.history.users(chat_keys)
         leads = await self.stores.leads.by_users(int(k[3:]) for k in chat_keys if k.startswith("id:"))

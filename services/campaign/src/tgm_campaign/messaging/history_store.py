@@ -25,9 +25,10 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from tgm_contracts.models.campaign import ChatMessageView, ConversationView, PeerView, peer_key
+from tgm_runtime.cursor import Keyset
 
 from .compliance import user_keys
-from .store import decode_cursor, encode_cursor
+from .window_store import TimeWindow
 
 PREVIEW = 300
 
@@ -65,6 +66,10 @@ def peer_view(doc: Mapping[str, Any] | None, chat_key: str, kind: str = "user") 
         last_name=doc.get("last_name"),
         title=doc.get("title"),
     )
+
+
+#: Conversations, most recently active first.
+CONVERSATION_ORDER = Keyset(("last_at", "_id"), descending=True)
 
 
 class HistoryStore:
@@ -276,22 +281,11 @@ class HistoryStore:
             query["date"] = dates
         if search:
             query["text"] = {"$regex": _literal(search), "$options": "i"}
-        op = "$lt" if newest_first else "$gt"
-        if cursor:
-            c = decode_cursor(cursor)
-            at = datetime.fromisoformat(c["d"])
-            query = {"$and": [query, {"$or": [{"date": {op: at}}, {"date": at, "_id": {op: c["i"]}}]}]}
-        direction = DESCENDING if newest_first else ASCENDING
+        order = Keyset(("date", "_id"), descending=newest_first)
         docs = (
-            await self.messages.find(query)
-            .sort([("date", direction), ("_id", direction)])
-            .limit(limit + 1)
-            .to_list()
+            await self.messages.find(order.where(query, cursor)).sort(order.sort()).limit(limit + 1).to_list()
         )
-        more = len(docs) > limit
-        docs = docs[:limit]
-        nxt = encode_cursor({"d": docs[-1]["date"], "i": docs[-1]["_id"]}) if more and docs else None
-        return docs, nxt
+        return order.page(docs, limit)
 
     async def conversation_page(
         self,
@@ -320,22 +314,20 @@ class HistoryStore:
                 {"peer_keys": {"$regex": _literal(search.lower().lstrip("@")), "$options": "i"}},
                 *([{"peer_keys": {"$in": list(named)}}] if named else []),
             ]
-        if cursor:
-            c = decode_cursor(cursor)
-            at = datetime.fromisoformat(c["d"])
-            query = {
-                "$and": [query, {"$or": [{"last_at": {"$lt": at}}, {"last_at": at, "_id": {"$lt": c["i"]}}]}]
-            }
         docs = (
-            await self.conversations.find(query)
-            .sort([("last_at", DESCENDING), ("_id", DESCENDING)])
+            await self.conversations.find(CONVERSATION_ORDER.where(query, cursor))
+            .sort(CONVERSATION_ORDER.sort())
             .limit(limit + 1)
             .to_list()
         )
-        more = len(docs) > limit
-        docs = docs[:limit]
-        nxt = encode_cursor({"d": docs[-1]["last_at"], "i": docs[-1]["_id"]}) if more and docs else None
-        return docs, nxt
+        return CONVERSATION_ORDER.page(docs, limit)
+
+    async def private_in(
+        self, window: TimeWindow, keys: Sequence[str], directions: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """A user's private messages (either way) in a timeline's window."""
+        base = {"peer_keys": {"$in": list(keys)}, "private": True, "direction": {"$in": list(directions)}}
+        return await window.read(self.messages, "date", base)
 
     async def names_matching(self, search: str) -> list[str]:
         """Keys of users whose names or username contain `search` (for conversation search)."""

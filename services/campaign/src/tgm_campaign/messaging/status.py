@@ -232,12 +232,7 @@ class StatusService:
             if JobState.SCHEDULED.value in wanted:
                 ors.append({"state": JobState.SCHEDULED.value, "not_before": {"$gt": now}})
             query["$or"] = ors
-        try:
-            docs, nxt = await self.stores.jobs.page(query, req.limit, req.cursor)
-        except ValueError as exc:
-            from tgm_runtime import Invalid
-
-            raise Invalid(str(exc), {"field": "cursor"}) from None
+        docs, nxt = await self.stores.jobs.page(query, req.limit, req.cursor)
         return Page(items=[job_view(doc, now) for doc in docs], next_cursor=nxt)
 
     async def publish_progress(self) -> None:

@@ -15,8 +15,6 @@ already holds the document it is claiming.)
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -26,6 +24,9 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 from tgm_contracts.models.campaign import JobAttempt, JobReason, JobState, JobView, Priority
+from tgm_runtime.cursor import Keyset
+
+from .window_store import TimeWindow
 
 WAITING: tuple[str, ...] = (JobState.PENDING.value, JobState.SCHEDULED.value)
 TERMINAL: tuple[str, ...] = (
@@ -36,25 +37,12 @@ TERMINAL: tuple[str, ...] = (
 )
 HISTORY_KEEP = 100
 LIST_FIELDS = {"history": 0}
+#: Job pages (`get-queue-status` with `includeJobs`): queue order, newest batch last.
+QUEUE_ORDER = Keyset(("seq", "_id"))
 
 
 def new_job_id() -> str:
     return "j" + uuid.uuid4().hex
-
-
-def encode_cursor(values: Mapping[str, Any]) -> str:
-    raw = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}
-    return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("cursor is not one this service gave out") from None
-    if not isinstance(data, dict):
-        raise ValueError("cursor is not one this service gave out")
-    return data
 
 
 def attempt(
@@ -293,6 +281,61 @@ class JobStore:
                 moved.append(doc)
         return moved
 
+    async def unclaim(self, doc: Mapping[str, Any], token: str, text: str, now: datetime) -> bool:
+        """Give a claimed job back as it was (the limits no longer allowed its send): this attempt
+        does not count, and the rendered text is kept for the next one."""
+        return await self.settle(
+            doc["_id"],
+            token,
+            set_={
+                "state": doc["state"],
+                "account_id": doc.get("account_id"),
+                "pinned": bool(doc.get("pinned")),
+                "text": text,
+                "updated_at": now,
+            },
+            inc={"attempts": -1},
+        )
+
+    async def exclude_account(self, job_id: str, account_id: str, reason: JobReason | None) -> None:
+        """A pool job leaves `account_id` out from now on; with `reason`, it fails with that reason
+        once every account of the pool has refused it."""
+        extra = {"$set": {"exclude_reason": reason.value}} if reason else {}
+        await self.c.update_one({"_id": job_id}, {"$addToSet": {"exclude": account_id}, **extra})
+
+    async def fixed_waiting_before(self, account_id: str, at: datetime) -> list[dict[str, Any]]:
+        """Waiting jobs bound to `account_id` (fixed or pinned) due before `at`."""
+        return await self.c.find(
+            {
+                "account_id": account_id,
+                "state": {"$in": list(WAITING)},
+                "not_before": {"$lt": at},
+                "$or": [{"fixed": True}, {"pinned": True}],
+            },
+            LIST_FIELDS,
+        ).to_list()
+
+    # --- what the CRM reads of a user's jobs ---------------------------------------------------
+
+    async def recent_of(self, lead_id: str, keys: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        """The newest jobs of a lead: by lead id, or addressed to any of the user's keys."""
+        query: dict[str, Any] = {"lead_id": lead_id}
+        if keys:
+            query = {"$or": [query, {"peer_keys": {"$in": list(keys)}}]}
+        return await self.c.find(query).sort([("created_at", DESCENDING)]).limit(limit).to_list()
+
+    async def settled_in(
+        self, window: TimeWindow, lead_id: str | None, keys: Sequence[str], states: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Jobs of a lead or of the user's keys that ended in `states`, in a timeline's window."""
+        who: list[dict[str, Any]] = []
+        if lead_id:
+            who.append({"lead_id": lead_id})
+        if keys:
+            who.append({"peer_keys": {"$in": list(keys)}})
+        base = {"$and": [{"$or": who} if len(who) > 1 else who[0], {"state": {"$in": list(states)}}]}
+        return await window.read(self.c, "updated_at", base)
+
     async def count(self, query: Mapping[str, Any]) -> int:
         return await self.c.count_documents(dict(query))
 
@@ -300,16 +343,13 @@ class JobStore:
         self, query: Mapping[str, Any], limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Jobs in queue order (newest batch last), `limit` at a time."""
-        q = dict(query)
-        if cursor:
-            c = decode_cursor(cursor)
-            after = {"$or": [{"seq": {"$gt": c["s"]}}, {"seq": c["s"], "_id": {"$gt": c["i"]}}]}
-            q = {"$and": [q, after]} if q else after
-        docs = await self.c.find(q).sort([("seq", ASCENDING), ("_id", ASCENDING)]).limit(limit + 1).to_list()
-        more = len(docs) > limit
-        docs = docs[:limit]
-        nxt = encode_cursor({"s": docs[-1]["seq"], "i": docs[-1]["_id"]}) if more and docs else None
-        return docs, nxt
+        docs = (
+            await self.c.find(QUEUE_ORDER.where(query, cursor))
+            .sort(QUEUE_ORDER.sort())
+            .limit(limit + 1)
+            .to_list()
+        )
+        return QUEUE_ORDER.page(docs, limit)
 
     async def recent_sent(self, since: datetime) -> int:
         return await self.c.count_documents({"state": JobState.SENT.value, "sent_at": {"$gte": since}})
