@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 from tgm_contracts import validation_details
-from tgm_contracts.commands import analytics as A
+from tgm_contracts.commands import analytics as analytics_cmd
 from tgm_contracts.models.analytics import ExportFile
 from tgm_runtime import Invalid, Unavailable
 from tgm_runtime.exports import export_file
@@ -34,13 +34,13 @@ from .timing import zone
 
 #: The response model of each report kind (also how a stored report's data is read back).
 RESPONSES: dict[str, type[BaseModel]] = {
-    "dashboard": A.DashboardStats,
-    "messages": A.MessageStats,
-    "users": A.UserStats,
-    "groups": A.GroupStats,
-    "conversions": A.ConversionStats,
-    "performance": A.PerformanceReport,
-    "alerts": A.AlertPage,
+    "dashboard": analytics_cmd.DashboardStats,
+    "messages": analytics_cmd.MessageStats,
+    "users": analytics_cmd.UserStats,
+    "groups": analytics_cmd.GroupStats,
+    "conversions": analytics_cmd.ConversionStats,
+    "performance": analytics_cmd.PerformanceReport,
+    "alerts": analytics_cmd.AlertPage,
 }
 
 #: Scope filters each kind understands; anything else is refused rather than silently ignored.
@@ -70,19 +70,21 @@ def check_filters(kind: str, filters: dict[str, Any]) -> None:
 
 
 class StatsSource(Protocol):
-    async def dashboard(self, req: A.DashboardRequest) -> A.DashboardStats: ...
-    async def messages(self, req: A.MessageStatsRequest) -> A.MessageStats: ...
-    async def users(self, req: A.UserStatsRequest) -> A.UserStats: ...
-    async def groups(self, req: A.GroupStatsRequest) -> A.GroupStats: ...
-    async def conversions(self, req: A.ConversionStatsRequest) -> A.ConversionStats: ...
+    async def dashboard(self, req: analytics_cmd.DashboardRequest) -> analytics_cmd.DashboardStats: ...
+    async def messages(self, req: analytics_cmd.MessageStatsRequest) -> analytics_cmd.MessageStats: ...
+    async def users(self, req: analytics_cmd.UserStatsRequest) -> analytics_cmd.UserStats: ...
+    async def groups(self, req: analytics_cmd.GroupStatsRequest) -> analytics_cmd.GroupStats: ...
+    async def conversions(
+        self, req: analytics_cmd.ConversionStatsRequest
+    ) -> analytics_cmd.ConversionStats: ...
 
 
 class AlertSource(Protocol):
-    async def list(self, req: A.GetAlertsRequest) -> A.AlertPage: ...
+    async def list(self, req: analytics_cmd.GetAlertsRequest) -> analytics_cmd.AlertPage: ...
 
 
 class PerformanceSource(Protocol):
-    async def report(self, req: A.PerformanceRequest) -> A.PerformanceReport: ...
+    async def report(self, req: analytics_cmd.PerformanceRequest) -> analytics_cmd.PerformanceReport: ...
 
 
 @dataclass(frozen=True)
@@ -133,23 +135,32 @@ async def compute(
     scope = {"account_id": account, "campaign_id": campaign, "chat_id": chat}
     out: BaseModel
     if kind == "dashboard":
-        out = await _source(sources.stats, "stats").dashboard(_build(A.DashboardRequest, **window))
+        out = await _source(sources.stats, "stats").dashboard(
+            _build(analytics_cmd.DashboardRequest, **window)
+        )
     elif kind == "messages":
-        out = await _source(sources.stats, "stats").messages(_build(A.MessageStatsRequest, **window, **scope))
+        out = await _source(sources.stats, "stats").messages(
+            _build(analytics_cmd.MessageStatsRequest, **window, **scope)
+        )
     elif kind == "users":
-        out = await _source(sources.stats, "stats").users(_build(A.UserStatsRequest, **window, **scope))
+        out = await _source(sources.stats, "stats").users(
+            _build(analytics_cmd.UserStatsRequest, **window, **scope)
+        )
     elif kind == "groups":
         req = _build(
-            A.GroupStatsRequest, **window, account_id=account, chat_ids=[chat] if chat is not None else None
+            analytics_cmd.GroupStatsRequest,
+            **window,
+            account_id=account,
+            chat_ids=[chat] if chat is not None else None,
         )
         out = await _source(sources.stats, "stats").groups(req)
     elif kind == "conversions":
         out = await _source(sources.stats, "stats").conversions(
-            _build(A.ConversionStatsRequest, **window, **scope)
+            _build(analytics_cmd.ConversionStatsRequest, **window, **scope)
         )
     elif kind == "performance":
         out = await _source(sources.performance, "performance").report(
-            _build(A.PerformanceRequest, since=since, until=until)
+            _build(analytics_cmd.PerformanceRequest, since=since, until=until)
         )
     elif kind == "alerts":
         out = await _all_alerts(_source(sources.alerts, "alerts"), since, until, account)
@@ -160,17 +171,22 @@ async def compute(
 
 async def _all_alerts(
     source: AlertSource, since: datetime, until: datetime, account: str | None
-) -> A.AlertPage:
+) -> analytics_cmd.AlertPage:
     """Every alert last seen in the window, newest first (all pages of get-alerts)."""
     items: list[Any] = []
     cursor: str | None = None
     by_level: dict[str, int] = {}
     while True:
         page = _as(
-            A.AlertPage,
+            analytics_cmd.AlertPage,
             await source.list(
                 _build(
-                    A.GetAlertsRequest, since=since, until=until, account_id=account, cursor=cursor, limit=500
+                    analytics_cmd.GetAlertsRequest,
+                    since=since,
+                    until=until,
+                    account_id=account,
+                    cursor=cursor,
+                    limit=500,
                 )
             ),
         )
@@ -179,7 +195,9 @@ async def _all_alerts(
         cursor = page.next_cursor
         if cursor is None or len(items) >= MAX_ALERT_ROWS:
             break
-    return A.AlertPage(items=items[:MAX_ALERT_ROWS], total=len(items), unresolved_by_level=by_level)
+    return analytics_cmd.AlertPage(
+        items=items[:MAX_ALERT_ROWS], total=len(items), unresolved_by_level=by_level
+    )
 
 
 # --- tables ----------------------------------------------------------------------------------------
@@ -187,7 +205,7 @@ async def _all_alerts(
 Table = tuple[list[str], list[list[Any]]]
 
 
-def _dashboard(r: A.DashboardStats) -> Table:
+def _dashboard(r: analytics_cmd.DashboardStats) -> Table:
     rows: list[list[Any]] = [
         ["accounts", "total", r.accounts.total],
         ["accounts", "connected", r.accounts.connected],
@@ -215,7 +233,7 @@ def _dashboard(r: A.DashboardStats) -> Table:
     return ["section", "metric", "value"], rows
 
 
-def _messages(r: A.MessageStats) -> Table:
+def _messages(r: analytics_cmd.MessageStats) -> Table:
     cols = ["bucket_start", "sent", "received", "failed", "flood_waits", "replies_received", "reply_rate"]
     rows: list[list[Any]] = [
         [b.start, b.sent, b.received, b.failed, b.flood_waits, None, None] for b in r.buckets
@@ -225,7 +243,7 @@ def _messages(r: A.MessageStats) -> Table:
     return cols, rows
 
 
-def _users(r: A.UserStats) -> Table:
+def _users(r: analytics_cmd.UserStats) -> Table:
     cols = [
         "bucket_start",
         "new_users",
@@ -245,7 +263,7 @@ def _users(r: A.UserStats) -> Table:
     return cols, rows
 
 
-def _groups(r: A.GroupStats) -> Table:
+def _groups(r: analytics_cmd.GroupStats) -> Table:
     cols = ["chat_id", "title", "messages", "active_users", "keyword_matches", "leads", "members_joined"]
     rows: list[list[Any]] = [
         [g.chat_id, g.title, g.messages, g.active_users, g.keyword_matches, g.leads, g.members_joined]
@@ -266,7 +284,7 @@ def _groups(r: A.GroupStats) -> Table:
     return cols, rows
 
 
-def _conversions(r: A.ConversionStats) -> Table:
+def _conversions(r: analytics_cmd.ConversionStats) -> Table:
     cols = ["section", "name", "count", "converted", "rate"]
     rows: list[list[Any]] = [["stage", s.stage, s.count, None, s.rate_from_previous] for s in r.stages]
     rows += [["campaign", c.campaign_id, c.leads, c.converted, c.conversion_rate] for c in r.by_campaign]
@@ -274,13 +292,13 @@ def _conversions(r: A.ConversionStats) -> Table:
     return cols, rows
 
 
-def _performance(r: A.PerformanceReport) -> Table:
+def _performance(r: analytics_cmd.PerformanceReport) -> Table:
     cols = [
         "service", "operation", "kind", "count", "errors", "error_rate", "throughput",
         "avg_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms",
     ]  # fmt: skip
 
-    def lat(x: A.LatencySummary) -> list[Any]:
+    def lat(x: analytics_cmd.LatencySummary) -> list[Any]:
         return [x.avg_ms, x.p50_ms, x.p95_ms, x.p99_ms, x.max_ms]
 
     rows: list[list[Any]] = []
@@ -327,7 +345,7 @@ def _alert_row(a: Any) -> list[Any]:
     ]  # fmt: skip
 
 
-def _alerts(r: A.AlertPage) -> Table:
+def _alerts(r: analytics_cmd.AlertPage) -> Table:
     return list(ALERT_COLUMNS), [_alert_row(a) for a in r.items]
 
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tgm_contracts import Service
-from tgm_contracts.commands import analytics as A
+from tgm_contracts.commands import analytics as analytics_cmd
 from tgm_contracts.models.analytics import MAX_SPAN, MetricSeries, SeriesPoint, WindowView
 from tgm_contracts.models.campaign import LeadStage
 from tgm_runtime import Invalid
@@ -306,7 +306,7 @@ class StatsQueries:
             if tl.contains(r["t"]) and (scope.campaign_id is None or s.get("c") == scope.campaign_id)
         ]
 
-    async def _accounts(self) -> A.AccountFigures:
+    async def _accounts(self) -> analytics_cmd.AccountFigures:
         by_state: Counter[str] = Counter()
         async for doc in self.store.accounts():
             removed = doc.get("removed_at")
@@ -315,7 +315,9 @@ class StatsQueries:
                 continue  # removed since it was last seen (or only ever heard of being removed)
             by_state[doc.get("state") or "new"] += 1
         connected = sum(n for state, n in by_state.items() if state in CONNECTED_STATES)
-        return A.AccountFigures(total=sum(by_state.values()), by_state=dict(by_state), connected=connected)
+        return analytics_cmd.AccountFigures(
+            total=sum(by_state.values()), by_state=dict(by_state), connected=connected
+        )
 
     async def _leads(self, tl: Timeline, scope: Scope, source: str | None = None) -> list[dict[str, Any]]:
         """Leads with any activity in the window and captured before its end, narrowed by `scope`."""
@@ -339,7 +341,7 @@ class StatsQueries:
 
     # --- the six statistics ----------------------------------------------------------------------
 
-    async def dashboard(self, req: A.DashboardRequest) -> A.DashboardStats:
+    async def dashboard(self, req: analytics_cmd.DashboardRequest) -> analytics_cmd.DashboardStats:
         """get-dashboard-stats: accounts now; messages, leads, AI, groups and extraction in the window."""
         tl, view = await self._timeline(req)
         scope = Scope()
@@ -357,7 +359,7 @@ class StatsQueries:
         replies = await self._replies(tl, scope, facts, earlier)
         count: Counter[str] = Counter()
         members = 0
-        buckets = [A.DashboardBucket(start=s) for s in tl.starts]
+        buckets = [analytics_cmd.DashboardBucket(start=s) for s in tl.starts]
         for f in facts:
             count[f["k"]] += 1
             if f["k"] == "extracted":
@@ -381,10 +383,10 @@ class StatsQueries:
             1 for d in leads if CONVERTED in d["reached"] and tl.contains(d["reached"][CONVERTED])
         )
         unresolved, critical = await self.open_alerts() if self.open_alerts is not None else (0, 0)
-        return A.DashboardStats(
+        return analytics_cmd.DashboardStats(
             window=view,
             accounts=await self._accounts(),
-            messages=A.MessageTotals(
+            messages=analytics_cmd.MessageTotals(
                 sent=count["sent"],
                 received=count["received"],
                 failed=count["failed"],
@@ -392,12 +394,12 @@ class StatsQueries:
                 replies_received=len(replies),
                 reply_rate=_rate(len(replies), count["sent"]),
             ),
-            leads=A.LeadFigures(
+            leads=analytics_cmd.LeadFigures(
                 new=len(new_leads),
                 total=await self.store.captured_leads(),
                 converted=converted,
             ),
-            ai=A.AiFigures(replies=count["ai_reply"], tokens=0, handoffs=count["ai_handoff"]),
+            ai=analytics_cmd.AiFigures(replies=count["ai_reply"], tokens=0, handoffs=count["ai_handoff"]),
             groups_joined=count["group_join"],
             members_extracted=members,
             unresolved_alerts=unresolved,
@@ -406,16 +408,16 @@ class StatsQueries:
             generated_at=self.clock(),
         )
 
-    async def messages(self, req: A.MessageStatsRequest) -> A.MessageStats:
+    async def messages(self, req: analytics_cmd.MessageStatsRequest) -> analytics_cmd.MessageStats:
         """get-message-stats: sent, received, failed, flood waits and replies per bucket and account."""
         tl, view = await self._timeline(req)
         scope = _scope(req)
         kinds = ["sent", "received", "failed", "flood_wait"]
         facts, earlier = await self._window(kinds, tl, scope, replies=True)
         replies = await self._replies(tl, scope, facts, earlier)
-        totals = A.MessageTotals()
-        buckets = [A.MessageBucket(start=s) for s in tl.starts]
-        per_account: dict[str, A.AccountMessageFigures] = {}
+        totals = analytics_cmd.MessageTotals()
+        buckets = [analytics_cmd.MessageBucket(start=s) for s in tl.starts]
+        per_account: dict[str, analytics_cmd.AccountMessageFigures] = {}
         errors: Counter[str] = Counter()
         field = {"sent": "sent", "received": "received", "failed": "failed", "flood_wait": "flood_waits"}
         for f in facts:
@@ -428,7 +430,7 @@ class StatsQueries:
                 setattr(buckets[i], name, getattr(buckets[i], name) + 1)
             acct = f.get("a")
             if acct is not None:
-                row = per_account.setdefault(acct, A.AccountMessageFigures(account_id=acct))
+                row = per_account.setdefault(acct, analytics_cmd.AccountMessageFigures(account_id=acct))
                 setattr(row, name, getattr(row, name) + 1)
             if f["k"] == "failed":
                 errors[f.get("e") or "UNKNOWN"] += 1
@@ -438,7 +440,7 @@ class StatsQueries:
             per_account.values(),
             key=lambda r: (-(r.sent + r.received + r.failed + r.flood_waits), r.account_id),
         )
-        return A.MessageStats(
+        return analytics_cmd.MessageStats(
             window=view,
             totals=totals,
             buckets=buckets,
@@ -470,7 +472,7 @@ class StatsQueries:
                 out.append(item)
         return out
 
-    async def users(self, req: A.UserStatsRequest) -> A.UserStats:
+    async def users(self, req: analytics_cmd.UserStatsRequest) -> analytics_cmd.UserStats:
         """get-user-stats: new, active and replying users, opt-outs, blacklistings, collected users."""
         tl, view = await self._timeline(req)
         scope = _scope(req)
@@ -478,10 +480,10 @@ class StatsQueries:
         facts, earlier = await self._window(kinds, tl, scope, replies=True)
         replies = await self._replies(tl, scope, facts, earlier)
         new = await self._new_users(tl, scope, facts)
-        buckets = [A.UserBucket(start=s) for s in tl.starts]
+        buckets = [analytics_cmd.UserBucket(start=s) for s in tl.starts]
         active: list[set[int]] = [set() for _ in tl.starts]
         replied: list[set[int]] = [set() for _ in tl.starts]
-        totals = A.UserTotals(new_users=len(new))
+        totals = analytics_cmd.UserTotals(new_users=len(new))
         by_source: Counter[str] = Counter()
         for d in new:
             i = tl.index(d["t"])
@@ -511,27 +513,27 @@ class StatsQueries:
             b.replied_users = len(replied[i])
         totals.active_users = len(set().union(*active)) if active else 0
         totals.replied_users = len(set().union(*replied)) if replied else 0
-        return A.UserStats(
+        return analytics_cmd.UserStats(
             window=view, totals=totals, buckets=buckets, by_source=dict(by_source.most_common())
         )
 
-    async def groups(self, req: A.GroupStatsRequest) -> A.GroupStats:
+    async def groups(self, req: analytics_cmd.GroupStatsRequest) -> analytics_cmd.GroupStats:
         """get-group-stats: messages, keyword matches, leads, joins and leaves, overall and per group."""
         tl, view = await self._timeline(req)
         scope = _scope(req)
         kinds = ["received", "keyword", "group_join", "group_leave", "member_joined"]
         facts = await self._facts(kinds, tl.since, tl.until, scope)
-        totals = A.GroupTotals()
+        totals = analytics_cmd.GroupTotals()
         watched = await self.store.meta("monitoring")
         totals.groups_watched = int(watched.get("groups_watched", 0)) if watched else 0
-        buckets = [A.GroupBucket(start=s) for s in tl.starts]
-        per_chat: dict[int, A.GroupActivity] = {}
+        buckets = [analytics_cmd.GroupBucket(start=s) for s in tl.starts]
+        per_chat: dict[int, analytics_cmd.GroupActivity] = {}
         senders: dict[int, set[int]] = defaultdict(set)
 
-        def row(chat: int | None, title: str | None = None) -> A.GroupActivity | None:
+        def row(chat: int | None, title: str | None = None) -> analytics_cmd.GroupActivity | None:
             if chat is None:
                 return None
-            r = per_chat.setdefault(chat, A.GroupActivity(chat_id=chat))
+            r = per_chat.setdefault(chat, analytics_cmd.GroupActivity(chat_id=chat))
             if title:
                 r.title = title
             return r
@@ -588,9 +590,9 @@ class StatsQueries:
             per_chat.values(),
             key=lambda r: (-r.messages, -r.keyword_matches, -r.leads, -r.members_joined, r.chat_id),
         )
-        return A.GroupStats(window=view, totals=totals, buckets=buckets, groups=ranked[: req.top])
+        return analytics_cmd.GroupStats(window=view, totals=totals, buckets=buckets, groups=ranked[: req.top])
 
-    async def conversions(self, req: A.ConversionStatsRequest) -> A.ConversionStats:
+    async def conversions(self, req: analytics_cmd.ConversionStatsRequest) -> analytics_cmd.ConversionStats:
         """get-conversion-stats: the funnel of the leads captured in the window.
 
         Stage counts, conversion rate and time to convert are about the cohort captured in
@@ -619,13 +621,13 @@ class StatsQueries:
                 figures[0] += 1
                 figures[1] += int(won)
         stages = [
-            A.StageCount(
+            analytics_cmd.StageCount(
                 stage=s, count=reached[j], rate_from_previous=_rate(reached[j], reached[j - 1]) if j else None
             )
             for j, s in enumerate(FUNNEL)
         ]
-        stages.append(A.StageCount(stage=LOST, count=lost))
-        buckets = [A.ConversionBucket(start=s) for s in tl.starts]
+        stages.append(analytics_cmd.StageCount(stage=LOST, count=lost))
+        buckets = [analytics_cmd.ConversionBucket(start=s) for s in tl.starts]
         for d in leads:
             if (i := tl.index(d["captured_at"])) is not None:
                 buckets[i].leads += 1
@@ -635,10 +637,12 @@ class StatsQueries:
                     setattr(buckets[i], name, getattr(buckets[i], name) + 1)
         converted = len(hours)
         by_campaign = [
-            A.CampaignConversion(campaign_id=c, leads=n, converted=won, conversion_rate=_rate(won, n))
+            analytics_cmd.CampaignConversion(
+                campaign_id=c, leads=n, converted=won, conversion_rate=_rate(won, n)
+            )
             for c, (n, won) in sorted(per_campaign.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ]
-        return A.ConversionStats(
+        return analytics_cmd.ConversionStats(
             window=view,
             stages=stages,
             leads=len(cohort),
@@ -651,7 +655,7 @@ class StatsQueries:
 
     # --- generic series --------------------------------------------------------------------------
 
-    async def analytics(self, req: A.GetAnalyticsRequest) -> A.AnalyticsResult:
+    async def analytics(self, req: analytics_cmd.GetAnalyticsRequest) -> analytics_cmd.AnalyticsResult:
         """get-analytics: each metric as a series, or as one series per group key (largest `top`)."""
         tl, view = await self._timeline(req)
         scope = _scope(req)
@@ -695,7 +699,7 @@ class StatsQueries:
                         items.append((d["reached"][CONVERTED], {**d, "s": Service.CAMPAIGN.value}, 1.0, None))
             # ai_tokens: no event carries a token count, so the series stays at zero (see README).
             series.extend(_series(metric, items, tl, req.group_by, req.top))
-        return A.AnalyticsResult(window=view, group_by=req.group_by, series=series)
+        return analytics_cmd.AnalyticsResult(window=view, group_by=req.group_by, series=series)
 
 
 def _series(
