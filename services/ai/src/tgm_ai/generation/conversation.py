@@ -4,6 +4,8 @@ and a summary, by rules (`domain.analysis`); a chat model, when asked for, write
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from tgm_contracts.commands.ai import AnalyzeConversationRequest, ConversationAnalysis
 
 from ..domain import analysis
@@ -13,10 +15,10 @@ from ..providers.base import ChatRequest
 from ..providers.service import ProviderService
 
 
+@dataclass
 class ConversationAnalyst:
-    def __init__(self, providers: ProviderService, memory: MemoryService) -> None:
-        self.providers = providers
-        self.memory = memory
+    providers: ProviderService
+    memory: MemoryService
 
     async def analyze(self, req: AnalyzeConversationRequest) -> ConversationAnalysis:
         turns: list[tuple[str, str]] = [(t.role, t.content) for t in req.messages if t.role != "system"] or [
@@ -46,20 +48,12 @@ class ConversationAnalyst:
             for _, text in turns:
                 await self.memory.learn(m, text)
             await self.memory.put(m)
-        return ConversationAnalysis(
-            intent=a.intent,
-            intent_confidence=a.intent_confidence,
-            sentiment=a.sentiment,
-            sentiment_score=a.sentiment_score,
-            language=a.language,
-            stage_suggestion=a.stage,
-            stage_reason=a.stage_reason,
-            summary=summary,
-            keywords=a.keywords,
-            buying_signals=a.buying_signals,
-            objections=a.objections,
-            questions=a.questions,
-            handoff_recommended=a.handoff_recommended,
-            provider=provider_name,
-            model=model,
+        return ConversationAnalysis.model_validate(
+            {
+                **asdict(a),
+                "stage_suggestion": a.stage,
+                "summary": summary,
+                "provider": provider_name,
+                "model": model,
+            }
         )

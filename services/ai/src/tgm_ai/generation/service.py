@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from tgm_contracts import Event
 from tgm_contracts.commands import ai as ai_cmd
@@ -28,22 +29,16 @@ from .prompts import match_any, passages_from, system_prompt
 from .strategies import StrategyService
 
 
+@dataclass
 class ReplyService:
-    def __init__(
-        self,
-        search: KnowledgeSearch,
-        providers: ProviderService,
-        memory: MemoryService,
-        strategies: StrategyService,
-        emit: Callable[[Event], Awaitable[bool]],
-        defaults: Callable[[], Awaitable[AiDefaults]],
-    ) -> None:
-        self.search = search
-        self.providers = providers
-        self.memory = memory
-        self.strategies = strategies
-        self.emit = emit
-        self.defaults = defaults  # the `ai` settings section: hand-off threshold, max reply chars
+    search: KnowledgeSearch
+    providers: ProviderService
+    memory: MemoryService
+    strategies: StrategyService
+    emit: Callable[[Event], Awaitable[bool]]
+    defaults: Callable[
+        [], Awaitable[AiDefaults]
+    ]  # the `ai` settings section: hand-off threshold, max reply chars
 
     # --- ai-generate-response ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ rules; one may be the default, and accounts are assigned one (`ai-apply-strategy
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from tgm_contracts.commands.ai import (
@@ -29,9 +30,9 @@ def _strategy(doc: dict[str, Any] | None, accounts: list[str] | None = None) -> 
     )
 
 
+@dataclass
 class StrategyService:
-    def __init__(self, store: StrategyStore) -> None:
-        self.store = store
+    store: StrategyStore
 
     async def list(self, req: GetStrategiesRequest) -> StrategyList:
         accounts = await self.store.accounts_of()

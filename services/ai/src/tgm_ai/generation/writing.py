@@ -78,10 +78,10 @@ def language_of(lang: str, *texts: str | None) -> str:
     return detect_language(basis) if basis else "en"
 
 
+@dataclass
 class TextWriter:
-    def __init__(self, providers: ProviderService, strategies: StrategyService) -> None:
-        self.providers = providers
-        self.strategies = strategies
+    providers: ProviderService
+    strategies: StrategyService
 
     async def _write_remote(
         self,

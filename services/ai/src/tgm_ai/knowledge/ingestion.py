@@ -14,6 +14,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -44,22 +45,14 @@ EMBED_LATER_CHUNKS = 256
 INDEX_BATCH = 200
 
 
+@dataclass
 class DocumentIngestion:
-    def __init__(
-        self,
-        store: KnowledgeStore,
-        cache: IndexCache,
-        items: KnowledgeItems,
-        providers: ProviderService,
-        fetch: Fetch,
-        spawn: Spawn,
-    ) -> None:
-        self.store = store
-        self.cache = cache
-        self.items = items
-        self.providers = providers
-        self.fetch = fetch
-        self.spawn = spawn
+    store: KnowledgeStore
+    cache: IndexCache
+    items: KnowledgeItems
+    providers: ProviderService
+    fetch: Fetch
+    spawn: Spawn
 
     async def _read(self, req: RagAddDocumentRequest) -> RawDocument:
         try:

@@ -5,6 +5,7 @@ grouped by lexical similarity, stored as FAQ candidates (`pending`) for review; 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from tgm_contracts.commands.ai import FaqCandidate, LearnFromHistoryRequest, LearnFromHistoryResult
@@ -18,11 +19,11 @@ from .index_cache import IndexCache
 from .store import KnowledgeStore
 
 
+@dataclass
 class HistoryLearning:
-    def __init__(self, store: KnowledgeStore, cache: IndexCache, providers: ProviderService) -> None:
-        self.store = store
-        self.cache = cache
-        self.providers = providers
+    store: KnowledgeStore
+    cache: IndexCache
+    providers: ProviderService
 
     async def learn(self, req: LearnFromHistoryRequest) -> LearnFromHistoryResult:
         """Questions users asked with the answers they got, grouped by similarity: FAQ candidates for review."""

@@ -4,6 +4,7 @@ matching after DmFlow (best answer, suggestions, fallback), and retrieval for ge
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from tgm_contracts.commands.ai import (
     KnowledgeSearchResult,
@@ -27,11 +28,11 @@ def _faq_hit(s: Scored) -> KnowledgeHit:
     )
 
 
+@dataclass
 class KnowledgeSearch:
-    def __init__(self, store: KnowledgeStore, cache: IndexCache, providers: ProviderService) -> None:
-        self.store = store
-        self.cache = cache
-        self.providers = providers  # RetrievalSettings (thresholds, rrf_k, top_k) are in the AI settings
+    store: KnowledgeStore
+    cache: IndexCache
+    providers: ProviderService  # RetrievalSettings (thresholds, rrf_k, top_k) are in the AI settings
 
     async def faq(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tgm_contracts import Event
@@ -40,11 +41,11 @@ def dedupe_key(item: KnowledgeInput) -> str:
     return " ".join(fold(basis or "").split())[:500]
 
 
+@dataclass
 class KnowledgeItems:
-    def __init__(self, store: KnowledgeStore, cache: IndexCache, emit: Emit) -> None:
-        self.store = store
-        self.cache = cache
-        self.emit = emit
+    store: KnowledgeStore
+    cache: IndexCache
+    emit: Emit
 
     async def changed(
         self, scope: str | None, action: str, count: int, document_id: str | None = None

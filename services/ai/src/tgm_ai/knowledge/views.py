@@ -44,21 +44,8 @@ def passage_text(e: Entry) -> str:
 
 
 def item_view(doc: dict[str, Any]) -> KnowledgeItem:
-    return KnowledgeItem(
-        id=doc["_id"],
-        scope=doc["scope"],
-        type=doc["type"],
-        title=doc.get("title"),
-        question=doc.get("question"),
-        answer=doc.get("answer"),
-        content=doc.get("content"),
-        tags=doc.get("tags") or [],
-        source=doc.get("source"),
-        document_id=doc.get("document_id"),
-        chunk_index=doc.get("chunk_index"),
-        created_at=doc["created_at"],
-        updated_at=doc.get("updated_at"),
-    )
+    """A stored item as callers see it (its stored extras, such as the vector, are not part of it)."""
+    return KnowledgeItem.model_validate({**doc, "id": doc["_id"], "tags": doc.get("tags") or []})
 
 
 def item_of_entry(e: Entry) -> KnowledgeItem:
@@ -98,20 +85,4 @@ def citation_of(e: Entry, score: float | None = None) -> Citation:
 
 
 def doc_status(d: dict[str, Any]) -> DocumentStatus:
-    return DocumentStatus(
-        document_id=d["_id"],
-        scope=d["scope"],
-        title=d.get("title"),
-        filename=d.get("filename"),
-        mime_type=d.get("mime_type"),
-        source=d.get("source"),
-        state=d["state"],
-        progress=d.get("progress", 0.0),
-        bytes=d.get("bytes", 0),
-        pages=d.get("pages"),
-        chars=d.get("chars", 0),
-        chunks=d.get("chunks", 0),
-        error=d.get("error"),
-        created_at=d["created_at"],
-        finished_at=d.get("finished_at"),
-    )
+    return DocumentStatus.model_validate({**d, "document_id": d["_id"]})

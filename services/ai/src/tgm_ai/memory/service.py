@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tgm_contracts.commands.ai import MemoryClearRequest, MemorySaveRequest
@@ -55,16 +56,14 @@ def facts_from(message: str) -> dict[str, str]:
     return out
 
 
+@dataclass
 class MemoryService:
     """Memory per account and user. With DmFlow as the default provider, saved fields and tags are
     also written to the DmFlow user (memory-template fields by key, tags by name) and its fields are
     shown on read; DmFlow being unreachable never loses the local memory."""
 
-    def __init__(
-        self, store: MemoryStore, remote: Callable[[], Awaitable[DmFlowProvider | None]] | None = None
-    ) -> None:
-        self.store = store
-        self.remote = remote
+    store: MemoryStore
+    remote: Callable[[], Awaitable[DmFlowProvider | None]] | None = None
 
     @staticmethod
     def remote_user_id(account_id: str, user_id: str) -> str:

@@ -80,6 +80,17 @@ class ChatResult:
     fallback: bool = False  # the provider said it had no answer
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def estimated(cls, prompt: str, text: str, model: str, **fields: Any) -> ChatResult:
+        """A result with estimated token counts, for providers that report none."""
+        return cls(
+            text=text,
+            model=model,
+            prompt_tokens=estimate_tokens(prompt),
+            completion_tokens=estimate_tokens(text),
+            **fields,
+        )
+
 
 @runtime_checkable
 class Provider(Protocol):

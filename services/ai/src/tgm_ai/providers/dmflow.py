@@ -19,8 +19,8 @@ import httpx
 from tgm_contracts import ErrorCode
 from tgm_contracts.models.ai import Citation, ModelInfo
 
-from .base import ChatRequest, ChatResult, ProviderError, estimate_tokens
-from .http import join_url, malformed, parse_json, status_error, transport_error
+from .base import ChatRequest, ChatResult, ProviderError
+from .http import HttpAdapter, join_url, malformed, parse_json, status_error, transport_error
 
 _RC = {
     10001: (ErrorCode.NOT_FOUND, "domain deleted or not found"),
@@ -53,7 +53,7 @@ def reply_text(reply: Any) -> str:
     return reply
 
 
-class DmFlowProvider:
+class DmFlowProvider(HttpAdapter):
     name = "dmflow"
 
     def __init__(
@@ -72,19 +72,13 @@ class DmFlowProvider:
     ) -> None:
         if not base_url:
             raise ProviderError(self.name, ErrorCode.VALIDATION_ERROR, "no base URL configured")
-        self.base_url = base_url
+        super().__init__(base_url, api_key, "Bearer", timeout, transport)
         self.platform = platform
         self.branch = branch
         self.faq_id = faq_id
         self.tableqa_id = tableqa_id
         self.best_threshold = best_threshold
         self.sugg_threshold = sugg_threshold
-        self.timeout = timeout
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(timeout=timeout, headers=headers, transport=transport)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     model = "dmflow-bot"
 
@@ -240,14 +234,8 @@ class DmFlowProvider:
         confidence: float,
         extra: dict[str, Any] | None = None,
     ) -> ChatResult:
-        return ChatResult(
-            text=text,
-            model=self.model,
-            prompt_tokens=estimate_tokens(req.message),
-            completion_tokens=estimate_tokens(text),
-            citations=citations,
-            confidence=confidence,
-            extra=extra or {},
+        return ChatResult.estimated(
+            req.message, text, self.model, citations=citations, confidence=confidence, extra=extra or {}
         )
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[str | ChatResult]:

@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by the remote adapters: error mapping and server-sent-event parsing."""
+"""HTTP plumbing shared by the remote adapters: their client, error mapping and server-sent-event parsing."""
 
 from __future__ import annotations
 
@@ -131,5 +131,41 @@ async def sse_data(resp: httpx.Response) -> AsyncIterator[str]:
         yield "\n".join(buf)
 
 
+async def sse_events(provider: str, resp: httpx.Response) -> AsyncIterator[dict[str, Any] | None]:
+    """Each server-sent event's data as the JSON object it must be; None for the `[DONE]` end mark."""
+    async for raw in sse_data(resp):
+        if raw.strip() == "[DONE]":
+            yield None
+            continue
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            raise malformed(provider, f"stream event is not JSON ({raw[:60]!r})") from None
+        if not isinstance(event, dict):
+            raise malformed(provider, "stream event is not an object")
+        yield event
+
+
 def join_url(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+class HttpAdapter:
+    """What every remote provider holds: its base URL, its timeout and one pooled httpx client that
+    sends the API key in `Authorization` (as `<scheme> <key>`, none without a key)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        scheme: str,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        headers = {"Authorization": f"{scheme} {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(timeout=timeout, headers=headers, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

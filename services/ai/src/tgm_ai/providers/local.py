@@ -13,7 +13,7 @@ from tgm_contracts.models.ai import ModelInfo
 
 from ..domain import templates as T
 from ..domain.text import detect_language, fold, sentences, tokenize
-from .base import ChatRequest, ChatResult, Passage, ProviderError, estimate_tokens
+from .base import ChatRequest, ChatResult, Passage, ProviderError
 
 MODEL = "local-extractive"
 
@@ -39,22 +39,9 @@ class LocalProvider:
         name = req.user_name
         folded = fold(req.message)
         faq = next((p for p in req.passages if p.is_faq_answer), None)
-        if faq is not None:
-            text = T.frame_reply(
-                faq.text,
-                lang=lang,
-                tone=req.tone,
-                rng=rng,
-                use_emoji=req.use_emoji,
-                max_chars=req.max_chars,
-                greet_name=name,
-            )
-            return self._result(req, text, [faq.n], faq.relevance or 0.8)
-        picked, score = self._extract(req)
-        if picked:
-            core_sep = "" if lang.startswith("zh") else " "
-            core = core_sep.join(s for _, s in picked)
-            text = T.frame_reply(
+
+        def frame(core: str) -> str:
+            return T.frame_reply(
                 core,
                 lang=lang,
                 tone=req.tone,
@@ -63,6 +50,15 @@ class LocalProvider:
                 max_chars=req.max_chars,
                 greet_name=name,
             )
+
+        if faq is not None:
+            text = frame(faq.text)
+            return self._result(req, text, [faq.n], faq.relevance or 0.8)
+        picked, score = self._extract(req)
+        if picked:
+            core_sep = "" if lang.startswith("zh") else " "
+            core = core_sep.join(s for _, s in picked)
+            text = frame(core)
             used = sorted({n for n, _ in picked})
             return self._result(req, text, used, min(0.9, 0.2 + 0.7 * score))
         if req.intent == "greeting" or (
@@ -125,13 +121,8 @@ class LocalProvider:
 
     def _result(self, req: ChatRequest, text: str, used: list[int], confidence: float) -> ChatResult:
         prompt = req.system + req.message + "".join(p.text for p in req.passages)
-        return ChatResult(
-            text=text,
-            model=MODEL,
-            prompt_tokens=estimate_tokens(prompt),
-            completion_tokens=estimate_tokens(text),
-            used_passages=used,
-            confidence=round(max(0.0, min(1.0, confidence)), 3),
+        return ChatResult.estimated(
+            prompt, text, MODEL, used_passages=used, confidence=round(max(0.0, min(1.0, confidence)), 3)
         )
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[str | ChatResult]:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,8 +21,8 @@ import httpx
 from tgm_contracts import ErrorCode
 from tgm_contracts.models.ai import Citation, ModelInfo
 
-from .base import ChatRequest, ChatResult, ProviderError, estimate_tokens
-from .http import join_url, malformed, parse_json, sse_data, status_error, transport_error
+from .base import ChatRequest, ChatResult, ProviderError
+from .http import HttpAdapter, join_url, malformed, parse_json, sse_events, status_error, transport_error
 
 log = logging.getLogger("tgm.ai.maiagent")
 DEFAULT_BASE = "https://api.maiagent.ai/api/v1/"
@@ -78,7 +77,7 @@ def map_citations(message: dict[str, Any]) -> list[Citation]:
     return out
 
 
-class MaiAgentProvider:
+class MaiAgentProvider(HttpAdapter):
     name = "maiagent"
 
     def __init__(
@@ -91,14 +90,8 @@ class MaiAgentProvider:
     ) -> None:
         if not chatbot_id:
             raise ProviderError(self.name, ErrorCode.VALIDATION_ERROR, "no chatbot id configured")
-        self.base_url = base_url or DEFAULT_BASE
+        super().__init__(base_url or DEFAULT_BASE, api_key, "Api-Key", timeout, transport)
         self.chatbot_id = chatbot_id
-        self.timeout = timeout
-        headers = {"Authorization": f"Api-Key {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(timeout=timeout, headers=headers, transport=transport)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     @property
     def model(self) -> str:
@@ -132,14 +125,7 @@ class MaiAgentProvider:
 
     async def _finish(self, req: ChatRequest, text: str, conv: str | None) -> ChatResult:
         citations = await self._citations(conv) if conv else []
-        return ChatResult(
-            text=text,
-            model=self.model,
-            prompt_tokens=estimate_tokens(req.message),
-            completion_tokens=estimate_tokens(text),
-            conversation_id=conv,
-            citations=citations,
-        )
+        return ChatResult.estimated(req.message, text, self.model, conversation_id=conv, citations=citations)
 
     async def _citations(self, conversation_id: str) -> list[Citation]:
         """Citations of the latest outgoing message; a failure here never fails the reply."""
@@ -181,16 +167,10 @@ class MaiAgentProvider:
                     yield await self._finish(req, data["content"], _conversation_id(data) or conv)
                     return
                 done = False
-                async for raw in sse_data(resp):
-                    if raw.strip() == "[DONE]":
+                async for event in sse_events(self.name, resp):
+                    if event is None:
                         done = True
                         break
-                    try:
-                        event = json.loads(raw)
-                    except ValueError:
-                        raise malformed(self.name, f"stream event is not JSON ({raw[:60]!r})") from None
-                    if not isinstance(event, dict):
-                        raise malformed(self.name, "stream event is not an object")
                     conv = _conversation_id(event) or conv
                     delta = event.get("content") or ""
                     if not isinstance(delta, str):

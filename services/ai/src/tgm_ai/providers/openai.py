@@ -16,7 +16,7 @@ from tgm_contracts import ErrorCode
 from tgm_contracts.models.ai import ModelInfo
 
 from .base import ChatRequest, ChatResult, ProviderError, estimate_tokens
-from .http import join_url, malformed, parse_json, sse_data, status_error, transport_error
+from .http import HttpAdapter, join_url, malformed, parse_json, sse_events, status_error, transport_error
 
 HANDOFF_MARK = "[[handoff]]"
 _CITE = re.compile(r"\[(\d{1,2})\]")
@@ -49,7 +49,7 @@ def cited(text: str, numbers: set[int]) -> list[int]:
     return sorted({int(m) for m in _CITE.findall(text) if int(m) in numbers})
 
 
-class OpenAiProvider:
+class OpenAiProvider(HttpAdapter):
     name = "openai"
 
     def __init__(
@@ -63,15 +63,9 @@ class OpenAiProvider:
     ) -> None:
         if not base_url:
             raise ProviderError("openai", ErrorCode.VALIDATION_ERROR, "no base URL configured")
-        self.base_url = base_url
+        super().__init__(base_url, api_key, "Bearer", timeout, transport)
         self.model = model or "gpt-4o-mini"
         self.embedding_model = embedding_model
-        self.timeout = timeout
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(timeout=timeout, headers=headers, transport=transport)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     def _body(self, req: ChatRequest, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -149,15 +143,9 @@ class OpenAiProvider:
                     return
                 # The whole reply may be the hand-off mark: hold text back while it could still be one.
                 pending, flushing = "", False
-                async for raw in sse_data(resp):
-                    if raw.strip() == "[DONE]":
+                async for event in sse_events(self.name, resp):
+                    if event is None:
                         break
-                    try:
-                        event = json.loads(raw)
-                    except ValueError:
-                        raise malformed(self.name, f"stream event is not JSON ({raw[:60]!r})") from None
-                    if not isinstance(event, dict):
-                        raise malformed(self.name, "stream event is not an object")
                     if event.get("error"):
                         raise ProviderError(
                             self.name,

