@@ -17,8 +17,9 @@ import pytest_asyncio
 from tg_emulator import testing as emulator_fixtures
 from tg_emulator.keys import PUBLIC_KEY_PEM
 from tgm_contracts import Command
-from tgm_runtime import RuntimeSettings, ServiceRuntime
-from tgm_session.app import create_runtime
+from tgm_runtime import RuntimeSettings
+from tgm_session.app import Runtime, SessionApp
+from tgm_session.bootstrap import build
 from tgm_session.settings import SessionSettings
 from tgm_testing.procs import wait_for_async
 
@@ -93,12 +94,12 @@ def rsa_key_file(tmp_path: Path) -> Path:
 
 
 class Replica:
-    def __init__(self, rt: ServiceRuntime) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
     @property
-    def svc(self) -> Any:
-        return self.rt.state.session
+    def svc(self) -> SessionApp:
+        return self.rt.app
 
     @property
     def db(self) -> Any:
@@ -195,7 +196,7 @@ async def replicas(
             api_hash=API_HASH,
         )
         values.update(overrides)
-        rt = create_runtime(settings, SessionSettings(**values))
+        rt = build(SessionSettings(**values), settings)
         await rt.start()
         replica = Replica(rt)
         started.append(replica)

@@ -40,17 +40,13 @@ def held(*rs) -> list[int]:
 async def crash(r) -> None:
     """What SIGKILL does, as far as others can tell: connections drop, leases are not released."""
     pool = r.svc.pool
-    pool._stopping = True
-    for task in pool._tasks:
-        task.cancel()
+    await r.rt.tasks.stop_periodic(0)  # heartbeats, claims and the workers end at once
     for live in list(pool.live.values()):
         live.stopping = True
         if live.task:
             live.task.cancel()
         if live.client:
             await live.client.disconnect()
-    if r.svc._worker:
-        r.svc._worker.cancel()
     await r.rt.broker.stop()
 
 
@@ -143,7 +139,7 @@ async def test_snapshots_do_not_pile_up_consumers_on_the_lease_bucket(nats_serve
     # One snapshot per claim tick: each used to leave its watch consumer behind for five minutes, so a
     # replica ticking every 0.2 s hit JetStream's consumer limit and stopped claiming accounts.
     import nats
-    from tgm_session.leases import SNAPSHOT_CONSUMER_INACTIVE_SECONDS, KvLeaseStore
+    from tgm_session.fleet.leases import SNAPSHOT_CONSUMER_INACTIVE_SECONDS, KvLeaseStore
 
     nc = await nats.connect(nats_server.url)
     try:

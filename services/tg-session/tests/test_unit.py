@@ -10,13 +10,13 @@ import pytest
 from telethon import errors
 from tgm_contracts import ErrorCode
 from tgm_contracts.models.session import ExtractionFilters, GroupMemberView
-from tgm_session.extraction import keep
-from tgm_session.health import Health, category_of
-from tgm_session.leases import LeaseLost, MemoryLeaseStore
+from tgm_session.extraction.service import keep
+from tgm_session.fleet.health import Health, category_of
+from tgm_session.fleet.leases import LeaseLost, MemoryLeaseStore
+from tgm_session.fleet.send import random_id_for
+from tgm_session.login.qr_image import render
 from tgm_session.metrics import SessionMetrics
 from tgm_session.ports import PeerNotFound, ProxySpec, TelegramFailure, TelegramUnreachable
-from tgm_session.qr_image import render
-from tgm_session.send import random_id_for
 from tgm_session.telegram import convert
 from tgm_session.telegram.connector import ProxyProblem, _classify, proxy_url
 from tgm_session.telegram.devsite import code_from_message

@@ -1,4 +1,4 @@
-from .app import runtime
+from .bootstrap import build
 
 if __name__ == "__main__":
-    runtime.run()
+    build().run()

@@ -7,7 +7,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_runtime import Migration
 
-from .repos import create_indexes
+from .store import create_indexes
 
 
 async def _indexes(db: AsyncDatabase[Any]) -> None:

@@ -16,7 +16,7 @@ from tgm_contracts.models.session import (
     TelegramProfile,
 )
 
-from .repos import Doc
+from .store import Doc
 
 WARMUP_DAYS = 7
 

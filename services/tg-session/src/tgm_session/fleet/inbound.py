@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from tgm_contracts import Event
 from tgm_contracts.base import utcnow
 from tgm_contracts.events_session import MemberJoined, MessageEdited, MessageReceived, MessageSent
 
-from .metrics import SessionMetrics
-from .ports import InboundHandlers, InboundJoin, InboundMessage
+from ..capabilities import Emit
+from ..metrics import SessionMetrics
+from ..ports import InboundHandlers, InboundJoin, InboundMessage
 
 log = logging.getLogger("tgm.session.inbound")
 
@@ -26,12 +27,12 @@ REDACTED = "[message from Telegram's service account; not forwarded because it m
 class Inbound:
     def __init__(
         self,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Emit,
         metrics: SessionMetrics,
         own_send: Callable[[str, int, int], bool],
         touch: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
-        self.publish = publish
+        self.emit = emit
         self.metrics = metrics
         #: (account id, chat id, message id) -> True if this replica sent it through the send path.
         self.own_send = own_send
@@ -46,12 +47,9 @@ class Inbound:
 
         return InboundHandlers(on_message=on_message, on_join=on_join)
 
-    async def _emit(self, kind: str, event: Any) -> None:
+    async def _count_and_emit(self, kind: str, event: Event) -> None:
         self.metrics.inbound.labels(kind).inc()
-        try:
-            await self.publish(event)
-        except Exception as exc:
-            log.warning("could not publish %s: %s", type(event).__name__, exc)
+        await self.emit(event)
 
     async def message(self, account_id: str, msg: InboundMessage) -> None:
         text = msg.text
@@ -60,7 +58,7 @@ class Inbound:
         ):
             text = REDACTED
         if msg.edited:
-            await self._emit(
+            await self._count_and_emit(
                 "edit",
                 MessageEdited(
                     account_id=account_id,
@@ -76,7 +74,7 @@ class Inbound:
         if msg.outgoing:
             if self.own_send(account_id, msg.chat_id, msg.message_id):
                 return
-            await self._emit(
+            await self._count_and_emit(
                 "outgoing",
                 MessageSent(
                     account_id=account_id,
@@ -91,7 +89,7 @@ class Inbound:
                 ),
             )
             return
-        await self._emit(
+        await self._count_and_emit(
             "message",
             MessageReceived(
                 account_id=account_id,
@@ -117,7 +115,7 @@ class Inbound:
 
     async def join(self, account_id: str, join: InboundJoin) -> None:
         for user in join.users:
-            await self._emit(
+            await self._count_and_emit(
                 "join",
                 MemberJoined(
                     account_id=account_id,

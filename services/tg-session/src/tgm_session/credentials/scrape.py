@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,16 +24,18 @@ from tgm_contracts.models.session import AccountState, CredentialScrapeView, Scr
 from tgm_contracts.rpc_session import GetHistory, GetHistoryRequest, ScrapeControl, ScrapeControlRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
-from .accounts import Accounts
-from .connections import open_proxy, seal_proxy
-from .credentials import CredentialPool
-from .health import HOLDABLE
-from .leases import Lease, LeaseStore
-from .pool import AccountPool
-from .repos import Doc, Repos, Vault
-from .serving import end_subscription
-from .settings import SessionSettings
-from .telegram.devsite import DevSiteClient, DevSiteError, code_from_message
+from ..accounts.service import Accounts
+from ..capabilities import Emit, Forward, Spawn
+from ..fleet.connections import open_proxy, seal_proxy
+from ..fleet.health import HOLDABLE
+from ..fleet.leases import Lease, LeaseStore
+from ..fleet.pool import AccountPool
+from ..fleet.serving import Serve, end_subscription
+from ..settings import SessionSettings
+from ..store import Doc, Repos
+from ..telegram.devsite import DevSiteClient, DevSiteError, code_from_message
+from ..vault import Vault
+from .service import CredentialPool
 
 log = logging.getLogger("tgm.session.scrape")
 
@@ -68,12 +70,12 @@ class Scrapes:
         accounts: Accounts,
         credentials: CredentialPool,
         leases: LeaseStore,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Emit,
         settings: SessionSettings,
         replica_id: str,
-        serve: Callable[[str], Awaitable[Any]],
-        forward: Callable[[str, dict[str, Any], type, float], Awaitable[Any]],
-        reload: Callable[[str], Awaitable[None]],
+        serve: Serve,
+        forward: Forward,
+        spawn: Spawn,
         site: Callable[[Any], DevSiteClient] | None = None,
     ) -> None:
         self.repos = repos
@@ -82,12 +84,12 @@ class Scrapes:
         self.accounts = accounts
         self.credentials = credentials
         self.leases = leases
-        self.publish = publish
+        self.emit = emit
         self.settings = settings
         self.replica_id = replica_id
         self.serve = serve
         self.forward = forward
-        self.reload = reload
+        self.spawn = spawn
         self.site = site or (lambda proxy: DevSiteClient(settings.devsite_url, proxy))
         self.runs: dict[str, ScrapeRun] = {}
 
@@ -119,21 +121,18 @@ class Scrapes:
         )
         assert doc is not None
         if "state" in fields:
-            try:
-                await self.publish(
-                    CredentialScrapeUpdated(
-                        scrape_id=sid,
-                        account_id=doc["account_id"],
-                        phone=doc["phone"],
-                        state=doc["state"],
-                        code_source=doc.get("code_source", "auto"),
-                        api_id=doc.get("api_id"),
-                        credential_id=doc.get("credential_id"),
-                        error=doc.get("error"),
-                    )
+            await self.emit(
+                CredentialScrapeUpdated(
+                    scrape_id=sid,
+                    account_id=doc["account_id"],
+                    phone=doc["phone"],
+                    state=doc["state"],
+                    code_source=doc.get("code_source", "auto"),
+                    api_id=doc.get("api_id"),
+                    credential_id=doc.get("credential_id"),
+                    error=doc.get("error"),
                 )
-            except Exception as exc:
-                log.warning("could not publish a scrape update: %s", exc)
+            )
         return doc
 
     # --- commands ----------------------------------------------------------------------------------
@@ -192,7 +191,7 @@ class Scrapes:
         run = ScrapeRun(sid, lease)
         self.runs[sid] = run
         run.subscription = await self.serve(sid)
-        run.task = asyncio.create_task(self._run(run), name=f"scrape-{sid}")
+        run.task = self.spawn(self._run(run), f"scrape-{sid}")
         return self.view(new)
 
     async def _latest(self, req: A.CredentialScrapeRef | A.CredentialSubmitCodeRequest) -> Doc:
@@ -288,10 +287,11 @@ class Scrapes:
         assert req.code is not None
         if not run.code.done():
             run.code.set_result(req.code.get_secret_value())
-        # Answer once the code was tried, so the caller learns whether the site took it.
+        # Answer once the run is over, so the caller learns whether the site took the code and what
+        # it read (stopping at `reading_app` answered a run that was still going, under load).
         for _ in range(600):
             doc = await self.repos.scrapes.get(sid) or doc
-            if doc["state"] not in ("waiting_code", "submitting_code"):
+            if doc["state"] in FINAL:
                 break
             await asyncio.sleep(0.1)
         return self.view(doc)
@@ -318,7 +318,7 @@ class Scrapes:
 
     async def _run(self, run: ScrapeRun) -> None:
         sid = run.scrape_id
-        keepalive = asyncio.create_task(self._keepalive(run))
+        keepalive = self.spawn(self._keepalive(run), f"scrape-keepalive-{sid}")
         doc = await self.repos.scrapes.get(sid)
         assert doc is not None
         site = self.site(
@@ -408,7 +408,7 @@ class Scrapes:
             async def give_up() -> None:
                 await self.leases.release(run.lease)
 
-            await end_subscription(run.subscription, give_up)
+            await end_subscription(self.spawn, run.subscription, give_up)
 
     async def _account_proxy(self, doc: Doc) -> Any:
         account = await self.repos.accounts.get(doc["account_id"])
@@ -423,9 +423,7 @@ class Scrapes:
             if run.code.done():  # a code given by hand wins
                 return run.code.result()
             try:
-                page = await self.pool.run(
-                    doc["account_id"], GetHistory, req, lambda live: self._history_here(live, req), timeout=20
-                )
+                page = await self.pool.call(GetHistory, doc["account_id"], req, timeout=20)
                 for msg in page.messages:
                     if msg.date >= not_before and (code := code_from_message(msg.text)):
                         return code
@@ -435,20 +433,6 @@ class Scrapes:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(run.code), 1.0)
         raise TimeoutError
-
-    async def _history_here(self, live: Any, req: GetHistoryRequest) -> Any:
-        from tgm_contracts.rpc_session import HistoryPage
-
-        client = await self.pool.client_of(live)
-        try:
-            msgs = await client.history(req.peer, req.limit, None, None)
-        except Exception as exc:
-            from .ports import PeerNotFound
-
-            if isinstance(exc, PeerNotFound):
-                return HistoryPage(peer_id=SERVICE_USER_ID, messages=[])
-            raise
-        return HistoryPage(peer_id=SERVICE_USER_ID, messages=msgs)
 
     async def _store(self, doc: Doc, api_id: int, api_hash: str) -> str | None:
         credential_id = None
@@ -486,7 +470,7 @@ class Scrapes:
                     account["_id"], {"api_credential_id": credential_id, "api_id": api_id}
                 )
                 if account.get("session_enc"):
-                    await self.reload(account["_id"])
+                    await self.pool.refresh(account["_id"])
         return credential_id
 
     @staticmethod

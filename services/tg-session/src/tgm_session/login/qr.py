@@ -34,19 +34,21 @@ from tgm_contracts.models.session import AccountState, DeviceView, QrLoginView, 
 from tgm_contracts.rpc_session import QrControl, QrControlRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
+from ..accounts.service import Accounts, new_id
+from ..capabilities import Emit, Forward, Spawn
+from ..credentials.service import CredentialPool
+from ..fleet.connections import ConnectionBuilder, generate_device, seal_proxy
+from ..fleet.health import Health
+from ..fleet.leases import Lease, LeaseStore
+from ..fleet.pool import AccountPool
+from ..fleet.serving import Serve, end_subscription
+from ..metrics import SessionMetrics
+from ..ports import AccountClient, LoginToken, TelegramConnector, TelegramFailure, TelegramUnreachable
+from ..settings import SessionSettings
+from ..store import Doc, Repos
+from ..vault import Vault
 from . import qr_image
-from .accounts import Accounts, new_id
-from .connections import ConnectionBuilder, generate_device, seal_proxy
-from .credentials import CredentialPool
-from .health import Health
-from .leases import Lease, LeaseStore
-from .login import store_login
-from .metrics import SessionMetrics
-from .pool import AccountPool
-from .ports import AccountClient, LoginToken, TelegramConnector, TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos, Vault
-from .serving import end_subscription
-from .settings import SessionSettings
+from .service import store_login
 
 log = logging.getLogger("tgm.session.qr")
 
@@ -96,14 +98,14 @@ class QrLogins:
         accounts: Accounts,
         credentials: CredentialPool,
         leases: LeaseStore,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Emit,
         metrics: SessionMetrics,
         settings: SessionSettings,
         replica_id: str,
-        serve: Callable[[str], Awaitable[Any]],
-        forward: Callable[[str, dict[str, Any], type, float], Awaitable[Any]],
+        serve: Serve,
+        forward: Forward,
+        spawn: Spawn,
         telegram_settings: Callable[[], Awaitable[Any]],
-        reload: Callable[[str], Awaitable[None]],
     ) -> None:
         self.repos = repos
         self.vault = vault
@@ -114,23 +116,17 @@ class QrLogins:
         self.accounts = accounts
         self.credentials = credentials
         self.leases = leases
-        self.publish = publish
+        self.emit = emit
         self.metrics = metrics
         self.settings = settings
         self.replica_id = replica_id
         self.serve = serve
         self.forward = forward
+        self.spawn = spawn
         self.telegram_settings = telegram_settings
-        self.reload = reload
         self.runs: dict[str, QrRun] = {}
 
     # --- views and events --------------------------------------------------------------------------
-
-    async def _emit(self, event: Any) -> None:
-        try:
-            await self.publish(event)
-        except Exception as exc:
-            log.warning("could not publish %s: %s", type(event).__name__, exc)
 
     def view(self, doc: Doc, *, image: tuple[str, int] | None = None) -> QrLoginView:
         state = doc["state"]
@@ -166,7 +162,7 @@ class QrLogins:
             raise NotFound(f"no QR login {sid}")
         if event:
             view = self.view(doc)
-            await self._emit(
+            await self.emit(
                 QrLoginUpdated(
                     session_id=sid,
                     state=view.state,
@@ -261,7 +257,7 @@ class QrLogins:
         await self.repos.qr_logins.insert(doc)
         await self._start(run)
         self.metrics.logins.labels("qr", "created").inc()
-        await self._emit(
+        await self.emit(
             QrLoginUpdated(
                 session_id=sid,
                 state="pending",
@@ -302,7 +298,7 @@ class QrLogins:
 
     async def _error(self, exc: BaseException) -> DomainError:
         if isinstance(exc, TelegramFailure):
-            from .health import telegram_error
+            from ..fleet.health import telegram_error
 
             if exc.is_flood:
                 return DomainError(
@@ -325,7 +321,7 @@ class QrLogins:
         self.runs[run.session_id] = run
         if run.subscription is None:
             run.subscription = await self.serve(run.session_id)
-        run.task = asyncio.create_task(self._watch(run), name=f"qr-{run.session_id}")
+        run.task = self.spawn(self._watch(run), f"qr-{run.session_id}")
 
     async def _watch(self, run: QrRun) -> None:
         """Wait for the scan or the token's expiry; keep the lease alive meanwhile."""
@@ -409,7 +405,7 @@ class QrLogins:
             hint = await run.client.password_hint()
         doc = await self._update(sid, {"state": "password_needed", "password_hint": hint})
         self.metrics.logins.labels("qr", "password_needed").inc()
-        await self._emit(
+        await self.emit(
             LoginPasswordNeeded(
                 account_id=doc.get("account_id"),
                 phone=doc.get("phone"),
@@ -423,7 +419,7 @@ class QrLogins:
         name = exc.full if isinstance(exc, TelegramFailure) else "UNREACHABLE"
         doc = await self._update(run.session_id, {"state": "failed", "error": f"{name}: {exc}"[:300]})
         self.metrics.logins.labels("qr", "failed").inc()
-        await self._emit(
+        await self.emit(
             LoginFailed(
                 account_id=doc.get("account_id"),
                 phone=doc.get("phone"),
@@ -477,7 +473,7 @@ class QrLogins:
             )
         except DomainError as exc:
             await self._update(sid, {"state": "failed", "error": exc.message, "session_enc": None})
-            await self._emit(
+            await self.emit(
                 LoginFailed(
                     account_id=doc.get("account_id"),
                     phone=phone,
@@ -503,7 +499,7 @@ class QrLogins:
         )
         self.metrics.logins.labels("qr", "ok").inc()
         if new_account:
-            await self._emit(
+            await self.emit(
                 AccountAdded(
                     account_id=updated["_id"],
                     phone=updated["phone"],
@@ -512,7 +508,7 @@ class QrLogins:
                     group=updated.get("group"),
                 )
             )
-        await self._emit(
+        await self.emit(
             AccountLoggedIn(
                 account_id=updated["_id"],
                 phone=updated["phone"],
@@ -522,7 +518,7 @@ class QrLogins:
             )
         )
         await self._stop(run)
-        await self.reload(updated["_id"])
+        await self.pool.refresh(updated["_id"])
         self.pool.wake()
 
     async def _new_account(self, doc: Doc, phone: str) -> Doc:
@@ -577,7 +573,7 @@ class QrLogins:
             if release:
                 await self.leases.release(run.lease)
 
-        await end_subscription(sub, give_up, now=now)
+        await end_subscription(self.spawn, sub, give_up, now=now)
         if run.task is not None and run.task is not asyncio.current_task():
             run.task.cancel()
 
@@ -592,6 +588,18 @@ class QrLogins:
         if doc is None:
             raise NotFound(f"no QR login {req.session_id}")
         return self.view(doc, image=(req.image_format, 256) if req.include_image else None)
+
+    async def refresh(self, req: A.QrLoginRefreshRequest) -> QrLoginView:
+        control = QrControlRequest(action="refresh", image_format=req.image_format, image_size=req.image_size)
+        return await self.control(req.session_id, control)
+
+    async def submit_2fa(self, req: A.QrLoginSubmit2faRequest) -> QrLoginView:
+        return await self.control(
+            req.session_id, QrControlRequest(action="submit_2fa", password=req.password)
+        )
+
+    async def cancel(self, req: A.QrSessionRequest) -> QrLoginView:
+        return await self.control(req.session_id, QrControlRequest(action="cancel"))
 
     async def control(self, sid: str, req: QrControlRequest) -> QrLoginView:
         """refresh / submit_2fa / cancel: here if this replica runs the login, else at its holder."""
@@ -642,7 +650,7 @@ class QrLogins:
                     return self.view(await self.repos.qr_logins.get(sid) or doc)
                 doc = await self._update(sid, self._token_fields(result))
                 if run.task is None or run.task.done():
-                    run.task = asyncio.create_task(self._watch(run), name=f"qr-{sid}")
+                    run.task = self.spawn(self._watch(run), f"qr-{sid}")
                 return self.view(doc, image=(req.image_format, req.image_size))
             # submit_2fa
             if state != "password_needed":
@@ -652,7 +660,7 @@ class QrLogins:
                 profile = await run.client.check_password(req.password.get_secret_value())
             except TelegramFailure as exc:
                 if exc.name == "PASSWORD_HASH_INVALID":
-                    await self._emit(
+                    await self.emit(
                         LoginFailed(
                             account_id=doc.get("account_id"),
                             phone=doc.get("phone"),
@@ -717,8 +725,8 @@ class QrLogins:
                 continue
             async with run.lock:
                 if doc["state"] == "password_needed":
-                    run.task = asyncio.create_task(self._watch(run), name=f"qr-{sid}")
+                    run.task = self.spawn(self._watch(run), f"qr-{sid}")
                     continue
                 await self._scanned(run)
                 if sid in self.runs:
-                    run.task = asyncio.create_task(self._watch(run), name=f"qr-{sid}")
+                    run.task = self.spawn(self._watch(run), f"qr-{sid}")

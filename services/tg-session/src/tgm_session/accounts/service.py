@@ -28,6 +28,7 @@ from tgm_contracts.rpc_session import (
     AccountBriefs,
     CheckStatus,
     DescribeAccountsRequest,
+    Logout,
     PickAccountsRequest,
     PickedAccounts,
     SyncInfo,
@@ -35,14 +36,16 @@ from tgm_contracts.rpc_session import (
 )
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
-from .connections import generate_device, seal_proxy
-from .credentials import CredentialPool
-from .health import HOLDABLE, Health
-from .leases import LeaseStore
-from .pool import AccountPool, LiveAccount
-from .ports import TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos, Vault
-from .views import account_brief, account_view, daily_count
+from ..credentials.service import CredentialPool
+from ..fleet.calls import account_call
+from ..fleet.connections import generate_device, seal_proxy
+from ..fleet.health import HOLDABLE, Health
+from ..fleet.leases import LeaseStore
+from ..fleet.pool import AccountPool, LiveAccount
+from ..ports import TelegramFailure, TelegramUnreachable
+from ..store import Doc, Repos
+from ..vault import Vault
+from ..views import account_brief, account_view, daily_count
 
 S = AccountState
 
@@ -63,8 +66,6 @@ class Accounts:
         leases: LeaseStore,
         publish: Callable[[Any], Awaitable[None]],
         telegram_settings: Callable[[], Awaitable[Any]],
-        reload: Callable[[str], Awaitable[None]],
-        logout_remote: Callable[[str], Awaitable[None]],
     ) -> None:
         self.repos = repos
         self.vault = vault
@@ -74,8 +75,6 @@ class Accounts:
         self.leases = leases
         self.publish = publish
         self.telegram_settings = telegram_settings
-        self.reload = reload
-        self.logout_remote = logout_remote
 
     # --- lookups -----------------------------------------------------------------------------------
 
@@ -327,17 +326,16 @@ class Accounts:
         updated = await self.repos.accounts.set(doc["_id"], fields, unset) if (fields or unset) else doc
         assert updated is not None
         if reconnect and updated.get("session_enc"):
-            await self.reload(doc["_id"])
+            await self.pool.refresh(doc["_id"])
         return await self.view(updated)
 
     # --- live: profile -----------------------------------------------------------------------------
 
     async def update_data(self, req: A.UpdateAccountDataRequest) -> AccountView:
         doc = await self.find(req)
-        return await self.pool.run(
-            doc["_id"], UpdateProfile, req, lambda live: self.update_data_here(live, req)
-        )
+        return await self.pool.call(UpdateProfile, doc["_id"], req)
 
+    @account_call(UpdateProfile)
     async def update_data_here(self, live: LiveAccount, req: A.UpdateAccountDataRequest) -> AccountView:
         client = await self.pool.client_of(live)
         given = req.model_fields_set
@@ -375,9 +373,10 @@ class Accounts:
 
     async def sync_info(self, req: AccountSelector) -> AccountView:
         doc = await self.find(req)
-        return await self.pool.run(doc["_id"], SyncInfo, req, lambda live: self.sync_info_here(live))
+        return await self.pool.call(SyncInfo, doc["_id"], req)
 
-    async def sync_info_here(self, live: LiveAccount) -> AccountView:
+    @account_call(SyncInfo)
+    async def sync_info_here(self, live: LiveAccount, req: AccountSelector) -> AccountView:
         client = await self.pool.client_of(live)
         try:
             me = await client.get_me()
@@ -402,9 +401,7 @@ class Accounts:
                 checked_at=utcnow(),
             )
         try:
-            return await self.pool.run(
-                doc["_id"], CheckStatus, req, lambda live: self.check_status_here(live)
-            )
+            return await self.pool.call(CheckStatus, doc["_id"], req)
         except DomainError as exc:
             if exc.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
                 raise
@@ -420,7 +417,8 @@ class Accounts:
                 checked_at=utcnow(),
             )
 
-    async def check_status_here(self, live: LiveAccount) -> A.AccountStatusReport:
+    @account_call(CheckStatus)
+    async def check_status_here(self, live: LiveAccount, req: AccountSelector) -> A.AccountStatusReport:
         doc = await self.repos.accounts.get(live.account_id)
         if doc is None:
             raise NotFound(f"no account {live.account_id}")
@@ -482,13 +480,13 @@ class Accounts:
         logged_out = False
         if logout and doc.get("session_enc"):
             try:
-                await self.logout_remote(doc["_id"])
+                await self.pool.call(Logout, doc["_id"], A.LogoutAccountRequest(account_id=doc["_id"]))
                 logged_out = True
             except DomainError:
                 logged_out = False  # best effort: the account is removed all the same
         await self.repos.accounts.delete(doc["_id"])
         await self.pool.release(doc["_id"], "released")
-        await self.reload(doc["_id"])  # a remote holder notices the account is gone and lets go
+        await self.pool.refresh(doc["_id"])  # a remote holder notices the account is gone and lets go
         await self.repos.code_logins.delete(doc["_id"])
         await self.credentials.give_back(doc.get("api_credential_id"))
         await self.publish(AccountRemoved(account_id=doc["_id"], phone=doc["phone"], logged_out=logged_out))

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tgm_contracts import ErrorCode
@@ -22,22 +21,28 @@ from tgm_contracts.base import Ack, utcnow
 from tgm_contracts.events_session import MessageSendFailed, MessageSent
 from tgm_contracts.models.session import AccountState
 from tgm_contracts.rpc_session import (
+    GetHistory,
     GetHistoryRequest,
     HistoryPage,
+    MarkRead,
     MarkReadRequest,
     ResolvedPeer,
+    ResolvePeer,
     ResolvePeerRequest,
+    Send,
     SendRequest,
     SendResult,
 )
 from tgm_runtime import Conflict, DomainError, NotFound
 
+from ..capabilities import Emit
+from ..metrics import SessionMetrics
+from ..ports import PeerNotFound, SentMessage, TelegramFailure, TelegramUnreachable
+from ..store import Repos
+from ..views import today
+from .calls import account_call
 from .health import TERMINAL, Health
-from .metrics import SessionMetrics
 from .pool import AccountPool, LiveAccount
-from .ports import PeerNotFound, SentMessage, TelegramFailure, TelegramUnreachable
-from .repos import Repos
-from .views import today
 
 S = AccountState
 
@@ -56,19 +61,13 @@ class Sender:
         pool: AccountPool,
         health: Health,
         metrics: SessionMetrics,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Emit,
     ) -> None:
         self.repos = repos
         self.pool = pool
         self.health = health
         self.metrics = metrics
-        self.publish = publish
-
-    async def _emit(self, event: Any) -> None:
-        try:
-            await self.publish(event)
-        except Exception:
-            pass
+        self.emit = emit
 
     def _result(self, rec: dict[str, Any], *, duplicate: bool) -> SendResult:
         return SendResult(
@@ -82,6 +81,7 @@ class Sender:
             media_ref=rec.get("media_ref"),
         )
 
+    @account_call(Send)
     async def send(self, live: LiveAccount, req: SendRequest) -> SendResult:
         # One job at a time per job id on this holder (a redelivery racing the first delivery waits).
         lock = live.send_locks.setdefault(req.job_id, asyncio.Lock())
@@ -95,7 +95,7 @@ class Sender:
     async def _fail(self, account_id: str, req: SendRequest, err: DomainError) -> DomainError:
         details = err.details if isinstance(err.details, dict) else {}
         self.metrics.sends.labels(err.code.value.lower()).inc()
-        await self._emit(
+        await self.emit(
             MessageSendFailed(
                 account_id=account_id,
                 job_id=req.job_id,
@@ -226,7 +226,7 @@ class Sender:
         await self.repos.accounts.bump_daily(account_id, today())
         await self.repos.accounts.set(account_id, {"last_active_at": now})
         self.metrics.sends.labels("sent").inc()
-        await self._emit(
+        await self.emit(
             MessageSent(
                 account_id=account_id,
                 job_id=req.job_id,
@@ -244,6 +244,7 @@ class Sender:
 
     # --- other account calls ---------------------------------------------------------------------
 
+    @account_call(ResolvePeer)
     async def resolve(self, live: LiveAccount, req: ResolvePeerRequest) -> ResolvedPeer:
         client = await self.pool.client_of(live)
         try:
@@ -251,6 +252,7 @@ class Sender:
         except (TelegramFailure, TelegramUnreachable, PeerNotFound) as exc:
             raise await self.health.failure(live.account_id, exc, method="resolve") from None
 
+    @account_call(GetHistory)
     async def history(self, live: LiveAccount, req: GetHistoryRequest) -> HistoryPage:
         client = await self.pool.client_of(live)
         try:
@@ -264,6 +266,7 @@ class Sender:
             next_offset_id=msgs[-1].message_id if len(msgs) == req.limit and msgs else None,
         )
 
+    @account_call(MarkRead)
     async def mark_read(self, live: LiveAccount, req: MarkReadRequest) -> Ack:
         client = await self.pool.client_of(live)
         try:

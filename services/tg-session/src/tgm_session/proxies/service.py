@@ -16,13 +16,15 @@ from tgm_contracts.models.session import AccountSelector, AccountState, IpBindin
 from tgm_contracts.rpc_session import ProxyCheck, VerifyProxy
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
-from .accounts import Accounts, new_id
-from .connections import open_proxy, proxy_spec, seal_proxy
-from .health import HOLDABLE
-from .pool import AccountPool, LiveAccount
-from .ports import ProxySpec, TelegramConnector, TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos, Vault
-from .views import binding_view
+from ..accounts.service import Accounts, new_id
+from ..fleet.calls import account_call
+from ..fleet.connections import open_proxy, proxy_spec, seal_proxy
+from ..fleet.health import HOLDABLE
+from ..fleet.pool import AccountPool, LiveAccount
+from ..ports import ProxySpec, TelegramConnector, TelegramFailure, TelegramUnreachable
+from ..store import Doc, Repos
+from ..vault import Vault
+from ..views import binding_view
 
 S = AccountState
 
@@ -53,7 +55,6 @@ class Proxies:
         pool: AccountPool,
         accounts: Accounts,
         telegram_settings: Callable[[], Awaitable[Any]],
-        reload: Callable[[str], Awaitable[None]],
     ) -> None:
         self.repos = repos
         self.vault = vault
@@ -61,12 +62,11 @@ class Proxies:
         self.pool = pool
         self.accounts = accounts
         self.telegram_settings = telegram_settings
-        self.reload = reload
 
     # --- test --------------------------------------------------------------------------------------
 
     async def probe(self, proxy: ProxySpec, *, timeout: float, check_telegram: bool) -> A.ProxyTestResult:
-        from .telegram.connector import ProxyProblem
+        from ..telegram.connector import ProxyProblem
 
         view = ProxyView(
             type=proxy.type,
@@ -171,7 +171,7 @@ class Proxies:
             }
         )
         if req.reconnect and doc.get("session_enc"):
-            await self.reload(doc["_id"])
+            await self.pool.refresh(doc["_id"])
         assert updated is not None
         out = binding_view(updated)
         assert out is not None
@@ -198,7 +198,7 @@ class Proxies:
             }
         )
         if req.reconnect and doc.get("session_enc"):
-            await self.reload(doc["_id"])
+            await self.pool.refresh(doc["_id"])
         return Ack(affected=1)
 
     async def get_binding(self, req: AccountSelector) -> A.IpBindingInfo:
@@ -234,12 +234,8 @@ class Proxies:
             raise Conflict(f"account {doc['_id']} has no proxy binding to verify")
         if doc.get("session_enc") and AccountState(doc["state"]) in HOLDABLE:
             try:
-                check = await self.pool.run(
-                    doc["_id"],
-                    VerifyProxy,
-                    AccountSelector(account_id=doc["_id"]),
-                    lambda live: self.verify_here(live),
-                    timeout=60,
+                check = await self.pool.call(
+                    VerifyProxy, doc["_id"], AccountSelector(account_id=doc["_id"]), timeout=60
                 )
             except DomainError as exc:
                 if exc.code.value not in ("UNAVAILABLE", "TIMEOUT"):
@@ -270,7 +266,7 @@ class Proxies:
         )
 
     async def _proxy_only(self, doc: Doc) -> ProxyCheck:
-        from .telegram.connector import ProxyProblem
+        from ..telegram.connector import ProxyProblem
 
         proxy = open_proxy(self.vault, doc.get("proxy_enc"), doc["_id"])
         assert proxy is not None
@@ -294,7 +290,8 @@ class Proxies:
             error=error,
         )
 
-    async def verify_here(self, live: LiveAccount) -> ProxyCheck:
+    @account_call(VerifyProxy)
+    async def verify_here(self, live: LiveAccount, req: AccountSelector) -> ProxyCheck:
         doc = await self.repos.accounts.get(live.account_id)
         if doc is None:
             raise NotFound(f"no account {live.account_id}")

@@ -11,8 +11,9 @@ from typing import Any
 from tgm_contracts.models.session import DeviceView, ProxyConfig, ProxyView
 from tgm_runtime import Conflict
 
-from .ports import ConnectionSpec, DeviceSpec, ProxySpec
-from .repos import Doc, Repos, Vault
+from ..ports import ConnectionSpec, DeviceSpec, ProxySpec
+from ..store import Doc, Repos
+from ..vault import Vault
 
 _DEVICES: dict[str, tuple[list[str], list[str], list[str]]] = {
     "android": (

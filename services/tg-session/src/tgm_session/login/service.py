@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from tgm_contracts.base import Ack, utcnow
 from tgm_contracts.commands import accounts as A
@@ -21,14 +19,17 @@ from tgm_contracts.models.session import AccountState, AccountView, LoginStep, T
 from tgm_contracts.rpc_session import Logout
 from tgm_runtime import Conflict, DomainError, NotFound
 
-from .accounts import Accounts
-from .connections import ConnectionBuilder
-from .health import Health
-from .metrics import SessionMetrics
-from .pool import AccountPool, LiveAccount
-from .ports import AccountClient, TelegramConnector, TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos, Vault
-from .views import account_view
+from ..accounts.service import Accounts
+from ..capabilities import Emit
+from ..fleet.calls import account_call
+from ..fleet.connections import ConnectionBuilder
+from ..fleet.health import Health
+from ..fleet.pool import AccountPool, LiveAccount
+from ..metrics import SessionMetrics
+from ..ports import AccountClient, TelegramConnector, TelegramFailure, TelegramUnreachable
+from ..store import Doc, Repos
+from ..vault import Vault
+from ..views import account_view
 
 log = logging.getLogger("tgm.session.login")
 
@@ -53,9 +54,8 @@ class CodeLogin:
         health: Health,
         pool: AccountPool,
         accounts: Accounts,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Emit,
         metrics: SessionMetrics,
-        reload: Callable[[str], Awaitable[None]],
     ) -> None:
         self.repos = repos
         self.vault = vault
@@ -64,17 +64,10 @@ class CodeLogin:
         self.health = health
         self.pool = pool
         self.accounts = accounts
-        self.publish = publish
+        self.emit = emit
         self.metrics = metrics
-        self.reload = reload
 
     # --- helpers -----------------------------------------------------------------------------------
-
-    async def _emit(self, event: Any) -> None:
-        try:
-            await self.publish(event)
-        except Exception as exc:
-            log.warning("could not publish %s: %s", type(event).__name__, exc)
 
     def _step(
         self, doc: Doc, pending: Doc | None, next_: str, *, account: AccountView | None = None
@@ -101,7 +94,7 @@ class CodeLogin:
 
     async def _failed(self, doc: Doc, exc: TelegramFailure, *, recoverable: bool, message: str) -> None:
         self.metrics.logins.labels("code", "failed").inc()
-        await self._emit(
+        await self.emit(
             LoginFailed(
                 account_id=doc["_id"],
                 phone=doc["phone"],
@@ -199,7 +192,7 @@ class CodeLogin:
         if self._needs_login(doc):
             doc = await self.health.transition(doc, S.CODE_SENT, f"code sent ({sent.code_type})") or doc
         self.metrics.logins.labels("code", "code_sent").inc()
-        await self._emit(
+        await self.emit(
             LoginCodeSent(
                 account_id=doc["_id"],
                 phone=doc["phone"],
@@ -274,7 +267,7 @@ class CodeLogin:
             doc = await self.health.transition(doc, S.PASSWORD_NEEDED, "2FA password needed") or doc
         await self.repos.accounts.set(doc["_id"], {"two_factor_enabled": True})
         self.metrics.logins.labels("code", "password_needed").inc()
-        await self._emit(
+        await self.emit(
             LoginPasswordNeeded(account_id=doc["_id"], phone=doc["phone"], method="code", password_hint=hint)
         )
         return self._step(doc, pending, "password")
@@ -323,7 +316,7 @@ class CodeLogin:
             "timeout": sent.timeout,
         }
         pending = await self.repos.code_logins.set(doc["_id"], fields) or {**pending, **fields}
-        await self._emit(
+        await self.emit(
             LoginCodeSent(
                 account_id=doc["_id"],
                 phone=doc["phone"],
@@ -344,10 +337,10 @@ class CodeLogin:
         updated = await store_login(self.repos, self.vault, self.health, doc, session, profile, two_factor)
         await self.repos.code_logins.delete(doc["_id"])
         self.metrics.logins.labels("code", "ok").inc()
-        await self._emit(
+        await self.emit(
             AccountLoggedIn(account_id=doc["_id"], phone=doc["phone"], method="code", profile=profile)
         )
-        await self.reload(doc["_id"])
+        await self.pool.refresh(doc["_id"])
         self.pool.wake()
         return self._step(updated, None, "done", account=account_view(updated, holder=None))
 
@@ -357,7 +350,7 @@ class CodeLogin:
         doc = await self.accounts.find(req)
         if doc.get("session_enc"):
             try:
-                await self.pool.run(doc["_id"], Logout, req, lambda live: self.logout_here(live, req))
+                await self.pool.call(Logout, doc["_id"], req)
             except Conflict:
                 pass  # the session is unusable anyway (revoked, banned): forgetting it is the logout
         doc = await self.repos.accounts.get(doc["_id"]) or doc
@@ -371,6 +364,7 @@ class CodeLogin:
         assert fresh is not None
         return account_view(fresh, holder=None)
 
+    @account_call(Logout)
     async def logout_here(self, live: LiveAccount, req: A.LogoutAccountRequest) -> Ack:
         client = await self.pool.client_of(live)
         try:

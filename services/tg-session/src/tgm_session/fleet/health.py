@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from tgm_contracts import ErrorCode
 from tgm_contracts.base import utcnow
@@ -18,9 +17,10 @@ from tgm_contracts.events_session import AccountStatusChanged, FloodWaitRecorded
 from tgm_contracts.models.session import AccountState
 from tgm_runtime import DomainError
 
-from .metrics import SessionMetrics
-from .ports import PeerNotFound, TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos
+from ..capabilities import Emit
+from ..metrics import SessionMetrics
+from ..ports import PeerNotFound, TelegramFailure, TelegramUnreachable
+from ..store import Doc, Repos
 
 log = logging.getLogger("tgm.session.health")
 
@@ -74,7 +74,7 @@ class Health:
     def __init__(
         self,
         repos: Repos,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Emit,
         metrics: SessionMetrics,
         replica_id: str,
         *,
@@ -83,7 +83,7 @@ class Health:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repos = repos
-        self.publish = publish
+        self.emit = emit
         self.metrics = metrics
         self.replica_id = replica_id
         self.peer_flood_cooldown = peer_flood_cooldown
@@ -123,7 +123,7 @@ class Health:
         updated = await self.repos.accounts.set(doc["_id"], fields)
         if changed and updated is not None:
             self.metrics.state_changes.labels(state.value).inc()
-            await self._emit(
+            await self.emit(
                 AccountStatusChanged(
                     account_id=doc["_id"],
                     phone=doc.get("phone"),
@@ -138,12 +138,6 @@ class Health:
             if state in TERMINAL and self.on_terminal is not None:
                 await self.on_terminal(doc["_id"])
         return updated
-
-    async def _emit(self, event: Any) -> None:
-        try:
-            await self.publish(event)
-        except Exception as exc:  # the state is stored; a lost event must not fail the caller
-            log.warning("could not publish %s: %s", type(event).__name__, exc)
 
     async def flood(
         self,
@@ -164,7 +158,7 @@ class Health:
         latest = max(waits.values())
         self.metrics.flood_waits.labels(category).inc()
         self.metrics.flood_wait_seconds.labels(category).inc(seconds)
-        await self._emit(
+        await self.emit(
             FloodWaitRecorded(
                 account_id=account_id,
                 seconds=seconds,

@@ -26,9 +26,10 @@ from tgm_contracts.commands.telegram_ops import (
 from tgm_contracts.models.session import ApiCredentialView
 from tgm_runtime import Conflict, DomainError, NotFound
 
-from .ports import TelegramConnector, TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos, Vault
-from .views import credential_view
+from ..ports import TelegramConnector, TelegramFailure, TelegramUnreachable
+from ..store import Doc, Repos
+from ..vault import Vault
+from ..views import credential_view
 
 DEFAULT_MAX_ACCOUNTS = 5
 

@@ -19,27 +19,30 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from tgm_contracts import AccountRpc, ErrorCode
-from tgm_contracts.base import Request, utcnow
+from tgm_contracts import AccountRpc, ErrorCode, subjects
+from tgm_contracts.base import Ack, Request, utcnow
 from tgm_contracts.events_session import AccountLoggedIn, LeaseMoved
 from tgm_contracts.models.session import AccountState
-from tgm_runtime import Conflict, DomainError, NotFound
+from tgm_contracts.rpc_session import Reload, ReloadRequest
+from tgm_runtime import CallContext, Conflict, DomainError, NotFound
+from tgm_runtime.tasks import Periodic
 
+from ..capabilities import Emit, Forward, Spawn
+from ..metrics import SessionMetrics
+from ..ports import AccountClient, InboundHandlers, TelegramConnector, TelegramFailure, TelegramUnreachable
+from ..settings import SessionSettings
+from ..store import Doc, Repos
+from .calls import AccountCalls, LiveCall, account_call
 from .connections import ConnectionBuilder
 from .health import HOLDABLE, TERMINAL, Health
 from .leases import Lease, LeaseLost, LeaseStore, account_key, replica_key
-from .metrics import SessionMetrics
-from .ports import AccountClient, InboundHandlers, TelegramConnector, TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos
-from .serving import end_subscription
-from .settings import SessionSettings
+from .serving import Handler, Routes, ServeAccount, end_subscription
 
 log = logging.getLogger("tgm.session.pool")
 
 S = AccountState
-T = TypeVar("T")
 
 
 @dataclass
@@ -77,10 +80,13 @@ class AccountPool:
         replica_id: str,
         capacity: Callable[[], Awaitable[int]],
         backoff_max: Callable[[], Awaitable[float]],
-        serve: Callable[[str], Awaitable[Any]],
+        serve: ServeAccount,
         inbound: Callable[[str], InboundHandlers],
-        publish: Callable[[Any], Awaitable[None]],
-        forward: Callable[[str, dict[str, Any], type, float], Awaitable[Any]],
+        emit: Emit,
+        spawn: Spawn,
+        forward: Forward,
+        calls: AccountCalls,
+        claims: Periodic,
         namespace: str = "default",
     ) -> None:
         self.namespace = namespace
@@ -96,50 +102,31 @@ class AccountPool:
         self.backoff_max = backoff_max
         self.serve = serve
         self.inbound = inbound
-        self.publish = publish
+        self.emit = emit
+        self.spawn = spawn
         self.forward = forward
+        self.calls = calls
+        self._claims = claims
         self.live: dict[str, LiveAccount] = {}
         self._sem = asyncio.Semaphore(settings.connect_concurrency)
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._stopping = False
-        self._wake = asyncio.Event()
         self._fleet_at = 0.0
-        self._probes: set[asyncio.Task[Any]] = set()
         #: Observers of successful connects (benchmarks and tests read this).
         self.connected_at: dict[str, float] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._heartbeat_loop(), name="lease-heartbeat"),
-            asyncio.create_task(self._claim_loop(), name="lease-claims"),
-        ]
-
     async def stop(self) -> None:
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Let go of every account at once (the heartbeat and claim jobs have stopped already)."""
         await asyncio.gather(*(self._drop(live, "released", now=True) for live in list(self.live.values())))
 
     def wake(self) -> None:
         """Look for accounts to claim now rather than at the next tick (a login just finished)."""
-        self._wake.set()
+        self._claims.wake()
 
-    # --- loops -------------------------------------------------------------------------------------
+    # --- the periodic jobs (declared in bootstrap: `lease-heartbeat`, `lease-claims`) ----------------
 
-    async def _heartbeat_loop(self) -> None:
-        while not self._stopping:
-            try:
-                await self._heartbeat()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("lease heartbeat failed")
-            await asyncio.sleep(self.settings.heartbeat)
-
-    async def _heartbeat(self) -> None:
+    async def heartbeat(self) -> None:
+        """Renew this replica's presence and every lease it holds (every `settings.heartbeat` s)."""
         try:
             await self.leases.touch(replica_key(self.namespace, self.replica_id), self.replica_id)
         except Exception as exc:
@@ -163,18 +150,6 @@ class AccountPool:
                     await self._drop(live, "expired", delete=False)
 
         await asyncio.gather(*(renew(live) for live in list(self.live.values())))
-
-    async def _claim_loop(self) -> None:
-        while not self._stopping:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("pool tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.claim_interval_seconds)
-            self._wake.clear()
 
     async def tick(self) -> None:
         """Claim up to a fair share, give back extras, end passed waits, probe idle connections."""
@@ -214,9 +189,7 @@ class AccountPool:
                 await self.health.recover(doc)
             if live.connected and now - live.last_probe > self.settings.probe_interval_seconds:
                 live.last_probe = now
-                task = asyncio.create_task(self._probe(live))
-                self._probes.add(task)
-                task.add_done_callback(self._probes.discard)
+                self.spawn(self._probe(live), f"probe-{live.account_id}")
         self.metrics.held.set(len(self.live))
         self.metrics.connected.set(sum(1 for live in self.live.values() if live.connected))
         if now - self._fleet_at > 10:
@@ -242,9 +215,9 @@ class AccountPool:
         live = LiveAccount(account_id, lease)
         self.live[account_id] = live
         self.metrics.lease_moves.labels("acquired").inc()
-        await self._emit(LeaseMoved(account_id=account_id, to_replica=self.replica_id, reason="acquired"))
-        live.subscription = await self.serve(account_id)
-        live.task = asyncio.create_task(self._run(live), name=f"account-{account_id}")
+        await self.emit(LeaseMoved(account_id=account_id, to_replica=self.replica_id, reason="acquired"))
+        live.subscription = await self.serve(account_id, self.routes())
+        live.task = self.spawn(self._run(live), f"account-{account_id}")
         return live
 
     async def _run(self, live: LiveAccount) -> None:
@@ -337,7 +310,7 @@ class AccountPool:
         self.connected_at[live.account_id] = time.time()
         self.metrics.connect_seconds.observe(time.perf_counter() - started)
         if first_time:
-            await self._emit(
+            await self.emit(
                 AccountLoggedIn(account_id=live.account_id, phone=doc["phone"], method="session", profile=me)
             )
 
@@ -371,16 +344,10 @@ class AccountPool:
 
         # The client is gone already; the subscription and then the lease follow (after the reply
         # when a handler of this account is what let go of it).
-        await end_subscription(live.subscription, release, now=now)
+        await end_subscription(self.spawn, live.subscription, release, now=now)
         self.connected_at.pop(live.account_id, None)
         self.metrics.lease_moves.labels(reason).inc()
-        await self._emit(LeaseMoved(account_id=live.account_id, from_replica=self.replica_id, reason=reason))
-
-    async def _emit(self, event: Any) -> None:
-        try:
-            await self.publish(event)
-        except Exception as exc:
-            log.warning("could not publish %s: %s", type(event).__name__, exc)
+        await self.emit(LeaseMoved(account_id=live.account_id, from_replica=self.replica_id, reason=reason))
 
     # --- used by use cases ---------------------------------------------------------------------------
 
@@ -412,19 +379,14 @@ class AccountPool:
         assert live.client is not None
         return live.client
 
-    async def run(
-        self,
-        account_id: str,
-        rpc: type[AccountRpc],
-        request: Request,
-        local: Callable[[LiveAccount], Awaitable[T]],
-        *,
-        timeout: float = 30.0,
-    ) -> T:
-        """Run work that needs the account's live client here, or forward it to the holder."""
+    async def call(
+        self, rpc: type[AccountRpc], account_id: str, request: Request, *, timeout: float = 30.0
+    ) -> Any:
+        """Run the account call `rpc` here if this replica holds (or can claim) the account, or
+        forward it to the holder: the work is the one `@account_call(rpc)` method."""
         live = await self.acquire(account_id)
         if live is not None:
-            return await local(live)
+            return await self.calls.of(rpc)(live, request)
         doc = await self.repos.accounts.get(account_id)
         if doc is None:
             raise NotFound(f"no account {account_id}")
@@ -434,6 +396,46 @@ class AccountPool:
             )
         body = request.model_dump(mode="json", by_alias=True, exclude_none=True)
         return await self.forward(rpc.subject(account_id), body, rpc.Response, timeout)
+
+    def routes(self) -> Routes:
+        """What the holder serves on `tgm.acct.<id>.>`: every collected account call."""
+
+        def served(work: LiveCall) -> Handler:
+            async def handler(req: Any, ctx: CallContext[Any]) -> Any:
+                account_id = subjects.account_of(ctx.subject)
+                live = self.live.get(account_id)
+                if live is None:
+                    raise DomainError(
+                        ErrorCode.UNAVAILABLE, f"account {account_id} is not held here any more; retry"
+                    )
+                return await work(live, req)
+
+            return handler
+
+        return {rpc.NAME: (rpc, served(work)) for rpc, work in self.calls}
+
+    async def refresh(self, account_id: str) -> None:
+        """The account's session, proxy, device or credential changed: its holder reconnects."""
+        if await self.reload(account_id):
+            return
+        holder = await self.leases.holder(account_key(account_id))
+        if holder is None or holder == self.replica_id:
+            self.wake()
+            return
+        try:
+            await self.forward(Reload.subject(account_id), {"reason": "session"}, Ack, 10)
+        except DomainError as exc:
+            log.info("could not ask the holder of %s to reconnect: %s", account_id, exc.message)
+
+    @account_call(Reload)
+    async def reload_here(self, live: LiveAccount, req: ReloadRequest) -> Ack:
+        """Asked by another replica: reconnect with the stored session, or let go if it is gone."""
+        doc = await self.repos.accounts.get(live.account_id)
+        if doc is None or not doc.get("session_enc"):
+            await self.release(live.account_id)
+        else:
+            await self.reload(live.account_id)
+        return Ack(affected=1)
 
     async def reload(self, account_id: str) -> bool:
         """Reconnect a held account with its current session, proxy and device. False if not held here."""

@@ -9,9 +9,16 @@ if it expired or moved), released with a delete. The bucket's TTL expires a dead
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from tgm_contracts.streams import ACCOUNT_LEASES
+
+from ..settings import SessionSettings
+
+log = logging.getLogger("tgm.session.leases")
 
 
 @dataclass
@@ -200,3 +207,28 @@ class MemoryLeaseStore:
     def expire(self, key: str) -> None:
         """What the bucket's TTL does to a dead holder's key."""
         self.data.pop(key, None)
+
+
+async def open_lease_bucket(broker: Any, settings: SessionSettings) -> tuple[KvLeaseStore, SessionSettings]:
+    """The lease bucket; if it exists with another TTL, that TTL rules (and heartbeats follow it),
+    so the settings returned may differ from those given."""
+    from nats.js.errors import BadRequestError
+
+    try:
+        kv = await broker.key_value(
+            ACCOUNT_LEASES.bucket,
+            ttl=settings.lease_ttl_seconds,
+            history=1,
+            description=ACCOUNT_LEASES.description,
+        )
+    except BadRequestError:
+        kv = await broker.key_value(ACCOUNT_LEASES.bucket, declare=False)
+    ttl = (await kv.status()).ttl
+    if ttl and abs(ttl - settings.lease_ttl_seconds) > 0.01:
+        log.warning(
+            "lease bucket TTL is %ss, not the configured %ss: using the bucket's",
+            ttl,
+            settings.lease_ttl_seconds,
+        )
+        settings = settings.model_copy(update={"lease_ttl_seconds": ttl})
+    return KvLeaseStore(kv), settings

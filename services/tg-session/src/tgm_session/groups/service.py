@@ -3,9 +3,6 @@ record of groups our accounts created. Each runs on the account's holder."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from tgm_contracts.base import Page, utcnow
 from tgm_contracts.commands import telegram_ops as T
 from tgm_contracts.events_session import GroupJoined, GroupLeft
@@ -19,11 +16,13 @@ from tgm_contracts.rpc_session import (
 )
 from tgm_runtime import Conflict, Invalid
 
-from .accounts import Accounts, new_id
-from .health import Health
-from .pool import AccountPool, LiveAccount
-from .ports import PeerNotFound, TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos
+from ..accounts.service import Accounts, new_id
+from ..capabilities import Emit
+from ..fleet.calls import account_call
+from ..fleet.health import Health
+from ..fleet.pool import AccountPool, LiveAccount
+from ..ports import PeerNotFound, TelegramFailure, TelegramUnreachable
+from ..store import Doc, Repos
 
 S = AccountState
 ERRORS = (TelegramFailure, TelegramUnreachable, PeerNotFound)
@@ -37,19 +36,13 @@ class GroupOps:
         pool: AccountPool,
         accounts: Accounts,
         health: Health,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Emit,
     ) -> None:
         self.repos = repos
         self.pool = pool
         self.accounts = accounts
         self.health = health
-        self.publish = publish
-
-    async def _emit(self, event: Any) -> None:
-        try:
-            await self.publish(event)
-        except Exception:
-            pass
+        self.emit = emit
 
     async def _choose(self, account_id: str | None, phone: str | None) -> str:
         """The given account, or an active one (this replica's first, so no forwarding is needed)."""
@@ -71,8 +64,9 @@ class GroupOps:
 
     async def join(self, req: T.JoinGroupRequest) -> T.JoinGroupResult:
         doc = await self.accounts.find(req)
-        return await self.pool.run(doc["_id"], AcctJoinGroup, req, lambda live: self.join_here(live, req))
+        return await self.pool.call(AcctJoinGroup, doc["_id"], req)
 
+    @account_call(AcctJoinGroup)
     async def join_here(self, live: LiveAccount, req: T.JoinGroupRequest) -> T.JoinGroupResult:
         client = await self.pool.client_of(live)
         try:
@@ -80,7 +74,7 @@ class GroupOps:
         except ERRORS as exc:
             raise await self.health.failure(live.account_id, exc, method="channels.joinChannel") from None
         if chat is not None and not already:
-            await self._emit(
+            await self.emit(
                 GroupJoined(
                     account_id=live.account_id,
                     chat_id=chat.chat_id,
@@ -96,8 +90,9 @@ class GroupOps:
 
     async def leave(self, req: T.LeaveGroupRequest) -> T.LeaveGroupResult:
         doc = await self.accounts.find(req)
-        return await self.pool.run(doc["_id"], AcctLeaveGroup, req, lambda live: self.leave_here(live, req))
+        return await self.pool.call(AcctLeaveGroup, doc["_id"], req)
 
+    @account_call(AcctLeaveGroup)
     async def leave_here(self, live: LiveAccount, req: T.LeaveGroupRequest) -> T.LeaveGroupResult:
         client = await self.pool.client_of(live)
         try:
@@ -105,7 +100,7 @@ class GroupOps:
         except ERRORS as exc:
             raise await self.health.failure(live.account_id, exc, method="channels.leaveChannel") from None
         if was_member:
-            await self._emit(GroupLeft(account_id=live.account_id, chat_id=chat_id))
+            await self.emit(GroupLeft(account_id=live.account_id, chat_id=chat_id))
         return T.LeaveGroupResult(account_id=live.account_id, chat_id=chat_id, was_member=was_member)
 
     # --- search / members --------------------------------------------------------------------------
@@ -113,10 +108,9 @@ class GroupOps:
     async def search(self, req: T.SearchGroupsRequest) -> T.SearchGroupsResult:
         account_id = await self._choose(req.account_id, req.phone)
         req = req.model_copy(update={"account_id": account_id, "phone": None})
-        return await self.pool.run(
-            account_id, AcctSearchGroups, req, lambda live: self.search_here(live, req)
-        )
+        return await self.pool.call(AcctSearchGroups, account_id, req)
 
+    @account_call(AcctSearchGroups)
     async def search_here(self, live: LiveAccount, req: T.SearchGroupsRequest) -> T.SearchGroupsResult:
         client = await self.pool.client_of(live)
         try:
@@ -136,10 +130,9 @@ class GroupOps:
     async def members(self, req: T.GetGroupMembersRequest) -> Page[GroupMemberView]:
         account_id = await self._choose(req.account_id, req.phone)
         req = req.model_copy(update={"account_id": account_id, "phone": None})
-        return await self.pool.run(
-            account_id, AcctGetGroupMembers, req, lambda live: self.members_here(live, req)
-        )
+        return await self.pool.call(AcctGetGroupMembers, account_id, req)
 
+    @account_call(AcctGetGroupMembers)
     async def members_here(self, live: LiveAccount, req: T.GetGroupMembersRequest) -> Page[GroupMemberView]:
         if req.cursor is not None and not req.cursor.isdigit():
             raise Invalid("cursor is not one this service gave out")
@@ -166,10 +159,9 @@ class GroupOps:
 
     async def create(self, req: T.CreateGroupRequest) -> CreatedGroupView:
         doc = await self.accounts.find(req)
-        return await self.pool.run(
-            doc["_id"], AcctCreateGroup, req, lambda live: self.create_here(live, req), timeout=60
-        )
+        return await self.pool.call(AcctCreateGroup, doc["_id"], req, timeout=60)
 
+    @account_call(AcctCreateGroup)
     async def create_here(self, live: LiveAccount, req: T.CreateGroupRequest) -> CreatedGroupView:
         client = await self.pool.client_of(live)
         try:
@@ -189,7 +181,7 @@ class GroupOps:
             "created_at": utcnow(),
         }
         await self.repos.created_groups.insert(record)
-        await self._emit(
+        await self.emit(
             GroupJoined(
                 account_id=live.account_id,
                 chat_id=made.chat.chat_id,

@@ -8,7 +8,6 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,12 +26,13 @@ from tgm_contracts.models.session import (
 from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.exports import export_file
 
-from .accounts import Accounts
-from .health import HOLDABLE, Health
-from .pool import AccountPool
-from .ports import PeerNotFound, TelegramFailure, TelegramUnreachable
-from .repos import Doc, Repos
-from .settings import SessionSettings
+from ..accounts.service import Accounts
+from ..capabilities import Emit, Spawn
+from ..fleet.health import HOLDABLE, Health
+from ..fleet.pool import AccountPool
+from ..ports import PeerNotFound, TelegramFailure, TelegramUnreachable
+from ..settings import SessionSettings
+from ..store import Doc, Repos
 
 log = logging.getLogger("tgm.session.extraction")
 
@@ -74,7 +74,8 @@ class Extractions:
         pool: AccountPool,
         accounts: Accounts,
         health: Health,
-        publish: Callable[[Any], Awaitable[None]],
+        emit: Emit,
+        spawn: Spawn,
         settings: SessionSettings,
         replica_id: str,
     ) -> None:
@@ -82,16 +83,11 @@ class Extractions:
         self.pool = pool
         self.accounts = accounts
         self.health = health
-        self.publish = publish
+        self.emit = emit
+        self.spawn = spawn
         self.settings = settings
         self.replica_id = replica_id
         self.running: dict[str, asyncio.Task[Any]] = {}
-
-    async def _emit(self, event: Any) -> None:
-        try:
-            await self.publish(event)
-        except Exception as exc:
-            log.warning("could not publish %s: %s", type(event).__name__, exc)
 
     # --- commands ----------------------------------------------------------------------------------
 
@@ -177,7 +173,7 @@ class Extractions:
             claimed = await self.repos.extractions.claim(job["_id"], self.replica_id, stale)
             if claimed is None:
                 continue
-            task = asyncio.create_task(self._run(claimed), name=f"extraction-{job['_id']}")
+            task = self.spawn(self._run(claimed), f"extraction-{job['_id']}")
             self.running[job["_id"]] = task
             task.add_done_callback(functools.partial(self._forget, job["_id"]))
 
@@ -341,7 +337,7 @@ class Extractions:
         saved = await self._save(job_id, fields)
         if saved is None:
             return None
-        await self._emit(
+        await self.emit(
             ExtractionProgress(
                 job_id=job_id,
                 account_id=job["account_id"],
@@ -358,7 +354,7 @@ class Extractions:
     async def _finished(self, job: Doc, started: datetime | None = None) -> None:
         chat = job.get("chat") or {}
         begin = job.get("started_at") or started or job["created_at"]
-        await self._emit(
+        await self.emit(
             ExtractionFinished(
                 job_id=job["_id"],
                 account_id=job["account_id"],

@@ -1,0 +1,77 @@
+"""The base of every repository of tg-session: one collection of the service's own database and
+its common queries. Each domain's `store.py` holds its repositories; use cases go through them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from tgm_contracts.base import utcnow
+
+Doc = dict[str, Any]
+
+
+class Repo:
+    name: str
+
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self.db = db
+        self.col = db[self.name]
+
+    async def get(self, ident: str) -> Doc | None:
+        return await self.col.find_one({"_id": ident})
+
+    async def insert(self, doc: Doc) -> Doc:
+        await self.col.insert_one(doc)
+        return doc
+
+    async def set(self, ident: str, fields: Doc, unset: list[str] | None = None) -> Doc | None:
+        update: Doc = {"$set": {**fields, "updated_at": utcnow()}}
+        if unset:
+            update["$unset"] = {k: "" for k in unset}
+        return await self.col.find_one_and_update(
+            {"_id": ident}, update, return_document=ReturnDocument.AFTER
+        )
+
+    async def delete(self, ident: str) -> bool:
+        return (await self.col.delete_one({"_id": ident})).deleted_count > 0
+
+    async def find(
+        self,
+        query: Doc,
+        *,
+        sort: list[tuple[str, int]] | None = None,
+        skip: int = 0,
+        limit: int = 0,
+        projection: Doc | None = None,
+    ) -> list[Doc]:
+        cursor = self.col.find(query, projection)
+        if sort:
+            cursor = cursor.sort(sort)
+        if skip:
+            cursor = cursor.skip(skip)
+        if limit:
+            cursor = cursor.limit(limit)
+        return await cursor.to_list(None)
+
+    async def count(self, query: Doc) -> int:
+        return await self.col.count_documents(query)
+
+
+class LockedRepo(Repo):
+    """Records one step at a time works on (a login in progress), across replicas."""
+
+    async def lock(self, ident: str, seconds: float) -> Doc | None:
+        now = utcnow()
+        from datetime import timedelta
+
+        return await self.col.find_one_and_update(
+            {"_id": ident, "$or": [{"lock_until": None}, {"lock_until": {"$lt": now}}]},
+            {"$set": {"lock_until": now + timedelta(seconds=seconds)}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def unlock(self, ident: str) -> None:
+        await self.col.update_one({"_id": ident}, {"$set": {"lock_until": None}})

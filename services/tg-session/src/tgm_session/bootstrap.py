@@ -1,0 +1,296 @@
+"""The composition root of tg-session: `build()` makes a runtime that, at every start, opens the
+lease bucket, builds the use cases (`SessionApp`) and collects the account calls; it declares the
+commands of every domain and the replica's periodic jobs.
+
+Tests build several runtimes in one process, each with its own settings, fakes for Telegram
+(`connector`) and for the lease bucket (`leases`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from tgm_contracts import Service
+from tgm_contracts.rpc_session import QrControl, ScrapeControl
+from tgm_runtime import RuntimeSettings
+
+from . import __version__
+from .accounts import handlers as accounts_handlers
+from .accounts.service import Accounts
+from .app import Runtime, SessionApp
+from .credentials import handlers as credentials_handlers
+from .credentials.scrape import Scrapes
+from .credentials.service import CredentialPool
+from .extraction import handlers as extraction_handlers
+from .extraction.service import Extractions
+from .fleet.calls import AccountCalls
+from .fleet.connections import ConnectionBuilder
+from .fleet.health import Health
+from .fleet.inbound import Inbound
+from .fleet.leases import LeaseStore, open_lease_bucket
+from .fleet.pool import AccountPool
+from .fleet.send import Sender
+from .fleet.serving import serve_control
+from .groups import handlers as groups_handlers
+from .groups.service import GroupOps
+from .login import handlers as login_handlers
+from .login.qr import QrLogins
+from .login.service import CodeLogin
+from .metrics import SessionMetrics
+from .migrations import MIGRATIONS
+from .ports import TelegramConnector
+from .proxies import handlers as proxies_handlers
+from .proxies.service import Proxies
+from .settings import SessionSettings
+from .store import Repos, service_counts
+from .vault import Vault
+
+log = logging.getLogger("tgm.session")
+
+#: Builds the Telegram connector from the settings and the pool's default credential (tests: a fake).
+ConnectorFactory = Callable[
+    [SessionSettings, Callable[[], Awaitable[tuple[int, str] | None]]], TelegramConnector
+]
+#: Opens the lease store of a runtime (tests: an in-memory one).
+LeaseFactory = Callable[[Runtime], Awaitable[LeaseStore]]
+
+
+def build(
+    settings: SessionSettings | None = None,
+    runtime_settings: RuntimeSettings | None = None,
+    *,
+    connector: ConnectorFactory | None = None,
+    leases: LeaseFactory | None = None,
+) -> Runtime:
+    """A tg-session runtime, not started: its use cases are built by `runtime.start()`."""
+    configured = settings or SessionSettings()
+    runtime: Runtime = Runtime(
+        Service.TG_SESSION,
+        __version__,
+        migrations=MIGRATIONS,
+        counts=service_counts,
+        settings=runtime_settings,
+    )
+    metrics = SessionMetrics(runtime.registry)
+
+    def app() -> SessionApp:
+        return runtime.app
+
+    # The replica's periodic jobs; each reads the app of the current start.
+    runtime.every(lambda: app().settings.heartbeat, lambda: app().pool.heartbeat(), "lease-heartbeat")
+    claims = runtime.every(configured.claim_interval_seconds, lambda: app().pool.tick(), "lease-claims")
+    runtime.every(configured.worker_interval_seconds, lambda: app().extractions.tick(), "extractions")
+
+    async def logins_and_scrapes() -> None:
+        await app().qr.resume()  # adopt QR logins whose replica died
+        await app().scrapes.sweep()  # and end scrapes nobody runs any more
+
+    runtime.every(configured.worker_interval_seconds * 5, logins_and_scrapes, "qr-logins-and-scrapes")
+
+    async def make_app() -> SessionApp:
+        repos = Repos(runtime.db)
+        vault = Vault(runtime.secrets)
+        if leases is not None:
+            lease_store, s = await leases(runtime), configured
+        else:
+            lease_store, s = await open_lease_bucket(runtime.broker, configured)
+
+        async def telegram() -> Any:
+            return await runtime.settings_section("telegram")
+
+        async def capacity() -> int:
+            return s.capacity if s.capacity is not None else (await telegram()).replica_capacity
+
+        async def backoff_max() -> float:
+            return float((await telegram()).reconnect_backoff_max_seconds)
+
+        async def default_credential() -> tuple[int, str] | None:
+            return await credentials.any_active()
+
+        if connector is not None:
+            telegram_connector = connector(s, default_credential)
+        else:
+            from .telegram.connector import TelethonConnector
+
+            telegram_connector = TelethonConnector(s, default_credential)
+        builder = ConnectionBuilder(repos, vault, telegram)
+        calls = AccountCalls()
+
+        async def on_terminal(account_id: str) -> None:
+            # Revoked, deactivated or banned: the account leaves the pool (the state event is out).
+            # Not awaited here: the caller may be the account's own run loop, which the release ends.
+            runtime.spawn(pool.release(account_id), f"release-{account_id}")
+
+        health = Health(
+            repos,
+            runtime.emit,
+            metrics,
+            runtime.settings.replica_id,
+            peer_flood_cooldown=timedelta(hours=s.peer_flood_cooldown_hours),
+            on_terminal=on_terminal,
+        )
+
+        def own_send(account_id: str, chat_id: int, message_id: int) -> bool:
+            live = pool.get(account_id)
+            return live is not None and (chat_id, message_id) in live.recent_sent
+
+        inbound = Inbound(runtime.emit, metrics, own_send)
+        replica_id = runtime.settings.replica_id
+        pool = AccountPool(
+            repos=repos,
+            connector=telegram_connector,
+            builder=builder,
+            leases=lease_store,
+            health=health,
+            metrics=metrics,
+            settings=s,
+            replica_id=replica_id,
+            capacity=capacity,
+            backoff_max=backoff_max,
+            serve=runtime.serve_account,
+            inbound=inbound.handlers,
+            emit=runtime.emit,
+            spawn=runtime.spawn,
+            forward=runtime.request,
+            calls=calls,
+            claims=claims,
+            namespace=runtime.database_name(),
+        )
+        credentials = CredentialPool(repos, vault, telegram_connector, pool.refresh)
+        accounts = Accounts(
+            repos=repos,
+            vault=vault,
+            pool=pool,
+            credentials=credentials,
+            health=health,
+            leases=lease_store,
+            publish=runtime.publish,
+            telegram_settings=telegram,
+        )
+        login = CodeLogin(
+            repos=repos,
+            vault=vault,
+            connector=telegram_connector,
+            builder=builder,
+            health=health,
+            pool=pool,
+            accounts=accounts,
+            emit=runtime.emit,
+            metrics=metrics,
+        )
+        qr = QrLogins(
+            repos=repos,
+            vault=vault,
+            connector=telegram_connector,
+            builder=builder,
+            health=health,
+            pool=pool,
+            accounts=accounts,
+            credentials=credentials,
+            leases=lease_store,
+            emit=runtime.emit,
+            metrics=metrics,
+            settings=s,
+            replica_id=replica_id,
+            serve=serve_control(runtime.serve_account, QrControl, lambda sid, req: qr.control_here(sid, req)),
+            forward=runtime.request,
+            spawn=runtime.spawn,
+            telegram_settings=telegram,
+        )
+        proxies = Proxies(
+            repos=repos,
+            vault=vault,
+            connector=telegram_connector,
+            pool=pool,
+            accounts=accounts,
+            telegram_settings=telegram,
+        )
+        groups = GroupOps(repos=repos, pool=pool, accounts=accounts, health=health, emit=runtime.emit)
+        sender = Sender(repos=repos, pool=pool, health=health, metrics=metrics, emit=runtime.emit)
+        extractions = Extractions(
+            repos=repos,
+            pool=pool,
+            accounts=accounts,
+            health=health,
+            emit=runtime.emit,
+            spawn=runtime.spawn,
+            settings=s,
+            replica_id=replica_id,
+        )
+        scrapes = Scrapes(
+            repos=repos,
+            vault=vault,
+            pool=pool,
+            accounts=accounts,
+            credentials=credentials,
+            leases=lease_store,
+            emit=runtime.emit,
+            settings=s,
+            replica_id=replica_id,
+            serve=serve_control(
+                runtime.serve_account, ScrapeControl, lambda sid, req: scrapes.control_here(sid, req)
+            ),
+            forward=runtime.request,
+            spawn=runtime.spawn,
+        )
+        calls.collect(pool, sender, accounts, groups, proxies, login)
+        if s.api_id is not None and s.api_hash is not None:
+            await credentials.seed(s.api_id, s.api_hash.get_secret_value())
+        return SessionApp(
+            settings=s,
+            repos=repos,
+            metrics=metrics,
+            connector=telegram_connector,
+            leases=lease_store,
+            health=health,
+            inbound=inbound,
+            pool=pool,
+            sender=sender,
+            credentials=credentials,
+            accounts=accounts,
+            login=login,
+            qr=qr,
+            proxies=proxies,
+            groups=groups,
+            extractions=extractions,
+            scrapes=scrapes,
+        )
+
+    runtime.provide(make_app)
+
+    async def stop(rt: Any) -> None:
+        # The periodic jobs have ended their round; the runs end, then every account is let go.
+        try:
+            session = app()
+        except RuntimeError:  # the start failed before the app was built
+            return
+        await session.extractions.stop()
+        await session.qr.stop()
+        await session.scrapes.stop()
+        await session.pool.stop()
+
+    async def restored(rt: Any) -> None:
+        app().pool.wake()  # the next tick lets go of accounts the restored data no longer has
+
+    runtime.on_stop(stop)
+    runtime.on_restore(restored)
+    for domain in (
+        accounts_handlers,
+        login_handlers,
+        proxies_handlers,
+        credentials_handlers,
+        groups_handlers,
+        extraction_handlers,
+    ):
+        domain.register(runtime)
+    # get-performance shows each replica's part of the fleet (summed across replicas).
+    runtime.perf.gauge(
+        "accounts_connected", lambda: runtime.registry.get_sample_value("tgm_session_connected_accounts")
+    )
+    runtime.perf.gauge(
+        "accounts_held", lambda: runtime.registry.get_sample_value("tgm_session_held_accounts")
+    )
+    return runtime

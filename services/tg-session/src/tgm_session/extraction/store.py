@@ -1,0 +1,45 @@
+"""Member extraction jobs (`extractions`) and the users they collected (`collected_users`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo import ReturnDocument
+from tgm_contracts.base import utcnow
+
+from ..base_store import Doc, Repo
+
+EXTRACTIONS = "extractions"
+COLLECTED = "collected_users"
+
+
+class ExtractionsRepo(Repo):
+    name = EXTRACTIONS
+
+    async def claim(self, ident: str, runner: str, stale_before: datetime) -> Doc | None:
+        return await self.col.find_one_and_update(
+            {
+                "_id": ident,
+                "state": {"$in": ["queued", "running"]},
+                "$or": [{"runner": None}, {"runner": runner}, {"runner_seen_at": {"$lt": stale_before}}],
+            },
+            {"$set": {"runner": runner, "runner_seen_at": utcnow()}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+
+class CollectedRepo(Repo):
+    name = COLLECTED
+
+    async def known_ids(self, chat_id: int, user_ids: list[int]) -> set[int]:
+        docs = await self.find(
+            {"source_chat_id": chat_id, "user_id": {"$in": user_ids}}, projection={"user_id": 1}
+        )
+        return {d["user_id"] for d in docs}
+
+    async def upsert_many(self, docs: list[Doc]) -> int:
+        n = 0
+        for doc in docs:
+            res = await self.col.update_one({"_id": doc["_id"]}, {"$set": doc}, upsert=True)
+            n += 1 if res.upserted_id is not None else 0
+        return n

@@ -1,0 +1,29 @@
+"""The send path's records (`sends`, keyed by job id) and the peers each account learnt (`peers`)."""
+
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+from ..base_store import Doc, Repo
+
+SENDS = "sends"
+PEERS = "peers"
+
+
+class SendsRepo(Repo):
+    name = SENDS
+
+    async def claim(self, job_id: str, doc: Doc) -> Doc | None:
+        """Record that a job is being sent; the existing record when the job id is known already."""
+        try:
+            await self.col.insert_one({"_id": job_id, **doc})
+        except DuplicateKeyError:
+            return await self.get(job_id)
+        return None
+
+
+class PeersRepo(Repo):
+    """What each account learnt about peers (access hashes are per account): lets a new holder reach
+    an id it never saw itself."""
+
+    name = PEERS

@@ -1,0 +1,68 @@
+"""All the repositories of tg-session (`Repos`, what use cases are given), the indexes of the
+service's database and the figures of `get-service-info`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .accounts.store import ACCOUNTS, GROUPS, PERSONAS, AccountsRepo, GroupsRepo, PersonasRepo, TagsRepo
+from .base_store import Doc
+from .credentials.store import CREDENTIALS, SCRAPES, CredentialsRepo, ScrapesRepo
+from .extraction.store import COLLECTED, EXTRACTIONS, CollectedRepo, ExtractionsRepo
+from .fleet.store import SENDS, PeersRepo, SendsRepo
+from .groups.store import CREATED_GROUPS, CreatedGroupsRepo
+from .login.store import CodeLoginsRepo, QrLoginsRepo
+from .proxies.store import IP_CHANGES, IpChangesRepo
+
+__all__ = ["Doc", "Repos", "create_indexes", "service_counts"]
+
+
+class Repos:
+    """Every repository of the service, over one database (what use cases are given)."""
+
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self.accounts = AccountsRepo(db)
+        self.credentials = CredentialsRepo(db)
+        self.groups = GroupsRepo(db)
+        self.tags = TagsRepo(db)
+        self.personas = PersonasRepo(db)
+        self.code_logins = CodeLoginsRepo(db)
+        self.qr_logins = QrLoginsRepo(db)
+        self.sends = SendsRepo(db)
+        self.extractions = ExtractionsRepo(db)
+        self.collected = CollectedRepo(db)
+        self.created_groups = CreatedGroupsRepo(db)
+        self.ip_changes = IpChangesRepo(db)
+        self.scrapes = ScrapesRepo(db)
+        self.peers = PeersRepo(db)
+
+
+async def create_indexes(db: AsyncDatabase[Any]) -> None:
+    await db[ACCOUNTS].create_index("phone", unique=True)
+    await db[ACCOUNTS].create_index([("state", ASCENDING), ("created_at", ASCENDING)])
+    await db[ACCOUNTS].create_index("group")
+    await db[ACCOUNTS].create_index("tags")
+    await db[ACCOUNTS].create_index("api_credential_id")
+    await db[CREDENTIALS].create_index("api_id", unique=True)
+    await db[GROUPS].create_index("key", unique=True)
+    await db[PERSONAS].create_index("key", unique=True)
+    await db[SENDS].create_index([("account_id", ASCENDING), ("sent_at", DESCENDING)])
+    await db[EXTRACTIONS].create_index([("state", ASCENDING), ("account_id", ASCENDING)])
+    await db[COLLECTED].create_index([("source_chat_id", ASCENDING), ("user_id", ASCENDING)])
+    await db[COLLECTED].create_index([("job_id", ASCENDING), ("collected_at", DESCENDING)])
+    await db[CREATED_GROUPS].create_index([("account_id", ASCENDING), ("created_at", DESCENDING)])
+    await db[IP_CHANGES].create_index([("at", DESCENDING)])
+    await db[SCRAPES].create_index([("account_id", ASCENDING), ("started_at", DESCENDING)])
+
+
+async def service_counts(db: AsyncDatabase[Any]) -> dict[str, int]:
+    """The figures `get-service-info` shows for tg-session."""
+    return {
+        "accounts": await db[ACCOUNTS].count_documents({}),
+        "activeAccounts": await db[ACCOUNTS].count_documents({"state": "active"}),
+        "apiCredentials": await db[CREDENTIALS].count_documents({}),
+        "sends": await db[SENDS].count_documents({"state": "sent"}),
+    }
