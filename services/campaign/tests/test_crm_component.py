@@ -359,9 +359,9 @@ async def test_tracked_users_and_activity(rt, mongo_server) -> None:
 
         async def hear(evt: MessageReceived) -> None:  # as the two durable consumers do
             await rt.app.history.on_received(evt)
-            await rt.app.crm.on_received(evt)
+            await rt.app.crm_consumers.on_received(evt)
 
-        crm = rt.app.crm
+        crm = rt.app.crm_consumers
         assert code(await client.call(CRM.TrackUser, {"notes": "x"})) == "VALIDATION_ERROR"
         t = await client.data(CRM.TrackUser, {"userId": 801, "valueLevel": "high", "source": "manual"})
         assert t["valueLevel"] == "high" and t["status"] == "active" and t["messageCount"] == 0
@@ -389,7 +389,7 @@ async def test_tracked_users_and_activity(rt, mongo_server) -> None:
             },
         )
         await hear(received("acct0", 801, 801, "hi, price?", 2))
-        await rt.app.crm.on_received(received("acct0", 801, 801, "hi, price?", 2))  # redelivered
+        await rt.app.crm_consumers.on_received(received("acct0", 801, 801, "hi, price?", 2))  # redelivered
         listed = await client.data(CRM.GetTrackedUsers, {})
         assert [u["id"] for u in listed["items"]] == [t["id"], other["id"]] and listed["total"] == 2
         carol = listed["items"][0]

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 
 from tgm_runtime import CallContext, ServiceRuntime
 
-from .crm.service import CrmService
+from .crm.consumers import CrmConsumers
+from .crm.funnel import FunnelService
+from .crm.leads import LeadService
+from .crm.timeline import TimelineService
+from .crm.tracking import TrackingService
 from .messaging.history_service import HistoryService
 from .messaging.job_events import JobWaiters
 from .messaging.scheduler import Scheduler
@@ -32,7 +36,11 @@ class CampaignApp:
     templates: TemplateService
     history: HistoryService
     waiters: JobWaiters
-    crm: CrmService
+    leads: LeadService
+    funnel: FunnelService
+    tracking: TrackingService
+    timeline: TimelineService
+    crm_consumers: CrmConsumers
 
 
 Ctx = CallContext[CampaignApp]

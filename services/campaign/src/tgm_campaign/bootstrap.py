@@ -22,7 +22,12 @@ from tgm_runtime import ServiceRuntime
 from . import __version__
 from .app import CampaignApp, Runtime
 from .crm import handlers as crm_handlers
-from .crm.service import CrmService
+from .crm.consumers import CrmConsumers
+from .crm.funnel import FunnelService
+from .crm.leads import LeadService
+from .crm.service import Contacts
+from .crm.timeline import TimelineService
+from .crm.tracking import TrackingService
 from .crm.tracking_store import ActivityStore, TrackedUserStore
 from .messaging import handlers as messaging_handlers
 from .messaging.accounts import AccountDirectory
@@ -111,6 +116,8 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         if loop is not None:
             scheduler.waker = loop.wake
             events.wake = scheduler.wake
+        contacts = Contacts(stores, events, clock)
+        tracked, activity = TrackedUserStore(db), ActivityStore(db)
         status = StatusService(stores, events, rules, directory, metrics, clock, scheduler)
         scheduler.progress = status.publish_progress
         return CampaignApp(
@@ -120,7 +127,11 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             templates=TemplateService(stores, events, clock),
             history=HistoryService(stores, rules, queue),
             waiters=events.waiters,
-            crm=CrmService(stores, events, clock, TrackedUserStore(db), ActivityStore(db)),
+            leads=LeadService(contacts, stores, events, tracked, activity),
+            funnel=FunnelService(contacts, stores.leads),
+            tracking=TrackingService(contacts, stores, tracked, activity),
+            timeline=TimelineService(contacts, stores, activity),
+            crm_consumers=CrmConsumers(contacts, stores, tracked, activity),
         )
 
     runtime.provide(make_app)

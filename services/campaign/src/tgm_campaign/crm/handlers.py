@@ -18,68 +18,68 @@ def register(runtime: Runtime) -> None:
 
     @runtime.command(crm_cmd.AddLead)
     async def add_lead(req: crm_cmd.AddLeadRequest, ctx: Ctx) -> LeadView:
-        return await ctx.app.crm.add_lead(req, ctx.principal)
+        return await ctx.app.leads.add_lead(req, ctx.principal)
 
     @runtime.command(crm_cmd.UpdateLead)
     async def update_lead(req: crm_cmd.UpdateLeadRequest, ctx: Ctx) -> LeadView:
-        return await ctx.app.crm.update_lead(req, ctx.principal)
+        return await ctx.app.leads.update_lead(req, ctx.principal)
 
     @runtime.command(crm_cmd.DeleteLead)
     async def delete_lead(req: crm_cmd.LeadIdRequest, ctx: Ctx) -> Ack:
-        return await ctx.app.crm.delete_lead(req, ctx.principal)
+        return await ctx.app.leads.delete_lead(req, ctx.principal)
 
     @runtime.command(crm_cmd.GetLeads)
     async def get_leads(req: crm_cmd.GetLeadsRequest, ctx: Ctx) -> Page:
-        return await ctx.app.crm.get_leads(req)
+        return await ctx.app.leads.get_leads(req)
 
     @runtime.command(crm_cmd.GetLeadDetails)
     async def get_lead_details(req: crm_cmd.LeadIdRequest, ctx: Ctx) -> crm_cmd.LeadDetails:
-        return await ctx.app.crm.lead_details(req)
+        return await ctx.app.leads.lead_details(req)
 
     @runtime.command(crm_cmd.UpdateLeadStage)
     async def update_lead_stage(req: crm_cmd.UpdateLeadStageRequest, ctx: Ctx) -> LeadView:
-        return await ctx.app.crm.update_lead_stage(req, ctx.principal)
+        return await ctx.app.leads.update_lead_stage(req, ctx.principal)
 
     @runtime.command(crm_cmd.UpdateFunnelStage)
     async def update_funnel_stage(req: crm_cmd.UpdateFunnelStageRequest, ctx: Ctx) -> crm_cmd.BulkLeadResult:
-        return await ctx.app.crm.update_funnel_stage(req, ctx.principal)
+        return await ctx.app.leads.update_funnel_stage(req, ctx.principal)
 
     @runtime.command(crm_cmd.AssignLead)
     async def assign_lead(req: crm_cmd.AssignLeadRequest, ctx: Ctx) -> crm_cmd.BulkLeadResult:
-        return await ctx.app.crm.assign_lead(req, ctx.principal)
+        return await ctx.app.leads.assign_lead(req, ctx.principal)
 
     @runtime.command(crm_cmd.GetFunnelStats)
     async def get_funnel_stats(req: crm_cmd.GetFunnelStatsRequest, ctx: Ctx) -> crm_cmd.FunnelStats:
-        return await ctx.app.crm.funnel_stats(req)
+        return await ctx.app.funnel.funnel_stats(req)
 
     @runtime.command(crm_cmd.GetFunnelUsers)
     async def get_funnel_users(req: crm_cmd.GetFunnelUsersRequest, ctx: Ctx) -> Page:
-        return await ctx.app.crm.funnel_users(req)
+        return await ctx.app.funnel.funnel_users(req)
 
     @runtime.command(crm_cmd.TrackUser)
     async def track_user(req: crm_cmd.TrackUserRequest, ctx: Ctx) -> crm_cmd.TrackedUserView:
-        return await ctx.app.crm.track(req, ctx.principal)
+        return await ctx.app.tracking.track(req, ctx.principal)
 
     @runtime.command(crm_cmd.UntrackUser)
     async def untrack_user(req: crm_cmd.UntrackUserRequest, ctx: Ctx) -> Ack:
-        return await ctx.app.crm.untrack(req, ctx.principal)
+        return await ctx.app.tracking.untrack(req, ctx.principal)
 
     @runtime.command(crm_cmd.GetTrackedUsers)
     async def get_tracked_users(req: crm_cmd.GetTrackedUsersRequest, ctx: Ctx) -> Page:
-        return await ctx.app.crm.tracked_users(req)
+        return await ctx.app.tracking.tracked_users(req)
 
     @runtime.command(crm_cmd.GetUserActivity)
     async def get_user_activity(req: crm_cmd.GetUserActivityRequest, ctx: Ctx) -> Page:
-        return await ctx.app.crm.user_activity(req)
+        return await ctx.app.timeline.user_activity(req)
 
     @runtime.subscribe_events(MessageReceived, durable="crm_received")
     async def on_crm_received(evt: MessageReceived) -> None:
-        await runtime.app.crm.on_received(evt)
+        await runtime.app.crm_consumers.on_received(evt)
 
     @runtime.subscribe_events(KeywordMatched, durable="crm_keywords")
     async def on_keyword_matched(evt: KeywordMatched) -> None:
-        await runtime.app.crm.on_keyword(evt)
+        await runtime.app.crm_consumers.on_keyword(evt)
 
     @runtime.subscribe_events(TriggerFired, durable="crm_triggers")
     async def on_trigger_fired(evt: TriggerFired) -> None:
-        await runtime.app.crm.on_trigger(evt)
+        await runtime.app.crm_consumers.on_trigger(evt)

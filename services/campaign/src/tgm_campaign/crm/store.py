@@ -19,6 +19,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from tgm_contracts.models.campaign import LeadStage, LeadView, StageChange
+from tgm_runtime.cursor import Keyset
 
 IDENTITY = ("user_id", "username_key", "phone")
 """Unique per lead; omitted from the document when unknown."""
@@ -117,10 +118,17 @@ class LeadStore:
             if d.get("user_id")
         ]
 
-    async def find(
-        self, query: Mapping[str, Any], sort: Sequence[tuple[str, int]], limit: int, projection: Any = None
-    ) -> list[dict[str, Any]]:
-        return await self.c.find(dict(query), projection).sort(list(sort)).limit(limit).to_list()
+    async def page(
+        self, query: Mapping[str, Any], order: Keyset, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of leads in `order` (without their stage history) and the next page's cursor."""
+        docs = (
+            await self.c.find(order.where(query, cursor), {"stage_history": 0})
+            .sort(order.sort())
+            .limit(limit + 1)
+            .to_list()
+        )
+        return order.page(docs, limit)
 
     async def count(self, query: Mapping[str, Any]) -> int:
         return await self.c.count_documents(dict(query))

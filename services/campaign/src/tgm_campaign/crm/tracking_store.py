@@ -12,19 +12,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from tgm_runtime.cursor import Keyset
 
+from ..messaging.window_store import TimeWindow
 from .store import identity_query, username_key
 
 
 class TrackedTaken(Exception):
     pass
+
+
+#: Tracked users, most recently seen first.
+SEEN_ORDER = Keyset(("seen_sort", "_id"), descending=True)
 
 
 class TrackedUserStore:
@@ -79,20 +85,16 @@ class TrackedUserStore:
         await self.c.update_one(query, update)
 
     async def page(
-        self, query: Mapping[str, Any], limit: int, after: tuple[datetime, str] | None
-    ) -> list[dict[str, Any]]:
+        self, query: Mapping[str, Any], cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """Most recently seen first (`seen_sort`: last seen, or tracked-since when never seen)."""
-        q: dict[str, Any] = dict(query)
-        if after is not None:
-            at, last_id = after
-            cond = {"$or": [{"seen_sort": {"$lt": at}}, {"seen_sort": at, "_id": {"$lt": last_id}}]}
-            q = {"$and": [q, cond]} if q else cond
-        return (
-            await self.c.find(q)
-            .sort([("seen_sort", DESCENDING), ("_id", DESCENDING)])
+        docs = (
+            await self.c.find(SEEN_ORDER.where(query, cursor))
+            .sort(SEEN_ORDER.sort())
             .limit(limit + 1)
             .to_list()
         )
+        return SEEN_ORDER.page(docs, limit)
 
     async def count(self, query: Mapping[str, Any]) -> int:
         return await self.c.count_documents(dict(query))
@@ -125,16 +127,9 @@ class ActivityStore:
         at: datetime | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        ors: list[dict[str, Any]] = []
-        if user_id is not None:
-            ors.append({"user_id": user_id})
-        if lead_id is not None:
-            ors.append({"lead_id": lead_id})
-        if not ors:
+        query = _of(user_id, lead_id, kinds)
+        if query is None:
             return []
-        query: dict[str, Any] = ors[0] if len(ors) == 1 else {"$or": ors}
-        if kinds is not None:
-            query = {"$and": [query, {"kind": {"$in": list(kinds)}}]}
         dates: dict[str, Any] = {}
         if at is not None:
             dates = {"$eq": at}
@@ -146,6 +141,13 @@ class ActivityStore:
         if dates:
             query = {"$and": [query, {"at": dates}]}
         return await self.c.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
+
+    async def in_window(
+        self, window: TimeWindow, user_id: int | None, lead_id: str | None, kinds: Iterable[str] | None
+    ) -> list[dict[str, Any]]:
+        """A user's or lead's items (of `kinds`, or all) in a timeline's window."""
+        query = _of(user_id, lead_id, sorted(kinds) if kinds is not None else None)
+        return [] if query is None else await window.read(self.c, "at", query)
 
     async def forget(self, user_id: int | None, username: str | None) -> int:
         query = identity_query(user_id, username)
@@ -165,3 +167,18 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("lead_id", ASCENDING), ("at", DESCENDING)], {"name": "lead_at", "sparse": True}),
     ],
 }
+
+
+def _of(user_id: int | None, lead_id: str | None, kinds: Sequence[str] | None) -> dict[str, Any] | None:
+    """Items of the user or the lead (either one), of `kinds` when given; None when neither is known."""
+    ors: list[dict[str, Any]] = []
+    if user_id is not None:
+        ors.append({"user_id": user_id})
+    if lead_id is not None:
+        ors.append({"lead_id": lead_id})
+    if not ors:
+        return None
+    query: dict[str, Any] = ors[0] if len(ors) == 1 else {"$or": ors}
+    if kinds is not None:
+        query = {"$and": [query, {"kind": {"$in": list(kinds)}}]}
+    return query
