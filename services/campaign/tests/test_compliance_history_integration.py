@@ -74,9 +74,9 @@ async def test_a_stop_word_opts_the_user_out_of_every_account(campaign) -> None:
     assert evt["userId"] == 8001 and evt["stopWord"] == "不要再發" and evt["cancelledJobs"] == 1
     await campaign.data(M.ResumeQueue, {"scope": "all"})
     docs = await campaign.wait_jobs(lambda d: any(x["state"] == "sent" for x in d))
-    state = {d["peer"]: (d["state"], d["reason"]) for d in docs}
-    assert state[8001] == ("skipped", "opted_out")
-    assert state[8002][0] == "sent"
+    outcome = {d["peer"]: (d["state"], d["reason"]) for d in docs}
+    assert outcome[8001] == ("skipped", "opted_out")
+    assert outcome[8002][0] == "sent"
     later = await campaign.data(M.SendDirectMessage, {"peer": 8001, "text": "really?", "accountId": "acct1"})
     assert later["state"] == "skipped" and later["reason"] == "opted_out"
     # the conversations were recorded from the events

@@ -15,7 +15,7 @@ from tgm_contracts.commands import messaging as M
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
-def states(docs):
+def count_states(docs):
     return Counter(d["state"] for d in docs)
 
 
@@ -34,7 +34,7 @@ async def test_pause_resume_and_clear_by_scope(campaign) -> None:
         {"text": "b", "recipients": [{"peer": 200 + i} for i in range(2)], "accountId": "acct1"},
     )
     await campaign.data(M.QueueMessage, {"text": "c", "recipients": [{"peer": 300}], "accountId": "acct0"})
-    await campaign.wait_jobs(lambda d: states(d)["sent"] == 1)
+    await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 1)
     later = datetime.now(UTC) + timedelta(hours=2)
     await campaign.data(
         M.QueueMessage,
@@ -51,10 +51,10 @@ async def test_pause_resume_and_clear_by_scope(campaign) -> None:
     )
     assert cleared["cancelled"] == 3
     docs = await campaign.rt.db["jobs"].find({"campaign_id": "spring"}).to_list()
-    assert states(docs) == Counter({"cancelled": 3, "scheduled": 1})
+    assert count_states(docs) == Counter({"cancelled": 3, "scheduled": 1})
     assert all(d["reason"] == "cleared" for d in docs if d["state"] == "cancelled")
     await campaign.data(M.ResumeQueue, {"scope": "account", "accountId": "acct1"})
-    await campaign.wait_jobs(lambda d: states(d)["sent"] == 3)
+    await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 3)
     assert {d.peer for d in campaign.fleet.deliveries} == {300, 200, 201}
     r = await campaign.call(M.PauseQueue, {"scope": "account"})
     assert r["error"]["code"] == "VALIDATION_ERROR"
@@ -68,11 +68,11 @@ async def test_clear_never_touches_jobs_in_flight(campaign) -> None:
         M.QueueMessage,
         {"text": "x", "recipients": [{"peer": 500 + i} for i in range(4)], "accountId": "acct0"},
     )
-    await campaign.wait_jobs(lambda d: states(d)["in_flight"] == 1)
+    await campaign.wait_jobs(lambda d: count_states(d)["in_flight"] == 1)
     cleared = await campaign.data(M.ClearQueue, {"scope": "account", "accountId": "acct0"})
     assert cleared == {"cancelled": 3, "inFlightUntouched": 1}
-    docs = await campaign.wait_jobs(lambda d: states(d)["sent"] == 1)
-    assert states(docs) == Counter({"sent": 1, "cancelled": 3})
+    docs = await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 1)
+    assert count_states(docs) == Counter({"sent": 1, "cancelled": 3})
 
 
 async def test_timed_pause_ends_by_itself(campaign) -> None:
@@ -80,7 +80,7 @@ async def test_timed_pause_ends_by_itself(campaign) -> None:
     await campaign.data(M.PauseQueue, {"scope": "all", "until": until.isoformat()})
     out = await campaign.data(M.SendMessage, {"peer": 601, "text": "x", "waitSeconds": 1})
     assert out["state"] == "pending"
-    docs = await campaign.wait_jobs(lambda d: states(d)["sent"] == 1, timeout=15)
+    docs = await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 1, timeout=15)
     assert docs[0]["sent_at"] >= until - timedelta(milliseconds=5)
     await campaign.wait_event(
         lambda e: e["_subject"].endswith("queue-pause-changed.v1") and e["paused"] is False
@@ -89,7 +89,7 @@ async def test_timed_pause_ends_by_itself(campaign) -> None:
 
 async def test_status_progress_and_metrics(campaign) -> None:
     await campaign.data(M.QueueMessage, {"text": "x", "recipients": [{"peer": 700 + i} for i in range(6)]})
-    await campaign.wait_jobs(lambda d: states(d)["sent"] == 6)
+    await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 6)
     status = await campaign.data(M.GetQueueStatus, {"includeJobs": True, "limit": 4})
     assert status["totals"]["sent"] == 6 and status["sendsLastMinute"] == 6
     assert {a["accountId"] for a in status["accounts"]} == {"acct0", "acct1", "acct2"}
@@ -117,7 +117,7 @@ async def test_two_replicas_never_dispatch_the_same_job(campaign) -> None:
         M.QueueMessage, {"text": "x", "recipients": [{"peer": 800 + i} for i in range(60)]}
     )
     assert out["created"] == 60
-    await campaign.wait_jobs(lambda d: states(d)["sent"] == 60, timeout=60)
+    await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 60, timeout=60)
     per_job = Counter(a[1] for a in campaign.fleet.attempts)
     assert set(per_job.values()) == {1}  # each job handed to tg-session exactly once
     assert len(campaign.fleet.deliveries) == 60
@@ -161,7 +161,7 @@ async def test_claims_of_a_dead_replica_return_to_the_queue_pinned_to_their_acco
         __import__("tgm_contracts.rpc_session", fromlist=["SendResult"]).SendResult,
     )
     await campaign.data(M.ResumeQueue, {"scope": "all"})
-    docs = await campaign.wait_jobs(lambda d: states(d)["sent"] == 1, timeout=20)
+    docs = await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 1, timeout=20)
     assert docs[0]["message_id"] == first.message_id and docs[0]["account_id"] == "acct2"
     assert [h["outcome"] for h in docs[0]["history"]][-2:] == ["requeued", "sent"]
     assert len(campaign.fleet.deliveries) == 1
@@ -192,6 +192,6 @@ async def test_a_restarted_replica_takes_back_its_own_claims_at_once(campaign) -
     n = await campaign.m.scheduler.recover_own_claims()
     assert n == 1
     await campaign.data(M.ResumeQueue, {"scope": "all"})
-    docs = await campaign.wait_jobs(lambda d: states(d)["sent"] == 1)
+    docs = await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 1)
     assert docs[0]["account_id"] == "acct1"
     await asyncio.sleep(0)

@@ -118,7 +118,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             events.wake = scheduler.wake
         contacts = Contacts(stores, events, clock)
         tracked, activity = TrackedUserStore(db), ActivityStore(db)
-        status = StatusService(stores, events, rules, directory, metrics, clock, scheduler)
+        status = StatusService(stores, rules, directory, metrics, clock, events.emit, scheduler)
         scheduler.progress = status.publish_progress
         return CampaignApp(
             queue=queue,
@@ -129,9 +129,9 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             waiters=events.waiters,
             leads=LeadService(contacts, stores, events, tracked, activity),
             funnel=FunnelService(contacts, stores.leads),
-            tracking=TrackingService(contacts, stores, tracked, activity),
+            tracking=TrackingService(contacts, stores.leads, stores.history, tracked, activity),
             timeline=TimelineService(contacts, stores, activity),
-            crm_consumers=CrmConsumers(contacts, stores, tracked, activity),
+            crm_consumers=CrmConsumers(contacts, stores.leads, stores.groups, tracked, activity),
         )
 
     runtime.provide(make_app)

@@ -17,6 +17,7 @@ from tgm_contracts.models.campaign import LeadStage
 from tgm_runtime import Invalid
 from tgm_runtime.cursor import Keyset
 
+from ..messaging.window_store import between
 from .service import FUNNEL, LINEAR, PREVIOUS, Contacts, aware, display_name, name_search
 from .store import LeadStore, stages_reached
 
@@ -31,11 +32,7 @@ class FunnelService:
 
     async def funnel_stats(self, req: crm_cmd.GetFunnelStatsRequest) -> crm_cmd.FunnelStats:
         query: dict[str, Any] = {}
-        created: dict[str, Any] = {}
-        if req.since:
-            created["$gte"] = req.since
-        if req.until:
-            created["$lt"] = req.until
+        created = between(req.since, req.until)
         if created:
             query["created_at"] = created
         for name in ("campaign_id", "source_group_id", "keyword_set_id", "assigned_account_id"):

@@ -22,6 +22,7 @@ from ..messaging.history_store import message_view
 from ..messaging.job_events import JobEvents
 from ..messaging.store import attempt, job_view
 from ..messaging.stores import MessagingStores
+from ..messaging.window_store import between
 from .service import Contacts, aware, name_search, to_ms
 from .store import LeadTaken, lead_view, new_lead_id, stage_history, username_key
 from .tracking_store import ActivityStore, TrackedUserStore
@@ -315,11 +316,7 @@ class LeadService:
             query["intent_level"] = {"$in": list(req.intent_levels)}
         if not req.include_do_not_contact:
             query["do_not_contact"] = {"$ne": True}
-        created: dict[str, Any] = {}
-        if req.created_since:
-            created["$gte"] = req.created_since
-        if req.created_until:
-            created["$lt"] = req.created_until
+        created = between(req.created_since, req.created_until)
         if created:
             query["created_at"] = created
         if req.search:

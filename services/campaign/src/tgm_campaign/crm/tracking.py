@@ -10,25 +10,25 @@ from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import crm as crm_cmd
 from tgm_runtime import Conflict, NotFound
 
-from ..messaging.stores import MessagingStores
+from ..messaging.history_store import HistoryStore
 from .service import Contacts, name_search
 from .store import LeadStore, username_key
 from .tracking_store import ActivityStore, TrackedTaken, TrackedUserStore, new_tracked_id
 
 
 class TrackingService:
+    """track-user, untrack-user, get-tracked-users; names a new tracked user from the users directory."""
+
     def __init__(
         self,
         contacts: Contacts,
-        stores: MessagingStores,
+        leads: LeadStore,
+        users: HistoryStore,
         tracked: TrackedUserStore,
         activity: ActivityStore,
     ) -> None:
-        self.contacts = contacts
-        self.stores = stores
-        self.leads: LeadStore = stores.leads
-        self.tracked = tracked
-        self.activity = activity
+        self.contacts, self.leads, self.users = contacts, leads, users
+        self.tracked, self.activity = tracked, activity
 
     async def _tracked_view(self, doc: Mapping[str, Any]) -> crm_cmd.TrackedUserView:
         lead = await self.leads.by_identity(doc.get("user_id"), doc.get("username"))
@@ -74,7 +74,7 @@ class TrackingService:
                     await self.contacts.entity_changed("tracked_user", doc["_id"], "updated", by)
                 return await self._tracked_view(doc)
             user_id, username = req.user_id, req.username
-            known = (await self.stores.history.users(await self.contacts.keys(user_id, username))).values()
+            known = (await self.users.users(await self.contacts.keys(user_id, username))).values()
             for k in known:
                 user_id = user_id if user_id is not None else k.get("user_id")
                 username = username or k.get("username")

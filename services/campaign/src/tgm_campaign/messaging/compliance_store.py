@@ -36,41 +36,28 @@ class ComplianceStore:
         by: str | None,
         at: datetime,
     ) -> None:
-        for key in keys:
-            await self.c.update_one(
-                {"_id": key},
-                {
-                    "$set": {
-                        "blacklisted": blacklisted,
-                        "blacklist_reason": reason,
-                        "blacklist_by": by,
-                        "blacklist_changed_at": at,
-                        **({"user_id": user_id} if user_id is not None else {}),
-                        **({"username": username} if username else {}),
-                    },
-                    "$setOnInsert": {"opted_out": False},
-                },
-                upsert=True,
-            )
+        who = {
+            **({"user_id": user_id} if user_id is not None else {}),
+            **({"username": username} if username else {}),
+        }
+        changed = {
+            "blacklisted": blacklisted,
+            "blacklist_reason": reason,
+            "blacklist_by": by,
+            "blacklist_changed_at": at,
+        }
+        await self._mark(keys, {**changed, **who}, {"opted_out": False})
 
     async def opt_out(
         self, keys: Sequence[str], *, user_id: int, account_id: str, stop_word: str, at: datetime
     ) -> bool:
         """Record an opt-out under every key; True when the user had not opted out before."""
         already = await self.c.count_documents({"_id": {"$in": list(keys)}, "opted_out": True})
-        for key in keys:
-            await self.c.update_one(
-                {"_id": key},
-                {
-                    "$set": {
-                        "opted_out": True,
-                        "user_id": user_id,
-                        "stop_word": stop_word,
-                        "opted_out_via": account_id,
-                        "opted_out_at": at,
-                    },
-                    "$setOnInsert": {"blacklisted": False},
-                },
-                upsert=True,
-            )
+        changed = {"opted_out": True, "stop_word": stop_word, "opted_out_via": account_id, "opted_out_at": at}
+        await self._mark(keys, {**changed, "user_id": user_id}, {"blacklisted": False})
         return already == 0
+
+    async def _mark(self, keys: Sequence[str], set_: dict[str, Any], on_insert: dict[str, Any]) -> None:
+        """Set `set_` on the document of every key (created with `on_insert` where there is none)."""
+        for key in keys:
+            await self.c.update_one({"_id": key}, {"$set": set_, "$setOnInsert": on_insert}, upsert=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from tgm_contracts.base import Page
-from tgm_contracts.commands import messaging as M
+from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_contracts.models.campaign import ChatMessageView, ConversationView, is_chat_peer, peer_key
@@ -42,7 +42,7 @@ class HistoryService:
         aliases = await self.stores.history.aliases(base)
         return list(dict.fromkeys(k for ks in aliases.values() for k in ks))
 
-    async def chat_history(self, req: M.GetChatHistoryRequest) -> Page[ChatMessageView]:
+    async def chat_history(self, req: messaging_cmd.GetChatHistoryRequest) -> Page[ChatMessageView]:
         keys = await self._keys_for(req.peer, req.lead_id)
         docs, nxt = await self.stores.history.page(
             keys=keys,
@@ -66,7 +66,7 @@ class HistoryService:
         ids = [k for k in aliases if k.startswith("id:")]
         return (ids[0] if ids else key), aliases
 
-    async def save(self, req: M.SaveChatHistoryRequest) -> M.SaveChatHistoryResult:
+    async def save(self, req: messaging_cmd.SaveChatHistoryRequest) -> messaging_cmd.SaveChatHistoryResult:
         chat_key, keys = await self._chat_key(req.peer)
         private = not is_chat_peer(req.peer)
         docs = []
@@ -94,9 +94,9 @@ class HistoryService:
                 }
             )
         saved, dups = await self.stores.history.save_many(docs)
-        return M.SaveChatHistoryResult(saved=saved, duplicates=dups)
+        return messaging_cmd.SaveChatHistoryResult(saved=saved, duplicates=dups)
 
-    async def private_messages(self, req: M.GetPrivateMessagesRequest) -> Page[ConversationView]:
+    async def private_messages(self, req: messaging_cmd.GetPrivateMessagesRequest) -> Page[ConversationView]:
         keys: list[str] | None = None
         if req.lead_stages:
             user_ids = await self.stores.leads.in_stages([s.value for s in req.lead_stages])

@@ -28,7 +28,7 @@ from tgm_contracts.models.campaign import ChatMessageView, ConversationView, Pee
 from tgm_runtime.cursor import Keyset
 
 from .compliance import user_keys
-from .window_store import TimeWindow
+from .window_store import TimeWindow, between
 
 PREVIEW = 300
 
@@ -272,11 +272,7 @@ class HistoryStore:
         query: dict[str, Any] = {"peer_keys": {"$in": list(keys)}}
         if account_id:
             query["account_id"] = account_id
-        dates: dict[str, Any] = {}
-        if since:
-            dates["$gte"] = since
-        if until:
-            dates["$lt"] = until
+        dates = between(since, until)
         if dates:
             query["date"] = dates
         if search:

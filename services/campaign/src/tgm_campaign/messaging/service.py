@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tgm_contracts.commands import crm as CRM
-from tgm_contracts.commands import messaging as M
+from tgm_contracts.commands import crm as crm_cmd
+from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import (
     MessageQueued,
     QueueCleared,
@@ -67,6 +67,33 @@ class Spec:
     account_id: str | None = None  # a lead's assigned account, when the caller chose none
     skip: JobReason | None = None
     skip_detail: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        peer: int | str,
+        key: str,
+        lead: Mapping[str, Any] | None,
+        *,
+        lead_id: str | None,
+        account_chosen: bool,
+        variables: Mapping[str, str] | None = None,
+    ) -> Spec:
+        """A recipient, sent by the lead's assigned account when the caller chose none, and skipped
+        at once when the lead is blacklisted or marked do-not-contact."""
+        spec = cls(
+            peer=peer,
+            key=key,
+            variables=dict(variables or {}),
+            lead_id=lead_id,
+            account_id=None if account_chosen else (lead or {}).get("assigned_account_id"),
+        )
+        if lead is not None:
+            if lead.get("blacklisted"):
+                spec.skip = JobReason.BLACKLISTED
+            elif lead.get("do_not_contact"):
+                spec.skip = JobReason.DO_NOT_CONTACT
+        return spec
 
 
 @dataclass
@@ -259,7 +286,9 @@ class QueueService:
             )
         )
 
-    async def queue_message(self, req: M.QueueMessageRequest, request_id: str | None) -> M.QueueMessageResult:
+    async def queue_message(
+        self, req: messaging_cmd.QueueMessageRequest, request_id: str | None
+    ) -> messaging_cmd.QueueMessageResult:
         await self._check_body(req)
         if req.account_id:
             await self._check_accounts([req.account_id])
@@ -282,20 +311,14 @@ class QueueService:
                 continue
             seen[dedupe_on] = seen.get(dedupe_on, 0) + 1
             suffix = f"#{seen[dedupe_on]}" if seen[dedupe_on] > 1 else ""
-            spec = Spec(
-                peer=peer,
-                key=r.idempotency_key or f"{batch_key}:{ident}{suffix}",
-                variables=dict(r.variables),
+            spec = Spec.of(
+                peer,
+                r.idempotency_key or f"{batch_key}:{ident}{suffix}",
+                lead,
                 lead_id=r.lead_id,
-                account_id=(lead or {}).get("assigned_account_id")
-                if req.account_id is None and req.pool is None
-                else None,
+                account_chosen=req.account_id is not None or req.pool is not None,
+                variables=r.variables,
             )
-            if lead is not None:
-                if lead.get("blacklisted"):
-                    spec.skip = JobReason.BLACKLISTED
-                elif lead.get("do_not_contact"):
-                    spec.skip = JobReason.DO_NOT_CONTACT
             specs.append(spec)
         real = [s for s in specs if s is not None]
         await self._compliance(real)
@@ -320,17 +343,17 @@ class QueueService:
             lead_id=None,
             not_before=req.not_before,
         )
-        jobs: list[M.EnqueuedJob] = []
+        jobs: list[messaging_cmd.EnqueuedJob] = []
         it = iter(out)
         for index, maybe in enumerate(specs):
             if maybe is None:
-                jobs.append(M.EnqueuedJob(index=index))
+                jobs.append(messaging_cmd.EnqueuedJob(index=index))
                 continue
             spec = maybe
             c = next(it)
             doc = c.doc or {}
             jobs.append(
-                M.EnqueuedJob(
+                messaging_cmd.EnqueuedJob(
                     index=index,
                     job_id=doc.get("_id"),
                     idempotency_key=doc.get("key", spec.key),
@@ -340,7 +363,7 @@ class QueueService:
                 )
             )
         fresh = [c.doc for c in out if not c.duplicate and c.doc]
-        return M.QueueMessageResult(
+        return messaging_cmd.QueueMessageResult(
             batch_id=batch_id,
             created=len(fresh),
             duplicates=sum(c.duplicate for c in out),
@@ -357,12 +380,12 @@ class QueueService:
         lead_id: str | None,
         body: MessageBody,
         choice: AccountChoice,
-        options: M.SendOptions,
+        options: messaging_cmd.SendOptions,
         kind: str,
         reply_to: int | None = None,
         direct: bool = False,
         skip_if_contacted: bool = False,
-    ) -> M.SendResult:
+    ) -> messaging_cmd.SendResult:
         await self._check_body(body)
         lead = None
         if lead_id is not None:
@@ -372,19 +395,13 @@ class QueueService:
             await self._check_accounts([choice.account_id])
         job_id_hint = uuid.uuid4().hex
         key = options.idempotency_key or f"send:{job_id_hint}"
-        spec = Spec(
-            peer=peer,
-            key=key,
+        spec = Spec.of(
+            peer,
+            key,
+            lead,
             lead_id=lead_id,
-            account_id=(lead or {}).get("assigned_account_id")
-            if choice.account_id is None and choice.pool is None
-            else None,
+            account_chosen=choice.account_id is not None or choice.pool is not None,
         )
-        if lead is not None:
-            if lead.get("blacklisted"):
-                spec.skip = JobReason.BLACKLISTED
-            elif lead.get("do_not_contact"):
-                spec.skip = JobReason.DO_NOT_CONTACT
         await self._compliance([spec], skip_if_contacted=skip_if_contacted)
         batch_id = "b" + hashlib.sha256(key.encode()).hexdigest()[:20]
         out = await self._create(
@@ -427,13 +444,13 @@ class QueueService:
         doc = await self.stores.jobs.get(job_id) or doc
         return self.result(doc, duplicate=created.duplicate)
 
-    def result(self, doc: Mapping[str, Any], *, duplicate: bool = False) -> M.SendResult:
+    def result(self, doc: Mapping[str, Any], *, duplicate: bool = False) -> messaging_cmd.SendResult:
         state = JobState(doc["state"])
         now = utc(self.clock())
         if state is JobState.SCHEDULED and doc.get("not_before") and doc["not_before"] <= now:
             state = JobState.PENDING
         waiting = state in (JobState.PENDING, JobState.SCHEDULED)
-        return M.SendResult(
+        return messaging_cmd.SendResult(
             job_id=doc["_id"],
             state=state,
             reason=doc.get("reason"),
@@ -446,12 +463,12 @@ class QueueService:
             duplicate=duplicate,
         )
 
-    async def send_message(self, req: M.SendMessageRequest) -> M.SendResult:
+    async def send_message(self, req: messaging_cmd.SendMessageRequest) -> messaging_cmd.SendResult:
         return await self.send(
             peer=req.peer, lead_id=req.lead_id, body=req, choice=req, options=req, kind="private"
         )
 
-    async def send_private(self, req: M.SendPrivateMessageRequest) -> M.SendResult:
+    async def send_private(self, req: messaging_cmd.SendPrivateMessageRequest) -> messaging_cmd.SendResult:
         return await self.send(
             peer=req.peer,
             lead_id=None,
@@ -462,7 +479,7 @@ class QueueService:
             reply_to=req.reply_to_message_id,
         )
 
-    async def send_direct(self, req: M.SendDirectMessageRequest) -> M.SendResult:
+    async def send_direct(self, req: messaging_cmd.SendDirectMessageRequest) -> messaging_cmd.SendResult:
         return await self.send(
             peer=req.peer,
             lead_id=None,
@@ -474,7 +491,7 @@ class QueueService:
             skip_if_contacted=req.skip_if_contacted,
         )
 
-    async def send_group(self, req: M.SendGroupMessageRequest) -> M.SendResult:
+    async def send_group(self, req: messaging_cmd.SendGroupMessageRequest) -> messaging_cmd.SendResult:
         if req.group_id is not None:
             group = await self.stores.groups.get(req.group_id)
             if group is None:
@@ -516,13 +533,13 @@ class QueueService:
 
     async def _control_result(
         self, scope: str, account_id: str | None, campaign_id: str | None, paused: bool
-    ) -> M.QueueControlResult:
+    ) -> messaging_cmd.QueueControlResult:
         now = utc(self.clock())
         waiting = await self.stores.jobs.count(
             {**self._scope_query(scope, account_id, campaign_id), "state": {"$in": list(WAITING)}}
         )
         pauses = await self.stores.pauses.active(now)
-        return M.QueueControlResult(
+        return messaging_cmd.QueueControlResult(
             scope=scope,
             account_id=account_id,
             campaign_id=campaign_id,
@@ -531,40 +548,44 @@ class QueueService:
             pauses=[pause_view(p) for p in pauses.docs],
         )
 
-    async def pause(self, req: M.PauseQueueRequest, by: str | None) -> M.QueueControlResult:
+    async def pause(
+        self, req: messaging_cmd.PauseQueueRequest, by: str | None
+    ) -> messaging_cmd.QueueControlResult:
         now = utc(self.clock())
         if req.until is not None and req.until <= now:
             raise Invalid("until must be in the future", {"field": "until"})
         await self.stores.pauses.pause(
             req.scope, req.account_id, req.campaign_id, until=req.until, reason=req.reason, by=by, now=now
         )
+        await self._pause_changed(req, True, by, until=req.until, reason=req.reason)
+        return await self._control_result(req.scope, req.account_id, req.campaign_id, True)
+
+    async def _pause_changed(
+        self,
+        scope: messaging_cmd.QueueScope,
+        paused: bool,
+        by: str | None,
+        *,
+        until: datetime | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Tell every replica (their schedulers wake on it) and run a round here."""
         await self.events.emit(
             QueuePauseChanged(
-                scope=req.scope,
-                account_id=req.account_id,
-                campaign_id=req.campaign_id,
-                paused=True,
-                until=req.until,
-                reason=req.reason,
+                scope=scope.scope,
+                account_id=scope.account_id,
+                campaign_id=scope.campaign_id,
+                paused=paused,
+                until=until,
+                reason=reason,
                 by=by,
             )
         )
         self.events.wake()
-        return await self._control_result(req.scope, req.account_id, req.campaign_id, True)
 
-    async def resume(self, req: Any, by: str | None) -> M.QueueControlResult:
-        removed = await self.stores.pauses.resume(req.scope, req.account_id, req.campaign_id)
-        if removed:
-            await self.events.emit(
-                QueuePauseChanged(
-                    scope=req.scope,
-                    account_id=req.account_id,
-                    campaign_id=req.campaign_id,
-                    paused=False,
-                    by=by,
-                )
-            )
-            self.events.wake()
+    async def resume(self, req: messaging_cmd.QueueScope, by: str | None) -> messaging_cmd.QueueControlResult:
+        if await self.stores.pauses.resume(req.scope, req.account_id, req.campaign_id):
+            await self._pause_changed(req, False, by)
         now = utc(self.clock())
         pauses = await self.stores.pauses.active(now)
         still = (
@@ -578,7 +599,9 @@ class QueueService:
         )
         return await self._control_result(req.scope, req.account_id, req.campaign_id, bool(still))
 
-    async def clear(self, req: M.ClearQueueRequest, by: str | None) -> M.ClearQueueResult:
+    async def clear(
+        self, req: messaging_cmd.ClearQueueRequest, by: str | None
+    ) -> messaging_cmd.ClearQueueResult:
         now = utc(self.clock())
         scope = self._scope_query(req.scope, req.account_id, req.campaign_id)
         states = set(req.states)
@@ -613,7 +636,7 @@ class QueueService:
                 by=by,
             )
         )
-        return M.ClearQueueResult(cancelled=len(moved), in_flight_untouched=in_flight)
+        return messaging_cmd.ClearQueueResult(cancelled=len(moved), in_flight_untouched=in_flight)
 
     async def _each_changed(
         self, docs: Sequence[Mapping[str, Any]], state: JobState, reason: JobReason, error: str | None
@@ -638,7 +661,7 @@ class QueueService:
         await self._each_changed(moved, JobState.SKIPPED, reason, why)
         return len(moved)
 
-    async def blacklist(self, req: CRM.BlacklistUserRequest, by: str | None) -> CRM.BlacklistResult:
+    async def blacklist(self, req: crm_cmd.BlacklistUserRequest, by: str | None) -> crm_cmd.BlacklistResult:
         now = utc(self.clock())
         base = user_keys(req.user_id, req.username)
         aliases = await self.stores.history.aliases(base)
@@ -667,7 +690,7 @@ class QueueService:
                 by=by,
             )
         )
-        return CRM.BlacklistResult(
+        return crm_cmd.BlacklistResult(
             user_id=user_id,
             username=username,
             blacklisted=req.blacklist,

@@ -4,12 +4,13 @@ counts, and the periodic `queue-progress` snapshot with its metrics."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from tgm_contracts.base import Page
-from tgm_contracts.commands import messaging as M
+from tgm_contracts.commands import messaging as messaging_cmd
+from tgm_contracts.events import Event
 from tgm_contracts.events_campaign import QueueProgress
 from tgm_contracts.models.campaign import (
     AccountQueueRow,
@@ -22,11 +23,11 @@ from tgm_contracts.models.campaign import (
 
 from .accounts import AccountDirectory
 from .clock import Clock, utc
-from .job_events import JobEvents
 from .metrics import Metrics
 from .pacing import AccountPace, Hold, Pacer, Target, earliest
 from .pause_store import pause_view
 from .rules import Rules
+from .scheduler import Scheduler
 from .store import WAITING, job_view
 from .stores import MessagingStores
 
@@ -47,19 +48,16 @@ class StatusService:
     def __init__(
         self,
         stores: MessagingStores,
-        events: JobEvents,
         rules: Rules,
         directory: AccountDirectory,
         metrics: Metrics,
         clock: Clock,
-        scheduler: Any = None,
+        emit: Callable[[Event], Awaitable[bool]],
+        scheduler: Scheduler | None = None,
     ) -> None:
-        self.stores = stores
-        self.events = events
-        self.rules = rules
-        self.directory = directory
-        self.metrics = metrics
-        self.clock = clock
+        self.stores, self.rules, self.directory = stores, rules, directory
+        self.metrics, self.clock, self.emit = metrics, clock, emit
+        #: This replica's scheduler, for what its last round saw (None where it does not dispatch).
         self.scheduler = scheduler
         self._had_work = False
         self._last: dict[str, Any] | None = None
@@ -140,7 +138,7 @@ class StatusService:
             oldest_pending_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else None,
         )
 
-    async def status(self, req: M.GetQueueStatusRequest) -> M.QueueStatus:
+    async def status(self, req: messaging_cmd.GetQueueStatusRequest) -> messaging_cmd.QueueStatus:
         now_ts = self.clock()
         now = utc(now_ts)
         match: dict[str, Any] = {}
@@ -197,7 +195,7 @@ class StatusService:
         jobs_page = None
         if req.include_jobs:
             jobs_page = await self._jobs(req, match, now)
-        return M.QueueStatus(
+        return messaging_cmd.QueueStatus(
             totals=totals,
             paused=pauses.all,
             pauses=[pause_view(p) for p in pauses.docs],
@@ -209,7 +207,9 @@ class StatusService:
             jobs=jobs_page,
         )
 
-    async def _jobs(self, req: M.GetQueueStatusRequest, match: Mapping[str, Any], now: datetime) -> Page:
+    async def _jobs(
+        self, req: messaging_cmd.GetQueueStatusRequest, match: Mapping[str, Any], now: datetime
+    ) -> Page:
         query: dict[str, Any] = dict(match)
         if req.job_id:
             query["_id"] = req.job_id
@@ -252,7 +252,7 @@ class StatusService:
         last_minute = await self.stores.jobs.recent_sent(now - timedelta(minutes=1))
         last_10s = await self.stores.jobs.recent_sent(now - timedelta(seconds=10))
         waiting = dict(self.scheduler.last_round.waiting_by_limit) if self.scheduler is not None else {}
-        await self.events.emit(
+        await self.emit(
             QueueProgress(
                 totals=totals,
                 sends_last_minute=last_minute,

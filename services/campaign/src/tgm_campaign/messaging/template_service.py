@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tgm_contracts.base import Ack, Page
-from tgm_contracts.commands import messaging as M
+from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import EntityChanged
 from tgm_contracts.models.campaign import TemplateSpec, TemplateView
 from tgm_runtime import Conflict, Invalid, NotFound
@@ -33,29 +33,33 @@ class TemplateService:
         self.events = events
         self.clock = clock
 
-    def _preview(self, req: M.AddTemplateRequest | M.SaveChatTemplateRequest) -> Any:
+    def _preview(self, req: messaging_cmd.AddTemplateRequest | messaging_cmd.SaveChatTemplateRequest) -> Any:
         try:
             return preview(req.content, req.variables, req.preview)
         except TemplateError as exc:
             raise Invalid(f"content: {exc}", {"field": "content", "position": exc.position}) from None
 
-    async def add(self, req: M.AddTemplateRequest, by: str | None) -> M.TemplateSaveResult:
+    async def add(
+        self, req: messaging_cmd.AddTemplateRequest, by: str | None
+    ) -> messaging_cmd.TemplateSaveResult:
         shown = self._preview(req)
         if req.dry_run:
-            return M.TemplateSaveResult(template=None, preview=shown)
+            return messaging_cmd.TemplateSaveResult(template=None, preview=shown)
         try:
             doc = await self.stores.templates.create(_fields(req), utc(self.clock()))
         except TemplateNameTaken:
             raise Conflict(f"a template named {req.name!r} already exists") from None
         await self._changed(doc["_id"], "created", by)
-        return M.TemplateSaveResult(template=template_view(doc), preview=shown)
+        return messaging_cmd.TemplateSaveResult(template=template_view(doc), preview=shown)
 
-    async def save(self, req: M.SaveChatTemplateRequest, by: str | None) -> M.TemplateSaveResult:
+    async def save(
+        self, req: messaging_cmd.SaveChatTemplateRequest, by: str | None
+    ) -> messaging_cmd.TemplateSaveResult:
         shown = self._preview(req)
         if req.id is not None and await self.stores.templates.get(req.id) is None:
             raise NotFound(f"template {req.id} does not exist")
         if req.dry_run:
-            return M.TemplateSaveResult(template=None, preview=shown)
+            return messaging_cmd.TemplateSaveResult(template=None, preview=shown)
         now = utc(self.clock())
         try:
             if req.id is None:
@@ -73,7 +77,7 @@ class TemplateService:
                 f"template {req.id} changed since {req.expected_updated_at}; read it again"
             ) from None
         await self._changed(doc["_id"], action, by)
-        return M.TemplateSaveResult(template=template_view(doc), preview=shown)
+        return messaging_cmd.TemplateSaveResult(template=template_view(doc), preview=shown)
 
     async def delete(self, template_id: str, by: str | None) -> Ack:
         if not await self.stores.templates.delete(template_id):
@@ -81,14 +85,14 @@ class TemplateService:
         await self._changed(template_id, "deleted", by)
         return Ack(affected=1)
 
-    async def toggle(self, req: M.ToggleTemplateStatusRequest, by: str | None) -> TemplateView:
+    async def toggle(self, req: messaging_cmd.ToggleTemplateStatusRequest, by: str | None) -> TemplateView:
         doc = await self.stores.templates.set_active(req.id, req.is_active, utc(self.clock()))
         if doc is None:
             raise NotFound(f"template {req.id} does not exist")
         await self._changed(req.id, "updated", by)
         return template_view(doc)
 
-    async def list(self, req: M.GetChatTemplatesRequest) -> Page[TemplateView]:
+    async def list(self, req: messaging_cmd.GetChatTemplatesRequest) -> Page[TemplateView]:
         docs = await self.stores.templates.find(
             category=req.category, active_only=req.active_only, search=req.search, ids=req.ids
         )

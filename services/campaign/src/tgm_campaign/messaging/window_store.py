@@ -17,6 +17,16 @@ from pymongo import DESCENDING
 AT_CURSOR_MAX = 1000
 
 
+def between(since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    """The condition `since <= x < until` (either end open when None; empty when both are)."""
+    dates: dict[str, Any] = {}
+    if since is not None:
+        dates["$gte"] = since
+    if until is not None:
+        dates["$lt"] = until
+    return dates
+
+
 @dataclass(frozen=True)
 class TimeWindow:
     since: datetime | None
@@ -26,11 +36,7 @@ class TimeWindow:
 
     async def read(self, collection: Any, date_field: str, base: dict[str, Any]) -> list[dict[str, Any]]:
         """The newest `want` documents of `base` before the cursor, plus every one at its instant."""
-        dates: dict[str, Any] = {}
-        if self.since is not None:
-            dates["$gte"] = self.since
-        if self.until is not None:
-            dates["$lt"] = self.until
+        dates = between(self.since, self.until)
         if self.cursor_at is not None:
             dates["$lt"] = min(self.cursor_at, dates.get("$lt", self.cursor_at))
         q = _and(base, {date_field: dates}) if dates else base
