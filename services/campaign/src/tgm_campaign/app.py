@@ -18,8 +18,10 @@ from .crm.funnel import FunnelService
 from .crm.leads import LeadService
 from .crm.timeline import TimelineService
 from .crm.tracking import TrackingService
+from .messaging.compliance_service import ComplianceService
 from .messaging.history_service import HistoryService
 from .messaging.job_events import JobWaiters
+from .messaging.queue_control import QueueControl
 from .messaging.scheduler import Scheduler
 from .messaging.service import QueueService
 from .messaging.status import StatusService
@@ -31,6 +33,8 @@ class CampaignApp:
     """Messaging (the queue and its scheduler, templates, chat history, status) and the CRM."""
 
     queue: QueueService
+    control: QueueControl
+    compliance: ComplianceService
     scheduler: Scheduler
     status: StatusService
     templates: TemplateService

@@ -31,9 +31,11 @@ from .crm.tracking import TrackingService
 from .crm.tracking_store import ActivityStore, TrackedUserStore
 from .messaging import handlers as messaging_handlers
 from .messaging.accounts import AccountDirectory
+from .messaging.compliance_service import ComplianceService
 from .messaging.history_service import HistoryService
 from .messaging.job_events import JobEvents
 from .messaging.metrics import Metrics
+from .messaging.queue_control import QueueControl
 from .messaging.rules import Rules
 from .messaging.scheduler import Scheduler
 from .messaging.service import QueueService
@@ -120,12 +122,15 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         tracked, activity = TrackedUserStore(db), ActivityStore(db)
         status = StatusService(stores, rules, directory, metrics, clock, events.emit, scheduler)
         scheduler.progress = status.publish_progress
+        compliance = ComplianceService(stores, events, clock)
         return CampaignApp(
             queue=queue,
+            control=QueueControl(stores, events, clock),
+            compliance=compliance,
             scheduler=scheduler,
             status=status,
             templates=TemplateService(stores, events, clock),
-            history=HistoryService(stores, rules, queue),
+            history=HistoryService(stores, rules, compliance),
             waiters=events.waiters,
             leads=LeadService(contacts, stores, events, tracked, activity),
             funnel=FunnelService(contacts, stores.leads),

@@ -60,15 +60,15 @@ def register(runtime: Runtime) -> None:
 
     @runtime.command(messaging_cmd.PauseQueue)
     async def pause_queue(req: messaging_cmd.PauseQueueRequest, ctx: Ctx) -> messaging_cmd.QueueControlResult:
-        return await ctx.app.queue.pause(req, ctx.principal)
+        return await ctx.app.control.pause(req, ctx.principal)
 
     @runtime.command(messaging_cmd.ResumeQueue)
     async def resume_queue(req: messaging_cmd.QueueScope, ctx: Ctx) -> messaging_cmd.QueueControlResult:
-        return await ctx.app.queue.resume(req, ctx.principal)
+        return await ctx.app.control.resume(req, ctx.principal)
 
     @runtime.command(messaging_cmd.ClearQueue)
     async def clear_queue(req: messaging_cmd.ClearQueueRequest, ctx: Ctx) -> messaging_cmd.ClearQueueResult:
-        return await ctx.app.queue.clear(req, ctx.principal)
+        return await ctx.app.control.clear(req, ctx.principal)
 
     # --- templates ------------------------------------------------------------------------------
 
@@ -122,7 +122,7 @@ def register(runtime: Runtime) -> None:
 
     @runtime.command(crm_cmd.BlacklistUser)
     async def blacklist_user(req: crm_cmd.BlacklistUserRequest, ctx: Ctx) -> crm_cmd.BlacklistResult:
-        return await ctx.app.queue.blacklist(req, ctx.principal)
+        return await ctx.app.compliance.blacklist(req, ctx.principal)
 
     # --- tg-session's message events, consumed durably ------------------------------------------
 

@@ -14,19 +14,19 @@ from tgm_runtime import NotFound
 
 from .clock import utc
 from .compliance import user_keys
+from .compliance_service import ComplianceService
 from .history_store import content_key, conversation_view, message_id_key, message_view
 from .rules import Rules
-from .service import QueueService
 from .stores import MessagingStores
 
 log = logging.getLogger("tgm.campaign.history")
 
 
 class HistoryService:
-    def __init__(self, stores: MessagingStores, rules: Rules, queue: QueueService) -> None:
+    def __init__(self, stores: MessagingStores, rules: Rules, compliance: ComplianceService) -> None:
         self.stores = stores
         self.rules = rules
-        self.queue = queue
+        self.compliance = compliance
 
     async def _keys_for(self, peer: int | str | None, lead_id: str | None) -> list[str]:
         if lead_id is not None:
@@ -169,7 +169,7 @@ class HistoryService:
         words = await self.rules.stop_words()
         word = words.match(evt.text)
         if word is not None:
-            cancelled = await self.queue.opted_out(evt.sender_id, evt.account_id, word, keys)
+            cancelled = await self.compliance.opted_out(evt.sender_id, evt.account_id, word, keys)
             log.info("user %s opted out with %r; %d waiting jobs skipped", evt.sender_id, word, cancelled)
 
     async def on_sent(self, evt: SessionMessageSent) -> None:

@@ -7,7 +7,7 @@ Events inform: they go out through `runtime.emit`, so a broken stream never undo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -97,3 +97,15 @@ class JobEvents:
         )
         if state.terminal:
             self.waiters.resolve(doc["_id"], state.value)
+
+    async def each_changed(
+        self, docs: Sequence[Mapping[str, Any]], state: JobState, reason: Any, error: str | None
+    ) -> None:
+        """Publish the same transition of many jobs (200 at a time)."""
+        for start in range(0, len(docs), 200):
+            await asyncio.gather(
+                *(
+                    self.job_changed(doc, state, doc["state"], reason=reason, error=error)
+                    for doc in docs[start : start + 200]
+                )
+            )

@@ -1,9 +1,10 @@
-"""Use cases of the queue: enqueue (bulk and immediate sends), pause, resume, clear, and the
-blacklist. Handlers call these; the scheduler does the sending."""
+"""Enqueueing: `queue-message` (one job per recipient) and the four immediate sends (one job at
+priority `urgent`, then waiting on its outcome, never by sleeping). Keys make it idempotent;
+blacklisted, opted-out and do-not-contact recipients become `skipped` jobs at once. The scheduler
+does the sending; pausing and clearing are `queue_control.py`, the blacklist `compliance_service.py`."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -13,14 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import (
     MessageQueued,
-    QueueCleared,
-    QueuePauseChanged,
-    UserBlacklisted,
-    UserOptedOut,
 )
 from tgm_contracts.models.campaign import (
     AccountChoice,
@@ -35,9 +31,8 @@ from tgm_runtime import Conflict, Invalid, NotFound
 
 from .accounts import AccountDirectory
 from .clock import Clock, utc
-from .compliance import reason_of, user_keys
+from .compliance import reason_of
 from .job_events import JobEvents
-from .pause_store import pause_view
 from .store import TERMINAL, WAITING, attempt, new_job_id
 from .stores import MessagingStores
 from .templates import TemplateError, parse
@@ -521,196 +516,3 @@ class QueueService:
             kind="group",
             reply_to=req.reply_to_message_id,
         )
-
-    # --- pause, resume, clear ----------------------------------------------------------------------
-
-    def _scope_query(self, scope: str, account_id: str | None, campaign_id: str | None) -> dict[str, Any]:
-        if scope == "account":
-            return {"account_id": account_id}
-        if scope == "campaign":
-            return {"campaign_id": campaign_id}
-        return {}
-
-    async def _control_result(
-        self, scope: str, account_id: str | None, campaign_id: str | None, paused: bool
-    ) -> messaging_cmd.QueueControlResult:
-        now = utc(self.clock())
-        waiting = await self.stores.jobs.count(
-            {**self._scope_query(scope, account_id, campaign_id), "state": {"$in": list(WAITING)}}
-        )
-        pauses = await self.stores.pauses.active(now)
-        return messaging_cmd.QueueControlResult(
-            scope=scope,
-            account_id=account_id,
-            campaign_id=campaign_id,
-            paused=paused,
-            waiting_jobs=waiting,
-            pauses=[pause_view(p) for p in pauses.docs],
-        )
-
-    async def pause(
-        self, req: messaging_cmd.PauseQueueRequest, by: str | None
-    ) -> messaging_cmd.QueueControlResult:
-        now = utc(self.clock())
-        if req.until is not None and req.until <= now:
-            raise Invalid("until must be in the future", {"field": "until"})
-        await self.stores.pauses.pause(
-            req.scope, req.account_id, req.campaign_id, until=req.until, reason=req.reason, by=by, now=now
-        )
-        await self._pause_changed(req, True, by, until=req.until, reason=req.reason)
-        return await self._control_result(req.scope, req.account_id, req.campaign_id, True)
-
-    async def _pause_changed(
-        self,
-        scope: messaging_cmd.QueueScope,
-        paused: bool,
-        by: str | None,
-        *,
-        until: datetime | None = None,
-        reason: str | None = None,
-    ) -> None:
-        """Tell every replica (their schedulers wake on it) and run a round here."""
-        await self.events.emit(
-            QueuePauseChanged(
-                scope=scope.scope,
-                account_id=scope.account_id,
-                campaign_id=scope.campaign_id,
-                paused=paused,
-                until=until,
-                reason=reason,
-                by=by,
-            )
-        )
-        self.events.wake()
-
-    async def resume(self, req: messaging_cmd.QueueScope, by: str | None) -> messaging_cmd.QueueControlResult:
-        if await self.stores.pauses.resume(req.scope, req.account_id, req.campaign_id):
-            await self._pause_changed(req, False, by)
-        now = utc(self.clock())
-        pauses = await self.stores.pauses.active(now)
-        still = (
-            pauses.all
-            if req.scope == "all"
-            else (
-                req.account_id in pauses.accounts
-                if req.scope == "account"
-                else req.campaign_id in pauses.campaigns
-            )
-        )
-        return await self._control_result(req.scope, req.account_id, req.campaign_id, bool(still))
-
-    async def clear(
-        self, req: messaging_cmd.ClearQueueRequest, by: str | None
-    ) -> messaging_cmd.ClearQueueResult:
-        now = utc(self.clock())
-        scope = self._scope_query(req.scope, req.account_id, req.campaign_id)
-        states = set(req.states)
-        query: dict[str, Any] = dict(scope)
-        if states == {"pending"}:
-            query["$or"] = [
-                {"state": JobState.PENDING.value},
-                {"state": JobState.SCHEDULED.value, "not_before": {"$lte": now}},
-            ]
-        elif states == {"scheduled"}:
-            query["state"] = JobState.SCHEDULED.value
-            query["not_before"] = {"$gt": now}
-        why = req.reason or "cleared"
-        moved = await self.stores.jobs.settle_many_waiting(
-            query,
-            {
-                "state": JobState.CANCELLED.value,
-                "reason": JobReason.CLEARED.value,
-                "last_error": why,
-                "updated_at": now,
-            },
-            attempt(now, "cancelled", reason=JobReason.CLEARED, error=why),
-        )
-        in_flight = await self.stores.jobs.count({**scope, "state": JobState.IN_FLIGHT.value})
-        await self._each_changed(moved, JobState.CANCELLED, JobReason.CLEARED, why)
-        await self.events.emit(
-            QueueCleared(
-                scope=req.scope,
-                account_id=req.account_id,
-                campaign_id=req.campaign_id,
-                cancelled=len(moved),
-                by=by,
-            )
-        )
-        return messaging_cmd.ClearQueueResult(cancelled=len(moved), in_flight_untouched=in_flight)
-
-    async def _each_changed(
-        self, docs: Sequence[Mapping[str, Any]], state: JobState, reason: JobReason, error: str | None
-    ) -> None:
-        for start in range(0, len(docs), 200):
-            await asyncio.gather(
-                *(
-                    self.events.job_changed(doc, state, doc["state"], reason=reason, error=error)
-                    for doc in docs[start : start + 200]
-                )
-            )
-
-    # --- compliance ------------------------------------------------------------------------------
-
-    async def _cancel_to(self, keys: Sequence[str], reason: JobReason, why: str) -> int:
-        now = utc(self.clock())
-        moved = await self.stores.jobs.settle_many_waiting(
-            {"peer_keys": {"$in": list(keys)}},
-            {"state": JobState.SKIPPED.value, "reason": reason.value, "last_error": why, "updated_at": now},
-            attempt(now, "skipped", reason=reason, error=why),
-        )
-        await self._each_changed(moved, JobState.SKIPPED, reason, why)
-        return len(moved)
-
-    async def blacklist(self, req: crm_cmd.BlacklistUserRequest, by: str | None) -> crm_cmd.BlacklistResult:
-        now = utc(self.clock())
-        base = user_keys(req.user_id, req.username)
-        aliases = await self.stores.history.aliases(base)
-        keys = list(dict.fromkeys(k for ks in aliases.values() for k in ks))
-        user_id = req.user_id
-        username = req.username
-        if user_id is None or username is None:
-            known = await self.stores.history.users(keys)
-            for doc in known.values():
-                user_id = user_id if user_id is not None else doc.get("user_id")
-                username = username or doc.get("username")
-        await self.stores.compliance.set_blacklisted(
-            keys, req.blacklist, user_id=user_id, username=username, reason=req.reason, by=by, at=now
-        )
-        await self.stores.leads.mark_blacklisted(user_id, username, req.blacklist, now)
-        cancelled = 0
-        if req.blacklist:
-            cancelled = await self._cancel_to(keys, JobReason.BLACKLISTED, req.reason or "user blacklisted")
-        await self.events.emit(
-            UserBlacklisted(
-                user_id=user_id,
-                username=username,
-                blacklisted=req.blacklist,
-                reason=req.reason,
-                cancelled_jobs=cancelled,
-                by=by,
-            )
-        )
-        return crm_cmd.BlacklistResult(
-            user_id=user_id,
-            username=username,
-            blacklisted=req.blacklist,
-            reason=req.reason,
-            changed_at=now,
-            cancelled_jobs=cancelled,
-        )
-
-    async def opted_out(self, user_id: int, account_id: str, stop_word: str, keys: Sequence[str]) -> int:
-        """A user wrote a stop word: no account will message them again."""
-        now = utc(self.clock())
-        new = await self.stores.compliance.opt_out(
-            keys, user_id=user_id, account_id=account_id, stop_word=stop_word, at=now
-        )
-        if not new:
-            return 0
-        cancelled = await self._cancel_to(keys, JobReason.OPTED_OUT, f"the user wrote {stop_word!r}")
-        await self.events.emit(
-            UserOptedOut(
-                user_id=user_id, account_id=account_id, stop_word=stop_word, cancelled_jobs=cancelled
-            )
-        )
-        return cancelled
