@@ -135,26 +135,15 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
             {"accountId": ids[1], "group": group, "text": "group hello", "waitSeconds": 50},
         )
         assert r["state"] == "sent" and "group hello" in delivered(chat=group), (r, delivered(chat=group))
-        again = gw.ok(
-            "send-private-message",
-            {
-                "accountId": ids[0],
-                "peer": users[1].id,
-                "text": "x",
-                "idempotencyKey": "k1",
-                "waitSeconds": 50,
-            },
-        )
-        twice = gw.ok(
-            "send-private-message",
-            {
-                "accountId": ids[0],
-                "peer": users[1].id,
-                "text": "x",
-                "idempotencyKey": "k1",
-                "waitSeconds": 50,
-            },
-        )
+        keyed = {
+            "accountId": ids[0],
+            "peer": users[1].id,
+            "text": "x",
+            "idempotencyKey": "k1",
+            "waitSeconds": 50,
+        }
+        again = gw.ok("send-private-message", keyed)
+        twice = gw.ok("send-private-message", keyed)  # the same key: the same job, not a second send
         assert twice["jobId"] == again["jobId"] and twice["duplicate"] is True
         assert delivered(to=users[1]).count("x") == 1
 
