@@ -198,8 +198,8 @@ class ProviderService:
         for p in old:
             try:
                 await p.aclose()
-            except Exception:
-                pass
+            except Exception as exc:  # an old client that fails to close must not block the new settings
+                log.debug("closing provider %s failed: %s", p.name, exc)
         doc = self._doc or {}
         self.embedders.embedder = None
         emb = doc.get("embedding_provider", "none")
