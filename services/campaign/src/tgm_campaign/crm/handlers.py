@@ -29,7 +29,7 @@ def register(runtime: Runtime) -> None:
         return await ctx.app.leads.delete_lead(req, ctx.principal)
 
     @runtime.command(crm_cmd.GetLeads)
-    async def get_leads(req: crm_cmd.GetLeadsRequest, ctx: Ctx) -> Page:
+    async def get_leads(req: crm_cmd.GetLeadsRequest, ctx: Ctx) -> Page[LeadView]:
         return await ctx.app.leads.get_leads(req)
 
     @runtime.command(crm_cmd.GetLeadDetails)
@@ -53,7 +53,7 @@ def register(runtime: Runtime) -> None:
         return await ctx.app.funnel.funnel_stats(req)
 
     @runtime.command(crm_cmd.GetFunnelUsers)
-    async def get_funnel_users(req: crm_cmd.GetFunnelUsersRequest, ctx: Ctx) -> Page:
+    async def get_funnel_users(req: crm_cmd.GetFunnelUsersRequest, ctx: Ctx) -> Page[crm_cmd.FunnelUser]:
         return await ctx.app.funnel.funnel_users(req)
 
     @runtime.command(crm_cmd.TrackUser)
@@ -65,11 +65,13 @@ def register(runtime: Runtime) -> None:
         return await ctx.app.tracking.untrack(req, ctx.principal)
 
     @runtime.command(crm_cmd.GetTrackedUsers)
-    async def get_tracked_users(req: crm_cmd.GetTrackedUsersRequest, ctx: Ctx) -> Page:
+    async def get_tracked_users(
+        req: crm_cmd.GetTrackedUsersRequest, ctx: Ctx
+    ) -> Page[crm_cmd.TrackedUserView]:
         return await ctx.app.tracking.tracked_users(req)
 
     @runtime.command(crm_cmd.GetUserActivity)
-    async def get_user_activity(req: crm_cmd.GetUserActivityRequest, ctx: Ctx) -> Page:
+    async def get_user_activity(req: crm_cmd.GetUserActivityRequest, ctx: Ctx) -> Page[crm_cmd.ActivityItem]:
         return await ctx.app.timeline.user_activity(req)
 
     @runtime.subscribe_events(MessageReceived, durable="crm_received")

@@ -50,24 +50,16 @@ class ComplianceService:
         cancelled = 0
         if req.blacklist:
             cancelled = await self._cancel_to(keys, JobReason.BLACKLISTED, req.reason or "user blacklisted")
-        await self.events.emit(
-            UserBlacklisted(
-                user_id=user_id,
-                username=username,
-                blacklisted=req.blacklist,
-                reason=req.reason,
-                cancelled_jobs=cancelled,
-                by=by,
-            )
-        )
-        return crm_cmd.BlacklistResult(
-            user_id=user_id,
-            username=username,
-            blacklisted=req.blacklist,
-            reason=req.reason,
-            changed_at=now,
-            cancelled_jobs=cancelled,
-        )
+        # The event tells what the answer tells (and who did it).
+        outcome = {
+            "user_id": user_id,
+            "username": username,
+            "blacklisted": req.blacklist,
+            "reason": req.reason,
+            "cancelled_jobs": cancelled,
+        }
+        await self.events.emit(UserBlacklisted(**outcome, by=by))
+        return crm_cmd.BlacklistResult(**outcome, changed_at=now)
 
     async def opted_out(self, user_id: int, account_id: str, stop_word: str, keys: Sequence[str]) -> int:
         """A user wrote a stop word: no account will message them again."""

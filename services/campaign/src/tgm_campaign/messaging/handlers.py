@@ -16,7 +16,7 @@ from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import JobStateChanged, MessageQueued, QueuePauseChanged, QueueProgress
 from tgm_contracts.events_session import FloodWaitRecorded, MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
-from tgm_contracts.models.campaign import TemplateView
+from tgm_contracts.models.campaign import ChatMessageView, ConversationView, TemplateView
 
 from ..app import Ctx, Runtime
 
@@ -99,13 +99,13 @@ def register(runtime: Runtime) -> None:
         return await ctx.app.templates.toggle(req, ctx.principal)
 
     @runtime.command(messaging_cmd.GetChatTemplates)
-    async def get_chat_templates(req: messaging_cmd.GetChatTemplatesRequest, ctx: Ctx) -> Page:
+    async def get_chat_templates(req: messaging_cmd.GetChatTemplatesRequest, ctx: Ctx) -> Page[TemplateView]:
         return await ctx.app.templates.list(req)
 
     # --- chat history ---------------------------------------------------------------------------
 
     @runtime.command(messaging_cmd.GetChatHistory)
-    async def get_chat_history(req: messaging_cmd.GetChatHistoryRequest, ctx: Ctx) -> Page:
+    async def get_chat_history(req: messaging_cmd.GetChatHistoryRequest, ctx: Ctx) -> Page[ChatMessageView]:
         return await ctx.app.history.chat_history(req)
 
     @runtime.command(messaging_cmd.SaveChatHistory)
@@ -115,7 +115,9 @@ def register(runtime: Runtime) -> None:
         return await ctx.app.history.save(req)
 
     @runtime.command(messaging_cmd.GetPrivateMessages)
-    async def get_private_messages(req: messaging_cmd.GetPrivateMessagesRequest, ctx: Ctx) -> Page:
+    async def get_private_messages(
+        req: messaging_cmd.GetPrivateMessagesRequest, ctx: Ctx
+    ) -> Page[ConversationView]:
         return await ctx.app.history.private_messages(req)
 
     # --- compliance -----------------------------------------------------------------------------
@@ -147,6 +149,7 @@ def listen(runtime: Runtime) -> None:
     """Core-NATS taps on our own events, so every replica hears what another one did: outcomes of
     jobs (immediate sends wait on them), new jobs and resumed queues (wake the scheduler), progress
     snapshots (metrics). The durable consumers above are for tg-session's events."""
+    # Core-NATS messages and subscriptions (nats-py, reached through the runtime: not a dependency of ours).
     subscriptions: list[Any] = []
 
     async def on_job(msg: Any) -> None:
@@ -163,7 +166,7 @@ def listen(runtime: Runtime) -> None:
             runtime.app.status.apply_progress(QueueProgress.model_validate(json.loads(msg.data)))
 
     @runtime.on_start
-    async def subscribe(rt: Any) -> None:
+    async def subscribe(rt: Runtime) -> None:
         try:
             nc = runtime.nc
         except Exception:
@@ -178,7 +181,7 @@ def listen(runtime: Runtime) -> None:
         ]
 
     @runtime.on_stop
-    async def unsubscribe(rt: Any) -> None:
+    async def unsubscribe(rt: Runtime) -> None:
         for sub in subscriptions:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
