@@ -321,7 +321,8 @@ OBJECTIONS = (
     "不需要",
     "下次",
 )
-_QUESTION = re.compile(
+#: A question (on folded text): a question mark, a leading English question word or a Chinese question word.
+QUESTION = re.compile(
     r"[?？]|^(what|how|when|where|which|who|why|can|could|do|does|is|are)\b|吗|呢|什么|怎么|如何|多少|几"
 )
 
@@ -407,7 +408,7 @@ def intent(text: str) -> tuple[str, float]:
             if _contains(folded, p):
                 scores[name] += 1 + (len(p) > 3)
     if not scores:
-        return ("information", 0.4) if _QUESTION.search(folded) else ("other", 0.3)
+        return ("information", 0.4) if QUESTION.search(folded) else ("other", 0.3)
     best = max(_INTENT_PRIORITY, key=lambda n: (scores[n], -_INTENT_PRIORITY.index(n)))
     # Strong intents win over weaker ones they co-occur with (an angry refund request is a complaint).
     for n in _INTENT_PRIORITY[:3]:
@@ -490,7 +491,7 @@ def summarize(turns: list[tuple[str, str]], max_chars: int = 300) -> str:
     for ts in toks:
         df.update(ts)
     scored = [
-        (sum(df[t] for t in ts) / (1 + len(ts) ** 0.5) + (1.5 if _QUESTION.search(fold(s)) else 0), i)
+        (sum(df[t] for t in ts) / (1 + len(ts) ** 0.5) + (1.5 if QUESTION.search(fold(s)) else 0), i)
         for i, (s, ts) in enumerate(zip(user_sents, toks, strict=True))
     ]
     picked = sorted(i for _, i in sorted(scored, reverse=True)[:3])
@@ -513,7 +514,7 @@ def analyze(turns: list[tuple[str, str]]) -> Analysis:
     lang = detect_language(basis)
     buying = found(basis, BUYING_SIGNALS)
     objections = found(basis, OBJECTIONS)
-    questions = [s for r, t in turns if r == "user" for s in sentences(t) if _QUESTION.search(fold(s))][:10]
+    questions = [s for r, t in turns if r == "user" for s in sentences(t) if QUESTION.search(fold(s))][:10]
     stage, reason = suggest_stage(turns, it, sent, buying)
     return Analysis(
         intent=it,

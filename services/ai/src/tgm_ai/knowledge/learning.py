@@ -10,7 +10,7 @@ from typing import Any
 
 from tgm_contracts.commands.ai import FaqCandidate, LearnFromHistoryRequest, LearnFromHistoryResult
 
-from ..domain.analysis import _QUESTION, intent
+from ..domain.analysis import QUESTION, intent
 from ..domain.index import Bm25, KnowledgeIndex
 from ..domain.text import fold, shorten, tokenize
 from ..ids import new_id, now
@@ -34,9 +34,7 @@ class HistoryLearning:
             for i, (role, text) in enumerate(turns):
                 if role != "user":
                     continue
-                if not (
-                    _QUESTION.search(fold(text)) or intent(text)[0] in ("pricing", "purchase", "support")
-                ):
+                if not (QUESTION.search(fold(text)) or intent(text)[0] in ("pricing", "purchase", "support")):
                     continue
                 replies: list[str] = []
                 for r2, t2 in turns[i + 1 :]:
