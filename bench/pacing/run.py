@@ -332,10 +332,11 @@ async def bench(args: argparse.Namespace, nats_srv: Any, mongo_srv: Any, tmp: Pa
     from tg_emulator.emulator import Emulator
     from tg_emulator.keys import PUBLIC_KEY_PEM
     from tg_emulator.world import World
-    from tgm_campaign.app import create_runtime as campaign_runtime
+    from tgm_campaign.bootstrap import build as campaign_runtime
+    from tgm_campaign.settings import CampaignSettings
     from tgm_contracts.commands import telegram_ops as T
     from tgm_runtime import RuntimeSettings
-    from tgm_session.app import create_runtime as session_runtime
+    from tgm_session.bootstrap import build as session_runtime
     from tgm_session.settings import SessionSettings
 
     emu = await Emulator(World()).start()
@@ -367,7 +368,7 @@ async def bench(args: argparse.Namespace, nats_srv: Any, mongo_srv: Any, tmp: Pa
             request_timeout_seconds=15,
         ),
     )
-    campaign = campaign_runtime(rs("bench-campaign"))
+    campaign = campaign_runtime(CampaignSettings(runtime=rs("bench-campaign")))
     await session.start()
     await campaign.start()
     nc = await nats.connect(nats_srv.url)

@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from tgm_contracts import Service, subjects
+from pydantic import Field
+from tgm_contracts import Rpc, Service, subjects
+from tgm_contracts.base import Request, Response
+from tgm_contracts.command import RPCS
 from tgm_contracts.events_system import SettingsChanged
 from tgm_runtime import DomainError, RuntimeSettings, ServiceRuntime
 from tgm_runtime.cursor import Keyset, decode, encode
@@ -197,3 +200,58 @@ def test_subjects_parse_back_to_what_built_them() -> None:
     assert subjects.parse_service(acct) is None
     with pytest.raises(ValueError):
         subjects.account_of(evt)
+
+
+class EchoRequest(Request):
+    text: str = Field(min_length=1, max_length=10)
+
+
+class EchoResponse(Response):
+    text: str
+    length: int
+
+
+class Upper:
+    async def run(self, req: EchoRequest) -> EchoResponse:
+        return EchoResponse(text=req.text.upper(), length=len(req.text))
+
+    async def wrong(self, req: SettingsChanged) -> EchoResponse:
+        raise AssertionError("never called")
+
+
+@dataclass(frozen=True)
+class RoutedApp:
+    upper: Upper
+
+
+class Echo(Rpc, name="test-echo-routed", owner=Service.ANALYTICS, request=EchoRequest, response=EchoResponse):
+    """A call for this test only: taken out of the declared calls so no schema or catalogue sees it."""
+
+
+RPCS.remove(Echo)
+
+
+@pytest.mark.component
+async def test_route_serves_a_command_by_one_use_case_method_checked_at_start(mongo_server: Any) -> None:
+    def runtime_with(method: Any) -> ServiceRuntime[RoutedApp]:
+        rt: ServiceRuntime[RoutedApp] = ServiceRuntime(
+            Service.ANALYTICS, "test", settings=RuntimeSettings(nats_url="nats://127.0.0.1:1")
+        )
+
+        async def factory() -> RoutedApp:
+            return RoutedApp(upper=Upper())
+
+        rt.provide(factory)
+        rt.route(Echo, method)
+        return rt
+
+    async with runtime_client(runtime_with(lambda app: app.upper.run), mongo_server.uri) as client:
+        assert await client.request(Echo.SUBJECT, {"text": "hi"}) == {
+            "ok": True,
+            "data": {"text": "HI", "length": 2},
+        }
+        bad = await client.request(Echo.SUBJECT, {"text": ""})
+        assert bad["error"]["code"] == "VALIDATION_ERROR"
+    with pytest.raises(TypeError, match="takes SettingsChanged"):
+        async with runtime_client(runtime_with(lambda app: app.upper.wrong), mongo_server.uri):
+            pass

@@ -15,12 +15,14 @@ and best-effort events through `runtime.emit`, so every service stops and fails 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
 import signal
 import time
 import traceback
+import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -78,6 +80,7 @@ H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 T = TypeVar("T")
 #: The service's frozen dataclass of use cases (`CampaignApp`, …), built by the factory given to `provide`.
 AppT = TypeVar("AppT")
+ReqT = TypeVar("ReqT")
 #: Outcomes the performance sample counts as errors: failures on the server side, not refused input.
 _SERVER_ERRORS = frozenset(code.value for code, status in HTTP_STATUS.items() if status >= 500)
 CountsFn = Callable[[AsyncDatabase[Any]], Awaitable[dict[str, int]]]
@@ -142,6 +145,7 @@ class ServiceRuntime(Generic[AppT]):
         self.state = SimpleNamespace()
         self._app: AppT | None = None
         self._app_factory: Callable[[], Awaitable[AppT]] | None = None
+        self._bindings: list[tuple[type[Command] | type[Rpc], Callable[[AppT], Callable[..., Any]]]] = []
         self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         self._start_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
@@ -244,6 +248,47 @@ class ServiceRuntime(Generic[AppT]):
         if cmd.OWNER is not self.service:
             raise ValueError(f"{cmd.NAME} is owned by {cmd.OWNER.value}, not {self.service.value}")
         return self._serve(cmd.SUBJECT, cmd.NAME, cmd.Request, cmd.Response, queue=self.service.value)
+
+    def route(
+        self, cmd: type[Command] | type[Rpc], use_case: Callable[[AppT], Callable[[ReqT], Awaitable[Any]]]
+    ) -> None:
+        """Serve `cmd` by one use case method of the app: the whole of a thin handler, in one line.
+
+            runtime.route(GetAlerts, lambda app: app.alerts.list)
+
+        The lambda is typed (`app` is this runtime's AppT), so the checker and go-to-definition follow it to
+        the use case. At start the method's request parameter is checked against the contract's `Request`
+        (a mismatch fails the start, not a call). A handler that needs more than the request (the caller's
+        principal, the request id) is written out with `@runtime.command`."""
+
+        async def handler(req: Any, ctx: CallContext[AppT]) -> Any:
+            return await use_case(ctx.app)(req)
+
+        handler.__name__ = cmd.NAME.replace("-", "_")
+        self._bindings.append((cmd, use_case))
+        if issubclass(cmd, Command):
+            self.command(cmd)(handler)
+        else:
+            self.rpc(cmd)(handler)
+
+    def _check_bindings(self, app: AppT) -> None:
+        for cmd, use_case in self._bindings:
+            method = use_case(app)
+            params = [
+                p
+                for p in inspect.signature(method).parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            if len(params) != 1:
+                raise TypeError(f"{cmd.NAME}: {method.__qualname__} must take exactly the request")
+            try:
+                expected = typing.get_type_hints(method).get(params[0].name)
+            except Exception:  # annotations only importable under TYPE_CHECKING: nothing to compare
+                continue
+            if isinstance(expected, type) and not issubclass(cmd.Request, expected):
+                raise TypeError(
+                    f"{cmd.NAME} sends {cmd.Request.__name__} but {method.__qualname__} takes {expected.__name__}"
+                )
 
     def rpc(self, call: type[Rpc]) -> Callable[[H], H]:
         return self._serve(
@@ -541,6 +586,7 @@ class ServiceRuntime(Generic[AppT]):
             await self._ensure_streams()
         if self._app_factory is not None:
             self._app = await self._app_factory()
+            self._check_bindings(self._app)
         for hook in self._start_hooks:
             await hook(self)
         if connect_broker:
