@@ -18,6 +18,7 @@ from typing import Any
 from tgm_contracts import Service
 from tgm_contracts.rpc_session import Send, SendRequest, SendResult
 from tgm_runtime import ServiceRuntime
+from tgm_runtime.tasks import Periodic
 
 from . import __version__
 from .app import CampaignApp, Runtime
@@ -68,16 +69,13 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
     runtime: Runtime = ServiceRuntime(
         Service.CAMPAIGN, __version__, migrations=MIGRATIONS, counts=counts, settings=settings.runtime
     )
-    loop = (
-        runtime.every(
+    loop: Periodic | None = None
+    if settings.scheduler:  # a replica that dispatches: the scheduler loop and the chores
+        loop = runtime.every(
             lambda: runtime.app.scheduler.next_wait(),
             lambda: runtime.app.scheduler.tick(),
             "campaign-scheduler",
         )
-        if settings.scheduler
-        else None
-    )
-    if settings.scheduler:
         runtime.every(CHORES_SECONDS, lambda: runtime.app.scheduler.chores_tick(), "campaign-chores")
 
     async def make_app() -> CampaignApp:
@@ -145,10 +143,15 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
     # get-performance shows the queue's depth: the fleet-wide jobs gauge every replica keeps in step.
     runtime.perf.gauge("queue_depth", lambda: _queue_depth(runtime), merge="max")
 
-    async def drain(rt: ServiceRuntime[Any]) -> None:
-        await runtime.app.scheduler.drain()
+    async def drain(rt: Runtime) -> None:
+        try:
+            scheduler = runtime.app.scheduler
+        except RuntimeError:  # stopped before the app was built: nothing is in flight
+            return
+        await scheduler.drain()
 
-    async def restored(rt: ServiceRuntime[Any]) -> None:
+    async def restored(rt: Runtime) -> None:
+        # The restored queue is read afresh at the next round (the app itself is not rebuilt).
         runtime.app.scheduler.wake()
 
     runtime.on_stop(drain)
