@@ -6,13 +6,11 @@ from __future__ import annotations
 from tgm_contracts import Event
 from tgm_contracts.base import Ack
 from tgm_contracts.commands.analytics import (
-    AlertPage,
     ClearAlerts,
     ClearAlertsRequest,
     DismissAlert,
     DismissAlertRequest,
     GetAlerts,
-    GetAlertsRequest,
 )
 from tgm_contracts.models.analytics import AlertView
 
@@ -24,9 +22,7 @@ def register(runtime: Runtime) -> None:
     async def on_event(event: Event) -> None:
         await runtime.app.alerts.handle(event)
 
-    @runtime.command(GetAlerts)
-    async def get_alerts(req: GetAlertsRequest, ctx: Ctx) -> AlertPage:
-        return await ctx.app.alerts.list(req)
+    runtime.route(GetAlerts, lambda app: app.alerts.list)
 
     @runtime.command(DismissAlert)
     async def dismiss_alert(req: DismissAlertRequest, ctx: Ctx) -> AlertView:

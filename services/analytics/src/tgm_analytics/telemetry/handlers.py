@@ -9,9 +9,8 @@ import time
 
 from faststream.nats import JStream, NatsMessage, PullSub
 from tgm_contracts import streams, subjects
-from tgm_contracts.base import Ack, Page
+from tgm_contracts.base import Ack
 from tgm_contracts.commands import analytics as analytics_cmd
-from tgm_contracts.models.analytics import ExportFile, LogEntryView
 
 from ..app import Ctx, Runtime
 from .service import kind_of
@@ -40,13 +39,8 @@ def register(runtime: Runtime) -> None:
         pull_sub=PullSub(batch_size=32, timeout=1.0),
     )(on_telemetry)
 
-    @runtime.command(analytics_cmd.GetLogs)
-    async def get_logs(req: analytics_cmd.GetLogsRequest, ctx: Ctx) -> Page[LogEntryView]:
-        return await ctx.app.logs.page(req)
-
-    @runtime.command(analytics_cmd.ExportLogs)
-    async def export_logs(req: analytics_cmd.ExportLogsRequest, ctx: Ctx) -> ExportFile:
-        return await ctx.app.logs.export(req)
+    runtime.route(analytics_cmd.GetLogs, lambda app: app.logs.page)
+    runtime.route(analytics_cmd.ExportLogs, lambda app: app.logs.export)
 
     @runtime.command(analytics_cmd.ClearLogs)
     async def clear_logs(req: analytics_cmd.ClearLogsRequest, ctx: Ctx) -> Ack:
@@ -54,8 +48,4 @@ def register(runtime: Runtime) -> None:
         log.info("clear-logs removed %d records (by %s)", ack.affected, ctx.principal or "?")
         return ack
 
-    @runtime.command(analytics_cmd.GetPerformance)
-    async def get_performance(
-        req: analytics_cmd.PerformanceRequest, ctx: Ctx
-    ) -> analytics_cmd.PerformanceReport:
-        return await ctx.app.performance.report(req)
+    runtime.route(analytics_cmd.GetPerformance, lambda app: app.performance.report)
