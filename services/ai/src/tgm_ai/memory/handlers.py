@@ -14,9 +14,7 @@ def register(runtime: Runtime) -> None:
     async def ai_memory_get(req: ai_cmd.MemoryKey, ctx: Ctx) -> MemoryView:
         return await ctx.app.memory.get_merged(req.account_id, req.user_id)
 
-    @runtime.command(ai_cmd.AiMemorySave)
-    async def ai_memory_save(req: ai_cmd.MemorySaveRequest, ctx: Ctx) -> MemoryView:
-        return await ctx.app.memory.save(req)
+    runtime.route(ai_cmd.AiMemorySave, lambda app: app.memory.save)
 
     @runtime.command(ai_cmd.AiMemoryClear)
     async def ai_memory_clear(req: ai_cmd.MemoryClearRequest, ctx: Ctx) -> Ack:

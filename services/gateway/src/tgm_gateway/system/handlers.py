@@ -48,10 +48,5 @@ def register(runtime: Runtime) -> None:
     async def backup_database(req: system_cmd.BackupDatabaseRequest, ctx: Ctx) -> system_cmd.BackupStatus:
         return await ctx.app.backups.backup(req, ctx.request_id)
 
-    @runtime.command(system_cmd.RestoreDatabase)
-    async def restore_database(req: system_cmd.RestoreDatabaseRequest, ctx: Ctx) -> system_cmd.BackupStatus:
-        return await ctx.app.backups.restore(req)
-
-    @runtime.command(system_cmd.GetBackupStatus)
-    async def get_backup_status(req: system_cmd.GetBackupStatusRequest, ctx: Ctx) -> system_cmd.BackupList:
-        return await ctx.app.backups.status(req)
+    runtime.route(system_cmd.RestoreDatabase, lambda app: app.backups.restore)
+    runtime.route(system_cmd.GetBackupStatus, lambda app: app.backups.status)
