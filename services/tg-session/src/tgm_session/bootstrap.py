@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 from tgm_contracts import Service
 from tgm_contracts.rpc_session import QrControl, ScrapeControl
+from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import RuntimeSettings
 
 from . import __version__
@@ -98,7 +98,7 @@ def build(
         else:
             lease_store, s = await open_lease_bucket(runtime.broker, configured)
 
-        async def telegram() -> Any:
+        async def telegram() -> TelegramSettings:
             return await runtime.settings_section("telegram")
 
         async def capacity() -> int:
@@ -261,7 +261,7 @@ def build(
 
     runtime.provide(make_app)
 
-    async def stop(rt: Any) -> None:
+    async def stop(rt: Runtime) -> None:
         # The periodic jobs have ended their round; the runs end, then every account is let go.
         try:
             session = app()
@@ -272,7 +272,7 @@ def build(
         await session.scrapes.stop()
         await session.pool.stop()
 
-    async def restored(rt: Any) -> None:
+    async def restored(rt: Runtime) -> None:
         app().pool.wake()  # the next tick lets go of accounts the restored data no longer has
 
     runtime.on_stop(stop)

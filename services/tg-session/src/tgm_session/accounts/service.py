@@ -8,11 +8,12 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tgm_contracts import ErrorCode
 from tgm_contracts.base import Ack, utcnow
-from tgm_contracts.commands import accounts as A
+from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.events_session import AccountAdded, AccountRemoved
 from tgm_contracts.models.session import (
     AccountGroupView,
@@ -34,6 +35,7 @@ from tgm_contracts.rpc_session import (
     SyncInfo,
     UpdateProfile,
 )
+from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
 from ..credentials.service import CredentialPool
@@ -47,38 +49,39 @@ from ..store import Doc, Repos
 from ..vault import Vault
 from ..views import account_brief, account_view, daily_count
 
-S = AccountState
+#: Account settings an update stores as given (group, tags and persona are checked first).
+PLAIN_SETTINGS = (
+    "label",
+    "role",
+    "notes",
+    "daily_send_limit",
+    "warmup_enabled",
+    "ai_enabled",
+    "ai_model",
+    "ai_personality",
+)
+#: Every setting an operator gives an account (update-account; qr-login-create keeps them for later).
+ACCOUNT_SETTINGS = (*PLAIN_SETTINGS, "group", "tags", "persona_id")
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
+@dataclass(kw_only=True, eq=False)
 class Accounts:
-    def __init__(
-        self,
-        *,
-        repos: Repos,
-        vault: Vault,
-        pool: AccountPool,
-        credentials: CredentialPool,
-        health: Health,
-        leases: LeaseStore,
-        publish: Callable[[Any], Awaitable[None]],
-        telegram_settings: Callable[[], Awaitable[Any]],
-    ) -> None:
-        self.repos = repos
-        self.vault = vault
-        self.pool = pool
-        self.credentials = credentials
-        self.health = health
-        self.leases = leases
-        self.publish = publish
-        self.telegram_settings = telegram_settings
+    repos: Repos
+    vault: Vault
+    pool: AccountPool
+    credentials: CredentialPool
+    health: Health
+    leases: LeaseStore
+    publish: Callable[[Any], Awaitable[None]]
+    telegram_settings: Callable[[], Awaitable[TelegramSettings]]
 
     # --- lookups -----------------------------------------------------------------------------------
 
-    async def find(self, sel: AccountSelector | A.AccountSelector) -> Doc:
+    async def find(self, sel: AccountSelector | accounts_cmd.AccountSelector) -> Doc:
         if sel.account_id is not None:
             doc = await self.repos.accounts.get(sel.account_id)
             if doc is None:
@@ -115,7 +118,7 @@ class Accounts:
         if name is None:
             return
         key = name.casefold()
-        if await self.repos.groups.col.find_one({"key": key}) is None:
+        if await self.repos.groups.by_key(key) is None:
             try:
                 await self.repos.groups.insert(
                     {"_id": new_id("grp"), "key": key, "name": name, "created_at": utcnow()}
@@ -127,7 +130,7 @@ class Accounts:
         if persona_id is not None and await self.repos.personas.get(persona_id) is None:
             raise NotFound(f"no persona {persona_id}")
 
-    async def add(self, req: A.AddAccountRequest) -> AccountView:
+    async def add(self, req: accounts_cmd.AddAccountRequest) -> AccountView:
         settings = await self.telegram_settings()
         if await self.repos.accounts.by_phone(req.phone) is not None:
             raise Conflict(f"{req.phone} is already in the fleet")
@@ -147,7 +150,7 @@ class Accounts:
             "_id": account_id,
             "phone": req.phone,
             "label": req.label,
-            "state": S.NEW.value,
+            "state": AccountState.NEW.value,
             "state_reason": None,
             "state_changed_at": now,
             "role": (req.role or "unassigned"),
@@ -183,7 +186,7 @@ class Accounts:
             }
         if req.session_string is not None:
             doc["session_enc"] = self.vault.seal(req.session_string.get_secret_value(), account_id)
-            doc["state"] = S.DISCONNECTED.value
+            doc["state"] = AccountState.DISCONNECTED.value
             doc["state_reason"] = "session imported; not connected yet"
         await self._ensure_group(req.group)
         if await self.repos.accounts.add(doc) is None:
@@ -200,7 +203,7 @@ class Accounts:
 
     # --- list --------------------------------------------------------------------------------------
 
-    def _query(self, req: A.GetAccountsRequest) -> Doc:
+    def _query(self, req: accounts_cmd.GetAccountsRequest) -> Doc:
         q: Doc = {}
         if req.state:
             q["state"] = {"$in": [s.value for s in req.state]}
@@ -229,7 +232,7 @@ class Accounts:
             ]
         return q
 
-    async def list(self, req: A.GetAccountsRequest) -> A.AccountPage:
+    async def list(self, req: accounts_cmd.GetAccountsRequest) -> accounts_cmd.AccountPage:
         q = self._query(req)
         offset = _offset(req.cursor)
         field = {"last_active_at": "last_active_at"}.get(req.sort, req.sort)
@@ -240,7 +243,7 @@ class Accounts:
         total = await self.repos.accounts.count(q)
         holders = await self.holders()
         nxt = offset + len(docs)
-        return A.AccountPage(
+        return accounts_cmd.AccountPage(
             items=[account_view(d, holder=holders.get(d["_id"])) for d in docs],
             next_cursor=str(nxt) if nxt < total else None,
             total=total,
@@ -249,21 +252,12 @@ class Accounts:
 
     # --- update ------------------------------------------------------------------------------------
 
-    async def update(self, req: A.UpdateAccountRequest) -> AccountView:
+    async def update(self, req: accounts_cmd.UpdateAccountRequest) -> AccountView:
         doc = await self.find(req)
         given = req.model_fields_set
         fields: Doc = {}
         unset: list[str] = []
-        for name in (
-            "label",
-            "role",
-            "notes",
-            "daily_send_limit",
-            "warmup_enabled",
-            "ai_enabled",
-            "ai_model",
-            "ai_personality",
-        ):
+        for name in PLAIN_SETTINGS:
             if name in given:
                 value = getattr(req, name)
                 fields[name] = value.value if hasattr(value, "value") else value
@@ -331,12 +325,14 @@ class Accounts:
 
     # --- live: profile -----------------------------------------------------------------------------
 
-    async def update_data(self, req: A.UpdateAccountDataRequest) -> AccountView:
+    async def update_data(self, req: accounts_cmd.UpdateAccountDataRequest) -> AccountView:
         doc = await self.find(req)
         return await self.pool.call(UpdateProfile, doc["_id"], req)
 
     @account_call(UpdateProfile)
-    async def update_data_here(self, live: LiveAccount, req: A.UpdateAccountDataRequest) -> AccountView:
+    async def update_data_here(
+        self, live: LiveAccount, req: accounts_cmd.UpdateAccountDataRequest
+    ) -> AccountView:
         client = await self.pool.client_of(live)
         given = req.model_fields_set
         try:
@@ -387,11 +383,11 @@ class Accounts:
 
     # --- live: status ------------------------------------------------------------------------------
 
-    async def check_status(self, req: AccountSelector) -> A.AccountStatusReport:
+    async def check_status(self, req: AccountSelector) -> accounts_cmd.AccountStatusReport:
         doc = await self.find(req)
         previous = AccountState(doc["state"])
         if not doc.get("session_enc") or previous not in HOLDABLE:
-            return A.AccountStatusReport(
+            return accounts_cmd.AccountStatusReport(
                 account_id=doc["_id"],
                 state=previous,
                 previous_state=previous,
@@ -406,7 +402,7 @@ class Accounts:
             if exc.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
                 raise
             now_doc = await self.repos.accounts.get(doc["_id"]) or doc
-            return A.AccountStatusReport(
+            return accounts_cmd.AccountStatusReport(
                 account_id=doc["_id"],
                 state=AccountState(now_doc["state"]),
                 previous_state=previous,
@@ -418,7 +414,9 @@ class Accounts:
             )
 
     @account_call(CheckStatus)
-    async def check_status_here(self, live: LiveAccount, req: AccountSelector) -> A.AccountStatusReport:
+    async def check_status_here(
+        self, live: LiveAccount, req: AccountSelector
+    ) -> accounts_cmd.AccountStatusReport:
         doc = await self.repos.accounts.get(live.account_id)
         if doc is None:
             raise NotFound(f"no account {live.account_id}")
@@ -435,8 +433,8 @@ class Accounts:
             await client.ping()
             latency = round((time.perf_counter() - started) * 1000, 2)
             doc = await self.health.recover(doc) or doc
-            if AccountState(doc["state"]) in (S.DISCONNECTED, S.PROXY_ERROR):
-                doc = await self.health.transition(doc, S.ACTIVE, "probe succeeded") or doc
+            if AccountState(doc["state"]) in (AccountState.DISCONNECTED, AccountState.PROXY_ERROR):
+                doc = await self.health.transition(doc, AccountState.ACTIVE, "probe succeeded") or doc
             await self.repos.accounts.set(
                 live.account_id,
                 {
@@ -456,7 +454,7 @@ class Accounts:
             reason = exc.message
         now_doc = await self.repos.accounts.get(live.account_id) or doc
         state = AccountState(now_doc["state"])
-        return A.AccountStatusReport(
+        return accounts_cmd.AccountStatusReport(
             account_id=live.account_id,
             state=state,
             previous_state=previous,
@@ -471,7 +469,7 @@ class Accounts:
 
     # --- remove ------------------------------------------------------------------------------------
 
-    async def remove(self, req: A.RemoveAccountRequest) -> Ack:
+    async def remove(self, req: accounts_cmd.RemoveAccountRequest) -> Ack:
         doc = await self.find(req)
         await self._remove(doc, req.logout)
         return Ack(affected=1)
@@ -480,7 +478,9 @@ class Accounts:
         logged_out = False
         if logout and doc.get("session_enc"):
             try:
-                await self.pool.call(Logout, doc["_id"], A.LogoutAccountRequest(account_id=doc["_id"]))
+                await self.pool.call(
+                    Logout, doc["_id"], accounts_cmd.LogoutAccountRequest(account_id=doc["_id"])
+                )
                 logged_out = True
             except DomainError:
                 logged_out = False  # best effort: the account is removed all the same
@@ -491,7 +491,7 @@ class Accounts:
         await self.credentials.give_back(doc.get("api_credential_id"))
         await self.publish(AccountRemoved(account_id=doc["_id"], phone=doc["phone"], logged_out=logged_out))
 
-    async def bulk_delete(self, req: A.BulkDeleteAccountsRequest) -> BulkResult:
+    async def bulk_delete(self, req: accounts_cmd.BulkDeleteAccountsRequest) -> BulkResult:
         failed: list[BulkFailure] = []
         done = 0
         for account_id in req.account_ids:
@@ -526,7 +526,7 @@ class Accounts:
             failed=[BulkFailure(account_id=i, code="NOT_FOUND", message="no such account") for i in missing],
         )
 
-    async def batch_update(self, req: A.BatchUpdateAccountsRequest) -> BulkResult:
+    async def batch_update(self, req: accounts_cmd.BatchUpdateAccountsRequest) -> BulkResult:
         u = req.updates
         given = u.model_fields_set
         sets: Doc = {}
@@ -560,19 +560,19 @@ class Accounts:
         update.update(tags_update)
         return await self._bulk(req.account_ids, update)
 
-    async def bulk_assign_group(self, req: A.BulkAssignGroupRequest) -> BulkResult:
+    async def bulk_assign_group(self, req: accounts_cmd.BulkAssignGroupRequest) -> BulkResult:
         await self._ensure_group(req.group)
         return await self._bulk(req.account_ids, {"$set": {"group": req.group}})
 
-    async def bulk_assign_role(self, req: A.BulkAssignRoleRequest) -> BulkResult:
+    async def bulk_assign_role(self, req: accounts_cmd.BulkAssignRoleRequest) -> BulkResult:
         return await self._bulk(req.account_ids, {"$set": {"role": req.role.value}})
 
     # --- groups, tags, personas --------------------------------------------------------------------
 
-    async def groups(self) -> A.AccountGroupList:
+    async def groups(self) -> accounts_cmd.AccountGroupList:
         docs = await self.repos.groups.find({}, sort=[("name", 1)])
         counts = await _counts(self.repos, "group")
-        return A.AccountGroupList(
+        return accounts_cmd.AccountGroupList(
             groups=[
                 AccountGroupView(
                     id=d["_id"],
@@ -585,15 +585,11 @@ class Accounts:
             ]
         )
 
-    async def save_groups(self, req: A.SaveGroupsRequest) -> A.AccountGroupList:
+    async def save_groups(self, req: accounts_cmd.SaveGroupsRequest) -> accounts_cmd.AccountGroupList:
         keep: set[str] = set()
         for g in req.groups:
             key = g.name.casefold()
-            current = (
-                await self.repos.groups.get(g.id)
-                if g.id
-                else await self.repos.groups.col.find_one({"key": key})
-            )
+            current = await self.repos.groups.current(g.id, key)
             if g.id and current is None:
                 raise NotFound(f"no account group {g.id}")
             if current is None:
@@ -610,7 +606,7 @@ class Accounts:
                 )
                 keep.add(ident)
                 continue
-            clash = await self.repos.groups.col.find_one({"key": key, "_id": {"$ne": current["_id"]}})
+            clash = await self.repos.groups.clash(key, current["_id"])
             if clash is not None:
                 raise Conflict(f"another group is already named {g.name!r}")
             await self.repos.groups.set(
@@ -627,18 +623,18 @@ class Accounts:
                 await self.repos.groups.delete(d["_id"])
         return await self.groups()
 
-    async def tags(self) -> A.TagList:
+    async def tags(self) -> accounts_cmd.TagList:
         counts = await _tag_counts(self.repos)
         defined = {d["_id"]: d for d in await self.repos.tags.find({})}
         names = sorted(set(defined) | set(counts))
-        return A.TagList(
+        return accounts_cmd.TagList(
             tags=[
                 TagView(name=n, color=(defined.get(n) or {}).get("color"), account_count=counts.get(n, 0))
                 for n in names
             ]
         )
 
-    async def save_tags(self, req: A.SaveTagsRequest) -> A.TagList:
+    async def save_tags(self, req: accounts_cmd.SaveTagsRequest) -> accounts_cmd.TagList:
         keep = set()
         for t in req.tags:
             if t.rename_from and t.rename_from != t.name:
@@ -656,22 +652,18 @@ class Accounts:
             await self.repos.accounts.col.update_many({}, {"$pull": {"tags": {"$nin": list(keep)}}})
         return await self.tags()
 
-    async def personas(self) -> A.PersonaList:
+    async def personas(self) -> accounts_cmd.PersonaList:
         docs = await self.repos.personas.find({}, sort=[("name", 1)])
         counts = await _counts(self.repos, "persona_id")
-        return A.PersonaList(personas=[_persona(d, counts.get(d["_id"], 0)) for d in docs])
+        return accounts_cmd.PersonaList(personas=[_persona(d, counts.get(d["_id"], 0)) for d in docs])
 
-    async def save_personas(self, req: A.SavePersonasRequest) -> A.PersonaList:
+    async def save_personas(self, req: accounts_cmd.SavePersonasRequest) -> accounts_cmd.PersonaList:
         keep: set[str] = set()
         for p in req.personas:
             key = p.name.casefold()
             fields = p.model_dump(exclude={"id"}, by_alias=False)
             fields["key"] = key
-            current = (
-                await self.repos.personas.get(p.id)
-                if p.id
-                else await self.repos.personas.col.find_one({"key": key})
-            )
+            current = await self.repos.personas.current(p.id, key)
             if p.id and current is None:
                 raise NotFound(f"no persona {p.id}")
             if current is None:
@@ -681,7 +673,7 @@ class Accounts:
                 )
                 keep.add(ident)
                 continue
-            clash = await self.repos.personas.col.find_one({"key": key, "_id": {"$ne": current["_id"]}})
+            clash = await self.repos.personas.clash(key, current["_id"])
             if clash is not None:
                 raise Conflict(f"another persona is already named {p.name!r}")
             await self.repos.personas.set(current["_id"], fields)
@@ -692,13 +684,16 @@ class Accounts:
                 await self.repos.accounts.col.update_many(
                     {"persona_id": {"$in": gone}}, {"$set": {"persona_id": None}}
                 )
-                await self.repos.personas.col.delete_many({"_id": {"$in": gone}})
+                await self.repos.personas.delete_ids(gone)
         return await self.personas()
 
     # --- pool-wide internal calls ------------------------------------------------------------------
 
     async def pick(self, req: PickAccountsRequest) -> PickedAccounts:
-        q: Doc = {"state": {"$in": [S.ACTIVE.value, S.FLOOD_WAIT.value]}, "session_enc": {"$ne": None}}
+        q: Doc = {
+            "state": {"$in": [AccountState.ACTIVE.value, AccountState.FLOOD_WAIT.value]},
+            "session_enc": {"$ne": None},
+        }
         if req.roles:
             q["role"] = {"$in": [r.value for r in req.roles]}
         if req.groups:

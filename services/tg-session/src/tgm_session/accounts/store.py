@@ -54,7 +54,26 @@ class AccountsRepo(Repo):
         )
 
 
-class GroupsRepo(Repo):
+class NamedRepo(Repo):
+    """Records the operator names (account groups, personas): a name is unique case-insensitively,
+    kept as `key`."""
+
+    async def by_key(self, key: str) -> Doc | None:
+        return await self.col.find_one({"key": key})
+
+    async def current(self, ident: str | None, key: str) -> Doc | None:
+        """The record a save refers to: by its id when given, else by its name."""
+        return await self.get(ident) if ident else await self.by_key(key)
+
+    async def clash(self, key: str, ident: str) -> Doc | None:
+        """Another record already named so."""
+        return await self.col.find_one({"key": key, "_id": {"$ne": ident}})
+
+    async def delete_ids(self, idents: list[str]) -> None:
+        await self.col.delete_many({"_id": {"$in": idents}})
+
+
+class GroupsRepo(NamedRepo):
     name = GROUPS
 
 
@@ -62,5 +81,5 @@ class TagsRepo(Repo):
     name = TAGS
 
 
-class PersonasRepo(Repo):
+class PersonasRepo(NamedRepo):
     name = PERSONAS

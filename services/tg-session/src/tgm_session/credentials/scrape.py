@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from tgm_contracts.base import Page, utcnow
-from tgm_contracts.commands import accounts as A
+from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.events_session import CredentialScrapeUpdated
 from tgm_contracts.models.session import AccountState, CredentialScrapeView, ScrapeLogLine
 from tgm_contracts.rpc_session import GetHistory, GetHistoryRequest, ScrapeControl, ScrapeControlRequest
@@ -137,7 +137,7 @@ class Scrapes:
 
     # --- commands ----------------------------------------------------------------------------------
 
-    async def start(self, req: A.CredentialStartScrapeRequest) -> CredentialScrapeView:
+    async def start(self, req: accounts_cmd.CredentialStartScrapeRequest) -> CredentialScrapeView:
         account = await self.accounts.find(req)
         if req.code_source == "auto" and (
             not account.get("session_enc") or AccountState(account["state"]) not in HOLDABLE
@@ -152,14 +152,7 @@ class Scrapes:
         for doc in running:
             if await self.leases.holder(scrape_key(doc["_id"])) is not None:
                 raise Conflict(f"a credential scrape is already running for this account ({doc['_id']})")
-            await self._step(
-                doc["_id"],
-                "its replica stopped; the site session is lost",
-                level="error",
-                state="failed",
-                error="interrupted",
-                finished_at=utcnow(),
-            )
+            await self._interrupted(doc["_id"], "interrupted")
         sid = f"cs_{uuid.uuid4().hex[:16]}"
         lease = await self.leases.claim(scrape_key(sid), self.replica_id)
         assert lease is not None
@@ -194,7 +187,9 @@ class Scrapes:
         run.task = self.spawn(self._run(run), f"scrape-{sid}")
         return self.view(new)
 
-    async def _latest(self, req: A.CredentialScrapeRef | A.CredentialSubmitCodeRequest) -> Doc:
+    async def _latest(
+        self, req: accounts_cmd.CredentialScrapeRef | accounts_cmd.CredentialSubmitCodeRequest
+    ) -> Doc:
         if req.scrape_id:
             doc = await self.repos.scrapes.get(req.scrape_id)
             if doc is None:
@@ -208,24 +203,28 @@ class Scrapes:
             raise NotFound(f"account {account['_id']} has no credential scrape")
         return docs[0]
 
-    async def status(self, req: A.CredentialScrapeRef) -> CredentialScrapeView:
+    async def status(self, req: accounts_cmd.CredentialScrapeRef) -> CredentialScrapeView:
         return self.view(await self._orphan_check(await self._latest(req)))
 
     async def _orphan_check(self, doc: Doc) -> Doc:
         if doc["state"] in FINAL or doc["_id"] in self.runs:
             return doc
         if await self.leases.holder(scrape_key(doc["_id"])) is None:
-            return await self._step(
-                doc["_id"],
-                "its replica stopped; the site session is lost",
-                level="error",
-                state="failed",
-                error="interrupted: start the scrape again",
-                finished_at=utcnow(),
-            )
+            return await self._interrupted(doc["_id"], "interrupted: start the scrape again")
         return doc
 
-    async def all(self, req: A.CredentialGetAllRequest) -> Page[CredentialScrapeView]:
+    async def _interrupted(self, sid: str, error: str) -> Doc:
+        """A run whose replica stopped cannot go on: the site session was in that replica's memory."""
+        return await self._step(
+            sid,
+            "its replica stopped; the site session is lost",
+            level="error",
+            state="failed",
+            error=error,
+            finished_at=utcnow(),
+        )
+
+    async def all(self, req: accounts_cmd.CredentialGetAllRequest) -> Page[CredentialScrapeView]:
         q: Doc = {}
         if req.state:
             q["state"] = {"$in": list(req.state)}
@@ -243,12 +242,12 @@ class Scrapes:
             items=[self.view(d) for d in docs], next_cursor=str(nxt) if nxt < total else None, total=total
         )
 
-    async def submit_code(self, req: A.CredentialSubmitCodeRequest) -> CredentialScrapeView:
+    async def submit_code(self, req: accounts_cmd.CredentialSubmitCodeRequest) -> CredentialScrapeView:
         doc = await self._latest(req)
         control = ScrapeControlRequest(action="code", code=req.code)
         return await self._control(doc, control)
 
-    async def cancel(self, req: A.CredentialScrapeRef) -> CredentialScrapeView:
+    async def cancel(self, req: accounts_cmd.CredentialScrapeRef) -> CredentialScrapeView:
         doc = await self._latest(req)
         return await self._control(doc, ScrapeControlRequest(action="cancel"))
 

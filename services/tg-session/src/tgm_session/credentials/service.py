@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,21 +35,14 @@ from ..views import credential_view
 DEFAULT_MAX_ACCOUNTS = 5
 
 
+@dataclass(eq=False)
 class CredentialPool:
-    def __init__(
-        self,
-        repos: Repos,
-        vault: Vault,
-        connector: TelegramConnector,
-        reload: Callable[[str], Awaitable[None]],
-        *,
-        test_timeout: float = 20.0,
-    ) -> None:
-        self.repos = repos
-        self.vault = vault
-        self.connector = connector
-        self.reload = reload
-        self.test_timeout = test_timeout
+    repos: Repos
+    vault: Vault
+    connector: TelegramConnector
+    reload: Callable[[str], Awaitable[None]]
+    _: KW_ONLY
+    test_timeout: float = 20.0
 
     # --- slots -------------------------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ import asyncio
 import functools
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from tgm_contracts.base import Page, utcnow
-from tgm_contracts.commands import telegram_ops as T
+from tgm_contracts.commands import telegram_ops as telegram_cmd
 from tgm_contracts.events_session import ExtractionFinished, ExtractionProgress
 from tgm_contracts.models.analytics import ExportFile
 from tgm_contracts.models.session import (
@@ -38,7 +39,7 @@ log = logging.getLogger("tgm.session.extraction")
 
 FINAL = ("completed", "failed", "cancelled")
 PRESENCE_DAYS = {"online": 0, "recently": 3, "last_week": 7, "last_month": 30}
-ALL_COLUMNS = list(T.CollectedUserColumn.__args__)  # type: ignore[attr-defined]
+ALL_COLUMNS = list(telegram_cmd.CollectedUserColumn.__args__)  # type: ignore[attr-defined]
 #: Inline exports stay below one NATS message (1 MiB by default), base64 included.
 
 
@@ -66,32 +67,21 @@ def keep(member: GroupMemberView, f: ExtractionFilters, now: datetime) -> bool:
     return True
 
 
+@dataclass(kw_only=True, eq=False)
 class Extractions:
-    def __init__(
-        self,
-        *,
-        repos: Repos,
-        pool: AccountPool,
-        accounts: Accounts,
-        health: Health,
-        emit: Emit,
-        spawn: Spawn,
-        settings: SessionSettings,
-        replica_id: str,
-    ) -> None:
-        self.repos = repos
-        self.pool = pool
-        self.accounts = accounts
-        self.health = health
-        self.emit = emit
-        self.spawn = spawn
-        self.settings = settings
-        self.replica_id = replica_id
-        self.running: dict[str, asyncio.Task[Any]] = {}
+    repos: Repos
+    pool: AccountPool
+    accounts: Accounts
+    health: Health
+    emit: Emit
+    spawn: Spawn
+    settings: SessionSettings
+    replica_id: str
+    running: dict[str, asyncio.Task[Any]] = field(default_factory=dict, init=False)
 
     # --- commands ----------------------------------------------------------------------------------
 
-    async def start(self, req: T.ExtractMembersRequest) -> ExtractionJobView:
+    async def start(self, req: telegram_cmd.ExtractMembersRequest) -> ExtractionJobView:
         doc = await self.accounts.find(req)
         if not doc.get("session_enc") or AccountState(doc["state"]) not in HOLDABLE:
             raise Conflict(f"account {doc['_id']} is {doc['state']}: log it in before extracting members")
@@ -122,31 +112,29 @@ class Extractions:
         await self.repos.extractions.insert(job)
         return job_view(job)
 
-    async def status(self, req: T.GetExtractionStatusRequest) -> T.ExtractionJobList:
+    async def status(self, req: telegram_cmd.GetExtractionStatusRequest) -> telegram_cmd.ExtractionJobList:
         if req.job_id:
             job = await self.repos.extractions.get(req.job_id)
             if job is None:
                 raise NotFound(f"no extraction job {req.job_id}")
-            return T.ExtractionJobList(items=[job_view(job)])
+            return telegram_cmd.ExtractionJobList(items=[job_view(job)])
         q: Doc = {}
         if req.account_id:
             q["account_id"] = req.account_id
         if req.state:
             q["state"] = {"$in": list(req.state)}
         jobs = await self.repos.extractions.find(q, sort=[("created_at", -1)], limit=req.limit)
-        return T.ExtractionJobList(items=[job_view(j) for j in jobs])
+        return telegram_cmd.ExtractionJobList(items=[job_view(j) for j in jobs])
 
-    async def cancel(self, req: T.JobRef) -> ExtractionJobView:
+    async def cancel(self, req: telegram_cmd.JobRef) -> ExtractionJobView:
         job = await self.repos.extractions.get(req.job_id)
         if job is None:
             raise NotFound(f"no extraction job {req.job_id}")
         if job["state"] in FINAL:
             raise Conflict(f"extraction {req.job_id} already ended ({job['state']})")
         now = utcnow()
-        res = await self.repos.extractions.col.find_one_and_update(
-            {"_id": req.job_id, "state": {"$in": ["queued", "running"]}},
-            {"$set": {"state": "cancelled", "finished_at": now, "updated_at": now}},
-            return_document=True,
+        res = await self.repos.extractions.set_if_open(
+            req.job_id, {"state": "cancelled", "finished_at": now, "updated_at": now}
         )
         if res is None:
             raise Conflict(f"extraction {req.job_id} ended meanwhile")
@@ -187,10 +175,8 @@ class Extractions:
 
     async def _save(self, job_id: str, fields: Doc) -> Doc | None:
         fields["runner_seen_at"] = utcnow()
-        return await self.repos.extractions.col.find_one_and_update(
-            {"_id": job_id, "state": {"$in": ["queued", "running"]}, "runner": self.replica_id},
-            {"$set": {**fields, "updated_at": utcnow()}},
-            return_document=True,
+        return await self.repos.extractions.set_if_open(
+            job_id, {**fields, "updated_at": utcnow()}, runner=self.replica_id
         )
 
     async def _run(self, job: Doc) -> None:
@@ -201,9 +187,7 @@ class Extractions:
             while True:
                 live = self.pool.get(account_id)
                 if live is None:
-                    await self.repos.extractions.col.update_one(
-                        {"_id": job_id, "runner": self.replica_id}, {"$set": {"runner": None}}
-                    )
+                    await self.repos.extractions.let_go(job_id, self.replica_id)
                     return  # the account moved: its new holder carries on
                 client = await self.pool.client_of(live)
                 try:
@@ -370,7 +354,7 @@ class Extractions:
 
     # --- collected users ---------------------------------------------------------------------------
 
-    def _query(self, f: T.CollectedUserFilters) -> Doc:
+    def _query(self, f: telegram_cmd.CollectedUserFilters) -> Doc:
         q: Doc = {}
         if f.job_id:
             q["job_id"] = f.job_id
@@ -408,7 +392,7 @@ class Extractions:
             q["collected_at"] = when
         return q
 
-    async def collected(self, req: T.GetCollectedUsersRequest) -> Page[CollectedUserView]:
+    async def collected(self, req: telegram_cmd.GetCollectedUsersRequest) -> Page[CollectedUserView]:
         q = self._query(req)
         if req.cursor is not None and not req.cursor.isdigit():
             raise Invalid("cursor is not one this service gave out")
@@ -425,7 +409,7 @@ class Extractions:
             total=total,
         )
 
-    async def export(self, req: T.ExportCollectedUsersRequest) -> ExportFile:
+    async def export(self, req: telegram_cmd.ExportCollectedUsersRequest) -> ExportFile:
         q = self._query(req)
         columns = list(req.columns or ALL_COLUMNS)
         docs = await self.repos.collected.find(

@@ -27,6 +27,19 @@ class ExtractionsRepo(Repo):
             return_document=ReturnDocument.AFTER,
         )
 
+    async def set_if_open(self, ident: str, fields: Doc, *, runner: str | None = None) -> Doc | None:
+        """Update a job still queued or running (and run by `runner`, when given); None otherwise."""
+        query: Doc = {"_id": ident, "state": {"$in": ["queued", "running"]}}
+        if runner is not None:
+            query["runner"] = runner
+        return await self.col.find_one_and_update(
+            query, {"$set": fields}, return_document=ReturnDocument.AFTER
+        )
+
+    async def let_go(self, ident: str, runner: str) -> None:
+        """The runner gives the job up (its account moved): the account's new holder carries on."""
+        await self.col.update_one({"_id": ident, "runner": runner}, {"$set": {"runner": None}})
+
 
 class CollectedRepo(Repo):
     name = COLLECTED

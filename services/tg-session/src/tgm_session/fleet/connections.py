@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tgm_contracts.models.session import DeviceView, ProxyConfig, ProxyView
+from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict
 
 from ..ports import ConnectionSpec, DeviceSpec, ProxySpec
@@ -100,11 +102,11 @@ def open_proxy(vault: Vault, token: str | None, context: str) -> ProxySpec | Non
     return proxy_spec(ProxyConfig.model_validate(vault.open_json(token, context)))
 
 
+@dataclass(eq=False)
 class ConnectionBuilder:
-    def __init__(self, repos: Repos, vault: Vault, telegram_settings: Callable[[], Awaitable[Any]]) -> None:
-        self.repos = repos
-        self.vault = vault
-        self.telegram_settings = telegram_settings
+    repos: Repos
+    vault: Vault
+    telegram_settings: Callable[[], Awaitable[TelegramSettings]]
 
     async def credential(self, credential_id: str | None) -> tuple[int, str]:
         if not credential_id:

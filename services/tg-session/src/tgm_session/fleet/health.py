@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
 from tgm_contracts import ErrorCode
@@ -24,12 +25,17 @@ from ..store import Doc, Repos
 
 log = logging.getLogger("tgm.session.health")
 
-S = AccountState
-
 #: States whose accounts a replica keeps connected (and so holds a lease for).
-HOLDABLE = [S.ACTIVE, S.FLOOD_WAIT, S.PEER_FLOOD, S.FROZEN, S.DISCONNECTED, S.PROXY_ERROR]
+HOLDABLE = [
+    AccountState.ACTIVE,
+    AccountState.FLOOD_WAIT,
+    AccountState.PEER_FLOOD,
+    AccountState.FROZEN,
+    AccountState.DISCONNECTED,
+    AccountState.PROXY_ERROR,
+]
 #: States that end the connection: the session cannot (or may not) be used any more.
-TERMINAL = {S.UNAUTHORIZED, S.BANNED}
+TERMINAL = {AccountState.UNAUTHORIZED, AccountState.BANNED}
 
 #: Telegram method -> flood-wait category (what campaign's pacing keys on).
 CATEGORIES = {
@@ -70,25 +76,16 @@ def telegram_error(failure: TelegramFailure, what: str = "") -> DomainError:
     )
 
 
+@dataclass(eq=False)
 class Health:
-    def __init__(
-        self,
-        repos: Repos,
-        emit: Emit,
-        metrics: SessionMetrics,
-        replica_id: str,
-        *,
-        peer_flood_cooldown: timedelta = timedelta(hours=24),
-        on_terminal: Callable[[str], Awaitable[None]] | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.repos = repos
-        self.emit = emit
-        self.metrics = metrics
-        self.replica_id = replica_id
-        self.peer_flood_cooldown = peer_flood_cooldown
-        self.on_terminal = on_terminal
-        self.clock = clock
+    repos: Repos
+    emit: Emit
+    metrics: SessionMetrics
+    replica_id: str
+    _: KW_ONLY
+    peer_flood_cooldown: timedelta = timedelta(hours=24)
+    on_terminal: Callable[[str], Awaitable[None]] | None = None
+    clock: Callable[[], datetime] = utcnow
 
     async def transition(
         self,
@@ -107,16 +104,16 @@ class Health:
         fields: Doc = dict(extra or {})
         changed = (
             previous is not state
-            or (state is S.FLOOD_WAIT and flood_until != doc.get("flood_wait_until"))
-            or (state is S.PEER_FLOOD and cooldown_until != doc.get("cooldown_until"))
+            or (state is AccountState.FLOOD_WAIT and flood_until != doc.get("flood_wait_until"))
+            or (state is AccountState.PEER_FLOOD and cooldown_until != doc.get("cooldown_until"))
         )
         if changed:
             fields.update(
                 state=state.value,
                 state_reason=reason,
                 state_changed_at=self.clock(),
-                flood_wait_until=flood_until if state is S.FLOOD_WAIT else None,
-                cooldown_until=cooldown_until if state is S.PEER_FLOOD else None,
+                flood_wait_until=flood_until if state is AccountState.FLOOD_WAIT else None,
+                cooldown_until=cooldown_until if state is AccountState.PEER_FLOOD else None,
             )
         if not fields:
             return doc
@@ -173,7 +170,10 @@ class Health:
         doc["flood_waits"] = waits
         if AccountState(doc["state"]) not in TERMINAL:
             await self.transition(
-                doc, S.FLOOD_WAIT, f"FLOOD_WAIT_{seconds} on {method or category}", flood_until=latest
+                doc,
+                AccountState.FLOOD_WAIT,
+                f"FLOOD_WAIT_{seconds} on {method or category}",
+                flood_until=latest,
             )
         return until
 
@@ -192,7 +192,7 @@ class Health:
         if isinstance(exc, PeerNotFound):
             return DomainError(ErrorCode.NOT_FOUND, str(exc))
         if isinstance(exc, TelegramUnreachable):
-            state = S.PROXY_ERROR if exc.kind == "proxy" else S.DISCONNECTED
+            state = AccountState.PROXY_ERROR if exc.kind == "proxy" else AccountState.DISCONNECTED
             await self.transition(account_id, state, str(exc))
             return DomainError(ErrorCode.UNAVAILABLE, f"Telegram is unreachable for this account: {exc}")
         if not isinstance(exc, TelegramFailure):
@@ -212,21 +212,23 @@ class Health:
             )
         if exc.name == "PEER_FLOOD":
             until = self.clock() + self.peer_flood_cooldown
-            await self.transition(account_id, S.PEER_FLOOD, "PEER_FLOOD", cooldown_until=until)
+            await self.transition(account_id, AccountState.PEER_FLOOD, "PEER_FLOOD", cooldown_until=until)
         elif exc.banned:
-            await self.transition(account_id, S.BANNED, exc.name)
+            await self.transition(account_id, AccountState.BANNED, exc.name)
         elif exc.session_dead:
-            await self.transition(account_id, S.UNAUTHORIZED, exc.name)
+            await self.transition(account_id, AccountState.UNAUTHORIZED, exc.name)
         elif exc.name == "FROZEN_METHOD_INVALID":
-            await self.transition(account_id, S.FROZEN, exc.name)
+            await self.transition(account_id, AccountState.FROZEN, exc.name)
         return telegram_error(exc, method)
 
     async def recover(self, doc: Doc) -> Doc | None:
         """Waits that have passed end: flood_wait and peer_flood go back to active."""
         now = self.clock()
         state = AccountState(doc["state"])
-        if state is S.FLOOD_WAIT and (doc.get("flood_wait_until") is None or doc["flood_wait_until"] <= now):
-            return await self.transition(doc, S.ACTIVE, "flood wait over")
-        if state is S.PEER_FLOOD and doc.get("cooldown_until") and doc["cooldown_until"] <= now:
-            return await self.transition(doc, S.ACTIVE, "peer flood cool-down over")
+        if state is AccountState.FLOOD_WAIT and (
+            doc.get("flood_wait_until") is None or doc["flood_wait_until"] <= now
+        ):
+            return await self.transition(doc, AccountState.ACTIVE, "flood wait over")
+        if state is AccountState.PEER_FLOOD and doc.get("cooldown_until") and doc["cooldown_until"] <= now:
+            return await self.transition(doc, AccountState.ACTIVE, "peer flood cool-down over")
         return doc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from tgm_contracts import Event
 from tgm_contracts.base import utcnow
@@ -24,19 +25,13 @@ SERVICE_USER_ID = 777000
 REDACTED = "[message from Telegram's service account; not forwarded because it may hold a login code]"
 
 
+@dataclass(eq=False)
 class Inbound:
-    def __init__(
-        self,
-        emit: Emit,
-        metrics: SessionMetrics,
-        own_send: Callable[[str, int, int], bool],
-        touch: Callable[[str], Awaitable[None]] | None = None,
-    ) -> None:
-        self.emit = emit
-        self.metrics = metrics
-        #: (account id, chat id, message id) -> True if this replica sent it through the send path.
-        self.own_send = own_send
-        self.touch = touch
+    emit: Emit
+    metrics: SessionMetrics
+    #: (account id, chat id, message id) -> True if this replica sent it through the send path.
+    own_send: Callable[[str, int, int], bool]
+    touch: Callable[[str], Awaitable[None]] | None = None
 
     def handlers(self, account_id: str) -> InboundHandlers:
         async def on_message(msg: InboundMessage) -> None:

@@ -42,8 +42,6 @@ from .serving import Handler, Routes, ServeAccount, end_subscription
 
 log = logging.getLogger("tgm.session.pool")
 
-S = AccountState
-
 
 @dataclass
 class LiveAccount:
@@ -185,7 +183,7 @@ class AccountPool:
             doc = await self.repos.accounts.get(live.account_id)
             if doc is None:
                 continue
-            if doc["state"] in (S.FLOOD_WAIT, S.PEER_FLOOD):
+            if doc["state"] in (AccountState.FLOOD_WAIT, AccountState.PEER_FLOOD):
                 await self.health.recover(doc)
             if live.connected and now - live.last_probe > self.settings.probe_interval_seconds:
                 live.last_probe = now
@@ -242,7 +240,7 @@ class AccountPool:
                 if live.reloading:  # asked to reconnect with a new session, proxy or device
                     continue
                 log.info("account %s lost its connection; reconnecting", live.account_id)
-                await self.health.transition(live.account_id, S.DISCONNECTED, "connection lost")
+                await self.health.transition(live.account_id, AccountState.DISCONNECTED, "connection lost")
                 await self._mark(live, connected=False)
             except asyncio.CancelledError:
                 raise
@@ -284,7 +282,7 @@ class AccountPool:
         if me is None:
             raise TelegramFailure("AUTH_KEY_UNREGISTERED", method="users.getUsers")
         if me.phone and me.phone != doc["phone"]:
-            await self.health.transition(doc, S.UNAUTHORIZED, "SESSION_OF_ANOTHER_PHONE")
+            await self.health.transition(doc, AccountState.UNAUTHORIZED, "SESSION_OF_ANOTHER_PHONE")
             raise _NotUsable("the session belongs to another phone")
         if live.stopping:
             await self._close_client(live)
@@ -303,8 +301,8 @@ class AccountPool:
             fields["last_login_at"] = now
         await self.repos.accounts.set(live.account_id, fields)
         state = AccountState(doc["state"])
-        if state in (S.DISCONNECTED, S.PROXY_ERROR):
-            await self.health.transition(live.account_id, S.ACTIVE, "connected")
+        if state in (AccountState.DISCONNECTED, AccountState.PROXY_ERROR):
+            await self.health.transition(live.account_id, AccountState.ACTIVE, "connected")
         live.ready.set()
         live.last_probe = time.monotonic()
         self.connected_at[live.account_id] = time.time()

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from tgm_contracts import ErrorCode
@@ -44,8 +45,6 @@ from .calls import account_call
 from .health import TERMINAL, Health
 from .pool import AccountPool, LiveAccount
 
-S = AccountState
-
 
 def random_id_for(account_id: str, job_id: str) -> int:
     """Telegram's random_id for a job: the same on every retry, different for every account and job."""
@@ -53,21 +52,13 @@ def random_id_for(account_id: str, job_id: str) -> int:
     return int.from_bytes(digest[:8], "little", signed=True) or 1
 
 
+@dataclass(kw_only=True, eq=False)
 class Sender:
-    def __init__(
-        self,
-        *,
-        repos: Repos,
-        pool: AccountPool,
-        health: Health,
-        metrics: SessionMetrics,
-        emit: Emit,
-    ) -> None:
-        self.repos = repos
-        self.pool = pool
-        self.health = health
-        self.metrics = metrics
-        self.emit = emit
+    repos: Repos
+    pool: AccountPool
+    health: Health
+    metrics: SessionMetrics
+    emit: Emit
 
     def _result(self, rec: dict[str, Any], *, duplicate: bool) -> SendResult:
         return SendResult(
@@ -140,7 +131,11 @@ class Sender:
                     retry_after=seconds,
                 ),
             )
-        if state is S.PEER_FLOOD and doc.get("cooldown_until") and doc["cooldown_until"] > utcnow():
+        if (
+            state is AccountState.PEER_FLOOD
+            and doc.get("cooldown_until")
+            and doc["cooldown_until"] > utcnow()
+        ):
             left = math.ceil((doc["cooldown_until"] - utcnow()).total_seconds())
             raise await self._fail(
                 account_id,
@@ -221,7 +216,7 @@ class Sender:
             "media_ref": sent.media_ref,
         }
         # Durable before the reply: a redelivery of this job id is answered from here.
-        await self.repos.sends.col.update_one({"_id": req.job_id}, {"$set": fields}, upsert=True)
+        await self.repos.sends.record(req.job_id, fields)
         live.recent_sent.append((sent.peer_id, sent.message_id))
         await self.repos.accounts.bump_daily(account_id, today())
         await self.repos.accounts.set(account_id, {"last_active_at": now})

@@ -21,6 +21,9 @@ class SendsRepo(Repo):
             return await self.get(job_id)
         return None
 
+    async def record(self, job_id: str, fields: Doc) -> None:
+        await self.col.update_one({"_id": job_id}, {"$set": fields}, upsert=True)
+
 
 class PeersRepo(Repo):
     """What each account learnt about peers (access hashes are per account): lets a new holder reach

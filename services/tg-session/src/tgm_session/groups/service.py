@@ -3,8 +3,10 @@ record of groups our accounts created. Each runs on the account's holder."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tgm_contracts.base import Page, utcnow
-from tgm_contracts.commands import telegram_ops as T
+from tgm_contracts.commands import telegram_ops as telegram_cmd
 from tgm_contracts.events_session import GroupJoined, GroupLeft
 from tgm_contracts.models.session import AccountState, ChatView, CreatedGroupView, GroupMemberView
 from tgm_contracts.rpc_session import (
@@ -24,37 +26,30 @@ from ..fleet.pool import AccountPool, LiveAccount
 from ..ports import PeerNotFound, TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
 
-S = AccountState
 ERRORS = (TelegramFailure, TelegramUnreachable, PeerNotFound)
 
 
+@dataclass(kw_only=True, eq=False)
 class GroupOps:
-    def __init__(
-        self,
-        *,
-        repos: Repos,
-        pool: AccountPool,
-        accounts: Accounts,
-        health: Health,
-        emit: Emit,
-    ) -> None:
-        self.repos = repos
-        self.pool = pool
-        self.accounts = accounts
-        self.health = health
-        self.emit = emit
+    repos: Repos
+    pool: AccountPool
+    accounts: Accounts
+    health: Health
+    emit: Emit
 
     async def _choose(self, account_id: str | None, phone: str | None) -> str:
         """The given account, or an active one (this replica's first, so no forwarding is needed)."""
         if account_id or phone:
-            found = await self.accounts.find(T.AccountSelector(account_id=account_id, phone=phone))
+            found = await self.accounts.find(telegram_cmd.AccountSelector(account_id=account_id, phone=phone))
             return str(found["_id"])
         for live_id, live in self.pool.live.items():
             doc = await self.repos.accounts.get(live_id)
-            if live.connected and doc and doc["state"] == S.ACTIVE.value:
+            if live.connected and doc and doc["state"] == AccountState.ACTIVE.value:
                 return live_id
         docs = await self.repos.accounts.find(
-            {"state": S.ACTIVE.value, "session_enc": {"$ne": None}}, sort=[("last_active_at", -1)], limit=1
+            {"state": AccountState.ACTIVE.value, "session_enc": {"$ne": None}},
+            sort=[("last_active_at", -1)],
+            limit=1,
         )
         if not docs:
             raise Conflict("no active account to do this with: log an account in (or give accountId)")
@@ -62,12 +57,14 @@ class GroupOps:
 
     # --- join / leave ------------------------------------------------------------------------------
 
-    async def join(self, req: T.JoinGroupRequest) -> T.JoinGroupResult:
+    async def join(self, req: telegram_cmd.JoinGroupRequest) -> telegram_cmd.JoinGroupResult:
         doc = await self.accounts.find(req)
         return await self.pool.call(AcctJoinGroup, doc["_id"], req)
 
     @account_call(AcctJoinGroup)
-    async def join_here(self, live: LiveAccount, req: T.JoinGroupRequest) -> T.JoinGroupResult:
+    async def join_here(
+        self, live: LiveAccount, req: telegram_cmd.JoinGroupRequest
+    ) -> telegram_cmd.JoinGroupResult:
         client = await self.pool.client_of(live)
         try:
             chat, already, pending = await client.join(req.group)
@@ -84,16 +81,18 @@ class GroupOps:
                     members_count=chat.members_count,
                 )
             )
-        return T.JoinGroupResult(
+        return telegram_cmd.JoinGroupResult(
             account_id=live.account_id, chat=chat, already_member=already, pending_approval=pending
         )
 
-    async def leave(self, req: T.LeaveGroupRequest) -> T.LeaveGroupResult:
+    async def leave(self, req: telegram_cmd.LeaveGroupRequest) -> telegram_cmd.LeaveGroupResult:
         doc = await self.accounts.find(req)
         return await self.pool.call(AcctLeaveGroup, doc["_id"], req)
 
     @account_call(AcctLeaveGroup)
-    async def leave_here(self, live: LiveAccount, req: T.LeaveGroupRequest) -> T.LeaveGroupResult:
+    async def leave_here(
+        self, live: LiveAccount, req: telegram_cmd.LeaveGroupRequest
+    ) -> telegram_cmd.LeaveGroupResult:
         client = await self.pool.client_of(live)
         try:
             chat_id, was_member = await client.leave(req.group)
@@ -101,17 +100,21 @@ class GroupOps:
             raise await self.health.failure(live.account_id, exc, method="channels.leaveChannel") from None
         if was_member:
             await self.emit(GroupLeft(account_id=live.account_id, chat_id=chat_id))
-        return T.LeaveGroupResult(account_id=live.account_id, chat_id=chat_id, was_member=was_member)
+        return telegram_cmd.LeaveGroupResult(
+            account_id=live.account_id, chat_id=chat_id, was_member=was_member
+        )
 
     # --- search / members --------------------------------------------------------------------------
 
-    async def search(self, req: T.SearchGroupsRequest) -> T.SearchGroupsResult:
+    async def search(self, req: telegram_cmd.SearchGroupsRequest) -> telegram_cmd.SearchGroupsResult:
         account_id = await self._choose(req.account_id, req.phone)
         req = req.model_copy(update={"account_id": account_id, "phone": None})
         return await self.pool.call(AcctSearchGroups, account_id, req)
 
     @account_call(AcctSearchGroups)
-    async def search_here(self, live: LiveAccount, req: T.SearchGroupsRequest) -> T.SearchGroupsResult:
+    async def search_here(
+        self, live: LiveAccount, req: telegram_cmd.SearchGroupsRequest
+    ) -> telegram_cmd.SearchGroupsResult:
         client = await self.pool.client_of(live)
         try:
             found = await client.search_chats(req.keyword, req.limit)
@@ -125,15 +128,19 @@ class GroupOps:
             for c in found
             if c.kind in kinds and (req.min_members is None or (c.members_count or 0) >= req.min_members)
         ]
-        return T.SearchGroupsResult(keyword=req.keyword, account_id=live.account_id, items=items[: req.limit])
+        return telegram_cmd.SearchGroupsResult(
+            keyword=req.keyword, account_id=live.account_id, items=items[: req.limit]
+        )
 
-    async def members(self, req: T.GetGroupMembersRequest) -> Page[GroupMemberView]:
+    async def members(self, req: telegram_cmd.GetGroupMembersRequest) -> Page[GroupMemberView]:
         account_id = await self._choose(req.account_id, req.phone)
         req = req.model_copy(update={"account_id": account_id, "phone": None})
         return await self.pool.call(AcctGetGroupMembers, account_id, req)
 
     @account_call(AcctGetGroupMembers)
-    async def members_here(self, live: LiveAccount, req: T.GetGroupMembersRequest) -> Page[GroupMemberView]:
+    async def members_here(
+        self, live: LiveAccount, req: telegram_cmd.GetGroupMembersRequest
+    ) -> Page[GroupMemberView]:
         if req.cursor is not None and not req.cursor.isdigit():
             raise Invalid("cursor is not one this service gave out")
         offset = int(req.cursor or 0)
@@ -157,12 +164,12 @@ class GroupOps:
 
     # --- create ------------------------------------------------------------------------------------
 
-    async def create(self, req: T.CreateGroupRequest) -> CreatedGroupView:
+    async def create(self, req: telegram_cmd.CreateGroupRequest) -> CreatedGroupView:
         doc = await self.accounts.find(req)
         return await self.pool.call(AcctCreateGroup, doc["_id"], req, timeout=60)
 
     @account_call(AcctCreateGroup)
-    async def create_here(self, live: LiveAccount, req: T.CreateGroupRequest) -> CreatedGroupView:
+    async def create_here(self, live: LiveAccount, req: telegram_cmd.CreateGroupRequest) -> CreatedGroupView:
         client = await self.pool.client_of(live)
         try:
             made = await client.create_chat(
@@ -193,7 +200,7 @@ class GroupOps:
         )
         return _created(record)
 
-    async def created(self, req: T.GetCreatedGroupsRequest) -> Page[CreatedGroupView]:
+    async def created(self, req: telegram_cmd.GetCreatedGroupsRequest) -> Page[CreatedGroupView]:
         q: Doc = {}
         if req.account_id:
             q["account_id"] = req.account_id

@@ -22,7 +22,7 @@ from typing import Any
 
 from tgm_contracts import ErrorCode
 from tgm_contracts.base import utcnow
-from tgm_contracts.commands import accounts as A
+from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.events_session import (
     AccountAdded,
     AccountLoggedIn,
@@ -32,9 +32,10 @@ from tgm_contracts.events_session import (
 )
 from tgm_contracts.models.session import AccountState, DeviceView, QrLoginView, TelegramProfile
 from tgm_contracts.rpc_session import QrControl, QrControlRequest
+from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
-from ..accounts.service import Accounts, new_id
+from ..accounts.service import ACCOUNT_SETTINGS, Accounts, new_id
 from ..capabilities import Emit, Forward, Spawn
 from ..credentials.service import CredentialPool
 from ..fleet.connections import ConnectionBuilder, generate_device, seal_proxy
@@ -52,21 +53,7 @@ from .service import store_login
 
 log = logging.getLogger("tgm.session.qr")
 
-S = AccountState
 OPEN = ("pending", "scanned", "password_needed")
-SETTINGS_FIELDS = (
-    "label",
-    "group",
-    "role",
-    "tags",
-    "persona_id",
-    "notes",
-    "daily_send_limit",
-    "warmup_enabled",
-    "ai_enabled",
-    "ai_model",
-    "ai_personality",
-)
 
 
 def qr_key(session_id: str) -> str:
@@ -85,46 +72,26 @@ class QrRun:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+@dataclass(kw_only=True, eq=False)
 class QrLogins:
-    def __init__(
-        self,
-        *,
-        repos: Repos,
-        vault: Vault,
-        connector: TelegramConnector,
-        builder: ConnectionBuilder,
-        health: Health,
-        pool: AccountPool,
-        accounts: Accounts,
-        credentials: CredentialPool,
-        leases: LeaseStore,
-        emit: Emit,
-        metrics: SessionMetrics,
-        settings: SessionSettings,
-        replica_id: str,
-        serve: Serve,
-        forward: Forward,
-        spawn: Spawn,
-        telegram_settings: Callable[[], Awaitable[Any]],
-    ) -> None:
-        self.repos = repos
-        self.vault = vault
-        self.connector = connector
-        self.builder = builder
-        self.health = health
-        self.pool = pool
-        self.accounts = accounts
-        self.credentials = credentials
-        self.leases = leases
-        self.emit = emit
-        self.metrics = metrics
-        self.settings = settings
-        self.replica_id = replica_id
-        self.serve = serve
-        self.forward = forward
-        self.spawn = spawn
-        self.telegram_settings = telegram_settings
-        self.runs: dict[str, QrRun] = {}
+    repos: Repos
+    vault: Vault
+    connector: TelegramConnector
+    builder: ConnectionBuilder
+    health: Health
+    pool: AccountPool
+    accounts: Accounts
+    credentials: CredentialPool
+    leases: LeaseStore
+    emit: Emit
+    metrics: SessionMetrics
+    settings: SessionSettings
+    replica_id: str
+    serve: Serve
+    forward: Forward
+    spawn: Spawn
+    telegram_settings: Callable[[], Awaitable[TelegramSettings]]
+    runs: dict[str, QrRun] = field(default_factory=dict, init=False)
 
     # --- views and events --------------------------------------------------------------------------
 
@@ -177,7 +144,7 @@ class QrLogins:
 
     # --- create ------------------------------------------------------------------------------------
 
-    async def create(self, req: A.QrLoginCreateRequest) -> QrLoginView:
+    async def create(self, req: accounts_cmd.QrLoginCreateRequest) -> QrLoginView:
         sid = f"qr_{uuid.uuid4().hex[:16]}"
         account = None
         if req.account_id is not None:
@@ -222,7 +189,7 @@ class QrLogins:
             "phone": account["phone"] if account else None,
             "settings": {
                 k: (v.value if hasattr(v, "value") else v)
-                for k in SETTINGS_FIELDS
+                for k in ACCOUNT_SETTINGS
                 if (v := getattr(req, k)) is not None
             },
             "api_credential_id": cred_id,
@@ -530,7 +497,7 @@ class QrLogins:
             "_id": account_id,
             "phone": phone,
             "label": s.get("label"),
-            "state": S.NEW.value,
+            "state": AccountState.NEW.value,
             "state_changed_at": now,
             "role": s.get("role") or "unassigned",
             "group": s.get("group"),
@@ -583,22 +550,22 @@ class QrLogins:
 
     # --- commands ----------------------------------------------------------------------------------
 
-    async def status(self, req: A.QrLoginStatusRequest) -> QrLoginView:
+    async def status(self, req: accounts_cmd.QrLoginStatusRequest) -> QrLoginView:
         doc = await self.repos.qr_logins.get(req.session_id)
         if doc is None:
             raise NotFound(f"no QR login {req.session_id}")
         return self.view(doc, image=(req.image_format, 256) if req.include_image else None)
 
-    async def refresh(self, req: A.QrLoginRefreshRequest) -> QrLoginView:
+    async def refresh(self, req: accounts_cmd.QrLoginRefreshRequest) -> QrLoginView:
         control = QrControlRequest(action="refresh", image_format=req.image_format, image_size=req.image_size)
         return await self.control(req.session_id, control)
 
-    async def submit_2fa(self, req: A.QrLoginSubmit2faRequest) -> QrLoginView:
+    async def submit_2fa(self, req: accounts_cmd.QrLoginSubmit2faRequest) -> QrLoginView:
         return await self.control(
             req.session_id, QrControlRequest(action="submit_2fa", password=req.password)
         )
 
-    async def cancel(self, req: A.QrSessionRequest) -> QrLoginView:
+    async def cancel(self, req: accounts_cmd.QrSessionRequest) -> QrLoginView:
         return await self.control(req.session_id, QrControlRequest(action="cancel"))
 
     async def control(self, sid: str, req: QrControlRequest) -> QrLoginView:

@@ -9,11 +9,14 @@ password are used once and never stored or logged.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from tgm_contracts.base import Ack, utcnow
-from tgm_contracts.commands import accounts as A
+from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.events_session import AccountLoggedIn, LoginCodeSent, LoginFailed, LoginPasswordNeeded
 from tgm_contracts.models.session import AccountState, AccountView, LoginStep, TelegramProfile
 from tgm_contracts.rpc_session import Logout
@@ -26,14 +29,13 @@ from ..fleet.connections import ConnectionBuilder
 from ..fleet.health import Health
 from ..fleet.pool import AccountPool, LiveAccount
 from ..metrics import SessionMetrics
-from ..ports import AccountClient, TelegramConnector, TelegramFailure, TelegramUnreachable
+from ..ports import AccountClient, SentCode, TelegramConnector, TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
 from ..vault import Vault
 from ..views import account_view
 
 log = logging.getLogger("tgm.session.login")
 
-S = AccountState
 LOCK_SECONDS = 90
 #: Telegram answers these when a pending login cannot go on: it must start again.
 RESTART = {"PHONE_CODE_EXPIRED", "PHONE_CODE_HASH_EMPTY", "PHONE_NUMBER_UNOCCUPIED", "PHONE_NUMBER_BANNED"}
@@ -43,29 +45,25 @@ def login_context(account_id: str) -> str:
     return f"login:{account_id}"
 
 
+@dataclass
+class PendingStep:
+    """The pending login a step works on, and the client it connected (to disconnect at the end)."""
+
+    pending: Doc
+    client: AccountClient | None = None
+
+
+@dataclass(kw_only=True, eq=False)
 class CodeLogin:
-    def __init__(
-        self,
-        *,
-        repos: Repos,
-        vault: Vault,
-        connector: TelegramConnector,
-        builder: ConnectionBuilder,
-        health: Health,
-        pool: AccountPool,
-        accounts: Accounts,
-        emit: Emit,
-        metrics: SessionMetrics,
-    ) -> None:
-        self.repos = repos
-        self.vault = vault
-        self.connector = connector
-        self.builder = builder
-        self.health = health
-        self.pool = pool
-        self.accounts = accounts
-        self.emit = emit
-        self.metrics = metrics
+    repos: Repos
+    vault: Vault
+    connector: TelegramConnector
+    builder: ConnectionBuilder
+    health: Health
+    pool: AccountPool
+    accounts: Accounts
+    emit: Emit
+    metrics: SessionMetrics
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -122,12 +120,34 @@ class CodeLogin:
             raise Conflict("another step of this login is running; try again in a moment")
         return pending
 
+    @contextlib.asynccontextmanager
+    async def _pending_step(self, doc: Doc) -> AsyncIterator[PendingStep]:
+        """One step of a pending code login: under its lock, Telegram's refusals answered as domain
+        errors, its client disconnected and the lock let go however the step ends."""
+        step = PendingStep(await self._locked(doc["_id"]))
+        try:
+            yield step
+        except TelegramFailure as exc:
+            raise await self._refused(doc, exc) from None
+        except TelegramUnreachable as exc:
+            raise await self.health.failure(doc["_id"], exc) from None
+        finally:
+            if step.client is not None:
+                await step.client.disconnect()
+            await self.repos.code_logins.unlock(doc["_id"])
+
+    async def _reconnect(self, doc: Doc, step: PendingStep) -> AccountClient:
+        """The auth key that asked for the code, connected again (any replica can take a step)."""
+        session = self.vault.open(step.pending["session_enc"], login_context(doc["_id"]))
+        step.client = await self._client(doc, session)
+        return step.client
+
     def _needs_login(self, doc: Doc) -> bool:
         return not doc.get("session_enc") or AccountState(doc["state"]).needs_login
 
     # --- steps -------------------------------------------------------------------------------------
 
-    async def login(self, req: A.LoginAccountRequest) -> LoginStep:
+    async def login(self, req: accounts_cmd.LoginAccountRequest) -> LoginStep:
         doc = await self.accounts.find(req)
         pending = await self.repos.code_logins.get(doc["_id"])
         if req.restart and pending is not None:
@@ -135,7 +155,7 @@ class CodeLogin:
             pending = None
         if req.phone_code is not None and pending is not None:
             return await self.verify(
-                A.VerifyCodeRequest(
+                accounts_cmd.VerifyCodeRequest(
                     account_id=doc["_id"],
                     phone_code=req.phone_code,
                     phone_code_hash=req.phone_code_hash,
@@ -143,13 +163,15 @@ class CodeLogin:
                 )
             )
         if pending is not None:
-            return self._step(doc, pending, "password" if pending["state"] == S.PASSWORD_NEEDED else "code")
+            return self._step(
+                doc, pending, "password" if pending["state"] == AccountState.PASSWORD_NEEDED else "code"
+            )
         if not self._needs_login(doc) and not req.restart:
             return self._step(doc, None, "done", account=await self.accounts.view(doc))
         step = await self._send_code(doc, req.force_sms)
         if req.phone_code is not None:
             return await self.verify(
-                A.VerifyCodeRequest(
+                accounts_cmd.VerifyCodeRequest(
                     account_id=doc["_id"],
                     phone_code=req.phone_code,
                     phone_code_hash=req.phone_code_hash or step.phone_code_hash,
@@ -179,7 +201,7 @@ class CodeLogin:
             "phone": doc["phone"],
             "phone_code_hash": sent.phone_code_hash,
             "session_enc": self.vault.seal(session, login_context(doc["_id"])),
-            "state": S.CODE_SENT.value,
+            "state": AccountState.CODE_SENT.value,
             "code_type": sent.code_type,
             "next_type": sent.next_type,
             "code_length": sent.length,
@@ -188,29 +210,21 @@ class CodeLogin:
             "created_at": now,
             "updated_at": now,
         }
-        await self.repos.code_logins.col.replace_one({"_id": doc["_id"]}, pending, upsert=True)
+        await self.repos.code_logins.replace(doc["_id"], pending)
         if self._needs_login(doc):
-            doc = await self.health.transition(doc, S.CODE_SENT, f"code sent ({sent.code_type})") or doc
-        self.metrics.logins.labels("code", "code_sent").inc()
-        await self.emit(
-            LoginCodeSent(
-                account_id=doc["_id"],
-                phone=doc["phone"],
-                code_type=sent.code_type,
-                next_code_type=sent.next_type,
-                code_length=sent.length,
-                resend_after_seconds=sent.timeout,
+            doc = (
+                await self.health.transition(doc, AccountState.CODE_SENT, f"code sent ({sent.code_type})")
+                or doc
             )
-        )
+        self.metrics.logins.labels("code", "code_sent").inc()
+        await self._code_sent(doc, sent, resent=False)
         return self._step(doc, pending, "code")
 
-    async def verify(self, req: A.VerifyCodeRequest) -> LoginStep:
+    async def verify(self, req: accounts_cmd.VerifyCodeRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        pending = await self._locked(doc["_id"])
-        client = None
-        try:
-            session = self.vault.open(pending["session_enc"], login_context(doc["_id"]))
-            client = await self._client(doc, session)
+        async with self._pending_step(doc) as step:
+            pending = step.pending
+            client = await self._reconnect(doc, step)
             code_hash = req.phone_code_hash or pending["phone_code_hash"]
             try:
                 profile = await client.sign_in(doc["phone"], req.phone_code.get_secret_value(), code_hash)
@@ -222,21 +236,13 @@ class CodeLogin:
                 profile = await client.check_password(req.two_factor_password.get_secret_value())
                 return await self._finish(doc, client, profile, two_factor=True)
             return await self._finish(doc, client, profile, two_factor=False)
-        except TelegramFailure as exc:
-            raise await self._refused(doc, exc) from None
-        except TelegramUnreachable as exc:
-            raise await self.health.failure(doc["_id"], exc) from None
-        finally:
-            if client is not None:
-                await client.disconnect()
-            await self.repos.code_logins.unlock(doc["_id"])
 
     async def _refused(self, doc: Doc, exc: TelegramFailure) -> DomainError:
         restart = exc.name in RESTART
         if restart:
             await self.repos.code_logins.delete(doc["_id"])
             if self._needs_login(doc):
-                await self.health.transition(doc["_id"], S.NEW, exc.name)
+                await self.health.transition(doc["_id"], AccountState.NEW, exc.name)
         messages = {
             "PHONE_CODE_INVALID": "the code is wrong; try again",
             "PHONE_CODE_EXPIRED": "the code expired; call login-account for a new one",
@@ -259,12 +265,14 @@ class CodeLogin:
             pass
         fields = {
             "session_enc": self.vault.seal(client.session_string(), login_context(doc["_id"])),
-            "state": S.PASSWORD_NEEDED.value,
+            "state": AccountState.PASSWORD_NEEDED.value,
             "password_hint": hint,
         }
         pending = await self.repos.code_logins.set(doc["_id"], fields) or {**pending, **fields}
         if self._needs_login(doc):
-            doc = await self.health.transition(doc, S.PASSWORD_NEEDED, "2FA password needed") or doc
+            doc = (
+                await self.health.transition(doc, AccountState.PASSWORD_NEEDED, "2FA password needed") or doc
+            )
         await self.repos.accounts.set(doc["_id"], {"two_factor_enabled": True})
         self.metrics.logins.labels("code", "password_needed").inc()
         await self.emit(
@@ -272,42 +280,21 @@ class CodeLogin:
         )
         return self._step(doc, pending, "password")
 
-    async def submit_password(self, req: A.SubmitTwoFactorPasswordRequest) -> LoginStep:
+    async def submit_password(self, req: accounts_cmd.SubmitTwoFactorPasswordRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        pending = await self._locked(doc["_id"])
-        client = None
-        try:
-            if pending["state"] != S.PASSWORD_NEEDED.value:
+        async with self._pending_step(doc) as step:
+            if step.pending["state"] != AccountState.PASSWORD_NEEDED.value:
                 raise Conflict("this login is waiting for the code, not the 2FA password (verify-code)")
-            session = self.vault.open(pending["session_enc"], login_context(doc["_id"]))
-            client = await self._client(doc, session)
+            client = await self._reconnect(doc, step)
             profile = await client.check_password(req.password.get_secret_value())
             return await self._finish(doc, client, profile, two_factor=True)
-        except TelegramFailure as exc:
-            raise await self._refused(doc, exc) from None
-        except TelegramUnreachable as exc:
-            raise await self.health.failure(doc["_id"], exc) from None
-        finally:
-            if client is not None:
-                await client.disconnect()
-            await self.repos.code_logins.unlock(doc["_id"])
 
-    async def resend(self, req: A.ResendCodeRequest) -> LoginStep:
+    async def resend(self, req: accounts_cmd.ResendCodeRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        pending = await self._locked(doc["_id"])
-        client = None
-        try:
-            session = self.vault.open(pending["session_enc"], login_context(doc["_id"]))
-            client = await self._client(doc, session)
+        async with self._pending_step(doc) as step:
+            pending = step.pending
+            client = await self._reconnect(doc, step)
             sent = await client.resend_code(doc["phone"], req.phone_code_hash or pending["phone_code_hash"])
-        except TelegramFailure as exc:
-            raise await self._refused(doc, exc) from None
-        except TelegramUnreachable as exc:
-            raise await self.health.failure(doc["_id"], exc) from None
-        finally:
-            if client is not None:
-                await client.disconnect()
-            await self.repos.code_logins.unlock(doc["_id"])
         fields = {
             "phone_code_hash": sent.phone_code_hash,
             "code_type": sent.code_type,
@@ -316,6 +303,10 @@ class CodeLogin:
             "timeout": sent.timeout,
         }
         pending = await self.repos.code_logins.set(doc["_id"], fields) or {**pending, **fields}
+        await self._code_sent(doc, sent, resent=True)
+        return self._step(doc, pending, "code")
+
+    async def _code_sent(self, doc: Doc, sent: SentCode, *, resent: bool) -> None:
         await self.emit(
             LoginCodeSent(
                 account_id=doc["_id"],
@@ -324,10 +315,9 @@ class CodeLogin:
                 next_code_type=sent.next_type,
                 code_length=sent.length,
                 resend_after_seconds=sent.timeout,
-                resent=True,
+                resent=resent,
             )
         )
-        return self._step(doc, pending, "code")
 
     async def _finish(
         self, doc: Doc, client: AccountClient, profile: TelegramProfile, *, two_factor: bool
@@ -346,7 +336,7 @@ class CodeLogin:
 
     # --- logout ------------------------------------------------------------------------------------
 
-    async def logout(self, req: A.LogoutAccountRequest) -> AccountView:
+    async def logout(self, req: accounts_cmd.LogoutAccountRequest) -> AccountView:
         doc = await self.accounts.find(req)
         if doc.get("session_enc"):
             try:
@@ -357,15 +347,15 @@ class CodeLogin:
         await self._forget_session(doc, "logged out")
         await self.repos.code_logins.delete(doc["_id"])
         if not req.keep_account:
-            await self.accounts.remove(A.RemoveAccountRequest(account_id=doc["_id"], logout=False))
-            doc = {**doc, "session_enc": None, "state": S.NEW.value}
+            await self.accounts.remove(accounts_cmd.RemoveAccountRequest(account_id=doc["_id"], logout=False))
+            doc = {**doc, "session_enc": None, "state": AccountState.NEW.value}
             return account_view(doc, holder=None)
         fresh = await self.repos.accounts.get(doc["_id"])
         assert fresh is not None
         return account_view(fresh, holder=None)
 
     @account_call(Logout)
-    async def logout_here(self, live: LiveAccount, req: A.LogoutAccountRequest) -> Ack:
+    async def logout_here(self, live: LiveAccount, req: accounts_cmd.LogoutAccountRequest) -> Ack:
         client = await self.pool.client_of(live)
         try:
             await client.log_out()
@@ -381,10 +371,10 @@ class CodeLogin:
         return Ack(affected=1)
 
     async def _forget_session(self, doc: Doc, reason: str) -> None:
-        if doc.get("session_enc") is None and doc["state"] == S.NEW.value:
+        if doc.get("session_enc") is None and doc["state"] == AccountState.NEW.value:
             return
         await self.health.transition(
-            doc, S.NEW, reason, extra={"session_enc": None, "connected": False, "holder": None}
+            doc, AccountState.NEW, reason, extra={"session_enc": None, "connected": False, "holder": None}
         )
 
 
@@ -410,7 +400,7 @@ async def store_login(
         "holder": None,
         "flood_waits": {},
     }
-    updated = await health.transition(doc, S.ACTIVE, "logged in", extra=extra)
+    updated = await health.transition(doc, AccountState.ACTIVE, "logged in", extra=extra)
     if updated is None:
         raise NotFound(f"account {doc['_id']} was removed during the login")
     return updated

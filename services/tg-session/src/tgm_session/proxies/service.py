@@ -8,12 +8,13 @@ import asyncio
 import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
 
 from tgm_contracts.base import Ack, Page, utcnow
-from tgm_contracts.commands import accounts as A
+from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.models.session import AccountSelector, AccountState, IpBindingView, ProxyConfig, ProxyView
 from tgm_contracts.rpc_session import ProxyCheck, VerifyProxy
+from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
 from ..accounts.service import Accounts, new_id
@@ -25,8 +26,6 @@ from ..ports import ProxySpec, TelegramConnector, TelegramFailure, TelegramUnrea
 from ..store import Doc, Repos
 from ..vault import Vault
 from ..views import binding_view
-
-S = AccountState
 
 
 async def _same_host(a: str, b: str) -> bool:
@@ -45,27 +44,20 @@ async def _same_host(a: str, b: str) -> bool:
     return bool(await addrs(a) & await addrs(b))
 
 
+@dataclass(kw_only=True, eq=False)
 class Proxies:
-    def __init__(
-        self,
-        *,
-        repos: Repos,
-        vault: Vault,
-        connector: TelegramConnector,
-        pool: AccountPool,
-        accounts: Accounts,
-        telegram_settings: Callable[[], Awaitable[Any]],
-    ) -> None:
-        self.repos = repos
-        self.vault = vault
-        self.connector = connector
-        self.pool = pool
-        self.accounts = accounts
-        self.telegram_settings = telegram_settings
+    repos: Repos
+    vault: Vault
+    connector: TelegramConnector
+    pool: AccountPool
+    accounts: Accounts
+    telegram_settings: Callable[[], Awaitable[TelegramSettings]]
 
     # --- test --------------------------------------------------------------------------------------
 
-    async def probe(self, proxy: ProxySpec, *, timeout: float, check_telegram: bool) -> A.ProxyTestResult:
+    async def probe(
+        self, proxy: ProxySpec, *, timeout: float, check_telegram: bool
+    ) -> accounts_cmd.ProxyTestResult:
         from ..telegram.connector import ProxyProblem
 
         view = ProxyView(
@@ -83,7 +75,7 @@ class Proxies:
         try:
             latency = round(await self.connector.probe_proxy(proxy, timeout), 2)
         except ProxyProblem as exc:
-            return A.ProxyTestResult(
+            return accounts_cmd.ProxyTestResult(
                 ok=False, proxy=view, error=str(exc), error_kind=exc.kind, tested_at=utcnow()
             )
         if proxy.type != "mtproxy":
@@ -98,7 +90,7 @@ class Proxies:
             except (TelegramUnreachable, TelegramFailure, OSError) as exc:
                 reachable = False
                 error, kind = f"Telegram not reachable through the proxy: {exc}", "telegram"
-        return A.ProxyTestResult(
+        return accounts_cmd.ProxyTestResult(
             ok=reachable is not False,
             proxy=view,
             latency_ms=latency,
@@ -110,14 +102,14 @@ class Proxies:
             tested_at=utcnow(),
         )
 
-    async def test(self, req: A.ProxyTestRequest) -> A.ProxyTestResult:
+    async def test(self, req: accounts_cmd.ProxyTestRequest) -> accounts_cmd.ProxyTestResult:
         return await self.probe(
             proxy_spec(req), timeout=req.timeout_seconds, check_telegram=req.check_telegram
         )
 
     # --- bind / unbind -----------------------------------------------------------------------------
 
-    async def bind(self, req: A.IpBindRequest) -> IpBindingView:
+    async def bind(self, req: accounts_cmd.IpBindRequest) -> IpBindingView:
         doc = await self.accounts.find(req)
         settings = await self.telegram_settings()
         used = await self.repos.accounts.count_by_proxy(req.proxy.host, req.proxy.port, exclude=doc["_id"])
@@ -177,7 +169,7 @@ class Proxies:
         assert out is not None
         return out
 
-    async def unbind(self, req: A.IpUnbindRequest) -> Ack:
+    async def unbind(self, req: accounts_cmd.IpUnbindRequest) -> Ack:
         doc = await self.accounts.find(req)
         if not doc.get("proxy_view"):
             raise Conflict(f"account {doc['_id']} has no proxy binding")
@@ -201,11 +193,11 @@ class Proxies:
             await self.pool.refresh(doc["_id"])
         return Ack(affected=1)
 
-    async def get_binding(self, req: AccountSelector) -> A.IpBindingInfo:
+    async def get_binding(self, req: AccountSelector) -> accounts_cmd.IpBindingInfo:
         doc = await self.accounts.find(req)
-        return A.IpBindingInfo(account_id=doc["_id"], binding=binding_view(doc))
+        return accounts_cmd.IpBindingInfo(account_id=doc["_id"], binding=binding_view(doc))
 
-    async def all_bindings(self, req: A.IpGetAllBindingsRequest) -> Page[IpBindingView]:
+    async def all_bindings(self, req: accounts_cmd.IpGetAllBindingsRequest) -> Page[IpBindingView]:
         q: Doc = {"proxy_view": {"$ne": None}, "binding": {"$ne": None}}
         if req.active_only:
             q["binding.is_active"] = True
@@ -228,7 +220,7 @@ class Proxies:
 
     # --- verify ------------------------------------------------------------------------------------
 
-    async def verify(self, req: AccountSelector) -> A.IpVerification:
+    async def verify(self, req: AccountSelector) -> accounts_cmd.IpVerification:
         doc = await self.accounts.find(req)
         if not doc.get("proxy_enc"):
             raise Conflict(f"account {doc['_id']} has no proxy binding to verify")
@@ -248,7 +240,7 @@ class Proxies:
         changed = bool(expected and check.exit_ip and expected != check.exit_ip)
         valid = check.proxy_reachable and check.via_proxy is not False and not changed
         await self._record(doc, check, valid)
-        return A.IpVerification(
+        return accounts_cmd.IpVerification(
             account_id=doc["_id"],
             is_valid=valid,
             proxy_reachable=check.proxy_reachable,
@@ -326,7 +318,7 @@ class Proxies:
 
     # --- statistics --------------------------------------------------------------------------------
 
-    async def statistics(self) -> A.IpStatistics:
+    async def statistics(self) -> accounts_cmd.IpStatistics:
         settings = await self.telegram_settings()
         docs = await self.repos.accounts.find({}, projection={"proxy_view": 1, "binding": 1})
         bound = [d for d in docs if d.get("proxy_view")]
@@ -348,7 +340,7 @@ class Proxies:
                 if (b.get("binding") or {}).get("last_error")
             ]
             usage.append(
-                A.ProxyUsage(
+                accounts_cmd.ProxyUsage(
                     proxy=ProxyView.model_validate(group[0]["proxy_view"]),
                     accounts=len(group),
                     account_ids=[b["_id"] for b in group],
@@ -360,7 +352,7 @@ class Proxies:
             )
         active = [d for d in bound if (d.get("binding") or {}).get("is_active", True)]
         changes = await self.repos.ip_changes.find({}, sort=[("at", -1)], limit=20)
-        return A.IpStatistics(
+        return accounts_cmd.IpStatistics(
             total_bindings=len(bound),
             active_bindings=len(active),
             inactive_bindings=len(bound) - len(active),
@@ -383,7 +375,7 @@ class Proxies:
             avg_latency_ms=round(sum(latencies) / len(latencies), 2) if latencies else None,
             total_changes=await self.repos.ip_changes.count({}),
             recent_changes=[
-                A.IpChange(
+                accounts_cmd.IpChange(
                     account_id=c["account_id"],
                     action=c["action"],
                     from_proxy=c.get("from_proxy"),
