@@ -4,7 +4,7 @@ matches and trigger runs)."""
 
 from __future__ import annotations
 
-from tgm_contracts.base import Ack, Page
+from tgm_contracts.base import Ack
 from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.events_campaign import KeywordMatched, TriggerFired
 from tgm_contracts.events_session import MessageReceived
@@ -28,13 +28,8 @@ def register(runtime: Runtime) -> None:
     async def delete_lead(req: crm_cmd.LeadIdRequest, ctx: Ctx) -> Ack:
         return await ctx.app.leads.delete_lead(req, ctx.principal)
 
-    @runtime.command(crm_cmd.GetLeads)
-    async def get_leads(req: crm_cmd.GetLeadsRequest, ctx: Ctx) -> Page[LeadView]:
-        return await ctx.app.leads.get_leads(req)
-
-    @runtime.command(crm_cmd.GetLeadDetails)
-    async def get_lead_details(req: crm_cmd.LeadIdRequest, ctx: Ctx) -> crm_cmd.LeadDetails:
-        return await ctx.app.leads.lead_details(req)
+    runtime.route(crm_cmd.GetLeads, lambda app: app.leads.get_leads)
+    runtime.route(crm_cmd.GetLeadDetails, lambda app: app.leads.lead_details)
 
     @runtime.command(crm_cmd.UpdateLeadStage)
     async def update_lead_stage(req: crm_cmd.UpdateLeadStageRequest, ctx: Ctx) -> LeadView:
@@ -48,13 +43,8 @@ def register(runtime: Runtime) -> None:
     async def assign_lead(req: crm_cmd.AssignLeadRequest, ctx: Ctx) -> crm_cmd.BulkLeadResult:
         return await ctx.app.leads.assign_lead(req, ctx.principal)
 
-    @runtime.command(crm_cmd.GetFunnelStats)
-    async def get_funnel_stats(req: crm_cmd.GetFunnelStatsRequest, ctx: Ctx) -> crm_cmd.FunnelStats:
-        return await ctx.app.funnel.funnel_stats(req)
-
-    @runtime.command(crm_cmd.GetFunnelUsers)
-    async def get_funnel_users(req: crm_cmd.GetFunnelUsersRequest, ctx: Ctx) -> Page[crm_cmd.FunnelUser]:
-        return await ctx.app.funnel.funnel_users(req)
+    runtime.route(crm_cmd.GetFunnelStats, lambda app: app.funnel.funnel_stats)
+    runtime.route(crm_cmd.GetFunnelUsers, lambda app: app.funnel.funnel_users)
 
     @runtime.command(crm_cmd.TrackUser)
     async def track_user(req: crm_cmd.TrackUserRequest, ctx: Ctx) -> crm_cmd.TrackedUserView:
@@ -64,15 +54,8 @@ def register(runtime: Runtime) -> None:
     async def untrack_user(req: crm_cmd.UntrackUserRequest, ctx: Ctx) -> Ack:
         return await ctx.app.tracking.untrack(req, ctx.principal)
 
-    @runtime.command(crm_cmd.GetTrackedUsers)
-    async def get_tracked_users(
-        req: crm_cmd.GetTrackedUsersRequest, ctx: Ctx
-    ) -> Page[crm_cmd.TrackedUserView]:
-        return await ctx.app.tracking.tracked_users(req)
-
-    @runtime.command(crm_cmd.GetUserActivity)
-    async def get_user_activity(req: crm_cmd.GetUserActivityRequest, ctx: Ctx) -> Page[crm_cmd.ActivityItem]:
-        return await ctx.app.timeline.user_activity(req)
+    runtime.route(crm_cmd.GetTrackedUsers, lambda app: app.tracking.tracked_users)
+    runtime.route(crm_cmd.GetUserActivity, lambda app: app.timeline.user_activity)
 
     @runtime.subscribe_events(MessageReceived, durable="crm_received")
     async def on_crm_received(evt: MessageReceived) -> None:

@@ -10,13 +10,13 @@ import contextlib
 import json
 from typing import Any
 
-from tgm_contracts.base import Ack, Page
+from tgm_contracts.base import Ack
 from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import JobStateChanged, MessageQueued, QueuePauseChanged, QueueProgress
 from tgm_contracts.events_session import FloodWaitRecorded, MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
-from tgm_contracts.models.campaign import ChatMessageView, ConversationView, TemplateView
+from tgm_contracts.models.campaign import TemplateView
 
 from ..app import Ctx, Runtime
 
@@ -24,27 +24,10 @@ from ..app import Ctx, Runtime
 def register(runtime: Runtime) -> None:
     # --- sends and the queue --------------------------------------------------------------------
 
-    @runtime.command(messaging_cmd.SendMessage)
-    async def send_message(req: messaging_cmd.SendMessageRequest, ctx: Ctx) -> messaging_cmd.SendResult:
-        return await ctx.app.queue.send_message(req)
-
-    @runtime.command(messaging_cmd.SendPrivateMessage)
-    async def send_private_message(
-        req: messaging_cmd.SendPrivateMessageRequest, ctx: Ctx
-    ) -> messaging_cmd.SendResult:
-        return await ctx.app.queue.send_private(req)
-
-    @runtime.command(messaging_cmd.SendDirectMessage)
-    async def send_direct_message(
-        req: messaging_cmd.SendDirectMessageRequest, ctx: Ctx
-    ) -> messaging_cmd.SendResult:
-        return await ctx.app.queue.send_direct(req)
-
-    @runtime.command(messaging_cmd.SendGroupMessage)
-    async def send_group_message(
-        req: messaging_cmd.SendGroupMessageRequest, ctx: Ctx
-    ) -> messaging_cmd.SendResult:
-        return await ctx.app.queue.send_group(req)
+    runtime.route(messaging_cmd.SendMessage, lambda app: app.queue.send_message)
+    runtime.route(messaging_cmd.SendPrivateMessage, lambda app: app.queue.send_private)
+    runtime.route(messaging_cmd.SendDirectMessage, lambda app: app.queue.send_direct)
+    runtime.route(messaging_cmd.SendGroupMessage, lambda app: app.queue.send_group)
 
     @runtime.command(messaging_cmd.QueueMessage)
     async def queue_message(
@@ -52,11 +35,7 @@ def register(runtime: Runtime) -> None:
     ) -> messaging_cmd.QueueMessageResult:
         return await ctx.app.queue.queue_message(req, ctx.request_id)
 
-    @runtime.command(messaging_cmd.GetQueueStatus)
-    async def get_queue_status(
-        req: messaging_cmd.GetQueueStatusRequest, ctx: Ctx
-    ) -> messaging_cmd.QueueStatus:
-        return await ctx.app.status.status(req)
+    runtime.route(messaging_cmd.GetQueueStatus, lambda app: app.status.status)
 
     @runtime.command(messaging_cmd.PauseQueue)
     async def pause_queue(req: messaging_cmd.PauseQueueRequest, ctx: Ctx) -> messaging_cmd.QueueControlResult:
@@ -98,27 +77,13 @@ def register(runtime: Runtime) -> None:
     ) -> TemplateView:
         return await ctx.app.templates.toggle(req, ctx.principal)
 
-    @runtime.command(messaging_cmd.GetChatTemplates)
-    async def get_chat_templates(req: messaging_cmd.GetChatTemplatesRequest, ctx: Ctx) -> Page[TemplateView]:
-        return await ctx.app.templates.list(req)
+    runtime.route(messaging_cmd.GetChatTemplates, lambda app: app.templates.list)
 
     # --- chat history ---------------------------------------------------------------------------
 
-    @runtime.command(messaging_cmd.GetChatHistory)
-    async def get_chat_history(req: messaging_cmd.GetChatHistoryRequest, ctx: Ctx) -> Page[ChatMessageView]:
-        return await ctx.app.history.chat_history(req)
-
-    @runtime.command(messaging_cmd.SaveChatHistory)
-    async def save_chat_history(
-        req: messaging_cmd.SaveChatHistoryRequest, ctx: Ctx
-    ) -> messaging_cmd.SaveChatHistoryResult:
-        return await ctx.app.history.save(req)
-
-    @runtime.command(messaging_cmd.GetPrivateMessages)
-    async def get_private_messages(
-        req: messaging_cmd.GetPrivateMessagesRequest, ctx: Ctx
-    ) -> Page[ConversationView]:
-        return await ctx.app.history.private_messages(req)
+    runtime.route(messaging_cmd.GetChatHistory, lambda app: app.history.chat_history)
+    runtime.route(messaging_cmd.SaveChatHistory, lambda app: app.history.save)
+    runtime.route(messaging_cmd.GetPrivateMessages, lambda app: app.history.private_messages)
 
     # --- compliance -----------------------------------------------------------------------------
 
