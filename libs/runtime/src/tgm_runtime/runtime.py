@@ -25,7 +25,6 @@ import traceback
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
 from faststream.nats import NatsBroker, NatsMessage
@@ -105,10 +104,6 @@ class CallContext(Generic[AppT]):
     def app(self) -> AppT:
         return self.runtime.app
 
-    @property
-    def state(self) -> SimpleNamespace:  # transitional: removed once every service is on `app`
-        return self.runtime.state
-
 
 def _decode(body: bytes) -> Any:
     if not body:
@@ -142,7 +137,6 @@ class ServiceRuntime(Generic[AppT]):
         self.settings = settings or RuntimeSettings()
         self.migrations = migrations or []
         self._counts = counts
-        self.state = SimpleNamespace()
         self._app: AppT | None = None
         self._app_factory: Callable[[], Awaitable[AppT]] | None = None
         self._bindings: list[tuple[type[Command] | type[Rpc], Callable[[AppT], Callable[..., Any]]]] = []
