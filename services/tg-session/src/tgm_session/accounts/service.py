@@ -518,7 +518,7 @@ class Accounts:
                 update["$set"]["updated_at"] = utcnow()
             else:
                 update["$set"] = {"updated_at": utcnow()}
-            await self.repos.accounts.col.update_many({"_id": {"$in": list(existing)}}, update)
+            await self.repos.accounts.update_ids(list(existing), update)
         return BulkResult(
             ok=not missing,
             requested=len(ids),
@@ -613,13 +613,11 @@ class Accounts:
                 current["_id"], {"key": key, "name": g.name, "color": g.color, "description": g.description}
             )
             if current["name"] != g.name:
-                await self.repos.accounts.col.update_many(
-                    {"group": current["name"]}, {"$set": {"group": g.name}}
-                )
+                await self.repos.accounts.move_group(current["name"], g.name)
             keep.add(current["_id"])
         if req.replace:
             for d in await self.repos.groups.find({"_id": {"$nin": list(keep)}}):
-                await self.repos.accounts.col.update_many({"group": d["name"]}, {"$set": {"group": None}})
+                await self.repos.accounts.move_group(d["name"], None)
                 await self.repos.groups.delete(d["_id"])
         return await self.groups()
 
@@ -638,18 +636,13 @@ class Accounts:
         keep = set()
         for t in req.tags:
             if t.rename_from and t.rename_from != t.name:
-                await self.repos.accounts.col.update_many(
-                    {"tags": t.rename_from}, {"$addToSet": {"tags": t.name}}
-                )
-                await self.repos.accounts.col.update_many(
-                    {"tags": t.rename_from}, {"$pull": {"tags": t.rename_from}}
-                )
+                await self.repos.accounts.rename_tag(t.rename_from, t.name)
                 await self.repos.tags.delete(t.rename_from)
-            await self.repos.tags.col.update_one({"_id": t.name}, {"$set": {"color": t.color}}, upsert=True)
+            await self.repos.tags.save(t.name, t.color)
             keep.add(t.name)
         if req.replace:
-            await self.repos.tags.col.delete_many({"_id": {"$nin": list(keep)}})
-            await self.repos.accounts.col.update_many({}, {"$pull": {"tags": {"$nin": list(keep)}}})
+            await self.repos.tags.delete_except(list(keep))
+            await self.repos.accounts.keep_only_tags(list(keep))
         return await self.tags()
 
     async def personas(self) -> accounts_cmd.PersonaList:
@@ -681,9 +674,7 @@ class Accounts:
         if req.replace:
             gone = [d["_id"] for d in await self.repos.personas.find({"_id": {"$nin": list(keep)}})]
             if gone:
-                await self.repos.accounts.col.update_many(
-                    {"persona_id": {"$in": gone}}, {"$set": {"persona_id": None}}
-                )
+                await self.repos.accounts.clear_personas(gone)
                 await self.repos.personas.delete_ids(gone)
         return await self.personas()
 
@@ -755,15 +746,11 @@ def _offset(cursor: str | None) -> int:
 
 
 async def _counts(repos: Repos, field: str) -> dict[str, int]:
-    rows = await repos.accounts.col.aggregate([{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}])
-    return {r["_id"]: r["n"] async for r in rows if r["_id"] is not None}
+    return await repos.accounts.count_by(field)
 
 
 async def _tag_counts(repos: Repos) -> dict[str, int]:
-    rows = await repos.accounts.col.aggregate(
-        [{"$unwind": "$tags"}, {"$group": {"_id": "$tags", "n": {"$sum": 1}}}]
-    )
-    return {r["_id"]: r["n"] async for r in rows}
+    return await repos.accounts.count_tags()
 
 
 def _persona(d: Doc, count: int) -> PersonaView:

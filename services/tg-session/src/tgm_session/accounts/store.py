@@ -53,6 +53,38 @@ class AccountsRepo(Repo):
             {"$set": {"daily_send_day": day, "daily_send_count": 1}},
         )
 
+    async def update_ids(self, idents: list[str], update: Doc) -> None:
+        await self.col.update_many({"_id": {"$in": idents}}, update)
+
+    async def move_group(self, name: str, to: str | None) -> None:
+        """The accounts of group `name` move to group `to` (a rename, or None when it is deleted)."""
+        await self.col.update_many({"group": name}, {"$set": {"group": to}})
+
+    async def rename_tag(self, old: str, new: str) -> None:
+        await self.col.update_many({"tags": old}, {"$addToSet": {"tags": new}})
+        await self.col.update_many({"tags": old}, {"$pull": {"tags": old}})
+
+    async def keep_only_tags(self, keep: list[str]) -> None:
+        await self.col.update_many({}, {"$pull": {"tags": {"$nin": keep}}})
+
+    async def clear_personas(self, persona_ids: list[str]) -> None:
+        await self.col.update_many({"persona_id": {"$in": persona_ids}}, {"$set": {"persona_id": None}})
+
+    async def set_api_id(self, credential_id: str, api_id: int) -> None:
+        """The accounts using a credential follow its new api_id."""
+        await self.col.update_many({"api_credential_id": credential_id}, {"$set": {"api_id": api_id}})
+
+    async def count_by(self, field: str) -> dict[str, int]:
+        """Accounts per value of `field` (group, persona), leaving out those with none."""
+        rows = await self.col.aggregate([{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}])
+        return {r["_id"]: r["n"] async for r in rows if r["_id"] is not None}
+
+    async def count_tags(self) -> dict[str, int]:
+        rows = await self.col.aggregate(
+            [{"$unwind": "$tags"}, {"$group": {"_id": "$tags", "n": {"$sum": 1}}}]
+        )
+        return {r["_id"]: r["n"] async for r in rows}
+
 
 class NamedRepo(Repo):
     """Records the operator names (account groups, personas): a name is unique case-insensitively,
@@ -79,6 +111,12 @@ class GroupsRepo(NamedRepo):
 
 class TagsRepo(Repo):
     name = TAGS
+
+    async def save(self, name: str, color: str | None) -> None:
+        await self.col.update_one({"_id": name}, {"$set": {"color": color}}, upsert=True)
+
+    async def delete_except(self, keep: list[str]) -> None:
+        await self.col.delete_many({"_id": {"$nin": keep}})
 
 
 class PersonasRepo(NamedRepo):

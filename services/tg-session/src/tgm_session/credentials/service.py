@@ -210,9 +210,7 @@ class CredentialPool:
         updated = await self.repos.credentials.set(doc["_id"], fields)
         assert updated is not None
         if "api_id" in fields or "api_hash_enc" in fields:
-            await self.repos.accounts.col.update_many(
-                {"api_credential_id": doc["_id"]}, {"$set": {"api_id": updated["api_id"]}}
-            )
+            await self.repos.accounts.set_api_id(doc["_id"], updated["api_id"])
             for account_id in users:
                 await self.reload(account_id)
         return await self.view(updated)
