@@ -357,8 +357,8 @@ async def bench(args: argparse.Namespace, nats_srv: Any, mongo_srv: Any, tmp: Pa
         )
 
     session = session_runtime(
-        rs("bench-session"),
         SessionSettings(
+            runtime=rs("bench-session"),
             dc_host=emu.host,
             dc_port=emu.port,
             rsa_public_key_file=key,

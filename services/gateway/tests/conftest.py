@@ -62,7 +62,8 @@ async def start_system(nats_url: str, mongo_uri: str, data_dir: Path, services=B
         runtimes[svc.value] = rt
     port = free_port()
     settings = GatewaySettings(port=port, fanout_window_seconds=0.5)
-    runtime = build(settings, rs("gateway"))
+    settings.runtime = rs("gateway")
+    runtime = build(settings)
     app = build_app(runtime, settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

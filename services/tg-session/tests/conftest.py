@@ -196,7 +196,7 @@ async def replicas(
             api_hash=API_HASH,
         )
         values.update(overrides)
-        rt = build(SessionSettings(**values), settings)
+        rt = build(SessionSettings(**values, runtime=settings))
         await rt.start()
         replica = Replica(rt)
         started.append(replica)

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from tgm_contracts import Service
 from tgm_contracts.events_system import SettingsChanged
-from tgm_runtime import RuntimeSettings, ServiceRuntime
+from tgm_runtime import ServiceRuntime
 
 from . import __version__
 from .api import http, sse, ws
@@ -35,15 +35,13 @@ from .system.store import BackupStore
 log = logging.getLogger("tgm.gateway")
 
 
-def build(
-    settings: GatewaySettings | None = None, runtime_settings: RuntimeSettings | None = None
-) -> Runtime:
+def build(settings: GatewaySettings | None = None) -> Runtime:
     settings = settings or GatewaySettings()
     runtime: Runtime = ServiceRuntime(
         Service.GATEWAY,
         __version__,
         migrations=MIGRATIONS,
-        settings=runtime_settings,
+        settings=settings.runtime,
         counts=count_active_keys,
     )
     # Built once per process, not per start: the dispatcher's metrics live in the runtime's registry.

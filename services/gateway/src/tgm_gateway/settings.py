@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from tgm_runtime import RuntimeSettings
 
 
 class GatewaySettings(BaseSettings):
@@ -20,3 +21,6 @@ class GatewaySettings(BaseSettings):
     fanout_window_seconds: float = Field(1.0, gt=0)
     #: Print and write the first admin key when the key store is empty.
     bootstrap_admin_key: bool = True
+    runtime: RuntimeSettings = Field(
+        default_factory=RuntimeSettings, exclude=True, description="NATS, database, replica id."
+    )

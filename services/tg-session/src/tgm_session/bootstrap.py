@@ -15,7 +15,6 @@ from datetime import timedelta
 from tgm_contracts import Service
 from tgm_contracts.rpc_session import QrControl, ScrapeControl
 from tgm_contracts.settings import TelegramSettings
-from tgm_runtime import RuntimeSettings
 
 from . import __version__
 from .accounts import handlers as accounts_handlers
@@ -60,7 +59,6 @@ LeaseFactory = Callable[[Runtime], Awaitable[LeaseStore]]
 
 def build(
     settings: SessionSettings | None = None,
-    runtime_settings: RuntimeSettings | None = None,
     *,
     connector: ConnectorFactory | None = None,
     leases: LeaseFactory | None = None,
@@ -72,7 +70,7 @@ def build(
         __version__,
         migrations=MIGRATIONS,
         counts=service_counts,
-        settings=runtime_settings,
+        settings=configured.runtime,
     )
     metrics = SessionMetrics(runtime.registry)
 

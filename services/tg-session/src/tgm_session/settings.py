@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tgm_contracts.streams import ACCOUNT_LEASES
+from tgm_runtime import RuntimeSettings
 
 
 class SessionSettings(BaseSettings):
@@ -59,6 +60,9 @@ class SessionSettings(BaseSettings):
     # --- a credential to seed the pool with --------------------------------------------------------
     api_id: int | None = Field(None, ge=1)
     api_hash: SecretStr | None = Field(None, repr=False)
+
+    # --- the runtime's own (NATS, database, replica id) ----------------------------------------------
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings, exclude=True)
 
     @property
     def heartbeat(self) -> float:
