@@ -211,8 +211,8 @@ def produced_metrics() -> set[str]:
     key = base64.b64encode(os.urandom(32)).decode()
     settings = RuntimeSettings(master_key=key, data_dir=Path("/nonexistent-tgm-test"))
     rt = ServiceRuntime(Service.CAMPAIGN, "0", settings=settings)
-    from tgm_gateway.keys.limiter import KeyRateLimiter
     from tgm_gateway.dispatch import Dispatcher
+    from tgm_gateway.keys.limiter import KeyRateLimiter
 
     gw_registry = CollectorRegistry()
     Dispatcher(lambda: None, KeyRateLimiter(1.0, 1), lambda: 1.0, gw_registry)

@@ -57,8 +57,10 @@ def is_store(path: Path) -> bool:
 
 
 def is_adapter(path: Path) -> bool:
-    return bool(ADAPTER_PACKAGES & set(path.parts)) or path.stem in ("adapter", "adapters") or (
-        path.stem.endswith("_adapter")
+    return (
+        bool(ADAPTER_PACKAGES & set(path.parts))
+        or path.stem in ("adapter", "adapters")
+        or (path.stem.endswith("_adapter"))
     )
 
 
@@ -97,9 +99,9 @@ def _bare_task_calls(tree: ast.AST) -> list[int]:
         if isinstance(node, ast.AsyncWith):
             for item in node.items:
                 call = item.context_expr
-                if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "TaskGroup":
-                    if isinstance(item.optional_vars, ast.Name):
-                        groups.add(item.optional_vars.id)
+                is_group = isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "TaskGroup"
+                if is_group and isinstance(item.optional_vars, ast.Name):
+                    groups.add(item.optional_vars.id)
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
             continue
@@ -142,5 +144,7 @@ def test_pymongo_only_in_stores_httpx_only_in_adapters_telethon_only_in_telegram
 def test_the_checker_sees_what_it_refuses() -> None:
     """The task walker is not vacuous: it flags a bare task and passes a TaskGroup's."""
     flagged = ast.parse("import asyncio\nasync def f():\n    asyncio.create_task(g())\n")
-    grouped = ast.parse("import asyncio\nasync def f():\n    async with asyncio.TaskGroup() as tg:\n        tg.create_task(g())\n")
+    grouped = ast.parse(
+        "import asyncio\nasync def f():\n    async with asyncio.TaskGroup() as tg:\n        tg.create_task(g())\n"
+    )
     assert _bare_task_calls(flagged) == [3] and _bare_task_calls(grouped) == []
