@@ -113,8 +113,8 @@ async def test_commands_reach_the_holder_from_any_replica(
     other = await replicas("other", nats_url=nats_url, capacity=0)
     owner = tg_world.add_user("+15550300001", first_name="Own")
     tg_world.create_channel(owner, "Forwarded", username="forwarded_g")
-    report = await other.svc.accounts.check_status(AccountSelector(account_id=account_id))
-    assert report.state.value == "active" and report.connected is True and report.latency_ms is not None
+    status = await other.svc.accounts.check_status(AccountSelector(account_id=account_id))
+    assert status.state.value == "active" and status.connected is True and status.latency_ms is not None
     joined = await other.svc.groups.join(T.JoinGroupRequest(account_id=account_id, group="@forwarded_g"))
     assert joined.chat is not None and joined.chat.title == "Forwarded"
     assert other.svc.pool.get(account_id) is None and holder.svc.pool.get(account_id) is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tgm_contracts.base import Ack
 from tgm_contracts.commands import crm as crm_cmd
@@ -19,6 +19,10 @@ from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_contracts.models.campaign import TemplateView
 
 from ..app import Ctx, Runtime
+
+if TYPE_CHECKING:  # the message type of core-NATS callbacks (nats-py comes with the runtime)
+    from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
 
 
 def register(runtime: Runtime) -> None:
@@ -115,18 +119,18 @@ def listen(runtime: Runtime) -> None:
     jobs (immediate sends wait on them), new jobs and resumed queues (wake the scheduler), progress
     snapshots (metrics). The durable consumers above are for tg-session's events."""
     # Core-NATS messages and subscriptions (nats-py, reached through the runtime: not a dependency of ours).
-    subscriptions: list[Any] = []
+    subscriptions: list[Subscription] = []
 
-    async def on_job(msg: Any) -> None:
+    async def on_job(msg: Msg) -> None:
         with contextlib.suppress(Exception):
             data = json.loads(msg.data)
             if data.get("state") in ("sent", "failed", "skipped", "cancelled"):
                 runtime.app.waiters.resolve(data["jobId"], data["state"])
 
-    async def on_wake(msg: Any) -> None:
+    async def on_wake(msg: Msg) -> None:
         runtime.app.scheduler.wake()
 
-    async def on_progress(msg: Any) -> None:
+    async def on_progress(msg: Msg) -> None:
         with contextlib.suppress(Exception):
             runtime.app.status.apply_progress(QueueProgress.model_validate(json.loads(msg.data)))
 
