@@ -13,6 +13,13 @@ from tgm_contracts.base import utcnow
 Doc = dict[str, Any]
 
 
+def put_ops(q: Doc, field: str, ops: Doc) -> None:
+    """Adds to a query `field`'s operators (`$gte`, `$in`, ...) whose value is given (truthy), if any is."""
+    given = {op: v for op, v in ops.items() if v}
+    if given:
+        q[field] = given
+
+
 class Repo:
     name: str
 

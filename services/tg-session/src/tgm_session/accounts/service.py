@@ -38,6 +38,7 @@ from tgm_contracts.rpc_session import (
 from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
+from ..base_store import put_ops
 from ..credentials.service import CredentialPool
 from ..fleet.calls import account_call
 from ..fleet.connections import generate_device, seal_proxy
@@ -48,6 +49,7 @@ from ..ports import TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
 from ..vault import Vault
 from ..views import account_brief, account_view, daily_count
+from .store import NamedRepo
 
 #: Account settings an update stores as given (group, tags and persona are checked first).
 PLAIN_SETTINGS = (
@@ -588,33 +590,24 @@ class Accounts:
     async def save_groups(self, req: accounts_cmd.SaveGroupsRequest) -> accounts_cmd.AccountGroupList:
         keep: set[str] = set()
         for g in req.groups:
-            key = g.name.casefold()
-            current = await self.repos.groups.current(g.id, key)
-            if g.id and current is None:
-                raise NotFound(f"no account group {g.id}")
-            if current is None:
-                ident = new_id("grp")
-                await self.repos.groups.insert(
-                    {
-                        "_id": ident,
-                        "key": key,
-                        "name": g.name,
-                        "color": g.color,
-                        "description": g.description,
-                        "created_at": utcnow(),
-                    }
-                )
-                keep.add(ident)
-                continue
-            clash = await self.repos.groups.clash(key, current["_id"])
-            if clash is not None:
-                raise Conflict(f"another group is already named {g.name!r}")
-            await self.repos.groups.set(
-                current["_id"], {"key": key, "name": g.name, "color": g.color, "description": g.description}
+            fields = {
+                "key": g.name.casefold(),
+                "name": g.name,
+                "color": g.color,
+                "description": g.description,
+            }
+            ident, current = await _save_named(
+                self.repos.groups,
+                g.id,
+                fields,
+                prefix="grp",
+                noun="account group",
+                short="group",
+                stamps=("created_at",),
             )
-            if current["name"] != g.name:
+            if current is not None and current["name"] != g.name:
                 await self.repos.accounts.move_group(current["name"], g.name)
-            keep.add(current["_id"])
+            keep.add(ident)
         if req.replace:
             for d in await self.repos.groups.find({"_id": {"$nin": list(keep)}}):
                 await self.repos.accounts.move_group(d["name"], None)
@@ -653,24 +646,18 @@ class Accounts:
     async def save_personas(self, req: accounts_cmd.SavePersonasRequest) -> accounts_cmd.PersonaList:
         keep: set[str] = set()
         for p in req.personas:
-            key = p.name.casefold()
             fields = p.model_dump(exclude={"id"}, by_alias=False)
-            fields["key"] = key
-            current = await self.repos.personas.current(p.id, key)
-            if p.id and current is None:
-                raise NotFound(f"no persona {p.id}")
-            if current is None:
-                ident = new_id("per")
-                await self.repos.personas.insert(
-                    {"_id": ident, **fields, "created_at": utcnow(), "updated_at": utcnow()}
-                )
-                keep.add(ident)
-                continue
-            clash = await self.repos.personas.clash(key, current["_id"])
-            if clash is not None:
-                raise Conflict(f"another persona is already named {p.name!r}")
-            await self.repos.personas.set(current["_id"], fields)
-            keep.add(current["_id"])
+            fields["key"] = p.name.casefold()
+            ident, _ = await _save_named(
+                self.repos.personas,
+                p.id,
+                fields,
+                prefix="per",
+                noun="persona",
+                short="persona",
+                stamps=("created_at", "updated_at"),
+            )
+            keep.add(ident)
         if req.replace:
             gone = [d["_id"] for d in await self.repos.personas.find({"_id": {"$nin": list(keep)}})]
             if gone:
@@ -691,13 +678,7 @@ class Accounts:
             q["group"] = {"$in": req.groups}
         if req.tags:
             q["tags"] = {"$in": req.tags}
-        ids: Doc = {}
-        if req.among:
-            ids["$in"] = req.among
-        if req.exclude:
-            ids["$nin"] = req.exclude
-        if ids:
-            q["_id"] = ids
+        put_ops(q, "_id", {"$in": req.among, "$nin": req.exclude})
         docs = await self.repos.accounts.find(q)
         holders = await self.holders()
         now = utcnow()
@@ -751,6 +732,31 @@ async def _counts(repos: Repos, field: str) -> dict[str, int]:
 
 async def _tag_counts(repos: Repos) -> dict[str, int]:
     return await repos.accounts.count_tags()
+
+
+async def _save_named(
+    repo: NamedRepo,
+    ident: str | None,
+    fields: Doc,
+    *,
+    prefix: str,
+    noun: str,
+    short: str,
+    stamps: tuple[str, ...],
+) -> tuple[str, Doc | None]:
+    """Saves one named record (account group, persona): a new one when `ident` is none and no record
+    has the name, else the one it refers to. The record's id, and the record as it was (None when new)."""
+    current = await repo.current(ident, fields["key"])
+    if ident and current is None:
+        raise NotFound(f"no {noun} {ident}")
+    if current is None:
+        new = new_id(prefix)
+        await repo.insert({"_id": new, **fields, **{stamp: utcnow() for stamp in stamps}})
+        return new, None
+    if await repo.clash(fields["key"], current["_id"]) is not None:
+        raise Conflict(f"another {short} is already named {fields['name']!r}")
+    await repo.set(current["_id"], fields)
+    return current["_id"], current
 
 
 def _persona(d: Doc, count: int) -> PersonaView:

@@ -28,6 +28,7 @@ from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.exports import export_file
 
 from ..accounts.service import Accounts
+from ..base_store import put_ops
 from ..capabilities import Emit, Spawn
 from ..fleet.health import HOLDABLE, Health
 from ..fleet.pool import AccountPool
@@ -383,13 +384,7 @@ class Extractions:
             q.setdefault("$and", []).append(
                 {"$or": [{"username": rx}, {"first_name": rx}, {"last_name": rx}]}
             )
-        when: Doc = {}
-        if f.collected_since:
-            when["$gte"] = f.collected_since
-        if f.collected_until:
-            when["$lt"] = f.collected_until
-        if when:
-            q["collected_at"] = when
+        put_ops(q, "collected_at", {"$gte": f.collected_since, "$lt": f.collected_until})
         return q
 
     async def collected(self, req: telegram_cmd.GetCollectedUsersRequest) -> Page[CollectedUserView]:

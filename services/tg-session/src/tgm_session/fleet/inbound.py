@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tgm_contracts import Event
 from tgm_contracts.base import utcnow
@@ -52,18 +53,18 @@ class Inbound:
             msg.chat_kind == "private" and msg.chat_id == SERVICE_USER_ID
         ):
             text = REDACTED
+        # What every message event says of the message: whose, where, which and its text.
+        seen: dict[str, Any] = {
+            "account_id": account_id,
+            "chat_kind": msg.chat_kind,
+            "chat_id": msg.chat_id,
+            "message_id": msg.message_id,
+            "text": text,
+        }
         if msg.edited:
             await self._count_and_emit(
                 "edit",
-                MessageEdited(
-                    account_id=account_id,
-                    chat_kind=msg.chat_kind,
-                    chat_id=msg.chat_id,
-                    message_id=msg.message_id,
-                    sender_id=msg.sender_id,
-                    text=text,
-                    edit_date=msg.edit_date or utcnow(),
-                ),
+                MessageEdited(**seen, sender_id=msg.sender_id, edit_date=msg.edit_date or utcnow()),
             )
             return
         if msg.outgoing:
@@ -72,11 +73,7 @@ class Inbound:
             await self._count_and_emit(
                 "outgoing",
                 MessageSent(
-                    account_id=account_id,
-                    chat_kind=msg.chat_kind,
-                    chat_id=msg.chat_id,
-                    message_id=msg.message_id,
-                    text=text,
+                    **seen,
                     has_media=msg.media_kind is not None,
                     reply_to_message_id=msg.reply_to_message_id,
                     sent_at=msg.date,
@@ -87,15 +84,11 @@ class Inbound:
         await self._count_and_emit(
             "message",
             MessageReceived(
-                account_id=account_id,
-                chat_kind=msg.chat_kind,
-                chat_id=msg.chat_id,
+                **seen,
                 chat_title=msg.chat_title,
                 chat_username=msg.chat_username,
-                message_id=msg.message_id,
                 sender_id=msg.sender_id,
                 sender=msg.sender,
-                text=text,
                 date=msg.date,
                 reply_to_message_id=msg.reply_to_message_id,
                 media_kind=msg.media_kind,

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tgm_contracts import ErrorCode
+from tgm_contracts import ErrorCode, Event
 from tgm_contracts.base import utcnow
 from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.events_session import (
@@ -54,6 +54,16 @@ from .service import store_login
 log = logging.getLogger("tgm.session.qr")
 
 OPEN = ("pending", "scanned", "password_needed")
+
+
+def _login_of(doc: Doc, session_id: str) -> dict[str, Any]:
+    """The fields a QR login's events share: whose login it is and which session."""
+    return {
+        "account_id": doc.get("account_id"),
+        "phone": doc.get("phone"),
+        "method": "qr",
+        "qr_session_id": session_id,
+    }
 
 
 def qr_key(session_id: str) -> str:
@@ -371,31 +381,22 @@ class QrLogins:
         with contextlib.suppress(TelegramFailure, TelegramUnreachable):
             hint = await run.client.password_hint()
         doc = await self._update(sid, {"state": "password_needed", "password_hint": hint})
-        self.metrics.logins.labels("qr", "password_needed").inc()
-        await self.emit(
-            LoginPasswordNeeded(
-                account_id=doc.get("account_id"),
-                phone=doc.get("phone"),
-                method="qr",
-                qr_session_id=sid,
-                password_hint=hint,
-            )
+        await self._count_and_emit(
+            "password_needed", LoginPasswordNeeded(**_login_of(doc, sid), password_hint=hint)
         )
+
+    async def _count_and_emit(self, result: str, event: Event) -> None:
+        self.metrics.logins.labels("qr", result).inc()
+        await self.emit(event)
 
     async def _failed(self, run: QrRun, exc: BaseException) -> None:
         name = exc.full if isinstance(exc, TelegramFailure) else "UNREACHABLE"
         doc = await self._update(run.session_id, {"state": "failed", "error": f"{name}: {exc}"[:300]})
-        self.metrics.logins.labels("qr", "failed").inc()
-        await self.emit(
+        await self._count_and_emit(
+            "failed",
             LoginFailed(
-                account_id=doc.get("account_id"),
-                phone=doc.get("phone"),
-                method="qr",
-                qr_session_id=run.session_id,
-                error=name,
-                message=str(exc)[:300],
-                recoverable=False,
-            )
+                **_login_of(doc, run.session_id), error=name, message=str(exc)[:300], recoverable=False
+            ),
         )
         await self._give_back(doc)
         await self._stop(run)
@@ -629,10 +630,7 @@ class QrLogins:
                 if exc.name == "PASSWORD_HASH_INVALID":
                     await self.emit(
                         LoginFailed(
-                            account_id=doc.get("account_id"),
-                            phone=doc.get("phone"),
-                            method="qr",
-                            qr_session_id=sid,
+                            **_login_of(doc, sid),
                             error=exc.full,
                             message="the 2FA password is wrong",
                             recoverable=True,
