@@ -22,29 +22,29 @@ class SessionMetrics:
         self.connected = Gauge(
             "tgm_session_connected_accounts", "Held accounts with a live Telegram connection", registry=r
         )
-        self.logins = Counter(
-            "tgm_session_logins_total", "Login steps by method and result", ["method", "result"], registry=r
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        self.logins = counter(
+            "tgm_session_logins_total", "Login steps by method and result", "method", "result"
         )
-        self.sends = Counter("tgm_session_sends_total", "Sends by result", ["result"], registry=r)
+        self.sends = counter("tgm_session_sends_total", "Sends by result", "result")
         self.send_seconds = Histogram("tgm_session_send_seconds", "Time of a send to Telegram", registry=r)
-        self.flood_waits = Counter(
-            "tgm_session_flood_waits_total", "FLOOD_WAIT answers by category", ["category"], registry=r
+        self.flood_waits = counter(
+            "tgm_session_flood_waits_total", "FLOOD_WAIT answers by category", "category"
         )
-        self.flood_wait_seconds = Counter(
-            "tgm_session_flood_wait_seconds_total", "Seconds Telegram asked to wait", ["category"], registry=r
+        self.flood_wait_seconds = counter(
+            "tgm_session_flood_wait_seconds_total", "Seconds Telegram asked to wait", "category"
         )
-        self.lease_moves = Counter(
-            "tgm_session_lease_moves_total", "Leases taken or given up by reason", ["reason"], registry=r
+        self.lease_moves = counter(
+            "tgm_session_lease_moves_total", "Leases taken or given up by reason", "reason"
         )
-        self.reconnects = Counter(
-            "tgm_session_reconnects_total", "Reconnect attempts by result", ["result"], registry=r
+        self.reconnects = counter("tgm_session_reconnects_total", "Reconnect attempts by result", "result")
+        self.state_changes = counter(
+            "tgm_session_state_changes_total", "Health state transitions by new state", "state"
         )
-        self.state_changes = Counter(
-            "tgm_session_state_changes_total", "Health state transitions by new state", ["state"], registry=r
-        )
-        self.inbound = Counter(
-            "tgm_session_inbound_total", "Inbound updates turned into events", ["kind"], registry=r
-        )
+        self.inbound = counter("tgm_session_inbound_total", "Inbound updates turned into events", "kind")
         self.connect_seconds = Histogram(
             "tgm_session_connect_seconds", "Time to connect and verify one account", registry=r
         )
