@@ -596,15 +596,7 @@ class Accounts:
                 "color": g.color,
                 "description": g.description,
             }
-            ident, current = await _save_named(
-                self.repos.groups,
-                g.id,
-                fields,
-                prefix="grp",
-                noun="account group",
-                short="group",
-                stamps=("created_at",),
-            )
+            ident, current = await _save_named(self.repos.groups, GROUP, g.id, fields)
             if current is not None and current["name"] != g.name:
                 await self.repos.accounts.move_group(current["name"], g.name)
             keep.add(ident)
@@ -648,15 +640,7 @@ class Accounts:
         for p in req.personas:
             fields = p.model_dump(exclude={"id"}, by_alias=False)
             fields["key"] = p.name.casefold()
-            ident, _ = await _save_named(
-                self.repos.personas,
-                p.id,
-                fields,
-                prefix="per",
-                noun="persona",
-                short="persona",
-                stamps=("created_at", "updated_at"),
-            )
+            ident, _ = await _save_named(self.repos.personas, PERSONA, p.id, fields)
             keep.add(ident)
         if req.replace:
             gone = [d["_id"] for d in await self.repos.personas.find({"_id": {"$nin": list(keep)}})]
@@ -734,27 +718,33 @@ async def _tag_counts(repos: Repos) -> dict[str, int]:
     return await repos.accounts.count_tags()
 
 
-async def _save_named(
-    repo: NamedRepo,
-    ident: str | None,
-    fields: Doc,
-    *,
-    prefix: str,
-    noun: str,
-    short: str,
-    stamps: tuple[str, ...],
-) -> tuple[str, Doc | None]:
+@dataclass(frozen=True)
+class Named:
+    """What tells one kind of named record from the other: its id prefix, its names in errors and the
+    times a new one is stamped with."""
+
+    prefix: str
+    noun: str
+    short: str
+    stamps: tuple[str, ...]
+
+
+GROUP = Named("grp", "account group", "group", ("created_at",))
+PERSONA = Named("per", "persona", "persona", ("created_at", "updated_at"))
+
+
+async def _save_named(repo: NamedRepo, kind: Named, ident: str | None, fields: Doc) -> tuple[str, Doc | None]:
     """Saves one named record (account group, persona): a new one when `ident` is none and no record
     has the name, else the one it refers to. The record's id, and the record as it was (None when new)."""
     current = await repo.current(ident, fields["key"])
     if ident and current is None:
-        raise NotFound(f"no {noun} {ident}")
+        raise NotFound(f"no {kind.noun} {ident}")
     if current is None:
-        new = new_id(prefix)
-        await repo.insert({"_id": new, **fields, **{stamp: utcnow() for stamp in stamps}})
+        new = new_id(kind.prefix)
+        await repo.insert({"_id": new, **fields, **{stamp: utcnow() for stamp in kind.stamps}})
         return new, None
     if await repo.clash(fields["key"], current["_id"]) is not None:
-        raise Conflict(f"another {short} is already named {fields['name']!r}")
+        raise Conflict(f"another {kind.short} is already named {fields['name']!r}")
     await repo.set(current["_id"], fields)
     return current["_id"], current
 
