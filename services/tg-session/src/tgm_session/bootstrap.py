@@ -8,11 +8,9 @@ Tests build several runtimes in one process, each with its own settings, fakes f
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from tgm_contracts import Service
 from tgm_contracts.rpc_session import QrControl, ScrapeControl
@@ -50,8 +48,6 @@ from .store import Repos, service_counts
 from .vault import Vault
 
 log = logging.getLogger("tgm.session")
-
-T = TypeVar("T")
 
 #: Builds the Telegram connector from the settings and the pool's default credential (tests: a fake).
 ConnectorFactory = Callable[
@@ -141,58 +137,102 @@ def build(
 
         inbound = Inbound(runtime.emit, metrics, own_send)
         replica_id = runtime.settings.replica_id
-        # What the use cases take, each by the one name every use case takes it by (`wire` looks up
-        # a constructor's parameters here); the use cases join it as they are built.
-        wiring: dict[str, Any] = {
-            "repos": repos,
-            "vault": vault,
-            "connector": telegram_connector,
-            "builder": builder,
-            "health": health,
-            "leases": lease_store,
-            "metrics": metrics,
-            "settings": s,
-            "replica_id": replica_id,
-            "emit": runtime.emit,
-            "spawn": runtime.spawn,
-            "forward": runtime.request,
-            "publish": runtime.publish,
-            "telegram_settings": telegram,
-        }
-
-        def wire(make: Callable[..., T], **own: Any) -> T:
-            """`make` given what it takes from `wiring`, and `own`: what it alone is given."""
-            takes = inspect.signature(make).parameters
-            return make(
-                **{name: dep for name, dep in wiring.items() if name in takes and name not in own}, **own
-            )
-
-        pool = wiring["pool"] = wire(
-            AccountPool,
+        pool = AccountPool(
+            repos=repos,
+            connector=telegram_connector,
+            builder=builder,
+            leases=lease_store,
+            health=health,
+            metrics=metrics,
+            settings=s,
+            replica_id=replica_id,
             capacity=capacity,
             backoff_max=backoff_max,
             serve=runtime.serve_account,
             inbound=inbound.handlers,
+            emit=runtime.emit,
+            spawn=runtime.spawn,
+            forward=runtime.request,
             calls=calls,
             claims=claims,
             namespace=runtime.database_name(),
         )
-        credentials = wiring["credentials"] = CredentialPool(repos, vault, telegram_connector, pool.refresh)
-        accounts = wiring["accounts"] = wire(Accounts)
-        login = wire(CodeLogin)
-        qr = wire(
-            QrLogins,
-            serve=serve_control(runtime.serve_account, QrControl, lambda sid, req: qr.control_here(sid, req)),
+        credentials = CredentialPool(repos, vault, telegram_connector, pool.refresh)
+        accounts = Accounts(
+            repos=repos,
+            vault=vault,
+            pool=pool,
+            credentials=credentials,
+            health=health,
+            leases=lease_store,
+            publish=runtime.publish,
+            telegram_settings=telegram,
         )
-        proxies = wire(Proxies)
-        groups = wire(GroupOps)
-        sender = wire(Sender)
-        extractions = wire(Extractions)
-        scrapes = wire(
-            Scrapes,
+        login = CodeLogin(
+            repos=repos,
+            vault=vault,
+            connector=telegram_connector,
+            builder=builder,
+            health=health,
+            pool=pool,
+            accounts=accounts,
+            emit=runtime.emit,
+            metrics=metrics,
+        )
+        qr = QrLogins(
+            repos=repos,
+            vault=vault,
+            connector=telegram_connector,
+            builder=builder,
+            health=health,
+            pool=pool,
+            accounts=accounts,
+            credentials=credentials,
+            leases=lease_store,
+            emit=runtime.emit,
+            metrics=metrics,
+            settings=s,
+            replica_id=replica_id,
+            serve=serve_control(runtime.serve_account, QrControl, lambda sid, req: qr.control_here(sid, req)),
+            forward=runtime.request,
+            spawn=runtime.spawn,
+            telegram_settings=telegram,
+        )
+        proxies = Proxies(
+            repos=repos,
+            vault=vault,
+            connector=telegram_connector,
+            pool=pool,
+            accounts=accounts,
+            telegram_settings=telegram,
+        )
+        groups = GroupOps(repos=repos, pool=pool, accounts=accounts, health=health, emit=runtime.emit)
+        sender = Sender(repos=repos, pool=pool, health=health, metrics=metrics, emit=runtime.emit)
+        extractions = Extractions(
+            repos=repos,
+            pool=pool,
+            accounts=accounts,
+            health=health,
+            emit=runtime.emit,
+            spawn=runtime.spawn,
+            settings=s,
+            replica_id=replica_id,
+        )
+        scrapes = Scrapes(
+            repos=repos,
+            vault=vault,
+            pool=pool,
+            accounts=accounts,
+            credentials=credentials,
+            leases=lease_store,
+            emit=runtime.emit,
+            settings=s,
+            replica_id=replica_id,
             serve=serve_control(
                 runtime.serve_account, ScrapeControl, lambda sid, req: scrapes.control_here(sid, req)
             ),
+            forward=runtime.request,
+            spawn=runtime.spawn,
         )
         calls.collect(pool, sender, accounts, groups, proxies, login)
         if s.api_id is not None and s.api_hash is not None:
