@@ -5,9 +5,9 @@ process) and by the benchmarks. The use cases (`CampaignApp`) are made at start,
 there; the scheduler loop and the chores run on `runtime.every` in replicas that dispatch
 (`TGM_CAMPAIGN_SCHEDULER`), each send of a round as a tracked task (`runtime.spawn`).
 
-Commands of the catalogue owned by this service that are not implemented yet (automation, ads,
-multi-role) are not subscribed, so the gateway answers them with UNAVAILABLE rather than with a
-placeholder.
+The automation, ads and multi-role commands of the catalogue (issues 11 and 14) have no domain package
+yet and are not subscribed: the gateway answers them UNAVAILABLE (503), never with a placeholder. Each
+will be a package in this shape (`automation/`, `ads/`, `collaboration/`) registered here.
 """
 
 from __future__ import annotations
