@@ -244,6 +244,38 @@ class TriggerFired(Event):
     detail: str | None = None
 
 
+class ReplySuggested(Event):
+    """A trigger rule in AI `semi` mode drafted a reply for a human to send (nothing was sent)."""
+
+    OWNER: ClassVar[Service] = Service.CAMPAIGN
+    NAME: ClassVar[str] = "reply-suggested"
+
+    rule_id: str
+    group_id: str | None = None
+    chat_id: int | None = None
+    message_id: int | None = None
+    user_id: int | None = None
+    lead_id: str | None = None
+    account_id: str | None = Field(None, description="The account that would send it.")
+    text: str = Field(max_length=4096)
+    confidence: float | None = None
+
+
+class OperatorNotified(Event):
+    """Something an operator asked to be told about (a trigger rule's `notify` action)."""
+
+    OWNER: ClassVar[Service] = Service.CAMPAIGN
+    NAME: ClassVar[str] = "operator-notified"
+
+    channel: Literal["console", "alert"]
+    title: str = Field(max_length=200)
+    message: str = Field(max_length=1000)
+    rule_id: str | None = None
+    group_id: str | None = None
+    user_id: int | None = None
+    lead_id: str | None = None
+
+
 class MonitoringStateChanged(Event):
     OWNER: ClassVar[Service] = Service.CAMPAIGN
     NAME: ClassVar[str] = "monitoring-state-changed"
@@ -284,6 +316,23 @@ class CampaignStateChanged(Event):
     status: CampaignStatus
     previous_status: CampaignStatus | None = None
     reason: str | None = None
+
+
+class CampaignProgress(Event):
+    """A running automation campaign's counters, at most every few seconds while it runs."""
+
+    OWNER: ClassVar[Service] = Service.CAMPAIGN
+    NAME: ClassVar[str] = "campaign-progress"
+
+    campaign_id: str
+    name: str | None = None
+    targets: int = 0
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    replied: int = 0
+    percent: int = Field(0, ge=0, le=100)
 
 
 class AdRunCompleted(Event):
@@ -370,9 +419,12 @@ CAMPAIGN_EVENTS: tuple[type[Event], ...] = (
     LeadCaptured,
     LeadStageChanged,
     TriggerFired,
+    ReplySuggested,
+    OperatorNotified,
     MonitoringStateChanged,
     OneClickProgress,
     CampaignStateChanged,
+    CampaignProgress,
     AdRunCompleted,
     CollaborationProgress,
     SwarmStateChanged,

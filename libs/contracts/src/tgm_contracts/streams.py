@@ -67,9 +67,20 @@ JOB_LEASES = KvSpec(
     description="scheduler lease keys; expire unless renewed",
 )
 
+#: The chats automation watches (campaign writes key `chats`, a `models.campaign.MonitoredChats`;
+#: tg-session watches it and publishes group messages and joins only of those chats). No TTL: the
+#: set stays until campaign changes it, so a restarted tg-session knows it at once.
+MONITORED_CHATS = KvSpec(
+    bucket="tgm_monitored_chats",
+    ttl_seconds=None,
+    history=1,
+    description="key `chats`: MonitoredChats JSON (chat ids and usernames automation watches)",
+)
+MONITORED_CHATS_KEY = "chats"
+
 #: Backup archives, one object per service and backup id.
 BACKUPS = ObjectStoreSpec(bucket="tgm_backups", description="<backup id>/<service>.jsonl.gz")
 
 STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, TELEMETRY_STREAM)
-KV_BUCKETS: tuple[KvSpec, ...] = (ACCOUNT_LEASES, JOB_LEASES)
+KV_BUCKETS: tuple[KvSpec, ...] = (ACCOUNT_LEASES, JOB_LEASES, MONITORED_CHATS)
 OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (BACKUPS,)

@@ -13,6 +13,14 @@ from dataclasses import dataclass
 
 from tgm_runtime import CallContext, ServiceRuntime
 
+from .automation.campaign_service import CampaignService
+from .automation.group_service import GroupService
+from .automation.keyword_service import KeywordSetService
+from .automation.monitoring_service import MonitoringService
+from .automation.oneclick_service import OneClickService
+from .automation.rule_service import TriggerRuleService
+from .automation.service import AutomationService
+from .automation.system_status import SystemStatusService
 from .crm.consumers import CrmConsumers
 from .crm.funnel import FunnelService
 from .crm.leads import LeadService
@@ -30,7 +38,8 @@ from .messaging.template_service import TemplateService
 
 @dataclass(frozen=True)
 class CampaignApp:
-    """Messaging (the queue and its scheduler, templates, chat history, status) and the CRM."""
+    """Messaging (the queue and its scheduler, templates, chat history, status), the CRM and
+    automation (keyword sets, monitored groups, monitoring, trigger rules, campaigns, one-click)."""
 
     queue: QueueService
     control: QueueControl
@@ -45,6 +54,14 @@ class CampaignApp:
     tracking: TrackingService
     timeline: TimelineService
     crm_consumers: CrmConsumers
+    keyword_sets: KeywordSetService
+    groups: GroupService
+    monitoring: MonitoringService
+    triggers: TriggerRuleService
+    automation: AutomationService
+    campaigns: CampaignService
+    oneclick: OneClickService
+    system: SystemStatusService
 
 
 Ctx = CallContext[CampaignApp]

@@ -5,9 +5,10 @@ process) and by the benchmarks. The use cases (`CampaignApp`) are made at start,
 there; the scheduler loop and the chores run on `runtime.every` in replicas that dispatch
 (`TGM_CAMPAIGN_SCHEDULER`), each send of a round as a tracked task (`runtime.spawn`).
 
-The automation, ads and multi-role commands of the catalogue (issues 11 and 14) have no domain package
-yet and are not subscribed: the gateway answers them UNAVAILABLE (503), never with a placeholder. Each
-will be a package in this shape (`automation/`, `ads/`, `collaboration/`) registered here.
+Automation (`automation/`) watches monitored groups through tg-session's events, replies through
+messaging's queue and captures leads through the CRM. The ads and multi-role commands (issue 14) have
+no domain package yet and are not subscribed: the gateway answers them UNAVAILABLE (503), never with a
+placeholder; each will be a package in this shape (`ads/`, `collaboration/`) registered here.
 """
 
 from __future__ import annotations
@@ -15,13 +16,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tgm_contracts import Service
+from tgm_contracts import Service, streams
+from tgm_contracts.models.campaign import MonitoredChats
 from tgm_contracts.rpc_session import Send, SendRequest, SendResult
 from tgm_runtime import ServiceRuntime
 from tgm_runtime.tasks import Periodic
 
 from . import __version__
 from .app import CampaignApp, Runtime
+from .automation import handlers as automation_handlers
+from .automation.campaign_service import CampaignService
+from .automation.group_service import GroupService
+from .automation.keyword_service import KeywordSetService
+from .automation.monitoring_service import MonitoringService
+from .automation.oneclick_service import OneClickService
+from .automation.rule_service import TriggerRuleService
+from .automation.service import AutomationService
+from .automation.store import AutomationStores
+from .automation.system_status import SystemStatusService
 from .crm import handlers as crm_handlers
 from .crm.consumers import CrmConsumers
 from .crm.funnel import FunnelService
@@ -50,6 +62,8 @@ from .settings import CampaignSettings
 _OPEN_STATES = ("pending", "scheduled", "in_flight")
 #: How often the chores run (on the replica holding the `maintenance` lease).
 CHORES_SECONDS = 5.0
+#: How often running campaigns enqueue their next batch.
+CAMPAIGN_SECONDS = 1.0
 
 
 async def counts(db: Any) -> dict[str, int]:
@@ -77,6 +91,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             "campaign-scheduler",
         )
         runtime.every(CHORES_SECONDS, lambda: runtime.app.scheduler.chores_tick(), "campaign-chores")
+        runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.campaigns.tick(), "automation-campaigns")
 
     async def make_app() -> CampaignApp:
         db = runtime.db
@@ -121,25 +136,54 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         status = StatusService(stores, rules, directory, metrics, clock, events.emit, scheduler)
         scheduler.progress = status.publish_progress
         compliance = ComplianceService(stores, events, clock)
+        leads = LeadService(contacts, stores, events, tracked, activity)
+        control = QueueControl(stores, events, clock)
+
+        async def publish_chats(value: MonitoredChats) -> None:
+            kv = await runtime.key_value(streams.MONITORED_CHATS)
+            await kv.put(streams.MONITORED_CHATS_KEY, value.model_dump_json(by_alias=True).encode())
+
+        # --- automation: reaches messaging and the CRM only through their use cases -------------
+        auto = AutomationStores.of(db)
+        emit = runtime.emit
+        keyword_sets = KeywordSetService(auto, emit, clock)
+        groups = GroupService(auto, keyword_sets, call, emit, clock)
+        monitoring = MonitoringService(auto, groups, call, emit, clock, publish_chats)
+        triggers = TriggerRuleService(auto, keyword_sets, groups, stores, rules, call, emit, clock)
+        automation = AutomationService(
+            auto, keyword_sets, groups, monitoring, triggers, queue, leads, rules, call, emit, clock
+        )
+        campaigns = CampaignService(auto, stores, queue, control, emit, clock)
+        oneclick = OneClickService(monitoring, groups, campaigns, control, call, emit, clock)
+        system = SystemStatusService(auto, monitoring, campaigns, status, stores, call, clock)
         return CampaignApp(
             queue=queue,
-            control=QueueControl(stores, events, clock),
+            control=control,
             compliance=compliance,
             scheduler=scheduler,
             status=status,
             templates=TemplateService(stores, events, clock),
             history=HistoryService(stores, rules, compliance),
             waiters=events.waiters,
-            leads=LeadService(contacts, stores, events, tracked, activity),
+            leads=leads,
             funnel=FunnelService(contacts, stores.leads),
             tracking=TrackingService(contacts, stores.leads, stores.history, tracked, activity),
             timeline=TimelineService(contacts, stores, activity),
             crm_consumers=CrmConsumers(contacts, stores.leads, stores.groups, tracked, activity),
+            keyword_sets=keyword_sets,
+            groups=groups,
+            monitoring=monitoring,
+            triggers=triggers,
+            automation=automation,
+            campaigns=campaigns,
+            oneclick=oneclick,
+            system=system,
         )
 
     runtime.provide(make_app)
     messaging_handlers.register(runtime)
     crm_handlers.register(runtime)
+    automation_handlers.register(runtime)
     # get-performance shows the queue's depth: the fleet-wide jobs gauge every replica keeps in step.
     runtime.perf.gauge("queue_depth", lambda: _queue_depth(runtime), merge="max")
 
@@ -154,6 +198,11 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         # The restored queue is read afresh at the next round (the app itself is not rebuilt).
         runtime.app.scheduler.wake()
 
+    async def watched_chats(rt: Runtime) -> None:
+        # tg-session learns the watched chats from the KV bucket: write them once at every start.
+        await runtime.app.monitoring.republish()
+
+    runtime.on_start(watched_chats)
     runtime.on_stop(drain)
     runtime.on_restore(restored)
     return runtime

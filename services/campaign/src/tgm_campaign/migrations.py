@@ -8,6 +8,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_runtime import Migration
 
+from .automation import store as automation_store
 from .crm import store as lead_store
 from .crm import tracking_store
 from .messaging import history_store
@@ -36,7 +37,16 @@ async def _crm_indexes(db: AsyncDatabase[Any]) -> None:
     await db["groups"].create_index([("chat_id", ASCENDING)], name="chat", sparse=True)
 
 
+async def _automation_indexes(db: AsyncDatabase[Any]) -> None:
+    for collection, indexes in automation_store.indexes().items():
+        for keys, options in indexes:
+            await db[collection].create_index(keys, **options)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "messaging: jobs, history, templates and compliance indexes", _messaging_indexes),
     Migration(2, "contacts: leads (one per user), tracked users, activity; jobs by lead", _crm_indexes),
+    Migration(
+        3, "automation: keyword sets, monitored groups, rules, firings, campaigns", _automation_indexes
+    ),
 ]

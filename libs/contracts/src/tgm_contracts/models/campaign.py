@@ -591,3 +591,20 @@ def compile_regex(pattern: str) -> str:
     except re.error as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
     return pattern
+
+
+class MonitoredChats(Response):
+    """What automation watches: the value of `streams.MONITORED_CHATS` (key `chats`).
+
+    Campaign writes it whenever monitoring starts or stops, or a watched group changes; tg-session
+    watches the key and publishes `message-received` for group messages (and `member-joined`) only
+    of these chats. Private messages are published whatever this says.
+    """
+
+    active: bool = Field(description="Monitoring is on; when false no group message is published.")
+    chat_ids: list[int] = Field(default_factory=list, description="Resolved chats (-100… ids).")
+    usernames: list[str] = Field(
+        default_factory=list, description="Lower-case, no `@`: groups known by username, not yet by id."
+    )
+    revision: int = Field(0, description="Grows with every write (for logs and tests).")
+    updated_at: datetime
