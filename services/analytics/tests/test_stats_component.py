@@ -380,6 +380,14 @@ async def test_get_analytics_every_metric_and_grouping(loaded) -> None:
         "ai_replies": 2,
         "ai_tokens": 0,
         "alerts_raised": 0,
+        # automation figures: the scenario has no trigger rules or campaigns (test_stats_automation.py)
+        "triggers_fired": 0,
+        "triggers_skipped": 0,
+        "trigger_errors": 0,
+        "trigger_leads": 0,
+        "ai_suggestions": 0,
+        "campaigns_started": 0,
+        "campaigns_completed": 0,
     }
     grouped = await ok(
         loaded,
@@ -518,5 +526,5 @@ async def test_alert_counts_and_retention(client) -> None:
     await client.runtime.settings_store.save("analytics", {"eventRetentionDays": 7}, None)
     days = (await client.runtime.settings_section("analytics")).event_retention_days
     removed = await sweep(db, days)
-    assert removed == {"facts": 1, "leads": 1, "jobs": 0}
+    assert removed == {"facts": 1, "leads": 1, "jobs": 0, "campaigns": 0}
     assert await db[FACTS].count_documents({}) == 1 and await db[LEADS].count_documents({}) == 0

@@ -91,6 +91,54 @@ class DashboardBucket(Response):
     new_leads: int = 0
 
 
+class TriggerFigures(Response):
+    """Trigger rules in the window (campaign `trigger-fired`, `reply-suggested`)."""
+
+    fired: int = 0
+    skipped: dict[str, int] = Field(
+        default_factory=dict, description="Rule decisions that did not fire, by outcome (cooldown, ...)."
+    )
+    errors: int = Field(0, description="Firings whose actions failed (outcome `error`).")
+    leads: int = Field(0, description="Distinct leads captured or updated by a firing.")
+    suggestions: int = Field(0, description="AI replies drafted for an operator (`semi` mode).")
+
+
+class CampaignRunFigures(Response):
+    campaign_id: str
+    name: str | None = None
+    status: str | None = None
+    targets: int = 0
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    replied: int = 0
+    percent: int = 0
+
+
+class CampaignFigures(Response):
+    """Automation campaigns: starts/completions in the window; the rest is their latest progress."""
+
+    started: int = 0
+    completed: int = 0
+    running: int = 0
+    targets: int = 0
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    replied: int = 0
+    items: list[CampaignRunFigures] = Field(
+        default_factory=list, description="Campaigns running or active in the window, latest first."
+    )
+
+
+class AutomationFigures(Response):
+    keyword_matches: int = 0
+    triggers: TriggerFigures = Field(default_factory=TriggerFigures)
+    campaigns: CampaignFigures = Field(default_factory=CampaignFigures)
+
+
 class DashboardStats(Response):
     window: WindowView
     accounts: AccountFigures
@@ -101,6 +149,7 @@ class DashboardStats(Response):
     members_extracted: int = 0
     unresolved_alerts: int = 0
     critical_alerts: int = 0
+    automation: AutomationFigures = Field(default_factory=AutomationFigures)
     buckets: list[DashboardBucket] = Field(default_factory=list)
     generated_at: datetime
 
@@ -139,6 +188,13 @@ MetricName = Literal[
     "ai_replies",
     "ai_tokens",
     "alerts_raised",
+    "triggers_fired",
+    "triggers_skipped",
+    "trigger_errors",
+    "trigger_leads",
+    "ai_suggestions",
+    "campaigns_started",
+    "campaigns_completed",
 ]
 GroupBy = Literal["none", "account", "campaign", "chat", "service"]
 

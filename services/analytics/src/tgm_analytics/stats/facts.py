@@ -24,6 +24,12 @@ Fact kinds and their events:
 | `opt_out` | campaign `user-opted-out` | |
 | `blacklist` | campaign `user-blacklisted` with `blacklisted` true | un-blacklisting is not counted |
 | `alert` | analytics `alert-raised` that is not a repeat | `e` = level |
+| `trigger` | campaign `trigger-fired` (every outcome) | `e` = outcome (`fired`, `cooldown`, `daily_limit`, `condition_failed`, `error`), `r` = rule, `g` = group, `lead` = the lead it captured; `ch` = the group's chat when a `keyword-matched` named it (filled by the consumer) |
+| `ai_suggest` | campaign `reply-suggested` (AI `semi` mode) | `a` = the account that would send it, `r` = rule |
+| `campaign_state` | campaign `campaign-state-changed` of `kind` `campaign` | `c` = campaign, `e` = new status (a start is `running`, a resume too) |
+
+`campaign-progress` is a snapshot of a campaign's counters, not a countable fact: it feeds the
+`stats_campaigns` projection (service.py), as does `campaign-state-changed` (latest status).
 
 The projections beside the facts, and how they are written, are in service.py.
 """
@@ -131,6 +137,31 @@ def fact_of(evt: Event) -> dict[str, Any] | None:
         f = {"k": "blacklist", "u": evt.user_id, "ch": evt.user_id}
         if evt.user_id is not None:
             f["ck"] = "private"
+    elif isinstance(evt, cp.TriggerFired):
+        f = {
+            "k": "trigger",
+            "e": evt.outcome,
+            "r": evt.rule_id,
+            "g": evt.group_id,
+            "u": evt.user_id,
+            "lead": evt.lead_id,
+            "ck": "group" if evt.group_id is not None else None,
+        }
+    elif isinstance(evt, cp.ReplySuggested):
+        f = {
+            "k": "ai_suggest",
+            "a": evt.account_id,
+            "r": evt.rule_id,
+            "g": evt.group_id,
+            "ch": evt.chat_id,
+            "ck": "group" if evt.group_id is not None else None,
+            "u": evt.user_id,
+            "lead": evt.lead_id,
+        }
+    elif isinstance(evt, cp.CampaignStateChanged):
+        if evt.kind != "campaign":
+            return None  # ad campaigns are counted from their runs, not here
+        f = {"k": "campaign_state", "c": evt.campaign_id, "e": evt.status.value}
     elif isinstance(evt, an.AlertRaised):
         if evt.repeat:
             return None  # a repeat grows an existing alert's count; it is not a new alert

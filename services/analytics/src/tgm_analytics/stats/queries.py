@@ -63,7 +63,22 @@ FACT_METRICS: dict[str, tuple[str, bool]] = {
     "keyword_matches": ("keyword", False),
     "ai_replies": ("ai_reply", False),
     "alerts_raised": ("alert", False),
+    "ai_suggestions": ("ai_suggest", False),
 }
+#: Outcomes of `trigger-fired` that are a rule's decision not to fire (a limit or a condition).
+SKIP_OUTCOMES = frozenset({"cooldown", "daily_limit", "condition_failed"})
+#: get-analytics metrics counting the facts of one kind whose `e` is one of the values.
+OUTCOME_METRICS: dict[str, tuple[str, frozenset[str]]] = {
+    "triggers_fired": ("trigger", frozenset({"fired"})),
+    "triggers_skipped": ("trigger", SKIP_OUTCOMES),
+    "trigger_errors": ("trigger", frozenset({"error"})),
+    "campaigns_started": ("campaign_state", frozenset({"running"})),
+    "campaigns_completed": ("campaign_state", frozenset({"completed"})),
+}
+#: Most campaigns listed in the dashboard's automation figures.
+DASHBOARD_CAMPAIGNS = 50
+#: The counters a `campaign-progress` carries (stats_campaigns fields of the same names).
+CAMPAIGN_COUNTERS = ("targets", "queued", "sent", "failed", "skipped", "replied")
 GROUP_FIELD = {"account": "a", "campaign": "c", "chat": "ch", "service": "s"}
 
 #: Past this share of all facts a window's facts are read by one unfiltered pass over the collection
@@ -354,6 +369,10 @@ class StatsQueries:
             "ai_handoff",
             "group_join",
             "extracted",
+            "keyword",
+            "trigger",
+            "ai_suggest",
+            "campaign_state",
         ]
         facts, earlier = await self._window(kinds, tl, scope, replies=True)
         replies = await self._replies(tl, scope, facts, earlier)
@@ -404,8 +423,61 @@ class StatsQueries:
             members_extracted=members,
             unresolved_alerts=unresolved,
             critical_alerts=critical,
+            automation=await self._automation(tl, facts, count),
             buckets=buckets,
             generated_at=self.clock(),
+        )
+
+    async def _automation(
+        self, tl: Timeline, facts: list[dict[str, Any]], count: Counter[str]
+    ) -> analytics_cmd.AutomationFigures:
+        """Keyword matches, trigger decisions and AI suggestions of the window; campaign starts and
+        completions of the window, and the latest counters of every campaign running now or active in
+        the window (their sum is the campaigns' figures: a snapshot, not a count over the window)."""
+        triggers = analytics_cmd.TriggerFigures(suggestions=count["ai_suggest"])
+        skipped: Counter[str] = Counter()
+        leads: set[str] = set()
+        started = completed = 0
+        for f in facts:
+            if f["k"] == "trigger":
+                outcome = f.get("e")
+                if outcome == "fired":
+                    triggers.fired += 1
+                    if f.get("lead"):
+                        leads.add(f["lead"])
+                elif outcome == "error":
+                    triggers.errors += 1
+                elif outcome in SKIP_OUTCOMES:
+                    skipped[outcome] += 1
+            elif f["k"] == "campaign_state":
+                started += f.get("e") == "running"
+                completed += f.get("e") == "completed"
+        triggers.skipped = dict(skipped.most_common())
+        triggers.leads = len(leads)
+        campaigns = analytics_cmd.CampaignFigures(started=started, completed=completed)
+        rows: list[tuple[datetime, analytics_cmd.CampaignRunFigures]] = []
+        for d in await self.store.campaigns():
+            last = max(
+                (_utc(x) for x in (d.get("progress_at"), d.get("status_at")) if x is not None), default=None
+            )
+            running = d.get("status") == "running"
+            if last is None or not (running or tl.since <= last < tl.until):
+                continue
+            campaigns.running += running
+            row = analytics_cmd.CampaignRunFigures(
+                campaign_id=d["_id"],
+                name=d.get("name"),
+                status=d.get("status"),
+                **{k: int(d.get(k) or 0) for k in CAMPAIGN_COUNTERS},
+                percent=int(d.get("percent") or 0),
+            )
+            for k in CAMPAIGN_COUNTERS:
+                setattr(campaigns, k, getattr(campaigns, k) + getattr(row, k))
+            rows.append((last, row))
+        rows.sort(key=lambda r: (r[0], r[1].campaign_id), reverse=True)
+        campaigns.items = [r for _, r in rows[:DASHBOARD_CAMPAIGNS]]
+        return analytics_cmd.AutomationFigures(
+            keyword_matches=count["keyword"], triggers=triggers, campaigns=campaigns
         )
 
     async def messages(self, req: analytics_cmd.MessageStatsRequest) -> analytics_cmd.MessageStats:
@@ -660,6 +732,9 @@ class StatsQueries:
         tl, view = await self._timeline(req)
         scope = _scope(req)
         kinds = {FACT_METRICS[m][0] for m in req.metrics if m in FACT_METRICS}
+        kinds |= {OUTCOME_METRICS[m][0] for m in req.metrics if m in OUTCOME_METRICS}
+        if "trigger_leads" in req.metrics:
+            kinds.add("trigger")
         if "replies_received" in req.metrics:
             kinds |= {"sent", "received"}
         if "active_users" in req.metrics:
@@ -680,6 +755,15 @@ class StatsQueries:
                 for f in facts:
                     if f["k"] == kind and scope.keep(f):
                         items.append((f["t"], f, float(f.get("n", 1)) if summed else 1.0, None))
+            elif metric in OUTCOME_METRICS:
+                kind, outcomes = OUTCOME_METRICS[metric]
+                for f in facts:
+                    if f["k"] == kind and f.get("e") in outcomes and scope.keep(f):
+                        items.append((f["t"], f, 1.0, None))
+            elif metric == "trigger_leads":
+                for f in facts:
+                    if f["k"] == "trigger" and f.get("e") == "fired" and f.get("lead") and scope.keep(f):
+                        items.append((f["t"], f, 1.0, f["lead"]))
             elif metric == "replies_received":
                 for r, s in await self._replies(tl, scope, facts, earlier):
                     items.append((r["t"], {**r, "c": s.get("c")}, 1.0, None))

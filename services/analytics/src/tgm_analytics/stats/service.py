@@ -14,6 +14,9 @@ same document:
   the first campaign and account that messaged it (campaign `message-sent`/`message-queued` with a lead).
 - `stats_group_chats` campaign group id -> Telegram chat id (from `keyword-matched`), to place leads
   captured in a group.
+- `stats_campaigns` automation campaign id -> latest counters (`campaign-progress`, newest snapshot
+  wins: `progress_at`) and latest status (`campaign-state-changed`, newest wins: `status_at`), with
+  `last_at` for the retention sweep.
 - `stats_meta`: `general` (the gateway's `general` settings, from `settings-changed`, for the time zone)
   and `monitoring` (latest `groupsWatched` of campaign `monitoring-state-changed`).
 
@@ -49,6 +52,12 @@ class Ingest:
         fact = fact_of(evt)
         if fact is None:
             return
+        if fact["k"] == "trigger" and "g" in fact and "ch" not in fact:
+            # A firing names its monitored group; its chat (for the chat filters) comes from the
+            # keyword match of the same message, which campaign publishes before the firing.
+            chat = (await self.store.chats_of_groups([fact["g"]])).get(fact["g"])
+            if chat is not None:
+                fact["ch"] = chat
         job = fact.get("j")
         if job is not None and "c" not in fact:
             campaign = await self.store.campaign_of_job(job)
@@ -92,6 +101,24 @@ class Ingest:
             await store.lead_reached(evt.lead_id, evt.to_stage.value, t)
         elif isinstance(evt, cp.KeywordMatched) and evt.chat_id is not None:
             await store.group_chat(evt.group_id, evt.chat_id)
+        elif isinstance(evt, cp.CampaignProgress):
+            figures: dict[str, Any] = {
+                "targets": evt.targets,
+                "queued": evt.queued,
+                "sent": evt.sent,
+                "failed": evt.failed,
+                "skipped": evt.skipped,
+                "replied": evt.replied,
+                "percent": evt.percent,
+            }
+            if evt.name is not None:
+                figures["name"] = evt.name
+            await store.campaign_figures(evt.campaign_id, t, figures)
+        elif isinstance(evt, cp.CampaignStateChanged) and evt.kind == "campaign":
+            status: dict[str, Any] = {"status": evt.status.value}
+            if evt.name is not None:
+                status["name"] = evt.name
+            await store.campaign_status(evt.campaign_id, t, status)
         elif isinstance(evt, cp.MonitoringStateChanged) and evt.group_id is None:
             await store.meta_if_newer("monitoring", "at", t, {"groups_watched": evt.groups_watched})
         elif isinstance(evt, sy.SettingsChanged) and evt.section == "general":

@@ -21,6 +21,7 @@ ACCOUNTS = "stats_accounts"
 JOBS = "stats_jobs"
 GROUP_CHATS = "stats_group_chats"
 META = "stats_meta"
+CAMPAIGNS = "stats_campaigns"
 
 
 async def create_indexes(db: Any) -> None:
@@ -44,7 +45,13 @@ async def sweep(db: Any, retention_days: int, now: datetime | None = None) -> di
     facts = await db[FACTS].delete_many({"t": {"$lt": cutoff}})
     leads = await db[LEADS].delete_many({"last_at": {"$lt": cutoff}})
     jobs = await db[JOBS].delete_many({"at": {"$lt": cutoff}})
-    return {"facts": facts.deleted_count, "leads": leads.deleted_count, "jobs": jobs.deleted_count}
+    campaigns = await db[CAMPAIGNS].delete_many({"last_at": {"$lt": cutoff}})
+    return {
+        "facts": facts.deleted_count,
+        "leads": leads.deleted_count,
+        "jobs": jobs.deleted_count,
+        "campaigns": campaigns.deleted_count,
+    }
 
 
 async def _set_if_newer(coll: Any, key: Any, field: str, at: Any, values: dict[str, Any]) -> None:
@@ -154,6 +161,16 @@ class FactStore:
     async def meta_if_newer(self, key: str, field: str, at: Any, values: dict[str, Any]) -> None:
         await _set_if_newer(self.db[META], key, field, at, values)
 
+    async def campaign_figures(self, campaign_id: str, at: datetime, values: dict[str, Any]) -> None:
+        """A campaign's counters as of `at` (`campaign-progress`); an older snapshot changes nothing."""
+        await _set_if_newer(self.db[CAMPAIGNS], campaign_id, "progress_at", at, values)
+        await self.db[CAMPAIGNS].update_one({"_id": campaign_id}, {"$max": {"last_at": at}})
+
+    async def campaign_status(self, campaign_id: str, at: datetime, values: dict[str, Any]) -> None:
+        """A campaign's status as of `at` (`campaign-state-changed`); an older change changes nothing."""
+        await _set_if_newer(self.db[CAMPAIGNS], campaign_id, "status_at", at, values)
+        await self.db[CAMPAIGNS].update_one({"_id": campaign_id}, {"$max": {"last_at": at}})
+
     # --- reads -----------------------------------------------------------------------------------
 
     def all_facts(self) -> AsyncIterator[dict[str, Any]]:
@@ -182,6 +199,11 @@ class FactStore:
         return {
             g["_id"]: g["ch"] async for g in self.db[GROUP_CHATS].find({"_id": {"$in": sorted(group_ids)}})
         }
+
+    async def campaigns(self) -> list[dict[str, Any]]:
+        """Every campaign's latest figures and status (`stats_campaigns`: a few documents per campaign
+        ever run within the retention, so read whole)."""
+        return await self.db[CAMPAIGNS].find({}).to_list(None)
 
     async def first_contacts(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         return await self.db[USERS].find({"first_at": {"$gte": since, "$lt": until}}).to_list(None)
