@@ -461,7 +461,9 @@ class Matcher:
             mode = doc.get("match_mode") or "contains"
             threshold = _threshold(doc.get("fuzzy_threshold"))
             for order, kw in enumerate(doc.get("keywords") or ()):
-                if not isinstance(kw, Mapping):
+                if isinstance(kw, str):
+                    kw = {"keyword": kw}
+                elif not isinstance(kw, Mapping):
                     continue
                 why = m._add_keyword(idx, order, kw, mode, threshold, literals)
                 if why:
