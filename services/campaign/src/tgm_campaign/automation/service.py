@@ -1,19 +1,112 @@
-"""PLACEHOLDER (being written): the inbound path (message -> match -> rules -> actions)."""
+"""The inbound path: a monitored group's message -> claimed once -> matched -> rules decided ->
+actions run, replies only through messaging's paced queue, leads only through crm's use case.
+
+`on_message(evt)`, step by step (each step idempotent, because a failure raises and the runtime
+redelivers the event with backoff; bad data is dropped, never a crash of the consumer):
+
+1. Only group messages with text, not our own (`isOutgoing`, or the sender is one of the fleet's
+   accounts: our replies in a group must not trigger rules), of a monitored group that is watched
+   (`GroupService.by_chat`, `MonitoringService.watching`).
+2. Claim (chat id, message id) (`FiringStore.claim`): every listener account in the group publishes
+   its own event for the same message; the first event id owns it, a redelivery of that event runs
+   again, the other listeners' copies are skipped — across tg-session and campaign replicas.
+3. Match the group's bound keyword sets (`KeywordSetService.matcher`); the first run of the claim
+   counts the matches (`count_matches`, `GroupService.seen_message`) and publishes `KeywordMatched`
+   (a step recorded on the claim, so a redelivery does not count twice).
+4. Decide with the engine (`engine.py`: priority order, conditions, cooldown, daily limit,
+   exclusivity), judged at processing time in general.timezone. Facts: the lead (stage, intent), a
+   recent join (`on_join`), the group's admins (tg-session's `get-group-members`, filter `admins`,
+   through the listener account; cached per chat for `ADMINS_TTL`; unknown when it cannot answer).
+5. For each eligible rule, in order: open its firing (`<rule>|<chat>|<message>`), reserve the day's
+   count then the user's cooldown with conditional upserts (never over the limit, even with two
+   replicas racing; a refused cooldown gives the day's slot back); a refused reservation is
+   outcome `cooldown` / `daily_limit`, and does not shadow later rules.
+6. Run the fired rule's actions, `add_lead` first (so a reply job belongs to the lead: its
+   blacklist and do-not-contact apply, a delivery moves it to contacted), then the others in their
+   order; each is recorded on the firing when done, so a redelivery runs only the rest:
+   - `reply_template`: a job through `QueueService.reply` with the template and the sender's
+     variables, `notBefore` = fired at + the rule's delay (drawn once, stored on the firing), key
+     `trg:<rule>:<chat>:<message>` (a redelivery or another replica never makes a second job).
+     Sender: `listener` the account that saw it; `specific` the rule's account (or a pool of them);
+     `auto` a pool job: in a group reply any healthy member of the chat (the queue's member pool),
+     privately the group's member accounts (else the listener), whichever the scheduler finds with
+     pacing room.
+   - `ai_reply`: ai's `ai-generate-response` for the account that will send (the listener, the
+     rule's first healthy specific account, or the least-used healthy member of the chat), with
+     `AI_TIMEOUT`; `full` queues the text like a template reply (escaped: the AI's braces are not
+     spintax), `semi` publishes `ReplySuggested` and sends nothing. AI unavailable or late: the
+     action fails with the reason (the firing is counted as a failure, not retried).
+   - `add_lead`: `LeadService.capture` (source `keyword`, group, keyword, set, intent).
+   - `notify`: `OperatorNotified`.
+7. `TriggerFired` per matched rule (fired / cooldown / daily_limit / condition_failed, or `error`
+   when an action failed, with the detail); the rule's counters once per firing (rule_store.py).
+   Events made more than once on a redelivery carry the same event id, so JetStream's duplicate
+   window drops the copy.
+
+`on_join(evt)` records (chat, user, joined_at) for `newMemberOnly` (24 h).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from tgm_contracts.commands.accounts import GetAccounts, GetAccountsRequest
+from tgm_contracts.commands.ai import AiGenerateResponse, GenerateResponseRequest
+from tgm_contracts.commands.telegram_ops import GetGroupMembers, GetGroupMembersRequest
+from tgm_contracts.events_campaign import (
+    PREVIEW_CHARS,
+    KeywordMatched,
+    OperatorNotified,
+    ReplySuggested,
+    TriggerFired,
+)
 from tgm_contracts.events_session import MemberJoined, MessageReceived
+from tgm_contracts.models.campaign import AccountChoice, AccountPool, MessageBody
+from tgm_runtime import DomainError
 
 from ..crm.leads import LeadService
-from ..messaging.clock import Clock
+from ..messaging.clock import Clock, utc
 from ..messaging.rules import Rules
 from ..messaging.service import QueueService
+from ..messaging.templates import MAX_MESSAGE
+from . import engine
+from .firing_store import firing_key
 from .group_service import GroupService
 from .keyword_service import KeywordSetService
+from .matcher import Hit
 from .monitoring_service import MonitoringService
 from .ports import Call, Emit
-from .rule_service import TriggerRuleService
+from .rule_service import TriggerRuleService, notify_text, sender_variables
 from .store import AutomationStores
+
+log = logging.getLogger("tgm.campaign.automation")
+
+GROUP_KINDS = frozenset({"group", "supergroup", "gigagroup"})
+#: How long a chat's admins (or the failure to learn them) are remembered.
+ADMINS_TTL = 300.0
+ADMINS_FAILED_TTL = 60.0
+#: How long the fleet's own Telegram user ids are remembered.
+OWN_TTL = 300.0
+#: Deadline of the AI reply.
+AI_TIMEOUT = 30.0
+#: Deadline of the tg-session look-ups (admins, own accounts).
+LOOKUP_TIMEOUT = 5.0
+
+
+def event_id(*parts: object) -> str:
+    """A deterministic event id: the same fact published again is dropped by JetStream's dedupe."""
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def literal(text: str) -> str:
+    """Text as a template that renders to itself (the queue renders bodies: escape the syntax)."""
+    return "".join("\\" + ch if ch in "{}|\\" else ch for ch in text)
 
 
 class AutomationService:
@@ -34,9 +127,513 @@ class AutomationService:
         self.stores, self.keywords, self.groups, self.monitoring = stores, keywords, groups, monitoring
         self.triggers, self.queue, self.leads, self.rules = triggers, queue, leads, rules
         self.call, self.emit, self.clock = call, emit, clock
+        self._admins: dict[int, tuple[float, frozenset[int] | None]] = {}
+        self._own: tuple[float, frozenset[int]] | None = None
 
-    async def on_message(self, evt: MessageReceived) -> None:
-        raise NotImplementedError
+    # --- consumers ---------------------------------------------------------------------------------
 
     async def on_join(self, evt: MemberJoined) -> None:
-        raise NotImplementedError
+        if evt.user is None or evt.user.user_id <= 0:
+            return
+        await self.stores.firings.joined(evt.chat_id, evt.user.user_id, utc(evt.joined_at.timestamp()))
+
+    async def on_message(self, evt: MessageReceived) -> None:
+        if evt.chat_kind not in GROUP_KINDS or evt.is_outgoing or not evt.text.strip():
+            return
+        if evt.sender_id is not None and evt.sender_id in await self._own_ids():
+            return
+        group = await self.groups.by_chat(evt.chat_id, evt.chat_username)
+        if group is None or not await self.monitoring.watching(group):
+            return
+        now = utc(self.clock())
+        claim = await self.stores.firings.claim(evt.chat_id, evt.message_id, evt.event_id, now)
+        if claim in ("taken", "done"):
+            return
+        set_ids = list(group.get("keyword_set_ids") or [])
+        hits = (await self.keywords.matcher()).match(evt.text, set_ids) if set_ids else []
+        if await self.stores.firings.step(evt.chat_id, evt.message_id, "counted"):
+            await self._count(group, evt, hits, now)
+        if hits:
+            await self._rules(group, evt, hits, now)
+        await self.stores.firings.finish(evt.chat_id, evt.message_id)
+
+    # --- matching ----------------------------------------------------------------------------------
+
+    async def _count(
+        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime
+    ) -> None:
+        if hits:
+            await self.keywords.count_matches(hits, at)
+        await self.groups.seen_message(group["_id"], at, bool(hits))
+        sender = evt.sender
+        seen: set[tuple[str, str | None, str]] = set()
+        for h in hits:
+            if (h.set_id, h.keyword_id, h.keyword) in seen:
+                continue
+            seen.add((h.set_id, h.keyword_id, h.keyword))
+            await self.emit(
+                KeywordMatched(
+                    event_id=event_id("km", evt.chat_id, evt.message_id, h.set_id, h.keyword_id, h.keyword),
+                    group_id=group["_id"],
+                    chat_id=evt.chat_id,
+                    group_title=group.get("title") or evt.chat_title,
+                    message_id=evt.message_id,
+                    user_id=evt.sender_id,
+                    username=sender.username if sender else None,
+                    first_name=sender.first_name if sender else None,
+                    keyword_set_id=h.set_id,
+                    keyword_id=h.keyword_id,
+                    keyword=h.keyword,
+                    match_type=h.match_type,
+                    listener_account_id=evt.account_id,
+                    message_preview=evt.text[:PREVIEW_CHARS],
+                )
+            )
+
+    # --- deciding ----------------------------------------------------------------------------------
+
+    async def _facts(
+        self, group: Mapping[str, Any], evt: MessageReceived, rules: Sequence[engine.Rule], now: datetime
+    ) -> engine.Facts:
+        sender = evt.sender
+        user_id = evt.sender_id
+        username = sender.username if sender else None
+        lead = await self.leads.find_for_user(user_id, username) if user_id is not None else None
+        is_admin: bool | None = None
+        if user_id is not None and any(r.spec.conditions.exclude_admin for r in rules):
+            admins = await self._group_admins(evt.chat_id, evt.account_id)
+            is_admin = None if admins is None else user_id in admins
+        is_new: bool | None = None
+        if user_id is not None and any(r.spec.conditions.new_member_only for r in rules):
+            since = now - timedelta(seconds=engine.NEW_MEMBER_SECONDS)
+            is_new = await self.stores.firings.joined_since(evt.chat_id, user_id, since)
+        return engine.Facts(
+            text=evt.text,
+            at=now,
+            group_id=group["_id"],
+            user_id=user_id,
+            username=username,
+            first_name=sender.first_name if sender else None,
+            is_admin=is_admin,
+            is_new_member=is_new,
+            intent_score=lead.intent_score if lead else None,
+            lead_stage=lead.stage.value if lead else None,
+        )
+
+    async def _rules(
+        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], now: datetime
+    ) -> None:
+        hit_sets = {h.set_id for h in hits}
+        rules = [r for r in await self.triggers.active_rules() if hit_sets & set(r.spec.keyword_set_ids)]
+        existing = await self.stores.firings.of_message(evt.chat_id, evt.message_id)
+        # a rule that already fired on this message (a redelivery) is resumed even if since deactivated
+        known = {r.id for r in rules}
+        for rule_id, doc in existing.items():
+            if rule_id not in known and doc.get("state") in ("pending", "fired", "done"):
+                stored = await self.stores.rules.get(rule_id)
+                if stored is not None:
+                    rules.append(engine.rule_of(stored))
+        if not rules:
+            return
+        settings = await self.triggers.settings()
+        facts = await self._facts(group, evt, rules, now)
+        days = {r.id: engine.local_day(now, settings) for r in rules}
+        states = await self.stores.firings.states(days, facts.user_id)
+        gate = engine.Exclusivity()
+        for rule in engine.ordered(rules):
+            key = firing_key(rule.id, evt.chat_id, evt.message_id)
+            ev = engine.evaluate(rule, facts, hits, states[rule.id], settings, engine_rng(key))
+            prior = existing.get(rule.id)
+            state = (prior or {}).get("state")
+            if state in ("fired", "done"):
+                gate.fired(ev)
+                if state == "fired":
+                    await self._act(prior or {}, rule, ev, facts, group, evt)
+                continue
+            if state == "blocked" or not ev.matched:
+                continue
+            # a pending firing (a redelivery after a crash) holds part of its own reservation: the
+            # limits it reads are partly its own, so the reservation decides again.
+            limited = ev.outcome in ("cooldown", "daily_limit") and state == "pending"
+            if not ev.eligible and not limited:
+                await self._fired_event(
+                    rule, facts, group, evt, ev.outcome, ev.reason, key, keyword=ev.keyword
+                )
+                continue
+            if gate.blocks(ev):
+                await self._fired_event(
+                    rule, facts, group, evt, "condition_failed", ev.reason, key, keyword=ev.keyword
+                )
+                continue
+            fired = await self._reserve(rule, ev, facts, group, evt, key, now)
+            if fired is None:
+                continue
+            gate.fired(ev)
+            await self._act(fired, rule, ev, facts, group, evt)
+
+    async def _reserve(
+        self,
+        rule: engine.Rule,
+        ev: engine.Evaluation,
+        facts: engine.Facts,
+        group: Mapping[str, Any],
+        evt: MessageReceived,
+        key: str,
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """Open the firing and hold the day's count and the user's cooldown; the firing (state
+        `fired`) or None when a limit refused it (then reported)."""
+        firings = self.stores.firings
+        doc = await firings.open(
+            {
+                "_id": key,
+                "rule_id": rule.id,
+                "chat_id": evt.chat_id,
+                "message_id": evt.message_id,
+                "group_id": group["_id"],
+                "user_id": facts.user_id,
+                "account_id": evt.account_id,
+                "keyword": ev.keyword,
+                "keyword_set_id": ev.hits[0].set_id if ev.hits else None,
+                "state": "pending",
+                "day": ev.day,
+                "delay": ev.delay,
+                "done_actions": [],
+                "job_ids": [],
+                "errors": [],
+                "at": now,
+            }
+        )
+        if doc.get("state") in ("fired", "done"):
+            return doc if doc["state"] == "fired" else None
+        if doc.get("state") == "blocked":
+            return None
+        assert facts.user_id is not None  # the engine's `sender` check
+        day = doc.get("day") or ev.day
+        spec = rule.spec
+        outcome: str | None = None
+        if not await firings.reserve_day(rule.id, day, key, spec.daily_limit, now):
+            outcome = "daily_limit"
+        elif not await firings.reserve_user(
+            rule.id, facts.user_id, key, now, ev.cooldown, spec.conditions.once_per_user
+        ):
+            await firings.release_day(rule.id, day, key)
+            outcome = "cooldown"
+        if outcome is not None:
+            reason = (
+                f"daily_limit: {spec.daily_limit} firings today ({day}) already"
+                if outcome == "daily_limit"
+                else (
+                    "once_per_user: already fired for this user"
+                    if spec.conditions.once_per_user
+                    else f"cooldown: fired for this user less than {ev.cooldown} s ago"
+                )
+            )
+            await firings.move(key, ["pending"], {"state": "blocked", "outcome": outcome, "detail": reason})
+            await self._fired_event(rule, facts, group, evt, outcome, reason, key, keyword=ev.keyword)
+            return None
+        delay = int(doc.get("delay", ev.delay))
+        fired = await firings.move(
+            key,
+            ["pending"],
+            {"state": "fired", "fired_at": now, "not_before": now + timedelta(seconds=delay)},
+        )
+        if fired is None:  # moved by a concurrent copy of this event: take what it did
+            fired = await firings.get(key)
+            if fired is None or fired.get("state") != "fired":
+                return None
+        await self.stores.rules.count_fired(rule.id, key, fired.get("fired_at") or now)
+        return fired
+
+    # --- acting ------------------------------------------------------------------------------------
+
+    async def _act(
+        self,
+        firing: Mapping[str, Any],
+        rule: engine.Rule,
+        ev: engine.Evaluation,
+        facts: engine.Facts,
+        group: Mapping[str, Any],
+        evt: MessageReceived,
+    ) -> None:
+        key = firing["_id"]
+        done = set(firing.get("done_actions") or [])
+        lead_id: str | None = firing.get("lead_id")
+        job_ids: list[str] = list(firing.get("job_ids") or [])
+        errors: list[str] = list(firing.get("errors") or [])
+        keyword = firing.get("keyword") or ev.keyword
+        actions = list(enumerate(rule.spec.actions))
+        order = [a for a in actions if a[1].type == "add_lead"] + [
+            a for a in actions if a[1].type != "add_lead"
+        ]
+        if lead_id is None and facts.user_id is not None:
+            lead = await self.leads.find_for_user(facts.user_id, facts.username)
+            lead_id = lead.id if lead else None
+        for index, action in order:
+            if index in done:
+                continue
+            fields: dict[str, Any] = {}
+            error: str | None = None
+            try:
+                if action.type == "add_lead":
+                    assert facts.user_id is not None
+                    lead, _ = await self.leads.capture(
+                        user_id=facts.user_id,
+                        username=facts.username,
+                        first_name=facts.first_name,
+                        last_name=evt.sender.last_name if evt.sender else None,
+                        group_id=group["_id"],
+                        group_title=group.get("title") or evt.chat_title,
+                        chat_id=evt.chat_id,
+                        keyword=keyword,
+                        keyword_set_id=firing.get("keyword_set_id"),
+                        intent_score=facts.intent_score,
+                        stage=action.stage,
+                        tags=action.tags,
+                        by=f"trigger:{rule.id}",
+                    )
+                    lead_id = fields["lead_id"] = lead.id
+                elif action.type == "reply_template":
+                    body = MessageBody(
+                        template_id=action.template_id,
+                        variables=sender_variables(
+                            first_name=facts.first_name,
+                            username=facts.username,
+                            last_name=evt.sender.last_name if evt.sender else None,
+                            group_title=group.get("title") or evt.chat_title,
+                            keyword=keyword,
+                        ),
+                    )
+                    job = await self._queue_reply(
+                        firing, rule, action.target, body, lead_id, group, evt, None
+                    )
+                    job_ids.append(job)
+                    fields["job_ids"] = job_ids
+                elif action.type == "ai_reply":
+                    error = await self._ai(firing, rule, action, facts, group, evt, lead_id, job_ids, fields)
+                elif action.type == "notify":
+                    text = notify_text(action.message, rule.name, facts, keyword, group.get("title"))
+                    await self.emit(
+                        OperatorNotified(
+                            event_id=event_id("notify", key, index),
+                            channel=action.channel,
+                            title=f"Trigger {rule.name}"[:200],
+                            message=text,
+                            rule_id=rule.id,
+                            group_id=group["_id"],
+                            user_id=facts.user_id,
+                            lead_id=lead_id,
+                        )
+                    )
+                else:
+                    error = f"{action.type}: multi-role scenarios are not available yet"
+            except DomainError as exc:  # a refusal of this action (template deleted, bad sender, ...)
+                error = f"{action.type}: {exc.code.value}: {exc.message}"
+            if error is not None:
+                errors.append(error)
+            await self.stores.firings.action_done(key, index, fields, error)
+        success = not errors
+        moved = await self.stores.firings.move(
+            key, ["fired"], {"state": "done", "outcome": "fired" if success else "error", "lead_id": lead_id}
+        )
+        if moved is None:
+            return  # finished by a concurrent copy of this event
+        await self.stores.rules.count_done(rule.id, key, success)
+        await self._fired_event(
+            rule,
+            facts,
+            group,
+            evt,
+            "fired" if success else "error",
+            "; ".join(errors)[:1000] if errors else None,
+            key,
+            keyword=keyword,
+            lead_id=lead_id,
+            job_ids=job_ids,
+            actions=[a.type for _, a in order],
+        )
+
+    async def _sender(
+        self, rule: engine.Rule, group: Mapping[str, Any], evt: MessageReceived, target: str
+    ) -> AccountChoice:
+        spec = rule.spec
+        if spec.sender_type == "listener":
+            return AccountChoice(account_id=evt.account_id)
+        if spec.sender_type == "specific":
+            ids = list(dict.fromkeys(spec.sender_account_ids))
+            return (
+                AccountChoice(account_id=ids[0])
+                if len(ids) == 1
+                else AccountChoice(pool=AccountPool(account_ids=ids))
+            )
+        if target == "group_reply":
+            return AccountChoice()  # a group job's pool is the chat's healthy members
+        members = list(dict.fromkeys([*(group.get("member_account_ids") or []), evt.account_id]))
+        return AccountChoice(pool=AccountPool(account_ids=members))
+
+    async def _queue_reply(
+        self,
+        firing: Mapping[str, Any],
+        rule: engine.Rule,
+        target: str,
+        body: MessageBody,
+        lead_id: str | None,
+        group: Mapping[str, Any],
+        evt: MessageReceived,
+        account_id: str | None,
+    ) -> str:
+        choice = (
+            AccountChoice(account_id=account_id)
+            if account_id
+            else await self._sender(rule, group, evt, target)
+        )
+        group_reply = target == "group_reply"
+        assert evt.sender_id is not None
+        result = await self.queue.reply(
+            peer=evt.chat_id if group_reply else evt.sender_id,
+            key=f"trg:{rule.id}:{evt.chat_id}:{evt.message_id}",
+            body=body,
+            choice=choice,
+            not_before=firing.get("not_before"),
+            reply_to=evt.message_id if group_reply else None,
+            lead_id=lead_id,
+        )
+        return result.job_id
+
+    async def _ai_account(self, rule: engine.Rule, evt: MessageReceived) -> str:
+        """The account an AI reply is written for (and sent by: its persona and memory)."""
+        spec = rule.spec
+        if spec.sender_type == "listener":
+            return evt.account_id
+        if spec.sender_type == "specific":
+            healthy = await self.queue.directory.pool({"account_ids": list(spec.sender_account_ids)}, None)
+            return healthy[0] if healthy else spec.sender_account_ids[0]
+        healthy = await self.queue.directory.pool(None, evt.chat_id)
+        return healthy[0] if healthy else evt.account_id
+
+    async def _ai(
+        self,
+        firing: Mapping[str, Any],
+        rule: engine.Rule,
+        action: Any,
+        facts: engine.Facts,
+        group: Mapping[str, Any],
+        evt: MessageReceived,
+        lead_id: str | None,
+        job_ids: list[str],
+        fields: dict[str, Any],
+    ) -> str | None:
+        """Run an `ai_reply`; the error text when it could not."""
+        assert facts.user_id is not None
+        account = await self._ai_account(rule, evt)
+        req = GenerateResponseRequest(
+            account_id=account,
+            user_id=str(facts.user_id),
+            message=evt.text[:8000],
+            strategy_id=action.strategy_id,
+            system_prompt=action.prompt,
+            user_name=facts.first_name or facts.username,
+            seed=int(hashlib.sha256(firing["_id"].encode()).hexdigest()[:8], 16),
+        )
+        try:
+            reply = await self.call(AiGenerateResponse, req, AI_TIMEOUT)
+        except DomainError as exc:
+            return f"ai_reply: the ai service could not answer ({exc.code.value}: {exc.message})"
+        text = (reply.text or "").strip()[:MAX_MESSAGE]
+        if not text:
+            return "ai_reply: the ai service answered an empty reply"
+        if action.mode == "semi":
+            await self.emit(
+                ReplySuggested(
+                    event_id=event_id("suggest", firing["_id"]),
+                    rule_id=rule.id,
+                    group_id=group["_id"],
+                    chat_id=evt.chat_id,
+                    message_id=evt.message_id,
+                    user_id=facts.user_id,
+                    lead_id=lead_id,
+                    account_id=account,
+                    text=text,
+                    confidence=reply.confidence,
+                )
+            )
+            return None
+        body = MessageBody(text=literal(text))
+        job = await self._queue_reply(firing, rule, action.target, body, lead_id, group, evt, account)
+        job_ids.append(job)
+        fields["job_ids"] = job_ids
+        return None
+
+    async def _fired_event(
+        self,
+        rule: engine.Rule,
+        facts: engine.Facts,
+        group: Mapping[str, Any],
+        evt: MessageReceived,
+        outcome: str,
+        detail: str | None,
+        key: str,
+        *,
+        keyword: str | None,
+        lead_id: str | None = None,
+        job_ids: Sequence[str] = (),
+        actions: Sequence[str] = (),
+    ) -> None:
+        await self.emit(
+            TriggerFired(
+                event_id=event_id("fired", key, outcome),
+                rule_id=rule.id,
+                rule_name=rule.name,
+                group_id=group["_id"],
+                user_id=facts.user_id,
+                lead_id=lead_id,
+                keyword=keyword,
+                actions=list(actions),
+                job_ids=list(job_ids),
+                outcome=outcome,
+                detail=detail[:1000] if detail else None,
+            )
+        )
+
+    # --- tg-session look-ups ------------------------------------------------------------------------
+
+    async def _group_admins(self, chat_id: int, account_id: str) -> frozenset[int] | None:
+        """The chat's admins' user ids (cached), or None when tg-session cannot say."""
+        now = time.monotonic()
+        hit = self._admins.get(chat_id)
+        if hit is not None and now - hit[0] < (ADMINS_TTL if hit[1] is not None else ADMINS_FAILED_TTL):
+            return hit[1]
+        value: frozenset[int] | None
+        try:
+            page = await self.call(
+                GetGroupMembers,
+                GetGroupMembersRequest(account_id=account_id, group=chat_id, filter="admins", limit=200),
+                LOOKUP_TIMEOUT,
+            )
+            value = frozenset(m.user_id for m in page.items)
+        except DomainError as exc:
+            log.info("admins of chat %s unknown (%s: %s)", chat_id, exc.code.value, exc.message)
+            value = None
+        self._admins[chat_id] = (now, value)
+        return value
+
+    async def _own_ids(self) -> frozenset[int]:
+        """The fleet accounts' own Telegram user ids (cached; empty when tg-session cannot say)."""
+        now = time.monotonic()
+        if self._own is not None and now - self._own[0] < OWN_TTL:
+            return self._own[1]
+        try:
+            page = await self.call(GetAccounts, GetAccountsRequest(limit=500), LOOKUP_TIMEOUT)
+            ids = frozenset(a.profile.telegram_id for a in page.items if a.profile.telegram_id)
+        except DomainError as exc:
+            log.info("fleet accounts unknown (%s); own messages not filtered for now", exc.code.value)
+            ids = self._own[1] if self._own is not None else frozenset()
+            self._own = (now - OWN_TTL + 30, ids)
+            return ids
+        self._own = (now, ids)
+        return ids
+
+
+def engine_rng(key: str) -> random.Random:
+    """The firing's own generator: a redelivered message draws the same delay."""
+    return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))

@@ -13,7 +13,7 @@ from typing import Any
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.events_campaign import LeadCaptured
-from tgm_contracts.models.campaign import JobReason, JobState, LeadView
+from tgm_contracts.models.campaign import JobReason, JobState, LeadStage, LeadView
 from tgm_runtime import Conflict, NotFound
 from tgm_runtime.cursor import Keyset
 
@@ -140,6 +140,138 @@ class LeadService:
             await self.contacts.entity_changed("lead", doc["_id"], "created", by)
             return lead_view(doc)
         raise Conflict("the lead changed concurrently; try again")
+
+    async def find_for_user(self, user_id: int | None, username: str | None = None) -> LeadView | None:
+        """The lead of a Telegram user (by id, else username), or None."""
+        if user_id is None and not username:
+            return None
+        doc = await self.leads.by_identity(user_id, username)
+        return lead_view(doc) if doc is not None else None
+
+    async def capture(
+        self,
+        *,
+        user_id: int,
+        username: str | None,
+        first_name: str | None,
+        last_name: str | None,
+        group_id: str | None,
+        group_title: str | None,
+        chat_id: int | None,
+        keyword: str | None,
+        keyword_set_id: str | None,
+        intent_score: int | None,
+        stage: LeadStage,
+        tags: Sequence[str],
+        by: str | None,
+    ) -> tuple[LeadView, bool]:
+        """A trigger rule's `add_lead`: create the user's lead with source `keyword` (the monitored
+        group, the keyword that matched, its set, the intent), or update the existing one (tags
+        merged, a higher intent kept, the keyword and group filled where it had none; its first
+        source is kept). Idempotent (one lead per user, so a redelivered message or two replicas
+        racing create one); `LeadCaptured` only when it was created. Returns (lead, created)."""
+        for _ in range(5):
+            existing = await self.leads.by_identity(user_id, username)
+            if existing is not None:
+                set_: dict[str, Any] = {}
+                merged = list(dict.fromkeys([*(existing.get("tags") or []), *tags]))
+                if merged != (existing.get("tags") or []):
+                    set_["tags"] = merged
+                if intent_score is not None and intent_score > (existing.get("intent_score") or -1):
+                    set_["intent_score"] = intent_score
+                for name, value in (
+                    ("triggered_keyword", keyword),
+                    ("keyword_set_id", keyword_set_id),
+                    ("source_group_id", group_id),
+                    ("source_chat_id", chat_id),
+                    ("source_chat_title", group_title),
+                    ("username", username),
+                    ("first_name", first_name),
+                    ("last_name", last_name),
+                ):
+                    if value is not None and existing.get(name) is None:
+                        set_[name] = value
+                if "username" in set_:
+                    set_["username_key"] = username_key(set_["username"])
+                if not set_:
+                    return lead_view(existing), False
+                set_["updated_at"] = self.contacts.next_updated(existing)
+                try:
+                    ok = await self.leads.patch(
+                        existing["_id"], set_, expected_updated_at=existing["updated_at"]
+                    )
+                except LeadTaken:  # the username belongs to another lead: keep the rest
+                    set_.pop("username", None)
+                    set_.pop("username_key", None)
+                    ok = await self.leads.patch(
+                        existing["_id"], set_, expected_updated_at=existing["updated_at"]
+                    )
+                if not ok:
+                    continue
+                doc = await self.contacts.lead(existing["_id"])
+                await self._remember(doc)
+                await self.contacts.entity_changed("lead", doc["_id"], "updated", by)
+                return lead_view(doc), False
+            now = self.contacts.now()
+            keys = await self.contacts.keys(user_id, username)
+            doc = {
+                "_id": new_lead_id(),
+                "user_id": user_id,
+                "username": username,
+                "username_key": username_key(username),
+                "first_name": first_name,
+                "last_name": last_name,
+                "stage": stage.value,
+                "stage_changed_at": now,
+                "source_type": "keyword",
+                "source_group_id": group_id,
+                "source_chat_id": chat_id,
+                "source_chat_title": group_title,
+                "triggered_keyword": keyword,
+                "keyword_set_id": keyword_set_id,
+                "intent_score": intent_score,
+                "tags": list(dict.fromkeys(tags)),
+                "custom_fields": {},
+                "intent_level": "none",
+                "do_not_contact": False,
+                "blacklisted": await self._blacklisted(keys),
+                "message_count": 0,
+                "created_at": now,
+                "updated_at": now,
+                "stage_history": [
+                    {
+                        "from_stage": None,
+                        "to_stage": stage.value,
+                        "at": now,
+                        "by": by,
+                        "reason": "keyword trigger",
+                    }
+                ],
+            }
+            doc = {k: v for k, v in doc.items() if v is not None}
+            try:
+                await self.leads.insert(doc)
+            except LeadTaken:
+                continue  # captured just now by another replica or listener: update that one
+            await self._remember(doc)
+            await self.events.emit(
+                LeadCaptured(
+                    lead_id=doc["_id"],
+                    user_id=user_id,
+                    username=username,
+                    first_name=first_name,
+                    last_name=last_name,
+                    source_type="keyword",
+                    source_group_id=group_id,
+                    source_group_title=group_title,
+                    triggered_keyword=keyword,
+                    stage=stage,
+                    intent_score=intent_score,
+                )
+            )
+            await self.contacts.entity_changed("lead", doc["_id"], "created", by)
+            return lead_view(doc), True
+        raise Conflict("the lead keeps changing; try again")
 
     async def _exists(
         self, existing: dict[str, Any], req: crm_cmd.AddLeadRequest, by: str | None

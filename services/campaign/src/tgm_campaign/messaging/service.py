@@ -516,3 +516,61 @@ class QueueService:
             kind="group",
             reply_to=req.reply_to_message_id,
         )
+
+    # --- automation's replies ----------------------------------------------------------------------
+
+    async def reply(
+        self,
+        *,
+        peer: int | str,
+        key: str,
+        body: MessageBody,
+        choice: AccountChoice,
+        not_before: datetime | None,
+        reply_to: int | None = None,
+        lead_id: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> messaging_cmd.SendResult:
+        """A trigger rule's reply as a queued job (not waited on): to a user privately, or in a group
+        (a negative chat id peer, `reply_to` its message; a pool job then only picks member accounts).
+        `key` makes it idempotent (a second call answers the first job, `duplicate`); compliance
+        applies as for any job (a blacklisted or opted-out user, a do-not-contact lead: `skipped`)."""
+        await self._check_body(body)
+        lead = await self.stores.leads.get(lead_id) if lead_id is not None else None
+        spec = Spec.of(
+            peer,
+            key,
+            lead,
+            lead_id=lead_id if lead is not None else None,
+            account_chosen=choice.account_id is not None or choice.pool is not None,
+        )
+        if is_chat_peer(peer):
+            spec.account_id = None  # a group reply: any member account, never the lead's assignee
+        await self._compliance([spec])
+        batch_id = "b" + hashlib.sha256(key.encode()).hexdigest()[:20]
+        out = await self._create(
+            [spec],
+            body=body,
+            choice=choice,
+            priority=Priority.HIGH,
+            kind="group" if is_chat_peer(peer) else "private",
+            batch_id=batch_id,
+            campaign_id=None,
+            not_before=not_before,
+            expires_at=expires_at,
+            max_attempts=3,
+            reply_to=reply_to,
+        )
+        await self._queued_event(
+            batch_id,
+            out,
+            Priority.HIGH,
+            campaign_id=None,
+            account_id=choice.account_id,
+            lead_id=spec.lead_id,
+            not_before=not_before,
+        )
+        doc = out[0].doc
+        if doc is None:
+            raise Conflict(f"idempotency key {key!r} is taken by a job that cannot be read")
+        return self.result(doc, duplicate=out[0].duplicate)
