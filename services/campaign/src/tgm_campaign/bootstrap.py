@@ -153,7 +153,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         automation = AutomationService(
             auto, keyword_sets, groups, monitoring, triggers, queue, leads, rules, call, emit, clock
         )
-        campaigns = CampaignService(auto, stores, queue, control, emit, clock)
+        campaigns = CampaignService(auto, stores, queue, control, emit, clock, rules)
         oneclick = OneClickService(monitoring, groups, campaigns, control, call, emit, clock)
         system = SystemStatusService(auto, monitoring, campaigns, status, stores, call, clock)
         return CampaignApp(

@@ -897,6 +897,7 @@ class CampaignCounters(Response):
     sent: int = 0
     failed: int = 0
     skipped: int = 0
+    cancelled: int = Field(0, description="Jobs cancelled by a stop, a removal or the end of the window.")
     replied: int = 0
 
 
@@ -1028,6 +1029,9 @@ class CampaignStats(Response):
     name: str
     status: CampaignStatus
     counters: CampaignCounters
+    skipped_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="Skipped jobs by reason (blacklisted, opted_out, recipient_cap...)."
+    )
     reply_rate: float | None = Field(None, ge=0, le=1)
     won: int = Field(0, description="Its leads now in `closed_won`.")
     by_step: list[StepStats] = Field(default_factory=list)

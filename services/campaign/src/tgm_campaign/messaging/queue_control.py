@@ -138,3 +138,21 @@ class QueueControl:
             )
         )
         return messaging_cmd.ClearQueueResult(cancelled=len(moved), in_flight_untouched=in_flight)
+
+    async def cancel_campaign(self, campaign_id: str, why: str) -> int:
+        """Cancel an automation campaign's waiting jobs (reason `campaign_stopped`; jobs in flight
+        finish): stop-campaign, remove-campaign and a campaign's `endAt`. Returns how many moved."""
+        now = utc(self.clock())
+        moved = await self.stores.jobs.settle_many_waiting(
+            {"campaign_id": campaign_id},
+            {
+                "state": JobState.CANCELLED.value,
+                "reason": JobReason.CAMPAIGN_STOPPED.value,
+                "last_error": why,
+                "updated_at": now,
+            },
+            attempt(now, "cancelled", reason=JobReason.CAMPAIGN_STOPPED, error=why),
+            limit=100_000,
+        )
+        await self.events.each_changed(moved, JobState.CANCELLED, JobReason.CAMPAIGN_STOPPED, why)
+        return len(moved)
