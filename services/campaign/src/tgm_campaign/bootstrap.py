@@ -154,8 +154,8 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             auto, keyword_sets, groups, monitoring, triggers, queue, leads, rules, call, emit, clock
         )
         campaigns = CampaignService(auto, stores, queue, control, emit, clock, rules)
-        oneclick = OneClickService(monitoring, groups, campaigns, control, call, emit, clock)
-        system = SystemStatusService(auto, monitoring, campaigns, status, stores, call, clock)
+        oneclick = OneClickService(monitoring, groups, campaigns, control, call, emit, clock, runtime.request)
+        system = SystemStatusService(auto, monitoring, campaigns, status, stores, call, clock, runtime.request)
         return CampaignApp(
             queue=queue,
             control=control,

@@ -235,6 +235,14 @@ class StatusService:
         docs, nxt = await self.stores.jobs.page(query, req.limit, req.cursor)
         return Page(items=[job_view(doc, now) for doc in docs], next_cursor=nxt)
 
+    async def summary(self) -> tuple[QueueCounts, bool]:
+        """Queue totals and whether the whole queue is paused, from the database alone (no call to
+        tg-session, unlike `status`): automation's get-system-status."""
+        now = utc(self.clock())
+        totals, _, _ = await self._counts({}, now)
+        pauses = await self.stores.pauses.active(now)
+        return totals, bool(pauses.all)
+
     async def publish_progress(self) -> None:
         """The `queue-progress` snapshot and the queue metrics (by the replica doing the chores)."""
         now = utc(self.clock())

@@ -112,6 +112,10 @@ class TemplateStore:
             query["$or"] = [{"name": rx}, {"content": rx}]
         return await self.c.find(query).sort([("name_key", ASCENDING)]).to_list()
 
+    async def counts(self) -> tuple[int, int]:
+        """(templates, active ones): automation's get-system-status."""
+        return await self.c.count_documents({}), await self.c.count_documents({"is_active": True})
+
     async def used(self, template_id: str, now: datetime, jobs: int) -> None:
         await self.c.update_one(
             {"_id": template_id}, {"$inc": {"usage_count": jobs}, "$set": {"last_used_at": now}}
