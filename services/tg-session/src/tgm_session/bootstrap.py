@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from tgm_contracts import Service
 from tgm_contracts.rpc_session import QrControl, ScrapeControl
 from tgm_contracts.settings import TelegramSettings
+from tgm_contracts.streams import MONITORED_CHATS
 
 from . import __version__
 from .accounts import handlers as accounts_handlers
@@ -30,9 +32,12 @@ from .fleet.connections import ConnectionBuilder
 from .fleet.health import Health
 from .fleet.inbound import Inbound
 from .fleet.leases import LeaseStore, open_lease_bucket
+from .fleet.outbox import Outbox
+from .fleet.outbox_store import OutboxRepo
 from .fleet.pool import AccountPool
 from .fleet.send import Sender
 from .fleet.serving import serve_control
+from .fleet.watched import WatchedChats
 from .groups import handlers as groups_handlers
 from .groups.service import GroupOps
 from .login import handlers as login_handlers
@@ -81,6 +86,7 @@ def build(
     runtime.every(lambda: app().settings.heartbeat, lambda: app().pool.heartbeat(), "lease-heartbeat")
     claims = runtime.every(configured.claim_interval_seconds, lambda: app().pool.tick(), "lease-claims")
     runtime.every(configured.worker_interval_seconds, lambda: app().extractions.tick(), "extractions")
+    runtime.every(1.0, lambda: app().inbound.outbox.drain(), "inbound-outbox")
 
     async def logins_and_scrapes() -> None:
         await app().qr.resume()  # adopt QR logins whose replica died
@@ -135,7 +141,16 @@ def build(
             live = pool.get(account_id)
             return live is not None and (chat_id, message_id) in live.recent_sent
 
-        inbound = Inbound(runtime.emit, metrics, own_send)
+        outbox = Outbox(OutboxRepo(runtime.db), runtime.emit, metrics, runtime.settings.replica_id)
+        await outbox.start()
+        watched = WatchedChats(metrics)
+
+        def monitored_chats() -> Awaitable[Any]:
+            return runtime.key_value(MONITORED_CHATS)
+
+        await watched.read_once(monitored_chats)  # known before any account connects
+        runtime.spawn(watched.follow(monitored_chats), "monitored-chats")
+        inbound = Inbound(outbox, metrics, own_send, watched)
         replica_id = runtime.settings.replica_id
         pool = AccountPool(
             repos=repos,
@@ -269,6 +284,7 @@ def build(
         await session.qr.stop()
         await session.scrapes.stop()
         await session.pool.stop()
+        await session.inbound.outbox.close()
 
     async def restored(rt: Runtime) -> None:
         app().pool.wake()  # the next tick lets go of accounts the restored data no longer has

@@ -45,6 +45,24 @@ class SessionMetrics:
             "tgm_session_state_changes_total", "Health state transitions by new state", "state"
         )
         self.inbound = counter("tgm_session_inbound_total", "Inbound updates turned into events", "kind")
+        # Inbound automation side (fleet/watched.py, fleet/outbox.py).
+        self.unwatched = counter(
+            "tgm_session_inbound_unwatched_total", "Group updates not published: chat not watched", "kind"
+        )
+        self.watched_chats = Gauge(
+            "tgm_session_watched_chats", "Chats automation watches (0 while monitoring is off)", registry=r
+        )
+        self.outbox_depth = Gauge(
+            "tgm_session_outbox_depth",
+            "Inbound events kept while NATS refused them, not yet re-published",
+            registry=r,
+        )
+        self.outbox_republished = counter(
+            "tgm_session_outbox_republished_total", "Kept inbound events published once NATS took them"
+        )
+        self.outbox_dropped = counter(
+            "tgm_session_outbox_dropped_total", "Kept inbound events given up, by reason", "reason"
+        )
         self.connect_seconds = Histogram(
             "tgm_session_connect_seconds", "Time to connect and verify one account", registry=r
         )

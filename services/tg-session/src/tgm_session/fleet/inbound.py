@@ -3,6 +3,24 @@ group), edits, outgoing messages typed on another device, and members joining gr
 
 Messages from Telegram's service account (777000) carry login codes: their text never goes into an
 event (events are stored for days), only the fact that such a message arrived.
+
+What is published (automation's monitoring set, `watched.py`):
+- private messages (and their edits): always;
+- group, supergroup, channel and gigagroup messages, their edits, and `member-joined`: only of a
+  watched chat (id in `MonitoredChats.chat_ids`, or username in `usernames`) while monitoring is
+  `active`; nothing of groups before the set was first read (see `watched.py`). Skipped updates are
+  counted in `tgm_session_inbound_unwatched_total{kind}`;
+- outgoing messages typed on another device (`message-sent`, origin external): always, as before
+  (our own accounts' words, which chat history and analytics need wherever they were written).
+Decision on the other consumers of group messages: chat history keeps private conversations only
+and analytics counts what it is given, so neither needs unwatched groups. The CRM keeps tracked
+users' group messages: it now keeps those heard in watched groups (the groups the operator points
+the fleet at); a tracked user's words in a group nobody monitors are not published. Should the
+product want them everywhere, the rule to add is one more set lookup here (`sender_id` in a
+tracked-users set written to the same KV value by campaign).
+
+Every event goes out through the outbox (`outbox.py`): what NATS refuses is kept and re-published in
+order when NATS is back, so a brief outage loses no message.
 """
 
 from __future__ import annotations
@@ -16,9 +34,10 @@ from tgm_contracts import Event
 from tgm_contracts.base import utcnow
 from tgm_contracts.events_session import MemberJoined, MessageEdited, MessageReceived, MessageSent
 
-from ..capabilities import Emit
 from ..metrics import SessionMetrics
 from ..ports import InboundHandlers, InboundJoin, InboundMessage
+from .outbox import Outbox
+from .watched import WatchedChats
 
 log = logging.getLogger("tgm.session.inbound")
 
@@ -28,10 +47,13 @@ REDACTED = "[message from Telegram's service account; not forwarded because it m
 
 @dataclass(eq=False)
 class Inbound:
-    emit: Emit
+    #: Publishes, keeping what NATS refuses (`outbox.py`).
+    outbox: Outbox
     metrics: SessionMetrics
     #: (account id, chat id, message id) -> True if this replica sent it through the send path.
     own_send: Callable[[str, int, int], bool]
+    #: The chats automation watches (`watched.py`).
+    watched: WatchedChats
     touch: Callable[[str], Awaitable[None]] | None = None
 
     def handlers(self, account_id: str) -> InboundHandlers:
@@ -45,9 +67,17 @@ class Inbound:
 
     async def _count_and_emit(self, kind: str, event: Event) -> None:
         self.metrics.inbound.labels(kind).inc()
-        await self.emit(event)
+        await self.outbox.publish(event)
 
     async def message(self, account_id: str, msg: InboundMessage) -> None:
+        # Groups: only watched chats (edits too); our own new messages typed elsewhere: always.
+        if (
+            msg.chat_kind != "private"
+            and (msg.edited or not msg.outgoing)
+            and not self.watched.group(msg.chat_id, msg.chat_username)
+        ):
+            self.metrics.unwatched.labels("edit" if msg.edited else "message").inc()
+            return
         text = msg.text
         if msg.sender_id == SERVICE_USER_ID or (
             msg.chat_kind == "private" and msg.chat_id == SERVICE_USER_ID
@@ -102,6 +132,9 @@ class Inbound:
             await self.touch(account_id)
 
     async def join(self, account_id: str, join: InboundJoin) -> None:
+        if not self.watched.chat(join.chat_id):
+            self.metrics.unwatched.labels("join").inc()
+            return
         for user in join.users:
             await self._count_and_emit(
                 "join",
