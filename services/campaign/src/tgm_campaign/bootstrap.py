@@ -147,7 +147,16 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         auto = AutomationStores.of(db)
         emit = runtime.emit
         keyword_sets = KeywordSetService(auto, emit, clock)
-        groups = GroupService(auto, keyword_sets, call, emit, clock)
+        groups = GroupService(
+            auto,
+            keyword_sets,
+            call,
+            emit,
+            clock,
+            lambda rpc, account, request, timeout: runtime.request(
+                rpc.subject(account), request.model_dump(mode="json", by_alias=True), rpc.Response, timeout
+            ),
+        )
         monitoring = MonitoringService(auto, groups, call, emit, clock, publish_chats)
         triggers = TriggerRuleService(auto, keyword_sets, groups, stores, rules, call, emit, clock)
         automation = AutomationService(

@@ -27,8 +27,9 @@ from typing import Any
 from tgm_contracts import ErrorCode, Service
 from tgm_contracts.base import utcnow
 from tgm_contracts.commands.accounts import AccountPage, GetAccounts, GetAccountsRequest
+from tgm_contracts.commands.telegram_ops import JoinGroup, JoinGroupRequest, JoinGroupResult
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
-from tgm_contracts.models.session import AccountBrief, AccountState, AccountView
+from tgm_contracts.models.session import AccountBrief, AccountState, AccountView, ChatView
 from tgm_contracts.rpc_session import (
     AccountBriefs,
     DescribeAccounts,
@@ -36,6 +37,9 @@ from tgm_contracts.rpc_session import (
     PickAccounts,
     PickAccountsRequest,
     PickedAccounts,
+    ResolvedPeer,
+    ResolvePeer,
+    ResolvePeerRequest,
     Send,
     SendRequest,
     SendResult,
@@ -110,6 +114,27 @@ class FleetAccount:
     members_of: set[int] | None = None  # chats it is known to be in; None: unknown (not filtered)
 
 
+@dataclass
+class FleetChat:
+    """A Telegram group the double knows: resolvable by `username` (or its id), joinable by username
+    or `invite` hash unless `join_error` (a Telegram error name) or `approval` (a join request)."""
+
+    chat_id: int
+    title: str
+    username: str | None = None
+    invite: str | None = None
+    join_error: str | None = None
+    approval: bool = False
+    members_count: int = 100
+
+    def known_as(self, ref: int | str) -> bool:
+        if isinstance(ref, int):
+            return ref == self.chat_id
+        if ref.startswith("+"):
+            return self.invite is not None and ref[1:] == self.invite
+        return self.username is not None and ref.lstrip("@").lower() == self.username.lower()
+
+
 class FakeFleet:
     def __init__(
         self,
@@ -152,6 +177,8 @@ class FakeFleet:
         self._subs: dict[str, Any] = {}
         self._ids = itertools.count(1000)
         self._changed = asyncio.Condition()
+        self.chats: list[FleetChat] = []  # groups resolve-peer and join-group know
+        self.joins: list[tuple[str, int]] = []  # (account, chat id) of every join made
         self._register()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -170,7 +197,9 @@ class FakeFleet:
 
     async def serve(self, account_id: str) -> None:
         if account_id not in self._subs:
-            self._subs[account_id] = await self.rt.serve_account(account_id, {"send": (Send, self._send)})
+            self._subs[account_id] = await self.rt.serve_account(
+                account_id, {"send": (Send, self._send), "resolve-peer": (ResolvePeer, self._resolve)}
+            )
             self.accounts[account_id].served = True
 
     async def unserve(self, account_id: str) -> None:
@@ -234,12 +263,57 @@ class FakeFleet:
 
         @self.rt.command(GetAccounts)
         async def get_accounts(req: GetAccountsRequest, ctx: CallContext) -> AccountPage:
-            chosen = [a for a in self.accounts.values() if not req.ids or a.id in req.ids]
+            chosen = [
+                a
+                for a in self.accounts.values()
+                if (not req.ids or a.id in req.ids) and (req.role is None or a.role == req.role)
+            ]
             return AccountPage(items=[self._view(a) for a in chosen[: req.limit]], total=len(chosen))
+
+        @self.rt.command(JoinGroup)
+        async def join_group(req: JoinGroupRequest, ctx: CallContext) -> JoinGroupResult:
+            acct = self.accounts.get(req.account_id or "")
+            if acct is None or not acct.served:
+                raise DomainError(ErrorCode.UNAVAILABLE, f"nobody holds account {req.account_id}")
+            chat = next((c for c in self.chats if c.known_as(req.group)), None)
+            if chat is None:
+                raise DomainError(ErrorCode.NOT_FOUND, f"no chat {req.group}")
+            if chat.join_error:
+                raise DomainError(
+                    ErrorCode.TELEGRAM_ERROR, chat.join_error, {"telegramError": chat.join_error}
+                )
+            if chat.approval:
+                return JoinGroupResult(account_id=acct.id, pending_approval=True)
+            already = acct.members_of is not None and chat.chat_id in acct.members_of
+            acct.members_of = {*(acct.members_of or set()), chat.chat_id}
+            if not already:
+                self.joins.append((acct.id, chat.chat_id))
+            await self._notify()
+            view = ChatView(
+                chat_id=chat.chat_id,
+                kind="supergroup",
+                title=chat.title,
+                username=chat.username,
+                members_count=chat.members_count,
+                is_member=True,
+            )
+            return JoinGroupResult(account_id=acct.id, chat=view, already_member=already)
+
+    async def _resolve(self, req: ResolvePeerRequest, ctx: CallContext) -> ResolvedPeer:
+        chat = next((c for c in self.chats if c.known_as(req.peer)), None)
+        if chat is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"no peer {req.peer}")
+        return ResolvedPeer(peer_id=chat.chat_id, kind="supergroup", username=chat.username, title=chat.title)
 
     def _brief(self, a: FleetAccount) -> AccountBrief:
         return AccountBrief(
-            id=a.id, phone=a.phone, state=a.state, tags=a.tags, group=a.group, holder="fleet-double"
+            id=a.id,
+            phone=a.phone,
+            state=a.state,
+            role=a.role,
+            tags=a.tags,
+            group=a.group,
+            holder="fleet-double",
         )
 
     def _view(self, a: FleetAccount) -> AccountView:
@@ -248,6 +322,7 @@ class FakeFleet:
             id=a.id,
             phone=a.phone,
             state=a.state,
+            role=a.role,
             tags=a.tags,
             group=a.group,
             api_credential_id=a.api_credential,
