@@ -221,3 +221,49 @@ async def replicas(
 
 async def until(pred: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> None:
     await wait_for_async(pred, timeout=timeout, interval=interval)
+
+
+Monitor = Callable[..., Awaitable[None]]
+
+
+@pytest_asyncio.fixture
+async def monitored() -> AsyncIterator[Monitor]:
+    """`await monitored(replica, chat_ids=[...], usernames=[...], active=True)` writes the monitored
+    chats (as campaign does) and waits until the replica applied them; the key is deleted after the
+    test (the NATS server, and so the bucket, is shared by the session's tests)."""
+    from datetime import UTC, datetime
+
+    from tgm_contracts.models.campaign import MonitoredChats
+    from tgm_contracts.streams import MONITORED_CHATS, MONITORED_CHATS_KEY
+
+    used: list[Any] = []
+    revision = 0
+
+    async def write(
+        replica: Replica,
+        chat_ids: tuple[int, ...] | list[int] = (),
+        usernames: tuple[str, ...] | list[str] = (),
+        active: bool = True,
+    ) -> None:
+        nonlocal revision
+        revision += 1
+        kv = await replica.rt.key_value(MONITORED_CHATS)
+        value = MonitoredChats(
+            active=active,
+            chat_ids=list(chat_ids),
+            usernames=list(usernames),
+            revision=revision,
+            updated_at=datetime.now(UTC),
+        )
+        await kv.put(MONITORED_CHATS_KEY, value.model_dump_json(by_alias=True).encode())
+        used.append(kv)
+        await until(lambda: replica.svc.inbound.watched.revision == revision)
+
+    try:
+        yield write
+    finally:
+        for kv in used[-1:]:
+            try:
+                await kv.delete(MONITORED_CHATS_KEY)
+            except Exception:
+                pass

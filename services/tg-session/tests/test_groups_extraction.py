@@ -26,7 +26,7 @@ async def logged_in(r, world, phone: str = PHONE) -> dict:
     return acc
 
 
-async def test_join_search_members_leave_create(replicas, tg_world, events):
+async def test_join_search_members_leave_create(replicas, tg_world, events, monitored):
     tg_world.add_user(PHONE, first_name="Ann")
     owner = tg_world.add_user("+15550100009", first_name="Owner")
     friend = tg_world.add_user("+15550100008", first_name="Friend", username="friend_f")
@@ -49,10 +49,16 @@ async def test_join_search_members_leave_create(replicas, tg_world, events):
     assert members["total"] == 3 and len(members["items"]) == 2 and members["nextCursor"] == "2"
     rest = await r.ok(T.GetGroupMembers, {"accountId": acc["id"], "group": "@pylobby", "cursor": "2"})
     assert len(rest["items"]) == 1 and rest["nextCursor"] is None
-    # Someone joins a group our account is in: member-joined.
+    # Someone joins a group our account is in: member-joined, once automation watches the group
+    # (a join in a group nobody watches is not published).
+    outsider = tg_world.add_user("+15550100099", first_name="Outsider")
+    tg_world.join_channel(outsider, lobby)
+    await until(lambda: r.svc.metrics.unwatched.labels("join")._value.get() >= 1)
+    await monitored(r, chat_ids=[int(f"-100{lobby.id}")])
     newbie = tg_world.add_user("+15550100007", first_name="Newbie")
     tg_world.join_channel(newbie, lobby)
     ev = await events.wait("member-joined", lambda d: d["user"]["userId"] == newbie.id)
+    assert not [e for e in events.named("member-joined") if e["user"]["userId"] == outsider.id]
     assert ev["chatId"] == int(f"-100{lobby.id}")
     left = await r.ok(T.LeaveGroup, {"accountId": acc["id"], "group": "@pylobby"})
     assert left["wasMember"] is True
