@@ -20,16 +20,20 @@ import builtins
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel
+from tgm_contracts import Service
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import automation as cmd
 from tgm_contracts.events_campaign import EntityChanged
 from tgm_contracts.models.campaign import TemplateVariable
 from tgm_contracts.rpc_session import DescribeAccounts, DescribeAccountsRequest
+from tgm_contracts.settings import GeneralSettings
+from tgm_contracts.sys import SettingsGet, SettingsSections
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 
 from ..messaging.clock import Clock, utc
@@ -92,6 +96,42 @@ def render_template(
         return render(seq, merged, rng, missing="keep"), f"a real send fails (template_error): {exc}"
 
 
+Request = Callable[[str, dict[str, Any], type[BaseModel], float], Awaitable[Any]]
+"""`runtime.request(subject, body, response_model, timeout)`."""
+
+#: How long general.timezone (the gateway's) is kept before asking again.
+TIMEZONE_TTL = 30.0
+
+
+class GeneralZone:
+    """`general.timezone`: the gateway owns the section, so it is asked (`sys settings-get`, with a
+    deadline) and kept `TIMEZONE_TTL`; its default (GeneralSettings) until the gateway has answered,
+    the last answer while it does not."""
+
+    def __init__(self, request: Request | None) -> None:
+        self._request = request
+        self._value: tuple[float, str] | None = None
+
+    async def get(self) -> str:
+        now = time.monotonic()
+        if self._value is not None and now - self._value[0] < TIMEZONE_TTL:
+            return self._value[1]
+        current = self._value[1] if self._value is not None else GeneralSettings().timezone
+        if self._request is None:
+            return current
+        try:
+            reply = await self._request(
+                SettingsGet.subject(Service.GATEWAY), {"sections": ["general"]}, SettingsSections, 2.0
+            )
+            tz = next((s.values.get("timezone") for s in reply.sections if s.section == "general"), None)
+            current = tz if isinstance(tz, str) and tz else current
+            self._value = (now, current)
+        except DomainError as exc:
+            log.info("general.timezone unknown (%s); using %s", exc.code.value, current)
+            self._value = (now - TIMEZONE_TTL + 5.0, current)  # ask again soon
+        return current
+
+
 class TriggerRuleService:
     def __init__(
         self,
@@ -103,9 +143,11 @@ class TriggerRuleService:
         call: Call,
         emit: Emit,
         clock: Clock,
+        request: Request | None = None,
     ) -> None:
         self.stores, self.keywords, self.groups, self.messaging = stores, keywords, groups, messaging
         self.rules, self.call, self.emit, self.clock = rules, call, emit, clock
+        self.zone = GeneralZone(request)
         self._active: tuple[float, list[dict[str, Any]]] | None = None
 
     # --- commands ----------------------------------------------------------------------------------
@@ -167,7 +209,7 @@ class TriggerRuleService:
 
     async def save(self, req: cmd.SaveTriggerRuleRequest, by: str | None) -> cmd.TriggerRuleView:
         await self._validate(req)
-        fields = req.model_dump(mode="json", exclude={"id"})
+        fields = req.model_dump(mode="json", by_alias=False, exclude={"id"})
         now = utc(self.clock())
         if req.id is None:
             doc = await self.stores.rules.create(fields, now)
@@ -249,10 +291,9 @@ class TriggerRuleService:
         return out
 
     async def settings(self) -> engine.Settings:
-        general = await self.rules.general()
         compliance = await self.rules.compliance()
         return engine.Settings(
-            timezone=general.timezone, default_cooldown=compliance.trigger_cooldown_seconds
+            timezone=await self.zone.get(), default_cooldown=compliance.trigger_cooldown_seconds
         )
 
     # --- the dry run ---------------------------------------------------------------------------------
@@ -348,8 +389,8 @@ class TriggerRuleService:
             would_fire=would_fire,
             matches=[match_view(h) for h in ev.hits],
             conditions=checks,
-            cooldown_blocked=ev.outcome == "cooldown",
-            daily_limit_reached=ev.outcome == "daily_limit",
+            cooldown_blocked=any(c.condition == "cooldown" and not c.passed for c in ev.checks),
+            daily_limit_reached=any(c.condition == "daily_limit" and not c.passed for c in ev.checks),
             actions=actions,
             reason=reason,
         )

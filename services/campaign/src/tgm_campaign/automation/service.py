@@ -56,6 +56,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from tgm_contracts.commands.accounts import GetAccounts, GetAccountsRequest
 from tgm_contracts.commands.ai import AiGenerateResponse, GenerateResponseRequest
 from tgm_contracts.commands.telegram_ops import GetGroupMembers, GetGroupMembersRequest
@@ -539,6 +540,8 @@ class AutomationService:
             reply = await self.call(AiGenerateResponse, req, AI_TIMEOUT)
         except DomainError as exc:
             return f"ai_reply: the ai service could not answer ({exc.code.value}: {exc.message})"
+        except ValidationError:  # an answer that is not a reply will not become one on a retry
+            return "ai_reply: the ai service answered something that is not a reply"
         text = (reply.text or "").strip()[:MAX_MESSAGE]
         if not text:
             return "ai_reply: the ai service answered an empty reply"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tgm_contracts.settings import ComplianceSettings, GeneralSettings, PacingSettings
+from tgm_contracts.settings import ComplianceSettings, PacingSettings
 
 from .compliance import StopWords
 from .pacing import Limits
@@ -39,11 +39,6 @@ class Rules:
         pacing: PacingSettings = await self._section("pacing", PacingSettings)
         compliance: ComplianceSettings = await self._section("compliance", ComplianceSettings)
         return Limits.from_settings(pacing, compliance)
-
-    async def general(self) -> GeneralSettings:
-        """The `general` section (timezone), for automation's rule engine."""
-        section: GeneralSettings = await self._section("general", GeneralSettings)
-        return section
 
     async def compliance(self) -> ComplianceSettings:
         """The `compliance` section (triggerCooldownSeconds), for automation's rule engine."""
