@@ -171,6 +171,8 @@ class GroupService:
 
     async def add(self, req: cmd.AddGroupRequest, by: str | None) -> cmd.MonitoredGroupView:
         ref = req.group
+        if isinstance(ref, int) and not -(2**63) <= ref < 2**63:
+            raise Invalid("group: not a Telegram chat id (out of range)", {"field": "group"})
         missing = await self.keywords.missing(req.keyword_set_ids)
         if missing:
             raise NotFound(

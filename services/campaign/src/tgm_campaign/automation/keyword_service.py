@@ -179,6 +179,8 @@ class KeywordSetService:
             mode = doc.get("match_mode", "contains")
             kind = req.match_type or mode
             keywords = list(doc.get("keywords") or [])
+            if not req.keyword.strip():
+                raise Invalid("keyword: blank", {"field": "keyword"})
             if kind == "regex":
                 _check_regex(req.keyword, "keyword")
             key = _key(req.keyword, kind, req.case_sensitive)
@@ -274,8 +276,15 @@ class KeywordSetService:
                     return candidate
             return None
 
+        if not spec.name.strip():
+            raise Invalid("name: blank", {"field": "name"})
+        for i, text in enumerate(spec.exclude_keywords):
+            if not text.strip():
+                raise Invalid(f"excludeKeywords[{i}]: blank", {"field": f"excludeKeywords[{i}]"})
         keywords = []
         for i, k in enumerate(spec.keywords):
+            if not k.keyword.strip():
+                raise Invalid(f"keywords[{i}].keyword: blank", {"field": f"keywords[{i}].keyword"})
             if (k.match_type or spec.match_mode) == "regex":
                 _check_regex(k.keyword, f"keywords[{i}].keyword")
             kept = reuse(k.keyword)
