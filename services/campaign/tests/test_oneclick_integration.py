@@ -277,6 +277,12 @@ async def test_one_click_reports_what_failed_and_why_and_still_runs_the_other_st
         lambda e: e["_subject"].endswith("one-click-progress.v1") and e["step"] == "done", 10
     )
     assert done["ok"] is False and "ai (" in done["message"] and "groups (" in done["message"]
+    # too many campaigns: refused before anything runs; an unknown one is a failed step, not an error
+    many = await campaign.call(A.OneClickStart, {"campaignIds": [f"cmp_{i}" for i in range(201)]})
+    assert not many["ok"] and many["error"]["code"] == "VALIDATION_ERROR"
+    unknown = await campaign.data(A.OneClickStart, {"campaignIds": ["cmp_nope"], "resumeQueue": False})
+    step = next(s for s in unknown["steps"] if s["step"] == "campaigns")
+    assert step["ok"] is False and "cmp_nope" in step["message"]
     # stop without ai: its step fails, monitoring still stops
     stopped = await campaign.data(A.OneClickStop, {}, timeout=60)
     by_step = {s["step"]: s for s in stopped["steps"]}

@@ -41,7 +41,7 @@ from tgm_contracts.commands import automation as cmd
 from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import OneClickProgress
 from tgm_contracts.models.campaign import CampaignStatus, QueueScope
-from tgm_runtime import DomainError
+from tgm_runtime import DomainError, Invalid
 
 from ..messaging.clock import Clock
 from ..messaging.queue_control import QueueControl
@@ -57,6 +57,8 @@ Operation = Literal["start", "stop"]
 #: The steps of each operation in order (a step ending reaches index+1 / len of 100 %).
 START_STEPS: tuple[cmd.OneClickStepName, ...] = ("check", "groups", "monitoring", "ai", "queue", "campaigns")
 STOP_STEPS: tuple[cmd.OneClickStepName, ...] = ("campaigns", "queue", "ai", "monitoring")
+#: Most campaigns one-click-start starts (more is refused before any step runs).
+MAX_CAMPAIGNS = 200
 #: Campaign statuses one-click-stop stops.
 STOPPABLE = [CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED]
 
@@ -139,6 +141,11 @@ class OneClickService:
     # --- start -----------------------------------------------------------------------------------
 
     async def start(self, req: cmd.OneClickStartRequest, by: str | None) -> cmd.OneClickResult:
+        if req.campaign_ids and len(set(req.campaign_ids)) > MAX_CAMPAIGNS:
+            raise Invalid(
+                f"one-click-start starts at most {MAX_CAMPAIGNS} campaigns",
+                {"field": "campaignIds", "max": MAX_CAMPAIGNS},
+            )
         async with self._lock:
             run = _Run(self.emit, "start", START_STEPS)
             monitoring: cmd.MonitoringStatus | None = None
