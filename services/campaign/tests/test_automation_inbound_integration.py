@@ -349,3 +349,39 @@ async def test_ai_reply_full_semi_and_unavailable_and_save_refusals(campaign, ev
     assert (await campaign.call(A.DeleteTriggerRule, {"id": other["id"]}))["ok"]
     assert (await campaign.call(A.DeleteTriggerRule, {"id": other["id"]}))["error"]["code"] == "NOT_FOUND"
     await drained(campaign, eventually)
+
+
+async def test_a_redelivered_event_or_a_crash_midway_never_duplicates(campaign, eventually) -> None:
+    responders = Responders(campaign.nc)
+    await responders.start()
+    rule_id, _, _ = await world(campaign, delayMin=0, delayMax=0)
+    evt = message("acct0", 1, 101, "price?")
+    await campaign.fleet.rt.publish(evt)
+    await campaign.wait_event(lambda e: e in fired(campaign, rule_id))
+    await drained(campaign, eventually)
+    await campaign.fleet.wait_for(lambda f: len(f.deliveries) == 1, 20)
+    svc, db = campaign.m.automation, campaign.rt.db
+
+    # the same event again (its ack was lost): nothing new
+    await svc.on_message(evt)
+    # a crash after the firing was reserved, before its actions ran: the redelivery runs them, once
+    await db["automation_seen"].update_one({"_id": f"{CHAT}|1"}, {"$set": {"done": False}})
+    await db["firings"].update_one(
+        {"_id": f"{rule_id}|{CHAT}|1"}, {"$set": {"state": "fired", "done_actions": [], "job_ids": []}}
+    )
+    await svc.on_message(evt)
+    # another listener's copy of the message: skipped
+    await svc.on_message(message("acct1", 1, 101, "price?"))
+
+    assert await db["jobs"].count_documents({}) == 1
+    assert len(campaign.fleet.deliveries) == 1
+    assert await db["leads"].count_documents({}) == 1
+    stored = await db["trigger_rules"].find_one({"_id": rule_id})
+    assert (stored["trigger_count"], stored["success_count"], stored["failure_count"]) == (1, 1, 0)
+    assert (await db["rule_days"].find_one({"rule_id": rule_id}))["count"] == 1
+    firing = await db["firings"].find_one({"_id": f"{rule_id}|{CHAT}|1"})
+    assert firing["state"] == "done" and sorted(firing["done_actions"]) == [0, 1]
+    # a fact published again carries the same event id (JetStream's duplicate window drops it)
+    assert len({e["eventId"] for e in fired(campaign, rule_id)}) == 1
+    matched = {e["eventId"] for e in campaign.events if e["_subject"].endswith("keyword-matched.v1")}
+    assert len(matched) == 1

@@ -7,12 +7,15 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 1. Only group messages with text, not our own (`isOutgoing`, or the sender is one of the fleet's
    accounts: our replies in a group must not trigger rules), of a monitored group that is watched
    (`GroupService.by_chat`, `MonitoringService.watching`).
-2. Claim (chat id, message id) (`FiringStore.claim`): every listener account in the group publishes
-   its own event for the same message; the first event id owns it, a redelivery of that event runs
-   again, the other listeners' copies are skipped — across tg-session and campaign replicas.
-3. Match the group's bound keyword sets (`KeywordSetService.matcher`); the first run of the claim
-   counts the matches (`count_matches`, `GroupService.seen_message`) and publishes `KeywordMatched`
-   (a step recorded on the claim, so a redelivery does not count twice).
+2. Match the group's bound keyword sets (`KeywordSetService.matcher`, pure). No hit (most
+   messages): only the group's `last_message_at` (a `$max`, the same whichever listener's copy
+   writes it) and nothing else.
+3. A hit: claim (chat id, message id) (`FiringStore.claim`): every listener account in the group
+   publishes its own event for the same message; the first event id owns it, a redelivery of that
+   event runs again, the other listeners' copies are skipped — across tg-session and campaign
+   replicas. The first run of the claim counts the matches (`count_matches`,
+   `GroupService.seen_message`) and publishes `KeywordMatched` (a step recorded on the claim before
+   counting, so a redelivery never counts twice; a crash between the two loses that count).
 4. Decide with the engine (`engine.py`: priority order, conditions, cooldown, daily limit,
    exclusivity), judged at processing time in general.timezone. Facts: the lead (stage, intent), a
    recent join (`on_join`), the group's admins (tg-session's `get-group-members`, filter `admins`,
@@ -147,15 +150,17 @@ class AutomationService:
         if group is None or not await self.monitoring.watching(group):
             return
         now = utc(self.clock())
+        set_ids = list(group.get("keyword_set_ids") or [])
+        hits = (await self.keywords.matcher()).match(evt.text, set_ids) if set_ids else []
+        if not hits:  # most messages: only the group's last message time (idempotent), no claim
+            await self.groups.seen_message(group["_id"], now, False)
+            return
         claim = await self.stores.firings.claim(evt.chat_id, evt.message_id, evt.event_id, now)
         if claim in ("taken", "done"):
             return
-        set_ids = list(group.get("keyword_set_ids") or [])
-        hits = (await self.keywords.matcher()).match(evt.text, set_ids) if set_ids else []
         if await self.stores.firings.step(evt.chat_id, evt.message_id, "counted"):
             await self._count(group, evt, hits, now)
-        if hits:
-            await self._rules(group, evt, hits, now)
+        await self._rules(group, evt, hits, now)
         await self.stores.firings.finish(evt.chat_id, evt.message_id)
 
     # --- matching ----------------------------------------------------------------------------------
