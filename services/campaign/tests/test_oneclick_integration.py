@@ -12,12 +12,13 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from tgm_campaign.automation.oneclick_service import START_STEPS, STOP_STEPS
-from tgm_campaign.automation.system_status import SystemStatusService
+from tgm_campaign.automation.system_status import SystemStatusService, summarise_accounts
 from tgm_campaign.testing import FleetChat
 from tgm_contracts import Service
 from tgm_contracts.base import Empty
@@ -25,6 +26,7 @@ from tgm_contracts.commands import automation as A
 from tgm_contracts.commands import messaging as M
 from tgm_contracts.commands.ai import GetAiSettings
 from tgm_contracts.models.ai import AiSettingsView
+from tgm_contracts.models.session import AccountView
 from tgm_runtime import CallContext, RuntimeSettings, ServiceRuntime
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -288,3 +290,40 @@ async def test_one_click_reports_what_failed_and_why_and_still_runs_the_other_st
     by_step = {s["step"]: s for s in stopped["steps"]}
     assert by_step["ai"]["ok"] is False and by_step["campaigns"]["skipped"] is True
     assert stopped["monitoring"]["active"] is False
+
+
+def test_accounts_summary_follows_the_listener_and_sender_rules() -> None:
+    def view(i: int, role: str, state: str = "active", connected: bool = True) -> AccountView:
+        at = datetime(2024, 1, 1, tzinfo=UTC)
+        return AccountView.model_validate(
+            {
+                "id": f"a{i}",
+                "phone": f"+1555{i:07d}",
+                "state": state,
+                "role": role,
+                "connected": connected,
+                "createdAt": at,
+                "updatedAt": at,
+            }
+        )
+
+    # roles given: listeners by role (a flood wait still reads), senders by role (it does not send)
+    mixed = summarise_accounts(
+        [
+            view(1, "listener"),
+            view(2, "listener", "flood_wait"),
+            view(3, "listener", connected=False),
+            view(4, "sender"),
+            view(5, "sender", "flood_wait"),
+            view(6, "ai"),
+        ]
+    )
+    assert (mixed.total, mixed.online, mixed.offline) == (6, 5, 1)
+    assert (mixed.listeners_online, mixed.senders_total, mixed.senders_online) == (2, 2, 1)
+    # no roles at all: every account listens and may send
+    plain = summarise_accounts([view(1, "unassigned"), view(2, "unassigned", connected=False)])
+    assert (plain.listeners_online, plain.senders_total, plain.senders_online) == (1, 2, 1)
+    # listeners by role and no sender role: the others send
+    split = summarise_accounts([view(1, "listener"), view(2, "unassigned"), view(3, "backup")])
+    assert (split.listeners_online, split.senders_total, split.senders_online) == (1, 2, 2)
+    assert summarise_accounts([]).total == 0

@@ -8,7 +8,8 @@ of `DEADLINE` seconds, and a service that does not answer in time, or at all, is
   tg-session holds a connected session. Roles follow the listener rule of monitoring: listeners are
   the accounts with role `listener`, or every account when none has that role; senders are the
   accounts with role `sender`, or every account that is not a listener when none has that role
-  (messaging's automatic pool may use any account).
+  (messaging's automatic pool may use any account). A listener is online when connected and
+  `active` or in a flood wait (it still reads); a sender when connected and `active`.
 - monitoring: `MonitoringService.status()` (the stored state, no access check).
 - ai: the ai service's `get-ai-settings` (default provider, whether it has what it needs) and its
   `ai` settings section (`autoReply`), read through ai's `sys settings-get` (`AiControl`, shared
@@ -37,7 +38,7 @@ from tgm_contracts.commands import automation as cmd
 from tgm_contracts.commands.accounts import GetAccounts, GetAccountsRequest
 from tgm_contracts.commands.ai import GetAiSettings
 from tgm_contracts.models.ai import AiSettingsView
-from tgm_contracts.models.session import AccountRole, AccountView
+from tgm_contracts.models.session import AccountRole, AccountState, AccountView
 from tgm_contracts.settings import SettingsSection
 from tgm_runtime import Conflict, DomainError
 
@@ -55,6 +56,10 @@ log = logging.getLogger("tgm.campaign.automation.status")
 DEADLINE = 2.0
 #: Pages of 500 accounts read from tg-session at most (10,000 accounts).
 ACCOUNT_PAGES = 20
+#: Account states a connected account reads messages in (as monitoring counts listeners online) and
+#: sends in (a flood wait or peer flood holds its sends).
+READING = frozenset({AccountState.ACTIVE, AccountState.FLOOD_WAIT})
+SENDING = frozenset({AccountState.ACTIVE})
 #: A due job older than this makes a QUEUE_STALLED warning.
 STALL_SECONDS = 600.0
 
@@ -410,6 +415,6 @@ def summarise_accounts(views: list[AccountView]) -> cmd.AccountsSummary:
         online=online,
         offline=len(views) - online,
         senders_total=len(senders),
-        senders_online=sum(1 for v in senders if v.connected),
-        listeners_online=sum(1 for v in listeners if v.connected),
+        senders_online=sum(1 for v in senders if v.connected and v.state in SENDING),
+        listeners_online=sum(1 for v in listeners if v.connected and v.state in READING),
     )
