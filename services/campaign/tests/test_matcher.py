@@ -132,6 +132,25 @@ def test_fuzzy_word_windows_and_cjk_windows_with_scores() -> None:
     assert strict.match("tg") == []
 
 
+def test_fuzzy_case_sensitive_and_twins_across_sets() -> None:
+    m = Matcher.build(
+        [
+            kset("a", {"keyword": "WhatsApp", "match_type": "fuzzy", "case_sensitive": True}, threshold=0.8),
+            kset("b", {"keyword": "whatsapp", "match_type": "fuzzy"}, threshold=0.8),
+            kset("c", {"keyword": "whatsapp", "match_type": "fuzzy"}, threshold=0.8),
+        ]
+    )
+    text = "add me on WhatApp pls"
+    hits = m.match(text)
+    assert [(h.set_id, text[h.start : h.end]) for h in hits] == [
+        ("a", "WhatApp"),
+        ("b", "WhatApp"),
+        ("c", "WhatApp"),
+    ]
+    assert [h.set_id for h in m.match("add me on whatapp pls")] == ["b", "c"]  # case differs for "a"
+    assert [h.set_id for h in m.match("add me on whatapp pls", set_ids=["c"])] == ["c"]
+
+
 def _mutate(rng: random.Random, kw: str, alphabet: str) -> str:
     chars = list(kw)
     for _ in range(rng.randint(0, 2)):

@@ -39,9 +39,11 @@ clients send NFC text).
 (pyahocorasick) over the case-insensitive fold: `contains` keywords (a case-sensitive one is verified
 on the original span after the hit), exclude keywords, the pieces of fuzzy keywords and the required
 literals of regexes. A fuzzy keyword runs only when one of its pieces occurs: its characters are cut
-into m > 2(1-t)L/t pieces (L its length, t the threshold) and any window at similarity >= t is at most
-that many insertions/deletions away, each breaking at most one piece, so one piece is always intact
-(a pigeonhole filter with no false negatives). A regex runs only when one of its required literals
+into P disjoint pieces; a window at similarity >= t (L its length) is at most d = 2(1-t)L/t
+insertions/deletions away, each breaking at most one piece, so P - d pieces occur intact (a
+pigeonhole filter with no false negatives; P >= d + 1 pieces as long as the words allow, or d + 2
+for Latin keywords whose pieces would be bigrams anyway, needing two; a Latin keyword that would
+need single letters is scored on every message instead). A regex runs only when one of its required literals
 (read from its parse tree; any of the alternatives of a top-level branch) occurs; a regex or fuzzy
 keyword without such literals runs on every message. So the cost per message is one pass of the
 automaton plus the few candidates, not one test per keyword.
@@ -57,12 +59,13 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import ahocorasick
+import numpy as np
 import opencc
 import regex
 from rapidfuzz import fuzz, process
@@ -390,6 +393,7 @@ class _Kw:
     right: bool = False
     threshold: float = 0.0  # fuzzy, 0..100
     words: int = 0  # fuzzy: >0 compares word windows of this many words
+    need: int = 1  # fuzzy: distinct pieces that must occur before the scorer runs
     pattern: Any = None  # regex: the compiled `regex` pattern
 
 
@@ -401,7 +405,9 @@ class _Text:
     ci: str
     ci_map: list[int] | None
     _cs: tuple[str, list[int] | None] | None = None
-    _windows: dict[tuple[bool, int], tuple[list[str], list[tuple[int, int]]]] = field(default_factory=dict)
+    _windows: dict[tuple[bool, int], tuple[list[str], list[tuple[int, int]], Any]] = field(
+        default_factory=dict
+    )
 
     @property
     def cs(self) -> tuple[str, list[int] | None]:
@@ -409,16 +415,23 @@ class _Text:
             self._cs = fold(self.text, casefold=False)
         return self._cs
 
-    def windows(self, case_sensitive: bool, k: int) -> tuple[list[str], list[tuple[int, int]]]:
-        """Windows of k consecutive words (joined by one space) and their spans in the fold."""
-        key = (case_sensitive, k)
+    def windows(self, case_sensitive: bool, most: int) -> tuple[list[str], list[tuple[int, int]], Any]:
+        """Every window of 1..`most` consecutive words (joined by one space), their spans in the
+        fold and their sizes (a numpy array)."""
+        key = (case_sensitive, most)
         if key not in self._windows:
             t = self.cs[0] if case_sensitive else self.ci
             spans = [m.span() for m in _WORDS.finditer(t)]
             words = [t[s:e] for s, e in spans]
-            strs = [" ".join(words[i : i + k]) for i in range(len(words) - k + 1)]
-            wspans = [(spans[i][0], spans[i + k - 1][1]) for i in range(len(words) - k + 1)]
-            self._windows[key] = (strs, wspans)
+            strs, wspans, counts = list(words), list(spans), [len(words)]
+            grown = words
+            for k in range(2, most + 1):
+                grown = [f"{a} {b}" for a, b in zip(grown, words[k - 1 :], strict=False)]
+                strs.extend(grown)
+                wspans.extend((spans[i][0], spans[i + k - 1][1]) for i in range(len(grown)))
+                counts.append(len(grown))
+            sizes = np.repeat(np.arange(1, len(counts) + 1, dtype=np.int16), counts)
+            self._windows[key] = (strs, wspans, sizes)
         return self._windows[key]
 
 
@@ -434,6 +447,12 @@ class Matcher:
         self._exact: dict[str, list[int]] = {}
         self._always_fuzzy: list[int] = []
         self._always_regex: list[int] = []
+        # a regex or fuzzy keyword present in several sets is scored once: representative -> all
+        self._twins: dict[int, list[int]] = {}
+        self._rep_of: dict[tuple[Any, ...], int] = {}
+        self._word_reps: list[int] = []  # fuzzy word keywords, scored in one batch per case mode
+        # (reps, casefolded needles, words per needle, thresholds, lowest, most words in a window)
+        self._word_batch: tuple[list[int], list[str], Any, Any, float, int] | None = None
         self._automaton: Any = None
         self.rejected: list[tuple[str, str, str]] = []  # (set id, keyword, why) left out of the build
         self.timeouts = 0  # regex searches cut off by regex_timeout
@@ -473,6 +492,12 @@ class Matcher:
                     e = _literal(idx, -1, None, ex.strip(), "contains", False)
                     literals.setdefault(e.ci, []).append(len(m._excludes) * 4 + _EXCLUDE)
                     m._excludes.append(e)
+        if m._word_reps:
+            reps = m._word_reps
+            k = np.array([m._kws[r].words for r in reps], dtype=np.int16)
+            thresholds = np.array([m._kws[r].threshold for r in reps], dtype=np.float32)
+            needles = [m._kws[r].ci for r in reps]
+            m._word_batch = (reps, needles, k, thresholds, float(thresholds.min()), int(k.max()) + 1)
         automaton = ahocorasick.Automaton()
         for key, codes in literals.items():
             automaton.add_word(key, (len(key), tuple(codes)))
@@ -513,12 +538,16 @@ class Matcher:
             ) as exc:  # pragma: no cover - check_pattern ran
                 return f"invalid regular expression: {exc}"
             k = _Kw(idx, order, kid, text, mt, cs, "", "", pattern=pattern)
+            self._kws.append(k)
+            if self._twin(("regex", folded, cs), i):
+                return None
             opts = _required_literals(_sre.parse(folded))
             if opts:
                 for o in {fold(o)[0] for o in opts}:
                     literals.setdefault(o, []).append(i * 4 + _REGEX)
             else:
                 self._always_regex.append(i)
+            return None
         else:
             k = _literal(idx, order, kid, text.strip(), mt, cs)
             if mt == "exact":
@@ -532,14 +561,32 @@ class Matcher:
                 if all(_is_word(c) or c == " " for c in body):
                     k.words = len(body.split())
                     k.ci, k.cs = " ".join(k.ci.split()), " ".join(k.cs.split())
-                pieces = _pieces(k.ci, threshold)
+                self._kws.append(k)
+                if self._twin(("fuzzy", k.cs if cs else k.ci, k.threshold, cs), i):
+                    return None
+                if k.words:
+                    self._word_reps.append(i)
+                    return None
+                pieces, k.need = _pieces(k.ci, threshold)
+                if len(pieces) > 255:  # (keywords are 200 characters at most) only 8 bits for a piece
+                    pieces, k.need = pieces[:255], 1
                 if pieces:
-                    for p in pieces:
-                        literals.setdefault(p, []).append(i * 4 + _FUZZY)
+                    for n, p in enumerate(pieces):
+                        literals.setdefault(p, []).append(((i << 8) | n) * 4 + _FUZZY)
                 else:
                     self._always_fuzzy.append(i)
+                return None
         self._kws.append(k)
         return None
+
+    def _twin(self, key: tuple[Any, ...], i: int) -> bool:
+        """Whether keyword i repeats one already compiled (it is then scored with it)."""
+        r = self._rep_of.setdefault(key, i)
+        self._twins.setdefault(r, [r])
+        if r == i:
+            return False
+        self._twins[r].append(i)
+        return True
 
     def match(self, text: str, set_ids: Collection[str] | None = None) -> list[Hit]:
         """Hits of the given sets (all when None), excludes applied per set, ordered by set then start."""
@@ -555,6 +602,8 @@ class Matcher:
         found: dict[int, tuple[int, int, float | None]] = {}  # keyword -> (start, end, score) in `text`
         excluded: set[int] = set()
         fuzzy: set[int] = set()
+        pieces_seen: set[int] = set()
+        piece_counts: dict[int, int] = {}
         regexes: set[int] = set()
         n = len(ci)
         if self._automaton is not None:
@@ -580,21 +629,23 @@ class Matcher:
                         if _bounded(ex, ci, start, end + 1, n):
                             excluded.add(ex.set_idx)
                     elif kind == _FUZZY:
-                        fuzzy.add(i)
+                        k = kws[i >> 8]
+                        if k.need == 1:
+                            fuzzy.add(i >> 8)
+                        elif i not in pieces_seen:  # count the distinct pieces seen
+                            pieces_seen.add(i)
+                            c = piece_counts[i >> 8] = piece_counts.get(i >> 8, 0) + 1
+                            if c == k.need:
+                                fuzzy.add(i >> 8)
                     else:
                         regexes.add(i)
         if self._exact:
             self._match_exact(t, allowed, found)
         fuzzy.update(self._always_fuzzy)
-        for i in fuzzy:
-            k = self._kws[i]
-            if (allowed is None or k.set_idx in allowed) and k.set_idx not in excluded:
-                self._match_fuzzy(t, i, k, found)
+        self._fuzzy_words(t, allowed, excluded, found)
+        self._run_twins(fuzzy, self._match_fuzzy, t, allowed, excluded, found)
         regexes.update(self._always_regex)
-        for i in regexes:
-            k = self._kws[i]
-            if (allowed is None or k.set_idx in allowed) and k.set_idx not in excluded:
-                self._match_regex(t, i, k, found)
+        self._run_twins(regexes, self._match_regex, t, allowed, excluded, found)
         hits = [(self._kws[i], v) for i, v in found.items() if self._kws[i].set_idx not in excluded]
         hits.sort(key=lambda h: (h[0].set_idx, h[1][0], h[0].order))
         return [
@@ -618,49 +669,109 @@ class Matcher:
                 continue
             found[i] = (s, s + len(stripped), None)
 
-    def _match_fuzzy(self, t: _Text, i: int, k: _Kw, found: dict[int, tuple[int, int, float | None]]) -> None:
+    def _match_fuzzy(self, t: _Text, k: _Kw) -> tuple[int, int, float | None] | None:
+        """A keyword with characters other than words and spaces: `partial_ratio` over character
+        windows of its length (the whole text when shorter)."""
         body, offsets = t.cs if k.case_sensitive else (t.ci, t.ci_map)
-        span: tuple[int, int] | None = None
-        score = 0.0
-        if k.words:
-            best: tuple[float, tuple[int, int]] | None = None
-            for w in (k.words, k.words - 1, k.words + 1):
-                if w < 1:
-                    continue
-                strs, spans = t.windows(k.case_sensitive, w)
-                if not strs:
-                    continue
-                top = process.extractOne(
-                    k.cs if k.case_sensitive else k.ci, strs, scorer=fuzz.ratio, score_cutoff=k.threshold
-                )
-                if top is not None and (best is None or top[1] > best[0]):
-                    best = (top[1], spans[top[2]])
-            if best is not None:
-                score, span = best
+        needle = k.cs if k.case_sensitive else k.ci
+        if len(body) >= len(needle):
+            a = fuzz.partial_ratio_alignment(needle, body, score_cutoff=k.threshold)
+            if a is None or a.score < k.threshold:
+                return None
+            score, (s, e) = a.score, (a.dest_start, a.dest_end)
         else:
-            needle = k.cs if k.case_sensitive else k.ci
-            if len(body) >= len(needle):
-                a = fuzz.partial_ratio_alignment(needle, body, score_cutoff=k.threshold)
-                if a is not None and a.score >= k.threshold:
-                    score, span = a.score, (a.dest_start, a.dest_end)
-            else:
-                r = fuzz.ratio(needle, body, score_cutoff=k.threshold)
-                if r >= k.threshold and r > 0:
-                    score, span = r, (0, len(body))
-        if span is not None:
-            s, e = _span(offsets, span[0], span[1], len(t.text))
-            found[i] = (s, e, round(score / 100, 4))
+            score = fuzz.ratio(needle, body, score_cutoff=k.threshold)
+            if score < k.threshold or score <= 0:
+                return None
+            s, e = 0, len(body)
+        s, e = _span(offsets, s, e, len(t.text))
+        return (s, e, round(score / 100, 4))
 
-    def _match_regex(self, t: _Text, i: int, k: _Kw, found: dict[int, tuple[int, int, float | None]]) -> None:
+    def _fuzzy_words(
+        self,
+        t: _Text,
+        allowed: set[int] | None,
+        excluded: set[int],
+        found: dict[int, tuple[int, int, float | None]],
+    ) -> None:
+        """Every word keyword against the windows of k-1..k+1 words of the casefolded text in one
+        rapidfuzz `cdist` call (C speed: no prefilter pays for itself here), the best window kept per
+        keyword. A case-sensitive keyword that passes is scored again on the unfolded windows
+        (casefolding only raises similarity, so the batch never loses one)."""
+        if self._word_batch is None:
+            return
+        reps, needles, k, thresholds, floor, most = self._word_batch
+        strs, spans, sizes = t.windows(False, most)
+        if not strs:
+            return
+        kws = self._kws
+        scores = process.cdist(needles, strs, scorer=fuzz.ratio, score_cutoff=floor)
+        scores[np.abs(k[:, None] - sizes[None, :]) > 1] = 0
+        best = scores.argmax(axis=1)
+        top = scores[np.arange(len(reps)), best]
+        for row in np.nonzero((top >= thresholds) & (top > 0))[0]:
+            r = reps[row]
+            members = [
+                j
+                for j in self._twins.get(r, (r,))
+                if (allowed is None or kws[j].set_idx in allowed) and kws[j].set_idx not in excluded
+            ]
+            if not members:
+                continue
+            if kws[r].case_sensitive:
+                got = self._word_window_cs(t, kws[r])
+                if got is None:
+                    continue
+            else:
+                ws, we = spans[best[row]]
+                s, e = _span(t.ci_map, ws, we, len(t.text))
+                got = (s, e, round(float(top[row]) / 100, 4))
+            for j in members:
+                found[j] = got
+
+    def _word_window_cs(self, t: _Text, k: _Kw) -> tuple[int, int, float | None] | None:
+        strs, spans, sizes = t.windows(True, k.words + 1)
+        ok = [n for n, size in enumerate(sizes) if abs(int(size) - k.words) <= 1]
+        top = process.extractOne(k.cs, [strs[n] for n in ok], scorer=fuzz.ratio, score_cutoff=k.threshold)
+        if top is None or top[1] <= 0:
+            return None
+        s, e = _span(t.cs[1], *spans[ok[top[2]]], len(t.text))
+        return (s, e, round(top[1] / 100, 4))
+
+    def _match_regex(self, t: _Text, k: _Kw) -> tuple[int, int, float | None] | None:
         body, offsets = t.cs
         try:
             m = k.pattern.search(body, timeout=self.regex_timeout)
         except TimeoutError:
             self.timeouts += 1
-            return
-        if m is not None:
-            s, e = _span(offsets, m.start(), m.end(), len(t.text))
-            found[i] = (s, e, None)
+            return None
+        if m is None:
+            return None
+        s, e = _span(offsets, m.start(), m.end(), len(t.text))
+        return (s, e, None)
+
+    def _run_twins(
+        self,
+        reps: Iterable[int],
+        run: Callable[[_Text, _Kw], tuple[int, int, float | None] | None],
+        t: _Text,
+        allowed: set[int] | None,
+        excluded: set[int],
+        found: dict[int, tuple[int, int, float | None]],
+    ) -> None:
+        """Score each candidate once for all the sets that hold the same keyword."""
+        kws = self._kws
+        for r in reps:
+            members = [
+                j
+                for j in self._twins.get(r, (r,))
+                if (allowed is None or kws[j].set_idx in allowed) and kws[j].set_idx not in excluded
+            ]
+            if members:
+                got = run(t, kws[r])
+                if got is not None:
+                    for j in members:
+                        found[j] = got
 
 
 def _threshold(v: Any) -> float:
@@ -685,28 +796,46 @@ def _bounded(k: _Kw, ci: str, start: int, end: int, n: int) -> bool:
     return not (k.right and end < n and _is_word(ci[end]))
 
 
-@lru_cache(maxsize=4096)
-def _pieces_cached(body: str, threshold: float) -> tuple[str, ...]:
-    # any window at similarity >= t is at most 2(1-t)L/t insertions/deletions away from the keyword
-    m = int(2 * (1 - threshold) * len(body) / threshold + 1e-9) + 1
-    flat = [(wi, c) for wi, word in enumerate(body.split(" ")) for c in word]  # (word index, char)
-    if m > len(flat):
-        return ()
+def _partition(body: str, m: int) -> list[str]:
+    """At least m disjoint pieces of `body`'s words, as long as possible (the longest q such that the
+    words hold m pieces of q characters; each word cut evenly; what is left over stays uncovered)."""
+    words = [w for w in body.split(" ") if w]
+    q = max(
+        (q for q in range(1, max(map(len, words)) + 1) if sum(len(w) // q for w in words) >= m), default=0
+    )
+    if not q:
+        return []
     out: list[str] = []
-    bounds = [round(j * len(flat) / m) for j in range(m + 1)]
-    for lo, hi in itertools.pairwise(bounds):  # m contiguous chunks, each further cut at spaces
-        piece = ""
-        for j in range(lo, hi):
-            if piece and flat[j][0] != flat[j - 1][0]:
-                out.append(piece)
-                piece = ""
-            piece += flat[j][1]
-        if piece:
-            out.append(piece)
-    return tuple(dict.fromkeys(out))
+    for w in words:
+        n = len(w) // q
+        bounds = [round(j * len(w) / n) for j in range(n + 1)] if n else []
+        out.extend(w[lo:hi] for lo, hi in itertools.pairwise(bounds))
+    return out
 
 
-def _pieces(body: str, threshold: float) -> tuple[str, ...]:
-    """Pieces of a fuzzy keyword of which any similar-enough window contains one intact (empty:
-    the filter cannot be sound, run it on every message)."""
+@lru_cache(maxsize=4096)
+def _pieces_cached(body: str, threshold: float) -> tuple[tuple[str, ...], int]:
+    # any window at similarity >= t is at most d = 2(1-t)L/t insertions/deletions away from the
+    # keyword; each breaks at most one of P disjoint pieces, so P - d of them occur intact
+    d = int(2 * (1 - threshold) * len(body) / threshold + 1e-9)
+    pieces = _partition(body, d + 1)
+    if not pieces:
+        return (), 0
+    latin = all(_is_word(c) or c == " " for c in body)
+    if latin and min(map(len, pieces)) < 3:
+        # Latin bigrams are common: two of d + 2 shorter pieces filter better than one of d + 1
+        finer = _partition(body, d + 2)
+        if finer and min(map(len, finer)) >= 2:
+            pieces = finer
+    if latin and min(map(len, pieces)) < 2:
+        return (), 0  # single letters occur everywhere: cheaper to score on every message
+    need = len(pieces) - d
+    if len(set(pieces)) < len(pieces):  # equal pieces: one occurrence may stand for several
+        pieces, need = list(dict.fromkeys(pieces)), 1
+    return tuple(pieces), max(1, need)
+
+
+def _pieces(body: str, threshold: float) -> tuple[tuple[str, ...], int]:
+    """Pieces of a fuzzy keyword and how many of them any similar-enough window contains intact
+    (no pieces: the filter cannot be sound, run the keyword on every message)."""
     return _pieces_cached(body, round(threshold, 6))
