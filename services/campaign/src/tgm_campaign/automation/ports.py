@@ -15,7 +15,7 @@ Call = Callable[[type[Rpc] | type[Command], BaseModel, float], Awaitable[Any]]
 """`await call(Cmd, request_model, timeout)` -> the parsed response model; raises DomainError
 (UNAVAILABLE when nobody serves it, TIMEOUT past the deadline)."""
 
-Emit = Callable[[Event], Awaitable[None]]
+Emit = Callable[[Event], Awaitable[object]]
 """Best-effort publish (`runtime.emit`): never raises."""
 
 PublishChats = Callable[[MonitoredChats], Awaitable[None]]
