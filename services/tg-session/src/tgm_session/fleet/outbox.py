@@ -15,6 +15,9 @@ Decisions:
 - Exactly once on the stream: an event keeps its event id, which is its `Nats-Msg-Id`; JetStream drops a
   second publish of it within the stream's duplicate window (2 min), and consumers are idempotent by
   event id beyond that. So "published, then killed before the delete" re-publishes harmlessly.
+- When NATS drops, the publish in flight waits for its JetStream ack (nats-py's 5 s timeout) before it
+  is refused and kept; the events after it go straight to the outbox (no wait). nats-py may still
+  deliver that timed-out publish on reconnect: the re-publish is then the duplicate JetStream drops.
 - `drain` runs every second (`bootstrap.py`, `runtime.every`); it stops at the first refused publish.
   A replica's kept events are its own (`replica`); events another replica kept more than
   `adopt_after_seconds` ago are adopted (that replica died or lost NATS for good).
