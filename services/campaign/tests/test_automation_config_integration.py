@@ -316,11 +316,21 @@ async def test_add_group_normalises_resolves_joins_and_reports_access(campaign: 
 
 
 async def test_bind_unbind_pause_resume(campaign: Any) -> None:
-    listeners(campaign, members=True)
+    listeners(campaign)
+    for name in ("acct0", "acct1"):
+        campaign.fleet.accounts[name].members_of = {-100301, -100302}
     campaign.fleet.chats.append(FleetChat(-100301, "Binds", username="binds"))
+    campaign.fleet.chats.append(FleetChat(-100302, "Claimed", username="claimed"))
     ks = await keyword_set(campaign, "B1", "one")
     group = await campaign.data(A.AddGroup, {"group": "@binds"})
-    assert group["status"] == "ok" and campaign.fleet.joins == []  # already a member: no join
+    # a member: tg-session's join answers alreadyMember, nothing is joined, the member is confirmed
+    assert group["status"] == "ok" and campaign.fleet.joins == []
+    doc = await campaign.rt.db["groups"].find_one({"_id": group["id"]})
+    assert doc["member_account_ids"] in (["acct0"], ["acct1"])
+    # without autoJoin nothing is joined: tg-session's claim makes it ok, unconfirmed
+    claimed = await campaign.data(A.AddGroup, {"group": "@claimed", "autoJoin": False})
+    assert claimed["status"] == "ok" and "reports" in claimed["statusDetail"] and campaign.fleet.joins == []
+    assert (await campaign.rt.db["groups"].find_one({"_id": claimed["id"]}))["member_account_ids"] == []
 
     bound = await campaign.data(A.BindKeywordSet, {"groupId": group["id"], "keywordSetId": ks["id"]})
     again = await campaign.data(A.BindKeywordSet, {"groupId": group["id"], "keywordSetId": ks["id"]})

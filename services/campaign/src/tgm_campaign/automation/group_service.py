@@ -11,13 +11,19 @@ Decisions (the next engineer reads these here):
   Online means tg-session reports it `active` (or in a flood wait, which does not stop reading) and
   connected (`get-accounts`, one page of at most 500 accounts).
 - **Resolution** goes through tg-session with a deadline: `resolve-peer` by the first online
-  listener for a username or id (an invite link resolves only by joining), then membership
-  (`pick-accounts` with `memberOfChatId` among the online listeners: a member is whoever tg-session
-  says is one). None and `autoJoin`: one listener joins through tg-session's `join-group` (paced by
-  tg-session), at add time and again at start-monitoring; a Telegram refusal is tried with a second
+  listener for a username or id (an invite link resolves only by joining).
+- **Membership.** `member_account_ids` holds only accounts CONFIRMED by a `join-group` answer
+  (joined, or `alreadyMember`); `pick-accounts` with `memberOfChatId` is tg-session's claim (today's
+  tg-session does not track memberships and claims every account, so a claim alone is not trusted to
+  skip a join). A group is `ok` when a confirmed member is online and still claimed. Otherwise, with
+  `autoJoin` and a real check (add-group, start-monitoring; not a dry run), a listener is asked to
+  join through tg-session's `join-group` (paced by tg-session; the claimed members first, so a real
+  member answers `alreadyMember` and joins nothing); a Telegram refusal is tried with a second
   listener (some refusals, e.g. CHANNELS_TOO_MUCH, are the account's), then the group is
-  `cannot_join`. tg-session unreachable or too slow: the group stays `pending` with `status_detail`
-  and add-group still succeeds; start-monitoring checks again.
+  `cannot_join`. Without autoJoin (or in a dry run) a claim makes it `ok` ("tg-session reports … a
+  member"), no claim `needs_join`. tg-session unreachable or too slow: a never-checked group stays
+  `pending` with `status_detail` (add-group still succeeds), a known status is kept, and
+  start-monitoring checks again.
 - **Statuses:** `ok` (a listener is a member), `needs_join` (nobody is; auto-join off, a join
   request awaiting approval, or a flood wait), `cannot_join` (Telegram refused or knows no such chat),
   `pending` (not checked yet / tg-session unreachable), `error` (duplicate chat, a user not a group).
@@ -378,7 +384,7 @@ class GroupService:
                 doc = await self._learn(doc, resolved.peer_id, resolved.title, resolved.username, None)
                 if doc.get("status") == "error":
                     return doc, self.access_of(doc)
-        members: builtins.list[str] = []
+        claimed: builtins.list[str] = []
         if doc.get("chat_id") is not None:
             picked = await self.call(
                 PickAccounts,
@@ -387,18 +393,25 @@ class GroupService:
                 ),
                 CALL_TIMEOUT,
             )
-            members = [a.id for a in picked.accounts]
-        if members:
-            return await self._done(doc, "ok", None, members=members, account=members[0])
+            claimed = [a.id for a in picked.accounts]
+        # confirmed by an earlier join-group answer, online, and not known by tg-session to have left
+        confirmed = [a for a in doc.get("member_account_ids") or [] if a in online and a in claimed]
+        if confirmed:
+            return await self._done(doc, "ok", None, members=confirmed, account=confirmed[0])
+        if doc.get("auto_join", True) and join:
+            # tg-session's join answers `alreadyMember` for a member: the claimed ones are asked first
+            return await self._join(doc, [*claimed, *(a for a in online if a not in claimed)])
+        if claimed:
+            return await self._done(
+                doc, "ok", f"tg-session reports {claimed[0]} a member", account=claimed[0]
+            )
         if not doc.get("auto_join", True):
             return await self._done(doc, "needs_join", "no listener account is a member and autoJoin is off")
-        if not join:
-            if doc.get("status") == "cannot_join":  # the last join was refused: a dry run cannot know better
-                return doc, self.access_of(doc)
-            return await self._done(
-                doc, "needs_join", "no listener account is a member yet; one joins at start-monitoring"
-            )
-        return await self._join(doc, online)
+        if doc.get("status") == "cannot_join":  # the last join was refused: a dry run cannot know better
+            return doc, self.access_of(doc)
+        return await self._done(
+            doc, "needs_join", "no listener account is a member yet; one joins at start-monitoring"
+        )
 
     async def _resolve(self, doc: Mapping[str, Any], online: Sequence[str]) -> ResolvedPeer | str | None:
         """The chat as tg-session resolves it; a string says why Telegram refused; None: could not
