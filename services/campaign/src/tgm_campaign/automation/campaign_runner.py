@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,8 +70,6 @@ ACTIVE = (CampaignStatus.RUNNING.value, CampaignStatus.SCHEDULED.value)
 
 
 def aware(at: datetime | None) -> datetime | None:
-    from datetime import UTC
-
     if at is None:
         return None
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
@@ -351,6 +349,7 @@ class CampaignRunner:
             for t in targets
             if 0 < int(t["step"]) < len(spec.steps) and spec.steps[int(t["step"])].stop_if_replied
         ]
+        checked = {t["_id"] for t in check}
         by_id, by_user = await self.store.replies_of(
             [t["lead_id"] for t in check if t.get("lead_id")],
             [t["peer"] for t in check if not t.get("lead_id") and isinstance(t["peer"], int)],
@@ -361,7 +360,7 @@ class CampaignRunner:
             if step >= len(spec.steps):
                 await self.store.update_target(t, {"done": True, "outcome": "sent", "updated_at": now})
                 continue
-            if t in check:
+            if t["_id"] in checked:
                 lead = by_id.get(t["lead_id"]) if t.get("lead_id") else by_user.get(t["peer"])
                 replied = aware((lead or {}).get("last_replied_at"))
                 first = aware(t.get("first_sent_at"))

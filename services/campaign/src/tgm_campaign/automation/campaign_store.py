@@ -22,6 +22,7 @@ enqueue redone after a crash finds the job it made before instead of making a se
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -396,6 +397,4 @@ def _window(since: datetime | None, until: datetime | None) -> dict[str, Any]:
 
 
 def _literal(text: str) -> str:
-    import re
-
     return re.escape(text)
