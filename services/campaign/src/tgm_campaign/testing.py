@@ -25,11 +25,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tgm_contracts import ErrorCode, Service
-from tgm_contracts.base import utcnow
+from tgm_contracts.base import Page, utcnow
 from tgm_contracts.commands.accounts import AccountPage, GetAccounts, GetAccountsRequest
-from tgm_contracts.commands.telegram_ops import JoinGroup, JoinGroupRequest, JoinGroupResult
+from tgm_contracts.commands.telegram_ops import (
+    GetGroupMembers,
+    GetGroupMembersRequest,
+    JoinGroup,
+    JoinGroupRequest,
+    JoinGroupResult,
+)
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
-from tgm_contracts.models.session import AccountBrief, AccountState, AccountView, ChatView
+from tgm_contracts.models.session import (
+    AccountBrief,
+    AccountState,
+    AccountView,
+    ChatView,
+    GroupMemberView,
+)
 from tgm_contracts.rpc_session import (
     AccountBriefs,
     DescribeAccounts,
@@ -179,6 +191,8 @@ class FakeFleet:
         self._changed = asyncio.Condition()
         self.chats: list[FleetChat] = []  # groups resolve-peer and join-group know
         self.joins: list[tuple[str, int]] = []  # (account, chat id) of every join made
+        self.admins: dict[int, set[int]] = {}  # chat id -> admin user ids (get-group-members, admins)
+        self.member_calls: list[GetGroupMembersRequest] = []
         self._register()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -269,6 +283,16 @@ class FakeFleet:
                 if (not req.ids or a.id in req.ids) and (req.role is None or a.role == req.role)
             ]
             return AccountPage(items=[self._view(a) for a in chosen[: req.limit]], total=len(chosen))
+
+        @self.rt.command(GetGroupMembers)
+        async def get_group_members(req: GetGroupMembersRequest, ctx: CallContext) -> Page[GroupMemberView]:
+            self.member_calls.append(req)
+            chat = next((c for c in self.chats if c.known_as(req.group)), None)
+            chat_id = chat.chat_id if chat is not None else req.group
+            if not isinstance(chat_id, int) or (chat is None and chat_id not in self.admins):
+                raise DomainError(ErrorCode.NOT_FOUND, f"no chat {req.group}")
+            ids = sorted(self.admins.get(chat_id, set())) if req.filter == "admins" else []
+            return Page[GroupMemberView](items=[GroupMemberView(user_id=i, role="admin") for i in ids])
 
         @self.rt.command(JoinGroup)
         async def join_group(req: JoinGroupRequest, ctx: CallContext) -> JoinGroupResult:
