@@ -26,7 +26,7 @@ from tgm_contracts.commands import automation as A
 from tgm_contracts.commands import crm as CRM
 from tgm_contracts.commands import messaging as M
 from tgm_contracts.commands.ai import AiGenerateResponse
-from tgm_contracts.events_session import MessageReceived
+from tgm_contracts.events_session import MemberJoined, MessageReceived
 from tgm_contracts.models.session import TelegramUser
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -375,3 +375,33 @@ async def test_a_redelivered_event_or_a_crash_midway_never_duplicates(campaign, 
     assert len({e["eventId"] for e in fired(campaign, rule_id)}) == 1
     matched = {e["eventId"] for e in campaign.events if e["_subject"].endswith("keyword-matched.v1")}
     assert len(matched) == 1
+
+
+async def test_new_member_only_fires_for_a_recent_join(campaign, eventually) -> None:
+    rule_id, _, _ = await world(
+        campaign, conditions={"newMemberOnly": True, "excludeAdmin": False}, actions=[{"type": "notify"}]
+    )
+    await campaign.fleet.rt.publish(
+        MemberJoined(
+            account_id="acct1",
+            chat_id=CHAT,
+            user=TelegramUser(user_id=301, first_name="New"),
+            via="link",
+            joined_at=datetime.now(UTC),
+        )
+    )
+    js = campaign.nc.jetstream()
+
+    async def joins_consumed() -> bool:
+        info = await js.consumer_info("TGM_EVENTS", "campaign_automation_joins")
+        return info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq > 0
+
+    await eventually(joins_consumed, timeout=20, interval=0.1)
+    await campaign.fleet.rt.publish(message("acct0", 1, 302, "price?", name="Old"))
+    await campaign.fleet.rt.publish(message("acct0", 2, 301, "price?", name="New"))
+    old = await campaign.wait_event(lambda e: e in fired(campaign, rule_id) and e["userId"] == 302)
+    assert old["outcome"] == "condition_failed" and "new_member_only" in old["detail"]
+    new = await campaign.wait_event(lambda e: e in fired(campaign, rule_id) and e["userId"] == 301)
+    assert new["outcome"] == "fired" and new["actions"] == ["notify"]
+    note = await campaign.wait_event(lambda e: e["_subject"].endswith("operator-notified.v1"))
+    assert note["userId"] == 301 and note["ruleId"] == rule_id and "price" in note["message"]
