@@ -158,7 +158,9 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             ),
         )
         monitoring = MonitoringService(auto, groups, call, emit, clock, publish_chats)
-        triggers = TriggerRuleService(auto, keyword_sets, groups, stores, rules, call, emit, clock, runtime.request)
+        triggers = TriggerRuleService(
+            auto, keyword_sets, groups, stores, rules, call, emit, clock, runtime.request
+        )
         automation = AutomationService(
             auto, keyword_sets, groups, monitoring, triggers, queue, leads, rules, call, emit, clock
         )
