@@ -279,3 +279,33 @@ async def test_definitions_are_validated_redefined_and_removed(campaign: Any) ->
     gone = await campaign.call(A.GetCampaignStats, {"campaignId": cid})
     assert not gone["ok"] and gone["error"]["code"] == "NOT_FOUND"
     assert await campaign.rt.db["campaign_targets"].count_documents({"campaign_id": cid}) == 0
+
+
+async def test_lead_followup_takes_in_leads_captured_while_it_runs(campaign: Any, monkeypatch: Any) -> None:
+    from tgm_campaign.automation import campaign_runner
+
+    monkeypatch.setattr(campaign_runner, "FOLLOW_SECONDS", 0.5)
+    await add_leads(campaign, 2, 9800, ["hot"])
+    cmp = await campaign.data(
+        A.AddCampaign,
+        {
+            "name": "Follow-up",
+            "type": "lead_followup",
+            "audience": {"leadTags": ["hot"], "includeNewLeads": True},
+            "steps": [{"text": "thanks for your interest"}],
+        },
+    )
+    cid = cmp["id"]
+    await campaign.data(A.StartCampaign, {"campaignId": cid})
+    await campaign.wait_jobs(
+        lambda d: sum(j["state"] == "sent" and j.get("campaign_id") == cid for j in d) == 2
+    )
+    await add_leads(campaign, 1, 9900, ["hot"])  # captured while it runs
+    await campaign.wait_jobs(
+        lambda d: sum(j["state"] == "sent" and j.get("campaign_id") == cid for j in d) == 3
+    )
+    assert set(deliveries_to(campaign)) == {9800, 9801, 9900}
+    view = (await campaign.data(A.GetCampaigns, {"type": "lead_followup"}))["items"][0]
+    assert view["status"] == "running" and view["counters"]["targets"] == 3  # runs until stopped
+    stopped = await campaign.data(A.StopCampaign, {"campaignId": cid})
+    assert stopped["status"] == "stopped" and stopped["counters"]["sent"] == 3
