@@ -490,6 +490,10 @@ class GroupService:
             return doc
         updated = await self.stores.groups.update(doc["_id"], fields, utc(self.clock()))
         self._cache.clear()
+        if updated is not None and (
+            doc.get("chat_id") != chat_id or doc.get("username") != fields.get("username")
+        ):
+            await self._notify(updated, "resolved")  # the watched chats name it by id now
         return updated or doc
 
     async def _done(
@@ -522,9 +526,7 @@ class GroupService:
             return {**doc, **fields}
         self._cache.clear()
         await self.emit(EntityChanged(entity="group", entity_id=doc["_id"], action="updated"))
-        if doc.get("status") != status:
-            await self._notify(updated, "status")
-        return updated
+        return updated  # a status alone does not change the watched chats: no republish
 
     def access_of(self, doc: Mapping[str, Any], account: str | None = None) -> cmd.GroupAccess:
         members = doc.get("member_account_ids") or []
