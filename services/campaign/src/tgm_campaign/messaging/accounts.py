@@ -72,7 +72,8 @@ class AccountDirectory:
             roles=spec.get("roles"),
             groups=spec.get("groups"),
             tags=spec.get("tags"),
-            among=spec.get("account_ids"),
+            # snake_case as stored; `accountIds` in jobs written before the pool was stored by name
+            among=spec.get("account_ids") or spec.get("accountIds"),
             member_of_chat_id=member_of_chat,
             category="send",
             strategy="least_used",

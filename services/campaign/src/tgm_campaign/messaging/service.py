@@ -209,7 +209,9 @@ class QueueService:
                     "account_id": account,
                     "fixed": account is not None,
                     "pinned": False,
-                    "pool": choice.pool.model_dump(mode="json", exclude_none=True) if choice.pool else None,
+                    "pool": choice.pool.model_dump(mode="json", exclude_none=True, by_alias=False)
+                    if choice.pool
+                    else None,
                     "exclude": [],
                     "body": {
                         "text": body.text,
