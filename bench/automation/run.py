@@ -83,7 +83,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keywords", type=int, default=10_000)
     ap.add_argument("--messages", type=int, default=20_000)
-    ap.add_argument("--naive-messages", type=int, default=2_000, help="the naive loop runs on the stream's first N")
+    ap.add_argument(
+        "--naive-messages", type=int, default=2_000, help="the naive loop runs on the stream's first N"
+    )
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
