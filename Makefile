@@ -57,6 +57,7 @@ schemas: install
 
 bench: install
 	$(PY) bench/gateway/run.py
+	$(PY) bench/automation/run.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache
