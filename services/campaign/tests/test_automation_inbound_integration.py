@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 from tgm_campaign.testing import FleetChat
+from tgm_contracts import Service
+from tgm_contracts import sys as sysops
 from tgm_contracts.commands import automation as A
 from tgm_contracts.commands import crm as CRM
 from tgm_contracts.commands import messaging as M
@@ -43,6 +45,8 @@ class Responders:
         self.nc = nc
         self.ai_calls: list[dict[str, Any]] = []
         self.ai_reply: str | None = "Our price is {fair} | ask me"
+        self.auto_reply = True
+        self.settings_reads = 0
 
     async def start(self) -> None:
         async def ai(msg: Any) -> None:
@@ -64,7 +68,13 @@ class Responders:
                 }
             await msg.respond(json.dumps(body).encode())
 
+        async def settings(msg: Any) -> None:  # ai's `ai` section: auto-reply switched on
+            self.settings_reads += 1
+            section = {"section": "ai", "owner": "ai", "version": 1, "values": {"autoReply": self.auto_reply}}
+            await msg.respond(json.dumps({"ok": True, "data": {"sections": [section]}}).encode())
+
         await self.nc.subscribe(AiGenerateResponse.SUBJECT, cb=ai)
+        await self.nc.subscribe(sysops.SettingsGet.subject(Service.AI), cb=settings)
 
 
 def message(account: str, message_id: int, sender: int, text: str, name: str = "Ann") -> MessageReceived:
@@ -163,7 +173,7 @@ async def test_once_per_message_cooldown_daily_limit_blacklist_and_counters(camp
     waited = (job["not_before"] - job["created_at"]).total_seconds()
     assert DELAY - 1 <= waited <= DELAY + 1, waited
     # auto, privately: a pool of the group's member accounts (with the listener that saw it)
-    assert "acct0" in job["pool"]["accountIds"] and set(job["pool"]["accountIds"]) <= {"acct0", "acct1"}
+    assert "acct0" in job["pool"]["account_ids"] and set(job["pool"]["account_ids"]) <= {"acct0", "acct1"}
     matched = [e for e in campaign.events if e["_subject"].endswith("keyword-matched.v1")]
     assert [(m["messageId"], m["keyword"], m["groupId"]) for m in matched] == [(1, "price", group_id)]
     leads = (await campaign.data(CRM.GetLeads, {}))["items"]
@@ -293,6 +303,18 @@ async def test_ai_reply_full_semi_and_unavailable_and_save_refusals(campaign, ev
     stored = await campaign.rt.db["trigger_rules"].find_one({"_id": rule_id})
     assert (stored["trigger_count"], stored["success_count"], stored["failure_count"]) == (2, 1, 1)
 
+    # the fleet's AI auto-reply off (ai's `ai.autoReply`): a full-mode rule only suggests
+    campaign.m.automation.ai.SWITCH_TTL = 0.0
+    responders.auto_reply, responders.ai_reply = False, "Held back"
+    await pub(message("acct1", 4, 104, "price?"))
+    sug = await campaign.wait_event(
+        lambda e: e["_subject"].endswith("reply-suggested.v1") and e["userId"] == 104
+    )
+    assert sug["text"] == "Held back" and sug["accountId"] == "acct1"
+    evt = await campaign.wait_event(lambda e: e in fired(campaign, rule_id) and e["userId"] == 104)
+    assert evt["outcome"] == "fired" and evt["jobIds"] == []
+    responders.auto_reply = True
+
     # semi: a suggestion event, nothing queued
     responders.ai_reply = "Suggested answer"
     semi = dict(await campaign.data(A.GetTriggerRules, {}))["items"][0]
@@ -301,7 +323,9 @@ async def test_ai_reply_full_semi_and_unavailable_and_save_refusals(campaign, ev
         semi.pop(k, None)
     await campaign.data(A.SaveTriggerRule, semi)
     await pub(message("acct0", 3, 103, "price?"))
-    sug = await campaign.wait_event(lambda e: e["_subject"].endswith("reply-suggested.v1"))
+    sug = await campaign.wait_event(
+        lambda e: e["_subject"].endswith("reply-suggested.v1") and e["userId"] == 103
+    )
     assert sug["text"] == "Suggested answer" and sug["userId"] == 103 and sug["ruleId"] == rule_id
     evt = await campaign.wait_event(lambda e: e in fired(campaign, rule_id) and e["userId"] == 103)
     assert evt["outcome"] == "fired" and evt["jobIds"] == []

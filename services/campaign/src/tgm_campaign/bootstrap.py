@@ -25,6 +25,7 @@ from tgm_runtime.tasks import Periodic
 from . import __version__
 from .app import CampaignApp, Runtime
 from .automation import handlers as automation_handlers
+from .automation.ai_control import AiControl
 from .automation.campaign_service import CampaignService
 from .automation.group_service import GroupService
 from .automation.keyword_service import KeywordSetService
@@ -162,11 +163,24 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             auto, keyword_sets, groups, stores, rules, call, emit, clock, runtime.request
         )
         automation = AutomationService(
-            auto, keyword_sets, groups, monitoring, triggers, queue, leads, rules, call, emit, clock
+            auto,
+            keyword_sets,
+            groups,
+            monitoring,
+            triggers,
+            queue,
+            leads,
+            rules,
+            call,
+            emit,
+            clock,
+            AiControl(call, runtime.request),
         )
         campaigns = CampaignService(auto, stores, queue, control, emit, clock, rules)
         oneclick = OneClickService(monitoring, groups, campaigns, control, call, emit, clock, runtime.request)
-        system = SystemStatusService(auto, monitoring, campaigns, status, stores, call, clock, runtime.request)
+        system = SystemStatusService(
+            auto, monitoring, campaigns, status, stores, call, clock, runtime.request
+        )
         return CampaignApp(
             queue=queue,
             control=control,

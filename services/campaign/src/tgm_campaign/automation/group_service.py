@@ -226,6 +226,9 @@ class GroupService:
         if doc is None:
             raise NotFound(f"group {req.id} does not exist")
         self._cache.clear()
+        # Rules that named it as a source forget it (a `specific` rule left with none is deactivated).
+        for rule_id in await self.stores.rules.detach_group(req.id, utc(self.clock())):
+            await self.emit(EntityChanged(entity="trigger_rule", entity_id=rule_id, action="updated", by=by))
         await self.emit(EntityChanged(entity="group", entity_id=req.id, action="deleted", by=by))
         await self._notify(doc, "removed")
         return Ack(affected=1)

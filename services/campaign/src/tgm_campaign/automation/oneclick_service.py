@@ -45,11 +45,11 @@ from tgm_runtime import DomainError, Invalid
 
 from ..messaging.clock import Clock
 from ..messaging.queue_control import QueueControl
+from .ai_control import AiControl, SysRequest
 from .campaign_service import CampaignService
 from .group_service import GroupService
 from .monitoring_service import MonitoringService
 from .ports import Call, Emit
-from .system_status import AiControl, SysRequest
 
 log = logging.getLogger("tgm.campaign.automation.oneclick")
 

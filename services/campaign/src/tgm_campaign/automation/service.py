@@ -37,7 +37,9 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
    - `ai_reply`: ai's `ai-generate-response` for the account that will send (the listener, the
      rule's first healthy specific account, or the least-used healthy member of the chat), with
      `AI_TIMEOUT`; `full` queues the text like a template reply (escaped: the AI's braces are not
-     spintax), `semi` publishes `ReplySuggested` and sends nothing. AI unavailable or late: the
+     spintax) when the fleet's AI auto-reply is on (`ai.autoReply`, switched by one-click; read at
+     most every 5 s) and ai asked for no handoff; otherwise, and always in `semi`, it publishes
+     `ReplySuggested` for an operator and sends nothing. AI unavailable or late: the
      action fails with the reason (the firing is counted as a failure, not retried).
    - `add_lead`: `LeadService.capture` (source `keyword`, group, keyword, set, intent).
    - `notify`: `OperatorNotified`.
@@ -80,6 +82,7 @@ from ..messaging.rules import Rules
 from ..messaging.service import QueueService
 from ..messaging.templates import MAX_MESSAGE
 from . import engine
+from .ai_control import AiControl
 from .firing_store import firing_key
 from .group_service import GroupService
 from .keyword_service import KeywordSetService
@@ -127,10 +130,11 @@ class AutomationService:
         call: Call,
         emit: Emit,
         clock: Clock,
+        ai: AiControl,
     ) -> None:
         self.stores, self.keywords, self.groups, self.monitoring = stores, keywords, groups, monitoring
         self.triggers, self.queue, self.leads, self.rules = triggers, queue, leads, rules
-        self.call, self.emit, self.clock = call, emit, clock
+        self.call, self.emit, self.clock, self.ai = call, emit, clock, ai
         self._admins: dict[int, tuple[float, frozenset[int] | None]] = {}
         self._own: tuple[float, frozenset[int]] | None = None
 
@@ -550,7 +554,9 @@ class AutomationService:
         text = (reply.text or "").strip()[:MAX_MESSAGE]
         if not text:
             return "ai_reply: the ai service answered an empty reply"
-        if action.mode == "semi":
+        # Sent only in `full` mode, with the fleet's AI auto-reply on (`ai.autoReply`, what one-click
+        # switches) and no handoff asked for; otherwise a suggestion for an operator.
+        if action.mode == "semi" or reply.handoff or not await self.ai.auto_reply_switch():
             await self.emit(
                 ReplySuggested(
                     event_id=event_id("suggest", firing["_id"]),

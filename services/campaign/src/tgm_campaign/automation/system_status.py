@@ -27,30 +27,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from collections.abc import Awaitable
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel
-from tgm_contracts import Service
-from tgm_contracts import sys as sysops
 from tgm_contracts.base import Empty
 from tgm_contracts.commands import automation as cmd
 from tgm_contracts.commands.accounts import GetAccounts, GetAccountsRequest
-from tgm_contracts.commands.ai import GetAiSettings
 from tgm_contracts.models.ai import AiSettingsView
 from tgm_contracts.models.session import AccountRole, AccountState, AccountView
-from tgm_contracts.settings import SettingsSection
-from tgm_runtime import Conflict, DomainError
+from tgm_runtime import DomainError
 
 from ..messaging.clock import Clock, utc
 from ..messaging.status import StatusService
 from ..messaging.stores import MessagingStores
+from .ai_control import AiControl, SysRequest
 from .campaign_service import CampaignService
 from .monitoring_service import MonitoringService
 from .ports import Call
 from .store import AutomationStores
 
 log = logging.getLogger("tgm.campaign.automation.status")
+
+T = TypeVar("T")
 
 #: Seconds another service has to answer one status call.
 DEADLINE = 2.0
@@ -62,50 +60,6 @@ READING = frozenset({AccountState.ACTIVE, AccountState.FLOOD_WAIT})
 SENDING = frozenset({AccountState.ACTIVE})
 #: A due job older than this makes a QUEUE_STALLED warning.
 STALL_SECONDS = 600.0
-
-SysRequest = Callable[[str, dict[str, Any], type[BaseModel], float], Awaitable[Any]]
-"""`await request(subject, body, ResponseModel, timeout)` (`runtime.request`): a sys op of another
-service (settings live on `tgm.sys.<service>.settings-*`, which `Call` cannot name)."""
-
-T = TypeVar("T")
-
-
-class AiControl:
-    """The ai service's side of automation: its provider settings (`get-ai-settings`) and its `ai`
-    settings section, whose `autoReply` one-click switches. ai owns that section: it is read and
-    written through ai's `sys settings-get`/`settings-save`, exactly as the gateway's save-settings
-    forwards a change (the gateway's own `settings-changed` announcement is not made: only the
-    `general` section has followers)."""
-
-    def __init__(self, call: Call, request: SysRequest, timeout: float = DEADLINE) -> None:
-        self.call, self.request, self.timeout = call, request, timeout
-
-    async def settings(self) -> AiSettingsView:
-        view: AiSettingsView = await self.call(GetAiSettings, Empty(), self.timeout)
-        return view
-
-    async def auto_reply(self) -> bool:
-        reply: sysops.SettingsSections = await self.request(
-            sysops.SettingsGet.subject(Service.AI),
-            {"sections": ["ai"]},
-            sysops.SettingsSections,
-            self.timeout,
-        )
-        for section in reply.sections:
-            if section.section == "ai":
-                return bool(section.values.get("autoReply", False))
-        return False
-
-    async def set_auto_reply(self, on: bool) -> bool:
-        """Save `autoReply` (the rest of the section unchanged); the value as saved. A concurrent save
-        of the section (CONFLICT) is retried once on the new version."""
-        body = {"section": "ai", "values": {"autoReply": on}}
-        subject = sysops.SettingsSave.subject(Service.AI)
-        try:
-            saved: SettingsSection = await self.request(subject, body, SettingsSection, self.timeout)
-        except Conflict:
-            saved = await self.request(subject, body, SettingsSection, self.timeout)
-        return bool(saved.values.get("autoReply", on))
 
 
 def can_reply(view: AiSettingsView) -> bool:
