@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from tgm_contracts.commands import automation as cmd
@@ -83,6 +83,14 @@ class MonitoringService:
         self._failed_at = -float("inf")
         groups.on_change = self._group_changed
         groups.keywords.on_groups_changed = self.republish
+        #: Other domains' chats tg-session must publish too (collaboration runs, swarms): each source
+        #: answers the chat ids it needs now; its owner calls `republish()` when that changes.
+        self._sources: list[Callable[[], Awaitable[set[int]]]] = []
+
+    def also_watch(self, source: Callable[[], Awaitable[set[int]]]) -> None:
+        """Publish these chats' messages whether monitoring is on or not (they are not matched
+        against keyword sets: only monitored groups are, while monitoring is active)."""
+        self._sources.append(source)
 
     # --- commands ---------------------------------------------------------------------------------
 
@@ -372,10 +380,12 @@ class MonitoringService:
     async def _snapshot(self) -> Snapshot:
         state = await self.stores.monitoring.get()
         self._state = (time.monotonic(), state)
-        if not state.get("active"):
-            return (False, (), ())
         chat_ids: set[int] = set()
+        for source in self._sources:
+            chat_ids |= await source()
         usernames: set[str] = set()
+        if not state.get("active"):
+            return (bool(chat_ids), tuple(sorted(chat_ids)), ())
         for doc in await self.groups.all(state.get("group_ids")):
             if not self._watched(state, doc):
                 continue
