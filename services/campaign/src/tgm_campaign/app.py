@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from tgm_runtime import CallContext, ServiceRuntime
 
+from .ads.service import AdService
 from .automation.campaign_service import CampaignService
 from .automation.group_service import GroupService
 from .automation.keyword_service import KeywordSetService
@@ -21,6 +22,9 @@ from .automation.oneclick_service import OneClickService
 from .automation.rule_service import TriggerRuleService
 from .automation.service import AutomationService
 from .automation.system_status import SystemStatusService
+from .collaboration.library import RoleLibrary
+from .collaboration.service import CollaborationService
+from .collaboration.swarm import SwarmService
 from .crm.consumers import CrmConsumers
 from .crm.funnel import FunnelService
 from .crm.leads import LeadService
@@ -39,7 +43,8 @@ from .messaging.template_service import TemplateService
 @dataclass(frozen=True)
 class CampaignApp:
     """Messaging (the queue and its scheduler, templates, chat history, status), the CRM and
-    automation (keyword sets, monitored groups, monitoring, trigger rules, campaigns, one-click)."""
+        automation (keyword sets, monitored groups, monitoring, trigger rules, campaigns, one-click), ads
+    (scheduled posts into groups) and collaboration (roles, scripts, scenarios, runs, swarms)."""
 
     queue: QueueService
     control: QueueControl
@@ -62,6 +67,10 @@ class CampaignApp:
     campaigns: CampaignService
     oneclick: OneClickService
     system: SystemStatusService
+    ads: AdService
+    library: RoleLibrary
+    collaboration: CollaborationService
+    swarms: SwarmService
 
 
 Ctx = CallContext[CampaignApp]

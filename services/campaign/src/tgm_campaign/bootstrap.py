@@ -6,9 +6,9 @@ there; the scheduler loop and the chores run on `runtime.every` in replicas that
 (`TGM_CAMPAIGN_SCHEDULER`), each send of a round as a tracked task (`runtime.spawn`).
 
 Automation (`automation/`) watches monitored groups through tg-session's events, replies through
-messaging's queue and captures leads through the CRM. The ads and multi-role commands (issue 14) have
-no domain package yet and are not subscribed: the gateway answers them UNAVAILABLE (503), never with a
-placeholder; each will be a package in this shape (`ads/`, `collaboration/`) registered here.
+messaging's queue and captures leads through the CRM. Ads (`ads/`) and
+collaboration (`collaboration/`) put several accounts to work on a schedule or a script, through the
+same queue.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from tgm_runtime import ServiceRuntime
 from tgm_runtime.tasks import Periodic
 
 from . import __version__
+from .ads import handlers as ads_handlers
+from .ads.service import AdService
+from .ads.store import AdStore
 from .app import CampaignApp, Runtime
 from .automation import handlers as automation_handlers
 from .automation.ai_control import AiControl
@@ -35,6 +38,11 @@ from .automation.rule_service import TriggerRuleService
 from .automation.service import AutomationService
 from .automation.store import AutomationStores
 from .automation.system_status import SystemStatusService
+from .collaboration import handlers as collaboration_handlers
+from .collaboration.library import RoleLibrary
+from .collaboration.service import CollaborationService
+from .collaboration.store import CollaborationStores
+from .collaboration.swarm import SwarmService
 from .crm import handlers as crm_handlers
 from .crm.consumers import CrmConsumers
 from .crm.funnel import FunnelService
@@ -93,6 +101,9 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         )
         runtime.every(CHORES_SECONDS, lambda: runtime.app.scheduler.chores_tick(), "campaign-chores")
         runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.campaigns.tick(), "automation-campaigns")
+        runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.ads.tick(), "ads-runner")
+        runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.collaboration.tick(), "collaboration-runner")
+        runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.swarms.tick(), "swarm-runner")
 
     async def make_app() -> CampaignApp:
         db = runtime.db
@@ -181,6 +192,14 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         system = SystemStatusService(
             auto, monitoring, campaigns, status, stores, call, clock, runtime.request
         )
+        # --- ads and collaboration: the same queue, the same compliance -------------------------
+        ads = AdService(AdStore(db), stores, queue, control, groups, rules, call, emit, clock)
+        collab = CollaborationStores.of(db)
+        library = RoleLibrary(collab, stores, call, emit, clock)
+        collaboration = CollaborationService(
+            collab, library, stores, queue, control, leads, monitoring, call, emit, clock
+        )
+        swarms = SwarmService(collab, library, stores, queue, monitoring, call, emit, clock)
         return CampaignApp(
             queue=queue,
             control=control,
@@ -203,12 +222,18 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             campaigns=campaigns,
             oneclick=oneclick,
             system=system,
+            ads=ads,
+            library=library,
+            collaboration=collaboration,
+            swarms=swarms,
         )
 
     runtime.provide(make_app)
     messaging_handlers.register(runtime)
     crm_handlers.register(runtime)
     automation_handlers.register(runtime)
+    ads_handlers.register(runtime)
+    collaboration_handlers.register(runtime)
     # get-performance shows the queue's depth: the fleet-wide jobs gauge every replica keeps in step.
     runtime.perf.gauge("queue_depth", lambda: _queue_depth(runtime), merge="max")
 

@@ -8,7 +8,9 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_runtime import Migration
 
+from .ads import store as ad_store
 from .automation import store as automation_store
+from .collaboration import store as collaboration_store
 from .crm import store as lead_store
 from .crm import tracking_store
 from .messaging import history_store
@@ -39,6 +41,12 @@ async def _crm_indexes(db: AsyncDatabase[Any]) -> None:
 
 async def _automation_indexes(db: AsyncDatabase[Any]) -> None:
     for collection, indexes in automation_store.indexes().items():
+        for keys, options in indexes:
+            await db[collection].create_index(keys, **options)
+
+
+async def _ads_collaboration_indexes(db: AsyncDatabase[Any]) -> None:
+    for collection, indexes in [*ad_store.INDEXES.items(), *collaboration_store.indexes().items()]:
         for keys, options in indexes:
             await db[collection].create_index(keys, **options)
 
