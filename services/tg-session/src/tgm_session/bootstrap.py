@@ -20,6 +20,7 @@ from tgm_contracts.streams import MONITORED_CHATS
 
 from . import __version__
 from .accounts import handlers as accounts_handlers
+from .accounts.membership import Memberships
 from .accounts.service import Accounts
 from .app import Runtime, SessionApp
 from .credentials import handlers as credentials_handlers
@@ -150,7 +151,8 @@ def build(
 
         await watched.read_once(monitored_chats)  # known before any account connects
         runtime.spawn(watched.follow(monitored_chats), "monitored-chats")
-        inbound = Inbound(outbox, metrics, own_send, watched)
+        memberships = Memberships(repos)
+        inbound = Inbound(outbox, metrics, own_send, watched, learn=memberships.seen)
         replica_id = runtime.settings.replica_id
         pool = AccountPool(
             repos=repos,
@@ -182,6 +184,7 @@ def build(
             leases=lease_store,
             publish=runtime.publish,
             telegram_settings=telegram,
+            memberships=memberships,
         )
         login = CodeLogin(
             repos=repos,
@@ -221,7 +224,14 @@ def build(
             accounts=accounts,
             telegram_settings=telegram,
         )
-        groups = GroupOps(repos=repos, pool=pool, accounts=accounts, health=health, emit=runtime.emit)
+        groups = GroupOps(
+            repos=repos,
+            pool=pool,
+            accounts=accounts,
+            health=health,
+            emit=runtime.emit,
+            memberships=memberships,
+        )
         sender = Sender(repos=repos, pool=pool, health=health, metrics=metrics, emit=runtime.emit)
         extractions = Extractions(
             repos=repos,
@@ -288,6 +298,7 @@ def build(
 
     async def restored(rt: Runtime) -> None:
         app().pool.wake()  # the next tick lets go of accounts the restored data no longer has
+        app().accounts.memberships.reset()  # the restored accounts carry their own memberships
 
     runtime.on_stop(stop)
     runtime.on_restore(restored)

@@ -16,4 +16,5 @@ async def _indexes(db: AsyncDatabase[Any]) -> None:
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "indexes: accounts by phone, credentials by api_id, sends by job id, jobs", _indexes),
+    Migration(2, "indexes: accounts by member chat (pick-accounts memberOfChatId)", _indexes),
 ]

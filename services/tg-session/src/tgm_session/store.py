@@ -8,7 +8,16 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .accounts.store import ACCOUNTS, GROUPS, PERSONAS, AccountsRepo, GroupsRepo, PersonasRepo, TagsRepo
+from .accounts.store import (
+    ACCOUNTS,
+    GROUPS,
+    MEMBER_CHATS,
+    PERSONAS,
+    AccountsRepo,
+    GroupsRepo,
+    PersonasRepo,
+    TagsRepo,
+)
 from .base_store import Doc
 from .credentials.store import CREDENTIALS, SCRAPES, CredentialsRepo, ScrapesRepo
 from .extraction.store import COLLECTED, EXTRACTIONS, CollectedRepo, ExtractionsRepo
@@ -46,6 +55,7 @@ async def create_indexes(db: AsyncDatabase[Any]) -> None:
     await db[ACCOUNTS].create_index("group")
     await db[ACCOUNTS].create_index("tags")
     await db[ACCOUNTS].create_index("api_credential_id")
+    await db[ACCOUNTS].create_index(MEMBER_CHATS)  # multikey: pick-accounts memberOfChatId
     await db[CREDENTIALS].create_index("api_id", unique=True)
     await db[GROUPS].create_index("key", unique=True)
     await db[PERSONAS].create_index("key", unique=True)

@@ -49,7 +49,8 @@ from ..ports import TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
 from ..vault import Vault
 from ..views import account_brief, account_view, daily_count
-from .store import NamedRepo
+from .membership import Memberships
+from .store import MEMBER_CHATS, NamedRepo
 
 #: Account settings an update stores as given (group, tags and persona are checked first).
 PLAIN_SETTINGS = (
@@ -66,6 +67,10 @@ PLAIN_SETTINGS = (
 ACCOUNT_SETTINGS = (*PLAIN_SETTINGS, "group", "tags", "persona_id")
 
 
+#: A chat id is stored as a 64-bit integer; anything outside is no chat.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
@@ -80,6 +85,8 @@ class Accounts:
     leases: LeaseStore
     publish: Callable[[Any], Awaitable[None]]
     telegram_settings: Callable[[], Awaitable[TelegramSettings]]
+    #: Which accounts are in which chat (`membership.py`): `pick` with `member_of_chat_id`.
+    memberships: Memberships
 
     # --- lookups -----------------------------------------------------------------------------------
 
@@ -240,7 +247,7 @@ class Accounts:
         field = {"last_active_at": "last_active_at"}.get(req.sort, req.sort)
         order = 1 if req.order == "asc" else -1
         docs = await self.repos.accounts.find(
-            q, sort=[(field, order), ("_id", 1)], skip=offset, limit=req.limit
+            q, sort=[(field, order), ("_id", 1)], skip=offset, limit=req.limit, projection={MEMBER_CHATS: 0}
         )
         total = await self.repos.accounts.count(q)
         holders = await self.holders()
@@ -662,8 +669,12 @@ class Accounts:
             q["group"] = {"$in": req.groups}
         if req.tags:
             q["tags"] = {"$in": req.tags}
+        if req.member_of_chat_id is not None:
+            if not INT64_MIN <= req.member_of_chat_id <= INT64_MAX:
+                raise Invalid("memberOfChatId is not a Telegram chat id")
+            q[MEMBER_CHATS] = req.member_of_chat_id  # members known (`membership.py`): one indexed query
         put_ops(q, "_id", {"$in": req.among, "$nin": req.exclude})
-        docs = await self.repos.accounts.find(q)
+        docs = await self.repos.accounts.find(q, projection={MEMBER_CHATS: 0})
         holders = await self.holders()
         now = utcnow()
         usable = []

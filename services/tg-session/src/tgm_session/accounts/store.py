@@ -1,4 +1,8 @@
-"""The accounts' own collections: the fleet (`accounts`), account groups, tags and personas."""
+"""The accounts' own collections: the fleet (`accounts`), account groups, tags and personas.
+
+An account's chat memberships are a field of its document (`MEMBER_CHATS`, a list of chat ids,
+multikey-indexed): pick-accounts `memberOfChatId` is then one indexed query over `accounts`, and an
+account's deletion, a backup or a restore carries its memberships with it (`membership.py`)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ ACCOUNTS = "accounts"
 GROUPS = "account_groups"
 TAGS = "tags"
 PERSONAS = "personas"
+#: The account document's field of the chat ids it is known to be a member of (`membership.py`).
+MEMBER_CHATS = "member_chats"
 
 
 class AccountsRepo(Repo):
@@ -25,6 +31,19 @@ class AccountsRepo(Repo):
         except DuplicateKeyError:
             return None
         return doc
+
+    async def add_member_chat(self, ident: str, chat_id: int) -> bool:
+        """Records that the account is in `chat_id`; False when there is no such account."""
+        res = await self.col.update_one({"_id": ident}, {"$addToSet": {MEMBER_CHATS: chat_id}})
+        return res.matched_count > 0
+
+    async def drop_member_chat(self, ident: str, chat_id: int) -> None:
+        await self.col.update_one({"_id": ident}, {"$pull": {MEMBER_CHATS: chat_id}})
+
+    async def members_of(self, chat_id: int) -> list[str]:
+        """The ids of the accounts known to be in `chat_id`."""
+        docs = await self.find({MEMBER_CHATS: chat_id}, projection={"_id": 1})
+        return [d["_id"] for d in docs]
 
     async def count_by_state(self, query: Doc) -> dict[str, int]:
         rows = await self.col.aggregate([{"$match": query}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}])

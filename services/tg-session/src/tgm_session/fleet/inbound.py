@@ -55,6 +55,10 @@ class Inbound:
     #: The chats automation watches (`watched.py`).
     watched: WatchedChats
     touch: Callable[[str], Awaitable[None]] | None = None
+    #: (account id, chat id) of every group message, watched or not, before its event goes out: the
+    #: account is in that chat (`accounts/membership.py` `Memberships.seen`: never raises, one write
+    #: per pair per process).
+    learn: Callable[[str, int], Awaitable[None]] | None = None
 
     def handlers(self, account_id: str) -> InboundHandlers:
         async def on_message(msg: InboundMessage) -> None:
@@ -70,6 +74,8 @@ class Inbound:
         await self.outbox.publish(event)
 
     async def message(self, account_id: str, msg: InboundMessage) -> None:
+        if self.learn is not None and msg.chat_kind != "private":
+            await self.learn(account_id, msg.chat_id)
         # Groups: only watched chats (edits too); our own new messages typed elsewhere: always.
         if (
             msg.chat_kind != "private"

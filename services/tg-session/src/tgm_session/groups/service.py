@@ -18,6 +18,7 @@ from tgm_contracts.rpc_session import (
 )
 from tgm_runtime import Conflict, Invalid
 
+from ..accounts.membership import Memberships
 from ..accounts.service import Accounts, new_id
 from ..capabilities import Emit
 from ..fleet.calls import account_call
@@ -36,6 +37,8 @@ class GroupOps:
     accounts: Accounts
     health: Health
     emit: Emit
+    #: Joins, creations and leaves are recorded (`accounts/membership.py`) before they are answered.
+    memberships: Memberships
 
     async def _choose(self, account_id: str | None, phone: str | None) -> str:
         """The given account, or an active one (this replica's first, so no forwarding is needed)."""
@@ -70,6 +73,8 @@ class GroupOps:
             chat, already, pending = await client.join(req.group)
         except ERRORS as exc:
             raise await self.health.failure(live.account_id, exc, method="channels.joinChannel") from None
+        if chat is not None:  # joined, or already a member (pending approval: not yet)
+            await self.memberships.joined(live.account_id, chat.chat_id)
         if chat is not None and not already:
             await self.emit(
                 GroupJoined(
@@ -98,6 +103,7 @@ class GroupOps:
             chat_id, was_member = await client.leave(req.group)
         except ERRORS as exc:
             raise await self.health.failure(live.account_id, exc, method="channels.leaveChannel") from None
+        await self.memberships.left(live.account_id, chat_id)  # was a member or not, it is none now
         if was_member:
             await self.emit(GroupLeft(account_id=live.account_id, chat_id=chat_id))
         return telegram_cmd.LeaveGroupResult(
@@ -188,6 +194,7 @@ class GroupOps:
             "created_at": utcnow(),
         }
         await self.repos.created_groups.insert(record)
+        await self.memberships.joined(live.account_id, made.chat.chat_id)
         await self.emit(
             GroupJoined(
                 account_id=live.account_id,
