@@ -100,3 +100,20 @@ async def test_an_inbound_group_message_teaches_membership_once(replicas, tg_wor
     assert memberships.learnt == 2
     await r.ok(T.LeaveGroup, {"accountId": bob["id"], "group": "@loudroom"})
     assert await picked(r, loud_id) == set() and (bob["id"], loud_id) not in memberships.known
+    # Bob leaves the quiet room from another device: the chat action about himself removes it.
+    assert await picked(r, quiet_id) == {bob["id"]}
+    tg_world.leave_channel(bob_user, quiet)
+
+    async def not_in_quiet() -> bool:
+        return await picked(r, quiet_id) == set()
+
+    await until(not_in_quiet)
+    assert (bob["id"], quiet_id) not in memberships.known
+    # Someone else leaving a room Bob is in changes nothing of Bob's.
+    other = tg_world.add_user("+15550200018", first_name="Other")
+    tg_world.join_channel(other, loud)
+    await r.ok(T.JoinGroup, {"accountId": bob["id"], "group": "@loudroom"})
+    tg_world.leave_channel(other, loud)
+    tg_world.post(owner, loud, "after the other left")
+    await events.wait("message-received", lambda d: d["text"] == "after the other left")
+    assert await picked(r, loud_id) == {bob["id"]}

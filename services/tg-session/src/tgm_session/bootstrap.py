@@ -152,7 +152,9 @@ def build(
         await watched.read_once(monitored_chats)  # known before any account connects
         runtime.spawn(watched.follow(monitored_chats), "monitored-chats")
         memberships = Memberships(repos)
-        inbound = Inbound(outbox, metrics, own_send, watched, learn=memberships.seen)
+        inbound = Inbound(
+            outbox, metrics, own_send, watched, learn=memberships.seen, unlearn=memberships.removed
+        )
         replica_id = runtime.settings.replica_id
         pool = AccountPool(
             repos=repos,

@@ -201,6 +201,8 @@ class InboundJoin:
 class InboundHandlers:
     on_message: Callable[[InboundMessage], Awaitable[None]]
     on_join: Callable[[InboundJoin], Awaitable[None]]
+    #: The account itself left or was removed from the chat (id), as an update said.
+    on_left: Callable[[int], Awaitable[None]] | None = None
 
 
 # --- protocols -----------------------------------------------------------------------------------

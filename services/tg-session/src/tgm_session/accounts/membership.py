@@ -7,8 +7,10 @@ carry the memberships along with the account, with no second collection to keep 
 
 Where the knowledge comes from (each writer is the account's holder, where its Telegram client runs):
 - join-group succeeds or answers `already_member` (also by invite link), and create-group: `joined`;
-- leave-group (also when Telegram says the account was no member any more), a join refused with
-  `CHANNEL_PRIVATE` (banned, or the chat went private: not a member in any case): `left`;
+- leave-group (also when Telegram says the account was no member any more): `left`;
+- an update saying the account itself left or was removed (a chat action whose user is the account:
+  left from another device, kicked from a basic group where Telegram sends the service message):
+  `removed` (the adapter's `on_left`, through `fleet/inbound.py`);
 - inbound traffic: a group/supergroup/channel message received (or our own message seen there, or an
   edit) proves the account is in the chat: `seen`, called by `fleet/inbound.py` for every group
   message, watched or not, BEFORE its event is published, so a consumer that reacts to the message
@@ -17,9 +19,10 @@ Where the knowledge comes from (each writer is the account's holder, where its T
   forgotten, so the next message tries again. It never raises (inbound must go on).
 
 Not seen (decisions):
-- a kick or ban the account is not told about in an update tg-session handles (Telethon's chat
-  actions are only read for joins today) stays recorded until a join or a leave says otherwise; a
-  send that then fails is the sender's error as before. Memberships are knowledge, not a guarantee.
+- a kick or ban the account is not told about by a chat action (Telegram tells a supergroup's kicked
+  member with `UpdateChannel` only, which Telethon does not turn into an event) stays recorded until
+  a join or a leave says otherwise; a send that then fails is the sender's error as before.
+  Memberships are knowledge, not a guarantee.
 - group ids are the Bot-API-style peer ids the rest of the service uses (`-100…` for channels).
 """
 
@@ -52,6 +55,13 @@ class Memberships:
     async def left(self, account_id: str, chat_id: int) -> None:
         self.known.discard((account_id, chat_id))
         await self.repos.accounts.drop_member_chat(account_id, chat_id)
+
+    async def removed(self, account_id: str, chat_id: int) -> None:
+        """An update said the account left or was removed from the chat; never raises."""
+        try:
+            await self.left(account_id, chat_id)
+        except Exception as exc:
+            log.warning("membership of %s in %s not removed: %s", account_id, chat_id, exc)
 
     async def seen(self, account_id: str, chat_id: int) -> None:
         """Inbound proof of membership; one write per pair per process, never raises."""

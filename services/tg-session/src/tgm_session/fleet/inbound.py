@@ -59,6 +59,8 @@ class Inbound:
     #: account is in that chat (`accounts/membership.py` `Memberships.seen`: never raises, one write
     #: per pair per process).
     learn: Callable[[str, int], Awaitable[None]] | None = None
+    #: (account id, chat id) when an update says the account left or was removed from the chat.
+    unlearn: Callable[[str, int], Awaitable[None]] | None = None
 
     def handlers(self, account_id: str) -> InboundHandlers:
         async def on_message(msg: InboundMessage) -> None:
@@ -67,7 +69,11 @@ class Inbound:
         async def on_join(join: InboundJoin) -> None:
             await self.join(account_id, join)
 
-        return InboundHandlers(on_message=on_message, on_join=on_join)
+        async def on_left(chat_id: int) -> None:
+            if self.unlearn is not None:
+                await self.unlearn(account_id, chat_id)
+
+        return InboundHandlers(on_message=on_message, on_join=on_join, on_left=on_left)
 
     async def _count_and_emit(self, kind: str, event: Event) -> None:
         self.metrics.inbound.labels(kind).inc()

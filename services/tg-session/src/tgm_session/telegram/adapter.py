@@ -626,6 +626,13 @@ class TelethonAccountClient:
                 log.exception("edited message of %s could not be handled", self.key)
 
         async def on_action(event: Any) -> None:
+            if event.user_left or event.user_kicked:
+                try:
+                    if handlers.on_left is not None and await self._me_among(event.user_ids or []):
+                        await handlers.on_left(event.chat_id)
+                except Exception:
+                    log.exception("chat action of %s could not be handled", self.key)
+                return
             if not (event.user_joined or event.user_added):
                 return
             try:
@@ -656,6 +663,14 @@ class TelethonAccountClient:
         self.client.add_event_handler(on_message, events.NewMessage())
         self.client.add_event_handler(on_edit, events.MessageEdited())
         self.client.add_event_handler(on_action, events.ChatAction())
+
+    async def _me_among(self, user_ids: list[int]) -> bool:
+        """The account's own user is one of `user_ids` (its id is asked once, then kept)."""
+        if not user_ids:
+            return False
+        if self._me_id is None:
+            await self.get_me()
+        return self._me_id in user_ids
 
     async def _inbound(self, event: Any, *, edited: bool) -> InboundMessage:
         msg = event.message
