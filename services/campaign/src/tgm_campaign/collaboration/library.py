@@ -1,14 +1,135 @@
-"""PLACEHOLDER (being written): roles, scripts and scenarios."""
+"""Roles, scripts and scenarios (`RoleLibrary`): the 9 library commands, and the reads runs and
+swarms build on (`get_role`, `get_script`, `get_scenario`, `roles_by_account`, `count_run`).
+
+Decisions (the next engineer's reference):
+
+- Names are unique per kind (case-folded, trimmed): a save without `id` retried by a client answers
+  CONFLICT instead of creating a second copy.
+- **Roles.** A bound account must be in the fleet: tg-session's `describe-accounts` is asked when the
+  account is new or changed (NOT_FOUND `boundAccountId` when it is not; its own error, e.g.
+  UNAVAILABLE, when tg-session cannot answer: an unchecked binding is never stored). One active
+  role per account: CONFLICT naming the other role (checked first, and the partial unique index
+  `active_account` settles racing saves). Deactivating a role keeps its bindings; scenarios and
+  runs check `is_active` themselves.
+- **Scripts.** Every line's slot is one of the script's slots; `text` lines and a `new_group`'s
+  texts parse as messaging templates (variables, spintax; a typo such as `{first name}` is refused);
+  `template` lines name an existing, active template; a line carries only its type's content; stage
+  triggers are consistent (keywords only on `keyword` triggers, non-blank and distinct; a timeout
+  only on `message`/`keyword`); a script holds at most `MAX_LINES` lines and `MAX_TEXT` characters
+  of content (a document stays far below the database's 16 MB).
+- **Scenarios.** The script exists; bindings name only the script's slots, every *speaking* slot
+  (one with a line) is bound (a slot with no line may stay unbound), each to an existing role with a
+  bound account, no role or account twice, and the role's type is the slot's `roleType` when the
+  slot asks for one. An active scenario needs an active script and active roles (CONFLICT otherwise).
+  A `lead_stage` start on an `existing_group` needs the group (`chat`): nobody is there to give it.
+- **Deletes in use are CONFLICT, naming the users** (`details`: `scenarioIds`, `runIds`,
+  `swarmIds`): a role bound by a scenario or used by an unfinished run or swarm; a script used by a
+  scenario, a run or a swarm; a scenario with unfinished runs. Runs and swarms are asked through
+  `RunStore.active_using` / `SwarmStore.active_using`.
+- **Delete vs a racing save.** A delete flags the document `deleting`, checks its users, then
+  deletes (or unflags on CONFLICT). A scenario save writes first, then re-reads its script and roles:
+  one gone or flagged undoes the save (CONFLICT). So a scenario never ends up binding a deleted
+  role or script, whatever the interleaving.
+- **Runs keep their version.** `get_script` answers the script as stored now: a run copies what it
+  needs at start (the contract: "runs in progress keep their version"); `count_run` bumps
+  `runs`/`completed` of the script and `runsTotal` of the scenario. `runsActive` is counted from the
+  run store when a scenario is viewed.
+- Events: `EntityChanged` (`role`, `script`, `scenario`) after every create, update and delete.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import collaboration as cmd
+from tgm_contracts.events_campaign import EntityChanged
+from tgm_contracts.rpc_session import DescribeAccounts, DescribeAccountsRequest
+from tgm_runtime import Conflict, Invalid, NotFound
 
 from ..automation.ports import Call, Emit
-from ..messaging.clock import Clock
+from ..messaging import templates
+from ..messaging.clock import Clock, utc
 from ..messaging.stores import MessagingStores
+from .library_store import AccountTaken, LibraryStore, NameTaken
 from .store import CollaborationStores
+
+log = logging.getLogger("tgm.campaign.collaboration")
+
+#: lines in one script, all stages together
+MAX_LINES = 500
+#: characters of text and prompts in one script
+MAX_TEXT = 500_000
+MAX_KEYWORD = 200
+CALL_TIMEOUT = 5.0
+
+Kind = Literal["role", "script", "scenario"]
+_COLLECTION = {"role": "roles", "script": "scripts", "scenario": "scenarios"}
+
+
+def role_view(doc: Mapping[str, Any], scenario_ids: Iterable[str] = ()) -> cmd.RoleView:
+    return cmd.RoleView(
+        id=doc["_id"],
+        name=doc["name"],
+        type=doc.get("type", "custom"),
+        bound_account_id=doc.get("bound_account_id"),
+        personality=cmd.Personality.model_validate(doc.get("personality") or {}),
+        ai_config=cmd.RoleAiConfig.model_validate(doc.get("ai_config") or {}),
+        responsibilities=list(doc.get("responsibilities") or []),
+        is_active=doc.get("is_active", True),
+        scenario_ids=list(scenario_ids),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
+def script_view(doc: Mapping[str, Any]) -> cmd.ScriptView:
+    return cmd.ScriptView(
+        id=doc["_id"],
+        name=doc["name"],
+        description=doc.get("description"),
+        roles=[cmd.ScriptRoleSlot.model_validate(r) for r in doc.get("roles") or []],
+        stages=[cmd.ScriptStage.model_validate(s) for s in doc.get("stages") or []],
+        is_active=doc.get("is_active", True),
+        runs=doc.get("runs", 0),
+        completed=doc.get("completed", 0),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
+def scenario_view(doc: Mapping[str, Any], runs_active: int = 0) -> cmd.ScenarioView:
+    return cmd.ScenarioView(
+        id=doc["_id"],
+        name=doc["name"],
+        description=doc.get("description"),
+        script_id=doc["script_id"],
+        role_bindings=dict(doc.get("role_bindings") or {}),
+        where=doc.get("where", "new_group"),
+        chat=doc.get("chat"),
+        new_group=cmd.NewGroupSpec.model_validate(doc["new_group"]) if doc.get("new_group") else None,
+        start_on=doc.get("start_on", "manual"),
+        lead_stages=list(doc.get("lead_stages") or []),
+        max_concurrent_runs=doc.get("max_concurrent_runs", 5),
+        is_active=doc.get("is_active", True),
+        runs_total=doc.get("runs_total", 0),
+        runs_active=runs_active,
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
+def _blank(value: str | None) -> bool:
+    return value is not None and not value.strip()
+
+
+def _check_template_text(text: str, field: str) -> None:
+    try:
+        templates.parse(text)
+    except templates.TemplateError as exc:
+        raise Invalid(f"{field}: {exc}", {"field": field}) from None
 
 
 class RoleLibrary:
@@ -17,29 +138,451 @@ class RoleLibrary:
     ) -> None:
         self.stores, self.messaging, self.call, self.emit, self.clock = stores, messaging, call, emit, clock
 
+    @property
+    def _lib(self) -> LibraryStore:
+        return self.stores.library
+
+    # --- reads for runs and swarms ------------------------------------------------------------------
+
+    async def get_role(self, role_id: str) -> cmd.RoleView:
+        doc = await self._lib.get("roles", role_id)
+        if doc is None:
+            raise NotFound(f"role {role_id} does not exist", {"roleId": role_id})
+        bound = await self._lib.scenarios_binding([role_id])
+        return role_view(doc, [s["_id"] for s in bound[role_id]])
+
+    async def get_script(self, script_id: str) -> cmd.ScriptView:
+        """The script as stored now (a run copies it at start to keep its version)."""
+        doc = await self._lib.get("scripts", script_id)
+        if doc is None:
+            raise NotFound(f"script {script_id} does not exist", {"scriptId": script_id})
+        return script_view(doc)
+
+    async def get_scenario(self, scenario_id: str) -> cmd.ScenarioView:
+        doc = await self._lib.get("scenarios", scenario_id)
+        if doc is None:
+            raise NotFound(f"scenario {scenario_id} does not exist", {"scenarioId": scenario_id})
+        return await self._scenario_view(doc)
+
+    async def roles_by_account(self, account_ids: Iterable[str]) -> dict[str, cmd.RoleView]:
+        """account id -> its role (the active one; an inactive one only when it has no active role).
+        Accounts with no role are left out."""
+        ids = [a for a in dict.fromkeys(account_ids) if isinstance(a, str)]
+        docs = await self._lib.roles_of_accounts(ids)
+        bound = await self._lib.scenarios_binding([d["_id"] for d in docs])
+        out: dict[str, cmd.RoleView] = {}
+        for doc in docs:  # active ones come first
+            account = doc.get("bound_account_id")
+            if account and account not in out:
+                out[account] = role_view(doc, [s["_id"] for s in bound.get(doc["_id"], [])])
+        return out
+
+    async def count_run(self, script_id: str, scenario_id: str | None, *, completed: bool = False) -> None:
+        """Runs call this when a run starts (`completed` False) and when one completes (True)."""
+        await self._lib.count_run(script_id, scenario_id, completed=completed)
+
+    # --- roles --------------------------------------------------------------------------------------
+
     async def save_role(self, req: cmd.SaveRoleRequest, by: str | None) -> cmd.RoleView:
-        raise NotImplementedError
+        if not req.name.strip():
+            raise Invalid("name: blank", {"field": "name"})
+        for field, value in (
+            ("personality.description", req.personality.description),
+            ("personality.speakingStyle", req.personality.speaking_style),
+            ("personality.background", req.personality.background),
+            ("aiConfig.customPrompt", req.ai_config.custom_prompt),
+        ):
+            if _blank(value):
+                raise Invalid(f"{field}: blank (leave it out instead)", {"field": field})
+        for i, item in enumerate(req.personality.traits):
+            if not item.strip() or len(item) > 100:
+                raise Invalid(
+                    f"personality.traits[{i}]: 1 to 100 characters", {"field": f"personality.traits[{i}]"}
+                )
+        for i, item in enumerate(req.responsibilities):
+            if not item.strip() or len(item) > 300:
+                raise Invalid(
+                    f"responsibilities[{i}]: 1 to 300 characters", {"field": f"responsibilities[{i}]"}
+                )
+        if (
+            req.ai_config.use_global_ai is False
+            and req.ai_config.custom_prompt is None
+            and (req.ai_config.strategy_id is None)
+        ):
+            raise Invalid(
+                "aiConfig: useGlobalAi false needs customPrompt or strategyId",
+                {"field": "aiConfig.customPrompt"},
+            )
+        previous = None
+        if req.id is not None:
+            previous = await self._lib.get("roles", req.id)
+            if previous is None:
+                raise NotFound(f"role {req.id} does not exist", {"field": "id"})
+        account = req.bound_account_id
+        if account is not None:
+            if not account.strip():
+                raise Invalid("boundAccountId: blank", {"field": "boundAccountId"})
+            if previous is None or previous.get("bound_account_id") != account:
+                await self._check_account(account)
+            if req.is_active:
+                other = await self._lib.active_role_of(account, req.id)
+                if other is not None:
+                    raise self._account_taken(account, other)
+        fields = req.model_dump(mode="json", by_alias=False, exclude={"id"})
+        fields["name"] = req.name.strip()
+        now = utc(self.clock())
+        try:
+            if previous is None:
+                doc = await self._lib.create("roles", fields, now)
+                action: Literal["created", "updated"] = "created"
+            else:
+                found = await self._lib.replace("roles", previous["_id"], fields, now)
+                if found is None:
+                    raise NotFound(f"role {req.id} does not exist", {"field": "id"})
+                doc, action = found, "updated"
+        except NameTaken:
+            raise Conflict(f"a role named {req.name.strip()!r} already exists", {"field": "name"}) from None
+        except AccountTaken:
+            other = await self._lib.active_role_of(account or "", req.id)
+            raise self._account_taken(account or "", other) from None
+        await self._changed("role", doc["_id"], action, by)
+        bound = await self._lib.scenarios_binding([doc["_id"]])
+        return role_view(doc, [s["_id"] for s in bound[doc["_id"]]])
 
     async def delete_role(self, req: cmd.IdRequest, by: str | None) -> Ack:
-        raise NotImplementedError
+        async def users() -> dict[str, list[str]]:
+            bound = (await self._lib.scenarios_binding([req.id]))[req.id]
+            return {
+                "scenarioIds": [s["_id"] for s in bound],
+                "runIds": await self.stores.runs.active_using("role", req.id),
+                "swarmIds": await self.stores.swarms.active_using("role", req.id),
+            }
+
+        return await self._delete("role", req.id, users, by)
 
     async def roles(self, req: cmd.GetRolesRequest) -> Page[cmd.RoleView]:
-        raise NotImplementedError
+        docs = await self._lib.find_roles(
+            type=req.type, account_id=req.account_id, active_only=req.active_only
+        )
+        bound = await self._lib.scenarios_binding([d["_id"] for d in docs])
+        views = [role_view(d, [s["_id"] for s in bound.get(d["_id"], [])]) for d in docs]
+        return Page[cmd.RoleView](items=views, total=len(views))
+
+    async def _check_account(self, account_id: str) -> None:
+        # tg-session's own error (UNAVAILABLE, TIMEOUT) propagates: a binding is never stored unchecked
+        briefs = await self.call(
+            DescribeAccounts, DescribeAccountsRequest(account_ids=[account_id]), CALL_TIMEOUT
+        )
+        if account_id in briefs.missing or not any(a.id == account_id for a in briefs.accounts):
+            raise NotFound(
+                f"no such account: {account_id}", {"field": "boundAccountId", "missing": [account_id]}
+            )
+
+    @staticmethod
+    def _account_taken(account_id: str, other: Mapping[str, Any] | None) -> Conflict:
+        who = f"role {other['_id']} ({other.get('name')!r})" if other else "another active role"
+        return Conflict(
+            f"account {account_id} already speaks as {who}; deactivate or rebind that role first",
+            {"field": "boundAccountId", "roleId": other["_id"] if other else None},
+        )
+
+    # --- scripts ------------------------------------------------------------------------------------
 
     async def save_script(self, req: cmd.SaveScriptRequest, by: str | None) -> cmd.ScriptView:
-        raise NotImplementedError
+        await self._validate_script(req)
+        previous = None
+        if req.id is not None:
+            previous = await self._lib.get("scripts", req.id)
+            if previous is None:
+                raise NotFound(f"script {req.id} does not exist", {"field": "id"})
+        fields = req.model_dump(mode="json", by_alias=False, exclude={"id"})
+        fields["name"] = req.name.strip()
+        now = utc(self.clock())
+        try:
+            if previous is None:
+                doc = await self._lib.create("scripts", fields, now)
+                action: Literal["created", "updated"] = "created"
+            else:
+                found = await self._lib.replace("scripts", previous["_id"], fields, now)
+                if found is None:
+                    raise NotFound(f"script {req.id} does not exist", {"field": "id"})
+                doc, action = found, "updated"
+        except NameTaken:
+            raise Conflict(f"a script named {req.name.strip()!r} already exists", {"field": "name"}) from None
+        await self._changed("script", doc["_id"], action, by)
+        return script_view(doc)
 
     async def delete_script(self, req: cmd.IdRequest, by: str | None) -> Ack:
-        raise NotImplementedError
+        async def users() -> dict[str, list[str]]:
+            return {
+                "scenarioIds": [s["_id"] for s in await self._lib.scenarios_using_script(req.id)],
+                "runIds": await self.stores.runs.active_using("script", req.id),
+                "swarmIds": await self.stores.swarms.active_using("script", req.id),
+            }
+
+        return await self._delete("script", req.id, users, by)
 
     async def scripts(self, req: cmd.GetScriptsRequest) -> Page[cmd.ScriptView]:
-        raise NotImplementedError
+        docs = await self._lib.find_scripts(active_only=req.active_only, search=req.search)
+        views = [script_view(d) for d in docs]
+        return Page[cmd.ScriptView](items=views, total=len(views))
+
+    async def _validate_script(self, spec: cmd.ScriptSpec) -> None:
+        if not spec.name.strip():
+            raise Invalid("name: blank", {"field": "name"})
+        if _blank(spec.description):
+            raise Invalid("description: blank (leave it out instead)", {"field": "description"})
+        slots = {s.key: s for s in spec.roles}
+        if len(slots) != len(spec.roles):
+            raise Invalid("role slot keys must be unique", {"field": "roles"})
+        for i, slot in enumerate(spec.roles):
+            if _blank(slot.description):
+                raise Invalid(f"roles[{i}].description: blank", {"field": f"roles[{i}].description"})
+        lines = 0
+        chars = 0
+        template_ids: dict[str, str] = {}
+        for i, stage in enumerate(spec.stages):
+            at = f"stages[{i}]"
+            if _blank(stage.name):
+                raise Invalid(f"{at}.name: blank", {"field": f"{at}.name"})
+            trig = stage.trigger
+            if trig.type != "keyword" and trig.keywords:
+                raise Invalid(
+                    f"{at}.trigger.keywords: only a 'keyword' trigger has keywords",
+                    {"field": f"{at}.trigger.keywords"},
+                )
+            seen: set[str] = set()
+            for k, word in enumerate(trig.keywords):
+                if not word.strip() or len(word) > MAX_KEYWORD:
+                    raise Invalid(
+                        f"{at}.trigger.keywords[{k}]: 1 to {MAX_KEYWORD} characters",
+                        {"field": f"{at}.trigger.keywords[{k}]"},
+                    )
+                folded = word.strip().casefold()
+                if folded in seen:
+                    raise Invalid(
+                        f"{at}.trigger.keywords[{k}]: {word!r} twice",
+                        {"field": f"{at}.trigger.keywords[{k}]"},
+                    )
+                seen.add(folded)
+            if trig.timeout_seconds is not None and trig.type not in ("message", "keyword"):
+                raise Invalid(
+                    f"{at}.trigger.timeoutSeconds: only a 'message' or 'keyword' trigger waits",
+                    {"field": f"{at}.trigger.timeoutSeconds"},
+                )
+            for j, line in enumerate(stage.lines):
+                where = f"{at}.lines[{j}]"
+                lines += 1
+                if line.slot not in slots:
+                    raise Invalid(f"{where}.slot: {line.slot!r} is not in roles", {"field": f"{where}.slot"})
+                extra = {
+                    "text": [("templateId", line.template_id), ("prompt", line.prompt)],
+                    "template": [("text", line.text), ("prompt", line.prompt)],
+                    "ai_generate": [("text", line.text), ("templateId", line.template_id)],
+                }[line.type]
+                for name, value in extra:
+                    if value is not None:
+                        raise Invalid(
+                            f"{where}.{name}: a {line.type!r} line has no {name}",
+                            {"field": f"{where}.{name}"},
+                        )
+                if line.type == "text":
+                    assert line.text is not None  # the contract's validator
+                    if not line.text.strip():
+                        raise Invalid(f"{where}.text: blank", {"field": f"{where}.text"})
+                    _check_template_text(line.text, f"{where}.text")
+                    chars += len(line.text)
+                elif line.type == "ai_generate":
+                    assert line.prompt is not None
+                    if not line.prompt.strip():
+                        raise Invalid(f"{where}.prompt: blank", {"field": f"{where}.prompt"})
+                    chars += len(line.prompt)
+                elif line.template_id is not None:
+                    template_ids.setdefault(line.template_id, f"{where}.templateId")
+        if lines > MAX_LINES:
+            raise Invalid(f"stages: {lines} lines; a script holds at most {MAX_LINES}", {"field": "stages"})
+        if chars > MAX_TEXT:
+            raise Invalid(f"stages: {chars} characters of text; at most {MAX_TEXT}", {"field": "stages"})
+        for template_id, field in template_ids.items():
+            tpl = await self.messaging.templates.get(template_id)
+            if tpl is None:
+                raise NotFound(
+                    f"template {template_id} does not exist", {"field": field, "missing": [template_id]}
+                )
+            if not tpl.get("is_active", True):
+                raise Conflict(f"template {template_id} is inactive; activate it first", {"field": field})
+
+    # --- scenarios ----------------------------------------------------------------------------------
 
     async def save_scenario(self, req: cmd.SaveScenarioRequest, by: str | None) -> cmd.ScenarioView:
-        raise NotImplementedError
+        await self._validate_scenario(req)
+        previous = None
+        if req.id is not None:
+            previous = await self._lib.get("scenarios", req.id)
+            if previous is None:
+                raise NotFound(f"scenario {req.id} does not exist", {"field": "id"})
+        fields = req.model_dump(mode="json", by_alias=False, exclude={"id"})
+        fields["name"] = req.name.strip()
+        fields["role_ids"] = sorted(set(req.role_bindings.values()))
+        now = utc(self.clock())
+        try:
+            if previous is None:
+                doc = await self._lib.create("scenarios", fields, now)
+                action: Literal["created", "updated"] = "created"
+            else:
+                found = await self._lib.replace("scenarios", previous["_id"], fields, now)
+                if found is None:
+                    raise NotFound(f"scenario {req.id} does not exist", {"field": "id"})
+                doc, action = found, "updated"
+        except NameTaken:
+            raise Conflict(
+                f"a scenario named {req.name.strip()!r} already exists", {"field": "name"}
+            ) from None
+        # a delete of the script or a role may have checked its users before this write: re-read
+        gone = await self._vanished(req.script_id, fields["role_ids"])
+        if gone:
+            if previous is None:
+                await self._lib.delete("scenarios", doc["_id"])
+            else:
+                await self._lib.restore("scenarios", previous)
+            raise Conflict(f"{gone} is being deleted; the scenario was not saved", {"field": "roleBindings"})
+        await self._changed("scenario", doc["_id"], action, by)
+        return await self._scenario_view(doc)
 
     async def delete_scenario(self, req: cmd.IdRequest, by: str | None) -> Ack:
-        raise NotImplementedError
+        async def users() -> dict[str, list[str]]:
+            return {"runIds": await self.stores.runs.active_using("scenario", req.id)}
+
+        return await self._delete("scenario", req.id, users, by)
 
     async def scenarios(self, req: cmd.GetScenariosRequest) -> Page[cmd.ScenarioView]:
-        raise NotImplementedError
+        docs = await self._lib.find_scenarios(active_only=req.active_only, script_id=req.script_id)
+        views = [await self._scenario_view(d) for d in docs]
+        return Page[cmd.ScenarioView](items=views, total=len(views))
+
+    async def _scenario_view(self, doc: Mapping[str, Any]) -> cmd.ScenarioView:
+        active = await self.stores.runs.active_using("scenario", doc["_id"])
+        return scenario_view(doc, len(active))
+
+    async def _validate_scenario(self, spec: cmd.ScenarioSpec) -> None:
+        if not spec.name.strip():
+            raise Invalid("name: blank", {"field": "name"})
+        if _blank(spec.description):
+            raise Invalid("description: blank (leave it out instead)", {"field": "description"})
+        script = await self._lib.get("scripts", spec.script_id)
+        if script is None or script.get("deleting"):
+            raise NotFound(f"script {spec.script_id} does not exist", {"field": "scriptId"})
+        if spec.is_active and not script.get("is_active", True):
+            raise Conflict(f"script {spec.script_id} is inactive; activate it first", {"field": "scriptId"})
+        slots = {s["key"]: s for s in script.get("roles") or []}
+        speaking = {line["slot"] for stage in script.get("stages") or [] for line in stage.get("lines") or []}
+        unknown = [k for k in spec.role_bindings if k not in slots]
+        if unknown:
+            raise Invalid(
+                f"roleBindings: {', '.join(unknown)} not a slot of script {spec.script_id}"
+                f" (its slots: {', '.join(slots)})",
+                {"field": "roleBindings", "unknown": unknown},
+            )
+        unbound = sorted(s for s in speaking if s not in spec.role_bindings)
+        if unbound:
+            raise Invalid(
+                f"roleBindings: slot(s) {', '.join(unbound)} speak in the script but are not bound",
+                {"field": "roleBindings", "unbound": unbound},
+            )
+        role_ids = list(spec.role_bindings.values())
+        twice = sorted({r for r in role_ids if role_ids.count(r) > 1})
+        if twice:
+            raise Invalid(
+                f"roleBindings: role(s) {', '.join(twice)} bound to two slots", {"field": "roleBindings"}
+            )
+        roles = await self._lib.get_many("roles", role_ids)
+        accounts: dict[str, str] = {}
+        for slot, role_id in spec.role_bindings.items():
+            field = f"roleBindings.{slot}"
+            role = roles.get(role_id)
+            if role is None or role.get("deleting"):
+                raise NotFound(f"role {role_id} does not exist", {"field": field, "missing": [role_id]})
+            account = role.get("bound_account_id")
+            if not account:
+                raise Invalid(
+                    f"{field}: role {role_id} has no account bound; bind one first", {"field": field}
+                )
+            if account in accounts:
+                raise Invalid(
+                    f"{field}: role {role_id} and slot {accounts[account]}'s role share account {account}",
+                    {"field": field},
+                )
+            accounts[account] = slot
+            wanted = slots[slot].get("role_type")
+            if wanted and role.get("type") != wanted:
+                raise Invalid(
+                    f"{field}: slot {slot} wants a {wanted!r} role; role {role_id} is {role.get('type')!r}",
+                    {"field": field},
+                )
+            if spec.is_active and not role.get("is_active", True):
+                raise Conflict(f"role {role_id} is inactive; activate it first", {"field": field})
+        if spec.where == "existing_group" and spec.start_on == "lead_stage" and spec.chat is None:
+            raise Invalid(
+                "chat: a scenario started on a lead stage in an existing group needs the group",
+                {"field": "chat"},
+            )
+        if spec.where == "new_group" and spec.chat is not None:
+            raise Invalid("chat: only for where 'existing_group'", {"field": "chat"})
+        if len(set(spec.lead_stages)) != len(spec.lead_stages):
+            raise Invalid("leadStages: a stage twice", {"field": "leadStages"})
+        if spec.start_on != "lead_stage" and spec.lead_stages:
+            raise Invalid("leadStages: only for startOn 'lead_stage'", {"field": "leadStages"})
+        if spec.new_group is not None:
+            group = spec.new_group
+            if not group.title.strip():
+                raise Invalid("newGroup.title: blank", {"field": "newGroup.title"})
+            _check_template_text(group.title, "newGroup.title")
+            if _blank(group.about):
+                raise Invalid("newGroup.about: blank", {"field": "newGroup.about"})
+            if group.invite_message is not None:
+                if not group.invite_message.strip():
+                    raise Invalid("newGroup.inviteMessage: blank", {"field": "newGroup.inviteMessage"})
+                _check_template_text(group.invite_message, "newGroup.inviteMessage")
+
+    async def _vanished(self, script_id: str, role_ids: list[str]) -> str | None:
+        script = await self._lib.get("scripts", script_id)
+        if script is None or script.get("deleting"):
+            return f"script {script_id}"
+        roles = await self._lib.get_many("roles", role_ids)
+        for rid in role_ids:
+            if rid not in roles or roles[rid].get("deleting"):
+                return f"role {rid}"
+        return None
+
+    # --- shared ---------------------------------------------------------------------------------------
+
+    async def _delete(self, kind: Kind, doc_id: str, users: Any, by: str | None) -> Ack:
+        collection = _COLLECTION[kind]
+        if not await self._lib.mark_deleting(collection, doc_id, True):
+            raise NotFound(f"{kind} {doc_id} does not exist")
+        try:
+            found: dict[str, list[str]] = await users()
+        except BaseException:
+            await self._lib.mark_deleting(collection, doc_id, False)
+            raise
+        if any(found.values()):
+            await self._lib.mark_deleting(collection, doc_id, False)
+            named = "; ".join(
+                f"{label} {', '.join(ids)}"
+                for label, ids in (
+                    ("scenario(s)", found.get("scenarioIds", [])),
+                    ("unfinished run(s)", found.get("runIds", [])),
+                    ("active swarm(s)", found.get("swarmIds", [])),
+                )
+                if ids
+            )
+            raise Conflict(f"{kind} {doc_id} is in use by {named}", {k: v for k, v in found.items() if v})
+        if not await self._lib.delete(collection, doc_id):
+            raise NotFound(f"{kind} {doc_id} does not exist")
+        await self._changed(kind, doc_id, "deleted", by)
+        return Ack(affected=1)
+
+    async def _changed(
+        self, kind: Kind, doc_id: str, action: Literal["created", "updated", "deleted"], by: str | None
+    ) -> None:
+        await self.emit(EntityChanged(entity=kind, entity_id=doc_id, action=action, by=by))
