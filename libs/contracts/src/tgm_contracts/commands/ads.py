@@ -23,6 +23,7 @@ from ..models.campaign import (
     PreviewInput,
     TemplatePreview,
     TemplateView,
+    TimeWindow,
 )
 from ..models.session import ChatRef
 
@@ -100,6 +101,26 @@ class AdCampaignSpec(Request):
     skip_if_last_message_ours: bool = Field(
         True, description="Skip a group whose latest message is already one of our posts."
     )
+    template_weights: list[int] | None = Field(
+        None,
+        min_length=1,
+        max_length=20,
+        description="Per-template weights (same order as templateIds, 1..100) for `random` rotation.",
+    )
+    quiet_hours: TimeWindow | None = Field(None, description="No run starts inside; one due moves to its end.")
+    max_posts_per_account_per_day: int | None = Field(
+        None, ge=1, le=10_000, description="Posts of this campaign one account makes per local day."
+    )
+    max_posts_per_group_per_day: int | None = Field(
+        None, ge=1, le=1440, description="Posts of this campaign in one group per local day."
+    )
+
+    @model_validator(mode="after")
+    def _weights(self) -> AdCampaignSpec:
+        w = self.template_weights
+        if w is not None and (len(w) != len(self.template_ids) or any(not 1 <= x <= 100 for x in w)):
+            raise ValueError("templateWeights: one weight 1..100 per templateIds entry")
+        return self
 
 
 class AdCounters(Response):
@@ -155,6 +176,10 @@ class UpdateAdCampaignRequest(Request):
     account_strategy: AccountStrategyAd | None = None
     min_group_interval_minutes: int | None = Field(None, ge=1, le=7 * 1440)
     skip_if_last_message_ours: bool | None = None
+    template_weights: list[int] | None = Field(None, min_length=1, max_length=20)
+    quiet_hours: TimeWindow | None = None
+    max_posts_per_account_per_day: int | None = Field(None, ge=1, le=10_000)
+    max_posts_per_group_per_day: int | None = Field(None, ge=1, le=1440)
 
     @model_validator(mode="after")
     def _something(self) -> UpdateAdCampaignRequest:
@@ -275,6 +300,10 @@ class AdStatsRow(Response):
     replies: int = Field(0, description="Replies to our posts seen in the groups.")
     leads: int = Field(0, description="Leads captured from those replies.")
     last_posted_at: datetime | None = None
+    queued: int = Field(0, description="Posts waiting or in flight.")
+    cancelled: int = 0
+    failed_by_reason: dict[str, int] = Field(default_factory=dict, description="E.g. chat_write_forbidden.")
+    skipped_by_reason: dict[str, int] = Field(default_factory=dict, description="E.g. group_interval.")
 
 
 class AdStats(Response):
