@@ -57,4 +57,5 @@ MIGRATIONS: list[Migration] = [
     Migration(
         3, "automation: keyword sets, monitored groups, rules, firings, campaigns", _automation_indexes
     ),
+    Migration(4, "ads and collaboration: ads, roles, scripts, scenarios, runs", _ads_collaboration_indexes),
 ]
