@@ -168,6 +168,9 @@ class StageTrigger(Request):
     timeout_seconds: int | None = Field(
         None, ge=10, le=7 * 86_400, description="`message`/`keyword`: give up waiting after this."
     )
+    on_timeout: Literal["stop", "continue"] = Field(
+        "stop", description="Past `timeoutSeconds`: end the run (`no_response`), or start the stage anyway."
+    )
 
     @model_validator(mode="after")
     def _keywords(self) -> StageTrigger:
@@ -176,11 +179,29 @@ class StageTrigger(Request):
         return self
 
 
+class StageBranch(Request):
+    """Once this stage's lines are spoken, a reply of the target with one of `keywords` jumps to stage
+    `gotoStage` (a later one), which starts at once."""
+
+    keywords: list[str] = Field(min_length=1, max_length=50)
+    goto_stage: int = Field(ge=0, le=49, description="Index into the script's stages, after this one.")
+
+
+class SuccessCondition(Request):
+    """The run succeeds (outcome `converted`) when the target writes one of `keywords`, or once they
+    replied `minReplies` times."""
+
+    keywords: list[str] = Field(default_factory=list, max_length=50)
+    min_replies: int | None = Field(None, ge=1, le=1000)
+    end_run: bool = Field(True, description="End the run at once on success; else play on.")
+
+
 class ScriptStage(Request):
     name: str | None = Field(None, max_length=100)
     trigger: StageTrigger = Field(default_factory=StageTrigger)
     lines: list[ScriptLine] = Field(min_length=1, max_length=200)
     on_failure: Literal["skip", "stop", "retry"] = Field("skip", description="When a line cannot be sent.")
+    branches: list[StageBranch] = Field(default_factory=list, max_length=10)
 
 
 class ScriptSpec(Request):
@@ -188,6 +209,7 @@ class ScriptSpec(Request):
     description: str | None = Field(None, max_length=1000)
     roles: list[ScriptRoleSlot] = Field(min_length=1, max_length=20)
     stages: list[ScriptStage] = Field(min_length=1, max_length=50, description="Run in order.")
+    success: SuccessCondition | None = None
     is_active: bool = True
 
     @field_validator("roles")
@@ -209,6 +231,9 @@ class ScriptSpec(Request):
             for j, line in enumerate(stage.lines):
                 if line.slot not in keys:
                     raise ValueError(f"stages[{i}].lines[{j}]: slot {line.slot!r} is not in roles")
+            for j, branch in enumerate(stage.branches):
+                if not i < branch.goto_stage < len(v):
+                    raise ValueError(f"stages[{i}].branches[{j}]: gotoStage must be a later stage")
         return v
 
 
@@ -379,9 +404,17 @@ class StartCollaborationRequest(Request):
     idempotency_key: IdempotencyKey | None = Field(
         None, description="Starting again with the same key answers with the first run."
     )
+    advance_run_id: Id | None = Field(
+        None,
+        description="Alone: start the `manual` stage this run waits for (CONFLICT if it waits for none).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StartCollaborationRequest:
+        if self.advance_run_id is not None:
+            if self.scenario_id is not None or self.script_id is not None:
+                raise ValueError("advanceRunId comes alone")
+            return self
         if (self.scenario_id is None) == (self.script_id is None):
             raise ValueError("give exactly one of scenarioId or scriptId")
         if self.script_id is not None and not self.role_bindings:
@@ -419,6 +452,9 @@ class CollaborationRunView(Response):
     messages_total: int = 0
     next_line_at: datetime | None = None
     waiting_for: Literal["time", "message", "keyword", "manual"] | None = None
+    replies: int = Field(0, description="Messages the target wrote during the run.")
+    last_reply_at: datetime | None = None
+    success: bool = Field(False, description="The script's success condition was met.")
     outcome: Literal["replied", "converted", "no_response", "stopped", "failed"] | None = None
     last_error: str | None = None
     created_at: datetime
