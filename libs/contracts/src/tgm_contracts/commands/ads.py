@@ -340,10 +340,23 @@ class PreviewAdRequest(PreviewInput):
         return self
 
 
+class AdPostPreview(Response):
+    """What one target would get at the next run."""
+
+    target: str = Field(description="Monitored group id or chat as given.")
+    label: str | None = None
+    peer: int | str | None = None
+    account_id: str | None = None
+    template_id: str | None = None
+    text: str | None = Field(None, description="One rendering (spintax varies per real post).")
+    skip: str | None = Field(None, description="Why the next run would not post here.")
+
+
 class AdPreview(TemplatePreview):
     template_id: str | None = None
     next_run_at: datetime | None = None
     targets: int = Field(0, description="Groups the next run would post in (after group-interval rules).")
+    posts: list[AdPostPreview] = Field(default_factory=list, description="A campaign's next run, per target.")
 
 
 class PreviewAd(
