@@ -203,6 +203,9 @@ class InboundHandlers:
     on_join: Callable[[InboundJoin], Awaitable[None]]
     #: The account itself left or was removed from the chat (id), as an update said.
     on_left: Callable[[int], Awaitable[None]] | None = None
+    #: Asked first for a non-private new or edited message (chat id, outgoing, edited): False when it
+    #: will not be published, so the adapter does not fetch its chat and sender (`fleet/inbound.py`).
+    wanted: Callable[[int, bool, bool], Awaitable[bool]] | None = None
 
 
 # --- protocols -----------------------------------------------------------------------------------

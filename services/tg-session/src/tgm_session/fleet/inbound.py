@@ -19,6 +19,10 @@ the fleet at); a tracked user's words in a group nobody monitors are not publish
 product want them everywhere, the rule to add is one more set lookup here (`sender_id` in a
 tracked-users set written to the same KV value by campaign).
 
+The adapter asks `wanted` (chat id, direction) before it fetches a group update's chat and sender,
+so an unwatched group message costs no fetch; every group message, published or not, first tells
+`learn` the account is in that chat (`accounts/membership.py`).
+
 Every event goes out through the outbox (`outbox.py`): what NATS refuses is kept and re-published in
 order when NATS is back, so a brief outage loses no message.
 """
@@ -73,7 +77,20 @@ class Inbound:
             if self.unlearn is not None:
                 await self.unlearn(account_id, chat_id)
 
-        return InboundHandlers(on_message=on_message, on_join=on_join, on_left=on_left)
+        async def wanted(chat_id: int, outgoing: bool, edited: bool) -> bool:
+            return await self.wanted(account_id, chat_id, outgoing, edited)
+
+        return InboundHandlers(on_message=on_message, on_join=on_join, on_left=on_left, wanted=wanted)
+
+    async def wanted(self, account_id: str, chat_id: int, outgoing: bool, edited: bool) -> bool:
+        """A group message known by chat id only (before the adapter fetches chat and sender): False
+        when `message` would skip it whatever the chat's username; it is learnt and counted here."""
+        if (outgoing and not edited) or self.watched.may_want(chat_id):
+            return True
+        if self.learn is not None:
+            await self.learn(account_id, chat_id)
+        self.metrics.unwatched.labels("edit" if edited else "message").inc()
+        return False
 
     async def _count_and_emit(self, kind: str, event: Event) -> None:
         self.metrics.inbound.labels(kind).inc()

@@ -98,6 +98,7 @@ class WatchedChats:
         self.revision = 0
         self.kv_revision = 0
         self._ids: frozenset[int] = frozenset()  # chat_ids and the learnt ids of watched usernames
+        self._unresolved = False  # a watched username is not matched to an id yet
 
     # --- the hot path ------------------------------------------------------------------------------
 
@@ -112,8 +113,17 @@ class WatchedChats:
             if key in self.usernames:
                 self.learned[key] = chat_id
                 self._ids = self._ids | {chat_id}
+                self._unresolved = any(u not in self.learned for u in self.usernames)
                 return True
         return False
+
+    def may_want(self, chat_id: int) -> bool:
+        """Known by id alone, before the chat's username is fetched: False when `group` would say
+        False whatever the username (not active, or not watched by id and every watched username is
+        already matched to an id). The adapter skips fetching chat and sender on False."""
+        if not self.active:
+            return False
+        return chat_id in self._ids or self._unresolved
 
     def chat(self, chat_id: int) -> bool:
         """A chat known by id only (a join): watched by id, or by a username already matched."""
@@ -140,6 +150,7 @@ class WatchedChats:
             self.usernames = frozenset(u for u in map(_username, parsed.usernames) if u)
             self.revision = parsed.revision
         self._ids = self.chat_ids | {cid for u, cid in self.learned.items() if u in self.usernames}
+        self._unresolved = any(u not in self.learned for u in self.usernames)
         first = not self.known
         self.known = True
         if self.metrics is not None:

@@ -613,15 +613,23 @@ class TelethonAccountClient:
     # --- inbound updates -------------------------------------------------------------------------
 
     def set_inbound(self, handlers: InboundHandlers) -> None:
+        async def wanted(event: Any, edited: bool) -> bool:
+            # Chat id and direction come with the update; the chat and sender may cost a fetch.
+            if handlers.wanted is None or event.is_private:
+                return True
+            return await handlers.wanted(event.chat_id, bool(event.message.out), edited)
+
         async def on_message(event: Any) -> None:
             try:
-                await handlers.on_message(await self._inbound(event, edited=False))
+                if await wanted(event, False):
+                    await handlers.on_message(await self._inbound(event, edited=False))
             except Exception:
                 log.exception("inbound message of %s could not be handled", self.key)
 
         async def on_edit(event: Any) -> None:
             try:
-                await handlers.on_message(await self._inbound(event, edited=True))
+                if await wanted(event, True):
+                    await handlers.on_message(await self._inbound(event, edited=True))
             except Exception:
                 log.exception("edited message of %s could not be handled", self.key)
 
