@@ -520,6 +520,9 @@ class SwarmTriggers(Request):
     keyword_set_ids: list[Id] = Field(default_factory=list, max_length=50)
     questions: bool = Field(True, description="Messages that ask a question.")
     every_n_messages: int | None = Field(None, ge=1, le=1000, description="Speak up after this many.")
+    mentions: bool = Field(
+        True, description="Messages that mention a role's account (@username) or reply to it."
+    )
 
 
 class SwarmSpec(Request):
@@ -535,6 +538,16 @@ class SwarmSpec(Request):
     max_messages_per_hour: int = Field(12, ge=1, le=120)
     active_hours: TimeWindow | None = None
     until: AwareDatetime | None = Field(None, description="Stops by itself then.")
+    duration_minutes: int | None = Field(
+        None, ge=1, le=30 * 24 * 60, description="Stops by itself this long after the start (or `until`)."
+    )
+    max_traffic_share: float = Field(
+        0.3, gt=0, le=1, description="At most this share of the group's last `trafficWindow` messages."
+    )
+    traffic_window: int = Field(20, ge=1, le=200, description="Members' messages the share is taken over.")
+    account_min_interval_seconds: int | None = Field(
+        None, ge=0, le=86_400, description="Between two answers of one account; minIntervalSeconds when null."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SwarmSpec:
@@ -545,6 +558,56 @@ class SwarmSpec(Request):
         if self.mode == "script" and self.script_id is None:
             raise ValueError("mode 'script' needs scriptId")
         return self
+
+
+SwarmOutcome = Literal[
+    "answered",
+    "own_message",
+    "role_account",
+    "fleet_account",
+    "anonymous",
+    "no_text",
+    "inactive_hours",
+    "no_trigger",
+    "probability",
+    "group_interval",
+    "hourly_cap",
+    "share_cap",
+    "no_account",
+    "ai_failed",
+    "ai_handoff",
+    "refused",
+]
+"""What the swarm did with one group message: answered it, or why it left it alone."""
+
+
+class SwarmDecision(Response):
+    message_id: int
+    sender_id: int | None = None
+    at: datetime
+    outcome: SwarmOutcome
+    trigger: str | None = Field(
+        None, description="What made it a candidate: keyword, question, mention, every_n, any."
+    )
+    account_id: str | None = Field(None, description="The account that answers it.")
+    job_id: str | None = None
+    detail: str | None = None
+    preview: str | None = None
+
+
+class SwarmAccountStats(Response):
+    account_id: str
+    role_id: str
+    answered: int = 0
+    last_answer_at: datetime | None = None
+
+
+class SwarmStats(Response):
+    messages_seen: int = Field(0, description="Group messages the swarm decided on.")
+    answered: int = 0
+    reasons: dict[str, int] = Field(default_factory=dict, description="Outcome -> messages.")
+    accounts: list[SwarmAccountStats] = Field(default_factory=list)
+    last_decisions: list[SwarmDecision] = Field(default_factory=list, description="Newest first.")
 
 
 class SwarmView(SwarmSpec, Response):
@@ -560,6 +623,10 @@ class SwarmView(SwarmSpec, Response):
     last_error: str | None = None
     started_at: datetime
     stopped_at: datetime | None = None
+    chat_id: int | None = Field(None, description="The group's chat id.")
+    ends_at: datetime | None = Field(None, description="When it stops by itself (`until` or the duration).")
+    stop_reason: str | None = None
+    stats: SwarmStats = Field(default_factory=SwarmStats)
 
 
 class StartSwarm(
