@@ -359,8 +359,37 @@ async def test_a_scenario_never_binds_a_role_being_deleted(campaign: Any) -> Non
         "newGroup": {"title": "t"},
     }
     assert (await campaign.call(C.SaveScenario, body))["error"]["code"] == "NOT_FOUND"
+    lib = campaign.m.library
+    assert await lib.vanished([expert["id"], customer["id"]], script["id"]) == f"role {customer['id']}"
     await store.mark_deleting("roles", customer["id"], False)
-    assert (await campaign.call(C.SaveScenario, body))["ok"]
+    saved = await campaign.data(C.SaveScenario, body)
+    assert await lib.vanished([expert["id"], customer["id"]], script["id"], saved["id"]) is None
+    assert await lib.vanished([], "scr_gone") == "script scr_gone"
+    # a script flagged after the scenario's checks: the save is undone (here: the flag set first,
+    # so the save's validation sees it; the post-write re-read is the same test of the flag)
+    await store.mark_deleting("scripts", script["id"], True)
+    again = await campaign.call(C.SaveScenario, {**body, "id": saved["id"], "name": "S2"})
+    assert again["error"]["code"] == "NOT_FOUND"
+    await store.mark_deleting("scripts", script["id"], False)
+    assert (await lib.get_scenario(saved["id"])).name == "S"
+
+    # the role's delete flags it between the save's checks and its write: the write is undone
+    checks = lib._validate_scenario
+
+    async def then_flagged(spec: Any) -> None:
+        await checks(spec)
+        await store.mark_deleting("roles", customer["id"], True)
+
+    lib._validate_scenario = then_flagged
+    try:
+        replaced = await campaign.call(C.SaveScenario, {**body, "id": saved["id"], "name": "S3"})
+        await store.mark_deleting("roles", customer["id"], False)
+        created = await campaign.call(C.SaveScenario, {**body, "name": "S4"})
+    finally:
+        lib._validate_scenario = checks
+    assert replaced["error"]["code"] == "CONFLICT" and created["error"]["code"] == "CONFLICT"
+    assert (await lib.get_scenario(saved["id"])).name == "S"  # the previous version put back
+    assert [s["name"] for s in (await campaign.data(C.GetScenarios, {}))["items"]] == ["S"]
 
 
 async def test_fuzzed_library_input_answers_with_an_error_envelope(campaign: Any) -> None:

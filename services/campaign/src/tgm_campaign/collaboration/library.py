@@ -30,6 +30,8 @@ Decisions (the next engineer's reference):
   deletes (or unflags on CONFLICT). A scenario save writes first, then re-reads its script and roles:
   one gone or flagged undoes the save (CONFLICT). So a scenario never ends up binding a deleted
   role or script, whatever the interleaving.
+- Runs and swarms close the same window with `vanished(role_ids, script_id, scenario_id)` after
+  writing their document (the get_* reads answer a flagged document: its delete may still fail).
 - **Runs keep their version.** `get_script` answers the script as stored now: a run copies what it
   needs at start (the contract: "runs in progress keep their version"); `count_run` bumps
   `runs`/`completed` of the script and `runsTotal` of the scenario. `runsActive` is counted from the
@@ -439,7 +441,7 @@ class RoleLibrary:
                 f"a scenario named {req.name.strip()!r} already exists", {"field": "name"}
             ) from None
         # a delete of the script or a role may have checked its users before this write: re-read
-        gone = await self._vanished(req.script_id, fields["role_ids"])
+        gone = await self.vanished(fields["role_ids"], req.script_id)
         if gone:
             if previous is None:
                 await self._lib.delete("scenarios", doc["_id"])
@@ -544,12 +546,23 @@ class RoleLibrary:
                     raise Invalid("newGroup.inviteMessage: blank", {"field": "newGroup.inviteMessage"})
                 _check_template_text(group.invite_message, "newGroup.inviteMessage")
 
-    async def _vanished(self, script_id: str, role_ids: list[str]) -> str | None:
-        script = await self._lib.get("scripts", script_id)
-        if script is None or script.get("deleting"):
-            return f"script {script_id}"
-        roles = await self._lib.get_many("roles", role_ids)
-        for rid in role_ids:
+    async def vanished(
+        self, role_ids: Iterable[str] = (), script_id: str | None = None, scenario_id: str | None = None
+    ) -> str | None:
+        """What of these is gone or being deleted ("role role_…"), None when all are there. A run or
+        swarm calls it after writing its document (which `active_using` then finds): a delete that
+        checked its users before that write is caught here, so nothing runs on a deleted role."""
+        if scenario_id is not None:
+            scenario = await self._lib.get("scenarios", scenario_id)
+            if scenario is None or scenario.get("deleting"):
+                return f"scenario {scenario_id}"
+        if script_id is not None:
+            script = await self._lib.get("scripts", script_id)
+            if script is None or script.get("deleting"):
+                return f"script {script_id}"
+        ids = list(dict.fromkeys(role_ids))
+        roles = await self._lib.get_many("roles", ids)
+        for rid in ids:
             if rid not in roles or roles[rid].get("deleting"):
                 return f"role {rid}"
         return None
