@@ -164,9 +164,9 @@ async def test_counters_exact_under_concurrency_and_replicas_rebuild_within_a_se
     )
     results = await asyncio.gather(*counting, saving)
     assert {k["keyword"] for k in results[-1]["keywords"]} == {"alpha", "beta", "zeta"}
-    doc = await campaign.rt.db["keyword_sets"].find_one({"_id": ks["id"]})
-    counts = {k["keyword"]: k["match_count"] for k in doc["keywords"]}
-    assert counts == {"alpha": 30, "beta": 15, "zeta": 0} and doc["total_matches"] == 30
+    doc = (await campaign.data(A.GetKeywordSets, {"ids": [ks["id"]]}))["items"][0]  # counters: own docs
+    counts = {k["keyword"]: k["matchCount"] for k in doc["keywords"]}
+    assert counts == {"alpha": 30, "beta": 15, "zeta": 0} and doc["totalMatches"] == 30
     assert {k["id"] for k in doc["keywords"] if k["keyword"] != "zeta"} == {alpha["id"], beta["id"]}
 
     # replica B matches the keyword saved on A within about a second (it re-reads the version)

@@ -394,9 +394,16 @@ class ServiceRuntime(Generic[AppT]):
         return await self.nc.subscribe(subjects.account_wildcard(account_id), cb=on_message)
 
     def subscribe_events(
-        self, event: type[Event], durable: str
+        self, event: type[Event], durable: str, *, max_workers: int = 1
     ) -> Callable[[Callable[[Any], Awaitable[None]]], Callable[[Any], Awaitable[None]]]:
-        """Consume an event durably; replicas of this service share the work (deliver group)."""
+        """Consume an event durably; replicas of this service share the work (deliver group).
+
+        `max_workers` 1: each fetched batch (up to 16) is handled concurrently and the next batch is
+        fetched once the whole batch is done (a slow event holds the ones behind it). Above 1:
+        FastStream's concurrent pull subscriber: the fetch loop keeps up to `max_workers` events in
+        flight, each acked (or nacked with backoff by `_consume_event`) on its own as it finishes;
+        events are then handled in no particular order, so only for handlers that are idempotent and
+        do not depend on the order of events (a redelivered or delayed one overtakes others anyway)."""
         from faststream.nats import JStream, PullSub
 
         name = f"{self.service.value.replace('-', '_')}_{durable}"
@@ -414,6 +421,7 @@ class ServiceRuntime(Generic[AppT]):
                 stream=JStream(streams.EVENTS_STREAM.name, declare=False),
                 durable=name,
                 pull_sub=PullSub(batch_size=16, timeout=1.0),
+                max_workers=max_workers,
             )(endpoint)
             return fn
 

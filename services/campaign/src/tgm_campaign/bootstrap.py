@@ -104,6 +104,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.ads.tick(), "ads-runner")
         runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.collaboration.tick(), "collaboration-runner")
         runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.swarms.tick(), "swarm-runner")
+    runtime.every(1.0, lambda: runtime.app.groups.flush_seen(), "automation-groups-seen")  # every replica
 
     async def make_app() -> CampaignApp:
         db = runtime.db
@@ -197,7 +198,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         collab = CollaborationStores.of(db)
         library = RoleLibrary(collab, stores, call, emit, clock)
         collaboration = CollaborationService(
-            collab, library, stores, queue, control, leads, monitoring, call, emit, clock
+            collab, library, stores, queue, control, leads, monitoring, call, emit, clock, rules, compliance
         )
         swarms = SwarmService(collab, library, stores, queue, monitoring, call, emit, clock)
         return CampaignApp(
@@ -243,6 +244,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         except RuntimeError:  # stopped before the app was built: nothing is in flight
             return
         await scheduler.drain()
+        await runtime.app.groups.flush_seen()  # the groups' last message times kept in memory
 
     async def restored(rt: Runtime) -> None:
         # The restored queue is read afresh at the next round (the app itself is not rebuilt).

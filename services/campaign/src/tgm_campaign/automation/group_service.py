@@ -30,6 +30,12 @@ Decisions (the next engineer reads these here):
 - **Hot path.** `by_chat` answers from a one-second cache (per chat id and username), else one
   indexed query; every change made here clears the cache, so this replica sees it at once and the
   others within a second. A group known only by username learns its chat id from its first message.
+- **Seen messages.** A matched message is written at once (`match_count` +1, `last_match_at`,
+  `last_message_at`: exact, once per message by the inbound claim). A message with no hit (most
+  traffic) only moves `last_message_at`: that is kept in memory per replica (the latest per group)
+  and written by `flush_seen` every second (`runtime.every`, and at stop) as one `$max` per group,
+  so a crash loses at most that second of `last_message_at` (a time the next message moves anyway;
+  never a count). A write the database refused is kept for the next flush.
 - Changes call `on_change(group, what)` (set by MonitoringService) so the watched chats are
   republished and pause/resume raise `monitoring-state-changed`.
 """
@@ -172,6 +178,8 @@ class GroupService:
         self.account_call = account_call
         self.on_change: OnChange | None = None
         self._cache: dict[tuple[int, str | None], tuple[float, dict[str, Any] | None]] = {}
+        #: group id -> the latest message time not written yet (see "Seen messages")
+        self._unseen: dict[str, datetime] = {}
 
     # --- commands ---------------------------------------------------------------------------------
 
@@ -309,8 +317,29 @@ class GroupService:
         return doc
 
     async def seen_message(self, group_id: str, at: datetime, matched: bool) -> None:
-        """Record a message of the group (last_message_at; match_count/last_match_at when matched)."""
-        await self.stores.groups.seen(group_id, at, matched)
+        """Record a message of the group: matched, written now (match_count +1, last_match_at,
+        last_message_at); otherwise only last_message_at, written by the next `flush_seen`."""
+        if matched:
+            await self.stores.groups.seen(group_id, at, True)
+            return
+        known = self._unseen.get(group_id)
+        if known is None or at > known:
+            self._unseen[group_id] = at
+
+    async def flush_seen(self) -> int:
+        """Write the kept `last_message_at`s (one `$max` per group); the number written."""
+        pending, self._unseen = self._unseen, {}
+        done = 0
+        try:
+            for group_id, at in pending.items():
+                await self.stores.groups.seen(group_id, at, False)
+                done += 1
+        finally:  # what was not written waits for the next flush (unless newer arrived meanwhile)
+            for group_id, at in list(pending.items())[done:]:
+                known = self._unseen.get(group_id)
+                if known is None or at > known:
+                    self._unseen[group_id] = at
+        return done
 
     async def missing(self, ids: Sequence[str]) -> builtins.list[str]:
         found = await self.stores.groups.existing(ids)

@@ -8,6 +8,7 @@ from tgm_contracts.commands import automation as cmd
 from tgm_contracts.events_session import MemberJoined, MessageReceived
 
 from ..app import Ctx, Runtime
+from .service import INBOUND_WORKERS
 
 
 def register(runtime: Runtime) -> None:
@@ -128,7 +129,8 @@ def register(runtime: Runtime) -> None:
 
     # --- inbound: tg-session's events of monitored chats ----------------------------------------
 
-    @runtime.subscribe_events(MessageReceived, durable="automation_messages")
+    # concurrent: the inbound path is exact under any interleaving (claims, conditional reservations)
+    @runtime.subscribe_events(MessageReceived, durable="automation_messages", max_workers=INBOUND_WORKERS)
     async def on_message(evt: MessageReceived) -> None:
         await runtime.app.automation.on_message(evt)
 

@@ -1,9 +1,15 @@
 """The `keyword_sets` collection and the `automation_meta` version doc replicas rebuild their matcher by.
 
 A set is one document with its keywords embedded (`store.py` lists the shape). Writes that replace
-the keyword list (save, add-keyword, remove-keyword) are compare-and-set on `rev`; the match counters
-(`count`) bump `rev` too, so a save that read the counts before a match was counted retries instead
-of writing the old count back: the counters stay exact under any interleaving.
+the keyword list (save, add-keyword, remove-keyword) are compare-and-set on `rev`.
+
+Match counters live in their own small documents, `keyword_counts` {_id "<set>|<keyword id>" (or
+"<set>|" for the set's total), set_id, count, last_matched_at}: one matched message is one unordered
+bulk of upserts ($inc, $max), ~1.6 ms on the embedded database, where an $inc with arrayFilters
+inside a set document of 2,000 keywords cost 36 ms alone and 127 ms under load (bench/automation).
+They are read by `_id` range (`<set>|` .. `<set>|\uffff`, the `_id` index: no migration needed) and
+added to the counts a set document may still embed from before (`match_count`, `total_matches`,
+kept by saves), so the figures stay exact whatever races: a save never touches them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -50,6 +56,7 @@ class KeywordSetStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.c = db["keyword_sets"]
         self.meta = db["automation_meta"]
+        self.counters = db["keyword_counts"]
 
     async def create(self, fields: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         doc = {
@@ -114,16 +121,35 @@ class KeywordSetStore:
         return {d["_id"] for d in docs}
 
     async def count(self, set_id: str, keyword_ids: Sequence[str | None], at: datetime) -> None:
-        """One message matched the set: `total_matches` +1, and each keyword +1 per occurrence in
+        """One message matched the set: its total +1, and each keyword +1 per occurrence in
         `keyword_ids` (None: a hit without a keyword id, e.g. a legacy one; counted on the set only)."""
-        inc: dict[str, Any] = {"total_matches": 1, "rev": 1}
-        latest: dict[str, Any] = {"last_matched_at": at}
-        filters: list[dict[str, Any]] = []
-        for i, (kid, n) in enumerate(Counter(k for k in keyword_ids if k).items()):
-            inc[f"keywords.$[k{i}].match_count"] = n
-            latest[f"keywords.$[k{i}].last_matched_at"] = at
-            filters.append({f"k{i}.id": kid})
-        await self.c.update_one({"_id": set_id}, {"$inc": inc, "$max": latest}, array_filters=filters or None)
+        ops = [
+            UpdateOne(
+                {"_id": f"{set_id}|{kid}"},
+                {"$inc": {"count": n}, "$max": {"last_matched_at": at}, "$setOnInsert": {"set_id": set_id}},
+                upsert=True,
+            )
+            for kid, n in [("", 1), *Counter(k for k in keyword_ids if k).items()]
+        ]
+        await self.counters.bulk_write(ops, ordered=False)
+
+    async def match_counts(self, set_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, datetime | None]]]:
+        """set id -> {keyword id ("" for the set's total) -> (count, last matched at)} of the counter
+        documents (the counts embedded in set documents come on top)."""
+        out: dict[str, dict[str, tuple[int, datetime | None]]] = {s: {} for s in set_ids}
+        if not set_ids:
+            return out
+        ranges = [{"_id": {"$gte": f"{s}|", "$lt": f"{s}|\uffff"}} for s in dict.fromkeys(set_ids)]
+        query = ranges[0] if len(ranges) == 1 else {"$or": ranges}
+        for d in await self.counters.find(query).to_list():
+            set_id, _, kid = str(d["_id"]).partition("|")
+            if set_id in out:
+                out[set_id][kid] = (int(d.get("count", 0)), d.get("last_matched_at"))
+        return out
+
+    async def forget_counts(self, set_id: str) -> None:
+        """A deleted set's counters."""
+        await self.counters.delete_many({"_id": {"$gte": f"{set_id}|", "$lt": f"{set_id}|\uffff"}})
 
     # --- the version replicas compare to rebuild their matcher ----------------------------------
 

@@ -8,14 +8,15 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
    accounts: our replies in a group must not trigger rules), of a monitored group that is watched
    (`GroupService.by_chat`, `MonitoringService.watching`).
 2. Match the group's bound keyword sets (`KeywordSetService.matcher`, pure). No hit (most
-   messages): only the group's `last_message_at` (a `$max`, the same whichever listener's copy
-   writes it) and nothing else.
+   messages): only the group's `last_message_at`, kept in memory and written once a second
+   (`GroupService.flush_seen`): no database write per message.
 3. A hit: claim (chat id, message id) (`FiringStore.claim`): every listener account in the group
    publishes its own event for the same message; the first event id owns it, a redelivery of that
    event runs again, the other listeners' copies are skipped — across tg-session and campaign
-   replicas. The first run of the claim counts the matches (`count_matches`,
-   `GroupService.seen_message`) and publishes `KeywordMatched` (a step recorded on the claim before
-   counting, so a redelivery never counts twice; a crash between the two loses that count).
+   replicas. The first run of the claim (`mine`) counts the matches (`count_matches`,
+   `GroupService.seen_message`), alongside the rules (step 4 on); every run publishes
+   `KeywordMatched` (same event ids: JetStream drops a copy). A redelivery (`again`) never counts
+   twice; a crash between the claim and the count loses that count (statistics only).
 4. Decide with the engine (`engine.py`: priority order, conditions, cooldown, daily limit,
    exclusivity), judged at processing time in general.timezone. Facts: the lead (stage, intent), a
    recent join (`on_join`), the group's admins (tg-session's `get-group-members`, filter `admins`,
@@ -53,6 +54,7 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
@@ -104,6 +106,12 @@ OWN_TTL = 300.0
 AI_TIMEOUT = 30.0
 #: Deadline of the tg-session look-ups (admins, own accounts).
 LOOKUP_TIMEOUT = 5.0
+#: Group messages handled at once per replica (`automation_messages`, FastStream's concurrent pull
+#: consumer): nothing here depends on the order of events (the claims and reservations are
+#: conditional writes, exact under any interleaving, as between replicas), and a message with no hit
+#: costs no database write, so it need not wait behind a matching one's decision. Bounded so the
+#: events in flight stay far below JetStream's ack wait.
+INBOUND_WORKERS = 32
 
 
 def event_id(*parts: object) -> str:
@@ -162,19 +170,22 @@ class AutomationService:
         claim = await self.stores.firings.claim(evt.chat_id, evt.message_id, evt.event_id, now)
         if claim in ("taken", "done"):
             return
-        if await self.stores.firings.step(evt.chat_id, evt.message_id, "counted"):
-            await self._count(group, evt, hits, now)
-        await self._rules(group, evt, hits, now)
+        first = claim == "mine"
+        # the counters and events alongside the decision (they share no state with it)
+        await asyncio.gather(
+            self._count(group, evt, hits, now, first), self._rules(group, evt, hits, now, first)
+        )
         await self.stores.firings.finish(evt.chat_id, evt.message_id)
 
     # --- matching ----------------------------------------------------------------------------------
 
     async def _count(
-        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime
+        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime, first: bool
     ) -> None:
-        if hits:
+        """Count the message's matches (`first`: the claim's first run only) and publish them."""
+        if first:
             await self.keywords.count_matches(hits, at)
-        await self.groups.seen_message(group["_id"], at, bool(hits))
+            await self.groups.seen_message(group["_id"], at, True)
         sender = evt.sender
         seen: set[tuple[str, str | None, str]] = set()
         for h in hits:
@@ -204,7 +215,8 @@ class AutomationService:
 
     async def _facts(
         self, group: Mapping[str, Any], evt: MessageReceived, rules: Sequence[engine.Rule], now: datetime
-    ) -> engine.Facts:
+    ) -> tuple[engine.Facts, str | None]:
+        """The engine's facts, and the sender's lead id (read once for the decision and the actions)."""
         sender = evt.sender
         user_id = evt.sender_id
         username = sender.username if sender else None
@@ -217,7 +229,7 @@ class AutomationService:
         if user_id is not None and any(r.spec.conditions.new_member_only for r in rules):
             since = now - timedelta(seconds=engine.NEW_MEMBER_SECONDS)
             is_new = await self.stores.firings.joined_since(evt.chat_id, user_id, since)
-        return engine.Facts(
+        facts = engine.Facts(
             text=evt.text,
             at=now,
             group_id=group["_id"],
@@ -229,13 +241,16 @@ class AutomationService:
             intent_score=lead.intent_score if lead else None,
             lead_stage=lead.stage.value if lead else None,
         )
+        return facts, lead.id if lead else None
 
     async def _rules(
-        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], now: datetime
+        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], now: datetime, first: bool
     ) -> None:
+        """Decide and act (`first`: the claim's first run, so no firing of this message exists yet:
+        only the claim's owner opens firings, so there is nothing to resume and none is looked up)."""
         hit_sets = {h.set_id for h in hits}
         rules = [r for r in await self.triggers.active_rules() if hit_sets & set(r.spec.keyword_set_ids)]
-        existing = await self.stores.firings.of_message(evt.chat_id, evt.message_id)
+        existing = {} if first else await self.stores.firings.of_message(evt.chat_id, evt.message_id)
         # a rule that already fired on this message (a redelivery) is resumed even if since deactivated
         known = {r.id for r in rules}
         for rule_id, doc in existing.items():
@@ -246,7 +261,7 @@ class AutomationService:
         if not rules:
             return
         settings = await self.triggers.settings()
-        facts = await self._facts(group, evt, rules, now)
+        facts, lead_id = await self._facts(group, evt, rules, now)
         days = {r.id: engine.local_day(now, settings) for r in rules}
         states = await self.stores.firings.states(days, facts.user_id)
         gate = engine.Exclusivity()
@@ -258,7 +273,7 @@ class AutomationService:
             if state in ("fired", "done"):
                 gate.fired(ev)
                 if state == "fired":
-                    await self._act(prior or {}, rule, ev, facts, group, evt)
+                    await self._act(prior or {}, rule, ev, facts, group, evt, lead_id)
                 continue
             if state == "blocked" or not ev.matched:
                 continue
@@ -279,7 +294,7 @@ class AutomationService:
             if fired is None:
                 continue
             gate.fired(ev)
-            await self._act(fired, rule, ev, facts, group, evt)
+            await self._act(fired, rule, ev, facts, group, evt, lead_id)
 
     async def _reserve(
         self,
@@ -294,7 +309,7 @@ class AutomationService:
         """Open the firing and hold the day's count and the user's cooldown; the firing (state
         `fired`) or None when a limit refused it (then reported)."""
         firings = self.stores.firings
-        doc = await firings.open(
+        doc, fresh = await firings.open_new(
             {
                 "_id": key,
                 "rule_id": rule.id,
@@ -322,7 +337,7 @@ class AutomationService:
         day = doc.get("day") or ev.day
         spec = rule.spec
         outcome: str | None = None
-        if not await firings.reserve_day(rule.id, day, key, spec.daily_limit, now):
+        if not await firings.reserve_day(rule.id, day, key, spec.daily_limit, now, fresh=fresh):
             outcome = "daily_limit"
         elif not await firings.reserve_user(
             rule.id, facts.user_id, key, now, ev.cooldown, spec.conditions.once_per_user
@@ -339,7 +354,9 @@ class AutomationService:
                     else f"cooldown: fired for this user less than {ev.cooldown} s ago"
                 )
             )
-            await firings.move(key, ["pending"], {"state": "blocked", "outcome": outcome, "detail": reason})
+            await firings.move(
+                key, ["pending"], {"state": "blocked", "outcome": outcome, "detail": reason}, base=doc
+            )
             await self._fired_event(rule, facts, group, evt, outcome, reason, key, keyword=ev.keyword)
             return None
         delay = int(doc.get("delay", ev.delay))
@@ -347,6 +364,7 @@ class AutomationService:
             key,
             ["pending"],
             {"state": "fired", "fired_at": now, "not_before": now + timedelta(seconds=delay)},
+            base=doc,
         )
         if fired is None:  # moved by a concurrent copy of this event: take what it did
             fired = await firings.get(key)
@@ -365,10 +383,13 @@ class AutomationService:
         facts: engine.Facts,
         group: Mapping[str, Any],
         evt: MessageReceived,
+        sender_lead: str | None = None,
     ) -> None:
+        """Run the fired rule's actions not done yet; `sender_lead` the sender's lead id as the
+        decision read it (the firing's own lead id first)."""
         key = firing["_id"]
         done = set(firing.get("done_actions") or [])
-        lead_id: str | None = firing.get("lead_id")
+        lead_id: str | None = firing.get("lead_id") or sender_lead
         job_ids: list[str] = list(firing.get("job_ids") or [])
         errors: list[str] = list(firing.get("errors") or [])
         keyword = firing.get("keyword") or ev.keyword
@@ -376,9 +397,6 @@ class AutomationService:
         order = [a for a in actions if a[1].type == "add_lead"] + [
             a for a in actions if a[1].type != "add_lead"
         ]
-        if lead_id is None and facts.user_id is not None:
-            lead = await self.leads.find_for_user(facts.user_id, facts.username)
-            lead_id = lead.id if lead else None
         for index, action in order:
             if index in done:
                 continue
@@ -444,7 +462,10 @@ class AutomationService:
             await self.stores.firings.action_done(key, index, fields, error)
         success = not errors
         moved = await self.stores.firings.move(
-            key, ["fired"], {"state": "done", "outcome": "fired" if success else "error", "lead_id": lead_id}
+            key,
+            ["fired"],
+            {"state": "done", "outcome": "fired" if success else "error", "lead_id": lead_id},
+            base=firing,
         )
         if moved is None:
             return  # finished by a concurrent copy of this event
