@@ -275,6 +275,29 @@ async def test_scenarios_bind_slots_to_roles_and_deletes_in_use_conflict(campaig
         scenario(name="In the group", where="existing_group", newGroup=None, chat="@deals"),
     )
     assert in_group["chat"] == "@deals" and in_group["where"] == "existing_group"
+    # one active scenario per lead stage; an inactive one or its own replace is fine
+    on_stage = await campaign.data(
+        C.SaveScenario, scenario(name="On reply", startOn="lead_stage", leadStages=["replied", "follow_up"])
+    )
+    r = await refused(
+        scenario(name="Also on reply", startOn="lead_stage", leadStages=["contacted", "replied"]),
+        "CONFLICT",
+        "leadStages",
+    )
+    assert r["error"]["details"]["scenarioId"] == on_stage["id"]
+    await campaign.data(
+        C.SaveScenario,
+        {**scenario(name="On reply", startOn="lead_stage", leadStages=["replied"]), "id": on_stage["id"]},
+    )
+    await campaign.data(
+        C.SaveScenario,
+        scenario(name="Also on reply", startOn="lead_stage", leadStages=["replied"], isActive=False),
+    )
+    assert len((await campaign.data(C.GetScenarios, {"activeOnly": True}))["items"]) == 3
+    for s in (await campaign.data(C.GetScenarios, {}))["items"]:
+        if s["startOn"] == "lead_stage":
+            await campaign.data(C.DeleteScenario, {"id": s["id"]})
+
     listed = await campaign.data(C.GetScenarios, {"scriptId": script["id"]})
     assert sorted(s["id"] for s in listed["items"]) == sorted([scn["id"], in_group["id"]])
     assert set((await lib.get_role(expert["id"])).scenario_ids) == {scn["id"], in_group["id"]}
@@ -376,8 +399,8 @@ async def test_a_scenario_never_binds_a_role_being_deleted(campaign: Any) -> Non
     # the role's delete flags it between the save's checks and its write: the write is undone
     checks = lib._validate_scenario
 
-    async def then_flagged(spec: Any) -> None:
-        await checks(spec)
+    async def then_flagged(*args: Any) -> None:
+        await checks(*args)
         await store.mark_deleting("roles", customer["id"], True)
 
     lib._validate_scenario = then_flagged

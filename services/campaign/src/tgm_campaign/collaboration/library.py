@@ -22,6 +22,8 @@ Decisions (the next engineer's reference):
   bound account, no role or account twice, and the role's type is the slot's `roleType` when the
   slot asks for one. An active scenario needs an active script and active roles (CONFLICT otherwise).
   A `lead_stage` start on an `existing_group` needs the group (`chat`): nobody is there to give it.
+  One active scenario per lead stage (CONFLICT naming the other): a lead entering a stage gets one
+  conversation, not one per scenario.
 - **Deletes in use are CONFLICT, naming the users** (`details`: `scenarioIds`, `runIds`,
   `swarmIds`): a role bound by a scenario or used by an unfinished run or swarm; a script used by a
   scenario, a run or a swarm; a scenario with unfinished runs. Runs and swarms are asked through
@@ -417,7 +419,7 @@ class RoleLibrary:
     # --- scenarios ----------------------------------------------------------------------------------
 
     async def save_scenario(self, req: cmd.SaveScenarioRequest, by: str | None) -> cmd.ScenarioView:
-        await self._validate_scenario(req)
+        await self._validate_scenario(req, req.id)
         previous = None
         if req.id is not None:
             previous = await self._lib.get("scenarios", req.id)
@@ -466,7 +468,7 @@ class RoleLibrary:
         active = await self.stores.runs.active_using("scenario", doc["_id"])
         return scenario_view(doc, len(active))
 
-    async def _validate_scenario(self, spec: cmd.ScenarioSpec) -> None:
+    async def _validate_scenario(self, spec: cmd.ScenarioSpec, scenario_id: str | None = None) -> None:
         if not spec.name.strip():
             raise Invalid("name: blank", {"field": "name"})
         if _blank(spec.description):
@@ -534,6 +536,15 @@ class RoleLibrary:
             raise Invalid("leadStages: a stage twice", {"field": "leadStages"})
         if spec.start_on != "lead_stage" and spec.lead_stages:
             raise Invalid("leadStages: only for startOn 'lead_stage'", {"field": "leadStages"})
+        if spec.is_active and spec.start_on == "lead_stage":
+            other = await self._lib.active_on_stages([str(s) for s in spec.lead_stages], scenario_id)
+            if other:
+                shared = sorted(set(other[0].get("lead_stages") or []) & {str(s) for s in spec.lead_stages})
+                raise Conflict(
+                    f"scenario {other[0]['_id']} ({other[0].get('name')!r}) already starts on lead stage(s)"
+                    f" {', '.join(shared)}; a lead gets one conversation",
+                    {"field": "leadStages", "scenarioId": other[0]["_id"]},
+                )
         if spec.new_group is not None:
             group = spec.new_group
             if not group.title.strip():

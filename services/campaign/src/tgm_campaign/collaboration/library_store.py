@@ -213,5 +213,16 @@ class LibraryStore:
                     out[rid].append({"_id": doc["_id"], "name": doc.get("name")})
         return out
 
+    async def active_on_stages(self, stages: Sequence[str], other_than: str | None) -> list[dict[str, Any]]:
+        """Active scenarios started on any of these lead stages (id and name), but `other_than`."""
+        query: dict[str, Any] = {
+            "is_active": True,
+            "start_on": "lead_stage",
+            "lead_stages": {"$in": list(stages)},
+        }
+        if other_than is not None:
+            query["_id"] = {"$ne": other_than}
+        return await self.scenarios.find(query, {"name": 1, "lead_stages": 1}).to_list(20)
+
     async def scenarios_using_script(self, script_id: str) -> list[dict[str, Any]]:
         return await self.scenarios.find({"script_id": script_id}, {"name": 1}).to_list()
