@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -374,7 +375,7 @@ async def test_a_scenario_never_binds_a_role_being_deleted(campaign: Any) -> Non
     customer = await role(campaign, "Happy", "acct1")
     script = await campaign.data(C.SaveScript, script_body("Intro"))
     store = campaign.m.library.stores.library
-    await store.mark_deleting("roles", customer["id"], True)
+    await store.mark_deleting("roles", customer["id"], datetime.now(UTC))
     body = {
         "name": "S",
         "scriptId": script["id"],
@@ -384,16 +385,16 @@ async def test_a_scenario_never_binds_a_role_being_deleted(campaign: Any) -> Non
     assert (await campaign.call(C.SaveScenario, body))["error"]["code"] == "NOT_FOUND"
     lib = campaign.m.library
     assert await lib.vanished([expert["id"], customer["id"]], script["id"]) == f"role {customer['id']}"
-    await store.mark_deleting("roles", customer["id"], False)
+    await store.mark_deleting("roles", customer["id"], None)
     saved = await campaign.data(C.SaveScenario, body)
     assert await lib.vanished([expert["id"], customer["id"]], script["id"], saved["id"]) is None
     assert await lib.vanished([], "scr_gone") == "script scr_gone"
     # a script flagged after the scenario's checks: the save is undone (here: the flag set first,
     # so the save's validation sees it; the post-write re-read is the same test of the flag)
-    await store.mark_deleting("scripts", script["id"], True)
+    await store.mark_deleting("scripts", script["id"], datetime.now(UTC))
     again = await campaign.call(C.SaveScenario, {**body, "id": saved["id"], "name": "S2"})
     assert again["error"]["code"] == "NOT_FOUND"
-    await store.mark_deleting("scripts", script["id"], False)
+    await store.mark_deleting("scripts", script["id"], None)
     assert (await lib.get_scenario(saved["id"])).name == "S"
 
     # the role's delete flags it between the save's checks and its write: the write is undone
@@ -401,18 +402,23 @@ async def test_a_scenario_never_binds_a_role_being_deleted(campaign: Any) -> Non
 
     async def then_flagged(*args: Any) -> None:
         await checks(*args)
-        await store.mark_deleting("roles", customer["id"], True)
+        await store.mark_deleting("roles", customer["id"], datetime.now(UTC))
 
     lib._validate_scenario = then_flagged
     try:
         replaced = await campaign.call(C.SaveScenario, {**body, "id": saved["id"], "name": "S3"})
-        await store.mark_deleting("roles", customer["id"], False)
+        await store.mark_deleting("roles", customer["id"], None)
         created = await campaign.call(C.SaveScenario, {**body, "name": "S4"})
     finally:
         lib._validate_scenario = checks
     assert replaced["error"]["code"] == "CONFLICT" and created["error"]["code"] == "CONFLICT"
     assert (await lib.get_scenario(saved["id"])).name == "S"  # the previous version put back
     assert [s["name"] for s in (await campaign.data(C.GetScenarios, {}))["items"]] == ["S"]
+
+    # a delete that died half-way (its flag older than DELETE_WINDOW) does not keep the role unusable
+    await store.mark_deleting("roles", customer["id"], datetime.now(UTC) - timedelta(minutes=5))
+    assert await lib.vanished([customer["id"]]) is None
+    assert (await campaign.call(C.SaveScenario, {**body, "name": "S5"}))["ok"]
 
 
 async def test_fuzzed_library_input_answers_with_an_error_envelope(campaign: Any) -> None:

@@ -28,8 +28,9 @@ Decisions (the next engineer's reference):
   `swarmIds`): a role bound by a scenario or used by an unfinished run or swarm; a script used by a
   scenario, a run or a swarm; a scenario with unfinished runs. Runs and swarms are asked through
   `RunStore.active_using` / `SwarmStore.active_using`.
-- **Delete vs a racing save.** A delete flags the document `deleting`, checks its users, then
-  deletes (or unflags on CONFLICT). A scenario save writes first, then re-reads its script and roles:
+- **Delete vs a racing save.** A delete flags the document `deleting` (its start time), checks its
+  users, then deletes (or unflags on CONFLICT); a flag older than `DELETE_WINDOW` is a delete that
+  died half-way and is ignored. A scenario save writes first, then re-reads its script and roles:
   one gone or flagged undoes the save (CONFLICT). So a scenario never ends up binding a deleted
   role or script, whatever the interleaving.
 - Runs and swarms close the same window with `vanished(role_ids, script_id, scenario_id)` after
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from tgm_contracts.base import Ack, Page
@@ -55,7 +57,7 @@ from tgm_runtime import Conflict, Invalid, NotFound
 
 from ..automation.ports import Call, Emit
 from ..messaging import templates
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, epoch, utc
 from ..messaging.stores import MessagingStores
 from .library_store import AccountTaken, LibraryStore, NameTaken
 from .store import CollaborationStores
@@ -68,6 +70,8 @@ MAX_LINES = 500
 MAX_TEXT = 500_000
 MAX_KEYWORD = 200
 CALL_TIMEOUT = 5.0
+#: seconds a delete's `deleting` flag holds (a delete takes milliseconds; an older flag is a crash)
+DELETE_WINDOW = 60.0
 
 Kind = Literal["role", "script", "scenario"]
 _COLLECTION = {"role": "roles", "script": "scripts", "scenario": "scenarios"}
@@ -474,7 +478,7 @@ class RoleLibrary:
         if _blank(spec.description):
             raise Invalid("description: blank (leave it out instead)", {"field": "description"})
         script = await self._lib.get("scripts", spec.script_id)
-        if script is None or script.get("deleting"):
+        if script is None or self._gone(script):
             raise NotFound(f"script {spec.script_id} does not exist", {"field": "scriptId"})
         if spec.is_active and not script.get("is_active", True):
             raise Conflict(f"script {spec.script_id} is inactive; activate it first", {"field": "scriptId"})
@@ -504,7 +508,7 @@ class RoleLibrary:
         for slot, role_id in spec.role_bindings.items():
             field = f"roleBindings.{slot}"
             role = roles.get(role_id)
-            if role is None or role.get("deleting"):
+            if role is None or self._gone(role):
                 raise NotFound(f"role {role_id} does not exist", {"field": field, "missing": [role_id]})
             account = role.get("bound_account_id")
             if not account:
@@ -565,32 +569,42 @@ class RoleLibrary:
         checked its users before that write is caught here, so nothing runs on a deleted role."""
         if scenario_id is not None:
             scenario = await self._lib.get("scenarios", scenario_id)
-            if scenario is None or scenario.get("deleting"):
+            if self._gone(scenario):
                 return f"scenario {scenario_id}"
         if script_id is not None:
             script = await self._lib.get("scripts", script_id)
-            if script is None or script.get("deleting"):
+            if self._gone(script):
                 return f"script {script_id}"
         ids = list(dict.fromkeys(role_ids))
         roles = await self._lib.get_many("roles", ids)
         for rid in ids:
-            if rid not in roles or roles[rid].get("deleting"):
+            if self._gone(roles.get(rid)):
                 return f"role {rid}"
         return None
+
+    def _gone(self, doc: Mapping[str, Any] | None) -> bool:
+        """Missing, or a delete is checking its users (a flag older than DELETE_WINDOW is a delete
+        that died half-way: ignored, so a crash never leaves a role unusable)."""
+        if doc is None:
+            return True
+        flagged = doc.get("deleting")
+        if not isinstance(flagged, datetime):
+            return False
+        return self.clock() - epoch(flagged) < DELETE_WINDOW
 
     # --- shared ---------------------------------------------------------------------------------------
 
     async def _delete(self, kind: Kind, doc_id: str, users: Any, by: str | None) -> Ack:
         collection = _COLLECTION[kind]
-        if not await self._lib.mark_deleting(collection, doc_id, True):
+        if not await self._lib.mark_deleting(collection, doc_id, utc(self.clock())):
             raise NotFound(f"{kind} {doc_id} does not exist")
         try:
             found: dict[str, list[str]] = await users()
         except BaseException:
-            await self._lib.mark_deleting(collection, doc_id, False)
+            await self._lib.mark_deleting(collection, doc_id, None)
             raise
         if any(found.values()):
-            await self._lib.mark_deleting(collection, doc_id, False)
+            await self._lib.mark_deleting(collection, doc_id, None)
             named = "; ".join(
                 f"{label} {', '.join(ids)}"
                 for label, ids in (

@@ -5,7 +5,7 @@ the contract; plus what is listed here):
 
 - `roles`: `_id` (`role_…`), `RoleSpec` fields (`name`, `type`, `bound_account_id`, `personality`,
   `ai_config`, `responsibilities`, `is_active`), `name_key` (case-folded name, unique), `deleting`
-  (set while a delete checks what uses it), `created_at`, `updated_at`.
+  (when a delete began checking what uses it; null otherwise), `created_at`, `updated_at`.
 - `scripts`: `_id` (`scr_…`), `ScriptSpec` fields (`name`, `description`, `roles` (the slots),
   `stages`, `is_active`), `name_key` (unique), `runs` / `completed` (counters the runs bump through
   `RoleLibrary.count_run`), `deleting`, `created_at`, `updated_at`.
@@ -136,9 +136,10 @@ class LibraryStore:
     async def delete(self, kind: str, doc_id: str) -> bool:
         return (await self._c(kind).delete_one({"_id": doc_id})).deleted_count == 1
 
-    async def mark_deleting(self, kind: str, doc_id: str, on: bool) -> bool:
-        """Flag (or unflag) a document a delete is checking; False when it does not exist."""
-        found = await self._c(kind).update_one({"_id": doc_id}, {"$set": {"deleting": on}})
+    async def mark_deleting(self, kind: str, doc_id: str, at: datetime | None) -> bool:
+        """Flag a document a delete is checking (since `at`), or unflag it (None); False when it
+        does not exist."""
+        found = await self._c(kind).update_one({"_id": doc_id}, {"$set": {"deleting": at}})
         return found.matched_count == 1
 
     # --- roles ------------------------------------------------------------------------------------
