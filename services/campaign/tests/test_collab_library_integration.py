@@ -348,6 +348,14 @@ async def test_scenarios_bind_slots_to_roles_and_deletes_in_use_conflict(campaig
     await campaign.data(C.DeleteScenario, {"id": scn["id"]})
     r = await campaign.call(C.DeleteRole, {"id": customer["id"]})
     assert r["error"]["code"] == "CONFLICT" and r["error"]["details"] == {"swarmIds": ["sw_1"]}
+    # while the swarm runs the role keeps its account (renaming it is fine)
+    r = await campaign.call(C.SaveRole, {"id": customer["id"], "name": "Happy"})
+    assert r["error"]["code"] == "CONFLICT" and r["error"]["details"]["swarmIds"] == ["sw_1"]
+    renamed = await campaign.data(
+        C.SaveRole,
+        {"id": customer["id"], "name": "Happy Jo", "type": "satisfied_customer", "boundAccountId": "acct1"},
+    )
+    assert renamed["name"] == "Happy Jo" and renamed["boundAccountId"] == "acct1"
     await campaign.rt.db["swarms"].update_one({"_id": "sw_1"}, {"$set": {"status": "stopped"}})
     assert (await campaign.data(C.DeleteRole, {"id": customer["id"]}))["affected"] == 1
     assert (await campaign.data(C.DeleteScript, {"id": script["id"]}))["affected"] == 1

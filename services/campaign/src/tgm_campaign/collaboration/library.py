@@ -7,7 +7,8 @@ Decisions (the next engineer's reference):
   CONFLICT instead of creating a second copy.
 - **Roles.** A bound account must be in the fleet: tg-session's `describe-accounts` is asked when the
   account is new or changed (NOT_FOUND `boundAccountId` when it is not; its own error, e.g.
-  UNAVAILABLE, when tg-session cannot answer: an unchecked binding is never stored). One active
+  UNAVAILABLE, when tg-session cannot answer: an unchecked binding is never stored). A role an
+  unfinished run or an active swarm uses keeps its account (CONFLICT naming them). One active
   role per account: CONFLICT naming the other role (checked first, and the partial unique index
   `active_account` settles racing saves). Deactivating a role keeps its bindings; scenarios and
   runs check `is_active` themselves.
@@ -227,6 +228,23 @@ class RoleLibrary:
             if previous is None:
                 raise NotFound(f"role {req.id} does not exist", {"field": "id"})
         account = req.bound_account_id
+        if previous is not None and previous.get("bound_account_id") != account:
+            runs = await self.stores.runs.active_using("role", previous["_id"])
+            swarms = await self.stores.swarms.active_using("role", previous["_id"])
+            if runs or swarms:
+                named = "; ".join(
+                    f"{label} {', '.join(ids)}"
+                    for label, ids in (("unfinished run(s)", runs), ("active swarm(s)", swarms))
+                    if ids
+                )
+                raise Conflict(
+                    f"role {previous['_id']} speaks in {named}: its account cannot change until they end",
+                    {
+                        "field": "boundAccountId",
+                        **({"runIds": runs} if runs else {}),
+                        **({"swarmIds": swarms} if swarms else {}),
+                    },
+                )
         if account is not None:
             if not account.strip():
                 raise Invalid("boundAccountId: blank", {"field": "boundAccountId"})
