@@ -151,6 +151,7 @@ class Channel:
     log: list[ChannelLogEntry] = field(default_factory=list)
     invites: set[str] = field(default_factory=set)
     last_post: dict[int, float] = field(default_factory=dict)  # user -> time of last post (slowmode)
+    banned: set[int] = field(default_factory=set)  # users an admin banned (ban_in_channel)
     random_ids: dict[tuple[int, int], int] = field(default_factory=dict)
     last_activity: int = 0
 

@@ -685,6 +685,8 @@ class World:
             if ch is None:
                 raise RpcFail("CHANNEL_INVALID")
             part = ch.participants.get(sender.id)
+            if sender.id in ch.banned:
+                raise RpcFail("USER_BANNED_IN_CHANNEL")
             if part is None:
                 raise RpcFail("CHANNEL_PRIVATE")
             if ch.broadcast and part.role == "member":
@@ -1003,11 +1005,25 @@ class World:
         origin_key=None,
     ) -> ChannelMessage:
         u, ch = self.user(user), self.channel(channel)
+        if u.id in ch.banned:
+            raise RpcFail("USER_BANNED_IN_CHANNEL")
         if u.id in ch.participants:
             raise RpcFail("USER_ALREADY_PARTICIPANT")
         if not via_invite and not ch.username:
             raise RpcFail("CHANNEL_PRIVATE")
         return self._add_participant(ch, u, inviter=None, via_link=via_invite, origin_key=origin_key)
+
+    def ban_in_channel(self, user: int | str | User, channel: int | str | Channel) -> None:
+        """An admin bans `user`: out of the group, and every send or join is refused
+        (`USER_BANNED_IN_CHANNEL`) until `unban_in_channel`."""
+        u, ch = self.user(user), self.channel(channel)
+        ch.banned.add(u.id)
+        if u.id in ch.participants and ch.participants[u.id].role != "creator":
+            del ch.participants[u.id]
+            u.channels.discard(ch.id)
+
+    def unban_in_channel(self, user: int | str | User, channel: int | str | Channel) -> None:
+        self.channel(channel).banned.discard(self.user(user).id)
 
     def leave_channel(
         self, user: int | str | User, channel: int | str | Channel, *, origin_key=None
