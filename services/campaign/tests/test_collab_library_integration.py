@@ -193,6 +193,36 @@ async def test_scripts_validation_and_listing(campaign: Any) -> None:
     big["stages"] = [{"lines": [{"slot": "expert", "text": "x" * 10} for _ in range(200)]} for _ in range(3)]
     await refused(big, "VALIDATION_ERROR", "stages")
     await refused(script_body(" intro "), "CONFLICT", "name")
+    body = script_body("T11")
+    body["stages"][1]["trigger"]["onTimeout"] = "continue"
+    del body["stages"][1]["trigger"]["timeoutSeconds"]
+    await refused(body, "VALIDATION_ERROR", "stages[1].trigger.onTimeout")
+    body = script_body("T12", success={"endRun": True})
+    await refused(body, "VALIDATION_ERROR", "success")
+    body = script_body("T13", success={"keywords": ["deal", "DEAL"]})
+    await refused(body, "VALIDATION_ERROR", "success.keywords[1]")
+    body = script_body("T14")
+    body["stages"].append({"lines": [{"slot": "customer", "text": "great"}]})
+    body["stages"][0]["branches"] = [
+        {"keywords": ["yes"], "gotoStage": 2},
+        {"keywords": ["Yes"], "gotoStage": 1},
+    ]
+    await refused(body, "VALIDATION_ERROR", "stages[0].branches")
+
+    # branches, a success condition and onTimeout are stored and answered
+    rich = script_body("Rich", success={"keywords": ["deal"], "minReplies": 2, "endRun": False})
+    rich["stages"].append({"lines": [{"slot": "customer", "text": "great"}]})
+    rich["stages"][0]["branches"] = [{"keywords": ["yes", "sure"], "gotoStage": 2}]
+    rich["stages"][1]["trigger"]["onTimeout"] = "continue"
+    saved = await campaign.data(C.SaveScript, rich)
+    assert saved["success"] == {"keywords": ["deal"], "minReplies": 2, "endRun": False}
+    assert saved["stages"][0]["branches"] == [{"keywords": ["yes", "sure"], "gotoStage": 2}]
+    assert saved["stages"][1]["trigger"]["onTimeout"] == "continue"
+    got = await campaign.m.library.get_script(saved["id"])
+    assert (
+        got.success is not None and got.success.min_replies == 2 and got.stages[0].branches[0].goto_stage == 2
+    )
+    await campaign.data(C.DeleteScript, {"id": saved["id"]})
 
     # replace: same id, counters kept; search and activeOnly
     again = await campaign.data(

@@ -16,7 +16,8 @@ Decisions (the next engineer's reference):
   texts parse as messaging templates (variables, spintax; a typo such as `{first name}` is refused);
   `template` lines name an existing, active template; a line carries only its type's content; stage
   triggers are consistent (keywords only on `keyword` triggers, non-blank and distinct; a timeout
-  only on `message`/`keyword`); a script holds at most `MAX_LINES` lines and `MAX_TEXT` characters
+  only on `message`/`keyword`, `onTimeout` only with a timeout); branches go to a later stage, their
+  keywords distinct across the stage's branches; a success condition has keywords or minReplies; a script holds at most `MAX_LINES` lines and `MAX_TEXT` characters
   of content (a document stays far below the database's 16 MB).
 - **Scenarios.** The script exists; bindings name only the script's slots, every *speaking* slot
   (one with a line) is bound (a slot with no line may stay unbound), each to an existing role with a
@@ -78,60 +79,38 @@ Kind = Literal["role", "script", "scenario"]
 _COLLECTION = {"role": "roles", "script": "scripts", "scenario": "scenarios"}
 
 
+def _fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored document as a view's input: every spec field as stored (fields the contract gains
+    later come along), `_id` as `id`; store-only fields (`name_key`, `deleting`, …) are ignored."""
+    return {**{k: v for k, v in doc.items() if v is not None or k == "bound_account_id"}, "id": doc["_id"]}
+
+
 def role_view(doc: Mapping[str, Any], scenario_ids: Iterable[str] = ()) -> cmd.RoleView:
-    return cmd.RoleView(
-        id=doc["_id"],
-        name=doc["name"],
-        type=doc.get("type", "custom"),
-        bound_account_id=doc.get("bound_account_id"),
-        personality=cmd.Personality.model_validate(doc.get("personality") or {}),
-        ai_config=cmd.RoleAiConfig.model_validate(doc.get("ai_config") or {}),
-        responsibilities=list(doc.get("responsibilities") or []),
-        is_active=doc.get("is_active", True),
-        scenario_ids=list(scenario_ids),
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-    )
+    return cmd.RoleView.model_validate({**_fields(doc), "scenario_ids": list(scenario_ids)})
 
 
 def script_view(doc: Mapping[str, Any]) -> cmd.ScriptView:
-    return cmd.ScriptView(
-        id=doc["_id"],
-        name=doc["name"],
-        description=doc.get("description"),
-        roles=[cmd.ScriptRoleSlot.model_validate(r) for r in doc.get("roles") or []],
-        stages=[cmd.ScriptStage.model_validate(s) for s in doc.get("stages") or []],
-        is_active=doc.get("is_active", True),
-        runs=doc.get("runs", 0),
-        completed=doc.get("completed", 0),
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-    )
+    return cmd.ScriptView.model_validate(_fields(doc))
 
 
 def scenario_view(doc: Mapping[str, Any], runs_active: int = 0) -> cmd.ScenarioView:
-    return cmd.ScenarioView(
-        id=doc["_id"],
-        name=doc["name"],
-        description=doc.get("description"),
-        script_id=doc["script_id"],
-        role_bindings=dict(doc.get("role_bindings") or {}),
-        where=doc.get("where", "new_group"),
-        chat=doc.get("chat"),
-        new_group=cmd.NewGroupSpec.model_validate(doc["new_group"]) if doc.get("new_group") else None,
-        start_on=doc.get("start_on", "manual"),
-        lead_stages=list(doc.get("lead_stages") or []),
-        max_concurrent_runs=doc.get("max_concurrent_runs", 5),
-        is_active=doc.get("is_active", True),
-        runs_total=doc.get("runs_total", 0),
-        runs_active=runs_active,
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-    )
+    return cmd.ScenarioView.model_validate({**_fields(doc), "runs_active": runs_active})
 
 
 def _blank(value: str | None) -> bool:
     return value is not None and not value.strip()
+
+
+def _check_keywords(words: Iterable[str], field: str) -> None:
+    """Non-blank, at most MAX_KEYWORD characters, distinct (case-folded)."""
+    seen: set[str] = set()
+    for k, word in enumerate(words):
+        if not word.strip() or len(word) > MAX_KEYWORD:
+            raise Invalid(f"{field}[{k}]: 1 to {MAX_KEYWORD} characters", {"field": f"{field}[{k}]"})
+        folded = word.strip().casefold()
+        if folded in seen:
+            raise Invalid(f"{field}[{k}]: {word!r} twice", {"field": f"{field}[{k}]"})
+        seen.add(folded)
 
 
 def _check_template_text(text: str, field: str) -> None:
@@ -377,24 +356,27 @@ class RoleLibrary:
                     f"{at}.trigger.keywords: only a 'keyword' trigger has keywords",
                     {"field": f"{at}.trigger.keywords"},
                 )
-            seen: set[str] = set()
-            for k, word in enumerate(trig.keywords):
-                if not word.strip() or len(word) > MAX_KEYWORD:
-                    raise Invalid(
-                        f"{at}.trigger.keywords[{k}]: 1 to {MAX_KEYWORD} characters",
-                        {"field": f"{at}.trigger.keywords[{k}]"},
-                    )
-                folded = word.strip().casefold()
-                if folded in seen:
-                    raise Invalid(
-                        f"{at}.trigger.keywords[{k}]: {word!r} twice",
-                        {"field": f"{at}.trigger.keywords[{k}]"},
-                    )
-                seen.add(folded)
+            _check_keywords(trig.keywords, f"{at}.trigger.keywords")
             if trig.timeout_seconds is not None and trig.type not in ("message", "keyword"):
                 raise Invalid(
                     f"{at}.trigger.timeoutSeconds: only a 'message' or 'keyword' trigger waits",
                     {"field": f"{at}.trigger.timeoutSeconds"},
+                )
+            if trig.on_timeout != "stop" and trig.timeout_seconds is None:
+                raise Invalid(
+                    f"{at}.trigger.onTimeout: needs timeoutSeconds", {"field": f"{at}.trigger.onTimeout"}
+                )
+            for k, branch in enumerate(stage.branches):
+                _check_keywords(branch.keywords, f"{at}.branches[{k}].keywords")
+                if not i < branch.goto_stage < len(spec.stages):
+                    raise Invalid(
+                        f"{at}.branches[{k}].gotoStage: a later stage (at most {len(spec.stages) - 1})",
+                        {"field": f"{at}.branches[{k}].gotoStage"},
+                    )
+            words = [w.strip().casefold() for b in stage.branches for w in b.keywords]
+            if len(words) != len(set(words)):
+                raise Invalid(
+                    f"{at}.branches: one keyword leads to two branches", {"field": f"{at}.branches"}
                 )
             for j, line in enumerate(stage.lines):
                 where = f"{at}.lines[{j}]"
@@ -425,6 +407,10 @@ class RoleLibrary:
                     chars += len(line.prompt)
                 elif line.template_id is not None:
                     template_ids.setdefault(line.template_id, f"{where}.templateId")
+        if spec.success is not None:
+            _check_keywords(spec.success.keywords, "success.keywords")
+            if not spec.success.keywords and spec.success.min_replies is None:
+                raise Invalid("success: give keywords or minReplies", {"field": "success"})
         if lines > MAX_LINES:
             raise Invalid(f"stages: {lines} lines; a script holds at most {MAX_LINES}", {"field": "stages"})
         if chars > MAX_TEXT:
