@@ -241,7 +241,7 @@ class SwarmService:
                 f"a swarm already runs in chat {chat_id}", {"swarmId": raced["_id"] if raced else None}
             )
         self._running = None
-        await self.monitoring.republish()
+        await self._republish()
         await self._state_event(doc, SwarmStatus.RUNNING)
         return await self._view(doc)
 
@@ -277,9 +277,17 @@ class SwarmService:
         if stopped is None:
             return None
         self._running = None
-        await self.monitoring.republish()
+        await self._republish()
         await self._state_event(stopped, SwarmStatus.STOPPED)
         return stopped
+
+    async def _republish(self) -> None:
+        # `republish()` skips the write when its replica's last snapshot equals the new one; with
+        # several replicas another one may have written since (this replica's start wrote "no
+        # chat", another replica's start-swarm wrote the chat, this replica's stop computes "no
+        # chat" again and would write nothing): forget the snapshot so the write happens.
+        self.monitoring._published = None
+        await self.monitoring.republish()
 
     # --- the consumer -----------------------------------------------------------------------------
 

@@ -1,0 +1,320 @@
+"""Swarms on a real nats-server and database: three role accounts in one group (FakeFleet), every
+group message published by each of the three listeners as tg-session does, two campaign replicas
+consuming them.
+
+- Messages racing across replicas and listener copies: each is decided once (one claim), answered
+  at most once (one job, one AI call), by the account whose turn it is, as a group reply to it;
+  a burst of questions at one instant gets one answer (the group interval), the traffic share cap
+  holds over any window, accounts rotate, non-questions and the swarm's own messages are left
+  alone; get-swarm-status counts exactly that.
+- start/stop: the group is published to tg-session while the swarm runs (monitoring off), a second
+  swarm in the chat is a CONFLICT, bad roles are refused, a duration ends it (tick), the AI failing
+  is recorded without a message.
+
+The swarms' clock is a test clock (`Clock`): each round of messages is decided at a known instant,
+so the intervals and caps are checked exactly without waiting them out in real time. ai's
+ai-generate-response is a plain NATS responder here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from tgm_contracts import streams
+from tgm_contracts.commands import collaboration as C
+from tgm_contracts.commands.ai import AiGenerateResponse
+from tgm_contracts.events_session import MessageReceived
+from tgm_contracts.models.session import TelegramUser
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+CHAT = -1002555
+ACCOUNTS = ("acct0", "acct1", "acct2")
+
+
+class Clock:
+    """The swarms' clock: real time minus an hour, plus what the test advanced (jobs are due now)."""
+
+    def __init__(self) -> None:
+        self.base = time.time() - 3600
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return self.base + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class Ai:
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self.calls: list[dict[str, Any]] = []
+        self.fail = False
+
+    async def start(self) -> None:
+        async def answer(msg: Any) -> None:
+            req = json.loads(msg.data)
+            self.calls.append(req)
+            if self.fail:
+                body = {"ok": False, "error": {"code": "UNAVAILABLE", "message": "no provider configured"}}
+            else:
+                body = {
+                    "ok": True,
+                    "data": {
+                        "text": f"{req['accountId']} on: {req['message']} {{not spintax}}",
+                        "confidence": 0.8,
+                        "handoff": False,
+                        "language": "en",
+                        "provider": "local",
+                        "model": "test",
+                        "latencyMs": 1.0,
+                    },
+                }
+            await msg.respond(json.dumps(body).encode())
+
+        await self.nc.subscribe(AiGenerateResponse.SUBJECT, cb=answer)
+
+
+def copies(
+    message_id: int, text: str, sender: int = 101, outgoing_by: str | None = None
+) -> list[MessageReceived]:
+    """The message as each of the three role accounts' sessions publishes it."""
+    return [
+        MessageReceived(
+            account_id=acct,
+            chat_kind="supergroup",
+            chat_id=CHAT,
+            chat_title="Support group",
+            message_id=message_id,
+            sender_id=sender,
+            sender=TelegramUser(user_id=sender, first_name="Ann", username=f"u{sender}"),
+            text=text,
+            date=datetime.now(UTC),
+            is_outgoing=acct == outgoing_by,
+        )
+        for acct in ACCOUNTS
+    ]
+
+
+async def drained(campaign: Any, eventually: Callable[..., Any]) -> None:
+    js = campaign.nc.jetstream()
+
+    async def done() -> bool:
+        info = await js.consumer_info("TGM_EVENTS", "campaign_swarm_messages")
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(done, timeout=30, interval=0.05)
+
+
+async def roles(campaign: Any) -> list[str]:
+    ids = []
+    for i, acct in enumerate(ACCOUNTS):
+        role = await campaign.data(
+            C.SaveRole,
+            {
+                "name": f"Role {i}",
+                "type": ["expert", "satisfied_customer", "newbie"][i],
+                "boundAccountId": acct,
+                "personality": {"description": f"persona {i}", "speakingStyle": "casual"},
+                "aiConfig": {"typingSpeed": 2000, "emojiFrequency": "none"},
+            },
+        )
+        ids.append(role["id"])
+    return ids
+
+
+def clock_all(campaign: Any, clock: Clock, fleet: dict[str, tuple[int, str]] | None = None) -> None:
+    """Give every replica's swarms the test clock, and (FakeFleet's accounts have no Telegram
+    profile) the fleet's Telegram ids and usernames as tg-session's get-accounts would give them."""
+    for rt in [campaign.rt, *campaign.extra]:
+        rt.app.swarms.clock = clock
+        if fleet is not None:
+            rt.app.swarms._fleet = (time.monotonic() + 3600, dict(fleet))
+
+
+async def watched(campaign: Any) -> list[int]:
+    kv = await campaign.nc.jetstream().key_value(streams.MONITORED_CHATS.bucket)
+    entry = await kv.get(streams.MONITORED_CHATS_KEY)
+    return list(json.loads(entry.value)["chatIds"])
+
+
+async def test_two_replicas_racing_answer_each_message_once(
+    campaign: Any, eventually: Callable[..., Any]
+) -> None:
+    ai = Ai(campaign.nc)
+    await ai.start()
+    for acct in ACCOUNTS:
+        campaign.fleet.accounts[acct].members_of = {CHAT}
+    await campaign.replica("campaign-2")
+    clock = Clock()
+    clock_all(campaign, clock, {acct: (7000 + i, f"role{i}") for i, acct in enumerate(ACCOUNTS)})
+    role_ids = await roles(campaign)
+    swarm = await campaign.data(
+        C.StartSwarm,
+        {
+            "chat": CHAT,
+            "roleIds": role_ids,
+            "triggers": {"questions": True, "mentions": False},
+            "replyProbability": 1.0,
+            "minIntervalSeconds": 10,
+            "maxMessagesPerHour": 120,
+            "maxTrafficShare": 0.25,
+            "trafficWindow": 4,
+            "accountMinIntervalSeconds": 0,
+        },
+    )
+    assert swarm["status"] == "running" and swarm["chatId"] == CHAT
+    assert [p["accountId"] for p in swarm["participants"]] == list(ACCOUNTS)
+    assert CHAT in await watched(campaign)  # published to tg-session with monitoring off
+    pub = campaign.fleet.rt.publish
+
+    # a burst of 6 questions at one instant, every copy at once, two replicas: one answer
+    await asyncio.gather(*(pub(e) for m in range(1, 7) for e in copies(m, f"question {m}?")))
+    await drained(campaign, eventually)
+    jobs = await campaign.rt.db["jobs"].find({}).to_list()
+    assert len(jobs) == 1 and len(ai.calls) == 1
+
+    # three remarks (the burst leaves the traffic window), then rounds 11 s apart (past the
+    # interval): a question and the swarm's own message at once, then a remark
+    member_order = list(range(1, 7))
+    for m in (50, 51, 52):
+        clock.advance(11)
+        await asyncio.gather(*(pub(e) for e in copies(m, "ok")))
+        await drained(campaign, eventually)
+        member_order.append(m)
+    for r in range(10):
+        clock.advance(11)
+        q, remark, own = 100 + 3 * r, 101 + 3 * r, 102 + 3 * r
+        await asyncio.gather(
+            *(pub(e) for e in copies(q, f"how does plan {r} work")),
+            *(
+                pub(e)
+                for e in copies(own, f"own line {r}?", sender=7000 + r % 3, outgoing_by=ACCOUNTS[r % 3])
+            ),
+        )
+        await drained(campaign, eventually)
+        await asyncio.gather(*(pub(e) for e in copies(remark, f"thanks {r}")))
+        await drained(campaign, eventually)
+        member_order += [q, remark]
+
+    jobs = await campaign.rt.db["jobs"].find({}).to_list()
+    replied = [j["body"]["reply_to"] for j in jobs]
+    assert len(replied) == len(set(replied)), "a message answered twice"
+    assert len(ai.calls) == len(jobs)
+    claims = await campaign.rt.db["swarm_claims"].find({}).to_list()
+    assert len(claims) == 6 + 3 + 30  # one claim per message, whatever the copies and replicas
+    for j in jobs:
+        assert (
+            j["kind"] == "group"
+            and j["peer"] == CHAT
+            and j["key"] == f"swm:{swarm['id']}:{CHAT}:{j['body']['reply_to']}"
+        )
+        assert j["body"]["text"].startswith(j["account_id"]) and j["body"]["text"].endswith(
+            "\\{not spintax\\}"
+        )
+    answered = set(replied)
+    # one of the burst, then every other question: the share cap (1 in 4 members' messages); never
+    # a remark or the swarm's own message
+    assert len(answered & set(range(1, 7))) == 1
+    assert answered - set(range(1, 7)) == {100 + 3 * r for r in range(0, 10, 2)}
+    for i in range(len(member_order)):
+        window = member_order[i : i + 4]
+        assert sum(1 for m in window if m in answered) <= 1, (window, sorted(answered))
+    # rotation: the answers in message order go acct0, acct1, acct2, acct0, ...
+    by_message = sorted(jobs, key=lambda j: member_order.index(j["body"]["reply_to"]))
+    assert [j["account_id"] for j in by_message] == [ACCOUNTS[i % 3] for i in range(len(by_message))]
+    assert len(jobs) == 6
+
+    status = (await campaign.data(C.GetSwarmStatus, {"swarmId": swarm["id"]}))["items"][0]
+    stats = status["stats"]
+    assert stats["messagesSeen"] == 39 and stats["answered"] == len(jobs) == status["messagesSent"]
+    reasons = stats["reasons"]
+    # the swarm's own message: whichever copy came first, the author's (own) or another's (role)
+    assert reasons.get("own_message", 0) + reasons.get("role_account", 0) == 10
+    assert reasons["no_trigger"] == 13 and reasons["answered"] == 6
+    assert reasons["group_interval"] == 5 and reasons["share_cap"] == 5
+    assert sum(reasons.values()) == 39
+    assert sum(a["answered"] for a in stats["accounts"]) == len(jobs)
+    last = stats["lastDecisions"]
+    assert len(last) == 20 and last[0]["messageId"] == 101 + 27  # newest first
+    job_of = {j["body"]["reply_to"]: j["_id"] for j in jobs}
+    for d in last:
+        assert (d["outcome"] == "answered") == (d["messageId"] in answered)
+        assert d["jobId"] == job_of.get(d["messageId"])
+
+    # the answers go out through the queue, each once
+    await campaign.fleet.wait_for(lambda f: len(f.deliveries) == len(jobs), timeout=30)
+    assert sorted(d.job_id for d in campaign.fleet.deliveries) == sorted(job_of.values())
+
+    # stopped: no longer watched, later messages left alone
+    stopped = await campaign.data(C.StopSwarm, {"swarmId": swarm["id"]})
+    assert stopped["status"] == "stopped" and stopped["stopReason"] == "stopped"
+    assert CHAT not in await watched(campaign)
+    again = await campaign.data(C.StopSwarm, {"swarmId": swarm["id"]})
+    assert again["status"] == "stopped" and again["stoppedAt"] == stopped["stoppedAt"]
+    for rt in [campaign.rt, *campaign.extra]:
+        rt.app.swarms._running = None
+    clock.advance(60)
+    await asyncio.gather(*(pub(e) for e in copies(999, "anyone there?")))
+    await drained(campaign, eventually)
+    assert await campaign.rt.db["jobs"].count_documents({}) == len(jobs)
+    assert await campaign.rt.db["swarm_claims"].count_documents({}) == 39
+    changed = [e for e in campaign.events if e["_subject"].endswith("swarm-state-changed.v1")]
+    assert [e["status"] for e in changed] == ["running", "stopped"]
+
+
+async def test_start_checks_conflict_duration_and_ai_failure(
+    campaign: Any, eventually: Callable[..., Any]
+) -> None:
+    ai = Ai(campaign.nc)
+    await ai.start()
+    clock = Clock()
+    clock_all(campaign, clock)
+    role_ids = await roles(campaign)
+    base = {"chat": CHAT, "roleIds": role_ids[:2], "replyProbability": 1.0, "minIntervalSeconds": 10}
+
+    missing = await campaign.call(C.StartSwarm, {**base, "roleIds": [role_ids[0], "role_nope"]})
+    assert missing["error"]["code"] == "NOT_FOUND"
+    private = await campaign.call(C.StartSwarm, {**base, "chat": 12345})
+    assert private["error"]["code"] == "VALIDATION_ERROR"
+    unknown_set = await campaign.call(C.StartSwarm, {**base, "triggers": {"keywordSetIds": ["ks_nope"]}})
+    assert unknown_set["error"]["code"] == "NOT_FOUND"
+    inactive = await campaign.data(C.SaveRole, {"name": "Sleeper", "isActive": False})
+    off = await campaign.call(C.StartSwarm, {**base, "roleIds": [role_ids[0], inactive["id"]]})
+    assert off["error"]["code"] == "VALIDATION_ERROR" and "not active" in off["error"]["message"]
+
+    swarm = await campaign.data(C.StartSwarm, {**base, "durationMinutes": 5})
+    assert swarm["endsAt"] is not None
+    clash = await campaign.call(C.StartSwarm, {**base, "roleIds": role_ids[1:]})
+    assert clash["error"]["code"] == "CONFLICT" and swarm["id"] in clash["error"]["message"]
+    # a role in use by the running swarm cannot be deleted
+    busy = await campaign.call(C.DeleteRole, {"id": role_ids[0]})
+    assert busy["error"]["code"] == "CONFLICT"
+
+    # the AI failing: recorded, no message
+    ai.fail = True
+    await asyncio.gather(*(campaign.fleet.rt.publish(e) for e in copies(5, "price?")))
+    await drained(campaign, eventually)
+    status = (await campaign.data(C.GetSwarmStatus, {"swarmId": swarm["id"]}))["items"][0]
+    assert status["stats"]["reasons"] == {"ai_failed": 1} and status["messagesSent"] == 0
+    decision = status["stats"]["lastDecisions"][0]
+    assert decision["outcome"] == "ai_failed" and "no provider configured" in decision["detail"]
+    assert "no provider configured" in status["lastError"]
+    assert await campaign.rt.db["jobs"].count_documents({}) == 0
+
+    # the duration ends it (the runner's round)
+    clock.advance(5 * 60 + 1)
+    await campaign.rt.app.swarms.tick()
+    status = (await campaign.data(C.GetSwarmStatus, {"statuses": ["stopped"]}))["items"]
+    assert [(s["id"], s["stopReason"]) for s in status] == [(swarm["id"], "ended")]
+    # the chat is free again
+    second = await campaign.data(C.StartSwarm, {**base, "roleIds": role_ids[1:]})
+    assert second["status"] == "running"
+    listed = await campaign.data(C.GetSwarmStatus, {})
+    assert [s["id"] for s in listed["items"]] == [second["id"], swarm["id"]] and listed["total"] == 2
