@@ -45,7 +45,16 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
    - `add_lead`: `LeadService.capture` (source `keyword`, group, keyword, set, intent).
    - `notify`: `OperatorNotified`.
 7. `TriggerFired` per matched rule (fired / cooldown / daily_limit / condition_failed, or `error`
-   when an action failed, with the detail); the rule's counters once per firing (rule_store.py).
+   when an action failed, with the detail); the rule's counters once per firing (rule_store.py):
+   `triggerCount` alongside the actions of a fired firing (so a resumed one is counted too, and the
+   reply is not queued behind a write of the rule document), success/failure when it is done.
+
+Latency budget (bench/automation/decision.py; the embedded database serves one operation at a
+time, ~1 ms each, and findAndModify scans a collection): a message with no hit makes no database
+operation (the group and monitoring state are cached, `last_message_at` is batched); a matched one
+makes ~12 sequential operations before its reply job is queued (claim; lead ‖ rule state; firing
+open, day, user, fired; then the queue's own) and the counters, events and bookkeeping alongside
+or after it.
    Events made more than once on a redelivery carry the same event id, so JetStream's duplicate
    window drops the copy.
 
@@ -261,9 +270,10 @@ class AutomationService:
         if not rules:
             return
         settings = await self.triggers.settings()
-        facts, lead_id = await self._facts(group, evt, rules, now)
         days = {r.id: engine.local_day(now, settings) for r in rules}
-        states = await self.stores.firings.states(days, facts.user_id)
+        (facts, lead_id), states = await asyncio.gather(
+            self._facts(group, evt, rules, now), self.stores.firings.states(days, evt.sender_id)
+        )
         gate = engine.Exclusivity()
         for rule in engine.ordered(rules):
             key = firing_key(rule.id, evt.chat_id, evt.message_id)
@@ -370,8 +380,7 @@ class AutomationService:
             fired = await firings.get(key)
             if fired is None or fired.get("state") != "fired":
                 return None
-        await self.stores.rules.count_fired(rule.id, key, fired.get("fired_at") or now)
-        return fired
+        return fired  # counted by `_act` (as it starts the actions: a resumed firing is counted too)
 
     # --- acting ------------------------------------------------------------------------------------
 
@@ -397,69 +406,79 @@ class AutomationService:
         order = [a for a in actions if a[1].type == "add_lead"] + [
             a for a in actions if a[1].type != "add_lead"
         ]
-        for index, action in order:
-            if index in done:
-                continue
-            fields: dict[str, Any] = {}
-            error: str | None = None
-            try:
-                if action.type == "add_lead":
-                    assert facts.user_id is not None
-                    lead, _ = await self.leads.capture(
-                        user_id=facts.user_id,
-                        username=facts.username,
-                        first_name=facts.first_name,
-                        last_name=evt.sender.last_name if evt.sender else None,
-                        group_id=group["_id"],
-                        group_title=group.get("title") or evt.chat_title,
-                        chat_id=evt.chat_id,
-                        keyword=keyword,
-                        keyword_set_id=firing.get("keyword_set_id"),
-                        intent_score=facts.intent_score,
-                        stage=action.stage,
-                        tags=action.tags,
-                        by=f"trigger:{rule.id}",
-                    )
-                    lead_id = fields["lead_id"] = lead.id
-                elif action.type == "reply_template":
-                    body = MessageBody(
-                        template_id=action.template_id,
-                        variables=sender_variables(
-                            first_name=facts.first_name,
-                            username=facts.username,
-                            last_name=evt.sender.last_name if evt.sender else None,
-                            group_title=group.get("title") or evt.chat_title,
-                            keyword=keyword,
-                        ),
-                    )
-                    job = await self._queue_reply(
-                        firing, rule, action.target, body, lead_id, group, evt, None
-                    )
-                    job_ids.append(job)
-                    fields["job_ids"] = job_ids
-                elif action.type == "ai_reply":
-                    error = await self._ai(firing, rule, action, facts, group, evt, lead_id, job_ids, fields)
-                elif action.type == "notify":
-                    text = notify_text(action.message, rule.name, facts, keyword, group.get("title"))
-                    await self.emit(
-                        OperatorNotified(
-                            event_id=event_id("notify", key, index),
-                            channel=action.channel,
-                            title=f"Trigger {rule.name}"[:200],
-                            message=text,
-                            rule_id=rule.id,
-                            group_id=group["_id"],
+
+        async def run() -> None:
+            nonlocal lead_id
+            for index, action in order:
+                if index in done:
+                    continue
+                fields: dict[str, Any] = {}
+                error: str | None = None
+                try:
+                    if action.type == "add_lead":
+                        assert facts.user_id is not None
+                        lead, _ = await self.leads.capture(
                             user_id=facts.user_id,
-                            lead_id=lead_id,
+                            username=facts.username,
+                            first_name=facts.first_name,
+                            last_name=evt.sender.last_name if evt.sender else None,
+                            group_id=group["_id"],
+                            group_title=group.get("title") or evt.chat_title,
+                            chat_id=evt.chat_id,
+                            keyword=keyword,
+                            keyword_set_id=firing.get("keyword_set_id"),
+                            intent_score=facts.intent_score,
+                            stage=action.stage,
+                            tags=action.tags,
+                            by=f"trigger:{rule.id}",
                         )
-                    )
-                else:
-                    error = f"{action.type}: multi-role scenarios are not available yet"
-            except DomainError as exc:  # a refusal of this action (template deleted, bad sender, ...)
-                error = f"{action.type}: {exc.code.value}: {exc.message}"
-            if error is not None:
-                errors.append(error)
-            await self.stores.firings.action_done(key, index, fields, error)
+                        lead_id = fields["lead_id"] = lead.id
+                    elif action.type == "reply_template":
+                        body = MessageBody(
+                            template_id=action.template_id,
+                            variables=sender_variables(
+                                first_name=facts.first_name,
+                                username=facts.username,
+                                last_name=evt.sender.last_name if evt.sender else None,
+                                group_title=group.get("title") or evt.chat_title,
+                                keyword=keyword,
+                            ),
+                        )
+                        job = await self._queue_reply(
+                            firing, rule, action.target, body, lead_id, group, evt, None
+                        )
+                        job_ids.append(job)
+                        fields["job_ids"] = job_ids
+                    elif action.type == "ai_reply":
+                        error = await self._ai(
+                            firing, rule, action, facts, group, evt, lead_id, job_ids, fields
+                        )
+                    elif action.type == "notify":
+                        text = notify_text(action.message, rule.name, facts, keyword, group.get("title"))
+                        await self.emit(
+                            OperatorNotified(
+                                event_id=event_id("notify", key, index),
+                                channel=action.channel,
+                                title=f"Trigger {rule.name}"[:200],
+                                message=text,
+                                rule_id=rule.id,
+                                group_id=group["_id"],
+                                user_id=facts.user_id,
+                                lead_id=lead_id,
+                            )
+                        )
+                    else:
+                        error = f"{action.type}: multi-role scenarios are not available yet"
+                except DomainError as exc:  # a refusal of this action (template deleted, bad sender, ...)
+                    error = f"{action.type}: {exc.code.value}: {exc.message}"
+                if error is not None:
+                    errors.append(error)
+                await self.stores.firings.action_done(key, index, fields, error)
+
+        # the rule's trigger count (once per firing key) alongside the actions, not ahead of the reply
+        await asyncio.gather(
+            self.stores.rules.count_fired(rule.id, key, firing.get("fired_at") or utc(self.clock())), run()
+        )
         success = not errors
         moved = await self.stores.firings.move(
             key,
