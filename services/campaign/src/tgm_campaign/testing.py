@@ -28,6 +28,10 @@ from tgm_contracts import ErrorCode, Service
 from tgm_contracts.base import Page, utcnow
 from tgm_contracts.commands.accounts import AccountPage, GetAccounts, GetAccountsRequest
 from tgm_contracts.commands.telegram_ops import (
+    CreateGroup,
+    CreateGroupRequest,
+    GetCreatedGroups,
+    GetCreatedGroupsRequest,
     GetGroupMembers,
     GetGroupMembersRequest,
     JoinGroup,
@@ -40,6 +44,7 @@ from tgm_contracts.models.session import (
     AccountState,
     AccountView,
     ChatView,
+    CreatedGroupView,
     GroupMemberView,
 )
 from tgm_contracts.rpc_session import (
@@ -193,6 +198,8 @@ class FakeFleet:
         self.joins: list[tuple[str, int]] = []  # (account, chat id) of every join made
         self.admins: dict[int, set[int]] = {}  # chat id -> admin user ids (get-group-members, admins)
         self.member_calls: list[GetGroupMembersRequest] = []
+        self.created: list[CreatedGroupView] = []  # create-group calls answered (collaboration runs)
+        self.uninvitable: set[int | str] = set()  # peers create-group fails to add (privacy settings)
         self._register()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -293,6 +300,43 @@ class FakeFleet:
                 raise DomainError(ErrorCode.NOT_FOUND, f"no chat {req.group}")
             ids = sorted(self.admins.get(chat_id, set())) if req.filter == "admins" else []
             return Page[GroupMemberView](items=[GroupMemberView(user_id=i, role="admin") for i in ids])
+
+        @self.rt.command(CreateGroup)
+        async def create_group(req: CreateGroupRequest, ctx: CallContext) -> CreatedGroupView:
+            acct = self.accounts.get(req.account_id or "")
+            if acct is None or not acct.served:
+                raise DomainError(ErrorCode.UNAVAILABLE, f"nobody holds account {req.account_id}")
+            chat_id = -1_009_000_000_000 - len(self.created)
+            self.chats.append(FleetChat(chat_id, req.title, invite=f"inv{len(self.created)}"))
+            acct.members_of = {*(acct.members_of or set()), chat_id}
+            invited = [peer_id_of(m) for m in req.members if m not in self.uninvitable]
+            view = CreatedGroupView(
+                id=f"cg{len(self.created)}",
+                account_id=acct.id,
+                chat=ChatView(
+                    chat_id=chat_id, kind="supergroup", title=req.title, is_member=True, is_admin=True
+                ),
+                invite_link=f"https://t.me/+inv{len(self.created)}",
+                invited=invited,
+                failed_invites=[
+                    {"peer": str(m), "error": "USER_PRIVACY_RESTRICTED"}
+                    for m in req.members
+                    if m in self.uninvitable
+                ],
+                created_at=utcnow(),
+            )
+            self.created.append(view)
+            await self._notify()
+            return view
+
+        @self.rt.command(GetCreatedGroups)
+        async def get_created_groups(
+            req: GetCreatedGroupsRequest, ctx: CallContext
+        ) -> Page[CreatedGroupView]:
+            mine = [
+                g for g in reversed(self.created) if req.account_id is None or g.account_id == req.account_id
+            ]
+            return Page[CreatedGroupView](items=mine[: req.limit], total=len(mine))
 
         @self.rt.command(JoinGroup)
         async def join_group(req: JoinGroupRequest, ctx: CallContext) -> JoinGroupResult:
