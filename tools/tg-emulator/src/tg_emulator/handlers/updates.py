@@ -15,7 +15,8 @@ def get_state(ctx: Ctx, req):
 @handler(functions.updates.GetDifferenceRequest)
 def get_difference(ctx: Ctx, req):
     limit = req.pts_total_limit or req.pts_limit or 1000
-    return ctx.world.difference(ctx.me(), req.pts, max(1, min(limit, 1000)))
+    date = int(req.date.timestamp()) if req.date else None
+    return ctx.world.difference(ctx.me(), req.pts, max(1, min(limit, 1000)), date)
 
 
 @handler(functions.updates.GetChannelDifferenceRequest)

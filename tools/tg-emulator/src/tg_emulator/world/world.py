@@ -108,6 +108,8 @@ class World:
         self.apps: dict[int, str] = {}
         # Revoke the login of a key used from two connections at once (as Telegram does).
         self.duplicated_key_revokes = True
+        # updates.getDifference answers differenceTooLong to a client this many pts behind.
+        self.difference_too_long = 10_000
         self.users: dict[int, User] = {}
         self.chats: dict[int, Chat] = {}
         self.channels: dict[int, Channel] = {}
@@ -478,17 +480,21 @@ class World:
             pts=u.pts, qts=0, date=render.ts(self.now()), seq=0, unread_count=self.unread_total(u)
         )
 
-    def difference(self, u: User, pts: int, limit: int = 1000) -> Any:
-        if pts > u.pts:
-            # The client is ahead of us (e.g. the world was reset): re-sync it to our pts.
+    def difference(self, u: User, pts: int, limit: int = 1000, date: Any = None) -> Any:
+        """updates.getDifference as Telegram answers it, per user (so per account, whatever auth key
+        or connection asks): the message box's updates after ``pts`` (``differenceSlice`` with an
+        intermediate state when more than ``limit`` remain), ``differenceTooLong`` when the client
+        is more than ``difference_too_long`` pts behind (or ahead: the world was reset), and, in the
+        final part, one ``updateChannelTooLong`` per channel the user is in that had a message after
+        ``date`` (channel messages have their own pts: the client asks getChannelDifference)."""
+        if pts > u.pts or u.pts - pts > self.difference_too_long:
             return types.updates.DifferenceTooLong(pts=u.pts)
-        if pts == u.pts:
-            return types.updates.DifferenceEmpty(date=render.ts(self.now()), seq=0)
+        channels = self._channels_active_since(u, date)
         entries = [e for e in u.log if e.pts > pts]
-        if not entries:
+        if not entries and not channels:
             return types.updates.DifferenceEmpty(date=render.ts(self.now()), seq=0)
         part = entries[:limit]
-        users, chats = {u.id}, set()
+        users, chats = {u.id}, set(channels)
         new_messages, other = [], []
         for e in part:
             users.update(e.user_ids)
@@ -497,7 +503,9 @@ class World:
                 new_messages.append(e.update.message)
             else:
                 other.append(e.update)
-        last = part[-1].pts
+        last = part[-1].pts if part else u.pts
+        if len(entries) <= limit:
+            other.extend(types.UpdateChannelTooLong(cid, pts=self.channels[cid].pts) for cid in channels)
         state = types.updates.State(
             pts=last, qts=0, date=render.ts(self.now()), seq=0, unread_count=self.unread_total(u)
         )
@@ -511,6 +519,18 @@ class World:
         if len(entries) > limit:
             return types.updates.DifferenceSlice(intermediate_state=state, **kwargs)
         return types.updates.Difference(state=state, **kwargs)
+
+    def _channels_active_since(self, u: User, date: Any) -> list[int]:
+        """Channels ``u`` is in with a message after ``date`` (a unix time; None: none asked)."""
+        if not date:
+            return []
+        if not isinstance(date, int | float):
+            date = int(date.timestamp())  # a State's date, as Telethon types carry it
+        return sorted(
+            cid
+            for cid, ch in self.channels.items()
+            if u.id in ch.participants and ch.last_activity > date
+        )
 
     def channel_difference(self, ch: Channel, u: User, pts: int, limit: int) -> Any:
         if pts >= ch.pts or pts <= 0:
