@@ -336,7 +336,7 @@ async def test_ai_reply_full_semi_and_unavailable_and_save_refusals(campaign, ev
     bad = await campaign.call(
         A.SaveTriggerRule, {**base, "actions": [{"type": "start_scenario", "scenarioId": "s1"}]}
     )
-    assert bad["error"]["code"] == "VALIDATION_ERROR" and "multi-role" in bad["error"]["message"]
+    assert bad["error"]["code"] == "NOT_FOUND" and "s1" in bad["error"]["message"]
     bad = await campaign.call(A.SaveTriggerRule, {**base, "keywordSetIds": ["ks_nope"]})
     assert bad["error"]["code"] == "NOT_FOUND"
     bad = await campaign.call(

@@ -56,7 +56,14 @@ async def roles(campaign: Any) -> dict[str, str]:
 
 
 def ln(slot: str, text: str, **extra: Any) -> dict[str, Any]:
-    return {"slot": slot, "text": text, "delaySeconds": 0, "jitterSeconds": 0, "simulateTyping": False, **extra}
+    return {
+        "slot": slot,
+        "text": text,
+        "delaySeconds": 0,
+        "jitterSeconds": 0,
+        "simulateTyping": False,
+        **extra,
+    }
 
 
 SCRIPT = {
@@ -94,7 +101,9 @@ async def wait_run(campaign: Any, run_id: str, predicate: Any, timeout: float = 
             if predicate(view):
                 return view
             try:
-                await campaign.wait_event(lambda e, n=len(campaign.events): campaign.events.index(e) >= n, 1.0)
+                await campaign.wait_event(
+                    lambda e, n=len(campaign.events): campaign.events.index(e) >= n, 1.0
+                )
             except TimeoutError:
                 pass
 
@@ -283,3 +292,71 @@ async def test_bad_input_is_an_error_envelope(campaign: Any) -> None:
     assert stop["error"]["code"] == "NOT_FOUND"
     bad_cursor = await campaign.call(C.GetCollaborationStatus, {"cursor": "zzz"})
     assert bad_cursor["error"]["code"] == "VALIDATION_ERROR"
+
+
+async def test_trigger_rule_starts_a_scenario_for_the_sender(campaign: Any) -> None:
+    from tgm_campaign.testing import FleetChat
+    from tgm_contracts.commands import automation as A
+
+    r = await roles(campaign)
+    fleet = campaign.fleet
+    fleet.chats.append(FleetChat(chat_id=CHAT, title="Club", username="clubgroup"))
+    for acct in ("acct0", "acct1", "acct2"):
+        fleet.accounts[acct].members_of = {CHAT}
+    script = await campaign.data(
+        C.SaveScript,
+        {
+            "name": "on price",
+            "roles": [{"key": "expert"}],
+            "stages": [{"lines": [ln("expert", "Let me explain")]}],
+        },
+    )
+    scenario = await campaign.data(
+        C.SaveScenario,
+        {
+            "name": "price talk",
+            "scriptId": script["id"],
+            "roleBindings": {"expert": r["expert"]},
+            "where": "existing_group",
+        },
+    )
+    bad = await campaign.call(
+        A.SaveTriggerRule,
+        {"name": "x", "keywordSetIds": [], "actions": [{"type": "start_scenario", "scenarioId": "sc_nope"}]},
+    )
+    assert not bad["ok"] and bad["error"]["code"] in ("NOT_FOUND", "VALIDATION_ERROR")
+    ks = await campaign.data(A.AddKeywordSet, {"name": "pricing", "keywords": ["price"]})
+    await campaign.data(
+        A.AddGroup,
+        {
+            "group": CHAT,
+            "name": "Club",
+            "keywordSetIds": [ks["id"]],
+            "listenerAccountIds": ["acct0", "acct1"],
+        },
+    )
+    assert (await campaign.data(A.StartMonitoring, {}))["active"]
+    rule = await campaign.data(
+        A.SaveTriggerRule,
+        {
+            "name": "price",
+            "keywordSetIds": [ks["id"]],
+            "actions": [{"type": "add_lead"}, {"type": "start_scenario", "scenarioId": scenario["id"]}],
+            "delayMin": 0,
+            "delayMax": 0,
+        },
+    )
+    # the same message as both listeners hear it: one firing, one run
+    await fleet.rt.publish(said(21, "what's the price?", "acct0", sender=5151))
+    await fleet.rt.publish(said(21, "what's the price?", "acct1", sender=5151))
+    fired = await campaign.wait_event(
+        lambda e: e["_subject"].endswith("trigger-fired.v1") and e["ruleId"] == rule["id"], 20
+    )
+    assert fired["outcome"] == "fired", fired
+    await fleet.wait_for(lambda f: any(d.text == "Let me explain" for d in f.deliveries), 20)
+    runs = await campaign.data(C.GetCollaborationStatus, {"scenarioId": scenario["id"]})
+    assert len(runs["items"]) == 1
+    run = runs["items"][0]
+    assert (
+        run["target"]["userId"] == 5151 and run["leadId"] == fired["leadId"] and run["chat"]["chatId"] == CHAT
+    )

@@ -200,6 +200,8 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         collaboration = CollaborationService(
             collab, library, stores, queue, control, leads, monitoring, call, emit, clock, rules, compliance
         )
+        automation.start_scenario = collaboration.start_for  # trigger rules' start_scenario action
+        triggers.missing_scenarios = collaboration.missing_scenarios
         swarms = SwarmService(collab, library, stores, queue, monitoring, call, emit, clock)
         return CampaignApp(
             queue=queue,

@@ -5,7 +5,8 @@ cooldown and day counts, reserving nothing and sending nothing.
 Save refuses, with a clear error: keyword sets, source groups, templates (and inactive templates) and
 sender accounts that do not exist (accounts are checked with tg-session when it answers, else at
 send time, like the queue does), an unknown time-window timezone, and `start_scenario` actions
-(VALIDATION_ERROR: multi-role does not exist yet). `overlapWarning` names the other active rules that
+naming a scenario that does not exist (NOT_FOUND; asked through `missing_scenarios`, collaboration's,
+set by bootstrap; one deleted or deactivated later is the firing's error, as a deleted template is). `overlapWarning` names the other active rules that
 use one of the same keyword sets in a group both watch (they are all evaluated on the same messages;
 see the engine's docstring for the order and exclusivity).
 
@@ -149,16 +150,18 @@ class TriggerRuleService:
         self.rules, self.call, self.emit, self.clock = rules, call, emit, clock
         self.zone = GeneralZone(request)
         self._active: tuple[float, list[dict[str, Any]]] | None = None
+        #: scenario ids -> those that do not exist (collaboration's; set by bootstrap, no import cycle)
+        self.missing_scenarios: Callable[[list[str]], Awaitable[list[str]]] | None = None
 
     # --- commands ----------------------------------------------------------------------------------
 
     async def _validate(self, spec: cmd.TriggerRuleSpec) -> None:
-        for action in spec.actions:
-            if action.type == "start_scenario":
-                raise Invalid(
-                    "start_scenario actions are not available yet: multi-role scenarios do not exist in this"
-                    " version; use reply_template or ai_reply",
-                    {"field": "actions", "type": "start_scenario"},
+        scenario_ids = [a.scenario_id for a in spec.actions if a.type == "start_scenario"]
+        if scenario_ids and self.missing_scenarios is not None:
+            missing = await self.missing_scenarios(list(dict.fromkeys(scenario_ids)))
+            if missing:
+                raise NotFound(
+                    f"no such scenario: {', '.join(missing)}", {"field": "actions", "missing": missing}
                 )
         missing_sets = await self.keywords.missing(list(dict.fromkeys(spec.keyword_set_ids)))
         if missing_sets:
@@ -497,7 +500,10 @@ class TriggerRuleService:
                 )
             else:
                 out.append(
-                    cmd.PlannedAction(type=action.type, detail="multi-role scenarios are not available yet")
+                    cmd.PlannedAction(
+                        type=action.type,
+                        detail=f"start scenario {getattr(action, 'scenario_id', '')} for the sender",
+                    )
                 )
         return out
 

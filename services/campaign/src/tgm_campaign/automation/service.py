@@ -68,7 +68,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -133,6 +133,12 @@ def literal(text: str) -> str:
     return "".join("\\" + ch if ch in "{}|\\" else ch for ch in text)
 
 
+StartScenario = Callable[[str, int, str | None, int, str], Awaitable[str]]
+"""`await start_scenario(scenario_id, user_id, lead_id, chat_id, key)` -> the collaboration run's id:
+the scenario played for that user (their lead when known; `chat_id` is the group when the scenario
+names none); `key` makes it idempotent. Raises DomainError when it cannot start."""
+
+
 class AutomationService:
     def __init__(
         self,
@@ -153,6 +159,8 @@ class AutomationService:
         self.triggers, self.queue, self.leads, self.rules = triggers, queue, leads, rules
         self.call, self.emit, self.clock, self.ai = call, emit, clock, ai
         self._admins: dict[int, tuple[float, frozenset[int] | None]] = {}
+        #: collaboration's `CollaborationService.start_for` (set by bootstrap: no import cycle)
+        self.start_scenario: StartScenario | None = None
         self._own: tuple[float, frozenset[int]] | None = None
 
     # --- consumers ---------------------------------------------------------------------------------
@@ -467,8 +475,8 @@ class AutomationService:
                                 lead_id=lead_id,
                             )
                         )
-                    else:
-                        error = f"{action.type}: multi-role scenarios are not available yet"
+                    elif action.type == "start_scenario":
+                        error = await self._start_scenario(action, facts, lead_id, evt, key, index, fields)
                 except DomainError as exc:  # a refusal of this action (template deleted, bad sender, ...)
                     error = f"{action.type}: {exc.code.value}: {exc.message}"
                 if error is not None:
@@ -560,6 +568,26 @@ class AutomationService:
             return healthy[0] if healthy else spec.sender_account_ids[0]
         healthy = await self.queue.directory.pool(None, evt.chat_id)
         return healthy[0] if healthy else evt.account_id
+
+    async def _start_scenario(
+        self,
+        action: Any,
+        facts: engine.Facts,
+        lead_id: str | None,
+        evt: MessageReceived,
+        key: str,
+        index: int,
+        fields: dict[str, Any],
+    ) -> str | None:
+        """Run a `start_scenario`: the scenario for the sender, once per firing (a redelivered event
+        or a resumed firing answers the run already started); the error text when it could not."""
+        if self.start_scenario is None or facts.user_id is None:
+            return "start_scenario: collaboration runs are not available in this process"
+        ident = "trg-" + hashlib.sha256(f"{key}|{index}".encode()).hexdigest()[:32]
+        fields["run_id"] = await self.start_scenario(
+            action.scenario_id, facts.user_id, lead_id, evt.chat_id, ident
+        )
+        return None
 
     async def _ai(
         self,

@@ -281,6 +281,33 @@ class CollaborationService:
         await self._progress(doc)
         return run_view(doc)
 
+    async def start_for(
+        self, scenario_id: str, user_id: int, lead_id: str | None, chat_id: int, key: str
+    ) -> str:
+        """Automation's `start_scenario` action: the scenario for a group member (their lead when
+        known), in the scenario's group, else a new one as it says, else the group they wrote in;
+        `key` is the firing's (a second call answers the first run). The run's id."""
+        scenario = await self.library.get_scenario(scenario_id)
+        chat = chat_id if scenario.where == "existing_group" and scenario.chat is None else None
+        req = cmd.StartCollaborationRequest(
+            scenario_id=scenario_id,
+            target=None if lead_id else user_id,
+            lead_id=lead_id,
+            chat=chat,
+            idempotency_key=key,
+        )
+        return (await self.start(req, "automation")).id
+
+    async def missing_scenarios(self, ids: list[str]) -> list[str]:
+        """Those of `ids` that are no scenario (trigger rules' `start_scenario` check)."""
+        out = []
+        for sid in ids:
+            try:
+                await self.library.get_scenario(sid)
+            except NotFound:
+                out.append(sid)
+        return out
+
     async def _participants(
         self, script: cmd.ScriptView, bindings: Mapping[str, str]
     ) -> list[dict[str, Any]]:
