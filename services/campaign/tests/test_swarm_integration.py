@@ -318,3 +318,51 @@ async def test_start_checks_conflict_duration_and_ai_failure(
     assert second["status"] == "running"
     listed = await campaign.data(C.GetSwarmStatus, {})
     assert [s["id"] for s in listed["items"]] == [second["id"], swarm["id"]] and listed["total"] == 2
+
+
+async def test_script_mode_plays_the_lines_in_turn_then_stops(
+    campaign: Any, eventually: Callable[..., Any]
+) -> None:
+    for acct in ACCOUNTS:
+        campaign.fleet.accounts[acct].members_of = {CHAT}
+    clock = Clock()
+    clock_all(campaign, clock)
+    role_ids = await roles(campaign)
+    script = await campaign.data(
+        C.SaveScript,
+        {
+            "name": "welcome lines",
+            "roles": [{"key": "host"}, {"key": "guest"}],
+            "stages": [
+                {"lines": [{"slot": "host", "text": "Hi {first_name}, good question"}]},
+                {"lines": [{"slot": "guest", "text": "{Same|Same} here, {first_name}"}]},
+            ],
+        },
+    )
+    swarm = await campaign.data(
+        C.StartSwarm,
+        {
+            "chat": CHAT,
+            "roleIds": role_ids[:2],
+            "mode": "script",
+            "scriptId": script["id"],
+            "replyProbability": 1.0,
+            "minIntervalSeconds": 10,
+            "maxTrafficShare": 1.0,
+        },
+    )
+    for m in (1, 2, 3):
+        await asyncio.gather(*(campaign.fleet.rt.publish(e) for e in copies(m, f"question {m}?")))
+        await drained(campaign, eventually)
+        clock.advance(11)
+    await campaign.fleet.wait_for(lambda f: len(f.deliveries) == 2, timeout=30)
+    sent = sorted(campaign.fleet.deliveries, key=lambda d: d.at)
+    assert [(d.account_id, d.text) for d in sent] == [
+        ("acct0", "Hi Ann, good question"),
+        ("acct1", "Same here, Ann"),
+    ]
+    status = (await campaign.data(C.GetSwarmStatus, {"swarmId": swarm["id"]}))["items"][0]
+    assert status["status"] == "stopped" and status["stopReason"] == "script_finished"
+    assert status["stats"]["answered"] == 2 and status["stats"]["messagesSeen"] == 2  # the 3rd: stopped
+    # the script is in use while the swarm runs, not after
+    assert (await campaign.call(C.DeleteScript, {"id": script["id"]}))["ok"]

@@ -41,9 +41,12 @@ stopped swarm answers as it is); an answer already queued (at most its typing ti
 left alone, and its last decisions (newest first, with the job of each answer).
 
 `mode: script` plays the script's lines in order as the swarm's answers (line n is the n-th
-answer, spoken by the account whose turn it is; `text` lines as written, `template` lines through
-the queue's templates, `ai_generate` lines through the AI with the line's prompt); after the last
-line the swarm stops (`script_finished`).
+answer — its ordinal is taken with the turn, so a redelivery says the same line — spoken by the
+account whose turn it is, not by the line's slot: a swarm has roles, not slot bindings; `text` and
+`template` lines rendered by the queue with the sender's variables, `{first_name}` …;
+`ai_generate` lines through the AI with the line's prompt added to the persona); after the last
+line the swarm stops (`script_finished`). Stage triggers and delays are the collaboration runs'
+business and do not apply here: the swarm's own triggers and pacing decide when a line is said.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from tgm_runtime import Conflict, DomainError, Invalid, NotFound, Unavailable
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
+from ..automation.rule_service import sender_variables
 from ..automation.service import GROUP_KINDS, literal
 from ..messaging.clock import Clock, utc
 from ..messaging.service import QueueService
@@ -453,11 +457,17 @@ class SwarmService:
             line = lines[ordinal] if ordinal < len(lines) else None
             if line is None:
                 return None, ("refused", "the script has no line left")
+            values = sender_variables(
+                first_name=evt.sender.first_name if evt.sender else None,
+                username=evt.sender.username if evt.sender else None,
+                last_name=evt.sender.last_name if evt.sender else None,
+                group_title=evt.chat_title,
+            )
             if line.type == "text":
                 assert line.text is not None
-                return MessageBody(text=line.text), None
+                return MessageBody(text=line.text, variables=values), None
             if line.type == "template":
-                return MessageBody(template_id=line.template_id), None
+                return MessageBody(template_id=line.template_id, variables=values), None
             prompt = line.prompt
         system = persona_prompt(role) + (f"\n{prompt}" if prompt else "")
         sender = evt.sender
