@@ -25,7 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tgm_campaign.testing import FleetChat
 from tgm_contracts import streams
+from tgm_contracts.commands import automation as A
 from tgm_contracts.commands import collaboration as C
 from tgm_contracts.commands.ai import AiGenerateResponse
 from tgm_contracts.events_session import MessageReceived
@@ -318,6 +320,26 @@ async def test_start_checks_conflict_duration_and_ai_failure(
     assert second["status"] == "running"
     listed = await campaign.data(C.GetSwarmStatus, {})
     assert [s["id"] for s in listed["items"]] == [second["id"], swarm["id"]] and listed["total"] == 2
+
+    # a monitored group, and a chat by username (resolved by tg-session through a role account)
+    other, third = -1002666, -1002777
+    campaign.fleet.chats.append(FleetChat(chat_id=other, title="Monitored", username="monitoredgrp"))
+    campaign.fleet.chats.append(FleetChat(chat_id=third, title="By name", username="bynamegrp"))
+    group = await campaign.data(A.AddGroup, {"group": other, "name": "Monitored"})
+    by_group = await campaign.data(C.StartSwarm, {**base, "chat": None, "groupId": group["id"]})
+    assert by_group["chatId"] == other and by_group["groupId"] == group["id"]
+    assert [s["id"] for s in (await campaign.data(C.GetSwarmStatus, {"groupId": group["id"]}))["items"]] == [
+        by_group["id"]
+    ]
+    by_name = await campaign.data(C.StartSwarm, {**base, "chat": "@bynamegrp"})
+    assert by_name["chatId"] == third and by_name["chatView"]["title"] == "By name"
+    unknown = await campaign.call(C.StartSwarm, {**base, "chat": "@nosuchgroup"})
+    assert unknown["error"]["code"] == "NOT_FOUND"
+    missing_group = await campaign.call(C.StartSwarm, {**base, "chat": None, "groupId": "grp_nope"})
+    assert missing_group["error"]["code"] == "NOT_FOUND"
+    assert (await campaign.call(C.GetSwarmStatus, {"swarmId": "swm_nope"}))["error"]["code"] == "NOT_FOUND"
+    assert (await campaign.call(C.StopSwarm, {"swarmId": "swm_nope"}))["error"]["code"] == "NOT_FOUND"
+    assert set(await watched(campaign)) >= {CHAT, other, third}
 
 
 async def test_script_mode_plays_the_lines_in_turn_then_stops(

@@ -436,6 +436,8 @@ class SwarmService:
                     outcome = "answered"
         except DomainError as exc:
             outcome, detail = "refused", f"{exc.code.value}: {exc.message}"
+        except ValidationError as exc:  # an answer the queue's contract refuses (too long, ...)
+            outcome, detail = "refused", f"the answer is not a valid message: {exc.errors()[0]['msg']}"
         fields = {"outcome": outcome, "job_id": job_id, "detail": detail}
         if not await swarms.done(evt.chat_id, evt.message_id, fields):
             return  # a concurrent run of the same event finished it
@@ -472,21 +474,21 @@ class SwarmService:
         system = persona_prompt(role) + (f"\n{prompt}" if prompt else "")
         sender = evt.sender
         assert evt.sender_id is not None  # turns.decide answers only a member's message
-        req = GenerateResponseRequest(
-            account_id=account,
-            user_id=str(evt.sender_id),
-            message=(evt.text or "")[:8000],
-            strategy_id=spec.get("strategy_id") or role.ai_config.strategy_id,
-            system_prompt=system[:4000],
-            user_name=(sender.first_name or sender.username) if sender else None,
-            seed=int(hashlib.sha256(f"{doc['_id']}|{evt.message_id}".encode()).hexdigest()[:8], 16),
-        )
         try:
+            req = GenerateResponseRequest(
+                account_id=account,
+                user_id=str(evt.sender_id),
+                message=(evt.text or "")[:8000],
+                strategy_id=spec.get("strategy_id") or role.ai_config.strategy_id,
+                system_prompt=system[:4000],
+                user_name=((sender.first_name or sender.username) if sender else None) or None,
+                seed=int(hashlib.sha256(f"{doc['_id']}|{evt.message_id}".encode()).hexdigest()[:8], 16),
+            )
             reply = await self.call(AiGenerateResponse, req, AI_TIMEOUT)
         except DomainError as exc:
             return None, ("ai_failed", f"the ai service could not answer ({exc.code.value}: {exc.message})")
-        except ValidationError:
-            return None, ("ai_failed", "the ai service answered something that is not a reply")
+        except ValidationError:  # the request (a field out of ai's bounds) or the answer
+            return None, ("ai_failed", "the ai service was asked or answered something out of its contract")
         text = (reply.text or "").strip()[:MAX_MESSAGE]
         if not text:
             return None, ("ai_failed", "the ai service answered an empty reply")
