@@ -37,7 +37,10 @@ listeners saw it (`get-keyword-sets`, `get-monitored-groups`).
 
 Counting rules the test relies on (the product's, see `automation/service.py`): `triggerCount` counts
 firings (a blocked decision — cooldown, daily limit, condition — is not a firing); `successCount`
-the replies delivered; a keyword's `matchCount` and a group's `matchCount` count matched messages.
+the firings whose actions all ran (mallory's counts: her reply job is made, then skipped by the
+queue as blacklisted); a keyword's `matchCount` and a group's `matchCount` count matched messages.
+Decisions are awaited on the `trigger-fired` events (per user, rule and outcome) pushed over the
+gateway's WebSocket, so each post is decided before the next.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MARK = -1_000_000_000_000  # marked channel ids: MARK - channel.id
 USERS = ("alice", "bob", "carol", "dave", "mallory", "frank", "erin", "gina", "henry", "ivan")
 R1_DELAY, R2_DELAY, R3_DELAY = 2, 3, 1
-SLACK = 25.0  # seconds a reply may take past its rule's delay (pacing, AI, a restart)
+SLACK = 15.0  # seconds a reply may take past its rule's delay (the queue's tick, pacing, the AI)
 PRICE_REPLY = re.compile(r"^(Hi|Hello) (?P<name>\w+), the price list is on its way \[price\]$")
 WELCOME = re.compile(r"^Welcome (?P<name>\w+)! Glad to have you here \[welcome\]$")
 KNOWLEDGE = [
@@ -125,11 +128,36 @@ class Run:
         return count
 
     def wait_matches(self, n: int, what: str) -> None:
-        wait_until(lambda: self.matches() >= n, 60, f"{what}: {n} matched messages")
+        def enough() -> tuple[int, dict[str, int]] | None:
+            count = self.matches()
+            return None if count < n else (count, {})
+
+        try:
+            wait_until(enough, 60, f"{what}: {n} matched messages")
+        except Exception as exc:
+            sets = self.gw.ok("get-keyword-sets", {})["items"]
+            per_keyword = {k["keyword"]: k["matchCount"] for s in sets for k in s["keywords"]}
+            names = {u.id: name for name, u in self.users.items()}
+            seen = Counter(names.get(d.get("userId"), "?") for d in self.feed.named("keyword-matched"))
+            raise AssertionError(
+                f"{exc}; group count {self.matches()}, per keyword {per_keyword}, keyword-matched events {seen}"
+            ) from None
         assert self.matches() == n, f"{what}: more than {n} matched messages (a duplicate?)"
 
-    def wait_fired(self, key: str, n: int, what: str) -> None:
-        wait_until(lambda: self.rule(key)["triggerCount"] >= n, 60, f"{what}: {key} fired {n}")
+    def wait_fired(self, key: str, who: str) -> dict[str, Any]:
+        """The `trigger-fired` event (outcome fired) of rule `key` for `who`'s message."""
+        uid, rid = self.users[who].id, self.ids[key]
+        try:
+            return self.feed.wait(
+                "trigger-fired",
+                lambda d: d.get("userId") == uid and d.get("ruleId") == rid and d.get("outcome") == "fired",
+                timeout=60,
+            )
+        except AssertionError:
+            seen = [d for d in self.feed.named("keyword-matched") if d.get("userId") == uid]
+            raise AssertionError(
+                f"{key} never fired for {who}'s message; its keyword-matched events: {seen}"
+            ) from None
 
     def wait_skip(self, who: str, outcome: str) -> dict[str, Any]:
         uid = self.users[who].id
@@ -298,12 +326,12 @@ def test_rules_reply_once_within_limits_across_sigkills(run: Run) -> None:
     # --- R1: a reply, then cooldown, then the daily limit --------------------------------------
     run.post("dave", "what's the price here?", where=run.other)  # not a monitored group
     run.post("alice", "What is the price of the Pro plan?")
-    run.wait_fired("r1", 1, "alice")
+    run.wait_fired("r1", "alice")
     run.wait_matches(1, "alice")
     run.post("alice", "any news on the price?")
     run.wait_skip("alice", "cooldown")
     run.post("bob", "请问价格是多少？")
-    run.wait_fired("r1", 2, "bob")
+    run.wait_fired("r1", "bob")
     run.post("dave", "这个多少钱")
     run.wait_skip("dave", "daily_limit")
     run.wait_matches(4, "price messages")
@@ -313,28 +341,38 @@ def test_rules_reply_once_within_limits_across_sigkills(run: Run) -> None:
     run.post("carol", "hello there")
     run.wait_skip("carol", "condition_failed")
     run.post("mallory", "shipping to Berlin?")
+    run.wait_fired("r2", "mallory")
     run.post("frank", "运费怎么算？")
-    run.wait_fired("r2", 1, "frank")
+    run.wait_fired("r2", "frank")
     # --- a new member joins, then says hello ---------------------------------------------------
     run.emulator.do(run.emulator.world.join_channel, run.users["erin"], run.group)
     run.post("erin", "hello everyone")
-    run.wait_fired("r3", 1, "erin")
+    run.wait_fired("r3", "erin")
     run.wait_matches(8, "before the kills")
     say(f"phase 1 decided in {time.monotonic() - t0:.1f}s")
+    # phase 1's replies go out before anything is killed (their delays are measured, not a restart's)
+    first = ("alice", "bob", "frank", "erin")
+    try:
+        wait_until(lambda: all(run.replies()[n] for n in first), 60, "phase 1 replies delivered")
+    except Exception as exc:
+        jobs = run.gw.pages("get-queue-status", {"includeJobs": True, "limit": 500}, key="jobs")
+        view = [(j["peer"], j["state"], j.get("reason")) for j in jobs]
+        raise AssertionError(f"{exc}; delivered {run.replies()}; jobs {view}") from None
+    say(f"phase 1 replied in {time.monotonic() - t0:.1f}s")
 
     # --- campaign down: gina's message waits in the stream ------------------------------------
     run.stack.kill("campaign")
     run.post("gina", "how much is shipping to Paris?")
     run.stack.restart("campaign")
-    run.wait_fired("r2", 2, "gina (posted while campaign was down)")
+    run.wait_fired("r2", "gina")
     # --- tg-session down: henry's message is fetched when it reconnects ------------------------
     run.stack.kill("tg-session")
     run.post("henry", "shipping to Rome, how much?")
     run.stack.restart("tg-session")
-    run.wait_fired("r2", 3, "henry (posted while tg-session was down)")
+    run.wait_fired("r2", "henry")
     # --- campaign killed between ivan's decision and his delayed reply --------------------------
     run.post("ivan", "is shipping free?")
-    run.wait_fired("r2", 4, "ivan")
+    run.wait_fired("r2", "ivan")
     restart_after_kill(run.stack, "campaign")
     run.wait_matches(11, "after the kills")
 
@@ -345,7 +383,12 @@ def test_rules_reply_once_within_limits_across_sigkills(run: Run) -> None:
         got = run.replies()
         return got if all(len(got[n]) >= k for n, k in expected.items()) else None
 
-    got = wait_until(all_delivered, 90, "every expected reply delivered", interval=1.0)
+    try:
+        got = wait_until(all_delivered, 90, "every expected reply delivered", interval=1.0)
+    except Exception as exc:
+        jobs = run.gw.pages("get-queue-status", {"includeJobs": True, "limit": 500}, key="jobs")
+        view = [(j["peer"], j["state"], j.get("reason")) for j in jobs]
+        raise AssertionError(f"{exc}; delivered {run.replies()}; jobs {view}") from None
     counts = {name: len(items) for name, items in got.items()}
     assert counts == {name: expected.get(name, 0) for name in USERS}, counts
     assert run.group_sends() == [], "a reply went to a group"
@@ -360,12 +403,15 @@ def test_rules_reply_once_within_limits_across_sigkills(run: Run) -> None:
     # --- each delay respected: from the post that fired to its reply ---------------------------
     # (Telegram dates a message in whole seconds: a delay counted from the message's own date may
     # end up to a second earlier than one counted from our float clock; never before date + delay.)
+    # Ivan's reply waited out a SIGKILL of campaign too: the restarted scheduler takes the queue over
+    # once the dead one's lease expires, so his bound is wider.
     delays = {"alice": R1_DELAY, "bob": R1_DELAY, "frank": R2_DELAY, "erin": R3_DELAY, "ivan": R2_DELAY}
     for name, delay in delays.items():
         posted_at = run.posted[name][0][1]
         replied_at = got[name][0][1]
-        assert replied_at >= int(posted_at) + delay - 0.05, (name, delay, round(replied_at - posted_at, 2))
-        assert replied_at - posted_at <= delay + SLACK, (name, delay, round(replied_at - posted_at, 2))
+        waited = round(replied_at - posted_at, 2)
+        assert replied_at >= int(posted_at) + delay - 0.05, (name, delay, waited)
+        assert waited <= delay + (SLACK if name != "ivan" else SLACK + 45), (name, delay, waited)
     # senderType listener: the account that saw the message (both saw it: one of the two)
     assert {got[n][0][2] for n in ("frank", "gina", "henry", "ivan")} <= {a.id for a in run.agents}
 
@@ -383,14 +429,16 @@ def test_rules_reply_once_within_limits_across_sigkills(run: Run) -> None:
         assert lead["triggeredKeyword"] == keyword, (name, lead)
     for name in ("carol", "dave", "erin"):  # no match, blocked, or a rule without add_lead
         assert run.users[name].id not in view, (name, view.get(run.users[name].id))
+    mallory = view.get(run.users["mallory"].id)
+    assert mallory is not None and mallory["blacklisted"] is True, mallory
 
     # --- rule counters exact --------------------------------------------------------------------
     r1, r2, r3 = run.rule("r1"), run.rule("r2"), run.rule("r3")
     assert (r1["triggerCount"], r1["successCount"]) == (2, 2), r1
     assert (r3["triggerCount"], r3["successCount"]) == (1, 1), r3
-    # mallory's match: either the rule does not fire for a blacklisted user, or it fires and its
-    # reply is skipped by compliance (never delivered, never a success)
-    assert r2["successCount"] == 4 and r2["triggerCount"] in (4, 5), r2
+    # mallory's match fires R2 too: her lead is captured (blacklisted) and the reply job is skipped
+    # by the queue's compliance — a firing whose actions all ran, so a success (service.py)
+    assert (r2["triggerCount"], r2["successCount"]) == (5, 5), r2
     assert r1["lastTriggeredAt"] and r2["lastTriggeredAt"] and r3["lastTriggeredAt"]
 
     # --- each message processed once although both listeners saw it ----------------------------
@@ -410,6 +458,6 @@ def test_rules_reply_once_within_limits_across_sigkills(run: Run) -> None:
     # --- the queue: every reply job sent once, mallory's (if any) skipped as blacklisted -------
     jobs = run.gw.pages("get-queue-status", {"includeJobs": True, "limit": 500}, key="jobs")
     states = Counter(j["state"] for j in jobs)
-    assert states["sent"] == 7 and states["failed"] == 0, states
-    assert {j["reason"] for j in jobs if j["state"] == "skipped"} <= {"blacklisted"}, jobs
+    assert states == Counter({"sent": 7, "skipped": 1}), states
+    assert [j["reason"] for j in jobs if j["state"] == "skipped"] == ["blacklisted"], jobs
     say(f"done in {time.monotonic() - t0:.1f}s: {counts}")
