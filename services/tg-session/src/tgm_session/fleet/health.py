@@ -2,7 +2,8 @@
 
 FLOOD_WAIT is data: the wait is recorded per method category (`flood_waits.<category>`), the
 account moves to `flood_wait` until the latest wait ends, an event is published and the caller gets a
-`FLOOD_WAIT` error with `retry_after`. Nothing sleeps.
+`FLOOD_WAIT` error with `retry_after`. Nothing sleeps. `SLOWMODE_WAIT_X` is the chat's wait, not
+the account's: nothing is recorded, the caller gets TELEGRAM_ERROR with the name and `retry_after`.
 """
 
 from __future__ import annotations
@@ -198,6 +199,16 @@ class Health:
         if not isinstance(exc, TelegramFailure):
             raise exc
         method = exc.method or method
+        if exc.name == "SLOWMODE_WAIT":
+            # The chat's slow mode, not a wait of the account: nothing is recorded against the
+            # account (it sends elsewhere at once). Telegram's name keeps the chat's wait, which
+            # campaign waits before posting there again (`SLOWMODE_WAIT_X` in messaging/outcomes.py).
+            return DomainError(
+                ErrorCode.TELEGRAM_ERROR,
+                f"slow mode: this account may post in that chat again in {exc.seconds or 1}s ({exc.full})",
+                {"telegramError": exc.full, "method": method or None},
+                retry_after=exc.seconds or 1,
+            )
         if exc.is_flood:
             seconds = exc.seconds or 1
             category = category_of(method)

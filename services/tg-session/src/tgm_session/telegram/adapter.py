@@ -73,7 +73,9 @@ class TelethonAccountClient:
         """The full entity for a peer ref (`@name`, `+phone`, marked id, `+hash` invite)."""
         try:
             return await self._call(self.client.get_entity(peer), "resolve")
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, IndexError) as exc:
+            # IndexError: Telethon indexes channels.getChannels' answer, empty for a channel whose
+            # access hash this connection does not know (one the account is not in, or banned from).
             raise PeerNotFound(f"cannot resolve {peer!r}: {exc}") from None
         except TelegramFailure as exc:
             if exc.name in (
@@ -88,7 +90,7 @@ class TelethonAccountClient:
     async def _input(self, peer: int | str) -> Any:
         try:
             return await self._call(self.client.get_input_entity(peer), "resolve")
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, IndexError) as exc:  # IndexError: see `_entity`
             if isinstance(peer, int) and not self._dialogs_loaded:
                 # A fresh connection (a new holder) knows no access hashes yet: the dialogs teach them.
                 self._dialogs_loaded = True
@@ -277,7 +279,19 @@ class TelethonAccountClient:
         file_id: str | None,
         media_kind: str,
     ) -> SentMessage:
-        entity = await self._input(peer)
+        """Send a message (or a media with its caption) to `peer`.
+
+        A group or channel given by marked id that this account cannot address even after its
+        dialogs (not a member: removed, banned, never joined; a connection learns a channel's access
+        hash only from the chats it is in) is Telegram's `CHANNEL_PRIVATE`, as Telegram answers a
+        non-member, not a lookup failure: campaign fails such a post `chat_write_forbidden` (a pool
+        job tries its other accounts first), where an unknown peer would be `peer_invalid`."""
+        try:
+            entity = await self._input(peer)
+        except PeerNotFound:
+            if isinstance(peer, int) and peer < 0:
+                raise TelegramFailure("CHANNEL_PRIVATE", method="messages.sendMessage") from None
+            raise
         mode = {"md": "md", "html": "html"}.get(parse_mode)
         try:
             message, entities = await self.client._parse_message_text(text, mode)
