@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from tg_emulator.threaded import EmulatorThread
-from tgm_contracts import BACKEND_SERVICES, REGISTRY
+from tgm_contracts import BACKEND_SERVICES, REGISTRY, Command
 from tgm_stack import Stack
 from tgm_testing.gateway import GatewayClient
 
@@ -225,10 +225,16 @@ def payload(name: str) -> dict[str, Any]:
     return PAYLOADS.get(name, {})
 
 
+def command(name: str) -> type[Command]:
+    cmd = REGISTRY.get(name)
+    assert cmd is not None, name
+    return cmd
+
+
 def test_every_payload_passes_the_contract_so_the_owner_answers() -> None:
     assert not set(PAYLOADS) - set(REGISTRY.names()), "payloads of commands that do not exist"
     for name in REGISTRY.names():
-        REGISTRY.get(name).parse(payload(name))  # raises on a payload the gateway would refuse
+        command(name).parse(payload(name))  # raises on a payload the gateway would refuse
 
 
 def test_catalogue_lists_the_193_commands(stack: Stack) -> None:
@@ -238,7 +244,7 @@ def test_catalogue_lists_the_193_commands(stack: Stack) -> None:
     listed = {c["command"]: c for c in catalogue["commands"]}
     assert catalogue["count"] == len(listed) == len(REGISTRY) == 193
     assert set(listed) == set(REGISTRY.names())
-    assert all(c["owner"] == REGISTRY.get(n).OWNER.value for n, c in listed.items())
+    assert all(c["owner"] == command(n).OWNER.value for n, c in listed.items())
 
 
 def test_every_command_is_answered_by_its_handler(stack: Stack, gw: GatewayClient) -> None:
