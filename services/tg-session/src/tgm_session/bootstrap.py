@@ -29,6 +29,7 @@ from .credentials.service import CredentialPool
 from .extraction import handlers as extraction_handlers
 from .extraction.service import Extractions
 from .fleet.calls import AccountCalls
+from .fleet.catchup import CatchUp
 from .fleet.connections import ConnectionBuilder
 from .fleet.health import Health
 from .fleet.inbound import Inbound
@@ -38,6 +39,7 @@ from .fleet.outbox_store import OutboxRepo
 from .fleet.pool import AccountPool
 from .fleet.send import Sender
 from .fleet.serving import serve_control
+from .fleet.update_state_store import UpdateStateStore
 from .fleet.watched import WatchedChats
 from .groups import handlers as groups_handlers
 from .groups.service import GroupOps
@@ -152,8 +154,20 @@ def build(
         await watched.read_once(monitored_chats)  # known before any account connects
         runtime.spawn(watched.follow(monitored_chats), "monitored-chats")
         memberships = Memberships(repos)
+        catch_up = CatchUp(UpdateStateStore(runtime.db), interval=s.catch_up_interval_seconds)
+
+        async def saw_live(account_id: str) -> None:
+            catch_up.saw_live(account_id)
+
         inbound = Inbound(
-            outbox, metrics, own_send, watched, learn=memberships.seen, unlearn=memberships.removed
+            outbox,
+            metrics,
+            own_send,
+            watched,
+            learn=memberships.seen,
+            unlearn=memberships.removed,
+            touch=saw_live,
+            sent_before=repos.sends.sent,
         )
         replica_id = runtime.settings.replica_id
         pool = AccountPool(
@@ -175,6 +189,7 @@ def build(
             calls=calls,
             claims=claims,
             namespace=runtime.database_name(),
+            catch_up=catch_up,
         )
         credentials = CredentialPool(repos, vault, telegram_connector, pool.refresh)
         accounts = Accounts(

@@ -39,6 +39,9 @@ class SessionSettings(BaseSettings):
     request_timeout_seconds: float = Field(25.0, gt=0)
     #: Held accounts are probed (a cheap authorised call) this often, to notice revoked sessions.
     probe_interval_seconds: float = Field(120.0, gt=0.1)
+    #: Held accounts catch up on missed updates at connect, shortly after live messages, and at
+    #: least this often (`fleet/catchup.py`).
+    catch_up_interval_seconds: float = Field(60.0, gt=0.1)
     reconnect_backoff_min_seconds: float = Field(1.0, gt=0)
     peer_flood_cooldown_hours: float = Field(24.0, gt=0, le=720)
     #: Telethon's own low-level retries before it reports a disconnect to us.

@@ -60,6 +60,9 @@ async def create_indexes(db: AsyncDatabase[Any]) -> None:
     await db[GROUPS].create_index("key", unique=True)
     await db[PERSONAS].create_index("key", unique=True)
     await db[SENDS].create_index([("account_id", ASCENDING), ("sent_at", DESCENDING)])
+    await db[SENDS].create_index(
+        [("account_id", ASCENDING), ("peer_id", ASCENDING), ("message_id", ASCENDING)]
+    )
     await db[EXTRACTIONS].create_index([("state", ASCENDING), ("account_id", ASCENDING)])
     await db[COLLECTED].create_index([("source_chat_id", ASCENDING), ("user_id", ASCENDING)])
     await db[COLLECTED].create_index([("job_id", ASCENDING), ("collected_at", DESCENDING)])

@@ -25,11 +25,19 @@ so an unwatched group message costs no fetch; every group message, published or 
 
 Every event goes out through the outbox (`outbox.py`): what NATS refuses is kept and re-published in
 order when NATS is back, so a brief outage loses no message.
+
+Event ids are derived from what the event is about (`stable_id`: account, chat, message id; an
+edit's date; a join's user and date), not drawn at random: the same message seen twice (live and
+again by catch-up, `catchup.py`) is the same event, which JetStream's duplicate window drops and
+consumers keyed by event id keep once. An outgoing message is ours (no `message-sent` external)
+when the in-memory echo list knows it or, for one seen again after a restart, `sent_before` finds
+its `sends` record.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +55,13 @@ log = logging.getLogger("tgm.session.inbound")
 
 SERVICE_USER_ID = 777000
 REDACTED = "[message from Telegram's service account; not forwarded because it may hold a login code]"
+_IDS = uuid.UUID("8c4f4f7e-2a7c-4c55-9d1e-5b7f3f1f0a11")
+
+
+def stable_id(*parts: object) -> str:
+    """The event id of a fact: the same parts, the same id (what makes a re-fetched message a
+    duplicate everybody drops)."""
+    return uuid.uuid5(_IDS, ":".join(str(p) for p in parts)).hex
 
 
 @dataclass(eq=False)
@@ -65,6 +80,9 @@ class Inbound:
     learn: Callable[[str, int], Awaitable[None]] | None = None
     #: (account id, chat id) when an update says the account left or was removed from the chat.
     unlearn: Callable[[str, int], Awaitable[None]] | None = None
+    #: (account id, chat id, message id) -> True if a `sends` record says we sent it (an echo seen
+    #: again by catch-up after a restart, when the in-memory `own_send` list is gone).
+    sent_before: Callable[[str, int, int], Awaitable[bool]] | None = None
 
     def handlers(self, account_id: str) -> InboundHandlers:
         async def on_message(msg: InboundMessage) -> None:
@@ -121,18 +139,31 @@ class Inbound:
             "text": text,
         }
         if msg.edited:
+            edit_date = msg.edit_date or msg.date or utcnow()
             await self._count_and_emit(
                 "edit",
-                MessageEdited(**seen, sender_id=msg.sender_id, edit_date=msg.edit_date or utcnow()),
+                MessageEdited(
+                    **seen,
+                    event_id=stable_id(
+                        "edit", account_id, msg.chat_id, msg.message_id, edit_date.timestamp()
+                    ),
+                    sender_id=msg.sender_id,
+                    edit_date=edit_date,
+                ),
             )
             return
         if msg.outgoing:
             if self.own_send(account_id, msg.chat_id, msg.message_id):
                 return
+            if self.sent_before is not None and await self.sent_before(
+                account_id, msg.chat_id, msg.message_id
+            ):
+                return
             await self._count_and_emit(
                 "outgoing",
                 MessageSent(
                     **seen,
+                    event_id=stable_id("sent", account_id, msg.chat_id, msg.message_id),
                     has_media=msg.media_kind is not None,
                     reply_to_message_id=msg.reply_to_message_id,
                     sent_at=msg.date,
@@ -144,6 +175,7 @@ class Inbound:
             "message",
             MessageReceived(
                 **seen,
+                event_id=stable_id("received", account_id, msg.chat_id, msg.message_id),
                 chat_title=msg.chat_title,
                 chat_username=msg.chat_username,
                 sender_id=msg.sender_id,
@@ -168,6 +200,9 @@ class Inbound:
             await self._count_and_emit(
                 "join",
                 MemberJoined(
+                    event_id=stable_id(
+                        "joined", account_id, join.chat_id, user.user_id, join.date.timestamp()
+                    ),
                     account_id=account_id,
                     chat_id=join.chat_id,
                     chat_title=join.chat_title,

@@ -35,6 +35,7 @@ from ..ports import AccountClient, InboundHandlers, TelegramConnector, TelegramF
 from ..settings import SessionSettings
 from ..store import Doc, Repos
 from .calls import AccountCalls, LiveCall, account_call
+from .catchup import CatchUp
 from .connections import ConnectionBuilder
 from .health import HOLDABLE, TERMINAL, Health
 from .leases import Lease, LeaseLost, LeaseStore, account_key, replica_key
@@ -86,8 +87,11 @@ class AccountPool:
         calls: AccountCalls,
         claims: Periodic,
         namespace: str = "default",
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.namespace = namespace
+        #: Missed updates fetched at every connect and swept while connected (`catchup.py`).
+        self.catch_up = catch_up
         self.repos = repos
         self.connector = connector
         self.builder = builder
@@ -188,11 +192,17 @@ class AccountPool:
             if live.connected and now - live.last_probe > self.settings.probe_interval_seconds:
                 live.last_probe = now
                 self.spawn(self._probe(live), f"probe-{live.account_id}")
+            if live.connected and self.catch_up is not None and self.catch_up.due(live.account_id, now):
+                self.spawn(self._sweep(live), f"catch-up-{live.account_id}")
         self.metrics.held.set(len(self.live))
         self.metrics.connected.set(sum(1 for live in self.live.values() if live.connected))
         if now - self._fleet_at > 10:
             self._fleet_at = now
             self.metrics.set_fleet(await self.repos.accounts.count_by_state({}))
+
+    async def _sweep(self, live: LiveAccount) -> None:
+        if self.catch_up is not None and live.client is not None and live.connected:
+            await self.catch_up.run(live.account_id, live.client)
 
     async def _probe(self, live: LiveAccount) -> None:
         assert live.client is not None
@@ -232,7 +242,11 @@ class AccountPool:
                     self.metrics.reconnects.labels("ok").inc()
                 first = False
                 delay = self.settings.reconnect_backoff_min_seconds
-                assert live.client is not None
+                if self.catch_up is not None and live.client is not None and not live.stopping:
+                    # What arrived while nobody held the account (never raises; a sweep retries).
+                    await self.catch_up.run(live.account_id, live.client)
+                if live.client is None:
+                    continue
                 await live.client.wait_disconnected()
                 live.ready.clear()
                 if live.stopping:
@@ -344,6 +358,8 @@ class AccountPool:
         # when a handler of this account is what let go of it).
         await end_subscription(self.spawn, live.subscription, release, now=now)
         self.connected_at.pop(live.account_id, None)
+        if self.catch_up is not None:
+            self.catch_up.forget(live.account_id)
         self.metrics.lease_moves.labels(reason).inc()
         await self.emit(LeaseMoved(account_id=live.account_id, from_replica=self.replica_id, reason=reason))
 

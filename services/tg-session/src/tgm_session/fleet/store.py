@@ -24,6 +24,14 @@ class SendsRepo(Repo):
     async def record(self, job_id: str, fields: Doc) -> None:
         await self.col.update_one({"_id": job_id}, {"$set": fields}, upsert=True)
 
+    async def sent(self, account_id: str, peer_id: int, message_id: int) -> bool:
+        """A send of ours delivered this message (catch-up tells our echoes from typed-elsewhere)."""
+        doc = await self.col.find_one(
+            {"account_id": account_id, "peer_id": peer_id, "message_id": message_id, "state": "sent"},
+            {"_id": 1},
+        )
+        return doc is not None
+
 
 class PeersRepo(Repo):
     """What each account learnt about peers (access hashes are per account): lets a new holder reach

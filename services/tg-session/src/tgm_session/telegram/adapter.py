@@ -13,6 +13,7 @@ from telethon.sessions import StringSession
 from tgm_contracts.models.session import ChatView, TelegramProfile
 from tgm_contracts.rpc_session import HistoryMessage, ResolvedPeer
 
+from ..fleet.catchup import UpdateState
 from ..ports import (
     CreatedChat,
     InboundHandlers,
@@ -33,6 +34,12 @@ log = logging.getLogger("tgm.session.telegram")
 SERVICE_USER_ID = 777000
 
 
+def _unix(value: Any) -> int:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return int(value or 0)
+
+
 def _has_photo(user: Any) -> bool:
     return not isinstance(getattr(user, "photo", None), types.UserProfilePhotoEmpty | type(None))
 
@@ -47,6 +54,8 @@ class TelethonAccountClient:
         self.has_proxy = has_proxy
         self._me_id: int | None = None
         self._dialogs_loaded = False
+        #: Inbound updates whose handling raised (catch-up does not store a state past a failure).
+        self._inbound_errors = 0
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -638,6 +647,7 @@ class TelethonAccountClient:
                 if await wanted(event, False):
                     await handlers.on_message(await self._inbound(event, edited=False))
             except Exception:
+                self._inbound_errors += 1
                 log.exception("inbound message of %s could not be handled", self.key)
 
         async def on_edit(event: Any) -> None:
@@ -645,6 +655,7 @@ class TelethonAccountClient:
                 if await wanted(event, True):
                     await handlers.on_message(await self._inbound(event, edited=True))
             except Exception:
+                self._inbound_errors += 1
                 log.exception("edited message of %s could not be handled", self.key)
 
         async def on_action(event: Any) -> None:
@@ -680,11 +691,141 @@ class TelethonAccountClient:
                     )
                 )
             except Exception:
+                self._inbound_errors += 1
                 log.exception("chat action of %s could not be handled", self.key)
 
         self.client.add_event_handler(on_message, events.NewMessage())
         self.client.add_event_handler(on_edit, events.MessageEdited())
         self.client.add_event_handler(on_action, events.ChatAction())
+
+    # --- catch-up (`fleet/catchup.py`) -------------------------------------------------------------
+
+    async def update_state(self) -> UpdateState:
+        st = await self._invoke(functions.updates.GetStateRequest())
+        return UpdateState(pts=st.pts, qts=st.qts, date=_unix(st.date), seq=st.seq)
+
+    async def _feed(self, updates: list[Any], users: list[Any], chats: list[Any]) -> int:
+        """Hand updates to the registered handlers (those of `set_inbound`), one after the other,
+        as Telethon hands live ones; the count of new messages among them."""
+        if not updates:
+            return 0
+        prepared = await self.client._preprocess_updates(updates, users, chats)
+        for update in prepared:
+            await self.client._dispatch_update(update)
+        return sum(isinstance(u, types.UpdateNewMessage | types.UpdateNewChannelMessage) for u in updates)
+
+    async def catch_up(self, state: UpdateState) -> UpdateState:
+        """Everything since `state`, through the inbound handlers; the state reached. Raises if a
+        handler failed (the caller keeps its stored state and tries again later)."""
+        errors_before = self._inbound_errors
+        out = UpdateState(state.pts, state.qts, state.date, state.seq, dict(state.channels))
+        named: dict[int, int] = {}  # channels with messages after our date -> their pts now
+        while True:
+            diff = await self._invoke(
+                functions.updates.GetDifferenceRequest(
+                    pts=out.pts, date=datetime.fromtimestamp(out.date, UTC), qts=out.qts
+                )
+            )
+            if isinstance(diff, types.updates.DifferenceEmpty):
+                out.date, out.seq = max(out.date, _unix(diff.date)), diff.seq
+                break
+            if isinstance(diff, types.updates.DifferenceTooLong):
+                out.fed += await self._recent_history(out.date, None)
+                now = await self.update_state()
+                out.pts, out.qts, out.date, out.seq = now.pts, now.qts, now.date, now.seq
+                out.too_long = True
+                break
+            updates: list[Any] = [types.UpdateNewMessage(m, 0, 0) for m in diff.new_messages]
+            for u in diff.other_updates:
+                if isinstance(u, types.UpdateChannelTooLong):
+                    named[u.channel_id] = u.pts or 0
+                else:
+                    updates.append(u)
+            out.fed += await self._feed(updates, diff.users, diff.chats)
+            st = diff.intermediate_state if isinstance(diff, types.updates.DifferenceSlice) else diff.state
+            out.pts, out.qts, out.date, out.seq = st.pts, st.qts, max(out.date, _unix(st.date)), st.seq
+            if not isinstance(diff, types.updates.DifferenceSlice):
+                break
+        for channel_id, now_pts in named.items():
+            out.channels[channel_id] = await self._channel_catch_up(
+                channel_id, state.channels.get(channel_id), now_pts, state.date, out
+            )
+        if self._inbound_errors != errors_before:
+            raise RuntimeError(f"{self._inbound_errors - errors_before} caught-up update(s) failed")
+        return out
+
+    async def _channel_catch_up(
+        self, channel_id: int, pts: int | None, now_pts: int, since: int, out: UpdateState
+    ) -> int:
+        """A channel's messages after our pts (getChannelDifference), or after `since` (its recent
+        history) when we have no pts or it is too far behind; the channel's pts reached."""
+        marked = utils.get_peer_id(types.PeerChannel(channel_id))
+        try:
+            entity = await self._input(marked)
+        except PeerNotFound:
+            return pts or now_pts
+        while pts:
+            diff = await self._invoke(
+                functions.updates.GetChannelDifferenceRequest(
+                    channel=entity, filter=types.ChannelMessagesFilterEmpty(), pts=pts, limit=100
+                )
+            )
+            if isinstance(diff, types.updates.ChannelDifferenceEmpty):
+                return max(pts, diff.pts)
+            if isinstance(diff, types.updates.ChannelDifferenceTooLong):
+                break
+            updates: list[Any] = [types.UpdateNewChannelMessage(m, 0, 0) for m in diff.new_messages]
+            updates += list(diff.other_updates)
+            out.fed += await self._feed(updates, diff.users, diff.chats)
+            pts = max(pts, diff.pts)
+            if diff.final:
+                return pts
+        out.fed += await self._recent_history(since, entity)
+        return now_pts
+
+    async def _recent_history(self, since: int, only: Any) -> int:
+        """Messages after `since` of the dialogs active since then (or of `only`), bounded by
+        TOO_LONG_DIALOGS x TOO_LONG_MESSAGES, oldest first."""
+        from ..fleet.catchup import TOO_LONG_DIALOGS, TOO_LONG_MESSAGES
+
+        peers: list[Any] = [only] if only is not None else []
+        if only is None:
+            dialogs = await self._invoke(
+                functions.messages.GetDialogsRequest(
+                    offset_date=None,
+                    offset_id=0,
+                    offset_peer=types.InputPeerEmpty(),
+                    limit=TOO_LONG_DIALOGS,
+                    hash=0,
+                )
+            )
+            tops = {(utils.get_peer_id(m.peer_id), m.id): m for m in getattr(dialogs, "messages", [])}
+            await self.client._preprocess_updates([], dialogs.users, dialogs.chats)
+            for d in getattr(dialogs, "dialogs", []):
+                top = tops.get((utils.get_peer_id(d.peer), d.top_message))
+                if top is not None and _unix(top.date) > since:
+                    peers.append(await self.client.get_input_entity(d.peer))
+        fed = 0
+        for peer in peers:
+            page = await self._invoke(
+                functions.messages.GetHistoryRequest(
+                    peer=peer,
+                    offset_id=0,
+                    offset_date=None,
+                    add_offset=0,
+                    limit=TOO_LONG_MESSAGES,
+                    max_id=0,
+                    min_id=0,
+                    hash=0,
+                )
+            )
+            channel = isinstance(peer, types.InputPeerChannel)
+            wrap = types.UpdateNewChannelMessage if channel else types.UpdateNewMessage
+            msgs = [
+                m for m in reversed(getattr(page, "messages", [])) if _unix(getattr(m, "date", None)) > since
+            ]
+            fed += await self._feed([wrap(m, 0, 0) for m in msgs], page.users, page.chats)
+        return fed
 
     async def _me_among(self, user_ids: list[int]) -> bool:
         """The account's own user is one of `user_ids` (its id is asked once, then kept)."""

@@ -521,7 +521,8 @@ class World:
         return types.updates.Difference(state=state, **kwargs)
 
     def _channels_active_since(self, u: User, date: Any) -> list[int]:
-        """Channels ``u`` is in with a message after ``date`` (a unix time; None: none asked)."""
+        """Channels ``u`` is in with a message at or after ``date`` (unix seconds: a message in the
+        same second as the client's date may be newer than it; None: none asked)."""
         if not date:
             return []
         if not isinstance(date, int | float):
@@ -529,7 +530,7 @@ class World:
         return sorted(
             cid
             for cid, ch in self.channels.items()
-            if u.id in ch.participants and ch.last_activity > date
+            if u.id in ch.participants and ch.last_activity >= date
         )
 
     def channel_difference(self, ch: Channel, u: User, pts: int, limit: int) -> Any:
