@@ -388,3 +388,46 @@ async def test_script_mode_plays_the_lines_in_turn_then_stops(
     assert status["stats"]["answered"] == 2 and status["stats"]["messagesSeen"] == 2  # the 3rd: stopped
     # the script is in use while the swarm runs, not after
     assert (await campaign.call(C.DeleteScript, {"id": script["id"]}))["ok"]
+
+
+async def test_a_crash_mid_answer_is_resumed_by_the_redelivery_without_a_second_job(campaign: Any) -> None:
+    ai = Ai(campaign.nc)
+    await ai.start()
+    for acct in ACCOUNTS:
+        campaign.fleet.accounts[acct].members_of = {CHAT}
+    clock = Clock()
+    clock_all(campaign, clock)
+    role_ids = await roles(campaign)
+    swarm = await campaign.data(
+        C.StartSwarm, {"chat": CHAT, "roleIds": role_ids, "replyProbability": 1.0, "minIntervalSeconds": 10}
+    )
+    service = campaign.m.swarms
+    store = service.stores.swarms
+    real_done = store.done
+    crashes = 0
+
+    async def crash_once(chat_id: int, message_id: int, fields: Any) -> bool:
+        nonlocal crashes
+        if fields.get("job_id") and crashes == 0:  # after the job is made, before the claim is done
+            crashes += 1
+            raise ConnectionError("the database went away")
+        return await real_done(chat_id, message_id, fields)
+
+    store.done = crash_once
+    evt, other_copy = copies(7, "any discount?")[:2]
+    with pytest.raises(ConnectionError):
+        await service.on_message(evt)
+    await service.on_message(other_copy)  # another listener's copy: not its message
+    clock.advance(30)  # redelivered later: the decision taken then is kept, not made again
+    await service.on_message(evt)
+    store.done = real_done
+    jobs = await campaign.rt.db["jobs"].find({}).to_list()
+    assert (
+        len(jobs) == 1
+        and jobs[0]["key"] == f"swm:{swarm['id']}:{CHAT}:7"
+        and jobs[0]["account_id"] == "acct0"
+    )
+    assert [c["seed"] for c in ai.calls] == [ai.calls[0]["seed"]] * 2  # asked again, the same seed
+    status = (await campaign.data(C.GetSwarmStatus, {"swarmId": swarm["id"]}))["items"][0]
+    assert status["stats"]["messagesSeen"] == 1 and status["stats"]["answered"] == 1
+    assert status["stats"]["lastDecisions"][0]["jobId"] == jobs[0]["_id"]
