@@ -23,7 +23,10 @@ Pool-wide (`tgm.tg-session.rpc.<name>.v1`, any replica):
 
 Errors: FLOOD_WAIT with `retry_after` (the account's wait for that method category), TELEGRAM_ERROR
 with `details.telegramError` (e.g. `PEER_FLOOD`, `USER_PRIVACY_RESTRICTED`, `CHAT_WRITE_FORBIDDEN`),
-NOT_FOUND for a peer that cannot be resolved, CONFLICT when the account is not `active`.
+NOT_FOUND for a user peer that cannot be resolved (a `send` to a group id the account cannot reach
+answers TELEGRAM_ERROR `CHANNEL_PRIVATE`, what Telegram tells a non-member; slow mode answers
+TELEGRAM_ERROR `SLOWMODE_WAIT_<n>` with `retry_after`, not a flood wait of the account), CONFLICT
+when the account is not `active`.
 """
 
 from __future__ import annotations
