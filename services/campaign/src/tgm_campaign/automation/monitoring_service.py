@@ -161,12 +161,14 @@ class MonitoringService:
 
     async def republish(self) -> None:
         """Write the watched chats to the KV bucket again (after a group changed, and at start).
-        Never raises for the KV (see the module docstring); a write it could not make is owed."""
+        Never raises for the KV (see the module docstring); a write it could not make is owed.
+
+        It always writes (never "unchanged since this replica's last write": another replica may have
+        written since, and a skipped write would leave its value standing); calls are rare (a change
+        of monitoring, a group, a set, a run or a swarm), and a put is cheap."""
         async with self._lock:
             for _ in range(3):
                 snapshot = await self._snapshot()
-                if snapshot == self._published and not self._owed:
-                    return
                 revision = await self.stores.monitoring.next_revision()
                 value = MonitoredChats(
                     active=snapshot[0],

@@ -286,11 +286,6 @@ class SwarmService:
         return stopped
 
     async def _republish(self) -> None:
-        # `republish()` skips the write when its replica's last snapshot equals the new one; with
-        # several replicas another one may have written since (this replica's start wrote "no
-        # chat", another replica's start-swarm wrote the chat, this replica's stop computes "no
-        # chat" again and would write nothing): forget the snapshot so the write happens.
-        self.monitoring._published = None
         await self.monitoring.republish()
 
     # --- the consumer -----------------------------------------------------------------------------
