@@ -58,6 +58,7 @@ schemas: install
 bench: install
 	$(PY) bench/gateway/run.py
 	$(PY) bench/automation/run.py
+	$(PY) bench/collaboration/run.py --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache
