@@ -97,7 +97,7 @@ async def drained(campaign: Any, eventually: Callable[..., Any]) -> None:
     js = campaign.nc.jetstream()
 
     async def done() -> bool:
-        info = await js.consumer_info("TGM_EVENTS", "campaign_automation_messages")
+        info = await js.consumer_info("TGM_EVENTS", "campaign_message_received")
         return info.num_pending == 0 and info.num_ack_pending == 0
 
     await eventually(done, timeout=30, interval=0.1)

@@ -23,7 +23,9 @@ import signal
 import time
 import traceback
 import typing
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -83,6 +85,53 @@ ReqT = TypeVar("ReqT")
 #: Outcomes the performance sample counts as errors: failures on the server side, not refused input.
 _SERVER_ERRORS = frozenset(code.value for code, status in HTTP_STATUS.items() if status >= 500)
 CountsFn = Callable[[AsyncDatabase[Any]], Awaitable[dict[str, int]]]
+#: What `on_event` handlers take and what their `order_by` reads: any declared event.
+EventHandler = Callable[[Any], Awaitable[None]]
+OrderKey = Callable[[Any], Hashable | None]
+
+
+class _KeyedLocks:
+    """One FIFO lock per key, dropped when nobody holds or waits for it (so the table stays small)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, list[int]]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+@dataclass
+class _EventHandler:
+    name: str
+    fn: EventHandler
+    op: str
+    order_by: OrderKey | None
+    locks: _KeyedLocks = field(default_factory=_KeyedLocks)
+
+
+@dataclass
+class _SharedConsumer:
+    """The handlers of one event type that `on_event` collected, served by one durable consumer."""
+
+    event: type[Event]
+    handlers: list[_EventHandler] = field(default_factory=list)
+    max_workers: int = 1
+    declared: bool = False
 
 
 class CallContext(Generic[AppT]):
@@ -147,6 +196,7 @@ class ServiceRuntime(Generic[AppT]):
         self._restore_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
         self._stop = asyncio.Event()
         self._ready = False
+        self._shared: dict[type[Event], _SharedConsumer] = {}
         self.registry = CollectorRegistry()
         self.handled = Counter(
             "tgm_commands_total",
@@ -427,6 +477,134 @@ class ServiceRuntime(Generic[AppT]):
 
         return decorate
 
+    def on_event(
+        self,
+        event: type[Event],
+        name: str,
+        *,
+        max_workers: int = 1,
+        order_by: OrderKey | None = None,
+    ) -> Callable[[EventHandler], EventHandler]:
+        """Handle `event` through the ONE durable consumer this service has for that event type.
+
+        Several domains of a service that react to the same event (campaign's automation, crm,
+        history, collaboration and swarms all hear `message-received`) each register a handler here
+        instead of a durable consumer of their own: at start there is one subscriber per event type,
+        durable `<service>_<event-name>` (replicas share it), and each delivery is parsed once and
+        handed to every registered handler. Five consumers meant five deliveries of every message,
+        each paying FastStream's per-message work (tracing, metrics, decode, ack); one pays it once.
+
+        - `name`: the handler's name in the performance sample (op `<owner>.<event>@<name>`, one op
+          per handler, timed on its own, as `subscribe_events` timed its durable) and in logs.
+        - `max_workers`: the consumer keeps the largest any handler asked for (see `subscribe_events`
+          for what 1 and above 1 mean); handlers of one event run concurrently with each other.
+        - `order_by`: events for which it gives the same key (not None) reach THIS handler one at a
+          time, in the order this process received them (a FIFO lock per key), while other keys and
+          other handlers run concurrently. For handlers writing last-writer-wins fields (crm's
+          `last_replied_at`, history's `remember_user`: order by the private chat). This holds within
+          one process only: across replicas, and for a redelivered event (which overtakes later ones),
+          order was never guaranteed and still is not, so such writes keep their own guards.
+
+        Failure: when any handler raises, the event is nacked with the growing backoff of
+        `_consume_event` and on redelivery EVERY handler runs again, those that succeeded included
+        (nothing is remembered per handler: a redelivery may land on another replica anyway). So every
+        handler must be idempotent by event id or message key, as all `subscribe_events` handlers
+        already had to be. Register before `start` (handlers modules do, in `register`).
+
+        Changing a domain from its own durable to this one leaves the old durable on the stream
+        (`nats consumer rm` it), and the new durable starts from the stream's start like any new one:
+        idempotent handlers make that replay harmless, only slower.
+        """
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        shared = self._shared.get(event)
+        if shared is None:
+            shared = self._shared[event] = _SharedConsumer(event)
+        if shared.declared:
+            raise RuntimeError(f"{event.NAME}: on_event({name!r}) after start; register before start")
+        if any(h.name == name for h in shared.handlers):
+            raise ValueError(f"{event.NAME}: a handler named {name!r} is already registered")
+        shared.max_workers = max(shared.max_workers, max_workers)
+
+        def decorate(fn: EventHandler) -> EventHandler:
+            op = f"{event.OWNER.value}.{event.NAME}@{name}"
+            shared.handlers.append(_EventHandler(name, fn, op, order_by))
+            return fn
+
+        return decorate
+
+    def _declare_shared_consumers(self) -> None:
+        """One durable pull consumer per event type `on_event` collected handlers for (once)."""
+        from faststream.nats import JStream, PullSub
+
+        for shared in self._shared.values():
+            if shared.declared or not shared.handlers:
+                continue
+            shared.declared = True
+            event = shared.event
+            durable = f"{self.service.value}_{event.NAME}".replace("-", "_")
+
+            endpoint = self._shared_endpoint(shared)
+            self.broker.subscriber(
+                event.SUBJECT,
+                stream=JStream(streams.EVENTS_STREAM.name, declare=False),
+                durable=durable,
+                pull_sub=PullSub(batch_size=16, timeout=1.0),
+                max_workers=shared.max_workers,
+            )(endpoint)
+
+    def _shared_endpoint(self, shared: _SharedConsumer) -> Callable[[NatsMessage], Awaitable[None]]:
+        async def endpoint(msg: NatsMessage) -> None:
+            await self._consume_shared(shared, msg)
+
+        endpoint.__name__ = f"on_{shared.event.NAME.replace('-', '_')}"
+        return endpoint
+
+    async def _consume_shared(self, shared: _SharedConsumer, msg: NatsMessage) -> None:
+        """Parse one event once and run every handler of it; nack with backoff if any failed."""
+        cls = shared.event
+        try:
+            evt = cls.model_validate(json.loads(msg.body))
+        except (ValueError, ValidationError) as exc:
+            log.warning("dropping malformed %s event: %s", cls.NAME, exc)
+            return
+        handlers = shared.handlers
+        if len(handlers) == 1:
+            failed = [handlers[0]] if not await self._run_handler(handlers[0], evt) else []
+        else:
+            ok = await asyncio.gather(*(self._run_handler(h, evt) for h in handlers))
+            failed = [h for h, good in zip(handlers, ok, strict=True) if not good]
+        if failed:
+            delivered = _deliveries(msg)
+            delay = min(EVENT_RETRY_MAX_SECONDS, 2.0 ** max(0, delivered - 1))
+            log.warning(
+                "%s %s (delivery %s): %s failed; every handler runs again in %.0f s",
+                cls.NAME,
+                evt.event_id,
+                delivered or "?",
+                ", ".join(h.name for h in failed),
+                delay,
+            )
+            await msg.nack(delay=delay)
+
+    async def _run_handler(self, handler: _EventHandler, evt: Event) -> bool:
+        """One handler on one event, in its key's turn, timed; False (logged) when it raised."""
+        started, failed = time.perf_counter(), True
+        try:
+            key = handler.order_by(evt) if handler.order_by is not None else None
+            if key is None:
+                await handler.fn(evt)
+            else:
+                async with handler.locks.hold(key):
+                    started = time.perf_counter()  # the handler's own time, not its wait for the key
+                    await handler.fn(evt)
+            failed = False
+        except Exception:
+            log.exception("handling %s %s failed", handler.op, evt.event_id)
+        finally:
+            self.perf.observe(handler.op, "event", time.perf_counter() - started, failed)
+        return not failed
+
     def subscribe_all_events(
         self, durable: str, filter_subject: str = subjects.EVENTS_FILTER
     ) -> Callable[[Callable[[Event], Awaitable[None]]], Callable[[Event], Awaitable[None]]]:
@@ -580,6 +758,7 @@ class ServiceRuntime(Generic[AppT]):
         self.settings_store = SettingsStore(self.db, self.service)
 
     async def start(self, *, connect_broker: bool = True) -> None:
+        self._declare_shared_consumers()
         if self.mongo is None:
             await self.connect_database()
         await MigrationRunner(self.db, self.migrations).run()

@@ -130,7 +130,7 @@ def register(runtime: Runtime) -> None:
     # --- inbound: tg-session's events of monitored chats ----------------------------------------
 
     # concurrent: the inbound path is exact under any interleaving (claims, conditional reservations)
-    @runtime.subscribe_events(MessageReceived, durable="automation_messages", max_workers=INBOUND_WORKERS)
+    @runtime.on_event(MessageReceived, "automation_messages", max_workers=INBOUND_WORKERS)
     async def on_message(evt: MessageReceived) -> None:
         await runtime.app.automation.on_message(evt)
 

@@ -69,10 +69,10 @@ def register(runtime: Runtime) -> None:
 
     # --- what runs and swarms react to ----------------------------------------------------------
 
-    @runtime.subscribe_events(MessageReceived, durable="collaboration_messages")
+    @runtime.on_event(MessageReceived, "collaboration_messages")
     async def on_message(evt: MessageReceived) -> None:
         await runtime.app.collaboration.on_message(evt)
 
-    @runtime.subscribe_events(MessageReceived, durable="swarm_messages")
+    @runtime.on_event(MessageReceived, "swarm_messages")
     async def on_swarm_message(evt: MessageReceived) -> None:
         await runtime.app.swarms.on_message(evt)

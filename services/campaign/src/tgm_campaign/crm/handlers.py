@@ -57,7 +57,10 @@ def register(runtime: Runtime) -> None:
     runtime.route(crm_cmd.GetTrackedUsers, lambda app: app.tracking.tracked_users)
     runtime.route(crm_cmd.GetUserActivity, lambda app: app.timeline.user_activity)
 
-    @runtime.subscribe_events(MessageReceived, durable="crm_received")
+    # one consumer of message-received for all of campaign (runtime.on_event); a private chat in order
+    @runtime.on_event(
+        MessageReceived, "crm_received", order_by=lambda e: e.chat_id if e.chat_kind == "private" else None
+    )
     async def on_crm_received(evt: MessageReceived) -> None:
         await runtime.app.crm_consumers.on_received(evt)
 

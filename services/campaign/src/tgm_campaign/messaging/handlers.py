@@ -97,7 +97,12 @@ def register(runtime: Runtime) -> None:
 
     # --- tg-session's message events, consumed durably ------------------------------------------
 
-    @runtime.subscribe_events(MessageReceived, durable="history_received")
+    # one consumer of message-received for all of campaign (runtime.on_event); a private chat in order
+    @runtime.on_event(
+        MessageReceived,
+        "history_received",
+        order_by=lambda e: e.chat_id if e.chat_kind == "private" else None,
+    )
     async def on_message_received(evt: MessageReceived) -> None:
         await runtime.app.history.on_received(evt)
 
