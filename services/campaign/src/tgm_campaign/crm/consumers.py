@@ -1,9 +1,20 @@
 """The CRM's durable consumers: a lead's reply moves it to `replied`; a tracked user's messages are
 kept and counted (group messages once, however many of our accounts heard them); keyword matches and
-trigger runs are kept for tracked users and leads."""
+trigger runs are kept for tracked users and leads.
+
+Who is tracked is asked of a cached set of the active tracked user ids, not of the database per
+message (every group message of every monitored group passes here; almost none is from a tracked
+user): the set is read again when this process changed a tracked user (`TrackedUserStore.version`)
+and at most `TRACKED_REFRESH_SECONDS` after the last read, so a user tracked or untracked through
+ANOTHER replica is seen here within that delay (the messages of that window are not kept / still
+kept: tracking is an operator's watch list, not a ledger). A sender in the set is then read in full.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +29,9 @@ from .service import REPLY_MOVES, TEXT_MAX, Contacts, aware, detail
 from .store import LeadStore, username_key
 from .tracking_store import ActivityStore, TrackedUserStore
 
+#: How old the cached set of tracked user ids may get (changes made by other replicas show this late).
+TRACKED_REFRESH_SECONDS = 5.0
+
 
 class CrmConsumers:
     """The CRM's side of `message-received`, `keyword-matched` and `trigger-fired`."""
@@ -29,9 +43,40 @@ class CrmConsumers:
         groups: GroupStore,
         tracked: TrackedUserStore,
         activity: ActivityStore,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.contacts, self.leads, self.groups = contacts, leads, groups
         self.tracked, self.activity = tracked, activity
+        self.clock = clock
+        self._tracked_ids: set[int] | None = None
+        self._tracked_read = (0.0, -1)  # (when, the store's version then)
+        self._tracked_lock = asyncio.Lock()
+
+    async def tracked_ids(self) -> set[int]:
+        """The active tracked user ids, at most `TRACKED_REFRESH_SECONDS` old (one read at a time)."""
+        if self._fresh():
+            assert self._tracked_ids is not None
+            return self._tracked_ids
+        async with self._tracked_lock:
+            if not self._fresh():  # not read meanwhile by the event that held the lock
+                read = (self.clock(), self.tracked.version)
+                self._tracked_ids = await self.tracked.active_user_ids()
+                self._tracked_read = read
+            assert self._tracked_ids is not None
+            return self._tracked_ids
+
+    def _fresh(self) -> bool:
+        at, version = self._tracked_read
+        return (
+            self._tracked_ids is not None
+            and version == self.tracked.version
+            and self.clock() - at < TRACKED_REFRESH_SECONDS
+        )
+
+    async def _active_tracked(self, user_id: int) -> dict[str, Any] | None:
+        if user_id not in await self.tracked_ids():
+            return None  # most senders: no query
+        return await self.tracked.active_by_user(user_id)
 
     async def on_received(self, evt: MessageReceived) -> None:
         if evt.is_outgoing or evt.sender_id is None:
@@ -51,12 +96,12 @@ class CrmConsumers:
                         )
                     except (NotFound, Conflict):
                         pass
-            tracked = await self.tracked.active_by_user(evt.sender_id)
+            tracked = await self._active_tracked(evt.sender_id)
             if tracked is not None:
                 key = f"{evt.account_id}|{evt.chat_id}|{evt.message_id}"
                 await self.tracked.seen(tracked["_id"], None, at, {}, message_key=key)
             return
-        tracked = await self.tracked.active_by_user(evt.sender_id)
+        tracked = await self._active_tracked(evt.sender_id)
         if tracked is None:
             return  # group traffic of users nobody tracks is monitoring's data
         group = await self.groups.by_chat_id(evt.chat_id)

@@ -36,6 +36,9 @@ SEEN_ORDER = Keyset(("seen_sort", "_id"), descending=True)
 class TrackedUserStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.c = db["tracked_users"]
+        #: Bumped by every write through this store (insert, update, delete): what lets a cache of
+        #: this process (crm's consumer's set of tracked ids) tell a change without a query.
+        self.version = 0
 
     async def find_one(self, user_id: int | None, username: str | None) -> dict[str, Any] | None:
         query = identity_query(user_id, username)
@@ -46,16 +49,28 @@ class TrackedUserStore:
             await self.c.insert_one(doc)
         except DuplicateKeyError:
             raise TrackedTaken(doc["_id"]) from None
+        finally:
+            self.version += 1  # after the write: a reader that saw the old version reads again
 
     async def update(self, tracked_id: str, set_: Mapping[str, Any]) -> dict[str, Any] | None:
         try:
             await self.c.update_one({"_id": tracked_id}, {"$set": dict(set_)})
         except DuplicateKeyError:
             raise TrackedTaken(tracked_id) from None
+        finally:
+            self.version += 1
         return await self.c.find_one({"_id": tracked_id})
 
     async def delete(self, tracked_id: str) -> bool:
-        return (await self.c.delete_one({"_id": tracked_id})).deleted_count == 1
+        try:
+            return (await self.c.delete_one({"_id": tracked_id})).deleted_count == 1
+        finally:
+            self.version += 1
+
+    async def active_user_ids(self) -> set[int]:
+        """The user ids of every active tracked user (a few thousand at most: tracking is by hand)."""
+        docs = await self.c.find({"status": "active"}, {"user_id": 1}).to_list()
+        return {d["user_id"] for d in docs if isinstance(d.get("user_id"), int)}
 
     async def active_by_user(self, user_id: int) -> dict[str, Any] | None:
         return await self.c.find_one({"user_id": user_id, "status": "active"})
