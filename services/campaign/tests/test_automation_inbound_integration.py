@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -429,3 +429,35 @@ async def test_new_member_only_fires_for_a_recent_join(campaign, eventually) -> 
     assert new["outcome"] == "fired" and new["actions"] == ["notify"]
     note = await campaign.wait_event(lambda e: e["_subject"].endswith("operator-notified.v1"))
     assert note["userId"] == 301 and note["ruleId"] == rule_id and "price" in note["message"]
+
+
+@pytest.mark.timeout(60)
+async def test_a_rule_whose_only_set_was_force_deleted_stays_listed_and_inactive(campaign) -> None:
+    rule_id, _, ks_id = await world(campaign)
+    assert (await campaign.data(A.DeleteKeywordSet, {"id": ks_id, "force": True}))["affected"] == 1
+    rule = next(r for r in (await campaign.data(A.GetTriggerRules, {}))["items"] if r["id"] == rule_id)
+    assert rule["keywordSetIds"] == [] and rule["isActive"] is False
+    refused = await campaign.call(A.ToggleTriggerRule, {"id": rule_id, "isActive": True})
+    assert refused["error"]["code"] == "CONFLICT" and "keyword set" in refused["error"]["message"]
+
+
+@pytest.mark.timeout(60)
+async def test_messages_are_judged_by_when_they_were_written(campaign, eventually) -> None:
+    """A message that arrives late (caught up after tg-session was down, or read from history when a
+    chat is watched again) counts only if its group was watched when it was written."""
+    rule_id, _, _ = await world(campaign, delayMin=0, delayMax=0, cooldownSeconds=0)
+    now = datetime.now(UTC)
+    mon = campaign.m.monitoring
+    assert not await mon.watched_when_written({}, now - timedelta(hours=1))  # before monitoring started
+    assert await mon.watched_when_written({}, now)
+    paused = {"paused_at": now + timedelta(seconds=10), "resumed_at": now + timedelta(seconds=60)}
+    assert not await mon.watched_when_written(paused, now + timedelta(seconds=30))  # while paused
+    assert await mon.watched_when_written(paused, now + timedelta(seconds=65))
+
+    pub = campaign.fleet.rt.publish
+    await pub(message("acct0", 1, 101, "price?").model_copy(update={"date": now - timedelta(hours=1)}))
+    await pub(message("acct0", 2, 102, "price?"))
+    evt = await campaign.wait_event(lambda e: e in fired(campaign, rule_id))
+    assert evt["userId"] == 102
+    await drained(campaign, eventually)
+    assert [e["userId"] for e in fired(campaign, rule_id)] == [102]

@@ -107,7 +107,9 @@ class AdCampaignSpec(Request):
         max_length=20,
         description="Per-template weights (same order as templateIds, 1..100) for `random` rotation.",
     )
-    quiet_hours: TimeWindow | None = Field(None, description="No run starts inside; one due moves to its end.")
+    quiet_hours: TimeWindow | None = Field(
+        None, description="No run starts inside; one due moves to its end."
+    )
     max_posts_per_account_per_day: int | None = Field(
         None, ge=1, le=10_000, description="Posts of this campaign one account makes per local day."
     )

@@ -675,6 +675,10 @@ class TriggerRuleView(TriggerRuleSpec, Response):
     model_config = Response.model_config
 
     id: str
+    keyword_set_ids: list[Id] = Field(
+        max_length=100,
+        description="Empty when its keyword sets were deleted with `force` (the rule is then inactive).",
+    )
     trigger_count: int = 0
     success_count: int = 0
     last_triggered_at: datetime | None = None

@@ -281,7 +281,9 @@ class GroupService:
     async def pause(self, req: cmd.PauseMonitoringRequest, by: str | None) -> cmd.MonitoredGroupView:
         await self._get(req.group_id)
         doc = await self.stores.groups.update(
-            req.group_id, {"paused": True, "pause_reason": req.reason}, utc(self.clock())
+            req.group_id,
+            {"paused": True, "pause_reason": req.reason, "paused_at": utc(self.clock()), "resumed_at": None},
+            utc(self.clock()),
         )
         if doc is None:
             raise NotFound(f"group {req.group_id} does not exist")
@@ -291,7 +293,9 @@ class GroupService:
 
     async def resume(self, req: cmd.ResumeMonitoringRequest, by: str | None) -> cmd.MonitoredGroupView:
         doc = await self.stores.groups.update(
-            req.group_id, {"paused": False, "pause_reason": None}, utc(self.clock())
+            req.group_id,
+            {"paused": False, "pause_reason": None, "resumed_at": utc(self.clock())},
+            utc(self.clock()),
         )
         if doc is None:
             raise NotFound(f"group {req.group_id} does not exist")

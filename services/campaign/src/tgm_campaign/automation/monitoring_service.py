@@ -33,6 +33,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from tgm_contracts.commands import automation as cmd
@@ -53,6 +54,17 @@ PUBLISH_TIMEOUT = 5.0
 CHECK_CONCURRENCY = 4
 
 Snapshot = tuple[bool, tuple[int, ...], tuple[str, ...]]
+#: Seconds of disagreement allowed between Telegram's message dates and our clock.
+WRITTEN_TOLERANCE = 2.0
+
+
+def aware(at: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (the database may hand back naive ones)."""
+    if at is None:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 Severity = Literal["critical", "warning", "info"]
 
 
@@ -158,6 +170,20 @@ class MonitoringService:
         """Monitoring is active and this group (active, not paused, among the started ones) is watched."""
         await self._retry_owed()
         return self._watched(await self._read_state(), group)
+
+    async def watched_when_written(self, group: Mapping[str, Any], written: datetime) -> bool:
+        """Whether the group was watched when a message was written: not before monitoring started,
+        not while the group was paused. A message can arrive late — caught up after tg-session was
+        down, or fetched from history when a chat becomes watched again — and is judged by when it
+        was written, not when it arrived (`WRITTEN_TOLERANCE` for clocks that disagree a little)."""
+        state = await self._read_state()
+        written = aware(written) or written
+        slack = timedelta(seconds=WRITTEN_TOLERANCE)
+        started = aware(state.get("started_at"))
+        if started is not None and written + slack < started:
+            return False
+        paused, resumed = aware(group.get("paused_at")), aware(group.get("resumed_at"))
+        return not (paused is not None and resumed is not None and paused + slack < written < resumed - slack)
 
     async def republish(self) -> None:
         """Write the watched chats to the KV bucket again (after a group changed, and at start).

@@ -240,6 +240,12 @@ class TriggerRuleService:
             if current is None:
                 raise NotFound(f"trigger rule {req.id} does not exist")
             if req.is_active is True or not current.get("is_active", True):
+                if not current.get("keyword_set_ids"):
+                    raise Conflict(
+                        f"trigger rule {req.id} has no keyword set (its sets were deleted): save it with one"
+                        " before activating it",
+                        {"field": "keywordSetIds"},
+                    )
                 await self._validate(engine.rule_of(current).spec)
         doc = await self.stores.rules.set_active(req.id, req.is_active, utc(self.clock()))
         if doc is None:

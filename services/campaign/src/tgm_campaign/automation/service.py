@@ -178,6 +178,8 @@ class AutomationService:
         group = await self.groups.by_chat(evt.chat_id, evt.chat_username)
         if group is None or not await self.monitoring.watching(group):
             return
+        if not await self.monitoring.watched_when_written(group, evt.date):
+            return  # written before monitoring started or while the group was paused, arrived late
         now = utc(self.clock())
         set_ids = list(group.get("keyword_set_ids") or [])
         hits = (await self.keywords.matcher()).match(evt.text, set_ids) if set_ids else []
