@@ -263,3 +263,43 @@ def test_sends_in_flight_per_account() -> None:
     holds = three.account_holds(pace, None, Target("private", "id:4"), NOON + 3)
     assert kinds(holds) == {LimitKind.JITTER} and holds[0].until == NOON + 30
     assert set(pace.inflight) == {"t1", "t2", "t3"}
+
+
+def test_warmup_assumed_without_a_profile_is_looked_at_again_soon() -> None:
+    """A fixed reply job of an account with warm-up disabled sat `scheduled` a day away (reason
+    rate_limit) after a tg-session restart: get-accounts failed, so the account had no profile, the
+    warm-up cap was assumed (day 0: 2 strangers), its 24 h lift was the job's wait, and the planner
+    reschedules a fixed job held longer than LONG_WAIT to that lift. The assumption is now rechecked
+    within PROFILE_RECHECK seconds; with the profile back, the job goes."""
+    from tgm_campaign.messaging.pacing import PROFILE_RECHECK
+    from tgm_campaign.messaging.pause_store import Pauses
+    from tgm_campaign.messaging.planning import LONG_WAIT, Plan, RoundPlanner, RoundView, Seen
+
+    lim = limits(daily_non_contacts=20, warmup_days=7)
+    pacer = Pacer(lim)
+    pace = AccountPace("a")
+    for i, at in enumerate((NOON - 60, NOON - 30)):  # two replies to strangers: day 0's cap of 2
+        pace = pacer.reserve(pace, Target("private", f"id:{i}", non_contact=True), at)
+    cold = Target("private", "id:9", non_contact=True)
+    holds = pacer.account_holds(pace, None, cold, NOON)
+    assert kinds(holds) == {LimitKind.WARMUP} and holds[0].detail == "profile unknown"
+    assert NOON < holds[0].until <= NOON + PROFILE_RECHECK < NOON + LONG_WAIT
+    # a known profile decides: warm-up off sends now, warm-up on holds until the window slides
+    assert pacer.account_holds(pace, AccountProfile("a", age_days=0.0, warmup=False), cold, NOON) == []
+    known = pacer.account_holds(pace, AccountProfile("a", age_days=0.0), cold, NOON)
+    assert kinds(known) == {LimitKind.WARMUP} and known[0].until == NOON - 60 + DAY
+
+    def round_with(profiles: dict[str, AccountProfile]) -> list[object]:
+        seen = Seen(
+            now_ts=NOON, now=datetime.fromtimestamp(NOON, TZ), limits=lim, pauses=Pauses([]),
+            paces={"a": pace}, held={}, pools={}, accounts={"a"}, profiles=profiles, aliases={},
+            blocked={}, talking={}, windows={}, entries={}, totals={},
+        )  # fmt: skip
+        job = {"_id": "j1", "peer_key": "id:9", "kind": "private", "account_id": "a", "fixed": True}
+        plan = RoundPlanner(seen, RoundView(), {}, random.Random(1), NOON).plan([job])
+        assert plan.next_at <= NOON + PROFILE_RECHECK or plan.decisions, plan
+        return plan.decisions
+
+    assert round_with({}) == []  # waits in the due set (not rescheduled a day away)
+    sent = round_with({"a": AccountProfile("a", age_days=0.0, warmup=False)})
+    assert len(sent) == 1 and isinstance(sent[0], Plan) and sent[0].account == "a"

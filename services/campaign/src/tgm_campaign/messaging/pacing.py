@@ -28,6 +28,9 @@ from tgm_contracts.settings import ComplianceSettings, PacingSettings
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
+#: Seconds after which a warm-up hold assumed for an account without a profile is looked at again
+#: (`accounts.AccountDirectory` asks tg-session again 10 s after a failed get-accounts).
+PROFILE_RECHECK = 15.0
 
 
 def _minutes(hhmm: str | None) -> int | None:
@@ -333,6 +336,16 @@ class Pacer:
                 if hold.until is None and cap == 0 and kind is LimitKind.WARMUP:
                     # Day 0 of a warm-up that allows nothing yet: it lifts on day 1.
                     hold = replace(hold, until=self._warmup_lifts(profile, pace, now))
+                if profile is None and kind is LimitKind.WARMUP:
+                    # The warm-up is assumed, not known (tg-session did not say whether the account
+                    # warms up, e.g. while it restarts): hold, but look again soon. Its real lift
+                    # (up to a day away) would make the planner reschedule a fixed job that far.
+                    soon = now + PROFILE_RECHECK
+                    hold = replace(
+                        hold,
+                        until=soon if hold.until is None else min(hold.until, soon),
+                        detail="profile unknown",
+                    )
                 holds.append(hold)
         return holds
 
