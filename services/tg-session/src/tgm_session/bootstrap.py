@@ -36,6 +36,7 @@ from .fleet.inbound import Inbound
 from .fleet.leases import LeaseStore, open_lease_bucket
 from .fleet.outbox import Outbox
 from .fleet.outbox_store import OutboxRepo
+from .fleet.peers import KnownPeers
 from .fleet.pool import AccountPool
 from .fleet.send import Sender
 from .fleet.serving import serve_control
@@ -65,6 +66,11 @@ ConnectorFactory = Callable[
 LeaseFactory = Callable[[Runtime], Awaitable[LeaseStore]]
 
 
+def _peers(session: SessionApp) -> KnownPeers:
+    assert session.pool.peers is not None
+    return session.pool.peers
+
+
 def build(
     settings: SessionSettings | None = None,
     *,
@@ -90,6 +96,8 @@ def build(
     claims = runtime.every(configured.claim_interval_seconds, lambda: app().pool.tick(), "lease-claims")
     runtime.every(configured.worker_interval_seconds, lambda: app().extractions.tick(), "extractions")
     runtime.every(1.0, lambda: app().inbound.outbox.drain(), "inbound-outbox")
+    runtime.every(1.0, lambda: _peers(app()).flush(), "known-peers")
+    runtime.every(600.0, lambda: _peers(app()).prune(), "known-peers-prune", first_after=60.0)
 
     async def logins_and_scrapes() -> None:
         await app().qr.resume()  # adopt QR logins whose replica died
@@ -190,6 +198,7 @@ def build(
             claims=claims,
             namespace=runtime.database_name(),
             catch_up=catch_up,
+            peers=KnownPeers(repos),
         )
         credentials = CredentialPool(repos, vault, telegram_connector, pool.refresh)
         accounts = Accounts(
@@ -316,6 +325,7 @@ def build(
     async def restored(rt: Runtime) -> None:
         app().pool.wake()  # the next tick lets go of accounts the restored data no longer has
         app().accounts.memberships.reset()  # the restored accounts carry their own memberships
+        _peers(app()).reset()  # what was saved is the restored data now: save the live rows again
 
     runtime.on_stop(stop)
     runtime.on_restore(restored)

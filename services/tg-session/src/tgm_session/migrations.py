@@ -7,6 +7,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_runtime import Migration
 
+from .fleet.peer_store import create_peer_indexes
 from .store import create_indexes
 
 
@@ -17,4 +18,5 @@ async def _indexes(db: AsyncDatabase[Any]) -> None:
 MIGRATIONS: list[Migration] = [
     Migration(1, "indexes: accounts by phone, credentials by api_id, sends by job id, jobs", _indexes),
     Migration(2, "indexes: accounts by member chat (pick-accounts memberOfChatId)", _indexes),
+    Migration(3, "indexes: peers by account and last seen, TTL 90 days on seen_at", create_peer_indexes),
 ]

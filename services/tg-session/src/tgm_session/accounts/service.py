@@ -496,6 +496,7 @@ class Accounts:
         await self.repos.accounts.delete(doc["_id"])
         await self.pool.release(doc["_id"], "released")
         await self.pool.refresh(doc["_id"])  # a remote holder notices the account is gone and lets go
+        await self.repos.peers.forget(doc["_id"])  # its access hashes go with it (`fleet/peers.py`)
         await self.repos.code_logins.delete(doc["_id"])
         await self.credentials.give_back(doc.get("api_credential_id"))
         await self.publish(AccountRemoved(account_id=doc["_id"], phone=doc["phone"], logged_out=logged_out))

@@ -39,6 +39,7 @@ from .catchup import CatchUp
 from .connections import ConnectionBuilder
 from .health import HOLDABLE, TERMINAL, Health
 from .leases import Lease, LeaseLost, LeaseStore, account_key, replica_key
+from .peers import KnownPeers
 from .serving import Handler, Routes, ServeAccount, end_subscription
 
 log = logging.getLogger("tgm.session.pool")
@@ -88,8 +89,11 @@ class AccountPool:
         claims: Periodic,
         namespace: str = "default",
         catch_up: CatchUp | None = None,
+        peers: KnownPeers | None = None,
     ) -> None:
         self.namespace = namespace
+        #: The peers each account saw, put into every new client of it (`peers.py`).
+        self.peers = peers
         #: Missed updates fetched at every connect and swept while connected (`catchup.py`).
         self.catch_up = catch_up
         self.repos = repos
@@ -290,6 +294,8 @@ class AccountPool:
         spec = await self.builder.for_account(doc)
         client = self.connector.client(spec)
         client.set_inbound(self.inbound(live.account_id))
+        if self.peers is not None:  # before connecting: the first update may need them already
+            await self.peers.attach(live.account_id, client)
         live.client = client
         await client.connect()
         me = await client.get_me()
@@ -342,6 +348,8 @@ class AccountPool:
         live.stopping = True
         live.ready.clear()
         await self._close_client(live)
+        if self.peers is not None:
+            await self.peers.detach(live.account_id)
         if live.task is not None and live.task is not asyncio.current_task():
             live.task.cancel()
             await asyncio.gather(live.task, return_exceptions=True)

@@ -1,13 +1,16 @@
-"""The send path's records (`sends`, keyed by job id) and the peers each account learnt (`peers`)."""
+"""The send path's records (`sends`, keyed by job id) and the peers each account learnt (`peers`, in
+`peer_store.py`)."""
 
 from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
 from ..base_store import Doc, Repo
+from .peer_store import PEERS, PeersRepo
+
+__all__ = ["PEERS", "SENDS", "PeersRepo", "SendsRepo"]
 
 SENDS = "sends"
-PEERS = "peers"
 
 
 class SendsRepo(Repo):
@@ -31,10 +34,3 @@ class SendsRepo(Repo):
             {"_id": 1},
         )
         return doc is not None
-
-
-class PeersRepo(Repo):
-    """What each account learnt about peers (access hashes are per account): lets a new holder reach
-    an id it never saw itself."""
-
-    name = PEERS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from tgm_contracts.models.session import ChatView, TelegramProfile
 from tgm_contracts.rpc_session import HistoryMessage, ResolvedPeer
 
 from ..fleet.catchup import UpdateState
+from ..fleet.peers import KnownPeer
 from ..ports import (
     CreatedChat,
     InboundHandlers,
@@ -28,6 +29,7 @@ from ..ports import (
     TelegramUnreachable,
 )
 from . import convert
+from .peer_session import PeerSession
 
 log = logging.getLogger("tgm.session.telegram")
 
@@ -141,6 +143,21 @@ class TelethonAccountClient:
 
     def session_string(self) -> str:
         return StringSession.save(self.client.session)
+
+    # --- peers remembered across connections (`fleet/peers.py`) ------------------------------------
+
+    def learn_peers(self, peers: Iterable[KnownPeer]) -> int:
+        """Saved rows into this connection's session (before it connects)."""
+        session = self.client.session
+        if not isinstance(session, PeerSession):
+            return 0
+        return session.load(peers)
+
+    def new_peers(self) -> list[KnownPeer]:
+        session = self.client.session
+        if not isinstance(session, PeerSession):
+            return []
+        return [KnownPeer(*row) for row in session.take_seen()]
 
     def socket_peer(self) -> str | None:
         try:

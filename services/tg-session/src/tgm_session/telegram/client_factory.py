@@ -1,5 +1,6 @@
 """Building one `TelegramClient` per account: its StringSession, data centre, proxy, device and API
-credential. Flood waits are raised, never slept on (`flood_sleep_threshold=0`)."""
+credential. Flood waits are raised, never slept on (`flood_sleep_threshold=0`). The session is a
+`PeerSession` (a StringSession that remembers the peers it learns: `fleet/peers.py`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 
 from telethon import TelegramClient
 from telethon.network import ConnectionTcpFull, ConnectionTcpMTProxyRandomizedIntermediate
-from telethon.sessions import StringSession
 
 from ..ports import ConnectionSpec, ProxySpec
 from ..settings import SessionSettings
+from .peer_session import PeerSession
 
 log = logging.getLogger("tgm.session.telegram")
 
@@ -52,7 +53,7 @@ def telethon_proxy(proxy: ProxySpec | None) -> tuple[Any, Any]:
 
 
 def build_client(spec: ConnectionSpec, settings: SessionSettings) -> TelegramClient:
-    session = StringSession(spec.session or "")
+    session = PeerSession(spec.session or "")
     if settings.dc_host:
         # Where Telegram lives is configuration: stored sessions follow it too.
         session.set_dc(session.dc_id or settings.dc_id, settings.dc_host, settings.dc_port)
