@@ -228,6 +228,9 @@ def main() -> int:
     ap.add_argument("--listeners", type=int, default=1, choices=[1, 2])
     ap.add_argument("--keywords", type=int, default=2000, help="keywords in the group's set (at most 2,000)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--profile", type=int, metavar="N", help="cProfile the bench process; print the N costliest functions"
+    )
     args = ap.parse_args()
     from tgm_testing.servers import MongoServer, NatsServer
 
@@ -237,7 +240,16 @@ def main() -> int:
     nats_srv.start()
     mongo_srv.start()
     try:
-        r = asyncio.run(bench(args, nats_srv.url, mongo_srv.uri))
+        if args.profile:  # one process: the load generator and FakeFleet are in the figures too
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            r = prof.runcall(asyncio.run, bench(args, nats_srv.url, mongo_srv.uri))
+            pstats.Stats(prof).sort_stats("tottime").print_stats(args.profile)
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile)
+        else:
+            r = asyncio.run(bench(args, nats_srv.url, mongo_srv.uri))
     finally:
         mongo_srv.stop()
         nats_srv.stop()
