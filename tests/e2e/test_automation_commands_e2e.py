@@ -17,8 +17,10 @@ The emulator's world:
 from __future__ import annotations
 
 import json
+import re
 import string
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -163,6 +165,55 @@ def env(
         )
     finally:
         gw.close()
+
+
+def session_metric(stack: Stack, name: str, labels: str = "") -> float:
+    """One sample of tg-session's /metrics (`labels` as written there, e.g. `{kind="message"}`)."""
+    url = stack.child("tg-session").ready_url.replace("/readyz", "/metrics")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+    with opener.open(url, timeout=2.0) as resp:
+        text = resp.read().decode()
+    found = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+def watched(env: Env) -> float:
+    """How many chats tg-session publishes group messages of (0 while monitoring is off)."""
+    return session_metric(env.stack, "tgm_session_watched_chats")
+
+
+def dropped(env: Env) -> float:
+    """Group messages tg-session did not publish because their chat is not watched."""
+    return session_metric(env.stack, "tgm_session_inbound_unwatched_total", '{kind="message"}')
+
+
+#: `MonitoringService.WRITTEN_TOLERANCE`: seconds of disagreement allowed between a message's date
+#: (whole seconds) and campaign's clock when judging whether its group was watched when written.
+WRITTEN_TOLERANCE = 2.0
+
+
+def after(at: float, what: str) -> None:
+    """Wait until this machine's clock (the emulator's and campaign's) has passed `at`."""
+    wait_until(lambda: time.time() >= at or None, max(0.0, at - time.time()) + 5, what, interval=0.1)
+
+
+def post_unwatched(env: Env, user: Any, group: str, text: str) -> float:
+    """Post into a chat tg-session no longer watches, wait until tg-session has dropped it, and
+    answer when it was posted.
+
+    Monitoring commands answer once campaign has written the watched chats to the KV bucket, and
+    tg-session follows the key asynchronously: the caller waits for tg-session's side first. A live
+    message dropped this way is not gone for good: the catch-up sweep (`fleet/catchup.py`) fetches
+    the chat's difference again after the chat is watched again, and campaign then judges it by when
+    it was written (`MonitoringService.watched_when_written`: not before monitoring started, not while
+    its group was paused) with `WRITTEN_TOLERANCE` on each side, counting the doubtful ones. So a
+    message meant to be ignored is posted more than the tolerance (plus a second of date rounding)
+    after the pause, and the next resume/start waits the tolerance after it (`after`)."""
+    before = dropped(env)
+    at = time.time()
+    env.post(user, group, text)
+    wait_until(lambda: dropped(env) > before or None, 30, f"tg-session dropped {text!r}", interval=0.1)
+    return at
 
 
 def _ids(items: list[dict[str, Any]]) -> set[str]:
@@ -319,6 +370,7 @@ def test_group_and_monitoring_commands(env: Env) -> None:
     # start-monitoring: listeners listening, groups watched; the public group is joined by a listener
     started = gw.ok("start-monitoring", {})
     assert started["active"] is True, started
+    wait_until(lambda: watched(env) >= 2 or None, 30, "tg-session watches the groups", interval=0.1)
     assert started["groupsWatched"] >= 2 and started["startedAt"], started
     listening = {
         listener["accountId"] for listener in started["listeners"] if listener["state"] == "listening"
@@ -349,13 +401,19 @@ def test_group_and_monitoring_commands(env: Env) -> None:
     env.post(env.users[1], "cmdautogrp1", "nice weather, nothing to buy")  # no keyword
 
     # pause-monitoring: a paused group's messages are ignored; the others are still watched
+    chats = watched(env)
     p = gw.ok("pause-monitoring", {"groupId": g1["id"], "reason": "e2e"})
     assert p["paused"] is True and env.group(g1["id"])["paused"] is True
-    env.post(env.users[0], "cmdautogrp1", "price while paused")
+    paused_by = time.time()
+    wait_until(lambda: watched(env) == chats - 1 or None, 30, "tg-session stops watching g1", interval=0.1)
+    after(paused_by + WRITTEN_TOLERANCE + 1, "the pause is older than the written-time tolerance")
+    posted = post_unwatched(env, env.users[0], "cmdautogrp1", "price while paused")
     env.post(env.users[1], "cmdautogrp2", "价格是多少")  # the sentinel: processed after the paused one
     wait_until(lambda: env.group(g2["id"])["matchCount"] == 1, 60, "g2 match counted")
+    after(posted + WRITTEN_TOLERANCE + 0.5, "the paused message is older than the tolerance")
     r = gw.ok("resume-monitoring", {"groupId": g1["id"]})
     assert r["paused"] is False
+    wait_until(lambda: watched(env) == chats or None, 30, "tg-session watches g1 again", interval=0.1)
     env.post(env.users[2], "cmdautogrp1", "price after resume")
     wait_until(lambda: env.group(g1["id"])["matchCount"] >= 2, 60, "g1 match after resume")
     assert env.group(g1["id"])["matchCount"] == 2  # the paused one was never counted
@@ -366,8 +424,11 @@ def test_group_and_monitoring_commands(env: Env) -> None:
     # stop-monitoring: nothing is watched; a message posted meanwhile is never counted
     stopped = gw.ok("stop-monitoring", {})
     assert stopped["active"] is False and gw.ok("get-system-status")["monitoring"]["active"] is False
-    env.post(env.users[0], "cmdautogrp2", "price while stopped")
+    wait_until(lambda: watched(env) == 0 or None, 30, "tg-session watches nothing", interval=0.1)
+    posted = post_unwatched(env, env.users[0], "cmdautogrp2", "price while stopped")
+    after(posted + WRITTEN_TOLERANCE + 0.5, "the message of the stop is older than the tolerance")
     assert gw.ok("start-monitoring", {"groupIds": [g2["id"]]})["active"] is True
+    wait_until(lambda: watched(env) == 1 or None, 30, "tg-session watches g2 alone", interval=0.1)
     env.post(env.users[2], "cmdautogrp2", "price after restart")
     wait_until(lambda: env.group(g2["id"])["matchCount"] >= 2, 60, "g2 match after restart")
     assert env.group(g2["id"])["matchCount"] == 2
@@ -646,6 +707,7 @@ def test_one_click_and_system_status(env: Env) -> None:
         assert result["monitoring"]["active"] is True and result["durationMs"] >= 0
         pushed.wait("one-click-progress", lambda d: d["operation"] == "start" and d["progress"] == 100)
     assert gw.ok("get-system-status")["monitoring"]["active"] is True
+    wait_until(lambda: watched(env) >= 1 or None, 30, "tg-session watches again", interval=0.1)
     # monitoring is on: a match in group one is counted (the effect, not only the flag)
     base = env.group(env.state["g1"])["matchCount"]
     env.post(env.users[1], "cmdautogrp1", "quote me a price please")
