@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -225,6 +226,29 @@ def onboard(gw: GatewayClient, sessions: list[str], fast_pacing: dict[str, Any])
     return ids
 
 
+def watched_chats(stack: Stack) -> float:
+    """tg-session's `tgm_session_watched_chats` gauge: the monitored chats it publishes messages of."""
+    url = stack.child("tg-session").ready_url.replace("/readyz", "/metrics")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+    with opener.open(url, timeout=2.0) as resp:
+        text = resp.read().decode()
+    found = re.search(r"^tgm_session_watched_chats (\S+)$", text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+def wait_watched(stack: Stack, n: int) -> None:
+    """Wait until tg-session follows the monitored chats campaign wrote.
+
+    Decision (the author's finding 6: alice's first message, posted right after one-click-start, was
+    never matched): start-monitoring / one-click-start answer once campaign has WRITTEN the watched
+    chats to the `tgm_monitored_chats` KV bucket; tg-session follows that key asynchronously (a KV
+    watch, milliseconds; a stale watch is noticed by its 5 s resync), and a live group message of a
+    chat it does not watch yet is not published (there is no history read when a chat becomes
+    watched). So "monitoring started" means "messages from about now on"; a test that posts at once
+    waits for tg-session's side, as an operator's first message a moment later would find it."""
+    wait_until(lambda: watched_chats(stack) >= n or None, 30, f"tg-session watches {n} chat(s)", interval=0.1)
+
+
 def configure(run: Run) -> None:
     gw, ids = run.gw, run.ids
     price = gw.ok("add-keyword-set", {"name": "Price", "keywords": ["price", "价格", "多少钱"]})
@@ -294,6 +318,7 @@ def configure(run: Run) -> None:
     gw.ok("blacklist-user", {"userId": run.users["mallory"].id, "reason": "e2e"})
     started = gw.ok("one-click-start", {"aiAutoReply": True})
     assert started["monitoring"]["active"] is True, started
+    wait_watched(run.stack, 1)
     groups = {g["id"]: g for g in gw.ok("get-monitored-groups", {})["items"]}
     assert groups[group["id"]]["chatId"] == MARK - run.group.id and groups[group["id"]]["status"] == "ok", (
         groups
