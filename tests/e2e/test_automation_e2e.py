@@ -240,12 +240,13 @@ def wait_watched(stack: Stack, n: int) -> None:
     """Wait until tg-session follows the monitored chats campaign wrote.
 
     Decision (the author's finding 6: alice's first message, posted right after one-click-start, was
-    never matched): start-monitoring / one-click-start answer once campaign has WRITTEN the watched
-    chats to the `tgm_monitored_chats` KV bucket; tg-session follows that key asynchronously (a KV
-    watch, milliseconds; a stale watch is noticed by its 5 s resync), and a live group message of a
-    chat it does not watch yet is not published (there is no history read when a chat becomes
-    watched). So "monitoring started" means "messages from about now on"; a test that posts at once
-    waits for tg-session's side, as an operator's first message a moment later would find it."""
+    never matched, before tg-session's catch-up existed): start-monitoring / one-click-start answer
+    once campaign has WRITTEN the watched chats to the `tgm_monitored_chats` KV bucket; tg-session
+    follows that key asynchronously (a KV watch, milliseconds; a stale watch is noticed by its 5 s
+    resync) and drops a live group message of a chat it does not watch yet. The catch-up sweep
+    (`fleet/catchup.py`, ~1 s after live traffic) fetches such a message again once the chat is
+    watched, so it is matched late rather than lost; the test does not lean on that: it waits for
+    tg-session's side, so each decision follows its post as the delays measured below assume."""
     wait_until(lambda: watched_chats(stack) >= n or None, 30, f"tg-session watches {n} chat(s)", interval=0.1)
 
 
