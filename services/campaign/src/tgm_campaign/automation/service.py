@@ -115,8 +115,10 @@ OWN_TTL = 300.0
 AI_TIMEOUT = 30.0
 #: Deadline of the tg-session look-ups (admins, own accounts).
 LOOKUP_TIMEOUT = 5.0
-#: Group messages handled at once per replica (`automation_messages`, FastStream's concurrent pull
-#: consumer): nothing here depends on the order of events (the claims and reservations are
+#: Group messages handled at once per replica. Campaign has ONE durable consumer of
+#: `message-received` (`campaign_message_received`, `runtime.on_event`) that runs automation, crm,
+#: history, collaboration and swarms on each event; its workers are the largest any of them asks for,
+#: this. Nothing here depends on the order of events (the claims and reservations are
 #: conditional writes, exact under any interleaving, as between replicas), and a message with no hit
 #: costs no database write, so it need not wait behind a matching one's decision. Bounded so the
 #: events in flight stay far below JetStream's ack wait.

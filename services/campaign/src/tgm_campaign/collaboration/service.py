@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -96,6 +97,8 @@ LEASE_SECONDS = 10.0
 COMPLIANCE_SECONDS = 5.0
 AI_TIMEOUT = 60.0
 GROUP_TIMEOUT = 60.0
+#: How long the inbound path trusts its list of the chats of active runs.
+CHATS_TTL = 1.0
 SAVE_TRIES = 5
 MAX_TEXT = 4096
 
@@ -186,6 +189,7 @@ class CollaborationService:
         self.owner = "collab-" + uuid.uuid4().hex[:12]
         self._checked_at = 0.0
         monitoring.also_watch(self.runs.active_chat_ids)
+        self._chats: tuple[float, set[int]] | None = None  # chats of active runs, for the hot path
 
     # --- start ------------------------------------------------------------------------------------
 
@@ -277,6 +281,7 @@ class CollaborationService:
             return run_view(found)
         await self.library.count_run(script_id, doc["scenario_id"])
         if chat is not None:
+            self._chats = None
             await self.monitoring.republish()
         await self._progress(doc)
         return run_view(doc)
@@ -524,6 +529,7 @@ class CollaborationService:
         if cancelled:
             log.info("run %s ended: %d waiting lines cancelled", doc["_id"], cancelled)
         if doc.get("chat"):
+            self._chats = None
             await self.monitoring.republish()
         if doc["status"] == "completed":
             await self.library.count_run(doc["script_id"], doc.get("scenario_id"), completed=True)
@@ -919,6 +925,7 @@ class CollaborationService:
         )
         if saved is None:
             return
+        self._chats = None
         await self.monitoring.republish()
         invited = target.get("user_id") is not None and int(target["user_id"]) in made.invited
         failed = any(
@@ -983,6 +990,8 @@ class CollaborationService:
         """A message in a run's chat (from the target): may advance or end a run."""
         if evt.chat_kind == "private" or evt.is_outgoing or evt.sender_id is None:
             return
+        if evt.chat_id not in await self._active_chats():
+            return  # most group messages: no run there (no query)
         runs = await self.runs.in_chat(evt.chat_id)
         for doc in runs:
             target = doc.get("target") or {}
@@ -992,6 +1001,14 @@ class CollaborationService:
             if not (uid == evt.sender_id or (uid is None and uname and uname == sender_name)):
                 continue
             await self._from_target(doc, evt)
+
+    async def _active_chats(self) -> set[int]:
+        """Chats of active runs, read at most every `CHATS_TTL` seconds (a run started or ended here
+        is seen at once; one on another replica within that)."""
+        now = time.monotonic()
+        if self._chats is None or now - self._chats[0] >= CHATS_TTL:
+            self._chats = (now, await self.runs.active_chat_ids())
+        return self._chats[1]
 
     async def _from_target(self, doc: dict[str, Any], evt: MessageReceived) -> None:
         now = self.clock()
