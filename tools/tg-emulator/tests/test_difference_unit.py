@@ -17,10 +17,12 @@ def test_difference_too_long_past_the_gap_and_channels_named_after_the_date() ->
     quiet = w.create_channel(owner, "Quiet")
     w.invite_to_channel(owner, ch, [me, bob])
     w.invite_to_channel(owner, quiet, [me])
+    w.advance(2)  # the invitations' service messages are older than `start` (dates are whole seconds)
     start = w.state(me)
     w.advance(5)
     w.post(bob, me, "dm 1")
     w.post(bob, ch, "in the room")
+    w.advance(2)  # so the answer's state date is past the room's last message (whole seconds)
     diff = w.difference(me, start.pts, date=start.date)
     assert type(diff).__name__ == "Difference"
     assert [m.message for m in diff.new_messages] == ["dm 1"]
