@@ -117,3 +117,21 @@ async def test_an_inbound_group_message_teaches_membership_once(replicas, tg_wor
     tg_world.post(owner, loud, "after the other left")
     await events.wait("message-received", lambda d: d["text"] == "after the other left")
     assert await picked(r, loud_id) == {bob["id"]}
+
+
+async def test_the_groups_in_the_dialogs_at_connect_are_known(replicas, tg_world):
+    """An account that was in a group before it was onboarded is known there once it connects (its
+    dialogs are read at every connect), before anyone writes in the group."""
+    ann_user = tg_world.add_user(ANN, first_name="Ann")
+    owner = tg_world.add_user("+15550200029", first_name="Owner")
+    before = tg_world.create_channel(owner, "Before Room", members=[ann_user])
+    other = tg_world.create_channel(owner, "Other Room")
+    before_id, other_id = int(f"-100{before.id}"), int(f"-100{other.id}")
+    r = await replicas()
+    ann = await logged_in(r, tg_world, ANN)
+
+    async def known() -> bool:
+        return await picked(r, before_id) == {ann["id"]}
+
+    await until(known)
+    assert await picked(r, other_id) == set()

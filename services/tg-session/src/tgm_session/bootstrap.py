@@ -199,6 +199,7 @@ def build(
             namespace=runtime.database_name(),
             catch_up=catch_up,
             peers=KnownPeers(repos),
+            on_connected=memberships.listed,
         )
         credentials = CredentialPool(repos, vault, telegram_connector, pool.refresh)
         accounts = Accounts(

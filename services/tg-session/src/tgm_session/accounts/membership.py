@@ -11,6 +11,9 @@ Where the knowledge comes from (each writer is the account's holder, where its T
 - an update saying the account itself left or was removed (a chat action whose user is the account:
   left from another device, kicked from a basic group where Telegram sends the service message):
   `removed` (the adapter's `on_left`, through `fleet/inbound.py`);
+- the account's dialogs, read at every connect (start, reconnect, lease move): the groups and
+  channels among its most recent `DIALOGS_LIMIT` dialogs are `listed` (an account that was in a group
+  before it was onboarded is known before anyone writes there);
 - inbound traffic: a group/supergroup/channel message received (or our own message seen there, or an
   edit) proves the account is in the chat: `seen`, called by `fleet/inbound.py` for every group
   message, watched or not, BEFORE its event is published, so a consumer that reacts to the message
@@ -38,6 +41,8 @@ log = logging.getLogger("tgm.session.membership")
 #: At most this many (account, chat) pairs are remembered per process; past it the set starts over
 #: (the cost is one more idempotent write per pair, never a wrong answer).
 KNOWN_MAX = 200_000
+#: Dialogs read at connect to learn memberships (the most recent first).
+DIALOGS_LIMIT = 500
 
 
 @dataclass(eq=False)
@@ -75,6 +80,22 @@ class Memberships:
         except Exception as exc:
             self.known.discard(pair)
             log.warning("membership of %s in %s not recorded (next message retries): %s", *pair, exc)
+
+    async def listed(self, account_id: str, client: object) -> None:
+        """Learn the account's groups and channels from its dialogs (at connect); never raises."""
+        member_chats = getattr(client, "member_chats", None)
+        if member_chats is None:  # a client without dialogs (test doubles)
+            return
+        try:
+            chats = [c for c in await member_chats(DIALOGS_LIMIT) if (account_id, c) not in self.known]
+            if chats:
+                await self.repos.accounts.add_member_chats(account_id, chats)
+                for chat_id in chats:
+                    self._remember((account_id, chat_id))
+        except Exception as exc:
+            log.warning(
+                "memberships of %s not read from its dialogs (inbound teaches them): %s", account_id, exc
+            )
 
     def reset(self) -> None:
         """The database was restored: what this process wrote may be gone, so it is written again."""

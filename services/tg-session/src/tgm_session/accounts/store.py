@@ -37,6 +37,10 @@ class AccountsRepo(Repo):
         res = await self.col.update_one({"_id": ident}, {"$addToSet": {MEMBER_CHATS: chat_id}})
         return res.matched_count > 0
 
+    async def add_member_chats(self, ident: str, chat_ids: list[int]) -> None:
+        """Records that the account is in each of `chat_ids` (one write)."""
+        await self.col.update_one({"_id": ident}, {"$addToSet": {MEMBER_CHATS: {"$each": chat_ids}}})
+
     async def drop_member_chat(self, ident: str, chat_id: int) -> None:
         await self.col.update_one({"_id": ident}, {"$pull": {MEMBER_CHATS: chat_id}})
 

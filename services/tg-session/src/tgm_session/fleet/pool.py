@@ -90,8 +90,12 @@ class AccountPool:
         namespace: str = "default",
         catch_up: CatchUp | None = None,
         peers: KnownPeers | None = None,
+        on_connected: Callable[[str, Any], Awaitable[None]] | None = None,
     ) -> None:
         self.namespace = namespace
+        #: Called with (account id, client) after every connect and catch-up (memberships from the
+        #: dialogs); must not raise.
+        self.on_connected = on_connected
         #: The peers each account saw, put into every new client of it (`peers.py`).
         self.peers = peers
         #: Missed updates fetched at every connect and swept while connected (`catchup.py`).
@@ -249,6 +253,8 @@ class AccountPool:
                 if self.catch_up is not None and live.client is not None and not live.stopping:
                     # What arrived while nobody held the account (never raises; a sweep retries).
                     await self.catch_up.run(live.account_id, live.client)
+                if self.on_connected is not None and live.client is not None and not live.stopping:
+                    await self.on_connected(live.account_id, live.client)
                 if live.client is None:
                     continue
                 await live.client.wait_disconnected()

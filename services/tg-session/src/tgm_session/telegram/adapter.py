@@ -98,6 +98,13 @@ class TelethonAccountClient:
                 raise PeerNotFound(f"cannot resolve {peer!r}: {exc.name}") from None
             raise
 
+    async def member_chats(self, limit: int) -> list[int]:
+        """The groups and channels among the account's `limit` most recent dialogs (peer ids,
+        `-100…` for channels); reading them also teaches the connection their access hashes."""
+        dialogs = await self._call(self.client.get_dialogs(limit=limit), "messages.getDialogs")
+        self._dialogs_loaded = True
+        return [int(d.id) for d in dialogs if d.is_group or d.is_channel]
+
     async def _input(self, peer: int | str) -> Any:
         try:
             return await self._call(self.client.get_input_entity(peer), "resolve")
