@@ -1,5 +1,5 @@
 """`runtime.on_event`: several handlers of one event type share ONE durable consumer; a failing handler
-gets the event again (every handler re-runs); `order_by` serialises one key for one handler."""
+gets the event again (every handler re-runs); `order_by` keeps one key's events from overlapping in one handler."""
 
 from __future__ import annotations
 
@@ -132,14 +132,11 @@ async def test_handlers_share_one_consumer_in_order_per_key_and_all_rerun_on_fai
         assert unordered.count(failing) == 2 and counted.count(failing) == 1
         assert sorted(counted) == sorted((e.chat_id, e.message_id) for e in published)
         assert ordered[failing[0]].count(failing[1]) == 2
-        # one key at a time for the ordered handler, and in publish order (the redelivery aside)
+        # one key at a time for the ordered handler (mutual exclusion, not arrival order: see
+        # `on_event`), every message of each key handled
         assert overlaps == []
         for c in chats:
-            seq = ordered[c]
-            if c == failing[0]:
-                # its second run comes after the backoff, out of order
-                del seq[len(seq) - 1 - seq[::-1].index(failing[1])]
-            assert seq == list(range(1, per_message + 1)), (c, seq)
+            assert sorted(set(ordered[c])) == list(range(1, per_message + 1)), (c, ordered[c])
         # one op per handler in the performance sample
         ops = {name for name, kind in observed if kind == "event"}
         assert {"tg-session.message-received@ordered", "tg-session.message-received@unordered"} <= ops

@@ -499,11 +499,12 @@ class ServiceRuntime(Generic[AppT]):
         - `max_workers`: the consumer keeps the largest any handler asked for (see `subscribe_events`
           for what 1 and above 1 mean); handlers of one event run concurrently with each other.
         - `order_by`: events for which it gives the same key (not None) reach THIS handler one at a
-          time, in the order this process received them (a FIFO lock per key), while other keys and
-          other handlers run concurrently. For handlers writing last-writer-wins fields (crm's
-          `last_replied_at`, history's `remember_user`: order by the private chat). This holds within
-          one process only: across replicas, and for a redelivered event (which overtakes later ones),
-          order was never guaranteed and still is not, so such writes keep their own guards.
+          time (a lock per key), while other keys and other handlers run concurrently: no two
+          writes for one key interleave (crm's `last_replied_at`, history's `remember_user`: keyed
+          by the private chat). It is mutual exclusion, NOT arrival order: the concurrent consumer's
+          workers reach the lock in whatever order the event loop runs them (measured: 2 of 8 runs
+          swapped two neighbours), and across replicas, and for a redelivered event, order was never
+          guaranteed either — so such writes keep their own guards (newest wins by the event's time).
 
         Failure: when any handler raises, the event is nacked with the growing backoff of
         `_consume_event` and on redelivery EVERY handler runs again, those that succeeded included
