@@ -65,7 +65,7 @@ def message(chat_id: int, message_id: int) -> MessageReceived:
 
 @pytest.mark.integration
 @pytest.mark.timeout(60)
-async def test_handlers_share_one_consumer_in_order_per_key_and_all_rerun_on_failure(
+async def test_handlers_share_one_consumer_one_at_a_time_per_key_and_all_rerun_on_failure(
     nats_server: Any, mongo_server: Any
 ) -> None:
     rt = runtime(nats_server.url, mongo_server.uri)
