@@ -100,7 +100,13 @@ def test_sends_and_replies_show_in_the_statistics(
             "repliesReceived": 2,
             "replyRate": 0.6667,
         }
-        dashboard = gw.ok("get-dashboard-stats", {**window, "bucket": "hour"})
+
+        def both_connected() -> dict[str, Any] | None:
+            # the accounts' figures come from their status events, which may land after the sends'
+            d = gw.ok("get-dashboard-stats", {**window, "bucket": "hour"})
+            return d if d["accounts"]["connected"] == 2 else None
+
+        dashboard = wait_until(both_connected, 30, "both accounts connected in the dashboard")
         assert dashboard["accounts"]["total"] == 2 and dashboard["accounts"]["connected"] == 2
         assert dashboard["accounts"]["byState"] == {"active": 2}
         assert dashboard["messages"]["sent"] == 3 and dashboard["messages"]["repliesReceived"] == 2
