@@ -528,9 +528,7 @@ class World:
         if not isinstance(date, int | float):
             date = int(date.timestamp())  # a State's date, as Telethon types carry it
         return sorted(
-            cid
-            for cid, ch in self.channels.items()
-            if u.id in ch.participants and ch.last_activity >= date
+            cid for cid, ch in self.channels.items() if u.id in ch.participants and ch.last_activity >= date
         )
 
     def channel_difference(self, ch: Channel, u: User, pts: int, limit: int) -> Any:
