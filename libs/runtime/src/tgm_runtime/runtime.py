@@ -188,7 +188,10 @@ class ServiceRuntime(Generic[AppT]):
         self._counts = counts
         self._app: AppT | None = None
         self._app_factory: Callable[[], Awaitable[AppT]] | None = None
-        self._bindings: list[tuple[type[Command] | type[Rpc], Callable[[AppT], Callable[..., Any]]]] = []
+        # (command, use case, whether it takes the principal too): checked against the app at start
+        self._bindings: list[
+            tuple[type[Command] | type[Rpc], Callable[[AppT], Callable[..., Any]], bool]
+        ] = []
         self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         self._start_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
@@ -302,29 +305,55 @@ class ServiceRuntime(Generic[AppT]):
 
         The lambda is typed (`app` is this runtime's AppT), so the checker and go-to-definition follow it to
         the use case. At start the method's request parameter is checked against the contract's `Request`
-        (a mismatch fails the start, not a call). A handler that needs more than the request (the caller's
-        principal, the request id) is written out with `@runtime.command`."""
+        (a mismatch fails the start, not a call). A use case that also takes who calls is served by
+        `route_with_principal`; a handler that needs more (the request id) is written out with
+        `@runtime.command`."""
 
         async def handler(req: Any, ctx: CallContext[AppT]) -> Any:
             return await use_case(ctx.app)(req)
 
+        self._bind(cmd, use_case, handler, takes_principal=False)
+
+    def route_with_principal(
+        self,
+        cmd: type[Command] | type[Rpc],
+        use_case: Callable[[AppT], Callable[[ReqT, str | None], Awaitable[Any]]],
+    ) -> None:
+        """`route` for a use case that also takes the caller's principal (who did it: the audit trail,
+        ownership): `runtime.route_with_principal(CreateAdCampaign, lambda app: app.ads.create)` calls
+        `app.ads.create(req, ctx.principal)`. Checked at start like `route`."""
+
+        async def handler(req: Any, ctx: CallContext[AppT]) -> Any:
+            return await use_case(ctx.app)(req, ctx.principal)
+
+        self._bind(cmd, use_case, handler, takes_principal=True)
+
+    def _bind(
+        self,
+        cmd: type[Command] | type[Rpc],
+        use_case: Callable[[AppT], Callable[..., Any]],
+        handler: Callable[[Any, CallContext[AppT]], Awaitable[Any]],
+        *,
+        takes_principal: bool,
+    ) -> None:
         handler.__name__ = cmd.NAME.replace("-", "_")
-        self._bindings.append((cmd, use_case))
+        self._bindings.append((cmd, use_case, takes_principal))
         if issubclass(cmd, Command):
             self.command(cmd)(handler)
         else:
             self.rpc(cmd)(handler)
 
     def _check_bindings(self, app: AppT) -> None:
-        for cmd, use_case in self._bindings:
+        for cmd, use_case, takes_principal in self._bindings:
             method = use_case(app)
             params = [
                 p
                 for p in inspect.signature(method).parameters.values()
                 if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
             ]
-            if len(params) != 1:
-                raise TypeError(f"{cmd.NAME}: {method.__qualname__} must take exactly the request")
+            if len(params) != (2 if takes_principal else 1):
+                takes = "the request and the principal" if takes_principal else "the request"
+                raise TypeError(f"{cmd.NAME}: {method.__qualname__} must take exactly {takes}")
             try:
                 expected = typing.get_type_hints(method).get(params[0].name)
             except Exception:  # annotations only importable under TYPE_CHECKING: nothing to compare
