@@ -26,6 +26,7 @@ from tgm_contracts.models.session import (
 )
 from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.exports import export_file
+from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts
 from ..base_store import put_ops
@@ -82,6 +83,7 @@ class Extractions:
 
     # --- commands ----------------------------------------------------------------------------------
 
+    @answers(telegram_cmd.ExtractMembers)
     async def start(self, req: telegram_cmd.ExtractMembersRequest) -> ExtractionJobView:
         doc = await self.accounts.find(req)
         if not doc.get("session_enc") or AccountState(doc["state"]) not in HOLDABLE:
@@ -113,6 +115,7 @@ class Extractions:
         await self.repos.extractions.insert(job)
         return job_view(job)
 
+    @answers(telegram_cmd.GetExtractionStatus)
     async def status(self, req: telegram_cmd.GetExtractionStatusRequest) -> telegram_cmd.ExtractionJobList:
         if req.job_id:
             job = await self.repos.extractions.get(req.job_id)
@@ -127,6 +130,7 @@ class Extractions:
         jobs = await self.repos.extractions.find(q, sort=[("created_at", -1)], limit=req.limit)
         return telegram_cmd.ExtractionJobList(items=[job_view(j) for j in jobs])
 
+    @answers(telegram_cmd.CancelExtraction)
     async def cancel(self, req: telegram_cmd.JobRef) -> ExtractionJobView:
         job = await self.repos.extractions.get(req.job_id)
         if job is None:
@@ -387,6 +391,7 @@ class Extractions:
         put_ops(q, "collected_at", {"$gte": f.collected_since, "$lt": f.collected_until})
         return q
 
+    @answers(telegram_cmd.GetCollectedUsers)
     async def collected(self, req: telegram_cmd.GetCollectedUsersRequest) -> Page[CollectedUserView]:
         q = self._query(req)
         if req.cursor is not None and not req.cursor.isdigit():
@@ -404,6 +409,7 @@ class Extractions:
             total=total,
         )
 
+    @answers(telegram_cmd.ExportCollectedUsers)
     async def export(self, req: telegram_cmd.ExportCollectedUsersRequest) -> ExportFile:
         q = self._query(req)
         columns = list(req.columns or ALL_COLUMNS)

@@ -34,6 +34,7 @@ from tgm_contracts.models.session import AccountState, DeviceView, QrLoginView, 
 from tgm_contracts.rpc_session import QrControl, QrControlRequest
 from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..accounts.service import ACCOUNT_SETTINGS, Accounts, new_id
 from ..capabilities import Emit, Forward, Spawn
@@ -154,6 +155,7 @@ class QrLogins:
 
     # --- create ------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.QrLoginCreate)
     async def create(self, req: accounts_cmd.QrLoginCreateRequest) -> QrLoginView:
         sid = f"qr_{uuid.uuid4().hex[:16]}"
         account = None
@@ -551,21 +553,25 @@ class QrLogins:
 
     # --- commands ----------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.QrLoginStatus)
     async def status(self, req: accounts_cmd.QrLoginStatusRequest) -> QrLoginView:
         doc = await self.repos.qr_logins.get(req.session_id)
         if doc is None:
             raise NotFound(f"no QR login {req.session_id}")
         return self.view(doc, image=(req.image_format, 256) if req.include_image else None)
 
+    @answers(accounts_cmd.QrLoginRefresh)
     async def refresh(self, req: accounts_cmd.QrLoginRefreshRequest) -> QrLoginView:
         control = QrControlRequest(action="refresh", image_format=req.image_format, image_size=req.image_size)
         return await self.control(req.session_id, control)
 
+    @answers(accounts_cmd.QrLoginSubmit2fa)
     async def submit_2fa(self, req: accounts_cmd.QrLoginSubmit2faRequest) -> QrLoginView:
         return await self.control(
             req.session_id, QrControlRequest(action="submit_2fa", password=req.password)
         )
 
+    @answers(accounts_cmd.QrLoginCancel)
     async def cancel(self, req: accounts_cmd.QrSessionRequest) -> QrLoginView:
         return await self.control(req.session_id, QrControlRequest(action="cancel"))
 

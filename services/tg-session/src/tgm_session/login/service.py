@@ -21,6 +21,7 @@ from tgm_contracts.events_session import AccountLoggedIn, LoginCodeSent, LoginFa
 from tgm_contracts.models.session import AccountState, AccountView, LoginStep, TelegramProfile
 from tgm_contracts.rpc_session import Logout
 from tgm_runtime import Conflict, DomainError, NotFound
+from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts
 from ..capabilities import Emit
@@ -147,6 +148,7 @@ class CodeLogin:
 
     # --- steps -------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.LoginAccount)
     async def login(self, req: accounts_cmd.LoginAccountRequest) -> LoginStep:
         doc = await self.accounts.find(req)
         pending = await self.repos.code_logins.get(doc["_id"])
@@ -220,6 +222,7 @@ class CodeLogin:
         await self._code_sent(doc, sent, resent=False)
         return self._step(doc, pending, "code")
 
+    @answers(accounts_cmd.VerifyCode)
     async def verify(self, req: accounts_cmd.VerifyCodeRequest) -> LoginStep:
         doc = await self.accounts.find(req)
         async with self._pending_step(doc) as step:
@@ -280,6 +283,7 @@ class CodeLogin:
         )
         return self._step(doc, pending, "password")
 
+    @answers(accounts_cmd.SubmitTwoFactorPassword)
     async def submit_password(self, req: accounts_cmd.SubmitTwoFactorPasswordRequest) -> LoginStep:
         doc = await self.accounts.find(req)
         async with self._pending_step(doc) as step:
@@ -289,6 +293,7 @@ class CodeLogin:
             profile = await client.check_password(req.password.get_secret_value())
             return await self._finish(doc, client, profile, two_factor=True)
 
+    @answers(accounts_cmd.ResendCode)
     async def resend(self, req: accounts_cmd.ResendCodeRequest) -> LoginStep:
         doc = await self.accounts.find(req)
         async with self._pending_step(doc) as step:
@@ -336,6 +341,7 @@ class CodeLogin:
 
     # --- logout ------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.LogoutAccount)
     async def logout(self, req: accounts_cmd.LogoutAccountRequest) -> AccountView:
         doc = await self.accounts.find(req)
         if doc.get("session_enc"):
