@@ -184,9 +184,7 @@ class GroupOps:
     async def create_here(self, live: LiveAccount, req: telegram_cmd.CreateGroupRequest) -> CreatedGroupView:
         client = await self.pool.client_of(live)
         try:
-            made = await client.create_chat(
-                req.kind, req.title, req.about, list(req.members), req.username, req.forum
-            )
+            made = await client.create_chat(req)
         except ERRORS as exc:
             raise await self.health.failure(live.account_id, exc, method="channels.createChannel") from None
         record: Doc = {
