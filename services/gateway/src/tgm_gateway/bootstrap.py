@@ -17,7 +17,7 @@ from tgm_contracts.events_system import SettingsChanged
 from tgm_runtime import ServiceRuntime
 
 from . import __version__
-from .api import http, sse, ws
+from .api import console, http, sse, ws
 from .app import GatewayApp, Runtime
 from .dispatch import CommandDeadline, Dispatcher
 from .keys import handlers as keys_handlers
@@ -106,6 +106,7 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
     sse.register(api, runtime)
     keys_handlers.register(api, runtime)
     ws.register(api, runtime)
+    console.register(api)  # last: its catch-all must not shadow an API route
     return api
 
 
