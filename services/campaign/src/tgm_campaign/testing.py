@@ -373,31 +373,29 @@ class FakeFleet:
             raise DomainError(ErrorCode.NOT_FOUND, f"no peer {req.peer}")
         return ResolvedPeer(peer_id=chat.chat_id, kind="supergroup", username=chat.username, title=chat.title)
 
+    @staticmethod
+    def _shown(a: FleetAccount) -> dict[str, Any]:
+        """What the brief and the full view of an account both say (this double holds every account)."""
+        return {
+            "id": a.id,
+            "phone": a.phone,
+            "state": a.state,
+            "role": a.role,
+            "tags": a.tags,
+            "group": a.group,
+            "holder": "fleet-double",
+        }
+
     def _brief(self, a: FleetAccount) -> AccountBrief:
-        return AccountBrief(
-            id=a.id,
-            phone=a.phone,
-            state=a.state,
-            role=a.role,
-            tags=a.tags,
-            group=a.group,
-            holder="fleet-double",
-        )
+        return AccountBrief(**self._shown(a))
 
     def _view(self, a: FleetAccount) -> AccountView:
-        now = utcnow()
         return AccountView(
-            id=a.id,
-            phone=a.phone,
-            state=a.state,
-            role=a.role,
-            tags=a.tags,
-            group=a.group,
+            **self._shown(a),
             api_credential_id=a.api_credential,
             connected=a.served,
-            holder="fleet-double",
             created_at=a.created_at,
-            updated_at=now,
+            updated_at=utcnow(),
         )
 
     async def _notify(self) -> None:
