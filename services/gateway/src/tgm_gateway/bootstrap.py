@@ -18,10 +18,12 @@ from tgm_runtime import ServiceRuntime
 
 from . import __version__
 from .api import console, http, sse, ws
+from .api.body import BodyLimits
 from .app import GatewayApp, Runtime
 from .dispatch import CommandDeadline, Dispatcher
 from .keys import handlers as keys_handlers
-from .keys.limiter import KeyRateLimiter
+from .keys.cache import KeyCache
+from .keys.limiter import FailedAuthLimiter, KeyRateLimiter
 from .keys.service import ApiKeys
 from .keys.store import KeyStore, count_active_keys
 from .migrations import MIGRATIONS
@@ -53,10 +55,19 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
         runtime.registry,
     )
 
+    # Per process, like the dispatcher: a restart of the runtime does not forgive an address.
+    failures = FailedAuthLimiter(settings.failed_auth_per_second, settings.failed_auth_burst)
+
     async def make_app() -> GatewayApp:
         sections = SettingsSections(runtime, settings)
         return GatewayApp(
-            keys=ApiKeys(KeyStore(runtime.db)),
+            keys=ApiKeys(
+                KeyStore(runtime.db),
+                KeyCache(
+                    settings.key_cache_seconds, settings.key_miss_cache_seconds, settings.key_cache_entries
+                ),
+                failures,
+            ),
             dispatcher=dispatcher,
             deadline=deadline,
             sections=sections,
@@ -102,10 +113,11 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
         yield
         await runtime.stop()
 
-    api = http.create_api(runtime, lifespan)
-    sse.register(api, runtime)
-    keys_handlers.register(api, runtime)
-    ws.register(api, runtime)
+    limits = BodyLimits(settings.max_body_bytes, settings.max_json_depth)
+    api = http.create_api(runtime, lifespan, limits)
+    sse.register(api, runtime, limits)
+    keys_handlers.register(api, runtime, limits)
+    ws.register(api, runtime, limits, settings.ws_key_check_seconds)
     console.register(api)  # last: its catch-all must not shadow an API route
     return api
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
+from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from opentelemetry import propagate
 from tgm_contracts import BACKEND_SERVICES, ErrorCode, Headers, Service
@@ -35,14 +35,42 @@ def trace_headers(
     return headers
 
 
+#: Bytes NATS adds around the headers of a message (`NATS/1.0\r\n` … `\r\n`).
+_HEADER_FRAME = 12
+
+
+def message_size(data: bytes, headers: dict[str, str]) -> int:
+    """Bytes a message counts against the server's `max_payload`: its payload and its headers."""
+    return len(data) + _HEADER_FRAME + sum(len(k) + len(v) + 4 for k, v in headers.items())
+
+
+def too_large(nc: Client, size: int) -> dict[str, Any]:
+    """The VALIDATION_ERROR for a message the server would refuse (a refused publish would also
+    cost the gateway its connection, so it is never sent)."""
+    limit = nc.max_payload
+    return env.error(
+        ErrorCode.VALIDATION_ERROR,
+        f"the message is {size} bytes; the message bus carries at most {limit} bytes per message "
+        "(NATS max_payload)",
+        {"sizeBytes": size, "limitBytes": limit},
+    )
+
+
 async def request(
     nc: Client, subject: str, body: Any, headers: dict[str, str], timeout: float
 ) -> dict[str, Any]:
-    """Send one request; always returns an envelope (UNAVAILABLE / TIMEOUT included)."""
+    """Send one request; always returns an envelope (UNAVAILABLE / TIMEOUT included, and
+    VALIDATION_ERROR for a message larger than the bus carries)."""
     if not nc.is_connected:
         return env.error(ErrorCode.UNAVAILABLE, "the message bus is not connected; try again shortly")
+    data = json.dumps(body).encode()
+    size = message_size(data, headers)
+    if size > nc.max_payload:
+        return too_large(nc, size)
     try:
-        msg = await nc.request(subject, json.dumps(body).encode(), timeout=timeout, headers=headers)
+        msg = await nc.request(subject, data, timeout=timeout, headers=headers)
+    except MaxPayloadError:
+        return too_large(nc, size)
     except NoRespondersError:
         return env.error(ErrorCode.UNAVAILABLE, "no service is serving this command right now")
     except (NatsTimeout, TimeoutError):
@@ -51,7 +79,7 @@ async def request(
         reply = json.loads(msg.data)
         if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
             return reply
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     return env.error(ErrorCode.INTERNAL, "the service answered with a malformed reply")
 

@@ -10,17 +10,16 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tgm_contracts import Role
+from tgm_contracts import ErrorCode, Role
+from tgm_runtime import DomainError
 
+from .cache import KeyCache
+from .limiter import FailedAuthLimiter
 from .store import KeyStore
-
-#: How long a looked-up key is trusted without reading it again: a revoked key stops working within seconds.
-CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,16 @@ def parse_key(key: str) -> tuple[str, str] | None:
 
 
 class ApiKeys:
-    def __init__(self, store: KeyStore) -> None:
+    def __init__(self, store: KeyStore, cache: KeyCache, failures: FailedAuthLimiter) -> None:
         self.store = store
-        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self.cache = cache
+        self.failures = failures
 
     async def create(self, name: str, role: Role) -> tuple[str, dict[str, Any]]:
         key_id = secrets.token_hex(4)
         secret = secrets.token_urlsafe(32).replace("_", "-")
         doc = await self.store.create(key_id, name, role.label, _digest(secret))
+        self.cache.forget(key_id)
         return f"tgm_{key_id}_{secret}", self.view(doc)
 
     @staticmethod
@@ -67,26 +68,43 @@ class ApiKeys:
 
     async def revoke(self, key_id: str) -> bool:
         revoked = await self.store.revoke(key_id)
-        self._cache.pop(key_id, None)
+        self.cache.forget(key_id)
         return revoked
 
     def forget_cached(self) -> None:
         """After a restore the records may all have changed: read each key again."""
-        self._cache.clear()
+        self.cache.clear()
+
+    async def admit(self, key: str | None, address: str) -> Principal:
+        """The caller of one request from `address`, or a DomainError: UNAUTHORIZED without a key
+        or with one that does not authenticate, RATE_LIMITED once the address has failed too often
+        (then no lookup is made at all). A missing key is not a failure: it costs nothing to refuse."""
+        if not key:
+            raise DomainError(ErrorCode.UNAUTHORIZED, "missing API key: send 'Authorization: Bearer <key>'")
+        wait = self.failures.wait(address)
+        if wait > 0:
+            raise DomainError(
+                ErrorCode.RATE_LIMITED,
+                "too many failed authentications from this address",
+                retry_after=round(wait, 3),
+            )
+        principal = await self.authenticate(key)
+        if principal is None:
+            self.failures.take(address)
+            raise DomainError(ErrorCode.UNAUTHORIZED, "invalid API key")
+        return principal
 
     async def authenticate(self, key: str | None) -> Principal | None:
+        """The principal of `key` (its record read through the cache), else None."""
         if not key:
             return None
         parsed = parse_key(key)
         if parsed is None:
             return None
         key_id, secret = parsed
-        now = time.monotonic()
-        cached = self._cache.get(key_id)
-        if cached is None or now - cached[0] > CACHE_SECONDS:
-            cached = (now, await self.store.get(key_id))
-            self._cache[key_id] = cached
-        doc = cached[1]
+        if len(key_id) > 64:  # ids are 8 hex digits: no lookup, no cache entry for a long one
+            return None
+        doc = await self.cache.lookup(key_id, self.store.get)
         if not doc or doc.get("revoked") or not hmac.compare_digest(doc["digest"], _digest(secret)):
             return None
         return Principal(key_id=key_id, name=doc["name"], role=Role.parse(doc["role"]))

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from tgm_runtime import Unavailable
 
 COLLECTION = "api_keys"
 
@@ -28,7 +30,11 @@ class KeyStore:
         return doc
 
     async def get(self, key_id: str) -> dict[str, Any] | None:
-        return await self.col.find_one({"_id": key_id})
+        """The key's record; UNAVAILABLE (503, not a 500) while the database cannot be read."""
+        try:
+            return await self.col.find_one({"_id": key_id})
+        except PyMongoError as exc:
+            raise Unavailable(f"API keys cannot be checked right now: {type(exc).__name__}") from None
 
     async def all(self) -> list[dict[str, Any]]:
         """Every key, revoked ones included, oldest first."""
