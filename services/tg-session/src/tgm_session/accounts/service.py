@@ -51,7 +51,7 @@ from ..fleet.pool import AccountPool, LiveAccount
 from ..ports import TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
 from ..vault import Vault
-from ..views import account_brief, account_view, daily_count
+from ..views import account_brief, account_view, daily_count, record_view
 from .membership import Memberships
 from .store import MEMBER_CHATS, NamedRepo
 
@@ -784,17 +784,4 @@ async def _save_named(repo: NamedRepo, kind: Named, ident: str | None, fields: D
 
 
 def _persona(d: Doc, count: int) -> PersonaView:
-    return PersonaView(
-        id=d["_id"],
-        name=d["name"],
-        description=d.get("description"),
-        personality=d.get("personality"),
-        speaking_style=d.get("speaking_style"),
-        tone=d.get("tone"),
-        emoji_frequency=d.get("emoji_frequency"),
-        language=d.get("language"),
-        bio=d.get("bio"),
-        custom_prompt=d.get("custom_prompt"),
-        account_count=count,
-        updated_at=d.get("updated_at"),
-    )
+    return record_view(PersonaView, d, account_count=count)

@@ -36,6 +36,7 @@ from ..fleet.pool import AccountPool
 from ..ports import PeerNotFound, TelegramFailure, TelegramUnreachable
 from ..settings import SessionSettings
 from ..store import Doc, Repos
+from ..views import record_view
 
 log = logging.getLogger("tgm.session.extraction")
 
@@ -451,27 +452,4 @@ def job_view(job: Doc) -> ExtractionJobView:
 
 
 def collected_view(d: Doc) -> CollectedUserView:
-    return CollectedUserView(
-        id=d["_id"],
-        user_id=d["user_id"],
-        username=d.get("username"),
-        first_name=d.get("first_name"),
-        last_name=d.get("last_name"),
-        phone=d.get("phone"),
-        is_bot=d.get("is_bot", False),
-        is_premium=d.get("is_premium", False),
-        is_verified=d.get("is_verified", False),
-        is_scam=d.get("is_scam", False),
-        is_deleted=d.get("is_deleted", False),
-        is_contact=d.get("is_contact", False),
-        lang_code=d.get("lang_code"),
-        presence=d.get("presence", "unknown"),
-        last_online_at=d.get("last_online_at"),
-        source_chat_id=d["source_chat_id"],
-        source_chat_title=d.get("source_chat_title"),
-        job_id=d.get("job_id"),
-        account_id=d.get("account_id"),
-        member_role=d.get("member_role", "member"),
-        collected_at=d["collected_at"],
-        last_message_at=d.get("last_message_at"),
-    )
+    return record_view(CollectedUserView, d)
