@@ -1,4 +1,5 @@
-"""The 9 ads commands: thin handlers, one use case each (those that change a campaign take who asks)."""
+"""The 9 ads commands: thin handlers, one use case each (those that change a campaign take who asks);
+and the replies to the posts, from campaign's one `message-received` consumer."""
 
 from __future__ import annotations
 

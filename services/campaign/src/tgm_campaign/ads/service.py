@@ -9,9 +9,10 @@
   account). No run left (a past `endAt`, `maxRuns` reached) is a Conflict.
 - stop: cancels the waiting posts (`cancelPending`, default), in-flight ones finish; the open run
   settles. delete: the same, and the definition goes; runs and jobs stay for the stats.
-- stats are aggregations of the jobs (`ad:` keys) and of the runs' skipped targets, live while a run
-  sends. Replies and leads are 0: a reply to a post is not yet linked to the post (monitoring sees
-  group messages but not which message they answer) — the next thing to measure.
+- stats are aggregations of the jobs (`ad:` keys), of the runs' skipped targets and of the replies
+  to the posts (`replies.py`: a group message replying to a post's message, once), live while a run
+  sends; `leads` are the repliers who are leads in the CRM now; `clicks` are null (not measurable
+  without link tracking, which posts do not have).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import ads as cmd
 from tgm_contracts.events_campaign import CampaignStateChanged
+from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import CampaignStatus, PreviewInput, TemplateVariable, peer_key
 from tgm_runtime import Conflict, Invalid, NotFound
 
@@ -37,6 +39,7 @@ from ..messaging.service import QueueService
 from ..messaging.stores import MessagingStores
 from ..messaging.template_store import template_view
 from ..messaging.templates import TemplateError, preview
+from .replies import AdReplies
 from .runner import RUNNING, AdRunner, aware, seeded, spec_of, target_key
 from .schedule import check, next_run, zone
 from .store import AdStore, job_key
@@ -60,6 +63,7 @@ class AdService:
         self.store, self.messaging, self.queue, self.control = store, messaging, queue, control
         self.groups, self.rules, self.call, self.emit, self.clock = groups, rules, call, emit, clock
         self.runner = AdRunner(store, messaging, queue, control, groups, rules, emit, clock)
+        self.replies = AdReplies(store, clock)
 
     # --- definitions -----------------------------------------------------------------------------
 
@@ -236,6 +240,10 @@ class AdService:
         """One runner round: queue the posts of due runs, settle the runs whose posts are done."""
         await self.runner.tick()
 
+    async def on_message(self, evt: MessageReceived) -> None:
+        """A group message: recorded when it replies to one of our posts (once)."""
+        await self.replies.on_message(evt)
+
     # --- templates, preview ----------------------------------------------------------------------
 
     async def templates(self, req: cmd.GetAdTemplatesRequest) -> Page[cmd.AdTemplateView]:
@@ -338,10 +346,13 @@ class AdService:
     async def _rows(
         self, ids: Sequence[str] | None, since: datetime | None, until: datetime | None
     ) -> builtins.list[dict[str, Any]]:
-        """Every post and skipped target as rows `{c, s, r, a, t, p, d, n, last}` (job breakdown plus
-        the runs' skips as state `skipped`)."""
+        """Every post, skipped target and reply as rows `{c, s, r, a, t, p, d, n, last}` (job
+        breakdown, the runs' skips as state `skipped`, the replies as state `reply` with their
+        `senders`)."""
         tz = await self.runner.timezone()
         rows = await self.store.job_breakdown(ids, since, until, tz)
+        for rp in await self.store.reply_breakdown(ids, since, until, tz):
+            rows.append({**rp, "s": "reply", "r": None, "last": None})
         for sk in await self.store.skipped_targets(ids, since, until):
             at = aware(sk.get("at"))
             rows.append(
@@ -406,11 +417,18 @@ class AdService:
         field = {"campaign": "c", "day": "d", "group": "p", "account": "a", "template": "t"}[req.group_by]
         grouped: dict[str, cmd.AdStatsRow] = {}
         totals = cmd.AdStatsRow(key="total")
+        repliers: dict[str, set[int]] = {"total": set()}
         for r in rows:
             key = str(r.get(field) or "none")
             row = grouped.setdefault(key, cmd.AdStatsRow(key=key, label=labels.get(key)))
             for target in (row, totals):
                 _add(target, r)
+            if r["s"] == "reply":
+                for k in (key, "total"):
+                    repliers.setdefault(k, set()).update(r["senders"])
+        leads = set(await self.messaging.leads.by_users(repliers["total"])) if repliers["total"] else set()
+        for k, users in repliers.items():
+            (totals if k == "total" else grouped[k]).leads = len(users & leads)
         tz = await self.runner.timezone()
         return cmd.AdStats(
             group_by=req.group_by,
@@ -453,6 +471,8 @@ def _add(row: cmd.AdStatsRow, r: Mapping[str, Any]) -> None:
         row.skipped_by_reason[reason] = row.skipped_by_reason.get(reason, 0) + n
     elif state == "cancelled":
         row.cancelled += n
+    elif state == "reply":
+        row.replies += n
     else:
         row.queued += n
 
