@@ -360,3 +360,63 @@ async def test_trigger_rule_starts_a_scenario_for_the_sender(campaign: Any) -> N
     assert (
         run["target"]["userId"] == 5151 and run["leadId"] == fired["leadId"] and run["chat"]["chatId"] == CHAT
     )
+
+
+async def test_a_lead_entering_a_stage_starts_its_scenario_once(campaign: Any) -> None:
+    from tgm_campaign.testing import FleetChat
+    from tgm_contracts.commands import crm as CRM
+    from tgm_contracts.events_campaign import LeadStageChanged
+    from tgm_contracts.models.campaign import LeadStage
+
+    r = await roles(campaign)
+    fleet = campaign.fleet
+    fleet.chats.append(FleetChat(chat_id=CHAT, title="Club", username="clubgroup"))
+    script = await campaign.data(
+        C.SaveScript,
+        {
+            "name": "follow up",
+            "roles": [{"key": "expert"}],
+            "stages": [{"lines": [ln("expert", "Following up")]}],
+        },
+    )
+    scenario = await campaign.data(
+        C.SaveScenario,
+        {
+            "name": "on follow-up",
+            "scriptId": script["id"],
+            "roleBindings": {"expert": r["expert"]},
+            "where": "existing_group",
+            "chat": CHAT,
+            "startOn": "lead_stage",
+            "leadStages": ["follow_up"],
+        },
+    )
+    lead = await campaign.data(CRM.AddLead, {"userId": 6161, "firstName": "Fay", "username": "fayfay"})
+    other = await campaign.data(CRM.AddLead, {"userId": 6262, "firstName": "Gus"})
+    await campaign.data(CRM.UpdateLeadStage, {"leadId": other["id"], "stage": "replied"})  # not that stage
+    await campaign.data(CRM.UpdateLeadStage, {"leadId": lead["id"], "stage": "follow_up"})
+    await fleet.wait_for(lambda f: any(d.text == "Following up" for d in f.deliveries), 20)
+    runs = await campaign.data(C.GetCollaborationStatus, {"scenarioId": scenario["id"]})
+    assert [(x["leadId"], x["target"]["userId"], x["chat"]["chatId"]) for x in runs["items"]] == [
+        (lead["id"], 6161, CHAT)
+    ]
+    # The event again (a redelivery, another replica's copy), and the lead leaving the stage and
+    # coming back: the run of the first time answers; nobody writes again.
+    again = LeadStageChanged(
+        lead_id=lead["id"], user_id=6161, from_stage=LeadStage.NEW, to_stage=LeadStage.FOLLOW_UP
+    )
+    assert await campaign.m.collaboration.on_lead_stage(again) == [runs["items"][0]["id"]]
+    await fleet.rt.publish(again)
+    await campaign.data(CRM.UpdateLeadStage, {"leadId": lead["id"], "stage": "replied"})
+    await campaign.data(CRM.UpdateLeadStage, {"leadId": lead["id"], "stage": "follow_up"})
+    await campaign.wait_event(
+        lambda e: (
+            e["_subject"].endswith("lead-stage-changed.v1")
+            and e["toStage"] == "follow_up"
+            and e["fromStage"] == "replied"
+        ),
+        10,
+    )
+    runs = await campaign.data(C.GetCollaborationStatus, {"scenarioId": scenario["id"]})
+    assert len(runs["items"]) == 1
+    assert sum(d.text == "Following up" for d in fleet.deliveries) == 1

@@ -202,7 +202,9 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         )
         automation.start_scenario = collaboration.start_for  # trigger rules' start_scenario action
         triggers.missing_scenarios = collaboration.missing_scenarios
-        swarms = SwarmService(collab, library, stores, queue, monitoring, call, emit, clock)
+        swarms = SwarmService(
+            collab, library, stores, queue, monitoring, call, emit, clock, control, zone=triggers.zone
+        )
         return CampaignApp(
             queue=queue,
             control=control,

@@ -4,6 +4,7 @@ private messages that runs and swarms react to."""
 from __future__ import annotations
 
 from tgm_contracts.commands import collaboration as cmd
+from tgm_contracts.events_campaign import LeadStageChanged
 from tgm_contracts.events_session import MessageReceived
 
 from ..app import Runtime
@@ -43,3 +44,7 @@ def register(runtime: Runtime) -> None:
     @runtime.on_event(MessageReceived, "swarm_messages")
     async def on_swarm_message(evt: MessageReceived) -> None:
         await runtime.app.swarms.on_message(evt)
+
+    @runtime.on_event(LeadStageChanged, "scenario_lead_stage")
+    async def on_lead_stage(evt: LeadStageChanged) -> None:
+        await runtime.app.collaboration.on_lead_stage(evt)

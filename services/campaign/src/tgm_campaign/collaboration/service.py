@@ -67,7 +67,7 @@ from tgm_contracts.commands.telegram_ops import (
     GetCreatedGroups,
     GetCreatedGroupsRequest,
 )
-from tgm_contracts.events_campaign import CollaborationProgress
+from tgm_contracts.events_campaign import CollaborationProgress, LeadStageChanged
 from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.ai import ChatTurn
 from tgm_contracts.models.campaign import CollaborationStatus, PeerView, peer_key
@@ -302,6 +302,38 @@ class CollaborationService:
             idempotency_key=key,
         )
         return (await self.start(req, "automation")).id
+
+    async def on_lead_stage(self, evt: LeadStageChanged) -> list[str]:
+        """A lead entered a stage: every active scenario with `startOn: lead_stage` on it starts for
+        the lead, once. The run's id is a digest of `lead-stage:<scenario>:<lead>`, so a redelivery,
+        a second replica handling another copy, or the lead coming back to the stage later answers
+        the run made the first time. A start the scenario refuses (the target blacklisted, its
+        `maxConcurrentRuns` reached, the lead gone) is logged and not retried; the service or
+        tg-session not answering (`UNAVAILABLE`, `TIMEOUT`) raises, so the event comes again.
+        The ids of the runs (new or found)."""
+        if evt.from_stage == evt.to_stage:
+            return []
+        out: list[str] = []
+        for found in await self.stores.library.active_on_stages([evt.to_stage.value], None):
+            req = cmd.StartCollaborationRequest(
+                scenario_id=found["_id"],
+                lead_id=evt.lead_id,
+                idempotency_key=f"lead-stage:{found['_id']}:{evt.lead_id}",
+            )
+            try:
+                out.append((await self.start(req, "lead-stage")).id)
+            except DomainError as exc:
+                if exc.code in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+                    raise
+                log.warning(
+                    "scenario %s not started for lead %s entering %s: %s %s",
+                    found["_id"],
+                    evt.lead_id,
+                    evt.to_stage.value,
+                    exc.code.value,
+                    exc.message,
+                )
+        return out
 
     async def missing_scenarios(self, ids: list[str]) -> list[str]:
         """Those of `ids` that are no scenario (trigger rules' `start_scenario` check)."""

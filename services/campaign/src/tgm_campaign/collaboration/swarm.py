@@ -72,9 +72,10 @@ from tgm_runtime import Conflict, DomainError, Invalid, NotFound, Unavailable
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
-from ..automation.rule_service import sender_variables
+from ..automation.rule_service import GeneralZone, sender_variables
 from ..automation.service import GROUP_KINDS, literal
 from ..messaging.clock import Clock, utc
+from ..messaging.queue_control import QueueControl
 from ..messaging.service import QueueService
 from ..messaging.stores import MessagingStores
 from ..messaging.templates import MAX_MESSAGE
@@ -161,9 +162,13 @@ class SwarmService:
         call: Call,
         emit: Emit,
         clock: Clock,
+        control: QueueControl | None = None,
+        zone: GeneralZone | None = None,
     ) -> None:
         self.stores, self.library, self.messaging, self.queue = stores, library, messaging, queue
         self.monitoring, self.call, self.emit, self.clock = monitoring, call, emit, clock
+        # stop cancels the answers still waiting; activeHours without a zone are general.timezone
+        self.control, self.zone = control, zone
         # groups (and their keyword sets' matcher) are automation's: reached through monitoring's
         self.groups = monitoring.groups
         self.owner = "swarms-" + uuid.uuid4().hex[:12]
@@ -280,6 +285,12 @@ class SwarmService:
         stopped = await self.stores.swarms.stop(doc["_id"], utc(self.clock()), reason, by)
         if stopped is None:
             return None
+        if self.control is not None and reason != "script_finished":
+            # stopped or ended: an answer still waiting (its typing time) is not sent; a finished
+            # script's last line was just queued and goes out
+            cancelled = await self.control.cancel_campaign(doc["_id"], f"swarm {reason}")
+            if cancelled:
+                log.info("swarm %s %s: %d waiting answers cancelled", doc["_id"], reason, cancelled)
         self._running = None
         await self._republish()
         await self._state_event(stopped, SwarmStatus.STOPPED)
@@ -339,7 +350,7 @@ class SwarmService:
         """The decision on the message, the answer's ordinal (0 for the swarm's first answer), and
         the swarm document it was taken on; None when the swarm stopped."""
         spec = doc["spec"]
-        rules = turns.Rules.of(spec)
+        rules = turns.Rules.of(spec, await self.zone.get() if self.zone is not None else "UTC")
         fleet = await self._fleet_info()
         participants = [
             turns.Participant(p["role_id"], p["account_id"], *fleet.get(p["account_id"], (None, None)))
@@ -417,6 +428,7 @@ class SwarmService:
                 not_before = utc(now_ts + typing_seconds(body.text or "", role.ai_config.typing_speed))
                 result = await self.queue.reply(
                     peer=evt.chat_id,
+                    campaign_id=doc["_id"],  # what stop-swarm cancels
                     key=f"swm:{doc['_id']}:{evt.chat_id}:{evt.message_id}",
                     body=body,
                     choice=AccountChoice(account_id=account),

@@ -532,9 +532,11 @@ class QueueService:
         reply_to: int | None = None,
         lead_id: str | None = None,
         expires_at: datetime | None = None,
+        campaign_id: str | None = None,
     ) -> messaging_cmd.SendResult:
         """A trigger rule's reply as a queued job (not waited on): to a user privately, or in a group
         (a negative chat id peer, `reply_to` its message; a pool job then only picks member accounts).
+        `campaign_id` tags the job for `QueueControl.cancel_campaign` (a swarm's answers).
         `key` makes it idempotent (a second call answers the first job, `duplicate`); compliance
         applies as for any job (a blacklisted or opted-out user, a do-not-contact lead: `skipped`)."""
         await self._check_body(body)
@@ -557,7 +559,7 @@ class QueueService:
             priority=Priority.HIGH,
             kind="group" if is_chat_peer(peer) else "private",
             batch_id=batch_id,
-            campaign_id=None,
+            campaign_id=campaign_id,
             not_before=not_before,
             expires_at=expires_at,
             max_attempts=3,
