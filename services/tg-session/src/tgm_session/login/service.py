@@ -26,7 +26,7 @@ from tgm_runtime.routes import answers
 from ..accounts.service import Accounts
 from ..capabilities import Emit
 from ..fleet.calls import account_call
-from ..fleet.connections import ConnectionBuilder
+from ..fleet.connections import ConnectionBuilder, ConnectionSpec
 from ..fleet.health import Health
 from ..fleet.pool import AccountPool, LiveAccount
 from ..metrics import SessionMetrics
@@ -55,7 +55,10 @@ class PendingStep:
 
 
 @dataclass(kw_only=True, eq=False)
-class CodeLogin:
+class AccountLogin:
+    """What the code login and the QR login (`qr.py`) share: a fresh client of their own for the
+    login, and keeping the session Telegram authorised."""
+
     repos: Repos
     vault: Vault
     connector: TelegramConnector
@@ -66,6 +69,33 @@ class CodeLogin:
     emit: Emit
     metrics: SessionMetrics
 
+    async def _connected(self, spec: ConnectionSpec) -> AccountClient:
+        client = self.connector.client(spec)
+        await client.connect()
+        return client
+
+    async def _keep_session(self, doc: Doc, session: str, profile: TelegramProfile, two_factor: bool) -> Doc:
+        """Keep the authorised session (encrypted) and make the account active."""
+        if profile.phone and profile.phone != doc["phone"]:
+            raise Conflict(f"Telegram logged in {profile.phone}, not the account's phone {doc['phone']}")
+        merged = {**(doc.get("profile") or {}), **profile.model_dump(exclude={"bio"}, by_alias=False)}
+        extra = {
+            "session_enc": self.vault.seal(session, doc["_id"]),
+            "profile": merged,
+            "two_factor_enabled": two_factor,
+            "last_login_at": utcnow(),
+            "connected": False,
+            "holder": None,
+            "flood_waits": {},
+        }
+        updated = await self.health.transition(doc, AccountState.ACTIVE, "logged in", extra=extra)
+        if updated is None:
+            raise NotFound(f"account {doc['_id']} was removed during the login")
+        return updated
+
+
+@dataclass(kw_only=True, eq=False)
+class CodeLogin(AccountLogin):
     # --- helpers -----------------------------------------------------------------------------------
 
     def _step(
@@ -109,9 +139,7 @@ class CodeLogin:
         spec = await self.builder.for_account(doc, fresh=True, receive_updates=False)
         if session is not None:
             spec = dataclasses.replace(spec, session=session)
-        client = self.connector.client(spec)
-        await client.connect()
-        return client
+        return await self._connected(spec)
 
     async def _locked(self, account_id: str) -> Doc:
         pending = await self.repos.code_logins.lock(account_id, LOCK_SECONDS)
@@ -329,7 +357,7 @@ class CodeLogin:
     ) -> LoginStep:
         session = client.session_string()
         await client.disconnect()  # the pool connects this session next: never two connections at once
-        updated = await store_login(self.repos, self.vault, self.health, doc, session, profile, two_factor)
+        updated = await self._keep_session(doc, session, profile, two_factor)
         await self.repos.code_logins.delete(doc["_id"])
         self.metrics.logins.labels("code", "ok").inc()
         await self.emit(
@@ -382,31 +410,3 @@ class CodeLogin:
         await self.health.transition(
             doc, AccountState.NEW, reason, extra={"session_enc": None, "connected": False, "holder": None}
         )
-
-
-async def store_login(
-    repos: Repos,
-    vault: Vault,
-    health: Health,
-    doc: Doc,
-    session: str,
-    profile: TelegramProfile,
-    two_factor: bool,
-) -> Doc:
-    """Keep the authorised session (encrypted) and make the account active."""
-    if profile.phone and profile.phone != doc["phone"]:
-        raise Conflict(f"Telegram logged in {profile.phone}, not the account's phone {doc['phone']}")
-    merged = {**(doc.get("profile") or {}), **profile.model_dump(exclude={"bio"}, by_alias=False)}
-    extra = {
-        "session_enc": vault.seal(session, doc["_id"]),
-        "profile": merged,
-        "two_factor_enabled": two_factor,
-        "last_login_at": utcnow(),
-        "connected": False,
-        "holder": None,
-        "flood_waits": {},
-    }
-    updated = await health.transition(doc, AccountState.ACTIVE, "logged in", extra=extra)
-    if updated is None:
-        raise NotFound(f"account {doc['_id']} was removed during the login")
-    return updated
