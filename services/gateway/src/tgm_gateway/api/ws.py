@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,7 +140,7 @@ class WsSession:
                 except Exception:
                     pass
 
-    async def read(self, message: dict[str, Any]) -> dict[str, Any] | None:
+    async def read(self, message: Mapping[str, Any]) -> dict[str, Any] | None:
         """One frame as a JSON object, or None once the refusal is sent (the socket stays open)."""
         text = message.get("text")
         if text is None:
