@@ -4,8 +4,9 @@ read a request schema as a table of fields (name, type, required, default, what 
 `GET /api/v1/commands` is large (every request and reply schema: about 0.8 MB) and takes the gateway
 a while to build, so `load` keeps a copy per gateway URL in the cache dir for `MAX_AGE` seconds. A
 stale copy can never refuse a payload the gateway would take: `tgm call` refuses only on the
-verdict of a fresh catalogue (`load(..., refresh=True)` when the cached schema says no or does not
-know the command); a stale copy that accepts is harmless, since the gateway validates again.
+verdict of a fresh catalogue (fetched less than `FRESH_FOR` seconds ago; an older copy that says no,
+or does not know the command, is fetched again first); a stale copy that accepts is harmless, since
+the gateway validates again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .client import ApiError, Gateway
 
 #: Seconds a cached catalogue is used without asking the gateway again.
 MAX_AGE = 600.0
+#: A copy younger than this counts as fresh: it may refuse a payload without another fetch.
+FRESH_FOR = 60.0
 
 
 class Catalogue:
@@ -60,8 +63,9 @@ def load(gw: Gateway, *, refresh: bool = False) -> Catalogue:
     path = _cache_file(gw.url)
     if not refresh:
         try:
-            if time.time() - path.stat().st_mtime < MAX_AGE:
-                return Catalogue(json.loads(path.read_text()), fresh=False)
+            age = time.time() - path.stat().st_mtime
+            if age < MAX_AGE:
+                return Catalogue(json.loads(path.read_text()), fresh=age < FRESH_FOR)
         except (OSError, ValueError):
             pass
     commands = gw.catalogue()
