@@ -56,14 +56,15 @@ export class Api {
   /**
    * The key's role. The gateway has no "who am I" route (a gap for the API hardening issue), so it
    * is learnt without side effects: GET /keys answers admins only; an operator command with a
-   * payload that is not an object is refused FORBIDDEN (viewer) before VALIDATION_ERROR (operator),
-   * since the gateway checks the role before it validates.
+   * payload its contract refuses (`pause-queue` with an unknown scope, so it never runs) is
+   * refused FORBIDDEN for a viewer and VALIDATION_ERROR for an operator, since the gateway checks
+   * the role before it validates the payload against the contract.
    */
   async role(): Promise<Role> {
     const keys = await this.send("GET", "/keys");
     if (keys.status === 401) throw new ApiError("UNAUTHORIZED", keys.json?.error?.message ?? "invalid key", 401);
     if (keys.status === 200) return "admin";
-    const probe = await this.send("POST", "/commands/pause-queue", []);
+    const probe = await this.send("POST", "/commands/pause-queue", { scope: "role-probe" });
     if (probe.status === 403) return "viewer";
     if (probe.status === 422) return "operator";
     throw new ApiError(probe.json?.error?.code ?? "UNKNOWN", probe.json?.error?.message ?? "", probe.status);

@@ -1,6 +1,6 @@
 // Queue and tasks: the paced queue's totals, every job with its state (failures with account,
 // reason and retry time), per-account and per-campaign progress; pause/resume/clear; a send.
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import type { GetQueueStatus } from "../api/types.gen";
 import { ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
@@ -86,20 +86,25 @@ function Time({ iso }: { iso: string | null | undefined }) {
   return <>{time(iso)}</>;
 }
 
-const names = new Map<string, string>();
-/** An account's phone, from the fleet (fetched once per id, then remembered). */
+const names = new Map<string, Promise<string>>();
+/** An account's phone, from the fleet (one lookup per id, shared by every cell that shows it). */
 function AccountName({ id }: { id: string | null | undefined }) {
   const { api } = useSession();
-  const [name, setName] = useState(() => (id ? names.get(id) : undefined));
-  if (id && name === undefined && !names.has(id)) {
-    names.set(id, id);
-    void api.call("get-accounts", { ids: [id], limit: 1 }).then((p) => {
-      const phone = p.items?.[0]?.phone ?? id;
-      names.set(id, phone);
-      setName(phone);
-    }, () => undefined);
-  }
-  return <>{id ? (name ?? names.get(id) ?? id) : "—"}</>;
+  const [name, setName] = useState<string | null>(null);
+  useEffect(() => {
+    if (!id) return;
+    let lookup = names.get(id);
+    if (!lookup) {
+      lookup = api.call("get-accounts", { ids: [id], limit: 1 }).then((p) => p.items?.[0]?.phone ?? id, () => id);
+      names.set(id, lookup);
+    }
+    let live = true;
+    void lookup.then((n) => live && setName(n));
+    return () => {
+      live = false;
+    };
+  }, [api, id]);
+  return <>{id ? (name ?? id) : "—"}</>;
 }
 
 export function JobsTable({ jobs }: { jobs: Job[] }) {
