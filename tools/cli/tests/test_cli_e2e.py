@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tgm_cli.app import _complete_command
 from tgm_cli.exits import Exit
 from tgm_testing.gateway import GatewayClient
 
@@ -152,6 +153,16 @@ def test_commands_lists_with_least_role_and_describes_fields(tgm: Any) -> None:
 
     nope = tgm.run("commands", "describe", "no-such-command")
     assert nope.exit_code == Exit.NOT_FOUND and "unknown command" in nope.stderr
+
+
+def test_shell_completion_offers_the_catalogue_names(tgm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in tgm.env.items():
+        monkeypatch.setenv(name, value)
+    assert "get-accounts" in _complete_command("get-acc")
+    assert all(name.startswith("get-acc") for name in _complete_command("get-acc"))
+    monkeypatch.setenv("TGM_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("TGM_CACHE_DIR", str(Path(tgm.env["TGM_CONFIG_DIR"]) / "no-cache"))
+    assert _complete_command("get-acc") == [], "no gateway: no completions, no error"
 
 
 # ----------------------------------------------------------------------------- events
