@@ -24,9 +24,9 @@ $(VENV)/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.tom
 	@touch $@
 
 # The operator console (console/): npm ci from the committed lock, then its build, only when an input
-# changed (the stamp console/dist/.built); Debian's chromium for its browser tests when missing (no
-# Playwright browser download). Needs Node.js 20+ and npm; without them the console is skipped with a
-# note (the gateway's `/` then says how to build it).
+# changed (the stamp console/dist/.built); Debian's chromium and a CJK font (the Chinese screens) for
+# its browser tests when missing (no Playwright browser download). Needs Node.js 20+ and npm; without
+# them the console is skipped with a note (the gateway's `/` then says how to build it).
 CONSOLE_INPUTS := console/package.json console/package-lock.json console/index.html console/vite.config.ts \
 	console/tsconfig.json console/scripts/gen-types.mjs $(shell find console/src -type f -not -name 'types.gen.ts' 2>/dev/null) \
 	$(wildcard libs/contracts/schemas/commands/*.json libs/contracts/schemas/events/*.json)
@@ -37,7 +37,8 @@ console/dist/.built: $(CONSOLE_INPUTS)
 	else echo "npm not found: the console is not built (install Node.js 20+ and run make install again)"; fi
 
 chromium:
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@(command -v chromium >/dev/null && fc-list | grep -qi "noto sans cjk") || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk)
 
 install: $(VENV)/.installed console/dist/.built chromium
 
