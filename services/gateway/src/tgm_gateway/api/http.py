@@ -1,7 +1,16 @@
-"""The HTTP edge: ops endpoints, the catalogue, one command per POST and the IPC envelope over HTTP."""
+"""The HTTP edge: ops endpoints, the catalogue, one command per POST and the IPC envelope over HTTP.
+
+*Decision:* `GET /api/v1/commands` (every command with its request and response JSON Schemas, about
+840 KB) is built once per process, on first request, and served as those bytes with a strong ETag
+(`If-None-Match` answers 304). The registry cannot change while the process runs, and rebuilding every
+schema per request cost seconds under load.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -9,7 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from tgm_contracts import REGISTRY, ErrorCode
@@ -29,6 +38,49 @@ log = logging.getLogger("tgm.gateway.http")
 _HTTP_CODES = {401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND}
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class Catalogue:
+    """The catalogue's JSON bytes and their ETag, built once (in a worker thread, so the first request
+    does not stall the event loop for the second it takes) and kept for the process."""
+
+    def __init__(self) -> None:
+        self._built: tuple[bytes, str] | None = None
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def document() -> dict[str, Any]:
+        return {
+            "count": len(REGISTRY),
+            "commands": [
+                {
+                    **c.describe(),
+                    "request": c.Request.model_json_schema(by_alias=True),
+                    "response": c.Response.model_json_schema(by_alias=True, mode="serialization"),
+                }
+                for c in REGISTRY.all()
+            ],
+        }
+
+    @classmethod
+    def encode(cls) -> tuple[bytes, str]:
+        body = json.dumps(cls.document(), ensure_ascii=False, separators=(",", ":")).encode()
+        return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+    async def body(self) -> tuple[bytes, str]:
+        if self._built is None:
+            async with self._lock:
+                if self._built is None:
+                    self._built = await asyncio.to_thread(self.encode)
+        return self._built
+
+    async def response(self, if_none_match: str | None) -> Response:
+        body, etag = await self.body()
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        presented = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
+        if etag in presented or "*" in presented:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
 
 def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> FastAPI:
@@ -72,19 +124,12 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @api.get(f"{API}/commands", tags=["commands"])
-    async def catalogue() -> dict[str, Any]:
-        return {
-            "count": len(REGISTRY),
-            "commands": [
-                {
-                    **c.describe(),
-                    "request": c.Request.model_json_schema(by_alias=True),
-                    "response": c.Response.model_json_schema(by_alias=True, mode="serialization"),
-                }
-                for c in REGISTRY.all()
-            ],
-        }
+    catalogue_cache = Catalogue()
+
+    @api.get(f"{API}/commands", tags=["commands"], response_class=Response)
+    async def catalogue(request: Request) -> Response:
+        """Every command with its request/response JSON Schemas and least role (ETag: If-None-Match)."""
+        return await catalogue_cache.response(request.headers.get("if-none-match"))
 
     @api.post(f"{API}/commands/{{command}}", tags=["commands"], include_in_schema=False)
     async def run_command(command: str, request: Request) -> JSONResponse:
