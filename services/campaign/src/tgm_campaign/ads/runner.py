@@ -50,19 +50,20 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.commands.ads import AdCampaignSpec, AdTarget
-from tgm_contracts.events_campaign import AdRunCompleted, CampaignStateChanged
+from tgm_contracts.events_campaign import AdRunCompleted
 from tgm_contracts.models.campaign import CampaignStatus, QueuedPriority, peer_key
 from tgm_runtime import DomainError
 
+from ..automation.campaign_runner import state_event
 from ..automation.group_service import GroupService
 from ..automation.ports import Emit
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
 from ..messaging.rules import Rules
 from ..messaging.service import QueueService
@@ -79,12 +80,6 @@ POST_TTL = timedelta(hours=24)
 #: first served between them (see 3. Queue above).
 AD_PRIORITY: QueuedPriority = "high"
 RUNNING = CampaignStatus.RUNNING.value
-
-
-def aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def spec_of(doc: Mapping[str, Any]) -> AdCampaignSpec:
@@ -478,13 +473,4 @@ class AdRunner:
     async def state_changed(
         self, doc: Mapping[str, Any], previous: CampaignStatus | None, reason: str | None
     ) -> None:
-        await self.emit(
-            CampaignStateChanged(
-                campaign_id=doc["_id"],
-                kind="ad_campaign",
-                name=doc.get("name"),
-                status=CampaignStatus(doc["status"]),
-                previous_status=previous,
-                reason=reason,
-            )
-        )
+        await self.emit(state_event("ad_campaign", doc, previous, reason))

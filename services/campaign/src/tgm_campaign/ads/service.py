@@ -25,14 +25,13 @@ from typing import Any
 
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import ads as cmd
-from tgm_contracts.events_campaign import CampaignStateChanged
 from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import CampaignStatus, PreviewInput, TemplateVariable, peer_key
 from tgm_runtime import Conflict, Invalid, NotFound
 
 from ..automation.group_service import GroupService
 from ..automation.ports import Call, Emit
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
 from ..messaging.rules import Rules
 from ..messaging.service import QueueService
@@ -40,7 +39,7 @@ from ..messaging.stores import MessagingStores
 from ..messaging.template_store import template_view
 from ..messaging.templates import TemplateError, preview
 from .replies import AdReplies
-from .runner import RUNNING, AdRunner, aware, seeded, spec_of, target_key
+from .runner import RUNNING, AdRunner, seeded, spec_of, target_key
 from .schedule import check, next_run, zone
 from .store import AdStore, job_key
 
@@ -163,16 +162,14 @@ class AdService:
             raise NotFound(f"ad campaign {req.id} does not exist")
         await self.control.cancel_campaign(req.id, "ad campaign deleted")
         if doc["status"] == RUNNING:
-            await self.emit(_state(doc, CampaignStatus.STOPPED, CampaignStatus.RUNNING, "deleted"))
+            stopped = {**doc, "status": CampaignStatus.STOPPED.value}
+            await self.runner.state_changed(stopped, CampaignStatus.RUNNING, "deleted")
         return Ack(affected=1)
 
     async def list(self, req: cmd.GetAdCampaignsRequest) -> Page[cmd.AdCampaignView]:
+        statuses = [s.value for s in req.statuses] if req.statuses else None
         docs, cursor, total = await self.store.page(
-            [s.value for s in req.statuses] if req.statuses else None,
-            req.template_id,
-            req.search,
-            req.limit,
-            req.cursor,
+            statuses, req.search, req.limit, req.cursor, template_ids=req.template_id or None
         )
         return Page(items=await self.views(docs), next_cursor=cursor, total=total)
 
@@ -211,7 +208,7 @@ class AdService:
         if moved is None:
             doc = await self._get(req.id)
             return (await self.views([doc]))[0]
-        await self.emit(_state(moved, CampaignStatus.RUNNING, previous, "started"))
+        await self.runner.state_changed(moved, previous, "started")
         return (await self.views([moved]))[0]
 
     async def stop(self, req: cmd.StopAdCampaignRequest, by: str | None) -> cmd.AdCampaignView:
@@ -233,7 +230,7 @@ class AdService:
             return (await self.views([doc]))[0]
         if req.cancel_pending:
             await self.control.cancel_campaign(req.id, "ad campaign stopped")
-        await self.emit(_state(moved, CampaignStatus.STOPPED, CampaignStatus(doc["status"]), "stopped"))
+        await self.runner.state_changed(moved, CampaignStatus(doc["status"]), "stopped")
         return (await self.views([moved]))[0]
 
     async def tick(self) -> None:
@@ -486,16 +483,3 @@ def _zone(name: str) -> Any:
 
 def _day(at: datetime | None, tz: str) -> date | None:
     return at.astimezone(_zone(tz)).date() if at is not None else None
-
-
-def _state(
-    doc: Mapping[str, Any], status: CampaignStatus, previous: CampaignStatus | None, reason: str
-) -> CampaignStateChanged:
-    return CampaignStateChanged(
-        campaign_id=doc["_id"],
-        kind="ad_campaign",
-        name=doc.get("name"),
-        status=status,
-        previous_status=previous,
-        reason=reason,
-    )

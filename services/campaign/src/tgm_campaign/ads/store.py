@@ -36,7 +36,14 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts.models.campaign import peer_key
 
-from ..automation.status_store import StatusStore, aggregate, campaign_match, insert_new
+from ..automation.status_store import (
+    StatusStore,
+    aggregate,
+    campaign_match,
+    insert_new,
+    job_breakdown,
+    local_day,
+)
 from ..messaging.store import JobStore
 
 #: collection -> [(keys, options)], created by migration 4.
@@ -85,17 +92,6 @@ class AdStore(StatusStore):
         """The definition goes; its runs and jobs stay (history, stats)."""
         result = await self.c.delete_one({"_id": campaign_id})
         return result.deleted_count == 1
-
-    async def page(
-        self,
-        statuses: Sequence[str] | None,
-        template_id: str | None,
-        search: str | None,
-        limit: int,
-        cursor: str | None,
-    ) -> tuple[list[dict[str, Any]], str | None, int]:
-        match = {"template_ids": template_id} if template_id else {}
-        return await self.newest(statuses, search, match, limit, cursor)
 
     async def using_templates(self, template_ids: Sequence[str]) -> dict[str, list[str]]:
         """Template id -> the ad campaigns naming it."""
@@ -224,9 +220,7 @@ class AdStore(StatusStore):
                             "a": "$account_id",
                             "t": "$template_id",
                             "p": "$peer_key",
-                            "d": {
-                                "$dateToString": {"format": "%Y-%m-%d", "date": "$at", "timezone": timezone}
-                            },
+                            "d": local_day("$at", timezone),
                         },
                         "n": {"$sum": 1},
                         "senders": {"$addToSet": "$sender_id"},
@@ -310,33 +304,8 @@ class AdStore(StatusStore):
         """Ad posts counted by campaign, state, reason, account, template, group and local day (of the
         send, or of the last change for posts not sent): rows `{c, s, r, a, t, p, d, n, last}`."""
         match = campaign_match(campaign_ids, "updated_at", since, until, {"key": {"$regex": "^ad:"}})
-        rows = await self.jobs.aggregate(
-            [
-                {"$match": match},
-                {
-                    "$group": {
-                        "_id": {
-                            "c": "$campaign_id",
-                            "s": "$state",
-                            "r": "$reason",
-                            "a": "$account_id",
-                            "t": "$body.template_id",
-                            "p": "$peer_key",
-                            "d": {
-                                "$dateToString": {
-                                    "format": "%Y-%m-%d",
-                                    "date": {"$ifNull": ["$sent_at", "$updated_at"]},
-                                    "timezone": timezone,
-                                }
-                            },
-                        },
-                        "n": {"$sum": 1},
-                        "last": {"$max": "$sent_at"},
-                    }
-                },
-            ],
-        )
-        return [{**r["_id"], "n": int(r["n"]), "last": r.get("last")} for r in rows]
+        keys = {"t": "$body.template_id", "p": "$peer_key"}
+        return await job_breakdown(self.jobs, match, timezone, keys, last={"$max": "$sent_at"})
 
     async def posted_by_template(self, template_ids: Sequence[str]) -> dict[str, int]:
         rows = await self.jobs.aggregate(

@@ -32,7 +32,7 @@ from pymongo.errors import BulkWriteError
 
 from ..crm.store import LeadStore
 from ..messaging.store import JobStore
-from .status_store import StatusStore, aggregate, campaign_match
+from .status_store import StatusStore, aggregate, campaign_match, job_breakdown
 
 #: collection -> [(keys, options)], created by migration 3.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -51,6 +51,8 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 
 WAITING = ("pending", "scheduled")
 OPEN = ("pending", "scheduled", "in_flight")
+#: An aggregation expression: the step a campaign job's key names (`cmp:<campaign>:<target>:<step>`).
+KEY_STEP = {"$arrayElemAt": [{"$split": ["$key", ":"]}, 3]}
 TERMINAL = ("sent", "failed", "skipped", "cancelled")
 
 
@@ -116,16 +118,6 @@ class CampaignStore(StatusStore):
         result = await self.c.delete_one({"_id": campaign_id})
         await self.t.delete_many({"campaign_id": campaign_id})
         return result.deleted_count == 1
-
-    async def page(
-        self,
-        statuses: Sequence[str] | None,
-        type_: str | None,
-        search: str | None,
-        limit: int,
-        cursor: str | None,
-    ) -> tuple[list[dict[str, Any]], str | None, int]:
-        return await self.newest(statuses, search, {"type": type_} if type_ else {}, limit, cursor)
 
     # --- targets ---------------------------------------------------------------------------------
 
@@ -267,31 +259,7 @@ class CampaignStore(StatusStore):
         """The campaigns' jobs counted by campaign, state, reason, account, key and local day (of the
         send, or of the last change for jobs not sent): rows `{c, s, r, a, k, d, n}`."""
         match = campaign_match(campaign_ids, "updated_at", since, until)
-        rows = await self.jobs.aggregate(
-            [
-                {"$match": match},
-                {
-                    "$group": {
-                        "_id": {
-                            "c": "$campaign_id",
-                            "s": "$state",
-                            "r": "$reason",
-                            "a": "$account_id",
-                            "k": {"$arrayElemAt": [{"$split": ["$key", ":"]}, 3]},
-                            "d": {
-                                "$dateToString": {
-                                    "format": "%Y-%m-%d",
-                                    "date": {"$ifNull": ["$sent_at", "$updated_at"]},
-                                    "timezone": timezone,
-                                }
-                            },
-                        },
-                        "n": {"$sum": 1},
-                    }
-                },
-            ],
-        )
-        return [{**r["_id"], "n": int(r["n"])} for r in rows]
+        return await job_breakdown(self.jobs, match, timezone, {"k": KEY_STEP})
 
     async def first_sends(self, campaign_ids: Sequence[str]) -> list[dict[str, Any]]:
         """When each recipient got each step: rows `{c, l (lead id), p (peer key), k (key step), at}`."""
@@ -305,7 +273,7 @@ class CampaignStore(StatusStore):
                             "l": "$lead_id",
                             "p": "$peer_key",
                             "peer": "$peer",
-                            "k": {"$arrayElemAt": [{"$split": ["$key", ":"]}, 3]},
+                            "k": KEY_STEP,
                         },
                         "at": {"$min": "$sent_at"},
                     }

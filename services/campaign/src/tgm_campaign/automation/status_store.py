@@ -3,8 +3,9 @@ newest first. Automation's `campaigns` (`campaign_store.py`) and ads' `ad_campai
 are both this shape; each store adds its own queries on top.
 
 Also the helpers the campaign stores share: `campaign_match` (a breakdown's `$match`: campaigns and
-a `since`/`until` window), `aggregate` (a pipeline's rows) and `insert_new` (an insert that is a
-no-op, False, when its unique key is taken).
+a `since`/`until` window), `job_breakdown` (their jobs counted by state, reason, account and local
+day), `local_day`, `aggregate` (a pipeline's rows) and `insert_new` (an insert that is a no-op,
+False, when its unique key is taken).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from tgm_runtime.cursor import Keyset
 
+from ..messaging.store import JobStore
 from ..messaging.window_store import between
 
 #: Pages of definitions: newest first.
@@ -74,17 +76,13 @@ class StatusStore:
     async def count(self, statuses: Sequence[str] | None = None) -> int:
         return await self.c.count_documents({"status": {"$in": list(statuses)}} if statuses else {})
 
-    async def newest(
-        self,
-        statuses: Sequence[str] | None,
-        search: str | None,
-        match: Mapping[str, Any],
-        limit: int,
-        cursor: str | None,
+    async def page(
+        self, statuses: Sequence[str] | None, search: str | None, limit: int, cursor: str | None, **equal: Any
     ) -> tuple[list[dict[str, Any]], str | None, int]:
         """One page, newest first, of the documents in `statuses` (all when None) whose `name_key`
-        contains `search`, matching `match`; the next page's cursor and the total."""
-        query: dict[str, Any] = dict(match)
+        contains `search` and whose fields equal `equal`'s values (those given: None is no filter);
+        the next page's cursor and the total."""
+        query: dict[str, Any] = {k: v for k, v in equal.items() if v is not None}
         if statuses:
             query["status"] = {"$in": list(statuses)}
         if search:
@@ -111,6 +109,25 @@ def campaign_match(
     if window:
         match[date_field] = window
     return match
+
+
+def local_day(date: Any, timezone: str) -> dict[str, Any]:
+    """An aggregation expression: the day (`YYYY-MM-DD`) of the date expression `date` in `timezone`."""
+    return {"$dateToString": {"format": "%Y-%m-%d", "date": date, "timezone": timezone}}
+
+
+async def job_breakdown(
+    jobs: JobStore, match: Mapping[str, Any], timezone: str, keys: Mapping[str, Any], **totals: Any
+) -> list[dict[str, Any]]:
+    """The jobs matching `match` counted by campaign, state, reason, account, local day (of the send,
+    or of the last change for jobs not sent) and `keys`: rows `{c, s, r, a, d, <keys>, n, <totals>}`
+    (`totals`: more accumulators of each group, e.g. the last send)."""
+    day = local_day({"$ifNull": ["$sent_at", "$updated_at"]}, timezone)
+    by = {"c": "$campaign_id", "s": "$state", "r": "$reason", "a": "$account_id", **keys, "d": day}
+    rows = await jobs.aggregate(
+        [{"$match": dict(match)}, {"$group": {"_id": by, "n": {"$sum": 1}, **totals}}]
+    )
+    return [{**r["_id"], "n": int(r["n"]), **{k: r.get(k) for k in totals}} for r in rows]
 
 
 async def aggregate(collection: AsyncCollection[Any], pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:

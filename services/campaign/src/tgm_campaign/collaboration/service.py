@@ -78,7 +78,7 @@ from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
 from ..crm.leads import LeadService
 from ..messaging import templates
-from ..messaging.clock import Clock, epoch, utc
+from ..messaging.clock import Clock, aware, epoch, utc
 from ..messaging.compliance import reason_of
 from ..messaging.compliance_service import ComplianceService
 from ..messaging.queue_control import QueueControl
@@ -108,10 +108,12 @@ def literal(text: str) -> str:
     return "".join("\\" + ch if ch in "{}|\\" else ch for ch in text)
 
 
-def _aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at if at.tzinfo is not None else at.replace(tzinfo=utc(0).tzinfo)
+def target_values(target: Mapping[str, Any]) -> dict[str, str]:
+    """The template variables a run's target gives (first and last name, username), those known."""
+    names = templates.recipient_values(
+        target.get("first_name"), target.get("last_name"), target.get("username")
+    )
+    return {k: v for k, v in names.items() if v}
 
 
 def run_view(doc: Mapping[str, Any]) -> cmd.CollaborationRunView:
@@ -152,15 +154,15 @@ def run_view(doc: Mapping[str, Any]) -> cmd.CollaborationRunView:
         current_line=state.line,
         messages_sent=state.sent,
         messages_total=eng.total_lines(script),
-        next_line_at=_aware(nxt) if state.phase == "speak" and not state.terminal else None,
+        next_line_at=aware(nxt) if state.phase == "speak" and not state.terminal else None,
         waiting_for=eng.waiting_for(script, state),
         replies=state.replies,
         last_reply_at=utc(state.last_reply_at) if state.last_reply_at else None,
         success=state.success,
         outcome=state.outcome,
         last_error=state.error or doc.get("last_error"),
-        created_at=_aware(doc["created_at"]),
-        started_at=_aware(doc.get("started_at")),
+        created_at=aware(doc["created_at"]),
+        started_at=aware(doc.get("started_at")),
         finished_at=utc(state.finished_at) if state.finished_at else None,
     )
 
@@ -502,7 +504,7 @@ class CollaborationService:
         cursor = None
         if more and docs:
             last = docs[-1]
-            cursor = f"{_aware(last['created_at']).isoformat()}|{last['_id']}"  # type: ignore[union-attr]
+            cursor = f"{aware(last['created_at']).isoformat()}|{last['_id']}"  # type: ignore[union-attr]
         return Page[cmd.CollaborationRunView](
             items=[run_view(d) for d in docs], next_cursor=cursor, total=total
         )
@@ -673,7 +675,7 @@ class CollaborationService:
             return
         settled = None
         if job is not None and job["state"] in TERMINAL:
-            at = _aware(job.get("sent_at")) or _aware(job.get("updated_at")) or utc(now)
+            at = aware(job.get("sent_at")) or aware(job.get("updated_at")) or utc(now)
             sent = job["state"] == "sent"
             settled = eng.Settled(
                 sent,
@@ -727,14 +729,8 @@ class CollaborationService:
             await self._line_failed(doc, f"slot {order.spec.slot} has no role")
             return
         ln = order.spec
-        variables = {
-            k: v
-            for k, v in templates.recipient_values(
-                target.get("first_name"), target.get("last_name"), target.get("username")
-            ).items()
-            if v
-        }
-        variables |= {"role_name": participant.get("role_name") or "", **doc.get("variables", {})}
+        variables = {**target_values(target), "role_name": participant.get("role_name") or ""}
+        variables |= doc.get("variables", {})
         text: str | None = None
         template_id: str | None = None
         length = 0
@@ -884,14 +880,7 @@ class CollaborationService:
         creator = by_slot.get(speaking[0]) if speaking else doc["participants"][0]
         assert creator is not None
         target = doc["target"]
-        values = {
-            k: v
-            for k, v in templates.recipient_values(
-                target.get("first_name"), target.get("last_name"), target.get("username")
-            ).items()
-            if v
-        }
-        values |= doc.get("variables", {})
+        values = {**target_values(target), **doc.get("variables", {})}
         try:
             title = templates.render(
                 templates.parse(spec.title), values, templates.seeded(doc["_id"]), missing="keep"

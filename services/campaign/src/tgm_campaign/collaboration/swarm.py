@@ -56,7 +56,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -74,7 +74,7 @@ from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
 from ..automation.rule_service import GeneralZone, sender_variables
 from ..automation.service import GROUP_KINDS, literal
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
 from ..messaging.service import QueueService
 from ..messaging.stores import MessagingStores
@@ -101,12 +101,6 @@ TYPING_MAX = 15.0
 TURN_ATTEMPTS = 25
 DECISIONS_SHOWN = 20
 STATUS_LIMIT = 100
-
-
-def _aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def ends_at(started: datetime, until: datetime | None, minutes: int | None) -> datetime | None:
@@ -277,7 +271,7 @@ class SwarmService:
         if not await self.messaging.leases.acquire(LEASE, self.owner, now, utc(now_ts + LEASE_SECONDS)):
             return
         for doc in await self.stores.swarms.running():
-            end = _aware(doc.get("ends_at"))
+            end = aware(doc.get("ends_at"))
             if end is not None and end <= now:
                 await self._stop(doc, "ended", None)
 
@@ -613,7 +607,7 @@ class SwarmService:
                     account_id=p.account_id or "",
                     role_id=p.role_id,
                     answered=int((accounts.get(p.account_id or "") or {}).get("answered") or 0),
-                    last_answer_at=_aware((accounts.get(p.account_id or "") or {}).get("last_at")),
+                    last_answer_at=aware((accounts.get(p.account_id or "") or {}).get("last_at")),
                 )
                 for p in participants
             ],
@@ -629,12 +623,12 @@ class SwarmService:
                 "participants": participants,
                 "messages_sent": int(doc.get("messages_sent") or 0),
                 "triggers_seen": int(doc.get("triggers_seen") or 0),
-                "last_message_at": _aware(doc.get("last_message_at")),
+                "last_message_at": aware(doc.get("last_message_at")),
                 "last_error": doc.get("last_error"),
-                "started_at": _aware(doc["started_at"]),
-                "stopped_at": _aware(doc.get("stopped_at")),
+                "started_at": aware(doc["started_at"]),
+                "stopped_at": aware(doc.get("stopped_at")),
                 "chat_id": doc.get("chat_id"),
-                "ends_at": _aware(doc.get("ends_at")),
+                "ends_at": aware(doc.get("ends_at")),
                 "stop_reason": doc.get("stop_reason"),
                 "stats": view,
             }
