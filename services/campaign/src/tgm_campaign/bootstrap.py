@@ -194,7 +194,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             auto, monitoring, campaigns, status, stores, call, clock, runtime.request
         )
         # --- ads and collaboration: the same queue, the same compliance -------------------------
-        ads = AdService(AdStore(db), stores, queue, control, groups, rules, call, emit, clock)
+        ads = AdService(AdStore(db), stores, queue, control, groups, rules, call, emit, clock, monitoring)
         collab = CollaborationStores.of(db)
         library = RoleLibrary(collab, stores, call, emit, clock)
         collaboration = CollaborationService(

@@ -4,8 +4,10 @@ post's campaign, run, template variant, group and posting account (`get-ad-stats
 How a reply is known: the job of a sent post records the Telegram message id it became
 (`message_id`), and tg-session's `message-received` carries what a group message replies to
 (`replyToMessageId`). Campaign's one `message-received` consumer hands every copy here
-(`ads_replies`, `runtime.on_event`); only group messages that reply to something, in a chat an ad run
-planned in the last `REPLY_DAYS` days, cost a query. That chat list is cached: a chat not in it is
+(`ad_replies`, `runtime.on_event`); only group messages that reply to something, in the chat of an ad run
+planned in the last `REPLY_DAYS` days, cost a query. Those chats are watched (monitoring's
+`also_watch`, published again whenever a run is planned), so tg-session publishes their messages
+whether monitoring is on or not. That chat list is cached: a chat not in it is
 read again at most every `CHATS_TTL` (a run planned on any replica is seen within it, before its
 posts can have been sent and answered).
 
@@ -34,8 +36,9 @@ from .store import AdStore
 
 log = logging.getLogger("tgm.campaign.ads")
 
-#: How old a run's plan may be for its chats to be looked at for replies.
-REPLY_DAYS = 30
+#: How old a run's plan may be for its chats to be watched and looked at for replies: a reply later
+#: than that after the post is not counted.
+REPLY_DAYS = 7
 #: How often, at most, a reply in a chat not known to be posted in reads the chat list again.
 CHATS_TTL = 1.0
 GROUP_KINDS = ("group", "supergroup", "gigagroup")
@@ -45,6 +48,11 @@ class AdReplies:
     def __init__(self, store: AdStore, clock: Clock) -> None:
         self.store, self.clock = store, clock
         self._chats: tuple[float, set[int]] | None = None
+
+    async def watched_chats(self) -> set[int]:
+        """The chats whose messages tg-session must publish for replies to be seen: those of the ad runs
+        planned in the last `REPLY_DAYS` days (monitoring's `also_watch`)."""
+        return await self.store.posted_chats(utc(self.clock()) - timedelta(days=REPLY_DAYS))
 
     async def _posted_in(self, chat_id: int) -> bool:
         now = time.monotonic()

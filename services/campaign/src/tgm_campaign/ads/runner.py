@@ -49,7 +49,7 @@ import hashlib
 import logging
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,6 +116,8 @@ class AdRunner:
         self.store, self.messaging, self.queue, self.control = store, messaging, queue, control
         self.groups, self.rules, self.emit, self.clock = groups, rules, emit, clock
         self.owner = "ads-" + uuid.uuid4().hex[:12]
+        #: publishes the watched chats again (monitoring's republish; set by AdService)
+        self.watch: Callable[[], Awaitable[None]] | None = None
 
     async def timezone(self) -> str:
         return (await self.rules.limits()).timezone or "UTC"
@@ -218,6 +220,8 @@ class AdRunner:
             run = moved
         if run["phase"] == "planned":
             if active:
+                if self.watch is not None:  # its groups' messages reach campaign (replies)
+                    await self.watch()
                 await self.enqueue(cid, run)
             moved = await self.store.move_run(cid, n, "planned", {"phase": "queued"})
             if moved is None:

@@ -30,6 +30,7 @@ from tgm_contracts.models.campaign import CampaignStatus, PreviewInput, Template
 from tgm_runtime import Conflict, Invalid, NotFound
 
 from ..automation.group_service import GroupService
+from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
 from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
@@ -58,11 +59,15 @@ class AdService:
         call: Call,
         emit: Emit,
         clock: Clock,
+        monitoring: MonitoringService | None = None,
     ) -> None:
         self.store, self.messaging, self.queue, self.control = store, messaging, queue, control
         self.groups, self.rules, self.call, self.emit, self.clock = groups, rules, call, emit, clock
         self.runner = AdRunner(store, messaging, queue, control, groups, rules, emit, clock)
         self.replies = AdReplies(store, clock)
+        if monitoring is not None:  # the groups posted in are watched, so replies reach campaign
+            monitoring.also_watch(self.replies.watched_chats)
+            self.runner.watch = monitoring.republish
 
     # --- definitions -----------------------------------------------------------------------------
 
