@@ -46,14 +46,6 @@ def login_context(account_id: str) -> str:
     return f"login:{account_id}"
 
 
-@dataclass
-class PendingStep:
-    """The pending login a step works on, and the client it connected (to disconnect at the end)."""
-
-    pending: Doc
-    client: AccountClient | None = None
-
-
 @dataclass(kw_only=True, eq=False)
 class AccountLogin:
     """What the code login and the QR login (`qr.py`) share: a fresh client of their own for the
@@ -150,26 +142,31 @@ class CodeLogin(AccountLogin):
         return pending
 
     @contextlib.asynccontextmanager
-    async def _pending_step(self, doc: Doc) -> AsyncIterator[PendingStep]:
-        """One step of a pending code login: under its lock, Telegram's refusals answered as domain
-        errors, its client disconnected and the lock let go however the step ends."""
-        step = PendingStep(await self._locked(doc["_id"]))
+    async def _pending_step(
+        self, doc: Doc, *, password: bool = False
+    ) -> AsyncIterator[tuple[Doc, AccountClient]]:
+        """One step of a pending code login, given its record and a client: under the login's lock,
+        with the auth key that asked for the code connected again (any replica can take a step),
+        Telegram's refusals answered as domain errors, the client disconnected and the lock let go
+        however the step ends. `password`: the step is the 2FA password's, refused before connecting
+        while the login still waits for the code."""
+        pending = await self._locked(doc["_id"])
+        client: AccountClient | None = None
         try:
-            yield step
+            if password and pending["state"] != AccountState.PASSWORD_NEEDED.value:
+                raise Conflict("this login is waiting for the code, not the 2FA password (verify-code)")
+            client = await self._client(
+                doc, self.vault.open(pending["session_enc"], login_context(doc["_id"]))
+            )
+            yield pending, client
         except TelegramFailure as exc:
             raise await self._refused(doc, exc) from None
         except TelegramUnreachable as exc:
             raise await self.health.failure(doc["_id"], exc) from None
         finally:
-            if step.client is not None:
-                await step.client.disconnect()
+            if client is not None:
+                await client.disconnect()
             await self.repos.code_logins.unlock(doc["_id"])
-
-    async def _reconnect(self, doc: Doc, step: PendingStep) -> AccountClient:
-        """The auth key that asked for the code, connected again (any replica can take a step)."""
-        session = self.vault.open(step.pending["session_enc"], login_context(doc["_id"]))
-        step.client = await self._client(doc, session)
-        return step.client
 
     def _needs_login(self, doc: Doc) -> bool:
         return not doc.get("session_enc") or AccountState(doc["state"]).needs_login
@@ -253,9 +250,7 @@ class CodeLogin(AccountLogin):
     @answers(accounts_cmd.VerifyCode)
     async def verify(self, req: accounts_cmd.VerifyCodeRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        async with self._pending_step(doc) as step:
-            pending = step.pending
-            client = await self._reconnect(doc, step)
+        async with self._pending_step(doc) as (pending, client):
             code_hash = req.phone_code_hash or pending["phone_code_hash"]
             try:
                 profile = await client.sign_in(doc["phone"], req.phone_code.get_secret_value(), code_hash)
@@ -314,19 +309,14 @@ class CodeLogin(AccountLogin):
     @answers(accounts_cmd.SubmitTwoFactorPassword)
     async def submit_password(self, req: accounts_cmd.SubmitTwoFactorPasswordRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        async with self._pending_step(doc) as step:
-            if step.pending["state"] != AccountState.PASSWORD_NEEDED.value:
-                raise Conflict("this login is waiting for the code, not the 2FA password (verify-code)")
-            client = await self._reconnect(doc, step)
+        async with self._pending_step(doc, password=True) as (_, client):
             profile = await client.check_password(req.password.get_secret_value())
             return await self._finish(doc, client, profile, two_factor=True)
 
     @answers(accounts_cmd.ResendCode)
     async def resend(self, req: accounts_cmd.ResendCodeRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        async with self._pending_step(doc) as step:
-            pending = step.pending
-            client = await self._reconnect(doc, step)
+        async with self._pending_step(doc) as (pending, client):
             sent = await client.resend_code(doc["phone"], req.phone_code_hash or pending["phone_code_hash"])
         fields = {
             "phone_code_hash": sent.phone_code_hash,
