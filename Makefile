@@ -11,6 +11,7 @@ PY     := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 # The campaign e2e runs issue 5's scenario at a tenth of its size in `make test` (200 paced messages,
 # minutes -> about a minute); `make test-soak` runs it at full size (2,000 messages, 20 accounts).
+# The ads e2e makes one rotation run in `make test` and three (a minute apart) under `make test-soak`.
 export TGM_E2E_CAMPAIGN_SCALE ?= 0.1
 
 .PHONY: up install chromium test test-unit test-integration test-e2e test-soak lint typecheck schemas bench clean
@@ -60,7 +61,8 @@ test-e2e: install
 	$(PY) -m pytest -m e2e
 
 test-soak: install
-	TGM_E2E_CAMPAIGN_SCALE=1 $(PY) -m pytest tests/e2e/test_campaign_e2e.py tests/e2e/test_automation_campaign_e2e.py -s
+	TGM_E2E_CAMPAIGN_SCALE=1 $(PY) -m pytest tests/e2e/test_campaign_e2e.py tests/e2e/test_automation_campaign_e2e.py \
+		tests/e2e/test_ads_e2e.py -s
 
 lint: install
 	$(VENV)/bin/ruff check .
