@@ -35,6 +35,7 @@ from .memory.store import MemoryStore
 from .migrations import MIGRATIONS
 from .providers import handlers as provider_handlers
 from .providers.embedders import EmbedderSource
+from .providers.metrics import AiMetrics
 from .providers.service import ProviderService
 from .providers.store import SettingsStore, UsageStore
 from .providers.usage import UsageReports
@@ -59,6 +60,8 @@ def build(settings: AiSettings | None = None) -> Runtime:
         Service.AI, version=__version__, migrations=MIGRATIONS, counts=counts, settings=settings.runtime
     )
 
+    metrics = AiMetrics(runtime.registry)  # registered once per runtime, not per app build
+
     async def app() -> AiApp:
         db = runtime.db
         embedders = EmbedderSource()
@@ -71,7 +74,13 @@ def build(settings: AiSettings | None = None) -> Runtime:
                 runtime.spawn(index.reembed(), "ai-reembed")
 
         providers = ProviderService(
-            SettingsStore(db), UsageStore(db), runtime.secrets, embedders, runtime.emit, reembed
+            SettingsStore(db),
+            UsageStore(db),
+            runtime.secrets,
+            embedders,
+            runtime.emit,
+            reembed,
+            metrics=metrics,
         )
         items = KnowledgeItems(knowledge_store, index, runtime.emit)
         search = KnowledgeSearch(knowledge_store, index, providers)

@@ -42,6 +42,7 @@ from .dmflow import DmFlowProvider
 from .embedders import EmbedderSource, OpenAiEmbedder
 from .local import LocalProvider
 from .maiagent import MaiAgentProvider
+from .metrics import AiMetrics
 from .openai import OpenAiProvider
 from .store import SettingsStore, UsageStore
 
@@ -92,6 +93,8 @@ class ProviderService:
     # Called when the embedding provider (or its endpoint) changed: existing knowledge needs new vectors.
     on_embedding_change: Callable[[], object] | None = None
     transport: httpx.AsyncBaseTransport | None = None
+    # The runtime's registry in the service (bootstrap); a private one otherwise.
+    metrics: AiMetrics = field(default_factory=AiMetrics)
     local: LocalProvider = field(default_factory=LocalProvider, init=False)
     _doc: dict[str, Any] | None = field(default=None, init=False)
     _cache: dict[str, Provider] = field(default_factory=dict, init=False)
@@ -352,6 +355,7 @@ class ProviderService:
         error: ProviderError | None = None,
     ) -> None:
         latency = (time.perf_counter() - t0) * 1000
+        self.metrics.observe(provider, model or "unknown", latency / 1000, result, error)
         try:
             await self.usage_store.record(
                 datetime.now(UTC).date(),
