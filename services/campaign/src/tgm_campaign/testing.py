@@ -306,6 +306,15 @@ class FakeFleet:
             acct = self.accounts.get(req.account_id or "")
             if acct is None or not acct.served:
                 raise DomainError(ErrorCode.UNAVAILABLE, f"nobody holds account {req.account_id}")
+            # a fault given for peer "create-group" answers this call (FLOOD_WAIT only)
+            fault = next((f for f in self.faults if f.peer == "create-group" and f.matches(acct.id, f.peer)), None)
+            if fault is not None:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.faults.remove(fault)
+                self.attempts.append((acct.id, "create-group", fault.error))
+                await self._notify()
+                raise DomainError(ErrorCode.FLOOD_WAIT, "A wait is required", retry_after=fault.retry_after)
             chat_id = -1_009_000_000_000 - len(self.created)
             self.chats.append(FleetChat(chat_id, req.title, invite=f"inv{len(self.created)}"))
             acct.members_of = {*(acct.members_of or set()), chat_id}

@@ -101,7 +101,7 @@ class RunStore:
 
     async def due(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
         """Active runs the runner must look at: due now, with a line waiting to settle, or a group to
-        create."""
+        create (when `next_at` has come: a create-group refused with FLOOD_WAIT waits it out)."""
         return (
             await self.c.find(
                 {
@@ -109,7 +109,7 @@ class RunStore:
                     "$or": [
                         {"next_at": {"$lte": now}},
                         {"pending_job": {"$ne": None}},
-                        {"status": "creating"},
+                        {"status": "creating", "next_at": None},
                     ],
                 }
             )
