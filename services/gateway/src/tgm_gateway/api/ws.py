@@ -6,7 +6,16 @@ lock, so frames never interleave.
 
 Every frame goes through the same body reader as HTTP (body.py): a binary, oversized, non-UTF-8,
 malformed, too deep or non-object frame is answered with an `error` envelope and the socket stays
-open. The key is checked at connect (before any frame is read) and again every
+open.
+
+The key comes one of three ways: the `Authorization: Bearer` header, `?token=` in the URL (both
+checked at connect, before any frame is read), or — for browsers, which can set neither a header
+nor keep a secret out of a URL — as the first frame, `{"action": "auth", "token": <key>,
+"requestId": …}`, sent within `AUTH_DEADLINE_SECONDS`. Until that frame has admitted the key no
+other frame is served: anything else first, a key that does not authenticate, or silence past the
+deadline is answered with the error and closed with 4401 (the failed-auth limiter counts a wrong key
+as it does over HTTP). An admitted first frame is answered `{"event": "auth-result", "data": {id,
+name, role}}`. The key is checked again every
 `ws_key_check_seconds` for every open socket (one lookup per distinct key, through the key cache): a
 revoked key's sockets are told why, then closed with 4401, within about two seconds on every replica.
 """
@@ -25,7 +34,7 @@ from tgm_contracts import ErrorCode, subjects
 from tgm_contracts import envelope as env
 
 from ..app import Runtime
-from ..dispatch import Outcome
+from ..dispatch import Outcome, failure
 from ..keys.service import Principal
 from .body import BodyLimits, parse_object
 from .edge import bearer, caller, ipc_reply, run_ipc
@@ -37,6 +46,9 @@ log = logging.getLogger("tgm.gateway.ws")
 #: address refused for too many failed authentications.
 UNAUTHORIZED_CLOSE = 4401
 RATE_LIMITED_CLOSE = 4429
+
+#: How long a socket opened without a key may take to send its `auth` frame (read at each connect).
+AUTH_DEADLINE_SECONDS = 5.0
 
 
 class OpenSockets:
@@ -68,19 +80,57 @@ def register(api: FastAPI, runtime: Runtime, limits: BodyLimits, key_check_secon
     async def websocket(ws: WebSocket) -> None:
         await ws.accept()
         key = bearer(ws.headers.get("authorization")) or ws.query_params.get("token")
-        principal = await caller(runtime, ws, key)
+        request_id: str | None = None
+        by_frame = key is None
+        if by_frame:
+            first = await first_frame_key(ws, limits)
+            if first is None:  # the client went away first
+                return
+            key, request_id = first
+        principal = await caller(runtime, ws, key) if key is not None else _no_auth_frame()
         if isinstance(principal, Outcome):
-            await ws.send_json(ipc_reply(principal, None, None)[1])
+            await ws.send_json(ipc_reply(principal, None, request_id)[1])
             limited = principal.reply["error"]["code"] == ErrorCode.RATE_LIMITED
             await ws.close(code=RATE_LIMITED_CLOSE if limited else UNAUTHORIZED_CLOSE)
             return
         assert key is not None  # admitted, so a key was sent
+        if by_frame:
+            await ws.send_json(env.ipc_result("auth", principal.view(), request_id))
         session = WsSession(runtime, ws, principal, key, limits)
         sockets.sessions.add(session)
         try:
             await session.run()
         finally:
             sockets.sessions.discard(session)
+
+
+def _no_auth_frame() -> Outcome:
+    return failure(
+        ErrorCode.UNAUTHORIZED,
+        "missing API key: send 'Authorization: Bearer <key>', '?token=<key>', or the first frame "
+        f'{{"action": "auth", "token": "<key>"}} within {AUTH_DEADLINE_SECONDS:g} s '
+        "(nothing else is served before it)",
+    )
+
+
+async def first_frame_key(ws: WebSocket, limits: BodyLimits) -> tuple[str | None, str | None] | None:
+    """The key and request id of the first frame when it is `{"action": "auth", "token": <key>}`;
+    (None, …) when it is anything else or none comes within the deadline; None when the client left."""
+    try:
+        message = await asyncio.wait_for(ws.receive(), AUTH_DEADLINE_SECONDS)
+    except TimeoutError:
+        return None, None
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    body = parse_object(text, limits) if text is not None else None
+    if not isinstance(body, dict):
+        return None, None
+    request_id = body.get("requestId") if isinstance(body.get("requestId"), str) else None
+    token = body.get("token")
+    if body.get("action") != "auth" or not isinstance(token, str) or not token:
+        return None, request_id
+    return token, request_id
 
 
 def _event_pattern(pattern: str) -> bool:
@@ -161,6 +211,14 @@ class WsSession:
         try:
             if body.get("action") in ("subscribe", "unsubscribe"):
                 await self.subscription(body)
+                return
+            if body.get("action") == "auth":
+                request_id = body.get("requestId") if isinstance(body.get("requestId"), str) else None
+                await self.send(
+                    env.ipc_error(
+                        ErrorCode.VALIDATION_ERROR, "this connection is authenticated already", request_id
+                    )
+                )
                 return
             try:
                 _, reply = await run_ipc(self.runtime.app.dispatcher, body, self.principal)

@@ -1,4 +1,6 @@
-"""The API-key routes: admin-only HTTP endpoints of the gateway itself, not catalogue commands."""
+"""The API-key routes: HTTP endpoints of the gateway itself, not catalogue commands. Managing keys
+(list, create, revoke) is for admins; `GET /keys/me` ("who am I": the calling key's id, name and
+role, never its secret) answers any valid key, so a client learns its role without side effects."""
 
 from __future__ import annotations
 
@@ -34,6 +36,13 @@ def register(api: FastAPI, runtime: Runtime, limits: BodyLimits) -> None:
                 failure(ErrorCode.FORBIDDEN, "managing API keys needs the admin role"), NO_REQUEST_ID
             )
         return None
+
+    @api.get(f"{API}/keys/me", tags=["keys"])
+    async def who_am_i(request: Request) -> JSONResponse:
+        principal = await caller(runtime, request)
+        if isinstance(principal, Outcome):
+            return json_reply(principal, NO_REQUEST_ID)
+        return JSONResponse(env.ok(principal.view()))
 
     @api.get(f"{API}/keys", tags=["keys"])
     async def list_keys(request: Request) -> JSONResponse:

@@ -28,6 +28,11 @@ class Principal:
     name: str
     role: Role
 
+    def view(self) -> dict[str, str]:
+        """Who this key is, never its secret: what `GET /api/v1/keys/me` and the WebSocket's
+        `auth` frame answer."""
+        return {"id": self.key_id, "name": self.name, "role": self.role.label}
+
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
