@@ -194,7 +194,9 @@ class ClearKnowledge(
 
 class SearchKnowledgeRequest(Request):
     query: Query
-    scopes: list[Scope] = Field(default_factory=lambda: ["default"], min_length=1, max_length=20)
+    scopes: list[Scope] | None = Field(
+        None, min_length=1, max_length=20, description="Only these scopes; every scope when omitted."
+    )
     type: KnowledgeType | None = None
     include_docs: bool = Field(True, description="Include document chunks, not only FAQ and text items.")
     limit: int = Field(10, ge=1, le=50)
