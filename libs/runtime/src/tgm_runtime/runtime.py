@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+import orjson
 from faststream.nats import NatsBroker, NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.prometheus import NatsPrometheusMiddleware
@@ -170,17 +171,24 @@ def _decode(body: bytes) -> Any:
     if not body:
         return {}
     try:
-        return json.loads(body)
+        return orjson.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"payload is not valid JSON: {exc}") from None
 
 
-def _dump(model: Any, response: type[BaseModel]) -> Any:
-    if isinstance(model, BaseModel):
-        if not isinstance(model, response):
-            model = response.model_validate(model.model_dump())
-        return model.model_dump(mode="json", by_alias=True)
-    return response.model_validate(model).model_dump(mode="json", by_alias=True)
+def _model(result: Any, response: type[BaseModel]) -> BaseModel:
+    """The handler's result as the contract's response model (validated once: a model of the
+    response type is taken as it is)."""
+    if isinstance(result, response):
+        return result
+    if isinstance(result, BaseModel):
+        return response.model_validate(result.model_dump())
+    return response.model_validate(result)
+
+
+def _ok_bytes(model: BaseModel) -> bytes:
+    """`{"ok":true,"data":…}` written straight from the model (no dict in between)."""
+    return b'{"ok":true,"data":' + model.__pydantic_serializer__.to_json(model, by_alias=True) + b"}"
 
 
 class ServiceRuntime(Generic[AppT]):
@@ -233,6 +241,13 @@ class ServiceRuntime(Generic[AppT]):
             ["event"],
             registry=self.registry,
         )
+        # FastStream's per-message middleware (measured in bench/gateway, issue 16): the OpenTelemetry
+        # one only when spans go somewhere (an OTLP endpoint; it is what carries `traceparent` into
+        # handlers and out of publishes), the Prometheus one always (faststream_* in deploy/METRICS.md).
+        middlewares: list[Any] = []
+        if self.settings.otlp_endpoint:
+            middlewares.append(NatsTelemetryMiddleware())
+        middlewares.append(NatsPrometheusMiddleware(registry=self.registry, app_name=service.value))
         self.broker = NatsBroker(
             self.settings.nats_url,
             name=f"{service.value}:{self.settings.replica_id}",
@@ -240,10 +255,7 @@ class ServiceRuntime(Generic[AppT]):
             reconnect_time_wait=1,
             connect_timeout=5,
             graceful_timeout=15.0,
-            middlewares=[
-                NatsTelemetryMiddleware(),
-                NatsPrometheusMiddleware(registry=self.registry, app_name=service.value),
-            ],
+            middlewares=middlewares,
             log_level=logging.DEBUG,
         )
         self.mongo: AsyncMongoClient[Any] | None = None
@@ -401,14 +413,20 @@ class ServiceRuntime(Generic[AppT]):
         kind: str = "command",
     ) -> Callable[[H], H]:
         def decorate(fn: H) -> H:
-            async def endpoint() -> dict[str, Any]:
+            async def endpoint() -> bytes | None:
                 msg = _current(self.broker)
-                return await self.dispatch(
+                reply = await self.dispatch(
                     name, request, response, fn, msg.body, msg.headers, subject, kind=kind
                 )
+                # Answered here, in the bytes the dispatch wrote: FastStream's response publisher
+                # (off: `no_reply`) would encode and publish the same envelope through its layers.
+                if msg.reply_to:
+                    await msg.raw_message.respond(reply)
+                    return None
+                return reply  # FastStream's in-memory test broker answers with what is returned
 
             endpoint.__name__ = f"handle_{name.replace('-', '_')}"
-            self.broker.subscriber(subject, queue=queue, title=name)(endpoint)
+            self.broker.subscriber(subject, queue=queue, title=name, no_reply=True)(endpoint)
             return fn
 
         return decorate
@@ -423,8 +441,9 @@ class ServiceRuntime(Generic[AppT]):
         headers: Mapping[str, str] | None = None,
         subject: str = "",
         kind: str = "command",
-    ) -> dict[str, Any]:
-        """Validate, call, and wrap the outcome in the reply envelope — never raises."""
+    ) -> bytes:
+        """Validate once, call, and give the reply envelope's bytes — never raises. The result is
+        serialised straight from the contract's response model (no dict or second encoder between)."""
         ctx = CallContext(self, headers, subject)
         token = request_id_var.set(ctx.request_id)
         started = time.perf_counter()
@@ -435,21 +454,21 @@ class ServiceRuntime(Generic[AppT]):
                 req = request.model_validate(payload)
             except ValidationError as exc:
                 raise Invalid(f"invalid payload for {name}", validation_details(exc)) from None
-            result = await fn(req, ctx)
-            return env.ok(_dump(result, response))
+            return _ok_bytes(_model(await fn(req, ctx), response))
         except DomainError as exc:
             outcome = exc.code.value
-            return env.error(exc.code, exc.message, exc.details, exc.retry_after)
+            reply = env.error(exc.code, exc.message, exc.details, exc.retry_after)
         except Exception as exc:
             outcome = ErrorCode.INTERNAL.value
             log.error("handler %s failed: %s\n%s", name, exc, traceback.format_exc())
-            return env.error(ErrorCode.INTERNAL, f"{name} failed inside {self.service.value}; see its logs")
+            reply = env.error(ErrorCode.INTERNAL, f"{name} failed inside {self.service.value}; see its logs")
         finally:
             elapsed = time.perf_counter() - started
             self.handled.labels(name, outcome).inc()
             self.latency.labels(name).observe(elapsed)
             self.perf.observe(name, kind, elapsed, outcome in _SERVER_ERRORS)
             request_id_var.reset(token)
+        return orjson.dumps(reply, option=orjson.OPT_NON_STR_KEYS, default=str)
 
     async def serve_account(
         self,
@@ -467,7 +486,9 @@ class ServiceRuntime(Generic[AppT]):
             addressed = subjects.parse_account(msg.subject)
             route = routes.get(addressed.name) if addressed is not None else None
             if addressed is None or route is None or addressed.major != route[0].VERSION:
-                reply = env.error(ErrorCode.NOT_FOUND, f"account call {msg.subject!r} is not served")
+                reply = orjson.dumps(
+                    env.error(ErrorCode.NOT_FOUND, f"account call {msg.subject!r} is not served")
+                )
             else:
                 call, fn = route
                 reply = await self.dispatch(
@@ -481,7 +502,7 @@ class ServiceRuntime(Generic[AppT]):
                     kind="rpc",
                 )
             if msg.reply:
-                await msg.respond(json.dumps(reply).encode())
+                await msg.respond(reply)
 
         return await self.nc.subscribe(subjects.account_wildcard(account_id), cb=on_message)
 
@@ -892,7 +913,7 @@ class ServiceRuntime(Generic[AppT]):
         setup_logging(self.service.value, self.settings.replica_id, self.settings.log_level)
         from .tracing import setup_tracing
 
-        setup_tracing(self.service.value, self.settings.otlp_endpoint)
+        setup_tracing(self.service.value, self.settings.otlp_endpoint, self.settings.trace_sample_ratio)
         asyncio.run(self.serve())
 
     # --- sys protocol ------------------------------------------------------------------------------
