@@ -85,6 +85,7 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
 
         # Every gateway replica follows settings changes, whichever replica saved them.
         async def changed(msg: Any) -> None:
+            runtime.app.sections.forget()
             if json.loads(msg.data).get("section") == "general":
                 await deadline.refresh(runtime.settings_store)
 
@@ -92,6 +93,7 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
 
     async def on_restore(rt: ServiceRuntime) -> None:
         runtime.app.keys.forget_cached()
+        runtime.app.sections.forget()
         await recover()
 
     runtime.provide(make_app)

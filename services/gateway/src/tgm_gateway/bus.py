@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from nats.aio.client import Client
 from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -17,7 +17,7 @@ from opentelemetry import propagate
 from tgm_contracts import BACKEND_SERVICES, ErrorCode, Headers, Service
 from tgm_contracts import envelope as env
 from tgm_contracts.sys import SysOp
-from tgm_runtime import DomainError
+from tgm_runtime import DomainError, tracing
 
 #: Every service, the gateway first: the order in which fan-outs ask and report.
 ALL_SERVICES: tuple[Service, ...] = (Service.GATEWAY, *BACKEND_SERVICES)
@@ -31,7 +31,8 @@ def trace_headers(
         headers[Headers.PRINCIPAL] = principal
     if role:
         headers[Headers.ROLE] = role
-    propagate.inject(headers)
+    if tracing.active():
+        propagate.inject(headers)
     return headers
 
 
@@ -61,27 +62,38 @@ async def request(
 ) -> dict[str, Any]:
     """Send one request; always returns an envelope (UNAVAILABLE / TIMEOUT included, and
     VALIDATION_ERROR for a message larger than the bus carries)."""
+    reply, _raw = await request_bytes(
+        nc, subject, orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), headers, timeout
+    )
+    return reply
+
+
+async def request_bytes(
+    nc: Client, subject: str, data: bytes, headers: dict[str, str], timeout: float
+) -> tuple[dict[str, Any], bytes | None]:
+    """`request` of an already encoded payload: the envelope, and the reply's own bytes when the owner
+    answered with a well-formed envelope (None for the gateway's own errors), so an edge can send
+    them on as they are."""
     if not nc.is_connected:
-        return env.error(ErrorCode.UNAVAILABLE, "the message bus is not connected; try again shortly")
-    data = json.dumps(body).encode()
+        return env.error(ErrorCode.UNAVAILABLE, "the message bus is not connected; try again shortly"), None
     size = message_size(data, headers)
     if size > nc.max_payload:
-        return too_large(nc, size)
+        return too_large(nc, size), None
     try:
         msg = await nc.request(subject, data, timeout=timeout, headers=headers)
     except MaxPayloadError:
-        return too_large(nc, size)
+        return too_large(nc, size), None
     except NoRespondersError:
-        return env.error(ErrorCode.UNAVAILABLE, "no service is serving this command right now")
+        return env.error(ErrorCode.UNAVAILABLE, "no service is serving this command right now"), None
     except (NatsTimeout, TimeoutError):
-        return env.error(ErrorCode.TIMEOUT, f"no answer within {timeout:g} s")
+        return env.error(ErrorCode.TIMEOUT, f"no answer within {timeout:g} s"), None
     try:
-        reply = json.loads(msg.data)
+        reply = orjson.loads(msg.data)
         if isinstance(reply, dict) and isinstance(reply.get("ok"), bool):
-            return reply
+            return reply, msg.data
     except (ValueError, RecursionError):
         pass
-    return env.error(ErrorCode.INTERNAL, "the service answered with a malformed reply")
+    return env.error(ErrorCode.INTERNAL, "the service answered with a malformed reply"), None
 
 
 def raise_error(reply: dict[str, Any], service: Service) -> None:
@@ -123,7 +135,7 @@ async def broadcast(
     sub = await nc.subscribe(inbox, cb=queue.put)
     headers = trace_headers(request_id)
     try:
-        body = json.dumps(payload).encode()
+        body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
         for s in services:
             await nc.publish(op.subject(s), body, reply=inbox, headers=headers)
         deadline = time.monotonic() + window
@@ -142,7 +154,7 @@ async def broadcast(
             if not msg.data:  # a no-responders status message
                 continue
             try:
-                reply = json.loads(msg.data)
+                reply = orjson.loads(msg.data)
             except ValueError:
                 continue
             svc = Service((reply.get("data") or {}).get("service", "")) if reply.get("ok") else None

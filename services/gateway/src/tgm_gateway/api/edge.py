@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 from tgm_contracts import ErrorCode, validation_details
@@ -41,8 +41,14 @@ async def caller(runtime: Runtime, conn: HTTPConnection, key: str | None = None)
         return failure(exc.code, exc.message, exc.details, exc.retry_after)
 
 
-def json_reply(outcome: Outcome, request_id: str) -> JSONResponse:
-    return JSONResponse(outcome.reply, status_code=outcome.status, headers={"x-request-id": request_id})
+def json_reply(outcome: Outcome, request_id: str) -> Response:
+    """The HTTP envelope: the owner's reply bytes as they came when there are any (dispatch.py)."""
+    headers = {"x-request-id": request_id}
+    if outcome.raw is not None:
+        return Response(
+            outcome.raw, status_code=outcome.status, headers=headers, media_type="application/json"
+        )
+    return JSONResponse(outcome.reply, status_code=outcome.status, headers=headers)
 
 
 def ipc_reply(outcome: Outcome, command: str | None, request_id: str | None) -> tuple[int, dict[str, Any]]:

@@ -132,7 +132,7 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
         return await catalogue_cache.response(request.headers.get("if-none-match"))
 
     @api.post(f"{API}/commands/{{command}}", tags=["commands"], include_in_schema=False)
-    async def run_command(command: str, request: Request) -> JSONResponse:
+    async def run_command(command: str, request: Request) -> Response:
         # Documented per command in /openapi.json (openapi.py), not as this one generic route.
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         principal = await caller(runtime, request)
