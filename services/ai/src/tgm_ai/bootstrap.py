@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tgm_contracts import Service
+from tgm_contracts.events_ai import AiSettingsChanged
 from tgm_contracts.settings import AiDefaults
 
 from . import __version__
@@ -82,7 +83,7 @@ def build(settings: AiSettings | None = None) -> Runtime:
             reembed,
             metrics=metrics,
         )
-        items = KnowledgeItems(knowledge_store, index, runtime.emit)
+        items = KnowledgeItems(knowledge_store, index, runtime.emit, runtime.spawn)
         search = KnowledgeSearch(knowledge_store, index, providers)
 
         async def fetch(url: str) -> RawDocument:
@@ -114,8 +115,16 @@ def build(settings: AiSettings | None = None) -> Runtime:
     @runtime.on_start
     async def load(rt: Runtime) -> None:
         await rt.app.providers.doc()
+
+        # Every replica keeps the settings in memory; any replica's save drops them everywhere.
+        async def settings_changed(msg: Any) -> None:
+            rt.app.providers.forget()
+
+        await rt.nc.subscribe(AiSettingsChanged.SUBJECT, cb=settings_changed)
         await rt.app.documents.fail_stale()
         await rt.app.index.load()
+        # A full clear that crashed before its retired generation was dropped: drop it now.
+        rt.spawn(rt.app.index.store.drop_retired(), "ai-knowledge-drop-retired")
 
     @runtime.on_restore
     async def reload(rt: Runtime) -> None:

