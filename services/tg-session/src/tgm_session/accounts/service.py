@@ -39,6 +39,7 @@ from tgm_contracts.rpc_session import (
 )
 from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.cursor import Keyset, decode
 from tgm_runtime.routes import answers
 
 from ..base_store import put_ops
@@ -247,21 +248,25 @@ class Accounts:
 
     @answers(accounts_cmd.GetAccounts)
     async def list(self, req: accounts_cmd.GetAccountsRequest) -> accounts_cmd.AccountPage:
+        """A keyset page (sort field, then `_id`) and the filter's per-state tallies (accounts/store.py)."""
         q = self._query(req)
-        offset = _offset(req.cursor)
-        field = {"last_active_at": "last_active_at"}.get(req.sort, req.sort)
-        order = 1 if req.order == "asc" else -1
-        docs = await self.repos.accounts.find(
-            q, sort=[(field, order), ("_id", 1)], skip=offset, limit=req.limit, projection={MEMBER_CHATS: 0}
-        )
-        total = await self.repos.accounts.count(q)
+        order = Keyset((req.sort, "_id"), req.order == "desc", _NULLABLE & {req.sort})
+        repo = self.repos.accounts
+        if not q and req.sort == "created_at":
+            after = tuple(decode(req.cursor, 2, order.tag)) if req.cursor else None
+            docs = await repo.in_created_order(after, req.limit + 1, order.descending, _LISTED)  # type: ignore[arg-type]
+        else:
+            docs = await repo.find(
+                order.where(q, req.cursor), sort=order.sort(), limit=req.limit + 1, projection=_LISTED
+            )
+        page, next_cursor = order.page(docs, req.limit)
+        by_state = await repo.tally(q)
         holders = await self.holders()
-        nxt = offset + len(docs)
         return accounts_cmd.AccountPage(
-            items=[account_view(d, holder=holders.get(d["_id"])) for d in docs],
-            next_cursor=str(nxt) if nxt < total else None,
-            total=total,
-            by_state=await self.repos.accounts.count_by_state(q),
+            items=[account_view(d, holder=holders.get(d["_id"])) for d in page],
+            next_cursor=next_cursor,
+            total=sum(by_state.values()),
+            by_state=by_state,
         )
 
     # --- update ------------------------------------------------------------------------------------
@@ -736,12 +741,10 @@ def _addr(view: Doc | None) -> str | None:
     return f"{view['host']}:{view['port']}" if view else None
 
 
-def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    if not cursor.isdigit():
-        raise Invalid("cursor is not one this service gave out")
-    return int(cursor)
+#: Sort fields an account may lack (the keyset places their nulls lowest, as the database does).
+_NULLABLE = frozenset({"label", "last_active_at"})
+#: What a listed account's view reads: everything but its memberships.
+_LISTED: Doc = {MEMBER_CHATS: 0}
 
 
 async def _counts(repos: Repos, field: str) -> dict[str, int]:
