@@ -110,7 +110,9 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        if settings.bootstrap_admin_key:
+        if settings.admin_key_file is not None:
+            await runtime.app.keys.from_file(settings.admin_key_file)
+        elif settings.bootstrap_admin_key:
             await _first_admin_key(runtime)
         yield
         await runtime.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tgm_runtime import RuntimeSettings
@@ -40,6 +42,9 @@ class GatewaySettings(BaseSettings):
     ws_key_check_seconds: float = Field(1.0, gt=0)
     #: Print and write the first admin key when the key store is empty.
     bootstrap_admin_key: bool = True
+    #: The first admin key's file (TGM_ADMIN_KEY_FILE; created once with a new key when missing). Unset:
+    #: a first start writes `<TGM_DATA_DIR>/admin.key` instead (keys/service.py).
+    admin_key_file: Path | None = Field(None, validation_alias="TGM_ADMIN_KEY_FILE")
     runtime: RuntimeSettings = Field(
         default_factory=RuntimeSettings, exclude=True, description="NATS, database, replica id."
     )
