@@ -359,7 +359,9 @@ def test_compose_runs_every_service_with_health_checks() -> None:
         assert svc["depends_on"]["mongodb-init"]["condition"] == "service_completed_successfully"
         if name == "gateway":
             assert env["TGM_GATEWAY_PORT"] == str(port)
-            assert svc["ports"] == ["${TGM_GATEWAY_PUBLISH:-8080}:8080"]
+            assert svc["ports"] == ["${TGM_GATEWAY_PUBLISH:-127.0.0.1:8080}:8080"]  # loopback by default
+            assert env["TGM_ADMIN_KEY_FILE"] == "/data/admin.key"
+            assert "gateway-data:/data" in svc["volumes"]
         else:
             assert env["TGM_HEALTH_PORT"] == str(port)
             assert env["TGM_HEALTH_HOST"] == "0.0.0.0"
@@ -741,3 +743,22 @@ async def test_nats_permissions_on_a_real_server(tmp_path: Path) -> None:
         for nc in clients.values():
             await nc.close()
         server.terminate()
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(30)
+def test_k8s_admin_key_comes_from_the_secret_and_jetstream_keeps_three_copies() -> None:
+    """Issue 17 findings 1 and 2: every gateway replica reads one admin key from the Secret (not an
+    emptyDir each); JetStream keeps 3 copies on the 3-node cluster, compose's single node 1."""
+    pod = _by_kind("Deployment")["gateway"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if env["TGM_ADMIN_KEY_FILE"].startswith(m["mountPath"]))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    items = {i["path"]: i["key"] for i in volume["secret"]["items"]}
+    assert volume["secret"]["secretName"] == "tgm-secrets"
+    assert items[env["TGM_ADMIN_KEY_FILE"].rsplit("/", 1)[1]] == "TGM_ADMIN_KEY"
+    assert _by_kind("ConfigMap")["tgm-config"]["data"]["TGM_JS_REPLICAS"] == "3"
+    nats = _by_kind("StatefulSet")["nats"]["spec"]
+    assert nats["replicas"] == 3
+    assert yaml.safe_load((ROOT / "compose.yaml").read_text())["x-tgm-env"]["TGM_JS_REPLICAS"] == "1"
