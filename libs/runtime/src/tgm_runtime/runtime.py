@@ -58,6 +58,7 @@ from .config import RuntimeSettings
 from .errors import DomainError, Invalid
 from .logs import request_id_var, setup_logging
 from .migrations import Migration, MigrationRunner
+from .replicas import ensure_replicas
 from .secrets import SecretBox, decode_key, load_or_create_key_file, new_key_text
 from .settings_store import SettingsStore
 from .tasks import BackgroundTasks, Periodic, Seconds
@@ -219,6 +220,8 @@ class ServiceRuntime(Generic[AppT]):
         self._restore_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
         self._stop = asyncio.Event()
         self._ready = False
+        #: Bucket streams whose replicas this start has checked (replicas.py).
+        self._replicas_checked: set[str] = set()
         self._shared: dict[type[Event], _SharedConsumer] = {}
         self.registry = CollectorRegistry()
         self.handled = Counter(
@@ -774,19 +777,29 @@ class ServiceRuntime(Generic[AppT]):
         return await self.settings_store.values(section)
 
     async def object_store(self, spec: streams.ObjectStoreSpec) -> Any:
-        return await self.broker.object_storage(
+        store = await self.broker.object_storage(
             spec.bucket, description=spec.description, replicas=self.settings.js_replicas
         )
+        await self._replicas_once(f"OBJ_{spec.bucket}")
+        return store
 
     async def key_value(self, spec: streams.KvSpec) -> Any:
         """A KV bucket declared in contracts, created on first use with its TTL and history."""
-        return await self.broker.key_value(
+        kv = await self.broker.key_value(
             spec.bucket,
             description=spec.description,
             ttl=spec.ttl_seconds,
             history=spec.history,
             replicas=self.settings.js_replicas,
         )
+        await self._replicas_once(f"KV_{spec.bucket}")
+        return kv
+
+    async def _replicas_once(self, stream: str) -> None:
+        """An existing bucket's stream gets the configured replicas, checked once per start (replicas.py)."""
+        if stream not in self._replicas_checked:
+            self._replicas_checked.add(stream)
+            await ensure_replicas(self.js, stream, self.settings.js_replicas)
 
     @property
     def nc(self) -> Any:
@@ -823,6 +836,7 @@ class ServiceRuntime(Generic[AppT]):
         self.settings_store = SettingsStore(self.db, self.service)
 
     async def start(self, *, connect_broker: bool = True) -> None:
+        self._replicas_checked.clear()
         self._declare_shared_consumers()
         if self.mongo is None:
             await self.connect_database()
@@ -857,7 +871,7 @@ class ServiceRuntime(Generic[AppT]):
                 num_replicas=self.settings.js_replicas,
             )
             try:
-                await js.stream_info(spec.name)
+                await ensure_replicas(js, spec.name, self.settings.js_replicas)
             except NotFoundError:
                 try:
                     await js.add_stream(config)
