@@ -357,6 +357,8 @@ def test_compose_runs_every_service_with_health_checks() -> None:
         assert svc["healthcheck"]["test"] == ["CMD", "python", "/app/healthcheck.py", "/readyz"]
         assert svc["depends_on"]["nats"]["condition"] == "service_healthy"
         assert svc["depends_on"]["mongodb-init"]["condition"] == "service_completed_successfully"
+        assert svc["logging"]["options"]["max-size"] and svc["logging"]["options"]["max-file"]
+        assert svc["deploy"]["resources"]["limits"]["memory"]
         if name == "gateway":
             assert env["TGM_GATEWAY_PORT"] == str(port)
             assert svc["ports"] == ["${TGM_GATEWAY_PUBLISH:-127.0.0.1:8080}:8080"]  # loopback by default
