@@ -6,10 +6,11 @@ Everything here is in memory and synchronous; repositories load entries into it 
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,22 +106,36 @@ class Bm25:
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def scores(
-        self, query_terms: Iterable[str], allowed: Callable[[str], bool] | None = None
+        self,
+        query_terms: Iterable[str],
+        allowed: Callable[[str], bool] | None = None,
+        within: Collection[str] | None = None,
     ) -> dict[str, float]:
+        """BM25 of the documents sharing a term with the query; only `allowed` ones, and only those
+        `within` a (small) set when one is given (it is then walked instead of long postings)."""
         n = len(self.lengths)
         if not n:
             return {}
         avgdl = self.total_length / n or 1.0
         k1, b = self.k1, self.b
         out: dict[str, float] = {}
+        verdict: dict[str, bool] = {}  # the filter, asked once per document
         for term, qtf in Counter(query_terms).items():
             plist = self.postings.get(term)
             if not plist:
                 continue
             idf = self.idf(term) * (1 + 0.5 * (qtf - 1))  # repeated query terms count a little more
-            for doc_id, tf in plist.items():
-                if allowed is not None and not allowed(doc_id):
-                    continue
+            if within is not None and len(within) < len(plist):
+                pairs = [(d, tf) for d in within if (tf := plist.get(d))]
+            else:
+                pairs = [(d, tf) for d, tf in plist.items() if within is None or d in within]
+            for doc_id, tf in pairs:
+                if allowed is not None:
+                    ok = verdict.get(doc_id)
+                    if ok is None:
+                        ok = verdict[doc_id] = allowed(doc_id)
+                    if not ok:
+                        continue
                 dl = self.lengths[doc_id]
                 out[doc_id] = out.get(doc_id, 0.0) + idf * tf * (k1 + 1) / (
                     tf + k1 * (1 - b + b * dl / avgdl)
@@ -150,6 +165,7 @@ class KnowledgeIndex:
         self.entries: dict[str, Entry] = {}
         self.bm25 = Bm25()
         self.questions = Bm25()  # the FAQs' questions alone: a question is matched to a question
+        self.faqs: set[str] = set()  # ids of the FAQ entries
         self.question_weight = question_weight
         self._matrix: np.ndarray | None = None
         self._matrix_ids: list[str] = []
@@ -166,9 +182,15 @@ class KnowledgeIndex:
         if entry.type == "faq" and entry.question and entry.question_terms is None:
             entry.question_terms = Counter(analyze(entry.question))
         self.entries[entry.id] = entry
+        if entry.type == "faq":
+            self.faqs.add(entry.id)
+        else:
+            self.faqs.discard(entry.id)
         self.bm25.add(entry.id, entry.terms)
         if entry.question_terms:
             self.questions.add(entry.id, entry.question_terms)
+        else:  # an entry replaced by one without a question
+            self.questions.remove(entry.id)
         if entry.vector is not None:
             self._matrix = None
 
@@ -180,6 +202,7 @@ class KnowledgeIndex:
                 self._matrix = None
         self.bm25.remove_many(ids)
         self.questions.remove_many(ids)
+        self.faqs.difference_update(ids)
         return len(ids)
 
     def remove_where(self, pred: Callable[[Entry], bool]) -> int:
@@ -213,7 +236,10 @@ class KnowledgeIndex:
 
     def _filter(
         self, scopes: Iterable[str] | None, types: Iterable[str] | None, document_id: str | None
-    ) -> Callable[[str], bool]:
+    ) -> Callable[[str], bool] | None:
+        """The test an entry must pass, or None when every entry does."""
+        if scopes is None and types is None and document_id is None:
+            return None
         scope_set = set(scopes) if scopes is not None else None
         type_set = set(types) if types is not None else None
         entries = self.entries
@@ -230,16 +256,18 @@ class KnowledgeIndex:
 
         return allowed
 
-    def lexical_scores(self, terms: list[str], allowed: Callable[[str], bool]) -> dict[str, float]:
+    def lexical_scores(
+        self, terms: list[str], allowed: Callable[[str], bool] | None, faqs_only: bool = False
+    ) -> dict[str, float]:
         """BM25 of the whole text, plus `question_weight` times the BM25 of a FAQ's question alone
         (a customer's question is matched to the stored question, not only to question + answer)."""
-        out = self.bm25.scores(terms, allowed)
+        out = self.bm25.scores(terms, allowed, self.faqs if faqs_only else None)
         if self.question_weight and len(self.questions):
             for i, s in self.questions.scores(terms, allowed).items():
                 out[i] = out.get(i, 0.0) + self.question_weight * s
         return out
 
-    def _dense_scores(self, query_vec: np.ndarray, allowed: Callable[[str], bool]) -> dict[str, float]:
+    def _dense_scores(self, query_vec: np.ndarray, allowed: Callable[[str], bool] | None) -> dict[str, float]:
         if self._matrix is None:
             ids = [e.id for e in self.entries.values() if e.vector is not None]
             pairs = [(i, v) for i in ids if (v := self.entries[i].vector) is not None]
@@ -252,7 +280,9 @@ class KnowledgeIndex:
         if not len(self._matrix_ids) or self._matrix.shape[1] != query_vec.shape[0]:
             return {}
         sims = self._matrix @ query_vec
-        return {i: float(s) for i, s in zip(self._matrix_ids, sims, strict=True) if allowed(i)}
+        return {
+            i: float(s) for i, s in zip(self._matrix_ids, sims, strict=True) if allowed is None or allowed(i)
+        }
 
     def search(
         self,
@@ -280,8 +310,8 @@ class KnowledgeIndex:
             bm = self.lexical_scores(analyze(query), allowed)
         if mode in ("dense", "hybrid") and qv is not None:
             dn = self._dense_scores(qv, allowed)
-        bm_rank = sorted(bm, key=lambda i: (-bm[i], i))[:depth]
-        dn_rank = sorted(dn, key=lambda i: (-dn[i], i))[:depth]
+        bm_rank = heapq.nsmallest(depth, bm, key=lambda i: (-bm[i], i))
+        dn_rank = heapq.nsmallest(depth, dn, key=lambda i: (-dn[i], i))
         if mode == "bm25":
             fused = {i: bm[i] for i in bm_rank}
         elif mode == "dense":
@@ -341,7 +371,7 @@ class KnowledgeIndex:
         qterms = Counter(terms)
         qv = normalize(query_vector) if query_vector is not None else None
         allowed = self._filter(scopes, ("faq",), None)
-        lexical = self.lexical_scores(terms, allowed)
+        lexical = self.lexical_scores(terms, allowed, faqs_only=True)
         cand = sorted(lexical, key=lambda i: (-lexical[i], i))[: max(limit * 4, 20)]
         if qv is not None:
             dn = self._dense_scores(qv, allowed)
