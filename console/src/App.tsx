@@ -5,15 +5,23 @@ import type { Role } from "./api/types.gen";
 import { ErrorLine } from "./components";
 import { formatTime, I18nContext, LANGS, saveLang, savedLang, translator, useI18n, type Lang } from "./i18n";
 import type { MessageKey } from "./i18n/en";
+import { Analytics } from "./screens/Analytics";
 import { Fleet } from "./screens/Fleet";
+import { Knowledge } from "./screens/Knowledge";
+import { Leads } from "./screens/Leads";
 import { Queue } from "./screens/Queue";
 import { Rules } from "./screens/Rules";
+import { System } from "./screens/System";
 import { forgetKey, makeSession, SessionContext, storedKey, storeKey, type Session } from "./session";
 
 const SCREENS = [
   { id: "fleet", label: "nav.fleet", View: Fleet },
   { id: "queue", label: "nav.queue", View: Queue },
   { id: "rules", label: "nav.rules", View: Rules },
+  { id: "leads", label: "nav.leads", View: Leads },
+  { id: "knowledge", label: "nav.knowledge", View: Knowledge },
+  { id: "analytics", label: "nav.analytics", View: Analytics },
+  { id: "system", label: "nav.system", View: System },
 ] as const;
 type ScreenId = (typeof SCREENS)[number]["id"];
 

@@ -1,4 +1,5 @@
-// The gateway's public API, and nothing else: POST /api/v1/commands/<name> and GET /api/v1/keys.
+// The gateway's public API, and nothing else: POST /api/v1/commands/<name>, GET /api/v1/keys/me and
+// the admin's /api/v1/keys routes.
 // Every URL the console uses is built here or in live.ts (a test greps the bundle for others).
 import type { CommandName, Commands, Role } from "./types.gen";
 
@@ -18,6 +19,22 @@ export class ApiError extends Error {
 
 export type Request<C extends CommandName> = Commands[C]["request"];
 export type Response<C extends CommandName> = Commands[C]["response"];
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: string | null;
+  revoked: boolean;
+}
+
+/** A reply's `data`, or the ApiError its envelope names. */
+function unwrap(reply: { status: number; json: any }): any {
+  const { status, json } = reply;
+  if (json?.ok === true) return json.data;
+  const err = json?.error ?? {};
+  throw new ApiError(err.code ?? "UNKNOWN", err.message ?? `HTTP ${status}`, status, err.details);
+}
 
 export class Api {
   constructor(
@@ -47,27 +64,30 @@ export class Api {
 
   /** Run one command; its data, or an ApiError carrying the envelope's code and message. */
   async call<C extends CommandName>(command: C, payload: Partial<Request<C>> = {}): Promise<Response<C>> {
-    const { status, json } = await this.send("POST", `/commands/${command}`, payload);
-    if (json?.ok === true) return json.data as Response<C>;
-    const err = json?.error ?? {};
-    throw new ApiError(err.code ?? "UNKNOWN", err.message ?? `HTTP ${status}`, status, err.details);
+    return unwrap(await this.send("POST", `/commands/${command}`, payload));
   }
 
-  /**
-   * The key's role. The gateway has no "who am I" route (a gap for the API hardening issue), so it
-   * is learnt without side effects: GET /keys answers admins only; an operator command with a
-   * payload its contract refuses (`pause-queue` with an unknown scope, so it never runs) is
-   * refused FORBIDDEN for a viewer and VALIDATION_ERROR for an operator, since the gateway checks
-   * the role before it validates the payload against the contract.
-   */
+  /** Who the key is: `GET /api/v1/keys/me` answers any valid key with its id, name and role. */
+  async me(): Promise<{ id: string; name: string; role: Role }> {
+    return unwrap(await this.send("GET", "/keys/me"));
+  }
+
+  /** The admin's key routes: list, create (the secret is in this reply only), revoke. */
+  async keys(): Promise<ApiKeyView[]> {
+    return (await unwrap(await this.send("GET", "/keys"))).items;
+  }
+
+  async createKey(name: string, role: Role): Promise<ApiKeyView & { key: string }> {
+    return unwrap(await this.send("POST", "/keys", { name, role }));
+  }
+
+  async revokeKey(id: string): Promise<void> {
+    await unwrap(await this.send("DELETE", `/keys/${encodeURIComponent(id)}`));
+  }
+
+  /** The key's role (from `me()`). */
   async role(): Promise<Role> {
-    const keys = await this.send("GET", "/keys");
-    if (keys.status === 401) throw new ApiError("UNAUTHORIZED", keys.json?.error?.message ?? "invalid key", 401);
-    if (keys.status === 200) return "admin";
-    const probe = await this.send("POST", "/commands/pause-queue", { scope: "role-probe" });
-    if (probe.status === 403) return "viewer";
-    if (probe.status === 422) return "operator";
-    throw new ApiError(probe.json?.error?.code ?? "UNKNOWN", probe.json?.error?.message ?? "", probe.status);
+    return (await this.me()).role;
   }
 }
 

@@ -2,10 +2,10 @@
 // subscribed to the event subjects of the services the screens show; screens register the event
 // names that change what they show and refetch (debounced) when one arrives.
 //
-// Authentication: browsers cannot set headers on a WebSocket, and the gateway accepts the key only
-// as `Authorization` or `?token=` (api/ws.py has no first-message or subprotocol auth yet), so the
-// key goes in the socket's query string. It is never in the page's address or history, and the
-// gateway's access log is off; still a gap, named in console/README.md for the hardening issue.
+// Authentication: browsers cannot set headers on a WebSocket, so the socket opens with no key in
+// its URL and sends the key as its first frame, `{"action": "auth", "token": <key>}` (the gateway
+// serves nothing before it and closes 4401 on a wrong key or after 5 s of silence); once the
+// gateway answers `auth-result` the console subscribes.
 import { API } from "./client";
 
 export interface PushedEvent {
@@ -15,7 +15,9 @@ export interface PushedEvent {
   timestamp: string;
 }
 
-export const SUBJECTS = ["tgm.tg-session.evt.>", "tgm.campaign.evt.>"];
+export const SUBJECTS = [
+  "tgm.tg-session.evt.>", "tgm.campaign.evt.>", "tgm.ai.evt.>", "tgm.analytics.evt.>", "tgm.gateway.evt.>",
+];
 
 type Listener = (e: PushedEvent) => void;
 export type LiveState = "connecting" | "open" | "closed";
@@ -46,12 +48,12 @@ export class Live {
 
   private connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = this.make(`${scheme}://${location.host}${API}/ws?token=${encodeURIComponent(this.key)}`);
+    const ws = this.make(`${scheme}://${location.host}${API}/ws`);
     this.ws = ws;
     this.setState("connecting");
     ws.onopen = () => {
       this.retry = 500;
-      ws.send(JSON.stringify({ action: "subscribe", subjects: SUBJECTS, requestId: "live" }));
+      ws.send(JSON.stringify({ action: "auth", token: this.key, requestId: "auth" }));
     };
     ws.onmessage = (m) => {
       let msg: any;
@@ -60,7 +62,9 @@ export class Live {
       } catch {
         return;
       }
-      if (msg?.event === "subscribe-result") {
+      if (msg?.event === "auth-result") {
+        ws.send(JSON.stringify({ action: "subscribe", subjects: SUBJECTS, requestId: "live" }));
+      } else if (msg?.event === "subscribe-result") {
         // Subscribed: anything missed while (re)connecting is fetched again by every screen.
         this.setState("open");
         this.listeners.forEach((f) => f({ event: "*", subject: "", data: null, timestamp: "" }));

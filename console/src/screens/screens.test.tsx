@@ -1,37 +1,11 @@
-import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { Api } from "../api/client";
-import { I18nContext, formatTime, translator } from "../i18n";
-import { makeSession, SessionContext } from "../session";
-import type { Role } from "../api/types.gen";
+import { cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
+import { translator } from "../i18n";
+import { mount } from "../testing";
 import { Fleet, health } from "./Fleet";
 import { Queue } from "./Queue";
 import { toRule, EMPTY_RULE } from "./Rules";
 
 afterEach(cleanup);
-
-/** A gateway that answers from `replies` and records every command it was sent. */
-function fakeGateway(replies: Record<string, unknown>) {
-  const calls: { command: string; body: any }[] = [];
-  const fetcher = (async (url: string, init: RequestInit) => {
-    const command = String(url).split("/commands/")[1];
-    calls.push({ command, body: JSON.parse(String(init.body ?? "null")) });
-    const data = replies[command];
-    return new Response(JSON.stringify(data === undefined ? { ok: false, error: { code: "NOT_FOUND", message: "no" } } : { ok: true, data }), {
-      status: data === undefined ? 404 : 200,
-    });
-  }) as unknown as typeof fetch;
-  return { api: new Api("k", fetcher), calls };
-}
-
-function mount(ui: React.ReactNode, role: Role, replies: Record<string, unknown>) {
-  const gw = fakeGateway(replies);
-  render(
-    <I18nContext.Provider value={{ lang: "en", t: translator("en"), time: (i) => formatTime("en", i) }}>
-      <SessionContext.Provider value={makeSession(gw.api, null, role)}>{ui}</SessionContext.Provider>
-    </I18nContext.Provider>,
-  );
-  return gw;
-}
 
 const account = {
   id: "a1", phone: "+15550001", state: "flood_wait", role: "sender", dailySendCount: 3, dailySendLimit: 40,
