@@ -1,25 +1,9 @@
 // The operator's journeys through the console, against the real stack and the emulator.
 // Each screen's screenshot goes to $TGM_SCREENSHOTS (docs/console/), which the READMEs show.
-import { expect, test, type Page } from "@playwright/test";
-
-const env = (name: string) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run this from tests/e2e/test_console_e2e.py`);
-  return v;
-};
-const emulator = () => env("TGM_EMULATOR_ADMIN_URL");
-const shot = (page: Page, name: string) =>
-  page.screenshot({ path: `${env("TGM_SCREENSHOTS")}/${name}.png`, fullPage: true });
+import { expect, test } from "@playwright/test";
+import { emulator, env, shot, signIn } from "./helpers";
 
 test.describe.configure({ mode: "serial" });
-
-async function signIn(page: Page, key: string, lang: "en" | "zh-Hant" = "en") {
-  await page.goto("/");
-  await page.getByTestId("lang").selectOption(lang);
-  await page.locator('input[name="key"]').fill(key);
-  await page.locator('form button[type="submit"]').click();
-  await expect(page.getByTestId("live")).toHaveAttribute("data-state", "open");
-}
 
 test("sign in with a key kept in session storage, never in the URL", async ({ page }) => {
   const errors: string[] = [];

@@ -1,10 +1,10 @@
 """The operator console in a real browser: Playwright (`console/e2e/*.spec.ts`) drives Debian's
 Chromium against the process stack and the Telegram emulator, from this module.
 
-This module starts what the browser talks to (tg-session and campaign behind the gateway, which
+This module starts what the browser talks to (tg-session, campaign, ai and analytics behind the gateway, which
 serves the built console at `/`; the emulator with its admin API, which the specs use the way a
-phone would: read a login code, scan a QR code), seeds the emulator's world, makes an admin and a
-viewer key, then runs `npx playwright test` in `console/` with all of it in the environment, and
+phone would: read a login code, scan a QR code), seeds the emulator's world and two leads, makes an
+admin and a viewer key, then runs `npx playwright test` in `console/` with all of it in the environment, and
 fails with Playwright's own output when a spec fails. The specs write a screenshot of every screen
 to `docs/console/`.
 
@@ -64,13 +64,18 @@ def console_stack(
         emu.do(world.add_user, QR_PHONE, first_name="Quinn", username="quinn_console")
         emu.do(world.add_user, "+15550170009", first_name="Friend", username=FRIEND)
         stack = start_module_stack(
-            services=("tg-session", "campaign"),
+            services=("tg-session", "campaign", "ai", "analytics"),
             emulator=emu,
             env={"TGM_GATEWAY_CONSOLE_DIR": str(DIST)},
         )
         with GatewayClient(stack) as gw:
             gw.ok("save-settings", {"settings": {"pacing": fast_pacing}})
             viewer = gw.create_key("console-viewer", "viewer")["key"]
+            for first, username in (("Ada", "ada_lead"), ("Bob", "bob_lead")):
+                gw.ok(
+                    "add-lead",
+                    {"firstName": first, "lastName": "Lead", "username": username, "sourceType": "manual"},
+                )
             yield {
                 "TGM_CONSOLE_URL": stack.gateway_url,
                 "TGM_ADMIN_KEY": stack.admin_key,
