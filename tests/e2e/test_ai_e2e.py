@@ -132,7 +132,7 @@ def test_all_26_ai_commands_answer_on_the_embedded_default(gw: GatewayClient) ->
         "source": "faq",
     }
     res = gw.ok(
-        "search-knowledge", {"query": "forgot my password", "bestThreshold": 0.95, "suggThreshold": 0.2}
+        "search-knowledge", {"query": "forgot my password", "bestThreshold": 1.0, "suggThreshold": 0.2}
     )
     assert res["faq"]["best"] is None and not res["faq"]["fallback"]
     assert res["faq"]["suggestions"][0]["item"]["question"] == "How do I reset my password?"
