@@ -11,9 +11,10 @@ PY     := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 # The campaign e2e runs issue 5's scenario at a tenth of its size in `make test` (200 paced messages,
 # minutes -> about a minute); `make test-soak` runs it at full size (2,000 messages, 20 accounts).
+# The ads e2e makes one rotation run in `make test` and three (a minute apart) under `make test-soak`.
 export TGM_E2E_CAMPAIGN_SCALE ?= 0.1
 
-.PHONY: up install test test-unit test-integration test-e2e test-soak lint typecheck schemas bench clean
+.PHONY: up install chromium test test-unit test-integration test-e2e test-soak lint typecheck schemas bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,7 +24,24 @@ $(VENV)/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.tom
 	$(UV) sync --all-packages --frozen --python $(PYTHON)
 	@touch $@
 
-install: $(VENV)/.installed
+# The operator console (console/): npm ci from the committed lock, then its build, only when an input
+# changed (the stamp console/dist/.built); Debian's chromium and a CJK font (the Chinese screens) for
+# its browser tests when missing (no Playwright browser download). Needs Node.js 20+ and npm; without
+# them the console is skipped with a note (the gateway's `/` then says how to build it).
+CONSOLE_INPUTS := console/package.json console/package-lock.json console/index.html console/vite.config.ts \
+	console/tsconfig.json console/scripts/gen-types.mjs $(shell find console/src -type f -not -name 'types.gen.ts' 2>/dev/null) \
+	$(wildcard libs/contracts/schemas/commands/*.json libs/contracts/schemas/events/*.json)
+
+console/dist/.built: $(CONSOLE_INPUTS)
+	@if command -v npm >/dev/null; then \
+		cd console && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund && npm run build && touch dist/.built; \
+	else echo "npm not found: the console is not built (install Node.js 20+ and run make install again)"; fi
+
+chromium:
+	@(command -v chromium >/dev/null && fc-list | grep -qi "noto sans cjk") || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk)
+
+install: $(VENV)/.installed console/dist/.built chromium
 
 up: install
 	$(VENV)/bin/tgm-stack up
@@ -43,7 +61,8 @@ test-e2e: install
 	$(PY) -m pytest -m e2e
 
 test-soak: install
-	TGM_E2E_CAMPAIGN_SCALE=1 $(PY) -m pytest tests/e2e/test_campaign_e2e.py tests/e2e/test_automation_campaign_e2e.py -s
+	TGM_E2E_CAMPAIGN_SCALE=1 $(PY) -m pytest tests/e2e/test_campaign_e2e.py tests/e2e/test_automation_campaign_e2e.py \
+		tests/e2e/test_ads_e2e.py -s
 
 lint: install
 	$(VENV)/bin/ruff check .

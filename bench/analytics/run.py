@@ -91,25 +91,15 @@ def workload(n: int, now: datetime, seed: int = 7) -> list[Event]:
                     occurred_at=t,
                 )
             )
-        elif r < 0.55:
-            out.append(
-                ts.MessageReceived(
-                    account_id=account,
-                    chat_kind="private",
-                    chat_id=user,
-                    message_id=1,
-                    sender_id=user,
-                    date=t,
-                    occurred_at=t,
-                )
-            )
         elif r < 0.75:
+            # A private message below 0.55, a message in one of the groups above.
+            group = rnd.choice(GROUPS) if r >= 0.55 else None
             out.append(
                 ts.MessageReceived(
                     account_id=account,
-                    chat_kind="supergroup",
-                    chat_id=rnd.choice(GROUPS),
-                    chat_title="group",
+                    chat_kind="private" if group is None else "supergroup",
+                    chat_id=user if group is None else group,
+                    chat_title=None if group is None else "group",
                     message_id=1,
                     sender_id=user,
                     date=t,

@@ -1,23 +1,29 @@
 """bench/automation decision latency: inbound message -> rule decision -> reply job queued, through
-the real campaign service.
+the real campaign service in its own process.
 
-One process, like bench/pacing: a nats-server and the database server as children, campaign built
-with its bootstrap (`tgm_campaign.bootstrap.build`), `FakeFleet` standing in for tg-session (the
-accounts, their membership of the group, the send path). Setup through campaign's own commands: a
-keyword set (`--keywords` of the bench corpus plus the asks the stream carries), a template, the
-monitored group with two listener accounts, monitoring started, one trigger rule (reply by template,
-delay 60 s so the jobs wait in the queue as they would in production, a daily limit above the run).
+Processes, as in production: a nats-server and the database server; campaign started by its real
+entry point (`python -m tgm_campaign`, settings from the environment as `tgm-stack` gives them,
+its own health port waited on); `fleet.py` in a process of its own standing in for tg-session
+(`FakeFleet`: the accounts, their membership of the group, get-group-members, the send path); and
+this process, the load generator, which sets everything up through campaign's own commands, publishes
+the load and measures. Setup: a keyword set (`--keywords` of the bench corpus plus the asks the
+stream carries), a template, the monitored group with two listener accounts, monitoring started,
+one trigger rule (reply by template, delay 60 s so the jobs wait in the queue as they would in
+production, a daily limit above the run).
 
-Then `MessageReceived` events are published on TGM_EVENTS for the group at `--rate` per second for
-`--seconds` (each from its own sender, `--match-share` of them carrying a keyword, the rest plain chat
-that is matched and dropped; with `--listeners 2` each message is published by both listener
-accounts, as tg-session does when two of them sit in the group, and processed once). Latency of a
-matching message = the arrival of the `message-queued` event of its job (`trg:<rule>:<chat>:<msg>`,
-mapped through the jobs collection after the run) minus the moment its publish started. The load
-generator, the fake fleet and campaign share one event loop and two cores, so the figure is an
-upper bound of what campaign alone would show.
+Then `MessageReceived` events are published on TGM_EVENTS (JetStream, with the event id as the
+message id, as tg-session does) for the group at `--rate` per second for `--seconds` (each from its
+own sender, `--match-share` of them carrying a keyword, the rest plain chat that is matched and
+dropped; with `--listeners 2` each message is published by both listener accounts, as tg-session
+does when two of them sit in the group, and processed once). Latency of a matching message = the
+arrival here of the `message-queued` event of its job (`trg:<rule>:<chat>:<msg>`, mapped through the
+jobs collection after the run) minus the moment its publish started, both on this process's clock.
+All processes share the machine's two cores (and whatever else runs on it: the load average is
+printed).
 
-    .venv/bin/python bench/automation/decision.py [--rate 200] [--seconds 20] [--listeners 1]
+    .venv/bin/python bench/automation/decision.py [--rate 200] [--seconds 20] [--match-share 0.05]
+                                                  [--listeners 1] [--out bench/automation/last-run.txt]
+    --profile N   campaign runs under cProfile; its N costliest functions are printed after the run
 """
 
 from __future__ import annotations
@@ -28,19 +34,26 @@ import json
 import os
 import platform
 import random
+import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus
 
+HERE = Path(__file__).resolve().parent
+
 CHAT = -1001999
+ASKS = ["多少钱", "how much", "怎么买", "price"]
+#: Seconds measured with no load before it starts (the processes' own periodic work).
+IDLE_SECONDS = 5.0
 
 
 def pct(values: list[float], p: float) -> float:
@@ -48,39 +61,48 @@ def pct(values: list[float], p: float) -> float:
     return s[max(0, min(len(s) - 1, round(p / 100 * (len(s) - 1))))]
 
 
-async def bench(args: argparse.Namespace, nats_url: str, mongo_uri: str) -> dict[str, Any]:
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds so far of each process (with its children, but this process's
+    children are the others)."""
+    import psutil
+
+    out = {}
+    for name, pid in pids.items():
+        try:
+            procs = [psutil.Process(pid)]
+            if pid != os.getpid():
+                procs += procs[0].children(recursive=True)
+        except psutil.Error:
+            continue
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system
+        out[name] = total
+    return out
+
+
+async def bench(args: argparse.Namespace, nats_url: str, prefix: str, pids: dict[str, int]) -> dict[str, Any]:
     import nats
-    from tgm_campaign.bootstrap import build
-    from tgm_campaign.settings import CampaignSettings
-    from tgm_campaign.testing import FakeFleet, FleetChat
-    from tgm_contracts import Headers
+    from tgm_contracts import Headers, streams
     from tgm_contracts.commands import automation as A
     from tgm_contracts.commands import messaging as M
-    from tgm_contracts.commands.telegram_ops import GetGroupMembers
     from tgm_contracts.events_session import MessageReceived
     from tgm_contracts.models.session import TelegramUser
-    from tgm_runtime import RuntimeSettings
 
-    prefix = f"b{uuid.uuid4().hex[:6]}_"
-    fleet = FakeFleet(nats_url, mongo_uri, ["acct0", "acct1", "acct2"], database_prefix=prefix + "fleet_")
-    fleet.chats.append(FleetChat(chat_id=CHAT, title="Deals", username="dealsbench"))
-    for acct in ("acct0", "acct1"):
-        fleet.accounts[acct].members_of = {CHAT}
-    await fleet.start()
-    rt = build(
-        CampaignSettings(
-            runtime=RuntimeSettings(
-                nats_url=nats_url, mongodb_uri=mongo_uri, database_prefix=prefix, replica_id="campaign-bench"
-            )
-        )
-    )
-    await rt.start()
     nc = await nats.connect(nats_url)
-
-    async def members(msg: Any) -> None:  # tg-session's get-group-members: no admins
-        await msg.respond(json.dumps({"ok": True, "data": {"items": []}}).encode())
-
-    await nc.subscribe(GetGroupMembers.SUBJECT, cb=members)
+    js = nc.jetstream()
 
     async def data(cmd: Any, payload: dict[str, Any]) -> Any:
         headers = {Headers.REQUEST_ID: uuid.uuid4().hex, Headers.ROLE: "admin", Headers.PRINCIPAL: "bench"}
@@ -91,9 +113,8 @@ async def bench(args: argparse.Namespace, nats_url: str, mongo_uri: str) -> dict
         return reply["data"]
 
     work = corpus.make(keywords=args.keywords, messages=0, seed=7, sets=1)
-    asks = ["多少钱", "how much", "怎么买", "price"]
     literal = [k["keyword"] for k in work.keywords if k["match_type"] == "contains"][: args.keywords]
-    ks = await data(A.AddKeywordSet, {"name": "bench", "keywords": [*asks, *literal][:2000]})
+    ks = await data(A.AddKeywordSet, {"name": "bench", "keywords": [*ASKS, *literal][:2000]})
     tpl = await data(
         M.AddTemplate, {"name": "bench reply", "content": "Hi {first_name}, about {keyword}: see DM"}
     )
@@ -120,6 +141,7 @@ async def bench(args: argparse.Namespace, nats_url: str, mongo_uri: str) -> dict
             "cooldownSeconds": 0,
         },
     )
+    await asyncio.sleep(2)  # campaign's caches of the rules and groups (1-2 s) see the new state
 
     queued: dict[str, float] = {}  # job id -> when its message-queued event arrived
     fired: list[float] = []
@@ -147,26 +169,37 @@ async def bench(args: argparse.Namespace, nats_url: str, mongo_uri: str) -> dict
 
     async def publish(i: int) -> None:
         hit = rng.random() < args.match_share
-        text = f"{rng.choice(filler)} {rng.choice(asks)}?" if hit else rng.choice(filler)
+        text = f"{rng.choice(filler)} {rng.choice(ASKS)}?" if hit else rng.choice(filler)
         if hit:
             matching.add(i)
         published[i] = time.perf_counter()
         for acct in listeners:
-            await fleet.rt.publish(
-                MessageReceived(
-                    account_id=acct,
-                    chat_kind="supergroup",
-                    chat_id=CHAT,
-                    chat_title="Deals",
-                    message_id=i,
-                    sender_id=10_000 + i,
-                    sender=TelegramUser(user_id=10_000 + i, first_name="Ann", username=f"u{i}"),
-                    text=text,
-                    date=datetime.now(UTC),
-                )
+            evt = MessageReceived(
+                account_id=acct,
+                chat_kind="supergroup",
+                chat_id=CHAT,
+                chat_title="Deals",
+                message_id=i,
+                sender_id=10_000 + i,
+                sender=TelegramUser(user_id=10_000 + i, first_name="Ann", username=f"u{i}"),
+                text=text,
+                date=datetime.now(UTC),
+            )
+            await js.publish(
+                evt.SUBJECT,
+                json.dumps(evt.model_dump(mode="json", by_alias=True)).encode(),
+                stream=streams.EVENTS_STREAM.name,
+                headers={Headers.MSG_ID: evt.event_id},
             )
 
+    idle0 = cpu_seconds(pids)
+    await asyncio.sleep(IDLE_SECONDS)  # what the processes burn with no load (periodic work)
+    idle1 = cpu_seconds(pids)
     pending: set[asyncio.Task[None]] = set()
+    cpu0 = cpu_seconds(pids)
+    print(
+        f"load starting (campaign pid {pids.get('campaign')})", file=sys.stderr, flush=True
+    )  # for a profiler
     t0 = time.perf_counter()
     for i in range(1, total + 1):
         delay = t0 + (i - 1) / args.rate - time.perf_counter()
@@ -184,82 +217,136 @@ async def bench(args: argparse.Namespace, nats_url: str, mongo_uri: str) -> dict
         await asyncio.wait_for(all_queued.wait(), 60)
     except TimeoutError:
         pass
-
-    jobs = await rt.db["jobs"].find({}, {"key": 1}).to_list()
-    lat: list[float] = []
-    missing = 0
-    by_message = {
-        int(j["key"].rsplit(":", 1)[1]): j["_id"] for j in jobs if str(j.get("key", "")).startswith("trg:")
-    }
-    for i in matching:
-        job = by_message.get(i)
-        if job is None or job not in queued:
-            missing += 1
-            continue
-        lat.append((queued[job] - published[i]) * 1000)
-    extra = [m for m in by_message if m not in matching]
+    wall = time.perf_counter() - t0
+    cpu1 = cpu_seconds(pids)
     await nc.close()
-    await rt.stop()
-    await fleet.stop()
-    client = __import__("pymongo").MongoClient(mongo_uri)
-    for name in client.list_database_names():
-        if name.startswith(prefix):
-            client.drop_database(name)
-    client.close()
     return {
         "rule": rule["id"],
         "messages": total,
         "events": total * len(listeners),
         "offered_s": offered,
-        "matching": len(matching),
-        "jobs": len(by_message),
-        "missing": missing,
-        "unexpected": len(extra),
+        "matching": matching,
+        "published": published,
+        "queued": queued,
         "fired_events": len(fired),
-        "lat": lat,
+        "cpu": {k: cpu1[k] - cpu0[k] for k in cpu1 if k in cpu0},
+        "idle": {k: (idle1[k] - idle0[k]) / IDLE_SECONDS for k in idle1 if k in idle0},
+        "wall": wall,
     }
+
+
+def latencies(r: dict[str, Any], mongo_uri: str, prefix: str) -> dict[str, Any]:
+    """Map each matching message to its job (the jobs collection) and its message-queued arrival."""
+    import pymongo
+    from tgm_contracts import Service
+
+    client: Any = pymongo.MongoClient(mongo_uri)
+    try:
+        jobs = list(client[prefix + Service.CAMPAIGN.database]["jobs"].find({}, {"key": 1}))
+        for name in client.list_database_names():
+            if name.startswith(prefix):
+                client.drop_database(name)
+    finally:
+        client.close()
+    by_message = {
+        int(j["key"].rsplit(":", 1)[1]): j["_id"] for j in jobs if str(j.get("key", "")).startswith("trg:")
+    }
+    lat: list[float] = []
+    missing = 0
+    for i in r["matching"]:
+        job = by_message.get(i)
+        if job is None or job not in r["queued"]:
+            missing += 1
+            continue
+        lat.append((r["queued"][job] - r["published"][i]) * 1000)
+    extra = [m for m in by_message if m not in r["matching"]]
+    return {"lat": lat, "jobs": len(by_message), "missing": missing, "unexpected": len(extra)}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=200.0, help="messages per second")
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--match-share", type=float, default=0.5)
+    ap.add_argument("--match-share", type=float, default=0.05)
     ap.add_argument("--listeners", type=int, default=1, choices=[1, 2])
     ap.add_argument("--keywords", type=int, default=2000, help="keywords in the group's set (at most 2,000)")
     ap.add_argument("--out", type=Path)
     ap.add_argument(
-        "--profile", type=int, metavar="N", help="cProfile the bench process; print the N costliest functions"
+        "--profile",
+        type=int,
+        metavar="N",
+        help="cProfile the campaign process; print its N costliest functions",
     )
     args = ap.parse_args()
+    from tgm_testing.procs import ManagedProcess, free_port
     from tgm_testing.servers import MongoServer, NatsServer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-automation-"))
+    prefix = f"b{uuid.uuid4().hex[:6]}_"
     nats_srv = NatsServer(tmp / "nats", log_path=tmp / "nats.log")
     mongo_srv = MongoServer(tmp / "db", log_path=tmp / "db.log")
     nats_srv.start()
     mongo_srv.start()
+    ready_file = tmp / "fleet.ready"
+    fleet_args = ["--prefix", prefix + "fleet_", "--chat", str(CHAT), "--ready-file", str(ready_file)]
+    fleet = ManagedProcess(
+        [sys.executable, HERE / "fleet.py", "--nats", nats_srv.url, "--mongo", mongo_srv.uri, *fleet_args],
+        name="fleet",
+        log_path=tmp / "fleet.log",
+        ready=ready_file.exists,
+        ready_timeout=60,
+    )
+    health = free_port()
+    profile_out = tmp / "campaign.prof"
+    argv = [sys.executable, "-m", "tgm_campaign"]
+    if args.profile:
+        argv = [sys.executable, "-m", "cProfile", "-o", str(profile_out), "-m", "tgm_campaign"]
+    campaign = ManagedProcess(
+        argv,
+        name="campaign",
+        env={
+            "NATS_URL": nats_srv.url,
+            "MONGODB_URI": mongo_srv.uri,
+            "TGM_DATABASE_PREFIX": prefix,
+            "TGM_REPLICA_ID": "campaign-bench",
+            "TGM_HEALTH_PORT": str(health),
+            "TGM_DATA_DIR": str(tmp / "data"),
+            "TGM_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        },
+        log_path=tmp / "campaign.log",
+        ready=lambda: http_ok(f"http://127.0.0.1:{health}/readyz"),
+        ready_timeout=90,
+        grace=30,
+    )
     try:
-        if args.profile:  # one process: the load generator and FakeFleet are in the figures too
-            import cProfile
-            import pstats
-
-            prof = cProfile.Profile()
-            r = prof.runcall(asyncio.run, bench(args, nats_srv.url, mongo_srv.uri))
-            pstats.Stats(prof).sort_stats("tottime").print_stats(args.profile)
-            pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile)
-        else:
-            r = asyncio.run(bench(args, nats_srv.url, mongo_srv.uri))
+        fleet.start()
+        campaign.start()
+        pids = {"campaign": campaign.pid, "database": mongo_srv.pid, "nats": nats_srv.pid, "fleet": fleet.pid}
+        pids["bench"] = os.getpid()
+        r = asyncio.run(bench(args, nats_srv.url, prefix, {k: v for k, v in pids.items() if v}))
+        campaign.terminate()
+        fleet.terminate()
+        r.update(latencies(r, mongo_srv.uri, prefix))
     finally:
+        campaign.terminate()
+        fleet.terminate()
         mongo_srv.stop()
         nats_srv.stop()
+    if args.profile:
+        import pstats
+
+        pstats.Stats(str(profile_out)).sort_stats("tottime").print_stats(args.profile)
+        pstats.Stats(str(profile_out)).sort_stats("cumulative").print_stats(args.profile)
+    shutil.rmtree(tmp, ignore_errors=True)  # kept when the run failed: the children's logs are there
     lat = r["lat"]
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
         f"bench/automation decision: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}; load average {load}",
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; load average {load}; campaign in its own "
+        "process (python -m tgm_campaign), FakeFleet in another",
         f"{r['messages']:,} messages at {args.rate:.0f}/s offered over {r['offered_s']:.1f} s "
-        f"({r['events']:,} events, {args.listeners} listener(s) each), {r['matching']:,} matching "
+        f"({r['events']:,} events, {args.listeners} listener(s) each), {len(r['matching']):,} matching "
         f"({args.match_share:.0%}), keyword set of {min(2000, args.keywords + 4):,} keywords",
         f"reply jobs {r['jobs']:,} (one per matching message: missing {r['missing']}, unexpected "
         f"{r['unexpected']}); trigger-fired events {r['fired_events']:,}",
@@ -269,6 +356,11 @@ def main() -> int:
             f"publish -> job queued (message-queued event): p50 {pct(lat, 50):.1f} ms, p90 {pct(lat, 90):.1f} ms, "
             f"p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms (target p99 < 100 ms)"
         )
+    cpu = ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu"].items())
+    idle = ", ".join(f"{k} {v:.0%}" for k, v in r["idle"].items())
+    lines.append(
+        f"CPU from the first publish to the last job queued ({r['wall']:.1f} s): {cpu}; idle: {idle} of a core"
+    )
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -1,127 +1,362 @@
-"""bench/gateway: a cheap read command end to end (HTTP -> gateway -> NATS -> service -> back)
-against a raw nats-py request/reply to a trivial responder, in one run on the embedded stack.
+"""bench/gateway: our command paths end to end (HTTP -> gateway -> NATS -> service -> back) against a
+raw nats-py request/reply to a trivial responder, alternated in one run on the embedded stack.
 
-Prints throughput at a fixed concurrency, p50/p99 latency for both paths, and their ratio.
-It asserts nothing. Usage: python bench/gateway/run.py [--seconds 10] [--concurrency 32]
+- Client: wrk (a C load generator; installed with `apt-get install -y wrk` when missing) for the HTTP
+  paths; `natsload.py` (nats-py in a process of its own) for the raw reference.
+- Paths: `get-ai-models` and the raw bus at c=1 and c=16, `get-settings` (a fan-out) at c=16,
+  `get-accounts` (page of 50) at c=1 and c=16 with 1,000 accounts stored, then at c=16 with 10,000;
+  and the time to read every account page by page (one client following `nextCursor`).
+- Rounds: every path runs once per round, in the same order, `--rounds` times (3); the table shows
+  the medians. Server CPU per request comes from psutil (user + system time of each process over the
+  run, divided by the requests served): gateway, ai, tg-session, the database server, nats-server
+  and the trivial responder.
+- Output: the table, the machine and its load average, also written to `last-run.txt` beside this file
+  (`--out` moves it). It asserts nothing; the issue-16 targets are printed beside the figures.
+
+Usage: python bench/gateway/run.py [--seconds 6] [--rounds 3] [--accounts 1000,10000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import nats
+import psutil
+from tgm_contracts.commands.accounts import AddAccount
+from tgm_contracts.commands.telegram_ops import SaveApiCredential
 from tgm_stack import Stack
 
 HERE = Path(__file__).resolve().parent
 RAW_SUBJECT = "bench.echo"
+PAGE = 50
+PROCESSES = ("gateway", "ai", "tg-session", "database", "nats", "responder")
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+def ensure_wrk() -> str:
+    """The bench's own setup: wrk from the Debian package when it is not installed."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print("wrk not found: installing the Debian package (apt-get install -y wrk)", flush=True)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is still not on PATH after apt-get install")
+    return found
 
 
-async def drive(
-    op: Callable[[], Awaitable[None]], seconds: float, concurrency: int
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    stop_at = time.perf_counter() + seconds
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per request, per process
+
+
+@dataclass
+class Path_:
+    name: str
+    concurrency: int
+    runs: list[Run] = field(default_factory=list)
+    reference: str | None = None  # the raw path this one is compared with
+
+    def median(self, get: Callable[[Run], float]) -> float:
+        return statistics.median(get(r) for r in self.runs) if self.runs else float("nan")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not m:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(out: str) -> tuple[int, float, float, float, int]:
+    """requests, req/s, p50 ms, p99 ms, errors (non-2xx, socket errors) from wrk --latency output."""
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(g) for g in m.groups())
+    return requests, rps, p50, p99, errors
+
+
+class Bench:
+    def __init__(self, stack: Stack, responder: subprocess.Popen[str], wrk: str, seconds: float) -> None:
+        self.stack = stack
+        self.wrk = wrk
+        self.seconds = seconds
+        self.tmp = Path(tempfile.mkdtemp(prefix="tgm-bench-"))
+        assert stack.mongo is not None and stack.nats is not None, "the bench runs the embedded stack"
+        pids = {
+            "gateway": stack.child("gateway").process.pid,
+            "ai": stack.child("ai").process.pid,
+            "tg-session": stack.child("tg-session").process.pid,
+            "database": stack.mongo.process.pid,
+            "nats": stack.nats.process.pid,
+            "responder": responder.pid,
+        }
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
+
+    def _cpu(self) -> dict[str, float]:
+        out = {}
+        for name, p in self.procs.items():
+            t = p.cpu_times()
+            out[name] = t.user + t.system
+        return out
+
+    def _script(self, command: str, payload: dict[str, object]) -> Path:
+        path = self.tmp / f"{command}.lua"
+        body = json.dumps(payload).replace("\\", "\\\\").replace('"', '\\"')
+        path.write_text(
+            'wrk.method = "POST"\n'
+            f'wrk.body = "{body}"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {self.stack.admin_key}"\n'
+        )
+        return path
+
+    def http(self, command: str, concurrency: int, payload: dict[str, object], seconds: float) -> Run:
+        script = self._script(command, payload)
+        url = f"{self.stack.gateway_url}/api/v1/commands/{command}"
+        argv = [self.wrk, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", "--timeout", "10s"]
+        before = self._cpu()
+        out = subprocess.run([*argv, "-s", str(script), url], capture_output=True, text=True, check=True)
+        after = self._cpu()
+        requests, rps, p50, p99, errors = parse_wrk(out.stdout)
+        return Run(rps, p50, p99, requests, errors, self._per_request(before, after, requests))
+
+    def raw(self, concurrency: int, seconds: float) -> Run:
+        before = self._cpu()
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "natsload.py"),
+                str(self.stack.nats_url),
+                RAW_SUBJECT,
+                str(concurrency),
+                str(seconds),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        after = self._cpu()
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        return Run(
+            got["rps"],
+            got["p50_ms"],
+            got["p99_ms"],
+            got["requests"],
+            got["errors"],
+            self._per_request(before, after, got["requests"]),
+        )
+
+    @staticmethod
+    def _per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+        n = max(1, requests)
+        return {k: (after[k] - before[k]) * 1000 / n for k in after}
+
+    def read_all(self, expected: int) -> float:
+        """Seconds to read every account as pages of 50, following nextCursor (one client)."""
+        headers = {"authorization": f"Bearer {self.stack.admin_key}"}
+        seen = 0
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=60) as http:
+            cursor = None
+            while True:
+                payload: dict[str, object] = {"limit": PAGE}
+                if cursor:
+                    payload["cursor"] = cursor
+                r = http.post("/api/v1/commands/get-accounts", json=payload)
+                r.raise_for_status()
+                data = r.json()["data"]
+                seen += len(data["items"])
+                cursor = data.get("nextCursor")
+                if not cursor:
+                    break
+        elapsed = time.perf_counter() - t0
+        if seen != expected:
+            print(f"  read-all saw {seen} accounts, {expected} stored", flush=True)
+        return elapsed
+
+
+async def seed_accounts(nats_url: str, first: int, count: int, concurrency: int = 32) -> None:
+    """Accounts added through tg-session's own add-account (the real write path), over the bus."""
+    nc = await nats.connect(nats_url)
+
+    async def ask(subject: str, payload: dict[str, object], rid: str) -> None:
+        msg = await nc.request(
+            subject, json.dumps(payload).encode(), timeout=30, headers={"tgm-request-id": rid}
+        )
+        reply = json.loads(msg.data)
+        if not reply.get("ok"):
+            raise RuntimeError(f"{subject} failed: {reply}")
+
+    # Every account takes a slot of an API credential: one credential per 1,000 accounts.
+    for c in range(first // 1000, (first + count + 999) // 1000):
+        credential = {"apiId": 100_000 + c, "apiHash": f"{c:032x}", "maxAccounts": 1000, "test": False}
+        await ask(SaveApiCredential.SUBJECT, credential, f"seed-cred{c}")
+    numbers = iter(range(first, first + count))
 
     async def worker() -> None:
-        while time.perf_counter() < stop_at:
-            t = time.perf_counter()
-            try:
-                await op()
-                latencies.append(time.perf_counter() - t)
-            except Exception as exc:
-                key = str(exc)[:80]
-                errors[key] = errors.get(key, 0) + 1
+        for n in numbers:
+            await ask(AddAccount.SUBJECT, {"phone": f"+1555{n:07d}", "label": f"bench {n}"}, f"seed{n}")
 
-    t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - t0
-    if errors:
-        print(f"  errors: {errors}")
-    return len(latencies) / elapsed, latencies
-
-
-async def bench(stack: Stack, command: str, seconds: float, concurrency: int) -> None:
-    headers = {"authorization": f"Bearer {stack.admin_key}"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=stack.gateway_url, headers=headers, limits=limits, timeout=30
-    ) as http:
-        first = await http.post(f"/api/v1/commands/{command}", json={})
-        assert first.status_code == 200, first.text
-
-        async def via_gateway() -> None:
-            r = await http.post(f"/api/v1/commands/{command}", json={})
-            if r.status_code != 200:
-                raise RuntimeError(r.text)
-
-        await drive(via_gateway, 1.0, concurrency)  # warm-up
-        gw_rps, gw_lat = await drive(via_gateway, seconds, concurrency)
-
-    nc = await nats.connect(stack.nats_url)
-
-    async def via_nats() -> None:
-        await nc.request(RAW_SUBJECT, b"{}", timeout=10)
-
-    await drive(via_nats, 1.0, concurrency)
-    raw_rps, raw_lat = await drive(via_nats, seconds, concurrency)
     await nc.close()
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"concurrency {concurrency}, {seconds:g} s per path, command {command!r}\n")
-    print(f"{'path':<44}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    print(
-        f"{'HTTP -> gateway -> NATS -> service -> back':<44}{gw_rps:>10.0f}{pct(gw_lat, 0.5):>10.2f}{pct(gw_lat, 0.99):>10.2f}"
+
+def fmt_cpu(run_cpu: dict[str, float]) -> str:
+    parts = [f"{k} {v:.2f}" for k, v in run_cpu.items() if v >= 0.005]
+    return f"{sum(run_cpu.values()):.2f} ({', '.join(parts)})"
+
+
+def report(paths: list[Path_], reads: dict[int, list[float]], lines: list[str]) -> None:
+    by_name = {(p.name, p.concurrency): p for p in paths}
+    lines.append(
+        "| path | c | req/s | p50 ms | p99 ms | ratio to raw | server CPU ms/request (per process) | errors |"
     )
-    print(
-        f"{'raw nats-py request/reply (trivial responder)':<44}{raw_rps:>10.0f}{pct(raw_lat, 0.5):>10.2f}{pct(raw_lat, 0.99):>10.2f}"
-    )
-    print(
-        f"\nratio gateway/raw: throughput {gw_rps / raw_rps:.3f}, "
-        f"p50 latency x{statistics.median(gw_lat) / statistics.median(raw_lat):.1f}"
-    )
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for p in paths:
+        rps = p.median(lambda r: r.rps)
+        ratio = ""
+        if p.reference:
+            ref = by_name[(p.reference, p.concurrency)]
+            ratio = f"{rps / ref.median(lambda r: r.rps):.3f}"
+        cpu = {k: statistics.median(r.cpu_ms.get(k, 0.0) for r in p.runs) for k in PROCESSES}
+        if p.reference is None:
+            cpu = {k: v for k, v in cpu.items() if k in ("nats", "responder")}
+        else:
+            cpu.pop("responder", None)
+        lines.append(
+            f"| {p.name} | {p.concurrency} | {rps:,.0f} | {p.median(lambda r: r.p50_ms):.2f} | "
+            f"{p.median(lambda r: r.p99_ms):.1f} | {ratio or '1'} | {fmt_cpu(cpu)} | "
+            f"{sum(r.errors for r in p.runs)} |"
+        )
+    for n, times in reads.items():
+        lines.append(
+            f"| read all {n:,} accounts, pages of {PAGE} | 1 | — | — | — | — | "
+            f"{statistics.median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)}) | — |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--command", default="get-ai-models", help="a cheap read served by a backend service")
+    parser.add_argument("--seconds", type=float, default=6.0, help="per path per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--accounts", default="1000,10000", help="account counts, ascending")
+    parser.add_argument("--out", type=Path, default=HERE / "last-run.txt")
     args = parser.parse_args()
+    wrk = ensure_wrk()
+    counts = [int(n) for n in args.accounts.split(",") if n]
+    load_start = os.getloadavg()
+    started = datetime.now(UTC)
     # The per-key rate limit protects a fleet from a runaway script; the bench measures the path itself.
     env = {"TGM_GATEWAY_KEY_RATE_PER_SECOND": "1000000", "TGM_GATEWAY_KEY_RATE_BURST": "1000000"}
+    lines: list[str] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         Stack(Path(tmp) / "data", gateway_port=0, extra_env=env) as stack,
     ):
         # The trivial responder is a process of its own, like the service on the other path.
         responder = subprocess.Popen(
-            [sys.executable, str(HERE / "responder.py"), stack.nats_url, RAW_SUBJECT],
+            [sys.executable, str(HERE / "responder.py"), str(stack.nats_url), RAW_SUBJECT],
             stdout=subprocess.PIPE,
             text=True,
         )
         try:
             assert responder.stdout is not None and responder.stdout.readline().strip() == "ready"
-            asyncio.run(bench(stack, args.command, args.seconds, args.concurrency))
+            bench = Bench(stack, responder, wrk, args.seconds)
+            paths: list[Path_] = []
+            reads: dict[int, list[float]] = {}
+            stored = 0
+            for i, n in enumerate(counts):
+                asyncio.run(seed_accounts(str(stack.nats_url), stored, n - stored))
+                stored = n
+                print(f"{n} accounts stored", flush=True)
+                plan: list[tuple[Path_, Callable[[float], Run]]] = []
+
+                def add(
+                    name: str, c: int, ref: str | None, fn: Callable[[float], Run], plan: list = plan
+                ) -> None:
+                    p = Path_(name, c, reference=ref)
+                    paths.append(p)
+                    plan.append((p, fn))
+
+                acc = f"`get-accounts`, {n:,} stored, page of {PAGE}"
+                if i == 0:
+                    for c in (1, 16):
+                        add("raw nats-py request/reply", c, None, lambda s, c=c: bench.raw(c, s))
+                        add(
+                            "`get-ai-models` via the gateway",
+                            c,
+                            "raw nats-py request/reply",
+                            lambda s, c=c: bench.http("get-ai-models", c, {}, s),
+                        )
+                    add(
+                        "`get-settings` (fan-out)",
+                        16,
+                        "raw nats-py request/reply",
+                        lambda s: bench.http("get-settings", 16, {}, s),
+                    )
+                    add(acc, 1, "raw nats-py request/reply", lambda s: bench.http("get-accounts", 1, {}, s))
+                add(acc, 16, "raw nats-py request/reply", lambda s: bench.http("get-accounts", 16, {}, s))
+                for _, fn in plan:  # warm-up: caches, connections, the first page of each path
+                    fn(1.0)
+                reads[n] = []
+                for r in range(args.rounds):
+                    for p, fn in plan:
+                        p.runs.append(fn(args.seconds))
+                    reads[n].append(bench.read_all(n))
+                    print(f"  round {r + 1}/{args.rounds} done", flush=True)
         finally:
             responder.terminate()
             responder.wait(10)
+    load_end = os.getloadavg()
+    header = [
+        f"bench/gateway {started:%Y-%m-%d %H:%M} UTC: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; load average {load_start[0]:.1f} before, "
+        f"{load_end[0]:.1f} after; {args.rounds} rounds x {args.seconds:g} s per path, medians; "
+        f"wrk -t1 (HTTP), natsload.py (raw)",
+        "",
+    ]
+    report(paths, reads, lines)
+    targets = [
+        "",
+        "issue 16 targets: get-ai-models >= 0.25x raw at c=1 and >= 0.10x at c=16, server CPU <= 2 ms/request;",
+        "get-accounts (1,000 stored, page 50) >= 100 req/s at c=16 with p99 <= 250 ms; all 10,000 page by",
+        "page <= 2 s; get-settings >= 300 req/s at c=16.",
+    ]
+    text = "\n".join(header + lines + targets) + "\n"
+    print("\n" + text)
+    args.out.write_text(text)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ are also exercised against a real `nats-server` (integration test at the end).
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -197,41 +197,79 @@ def promql_metric_names(expr: str) -> set[str]:
     return names
 
 
-def documented_metrics() -> set[str]:
-    text = (DEPLOY / "METRICS.md").read_text()
-    return set(re.findall(r"^\| `([a-zA-Z_:][a-zA-Z0-9_:]*)` \|", text, re.MULTILINE))
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+_SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*\{([^}]*)\}")
+_MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 
 
-def produced_metrics() -> set[str]:
-    """Sample names the runtime and the gateway really expose (read from their registries)."""
-    from prometheus_client.registry import CollectorRegistry
-    from tgm_contracts import Service
-    from tgm_runtime import RuntimeSettings, ServiceRuntime
-
-    key = base64.b64encode(os.urandom(32)).decode()
-    settings = RuntimeSettings(master_key=key, data_dir=Path("/nonexistent-tgm-test"))
-    rt = ServiceRuntime(Service.CAMPAIGN, "0", settings=settings)
-    from tgm_gateway.dispatch import Dispatcher
-    from tgm_gateway.keys.limiter import KeyRateLimiter
-
-    gw_registry = CollectorRegistry()
-    Dispatcher(lambda: None, KeyRateLimiter(1.0, 1), lambda: 1.0, gw_registry)
-    names = set()
-    for registry in (rt.registry, gw_registry):
-        for fam in registry.collect():
-            if fam.type == "counter":
-                names.add(fam.name + "_total")
-            elif fam.type == "histogram":
-                names |= {fam.name, fam.name + "_bucket", fam.name + "_sum", fam.name + "_count"}
-            else:
-                names.add(fam.name)
-    return names
+def promql_labels(expr: str) -> tuple[set[tuple[str, str]], set[str]]:
+    """Labels an expression uses: (metric, label) of each selector's matchers, and the labels of its
+    grouping clauses (`by`, `without`, `on`, `ignoring`, `group_*`)."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    selected = {
+        (m.group(1), label.group(1))
+        for m in _SELECTOR.finditer(s)
+        if m.group(1)
+        for label in _MATCHER.finditer(m.group(2))
+    }
+    grouped = {x.strip() for g in _GROUPING.finditer(s) for x in g.group(1).split(",") if x.strip()}
+    return selected, grouped
 
 
-def _known(name: str, allowed: set[str]) -> bool:
-    if name in allowed:
-        return True
-    return any(name.endswith(sfx) and name[: -len(sfx)] in allowed for sfx in ("_bucket", "_sum", "_count"))
+def template_labels(text: str) -> set[str]:
+    """Labels a Grafana legend (`{{state}}`) or an alert annotation (`{{ $labels.state }}`) shows."""
+    return set(re.findall(r"\{\{\s*(?:\$labels\.)?([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}", text))
+
+
+def metric_families() -> dict[str, dict[str, Any]]:
+    """{name: {type, labels, services, help}} from every service's registry (deploy/metrics_doc.py)."""
+    out = subprocess.run(
+        [sys.executable, str(DEPLOY / "metrics_doc.py"), "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def exported_labels(families: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    """Every name PromQL can select -> the labels its series carry (target labels included)."""
+    target = {"service", "instance", "job"}
+    out: dict[str, set[str]] = {"up": set(target)}
+    for name, fam in families.items():
+        labels = set(fam["labels"]) | target
+        out[name] = labels
+        if fam["type"] == "histogram":
+            out[name + "_bucket"] = labels | {"le"}
+            out[name + "_sum"] = out[name + "_count"] = labels
+    return out
+
+
+def panel_and_rule_queries() -> list[tuple[str, str, set[str]]]:
+    """(where, PromQL, labels shown in its legend or annotations) of every panel target and alert rule."""
+    queries = [
+        (r["alert"], r["expr"], template_labels(json.dumps(r.get("annotations", {})))) for r in alert_rules()
+    ]
+    for panel in dashboard()["panels"]:
+        queries += [
+            (panel["title"], t["expr"], template_labels(t.get("legendFormat", "")))
+            for t in panel.get("targets", [])
+        ]
+    return queries
+
+
+def unbacked(queries: list[tuple[str, str, set[str]]], exported: dict[str, set[str]]) -> set[str]:
+    """What the queries name that `exported` (name -> labels) does not have: metrics, and labels of a
+    selector or of a grouping/legend that none of the query's metrics carries."""
+    problems = set()
+    for where, expr, shown in queries:
+        names = promql_metric_names(expr)
+        problems |= {f"{where}: metric {n}" for n in names if n not in exported}
+        selected, grouped = promql_labels(expr)
+        for name, label in selected:
+            if name in exported and label not in exported[name]:
+                problems.add(f"{where}: {name} has no label {label}")
+        carried = set().union(*(exported.get(n, set()) for n in names))
+        problems |= {f"{where}: no metric of the query has label {x}" for x in (grouped | shown) - carried}
+    return problems
 
 
 def dashboard() -> dict[str, Any]:
@@ -319,9 +357,13 @@ def test_compose_runs_every_service_with_health_checks() -> None:
         assert svc["healthcheck"]["test"] == ["CMD", "python", "/app/healthcheck.py", "/readyz"]
         assert svc["depends_on"]["nats"]["condition"] == "service_healthy"
         assert svc["depends_on"]["mongodb-init"]["condition"] == "service_completed_successfully"
+        assert svc["logging"]["options"]["max-size"] and svc["logging"]["options"]["max-file"]
+        assert svc["deploy"]["resources"]["limits"]["memory"]
         if name == "gateway":
             assert env["TGM_GATEWAY_PORT"] == str(port)
-            assert svc["ports"] == ["${TGM_GATEWAY_PUBLISH:-8080}:8080"]
+            assert svc["ports"] == ["${TGM_GATEWAY_PUBLISH:-127.0.0.1:8080}:8080"]  # loopback by default
+            assert env["TGM_ADMIN_KEY_FILE"] == "/data/admin.key"
+            assert "gateway-data:/data" in svc["volumes"]
         else:
             assert env["TGM_HEALTH_PORT"] == str(port)
             assert env["TGM_HEALTH_HOST"] == "0.0.0.0"
@@ -497,27 +539,43 @@ def test_promql_metric_name_extraction() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.timeout(60)
-def test_dashboard_and_alerts_use_known_metric_names() -> None:
-    documented = documented_metrics()
-    produced = produced_metrics()
-    # What METRICS.md calls "produced today" must really be produced.
-    today = (DEPLOY / "METRICS.md").read_text().split("## Intended")[0]
-    for name in set(re.findall(r"^\| `([a-z_:]+)` \|", today, re.MULTILINE)) - {"up"}:
-        assert _known(name, produced), f"METRICS.md says {name} is produced, the code does not produce it"
-    for name in (
-        "tgm_session_accounts", "tgm_session_sends_total", "tgm_session_flood_waits_total",
-        "tgm_campaign_queue_depth", "tgm_campaign_oldest_job_age_seconds", "tgm_ai_request_seconds",
-        "tgm_ai_tokens_total", "tgm_analytics_events_ingested_total",
-    ):  # fmt: skip
-        assert name in documented
-    allowed = documented | produced | {"up"}
-    exprs = [(r["alert"], r["expr"]) for r in alert_rules()]
-    for panel in dashboard()["panels"]:
-        exprs += [(panel["title"], t["expr"]) for t in panel.get("targets", [])]
-    assert len(exprs) > 20
-    unknown = {(where, n) for where, e in exprs for n in promql_metric_names(e) if not _known(n, allowed)}
-    assert not unknown, f"metric names not in deploy/METRICS.md nor produced by the code: {unknown}"
+@pytest.mark.timeout(30)
+def test_promql_label_extraction() -> None:
+    selected, grouped = promql_labels(
+        'sum by (category) (increase(x_total{state=~"a|b", le!="1"}[5m])) / on(job) y{code="}"}'
+    )
+    assert selected == {("x_total", "state"), ("x_total", "le"), ("y", "code")}
+    assert grouped == {"category", "job"}
+    assert template_labels("{{state}} {{ $labels.provider }} {{ $value }}") == {"state", "provider"}
+    exported = {"x_total": {"state", "service"}, "y": {"code"}}
+    assert unbacked([("p", "sum by (method) (x_total)", {"service"})], exported) == {
+        "p: no metric of the query has label method"
+    }
+    assert unbacked([("p", 'max(z{state="a"}) + x_total{le="1"}', set())], exported) == {
+        "p: metric z",
+        "p: x_total has no label le",
+    }
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(90)
+def test_metrics_md_is_generated_from_the_registry_and_current() -> None:
+    out = subprocess.run(
+        [sys.executable, str(DEPLOY / "metrics_doc.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(90)
+def test_dashboard_and_alerts_use_only_registered_metrics_and_labels() -> None:
+    """Static half of the drift check (the live half: tests/deploy/test_metrics_live.py)."""
+    queries = panel_and_rule_queries()
+    assert len(queries) > 20
+    assert not unbacked(queries, exported_labels(metric_families()))
 
 
 @pytest.mark.unit
@@ -531,8 +589,8 @@ def test_dashboard_covers_the_required_views() -> None:
     for metric in (
         "tgm_commands_total", "tgm_command_seconds_bucket", "tgm_gateway_commands_total",
         "tgm_session_accounts", "tgm_session_sends_total", "tgm_session_flood_waits_total",
-        "tgm_campaign_queue_depth", "tgm_campaign_oldest_job_age_seconds", "tgm_ai_request_seconds_bucket",
-        "tgm_ai_tokens_total",
+        "tgm_campaign_jobs", "tgm_campaign_oldest_pending_seconds", "tgm_ai_request_seconds_bucket",
+        "tgm_ai_tokens_total", "tgm_ai_provider_errors_total",
     ):  # fmt: skip
         assert metric in text, metric
     for p in panels:
@@ -687,3 +745,22 @@ async def test_nats_permissions_on_a_real_server(tmp_path: Path) -> None:
         for nc in clients.values():
             await nc.close()
         server.terminate()
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(30)
+def test_k8s_admin_key_comes_from_the_secret_and_jetstream_keeps_three_copies() -> None:
+    """Issue 17 findings 1 and 2: every gateway replica reads one admin key from the Secret (not an
+    emptyDir each); JetStream keeps 3 copies on the 3-node cluster, compose's single node 1."""
+    pod = _by_kind("Deployment")["gateway"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if env["TGM_ADMIN_KEY_FILE"].startswith(m["mountPath"]))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    items = {i["path"]: i["key"] for i in volume["secret"]["items"]}
+    assert volume["secret"]["secretName"] == "tgm-secrets"
+    assert items[env["TGM_ADMIN_KEY_FILE"].rsplit("/", 1)[1]] == "TGM_ADMIN_KEY"
+    assert _by_kind("ConfigMap")["tgm-config"]["data"]["TGM_JS_REPLICAS"] == "3"
+    nats = _by_kind("StatefulSet")["nats"]["spec"]
+    assert nats["replicas"] == 3
+    assert yaml.safe_load((ROOT / "compose.yaml").read_text())["x-tgm-env"]["TGM_JS_REPLICAS"] == "1"

@@ -10,10 +10,20 @@ group has the ad exactly once from its account (the emulator's record), the bann
 the run settled (`completed`), and get-ad-stats equals the emulator's record (posted per account, the
 failure with its reason). The schedule is `once` at a past `startAt` (runs at start): no test setting
 shortens the contract's 10-minute minimum interval. Five groups at every scale (it takes ~40 s).
+
+The second test, on the same stack (one per module) and five other groups: three accounts
+`rotate` (every group gets the run's account, the next account each run), tg-session is SIGKILLed
+in the middle of a run's posts and restarted, and a reader outside the fleet replies to a post.
+Then: every group has each run's post exactly once, from that run's account (the rotation visible
+in the emulator's record), and get-ad-stats counts the reply once, for that post's group, account
+and variant. The runs are `RUNS`: 1 in `make test` (`TGM_E2E_CAMPAIGN_SCALE` below 1: a run again
+must wait the contract's 1-minute `minGroupIntervalMinutes`, and rotation across runs is what
+`test_ads_integration` checks on FakeFleet), 3 under `make test-soak` (~3 minutes).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -34,6 +44,9 @@ SLOW = 2  # slow mode; its account (2) posted there just before
 BANNED = 4  # bans its account (4 % 3 = 1)
 SLOWMODE_SECONDS = 15
 MARK = "ads-e2e"
+ROTATE_MARK = "ads-rot-e2e"
+SCALE = float(os.environ.get("TGM_E2E_CAMPAIGN_SCALE", "1"))
+RUNS = 3 if SCALE >= 1 else 1
 PACING = {
     "jitterMinSeconds": 0.0,
     "jitterMaxSeconds": 0.2,
@@ -54,6 +67,9 @@ class World:
     sessions: list[str] = field(default_factory=list)
     channels: list[Any] = field(default_factory=list)
     chat_ids: list[int] = field(default_factory=list)
+    clean: list[Any] = field(default_factory=list)  # the rotation test's groups
+    clean_ids: list[int] = field(default_factory=list)
+    reader: Any = None
 
 
 def seed(emulator: EmulatorThread) -> World:
@@ -77,6 +93,12 @@ def seed(emulator: EmulatorThread) -> World:
             out.channels.append(ch)
             out.chat_ids.append(-1_000_000_000_000 - ch.id)
         w.ban_in_channel(out.accounts[BANNED % ACCOUNTS], out.channels[BANNED])
+        out.reader = w.add_user("+15550998888", first_name="Reader", username="ads_reader_e2e")
+        for k in range(GROUPS):
+            ch = w.create_channel(owner, f"Rotation Group {k}", username=f"adsrot{k}")
+            w.invite_to_channel(owner, ch, [*out.accounts, out.reader])
+            out.clean.append(ch)
+            out.clean_ids.append(-1_000_000_000_000 - ch.id)
 
     emulator.do(build)
     return out
@@ -107,10 +129,12 @@ def onboard(gw: GatewayClient, world: World) -> list[str]:
     return ids
 
 
-def ad_posts(emulator: EmulatorThread, world: World) -> list[Any]:
+def ad_posts(emulator: EmulatorThread, world: World, mark: str = MARK) -> list[Any]:
     ours = {a.id for a in world.accounts}
     return emulator.do(
-        lambda: [d for d in emulator.world.deliveries if d.from_user_id in ours and MARK in (d.text or "")]
+        lambda: [
+            d for d in emulator.world.deliveries if d.from_user_id in ours and f"[{mark}]" in (d.text or "")
+        ]
     )
 
 
@@ -122,10 +146,15 @@ class Run:
     ids: list[str]
 
 
-@pytest.fixture
-def run(emulator: EmulatorThread, start_stack: Callable[..., Stack]) -> Iterator[Run]:
+@pytest.fixture(scope="module")
+def emulator(module_emulator: EmulatorThread) -> EmulatorThread:
+    return module_emulator
+
+
+@pytest.fixture(scope="module")
+def run(emulator: EmulatorThread, start_module_stack: Callable[..., Stack]) -> Iterator[Run]:
     world = seed(emulator)
-    stack = start_stack(services=("tg-session", "campaign"), emulator=emulator)
+    stack = start_module_stack(services=("tg-session", "campaign"), emulator=emulator)
     with GatewayClient(stack, timeout=120) as gw:
         ids = onboard(gw, world)
         yield Run(stack, gw, world, ids)
@@ -203,3 +232,93 @@ def test_ad_campaign_relays_accounts_records_refusals_and_posts_once_across_a_si
     slow = next(d for d in posts if by_chat[-1_000_000_000_000 - (d.chat_id or 0)] == SLOW)
     assert slow.date - hello.date >= SLOWMODE_SECONDS - 1
     say(f"done in {time.monotonic() - t0:.1f}s")
+
+
+def completed_run(gw: GatewayClient, cid: str, runs: int) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        item: dict[str, Any] = next(c for c in gw.ok("get-ad-campaigns", {})["items"] if c["id"] == cid)
+        say(f"ad campaign {item['status']}: {item['counters']}")
+        return item if item["status"] == "completed" and item["counters"]["runs"] == runs else None
+
+    return wait_until(done, 150, f"run {runs} completed", interval=1.0)
+
+
+@pytest.mark.timeout(600)
+def test_accounts_rotate_across_runs_a_tg_session_sigkill_posts_once_and_a_reply_is_counted(
+    emulator: EmulatorThread, run: Run
+) -> None:
+    gw, world, ids = run.gw, run.world, run.ids
+    # posts a second or so apart, so tg-session is killed with the run's posts half made
+    gw.ok(
+        "save-settings",
+        {"settings": {"pacing": {**PACING, "jitterMinSeconds": 1.0, "jitterMaxSeconds": 1.5}}},
+    )
+    tpl = gw.ok(
+        "add-template",
+        {"name": "Ad rotation e2e", "category": "ad", "content": "Spring offer [" + ROTATE_MARK + "]"},
+    )["template"]
+    cmp = gw.ok(
+        "create-ad-campaign",
+        {
+            "name": "Rotation ads e2e",
+            "templateIds": [tpl["id"]],
+            "targets": [{"chat": c} for c in world.clean_ids],
+            "schedule": {"type": "once", "startAt": datetime.now(UTC).isoformat()},
+            "accounts": {"accountIds": ids},
+            "accountStrategy": "rotate",
+            "minGroupIntervalMinutes": 1,
+            "skipIfLastMessageOurs": False,
+        },
+    )
+    cid = cmp["id"]
+    t0 = time.monotonic()
+    for n in range(1, RUNS + 1):
+        if n > 1:  # the contract's shortest group interval since the last run's posts
+            time.sleep(
+                max(0.0, 61 - (time.time() - max(d.date for d in ad_posts(emulator, world, ROTATE_MARK))))
+            )
+        before = len(ad_posts(emulator, world, ROTATE_MARK))
+        assert gw.ok("start-ad-campaign", {"id": cid})["status"] == "running"
+        if n == 1:
+            wait_until(lambda b=before: len(ad_posts(emulator, world, ROTATE_MARK)) >= b + 2, 60, "two posts")
+            run.stack.kill("tg-session")
+            say(
+                f"tg-session SIGKILLed at {len(ad_posts(emulator, world, ROTATE_MARK)) - before} posts of run 1"
+            )
+            run.stack.restart("tg-session")
+        item = completed_run(gw, cid, n)
+        assert item["counters"] == {"runs": n, "posted": GROUPS * n, "failed": 0, "skipped": 0}, item
+
+    posts = ad_posts(emulator, world, ROTATE_MARK)
+    account_of = {a.id: ids[i] for i, a in enumerate(world.accounts)}
+    by_group: dict[int, list[str]] = {}
+    for d in sorted(posts, key=lambda d: (d.date, d.seq)):
+        by_group.setdefault(-1_000_000_000_000 - (d.chat_id or 0), []).append(account_of[d.from_user_id])
+    # each run's post exactly once in every group, the next account each run (rotate)
+    assert by_group == {c: [ids[r % ACCOUNTS] for r in range(RUNS)] for c in world.clean_ids}, by_group
+
+    # A reader replies to run 1's post in the first group: counted once, for that post.
+    first = min(
+        (d for d in posts if -1_000_000_000_000 - (d.chat_id or 0) == world.clean_ids[0]),
+        key=lambda d: d.date,
+    )
+    emulator.do(
+        lambda: emulator.world.send_message(
+            world.reader, ("channel", world.clean[0].id), "how much is it?", reply_to=first.msg_id
+        )
+    )
+    emulator.do(lambda: emulator.world.send_message(world.reader, ("channel", world.clean[1].id), "hello"))
+
+    def replied() -> dict[str, Any] | None:
+        stats: dict[str, Any] = gw.ok("get-ad-stats", {"adCampaignId": cid, "groupBy": "group"})
+        return stats if stats["totals"]["replies"] >= 1 else None
+
+    stats = wait_until(replied, 60, "the reply counted", interval=1.0)
+    assert stats["totals"]["replies"] == 1 and stats["totals"]["clicks"] is None
+    assert {r["key"]: r["replies"] for r in stats["rows"] if r["replies"]} == {f"id:{world.clean_ids[0]}": 1}
+    by_account = gw.ok("get-ad-stats", {"adCampaignId": cid, "groupBy": "account"})
+    assert {r["key"]: r["replies"] for r in by_account["rows"] if r["replies"]} == {
+        account_of[first.from_user_id]: 1
+    }
+    assert by_account["totals"]["posted"] == GROUPS * RUNS == len(posts)
+    say(f"rotation done in {time.monotonic() - t0:.1f}s")

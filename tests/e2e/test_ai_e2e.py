@@ -132,7 +132,7 @@ def test_all_26_ai_commands_answer_on_the_embedded_default(gw: GatewayClient) ->
         "source": "faq",
     }
     res = gw.ok(
-        "search-knowledge", {"query": "forgot my password", "bestThreshold": 0.95, "suggThreshold": 0.2}
+        "search-knowledge", {"query": "forgot my password", "bestThreshold": 1.0, "suggThreshold": 0.2}
     )
     assert res["faq"]["best"] is None and not res["faq"]["fallback"]
     assert res["faq"]["suggestions"][0]["item"]["question"] == "How do I reset my password?"
@@ -344,7 +344,7 @@ def test_provider_settings_keys_masked_models_and_connection(
         t = gw.ok("test-ai-connection", {"provider": p})
         assert t["ok"] and t["latencyMs"] > 0 and t["reply"], (p, t)
     bad = gw.ok("test-ai-connection", {"provider": "openai", "openai": {"apiKey": "sk-wrong"}})
-    assert not bad["ok"] and bad["error"]["code"] == "UNAUTHORIZED" and "API key" in bad["error"]["message"]
+    assert not bad["ok"] and bad["error"]["code"] == "UPSTREAM_AUTH" and "API key" in bad["error"]["message"]
     # a viewer sees the configuration but may not change it
     viewer = gw.create_key("ai-viewer", "viewer")["key"]
     r = gw.post("save-ai-settings", {"defaultProvider": "local"}, key=viewer)
@@ -395,7 +395,7 @@ def test_each_provider_answers_and_streams_over_sse(
 #: (fault, code, HTTP status, words of the message). The service maps a provider deadline to TIMEOUT
 #: (services/ai/README.md, "Errors of providers").
 FAULTS = [
-    ("401", "UNAUTHORIZED", 401, "API key"),
+    ("401", "UPSTREAM_AUTH", 502, "API key"),
     ("400", "VALIDATION_ERROR", 422, "rejected"),
     ("timeout", "TIMEOUT", 504, "within"),
     ("malformed", "UNAVAILABLE", 503, "malformed"),

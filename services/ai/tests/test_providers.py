@@ -86,7 +86,7 @@ async def test_openai_embeddings_and_models(fake_openai):
 @pytest.mark.parametrize(
     ("mode", "code"),
     [
-        ("401", ErrorCode.UNAUTHORIZED),
+        ("401", ErrorCode.UPSTREAM_AUTH),
         ("400", ErrorCode.VALIDATION_ERROR),
         ("429", ErrorCode.RATE_LIMITED),
         ("500", ErrorCode.UNAVAILABLE),
@@ -116,7 +116,7 @@ async def test_openai_wrong_key_timeout_and_cut_stream(fake_openai):
     try:
         with pytest.raises(ProviderError) as exc:
             await bad.chat(ChatRequest(message="hi"))
-        assert exc.value.code is ErrorCode.UNAUTHORIZED and "Incorrect API key" in exc.value.message
+        assert exc.value.code is ErrorCode.UPSTREAM_AUTH and "Incorrect API key" in exc.value.message
         fake_openai.state.faults.set("timeout", count=1, delay=2)
         with pytest.raises(ProviderError) as exc:
             await slow.chat(ChatRequest(message="hi"))
@@ -180,7 +180,7 @@ async def test_maiagent_400_field_errors_and_401(fake_maiagent):
         assert "conversation" in exc.value.details["fields"] and "does not exist" in exc.value.message
         with pytest.raises(ProviderError) as exc:
             await bad.chat(ChatRequest(message="x"))
-        assert exc.value.code is ErrorCode.UNAUTHORIZED and exc.value.status == 401
+        assert exc.value.code is ErrorCode.UPSTREAM_AUTH and exc.value.status == 401
         fake_maiagent.state.faults.set("stream-cut", count=1)
         with pytest.raises(ProviderError) as exc:
             await collect(p, ChatRequest(message="How much does the Pro plan cost per month?"))
@@ -231,7 +231,7 @@ async def test_dmflow_json_replies_rc_errors_and_users(fake_dmflow):
         assert r.fallback
         with pytest.raises(ProviderError) as exc:
             await bad.chat(ChatRequest(message="hello"))
-        assert exc.value.code is ErrorCode.UNAUTHORIZED
+        assert exc.value.code is ErrorCode.UPSTREAM_AUTH
         with pytest.raises(ProviderError) as exc:
             await missing.chat(ChatRequest(message="hello"))
         assert exc.value.code is ErrorCode.NOT_FOUND and exc.value.details["rc"] == 10001

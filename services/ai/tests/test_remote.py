@@ -79,7 +79,7 @@ async def test_models_and_connection_tests(client, fake_openai, fake_dmflow):
     t = await ok(client, C.TestAiConnection, {"provider": "openai"})
     assert t["ok"] and t["model"] == "fake-gpt" and t["latencyMs"] > 0 and t["reply"] == "You said: ping"
     t = await ok(client, C.TestAiConnection, {"provider": "openai", "openai": {"apiKey": "sk-wrong"}})
-    assert not t["ok"] and t["error"]["code"] == "UNAUTHORIZED" and "API key" in t["error"]["message"]
+    assert not t["ok"] and t["error"]["code"] == "UPSTREAM_AUTH" and "API key" in t["error"]["message"]
     t = await ok(
         client, C.TestAiConnection, {"provider": "dmflow", "dmflow": {"baseUrl": "http://127.0.0.1:9"}}
     )
@@ -89,7 +89,7 @@ async def test_models_and_connection_tests(client, fake_openai, fake_dmflow):
     assert (await ok(client, C.TestAiConnection, {"provider": "local"}))["ok"]
     fake_openai.state.faults.set("401")
     bad = await ok(client, C.GetAiModels, {"provider": "openai", "refresh": True})
-    assert bad["models"] == [] and bad["errors"]["openai"]["code"] == "UNAUTHORIZED"
+    assert bad["models"] == [] and bad["errors"]["openai"]["code"] == "UPSTREAM_AUTH"
 
 
 async def test_openai_reply_grounded_streamed_and_counted(client, fake_openai):
@@ -126,7 +126,7 @@ async def test_openai_reply_grounded_streamed_and_counted(client, fake_openai):
 @pytest.mark.parametrize(
     ("mode", "code", "words"),
     [
-        ("401", "UNAUTHORIZED", "API key"),
+        ("401", "UPSTREAM_AUTH", "API key"),
         ("400", "VALIDATION_ERROR", "rejected"),
         ("timeout", "TIMEOUT", "within"),
         ("malformed", "UNAVAILABLE", "malformed"),
@@ -168,7 +168,7 @@ async def test_maiagent_conversation_per_peer_citations_and_errors(client, fake_
     await ok(client, C.AiMemoryClear, {"accountId": "acc1", "userId": "peer7"})
     assert (await ok(client, C.AiGenerateResponse, gen("Pro plan price?")))["conversationId"]
     fake_maiagent.state.faults.set("401")
-    e = await err(client, C.AiGenerateResponse, gen("x"), "UNAUTHORIZED")
+    e = await err(client, C.AiGenerateResponse, gen("x"), "UPSTREAM_AUTH")
     assert e["message"].startswith("maiagent: rejected the API key")
     fake_maiagent.state.faults.set("stream-cut")
     await err(
@@ -194,7 +194,7 @@ async def test_dmflow_faq_flow_and_rc_errors(client, fake_dmflow):
     e = await err(client, C.AiGenerateResponse, gen("今天天氣"), "UNAVAILABLE")
     assert "malformed" in e["message"]
     fake_dmflow.state.faults.set("401")
-    await err(client, C.AiGenerateResponse, gen("今天天氣"), "UNAUTHORIZED")
+    await err(client, C.AiGenerateResponse, gen("今天天氣"), "UPSTREAM_AUTH")
     fake_dmflow.state.faults.set("ok")
     await ok(client, C.SaveAiSettings, {"dmflow": {"faqId": "999"}})
     e = await err(client, C.AiGenerateResponse, gen("今天天氣"), "NOT_FOUND")

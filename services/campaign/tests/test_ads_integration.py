@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from tgm_contracts.commands import ads as AD
+from tgm_contracts.commands import crm as CRM
 from tgm_contracts.commands import messaging as M
+from tgm_contracts.events_session import MessageReceived
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -74,7 +76,7 @@ async def test_runs_rotate_accounts_and_record_refusals_and_stats_equal_the_deli
     first = posts(campaign)
     assert Counter(d.peer for d in first) == Counter({CHATS[0]: 1, CHATS[1]: 1, SLOW: 1})
     assert {d.account_id for d in first} == {"acct0"}
-    jobs = await campaign.m.ads.store.jobs.find({"campaign_id": cid}).to_list()
+    jobs = await campaign.m.ads.store.jobs.c.find({"campaign_id": cid}).to_list()
     banned = next(j for j in jobs if j["peer"] == BANNED)
     assert banned["state"] == "failed" and banned["reason"] == "chat_write_forbidden"
     slow = next(j for j in jobs if j["peer"] == SLOW)
@@ -157,7 +159,7 @@ async def test_queuing_again_makes_no_second_post_and_stop_cancels_what_waits(
     # A crash between queuing and the phase change: the round queues the same plan again.
     await runner.enqueue(cid, run)
     await runner.enqueue(cid, run)
-    jobs = await campaign.m.ads.store.jobs.find({"campaign_id": cid}).to_list()
+    jobs = await campaign.m.ads.store.jobs.c.find({"campaign_id": cid}).to_list()
     assert len(jobs) == 4 and len({j["key"] for j in jobs}) == 4
     await run_event(campaign, cid, 1)
     assert Counter(d.peer for d in posts(campaign)) == Counter(dict.fromkeys(CHATS, 1))
@@ -171,6 +173,80 @@ async def test_queuing_again_makes_no_second_post_and_stop_cancels_what_waits(
         )
     )
     assert state["previousStatus"] == "running"
+
+
+def group_message(
+    chat: int, message_id: int, reply_to: int | None, account: str, sender: int, **extra: Any
+) -> MessageReceived:
+    return MessageReceived(
+        account_id=account,
+        chat_kind="supergroup",
+        chat_id=chat,
+        message_id=message_id,
+        sender_id=sender,
+        text="how much?",
+        date=datetime.now(UTC),
+        reply_to_message_id=reply_to,
+        **extra,
+    )
+
+
+async def test_replies_to_posts_are_counted_once_per_variant_group_and_account_and_clicks_are_absent(
+    campaign: Any, eventually: Any
+) -> None:
+    t1 = await ad_template(campaign, "ad-r1", "Offer R1")
+    t2 = await ad_template(campaign, "ad-r2", "Offer R2")
+    lead = await campaign.data(CRM.AddLead, {"userId": 7001, "firstName": "Lena"})
+    assert lead["userId"] == 7001
+    created = await campaign.data(
+        AD.CreateAdCampaign,
+        {
+            "name": "Reply ads",
+            "templateIds": [t1, t2],
+            "targets": [{"chat": c} for c in CHATS[:2]],
+            "schedule": {"type": "once", "startAt": NOW},
+            "accounts": {"accountIds": ["acct0", "acct1"]},
+            "accountStrategy": "relay",
+            "start": True,
+        },
+    )
+    cid = created["id"]
+    await run_event(campaign, cid, 1)
+    sent = {d.peer: d for d in posts(campaign)}
+    a, b = sent[CHATS[0]], sent[CHATS[1]]
+    assert (a.account_id, b.account_id) == ("acct0", "acct1")
+    publish = campaign.fleet.rt.publish
+    # A reply to post A, heard by both accounts (two copies) and delivered again: one reply.
+    for account in ("acct0", "acct1", "acct0"):
+        await publish(group_message(CHATS[0], 9001, a.message_id, account, 7001))
+    # Two people reply to post B; one message replies to something else, one to nothing, and the
+    # posting account's own message (its copy says outgoing) is not a reply to count.
+    await publish(group_message(CHATS[1], 9002, b.message_id, "acct0", 7002))
+    await publish(group_message(CHATS[1], 9003, b.message_id, "acct0", 7001))
+    await publish(group_message(CHATS[1], 9004, b.message_id + 1000, "acct0", 7003))
+    await publish(group_message(CHATS[1], 9005, None, "acct0", 7003))
+    await publish(group_message(CHATS[1], 9006, b.message_id, "acct1", 5, is_outgoing=True))
+
+    async def counted() -> dict[str, Any] | None:
+        stats = await campaign.data(AD.GetAdStats, {"adCampaignId": cid})
+        return stats if stats["totals"]["replies"] >= 3 else None
+
+    stats = await eventually(counted, 20)
+    await publish(group_message(CHATS[1], 9002, b.message_id, "acct1", 7002))  # a late copy
+    stats = await campaign.data(AD.GetAdStats, {"adCampaignId": cid})
+    assert stats["totals"]["replies"] == 3
+    assert stats["totals"]["leads"] == 1  # 7001 replied twice and is the one lead
+    assert stats["totals"]["clicks"] is None
+    assert await campaign.m.ads.store.replies.count_documents({"campaign_id": cid}) == 3
+    by_group = await campaign.data(AD.GetAdStats, {"adCampaignId": cid, "groupBy": "group"})
+    assert {r["key"]: r["replies"] for r in by_group["rows"]} == {f"id:{CHATS[0]}": 1, f"id:{CHATS[1]}": 2}
+    by_account = await campaign.data(AD.GetAdStats, {"adCampaignId": cid, "groupBy": "account"})
+    assert {r["key"]: r["replies"] for r in by_account["rows"]} == {"acct0": 1, "acct1": 2}
+    by_template = await campaign.data(AD.GetAdStats, {"adCampaignId": cid, "groupBy": "template"})
+    assert {r["key"]: (r["replies"], r["leads"]) for r in by_template["rows"]} == {t1: (1, 1), t2: (2, 1)}
+    # The window: replies are counted on the day they were written.
+    later = await campaign.data(AD.GetAdStats, {"adCampaignId": cid, "since": "2099-01-01T00:00:00Z"})
+    assert later["totals"]["replies"] == 0
 
 
 async def test_bad_input_is_refused_with_a_clear_error(campaign: Any) -> None:

@@ -188,6 +188,11 @@ async def test_once_per_message_cooldown_daily_limit_blacklist_and_counters(camp
     assert lead["keywordSetId"] == ks_id and lead["tags"] == ["pricing"] and job["lead_id"] == lead["id"]
     captured = [e for e in campaign.events if e["_subject"].endswith("lead-captured.v1")]
     assert len(captured) == 1 and captured[0]["sourceGroupId"] == group_id
+    assert (captured[0]["leadId"], captured[0]["userId"], captured[0]["triggeredKeyword"]) == (
+        lead["id"],
+        101,
+        "price",
+    )
 
     # an admin of the group is never answered (tg-session says who the admins are)
     await pub(message("acct0", 2, ADMIN, "price list please", name="Boss"))

@@ -15,6 +15,8 @@ published into the events stream as tg-session does.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -360,3 +362,124 @@ async def test_trigger_rule_starts_a_scenario_for_the_sender(campaign: Any) -> N
     assert (
         run["target"]["userId"] == 5151 and run["leadId"] == fired["leadId"] and run["chat"]["chatId"] == CHAT
     )
+
+
+async def test_a_lead_entering_a_stage_starts_its_scenario_once(campaign: Any) -> None:
+    from tgm_campaign.testing import FleetChat
+    from tgm_contracts.commands import crm as CRM
+    from tgm_contracts.events_campaign import LeadStageChanged
+    from tgm_contracts.models.campaign import LeadStage
+
+    r = await roles(campaign)
+    fleet = campaign.fleet
+    fleet.chats.append(FleetChat(chat_id=CHAT, title="Club", username="clubgroup"))
+    script = await campaign.data(
+        C.SaveScript,
+        {
+            "name": "follow up",
+            "roles": [{"key": "expert"}],
+            "stages": [{"lines": [ln("expert", "Following up")]}],
+        },
+    )
+    scenario = await campaign.data(
+        C.SaveScenario,
+        {
+            "name": "on follow-up",
+            "scriptId": script["id"],
+            "roleBindings": {"expert": r["expert"]},
+            "where": "existing_group",
+            "chat": CHAT,
+            "startOn": "lead_stage",
+            "leadStages": ["follow_up"],
+        },
+    )
+    lead = await campaign.data(CRM.AddLead, {"userId": 6161, "firstName": "Fay", "username": "fayfay"})
+    other = await campaign.data(CRM.AddLead, {"userId": 6262, "firstName": "Gus"})
+    await campaign.data(CRM.UpdateLeadStage, {"leadId": other["id"], "stage": "replied"})  # not that stage
+    await campaign.data(CRM.UpdateLeadStage, {"leadId": lead["id"], "stage": "follow_up"})
+    await fleet.wait_for(lambda f: any(d.text == "Following up" for d in f.deliveries), 20)
+    runs = await campaign.data(C.GetCollaborationStatus, {"scenarioId": scenario["id"]})
+    assert [(x["leadId"], x["target"]["userId"], x["chat"]["chatId"]) for x in runs["items"]] == [
+        (lead["id"], 6161, CHAT)
+    ]
+    # The event again (a redelivery, another replica's copy), and the lead leaving the stage and
+    # coming back: the run of the first time answers; nobody writes again.
+    again = LeadStageChanged(
+        lead_id=lead["id"], user_id=6161, from_stage=LeadStage.NEW, to_stage=LeadStage.FOLLOW_UP
+    )
+    assert await campaign.m.collaboration.on_lead_stage(again) == [runs["items"][0]["id"]]
+    await fleet.rt.publish(again)
+    await campaign.data(CRM.UpdateLeadStage, {"leadId": lead["id"], "stage": "replied"})
+    await campaign.data(CRM.UpdateLeadStage, {"leadId": lead["id"], "stage": "follow_up"})
+    await campaign.wait_event(
+        lambda e: (
+            e["_subject"].endswith("lead-stage-changed.v1")
+            and e["toStage"] == "follow_up"
+            and e["fromStage"] == "replied"
+        ),
+        10,
+    )
+    runs = await campaign.data(C.GetCollaborationStatus, {"scenarioId": scenario["id"]})
+    assert len(runs["items"]) == 1
+    assert sum(d.text == "Following up" for d in fleet.deliveries) == 1
+
+
+async def test_flood_wait_on_create_group_and_on_an_ai_line_waits_and_continues_once(campaign: Any) -> None:
+    from tgm_contracts.commands.ai import AiGenerateResponse
+
+    async def answer(msg: Any) -> None:
+        req = json.loads(msg.data)
+        ai_calls.append(req)
+        data = {"text": "An AI line", "confidence": 0.9, "handoff": False, "language": "en"}
+        body = {"ok": True, "data": {**data, "provider": "local", "model": "test", "latencyMs": 1.0}}
+        await msg.respond(json.dumps(body).encode())
+
+    ai_calls: list[dict[str, Any]] = []
+    await campaign.nc.subscribe(AiGenerateResponse.SUBJECT, cb=answer)
+    r = await roles(campaign)
+    script = await campaign.data(
+        C.SaveScript,
+        {
+            "name": "flooded",
+            "roles": [{"key": "expert"}, {"key": "buyer"}],
+            "stages": [
+                {
+                    "lines": [
+                        {
+                            **ln("expert", "x"),
+                            "type": "ai_generate",
+                            "text": None,
+                            "prompt": "Greet the group",
+                        },
+                        ln("buyer", "after the wait"),
+                    ]
+                }
+            ],
+        },
+    )
+    fleet = campaign.fleet
+    fleet.fail("FLOOD_WAIT", count=1, account="acct0", peer="create-group", retry_after=8)
+    chat = -1_009_000_000_000  # FakeFleet's first created group
+    # the AI line's send will meet a FLOOD_WAIT too: the account rests, the line is sent once after it
+    fleet.fail("FLOOD_WAIT", count=1, account="acct0", peer=chat, retry_after=3)
+    t0 = time.monotonic()
+    run = await campaign.data(
+        C.StartCollaboration,
+        {
+            "scriptId": script["id"],
+            "roleBindings": {"expert": r["expert"], "buyer": r["buyer"]},
+            "newGroup": {"title": "Flooded club"},
+            "target": TARGET,
+        },
+    )
+    await fleet.wait_for(lambda f: len(f.created) == 1, 20)
+    waited = time.monotonic() - t0
+    assert waited >= 7.5, waited  # tried again after Telegram's wait, not every round
+    assert [a for a in fleet.attempts if a[1] == "create-group"] == [("acct0", "create-group", "FLOOD_WAIT")]
+    assert fleet.created[0].chat.chat_id == chat
+    view = await wait_run(campaign, run["id"], lambda v: v["status"] == "completed", 40)
+    sent = [(d.account_id, d.text) for d in fleet.deliveries if d.peer == chat]
+    assert sent == [("acct0", "An AI line"), ("acct1", "after the wait")], sent
+    assert any(a[2] == "FLOOD_WAIT" and a[0] == "acct0" and a[1] != "create-group" for a in fleet.attempts)
+    assert len(ai_calls) == 1  # the line was written once, not again for the retry
+    assert view["messagesSent"] == 2 and len(fleet.created) == 1

@@ -92,7 +92,14 @@ async def test_leads_add_update_stage_assign_delete(rt, mongo_server) -> None:
         )
         assert lead["stage"] == "new" and lead["username"] == "Alice_W" and lead["tags"] == ["vip", "tw"]
         assert lead["customFields"] == {"budget": 500} and lead["sourceType"] == "keyword"
-        assert [e.lead_id for e in ev.named("lead-captured")] == [lead["id"]]
+        (captured,) = ev.named("lead-captured")  # told from the stored lead
+        assert (captured.lead_id, captured.user_id, captured.username, captured.first_name) == (
+            lead["id"],
+            501,
+            "Alice_W",
+            "Alice",
+        )
+        assert (captured.source_type, captured.stage, captured.source_group_title) == ("keyword", "new", None)
         assert [(e.entity, e.action) for e in ev.named("entity-changed")] == [("lead", "created")]
         # duplicates per ifExists: the same user by id or by username (any case)
         dup = await client.call(CRM.AddLead, {"username": "alice_w"})

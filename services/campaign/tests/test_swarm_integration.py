@@ -431,3 +431,27 @@ async def test_a_crash_mid_answer_is_resumed_by_the_redelivery_without_a_second_
     status = (await campaign.data(C.GetSwarmStatus, {"swarmId": swarm["id"]}))["items"][0]
     assert status["stats"]["messagesSeen"] == 1 and status["stats"]["answered"] == 1
     assert status["stats"]["lastDecisions"][0]["jobId"] == jobs[0]["_id"]
+
+
+async def test_stop_cancels_an_answer_still_waiting(campaign: Any, eventually: Callable[..., Any]) -> None:
+    from tgm_contracts.commands import messaging as M
+
+    ai = Ai(campaign.nc)
+    await ai.start()
+    clock = Clock()
+    clock_all(campaign, clock)
+    role_ids = await roles(campaign)
+    swarm = await campaign.data(
+        C.StartSwarm,
+        {"chat": CHAT, "roleIds": role_ids[:2], "replyProbability": 1.0, "minIntervalSeconds": 10},
+    )
+    await campaign.data(M.PauseQueue, {"scope": "all"})  # the answer waits, as in its typing time
+    await asyncio.gather(*(campaign.fleet.rt.publish(e) for e in copies(7, "what does it cost?")))
+    await drained(campaign, eventually)
+    job = await campaign.rt.db["jobs"].find_one({"key": {"$regex": f"^swm:{swarm['id']}:"}})
+    assert job is not None and job["state"] in ("pending", "scheduled") and job["campaign_id"] == swarm["id"]
+    await campaign.data(C.StopSwarm, {"swarmId": swarm["id"]})
+    job = await campaign.rt.db["jobs"].find_one({"_id": job["_id"]})
+    assert (job["state"], job["reason"]) == ("cancelled", "campaign_stopped")
+    await campaign.data(M.ResumeQueue, {"scope": "all"})
+    assert not campaign.fleet.deliveries

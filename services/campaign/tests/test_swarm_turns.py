@@ -175,6 +175,13 @@ def test_unusable_accounts_no_text_and_active_hours() -> None:
     assert decide(night, ROLES, FLEET, State(), msg(1), 0.0, None).outcome == "inactive_hours"  # 12:00 UTC
     local = Rules(probability=1.0, min_interval=0, share=1.0, active_hours=("19:00", "21:00", "Asia/Taipei"))
     assert decide(local, ROLES, FLEET, State(), msg(1), 0.0, None).outcome == "answered"  # 20:00 in Taipei
+    # activeHours without a zone are the operator's general.timezone (passed in), not UTC
+    bare = {"reply_probability": 1.0, "min_interval_seconds": 0, "max_traffic_share": 1.0}
+    bare["active_hours"] = {"start": "19:00", "end": "21:00"}
+    assert (
+        decide(Rules.of(bare, "Asia/Taipei"), ROLES, FLEET, State(), msg(1), 0.0, None).outcome == "answered"
+    )
+    assert decide(Rules.of(bare), ROLES, FLEET, State(), msg(1), 0.0, None).outcome == "inactive_hours"
 
 
 def test_state_round_trips_and_a_decided_message_is_found() -> None:

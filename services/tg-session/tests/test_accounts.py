@@ -64,15 +64,27 @@ async def test_settings_groups_tags_personas_and_bulk(replicas):
     assert upd["personaId"] == pid and upd["label"] == "renamed" and upd["dailySendLimit"] == 30
     assert (await r.ok(A.GetPersonas, {}))["personas"][0]["accountCount"] == 1
     page = await r.ok(A.GetAccounts, {"role": "listener", "limit": 1, "sort": "phone"})
-    assert (
-        page["total"] == 2
-        and len(page["items"]) == 1
-        and page["nextCursor"] == "1"
-        and page["byState"] == {"new": 2}
+    assert page["total"] == 2 and len(page["items"]) == 1 and page["byState"] == {"new": 2}
+    assert page["items"][0]["id"] == b["id"]  # +1555… sorts before +886…
+    # A keyset cursor: the next page starts after the last account, and the last page says so.
+    rest = await r.ok(
+        A.GetAccounts, {"role": "listener", "limit": 1, "sort": "phone", "cursor": page["nextCursor"]}
     )
+    assert [i["id"] for i in rest["items"]] == [a["id"]] and rest["nextCursor"] is None
+    other = await r.call(A.GetAccounts, {"role": "listener", "sort": "label", "cursor": page["nextCursor"]})
+    assert other["error"]["code"] == "VALIDATION_ERROR"  # a cursor of another sort order is refused
+    # The whole fleet in creation order (the kept list), both ways, page by page.
+    first = await r.ok(A.GetAccounts, {"limit": 1})
+    second = await r.ok(A.GetAccounts, {"limit": 1, "cursor": first["nextCursor"]})
+    assert [first["items"][0]["id"], second["items"][0]["id"]] == [a["id"], b["id"]]
+    assert second["nextCursor"] is None and second["total"] == 2
+    newest = await r.ok(A.GetAccounts, {"limit": 1, "order": "desc"})
+    older = await r.ok(A.GetAccounts, {"limit": 1, "order": "desc", "cursor": newest["nextCursor"]})
+    assert [newest["items"][0]["id"], older["items"][0]["id"]] == [b["id"], a["id"]]
     assert (await r.ok(A.GetAccounts, {"text": "renamed"}))["items"][0]["id"] == a["id"]
     gone = await r.ok(A.BulkDeleteAccounts, {"accountIds": [b["id"]]})
     assert gone["affected"] == 1
+    assert [i["id"] for i in (await r.ok(A.GetAccounts, {}))["items"]] == [a["id"]]  # a delete shows at once
     await r.ok(A.RemoveAccount, {"accountId": a["id"]})
     assert (await r.ok(A.GetAccounts, {}))["total"] == 0
     assert (await r.call(A.RemoveAccount, {"accountId": a["id"]}))["error"]["code"] == "NOT_FOUND"

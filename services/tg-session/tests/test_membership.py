@@ -91,6 +91,8 @@ async def test_an_inbound_group_message_teaches_membership_once(replicas, tg_wor
         tg_world.post(owner, loud, f"loud {i}")
     await until(lambda: unwatched._value.get() >= seen_unwatched + 3)
     await events.wait("message-received", lambda d: d["text"] == "loud 2")
+    # The membership may be recorded after the message is published: wait for the two writes.
+    await until(lambda: memberships.learnt >= 2)
     assert await picked(r, quiet_id) == {bob["id"]} and await picked(r, loud_id) == {bob["id"]}
     assert memberships.learnt == 2  # six messages, two (account, chat) pairs: two writes
     assert (bob["id"], quiet_id) in memberships.known and ann["id"] not in {a for a, _ in memberships.known}

@@ -73,6 +73,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     FLOOD_WAIT = "FLOOD_WAIT"
     TELEGRAM_ERROR = "TELEGRAM_ERROR"
+    #: An upstream service (an AI provider) rejected the key TG-Matrix holds for it: not the caller's key.
+    UPSTREAM_AUTH = "UPSTREAM_AUTH"
     UNAVAILABLE = "UNAVAILABLE"
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
@@ -88,6 +90,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.FLOOD_WAIT: 429,
     ErrorCode.TELEGRAM_ERROR: 502,
+    ErrorCode.UPSTREAM_AUTH: 502,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
     ErrorCode.INTERNAL: 500,

@@ -78,13 +78,14 @@ def parse_reply(raw: dict[str, Any]) -> OkReply | ErrorReply:
 
 
 class IpcRequest(BaseModel):
-    """`{command, payload, requestId}` as the seed sends it."""
+    """`{command, payload, requestId}` as the seed sends it; all three are required (a reply is matched
+    to its request by `requestId`, so an envelope without one is refused, not answered anonymously)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     command: str = Field(min_length=1, max_length=100)
-    payload: dict[str, Any] = Field(default_factory=dict)
-    request_id: str | None = Field(None, alias="requestId", max_length=200)
+    payload: dict[str, Any]
+    request_id: str = Field(alias="requestId", min_length=1, max_length=200)
 
 
 class IpcResult(BaseModel):

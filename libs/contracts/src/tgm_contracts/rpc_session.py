@@ -36,7 +36,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Ack, Page, Request, Response
+from .base import Ack, HttpUrlStr, Page, Request, Response
 from .command import AccountRpc, Rpc
 from .commands.accounts import (
     AccountStatusReport,
@@ -96,9 +96,7 @@ class SendRequest(Request):
     parse_mode: Literal["md", "html", "none"] = "md"
     silent: bool = Field(False, description="Deliver without a notification sound.")
     link_preview: bool = True
-    media_url: str | None = Field(
-        None, max_length=2000, pattern=r"^https?://", description="Media fetched by URL."
-    )
+    media_url: HttpUrlStr | None = Field(None, description="Media fetched by URL.")
     file_id: str | None = Field(
         None,
         min_length=1,

@@ -33,7 +33,11 @@ class RuntimeSettings(BaseSettings):
     #: Copies JetStream keeps of streams, KV buckets and object stores this service creates (3 on a
     #: production cluster; 1 on the embedded single server).
     js_replicas: int = Field(1, ge=1, le=5)
-    #: OTLP/HTTP endpoint for traces (e.g. http://127.0.0.1:4318); tracing stays local when unset.
-    otlp_endpoint: str | None = None
+    #: OTLP/HTTP endpoint for traces (e.g. http://127.0.0.1:4318); unset, no span is made (tracing.py).
+    otlp_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("TGM_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    #: Share of traces recorded when tracing is on (parent-based: a service follows its caller).
+    trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
     #: How long stopping waits for background work (each of: periodic rounds, spawned tasks).
     stop_timeout_seconds: float = Field(10.0, gt=0, le=120)

@@ -3,6 +3,12 @@
 One writer for every service that exports rows (collected users, reports, logs). A file must fit one
 NATS reply, so when the encoded file would pass `inline_limit` (bytes of base64) rows are cut from the
 end and the file says `truncated`: an operator gets the first part and knows it, rather than an error.
+
+Cells are formula-safe (OWASP "CSV injection"): a text cell starting with `=`, `+`, `-`, `@`, a tab or a
+carriage return (a Telegram name, a message, anything a stranger typed) is written with a leading `'`, so a
+spreadsheet shows it as text instead of evaluating `=HYPERLINK(...)`. XLSX cells are always typed: text is
+a string cell, never a formula; numbers, booleans and times stay what they are. JSON is data, not a sheet,
+and is written unchanged.
 """
 
 from __future__ import annotations
@@ -24,12 +30,24 @@ from tgm_contracts.models.analytics import MIME_TYPES, ExportFile, ExportFormat
 INLINE_LIMIT = 700_000
 
 
+#: First characters a spreadsheet reads as the start of a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(text: str) -> str:
+    """`text` as a spreadsheet shows it literally: a leading `'` when it would start a formula."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def cell(value: Any) -> Any:
-    """A value as a spreadsheet cell: times as ISO text, containers as JSON, None as empty."""
+    """A value as a spreadsheet cell: times as ISO text, containers as JSON, None as empty, text
+    formula-safe; numbers and booleans unchanged."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict | list | tuple):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, str):
+        return safe_text(value)
     return value
 
 
@@ -37,19 +55,32 @@ def encode(fmt: ExportFormat, columns: Sequence[str], rows: Sequence[Sequence[An
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(columns)
+        writer.writerow([safe_text(c) for c in columns])
         for row in rows:
             writer.writerow(["" if v is None else cell(v) for v in row])
         # A BOM so that spreadsheet programs read UTF-8 (Chinese names, emoji) correctly.
         return ("\ufeff" + buf.getvalue()).encode("utf-8")
     if fmt == "xlsx":
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
         wb = Workbook(write_only=True)
         ws = wb.create_sheet(sheet[:31] or "export")
-        ws.append(list(columns))
+
+        def typed(value: Any) -> Any:
+            # openpyxl would type text starting with "=" as a formula and "#N/A" as an error: text is
+            # always a string cell. Control characters XLSX cannot hold are dropped (not an error).
+            value = cell(value)
+            if not isinstance(value, str):
+                return value
+            c = WriteOnlyCell(ws, ILLEGAL_CHARACTERS_RE.sub("", value))
+            c.data_type = "s"
+            return c
+
+        ws.append([typed(c) for c in columns])
         for row in rows:
-            ws.append([cell(v) for v in row])
+            ws.append([typed(v) for v in row])
         out = io.BytesIO()
         wb.save(out)
         return out.getvalue()

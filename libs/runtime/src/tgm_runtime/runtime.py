@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+import orjson
 from faststream.nats import NatsBroker, NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.prometheus import NatsPrometheusMiddleware
@@ -57,6 +58,7 @@ from .config import RuntimeSettings
 from .errors import DomainError, Invalid
 from .logs import request_id_var, setup_logging
 from .migrations import Migration, MigrationRunner
+from .replicas import ensure_replicas
 from .secrets import SecretBox, decode_key, load_or_create_key_file, new_key_text
 from .settings_store import SettingsStore
 from .tasks import BackgroundTasks, Periodic, Seconds
@@ -67,6 +69,18 @@ compat.patch()
 
 #: The longest wait before an event whose handler failed is delivered again.
 EVENT_RETRY_MAX_SECONDS = 60.0
+
+
+def _current(broker: NatsBroker) -> NatsMessage:
+    """The message FastStream is delivering to the endpoint that runs now.
+
+    Endpoints take no parameters and read it here: a parameter `msg: NatsMessage` is FastStream's
+    `Context("message")`, a custom field fast_depends resolves by running its sync `use` in anyio's
+    worker thread — one thread hop per delivery of every command and event (bench/automation's
+    profile of campaign at 200 events/s: 4.5 s of 72, the GIL handed back and forth). The
+    context variable it would have read is this one."""
+    msg: NatsMessage = broker.context.get_local("message")
+    return msg
 
 
 def _deliveries(msg: NatsMessage) -> int:
@@ -158,17 +172,24 @@ def _decode(body: bytes) -> Any:
     if not body:
         return {}
     try:
-        return json.loads(body)
+        return orjson.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"payload is not valid JSON: {exc}") from None
 
 
-def _dump(model: Any, response: type[BaseModel]) -> Any:
-    if isinstance(model, BaseModel):
-        if not isinstance(model, response):
-            model = response.model_validate(model.model_dump())
-        return model.model_dump(mode="json", by_alias=True)
-    return response.model_validate(model).model_dump(mode="json", by_alias=True)
+def _model(result: Any, response: type[BaseModel]) -> BaseModel:
+    """The handler's result as the contract's response model (validated once: a model of the
+    response type is taken as it is)."""
+    if isinstance(result, response):
+        return result
+    if isinstance(result, BaseModel):
+        return response.model_validate(result.model_dump())
+    return response.model_validate(result)
+
+
+def _ok_bytes(model: BaseModel) -> bytes:
+    """`{"ok":true,"data":…}` written straight from the model (no dict in between)."""
+    return b'{"ok":true,"data":' + model.__pydantic_serializer__.to_json(model, by_alias=True) + b"}"
 
 
 class ServiceRuntime(Generic[AppT]):
@@ -188,7 +209,10 @@ class ServiceRuntime(Generic[AppT]):
         self._counts = counts
         self._app: AppT | None = None
         self._app_factory: Callable[[], Awaitable[AppT]] | None = None
-        self._bindings: list[tuple[type[Command] | type[Rpc], Callable[[AppT], Callable[..., Any]]]] = []
+        # (command, use case, whether it takes the principal too): checked against the app at start
+        self._bindings: list[
+            tuple[type[Command] | type[Rpc], Callable[[AppT], Callable[..., Any]], bool]
+        ] = []
         self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         self._start_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
@@ -196,6 +220,8 @@ class ServiceRuntime(Generic[AppT]):
         self._restore_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
         self._stop = asyncio.Event()
         self._ready = False
+        #: Bucket streams whose replicas this start has checked (replicas.py).
+        self._replicas_checked: set[str] = set()
         self._shared: dict[type[Event], _SharedConsumer] = {}
         self.registry = CollectorRegistry()
         self.handled = Counter(
@@ -218,6 +244,13 @@ class ServiceRuntime(Generic[AppT]):
             ["event"],
             registry=self.registry,
         )
+        # FastStream's per-message middleware (measured in bench/gateway, issue 16): the OpenTelemetry
+        # one only when spans go somewhere (an OTLP endpoint; it is what carries `traceparent` into
+        # handlers and out of publishes), the Prometheus one always (faststream_* in deploy/METRICS.md).
+        middlewares: list[Any] = []
+        if self.settings.otlp_endpoint:
+            middlewares.append(NatsTelemetryMiddleware())
+        middlewares.append(NatsPrometheusMiddleware(registry=self.registry, app_name=service.value))
         self.broker = NatsBroker(
             self.settings.nats_url,
             name=f"{service.value}:{self.settings.replica_id}",
@@ -225,10 +258,7 @@ class ServiceRuntime(Generic[AppT]):
             reconnect_time_wait=1,
             connect_timeout=5,
             graceful_timeout=15.0,
-            middlewares=[
-                NatsTelemetryMiddleware(),
-                NatsPrometheusMiddleware(registry=self.registry, app_name=service.value),
-            ],
+            middlewares=middlewares,
             log_level=logging.DEBUG,
         )
         self.mongo: AsyncMongoClient[Any] | None = None
@@ -302,29 +332,55 @@ class ServiceRuntime(Generic[AppT]):
 
         The lambda is typed (`app` is this runtime's AppT), so the checker and go-to-definition follow it to
         the use case. At start the method's request parameter is checked against the contract's `Request`
-        (a mismatch fails the start, not a call). A handler that needs more than the request (the caller's
-        principal, the request id) is written out with `@runtime.command`."""
+        (a mismatch fails the start, not a call). A use case that also takes who calls is served by
+        `route_with_principal`; a handler that needs more (the request id) is written out with
+        `@runtime.command`."""
 
         async def handler(req: Any, ctx: CallContext[AppT]) -> Any:
             return await use_case(ctx.app)(req)
 
+        self._bind(cmd, use_case, handler, takes_principal=False)
+
+    def route_with_principal(
+        self,
+        cmd: type[Command] | type[Rpc],
+        use_case: Callable[[AppT], Callable[[ReqT, str | None], Awaitable[Any]]],
+    ) -> None:
+        """`route` for a use case that also takes the caller's principal (who did it: the audit trail,
+        ownership): `runtime.route_with_principal(CreateAdCampaign, lambda app: app.ads.create)` calls
+        `app.ads.create(req, ctx.principal)`. Checked at start like `route`."""
+
+        async def handler(req: Any, ctx: CallContext[AppT]) -> Any:
+            return await use_case(ctx.app)(req, ctx.principal)
+
+        self._bind(cmd, use_case, handler, takes_principal=True)
+
+    def _bind(
+        self,
+        cmd: type[Command] | type[Rpc],
+        use_case: Callable[[AppT], Callable[..., Any]],
+        handler: Callable[[Any, CallContext[AppT]], Awaitable[Any]],
+        *,
+        takes_principal: bool,
+    ) -> None:
         handler.__name__ = cmd.NAME.replace("-", "_")
-        self._bindings.append((cmd, use_case))
+        self._bindings.append((cmd, use_case, takes_principal))
         if issubclass(cmd, Command):
             self.command(cmd)(handler)
         else:
             self.rpc(cmd)(handler)
 
     def _check_bindings(self, app: AppT) -> None:
-        for cmd, use_case in self._bindings:
+        for cmd, use_case, takes_principal in self._bindings:
             method = use_case(app)
             params = [
                 p
                 for p in inspect.signature(method).parameters.values()
                 if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
             ]
-            if len(params) != 1:
-                raise TypeError(f"{cmd.NAME}: {method.__qualname__} must take exactly the request")
+            if len(params) != (2 if takes_principal else 1):
+                takes = "the request and the principal" if takes_principal else "the request"
+                raise TypeError(f"{cmd.NAME}: {method.__qualname__} must take exactly {takes}")
             try:
                 expected = typing.get_type_hints(method).get(params[0].name)
             except Exception:  # annotations only importable under TYPE_CHECKING: nothing to compare
@@ -360,13 +416,20 @@ class ServiceRuntime(Generic[AppT]):
         kind: str = "command",
     ) -> Callable[[H], H]:
         def decorate(fn: H) -> H:
-            async def endpoint(msg: NatsMessage) -> dict[str, Any]:
-                return await self.dispatch(
+            async def endpoint() -> bytes | None:
+                msg = _current(self.broker)
+                reply = await self.dispatch(
                     name, request, response, fn, msg.body, msg.headers, subject, kind=kind
                 )
+                # Answered here, in the bytes the dispatch wrote: FastStream's response publisher
+                # (off: `no_reply`) would encode and publish the same envelope through its layers.
+                if msg.reply_to:
+                    await msg.raw_message.respond(reply)
+                    return None
+                return reply  # FastStream's in-memory test broker answers with what is returned
 
             endpoint.__name__ = f"handle_{name.replace('-', '_')}"
-            self.broker.subscriber(subject, queue=queue, title=name)(endpoint)
+            self.broker.subscriber(subject, queue=queue, title=name, no_reply=True)(endpoint)
             return fn
 
         return decorate
@@ -381,8 +444,9 @@ class ServiceRuntime(Generic[AppT]):
         headers: Mapping[str, str] | None = None,
         subject: str = "",
         kind: str = "command",
-    ) -> dict[str, Any]:
-        """Validate, call, and wrap the outcome in the reply envelope — never raises."""
+    ) -> bytes:
+        """Validate once, call, and give the reply envelope's bytes — never raises. The result is
+        serialised straight from the contract's response model (no dict or second encoder between)."""
         ctx = CallContext(self, headers, subject)
         token = request_id_var.set(ctx.request_id)
         started = time.perf_counter()
@@ -393,21 +457,21 @@ class ServiceRuntime(Generic[AppT]):
                 req = request.model_validate(payload)
             except ValidationError as exc:
                 raise Invalid(f"invalid payload for {name}", validation_details(exc)) from None
-            result = await fn(req, ctx)
-            return env.ok(_dump(result, response))
+            return _ok_bytes(_model(await fn(req, ctx), response))
         except DomainError as exc:
             outcome = exc.code.value
-            return env.error(exc.code, exc.message, exc.details, exc.retry_after)
+            reply = env.error(exc.code, exc.message, exc.details, exc.retry_after)
         except Exception as exc:
             outcome = ErrorCode.INTERNAL.value
             log.error("handler %s failed: %s\n%s", name, exc, traceback.format_exc())
-            return env.error(ErrorCode.INTERNAL, f"{name} failed inside {self.service.value}; see its logs")
+            reply = env.error(ErrorCode.INTERNAL, f"{name} failed inside {self.service.value}; see its logs")
         finally:
             elapsed = time.perf_counter() - started
             self.handled.labels(name, outcome).inc()
             self.latency.labels(name).observe(elapsed)
             self.perf.observe(name, kind, elapsed, outcome in _SERVER_ERRORS)
             request_id_var.reset(token)
+        return orjson.dumps(reply, option=orjson.OPT_NON_STR_KEYS, default=str)
 
     async def serve_account(
         self,
@@ -425,7 +489,9 @@ class ServiceRuntime(Generic[AppT]):
             addressed = subjects.parse_account(msg.subject)
             route = routes.get(addressed.name) if addressed is not None else None
             if addressed is None or route is None or addressed.major != route[0].VERSION:
-                reply = env.error(ErrorCode.NOT_FOUND, f"account call {msg.subject!r} is not served")
+                reply = orjson.dumps(
+                    env.error(ErrorCode.NOT_FOUND, f"account call {msg.subject!r} is not served")
+                )
             else:
                 call, fn = route
                 reply = await self.dispatch(
@@ -439,7 +505,7 @@ class ServiceRuntime(Generic[AppT]):
                     kind="rpc",
                 )
             if msg.reply:
-                await msg.respond(json.dumps(reply).encode())
+                await msg.respond(reply)
 
         return await self.nc.subscribe(subjects.account_wildcard(account_id), cb=on_message)
 
@@ -460,8 +526,8 @@ class ServiceRuntime(Generic[AppT]):
         op = f"{event.OWNER.value}.{event.NAME}@{durable}"
 
         def decorate(fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
-            async def endpoint(msg: NatsMessage) -> None:
-                await self._consume_event(event, msg, fn, op)
+            async def endpoint() -> None:
+                await self._consume_event(event, _current(self.broker), fn, op)
 
             endpoint.__name__ = f"on_{event.NAME.replace('-', '_')}"
             # A durable pull consumer: every replica of this service fetches from the same consumer, so
@@ -554,9 +620,9 @@ class ServiceRuntime(Generic[AppT]):
                 max_workers=shared.max_workers,
             )(endpoint)
 
-    def _shared_endpoint(self, shared: _SharedConsumer) -> Callable[[NatsMessage], Awaitable[None]]:
-        async def endpoint(msg: NatsMessage) -> None:
-            await self._consume_shared(shared, msg)
+    def _shared_endpoint(self, shared: _SharedConsumer) -> Callable[[], Awaitable[None]]:
+        async def endpoint() -> None:
+            await self._consume_shared(shared, _current(self.broker))
 
         endpoint.__name__ = f"on_{shared.event.NAME.replace('-', '_')}"
         return endpoint
@@ -620,7 +686,8 @@ class ServiceRuntime(Generic[AppT]):
         name = f"{self.service.value.replace('-', '_')}_{durable}"
 
         def decorate(fn: Callable[[Event], Awaitable[None]]) -> Callable[[Event], Awaitable[None]]:
-            async def endpoint(msg: NatsMessage) -> None:
+            async def endpoint() -> None:
+                msg = _current(self.broker)
                 cls = EVENTS.get(msg.raw_message.subject)
                 if cls is None:
                     log.warning("dropping event on undeclared subject %s", msg.raw_message.subject)
@@ -710,19 +777,29 @@ class ServiceRuntime(Generic[AppT]):
         return await self.settings_store.values(section)
 
     async def object_store(self, spec: streams.ObjectStoreSpec) -> Any:
-        return await self.broker.object_storage(
+        store = await self.broker.object_storage(
             spec.bucket, description=spec.description, replicas=self.settings.js_replicas
         )
+        await self._replicas_once(f"OBJ_{spec.bucket}")
+        return store
 
     async def key_value(self, spec: streams.KvSpec) -> Any:
         """A KV bucket declared in contracts, created on first use with its TTL and history."""
-        return await self.broker.key_value(
+        kv = await self.broker.key_value(
             spec.bucket,
             description=spec.description,
             ttl=spec.ttl_seconds,
             history=spec.history,
             replicas=self.settings.js_replicas,
         )
+        await self._replicas_once(f"KV_{spec.bucket}")
+        return kv
+
+    async def _replicas_once(self, stream: str) -> None:
+        """An existing bucket's stream gets the configured replicas, checked once per start (replicas.py)."""
+        if stream not in self._replicas_checked:
+            self._replicas_checked.add(stream)
+            await ensure_replicas(self.js, stream, self.settings.js_replicas)
 
     @property
     def nc(self) -> Any:
@@ -759,6 +836,7 @@ class ServiceRuntime(Generic[AppT]):
         self.settings_store = SettingsStore(self.db, self.service)
 
     async def start(self, *, connect_broker: bool = True) -> None:
+        self._replicas_checked.clear()
         self._declare_shared_consumers()
         if self.mongo is None:
             await self.connect_database()
@@ -793,7 +871,7 @@ class ServiceRuntime(Generic[AppT]):
                 num_replicas=self.settings.js_replicas,
             )
             try:
-                await js.stream_info(spec.name)
+                await ensure_replicas(js, spec.name, self.settings.js_replicas)
             except NotFoundError:
                 try:
                     await js.add_stream(config)
@@ -849,7 +927,7 @@ class ServiceRuntime(Generic[AppT]):
         setup_logging(self.service.value, self.settings.replica_id, self.settings.log_level)
         from .tracing import setup_tracing
 
-        setup_tracing(self.service.value, self.settings.otlp_endpoint)
+        setup_tracing(self.service.value, self.settings.otlp_endpoint, self.settings.trace_sample_ratio)
         asyncio.run(self.serve())
 
     # --- sys protocol ------------------------------------------------------------------------------

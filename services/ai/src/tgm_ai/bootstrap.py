@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tgm_contracts import Service
+from tgm_contracts.events_ai import AiSettingsChanged
 from tgm_contracts.settings import AiDefaults
 
 from . import __version__
@@ -35,6 +36,7 @@ from .memory.store import MemoryStore
 from .migrations import MIGRATIONS
 from .providers import handlers as provider_handlers
 from .providers.embedders import EmbedderSource
+from .providers.metrics import AiMetrics
 from .providers.service import ProviderService
 from .providers.store import SettingsStore, UsageStore
 from .providers.usage import UsageReports
@@ -59,6 +61,8 @@ def build(settings: AiSettings | None = None) -> Runtime:
         Service.AI, version=__version__, migrations=MIGRATIONS, counts=counts, settings=settings.runtime
     )
 
+    metrics = AiMetrics(runtime.registry)  # registered once per runtime, not per app build
+
     async def app() -> AiApp:
         db = runtime.db
         embedders = EmbedderSource()
@@ -71,9 +75,15 @@ def build(settings: AiSettings | None = None) -> Runtime:
                 runtime.spawn(index.reembed(), "ai-reembed")
 
         providers = ProviderService(
-            SettingsStore(db), UsageStore(db), runtime.secrets, embedders, runtime.emit, reembed
+            SettingsStore(db),
+            UsageStore(db),
+            runtime.secrets,
+            embedders,
+            runtime.emit,
+            reembed,
+            metrics=metrics,
         )
-        items = KnowledgeItems(knowledge_store, index, runtime.emit)
+        items = KnowledgeItems(knowledge_store, index, runtime.emit, runtime.spawn)
         search = KnowledgeSearch(knowledge_store, index, providers)
 
         async def fetch(url: str) -> RawDocument:
@@ -105,8 +115,16 @@ def build(settings: AiSettings | None = None) -> Runtime:
     @runtime.on_start
     async def load(rt: Runtime) -> None:
         await rt.app.providers.doc()
+
+        # Every replica keeps the settings in memory; any replica's save drops them everywhere.
+        async def settings_changed(msg: Any) -> None:
+            rt.app.providers.forget()
+
+        await rt.nc.subscribe(AiSettingsChanged.SUBJECT, cb=settings_changed)
         await rt.app.documents.fail_stale()
         await rt.app.index.load()
+        # A full clear that crashed before its retired generation was dropped: drop it now.
+        rt.spawn(rt.app.index.store.drop_retired(), "ai-knowledge-drop-retired")
 
     @runtime.on_restore
     async def reload(rt: Runtime) -> None:

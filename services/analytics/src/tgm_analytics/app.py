@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tgm_runtime import CallContext, ServiceRuntime
+from tgm_runtime import ServiceRuntime
 
 from .alerts.probe import ServiceProbe
 from .alerts.service import AlertService
@@ -39,5 +39,4 @@ class AnalyticsApp:
     telemetry_retention: Retention
 
 
-Ctx = CallContext[AnalyticsApp]
 Runtime = ServiceRuntime[AnalyticsApp]

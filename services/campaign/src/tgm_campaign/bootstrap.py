@@ -106,6 +106,10 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         runtime.every(CAMPAIGN_SECONDS, lambda: runtime.app.swarms.tick(), "swarm-runner")
     runtime.every(1.0, lambda: runtime.app.groups.flush_seen(), "automation-groups-seen")  # every replica
 
+    # Once per runtime, not per start (a second registration on the registry would raise); also lets
+    # deploy/metrics_doc.py read every metric from a built, unstarted runtime.
+    metrics = Metrics(runtime.registry)
+
     async def make_app() -> CampaignApp:
         db = runtime.db
 
@@ -124,7 +128,6 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         events = JobEvents(runtime.emit)
         rules = Rules(runtime.settings_section)
         directory = AccountDirectory(call)
-        metrics = Metrics(runtime.registry)
         clock = time.time
         queue = QueueService(stores, events, directory, clock)
         scheduler = Scheduler(
@@ -194,7 +197,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             auto, monitoring, campaigns, status, stores, call, clock, runtime.request
         )
         # --- ads and collaboration: the same queue, the same compliance -------------------------
-        ads = AdService(AdStore(db), stores, queue, control, groups, rules, call, emit, clock)
+        ads = AdService(AdStore(db), stores, queue, control, groups, rules, call, emit, clock, monitoring)
         collab = CollaborationStores.of(db)
         library = RoleLibrary(collab, stores, call, emit, clock)
         collaboration = CollaborationService(
@@ -202,7 +205,9 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         )
         automation.start_scenario = collaboration.start_for  # trigger rules' start_scenario action
         triggers.missing_scenarios = collaboration.missing_scenarios
-        swarms = SwarmService(collab, library, stores, queue, monitoring, call, emit, clock)
+        swarms = SwarmService(
+            collab, library, stores, queue, monitoring, call, emit, clock, control, zone=triggers.zone
+        )
         return CampaignApp(
             queue=queue,
             control=control,

@@ -306,6 +306,15 @@ class FakeFleet:
             acct = self.accounts.get(req.account_id or "")
             if acct is None or not acct.served:
                 raise DomainError(ErrorCode.UNAVAILABLE, f"nobody holds account {req.account_id}")
+            # a fault given for peer "create-group" answers this call (FLOOD_WAIT only)
+            fault = next((f for f in self.faults if f.peer == "create-group" and f.matches(acct.id, f.peer)), None)
+            if fault is not None:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.faults.remove(fault)
+                self.attempts.append((acct.id, "create-group", fault.error))
+                await self._notify()
+                raise DomainError(ErrorCode.FLOOD_WAIT, "A wait is required", retry_after=fault.retry_after)
             chat_id = -1_009_000_000_000 - len(self.created)
             self.chats.append(FleetChat(chat_id, req.title, invite=f"inv{len(self.created)}"))
             acct.members_of = {*(acct.members_of or set()), chat_id}
@@ -373,31 +382,29 @@ class FakeFleet:
             raise DomainError(ErrorCode.NOT_FOUND, f"no peer {req.peer}")
         return ResolvedPeer(peer_id=chat.chat_id, kind="supergroup", username=chat.username, title=chat.title)
 
+    @staticmethod
+    def _shown(a: FleetAccount) -> dict[str, Any]:
+        """What the brief and the full view of an account both say (this double holds every account)."""
+        return {
+            "id": a.id,
+            "phone": a.phone,
+            "state": a.state,
+            "role": a.role,
+            "tags": a.tags,
+            "group": a.group,
+            "holder": "fleet-double",
+        }
+
     def _brief(self, a: FleetAccount) -> AccountBrief:
-        return AccountBrief(
-            id=a.id,
-            phone=a.phone,
-            state=a.state,
-            role=a.role,
-            tags=a.tags,
-            group=a.group,
-            holder="fleet-double",
-        )
+        return AccountBrief(**self._shown(a))
 
     def _view(self, a: FleetAccount) -> AccountView:
-        now = utcnow()
         return AccountView(
-            id=a.id,
-            phone=a.phone,
-            state=a.state,
-            role=a.role,
-            tags=a.tags,
-            group=a.group,
+            **self._shown(a),
             api_credential_id=a.api_credential,
             connected=a.served,
-            holder="fleet-double",
             created_at=a.created_at,
-            updated_at=now,
+            updated_at=utcnow(),
         )
 
     async def _notify(self) -> None:

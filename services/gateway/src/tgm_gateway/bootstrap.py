@@ -17,11 +17,13 @@ from tgm_contracts.events_system import SettingsChanged
 from tgm_runtime import ServiceRuntime
 
 from . import __version__
-from .api import http, sse, ws
+from .api import console, http, sse, ws
+from .api.body import BodyLimits
 from .app import GatewayApp, Runtime
 from .dispatch import CommandDeadline, Dispatcher
 from .keys import handlers as keys_handlers
-from .keys.limiter import KeyRateLimiter
+from .keys.cache import KeyCache
+from .keys.limiter import FailedAuthLimiter, KeyRateLimiter
 from .keys.service import ApiKeys
 from .keys.store import KeyStore, count_active_keys
 from .migrations import MIGRATIONS
@@ -53,10 +55,19 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
         runtime.registry,
     )
 
+    # Per process, like the dispatcher: a restart of the runtime does not forgive an address.
+    failures = FailedAuthLimiter(settings.failed_auth_per_second, settings.failed_auth_burst)
+
     async def make_app() -> GatewayApp:
         sections = SettingsSections(runtime, settings)
         return GatewayApp(
-            keys=ApiKeys(KeyStore(runtime.db)),
+            keys=ApiKeys(
+                KeyStore(runtime.db),
+                KeyCache(
+                    settings.key_cache_seconds, settings.key_miss_cache_seconds, settings.key_cache_entries
+                ),
+                failures,
+            ),
             dispatcher=dispatcher,
             deadline=deadline,
             sections=sections,
@@ -74,6 +85,7 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
 
         # Every gateway replica follows settings changes, whichever replica saved them.
         async def changed(msg: Any) -> None:
+            runtime.app.sections.forget()
             if json.loads(msg.data).get("section") == "general":
                 await deadline.refresh(runtime.settings_store)
 
@@ -81,6 +93,7 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
 
     async def on_restore(rt: ServiceRuntime) -> None:
         runtime.app.keys.forget_cached()
+        runtime.app.sections.forget()
         await recover()
 
     runtime.provide(make_app)
@@ -97,15 +110,19 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        if settings.bootstrap_admin_key:
+        if settings.admin_key_file is not None:
+            await runtime.app.keys.from_file(settings.admin_key_file)
+        elif settings.bootstrap_admin_key:
             await _first_admin_key(runtime)
         yield
         await runtime.stop()
 
-    api = http.create_api(runtime, lifespan)
-    sse.register(api, runtime)
-    keys_handlers.register(api, runtime)
-    ws.register(api, runtime)
+    limits = BodyLimits(settings.max_body_bytes, settings.max_json_depth)
+    api = http.create_api(runtime, lifespan, limits)
+    sse.register(api, runtime, limits)
+    keys_handlers.register(api, runtime, limits)
+    ws.register(api, runtime, limits, settings.ws_key_check_seconds)
+    console.register(api)  # last: its catch-all must not shadow an API route
     return api
 
 

@@ -1,4 +1,12 @@
-"""From a caller's command to its owner's subject: auth, lookup, role, validation, then NATS."""
+"""From a caller's command to its owner's subject: auth, lookup, role, validation, then NATS.
+
+*Decisions (issue 16, the hot path):* every command's route (contract, subject, least role, deadline)
+is read from the registry once, when the dispatcher is built; the payload is validated once and
+serialised straight to bytes by its contract; the owner's reply is parsed once (orjson) to check it is
+an envelope, and kept as the bytes it came in (`Outcome.raw`) so the HTTP edge answers with them
+instead of encoding the same document again. A span is opened only when tracing is on
+(`tgm_runtime.tracing.active()`); with tracing off there is no span and no `traceparent`.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 from tgm_contracts import HTTP_STATUS, REGISTRY, Command, ErrorCode, validation_details
 from tgm_contracts import envelope as env
+from tgm_runtime import tracing
 from tgm_runtime.settings_store import SettingsStore
 
-from .bus import request, trace_headers
+from .bus import request_bytes, trace_headers
 from .keys.limiter import KeyRateLimiter
 from .keys.service import Principal
 
@@ -27,6 +36,8 @@ class Outcome:
     status: int
     reply: dict[str, Any]
     command: type[Command] | None = None
+    #: The owner's reply exactly as it came (a well-formed envelope): the HTTP body, not re-encoded.
+    raw: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,9 +86,23 @@ class Dispatcher:
             ["command"],
             registry=registry,
         )
+        # Read once: the registry cannot change while the process runs.
+        self._routes: dict[str, type[Command]] = {name: REGISTRY.get(name) for name in REGISTRY.names()}  # type: ignore[misc]
+        self._counted: dict[tuple[str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
 
     def resolve(self, name: str) -> type[Command] | None:
-        return REGISTRY.get(name)
+        return self._routes.get(name)
+
+    def _count(self, label: str, code: str, seconds: float) -> None:
+        counter = self._counted.get((label, code))
+        if counter is None:
+            counter = self._counted[(label, code)] = self.requests.labels(label, code)
+        timer = self._timed.get(label)
+        if timer is None:
+            timer = self._timed[label] = self.latency.labels(label)
+        counter.inc()
+        timer.observe(seconds)
 
     async def run(
         self,
@@ -88,15 +113,17 @@ class Dispatcher:
         extra: dict[str, Any] | None = None,
     ) -> Outcome:
         started = time.perf_counter()
-        # One span per command; its context travels to the owner in the `traceparent` header.
-        with _tracer.start_as_current_span(f"command {name[:100]}", kind=trace.SpanKind.CLIENT) as span:
+        if tracing.active():
+            # One span per command; its context travels to the owner in the `traceparent` header.
+            with _tracer.start_as_current_span(f"command {name[:100]}", kind=trace.SpanKind.CLIENT) as span:
+                outcome = await self._run(name, payload, principal, request_id, extra)
+                span.set_attribute("tgm.command", name[:100])
+                span.set_attribute("tgm.status", outcome.status)
+        else:
             outcome = await self._run(name, payload, principal, request_id, extra)
-            span.set_attribute("tgm.command", name[:100])
-            span.set_attribute("tgm.status", outcome.status)
         label = outcome.command.NAME if outcome.command else "unknown"
         code = "OK" if outcome.ok else outcome.reply["error"]["code"]
-        self.requests.labels(label, code).inc()
-        self.latency.labels(label).observe(time.perf_counter() - started)
+        self._count(label, code, time.perf_counter() - started)
         return outcome
 
     async def _run(
@@ -145,14 +172,14 @@ class Dispatcher:
             )
             out.command = cmd
             return out
-        body = req.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        data = cmd.Request.__pydantic_serializer__.to_json(req, by_alias=True, exclude_unset=True)
         headers = trace_headers(request_id, principal.key_id, principal.role.label)
         timeout = cmd.TIMEOUT or self._default_timeout()
-        reply = await request(self._nc(), cmd.SUBJECT, body, headers, timeout)
+        reply, raw = await request_bytes(self._nc(), cmd.SUBJECT, data, headers, timeout)
         if reply["ok"]:
-            return Outcome(200, reply, cmd)
+            return Outcome(200, reply, cmd, raw)
         try:
             code = ErrorCode(reply["error"]["code"])
         except (KeyError, ValueError, TypeError):
             code = ErrorCode.INTERNAL
-        return Outcome(HTTP_STATUS[code], reply, cmd)
+        return Outcome(HTTP_STATUS[code], reply, cmd, raw)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tgm_runtime import RuntimeSettings
@@ -19,8 +21,30 @@ class GatewaySettings(BaseSettings):
     key_rate_burst: int = Field(200, ge=1)
     #: How long the gateway waits for every replica to answer a broadcast `sys` op.
     fanout_window_seconds: float = Field(1.0, gt=0)
+    #: Largest request body (HTTP) or WebSocket text frame, in bytes. The largest legitimate command is a
+    #: document upload to `rag-add-document` (a 5 MB PDF is about 6.8 MB as base64); 16 MiB leaves room
+    #: and matches uvicorn's own WebSocket frame limit. A body under this limit that is still larger than
+    #: the bus carries (NATS max_payload, 8 MB in the stack) is refused when it is sent (bus.py).
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    #: Deepest nesting of arrays and objects accepted in a body (the payload object itself is level 1).
+    max_json_depth: int = Field(64, ge=2, le=500)
+    #: How long a looked-up key is trusted before it is read again (revocation reaches every replica
+    #: and every open WebSocket within this), and how long an unknown key id is remembered as unknown.
+    key_cache_seconds: float = Field(1.0, gt=0)
+    key_miss_cache_seconds: float = Field(10.0, gt=0)
+    #: Most key ids remembered (found or not); the least recently used is forgotten first.
+    key_cache_entries: int = Field(10_000, ge=10)
+    #: Failed authentications (a key that does not authenticate) per client address: a burst, then
+    #: this many per second; beyond it the address gets 429 without any key lookup.
+    failed_auth_burst: int = Field(20, ge=1)
+    failed_auth_per_second: float = Field(1.0, gt=0)
+    #: How often an open WebSocket checks that its key still authenticates.
+    ws_key_check_seconds: float = Field(1.0, gt=0)
     #: Print and write the first admin key when the key store is empty.
     bootstrap_admin_key: bool = True
+    #: The first admin key's file (TGM_ADMIN_KEY_FILE; created once with a new key when missing). Unset:
+    #: a first start writes `<TGM_DATA_DIR>/admin.key` instead (keys/service.py).
+    admin_key_file: Path | None = Field(None, validation_alias="TGM_ADMIN_KEY_FILE")
     runtime: RuntimeSettings = Field(
         default_factory=RuntimeSettings, exclude=True, description="NATS, database, replica id."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tgm_runtime import CallContext, ServiceRuntime
+from tgm_runtime import ServiceRuntime
 
 from .accounts.service import Accounts
 from .credentials.scrape import Scrapes
@@ -48,5 +48,4 @@ class SessionApp:
     scrapes: Scrapes
 
 
-Ctx = CallContext[SessionApp]
 Runtime = ServiceRuntime[SessionApp]

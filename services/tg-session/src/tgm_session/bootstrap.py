@@ -326,6 +326,7 @@ def build(
     async def restored(rt: Runtime) -> None:
         app().pool.wake()  # the next tick lets go of accounts the restored data no longer has
         app().accounts.memberships.reset()  # the restored accounts carry their own memberships
+        app().accounts.repos.accounts.forget()  # the listing's creation order and tallies
         _peers(app()).reset()  # what was saved is the restored data now: save the live rows again
 
     runtime.on_stop(stop)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from tgm_contracts.commands.telegram_ops import CreateGroupRequest
 from tgm_contracts.models.session import ChatView, GroupMemberView, TelegramProfile
-from tgm_contracts.rpc_session import HistoryMessage, ResolvedPeer
+from tgm_contracts.rpc_session import HistoryMessage, ResolvedPeer, SendRequest
 
 # --- errors --------------------------------------------------------------------------------------
 
@@ -240,20 +241,7 @@ class AccountClient(Protocol):
     async def update_username(self, username: str) -> TelegramProfile: ...
     async def set_photo(self, url: str) -> None: ...
 
-    async def send_message(
-        self,
-        peer: int | str,
-        text: str,
-        *,
-        random_id: int,
-        reply_to: int | None,
-        parse_mode: str,
-        silent: bool,
-        link_preview: bool,
-        media_url: str | None,
-        file_id: str | None,
-        media_kind: str,
-    ) -> SentMessage: ...
+    async def send_message(self, message: SendRequest, random_id: int) -> SentMessage: ...
     async def find_sent(self, peer: int | str, text: str, limit: int = 50) -> SentMessage | None: ...
     async def set_typing(self, peer: int | str) -> None: ...
     async def resolve(self, peer: int | str) -> ResolvedPeer: ...
@@ -272,15 +260,7 @@ class AccountClient(Protocol):
     async def message_authors(
         self, chat: int | str, offset_id: int, limit: int
     ) -> tuple[list[tuple[Any, datetime, bool]], int | None]: ...
-    async def create_chat(
-        self,
-        kind: str,
-        title: str,
-        about: str | None,
-        members: list[int | str],
-        username: str | None,
-        forum: bool,
-    ) -> CreatedChat: ...
+    async def create_chat(self, req: CreateGroupRequest) -> CreatedChat: ...
 
     def set_inbound(self, handlers: InboundHandlers) -> None: ...
 

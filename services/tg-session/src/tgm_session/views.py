@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from tgm_contracts.models.session import (
     AccountBrief,
     AccountState,
@@ -19,6 +20,7 @@ from tgm_contracts.models.session import (
 from .store import Doc
 
 WARMUP_DAYS = 7
+ViewT = TypeVar("ViewT", bound=BaseModel)
 
 _PENALTY = {
     "flood_wait": 20,
@@ -33,6 +35,13 @@ _PENALTY = {
     "password_needed": 0,
     "active": 0,
 }
+
+
+def record_view(view: type[ViewT], doc: Doc, **computed: Any) -> ViewT:
+    """The view of a record stored under the view's own field names (`_id` is its `id`): a field the
+    record lacks takes the view's default, a key the view does not declare is not read; `computed`
+    gives the fields that are not stored as they are shown (counts, joined data)."""
+    return view.model_validate({**doc, "id": doc["_id"], **computed})
 
 
 def today() -> str:

@@ -165,6 +165,9 @@ def _print_banner(stack: Stack) -> None:
         key = stack.admin_key
     except StackError:
         key = f"(no {stack.admin_key_file.name}: the gateway did not write one)"
+    # The key itself only on a terminal: piped or redirected, stdout ends up in log files.
+    if not sys.stdout.isatty():
+        key = "(not shown: stdout is not a terminal; read it from the file below)"
     lines = [
         "TG-Matrix is up.",
         f"  gateway    {stack.gateway_url}  (API docs: {stack.gateway_url}/docs)",

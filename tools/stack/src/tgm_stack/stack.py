@@ -4,7 +4,8 @@ processes of one supervisor, with all data in one folder.
 Layout of the data folder::
 
     <data>/master.key    32 random bytes, base64, mode 0600 (secrets at rest are encrypted with it)
-    <data>/admin.key     written by the gateway on its first start
+    <data>/admin.key     the first admin API key, made here once (mode 0600) and given to the gateway as
+                         TGM_ADMIN_KEY_FILE; delete it and restart to get a new admin key
     <data>/nats/         JetStream store          <data>/db/   database files
     <data>/logs/<name>.log   one log per child    <data>/stack.lock   held while a stack runs
 """
@@ -15,6 +16,7 @@ import base64
 import contextlib
 import fcntl
 import os
+import secrets
 import signal
 import sys
 import time
@@ -180,13 +182,13 @@ class Stack:
 
     @property
     def admin_key(self) -> str:
-        """The first admin API key, as the gateway wrote it on its first start."""
+        """The first admin API key (`admin.key`, which the gateway stores hashed at its start)."""
         try:
             key = self.admin_key_file.read_text().strip()
         except FileNotFoundError:
             raise StackError(
-                f"{self.admin_key_file} does not exist: the gateway writes it on its first start "
-                "(it is not rewritten later; if it was deleted, create a key with an existing admin key)"
+                f"{self.admin_key_file} does not exist: the stack writes it when it starts "
+                "(a new one if it was deleted; the gateway then stores it as an admin key)"
             ) from None
         if not key:
             raise StackError(f"{self.admin_key_file} is empty")
@@ -242,6 +244,7 @@ class Stack:
             # Keys, the database and logs (which can quote the admin key) are for the owner only.
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._ensure_master_key()
+        self._ensure_admin_key()
 
     def _ensure_master_key(self) -> None:
         path = self.master_key_file
@@ -257,6 +260,18 @@ class Stack:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(text + "\n")
+
+    def _ensure_admin_key(self) -> None:
+        """`admin.key` once: a key in the gateway's format `tgm_<8 hex id>_<secret>` (the secret without
+        `_`, as tgm_gateway.keys.service.new_key makes it), 0600, never rewritten. The gateway reads it
+        as TGM_ADMIN_KEY_FILE and stores its digest (an upsert on the id, so a restart adds nothing)."""
+        path = self.admin_key_file
+        if path.exists():
+            return
+        key = f"tgm_{secrets.token_hex(4)}_{secrets.token_urlsafe(32).replace('_', '-')}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
 
     def _take_lock(self) -> None:
         lock = (self.data_dir / "stack.lock").open("a+")
@@ -331,6 +346,7 @@ class Stack:
                 "MONGODB_URI": self.mongodb_uri,
                 "TGM_DATA_DIR": str(self.data_dir),
                 "TGM_MASTER_KEY_FILE": str(self.master_key_file),
+                "TGM_ADMIN_KEY_FILE": str(self.admin_key_file),
                 # Logs reach the file as they happen, not when a buffer fills.
                 "PYTHONUNBUFFERED": "1",
             }

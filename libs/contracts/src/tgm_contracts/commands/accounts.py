@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
-from ..base import Ack, Empty, Page, PageRequest, Request, Response
+from ..base import Ack, Empty, HttpUrlStr, Page, PageRequest, Request, Response
 from ..command import Command
 from ..enums import Domain, Role, Service
 from ..models.session import (
@@ -210,9 +210,7 @@ class UpdateAccountDataRequest(AccountSelector):
     username: str | None = Field(
         None, pattern=r"^$|^[A-Za-z][A-Za-z0-9_]{3,31}$", description="Empty string removes the username."
     )
-    photo_url: str | None = Field(
-        None, pattern=r"^https?://", max_length=2000, description="New profile photo."
-    )
+    photo_url: HttpUrlStr | None = Field(None, description="New profile photo.")
 
     @model_validator(mode="before")
     @classmethod
@@ -972,7 +970,7 @@ class CredentialStartScrapeRequest(AccountSelector):
     )
     app_short_name: str = Field("tgmatrix", min_length=5, max_length=32, pattern=r"^[A-Za-z0-9]+$")
     app_platform: Literal["android", "ios", "desktop", "web", "other"] = "desktop"
-    app_url: str | None = Field(None, pattern=r"^https?://", max_length=200)
+    app_url: HttpUrlStr | None = Field(None, max_length=200)
     app_description: str | None = Field(None, max_length=200)
     add_to_pool: bool = Field(True, description="Store the credential in the API credential pool.")
     max_accounts: int = Field(5, ge=1, le=100, description="Pool cap for the stored credential.")

@@ -299,8 +299,21 @@ class AdStatsRow(Response):
     posted: int = 0
     failed: int = 0
     skipped: int = 0
-    replies: int = Field(0, description="Replies to our posts seen in the groups.")
-    leads: int = Field(0, description="Leads captured from those replies.")
+    replies: int = Field(
+        0,
+        description=(
+            "Replies to our posts seen in the groups: group messages (not from the posting account) "
+            "that reply to a post's message, each counted once, on the day it was written."
+        ),
+    )
+    leads: int = Field(0, description="Of the people who replied, those who are leads in the CRM now.")
+    clicks: int | None = Field(
+        None,
+        description=(
+            "Always null: a click on a link in a post is not measurable (posts carry the link as "
+            "written, no tracking redirect), so no figure is given rather than a false 0."
+        ),
+    )
     last_posted_at: datetime | None = None
     queued: int = Field(0, description="Posts waiting or in flight.")
     cancelled: int = 0

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ..base import Ack, Empty, Request, Response
+from ..base import Ack, Empty, HttpUrlStr, Request, Response
 from ..command import Command
 from ..enums import Domain, Role, Service
 from ..models.ai import (
@@ -194,7 +194,9 @@ class ClearKnowledge(
 
 class SearchKnowledgeRequest(Request):
     query: Query
-    scopes: list[Scope] = Field(default_factory=lambda: ["default"], min_length=1, max_length=20)
+    scopes: list[Scope] | None = Field(
+        None, min_length=1, max_length=20, description="Only these scopes; every scope when omitted."
+    )
     type: KnowledgeType | None = None
     include_docs: bool = Field(True, description="Include document chunks, not only FAQ and text items.")
     limit: int = Field(10, ge=1, le=50)
@@ -266,7 +268,7 @@ class RagAddDocumentRequest(Request):
     """A document from a URL, an upload (base64) or pasted text; text, Markdown, HTML, PDF or DOCX."""
 
     scope: Scope = "default"
-    url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
+    url: HttpUrlStr | None = None
     content_base64: str | None = Field(None, min_length=1, description="The file's bytes, base64-encoded.")
     text: str | None = Field(None, min_length=1, max_length=5_000_000)
     filename: str | None = Field(None, max_length=255)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..base import Request, Response, WireModel
+from ..base import HttpUrlStr, Request, Response, WireModel
 
 # --- vocabularies --------------------------------------------------------------------------------
 
@@ -260,9 +260,7 @@ def _mask_note() -> str:
 
 class OpenAiSettingsInput(Request):
     enabled: bool | None = None
-    base_url: str | None = Field(
-        None, max_length=500, pattern=r"^https?://", description="e.g. https://host/v1"
-    )
+    base_url: HttpUrlStr | None = Field(None, max_length=500, description="e.g. https://host/v1")
     api_key: str | None = Field(None, max_length=500, description=_mask_note())
     model: str | None = Field(None, max_length=200)
     embedding_model: str | None = Field(None, max_length=200)
@@ -271,7 +269,7 @@ class OpenAiSettingsInput(Request):
 
 class MaiAgentSettingsInput(Request):
     enabled: bool | None = None
-    base_url: str | None = Field(None, max_length=500, pattern=r"^https?://")
+    base_url: HttpUrlStr | None = Field(None, max_length=500)
     api_key: str | None = Field(None, max_length=500, description=_mask_note())
     chatbot_id: str | None = Field(None, max_length=100)
     timeout_seconds: float | None = Field(None, gt=0, le=300)
@@ -279,7 +277,7 @@ class MaiAgentSettingsInput(Request):
 
 class DmFlowSettingsInput(Request):
     enabled: bool | None = None
-    base_url: str | None = Field(None, max_length=500, pattern=r"^https?://")
+    base_url: HttpUrlStr | None = Field(None, max_length=500)
     api_key: str | None = Field(None, max_length=500, description=_mask_note())
     platform: Literal["api", "line", "messenger", "telegram"] | None = None
     branch: Literal["prod", "dev"] | None = None

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..base import Request, Response, TimeRange
+from ..base import Request, Response, TimeRange, check_http_url
 from ..enums import Service
 
 # --- time windows --------------------------------------------------------------------------------
@@ -200,8 +200,8 @@ class ReportRecipientInput(Request):
 
     @model_validator(mode="after")
     def _target(self) -> ReportRecipientInput:
-        if self.kind == "webhook" and not self.target.startswith(("http://", "https://")):
-            raise ValueError("a webhook target is an http(s) URL")
+        if self.kind == "webhook":
+            check_http_url(self.target)
         if self.kind == "telegram" and not self.account_id:
             raise ValueError("a telegram recipient needs the accountId that sends the report")
         if self.kind != "telegram" and self.account_id:

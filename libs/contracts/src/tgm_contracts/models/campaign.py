@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from ..base import Id, Request, Response
+from ..base import HttpUrlStr, Id, Request, Response
 from .session import AccountId, GroupName, PeerRef, RoleField, TagName
 
 # Peers and accounts are written as tg-session writes them, so a job's peer goes to its `send` call
@@ -285,7 +285,7 @@ class Attachment(Request):
 
     kind: Literal["photo", "document", "video", "audio", "voice"] = "document"
     file_name: str | None = Field(None, max_length=255)
-    url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
+    url: HttpUrlStr | None = None
     data_url: str | None = Field(
         None,
         max_length=700_000,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from tgm_contracts import Event
 from tgm_contracts.commands import ai as ai_cmd
 from tgm_contracts.events_ai import AiResponseGenerated
-from tgm_contracts.models.ai import Citation, HandoffRules, Suggestion, Usage
+from tgm_contracts.models.ai import Citation, HandoffRules, Strategy, Suggestion, Usage
 from tgm_contracts.settings import AiDefaults
 
 from ..domain import analysis, templates
@@ -74,7 +74,6 @@ class ReplyService:
         elif asked:
             canned = templates.canned(templates.HANDOFF_REPLY, lang=lang, rng=rng)
             handoff_reason = f"the user asked for a human ({asked})"
-        scopes = req.scopes or s.knowledge_scopes or ["default"]
         faq: ai_cmd.FaqMatch | None = None
         citations: list[Citation] = []
         result: ChatResult | None = None
@@ -83,26 +82,14 @@ class ReplyService:
             if sink is not None:
                 await sink(text)
         else:
-            rs = await self.providers.retrieval()
-            faq, hits, _ = await self.search.retrieve(req.message, scopes, rs.top_k)
-            passages = passages_from(faq, hits, self.search.cache.index, req.message)
-            chat = ChatRequest(
-                message=req.message,
-                system=system_prompt(s, memory, req.system_prompt, user_name),
-                history=[(t.role, t.content) for t in req.history if t.role != "system"],
-                passages=passages,
-                model=req.model or s.model,
-                temperature=s.temperature,
-                max_chars=max_chars,
-                language=lang,
-                tone=s.tone,
-                use_emoji=s.use_emoji,
-                seed=req.seed,
-                user_name=user_name,
-                intent=intent,
-                peer_key=f"{req.account_id}:{req.user_id}",
-                conversation_id=memory.provider_conversations.get(provider_name),
+            faq, chat = await self._grounded(
+                req, s, lang, system_prompt(s, memory, req.system_prompt, user_name)
             )
+            chat.model = req.model or s.model
+            chat.max_chars = max_chars
+            chat.seed, chat.user_name, chat.intent = req.seed, user_name, intent
+            chat.conversation_id = memory.provider_conversations.get(provider_name)
+            passages = chat.passages
             result = await self.providers.call(provider_name, chat, sink, "generate-response")
             used_provider, model = provider_name, result.model
             by_n = {p.n: p for p in passages}
@@ -175,23 +162,24 @@ class ReplyService:
             )
         )
 
-    # --- ai-suggest-reply --------------------------------------------------------------------------
-
-    async def suggest(self, req: ai_cmd.SuggestReplyRequest) -> ai_cmd.SuggestReplyResult:
-        s = await self.strategies.for_request(req.strategy_id, req.account_id)
-        provider_name = await self.providers.choose(req.provider, s.provider)
-        lang = s.language if s.language != "auto" else detect_language(req.message)
-        memory = await self.memory.get(req.account_id, req.user_id)
+    async def _grounded(
+        self,
+        req: ai_cmd.GenerateResponseRequest | ai_cmd.SuggestReplyRequest,
+        s: Strategy,
+        lang: str,
+        system: str,
+    ) -> tuple[ai_cmd.FaqMatch, ChatRequest]:
+        """The provider request for a reply to `req.message` under strategy `s`: the knowledge of the
+        request's (or the strategy's) scopes as numbered passages, the conversation so far, and the
+        strategy's model, temperature, length, tone and emoji; with the FAQ match the passages came from."""
         scopes = req.scopes or s.knowledge_scopes or ["default"]
         rs = await self.providers.retrieval()
         faq, hits, _ = await self.search.retrieve(req.message, scopes, rs.top_k)
-        passages = passages_from(faq, hits, self.search.cache.index, req.message)
-        by_n = {p.n: p for p in passages}
-        base = ChatRequest(
+        return faq, ChatRequest(
             message=req.message,
-            system=system_prompt(s, memory, None, None),
+            system=system,
             history=[(t.role, t.content) for t in req.history if t.role != "system"],
-            passages=passages,
+            passages=passages_from(faq, hits, self.search.cache.index, req.message),
             model=s.model,
             temperature=s.temperature,
             max_chars=s.max_reply_chars,
@@ -200,6 +188,16 @@ class ReplyService:
             use_emoji=s.use_emoji,
             peer_key=f"{req.account_id}:{req.user_id}",
         )
+
+    # --- ai-suggest-reply --------------------------------------------------------------------------
+
+    async def suggest(self, req: ai_cmd.SuggestReplyRequest) -> ai_cmd.SuggestReplyResult:
+        s = await self.strategies.for_request(req.strategy_id, req.account_id)
+        provider_name = await self.providers.choose(req.provider, s.provider)
+        lang = s.language if s.language != "auto" else detect_language(req.message)
+        memory = await self.memory.get(req.account_id, req.user_id)
+        faq, base = await self._grounded(req, s, lang, system_prompt(s, memory, None, None))
+        by_n = {p.n: p for p in base.passages}
         out: list[Suggestion] = []
         model = "local-extractive"
         used_provider = "local"

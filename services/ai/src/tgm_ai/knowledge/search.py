@@ -37,7 +37,7 @@ class KnowledgeSearch:
     async def faq(
         self,
         query: str,
-        scopes: list[str],
+        scopes: list[str] | None,
         best: float | None = None,
         sugg: float | None = None,
         query_vector: list[float] | None = None,
@@ -57,6 +57,7 @@ class KnowledgeSearch:
         )
 
     async def search_knowledge(self, req: SearchKnowledgeRequest) -> KnowledgeSearchResult:
+        """Every scope unless `scopes` names some (issue 12, finding 10)."""
         t0 = time.perf_counter()
         await self.cache.ensure_current()
         qv = await self.cache.query_vector(req.query)

@@ -106,7 +106,7 @@ class DmFlowProvider(HttpAdapter):
             code, what = _RC.get(rc if isinstance(rc, int) else -1, (ErrorCode.UNAVAILABLE, "request failed"))
             low = error.lower()
             if any(w in low for w in ("token", "unauthor", "auth", "forbidden", "密鑰", "授權")):
-                code, what = ErrorCode.UNAUTHORIZED, "rejected the API key"
+                code, what = ErrorCode.UPSTREAM_AUTH, "rejected the API key"
             elif any(w in low for w in ("required", "invalid", "must", "必填", "格式")):
                 code, what = ErrorCode.VALIDATION_ERROR, "rejected the request"
             raise ProviderError(

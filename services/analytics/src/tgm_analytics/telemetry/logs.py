@@ -156,7 +156,8 @@ class LogService:
         ]
         return export_file(req.format, EXPORT_COLUMNS, rows, name="logs", sheet="logs", truncated=truncated)
 
-    async def clear(self, req: ClearLogsRequest, now: datetime | None = None) -> Ack:
+    async def clear(self, req: ClearLogsRequest, by: str | None, now: datetime | None = None) -> Ack:
+        """clear-logs: delete the matching records; who did it is logged (the records themselves are gone)."""
         q: dict[str, Any] = {}
         cutoff = req.cutoff(now or datetime.now(UTC))
         if cutoff is not None:
@@ -165,4 +166,6 @@ class LogService:
             q["service"] = {"$in": [s.value for s in req.service]}
         if req.level:
             q["level"] = {"$in": list(req.level)}
-        return Ack(affected=await self.store.delete(q))
+        ack = Ack(affected=await self.store.delete(q))
+        log.info("clear-logs removed %d records (by %s)", ack.affected, by or "?")
+        return ack

@@ -1,36 +1,25 @@
-"""The 9 ads commands: thin handlers, one use case each."""
+"""The 9 ads commands: thin handlers, one use case each (those that change a campaign take who asks);
+and the replies to the posts, from campaign's one `message-received` consumer."""
 
 from __future__ import annotations
 
-from tgm_contracts.base import Ack
 from tgm_contracts.commands import ads as cmd
+from tgm_contracts.events_session import MessageReceived
 
-from ..app import Ctx, Runtime
+from ..app import Runtime
 
 
 def register(runtime: Runtime) -> None:
-    @runtime.command(cmd.CreateAdCampaign)
-    async def create_ad_campaign(req: cmd.CreateAdCampaignRequest, ctx: Ctx) -> cmd.AdCampaignView:
-        return await ctx.app.ads.create(req, ctx.principal)
-
-    @runtime.command(cmd.UpdateAdCampaign)
-    async def update_ad_campaign(req: cmd.UpdateAdCampaignRequest, ctx: Ctx) -> cmd.AdCampaignView:
-        return await ctx.app.ads.update(req, ctx.principal)
-
-    @runtime.command(cmd.DeleteAdCampaign)
-    async def delete_ad_campaign(req: cmd.AdCampaignIdRequest, ctx: Ctx) -> Ack:
-        return await ctx.app.ads.delete(req, ctx.principal)
-
+    runtime.route_with_principal(cmd.CreateAdCampaign, lambda app: app.ads.create)
+    runtime.route_with_principal(cmd.UpdateAdCampaign, lambda app: app.ads.update)
+    runtime.route_with_principal(cmd.DeleteAdCampaign, lambda app: app.ads.delete)
     runtime.route(cmd.GetAdCampaigns, lambda app: app.ads.list)
-
-    @runtime.command(cmd.StartAdCampaign)
-    async def start_ad_campaign(req: cmd.AdCampaignIdRequest, ctx: Ctx) -> cmd.AdCampaignView:
-        return await ctx.app.ads.start(req, ctx.principal)
-
-    @runtime.command(cmd.StopAdCampaign)
-    async def stop_ad_campaign(req: cmd.StopAdCampaignRequest, ctx: Ctx) -> cmd.AdCampaignView:
-        return await ctx.app.ads.stop(req, ctx.principal)
-
+    runtime.route_with_principal(cmd.StartAdCampaign, lambda app: app.ads.start)
+    runtime.route_with_principal(cmd.StopAdCampaign, lambda app: app.ads.stop)
     runtime.route(cmd.GetAdTemplates, lambda app: app.ads.templates)
     runtime.route(cmd.GetAdStats, lambda app: app.ads.stats)
     runtime.route(cmd.PreviewAd, lambda app: app.ads.preview)
+
+    @runtime.on_event(MessageReceived, "ad_replies")
+    async def on_message(evt: MessageReceived) -> None:
+        await runtime.app.ads.on_message(evt)

@@ -26,7 +26,12 @@ where it was without a second post:
    Templates: `sequential` cycles through them per post and per run (each group sees the next
    variant each run), `random` picks by `templateWeights` seeded by the post's key.
 3. **Queue** (`planned` -> `queued`): one `queue_message` per (account, template) with a fixed
-   account, the group as a chat peer (a `group` job), key `ad:<campaign>:<run>:<target>`. A refusal
+   account, the group as a chat peer (a `group` job), key `ad:<campaign>:<run>:<target>`, priority
+   `high` (`AD_PRIORITY`): the queue takes a lower rank strictly first, and collaboration's script
+   lines and swarm answers are `high`, so at `normal` a post on an account that also plays a script
+   waited behind every line queued after it and expired unsent (bench/collaboration: 30 of 100).
+   At the same rank the queue is first queued, first sent: a run's posts go before the lines queued
+   after them, the lines before the next run's posts. A refusal
    of the whole batch (template gone or inactive, account left the fleet) marks those targets skipped
    with the reason; the others go on.
 4. **Settle** (`queued` -> `done`): once none of the run's jobs waits or is in flight: posted, failed,
@@ -44,20 +49,21 @@ import hashlib
 import logging
 import random
 import uuid
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.commands.ads import AdCampaignSpec, AdTarget
-from tgm_contracts.events_campaign import AdRunCompleted, CampaignStateChanged
-from tgm_contracts.models.campaign import CampaignStatus, peer_key
+from tgm_contracts.events_campaign import AdRunCompleted
+from tgm_contracts.models.campaign import CampaignStatus, QueuedPriority, peer_key
 from tgm_runtime import DomainError
 
+from ..automation.campaign_runner import state_event
 from ..automation.group_service import GroupService
 from ..automation.ports import Emit
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
 from ..messaging.rules import Rules
 from ..messaging.service import QueueService
@@ -70,13 +76,10 @@ log = logging.getLogger("tgm.campaign.ads")
 LEASE = "ads-runner"
 LEASE_SECONDS = 10.0
 POST_TTL = timedelta(hours=24)
+#: The posts' queue priority: the rank of collaboration's lines, so sharing an account is first come,
+#: first served between them (see 3. Queue above).
+AD_PRIORITY: QueuedPriority = "high"
 RUNNING = CampaignStatus.RUNNING.value
-
-
-def aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def spec_of(doc: Mapping[str, Any]) -> AdCampaignSpec:
@@ -113,6 +116,8 @@ class AdRunner:
         self.store, self.messaging, self.queue, self.control = store, messaging, queue, control
         self.groups, self.rules, self.emit, self.clock = groups, rules, emit, clock
         self.owner = "ads-" + uuid.uuid4().hex[:12]
+        #: publishes the watched chats again (monitoring's republish; set by AdService)
+        self.watch: Callable[[], Awaitable[None]] | None = None
 
     async def timezone(self) -> str:
         return (await self.rules.limits()).timezone or "UTC"
@@ -168,7 +173,7 @@ class AdRunner:
         tz = await self.timezone()
         moved = out_of_quiet(now, spec.quiet_hours, tz)
         if moved > now:
-            await self.store.transition(cid, [RUNNING], {"next_run_at": moved}, runs=runs)
+            await self.store.transition(cid, [RUNNING], {"next_run_at": moved}, where={"runs": runs})
             return
         n = runs + 1
         following = next_run(spec.schedule, due, tz, anchor=aware(doc.get("anchor")))
@@ -191,7 +196,7 @@ class AdRunner:
             cid,
             [RUNNING],
             {"runs": n, "next_run_at": following, "last_run_at": now, "updated_at": now},
-            runs=runs,
+            where={"runs": runs},
         )
 
     # --- 2-4. a run ----------------------------------------------------------------------------
@@ -215,6 +220,8 @@ class AdRunner:
             run = moved
         if run["phase"] == "planned":
             if active:
+                if self.watch is not None:  # its groups' messages reach campaign (replies)
+                    await self.watch()
                 await self.enqueue(cid, run)
             moved = await self.store.move_run(cid, n, "planned", {"phase": "queued"})
             if moved is None:
@@ -384,7 +391,7 @@ class AdRunner:
                     messaging_cmd.Recipient(peer=e["peer"], idempotency_key=k)
                     for e, k in zip(entries, keys, strict=True)
                 ],
-                priority="normal",
+                priority=AD_PRIORITY,
                 expires_at=expires if expires and expires > utc(self.clock()) else None,
                 idempotency_key=f"{keys[0]}:batch",
                 campaign_id=cid,
@@ -470,13 +477,4 @@ class AdRunner:
     async def state_changed(
         self, doc: Mapping[str, Any], previous: CampaignStatus | None, reason: str | None
     ) -> None:
-        await self.emit(
-            CampaignStateChanged(
-                campaign_id=doc["_id"],
-                kind="ad_campaign",
-                name=doc.get("name"),
-                status=CampaignStatus(doc["status"]),
-                previous_status=previous,
-                reason=reason,
-            )
-        )
+        await self.emit(state_event("ad_campaign", doc, previous, reason))

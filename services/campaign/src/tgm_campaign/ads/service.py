@@ -9,9 +9,10 @@
   account). No run left (a past `endAt`, `maxRuns` reached) is a Conflict.
 - stop: cancels the waiting posts (`cancelPending`, default), in-flight ones finish; the open run
   settles. delete: the same, and the definition goes; runs and jobs stay for the stats.
-- stats are aggregations of the jobs (`ad:` keys) and of the runs' skipped targets, live while a run
-  sends. Replies and leads are 0: a reply to a post is not yet linked to the post (monitoring sees
-  group messages but not which message they answer) — the next thing to measure.
+- stats are aggregations of the jobs (`ad:` keys), of the runs' skipped targets and of the replies
+  to the posts (`replies.py`: a group message replying to a post's message, once), live while a run
+  sends; `leads` are the repliers who are leads in the CRM now; `clicks` are null (not measurable
+  without link tracking, which posts do not have).
 """
 
 from __future__ import annotations
@@ -24,20 +25,22 @@ from typing import Any
 
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import ads as cmd
-from tgm_contracts.events_campaign import CampaignStateChanged
+from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import CampaignStatus, PreviewInput, TemplateVariable, peer_key
 from tgm_runtime import Conflict, Invalid, NotFound
 
 from ..automation.group_service import GroupService
+from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
 from ..messaging.rules import Rules
 from ..messaging.service import QueueService
 from ..messaging.stores import MessagingStores
 from ..messaging.template_store import template_view
 from ..messaging.templates import TemplateError, preview
-from .runner import RUNNING, AdRunner, aware, seeded, spec_of, target_key
+from .replies import AdReplies
+from .runner import RUNNING, AdRunner, seeded, spec_of, target_key
 from .schedule import check, next_run, zone
 from .store import AdStore, job_key
 
@@ -56,10 +59,15 @@ class AdService:
         call: Call,
         emit: Emit,
         clock: Clock,
+        monitoring: MonitoringService | None = None,
     ) -> None:
         self.store, self.messaging, self.queue, self.control = store, messaging, queue, control
         self.groups, self.rules, self.call, self.emit, self.clock = groups, rules, call, emit, clock
         self.runner = AdRunner(store, messaging, queue, control, groups, rules, emit, clock)
+        self.replies = AdReplies(store, clock)
+        if monitoring is not None:  # the groups posted in are watched, so replies reach campaign
+            monitoring.also_watch(self.replies.watched_chats)
+            self.runner.watch = monitoring.republish
 
     # --- definitions -----------------------------------------------------------------------------
 
@@ -159,16 +167,14 @@ class AdService:
             raise NotFound(f"ad campaign {req.id} does not exist")
         await self.control.cancel_campaign(req.id, "ad campaign deleted")
         if doc["status"] == RUNNING:
-            await self.emit(_state(doc, CampaignStatus.STOPPED, CampaignStatus.RUNNING, "deleted"))
+            stopped = {**doc, "status": CampaignStatus.STOPPED.value}
+            await self.runner.state_changed(stopped, CampaignStatus.RUNNING, "deleted")
         return Ack(affected=1)
 
     async def list(self, req: cmd.GetAdCampaignsRequest) -> Page[cmd.AdCampaignView]:
+        statuses = [s.value for s in req.statuses] if req.statuses else None
         docs, cursor, total = await self.store.page(
-            [s.value for s in req.statuses] if req.statuses else None,
-            req.template_id,
-            req.search,
-            req.limit,
-            req.cursor,
+            statuses, req.search, req.limit, req.cursor, template_ids=req.template_id or None
         )
         return Page(items=await self.views(docs), next_cursor=cursor, total=total)
 
@@ -207,7 +213,7 @@ class AdService:
         if moved is None:
             doc = await self._get(req.id)
             return (await self.views([doc]))[0]
-        await self.emit(_state(moved, CampaignStatus.RUNNING, previous, "started"))
+        await self.runner.state_changed(moved, previous, "started")
         return (await self.views([moved]))[0]
 
     async def stop(self, req: cmd.StopAdCampaignRequest, by: str | None) -> cmd.AdCampaignView:
@@ -229,12 +235,16 @@ class AdService:
             return (await self.views([doc]))[0]
         if req.cancel_pending:
             await self.control.cancel_campaign(req.id, "ad campaign stopped")
-        await self.emit(_state(moved, CampaignStatus.STOPPED, CampaignStatus(doc["status"]), "stopped"))
+        await self.runner.state_changed(moved, CampaignStatus(doc["status"]), "stopped")
         return (await self.views([moved]))[0]
 
     async def tick(self) -> None:
         """One runner round: queue the posts of due runs, settle the runs whose posts are done."""
         await self.runner.tick()
+
+    async def on_message(self, evt: MessageReceived) -> None:
+        """A group message: recorded when it replies to one of our posts (once)."""
+        await self.replies.on_message(evt)
 
     # --- templates, preview ----------------------------------------------------------------------
 
@@ -338,10 +348,13 @@ class AdService:
     async def _rows(
         self, ids: Sequence[str] | None, since: datetime | None, until: datetime | None
     ) -> builtins.list[dict[str, Any]]:
-        """Every post and skipped target as rows `{c, s, r, a, t, p, d, n, last}` (job breakdown plus
-        the runs' skips as state `skipped`)."""
+        """Every post, skipped target and reply as rows `{c, s, r, a, t, p, d, n, last}` (job
+        breakdown, the runs' skips as state `skipped`, the replies as state `reply` with their
+        `senders`)."""
         tz = await self.runner.timezone()
         rows = await self.store.job_breakdown(ids, since, until, tz)
+        for rp in await self.store.reply_breakdown(ids, since, until, tz):
+            rows.append({**rp, "s": "reply", "r": None, "last": None})
         for sk in await self.store.skipped_targets(ids, since, until):
             at = aware(sk.get("at"))
             rows.append(
@@ -406,11 +419,18 @@ class AdService:
         field = {"campaign": "c", "day": "d", "group": "p", "account": "a", "template": "t"}[req.group_by]
         grouped: dict[str, cmd.AdStatsRow] = {}
         totals = cmd.AdStatsRow(key="total")
+        repliers: dict[str, set[int]] = {"total": set()}
         for r in rows:
             key = str(r.get(field) or "none")
             row = grouped.setdefault(key, cmd.AdStatsRow(key=key, label=labels.get(key)))
             for target in (row, totals):
                 _add(target, r)
+            if r["s"] == "reply":
+                for k in (key, "total"):
+                    repliers.setdefault(k, set()).update(r["senders"])
+        leads = set(await self.messaging.leads.by_users(repliers["total"])) if repliers["total"] else set()
+        for k, users in repliers.items():
+            (totals if k == "total" else grouped[k]).leads = len(users & leads)
         tz = await self.runner.timezone()
         return cmd.AdStats(
             group_by=req.group_by,
@@ -453,6 +473,8 @@ def _add(row: cmd.AdStatsRow, r: Mapping[str, Any]) -> None:
         row.skipped_by_reason[reason] = row.skipped_by_reason.get(reason, 0) + n
     elif state == "cancelled":
         row.cancelled += n
+    elif state == "reply":
+        row.replies += n
     else:
         row.queued += n
 
@@ -466,16 +488,3 @@ def _zone(name: str) -> Any:
 
 def _day(at: datetime | None, tz: str) -> date | None:
     return at.astimezone(_zone(tz)).date() if at is not None else None
-
-
-def _state(
-    doc: Mapping[str, Any], status: CampaignStatus, previous: CampaignStatus | None, reason: str
-) -> CampaignStateChanged:
-    return CampaignStateChanged(
-        campaign_id=doc["_id"],
-        kind="ad_campaign",
-        name=doc.get("name"),
-        status=status,
-        previous_status=previous,
-        reason=reason,
-    )

@@ -1,6 +1,7 @@
-"""The ads store: `ad_campaigns`, `ad_runs`, and the read-only queries an ad campaign makes of
-messaging's `jobs` (its posts: every figure of `get-ad-stats` is an aggregation of the jobs and of the
-runs' skipped targets, never a counter kept on the side, so it equals what the queue did).
+"""The ads store: `ad_campaigns` (a `StatusStore`), `ad_runs`, `ad_replies`, and the read-only
+queries an ad campaign makes of messaging's `jobs` through its `JobStore` (its posts: every figure of
+`get-ad-stats` is an aggregation of the jobs, of the runs' skipped targets and of the replies, never a
+counter kept on the side, so it equals what the queue did and what the groups said).
 
 `ad_campaigns`
     {_id "ad_…", spec (the `AdCampaignSpec` fields, snake_case, JSON-typed), name, name_key,
@@ -13,6 +14,12 @@ runs' skipped targets, never a counter kept on the side, so it equals what the q
      to settle) | "done", accounts (the run's account list, frozen at planning), plan: [{tk (target
      key), peer, group_id, label, account_id|None, template_id, skip|None, detail}], posted, failed,
      skipped, reasons {reason: n}, created_at, planned_at, finished_at}
+`ad_replies` (one per group message that replies to one of our posts)
+    {_id "<chat>:<message>" ("<chat>:<account>:<message>" in a basic group, where message ids are
+     per account: inserting it twice is a no-op, so every listener's copy, a redelivery and a second
+     replica count it once), campaign_id, run, job_id, account_id (who posted), template_id,
+     peer_key (the group), sender_id, replied_to (our post's message id), at (when it was written),
+     created_at}
 
 A post's job key is `ad:<campaign>:<run>:<tk>`: a run redone after a crash finds the jobs it made
 before instead of making second ones, whatever account or template it picks the second time.
@@ -27,8 +34,17 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
-from tgm_runtime.cursor import Keyset
+from tgm_contracts.models.campaign import peer_key
+
+from ..automation.status_store import (
+    StatusStore,
+    aggregate,
+    campaign_match,
+    insert_new,
+    job_breakdown,
+    local_day,
+)
+from ..messaging.store import JobStore
 
 #: collection -> [(keys, options)], created by migration 4.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -39,10 +55,13 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     ],
     "ad_runs": [
         ([("campaign_id", ASCENDING), ("phase", ASCENDING), ("run", ASCENDING)], {"name": "campaign_phase"}),
+        ([("planned_at", ASCENDING)], {"name": "planned"}),
+    ],
+    "ad_replies": [
+        ([("campaign_id", ASCENDING), ("at", ASCENDING)], {"name": "campaign_at"}),
     ],
 }
 
-NEWEST = Keyset(("created_at", "_id"), descending=True)
 WAITING = ("pending", "scheduled")
 OPEN = ("pending", "scheduled", "in_flight")
 
@@ -59,79 +78,20 @@ def run_prefix(campaign_id: str, run: int) -> str:
     return "^" + re.escape(f"ad:{campaign_id}:{run}:")
 
 
-class AdStore:
+class AdStore(StatusStore):
     def __init__(self, db: AsyncDatabase[Any]) -> None:
+        super().__init__(db["ad_campaigns"])
         self.db = db
-        self.c = db["ad_campaigns"]
         self.r = db["ad_runs"]
-        self.jobs = db["jobs"]  # messaging's, read only
+        self.replies = db["ad_replies"]
+        self.jobs = JobStore(db)  # messaging's, read only
 
-    # --- campaigns -------------------------------------------------------------------------------
-
-    async def insert(self, doc: dict[str, Any]) -> None:
-        await self.c.insert_one(doc)
-
-    async def get(self, campaign_id: str) -> dict[str, Any] | None:
-        return await self.c.find_one({"_id": campaign_id})
-
-    async def many(self, ids: Iterable[str]) -> list[dict[str, Any]]:
-        return await self.c.find({"_id": {"$in": list(ids)}}).to_list()
-
-    async def redefine(
-        self, campaign_id: str, fields: Mapping[str, Any], not_in: Sequence[str]
-    ) -> dict[str, Any] | None:
-        """Replace the definition unless the status is one of `not_in`."""
-        result = await self.c.update_one(
-            {"_id": campaign_id, "status": {"$nin": list(not_in)}}, {"$set": dict(fields)}
-        )
-        return await self.get(campaign_id) if result.matched_count else None
-
-    async def transition(
-        self,
-        campaign_id: str,
-        from_statuses: Sequence[str],
-        set_: Mapping[str, Any],
-        *,
-        runs: int | None = None,
-    ) -> dict[str, Any] | None:
-        """Compare-and-set out of `from_statuses` (and, given `runs`, only if that many runs were
-        opened): the document after, or None when another caller moved it first."""
-        query: dict[str, Any] = {"_id": campaign_id, "status": {"$in": list(from_statuses)}}
-        if runs is not None:
-            query["runs"] = runs
-        result = await self.c.update_one(query, {"$set": dict(set_)})
-        return await self.get(campaign_id) if result.modified_count else None
-
-    async def set_fields(self, campaign_id: str, fields: Mapping[str, Any]) -> None:
-        await self.c.update_one({"_id": campaign_id}, {"$set": dict(fields)})
+    # --- campaigns (insert, get, many, redefine, transition, set_fields, in_statuses: StatusStore) -
 
     async def delete(self, campaign_id: str) -> bool:
         """The definition goes; its runs and jobs stay (history, stats)."""
         result = await self.c.delete_one({"_id": campaign_id})
         return result.deleted_count == 1
-
-    async def page(
-        self,
-        statuses: Sequence[str] | None,
-        template_id: str | None,
-        search: str | None,
-        limit: int,
-        cursor: str | None,
-    ) -> tuple[list[dict[str, Any]], str | None, int]:
-        query: dict[str, Any] = {}
-        if statuses:
-            query["status"] = {"$in": list(statuses)}
-        if template_id:
-            query["template_ids"] = template_id
-        if search:
-            query["name_key"] = {"$regex": re.escape(search.casefold())}
-        total = await self.c.count_documents(query)
-        docs = await self.c.find(NEWEST.where(query, cursor)).sort(NEWEST.sort()).limit(limit + 1).to_list()
-        items, next_cursor = NEWEST.page(docs, limit)
-        return items, next_cursor, total
-
-    async def in_statuses(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
-        return await self.c.find({"status": {"$in": list(statuses)}}).to_list()
 
     async def using_templates(self, template_ids: Sequence[str]) -> dict[str, list[str]]:
         """Template id -> the ad campaigns naming it."""
@@ -146,11 +106,7 @@ class AdStore:
 
     async def open_run(self, doc: dict[str, Any]) -> bool:
         """Insert a run; False when it exists already (opened before a crash, or by another round)."""
-        try:
-            await self.r.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
+        return await insert_new(self.r, doc)
 
     async def get_run(self, campaign_id: str, run: int) -> dict[str, Any] | None:
         return await self.r.find_one({"_id": run_id(campaign_id, run)})
@@ -199,13 +155,9 @@ class AdStore:
     ) -> list[dict[str, Any]]:
         """Targets a run skipped without a job: rows `{c, run, tk, peer, group_id, label, account_id,
         template_id, skip, at}`."""
-        match: dict[str, Any] = {"plan": {"$elemMatch": {"skip": {"$ne": None}}}}
-        if campaign_ids is not None:
-            match["campaign_id"] = {"$in": list(campaign_ids)}
-        window = _window(since, until)
-        if window:
-            match["planned_at"] = window
-        rows = await self._aggregate(
+        skipped = {"plan": {"$elemMatch": {"skip": {"$ne": None}}}}
+        match = campaign_match(campaign_ids, "planned_at", since, until, skipped)
+        rows = await aggregate(
             self.r,
             [
                 {"$match": match},
@@ -230,21 +182,68 @@ class AdStore:
         )
         return rows
 
+    # --- replies to the posts ----------------------------------------------------------------------
+
+    async def posted_chats(self, since: datetime) -> set[int]:
+        """The chats the runs planned since `since` post in (where a reply may answer a post). Read
+        whole (a `distinct` on `plan.peer` finds nothing on the embedded server; runs are few)."""
+        runs = await self.r.find({"planned_at": {"$gte": since}}, {"plan.peer": 1}).to_list()
+        return {e["peer"] for r in runs for e in r.get("plan") or [] if isinstance(e.get("peer"), int)}
+
+    async def posts_as(self, chat_id: int, message_id: int) -> list[dict[str, Any]]:
+        """Our ad posts in `chat_id` that are Telegram message `message_id` there."""
+        jobs = await self.jobs.sent_as(peer_key(chat_id), message_id)
+        return [j for j in jobs if str(j.get("key") or "").startswith("ad:")]
+
+    async def record_reply(self, doc: Mapping[str, Any]) -> bool:
+        """False when that message was counted already."""
+        return await insert_new(self.replies, doc)
+
+    async def reply_breakdown(
+        self,
+        campaign_ids: Sequence[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        timezone: str,
+    ) -> list[dict[str, Any]]:
+        """Replies counted by campaign, poster account, template, group and local day of the reply:
+        rows `{c, a, t, p, d, n, senders}`."""
+        match = campaign_match(campaign_ids, "at", since, until)
+        rows = await aggregate(
+            self.replies,
+            [
+                {"$match": match},
+                {
+                    "$group": {
+                        "_id": {
+                            "c": "$campaign_id",
+                            "a": "$account_id",
+                            "t": "$template_id",
+                            "p": "$peer_key",
+                            "d": local_day("$at", timezone),
+                        },
+                        "n": {"$sum": 1},
+                        "senders": {"$addToSet": "$sender_id"},
+                    }
+                },
+            ],
+        )
+        return [{**r["_id"], "n": int(r["n"]), "senders": [u for u in r["senders"] if u]} for r in rows]
+
     # --- messaging's jobs (read only) --------------------------------------------------------------
 
     async def run_jobs(self, campaign_id: str, run: int) -> list[dict[str, Any]]:
         """The jobs of one run: state, reason, account, key."""
-        return await self.jobs.find(
+        return await self.jobs.scan(
             {"campaign_id": campaign_id, "key": {"$regex": run_prefix(campaign_id, run)}},
             {"state": 1, "reason": 1, "account_id": 1, "key": 1, "peer_key": 1, "sent_at": 1},
-        ).to_list()
+        )
 
     async def refused_pairs(self, campaign_id: str) -> set[tuple[str, str]]:
         """(account, peer key) pairs where this campaign's post failed because the account may not
         write there (banned, not a member, posting forbidden): later runs give that group to another
         account."""
-        rows = await self._aggregate(
-            self.jobs,
+        rows = await self.jobs.aggregate(
             [
                 {
                     "$match": {
@@ -264,8 +263,7 @@ class AdStore:
         """This campaign's posts made since `since` that were or will be sent: per account, per peer
         key (the daily caps); and the last send per peer key, at any time (the group interval)."""
         live = [*OPEN, "sent"]
-        rows = await self._aggregate(
-            self.jobs,
+        rows = await self.jobs.aggregate(
             [
                 {
                     "$match": {
@@ -285,8 +283,7 @@ class AdStore:
                 per_account[a] = per_account.get(a, 0) + n
             if p:
                 per_peer[p] = per_peer.get(p, 0) + n
-        last = await self._aggregate(
-            self.jobs,
+        last = await self.jobs.aggregate(
             [
                 {"$match": {"campaign_id": campaign_id, "state": "sent"}},
                 {"$group": {"_id": "$peer_key", "at": {"$max": "$sent_at"}}},
@@ -295,7 +292,7 @@ class AdStore:
         return per_account, per_peer, {r["_id"]: r["at"] for r in last if r.get("at")}
 
     async def open_jobs(self, campaign_id: str) -> int:
-        return await self.jobs.count_documents({"campaign_id": campaign_id, "state": {"$in": list(OPEN)}})
+        return await self.jobs.count({"campaign_id": campaign_id, "state": {"$in": list(OPEN)}})
 
     async def job_breakdown(
         self,
@@ -306,44 +303,12 @@ class AdStore:
     ) -> list[dict[str, Any]]:
         """Ad posts counted by campaign, state, reason, account, template, group and local day (of the
         send, or of the last change for posts not sent): rows `{c, s, r, a, t, p, d, n, last}`."""
-        match: dict[str, Any] = {"key": {"$regex": "^ad:"}}
-        if campaign_ids is not None:
-            match["campaign_id"] = {"$in": list(campaign_ids)}
-        window = _window(since, until)
-        if window:
-            match["updated_at"] = window
-        rows = await self._aggregate(
-            self.jobs,
-            [
-                {"$match": match},
-                {
-                    "$group": {
-                        "_id": {
-                            "c": "$campaign_id",
-                            "s": "$state",
-                            "r": "$reason",
-                            "a": "$account_id",
-                            "t": "$body.template_id",
-                            "p": "$peer_key",
-                            "d": {
-                                "$dateToString": {
-                                    "format": "%Y-%m-%d",
-                                    "date": {"$ifNull": ["$sent_at", "$updated_at"]},
-                                    "timezone": timezone,
-                                }
-                            },
-                        },
-                        "n": {"$sum": 1},
-                        "last": {"$max": "$sent_at"},
-                    }
-                },
-            ],
-        )
-        return [{**r["_id"], "n": int(r["n"]), "last": r.get("last")} for r in rows]
+        match = campaign_match(campaign_ids, "updated_at", since, until, {"key": {"$regex": "^ad:"}})
+        keys = {"t": "$body.template_id", "p": "$peer_key"}
+        return await job_breakdown(self.jobs, match, timezone, keys, last={"$max": "$sent_at"})
 
     async def posted_by_template(self, template_ids: Sequence[str]) -> dict[str, int]:
-        rows = await self._aggregate(
-            self.jobs,
+        rows = await self.jobs.aggregate(
             [
                 {
                     "$match": {
@@ -356,18 +321,3 @@ class AdStore:
             ],
         )
         return {r["_id"]: int(r["n"]) for r in rows}
-
-    @staticmethod
-    async def _aggregate(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        cursor = await collection.aggregate(pipeline)
-        rows: list[dict[str, Any]] = await cursor.to_list()
-        return rows
-
-
-def _window(since: datetime | None, until: datetime | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if since is not None:
-        out["$gte"] = since
-    if until is not None:
-        out["$lt"] = until
-    return out

@@ -17,6 +17,8 @@ Where things are (each use case a class, each collection one store):
   queue, leads only through crm's use case).
 - `campaign_service.py` / `campaign_store.py`: campaigns (audience, steps, batched resumable
   enqueueing, stats).
+- `status_store.py`: `StatusStore`, a collection of status documents moved compare-and-set (the
+  campaigns' and ads' ad campaigns' base), and the breakdown helpers their stats share.
 - `oneclick_service.py` / `system_status.py`: one-click start/stop and the system status.
 - `handlers.py`: the 30 commands and the consumers, thin.
 - `store.py`: every store of the domain from one database (`AutomationStores`).

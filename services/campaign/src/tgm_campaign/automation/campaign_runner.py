@@ -36,8 +36,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from tgm_contracts.commands import messaging as messaging_cmd
@@ -46,7 +46,7 @@ from tgm_contracts.events_campaign import CampaignStateChanged
 from tgm_contracts.models.campaign import CampaignStatus, JobReason, peer_key
 from tgm_runtime import DomainError
 
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
 from ..messaging.rules import Rules
 from ..messaging.service import QueueService
@@ -69,10 +69,21 @@ PROGRESS_SECONDS = 3.0
 ACTIVE = (CampaignStatus.RUNNING.value, CampaignStatus.SCHEDULED.value)
 
 
-def aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+def state_event(
+    kind: Literal["campaign", "ad_campaign"],
+    doc: Mapping[str, Any],
+    previous: CampaignStatus | None,
+    reason: str | None,
+) -> CampaignStateChanged:
+    """`campaign-state-changed` for an automation or ad campaign document (its status as it is now)."""
+    return CampaignStateChanged(
+        campaign_id=doc["_id"],
+        kind=kind,
+        name=doc.get("name"),
+        status=CampaignStatus(doc["status"]),
+        previous_status=previous,
+        reason=reason,
+    )
 
 
 def spec_of(doc: Mapping[str, Any]) -> CampaignSpec:
@@ -180,16 +191,7 @@ class CampaignRunner:
     async def state_changed(
         self, doc: Mapping[str, Any], previous: CampaignStatus | None, reason: str | None
     ) -> None:
-        await self.emit(
-            CampaignStateChanged(
-                campaign_id=doc["_id"],
-                kind="campaign",
-                name=doc.get("name"),
-                status=CampaignStatus(doc["status"]),
-                previous_status=previous,
-                reason=reason,
-            )
-        )
+        await self.emit(state_event("campaign", doc, previous, reason))
 
     # --- 2. resolve the audience ---------------------------------------------------------------
 

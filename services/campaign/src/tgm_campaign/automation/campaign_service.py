@@ -35,13 +35,13 @@ from tgm_contracts.events_campaign import CampaignProgress
 from tgm_contracts.models.campaign import CampaignStatus, LeadStage
 from tgm_runtime import Conflict, Invalid, NotFound
 
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
 from ..messaging.rules import Rules
 from ..messaging.service import QueueService
 from ..messaging.stores import MessagingStores
 from ..messaging.templates import TemplateError, parse
-from .campaign_runner import ACTIVE, CampaignRunner, aware, following, spec_of
+from .campaign_runner import ACTIVE, CampaignRunner, following, spec_of
 from .campaign_store import OPEN
 from .ports import Emit
 from .store import AutomationStores
@@ -189,12 +189,9 @@ class CampaignService:
         return Ack(affected=int(deleted) + cancelled)
 
     async def list(self, req: cmd.GetCampaignsRequest) -> Page[cmd.CampaignView]:
+        statuses = [s.value for s in req.statuses] if req.statuses else None
         docs, cursor, total = await self.store.page(
-            [s.value for s in req.statuses] if req.statuses else None,
-            req.type,
-            req.search,
-            req.limit,
-            req.cursor,
+            statuses, req.search, req.limit, req.cursor, type=req.type or None
         )
         figures = await self.figures([d["_id"] for d in docs])
         return Page(

@@ -22,15 +22,17 @@ enqueue redone after a crash finds the job it made before instead of making a se
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
-from tgm_runtime.cursor import Keyset
+
+from ..crm.store import LeadStore
+from ..messaging.store import JobStore
+from .status_store import StatusStore, aggregate, campaign_match, job_breakdown
 
 #: collection -> [(keys, options)], created by migration 3.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -47,10 +49,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     ],
 }
 
-#: Campaign pages: newest first.
-NEWEST = Keyset(("created_at", "_id"), descending=True)
 WAITING = ("pending", "scheduled")
 OPEN = ("pending", "scheduled", "in_flight")
+#: An aggregation expression: the step a campaign job's key names (`cmp:<campaign>:<target>:<step>`).
+KEY_STEP = {"$arrayElemAt": [{"$split": ["$key", ":"]}, 3]}
 TERMINAL = ("sent", "failed", "skipped", "cancelled")
 
 
@@ -99,47 +101,14 @@ def lead_audience_query(audience: Mapping[str, Any], now: datetime) -> dict[str,
     return {"$and": parts}
 
 
-class CampaignStore:
+class CampaignStore(StatusStore):
     def __init__(self, db: AsyncDatabase[Any]) -> None:
-        self.c = db["campaigns"]
+        super().__init__(db["campaigns"])
         self.t = db["campaign_targets"]
-        self.jobs = db["jobs"]  # messaging's, read only
-        self.leads = db["leads"]  # the CRM's, read only
+        self.jobs = JobStore(db)  # messaging's, read only
+        self.leads = LeadStore(db)  # the CRM's, read only
 
-    # --- definitions -----------------------------------------------------------------------------
-
-    async def insert(self, doc: dict[str, Any]) -> None:
-        await self.c.insert_one(doc)
-
-    async def get(self, campaign_id: str) -> dict[str, Any] | None:
-        return await self.c.find_one({"_id": campaign_id})
-
-    async def many(self, ids: Iterable[str]) -> list[dict[str, Any]]:
-        return await self.c.find({"_id": {"$in": list(ids)}}).to_list()
-
-    async def redefine(
-        self, campaign_id: str, fields: Mapping[str, Any], not_in: Sequence[str]
-    ) -> dict[str, Any] | None:
-        """Replace a definition unless its status is one of `not_in` (the runner is using it)."""
-        result = await self.c.update_one(
-            {"_id": campaign_id, "status": {"$nin": list(not_in)}}, {"$set": dict(fields)}
-        )
-        return await self.get(campaign_id) if result.matched_count else None
-
-    async def transition(
-        self,
-        campaign_id: str,
-        from_statuses: Sequence[str],
-        set_: Mapping[str, Any],
-        unset: Sequence[str] = (),
-    ) -> dict[str, Any] | None:
-        """Move a campaign out of one of `from_statuses` (compare-and-set); the document after, or
-        None when it was in none of them (another caller moved it first)."""
-        update: dict[str, Any] = {"$set": dict(set_)}
-        if unset:
-            update["$unset"] = {k: "" for k in unset}
-        result = await self.c.update_one({"_id": campaign_id, "status": {"$in": list(from_statuses)}}, update)
-        return await self.get(campaign_id) if result.modified_count else None
+    # --- definitions (insert, get, many, redefine, transition, in_statuses, count: StatusStore) ---
 
     async def set_run(self, campaign_id: str, fields: Mapping[str, Any]) -> None:
         """The runner's progress (`run.*` fields), whatever the status."""
@@ -149,32 +118,6 @@ class CampaignStore:
         result = await self.c.delete_one({"_id": campaign_id})
         await self.t.delete_many({"campaign_id": campaign_id})
         return result.deleted_count == 1
-
-    async def page(
-        self,
-        statuses: Sequence[str] | None,
-        type_: str | None,
-        search: str | None,
-        limit: int,
-        cursor: str | None,
-    ) -> tuple[list[dict[str, Any]], str | None, int]:
-        query: dict[str, Any] = {}
-        if statuses:
-            query["status"] = {"$in": list(statuses)}
-        if type_:
-            query["type"] = type_
-        if search:
-            query["name_key"] = {"$regex": _literal(search.casefold())}
-        total = await self.c.count_documents(query)
-        docs = await self.c.find(NEWEST.where(query, cursor)).sort(NEWEST.sort()).limit(limit + 1).to_list()
-        items, next_cursor = NEWEST.page(docs, limit)
-        return items, next_cursor, total
-
-    async def in_statuses(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
-        return await self.c.find({"status": {"$in": list(statuses)}}).to_list()
-
-    async def count(self, statuses: Sequence[str] | None = None) -> int:
-        return await self.c.count_documents({"status": {"$in": list(statuses)}} if statuses else {})
 
     # --- targets ---------------------------------------------------------------------------------
 
@@ -193,7 +136,7 @@ class CampaignStore:
             return int(exc.details.get("nInserted", len(docs) - len(errors)))
 
     async def count_targets(self, campaign_ids: Sequence[str]) -> dict[str, int]:
-        rows = await self._aggregate(
+        rows = await aggregate(
             self.t,
             [
                 {"$match": {"campaign_id": {"$in": list(campaign_ids)}}},
@@ -260,14 +203,8 @@ class CampaignStore:
     async def audience_leads(
         self, query: Mapping[str, Any], after: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        q: dict[str, Any] = dict(query)
-        if after is not None:
-            q = {"$and": [q, {"_id": {"$gt": after}}]}
-        return (
-            await self.leads.find(q, {"user_id": 1, "username": 1, "username_key": 1})
-            .sort([("_id", ASCENDING)])
-            .limit(limit)
-            .to_list()
+        return await self.leads.scan_after(
+            query, {"user_id": 1, "username": 1, "username_key": 1}, after, limit
         )
 
     async def replies_of(
@@ -279,13 +216,11 @@ class CampaignStore:
         by_user: dict[int, dict[str, Any]] = {}
         ids = list(dict.fromkeys(lead_ids))
         for start in range(0, len(ids), 1000):
-            for d in await self.leads.find({"_id": {"$in": ids[start : start + 1000]}}, fields).to_list():
+            for d in await self.leads.scan({"_id": {"$in": ids[start : start + 1000]}}, fields):
                 by_id[d["_id"]] = d
         users = list(dict.fromkeys(user_ids))
         for start in range(0, len(users), 1000):
-            for d in await self.leads.find(
-                {"user_id": {"$in": users[start : start + 1000]}}, fields
-            ).to_list():
+            for d in await self.leads.scan({"user_id": {"$in": users[start : start + 1000]}}, fields):
                 by_user[d["user_id"]] = d
         return by_id, by_user
 
@@ -298,16 +233,12 @@ class CampaignStore:
         query: dict[str, Any] = {"campaign_id": campaign_id, "state": {"$in": list(TERMINAL)}}
         if since is not None:
             query["updated_at"] = {"$gte": since}
-        return (
-            await self.jobs.find(query, {"state": 1, "reason": 1, "sent_at": 1, "updated_at": 1})
-            .sort([("updated_at", ASCENDING)])
-            .limit(limit)
-            .to_list()
-        )
+        fields = {"state": 1, "reason": 1, "sent_at": 1, "updated_at": 1}
+        return await self.jobs.scan(query, fields, [("updated_at", ASCENDING)], limit)
 
     async def jobs_made_since(self, campaign_id: str, since: datetime) -> int:
         """The campaign's jobs created since `since` that were or will be sent (its daily limit)."""
-        return await self.jobs.count_documents(
+        return await self.jobs.count(
             {
                 "campaign_id": campaign_id,
                 "created_at": {"$gte": since},
@@ -316,7 +247,7 @@ class CampaignStore:
         )
 
     async def open_jobs(self, campaign_id: str) -> int:
-        return await self.jobs.count_documents({"campaign_id": campaign_id, "state": {"$in": list(OPEN)}})
+        return await self.jobs.count({"campaign_id": campaign_id, "state": {"$in": list(OPEN)}})
 
     async def job_breakdown(
         self,
@@ -327,41 +258,12 @@ class CampaignStore:
     ) -> list[dict[str, Any]]:
         """The campaigns' jobs counted by campaign, state, reason, account, key and local day (of the
         send, or of the last change for jobs not sent): rows `{c, s, r, a, k, d, n}`."""
-        match: dict[str, Any] = {"campaign_id": {"$in": list(campaign_ids)}}
-        window = _window(since, until)
-        if window:
-            match["updated_at"] = window
-        rows = await self._aggregate(
-            self.jobs,
-            [
-                {"$match": match},
-                {
-                    "$group": {
-                        "_id": {
-                            "c": "$campaign_id",
-                            "s": "$state",
-                            "r": "$reason",
-                            "a": "$account_id",
-                            "k": {"$arrayElemAt": [{"$split": ["$key", ":"]}, 3]},
-                            "d": {
-                                "$dateToString": {
-                                    "format": "%Y-%m-%d",
-                                    "date": {"$ifNull": ["$sent_at", "$updated_at"]},
-                                    "timezone": timezone,
-                                }
-                            },
-                        },
-                        "n": {"$sum": 1},
-                    }
-                },
-            ],
-        )
-        return [{**r["_id"], "n": int(r["n"])} for r in rows]
+        match = campaign_match(campaign_ids, "updated_at", since, until)
+        return await job_breakdown(self.jobs, match, timezone, {"k": KEY_STEP})
 
     async def first_sends(self, campaign_ids: Sequence[str]) -> list[dict[str, Any]]:
         """When each recipient got each step: rows `{c, l (lead id), p (peer key), k (key step), at}`."""
-        rows = await self._aggregate(
-            self.jobs,
+        rows = await self.jobs.aggregate(
             [
                 {"$match": {"campaign_id": {"$in": list(campaign_ids)}, "state": "sent"}},
                 {
@@ -371,7 +273,7 @@ class CampaignStore:
                             "l": "$lead_id",
                             "p": "$peer_key",
                             "peer": "$peer",
-                            "k": {"$arrayElemAt": [{"$split": ["$key", ":"]}, 3]},
+                            "k": KEY_STEP,
                         },
                         "at": {"$min": "$sent_at"},
                     }
@@ -379,22 +281,3 @@ class CampaignStore:
             ],
         )
         return [{**r["_id"], "at": r["at"]} for r in rows]
-
-    @staticmethod
-    async def _aggregate(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        cursor = await collection.aggregate(pipeline)
-        rows: list[dict[str, Any]] = await cursor.to_list()
-        return rows
-
-
-def _window(since: datetime | None, until: datetime | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if since is not None:
-        out["$gte"] = since
-    if until is not None:
-        out["$lt"] = until
-    return out
-
-
-def _literal(text: str) -> str:
-    return re.escape(text)

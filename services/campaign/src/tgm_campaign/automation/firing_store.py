@@ -9,9 +9,12 @@ accounts, redeliveries and replicas):
 `firings` {_id "<rule>|<chat>|<message>", rule_id, chat_id, message_id, group_id, user_id, state
            (pending|fired|blocked|done), outcome, delay, not_before, done_actions, job_ids, lead_id,
            errors, at}
-    One per rule and message. `pending` while its cooldown and daily count are being reserved,
-    `fired` once both are held (its actions then run, each recorded in `done_actions`), `blocked`
-    when a reservation was refused, `done` when every action ran.
+    One per rule and message, written once its cooldown and daily count are reserved: `fired`
+    (both held; its actions then run, each recorded in `done_actions`, the last one in the same
+    write that moves it to `done`), `blocked` (a reservation refused), `done` when every action
+    ran. The reservations come first and are keyed by the firing, so a crash before the firing is
+    written leaves reservations that the redelivery finds as its own. (`pending`, a firing opened
+    before its reservations, is what earlier versions wrote; such a firing is still resumed.)
 `rule_users` {_id "<rule>|<user>", rule_id, user_id, last_fired_at, last_key, first_fired_at}
     Per rule and user: the cooldown and once-per-user. Reserved by one conditional upsert: matches
     only when the cooldown has passed (or it never fired, for once-per-user), or when the holder is
@@ -27,6 +30,7 @@ accounts, redeliveries and replicas):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -104,14 +108,14 @@ class FiringStore:
 
     async def states(self, rules: Mapping[str, str], user_id: int | None) -> dict[str, RuleState]:
         """Each rule's state for this user and its day (`rules`: rule id -> local day)."""
-        users: dict[str, dict[str, Any]] = {}
+        day_ids = [f"{r}|{day}" for r, day in rules.items()]
+        reads = [self.days.find({"_id": {"$in": day_ids}}, {"keys": 0}).to_list()]
         if user_id is not None:
             ids = [f"{r}|{user_id}" for r in rules]
-            users = {d["rule_id"]: d for d in await self.users.find({"_id": {"$in": ids}}).to_list()}
-        day_ids = [f"{r}|{day}" for r, day in rules.items()]
-        days = {
-            d["rule_id"]: d for d in await self.days.find({"_id": {"$in": day_ids}}, {"keys": 0}).to_list()
-        }
+            reads.append(self.users.find({"_id": {"$in": ids}}).to_list())
+        found = await asyncio.gather(*reads)  # two collections, read at once
+        days = {d["rule_id"]: d for d in found[0]}
+        users: dict[str, dict[str, Any]] = {d["rule_id"]: d for d in found[1]} if len(found) > 1 else {}
         out = {}
         for rule_id in rules:
             u = users.get(rule_id) or {}
@@ -218,6 +222,16 @@ class FiringStore:
         if base is not None:
             return {**base, **fields}
         return await self.get(key)
+
+    async def done(self, key: str, fields: Mapping[str, Any], index: int | None) -> bool:
+        """Move a `fired` firing to `done` with `fields`, recording action `index` as run in the
+        same write (the last action's record and the firing's end are one operation); False when
+        it was not `fired` (a concurrent copy of the event finished it)."""
+        update: dict[str, Any] = {"$set": {**fields, "state": "done"}}
+        if index is not None:
+            update["$addToSet"] = {"done_actions": index}
+        result = await self.firings.update_one({"_id": key, "state": "fired"}, update)
+        return result.matched_count == 1
 
     async def action_done(self, key: str, index: int, fields: Mapping[str, Any], error: str | None) -> None:
         """Record one action of a firing as run (with what it produced, or its error)."""

@@ -178,3 +178,12 @@ class MonitoredGroupStore:
         total = await self.c.count_documents({})
         active = await self.c.count_documents({"is_active": True, "paused": False})
         return total, active
+
+    # --- what collaboration reads of the groups (appended by it) ----------------------------------
+
+    async def resolved_by_username(self, username: str) -> dict[str, Any] | None:
+        """A group by its username, only once its chat id is known: `{chat_id, title, username}`."""
+        return await self.c.find_one(
+            {"username": username.lstrip("@").lower(), "chat_id": {"$ne": None}},
+            {"chat_id": 1, "title": 1, "username": 1},
+        )

@@ -36,6 +36,7 @@ from tgm_contracts.rpc_session import DescribeAccounts, DescribeAccountsRequest
 from tgm_contracts.settings import GeneralSettings
 from tgm_contracts.sys import SettingsGet, SettingsSections
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.single_flight import SingleFlight
 
 from ..messaging.clock import Clock, utc
 from ..messaging.rules import Rules
@@ -150,6 +151,7 @@ class TriggerRuleService:
         self.rules, self.call, self.emit, self.clock = rules, call, emit, clock
         self.zone = GeneralZone(request)
         self._active: tuple[float, list[dict[str, Any]]] | None = None
+        self._flight = SingleFlight()  # concurrent messages share one refresh of the active rules
         #: scenario ids -> those that do not exist (collaboration's; set by bootstrap, no import cycle)
         self.missing_scenarios: Callable[[list[str]], Awaitable[list[str]]] | None = None
 
@@ -285,6 +287,10 @@ class TriggerRuleService:
         now = time.monotonic()
         if self._active is not None and now - self._active[0] < ACTIVE_TTL:
             return self._active[1]
+        return await self._flight.run("active", self._read_active)
+
+    async def _read_active(self) -> builtins.list[dict[str, Any]]:
+        now = time.monotonic()
         docs = await self.stores.rules.find(active_only=True)
         self._active = (now, docs)
         return docs
@@ -300,9 +306,10 @@ class TriggerRuleService:
         return out
 
     async def settings(self) -> engine.Settings:
-        compliance = await self.rules.compliance()
+        compliance = await self._flight.run("compliance", self.rules.compliance)
         return engine.Settings(
-            timezone=await self.zone.get(), default_cooldown=compliance.trigger_cooldown_seconds
+            timezone=await self._flight.run("zone", self.zone.get),
+            default_cooldown=compliance.trigger_cooldown_seconds,
         )
 
     # --- the dry run ---------------------------------------------------------------------------------

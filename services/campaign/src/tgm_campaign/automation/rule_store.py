@@ -5,7 +5,9 @@ keys already counted (`counted_fired`, `counted_done`).
 
 Counters are exact under redelivery and racing replicas: each count is one conditional update on
 the rule document that adds the firing key to a list and increments only when the key was not in it
-yet (the lists keep the last `COUNTED_KEEP` keys, far more than can be in flight at once). A save
+yet (the lists keep the last `COUNTED_KEEP` keys, far more than can be in flight at once). The
+inbound path counts a firing once, when it is done (`count_firing`: triggered and its outcome in
+one write, off the path to the reply); `count_fired`/`count_done` count the two apart. A save
 replaces the spec fields only, never the counters.
 """
 
@@ -150,6 +152,22 @@ class TriggerRuleStore:
             },
         )
         return result.modified_count == 1
+
+    async def count_firing(self, rule_id: str, firing_key: str, at: datetime, success: bool) -> bool:
+        """A finished firing counted in one write: +1 `trigger_count`, `last_triggered_at` = at, +1
+        `success_count` or `failure_count`, once per firing key; True if counted now. A firing whose
+        trigger was counted on its own (`count_fired`, by an earlier version) gets only its outcome."""
+        result = await self.c.update_one(
+            {"_id": rule_id, "counted_done": {"$ne": firing_key}, "counted_fired": {"$ne": firing_key}},
+            {
+                "$inc": {"trigger_count": 1, "success_count" if success else "failure_count": 1},
+                "$max": {"last_triggered_at": at},
+                "$push": {"counted_done": {"$each": [firing_key], "$slice": -COUNTED_KEEP}},
+            },
+        )
+        if result.modified_count == 1:
+            return True
+        return await self.count_done(rule_id, firing_key, success)
 
     async def count_done(self, rule_id: str, firing_key: str, success: bool) -> bool:
         """+1 `success_count` or `failure_count`, once per firing key; True if counted now."""

@@ -6,28 +6,35 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 
 1. Only group messages with text, not our own (`isOutgoing`, or the sender is one of the fleet's
    accounts: our replies in a group must not trigger rules), of a monitored group that is watched
-   (`GroupService.by_chat`, `MonitoringService.watching`).
+   (`GroupService.by_chat`, `MonitoringService.watching`). Those look-ups go through short TTL
+   caches, and concurrent events share one refresh (`SingleFlight`: with 32 events in flight an
+   expiry made 32 identical queries).
 2. Match the group's bound keyword sets (`KeywordSetService.matcher`, pure). No hit (most
    messages): only the group's `last_message_at`, kept in memory and written once a second
    (`GroupService.flush_seen`): no database write per message.
 3. A hit: claim (chat id, message id) (`FiringStore.claim`): every listener account in the group
    publishes its own event for the same message; the first event id owns it, a redelivery of that
    event runs again, the other listeners' copies are skipped — across tg-session and campaign
-   replicas. The first run of the claim (`mine`) counts the matches (`count_matches`,
-   `GroupService.seen_message`), alongside the rules (step 4 on); every run publishes
-   `KeywordMatched` (same event ids: JetStream drops a copy). A redelivery (`again`) never counts
-   twice; a crash between the claim and the count loses that count (statistics only).
+   replicas. In one replica the first copy to get there also claims it in memory (`_claim_here`),
+   so the others, right behind it, cost no query. After the rules (step 4 on), the first run of
+   the claim (`mine`) counts the matches (`count_matches`, `GroupService.seen_message`); every run
+   publishes `KeywordMatched` (same event ids: JetStream drops a copy). A redelivery (`again`)
+   never counts twice; a crash between the claim and the count loses that count (statistics only).
 4. Decide with the engine (`engine.py`: priority order, conditions, cooldown, daily limit,
    exclusivity), judged at processing time in general.timezone. Facts: the lead (stage, intent), a
    recent join (`on_join`), the group's admins (tg-session's `get-group-members`, filter `admins`,
    through the listener account; cached per chat for `ADMINS_TTL`; unknown when it cannot answer).
-5. For each eligible rule, in order: open its firing (`<rule>|<chat>|<message>`), reserve the day's
-   count then the user's cooldown with conditional upserts (never over the limit, even with two
-   replicas racing; a refused cooldown gives the day's slot back); a refused reservation is
-   outcome `cooldown` / `daily_limit`, and does not shadow later rules.
+5. For each eligible rule, in order: reserve the day's count then the user's cooldown with
+   conditional upserts keyed by the firing `<rule>|<chat>|<message>` (never over the limit, even
+   with two replicas racing; a refused cooldown gives the day's slot back), then write the firing,
+   `fired` or `blocked`; a refused reservation is outcome `cooldown` / `daily_limit`, and does not
+   shadow later rules. A crash before the firing is written leaves reservations the redelivery
+   finds as its own (on a redelivery a cooldown / daily-limit verdict is decided again by the
+   reservation, which knows its key).
 6. Run the fired rule's actions, `add_lead` first (so a reply job belongs to the lead: its
    blacklist and do-not-contact apply, a delivery moves it to contacted), then the others in their
-   order; each is recorded on the firing when done, so a redelivery runs only the rest:
+   order; each is recorded on the firing when done (the last in the write that finishes the
+   firing), so a redelivery runs only the rest:
    - `reply_template`: a job through `QueueService.reply` with the template and the sender's
      variables, `notBefore` = fired at + the rule's delay (drawn once, stored on the firing), key
      `trg:<rule>:<chat>:<message>` (a redelivery or another replica never makes a second job).
@@ -45,16 +52,17 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
    - `add_lead`: `LeadService.capture` (source `keyword`, group, keyword, set, intent).
    - `notify`: `OperatorNotified`.
 7. `TriggerFired` per matched rule (fired / cooldown / daily_limit / condition_failed, or `error`
-   when an action failed, with the detail); the rule's counters once per firing (rule_store.py):
-   `triggerCount` alongside the actions of a fired firing (so a resumed one is counted too, and the
-   reply is not queued behind a write of the rule document), success/failure when it is done.
+   when an action failed, with the detail); the rule's counters once per firing (rule_store.py
+   `count_firing`: triggered and success/failure in one write when the actions are done, before
+   the firing is finished, so a resumed firing is counted too and the reply is not queued behind a
+   write of the rule document).
 
 Latency budget (bench/automation/decision.py; the embedded database serves one operation at a
-time, ~1 ms each, and findAndModify scans a collection): a message with no hit makes no database
-operation (the group and monitoring state are cached, `last_message_at` is batched); a matched one
-makes ~12 sequential operations before its reply job is queued (claim; lead ‖ rule state; firing
-open, day, user, fired; then the queue's own) and the counters, events and bookkeeping alongside
-or after it.
+time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message with no hit makes
+no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
+matched one makes 10 sequential operations before its reply job is queued (claim; lead ‖ rule
+state (two reads at once); day, user, firing; then the queue's own: template, aliases, blocked,
+insert) and 6 after it (template use, counters, firing done, match counts, group, claim done).
    Events made more than once on a redelivery carry the same event id, so JetStream's duplicate
    window drops the copy.
 
@@ -86,6 +94,7 @@ from tgm_contracts.events_campaign import (
 from tgm_contracts.events_session import MemberJoined, MessageReceived
 from tgm_contracts.models.campaign import AccountChoice, AccountPool, MessageBody
 from tgm_runtime import DomainError
+from tgm_runtime.single_flight import SingleFlight
 
 from ..crm.leads import LeadService
 from ..messaging.clock import Clock, utc
@@ -94,7 +103,7 @@ from ..messaging.service import QueueService
 from ..messaging.templates import MAX_MESSAGE
 from . import engine
 from .ai_control import AiControl
-from .firing_store import firing_key
+from .firing_store import firing_key, message_key
 from .group_service import GroupService
 from .keyword_service import KeywordSetService
 from .matcher import Hit
@@ -123,6 +132,8 @@ LOOKUP_TIMEOUT = 5.0
 #: costs no database write, so it need not wait behind a matching one's decision. Bounded so the
 #: events in flight stay far below JetStream's ack wait.
 INBOUND_WORKERS = 32
+#: Message claims remembered per replica (a listener's copy arrives within seconds of the first).
+CLAIMS_KEPT = 10_000
 
 
 def event_id(*parts: object) -> str:
@@ -164,6 +175,10 @@ class AutomationService:
         #: collaboration's `CollaborationService.start_for` (set by bootstrap: no import cycle)
         self.start_scenario: StartScenario | None = None
         self._own: tuple[float, frozenset[int]] | None = None
+        #: the per-message look-ups through short TTL caches (the group, the monitoring state, the
+        #: fleet's ids): concurrent events share one refresh instead of each making it
+        self._flight = SingleFlight()
+        self._claimed: dict[str, str] = {}  # message key -> the event id that claimed it here
 
     # --- consumers ---------------------------------------------------------------------------------
 
@@ -175,28 +190,51 @@ class AutomationService:
     async def on_message(self, evt: MessageReceived) -> None:
         if evt.chat_kind not in GROUP_KINDS or evt.is_outgoing or not evt.text.strip():
             return
-        if evt.sender_id is not None and evt.sender_id in await self._own_ids():
+        if evt.sender_id is not None and evt.sender_id in await self._flight.run("own", self._own_ids):
             return
-        group = await self.groups.by_chat(evt.chat_id, evt.chat_username)
-        if group is None or not await self.monitoring.watching(group):
+        username = evt.chat_username
+        group = await self._flight.run(
+            ("group", evt.chat_id, username), lambda: self.groups.by_chat(evt.chat_id, username)
+        )
+        if group is None or not await self._flight.run(
+            ("watching", group["_id"]), lambda: self.monitoring.watching(group)
+        ):
             return
         if not await self.monitoring.watched_when_written(group, evt.date):
             return  # written before monitoring started or while the group was paused, arrived late
+        mkey = message_key(evt.chat_id, evt.message_id)
+        owner = self._claimed.get(mkey)
+        if owner is not None and owner != evt.event_id:
+            return  # another listener's copy of a message this replica claimed: no query, no match
         now = utc(self.clock())
         set_ids = list(group.get("keyword_set_ids") or [])
         hits = (await self.keywords.matcher()).match(evt.text, set_ids) if set_ids else []
         if not hits:  # most messages: only the group's last message time (idempotent), no claim
             await self.groups.seen_message(group["_id"], now, False)
             return
+        if self._claim_here(mkey, evt.event_id) != evt.event_id:
+            return  # another listener's copy reached this point first in this replica
         claim = await self.stores.firings.claim(evt.chat_id, evt.message_id, evt.event_id, now)
         if claim in ("taken", "done"):
             return
         first = claim == "mine"
-        # the counters and events alongside the decision (they share no state with it)
-        await asyncio.gather(
-            self._count(group, evt, hits, now, first), self._rules(group, evt, hits, now, first)
-        )
+        # The decision first, then the counters and KeywordMatched: the database serves one
+        # operation at a time, so their writes would queue in front of the reply's.
+        await self._rules(group, evt, hits, now, first)
+        await self._count(group, evt, hits, now, first)
         await self.stores.firings.finish(evt.chat_id, evt.message_id)
+
+    def _claim_here(self, key: str, event_id: str) -> str:
+        """The event that claims a message in this replica: the first to ask (kept for the newest
+        `CLAIMS_KEPT` messages). The other listeners' copies, which arrive right behind it, are
+        skipped without a query, and deterministically (two claims sent at once on two pooled
+        connections reach the database in either order). The stored claim stays the authority
+        across replicas; if the first copy fails, its redelivery (same event id) claims again, and
+        the copies skipped meanwhile were never needed."""
+        owner = self._claimed.setdefault(key, event_id)
+        if len(self._claimed) > CLAIMS_KEPT:
+            del self._claimed[next(iter(self._claimed))]
+        return owner
 
     # --- matching ----------------------------------------------------------------------------------
 
@@ -299,9 +337,10 @@ class AutomationService:
                 continue
             if state == "blocked" or not ev.matched:
                 continue
-            # a pending firing (a redelivery after a crash) holds part of its own reservation: the
-            # limits it reads are partly its own, so the reservation decides again.
-            limited = ev.outcome in ("cooldown", "daily_limit") and state == "pending"
+            # On a redelivery the reservations this firing made before a crash (a firing is written
+            # after them; `pending` is an earlier version's firing opened before them) make the
+            # limits it reads partly its own: the reservation decides again (it knows its own key).
+            limited = ev.outcome in ("cooldown", "daily_limit") and not first
             if not ev.eligible and not limited:
                 await self._fired_event(
                     rule, facts, group, evt, ev.outcome, ev.reason, key, keyword=ev.keyword
@@ -312,7 +351,7 @@ class AutomationService:
                     rule, facts, group, evt, "condition_failed", ev.reason, key, keyword=ev.keyword
                 )
                 continue
-            fired = await self._reserve(rule, ev, facts, group, evt, key, now)
+            fired = await self._reserve(rule, ev, facts, group, evt, key, now, prior, fresh=first)
             if fired is None:
                 continue
             gate.fired(ev)
@@ -327,36 +366,17 @@ class AutomationService:
         evt: MessageReceived,
         key: str,
         now: datetime,
+        prior: Mapping[str, Any] | None,
+        *,
+        fresh: bool,
     ) -> dict[str, Any] | None:
-        """Open the firing and hold the day's count and the user's cooldown; the firing (state
-        `fired`) or None when a limit refused it (then reported)."""
+        """Hold the day's count, then the user's cooldown, then write the firing: `fired` (returned)
+        or `blocked` (None, reported). `fresh`: the claim's first run, so no reservation of this
+        firing can exist yet (the day's look-up for its key is skipped). Three writes; a crash
+        between them leaves reservations keyed by this firing, which the redelivery holds again."""
         firings = self.stores.firings
-        doc, fresh = await firings.open_new(
-            {
-                "_id": key,
-                "rule_id": rule.id,
-                "chat_id": evt.chat_id,
-                "message_id": evt.message_id,
-                "group_id": group["_id"],
-                "user_id": facts.user_id,
-                "account_id": evt.account_id,
-                "keyword": ev.keyword,
-                "keyword_set_id": ev.hits[0].set_id if ev.hits else None,
-                "state": "pending",
-                "day": ev.day,
-                "delay": ev.delay,
-                "done_actions": [],
-                "job_ids": [],
-                "errors": [],
-                "at": now,
-            }
-        )
-        if doc.get("state") in ("fired", "done"):
-            return doc if doc["state"] == "fired" else None
-        if doc.get("state") == "blocked":
-            return None
         assert facts.user_id is not None  # the engine's `sender` check
-        day = doc.get("day") or ev.day
+        day = (prior or {}).get("day") or ev.day
         spec = rule.spec
         outcome: str | None = None
         if not await firings.reserve_day(rule.id, day, key, spec.daily_limit, now, fresh=fresh):
@@ -366,6 +386,23 @@ class AutomationService:
         ):
             await firings.release_day(rule.id, day, key)
             outcome = "cooldown"
+        doc = {
+            "_id": key,
+            "rule_id": rule.id,
+            "chat_id": evt.chat_id,
+            "message_id": evt.message_id,
+            "group_id": group["_id"],
+            "user_id": facts.user_id,
+            "account_id": evt.account_id,
+            "keyword": ev.keyword,
+            "keyword_set_id": ev.hits[0].set_id if ev.hits else None,
+            "day": day,
+            "delay": int((prior or {}).get("delay", ev.delay)),
+            "done_actions": [],
+            "job_ids": [],
+            "errors": [],
+            "at": (prior or {}).get("at") or now,
+        }
         if outcome is not None:
             reason = (
                 f"daily_limit: {spec.daily_limit} firings today ({day}) already"
@@ -376,23 +413,24 @@ class AutomationService:
                     else f"cooldown: fired for this user less than {ev.cooldown} s ago"
                 )
             )
-            await firings.move(
-                key, ["pending"], {"state": "blocked", "outcome": outcome, "detail": reason}, base=doc
-            )
+            blocked = {"state": "blocked", "outcome": outcome, "detail": reason}
+            if prior is not None:
+                await firings.move(key, ["pending"], blocked, base=prior)
+            else:
+                await firings.open_new({**doc, **blocked})
             await self._fired_event(rule, facts, group, evt, outcome, reason, key, keyword=ev.keyword)
             return None
-        delay = int(doc.get("delay", ev.delay))
-        fired = await firings.move(
-            key,
-            ["pending"],
-            {"state": "fired", "fired_at": now, "not_before": now + timedelta(seconds=delay)},
-            base=doc,
-        )
-        if fired is None:  # moved by a concurrent copy of this event: take what it did
+        moved = {"state": "fired", "fired_at": now, "not_before": now + timedelta(seconds=doc["delay"])}
+        if prior is not None:  # an earlier version's pending firing
+            fired = await firings.move(key, ["pending"], moved, base=prior)
+        else:
+            stored, created = await firings.open_new({**doc, **moved})
+            fired = stored if created else None
+        if fired is None:  # written by a concurrent copy of this event: take what it did
             fired = await firings.get(key)
             if fired is None or fired.get("state") != "fired":
                 return None
-        return fired  # counted by `_act` (as it starts the actions: a resumed firing is counted too)
+        return fired  # counted by `_act` when done (a resumed firing is counted too)
 
     # --- acting ------------------------------------------------------------------------------------
 
@@ -485,22 +523,32 @@ class AutomationService:
                     error = f"{action.type}: {exc.code.value}: {exc.message}"
                 if error is not None:
                     errors.append(error)
+                if index == last:  # recorded by the write that finishes the firing
+                    final.update(fields)
+                    final_index[0] = index
+                    continue
                 await self.stores.firings.action_done(key, index, fields, error)
 
-        # the rule's trigger count (once per firing key) alongside the actions, not ahead of the reply
-        await asyncio.gather(
-            self.stores.rules.count_fired(rule.id, key, firing.get("fired_at") or utc(self.clock())), run()
-        )
+        last = next((i for i, _ in reversed(order) if i not in done), None)
+        final: dict[str, Any] = {}
+        final_index: list[int | None] = [None]
+        await run()
         success = not errors
-        moved = await self.stores.firings.move(
-            key,
-            ["fired"],
-            {"state": "done", "outcome": "fired" if success else "error", "lead_id": lead_id},
-            base=firing,
+        # Counted before the firing is finished: a crash between the two resumes the firing (its
+        # last action runs again, idempotent like every action) and the count, once per key, holds.
+        await self.stores.rules.count_firing(
+            rule.id, key, firing.get("fired_at") or utc(self.clock()), success
         )
-        if moved is None:
+        final.update(
+            {
+                "outcome": "fired" if success else "error",
+                "lead_id": lead_id,
+                "errors": errors,
+                "job_ids": job_ids,
+            }
+        )
+        if not await self.stores.firings.done(key, final, final_index[0]):
             return  # finished by a concurrent copy of this event
-        await self.stores.rules.count_done(rule.id, key, success)
         await self._fired_event(
             rule,
             facts,

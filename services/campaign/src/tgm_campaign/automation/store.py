@@ -31,8 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-
+from ..messaging.stores import StoreSet
 from .campaign_store import CampaignStore
 from .firing_store import FiringStore
 from .group_store import MonitoredGroupStore
@@ -42,24 +41,13 @@ from .rule_store import TriggerRuleStore
 
 
 @dataclass(frozen=True)
-class AutomationStores:
+class AutomationStores(StoreSet):
     keyword_sets: KeywordSetStore
     groups: MonitoredGroupStore
     monitoring: MonitoringStore
     rules: TriggerRuleStore
     firings: FiringStore
     campaigns: CampaignStore
-
-    @classmethod
-    def of(cls, db: AsyncDatabase[Any]) -> AutomationStores:
-        return cls(
-            keyword_sets=KeywordSetStore(db),
-            groups=MonitoredGroupStore(db),
-            monitoring=MonitoringStore(db),
-            rules=TriggerRuleStore(db),
-            firings=FiringStore(db),
-            campaigns=CampaignStore(db),
-        )
 
 
 #: Indexes of the domain's collections, created by migration 3 (each store module declares its own).

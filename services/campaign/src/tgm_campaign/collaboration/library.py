@@ -97,6 +97,13 @@ def scenario_view(doc: Mapping[str, Any], runs_active: int = 0) -> cmd.ScenarioV
     return cmd.ScenarioView.model_validate({**_fields(doc), "runs_active": runs_active})
 
 
+def _spec_fields(
+    req: cmd.SaveRoleRequest | cmd.SaveScriptRequest | cmd.SaveScenarioRequest,
+) -> dict[str, Any]:
+    """What a save stores of its request: the spec as stored fields, the name trimmed."""
+    return {**req.model_dump(mode="json", by_alias=False, exclude={"id"}), "name": req.name.strip()}
+
+
 def _blank(value: str | None) -> bool:
     return value is not None and not value.strip()
 
@@ -201,11 +208,7 @@ class RoleLibrary:
                 "aiConfig: useGlobalAi false needs customPrompt or strategyId",
                 {"field": "aiConfig.customPrompt"},
             )
-        previous = None
-        if req.id is not None:
-            previous = await self._lib.get("roles", req.id)
-            if previous is None:
-                raise NotFound(f"role {req.id} does not exist", {"field": "id"})
+        previous = await self._previous("role", req.id)
         account = req.bound_account_id
         if previous is not None and previous.get("bound_account_id") != account:
             runs = await self.stores.runs.active_using("role", previous["_id"])
@@ -233,20 +236,8 @@ class RoleLibrary:
                 other = await self._lib.active_role_of(account, req.id)
                 if other is not None:
                     raise self._account_taken(account, other)
-        fields = req.model_dump(mode="json", by_alias=False, exclude={"id"})
-        fields["name"] = req.name.strip()
-        now = utc(self.clock())
         try:
-            if previous is None:
-                doc = await self._lib.create("roles", fields, now)
-                action: Literal["created", "updated"] = "created"
-            else:
-                found = await self._lib.replace("roles", previous["_id"], fields, now)
-                if found is None:
-                    raise NotFound(f"role {req.id} does not exist", {"field": "id"})
-                doc, action = found, "updated"
-        except NameTaken:
-            raise Conflict(f"a role named {req.name.strip()!r} already exists", {"field": "name"}) from None
+            doc, action = await self._write("role", previous, req.id, _spec_fields(req))
         except AccountTaken:
             other = await self._lib.active_role_of(account or "", req.id)
             raise self._account_taken(account or "", other) from None
@@ -295,25 +286,8 @@ class RoleLibrary:
 
     async def save_script(self, req: cmd.SaveScriptRequest, by: str | None) -> cmd.ScriptView:
         await self._validate_script(req)
-        previous = None
-        if req.id is not None:
-            previous = await self._lib.get("scripts", req.id)
-            if previous is None:
-                raise NotFound(f"script {req.id} does not exist", {"field": "id"})
-        fields = req.model_dump(mode="json", by_alias=False, exclude={"id"})
-        fields["name"] = req.name.strip()
-        now = utc(self.clock())
-        try:
-            if previous is None:
-                doc = await self._lib.create("scripts", fields, now)
-                action: Literal["created", "updated"] = "created"
-            else:
-                found = await self._lib.replace("scripts", previous["_id"], fields, now)
-                if found is None:
-                    raise NotFound(f"script {req.id} does not exist", {"field": "id"})
-                doc, action = found, "updated"
-        except NameTaken:
-            raise Conflict(f"a script named {req.name.strip()!r} already exists", {"field": "name"}) from None
+        previous = await self._previous("script", req.id)
+        doc, action = await self._write("script", previous, req.id, _spec_fields(req))
         await self._changed("script", doc["_id"], action, by)
         return script_view(doc)
 
@@ -428,28 +402,9 @@ class RoleLibrary:
 
     async def save_scenario(self, req: cmd.SaveScenarioRequest, by: str | None) -> cmd.ScenarioView:
         await self._validate_scenario(req, req.id)
-        previous = None
-        if req.id is not None:
-            previous = await self._lib.get("scenarios", req.id)
-            if previous is None:
-                raise NotFound(f"scenario {req.id} does not exist", {"field": "id"})
-        fields = req.model_dump(mode="json", by_alias=False, exclude={"id"})
-        fields["name"] = req.name.strip()
-        fields["role_ids"] = sorted(set(req.role_bindings.values()))
-        now = utc(self.clock())
-        try:
-            if previous is None:
-                doc = await self._lib.create("scenarios", fields, now)
-                action: Literal["created", "updated"] = "created"
-            else:
-                found = await self._lib.replace("scenarios", previous["_id"], fields, now)
-                if found is None:
-                    raise NotFound(f"scenario {req.id} does not exist", {"field": "id"})
-                doc, action = found, "updated"
-        except NameTaken:
-            raise Conflict(
-                f"a scenario named {req.name.strip()!r} already exists", {"field": "name"}
-            ) from None
+        previous = await self._previous("scenario", req.id)
+        fields = {**_spec_fields(req), "role_ids": sorted(set(req.role_bindings.values()))}
+        doc, action = await self._write("scenario", previous, req.id, fields)
         # a delete of the script or a role may have checked its users before this write: re-read
         gone = await self.vanished(fields["role_ids"], req.script_id)
         if gone:
@@ -597,6 +552,33 @@ class RoleLibrary:
         return self.clock() - epoch(flagged) < DELETE_WINDOW
 
     # --- shared ---------------------------------------------------------------------------------------
+
+    async def _previous(self, kind: Kind, doc_id: str | None) -> dict[str, Any] | None:
+        """The stored document a save with `id` updates (NOT_FOUND when there is none); None for a
+        save without one (a create)."""
+        if doc_id is None:
+            return None
+        previous = await self._lib.get(_COLLECTION[kind], doc_id)
+        if previous is None:
+            raise NotFound(f"{kind} {doc_id} does not exist", {"field": "id"})
+        return previous
+
+    async def _write(
+        self, kind: Kind, previous: Mapping[str, Any] | None, doc_id: str | None, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], Literal["created", "updated"]]:
+        """Create the document, or replace `previous`; a name another one of the kind has is CONFLICT
+        (a role's `AccountTaken` is its caller's to answer)."""
+        collection = _COLLECTION[kind]
+        now = utc(self.clock())
+        try:
+            if previous is None:
+                return await self._lib.create(collection, fields, now), "created"
+            found = await self._lib.replace(collection, previous["_id"], fields, now)
+        except NameTaken:
+            raise Conflict(f"a {kind} named {fields['name']!r} already exists", {"field": "name"}) from None
+        if found is None:
+            raise NotFound(f"{kind} {doc_id} does not exist", {"field": "id"})
+        return found, "updated"
 
     async def _delete(self, kind: Kind, doc_id: str, users: Any, by: str | None) -> Ack:
         collection = _COLLECTION[kind]

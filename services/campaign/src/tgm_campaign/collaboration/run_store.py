@@ -25,8 +25,11 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+
+from ..automation.group_store import MonitoredGroupStore
+from ..automation.status_store import insert_new
 
 RUNS = "collaboration_runs"
 
@@ -50,30 +53,32 @@ TRANSCRIPT = 30
 """Lines and replies kept in a run's document (oldest dropped)."""
 
 
+async def ids_using(
+    collection: AsyncCollection[Any], field: str, entity_id: str, statuses: Sequence[str]
+) -> list[str]:
+    """Ids (at most 100) of the documents in `statuses` whose `field` names `entity_id`."""
+    docs = await collection.find({field: entity_id, "status": {"$in": list(statuses)}}, {"_id": 1}).to_list(
+        100
+    )
+    return [str(d["_id"]) for d in docs]
+
+
 class RunStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.db = db
         self.c = db[RUNS]
+        self.groups = MonitoredGroupStore(db)  # automation's, read only
 
     async def active_using(self, kind: str, entity_id: str) -> list[str]:
         """Ids of runs not yet finished that use the `kind` ("role", "script" or "scenario") `entity_id`
         (the library refuses to delete it then). Reads `status`, `scenario_id`, `script_id` and
         `participants[].role_id` of the `collaboration_runs` documents."""
         field = {"role": "participants.role_id", "script": "script_id", "scenario": "scenario_id"}[kind]
-        docs = (
-            await self.db["collaboration_runs"]
-            .find({field: entity_id, "status": {"$in": list(ACTIVE_STATUSES)}}, {"_id": 1})
-            .to_list(100)
-        )
-        return [str(d["_id"]) for d in docs]
+        return await ids_using(self.c, field, entity_id, ACTIVE_STATUSES)
 
     async def insert(self, doc: Mapping[str, Any]) -> bool:
         """False when a run with this id (the same idempotency key) exists."""
-        try:
-            await self.c.insert_one(dict(doc))
-            return True
-        except DuplicateKeyError:
-            return False
+        return await insert_new(self.c, doc)
 
     async def get(self, run_id: str) -> dict[str, Any] | None:
         return await self.c.find_one({"_id": run_id})
@@ -96,7 +101,7 @@ class RunStore:
 
     async def due(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
         """Active runs the runner must look at: due now, with a line waiting to settle, or a group to
-        create."""
+        create (when `next_at` has come: a create-group refused with FLOOD_WAIT waits it out)."""
         return (
             await self.c.find(
                 {
@@ -104,7 +109,7 @@ class RunStore:
                     "$or": [
                         {"next_at": {"$lte": now}},
                         {"pending_job": {"$ne": None}},
-                        {"status": "creating"},
+                        {"status": "creating", "next_at": None},
                     ],
                 }
             )
@@ -133,11 +138,8 @@ class RunStore:
         return result.matched_count == 1
 
     async def monitored_group(self, username: str) -> dict[str, Any] | None:
-        """A monitored group (automation's `groups`, read only) by its username, with its chat id."""
-        return await self.db["groups"].find_one(
-            {"username": username.lstrip("@").lower(), "chat_id": {"$ne": None}},
-            {"chat_id": 1, "title": 1, "username": 1},
-        )
+        """A monitored group (automation's, through its store) by its username, with its chat id."""
+        return await self.groups.resolved_by_username(username)
 
     async def count_active(self, scenario_id: str) -> int:
         return await self.c.count_documents(

@@ -67,7 +67,7 @@ from tgm_contracts.commands.telegram_ops import (
     GetCreatedGroups,
     GetCreatedGroupsRequest,
 )
-from tgm_contracts.events_campaign import CollaborationProgress
+from tgm_contracts.events_campaign import CollaborationProgress, LeadStageChanged
 from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.ai import ChatTurn
 from tgm_contracts.models.campaign import CollaborationStatus, PeerView, peer_key
@@ -78,7 +78,7 @@ from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
 from ..crm.leads import LeadService
 from ..messaging import templates
-from ..messaging.clock import Clock, epoch, utc
+from ..messaging.clock import Clock, aware, epoch, utc
 from ..messaging.compliance import reason_of
 from ..messaging.compliance_service import ComplianceService
 from ..messaging.queue_control import QueueControl
@@ -108,10 +108,12 @@ def literal(text: str) -> str:
     return "".join("\\" + ch if ch in "{}|\\" else ch for ch in text)
 
 
-def _aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at if at.tzinfo is not None else at.replace(tzinfo=utc(0).tzinfo)
+def target_values(target: Mapping[str, Any]) -> dict[str, str]:
+    """The template variables a run's target gives (first and last name, username), those known."""
+    names = templates.recipient_values(
+        target.get("first_name"), target.get("last_name"), target.get("username")
+    )
+    return {k: v for k, v in names.items() if v}
 
 
 def run_view(doc: Mapping[str, Any]) -> cmd.CollaborationRunView:
@@ -152,15 +154,15 @@ def run_view(doc: Mapping[str, Any]) -> cmd.CollaborationRunView:
         current_line=state.line,
         messages_sent=state.sent,
         messages_total=eng.total_lines(script),
-        next_line_at=_aware(nxt) if state.phase == "speak" and not state.terminal else None,
+        next_line_at=aware(nxt) if state.phase == "speak" and not state.terminal else None,
         waiting_for=eng.waiting_for(script, state),
         replies=state.replies,
         last_reply_at=utc(state.last_reply_at) if state.last_reply_at else None,
         success=state.success,
         outcome=state.outcome,
         last_error=state.error or doc.get("last_error"),
-        created_at=_aware(doc["created_at"]),
-        started_at=_aware(doc.get("started_at")),
+        created_at=aware(doc["created_at"]),
+        started_at=aware(doc.get("started_at")),
         finished_at=utc(state.finished_at) if state.finished_at else None,
     )
 
@@ -302,6 +304,38 @@ class CollaborationService:
             idempotency_key=key,
         )
         return (await self.start(req, "automation")).id
+
+    async def on_lead_stage(self, evt: LeadStageChanged) -> list[str]:
+        """A lead entered a stage: every active scenario with `startOn: lead_stage` on it starts for
+        the lead, once. The run's id is a digest of `lead-stage:<scenario>:<lead>`, so a redelivery,
+        a second replica handling another copy, or the lead coming back to the stage later answers
+        the run made the first time. A start the scenario refuses (the target blacklisted, its
+        `maxConcurrentRuns` reached, the lead gone) is logged and not retried; the service or
+        tg-session not answering (`UNAVAILABLE`, `TIMEOUT`) raises, so the event comes again.
+        The ids of the runs (new or found)."""
+        if evt.from_stage == evt.to_stage:
+            return []
+        out: list[str] = []
+        for found in await self.stores.library.active_on_stages([evt.to_stage.value], None):
+            req = cmd.StartCollaborationRequest(
+                scenario_id=found["_id"],
+                lead_id=evt.lead_id,
+                idempotency_key=f"lead-stage:{found['_id']}:{evt.lead_id}",
+            )
+            try:
+                out.append((await self.start(req, "lead-stage")).id)
+            except DomainError as exc:
+                if exc.code in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+                    raise
+                log.warning(
+                    "scenario %s not started for lead %s entering %s: %s %s",
+                    found["_id"],
+                    evt.lead_id,
+                    evt.to_stage.value,
+                    exc.code.value,
+                    exc.message,
+                )
+        return out
 
     async def missing_scenarios(self, ids: list[str]) -> list[str]:
         """Those of `ids` that are no scenario (trigger rules' `start_scenario` check)."""
@@ -470,7 +504,7 @@ class CollaborationService:
         cursor = None
         if more and docs:
             last = docs[-1]
-            cursor = f"{_aware(last['created_at']).isoformat()}|{last['_id']}"  # type: ignore[union-attr]
+            cursor = f"{aware(last['created_at']).isoformat()}|{last['_id']}"  # type: ignore[union-attr]
         return Page[cmd.CollaborationRunView](
             items=[run_view(d) for d in docs], next_cursor=cursor, total=total
         )
@@ -641,7 +675,7 @@ class CollaborationService:
             return
         settled = None
         if job is not None and job["state"] in TERMINAL:
-            at = _aware(job.get("sent_at")) or _aware(job.get("updated_at")) or utc(now)
+            at = aware(job.get("sent_at")) or aware(job.get("updated_at")) or utc(now)
             sent = job["state"] == "sent"
             settled = eng.Settled(
                 sent,
@@ -695,14 +729,8 @@ class CollaborationService:
             await self._line_failed(doc, f"slot {order.spec.slot} has no role")
             return
         ln = order.spec
-        variables = {
-            k: v
-            for k, v in templates.recipient_values(
-                target.get("first_name"), target.get("last_name"), target.get("username")
-            ).items()
-            if v
-        }
-        variables |= {"role_name": participant.get("role_name") or "", **doc.get("variables", {})}
+        variables = {**target_values(target), "role_name": participant.get("role_name") or ""}
+        variables |= doc.get("variables", {})
         text: str | None = None
         template_id: str | None = None
         length = 0
@@ -852,14 +880,7 @@ class CollaborationService:
         creator = by_slot.get(speaking[0]) if speaking else doc["participants"][0]
         assert creator is not None
         target = doc["target"]
-        values = {
-            k: v
-            for k, v in templates.recipient_values(
-                target.get("first_name"), target.get("last_name"), target.get("username")
-            ).items()
-            if v
-        }
-        values |= doc.get("variables", {})
+        values = {**target_values(target), **doc.get("variables", {})}
         try:
             title = templates.render(
                 templates.parse(spec.title), values, templates.seeded(doc["_id"]), missing="keep"

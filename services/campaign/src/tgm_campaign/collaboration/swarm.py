@@ -56,7 +56,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -72,9 +72,10 @@ from tgm_runtime import Conflict, DomainError, Invalid, NotFound, Unavailable
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
-from ..automation.rule_service import sender_variables
+from ..automation.rule_service import GeneralZone, sender_variables
 from ..automation.service import GROUP_KINDS, literal
-from ..messaging.clock import Clock, utc
+from ..messaging.clock import Clock, aware, utc
+from ..messaging.queue_control import QueueControl
 from ..messaging.service import QueueService
 from ..messaging.stores import MessagingStores
 from ..messaging.templates import MAX_MESSAGE
@@ -100,12 +101,6 @@ TYPING_MAX = 15.0
 TURN_ATTEMPTS = 25
 DECISIONS_SHOWN = 20
 STATUS_LIMIT = 100
-
-
-def _aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def ends_at(started: datetime, until: datetime | None, minutes: int | None) -> datetime | None:
@@ -161,9 +156,13 @@ class SwarmService:
         call: Call,
         emit: Emit,
         clock: Clock,
+        control: QueueControl | None = None,
+        zone: GeneralZone | None = None,
     ) -> None:
         self.stores, self.library, self.messaging, self.queue = stores, library, messaging, queue
         self.monitoring, self.call, self.emit, self.clock = monitoring, call, emit, clock
+        # stop cancels the answers still waiting; activeHours without a zone are general.timezone
+        self.control, self.zone = control, zone
         # groups (and their keyword sets' matcher) are automation's: reached through monitoring's
         self.groups = monitoring.groups
         self.owner = "swarms-" + uuid.uuid4().hex[:12]
@@ -272,7 +271,7 @@ class SwarmService:
         if not await self.messaging.leases.acquire(LEASE, self.owner, now, utc(now_ts + LEASE_SECONDS)):
             return
         for doc in await self.stores.swarms.running():
-            end = _aware(doc.get("ends_at"))
+            end = aware(doc.get("ends_at"))
             if end is not None and end <= now:
                 await self._stop(doc, "ended", None)
 
@@ -280,6 +279,12 @@ class SwarmService:
         stopped = await self.stores.swarms.stop(doc["_id"], utc(self.clock()), reason, by)
         if stopped is None:
             return None
+        if self.control is not None and reason != "script_finished":
+            # stopped or ended: an answer still waiting (its typing time) is not sent; a finished
+            # script's last line was just queued and goes out
+            cancelled = await self.control.cancel_campaign(doc["_id"], f"swarm {reason}")
+            if cancelled:
+                log.info("swarm %s %s: %d waiting answers cancelled", doc["_id"], reason, cancelled)
         self._running = None
         await self._republish()
         await self._state_event(stopped, SwarmStatus.STOPPED)
@@ -339,7 +344,7 @@ class SwarmService:
         """The decision on the message, the answer's ordinal (0 for the swarm's first answer), and
         the swarm document it was taken on; None when the swarm stopped."""
         spec = doc["spec"]
-        rules = turns.Rules.of(spec)
+        rules = turns.Rules.of(spec, await self.zone.get() if self.zone is not None else "UTC")
         fleet = await self._fleet_info()
         participants = [
             turns.Participant(p["role_id"], p["account_id"], *fleet.get(p["account_id"], (None, None)))
@@ -417,6 +422,7 @@ class SwarmService:
                 not_before = utc(now_ts + typing_seconds(body.text or "", role.ai_config.typing_speed))
                 result = await self.queue.reply(
                     peer=evt.chat_id,
+                    campaign_id=doc["_id"],  # what stop-swarm cancels
                     key=f"swm:{doc['_id']}:{evt.chat_id}:{evt.message_id}",
                     body=body,
                     choice=AccountChoice(account_id=account),
@@ -601,7 +607,7 @@ class SwarmService:
                     account_id=p.account_id or "",
                     role_id=p.role_id,
                     answered=int((accounts.get(p.account_id or "") or {}).get("answered") or 0),
-                    last_answer_at=_aware((accounts.get(p.account_id or "") or {}).get("last_at")),
+                    last_answer_at=aware((accounts.get(p.account_id or "") or {}).get("last_at")),
                 )
                 for p in participants
             ],
@@ -617,12 +623,12 @@ class SwarmService:
                 "participants": participants,
                 "messages_sent": int(doc.get("messages_sent") or 0),
                 "triggers_seen": int(doc.get("triggers_seen") or 0),
-                "last_message_at": _aware(doc.get("last_message_at")),
+                "last_message_at": aware(doc.get("last_message_at")),
                 "last_error": doc.get("last_error"),
-                "started_at": _aware(doc["started_at"]),
-                "stopped_at": _aware(doc.get("stopped_at")),
+                "started_at": aware(doc["started_at"]),
+                "stopped_at": aware(doc.get("stopped_at")),
                 "chat_id": doc.get("chat_id"),
-                "ends_at": _aware(doc.get("ends_at")),
+                "ends_at": aware(doc.get("ends_at")),
                 "stop_reason": doc.get("stop_reason"),
                 "stats": view,
             }

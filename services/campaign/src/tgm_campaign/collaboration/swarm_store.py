@@ -22,7 +22,9 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+
+from ..automation.status_store import insert_new
+from .run_store import ids_using
 
 CLAIM_DAYS = 7
 
@@ -56,20 +58,13 @@ class SwarmStore:
         field = {"role": "role_ids", "script": "script_id"}.get(kind)
         if field is None:
             return []
-        docs = await self.c.find(
-            {field: entity_id, "status": {"$in": list(ACTIVE_STATUSES)}}, {"_id": 1}
-        ).to_list(100)
-        return [str(d["_id"]) for d in docs]
+        return await ids_using(self.c, field, entity_id, ACTIVE_STATUSES)
 
     # --- swarms -----------------------------------------------------------------------------------
 
     async def insert(self, doc: Mapping[str, Any]) -> bool:
         """False when a swarm already runs in that chat (`active_chat` is unique)."""
-        try:
-            await self.c.insert_one(dict(doc))
-            return True
-        except DuplicateKeyError:
-            return False
+        return await insert_new(self.c, doc)
 
     async def get(self, swarm_id: str) -> dict[str, Any] | None:
         return await self.c.find_one({"_id": swarm_id})
@@ -166,11 +161,9 @@ class SwarmStore:
         None when another copy owns it or it is done."""
         key = f"{chat_id}:{message_id}"
         doc = {"_id": key, "swarm_id": swarm_id, "event_id": event_id, "state": "claimed", "at": at}
-        try:
-            await self.claims.insert_one(doc)
+        if await insert_new(self.claims, doc):
             return doc
-        except DuplicateKeyError:
-            found = await self.claims.find_one({"_id": key})
+        found = await self.claims.find_one({"_id": key})
         if found is None or found.get("event_id") != event_id or found.get("state") == "done":
             return None
         return found

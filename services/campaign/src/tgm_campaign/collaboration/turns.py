@@ -10,7 +10,8 @@ The checks, in order (the first that refuses is the outcome; `SwarmOutcome` in t
    the swarm's accounts), `fleet_account` (any other fleet account), `anonymous` (no sender: a
    channel post). None of these is the group's traffic: they count nowhere but in the reasons.
 2. `no_text`: a member's message without text (a sticker, a photo without caption). It is traffic.
-3. `inactive_hours`: outside `activeHours` (in its timezone, UTC when it has none).
+3. `inactive_hours`: outside `activeHours` (in its timezone; when it has none, the operator's
+   `general.timezone` as automation's time windows read it, which the caller passes in).
 4. `no_trigger`: none of the declared triggers fits (any one suffices): a keyword of the bound
    sets (found by the caller), a question (`?`, or a question word first), a mention (the
    message mentions a role's `@username`, or the listener that saw it was mentioned and is a role
@@ -110,10 +111,12 @@ class Rules:
     window: int = 20
     account_interval: float | None = None
     active_hours: tuple[str, str, str | None] | None = None  # start, end, timezone
+    default_timezone: str = "UTC"  # general.timezone: activeHours without a timezone
 
     @classmethod
-    def of(cls, spec: Mapping[str, Any]) -> Rules:
-        """From a stored `SwarmSpec` (snake_case, `model_dump()`)."""
+    def of(cls, spec: Mapping[str, Any], default_timezone: str = "UTC") -> Rules:
+        """From a stored `SwarmSpec` (snake_case, `model_dump()`); `default_timezone` is the
+        operator's `general.timezone`."""
         triggers = spec.get("triggers") or {}
         hours = spec.get("active_hours")
         interval = spec.get("account_min_interval_seconds")
@@ -129,6 +132,7 @@ class Rules:
             window=int(spec.get("traffic_window", 20)),
             account_interval=float(interval) if interval is not None else None,
             active_hours=(hours["start"], hours["end"], hours.get("timezone")) if hours else None,
+            default_timezone=default_timezone,
         )
 
     @property
@@ -302,7 +306,7 @@ def decide(
         return Decision("no_text", True)
     if rules.active_hours is not None:
         start, end, tz_name = rules.active_hours
-        tz, _ = zone(tz_name, "UTC")
+        tz, _ = zone(tz_name, rules.default_timezone)
         local = datetime.fromtimestamp(msg.at, tz)
         if not in_window(local, start, end):
             return Decision("inactive_hours", True, detail=f"outside {start}-{end} ({tz})")

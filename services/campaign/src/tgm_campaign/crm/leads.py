@@ -31,6 +31,17 @@ from .tracking_store import ActivityStore, TrackedUserStore
 RECENT = 20
 #: Sort fields that may be missing or null (they sort lowest, as in the database).
 SORT_NULLABLE = frozenset({"intent_score", "last_contacted_at"})
+#: What `LeadCaptured` tells of a new lead as it was stored (same names in both).
+CAPTURED_AS_STORED = (
+    "user_id",
+    "username",
+    "first_name",
+    "last_name",
+    "source_type",
+    "source_group_id",
+    "triggered_keyword",
+    "intent_score",
+)
 
 
 class LeadService:
@@ -91,55 +102,77 @@ class LeadService:
             existing = await self.leads.by_identity(user_id, username, req.phone)
             if existing is not None:
                 return await self._exists(existing, req, by)
-            now = self.contacts.now()
-            doc: dict[str, Any] = {
-                "_id": new_lead_id(),
-                "user_id": user_id,
-                "username": username,
-                "username_key": username_key(username),
-                "first_name": first,
-                "last_name": last,
-                "phone": req.phone,
-                "stage": req.stage.value,
-                "stage_changed_at": now,
-                "source_type": req.source_type,
-                "source_chat_id": req.source_chat_id,
-                "source_chat_title": req.source_chat_title,
-                "notes": req.notes,
-                "tags": list(dict.fromkeys(req.tags)),
-                "custom_fields": dict(req.custom_fields),
-                "assigned_account_id": req.assigned_account_id,
-                "intent_level": "none",
-                "do_not_contact": False,
-                "blacklisted": await self._blacklisted(keys),
-                "message_count": 0,
-                "created_at": now,
-                "updated_at": now,
-                "stage_history": [
-                    {"from_stage": None, "to_stage": req.stage.value, "at": now, "by": by, "reason": "added"}
-                ],
-            }
-            doc = {k: v for k, v in doc.items() if v is not None}  # unique identity fields: omitted, not null
-            try:
-                await self.leads.insert(doc)
-            except LeadTaken:
-                continue  # someone added the same user just now: answer per ifExists
-            await self._remember(doc)
-            await self.events.emit(
-                LeadCaptured(
-                    lead_id=doc["_id"],
-                    user_id=user_id,
-                    username=username,
-                    first_name=first,
-                    last_name=last,
-                    source_type=req.source_type,
-                    source_group_id=None,
-                    stage=req.stage,
-                )
+            doc = await self._create(
+                {
+                    "user_id": user_id,
+                    "username": username,
+                    "first_name": first,
+                    "last_name": last,
+                    "phone": req.phone,
+                    "stage": req.stage.value,
+                    "source_type": req.source_type,
+                    "source_chat_id": req.source_chat_id,
+                    "source_chat_title": req.source_chat_title,
+                    "notes": req.notes,
+                    "tags": list(dict.fromkeys(req.tags)),
+                    "custom_fields": dict(req.custom_fields),
+                    "assigned_account_id": req.assigned_account_id,
+                },
+                keys,
+                by,
+                "added",
             )
-            await self.contacts.entity_changed("lead", doc["_id"], "created", by)
+            if doc is None:
+                continue  # someone added the same user just now: answer per ifExists
             return lead_view(doc)
         raise Conflict("the lead changed concurrently; try again")
+
+    async def _create(
+        self,
+        fields: dict[str, Any],
+        keys: Sequence[str],
+        by: str | None,
+        reason: str,
+        *,
+        group_title: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Insert a new lead: `fields` (identity, stage, source …) over what every new lead starts
+        with; then teach the users directory its names and announce it (LeadCaptured, told from the
+        stored lead, plus `group_title`, the monitored group's, for a keyword capture; then
+        EntityChanged). None when the user's lead was inserted just now by someone else (LeadTaken)."""
+        now = self.contacts.now()
+        doc: dict[str, Any] = {
+            "_id": new_lead_id(),
+            "username_key": username_key(fields.get("username")),
+            "stage_changed_at": now,
+            "custom_fields": {},
+            "intent_level": "none",
+            "do_not_contact": False,
+            "blacklisted": await self._blacklisted(keys),
+            "message_count": 0,
+            "created_at": now,
+            "updated_at": now,
+            "stage_history": [
+                {"from_stage": None, "to_stage": fields["stage"], "at": now, "by": by, "reason": reason}
+            ],
+            **fields,
+        }
+        doc = {k: v for k, v in doc.items() if v is not None}  # unique identity fields: omitted, not null
+        try:
+            await self.leads.insert(doc)
+        except LeadTaken:
+            return None
+        await self._remember(doc)
+        await self.events.emit(
+            LeadCaptured(
+                lead_id=doc["_id"],
+                stage=LeadStage(doc["stage"]),
+                source_group_title=group_title,
+                **{name: doc.get(name) for name in CAPTURED_AS_STORED},
+            )
+        )
+        await self.contacts.entity_changed("lead", doc["_id"], "created", by)
+        return doc
 
     async def find_for_user(self, user_id: int | None, username: str | None = None) -> LeadView | None:
         """The lead of a Telegram user (by id, else username), or None."""
@@ -212,65 +245,30 @@ class LeadService:
                 await self._remember(doc)
                 await self.contacts.entity_changed("lead", doc["_id"], "updated", by)
                 return lead_view(doc), False
-            now = self.contacts.now()
-            keys = await self.contacts.keys(user_id, username)
-            doc = {
-                "_id": new_lead_id(),
-                "user_id": user_id,
-                "username": username,
-                "username_key": username_key(username),
-                "first_name": first_name,
-                "last_name": last_name,
-                "stage": stage.value,
-                "stage_changed_at": now,
-                "source_type": "keyword",
-                "source_group_id": group_id,
-                "source_chat_id": chat_id,
-                "source_chat_title": group_title,
-                "triggered_keyword": keyword,
-                "keyword_set_id": keyword_set_id,
-                "intent_score": intent_score,
-                "tags": list(dict.fromkeys(tags)),
-                "custom_fields": {},
-                "intent_level": "none",
-                "do_not_contact": False,
-                "blacklisted": await self._blacklisted(keys),
-                "message_count": 0,
-                "created_at": now,
-                "updated_at": now,
-                "stage_history": [
-                    {
-                        "from_stage": None,
-                        "to_stage": stage.value,
-                        "at": now,
-                        "by": by,
-                        "reason": "keyword trigger",
-                    }
-                ],
-            }
-            doc = {k: v for k, v in doc.items() if v is not None}
-            try:
-                await self.leads.insert(doc)
-            except LeadTaken:
-                continue  # captured just now by another replica or listener: update that one
-            await self._remember(doc)
-            await self.events.emit(
-                LeadCaptured(
-                    lead_id=doc["_id"],
-                    user_id=user_id,
-                    username=username,
-                    first_name=first_name,
-                    last_name=last_name,
-                    source_type="keyword",
-                    source_group_id=group_id,
-                    source_group_title=group_title,
-                    triggered_keyword=keyword,
-                    stage=stage,
-                    intent_score=intent_score,
-                )
+            created = await self._create(
+                {
+                    "user_id": user_id,
+                    "username": username,
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "stage": stage.value,
+                    "source_type": "keyword",
+                    "source_group_id": group_id,
+                    "source_chat_id": chat_id,
+                    "source_chat_title": group_title,
+                    "triggered_keyword": keyword,
+                    "keyword_set_id": keyword_set_id,
+                    "intent_score": intent_score,
+                    "tags": list(dict.fromkeys(tags)),
+                },
+                await self.contacts.keys(user_id, username),
+                by,
+                "keyword trigger",
+                group_title=group_title,
             )
-            await self.contacts.entity_changed("lead", doc["_id"], "created", by)
-            return lead_view(doc), True
+            if created is None:
+                continue  # captured just now by another replica or listener: update that one
+            return lead_view(created), True
         raise Conflict("the lead keeps changing; try again")
 
     async def _exists(

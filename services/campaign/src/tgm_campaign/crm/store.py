@@ -219,6 +219,15 @@ class LeadStore:
         if ors:
             await self.c.update_many({"$or": ors}, {"$set": {"blacklisted": value, "updated_at": now}})
 
+    # --- what automation's campaigns read of the leads (appended by them) -----------------------
+
+    async def scan_after(
+        self, query: Mapping[str, Any], projection: Mapping[str, int], after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Leads matching `query` in id order, after the id `after`, `limit` at a time."""
+        q: dict[str, Any] = dict(query) if after is None else {"$and": [dict(query), {"_id": {"$gt": after}}]}
+        return await self.c.find(q, dict(projection)).sort([("_id", ASCENDING)]).limit(limit).to_list()
+
 
 INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
     ([("user_id", ASCENDING)], {"name": "user_unique", "unique": True, "sparse": True}),

@@ -19,3 +19,11 @@ def epoch(at: datetime) -> float:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.timestamp()
+
+
+def aware(at: datetime | None) -> datetime | None:
+    """A datetime read back from the database as an aware one (documents hold UTC; a naive value is
+    UTC without its zone). None stays None."""
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at

@@ -10,13 +10,11 @@ import contextlib
 import json
 from typing import TYPE_CHECKING
 
-from tgm_contracts.base import Ack
 from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import JobStateChanged, MessageQueued, QueuePauseChanged, QueueProgress
 from tgm_contracts.events_session import FloodWaitRecorded, MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
-from tgm_contracts.models.campaign import TemplateView
 
 from ..app import Ctx, Runtime
 
@@ -40,47 +38,17 @@ def register(runtime: Runtime) -> None:
         return await ctx.app.queue.queue_message(req, ctx.request_id)
 
     runtime.route(messaging_cmd.GetQueueStatus, lambda app: app.status.status)
-
-    @runtime.command(messaging_cmd.PauseQueue)
-    async def pause_queue(req: messaging_cmd.PauseQueueRequest, ctx: Ctx) -> messaging_cmd.QueueControlResult:
-        return await ctx.app.control.pause(req, ctx.principal)
-
-    @runtime.command(messaging_cmd.ResumeQueue)
-    async def resume_queue(req: messaging_cmd.QueueScope, ctx: Ctx) -> messaging_cmd.QueueControlResult:
-        return await ctx.app.control.resume(req, ctx.principal)
-
-    @runtime.command(messaging_cmd.ClearQueue)
-    async def clear_queue(req: messaging_cmd.ClearQueueRequest, ctx: Ctx) -> messaging_cmd.ClearQueueResult:
-        return await ctx.app.control.clear(req, ctx.principal)
+    runtime.route_with_principal(messaging_cmd.PauseQueue, lambda app: app.control.pause)
+    runtime.route_with_principal(messaging_cmd.ResumeQueue, lambda app: app.control.resume)
+    runtime.route_with_principal(messaging_cmd.ClearQueue, lambda app: app.control.clear)
 
     # --- templates ------------------------------------------------------------------------------
 
-    @runtime.command(messaging_cmd.AddTemplate)
-    async def add_template(
-        req: messaging_cmd.AddTemplateRequest, ctx: Ctx
-    ) -> messaging_cmd.TemplateSaveResult:
-        return await ctx.app.templates.add(req, ctx.principal)
-
-    @runtime.command(messaging_cmd.SaveChatTemplate)
-    async def save_chat_template(
-        req: messaging_cmd.SaveChatTemplateRequest, ctx: Ctx
-    ) -> messaging_cmd.TemplateSaveResult:
-        return await ctx.app.templates.save(req, ctx.principal)
-
-    @runtime.command(messaging_cmd.RemoveTemplate)
-    async def remove_template(req: messaging_cmd.TemplateIdRequest, ctx: Ctx) -> Ack:
-        return await ctx.app.templates.delete(req.id, ctx.principal)
-
-    @runtime.command(messaging_cmd.DeleteChatTemplate)
-    async def delete_chat_template(req: messaging_cmd.TemplateIdRequest, ctx: Ctx) -> Ack:
-        return await ctx.app.templates.delete(req.id, ctx.principal)
-
-    @runtime.command(messaging_cmd.ToggleTemplateStatus)
-    async def toggle_template_status(
-        req: messaging_cmd.ToggleTemplateStatusRequest, ctx: Ctx
-    ) -> TemplateView:
-        return await ctx.app.templates.toggle(req, ctx.principal)
-
+    runtime.route_with_principal(messaging_cmd.AddTemplate, lambda app: app.templates.add)
+    runtime.route_with_principal(messaging_cmd.SaveChatTemplate, lambda app: app.templates.save)
+    runtime.route_with_principal(messaging_cmd.RemoveTemplate, lambda app: app.templates.delete)
+    runtime.route_with_principal(messaging_cmd.DeleteChatTemplate, lambda app: app.templates.delete)
+    runtime.route_with_principal(messaging_cmd.ToggleTemplateStatus, lambda app: app.templates.toggle)
     runtime.route(messaging_cmd.GetChatTemplates, lambda app: app.templates.list)
 
     # --- chat history ---------------------------------------------------------------------------
@@ -91,9 +59,7 @@ def register(runtime: Runtime) -> None:
 
     # --- compliance -----------------------------------------------------------------------------
 
-    @runtime.command(crm_cmd.BlacklistUser)
-    async def blacklist_user(req: crm_cmd.BlacklistUserRequest, ctx: Ctx) -> crm_cmd.BlacklistResult:
-        return await ctx.app.compliance.blacklist(req, ctx.principal)
+    runtime.route_with_principal(crm_cmd.BlacklistUser, lambda app: app.compliance.blacklist)
 
     # --- tg-session's message events, consumed durably ------------------------------------------
 

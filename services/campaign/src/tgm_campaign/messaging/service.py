@@ -146,7 +146,11 @@ class QueueService:
             return "@" + str(lead["username"]).lstrip("@"), lead
         raise Conflict(f"lead {lead_id} has no Telegram user id or username to send to")
 
-    async def _compliance(self, specs: Sequence[Spec], *, skip_if_contacted: bool = False) -> None:
+    async def _compliance(
+        self, specs: Sequence[Spec], *, skip_if_contacted: bool = False
+    ) -> dict[str, list[str]]:
+        """Mark the blacklisted, opted-out (and, asked, already contacted) recipients skipped;
+        returns the recipients' peer aliases it read (for `_create`, which stores them)."""
         keys = [peer_key(s.peer) for s in specs]
         aliases = await self.stores.history.aliases(keys)
         blocked = await self.stores.compliance.blocked([k for ks in aliases.values() for k in ks])
@@ -160,6 +164,7 @@ class QueueService:
             elif skip_if_contacted and await self.stores.history.contacted(ks):
                 spec.skip = JobReason.ALREADY_CONTACTED
                 spec.skip_detail = "an account already has a conversation with this user"
+        return aliases
 
     async def _create(
         self,
@@ -176,13 +181,18 @@ class QueueService:
         max_attempts: int,
         reply_to: int | None = None,
         direct: bool = False,
+        aliases: Mapping[str, list[str]] | None = None,
     ) -> list[Created]:
+        """Insert the jobs (`aliases`: the recipients' peer aliases when the caller read them
+        already, in `_compliance`). The template's use is counted by `_queued_event`, after the
+        event: nothing but the insert stands between the decision and `message-queued`."""
         now_ts = self.clock()
         now = utc(now_ts)
         due = max(now, not_before) if not_before is not None else now
         state = JobState.SCHEDULED if due > now else JobState.PENDING
         base_seq = int(now_ts * 1000) * 100_000
-        aliases = await self.stores.history.aliases([peer_key(s.peer) for s in specs])
+        if aliases is None:
+            aliases = await self.stores.history.aliases([peer_key(s.peer) for s in specs])
         docs: list[dict[str, Any]] = []
         for i, spec in enumerate(specs):
             pk = peer_key(spec.peer)
@@ -248,8 +258,6 @@ class QueueService:
             else:
                 out.append(Created(i, doc))
         created = [c.doc for c in out if not c.duplicate and c.doc is not None]
-        if body.template_id and created:
-            await self.stores.templates.used(body.template_id, now, len(created))
         if any(c["state"] in WAITING for c in created):
             self.events.wake()
         return out
@@ -264,7 +272,9 @@ class QueueService:
         account_id: str | None,
         lead_id: str | None,
         not_before: datetime | None,
+        template_id: str | None = None,
     ) -> None:
+        """Publish `message-queued` for what `_create` made, then count the template's use."""
         created = [c.doc for c in out if not c.duplicate and c.doc is not None]
         if not created and not any(c.duplicate for c in out):
             return
@@ -282,6 +292,8 @@ class QueueService:
                 not_before=not_before,
             )
         )
+        if template_id and created:
+            await self.stores.templates.used(template_id, utc(self.clock()), len(created))
 
     async def queue_message(
         self, req: messaging_cmd.QueueMessageRequest, request_id: str | None
@@ -318,9 +330,10 @@ class QueueService:
             )
             specs.append(spec)
         real = [s for s in specs if s is not None]
-        await self._compliance(real)
+        aliases = await self._compliance(real)
         out = await self._create(
             real,
+            aliases=aliases,
             body=req,
             choice=req,
             priority=Priority(req.priority),
@@ -339,6 +352,7 @@ class QueueService:
             account_id=req.account_id,
             lead_id=None,
             not_before=req.not_before,
+            template_id=req.template_id,
         )
         jobs: list[messaging_cmd.EnqueuedJob] = []
         it = iter(out)
@@ -399,10 +413,11 @@ class QueueService:
             lead_id=lead_id,
             account_chosen=choice.account_id is not None or choice.pool is not None,
         )
-        await self._compliance([spec], skip_if_contacted=skip_if_contacted)
+        aliases = await self._compliance([spec], skip_if_contacted=skip_if_contacted)
         batch_id = "b" + hashlib.sha256(key.encode()).hexdigest()[:20]
         out = await self._create(
             [spec],
+            aliases=aliases,
             body=body,
             choice=choice,
             priority=Priority.URGENT,
@@ -423,6 +438,7 @@ class QueueService:
             account_id=choice.account_id,
             lead_id=lead_id,
             not_before=None,
+            template_id=body.template_id,
         )
         created = out[0]
         doc = created.doc
@@ -532,9 +548,11 @@ class QueueService:
         reply_to: int | None = None,
         lead_id: str | None = None,
         expires_at: datetime | None = None,
+        campaign_id: str | None = None,
     ) -> messaging_cmd.SendResult:
         """A trigger rule's reply as a queued job (not waited on): to a user privately, or in a group
         (a negative chat id peer, `reply_to` its message; a pool job then only picks member accounts).
+        `campaign_id` tags the job for `QueueControl.cancel_campaign` (a swarm's answers).
         `key` makes it idempotent (a second call answers the first job, `duplicate`); compliance
         applies as for any job (a blacklisted or opted-out user, a do-not-contact lead: `skipped`)."""
         await self._check_body(body)
@@ -548,16 +566,17 @@ class QueueService:
         )
         if is_chat_peer(peer):
             spec.account_id = None  # a group reply: any member account, never the lead's assignee
-        await self._compliance([spec])
+        aliases = await self._compliance([spec])
         batch_id = "b" + hashlib.sha256(key.encode()).hexdigest()[:20]
         out = await self._create(
             [spec],
+            aliases=aliases,
             body=body,
             choice=choice,
             priority=Priority.HIGH,
             kind="group" if is_chat_peer(peer) else "private",
             batch_id=batch_id,
-            campaign_id=None,
+            campaign_id=campaign_id,
             not_before=not_before,
             expires_at=expires_at,
             max_attempts=3,
@@ -571,6 +590,7 @@ class QueueService:
             account_id=choice.account_id,
             lead_id=spec.lead_id,
             not_before=not_before,
+            template_id=body.template_id,
         )
         doc = out[0].doc
         if doc is None:

@@ -358,6 +358,28 @@ class JobStore:
         cursor = await self.c.aggregate(pipeline)
         return await cursor.to_list()
 
+    # --- what ads and automation's campaigns read of their jobs (appended by them) ---------------
+
+    async def scan(
+        self,
+        query: Mapping[str, Any],
+        projection: Mapping[str, int],
+        sort: Sequence[tuple[str, int]] = (),
+        limit: int = 0,
+    ) -> list[dict[str, Any]]:
+        cursor = self.c.find(dict(query), dict(projection))
+        if sort:
+            cursor = cursor.sort(list(sort))
+        return await cursor.limit(limit).to_list()
+
+    async def sent_as(self, peer_key: str, message_id: int) -> list[dict[str, Any]]:
+        """The sent jobs to a chat (by its key) that became Telegram message `message_id` there (more
+        than one only in a basic group, where message ids are per account); uses `peer_state`."""
+        return await self.c.find(
+            {"peer_keys": peer_key, "state": JobState.SENT.value, "message_id": message_id},
+            {"key": 1, "campaign_id": 1, "account_id": 1, "body.template_id": 1, "peer_key": 1},
+        ).to_list()
+
 
 INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
     ([("key", ASCENDING)], {"unique": True, "name": "key_unique"}),

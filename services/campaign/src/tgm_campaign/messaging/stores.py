@@ -1,10 +1,13 @@
 """Every store of the messaging domain, made from one database: what the use cases read and write
-through (no use case touches a collection itself)."""
+through (no use case touches a collection itself); and `StoreSet`, how a domain's set of stores is
+made."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -20,7 +23,18 @@ from .template_store import TemplateStore
 
 
 @dataclass(frozen=True)
-class MessagingStores:
+class StoreSet:
+    """A frozen dataclass whose fields are stores: `of(db)` makes each field's store from the one
+    database (every store takes just the database), so a domain's set names each store once."""
+
+    @classmethod
+    def of(cls, db: AsyncDatabase[Any]) -> Self:
+        store_classes = typing.get_type_hints(cls)
+        return cls(**{f.name: store_classes[f.name](db) for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class MessagingStores(StoreSet):
     jobs: JobStore
     pacing: PacingStore
     compliance: ComplianceStore
@@ -31,17 +45,3 @@ class MessagingStores:
     #: The CRM's store: it owns the `leads` shape; the queue marks deliveries and reads assignments.
     leads: LeadStore
     groups: GroupStore
-
-    @classmethod
-    def of(cls, db: AsyncDatabase[Any]) -> MessagingStores:
-        return cls(
-            jobs=JobStore(db),
-            pacing=PacingStore(db),
-            compliance=ComplianceStore(db),
-            history=HistoryStore(db),
-            templates=TemplateStore(db),
-            pauses=PauseStore(db),
-            leases=LeaseStore(db),
-            leads=LeadStore(db),
-            groups=GroupStore(db),
-        )

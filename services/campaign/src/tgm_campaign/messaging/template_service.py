@@ -79,10 +79,10 @@ class TemplateService:
         await self._changed(doc["_id"], action, by)
         return messaging_cmd.TemplateSaveResult(template=template_view(doc), preview=shown)
 
-    async def delete(self, template_id: str, by: str | None) -> Ack:
-        if not await self.stores.templates.delete(template_id):
-            raise NotFound(f"template {template_id} does not exist")
-        await self._changed(template_id, "deleted", by)
+    async def delete(self, req: messaging_cmd.TemplateIdRequest, by: str | None) -> Ack:
+        if not await self.stores.templates.delete(req.id):
+            raise NotFound(f"template {req.id} does not exist")
+        await self._changed(req.id, "deleted", by)
         return Ack(affected=1)
 
     async def toggle(self, req: messaging_cmd.ToggleTemplateStatusRequest, by: str | None) -> TemplateView:

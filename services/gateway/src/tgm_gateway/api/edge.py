@@ -1,17 +1,18 @@
-"""What every edge shares: who is calling (the bearer key), the JSON body they sent, and the reply
-each edge writes for an `Outcome` (the HTTP envelope or the seed's IPC envelope)."""
+"""What every edge shares: who is calling (the bearer key, checked before any body is read), and the
+reply each edge writes for an `Outcome` (the HTTP envelope or the seed's IPC envelope). Bodies are
+read by body.py."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.requests import HTTPConnection
 from tgm_contracts import ErrorCode, validation_details
 from tgm_contracts import envelope as env
 from tgm_contracts.envelope import IpcRequest
+from tgm_runtime import DomainError
 
 from ..app import Runtime
 from ..dispatch import Dispatcher, Outcome, failure
@@ -25,16 +26,33 @@ def bearer(value: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def caller(runtime: Runtime, request: Request) -> Principal | None:
-    return await runtime.app.keys.authenticate(bearer(request.headers.get("authorization")))
+def client_address(conn: HTTPConnection) -> str:
+    """The caller's address as uvicorn saw it (behind a trusted proxy: X-Forwarded-For, uvicorn's rule)."""
+    return conn.client.host if conn.client else "unknown"
 
 
-def json_reply(outcome: Outcome, request_id: str) -> JSONResponse:
-    return JSONResponse(outcome.reply, status_code=outcome.status, headers={"x-request-id": request_id})
+async def caller(runtime: Runtime, conn: HTTPConnection, key: str | None = None) -> Principal | Outcome:
+    """The principal of the key sent (`key`, else the Authorization header), or the refusal:
+    401 without a valid key, 429 once this address has failed too often (ApiKeys.admit)."""
+    presented = key if key is not None else bearer(conn.headers.get("authorization"))
+    try:
+        return await runtime.app.keys.admit(presented, client_address(conn))
+    except DomainError as exc:
+        return failure(exc.code, exc.message, exc.details, exc.retry_after)
 
 
-def ipc_reply(outcome: Outcome, command: str, request_id: str | None) -> tuple[int, dict[str, Any]]:
-    if outcome.ok:
+def json_reply(outcome: Outcome, request_id: str) -> Response:
+    """The HTTP envelope: the owner's reply bytes as they came when there are any (dispatch.py)."""
+    headers = {"x-request-id": request_id}
+    if outcome.raw is not None:
+        return Response(
+            outcome.raw, status_code=outcome.status, headers=headers, media_type="application/json"
+        )
+    return JSONResponse(outcome.reply, status_code=outcome.status, headers=headers)
+
+
+def ipc_reply(outcome: Outcome, command: str | None, request_id: str | None) -> tuple[int, dict[str, Any]]:
+    if outcome.ok and command is not None:
         return 200, env.ipc_result(command, outcome.reply.get("data"), request_id)
     err = outcome.reply["error"]
     return outcome.status, env.ipc_error(
@@ -42,31 +60,18 @@ def ipc_reply(outcome: Outcome, command: str, request_id: str | None) -> tuple[i
     )
 
 
-async def read_json(request: Request) -> tuple[Any, Outcome | None]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}, None
-    try:
-        return json.loads(raw), None
-    except (ValueError, UnicodeDecodeError) as exc:
-        out = failure(ErrorCode.VALIDATION_ERROR, f"body is not valid JSON: {exc}")
-        out.status = 400
-        return None, out
-
-
 async def run_ipc(
-    dispatcher: Dispatcher, body: Any, principal: Principal | None
+    dispatcher: Dispatcher, body: dict[str, Any], principal: Principal
 ) -> tuple[int, dict[str, Any]]:
-    """One IPC envelope `{command, payload, requestId}` (HTTP or WebSocket): status and reply."""
-    request_id = (
-        body.get("requestId") if isinstance(body, dict) and isinstance(body.get("requestId"), str) else None
-    )
+    """One IPC envelope `{command, payload, requestId}` (HTTP or WebSocket): status and reply.
+    All three fields are required: a reply without its requestId cannot be matched by the client."""
+    request_id = body.get("requestId") if isinstance(body.get("requestId"), str) else None
     try:
         ipc = IpcRequest.model_validate(body)
     except ValidationError as exc:
         return 422, env.ipc_error(
             ErrorCode.VALIDATION_ERROR,
-            "not an IPC envelope {command, payload, requestId}",
+            "not an IPC envelope: {command, payload, requestId} are all required",
             request_id,
             validation_details(exc),
         )

@@ -1,34 +1,115 @@
-"""The HTTP edge: ops endpoints, the catalogue, one command per POST and the IPC envelope over HTTP."""
+"""The HTTP edge: ops endpoints, the catalogue, one command per POST and the IPC envelope over HTTP.
+
+*Decision:* `GET /api/v1/commands` (every command with its request and response JSON Schemas, about
+840 KB) is built once per process, on first request, and served as those bytes with a strong ETag
+(`If-None-Match` answers 304). The registry cannot change while the process runs, and rebuilding every
+schema per request cost seconds under load.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from tgm_contracts import REGISTRY, ErrorCode
 from tgm_contracts import envelope as env
 
 from .. import __version__
 from ..app import Runtime
-from .edge import caller, json_reply, read_json, run_ipc
+from ..dispatch import Outcome
+from . import openapi
+from .body import BodyLimits, read_object
+from .edge import caller, ipc_reply, json_reply, run_ipc
 
 API = "/api/v1"
+
+log = logging.getLogger("tgm.gateway.http")
+
+_HTTP_CODES = {401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND}
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def create_api(runtime: Runtime, lifespan: Lifespan) -> FastAPI:
+class Catalogue:
+    """The catalogue's JSON bytes and their ETag, built once (in a worker thread, so the first request
+    does not stall the event loop for the second it takes) and kept for the process."""
+
+    def __init__(self) -> None:
+        self._built: tuple[bytes, str] | None = None
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def document() -> dict[str, Any]:
+        return {
+            "count": len(REGISTRY),
+            "commands": [
+                {
+                    **c.describe(),
+                    "request": c.Request.model_json_schema(by_alias=True),
+                    "response": c.Response.model_json_schema(by_alias=True, mode="serialization"),
+                }
+                for c in REGISTRY.all()
+            ],
+        }
+
+    @classmethod
+    def encode(cls) -> tuple[bytes, str]:
+        body = json.dumps(cls.document(), ensure_ascii=False, separators=(",", ":")).encode()
+        return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+    async def body(self) -> tuple[bytes, str]:
+        if self._built is None:
+            async with self._lock:
+                if self._built is None:
+                    self._built = await asyncio.to_thread(self.encode)
+        return self._built
+
+    async def response(self, if_none_match: str | None) -> Response:
+        body, etag = await self.body()
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        presented = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
+        if etag in presented or "*" in presented:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
+
+def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> FastAPI:
     api = FastAPI(
         title="TG-Matrix gateway",
         version=__version__,
         description="Commands of the TG-Matrix catalogue over HTTP, the seed's IPC envelope, WebSocket and SSE.",
         lifespan=lifespan,
     )
+
+    openapi.install(api, API)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Routing errors (no such route, wrong method) in the error envelope too."""
+        code = _HTTP_CODES.get(exc.status_code, ErrorCode.VALIDATION_ERROR)
+        if exc.status_code >= 500:
+            code = ErrorCode.INTERNAL
+        return JSONResponse(
+            env.error(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @api.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        """A bug is logged with its traceback and answered as an INTERNAL envelope, never plain text."""
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            env.error(ErrorCode.INTERNAL, "the gateway failed on this request; see its logs"), status_code=500
+        )
 
     @api.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -43,40 +124,35 @@ def create_api(runtime: Runtime, lifespan: Lifespan) -> FastAPI:
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @api.get(f"{API}/commands", tags=["commands"])
-    async def catalogue() -> dict[str, Any]:
-        return {
-            "count": len(REGISTRY),
-            "commands": [
-                {
-                    **c.describe(),
-                    "request": c.Request.model_json_schema(by_alias=True),
-                    "response": c.Response.model_json_schema(by_alias=True, mode="serialization"),
-                }
-                for c in REGISTRY.all()
-            ],
-        }
+    catalogue_cache = Catalogue()
 
-    @api.post(f"{API}/commands/{{command}}", tags=["commands"])
-    async def run_command(command: str, request: Request) -> JSONResponse:
+    @api.get(f"{API}/commands", tags=["commands"], response_class=Response)
+    async def catalogue(request: Request) -> Response:
+        """Every command with its request/response JSON Schemas and least role (ETag: If-None-Match)."""
+        return await catalogue_cache.response(request.headers.get("if-none-match"))
+
+    @api.post(f"{API}/commands/{{command}}", tags=["commands"], include_in_schema=False)
+    async def run_command(command: str, request: Request) -> Response:
+        # Documented per command in /openapi.json (openapi.py), not as this one generic route.
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        dispatcher = runtime.app.dispatcher
         principal = await caller(runtime, request)
-        if principal is None:
-            return json_reply(await dispatcher.run(command, {}, None, request_id), request_id)
-        payload, bad = await read_json(request)
-        if bad is not None:
-            return json_reply(bad, request_id)
-        return json_reply(await dispatcher.run(command, payload, principal, request_id), request_id)
+        if isinstance(principal, Outcome):
+            return json_reply(principal, request_id)
+        payload = await read_object(request, limits)
+        if isinstance(payload, Outcome):
+            return json_reply(payload, request_id)
+        return json_reply(
+            await runtime.app.dispatcher.run(command, payload, principal, request_id), request_id
+        )
 
     @api.post(f"{API}/ipc", tags=["commands"])
     async def ipc(request: Request) -> JSONResponse:
         principal = await caller(runtime, request)
-        body, bad = await read_json(request)
-        if bad is not None:
-            return JSONResponse(
-                env.ipc_error(ErrorCode.VALIDATION_ERROR, bad.reply["error"]["message"], None), 400
-            )
+        if isinstance(principal, Outcome):
+            return JSONResponse(ipc_reply(principal, None, None)[1], status_code=principal.status)
+        body = await read_object(request, limits)
+        if isinstance(body, Outcome):
+            return JSONResponse(ipc_reply(body, None, None)[1], status_code=body.status)
         status, reply = await run_ipc(runtime.app.dispatcher, body, principal)
         return JSONResponse(reply, status_code=status)
 

@@ -19,7 +19,8 @@ from tgm_contracts import REGISTRY, ErrorCode, subjects
 
 from ..app import Runtime
 from ..dispatch import Outcome, failure
-from .edge import caller, json_reply, read_json
+from .body import BodyLimits, read_object
+from .edge import caller, json_reply
 from .http import API
 
 #: Put on the chunk queue when the command has answered.
@@ -39,17 +40,19 @@ def _final_event(outcome: Outcome) -> dict[str, str]:
     return {"event": "error", "data": json.dumps(outcome.reply["error"], ensure_ascii=False)}
 
 
-def register(api: FastAPI, runtime: Runtime) -> None:
+def register(api: FastAPI, runtime: Runtime, limits: BodyLimits) -> None:
     @api.post(f"{API}/stream/{{command}}", tags=["commands"])
     async def stream(command: str, request: Request) -> Response:
         """Run a streaming command (its contract has `streamId`) and stream its output as SSE."""
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         principal = await caller(runtime, request)
-        payload, bad = await read_json(request)
-        if bad is not None:
-            return json_reply(bad, request_id)
+        if isinstance(principal, Outcome):
+            return json_reply(principal, request_id)
+        payload = await read_object(request, limits)
+        if isinstance(payload, Outcome):
+            return json_reply(payload, request_id)
         cmd = REGISTRY.get(command)
-        if principal is not None and cmd is not None and "stream_id" not in cmd.Request.model_fields:
+        if cmd is not None and "stream_id" not in cmd.Request.model_fields:
             return json_reply(failure(ErrorCode.VALIDATION_ERROR, f"{command} does not stream"), request_id)
         stream_id = uuid.uuid4().hex
         queue: asyncio.Queue[Any] = asyncio.Queue()

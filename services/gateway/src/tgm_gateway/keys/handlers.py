@@ -1,4 +1,6 @@
-"""The API-key routes: admin-only HTTP endpoints of the gateway itself, not catalogue commands."""
+"""The API-key routes: HTTP endpoints of the gateway itself, not catalogue commands. Managing keys
+(list, create, revoke) is for admins; `GET /keys/me` ("who am I": the calling key's id, name and
+role, never its secret) answers any valid key, so a client learns its role without side effects."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ from pydantic import BaseModel, Field, ValidationError
 from tgm_contracts import ErrorCode, Role, validation_details
 from tgm_contracts import envelope as env
 
-from ..api.edge import caller, json_reply, read_json
+from ..api.body import BodyLimits, read_object
+from ..api.edge import caller, json_reply
 from ..api.http import API
 from ..app import Runtime
-from ..dispatch import failure
+from ..dispatch import Outcome, failure
 
 #: These routes carry no request id of their own; their replies say so.
 NO_REQUEST_ID = "-"
@@ -22,17 +25,24 @@ class NewKey(BaseModel):
     role: str = Field(pattern="^(viewer|operator|admin)$")
 
 
-def register(api: FastAPI, runtime: Runtime) -> None:
+def register(api: FastAPI, runtime: Runtime, limits: BodyLimits) -> None:
     async def refused(request: Request) -> JSONResponse | None:
         """The refusal when the caller is not an admin, else None."""
         principal = await caller(runtime, request)
-        if principal is None:
-            return json_reply(failure(ErrorCode.UNAUTHORIZED, "missing or invalid API key"), NO_REQUEST_ID)
+        if isinstance(principal, Outcome):
+            return json_reply(principal, NO_REQUEST_ID)
         if principal.role < Role.ADMIN:
             return json_reply(
                 failure(ErrorCode.FORBIDDEN, "managing API keys needs the admin role"), NO_REQUEST_ID
             )
         return None
+
+    @api.get(f"{API}/keys/me", tags=["keys"])
+    async def who_am_i(request: Request) -> JSONResponse:
+        principal = await caller(runtime, request)
+        if isinstance(principal, Outcome):
+            return json_reply(principal, NO_REQUEST_ID)
+        return JSONResponse(env.ok(principal.view()))
 
     @api.get(f"{API}/keys", tags=["keys"])
     async def list_keys(request: Request) -> JSONResponse:
@@ -41,14 +51,24 @@ def register(api: FastAPI, runtime: Runtime) -> None:
             return denied
         return JSONResponse(env.ok({"items": await runtime.app.keys.list()}))
 
-    @api.post(f"{API}/keys", tags=["keys"])
+    @api.post(
+        f"{API}/keys",
+        tags=["keys"],
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": NewKey.model_json_schema()}},
+            }
+        },
+    )
     async def create_key(request: Request) -> JSONResponse:
         denied = await refused(request)
         if denied is not None:
             return denied
-        body, bad = await read_json(request)
-        if bad is not None:
-            return json_reply(bad, NO_REQUEST_ID)
+        body = await read_object(request, limits)
+        if isinstance(body, Outcome):
+            return json_reply(body, NO_REQUEST_ID)
         try:
             spec = NewKey.model_validate(body)
         except ValidationError as exc:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from tgm_runtime import Unavailable
 
 COLLECTION = "api_keys"
 
@@ -27,8 +29,33 @@ class KeyStore:
         await self.col.insert_one(doc)
         return doc
 
+    async def create_once(
+        self, key_id: str, name: str, role: str, digest: str
+    ) -> tuple[dict[str, Any], bool]:
+        """The record `key_id`, inserted with these values when there is none (an upsert on the id:
+        replicas doing it at once make one record), and whether this call inserted it."""
+        doc = {
+            "name": name,
+            "role": role,
+            "digest": digest,
+            "created_at": datetime.now(UTC),
+            "revoked": False,
+        }
+        try:
+            res = await self.col.update_one({"_id": key_id}, {"$setOnInsert": doc}, upsert=True)
+            created = res.upserted_id is not None
+        except DuplicateKeyError:  # two upserts raced on the same new id: the other one inserted it
+            created = False
+        found = await self.col.find_one({"_id": key_id})
+        assert found is not None
+        return found, created
+
     async def get(self, key_id: str) -> dict[str, Any] | None:
-        return await self.col.find_one({"_id": key_id})
+        """The key's record; UNAVAILABLE (503, not a 500) while the database cannot be read."""
+        try:
+            return await self.col.find_one({"_id": key_id})
+        except PyMongoError as exc:
+            raise Unavailable(f"API keys cannot be checked right now: {type(exc).__name__}") from None
 
     async def all(self) -> list[dict[str, Any]]:
         """Every key, revoked ones included, oldest first."""

@@ -1,9 +1,18 @@
 """The settings document across the fleet: each section lives with the service that owns it
 (`tgm_contracts.settings.SETTINGS_SECTIONS`); the gateway reads, saves and resets it there and
-announces every change with `settings-changed`."""
+announces every change with `settings-changed`.
+
+*Decision (issue 16):* the whole document (`get-settings` without `sections`) is answered from memory
+for up to `DOCUMENT_FRESH_SECONDS` once every owner answered. A save or reset through this replica
+forgets it before reading back, `settings-changed` (any replica's save) forgets it on every gateway
+(bootstrap.py), and so does a restore; the bound covers an event missed while the bus was away, the
+same bound `SettingsStore.values` gives a service's own replicas. A read that raced a change is not
+kept. A part-answered document (an owner away) is never kept.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -36,10 +45,21 @@ def _check_sections(sections: list[str] | None) -> None:
         )
 
 
+#: How long a whole settings document gathered from the owners is served from memory.
+DOCUMENT_FRESH_SECONDS = 5.0
+
+
 class SettingsSections:
     def __init__(self, runtime: Runtime, settings: GatewaySettings) -> None:
         self.runtime = runtime
         self.settings = settings
+        self._document: tuple[float, system_cmd.SettingsDocument] | None = None
+        self._generation = 0
+
+    def forget(self) -> None:
+        """A section changed somewhere: the next whole-document read asks the owners again."""
+        self._generation += 1
+        self._document = None
 
     def _timeout(self) -> float:
         # A section lives with one replica of its owner: answering takes longer than a broadcast echo.
@@ -49,6 +69,20 @@ class SettingsSections:
         self, sections: list[str] | None, request_id: str | None
     ) -> system_cmd.SettingsDocument:
         _check_sections(sections)
+        if sections is not None:
+            return await self._gather(sections, request_id)
+        kept = self._document
+        if kept is not None and time.monotonic() - kept[0] < DOCUMENT_FRESH_SECONDS:
+            return kept[1]
+        generation, asked_at = self._generation, time.monotonic()
+        doc = await self._gather(None, request_id)
+        if not doc.unavailable and generation == self._generation:
+            self._document = (asked_at, doc)
+        return doc
+
+    async def _gather(
+        self, sections: list[str] | None, request_id: str | None
+    ) -> system_cmd.SettingsDocument:
         replies = await bus.each(
             self.runtime.nc,
             sysops.SettingsGet,
@@ -106,6 +140,7 @@ class SettingsSections:
                 bus.trace_headers(request_id),
                 self._timeout(),
             )
+            self.forget()
             if not reply["ok"]:
                 bus.raise_error(reply, owner)
             await self._announce(reply["data"], principal)
@@ -123,6 +158,7 @@ class SettingsSections:
             self._timeout(),
             request_id,
         )
+        self.forget()
         for svc, reply in replies.items():
             if not reply["ok"]:
                 bus.raise_error(reply, svc)

@@ -28,8 +28,10 @@ from tgm_contracts.models.session import (
 from tgm_contracts.rpc_session import (
     AccountBriefs,
     CheckStatus,
+    DescribeAccounts,
     DescribeAccountsRequest,
     Logout,
+    PickAccounts,
     PickAccountsRequest,
     PickedAccounts,
     SyncInfo,
@@ -37,6 +39,8 @@ from tgm_contracts.rpc_session import (
 )
 from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.cursor import Keyset, decode
+from tgm_runtime.routes import answers
 
 from ..base_store import put_ops
 from ..credentials.service import CredentialPool
@@ -48,7 +52,7 @@ from ..fleet.pool import AccountPool, LiveAccount
 from ..ports import TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
 from ..vault import Vault
-from ..views import account_brief, account_view, daily_count
+from ..views import account_brief, account_view, daily_count, record_view
 from .membership import Memberships
 from .store import MEMBER_CHATS, NamedRepo
 
@@ -139,6 +143,7 @@ class Accounts:
         if persona_id is not None and await self.repos.personas.get(persona_id) is None:
             raise NotFound(f"no persona {persona_id}")
 
+    @answers(accounts_cmd.AddAccount)
     async def add(self, req: accounts_cmd.AddAccountRequest) -> AccountView:
         settings = await self.telegram_settings()
         if await self.repos.accounts.by_phone(req.phone) is not None:
@@ -241,26 +246,32 @@ class Accounts:
             ]
         return q
 
+    @answers(accounts_cmd.GetAccounts)
     async def list(self, req: accounts_cmd.GetAccountsRequest) -> accounts_cmd.AccountPage:
+        """A keyset page (sort field, then `_id`) and the filter's per-state tallies (accounts/store.py)."""
         q = self._query(req)
-        offset = _offset(req.cursor)
-        field = {"last_active_at": "last_active_at"}.get(req.sort, req.sort)
-        order = 1 if req.order == "asc" else -1
-        docs = await self.repos.accounts.find(
-            q, sort=[(field, order), ("_id", 1)], skip=offset, limit=req.limit, projection={MEMBER_CHATS: 0}
-        )
-        total = await self.repos.accounts.count(q)
+        order = Keyset((req.sort, "_id"), req.order == "desc", _NULLABLE & {req.sort})
+        repo = self.repos.accounts
+        if not q and req.sort == "created_at":
+            after = tuple(decode(req.cursor, 2, order.tag)) if req.cursor else None
+            docs = await repo.in_created_order(after, req.limit + 1, order.descending, _LISTED)  # type: ignore[arg-type]
+        else:
+            docs = await repo.find(
+                order.where(q, req.cursor), sort=order.sort(), limit=req.limit + 1, projection=_LISTED
+            )
+        page, next_cursor = order.page(docs, req.limit)
+        by_state = await repo.tally(q)
         holders = await self.holders()
-        nxt = offset + len(docs)
         return accounts_cmd.AccountPage(
-            items=[account_view(d, holder=holders.get(d["_id"])) for d in docs],
-            next_cursor=str(nxt) if nxt < total else None,
-            total=total,
-            by_state=await self.repos.accounts.count_by_state(q),
+            items=[account_view(d, holder=holders.get(d["_id"])) for d in page],
+            next_cursor=next_cursor,
+            total=sum(by_state.values()),
+            by_state=by_state,
         )
 
     # --- update ------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.UpdateAccount)
     async def update(self, req: accounts_cmd.UpdateAccountRequest) -> AccountView:
         doc = await self.find(req)
         given = req.model_fields_set
@@ -334,6 +345,7 @@ class Accounts:
 
     # --- live: profile -----------------------------------------------------------------------------
 
+    @answers(accounts_cmd.UpdateAccountData)
     async def update_data(self, req: accounts_cmd.UpdateAccountDataRequest) -> AccountView:
         doc = await self.find(req)
         return await self.pool.call(UpdateProfile, doc["_id"], req)
@@ -376,6 +388,7 @@ class Accounts:
         assert updated is not None
         return await self.view(updated)
 
+    @answers(accounts_cmd.SyncAccountInfo)
     async def sync_info(self, req: AccountSelector) -> AccountView:
         doc = await self.find(req)
         return await self.pool.call(SyncInfo, doc["_id"], req)
@@ -392,6 +405,7 @@ class Accounts:
 
     # --- live: status ------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.CheckAccountStatus)
     async def check_status(self, req: AccountSelector) -> accounts_cmd.AccountStatusReport:
         doc = await self.find(req)
         previous = AccountState(doc["state"])
@@ -478,6 +492,7 @@ class Accounts:
 
     # --- remove ------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.RemoveAccount)
     async def remove(self, req: accounts_cmd.RemoveAccountRequest) -> Ack:
         doc = await self.find(req)
         await self._remove(doc, req.logout)
@@ -501,6 +516,7 @@ class Accounts:
         await self.credentials.give_back(doc.get("api_credential_id"))
         await self.publish(AccountRemoved(account_id=doc["_id"], phone=doc["phone"], logged_out=logged_out))
 
+    @answers(accounts_cmd.BulkDeleteAccounts)
     async def bulk_delete(self, req: accounts_cmd.BulkDeleteAccountsRequest) -> BulkResult:
         failed: list[BulkFailure] = []
         done = 0
@@ -536,6 +552,7 @@ class Accounts:
             failed=[BulkFailure(account_id=i, code="NOT_FOUND", message="no such account") for i in missing],
         )
 
+    @answers(accounts_cmd.BatchUpdateAccounts)
     async def batch_update(self, req: accounts_cmd.BatchUpdateAccountsRequest) -> BulkResult:
         u = req.updates
         given = u.model_fields_set
@@ -570,15 +587,18 @@ class Accounts:
         update.update(tags_update)
         return await self._bulk(req.account_ids, update)
 
+    @answers(accounts_cmd.BulkAssignGroup)
     async def bulk_assign_group(self, req: accounts_cmd.BulkAssignGroupRequest) -> BulkResult:
         await self._ensure_group(req.group)
         return await self._bulk(req.account_ids, {"$set": {"group": req.group}})
 
+    @answers(accounts_cmd.BulkAssignRole)
     async def bulk_assign_role(self, req: accounts_cmd.BulkAssignRoleRequest) -> BulkResult:
         return await self._bulk(req.account_ids, {"$set": {"role": req.role.value}})
 
     # --- groups, tags, personas --------------------------------------------------------------------
 
+    @answers(accounts_cmd.GetGroups)
     async def groups(self) -> accounts_cmd.AccountGroupList:
         docs = await self.repos.groups.find({}, sort=[("name", 1)])
         counts = await _counts(self.repos, "group")
@@ -595,6 +615,7 @@ class Accounts:
             ]
         )
 
+    @answers(accounts_cmd.SaveGroups)
     async def save_groups(self, req: accounts_cmd.SaveGroupsRequest) -> accounts_cmd.AccountGroupList:
         keep: set[str] = set()
         for g in req.groups:
@@ -614,6 +635,7 @@ class Accounts:
                 await self.repos.groups.delete(d["_id"])
         return await self.groups()
 
+    @answers(accounts_cmd.GetTags)
     async def tags(self) -> accounts_cmd.TagList:
         counts = await _tag_counts(self.repos)
         defined = {d["_id"]: d for d in await self.repos.tags.find({})}
@@ -625,6 +647,7 @@ class Accounts:
             ]
         )
 
+    @answers(accounts_cmd.SaveTags)
     async def save_tags(self, req: accounts_cmd.SaveTagsRequest) -> accounts_cmd.TagList:
         keep = set()
         for t in req.tags:
@@ -638,11 +661,13 @@ class Accounts:
             await self.repos.accounts.keep_only_tags(list(keep))
         return await self.tags()
 
+    @answers(accounts_cmd.GetPersonas)
     async def personas(self) -> accounts_cmd.PersonaList:
         docs = await self.repos.personas.find({}, sort=[("name", 1)])
         counts = await _counts(self.repos, "persona_id")
         return accounts_cmd.PersonaList(personas=[_persona(d, counts.get(d["_id"], 0)) for d in docs])
 
+    @answers(accounts_cmd.SavePersonas)
     async def save_personas(self, req: accounts_cmd.SavePersonasRequest) -> accounts_cmd.PersonaList:
         keep: set[str] = set()
         for p in req.personas:
@@ -659,6 +684,7 @@ class Accounts:
 
     # --- pool-wide internal calls ------------------------------------------------------------------
 
+    @answers(PickAccounts)
     async def pick(self, req: PickAccountsRequest) -> PickedAccounts:
         q: Doc = {
             "state": {"$in": [AccountState.ACTIVE.value, AccountState.FLOOD_WAIT.value]},
@@ -701,6 +727,7 @@ class Accounts:
             available=len(usable),
         )
 
+    @answers(DescribeAccounts)
     async def describe(self, req: DescribeAccountsRequest) -> AccountBriefs:
         docs = {d["_id"]: d for d in await self.repos.accounts.find({"_id": {"$in": req.account_ids}})}
         holders = await self.holders()
@@ -714,12 +741,10 @@ def _addr(view: Doc | None) -> str | None:
     return f"{view['host']}:{view['port']}" if view else None
 
 
-def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    if not cursor.isdigit():
-        raise Invalid("cursor is not one this service gave out")
-    return int(cursor)
+#: Sort fields an account may lack (the keyset places their nulls lowest, as the database does).
+_NULLABLE = frozenset({"label", "last_active_at"})
+#: What a listed account's view reads: everything but its memberships.
+_LISTED: Doc = {MEMBER_CHATS: 0}
 
 
 async def _counts(repos: Repos, field: str) -> dict[str, int]:
@@ -762,17 +787,4 @@ async def _save_named(repo: NamedRepo, kind: Named, ident: str | None, fields: D
 
 
 def _persona(d: Doc, count: int) -> PersonaView:
-    return PersonaView(
-        id=d["_id"],
-        name=d["name"],
-        description=d.get("description"),
-        personality=d.get("personality"),
-        speaking_style=d.get("speaking_style"),
-        tone=d.get("tone"),
-        emoji_frequency=d.get("emoji_frequency"),
-        language=d.get("language"),
-        bio=d.get("bio"),
-        custom_prompt=d.get("custom_prompt"),
-        account_count=count,
-        updated_at=d.get("updated_at"),
-    )
+    return record_view(PersonaView, d, account_count=count)

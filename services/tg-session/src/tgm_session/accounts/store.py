@@ -2,13 +2,96 @@
 
 An account's chat memberships are a field of its document (`MEMBER_CHATS`, a list of chat ids,
 multikey-indexed): pick-accounts `memberOfChatId` is then one indexed query over `accounts`, and an
-account's deletion, a backup or a restore carries its memberships with it (`membership.py`)."""
+account's deletion, a backup or a restore carries its memberships with it (`membership.py`).
+
+*Decision (issue 16, reads that do not scan):* `get-accounts` pages by keyset (`tgm_runtime.cursor`,
+the sort field then `_id`, no skip), and its tallies are not recomputed per page:
+- the whole fleet in creation order (the default page, every fleet screen's first read) is an ordered
+  list of `(created_at, _id)` kept in memory (`CreatedOrder`), rebuilt from one projected read when this
+  replica inserted or deleted an account or after `FRESH_SECONDS` (another replica's add shows within
+  that); a page is then a bisect in the list and one `_id $in` read of its 51 documents, which both the
+  embedded server (a point lookup per id) and MongoDB serve from the `_id` index;
+- per-state tallies (`total` is their sum) come from one `$group` per filter, kept per filter until this
+  replica writes an account or `FRESH_SECONDS` pass;
+- a filtered or otherwise sorted page is one keyset query (range after the cursor, sort, limit + 1).
+  The embedded server sorts such a read itself (it pushes no limit into an index walk); MongoDB serves
+  the single-field sorts from an index.
+The embedded server decodes every document a query cannot bound by an index, so the bounded reads are
+the `_id $in` ones; measured in bench/gateway.
+"""
 
 from __future__ import annotations
+
+import bisect
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from ..base_store import Doc, Repo
+
+#: How long the creation-order list and a filter's tallies are used without this replica writing.
+FRESH_SECONDS = 5.0
+#: Most filters whose tallies are kept (least recently used forgotten first).
+TALLY_FILTERS = 64
+_WRITES = frozenset(
+    {
+        "insert_one",
+        "insert_many",
+        "update_one",
+        "update_many",
+        "replace_one",
+        "delete_one",
+        "delete_many",
+        "find_one_and_update",
+        "find_one_and_replace",
+        "find_one_and_delete",
+        "bulk_write",
+    }
+)
+_MEMBERSHIP = frozenset(
+    {"insert_one", "insert_many", "delete_one", "delete_many", "find_one_and_delete", "bulk_write"}
+)
+
+
+class _Watched:
+    """The accounts collection, counting this replica's writes (every caller writes through it)."""
+
+    def __init__(self, col: Any) -> None:
+        self._col = col
+        self.writes = 0  # any write: tallies may have changed
+        self.membership = 0  # inserts and deletes: the creation order may have changed
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._col, name)
+        if name in _WRITES:
+            self.writes += 1
+            if name in _MEMBERSHIP:
+                self.membership += 1
+        return attr
+
+
+class CreatedOrder:
+    """Every account's `(created_at, _id)` in creation order, read once and kept (see the module)."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[datetime, str]] = []
+        self.read_at = 0.0
+        self.membership = -1
+
+    def fresh(self, membership: int) -> bool:
+        return membership == self.membership and time.monotonic() - self.read_at < FRESH_SECONDS
+
+    def after(self, key: tuple[datetime, str] | None, count: int, descending: bool) -> list[str]:
+        """The ids of up to `count` accounts after `key` (from the start without one)."""
+        if descending:
+            end = len(self.keys) if key is None else bisect.bisect_left(self.keys, key)
+            return [k[1] for k in reversed(self.keys[max(0, end - count) : end])]
+        start = 0 if key is None else bisect.bisect_right(self.keys, key)
+        return [k[1] for k in self.keys[start : start + count]]
+
 
 ACCOUNTS = "accounts"
 GROUPS = "account_groups"
@@ -20,6 +103,51 @@ MEMBER_CHATS = "member_chats"
 
 class AccountsRepo(Repo):
     name = ACCOUNTS
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.watched = _Watched(self.col)
+        self.col = self.watched  # type: ignore[assignment]
+        self._order = CreatedOrder()
+        self._tallies: OrderedDict[str, tuple[float, int, dict[str, int]]] = OrderedDict()
+
+    def forget(self) -> None:
+        """The collection was replaced (restore-database): read everything again."""
+        self._order = CreatedOrder()
+        self._tallies.clear()
+
+    async def in_created_order(
+        self, after: tuple[datetime, str] | None, count: int, descending: bool, projection: Doc
+    ) -> list[Doc]:
+        """Up to `count` accounts of the whole fleet after `after` in (created_at, _id) order."""
+        if not self._order.fresh(self.watched.membership):
+            membership, read_at = self.watched.membership, time.monotonic()
+            docs = await self.col.find({}, {"created_at": 1}).to_list(None)
+            order = CreatedOrder()
+            order.keys = sorted((d["created_at"], d["_id"]) for d in docs)
+            order.read_at, order.membership = read_at, membership
+            self._order = order
+        ids = self._order.after(after, count, descending)
+        if not ids:
+            return []
+        found = {d["_id"]: d async for d in self.col.find({"_id": {"$in": ids}}, projection)}
+        return [found[i] for i in ids if i in found]  # one deleted meanwhile is left out
+
+    async def tally(self, query: Doc) -> dict[str, int]:
+        """Accounts per state over `query`, kept until this replica writes or FRESH_SECONDS pass."""
+        key = repr(sorted(query.items()))
+        kept = self._tallies.get(key)
+        writes = self.watched.writes
+        if kept is not None and kept[1] == writes and time.monotonic() - kept[0] < FRESH_SECONDS:
+            self._tallies.move_to_end(key)
+            return kept[2]
+        read_at = time.monotonic()
+        counts = await self.count_by_state(query)
+        self._tallies[key] = (read_at, writes, counts)
+        self._tallies.move_to_end(key)
+        while len(self._tallies) > TALLY_FILTERS:
+            self._tallies.popitem(last=False)
+        return counts
 
     async def by_phone(self, phone: str) -> Doc | None:
         return await self.col.find_one({"phone": phone})

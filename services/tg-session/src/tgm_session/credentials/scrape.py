@@ -23,6 +23,7 @@ from tgm_contracts.events_session import CredentialScrapeUpdated
 from tgm_contracts.models.session import AccountState, CredentialScrapeView, ScrapeLogLine
 from tgm_contracts.rpc_session import GetHistory, GetHistoryRequest, ScrapeControl, ScrapeControlRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts
 from ..capabilities import Emit, Forward, Spawn
@@ -137,6 +138,7 @@ class Scrapes:
 
     # --- commands ----------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.CredentialStartScrape)
     async def start(self, req: accounts_cmd.CredentialStartScrapeRequest) -> CredentialScrapeView:
         account = await self.accounts.find(req)
         if req.code_source == "auto" and (
@@ -203,6 +205,7 @@ class Scrapes:
             raise NotFound(f"account {account['_id']} has no credential scrape")
         return docs[0]
 
+    @answers(accounts_cmd.CredentialGetStatus)
     async def status(self, req: accounts_cmd.CredentialScrapeRef) -> CredentialScrapeView:
         return self.view(await self._orphan_check(await self._latest(req)))
 
@@ -224,6 +227,7 @@ class Scrapes:
             finished_at=utcnow(),
         )
 
+    @answers(accounts_cmd.CredentialGetAll)
     async def all(self, req: accounts_cmd.CredentialGetAllRequest) -> Page[CredentialScrapeView]:
         q: Doc = {}
         if req.state:
@@ -242,11 +246,13 @@ class Scrapes:
             items=[self.view(d) for d in docs], next_cursor=str(nxt) if nxt < total else None, total=total
         )
 
+    @answers(accounts_cmd.CredentialSubmitCode)
     async def submit_code(self, req: accounts_cmd.CredentialSubmitCodeRequest) -> CredentialScrapeView:
         doc = await self._latest(req)
         control = ScrapeControlRequest(action="code", code=req.code)
         return await self._control(doc, control)
 
+    @answers(accounts_cmd.CredentialCancelScrape)
     async def cancel(self, req: accounts_cmd.CredentialScrapeRef) -> CredentialScrapeView:
         doc = await self._latest(req)
         return await self._control(doc, ScrapeControlRequest(action="cancel"))

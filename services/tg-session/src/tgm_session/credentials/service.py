@@ -19,13 +19,18 @@ from tgm_contracts.commands.telegram_ops import (
     ApiCredentialList,
     ApiCredentialTest,
     ApiCredentialTestRequest,
+    DeleteApiCredential,
     DeleteApiCredentialRequest,
     DeleteApiCredentialResult,
+    GetApiCredentials,
     GetApiCredentialsRequest,
+    SaveApiCredential,
     SaveApiCredentialRequest,
+    TestApiCredential,
 )
 from tgm_contracts.models.session import ApiCredentialView
 from tgm_runtime import Conflict, DomainError, NotFound
+from tgm_runtime.routes import answers
 
 from ..ports import TelegramConnector, TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
@@ -152,6 +157,7 @@ class CredentialPool:
             ) from None
         return True, round(latency, 2), None
 
+    @answers(SaveApiCredential)
     async def save(self, req: SaveApiCredentialRequest) -> ApiCredentialView:
         now = utcnow()
         api_hash = req.api_hash.get_secret_value() if req.api_hash else None
@@ -215,6 +221,7 @@ class CredentialPool:
                 await self.reload(account_id)
         return await self.view(updated)
 
+    @answers(GetApiCredentials)
     async def list(self, req: GetApiCredentialsRequest) -> ApiCredentialList:
         query: Doc = {"is_active": True} if req.active_only else {}
         docs = await self.repos.credentials.find(query, sort=[("created_at", 1)])
@@ -225,6 +232,7 @@ class CredentialPool:
             in_use=sum(i.accounts_in_use for i in items),
         )
 
+    @answers(DeleteApiCredential)
     async def delete(self, req: DeleteApiCredentialRequest) -> DeleteApiCredentialResult:
         doc = await self.repos.credentials.get(req.id)
         if doc is None:
@@ -266,6 +274,7 @@ class CredentialPool:
         await self.repos.credentials.delete(doc["_id"])
         return DeleteApiCredentialResult(id=req.id, deleted=True, reassigned_accounts=moved)
 
+    @answers(TestApiCredential)
     async def test(self, req: ApiCredentialTestRequest) -> ApiCredentialTest:
         doc = None
         if req.id is not None:

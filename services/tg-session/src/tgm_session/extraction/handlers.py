@@ -1,15 +1,15 @@
-"""The member extraction commands: start, status, cancel, collected users, export."""
+"""The member extraction commands: start, status, cancel, collected users, export.
+
+Each is declared once, on the use case method that answers it: `@answers(Cmd)` (`tgm_runtime.routes`).
+"""
 
 from __future__ import annotations
 
-from tgm_contracts.commands import telegram_ops as telegram_cmd
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .service import Extractions
 
 
 def register(runtime: Runtime) -> None:
-    runtime.route(telegram_cmd.ExtractMembers, lambda app: app.extractions.start)
-    runtime.route(telegram_cmd.GetExtractionStatus, lambda app: app.extractions.status)
-    runtime.route(telegram_cmd.CancelExtraction, lambda app: app.extractions.cancel)
-    runtime.route(telegram_cmd.GetCollectedUsers, lambda app: app.extractions.collected)
-    runtime.route(telegram_cmd.ExportCollectedUsers, lambda app: app.extractions.export)
+    route_use_case(runtime, Extractions, lambda app: app.extractions)

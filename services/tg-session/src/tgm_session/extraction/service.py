@@ -26,6 +26,7 @@ from tgm_contracts.models.session import (
 )
 from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.exports import export_file
+from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts
 from ..base_store import put_ops
@@ -35,6 +36,7 @@ from ..fleet.pool import AccountPool
 from ..ports import PeerNotFound, TelegramFailure, TelegramUnreachable
 from ..settings import SessionSettings
 from ..store import Doc, Repos
+from ..views import record_view
 
 log = logging.getLogger("tgm.session.extraction")
 
@@ -82,6 +84,7 @@ class Extractions:
 
     # --- commands ----------------------------------------------------------------------------------
 
+    @answers(telegram_cmd.ExtractMembers)
     async def start(self, req: telegram_cmd.ExtractMembersRequest) -> ExtractionJobView:
         doc = await self.accounts.find(req)
         if not doc.get("session_enc") or AccountState(doc["state"]) not in HOLDABLE:
@@ -113,6 +116,7 @@ class Extractions:
         await self.repos.extractions.insert(job)
         return job_view(job)
 
+    @answers(telegram_cmd.GetExtractionStatus)
     async def status(self, req: telegram_cmd.GetExtractionStatusRequest) -> telegram_cmd.ExtractionJobList:
         if req.job_id:
             job = await self.repos.extractions.get(req.job_id)
@@ -127,6 +131,7 @@ class Extractions:
         jobs = await self.repos.extractions.find(q, sort=[("created_at", -1)], limit=req.limit)
         return telegram_cmd.ExtractionJobList(items=[job_view(j) for j in jobs])
 
+    @answers(telegram_cmd.CancelExtraction)
     async def cancel(self, req: telegram_cmd.JobRef) -> ExtractionJobView:
         job = await self.repos.extractions.get(req.job_id)
         if job is None:
@@ -387,6 +392,7 @@ class Extractions:
         put_ops(q, "collected_at", {"$gte": f.collected_since, "$lt": f.collected_until})
         return q
 
+    @answers(telegram_cmd.GetCollectedUsers)
     async def collected(self, req: telegram_cmd.GetCollectedUsersRequest) -> Page[CollectedUserView]:
         q = self._query(req)
         if req.cursor is not None and not req.cursor.isdigit():
@@ -404,6 +410,7 @@ class Extractions:
             total=total,
         )
 
+    @answers(telegram_cmd.ExportCollectedUsers)
     async def export(self, req: telegram_cmd.ExportCollectedUsersRequest) -> ExportFile:
         q = self._query(req)
         columns = list(req.columns or ALL_COLUMNS)
@@ -445,27 +452,4 @@ def job_view(job: Doc) -> ExtractionJobView:
 
 
 def collected_view(d: Doc) -> CollectedUserView:
-    return CollectedUserView(
-        id=d["_id"],
-        user_id=d["user_id"],
-        username=d.get("username"),
-        first_name=d.get("first_name"),
-        last_name=d.get("last_name"),
-        phone=d.get("phone"),
-        is_bot=d.get("is_bot", False),
-        is_premium=d.get("is_premium", False),
-        is_verified=d.get("is_verified", False),
-        is_scam=d.get("is_scam", False),
-        is_deleted=d.get("is_deleted", False),
-        is_contact=d.get("is_contact", False),
-        lang_code=d.get("lang_code"),
-        presence=d.get("presence", "unknown"),
-        last_online_at=d.get("last_online_at"),
-        source_chat_id=d["source_chat_id"],
-        source_chat_title=d.get("source_chat_title"),
-        job_id=d.get("job_id"),
-        account_id=d.get("account_id"),
-        member_role=d.get("member_role", "member"),
-        collected_at=d["collected_at"],
-        last_message_at=d.get("last_message_at"),
-    )
+    return record_view(CollectedUserView, d)

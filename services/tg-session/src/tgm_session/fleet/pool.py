@@ -284,6 +284,8 @@ class AccountPool:
                 await self._drop(live, "released")
                 return
             except Exception:
+                if live.stopping:  # torn down on purpose while it connected
+                    return
                 log.exception("account %s: unexpected error while connecting", live.account_id)
                 await self._close_client(live)
             if live.stopping:
@@ -353,12 +355,14 @@ class AccountPool:
         del self.live[live.account_id]
         live.stopping = True
         live.ready.clear()
-        await self._close_client(live)
-        if self.peers is not None:
-            await self.peers.detach(live.account_id)
+        # The run task goes before its client: closing a Telethon client under a connect() still in
+        # progress raised AttributeError inside Telethon (a removal while the account connected).
         if live.task is not None and live.task is not asyncio.current_task():
             live.task.cancel()
             await asyncio.gather(live.task, return_exceptions=True)
+        await self._close_client(live)
+        if self.peers is not None:
+            await self.peers.detach(live.account_id)
         with contextlib.suppress(Exception):
             await self.repos.accounts.set_if_holder(
                 live.account_id, self.replica_id, {"connected": False, "holder": None}

@@ -170,18 +170,7 @@ class Sender:
                 await client.set_typing(req.peer)
                 await asyncio.sleep(req.typing_seconds)  # deliberate: a person types before sending
             try:
-                sent = await client.send_message(
-                    req.peer,
-                    req.text,
-                    random_id=random_id,
-                    reply_to=req.reply_to,
-                    parse_mode=req.parse_mode,
-                    silent=req.silent,
-                    link_preview=req.link_preview,
-                    media_url=req.media_url,
-                    file_id=req.file_id,
-                    media_kind=req.media_kind,
-                )
+                sent = await client.send_message(req, random_id)
             except TelegramFailure as exc:
                 if exc.name != "RANDOM_ID_DUPLICATE":
                     raise

@@ -1,16 +1,15 @@
-"""The group commands: join, leave, search, members, create, created groups."""
+"""The group commands: join, leave, search, members, create, created groups.
+
+Each is declared once, on the use case method that answers it: `@answers(Cmd)` (`tgm_runtime.routes`).
+"""
 
 from __future__ import annotations
 
-from tgm_contracts.commands import telegram_ops as telegram_cmd
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .service import GroupOps
 
 
 def register(runtime: Runtime) -> None:
-    runtime.route(telegram_cmd.JoinGroup, lambda app: app.groups.join)
-    runtime.route(telegram_cmd.LeaveGroup, lambda app: app.groups.leave)
-    runtime.route(telegram_cmd.SearchGroups, lambda app: app.groups.search)
-    runtime.route(telegram_cmd.GetGroupMembers, lambda app: app.groups.members)
-    runtime.route(telegram_cmd.CreateGroup, lambda app: app.groups.create)
-    runtime.route(telegram_cmd.GetCreatedGroups, lambda app: app.groups.created)
+    route_use_case(runtime, GroupOps, lambda app: app.groups)

@@ -17,6 +17,7 @@ from tgm_contracts.rpc_session import (
     AcctSearchGroups,
 )
 from tgm_runtime import Conflict, Invalid
+from tgm_runtime.routes import answers
 
 from ..accounts.membership import Memberships
 from ..accounts.service import Accounts, new_id
@@ -60,6 +61,7 @@ class GroupOps:
 
     # --- join / leave ------------------------------------------------------------------------------
 
+    @answers(telegram_cmd.JoinGroup)
     async def join(self, req: telegram_cmd.JoinGroupRequest) -> telegram_cmd.JoinGroupResult:
         doc = await self.accounts.find(req)
         return await self.pool.call(AcctJoinGroup, doc["_id"], req)
@@ -90,6 +92,7 @@ class GroupOps:
             account_id=live.account_id, chat=chat, already_member=already, pending_approval=pending
         )
 
+    @answers(telegram_cmd.LeaveGroup)
     async def leave(self, req: telegram_cmd.LeaveGroupRequest) -> telegram_cmd.LeaveGroupResult:
         doc = await self.accounts.find(req)
         return await self.pool.call(AcctLeaveGroup, doc["_id"], req)
@@ -112,6 +115,7 @@ class GroupOps:
 
     # --- search / members --------------------------------------------------------------------------
 
+    @answers(telegram_cmd.SearchGroups)
     async def search(self, req: telegram_cmd.SearchGroupsRequest) -> telegram_cmd.SearchGroupsResult:
         account_id = await self._choose(req.account_id, req.phone)
         req = req.model_copy(update={"account_id": account_id, "phone": None})
@@ -138,6 +142,7 @@ class GroupOps:
             keyword=req.keyword, account_id=live.account_id, items=items[: req.limit]
         )
 
+    @answers(telegram_cmd.GetGroupMembers)
     async def members(self, req: telegram_cmd.GetGroupMembersRequest) -> Page[GroupMemberView]:
         account_id = await self._choose(req.account_id, req.phone)
         req = req.model_copy(update={"account_id": account_id, "phone": None})
@@ -170,6 +175,7 @@ class GroupOps:
 
     # --- create ------------------------------------------------------------------------------------
 
+    @answers(telegram_cmd.CreateGroup)
     async def create(self, req: telegram_cmd.CreateGroupRequest) -> CreatedGroupView:
         doc = await self.accounts.find(req)
         return await self.pool.call(AcctCreateGroup, doc["_id"], req, timeout=60)
@@ -178,9 +184,7 @@ class GroupOps:
     async def create_here(self, live: LiveAccount, req: telegram_cmd.CreateGroupRequest) -> CreatedGroupView:
         client = await self.pool.client_of(live)
         try:
-            made = await client.create_chat(
-                req.kind, req.title, req.about, list(req.members), req.username, req.forum
-            )
+            made = await client.create_chat(req)
         except ERRORS as exc:
             raise await self.health.failure(live.account_id, exc, method="channels.createChannel") from None
         record: Doc = {
@@ -207,6 +211,7 @@ class GroupOps:
         )
         return _created(record)
 
+    @answers(telegram_cmd.GetCreatedGroups)
     async def created(self, req: telegram_cmd.GetCreatedGroupsRequest) -> Page[CreatedGroupView]:
         q: Doc = {}
         if req.account_id:

@@ -34,22 +34,19 @@ from tgm_contracts.models.session import AccountState, DeviceView, QrLoginView, 
 from tgm_contracts.rpc_session import QrControl, QrControlRequest
 from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.routes import answers
 
-from ..accounts.service import ACCOUNT_SETTINGS, Accounts, new_id
-from ..capabilities import Emit, Forward, Spawn
+from ..accounts.service import ACCOUNT_SETTINGS, new_id
+from ..capabilities import Forward, Spawn
 from ..credentials.service import CredentialPool
-from ..fleet.connections import ConnectionBuilder, generate_device, seal_proxy
-from ..fleet.health import Health
+from ..fleet.connections import generate_device, seal_proxy
 from ..fleet.leases import Lease, LeaseStore
-from ..fleet.pool import AccountPool
 from ..fleet.serving import Serve, end_subscription
-from ..metrics import SessionMetrics
-from ..ports import AccountClient, LoginToken, TelegramConnector, TelegramFailure, TelegramUnreachable
+from ..ports import AccountClient, LoginToken, TelegramFailure, TelegramUnreachable
 from ..settings import SessionSettings
-from ..store import Doc, Repos
-from ..vault import Vault
+from ..store import Doc
 from . import qr_image
-from .service import store_login
+from .service import AccountLogin
 
 log = logging.getLogger("tgm.session.qr")
 
@@ -83,18 +80,9 @@ class QrRun:
 
 
 @dataclass(kw_only=True, eq=False)
-class QrLogins:
-    repos: Repos
-    vault: Vault
-    connector: TelegramConnector
-    builder: ConnectionBuilder
-    health: Health
-    pool: AccountPool
-    accounts: Accounts
+class QrLogins(AccountLogin):
     credentials: CredentialPool
     leases: LeaseStore
-    emit: Emit
-    metrics: SessionMetrics
     settings: SessionSettings
     replica_id: str
     serve: Serve
@@ -154,6 +142,7 @@ class QrLogins:
 
     # --- create ------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.QrLoginCreate)
     async def create(self, req: accounts_cmd.QrLoginCreateRequest) -> QrLoginView:
         sid = f"qr_{uuid.uuid4().hex[:16]}"
         account = None
@@ -269,9 +258,7 @@ class QrLogins:
             device=doc.get("device"),
             receive_updates=True,
         )
-        client = self.connector.client(spec)
-        await client.connect()
-        return client
+        return await self._connected(spec)
 
     async def _error(self, exc: BaseException) -> DomainError:
         if isinstance(exc, TelegramFailure):
@@ -430,10 +417,7 @@ class QrLogins:
                     new_account = True
                 else:
                     await self._give_back(doc)
-            updated = await store_login(
-                self.repos,
-                self.vault,
-                self.health,
+            updated = await self._keep_session(
                 account,
                 session,
                 profile,
@@ -551,21 +535,25 @@ class QrLogins:
 
     # --- commands ----------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.QrLoginStatus)
     async def status(self, req: accounts_cmd.QrLoginStatusRequest) -> QrLoginView:
         doc = await self.repos.qr_logins.get(req.session_id)
         if doc is None:
             raise NotFound(f"no QR login {req.session_id}")
         return self.view(doc, image=(req.image_format, 256) if req.include_image else None)
 
+    @answers(accounts_cmd.QrLoginRefresh)
     async def refresh(self, req: accounts_cmd.QrLoginRefreshRequest) -> QrLoginView:
         control = QrControlRequest(action="refresh", image_format=req.image_format, image_size=req.image_size)
         return await self.control(req.session_id, control)
 
+    @answers(accounts_cmd.QrLoginSubmit2fa)
     async def submit_2fa(self, req: accounts_cmd.QrLoginSubmit2faRequest) -> QrLoginView:
         return await self.control(
             req.session_id, QrControlRequest(action="submit_2fa", password=req.password)
         )
 
+    @answers(accounts_cmd.QrLoginCancel)
     async def cancel(self, req: accounts_cmd.QrSessionRequest) -> QrLoginView:
         return await self.control(req.session_id, QrControlRequest(action="cancel"))
 

@@ -21,11 +21,12 @@ from tgm_contracts.events_session import AccountLoggedIn, LoginCodeSent, LoginFa
 from tgm_contracts.models.session import AccountState, AccountView, LoginStep, TelegramProfile
 from tgm_contracts.rpc_session import Logout
 from tgm_runtime import Conflict, DomainError, NotFound
+from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts
 from ..capabilities import Emit
 from ..fleet.calls import account_call
-from ..fleet.connections import ConnectionBuilder
+from ..fleet.connections import ConnectionBuilder, ConnectionSpec
 from ..fleet.health import Health
 from ..fleet.pool import AccountPool, LiveAccount
 from ..metrics import SessionMetrics
@@ -45,16 +46,11 @@ def login_context(account_id: str) -> str:
     return f"login:{account_id}"
 
 
-@dataclass
-class PendingStep:
-    """The pending login a step works on, and the client it connected (to disconnect at the end)."""
-
-    pending: Doc
-    client: AccountClient | None = None
-
-
 @dataclass(kw_only=True, eq=False)
-class CodeLogin:
+class AccountLogin:
+    """What the code login and the QR login (`qr.py`) share: a fresh client of their own for the
+    login, and keeping the session Telegram authorised."""
+
     repos: Repos
     vault: Vault
     connector: TelegramConnector
@@ -65,6 +61,33 @@ class CodeLogin:
     emit: Emit
     metrics: SessionMetrics
 
+    async def _connected(self, spec: ConnectionSpec) -> AccountClient:
+        client = self.connector.client(spec)
+        await client.connect()
+        return client
+
+    async def _keep_session(self, doc: Doc, session: str, profile: TelegramProfile, two_factor: bool) -> Doc:
+        """Keep the authorised session (encrypted) and make the account active."""
+        if profile.phone and profile.phone != doc["phone"]:
+            raise Conflict(f"Telegram logged in {profile.phone}, not the account's phone {doc['phone']}")
+        merged = {**(doc.get("profile") or {}), **profile.model_dump(exclude={"bio"}, by_alias=False)}
+        extra = {
+            "session_enc": self.vault.seal(session, doc["_id"]),
+            "profile": merged,
+            "two_factor_enabled": two_factor,
+            "last_login_at": utcnow(),
+            "connected": False,
+            "holder": None,
+            "flood_waits": {},
+        }
+        updated = await self.health.transition(doc, AccountState.ACTIVE, "logged in", extra=extra)
+        if updated is None:
+            raise NotFound(f"account {doc['_id']} was removed during the login")
+        return updated
+
+
+@dataclass(kw_only=True, eq=False)
+class CodeLogin(AccountLogin):
     # --- helpers -----------------------------------------------------------------------------------
 
     def _step(
@@ -108,9 +131,7 @@ class CodeLogin:
         spec = await self.builder.for_account(doc, fresh=True, receive_updates=False)
         if session is not None:
             spec = dataclasses.replace(spec, session=session)
-        client = self.connector.client(spec)
-        await client.connect()
-        return client
+        return await self._connected(spec)
 
     async def _locked(self, account_id: str) -> Doc:
         pending = await self.repos.code_logins.lock(account_id, LOCK_SECONDS)
@@ -121,32 +142,38 @@ class CodeLogin:
         return pending
 
     @contextlib.asynccontextmanager
-    async def _pending_step(self, doc: Doc) -> AsyncIterator[PendingStep]:
-        """One step of a pending code login: under its lock, Telegram's refusals answered as domain
-        errors, its client disconnected and the lock let go however the step ends."""
-        step = PendingStep(await self._locked(doc["_id"]))
+    async def _pending_step(
+        self, doc: Doc, *, password: bool = False
+    ) -> AsyncIterator[tuple[Doc, AccountClient]]:
+        """One step of a pending code login, given its record and a client: under the login's lock,
+        with the auth key that asked for the code connected again (any replica can take a step),
+        Telegram's refusals answered as domain errors, the client disconnected and the lock let go
+        however the step ends. `password`: the step is the 2FA password's, refused before connecting
+        while the login still waits for the code."""
+        pending = await self._locked(doc["_id"])
+        client: AccountClient | None = None
         try:
-            yield step
+            if password and pending["state"] != AccountState.PASSWORD_NEEDED.value:
+                raise Conflict("this login is waiting for the code, not the 2FA password (verify-code)")
+            client = await self._client(
+                doc, self.vault.open(pending["session_enc"], login_context(doc["_id"]))
+            )
+            yield pending, client
         except TelegramFailure as exc:
             raise await self._refused(doc, exc) from None
         except TelegramUnreachable as exc:
             raise await self.health.failure(doc["_id"], exc) from None
         finally:
-            if step.client is not None:
-                await step.client.disconnect()
+            if client is not None:
+                await client.disconnect()
             await self.repos.code_logins.unlock(doc["_id"])
-
-    async def _reconnect(self, doc: Doc, step: PendingStep) -> AccountClient:
-        """The auth key that asked for the code, connected again (any replica can take a step)."""
-        session = self.vault.open(step.pending["session_enc"], login_context(doc["_id"]))
-        step.client = await self._client(doc, session)
-        return step.client
 
     def _needs_login(self, doc: Doc) -> bool:
         return not doc.get("session_enc") or AccountState(doc["state"]).needs_login
 
     # --- steps -------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.LoginAccount)
     async def login(self, req: accounts_cmd.LoginAccountRequest) -> LoginStep:
         doc = await self.accounts.find(req)
         pending = await self.repos.code_logins.get(doc["_id"])
@@ -220,11 +247,10 @@ class CodeLogin:
         await self._code_sent(doc, sent, resent=False)
         return self._step(doc, pending, "code")
 
+    @answers(accounts_cmd.VerifyCode)
     async def verify(self, req: accounts_cmd.VerifyCodeRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        async with self._pending_step(doc) as step:
-            pending = step.pending
-            client = await self._reconnect(doc, step)
+        async with self._pending_step(doc) as (pending, client):
             code_hash = req.phone_code_hash or pending["phone_code_hash"]
             try:
                 profile = await client.sign_in(doc["phone"], req.phone_code.get_secret_value(), code_hash)
@@ -280,20 +306,17 @@ class CodeLogin:
         )
         return self._step(doc, pending, "password")
 
+    @answers(accounts_cmd.SubmitTwoFactorPassword)
     async def submit_password(self, req: accounts_cmd.SubmitTwoFactorPasswordRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        async with self._pending_step(doc) as step:
-            if step.pending["state"] != AccountState.PASSWORD_NEEDED.value:
-                raise Conflict("this login is waiting for the code, not the 2FA password (verify-code)")
-            client = await self._reconnect(doc, step)
+        async with self._pending_step(doc, password=True) as (_, client):
             profile = await client.check_password(req.password.get_secret_value())
             return await self._finish(doc, client, profile, two_factor=True)
 
+    @answers(accounts_cmd.ResendCode)
     async def resend(self, req: accounts_cmd.ResendCodeRequest) -> LoginStep:
         doc = await self.accounts.find(req)
-        async with self._pending_step(doc) as step:
-            pending = step.pending
-            client = await self._reconnect(doc, step)
+        async with self._pending_step(doc) as (pending, client):
             sent = await client.resend_code(doc["phone"], req.phone_code_hash or pending["phone_code_hash"])
         fields = {
             "phone_code_hash": sent.phone_code_hash,
@@ -324,7 +347,7 @@ class CodeLogin:
     ) -> LoginStep:
         session = client.session_string()
         await client.disconnect()  # the pool connects this session next: never two connections at once
-        updated = await store_login(self.repos, self.vault, self.health, doc, session, profile, two_factor)
+        updated = await self._keep_session(doc, session, profile, two_factor)
         await self.repos.code_logins.delete(doc["_id"])
         self.metrics.logins.labels("code", "ok").inc()
         await self.emit(
@@ -336,6 +359,7 @@ class CodeLogin:
 
     # --- logout ------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.LogoutAccount)
     async def logout(self, req: accounts_cmd.LogoutAccountRequest) -> AccountView:
         doc = await self.accounts.find(req)
         if doc.get("session_enc"):
@@ -376,31 +400,3 @@ class CodeLogin:
         await self.health.transition(
             doc, AccountState.NEW, reason, extra={"session_enc": None, "connected": False, "holder": None}
         )
-
-
-async def store_login(
-    repos: Repos,
-    vault: Vault,
-    health: Health,
-    doc: Doc,
-    session: str,
-    profile: TelegramProfile,
-    two_factor: bool,
-) -> Doc:
-    """Keep the authorised session (encrypted) and make the account active."""
-    if profile.phone and profile.phone != doc["phone"]:
-        raise Conflict(f"Telegram logged in {profile.phone}, not the account's phone {doc['phone']}")
-    merged = {**(doc.get("profile") or {}), **profile.model_dump(exclude={"bio"}, by_alias=False)}
-    extra = {
-        "session_enc": vault.seal(session, doc["_id"]),
-        "profile": merged,
-        "two_factor_enabled": two_factor,
-        "last_login_at": utcnow(),
-        "connected": False,
-        "holder": None,
-        "flood_waits": {},
-    }
-    updated = await health.transition(doc, AccountState.ACTIVE, "logged in", extra=extra)
-    if updated is None:
-        raise NotFound(f"account {doc['_id']} was removed during the login")
-    return updated

@@ -1,21 +1,15 @@
-"""The proxy commands: test-proxy and IP binding (bind, unbind, get, all, verify, statistics)."""
+"""The proxy commands: test-proxy and IP binding (bind, unbind, get, all, verify, statistics).
+
+Each is declared once, on the use case method that answers it: `@answers(Cmd)` (`tgm_runtime.routes`).
+"""
 
 from __future__ import annotations
 
-from tgm_contracts.base import Empty
-from tgm_contracts.commands import accounts as accounts_cmd
+from tgm_runtime.routes import route_use_case
 
-from ..app import Ctx, Runtime
+from ..app import Runtime
+from .service import Proxies
 
 
 def register(runtime: Runtime) -> None:
-    runtime.route(accounts_cmd.TestProxy, lambda app: app.proxies.test)
-    runtime.route(accounts_cmd.IpBind, lambda app: app.proxies.bind)
-    runtime.route(accounts_cmd.IpUnbind, lambda app: app.proxies.unbind)
-    runtime.route(accounts_cmd.IpGetBinding, lambda app: app.proxies.get_binding)
-    runtime.route(accounts_cmd.IpGetAllBindings, lambda app: app.proxies.all_bindings)
-    runtime.route(accounts_cmd.IpVerifyBinding, lambda app: app.proxies.verify)
-
-    @runtime.command(accounts_cmd.IpGetStatistics)
-    async def ip_get_statistics(req: Empty, ctx: Ctx) -> accounts_cmd.IpStatistics:
-        return await ctx.app.proxies.statistics()
+    route_use_case(runtime, Proxies, lambda app: app.proxies)

@@ -16,6 +16,7 @@ from tgm_contracts.models.session import AccountSelector, AccountState, IpBindin
 from tgm_contracts.rpc_session import ProxyCheck, VerifyProxy
 from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts, new_id
 from ..fleet.calls import account_call
@@ -102,6 +103,7 @@ class Proxies:
             tested_at=utcnow(),
         )
 
+    @answers(accounts_cmd.TestProxy)
     async def test(self, req: accounts_cmd.ProxyTestRequest) -> accounts_cmd.ProxyTestResult:
         return await self.probe(
             proxy_spec(req), timeout=req.timeout_seconds, check_telegram=req.check_telegram
@@ -109,6 +111,7 @@ class Proxies:
 
     # --- bind / unbind -----------------------------------------------------------------------------
 
+    @answers(accounts_cmd.IpBind)
     async def bind(self, req: accounts_cmd.IpBindRequest) -> IpBindingView:
         doc = await self.accounts.find(req)
         settings = await self.telegram_settings()
@@ -169,6 +172,7 @@ class Proxies:
         assert out is not None
         return out
 
+    @answers(accounts_cmd.IpUnbind)
     async def unbind(self, req: accounts_cmd.IpUnbindRequest) -> Ack:
         doc = await self.accounts.find(req)
         if not doc.get("proxy_view"):
@@ -193,10 +197,12 @@ class Proxies:
             await self.pool.refresh(doc["_id"])
         return Ack(affected=1)
 
+    @answers(accounts_cmd.IpGetBinding)
     async def get_binding(self, req: AccountSelector) -> accounts_cmd.IpBindingInfo:
         doc = await self.accounts.find(req)
         return accounts_cmd.IpBindingInfo(account_id=doc["_id"], binding=binding_view(doc))
 
+    @answers(accounts_cmd.IpGetAllBindings)
     async def all_bindings(self, req: accounts_cmd.IpGetAllBindingsRequest) -> Page[IpBindingView]:
         q: Doc = {"proxy_view": {"$ne": None}, "binding": {"$ne": None}}
         if req.active_only:
@@ -220,6 +226,7 @@ class Proxies:
 
     # --- verify ------------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.IpVerifyBinding)
     async def verify(self, req: AccountSelector) -> accounts_cmd.IpVerification:
         doc = await self.accounts.find(req)
         if not doc.get("proxy_enc"):
@@ -318,6 +325,7 @@ class Proxies:
 
     # --- statistics --------------------------------------------------------------------------------
 
+    @answers(accounts_cmd.IpGetStatistics)
     async def statistics(self) -> accounts_cmd.IpStatistics:
         settings = await self.telegram_settings()
         docs = await self.repos.accounts.find({}, projection={"proxy_view": 1, "binding": 1})

@@ -10,8 +10,9 @@ from typing import Any
 
 from telethon import TelegramClient, errors, events, functions, types, utils
 from telethon.sessions import StringSession
+from tgm_contracts.commands.telegram_ops import CreateGroupRequest
 from tgm_contracts.models.session import ChatView, TelegramProfile
-from tgm_contracts.rpc_session import HistoryMessage, ResolvedPeer
+from tgm_contracts.rpc_session import HistoryMessage, ResolvedPeer, SendRequest
 
 from ..fleet.catchup import UpdateState
 from ..fleet.peers import KnownPeer
@@ -84,9 +85,11 @@ class TelethonAccountClient:
         """The full entity for a peer ref (`@name`, `+phone`, marked id, `+hash` invite)."""
         try:
             return await self._call(self.client.get_entity(peer), "resolve")
-        except (ValueError, TypeError, IndexError) as exc:
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
             # IndexError: Telethon indexes channels.getChannels' answer, empty for a channel whose
-            # access hash this connection does not know (one the account is not in, or banned from).
+            # access hash this connection does not know (one the account is not in, or banned from);
+            # KeyError: it indexes messages.getChats' answer by id, which lacks a basic group (`-5`)
+            # that does not exist or the account cannot see.
             raise PeerNotFound(f"cannot resolve {peer!r}: {exc}") from None
         except TelegramFailure as exc:
             if exc.name in (
@@ -108,7 +111,7 @@ class TelethonAccountClient:
     async def _input(self, peer: int | str) -> Any:
         try:
             return await self._call(self.client.get_input_entity(peer), "resolve")
-        except (ValueError, TypeError, IndexError) as exc:  # IndexError: see `_entity`
+        except (ValueError, TypeError, IndexError, KeyError) as exc:  # see `_entity`
             if isinstance(peer, int) and not self._dialogs_loaded:
                 # A fresh connection (a new holder) knows no access hashes yet: the dialogs teach them.
                 self._dialogs_loaded = True
@@ -298,65 +301,54 @@ class TelethonAccountClient:
 
     # --- messages --------------------------------------------------------------------------------
 
-    async def send_message(
-        self,
-        peer: int | str,
-        text: str,
-        *,
-        random_id: int,
-        reply_to: int | None,
-        parse_mode: str,
-        silent: bool,
-        link_preview: bool,
-        media_url: str | None,
-        file_id: str | None,
-        media_kind: str,
-    ) -> SentMessage:
-        """Send a message (or a media with its caption) to `peer`.
+    async def send_message(self, message: SendRequest, random_id: int) -> SentMessage:
+        """Send `message` (a text, or a media with its caption) to its peer, as `random_id`.
 
         A group or channel given by marked id that this account cannot address even after its
         dialogs (not a member: removed, banned, never joined; a connection learns a channel's access
         hash only from the chats it is in) is Telegram's `CHANNEL_PRIVATE`, as Telegram answers a
         non-member, not a lookup failure: campaign fails such a post `chat_write_forbidden` (a pool
         job tries its other accounts first), where an unknown peer would be `peer_invalid`."""
+        peer = message.peer
         try:
             entity = await self._input(peer)
         except PeerNotFound:
             if isinstance(peer, int) and peer < 0:
                 raise TelegramFailure("CHANNEL_PRIVATE", method="messages.sendMessage") from None
             raise
-        mode = {"md": "md", "html": "html"}.get(parse_mode)
+        mode = {"md": "md", "html": "html"}.get(message.parse_mode)
         try:
-            message, entities = await self.client._parse_message_text(text, mode)
+            text, entities = await self.client._parse_message_text(message.text, mode)
         except ValueError as exc:
             raise TelegramFailure("MESSAGE_PARSE_FAILED", method="messages.sendMessage") from exc
-        reply = types.InputReplyToMessage(reply_to_msg_id=reply_to) if reply_to else None
-        if media_url is not None or file_id is not None:
+        reply = types.InputReplyToMessage(reply_to_msg_id=message.reply_to) if message.reply_to else None
+        silent = message.silent or None
+        if message.media_url is not None or message.file_id is not None:
             try:
                 media = (
-                    convert.external_media(media_url, media_kind)
-                    if media_url is not None
-                    else convert.input_media(file_id or "")
+                    convert.external_media(message.media_url, message.media_kind)
+                    if message.media_url is not None
+                    else convert.input_media(message.file_id or "")
                 )
             except ValueError as exc:
                 raise TelegramFailure("MEDIA_INVALID", method="messages.sendMedia") from exc
             request: Any = functions.messages.SendMediaRequest(
                 peer=entity,
                 media=media,
-                message=message,
+                message=text,
                 random_id=random_id,
                 reply_to=reply,
-                silent=silent or None,
+                silent=silent,
                 entities=entities or None,
             )
         else:
             request = functions.messages.SendMessageRequest(
                 peer=entity,
-                message=message,
+                message=text,
                 random_id=random_id,
                 reply_to=reply,
-                silent=silent or None,
-                no_webpage=not link_preview or None,
+                silent=silent,
+                no_webpage=not message.link_preview or None,
                 entities=entities or None,
             )
         result = await self._invoke(request)
@@ -578,17 +570,10 @@ class TelethonAccountClient:
         next_offset = msgs[-1].id if len(msgs) == limit and msgs else None
         return out, next_offset
 
-    async def create_chat(
-        self,
-        kind: str,
-        title: str,
-        about: str | None,
-        members: list[int | str],
-        username: str | None,
-        forum: bool,
-    ) -> CreatedChat:
+    async def create_chat(self, req: CreateGroupRequest) -> CreatedChat:
+        kind, title, about, username = req.kind, req.title, req.about, req.username
         users, failed = [], []
-        for ref in members:
+        for ref in req.members:
             try:
                 users.append(await self._input(ref))
             except PeerNotFound as exc:
@@ -620,7 +605,7 @@ class TelethonAccountClient:
                     about=about or "",
                     megagroup=kind == "supergroup" or None,
                     broadcast=kind == "channel" or None,
-                    forum=forum or None,
+                    forum=req.forum or None,
                 )
             )
             entity = next(c for c in updates.chats if isinstance(c, types.Channel))

@@ -1,0 +1,301 @@
+// Fleet: every account with its state, health, proxy, role and daily sends; filters and search;
+// adding one by phone (code, then 2FA) and by QR code, inline.
+import { useEffect, useRef, useState } from "react";
+import QRCode from "qrcode";
+import type { Response } from "../api/client";
+import type { GetAccounts } from "../api/types.gen";
+import { ErrorLine, Panel, useAction } from "../components";
+import { useI18n, type Translate } from "../i18n";
+import type { MessageKey } from "../i18n/en";
+import { useCommand, useLive, useSession } from "../session";
+
+type Account = GetAccounts.Response_.AccountView;
+type AccountState = GetAccounts.Request_.AccountState;
+type AccountRole = GetAccounts.Request_.AccountRole;
+
+export const STATES: AccountState[] = [
+  "new", "code_sent", "password_needed", "active", "flood_wait", "peer_flood",
+  "frozen", "unauthorized", "banned", "proxy_error", "disconnected",
+];
+export const ROLES: AccountRole[] = ["unassigned", "listener", "sender", "explorer", "ai", "backup"];
+const ACCOUNT_EVENTS = [
+  "account-added", "account-removed", "account-status-changed", "account-logged-in",
+  "flood-wait-recorded", "lease-moved", "message-sent",
+];
+
+/** The health cell: flood wait with its time left, cool-down, or the score. */
+export function health(a: Account, t: Translate, now: number, time: (s: string) => string): string {
+  if (a.state === "flood_wait" && a.floodWaitUntil) {
+    const left = Math.max(0, Math.round((Date.parse(a.floodWaitUntil) - now) / 1000));
+    return t("fleet.floodLeft", { seconds: left });
+  }
+  if (a.cooldownUntil && Date.parse(a.cooldownUntil) > now) return t("fleet.cooldownLeft", { time: time(a.cooldownUntil) });
+  return `${a.healthScore ?? 100}/100`;
+}
+
+function useNow(ms = 1000) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+  return now;
+}
+
+export function Fleet() {
+  const { t } = useI18n();
+  const { can } = useSession();
+  return (
+    <div className="screen">
+      <h1>{t("fleet.title")}</h1>
+      <AccountList />
+      <div className="columns">
+        {can("login-account") && <AddByPhone />}
+        {can("qr-login-create") && <QrLogin />}
+      </div>
+    </div>
+  );
+}
+
+function AccountList() {
+  const { t, time } = useI18n();
+  const { api, can } = useSession();
+  const [text, setText] = useState("");
+  const [state, setState] = useState("");
+  const [role, setRole] = useState("");
+  const payload = { limit: 200, text: text.trim() || null, state: state ? [state] : null, role: role || null };
+  const accounts = useCommand("get-accounts", payload, ACCOUNT_EVENTS);
+  const now = useNow();
+  const action = useAction();
+  const items = accounts.data?.items ?? [];
+  return (
+    <Panel title={t("fleet.title")} id="accounts">
+      <div className="filters" role="search">
+        <label>
+          {t("common.search")}
+          <input type="search" value={text} onChange={(e) => setText(e.target.value)} />
+        </label>
+        <label>
+          {t("fleet.filter.state")}
+          <select value={state} onChange={(e) => setState(e.target.value)}>
+            <option value="">{t("common.all")}</option>
+            {STATES.map((s) => (
+              <option key={s} value={s}>{t(`state.${s}` as MessageKey)}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t("fleet.filter.role")}
+          <select value={role} onChange={(e) => setRole(e.target.value)}>
+            <option value="">{t("common.all")}</option>
+            {ROLES.map((r) => (
+              <option key={r} value={r}>{t(`role.${r}` as MessageKey)}</option>
+            ))}
+          </select>
+        </label>
+        <span className="muted">{t("common.total", { count: items.length })}</span>
+      </div>
+      <ErrorLine error={accounts.error ?? action.error} />
+      <table>
+        <thead>
+          <tr>
+            <th>{t("fleet.col.phone")}</th>
+            <th>{t("fleet.col.name")}</th>
+            <th>{t("fleet.col.state")}</th>
+            <th>{t("fleet.col.health")}</th>
+            <th>{t("fleet.col.proxy")}</th>
+            <th>{t("fleet.col.role")}</th>
+            <th>{t("fleet.col.sends")}</th>
+            {can("remove-account") && <th>{t("common.actions")}</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((a) => (
+            <tr key={a.id} data-testid="account-row" data-phone={a.phone} data-state={a.state}>
+              <td>{a.phone}</td>
+              <td>{a.label ?? a.profile?.username ?? a.profile?.firstName ?? "—"}</td>
+              <td><span className={`badge state-${a.state}`}>{t(`state.${a.state}` as MessageKey)}</span></td>
+              <td>{health(a, t, now, time)}</td>
+              <td>{a.proxy ? `${a.proxy.type}://${a.proxy.host}:${a.proxy.port}` : t("fleet.noProxy")}</td>
+              <td>{t(`role.${a.role ?? "unassigned"}` as MessageKey)}</td>
+              <td>{`${a.dailySendCount ?? 0} / ${a.dailySendLimit ?? 0}`}</td>
+              {can("remove-account") && (
+                <td>
+                  <button
+                    type="button"
+                    className="danger"
+                    disabled={action.busy}
+                    onClick={() => {
+                      if (!window.confirm(t("fleet.removeConfirm", { phone: a.phone }))) return;
+                      void action.run(() => api.call("remove-account", { accountId: a.id, logout: true }));
+                    }}
+                  >
+                    {t("fleet.remove")}
+                  </button>
+                </td>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {accounts.data && items.length === 0 && <p className="muted">{t("common.none")}</p>}
+    </Panel>
+  );
+}
+
+type Step = Response<"login-account">;
+
+/** Phone, then the code Telegram sent, then the 2FA password when the account has one. */
+export function AddByPhone() {
+  const { t } = useI18n();
+  const { api } = useSession();
+  const [phone, setPhone] = useState("");
+  const [code, setCode] = useState("");
+  const [password, setPassword] = useState("");
+  const [step, setStep] = useState<Step | null>(null);
+  const action = useAction();
+
+  const start = () =>
+    action.run(async () => {
+      const existing = await api.call("get-accounts", { text: phone.trim(), limit: 5 });
+      const digits = phone.replace(/\D/g, "");
+      const found = (existing.items ?? []).find((a) => a.phone.replace(/\D/g, "") === digits);
+      const account = found ?? (await api.call("add-account", { phone: phone.trim() }));
+      setStep(await api.call("login-account", { accountId: account.id, restart: true }));
+    });
+  const verify = () =>
+    action.run(async () => setStep(await api.call("verify-code", { accountId: step!.accountId, phoneCode: code.trim() })));
+  const submit = () =>
+    action.run(async () => setStep(await api.call("submit-2fa-password", { accountId: step!.accountId, password })));
+  const reset = () => {
+    setStep(null);
+    setPhone("");
+    setCode("");
+    setPassword("");
+  };
+
+  return (
+    <Panel title={t("fleet.add.title")} id="add-phone">
+      {!step && (
+        <form onSubmit={(e) => (e.preventDefault(), void start())}>
+          <label>
+            {t("fleet.add.phone")}
+            <input name="phone" inputMode="tel" autoComplete="off" value={phone} onChange={(e) => setPhone(e.target.value)} required />
+          </label>
+          <button type="submit" disabled={action.busy || !phone.trim()}>{t("fleet.add.start")}</button>
+        </form>
+      )}
+      {step?.next === "code" && (
+        <form onSubmit={(e) => (e.preventDefault(), void verify())}>
+          <p>{t("fleet.add.codeSent", { phone: step.phone, type: step.codeType ?? "app" })}</p>
+          <label>
+            {t("fleet.add.code")}
+            <input name="code" inputMode="numeric" autoComplete="one-time-code" autoFocus value={code} onChange={(e) => setCode(e.target.value)} required />
+          </label>
+          <button type="submit" disabled={action.busy || !code.trim()}>{t("fleet.add.verify")}</button>
+        </form>
+      )}
+      {step?.next === "password" && (
+        <form onSubmit={(e) => (e.preventDefault(), void submit())}>
+          <p>{t("fleet.add.passwordHint", { hint: step.passwordHint ?? "—" })}</p>
+          <label>
+            {t("fleet.add.password")}
+            <input name="password" type="password" autoComplete="off" autoFocus value={password} onChange={(e) => setPassword(e.target.value)} required />
+          </label>
+          <button type="submit" disabled={action.busy || !password}>{t("fleet.add.submitPassword")}</button>
+        </form>
+      )}
+      {step?.next === "done" && (
+        <div>
+          <p className="ok" role="status">{t("fleet.add.done", { phone: step.phone })}</p>
+          <button type="button" onClick={reset}>{t("fleet.add.again")}</button>
+        </div>
+      )}
+      <ErrorLine error={action.error} />
+    </Panel>
+  );
+}
+
+type QrView = Response<"qr-login-create">;
+const QR_OPEN = new Set(["pending", "scanned", "password_needed"]);
+
+/** The QR code drawn from the login URL Telegram gave (the qrcode library, on a canvas). */
+export function QrCanvas({ url }: { url: string }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    if (canvas.current) void QRCode.toCanvas(canvas.current, url, { width: 232, margin: 2 }).catch(() => undefined);
+  }, [url]);
+  return <canvas ref={canvas} data-testid="qr-code" data-url={url} aria-label="QR" />;
+}
+
+export function QrLogin() {
+  const { t } = useI18n();
+  const { api } = useSession();
+  const [view, setView] = useState<QrView | null>(null);
+  const [password, setPassword] = useState("");
+  const action = useAction();
+  const now = useNow(500);
+  const refreshing = useRef(false);
+
+  // Live: the session's own event moves it on (scanned, 2FA, success, a new token).
+  useLive(["qr-login-updated"], (e) => {
+    if (!view || e.data?.sessionId !== view.sessionId) return;
+    void api.call("qr-login-status", { sessionId: view.sessionId, includeImage: false }).then(setView, () => undefined);
+  }, 50);
+
+  const left = view?.expiresAt ? Math.round((Date.parse(view.expiresAt) - now) / 1000) : null;
+  // Refreshed as it expires: a new token shortly before the old one runs out.
+  useEffect(() => {
+    if (!view || view.state !== "pending" || left === null || left > 2 || refreshing.current) return;
+    refreshing.current = true;
+    api
+      .call("qr-login-refresh", { sessionId: view.sessionId })
+      .then(setView, (e) => action.setError(e))
+      .finally(() => (refreshing.current = false));
+  }, [view, left, api, action]);
+
+  const start = () => action.run(async () => setView(await api.call("qr-login-create", {})));
+  const submit = () =>
+    action.run(async () => setView(await api.call("qr-login-submit-2fa", { sessionId: view!.sessionId, password })));
+  const cancel = () =>
+    action.run(async () => {
+      await api.call("qr-login-cancel", { sessionId: view!.sessionId });
+      setView(null);
+    });
+
+  return (
+    <Panel title={t("fleet.qr.title")} id="qr-login">
+      {(!view || !QR_OPEN.has(view.state)) && (
+        <button type="button" onClick={() => void start()} disabled={action.busy}>{t("fleet.qr.start")}</button>
+      )}
+      {view?.state === "pending" && view.qrUrl && (
+        <div className="qr">
+          <QrCanvas url={view.qrUrl} />
+          <p>{t("fleet.qr.scan")}</p>
+          <p className="muted" data-testid="qr-expires">
+            {left !== null && left > 2 ? t("fleet.qr.expiresIn", { seconds: left }) : t("fleet.qr.refreshing")}
+          </p>
+        </div>
+      )}
+      {view?.state === "scanned" && <p role="status">{t("fleet.qr.scanned")}</p>}
+      {view?.state === "password_needed" && (
+        <form onSubmit={(e) => (e.preventDefault(), void submit())}>
+          <p>{t("fleet.qr.password")}</p>
+          <label>
+            {t("fleet.add.password")}
+            <input name="qr-password" type="password" autoComplete="off" autoFocus value={password} onChange={(e) => setPassword(e.target.value)} required />
+          </label>
+          <button type="submit" disabled={action.busy || !password}>{t("fleet.add.submitPassword")}</button>
+        </form>
+      )}
+      {view?.state === "success" && <p className="ok" role="status">{t("fleet.qr.done", { phone: view.phone ?? view.profile?.phone ?? "" })}</p>}
+      {view && ["expired", "cancelled", "failed"].includes(view.state) && (
+        <p className="error">{t("fleet.qr.failed", { state: view.error ?? view.state })}</p>
+      )}
+      {view && QR_OPEN.has(view.state) && (
+        <button type="button" className="secondary" onClick={() => void cancel()} disabled={action.busy}>{t("fleet.qr.cancel")}</button>
+      )}
+      <ErrorLine error={action.error} />
+    </Panel>
+  );
+}

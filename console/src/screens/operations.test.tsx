@@ -1,0 +1,258 @@
+// The second slice's screens (Leads, Knowledge and AI, Analytics, System) against a fake gateway,
+// and the client's who-am-I and WebSocket first-frame authentication.
+import { cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { Api } from "../api/client";
+import { Live } from "../api/live";
+import { translator } from "../i18n";
+import { fakeGateway, mount } from "../testing";
+import { Analytics, polylines, windowOf } from "./Analytics";
+import { citation, fileBase64, Knowledge, settingsPayload } from "./Knowledge";
+import { Leads, timeline } from "./Leads";
+import { parseSection, System } from "./System";
+
+afterEach(cleanup);
+const t = translator("en");
+const at = "2026-01-01T00:00:00Z";
+
+const lead = (id: string, stage: string, extra: object = {}) => ({
+  id, stage, firstName: `Lead ${id}`, sourceType: "keyword", intentLevel: "warm", tags: [], createdAt: at, updatedAt: at,
+  blacklisted: false, doNotContact: false, messageCount: 0, customFields: {}, ...extra,
+});
+const LEADS = {
+  "get-leads": { items: [lead("l1", "new"), lead("l2", "replied"), lead("l3", "new", { blacklisted: true, username: "spam" })] },
+  "get-funnel-stats": { total: 3, conversionRate: 0.25, stages: [{ stage: "new", count: 2, reached: 3 }] },
+  "update-lead-stage": lead("l1", "contacted"),
+  "blacklist-user": { blacklisted: true, changedAt: at },
+};
+
+test("the funnel board puts each lead in its stage; dragging a card moves it", async () => {
+  const gw = mount(<Leads />, "operator", LEADS);
+  const card = await screen.findByText("Lead l1");
+  const board = screen.getByTestId("funnel");
+  const stageOf = (name: string) => board.querySelector(`[data-stage="${name}"]`) as HTMLElement;
+  expect(within(stageOf("new")).getByText("Lead l1")).toBeTruthy();
+  expect(within(stageOf("replied")).getByText("Lead l2")).toBeTruthy();
+  expect(within(board).queryByText("Lead l3")).toBeNull(); // blacklisted: on the blacklist instead
+  expect(within(screen.getByTestId("blacklist")).getByText("Lead l3")).toBeTruthy();
+  const data = new Map<string, string>();
+  const dataTransfer = { setData: (k: string, v: string) => data.set(k, v), getData: (k: string) => data.get(k) ?? "" };
+  fireEvent.dragStart(card.closest("article")!, { dataTransfer });
+  fireEvent.dragOver(stageOf("contacted"), { dataTransfer });
+  fireEvent.drop(stageOf("contacted"), { dataTransfer });
+  await waitFor(() => expect(gw.calls.find((c) => c.command === "update-lead-stage")?.body).toMatchObject({ leadId: "l1", stage: "contacted" }));
+  // The keyboard way: the card's own stage menu.
+  fireEvent.change(within(stageOf("replied")).getByRole("combobox"), { target: { value: "closed_won" } });
+  await waitFor(() => expect(gw.calls.filter((c) => c.command === "update-lead-stage").at(-1)?.body).toMatchObject({ leadId: "l2", stage: "closed_won" }));
+  fireEvent.change(screen.getByRole("textbox", { name: "Username or user id" }), { target: { value: "@mallory" } });
+  fireEvent.click(within(screen.getByTestId("blacklist")).getByRole("button", { name: "Blacklist" }));
+  await waitFor(() => expect(gw.calls.find((c) => c.command === "blacklist-user")?.body).toMatchObject({ username: "mallory", blacklist: true }));
+});
+
+test("a viewer's board has no stage menus, no dragging and no blacklist form", async () => {
+  mount(<Leads />, "viewer", LEADS);
+  const card = await screen.findByText("Lead l1");
+  expect(card.closest("article")!.getAttribute("draggable")).toBe("false");
+  expect(within(screen.getByTestId("funnel")).queryByRole("combobox")).toBeNull();
+  expect(screen.queryByRole("button", { name: "Blacklist" })).toBeNull();
+  expect(screen.queryByRole("button", { name: "Remove from blacklist" })).toBeNull();
+});
+
+test("a lead's timeline merges stage changes and messages, newest first", () => {
+  const items = timeline(
+    {
+      id: "l1", createdAt: at, updatedAt: at,
+      stageHistory: [{ at: "2026-01-01T10:00:00Z", fromStage: "new", toStage: "contacted", by: "console", reason: null }],
+      recentMessages: [{ id: "m", accountId: "a", date: "2026-01-01T11:00:00Z", direction: "in", text: "how much?", source: "telegram", peer: { kind: "user" } }],
+    } as never,
+    t as never,
+  );
+  expect(items.map((i) => [i.kind, i.text])).toEqual([["in", "how much?"], ["stage", "new → contacted by console"]]);
+});
+
+const AI_SETTINGS = {
+  defaultProvider: "local", version: 3,
+  openai: { enabled: true, apiKeySet: true, apiKeyMasked: "sk-…abcd", baseUrl: null, timeoutSeconds: 30 },
+  maiagent: { enabled: false, apiKeySet: false, baseUrl: "https://api.maiagent.ai", timeoutSeconds: 30 },
+  dmflow: { enabled: false, apiKeySet: false, baseUrl: null, timeoutSeconds: 30 },
+};
+const KNOWLEDGE = {
+  "rag-get-status": { documents: [{ documentId: "d1", title: "Prices", state: "processing", progress: 0.4, chunks: 2, createdAt: at, bytes: 1, chars: 1, scope: "default" }], totalDocuments: 1, totalChunks: 2, denseReady: false, embeddingProvider: "none" },
+  "get-ai-settings": AI_SETTINGS,
+  "get-ai-usage": { totals: { calls: 4, promptTokens: 100, completionTokens: 50, errors: 0, latencyMsAvg: 3 }, rows: [], byProvider: {}, since: at, until: at },
+  "search-knowledge": {
+    query: "price", tookMs: 1, faq: null,
+    hits: [{ score: 0.91, item: { id: "k1", type: "document", scope: "default", tags: [], createdAt: at }, citation: { knowledgeId: "k1", title: "Prices", page: 2, source: "prices.pdf", snippet: "The plan costs 10 USD." } }],
+  },
+  "test-ai-connection": { ok: true, provider: "local", model: "local-extractive", latencyMs: 4.2 },
+};
+
+test("documents show indexing progress; search shows each hit's citation; the test runs", async () => {
+  const gw = mount(<Knowledge />, "operator", KNOWLEDGE);
+  const doc = await screen.findByText("Prices");
+  expect(doc.closest("tr")!.textContent).toContain("40%");
+  fireEvent.change(screen.getByRole("searchbox", { name: "Question or words" }), { target: { value: "price" } });
+  fireEvent.submit(screen.getByRole("searchbox", { name: "Question or words" }).closest("form")!);
+  expect((await screen.findByTestId("citation")).textContent).toBe("Prices · page 2 · prices.pdf");
+  expect(screen.getByTestId("hit").textContent).toContain("The plan costs 10 USD.");
+  fireEvent.click(screen.getByRole("button", { name: "Test" }));
+  expect((await screen.findByTestId("ai-test-result")).textContent).toBe("Connected: local-extractive, 4 ms");
+  expect(gw.calls.find((c) => c.command === "test-ai-connection")?.body).toEqual({ provider: "local" });
+  // An operator may upload and test, but provider settings are the admin's: shown, not editable.
+  expect(screen.getByRole("button", { name: "Upload" })).toBeTruthy();
+  expect(document.querySelector('input[type="password"]')).toBeNull();
+  expect(screen.getByTestId("ai-settings").textContent).toContain("sk-…abcd");
+});
+
+test("provider keys are write-only: an empty key field is never sent, a typed one is", async () => {
+  const gw = mount(<Knowledge />, "admin", { ...KNOWLEDGE, "save-ai-settings": AI_SETTINGS });
+  const key = (await screen.findByTestId("ai-settings")).querySelector('input[name="maiagent-apiKey"]') as HTMLInputElement;
+  expect(key.value).toBe("");
+  fireEvent.change(key, { target: { value: "mai-secret" } });
+  fireEvent.click(within(screen.getByTestId("ai-settings")).getByRole("button", { name: "Save" }));
+  await waitFor(() => expect(gw.calls.some((c) => c.command === "save-ai-settings")).toBe(true));
+  const body = gw.calls.find((c) => c.command === "save-ai-settings")!.body;
+  expect(body.maiagent.apiKey).toBe("mai-secret");
+  expect("apiKey" in body.openai).toBe(false);
+  expect(body.expectedVersion).toBe(3);
+  const empty = { openai: "", maiagent: "", dmflow: "" };
+  const form = { defaultProvider: "local" as const, enabled: { openai: false, maiagent: false, dmflow: false }, baseUrl: empty, apiKey: empty };
+  expect(JSON.stringify(settingsPayload(form, 1))).not.toContain("apiKey");
+});
+
+test("a file is sent as base64, and a citation without a page names what it has", async () => {
+  expect(await fileBase64(new Blob(["héllo"]))).toBe(btoa(unescape(encodeURIComponent("héllo"))));
+  expect(citation({ score: 1, item: { question: "Q?" }, citation: { knowledgeId: "k" } } as never, t as never)).toBe("Q?");
+});
+
+const bucketed = (keys: string[]) => [0, 1, 2].map((i) => ({ start: `2026-01-0${i + 1}T00:00:00Z`, ...Object.fromEntries(keys.map((k) => [k, i * 2])) }));
+const win = { bucket: "day", since: at, until: at, timezone: "UTC" };
+const ANALYTICS = {
+  "get-dashboard-stats": { generatedAt: at, window: win, accounts: { total: 3, connected: 2, byState: {} }, ai: { replies: 7, handoffs: 0, tokens: 0 }, leads: { total: 9, new: 4, converted: 1 }, messages: { sent: 12, received: 5, failed: 1, floodWaits: 0, repliesReceived: 3, replyRate: 0.25 }, unresolvedAlerts: 2 },
+  "get-message-stats": { window: win, totals: {}, buckets: bucketed(["sent", "received", "failed", "floodWaits"]) },
+  "get-user-stats": { window: win, totals: {}, buckets: bucketed(["newUsers", "activeUsers", "repliedUsers"]) },
+  "get-group-stats": { window: win, totals: {}, buckets: bucketed(["messages", "keywordMatches", "leads", "membersJoined"]) },
+  "get-conversion-stats": { window: win, leads: 0, converted: 0, stages: [], buckets: bucketed(["leads", "contacted", "replied", "converted"]) },
+  "export-report": { filename: "messages.csv", format: "csv", mimeType: "text/csv", rows: 3, sizeBytes: 4, generatedAt: at, contentBase64: btoa("a,b\n") },
+  "schedule-report": { action: "list", schedules: [{ id: "s1", name: "daily", report: "dashboard", format: "csv", intervalSeconds: 86400, enabled: true, window: "previous_day", bucket: "day", filters: {}, recipients: [], timezone: "UTC", createdAt: at, nextRunAt: at }] },
+};
+
+test("the dashboard and four charts; the range changes what is asked; export downloads", async () => {
+  URL.createObjectURL = vi.fn(() => "blob:x");
+  URL.revokeObjectURL = vi.fn();
+  const gw = mount(<Analytics />, "operator", ANALYTICS);
+  await waitFor(() => expect(screen.getByTestId("fig-sent").textContent).toBe("Sent12"));
+  expect(screen.getByTestId("fig-replyRate").textContent).toBe("Reply rate25%");
+  expect(screen.getByTestId("chart-messages-sent").dataset.total).toBe("6");
+  expect(screen.getByTestId("chart-conversions-converted").dataset.total).toBe("6");
+  expect(document.querySelectorAll("svg.chart polyline").length).toBe(13);
+  fireEvent.change(screen.getByRole("combobox", { name: "Range" }), { target: { value: "24h" } });
+  await waitFor(() => expect(gw.calls.filter((c) => c.command === "get-message-stats").at(-1)?.body.bucket).toBe("hour"));
+  fireEvent.click(screen.getByRole("button", { name: "Download" }));
+  expect((await screen.findByTestId("exported")).textContent).toBe("messages.csv: 3 rows downloaded.");
+  expect(URL.createObjectURL).toHaveBeenCalled();
+  expect(screen.getByTestId("schedule").textContent).toContain("24 h");
+});
+
+test("a viewer sees charts but no schedules (listing them is an operator command)", async () => {
+  const gw = mount(<Analytics />, "viewer", ANALYTICS);
+  await screen.findByText("Sent");
+  expect(screen.queryByTestId("schedules")).toBeNull();
+  expect(gw.calls.some((c) => c.command === "schedule-report")).toBe(false);
+});
+
+test("chart lines are scaled to the largest value; a range's window starts that long ago", () => {
+  const { max, lines } = polylines([{ start: "a", v: 0 }, { start: "b", v: 10 }] as never, ["v"]);
+  expect(max).toBe(10);
+  expect(lines[0]).toBe("28.0,132.0 432.0,28.0");
+  const w = windowOf("24h", Date.parse("2026-01-02T00:00:30Z"));
+  expect(w).toMatchObject({ since: "2026-01-01T00:00:00.000Z", bucket: "hour" });
+});
+
+const SYSTEM = {
+  "get-system-info": { healthy: false, gateway: {}, services: { campaign: { status: "up", replicas: [{ replicaId: "c1", health: "ok" }] }, ai: { status: "down", replicas: [] } } },
+  "get-alerts": { items: [{ id: "al1", code: "ACCOUNT_BANNED", level: "critical", title: "Account banned", message: "+1555 was banned", count: 2, dismissed: false, firstSeenAt: at, lastSeenAt: at }] },
+  "dismiss-alert": {},
+  "get-logs": { items: [{ id: "g1", service: "campaign", level: "warning", message: "slow query", timestamp: at, fields: {} }] },
+  "get-backup-status": { items: [{ backupId: "b1", kind: "backup", label: "nightly", state: "completed", progress: 1, startedAt: at, services: {} }] },
+  "get-migration-status": { upToDate: true, services: { campaign: { applied: [1, 2], pending: [] } } },
+  "get-settings": { settings: {}, sections: [{ section: "general", owner: "gateway", version: 2, values: { timezone: "UTC" }, updatedAt: at }] },
+  "GET /keys": { items: [{ id: "k1", name: "ops", role: "operator", createdAt: at, revoked: false }] },
+};
+
+test("health, alerts with dismiss, the log tail with its filters, backups and migrations", async () => {
+  const gw = mount(<System />, "operator", SYSTEM);
+  expect((await screen.findByText("Account banned")).closest("tr")!.textContent).toContain("×2");
+  expect(screen.getByTestId("healthy").dataset.healthy).toBe("false");
+  expect(document.querySelector('[data-service="ai"]')!.getAttribute("data-status")).toBe("down");
+  fireEvent.click(screen.getByRole("button", { name: "Dismiss" }));
+  await waitFor(() => expect(gw.calls.find((c) => c.command === "dismiss-alert")?.body).toEqual({ alertId: "al1" }));
+  expect((await screen.findByText("slow query")).closest("[data-testid=log-line]")!.getAttribute("data-level")).toBe("warning");
+  fireEvent.change(screen.getByRole("combobox", { name: "Lowest level" }), { target: { value: "error" } });
+  fireEvent.change(within(screen.getByTestId("logs")).getByRole("combobox", { name: "Service" }), { target: { value: "ai" } });
+  await waitFor(() => expect(gw.calls.filter((c) => c.command === "get-logs").at(-1)?.body).toMatchObject({ minLevel: "error", service: ["ai"], order: "desc" }));
+  expect(screen.getByTestId("backup").textContent).toContain("nightly");
+  // Operators see backups and migrations but may run neither; API keys are not shown at all.
+  expect(screen.queryByRole("button", { name: "Back up now" })).toBeNull();
+  expect(screen.queryByRole("button", { name: "Restore" })).toBeNull();
+  expect(screen.queryByRole("button", { name: "Run migrations" })).toBeNull();
+  expect(screen.queryByTestId("keys")).toBeNull();
+  expect(gw.calls.some((c) => c.command === "GET /keys")).toBe(false);
+  expect((screen.getByRole("textbox") as HTMLTextAreaElement).readOnly).toBe(true);
+});
+
+test("an admin backs up, restores, runs migrations, edits settings and manages keys", async () => {
+  const gw = mount(<System />, "admin", {
+    ...SYSTEM, "backup-database": {}, "restore-database": {}, "run-migrations": { upToDate: true, services: {} }, "save-settings": {},
+    "POST /keys": { id: "k2", name: "new", role: "viewer", createdAt: at, revoked: false, key: "tgm_k2_secret" },
+    "DELETE /keys/k1": { id: "k1", revoked: true },
+  });
+  window.confirm = () => true;
+  fireEvent.click(await screen.findByRole("button", { name: "Back up now" }));
+  await waitFor(() => expect(gw.calls.find((c) => c.command === "backup-database")?.body).toMatchObject({ wait: false }));
+  fireEvent.click(screen.getByRole("button", { name: "Restore" }));
+  await waitFor(() => expect(gw.calls.find((c) => c.command === "restore-database")?.body).toEqual({ backupId: "b1", wait: false }));
+  fireEvent.click(screen.getByRole("button", { name: "Run migrations" }));
+  await waitFor(() => expect(gw.calls.some((c) => c.command === "run-migrations")).toBe(true));
+  const values = document.querySelector('textarea[name="section-values"]') as HTMLTextAreaElement;
+  await waitFor(() => expect(values.value).toContain('"timezone": "UTC"'));
+  fireEvent.change(values, { target: { value: '{"timezone": "Asia/Taipei"}' } });
+  fireEvent.click(within(screen.getByTestId("settings")).getByRole("button", { name: "Save" }));
+  await waitFor(() => expect(gw.calls.find((c) => c.command === "save-settings")?.body).toEqual({ settings: { general: { timezone: "Asia/Taipei" } }, expectedVersions: { general: 2 } }));
+  expect((await screen.findByTestId("api-key")).textContent).toContain("ops");
+  fireEvent.change(screen.getByRole("textbox", { name: "Name" }), { target: { value: "new" } });
+  fireEvent.click(screen.getByRole("button", { name: "Create key" }));
+  expect((await screen.findByTestId("new-key")).textContent).toContain("tgm_k2_secret");
+  expect(gw.calls.find((c) => c.command === "POST /keys")?.body).toEqual({ name: "new", role: "viewer" });
+  fireEvent.click(screen.getByRole("button", { name: "Revoke" }));
+  await waitFor(() => expect(gw.calls.some((c) => c.command === "DELETE /keys/k1")).toBe(true));
+});
+
+test("a section's values must be a JSON object", () => {
+  expect(parseSection('{"a": 1}')).toEqual({ a: 1 });
+  expect(() => parseSection("[1]")).toThrow(/JSON object/);
+  expect(() => parseSection("{")).toThrow();
+});
+
+test("the role comes from GET /keys/me, with no other call", async () => {
+  const gw = fakeGateway({ "GET /keys/me": { id: "k1", name: "ops", role: "operator" } });
+  expect(await gw.api.role()).toBe("operator");
+  expect(gw.calls.map((c) => c.command)).toEqual(["GET /keys/me"]);
+  await expect(new Api("k", fakeGateway({}).api["fetcher"]).role()).rejects.toMatchObject({ code: "NOT_FOUND" });
+});
+
+test("the live socket has no key in its URL: it authenticates by its first frame, then subscribes", () => {
+  const sent: string[] = [];
+  let url = "";
+  const sock: any = { send: (m: string) => sent.push(m), close: () => undefined };
+  const live = new Live("tgm_abc_secret", (u) => ((url = u), sock)).start();
+  expect(url).toMatch(/\/api\/v1\/ws$/);
+  expect(url).not.toContain("secret");
+  sock.onopen();
+  expect(JSON.parse(sent[0])).toEqual({ action: "auth", token: "tgm_abc_secret", requestId: "auth" });
+  expect(sent.length).toBe(1); // nothing else before the gateway admits the key
+  sock.onmessage({ data: JSON.stringify({ event: "auth-result", data: { role: "viewer" }, requestId: "auth" }) });
+  expect(JSON.parse(sent[1])).toMatchObject({ action: "subscribe" });
+  sock.onmessage({ data: JSON.stringify({ event: "subscribe-result", data: {}, requestId: "live" }) });
+  expect(live.state).toBe("open");
+  live.stop();
+});

@@ -1,0 +1,33 @@
+// Test helpers (Vitest only): a fake gateway and a screen mounted in a signed-in session.
+import { render } from "@testing-library/react";
+import type { ReactNode } from "react";
+import { Api } from "./api/client";
+import type { Role } from "./api/types.gen";
+import { formatTime, I18nContext, translator } from "./i18n";
+import { makeSession, SessionContext } from "./session";
+
+/** A gateway that answers from `replies` (by command name, or `"GET /keys"`-style for the other
+ * routes) and records every call it was sent. */
+export function fakeGateway(replies: Record<string, unknown>) {
+  const calls: { command: string; body: any }[] = [];
+  const fetcher = (async (url: string, init: RequestInit) => {
+    const path = String(url).replace(/^\/api\/v1/, "");
+    const command = path.startsWith("/commands/") ? path.slice("/commands/".length) : `${init.method} ${path}`;
+    calls.push({ command, body: JSON.parse(String(init.body ?? "null")) });
+    const data = replies[command];
+    return new Response(JSON.stringify(data === undefined ? { ok: false, error: { code: "NOT_FOUND", message: "no" } } : { ok: true, data }), {
+      status: data === undefined ? 404 : 200,
+    });
+  }) as unknown as typeof fetch;
+  return { api: new Api("k", fetcher), calls };
+}
+
+export function mount(ui: ReactNode, role: Role, replies: Record<string, unknown>) {
+  const gw = fakeGateway(replies);
+  render(
+    <I18nContext.Provider value={{ lang: "en", t: translator("en"), time: (i) => formatTime("en", i) }}>
+      <SessionContext.Provider value={makeSession(gw.api, null, role)}>{ui}</SessionContext.Provider>
+    </I18nContext.Provider>,
+  );
+  return gw;
+}

@@ -1,0 +1,93 @@
+"""Commands declared on the use case method that answers them: `@answers(JoinGroup)`.
+
+A domain whose handlers would only be `runtime.route(Cmd, lambda app: app.<use case>.<method>)` lines
+marks each method with the command it answers and registers the use case once:
+
+    class GroupOps:
+        @answers(telegram_cmd.JoinGroup)
+        async def join(self, req: JoinGroupRequest) -> JoinGroupResult: ...
+
+    def register(runtime: Runtime) -> None:  # groups/handlers.py
+        route_use_case(runtime, GroupOps, lambda app: app.groups)
+
+*Decision:* the command and the method that answers it are named together, once (like tg-session's
+`@account_call`), instead of a second list in `handlers.py` that must follow every rename. Each marked
+method is served through `ServiceRuntime.route`, so the envelope, the validation and the start-time check
+of the method's request type against the contract are the same as a written-out route. A method that
+takes no request answers a command whose request is `Empty` (get-tags, ip-get-statistics): the empty
+request is validated and dropped. A handler that needs the call context (the principal, the request id)
+stays written out with `@runtime.command` in `handlers.py`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from tgm_contracts import Command, Rpc
+from tgm_contracts.base import Empty
+
+from .runtime import ServiceRuntime
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+AppT = TypeVar("AppT")
+UseCaseT = TypeVar("UseCaseT")
+Answered = type[Command] | type[Rpc]
+
+_MARK = "__tgm_answers__"
+
+
+def answers(cmd: Answered) -> Callable[[F], F]:
+    """Declare the decorated use case method as the one that answers `cmd` (see `route_use_case`)."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, _MARK, cmd)
+        return fn
+
+    return mark
+
+
+def answered(owner: type) -> list[tuple[Answered, str, bool]]:
+    """The `@answers` methods of a use case class: (command, method name, whether it takes the request)."""
+    found = []
+    for name, member in inspect.getmembers(owner, inspect.isfunction):
+        cmd = getattr(member, _MARK, None)
+        if cmd is None:
+            continue
+        params = [p for p in inspect.signature(member).parameters.values() if p.default is p.empty]
+        takes_request = len(params) > 1  # besides self
+        if not takes_request and not issubclass(cmd.Request, Empty):
+            raise TypeError(f"{cmd.NAME}: {member.__qualname__} takes no request but {cmd.NAME} sends one")
+        found.append((cmd, name, takes_request))
+    return found
+
+
+def route_use_case(
+    runtime: ServiceRuntime[AppT], owner: type[UseCaseT], use_case: Callable[[AppT], UseCaseT]
+) -> None:
+    """Serve every `@answers` method of `owner` (the use case's class) on `runtime`, reached at each call
+    as `use_case(app)` (the app of the current start). A class without any is a mistake: it fails here."""
+    routes = answered(owner)
+    if not routes:
+        raise ValueError(f"{owner.__qualname__} has no @answers method")
+    for cmd, name, takes_request in routes:
+        runtime.route(cmd, _reach(use_case, name, takes_request))
+
+
+def _reach(
+    use_case: Callable[[AppT], Any], name: str, takes_request: bool
+) -> Callable[[AppT], Callable[[Any], Awaitable[Any]]]:
+    if takes_request:
+        return lambda app: getattr(use_case(app), name)
+
+    def without_request(app: AppT) -> Callable[[Empty], Awaitable[Any]]:
+        method = getattr(use_case(app), name)
+
+        async def call(req: Empty) -> Any:
+            return await method()
+
+        call.__qualname__ = method.__qualname__
+        return call
+
+    return without_request

@@ -1,0 +1,110 @@
+"""`@answers(Cmd)` on a use case method and `route_use_case`: every marked method is served, a method
+without a request answers an `Empty` command, and a wrong declaration fails before any call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import Field
+from tgm_contracts import Rpc, Service
+from tgm_contracts.base import Empty, Request, Response
+from tgm_contracts.command import RPCS
+from tgm_runtime import RuntimeSettings, ServiceRuntime
+from tgm_runtime.routes import answered, answers, route_use_case
+from tgm_runtime.testing import runtime_client
+
+pytestmark = [pytest.mark.timeout(30)]
+
+
+class ShoutRequest(Request):
+    text: str = Field(min_length=1, max_length=10)
+
+
+class ShoutResponse(Response):
+    text: str
+
+
+class Shout(
+    Rpc, name="test-routes-shout", owner=Service.ANALYTICS, request=ShoutRequest, response=ShoutResponse
+):
+    """Calls for this test only: taken out of the declared calls so no schema or catalogue sees them."""
+
+
+class Count(Rpc, name="test-routes-count", owner=Service.ANALYTICS, request=Empty, response=ShoutResponse):
+    pass
+
+
+RPCS.remove(Shout)
+RPCS.remove(Count)
+
+
+class Shouter:
+    def __init__(self) -> None:
+        self.shouted = 0
+
+    @answers(Shout)
+    async def shout(self, req: ShoutRequest) -> ShoutResponse:
+        self.shouted += 1
+        return ShoutResponse(text=req.text.upper())
+
+    @answers(Count)
+    async def count(self) -> ShoutResponse:
+        return ShoutResponse(text=str(self.shouted))
+
+    async def not_served(self, req: ShoutRequest) -> ShoutResponse:
+        raise AssertionError("never routed")
+
+
+class Mistaken:
+    @answers(Shout)
+    async def shout(self) -> ShoutResponse:
+        raise AssertionError("never routed")
+
+
+@dataclass(frozen=True)
+class ShoutApp:
+    shouter: Shouter
+
+
+def shout_runtime() -> ServiceRuntime[ShoutApp]:
+    rt: ServiceRuntime[ShoutApp] = ServiceRuntime(
+        Service.ANALYTICS, "test", settings=RuntimeSettings(nats_url="nats://127.0.0.1:1")
+    )
+
+    async def factory() -> ShoutApp:
+        return ShoutApp(shouter=Shouter())
+
+    rt.provide(factory)
+    route_use_case(rt, Shouter, lambda app: app.shouter)
+    return rt
+
+
+@pytest.mark.unit
+def test_answered_lists_the_marked_methods_and_refuses_a_request_dropped() -> None:
+    assert sorted((cmd.NAME, name, takes) for cmd, name, takes in answered(Shouter)) == [
+        ("test-routes-count", "count", False),
+        ("test-routes-shout", "shout", True),
+    ]
+    with pytest.raises(TypeError, match="takes no request but test-routes-shout sends one"):
+        answered(Mistaken)
+    rt: ServiceRuntime[Any] = ServiceRuntime(
+        Service.ANALYTICS, "test", settings=RuntimeSettings(nats_url="nats://127.0.0.1:1")
+    )
+    with pytest.raises(ValueError, match="ShoutApp has no @answers method"):
+        route_use_case(rt, ShoutApp, lambda app: app)
+
+
+@pytest.mark.component
+async def test_route_use_case_serves_every_marked_method_of_the_current_app(mongo_server: Any) -> None:
+    async with runtime_client(shout_runtime(), mongo_server.uri) as client:
+        assert await client.request(Shout.SUBJECT, {"text": "hi"}) == {"ok": True, "data": {"text": "HI"}}
+        bad = await client.request(Shout.SUBJECT, {"text": ""})
+        assert bad["error"]["code"] == "VALIDATION_ERROR"
+        # The method without a request is called on the same use case the other one counted on.
+        assert await client.request(Count.SUBJECT, {}) == {"ok": True, "data": {"text": "1"}}
+        # The empty request is still validated: an unknown field is refused, the method not called.
+        unknown = await client.request(Count.SUBJECT, {"extra": 1})
+        assert unknown["error"]["code"] == "VALIDATION_ERROR"
+        assert client.runtime.app.shouter.shouted == 1

@@ -1,0 +1,148 @@
+"""`clear-knowledge` of a large knowledge base (issue 13, finding 5: ~9,000 chunks answered 504).
+
+A full clear swaps in an empty generation of the collections in one write and drops the old one in
+the background (knowledge/store.py); a scoped clear deletes through the indexes. These tests check
+what a caller and another replica see, and what a crash at either side of the swap leaves; the time
+it takes is measured by `bench/rag/clear.py`, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tgm_ai.bootstrap import build
+from tgm_contracts.commands import ai as C
+from tgm_runtime.testing import runtime_client
+from tgm_testing.procs import wait_for_async
+
+from .conftest import ok
+
+pytestmark = [pytest.mark.component, pytest.mark.timeout(240)]
+
+CHUNKS = 9000
+
+
+def big_text(tag: str, n: int) -> str:
+    return " ".join(f"Clause {tag}{i} covers term{tag}x{i} and item {i}." for i in range(n))
+
+
+async def add_big(client: Any, scope: str, tag: str, n: int) -> dict[str, Any]:
+    status = await ok(
+        client,
+        C.RagAddDocument,
+        {"scope": scope, "text": big_text(tag, n), "chunkSize": 100, "chunkOverlap": 0},
+    )
+    assert status["state"] == "ready", status
+    return status
+
+
+async def collections(runtime: Any) -> set[str]:
+    return set(await runtime.db.list_collection_names())
+
+
+async def test_full_clear_of_9000_chunks_leaves_nothing_on_any_replica(client, runtime, mongo_server):
+    await add_big(client, "default", "a", CHUNKS)  # two sentences a chunk
+    await add_big(client, "other", "b", CHUNKS)
+    stats = await ok(client, C.GetKnowledgeStats, {})
+    assert stats["totalItems"] >= CHUNKS - 10 and stats["documents"] == 2, stats
+    before = await collections(runtime)
+    assert {"knowledge", "documents"} <= before
+
+    # Another replica on the same database, its index loaded with all of it.
+    peer = build()
+    async with runtime_client(peer, mongo_server.uri, database=runtime.settings.database_prefix) as other:
+        hit = await ok(other, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"})
+        assert hit["hits"], hit
+
+        ack = await ok(client, C.ClearKnowledge, {})
+        assert ack["affected"] == stats["totalItems"] + 2
+
+        for c in (client, other):  # right after the reply, on both replicas
+            after = await ok(c, C.GetKnowledgeStats, {})
+            assert after["totalItems"] == 0 and after["documents"] == 0 and after["vocabulary"] == 0, after
+            assert (await ok(c, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"}))["hits"] == []
+            assert (await ok(c, C.RagGetStatus, {}))["documents"] == []
+
+        # The old generation is dropped in the background; the new one has the same indexes.
+        store = runtime.app.index.store
+        await wait_for_async(
+            lambda: _retired_gone(runtime, before), timeout=60, interval=0.2, message="old collections left"
+        )
+        assert await store.items.count_documents({}) == 0
+        old_indexes = {"scope_1_type_1", "document_id_1", "scope_1_dedupe_1", "created_at_-1"}
+        assert old_indexes <= set(await store.items.index_information())
+
+        # Knowledge added afterwards is served as usual, by either replica.
+        await ok(client, C.AddKnowledge, {"question": "How long is shipping?", "answer": "Three days."})
+        found = await ok(other, C.SearchKnowledge, {"query": "how long is shipping"})
+        assert found["hits"] and found["hits"][0]["item"]["answer"] == "Three days."
+        assert (await ok(other, C.GetKnowledgeStats, {}))["totalItems"] == 1
+
+
+async def _retired_gone(runtime: Any, before: set[str]) -> bool:
+    now = await collections(runtime)
+    return (
+        "knowledge" not in now and "documents" not in now and not (before - now - {"knowledge", "documents"})
+    )
+
+
+async def test_scoped_clear_removes_only_that_scope(client, runtime):
+    await add_big(client, "default", "a", 3000)
+    kept = await add_big(client, "other", "b", 200)
+    total = (await ok(client, C.GetKnowledgeStats, {}))["totalItems"]
+    ack = await ok(client, C.ClearKnowledge, {"scope": "default"})
+    stats = await ok(client, C.GetKnowledgeStats, {})
+    assert stats["totalItems"] == total - (ack["affected"] - 1) and stats["documents"] == 1
+    assert {s["scope"] for s in stats["scopes"]} == {"other"}
+    gone = {"query": "Clause a17 term", "mode": "bm25", "scopes": ["default", "other"]}
+    assert all("Clause a" not in h["text"] for h in (await ok(client, C.RagSearch, gone))["hits"])
+    hits = (await ok(client, C.RagSearch, {"query": "Clause b17 term", "mode": "bm25", "scopes": ["other"]}))[
+        "hits"
+    ]
+    assert hits and all("Clause b" in h["text"] for h in hits)
+    docs = (await ok(client, C.RagGetStatus, {}))["documents"]
+    assert [d["documentId"] for d in docs] == [kept["documentId"]]
+    assert await runtime.db["knowledge"].count_documents({"scope": "default"}) == 0
+
+
+async def test_a_crash_before_the_swap_changes_nothing(client, runtime, monkeypatch):
+    await add_big(client, "default", "a", 300)
+    stats = await ok(client, C.GetKnowledgeStats, {})
+    meta = runtime.app.index.store.meta
+
+    async def crash(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("the process died here")
+
+    monkeypatch.setattr(meta, "find_one_and_update", crash)
+    reply = await client.call(C.ClearKnowledge, {})
+    assert not reply["ok"] and reply["error"]["code"] == "INTERNAL"
+    monkeypatch.undo()
+    assert await ok(client, C.GetKnowledgeStats, {}) == stats
+    assert (await ok(client, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"}))["hits"]
+
+
+async def test_a_crash_after_the_swap_shows_the_clear_and_the_restart_drops_the_rest(
+    client, runtime, mongo_server
+):
+    await add_big(client, "default", "a", 300)
+    store = runtime.app.index.store
+    await store.new_generation()  # the swap happened; the process died before dropping anything
+    assert "knowledge" in await collections(runtime)
+
+    restarted = build()
+    async with runtime_client(
+        restarted, mongo_server.uri, database=runtime.settings.database_prefix
+    ) as again:
+        stats = await ok(again, C.GetKnowledgeStats, {})
+        assert stats["totalItems"] == 0 and stats["documents"] == 0
+        assert (await ok(again, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"}))["hits"] == []
+        await wait_for_async(
+            lambda: _no_legacy(runtime), timeout=30, interval=0.2, message="retired collections left"
+        )
+        assert (await runtime.db["knowledge_meta"].find_one({"_id": "rev"}))["retired"] == []
+
+
+async def _no_legacy(runtime: Any) -> bool:
+    now = await collections(runtime)
+    return "knowledge" not in now and "documents" not in now

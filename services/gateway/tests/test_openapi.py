@@ -1,0 +1,64 @@
+"""`/openapi.json` describes every command (issue 13, finding 9): one operation per registry entry
+with resolvable request and response schemas, its errors, least role, domain tag and Bearer security."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tgm_contracts import REGISTRY
+from tgm_gateway.bootstrap import build, build_app
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    return build_app(build()).openapi()  # what /openapi.json serves; nothing is started
+
+
+def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    _, components, section, name = ref.split("/")
+    found: dict[str, Any] = spec[components][section][name]
+    return found
+
+
+def test_every_command_is_one_operation_with_its_schemas(spec: dict[str, Any]) -> None:
+    commands = REGISTRY.all()
+    assert len(commands) == 193
+    ops = {p: item["post"] for p, item in spec["paths"].items() if p.startswith("/api/v1/commands/")}
+    assert set(ops) == {f"/api/v1/commands/{c.NAME}" for c in commands}
+    for cmd in commands:
+        op = ops[f"/api/v1/commands/{cmd.NAME}"]
+        assert op["operationId"] == cmd.NAME and op["tags"] == [cmd.DOMAIN.value]
+        assert f"Least role: **{cmd.ROLE.label}**" in op["description"] and op["x-tgm-role"] == cmd.ROLE.label
+        assert op["security"] == [{"bearer": []}]
+        request = resolve(spec, op["requestBody"]["content"]["application/json"]["schema"])
+        assert request["type"] == "object" and set(request.get("properties", {})) == {
+            f.alias or name for name, f in cmd.Request.model_fields.items()
+        }
+        data = op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]
+        assert resolve(spec, data), cmd.NAME
+        for status in ("400", "401", "403", "413", "422", "429", "503", "504"):
+            assert resolve(spec, op["responses"][status])["content"]["application/json"]["schema"]
+
+
+def test_the_schemas_describe_the_contracts(spec: dict[str, Any]) -> None:
+    op = spec["paths"]["/api/v1/commands/rag-add-document"]["post"]
+    request = resolve(spec, op["requestBody"]["content"]["application/json"]["schema"])
+    assert request["properties"]["url"]["anyOf"][0]["pattern"] == "^https?://"
+    assert "contentBase64" in request["properties"] and op["requestBody"]["required"] is False
+    error = resolve(spec, resolve(spec, op["responses"]["502"])["content"]["application/json"]["schema"])
+    code = resolve(spec, resolve(spec, error["properties"]["error"])["properties"]["code"])
+    assert "UPSTREAM_AUTH" in code["enum"]
+    for path, method in (("/api/v1/ipc", "post"), ("/api/v1/keys", "post"), ("/api/v1/keys", "get")):
+        assert spec["paths"][path][method]["security"] == [{"bearer": []}]
+    assert "/api/v1/commands/{command}" not in spec["paths"]  # the generic route is not documented
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        **spec["components"]["securitySchemes"]["bearer"],
+        "type": "http",
+        "scheme": "bearer",
+    }
