@@ -16,10 +16,12 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
    publishes its own event for the same message; the first event id owns it, a redelivery of that
    event runs again, the other listeners' copies are skipped — across tg-session and campaign
    replicas. In one replica the first copy to get there also claims it in memory (`_claim_here`),
-   so the others, right behind it, cost no query. After the rules (step 4 on), the first run of
-   the claim (`mine`) counts the matches (`count_matches`, `GroupService.seen_message`); every run
-   publishes `KeywordMatched` (same event ids: JetStream drops a copy). A redelivery (`again`)
-   never counts twice; a crash between the claim and the count loses that count (statistics only).
+   so the others, right behind it, cost no query. After the rules (step 4 on), the run of
+   the claim that marks its `counted` step counts the matches (`count_matches`,
+   `GroupService.seen_message`), so a run killed after the rules is counted by its redelivery
+   (`again`) and never twice; every run publishes `KeywordMatched` (same event ids: JetStream drops
+   a copy). Only a crash in the millisecond between the step and the count loses that count
+   (statistics only).
 4. Decide with the engine (`engine.py`: priority order, conditions, cooldown, daily limit,
    exclusivity), judged at processing time in general.timezone. Facts: the lead (stage, intent), a
    recent join (`on_join`), the group's admins (tg-session's `get-group-members`, filter `admins`,
@@ -62,7 +64,7 @@ time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message 
 no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
 matched one makes 10 sequential operations before its reply job is queued (claim; lead ‖ rule
 state (two reads at once); day, user, firing; then the queue's own: template, aliases, blocked,
-insert) and 6 after it (template use, counters, firing done, match counts, group, claim done).
+insert) and 7 after it (template use, counters, firing done, counted step, match counts, group, claim done).
    Events made more than once on a redelivery carry the same event id, so JetStream's duplicate
    window drops the copy.
 
@@ -221,7 +223,7 @@ class AutomationService:
         # The decision first, then the counters and KeywordMatched: the database serves one
         # operation at a time, so their writes would queue in front of the reply's.
         await self._rules(group, evt, hits, now, first)
-        await self._count(group, evt, hits, now, first)
+        await self._count(group, evt, hits, now)
         await self.stores.firings.finish(evt.chat_id, evt.message_id)
 
     def _claim_here(self, key: str, event_id: str) -> str:
@@ -238,11 +240,10 @@ class AutomationService:
 
     # --- matching ----------------------------------------------------------------------------------
 
-    async def _count(
-        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime, first: bool
-    ) -> None:
-        """Count the message's matches (`first`: the claim's first run only) and publish them."""
-        if first:
+    async def _count(self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime) -> None:
+        """Count the message's matches once (the claim's `counted` step: a run killed after the
+        rules, before this, is redelivered as `again` and counts here) and publish them."""
+        if await self.stores.firings.step(evt.chat_id, evt.message_id, "counted"):
             await self.keywords.count_matches(hits, at)
             await self.groups.seen_message(group["_id"], at, True)
         sender = evt.sender
