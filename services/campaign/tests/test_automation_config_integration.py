@@ -96,7 +96,7 @@ async def test_keyword_sets_crud_validation_and_counters(campaign: Any) -> None:
     assert {h.keyword for h in hits} == {"usdt", r"buy\s+btc", "换汇"}
     assert matcher.match("usdt scam") == []  # the exclude keyword
     at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-    await campaign.m.keyword_sets.count_matches(hits, at)
+    await campaign.m.keyword_sets.count_matches(hits, at, "-1:1")
     listed = (await campaign.data(A.GetKeywordSets, {"ids": [ks["id"]]}))["items"][0]
     assert listed["totalMatches"] == 1
     assert {k["keyword"]: k["matchCount"] for k in listed["keywords"]} == {
@@ -155,8 +155,8 @@ async def test_counters_exact_under_concurrency_and_replicas_rebuild_within_a_se
 
     at = datetime(2025, 3, 1, tzinfo=UTC)
     counting = [
-        *(campaign.m.keyword_sets.count_matches(hits(alpha["id"]), at) for _ in range(15)),
-        *(b.count_matches(hits(alpha["id"], beta["id"]), at) for _ in range(15)),
+        *(campaign.m.keyword_sets.count_matches(hits(alpha["id"]), at, f"a{i}") for i in range(15)),
+        *(b.count_matches(hits(alpha["id"], beta["id"]), at, f"b{i}") for i in range(15)),
     ]
     # a save racing the counters must neither lose an increment nor write an old count back
     saving = campaign.data(
@@ -305,8 +305,8 @@ async def test_add_group_normalises_resolves_joins_and_reports_access(campaign: 
     assert (await campaign.rt.db["groups"].find_one({"_id": later["id"]}))["chat_id"] == -100205
 
     at = datetime(2025, 5, 1, tzinfo=UTC)
-    await campaign.m.groups.seen_message(py["id"], at, matched=True)
-    await campaign.m.groups.seen_message(py["id"], at, matched=False)
+    await campaign.m.groups.seen_message(py["id"], at, matched="-100201:1")
+    await campaign.m.groups.seen_message(py["id"], at)
     seen = (await campaign.data(A.GetMonitoredGroups, {"search": "python"}))["items"][0]
     assert seen["matchCount"] == 1 and seen["lastMatchAt"].startswith("2025-05-01")
 

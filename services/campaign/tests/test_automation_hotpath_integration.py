@@ -29,8 +29,8 @@ async def test_last_message_time_batched_and_match_counts_immediate(campaign: An
     coll = campaign.rt.db["groups"]
     t0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
-    await groups.seen_message(group["id"], t0 + timedelta(seconds=5), False)
-    await groups.seen_message(group["id"], t0, False)  # an older copy does not move it back
+    await groups.seen_message(group["id"], t0 + timedelta(seconds=5))
+    await groups.seen_message(group["id"], t0)  # an older copy does not move it back
     doc = await coll.find_one({"_id": group["id"]})
     assert doc["last_message_at"] is None and doc["match_count"] == 0  # nothing written yet
 
@@ -40,7 +40,8 @@ async def test_last_message_time_batched_and_match_counts_immediate(campaign: An
     assert await groups.flush_seen() == 0  # nothing kept any more
 
     # a matched message is written at once (counted exactly, once per message by the claim)
-    await groups.seen_message(group["id"], t0 + timedelta(seconds=9), True)
+    await groups.seen_message(group["id"], t0 + timedelta(seconds=9), "-100301:7")
+    await groups.seen_message(group["id"], t0 + timedelta(seconds=9), "-100301:7")  # a redelivery
     doc = await coll.find_one({"_id": group["id"]})
     assert doc["match_count"] == 1 and doc["last_match_at"] == t0 + timedelta(seconds=9)
     assert doc["last_message_at"] == t0 + timedelta(seconds=9)
@@ -62,8 +63,19 @@ async def test_keyword_counters_in_their_own_documents(campaign: Any) -> None:
         return [Hit(ks["id"], i, "x", "contains", 0, 1) for i in ids]
 
     await asyncio.gather(
-        *(campaign.m.keyword_sets.count_matches(hits(alpha["id"], alpha["id"]), at) for _ in range(10)),
-        *(campaign.m.keyword_sets.count_matches(hits(beta["id"]), at + timedelta(hours=1)) for _ in range(5)),
+        *(
+            campaign.m.keyword_sets.count_matches(hits(alpha["id"], alpha["id"]), at, f"a{i}")
+            for i in range(10)
+        ),
+        *(
+            campaign.m.keyword_sets.count_matches(hits(beta["id"]), at + timedelta(hours=1), f"b{i}")
+            for i in range(5)
+        ),
+        # redeliveries of messages already counted (or being counted): each message counts once
+        *(
+            campaign.m.keyword_sets.count_matches(hits(beta["id"]), at + timedelta(hours=1), f"b{i}")
+            for i in range(5)
+        ),
     )
     assert (await sets.find_one({"_id": ks["id"]}))["rev"] == rev  # the set document is not written
     view = (await campaign.data(A.GetKeywordSets, {"ids": [ks["id"]]}))["items"][0]

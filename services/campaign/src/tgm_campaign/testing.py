@@ -307,7 +307,9 @@ class FakeFleet:
             if acct is None or not acct.served:
                 raise DomainError(ErrorCode.UNAVAILABLE, f"nobody holds account {req.account_id}")
             # a fault given for peer "create-group" answers this call (FLOOD_WAIT only)
-            fault = next((f for f in self.faults if f.peer == "create-group" and f.matches(acct.id, f.peer)), None)
+            fault = next(
+                (f for f in self.faults if f.peer == "create-group" and f.matches(acct.id, f.peer)), None
+            )
             if fault is not None:
                 fault.count -= 1
                 if fault.count <= 0:

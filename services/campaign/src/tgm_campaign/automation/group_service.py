@@ -320,11 +320,12 @@ class GroupService:
         self._cache[key] = (now, doc)
         return doc
 
-    async def seen_message(self, group_id: str, at: datetime, matched: bool) -> None:
-        """Record a message of the group: matched, written now (match_count +1, last_match_at,
-        last_message_at); otherwise only last_message_at, written by the next `flush_seen`."""
-        if matched:
-            await self.stores.groups.seen(group_id, at, True)
+    async def seen_message(self, group_id: str, at: datetime, matched: str | None = None) -> None:
+        """Record a message of the group: matched (`matched`: its key), written now (match_count +1
+        once per key, last_match_at, last_message_at); otherwise only last_message_at, written by the
+        next `flush_seen`."""
+        if matched is not None:
+            await self.stores.groups.seen(group_id, at, matched)
             return
         known = self._unseen.get(group_id)
         if known is None or at > known:
@@ -336,7 +337,7 @@ class GroupService:
         done = 0
         try:
             for group_id, at in pending.items():
-                await self.stores.groups.seen(group_id, at, False)
+                await self.stores.groups.seen(group_id, at, None)
                 done += 1
         finally:  # what was not written waits for the next flush (unless newer arrived meanwhile)
             for group_id, at in list(pending.items())[done:]:

@@ -20,6 +20,8 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from .keyword_store import COUNTED_KEPT
+
 #: collection -> [(keys, options)], created by migration 3 (`chat_id` is indexed by migration 2).
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "groups": [
@@ -138,12 +140,20 @@ class MonitoredGroupStore:
         )
         return r.modified_count == 1
 
-    async def seen(self, group_id: str, at: datetime, matched: bool) -> None:
-        update: dict[str, Any] = {"$max": {"last_message_at": at}}
-        if matched:
-            update["$max"]["last_match_at"] = at
-            update["$inc"] = {"match_count": 1}
-        await self.c.update_one({"_id": group_id}, update)
+    async def seen(self, group_id: str, at: datetime, matched: str | None) -> None:
+        """A message of the group; `matched` the key of a matched one, counted once (the group keeps
+        the newest `COUNTED_KEPT` keys it counted, so a redelivered run does not count it again)."""
+        if matched is None:
+            await self.c.update_one({"_id": group_id}, {"$max": {"last_message_at": at}})
+            return
+        await self.c.update_one(
+            {"_id": group_id, "counted": {"$ne": matched}},
+            {
+                "$max": {"last_message_at": at, "last_match_at": at},
+                "$inc": {"match_count": 1},
+                "$push": {"counted": {"$each": [matched], "$slice": -COUNTED_KEPT}},
+            },
+        )
 
     async def find(
         self,

@@ -265,13 +265,14 @@ class KeywordSetService:
             self._checked = checked
             return self._matcher
 
-    async def count_matches(self, hits: Sequence[Hit], at: datetime) -> None:
-        """Add the hits of one message to their keywords' and sets' match counters."""
+    async def count_matches(self, hits: Sequence[Hit], at: datetime, message: str) -> None:
+        """Add the hits of one message (`message`: its key) to their keywords' and sets' match
+        counters, once: a second call for the same message changes nothing."""
         by_set: dict[str, list[str | None]] = defaultdict(list)
         for hit in hits:
             by_set[hit.set_id].append(hit.keyword_id)
         for set_id, keyword_ids in by_set.items():
-            await self.stores.keyword_sets.count(set_id, keyword_ids, at)
+            await self.stores.keyword_sets.count(set_id, keyword_ids, at, message)
 
     async def missing(self, ids: Sequence[str]) -> builtins.list[str]:
         """Those of `ids` that are not keyword sets."""

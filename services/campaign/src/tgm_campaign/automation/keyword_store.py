@@ -23,7 +23,7 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 #: collection -> [(keys, options)], created by migration 3.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -34,6 +34,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 }
 
 META_ID = "keyword_sets"
+#: Message keys a counter remembers having counted: a redelivery comes within minutes, and a group
+#: or keyword sees far fewer than this many matches in that time.
+COUNTED_KEPT = 64
 
 
 class SetNameTaken(Exception):
@@ -120,18 +123,25 @@ class KeywordSetStore:
         docs = await self.c.find({"_id": {"$in": list(ids)}}, {"_id": 1}).to_list()
         return {d["_id"] for d in docs}
 
-    async def count(self, set_id: str, keyword_ids: Sequence[str | None], at: datetime) -> None:
+    async def count(self, set_id: str, keyword_ids: Sequence[str | None], at: datetime, message: str) -> None:
         """One message matched the set: its total +1, and each keyword +1 per occurrence in
-        `keyword_ids` (None: a hit without a keyword id, e.g. a legacy one; counted on the set only)."""
+        `keyword_ids` (None: a hit without a keyword id, e.g. a legacy one; counted on the set only).
+        Idempotent per `message` (its key): each counter keeps the newest `COUNTED_KEPT` message keys
+        it counted and skips one it has, so a run killed mid-count and redelivered counts once."""
         ops = [
             UpdateOne(
-                {"_id": f"{set_id}|{kid}"},
-                {"$inc": {"count": n}, "$max": {"last_matched_at": at}, "$setOnInsert": {"set_id": set_id}},
+                {"_id": f"{set_id}|{kid}", "counted": {"$ne": message}},
+                {
+                    "$inc": {"count": n},
+                    "$max": {"last_matched_at": at},
+                    "$setOnInsert": {"set_id": set_id},
+                    "$push": {"counted": {"$each": [message], "$slice": -COUNTED_KEPT}},
+                },
                 upsert=True,
             )
             for kid, n in [("", 1), *Counter(k for k in keyword_ids if k).items()]
         ]
-        await self.counters.bulk_write(ops, ordered=False)
+        await once_each(self.counters, ops)
 
     async def match_counts(self, set_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, datetime | None]]]:
         """set id -> {keyword id ("" for the set's total) -> (count, last matched at)} of the counter
@@ -141,7 +151,7 @@ class KeywordSetStore:
             return out
         ranges = [{"_id": {"$gte": f"{s}|", "$lt": f"{s}|\uffff"}} for s in dict.fromkeys(set_ids)]
         query = ranges[0] if len(ranges) == 1 else {"$or": ranges}
-        for d in await self.counters.find(query).to_list():
+        for d in await self.counters.find(query, {"counted": 0}).to_list():
             set_id, _, kid = str(d["_id"]).partition("|")
             if set_id in out:
                 out[set_id][kid] = (int(d.get("count", 0)), d.get("last_matched_at"))
@@ -175,3 +185,20 @@ class KeywordSetStore:
         )
         rows = await cursor.to_list()
         return total, active, int(rows[0]["n"]) if rows else 0
+
+
+async def once_each(collection: Any, ops: Sequence[UpdateOne]) -> None:
+    """Apply idempotent upserts (filter: "not counted yet"). An op whose document exists and has
+    counted it fails its upsert with a duplicate key: the "already done" answer. So does one that
+    lost a race to create the document, so those are tried once more, when the document exists and
+    a duplicate key can only mean "already done"."""
+    pending = list(ops)
+    for _ in range(2):
+        try:
+            await collection.bulk_write(pending, ordered=False)
+            return
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if exc.details.get("writeConcernErrors") or any(e.get("code") != 11000 for e in errors):
+                raise
+            pending = [pending[e["index"]] for e in errors]

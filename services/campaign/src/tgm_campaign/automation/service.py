@@ -17,11 +17,10 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
    event runs again, the other listeners' copies are skipped — across tg-session and campaign
    replicas. In one replica the first copy to get there also claims it in memory (`_claim_here`),
    so the others, right behind it, cost no query. After the rules (step 4 on), the run of
-   the claim that marks its `counted` step counts the matches (`count_matches`,
-   `GroupService.seen_message`), so a run killed after the rules is counted by its redelivery
-   (`again`) and never twice; every run publishes `KeywordMatched` (same event ids: JetStream drops
-   a copy). Only a crash in the millisecond between the step and the count loses that count
-   (statistics only).
+   the claim counts the matches (`count_matches`, `GroupService.seen_message`: idempotent per
+   message key, each counter keeping the keys it counted), so a run killed after the rules or
+   mid-count is counted by its redelivery (`again`), once; every run publishes `KeywordMatched`
+   (same event ids: JetStream drops a copy).
 4. Decide with the engine (`engine.py`: priority order, conditions, cooldown, daily limit,
    exclusivity), judged at processing time in general.timezone. Facts: the lead (stage, intent), a
    recent join (`on_join`), the group's admins (tg-session's `get-group-members`, filter `admins`,
@@ -64,7 +63,7 @@ time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message 
 no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
 matched one makes 10 sequential operations before its reply job is queued (claim; lead ‖ rule
 state (two reads at once); day, user, firing; then the queue's own: template, aliases, blocked,
-insert) and 7 after it (template use, counters, firing done, counted step, match counts, group, claim done).
+insert) and 6 after it (template use, counters, firing done, match counts, group, claim done).
    Events made more than once on a redelivery carry the same event id, so JetStream's duplicate
    window drops the copy.
 
@@ -212,7 +211,7 @@ class AutomationService:
         set_ids = list(group.get("keyword_set_ids") or [])
         hits = (await self.keywords.matcher()).match(evt.text, set_ids) if set_ids else []
         if not hits:  # most messages: only the group's last message time (idempotent), no claim
-            await self.groups.seen_message(group["_id"], now, False)
+            await self.groups.seen_message(group["_id"], now)
             return
         if self._claim_here(mkey, evt.event_id) != evt.event_id:
             return  # another listener's copy reached this point first in this replica
@@ -240,12 +239,14 @@ class AutomationService:
 
     # --- matching ----------------------------------------------------------------------------------
 
-    async def _count(self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime) -> None:
-        """Count the message's matches once (the claim's `counted` step: a run killed after the
-        rules, before this, is redelivered as `again` and counts here) and publish them."""
-        if await self.stores.firings.step(evt.chat_id, evt.message_id, "counted"):
-            await self.keywords.count_matches(hits, at)
-            await self.groups.seen_message(group["_id"], at, True)
+    async def _count(
+        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime
+    ) -> None:
+        """Count the message's matches and publish them. Every run of the claim counts: the counters
+        are idempotent per message key, so a run killed mid-count and redelivered counts once."""
+        mkey = message_key(evt.chat_id, evt.message_id)
+        await self.keywords.count_matches(hits, at, mkey)
+        await self.groups.seen_message(group["_id"], at, mkey)
         sender = evt.sender
         seen: set[tuple[str, str | None, str]] = set()
         for h in hits:

@@ -12,7 +12,8 @@ itself). The documents, in snake_case, ids are strings:
     {_id "grp_…", ref_key (canonical ChatRef, unique), url, username, chat_id, title,
      keyword_set_ids, listener_account_ids|None, auto_join, is_active, paused, pause_reason,
      status (pending|ok|needs_join|cannot_join|error), status_detail, member_account_ids,
-     member_count, match_count, last_message_at, last_match_at, created_at, updated_at}
+     member_count, match_count, counted (the newest message keys in match_count), last_message_at,
+     last_match_at, created_at, updated_at}
 `monitoring` (monitoring_store.py)
     {_id "state", active, started_at, stopped_at, group_ids|None, by, revision}
 `trigger_rules` (rule_store.py)
