@@ -71,7 +71,15 @@ async def test_existing_streams_and_buckets_are_raised_to_three_copies(cluster: 
         await js.create_key_value(bucket="leases", ttl=15, replicas=1)
         for i in range(5):
             await js.publish("old.x", f"m{i}".encode())
-        assert await ensure_replicas(js, "OLD", 3) and await ensure_replicas(js, "KV_leases", 3)
+
+        async def raised(name: str) -> bool:
+            # A cluster that just formed may not know all three peers yet ("no suitable peers for
+            # placement"): ensure_replicas answers False and is asked again.
+            if not await ensure_replicas(js, name, 3):
+                raise RuntimeError(f"{name} not raised yet")
+            return True
+
+        assert await until_ok(lambda: raised("OLD")) and await until_ok(lambda: raised("KV_leases"))
         info = await js.stream_info("OLD")
         assert (
             info.config.num_replicas == 3 and info.config.subjects == ["old.>"] and info.state.messages == 5

@@ -137,12 +137,13 @@ async def test_a_crash_after_the_swap_shows_the_clear_and_the_restart_drops_the_
         stats = await ok(again, C.GetKnowledgeStats, {})
         assert stats["totalItems"] == 0 and stats["documents"] == 0
         assert (await ok(again, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"}))["hits"] == []
+        # each collection is dropped, then crossed off the retired list: wait for both
         await wait_for_async(
             lambda: _no_legacy(runtime), timeout=30, interval=0.2, message="retired collections left"
         )
-        assert (await runtime.db["knowledge_meta"].find_one({"_id": "rev"}))["retired"] == []
 
 
 async def _no_legacy(runtime: Any) -> bool:
     now = await collections(runtime)
-    return "knowledge" not in now and "documents" not in now
+    meta = await runtime.db["knowledge_meta"].find_one({"_id": "rev"})
+    return "knowledge" not in now and "documents" not in now and meta is not None and meta["retired"] == []

@@ -303,7 +303,12 @@ async def test_failed_delivery_is_recorded_and_alerted(client: RuntimeClient, ho
     assert evt["delivered"] == [] and evt["failed"] == [f"webhook:{hook.url}/fail"]
     s = (await client.data(ScheduleReport, {"action": "list"}))["schedules"][0]
     assert s["lastError"] == f"webhook:{hook.url}/fail: HTTP 500" and s["lastReportId"] == rid
-    [alert] = (await client.data(GetAlerts, {"code": "report.delivery_failed"}))["items"]
+
+    async def alerted() -> list[dict[str, Any]] | None:  # the alert is raised from the event, after it
+        items = (await client.data(GetAlerts, {"code": "report.delivery_failed"}))["items"]
+        return items or None
+
+    [alert] = await eventually(alerted)
     assert alert["subject"] == sid and alert["level"] == "warning" and alert["service"] == "analytics"
 
 

@@ -15,7 +15,7 @@ from tgm_contracts.commands import analytics as A
 from tgm_contracts.events import Event
 from tgm_contracts.models.campaign import CampaignStatus
 
-from .conftest import ok, publish
+from .conftest import eventually, ok, publish
 
 pytestmark = [pytest.mark.component, pytest.mark.timeout(60)]
 
@@ -179,7 +179,11 @@ async def test_redelivered_events_and_late_snapshots_change_nothing(client) -> N
 async def test_campaign_figures_follow_retention(client) -> None:
     await publish(client, state("old", CampaignStatus.COMPLETED, -200 * 24 * 60), progress("c1", 30, 4))
     db = client.runtime.db
-    assert await db[CAMPAIGNS].count_documents({}) == 2
+
+    async def both() -> bool:
+        return await db[CAMPAIGNS].count_documents({}) == 2
+
+    assert await eventually(both)
     removed = await sweep(db, 90)
     assert removed["campaigns"] == 1
     assert [d["_id"] async for d in db[CAMPAIGNS].find({})] == ["c1"]

@@ -126,8 +126,8 @@ async def test_errors_that_will_not_heal_fail_the_job_with_the_reason(campaign) 
 
 
 async def test_a_late_answer_is_retried_on_the_same_account_and_not_sent_twice(campaign) -> None:
-    campaign.rt.app.scheduler.send_timeout = 0.5
-    campaign.fleet.fail("TIMEOUT", late_by=1.5)
+    campaign.rt.app.scheduler.send_timeout = 2.0  # the retry's answer has 2 s even under load
+    campaign.fleet.fail("TIMEOUT", late_by=4.0)
     out = await campaign.data(M.SendMessage, {"peer": 51, "text": "once", "waitSeconds": 15})
     assert out["state"] == "sent"
     assert len(campaign.fleet.deliveries) == 1
@@ -187,8 +187,8 @@ async def test_a_pool_job_refused_in_a_chat_tries_the_other_accounts_then_fails(
 
 async def test_a_retried_job_counts_once_against_the_recipient_cap(campaign) -> None:
     await campaign.settings("compliance", {"perRecipientDailyCap": 1})
-    campaign.rt.app.scheduler.send_timeout = 0.5
-    campaign.fleet.fail("TIMEOUT", late_by=1.5)
+    campaign.rt.app.scheduler.send_timeout = 2.0  # the retry's answer has 2 s even under load
+    campaign.fleet.fail("TIMEOUT", late_by=4.0)
     first = await campaign.data(M.SendMessage, {"peer": 71, "text": "once", "waitSeconds": 15})
     assert first["state"] == "sent"  # its retry was not held by its own first count
     outcomes = [a[2] for a in campaign.fleet.attempts if a[1] == first["jobId"]]

@@ -78,12 +78,13 @@ async def test_an_inbound_group_message_teaches_membership_once(replicas, tg_wor
     quiet_id, loud_id = int(f"-100{quiet.id}"), int(f"-100{loud.id}")
     r = await replicas()
     ann, bob = await logged_in(r, tg_world, ANN), await logged_in(r, tg_world, BOB)
-    # Bob is in both rooms without tg-session being told (no join-group): only traffic can teach it.
+    memberships = r.svc.accounts.memberships
+    assert await picked(r, quiet_id) == set() and await picked(r, loud_id) == set()
+    # Bob is in both rooms without tg-session being told (no join-group): only traffic can teach it
+    # (the join's own service message is traffic too, and may teach it before the posts below).
     for room in (quiet, loud):
         tg_world.join_channel(bob_user, room)
     await monitored(r, chat_ids=[loud_id])  # one watched room, one not: both teach
-    memberships = r.svc.accounts.memberships
-    assert await picked(r, quiet_id) == set() and await picked(r, loud_id) == set()
     unwatched = r.svc.metrics.unwatched.labels("message")
     seen_unwatched = unwatched._value.get()
     for i in range(3):

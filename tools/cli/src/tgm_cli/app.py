@@ -13,6 +13,7 @@ import base64
 import fnmatch
 import hashlib
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -360,11 +361,16 @@ def events(
         raise typer.BadParameter("events are live: give --follow (until Ctrl-C), --count N or --timeout S")
     subjects, keep = _subscription(patterns or [])
     seen = 0
+    # Ctrl-C sets a flag the loop reads between waits (each at most 1 s), rather than raising
+    # KeyboardInterrupt wherever the main thread happens to be (inside the WebSocket library it
+    # could leave its lock held, and the close then hung): the exit is always a clean close.
+    stopping: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
     try:
         with failures(), _gateway() as gw, gw.events(subjects) as stream:
             err.print(Text(f"subscribed to {', '.join(stream.subjects)}", style="dim"))
             deadline = None if within is None else time.monotonic() + within
-            while count is None or seen < count:
+            while not stopping and (count is None or seen < count):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
@@ -377,7 +383,9 @@ def events(
                 else:
                     out.print(_event_line(message), soft_wrap=True, highlight=False)
                     out.file.flush()
-    except KeyboardInterrupt:
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stopping:
         err.print(Text(f"stopped after {seen} events", style="dim"))
 
 

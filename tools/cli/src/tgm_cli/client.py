@@ -139,6 +139,7 @@ class EventStream:
                     ws_url,
                     additional_headers={"authorization": f"Bearer {key}"},
                     open_timeout=10,
+                    close_timeout=3,
                     max_size=None,
                 )
             )
