@@ -222,7 +222,7 @@ class AutomationService:
         # The decision first, then the counters and KeywordMatched: the database serves one
         # operation at a time, so their writes would queue in front of the reply's.
         await self._rules(group, evt, hits, now, first)
-        await self._count(group, evt, hits, now)
+        await self._count(group, evt, hits, now, mkey)
         await self.stores.firings.finish(evt.chat_id, evt.message_id)
 
     def _claim_here(self, key: str, event_id: str) -> str:
@@ -240,11 +240,10 @@ class AutomationService:
     # --- matching ----------------------------------------------------------------------------------
 
     async def _count(
-        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime
+        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime, mkey: str
     ) -> None:
         """Count the message's matches and publish them. Every run of the claim counts: the counters
-        are idempotent per message key, so a run killed mid-count and redelivered counts once."""
-        mkey = message_key(evt.chat_id, evt.message_id)
+        are idempotent per message key (`mkey`), so a run killed mid-count and redelivered counts once."""
         await self.keywords.count_matches(hits, at, mkey)
         await self.groups.seen_message(group["_id"], at, mkey)
         sender = evt.sender
