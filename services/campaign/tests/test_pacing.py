@@ -265,6 +265,30 @@ def test_sends_in_flight_per_account() -> None:
     assert set(pace.inflight) == {"t1", "t2", "t3"}
 
 
+def test_a_finished_send_counts_from_its_outcome() -> None:
+    """A slow send counted from its reservation would let a seventh send share a minute with it on
+    Telegram's side; counted from its outcome (the later end of when Telegram got it) it cannot."""
+    pacer = Pacer(limits(per_account_per_minute=2, per_group_per_minute=2, per_chat_min_interval=5.0))
+    group = Target("group", "chat:-100")
+    pace = pacer.reserve(AccountPace("a"), group, NOON, busy_for=30, token="slow")
+    pace = pacer.settled(pace, group, NOON, NOON + 4, "slow")  # Telegram took 4 s to answer
+    assert pace.sends == [NOON + 4] and pace.groups["chat:-100"] == [NOON + 4]
+    assert pace.inflight == {}
+    pace = pacer.reserve(pace, group, NOON + 10, busy_for=30, token="fast")
+    pace = pacer.settled(pace, group, NOON + 10, NOON + 10.2, "fast")
+    # the minute window frees 60 s after the slow send's outcome, not after its reservation
+    holds = pacer.account_holds(pace, None, Target("group", "chat:-200"), NOON + 61)
+    assert LimitKind.ACCOUNT_MINUTE in kinds(holds)
+    assert pacer.account_holds(pace, None, Target("group", "chat:-200"), NOON + 64.5) == []
+    # a private chat's interval runs from the outcome too
+    pace = pacer.reserve(pace, PRIVATE, NOON + 200, busy_for=30, token="p")
+    pace = pacer.settled(pace, PRIVATE, NOON + 200, NOON + 203, "p")
+    assert pace.chats[PRIVATE.chat] == NOON + 203
+    # an outcome "before" the reservation (a clock step) never moves a send earlier
+    same = pacer.settled(pace, PRIVATE, NOON + 203, NOON + 100, "none")
+    assert same.sends == pace.sends and same.chats == pace.chats
+
+
 def test_warmup_assumed_without_a_profile_is_looked_at_again_soon() -> None:
     """A fixed reply job of an account with warm-up disabled sat `scheduled` a day away (reason
     rate_limit) after a tg-session restart: get-accounts failed, so the account had no profile, the

@@ -155,8 +155,8 @@ class Dispatcher:
         try:
             await self._send_claimed(plan, limits, text)
         finally:
-            if plan.account_reserved:  # the outcome is known (or we gave up): the account is free
-                await self.stores.pacing.release_busy(acct_key(account), plan.token)
+            if plan.reserved_at is not None:  # the outcome is known (or we gave up): the account is free
+                await self._settle_pace(plan, limits)
 
     async def _send_claimed(self, plan: Plan, limits: Limits, text: str) -> None:
         job, account, token = plan.job, plan.account, plan.token
@@ -200,6 +200,22 @@ class Dispatcher:
             return
         self.metrics.latency.observe(self.clock() - started)
         await self.outcomes.sent(send, result)
+
+    async def _settle_pace(self, plan: Plan, limits: Limits) -> None:
+        """The account's windows count the send from now, when its outcome is known (`Pacer.settled`),
+        and the account is free again. One conditional write, like the marker's release it replaces
+        when the document is contended."""
+        at, done, pacer = plan.reserved_at or 0.0, self.clock(), Pacer(limits, self.rng)
+
+        def settle(doc: dict[str, Any] | None) -> dict[str, Any]:
+            pace = AccountPace.from_doc(plan.account, doc)
+            return pacer.settled(pace, plan.target, at, done, plan.token).to_doc()
+
+        try:
+            await self.stores.pacing.mutate(acct_key(plan.account), settle)
+        except Contention:
+            log.warning("account %s: send counted from its reservation, not its outcome", plan.account)
+            await self.stores.pacing.release_busy(acct_key(plan.account), plan.token)
 
     async def _reserve(self, plan: Plan, limits: Limits) -> float | None:
         """Spend the slots of every limit for this send, re-checking them against the stored state.
@@ -248,7 +264,7 @@ class Dispatcher:
             cap, win = rate_window(limits.global_per_second)
             await self.stores.pacing.mutate(GLOBAL, _window(cap, win, limits, now_ts))
             await self.stores.pacing.mutate(acct_key(plan.account), account)
-            plan.account_reserved = True
+            plan.reserved_at = now_ts
         except (Denied, Contention):
             if added:  # only what this attempt counted (an earlier attempt may have delivered)
                 await self.outcomes.release_recipient(plan.target.chat, plan.job["_id"])

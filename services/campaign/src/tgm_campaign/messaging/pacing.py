@@ -8,7 +8,8 @@ ceiling, one API credential, one recipient). Nothing here sleeps or reads the ti
 All windows slide: "20 per minute" means at most 20 sends in any 60 seconds, which is how Telegram
 counts, so a cap cannot be spent twice across a minute boundary. Every window is widened by the
 safety margin, and so is every FLOOD_WAIT Telegram asks for: our clock and Telegram's see a send a
-little apart, and the margin keeps that skew from ever crossing a limit.
+little apart, and the margin keeps that skew from ever crossing a limit. A finished send counts from
+its outcome, not its reservation (:meth:`Pacer.settled`), so a slow send cannot shift a window either.
 """
 
 from __future__ import annotations
@@ -392,6 +393,40 @@ class Pacer:
                 **{k: t for k, t in pace.inflight.items() if t > now},
                 **({token: now + busy_for} if busy_for > 0 and token else {}),
             },
+        )
+
+    def settled(self, pace: AccountPace, target: Target, at: float, done: float, token: str) -> AccountPace:
+        """The send reserved at `at` has its outcome at `done` (sent, refused, or given up on): its
+        windows count it from `done` instead, and the account is no longer busy with it.
+
+        Telegram received the message somewhere between the two, and a later send can only arrive
+        after its own reservation, so counting every finished send from the later end keeps each
+        window true on Telegram's side however long a send took; counting from the reservation
+        let a slow first send and a fast seventh share one minute on the receiving end (measured
+        by bench/collaboration under load 5-7: one account-per-minute violation).
+        """
+        done = max(done, at)
+
+        def moved(times: Sequence[float]) -> list[float]:
+            out = list(times)
+            if at in out:
+                out[out.index(at)] = done
+            return out
+
+        groups = dict(pace.groups)
+        chats = dict(pace.chats)
+        if target.kind == "private":
+            if target.chat in chats:
+                chats[target.chat] = max(chats[target.chat], done)
+        elif target.chat in groups:
+            groups[target.chat] = moved(groups[target.chat])
+        return replace(
+            pace,
+            sends=moved(pace.sends),
+            non_contacts=moved(pace.non_contacts) if target.non_contact else pace.non_contacts,
+            chats=chats,
+            groups=groups,
+            inflight={k: t for k, t in pace.inflight.items() if k != token},
         )
 
     def flood_wait(self, pace: AccountPace, now: float, seconds: float) -> AccountPace:

@@ -108,7 +108,7 @@ class Plan:
     target: Target
     profile: AccountProfile | None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
-    account_reserved: bool = False
+    reserved_at: float | None = None  # when the account's windows counted this send, once they did
 
 
 @dataclass
