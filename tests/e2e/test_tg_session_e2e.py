@@ -76,8 +76,10 @@ def test_onboarding_messaging_groups_and_extraction(system: System, emulator: Em
     step = gw.ok("verify-code", {"accountId": acc["id"], "phoneCode": code})
     assert step["next"] == "password" and step["passwordHint"] == "tf"
     pushed.wait("login-password-needed", lambda d: d["accountId"] == acc["id"])
-    wrong = gw.call("submit-2fa-password", {"accountId": acc["id"], "password": "wrong"})
-    assert wrong["error"]["details"]["telegramError"] == "PASSWORD_HASH_INVALID"
+    wrong = gw.post("submit-2fa-password", {"accountId": acc["id"], "password": "wrong"})
+    assert wrong.status_code == 400, wrong.text  # the person's input, not a server error
+    assert wrong.json()["error"]["code"] == "LOGIN_REJECTED"
+    assert wrong.json()["error"]["details"]["telegramError"] == "PASSWORD_HASH_INVALID"
     step = gw.ok("submit-2fa-password", {"accountId": acc["id"], "password": "two factor"})
     assert step["next"] == "done" and step["account"]["profile"]["telegramId"] == carol.id
     pushed.wait("account-logged-in", lambda d: d["accountId"] == acc["id"] and d["method"] == "code")

@@ -31,8 +31,10 @@ async def test_wrong_code_then_right_code_and_resend(replicas, tg_world, events)
         {"accountId": acc["id"], "phoneCode": "00000" if tg_world.last_code(PHONE) != "00000" else "11111"},
     )
     assert (
-        bad["error"]["code"] == "TELEGRAM_ERROR"
+        bad["error"]["code"] == "LOGIN_REJECTED"
         and bad["error"]["details"]["telegramError"] == "PHONE_CODE_INVALID"
+        and bad["error"]["details"]["restart"] is False
+        and bad["error"]["message"] == "the code is wrong; try again"
     )
     failed = await events.wait("login-failed")
     assert failed["recoverable"] is True and failed["error"] == "PHONE_CODE_INVALID"
@@ -53,6 +55,7 @@ async def test_login_survives_a_restart_between_code_and_password(replicas, tg_w
     await r1.rt.stop()
     r2 = await replicas("r2")  # a different process continues the same login
     wrong = await r2.call(A.SubmitTwoFactorPassword, {"accountId": acc["id"], "password": "nope"})
+    assert wrong["error"]["code"] == "LOGIN_REJECTED"
     assert wrong["error"]["details"]["telegramError"] == "PASSWORD_HASH_INVALID"
     done = await r2.ok(A.SubmitTwoFactorPassword, {"accountId": acc["id"], "password": "hunter2"})
     assert done["next"] == "done" and done["account"]["twoFactorEnabled"] is True
@@ -66,6 +69,7 @@ async def test_expired_code_fails_clearly(replicas, tg_world, events):
     await r.ok(A.LoginAccount, {"accountId": acc["id"]})
     tg_world.advance(tg_world.limits.code_ttl + 1)
     reply = await r.call(A.VerifyCode, {"accountId": acc["id"], "phoneCode": tg_world.last_code(PHONE)})
+    assert reply["error"]["code"] == "LOGIN_REJECTED" and reply["error"]["details"]["restart"] is True
     assert reply["error"]["details"]["telegramError"] == "PHONE_CODE_EXPIRED"
     assert (await events.wait("login-failed"))["recoverable"] is False
     view = (await r.ok(A.GetAccounts, {"ids": [acc["id"]]}))["items"][0]
@@ -113,6 +117,7 @@ async def test_qr_login_with_2fa_refresh_and_cancel(replicas, tg_world, events):
     tg_world.accept_login_token(u, token_of(fresh["qrUrl"]))
     await events.wait("login-password-needed", lambda d: d["qrSessionId"] == qr["sessionId"])
     wrong = await r.call(A.QrLoginSubmit2fa, {"sessionId": qr["sessionId"], "password": "nope"})
+    assert wrong["error"]["code"] == "LOGIN_REJECTED"
     assert wrong["error"]["details"]["telegramError"] == "PASSWORD_HASH_INVALID"
     done = await r.ok(A.QrLoginSubmit2fa, {"sessionId": qr["sessionId"], "password": "s3cret"})
     assert done["state"] == "success"

@@ -85,6 +85,7 @@ def test_describe_reads_types_and_limits() -> None:
 def test_each_error_class_has_its_exit_code() -> None:
     expected = {
         "VALIDATION_ERROR": Exit.VALIDATION,
+        "LOGIN_REJECTED": Exit.VALIDATION,
         "UNAUTHORIZED": Exit.AUTH,
         "FORBIDDEN": Exit.AUTH,
         "NOT_FOUND": Exit.NOT_FOUND,

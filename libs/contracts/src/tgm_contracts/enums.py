@@ -73,6 +73,10 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     FLOOD_WAIT = "FLOOD_WAIT"
     TELEGRAM_ERROR = "TELEGRAM_ERROR"
+    #: What a person typed into a login step was refused: a wrong or expired code, a wrong 2FA
+    #: password, a phone number without an account (`details.telegramError`; `details.restart` when
+    #: `login-account` must start again). The caller's input, not a failure of Telegram or of ours.
+    LOGIN_REJECTED = "LOGIN_REJECTED"
     #: An upstream service (an AI provider) rejected the key TG-Matrix holds for it: not the caller's key.
     UPSTREAM_AUTH = "UPSTREAM_AUTH"
     UNAVAILABLE = "UNAVAILABLE"
@@ -90,6 +94,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.FLOOD_WAIT: 429,
     ErrorCode.TELEGRAM_ERROR: 502,
+    ErrorCode.LOGIN_REJECTED: 400,
     ErrorCode.UPSTREAM_AUTH: 502,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,

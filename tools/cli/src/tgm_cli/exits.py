@@ -5,7 +5,7 @@
 | 0    | success                                                                  |
 | 1    | any other failure (INTERNAL, TELEGRAM_ERROR, a failed backup, a bad file) |
 | 2    | the command line itself is wrong (click's usage errors)                  |
-| 3    | VALIDATION_ERROR: the payload was refused (here or by the gateway)       |
+| 3    | VALIDATION_ERROR or LOGIN_REJECTED: the payload or the typed code/password was refused |
 | 4    | UNAUTHORIZED or FORBIDDEN: no/invalid key, or the key's role is too low  |
 | 5    | NOT_FOUND: unknown command, or what it names does not exist              |
 | 6    | CONFLICT                                                                 |
@@ -34,6 +34,7 @@ class Exit(IntEnum):
 
 BY_CODE: dict[str, Exit] = {
     "VALIDATION_ERROR": Exit.VALIDATION,
+    "LOGIN_REJECTED": Exit.VALIDATION,
     "UNAUTHORIZED": Exit.AUTH,
     "FORBIDDEN": Exit.AUTH,
     "NOT_FOUND": Exit.NOT_FOUND,

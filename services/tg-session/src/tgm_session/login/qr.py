@@ -46,7 +46,7 @@ from ..ports import AccountClient, LoginToken, TelegramFailure, TelegramUnreacha
 from ..settings import SessionSettings
 from ..store import Doc
 from . import qr_image
-from .service import AccountLogin
+from .service import AccountLogin, rejected
 
 log = logging.getLogger("tgm.session.qr")
 
@@ -624,7 +624,7 @@ class QrLogins(AccountLogin):
                             recoverable=True,
                         )
                     )
-                raise await self._error(exc) from None
+                raise (rejected(exc) or await self._error(exc)) from None
             except TelegramUnreachable as exc:
                 raise await self._error(exc) from None
             await self._finish(run, profile)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from tgm_contracts import ErrorCode
 from tgm_contracts.base import Ack, utcnow
 from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.events_session import AccountLoggedIn, LoginCodeSent, LoginFailed, LoginPasswordNeeded
@@ -40,6 +41,30 @@ log = logging.getLogger("tgm.session.login")
 LOCK_SECONDS = 90
 #: Telegram answers these when a pending login cannot go on: it must start again.
 RESTART = {"PHONE_CODE_EXPIRED", "PHONE_CODE_HASH_EMPTY", "PHONE_NUMBER_UNOCCUPIED", "PHONE_NUMBER_BANNED"}
+
+
+#: Telegram's refusals of what the person typed, answered LOGIN_REJECTED (400) with these words
+#: instead of TELEGRAM_ERROR (502): the person corrects the input; nothing failed on our side.
+REJECTED = {
+    "PHONE_CODE_INVALID": "the code is wrong; try again",
+    "PHONE_CODE_EMPTY": "the code is empty; type the code Telegram sent",
+    "PHONE_CODE_EXPIRED": "the code expired; call login-account for a new one",
+    "PASSWORD_HASH_INVALID": "the 2FA password is wrong; try again",
+    "PHONE_NUMBER_INVALID": "Telegram does not accept this phone number; check it (+ and country code)",
+    "PHONE_NUMBER_UNOCCUPIED": "this phone has no Telegram account (sign-ups are not done by the product)",
+}
+
+
+def rejected(exc: TelegramFailure) -> DomainError | None:
+    """The LOGIN_REJECTED answer to a refusal of the person's input, or None for any other refusal."""
+    message = REJECTED.get(exc.name)
+    if message is None:
+        return None
+    return DomainError(
+        ErrorCode.LOGIN_REJECTED,
+        message,
+        {"telegramError": exc.full, "restart": exc.name in RESTART, "method": exc.method or None},
+    )
 
 
 def login_context(account_id: str) -> str:
@@ -215,9 +240,10 @@ class CodeLogin(AccountLogin):
             session = client.session_string()
         except (TelegramFailure, TelegramUnreachable) as exc:
             if isinstance(exc, TelegramFailure):
-                await self._failed(
-                    doc, exc, recoverable=exc.name not in RESTART, message="Telegram refused to send a code"
-                )
+                message = REJECTED.get(exc.name, "Telegram refused to send a code")
+                await self._failed(doc, exc, recoverable=exc.name not in RESTART, message=message)
+                if (refusal := rejected(exc)) is not None:
+                    raise refusal from None
             raise await self.health.failure(doc["_id"], exc, method="auth.sendCode") from None
         finally:
             if client is not None:
@@ -269,19 +295,13 @@ class CodeLogin(AccountLogin):
             await self.repos.code_logins.delete(doc["_id"])
             if self._needs_login(doc):
                 await self.health.transition(doc["_id"], AccountState.NEW, exc.name)
-        messages = {
-            "PHONE_CODE_INVALID": "the code is wrong; try again",
-            "PHONE_CODE_EXPIRED": "the code expired; call login-account for a new one",
-            "PASSWORD_HASH_INVALID": "the 2FA password is wrong; try again",
-            "PHONE_NUMBER_UNOCCUPIED": "this phone has no Telegram account (sign-ups are not done by the product)",
-        }
         await self._failed(
             doc,
             exc,
             recoverable=not restart,
-            message=messages.get(exc.name, "Telegram refused the login step"),
+            message=REJECTED.get(exc.name, "Telegram refused the login step"),
         )
-        return await self.health.failure(doc["_id"], exc)
+        return rejected(exc) or await self.health.failure(doc["_id"], exc)
 
     async def _password_needed(self, doc: Doc, pending: Doc, client: AccountClient) -> LoginStep:
         hint = None
