@@ -1,8 +1,10 @@
 """`@answers(Cmd)` on a use case method and `route_use_case`: every marked method is served, a method
-without a request answers an `Empty` command, and a wrong declaration fails before any call."""
+without a request answers an `Empty` command, `principal=True` passes who calls, one method may answer
+two commands, and a wrong declaration fails before any call."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,7 @@ from pydantic import Field
 from tgm_contracts import Rpc, Service
 from tgm_contracts.base import Empty, Request, Response
 from tgm_contracts.command import RPCS
+from tgm_contracts.envelope import Headers
 from tgm_runtime import RuntimeSettings, ServiceRuntime
 from tgm_runtime.routes import answered, answers, route_use_case
 from tgm_runtime.testing import runtime_client
@@ -36,8 +39,24 @@ class Count(Rpc, name="test-routes-count", owner=Service.ANALYTICS, request=Empt
     pass
 
 
-RPCS.remove(Shout)
-RPCS.remove(Count)
+class Sign(
+    Rpc, name="test-routes-sign", owner=Service.ANALYTICS, request=ShoutRequest, response=ShoutResponse
+):
+    pass
+
+
+class SignAlias(
+    Rpc, name="test-routes-sign-alias", owner=Service.ANALYTICS, request=ShoutRequest, response=ShoutResponse
+):
+    pass
+
+
+class Whoami(Rpc, name="test-routes-whoami", owner=Service.ANALYTICS, request=Empty, response=ShoutResponse):
+    pass
+
+
+for _call in (Shout, Count, Sign, SignAlias, Whoami):
+    RPCS.remove(_call)
 
 
 class Shouter:
@@ -53,6 +72,15 @@ class Shouter:
     async def count(self) -> ShoutResponse:
         return ShoutResponse(text=str(self.shouted))
 
+    @answers(Sign, principal=True)
+    @answers(SignAlias, principal=True)
+    async def sign(self, req: ShoutRequest, by: str | None) -> ShoutResponse:
+        return ShoutResponse(text=f"{req.text} by {by}")
+
+    @answers(Whoami, principal=True)
+    async def whoami(self, by: str | None) -> ShoutResponse:
+        return ShoutResponse(text=str(by))
+
     async def not_served(self, req: ShoutRequest) -> ShoutResponse:
         raise AssertionError("never routed")
 
@@ -60,6 +88,12 @@ class Shouter:
 class Mistaken:
     @answers(Shout)
     async def shout(self) -> ShoutResponse:
+        raise AssertionError("never routed")
+
+
+class Unsigned:
+    @answers(Count, principal=True)
+    async def count(self) -> ShoutResponse:
         raise AssertionError("never routed")
 
 
@@ -83,12 +117,17 @@ def shout_runtime() -> ServiceRuntime[ShoutApp]:
 
 @pytest.mark.unit
 def test_answered_lists_the_marked_methods_and_refuses_a_request_dropped() -> None:
-    assert sorted((cmd.NAME, name, takes) for cmd, name, takes in answered(Shouter)) == [
-        ("test-routes-count", "count", False),
-        ("test-routes-shout", "shout", True),
+    assert sorted((a.cmd.NAME, a.name, a.takes_request, a.takes_principal) for a in answered(Shouter)) == [
+        ("test-routes-count", "count", False, False),
+        ("test-routes-shout", "shout", True, False),
+        ("test-routes-sign", "sign", True, True),
+        ("test-routes-sign-alias", "sign", True, True),
+        ("test-routes-whoami", "whoami", False, True),
     ]
     with pytest.raises(TypeError, match="takes no request but test-routes-shout sends one"):
         answered(Mistaken)
+    with pytest.raises(TypeError, match=r"Unsigned\.count takes no principal"):
+        answered(Unsigned)
     rt: ServiceRuntime[Any] = ServiceRuntime(
         Service.ANALYTICS, "test", settings=RuntimeSettings(nats_url="nats://127.0.0.1:1")
     )
@@ -108,3 +147,22 @@ async def test_route_use_case_serves_every_marked_method_of_the_current_app(mong
         unknown = await client.request(Count.SUBJECT, {"extra": 1})
         assert unknown["error"]["code"] == "VALIDATION_ERROR"
         assert client.runtime.app.shouter.shouted == 1
+
+
+@pytest.mark.component
+async def test_route_use_case_passes_who_calls_to_a_method_marked_principal(mongo_server: Any) -> None:
+    async with runtime_client(shout_runtime(), mongo_server.uri) as client:
+
+        async def call(subject: str, body: dict[str, Any]) -> Any:
+            headers = {Headers.PRINCIPAL: "ops@example.com"}
+            reply = await client.broker.request(body, subject=subject, headers=headers, timeout=30)
+            return json.loads(reply.body)
+
+        for subject in (Sign.SUBJECT, SignAlias.SUBJECT):
+            assert await call(subject, {"text": "hi"}) == {
+                "ok": True,
+                "data": {"text": "hi by ops@example.com"},
+            }
+        assert await call(Whoami.SUBJECT, {}) == {"ok": True, "data": {"text": "ops@example.com"}}
+        assert (await client.request(Whoami.SUBJECT, {}))["data"]["text"] == "None"
+        assert (await call(Whoami.SUBJECT, {"extra": 1}))["error"]["code"] == "VALIDATION_ERROR"

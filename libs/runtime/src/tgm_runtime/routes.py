@@ -15,15 +15,18 @@ marks each method with the command it answers and registers the use case once:
 method is served through `ServiceRuntime.route`, so the envelope, the validation and the start-time check
 of the method's request type against the contract are the same as a written-out route. A method that
 takes no request answers a command whose request is `Empty` (get-tags, ip-get-statistics): the empty
-request is validated and dropped. A handler that needs the call context (the principal, the request id)
-stays written out with `@runtime.command` in `handlers.py`.
+request is validated and dropped. A method that also takes who calls says so, `@answers(AddLead,
+principal=True)` over `add_lead(self, req, by)`, and is served through `route_with_principal` (with no
+request, `stop(self, by)`, it answers an `Empty` command). One method may answer several commands (an
+alias kept for the earlier client): stack the decorators. A handler that needs more of the call context
+(the request id) stays written out with `@runtime.command` in `handlers.py`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from tgm_contracts import Command, Rpc
 from tgm_contracts.base import Empty
@@ -38,28 +41,41 @@ Answered = type[Command] | type[Rpc]
 _MARK = "__tgm_answers__"
 
 
-def answers(cmd: Answered) -> Callable[[F], F]:
-    """Declare the decorated use case method as the one that answers `cmd` (see `route_use_case`)."""
+class Answer(NamedTuple):
+    """One command a use case method answers, and what the method takes besides `self`."""
+
+    cmd: Answered
+    name: str
+    takes_request: bool
+    takes_principal: bool = False
+
+
+def answers(cmd: Answered, *, principal: bool = False) -> Callable[[F], F]:
+    """Declare the decorated use case method as the one that answers `cmd` (see `route_use_case`);
+    `principal=True`: it also takes the caller's principal, after the request."""
 
     def mark(fn: F) -> F:
-        setattr(fn, _MARK, cmd)
+        setattr(fn, _MARK, [*getattr(fn, _MARK, ()), (cmd, principal)])
         return fn
 
     return mark
 
 
-def answered(owner: type) -> list[tuple[Answered, str, bool]]:
-    """The `@answers` methods of a use case class: (command, method name, whether it takes the request)."""
+def answered(owner: type) -> list[Answer]:
+    """The `@answers` methods of a use case class, one entry per command they answer."""
     found = []
     for name, member in inspect.getmembers(owner, inspect.isfunction):
-        cmd = getattr(member, _MARK, None)
-        if cmd is None:
-            continue
-        params = [p for p in inspect.signature(member).parameters.values() if p.default is p.empty]
-        takes_request = len(params) > 1  # besides self
-        if not takes_request and not issubclass(cmd.Request, Empty):
-            raise TypeError(f"{cmd.NAME}: {member.__qualname__} takes no request but {cmd.NAME} sends one")
-        found.append((cmd, name, takes_request))
+        for cmd, principal in getattr(member, _MARK, ()):
+            params = [p for p in inspect.signature(member).parameters.values() if p.default is p.empty]
+            taken = len(params) - 1  # besides self
+            if principal and taken < 1:
+                raise TypeError(f"{cmd.NAME}: {member.__qualname__} takes no principal")
+            takes_request = taken > (1 if principal else 0)
+            if not takes_request and not issubclass(cmd.Request, Empty):
+                raise TypeError(
+                    f"{cmd.NAME}: {member.__qualname__} takes no request but {cmd.NAME} sends one"
+                )
+            found.append(Answer(cmd, name, takes_request, principal))
     return found
 
 
@@ -71,23 +87,31 @@ def route_use_case(
     routes = answered(owner)
     if not routes:
         raise ValueError(f"{owner.__qualname__} has no @answers method")
-    for cmd, name, takes_request in routes:
-        runtime.route(cmd, _reach(use_case, name, takes_request))
+    for cmd, name, takes_request, takes_principal in routes:
+        reach = _reach(use_case, name, takes_request, takes_principal)
+        if takes_principal:
+            runtime.route_with_principal(cmd, reach)
+        else:
+            runtime.route(cmd, reach)
 
 
 def _reach(
-    use_case: Callable[[AppT], Any], name: str, takes_request: bool
-) -> Callable[[AppT], Callable[[Any], Awaitable[Any]]]:
+    use_case: Callable[[AppT], Any], name: str, takes_request: bool, takes_principal: bool
+) -> Callable[[AppT], Callable[..., Awaitable[Any]]]:
     if takes_request:
         return lambda app: getattr(use_case(app), name)
 
-    def without_request(app: AppT) -> Callable[[Empty], Awaitable[Any]]:
+    def without_request(app: AppT) -> Callable[..., Awaitable[Any]]:
         method = getattr(use_case(app), name)
 
         async def call(req: Empty) -> Any:
             return await method()
 
-        call.__qualname__ = method.__qualname__
-        return call
+        async def call_by(req: Empty, by: str | None) -> Any:
+            return await method(by)
+
+        served = call_by if takes_principal else call
+        served.__qualname__ = method.__qualname__
+        return served
 
     return without_request

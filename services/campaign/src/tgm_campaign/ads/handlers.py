@@ -1,24 +1,18 @@
-"""The 9 ads commands: thin handlers, one use case each (those that change a campaign take who asks);
-and the replies to the posts, from campaign's one `message-received` consumer."""
+"""The 9 ads commands, each declared once on the `AdService` method that answers it (`@answers(Cmd)`,
+`tgm_runtime.routes`; those that change a campaign take who asks); and the replies to the posts, from
+campaign's one `message-received` consumer."""
 
 from __future__ import annotations
 
-from tgm_contracts.commands import ads as cmd
 from tgm_contracts.events_session import MessageReceived
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .service import AdService
 
 
 def register(runtime: Runtime) -> None:
-    runtime.route_with_principal(cmd.CreateAdCampaign, lambda app: app.ads.create)
-    runtime.route_with_principal(cmd.UpdateAdCampaign, lambda app: app.ads.update)
-    runtime.route_with_principal(cmd.DeleteAdCampaign, lambda app: app.ads.delete)
-    runtime.route(cmd.GetAdCampaigns, lambda app: app.ads.list)
-    runtime.route_with_principal(cmd.StartAdCampaign, lambda app: app.ads.start)
-    runtime.route_with_principal(cmd.StopAdCampaign, lambda app: app.ads.stop)
-    runtime.route(cmd.GetAdTemplates, lambda app: app.ads.templates)
-    runtime.route(cmd.GetAdStats, lambda app: app.ads.stats)
-    runtime.route(cmd.PreviewAd, lambda app: app.ads.preview)
+    route_use_case(runtime, AdService, lambda app: app.ads)
 
     @runtime.on_event(MessageReceived, "ad_replies")
     async def on_message(evt: MessageReceived) -> None:

@@ -28,6 +28,7 @@ from tgm_contracts.commands import ads as cmd
 from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import CampaignStatus, PreviewInput, TemplateVariable, peer_key
 from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..automation.group_service import GroupService
 from ..automation.monitoring_service import MonitoringService
@@ -121,6 +122,7 @@ class AdService:
             "updated_at": now,
         }
 
+    @answers(cmd.CreateAdCampaign, principal=True)
     async def create(self, req: cmd.CreateAdCampaignRequest, by: str | None) -> cmd.AdCampaignView:
         spec = cmd.AdCampaignSpec.model_validate(req.model_dump(include=set(SPEC_FIELDS)))
         await self._check(spec)
@@ -140,6 +142,7 @@ class AdService:
             return await self.start(cmd.AdCampaignIdRequest(id=doc["_id"]), by)
         return (await self.views([doc]))[0]
 
+    @answers(cmd.UpdateAdCampaign, principal=True)
     async def update(self, req: cmd.UpdateAdCampaignRequest, by: str | None) -> cmd.AdCampaignView:
         doc = await self._get(req.id)
         current = spec_of(doc).model_dump(by_alias=False)
@@ -161,6 +164,7 @@ class AdService:
             raise NotFound(f"ad campaign {req.id} does not exist")
         return (await self.views([moved]))[0]
 
+    @answers(cmd.DeleteAdCampaign, principal=True)
     async def delete(self, req: cmd.AdCampaignIdRequest, by: str | None) -> Ack:
         doc = await self._get(req.id)
         if not await self.store.delete(req.id):
@@ -171,6 +175,7 @@ class AdService:
             await self.runner.state_changed(stopped, CampaignStatus.RUNNING, "deleted")
         return Ack(affected=1)
 
+    @answers(cmd.GetAdCampaigns)
     async def list(self, req: cmd.GetAdCampaignsRequest) -> Page[cmd.AdCampaignView]:
         statuses = [s.value for s in req.statuses] if req.statuses else None
         docs, cursor, total = await self.store.page(
@@ -188,6 +193,7 @@ class AdService:
             raise Conflict("the schedule has no run left (endAt is past); change the schedule")
         return at
 
+    @answers(cmd.StartAdCampaign, principal=True)
     async def start(self, req: cmd.AdCampaignIdRequest, by: str | None) -> cmd.AdCampaignView:
         doc = await self._get(req.id)
         if doc["status"] == RUNNING:
@@ -216,6 +222,7 @@ class AdService:
         await self.runner.state_changed(moved, previous, "started")
         return (await self.views([moved]))[0]
 
+    @answers(cmd.StopAdCampaign, principal=True)
     async def stop(self, req: cmd.StopAdCampaignRequest, by: str | None) -> cmd.AdCampaignView:
         doc = await self._get(req.id)
         now = utc(self.clock())
@@ -248,6 +255,7 @@ class AdService:
 
     # --- templates, preview ----------------------------------------------------------------------
 
+    @answers(cmd.GetAdTemplates)
     async def templates(self, req: cmd.GetAdTemplatesRequest) -> Page[cmd.AdTemplateView]:
         docs = await self.messaging.templates.find(
             category="ad", active_only=req.active_only, search=req.search, ids=None
@@ -265,6 +273,7 @@ class AdService:
         ]
         return Page(items=items, total=len(items))
 
+    @answers(cmd.PreviewAd)
     async def preview(self, req: cmd.PreviewAdRequest) -> cmd.AdPreview:
         sample = PreviewInput(
             variables=req.variables, recipient=req.recipient, samples=req.samples, seed=req.seed
@@ -407,6 +416,7 @@ class AdService:
             )
         return out
 
+    @answers(cmd.GetAdStats)
     async def stats(self, req: cmd.GetAdStatsRequest) -> cmd.AdStats:
         if req.since and req.until and req.until <= req.since:
             raise Invalid("until must be after since", {"field": "until"})

@@ -34,6 +34,7 @@ from tgm_contracts.commands import automation as cmd
 from tgm_contracts.events_campaign import CampaignProgress
 from tgm_contracts.models.campaign import CampaignStatus, LeadStage
 from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..messaging.clock import Clock, aware, utc
 from ..messaging.queue_control import QueueControl
@@ -127,6 +128,7 @@ class CampaignService:
         if missing:
             raise NotFound(f"no such account: {', '.join(missing)}", {"missing": missing})
 
+    @answers(cmd.AddCampaign, principal=True)
     async def add(self, req: cmd.AddCampaignRequest, by: str | None) -> cmd.CampaignView:
         await self._check(req)
         now = utc(self.clock())
@@ -177,6 +179,7 @@ class CampaignService:
             raise NotFound(f"campaign {campaign_id} does not exist")
         return doc
 
+    @answers(cmd.RemoveCampaign, principal=True)
     async def remove(self, req: cmd.RemoveCampaignRequest, by: str | None) -> Ack:
         doc = await self._get(req.id)
         deleted = await self.store.delete(req.id)
@@ -188,6 +191,7 @@ class CampaignService:
             )
         return Ack(affected=int(deleted) + cancelled)
 
+    @answers(cmd.GetCampaigns)
     async def list(self, req: cmd.GetCampaignsRequest) -> Page[cmd.CampaignView]:
         statuses = [s.value for s in req.statuses] if req.statuses else None
         docs, cursor, total = await self.store.page(
@@ -221,6 +225,7 @@ class CampaignService:
 
     # --- start / stop --------------------------------------------------------------------------
 
+    @answers(cmd.StartCampaign, principal=True)
     async def start(self, req: cmd.CampaignIdRequest, by: str | None) -> cmd.CampaignView:
         """Arm (future `startAt`) or start a campaign now; a running one is answered as it is."""
         doc = await self._get(req.campaign_id)
@@ -254,6 +259,7 @@ class CampaignService:
         await self.runner.state_changed(moved, CampaignStatus(doc["status"]), reason)
         return await self.view(moved)
 
+    @answers(cmd.StopCampaign, principal=True)
     async def stop(self, req: cmd.StopCampaignRequest, by: str | None) -> cmd.CampaignView:
         """Stop a running or armed campaign (in-flight sends finish); stopping a stopped one only
         cancels what is still waiting, when asked."""
@@ -363,6 +369,7 @@ class CampaignService:
             docs = [by_id[i] for i in leads if i in by_id] + [by_user[u] for u in users if u in by_user]
             out[cid].won = sum(d.get("stage") == LeadStage.CLOSED_WON.value for d in docs)
 
+    @answers(cmd.GetCampaignStats)
     async def stats(self, req: cmd.GetCampaignStatsRequest) -> cmd.CampaignStatsReport:
         if req.since and req.until and req.until <= req.since:
             raise Invalid("until must be after since", {"field": "until"})

@@ -67,6 +67,7 @@ from tgm_contracts.rpc_session import (
     ResolvePeerRequest,
 )
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..messaging.clock import Clock, utc
 from .group_store import GroupTaken
@@ -183,6 +184,7 @@ class GroupService:
 
     # --- commands ---------------------------------------------------------------------------------
 
+    @answers(cmd.AddGroup, principal=True)
     async def add(self, req: cmd.AddGroupRequest, by: str | None) -> cmd.MonitoredGroupView:
         ref = req.group
         if isinstance(ref, int) and not -(2**63) <= ref < 2**63:
@@ -229,6 +231,7 @@ class GroupService:
             )
         return group_view(doc)
 
+    @answers(cmd.RemoveGroup, principal=True)
     async def remove(self, req: cmd.GroupIdRequest, by: str | None) -> Ack:
         doc = await self.stores.groups.delete(req.id)
         if doc is None:
@@ -241,6 +244,7 @@ class GroupService:
         await self._notify(doc, "removed")
         return Ack(affected=1)
 
+    @answers(cmd.GetMonitoredGroups)
     async def list(self, req: cmd.GetMonitoredGroupsRequest) -> Page[cmd.MonitoredGroupView]:
         docs = await self.stores.groups.find(
             active_only=req.active_only,
@@ -250,6 +254,7 @@ class GroupService:
         )
         return Page[cmd.MonitoredGroupView](items=[group_view(d) for d in docs], total=len(docs))
 
+    @answers(cmd.BindKeywordSet, principal=True)
     async def bind(self, req: cmd.KeywordBindingRequest, by: str | None) -> cmd.MonitoredGroupView:
         await self._get(req.group_id)
         if await self.keywords.missing([req.keyword_set_id]):
@@ -267,6 +272,7 @@ class GroupService:
         await self._notify(doc, "bound")
         return group_view(doc)
 
+    @answers(cmd.UnbindKeywordSet, principal=True)
     async def unbind(self, req: cmd.KeywordBindingRequest, by: str | None) -> cmd.MonitoredGroupView:
         doc = await self.stores.groups.pull_set(req.group_id, req.keyword_set_id, utc(self.clock()))
         if doc is None:
@@ -278,6 +284,7 @@ class GroupService:
         await self._notify(doc, "unbound")
         return group_view(doc)
 
+    @answers(cmd.PauseMonitoring, principal=True)
     async def pause(self, req: cmd.PauseMonitoringRequest, by: str | None) -> cmd.MonitoredGroupView:
         await self._get(req.group_id)
         doc = await self.stores.groups.update(
@@ -291,6 +298,7 @@ class GroupService:
         await self._notify(doc, "paused")
         return group_view(doc)
 
+    @answers(cmd.ResumeMonitoring, principal=True)
     async def resume(self, req: cmd.ResumeMonitoringRequest, by: str | None) -> cmd.MonitoredGroupView:
         doc = await self.stores.groups.update(
             req.group_id,

@@ -34,6 +34,7 @@ from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import automation as cmd
 from tgm_contracts.events_campaign import EntityChanged
 from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..messaging.clock import Clock, utc
 from . import matcher as matching
@@ -122,6 +123,7 @@ class KeywordSetService:
 
     # --- commands ---------------------------------------------------------------------------------
 
+    @answers(cmd.AddKeywordSet, principal=True)
     async def add(self, req: cmd.KeywordSetSpec, by: str | None) -> cmd.KeywordSetView:
         fields = self._fields(req, previous=None)
         try:
@@ -133,6 +135,7 @@ class KeywordSetService:
         await self._changed(doc["_id"], "created", by)
         return keyword_set_view(doc)
 
+    @answers(cmd.SaveKeywordSet, principal=True)
     async def save(self, req: cmd.SaveKeywordSetRequest, by: str | None) -> cmd.KeywordSetView:
         if req.id is None:
             return await self.add(req, by)
@@ -154,6 +157,8 @@ class KeywordSetService:
                 return await self._view(doc)
         raise Conflict(f"keyword set {req.id} kept changing while it was saved; try again")
 
+    @answers(cmd.DeleteKeywordSet, principal=True)
+    @answers(cmd.RemoveKeywordSet, principal=True)
     async def delete(self, req: cmd.DeleteKeywordSetRequest, by: str | None) -> Ack:
         if await self.stores.keyword_sets.get(req.id) is None:
             raise NotFound(f"keyword set {req.id} does not exist")
@@ -181,6 +186,7 @@ class KeywordSetService:
             await self.on_groups_changed()
         return Ack(affected=1)
 
+    @answers(cmd.GetKeywordSets)
     async def list(self, req: cmd.GetKeywordSetsRequest) -> Page[cmd.KeywordSetView]:
         docs = await self.stores.keyword_sets.find(
             active_only=req.active_only, search=req.search, ids=req.ids
@@ -195,6 +201,7 @@ class KeywordSetService:
         ]
         return Page[cmd.KeywordSetView](items=views, total=len(views))
 
+    @answers(cmd.AddKeyword, principal=True)
     async def add_keyword(self, req: cmd.AddKeywordRequest, by: str | None) -> cmd.KeywordSetView:
         def change(doc: dict[str, Any]) -> Keywords:
             mode = doc.get("match_mode", "contains")
@@ -226,6 +233,7 @@ class KeywordSetService:
 
         return await self._edit_keywords(req.set_id, change, by)
 
+    @answers(cmd.RemoveKeyword, principal=True)
     async def remove_keyword(self, req: cmd.RemoveKeywordRequest, by: str | None) -> cmd.KeywordSetView:
         def change(doc: dict[str, Any]) -> Keywords:
             keywords = list(doc.get("keywords") or [])

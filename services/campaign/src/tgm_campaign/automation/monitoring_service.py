@@ -40,6 +40,7 @@ from tgm_contracts.commands import automation as cmd
 from tgm_contracts.events_campaign import MonitoringStateChanged
 from tgm_contracts.models.campaign import MonitoredChats
 from tgm_runtime import DomainError, NotFound
+from tgm_runtime.routes import answers
 
 from ..messaging.clock import Clock, utc
 from .group_service import GroupService, Listeners, listener_state
@@ -106,6 +107,7 @@ class MonitoringService:
 
     # --- commands ---------------------------------------------------------------------------------
 
+    @answers(cmd.StartMonitoring, principal=True)
     async def start(self, req: cmd.StartMonitoringRequest, by: str | None) -> cmd.MonitoringStatus:
         if req.group_ids:
             missing = await self.groups.missing(req.group_ids)
@@ -142,6 +144,7 @@ class MonitoringService:
             }
         )
 
+    @answers(cmd.StopMonitoring, principal=True)
     async def stop(self, by: str | None) -> cmd.MonitoringStatus:
         state = await self.stores.monitoring.set_active(False, None, by, utc(self.clock()))
         self._state = (time.monotonic(), state)

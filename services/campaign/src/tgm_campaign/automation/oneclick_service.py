@@ -42,6 +42,7 @@ from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import OneClickProgress
 from tgm_contracts.models.campaign import CampaignStatus, QueueScope
 from tgm_runtime import DomainError, Invalid
+from tgm_runtime.routes import answers
 
 from ..messaging.clock import Clock
 from ..messaging.queue_control import QueueControl
@@ -140,6 +141,7 @@ class OneClickService:
 
     # --- start -----------------------------------------------------------------------------------
 
+    @answers(cmd.OneClickStart, principal=True)
     async def start(self, req: cmd.OneClickStartRequest, by: str | None) -> cmd.OneClickResult:
         if req.campaign_ids and len(set(req.campaign_ids)) > MAX_CAMPAIGNS:
             raise Invalid(
@@ -226,6 +228,7 @@ class OneClickService:
 
     # --- stop ------------------------------------------------------------------------------------
 
+    @answers(cmd.OneClickStop, principal=True)
     async def stop(self, req: cmd.OneClickStopRequest, by: str | None) -> cmd.OneClickResult:
         async with self._lock:
             run = _Run(self.emit, "stop", STOP_STEPS)

@@ -36,6 +36,7 @@ from tgm_contracts.rpc_session import DescribeAccounts, DescribeAccountsRequest
 from tgm_contracts.settings import GeneralSettings
 from tgm_contracts.sys import SettingsGet, SettingsSections
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.routes import answers
 from tgm_runtime.single_flight import SingleFlight
 
 from ..messaging.clock import Clock, utc
@@ -212,6 +213,7 @@ class TriggerRuleService:
                     {"field": "senderAccountIds", "missing": list(briefs.missing)},
                 )
 
+    @answers(cmd.SaveTriggerRule, principal=True)
     async def save(self, req: cmd.SaveTriggerRuleRequest, by: str | None) -> cmd.TriggerRuleView:
         await self._validate(req)
         fields = req.model_dump(mode="json", by_alias=False, exclude={"id"})
@@ -228,6 +230,7 @@ class TriggerRuleService:
         await self.emit(EntityChanged(entity="trigger_rule", entity_id=doc["_id"], action=action, by=by))
         return await self.view(doc)
 
+    @answers(cmd.DeleteTriggerRule, principal=True)
     async def delete(self, req: cmd.RuleIdRequest, by: str | None) -> Ack:
         if not await self.stores.rules.delete(req.id):
             raise NotFound(f"trigger rule {req.id} does not exist")
@@ -236,6 +239,7 @@ class TriggerRuleService:
         await self.emit(EntityChanged(entity="trigger_rule", entity_id=req.id, action="deleted", by=by))
         return Ack(affected=1)
 
+    @answers(cmd.ToggleTriggerRule, principal=True)
     async def toggle(self, req: cmd.ToggleTriggerRuleRequest, by: str | None) -> cmd.TriggerRuleView:
         if req.is_active is not False:  # activating: its references must still hold
             current = await self.stores.rules.get(req.id)
@@ -256,6 +260,7 @@ class TriggerRuleService:
         await self.emit(EntityChanged(entity="trigger_rule", entity_id=req.id, action="updated", by=by))
         return await self.view(doc)
 
+    @answers(cmd.GetTriggerRules)
     async def list(self, req: cmd.GetTriggerRulesRequest) -> Page[cmd.TriggerRuleView]:
         docs = await self.stores.rules.find(
             active_only=req.active_only, keyword_set_id=req.keyword_set_id, group_id=req.group_id
@@ -314,6 +319,7 @@ class TriggerRuleService:
 
     # --- the dry run ---------------------------------------------------------------------------------
 
+    @answers(cmd.TestTriggerRule)
     async def test(self, req: cmd.TriggerTestRequest) -> cmd.TriggerTestResult:
         now = utc(self.clock())
         if req.rule_id is not None:

@@ -36,6 +36,7 @@ from tgm_contracts.commands.accounts import GetAccounts, GetAccountsRequest
 from tgm_contracts.models.ai import AiSettingsView
 from tgm_contracts.models.session import AccountRole, AccountState, AccountView
 from tgm_runtime import DomainError
+from tgm_runtime.routes import answers
 
 from ..messaging.clock import Clock, utc
 from ..messaging.status import StatusService
@@ -99,6 +100,7 @@ class SystemStatusService:
         self.ai = AiControl(call, request, deadline)
         self.deadline = deadline
 
+    @answers(cmd.GetSystemStatus)
     async def status(self, req: Empty) -> cmd.SystemStatus:
         failed: list[str] = []
 

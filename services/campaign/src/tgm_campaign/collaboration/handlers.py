@@ -1,39 +1,23 @@
-"""The 15 multi-role commands: thin handlers, one use case each; and the consumer of group and
-private messages that runs and swarms react to."""
+"""The 15 multi-role commands (roles, scripts, scenarios; runs; swarms), each declared once on the use
+case method that answers it (`@answers(Cmd)`, `tgm_runtime.routes`); and the consumers of group and
+private messages and lead stage changes that runs and swarms react to."""
 
 from __future__ import annotations
 
-from tgm_contracts.commands import collaboration as cmd
 from tgm_contracts.events_campaign import LeadStageChanged
 from tgm_contracts.events_session import MessageReceived
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .library import RoleLibrary
+from .service import CollaborationService
+from .swarm import SwarmService
 
 
 def register(runtime: Runtime) -> None:
-    # --- roles, scripts, scenarios --------------------------------------------------------------
-
-    runtime.route_with_principal(cmd.SaveRole, lambda app: app.library.save_role)
-    runtime.route_with_principal(cmd.DeleteRole, lambda app: app.library.delete_role)
-    runtime.route(cmd.GetRoles, lambda app: app.library.roles)
-    runtime.route_with_principal(cmd.SaveScript, lambda app: app.library.save_script)
-    runtime.route_with_principal(cmd.DeleteScript, lambda app: app.library.delete_script)
-    runtime.route(cmd.GetScripts, lambda app: app.library.scripts)
-    runtime.route_with_principal(cmd.SaveScenario, lambda app: app.library.save_scenario)
-    runtime.route_with_principal(cmd.DeleteScenario, lambda app: app.library.delete_scenario)
-    runtime.route(cmd.GetScenarios, lambda app: app.library.scenarios)
-
-    # --- collaboration runs ---------------------------------------------------------------------
-
-    runtime.route_with_principal(cmd.StartCollaboration, lambda app: app.collaboration.start)
-    runtime.route_with_principal(cmd.StopCollaboration, lambda app: app.collaboration.stop)
-    runtime.route(cmd.GetCollaborationStatus, lambda app: app.collaboration.status)
-
-    # --- swarms ---------------------------------------------------------------------------------
-
-    runtime.route_with_principal(cmd.StartSwarm, lambda app: app.swarms.start)
-    runtime.route_with_principal(cmd.StopSwarm, lambda app: app.swarms.stop)
-    runtime.route(cmd.GetSwarmStatus, lambda app: app.swarms.status)
+    route_use_case(runtime, RoleLibrary, lambda app: app.library)
+    route_use_case(runtime, CollaborationService, lambda app: app.collaboration)
+    route_use_case(runtime, SwarmService, lambda app: app.swarms)
 
     # --- what runs and swarms react to ----------------------------------------------------------
 

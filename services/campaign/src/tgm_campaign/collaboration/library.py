@@ -56,6 +56,7 @@ from tgm_contracts.commands import collaboration as cmd
 from tgm_contracts.events_campaign import EntityChanged
 from tgm_contracts.rpc_session import DescribeAccounts, DescribeAccountsRequest
 from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..automation.ports import Call, Emit
 from ..messaging import templates
@@ -178,6 +179,7 @@ class RoleLibrary:
 
     # --- roles --------------------------------------------------------------------------------------
 
+    @answers(cmd.SaveRole, principal=True)
     async def save_role(self, req: cmd.SaveRoleRequest, by: str | None) -> cmd.RoleView:
         if not req.name.strip():
             raise Invalid("name: blank", {"field": "name"})
@@ -245,6 +247,7 @@ class RoleLibrary:
         bound = await self._lib.scenarios_binding([doc["_id"]])
         return role_view(doc, [s["_id"] for s in bound[doc["_id"]]])
 
+    @answers(cmd.DeleteRole, principal=True)
     async def delete_role(self, req: cmd.IdRequest, by: str | None) -> Ack:
         async def users() -> dict[str, list[str]]:
             bound = (await self._lib.scenarios_binding([req.id]))[req.id]
@@ -256,6 +259,7 @@ class RoleLibrary:
 
         return await self._delete("role", req.id, users, by)
 
+    @answers(cmd.GetRoles)
     async def roles(self, req: cmd.GetRolesRequest) -> Page[cmd.RoleView]:
         docs = await self._lib.find_roles(
             type=req.type, account_id=req.account_id, active_only=req.active_only
@@ -284,6 +288,7 @@ class RoleLibrary:
 
     # --- scripts ------------------------------------------------------------------------------------
 
+    @answers(cmd.SaveScript, principal=True)
     async def save_script(self, req: cmd.SaveScriptRequest, by: str | None) -> cmd.ScriptView:
         await self._validate_script(req)
         previous = await self._previous("script", req.id)
@@ -291,6 +296,7 @@ class RoleLibrary:
         await self._changed("script", doc["_id"], action, by)
         return script_view(doc)
 
+    @answers(cmd.DeleteScript, principal=True)
     async def delete_script(self, req: cmd.IdRequest, by: str | None) -> Ack:
         async def users() -> dict[str, list[str]]:
             return {
@@ -301,6 +307,7 @@ class RoleLibrary:
 
         return await self._delete("script", req.id, users, by)
 
+    @answers(cmd.GetScripts)
     async def scripts(self, req: cmd.GetScriptsRequest) -> Page[cmd.ScriptView]:
         docs = await self._lib.find_scripts(active_only=req.active_only, search=req.search)
         views = [script_view(d) for d in docs]
@@ -400,6 +407,7 @@ class RoleLibrary:
 
     # --- scenarios ----------------------------------------------------------------------------------
 
+    @answers(cmd.SaveScenario, principal=True)
     async def save_scenario(self, req: cmd.SaveScenarioRequest, by: str | None) -> cmd.ScenarioView:
         await self._validate_scenario(req, req.id)
         previous = await self._previous("scenario", req.id)
@@ -416,12 +424,14 @@ class RoleLibrary:
         await self._changed("scenario", doc["_id"], action, by)
         return await self._scenario_view(doc)
 
+    @answers(cmd.DeleteScenario, principal=True)
     async def delete_scenario(self, req: cmd.IdRequest, by: str | None) -> Ack:
         async def users() -> dict[str, list[str]]:
             return {"runIds": await self.stores.runs.active_using("scenario", req.id)}
 
         return await self._delete("scenario", req.id, users, by)
 
+    @answers(cmd.GetScenarios)
     async def scenarios(self, req: cmd.GetScenariosRequest) -> Page[cmd.ScenarioView]:
         docs = await self._lib.find_scenarios(active_only=req.active_only, script_id=req.script_id)
         views = [await self._scenario_view(d) for d in docs]

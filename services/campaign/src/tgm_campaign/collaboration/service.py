@@ -73,6 +73,7 @@ from tgm_contracts.models.ai import ChatTurn
 from tgm_contracts.models.campaign import CollaborationStatus, PeerView, peer_key
 from tgm_contracts.rpc_session import DescribeAccounts, DescribeAccountsRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
@@ -195,6 +196,7 @@ class CollaborationService:
 
     # --- start ------------------------------------------------------------------------------------
 
+    @answers(cmd.StartCollaboration, principal=True)
     async def start(self, req: cmd.StartCollaborationRequest, by: str | None) -> cmd.CollaborationRunView:
         if req.advance_run_id is not None:
             return await self.advance(req.advance_run_id, by)
@@ -456,6 +458,7 @@ class CollaborationService:
 
     # --- stop, manual advance, status -----------------------------------------------------------------
 
+    @answers(cmd.StopCollaboration, principal=True)
     async def stop(self, req: cmd.StopCollaborationRequest, by: str | None) -> cmd.CollaborationRunView:
         doc = await self._get(req.run_id)
         reason = f"stopped by {by or 'an operator'}" + (f": {req.reason}" if req.reason else "")
@@ -481,6 +484,7 @@ class CollaborationService:
             doc = await self._get(run_id)
         raise Conflict(f"run {run_id} is changing; try again")
 
+    @answers(cmd.GetCollaborationStatus)
     async def status(self, req: cmd.GetCollaborationStatusRequest) -> Page[cmd.CollaborationRunView]:
         query: dict[str, Any] = {}
         if req.run_id is not None:

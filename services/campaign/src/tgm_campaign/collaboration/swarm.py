@@ -69,6 +69,7 @@ from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import AccountChoice, MessageBody, PeerView, SwarmStatus
 from tgm_contracts.rpc_session import ResolvePeer, ResolvePeerRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound, Unavailable
+from tgm_runtime.routes import answers
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
@@ -176,6 +177,7 @@ class SwarmService:
 
     # --- commands ---------------------------------------------------------------------------------
 
+    @answers(cmd.StartSwarm, principal=True)
     async def start(self, req: cmd.SwarmSpec, by: str | None) -> cmd.SwarmView:
         now = utc(self.clock())
         if req.until is not None and req.until <= now:
@@ -248,6 +250,7 @@ class SwarmService:
         await self._state_event(doc, SwarmStatus.RUNNING)
         return await self._view(doc)
 
+    @answers(cmd.StopSwarm, principal=True)
     async def stop(self, req: cmd.StopSwarmRequest, by: str | None) -> cmd.SwarmView:
         doc = await self.stores.swarms.get(req.swarm_id)
         if doc is None:
@@ -255,6 +258,7 @@ class SwarmService:
         stopped = await self._stop(doc, "stopped", by)
         return await self._view(stopped or doc)
 
+    @answers(cmd.GetSwarmStatus)
     async def status(self, req: cmd.GetSwarmStatusRequest) -> Page[cmd.SwarmView]:
         statuses = [s.value for s in req.statuses] if req.statuses else None
         docs, total = await self.stores.swarms.find(req.swarm_id, req.group_id, statuses, STATUS_LIMIT)

@@ -16,6 +16,7 @@ from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.models.campaign import LeadStage
 from tgm_runtime import Invalid
 from tgm_runtime.cursor import Keyset
+from tgm_runtime.routes import answers
 
 from ..messaging.window_store import between
 from .service import FUNNEL, LINEAR, PREVIOUS, Contacts, aware, display_name, name_search
@@ -30,6 +31,7 @@ class FunnelService:
         self.contacts = contacts
         self.leads = leads
 
+    @answers(crm_cmd.GetFunnelStats)
     async def funnel_stats(self, req: crm_cmd.GetFunnelStatsRequest) -> crm_cmd.FunnelStats:
         query: dict[str, Any] = {}
         created = between(req.since, req.until)
@@ -91,6 +93,7 @@ class FunnelService:
             by_source=by_source,
         )
 
+    @answers(crm_cmd.GetFunnelUsers)
     async def funnel_users(self, req: crm_cmd.GetFunnelUsersRequest) -> Page[crm_cmd.FunnelUser]:
         if (
             req.min_intent_score is not None

@@ -1,33 +1,25 @@
-"""The 14 contacts commands (leads, the funnel, tracked users, a user's timeline): thin handlers,
-one use case each; and the CRM's durable consumers (replies, tracked users' group messages, keyword
-matches and trigger runs)."""
+"""The 14 contacts commands (leads, the funnel, tracked users, a user's timeline), each declared once on
+the use case method that answers it (`@answers(Cmd)`, `tgm_runtime.routes`); and the CRM's durable
+consumers (replies, tracked users' group messages, keyword matches and trigger runs)."""
 
 from __future__ import annotations
 
-from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.events_campaign import KeywordMatched, TriggerFired
 from tgm_contracts.events_session import MessageReceived
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .funnel import FunnelService
+from .leads import LeadService
+from .timeline import TimelineService
+from .tracking import TrackingService
 
 
 def register(runtime: Runtime) -> None:
-    # --- contacts (CRM) -------------------------------------------------------------------------
-
-    runtime.route_with_principal(crm_cmd.AddLead, lambda app: app.leads.add_lead)
-    runtime.route_with_principal(crm_cmd.UpdateLead, lambda app: app.leads.update_lead)
-    runtime.route_with_principal(crm_cmd.DeleteLead, lambda app: app.leads.delete_lead)
-    runtime.route(crm_cmd.GetLeads, lambda app: app.leads.get_leads)
-    runtime.route(crm_cmd.GetLeadDetails, lambda app: app.leads.lead_details)
-    runtime.route_with_principal(crm_cmd.UpdateLeadStage, lambda app: app.leads.update_lead_stage)
-    runtime.route_with_principal(crm_cmd.UpdateFunnelStage, lambda app: app.leads.update_funnel_stage)
-    runtime.route_with_principal(crm_cmd.AssignLead, lambda app: app.leads.assign_lead)
-    runtime.route(crm_cmd.GetFunnelStats, lambda app: app.funnel.funnel_stats)
-    runtime.route(crm_cmd.GetFunnelUsers, lambda app: app.funnel.funnel_users)
-    runtime.route_with_principal(crm_cmd.TrackUser, lambda app: app.tracking.track)
-    runtime.route_with_principal(crm_cmd.UntrackUser, lambda app: app.tracking.untrack)
-    runtime.route(crm_cmd.GetTrackedUsers, lambda app: app.tracking.tracked_users)
-    runtime.route(crm_cmd.GetUserActivity, lambda app: app.timeline.user_activity)
+    route_use_case(runtime, LeadService, lambda app: app.leads)
+    route_use_case(runtime, FunnelService, lambda app: app.funnel)
+    route_use_case(runtime, TrackingService, lambda app: app.tracking)
+    route_use_case(runtime, TimelineService, lambda app: app.timeline)
 
     # one consumer of message-received for all of campaign (runtime.on_event); a private chat in order
     @runtime.on_event(

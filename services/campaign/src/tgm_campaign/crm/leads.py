@@ -16,6 +16,7 @@ from tgm_contracts.events_campaign import LeadCaptured
 from tgm_contracts.models.campaign import JobReason, JobState, LeadStage, LeadView
 from tgm_runtime import Conflict, NotFound
 from tgm_runtime.cursor import Keyset
+from tgm_runtime.routes import answers
 
 from ..messaging.compliance import user_keys
 from ..messaging.history_store import message_view
@@ -89,6 +90,7 @@ class LeadService:
             await self.events.job_changed(doc, state, doc["state"], reason=reason, error=why)
         return len(moved)
 
+    @answers(crm_cmd.AddLead, principal=True)
     async def add_lead(self, req: crm_cmd.AddLeadRequest, by: str | None) -> LeadView:
         user_id, username, first, last = req.user_id, req.username, req.first_name, req.last_name
         keys = await self.contacts.keys(user_id, username, req.phone)
@@ -309,6 +311,7 @@ class LeadService:
             doc, _ = await self.contacts.move(doc["_id"], req.stage, by, "added again")
         return lead_view(doc)
 
+    @answers(crm_cmd.UpdateLead, principal=True)
     async def update_lead(self, req: crm_cmd.UpdateLeadRequest, by: str | None) -> LeadView:
         given = req.model_fields_set - {"lead_id", "expected_updated_at"}
         expected = to_ms(req.expected_updated_at) if req.expected_updated_at is not None else None
@@ -366,6 +369,7 @@ class LeadService:
             return lead_view(doc)
         raise Conflict("the lead keeps changing; try again")
 
+    @answers(crm_cmd.DeleteLead, principal=True)
     async def delete_lead(self, req: crm_cmd.LeadIdRequest, by: str | None) -> Ack:
         await self.contacts.lead(req.lead_id)
         if not await self.leads.delete(req.lead_id):
@@ -374,10 +378,12 @@ class LeadService:
         await self.contacts.entity_changed("lead", req.lead_id, "deleted", by)
         return Ack(affected=1)
 
+    @answers(crm_cmd.UpdateLeadStage, principal=True)
     async def update_lead_stage(self, req: crm_cmd.UpdateLeadStageRequest, by: str | None) -> LeadView:
         doc, _ = await self.contacts.move(req.lead_id, req.stage, by, req.reason)
         return lead_view(doc)
 
+    @answers(crm_cmd.UpdateFunnelStage, principal=True)
     async def update_funnel_stage(
         self, req: crm_cmd.UpdateFunnelStageRequest, by: str | None
     ) -> crm_cmd.BulkLeadResult:
@@ -402,6 +408,7 @@ class LeadService:
             unchanged += not moved
         return crm_cmd.BulkLeadResult(affected=affected, unchanged=unchanged, missing=missing)
 
+    @answers(crm_cmd.AssignLead, principal=True)
     async def assign_lead(self, req: crm_cmd.AssignLeadRequest, by: str | None) -> crm_cmd.BulkLeadResult:
         wanted = list(dict.fromkeys(req.lead_ids))
         found = await self.leads.many(wanted)
@@ -425,6 +432,7 @@ class LeadService:
             affected=affected, unchanged=unchanged, missing=[i for i in wanted if i not in found]
         )
 
+    @answers(crm_cmd.GetLeads)
     async def get_leads(self, req: crm_cmd.GetLeadsRequest) -> Page[LeadView]:
         query: dict[str, Any] = {}
         if req.stages:
@@ -460,6 +468,7 @@ class LeadService:
         docs, nxt = await self.leads.page(query, order, req.cursor, req.limit)
         return Page[LeadView](items=[lead_view(d) for d in docs], next_cursor=nxt, total=total)
 
+    @answers(crm_cmd.GetLeadDetails)
     async def lead_details(self, req: crm_cmd.LeadIdRequest) -> crm_cmd.LeadDetails:
         doc = await self.contacts.lead(req.lead_id)
         now = self.contacts.now()

@@ -14,6 +14,7 @@ from typing import Any
 from tgm_contracts.base import Page
 from tgm_contracts.commands import crm as crm_cmd
 from tgm_runtime import Invalid, cursor
+from tgm_runtime.routes import answers
 
 from ..messaging.stores import MessagingStores
 from ..messaging.window_store import TimeWindow
@@ -31,6 +32,7 @@ class TimelineService:
         self.leads = stores.leads
         self.activity = activity
 
+    @answers(crm_cmd.GetUserActivity)
     async def user_activity(self, req: crm_cmd.GetUserActivityRequest) -> Page[crm_cmd.ActivityItem]:
         if req.lead_id is not None:
             lead: dict[str, Any] | None = await self.contacts.lead(req.lead_id)

@@ -9,6 +9,7 @@ from typing import Any
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands import crm as crm_cmd
 from tgm_runtime import Conflict, NotFound
+from tgm_runtime.routes import answers
 
 from ..messaging.history_store import HistoryStore
 from .service import Contacts, name_search
@@ -50,6 +51,7 @@ class TrackingService:
             tracked_since=doc["tracked_since"],
         )
 
+    @answers(crm_cmd.TrackUser, principal=True)
     async def track(self, req: crm_cmd.TrackUserRequest, by: str | None) -> crm_cmd.TrackedUserView:
         given = req.model_fields_set
         fields: dict[str, Any] = {
@@ -104,6 +106,7 @@ class TrackingService:
             return await self._tracked_view(new)
         raise Conflict("the tracked user changed concurrently; try again")
 
+    @answers(crm_cmd.UntrackUser, principal=True)
     async def untrack(self, req: crm_cmd.UntrackUserRequest, by: str | None) -> Ack:
         doc = await self.tracked.find_one(req.user_id, req.username)
         if doc is None:
@@ -114,6 +117,7 @@ class TrackingService:
         await self.contacts.entity_changed("tracked_user", doc["_id"], "deleted", by)
         return Ack(affected=1)
 
+    @answers(crm_cmd.GetTrackedUsers)
     async def tracked_users(self, req: crm_cmd.GetTrackedUsersRequest) -> Page[crm_cmd.TrackedUserView]:
         query: dict[str, Any] = {}
         if req.value_level:

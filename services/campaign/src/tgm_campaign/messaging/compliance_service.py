@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.events_campaign import UserBlacklisted, UserOptedOut
 from tgm_contracts.models.campaign import JobReason, JobState
+from tgm_runtime.routes import answers
 
 from .clock import Clock, utc
 from .compliance import user_keys
@@ -31,6 +32,7 @@ class ComplianceService:
         await self.events.each_changed(moved, JobState.SKIPPED, reason, why)
         return len(moved)
 
+    @answers(crm_cmd.BlacklistUser, principal=True)
     async def blacklist(self, req: crm_cmd.BlacklistUserRequest, by: str | None) -> crm_cmd.BlacklistResult:
         now = utc(self.clock())
         base = user_keys(req.user_id, req.username)

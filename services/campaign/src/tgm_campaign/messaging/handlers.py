@@ -1,4 +1,5 @@
-"""The 18 messaging commands and blacklist-user: thin handlers, one use case each.
+"""The 18 messaging commands and blacklist-user, each declared once on the use case method that answers
+it (`@answers(Cmd)`, `tgm_runtime.routes`); queue-message, which also takes the request id, written out.
 
 Also the durable consumers of tg-session's message events (chat history, stop-word opt-outs, the
 FLOOD_WAITs others' sends met) and the core-NATS taps on this service's own job events, so every
@@ -10,13 +11,19 @@ import contextlib
 import json
 from typing import TYPE_CHECKING
 
-from tgm_contracts.commands import crm as crm_cmd
 from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import JobStateChanged, MessageQueued, QueuePauseChanged, QueueProgress
 from tgm_contracts.events_session import FloodWaitRecorded, MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
+from tgm_runtime.routes import route_use_case
 
 from ..app import Ctx, Runtime
+from .compliance_service import ComplianceService
+from .history_service import HistoryService
+from .queue_control import QueueControl
+from .service import QueueService
+from .status import StatusService
+from .template_service import TemplateService
 
 if TYPE_CHECKING:  # the message type of core-NATS callbacks (nats-py comes with the runtime)
     from nats.aio.msg import Msg
@@ -24,12 +31,7 @@ if TYPE_CHECKING:  # the message type of core-NATS callbacks (nats-py comes with
 
 
 def register(runtime: Runtime) -> None:
-    # --- sends and the queue --------------------------------------------------------------------
-
-    runtime.route(messaging_cmd.SendMessage, lambda app: app.queue.send_message)
-    runtime.route(messaging_cmd.SendPrivateMessage, lambda app: app.queue.send_private)
-    runtime.route(messaging_cmd.SendDirectMessage, lambda app: app.queue.send_direct)
-    runtime.route(messaging_cmd.SendGroupMessage, lambda app: app.queue.send_group)
+    route_use_case(runtime, QueueService, lambda app: app.queue)
 
     @runtime.command(messaging_cmd.QueueMessage)
     async def queue_message(
@@ -37,29 +39,11 @@ def register(runtime: Runtime) -> None:
     ) -> messaging_cmd.QueueMessageResult:
         return await ctx.app.queue.queue_message(req, ctx.request_id)
 
-    runtime.route(messaging_cmd.GetQueueStatus, lambda app: app.status.status)
-    runtime.route_with_principal(messaging_cmd.PauseQueue, lambda app: app.control.pause)
-    runtime.route_with_principal(messaging_cmd.ResumeQueue, lambda app: app.control.resume)
-    runtime.route_with_principal(messaging_cmd.ClearQueue, lambda app: app.control.clear)
-
-    # --- templates ------------------------------------------------------------------------------
-
-    runtime.route_with_principal(messaging_cmd.AddTemplate, lambda app: app.templates.add)
-    runtime.route_with_principal(messaging_cmd.SaveChatTemplate, lambda app: app.templates.save)
-    runtime.route_with_principal(messaging_cmd.RemoveTemplate, lambda app: app.templates.delete)
-    runtime.route_with_principal(messaging_cmd.DeleteChatTemplate, lambda app: app.templates.delete)
-    runtime.route_with_principal(messaging_cmd.ToggleTemplateStatus, lambda app: app.templates.toggle)
-    runtime.route(messaging_cmd.GetChatTemplates, lambda app: app.templates.list)
-
-    # --- chat history ---------------------------------------------------------------------------
-
-    runtime.route(messaging_cmd.GetChatHistory, lambda app: app.history.chat_history)
-    runtime.route(messaging_cmd.SaveChatHistory, lambda app: app.history.save)
-    runtime.route(messaging_cmd.GetPrivateMessages, lambda app: app.history.private_messages)
-
-    # --- compliance -----------------------------------------------------------------------------
-
-    runtime.route_with_principal(crm_cmd.BlacklistUser, lambda app: app.compliance.blacklist)
+    route_use_case(runtime, StatusService, lambda app: app.status)
+    route_use_case(runtime, QueueControl, lambda app: app.control)
+    route_use_case(runtime, TemplateService, lambda app: app.templates)
+    route_use_case(runtime, HistoryService, lambda app: app.history)
+    route_use_case(runtime, ComplianceService, lambda app: app.compliance)
 
     # --- tg-session's message events, consumed durably ------------------------------------------
 

@@ -11,6 +11,7 @@ from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_contracts.models.campaign import ChatMessageView, ConversationView, is_chat_peer, peer_key
 from tgm_runtime import NotFound
+from tgm_runtime.routes import answers
 
 from .clock import utc
 from .compliance import user_keys
@@ -42,6 +43,7 @@ class HistoryService:
         aliases = await self.stores.history.aliases(base)
         return list(dict.fromkeys(k for ks in aliases.values() for k in ks))
 
+    @answers(messaging_cmd.GetChatHistory)
     async def chat_history(self, req: messaging_cmd.GetChatHistoryRequest) -> Page[ChatMessageView]:
         keys = await self._keys_for(req.peer, req.lead_id)
         docs, nxt = await self.stores.history.page(
@@ -66,6 +68,7 @@ class HistoryService:
         ids = [k for k in aliases if k.startswith("id:")]
         return (ids[0] if ids else key), aliases
 
+    @answers(messaging_cmd.SaveChatHistory)
     async def save(self, req: messaging_cmd.SaveChatHistoryRequest) -> messaging_cmd.SaveChatHistoryResult:
         chat_key, keys = await self._chat_key(req.peer)
         private = not is_chat_peer(req.peer)
@@ -96,6 +99,7 @@ class HistoryService:
         saved, dups = await self.stores.history.save_many(docs)
         return messaging_cmd.SaveChatHistoryResult(saved=saved, duplicates=dups)
 
+    @answers(messaging_cmd.GetPrivateMessages)
     async def private_messages(self, req: messaging_cmd.GetPrivateMessagesRequest) -> Page[ConversationView]:
         keys: list[str] | None = None
         if req.lead_stages:

@@ -13,6 +13,7 @@ from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import QueueCleared, QueuePauseChanged
 from tgm_contracts.models.campaign import JobReason, JobState
 from tgm_runtime import Invalid
+from tgm_runtime.routes import answers
 
 from .clock import Clock, utc
 from .job_events import JobEvents
@@ -49,6 +50,7 @@ class QueueControl:
             pauses=[pause_view(p) for p in pauses.docs],
         )
 
+    @answers(messaging_cmd.PauseQueue, principal=True)
     async def pause(
         self, req: messaging_cmd.PauseQueueRequest, by: str | None
     ) -> messaging_cmd.QueueControlResult:
@@ -84,6 +86,7 @@ class QueueControl:
         )
         self.events.wake()
 
+    @answers(messaging_cmd.ResumeQueue, principal=True)
     async def resume(self, req: messaging_cmd.QueueScope, by: str | None) -> messaging_cmd.QueueControlResult:
         if await self.stores.pauses.resume(req.scope, req.account_id, req.campaign_id):
             await self._pause_changed(req, False, by)
@@ -100,6 +103,7 @@ class QueueControl:
         )
         return await self._control_result(req.scope, req.account_id, req.campaign_id, bool(still))
 
+    @answers(messaging_cmd.ClearQueue, principal=True)
     async def clear(
         self, req: messaging_cmd.ClearQueueRequest, by: str | None
     ) -> messaging_cmd.ClearQueueResult:

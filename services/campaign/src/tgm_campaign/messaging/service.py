@@ -28,6 +28,7 @@ from tgm_contracts.models.campaign import (
     peer_key,
 )
 from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from .accounts import AccountDirectory
 from .clock import Clock, utc
@@ -476,11 +477,13 @@ class QueueService:
             duplicate=duplicate,
         )
 
+    @answers(messaging_cmd.SendMessage)
     async def send_message(self, req: messaging_cmd.SendMessageRequest) -> messaging_cmd.SendResult:
         return await self.send(
             peer=req.peer, lead_id=req.lead_id, body=req, choice=req, options=req, kind="private"
         )
 
+    @answers(messaging_cmd.SendPrivateMessage)
     async def send_private(self, req: messaging_cmd.SendPrivateMessageRequest) -> messaging_cmd.SendResult:
         return await self.send(
             peer=req.peer,
@@ -492,6 +495,7 @@ class QueueService:
             reply_to=req.reply_to_message_id,
         )
 
+    @answers(messaging_cmd.SendDirectMessage)
     async def send_direct(self, req: messaging_cmd.SendDirectMessageRequest) -> messaging_cmd.SendResult:
         return await self.send(
             peer=req.peer,
@@ -504,6 +508,7 @@ class QueueService:
             skip_if_contacted=req.skip_if_contacted,
         )
 
+    @answers(messaging_cmd.SendGroupMessage)
     async def send_group(self, req: messaging_cmd.SendGroupMessageRequest) -> messaging_cmd.SendResult:
         if req.group_id is not None:
             group = await self.stores.groups.get(req.group_id)

@@ -20,6 +20,7 @@ from tgm_contracts.models.campaign import (
     QueueCounts,
     peer_key,
 )
+from tgm_runtime.routes import answers
 
 from .accounts import AccountDirectory
 from .clock import Clock, utc
@@ -138,6 +139,7 @@ class StatusService:
             oldest_pending_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else None,
         )
 
+    @answers(messaging_cmd.GetQueueStatus)
     async def status(self, req: messaging_cmd.GetQueueStatusRequest) -> messaging_cmd.QueueStatus:
         now_ts = self.clock()
         now = utc(now_ts)

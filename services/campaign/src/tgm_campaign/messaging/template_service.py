@@ -9,6 +9,7 @@ from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import EntityChanged
 from tgm_contracts.models.campaign import TemplateSpec, TemplateView
 from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from .clock import Clock, utc
 from .job_events import JobEvents
@@ -39,6 +40,7 @@ class TemplateService:
         except TemplateError as exc:
             raise Invalid(f"content: {exc}", {"field": "content", "position": exc.position}) from None
 
+    @answers(messaging_cmd.AddTemplate, principal=True)
     async def add(
         self, req: messaging_cmd.AddTemplateRequest, by: str | None
     ) -> messaging_cmd.TemplateSaveResult:
@@ -52,6 +54,7 @@ class TemplateService:
         await self._changed(doc["_id"], "created", by)
         return messaging_cmd.TemplateSaveResult(template=template_view(doc), preview=shown)
 
+    @answers(messaging_cmd.SaveChatTemplate, principal=True)
     async def save(
         self, req: messaging_cmd.SaveChatTemplateRequest, by: str | None
     ) -> messaging_cmd.TemplateSaveResult:
@@ -79,12 +82,15 @@ class TemplateService:
         await self._changed(doc["_id"], action, by)
         return messaging_cmd.TemplateSaveResult(template=template_view(doc), preview=shown)
 
+    @answers(messaging_cmd.RemoveTemplate, principal=True)
+    @answers(messaging_cmd.DeleteChatTemplate, principal=True)
     async def delete(self, req: messaging_cmd.TemplateIdRequest, by: str | None) -> Ack:
         if not await self.stores.templates.delete(req.id):
             raise NotFound(f"template {req.id} does not exist")
         await self._changed(req.id, "deleted", by)
         return Ack(affected=1)
 
+    @answers(messaging_cmd.ToggleTemplateStatus, principal=True)
     async def toggle(self, req: messaging_cmd.ToggleTemplateStatusRequest, by: str | None) -> TemplateView:
         doc = await self.stores.templates.set_active(req.id, req.is_active, utc(self.clock()))
         if doc is None:
@@ -92,6 +98,7 @@ class TemplateService:
         await self._changed(req.id, "updated", by)
         return template_view(doc)
 
+    @answers(messaging_cmd.GetChatTemplates)
     async def list(self, req: messaging_cmd.GetChatTemplatesRequest) -> Page[TemplateView]:
         docs = await self.stores.templates.find(
             category=req.category, active_only=req.active_only, search=req.search, ids=req.ids
