@@ -259,30 +259,21 @@ class GroupService:
         await self._get(req.group_id)
         if await self.keywords.missing([req.keyword_set_id]):
             raise NotFound(f"keyword set {req.keyword_set_id} does not exist", {"field": "keywordSetId"})
-        doc = await self.stores.groups.add_set(req.group_id, req.keyword_set_id, utc(self.clock()))
-        if doc is None:
-            raise NotFound(f"group {req.group_id} does not exist")
+        doc = _found(
+            req.group_id,
+            await self.stores.groups.add_set(req.group_id, req.keyword_set_id, utc(self.clock())),
+        )
         if await self.keywords.missing([req.keyword_set_id]):  # deleted meanwhile: do not keep a dangling id
             await self.stores.groups.pull_set(req.group_id, req.keyword_set_id, utc(self.clock()))
             raise NotFound(f"keyword set {req.keyword_set_id} does not exist", {"field": "keywordSetId"})
-        await self._changed(doc, "updated", by)
-        await self.emit(
-            EntityChanged(entity="keyword_set", entity_id=req.keyword_set_id, action="updated", by=by)
-        )
-        await self._notify(doc, "bound")
-        return group_view(doc)
+        return await self._updated(doc, "bound", by, keyword_set_id=req.keyword_set_id)
 
     @answers(cmd.UnbindKeywordSet, principal=True)
     async def unbind(self, req: cmd.KeywordBindingRequest, by: str | None) -> cmd.MonitoredGroupView:
         doc = await self.stores.groups.pull_set(req.group_id, req.keyword_set_id, utc(self.clock()))
-        if doc is None:
-            raise NotFound(f"group {req.group_id} does not exist")
-        await self._changed(doc, "updated", by)
-        await self.emit(
-            EntityChanged(entity="keyword_set", entity_id=req.keyword_set_id, action="updated", by=by)
+        return await self._updated(
+            _found(req.group_id, doc), "unbound", by, keyword_set_id=req.keyword_set_id
         )
-        await self._notify(doc, "unbound")
-        return group_view(doc)
 
     @answers(cmd.PauseMonitoring, principal=True)
     async def pause(self, req: cmd.PauseMonitoringRequest, by: str | None) -> cmd.MonitoredGroupView:
@@ -292,11 +283,7 @@ class GroupService:
             {"paused": True, "pause_reason": req.reason, "paused_at": utc(self.clock()), "resumed_at": None},
             utc(self.clock()),
         )
-        if doc is None:
-            raise NotFound(f"group {req.group_id} does not exist")
-        await self._changed(doc, "updated", by)
-        await self._notify(doc, "paused")
-        return group_view(doc)
+        return await self._updated(_found(req.group_id, doc), "paused", by)
 
     @answers(cmd.ResumeMonitoring, principal=True)
     async def resume(self, req: cmd.ResumeMonitoringRequest, by: str | None) -> cmd.MonitoredGroupView:
@@ -305,11 +292,7 @@ class GroupService:
             {"paused": False, "pause_reason": None, "resumed_at": utc(self.clock())},
             utc(self.clock()),
         )
-        if doc is None:
-            raise NotFound(f"group {req.group_id} does not exist")
-        await self._changed(doc, "updated", by)
-        await self._notify(doc, "resumed")
-        return group_view(doc)
+        return await self._updated(_found(req.group_id, doc), "resumed", by)
 
     # --- used by the inbound path and monitoring ------------------------------------------------
 
@@ -625,6 +608,25 @@ class GroupService:
     async def _notify(self, doc: Mapping[str, Any] | None, what: str) -> None:
         if self.on_change is not None:
             await self.on_change(doc, what)
+
+    async def _updated(
+        self, doc: dict[str, Any], what: str, by: str | None, *, keyword_set_id: str | None = None
+    ) -> cmd.MonitoredGroupView:
+        """The end of every change to one group (a binding, a pause, a resume): announced, with the
+        keyword set (un)bound when there is one, and the listeners told `what`."""
+        await self._changed(doc, "updated", by)
+        if keyword_set_id is not None:
+            await self.emit(
+                EntityChanged(entity="keyword_set", entity_id=keyword_set_id, action="updated", by=by)
+            )
+        await self._notify(doc, what)
+        return group_view(doc)
+
+
+def _found(group_id: str, doc: dict[str, Any] | None) -> dict[str, Any]:
+    if doc is None:
+        raise NotFound(f"group {group_id} does not exist")
+    return doc
 
 
 def _telegram_reason(exc: DomainError) -> str:
