@@ -231,6 +231,8 @@ def test_proxy_urls_and_links() -> None:
         ("https://t.me/+AbCdEf12345", "+AbCdEf12345"),
         ("https://t.me/joinchat/AbCdEf12345", "+AbCdEf12345"),
         ("+AbCdEf12345", "+AbCdEf12345"),
+        ("9bCdEf12345-xyz", "+9bCdEf12345-xyz"),  # a bare hash no username could be
+        ("AbCdEf12345xyzQR", "@AbCdEf12345xyzQR"),  # could be both: join-group tries the hash after
         ("-1001234567890", -1001234567890),
         (-1001234567890, -1001234567890),
     ],

@@ -45,6 +45,19 @@ async def test_join_search_members_leave_create(replicas, tg_world, events, moni
     assert again["alreadyMember"] is True
     by_invite = await r.ok(T.JoinGroup, {"accountId": acc["id"], "group": f"https://t.me/+{invite}"})
     assert by_invite["chat"]["title"] == "Secret Club"
+    # A bare invite hash: one no username could be, and one shaped like a username that is none.
+    hidden = tg_world.create_channel(owner, "Hidden Room")
+    hidden.invites.add("9bcdefgh-jklmnop")
+    bare = await r.ok(T.JoinGroup, {"accountId": acc["id"], "group": "9bcdefgh-jklmnop"})
+    assert bare["chat"]["title"] == "Hidden Room" and bare["alreadyMember"] is False
+    other = tg_world.create_channel(owner, "Other Room")
+    other.invites.add("Abcdefghijklmnop")
+    shaped = await r.ok(T.JoinGroup, {"accountId": acc["id"], "group": "Abcdefghijklmnop"})
+    assert shaped["chat"]["title"] == "Other Room"
+    dead = await r.call(T.JoinGroup, {"accountId": acc["id"], "group": "Zzzzzzzzzzzzzzzz"})
+    assert dead["error"]["code"] == "NOT_FOUND" and "no invite with that hash" in dead["error"]["message"]
+    expired = await r.call(T.JoinGroup, {"accountId": acc["id"], "group": "+0000dead0000dead"})
+    assert expired["error"]["code"] == "NOT_FOUND" and "INVITE_HASH_INVALID" in expired["error"]["message"]
     members = await r.ok(T.GetGroupMembers, {"accountId": acc["id"], "group": "@pylobby", "limit": 2})
     assert members["total"] == 3 and len(members["items"]) == 2 and members["nextCursor"] == "2"
     rest = await r.ok(T.GetGroupMembers, {"accountId": acc["id"], "group": "@pylobby", "cursor": "2"})

@@ -174,6 +174,8 @@ def _peer_or_chat(value: Any, *, allow_phone: bool, allow_invite: bool) -> Any:
         raise ValueError("not a t.me link to a username" + (" or an invite" if allow_invite else ""))
     if _USERNAME.fullmatch(text):
         return "@" + text.removeprefix("@")
+    if allow_invite and _INVITE_HASH.fullmatch(text):  # a bare invite hash no username could be
+        return "+" + text
     kinds = "a numeric id, @username, t.me link"
     if allow_phone:
         kinds += ", +phone"
@@ -197,7 +199,8 @@ ChatRef = Annotated[
     BeforeValidator(lambda v: _peer_or_chat(v, allow_phone=False, allow_invite=True)),
     Field(
         description="A group or channel: numeric chat id, `@username`, `t.me/<username>`, an invite link "
-        "`t.me/+<hash>` / `t.me/joinchat/<hash>`, or `+<hash>`. Normalised to an int, `@name` or `+hash`.",
+        "`t.me/+<hash>` / `t.me/joinchat/<hash>`, `+<hash>` or the bare hash. Normalised to an int, `@name` "
+        "or `+hash` (a bare text that could be both is `@name`; join-group then tries it as a hash too).",
         examples=["@python", "https://t.me/+AbCdEfGh12345", -1001234567890],
     ),
 ]

@@ -16,7 +16,7 @@ from tgm_contracts.rpc_session import (
     AcctLeaveGroup,
     AcctSearchGroups,
 )
-from tgm_runtime import Conflict, Invalid
+from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.routes import answers
 
 from ..accounts.membership import Memberships
@@ -25,10 +25,31 @@ from ..capabilities import Emit
 from ..fleet.calls import account_call
 from ..fleet.health import Health
 from ..fleet.pool import AccountPool, LiveAccount
-from ..ports import PeerNotFound, TelegramFailure, TelegramUnreachable
+from ..ports import AccountClient, PeerNotFound, TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
 
 ERRORS = (TelegramFailure, TelegramUnreachable, PeerNotFound)
+#: Telegram's answers to an invite hash that leads nowhere: the caller's input, answered NOT_FOUND.
+DEAD_INVITE = {"INVITE_HASH_INVALID", "INVITE_HASH_EXPIRED", "INVITE_HASH_EMPTY"}
+#: The shortest invite hash Telegram hands out (16 characters since 2021; older ones have 22).
+INVITE_MIN = 16
+
+
+async def _join(client: AccountClient, group: int | str) -> tuple[ChatView | None, bool, bool]:
+    """Join by the normalised reference; a bare text that fit both a username and an invite hash
+    (normalised to `@name`) is tried as an invite when no such username exists."""
+    try:
+        return await client.join(group)
+    except PeerNotFound:
+        name = group[1:] if isinstance(group, str) and group.startswith("@") else ""
+        if len(name) < INVITE_MIN:
+            raise
+        try:
+            return await client.join("+" + name)
+        except TelegramFailure as exc:
+            if exc.name in DEAD_INVITE:
+                raise PeerNotFound(f"no group or channel @{name}, and no invite with that hash") from None
+            raise
 
 
 @dataclass(kw_only=True, eq=False)
@@ -72,7 +93,11 @@ class GroupOps:
     ) -> telegram_cmd.JoinGroupResult:
         client = await self.pool.client_of(live)
         try:
-            chat, already, pending = await client.join(req.group)
+            chat, already, pending = await _join(client, req.group)
+        except TelegramFailure as exc:
+            if exc.name in DEAD_INVITE:
+                raise NotFound(f"the invite {req.group} is not valid or has expired ({exc.full})") from None
+            raise await self.health.failure(live.account_id, exc, method="channels.joinChannel") from None
         except ERRORS as exc:
             raise await self.health.failure(live.account_id, exc, method="channels.joinChannel") from None
         if chat is not None:  # joined, or already a member (pending approval: not yet)
