@@ -41,7 +41,6 @@ from ..messaging.queue_control import QueueControl
 from ..messaging.rules import Rules
 from ..messaging.service import QueueService
 from ..messaging.stores import MessagingStores
-from ..messaging.templates import TemplateError, parse
 from .campaign_runner import ACTIVE, CampaignRunner, following, spec_of
 from .campaign_store import OPEN
 from .ports import Emit
@@ -110,19 +109,7 @@ class CampaignService:
         if spec.end_at is not None and spec.end_at <= now:
             raise Invalid("endAt is in the past", {"field": "endAt"})
         for i, step in enumerate(spec.steps):
-            if step.template_id is not None:
-                tpl = await self.messaging.templates.get(step.template_id)
-                if tpl is None:
-                    raise NotFound(f"steps[{i}]: template {step.template_id} does not exist")
-                if not tpl.get("is_active", True):
-                    raise Conflict(f"steps[{i}]: template {step.template_id} is inactive; activate it first")
-            if step.text is not None:
-                try:
-                    parse(step.text)
-                except TemplateError as exc:
-                    raise Invalid(
-                        f"steps[{i}].text: {exc}", {"field": f"steps[{i}].text", "position": exc.position}
-                    ) from None
+            await self.queue.check_content(step.template_id, step.text, at=f"steps[{i}]")
         accounts = [spec.account_id] if spec.account_id else list((spec.pool and spec.pool.account_ids) or [])
         missing = await self.queue.directory.missing(accounts)
         if missing:

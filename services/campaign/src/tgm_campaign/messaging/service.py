@@ -116,17 +116,23 @@ class QueueService:
                 "inline attachments (dataUrl) cannot be sent: tg-session's send takes media by URL; give url",
                 {"field": "attachment.dataUrl"},
             )
-        if body.template_id is not None:
-            tpl = await self.stores.templates.get(body.template_id)
+        await self.check_content(body.template_id, body.text)
+
+    async def check_content(self, template_id: str | None, text: str | None, at: str | None = None) -> None:
+        """A message's template (it exists and is active) and its text (it parses): refused when asked,
+        not when the job is sent. `at` names where the content stands in the request (`steps[2]`)."""
+        where, field = (f"{at}: ", f"{at}.text") if at else ("", "text")
+        if template_id is not None:
+            tpl = await self.stores.templates.get(template_id)
             if tpl is None:
-                raise NotFound(f"template {body.template_id} does not exist")
+                raise NotFound(f"{where}template {template_id} does not exist")
             if not tpl.get("is_active", True):
-                raise Conflict(f"template {body.template_id} is inactive; activate it first")
-        if body.text is not None:
+                raise Conflict(f"{where}template {template_id} is inactive; activate it first")
+        if text is not None:
             try:
-                parse(body.text)
+                parse(text)
             except TemplateError as exc:
-                raise Invalid(f"text: {exc}", {"field": "text", "position": exc.position}) from None
+                raise Invalid(f"{field}: {exc}", {"field": field, "position": exc.position}) from None
 
     async def _check_accounts(self, ids: Sequence[str]) -> None:
         """Unknown accounts are refused now rather than waiting forever (when tg-session can say)."""
