@@ -420,37 +420,19 @@ class QueueService:
             lead_id=lead_id,
             account_chosen=choice.account_id is not None or choice.pool is not None,
         )
-        aliases = await self._compliance([spec], skip_if_contacted=skip_if_contacted)
-        batch_id = "b" + hashlib.sha256(key.encode()).hexdigest()[:20]
-        out = await self._create(
-            [spec],
-            aliases=aliases,
-            body=body,
-            choice=choice,
-            priority=Priority.URGENT,
+        doc, duplicate = await self._queue_one(
+            spec,
+            body,
+            choice,
+            Priority.URGENT,
             kind=kind,
-            batch_id=batch_id,
             campaign_id=options.campaign_id,
             not_before=None,
             expires_at=options.expires_at,
-            max_attempts=3,
             reply_to=reply_to,
             direct=direct,
+            skip_if_contacted=skip_if_contacted,
         )
-        await self._queued_event(
-            batch_id,
-            out,
-            Priority.URGENT,
-            campaign_id=options.campaign_id,
-            account_id=choice.account_id,
-            lead_id=lead_id,
-            not_before=None,
-            template_id=body.template_id,
-        )
-        created = out[0]
-        doc = created.doc
-        if doc is None:
-            raise Conflict(f"idempotency key {key!r} is taken by a job that cannot be read")
         job_id = doc["_id"]
         if doc["state"] not in TERMINAL and options.wait_seconds > 0:
             fut = self.events.waiters.watch(job_id)
@@ -462,7 +444,59 @@ class QueueService:
             finally:
                 self.events.waiters.forget(job_id, fut)
         doc = await self.stores.jobs.get(job_id) or doc
-        return self.result(doc, duplicate=created.duplicate)
+        return self.result(doc, duplicate=duplicate)
+
+    async def _queue_one(
+        self,
+        spec: Spec,
+        body: MessageBody,
+        choice: AccountChoice,
+        priority: Priority,
+        *,
+        kind: str,
+        campaign_id: str | None,
+        not_before: datetime | None,
+        expires_at: datetime | None,
+        reply_to: int | None,
+        direct: bool = False,
+        skip_if_contacted: bool = False,
+        announce_campaign: bool = True,
+    ) -> tuple[dict[str, Any], bool]:
+        """The one job of an immediate send or a reply: compliance, a batch of one named by the job's
+        key, three attempts, `message-queued`. Returns the job (the earlier one for a key already
+        used) and whether it was that earlier one. `announce_campaign=False`: `message-queued` names
+        no campaign (a reply's `campaign_id` tags its job for cancelling, as it always has)."""
+        aliases = await self._compliance([spec], skip_if_contacted=skip_if_contacted)
+        batch_id = "b" + hashlib.sha256(spec.key.encode()).hexdigest()[:20]
+        out = await self._create(
+            [spec],
+            aliases=aliases,
+            body=body,
+            choice=choice,
+            priority=priority,
+            kind=kind,
+            batch_id=batch_id,
+            campaign_id=campaign_id,
+            not_before=not_before,
+            expires_at=expires_at,
+            max_attempts=3,
+            reply_to=reply_to,
+            direct=direct,
+        )
+        await self._queued_event(
+            batch_id,
+            out,
+            priority,
+            campaign_id=campaign_id if announce_campaign else None,
+            account_id=choice.account_id,
+            lead_id=spec.lead_id,
+            not_before=not_before,
+            template_id=body.template_id,
+        )
+        doc = out[0].doc
+        if doc is None:
+            raise Conflict(f"idempotency key {spec.key!r} is taken by a job that cannot be read")
+        return doc, out[0].duplicate
 
     def result(self, doc: Mapping[str, Any], *, duplicate: bool = False) -> messaging_cmd.SendResult:
         state = JobState(doc["state"])
@@ -577,33 +611,16 @@ class QueueService:
         )
         if is_chat_peer(peer):
             spec.account_id = None  # a group reply: any member account, never the lead's assignee
-        aliases = await self._compliance([spec])
-        batch_id = "b" + hashlib.sha256(key.encode()).hexdigest()[:20]
-        out = await self._create(
-            [spec],
-            aliases=aliases,
-            body=body,
-            choice=choice,
-            priority=Priority.HIGH,
+        doc, duplicate = await self._queue_one(
+            spec,
+            body,
+            choice,
+            Priority.HIGH,
             kind="group" if is_chat_peer(peer) else "private",
-            batch_id=batch_id,
             campaign_id=campaign_id,
             not_before=not_before,
             expires_at=expires_at,
-            max_attempts=3,
             reply_to=reply_to,
+            announce_campaign=False,
         )
-        await self._queued_event(
-            batch_id,
-            out,
-            Priority.HIGH,
-            campaign_id=None,
-            account_id=choice.account_id,
-            lead_id=spec.lead_id,
-            not_before=not_before,
-            template_id=body.template_id,
-        )
-        doc = out[0].doc
-        if doc is None:
-            raise Conflict(f"idempotency key {key!r} is taken by a job that cannot be read")
-        return self.result(doc, duplicate=out[0].duplicate)
+        return self.result(doc, duplicate=duplicate)
