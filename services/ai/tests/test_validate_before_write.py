@@ -8,33 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import bson
 import pytest
 from tgm_contracts import REGISTRY, Service
 from tgm_contracts.commands import ai as C
-from tgm_testing.invalid import invalid_payloads
+from tgm_testing.invalid import schema_cases, snapshot, walk, write_commands
 
 from .conftest import ok
 
 pytestmark = [pytest.mark.component, pytest.mark.timeout(300)]
-
-WRITE_VERBS = {"save", "update", "set", "add", "create", "bind", "edit"}
-
-
-def write_commands(owner: Service) -> list[Any]:
-    return [
-        c
-        for c in REGISTRY.owned_by(owner)
-        if WRITE_VERBS & set(c.NAME.split("-")) and c.NAME.split("-")[0] not in {"delete", "remove", "unbind"}
-    ]
-
-
-async def snapshot(db: Any) -> dict[str, list[bytes]]:
-    out = {}
-    for name in sorted(await db.list_collection_names()):
-        docs = await db[name].find({}).sort("_id", 1).to_list()
-        out[name] = [bson.encode(d) for d in docs]
-    return out
 
 
 async def bases(client: Any) -> dict[str, dict[str, Any]]:
@@ -62,30 +43,18 @@ async def bases(client: Any) -> dict[str, dict[str, Any]]:
 
 async def test_invalid_saves_change_nothing_stored(client, runtime):
     base = await bases(client)
-    commands = write_commands(Service.AI)
+    commands = write_commands(REGISTRY.owned_by(Service.AI))
     assert {c.NAME for c in commands} == set(base), "every ai save command needs a base payload here"
     reads = [
         c
         for c in REGISTRY.owned_by(Service.AI)
         if c.NAME.split("-")[0] in {"get", "list"} and not c.Request.model_json_schema().get("required")
     ]
-    failures: list[str] = []
-    tried = 0
-    for cmd in commands:
-        schema = cmd.Request.model_json_schema(by_alias=True)
-        for label, payload in invalid_payloads(schema, base[cmd.NAME]):
-            before = await snapshot(runtime.db)
-            reply = await client.call(cmd, payload)
-            tried += 1
-            if reply["ok"]:
-                continue
-            if reply["error"]["code"] == "INTERNAL":
-                failures.append(f"{cmd.NAME} {label}: INTERNAL {reply['error']['message']}")
-            elif await snapshot(runtime.db) != before:
-                failures.append(f"{cmd.NAME} {label}: {reply['error']['code']} but the database changed")
-        for read in reads:
-            reply = await client.call(read, {})
-            if not reply["ok"] and reply["error"]["code"] == "INTERNAL":
-                failures.append(f"after {cmd.NAME}: {read.NAME} answers INTERNAL")
-    assert tried > 100
-    assert not failures, "\n".join(failures)
+    walked = await walk(
+        [(cmd, schema_cases(cmd, base[cmd.NAME])) for cmd in commands],
+        client.call,
+        lambda: snapshot(runtime.db),
+        reads=reads,
+    )
+    assert walked.tried > 100
+    assert not walked.failures, "\n".join(walked.failures)

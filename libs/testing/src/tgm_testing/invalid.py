@@ -4,14 +4,25 @@
 each — null for every optional field at the top level and one level down (inside objects, and the
 first item of arrays of objects), a value of the wrong type for every field, and out-of-range values
 where the schema states a range (minimum/maximum, lengths, item counts), integers beyond 64 bits and
-NUL in text. Some are legitimately valid (a nullable field): the test decides from the reply.
+NUL in text, and an unknown field where the schema forbids one. Some are legitimately valid (a nullable field): the test decides from the reply.
+
+`walk(...)` sends such payloads to a running service and checks what issue 13 asks of each: an error
+envelope in time that is not INTERNAL, and nothing stored changed by a refused payload (`snapshot`
+compares every document; `Writes` counts writes through a change stream, several times cheaper).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
-from collections.abc import Iterator
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+
+import bson
 
 Payload = dict[str, Any]
 
@@ -85,6 +96,8 @@ def _field_cases(
 def invalid_payloads(schema: dict[str, Any], base: Payload) -> Iterator[tuple[str, Payload]]:
     root = schema
     top = _resolve(schema, root)
+    if top.get("additionalProperties") is False:
+        yield "an unknown field", {**base, "noSuchField": 1}
     yield from _field_cases(top, root, base, "")
     # One level down; a nested object the base lacks is given with only the changed field.
     for name, raw in top.get("properties", {}).items():
@@ -105,3 +118,215 @@ def invalid_payloads(schema: dict[str, Any], base: Payload) -> Iterator[tuple[st
                 else changed
             )
             yield label, payload
+
+
+# --- the walk: invalid payloads against a running service ---------------------------------------
+
+#: Codes an invalid payload must never get: a bug (INTERNAL) or no answer in time.
+BAD_CODES = frozenset({"INTERNAL", "TIMEOUT", "UNAVAILABLE"})
+
+Call = Callable[[Any, Payload], Awaitable[dict[str, Any]]]
+
+#: A command whose name has one of these words writes something (`save-ai-settings`, `add-lead`, ...).
+WRITE_VERBS = frozenset({"save", "update", "set", "add", "create", "bind", "edit"})
+
+
+def write_commands(commands: Iterable[Any]) -> list[Any]:
+    """The commands of `commands` (classes with a `NAME`) that save, add, create or update."""
+    return [
+        c
+        for c in commands
+        if WRITE_VERBS & set(c.NAME.split("-")) and c.NAME.split("-")[0] not in {"delete", "remove", "unbind"}
+    ]
+
+
+def schema_cases(cmd: Any, base: Payload) -> Iterator[tuple[str, Payload]]:
+    """`invalid_payloads` of a command class (anything with a `Request` model)."""
+    return invalid_payloads(cmd.Request.model_json_schema(by_alias=True), base)
+
+
+async def snapshot(*dbs: Any, ignore: Iterable[str] = ()) -> dict[str, list[bytes]]:
+    """Every document of every collection of `dbs` (async pymongo databases), as BSON bytes in `_id`
+    order: equal snapshots mean nothing stored changed. Collections named in `ignore` (written by
+    background work on its own clock) are left out."""
+    skip = set(ignore)
+
+    async def read(db: Any, name: str) -> tuple[str, list[bytes]]:
+        docs = await db[name].find({}).sort("_id", 1).to_list()
+        return f"{db.name}.{name}", [bson.encode(d) for d in docs]
+
+    names = await asyncio.gather(*(db.list_collection_names() for db in dbs))
+    reads = [
+        read(db, n) for db, found in zip(dbs, names, strict=True) for n in sorted(found) if n not in skip
+    ]
+    return dict(await asyncio.gather(*reads))
+
+
+class Writes:
+    """The writes to some databases, seen through the server's change stream, as a cheap `state` for
+    `walk`: `await writes.state()` is the number of changes per collection so far, read once a
+    marker write of its own (to a database of its own) has come through the stream, so every write
+    made before the call is counted. A refused payload must add none (stricter than a `snapshot`: a
+    write put back, or one that stores the same bytes again, counts too). Use `async with`."""
+
+    def __init__(self, client: Any, databases: Iterable[str], *, ignore: Iterable[str] = ()) -> None:
+        self.client = client
+        self.databases = set(databases)
+        self.ignore = set(ignore)
+        self.marker = f"walk_marker_{uuid.uuid4().hex[:8]}"
+        self.counts: Counter[str] = Counter()
+        self._sent = self._seen = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> Writes:
+        pipeline = [{"$match": {"ns.db": {"$in": [*self.databases, self.marker]}}}]
+        self._stream = await self.client.watch(pipeline)
+        self._task = asyncio.create_task(self._pump())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._stream.close()
+        await self.client.drop_database(self.marker)
+
+    async def _pump(self) -> None:
+        async for change in self._stream:
+            ns = change.get("ns") or {}
+            if ns.get("db") == self.marker:
+                async with self._cond:
+                    self._seen = change["documentKey"]["_id"]
+                    self._cond.notify_all()
+            elif ns.get("coll") not in self.ignore:
+                self.counts[f"{ns.get('db')}.{ns.get('coll')}"] += 1
+
+    async def state(self, timeout: float = 10.0) -> dict[str, int]:
+        self._sent += 1
+        mark = self._sent
+        await self.client[self.marker]["marks"].insert_one({"_id": mark})
+        async with self._cond:
+            await asyncio.wait_for(self._cond.wait_for(lambda: self._seen >= mark), timeout)
+        return dict(self.counts)
+
+
+@dataclass
+class Walked:
+    """What a walk saw: how many payloads it sent, the codes they got, the labels answered ok (a
+    payload can be legitimately valid, e.g. null for a nullable field) and what went wrong."""
+
+    tried: int = 0
+    codes: Counter[str] = field(default_factory=Counter)
+    accepted: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def accepted_non_null(self) -> list[str]:
+        """Accepted payloads that were not a null: a wrong type or an out-of-range value taken."""
+        return [label for label in self.accepted if not label.endswith(": null")]
+
+
+def _changed(before: Any, after: Any) -> str:
+    """Which part of a state changed: the names of a snapshot's collections, else `the stored state`."""
+    parts = zip(before, after, strict=True) if isinstance(before, tuple) else [(before, after)]
+    names = [
+        k
+        for b, a in parts
+        if isinstance(b, dict) and isinstance(a, dict)
+        for k in sorted(set(b) | set(a))
+        if b.get(k) != a.get(k)
+    ]
+    return f"the stored state ({', '.join(names) or 'not a snapshot'})"
+
+
+def refused_by(model: Any, payload: Payload) -> bool:
+    """Whether pydantic `model` refuses `payload`; False when there is no model."""
+    if model is None:
+        return False
+    try:
+        model.model_validate(payload)
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        return True
+    return False
+
+
+def refused_by_contract(cmd: Any, payload: Payload) -> bool:
+    """Whether the command's own request model refuses `payload`, so the service must refuse it
+    before its handler runs."""
+    return refused_by(getattr(cmd, "Request", None), payload)
+
+
+async def walk(
+    groups: Iterable[tuple[Any, Iterable[tuple[str, Payload]]]],
+    call: Call,
+    state: Callable[[], Awaitable[Any]],
+    *,
+    reads: Sequence[Any] = (),
+    timeout: float = 10.0,
+    refused: Callable[[Any, Payload], bool] = refused_by_contract,
+) -> Walked:
+    """Send each `(command, cases)` group's payloads with `call(command, payload)` and check that each
+    answer is an envelope within `timeout` seconds, an error is never one of `BAD_CODES`, and no
+    refused payload changed `state()` (e.g. a `snapshot`). After each group every command of `reads`
+    is called with `{}` and must not answer INTERNAL (nothing stored that a read cannot serve).
+
+    `state()` is read around every payload the contract does not refuse (`refused(cmd, payload)`
+    False: the service's own code decides, which is where a write before validation hides); a run of
+    payloads the contract refuses is checked once at its end, and a change is reported with the
+    run's labels."""
+    out = Walked()
+
+    async def check_run(name: str, before: Any, run: list[str]) -> Any:
+        """The state now, once it is checked that the run of refused payloads since `before` wrote
+        nothing."""
+        now = await state()
+        if run and now != before:
+            out.failures.append(f"{name}: {_changed(before, now)} changed during {run}")
+        run.clear()
+        return now
+
+    for cmd, cases in groups:
+        name = getattr(cmd, "NAME", str(cmd))
+        before = await state()
+        run: list[str] = []  # refused-by-contract labels sent since `before` was read
+        for label, payload in cases:
+            where = f"{name} {label}"
+            by_contract = refused(cmd, payload)
+            if not by_contract and run:
+                before = await check_run(name, before, run)
+            out.tried += 1
+            try:
+                reply = await asyncio.wait_for(call(cmd, payload), timeout)
+            except TimeoutError:
+                reply = f"no answer within {timeout} s"
+            if not isinstance(reply, dict) or "ok" not in reply:
+                out.failures.append(
+                    f"{where}: {reply}" if isinstance(reply, str) else f"{where}: {reply!r:.200}"
+                )
+                run.append(label)
+                before = await check_run(name, before, run)
+                continue
+            if reply["ok"]:
+                out.codes["ok"] += 1
+                out.accepted.append(where)
+                if by_contract:
+                    out.failures.append(f"{where}: accepted though its contract refuses it")
+                run.clear()
+                before = await state()
+                continue
+            code = reply["error"]["code"]
+            out.codes[code] += 1
+            if code in BAD_CODES:
+                out.failures.append(f"{where}: {code} {reply['error'].get('message')}")
+            if by_contract:
+                run.append(label)
+            else:
+                after = await state()
+                if after != before:
+                    out.failures.append(f"{where}: {code} but {_changed(before, after)} changed")
+                    before = after
+        await check_run(name, before, run)
+        answers = await asyncio.gather(*(asyncio.wait_for(call(read, {}), timeout) for read in reads))
+        for read, reply in zip(reads, answers, strict=True):
+            if not reply["ok"] and reply["error"]["code"] in BAD_CODES:
+                out.failures.append(f"after {name}: {getattr(read, 'NAME', read)} answers {reply['error']}")
+    return out
