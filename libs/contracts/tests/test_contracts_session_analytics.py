@@ -425,3 +425,24 @@ def test_account_state_vocabulary() -> None:
     ]  # fmt: skip
     assert AccountState.ACTIVE.usable and not AccountState.FLOOD_WAIT.usable
     assert AccountState.UNAUTHORIZED.needs_login
+
+
+@pytest.mark.parametrize(
+    ("model", "base", "fields"),
+    [
+        (
+            A.UpdateAccountRequest,
+            {"accountId": "a1"},
+            ["role", "dailySendLimit", "warmupEnabled", "aiEnabled"],
+        ),
+        (A.BatchAccountUpdates, {"notes": "n"}, ["dailySendLimit", "warmupEnabled", "aiEnabled"]),
+    ],
+)
+def test_account_updates_refuse_null_where_an_account_has_no_null(model, base, fields) -> None:
+    # Stored as given, `{"updates": {"warmupEnabled": null}}` made every later read of the account fail
+    # (AccountView's switches are booleans): found by the tg-session validate-before-write walk.
+    for name in fields:
+        with pytest.raises(ValidationError) as exc:
+            model.model_validate({**base, name: None})
+        assert [d["loc"] for d in validation_details(exc.value)] == [[name]]
+    assert "warmup_enabled" not in model.model_validate(base).model_fields_set  # left out: unchanged

@@ -151,6 +151,16 @@ def storage_safe(node: Any) -> Any:
     return out
 
 
+def refuse_null(cls: Any, value: Any) -> Any:
+    """A `mode="before"` field validator for a field of a partial update that may be left out but
+    has no null value where it is stored (a switch, a limit): an explicit null is refused rather
+    than stored and then failing every read. Use as
+    `_not_null = field_validator("a", "b", mode="before")(refuse_null)`."""
+    if value is None:
+        raise ValueError("null is not a value of this field; leave the field out to keep it unchanged")
+    return value
+
+
 def check_http_url(value: str) -> str:
     """`value` if it is an absolute http(s) URL with a host and no whitespace or control characters."""
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from ..base import Ack, Empty, HttpUrlStr, Page, PageRequest, Request, Response
+from ..base import Ack, Empty, HttpUrlStr, Page, PageRequest, Request, Response, refuse_null
 from ..command import Command
 from ..enums import Domain, Role, Service
 from ..models.session import (
@@ -185,6 +185,13 @@ class UpdateAccountRequest(AccountSelector, AccountSettingsFields, ApiCredential
     )
     device: DeviceProfile | None = Field(None, description="Takes effect at the next connection.")
 
+    # An account always has a role, a limit and both switches: null would be stored and then fail
+    # every read of the account, so it is refused (add-account and qr-login-create read null as the
+    # default).
+    _not_null = field_validator("role", "daily_send_limit", "warmup_enabled", "ai_enabled", mode="before")(
+        refuse_null
+    )
+
 
 class UpdateAccount(
     Command,
@@ -308,6 +315,10 @@ class BatchAccountUpdates(Request):
     ai_model: str | None = Field(None, min_length=1, max_length=100)
     ai_personality: str | None = Field(None, max_length=2000)
     notes: str | None = Field(None, max_length=2000)
+
+    _not_null = field_validator("daily_send_limit", "warmup_enabled", "ai_enabled", mode="before")(
+        refuse_null
+    )
 
     @model_validator(mode="after")
     def _something(self) -> BatchAccountUpdates:
