@@ -24,6 +24,7 @@ from tgm_runtime.tasks import Periodic
 
 from . import __version__
 from .ads import handlers as ads_handlers
+from .ads.runner import AdRunner
 from .ads.service import AdService
 from .ads.store import AdStore
 from .app import CampaignApp, Runtime
@@ -197,7 +198,9 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             auto, monitoring, campaigns, status, stores, call, clock, runtime.request
         )
         # --- ads and collaboration: the same queue, the same compliance -------------------------
-        ads = AdService(AdStore(db), stores, queue, control, groups, rules, call, emit, clock, monitoring)
+        ads = AdService(
+            AdRunner(AdStore(db), stores, queue, control, groups, rules, emit, clock), call, monitoring
+        )
         collab = CollaborationStores.of(db)
         library = RoleLibrary(collab, stores, call, emit, clock)
         collaboration = CollaborationService(

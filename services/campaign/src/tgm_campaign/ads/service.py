@@ -30,42 +30,27 @@ from tgm_contracts.models.campaign import CampaignStatus, PreviewInput, Template
 from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.routes import answers
 
-from ..automation.group_service import GroupService
 from ..automation.monitoring_service import MonitoringService
-from ..automation.ports import Call, Emit
-from ..messaging.clock import Clock, aware, utc
-from ..messaging.queue_control import QueueControl
-from ..messaging.rules import Rules
-from ..messaging.service import QueueService
-from ..messaging.stores import MessagingStores
+from ..automation.ports import Call
+from ..messaging.clock import aware, utc
 from ..messaging.template_store import template_view
 from ..messaging.templates import TemplateError, preview
 from .replies import AdReplies
 from .runner import RUNNING, AdRunner, seeded, spec_of, target_key
 from .schedule import check, next_run, zone
-from .store import AdStore, job_key
+from .store import job_key
 
 SPEC_FIELDS = tuple(cmd.AdCampaignSpec.model_fields)
 
 
 class AdService:
-    def __init__(
-        self,
-        store: AdStore,
-        messaging: MessagingStores,
-        queue: QueueService,
-        control: QueueControl,
-        groups: GroupService,
-        rules: Rules,
-        call: Call,
-        emit: Emit,
-        clock: Clock,
-        monitoring: MonitoringService | None = None,
-    ) -> None:
-        self.store, self.messaging, self.queue, self.control = store, messaging, queue, control
-        self.groups, self.rules, self.call, self.emit, self.clock = groups, rules, call, emit, clock
-        self.runner = AdRunner(store, messaging, queue, control, groups, rules, emit, clock)
-        self.replies = AdReplies(store, clock)
+    def __init__(self, runner: AdRunner, call: Call, monitoring: MonitoringService | None = None) -> None:
+        """The commands work on what the runner posts with: its store, messaging's stores, the queue
+        and its control, the monitored groups, the rules, events and clock."""
+        self.runner, self.call, r = runner, call, runner
+        self.store, self.messaging, self.queue, self.control = r.store, r.messaging, r.queue, r.control
+        self.groups, self.rules, self.emit, self.clock = r.groups, r.rules, r.emit, r.clock
+        self.replies = AdReplies(runner.store, runner.clock)
         if monitoring is not None:  # the groups posted in are watched, so replies reach campaign
             monitoring.also_watch(self.replies.watched_chats)
             self.runner.watch = monitoring.republish
