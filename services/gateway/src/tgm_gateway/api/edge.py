@@ -1,14 +1,16 @@
 """What every edge shares: who is calling (the bearer key, checked before any body is read), and the
 reply each edge writes for an `Outcome` (the HTTP envelope or the seed's IPC envelope). Bodies are
-read by body.py."""
+read by body.py; `posted_command` is the start every POSTed command shares (plain HTTP and SSE)."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from tgm_contracts import ErrorCode, validation_details
 from tgm_contracts import envelope as env
 from tgm_contracts.envelope import IpcRequest
@@ -17,6 +19,7 @@ from tgm_runtime import DomainError
 from ..app import Runtime
 from ..dispatch import Dispatcher, Outcome, failure
 from ..keys.service import Principal
+from .body import BodyLimits, read_object
 
 
 def bearer(value: str | None) -> str | None:
@@ -49,6 +52,26 @@ def json_reply(outcome: Outcome, request_id: str) -> Response:
             outcome.raw, status_code=outcome.status, headers=headers, media_type="application/json"
         )
     return JSONResponse(outcome.reply, status_code=outcome.status, headers=headers)
+
+
+@dataclass(frozen=True)
+class PostedCommand:
+    request_id: str
+    principal: Principal
+    payload: dict[str, Any]
+
+
+async def posted_command(runtime: Runtime, request: Request, limits: BodyLimits) -> PostedCommand | Response:
+    """A POSTed command's request id (`X-Request-Id`, else a new one), caller and JSON object body; or
+    the HTTP envelope that refuses it (the key is checked before the body is read)."""
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    principal = await caller(runtime, request)
+    if isinstance(principal, Outcome):
+        return json_reply(principal, request_id)
+    payload = await read_object(request, limits)
+    if isinstance(payload, Outcome):
+        return json_reply(payload, request_id)
+    return PostedCommand(request_id, principal, payload)
 
 
 def ipc_reply(outcome: Outcome, command: str | None, request_id: str | None) -> tuple[int, dict[str, Any]]:

@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -29,7 +28,7 @@ from ..app import Runtime
 from ..dispatch import Outcome
 from . import openapi
 from .body import BodyLimits, read_object
-from .edge import caller, ipc_reply, json_reply, run_ipc
+from .edge import caller, ipc_reply, json_reply, posted_command, run_ipc
 
 API = "/api/v1"
 
@@ -134,16 +133,11 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
     @api.post(f"{API}/commands/{{command}}", tags=["commands"], include_in_schema=False)
     async def run_command(command: str, request: Request) -> Response:
         # Documented per command in /openapi.json (openapi.py), not as this one generic route.
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        principal = await caller(runtime, request)
-        if isinstance(principal, Outcome):
-            return json_reply(principal, request_id)
-        payload = await read_object(request, limits)
-        if isinstance(payload, Outcome):
-            return json_reply(payload, request_id)
-        return json_reply(
-            await runtime.app.dispatcher.run(command, payload, principal, request_id), request_id
-        )
+        call = await posted_command(runtime, request, limits)
+        if isinstance(call, Response):
+            return call
+        outcome = await runtime.app.dispatcher.run(command, call.payload, call.principal, call.request_id)
+        return json_reply(outcome, call.request_id)
 
     @api.post(f"{API}/ipc", tags=["commands"])
     async def ipc(request: Request) -> JSONResponse:

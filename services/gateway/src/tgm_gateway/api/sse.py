@@ -19,8 +19,8 @@ from tgm_contracts import REGISTRY, ErrorCode, subjects
 
 from ..app import Runtime
 from ..dispatch import Outcome, failure
-from .body import BodyLimits, read_object
-from .edge import caller, json_reply
+from .body import BodyLimits
+from .edge import json_reply, posted_command
 from .http import API
 
 #: Put on the chunk queue when the command has answered.
@@ -44,13 +44,10 @@ def register(api: FastAPI, runtime: Runtime, limits: BodyLimits) -> None:
     @api.post(f"{API}/stream/{{command}}", tags=["commands"])
     async def stream(command: str, request: Request) -> Response:
         """Run a streaming command (its contract has `streamId`) and stream its output as SSE."""
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        principal = await caller(runtime, request)
-        if isinstance(principal, Outcome):
-            return json_reply(principal, request_id)
-        payload = await read_object(request, limits)
-        if isinstance(payload, Outcome):
-            return json_reply(payload, request_id)
+        call = await posted_command(runtime, request, limits)
+        if isinstance(call, Response):
+            return call
+        request_id, principal, payload = call.request_id, call.principal, call.payload
         cmd = REGISTRY.get(command)
         if cmd is not None and "stream_id" not in cmd.Request.model_fields:
             return json_reply(failure(ErrorCode.VALIDATION_ERROR, f"{command} does not stream"), request_id)
