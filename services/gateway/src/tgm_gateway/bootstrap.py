@@ -20,6 +20,9 @@ from . import __version__
 from .api import console, http, sse, ws
 from .api.body import BodyLimits
 from .app import GatewayApp, Runtime
+from .audit import handlers as audit_handlers
+from .audit.service import AuditLog
+from .audit.store import AuditStore
 from .dispatch import CommandDeadline, Dispatcher
 from .keys import handlers as keys_handlers
 from .keys.cache import KeyCache
@@ -53,12 +56,16 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
         KeyRateLimiter(settings.key_rate_per_second, settings.key_rate_burst),
         lambda: deadline.seconds,
         runtime.registry,
+        AuditLog(runtime.registry, retention_days=settings.audit_retention_days),
     )
+    # The trail is written in batches, and what is left when the gateway stops is written then.
+    runtime.every(settings.audit_flush_seconds, dispatcher.audit.flush, "audit-flush")
 
     # Per process, like the dispatcher: a restart of the runtime does not forgive an address.
     failures = FailedAuthLimiter(settings.failed_auth_per_second, settings.failed_auth_burst)
 
     async def make_app() -> GatewayApp:
+        dispatcher.audit.store = AuditStore(runtime.db)
         sections = SettingsSections(runtime, settings)
         return GatewayApp(
             keys=ApiKeys(
@@ -96,8 +103,15 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
         runtime.app.sections.forget()
         await recover()
 
+    async def on_stop(rt: ServiceRuntime) -> None:
+        try:
+            await dispatcher.audit.flush()
+        except Exception:  # the database went first: say what is lost
+            log.warning("audit: %d entries not written at stop", dispatcher.audit.pending())
+
     runtime.provide(make_app)
     runtime.on_start(on_start)
+    runtime.on_stop(on_stop)
     runtime.on_restore(on_restore)
     system_handlers.register(runtime)
     return runtime
@@ -121,6 +135,7 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
     api = http.create_api(runtime, lifespan, limits)
     sse.register(api, runtime, limits)
     keys_handlers.register(api, runtime, limits)
+    audit_handlers.register(api, runtime)
     ws.register(api, runtime, limits, settings.ws_key_check_seconds)
     console.register(api)  # last: its catch-all must not shadow an API route
     return api

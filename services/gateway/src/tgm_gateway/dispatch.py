@@ -24,6 +24,7 @@ from tgm_contracts import envelope as env
 from tgm_runtime import tracing
 from tgm_runtime.settings_store import SettingsStore
 
+from .audit.service import AuditLog
 from .bus import request_bytes, trace_headers
 from .keys.limiter import KeyRateLimiter
 from .keys.service import Principal
@@ -70,8 +71,11 @@ class Dispatcher:
         limiter: KeyRateLimiter,
         default_timeout: Callable[[], float],
         registry: CollectorRegistry,
+        audit: AuditLog | None = None,
     ) -> None:
         self._nc = nc
+        #: Who ran what: every change and every refusal this dispatcher answered (audit/service.py).
+        self.audit = audit or AuditLog(registry)
         self._limiter = limiter
         self._default_timeout = default_timeout
         self.requests = Counter(
@@ -123,7 +127,14 @@ class Dispatcher:
             outcome = await self._run(name, payload, principal, request_id, extra)
         label = outcome.command.NAME if outcome.command else "unknown"
         code = "OK" if outcome.ok else outcome.reply["error"]["code"]
-        self._count(label, code, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._count(label, code, seconds)
+        if (
+            principal is not None
+            and outcome.command is not None
+            and self.audit.audited(outcome.command.ROLE, code)
+        ):
+            self.audit.record(principal, label, code, request_id=request_id, seconds=seconds)
         return outcome
 
     async def _run(

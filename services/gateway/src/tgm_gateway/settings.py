@@ -40,6 +40,10 @@ class GatewaySettings(BaseSettings):
     failed_auth_per_second: float = Field(1.0, gt=0)
     #: How often an open WebSocket checks that its key still authenticates.
     ws_key_check_seconds: float = Field(1.0, gt=0)
+    #: The audit trail (audit/service.py): how long an entry is kept, and how often what was recorded
+    #: is written (a gateway killed in between loses at most that much of the trail).
+    audit_retention_days: int = Field(90, ge=1, le=3650)
+    audit_flush_seconds: float = Field(0.5, gt=0, le=60)
     #: Print and write the first admin key when the key store is empty.
     bootstrap_admin_key: bool = True
     #: The first admin key's file (TGM_ADMIN_KEY_FILE; created once with a new key when missing). Unset:
