@@ -30,6 +30,7 @@ from .ads.store import AdStore
 from .app import CampaignApp, Runtime
 from .automation import handlers as automation_handlers
 from .automation.ai_control import AiControl
+from .automation.campaign_runner import CampaignRunner
 from .automation.campaign_service import CampaignService
 from .automation.group_service import GroupService
 from .automation.keyword_service import KeywordSetService
@@ -192,7 +193,9 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             clock,
             AiControl(call, runtime.request),
         )
-        campaigns = CampaignService(auto, stores, queue, control, emit, clock, rules)
+        campaigns = CampaignService(
+            CampaignRunner(auto.campaigns, stores, queue, control, emit, clock, rules)
+        )
         oneclick = OneClickService(monitoring, groups, campaigns, control, call, emit, clock, runtime.request)
         system = SystemStatusService(
             auto, monitoring, campaigns, status, stores, call, clock, runtime.request

@@ -102,6 +102,10 @@ def lead_peer(lead: Mapping[str, Any]) -> int | str | None:
     return "@" + str(name).lstrip("@").lower() if name else None
 
 
+async def _no_progress(doc: Mapping[str, Any]) -> None:
+    return None
+
+
 class CampaignRunner:
     def __init__(
         self,
@@ -112,10 +116,11 @@ class CampaignRunner:
         emit: Emit,
         clock: Clock,
         rules: Rules,
-        progress: Callable[[Mapping[str, Any]], Awaitable[None]],
     ) -> None:
         self.store, self.messaging, self.queue, self.control = store, messaging, queue, control
-        self.emit, self.clock, self.rules, self.progress = emit, clock, rules, progress
+        self.emit, self.clock, self.rules = emit, clock, rules
+        #: publishes a running campaign's figures (CampaignService.publish_progress; set by CampaignService)
+        self.progress: Callable[[Mapping[str, Any]], Awaitable[None]] = _no_progress
         self.owner = "campaigns-" + uuid.uuid4().hex[:12]
         self._progress_at: dict[str, float] = {}
 

@@ -36,15 +36,9 @@ from tgm_contracts.models.campaign import CampaignStatus, LeadStage
 from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.routes import answers
 
-from ..messaging.clock import Clock, aware, utc
-from ..messaging.queue_control import QueueControl
-from ..messaging.rules import Rules
-from ..messaging.service import QueueService
-from ..messaging.stores import MessagingStores
+from ..messaging.clock import aware, utc
 from .campaign_runner import ACTIVE, CampaignRunner, following, spec_of
 from .campaign_store import OPEN
-from .ports import Emit
-from .store import AutomationStores
 
 RUNNING = CampaignStatus.RUNNING.value
 STARTABLE = (
@@ -85,22 +79,13 @@ class Figures:
 
 
 class CampaignService:
-    def __init__(
-        self,
-        stores: AutomationStores,
-        messaging: MessagingStores,
-        queue: QueueService,
-        control: QueueControl,
-        emit: Emit,
-        clock: Clock,
-        rules: Rules,
-    ) -> None:
-        self.stores, self.messaging, self.queue, self.control = stores, messaging, queue, control
-        self.emit, self.clock, self.rules = emit, clock, rules
-        self.store = stores.campaigns
-        self.runner = CampaignRunner(
-            self.store, messaging, queue, control, emit, clock, rules, self.publish_progress
-        )
+    def __init__(self, runner: CampaignRunner) -> None:
+        """The commands work on what the runner enqueues with (its store of campaigns, messaging's
+        stores, the queue and its control, events, clock, rules); the runner publishes progress here."""
+        self.runner, r = runner, runner
+        self.store, self.messaging, self.queue, self.control = r.store, r.messaging, r.queue, r.control
+        self.emit, self.clock, self.rules = r.emit, r.clock, r.rules
+        runner.progress = self.publish_progress
 
     # --- definitions -------------------------------------------------------------------------
 
