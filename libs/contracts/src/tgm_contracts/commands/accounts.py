@@ -3,8 +3,9 @@ QR login, proxies and IP binding, and the developer-site credential scrape.
 
 Errors every handler may answer besides VALIDATION_ERROR: NOT_FOUND (no such account or session),
 CONFLICT (state does not allow the step, duplicate phone, proxy full), FLOOD_WAIT with `retry_after`,
-TELEGRAM_ERROR with `details.telegramError` (e.g. `PHONE_CODE_INVALID`), UNAVAILABLE (no replica holds
-the account).
+TELEGRAM_ERROR with `details.telegramError` (e.g. `PHONE_NUMBER_BANNED`), LOGIN_REJECTED (400) when what
+the person typed was refused (`PHONE_CODE_INVALID`, `PHONE_CODE_EXPIRED`, `PASSWORD_HASH_INVALID`; the
+words to show in the message), UNAVAILABLE (no replica holds the account).
 """
 
 from __future__ import annotations
