@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from tgm_contracts.commands.ai import AnalyzeConversationRequest, ConversationAnalysis
+from tgm_contracts.commands.ai import AiAnalyzeConversation, AnalyzeConversationRequest, ConversationAnalysis
+from tgm_runtime.routes import answers
 
 from ..domain import analysis
 from ..domain.text import shorten
@@ -20,6 +21,7 @@ class ConversationAnalyst:
     providers: ProviderService
     memory: MemoryService
 
+    @answers(AiAnalyzeConversation)
     async def analyze(self, req: AnalyzeConversationRequest) -> ConversationAnalysis:
         turns: list[tuple[str, str]] = [(t.role, t.content) for t in req.messages if t.role != "system"] or [
             (t.role, t.content) for t in req.messages

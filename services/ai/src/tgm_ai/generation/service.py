@@ -18,6 +18,7 @@ from tgm_contracts.commands import ai as ai_cmd
 from tgm_contracts.events_ai import AiResponseGenerated
 from tgm_contracts.models.ai import Citation, HandoffRules, Strategy, Suggestion, Usage
 from tgm_contracts.settings import AiDefaults
+from tgm_runtime.routes import answers
 
 from ..domain import analysis, templates
 from ..domain.text import detect_language, fold
@@ -191,6 +192,7 @@ class ReplyService:
 
     # --- ai-suggest-reply --------------------------------------------------------------------------
 
+    @answers(ai_cmd.AiSuggestReply)
     async def suggest(self, req: ai_cmd.SuggestReplyRequest) -> ai_cmd.SuggestReplyResult:
         s = await self.strategies.for_request(req.strategy_id, req.account_id)
         provider_name = await self.providers.choose(req.provider, s.provider)

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tgm_contracts.commands.ai import (
+    AiApplyStrategy,
+    AiGetStrategies,
+    AiSaveStrategy,
     ApplyStrategyRequest,
     ApplyStrategyResult,
     GetStrategiesRequest,
@@ -15,6 +18,7 @@ from tgm_contracts.commands.ai import (
 )
 from tgm_contracts.models.ai import Strategy
 from tgm_runtime import Conflict, NotFound
+from tgm_runtime.routes import answers
 
 from ..ids import new_id, now
 from .store import StrategyStore
@@ -34,6 +38,7 @@ def _strategy(doc: dict[str, Any] | None, accounts: list[str] | None = None) -> 
 class StrategyService:
     store: StrategyStore
 
+    @answers(AiGetStrategies)
     async def list(self, req: GetStrategiesRequest) -> StrategyList:
         accounts = await self.store.accounts_of()
         docs = await self.store.all()
@@ -49,6 +54,7 @@ class StrategyService:
             items=[_strategy(d, accounts.get(d["_id"])) for d in docs], default_strategy_id=default
         )
 
+    @answers(AiSaveStrategy)
     async def save(self, req: StrategyInput) -> Strategy:
         ts = now()
         if req.id:
@@ -74,6 +80,7 @@ class StrategyService:
         await self.store.put(doc)
         return _strategy(doc, (await self.store.accounts_of()).get(sid))
 
+    @answers(AiApplyStrategy)
     async def apply(self, req: ApplyStrategyRequest) -> ApplyStrategyResult:
         if req.strategy_id is not None and await self.store.get(req.strategy_id) is None:
             raise NotFound(f"strategy {req.strategy_id} not found")

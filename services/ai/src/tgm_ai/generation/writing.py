@@ -17,6 +17,7 @@ from typing import Protocol
 
 from tgm_contracts import ErrorCode
 from tgm_contracts.commands.ai import (
+    AiGenerateGroupNames,
     GeneratedTexts,
     GenerateGroupNamesRequest,
     GenerateMessageRequest,
@@ -24,6 +25,7 @@ from tgm_contracts.commands.ai import (
     GroupNames,
 )
 from tgm_contracts.models.ai import Usage
+from tgm_runtime.routes import answers
 
 from ..domain import templates
 from ..domain.text import detect_language, shorten
@@ -170,6 +172,7 @@ class TextWriter:
         )
         return written.generated(lang)
 
+    @answers(AiGenerateGroupNames)
     async def group_names(self, req: GenerateGroupNamesRequest) -> GroupNames:
         lang = language_of(req.language, " ".join(req.keywords), req.topic)
         instruction = (

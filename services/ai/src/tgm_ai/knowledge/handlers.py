@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from tgm_contracts import Ack
 from tgm_contracts.commands import ai as ai_cmd
+from tgm_runtime.routes import route_use_case
 
 from ..app import Ctx, Runtime
+from .ingestion import DocumentIngestion
+from .learning import HistoryLearning
+from .search import KnowledgeSearch
+from .service import KnowledgeItems
 
 
 def register(runtime: Runtime) -> None:
-    runtime.route(ai_cmd.AddKnowledge, lambda app: app.knowledge.add)
+    route_use_case(runtime, KnowledgeItems, lambda app: app.knowledge)
+    route_use_case(runtime, KnowledgeSearch, lambda app: app.search)
+    route_use_case(runtime, DocumentIngestion, lambda app: app.documents)
+    route_use_case(runtime, HistoryLearning, lambda app: app.learning)
 
     @runtime.command(ai_cmd.RemoveKnowledge)
     async def remove_knowledge(req: ai_cmd.RemoveKnowledgeRequest, ctx: Ctx) -> Ack:
@@ -18,10 +26,3 @@ def register(runtime: Runtime) -> None:
     @runtime.command(ai_cmd.ClearKnowledge)
     async def clear_knowledge(req: ai_cmd.ClearKnowledgeRequest, ctx: Ctx) -> Ack:
         return Ack(affected=await ctx.app.knowledge.clear(req))
-
-    runtime.route(ai_cmd.GetKnowledgeStats, lambda app: app.knowledge.stats)
-    runtime.route(ai_cmd.SearchKnowledge, lambda app: app.search.search_knowledge)
-    runtime.route(ai_cmd.RagSearch, lambda app: app.search.rag_search)
-    runtime.route(ai_cmd.RagAddDocument, lambda app: app.documents.add_document)
-    runtime.route(ai_cmd.RagGetStatus, lambda app: app.documents.status)
-    runtime.route(ai_cmd.LearnFromHistory, lambda app: app.learning.learn)

@@ -19,10 +19,17 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from tgm_contracts import Event
-from tgm_contracts.commands.ai import RagAddDocumentRequest, RagGetStatusRequest, RagStatus
+from tgm_contracts.commands.ai import (
+    RagAddDocument,
+    RagAddDocumentRequest,
+    RagGetStatus,
+    RagGetStatusRequest,
+    RagStatus,
+)
 from tgm_contracts.events_ai import RagDocumentProgress
 from tgm_contracts.models.ai import DocumentStatus
 from tgm_runtime import Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..domain.chunking import Chunk, chunk_text
 from ..ids import new_id, now
@@ -70,6 +77,7 @@ class DocumentIngestion:
             raw.mime_type = req.mime_type
         return raw
 
+    @answers(RagAddDocument)
     async def add_document(self, req: RagAddDocumentRequest) -> DocumentStatus:
         rs = await self.providers.retrieval()
         size = req.chunk_size or rs.chunk_size
@@ -191,6 +199,7 @@ class DocumentIngestion:
         except Exception:
             log.exception("embedding document %s failed; it stays searchable by BM25", doc_id)
 
+    @answers(RagGetStatus)
     async def status(self, req: RagGetStatusRequest) -> RagStatus:
         embedding_provider = (await self.providers.get()).embedding_provider
         await self.cache.ensure_current()

@@ -8,7 +8,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from tgm_contracts.commands.ai import FaqCandidate, LearnFromHistoryRequest, LearnFromHistoryResult
+from tgm_contracts.commands.ai import (
+    FaqCandidate,
+    LearnFromHistory,
+    LearnFromHistoryRequest,
+    LearnFromHistoryResult,
+)
+from tgm_runtime.routes import answers
 
 from ..domain.analysis import QUESTION, intent
 from ..domain.index import Bm25, KnowledgeIndex
@@ -25,6 +31,7 @@ class HistoryLearning:
     cache: IndexCache
     providers: ProviderService
 
+    @answers(LearnFromHistory)
     async def learn(self, req: LearnFromHistoryRequest) -> LearnFromHistoryResult:
         """Questions users asked with the answers they got, grouped by similarity: FAQ candidates for review."""
         await self.cache.ensure_current()

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from tgm_contracts.commands.ai import (
     KnowledgeSearchResult,
     RagHit,
+    RagSearch,
     RagSearchRequest,
     RagSearchResult,
+    SearchKnowledge,
     SearchKnowledgeRequest,
 )
 from tgm_contracts.models.ai import FaqMatch, KnowledgeHit
+from tgm_runtime.routes import answers
 
 from ..domain.index import Scored
 from ..providers.service import ProviderService
@@ -56,6 +59,7 @@ class KnowledgeSearch:
             sugg_threshold=sugg_t,
         )
 
+    @answers(SearchKnowledge)
     async def search_knowledge(self, req: SearchKnowledgeRequest) -> KnowledgeSearchResult:
         """Every scope unless `scopes` names some (issue 12, finding 10)."""
         t0 = time.perf_counter()
@@ -87,6 +91,7 @@ class KnowledgeSearch:
             query=req.query, hits=hits, faq=faq, took_ms=round((time.perf_counter() - t0) * 1000, 3)
         )
 
+    @answers(RagSearch)
     async def rag_search(self, req: RagSearchRequest) -> RagSearchResult:
         t0 = time.perf_counter()
         await self.cache.ensure_current()

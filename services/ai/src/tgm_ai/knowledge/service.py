@@ -14,9 +14,11 @@ from typing import Any
 
 from tgm_contracts import Event
 from tgm_contracts.commands.ai import (
+    AddKnowledge,
     AddKnowledgeRequest,
     AddKnowledgeResult,
     ClearKnowledgeRequest,
+    GetKnowledgeStats,
     GetKnowledgeStatsRequest,
     KnowledgeInput,
     KnowledgeStats,
@@ -25,6 +27,7 @@ from tgm_contracts.commands.ai import (
 )
 from tgm_contracts.events_ai import KnowledgeChanged
 from tgm_runtime import NotFound
+from tgm_runtime.routes import answers
 
 from ..domain.index import KnowledgeIndex
 from ..domain.text import fold
@@ -57,6 +60,7 @@ class KnowledgeItems:
 
     # --- adding ------------------------------------------------------------------------------------
 
+    @answers(AddKnowledge)
     async def add(self, req: AddKnowledgeRequest) -> AddKnowledgeResult:
         async with self.cache.lock:
             await self.cache.ensure_locked()
@@ -191,6 +195,7 @@ class KnowledgeItems:
 
     # --- stats -------------------------------------------------------------------------------------
 
+    @answers(GetKnowledgeStats)
     async def stats(self, req: GetKnowledgeStatsRequest) -> KnowledgeStats:
         await self.cache.ensure_current()
         match: dict[str, Any] = {"scope": req.scope} if req.scope else {}

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tgm_contracts.commands.ai import MemoryClearRequest, MemorySaveRequest
+from tgm_contracts.commands.ai import AiMemorySave, MemoryClearRequest, MemorySaveRequest
 from tgm_contracts.models.ai import MemoryFact, MemoryView
+from tgm_runtime.routes import answers
 
 from ..domain.text import fold
 from ..ids import now
@@ -115,6 +116,7 @@ class MemoryService:
         await self.store.put(view.model_dump(mode="python", by_alias=False))
         return view
 
+    @answers(AiMemorySave)
     async def save(self, req: MemorySaveRequest) -> MemoryView:
         m = await self.get(req.account_id, req.user_id)
         replace = req.mode == "replace"

@@ -5,8 +5,11 @@ from __future__ import annotations
 from tgm_contracts import Empty
 from tgm_contracts.commands import ai as ai_cmd
 from tgm_contracts.models.ai import AiSettingsView
+from tgm_runtime.routes import route_use_case
 
 from ..app import Ctx, Runtime
+from .service import ProviderService
+from .usage import UsageReports
 
 
 def register(runtime: Runtime) -> None:
@@ -14,7 +17,5 @@ def register(runtime: Runtime) -> None:
     async def get_ai_settings(req: Empty, ctx: Ctx) -> AiSettingsView:
         return await ctx.app.providers.get()
 
-    runtime.route(ai_cmd.SaveAiSettings, lambda app: app.providers.save)
-    runtime.route(ai_cmd.GetAiModels, lambda app: app.providers.models)
-    runtime.route(ai_cmd.TestAiConnection, lambda app: app.providers.test)
-    runtime.route(ai_cmd.GetAiUsage, lambda app: app.usage.report)
+    route_use_case(runtime, ProviderService, lambda app: app.providers)
+    route_use_case(runtime, UsageReports, lambda app: app.usage)

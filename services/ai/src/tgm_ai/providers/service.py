@@ -18,9 +18,12 @@ from pydantic import BaseModel, ValidationError
 from tgm_contracts import ErrorCode, Event, validation_details
 from tgm_contracts.commands.ai import (
     ConnectionTest,
+    GetAiModels,
     GetAiModelsRequest,
     ModelList,
+    SaveAiSettings,
     SaveAiSettingsRequest,
+    TestAiConnection,
     TestAiConnectionRequest,
 )
 from tgm_contracts.events_ai import AiProviderFailed, AiSettingsChanged
@@ -36,6 +39,7 @@ from tgm_contracts.models.ai import (
     ProviderError as ProviderErrorView,
 )
 from tgm_runtime import Conflict, Invalid, SecretBox, mask
+from tgm_runtime.routes import answers
 
 from ..ids import now
 from .base import ChatRequest, ChatResult, Provider, ProviderError
@@ -183,6 +187,7 @@ class ProviderService:
                 out[k] = v
         return out
 
+    @answers(SaveAiSettings)
     async def save(self, req: SaveAiSettingsRequest) -> AiSettingsView:
         """Save the changed parts; announce them (`ai-settings-changed`) and re-embed when the embedding
         provider changed."""
@@ -426,6 +431,7 @@ class ProviderService:
 
     # --- models, test, usage -----------------------------------------------------------------------
 
+    @answers(GetAiModels)
     async def models(self, req: GetAiModelsRequest) -> ModelList:
         doc = await self.doc()
         names = [req.provider] if req.provider else ["local", *[n for n in SECTIONS if doc.get(n)]]
@@ -473,6 +479,7 @@ class ProviderService:
             return out
         return []
 
+    @answers(TestAiConnection)
     async def test(self, req: TestAiConnectionRequest) -> ConnectionTest:
         doc = await self.doc()
         override = getattr(req, req.provider, None) if req.provider != "local" else None

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from tgm_contracts.commands.ai import GetAiUsageRequest, UsageReport, UsageTotals
+from tgm_contracts.commands.ai import GetAiUsage, GetAiUsageRequest, UsageReport, UsageTotals
 from tgm_contracts.models.ai import UsageRow
 from tgm_runtime import Invalid
+from tgm_runtime.routes import answers
 
 from .store import UsageStore
 
@@ -17,6 +18,7 @@ from .store import UsageStore
 class UsageReports:
     store: UsageStore
 
+    @answers(GetAiUsage)
     async def report(self, req: GetAiUsageRequest) -> UsageReport:
         until = req.until or datetime.now(UTC).date()
         since = req.since or until - timedelta(days=30)

@@ -4,9 +4,10 @@ that the rules judge (durable `analytics_alerts`)."""
 from __future__ import annotations
 
 from tgm_contracts import Event
-from tgm_contracts.commands.analytics import ClearAlerts, DismissAlert, GetAlerts
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .service import AlertService
 
 
 def register(runtime: Runtime) -> None:
@@ -14,7 +15,4 @@ def register(runtime: Runtime) -> None:
     async def on_event(event: Event) -> None:
         await runtime.app.alerts.handle(event)
 
-    runtime.route(GetAlerts, lambda app: app.alerts.list)
-
-    runtime.route_with_principal(DismissAlert, lambda app: app.alerts.dismiss)
-    runtime.route_with_principal(ClearAlerts, lambda app: app.alerts.clear)
+    route_use_case(runtime, AlertService, lambda app: app.alerts)

@@ -11,13 +11,17 @@ from tgm_contracts import Event, Service
 from tgm_contracts.base import Ack
 from tgm_contracts.commands.analytics import (
     AlertPage,
+    ClearAlerts,
     ClearAlertsRequest,
+    DismissAlert,
     DismissAlertRequest,
+    GetAlerts,
     GetAlertsRequest,
 )
 from tgm_contracts.events_analytics import AlertDismissed, AlertRaised, AlertsCleared
 from tgm_contracts.models.analytics import AlertView
 from tgm_runtime import NotFound
+from tgm_runtime.routes import answers
 
 from .rules import Burst, Raise, Resolve, RuleSettings, Signal, evaluate
 from .store import AlertStore, view
@@ -95,6 +99,7 @@ class AlertService:
 
     # --- commands --------------------------------------------------------------------------------
 
+    @answers(GetAlerts)
     async def list(self, req: GetAlertsRequest) -> AlertPage:
         docs, cursor, total = await self.store.page(req)
         return AlertPage(
@@ -104,6 +109,7 @@ class AlertService:
             unresolved_by_level=await self.store.unresolved_by_level(),
         )
 
+    @answers(DismissAlert, principal=True)
     async def dismiss(self, req: DismissAlertRequest, principal: str | None) -> AlertView:
         doc = await self.store.dismiss(req.alert_id, principal, req.note, self.clock())
         if doc is None:
@@ -114,6 +120,7 @@ class AlertService:
         await self.publish(AlertDismissed(alert_id=req.alert_id, dismissed_by=principal))
         return view(doc)
 
+    @answers(ClearAlerts, principal=True)
     async def clear(self, req: ClearAlertsRequest, principal: str | None) -> Ack:
         affected = await self.store.clear(req, principal, self.clock())
         await self.publish(AlertsCleared(affected=affected, cleared_by=principal))

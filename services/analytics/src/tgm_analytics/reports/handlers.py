@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from tgm_contracts.commands.analytics import ExportReport, ScheduleReport
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .service import ReportService
 
 
 def register(runtime: Runtime) -> None:
-    runtime.route(ExportReport, lambda app: app.reports.export)
-
-    runtime.route_with_principal(ScheduleReport, lambda app: app.reports.schedule)
+    route_use_case(runtime, ReportService, lambda app: app.reports)

@@ -19,7 +19,9 @@ from typing import Any
 from pydantic import BaseModel
 from tgm_contracts import Service
 from tgm_contracts.commands.analytics import (
+    ExportReport,
     ExportReportRequest,
+    ScheduleReport,
     ScheduleReportRequest,
     ScheduleReportResult,
     ScopeFilters,
@@ -27,6 +29,7 @@ from tgm_contracts.commands.analytics import (
 from tgm_contracts.events_analytics import ReportReady
 from tgm_contracts.models.analytics import ExportFile, ReportScheduleView
 from tgm_runtime import DomainError, Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from ..alerts.rules import Signal, fold_key
 from ..alerts.service import Publish
@@ -99,6 +102,7 @@ class ReportService:
 
     # --- export-report ---------------------------------------------------------------------------
 
+    @answers(ExportReport)
     async def export(self, req: ExportReportRequest) -> ExportFile:
         if req.report_id is not None:
             return await self._stored(req)
@@ -142,6 +146,7 @@ class ReportService:
 
     # --- schedule-report -------------------------------------------------------------------------
 
+    @answers(ScheduleReport, principal=True)
     async def schedule(self, req: ScheduleReportRequest, principal: str | None) -> ScheduleReportResult:
         if req.action == "list":
             return ScheduleReportResult(

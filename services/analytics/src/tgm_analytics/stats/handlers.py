@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from prometheus_client import Counter
-from tgm_contracts.commands import analytics as analytics_cmd
 from tgm_contracts.events import Event
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .queries import StatsQueries
 
 
 def register(runtime: Runtime) -> None:
@@ -22,9 +23,4 @@ def register(runtime: Runtime) -> None:
         await runtime.app.ingest.handle(evt)
         ingested.labels(event=evt.NAME).inc()
 
-    runtime.route(analytics_cmd.GetDashboardStats, lambda app: app.stats.dashboard)
-    runtime.route(analytics_cmd.GetAnalytics, lambda app: app.stats.analytics)
-    runtime.route(analytics_cmd.GetMessageStats, lambda app: app.stats.messages)
-    runtime.route(analytics_cmd.GetUserStats, lambda app: app.stats.users)
-    runtime.route(analytics_cmd.GetGroupStats, lambda app: app.stats.groups)
-    runtime.route(analytics_cmd.GetConversionStats, lambda app: app.stats.conversions)
+    route_use_case(runtime, StatsQueries, lambda app: app.stats)

@@ -30,6 +30,7 @@ from tgm_contracts.commands import analytics as analytics_cmd
 from tgm_contracts.models.analytics import MAX_SPAN, MetricSeries, SeriesPoint, WindowView
 from tgm_contracts.models.campaign import LeadStage
 from tgm_runtime import Invalid
+from tgm_runtime.routes import answers
 
 from .store import FactStore
 from .timeline import REPLY_WINDOW, Timeline, detect_replies, zone
@@ -356,6 +357,7 @@ class StatsQueries:
 
     # --- the six statistics ----------------------------------------------------------------------
 
+    @answers(analytics_cmd.GetDashboardStats)
     async def dashboard(self, req: analytics_cmd.DashboardRequest) -> analytics_cmd.DashboardStats:
         """get-dashboard-stats: accounts now; messages, leads, AI, groups and extraction in the window."""
         tl, view = await self._timeline(req)
@@ -480,6 +482,7 @@ class StatsQueries:
             keyword_matches=count["keyword"], triggers=triggers, campaigns=campaigns
         )
 
+    @answers(analytics_cmd.GetMessageStats)
     async def messages(self, req: analytics_cmd.MessageStatsRequest) -> analytics_cmd.MessageStats:
         """get-message-stats: sent, received, failed, flood waits and replies per bucket and account."""
         tl, view = await self._timeline(req)
@@ -544,6 +547,7 @@ class StatsQueries:
                 out.append(item)
         return out
 
+    @answers(analytics_cmd.GetUserStats)
     async def users(self, req: analytics_cmd.UserStatsRequest) -> analytics_cmd.UserStats:
         """get-user-stats: new, active and replying users, opt-outs, blacklistings, collected users."""
         tl, view = await self._timeline(req)
@@ -589,6 +593,7 @@ class StatsQueries:
             window=view, totals=totals, buckets=buckets, by_source=dict(by_source.most_common())
         )
 
+    @answers(analytics_cmd.GetGroupStats)
     async def groups(self, req: analytics_cmd.GroupStatsRequest) -> analytics_cmd.GroupStats:
         """get-group-stats: messages, keyword matches, leads, joins and leaves, overall and per group."""
         tl, view = await self._timeline(req)
@@ -664,6 +669,7 @@ class StatsQueries:
         )
         return analytics_cmd.GroupStats(window=view, totals=totals, buckets=buckets, groups=ranked[: req.top])
 
+    @answers(analytics_cmd.GetConversionStats)
     async def conversions(self, req: analytics_cmd.ConversionStatsRequest) -> analytics_cmd.ConversionStats:
         """get-conversion-stats: the funnel of the leads captured in the window.
 
@@ -727,6 +733,7 @@ class StatsQueries:
 
     # --- generic series --------------------------------------------------------------------------
 
+    @answers(analytics_cmd.GetAnalytics)
     async def analytics(self, req: analytics_cmd.GetAnalyticsRequest) -> analytics_cmd.AnalyticsResult:
         """get-analytics: each metric as a series, or as one series per group key (largest `top`)."""
         tl, view = await self._timeline(req)

@@ -8,9 +8,11 @@ import time
 
 from faststream.nats import JStream, NatsMessage, PullSub
 from tgm_contracts import streams, subjects
-from tgm_contracts.commands import analytics as analytics_cmd
+from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
+from .logs import LogService
+from .perf import PerformanceService
 from .service import kind_of
 
 DURABLE = "telemetry"
@@ -35,9 +37,5 @@ def register(runtime: Runtime) -> None:
         pull_sub=PullSub(batch_size=32, timeout=1.0),
     )(on_telemetry)
 
-    runtime.route(analytics_cmd.GetLogs, lambda app: app.logs.page)
-    runtime.route(analytics_cmd.ExportLogs, lambda app: app.logs.export)
-
-    runtime.route_with_principal(analytics_cmd.ClearLogs, lambda app: app.logs.clear)
-
-    runtime.route(analytics_cmd.GetPerformance, lambda app: app.performance.report)
+    route_use_case(runtime, LogService, lambda app: app.logs)
+    route_use_case(runtime, PerformanceService, lambda app: app.performance)

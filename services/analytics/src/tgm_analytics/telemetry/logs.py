@@ -13,14 +13,18 @@ from typing import Any
 
 from tgm_contracts.base import Ack, Page
 from tgm_contracts.commands.analytics import (
+    ClearLogs,
     ClearLogsRequest,
+    ExportLogs,
     ExportLogsRequest,
+    GetLogs,
     GetLogsRequest,
     LogFilters,
 )
 from tgm_contracts.models.analytics import ExportFile, LogEntryView
 from tgm_contracts.telemetry import LogBatch
 from tgm_runtime.exports import export_file
+from tgm_runtime.routes import answers
 
 from ..windows import between
 from .store import NEWEST_LOGS, OLDEST_LOGS, LogStore
@@ -126,6 +130,7 @@ class LogService:
             )
         return await self.store.insert(docs)
 
+    @answers(GetLogs)
     async def page(self, req: GetLogsRequest) -> Page[LogEntryView]:
         order = NEWEST_LOGS if req.order == "desc" else OLDEST_LOGS
         docs, cursor = await self.store.page(query_of(req), order, req.cursor, req.limit)
@@ -133,6 +138,7 @@ class LogService:
         total = await self.store.count(query_of(req)) if not req.cursor else None
         return Page[LogEntryView](items=[view_of(d) for d in docs], next_cursor=cursor, total=total)
 
+    @answers(ExportLogs)
     async def export(self, req: ExportLogsRequest) -> ExportFile:
         """Newest first, so a file cut to fit one reply keeps the most recent records."""
         read = min(req.max_rows, EXPORT_READ_LIMIT)
@@ -156,6 +162,7 @@ class LogService:
         ]
         return export_file(req.format, EXPORT_COLUMNS, rows, name="logs", sheet="logs", truncated=truncated)
 
+    @answers(ClearLogs, principal=True)
     async def clear(self, req: ClearLogsRequest, by: str | None, now: datetime | None = None) -> Ack:
         """clear-logs: delete the matching records; who did it is logged (the records themselves are gone)."""
         q: dict[str, Any] = {}

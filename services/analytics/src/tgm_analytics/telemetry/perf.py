@@ -13,6 +13,7 @@ from typing import Any
 
 from tgm_contracts import Service
 from tgm_contracts.commands.analytics import (
+    GetPerformance,
     OperationStats,
     PerformanceReport,
     PerformanceRequest,
@@ -20,6 +21,7 @@ from tgm_contracts.commands.analytics import (
 )
 from tgm_contracts.telemetry import PerfSample
 from tgm_runtime import Invalid
+from tgm_runtime.routes import answers
 
 from .histogram import Merged
 from .logs import aware
@@ -118,6 +120,7 @@ class PerformanceService:
         """Store a sample; False when it was delivered before (already counted)."""
         return await self.store.insert(doc_of(sample, now or datetime.now(UTC)))
 
+    @answers(GetPerformance)
     async def report(self, req: PerformanceRequest, now: datetime | None = None) -> PerformanceReport:
         now = now or datetime.now(UTC)
         until = aware(req.until) or now

@@ -21,6 +21,7 @@ from tgm_contracts import sys as sysops
 from tgm_contracts.commands import system as system_cmd
 from tgm_contracts.events_system import BackupProgress
 from tgm_runtime import Invalid, NotFound
+from tgm_runtime.routes import answers
 
 from .. import bus
 from ..bus import ALL_SERVICES
@@ -75,6 +76,7 @@ class Backups:
         await self.store.start(backup_id, "backup", req.label, now)
         return await self._run_job(backup_id, self._do_backup(backup_id), req.wait)
 
+    @answers(system_cmd.RestoreDatabase)
     async def restore(self, req: system_cmd.RestoreDatabaseRequest) -> system_cmd.BackupStatus:
         source = await self.store.get_backup(req.backup_id)
         if source is None and not self._archive_path(req.backup_id).exists():
@@ -86,6 +88,7 @@ class Backups:
         await self.store.start(restore_id, "restore", req.backup_id, datetime.now(UTC), archive)
         return await self._run_job(restore_id, self._do_restore(restore_id, req.backup_id), req.wait)
 
+    @answers(system_cmd.GetBackupStatus)
     async def status(self, req: system_cmd.GetBackupStatusRequest) -> system_cmd.BackupList:
         if req.backup_id:
             return system_cmd.BackupList(items=[_view(await self.store.get(req.backup_id))])

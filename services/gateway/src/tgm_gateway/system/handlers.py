@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from tgm_contracts.base import Empty
 from tgm_contracts.commands import system as system_cmd
+from tgm_runtime.routes import route_use_case
 
 from ..app import Ctx, Runtime
+from .backups import Backups
 
 
 def register(runtime: Runtime) -> None:
@@ -48,5 +50,4 @@ def register(runtime: Runtime) -> None:
     async def backup_database(req: system_cmd.BackupDatabaseRequest, ctx: Ctx) -> system_cmd.BackupStatus:
         return await ctx.app.backups.backup(req, ctx.request_id)
 
-    runtime.route(system_cmd.RestoreDatabase, lambda app: app.backups.restore)
-    runtime.route(system_cmd.GetBackupStatus, lambda app: app.backups.status)
+    route_use_case(runtime, Backups, lambda app: app.backups)
