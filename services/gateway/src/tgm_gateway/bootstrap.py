@@ -30,6 +30,7 @@ from .keys.limiter import FailedAuthLimiter, KeyRateLimiter
 from .keys.service import ApiKeys
 from .keys.store import KeyStore, count_active_keys
 from .migrations import MIGRATIONS
+from .presence import Presence
 from .settings import GatewaySettings
 from .system import handlers as system_handlers
 from .system.backups import Backups
@@ -57,7 +58,9 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
         lambda: deadline.seconds,
         runtime.registry,
         AuditLog(runtime.registry, retention_days=settings.audit_retention_days),
+        Presence(lambda: runtime.nc, settings.fanout_window_seconds),
     )
+    runtime.every(settings.presence_seconds, dispatcher.presence.refresh, "presence")
     # The trail is written in batches, and what is left when the gateway stops is written then.
     runtime.every(settings.audit_flush_seconds, dispatcher.audit.flush, "audit-flush")
 

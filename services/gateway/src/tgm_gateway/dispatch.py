@@ -28,6 +28,7 @@ from .audit.service import AuditLog
 from .bus import request_bytes, trace_headers
 from .keys.limiter import KeyRateLimiter
 from .keys.service import Principal
+from .presence import Presence
 
 _tracer = trace.get_tracer("tgm.gateway")
 
@@ -72,10 +73,13 @@ class Dispatcher:
         default_timeout: Callable[[], float],
         registry: CollectorRegistry,
         audit: AuditLog | None = None,
+        presence: Presence | None = None,
     ) -> None:
         self._nc = nc
         #: Who ran what: every change and every refusal this dispatcher answered (audit/service.py).
         self.audit = audit or AuditLog(registry)
+        #: Which owners answered the last presence round (refusing a bad payload of an unserved command).
+        self.presence = presence or Presence(nc, 1.0)
         self._limiter = limiter
         self._default_timeout = default_timeout
         self.requests = Counter(
@@ -171,16 +175,22 @@ class Dispatcher:
             return out
         if payload is None:
             payload = {}
-        if not isinstance(payload, dict):
-            out = failure(ErrorCode.VALIDATION_ERROR, "payload must be a JSON object")
-            out.command = cmd
-            return out
         try:
+            if not isinstance(payload, dict):
+                raise TypeError("payload must be a JSON object")
             req = cmd.parse({**payload, **(extra or {})})
-        except ValidationError as exc:
-            out = failure(
-                ErrorCode.VALIDATION_ERROR, f"invalid payload for {cmd.NAME}", validation_details(exc)
-            )
+        except (ValidationError, TypeError) as exc:
+            if self.presence.down(cmd.OWNER):  # nobody would serve it anyway: say that first
+                out = failure(
+                    ErrorCode.UNAVAILABLE,
+                    f"{cmd.NAME} is not served right now: no {cmd.OWNER.value} replica is up",
+                )
+            elif isinstance(exc, TypeError):
+                out = failure(ErrorCode.VALIDATION_ERROR, str(exc))
+            else:
+                out = failure(
+                    ErrorCode.VALIDATION_ERROR, f"invalid payload for {cmd.NAME}", validation_details(exc)
+                )
             out.command = cmd
             return out
         data = cmd.Request.__pydantic_serializer__.to_json(req, by_alias=True, exclude_unset=True)

@@ -21,6 +21,8 @@ class GatewaySettings(BaseSettings):
     key_rate_burst: int = Field(200, ge=1)
     #: How long the gateway waits for every replica to answer a broadcast `sys` op.
     fanout_window_seconds: float = Field(1.0, gt=0)
+    #: How often the gateway asks which services are up (presence.py: the catalogue's `unserved`).
+    presence_seconds: float = Field(5.0, gt=0, le=300)
     #: Largest request body (HTTP) or WebSocket text frame, in bytes. The largest legitimate command is a
     #: document upload to `rag-add-document` (a 5 MB PDF is about 6.8 MB as base64); 16 MiB leaves room
     #: and matches uvicorn's own WebSocket frame limit. A body under this limit that is still larger than

@@ -26,6 +26,7 @@ from tgm_contracts import envelope as env
 from .. import __version__
 from ..app import Runtime
 from ..dispatch import Outcome
+from ..presence import Presence
 from . import openapi
 from .body import BodyLimits, read_object
 from .edge import caller, ipc_reply, json_reply, posted_command, run_ipc
@@ -73,8 +74,15 @@ class Catalogue:
                     self._built = await asyncio.to_thread(self.encode)
         return self._built
 
-    async def response(self, if_none_match: str | None) -> Response:
-        body, etag = await self.body()
+    async def response(self, if_none_match: str | None, presence: Presence) -> Response:
+        """The catalogue with who serves it right now in front: `servedBy` (the services that answered
+        the last presence round; null before the first) and `unserved` (commands nobody serves now)."""
+        static, tag = await self.body()
+        up = None if presence.up is None else sorted(s.value for s in presence.up)
+        head = json.dumps({"servedBy": up, "unserved": presence.unserved()}, separators=(",", ":"))
+        body = head[:-1].encode() + b"," + static[1:]
+        etag = f'"{tag.strip(chr(34))}-{hashlib.sha256(head.encode()).hexdigest()[:12]}"'
+
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         presented = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
         if etag in presented or "*" in presented:
@@ -128,7 +136,9 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
     @api.get(f"{API}/commands", tags=["commands"], response_class=Response)
     async def catalogue(request: Request) -> Response:
         """Every command with its request/response JSON Schemas and least role (ETag: If-None-Match)."""
-        return await catalogue_cache.response(request.headers.get("if-none-match"))
+        return await catalogue_cache.response(
+            request.headers.get("if-none-match"), runtime.app.dispatcher.presence
+        )
 
     @api.post(f"{API}/commands/{{command}}", tags=["commands"], include_in_schema=False)
     async def run_command(command: str, request: Request) -> Response:
