@@ -14,8 +14,9 @@ from tgm_contracts import Rpc, Service
 from tgm_contracts.base import Empty, Request, Response
 from tgm_contracts.command import RPCS
 from tgm_contracts.envelope import Headers
+from tgm_contracts.events_analytics import AlertsCleared
 from tgm_runtime import RuntimeSettings, ServiceRuntime
-from tgm_runtime.routes import answered, answers, route_use_case
+from tgm_runtime.routes import answered, answers, consumes, hears, reactions, route_use_case
 from tgm_runtime.testing import runtime_client
 
 pytestmark = [pytest.mark.timeout(30)]
@@ -131,7 +132,7 @@ def test_answered_lists_the_marked_methods_and_refuses_a_request_dropped() -> No
     rt: ServiceRuntime[Any] = ServiceRuntime(
         Service.ANALYTICS, "test", settings=RuntimeSettings(nats_url="nats://127.0.0.1:1")
     )
-    with pytest.raises(ValueError, match="ShoutApp has no @answers method"):
+    with pytest.raises(ValueError, match="ShoutApp has no @answers, @hears or @consumes method"):
         route_use_case(rt, ShoutApp, lambda app: app)
 
 
@@ -166,3 +167,58 @@ async def test_route_use_case_passes_who_calls_to_a_method_marked_principal(mong
         assert await call(Whoami.SUBJECT, {}) == {"ok": True, "data": {"text": "ops@example.com"}}
         assert (await client.request(Whoami.SUBJECT, {}))["data"]["text"] == "None"
         assert (await call(Whoami.SUBJECT, {"extra": 1}))["error"]["code"] == "VALIDATION_ERROR"
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, int]] = []
+
+    @hears(AlertsCleared, "test_cleared", max_workers=4, order_by=lambda e: e.cleared_by)
+    async def on_cleared(self, evt: AlertsCleared) -> None:
+        self.heard.append(("shared", evt.affected))
+
+    @consumes(AlertsCleared, durable="test_cleared_own")
+    async def on_cleared_too(self, evt: AlertsCleared) -> None:
+        self.heard.append(("own", evt.affected))
+
+
+@dataclass(frozen=True)
+class ListenApp:
+    listener: Listener
+
+
+@pytest.mark.unit
+async def test_route_use_case_hands_the_marked_events_to_the_current_app() -> None:
+    assert sorted((r.name, r.durable, r.max_workers, name) for r, name in reactions(Listener)) == [
+        ("test_cleared", None, 4, "on_cleared"),
+        ("test_cleared_own", "test_cleared_own", 1, "on_cleared_too"),
+    ]
+    rt: ServiceRuntime[ListenApp] = ServiceRuntime(
+        Service.ANALYTICS, "test", settings=RuntimeSettings(nats_url="nats://127.0.0.1:1")
+    )
+    durables: list[str] = []
+    own: list[Any] = []
+
+    def subscribe(event: Any, durable: str, *, max_workers: int = 1) -> Any:
+        durables.append(durable)
+
+        def register(fn: Any) -> Any:
+            own.append(fn)
+            return fn
+
+        return register
+
+    rt.subscribe_events = subscribe  # type: ignore[method-assign]
+    route_use_case(rt, Listener, lambda app: app.listener)
+    [shared] = rt._shared[AlertsCleared].handlers
+    assert (shared.name, shared.order_by is not None, rt._shared[AlertsCleared].max_workers) == (
+        "test_cleared",
+        True,
+        4,
+    )
+    assert durables == ["test_cleared_own"]
+    app = ListenApp(listener=Listener())
+    rt._app = app  # the app of the current start
+    await shared.fn(AlertsCleared(affected=2))
+    await own[0](AlertsCleared(affected=3))
+    assert app.listener.heard == [("shared", 2), ("own", 3)]

@@ -4,7 +4,6 @@ campaign's one `message-received` consumer."""
 
 from __future__ import annotations
 
-from tgm_contracts.events_session import MessageReceived
 from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
@@ -13,7 +12,3 @@ from .service import AdService
 
 def register(runtime: Runtime) -> None:
     route_use_case(runtime, AdService, lambda app: app.ads)
-
-    @runtime.on_event(MessageReceived, "ad_replies")
-    async def on_message(evt: MessageReceived) -> None:
-        await runtime.app.ads.on_message(evt)

@@ -28,7 +28,7 @@ from tgm_contracts.commands import ads as cmd
 from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import CampaignStatus, PreviewInput, TemplateVariable, peer_key
 from tgm_runtime import Conflict, Invalid, NotFound
-from tgm_runtime.routes import answers
+from tgm_runtime.routes import answers, hears
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call
@@ -234,6 +234,7 @@ class AdService:
         """One runner round: queue the posts of due runs, settle the runs whose posts are done."""
         await self.runner.tick()
 
+    @hears(MessageReceived, "ad_replies")
     async def on_message(self, evt: MessageReceived) -> None:
         """A group message: recorded when it replies to one of our posts (once)."""
         await self.replies.on_message(evt)

@@ -4,7 +4,6 @@ monitored chats, from tg-session's events)."""
 
 from __future__ import annotations
 
-from tgm_contracts.events_session import MemberJoined, MessageReceived
 from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
@@ -14,7 +13,7 @@ from .keyword_service import KeywordSetService
 from .monitoring_service import MonitoringService
 from .oneclick_service import OneClickService
 from .rule_service import TriggerRuleService
-from .service import INBOUND_WORKERS
+from .service import AutomationService
 from .system_status import SystemStatusService
 
 
@@ -27,13 +26,5 @@ def register(runtime: Runtime) -> None:
     route_use_case(runtime, TriggerRuleService, lambda app: app.triggers)
     route_use_case(runtime, CampaignService, lambda app: app.campaigns)
 
-    # --- inbound: tg-session's events of monitored chats ----------------------------------------
-
-    # concurrent: the inbound path is exact under any interleaving (claims, conditional reservations)
-    @runtime.on_event(MessageReceived, "automation_messages", max_workers=INBOUND_WORKERS)
-    async def on_message(evt: MessageReceived) -> None:
-        await runtime.app.automation.on_message(evt)
-
-    @runtime.subscribe_events(MemberJoined, durable="automation_joins")
-    async def on_join(evt: MemberJoined) -> None:
-        await runtime.app.automation.on_join(evt)
+    # inbound: tg-session's events of monitored chats (group messages, member joins)
+    route_use_case(runtime, AutomationService, lambda app: app.automation)

@@ -95,6 +95,7 @@ from tgm_contracts.events_campaign import (
 from tgm_contracts.events_session import MemberJoined, MessageReceived
 from tgm_contracts.models.campaign import AccountChoice, AccountPool, MessageBody
 from tgm_runtime import DomainError
+from tgm_runtime.routes import consumes, hears
 from tgm_runtime.single_flight import SingleFlight
 
 from ..crm.leads import LeadService
@@ -183,11 +184,14 @@ class AutomationService:
 
     # --- consumers ---------------------------------------------------------------------------------
 
+    @consumes(MemberJoined, durable="automation_joins")
     async def on_join(self, evt: MemberJoined) -> None:
         if evt.user is None or evt.user.user_id <= 0:
             return
         await self.stores.firings.joined(evt.chat_id, evt.user.user_id, utc(evt.joined_at.timestamp()))
 
+    # concurrent: the inbound path is exact under any interleaving (claims, conditional reservations)
+    @hears(MessageReceived, "automation_messages", max_workers=INBOUND_WORKERS)
     async def on_message(self, evt: MessageReceived) -> None:
         if evt.chat_kind not in GROUP_KINDS or evt.is_outgoing or not evt.text.strip():
             return

@@ -4,8 +4,6 @@ private messages and lead stage changes that runs and swarms react to."""
 
 from __future__ import annotations
 
-from tgm_contracts.events_campaign import LeadStageChanged
-from tgm_contracts.events_session import MessageReceived
 from tgm_runtime.routes import route_use_case
 
 from ..app import Runtime
@@ -18,17 +16,3 @@ def register(runtime: Runtime) -> None:
     route_use_case(runtime, RoleLibrary, lambda app: app.library)
     route_use_case(runtime, CollaborationService, lambda app: app.collaboration)
     route_use_case(runtime, SwarmService, lambda app: app.swarms)
-
-    # --- what runs and swarms react to ----------------------------------------------------------
-
-    @runtime.on_event(MessageReceived, "collaboration_messages")
-    async def on_message(evt: MessageReceived) -> None:
-        await runtime.app.collaboration.on_message(evt)
-
-    @runtime.on_event(MessageReceived, "swarm_messages")
-    async def on_swarm_message(evt: MessageReceived) -> None:
-        await runtime.app.swarms.on_message(evt)
-
-    @runtime.on_event(LeadStageChanged, "scenario_lead_stage")
-    async def on_lead_stage(evt: LeadStageChanged) -> None:
-        await runtime.app.collaboration.on_lead_stage(evt)

@@ -73,7 +73,7 @@ from tgm_contracts.models.ai import ChatTurn
 from tgm_contracts.models.campaign import CollaborationStatus, PeerView, peer_key
 from tgm_contracts.rpc_session import DescribeAccounts, DescribeAccountsRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
-from tgm_runtime.routes import answers
+from tgm_runtime.routes import answers, hears
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
@@ -307,6 +307,7 @@ class CollaborationService:
         )
         return (await self.start(req, "automation")).id
 
+    @hears(LeadStageChanged, "scenario_lead_stage")
     async def on_lead_stage(self, evt: LeadStageChanged) -> list[str]:
         """A lead entered a stage: every active scenario with `startOn: lead_stage` on it starts for
         the lead, once. The run's id is a digest of `lead-stage:<scenario>:<lead>`, so a redelivery,
@@ -1011,6 +1012,7 @@ class CollaborationService:
 
     # --- the target's messages ----------------------------------------------------------------------
 
+    @hears(MessageReceived, "collaboration_messages")
     async def on_message(self, evt: MessageReceived) -> None:
         """A message in a run's chat (from the target): may advance or end a run."""
         if evt.chat_kind == "private" or evt.is_outgoing or evt.sender_id is None:

@@ -69,7 +69,7 @@ from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import AccountChoice, MessageBody, PeerView, SwarmStatus
 from tgm_contracts.rpc_session import ResolvePeer, ResolvePeerRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound, Unavailable
-from tgm_runtime.routes import answers
+from tgm_runtime.routes import answers, hears
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call, Emit
@@ -299,6 +299,7 @@ class SwarmService:
 
     # --- the consumer -----------------------------------------------------------------------------
 
+    @hears(MessageReceived, "swarm_messages")
     async def on_message(self, evt: MessageReceived) -> None:
         """A message in a swarm's group: maybe one role account answers it (once)."""
         if evt.chat_kind not in GROUP_KINDS:

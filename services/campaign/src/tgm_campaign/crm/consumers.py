@@ -22,9 +22,11 @@ from tgm_contracts.events_campaign import KeywordMatched, TriggerFired
 from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.models.campaign import LeadStage
 from tgm_runtime import Conflict, NotFound
+from tgm_runtime.routes import consumes, hears
 
 from ..messaging.clock import utc
 from ..messaging.group_store import GroupStore
+from ..messaging.history_service import by_private_chat
 from .service import REPLY_MOVES, TEXT_MAX, Contacts, aware, detail
 from .store import LeadStore, username_key
 from .tracking_store import ActivityStore, TrackedUserStore
@@ -78,6 +80,7 @@ class CrmConsumers:
             return None  # most senders: no query
         return await self.tracked.active_by_user(user_id)
 
+    @hears(MessageReceived, "crm_received", order_by=by_private_chat)
     async def on_received(self, evt: MessageReceived) -> None:
         if evt.is_outgoing or evt.sender_id is None:
             return
@@ -144,6 +147,7 @@ class CrmConsumers:
         doc = {"_id": item_id, "user_id": user_id, "lead_id": lead["_id"] if lead else None, "kind": kind}
         await self.activity.add({**doc, "at": utc(at.timestamp()), **item})
 
+    @consumes(KeywordMatched, durable="crm_keywords")
     async def on_keyword(self, evt: KeywordMatched) -> None:
         await self._keep_if_concerned(
             evt.user_id,
@@ -159,6 +163,7 @@ class CrmConsumers:
             detail=detail(keyword=evt.keyword, keywordSetId=evt.keyword_set_id, matchType=evt.match_type),
         )
 
+    @consumes(TriggerFired, durable="crm_triggers")
     async def on_trigger(self, evt: TriggerFired) -> None:
         await self._keep_if_concerned(
             evt.user_id,

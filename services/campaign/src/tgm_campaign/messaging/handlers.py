@@ -1,8 +1,8 @@
 """The 18 messaging commands and blacklist-user, each declared once on the use case method that answers
 it (`@answers(Cmd)`, `tgm_runtime.routes`); queue-message, which also takes the request id, written out.
 
-Also the durable consumers of tg-session's message events (chat history, stop-word opt-outs, the
-FLOOD_WAITs others' sends met) and the core-NATS taps on this service's own job events, so every
+Also the consumers of tg-session's message events (chat history and stop-word opt-outs, declared on
+`HistoryService` with `@hears` / `@consumes`; the FLOOD_WAITs others' sends met, written out here) and the core-NATS taps on this service's own job events, so every
 replica hears what another one did."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from tgm_contracts.commands import messaging as messaging_cmd
 from tgm_contracts.events_campaign import JobStateChanged, MessageQueued, QueuePauseChanged, QueueProgress
-from tgm_contracts.events_session import FloodWaitRecorded, MessageReceived
-from tgm_contracts.events_session import MessageSent as SessionMessageSent
+from tgm_contracts.events_session import FloodWaitRecorded
 from tgm_runtime.routes import route_use_case
 
 from ..app import Ctx, Runtime
@@ -45,20 +44,7 @@ def register(runtime: Runtime) -> None:
     route_use_case(runtime, HistoryService, lambda app: app.history)
     route_use_case(runtime, ComplianceService, lambda app: app.compliance)
 
-    # --- tg-session's message events, consumed durably ------------------------------------------
-
-    # one consumer of message-received for all of campaign (runtime.on_event); a private chat in order
-    @runtime.on_event(
-        MessageReceived,
-        "history_received",
-        order_by=lambda e: e.chat_id if e.chat_kind == "private" else None,
-    )
-    async def on_message_received(evt: MessageReceived) -> None:
-        await runtime.app.history.on_received(evt)
-
-    @runtime.subscribe_events(SessionMessageSent, durable="history_sent")
-    async def on_message_sent(evt: SessionMessageSent) -> None:
-        await runtime.app.history.on_sent(evt)
+    # --- the FLOOD_WAITs others' sends met (chat history's events: HistoryService's @hears/@consumes)
 
     @runtime.subscribe_events(FloodWaitRecorded, durable="pacing_flood_waits")
     async def on_flood_wait(evt: FloodWaitRecorded) -> None:

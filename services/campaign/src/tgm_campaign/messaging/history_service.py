@@ -11,7 +11,7 @@ from tgm_contracts.events_session import MessageReceived
 from tgm_contracts.events_session import MessageSent as SessionMessageSent
 from tgm_contracts.models.campaign import ChatMessageView, ConversationView, is_chat_peer, peer_key
 from tgm_runtime import NotFound
-from tgm_runtime.routes import answers
+from tgm_runtime.routes import answers, consumes, hears
 
 from .clock import utc
 from .compliance import user_keys
@@ -21,6 +21,12 @@ from .rules import Rules
 from .stores import MessagingStores
 
 log = logging.getLogger("tgm.campaign.history")
+
+
+def by_private_chat(evt: MessageReceived) -> int | None:
+    """The `order_by` of campaign's `message-received` handlers whose writes are per private chat (the
+    CRM's `last_replied_at`, history's `remember_user`): one at a time per private chat."""
+    return evt.chat_id if evt.chat_kind == "private" else None
 
 
 class HistoryService:
@@ -139,6 +145,7 @@ class HistoryService:
 
     # --- events from tg-session -------------------------------------------------------------------
 
+    @hears(MessageReceived, "history_received", order_by=by_private_chat)
     async def on_received(self, evt: MessageReceived) -> None:
         private = evt.chat_kind == "private"
         if not private:
@@ -176,6 +183,7 @@ class HistoryService:
             cancelled = await self.compliance.opted_out(evt.sender_id, evt.account_id, word, keys)
             log.info("user %s opted out with %r; %d waiting jobs skipped", evt.sender_id, word, cancelled)
 
+    @consumes(SessionMessageSent, durable="history_sent")
     async def on_sent(self, evt: SessionMessageSent) -> None:
         chat_key = peer_key(evt.chat_id)
         private = evt.chat_kind == "private"
