@@ -260,73 +260,81 @@ async def walk(
     call: Call,
     state: Callable[[], Awaitable[Any]],
     *,
-    reads: Sequence[Any] = (),
+    reads: Sequence[Any] | Callable[[Any], Sequence[Any]] = (),
     timeout: float = 10.0,
     refused: Callable[[Any, Payload], bool] = refused_by_contract,
+    batch: int = 16,
 ) -> Walked:
     """Send each `(command, cases)` group's payloads with `call(command, payload)` and check that each
     answer is an envelope within `timeout` seconds, an error is never one of `BAD_CODES`, and no
     refused payload changed `state()` (e.g. a `snapshot`). After each group every command of `reads`
-    is called with `{}` and must not answer INTERNAL (nothing stored that a read cannot serve).
+    (or of `reads(command)`, e.g. the reads of the command's domain) is called with `{}` and must not
+    answer INTERNAL (nothing stored that a read cannot serve).
 
-    `state()` is read around every payload the contract does not refuse (`refused(cmd, payload)`
-    False: the service's own code decides, which is where a write before validation hides); a run of
-    payloads the contract refuses is checked once at its end, and a change is reported with the
-    run's labels."""
+    A payload the contract does not refuse (`refused(cmd, payload)` False: the service's own code
+    decides, which is where a write before validation hides) is sent alone with `state()` read
+    around it. Those the contract refuses must all be refused with nothing written: they are sent up
+    to `batch` at a time, and `state()` is read once after each run of them; a change is reported
+    with the run's labels."""
     out = Walked()
 
-    async def check_run(name: str, before: Any, run: list[str]) -> Any:
-        """The state now, once it is checked that the run of refused payloads since `before` wrote
-        nothing."""
+    def record(where: str, reply: Any, by_contract: bool) -> str | None:
+        """Count one answer and note what is wrong with it; its error code, or None for ok."""
+        if not isinstance(reply, dict) or "ok" not in reply:
+            out.failures.append(f"{where}: {reply}" if isinstance(reply, str) else f"{where}: {reply!r:.200}")
+            return "no envelope"
+        if reply["ok"]:
+            out.codes["ok"] += 1
+            out.accepted.append(where)
+            if by_contract:
+                out.failures.append(f"{where}: accepted though its contract refuses it")
+            return None
+        code = str(reply["error"]["code"])
+        out.codes[code] += 1
+        if code in BAD_CODES:
+            out.failures.append(f"{where}: {code} {reply['error'].get('message')}")
+        return code
+
+    async def send(cmd: Any, payload: Payload) -> Any:
+        out.tried += 1
+        try:
+            return await asyncio.wait_for(call(cmd, payload), timeout)
+        except TimeoutError:
+            return f"no answer within {timeout} s"
+
+    async def send_run(cmd: Any, name: str, run: list[tuple[str, Payload]], before: Any) -> Any:
+        """Send a run of payloads the contract refuses; the state after it, checked against `before`."""
+        for i in range(0, len(run), batch):
+            part = run[i : i + batch]
+            replies = await asyncio.gather(*(send(cmd, payload) for _, payload in part))
+            for (label, _), reply in zip(part, replies, strict=True):
+                record(f"{name} {label}", reply, True)
         now = await state()
         if run and now != before:
-            out.failures.append(f"{name}: {_changed(before, now)} changed during {run}")
+            out.failures.append(f"{name}: {_changed(before, now)} changed during {[lbl for lbl, _ in run]}")
         run.clear()
         return now
 
     for cmd, cases in groups:
         name = getattr(cmd, "NAME", str(cmd))
         before = await state()
-        run: list[str] = []  # refused-by-contract labels sent since `before` was read
+        run: list[tuple[str, Payload]] = []
         for label, payload in cases:
-            where = f"{name} {label}"
-            by_contract = refused(cmd, payload)
-            if not by_contract and run:
-                before = await check_run(name, before, run)
-            out.tried += 1
-            try:
-                reply = await asyncio.wait_for(call(cmd, payload), timeout)
-            except TimeoutError:
-                reply = f"no answer within {timeout} s"
-            if not isinstance(reply, dict) or "ok" not in reply:
-                out.failures.append(
-                    f"{where}: {reply}" if isinstance(reply, str) else f"{where}: {reply!r:.200}"
-                )
-                run.append(label)
-                before = await check_run(name, before, run)
+            if refused(cmd, payload):
+                run.append((label, payload))
                 continue
-            if reply["ok"]:
-                out.codes["ok"] += 1
-                out.accepted.append(where)
-                if by_contract:
-                    out.failures.append(f"{where}: accepted though its contract refuses it")
-                run.clear()
-                before = await state()
-                continue
-            code = reply["error"]["code"]
-            out.codes[code] += 1
-            if code in BAD_CODES:
-                out.failures.append(f"{where}: {code} {reply['error'].get('message')}")
-            if by_contract:
-                run.append(label)
-            else:
-                after = await state()
-                if after != before:
-                    out.failures.append(f"{where}: {code} but {_changed(before, after)} changed")
-                    before = after
-        await check_run(name, before, run)
-        answers = await asyncio.gather(*(asyncio.wait_for(call(read, {}), timeout) for read in reads))
-        for read, reply in zip(reads, answers, strict=True):
-            if not reply["ok"] and reply["error"]["code"] in BAD_CODES:
-                out.failures.append(f"after {name}: {getattr(read, 'NAME', read)} answers {reply['error']}")
+            if run:
+                before = await send_run(cmd, name, run, before)
+            code = record(f"{name} {label}", await send(cmd, payload), False)
+            after = await state()
+            if code is not None and after != before:
+                out.failures.append(f"{name} {label}: {code} but {_changed(before, after)} changed")
+            before = after
+        await send_run(cmd, name, run, before)
+        after_group = reads(cmd) if callable(reads) else reads
+        answers = await asyncio.gather(*(send(read, {}) for read in after_group))
+        out.tried -= len(after_group)
+        for read, reply in zip(after_group, answers, strict=True):
+            if not isinstance(reply, dict) or (not reply["ok"] and reply["error"]["code"] in BAD_CODES):
+                out.failures.append(f"after {name}: {getattr(read, 'NAME', read)} answers {reply}")
     return out
