@@ -10,7 +10,7 @@ how long it took; never the payload, so no secret can reach it. Each entry is al
 `tgm.audit` logger, so it ships with the other logs.
 
 A gateway killed between a call and the next flush (at most `flush_seconds`) loses those entries; a
-full buffer (`max_buffered`, the database being down) drops the oldest and counts them
+full buffer (`MAX_BUFFERED`, the database being down) drops the oldest and counts them
 (`tgm_gateway_audit_dropped_total`).
 """
 
@@ -34,19 +34,16 @@ log = logging.getLogger("tgm.audit")
 REFUSALS = {ErrorCode.FORBIDDEN.value, ErrorCode.RATE_LIMITED.value}
 
 
+#: Entries kept in memory while the database cannot take them, and entries a write takes at most.
+MAX_BUFFERED = 10_000
+BATCH = 500
+
+
 class AuditLog:
-    def __init__(
-        self,
-        registry: CollectorRegistry,
-        *,
-        retention_days: int = 90,
-        max_buffered: int = 10_000,
-        batch: int = 500,
-    ) -> None:
+    def __init__(self, registry: CollectorRegistry, retention_days: int = 90) -> None:
         self.retention = timedelta(days=retention_days)
-        self.batch = batch
         self.store: AuditStore | None = None
-        self._buffer: deque[dict[str, Any]] = deque(maxlen=max_buffered)
+        self._buffer: deque[dict[str, Any]] = deque(maxlen=MAX_BUFFERED)
         self.dropped = Counter(
             "tgm_gateway_audit_dropped_total",
             "Audit entries dropped because the buffer was full (the database unreachable)",
@@ -105,7 +102,7 @@ class AuditLog:
             return 0
         total = 0
         while self._buffer:
-            chunk = [self._buffer[i] for i in range(min(self.batch, len(self._buffer)))]
+            chunk = [self._buffer[i] for i in range(min(BATCH, len(self._buffer)))]
             await self.store.add(chunk)
             for _ in chunk:
                 self._buffer.popleft()
