@@ -192,6 +192,23 @@ def _ok_bytes(model: BaseModel) -> bytes:
     return b'{"ok":true,"data":' + model.__pydantic_serializer__.to_json(model, by_alias=True) + b"}"
 
 
+def fit_reply(name: str, reply: bytes, limit: int | None) -> bytes:
+    """`reply`, or, when it is larger than the bus carries (`limit`: the connection's NATS
+    max_payload), an error envelope naming the limit: NATS refuses to send an oversized message,
+    and the caller would otherwise wait for an answer that never comes until its deadline."""
+    if not limit or len(reply) <= limit:
+        return reply
+    log.warning("answer of %s is %d bytes, over the bus limit of %d bytes", name, len(reply), limit)
+    return orjson.dumps(
+        env.error(
+            ErrorCode.VALIDATION_ERROR,
+            f"the answer of {name} is {len(reply)} bytes, over the bus limit of {limit} bytes "
+            "(NATS max_payload): ask for less (a smaller page, range or limit)",
+            {"size": len(reply), "limit": limit},
+        )
+    )
+
+
 class ServiceRuntime(Generic[AppT]):
     def __init__(
         self,
@@ -424,7 +441,7 @@ class ServiceRuntime(Generic[AppT]):
                 # Answered here, in the bytes the dispatch wrote: FastStream's response publisher
                 # (off: `no_reply`) would encode and publish the same envelope through its layers.
                 if msg.reply_to:
-                    await msg.raw_message.respond(reply)
+                    await msg.raw_message.respond(fit_reply(name, reply, self.nc.max_payload))
                     return None
                 return reply  # FastStream's in-memory test broker answers with what is returned
 
@@ -505,7 +522,9 @@ class ServiceRuntime(Generic[AppT]):
                     kind="rpc",
                 )
             if msg.reply:
-                await msg.respond(reply)
+                await msg.respond(
+                    fit_reply(addressed.name if addressed else msg.subject, reply, self.nc.max_payload)
+                )
 
         return await self.nc.subscribe(subjects.account_wildcard(account_id), cb=on_message)
 
