@@ -3,6 +3,7 @@ tg-session's events, templates through the commands."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -121,6 +122,25 @@ async def test_replies_make_a_user_a_contact_for_the_non_contact_cap(campaign, e
     status = await campaign.data(M.GetQueueStatus, {"accountId": "acct0"})
     kinds = {lim["kind"] for lim in status["accounts"][0]["limits"]}
     assert "account_daily_non_contacts" in kinds
+
+
+async def test_a_send_held_by_a_cap_known_now_is_answered_at_once(campaign) -> None:
+    """Issue 12 finding 7: the second stranger of the day for an account capped at one is answered
+    `scheduled` at once, with the limit in words and when it lifts, not after the whole wait."""
+    await campaign.settings("pacing", {"perAccountDailyNonContacts": 1, "warmupDays": 0})
+    first = await campaign.data(M.SendPrivateMessage, {"peer": 9201, "text": "cold 1", "accountId": "acct1"})
+    assert first["state"] == "sent"
+    started = time.monotonic()
+    held = await campaign.data(
+        M.SendPrivateMessage, {"peer": 9202, "text": "cold 2", "accountId": "acct1", "waitSeconds": 30}
+    )
+    waited = time.monotonic() - started
+    assert held["state"] == "scheduled" and held["reason"] == "rate_limit", held
+    assert "account_daily_non_contacts (1/1)" in held["lastError"], held
+    assert datetime.fromisoformat(held["retryAt"]) > datetime.now(UTC) + timedelta(hours=23)
+    assert waited < 15, f"answered after {waited:.1f} s of a 30 s wait"
+    row = (await campaign.data(M.GetQueueStatus, {"accountId": "acct1"}))["accounts"][0]
+    assert row["dailyCap"] == 1 and row["recentNonContacts"] == 1  # the cap counts strangers only
 
 
 async def test_chat_history_from_events_queue_and_imports_with_cursor_pages(campaign, eventually) -> None:

@@ -394,8 +394,13 @@ class AccountQueueRow(QueueCounts):
     paused: bool = False
     next_allowed_at: datetime | None = Field(None, description="Earliest time every limit allows a send.")
     limits: list[ActiveLimit] = Field(default_factory=list)
-    sent_today: int = 0
-    daily_cap: int | None = None
+    sent_today: int = Field(0, description="Every message the account sent since local midnight.")
+    daily_cap: int | None = Field(
+        None,
+        description="First messages to people who never wrote to the account, allowed in any 24 h "
+        "(warm-up or `perAccountDailyNonContacts`): compare with `recentNonContacts`, not `sentToday`.",
+    )
+    recent_non_contacts: int = Field(0, description="First messages to strangers in the last 24 h.")
     cooldown_until: datetime | None = Field(None, description="PEER_FLOOD cool-down end.")
 
 

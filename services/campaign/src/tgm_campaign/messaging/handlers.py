@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tgm_contracts.commands import messaging as messaging_cmd
@@ -67,6 +68,9 @@ def listen(runtime: Runtime) -> None:
             data = json.loads(msg.data)
             if data.get("state") in ("sent", "failed", "skipped", "cancelled"):
                 runtime.app.waiters.resolve(data["jobId"], data["state"])
+            elif data.get("state") == "scheduled" and data.get("retryAt"):
+                until = datetime.fromisoformat(data["retryAt"]).timestamp()
+                runtime.app.waiters.held(data["jobId"], until)
 
     async def on_wake(msg: Msg) -> None:
         runtime.app.scheduler.wake()

@@ -18,16 +18,28 @@ from tgm_contracts.models.campaign import JobState
 
 class JobWaiters:
     """Immediate sends wait for their job's outcome here (never by sleeping): the scheduler, or the
-    event of another replica, resolves them."""
+    event of another replica, resolves them — at the outcome, or as soon as the job is held past the
+    waiter's deadline (`held`: a limit known now, such as the warm-up cap, is answered at once with
+    its reason and release time instead of after the whole wait)."""
 
     def __init__(self) -> None:
         self._waiting: dict[str, list[asyncio.Future[str]]] = {}
+        self._deadline: dict[asyncio.Future[str], float] = {}
 
-    def watch(self, job_id: str) -> asyncio.Future[str]:
-        """Start watching before looking at the job, so an outcome in between is not missed."""
+    def watch(self, job_id: str, deadline: float | None = None) -> asyncio.Future[str]:
+        """Start watching before looking at the job, so an outcome in between is not missed.
+        `deadline` (epoch seconds): when the waiter gives up anyway."""
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(job_id, []).append(fut)
+        if deadline is not None:
+            self._deadline[fut] = deadline
         return fut
+
+    def held(self, job_id: str, until: float) -> None:
+        """The job waits until `until` (epoch seconds): wake the waiters that would give up before."""
+        for fut in self._waiting.get(job_id, []):
+            if not fut.done() and self._deadline.get(fut, float("inf")) < until:
+                fut.set_result("scheduled")
 
     @staticmethod
     async def until(fut: asyncio.Future[str], timeout: float) -> str | None:
@@ -42,6 +54,7 @@ class JobWaiters:
             futs.remove(fut)
         if not futs:
             self._waiting.pop(job_id, None)
+        self._deadline.pop(fut, None)
         if not fut.done():
             fut.cancel()
 
@@ -97,6 +110,8 @@ class JobEvents:
         )
         if state.terminal:
             self.waiters.resolve(doc["_id"], state.value)
+        elif state is JobState.SCHEDULED and retry_at is not None:
+            self.waiters.held(doc["_id"], retry_at.timestamp())
 
     async def each_changed(
         self, docs: Sequence[Mapping[str, Any]], state: JobState, reason: Any, error: str | None

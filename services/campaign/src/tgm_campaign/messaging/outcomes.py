@@ -238,6 +238,14 @@ RULES: list[tuple[Callable[[Failure], bool], Callable[[Failure], Verdict]]] = [
 ]
 
 
+def held_text(hold: Hold, at: datetime) -> str:
+    """What holds a rescheduled job, in words (`lastError` of a waiting job): the limit, its use and
+    cap where known, and when it lifts."""
+    used = f" ({hold.used}/{hold.cap})" if hold.used is not None and hold.cap is not None else ""
+    detail = f": {hold.detail}" if hold.detail else ""
+    return f"held by {hold.kind.value}{used}{detail}; next try at {at.isoformat()}"
+
+
 def verdict_of(failure: Failure) -> Verdict:
     return next(decide(failure) for applies, decide in RULES if applies(failure))
 
@@ -323,15 +331,15 @@ class Outcomes:
             and job["not_before"] >= at
         ):
             return
-        ok = await self.stores.jobs.update_waiting(
-            job,
-            {
-                "state": JobState.SCHEDULED.value,
-                "reason": reason.value,
-                "not_before": at,
-                "updated_at": utc(now_ts),
-            },
-        )
+        fields: dict[str, Any] = {
+            "state": JobState.SCHEDULED.value,
+            "reason": reason.value,
+            "not_before": at,
+            "updated_at": utc(now_ts),
+        }
+        if hold is not None:
+            fields["last_error"] = held_text(hold, at)
+        ok = await self.stores.jobs.update_waiting(job, fields)
         if ok and job["state"] != JobState.SCHEDULED.value:
             await self.events.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
 
@@ -351,6 +359,7 @@ class Outcomes:
                     "reason": reason.value,
                     "not_before": at,
                     "updated_at": now,
+                    "last_error": held_text(hold, at),
                 },
             ):
                 await self.events.job_changed(

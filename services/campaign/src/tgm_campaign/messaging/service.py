@@ -31,7 +31,7 @@ from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.routes import answers
 
 from .accounts import AccountDirectory
-from .clock import Clock, utc
+from .clock import Clock, epoch, utc
 from .compliance import reason_of
 from .job_events import JobEvents
 from .store import TERMINAL, WAITING, attempt, new_job_id
@@ -50,6 +50,12 @@ def _key_part(value: str) -> str:
         if KEY_OK.match(value) and len(value) <= 80
         else "h" + hashlib.sha256(value.encode()).hexdigest()[:24]
     )
+
+
+def _held_past(job: Mapping[str, Any], deadline: float) -> bool:
+    """The job is scheduled for after `deadline` (held by a limit known now): no use waiting for it."""
+    at = job.get("not_before")
+    return job["state"] == JobState.SCHEDULED.value and at is not None and epoch(at) > deadline
 
 
 @dataclass
@@ -435,10 +441,15 @@ class QueueService:
         )
         job_id = doc["_id"]
         if doc["state"] not in TERMINAL and options.wait_seconds > 0:
-            fut = self.events.waiters.watch(job_id)
+            deadline = self.clock() + options.wait_seconds
+            fut = self.events.waiters.watch(job_id, deadline)
             try:
                 current = await self.stores.jobs.get(job_id)
-                if current is not None and current["state"] not in TERMINAL:
+                if (
+                    current is not None
+                    and current["state"] not in TERMINAL
+                    and not _held_past(current, deadline)
+                ):
                     self.events.wake()
                     await self.events.waiters.until(fut, options.wait_seconds)
             finally:

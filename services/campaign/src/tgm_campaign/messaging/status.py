@@ -25,7 +25,7 @@ from tgm_runtime.routes import answers
 from .accounts import AccountDirectory
 from .clock import Clock, utc
 from .metrics import Metrics
-from .pacing import AccountPace, Hold, Pacer, Target, earliest
+from .pacing import DAY, AccountPace, Hold, Pacer, Target, earliest
 from .pause_store import pause_view
 from .rules import Rules
 from .scheduler import Scheduler
@@ -185,6 +185,7 @@ class StatusService:
                     limits=[_limit(h) for h in [*holds, *extra]],
                     sent_today=sent_today.get(acct, 0),
                     daily_cap=pacer.non_contact_cap(profile, pace, now_ts),
+                    recent_non_contacts=sum(1 for t in pace.non_contacts if t > now_ts - DAY),
                     cooldown_until=utc(pace.cooldown_until) if pace.cooldown_until > now_ts else None,
                 )
             )
