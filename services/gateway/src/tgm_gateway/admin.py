@@ -83,7 +83,8 @@ async def run(args: argparse.Namespace, settings: RuntimeSettings | None = None)
         print(f"tgm-admin: {exc.message}", file=sys.stderr)
         return 1
     finally:
-        await runtime.mongo.close()
+        if runtime.mongo is not None:
+            await runtime.mongo.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

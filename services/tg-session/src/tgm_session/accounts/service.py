@@ -254,7 +254,7 @@ class Accounts:
         repo = self.repos.accounts
         if not q and req.sort == "created_at":
             after = tuple(decode(req.cursor, 2, order.tag)) if req.cursor else None
-            docs = await repo.in_created_order(after, req.limit + 1, order.descending, _LISTED)  # type: ignore[arg-type]
+            docs = await repo.in_created_order(after, req.limit + 1, order.descending, _LISTED)
         else:
             docs = await repo.find(
                 order.where(q, req.cursor), sort=order.sort(), limit=req.limit + 1, projection=_LISTED
