@@ -180,7 +180,7 @@ class Dispatcher:
                 raise TypeError("payload must be a JSON object")
             req = cmd.parse({**payload, **(extra or {})})
         except (ValidationError, TypeError) as exc:
-            if self.presence.down(cmd.OWNER):  # nobody would serve it anyway: say that first
+            if await self.presence.down(cmd.OWNER):  # nobody would serve it anyway: say that first
                 out = failure(
                     ErrorCode.UNAVAILABLE,
                     f"{cmd.NAME} is not served right now: no {cmd.OWNER.value} replica is up",
