@@ -61,8 +61,8 @@ test-e2e: install
 	$(PY) -m pytest -m e2e
 
 test-soak: install
-	TGM_E2E_CAMPAIGN_SCALE=1 $(PY) -m pytest tests/e2e/test_campaign_e2e.py tests/e2e/test_automation_campaign_e2e.py \
-		tests/e2e/test_ads_e2e.py -s
+	TGM_E2E_CAMPAIGN_SCALE=1 TGM_SOAK=1 $(PY) -m pytest tests/e2e/test_campaign_e2e.py tests/e2e/test_automation_campaign_e2e.py \
+		tests/e2e/test_ads_e2e.py services/ai/tests/test_knowledge.py -s
 
 lint: install
 	$(VENV)/bin/ruff check .
