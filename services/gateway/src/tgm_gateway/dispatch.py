@@ -141,6 +141,19 @@ class Dispatcher:
             self.audit.record(principal, label, code, request_id=request_id, seconds=seconds)
         return outcome
 
+    async def _refused(self, cmd: type[Command], message: str, details: Any = None) -> Outcome:
+        """A payload the contract refuses. When no replica of the owner is up, that is said
+        first: the caller could not be served even with a valid payload."""
+        if await self.presence.down(cmd.OWNER):
+            out = failure(
+                ErrorCode.UNAVAILABLE,
+                f"{cmd.NAME} is not served right now: no {cmd.OWNER.value} replica is up",
+            )
+        else:
+            out = failure(ErrorCode.VALIDATION_ERROR, message, details)
+        out.command = cmd
+        return out
+
     async def _run(
         self,
         name: str,
@@ -175,24 +188,12 @@ class Dispatcher:
             return out
         if payload is None:
             payload = {}
+        if not isinstance(payload, dict):
+            return await self._refused(cmd, "payload must be a JSON object")
         try:
-            if not isinstance(payload, dict):
-                raise TypeError("payload must be a JSON object")
             req = cmd.parse({**payload, **(extra or {})})
-        except (ValidationError, TypeError) as exc:
-            if await self.presence.down(cmd.OWNER):  # nobody would serve it anyway: say that first
-                out = failure(
-                    ErrorCode.UNAVAILABLE,
-                    f"{cmd.NAME} is not served right now: no {cmd.OWNER.value} replica is up",
-                )
-            elif isinstance(exc, TypeError):
-                out = failure(ErrorCode.VALIDATION_ERROR, str(exc))
-            else:
-                out = failure(
-                    ErrorCode.VALIDATION_ERROR, f"invalid payload for {cmd.NAME}", validation_details(exc)
-                )
-            out.command = cmd
-            return out
+        except ValidationError as exc:
+            return await self._refused(cmd, f"invalid payload for {cmd.NAME}", validation_details(exc))
         data = cmd.Request.__pydantic_serializer__.to_json(req, by_alias=True, exclude_unset=True)
         headers = trace_headers(request_id, principal.key_id, principal.role.label)
         timeout = cmd.TIMEOUT or self._default_timeout()
