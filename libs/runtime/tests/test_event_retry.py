@@ -7,9 +7,8 @@ import uuid
 from typing import Any
 
 import pytest
-from tgm_contracts import Service
 from tgm_contracts.events_ai import KnowledgeChanged
-from tgm_runtime import RuntimeSettings, ServiceRuntime
+from tgm_runtime.testing import bare_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -17,16 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 async def test_a_failing_handler_gets_the_event_again_with_a_growing_delay(
     nats_server: Any, mongo_server: Any
 ) -> None:
-    rt = ServiceRuntime(
-        Service.ANALYTICS,
-        "test",
-        settings=RuntimeSettings(
-            nats_url=nats_server.url,
-            mongodb_uri=mongo_server.uri,
-            database_prefix=f"retry{uuid.uuid4().hex[:6]}_",
-            replica_id=f"analytics-retry-{uuid.uuid4().hex[:4]}",
-        ),
-    )
+    rt = bare_runtime(nats_url=nats_server.url, mongo_uri=mongo_server.uri, tag="retry")
     durable = f"retry_{uuid.uuid4().hex[:6]}"
     seen: list[tuple[str, float]] = []
     done = asyncio.Event()

@@ -10,8 +10,7 @@ from typing import Any
 import nats
 import pytest
 from pydantic import BaseModel
-from tgm_contracts import Service
-from tgm_runtime import RuntimeSettings, ServiceRuntime
+from tgm_runtime.testing import bare_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -27,16 +26,7 @@ class Text(BaseModel):
 async def test_an_oversized_answer_is_an_error_envelope_naming_the_limit(
     nats_server: Any, mongo_server: Any
 ) -> None:
-    rt = ServiceRuntime(
-        Service.ANALYTICS,
-        "test",
-        settings=RuntimeSettings(
-            nats_url=nats_server.url,
-            mongodb_uri=mongo_server.uri,
-            database_prefix=f"big{uuid.uuid4().hex[:6]}_",
-            replica_id=f"analytics-big-{uuid.uuid4().hex[:4]}",
-        ),
-    )
+    rt = bare_runtime(nats_url=nats_server.url, mongo_uri=mongo_server.uri, tag="big")
     subject = f"tgm.test.big.{uuid.uuid4().hex[:6]}"
 
     @rt.handler(subject, "big-answer", Ask, Text)

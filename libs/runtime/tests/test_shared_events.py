@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tgm_contracts import Service, streams
+from tgm_contracts import streams
 from tgm_contracts.events_ai import KnowledgeChanged
 from tgm_contracts.events_session import MessageReceived
-from tgm_runtime import RuntimeSettings, ServiceRuntime
+from tgm_runtime import ServiceRuntime
+from tgm_runtime.testing import bare_runtime
 
 
 def runtime(
     nats_url: str = "nats://127.0.0.1:1", mongo_uri: str = "mongodb://127.0.0.1:1"
 ) -> ServiceRuntime[Any]:
-    return ServiceRuntime(
-        Service.ANALYTICS,
-        "test",
-        settings=RuntimeSettings(
-            nats_url=nats_url,
-            mongodb_uri=mongo_uri,
-            database_prefix=f"shared{uuid.uuid4().hex[:6]}_",
-            replica_id=f"analytics-shared-{uuid.uuid4().hex[:4]}",
-        ),
-    )
+    return bare_runtime(nats_url=nats_url, mongo_uri=mongo_uri, tag="shared")
 
 
 @pytest.mark.unit

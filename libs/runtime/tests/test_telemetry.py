@@ -17,8 +17,8 @@ from pydantic import Field
 from tgm_contracts import Service, streams, subjects
 from tgm_contracts.base import Request, Response
 from tgm_contracts.telemetry import HISTOGRAM_SIZE, LATENCY_BOUNDS_MS, LogBatch, PerfSample
-from tgm_runtime import RuntimeSettings, ServiceRuntime
 from tgm_runtime.telemetry import LogShipper, Metrics, PerfSampler, TelemetrySettings
+from tgm_runtime.testing import bare_runtime
 
 pytestmark = [pytest.mark.timeout(30)]
 
@@ -256,16 +256,7 @@ async def test_a_runtime_ships_its_logs_and_samples_to_the_stream(
 ) -> None:
     import nats
 
-    rt = ServiceRuntime(
-        Service.AI,
-        "test",
-        settings=RuntimeSettings(
-            nats_url=nats_server.url,
-            mongodb_uri=mongo_server.uri,
-            database_prefix=f"tel{uuid.uuid4().hex[:6]}_",
-            replica_id=f"ai-tel-{uuid.uuid4().hex[:4]}",
-        ),
-    )
+    rt = bare_runtime(Service.AI, nats_url=nats_server.url, mongo_uri=mongo_server.uri, tag="tel")
     rt.telemetry.settings = TelemetrySettings(log_ship=True, log_ship_interval=0.1, perf_sample_seconds=0.2)
     seen = logging.getLogger("tgm.ai.telemetry-test")
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from faststream.nats import TestNatsBroker
 from pydantic import BaseModel
-from tgm_contracts import Command, Headers
+from tgm_contracts import Command, Headers, Service
 
+from .config import RuntimeSettings
 from .runtime import ServiceRuntime
 
 
@@ -75,3 +76,22 @@ async def runtime_client(
         if runtime.mongo is not None:
             await runtime.mongo.close()
             runtime.mongo = None
+
+
+def bare_runtime(
+    service: Service = Service.ANALYTICS,
+    *,
+    nats_url: str = "nats://127.0.0.1:1",
+    mongo_uri: str | None = None,
+    tag: str = "t",
+) -> ServiceRuntime[Any]:
+    """A runtime with nothing registered, for tests of the runtime itself: its own database
+    prefix and replica id (both unique), on the given servers. The default NATS URL points at
+    nothing, for tests that never connect."""
+    unique = uuid.uuid4().hex[:6]
+    settings = RuntimeSettings(
+        nats_url=nats_url, database_prefix=f"{tag}{unique}_", replica_id=f"{service.value}-{tag}-{unique}"
+    )
+    if mongo_uri is not None:
+        settings.mongodb_uri = mongo_uri
+    return ServiceRuntime(service, "test", settings=settings)
