@@ -54,8 +54,9 @@ EXTRA_SUBSCRIBE: dict[str, set[str]] = {
     "analytics": set(),
 }
 OWN_KV: dict[str, set[str]] = {
+    "gateway": {"$KV.tgm_key_rate.>"},
     "tg-session": {"$KV.tgm_account_leases.>"},
-    "campaign": {"$KV.tgm_job_leases.>"},
+    "campaign": {"$KV.tgm_job_leases.>", "$KV.tgm_monitored_chats.>"},
 }
 INFRA_PUBLISH = {"_INBOX.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$O.tgm_backups.>"}
 INFRA_SUBSCRIBE = {"_INBOX.>"}

@@ -8,8 +8,8 @@ import json
 
 import pytest
 import websockets
-from tgm_contracts import REGISTRY, Role
-from tgm_gateway.keys.limiter import KeyRateLimiter
+from tgm_contracts import REGISTRY, Role, streams
+from tgm_gateway.keys.limiter import SharedKeyRate
 
 from .conftest import System
 
@@ -115,7 +115,8 @@ async def test_rate_limit_is_429(system: System) -> None:
     key = await system.key(Role.VIEWER)
     dispatcher = system.gateway.dispatcher
     old = dispatcher._limiter
-    dispatcher._limiter = KeyRateLimiter(rate=0.5, burst=2)
+    runtime = system.runtime
+    dispatcher._limiter = SharedKeyRate(0.5, 2, lambda: runtime.key_value(streams.KEY_RATE))
     try:
         async with system.client(key) as c:
             codes = [

@@ -78,9 +78,19 @@ MONITORED_CHATS = KvSpec(
 )
 MONITORED_CHATS_KEY = "chats"
 
+#: The per-API-key request budget every gateway replica draws from (`tgm_gateway.keys.limiter`):
+#: a key per API key id, `{"t": tokens, "at": epoch seconds}`. An idle key's entry expires, which
+#: only ever gives it a full bucket again, as it would have refilled to by then.
+KEY_RATE = KvSpec(
+    bucket="tgm_key_rate",
+    ttl_seconds=600,
+    history=1,
+    description="api key id -> shared token bucket of the gateway replicas",
+)
+
 #: Backup archives, one object per service and backup id.
 BACKUPS = ObjectStoreSpec(bucket="tgm_backups", description="<backup id>/<service>.jsonl.gz")
 
 STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, TELEMETRY_STREAM)
-KV_BUCKETS: tuple[KvSpec, ...] = (ACCOUNT_LEASES, JOB_LEASES, MONITORED_CHATS)
+KV_BUCKETS: tuple[KvSpec, ...] = (ACCOUNT_LEASES, JOB_LEASES, MONITORED_CHATS, KEY_RATE)
 OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (BACKUPS,)

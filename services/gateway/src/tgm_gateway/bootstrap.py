@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from tgm_contracts import Service
+from tgm_contracts import Service, streams
 from tgm_contracts.events_system import SettingsChanged
 from tgm_runtime import ServiceRuntime
 
@@ -26,7 +26,7 @@ from .audit.store import AuditStore
 from .dispatch import CommandDeadline, Dispatcher
 from .keys import handlers as keys_handlers
 from .keys.cache import KeyCache
-from .keys.limiter import FailedAuthLimiter, KeyRateLimiter
+from .keys.limiter import FailedAuthLimiter, SharedKeyRate
 from .keys.service import ApiKeys
 from .keys.store import KeyStore, count_active_keys
 from .migrations import MIGRATIONS
@@ -54,7 +54,11 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
     deadline = CommandDeadline(settings.command_timeout_seconds)
     dispatcher = Dispatcher(
         lambda: runtime.nc,
-        KeyRateLimiter(settings.key_rate_per_second, settings.key_rate_burst),
+        SharedKeyRate(
+            settings.key_rate_per_second,
+            settings.key_rate_burst,
+            lambda: runtime.key_value(streams.KEY_RATE),
+        ),
         lambda: deadline.seconds,
         runtime.registry,
         AuditLog(runtime.registry, retention_days=settings.audit_retention_days),

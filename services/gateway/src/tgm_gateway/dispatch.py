@@ -26,7 +26,7 @@ from tgm_runtime.settings_store import SettingsStore
 
 from .audit.service import AuditLog
 from .bus import request_bytes, trace_headers
-from .keys.limiter import KeyRateLimiter
+from .keys.limiter import SharedKeyRate
 from .keys.service import Principal
 from .presence import Presence
 
@@ -69,7 +69,7 @@ class Dispatcher:
     def __init__(
         self,
         nc: Callable[[], Client],
-        limiter: KeyRateLimiter,
+        limiter: SharedKeyRate,
         default_timeout: Callable[[], float],
         registry: CollectorRegistry,
         audit: AuditLog | None = None,
@@ -179,7 +179,7 @@ class Dispatcher:
             )
             out.command = cmd
             return out
-        wait = self._limiter.take(principal.key_id)
+        wait = await self._limiter.take(principal.key_id)
         if wait > 0:
             out = failure(
                 ErrorCode.RATE_LIMITED, "too many requests for this key", retry_after=round(wait, 3)
