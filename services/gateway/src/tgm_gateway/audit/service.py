@@ -16,6 +16,7 @@ full buffer (`MAX_BUFFERED`, the database being down) drops the oldest and count
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import deque
@@ -44,6 +45,8 @@ class AuditLog:
         self.retention = timedelta(days=retention_days)
         self.store: AuditStore | None = None
         self._buffer: deque[dict[str, Any]] = deque(maxlen=MAX_BUFFERED)
+        # One writer at a time: the periodic flush and a read's flush would write the same head twice.
+        self._flushing = asyncio.Lock()
         self.dropped = Counter(
             "tgm_gateway_audit_dropped_total",
             "Audit entries dropped because the buffer was full (the database unreachable)",
@@ -101,12 +104,13 @@ class AuditLog:
         if self.store is None:
             return 0
         total = 0
-        while self._buffer:
-            chunk = [self._buffer[i] for i in range(min(BATCH, len(self._buffer)))]
-            await self.store.add(chunk)
-            for _ in chunk:
-                self._buffer.popleft()
-            total += len(chunk)
+        async with self._flushing:
+            while self._buffer:
+                chunk = [self._buffer[i] for i in range(min(BATCH, len(self._buffer)))]
+                await self.store.add(chunk)
+                for _ in chunk:
+                    self._buffer.popleft()
+                total += len(chunk)
         self.written.inc(total)
         return total
 

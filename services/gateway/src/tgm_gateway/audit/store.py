@@ -10,6 +10,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 from tgm_runtime.cursor import Keyset
 
 INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
@@ -26,8 +27,14 @@ class AuditStore:
         self.c = db["audit"]
 
     async def add(self, entries: Sequence[dict[str, Any]]) -> None:
-        if entries:
+        """Idempotent by entry id: a batch written again after a lost acknowledgement is no error."""
+        if not entries:
+            return
+        try:
             await self.c.insert_many(list(entries), ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
     async def page(
         self, limit: int, cursor: str | None = None, command: str | None = None, key_id: str | None = None
