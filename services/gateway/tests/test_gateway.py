@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from typing import Any
 
+import nats
 import pytest
 import websockets
 from tgm_contracts import REGISTRY, Role, streams
@@ -175,6 +178,29 @@ async def test_websocket_ipc_and_pushed_events(system: System) -> None:
         assert rejected["event"] == "error" and rejected["data"]["code"] == "VALIDATION_ERROR"
         await ws.send("not json")
         assert json.loads(await ws.recv())["data"]["code"] == "VALIDATION_ERROR"
+
+
+async def test_events_over_the_websocket_are_filtered_by_the_key_role(system: System) -> None:
+    subject = "tgm.tg-session.evt.message-received.v1"
+    body = {"accountId": f"a{uuid.uuid4().hex[:6]}", "text": "secret words", "phone": "+886912345678"}
+
+    async def first_event(key: str) -> dict[str, Any]:
+        async with websockets.connect(ws_url(system, key)) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "subjects": [subject], "requestId": "s"}))
+            assert json.loads(await ws.recv())["event"] == "subscribe-result"
+            nc = await nats.connect(system.nats_url)
+            try:
+                await nc.publish(subject, json.dumps(body).encode())
+                await nc.flush()
+            finally:
+                await nc.close()
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+    viewer = await first_event(await system.key(Role.VIEWER))
+    assert viewer["event"] == "message-received"
+    assert viewer["data"] == {**body, "text": None, "phone": "+886*******78"}
+    operator = await first_event(await system.key(Role.OPERATOR))
+    assert operator["data"] == body
 
 
 async def test_websocket_needs_a_key(system: System) -> None:

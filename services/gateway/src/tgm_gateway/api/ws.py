@@ -18,6 +18,9 @@ as it does over HTTP). An admitted first frame is answered `{"event": "auth-resu
 name, role}}`. The key is checked again every
 `ws_key_check_seconds` for every open socket (one lookup per distinct key, through the key cache): a
 revoked key's sockets are told why, then closed with 4401, within about two seconds on every replica.
+
+Pushed events are shown as the key's role may see them (`event_view.py`: a viewer gets no message
+texts, login material or full phone numbers).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from tgm_contracts import envelope as env
 from ..app import Runtime
 from ..dispatch import Outcome, failure
 from ..keys.service import Principal
+from . import event_view
 from .body import BodyLimits, parse_object
 from .edge import bearer, caller, ipc_reply, run_ipc
 from .http import API
@@ -272,12 +276,13 @@ class WsSession:
             data = json.loads(msg.data)
         except ValueError:
             return
+        name = parsed.name if parsed is not None else msg.subject
         try:
             await self.send(
                 {
-                    "event": parsed.name if parsed is not None else msg.subject,
+                    "event": name,
                     "subject": msg.subject,
-                    "data": data,
+                    "data": event_view.for_role(self.principal.role, name, data),
                     "timestamp": datetime.now(UTC).isoformat(),
                 }
             )
