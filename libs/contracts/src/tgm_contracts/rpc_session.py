@@ -19,7 +19,9 @@ no responder means no replica holds it: retry later):
 Pool-wide (`tgm.tg-session.rpc.<name>.v1`, any replica):
 
 - `pick-accounts`: choose usable accounts by role, group, tag, for work such as a campaign;
-- `describe-accounts`: the brief of given accounts (to validate and show ids other services keep).
+- `describe-accounts`: the brief of given accounts (to validate and show ids other services keep);
+- `describe-users`: what tg-session knows of Telegram users (names, username) from its member
+  extractions and the peers its accounts saw, without asking Telegram (campaign's templates).
 
 Errors: FLOOD_WAIT with `retry_after` (the account's wait for that method category), TELEGRAM_ERROR
 with `details.telegramError` (e.g. `PEER_FLOOD`, `USER_PRIVACY_RESTRICTED`, `CHAT_WRITE_FORBIDDEN`),
@@ -32,7 +34,7 @@ when the account is not `active`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -240,6 +242,35 @@ class DescribeAccounts(
     Rpc, name="describe-accounts", owner=TS, request=DescribeAccountsRequest, response=AccountBriefs
 ):
     """The brief (state, role, group, holder, counters) of given accounts."""
+
+
+class DescribeUsersRequest(Request):
+    """Users by id and by username (without `@`, any case); at most 200 of each."""
+
+    user_ids: list[int] = Field(default_factory=list, max_length=200)
+    usernames: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=200
+    )
+
+
+class KnownUser(Response):
+    user_id: int | None = None
+    username: str | None = Field(None, description="Lower case, without `@`.")
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = Field(None, description="The name an account's client shows for the user.")
+    source: Literal["extraction", "peers"]
+
+
+class KnownUsers(Response):
+    users: list[KnownUser] = Field(
+        default_factory=list, description="One per user found (best source first); the rest are unknown."
+    )
+
+
+class DescribeUsers(Rpc, name="describe-users", owner=TS, request=DescribeUsersRequest, response=KnownUsers):
+    """What the fleet knows of Telegram users (member extractions, peers its accounts saw): stored
+    data only, no Telegram call."""
 
 
 # --- commands forwarded to the holder ----------------------------------------------------------------

@@ -19,4 +19,9 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "indexes: accounts by phone, credentials by api_id, sends by job id, jobs", _indexes),
     Migration(2, "indexes: accounts by member chat (pick-accounts memberOfChatId)", _indexes),
     Migration(3, "indexes: peers by account and last seen, TTL 90 days on seen_at", create_peer_indexes),
+    Migration(
+        4,
+        "indexes: collected users and peers by user id and username (describe-users)",
+        _indexes,
+    ),
 ]

@@ -21,6 +21,7 @@ from .accounts.store import (
 from .base_store import Doc
 from .credentials.store import CREDENTIALS, SCRAPES, CredentialsRepo, ScrapesRepo
 from .extraction.store import COLLECTED, EXTRACTIONS, CollectedRepo, ExtractionsRepo
+from .fleet.peer_store import PEERS
 from .fleet.store import SENDS, PeersRepo, SendsRepo
 from .groups.store import CREATED_GROUPS, CreatedGroupsRepo
 from .login.store import CodeLoginsRepo, QrLoginsRepo
@@ -66,6 +67,11 @@ async def create_indexes(db: AsyncDatabase[Any]) -> None:
     await db[EXTRACTIONS].create_index([("state", ASCENDING), ("account_id", ASCENDING)])
     await db[COLLECTED].create_index([("source_chat_id", ASCENDING), ("user_id", ASCENDING)])
     await db[COLLECTED].create_index([("job_id", ASCENDING), ("collected_at", DESCENDING)])
+    # describe-users (`groups/known_users.py`): users by id and by username.
+    await db[COLLECTED].create_index([("user_id", ASCENDING), ("collected_at", DESCENDING)])
+    await db[COLLECTED].create_index("username")
+    await db[PEERS].create_index([("peer_id", ASCENDING), ("seen_at", DESCENDING)])
+    await db[PEERS].create_index("username")
     await db[CREATED_GROUPS].create_index([("account_id", ASCENDING), ("created_at", DESCENDING)])
     await db[IP_CHANGES].create_index([("at", DESCENDING)])
     await db[SCRAPES].create_index([("account_id", ASCENDING), ("started_at", DESCENDING)])

@@ -10,8 +10,12 @@ Template syntax (rendered by campaign before a job is dispatched, and by the pre
 - ``{first_name}`` or ``{{first_name}}``: a variable. Values come from the job's `variables`, then
   the recipient (``first_name``, ``last_name``, ``full_name``, ``username``), then the context
   (``keyword``, ``group``, ``date``, ``time``, ``account_first_name``), then the template's declared
-  default. A variable with no value and no default makes the render fail (the job fails with reason
-  ``template_error``), so nobody receives ``Hello {first_name}``.
+  default. The recipient's facts are what the product knows of the user when the job is rendered
+  (campaign's users directory, fed by chat history and leads, then tg-session's `describe-users`:
+  extractions and the peers its accounts saw). A recipient fact nobody knows (and no default) keeps
+  the job waiting (reason ``missing_variable``, retried with backoff, and at once when the user
+  writes); any other variable with no value and no default fails the job (reason
+  ``template_error``). Either way nobody receives ``Hello {first_name}``.
 - ``{Hi|Hello|Hey}``: spintax; one option is picked at random per recipient. Braces holding a ``|``
   are spintax; options may nest and may contain variables: ``{Hi|Hello} {first_name}``.
 - ``\\{`` and ``\\}`` are literal braces.
@@ -121,6 +125,7 @@ class JobReason(StrEnum):
     PAUSED = "paused"
     RETRY_BACKOFF = "retry_backoff"
     ACCOUNT_UNAVAILABLE = "account_unavailable"
+    MISSING_VARIABLE = "missing_variable"  # a template's recipient fact nobody knows yet
     # skipped: compliance, decided before any send
     BLACKLISTED = "blacklisted"
     OPTED_OUT = "opted_out"

@@ -1,5 +1,6 @@
 """Telegram group operations through one account: join, leave, search, list members, create; and the
-record of groups our accounts created. Each runs on the account's holder."""
+record of groups our accounts created. Each runs on the account's holder. Also `describe-users`, the
+pool-wide read of what the fleet knows of the users it met in groups (`known_users.py`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from tgm_contracts.rpc_session import (
     AcctJoinGroup,
     AcctLeaveGroup,
     AcctSearchGroups,
+    DescribeUsers,
+    DescribeUsersRequest,
+    KnownUsers,
 )
 from tgm_runtime import Conflict, Invalid, NotFound
 from tgm_runtime.routes import answers
@@ -27,6 +31,7 @@ from ..fleet.health import Health
 from ..fleet.pool import AccountPool, LiveAccount
 from ..ports import AccountClient, PeerNotFound, TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
+from .known_users import describe_users
 
 ERRORS = (TelegramFailure, TelegramUnreachable, PeerNotFound)
 #: Telegram's answers to an invite hash that leads nowhere: the caller's input, answered NOT_FOUND.
@@ -81,6 +86,11 @@ class GroupOps:
         return docs[0]["_id"]
 
     # --- join / leave ------------------------------------------------------------------------------
+
+    @answers(DescribeUsers)
+    async def describe_users(self, req: DescribeUsersRequest) -> KnownUsers:
+        """What the fleet knows of these users from stored data (`known_users.py`)."""
+        return await describe_users(self.repos, req)
 
     @answers(telegram_cmd.JoinGroup)
     async def join(self, req: telegram_cmd.JoinGroupRequest) -> telegram_cmd.JoinGroupResult:
