@@ -35,6 +35,13 @@ TS = Service.TG_SESSION
 
 
 class AccountAdded(Event):
+    """An account joined the fleet, in state `new`.
+
+    `new` is an account's first state, so every `account-status-changed` of the account is newer than
+    its `account-added`, whichever of the two arrives first: consumers never let `account-added` reset
+    a state they already hold (a QR login creates the account and makes it `active` within the same
+    step; analytics' account projection relies on this rule, not on arrival order)."""
+
     OWNER: ClassVar[Service] = TS
     NAME: ClassVar[str] = "account-added"
 
@@ -73,6 +80,14 @@ class AccountStatusChanged(Event):
     flood_wait_until: datetime | None = None
     cooldown_until: datetime | None = None
     holder: str | None = Field(None, description="The replica that saw the change.")
+    state_at: datetime | None = Field(
+        None,
+        description=(
+            "When tg-session recorded the change (the account's `stateChangedAt`): of two changes of one "
+            "account, the one with the later `stateAt` is the current state, whatever the arrival order. "
+            "Absent from older publishers: consumers fall back to `occurredAt`."
+        ),
+    )
 
 
 class FloodWaitRecorded(Event):

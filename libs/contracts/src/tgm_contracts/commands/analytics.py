@@ -62,13 +62,39 @@ class AccountFigures(Response):
     connected: int = 0
 
 
+class SentByOrigin(Response):
+    """`sent` split by where the message came from; the three add up to `sent`."""
+
+    queue: int = Field(0, description="Sent through the queue: operator sends, campaigns, ads, scripts.")
+    automation: int = Field(0, description="Reply jobs a trigger rule queued (`trigger-fired` jobIds).")
+    external: int = Field(0, description="Typed by one of our accounts on another device (origin external).")
+
+
+class ReceivedByOrigin(Response):
+    """`received` split by who wrote it; the two add up to `received`."""
+
+    people: int = Field(0, description="Written by anyone outside the fleet.")
+    fleet: int = Field(0, description="Written by another of the fleet's own accounts.")
+
+
 class MessageTotals(Response):
     sent: int = 0
     received: int = 0
-    failed: int = 0
+    failed: int = Field(
+        0,
+        description=(
+            "Jobs that failed permanently (campaign `job-state-changed` to `failed`, every reason), each "
+            "job once: what get-queue-status counts as failed."
+        ),
+    )
     flood_waits: int = 0
     replies_received: int = Field(0, description="Inbound private messages answering one of our sends.")
     reply_rate: float | None = Field(None, description="repliesReceived / sent, null when nothing was sent.")
+    failed_attempts: int = Field(
+        0, description="Send attempts Telegram refused (a job retried and then delivered has some)."
+    )
+    sent_by_origin: SentByOrigin = Field(default_factory=SentByOrigin)
+    received_by_origin: ReceivedByOrigin = Field(default_factory=ReceivedByOrigin)
 
 
 class LeadFigures(Response):
@@ -258,7 +284,12 @@ class MessageStats(Response):
     by_account: list[AccountMessageFigures] = Field(
         default_factory=list, description="Busiest accounts first."
     )
-    failures_by_error: dict[str, int] = Field(default_factory=dict, description="E.g. PEER_FLOOD -> 3.")
+    failures_by_error: dict[str, int] = Field(
+        default_factory=dict, description="Failed jobs by reason, e.g. template_error -> 1."
+    )
+    attempt_failures_by_error: dict[str, int] = Field(
+        default_factory=dict, description="Refused send attempts by Telegram error, e.g. PEER_FLOOD -> 3."
+    )
 
 
 class GetMessageStats(

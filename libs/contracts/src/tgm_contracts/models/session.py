@@ -669,6 +669,13 @@ class ExtractionFilters(Request):
 
     exclude_bots: bool = True
     exclude_deleted: bool = True
+    include_fleet: bool = Field(
+        False,
+        description=(
+            "Also collect the fleet's own accounts (by Telegram user id or phone); left out by default: "
+            "they are not members to reach, and their phones would leave in the export."
+        ),
+    )
     exclude_admins: bool = False
     require_username: bool = Field(False, description="Keep only users who have a username.")
     require_photo: bool = False
