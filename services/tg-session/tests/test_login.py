@@ -94,6 +94,18 @@ async def test_qr_login_creates_the_account(replicas, tg_world, events):
     assert status["state"] == "success" and status["phone"] == PHONE and status["qrUrl"] is None
     logged = await events.wait("account-logged-in", lambda d: d["method"] == "qr")
     assert logged["newAccount"] is True
+    # The new account is announced before the login makes it active (issue 12: consumers that went by
+    # arrival order counted it `new` forever), and the state change says when it happened.
+    mine = [
+        (name, d)
+        for name, d in events.items
+        if name in ("account-added", "account-status-changed") and d["accountId"] == status["accountId"]
+    ]
+    assert [(name, d.get("state")) for name, d in mine] == [
+        ("account-added", None),
+        ("account-status-changed", "active"),
+    ]
+    assert mine[1][1]["stateAt"] is not None
     view = (await r.ok(A.GetAccounts, {"ids": [status["accountId"]]}))["items"][0]
     assert view["label"] == "from qr" and view["group"] == "QR" and view["state"] == "active"
     await until(

@@ -131,6 +131,7 @@ class Health:
                     flood_wait_until=fields.get("flood_wait_until"),
                     cooldown_until=fields.get("cooldown_until"),
                     holder=self.replica_id,
+                    state_at=fields["state_changed_at"],
                 )
             )
             if state in TERMINAL and self.on_terminal is not None:

@@ -415,6 +415,18 @@ class QrLogins(AccountLogin):
                 if account is None:
                     account = await self._new_account(doc, phone)
                     new_account = True
+                    # Published as soon as the account exists (state `new`), before the login makes it
+                    # `active` below: consumers see the fleet's events in the order they happened, and
+                    # an account kept after a failed finish is still announced.
+                    await self.emit(
+                        AccountAdded(
+                            account_id=account["_id"],
+                            phone=account["phone"],
+                            label=account.get("label"),
+                            role=account.get("role") or "unassigned",
+                            group=account.get("group"),
+                        )
+                    )
                 else:
                     await self._give_back(doc)
             updated = await self._keep_session(
@@ -450,16 +462,6 @@ class QrLogins(AccountLogin):
             },
         )
         self.metrics.logins.labels("qr", "ok").inc()
-        if new_account:
-            await self.emit(
-                AccountAdded(
-                    account_id=updated["_id"],
-                    phone=updated["phone"],
-                    label=updated.get("label"),
-                    role=updated.get("role") or "unassigned",
-                    group=updated.get("group"),
-                )
-            )
         await self.emit(
             AccountLoggedIn(
                 account_id=updated["_id"],
