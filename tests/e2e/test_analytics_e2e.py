@@ -99,6 +99,9 @@ def test_sends_and_replies_show_in_the_statistics(
             "floodWaits": 0,
             "repliesReceived": 2,
             "replyRate": 0.6667,
+            "failedAttempts": 0,
+            "sentByOrigin": {"queue": 3, "automation": 0, "external": 0},
+            "receivedByOrigin": {"people": 4, "fleet": 0},
         }
 
         def both_connected() -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from tgm_contracts import events_session as ts
 from tgm_contracts import events_system as sy
 from tgm_contracts.commands import analytics as A
 from tgm_contracts.events import Event
-from tgm_contracts.models.campaign import LeadStage
+from tgm_contracts.models.campaign import JobReason, JobState, LeadStage
 from tgm_contracts.models.session import AccountState, TelegramUser
 
 from .conftest import err, ok, publish
@@ -117,6 +117,14 @@ def scenario() -> list[Event]:
             **at(161),
         ),
         ts.MessageSendFailed(account_id="a2", peer="@someone", error_code="FLOOD_WAIT", **at(150)),
+        # the jobs of those attempts failed for good (what `failed` counts)
+        *(
+            cp.JobStateChanged(job_id=job, state=JobState.FAILED, reason=why, account_id=a, peer=p, **at(m))
+            for job, why, a, p, m in (
+                ("j5", JobReason.ATTEMPTS_EXHAUSTED, "a1", "105", 50),
+                ("j6", JobReason.TEMPLATE_ERROR, "a2", "@someone", 150),
+            )
+        ),
         ts.FloodWaitRecorded(account_id="a2", seconds=30, until=T0, category="send", **at(150)),
         cp.UserOptedOut(user_id=104, account_id="a1", stop_word="stop", **at(131)),
         cp.UserBlacklisted(user_id=101, blacklisted=True, **at(45)),
@@ -212,6 +220,9 @@ async def test_message_stats_exact_figures_buckets_accounts_and_errors(loaded) -
         "floodWaits": 1,
         "repliesReceived": 2,
         "replyRate": 0.5,
+        "failedAttempts": 2,
+        "sentByOrigin": {"queue": 4, "automation": 0, "external": 0},
+        "receivedByOrigin": {"people": 6, "fleet": 0},
     }
     assert [(b["sent"], b["received"], b["failed"], b["floodWaits"]) for b in data["buckets"]] == [
         (2, 2, 1, 0),
@@ -222,7 +233,8 @@ async def test_message_stats_exact_figures_buckets_accounts_and_errors(loaded) -
         {"accountId": "a1", "sent": 3, "received": 5, "failed": 1, "floodWaits": 0},
         {"accountId": "a2", "sent": 1, "received": 1, "failed": 1, "floodWaits": 1},
     ]
-    assert data["failuresByError"] == {"PEER_FLOOD": 1, "FLOOD_WAIT": 1}
+    assert data["failuresByError"] == {"attempts_exhausted": 1, "template_error": 1}
+    assert data["attemptFailuresByError"] == {"PEER_FLOOD": 1, "FLOOD_WAIT": 1}
 
 
 async def test_message_filters_narrow_every_figure(loaded) -> None:
@@ -237,6 +249,9 @@ async def test_message_filters_narrow_every_figure(loaded) -> None:
         "floodWaits": 0,
         "repliesReceived": 1,
         "replyRate": 0.5,
+        "failedAttempts": 0,
+        "sentByOrigin": {"queue": 2, "automation": 0, "external": 0},
+        "receivedByOrigin": {"people": 0, "fleet": 0},
     }
     private = await totals(chatKind="private")
     assert (private["sent"], private["received"], private["failed"], private["floodWaits"]) == (3, 5, 1, 0)

@@ -18,4 +18,5 @@ MIGRATIONS: list[Migration] = [
     Migration(2, "reports: schedules and stored reports", reports_store.create_indexes),
     Migration(3, "alerts", alerts_store.create_indexes),
     Migration(4, "telemetry: logs and performance samples", telemetry_store.create_indexes),
+    Migration(5, "stats: refused send attempts apart from failed jobs", stats_store.split_failures),
 ]

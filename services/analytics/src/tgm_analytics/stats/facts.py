@@ -4,14 +4,16 @@ Each counted event becomes ONE fact document in `stats_facts` with `_id` = the e
 `$setOnInsert` (a redelivered event finds its fact and changes nothing). Fact fields (short names, as
 stored): `k` kind, `t` when it happened (the event's `occurredAt`), `s` publishing service, `a` account,
 `c` campaign, `ch` chat id, `ck` `private`/`group`, `u` user id, `n` value (1, or seconds/collected),
-`e` error or state, `j` job id, `g` campaign group id, `title` chat title.
+`e` error or state, `j` job id, `g` campaign group id, `title` chat title, `o` origin of a send
+(`queue`, `automation`, `external`).
 
 Fact kinds and their events:
 
 | kind | event | notes |
 |---|---|---|
-| `sent` | tg-session `message-sent` (every origin: rpc, command, external) | campaign's `message-sent` is the same send and is NOT counted (it only names the job's campaign) |
-| `failed` | tg-session `message-send-failed` | every refused send attempt, with its error; campaign's terminal `job-state-changed: failed` is not counted |
+| `sent` | tg-session `message-sent` (every origin: rpc, command, external) | campaign's `message-sent` is the same send and is NOT counted (it only names the job's campaign). `o` = `external` for origin `external` (typed on another device), else `queue`; the consumer makes it `automation` when a `trigger-fired` listed the job |
+| `failed` | campaign `job-state-changed` to `failed` | a job's permanent failure, every reason (`e` = the `JobReason`: template_error, attempts_exhausted, privacy_restricted…); `_id` = `failed:<job id>`, so a job counts once however often it was retried |
+| `attempt_failed` | tg-session `message-send-failed` | every send attempt Telegram refused, with its error (a job retried after FLOOD_WAIT and then delivered has one) |
 | `received` | tg-session `message-received` with `isOutgoing` false | private and group chats (`ck`) |
 | `flood_wait` | tg-session `flood-wait-recorded` | `n` = seconds |
 | `login` / `login_failed` | `account-logged-in` / `login-failed` | |
@@ -43,6 +45,7 @@ from tgm_contracts import events_analytics as an
 from tgm_contracts import events_campaign as cp
 from tgm_contracts import events_session as ts
 from tgm_contracts.events import Event
+from tgm_contracts.models.campaign import JobState
 
 
 def chat_kind(kind: str | None) -> str | None:
@@ -73,13 +76,21 @@ def fact_of(evt: Event) -> dict[str, Any] | None:
     f: dict[str, Any]
     if isinstance(evt, ts.MessageSent):
         ck = chat_kind(evt.chat_kind)
-        f = {"k": "sent", "a": evt.account_id, "ch": evt.chat_id, "ck": ck, "j": evt.job_id}
+        origin = "external" if evt.origin == "external" else "queue"
+        f = {"k": "sent", "a": evt.account_id, "ch": evt.chat_id, "ck": ck, "j": evt.job_id, "o": origin}
         if ck == "private":
             f["u"] = evt.chat_id
     elif isinstance(evt, ts.MessageSendFailed):
         ch, ck = peer_chat(evt.peer)
         error = evt.telegram_error or evt.error_code
-        f = {"k": "failed", "a": evt.account_id, "ch": ch, "ck": ck, "j": evt.job_id, "e": error}
+        f = {"k": "attempt_failed", "a": evt.account_id, "ch": ch, "ck": ck, "j": evt.job_id, "e": error}
+    elif isinstance(evt, cp.JobStateChanged):
+        if evt.state is not JobState.FAILED:
+            return None
+        ch, ck = peer_chat(str(evt.peer))
+        reason = evt.reason.value if evt.reason is not None else "unknown"
+        f = {"k": "failed", "a": evt.account_id, "c": evt.campaign_id, "ch": ch, "ck": ck, "j": evt.job_id}
+        f.update(e=reason, _id=f"failed:{evt.job_id}")
     elif isinstance(evt, ts.MessageReceived):
         if evt.is_outgoing:
             return None  # our own account typing elsewhere: counted as `sent` (origin external)
@@ -168,7 +179,7 @@ def fact_of(evt: Event) -> dict[str, Any] | None:
         f = {"k": "alert", "a": evt.account_id, "e": evt.level}
     else:
         return None
-    f["_id"] = evt.event_id
+    f.setdefault("_id", evt.event_id)
     f["t"] = evt.occurred_at
     f["s"] = evt.OWNER.value
     f.setdefault("n", 1)

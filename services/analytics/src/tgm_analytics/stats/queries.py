@@ -340,7 +340,8 @@ class StatsQueries:
         q: dict[str, Any] = {"last_at": {"$gte": tl.since}, "captured_at": {"$lt": tl.until}}
         if source is not None:
             q["source"] = source
-        leads = await self.store.leads(q)
+        fleet = await self.store.fleet_users()
+        leads = [d for d in await self.store.leads(q) if d.get("user") not in fleet]
         groups = {d["group"] for d in leads if d.get("group")}
         chat_of = await self.store.chats_of_groups(groups) if groups else {}
         out = []
@@ -366,6 +367,7 @@ class StatsQueries:
             "sent",
             "received",
             "failed",
+            "attempt_failed",
             "flood_wait",
             "ai_reply",
             "ai_handoff",
@@ -404,6 +406,8 @@ class StatsQueries:
             1 for d in leads if CONVERTED in d["reached"] and tl.contains(d["reached"][CONVERTED])
         )
         unresolved, critical = await self.open_alerts() if self.open_alerts is not None else (0, 0)
+        fleet = await self.store.fleet_users()
+        sent_by, received_by = _origins(facts, fleet)
         return analytics_cmd.DashboardStats(
             window=view,
             accounts=await self._accounts(),
@@ -414,10 +418,13 @@ class StatsQueries:
                 flood_waits=count["flood_wait"],
                 replies_received=len(replies),
                 reply_rate=_rate(len(replies), count["sent"]),
+                failed_attempts=count["attempt_failed"],
+                sent_by_origin=sent_by,
+                received_by_origin=received_by,
             ),
             leads=analytics_cmd.LeadFigures(
                 new=len(new_leads),
-                total=await self.store.captured_leads(),
+                total=await self.store.captured_leads(fleet),
                 converted=converted,
             ),
             ai=analytics_cmd.AiFigures(replies=count["ai_reply"], tokens=0, handoffs=count["ai_handoff"]),
@@ -487,16 +494,20 @@ class StatsQueries:
         """get-message-stats: sent, received, failed, flood waits and replies per bucket and account."""
         tl, view = await self._timeline(req)
         scope = _scope(req)
-        kinds = ["sent", "received", "failed", "flood_wait"]
+        kinds = ["sent", "received", "failed", "attempt_failed", "flood_wait"]
         facts, earlier = await self._window(kinds, tl, scope, replies=True)
         replies = await self._replies(tl, scope, facts, earlier)
+        facts = [f for f in facts if scope.keep(f)]  # (replies pair across the campaign and kind filters)
         totals = analytics_cmd.MessageTotals()
         buckets = [analytics_cmd.MessageBucket(start=s) for s in tl.starts]
         per_account: dict[str, analytics_cmd.AccountMessageFigures] = {}
         errors: Counter[str] = Counter()
+        attempt_errors: Counter[str] = Counter()
         field = {"sent": "sent", "received": "received", "failed": "failed", "flood_wait": "flood_waits"}
         for f in facts:
-            if not scope.keep(f):
+            if f["k"] == "attempt_failed":
+                totals.failed_attempts += 1
+                attempt_errors[f.get("e") or "UNKNOWN"] += 1
                 continue
             name = field[f["k"]]
             setattr(totals, name, getattr(totals, name) + 1)
@@ -511,6 +522,7 @@ class StatsQueries:
                 errors[f.get("e") or "UNKNOWN"] += 1
         totals.replies_received = len(replies)
         totals.reply_rate = _rate(len(replies), totals.sent)
+        totals.sent_by_origin, totals.received_by_origin = _origins(facts, await self.store.fleet_users())
         by_account = sorted(
             per_account.values(),
             key=lambda r: (-(r.sent + r.received + r.failed + r.flood_waits), r.account_id),
@@ -521,6 +533,7 @@ class StatsQueries:
             buckets=buckets,
             by_account=by_account,
             failures_by_error=dict(errors.most_common()),
+            attempt_failures_by_error=dict(attempt_errors.most_common()),
         )
 
     async def _new_users(
@@ -599,7 +612,9 @@ class StatsQueries:
         tl, view = await self._timeline(req)
         scope = _scope(req)
         kinds = ["received", "keyword", "group_join", "group_leave", "member_joined"]
-        facts = await self._facts(kinds, tl.since, tl.until, scope)
+        facts = _without_fleet_members(
+            await self._facts(kinds, tl.since, tl.until, scope), await self.store.fleet_users()
+        )
         totals = analytics_cmd.GroupTotals()
         watched = await self.store.meta("monitoring")
         totals.groups_watched = int(watched.get("groups_watched", 0)) if watched else 0
@@ -750,6 +765,8 @@ class StatsQueries:
             kinds.add("sent")
         wants_replies = "replies_received" in req.metrics
         facts, earlier = await self._window(kinds, tl, scope, wants_replies) if kinds else ([], None)
+        if "member_joined" in kinds:
+            facts = _without_fleet_members(facts, await self.store.fleet_users())
         leads = (
             await self._leads(tl, scope) if {"leads_created", "leads_converted"} & set(req.metrics) else []
         )
@@ -836,6 +853,33 @@ def _series(
         )
         for key, points, total in rows
     ]
+
+
+def _origins(
+    facts: Iterable[dict[str, Any]], fleet: frozenset[int]
+) -> tuple[analytics_cmd.SentByOrigin, analytics_cmd.ReceivedByOrigin]:
+    """`sent` by origin (the fact's `o`; facts stored before origins were recorded are `queue` unless
+    typed elsewhere could not be told) and `received` by writer (a fleet account's user id or not)."""
+    sent = analytics_cmd.SentByOrigin()
+    received = analytics_cmd.ReceivedByOrigin()
+    for f in facts:
+        if f["k"] == "sent":
+            origin = f.get("o") or "queue"
+            setattr(sent, origin, getattr(sent, origin) + 1)
+        elif f["k"] == "received":
+            if f.get("u") in fleet:
+                received.fleet += 1
+            else:
+                received.people += 1
+    return sent, received
+
+
+def _without_fleet_members(facts: list[dict[str, Any]], fleet: frozenset[int]) -> list[dict[str, Any]]:
+    """The facts without the `member-joined` of the fleet's own accounts (our accounts joining a group
+    are not members the group gained)."""
+    if not fleet:
+        return facts
+    return [f for f in facts if f["k"] != "member_joined" or f.get("u") not in fleet]
 
 
 def _plain(scope: Scope) -> Scope:

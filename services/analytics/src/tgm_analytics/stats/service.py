@@ -4,11 +4,17 @@ Projections (state rather than history), each written only with idempotent, orde
 (`$min`/`$max`, or "set if this event is newer"), so applying an event twice or out of order gives the
 same document:
 
-- `stats_jobs` job id -> campaign and lead, from campaign `message-queued` and `message-sent`. A fact
-  carrying a job id gets its campaign from it; whichever of the two arrives second links them (the
-  fact is written first and then looks the job up; the job is written first and then fills its facts).
-- `stats_accounts` account -> last state (`account-added` = `new`, `account-status-changed`), when
-  added and removed (`account-removed`).
+- `stats_jobs` job id -> campaign and lead, from campaign `message-queued` and `message-sent`, and the
+  trigger rule that queued it (`auto`, from `trigger-fired`'s `jobIds`). A fact carrying a job id gets
+  its campaign (and a send its origin `automation`) from it; whichever of the two arrives second links
+  them (the fact is written first and then looks the job up; the job is written first and then fills
+  its facts).
+- `stats_accounts` account -> current state, when added and removed (`account-removed`), and its own
+  Telegram user id (`tg`, from `account-logged-in`'s profile: the fleet's users, which the queries
+  leave out of member and lead figures and count apart in `received`). The state is the one of the
+  newest `account-status-changed` (by its `stateAt`, else `occurredAt`); `account-added` sets `new`
+  only while no state is known and with no time, so any status change supersedes it whichever
+  arrives first (a QR login makes its new account `active` in the same step that creates it).
 - `stats_users` user -> first private contact with the fleet (our send to them or their message).
 - `stats_leads` lead -> capture time and source, first time each stage was reached, current stage,
   the first campaign and account that messaged it (campaign `message-sent`/`message-queued` with a lead).
@@ -59,16 +65,17 @@ class Ingest:
             if chat is not None:
                 fact["ch"] = chat
         job = fact.get("j")
-        if job is not None and "c" not in fact:
-            campaign = await self.store.campaign_of_job(job)
-            if campaign:
-                fact["c"] = campaign
+        linked = False
+        if job is not None and ("c" not in fact or fact.get("o") == "queue"):
+            link = await self.store.job_link(job)
+            linked = link is not None
+            _apply_link(fact, link)
         await self.store.add_fact(fact)
-        if job is not None and "c" not in fact:
-            # The job's campaign may have been recorded between our look-up and our insert.
-            campaign = await self.store.campaign_of_job(job)
-            if campaign:
-                await self.store.fill_campaign(fact["_id"], campaign)
+        if job is not None and not linked and ("c" not in fact or fact.get("o") == "queue"):
+            # The job's link may have been recorded between our look-up and our insert.
+            link = await self.store.job_link(job)
+            if link is not None:
+                await self.store.fill_from_link(fact["_id"], link)
         if fact["k"] in ("sent", "received") and fact.get("ck") == "private" and "u" in fact:
             await self.store.first_contact(fact)
 
@@ -87,7 +94,11 @@ class Ingest:
         elif isinstance(evt, ts.AccountAdded):
             await store.account_added(evt.account_id, t)
         elif isinstance(evt, ts.AccountStatusChanged):
-            await store.account_state(evt.account_id, evt.state.value, t)
+            await store.account_state(evt.account_id, evt.state.value, evt.state_at or t)
+        elif isinstance(evt, ts.AccountLoggedIn) and evt.profile.telegram_id is not None:
+            await store.fleet_user(evt.account_id, evt.profile.telegram_id)
+        elif isinstance(evt, cp.TriggerFired) and evt.job_ids:
+            await store.automation_jobs(evt.job_ids, evt.rule_id, t)
         elif isinstance(evt, ts.AccountRemoved):
             await store.account_removed(evt.account_id, t)
         elif isinstance(evt, cp.LeadCaptured):
@@ -125,6 +136,17 @@ class Ingest:
             tz = evt.values.get("timezone")
             if isinstance(tz, str):
                 await store.meta_if_newer("general", "version", evt.version, {"timezone": tz})
+
+
+def _apply_link(fact: dict[str, Any], link: dict[str, Any] | None) -> None:
+    """A fact of a job takes the job's campaign and, for a send, the origin `automation` of a job a
+    trigger rule queued."""
+    if link is None:
+        return
+    if link.get("c") and "c" not in fact:
+        fact["c"] = link["c"]
+    if link.get("auto") and fact.get("o") == "queue":
+        fact["o"] = "automation"
 
 
 def gateway_timezone(runtime: ServiceRuntime[Any]) -> Callable[[], Awaitable[str | None]]:

@@ -36,6 +36,13 @@ async def create_indexes(db: Any) -> None:
     await db[JOBS].create_index([("at", 1)])
 
 
+async def split_failures(db: Any) -> None:
+    """Migration 5: facts of tg-session `message-send-failed` were kind `failed`; they are refused
+    attempts (`attempt_failed`) now, and `failed` is a job's permanent failure (campaign
+    `job-state-changed`). Jobs that failed before this migration were not recorded and stay uncounted."""
+    await db[FACTS].update_many({"k": "failed", "s": "tg-session"}, {"$set": {"k": "attempt_failed"}})
+
+
 async def sweep(db: Any, retention_days: int, now: datetime | None = None) -> dict[str, int]:
     """Delete facts, leads and job links last touched more than `retention_days` ago.
 
@@ -80,17 +87,22 @@ class FactStore:
 
     # --- facts -----------------------------------------------------------------------------------
 
-    async def campaign_of_job(self, job_id: str) -> str | None:
-        link = await self.db[JOBS].find_one({"_id": job_id})
-        return link.get("c") if link else None
+    async def job_link(self, job_id: str) -> dict[str, Any] | None:
+        """What is known of a job: its campaign `c`, lead, and `auto` (the rule that queued it)."""
+        link: dict[str, Any] | None = await self.db[JOBS].find_one({"_id": job_id})
+        return link
 
     async def add_fact(self, fact: dict[str, Any]) -> None:
         """Insert a fact once (a redelivered event finds its fact and changes nothing)."""
         body = {k: v for k, v in fact.items() if k != "_id"}
         await self.facts.update_one({"_id": fact["_id"]}, {"$setOnInsert": body}, upsert=True)
 
-    async def fill_campaign(self, fact_id: str, campaign_id: str) -> None:
-        await self.facts.update_one({"_id": fact_id, "c": None}, {"$set": {"c": campaign_id}})
+    async def fill_from_link(self, fact_id: str, link: dict[str, Any]) -> None:
+        """A fact written before its job's link takes the campaign and origin from it (see Ingest)."""
+        if link.get("c"):
+            await self.facts.update_one({"_id": fact_id, "c": None}, {"$set": {"c": link["c"]}})
+        if link.get("auto"):
+            await self.facts.update_one({"_id": fact_id, "o": "queue"}, {"$set": {"o": "automation"}})
 
     async def first_contact(self, fact: dict[str, Any]) -> None:
         """Remember the earliest private contact with a user (`new users`)."""
@@ -120,6 +132,18 @@ class FactStore:
         jobs: Any = job_ids[0] if len(job_ids) == 1 else {"$in": job_ids}  # eq is far cheaper there
         await self.facts.update_many({"j": jobs, "c": None}, {"$set": {"c": campaign_id}})
 
+    async def automation_jobs(self, job_ids: list[str], rule_id: str, at: datetime) -> None:
+        """Jobs a trigger rule queued: their sends are of origin `automation` (written before or after)."""
+        await self.db[JOBS].bulk_write(
+            [
+                UpdateOne({"_id": j}, {"$set": {"auto": rule_id}, "$max": {"at": at}}, upsert=True)
+                for j in job_ids
+            ],
+            ordered=False,
+        )
+        jobs: Any = job_ids[0] if len(job_ids) == 1 else {"$in": job_ids}
+        await self.facts.update_many({"j": jobs, "o": "queue"}, {"$set": {"o": "automation"}})
+
     async def attribute_lead(self, lead_id: str, campaign_id: str | None, account_id: str | None) -> None:
         """The first campaign and account that messaged a lead (first touch)."""
         for field, value in (("c", campaign_id), ("a", account_id)):
@@ -131,12 +155,19 @@ class FactStore:
                 await self.db[LEADS].update_one({"_id": lead_id, field: None}, {"$set": {field: value}})
 
     async def account_added(self, account_id: str, at: datetime) -> None:
+        """`new`, an account's first state: set only while no state is known, and without a `state_at`,
+        so every `account-status-changed` supersedes it whichever arrives first."""
         acc = self.db[ACCOUNTS]
         await acc.update_one({"_id": account_id}, {"$max": {"added_at": at}}, upsert=True)
-        await _set_if_newer(acc, account_id, "state_at", at, {"state": "new"})
+        await acc.update_one({"_id": account_id, "state": None}, {"$set": {"state": "new"}})
 
     async def account_state(self, account_id: str, state: str, at: datetime) -> None:
+        """The state as of `at` (the event's `stateAt`); an older change never overwrites a newer one."""
         await _set_if_newer(self.db[ACCOUNTS], account_id, "state_at", at, {"state": state})
+
+    async def fleet_user(self, account_id: str, telegram_id: int) -> None:
+        """The account's own Telegram user id (one of the fleet's users)."""
+        await self.db[ACCOUNTS].update_one({"_id": account_id}, {"$set": {"tg": telegram_id}}, upsert=True)
 
     async def account_removed(self, account_id: str, at: datetime) -> None:
         await self.db[ACCOUNTS].update_one({"_id": account_id}, {"$max": {"removed_at": at}}, upsert=True)
@@ -188,11 +219,20 @@ class FactStore:
     def accounts(self) -> AsyncIterator[dict[str, Any]]:
         return self.db[ACCOUNTS].find({})
 
+    async def fleet_users(self) -> frozenset[int]:
+        """The Telegram user ids of the fleet's own accounts (every account that ever logged in)."""
+        docs = await self.db[ACCOUNTS].find({"tg": {"$ne": None}}, {"tg": 1}).to_list(None)
+        return frozenset(d["tg"] for d in docs if "tg" in d)
+
     async def leads(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         return await self.db[LEADS].find(query).to_list(None)
 
-    async def captured_leads(self) -> int:
-        return await self.db[LEADS].count_documents({"captured_at": {"$ne": None}})
+    async def captured_leads(self, fleet: frozenset[int] = frozenset()) -> int:
+        """Every lead kept, except leads of the fleet's own accounts."""
+        q: dict[str, Any] = {"captured_at": {"$ne": None}}
+        if fleet:
+            q["user"] = {"$nin": sorted(fleet)}
+        return await self.db[LEADS].count_documents(q)
 
     async def chats_of_groups(self, group_ids: Iterable[str]) -> dict[str, int]:
         """Campaign group id -> Telegram chat id, for the groups known (from `keyword-matched`)."""
