@@ -34,6 +34,7 @@ from .messaging.compliance_service import ComplianceService
 from .messaging.history_service import HistoryService
 from .messaging.job_events import JobWaiters
 from .messaging.queue_control import QueueControl
+from .messaging.replan import Replanner
 from .messaging.scheduler import Scheduler
 from .messaging.service import QueueService
 from .messaging.status import StatusService
@@ -53,6 +54,7 @@ class CampaignApp:
     status: StatusService
     templates: TemplateService
     history: HistoryService
+    replan: Replanner
     waiters: JobWaiters
     leads: LeadService
     funnel: FunnelService

@@ -60,6 +60,7 @@ from .messaging.history_service import HistoryService
 from .messaging.job_events import JobEvents
 from .messaging.metrics import Metrics
 from .messaging.queue_control import QueueControl
+from .messaging.replan import Replanner
 from .messaging.rules import Rules
 from .messaging.scheduler import Scheduler
 from .messaging.service import QueueService
@@ -131,6 +132,12 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         rules = Rules(runtime.settings_section)
         directory = AccountDirectory(call)
         clock = time.time
+
+        async def reload_section(name: str) -> object:
+            assert runtime.settings_store is not None
+            return await runtime.settings_store.get(name)  # a read refreshes the section's cache
+
+        replan = Replanner(stores, events, clock, reload_section)
         queue = QueueService(stores, events, directory, clock)
         scheduler = Scheduler(
             stores,
@@ -140,11 +147,13 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             send_call,
             metrics,
             clock,
+            call=call,
             spawn=runtime.spawn,
             replica=runtime.settings.replica_id,
             max_in_flight=settings.max_in_flight,
             send_timeout=settings.send_timeout_seconds,
             claim_ttl=settings.claim_ttl,
+            replanner=replan,
         )
         if loop is not None:
             scheduler.waker = loop.wake
@@ -221,7 +230,8 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             scheduler=scheduler,
             status=status,
             templates=TemplateService(stores, events, clock),
-            history=HistoryService(stores, rules, compliance),
+            history=HistoryService(stores, rules, compliance, replan),
+            replan=replan,
             waiters=events.waiters,
             leads=leads,
             funnel=FunnelService(contacts, stores.leads),

@@ -21,12 +21,12 @@ from tgm_runtime import DomainError
 
 from .clock import Clock, utc
 from .job_events import JobEvents
-from .lookup_cache import LookupCache
 from .metrics import Metrics
 from .outcomes import Attempt, Outcomes
 from .pacing import DAY, AccountPace, Limits, Pacer, rate_window, recipient_hold, reserve_window, window_hold
 from .pacing_store import GLOBAL, Contention, Denied, acct_key, api_key, rcpt_key
 from .planning import SHARED_MARGIN, Plan, Tracking, others, rcpt_entries
+from .recipients import FactsUnknown, RecipientFacts, fill, missing_facts
 from .rules import Rules
 from .stores import MessagingStores
 from .templates import (
@@ -35,7 +35,6 @@ from .templates import (
     TemplateError,
     merge_values,
     parse,
-    recipient_values,
     seeded,
 )
 from .templates import render as render_template
@@ -44,8 +43,6 @@ log = logging.getLogger("tgm.campaign.scheduler")
 
 SEND_TIMEOUT = 30.0
 CLAIM_TTL = 90.0
-#: How long a user's names (for `{first_name}`) are reused from the directory.
-USERS_TTL = 30.0
 
 _PARSE_MODE = {"plain": "none", "markdown": "md", "html": "html"}
 
@@ -74,10 +71,10 @@ class Dispatcher:
         metrics: Metrics,
         clock: Clock,
         tracking: Tracking,
-        lookups: LookupCache,
         settings: DispatchSettings,
         rng: random.Random,
         outcomes: Outcomes,
+        facts: RecipientFacts,
     ) -> None:
         self.stores = stores
         self.events = events
@@ -86,10 +83,10 @@ class Dispatcher:
         self.metrics = metrics
         self.clock = clock
         self.tracking = tracking
-        self.lookups = lookups
         self.settings = settings
         self.rng = rng
         self.outcomes = outcomes
+        self.facts = facts
 
     async def render(self, job: Mapping[str, Any], account: str) -> str:
         """The text of a job, rendered once (variables, spintax) with a generator fixed by its id."""
@@ -106,19 +103,30 @@ class Dispatcher:
             declared = [TemplateVariable.model_validate(v) for v in tpl.get("variables") or []]
         if source is None:
             return ""
+        seq = parse(source)
         keys = job.get("peer_keys") or [job["peer_key"]]
-        users = await self.lookups.get(
-            "users", list(keys), self.stores.history.users, USERS_TTL, self.clock()
-        )
-        user = next((users[k] for k in keys if k in users), None)
-        recipient = recipient_values(
-            *(user.get(f) for f in ("first_name", "last_name", "username")) if user else (None, None, None)
-        )
+        recipient = await self.facts.known(keys)
         limits = await self.rules.limits()
         local = utc(self.clock()).astimezone(Pacer(limits).zone(account))
         context = {"date": local.strftime("%Y-%m-%d"), "time": local.strftime("%H:%M")}
-        values = merge_values(declared, job.get("variables") or {}, recipient, context)
-        return render_template(parse(source), values, seeded(job["_id"]))
+        variables = job.get("variables") or {}
+        try:
+            return render_template(
+                seq, merge_values(declared, variables, recipient, context), seeded(job["_id"])
+            )
+        except MissingVariables as exc:
+            if not missing_facts(exc.names):
+                raise  # a value only the job can give: permanent
+            needed = exc.names
+        # A recipient fact the cached directory lacks: ask what else the product knows (`recipients.py`).
+        more, asked = await self.facts.fresh(keys, needed)
+        values = merge_values(declared, variables, fill(recipient, more), context)
+        try:
+            return render_template(seq, values, seeded(job["_id"]))
+        except MissingVariables as exc:
+            if missing_facts(exc.names):
+                raise FactsUnknown(exc.names, asked=asked) from None
+            raise
 
     async def dispatch(self, plan: Plan, limits: Limits) -> None:
         job, account = plan.job, plan.account
@@ -126,6 +134,9 @@ class Dispatcher:
         if text is None:
             try:
                 text = await self.render(job, account)
+            except FactsUnknown as exc:
+                await self.outcomes.wait_for_facts(job, str(exc), limits)
+                return
             except (TemplateError, MissingVariables) as exc:
                 await self.outcomes.fail_waiting(job, JobReason.TEMPLATE_ERROR, str(exc))
                 return

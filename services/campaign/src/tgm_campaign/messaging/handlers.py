@@ -21,6 +21,7 @@ from ..app import Ctx, Runtime
 from .compliance_service import ComplianceService
 from .history_service import HistoryService
 from .queue_control import QueueControl
+from .replan import Replanner
 from .service import QueueService
 from .status import StatusService
 from .template_service import TemplateService
@@ -43,6 +44,7 @@ def register(runtime: Runtime) -> None:
     route_use_case(runtime, QueueControl, lambda app: app.control)
     route_use_case(runtime, TemplateService, lambda app: app.templates)
     route_use_case(runtime, HistoryService, lambda app: app.history)
+    route_use_case(runtime, Replanner, lambda app: app.replan)
     route_use_case(runtime, ComplianceService, lambda app: app.compliance)
 
     # --- the FLOOD_WAITs others' sends met (chat history's events: HistoryService's @hears/@consumes)

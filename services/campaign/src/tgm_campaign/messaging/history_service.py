@@ -1,5 +1,6 @@
 """Use cases of chat history: reading conversations, importing messages, and turning tg-session's
-message events into history (and stop words into opt-outs)."""
+message events into history (stop words into opt-outs, and a user writing first into a re-plan of
+the jobs to them held as messages to a stranger: `replan.py`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .clock import utc
 from .compliance import user_keys
 from .compliance_service import ComplianceService
 from .history_store import content_key, conversation_view, message_id_key, message_view
+from .replan import Replanner
 from .rules import Rules
 from .stores import MessagingStores
 
@@ -30,10 +32,13 @@ def by_private_chat(evt: MessageReceived) -> int | None:
 
 
 class HistoryService:
-    def __init__(self, stores: MessagingStores, rules: Rules, compliance: ComplianceService) -> None:
+    def __init__(
+        self, stores: MessagingStores, rules: Rules, compliance: ComplianceService, replanner: Replanner
+    ) -> None:
         self.stores = stores
         self.rules = rules
         self.compliance = compliance
+        self.replanner = replanner
 
     async def _keys_for(self, peer: int | str | None, lead_id: str | None) -> list[str]:
         if lead_id is not None:
@@ -182,6 +187,9 @@ class HistoryService:
         if word is not None:
             cancelled = await self.compliance.opted_out(evt.sender_id, evt.account_id, word, keys)
             log.info("user %s opted out with %r; %d waiting jobs skipped", evt.sender_id, word, cancelled)
+            return
+        # The user wrote first: jobs to them held as messages to a stranger are planned again.
+        await self.replanner.recipient_wrote(evt.account_id, keys)
 
     @consumes(SessionMessageSent, durable="history_sent")
     async def on_sent(self, evt: SessionMessageSent) -> None:

@@ -318,6 +318,34 @@ class Outcomes:
             await self.events.job_changed(job, JobState.FAILED, job["state"], reason=reason, error=error)
             await self._template_outcome(job, sent=False)
 
+    async def wait_for_facts(self, job: Mapping[str, Any], error: str, limits: Limits) -> None:
+        """A template needs a recipient fact nobody knows yet (`recipients.FactsUnknown`): the job
+        waits (reason `missing_variable`) and is tried again after the pacing backoff of its try,
+        or at once when the user writes (`replan.py`); it fails only by expiring or being cancelled."""
+        self.tracking.gone.add(job["_id"])
+        now_ts = self.clock()
+        tries = int(job.get("fact_tries") or 0) + 1
+        at = utc(now_ts + Pacer(limits, self.rng).backoff(tries))
+        reason = JobReason.MISSING_VARIABLE
+        text = f"{error}; next try at {at.isoformat()}"
+        ok = await self.stores.jobs.update_waiting(
+            job,
+            {
+                "state": JobState.SCHEDULED.value,
+                "reason": reason.value,
+                "not_before": at,
+                "held_by": reason.value,
+                "fact_tries": tries,
+                "last_error": text,
+                "updated_at": utc(now_ts),
+            },
+            [attempt(utc(now_ts), "requeued", reason=reason, error=error, retry_at=at)] if tries == 1 else [],
+        )
+        if ok:
+            await self.events.job_changed(
+                job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at, error=text
+            )
+
     async def reschedule(
         self, job: Mapping[str, Any], until: float | None, reason: JobReason, hold: Hold | None = None
     ) -> None:
@@ -339,6 +367,8 @@ class Outcomes:
         }
         if hold is not None:
             fields["last_error"] = held_text(hold, at)
+            # The limit that holds it, so a change of that limit plans it again (`replan.py`).
+            fields["held_by"] = hold.kind.value
         ok = await self.stores.jobs.update_waiting(job, fields)
         if ok and job["state"] != JobState.SCHEDULED.value:
             await self.events.job_changed(job, JobState.SCHEDULED, job["state"], reason=reason, retry_at=at)
@@ -360,6 +390,7 @@ class Outcomes:
                     "not_before": at,
                     "updated_at": now,
                     "last_error": held_text(hold, at),
+                    "held_by": hold.kind.value,
                 },
             ):
                 await self.events.job_changed(

@@ -246,7 +246,7 @@ class RoundPlanner:
                     return Skip(
                         job, JobReason.RECIPIENT_CAP, f"{rh.used} messages sent to this user (cap {rh.cap})"
                     )
-                return Reschedule(job, rh.until, JobReason.RECIPIENT_CAP)
+                return Reschedule(job, rh.until, JobReason.RECIPIENT_CAP, rh)
         fixed = is_fixed(job)
         if fixed:
             candidates = [job["account_id"]] if job["account_id"] not in seen.pauses.accounts else []
@@ -261,6 +261,9 @@ class RoundPlanner:
             view.waiting_by_limit["no_account"] += 1
             return None
         talkers = set().union(*(seen.talking.get(k, set()) for k in keys)) if keys else set()
+        # Accounts the recipient wrote to since the job was held (`replan.py`): known at once,
+        # whatever this replica's cached view of the conversations says.
+        talkers |= set(job.get("wrote_to") or [])
         best, soonest, soonest_holds = self._choose(job, candidates, talkers, private)
         if best is not None:
             return best
@@ -319,7 +322,11 @@ class RoundPlanner:
         target = Target(
             "private" if private else "group",
             job["peer_key"],
-            non_contact=private and (bool(job.get("direct")) or acct not in talkers),
+            # A direct message counts as a first contact unless the user has written to the account
+            # since it was queued.
+            non_contact=private
+            and acct not in (job.get("wrote_to") or ())
+            and (bool(job.get("direct")) or acct not in talkers),
             urgent=job.get("priority") == "urgent",
         )
         profile = seen.profiles.get(acct)

@@ -65,6 +65,8 @@ from .planning import (
     pool_key,
     rcpt_entries,
 )
+from .recipients import Call, RecipientFacts
+from .replan import Replanner
 from .rules import Rules
 from .stores import MessagingStores
 
@@ -95,6 +97,7 @@ class Scheduler:
         metrics: Metrics,
         clock: Clock,
         *,
+        call: Call,
         spawn: Spawn,
         replica: str,
         owner: str | None = None,
@@ -102,8 +105,12 @@ class Scheduler:
         max_in_flight: int = 64,
         send_timeout: float = SEND_TIMEOUT,
         claim_ttl: float = CLAIM_TTL,
+        replanner: Replanner | None = None,
     ) -> None:
         self.stores = stores
+        #: Releases held jobs when the limits this replica reads change (`replan.py`).
+        self.replanner = replanner
+        self._limits_seen: Limits | None = None
         self.events = events
         self.rules = rules
         self.directory = directory
@@ -129,10 +136,10 @@ class Scheduler:
             metrics,
             clock,
             self.tracking,
-            self.lookups,
             self.settings,
             self.rng,
             self.outcomes,
+            RecipientFacts(stores.history, call, clock, self.lookups),
         )
         self.chores = Chores(stores, events, clock, self.outcomes, self.settings)
         #: Runs the next round now (the loop's `Periodic.wake`, set by bootstrap).
@@ -212,6 +219,11 @@ class Scheduler:
         now_ts = self.clock()
         now = utc(now_ts)
         limits = await self.rules.limits()
+        if self._limits_seen is not None and limits != self._limits_seen and self.replanner is not None:
+            # This replica sees new limits (its settings cache moved on): jobs held by the old ones
+            # are planned again, here or by another replica.
+            await self.replanner.limits_changed()
+        self._limits_seen = limits
         pacer = Pacer(limits, self.rng)
         pauses = await self.stores.pauses.active(now)
         view = RoundView()

@@ -248,6 +248,8 @@ class QueueService:
                     "variables": {**body.variables, **spec.variables},
                     "text": None,
                     "not_before": due,
+                    # When it was asked for: a hold lifted early never makes it due before this.
+                    "requested_at": due,
                     "expires_at": expires_at,
                     "attempts": 0,
                     "max_attempts": max_attempts,

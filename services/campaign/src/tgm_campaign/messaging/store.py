@@ -216,6 +216,7 @@ class JobStore:
                     "account_id": account_id,
                     # Handed to an account: until the outcome is known it may only be retried there.
                     "pinned": True,
+                    "held_by": None,
                     "text": text,
                     "updated_at": now,
                 },
@@ -262,6 +263,49 @@ class JobStore:
             {"_id": doc["_id"], "state": {"$in": list(WAITING)}, "rev": doc.get("rev", 0)}, update
         )
         return result.modified_count == 1
+
+    async def held(
+        self, kinds: Sequence[str], now: datetime, *, peer_keys: Sequence[str] = (), limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """Jobs the scheduler moved out of the due set for one of these limits (`held_by`) that are
+        not due yet; with `peer_keys`, only those addressed to one of those keys."""
+        query: dict[str, Any] = {
+            "state": JobState.SCHEDULED.value,
+            "not_before": {"$gt": now},
+            "held_by": {"$in": list(kinds)},
+        }
+        if peer_keys:
+            query["peer_keys"] = {"$in": list(peer_keys)}
+        return await self.c.find(query, LIST_FIELDS).limit(limit).to_list()
+
+    async def release_held(
+        self, doc: Mapping[str, Any], now: datetime, why: str, wrote_to: str | None = None
+    ) -> JobState | None:
+        """Make a held job due again (not before the time it was asked for), so the next round plans
+        it under the rules in force now; `wrote_to`: the recipient has since written to that account.
+        Returns its new state; None if the job changed since `doc` was read (claimed, cancelled,
+        held again)."""
+        requested = doc.get("requested_at")
+        due = max(now, requested) if requested is not None else now
+        state = JobState.PENDING if due <= now else JobState.SCHEDULED
+        update: dict[str, Any] = {
+            "$set": {
+                "state": state.value,
+                "reason": None,
+                "not_before": due,
+                "held_by": None,
+                "last_error": None,
+                "updated_at": now,
+            },
+            "$inc": {"rev": 1},
+            "$push": push_history(attempt(now, "requeued", reason=doc.get("reason"), error=why)),
+        }
+        if wrote_to is not None:
+            update["$addToSet"] = {"wrote_to": wrote_to}
+        result = await self.c.update_one(
+            {"_id": doc["_id"], "state": doc["state"], "rev": doc.get("rev", 0)}, update
+        )
+        return state if result.modified_count == 1 else None
 
     async def settle_many_waiting(
         self, query: Mapping[str, Any], set_: Mapping[str, Any], history: dict[str, Any], limit: int = 10_000

@@ -1,0 +1,97 @@
+"""Re-planning held jobs: a job the scheduler moved out of the due set for a limit (`held_by`, its
+`notBefore` when that limit lifts) is made due again as soon as something changes that could lift it
+earlier, so the next round plans it under the rules in force now — sent, or held again with the new
+reason and release time.
+
+What releases which holds:
+
+- the `pacing` or `compliance` settings changed (`save-settings`, `reset-settings`, a restore): every
+  hold but Telegram's own (`flood_wait`, and `peer_flood`, whose cool-down was fixed when Telegram
+  answered). Two paths lead here: the `settings-changed` event (durable consumer
+  `messaging_settings`, which also re-reads the sections at once instead of after the settings
+  cache's 5 s), and each scheduler round, which compares the limits it read with the previous
+  round's — so a replica whose cache was still old when another one released the jobs (and held them
+  again by the old rule) releases them once it sees the change;
+- the recipient wrote to an account (`message-received`, from chat history's consumer — campaign's
+  one durable consumer of it in messaging): that user's jobs held by the first-contact caps
+  (`warmup`, `account_daily_non_contacts`) — and jobs held because a template's recipient facts were
+  unknown. The account is recorded on the job (`wrote_to`) so that whichever replica plans it sees
+  the new relationship at once, not after its cached view of the conversations expires.
+
+Decisions: a released job never becomes due before the time it was asked for (`requested_at`);
+jobs are released one conditional write each through `JobStore` (a job claimed or changed meanwhile
+is left alone), with a `requeued` history entry and a `job-state-changed` event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from tgm_contracts.events_system import SettingsChanged
+from tgm_contracts.models.campaign import JobReason, LimitKind
+from tgm_runtime.routes import consumes
+
+from .clock import Clock, utc
+from .job_events import JobEvents
+from .stores import MessagingStores
+
+log = logging.getLogger("tgm.campaign.replan")
+
+#: The settings sections whose values decide the holds.
+SECTIONS = ("pacing", "compliance")
+#: Holds a settings change can lift: all but those Telegram imposed.
+SETTINGS_HOLDS = tuple(k.value for k in LimitKind if k not in (LimitKind.FLOOD_WAIT, LimitKind.PEER_FLOOD))
+#: Holds that end when the recipient writes first (they count messages to strangers).
+STRANGER_HOLDS = (LimitKind.WARMUP.value, LimitKind.ACCOUNT_DAILY_NON_CONTACTS.value)
+#: A job waiting for a template's recipient facts (see `dispatch.py`): the user writing tells them.
+FACTS_HOLD = JobReason.MISSING_VARIABLE.value
+
+
+class Replanner:
+    def __init__(
+        self,
+        stores: MessagingStores,
+        events: JobEvents,
+        clock: Clock,
+        reload_section: Callable[[str], Awaitable[object]],
+    ) -> None:
+        self.stores = stores
+        self.events = events
+        self.clock = clock
+        self._reload_section = reload_section
+
+    async def release(
+        self, kinds: Sequence[str], why: str, *, peer_keys: Sequence[str] = (), wrote_to: str | None = None
+    ) -> int:
+        """Make the jobs held by `kinds` (of these recipients, when given) due again; returns how many."""
+        now = utc(self.clock())
+        released = 0
+        for doc in await self.stores.jobs.held(kinds, now, peer_keys=peer_keys):
+            state = await self.stores.jobs.release_held(doc, now, why, wrote_to)
+            if state is not None:
+                released += 1
+                await self.events.job_changed(doc, state, doc["state"])
+        if released:
+            log.info("%d held job(s) planned again: %s", released, why)
+            self.events.wake()
+        return released
+
+    async def limits_changed(self) -> int:
+        return await self.release(SETTINGS_HOLDS, "the sending limits changed")
+
+    async def recipient_wrote(self, account_id: str, keys: Sequence[str]) -> int:
+        """The user of `keys` wrote to `account_id`: no longer a stranger to it."""
+        return await self.release(
+            (*STRANGER_HOLDS, FACTS_HOLD),
+            f"the recipient wrote to account {account_id}",
+            peer_keys=keys,
+            wrote_to=account_id,
+        )
+
+    @consumes(SettingsChanged, durable="messaging_settings")
+    async def on_settings_changed(self, evt: SettingsChanged) -> None:
+        if evt.section not in SECTIONS:
+            return
+        await self._reload_section(evt.section)  # this replica plans with the new values at once
+        await self.release(SETTINGS_HOLDS, f"settings section {evt.section} changed (version {evt.version})")
