@@ -105,24 +105,33 @@ async def test_extract_1000_members_with_filters_progress_and_export(replicas, t
     assert len(progress) >= 5 and progress[-1]["progress"] == 1.0
     assert [p["scanned"] for p in progress] == sorted(p["scanned"] for p in progress)
     status = (await r.ok(T.GetExtractionStatus, {"jobId": job["jobId"]}))["items"][0]
-    # 1,000 generated + owner + our account + a deleted user = 1,003 scanned; the deleted one is dropped.
-    assert status["scanned"] == 1003 and status["collected"] == 1002 and status["skipped"] == 1
+    # 1,000 generated + owner + our account + a deleted user = 1,003 scanned; the deleted user and our
+    # own account (a fleet account: not a member to reach, its phone must not leave in the export)
+    # are dropped.
+    assert status["scanned"] == 1003 and status["collected"] == 1001 and status["skipped"] == 2
     page = await r.ok(T.GetCollectedUsers, {"jobId": job["jobId"], "limit": 500})
-    assert page["total"] == 1002 and len(page["items"]) == 500 and page["nextCursor"] == "500"
+    assert page["total"] == 1001 and len(page["items"]) == 500 and page["nextCursor"] == "500"
     exported = await r.ok(T.ExportCollectedUsers, {"jobId": job["jobId"], "format": "csv"})
     rows = list(csv.DictReader(io.StringIO(base64.b64decode(exported["contentBase64"]).decode("utf-8-sig"))))
-    assert exported["rows"] == len(rows) == 1002 and {"user_id", "first_name"} <= set(rows[0])
+    assert exported["rows"] == len(rows) == 1001 and {"user_id", "first_name"} <= set(rows[0])
+    ours = tg_world.user_by_phone(PHONE)
+    assert str(ours.id) not in {row["user_id"] for row in rows}
     xlsx = await r.ok(
         T.ExportCollectedUsers, {"jobId": job["jobId"], "format": "xlsx", "columns": ["user_id"]}
     )
     from openpyxl import load_workbook
 
     wb = load_workbook(io.BytesIO(base64.b64decode(xlsx["contentBase64"])))
-    assert wb.active.max_row == 1003  # header + 1,002
-    # A second run skips users collected before.
-    again = await r.ok(T.ExtractMembers, {"accountId": acc["id"], "group": "@biggroup", "limit": 10})
+    assert wb.active.max_row == 1002  # header + 1,001
+    # A second run skips users collected before; asked to include the fleet, it finds only our account.
+    again = await r.ok(
+        T.ExtractMembers,
+        {"accountId": acc["id"], "group": "@biggroup", "limit": 10, "filters": {"includeFleet": True}},
+    )
     fin = await events.wait("extraction-finished", lambda d: d["jobId"] == again["jobId"], timeout=60)
-    assert fin["collected"] == 0
+    assert fin["collected"] == 1
+    found = await r.ok(T.GetCollectedUsers, {"jobId": again["jobId"]})
+    assert [u["userId"] for u in found["items"]] == [ours.id]
 
 
 async def test_extraction_resumes_on_another_replica_and_can_be_cancelled(replicas, tg_world, events):

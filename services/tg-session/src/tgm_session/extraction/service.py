@@ -1,6 +1,10 @@
 """Member extraction: a paced background job per request, run by the replica holding the account,
 with its progress (offset, counts) stored after every page so that another replica (or this one,
-restarted) carries on where it stopped. Collected users are stored per job; export as CSV or XLSX."""
+restarted) carries on where it stopped. Collected users are stored per job; export as CSV or XLSX.
+
+The fleet's own accounts are not collected (matched by Telegram user id, else by phone) unless the
+request's filters say `includeFleet`: they are not members to reach, and an export would carry their
+phones. They count as `skipped`."""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from ..ports import PeerNotFound, TelegramFailure, TelegramUnreachable
 from ..settings import SessionSettings
 from ..store import Doc, Repos
 from ..views import record_view
+from .store import digits, fleet_identities
 
 log = logging.getLogger("tgm.session.extraction")
 
@@ -285,6 +290,11 @@ class Extractions:
             members = list(unique.values())
             fields["total_estimate"] = job["message_limit"]
         kept = [m for m in members if keep(m, filters, now)]
+        if not filters.include_fleet and kept:
+            ids, phones = await fleet_identities(self.repos.accounts)
+            kept = [
+                m for m in kept if m.user_id not in ids and (not m.phone or digits(m.phone) not in phones)
+            ]
         if filters.require_photo:
             kept = [m for m in kept if m.user_id in with_photo]
         skipped = len(members) - len(kept)

@@ -1,4 +1,5 @@
-"""Member extraction jobs (`extractions`) and the users they collected (`collected_users`)."""
+"""Member extraction jobs (`extractions`) and the users they collected (`collected_users`), and the
+fleet's own identities an extraction leaves out (read from `accounts`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,20 @@ from pymongo import ReturnDocument
 from tgm_contracts.base import utcnow
 
 from ..base_store import Doc, Repo
+
+
+def digits(phone: str | None) -> str:
+    """A phone as its digits only (Telegram shows members' phones without the `+`)."""
+    return "".join(c for c in phone or "" if c.isdigit())
+
+
+async def fleet_identities(accounts: Repo) -> tuple[set[int], set[str]]:
+    """The Telegram user ids and phones (digits) of every fleet account: an extraction leaves them out
+    unless its filters say `includeFleet`."""
+    docs = await accounts.find({}, projection={"phone": 1, "profile.telegram_id": 1})
+    ids = {d["profile"]["telegram_id"] for d in docs if (d.get("profile") or {}).get("telegram_id")}
+    return ids, {digits(d.get("phone")) for d in docs if d.get("phone")}
+
 
 EXTRACTIONS = "extractions"
 COLLECTED = "collected_users"
