@@ -69,7 +69,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy -p tgm_contracts -p tgm_runtime -p tgm_gateway -p tgm_session -p tgm_campaign -p tgm_ai -p tgm_analytics
+	$(VENV)/bin/mypy -p tgm_contracts -p tgm_runtime -p tgm_gateway -p tgm_session -p tgm_campaign -p tgm_ai -p tgm_analytics -p tgm_tailchat
 
 schemas: install
 	$(VENV)/bin/tgm-schemas write

@@ -1,5 +1,5 @@
 """Every command of the catalogue is served on a healthy stack: `GET /api/v1/commands` lists the 193
-commands, and each one, called through the gateway, is answered by its owner's handler — never
+seed commands and the `channels` ones, and each one, called through the gateway, is answered by its owner's handler — never
 `UNAVAILABLE` (503: nobody subscribed), `TIMEOUT` (504: nobody answered) or `INTERNAL` (500: a crash).
 
 How a reply is known to come from the handler, not the gateway: the gateway validates a payload against
@@ -212,6 +212,22 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "get-ai-models": {"provider": "local"},
     # Last of all (the order below): every backend replica drains and stops; the gateway stays up.
     "graceful-shutdown": {"includeGateway": False},
+    # channels (tailchat; not seed commands): an app that does not exist, or one registered unchecked
+    "register-tailchat-app": {
+        "serverUrl": "http://127.0.0.1:9",
+        "appId": "e2eprobe",
+        "appSecret": "e2eprobe:not-a-real-secret",
+        "check": False,
+    },
+    "check-tailchat-app": {"appId": MISSING},
+    "remove-tailchat-app": {"appId": MISSING},
+    "rotate-tailchat-callback-token": {"appId": MISSING},
+    "set-tailchat-bot-info": {"appId": MISSING, "allowGroup": True},
+    "get-tailchat-commands": {"appId": MISSING},
+    "send-channel-message": {"appId": MISSING, "converseId": MISSING, "text": "hi"},
+    "edit-channel-message": {"appId": MISSING, "messageId": MISSING, "text": "hi"},
+    "delete-channel-message": {"appId": MISSING, "messageId": MISSING},
+    "answer-callback": {"appId": MISSING, "traceId": MISSING, "userId": MISSING, "text": "hi"},
 }
 
 
@@ -237,12 +253,13 @@ def test_every_payload_passes_the_contract_so_the_owner_answers() -> None:
         command(name).parse(payload(name))  # raises on a payload the gateway would refuse
 
 
-def test_catalogue_lists_the_193_commands(stack: Stack) -> None:
+def test_catalogue_lists_the_193_seed_commands_and_the_channels(stack: Stack) -> None:
     r = httpx.get(f"{stack.gateway_url}/api/v1/commands", timeout=30)
     assert r.status_code == 200
     catalogue = r.json()
     listed = {c["command"]: c for c in catalogue["commands"]}
-    assert catalogue["count"] == len(listed) == len(REGISTRY) == 193
+    assert catalogue["count"] == len(listed) == len(REGISTRY)
+    assert sum(1 for c in listed.values() if c["seed"]) == len(REGISTRY.seed()) == 193
     assert set(listed) == set(REGISTRY.names())
     assert all(c["owner"] == command(n).OWNER.value for n, c in listed.items())
 

@@ -17,6 +17,7 @@ SERVICES = {
     "tgm_campaign": ROOT / "services/campaign/src/tgm_campaign",
     "tgm_ai": ROOT / "services/ai/src/tgm_ai",
     "tgm_analytics": ROOT / "services/analytics/src/tgm_analytics",
+    "tgm_tailchat": ROOT / "services/tailchat/src/tgm_tailchat",
 }
 LIBS = {
     "tgm_contracts": ROOT / "libs/contracts/src/tgm_contracts",

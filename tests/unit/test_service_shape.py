@@ -25,6 +25,7 @@ SERVICES = {
     "campaign": ROOT / "services/campaign/src/tgm_campaign",
     "ai": ROOT / "services/ai/src/tgm_ai",
     "analytics": ROOT / "services/analytics/src/tgm_analytics",
+    "tailchat": ROOT / "services/tailchat/src/tgm_tailchat",
 }
 #: Packages whose modules talk to the outside world over HTTP or MTProto.
 ADAPTER_PACKAGES = {"adapters", "providers", "telegram"}

@@ -13,6 +13,8 @@ pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
 ROOT = Path(__file__).resolve().parents[3]
 ROW = re.compile(r"^\|\s*(\S+)\s*\|\s*(\S+)\s*\|\s*`([a-z0-9-]+)`\s*\|")
+#: A row of the "channels (not seed commands)" section: command first, then owner, domain, least role.
+CHANNEL_ROW = re.compile(r"^\|\s*`([a-z0-9-]+)`\s*\|\s*(\S+)\s*\|\s*(\S+)\s*\|\s*(\S+)\s*\|")
 
 
 def catalogue() -> dict[str, tuple[str, str]]:
@@ -24,15 +26,25 @@ def catalogue() -> dict[str, tuple[str, str]]:
     return rows
 
 
+def channel_rows() -> dict[str, tuple[str, str, str]]:
+    rows = {}
+    for line in (ROOT / "docs" / "COMMANDS.md").read_text().splitlines():
+        m = CHANNEL_ROW.match(line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3), m.group(4))
+    return rows
+
+
 def test_commands_md_lists_193() -> None:
     assert len(catalogue()) == 193
 
 
 def test_every_command_is_declared_with_its_owner_and_domain() -> None:
     expected = catalogue()
-    missing = sorted(set(expected) - set(REGISTRY.names()))
+    seed = {c.NAME for c in REGISTRY.seed()}
+    missing = sorted(set(expected) - seed)
     assert not missing, f"commands not declared in tgm_contracts: {missing}"
-    extra = sorted(set(REGISTRY.names()) - set(expected))
+    extra = sorted(seed - set(expected))
     assert not extra, f"commands not in the seed catalogue: {extra}"
     wrong = {
         name: (cmd.OWNER.value, cmd.DOMAIN.value, expected[name])
@@ -40,6 +52,17 @@ def test_every_command_is_declared_with_its_owner_and_domain() -> None:
         if (cmd := REGISTRY.get(name)) and (cmd.OWNER.value, cmd.DOMAIN.value) != expected[name]
     }
     assert not wrong
+
+
+def test_channel_commands_are_listed_as_not_seed_commands() -> None:
+    listed = channel_rows()
+    declared = {c.NAME: c for c in REGISTRY.all() if not c.SEED}
+    assert set(listed) == set(declared) and len(declared) == 11
+    for name, (owner, domain, role) in listed.items():
+        cmd = declared[name]
+        assert (cmd.OWNER.value, cmd.DOMAIN.value, cmd.ROLE.label) == (owner, domain, role), name
+        assert cmd.describe()["seed"] is False and cmd.DOMAIN is Domain.CHANNELS
+    assert all(c.describe()["seed"] is True for c in REGISTRY.seed())
 
 
 def test_subjects_follow_the_grammar() -> None:
@@ -92,6 +115,6 @@ def test_compatibility_rules() -> None:
 
 
 def test_enums_are_closed() -> None:
-    assert {s.value for s in Service} == {"gateway", "tg-session", "campaign", "ai", "analytics"}
-    assert len(Domain) == 9
+    assert {s.value for s in Service} == {"gateway", "tg-session", "campaign", "ai", "analytics", "tailchat"}
+    assert len(Domain) == 10  # the seed's nine sections and channels
     assert Role.VIEWER < Role.OPERATOR < Role.ADMIN

@@ -211,9 +211,9 @@ def test_env_vars_select_external_servers(make_stack, nats_server, mongo_server,
 @pytest.mark.unit
 @pytest.mark.timeout(10)
 def test_bad_arguments_are_clear(tmp_path: Path) -> None:
-    assert SERVICES == ("tg-session", "campaign", "ai", "analytics")
+    assert SERVICES == ("tg-session", "campaign", "ai", "analytics", "tailchat")
     with pytest.raises(
-        ValueError, match="unknown service 'mailer'; known: tg-session, campaign, ai, analytics"
+        ValueError, match="unknown service 'mailer'; known: tg-session, campaign, ai, analytics, tailchat"
     ):
         Stack(tmp_path, services=("mailer",))
     with pytest.raises(ValueError, match="unknown service 'gateway'"):

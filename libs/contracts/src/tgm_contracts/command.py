@@ -9,6 +9,9 @@ major version and its request/response models::
 
 Handlers subscribe with ``AddAccount.SUBJECT``; the gateway builds its routing table from
 ``REGISTRY``. No subject string is typed anywhere else.
+
+Commands the seed does not have (the `channels` domain: Tailchat) say ``seed=False``; the catalogue
+shows it (`describe()["seed"]`) and `REGISTRY.seed()` lists the seed's own.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class Command:
     Response: ClassVar[type[BaseModel]]
     #: Long-running commands (backups, extraction) may take longer than the default deadline.
     TIMEOUT: ClassVar[float | None]
+    #: False for commands that are not in the seed's catalogue (the `channels` domain).
+    SEED: ClassVar[bool]
 
     def __init_subclass__(
         cls,
@@ -45,6 +50,7 @@ class Command:
         response: type[BaseModel],
         version: int = 1,
         timeout: float | None = None,
+        seed: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,6 +62,7 @@ class Command:
         cls.Request = request
         cls.Response = response
         cls.TIMEOUT = timeout
+        cls.SEED = seed
         cls.SUBJECT = subjects.command(owner, name, version)
         REGISTRY.register(cls)
 
@@ -73,6 +80,7 @@ class Command:
             "role": cls.ROLE.label,
             "version": cls.VERSION,
             "subject": cls.SUBJECT,
+            "seed": cls.SEED,
             "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
         }
 
@@ -104,6 +112,10 @@ class CommandRegistry:
 
     def all(self) -> list[type[Command]]:
         return [self._by_key[k] for k in sorted(self._by_key)]
+
+    def seed(self) -> list[type[Command]]:
+        """The commands of the seed's catalogue (not the `channels` domain's)."""
+        return [c for c in self.all() if c.SEED]
 
     def owned_by(self, owner: Service) -> list[type[Command]]:
         return [c for c in self.all() if c.OWNER is owner]

@@ -6,13 +6,15 @@ from enum import IntEnum, StrEnum
 
 
 class Service(StrEnum):
-    """The five services. The value is the subject token and the database suffix."""
+    """The six services. The value is the subject token and the database suffix."""
 
     GATEWAY = "gateway"
     TG_SESSION = "tg-session"
     CAMPAIGN = "campaign"
     AI = "ai"
     ANALYTICS = "analytics"
+    #: Tailchat bot apps (issue 15): a channel beside Telegram, not part of the seed's catalogue.
+    TAILCHAT = "tailchat"
 
     @property
     def database(self) -> str:
@@ -25,11 +27,12 @@ BACKEND_SERVICES: tuple[Service, ...] = (
     Service.CAMPAIGN,
     Service.AI,
     Service.ANALYTICS,
+    Service.TAILCHAT,
 )
 
 
 class Domain(StrEnum):
-    """The seed's nine sections."""
+    """The seed's nine sections, and `channels` (messaging platforms beside Telegram; not seed commands)."""
 
     ACCOUNT = "account"
     MESSAGING = "messaging"
@@ -40,6 +43,7 @@ class Domain(StrEnum):
     MULTI_ROLE = "multi_role"
     ADS = "ads"
     ANALYTICS = "analytics"
+    CHANNELS = "channels"
 
 
 class Role(IntEnum):

@@ -34,7 +34,7 @@ from tgm_testing.servers import MongoServer, NatsServer
 __all__ = ["DEFAULT_MODULES", "SERVICES", "Child", "Stack", "StackError", "redact_url"]
 
 #: The services of the system, in start order.
-SERVICES: tuple[str, ...] = ("tg-session", "campaign", "ai", "analytics")
+SERVICES: tuple[str, ...] = ("tg-session", "campaign", "ai", "analytics", "tailchat")
 GATEWAY = "gateway"
 #: The Python module each child runs as `python -m <module>`.
 DEFAULT_MODULES: dict[str, str] = {
@@ -42,6 +42,7 @@ DEFAULT_MODULES: dict[str, str] = {
     "campaign": "tgm_campaign",
     "ai": "tgm_ai",
     "analytics": "tgm_analytics",
+    "tailchat": "tgm_tailchat",
     GATEWAY: "tgm_gateway",
 }
 # Variables the stack sets per child; inherited values would make replicas collide.

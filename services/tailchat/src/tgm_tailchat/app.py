@@ -1,0 +1,22 @@
+"""The tailchat use cases, as handlers see them: `ctx.app` is a `TailchatApp` (built by bootstrap.py at
+every start, once the database is there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tgm_runtime import ServiceRuntime
+
+from .apps.service import AppService
+from .messages.service import MessageService
+
+
+@dataclass(frozen=True)
+class TailchatApp:
+    #: register/get/remove/check apps, bot info, commands, callback tokens.
+    apps: AppService
+    #: send/edit/delete messages and answer button presses.
+    messages: MessageService
+
+
+Runtime = ServiceRuntime[TailchatApp]

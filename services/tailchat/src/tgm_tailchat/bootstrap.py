@@ -1,0 +1,71 @@
+"""The composition root of the tailchat service: `build()` makes the runtime, the factory of its
+`TailchatApp` and the two domains' handlers. Nothing is built at import: tests build as many runtimes
+as they like (and hand `build` an httpx transport to stand in for a Tailchat server).
+
+- `apps`: registered Tailchat bot apps (secret encrypted at rest), the bot's settings and commands,
+  the callback token.
+- `messages`: send / edit / delete as the bot, answer button presses.
+
+Both reach Tailchat through one `TailchatClient` (adapters/tailchat.py), paced per app.
+"""
+
+from __future__ import annotations
+
+from tgm_contracts import Service
+
+from . import __version__
+from .adapters.tailchat import TailchatClient, Transport
+from .app import Runtime, TailchatApp
+from .apps import handlers as apps_handlers
+from .apps.service import AppService
+from .apps.store import AppStore
+from .messages import handlers as messages_handlers
+from .messages.service import MessageService
+from .messages.store import MessageStore
+from .migrations import MIGRATIONS
+from .pacing import AnswerBudget, CallPacer
+from .settings import TailchatSettings
+
+
+def build(settings: TailchatSettings | None = None, *, transport: Transport | None = None) -> Runtime:
+    """A runtime serving the 11 `channels` commands (tests pass settings and a transport)."""
+    settings = settings or TailchatSettings()
+    runtime = Runtime(Service.TAILCHAT, __version__, migrations=MIGRATIONS, settings=settings.runtime)
+
+    async def make_app() -> TailchatApp:
+        client = TailchatClient(
+            CallPacer(settings.calls_per_second),
+            timeout=settings.timeout_seconds,
+            attempts=settings.attempts,
+            backoff=settings.retry_backoff_seconds,
+            transport=transport,
+        )
+
+        # A removed app's remembered messages go with it, through the messages domain's own use case.
+        async def forget_messages(app_id: str) -> int:
+            return await runtime.app.messages.forget_app(app_id)
+
+        apps = AppService(
+            AppStore(runtime.db),
+            client,
+            runtime.secrets,
+            public_url=settings.public_url,
+            forget_messages=forget_messages,
+        )
+        messages = MessageService(
+            MessageStore(runtime.db),
+            client,
+            apps.credentials,
+            AnswerBudget(settings.callback_answer_limit, settings.callback_answer_window_seconds),
+            memory_days=settings.message_memory_days,
+        )
+        return TailchatApp(apps=apps, messages=messages)
+
+    @runtime.on_stop
+    async def _close_client(rt: object) -> None:
+        await runtime.app.apps.client.aclose()
+
+    runtime.provide(make_app)
+    for domain in (apps_handlers, messages_handlers):
+        domain.register(runtime)
+    return runtime

@@ -1,0 +1,193 @@
+"""Messages of an app's bot: send (group channel or DM), edit, delete, and answer button presses.
+
+- Send: a DM by user id first asks `ensureDMWithUser` for the converse (it returns the existing DM or
+  makes one). A group channel needs its `groupId` (without it the server looks for a DM and answers
+  NOT_FOUND). A send is never retried: a repeat could post twice.
+- Edit: Tailchat's `editMessage` replaces the message's whole `meta`, dropping whatever is not sent
+  again — so the last meta we sent for each message is remembered (`MessageStore`) and sent again with
+  the new text, keeping the inline actions (and reply keyboard) on the message. `clearMarkup` sends an
+  empty meta instead. A message we did not send (or forgot, after `message_memory_days`) is edited
+  with its text only.
+- Answer: `answerCallbackQuery` within 30 s of the press; a late or repeated answer is CONFLICT
+  ("expired"); the server's per-bot answer budget is mirrored (`pacing.AnswerBudget`) so an answer
+  past it is RATE_LIMITED at once, with `retry_after`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tgm_contracts import ErrorCode
+from tgm_contracts.base import Ack
+from tgm_contracts.commands import channels as cmd
+from tgm_contracts.models.channels import ChannelMessageView
+from tgm_runtime import DomainError
+from tgm_runtime.routes import answers
+
+from ..adapters.errors import TailchatError, malformed
+from ..adapters.tailchat import (
+    ANSWER_CALLBACK,
+    DELETE_MESSAGE,
+    EDIT_MESSAGE,
+    ENSURE_DM,
+    SEND_MESSAGE,
+    AppCredentials,
+    TailchatClient,
+)
+from ..pacing import AnswerBudget
+from .store import MessageStore
+
+log = logging.getLogger("tgm.tailchat.messages")
+
+Credentials = Callable[[str], Awaitable[tuple[AppCredentials, dict[str, Any]]]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def message_view(app_id: str, msg: dict[str, Any], *, edited: bool = False) -> ChannelMessageView:
+    meta = _object(msg.get("meta"))
+    inline = _object(meta.get("inlineActions"))
+    actions = inline["actions"] if isinstance(inline.get("actions"), list) else []
+    keyboard = meta.get("replyKeyboard")
+    return ChannelMessageView(
+        app_id=app_id,
+        message_id=str(msg["_id"]),
+        converse_id=str(msg.get("converseId") or ""),
+        group_id=str(msg["groupId"]) if msg.get("groupId") else None,
+        content=str(msg.get("content") or ""),
+        has_reply_keyboard=isinstance(keyboard, dict) and not keyboard.get("remove"),
+        inline_action_ids=[str(a["id"]) for a in actions if isinstance(a, dict) and a.get("id")],
+        edited=edited or bool(msg.get("isEdited")),
+        created_at=_when(msg.get("createdAt")),
+    )
+
+
+class MessageService:
+    def __init__(
+        self,
+        store: MessageStore,
+        client: TailchatClient,
+        credentials: Credentials,
+        budget: AnswerBudget,
+        *,
+        memory_days: int,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.credentials = credentials
+        self.budget = budget
+        self.memory = timedelta(days=memory_days)
+
+    @answers(cmd.SendChannelMessage)
+    async def send(self, req: cmd.SendChannelMessageRequest) -> ChannelMessageView:
+        creds, _ = await self.credentials(req.app_id)
+        converse_id = req.converse_id
+        if req.user_id is not None:
+            dm = await self.client.call(creds, ENSURE_DM, {"userId": req.user_id})
+            if not isinstance(dm, dict) or not dm.get("converseId"):
+                raise malformed(ENSURE_DM.operation, "no converseId")
+            converse_id = str(dm["converseId"])
+        body: dict[str, Any] = {"converseId": converse_id, "content": req.text}
+        if req.group_id:
+            body["groupId"] = req.group_id
+        meta: dict[str, Any] = {}
+        if meta:
+            body["meta"] = meta
+        msg = await self._message(creds, SEND_MESSAGE, body)
+        await self._remember(req.app_id, msg, meta)
+        return message_view(req.app_id, msg)
+
+    @answers(cmd.EditChannelMessage)
+    async def edit(self, req: cmd.EditChannelMessageRequest) -> ChannelMessageView:
+        creds, _ = await self.credentials(req.app_id)
+        known = await self.store.get(req.app_id, req.message_id)
+        body: dict[str, Any] = {"messageId": req.message_id}
+        if req.text is not None:
+            body["content"] = req.text
+        meta: dict[str, Any] | None = None
+        if req.clear_markup:
+            meta = {}
+        elif known is not None:
+            meta = dict(known.get("meta") or {})
+        if meta is not None:
+            body["meta"] = meta
+        msg = await self._message(creds, EDIT_MESSAGE, body)
+        if meta is not None:
+            await self._remember(req.app_id, msg, meta)
+        return message_view(req.app_id, msg, edited=True)
+
+    @answers(cmd.DeleteChannelMessage)
+    async def delete(self, req: cmd.DeleteChannelMessageRequest) -> Ack:
+        creds, _ = await self.credentials(req.app_id)
+        done = await self.client.call(creds, DELETE_MESSAGE, {"messageId": req.message_id})
+        await self.store.forget(req.app_id, req.message_id)
+        return Ack(affected=1 if done is not False else 0)
+
+    @answers(cmd.AnswerCallback)
+    async def answer(self, req: cmd.AnswerCallbackRequest) -> cmd.CallbackAnswered:
+        creds, _ = await self.credentials(req.app_id)
+        wait = self.budget.take(req.app_id)
+        if wait is not None:
+            raise DomainError(
+                ErrorCode.RATE_LIMITED,
+                f"answerCallbackQuery: this bot used its {self.budget.limit} answers; Tailchat takes more "
+                f"after {self.budget.window:g} quiet seconds",
+                {"limit": self.budget.limit},
+                retry_after=round(wait, 3),
+            )
+        body = {
+            "appSecret": creds.header,  # the server wants the composite secret in the body too
+            "traceId": req.trace_id,
+            "userId": req.user_id,
+            "text": req.text,
+            "show_alert": req.show_alert,
+        }
+        try:
+            await self.client.call(creds, ANSWER_CALLBACK, body)
+        except TailchatError as exc:
+            # The server counts an answer last, after its trace, user and text checks; a refusal of
+            # those (or no connection) did not move its counter. A timeout may have: keep it counted.
+            if exc.code not in (ErrorCode.RATE_LIMITED, ErrorCode.TIMEOUT):
+                self.budget.give_back(req.app_id)
+            raise
+        return cmd.CallbackAnswered(app_id=req.app_id, trace_id=req.trace_id)
+
+    async def forget_app(self, app_id: str) -> int:
+        self.budget.forget(app_id)
+        return await self.store.forget_app(app_id)
+
+    async def _message(self, creds: AppCredentials, endpoint: Any, body: dict[str, Any]) -> dict[str, Any]:
+        msg = await self.client.call(creds, endpoint, body)
+        if not isinstance(msg, dict) or not msg.get("_id"):
+            raise malformed(endpoint.operation, "no message _id")
+        return msg
+
+    async def _remember(self, app_id: str, msg: dict[str, Any], sent: dict[str, Any]) -> None:
+        """Keep the meta as the server stored it (it sanitises reply keyboards on send), else as sent."""
+        meta = msg["meta"] if isinstance(msg.get("meta"), dict) else sent
+        fields = {
+            "converse_id": msg.get("converseId"),
+            "group_id": msg.get("groupId"),
+            "content": msg.get("content"),
+            "meta": meta,
+            "updated_at": _now(),
+        }
+        await self.store.remember(app_id, str(msg["_id"]), fields, _now() + self.memory)
