@@ -58,7 +58,7 @@ OWN_KV: dict[str, set[str]] = {
     "tg-session": {"$KV.tgm_account_leases.>"},
     "campaign": {"$KV.tgm_job_leases.>", "$KV.tgm_monitored_chats.>"},
 }
-INFRA_PUBLISH = {"_INBOX.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$O.tgm_backups.>"}
+INFRA_PUBLISH = {"_INBOX.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$O.tgm_backups.>", "$O.tgm_exports.>"}
 INFRA_SUBSCRIBE = {"_INBOX.>"}
 DENY_PUBLISH = {"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.TGM_EVENTS"}
 

@@ -430,3 +430,35 @@ async def test_sse_streams_chunks_then_the_reply(system: System) -> None:
             assert r.status_code == 401
     finally:
         await sub.unsubscribe()
+
+
+async def test_a_large_export_is_a_file_downloaded_with_the_callers_key(system: System) -> None:
+    import hashlib
+
+    from tgm_runtime.exports import Exports
+
+    analytics = system.runtimes["analytics"]
+    exports = Exports(lambda: analytics.object_store(streams.EXPORTS), inline_limit=2_000)
+    rows = [[i, f"user {i}", '=HYPERLINK("http://x")'] for i in range(500)]
+    small = await exports.file("csv", ["id", "name", "note"], rows[:3], name="users", role=Role.OPERATOR)
+    assert small.content_base64 and small.object_name is None
+    big = await exports.file("csv", ["id", "name", "note"], rows, name="users", role=Role.OPERATOR)
+    assert big.object_name and big.content_base64 is None and not big.truncated and big.rows == 500
+    assert big.object_name.startswith("operator/")
+    url = f"/api/v1/exports/{big.object_name}"
+    async with system.client(await system.key(Role.OPERATOR)) as c:
+        r = await c.get(url)
+        assert r.status_code == 200, r.text
+        assert hashlib.sha256(r.content).hexdigest() == big.sha256 and len(r.content) == big.size_bytes
+        assert r.headers["content-type"].startswith("text/csv")
+        assert "attachment" in r.headers["content-disposition"]
+        assert "'=HYPERLINK" in r.content.decode("utf-8-sig")  # formula-safe in the file too
+        r = await c.get("/api/v1/exports/operator/nope/none.csv")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+        r = await c.get("/api/v1/exports/backups/x.jsonl.gz")  # not an export name: nothing else is served
+        assert r.status_code == 404
+    async with system.client(await system.key(Role.VIEWER)) as c:
+        r = await c.get(url)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+    async with system.client() as c:
+        assert (await c.get(url)).status_code == 401

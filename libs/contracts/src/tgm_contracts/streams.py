@@ -32,6 +32,8 @@ class KvSpec:
 class ObjectStoreSpec:
     bucket: str
     description: str
+    #: Objects older than this are removed by the server (None: kept until deleted).
+    ttl_seconds: float | None = None
 
 
 EVENTS_STREAM = StreamSpec(
@@ -91,6 +93,16 @@ KEY_RATE = KvSpec(
 #: Backup archives, one object per service and backup id.
 BACKUPS = ObjectStoreSpec(bucket="tgm_backups", description="<backup id>/<service>.jsonl.gz")
 
+#: Exports too large for one NATS reply (`tgm_runtime.exports.Exports`): the service that made the file
+#: puts it here, the reply names it (`ExportFile.objectName`), and the gateway streams it to the caller
+#: at `GET /api/v1/exports/<objectName>`. The name's first part is the least role that may download it.
+#: Kept a day: an export is a download, not an archive.
+EXPORTS = ObjectStoreSpec(
+    bucket="tgm_exports",
+    description="<least role>/<export id>/<filename>",
+    ttl_seconds=24 * 3600,
+)
+
 STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, TELEMETRY_STREAM)
 KV_BUCKETS: tuple[KvSpec, ...] = (ACCOUNT_LEASES, JOB_LEASES, MONITORED_CHATS, KEY_RATE)
-OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (BACKUPS,)
+OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (BACKUPS, EXPORTS)

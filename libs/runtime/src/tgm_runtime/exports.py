@@ -1,8 +1,13 @@
-"""Tabular exports as CSV, XLSX or JSON, returned inline as an `ExportFile`.
+"""Tabular exports as CSV, XLSX or JSON, as an `ExportFile`: inline when small, else a file in the
+JetStream object store that the gateway serves.
 
-One writer for every service that exports rows (collected users, reports, logs). A file must fit one
-NATS reply, so when the encoded file would pass `inline_limit` (bytes of base64) rows are cut from the
-end and the file says `truncated`: an operator gets the first part and knows it, rather than an error.
+One writer for every service that exports rows (collected users, reports, logs). `Exports.file` encodes
+the whole file (off the event loop); one that fits a NATS reply (`inline_limit`, bytes of base64) travels
+inline, a larger one is put in the `tgm_exports` object store under `<least role>/<id>/<filename>` and the
+reply names it (`objectName`): the caller downloads it from the gateway, `GET /api/v1/exports/<objectName>`,
+with a key of at least that role, for a day (the store's TTL). Only a file past `max_bytes` (256 MB by
+default, `TGM_EXPORT_MAX_BYTES`) is cut, from the end, and says `truncated`. `export_file` is the inline
+writer alone (for a caller without a store), cutting at the inline limit the same way.
 
 Cells are formula-safe (OWASP "CSV injection"): a text cell starting with `=`, `+`, `-`, `@`, a tab or a
 carriage return (a Telegram name, a message, anything a stranger typed) is written with a leading `'`, so a
@@ -13,15 +18,18 @@ and is written unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from tgm_contracts import Role
 from tgm_contracts.base import utcnow
 from tgm_contracts.models.analytics import MIME_TYPES, ExportFile, ExportFormat
 
@@ -88,6 +96,39 @@ def encode(fmt: ExportFormat, columns: Sequence[str], rows: Sequence[Sequence[An
     return json.dumps(items, ensure_ascii=False, default=str, indent=1).encode("utf-8")
 
 
+def _stamped(name: str, fmt: ExportFormat) -> tuple[str, datetime]:
+    stamp = utcnow()
+    return f"{name}-{stamp.strftime('%Y%m%d-%H%M%S')}.{fmt}", stamp
+
+
+def _fit(
+    fmt: ExportFormat,
+    columns: Sequence[str],
+    rows: list[Sequence[Any]],
+    *,
+    name: str,
+    sheet: str | None,
+    payload: Any,
+    limit: int,
+) -> tuple[bytes, list[Sequence[Any]], bool]:
+    """The encoded file and the rows it holds, cut from the end until it is at most `limit` bytes."""
+
+    def build(rs: list[Sequence[Any]]) -> bytes:
+        if fmt == "json" and payload is not None:
+            return json.dumps(payload, ensure_ascii=False, default=str, indent=1).encode("utf-8")
+        return encode(fmt, columns, rs, sheet or name)
+
+    data = build(rows)
+    truncated = False
+    while len(data) > limit and rows:
+        # Too large: cut rows (and say so) rather than fail the export.
+        keep = max(0, int(len(rows) * limit / len(data)) - 1)
+        rows = rows[: min(keep, len(rows) - 1)]
+        data = build(rows) if payload is None or fmt != "json" else encode(fmt, columns, rows, name)
+        truncated = True
+    return data, rows, truncated
+
+
 def export_file(
     fmt: ExportFormat,
     columns: Sequence[str],
@@ -104,29 +145,78 @@ def export_file(
     `payload`, when given, is what a JSON export holds instead of the rows (a whole report object);
     CSV and XLSX always hold the rows.
     """
-    rows = list(rows)
-
-    def build(rs: list[Sequence[Any]]) -> bytes:
-        if fmt == "json" and payload is not None:
-            return json.dumps(payload, ensure_ascii=False, default=str, indent=1).encode("utf-8")
-        return encode(fmt, columns, rs, sheet or name)
-
-    data = build(rows)
-    while len(data) * 4 // 3 > inline_limit and rows:
-        # Too large for one message: cut rows (and say so) rather than fail the export.
-        keep = max(0, int(len(rows) * inline_limit / (len(data) * 4 / 3)) - 1)
-        rows = rows[: min(keep, len(rows) - 1)]
-        data = build(rows) if payload is None or fmt != "json" else encode(fmt, columns, rows, name)
-        truncated = True
-    stamp = utcnow()
+    data, kept, cut = _fit(
+        fmt, columns, list(rows), name=name, sheet=sheet, payload=payload, limit=inline_limit * 3 // 4
+    )
+    filename, stamp = _stamped(name, fmt)
     return ExportFile(
         format=fmt,
-        filename=f"{name}-{stamp.strftime('%Y%m%d-%H%M%S')}.{fmt}",
+        filename=filename,
         mime_type=MIME_TYPES[fmt],
-        rows=len(rows),
+        rows=len(kept),
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         content_base64=base64.b64encode(data).decode(),
-        truncated=truncated,
+        truncated=truncated or cut,
         generated_at=stamp,
     )
+
+
+#: The largest export file put in the object store; rows past it are cut and the file says so.
+MAX_EXPORT_BYTES = 256 * 1024 * 1024
+
+
+class Exports:
+    """A service's export writer: `store` opens the `tgm_exports` object store (the runtime's
+    `object_store(streams.EXPORTS)`), called only for a file too large to send inline."""
+
+    def __init__(
+        self,
+        store: Callable[[], Awaitable[Any]],
+        *,
+        inline_limit: int = INLINE_LIMIT,
+        max_bytes: int = MAX_EXPORT_BYTES,
+    ) -> None:
+        self.store, self.inline_limit, self.max_bytes = store, inline_limit, max_bytes
+
+    async def file(
+        self,
+        fmt: ExportFormat,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        name: str,
+        role: Role,
+        sheet: str | None = None,
+        truncated: bool = False,
+        payload: Any = None,
+    ) -> ExportFile:
+        """The export of `rows`; `role` is the least role that may download it (the command's)."""
+        data, kept, cut = await asyncio.to_thread(
+            _fit, fmt, columns, list(rows), name=name, sheet=sheet, payload=payload, limit=self.max_bytes
+        )
+        filename, stamp = _stamped(name, fmt)
+        common: dict[str, Any] = {
+            "format": fmt,
+            "filename": filename,
+            "mime_type": MIME_TYPES[fmt],
+            "rows": len(kept),
+            "size_bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "truncated": truncated or cut,
+            "generated_at": stamp,
+        }
+        if len(data) * 4 // 3 + 4 <= self.inline_limit:
+            return ExportFile(**common, content_base64=base64.b64encode(data).decode())
+        object_name = f"{role.label}/{uuid.uuid4().hex}/{filename}"
+        store = await self.store()
+        await store.put(object_name, data)
+        return ExportFile(**common, object_name=object_name)
+
+
+def export_role(object_name: str) -> Role | None:
+    """The least role that may download an object of the export store (None: not an export name)."""
+    label, _, rest = object_name.partition("/")
+    if not rest or label not in ("viewer", "operator", "admin"):
+        return None
+    return Role.parse(label)

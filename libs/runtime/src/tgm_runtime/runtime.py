@@ -797,7 +797,10 @@ class ServiceRuntime(Generic[AppT]):
 
     async def object_store(self, spec: streams.ObjectStoreSpec) -> Any:
         store = await self.broker.object_storage(
-            spec.bucket, description=spec.description, replicas=self.settings.js_replicas
+            spec.bucket,
+            description=spec.description,
+            ttl=spec.ttl_seconds,
+            replicas=self.settings.js_replicas,
         )
         await self._replicas_once(f"OBJ_{spec.bucket}")
         return store

@@ -24,6 +24,7 @@ from .audit import handlers as audit_handlers
 from .audit.service import AuditLog
 from .audit.store import AuditStore
 from .dispatch import CommandDeadline, Dispatcher
+from .exports import handlers as exports_handlers
 from .keys import handlers as keys_handlers
 from .keys.cache import KeyCache
 from .keys.limiter import FailedAuthLimiter, SharedKeyRate
@@ -143,6 +144,7 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
     sse.register(api, runtime, limits)
     keys_handlers.register(api, runtime, limits)
     audit_handlers.register(api, runtime)
+    exports_handlers.register(api, runtime, settings.export_max_bytes)
     ws.register(api, runtime, limits, settings.ws_key_check_seconds)
     console.register(api)  # last: its catch-all must not shadow an API route
     return api

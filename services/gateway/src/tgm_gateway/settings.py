@@ -46,6 +46,8 @@ class GatewaySettings(BaseSettings):
     #: is written (a gateway killed in between loses at most that much of the trail).
     audit_retention_days: int = Field(90, ge=1, le=3650)
     audit_flush_seconds: float = Field(0.5, gt=0, le=60)
+    #: The largest export `GET /api/v1/exports/...` serves (exports/handlers.py), in bytes.
+    export_max_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
     #: Print and write the first admin key when the key store is empty.
     bootstrap_admin_key: bool = True
     #: The first admin key's file (TGM_ADMIN_KEY_FILE; created once with a new key when missing). Unset:
