@@ -5,13 +5,15 @@ reason and release time.
 
 What releases which holds:
 
-- the `pacing` or `compliance` settings changed (`save-settings`, `reset-settings`, a restore): every
-  hold but Telegram's own (`flood_wait`, and `peer_flood`, whose cool-down was fixed when Telegram
-  answered). Two paths lead here: the `settings-changed` event (durable consumer
-  `messaging_settings`, which also re-reads the sections at once instead of after the settings
-  cache's 5 s), and each scheduler round, which compares the limits it read with the previous
-  round's — so a replica whose cache was still old when another one released the jobs (and held them
-  again by the old rule) releases them once it sees the change;
+- the `pacing` or `compliance` settings changed (`save-settings`, `reset-settings`, a restore): the
+  holds those values decide — never Telegram's own (`flood_wait`, and `peer_flood`, whose cool-down
+  was fixed when Telegram answered). Two paths lead here: the `settings-changed` event (durable
+  consumer `messaging_settings`, which also re-reads the section at once instead of after the
+  settings cache's 5 s) releases every hold of that section (`SECTION_HOLDS`: the event does not say
+  which values changed), and each scheduler round compares the limits it read with the previous
+  round's and releases the holds of the fields that changed (`FIELD_HOLDS`) — so a replica whose
+  cache was still old when another one released the jobs (and held them again by the old rule)
+  releases them once it sees the change;
 - the recipient wrote to an account (`message-received`, from chat history's consumer — campaign's
   one durable consumer of it in messaging): that user's jobs held by the first-contact caps
   (`warmup`, `account_daily_non_contacts`) — and jobs held because a template's recipient facts were
@@ -25,6 +27,7 @@ is left alone), with a `requeued` history entry and a `job-state-changed` event.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -34,18 +37,55 @@ from tgm_runtime.routes import consumes
 
 from .clock import Clock, utc
 from .job_events import JobEvents
+from .pacing import Limits
 from .stores import MessagingStores
 
 log = logging.getLogger("tgm.campaign.replan")
 
-#: The settings sections whose values decide the holds.
-SECTIONS = ("pacing", "compliance")
 #: Holds a settings change can lift: all but those Telegram imposed.
 SETTINGS_HOLDS = tuple(k.value for k in LimitKind if k not in (LimitKind.FLOOD_WAIT, LimitKind.PEER_FLOOD))
 #: Holds that end when the recipient writes first (they count messages to strangers).
 STRANGER_HOLDS = (LimitKind.WARMUP.value, LimitKind.ACCOUNT_DAILY_NON_CONTACTS.value)
 #: A job waiting for a template's recipient facts (see `dispatch.py`): the user writing tells them.
 FACTS_HOLD = JobReason.MISSING_VARIABLE.value
+
+_K = LimitKind
+#: Which holds a change of each `Limits` field can lift (fields not named lift none: retries, the
+#: cool-down length, which applies to the next PEER_FLOOD only). The margin widens every window.
+FIELD_HOLDS: dict[str, tuple[str, ...]] = {
+    "per_account_per_minute": (_K.ACCOUNT_MINUTE.value,),
+    "per_account_per_hour": (_K.ACCOUNT_HOUR.value,),
+    "daily_non_contacts": STRANGER_HOLDS,
+    "warmup_days": STRANGER_HOLDS,
+    "per_chat_min_interval": (_K.PER_CHAT.value,),
+    "per_group_per_minute": (_K.PER_GROUP.value,),
+    "per_api_per_second": (_K.API_CREDENTIAL.value,),
+    "global_per_second": (_K.GLOBAL.value,),
+    "jitter_min": (_K.JITTER.value,),
+    "jitter_max": (_K.JITTER.value,),
+    "max_in_flight": (_K.JITTER.value,),
+    "quiet_start": (_K.QUIET_HOURS.value,),
+    "quiet_end": (_K.QUIET_HOURS.value,),
+    "timezone": (_K.QUIET_HOURS.value,),
+    "account_timezones": (_K.QUIET_HOURS.value,),
+    "recipient_daily_cap": (_K.RECIPIENT_CAP.value,),
+    "recipient_total_cap": (_K.RECIPIENT_CAP.value,),
+    "margin": SETTINGS_HOLDS,
+}
+#: What a change of each settings section can lift (the event does not say which values changed).
+SECTION_HOLDS = {
+    "pacing": tuple(k for k in SETTINGS_HOLDS if k != _K.RECIPIENT_CAP.value),
+    "compliance": (_K.RECIPIENT_CAP.value,),
+}
+
+
+def holds_changed(before: Limits, after: Limits) -> tuple[str, ...]:
+    """The holds the change from `before` to `after` can lift."""
+    out: dict[str, None] = {}
+    for f in dataclasses.fields(Limits):
+        if getattr(before, f.name) != getattr(after, f.name):
+            out.update(dict.fromkeys(FIELD_HOLDS.get(f.name, ())))
+    return tuple(out)
 
 
 class Replanner:
@@ -77,8 +117,9 @@ class Replanner:
             self.events.wake()
         return released
 
-    async def limits_changed(self) -> int:
-        return await self.release(SETTINGS_HOLDS, "the sending limits changed")
+    async def limits_changed(self, before: Limits, after: Limits) -> int:
+        kinds = holds_changed(before, after)
+        return await self.release(kinds, "the sending limits changed") if kinds else 0
 
     async def recipient_wrote(self, account_id: str, keys: Sequence[str]) -> int:
         """The user of `keys` wrote to `account_id`: no longer a stranger to it."""
@@ -91,7 +132,8 @@ class Replanner:
 
     @consumes(SettingsChanged, durable="messaging_settings")
     async def on_settings_changed(self, evt: SettingsChanged) -> None:
-        if evt.section not in SECTIONS:
+        kinds = SECTION_HOLDS.get(evt.section)
+        if kinds is None:
             return
         await self._reload_section(evt.section)  # this replica plans with the new values at once
-        await self.release(SETTINGS_HOLDS, f"settings section {evt.section} changed (version {evt.version})")
+        await self.release(kinds, f"settings section {evt.section} changed (version {evt.version})")

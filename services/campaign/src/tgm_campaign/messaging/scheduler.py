@@ -222,7 +222,7 @@ class Scheduler:
         if self._limits_seen is not None and limits != self._limits_seen and self.replanner is not None:
             # This replica sees new limits (its settings cache moved on): jobs held by the old ones
             # are planned again, here or by another replica.
-            await self.replanner.limits_changed()
+            await self.replanner.limits_changed(self._limits_seen, limits)
         self._limits_seen = limits
         pacer = Pacer(limits, self.rng)
         pauses = await self.stores.pauses.active(now)
