@@ -9,6 +9,7 @@ module_of() {
         campaign) echo tgm_campaign ;;
         ai) echo tgm_ai ;;
         analytics) echo tgm_analytics ;;
+        tailchat) echo tgm_tailchat ;;
         *) return 1 ;;
     esac
 }
@@ -24,11 +25,11 @@ if [ "$#" -gt 0 ]; then
 fi
 
 if [ -z "$service" ]; then
-    echo "tgm-entrypoint: set TGM_SERVICE or pass a service name (gateway, tg-session, campaign, ai, analytics)" >&2
+    echo "tgm-entrypoint: set TGM_SERVICE or pass a service name (gateway, tg-session, campaign, ai, analytics, tailchat)" >&2
     exit 64
 fi
 module="$(module_of "$service")" || {
-    echo "tgm-entrypoint: unknown service '$service' (gateway, tg-session, campaign, ai, analytics)" >&2
+    echo "tgm-entrypoint: unknown service '$service' (gateway, tg-session, campaign, ai, analytics, tailchat)" >&2
     exit 64
 }
 # The health checker reads TGM_SERVICE to pick the right port.

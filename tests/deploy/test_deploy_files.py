@@ -29,6 +29,7 @@ SERVICES: dict[str, tuple[str, int]] = {
     "campaign": ("tgm_campaign", 8081),
     "ai": ("tgm_ai", 8081),
     "analytics": ("tgm_analytics", 8081),
+    "tailchat": ("tgm_tailchat", 8081),
 }
 
 #: The rpc call graph granted in accounts.conf: caller -> other services' subjects it may publish to.
@@ -45,6 +46,7 @@ EXTRA_PUBLISH: dict[str, set[str]] = {
         "tgm.*.sys.info.v1",
         "tgm.gateway.sys.settings-get.v1",
     },
+    "tailchat": set(),
 }
 EXTRA_SUBSCRIBE: dict[str, set[str]] = {
     "gateway": {"tgm.stream.>"},
@@ -52,6 +54,7 @@ EXTRA_SUBSCRIBE: dict[str, set[str]] = {
     "campaign": set(),
     "ai": set(),
     "analytics": set(),
+    "tailchat": set(),
 }
 OWN_KV: dict[str, set[str]] = {
     "gateway": {"$KV.tgm_key_rate.>"},
