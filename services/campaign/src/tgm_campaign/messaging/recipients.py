@@ -29,12 +29,10 @@ from tgm_runtime import DomainError
 from .clock import Clock, utc
 from .history_store import HistoryStore
 from .lookup_cache import LookupCache
-from .templates import recipient_values
+from .templates import RECIPIENT_FACTS, recipient_values
 
 log = logging.getLogger("tgm.campaign.recipients")
 
-#: Template variables that are facts about the recipient.
-FACTS = frozenset(recipient_values())
 #: How long a user's names are reused from the directory.
 USERS_TTL = 30.0
 #: tg-session's answer is awaited this long (a render waits for it).
@@ -128,7 +126,7 @@ def _facts(user: Mapping[str, Any] | None) -> dict[str, str | None]:
 
 def missing_facts(names: Sequence[str]) -> bool:
     """Every missing variable is a recipient fact (so another source may know it)."""
-    return bool(names) and all(n in FACTS for n in names)
+    return bool(names) and all(n in RECIPIENT_FACTS for n in names)
 
 
 def fill(values: Mapping[str, str | None], more: Mapping[str, str | None]) -> dict[str, str | None]:

@@ -226,6 +226,10 @@ def recipient_values(
     }
 
 
+#: Variables that are facts about the recipient (what the product may learn: `recipients.py`).
+RECIPIENT_FACTS = frozenset(recipient_values())
+
+
 def preview(
     content: str,
     declared: Sequence[TemplateVariable],
@@ -249,8 +253,14 @@ def preview(
     longest = max((len(s) for s in samples), default=0)
     if longest > MAX_MESSAGE:
         warnings.append(f"a rendering is {longest} characters; Telegram accepts at most {MAX_MESSAGE}")
-    if missing:
-        warnings.append("a real send fails (template_error) without values for " + ", ".join(missing))
+    facts = [n for n in missing if n in RECIPIENT_FACTS]
+    others = [n for n in missing if n not in RECIPIENT_FACTS]
+    if facts:
+        warnings.append(
+            "a real send waits (missing_variable) while nobody knows the recipient's " + ", ".join(facts)
+        )
+    if others:
+        warnings.append("a real send fails (template_error) without values for " + ", ".join(others))
     unused = [v.name for v in declared if v.name not in used]
     if unused:
         warnings.append("declared but not used: " + ", ".join(unused))
