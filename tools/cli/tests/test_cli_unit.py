@@ -145,5 +145,32 @@ def test_the_cli_uses_the_public_api_only() -> None:
         # Every route named in the source, spelt out or as {API}/...: its first segment.
         routes.update(re.findall(r"/api/v1/([\w-]+)", text))
         routes.update(re.findall(r"\{API\}/([\w-]+)", text))
-    assert routes == {"commands", "ws"}, routes
-    assert {r.split("/")[3] for r in PUBLIC_ROUTES} == {"commands", "ws"}
+    assert routes == {"commands", "exports", "ws"}, routes
+    assert {r.split("/")[3] for r in PUBLIC_ROUTES} == {"commands", "exports", "ws"}
+
+
+class FakeDownloads:
+    def __init__(self, content: bytes) -> None:
+        self.content, self.asked = content, []
+
+    def download(self, name: str, sink: object) -> int:
+        self.asked.append(name)
+        sink.write(self.content[:3])  # type: ignore[attr-defined]
+        sink.write(self.content[3:])  # type: ignore[attr-defined]
+        return len(self.content)
+
+
+def test_an_export_kept_in_the_object_store_is_downloaded_and_checked(tmp_path: Path) -> None:
+    import hashlib
+
+    content = b"id,name\n1,alice\n"
+    reply = {"filename": "../users.csv", "objectName": "operator/x/users.csv", "sha256": ""}
+    reply["sha256"] = hashlib.sha256(content).hexdigest()
+    gw = FakeDownloads(content)
+    where, size = cli._write_export(gw, reply, str(tmp_path))  # type: ignore[arg-type]
+    assert where == str(tmp_path / "users.csv") and size == len(content)  # only the name's last part
+    assert (tmp_path / "users.csv").read_bytes() == content and gw.asked == ["operator/x/users.csv"]
+    assert not list(tmp_path.glob("*.part"))
+    with pytest.raises(cli.ApiError, match="sha256"):
+        cli._write_export(FakeDownloads(b"tampered"), reply, str(tmp_path / "other.csv"))  # type: ignore[arg-type]
+    assert not (tmp_path / "other.csv").exists() and not list(tmp_path.glob("*.part"))

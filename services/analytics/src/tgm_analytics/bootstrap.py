@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tgm_contracts import Service
+from tgm_contracts import Service, streams
+from tgm_runtime.exports import Exports
 
 from . import __version__
 from .alerts import handlers as alerts_handlers
@@ -86,7 +87,9 @@ def _app(runtime: Runtime, settings: AnalyticsSettings) -> AnalyticsApp:
         facts, GeneralZone(facts, gateway_timezone(runtime)), open_alerts=alert_store.open_counts
     )
     alerts = AlertService(alert_store, runtime.publish, rule_settings)
-    logs = LogService(LogStore(db))
+    # Exports too large for one reply go to the object store; the gateway serves them (tgm_runtime.exports).
+    exports = Exports(lambda: runtime.object_store(streams.EXPORTS))
+    logs = LogService(LogStore(db), exports)
     performance = PerformanceService(PerfStore(db))
     reports = ReportService(
         ReportSources(stats=stats, alerts=alerts, performance=performance),
@@ -97,6 +100,7 @@ def _app(runtime: Runtime, settings: AnalyticsSettings) -> AnalyticsApp:
         runtime.spawn,
         raise_alert=alerts.raise_signal,
         keep=settings.reports_keep,
+        exports=exports,
     )
     return AnalyticsApp(
         stats=stats,

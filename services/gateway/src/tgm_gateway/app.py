@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tgm_runtime import CallContext, ServiceRuntime
 
 from .dispatch import CommandDeadline, Dispatcher
+from .exports.service import ExportDownloads
 from .keys.service import ApiKeys
 from .system.backups import Backups
 from .system.sections import SettingsSections
@@ -28,6 +29,8 @@ class GatewayApp:
     fleet: Fleet
     #: Backups and restores of every service's database.
     backups: Backups
+    #: Downloads of exports too large for one reply (the `tgm_exports` object store).
+    exports: ExportDownloads
 
 
 Ctx = CallContext[GatewayApp]

@@ -25,6 +25,8 @@ from .audit.service import AuditLog
 from .audit.store import AuditStore
 from .dispatch import CommandDeadline, Dispatcher
 from .exports import handlers as exports_handlers
+from .exports.service import ExportDownloads
+from .exports.store import ExportObjects
 from .keys import handlers as keys_handlers
 from .keys.cache import KeyCache
 from .keys.limiter import FailedAuthLimiter, SharedKeyRate
@@ -88,6 +90,7 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
             sections=sections,
             fleet=Fleet(runtime, sections, settings),
             backups=Backups(runtime, BackupStore(runtime.db), runtime.settings.data_dir),
+            exports=ExportDownloads(ExportObjects(runtime.object_store), settings.export_max_bytes),
         )
 
     async def recover() -> None:
@@ -144,7 +147,7 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
     sse.register(api, runtime, limits)
     keys_handlers.register(api, runtime, limits)
     audit_handlers.register(api, runtime)
-    exports_handlers.register(api, runtime, settings.export_max_bytes)
+    exports_handlers.register(api, runtime)
     ws.register(api, runtime, limits, settings.ws_key_check_seconds)
     console.register(api)  # last: its catch-all must not shadow an API route
     return api

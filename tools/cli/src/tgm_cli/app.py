@@ -509,16 +509,49 @@ EXPORT_COMMANDS = {
 }
 
 
-def _write_export(data: dict[str, Any], dest: str | None) -> tuple[str, int]:
-    """Decode the file of an export reply and write it; where, and how many bytes."""
-    if not data.get("contentBase64"):
-        raise ApiError(
-            "INTERNAL",
-            f"{data.get('filename')} is kept in the object store as {data.get('objectName')}; "
-            "the gateway has no public download route for it",
-        )
+class _Hashing:
+    """A binary sink that keeps the sha256 of what went through it."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.digest = f, hashlib.sha256()
+
+    def write(self, block: bytes) -> None:
+        self.digest.update(block)
+        self.f.write(block)
+
+
+def _write_export(gw: Gateway, data: dict[str, Any], dest: str | None) -> tuple[str, int]:
+    """Write the file of an export reply (inline, or downloaded from the gateway when it was too large
+    for one reply); where, and how many bytes. The sha256 of the reply is checked either way."""
+    # The file name comes off the bus: only its last component is used, never a path it names.
+    name = Path(str(data.get("filename") or "export")).name or "export"
+    target = Path(dest) if dest and dest != "-" else Path.cwd() / name
+    if target.is_dir():
+        target = target / name
+    if data.get("objectName"):
+        if dest == "-":
+            sink = _Hashing(sys.stdout.buffer)
+            size = gw.download(str(data["objectName"]), sink)
+            sys.stdout.flush()
+        else:
+            partial = target.with_name(target.name + ".part")
+            try:
+                with partial.open("wb") as f:
+                    sink = _Hashing(f)
+                    size = gw.download(str(data["objectName"]), sink)
+                if data.get("sha256") and sink.digest.hexdigest() != data["sha256"]:
+                    raise ApiError("INTERNAL", "the downloaded file does not match its sha256")
+            except BaseException:
+                partial.unlink(missing_ok=True)  # nothing half-written is left behind
+                raise
+        if data.get("sha256") and sink.digest.hexdigest() != data["sha256"]:
+            raise ApiError("INTERNAL", "the downloaded file does not match its sha256")
+        if dest == "-":
+            return "-", size
+        partial.replace(target)  # a file is there whole or not at all
+        return str(target), size
     try:
-        content = base64.b64decode(data["contentBase64"], validate=True)
+        content = base64.b64decode(data.get("contentBase64") or "", validate=True)
     except ValueError:
         raise ApiError("INTERNAL", "the export's content is not valid base64") from None
     if data.get("sha256") and hashlib.sha256(content).hexdigest() != data["sha256"]:
@@ -527,11 +560,6 @@ def _write_export(data: dict[str, Any], dest: str | None) -> tuple[str, int]:
         sys.stdout.buffer.write(content)
         sys.stdout.flush()
         return "-", len(content)
-    # The file name comes off the bus: only its last component is used, never a path it names.
-    name = Path(str(data.get("filename") or "export")).name or "export"
-    target = Path(dest) if dest else Path.cwd() / name
-    if target.is_dir():
-        target = target / name
     target.write_bytes(content)
     return str(target), len(content)
 
@@ -572,7 +600,7 @@ def export(
     command = EXPORT_COMMANDS[what]
     with failures(output), _gateway() as gw:
         data = gw.call(command, _payload(gw, command, json_source, pairs, True))
-        where, size = _write_export(data, dest)
+        where, size = _write_export(gw, data, dest)
         meta = {k: v for k, v in data.items() if k != "contentBase64"} | {"path": where}
         note = f"wrote {where}: {data.get('rows')} rows, {size} bytes" + (
             " (truncated by maxRows)" if data.get("truncated") else ""

@@ -19,7 +19,7 @@ from .config import Credentials
 
 API = "/api/v1"
 #: Every route of the gateway this client calls.
-PUBLIC_ROUTES = (f"{API}/commands", f"{API}/commands/{{name}}", f"{API}/ws")
+PUBLIC_ROUTES = (f"{API}/commands", f"{API}/commands/{{name}}", f"{API}/exports/{{objectName}}", f"{API}/ws")
 
 #: Longer than the longest command timeout of the catalogue (backups: 600 s); the gateway answers
 #: TIMEOUT itself when its own deadline for the command passes.
@@ -107,6 +107,31 @@ class Gateway:
             details=error.get("details"),
             retry_after=error.get("retry_after"),
         )
+
+    def download(self, object_name: str, sink: Any) -> int:
+        """An export kept in the object store, streamed into `sink` (a binary file); bytes written."""
+        if not self.key:
+            raise ApiError("UNAUTHORIZED", "no API key: run `tgm login` or set TGM_KEY")
+        written = 0
+        try:
+            with self.http.stream("GET", f"{API}/exports/{object_name}", headers=self._headers()) as r:
+                if r.status_code != 200:
+                    r.read()
+                    try:
+                        error = r.json().get("error") or {}
+                    except ValueError:
+                        error = {}
+                    raise ApiError(
+                        str(error.get("code") or "INTERNAL"),
+                        str(error.get("message") or f"download answered {r.status_code}"),
+                        status=r.status_code,
+                    )
+                for block in r.iter_bytes():
+                    sink.write(block)
+                    written += len(block)
+        except httpx.HTTPError as exc:
+            raise _transport_error(self.url, exc) from None
+        return written
 
     def events(self, subjects: list[str]) -> EventStream:
         """The WebSocket, subscribed to `subjects` (NATS patterns of event subjects)."""

@@ -24,11 +24,11 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
-from tgm_contracts import validation_details
+from tgm_contracts import Role, validation_details
 from tgm_contracts.commands import analytics as analytics_cmd
 from tgm_contracts.models.analytics import ExportFile
 from tgm_runtime import Invalid, Unavailable
-from tgm_runtime.exports import export_file
+from tgm_runtime.exports import Exports, export_file
 
 from .timing import zone
 
@@ -365,10 +365,20 @@ def table(kind: str, response: BaseModel) -> Table:
 
 
 def render(kind: str, response: BaseModel, fmt: str, name: str) -> ExportFile:
-    """The report as a file: the table for CSV/XLSX, the whole response for JSON."""
+    """The report as an inline file (a scheduled report's delivery carries the bytes): the table for
+    CSV/XLSX, the whole response for JSON."""
     columns, rows = table(kind, response)
     payload = response.model_dump(mode="json", by_alias=True) if fmt == "json" else None
     return export_file(fmt, columns, rows, name=name, sheet=kind, payload=payload)  # type: ignore[arg-type]
+
+
+async def render_to(
+    exports: Exports, role: Role, kind: str, response: BaseModel, fmt: str, name: str
+) -> ExportFile:
+    """The report as a file for a caller: inline when small, else in the export store (gateway URL)."""
+    columns, rows = table(kind, response)
+    payload = response.model_dump(mode="json", by_alias=True) if fmt == "json" else None
+    return await exports.file(fmt, columns, rows, name=name, sheet=kind, payload=payload, role=role)  # type: ignore[arg-type]
 
 
 # --- headlines (the short text a Telegram recipient gets) ----------------------------------------

@@ -29,12 +29,13 @@ from tgm_contracts.commands.analytics import (
 from tgm_contracts.events_analytics import ReportReady
 from tgm_contracts.models.analytics import ExportFile, ReportScheduleView
 from tgm_runtime import DomainError, Invalid, NotFound
+from tgm_runtime.exports import Exports
 from tgm_runtime.routes import answers
 
 from ..alerts.rules import Signal, fold_key
 from ..alerts.service import Publish
 from .adapters import Deliverer, check_recipient
-from .builders import RESPONSES, ReportSources, check_filters, compute, render, summary_text
+from .builders import RESPONSES, ReportSources, check_filters, compute, render, render_to, summary_text
 from .store import ReportRepo, ScheduleRepo, stored_file
 from .timing import DEFAULT_BUCKET, check_cron, next_run, relative_window, zone
 
@@ -89,6 +90,7 @@ class ReportService:
         raise_alert: RaiseAlert | None = None,
         keep: int = 20,
         clock: Callable[[], datetime] = _now,
+        exports: Exports | None = None,
     ) -> None:
         self.sources = sources
         self.schedules = schedules
@@ -99,6 +101,8 @@ class ReportService:
         self.raise_alert = raise_alert
         self.keep = keep
         self.clock = clock
+        #: Where an exported file too large for one reply goes; None: inline, cut to fit.
+        self.exports = exports
 
     # --- export-report ---------------------------------------------------------------------------
 
@@ -118,7 +122,7 @@ class ReportService:
             timezone=req.timezone,
             filters=filters,
         )
-        return render(req.report, response, req.format, f"{req.report}-report")
+        return await self._file(req.report, response, req.format, f"{req.report}-report")
 
     async def _stored(self, req: ExportReportRequest) -> ExportFile:
         extra = sorted(_GENERATE_ONLY & req.model_fields_set)
@@ -142,7 +146,12 @@ class ReportService:
                 {"format": doc["format"]},
             )
         response = RESPONSES[kind].model_validate(json.loads(doc["data_json"]))
-        return render(kind, response, req.format, doc["filename"].rsplit("-", 2)[0])
+        return await self._file(kind, response, req.format, doc["filename"].rsplit("-", 2)[0])
+
+    async def _file(self, kind: str, response: Any, fmt: str, name: str) -> ExportFile:
+        if self.exports is None:
+            return render(kind, response, fmt, name)
+        return await render_to(self.exports, ExportReport.ROLE, kind, response, fmt, name)
 
     # --- schedule-report -------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from tgm_contracts.commands.analytics import (
 )
 from tgm_contracts.models.analytics import ExportFile, LogEntryView
 from tgm_contracts.telemetry import LogBatch
-from tgm_runtime.exports import export_file
+from tgm_runtime.exports import Exports, export_file
 from tgm_runtime.routes import answers
 
 from ..windows import between
@@ -118,8 +118,10 @@ def view_of(doc: dict[str, Any]) -> LogEntryView:
 class LogService:
     """`AnalyticsApp.logs`: ingest batches, and get-logs, export-logs, clear-logs (`page` for reports)."""
 
-    def __init__(self, store: LogStore) -> None:
+    def __init__(self, store: LogStore, exports: Exports | None = None) -> None:
         self.store = store
+        #: Where a file too large for one reply goes (the object store); None: inline, cut to fit.
+        self.exports = exports
 
     async def ingest(self, batch: LogBatch, now: datetime | None = None) -> int:
         """Store a batch's records; returns how many were new (a redelivered batch adds none)."""
@@ -140,7 +142,7 @@ class LogService:
 
     @answers(ExportLogs)
     async def export(self, req: ExportLogsRequest) -> ExportFile:
-        """Newest first, so a file cut to fit one reply keeps the most recent records."""
+        """Newest first, so a file cut short keeps the most recent records."""
         read = min(req.max_rows, EXPORT_READ_LIMIT)
         docs = await self.store.newest(query_of(req), read + 1)
         truncated = len(docs) > read  # more matched than maxRows (or than one export reads)
@@ -160,7 +162,19 @@ class LogService:
             ]
             for d in docs
         ]
-        return export_file(req.format, EXPORT_COLUMNS, rows, name="logs", sheet="logs", truncated=truncated)
+        if self.exports is None:
+            return export_file(
+                req.format, EXPORT_COLUMNS, rows, name="logs", sheet="logs", truncated=truncated
+            )
+        return await self.exports.file(
+            req.format,
+            EXPORT_COLUMNS,
+            rows,
+            name="logs",
+            sheet="logs",
+            truncated=truncated,
+            role=ExportLogs.ROLE,
+        )
 
     @answers(ClearLogs, principal=True)
     async def clear(self, req: ClearLogsRequest, by: str | None, now: datetime | None = None) -> Ack:
