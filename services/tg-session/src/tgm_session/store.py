@@ -67,9 +67,8 @@ async def create_indexes(db: AsyncDatabase[Any]) -> None:
     await db[EXTRACTIONS].create_index([("state", ASCENDING), ("account_id", ASCENDING)])
     await db[COLLECTED].create_index([("source_chat_id", ASCENDING), ("user_id", ASCENDING)])
     await db[COLLECTED].create_index([("job_id", ASCENDING), ("collected_at", DESCENDING)])
-    # describe-users (`groups/known_users.py`): users by id and by username.
+    # describe-users (`groups/known_users.py`): users by id, peers by username.
     await db[COLLECTED].create_index([("user_id", ASCENDING), ("collected_at", DESCENDING)])
-    await db[COLLECTED].create_index("username")
     await db[PEERS].create_index([("peer_id", ASCENDING), ("seen_at", DESCENDING)])
     await db[PEERS].create_index("username")
     await db[CREATED_GROUPS].create_index([("account_id", ASCENDING), ("created_at", DESCENDING)])

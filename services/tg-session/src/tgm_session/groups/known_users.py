@@ -8,12 +8,16 @@ reading our collections. Stored data only: a Telegram call per rendered message 
 accounts' request budget (and `resolve-peer` is rate-limited hard by Telegram).
 
 Reads go through each domain's repository (`repos.collected`, `repos.peers`), on the indexes
-`store.create_indexes` makes for them (migration 4). Per user the newest extraction row wins (it has the split names), else the most
-recently seen peer row; phones are never answered (templates have no use for them).
+`store.create_indexes` makes for them (migration 4): by user id, and peers by username (kept in
+lower case). Extraction rows keep Telegram's case, so a username is matched there in any case, which
+scans; campaign remembers what it learns, so it asks once per user. Per user the newest extraction
+row wins (it has the split names), else the most recently seen peer row; groups and channels are
+not users; phones are never answered (templates have no use for them).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tgm_contracts.rpc_session import DescribeUsersRequest, KnownUser, KnownUsers
@@ -24,20 +28,19 @@ NEWEST = -1  # descending (the database's sort order)
 
 
 def _names_of(usernames: list[str]) -> list[str]:
-    """A username as given, and the lower-case form the peers rows keep (extraction keeps Telegram's
-    case; both forms are asked so the indexes serve the read)."""
-    out: dict[str, None] = {}
-    for name in usernames:
-        bare = name.lstrip("@")
-        out.setdefault(bare, None)
-        out.setdefault(bare.lower(), None)
-    return list(out)
+    """Usernames without `@`, lower case (how peers rows keep them; Telegram's are case-insensitive)."""
+    return list(dict.fromkeys(name.lstrip("@").lower() for name in usernames if name.lstrip("@")))
+
+
+def _any_case(names: list[str]) -> list[Doc]:
+    """Extraction rows keep Telegram's case: match each name whole, in any case."""
+    return [{"username": {"$regex": f"^{re.escape(n)}$", "$options": "i"}} for n in names]
 
 
 async def describe_users(repos: Repos, req: DescribeUsersRequest) -> KnownUsers:
     ids = [i for i in dict.fromkeys(req.user_ids) if i > 0]
     names = _names_of(req.usernames)
-    wanted_names = {n.lower() for n in names}
+    wanted_names = set(names)
     found: dict[Any, KnownUser] = {}  # user id (or username when the row has no id) -> the best row
 
     def key(user_id: int | None, username: str | None) -> Any:
@@ -47,8 +50,7 @@ async def describe_users(repos: Repos, req: DescribeUsersRequest) -> KnownUsers:
         ors: list[Doc] = []
         if ids:
             ors.append({"user_id": {"$in": ids}})
-        if names:
-            ors.append({"username": {"$in": names}})
+        ors += _any_case(names)
         rows = await repos.collected.find(
             {"$or": ors} if len(ors) > 1 else ors[0],
             sort=[("collected_at", NEWEST)],
@@ -71,12 +73,12 @@ async def describe_users(repos: Repos, req: DescribeUsersRequest) -> KnownUsers:
         known_ids = {u.user_id for u in found.values() if u.user_id is not None}
         known_names = {u.username for u in found.values() if u.username}
         rest_ids = [i for i in ids if i not in known_ids]
-        rest_names = [n for n in names if n.lower() not in known_names]
+        rest_names = [n for n in names if n not in known_names]
         ors = []
         if rest_ids:
             ors.append({"peer_id": {"$in": rest_ids}})
         if rest_names:
-            ors.append({"username": {"$in": [n.lower() for n in rest_names]}})
+            ors.append({"username": {"$in": rest_names}})
         if ors:
             peers = await repos.peers.find(
                 {"$or": ors} if len(ors) > 1 else ors[0],
@@ -86,7 +88,9 @@ async def describe_users(repos: Repos, req: DescribeUsersRequest) -> KnownUsers:
             )
             for row in peers:
                 pid = row.get("peer_id")
-                user_id = pid if isinstance(pid, int) and pid > 0 else None
+                if not isinstance(pid, int) or pid <= 0:
+                    continue  # a group or channel (marked ids are negative), not a user
+                user_id = pid
                 k = key(user_id, row.get("username"))
                 if k in found:
                     continue
