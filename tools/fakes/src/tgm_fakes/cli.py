@@ -1,4 +1,5 @@
-"""`tgm-fakes [--openai PORT] [--maiagent PORT] [--dmflow PORT]`: serve the fakes for offline demos."""
+"""`tgm-fakes [--openai PORT] [--maiagent PORT] [--dmflow PORT] [--tailchat PORT]`: serve the fakes for offline
+demos."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import NamedTuple
 
 from starlette.applications import Starlette
 
-from . import dmflow, maiagent, openai
+from . import dmflow, maiagent, openai, tailchat
 from .common import LoopbackServer
 
 
@@ -39,6 +40,13 @@ FAKES = (
         18082,
         dmflow.build,
         f"   key {dmflow.DEFAULT_KEY}   faq {dmflow.FAQ_ID}   tableqa {dmflow.TABLEQA_ID}",
+    ),
+    Fake(
+        "tailchat",
+        "Tailchat",
+        18083,
+        tailchat.build,
+        f"   X-App-Secret {tailchat.DEFAULT_APP_SECRET}   bot {tailchat.BOT_USER_ID}   test API /_fake/tailchat",
     ),
 )
 

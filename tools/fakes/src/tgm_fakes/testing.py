@@ -2,7 +2,9 @@
 
 Use with ``pytest_plugins = ["tgm_fakes.testing"]``. Each fixture yields a `RunningFake` with `url`
 (the API base URL to configure), `key` (a valid API key), `state` (faults and recorded requests) and,
-for MaiAgent and DmFlow, `world` (their data).
+for MaiAgent, DmFlow and Tailchat, `world` (their data). `fake_tailchat` also re-seeds its world and
+forgets its callbacks around each test; its `key` is the default app's `X-App-Secret` and `extra`
+holds the seeded ids (`app_id`, `bot_user_id`, `alice_id`, `bob_id`, `group_id`, `group_converse_id`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from . import dmflow, maiagent, openai
+from . import dmflow, maiagent, openai, tailchat
 from .common import FakeState, LoopbackServer
 
 
@@ -30,6 +32,9 @@ class RunningFake:
         self.state.faults.set("ok")
         self.state.faults.delay = 30.0
         self.state.requests.clear()
+        if isinstance(self.world, tailchat.TailchatWorld):
+            self.world.reset()
+            self.server.app.state.callbacks.clear()
 
 
 def _serve(app: Any) -> LoopbackServer:
@@ -74,6 +79,28 @@ def _fake_dmflow_server() -> Iterator[RunningFake]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def _fake_tailchat_server() -> Iterator[RunningFake]:
+    state, world = FakeState(), tailchat.TailchatWorld()
+    server = _serve(tailchat.build(world, state))
+    yield RunningFake(
+        server,
+        server.url,
+        tailchat.DEFAULT_APP_SECRET,
+        state,
+        world,
+        {
+            "app_id": tailchat.DEFAULT_APP_ID,
+            "bot_user_id": tailchat.BOT_USER_ID,
+            "alice_id": tailchat.ALICE_ID,
+            "bob_id": tailchat.BOB_ID,
+            "group_id": tailchat.GROUP_ID,
+            "group_converse_id": tailchat.GROUP_CONVERSE_ID,
+        },
+    )
+    server.stop()
+
+
 @pytest.fixture
 def fake_openai(_fake_openai_server: RunningFake) -> Iterator[RunningFake]:
     _fake_openai_server.reset()
@@ -93,3 +120,10 @@ def fake_dmflow(_fake_dmflow_server: RunningFake) -> Iterator[RunningFake]:
     _fake_dmflow_server.reset()
     yield _fake_dmflow_server
     _fake_dmflow_server.reset()
+
+
+@pytest.fixture
+def fake_tailchat(_fake_tailchat_server: RunningFake) -> Iterator[RunningFake]:
+    _fake_tailchat_server.reset()
+    yield _fake_tailchat_server
+    _fake_tailchat_server.reset()
