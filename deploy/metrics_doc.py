@@ -32,6 +32,7 @@ SERVICES = {
     "campaign": "tgm_campaign",
     "ai": "tgm_ai",
     "analytics": "tgm_analytics",
+    "tailchat": "tgm_tailchat",
 }
 #: Labels Prometheus adds to every series of a target (the scrape configs of deploy/prometheus).
 TARGET_LABELS = ("service", "instance", "job")

@@ -78,6 +78,9 @@ async def test_unreachable_server_is_unavailable_and_reads_are_retried_sends_are
         client, cmd.SendChannelMessage, {"appId": APP_ID, "converseId": "c1", "text": "hi"}, "UNAVAILABLE"
     )
     assert len(tailchat.bodies("sendMessage")) == 1  # a send is tried once
+    sample = client.runtime.registry.get_sample_value
+    assert sample("tgm_tailchat_calls_total", {"operation": "sendMessage", "outcome": "UNAVAILABLE"}) == 1
+    assert sample("tgm_tailchat_retries_total", {"operation": "whoami"}) == 1
     tailchat.faults["getBotCommands"] = httpx.Response(503, text="bad gateway")
     await client.data(cmd.GetTailchatCommands, {"appId": APP_ID})
     assert len(tailchat.bodies("getBotCommands")) == 2  # a read is tried again

@@ -8,6 +8,7 @@ import pytest
 from tgm_contracts import ErrorCode
 from tgm_tailchat.adapters.errors import refusal
 from tgm_tailchat.adapters.tailchat import WHOAMI, AppCredentials, TailchatClient
+from tgm_tailchat.metrics import TailchatMetrics
 from tgm_tailchat.pacing import AnswerBudget, CallPacer
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
@@ -61,7 +62,12 @@ def test_validation_fields_are_passed_on_without_values() -> None:
 
 async def call_with(response: httpx.Response) -> object:
     client = TailchatClient(
-        CallPacer(1000), timeout=1, attempts=1, backoff=0, transport=httpx.MockTransport(lambda r: response)
+        CallPacer(1000),
+        TailchatMetrics(),
+        timeout=1,
+        attempts=1,
+        backoff=0,
+        transport=httpx.MockTransport(lambda r: response),
     )
     try:
         return await client.call(AppCredentials("http://t", "app", "s"), WHOAMI)

@@ -22,6 +22,7 @@ from .apps.store import AppStore
 from .messages import handlers as messages_handlers
 from .messages.service import MessageService
 from .messages.store import MessageStore
+from .metrics import TailchatMetrics
 from .migrations import MIGRATIONS
 from .pacing import AnswerBudget, CallPacer
 from .settings import TailchatSettings
@@ -31,10 +32,12 @@ def build(settings: TailchatSettings | None = None, *, transport: Transport | No
     """A runtime serving the 11 `channels` commands (tests pass settings and a transport)."""
     settings = settings or TailchatSettings()
     runtime = Runtime(Service.TAILCHAT, __version__, migrations=MIGRATIONS, settings=settings.runtime)
+    metrics = TailchatMetrics(runtime.registry)
 
     async def make_app() -> TailchatApp:
         client = TailchatClient(
             CallPacer(settings.calls_per_second),
+            metrics,
             timeout=settings.timeout_seconds,
             attempts=settings.attempts,
             backoff=settings.retry_backoff_seconds,

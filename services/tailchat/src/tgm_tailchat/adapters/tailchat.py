@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from ..metrics import TailchatMetrics
 from ..pacing import CallPacer
 from .errors import TailchatError, malformed, refusal, timed_out, unreachable
 
@@ -78,6 +80,7 @@ class TailchatClient:
     def __init__(
         self,
         pacer: CallPacer,
+        metrics: TailchatMetrics,
         *,
         timeout: float,
         attempts: int,
@@ -85,6 +88,7 @@ class TailchatClient:
         transport: Transport | None = None,
     ) -> None:
         self._pacer = pacer
+        self._metrics = metrics
         self._timeout = timeout
         self._attempts = attempts
         self._backoff = backoff
@@ -95,6 +99,17 @@ class TailchatClient:
 
     async def call(self, app: AppCredentials, endpoint: Endpoint, body: dict[str, Any] | None = None) -> Any:
         """The `data` of the server's answer; raises `TailchatError`."""
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            return await self._attempts_of(app, endpoint, body)
+        except TailchatError as exc:
+            outcome = exc.code.value
+            raise
+        finally:
+            self._metrics.observe(endpoint.operation, time.monotonic() - started, outcome)
+
+    async def _attempts_of(self, app: AppCredentials, endpoint: Endpoint, body: dict[str, Any] | None) -> Any:
         url = app.server_url.rstrip("/") + endpoint.path
         headers = {"X-App-Secret": app.header, "Accept": "application/json"}
         attempt = 0
@@ -131,6 +146,7 @@ class TailchatClient:
         return unreachable(op, type(exc).__name__), endpoint.safe
 
     async def _pause(self, endpoint: Endpoint, attempt: int, why: str) -> None:
+        self._metrics.retries.labels(endpoint.operation).inc()
         log.info("tailchat %s: %s, trying again (attempt %d)", endpoint.operation, why, attempt + 1)
         await asyncio.sleep(self._backoff * (2 ** (attempt - 1)))  # backoff between attempts
 
