@@ -16,7 +16,8 @@ from typing import Any
 from tgm_contracts import Service
 from tgm_contracts.rpc_session import QrControl, ScrapeControl
 from tgm_contracts.settings import TelegramSettings
-from tgm_contracts.streams import MONITORED_CHATS
+from tgm_contracts.streams import EXPORTS, MONITORED_CHATS
+from tgm_runtime.exports import Exports
 
 from . import __version__
 from .accounts import handlers as accounts_handlers
@@ -269,6 +270,7 @@ def build(
             spawn=runtime.spawn,
             settings=s,
             replica_id=replica_id,
+            exports=Exports(lambda: runtime.object_store(EXPORTS)),
         )
         scrapes = Scrapes(
             repos=repos,
