@@ -136,6 +136,10 @@ class AppService:
             who = await self._whoami(creds)  # a refusal stores nothing
             fields.update(self._identity(who), status="ok", last_checked_at=now)
             fields.setdefault("name", who.get("nickname") or req.app_id)
+        else:
+            # Re-keyed without a check (perhaps to another server): no identity of before lingers; the
+            # bot's id is asked for when first needed.
+            fields.update(bot_user_id=None, bot_nickname=None, last_checked_at=None)
         token = token_source.token_urlsafe(32)
         fields.update(callback_token_hash=token_hash(token), callback_token_rotated_at=now)
         doc = await self.store.upsert(req.app_id, fields, now)
