@@ -68,3 +68,24 @@ async def test_an_unknown_first_name_holds_the_job_until_the_user_writes(campaig
         lambda docs: any(d["_id"] == held["jobId"] and d["state"] == "sent" for d in docs), timeout=15
     )
     assert next(d for d in docs if d["_id"] == held["jobId"])["text"] == "Hi Lin!"
+
+
+async def test_jobs_held_by_the_warm_up_go_out_when_the_account_stops_warming_up(campaign) -> None:
+    """tg-session publishes nothing when `warmupEnabled` changes: the chores read the profiles of the
+    accounts with warm-up-held jobs and release those of an account that no longer warms up."""
+    acct = campaign.fleet.accounts["acct2"]
+    acct.created_at = datetime.now(UTC)  # day 0 of its warm-up: one stranger a day (7 * 1 / (6 + 1))
+    await campaign.settings("pacing", {"perAccountDailyNonContacts": 7, "warmupDays": 6})
+    first = await campaign.data(M.SendPrivateMessage, {"peer": 9701, "text": "one", "accountId": "acct2"})
+    assert first["state"] == "sent", first
+    held = await campaign.data(
+        M.SendPrivateMessage, {"peer": 9702, "text": "two", "accountId": "acct2", "waitSeconds": 10}
+    )
+    assert held["state"] == "scheduled" and "warmup (1/1)" in held["lastError"], held
+    acct.warmup_enabled = False
+    campaign.m.scheduler.directory.profile_ttl = 0.0  # the profile as tg-session has it now, not a minute old
+    await campaign.m.scheduler.chores.tick()  # the maintenance round, now (it runs every 5 s)
+    docs = await campaign.wait_jobs(
+        lambda docs: any(d["_id"] == held["jobId"] and d["state"] == "sent" for d in docs), timeout=15
+    )
+    assert next(d for d in docs if d["_id"] == held["jobId"])["text"] == "two"

@@ -129,6 +129,7 @@ class FleetAccount:
     group: str | None = None
     served: bool = True
     members_of: set[int] | None = None  # chats it is known to be in; None: unknown (not filtered)
+    warmup_enabled: bool = True
 
 
 @dataclass
@@ -405,6 +406,7 @@ class FakeFleet:
             **self._shown(a),
             api_credential_id=a.api_credential,
             connected=a.served,
+            warmup_enabled=a.warmup_enabled,
             created_at=a.created_at,
             updated_at=utcnow(),
         )

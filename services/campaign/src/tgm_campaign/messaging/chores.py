@@ -2,7 +2,8 @@
 (every `CHORES_SECONDS`, on `runtime.every`).
 
 Expired claims go back to the queue (a replica died mid-send), jobs past `expiresAt` are skipped,
-timed pauses that reached their end are lifted, and the queue-progress snapshot is published. A
+timed pauses that reached their end are lifted, jobs held by the warm-up of an account that no
+longer warms up are planned again (`replan.py`), and the queue-progress snapshot is published. A
 restarted replica also takes back its own predecessor's claims at once instead of waiting for them
 to expire. A claim that goes back stays pinned to its account: the retry goes where the first
 attempt went, and tg-session answers it from its record if the first one was delivered.
@@ -43,6 +44,8 @@ class Chores:
         self.settings = settings
         #: Publishes the queue-progress snapshot (the status use case; set by bootstrap).
         self.progress: Callable[[], Awaitable[None]] | None = None
+        #: Releases held jobs whose accounts' own limits changed (`Replanner`; set by the scheduler).
+        self.replan_accounts: Callable[[], Awaitable[int]] | None = None
 
     async def tick(self) -> None:
         """One round of the chores, if this replica holds (or takes) the `maintenance` lease."""
@@ -72,6 +75,8 @@ class Chores:
                 )
             )
             self.events.wake()
+        if self.replan_accounts is not None:
+            await self.replan_accounts()
         if self.progress is not None:
             await self.progress()
 

@@ -18,7 +18,9 @@ What releases which holds:
   one durable consumer of it in messaging): that user's jobs held by the first-contact caps
   (`warmup`, `account_daily_non_contacts`) — and jobs held because a template's recipient facts were
   unknown. The account is recorded on the job (`wrote_to`) so that whichever replica plans it sees
-  the new relationship at once, not after its cached view of the conversations expires.
+  the new relationship at once, not after its cached view of the conversations expires;
+- an account's warm-up switched off in tg-session (`warmupEnabled`, no event of its own): the chores
+  read the profiles of the accounts with warm-up-held jobs (cached a minute) and release those jobs.
 
 Decisions: a released job never becomes due before the time it was asked for (`requested_at`);
 jobs are released one conditional write each through `JobStore` (a job claimed or changed meanwhile
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from tgm_contracts.events_system import SettingsChanged
 from tgm_contracts.models.campaign import JobReason, LimitKind
@@ -37,10 +39,13 @@ from tgm_runtime.routes import consumes
 
 from .clock import Clock, utc
 from .job_events import JobEvents
-from .pacing import Limits
+from .pacing import AccountProfile, Limits
 from .stores import MessagingStores
 
 log = logging.getLogger("tgm.campaign.replan")
+
+#: The accounts' profiles by id (`AccountDirectory.profiles`).
+Profiles = Callable[[Iterable[str]], Awaitable[Mapping[str, AccountProfile]]]
 
 #: Holds a settings change can lift: all but those Telegram imposed.
 SETTINGS_HOLDS = tuple(k.value for k in LimitKind if k not in (LimitKind.FLOOD_WAIT, LimitKind.PEER_FLOOD))
@@ -102,12 +107,19 @@ class Replanner:
         self._reload_section = reload_section
 
     async def release(
-        self, kinds: Sequence[str], why: str, *, peer_keys: Sequence[str] = (), wrote_to: str | None = None
+        self,
+        kinds: Sequence[str],
+        why: str,
+        *,
+        peer_keys: Sequence[str] = (),
+        account_id: str | None = None,
+        wrote_to: str | None = None,
     ) -> int:
-        """Make the jobs held by `kinds` (of these recipients, when given) due again; returns how many."""
+        """Make the jobs held by `kinds` (of these recipients, of this account, when given) due
+        again; returns how many."""
         now = utc(self.clock())
         released = 0
-        for doc in await self.stores.jobs.held(kinds, now, peer_keys=peer_keys):
+        for doc in await self.stores.jobs.held(kinds, now, peer_keys=peer_keys, account_id=account_id):
             state = await self.stores.jobs.release_held(doc, now, why, wrote_to)
             if state is not None:
                 released += 1
@@ -120,6 +132,22 @@ class Replanner:
     async def limits_changed(self, before: Limits, after: Limits) -> int:
         kinds = holds_changed(before, after)
         return await self.release(kinds, "the sending limits changed") if kinds else 0
+
+    async def warmup_switched_off(self, profiles: Profiles) -> int:
+        """Jobs held by the warm-up ramp of an account that no longer warms up (its `warmupEnabled`
+        changed in tg-session, which publishes no event for it: read from the accounts' profiles,
+        cached a minute by `AccountDirectory`)."""
+        warmup = (LimitKind.WARMUP.value,)
+        accounts = await self.stores.jobs.held_accounts(warmup, utc(self.clock()))
+        if not accounts:
+            return 0
+        released = 0
+        for account_id, profile in (await profiles(accounts)).items():
+            if not profile.warmup:
+                released += await self.release(
+                    warmup, f"account {account_id} no longer warms up", account_id=account_id
+                )
+        return released
 
     async def recipient_wrote(self, account_id: str, keys: Sequence[str]) -> int:
         """The user of `keys` wrote to `account_id`: no longer a stranger to it."""

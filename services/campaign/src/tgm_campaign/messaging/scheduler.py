@@ -142,6 +142,8 @@ class Scheduler:
             RecipientFacts(stores.history, call, clock, self.lookups),
         )
         self.chores = Chores(stores, events, clock, self.outcomes, self.settings)
+        if replanner is not None:
+            self.chores.replan_accounts = lambda: replanner.warmup_switched_off(directory.profiles)
         #: Runs the next round now (the loop's `Periodic.wake`, set by bootstrap).
         self.waker: Callable[[], None] = lambda: None
         self._due: tuple[float, Any, list[dict[str, Any]]] | None = None

@@ -108,6 +108,10 @@ def job_view(doc: Mapping[str, Any], now: datetime) -> JobView:
     )
 
 
+def _held_query(kinds: Sequence[str], now: datetime) -> dict[str, Any]:
+    return {"state": JobState.SCHEDULED.value, "not_before": {"$gt": now}, "held_by": {"$in": list(kinds)}}
+
+
 class JobStore:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.c = db["jobs"]
@@ -265,18 +269,28 @@ class JobStore:
         return result.modified_count == 1
 
     async def held(
-        self, kinds: Sequence[str], now: datetime, *, peer_keys: Sequence[str] = (), limit: int = 10_000
+        self,
+        kinds: Sequence[str],
+        now: datetime,
+        *,
+        peer_keys: Sequence[str] = (),
+        account_id: str | None = None,
+        limit: int = 10_000,
     ) -> list[dict[str, Any]]:
         """Jobs the scheduler moved out of the due set for one of these limits (`held_by`) that are
-        not due yet; with `peer_keys`, only those addressed to one of those keys."""
-        query: dict[str, Any] = {
-            "state": JobState.SCHEDULED.value,
-            "not_before": {"$gt": now},
-            "held_by": {"$in": list(kinds)},
-        }
+        not due yet; with `peer_keys`, only those addressed to one of those keys; with `account_id`,
+        only that account's."""
+        query = _held_query(kinds, now)
         if peer_keys:
             query["peer_keys"] = {"$in": list(peer_keys)}
+        if account_id is not None:
+            query["account_id"] = account_id
         return await self.c.find(query, LIST_FIELDS).limit(limit).to_list()
+
+    async def held_accounts(self, kinds: Sequence[str], now: datetime) -> list[str]:
+        """The accounts of the jobs held by these limits."""
+        rows = await self.aggregate([{"$match": _held_query(kinds, now)}, {"$group": {"_id": "$account_id"}}])
+        return sorted(r["_id"] for r in rows if r["_id"])
 
     async def release_held(
         self, doc: Mapping[str, Any], now: datetime, why: str, wrote_to: str | None = None
