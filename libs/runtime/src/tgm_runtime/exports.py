@@ -168,11 +168,12 @@ MAX_EXPORT_BYTES = 256 * 1024 * 1024
 
 class Exports:
     """A service's export writer: `store` opens the `tgm_exports` object store (the runtime's
-    `object_store(streams.EXPORTS)`), called only for a file too large to send inline."""
+    `object_store(streams.EXPORTS)`), called only for a file too large to send inline. Without a
+    store (`Exports()`, for a use case built without a runtime) every file is inline, cut to fit."""
 
     def __init__(
         self,
-        store: Callable[[], Awaitable[Any]],
+        store: Callable[[], Awaitable[Any]] | None = None,
         *,
         inline_limit: int = INLINE_LIMIT,
         max_bytes: int = MAX_EXPORT_BYTES,
@@ -192,6 +193,11 @@ class Exports:
         payload: Any = None,
     ) -> ExportFile:
         """The export of `rows`; `role` is the least role that may download it (the command's)."""
+        if self.store is None:
+            return export_file(
+                fmt, columns, rows, name=name, sheet=sheet, truncated=truncated,
+                inline_limit=self.inline_limit, payload=payload,
+            )  # fmt: skip
         data, kept, cut = await asyncio.to_thread(
             _fit, fmt, columns, list(rows), name=name, sheet=sheet, payload=payload, limit=self.max_bytes
         )

@@ -101,8 +101,8 @@ class ReportService:
         self.raise_alert = raise_alert
         self.keep = keep
         self.clock = clock
-        #: Where an exported file too large for one reply goes; None: inline, cut to fit.
-        self.exports = exports
+        #: Where an exported file too large for one reply goes (without a store: inline, cut to fit).
+        self.exports = exports or Exports()
 
     # --- export-report ---------------------------------------------------------------------------
 
@@ -149,8 +149,6 @@ class ReportService:
         return await self._file(kind, response, req.format, doc["filename"].rsplit("-", 2)[0])
 
     async def _file(self, kind: str, response: Any, fmt: str, name: str) -> ExportFile:
-        if self.exports is None:
-            return render(kind, response, fmt, name)
         return await render_to(self.exports, ExportReport.ROLE, kind, response, fmt, name)
 
     # --- schedule-report -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from tgm_contracts.commands.analytics import (
 )
 from tgm_contracts.models.analytics import ExportFile, LogEntryView
 from tgm_contracts.telemetry import LogBatch
-from tgm_runtime.exports import Exports, export_file
+from tgm_runtime.exports import Exports
 from tgm_runtime.routes import answers
 
 from ..windows import between
@@ -120,8 +120,8 @@ class LogService:
 
     def __init__(self, store: LogStore, exports: Exports | None = None) -> None:
         self.store = store
-        #: Where a file too large for one reply goes (the object store); None: inline, cut to fit.
-        self.exports = exports
+        #: Where a file too large for one reply goes (the object store; without one: inline, cut to fit).
+        self.exports = exports or Exports()
 
     async def ingest(self, batch: LogBatch, now: datetime | None = None) -> int:
         """Store a batch's records; returns how many were new (a redelivered batch adds none)."""
@@ -162,10 +162,6 @@ class LogService:
             ]
             for d in docs
         ]
-        if self.exports is None:
-            return export_file(
-                req.format, EXPORT_COLUMNS, rows, name="logs", sheet="logs", truncated=truncated
-            )
         return await self.exports.file(
             req.format,
             EXPORT_COLUMNS,

@@ -29,7 +29,7 @@ from tgm_contracts.models.session import (
     GroupMemberView,
 )
 from tgm_runtime import Conflict, Invalid, NotFound
-from tgm_runtime.exports import Exports, export_file
+from tgm_runtime.exports import Exports
 from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts
@@ -85,9 +85,9 @@ class Extractions:
     spawn: Spawn
     settings: SessionSettings
     replica_id: str
-    #: Where an export too large for one reply goes (the object store, served by the gateway);
-    #: None: inline, cut to fit.
-    exports: Exports | None = None
+    #: Where an export too large for one reply goes (the object store, served by the gateway; without
+    #: one: inline, cut to fit).
+    exports: Exports = field(default_factory=Exports)
     running: dict[str, asyncio.Task[Any]] = field(default_factory=dict, init=False)
 
     # --- commands ----------------------------------------------------------------------------------
@@ -431,23 +431,13 @@ class Extractions:
             q, sort=[("collected_at", 1), ("_id", 1)], limit=req.max_rows + 1
         )
         rows = [[d.get(c) for c in columns] for d in docs[: req.max_rows]]
-        truncated = len(docs) > req.max_rows
-        if self.exports is None:
-            return export_file(
-                req.format,
-                columns,
-                rows,
-                name="collected-users",
-                sheet="collected users",
-                truncated=truncated,
-            )
         return await self.exports.file(
             req.format,
             columns,
             rows,
             name="collected-users",
             sheet="collected users",
-            truncated=truncated,
+            truncated=len(docs) > req.max_rows,
             role=telegram_cmd.ExportCollectedUsers.ROLE,
         )
 
