@@ -32,6 +32,7 @@ from tgm_runtime.routes import answers, hears
 
 from ..automation.monitoring_service import MonitoringService
 from ..automation.ports import Call
+from ..automation.status_store import Scope
 from ..messaging.clock import aware, utc
 from ..messaging.template_store import template_view
 from ..messaging.templates import TemplateError, preview
@@ -347,10 +348,11 @@ class AdService:
         breakdown, the runs' skips as state `skipped`, the replies as state `reply` with their
         `senders`)."""
         tz = await self.runner.timezone()
-        rows = await self.store.job_breakdown(ids, since, until, tz)
-        for rp in await self.store.reply_breakdown(ids, since, until, tz):
+        scope = Scope(ids, since, until, tz)
+        rows = await self.store.job_breakdown(scope)
+        for rp in await self.store.reply_breakdown(scope):
             rows.append({**rp, "s": "reply", "r": None, "last": None})
-        for sk in await self.store.skipped_targets(ids, since, until):
+        for sk in await self.store.skipped_targets(scope):
             at = aware(sk.get("at"))
             rows.append(
                 {

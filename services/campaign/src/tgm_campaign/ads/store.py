@@ -37,6 +37,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts.models.campaign import peer_key
 
 from ..automation.status_store import (
+    Scope,
     StatusStore,
     aggregate,
     campaign_match,
@@ -150,13 +151,11 @@ class AdStore(StatusStore):
             {"campaign_id": {"$in": list(campaign_ids)}}, {"plan.peer": 1, "plan.label": 1}
         ).to_list()
 
-    async def skipped_targets(
-        self, campaign_ids: Sequence[str] | None, since: datetime | None, until: datetime | None
-    ) -> list[dict[str, Any]]:
+    async def skipped_targets(self, scope: Scope) -> list[dict[str, Any]]:
         """Targets a run skipped without a job: rows `{c, run, tk, peer, group_id, label, account_id,
         template_id, skip, at}`."""
         skipped = {"plan": {"$elemMatch": {"skip": {"$ne": None}}}}
-        match = campaign_match(campaign_ids, "planned_at", since, until, skipped)
+        match = campaign_match(scope, "planned_at", skipped)
         rows = await aggregate(
             self.r,
             [
@@ -199,16 +198,10 @@ class AdStore(StatusStore):
         """False when that message was counted already."""
         return await insert_new(self.replies, doc)
 
-    async def reply_breakdown(
-        self,
-        campaign_ids: Sequence[str] | None,
-        since: datetime | None,
-        until: datetime | None,
-        timezone: str,
-    ) -> list[dict[str, Any]]:
+    async def reply_breakdown(self, scope: Scope) -> list[dict[str, Any]]:
         """Replies counted by campaign, poster account, template, group and local day of the reply:
         rows `{c, a, t, p, d, n, senders}`."""
-        match = campaign_match(campaign_ids, "at", since, until)
+        match = campaign_match(scope, "at")
         rows = await aggregate(
             self.replies,
             [
@@ -220,7 +213,7 @@ class AdStore(StatusStore):
                             "a": "$account_id",
                             "t": "$template_id",
                             "p": "$peer_key",
-                            "d": local_day("$at", timezone),
+                            "d": local_day("$at", scope.timezone),
                         },
                         "n": {"$sum": 1},
                         "senders": {"$addToSet": "$sender_id"},
@@ -294,18 +287,12 @@ class AdStore(StatusStore):
     async def open_jobs(self, campaign_id: str) -> int:
         return await self.jobs.count({"campaign_id": campaign_id, "state": {"$in": list(OPEN)}})
 
-    async def job_breakdown(
-        self,
-        campaign_ids: Sequence[str] | None,
-        since: datetime | None,
-        until: datetime | None,
-        timezone: str,
-    ) -> list[dict[str, Any]]:
+    async def job_breakdown(self, scope: Scope) -> list[dict[str, Any]]:
         """Ad posts counted by campaign, state, reason, account, template, group and local day (of the
         send, or of the last change for posts not sent): rows `{c, s, r, a, t, p, d, n, last}`."""
-        match = campaign_match(campaign_ids, "updated_at", since, until, {"key": {"$regex": "^ad:"}})
+        match = campaign_match(scope, "updated_at", {"key": {"$regex": "^ad:"}})
         keys = {"t": "$body.template_id", "p": "$peer_key"}
-        return await job_breakdown(self.jobs, match, timezone, keys, last={"$max": "$sent_at"})
+        return await job_breakdown(self.jobs, match, scope.timezone, keys, last={"$max": "$sent_at"})
 
     async def posted_by_template(self, template_ids: Sequence[str]) -> dict[str, int]:
         rows = await self.jobs.aggregate(

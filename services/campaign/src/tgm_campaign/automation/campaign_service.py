@@ -39,6 +39,7 @@ from tgm_runtime.routes import answers
 from ..messaging.clock import aware, utc
 from .campaign_runner import ACTIVE, CampaignRunner, following, spec_of
 from .campaign_store import OPEN
+from .status_store import Scope
 
 RUNNING = CampaignStatus.RUNNING.value
 STARTABLE = (
@@ -278,7 +279,7 @@ class CampaignService:
         out: dict[str, Figures] = {cid: Figures() for cid in campaign_ids}
         for cid, n in (await self.store.count_targets(campaign_ids)).items():
             out[cid].targets = n
-        for row in await self.store.job_breakdown(campaign_ids, since, until, tz):
+        for row in await self.store.job_breakdown(Scope(campaign_ids, since, until, tz)):
             fig = out[row["c"]]
             state, n = row["s"], row["n"]
             fig.states[state] += n

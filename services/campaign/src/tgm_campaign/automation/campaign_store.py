@@ -32,7 +32,7 @@ from pymongo.errors import BulkWriteError
 
 from ..crm.store import LeadStore
 from ..messaging.store import JobStore
-from .status_store import StatusStore, aggregate, campaign_match, job_breakdown
+from .status_store import Scope, StatusStore, aggregate, campaign_match, job_breakdown
 
 #: collection -> [(keys, options)], created by migration 3.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -249,17 +249,11 @@ class CampaignStore(StatusStore):
     async def open_jobs(self, campaign_id: str) -> int:
         return await self.jobs.count({"campaign_id": campaign_id, "state": {"$in": list(OPEN)}})
 
-    async def job_breakdown(
-        self,
-        campaign_ids: Sequence[str],
-        since: datetime | None,
-        until: datetime | None,
-        timezone: str,
-    ) -> list[dict[str, Any]]:
+    async def job_breakdown(self, scope: Scope) -> list[dict[str, Any]]:
         """The campaigns' jobs counted by campaign, state, reason, account, key and local day (of the
         send, or of the last change for jobs not sent): rows `{c, s, r, a, k, d, n}`."""
-        match = campaign_match(campaign_ids, "updated_at", since, until)
-        return await job_breakdown(self.jobs, match, timezone, {"k": KEY_STEP})
+        match = campaign_match(scope, "updated_at")
+        return await job_breakdown(self.jobs, match, scope.timezone, {"k": KEY_STEP})
 
     async def first_sends(self, campaign_ids: Sequence[str]) -> list[dict[str, Any]]:
         """When each recipient got each step: rows `{c, l (lead id), p (peer key), k (key step), at}`."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -93,19 +94,23 @@ class StatusStore:
         return items, next_cursor, total
 
 
-def campaign_match(
-    campaign_ids: Sequence[str] | None,
-    date_field: str,
-    since: datetime | None,
-    until: datetime | None,
-    base: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An aggregation's `$match`: `base`, of the campaigns `campaign_ids` (any when None), with
-    `date_field` within `since`..`until` (no bound when None)."""
+@dataclass(frozen=True)
+class Scope:
+    """What a campaign figure is counted over: the campaigns (any when None), a `since`..`until`
+    window (no bound when None) and the zone whose local days the figures are bucketed by."""
+
+    campaign_ids: Sequence[str] | None
+    since: datetime | None = None
+    until: datetime | None = None
+    timezone: str = "UTC"
+
+
+def campaign_match(scope: Scope, date_field: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An aggregation's `$match`: `base`, of the scope's campaigns, with `date_field` in its window."""
     match: dict[str, Any] = dict(base or {})
-    if campaign_ids is not None:
-        match["campaign_id"] = {"$in": list(campaign_ids)}
-    window = between(since, until)
+    if scope.campaign_ids is not None:
+        match["campaign_id"] = {"$in": list(scope.campaign_ids)}
+    window = between(scope.since, scope.until)
     if window:
         match[date_field] = window
     return match
