@@ -6,7 +6,6 @@ app's authentication problem, an unreachable server is UNAVAILABLE."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -93,22 +92,36 @@ async def test_unreachable_server_is_unavailable_and_reads_are_retried_sends_are
 async def test_send_to_a_user_opens_the_dm_and_edit_keeps_the_inline_actions(
     client: RuntimeClient, tailchat: MockTailchat
 ) -> None:
-    await registered(client)
-    sent = await client.data(cmd.SendChannelMessage, {"appId": APP_ID, "userId": "u42", "text": "hello"})
-    assert sent["converseId"] == "dm-u42" and sent["groupId"] is None
-    assert tailchat.bodies("ensureDMWithUser") == [{"userId": "u42"}]
-
-    # A message carrying inline actions (as a later markup send stores them) keeps them on edit.
-    meta = {"inlineActions": {"actions": [{"id": "ok", "type": "invoke", "params": {"botId": BOT_ID}}]}}
-    tailchat.messages[sent["messageId"]]["meta"] = meta
-    await client.runtime.app.messages.store.remember(
-        APP_ID, sent["messageId"], {"meta": meta}, datetime(2100, 1, 1, tzinfo=UTC)
+    await registered(client, check=False)  # the bot's id is asked for when the markup needs it
+    markup = {
+        "replyKeyboard": {"rows": [[{"text": "Yes"}, {"text": "No"}]]},
+        "inline": {
+            "actions": [{"id": "ok", "type": "invoke", "label": "OK", "params": {"order": 7}}],
+            "rows": [{"actions": ["ok"]}],
+        },
+    }
+    sent = await client.data(
+        cmd.SendChannelMessage, {"appId": APP_ID, "userId": "u42", "text": "hello", "markup": markup}
     )
+    assert sent["converseId"] == "dm-u42" and sent["groupId"] is None and sent["hasReplyKeyboard"]
+    assert tailchat.bodies("ensureDMWithUser") == [{"userId": "u42"}]
+    meta = tailchat.bodies("sendMessage")[-1]["meta"]
+    assert meta["inlineActions"]["actions"][0]["params"] == {"order": 7, "botId": BOT_ID}
+    assert len(tailchat.bodies("whoami")) == 1
+
+    # Text only: the whole meta goes again (the server would drop what is not re-sent).
     edited = await client.data(
         cmd.EditChannelMessage, {"appId": APP_ID, "messageId": sent["messageId"], "text": "v2"}
     )
     assert edited["content"] == "v2" and edited["inlineActionIds"] == ["ok"] and edited["edited"]
     assert tailchat.bodies("editMessage")[-1]["meta"] == meta
+    # Seed 002's example D as meant: the reply keyboard goes, the inline actions stay.
+    removed = await client.data(
+        cmd.EditChannelMessage,
+        {"appId": APP_ID, "messageId": sent["messageId"], "markup": {"replyKeyboard": {"remove": True}}},
+    )
+    assert not removed["hasReplyKeyboard"] and removed["inlineActionIds"] == ["ok"]
+    assert tailchat.bodies("editMessage")[-1]["meta"] == {**meta, "replyKeyboard": {"remove": True}}
 
     cleared = await client.data(
         cmd.EditChannelMessage, {"appId": APP_ID, "messageId": sent["messageId"], "clearMarkup": True}

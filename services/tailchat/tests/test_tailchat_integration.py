@@ -1,6 +1,8 @@
 """The tailchat service on a real nats-server and database, against the seed-faithful Tailchat fake of
 tools/fakes (a real HTTP server with the fork's envelope, rules and errors): commands arrive over NATS
-as the gateway sends them, and what the bot did is read back from the fake's test API."""
+as the gateway sends them, and what the bot did is read back from the fake's test API — including a
+user pressing an inline button the markup rendered (its botId routes the press), answered once within
+the 30 s window and refused as expired after it (the fake's clock moved 31 s, nothing waits)."""
 
 from __future__ import annotations
 
@@ -122,9 +124,40 @@ async def test_an_app_on_the_fake_server_end_to_end(bus: Bus, fake_tailchat: Run
     rotated = await bus.data(cmd.RotateTailchatCallbackToken, {"appId": app_id})
     assert rotated["applied"] and rotated["callbackUrl"].startswith("http://gateway.test/api/v1/channels/")
 
-    # A trace the server does not hold (never pressed, or past its 30 s): a clear CONFLICT.
-    late = await bus.refused(
-        cmd.AnswerCallback, {"appId": app_id, "traceId": "tc-gone", "userId": alice, "text": "ok"}, "CONFLICT"
+    # Alice presses an inline button of a message with markup: answered once within 30 s; a second
+    # answer, or one after 30 s (the fake's clock moved on), is a clear CONFLICT "expired".
+    markup = {
+        "inline": {
+            "actions": [{"id": "confirm", "type": "invoke", "label": "Confirm", "params": {"order": 7}}],
+            "rows": [{"actions": ["confirm"]}],
+        }
+    }
+    offer = await bus.data(
+        cmd.SendChannelMessage, {"appId": app_id, "userId": alice, "text": "OK?", "markup": markup}
     )
+    assert offer["inlineActionIds"] == ["confirm"]
+
+    async def press(trace: str) -> None:
+        r = await test_api.post(
+            "/press",
+            json={
+                "userId": alice,
+                "messageId": offer["messageId"],
+                "actionId": "confirm",
+                "traceId": trace,
+                "wait": 0,
+            },
+        )
+        assert r.status_code == 200, r.text
+
+    await press("tc-first")
+    answer = {"appId": app_id, "traceId": "tc-first", "userId": alice, "text": "Confirmed"}
+    assert (await bus.data(cmd.AnswerCallback, answer))["answered"]
+    assert "Confirmed" in json.dumps((await test_api.get("/answers")).json())
+    again = await bus.refused(cmd.AnswerCallback, answer, "CONFLICT")
+    assert "expired" in again["message"]
+    await press("tc-late")
+    await test_api.post("/clock", json={"advance": 31})
+    late = await bus.refused(cmd.AnswerCallback, {**answer, "traceId": "tc-late"}, "CONFLICT")
     assert "expired" in late["message"]
     await test_api.aclose()

@@ -59,6 +59,7 @@ def build(settings: TailchatSettings | None = None, *, transport: Transport | No
             MessageStore(runtime.db),
             client,
             apps.credentials,
+            apps.bot_user_id,
             AnswerBudget(settings.callback_answer_limit, settings.callback_answer_window_seconds),
             memory_days=settings.message_memory_days,
         )

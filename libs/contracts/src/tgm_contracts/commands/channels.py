@@ -7,7 +7,8 @@ follow the Telegram equivalents: registering or removing an app and changing its
 reads are `viewer`, `delete-channel-message` is `admin` (every `delete-` is).
 
 Markup: `send-channel-message` and `edit-channel-message` take an optional channel-neutral `markup`
-(`tgm_contracts.markup`), rendered by the tailchat service as `meta.replyKeyboard` / `meta.inlineActions`.
+(`tgm_contracts.markup.MessageMarkup`), rendered by the tailchat service as `meta.replyKeyboard` /
+`meta.inlineActions`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import Field, model_validator
 from ..base import Ack, Empty, HttpUrlStr, Request, Response
 from ..command import Command
 from ..enums import Domain, Role, Service
+from ..markup import MessageMarkup
 from ..models.channels import (
     BotCommand,
     BotCommandView,
@@ -256,6 +258,9 @@ class SendChannelMessageRequest(AppRef):
     group_id: TailchatId | None = Field(None, description="Required by Tailchat for a group channel.")
     user_id: TailchatId | None = Field(None, description="A DM to this user (the DM is created if needed).")
     text: str = Field(min_length=1, max_length=10_000)
+    markup: MessageMarkup | None = Field(
+        None, description="A reply keyboard and/or inline actions (channel-neutral, tgm_contracts.markup)."
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> SendChannelMessageRequest:
@@ -263,6 +268,8 @@ class SendChannelMessageRequest(AppRef):
             raise ValueError("give exactly one of converseId or userId")
         if self.user_id is not None and self.group_id is not None:
             raise ValueError("a DM (userId) has no groupId")
+        if self.markup is not None:
+            self.markup.check_text(self.text)
         return self
 
 
@@ -280,17 +287,27 @@ class SendChannelMessage(
 
 
 class EditChannelMessageRequest(AppRef):
-    """Tailchat replaces a message's whole meta on edit, so the last meta sent is sent again unless
-    `clearMarkup` drops it."""
+    """Tailchat replaces a message's whole meta on edit, so what the message carried is sent again:
+    `markup` replaces the parts it gives (a reply keyboard, the inline actions) and keeps the others;
+    `clearMarkup` drops both."""
 
     message_id: TailchatId
     text: str | None = Field(None, min_length=1, max_length=10_000)
+    markup: MessageMarkup | None = Field(
+        None,
+        description="The parts to replace; `replyKeyboard: {remove: true}` takes the keyboard away and "
+        "keeps the inline actions.",
+    )
     clear_markup: bool = Field(False, description="Drop the reply keyboard and inline actions.")
 
     @model_validator(mode="after")
     def _something(self) -> EditChannelMessageRequest:
-        if self.text is None and not self.clear_markup:
-            raise ValueError("give text or clearMarkup")
+        if self.text is None and self.markup is None and not self.clear_markup:
+            raise ValueError("give text, markup or clearMarkup")
+        if self.markup is not None and self.clear_markup:
+            raise ValueError("give markup or clearMarkup, not both")
+        if self.markup is not None and self.text is not None:
+            self.markup.check_text(self.text)
         return self
 
 

@@ -3,11 +3,14 @@
 - Send: a DM by user id first asks `ensureDMWithUser` for the converse (it returns the existing DM or
   makes one). A group channel needs its `groupId` (without it the server looks for a DM and answers
   NOT_FOUND). A send is never retried: a repeat could post twice.
+- Markup: rendered by `render.meta_of` (inline actions that call back carry the bot's user id, asked
+  of the server once if the app was registered unchecked).
 - Edit: Tailchat's `editMessage` replaces the message's whole `meta`, dropping whatever is not sent
   again — so the last meta we sent for each message is remembered (`MessageStore`) and sent again with
-  the new text, keeping the inline actions (and reply keyboard) on the message. `clearMarkup` sends an
-  empty meta instead. A message we did not send (or forgot, after `message_memory_days`) is edited
-  with its text only.
+  the new text, keeping the inline actions (and reply keyboard) on the message. A `markup` replaces
+  the parts it gives over that (`replyKeyboard: {remove: true}` alone keeps the inline actions: what
+  seed 002's example D means to do); `clearMarkup` sends an empty meta. A message we did not send (or
+  forgot, after `message_memory_days`) is edited with its text only, or with just the markup given.
 - Answer: `answerCallbackQuery` within 30 s of the press; a late or repeated answer is CONFLICT
   ("expired"); the server's per-bot answer budget is mirrored (`pacing.AnswerBudget`) so an answer
   past it is RATE_LIMITED at once, with `retry_after`.
@@ -23,8 +26,9 @@ from typing import Any
 from tgm_contracts import ErrorCode
 from tgm_contracts.base import Ack
 from tgm_contracts.commands import channels as cmd
+from tgm_contracts.markup import MessageMarkup
 from tgm_contracts.models.channels import ChannelMessageView
-from tgm_runtime import DomainError
+from tgm_runtime import DomainError, Invalid
 from tgm_runtime.routes import answers
 
 from ..adapters.errors import TailchatError, malformed
@@ -38,11 +42,13 @@ from ..adapters.tailchat import (
     TailchatClient,
 )
 from ..pacing import AnswerBudget
+from .render import meta_of, needs_bot
 from .store import MessageStore
 
 log = logging.getLogger("tgm.tailchat.messages")
 
 Credentials = Callable[[str], Awaitable[tuple[AppCredentials, dict[str, Any]]]]
+BotUserId = Callable[[str], Awaitable[str]]
 
 
 def _now() -> datetime:
@@ -86,6 +92,7 @@ class MessageService:
         store: MessageStore,
         client: TailchatClient,
         credentials: Credentials,
+        bot_user_id: BotUserId,
         budget: AnswerBudget,
         *,
         memory_days: int,
@@ -93,6 +100,7 @@ class MessageService:
         self.store = store
         self.client = client
         self.credentials = credentials
+        self.bot_user_id = bot_user_id
         self.budget = budget
         self.memory = timedelta(days=memory_days)
 
@@ -109,7 +117,8 @@ class MessageService:
         if req.group_id:
             body["groupId"] = req.group_id
         meta: dict[str, Any] = {}
-        if meta:
+        if req.markup is not None:
+            meta = meta_of(req.markup, await self._bot_for(req.app_id, req.markup))
             body["meta"] = meta
         msg = await self._message(creds, SEND_MESSAGE, body)
         await self._remember(req.app_id, msg, meta)
@@ -122,11 +131,17 @@ class MessageService:
         body: dict[str, Any] = {"messageId": req.message_id}
         if req.text is not None:
             body["content"] = req.text
-        meta: dict[str, Any] | None = None
+        kept = dict(known.get("meta") or {}) if known is not None else None
+        meta: dict[str, Any] | None = kept
         if req.clear_markup:
             meta = {}
-        elif known is not None:
-            meta = dict(known.get("meta") or {})
+        elif req.markup is not None:
+            if req.text is None and known is not None:
+                try:
+                    req.markup.check_text(str(known.get("content") or ""))
+                except ValueError as exc:
+                    raise Invalid(f"markup: {exc}") from None
+            meta = meta_of(req.markup, await self._bot_for(req.app_id, req.markup), keep=kept)
         if meta is not None:
             body["meta"] = meta
         msg = await self._message(creds, EDIT_MESSAGE, body)
@@ -169,6 +184,10 @@ class MessageService:
                 self.budget.give_back(req.app_id)
             raise
         return cmd.CallbackAnswered(app_id=req.app_id, trace_id=req.trace_id)
+
+    async def _bot_for(self, app_id: str, markup: MessageMarkup) -> str | None:
+        """The bot's user id when the markup has actions that call it back (their `params.botId`)."""
+        return await self.bot_user_id(app_id) if needs_bot(markup) else None
 
     async def forget_app(self, app_id: str) -> int:
         self.budget.forget(app_id)
