@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tgm_fakes import tailchat as tc
 from tgm_fakes.common import LoopbackServer
+from tgm_testing.procs import wait_for
 
 pytestmark = [pytest.mark.component, pytest.mark.timeout(30)]
 
@@ -119,6 +120,31 @@ def test_receive_all_group_messages_sends_the_inbox_like_body(
     world.apps[tc.DEFAULT_APP_ID].bot["allowGroup"] = False
     people.post("/group-message", json={"userId": tc.BOB_ID, "content": "again"})
     assert hook.received == []
+
+
+def test_a_receive_all_bot_hears_its_own_group_messages_and_mentions_reach_bots(
+    bot: httpx.Client, hook: Webhook, world: tc.TailchatWorld
+) -> None:
+    # The server's receive-all forwarder checks no author: the bot's own message comes back.
+    world.apps[tc.DEFAULT_APP_ID].bot["receiveAllGroupMessages"] = True
+    sent = bot.post(
+        "/sendMessage", json={"converseId": tc.GROUP_CONVERSE_ID, "groupId": tc.GROUP_ID, "content": "mine"}
+    )
+    got = wait_for(lambda: hook.received, message="the bot's own group message as inbox")
+    assert got[0]["body"]["payload"]["messageAuthor"] == tc.BOT_USER_ID
+    assert got[0]["body"]["payload"]["messageId"] == sent.json()["data"]["_id"]
+    # A bot's message mentioning another bot reaches that bot's app with the whole inbox document.
+    hook.received.clear()
+    world.apps[tc.DEFAULT_APP_ID].bot["receiveAllGroupMessages"] = False
+    other = world.add_app("Other", callbackUrl=hook.url)
+    world.groups[tc.GROUP_ID].members.append(other.bot_user_id)
+    meta = {"mentions": [other.bot_user_id]}
+    bot.post(
+        "/sendMessage",
+        json={"converseId": tc.GROUP_CONVERSE_ID, "groupId": tc.GROUP_ID, "content": "hey", "meta": meta},
+    )
+    got = wait_for(lambda: hook.received, message="the mention of the other bot")
+    assert got[0]["body"]["userId"] == other.bot_user_id and "_id" in got[0]["body"]
 
 
 def test_dm_inbox_both_shapes_and_e2ee(people: httpx.Client, hook: Webhook) -> None:

@@ -500,6 +500,7 @@ def test_commands_version_sha1_etag_scopes_and_not_modified(bot: httpx.Client) -
     # The seed shows W/"cmds-12"; the server's ETag is the sha1 hex of JSON.stringify(commands).
     etag = hashlib.sha1(json.dumps(scoped, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
     meta = data(bot.post("/app/getBotCommandMeta", json={"appId": tc.DEFAULT_APP_ID}))
+    # The seed shows updatedAt as an ISO string; the server stores Date.now(), milliseconds.
     assert meta["version"] == 1 and meta["etag"] == etag and isinstance(meta["updatedAt"], int)
     default = data(
         bot.post("/app/getBotCommandsByScope", json={"appId": tc.DEFAULT_APP_ID, "scopeType": "default"})
@@ -605,6 +606,19 @@ def test_commands_version_sha1_etag_scopes_and_not_modified(bot: httpx.Client) -
         ).hexdigest(),
     }
     error(bot.post("/app/getBotCommands", json={"appId": "ffffffffff"}), 500, "Not found openapp")
+
+
+def test_command_read_cache_can_be_switched_off_in_the_fake(
+    bot: httpx.Client, server: LoopbackServer
+) -> None:
+    world: tc.TailchatWorld = server.app.state.world
+    data(bot.post("/app/setAppBotInfo", json={"fieldName": "commands", "fieldValue": SEED_COMMANDS}))
+    read = {"appId": tc.DEFAULT_APP_ID, "scopeType": "default"}
+    first = data(bot.post("/app/getBotCommandsByScope", json=read))
+    assert "commands" in data(bot.post("/app/getBotCommandsByScope", json={**read, "ifEtag": first["etag"]}))
+    world.features["commandReadCache"] = False
+    again = data(bot.post("/app/getBotCommandsByScope", json={**read, "ifEtag": first["etag"]}))
+    assert again == {"appId": tc.DEFAULT_APP_ID, "notModified": True, "version": 1, "etag": first["etag"]}
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,12 @@ What it models:
   as they come;
 - the server's quirks a client must live with: command reads are cached (1 h, cleared when the
   commands change) by appId (and scope) only, so `ifVersion`/`ifEtag` are answered from the first
-  read's cache — a client must compare `version` itself; a failed answerCallbackQuery does not
+  read's cache — a client must compare `version` itself (a test can switch the cache off with
+  `POST /_fake/tailchat/features {"commandReadCache": false}`, a fake-only switch); a failed answerCallbackQuery does not
   consume the traceId;
-- callbacks to the app's `callbackUrl` (`callbacks.py`): `inbox` (mention in a group, DM, all
-  group messages), `dm.start`, `buttonCallback`, with `X-TC-Payload-Type`, unsigned, unretried,
-  without a timeout.
+- callbacks to the app's `callbackUrl` (`callbacks.py`, `inbox.py`): `inbox` (mention in a group,
+  DM, all group messages — the bot's own included, as the server checks no author), `dm.start`,
+  `buttonCallback`, with `X-TC-Payload-Type`, unsigned, unretried, without a timeout.
 
 What it leaves out: the WebSocket (TailProto) API and `X-Token` logins (an `X-Token` is 401
 INVALID_TOKEN), i18n of messages (Chinese defaults as in the code), reactions/recall, the owner's
@@ -48,6 +49,7 @@ from starlette.routing import Route
 from ..common import FakeState, FaultMiddleware, control_routes
 from . import openapi, users
 from .callbacks import CallbackSender, Delivery
+from .inbox import Inbox
 from .world import (
     ALICE_ID,
     BOB_ID,
@@ -100,7 +102,11 @@ def build(
     world = world or TailchatWorld()
     state = state or FakeState()
     sender = sender or CallbackSender()
-    routes: list[Route] = [*openapi.routes(world), *users.routes(world, sender), *control_routes(state)]
+    routes: list[Route] = [
+        *openapi.routes(world, Inbox(world, sender)),
+        *users.routes(world, sender),
+        *control_routes(state),
+    ]
     app = Starlette(
         routes=routes, middleware=[Middleware(FaultMiddleware, state=state, error_body=error_body)]
     )

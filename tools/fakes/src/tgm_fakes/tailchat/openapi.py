@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .inbox import Inbox
 from .world import TailchatWorld, TcApp, TcError, js_json, plain
 
 BODY_LIMIT = 1024 * 1024
@@ -72,7 +73,7 @@ def validate(params: dict[str, Any], rules: dict[str, Rule], string_items: tuple
         raise TcError(422, "ValidationError", "Parameters validation error!", "VALIDATION_ERROR", errors)
 
 
-def routes(world: TailchatWorld) -> list[Route]:
+def routes(world: TailchatWorld, inbox: Inbox) -> list[Route]:
     def endpoint(
         rules: dict[str, Rule], action: Action, string_items: tuple[str, ...] = ()
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -116,7 +117,7 @@ def routes(world: TailchatWorld) -> list[Route]:
         return world.users[app.bot_user_id].public()
 
     def send_message(app: TcApp, p: dict[str, Any]) -> Any:
-        return world.post_message(
+        message = world.post_message(
             app.bot_user_id,
             p["converseId"],
             p["content"],
@@ -124,6 +125,9 @@ def routes(world: TailchatWorld) -> list[Route]:
             p.get("plain"),
             p.get("meta"),
         )
+        if message.get("groupId"):
+            inbox.group_message(message, p.get("plain"))  # fire and forget, as the server does
+        return message
 
     def edit_message(app: TcApp, p: dict[str, Any]) -> Any:
         return world.edit_message(app.bot_user_id, p["messageId"], p.get("content"), p.get("meta"))

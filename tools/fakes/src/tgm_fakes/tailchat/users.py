@@ -45,6 +45,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .callbacks import CallbackSender, Delivery
+from .inbox import Inbox
 from .world import (
     BOT_USER_ID,
     DEEP_LINK,
@@ -56,7 +57,6 @@ from .world import (
     TailchatWorld,
     TcApp,
     TcError,
-    iso,
     plain,
 )
 
@@ -79,6 +79,7 @@ class People:
 
     def __init__(self, world: TailchatWorld, sender: CallbackSender) -> None:
         self.world, self.sender = world, sender
+        self.inbox = Inbox(world, sender)
 
     def _human(self, user_id: str) -> None:
         user = self.world.users.get(user_id)
@@ -90,34 +91,6 @@ class People:
         if app is None:
             raise BadRequest(f"no openapi bot {bot_user_id!r}")
         return app
-
-    def _inbox(self, bot_app: TcApp, payload: dict[str, Any], whole: bool) -> Delivery:
-        body: dict[str, Any] = {"userId": bot_app.bot_user_id, "type": "message", "payload": payload}
-        if whole:
-            now = iso(self.world.now())
-            body = {
-                "_id": self.world.new_id(),
-                **body,
-                "readed": False,
-                "createdAt": now,
-                "updatedAt": now,
-                "__v": 0,
-            }
-        return self.sender.send(bot_app, "inbox", body)
-
-    @staticmethod
-    def _snippet(
-        message: dict[str, Any], plain_text: str | None, e2ee: bool, group_id: str | None
-    ) -> dict[str, Any]:
-        payload = {
-            "groupId": group_id,
-            "converseId": message["converseId"],
-            "messageId": message["_id"],
-            "messageAuthor": message["author"],
-            "messageSnippet": "加密消息" if e2ee else message["content"],
-            "messagePlainContent": None if e2ee else plain_text,
-        }
-        return {k: v for k, v in payload.items() if v is not None}
 
     def group_message(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[Delivery]]:
         world = self.world
@@ -137,20 +110,7 @@ class People:
             meta["e2ee"] = True
         plain_text = body.get("plain")
         message = world.post_message(user_id, converse_id, content, group_id, plain_text, meta)
-        sent = []
-        payload = self._snippet(message, plain_text, e2ee, group_id)
-        for mentioned in mentions:
-            user = world.users.get(str(mentioned))
-            app = world.app_of_bot(user.id) if user and user.type == "openapiBot" else None
-            if app is not None:
-                sent.append(self._inbox(app, payload, whole=True))
-        for member in group.members:
-            app = world.app_of_bot(member)
-            if app is None or member in mentions:
-                continue
-            if app.bot.get("receiveAllGroupMessages") and app.bot.get("allowGroup") is not False:
-                sent.append(self._inbox(app, payload, whole=False))
-        return message, sent
+        return message, self.inbox.group_message(message, plain_text)
 
     def dm(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[Delivery]]:
         world = self.world
@@ -190,7 +150,7 @@ class People:
                 start_payload["params"] = {"text": arg}
             sent.append(self._dm_start(app, start_payload))
         if not (start and from_button and typed_start):
-            sent.append(self._inbox(app, self._snippet(message, plain_text, e2ee, None), whole=True))
+            sent.append(self.inbox.deliver(app, Inbox.payload(message, plain_text), whole=True))
         return message, sent
 
     def _dm_start(self, app: TcApp, p: dict[str, Any]) -> Delivery:

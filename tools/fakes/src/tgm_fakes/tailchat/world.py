@@ -306,7 +306,9 @@ class TailchatWorld:
         self.messages: dict[str, dict[str, Any]] = {}
         self.deleted: list[dict[str, Any]] = []
         self.answers: list[CallbackAnswer] = []
-        self.features: dict[str, Any] = {"botDmStartFromTyped": False}
+        # botDmStartFromTyped is the server's feature flag; commandReadCache is a switch of the fake only
+        # (the server always caches command reads).
+        self.features: dict[str, Any] = {"botDmStartFromTyped": False, "commandReadCache": True}
         self._ids = itertools.count(1)
         for uid, name in ((OWNER_USER_ID, "owner"), (ALICE_ID, "Alice"), (BOB_ID, "Bob")):
             self.users[uid] = TcUser(uid, name, email=f"{name.lower()}@example.com")
@@ -736,7 +738,7 @@ class TailchatWorld:
         """openapi.app.getBotCommands, cached by appId alone for 1 h (ifVersion/ifEtag are not in
         the key, so a cached answer is returned whatever they say) until the commands change."""
         key = f"getBotCommands:{app_id}"
-        cached = self.cache.get(key)
+        cached = self.cache.get(key) if self.features.get("commandReadCache") else None
         if cached is not None:
             return cached
         app = self._command_app(app_id)
@@ -753,7 +755,7 @@ class TailchatWorld:
         """openapi.app.getBotCommandsByScope: the commands of exactly that scope (chat/chat_member
         matched on chat_id/user_id), cached by appId, scopeType, chatId and userId."""
         key = f"getBotCommandsByScope:{app_id}|{scope_type}|{chat_id}|{user_id}"
-        cached = self.cache.get(key)
+        cached = self.cache.get(key) if self.features.get("commandReadCache") else None
         if cached is not None:
             return cached
         app = self._command_app(app_id)
