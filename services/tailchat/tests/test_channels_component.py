@@ -6,12 +6,14 @@ app's authentication problem, an unreachable server is UNAVAILABLE."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import httpx
 import pytest
 from bson import json_util
 from tgm_contracts.commands import channels as cmd
+from tgm_runtime import SecretBox
 from tgm_runtime.testing import RuntimeClient
 
 from .conftest import APP_ID, BOT_ID, SECRET, MockTailchat, err, register_payload
@@ -211,3 +213,15 @@ async def test_rotate_sets_the_callback_url_and_remove_forgets_everything(
     assert await db["tailchat_apps"].count_documents({}) == 0
     assert await db["tailchat_messages"].count_documents({}) == 0
     await err(client, cmd.RemoveTailchatApp, {"appId": APP_ID}, "NOT_FOUND")
+
+
+async def test_a_secret_the_master_keys_cannot_open_is_a_clear_conflict(client: RuntimeClient) -> None:
+    await registered(client)
+    other = SecretBox(os.urandom(32))
+    await client.runtime.db["tailchat_apps"].update_one(
+        {"_id": APP_ID}, {"$set": {"secret_enc": other.encrypt(SECRET, context=APP_ID)}}
+    )
+    error = await err(client, cmd.CheckTailchatApp, {"appId": APP_ID}, "CONFLICT")
+    assert "register the app again" in error["message"] and SECRET not in json.dumps(error)
+    long_answer = {"appId": APP_ID, "traceId": "t", "userId": "u1", "text": "😀" * 101}  # 202 UTF-16 units
+    await err(client, cmd.AnswerCallback, long_answer, "VALIDATION_ERROR")

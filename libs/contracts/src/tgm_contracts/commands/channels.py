@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..base import Ack, Empty, HttpUrlStr, Request, Response
 from ..command import Command
 from ..enums import Domain, Role, Service
-from ..markup import MessageMarkup
+from ..markup import MessageMarkup, utf16_len
 from ..models.channels import (
     BotCommand,
     BotCommandView,
@@ -33,6 +33,8 @@ from ..models.channels import (
 
 T = Service.TAILCHAT
 CH = Domain.CHANNELS
+#: answerCallbackQuery refuses a longer text ("Text too long (max 200 characters)", JavaScript length).
+ANSWER_TEXT = 200
 
 # --- apps ----------------------------------------------------------------------------------------
 
@@ -346,8 +348,19 @@ class AnswerCallbackRequest(AppRef):
 
     trace_id: str = Field(min_length=1, max_length=200)
     user_id: TailchatId = Field(description="The user who pressed (the callback's messageAuthor).")
-    text: str = Field(min_length=1, max_length=200)
+    text: str = Field(
+        min_length=1, max_length=200, description="1-200 characters, counted in UTF-16 as the server does."
+    )
     show_alert: bool = False
+
+    @field_validator("text")
+    @classmethod
+    def _utf16(cls, value: str) -> str:
+        if utf16_len(value) > ANSWER_TEXT:
+            raise ValueError(
+                f"an answer is at most {ANSWER_TEXT} characters (UTF-16), not {utf16_len(value)}"
+            )
+        return value
 
 
 class CallbackAnswered(Response):

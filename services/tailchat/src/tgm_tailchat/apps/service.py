@@ -29,8 +29,9 @@ from tgm_contracts import ErrorCode
 from tgm_contracts.base import Ack
 from tgm_contracts.commands import channels as cmd
 from tgm_contracts.models.channels import BotCommandView, TailchatAppView
-from tgm_runtime import DomainError, NotFound, SecretBox
+from tgm_runtime import Conflict, DomainError, NotFound, SecretBox
 from tgm_runtime.routes import answers
+from tgm_runtime.secrets import SecretError
 
 from ..adapters.errors import TailchatError, malformed
 from ..adapters.tailchat import (
@@ -105,7 +106,14 @@ class AppService:
     async def credentials(self, app_id: str) -> tuple[AppCredentials, dict[str, Any]]:
         """The app's credentials (secret decrypted for this call) and its document; NOT_FOUND if none."""
         doc = await self._doc(app_id)
-        secret = self.secrets.decrypt(doc["secret_enc"], context=app_id)
+        try:
+            secret = self.secrets.decrypt(doc["secret_enc"], context=app_id)
+        except SecretError:
+            raise Conflict(
+                f"the secret of Tailchat app {app_id} cannot be decrypted with the configured master keys "
+                "(TGM_MASTER_KEY, TGM_PREVIOUS_MASTER_KEYS); register the app again",
+                {"appId": app_id},
+            ) from None
         return AppCredentials(doc["server_url"], app_id, secret), doc
 
     async def bot_user_id(self, app_id: str) -> str:
