@@ -101,29 +101,20 @@ def _fake_tailchat_server() -> Iterator[RunningFake]:
     server.stop()
 
 
-@pytest.fixture
-def fake_openai(_fake_openai_server: RunningFake) -> Iterator[RunningFake]:
-    _fake_openai_server.reset()
-    yield _fake_openai_server
-    _fake_openai_server.reset()
+def _fresh(name: str) -> Any:
+    """The `fake_<name>` fixture: the session's server of that fake, reset before and after a test."""
+
+    @pytest.fixture(name=f"fake_{name}")
+    def fresh(request: pytest.FixtureRequest) -> Iterator[RunningFake]:
+        running: RunningFake = request.getfixturevalue(f"_fake_{name}_server")
+        running.reset()
+        yield running
+        running.reset()
+
+    return fresh
 
 
-@pytest.fixture
-def fake_maiagent(_fake_maiagent_server: RunningFake) -> Iterator[RunningFake]:
-    _fake_maiagent_server.reset()
-    yield _fake_maiagent_server
-    _fake_maiagent_server.reset()
-
-
-@pytest.fixture
-def fake_dmflow(_fake_dmflow_server: RunningFake) -> Iterator[RunningFake]:
-    _fake_dmflow_server.reset()
-    yield _fake_dmflow_server
-    _fake_dmflow_server.reset()
-
-
-@pytest.fixture
-def fake_tailchat(_fake_tailchat_server: RunningFake) -> Iterator[RunningFake]:
-    _fake_tailchat_server.reset()
-    yield _fake_tailchat_server
-    _fake_tailchat_server.reset()
+fake_openai = _fresh("openai")
+fake_maiagent = _fresh("maiagent")
+fake_dmflow = _fresh("dmflow")
+fake_tailchat = _fresh("tailchat")

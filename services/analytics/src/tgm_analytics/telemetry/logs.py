@@ -166,8 +166,7 @@ class LogService:
             req.format,
             EXPORT_COLUMNS,
             rows,
-            name="logs",
-            sheet="logs",
+            name="logs",  # also the sheet's name
             truncated=truncated,
             role=ExportLogs.ROLE,
         )
