@@ -152,19 +152,11 @@ def test_sentiment_intent_and_stage():
 def test_templates_are_deterministic_under_a_seed_and_varied_without():
     def run(seed: int | None) -> list[str]:
         rng = random.Random(seed) if seed is not None else random.Random()
-        return T.welcome(
-            group="G", topic="tea", user=None, lang="en", style="friendly", count=3, max_chars=200, rng=rng
-        )
+        return T.welcome(T.Batch("en", "friendly", 3, 200, rng), group="G", topic="tea", user=None)
 
     assert run(1) == run(1) and run(1) != run(2)
     names = T.group_names(
-        keywords=["咖啡"],
-        topic=None,
-        lang="zh-CN",
-        style="friendly",
-        count=25,
-        max_chars=20,
-        rng=random.Random(3),
+        T.Batch("zh-CN", "friendly", 25, 20, random.Random(3)), keywords=["咖啡"], topic=None
     )
     assert len(set(names)) == 25 and all(len(n) <= 20 for n in names) and "俱乐部" in "".join(names)
 

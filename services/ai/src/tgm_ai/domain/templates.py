@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +89,20 @@ WELCOME: Any = PHRASES["WELCOME"]
 TOPIC_LINE: Any = PHRASES["TOPIC_LINE"]
 
 
-def welcome(
-    *,
-    group: str | None,
-    topic: str | None,
-    user: str | None,
-    lang: str,
-    style: str,
-    count: int,
-    max_chars: int,
-    rng: random.Random,
-) -> list[str]:
+@dataclass(frozen=True)
+class Batch:
+    """What every generator is asked for besides its subject: the language, the style, how many
+    texts, how long each may be, and the randomness (seeded for repeatable output)."""
+
+    lang: str
+    style: str
+    count: int
+    max_chars: int
+    rng: random.Random
+
+
+def welcome(batch: Batch, *, group: str | None, topic: str | None, user: str | None) -> list[str]:
+    lang, style, count, max_chars, rng = batch.lang, batch.style, batch.count, batch.max_chars, batch.rng
     bl = bank_lang(lang)
     group = group or ("our group" if bl == "en" else "本群")
     user_part = (f" {user}" if bl == "en" else user) if user else ""
@@ -123,16 +127,8 @@ NAME_PATTERNS: Any = PHRASES["NAME_PATTERNS"]
 NAME_PREFIX: Any = PHRASES["NAME_PREFIX"]
 
 
-def group_names(
-    *,
-    keywords: list[str],
-    topic: str | None,
-    lang: str,
-    style: str,
-    count: int,
-    max_chars: int,
-    rng: random.Random,
-) -> list[str]:
+def group_names(batch: Batch, *, keywords: list[str], topic: str | None) -> list[str]:
+    lang, style, count, max_chars, rng = batch.lang, batch.style, batch.count, batch.max_chars, batch.rng
     bl = bank_lang(lang)
     kws = [k.strip() for k in keywords if k.strip()] or ([topic] if topic else ["Group"])
     if bl == "en":
@@ -169,9 +165,8 @@ MESSAGE_BODIES: Any = PHRASES["MESSAGE_BODIES"]
 MESSAGE_CTAS: Any = PHRASES["MESSAGE_CTAS"]
 
 
-def messages(
-    *, topic: str, context: str | None, lang: str, style: str, count: int, max_chars: int, rng: random.Random
-) -> list[str]:
+def messages(batch: Batch, *, topic: str, context: str | None) -> list[str]:
+    lang, style, count, max_chars, rng = batch.lang, batch.style, batch.count, batch.max_chars, batch.rng
     bl = bank_lang(lang)
     ctx = shorten(context, 160) if context else ""
     if ctx and ctx[-1] not in ".!?。！？…":

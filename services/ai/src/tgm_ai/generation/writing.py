@@ -50,7 +50,7 @@ class WritingRequest(Protocol):
 
 
 #: A template writer of `domain.templates` with its own arguments bound (topic, group, keywords…).
-TemplateWriter = Callable[..., list[str]]
+TemplateWriter = Callable[[templates.Batch], list[str]]
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class TextWriter:
             usage = Usage(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
             return Written(items, name, r.model, usage, round((time.perf_counter() - t0) * 1000, 2))
         rng = random.Random(req.seed) if req.seed is not None else random.Random()
-        items = local(lang=lang, style=req.style, count=req.count, max_chars=req.max_chars, rng=rng)
+        items = local(templates.Batch(lang, req.style, req.count, req.max_chars, rng))
         if sink is not None:
             for i, x in enumerate(items):
                 await sink(x + ("\n" if i < len(items) - 1 else ""))
