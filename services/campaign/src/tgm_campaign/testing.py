@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tgm_contracts import ErrorCode, Service
+from tgm_contracts import rpc_session as rpc
 from tgm_contracts.base import Page, utcnow
 from tgm_contracts.commands.accounts import AccountPage, GetAccounts, GetAccountsRequest
 from tgm_contracts.commands.telegram_ops import (
@@ -47,23 +48,9 @@ from tgm_contracts.models.session import (
     CreatedGroupView,
     GroupMemberView,
 )
-from tgm_contracts.rpc_session import (
-    AccountBriefs,
-    DescribeAccounts,
-    DescribeAccountsRequest,
-    PickAccounts,
-    PickAccountsRequest,
-    PickedAccounts,
-    ResolvedPeer,
-    ResolvePeer,
-    ResolvePeerRequest,
-    Send,
-    SendRequest,
-    SendResult,
-)
 from tgm_runtime import CallContext, DomainError, RuntimeSettings, ServiceRuntime
 
-Deliver = Callable[[str, SendRequest], Awaitable[tuple[int, int]]]
+Deliver = Callable[[str, rpc.SendRequest], Awaitable[tuple[int, int]]]
 """(account id, request) -> (Telegram message id, peer id)."""
 
 
@@ -187,7 +174,7 @@ class FakeFleet:
         self.clock = clock
         self.publish_sent = publish_sent
         self.deliveries: list[Delivery] = []
-        self.record: dict[str, SendResult] = {}
+        self.record: dict[str, rpc.SendResult] = {}
         self.attempts: list[tuple[str, str, str]] = []  # (account, job id, outcome)
         self.faults: deque[Fault] = deque()
         self.violations: list[dict[str, Any]] = []
@@ -220,7 +207,7 @@ class FakeFleet:
     async def serve(self, account_id: str) -> None:
         if account_id not in self._subs:
             self._subs[account_id] = await self.rt.serve_account(
-                account_id, {"send": (Send, self._send), "resolve-peer": (ResolvePeer, self._resolve)}
+                account_id, {"send": (rpc.Send, self._send), "resolve-peer": (rpc.ResolvePeer, self._resolve)}
             )
             self.accounts[account_id].served = True
 
@@ -248,8 +235,8 @@ class FakeFleet:
     # --- the calls --------------------------------------------------------------------------------
 
     def _register(self) -> None:
-        @self.rt.rpc(PickAccounts)
-        async def pick(req: PickAccountsRequest, ctx: CallContext) -> PickedAccounts:
+        @self.rt.rpc(rpc.PickAccounts)
+        async def pick(req: rpc.PickAccountsRequest, ctx: CallContext) -> rpc.PickedAccounts:
             found = []
             for a in self.accounts.values():
                 if a.state is not AccountState.ACTIVE or not a.served:
@@ -274,11 +261,13 @@ class FakeFleet:
                 found.append(a)
             used = {a.id: sum(1 for d in self.deliveries if d.account_id == a.id) for a in found}
             found.sort(key=lambda a: used[a.id])
-            return PickedAccounts(accounts=[self._brief(a) for a in found[: req.count]], available=len(found))
+            return rpc.PickedAccounts(
+                accounts=[self._brief(a) for a in found[: req.count]], available=len(found)
+            )
 
-        @self.rt.rpc(DescribeAccounts)
-        async def describe(req: DescribeAccountsRequest, ctx: CallContext) -> AccountBriefs:
-            return AccountBriefs(
+        @self.rt.rpc(rpc.DescribeAccounts)
+        async def describe(req: rpc.DescribeAccountsRequest, ctx: CallContext) -> rpc.AccountBriefs:
+            return rpc.AccountBriefs(
                 accounts=[self._brief(self.accounts[i]) for i in req.account_ids if i in self.accounts],
                 missing=[i for i in req.account_ids if i not in self.accounts],
             )
@@ -379,11 +368,13 @@ class FakeFleet:
             )
             return JoinGroupResult(account_id=acct.id, chat=view, already_member=already)
 
-    async def _resolve(self, req: ResolvePeerRequest, ctx: CallContext) -> ResolvedPeer:
+    async def _resolve(self, req: rpc.ResolvePeerRequest, ctx: CallContext) -> rpc.ResolvedPeer:
         chat = next((c for c in self.chats if c.known_as(req.peer)), None)
         if chat is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"no peer {req.peer}")
-        return ResolvedPeer(peer_id=chat.chat_id, kind="supergroup", username=chat.username, title=chat.title)
+        return rpc.ResolvedPeer(
+            peer_id=chat.chat_id, kind="supergroup", username=chat.username, title=chat.title
+        )
 
     @staticmethod
     def _shown(a: FleetAccount) -> dict[str, Any]:
@@ -432,7 +423,7 @@ class FakeFleet:
                 self.violations.append({"rule": rule.name, "account": account, "peer": peer, "at": now})
             q.append(now)
 
-    async def _send(self, req: SendRequest, ctx: CallContext) -> SendResult:
+    async def _send(self, req: rpc.SendRequest, ctx: CallContext) -> rpc.SendResult:
         account = ctx.subject.split(".")[2]
         if account not in self.accounts or self.accounts[account].state is not AccountState.ACTIVE:
             raise DomainError(ErrorCode.CONFLICT, f"account {account} is not active")
@@ -465,7 +456,7 @@ class FakeFleet:
             message_id, peer_id = await self.deliver(account, req)
         else:
             message_id, peer_id = next(self._ids), peer_id_of(req.peer)
-        result = SendResult(
+        result = rpc.SendResult(
             account_id=account,
             job_id=req.job_id,
             message_id=message_id,
