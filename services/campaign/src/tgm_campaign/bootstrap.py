@@ -41,6 +41,7 @@ from .automation.service import AutomationService
 from .automation.store import AutomationStores
 from .automation.system_status import SystemStatusService
 from .collaboration import handlers as collaboration_handlers
+from .collaboration.deps import Collaborators
 from .collaboration.library import RoleLibrary
 from .collaboration.service import CollaborationService
 from .collaboration.store import CollaborationStores
@@ -215,14 +216,11 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
         )
         collab = CollaborationStores.of(db)
         library = RoleLibrary(collab, stores, call, emit, clock)
-        collaboration = CollaborationService(
-            collab, library, stores, queue, control, leads, monitoring, call, emit, clock, rules, compliance
-        )
+        collaborators = Collaborators(collab, library, stores, queue, control, monitoring, call, emit, clock)
+        collaboration = CollaborationService(collaborators, leads, rules, compliance)
         automation.start_scenario = collaboration.start_for  # trigger rules' start_scenario action
         triggers.missing_scenarios = collaboration.missing_scenarios
-        swarms = SwarmService(
-            collab, library, stores, queue, monitoring, call, emit, clock, control, zone=triggers.zone
-        )
+        swarms = SwarmService(collaborators, zone=triggers.zone)
         return CampaignApp(
             queue=queue,
             control=control,

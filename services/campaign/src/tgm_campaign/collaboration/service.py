@@ -75,21 +75,15 @@ from tgm_contracts.rpc_session import DescribeAccounts, DescribeAccountsRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 from tgm_runtime.routes import answers, hears
 
-from ..automation.monitoring_service import MonitoringService
-from ..automation.ports import Call, Emit
 from ..crm.leads import LeadService
 from ..messaging import templates
-from ..messaging.clock import Clock, aware, epoch, utc
+from ..messaging.clock import aware, epoch, utc
 from ..messaging.compliance import reason_of
 from ..messaging.compliance_service import ComplianceService
-from ..messaging.queue_control import QueueControl
 from ..messaging.rules import Rules
-from ..messaging.service import QueueService
 from ..messaging.store import TERMINAL
-from ..messaging.stores import MessagingStores
 from . import script_engine as eng
-from .library import RoleLibrary
-from .store import CollaborationStores
+from .deps import Collaborators, UsesCollaborators
 
 log = logging.getLogger("tgm.campaign.collaboration.runs")
 
@@ -168,30 +162,20 @@ def run_view(doc: Mapping[str, Any]) -> cmd.CollaborationRunView:
     )
 
 
-class CollaborationService:
+class CollaborationService(UsesCollaborators):
     def __init__(
         self,
-        stores: CollaborationStores,
-        library: RoleLibrary,
-        messaging: MessagingStores,
-        queue: QueueService,
-        control: QueueControl,
+        deps: Collaborators,
         leads: LeadService,
-        monitoring: MonitoringService,
-        call: Call,
-        emit: Emit,
-        clock: Clock,
         rules: Rules | None = None,
         compliance: ComplianceService | None = None,
     ) -> None:
-        self.stores, self.library, self.messaging, self.queue = stores, library, messaging, queue
-        self.control, self.leads, self.monitoring = control, leads, monitoring
-        self.call, self.emit, self.clock = call, emit, clock
-        self.rules, self.compliance = rules, compliance
-        self.runs = stores.runs
+        super().__init__(deps)
+        self.leads, self.rules, self.compliance = leads, rules, compliance
+        self.runs = self.stores.runs
         self.owner = "collab-" + uuid.uuid4().hex[:12]
         self._checked_at = 0.0
-        monitoring.also_watch(self.runs.active_chat_ids)
+        self.monitoring.also_watch(self.runs.active_chat_ids)
         self._chats: tuple[float, set[int]] | None = None  # chats of active runs, for the hot path
 
     # --- start ------------------------------------------------------------------------------------

@@ -71,18 +71,12 @@ from tgm_contracts.rpc_session import ResolvePeer, ResolvePeerRequest
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound, Unavailable
 from tgm_runtime.routes import answers, hears
 
-from ..automation.monitoring_service import MonitoringService
-from ..automation.ports import Call, Emit
 from ..automation.rule_service import GeneralZone, sender_variables
 from ..automation.service import GROUP_KINDS, literal
-from ..messaging.clock import Clock, aware, utc
-from ..messaging.queue_control import QueueControl
-from ..messaging.service import QueueService
-from ..messaging.stores import MessagingStores
+from ..messaging.clock import aware, utc
 from ..messaging.templates import MAX_MESSAGE
 from . import turns
-from .library import RoleLibrary
-from .store import CollaborationStores
+from .deps import Collaborators, UsesCollaborators
 
 log = logging.getLogger("tgm.campaign.collaboration.swarms")
 
@@ -146,30 +140,17 @@ def typing_seconds(text: str, chars_per_minute: int) -> float:
     return min(TYPING_MAX, len(text) * 60.0 / max(1, chars_per_minute))
 
 
-class SwarmService:
-    def __init__(
-        self,
-        stores: CollaborationStores,
-        library: RoleLibrary,
-        messaging: MessagingStores,
-        queue: QueueService,
-        monitoring: MonitoringService,
-        call: Call,
-        emit: Emit,
-        clock: Clock,
-        control: QueueControl | None = None,
-        zone: GeneralZone | None = None,
-    ) -> None:
-        self.stores, self.library, self.messaging, self.queue = stores, library, messaging, queue
-        self.monitoring, self.call, self.emit, self.clock = monitoring, call, emit, clock
-        # stop cancels the answers still waiting; activeHours without a zone are general.timezone
-        self.control, self.zone = control, zone
+class SwarmService(UsesCollaborators):
+    def __init__(self, deps: Collaborators, zone: GeneralZone | None = None) -> None:
+        super().__init__(deps)
+        # activeHours without a zone are general.timezone
+        self.zone = zone
         # groups (and their keyword sets' matcher) are automation's: reached through monitoring's
-        self.groups = monitoring.groups
+        self.groups = self.monitoring.groups
         self.owner = "swarms-" + uuid.uuid4().hex[:12]
         self._fleet: tuple[float, dict[str, tuple[int | None, str | None]]] | None = None
         self._running: tuple[float, dict[int, str]] | None = None
-        monitoring.also_watch(self.watched_chats)
+        self.monitoring.also_watch(self.watched_chats)
 
     async def watched_chats(self) -> set[int]:
         """The chats of running swarms (tg-session publishes their messages)."""
@@ -283,7 +264,7 @@ class SwarmService:
         stopped = await self.stores.swarms.stop(doc["_id"], utc(self.clock()), reason, by)
         if stopped is None:
             return None
-        if self.control is not None and reason != "script_finished":
+        if reason != "script_finished":
             # stopped or ended: an answer still waiting (its typing time) is not sent; a finished
             # script's last line was just queued and goes out
             cancelled = await self.control.cancel_campaign(doc["_id"], f"swarm {reason}")
