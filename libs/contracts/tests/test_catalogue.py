@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
 ROOT = Path(__file__).resolve().parents[3]
 ROW = re.compile(r"^\|\s*(\S+)\s*\|\s*(\S+)\s*\|\s*`([a-z0-9-]+)`\s*\|")
-#: A row of the "channels (not seed commands)" section: command first, then owner, domain, least role.
+#: A row of a "(not seed commands)" section: command first, then owner, domain, least role.
 CHANNEL_ROW = re.compile(r"^\|\s*`([a-z0-9-]+)`\s*\|\s*(\S+)\s*\|\s*(\S+)\s*\|\s*(\S+)\s*\|")
 
 
@@ -55,13 +55,16 @@ def test_every_command_is_declared_with_its_owner_and_domain() -> None:
 
 
 def test_channel_commands_are_listed_as_not_seed_commands() -> None:
+    # Every command that is not the seed's is in a "not seed commands" section of COMMANDS.md: the 11
+    # channels commands, and analytics' rebuild (issue 12).
     listed = channel_rows()
     declared = {c.NAME: c for c in REGISTRY.all() if not c.SEED}
-    assert set(listed) == set(declared) and len(declared) == 11
+    assert set(listed) == set(declared)
+    assert sum(1 for c in declared.values() if c.DOMAIN is Domain.CHANNELS) == 11
     for name, (owner, domain, role) in listed.items():
         cmd = declared[name]
         assert (cmd.OWNER.value, cmd.DOMAIN.value, cmd.ROLE.label) == (owner, domain, role), name
-        assert cmd.describe()["seed"] is False and cmd.DOMAIN is Domain.CHANNELS
+        assert cmd.describe()["seed"] is False
     assert all(c.describe()["seed"] is True for c in REGISTRY.seed())
 
 
