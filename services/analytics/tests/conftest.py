@@ -8,12 +8,15 @@
   bus add their subscribers to it before it starts).
 - `ok` / `err`: call a command and return `data`, or assert the error code.
 - `eventually`: wait for a condition instead of sleeping.
+- `RealBus` (integration tests): runtimes on the real `nats_server` and `mongo_server` with a database
+  prefix of their own, stopped and their databases dropped at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,6 +24,7 @@ import pytest
 from tgm_analytics.app import Runtime
 from tgm_analytics.bootstrap import build
 from tgm_contracts.events import Event
+from tgm_runtime import RuntimeSettings
 from tgm_runtime.testing import RuntimeClient, runtime_client
 
 
@@ -66,3 +70,42 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+class RealBus:
+    """Settings for runtimes on a real nats-server and database (one prefix per test); `close()` stops
+    the runtimes started through `start` (last first) and drops the prefix's databases."""
+
+    def __init__(self, nats_server: Any, mongo_server: Any, data_dir: Any, tag: str) -> None:
+        self.nats_server, self.mongo_server, self.data_dir = nats_server, mongo_server, data_dir
+        self.prefix = f"{tag}{uuid.uuid4().hex[:8]}_"
+        self.started: list[Any] = []
+
+    def settings(self, name: str) -> RuntimeSettings:
+        return RuntimeSettings(
+            nats_url=self.nats_server.url,
+            mongodb_uri=self.mongo_server.uri,
+            database_prefix=self.prefix,
+            data_dir=self.data_dir,
+            replica_id=f"{name}-{uuid.uuid4().hex[:4]}",
+        )
+
+    async def start(self, *runtimes: Any) -> None:
+        for rt in runtimes:
+            await rt.start()
+            self.started.append(rt)
+
+    async def stop(self, rt: Any) -> None:
+        await rt.stop()
+        self.started.remove(rt)
+
+    async def close(self) -> None:
+        for rt in reversed(self.started):
+            await rt.stop()
+        client = self.mongo_server.client()
+        try:
+            for name in client.list_database_names():
+                if name.startswith(self.prefix):
+                    client.drop_database(name)
+        finally:
+            client.close()

@@ -12,6 +12,7 @@ from tgm_runtime import ServiceRuntime
 
 from .alerts.probe import ServiceProbe
 from .alerts.service import AlertService
+from .rebuild.service import Rebuild
 from .reports.service import ReportService
 from .retention import Retention
 from .stats.queries import StatsQueries
@@ -27,6 +28,8 @@ class AnalyticsApp:
     stats: StatsQueries
     ingest: Ingest
     stats_retention: Retention
+    #: The recount after a restore and on demand (rebuild-analytics, get-analytics-rebuild).
+    rebuild: Rebuild
     #: Alert rules, get/dismiss/clear-alerts, and the probe of every other service.
     alerts: AlertService
     probe: ServiceProbe

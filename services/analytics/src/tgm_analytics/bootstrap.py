@@ -3,6 +3,8 @@ the four domains' handlers and the background jobs (retention sweeps, the servic
 scheduler). Nothing is built at import: tests build as many runtimes as they like.
 
 - `stats`: every event of every service (TGM_EVENTS) folded into counted facts; the six statistics.
+- `rebuild`: the recount of those facts from TGM_EVENTS and of account states from tg-session, after a
+  restore and on demand (rebuild/service.py).
 - `reports`: `export-report` and `schedule-report` (cron or interval, stored reports, deliveries).
 - `alerts`: alert rules over the same events and a probe of every service; get/dismiss/clear-alerts.
 - `telemetry`: the logs and performance samples every service ships (TGM_TELEMETRY); get-logs,
@@ -24,6 +26,11 @@ from .alerts.service import AlertService, rule_settings_from
 from .alerts.store import AlertStore
 from .app import AnalyticsApp, Runtime
 from .migrations import MIGRATIONS
+from .rebuild import handlers as rebuild_handlers
+from .rebuild.accounts import FleetRecord
+from .rebuild.service import Rebuild
+from .rebuild.store import RebuildStore
+from .rebuild.stream import EventReplay
 from .reports import handlers as reports_handlers
 from .reports.adapters import Deliverer, send_via
 from .reports.builders import ReportSources
@@ -45,7 +52,7 @@ from .telemetry.store import LogStore, PerfStore
 
 
 def build(settings: AnalyticsSettings | None = None) -> Runtime:
-    """A runtime serving the 15 analytics commands (tests pass settings with their own RuntimeSettings)."""
+    """A runtime serving the 15 analytics commands and the 2 rebuild ones (tests pass settings with their own RuntimeSettings)."""
     settings = settings or AnalyticsSettings()
     runtime = Runtime(Service.ANALYTICS, __version__, migrations=MIGRATIONS, settings=settings.runtime)
 
@@ -53,7 +60,7 @@ def build(settings: AnalyticsSettings | None = None) -> Runtime:
         return _app(runtime, settings)
 
     runtime.provide(make_app)
-    for domain in (stats_handlers, reports_handlers, alerts_handlers, telemetry_handlers):
+    for domain in (stats_handlers, rebuild_handlers, reports_handlers, alerts_handlers, telemetry_handlers):
         domain.register(runtime)
     _jobs(runtime, settings)
     return runtime
@@ -102,11 +109,26 @@ def _app(runtime: Runtime, settings: AnalyticsSettings) -> AnalyticsApp:
         keep=settings.reports_keep,
         exports=exports,
     )
+    ingest = Ingest(facts)
+
+    async def refresh_span() -> None:
+        await stats.refresh_span()
+
+    rebuild = Rebuild(
+        facts,
+        ingest,
+        EventReplay(runtime.js),
+        FleetRecord(runtime.call),
+        RebuildStore(db),
+        runtime.spawn,
+        after=refresh_span,
+    )
     return AnalyticsApp(
         stats=stats,
-        ingest=Ingest(facts),
+        ingest=ingest,
         # The facts' span decides how long windows are read (queries.SCAN_FRACTION): look it up after.
         stats_retention=Retention("stats", event_retention_days, sweep_facts, after=stats.refresh_span),
+        rebuild=rebuild,
         alerts=alerts,
         probe=ServiceProbe(
             alerts,
@@ -138,8 +160,9 @@ def _jobs(runtime: Runtime, settings: AnalyticsSettings) -> None:
 
     @runtime.on_restore
     async def _restored(rt: object) -> None:
+        # What was counted since the backup is recounted (rebuild/service.py); the span after it.
         runtime.app.stats.forget_span()
-        runtime.spawn(runtime.app.stats.refresh_span(), "stats-span")
+        await runtime.app.rebuild.after_restore()
 
     if settings.probe_seconds > 0:
 

@@ -165,6 +165,29 @@ class FactStore:
         """The state as of `at` (the event's `stateAt`); an older change never overwrites a newer one."""
         await _set_if_newer(self.db[ACCOUNTS], account_id, "state_at", at, {"state": state})
 
+    async def account_as_recorded(
+        self, account_id: str, state: str, telegram_id: int | None, asked_at: datetime
+    ) -> None:
+        """tg-session's record of an account, read at `asked_at`, replaces the projected state unless
+        an event newer than the question already changed it (its `stateAt` after `asked_at`). The state
+        is stamped `asked_at`, so an older event replayed or redelivered later cannot undo it."""
+        values: dict[str, Any] = {"state": state}
+        if telegram_id is not None:
+            values["tg"] = telegram_id
+        await _set_if_newer(self.db[ACCOUNTS], account_id, "state_at", asked_at, values)
+
+    async def accounts_gone(self, kept: Iterable[str], asked_at: datetime) -> int:
+        """Accounts the projection knows and tg-session's record (read at `asked_at`) does not: removed
+        as of `asked_at` (one added later still counts: its `added_at` is newer)."""
+        done = await self.db[ACCOUNTS].update_many(
+            {"_id": {"$nin": sorted(kept)}}, {"$max": {"removed_at": asked_at}}
+        )
+        return int(done.modified_count)
+
+    async def newest_fact_time(self) -> datetime | None:
+        last = await self.facts.find_one({}, {"t": 1}, sort=[("t", -1)])
+        return last["t"] if last else None
+
     async def fleet_user(self, account_id: str, telegram_id: int) -> None:
         """The account's own Telegram user id (one of the fleet's users)."""
         await self.db[ACCOUNTS].update_one({"_id": account_id}, {"$set": {"tg": telegram_id}}, upsert=True)

@@ -1,0 +1,1 @@
+"""Recounting analytics after a restore (and on demand): see service.py."""
