@@ -88,10 +88,75 @@ def test_requests_reject_unknown_fields_with_field_errors() -> None:
     from pydantic import ValidationError
 
     for cmd in REGISTRY.all():
+        confirm = {"confirm": True} if cmd.destructive() else {}
         with pytest.raises(ValidationError) as info:
-            cmd.Request.model_validate({"definitelyNotAField": 1})
+            cmd.Request.model_validate({"definitelyNotAField": 1, **confirm})
         errors = info.value.errors()
         assert any(e["loc"][-1] == "definitelyNotAField" or e["type"] == "missing" for e in errors)
+
+
+#: The commands the confirm rule names (`tgm_contracts.base`): bulk erasures, replacing the database,
+#: ending an account's Telegram session, stopping the system.
+DESTRUCTIVE = {
+    "ai-memory-clear",
+    "bulk-delete-accounts",
+    "clear-alerts",
+    "clear-knowledge",
+    "clear-logs",
+    "clear-queue",
+    "graceful-shutdown",
+    "logout-account",
+    "remove-account",
+    "reset-settings",
+    "restore-database",
+}
+
+#: The least valid payload of each, besides `confirm`.
+_BASE = {
+    "ai-memory-clear": {"accountId": "acc1"},
+    "bulk-delete-accounts": {"accountIds": ["acc1"]},
+    "clear-logs": {"all": True},
+    "logout-account": {"accountId": "acc1"},
+    "remove-account": {"accountId": "acc1"},
+    "restore-database": {"backupId": "b1"},
+}
+
+
+def test_destructive_commands_are_exactly_the_confirmed_ones() -> None:
+    assert {c.NAME for c in REGISTRY.all() if c.destructive()} == DESTRUCTIVE
+    for cmd in REGISTRY.all():
+        assert cmd.describe()["destructive"] is (cmd.NAME in DESTRUCTIVE), cmd.NAME
+
+
+@pytest.mark.parametrize("name", sorted(DESTRUCTIVE))
+def test_destructive_commands_refuse_without_confirm_and_run_with_it(name: str) -> None:
+    from pydantic import ValidationError
+    from tgm_contracts import invalid_payload_message
+
+    cmd = REGISTRY.get(name)
+    assert cmd is not None
+    base = _BASE.get(name, {})
+    for refused in ({}, {"confirm": False}, {"confirm": "true"}, {"confirm": 1}):
+        with pytest.raises(ValidationError) as info:
+            cmd.parse({**base, **refused})
+        message = invalid_payload_message(name, info.value)
+        assert message.startswith(f"{name} ") and message.endswith(": send confirm: true to go ahead")
+        assert message == cmd.Request.refusal()  # type: ignore[attr-defined]
+    req = cmd.parse({**base, "confirm": True})
+    assert req.wire()["confirm"] is True
+    schema = cmd.Request.model_json_schema()
+    assert "confirm" in schema["required"] and schema["properties"]["confirm"]["const"] is True
+
+
+def test_other_payload_errors_keep_the_generic_message() -> None:
+    from pydantic import ValidationError
+    from tgm_contracts import invalid_payload_message
+
+    cmd = REGISTRY.get("clear-logs")
+    assert cmd is not None
+    with pytest.raises(ValidationError) as info:
+        cmd.parse({"confirm": True})  # no cut given
+    assert invalid_payload_message("clear-logs", info.value) == "invalid payload for clear-logs"
 
 
 def test_committed_schemas_are_fresh_and_compatible() -> None:

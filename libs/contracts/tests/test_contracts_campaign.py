@@ -73,7 +73,8 @@ def _fail(name: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
     cmd = REGISTRY.get(name)
     assert cmd is not None, name
     with pytest.raises(ValidationError) as exc:
-        cmd.parse(payload)
+        # destructive commands are confirmed here: these cases are about the other fields
+        cmd.parse({"confirm": True, **payload} if cmd.destructive() else payload)
     return validation_details(exc.value)
 
 

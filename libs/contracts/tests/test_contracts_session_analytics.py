@@ -36,7 +36,8 @@ def _errors(cmd_name: str, payload: dict) -> list[dict]:
     cmd = REGISTRY.get(cmd_name)
     assert cmd is not None, cmd_name
     with pytest.raises(ValidationError) as info:
-        cmd.parse(payload)
+        # destructive commands are confirmed here: these cases are about the other fields
+        cmd.parse({"confirm": True, **payload} if cmd.destructive() else payload)
     return validation_details(info.value)
 
 
@@ -307,8 +308,8 @@ def test_stats_window_defaults_and_naive_times() -> None:
 
 def test_clear_logs_cutoff() -> None:
     now = datetime(2026, 3, 1, tzinfo=UTC)
-    assert AN.ClearLogsRequest(keep_days=7).cutoff(now) == now - timedelta(days=7)
-    assert AN.ClearLogsRequest(all=True).cutoff(now) is None
+    assert AN.ClearLogsRequest(keep_days=7, confirm=True).cutoff(now) == now - timedelta(days=7)
+    assert AN.ClearLogsRequest(all=True, confirm=True).cutoff(now) is None
 
 
 def test_send_request_content_rules() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import Field, ValidationError
 from tgm_contracts import ACCOUNT_RPCS, REGISTRY, RPCS
-from tgm_contracts.base import INT64_MAX, INT64_MIN, HttpUrlStr, Request, Response
+from tgm_contracts.base import INT64_MAX, INT64_MIN, Confirmed, HttpUrlStr, Request, Response
 from tgm_contracts.models.analytics import ReportRecipientInput
 from tgm_contracts.schemas import generate
 
@@ -61,10 +61,13 @@ def _request_models() -> Iterator[tuple[str, type[Request]]]:
 
 
 def _fails_at(model: type[Request], field: str, value: Any) -> bool:
+    confirmed = issubclass(model, Confirmed)
     try:
-        model.model_validate({field: value})
+        # a destructive request is confirmed, so its other fields are reached (`confirm` has its own test)
+        model.model_validate({"confirm": True, field: value} if confirmed else {field: value})
     except ValidationError as exc:
-        return any(err["loc"][:1] == (field,) for err in exc.errors())
+        whole = confirmed and field == "confirm"
+        return any(err["loc"][:1] == (field,) or (whole and err["loc"] == ()) for err in exc.errors())
     return False
 
 

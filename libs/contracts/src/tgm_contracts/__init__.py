@@ -13,8 +13,17 @@ from . import events_session as _events_session  # noqa: F401
 from . import events_system as _events_system  # noqa: F401
 from . import rpc_session as _rpc_session  # noqa: F401
 from . import subjects, telemetry
-from .base import Ack, Empty, Page, PageRequest, Request, Response, WireModel
-from .command import ACCOUNT_RPCS, REGISTRY, RPCS, AccountRpc, Command, Rpc, validation_details
+from .base import Ack, Confirmed, Empty, Page, PageRequest, Request, Response, WireModel
+from .command import (
+    ACCOUNT_RPCS,
+    REGISTRY,
+    RPCS,
+    AccountRpc,
+    Command,
+    Rpc,
+    invalid_payload_message,
+    validation_details,
+)
 from .enums import BACKEND_SERVICES, HTTP_STATUS, Domain, ErrorCode, Role, Service
 from .envelope import Headers
 from .events import EVENTS, Event
@@ -29,6 +38,7 @@ __all__ = [
     "AccountRpc",
     "Ack",
     "Command",
+    "Confirmed",
     "Domain",
     "Empty",
     "ErrorCode",
@@ -42,6 +52,7 @@ __all__ = [
     "Rpc",
     "Service",
     "WireModel",
+    "invalid_payload_message",
     "subjects",
     "telemetry",
     "validation_details",

@@ -13,6 +13,16 @@ Every contract model is storage-safe by construction (`WireModel.__get_pydantic_
 
 URL fields use `HttpUrlStr` (below): a `str` that must parse as an absolute http(s) URL with a host and no
 whitespace or control characters.
+
+Destructive commands take `confirm: true` (`Confirmed`, below). The rule: a command needs it when it
+erases many records at once (`clear-queue`, `clear-logs`, `clear-alerts`, `clear-knowledge`,
+`reset-settings`, `ai-memory-clear`, `bulk-delete-accounts`), replaces the database (`restore-database`),
+ends an account's Telegram session (`remove-account`, `logout-account`), or stops the whole system
+(`graceful-shutdown`). A bare call, a typo or a replayed empty body must not do that; the refusal names
+what the command destroys. Single-record deletes of things an operator made (a template, a rule, a
+keyword set, a lead, an API credential) do not: they are one at a time, name the record by id, and are
+in the audit log, so a mistake is small, visible and can be made again by hand. The catalogue shows
+`"destructive": true` for every command whose request is `Confirmed`.
 """
 
 from __future__ import annotations
@@ -20,12 +30,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 from pydantic_core import core_schema as cs
 
 INT64_MIN = -(2**63)
@@ -211,6 +221,42 @@ class Request(WireModel):
     """A command's payload. Unknown fields are an error, so typos never pass silently."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+#: The error `type` of a refused destructive call without `confirm: true` (see `Confirmed`).
+CONFIRM_REQUIRED = "confirm_required"
+
+
+class Confirmed(Request):
+    """The request of a destructive command (the rule is in the module docstring): `confirm: true` is
+    required, and anything else is refused with a message naming what the command destroys.
+
+    A subclass says what that is in `DESTROYS` (a phrase after the command's name: "deletes every
+    waiting job of the scope"); the command binds its name when it is declared (`Command`), so the
+    message reads "clear-queue deletes every waiting job of the scope: send confirm: true to go ahead".
+    """
+
+    #: What the command destroys, as a verb phrase; every subclass sets it.
+    DESTROYS: ClassVar[str] = ""
+    #: The command this request belongs to; set by `Command.__init_subclass__`.
+    COMMAND: ClassVar[str] = ""
+
+    confirm: Literal[True] = Field(
+        description="Must be true: this command destroys data or sessions and never runs on a bare call.",
+    )
+
+    @classmethod
+    def refusal(cls) -> str:
+        """The message of a call without `confirm: true`."""
+        return f"{cls.COMMAND or cls.__name__} {cls.DESTROYS}: send confirm: true to go ahead"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _confirmed(cls, data: Any) -> Any:
+        # Before the fields, so a bare call gets this one message, not "field required" and others.
+        if isinstance(data, Mapping) and data.get("confirm") is not True:
+            raise PydanticCustomError(CONFIRM_REQUIRED, cls.refusal())
+        return data
 
 
 class Response(WireModel):

@@ -10,6 +10,10 @@ major version and its request/response models::
 Handlers subscribe with ``AddAccount.SUBJECT``; the gateway builds its routing table from
 ``REGISTRY``. No subject string is typed anywhere else.
 
+Destructive commands (the rule is in `base.py`'s docstring) take a `Confirmed` request; the catalogue
+shows `describe()["destructive"]`, and `invalid_payload_message` makes the refusal of a call without
+`confirm: true` the envelope's message (the gateway and every service use it).
+
 Commands the seed does not have (the `channels` domain: Tailchat) say ``seed=False``; the catalogue
 shows it (`describe()["seed"]`) and `REGISTRY.seed()` lists the seed's own.
 """
@@ -21,6 +25,7 @@ from typing import Any, ClassVar, NotRequired, TypedDict, Unpack
 from pydantic import BaseModel, ValidationError
 
 from . import subjects
+from .base import CONFIRM_REQUIRED, Confirmed
 from .base import Request as RequestModel
 from .enums import Domain, Role, Service
 
@@ -64,12 +69,19 @@ class Command:
         cls.TIMEOUT = timeout
         cls.SEED = seed
         cls.SUBJECT = subjects.command(owner, name, version)
+        if issubclass(request, Confirmed):
+            _bind_confirmed(request, name)
         REGISTRY.register(cls)
 
     @classmethod
     def parse(cls, payload: Any) -> RequestModel:
         """Validate a payload; raises pydantic.ValidationError."""
         return cls.Request.model_validate(payload if payload is not None else {})
+
+    @classmethod
+    def destructive(cls) -> bool:
+        """True when the command runs only with `confirm: true` (its request is `Confirmed`)."""
+        return issubclass(cls.Request, Confirmed)
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
@@ -81,8 +93,26 @@ class Command:
             "version": cls.VERSION,
             "subject": cls.SUBJECT,
             "seed": cls.SEED,
+            "destructive": cls.destructive(),
             "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
         }
+
+
+def _bind_confirmed(request: type[Confirmed], name: str) -> None:
+    if not request.DESTROYS:
+        raise TypeError(f"{request.__name__} is Confirmed but does not say what {name} DESTROYS")
+    if request.COMMAND and name != request.COMMAND:
+        raise TypeError(f"{request.__name__} is the confirmed request of {request.COMMAND}, not {name}")
+    request.COMMAND = name
+
+
+def invalid_payload_message(name: str, exc: ValidationError) -> str:
+    """The message of a refused payload: the refusal of a destructive call without `confirm: true`
+    (it names what the command destroys), else "invalid payload for <name>"."""
+    for err in exc.errors(include_url=False, include_input=False):
+        if err["type"] == CONFIRM_REQUIRED:
+            return str(err["msg"])
+    return f"invalid payload for {name}"
 
 
 class CommandRegistry:
@@ -200,5 +230,6 @@ __all__ = [
     "Command",
     "CommandRegistry",
     "Rpc",
+    "invalid_payload_message",
     "validation_details",
 ]

@@ -42,7 +42,6 @@ from .base import Ack, HttpUrlStr, Page, Request, Response
 from .command import AccountRpc, Rpc
 from .commands.accounts import (
     AccountStatusReport,
-    LogoutAccountRequest,
     QrImageFormat,
     SiteCode,
     UpdateAccountDataRequest,
@@ -339,8 +338,8 @@ class Reload(AccountRpc, name="reload", request=ReloadRequest, response=Ack):
     """The account's stored session, proxy, device or credential changed: reconnect with them."""
 
 
-class Logout(AccountRpc, name="logout", request=LogoutAccountRequest, response=Ack):
-    """logout-account, run by the holder: log out at Telegram, then drop the live client."""
+class Logout(AccountRpc, name="logout", request=AccountSelector, response=Ack):
+    """logout-account (already confirmed), run by the holder: log out at Telegram, then drop the live client."""
 
 
 # --- QR logins and credential scrapes, addressed by their own id -------------------------------------

@@ -46,6 +46,7 @@ from tgm_contracts import (
     Headers,
     Rpc,
     Service,
+    invalid_payload_message,
     streams,
     subjects,
     validation_details,
@@ -473,7 +474,7 @@ class ServiceRuntime(Generic[AppT]):
             try:
                 req = request.model_validate(payload)
             except ValidationError as exc:
-                raise Invalid(f"invalid payload for {name}", validation_details(exc)) from None
+                raise Invalid(invalid_payload_message(name, exc), validation_details(exc)) from None
             return _ok_bytes(_model(await fn(req, ctx), response))
         except DomainError as exc:
             outcome = exc.code.value

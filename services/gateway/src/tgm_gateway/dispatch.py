@@ -19,7 +19,14 @@ from nats.aio.client import Client
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
-from tgm_contracts import HTTP_STATUS, REGISTRY, Command, ErrorCode, validation_details
+from tgm_contracts import (
+    HTTP_STATUS,
+    REGISTRY,
+    Command,
+    ErrorCode,
+    invalid_payload_message,
+    validation_details,
+)
 from tgm_contracts import envelope as env
 from tgm_runtime import tracing
 from tgm_runtime.settings_store import SettingsStore
@@ -193,7 +200,7 @@ class Dispatcher:
         try:
             req = cmd.parse({**payload, **(extra or {})})
         except ValidationError as exc:
-            return await self._refused(cmd, f"invalid payload for {cmd.NAME}", validation_details(exc))
+            return await self._refused(cmd, invalid_payload_message(cmd.NAME, exc), validation_details(exc))
         data = cmd.Request.__pydantic_serializer__.to_json(req, by_alias=True, exclude_unset=True)
         headers = trace_headers(request_id, principal.key_id, principal.role.label)
         timeout = cmd.TIMEOUT or self._default_timeout()

@@ -11,11 +11,11 @@ words to show in the message), UNAVAILABLE (no replica holds the account).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from ..base import Ack, Empty, HttpUrlStr, Page, PageRequest, Request, Response, refuse_null
+from ..base import Ack, Confirmed, Empty, HttpUrlStr, Page, PageRequest, Request, Response, refuse_null
 from ..command import Command
 from ..enums import Domain, Role, Service
 from ..models.session import (
@@ -260,7 +260,9 @@ class SyncAccountInfo(
     """Pull the account's Telegram profile (id, names, username, bio, premium) and store it."""
 
 
-class RemoveAccountRequest(AccountSelector):
+class RemoveAccountRequest(Confirmed, AccountSelector):
+    DESTROYS: ClassVar[str] = "deletes the account and its stored session, and logs it out at Telegram"
+
     logout: bool = Field(
         True,
         description="Log the session out at Telegram first (best effort), so no live session is left behind.",
@@ -280,7 +282,11 @@ class RemoveAccount(
     """Remove an account and its stored session from the fleet; frees its proxy and credential slot."""
 
 
-class BulkDeleteAccountsRequest(Request):
+class BulkDeleteAccountsRequest(Confirmed):
+    DESTROYS: ClassVar[str] = (
+        "deletes every listed account with its stored session, and logs them out at Telegram"
+    )
+
     account_ids: AccountIds
     logout: bool = True
 
@@ -657,7 +663,9 @@ class SubmitTwoFactorPassword(
     """Finish a login that needs the 2FA password."""
 
 
-class LogoutAccountRequest(AccountSelector):
+class LogoutAccountRequest(Confirmed, AccountSelector):
+    DESTROYS: ClassVar[str] = "ends the account's Telegram session and deletes the stored session"
+
     keep_account: bool = Field(True, description="Keep the account (state `new`); false also removes it.")
 
 

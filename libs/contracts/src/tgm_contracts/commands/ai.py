@@ -8,11 +8,11 @@ response.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from ..base import Ack, Empty, HttpUrlStr, Request, Response
+from ..base import Ack, Confirmed, Empty, HttpUrlStr, Request, Response
 from ..command import Command
 from ..enums import Domain, Role, Service
 from ..models.ai import (
@@ -175,7 +175,9 @@ class RemoveKnowledge(
     """Remove knowledge items, or a document with its chunks; unknown ids are NOT_FOUND."""
 
 
-class ClearKnowledgeRequest(Request):
+class ClearKnowledgeRequest(Confirmed):
+    DESTROYS: ClassVar[str] = "deletes every knowledge item and document (of `scope`/`type` when given)"
+
     scope: Scope | None = Field(None, description="Only this scope; every scope when omitted.")
     type: KnowledgeType | None = Field(None, description="Only this type of item.")
 
@@ -689,7 +691,9 @@ class AiMemorySave(
     """Save facts, preferences, custom fields and tags about a user."""
 
 
-class MemoryClearRequest(Request):
+class MemoryClearRequest(Confirmed):
+    DESTROYS: ClassVar[str] = "forgets what the AI knows about the user, or about every user of the account"
+
     account_id: AccountId
     user_id: PeerId | None = Field(None, description="Every user of the account when omitted.")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from ..base import Ack, Page, PageRequest, Request, Response, TimeRange
+from ..base import Ack, Confirmed, Page, PageRequest, Request, Response, TimeRange
 from ..command import Command
 from ..enums import Domain, Role, Service
 from ..models.analytics import (
@@ -635,7 +635,9 @@ class DismissAlert(
     """Mark one alert handled; a new occurrence raises a new alert."""
 
 
-class ClearAlertsRequest(Request):
+class ClearAlertsRequest(Confirmed):
+    DESTROYS: ClassVar[str] = "deletes (or dismisses) every matching alert"
+
     mode: Literal["delete", "dismiss"] = Field(
         "delete", description="Delete matching alerts, or only dismiss them."
     )
@@ -734,8 +736,10 @@ class ExportLogs(
     """Export filtered logs as CSV, XLSX or JSON."""
 
 
-class ClearLogsRequest(Request):
+class ClearLogsRequest(Confirmed):
     """Say which logs go: older than `keepDays`, before a time, or `all`."""
+
+    DESTROYS: ClassVar[str] = "deletes every matching log entry"
 
     keep_days: int | None = Field(None, ge=0, le=3650, description="Keep the last N days; 0 keeps nothing.")
     before: datetime | None = None

@@ -9,11 +9,11 @@ Pacing, blacklists, opt-outs and per-recipient caps apply to every job alike.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from ..base import Ack, Id, Page, PageRequest, Request, Response
+from ..base import Ack, Confirmed, Id, Page, PageRequest, Request, Response
 from ..command import Command
 from ..enums import Domain, Role, Service
 from ..models.campaign import (
@@ -352,7 +352,9 @@ def _waiting_states() -> list[WaitingState]:
     return ["pending", "scheduled"]
 
 
-class ClearQueueRequest(QueueScope):
+class ClearQueueRequest(Confirmed, QueueScope):
+    DESTROYS: ClassVar[str] = "cancels every waiting job of the scope (the whole queue when none is given)"
+
     states: list[WaitingState] = Field(
         default_factory=_waiting_states,
         min_length=1,

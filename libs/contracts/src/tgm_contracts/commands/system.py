@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..base import Empty, Request, Response
+from ..base import Confirmed, Empty, Request, Response
 from ..command import Command
 from ..enums import Domain, Role, Service
 from ..settings import SettingsSection
@@ -64,7 +64,11 @@ class SaveSettings(
     """Validate and save changes to one or more sections; emits `settings-changed`."""
 
 
-class ResetSettingsRequest(Request):
+class ResetSettingsRequest(Confirmed):
+    DESTROYS: ClassVar[str] = (
+        "puts the settings (every section unless `sections` names some) back to their defaults"
+    )
+
     sections: list[str] | None = Field(None, description="Sections to reset to defaults; all when omitted.")
 
 
@@ -125,7 +129,9 @@ class GetInitialState(
     """What a console needs when it opens: settings, services' health and counts."""
 
 
-class GracefulShutdownRequest(Request):
+class GracefulShutdownRequest(Confirmed):
+    DESTROYS: ClassVar[str] = "stops every service of the system"
+
     include_gateway: bool = Field(True, description="Stop the gateway too once services have acknowledged.")
 
 
@@ -180,7 +186,9 @@ class BackupDatabase(
     """Every service dumps its own database; the gateway bundles them into one archive."""
 
 
-class RestoreDatabaseRequest(Request):
+class RestoreDatabaseRequest(Confirmed):
+    DESTROYS: ClassVar[str] = "replaces every service's database with the backup"
+
     backup_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
     wait: bool = True
 

@@ -502,9 +502,7 @@ class Accounts:
         logged_out = False
         if logout and doc.get("session_enc"):
             try:
-                await self.pool.call(
-                    Logout, doc["_id"], accounts_cmd.LogoutAccountRequest(account_id=doc["_id"])
-                )
+                await self.pool.call(Logout, doc["_id"], AccountSelector(account_id=doc["_id"]))
                 logged_out = True
             except DomainError:
                 logged_out = False  # best effort: the account is removed all the same

@@ -19,7 +19,13 @@ from tgm_contracts import ErrorCode
 from tgm_contracts.base import Ack, utcnow
 from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.events_session import AccountLoggedIn, LoginCodeSent, LoginFailed, LoginPasswordNeeded
-from tgm_contracts.models.session import AccountState, AccountView, LoginStep, TelegramProfile
+from tgm_contracts.models.session import (
+    AccountSelector,
+    AccountState,
+    AccountView,
+    LoginStep,
+    TelegramProfile,
+)
 from tgm_contracts.rpc_session import Logout
 from tgm_runtime import Conflict, DomainError, NotFound
 from tgm_runtime.routes import answers
@@ -384,14 +390,17 @@ class CodeLogin(AccountLogin):
         doc = await self.accounts.find(req)
         if doc.get("session_enc"):
             try:
-                await self.pool.call(Logout, doc["_id"], req)
+                await self.pool.call(Logout, doc["_id"], AccountSelector(account_id=doc["_id"]))
             except Conflict:
                 pass  # the session is unusable anyway (revoked, banned): forgetting it is the logout
         doc = await self.repos.accounts.get(doc["_id"]) or doc
         await self._forget_session(doc, "logged out")
         await self.repos.code_logins.delete(doc["_id"])
         if not req.keep_account:
-            await self.accounts.remove(accounts_cmd.RemoveAccountRequest(account_id=doc["_id"], logout=False))
+            # keepAccount=false was confirmed with the logout, so the removal it implies is too
+            await self.accounts.remove(
+                accounts_cmd.RemoveAccountRequest(account_id=doc["_id"], logout=False, confirm=True)
+            )
             doc = {**doc, "session_enc": None, "state": AccountState.NEW.value}
             return account_view(doc, holder=None)
         fresh = await self.repos.accounts.get(doc["_id"])
@@ -399,7 +408,7 @@ class CodeLogin(AccountLogin):
         return account_view(fresh, holder=None)
 
     @account_call(Logout)
-    async def logout_here(self, live: LiveAccount, req: accounts_cmd.LogoutAccountRequest) -> Ack:
+    async def logout_here(self, live: LiveAccount, req: AccountSelector) -> Ack:
         client = await self.pool.client_of(live)
         try:
             await client.log_out()
