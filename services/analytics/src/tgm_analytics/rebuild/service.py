@@ -31,6 +31,7 @@ replaced); `rebuild-analytics` while one runs is a conflict. Progress is in `get
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -111,6 +112,9 @@ class Rebuild:
         """Start the post-restore rebuild (cancelling one that runs over the replaced data)."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
+            # Wait for it to record its end, so it cannot overwrite the new run's status afterwards.
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         newest = await self.facts.newest_fact_time()
         return await self._begin("restore", newest - RESTORE_MARGIN if newest else None)
 
