@@ -127,7 +127,7 @@ function AccountList() {
                     disabled={action.busy}
                     onClick={() => {
                       if (!window.confirm(t("fleet.removeConfirm", { phone: a.phone }))) return;
-                      void action.run(() => api.call("remove-account", { accountId: a.id, logout: true }));
+                      void action.run(() => api.call("remove-account", { accountId: a.id, logout: true, confirm: true }));
                     }}
                   >
                     {t("fleet.remove")}

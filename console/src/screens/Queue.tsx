@@ -169,7 +169,7 @@ function QueueControls({ paused }: { paused: boolean }) {
           onClick={() => {
             if (!window.confirm(t("queue.clearConfirm"))) return;
             void action.run(async () => {
-              const r = await api.call("clear-queue", { scope: "all" });
+              const r = await api.call("clear-queue", { scope: "all", confirm: true });
               setNote(t("queue.cleared", { count: r.cancelled }));
             });
           }}

@@ -184,7 +184,7 @@ function Backups() {
                       type="button"
                       className="danger"
                       disabled={action.busy || running}
-                      onClick={() => window.confirm(t("system.restoreConfirm", { label: b.label ?? b.backupId })) && void action.run(() => api.call("restore-database", { backupId: b.backupId, wait: false }))}
+                      onClick={() => window.confirm(t("system.restoreConfirm", { label: b.label ?? b.backupId })) && void action.run(() => api.call("restore-database", { backupId: b.backupId, wait: false, confirm: true }))}
                     >
                       {t("system.restore")}
                     </button>

@@ -210,7 +210,7 @@ test("an admin backs up, restores, runs migrations, edits settings and manages k
   fireEvent.click(await screen.findByRole("button", { name: "Back up now" }));
   await waitFor(() => expect(gw.calls.find((c) => c.command === "backup-database")?.body).toMatchObject({ wait: false }));
   fireEvent.click(screen.getByRole("button", { name: "Restore" }));
-  await waitFor(() => expect(gw.calls.find((c) => c.command === "restore-database")?.body).toEqual({ backupId: "b1", wait: false }));
+  await waitFor(() => expect(gw.calls.find((c) => c.command === "restore-database")?.body).toEqual({ backupId: "b1", wait: false, confirm: true }));
   fireEvent.click(screen.getByRole("button", { name: "Run migrations" }));
   await waitFor(() => expect(gw.calls.some((c) => c.command === "run-migrations")).toBe(true));
   const values = document.querySelector('textarea[name="section-values"]') as HTMLTextAreaElement;

@@ -65,6 +65,24 @@ test("the task centre shows a failure's account, reason and retry time; pause fo
   expect(screen.queryByText("Send a message")).toBeNull();
 });
 
+test("an admin clears the queue only after the dialog, and the call carries confirm: true", async () => {
+  const status = {
+    paused: false, generatedAt: "2026-01-01T00:00:00Z", accounts: [], campaigns: [], pauses: [],
+    totals: { pending: 2, scheduled: 0, inFlight: 0, sent: 0, failed: 0, skipped: 0 }, jobs: { items: [] },
+  };
+  const gw = mount(<Queue />, "admin", {
+    "get-queue-status": status, "get-campaigns": { items: [] }, "get-accounts": { items: [] },
+    "clear-queue": { cancelled: 2, inFlightUntouched: 0 },
+  });
+  const clear = await screen.findByRole("button", { name: "Clear waiting jobs" });
+  window.confirm = () => false;
+  fireEvent.click(clear);
+  expect(gw.calls.some((c) => c.command === "clear-queue")).toBe(false);
+  window.confirm = () => true;
+  fireEvent.click(clear);
+  await waitFor(() => expect(gw.calls.find((c) => c.command === "clear-queue")?.body).toEqual({ scope: "all", confirm: true }));
+});
+
 test("the rule form becomes the contract's rule", () => {
   const rule = toRule({ ...EMPTY_RULE, name: " r ", keywordSetIds: ["s1"], action: "ai_reply", actionText: "be brief", cooldownSeconds: 60 });
   expect(rule).toMatchObject({

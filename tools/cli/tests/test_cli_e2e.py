@@ -113,6 +113,16 @@ def test_call_refuses_a_bad_payload_before_sending_and_names_the_field(tgm: Any,
     assert "give report" in both.stderr
 
 
+def test_call_of_a_destructive_command_needs_confirm_and_shows_the_gateways_refusal(
+    tgm: Any, gw: GatewayClient
+) -> None:
+    bare = tgm.run("call", "clear-logs", "before=2000-01-01T00:00:00Z")
+    assert bare.exit_code == Exit.VALIDATION, bare.stderr
+    assert "clear-logs deletes every matching log entry: send confirm: true to go ahead" in bare.stderr
+    done = tgm.run("call", "clear-logs", "before=2000-01-01T00:00:00Z", "confirm=true", "-o", "json")
+    assert done.exit_code == Exit.OK, done.stderr
+
+
 def test_call_exit_codes_for_unknown_missing_forbidden_and_unreachable(tgm: Any, gw: GatewayClient) -> None:
     unknown = tgm.run("call", "get-acounts")
     assert unknown.exit_code == Exit.NOT_FOUND and "did you mean get-accounts" in unknown.stderr

@@ -5,6 +5,11 @@ Subcommands: `login`/`logout`, `call` (any command, its payload checked against 
 first), `commands` (list, `describe`), `events` (live), and shortcuts: `accounts`, `queue`, `export`
 (writes the downloaded file) and `backup` (a progress bar fed by `backup-progress` events).
 Exit codes: `exits.Exit`. Shell completion: `tgm --install-completion`.
+
+Destructive commands (the catalogue's `destructive: true`: clear-*, reset-settings, restore-database,
+remove-/logout-account, …) need `confirm=true` like any client; `tgm call clear-logs all=true` without it
+is sent unchecked so the gateway's refusal, which says what the command would destroy, is what the
+operator reads. There are no dedicated destructive subcommands, so no `--yes` flag.
 """
 
 from __future__ import annotations
@@ -159,7 +164,10 @@ def _payload(gw: Gateway, command: str, json_source: str | None, pairs: list[str
     cat = registry.load(gw)
     while True:
         try:
-            validate(command, cat.get(command)["request"], payload)
+            spec = cat.get(command)
+            if spec.get("destructive") and isinstance(payload, dict) and payload.get("confirm") is not True:
+                return payload  # the gateway refuses it, naming what the command destroys
+            validate(command, spec["request"], payload)
             return payload
         except (ApiError, PayloadError):
             if cat.fresh:
