@@ -85,7 +85,7 @@ async def one_size(uri: str, n: int) -> None:
         )
 
         await fill(client, n)
-        reply_s, reply = await timed(client.call(C.ClearKnowledge, {}))
+        reply_s, reply = await timed(client.call(C.ClearKnowledge, {"confirm": True}))
         assert reply["ok"], reply
         drop_s, _ = await timed(_dropped(store))
         print(
@@ -94,7 +94,7 @@ async def one_size(uri: str, n: int) -> None:
         )
 
         await fill(client, n)
-        scoped_s, reply = await timed(client.call(C.ClearKnowledge, {"scope": "default"}))
+        scoped_s, reply = await timed(client.call(C.ClearKnowledge, {"confirm": True, "scope": "default"}))
         assert reply["ok"], reply
         print(
             f"{n:>6} chunks  clear-knowledge {{scope}} (half) {scoped_s * 1000:8.0f} ms  "

@@ -205,7 +205,7 @@ def test_all_26_ai_commands_answer_on_the_embedded_default(gw: GatewayClient) ->
     assert got["facts"][-1]["text"] == "Prefers email" and got["tags"] == ["vip"]
     assert got["preferences"] == {"contact": "email"} and got["fields"]["seats"] == 3
     assert gw.ok("ai-memory-get", {"accountId": "acc-other", "userId": "u2"})["fields"] == {}
-    assert gw.ok("ai-memory-clear", key)["affected"] == 1
+    assert gw.ok("ai-memory-clear", {**key, "confirm": True})["affected"] == 1
     cleared = gw.ok("ai-memory-get", key)
     assert cleared["fields"] == {} and cleared["facts"] == [] and cleared["turns"] == 0
 
@@ -278,9 +278,9 @@ def test_all_26_ai_commands_answer_on_the_embedded_default(gw: GatewayClient) ->
     assert gw.ok("get-knowledge-stats")["pendingCandidates"] == 1
 
     # --- clear: one scope, then everything
-    assert gw.ok("clear-knowledge", {"scope": "strategy:vip"})["affected"] == 1
+    assert gw.ok("clear-knowledge", {"confirm": True, "scope": "strategy:vip"})["affected"] == 1
     assert "strategy:vip" not in {x["scope"] for x in gw.ok("get-knowledge-stats")["scopes"]}
-    assert gw.ok("clear-knowledge")["affected"] >= 5
+    assert gw.ok("clear-knowledge", {"confirm": True})["affected"] >= 5
     empty = gw.ok("get-knowledge-stats")
     assert empty["totalItems"] == 0 and empty["documents"] == 0
     assert gw.ok("rag-search", {"query": "warranty"})["hits"] == []
@@ -357,7 +357,7 @@ def test_each_provider_answers_and_streams_over_sse(
     gw: GatewayClient, fakes: dict[str, Any], provider: str
 ) -> None:
     configure(gw, fakes, provider)
-    gw.ok("clear-knowledge")
+    gw.ok("clear-knowledge", {"confirm": True})
     gw.ok("add-knowledge", {"content": "Orders ship within 2 business days. Tracking links come by email."})
     question, expected = QUESTIONS[provider]
     payload = gen("acc-remote", f"peer-{provider}", question)

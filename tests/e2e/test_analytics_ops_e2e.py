@@ -163,7 +163,7 @@ def test_logs_performance_alerts_and_reports_through_the_gateway(stack: Stack, g
         export = gw.ok("export-logs", {"service": ["gateway"], "format": "csv", "maxRows": 50})
         assert 0 < export["rows"] <= 50
         before = {i["id"] for i in gw.ok("get-logs", {"service": ["gateway"], "limit": 50})["items"]}
-        cleared = gw.ok("clear-logs", {"all": True, "service": ["gateway"]})
+        cleared = gw.ok("clear-logs", {"confirm": True, "all": True, "service": ["gateway"]})
         assert cleared["affected"] >= len(before) > 0
         after = {i["id"] for i in gw.ok("get-logs", {"service": ["gateway"], "limit": 500})["items"]}
         assert not before & after  # (records still in flight may arrive after the clear)

@@ -186,7 +186,7 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
         assert "queued hello" not in delivered()
         gw.ok("resume-queue", {"scope": "account", "accountId": ids[1]})
         wait_until(lambda: delivered().count("queued hello") == 2, 60, "queued messages after resume")
-        cleared = gw.ok("clear-queue", {"scope": "account", "accountId": ids[0]})
+        cleared = gw.ok("clear-queue", {"confirm": True, "scope": "account", "accountId": ids[0]})
         assert cleared["cancelled"] == 1
         jobs = gw.ok("get-queue-status", {"includeJobs": True, "batchId": far["batchId"]})["jobs"]["items"]
         assert [j["state"] for j in jobs] == ["cancelled"]

@@ -198,7 +198,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "schedule-report": {"action": "delete", "scheduleId": MISSING},
     "track-user": {"userId": 990003},
     "untrack-user": {"userId": 990004},
-    # Destructive or slow with an empty payload: scoped to nothing, or to an id that does not exist.
+    # Destructive (confirmed by `payload`) or slow with an empty payload: scoped to nothing, or to an id that does not exist.
     "reset-settings": {"sections": ["e2e-no-such-section"]},
     "clear-knowledge": {"scope": "e2e-no-such-scope"},
     "clear-alerts": {"before": "2000-01-01T00:00:00Z"},
@@ -238,7 +238,9 @@ def stack(start_module_stack: Callable[..., Stack], module_emulator: EmulatorThr
 
 
 def payload(name: str) -> dict[str, Any]:
-    return PAYLOADS.get(name, {})
+    """The probe payload; destructive commands get `confirm: true` (the rule of `tgm_contracts.base`)."""
+    confirm = {"confirm": True} if command(name).destructive() else {}
+    return {**PAYLOADS.get(name, {}), **confirm}
 
 
 def command(name: str) -> type[Command]:

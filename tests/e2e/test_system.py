@@ -80,11 +80,11 @@ def test_backup_then_destructive_change_then_restore(gw: GatewayClient) -> None:
     assert backup["state"] == "completed", backup
     assert Path(backup["archive"]).exists()
 
-    assert gw.post("clear-knowledge").status_code == 200
-    gw.post("reset-settings")
+    assert gw.post("clear-knowledge", {"confirm": True}).status_code == 200
+    gw.post("reset-settings", {"confirm": True})
     assert gw.post("get-knowledge-stats").json()["data"]["totalItems"] == 0
 
-    restored = gw.post("restore-database", {"backupId": backup["backupId"]}).json()["data"]
+    restored = gw.post("restore-database", {"confirm": True, "backupId": backup["backupId"]}).json()["data"]
     assert restored["state"] == "completed", restored
     assert gw.post("get-knowledge-stats").json()["data"]["totalItems"] >= 1
     found = gw.post("search-knowledge", {"query": "opening hours"}).json()["data"]

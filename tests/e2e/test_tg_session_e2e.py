@@ -365,11 +365,11 @@ def test_all_54_commands_through_the_gateway(system: System, emulator: EmulatorT
     assert gw.ok("credential-cancel-scrape", {"scrapeId": third["scrapeId"]})["state"] == "cancelled"
 
     # Logout, removal.
-    assert gw.ok("logout-account", {"accountId": ivan})["hasSession"] is False
+    assert gw.ok("logout-account", {"confirm": True, "accountId": ivan})["hasSession"] is False
     assert emulator.do(world.sessions_of, users["ivan"]) == []
-    assert gw.ok("remove-account", {"accountId": ivan})["affected"] == 1
+    assert gw.ok("remove-account", {"confirm": True, "accountId": ivan})["affected"] == 1
     spare = gw.ok("add-account", {"phone": "+15550130009"})
-    assert gw.ok("bulk-delete-accounts", {"accountIds": [spare["id"]]})["affected"] == 1
+    assert gw.ok("bulk-delete-accounts", {"confirm": True, "accountIds": [spare["id"]]})["affected"] == 1
 
     ours = {c.NAME for c in REGISTRY.owned_by(Service.TG_SESSION)}
     earlier = {"get-extraction-status", "export-collected-users", "qr-login-status", "submit-2fa-password"}

@@ -55,7 +55,7 @@ async def test_full_clear_of_9000_chunks_leaves_nothing_on_any_replica(client, r
         hit = await ok(other, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"})
         assert hit["hits"], hit
 
-        ack = await ok(client, C.ClearKnowledge, {})
+        ack = await ok(client, C.ClearKnowledge, {"confirm": True})
         assert ack["affected"] == stats["totalItems"] + 2
 
         for c in (client, other):  # right after the reply, on both replicas
@@ -91,7 +91,7 @@ async def test_scoped_clear_removes_only_that_scope(client, runtime):
     await add_big(client, "default", "a", 3000)
     kept = await add_big(client, "other", "b", 200)
     total = (await ok(client, C.GetKnowledgeStats, {}))["totalItems"]
-    ack = await ok(client, C.ClearKnowledge, {"scope": "default"})
+    ack = await ok(client, C.ClearKnowledge, {"confirm": True, "scope": "default"})
     stats = await ok(client, C.GetKnowledgeStats, {})
     assert stats["totalItems"] == total - (ack["affected"] - 1) and stats["documents"] == 1
     assert {s["scope"] for s in stats["scopes"]} == {"other"}
@@ -115,7 +115,7 @@ async def test_a_crash_before_the_swap_changes_nothing(client, runtime, monkeypa
         raise ConnectionError("the process died here")
 
     monkeypatch.setattr(meta, "find_one_and_update", crash)
-    reply = await client.call(C.ClearKnowledge, {})
+    reply = await client.call(C.ClearKnowledge, {"confirm": True})
     assert not reply["ok"] and reply["error"]["code"] == "INTERNAL"
     monkeypatch.undo()
     assert await ok(client, C.GetKnowledgeStats, {}) == stats

@@ -229,9 +229,9 @@ async def test_memory_save_merge_replace_and_clear(client):
     m = await ok(client, C.AiMemorySave, {**key, "fields": {"only": True}, "mode": "replace"})
     assert m["fields"] == {"only": True} and m["tags"] == ["vip", "new"]
     await ok(client, C.AiMemorySave, {"accountId": "acc1", "userId": "u2", "summary": "other"})
-    assert (await ok(client, C.AiMemoryClear, key))["affected"] == 1
+    assert (await ok(client, C.AiMemoryClear, {**key, "confirm": True}))["affected"] == 1
     assert (await ok(client, C.AiMemoryGet, key))["fields"] == {}
-    assert (await ok(client, C.AiMemoryClear, {"accountId": "acc1"}))["affected"] == 1
+    assert (await ok(client, C.AiMemoryClear, {"confirm": True, "accountId": "acc1"}))["affected"] == 1
     await err(client, C.AiMemorySave, {**key, "fields": {"x": [1, 2]}}, "VALIDATION_ERROR")
 
 

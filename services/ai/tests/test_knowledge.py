@@ -73,10 +73,10 @@ async def test_remove_and_clear(client):
     res = await ok(client, C.SearchKnowledge, {"query": "運費怎麼算"})
     assert all(h["item"]["id"] not in ids[:2] for h in res["hits"])
     await ok(client, C.AddKnowledge, {"scope": "keep", "content": "Kept text."})
-    assert (await ok(client, C.ClearKnowledge, {"scope": "default"}))["affected"] == 2
+    assert (await ok(client, C.ClearKnowledge, {"confirm": True, "scope": "default"}))["affected"] == 2
     stats = await ok(client, C.GetKnowledgeStats, {})
     assert stats["totalItems"] == 1 and stats["scopes"][0]["scope"] == "keep"
-    assert (await ok(client, C.ClearKnowledge, {}))["affected"] == 1
+    assert (await ok(client, C.ClearKnowledge, {"confirm": True}))["affected"] == 1
     assert (await ok(client, C.GetKnowledgeStats, {}))["totalItems"] == 0
     await err(client, C.AddKnowledge, {"question": "only a question"}, "VALIDATION_ERROR")
 

@@ -165,7 +165,7 @@ async def test_maiagent_conversation_per_peer_citations_and_errors(client, fake_
     fake_maiagent.world.conversations.clear()
     e = await err(client, C.AiGenerateResponse, gen("again"), "VALIDATION_ERROR")
     assert "conversation" in e["message"] and e["details"]["upstreamStatus"] == 400
-    await ok(client, C.AiMemoryClear, {"accountId": "acc1", "userId": "peer7"})
+    await ok(client, C.AiMemoryClear, {"confirm": True, "accountId": "acc1", "userId": "peer7"})
     assert (await ok(client, C.AiGenerateResponse, gen("Pro plan price?")))["conversationId"]
     fake_maiagent.state.faults.set("401")
     e = await err(client, C.AiGenerateResponse, gen("x"), "UPSTREAM_AUTH")

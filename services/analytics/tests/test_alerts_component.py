@@ -192,16 +192,18 @@ async def test_list_filters_pagination_and_clear(client: RuntimeClient) -> None:
     for bad in ({"cursor": "not-a-cursor"}, {"level": ["loud"]}, {"limit": 0}, {"extra": 1}):
         reply = await client.call(GetAlerts, bad)
         assert reply["error"]["code"] == "VALIDATION_ERROR", bad
-    assert (await client.call(ClearAlerts, {"mode": "wipe"}))["error"]["code"] == "VALIDATION_ERROR"
+    assert (await client.call(ClearAlerts, {"confirm": True, "mode": "wipe"}))["error"][
+        "code"
+    ] == "VALIDATION_ERROR"
 
-    dismissed = await client.data(ClearAlerts, {"mode": "dismiss", "level": ["warning"]})
+    dismissed = await client.data(ClearAlerts, {"confirm": True, "mode": "dismiss", "level": ["warning"]})
     assert dismissed["affected"] == 4
     assert (await alerts(client, unresolvedOnly=True))["total"] == 6
     assert (await alerts(client))["unresolvedByLevel"] == {"error": 2, "critical": 4}
-    deleted = await client.data(ClearAlerts, {"dismissedOnly": True})
+    deleted = await client.data(ClearAlerts, {"confirm": True, "dismissedOnly": True})
     assert deleted["affected"] == 4 and (await alerts(client))["total"] == 6
     assert [c["affected"] for c in published("alerts-cleared")] == [4, 4]
-    gone = await client.data(ClearAlerts, {})
+    gone = await client.data(ClearAlerts, {"confirm": True})
     assert gone["affected"] == 6 and (await alerts(client))["total"] == 0
 
 

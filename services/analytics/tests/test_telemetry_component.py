@@ -212,7 +212,7 @@ async def test_bad_log_requests_are_refused(client: RuntimeClient) -> None:
         reply = await client.call(A.GetLogs, payload)
         assert reply["error"]["code"] == "VALIDATION_ERROR", payload
     for payload in ({}, {"all": True, "keepDays": 3}, {"keepDays": -1}):
-        reply = await client.call(A.ClearLogs, payload)
+        reply = await client.call(A.ClearLogs, {**payload, "confirm": True})
         assert reply["error"]["code"] == "VALIDATION_ERROR", payload
     # A malformed batch on the stream is dropped, not retried forever, and stores nothing.
     await client.broker.publish(
@@ -250,12 +250,14 @@ async def test_clear_logs_by_age_time_service_and_level(client: RuntimeClient) -
     await seed_logs(client)
     old = [record(10 + i, -86400 * 5, message=f"old {i}") for i in range(3)]
     await ship_logs(client, "tg-session", "ts-1", old)
-    assert (await ok(client, A.ClearLogs, {"keepDays": 2}))["affected"] == 3
-    assert (await ok(client, A.ClearLogs, {"all": True, "level": ["debug"]}))["affected"] == 1
-    cut = await ok(client, A.ClearLogs, {"before": at(15), "service": ["tg-session"]})
+    assert (await ok(client, A.ClearLogs, {"confirm": True, "keepDays": 2}))["affected"] == 3
+    assert (await ok(client, A.ClearLogs, {"confirm": True, "all": True, "level": ["debug"]}))[
+        "affected"
+    ] == 1
+    cut = await ok(client, A.ClearLogs, {"confirm": True, "before": at(15), "service": ["tg-session"]})
     assert cut["affected"] == 2  # t=0 and t=10 of tg-session; campaign's t=5 stays
     assert (await logs(client))["total"] == 3
-    assert (await ok(client, A.ClearLogs, {"all": True}))["affected"] == 3
+    assert (await ok(client, A.ClearLogs, {"confirm": True, "all": True}))["affected"] == 3
     assert (await logs(client))["total"] == 0
 
 

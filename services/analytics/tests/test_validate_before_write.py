@@ -28,8 +28,8 @@ async def bases(client: RuntimeClient) -> dict[str, dict[str, Any]]:
     """A valid payload of each command; a schedule exists for schedule-report to change."""
     saved = await ok(client, AN.ScheduleReport, {"name": "Daily", "report": "messages", "cron": "0 8 * * *"})
     return {
-        "clear-alerts": {"mode": "dismiss", "dismissedOnly": True, "level": ["info"]},
-        "clear-logs": {"keepDays": 30, "service": ["ai"]},
+        "clear-alerts": {"confirm": True, "mode": "dismiss", "dismissedOnly": True, "level": ["info"]},
+        "clear-logs": {"confirm": True, "keepDays": 30, "service": ["ai"]},
         "dismiss-alert": {"alertId": "al_missing", "note": "walk"},
         "export-logs": {"minLevel": "info", "service": ["ai"], **SPAN},
         "export-report": {"report": "messages", "format": "csv", **WINDOW},

@@ -51,5 +51,5 @@ async def test_templates_history_blacklist_and_errors_in_memory(rt, mongo_server
         assert [j["state"] for j in out["jobs"]] == ["skipped", "pending"] and out["jobs"][0][
             "reason"
         ] == "blacklisted"
-        cleared = await client.data(M.ClearQueue, {})
+        cleared = await client.data(M.ClearQueue, {"confirm": True})
         assert cleared["cancelled"] == 1

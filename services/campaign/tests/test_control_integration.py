@@ -47,7 +47,7 @@ async def test_pause_resume_and_clear_by_scope(campaign) -> None:
     assert [j["peer"] for j in status["jobs"]["items"]] == [400]
     assert status["campaigns"][0]["paused"] is True
     cleared = await campaign.data(
-        M.ClearQueue, {"scope": "campaign", "campaignId": "spring", "states": ["pending"]}
+        M.ClearQueue, {"confirm": True, "scope": "campaign", "campaignId": "spring", "states": ["pending"]}
     )
     assert cleared["cancelled"] == 3
     docs = await campaign.rt.db["jobs"].find({"campaign_id": "spring"}).to_list()
@@ -69,7 +69,7 @@ async def test_clear_never_touches_jobs_in_flight(campaign) -> None:
         {"text": "x", "recipients": [{"peer": 500 + i} for i in range(4)], "accountId": "acct0"},
     )
     await campaign.wait_jobs(lambda d: count_states(d)["in_flight"] == 1)
-    cleared = await campaign.data(M.ClearQueue, {"scope": "account", "accountId": "acct0"})
+    cleared = await campaign.data(M.ClearQueue, {"confirm": True, "scope": "account", "accountId": "acct0"})
     assert cleared == {"cancelled": 3, "inFlightUntouched": 1}
     docs = await campaign.wait_jobs(lambda d: count_states(d)["sent"] == 1)
     assert count_states(docs) == Counter({"sent": 1, "cancelled": 3})

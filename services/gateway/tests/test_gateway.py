@@ -75,6 +75,27 @@ async def test_bad_payload_is_422_with_field_details(system: System) -> None:
         assert r.status_code == 422
 
 
+async def test_a_destructive_command_runs_only_with_confirm(system: System) -> None:
+    async with system.client(system.admin_key) as c:
+        before = (await c.post("/api/v1/commands/get-settings", json={"sections": ["general"]})).json()[
+            "data"
+        ]
+        for body in ({}, {"sections": ["general"]}, {"sections": ["general"], "confirm": False}):
+            r = await c.post("/api/v1/commands/reset-settings", json=body)
+            assert r.status_code == 422, body
+            err = r.json()["error"]
+            assert err["code"] == "VALIDATION_ERROR"
+            assert err["message"].startswith("reset-settings puts the settings"), err
+            assert err["message"].endswith("send confirm: true to go ahead"), err
+        unchanged = (await c.post("/api/v1/commands/get-settings", json={"sections": ["general"]})).json()
+        assert unchanged["data"]["sections"] == before["sections"]  # nothing was reset, no version bumped
+        r = await c.post("/api/v1/commands/reset-settings", json={"sections": ["general"], "confirm": True})
+        assert r.status_code == 200, r.json()
+        listed = {e["command"]: e for e in (await c.get("/api/v1/commands")).json()["commands"]}
+        assert listed["reset-settings"]["destructive"] is True
+        assert listed["get-settings"]["destructive"] is False
+
+
 async def test_roles_are_enforced(system: System) -> None:
     viewer = await system.key(Role.VIEWER)
     operator = await system.key(Role.OPERATOR)
@@ -263,9 +284,9 @@ async def test_settings_are_versioned_and_validated(system: System) -> None:
         assert r.status_code == 422
         now = (await c.post("/api/v1/commands/get-settings", json={"sections": ["pacing"]})).json()["data"]
         assert now["settings"]["pacing"]["perAccountPerMinute"] == 12
-        reset = (await c.post("/api/v1/commands/reset-settings", json={"sections": ["pacing"]})).json()[
-            "data"
-        ]
+        reset = (
+            await c.post("/api/v1/commands/reset-settings", json={"confirm": True, "sections": ["pacing"]})
+        ).json()["data"]
         assert reset["settings"]["pacing"]["perAccountPerMinute"] == 20
 
 
@@ -320,8 +341,10 @@ async def test_backup_then_destroy_then_restore(system: System) -> None:
         }
         assert (system.data_dir / "backups" / f"{backup['backupId']}.tar").exists()
         # destroy: defaults again, and a key that did not exist at backup time
-        await c.post("/api/v1/commands/reset-settings", json={})
-        r = await c.post("/api/v1/commands/restore-database", json={"backupId": backup["backupId"]})
+        await c.post("/api/v1/commands/reset-settings", json={"confirm": True})
+        r = await c.post(
+            "/api/v1/commands/restore-database", json={"confirm": True, "backupId": backup["backupId"]}
+        )
         assert r.status_code == 200 and r.json()["data"]["state"] == "completed", r.json()
         got = (await c.post("/api/v1/commands/get-settings", json={"sections": ["compliance"]})).json()[
             "data"
@@ -329,9 +352,9 @@ async def test_backup_then_destroy_then_restore(system: System) -> None:
         assert got["settings"]["compliance"]["perRecipientDailyCap"] == 2
         status = (await c.post("/api/v1/commands/get-backup-status", json={})).json()["data"]["items"]
         assert {s["kind"] for s in status} >= {"backup", "restore"}
-        r = await c.post("/api/v1/commands/restore-database", json={"backupId": "nope"})
+        r = await c.post("/api/v1/commands/restore-database", json={"confirm": True, "backupId": "nope"})
         assert r.status_code == 404
-        r = await c.post("/api/v1/commands/restore-database", json={"backupId": "../etc"})
+        r = await c.post("/api/v1/commands/restore-database", json={"confirm": True, "backupId": "../etc"})
         assert r.status_code == 422
 
 

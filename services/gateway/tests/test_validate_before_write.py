@@ -30,12 +30,12 @@ pytestmark = [
 #: ones: its base is never sent).
 BASES: dict[str, dict[str, Any]] = {
     "save-settings": {"settings": {"general": {"language": "en"}}},
-    "reset-settings": {"sections": ["general"]},
+    "reset-settings": {"confirm": True, "sections": ["general"]},
     "get-settings": {"sections": ["general"]},
     "get-backup-status": {"limit": 5},
     "backup-database": {"label": "walk", "wait": True},
-    "restore-database": {"backupId": "no-such-backup", "wait": True},
-    "graceful-shutdown": {"includeGateway": False},
+    "restore-database": {"confirm": True, "backupId": "no-such-backup", "wait": True},
+    "graceful-shutdown": {"confirm": True, "includeGateway": False},
 }
 
 

@@ -82,12 +82,14 @@ async def test_settings_groups_tags_personas_and_bulk(replicas):
     older = await r.ok(A.GetAccounts, {"limit": 1, "order": "desc", "cursor": newest["nextCursor"]})
     assert [newest["items"][0]["id"], older["items"][0]["id"]] == [b["id"], a["id"]]
     assert (await r.ok(A.GetAccounts, {"text": "renamed"}))["items"][0]["id"] == a["id"]
-    gone = await r.ok(A.BulkDeleteAccounts, {"accountIds": [b["id"]]})
+    gone = await r.ok(A.BulkDeleteAccounts, {"confirm": True, "accountIds": [b["id"]]})
     assert gone["affected"] == 1
     assert [i["id"] for i in (await r.ok(A.GetAccounts, {}))["items"]] == [a["id"]]  # a delete shows at once
-    await r.ok(A.RemoveAccount, {"accountId": a["id"]})
+    await r.ok(A.RemoveAccount, {"confirm": True, "accountId": a["id"]})
     assert (await r.ok(A.GetAccounts, {}))["total"] == 0
-    assert (await r.call(A.RemoveAccount, {"accountId": a["id"]}))["error"]["code"] == "NOT_FOUND"
+    assert (await r.call(A.RemoveAccount, {"confirm": True, "accountId": a["id"]}))["error"][
+        "code"
+    ] == "NOT_FOUND"
 
 
 async def test_profile_push_pull_status_and_account_calls(replicas, tg_world):

@@ -106,7 +106,7 @@ async def test_a_user_seen_in_a_group_is_reachable_by_id_after_a_restart(
 
     # Removing an account deletes its rows (and only its).
     assert await peers.count_documents({"account_id": sam}) > 0  # its own connection's peers
-    await r3.ok(A.RemoveAccount, {"accountId": lena, "logout": False})
+    await r3.ok(A.RemoveAccount, {"confirm": True, "accountId": lena, "logout": False})
     assert await peers.count_documents({"account_id": lena}) == 0
     await r3.svc.pool.peers.flush()  # nothing of the removed account comes back
     assert await peers.count_documents({"account_id": lena}) == 0

@@ -132,7 +132,7 @@ async def test_commands_reach_the_holder_from_any_replica(
     )
     ref = A.CredentialScrapeRef(scrape_id=run.scrape_id)
     assert (await other.svc.scrapes.cancel(ref)).state == "cancelled"
-    view = await other.svc.login.logout(A.LogoutAccountRequest(account_id=account_id))
+    view = await other.svc.login.logout(A.LogoutAccountRequest(account_id=account_id, confirm=True))
     assert view.state.value == "new" and view.has_session is False
     assert tg_world.sessions_of(tg_world.user("+15550200000")) == []
     await until(lambda: holder.svc.pool.get(account_id) is None)

@@ -163,7 +163,7 @@ async def test_logout(replicas, tg_world, events):
     await r.ok(A.VerifyCode, {"accountId": acc["id"], "phoneCode": tg_world.last_code(PHONE)})
     await until(lambda: r.svc.pool.get(acc["id"]) is not None and r.svc.pool.get(acc["id"]).connected)
     assert len(tg_world.sessions_of(u)) == 1
-    view = await r.ok(A.LogoutAccount, {"accountId": acc["id"]})
+    view = await r.ok(A.LogoutAccount, {"confirm": True, "accountId": acc["id"]})
     assert view["state"] == "new" and view["hasSession"] is False
     assert tg_world.sessions_of(u) == []
     await until(lambda: r.svc.pool.get(acc["id"]) is None)

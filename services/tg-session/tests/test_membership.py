@@ -64,7 +64,7 @@ async def test_join_create_and_leave_decide_who_is_picked_for_a_chat(replicas, t
     assert bad["ok"] is False and bad["error"]["code"] == "VALIDATION_ERROR", bad
 
     # Deleting an account deletes its memberships (they are part of its document).
-    await r.ok(A.RemoveAccount, {"accountId": bob["id"]})
+    await r.ok(A.RemoveAccount, {"confirm": True, "accountId": bob["id"]})
     assert await r.db["accounts"].count_documents({"member_chats": secret_id}) == 0
     assert await picked(r, secret_id) == set()
 

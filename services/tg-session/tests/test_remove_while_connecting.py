@@ -51,7 +51,7 @@ async def test_remove_never_closes_a_client_under_its_connect(replicas, tg_world
     monkeypatch.setattr(pool.connector, "client", tracked)
     await pool.reload(acc["id"])
     await asyncio.wait_for(connecting.wait(), 10)
-    await r.ok(A.RemoveAccount, {"accountId": acc["id"]})
+    await r.ok(A.RemoveAccount, {"confirm": True, "accountId": acc["id"]})
     gate.set()
     assert pool.get(acc["id"]) is None and not overlaps
 
@@ -69,7 +69,7 @@ async def test_remove_account_while_it_connects(replicas, tg_world, caplog):
         # The pool claims and connects the account now; remove it at different points of that.
         for _ in range(i * 3):
             await asyncio.sleep(0)
-        await r.ok(A.RemoveAccount, {"accountId": acc["id"]})
+        await r.ok(A.RemoveAccount, {"confirm": True, "accountId": acc["id"]})
         assert pool.get(acc["id"]) is None
     for i in range(4):
         phone = f"+1555011{i:04d}"
@@ -78,7 +78,7 @@ async def test_remove_account_while_it_connects(replicas, tg_world, caplog):
         await pool.reload(acc["id"])  # the run loop connects again at once
         for _ in range(i * 3):
             await asyncio.sleep(0)
-        await r.ok(A.RemoveAccount, {"accountId": acc["id"]})
+        await r.ok(A.RemoveAccount, {"confirm": True, "accountId": acc["id"]})
         assert pool.get(acc["id"]) is None
     await until(lambda: not pool.live)
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR or rec.exc_info]

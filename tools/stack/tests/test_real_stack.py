@@ -89,7 +89,7 @@ def test_up_call_graceful_shutdown_and_up_again(tmp_path: Path) -> None:
             replicas = body["data"]["services"][svc]["replicas"]
             assert [r["replicaId"] for r in replicas] == [f"{svc}-0"]
 
-        status, body = call(base, key, "/api/v1/commands/graceful-shutdown", {})
+        status, body = call(base, key, "/api/v1/commands/graceful-shutdown", {"confirm": True})
         assert status == 200, body
         rest, _ = proc.communicate(timeout=60)
     finally:
