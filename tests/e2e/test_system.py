@@ -1,4 +1,4 @@
-"""The whole system as separate processes (nats-server, secantusd, five services, the gateway), driven
+"""The whole system as separate processes (nats-server, secantusd, six services, the gateway), driven
 only through the gateway: what an operator does on day one, and what happens when parts die.
 
 `tgm-stack up` itself (banner, key, graceful-shutdown exit code, up again) is covered by
@@ -15,7 +15,7 @@ from tgm_testing.gateway import GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
-SERVICES = ("gateway", "tg-session", "campaign", "ai", "analytics")
+SERVICES = ("gateway", "tg-session", "campaign", "ai", "analytics", "tailchat")
 
 
 def healthy(gw: GatewayClient) -> bool:
@@ -25,7 +25,7 @@ def healthy(gw: GatewayClient) -> bool:
         return False
 
 
-def test_ipc_get_system_info_reports_five_services(stack: Stack, gw: GatewayClient) -> None:
+def test_ipc_get_system_info_reports_every_service(stack: Stack, gw: GatewayClient) -> None:
     r = gw.ipc("get-system-info", {}, request_id="r1")
     body = r.json()
     assert r.status_code == 200

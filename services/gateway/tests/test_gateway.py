@@ -159,7 +159,14 @@ async def test_ipc_over_http(system: System) -> None:
         body = r.json()
         assert r.status_code == 200
         assert body["event"] == "get-system-info-result" and body["requestId"] == "r1"
-        assert set(body["data"]["services"]) == {"gateway", "tg-session", "campaign", "ai", "analytics"}
+        assert set(body["data"]["services"]) == {
+            "gateway",
+            "tg-session",
+            "campaign",
+            "ai",
+            "analytics",
+            "tailchat",
+        }
         assert all(s["status"] == "up" for s in body["data"]["services"].values())
         r = await c.post("/api/v1/ipc", json={"command": "nope", "payload": {}, "requestId": "r2"})
         assert r.status_code == 404
@@ -338,6 +345,7 @@ async def test_backup_then_destroy_then_restore(system: System) -> None:
             "campaign",
             "ai",
             "analytics",
+            "tailchat",
         }
         assert (system.data_dir / "backups" / f"{backup['backupId']}.tar").exists()
         # destroy: defaults again, and a key that did not exist at backup time
