@@ -9,8 +9,10 @@ from . import commands as _commands  # noqa: F401  (registers every command)
 from . import events_ai as _events_ai  # noqa: F401
 from . import events_analytics as _events_analytics  # noqa: F401
 from . import events_campaign as _events_campaign  # noqa: F401
+from . import events_channels as _events_channels  # noqa: F401
 from . import events_session as _events_session  # noqa: F401
 from . import events_system as _events_system  # noqa: F401
+from . import rpc_channels as _rpc_channels  # noqa: F401
 from . import rpc_session as _rpc_session  # noqa: F401
 from . import subjects, telemetry
 from .base import Ack, Confirmed, Empty, Page, PageRequest, Request, Response, WireModel
