@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from tgm_runtime import CallContext, ServiceRuntime
 
+from .channels.service import TailchatCallbacks
 from .dispatch import CommandDeadline, Dispatcher
 from .exports.service import ExportDownloads
 from .keys.service import ApiKeys
@@ -31,6 +32,8 @@ class GatewayApp:
     backups: Backups
     #: Downloads of exports too large for one reply (the `tgm_exports` object store).
     exports: ExportDownloads
+    #: Callbacks of chat channels (Tailchat), handed to the channel's service with their URL token.
+    channels: TailchatCallbacks
 
 
 Ctx = CallContext[GatewayApp]

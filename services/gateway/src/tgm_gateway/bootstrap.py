@@ -23,6 +23,8 @@ from .app import GatewayApp, Runtime
 from .audit import handlers as audit_handlers
 from .audit.service import AuditLog
 from .audit.store import AuditStore
+from .channels import handlers as channels_handlers
+from .channels.service import TailchatCallbacks
 from .dispatch import CommandDeadline, Dispatcher
 from .exports import handlers as exports_handlers
 from .exports.service import ExportDownloads
@@ -91,6 +93,7 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
             fleet=Fleet(runtime, sections, settings),
             backups=Backups(runtime, BackupStore(runtime.db), runtime.settings.data_dir),
             exports=ExportDownloads(ExportObjects(runtime.object_store), settings.export_max_bytes),
+            channels=TailchatCallbacks(runtime.call, settings.command_timeout_seconds),
         )
 
     async def recover() -> None:
@@ -148,6 +151,10 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
     keys_handlers.register(api, runtime, limits)
     audit_handlers.register(api, runtime)
     exports_handlers.register(api, runtime)
+    callback_limits = BodyLimits(
+        min(settings.max_body_bytes, settings.callback_max_body_bytes), settings.max_json_depth
+    )
+    channels_handlers.register(api, runtime, callback_limits)
     ws.register(api, runtime, limits, settings.ws_key_check_seconds)
     console.register(api)  # last: its catch-all must not shadow an API route
     return api

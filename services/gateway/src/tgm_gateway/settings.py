@@ -30,6 +30,9 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     #: Deepest nesting of arrays and objects accepted in a body (the payload object itself is level 1).
     max_json_depth: int = Field(64, ge=2, le=500)
+    #: Largest body of a channel callback (Tailchat's, unauthenticated but for the URL's token): its
+    #: callbacks are a few hundred bytes, so the cap is far below `max_body_bytes`.
+    callback_max_body_bytes: int = Field(64 * 1024, ge=1024)
     #: How long a looked-up key is trusted before it is read again (revocation reaches every replica
     #: and every open WebSocket within this), and how long an unknown key id is remembered as unknown.
     key_cache_seconds: float = Field(1.0, gt=0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tgm_runtime import ServiceRuntime
 
 from .apps.service import AppService
+from .inbound.service import Callbacks
 from .messages.service import MessageService
 
 
@@ -17,6 +18,8 @@ class TailchatApp:
     apps: AppService
     #: send/edit/delete messages and answer button presses.
     messages: MessageService
+    #: callbacks from Tailchat (via the gateway) as channel-neutral events.
+    inbound: Callbacks
 
 
 Runtime = ServiceRuntime[TailchatApp]

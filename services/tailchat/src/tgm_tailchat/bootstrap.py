@@ -5,6 +5,9 @@ as they like (and hand `build` an httpx transport to stand in for a Tailchat ser
 - `apps`: registered Tailchat bot apps (secret encrypted at rest), the bot's settings and commands,
   the callback token.
 - `messages`: send / edit / delete as the bot, answer button presses.
+- `inbound`: the callbacks Tailchat POSTs to the gateway, handed over by it
+  (`receive-tailchat-callback`), checked against the app's token and published as channel-neutral
+  events.
 
 Both reach Tailchat through one `TailchatClient` (adapters/tailchat.py), paced per app.
 """
@@ -19,6 +22,9 @@ from .app import Runtime, TailchatApp
 from .apps import handlers as apps_handlers
 from .apps.service import AppService
 from .apps.store import AppStore
+from .inbound import handlers as inbound_handlers
+from .inbound.service import Callbacks
+from .inbound.store import DeliveryStore
 from .messages import handlers as messages_handlers
 from .messages.service import MessageService
 from .messages.store import MessageStore
@@ -44,8 +50,9 @@ def build(settings: TailchatSettings | None = None, *, transport: Transport | No
             transport=transport,
         )
 
-        # A removed app's remembered messages go with it, through the messages domain's own use case.
+        # A removed app's remembered messages and deliveries go with it, through their domains.
         async def forget_messages(app_id: str) -> int:
+            await runtime.app.inbound.forget_app(app_id)
             return await runtime.app.messages.forget_app(app_id)
 
         apps = AppService(
@@ -63,13 +70,15 @@ def build(settings: TailchatSettings | None = None, *, transport: Transport | No
             AnswerBudget(settings.callback_answer_limit, settings.callback_answer_window_seconds),
             memory_days=settings.message_memory_days,
         )
-        return TailchatApp(apps=apps, messages=messages)
+        return TailchatApp(
+            apps=apps, messages=messages, inbound=Callbacks(DeliveryStore(runtime.db), apps, runtime.publish)
+        )
 
     @runtime.on_stop
     async def _close_client(rt: object) -> None:
         await runtime.app.apps.client.aclose()
 
     runtime.provide(make_app)
-    for domain in (apps_handlers, messages_handlers):
+    for domain in (apps_handlers, messages_handlers, inbound_handlers):
         domain.register(runtime)
     return runtime

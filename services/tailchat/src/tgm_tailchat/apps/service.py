@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets as token_source
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,10 @@ from .store import AppStore
 log = logging.getLogger("tgm.tailchat.apps")
 
 CALLBACK_PATH = "/api/v1/channels/tailchat/{app_id}/callback/{token}"
+
+
+#: Compared against when an app has no token: no token hashes to it (it is not hex).
+_NO_TOKEN = "-" * 64
 
 
 def _now() -> datetime:
@@ -124,6 +129,18 @@ class AppService:
         who = await self._whoami(creds)
         await self.store.update(app_id, self._identity(who), _now())
         return str(who["_id"])
+
+    async def callback_app(self, app_id: str, token: str) -> dict[str, Any]:
+        """The app a callback URL's token belongs to; NOT_FOUND, the same for an unknown app and a
+        wrong token, otherwise. The SHA-256 of the token is compared with the stored one in constant
+        time (`hmac.compare_digest`), against a stand-in when the app is unknown or has no token, so
+        the answer's timing tells nothing either."""
+        doc = await self.store.get(app_id)
+        stored = (doc or {}).get("callback_token_hash")
+        expected = stored if isinstance(stored, str) else _NO_TOKEN
+        if not hmac.compare_digest(token_hash(token).encode(), expected.encode()) or doc is None:
+            raise NotFound("no such callback")
+        return doc
 
     # --- commands ----------------------------------------------------------------------------
 
