@@ -42,6 +42,8 @@ async def bases(client: RuntimeClient) -> dict[str, dict[str, Any]]:
         "get-message-stats": {"bucket": "hour", **WINDOW},
         "get-performance": {"services": ["ai"], "top": 5, **SPAN},
         "get-user-stats": {"bucket": "day", **WINDOW},
+        "get-analytics-rebuild": {},
+        "rebuild-analytics": {"since": SPAN["since"], "wait": False},
         "schedule-report": {
             "scheduleId": saved["schedule"]["id"],
             "name": "Daily",
@@ -55,6 +57,9 @@ async def bases(client: RuntimeClient) -> dict[str, dict[str, Any]]:
 
 async def test_every_command_refuses_invalid_payloads_without_writing(client: RuntimeClient) -> None:
     base = await bases(client)
+    # rebuild-analytics with a valid payload replays TGM_EVENTS, which this in-memory broker has not:
+    # it answers UNAVAILABLE here (right for a bus without the stream); test_rebuild_integration.py
+    # runs it on a real nats-server. Its invalid payloads are still walked: only the valid ones differ.
     commands = REGISTRY.owned_by(Service.ANALYTICS)
     assert {c.NAME for c in commands} == set(base), "every analytics command needs a base here"
     assert not [c.NAME for c in commands if refused_by_contract(c, base[c.NAME])], "a base must be valid"
@@ -70,4 +75,8 @@ async def test_every_command_refuses_invalid_payloads_without_writing(client: Ru
             reads=reads,
         )
     assert walked.tried > 300, walked.tried
-    assert not walked.failures, "\n".join(walked.failures)
+    unavailable_here = [
+        f for f in walked.failures if f.startswith("rebuild-analytics ") and "UNAVAILABLE" in f
+    ]
+    assert all(": null: UNAVAILABLE" in f for f in unavailable_here), unavailable_here
+    assert not [f for f in walked.failures if f not in unavailable_here], "\n".join(walked.failures)

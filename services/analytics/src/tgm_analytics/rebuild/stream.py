@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from tgm_contracts import streams, subjects
 from tgm_contracts.events import EVENTS, Event
+from tgm_runtime import Unavailable
 
 log = logging.getLogger("tgm.analytics.rebuild")
 
@@ -26,7 +27,13 @@ class EventReplay:
 
     async def span(self) -> tuple[int, int]:
         """The stream's (first, last) sequence now; `first` is 0 when nothing is kept."""
-        info = await self.js.stream_info(streams.EVENTS_STREAM.name)
+        try:
+            info = await self.js.stream_info(streams.EVENTS_STREAM.name)
+        except Exception as exc:  # the edge: JetStream away (or not there) is the caller's UNAVAILABLE
+            log.warning("rebuild: %s not readable: %s", streams.EVENTS_STREAM.name, exc)
+            raise Unavailable(
+                f"the event stream {streams.EVENTS_STREAM.name} did not answer; try again"
+            ) from exc
         return int(info.state.first_seq or 0), int(info.state.last_seq or 0)
 
     async def events(self, since: datetime | None, last_seq: int) -> AsyncIterator[tuple[int, Event]]:
