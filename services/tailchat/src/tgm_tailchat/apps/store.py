@@ -17,7 +17,8 @@ APPS = "tailchat_apps"
 
 
 async def create_indexes(db: Any) -> None:
-    """Migration 1: the callback token's hash finds its app (the inbound webhook, a later slice)."""
+    """Migration 1: callback token hashes are unique. (A callback is found by its app id in the path and
+    its hash compared in constant time, `AppService.callback_app`, not looked up by the hash.)"""
     await db[APPS].create_index(
         [("callback_token_hash", ASCENDING)],
         name="callback_token",
