@@ -25,7 +25,9 @@ from typing import Any
 from tgm_contracts import Role
 
 #: Fields (camelCase, as on the wire) that hold what people wrote or will be sent.
-TEXT_FIELDS = frozenset({"text", "textPreview", "messagePreview", "caption", "replyText", "snippet"})
+TEXT_FIELDS = frozenset(
+    {"text", "rawText", "textPreview", "messagePreview", "caption", "replyText", "snippet"}
+)
 #: Fields that would let a viewer sign in as an account.
 LOGIN_FIELDS = frozenset({"qrUrl", "passwordHint"})
 PHONE_FIELDS = frozenset({"phone", "phoneNumber"})
