@@ -35,7 +35,7 @@ SERVICES: dict[str, tuple[str, int]] = {
 #: The rpc call graph granted in accounts.conf: caller -> other services' subjects it may publish to.
 #: Must match the table in deploy/README.md; anything else granted makes the test fail.
 EXTRA_PUBLISH: dict[str, set[str]] = {
-    "gateway": {"tgm.*.cmd.>", "tgm.*.sys.>"},
+    "gateway": {"tgm.*.cmd.>", "tgm.*.sys.>", "tgm.tailchat.rpc.>"},
     "tg-session": set(),
     "campaign": {"tgm.tg-session.rpc.>", "tgm.ai.rpc.>", "tgm.acct.>"},
     "ai": {"tgm.stream.>"},
@@ -702,6 +702,8 @@ async def test_nats_permissions_on_a_real_server(tmp_path: Path) -> None:
             ("gateway", "pub", "tgm.campaign.cmd.get-queue-status.v1", False),
             ("gateway", "pub", "tgm.analytics.sys.info.v1", False),
             ("gateway", "pub", "tgm.campaign.evt.job-done.v1", True),
+            ("gateway", "pub", "tgm.tailchat.rpc.receive-tailchat-callback.v1", False),
+            ("gateway", "pub", "tgm.campaign.rpc.anything.v1", True),
             ("tg-session", "sub", "tgm.acct.>", False),
             ("campaign", "sub", "tgm.acct.>", True),
             ("ai", "sub", "tgm.ai.cmd.>", False),
