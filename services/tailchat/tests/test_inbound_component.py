@@ -4,6 +4,7 @@ for a duplicate next time, a malformed body stores nothing, and the token is in 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from tgm_contracts.commands import channels as cmd
 from tgm_contracts.rpc_channels import ReceiveTailchatCallback
 from tgm_runtime.testing import RuntimeClient
 
-from .conftest import APP_ID, BOT_ID, register_payload
+from .conftest import APP_ID, BOT_ID, MockTailchat, err, register_payload
 
 pytestmark = [pytest.mark.component, pytest.mark.timeout(60)]
 
@@ -86,3 +87,35 @@ async def test_the_token_first_then_one_event_per_delivery(
     assert token not in dumped and token not in logged
     await client.data(cmd.RemoveTailchatApp, {"appId": APP_ID})
     assert await stored(client) == []
+
+
+async def test_an_answer_30_s_after_the_press_arrived_is_refused_without_a_call(
+    client: RuntimeClient, tailchat: MockTailchat
+) -> None:
+    token, _ = await setup(client)
+    press = {
+        "type": "buttonCallback",
+        "payload": {
+            "messageAuthor": "alice",
+            "converseId": "dm-1",
+            "actionId": "yes",
+            "type": "invoke",
+            "params": {"botId": BOT_ID},
+            "traceId": "tr-1",
+            "ts": 1,
+        },
+    }
+    assert (await deliver(client, token, press, kind="buttonCallback"))["data"]["outcome"] == "published"
+    answer = {"appId": APP_ID, "traceId": "tr-1", "userId": "alice", "text": "ok"}
+    tailchat.traces.add("tr-1")
+    assert (await client.data(cmd.AnswerCallback, answer))["answered"]  # within 30 s: the server's say
+
+    tailchat.traces.add("tr-1")  # the server would still take it; our record says it is too late
+    deliveries = client.runtime.db["tailchat_deliveries"]
+    await deliveries.update_one(
+        {"_id": f"{APP_ID}:button:tr-1"}, {"$set": {"received_at": datetime.now(UTC) - timedelta(seconds=31)}}
+    )
+    calls = len(tailchat.bodies("answerCallbackQuery"))
+    late = await err(client, cmd.AnswerCallback, answer, "CONFLICT")
+    assert "expired" in late["message"] and late["details"]["arrivedSecondsAgo"] >= 31
+    assert len(tailchat.bodies("answerCallbackQuery")) == calls

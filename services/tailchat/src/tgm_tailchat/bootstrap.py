@@ -69,6 +69,7 @@ def build(settings: TailchatSettings | None = None, *, transport: Transport | No
             apps.bot_user_id,
             AnswerBudget(settings.callback_answer_limit, settings.callback_answer_window_seconds),
             memory_days=settings.message_memory_days,
+            press_arrived=lambda app_id, trace_id: runtime.app.inbound.press_arrived(app_id, trace_id),
         )
         return TailchatApp(
             apps=apps, messages=messages, inbound=Callbacks(DeliveryStore(runtime.db), apps, runtime.publish)

@@ -65,6 +65,11 @@ class Ignored:
     reason: str
 
 
+def press_key(trace_id: str) -> str:
+    """The dedupe key of a press that carried a trace id."""
+    return f"button:{trace_id}"
+
+
 def event_id(app_id: str, key: str) -> str:
     return hashlib.sha256(f"tailchat:{app_id}:{key}".encode()).hexdigest()[:32]
 
@@ -200,7 +205,7 @@ def _button(body: dict[str, Any], app_id: str, bot_user_id: str) -> Parsed | Ign
     group = _text(payload, "groupId", required=False, kind=BUTTON)
     message_id = _text(payload, "originalMessageId", required=False, kind=BUTTON)
     stamp = _ms(payload.get("ts"))
-    key = f"button:{trace}" if trace else f"button:{message_id}:{action_id}:{person}:{stamp}"
+    key = press_key(trace) if trace else f"button:{message_id}:{action_id}:{person}:{stamp}"
     event = ButtonPressed(
         event_id=event_id(app_id, key),
         app_id=app_id,

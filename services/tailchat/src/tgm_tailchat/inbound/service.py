@@ -30,7 +30,7 @@ from tgm_runtime import DomainError, Unavailable
 from tgm_runtime.routes import answers
 
 from ..apps.service import AppService
-from .parse import Ignored, parse
+from .parse import Ignored, parse, press_key
 from .store import DeliveryStore
 
 log = logging.getLogger("tgm.tailchat.inbound")
@@ -73,3 +73,7 @@ class Callbacks:
     async def forget_app(self, app_id: str) -> int:
         """A removed app's deliveries (its token is gone with it: nothing more can arrive)."""
         return await self.store.forget_app(app_id)
+
+    async def press_arrived(self, app_id: str, trace_id: str) -> datetime | None:
+        """When the press with this trace id reached us (answer-callback refuses it 30 s later)."""
+        return await self.store.received_at(app_id, press_key(trace_id))

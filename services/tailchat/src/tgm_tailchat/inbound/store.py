@@ -9,7 +9,7 @@ message itself (text, people) is stored here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -39,6 +39,14 @@ class DeliveryStore:
         except DuplicateKeyError:
             return False
         return True
+
+    async def received_at(self, app_id: str, key: str) -> datetime | None:
+        """When the delivery with this key arrived; None when it did not (or was forgotten)."""
+        doc = await self.col.find_one({"_id": f"{app_id}:{key}"}, {"received_at": 1})
+        if doc is None:
+            return None
+        at: datetime = doc["received_at"]
+        return at if at.tzinfo else at.replace(tzinfo=UTC)
 
     async def release(self, app_id: str, key: str) -> None:
         """Forget a claimed delivery whose event was not published, so a repeat is not dropped."""

@@ -12,7 +12,9 @@
   seed 002's example D means to do); `clearMarkup` sends an empty meta. A message we did not send (or
   forgot, after `message_memory_days`) is edited with its text only, or with just the markup given.
 - Answer: `answerCallbackQuery` within 30 s of the press; a late or repeated answer is CONFLICT
-  ("expired"); the server's per-bot answer budget is mirrored (`pacing.AnswerBudget`) so an answer
+  ("expired"). A press that came to us through the callback route (inbound/) is known with its arrival
+  time: 30 s after it the answer is refused here, without a call (the server's trace started at the
+  click, a little before, so it is surely gone). The server's per-bot answer budget is mirrored (`pacing.AnswerBudget`) so an answer
   past it is RATE_LIMITED at once, with `retry_after`.
 """
 
@@ -28,7 +30,7 @@ from tgm_contracts.base import Ack
 from tgm_contracts.commands import channels as cmd
 from tgm_contracts.markup import MessageMarkup
 from tgm_contracts.models.channels import ChannelMessageView
-from tgm_runtime import DomainError, Invalid
+from tgm_runtime import Conflict, DomainError, Invalid
 from tgm_runtime.routes import answers
 
 from ..adapters.errors import TailchatError, malformed
@@ -49,6 +51,10 @@ log = logging.getLogger("tgm.tailchat.messages")
 
 Credentials = Callable[[str], Awaitable[tuple[AppCredentials, dict[str, Any]]]]
 BotUserId = Callable[[str], Awaitable[str]]
+#: When a press (app id, trace id) reached us through the callback route; None when it did not.
+PressArrived = Callable[[str, str], Awaitable[datetime | None]]
+#: How long Tailchat keeps a press's traceId (its `callback:trace:` cache TTL).
+PRESS_LIFETIME = timedelta(seconds=30)
 
 
 def _now() -> datetime:
@@ -96,6 +102,7 @@ class MessageService:
         budget: AnswerBudget,
         *,
         memory_days: int,
+        press_arrived: PressArrived | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -103,6 +110,7 @@ class MessageService:
         self.bot_user_id = bot_user_id
         self.budget = budget
         self.memory = timedelta(days=memory_days)
+        self.press_arrived = press_arrived
 
     @answers(cmd.SendChannelMessage)
     async def send(self, req: cmd.SendChannelMessageRequest) -> ChannelMessageView:
@@ -159,6 +167,14 @@ class MessageService:
     @answers(cmd.AnswerCallback)
     async def answer(self, req: cmd.AnswerCallbackRequest) -> cmd.CallbackAnswered:
         creds, _ = await self.credentials(req.app_id)
+        arrived = await self.press_arrived(req.app_id, req.trace_id) if self.press_arrived else None
+        if arrived is not None and datetime.now(UTC) - arrived > PRESS_LIFETIME:
+            waited = (datetime.now(UTC) - arrived).total_seconds()
+            raise Conflict(
+                f"answerCallbackQuery: the button press expired (Tailchat keeps a press 30 s and one answer): "
+                f"it arrived {waited:.0f} s ago",
+                {"traceId": req.trace_id, "arrivedSecondsAgo": round(waited, 1)},
+            )
         wait = self.budget.take(req.app_id)
         if wait is not None:
             raise DomainError(
