@@ -181,9 +181,13 @@ async def test_callbacks_from_the_fake_become_one_event_each(edge: Edge, fake_ta
     for bad in wrong:
         r = await edge.http.post(bad, content=json.dumps(delivery["body"]), headers=delivery["headers"])
         assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", (bad, r.text)
-    # A malformed body with the good token is 400.
+    # A malformed body with the good token is 400, one over the callback cap (64 KiB) 413.
     bad_json = await edge.http.post(path, content=b"{not json", headers=delivery["headers"])
     assert bad_json.status_code == 400
+    huge = await edge.http.post(
+        path, content=b'{"pad": "' + b"x" * 70_000 + b'"}', headers=delivery["headers"]
+    )
+    assert huge.status_code == 413 and huge.json()["error"]["details"]["limitBytes"] == 64 * 1024
 
     # One more delivery marks the end: everything before it has arrived, and nothing twice.
     await people.post("/dm", json={"userId": alice, "content": "last"})
