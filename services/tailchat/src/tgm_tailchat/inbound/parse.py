@@ -74,6 +74,12 @@ def event_id(app_id: str, key: str) -> str:
     return hashlib.sha256(f"tailchat:{app_id}:{key}".encode()).hexdigest()[:32]
 
 
+def _from(app_id: str, bot_user_id: str, key: str) -> dict[str, Any]:
+    """What every inbound event starts with: its id (from the delivery's key, so a repeat is the same
+    Nats-Msg-Id), the app and its bot."""
+    return {"event_id": event_id(app_id, key), "app_id": app_id, "bot_user_id": bot_user_id}
+
+
 def _obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid(f"the callback's {what} is not an object")
@@ -139,9 +145,7 @@ def _inbox(body: dict[str, Any], app_id: str, bot_user_id: str) -> Parsed | Igno
     whole = "_id" in body
     named = any(m.user_id == bot_user_id for m in mentions)
     event = ChannelMessageReceived(
-        event_id=event_id(app_id, f"inbox:{message_id}"),
-        app_id=app_id,
-        bot_user_id=bot_user_id,
+        **_from(app_id, bot_user_id, f"inbox:{message_id}"),
         converse_id=converse,
         group_id=group,
         message_id=message_id,
@@ -176,9 +180,7 @@ def _dm_start(body: dict[str, Any], app_id: str, bot_user_id: str) -> Parsed:
     stamp = _ms(payload.get("timestamp"))
     key = f"dm.start:{converse}:{person}:{stamp if stamp is not None else param}"
     event = ChannelDmStarted(
-        event_id=event_id(app_id, key),
-        app_id=app_id,
-        bot_user_id=bot_user_id,
+        **_from(app_id, bot_user_id, key),
         converse_id=converse,
         user_id=person,
         start_param=param,
@@ -207,9 +209,7 @@ def _button(body: dict[str, Any], app_id: str, bot_user_id: str) -> Parsed | Ign
     stamp = _ms(payload.get("ts"))
     key = press_key(trace) if trace else f"button:{message_id}:{action_id}:{person}:{stamp}"
     event = ButtonPressed(
-        event_id=event_id(app_id, key),
-        app_id=app_id,
-        bot_user_id=bot_user_id,
+        **_from(app_id, bot_user_id, key),
         action_id=action_id,
         kind=kind,
         params={k: v for k, v in params.items() if k not in RENDERED_PARAMS},
