@@ -1,7 +1,7 @@
 """The operator console in a real browser: Playwright (`console/e2e/*.spec.ts`) drives Debian's
 Chromium against the process stack and the Telegram emulator, from this module.
 
-This module starts what the browser talks to (tg-session, campaign, ai and analytics behind the gateway, which
+This module starts what the browser talks to (tg-session, campaign, ai, analytics and tailchat behind the gateway, which
 serves the built console at `/`; the emulator with its admin API, which the specs use the way a
 phone would: read a login code, scan a QR code), seeds the emulator's world and two leads, makes an
 admin and a viewer key, then runs `npx playwright test` in `console/` with all of it in the environment, and
@@ -64,7 +64,8 @@ def console_stack(
         emu.do(world.add_user, QR_PHONE, first_name="Quinn", username="quinn_console")
         emu.do(world.add_user, "+15550170009", first_name="Friend", username=FRIEND)
         stack = start_module_stack(
-            services=("tg-session", "campaign", "ai", "analytics"),
+            # every backend service: the System screen's backup asks each of them for its part
+            services=("tg-session", "campaign", "ai", "analytics", "tailchat"),
             emulator=emu,
             env={"TGM_GATEWAY_CONSOLE_DIR": str(DIST)},
         )
