@@ -162,6 +162,13 @@ async def test_chat_history_from_events_queue_and_imports_with_cursor_pages(camp
             origin="external",
         ),
     )
+
+    # the import names the peer by username, which campaign learns from those events: let them land first
+    async def all_six():
+        seen = await campaign.data(M.GetChatHistory, {"peer": 9201, "limit": 50})
+        return len(seen["items"]) == 6
+
+    await eventually(all_six)
     saved = await campaign.data(
         M.SaveChatHistory,
         {
