@@ -7,14 +7,15 @@ import { formatTime, I18nContext, translator } from "./i18n";
 import { makeSession, SessionContext } from "./session";
 
 /** A gateway that answers from `replies` (by command name, or `"GET /keys"`-style for the other
- * routes) and records every call it was sent. */
+ * routes; bytes (a Uint8Array) are sent as the raw body, as the export route does) and records every call it was sent. */
 export function fakeGateway(replies: Record<string, unknown>) {
-  const calls: { command: string; body: any }[] = [];
+  const calls: { command: string; body: any; headers: Record<string, string> }[] = [];
   const fetcher = (async (url: string, init: RequestInit) => {
     const path = String(url).replace(/^\/api\/v1/, "");
     const command = path.startsWith("/commands/") ? path.slice("/commands/".length) : `${init.method} ${path}`;
-    calls.push({ command, body: JSON.parse(String(init.body ?? "null")) });
+    calls.push({ command, body: JSON.parse(String(init.body ?? "null")), headers: (init.headers ?? {}) as Record<string, string> });
     const data = replies[command];
+    if (ArrayBuffer.isView(data)) return new Response(new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength), { status: 200 });
     return new Response(JSON.stringify(data === undefined ? { ok: false, error: { code: "NOT_FOUND", message: "no" } } : { ok: true, data }), {
       status: data === undefined ? 404 : 200,
     });

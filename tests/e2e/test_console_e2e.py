@@ -108,8 +108,9 @@ def test_console_in_the_browser(console_stack: dict[str, str]) -> None:
     assert run.returncode == 0, f"playwright failed:\n{run.stdout}\n{run.stderr}"
 
 
-#: The paths the bundle may name: the API prefix and, after it, the public routes (client.ts, live.ts).
-PUBLIC_PATH = re.compile(r"^/(api/v1|commands/[a-z0-9-]*|keys/?|keys/me|ws)$")
+#: The paths the bundle may name: the API prefix and, after it, the public routes (client.ts, live.ts):
+#: commands, keys, a large export's download, the WebSocket.
+PUBLIC_PATH = re.compile(r"^/(api/v1|commands/[a-z0-9-]*|keys/?|keys/me|exports/|ws)$")
 #: The only absolute URLs in it: the ones libraries name in messages and XML namespaces.
 ALLOWED_URL = re.compile(r"^(https://react\.dev/errors/|http://www\.w3\.org/)")
 
@@ -120,7 +121,7 @@ def test_the_bundle_calls_only_the_public_api() -> None:
     # Every path literal (after a quote, or after a template's `${...}`; a regex's `/g` is too
     # short to count) is a public route.
     paths = set(re.findall(r"[}\"'`](/[A-Za-z][A-Za-z0-9_/?=.-]+)", bundle))
-    assert {"/api/v1", "/commands/", "/keys", "/keys/me", "/ws"} <= paths
+    assert {"/api/v1", "/commands/", "/keys", "/keys/me", "/exports/", "/ws"} <= paths
     assert "ws?token" not in bundle  # the socket authenticates by its first frame, not its URL
     assert [p for p in paths if not PUBLIC_PATH.match(p)] == []
     for private in ("/metrics", "/readyz", "/openapi.json", "/ipc", "/stream/", "tgm.gateway.cmd"):

@@ -1,5 +1,5 @@
-// The gateway's public API, and nothing else: POST /api/v1/commands/<name>, GET /api/v1/keys/me and
-// the admin's /api/v1/keys routes.
+// The gateway's public API, and nothing else: POST /api/v1/commands/<name>, GET /api/v1/keys/me,
+// the admin's /api/v1/keys routes and GET /api/v1/exports/<objectName> (a large export's file).
 // Every URL the console uses is built here or in live.ts (a test greps the bundle for others).
 import type { CommandName, Commands, Role } from "./types.gen";
 
@@ -83,6 +83,26 @@ export class Api {
 
   async revokeKey(id: string): Promise<void> {
     await unwrap(await this.send("DELETE", `/keys/${encodeURIComponent(id)}`));
+  }
+
+  /** A large export's file (`ExportFile.objectName`: `<least role>/<id>/<filename>`), downloaded with
+   * this key from `GET /api/v1/exports/<objectName>` (its bytes); an error reply is thrown as its ApiError. */
+  async exportFile(objectName: string): Promise<ArrayBuffer> {
+    const path = objectName.split("/").map(encodeURIComponent).join("/");
+    let res: globalThis.Response;
+    try {
+      res = await this.fetcher(`${API}/exports/${path}`, { method: "GET", headers: { Authorization: `Bearer ${this.key}` } });
+    } catch (e) {
+      throw new ApiError("NETWORK", String(e), 0);
+    }
+    if (res.ok) return await res.arrayBuffer();
+    let json: any = null;
+    try {
+      json = await res.json();
+    } catch {
+      // not the envelope: unwrap names the status
+    }
+    return unwrap({ status: res.status, json });
   }
 
   /** The key's role (from `me()`). */

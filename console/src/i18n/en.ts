@@ -385,6 +385,7 @@ export const en = {
   "system.revoke": "Revoke",
   "system.revoked": "revoked",
   "system.revokeConfirm": "Revoke the key {name}?",
+  "system.exportLogs": "Download as CSV",
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -387,4 +387,5 @@ export const zhHant: Record<MessageKey, string> = {
   "system.revoke": "撤銷",
   "system.revoked": "已撤銷",
   "system.revokeConfirm": "要撤銷金鑰 {name} 嗎？",
+  "system.exportLogs": "下載 CSV",
 };

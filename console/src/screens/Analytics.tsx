@@ -3,6 +3,7 @@
 // a file) and report schedules. Refetched when the events analytics counts arrive (debounced).
 import { useMemo, useState } from "react";
 import { ErrorLine, Panel, useAction } from "../components";
+import { downloadExport } from "../download";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
@@ -117,19 +118,6 @@ function Chart({ id, title, buckets, series }: { id: string; title: string; buck
   );
 }
 
-/** Saves a base64 file the way a browser downloads one. */
-export function download(filename: string, mimeType: string, base64: string) {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  const url = URL.createObjectURL(new Blob([bytes], { type: mimeType }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = filename;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
 function Export({ win }: { win: ReturnType<typeof windowOf> }) {
   const { t } = useI18n();
   const { api } = useSession();
@@ -145,7 +133,7 @@ function Export({ win }: { win: ReturnType<typeof windowOf> }) {
           e.preventDefault();
           void action.run(async () => {
             const r = await api.call("export-report", { ...win, report, format });
-            if (r.contentBase64) download(r.filename, r.mimeType, r.contentBase64);
+            await downloadExport(api, r);
             setDone(t("analytics.exported", { filename: r.filename, rows: r.rows }));
           });
         }}

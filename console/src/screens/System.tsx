@@ -7,11 +7,12 @@ import { useEffect, useState } from "react";
 import type { ApiKeyView } from "../api/client";
 import type { Role } from "../api/types.gen";
 import { ErrorLine, Panel, useAction } from "../components";
+import { downloadExport } from "../download";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession, type Query } from "../session";
 
-const SERVICES = ["gateway", "tg-session", "campaign", "ai", "analytics"] as const;
+const SERVICES = ["gateway", "tg-session", "campaign", "ai", "analytics", "tailchat"] as const;
 const LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
 
 /** Calls `reload` every `ms` while mounted (for what no event announces). */
@@ -108,15 +109,21 @@ function Alerts() {
 
 function Logs() {
   const { t, time } = useI18n();
+  const { api } = useSession();
+  const exporting = useAction();
+  const [exported, setExported] = useState<string | null>(null);
   const [minLevel, setMinLevel] = useState<(typeof LEVELS)[number]>("info");
   const [service, setService] = useState("");
   const [text, setText] = useState("");
   const [paused, setPaused] = useState(false);
-  const logs = useCommand(
-    "get-logs",
-    { order: "desc", limit: 100, minLevel, service: service ? [service as (typeof SERVICES)[number]] : null, text: text.trim() || null },
-    [],
-  );
+  const filters = { minLevel, service: service ? [service as (typeof SERVICES)[number]] : null, text: text.trim() || null };
+  const logs = useCommand("get-logs", { order: "desc", limit: 100, ...filters }, []);
+  const exportLogs = () =>
+    exporting.run(async () => {
+      const r = await api.call("export-logs", { ...filters, format: "csv" });
+      await downloadExport(api, r);
+      setExported(t("analytics.exported", { filename: r.filename, rows: r.rows }));
+    });
   usePoll(logs, paused ? 3_600_000 : 2000);
   return (
     <Panel title={t("system.logs")} id="logs">
@@ -136,8 +143,10 @@ function Logs() {
         </label>
         <label>{t("common.search")}<input type="search" name="log-text" value={text} onChange={(e) => setText(e.target.value)} /></label>
         <label className="inline"><input type="checkbox" checked={paused} onChange={(e) => setPaused(e.target.checked)} />{t("system.pauseTail")}</label>
+        <button type="button" className="secondary" disabled={exporting.busy} onClick={() => void exportLogs()}>{t("system.exportLogs")}</button>
       </div>
-      <ErrorLine error={logs.error} />
+      {exported && <p role="status" data-testid="logs-exported">{exported}</p>}
+      <ErrorLine error={logs.error ?? exporting.error} />
       <div className="logtail" data-testid="log-tail" tabIndex={0}>
         {(logs.data?.items ?? []).map((l) => (
           <div key={l.id} className={`log level-${l.level}`} data-testid="log-line" data-service={l.service} data-level={l.level}>
