@@ -8,6 +8,13 @@
   delivery and publishes one channel-neutral event (`tgm_contracts.events_channels`). A body that is
   not what the kind says is VALIDATION_ERROR; a kind it does not know is accepted and ignored.
 
+- `send-channel-reply` (`tgm.tailchat.rpc.send-channel-reply.v1`): `send-channel-message` for another
+  service (campaign's trigger replies, analytics' reports), exactly once per `key`: the service keeps
+  the message it sent under the key and answers a repeat with it, without sending again. A repeat
+  while the first is under way is UNAVAILABLE with `retry_after`; a first attempt whose outcome the
+  service cannot know (the server did not answer in time, the service stopped mid-call) is CONFLICT
+  "outcome unknown" and is never sent again.
+
 The token travels on the bus (the gateway has no way to check it: only the service holds the hash);
 it is never logged or stored, and the request's repr hides it.
 """
@@ -20,8 +27,9 @@ from pydantic import Field
 
 from .base import Request, Response
 from .command import Rpc
+from .commands.channels import SendChannelMessageRequest
 from .enums import Service
-from .models.channels import TailchatAppId
+from .models.channels import ChannelMessageView, TailchatAppId
 
 
 class TailchatCallbackRequest(Request):
@@ -52,3 +60,21 @@ class ReceiveTailchatCallback(
     response=TailchatCallbackReceived,
 ):
     """One Tailchat callback, checked against the app's callback token, as channel-neutral events."""
+
+
+class SendChannelReplyRequest(SendChannelMessageRequest):
+    key: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The idempotency key (the caller's firing or job id): one message per key, ever.",
+    )
+
+
+class SendChannelReply(
+    Rpc,
+    name="send-channel-reply",
+    owner=Service.TAILCHAT,
+    request=SendChannelReplyRequest,
+    response=ChannelMessageView,
+):
+    """Send as the app's bot once per key (a repeat answers the stored message)."""

@@ -27,7 +27,7 @@ from .inbound.service import Callbacks
 from .inbound.store import DeliveryStore
 from .messages import handlers as messages_handlers
 from .messages.service import MessageService
-from .messages.store import MessageStore
+from .messages.store import MessageStore, SendStore
 from .metrics import TailchatMetrics
 from .migrations import MIGRATIONS
 from .pacing import AnswerBudget, CallPacer
@@ -35,7 +35,7 @@ from .settings import TailchatSettings
 
 
 def build(settings: TailchatSettings | None = None, *, transport: Transport | None = None) -> Runtime:
-    """A runtime serving the 11 `channels` commands (tests pass settings and a transport)."""
+    """A runtime serving the 11 `channels` commands and 2 rpcs (tests pass settings and a transport)."""
     settings = settings or TailchatSettings()
     runtime = Runtime(Service.TAILCHAT, __version__, migrations=MIGRATIONS, settings=settings.runtime)
     metrics = TailchatMetrics(runtime.registry)
@@ -70,6 +70,7 @@ def build(settings: TailchatSettings | None = None, *, transport: Transport | No
             AnswerBudget(settings.callback_answer_limit, settings.callback_answer_window_seconds),
             memory_days=settings.message_memory_days,
             press_arrived=lambda app_id, trace_id: runtime.app.inbound.press_arrived(app_id, trace_id),
+            sends=SendStore(runtime.db),
         )
         return TailchatApp(
             apps=apps, messages=messages, inbound=Callbacks(DeliveryStore(runtime.db), apps, runtime.publish)

@@ -12,4 +12,5 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "apps: registered Tailchat apps", apps_store.create_indexes),
     Migration(2, "messages: the last meta of each sent message (TTL)", messages_store.create_indexes),
     Migration(3, "inbound: callback deliveries seen (TTL)", inbound_store.create_indexes),
+    Migration(4, "messages: sends by idempotency key (TTL)", messages_store.create_send_indexes),
 ]

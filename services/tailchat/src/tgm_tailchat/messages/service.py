@@ -11,6 +11,13 @@
   the parts it gives over that (`replyKeyboard: {remove: true}` alone keeps the inline actions: what
   seed 002's example D means to do); `clearMarkup` sends an empty meta. A message we did not send (or
   forgot, after `message_memory_days`) is edited with its text only, or with just the markup given.
+- Reply (`send-channel-reply`, other services' sends): a send once per idempotency key. The key is
+  claimed first (`SendStore`, a unique `_id`), then sent, then the message's view stored under it; a
+  repeat answers that view without a call. A refusal by the server (or no connection) releases the
+  claim: nothing was posted, a repeat may send. A timeout, or a claim left `sending` by a stopped
+  service, is an unknown outcome: a repeat is CONFLICT "outcome unknown" rather than a possible
+  second post (at most once where exactly once cannot be known). A repeat while the first is in
+  flight is UNAVAILABLE with `retry_after` (its caller's redelivery then finds the stored view).
 - Answer: `answerCallbackQuery` within 30 s of the press; a late or repeated answer is CONFLICT
   ("expired"). A press that came to us through the callback route (inbound/) is known with its arrival
   time: 30 s after it the answer is refused here, without a call (the server's trace started at the
@@ -30,6 +37,7 @@ from tgm_contracts.base import Ack
 from tgm_contracts.commands import channels as cmd
 from tgm_contracts.markup import MessageMarkup
 from tgm_contracts.models.channels import ChannelMessageView
+from tgm_contracts.rpc_channels import SendChannelReply, SendChannelReplyRequest
 from tgm_runtime import Conflict, DomainError, Invalid
 from tgm_runtime.routes import answers
 
@@ -45,7 +53,7 @@ from ..adapters.tailchat import (
 )
 from ..pacing import AnswerBudget
 from .render import meta_of, needs_bot
-from .store import MessageStore
+from .store import MessageStore, SendStore
 
 log = logging.getLogger("tgm.tailchat.messages")
 
@@ -55,6 +63,8 @@ BotUserId = Callable[[str], Awaitable[str]]
 PressArrived = Callable[[str, str], Awaitable[datetime | None]]
 #: How long Tailchat keeps a press's traceId (its `callback:trace:` cache TTL).
 PRESS_LIFETIME = timedelta(seconds=30)
+#: A claimed send older than this, still not `sent`, was cut off (the service stopped mid-call).
+SEND_UNDER_WAY = timedelta(seconds=120)
 
 
 def _now() -> datetime:
@@ -103,8 +113,10 @@ class MessageService:
         *,
         memory_days: int,
         press_arrived: PressArrived | None = None,
+        sends: SendStore | None = None,
     ) -> None:
         self.store = store
+        self.sends = sends
         self.client = client
         self.credentials = credentials
         self.bot_user_id = bot_user_id
@@ -131,6 +143,43 @@ class MessageService:
         msg = await self._message(creds, SEND_MESSAGE, body)
         await self._remember(req.app_id, msg, meta)
         return message_view(req.app_id, msg)
+
+    @answers(SendChannelReply)
+    async def reply(self, req: SendChannelReplyRequest) -> ChannelMessageView:
+        assert self.sends is not None
+        now = _now()
+        prior = await self.sends.claim(req.app_id, req.key, now, now + self.memory)
+        if prior is not None:
+            return self._repeat(req, prior, now)
+        try:
+            view = await self.send(req)
+        except DomainError as exc:
+            if exc.code is not ErrorCode.TIMEOUT:  # refused or unreachable: nothing was posted
+                await self.sends.release(req.app_id, req.key)
+            raise
+        await self.sends.sent(req.app_id, req.key, view.model_dump(mode="json", by_alias=True))
+        return view
+
+    def _repeat(
+        self, req: SendChannelReplyRequest, prior: dict[str, Any], now: datetime
+    ) -> ChannelMessageView:
+        if prior.get("state") == "sent":
+            return ChannelMessageView.model_validate(prior["view"])
+        claimed = prior.get("claimed_at")
+        if isinstance(claimed, datetime) and claimed.tzinfo is None:
+            claimed = claimed.replace(tzinfo=UTC)
+        if isinstance(claimed, datetime) and now - claimed < SEND_UNDER_WAY:
+            raise DomainError(
+                ErrorCode.UNAVAILABLE,
+                f"send-channel-reply: the send of key {req.key!r} is under way",
+                {"key": req.key},
+                retry_after=5.0,
+            )
+        raise Conflict(
+            f"send-channel-reply: the send of key {req.key!r} has an unknown outcome (no answer from the "
+            "server, or the service stopped mid-call); it is not sent again",
+            {"key": req.key},
+        )
 
     @answers(cmd.EditChannelMessage)
     async def edit(self, req: cmd.EditChannelMessageRequest) -> ChannelMessageView:
@@ -207,6 +256,8 @@ class MessageService:
 
     async def forget_app(self, app_id: str) -> int:
         self.budget.forget(app_id)
+        if self.sends is not None:
+            await self.sends.forget_app(app_id)
         return await self.store.forget_app(app_id)
 
     async def _message(self, creds: AppCredentials, endpoint: Any, body: dict[str, Any]) -> dict[str, Any]:
