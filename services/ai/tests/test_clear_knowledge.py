@@ -147,3 +147,26 @@ async def _no_legacy(runtime: Any) -> bool:
     now = await collections(runtime)
     meta = await runtime.db["knowledge_meta"].find_one({"_id": "rev"})
     return "knowledge" not in now and "documents" not in now and meta is not None and meta["retired"] == []
+
+
+async def test_the_sweep_drops_a_retired_collection_a_late_write_recreated_and_keeps_a_prepared_one(
+    client, runtime
+):
+    """A replica that had not re-read the generation wrote into the old one after it was dropped
+    (the collection is back, named in no `retired` list): the next sweep drops it. A generation a
+    clear has created but not yet swapped in is named nowhere and is left alone."""
+    await add_big(client, "default", "a", 20)
+    store = runtime.app.index.store
+    await store.new_generation()
+    first = store.generation
+    assert await store.drop_retired() == ["documents", "knowledge"]
+    await runtime.db["knowledge"].insert_one({"_id": "late", "scope": "default"})  # the late write
+    await store.new_generation()
+    assert await store.drop_retired() == sorted(
+        ["knowledge", f"documents_gen_{first}", f"knowledge_gen_{first}"]
+    )
+    await runtime.db.create_collection("knowledge_gen_prepared")  # a clear between create and swap
+    assert await store.drop_retired() == []
+    now = await collections(runtime)
+    assert "knowledge_gen_prepared" in now and store.items.name in now and "knowledge_meta" in now
+    assert (await runtime.db["knowledge_meta"].find_one({"_id": "rev"}))["retired"] == []

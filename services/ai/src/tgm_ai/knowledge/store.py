@@ -10,7 +10,8 @@ makes an empty generation with the same indexes and names it in the `rev` docume
 also bumps the revision. Items and documents leave together, so a crash leaves the old generation or
 the new one, never half of each; every replica reads the generation with the revision (`revision()`,
 `bump()`), which it checks before serving. The retired generation is listed under `retired` and
-dropped in the background (`drop_retired`, also at start after a crash). A replica writing with a
+dropped in the background (`drop_retired`, also at start after a crash; it drops what exists of
+every generation ever swapped out, so a collection re-created by a late write goes too). A replica writing with a
 generation it has not re-read yet writes into the retired one, consistently (a document with its
 chunks), as if its write came before the clear.
 """
@@ -91,7 +92,7 @@ class KnowledgeStore:
                 await fresh.create_indexes(indexes)
         before = await self.meta.find_one_and_update(
             {"_id": "rev"},
-            {"$inc": {"value": 1}, "$set": {"generation": generation}},
+            {"$inc": {"value": 1}, "$set": {"generation": generation}, "$push": {"generations": generation}},
             upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
@@ -102,16 +103,40 @@ class KnowledgeStore:
             {"$addToSet": {"retired": {"$each": [self.collection_name(b, old) for b in GENERATIONAL]}}},
         )
 
+    @staticmethod
+    def generation_of(name: str) -> str | None:
+        """The generation a collection name belongs to ("" for `knowledge`/`documents`), or None for
+        any other collection (`knowledge_meta` is none)."""
+        for base in GENERATIONAL:
+            if name == base:
+                return ""
+            if name.startswith(f"{base}_gen_"):
+                return name[len(base) + 5 :]
+        return None
+
     async def drop_retired(self) -> list[str]:
-        """Drop the collections of retired generations (never the current one); the names dropped."""
+        """Drop the collections of every retired generation that exist; the names dropped.
+
+        A generation is retired once another has been made current: the swap records each generation
+        it makes current in `generations` in the same write, so every generation named there (and the
+        first one, "") but not current is retired for good, while a generation being prepared by a
+        clear that has not swapped yet is named nowhere and never touched. The collections are found
+        by listing rather than from the `retired` list alone: a replica that wrote with a generation it
+        had not re-read yet (module docstring) may have re-created one already dropped, and a crash
+        mid-drop leaves names behind. The `retired` names read are crossed off afterwards."""
         doc = await self.meta.find_one({"_id": "rev"}) or {}
-        current = {self.collection_name(b, str(doc.get("generation") or "")) for b in GENERATIONAL}
+        current = str(doc.get("generation") or "")
+        listed = list(doc.get("retired", []))
+        retired = {"", *map(str, doc.get("generations", []))}
+        retired |= {g for g in map(self.generation_of, listed) if g is not None}
+        retired.discard(current)
         dropped = []
-        for name in doc.get("retired", []):
-            if name not in current:
+        for name in sorted(await self.db.list_collection_names()):
+            if self.generation_of(name) in retired:
                 await self.db.drop_collection(name)
                 dropped.append(name)
-            await self.meta.update_one({"_id": "rev"}, {"$pull": {"retired": name}})
+        if listed:
+            await self.meta.update_one({"_id": "rev"}, {"$pullAll": {"retired": listed}})
         return dropped
 
     # --- items -------------------------------------------------------------------------------------
