@@ -11,19 +11,22 @@ what a test needs and stop it afterwards:
 - `emulator`: the Telegram emulator on a thread, a fresh world for each test (`module_emulator`:
   one for a module, with its developer site);
 - `fast_pacing`: the `pacing` settings that let sends go out at once (no jitter, no quiet hours, no
-  wait between two messages to one chat).
+  wait between two messages to one chat);
+- `seed_fleet` / `connect_fleet`: fleet accounts and people in the emulator's world (a `Fleet`),
+  then the accounts added to the stack by their session strings and connected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tg_emulator.threaded import EmulatorThread
 from tgm_stack import Stack
-from tgm_testing.gateway import GatewayClient
+from tgm_testing.gateway import GatewayClient, wait_until
 
 #: Immediate sends: no jitter, no quiet hours, no minimum interval between messages to one chat.
 FAST_PACING: dict[str, Any] = {
@@ -125,3 +128,104 @@ def module_emulator() -> Iterator[EmulatorThread]:
 def fast_pacing() -> dict[str, Any]:
     """`FAST_PACING`, for tests and for fixtures of any scope (`save-settings` with it)."""
     return dict(FAST_PACING)
+
+
+@dataclass
+class Fleet:
+    """What `seed_fleet` put in the emulator's world: the fleet's Telegram users (`accounts`, each with
+    a logged-in `sessions` string and its `phones`) and the people around them (`users`)."""
+
+    accounts: list[Any]
+    users: list[Any]
+    sessions: list[str]
+    phones: list[str]
+    #: anything more `extra` built in the same step (channels, more people), by name
+    more: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def account_ids(self) -> frozenset[int]:
+        """The fleet's Telegram user ids."""
+        return frozenset(a.id for a in self.accounts)
+
+
+def _seed_fleet(
+    emulator: EmulatorThread,
+    prefix: str,
+    *,
+    phone: str,
+    accounts: int = 2,
+    users: int = 4,
+    agent_name: str = "Agent",
+    user_name: str = "User",
+    extra: Callable[[Fleet], None] | None = None,
+) -> Fleet:
+    """Seed the emulator's world in one step on its thread: `accounts` fleet users (phone
+    `{phone}0NNNN`, first name `{agent_name}N`, username `{prefix}_agent_N`) with a session each, and
+    `users` people (`{phone}1NNNN`, `{user_name}N`, `{prefix}_user_N`); then `extra(fleet)`, which may
+    add more to the world and to `fleet.more`."""
+    w = emulator.world
+    out: list[Fleet] = []
+
+    def build() -> None:
+        agents = [
+            w.add_user(f"{phone}0{i:04d}", first_name=f"{agent_name}{i}", username=f"{prefix}_agent_{i}")
+            for i in range(accounts)
+        ]
+        people = [
+            w.add_user(f"{phone}1{j:04d}", first_name=f"{user_name}{j}", username=f"{prefix}_user_{j}")
+            for j in range(users)
+        ]
+        fleet = Fleet(
+            accounts=agents,
+            users=people,
+            sessions=[emulator.emu.session_for(a) for a in agents],
+            phones=[f"{phone}0{i:04d}" for i in range(accounts)],
+        )
+        if extra is not None:
+            extra(fleet)
+        out.append(fleet)
+
+    emulator.do(build)
+    return out[0]
+
+
+def _connect_fleet(
+    gw: GatewayClient,
+    fleet: Fleet,
+    per_account: Callable[[int], Mapping[str, Any]] | None = None,
+    *,
+    timeout: float = 90,
+    **fields: Any,
+) -> list[str]:
+    """Add the fleet's accounts by their session strings (the first API credential allowed 100
+    accounts), with `fields` (and `per_account(i)`) in each `add-account`; wait until all are
+    connected and active. Their account ids, in order."""
+    creds = gw.ok("get-api-credentials")["items"]
+    gw.ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
+    ids = [
+        gw.ok(
+            "add-account",
+            {"phone": p, "sessionString": s, **fields, **(per_account(i) if per_account else {})},
+        )["id"]
+        for i, (p, s) in enumerate(zip(fleet.phones, fleet.sessions, strict=True))
+    ]
+    wait_until(
+        lambda: all(
+            a["connected"] and a["state"] == "active" for a in gw.ok("get-accounts", {"ids": ids})["items"]
+        ),
+        timeout,
+        "accounts connected",
+    )
+    return ids
+
+
+@pytest.fixture(scope="session")
+def seed_fleet() -> Callable[..., Fleet]:
+    """`_seed_fleet(emulator, prefix, phone=..., ...)`: the fleet and people in the emulator's world."""
+    return _seed_fleet
+
+
+@pytest.fixture(scope="session")
+def connect_fleet() -> Callable[..., list[str]]:
+    """`_connect_fleet(gw, fleet, ...)`: the fleet's accounts added and connected; their ids."""
+    return _connect_fleet

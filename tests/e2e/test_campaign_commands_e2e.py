@@ -19,26 +19,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 @pytest.mark.timeout(300)
 def test_every_messaging_command_and_blacklist_user_through_the_gateway(
-    emulator: EmulatorThread, start_stack: Callable[..., Stack], fast_pacing: dict[str, Any]
+    emulator: EmulatorThread,
+    start_stack: Callable[..., Stack],
+    fast_pacing: dict[str, Any],
+    seed_fleet: Callable[..., Any],
+    connect_fleet: Callable[..., list[str]],
 ) -> None:
     w = emulator.world
-    ref: dict[str, Any] = {}
 
-    def build() -> None:
-        ref["accounts"] = [
-            w.add_user(f"+1555070{i:04d}", first_name=f"Agent{i}", username=f"cmd_agent_{i}")
-            for i in range(2)
-        ]
-        ref["users"] = [
-            w.add_user(f"+1555071{j:04d}", first_name=f"Mia{j}", username=f"cmd_user_{j}") for j in range(4)
-        ]
-        channel = w.create_channel(ref["accounts"][0], "Commands Group", username="cmdgroup")
-        w.invite_to_channel(ref["accounts"][0], channel, ref["accounts"][1:])
-        ref["group"] = -1_000_000_000_000 - channel.id
-        ref["sessions"] = [emulator.emu.session_for(a) for a in ref["accounts"]]
+    def more(fleet: Any) -> None:
+        channel = w.create_channel(fleet.accounts[0], "Commands Group", username="cmdgroup")
+        w.invite_to_channel(fleet.accounts[0], channel, fleet.accounts[1:])
+        fleet.more["group"] = -1_000_000_000_000 - channel.id
 
-    emulator.do(build)
-    accounts, users, group = ref["accounts"], ref["users"], ref["group"]
+    fleet = seed_fleet(emulator, "cmd", phone="+155507", user_name="Mia", extra=more)
+    accounts, users, group = fleet.accounts, fleet.users, fleet.more["group"]
     stack = start_stack(services=("tg-session", "campaign"), emulator=emulator)
     gw = GatewayClient(stack)
 
@@ -47,7 +42,7 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
             return [
                 d.text
                 for d in w.deliveries
-                if d.from_user_id in {a.id for a in accounts}
+                if d.from_user_id in fleet.account_ids
                 and (to is None or d.to_user_id == to.id)
                 and (chat is None or (d.chat_id is not None and -1_000_000_000_000 - d.chat_id == chat))
             ]
@@ -55,25 +50,7 @@ def test_every_messaging_command_and_blacklist_user_through_the_gateway(
         return emulator.do(read)
 
     try:
-        creds = gw.ok("get-api-credentials")["items"]
-        gw.ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
-        ids = [
-            gw.ok(
-                "add-account",
-                {
-                    "phone": f"+1555070{i:04d}",
-                    "sessionString": s,
-                    "dailySendLimit": 100,
-                    "warmupEnabled": False,
-                },
-            )["id"]
-            for i, s in enumerate(ref["sessions"])
-        ]
-        wait_until(
-            lambda: all(a["connected"] for a in gw.ok("get-accounts", {"ids": ids})["items"]),
-            90,
-            "accounts up",
-        )
+        ids = connect_fleet(gw, fleet, dailySendLimit=100, warmupEnabled=False)
         gw.ok("save-settings", {"settings": {"pacing": fast_pacing}})
         emulator.do(lambda: [w.post(u, accounts[0], f"hi, I am {u.first_name}") for u in users])
         wait_until(

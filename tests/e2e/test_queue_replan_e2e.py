@@ -29,35 +29,32 @@ def _hhmm(delta_hours: float) -> str:
 
 @pytest.mark.timeout(240)
 def test_held_jobs_replan_on_settings_and_first_contact_and_templates_know_extracted_names(
-    emulator: EmulatorThread, start_stack: Callable[..., Stack], fast_pacing: dict[str, Any]
+    emulator: EmulatorThread,
+    start_stack: Callable[..., Stack],
+    fast_pacing: dict[str, Any],
+    seed_fleet: Callable[..., Any],
+    connect_fleet: Callable[..., list[str]],
 ) -> None:
     w = emulator.world
-    ref: dict[str, Any] = {}
 
-    def build() -> None:
-        ref["accounts"] = [
-            w.add_user(f"+1555090{i:04d}", first_name=f"Replan{i}", username=f"replan_agent_{i}")
-            for i in range(2)
-        ]
-        ref["users"] = [
-            w.add_user(f"+1555091{j:04d}", first_name=f"Stranger{j}", username=f"replan_user_{j}")
-            for j in range(4)
-        ]
-        ref["nadia"] = w.add_user("+15550919001", first_name="Nadia", username="replan_nadia")
-        ref["uma"] = w.add_user("+15550919002", first_name="Uma", username="replan_uma")
-        channel = w.create_channel(ref["accounts"][0], "Replan Members", username="replanmembers")
-        w.invite_to_channel(ref["accounts"][0], channel, [ref["nadia"]])
-        ref["sessions"] = [emulator.emu.session_for(a) for a in ref["accounts"]]
+    def more(fleet: Any) -> None:
+        fleet.more["nadia"] = w.add_user("+15550919001", first_name="Nadia", username="replan_nadia")
+        fleet.more["uma"] = w.add_user("+15550919002", first_name="Uma", username="replan_uma")
+        channel = w.create_channel(fleet.accounts[0], "Replan Members", username="replanmembers")
+        w.invite_to_channel(fleet.accounts[0], channel, [fleet.more["nadia"]])
 
-    emulator.do(build)
-    accounts, users, nadia, uma = ref["accounts"], ref["users"], ref["nadia"], ref["uma"]
+    fleet = seed_fleet(
+        emulator, "replan", phone="+155509", agent_name="Replan", user_name="Stranger", extra=more
+    )
+    accounts, users, nadia, uma = fleet.accounts, fleet.users, fleet.more["nadia"], fleet.more["uma"]
     stack = start_stack(services=("tg-session", "campaign"), emulator=emulator)
     gw = GatewayClient(stack)
 
     def delivered(to: Any) -> list[str]:
         def read() -> list[str]:
-            mine = {a.id for a in accounts}
-            return [d.text for d in w.deliveries if d.from_user_id in mine and d.to_user_id == to.id]
+            return [
+                d.text for d in w.deliveries if d.from_user_id in fleet.account_ids and d.to_user_id == to.id
+            ]
 
         return emulator.do(read)
 
@@ -72,20 +69,7 @@ def test_held_jobs_replan_on_settings_and_first_contact_and_templates_know_extra
         )
 
     try:
-        creds = gw.ok("get-api-credentials")["items"]
-        gw.ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
-        ids = [
-            gw.ok(
-                "add-account",
-                {"phone": f"+1555090{i:04d}", "sessionString": s, "warmupEnabled": i == 1},
-            )["id"]
-            for i, s in enumerate(ref["sessions"])
-        ]
-        wait_until(
-            lambda: all(a["connected"] for a in gw.ok("get-accounts", {"ids": ids})["items"]),
-            90,
-            "accounts up",
-        )
+        ids = connect_fleet(gw, fleet, lambda i: {"warmupEnabled": i == 1})
         # Quiet hours around now in UTC; the warm-up allows one stranger on day 0 (7 * 1 / (6 + 1)).
         quiet = {"quietHoursStart": _hhmm(-1), "quietHoursEnd": _hhmm(2), "timezone": "UTC"}
         pacing = {**fast_pacing, **quiet, "perAccountDailyNonContacts": 7, "warmupDays": 6}
