@@ -194,7 +194,7 @@ async def test_export_bad_input(client: RuntimeClient) -> None:
 async def test_schedule_save_validate_update_list(client: RuntimeClient) -> None:
     base = {"name": "Daily", "report": "messages", "cron": "0 8 * * *"}
     for bad, words in (
-        ({**base, "recipients": [{"kind": "tailchat", "target": "c1"}]}, "Tailchat"),
+        ({**base, "recipients": [{"kind": "tailchat", "target": "c1"}]}, "appId"),
         ({**base, "cron": "61 * * * *"}, None),
         ({**base, "cron": "0 0 30 2 *"}, None),
         ({**base, "intervalSeconds": 3600}, None),

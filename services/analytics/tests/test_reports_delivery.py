@@ -1,5 +1,6 @@
 """Deliveries: a webhook POST to a real HTTP server on loopback, Telegram through a fake of tg-session's
-`send`, failures recorded rather than raised, labels without URL secrets, tailchat refused."""
+`send`, Tailchat through a fake of the tailchat service's `send-channel-reply`, failures recorded rather
+than raised, labels without URL secrets, tailchat targets checked when saved."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from tgm_analytics.reports.adapters import Deliverer, check_recipient, label
 from tgm_contracts import ErrorCode
+from tgm_contracts.rpc_channels import SendChannelReplyRequest
 from tgm_contracts.rpc_session import SendRequest
 from tgm_runtime import DomainError
 from tgm_runtime.exports import export_file
@@ -126,10 +128,56 @@ def test_labels_and_save_time_checks() -> None:
         label({"kind": "webhook", "target": "https://u:p@h.example:8443/x/y?k=v#f"})
         == "webhook:https://h.example:8443/x/y"
     )
-    with pytest.raises(DomainError) as exc:
-        check_recipient({"kind": "tailchat", "target": "converse-1", "account_id": None})
-    assert exc.value.code.value == "VALIDATION_ERROR" and "no Tailchat channel" in exc.value.message
+    for bad in ("converse-1", "app/", "app/g/p/x", "app/conv erse"):
+        with pytest.raises(DomainError) as exc:
+            check_recipient({"kind": "tailchat", "target": bad, "account_id": None})
+        assert exc.value.code.value == "VALIDATION_ERROR" and "tailchat recipient" in exc.value.message
+    check_recipient({"kind": "tailchat", "target": "app_1/c1", "account_id": None})
+    check_recipient({"kind": "tailchat", "target": "app_1/g1/p1", "account_id": None})
     with pytest.raises(DomainError):
         check_recipient({"kind": "telegram", "target": "not a peer!", "account_id": "a1"})
     check_recipient({"kind": "telegram", "target": "@ops_team", "account_id": "a1"})
     check_recipient({"kind": "webhook", "target": "https://h.example/x", "account_id": None})
+
+
+async def test_tailchat_posts_the_summary_once_per_report_and_recipient() -> None:
+    asked: list[SendChannelReplyRequest] = []
+
+    async def send(account_id: str, req: SendRequest, timeout: float) -> Any:
+        raise AssertionError("no telegram recipient")
+
+    async def reply(req: SendChannelReplyRequest, timeout: float) -> Any:
+        asked.append(req)
+        if req.app_id == "gone":
+            raise DomainError(ErrorCode.NOT_FOUND, "no tailchat app gone")
+        return {"messageId": "m1"}
+
+    out = await Deliverer(send, reply=reply).deliver(
+        [
+            {"kind": "tailchat", "target": "app_1/g1/p1", "account_id": None},
+            {"kind": "tailchat", "target": "gone/c2", "account_id": None},
+            {"kind": "tailchat", "target": "bad", "account_id": None},
+        ],
+        file=a_file(),
+        report_id="rp_3",
+        kind="messages",
+        schedule_id=None,
+        summary="Report: y",
+    )
+    assert out.delivered == ["tailchat:app_1/g1/p1"]
+    assert out.errors == [
+        "tailchat:gone/c2: NOT_FOUND no tailchat app gone",
+        "tailchat:bad: not a tailchat target (<appId>/<converseId> or <appId>/<groupId>/<panelId>)",
+    ]
+    first = asked[0]
+    assert (first.app_id, first.group_id, first.converse_id) == ("app_1", "g1", "p1")
+    assert first.text == "Report: y" and first.key == "report-rp_3-0" and asked[1].key == "report-rp_3-1"
+    unwired = await Deliverer(send).deliver(
+        [{"kind": "tailchat", "target": "app_1/c1", "account_id": None}],
+        file=a_file(),
+        report_id="rp_4",
+        kind="messages",
+        schedule_id=None,
+        summary="s",
+    )
+    assert unwired.errors == ["tailchat:app_1/c1: no tailchat service is wired in this process"]

@@ -32,7 +32,7 @@ from .rebuild.service import Rebuild
 from .rebuild.store import RebuildStore
 from .rebuild.stream import EventReplay
 from .reports import handlers as reports_handlers
-from .reports.adapters import Deliverer, send_via
+from .reports.adapters import Deliverer, reply_via, send_via
 from .reports.builders import ReportSources
 from .reports.service import ReportService
 from .reports.store import ReportRepo, ScheduleRepo
@@ -102,7 +102,12 @@ def _app(runtime: Runtime, settings: AnalyticsSettings) -> AnalyticsApp:
         ReportSources(stats=stats, alerts=alerts, performance=performance),
         ScheduleRepo(db),
         ReportRepo(db),
-        Deliverer(send_via(runtime), settings.webhook_timeout_seconds, settings.telegram_timeout_seconds),
+        Deliverer(
+            send_via(runtime),
+            settings.webhook_timeout_seconds,
+            settings.telegram_timeout_seconds,
+            reply_via(runtime),
+        ),
         runtime.publish,
         runtime.spawn,
         raise_alert=alerts.raise_signal,

@@ -5,7 +5,11 @@
   of 300 or more, a timeout or a connection error is a failure.
 - telegram: a short text summary sent by one of the fleet's accounts through tg-session's account
   call `send`, with a job id per report and recipient so a retried delivery is not sent twice.
-- tailchat: refused when a schedule is saved (analytics has no Tailchat channel).
+- tailchat: the same short summary posted by a registered Tailchat app's bot through the tailchat
+  service's `send-channel-reply`, with the key `report-<reportId>-<n>` (the service sends once per key:
+  a repeated delivery answers the message already posted). The target names the app and the place:
+  `<appId>/<converseId>` (a DM or any converse the bot is in) or `<appId>/<groupId>/<panelId>` (a
+  group's text channel: Tailchat needs the group of a group channel).
 
 A failure never raises: it comes back as text for the schedule's `lastError` and the `failed` list.
 Recipient labels (`kind:target`) drop a webhook URL's query and credentials, which may carry tokens.
@@ -22,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import ValidationError
 from tgm_contracts.models.analytics import ExportFile
+from tgm_contracts.rpc_channels import SendChannelReply, SendChannelReplyRequest
 from tgm_contracts.rpc_session import Send, SendRequest
 from tgm_runtime import DomainError, Invalid, ServiceRuntime
 
@@ -29,6 +34,22 @@ log = logging.getLogger("tgm.analytics.reports.delivery")
 
 #: `send(account_id, SendRequest, timeout)` -> the SendResult (raises DomainError on failure).
 SendFn = Callable[[str, SendRequest, float], Awaitable[Any]]
+#: `reply(SendChannelReplyRequest, timeout)` -> the ChannelMessageView (raises DomainError on failure).
+ReplyFn = Callable[[SendChannelReplyRequest, float], Awaitable[Any]]
+
+
+def tailchat_place(target: str) -> dict[str, str]:
+    """`<appId>/<converseId>` or `<appId>/<groupId>/<panelId>` as send-channel-reply's fields."""
+    parts = target.split("/")
+    if len(parts) == 2 and all(parts):
+        return {"appId": parts[0], "converseId": parts[1]}
+    if len(parts) == 3 and all(parts):
+        return {"appId": parts[0], "groupId": parts[1], "converseId": parts[2]}
+    raise ValueError("a tailchat target is <appId>/<converseId> or <appId>/<groupId>/<panelId>")
+
+
+def tailchat_request(target: str, text: str, key: str) -> SendChannelReplyRequest:
+    return SendChannelReplyRequest.model_validate({**tailchat_place(target), "text": text, "key": key})
 
 
 def label(recipient: dict[str, Any]) -> str:
@@ -46,11 +67,14 @@ def check_recipient(recipient: dict[str, Any]) -> None:
     """Refuse at save time what could never be delivered."""
     kind = recipient["kind"]
     if kind == "tailchat":
-        raise Invalid(
-            "tailchat recipients are not supported: analytics has no Tailchat channel; "
-            "use a webhook (e.g. a Tailchat incoming-webhook URL) or a telegram recipient",
-            {"recipient": {"kind": kind, "target": recipient["target"]}},
-        )
+        try:
+            tailchat_request(recipient["target"], "check", "check")
+        except (ValueError, ValidationError) as exc:
+            why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise Invalid(
+                f"tailchat recipient {recipient['target']!r}: {why}",
+                {"recipient": {"kind": kind, "target": recipient["target"]}},
+            ) from None
     if kind == "telegram":
         try:
             SendRequest(job_id="check", peer=recipient["target"], text="check")
@@ -69,8 +93,15 @@ class Outcome:
 
 
 class Deliverer:
-    def __init__(self, send: SendFn, webhook_timeout: float = 15.0, telegram_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        send: SendFn,
+        webhook_timeout: float = 15.0,
+        telegram_timeout: float = 30.0,
+        reply: ReplyFn | None = None,
+    ) -> None:
         self.send = send
+        self.reply = reply
         self.webhook_timeout = webhook_timeout
         self.telegram_timeout = telegram_timeout
 
@@ -93,7 +124,7 @@ class Deliverer:
                 elif recipient["kind"] == "telegram":
                     await self._telegram(recipient, summary, f"report-{report_id}-{index}")
                 else:
-                    raise DeliveryError("analytics has no Tailchat channel")
+                    await self._tailchat(recipient["target"], summary, f"report-{report_id}-{index}")
             except DeliveryError as exc:
                 out.failed.append(name)
                 out.errors.append(f"{name}: {exc}")
@@ -135,6 +166,17 @@ class Deliverer:
         req = SendRequest(job_id=job_id, peer=recipient["target"], text=summary, parse_mode="none")
         await self.send(recipient["account_id"], req, self.telegram_timeout)
 
+    async def _tailchat(self, target: str, summary: str, key: str) -> None:
+        if self.reply is None:
+            raise DeliveryError("no tailchat service is wired in this process")
+        try:
+            req = tailchat_request(target, summary[:10_000], key)
+        except (ValueError, ValidationError):
+            raise DeliveryError(
+                "not a tailchat target (<appId>/<converseId> or <appId>/<groupId>/<panelId>)"
+            ) from None
+        await self.reply(req, self.telegram_timeout)
+
 
 class DeliveryError(Exception):
     pass
@@ -149,3 +191,12 @@ def send_via(runtime: ServiceRuntime[Any]) -> SendFn:
         )
 
     return send
+
+
+def reply_via(runtime: ServiceRuntime[Any]) -> ReplyFn:
+    """The tailchat service's `send-channel-reply` over the runtime's bus."""
+
+    async def reply(req: SendChannelReplyRequest, timeout: float) -> Any:
+        return await runtime.call(SendChannelReply, req, timeout)
+
+    return reply
