@@ -21,6 +21,11 @@ Routes (all JSON):
 - ``POST /drop``                            ``{user?}``: close connections now
 - ``POST /clock/advance``                   ``{seconds}``
 - ``POST /qr/accept``                       ``{user, token?}``: 'scan' a QR login token (hex or base64url; latest if omitted)
+- ``POST /bots``                            ``{username, first_name?, token?}``: a bot and its login token
+- ``POST /bots/press``                      ``{user, bot, data? | text?, msg_id?, wait?}``: the user presses an
+  inline button (by its callback data or its label; on the bot's newest message with an inline
+  keyboard unless ``msg_id``); the bot gets ``updateBotCallbackQuery``; ``wait`` seconds for its answer
+- ``GET  /callbacks?user=&bot=``            the presses and the answers the users got
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .errors import RpcFail
+from .world.bots import callback_data_of
 from .world.seed import apply_seed
 
 if TYPE_CHECKING:
@@ -90,6 +96,9 @@ class AdminApi:
         r.add_post("/drop", self.drop)
         r.add_post("/clock/advance", self.advance)
         r.add_post("/qr/accept", self.qr_accept)
+        r.add_post("/bots", self.add_bot)
+        r.add_post("/bots/press", self.press_button)
+        r.add_get("/callbacks", self.callbacks)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -323,3 +332,48 @@ class AdminApi:
                 raise KeyError("no QR login is waiting")
         rec = self.world.accept_login_token(body["user"], raw)
         return web.json_response({"accepted": True, "key_id": str(rec.key.key_id)})
+
+    # ------------------------------------------------------------------ bots
+
+    async def add_bot(self, request):
+        body = await self._body(request)
+        u, token = self.world.bots.add(
+            str(body["username"]), first_name=str(body.get("first_name", "")), token=body.get("token")
+        )
+        return web.json_response({**_user_view(self.world, u), "bot": True, "token": token}, status=201)
+
+    async def press_button(self, request):
+        body = await self._body(request)
+        bots = self.world.bots
+        user, bot = self._user(str(body["user"])), self._user(str(body["bot"]))
+        msg_id = body.get("msg_id") or bots.latest_markup_message(user, bot)
+        if msg_id is None:
+            raise KeyError(f"{bot.display} sent {user.display} no message with an inline keyboard")
+        data = body.get("data")
+        if data is None:
+            label = str(body["text"])
+            found = callback_data_of(user.messages[int(msg_id)].reply_markup).get(label)
+            if found is None:
+                raise KeyError(f"no callback button labelled {label!r} on message {msg_id}")
+            raw = found
+        else:
+            raw = str(data).encode()
+        q = bots.press(user, bot, int(msg_id), raw)
+        wait = float(body.get("wait", 0))
+        if wait > 0:
+            try:
+                await bots.wait_answer(q, wait)
+            except RpcFail:
+                pass  # the view says it is unanswered
+        return web.json_response(q.to_dict(), status=201)
+
+    async def callbacks(self, request):
+        wanted = {
+            attr: self._user(request.query[name]).id
+            for name, attr in (("user", "user_id"), ("bot", "bot_id"))
+            if name in request.query
+        }
+        out = [
+            c for c in self.world.bots.queries.values() if all(getattr(c, a) == v for a, v in wanted.items())
+        ]
+        return web.json_response([c.to_dict() for c in out])

@@ -148,7 +148,7 @@ class Ctx:
 
 
 # Import the namespaces so their handlers register.
-from . import account, auth, channels, contacts, help, messages, updates, users  # noqa: E402
+from . import account, auth, bots, channels, contacts, help, messages, updates, users  # noqa: E402
 
 __all__ = [
     "HANDLERS",
@@ -156,6 +156,7 @@ __all__ = [
     "Handler",
     "account",
     "auth",
+    "bots",
     "channels",
     "contacts",
     "handler",

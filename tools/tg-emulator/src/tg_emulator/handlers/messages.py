@@ -61,6 +61,7 @@ def send_message(ctx: Ctx, req):
         entities=req.entities or None,
         reply_to=reply_to,
         origin_key=ctx.key_id,
+        reply_markup=req.reply_markup,
     )
     if res.kind == "private":
         return types.UpdateShortSentMessage(

@@ -24,6 +24,7 @@ class BoxMessage:
     action: Any = None  # a TL MessageAction for service messages
     entities: list | None = None
     reply_to_id: int | None = None
+    reply_markup: Any = None  # a TL ReplyMarkup a bot sent with the message
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class ChannelMessage:
     action: Any = None
     entities: list | None = None
     reply_to_id: int | None = None
+    reply_markup: Any = None
 
 
 @dataclass(slots=True)
@@ -214,6 +216,7 @@ class Delivery:
     random_id: int | None
     msg_id: int
     recipients: int
+    reply_markup: dict[str, Any] | None = None  # the keyboard a bot sent, as plain data
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -230,4 +233,5 @@ class Delivery:
             "random_id": self.random_id,
             "msg_id": self.msg_id,
             "recipients": self.recipients,
+            "reply_markup": self.reply_markup,
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telethon.tl import types
 
@@ -133,7 +133,25 @@ def _message(
         from_id=from_id,
         entities=m.entities,
         reply_to=reply,
+        reply_markup=m.reply_markup,
     )
+
+
+def markup_dict(markup: Any) -> dict[str, Any] | None:
+    """A keyboard as plain JSON data for the admin API: the TL object's fields, bytes as text."""
+    if markup is None:
+        return None
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        return value
+
+    return plain(markup.to_dict())
 
 
 def notify_settings() -> types.PeerNotifySettings:

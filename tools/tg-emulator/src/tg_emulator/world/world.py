@@ -23,6 +23,7 @@ from ..errors import RpcFail
 from ..limits import Faults, Limits, RateLimit, RateLimiter
 from ..protocol.crypto import AuthKeyData
 from . import render
+from .bots import Bots
 from .model import (
     AuthKeyRecord,
     Authorization,
@@ -126,6 +127,7 @@ class World:
         self._next_channel_id = 1_500_000_001
         self._next_gid = 1
         self.service_user = self.add_user("42777", first_name="Telegram", id=SERVICE_USER_ID)
+        self.bots = Bots(self)
 
     # ----------------------------------------------------------------- basics
 
@@ -596,7 +598,14 @@ class World:
             raise RpcFail("MESSAGE_TOO_LONG")
 
     def _record(
-        self, sender: User, to: User | Chat | Channel, gid: int, text: str, random_id: int | None, msg_id: int
+        self,
+        sender: User,
+        to: User | Chat | Channel,
+        gid: int,
+        text: str,
+        random_id: int | None,
+        msg_id: int,
+        markup: Any = None,
     ) -> None:
         """Log one delivered message (the admin API's deliveries): to a user, or into a group."""
         group: Chat | Channel | None
@@ -621,6 +630,7 @@ class World:
                 random_id=random_id,
                 msg_id=msg_id,
                 recipients=recipients,
+                reply_markup=render.markup_dict(markup),
             )
         )
 
@@ -654,7 +664,8 @@ class World:
         counted: list[tuple[tuple, RateLimit | None, str]] = []
         if peer[0] == "user" and peer[1] != sender.id:
             target = self.users[peer[1]]
-            if target.id not in sender.contacts and target.id not in sender.wrote_to_me:
+            stranger = target.id not in sender.contacts and target.id not in sender.wrote_to_me
+            if stranger and not sender.bot:  # bots have no PEER_FLOOD budget
                 counted.append((("noncontact", sender.id), lim.non_contact_messages, "PEER_FLOOD"))
         counted.append((("account", sender.id), lim.account_messages, "FLOOD_WAIT"))
         chat_limit = lim.private_chat_messages if peer[0] == "user" else lim.group_messages
@@ -683,9 +694,12 @@ class World:
         reply_to: int | None = None,
         origin_key: int | None = None,
         enforce_limits: bool = True,
+        reply_markup: Any = None,
     ) -> SendResult:
-        """Deliver a text message from ``sender`` to ``peer``, with Telegram's checks."""
+        """Deliver a text message from ``sender`` to ``peer``, with Telegram's checks. A keyboard
+        (``reply_markup``) is kept only on a bot's message, as Telegram ignores one from a user."""
         self._check_text(text)
+        markup = reply_markup if sender.bot else None
         kind = peer[0]
         if kind == "user":
             if peer[1] not in self.users:
@@ -724,18 +738,35 @@ class World:
             sender.random_ids[random_id] = gid
         if kind == "user":
             return self._send_private(
-                sender, self.users[peer[1]], text, gid, random_id, entities, reply_to, origin_key
+                sender, self.users[peer[1]], text, gid, random_id, entities, reply_to, origin_key, markup
             )
         if kind == "chat":
             return self._send_chat(
-                sender, self.chats[peer[1]], text, gid, random_id, entities, reply_to, origin_key
+                sender,
+                self.chats[peer[1]],
+                text,
+                gid,
+                random_id,
+                entities,
+                reply_to,
+                origin_key,
+                markup=markup,
             )
         return self._send_channel(
-            sender, self.channels[peer[1]], text, gid, random_id, entities, reply_to, origin_key
+            sender, self.channels[peer[1]], text, gid, random_id, entities, reply_to, origin_key, markup
         )
 
     def _new_box_message(
-        self, owner: User, peer: Peer, sender: User, text: str, gid: int, entities, reply_to, action=None
+        self,
+        owner: User,
+        peer: Peer,
+        sender: User,
+        text: str,
+        gid: int,
+        entities,
+        reply_to,
+        action=None,
+        markup=None,
     ) -> BoxMessage:
         m = BoxMessage(
             id=owner.next_msg_id,
@@ -748,6 +779,7 @@ class World:
             action=action,
             entities=entities,
             reply_to_id=self._reply_for(owner, sender, reply_to),
+            reply_markup=markup,
         )
         owner.next_msg_id += 1
         self._box_append(owner, m)
@@ -767,39 +799,49 @@ class World:
         return update
 
     def _send_private(
-        self, sender, target, text, gid, random_id, entities, reply_to, origin_key
+        self, sender, target, text, gid, random_id, entities, reply_to, origin_key, markup=None
     ) -> SendResult:
         users = (sender.id, target.id)
-        m_out = self._new_box_message(sender, ("user", target.id), sender, text, gid, entities, reply_to)
+        m_out = self._new_box_message(
+            sender, ("user", target.id), sender, text, gid, entities, reply_to, markup=markup
+        )
         upd_out = self._deliver_box(sender, m_out, users, (), origin_key)
         if target.id != sender.id:
-            m_in = self._new_box_message(target, ("user", sender.id), sender, text, gid, entities, reply_to)
+            m_in = self._new_box_message(
+                target, ("user", sender.id), sender, text, gid, entities, reply_to, markup=markup
+            )
             target.wrote_to_me.add(sender.id)
             self._deliver_box(target, m_in, users, (), None)
-        self._record(sender, target, gid, text, random_id, m_out.id)
+        self._record(sender, target, gid, text, random_id, m_out.id, markup)
         return SendResult("private", m_out.id, sender.pts, m_out.date, gid, upd_out, ("user", target.id))
 
-    def _send_chat(self, sender, c: Chat, text, gid, random_id, entities, reply_to, origin_key, action=None):
+    def _send_chat(
+        self, sender, c: Chat, text, gid, random_id, entities, reply_to, origin_key, action=None, markup=None
+    ):
         upd_out = None
         m_out = None
         users = (sender.id,)
         for uid in list(c.members):
             owner = self.users[uid]
-            m = self._new_box_message(owner, ("chat", c.id), sender, text, gid, entities, reply_to, action)
+            m = self._new_box_message(
+                owner, ("chat", c.id), sender, text, gid, entities, reply_to, action, markup
+            )
             upd = self._deliver_box(owner, m, users, (c.id,), origin_key if uid == sender.id else None)
             if uid == sender.id:
                 upd_out, m_out = upd, m
         if m_out is None:
             raise RpcFail("CHAT_WRITE_FORBIDDEN")
         if action is None:
-            self._record(sender, c, gid, text, random_id, m_out.id)
+            self._record(sender, c, gid, text, random_id, m_out.id, markup)
         return SendResult("chat", m_out.id, sender.pts, m_out.date, gid, upd_out, ("chat", c.id))
 
     def _chat_action(self, author: User, c: Chat, action: Any, origin_key: int | None) -> SendResult:
         """A service message (created, joined, left …) into a basic group, sent like a text message."""
         return self._send_chat(author, c, "", self._gid(), None, None, None, origin_key, action=action)
 
-    def _channel_post(self, sender: User, ch: Channel, text: str, gid: int, entities, reply_to, action=None):
+    def _channel_post(
+        self, sender: User, ch: Channel, text: str, gid: int, entities, reply_to, action=None, markup=None
+    ):
         m = ChannelMessage(
             id=ch.next_msg_id,
             from_id=sender.id,
@@ -809,6 +851,7 @@ class World:
             action=action,
             entities=entities,
             reply_to_id=reply_to if reply_to in ch.messages else None,
+            reply_markup=markup,
         )
         ch.next_msg_id += 1
         ch.messages[m.id] = m
@@ -834,8 +877,10 @@ class World:
 
             self.hub.push_user(uid, build, exclude_key if uid == m.from_id else None)
 
-    def _send_channel(self, sender, ch: Channel, text, gid, random_id, entities, reply_to, origin_key):
-        m = self._channel_post(sender, ch, text, gid, entities, reply_to)
+    def _send_channel(
+        self, sender, ch: Channel, text, gid, random_id, entities, reply_to, origin_key, markup=None
+    ):
+        m = self._channel_post(sender, ch, text, gid, entities, reply_to, markup=markup)
         ch.last_post[sender.id] = self.now()
         part = ch.participants[sender.id]
         part.read_inbox_max_id = max(part.read_inbox_max_id, m.id)
@@ -843,7 +888,7 @@ class World:
         upd = types.UpdateNewChannelMessage(
             message=render.channel_message(ch, m, sender.id), pts=ch.pts, pts_count=1
         )
-        self._record(sender, ch, gid, text, random_id, m.id)
+        self._record(sender, ch, gid, text, random_id, m.id, markup)
         return SendResult("channel", m.id, ch.pts, m.date, gid, upd, ("channel", ch.id))
 
     def post(self, sender: int | str | User, to: int | str | User | Chat | Channel, text: str) -> SendResult:
