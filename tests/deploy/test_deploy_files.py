@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+from tgm_contracts import REGISTRY, bus
+from tgm_contracts.bus import password_var
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -32,42 +34,8 @@ SERVICES: dict[str, tuple[str, int]] = {
     "tailchat": ("tgm_tailchat", 8081),
 }
 
-#: The rpc call graph granted in accounts.conf: caller -> other services' subjects it may publish to.
-#: Must match the table in deploy/README.md; anything else granted makes the test fail.
-EXTRA_PUBLISH: dict[str, set[str]] = {
-    "gateway": {"tgm.*.cmd.>", "tgm.*.sys.>", "tgm.tailchat.rpc.>"},
-    "tg-session": set(),
-    "campaign": {"tgm.tg-session.rpc.>", "tgm.ai.rpc.>", "tgm.acct.>"},
-    "ai": {"tgm.stream.>"},
-    "analytics": {
-        "tgm.tg-session.rpc.>",
-        "tgm.campaign.rpc.>",
-        "tgm.acct.*.send.v1",
-        "tgm.*.sys.info.v1",
-        "tgm.gateway.sys.settings-get.v1",
-    },
-    "tailchat": set(),
-}
-EXTRA_SUBSCRIBE: dict[str, set[str]] = {
-    "gateway": {"tgm.stream.>"},
-    "tg-session": {"tgm.acct.>"},
-    "campaign": set(),
-    "ai": set(),
-    "analytics": set(),
-    "tailchat": set(),
-}
-OWN_KV: dict[str, set[str]] = {
-    "gateway": {"$KV.tgm_key_rate.>"},
-    "tg-session": {"$KV.tgm_account_leases.>"},
-    "campaign": {"$KV.tgm_job_leases.>", "$KV.tgm_monitored_chats.>"},
-}
-INFRA_PUBLISH = {"_INBOX.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$O.tgm_backups.>", "$O.tgm_exports.>"}
-INFRA_SUBSCRIBE = {"_INBOX.>"}
-DENY_PUBLISH = {"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.TGM_EVENTS"}
-
-
-def password_var(service: str) -> str:
-    return "TGM_NATS_PASSWORD_" + service.upper().replace("-", "_")
+#: The bus permissions: one declaration in contracts (tgm_contracts.bus), accounts.conf generated from it.
+BUS_USERS = {u.name: u for u in bus.USERS}
 
 
 def load_yaml_docs(path: Path) -> list[Any]:
@@ -498,23 +466,40 @@ def test_nats_conf_reader_reads_what_it_must() -> None:
 
 @pytest.mark.unit
 @pytest.mark.timeout(30)
+def test_accounts_conf_is_generated_from_the_bus_declaration() -> None:
+    """deploy/k8s/nats/accounts.conf is what tgm_contracts.bus renders (`make schemas` writes it)."""
+    assert ACCOUNTS_CONF.read_text() == bus.render_accounts_conf(), "stale: run `make schemas`"
+    check = subprocess.run(
+        [sys.executable, str(K8S / "nats" / "generate.py"), "--check"], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(30)
 def test_nats_permissions_give_each_service_its_own_subjects_only() -> None:
     users = nats_users()
-    assert set(users) == set(SERVICES)
+    assert set(users) == set(SERVICES) == set(BUS_USERS)
     for name, user in users.items():
+        declared = BUS_USERS[name]
         perms = user["permissions"]
         pub = set(perms["publish"]["allow"])
         sub = set(perms["subscribe"]["allow"])
         own = f"tgm.{name}.>"
-        assert pub == {own} | EXTRA_PUBLISH[name] | INFRA_PUBLISH | OWN_KV.get(name, set()), name
-        assert sub == {own, "tgm.*.evt.>"} | EXTRA_SUBSCRIBE[name] | INFRA_SUBSCRIBE, name
-        assert set(perms["publish"]["deny"]) == DENY_PUBLISH
+        assert pub == set(declared.publish_allow()) and sub == set(declared.subscribe_allow()), name
+        assert own in pub and own in sub
+        assert sub - {own, "tgm.*.evt.>", f"_INBOX.{name}.>"} == set(declared.hears), name
+        assert set(perms["publish"]["deny"]) == {"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.TGM_EVENTS"}
         assert perms["allow_responses"] is True
         assert user["password"] == "$" + password_var(name)
-        # Rules, beyond the exact table: nobody gets everything; events are published only by their owner;
-        # only the gateway sends commands and sys ops; only tg-session serves accounts.
+        # Rules, beyond the declaration: nobody gets everything; nobody reads another's replies; events
+        # are published only by their owner; only the gateway sends commands by wildcard (a service that
+        # runs another's command names it exactly); only tg-session serves accounts.
         for subject in pub | sub:
             assert subject not in (">", "tgm.>", "tgm.*.>", "$JS.>")
+        assert "_INBOX.>" not in sub and not {
+            s for s in sub if s.startswith("_INBOX.") and s != f"_INBOX.{name}.>"
+        }
         for subject in pub:
             parts = subject.split(".")
             if parts[0] == "tgm" and len(parts) > 2 and parts[1] not in (name, "acct", "stream"):
@@ -525,11 +510,52 @@ def test_nats_permissions_give_each_service_its_own_subjects_only() -> None:
                     "tgm.*.sys.info.v1",
                     "tgm.gateway.sys.settings-get.v1",
                 )
-                assert kind == "rpc" or name == "gateway" or readonly, (name, subject)
+                assert kind != "sys" or name == "gateway" or readonly, (name, subject)
+                if kind == "cmd" and name != "gateway":
+                    assert subject in COMMAND_SUBJECTS, (name, subject)
         if name != "tg-session":
             assert "tgm.acct.>" not in sub
-        if name != "gateway":
-            assert not {s for s in pub if ".cmd." in s and not s.startswith(f"tgm.{name}.")}
+
+
+COMMAND_SUBJECTS = {REGISTRY.get(n).SUBJECT for n in REGISTRY.names()}  # type: ignore[union-attr]
+
+
+def _called_by(package: Path) -> set[str]:
+    """Subjects of other services' commands and rpcs a service package calls by contract class
+    (`runtime.call(GetAccounts, ...)`, `self.call(AiGenerateResponse, ...)`)."""
+    import ast
+
+    from tgm_contracts import RPCS
+
+    classes: dict[str, Any] = {REGISTRY.get(n).__name__: REGISTRY.get(n) for n in REGISTRY.names()}  # type: ignore[union-attr]
+    classes.update({c.__name__: c for c in RPCS})
+    service = package.parts[package.parts.index("services") + 1]
+    found = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name)):
+                continue
+            fn = node.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            target = classes.get(node.args[0].id)
+            if name == "call" and target is not None and target.OWNER.value != service:
+                found.add(target.SUBJECT)
+    return found
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(60)
+def test_every_call_a_service_makes_is_granted_by_the_declaration() -> None:
+    """A call the declaration forgets is a `Permissions Violation` (and a TIMEOUT) on a real server:
+    every command or rpc a service calls by its contract class is in its publish allow list."""
+    seen = 0
+    for user in bus.USERS:
+        (package,) = (ROOT / "services" / user.name / "src").glob("tgm_*")
+        called = _called_by(package)
+        seen += len(called)
+        missing = {s for s in called if not user.may_publish(s)}
+        assert not missing, f"{user.name} calls {sorted(missing)}: declare them in tgm_contracts/bus.py"
+    assert seen >= 5  # the scan finds the calls there are (campaign's and analytics')
 
 
 @pytest.mark.unit
@@ -665,7 +691,12 @@ async def test_nats_permissions_on_a_real_server(tmp_path: Path) -> None:
                 error_cb=on_error,
                 allow_reconnect=False,
                 connect_timeout=5,
+                inbox_prefix=bus.inbox_prefix(user),
             )
+        # Without credentials (or with a wrong password) nobody gets in at all.
+        for url in (f"nats://127.0.0.1:{port}", f"nats://campaign:wrong@127.0.0.1:{port}"):
+            with pytest.raises(Exception, match=r"(?i)authorization"):
+                await nats.connect(url, allow_reconnect=False, connect_timeout=5, max_reconnect_attempts=0)
 
         async def denied(user: str, op: str, subject: str) -> bool:
             """Do `op` on `subject`, then a surely-denied sentinel publish; errors arrive in order, so the
@@ -680,7 +711,7 @@ async def test_nats_permissions_on_a_real_server(tmp_path: Path) -> None:
             first = await asyncio.wait_for(errors[user].get(), 5)
             if "denied.sentinel" in first:
                 return False
-            assert subject in first, first
+            assert subject.lower() in first.lower(), first
             second = await asyncio.wait_for(errors[user].get(), 5)
             assert "denied.sentinel" in second
             return True
@@ -690,6 +721,12 @@ async def test_nats_permissions_on_a_real_server(tmp_path: Path) -> None:
             ("campaign", "pub", "tgm.ai.evt.reply.v1", True),
             ("campaign", "pub", "tgm.tg-session.rpc.pick-accounts.v1", False),
             ("campaign", "pub", "tgm.tg-session.cmd.add-account.v1", True),
+            ("campaign", "pub", "tgm.tg-session.cmd.get-accounts.v1", False),
+            ("campaign", "sub", "_INBOX.>", True),
+            ("campaign", "sub", "_INBOX.gateway.>", True),
+            ("campaign", "sub", "_INBOX.campaign.>", False),
+            ("gateway", "sub", "_INBOX.tg-session.>", True),
+            ("tg-session", "sub", "_INBOX.tg-session.>", False),
             ("campaign", "pub", "tgm.acct.a1.send.v1", False),
             ("ai", "pub", "tgm.acct.a1.send.v1", True),
             ("ai", "pub", "tgm.stream.abc", False),
