@@ -6,6 +6,7 @@ import { ErrorLine } from "./components";
 import { formatTime, I18nContext, LANGS, saveLang, savedLang, translator, useI18n, type Lang } from "./i18n";
 import type { MessageKey } from "./i18n/en";
 import { Analytics } from "./screens/Analytics";
+import { Channels } from "./screens/Channels";
 import { Fleet } from "./screens/Fleet";
 import { Knowledge } from "./screens/Knowledge";
 import { Leads } from "./screens/Leads";
@@ -16,6 +17,7 @@ import { forgetKey, makeSession, SessionContext, storedKey, storeKey, type Sessi
 
 const SCREENS = [
   { id: "fleet", label: "nav.fleet", View: Fleet },
+  { id: "channels", label: "nav.channels", View: Channels },
   { id: "queue", label: "nav.queue", View: Queue },
   { id: "rules", label: "nav.rules", View: Rules },
   { id: "leads", label: "nav.leads", View: Leads },

@@ -47,6 +47,21 @@ export function useLive(events: readonly string[], fn: (e: PushedEvent) => void,
   }, [live, key, delayMs]);
 }
 
+/** Calls `fn` for every pushed event named in `events`, each one, as it arrives (a live feed). */
+export function useEvents(events: readonly string[], fn: (e: PushedEvent) => void) {
+  const { live } = useSession();
+  const ref = useRef(fn);
+  ref.current = fn;
+  const key = events.join(",");
+  useEffect(() => {
+    if (!live) return;
+    const names = new Set(key.split(","));
+    return live.on((e) => {
+      if (names.has(e.event)) ref.current(e);
+    });
+  }, [live, key]);
+}
+
 export interface Query<T> {
   data: T | null;
   error: ApiError | null;

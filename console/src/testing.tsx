@@ -1,7 +1,8 @@
 // Test helpers (Vitest only): a fake gateway and a screen mounted in a signed-in session.
-import { render } from "@testing-library/react";
+import { act, render } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { Api } from "./api/client";
+import type { Live, PushedEvent } from "./api/live";
 import type { Role } from "./api/types.gen";
 import { formatTime, I18nContext, translator } from "./i18n";
 import { makeSession, SessionContext } from "./session";
@@ -23,11 +24,20 @@ export function fakeGateway(replies: Record<string, unknown>) {
   return { api: new Api("k", fetcher), calls };
 }
 
-export function mount(ui: ReactNode, role: Role, replies: Record<string, unknown>) {
+/** A live feed the test pushes events into (what the gateway's WebSocket would deliver). */
+export function fakeLive() {
+  const listeners = new Set<(e: PushedEvent) => void>();
+  const live = { on: (f: (e: PushedEvent) => void) => (listeners.add(f), () => listeners.delete(f)) } as unknown as Live;
+  const push = (event: string, data: unknown) =>
+    act(() => listeners.forEach((f) => f({ event, subject: `tgm.x.evt.${event}.v1`, data, timestamp: new Date().toISOString() })));
+  return { live, push };
+}
+
+export function mount(ui: ReactNode, role: Role, replies: Record<string, unknown>, live: Live | null = null) {
   const gw = fakeGateway(replies);
   render(
     <I18nContext.Provider value={{ lang: "en", t: translator("en"), time: (i) => formatTime("en", i) }}>
-      <SessionContext.Provider value={makeSession(gw.api, null, role)}>{ui}</SessionContext.Provider>
+      <SessionContext.Provider value={makeSession(gw.api, live, role)}>{ui}</SessionContext.Provider>
     </I18nContext.Provider>,
   );
   return gw;

@@ -16,7 +16,8 @@ export interface PushedEvent {
 }
 
 export const SUBJECTS = [
-  "tgm.tg-session.evt.>", "tgm.campaign.evt.>", "tgm.ai.evt.>", "tgm.analytics.evt.>", "tgm.gateway.evt.>",
+  "tgm.tg-session.evt.>", "tgm.campaign.evt.>", "tgm.ai.evt.>", "tgm.analytics.evt.>", "tgm.tailchat.evt.>",
+  "tgm.gateway.evt.>",
 ];
 
 type Listener = (e: PushedEvent) => void;
