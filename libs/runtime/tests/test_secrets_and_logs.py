@@ -67,6 +67,29 @@ def test_logs_pass_through_the_filter(caplog: pytest.LogCaptureFixture) -> None:
     assert "sk-secret-value" not in record.getMessage() and record.service == "svc"
 
 
+def test_json_lines_carry_no_ansi_colour_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """uvicorn logs its lines with a `color_message` extra holding ANSI codes (issue 17, finding 5)."""
+    import json
+
+    from tgm_runtime.logs import setup_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging("svc", "r1")
+        logging.getLogger("uvicorn.error").info(
+            "Started server process [%d]",
+            42,
+            extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+        )
+        raw = capsys.readouterr().out.strip().splitlines()[-1]
+        line = json.loads(raw)
+    finally:
+        root.handlers[:], root.level = handlers, level
+    assert line["message"] == "Started server process [42]" and "color_message" not in line
+    assert "\\u001b" not in raw and "\x1b" not in raw
+
+
 def test_a_corrupt_backup_is_refused_before_anything_changes() -> None:
     with pytest.raises(Invalid):
         backup.parse(b"not gzip")

@@ -46,6 +46,9 @@ class _ContextFilter(logging.Filter):
         self.service, self.replica = service, replica
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn adds its message again with ANSI colour codes as an extra field; JSON logs keep the
+        # plain one only
+        record.__dict__.pop("color_message", None)
         record.service = self.service
         record.replica = self.replica
         record.request_id = getattr(record, "request_id", None) or request_id_var.get()
