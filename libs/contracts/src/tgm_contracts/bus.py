@@ -158,6 +158,7 @@ USERS: tuple[BusUser, ...] = (
                 "tg-session commands automation and collaboration run (signed as campaign)",
             ),
             Call(_subjects(AiGenerateResponse, GetAiSettings), "ai commands (signed as campaign)"),
+            Call(_subjects(SendChannelReply), "trigger-rule replies on Tailchat, once per firing key"),
         ),
         kv=(streams.JOB_LEASES, streams.MONITORED_CHATS),
     ),

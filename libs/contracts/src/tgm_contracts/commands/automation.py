@@ -26,6 +26,7 @@ from pydantic import (
 from ..base import Ack, Empty, Id, Page, PageRequest, Request, Response
 from ..command import Command
 from ..enums import Domain, Role, Service
+from ..markup import MessageMarkup
 from ..models.campaign import (
     AccountChoice,
     CampaignStatus,
@@ -600,6 +601,11 @@ class ReplyTemplateAction(Request):
     type: Literal["reply_template"] = "reply_template"
     template_id: Id
     target: ReplyTarget = Field("private", description="A private message, or a reply in the group.")
+    markup: MessageMarkup | None = Field(
+        None,
+        description="Buttons sent with the reply where the channel has them (Tailchat bots; Telegram bot "
+        "accounts); a reply by a Telegram user account goes without them.",
+    )
 
 
 class AiReplyAction(Request):
@@ -608,6 +614,9 @@ class AiReplyAction(Request):
     strategy_id: Id | None = Field(None, description="AI strategy (persona, tone, rules).")
     prompt: str | None = Field(None, max_length=2000, description="Extra instruction for this rule.")
     target: ReplyTarget = "private"
+    markup: MessageMarkup | None = Field(
+        None, description="Buttons sent with the AI's reply where the channel has them (as reply_template)."
+    )
 
 
 class AddLeadAction(Request):

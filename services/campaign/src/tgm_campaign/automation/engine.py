@@ -76,7 +76,7 @@ class Facts:
     text: str
     at: datetime  # aware; the time limits and windows are judged at
     group_id: str | None = None
-    user_id: int | None = None
+    user_id: int | str | None = None  # Telegram's number; `tailchat:<id>` for a Tailchat sender
     username: str | None = None
     first_name: str | None = None
     is_admin: bool | None = None  # None: unknown

@@ -59,11 +59,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 Claim = Literal["mine", "again", "done", "taken"]
 
 
-def message_key(chat_id: int, message_id: int) -> str:
+def message_key(chat_id: int | str, message_id: int | str) -> str:
     return f"{chat_id}|{message_id}"
 
 
-def firing_key(rule_id: str, chat_id: int, message_id: int) -> str:
+def firing_key(rule_id: str, chat_id: int | str, message_id: int | str) -> str:
     return f"{rule_id}|{chat_id}|{message_id}"
 
 
@@ -77,7 +77,7 @@ class FiringStore:
 
     # --- the message claim --------------------------------------------------------------------------
 
-    async def claim(self, chat_id: int, message_id: int, event_id: str, at: datetime) -> Claim:
+    async def claim(self, chat_id: int | str, message_id: int | str, event_id: str, at: datetime) -> Claim:
         """`mine` (first claim), `again` (this event's own unfinished claim), `done` (this event's,
         finished), `taken` (another listener's event has it)."""
         key = message_key(chat_id, message_id)
@@ -101,12 +101,12 @@ class FiringStore:
         )
         return result.modified_count == 1
 
-    async def finish(self, chat_id: int, message_id: int) -> None:
+    async def finish(self, chat_id: int | str, message_id: int | str) -> None:
         await self.seen.update_one({"_id": message_key(chat_id, message_id)}, {"$set": {"done": True}})
 
     # --- rule state ------------------------------------------------------------------------------------
 
-    async def states(self, rules: Mapping[str, str], user_id: int | None) -> dict[str, RuleState]:
+    async def states(self, rules: Mapping[str, str], user_id: int | str | None) -> dict[str, RuleState]:
         """Each rule's state for this user and its day (`rules`: rule id -> local day)."""
         day_ids = [f"{r}|{day}" for r, day in rules.items()]
         reads = [self.days.find({"_id": {"$in": day_ids}}, {"keys": 0}).to_list()]
@@ -155,7 +155,7 @@ class FiringStore:
         )
 
     async def reserve_user(
-        self, rule_id: str, user_id: int, key: str, at: datetime, cooldown: int, once: bool
+        self, rule_id: str, user_id: int | str, key: str, at: datetime, cooldown: int, once: bool
     ) -> bool:
         """Hold the rule's cooldown (and once-per-user) for this user; True if held (now or by this
         same key before)."""
@@ -183,7 +183,7 @@ class FiringStore:
 
     # --- firings -------------------------------------------------------------------------------------
 
-    async def of_message(self, chat_id: int, message_id: int) -> dict[str, dict[str, Any]]:
+    async def of_message(self, chat_id: int | str, message_id: int | str) -> dict[str, dict[str, Any]]:
         """The firings already recorded for a message, by rule id."""
         docs = await self.firings.find({"chat_id": chat_id, "message_id": message_id}).to_list()
         return {d["rule_id"]: d for d in docs}

@@ -51,6 +51,7 @@ from ..messaging.templates import (
     render,
 )
 from . import engine
+from .channel import TAILCHAT_SCOPE
 from .group_service import GroupService
 from .keyword_service import KeywordSetService
 from .matcher import Hit
@@ -172,8 +173,10 @@ class TriggerRuleService:
                 f"no such keyword set: {', '.join(missing_sets)}",
                 {"field": "keywordSetIds", "missing": missing_sets},
             )
-        if spec.source_group_ids:
-            missing_groups = await self.groups.missing(list(dict.fromkeys(spec.source_group_ids)))
+        # `tailchat:<appId>` names a Tailchat bot as a source (channel.py), not a monitored group
+        groups = [g for g in dict.fromkeys(spec.source_group_ids) if not g.startswith(TAILCHAT_SCOPE)]
+        if groups:
+            missing_groups = await self.groups.missing(groups)
             if missing_groups:
                 raise NotFound(
                     f"no such monitored group: {', '.join(missing_groups)}",

@@ -92,6 +92,7 @@ from tgm_contracts.events_campaign import (
     ReplySuggested,
     TriggerFired,
 )
+from tgm_contracts.events_channels import ChannelMessageReceived
 from tgm_contracts.events_session import MemberJoined, MessageReceived
 from tgm_contracts.models.campaign import AccountChoice, AccountPool, MessageBody
 from tgm_runtime import DomainError
@@ -105,6 +106,7 @@ from ..messaging.service import QueueService
 from ..messaging.templates import MAX_MESSAGE
 from . import engine
 from .ai_control import AiControl
+from .channel import ChannelReplies, Inbound, scope_group, scope_id, tailchat_message, telegram_message
 from .firing_store import firing_key, message_key
 from .group_service import GroupService
 from .keyword_service import KeywordSetService
@@ -141,6 +143,11 @@ CLAIMS_KEPT = 10_000
 def event_id(*parts: object) -> str:
     """A deterministic event id: the same fact published again is dropped by JetStream's dedupe."""
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def telegram_id(value: int | str | None) -> int | None:
+    """An id as the campaign events carry it: Telegram's numbers only (a Tailchat id is null there)."""
+    return value if isinstance(value, int) else None
 
 
 def literal(text: str) -> str:
@@ -181,6 +188,8 @@ class AutomationService:
         #: fleet's ids): concurrent events share one refresh instead of each making it
         self._flight = SingleFlight()
         self._claimed: dict[str, str] = {}  # message key -> the event id that claimed it here
+        #: replies on Tailchat (compliance, template text, the tailchat service's send-channel-reply)
+        self.channel = ChannelReplies(queue.stores, rules, call)
 
     # --- consumers ---------------------------------------------------------------------------------
 
@@ -225,9 +234,35 @@ class AutomationService:
         first = claim == "mine"
         # The decision first, then the counters and KeywordMatched: the database serves one
         # operation at a time, so their writes would queue in front of the reply's.
-        await self._rules(group, evt, hits, now, first)
+        await self._rules(group, telegram_message(evt), hits, now, first)
         await self._count(group, evt, hits, now, mkey)
         await self.stores.firings.finish(evt.chat_id, evt.message_id)
+
+    # a Tailchat bot's DMs and mentions: the same decision path (`channel.py` says what differs)
+    @hears(ChannelMessageReceived, "automation_channel_messages", max_workers=8)
+    async def on_channel_message(self, evt: ChannelMessageReceived) -> None:
+        msg = tailchat_message(evt)
+        if msg is None:
+            return
+        scope = scope_id(evt.app_id)
+        scoped = [
+            r
+            for r in await self.triggers.active_rules()
+            if r.spec.source_type == "specific" and scope in r.spec.source_group_ids
+        ]
+        set_ids = sorted({s for r in scoped for s in r.spec.keyword_set_ids})
+        hits = (await self.keywords.matcher()).match(msg.text, set_ids) if set_ids else []
+        if not hits:
+            return
+        now = utc(self.clock())
+        if await self.channel.opted_out_now(msg, now):
+            return
+        assert isinstance(msg.chat_id, str) and isinstance(msg.message_id, str)
+        claim = await self.stores.firings.claim(msg.chat_id, msg.message_id, evt.event_id, now)
+        if claim in ("taken", "done"):
+            return
+        await self._rules(scope_group(evt.app_id, set_ids), msg, hits, now, claim == "mine")
+        await self.stores.firings.finish(msg.chat_id, msg.message_id)
 
     def _claim_here(self, key: str, event_id: str) -> str:
         """The event that claims a message in this replica: the first to ask (kept for the newest
@@ -278,28 +313,28 @@ class AutomationService:
     # --- deciding ----------------------------------------------------------------------------------
 
     async def _facts(
-        self, group: Mapping[str, Any], evt: MessageReceived, rules: Sequence[engine.Rule], now: datetime
+        self, group: Mapping[str, Any], msg: Inbound, rules: Sequence[engine.Rule], now: datetime
     ) -> tuple[engine.Facts, str | None]:
         """The engine's facts, and the sender's lead id (read once for the decision and the actions)."""
-        sender = evt.sender
-        user_id = evt.sender_id
-        username = sender.username if sender else None
-        lead = await self.leads.find_for_user(user_id, username) if user_id is not None else None
+        user_id = msg.sender_id
+        tg_user = msg.telegram_user  # leads, admins and joins are Telegram's (a Tailchat sender has none)
+        chat = msg.chat_id if isinstance(msg.chat_id, int) else None
+        lead = await self.leads.find_for_user(tg_user, msg.username) if tg_user is not None else None
         is_admin: bool | None = None
-        if user_id is not None and any(r.spec.conditions.exclude_admin for r in rules):
-            admins = await self._group_admins(evt.chat_id, evt.account_id)
-            is_admin = None if admins is None else user_id in admins
+        if tg_user is not None and chat is not None and any(r.spec.conditions.exclude_admin for r in rules):
+            admins = await self._group_admins(chat, msg.account_id)
+            is_admin = None if admins is None else tg_user in admins
         is_new: bool | None = None
-        if user_id is not None and any(r.spec.conditions.new_member_only for r in rules):
+        if tg_user is not None and chat is not None and any(r.spec.conditions.new_member_only for r in rules):
             since = now - timedelta(seconds=engine.NEW_MEMBER_SECONDS)
-            is_new = await self.stores.firings.joined_since(evt.chat_id, user_id, since)
+            is_new = await self.stores.firings.joined_since(chat, tg_user, since)
         facts = engine.Facts(
-            text=evt.text,
+            text=msg.text,
             at=now,
             group_id=group["_id"],
             user_id=user_id,
-            username=username,
-            first_name=sender.first_name if sender else None,
+            username=msg.username,
+            first_name=msg.first_name,
             is_admin=is_admin,
             is_new_member=is_new,
             intent_score=lead.intent_score if lead else None,
@@ -308,13 +343,15 @@ class AutomationService:
         return facts, lead.id if lead else None
 
     async def _rules(
-        self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], now: datetime, first: bool
+        self, group: Mapping[str, Any], msg: Inbound, hits: Sequence[Hit], now: datetime, first: bool
     ) -> None:
         """Decide and act (`first`: the claim's first run, so no firing of this message exists yet:
         only the claim's owner opens firings, so there is nothing to resume and none is looked up)."""
         hit_sets = {h.set_id for h in hits}
         rules = [r for r in await self.triggers.active_rules() if hit_sets & set(r.spec.keyword_set_ids)]
-        existing = {} if first else await self.stores.firings.of_message(evt.chat_id, evt.message_id)
+        if msg.channel != "telegram":  # only rules naming the app as a source (`channel.scope_id`)
+            rules = [r for r in rules if r.spec.source_type == "specific"]
+        existing = {} if first else await self.stores.firings.of_message(msg.chat_id, msg.message_id)
         # a rule that already fired on this message (a redelivery) is resumed even if since deactivated
         known = {r.id for r in rules}
         for rule_id, doc in existing.items():
@@ -327,18 +364,18 @@ class AutomationService:
         settings = await self.triggers.settings()
         days = {r.id: engine.local_day(now, settings) for r in rules}
         (facts, lead_id), states = await asyncio.gather(
-            self._facts(group, evt, rules, now), self.stores.firings.states(days, evt.sender_id)
+            self._facts(group, msg, rules, now), self.stores.firings.states(days, msg.sender_id)
         )
         gate = engine.Exclusivity()
         for rule in engine.ordered(rules):
-            key = firing_key(rule.id, evt.chat_id, evt.message_id)
+            key = firing_key(rule.id, msg.chat_id, msg.message_id)
             ev = engine.evaluate(rule, facts, hits, states[rule.id], settings, engine_rng(key))
             prior = existing.get(rule.id)
             state = (prior or {}).get("state")
             if state in ("fired", "done"):
                 gate.fired(ev)
                 if state == "fired":
-                    await self._act(prior or {}, rule, ev, facts, group, evt, lead_id)
+                    await self._act(prior or {}, rule, ev, facts, group, msg, lead_id)
                 continue
             if state == "blocked" or not ev.matched:
                 continue
@@ -348,19 +385,19 @@ class AutomationService:
             limited = ev.outcome in ("cooldown", "daily_limit") and not first
             if not ev.eligible and not limited:
                 await self._fired_event(
-                    rule, facts, group, evt, ev.outcome, ev.reason, key, keyword=ev.keyword
+                    rule, facts, group, msg, ev.outcome, ev.reason, key, keyword=ev.keyword
                 )
                 continue
             if gate.blocks(ev):
                 await self._fired_event(
-                    rule, facts, group, evt, "condition_failed", ev.reason, key, keyword=ev.keyword
+                    rule, facts, group, msg, "condition_failed", ev.reason, key, keyword=ev.keyword
                 )
                 continue
-            fired = await self._reserve(rule, ev, facts, group, evt, key, now, prior, fresh=first)
+            fired = await self._reserve(rule, ev, facts, group, msg, key, now, prior, fresh=first)
             if fired is None:
                 continue
             gate.fired(ev)
-            await self._act(fired, rule, ev, facts, group, evt, lead_id)
+            await self._act(fired, rule, ev, facts, group, msg, lead_id)
 
     async def _reserve(
         self,
@@ -368,7 +405,7 @@ class AutomationService:
         ev: engine.Evaluation,
         facts: engine.Facts,
         group: Mapping[str, Any],
-        evt: MessageReceived,
+        msg: Inbound,
         key: str,
         now: datetime,
         prior: Mapping[str, Any] | None,
@@ -394,11 +431,11 @@ class AutomationService:
         doc = {
             "_id": key,
             "rule_id": rule.id,
-            "chat_id": evt.chat_id,
-            "message_id": evt.message_id,
+            "chat_id": msg.chat_id,
+            "message_id": msg.message_id,
             "group_id": group["_id"],
             "user_id": facts.user_id,
-            "account_id": evt.account_id,
+            "account_id": msg.account_id,
             "keyword": ev.keyword,
             "keyword_set_id": ev.hits[0].set_id if ev.hits else None,
             "day": day,
@@ -423,7 +460,7 @@ class AutomationService:
                 await firings.move(key, ["pending"], blocked, base=prior)
             else:
                 await firings.open_new({**doc, **blocked})
-            await self._fired_event(rule, facts, group, evt, outcome, reason, key, keyword=ev.keyword)
+            await self._fired_event(rule, facts, group, msg, outcome, reason, key, keyword=ev.keyword)
             return None
         moved = {"state": "fired", "fired_at": now, "not_before": now + timedelta(seconds=doc["delay"])}
         if prior is not None:  # an earlier version's pending firing
@@ -446,7 +483,7 @@ class AutomationService:
         ev: engine.Evaluation,
         facts: engine.Facts,
         group: Mapping[str, Any],
-        evt: MessageReceived,
+        msg: Inbound,
         sender_lead: str | None = None,
     ) -> None:
         """Run the fired rule's actions not done yet; `sender_lead` the sender's lead id as the
@@ -470,16 +507,20 @@ class AutomationService:
                 fields: dict[str, Any] = {}
                 error: str | None = None
                 try:
-                    if action.type == "add_lead":
-                        assert facts.user_id is not None
+                    if action.type in ("add_lead", "start_scenario") and msg.channel != "telegram":
+                        error = (
+                            f"{action.type}: a {msg.channel} user is not a lead (leads are Telegram users)"
+                        )
+                    elif action.type == "add_lead":
+                        assert msg.telegram_user is not None
                         lead, _ = await self.leads.capture(
-                            user_id=facts.user_id,
+                            user_id=msg.telegram_user,
                             username=facts.username,
                             first_name=facts.first_name,
-                            last_name=evt.sender.last_name if evt.sender else None,
+                            last_name=msg.last_name,
                             group_id=group["_id"],
-                            group_title=group.get("title") or evt.chat_title,
-                            chat_id=evt.chat_id,
+                            group_title=group.get("title") or msg.chat_title,
+                            chat_id=telegram_id(msg.chat_id),
                             keyword=keyword,
                             keyword_set_id=firing.get("keyword_set_id"),
                             intent_score=facts.intent_score,
@@ -494,19 +535,25 @@ class AutomationService:
                             variables=sender_variables(
                                 first_name=facts.first_name,
                                 username=facts.username,
-                                last_name=evt.sender.last_name if evt.sender else None,
-                                group_title=group.get("title") or evt.chat_title,
+                                last_name=msg.last_name,
+                                group_title=group.get("title") or msg.chat_title,
                                 keyword=keyword,
                             ),
                         )
-                        job = await self._queue_reply(
-                            firing, rule, action.target, body, lead_id, group, evt, None
-                        )
-                        job_ids.append(job)
+                        if msg.channel == "tailchat":
+                            text = await self.channel.template_text(action.template_id, body.variables, key)
+                            sent = await self.channel.send(msg, action.target, text, action.markup, key)
+                            job_ids.append(sent)
+                        else:
+                            job_ids.append(
+                                await self._queue_reply(
+                                    firing, rule, action.target, body, lead_id, group, msg, None
+                                )
+                            )
                         fields["job_ids"] = job_ids
                     elif action.type == "ai_reply":
                         error = await self._ai(
-                            firing, rule, action, facts, group, evt, lead_id, job_ids, fields
+                            firing, rule, action, facts, group, msg, lead_id, job_ids, fields
                         )
                     elif action.type == "notify":
                         text = notify_text(action.message, rule.name, facts, keyword, group.get("title"))
@@ -518,12 +565,12 @@ class AutomationService:
                                 message=text,
                                 rule_id=rule.id,
                                 group_id=group["_id"],
-                                user_id=facts.user_id,
+                                user_id=telegram_id(facts.user_id),
                                 lead_id=lead_id,
                             )
                         )
                     elif action.type == "start_scenario":
-                        error = await self._start_scenario(action, facts, lead_id, evt, key, index, fields)
+                        error = await self._start_scenario(action, facts, lead_id, msg, key, index, fields)
                 except DomainError as exc:  # a refusal of this action (template deleted, bad sender, ...)
                     error = f"{action.type}: {exc.code.value}: {exc.message}"
                 if error is not None:
@@ -558,7 +605,7 @@ class AutomationService:
             rule,
             facts,
             group,
-            evt,
+            msg,
             "fired" if success else "error",
             "; ".join(errors)[:1000] if errors else None,
             key,
@@ -569,11 +616,11 @@ class AutomationService:
         )
 
     async def _sender(
-        self, rule: engine.Rule, group: Mapping[str, Any], evt: MessageReceived, target: str
+        self, rule: engine.Rule, group: Mapping[str, Any], msg: Inbound, target: str
     ) -> AccountChoice:
         spec = rule.spec
         if spec.sender_type == "listener":
-            return AccountChoice(account_id=evt.account_id)
+            return AccountChoice(account_id=msg.account_id)
         if spec.sender_type == "specific":
             ids = list(dict.fromkeys(spec.sender_account_ids))
             return (
@@ -583,7 +630,7 @@ class AutomationService:
             )
         if target == "group_reply":
             return AccountChoice()  # a group job's pool is the chat's healthy members
-        members = list(dict.fromkeys([*(group.get("member_account_ids") or []), evt.account_id]))
+        members = list(dict.fromkeys([*(group.get("member_account_ids") or []), msg.account_id]))
         return AccountChoice(pool=AccountPool(account_ids=members))
 
     async def _queue_reply(
@@ -594,55 +641,56 @@ class AutomationService:
         body: MessageBody,
         lead_id: str | None,
         group: Mapping[str, Any],
-        evt: MessageReceived,
+        msg: Inbound,
         account_id: str | None,
     ) -> str:
         choice = (
             AccountChoice(account_id=account_id)
             if account_id
-            else await self._sender(rule, group, evt, target)
+            else await self._sender(rule, group, msg, target)
         )
         group_reply = target == "group_reply"
-        assert evt.sender_id is not None
+        chat, message = msg.telegram_ids()
+        assert msg.telegram_user is not None
         result = await self.queue.reply(
-            peer=evt.chat_id if group_reply else evt.sender_id,
-            key=f"trg:{rule.id}:{evt.chat_id}:{evt.message_id}",
+            peer=chat if group_reply else msg.telegram_user,
+            key=f"trg:{rule.id}:{chat}:{message}",
             body=body,
             choice=choice,
             not_before=firing.get("not_before"),
-            reply_to=evt.message_id if group_reply else None,
+            reply_to=message if group_reply else None,
             lead_id=lead_id,
         )
         return result.job_id
 
-    async def _ai_account(self, rule: engine.Rule, evt: MessageReceived) -> str:
+    async def _ai_account(self, rule: engine.Rule, msg: Inbound) -> str:
         """The account an AI reply is written for (and sent by: its persona and memory)."""
         spec = rule.spec
-        if spec.sender_type == "listener":
-            return evt.account_id
+        if spec.sender_type == "listener" or msg.channel != "telegram":
+            return msg.account_id if msg.channel == "telegram" else scope_id(msg.account_id)
         if spec.sender_type == "specific":
             healthy = await self.queue.directory.pool({"account_ids": list(spec.sender_account_ids)}, None)
             return healthy[0] if healthy else spec.sender_account_ids[0]
-        healthy = await self.queue.directory.pool(None, evt.chat_id)
-        return healthy[0] if healthy else evt.account_id
+        healthy = await self.queue.directory.pool(None, msg.telegram_ids()[0])
+        return healthy[0] if healthy else msg.account_id
 
     async def _start_scenario(
         self,
         action: Any,
         facts: engine.Facts,
         lead_id: str | None,
-        evt: MessageReceived,
+        msg: Inbound,
         key: str,
         index: int,
         fields: dict[str, Any],
     ) -> str | None:
         """Run a `start_scenario`: the scenario for the sender, once per firing (a redelivered event
         or a resumed firing answers the run already started); the error text when it could not."""
-        if self.start_scenario is None or facts.user_id is None:
+        if self.start_scenario is None or msg.telegram_user is None:
             return "start_scenario: collaboration runs are not available in this process"
         ident = "trg-" + hashlib.sha256(f"{key}|{index}".encode()).hexdigest()[:32]
         fields["run_id"] = await self.start_scenario(
-            action.scenario_id, facts.user_id, lead_id, evt.chat_id, ident
+            action.scenario_id, msg.telegram_user, lead_id, msg.telegram_ids()[0], ident
         )
         return None
 
@@ -653,18 +701,18 @@ class AutomationService:
         action: Any,
         facts: engine.Facts,
         group: Mapping[str, Any],
-        evt: MessageReceived,
+        msg: Inbound,
         lead_id: str | None,
         job_ids: list[str],
         fields: dict[str, Any],
     ) -> str | None:
         """Run an `ai_reply`; the error text when it could not."""
         assert facts.user_id is not None
-        account = await self._ai_account(rule, evt)
+        account = await self._ai_account(rule, msg)
         req = GenerateResponseRequest(
             account_id=account,
             user_id=str(facts.user_id),
-            message=evt.text[:8000],
+            message=msg.text[:8000],
             strategy_id=action.strategy_id,
             system_prompt=action.prompt,
             user_name=facts.first_name or facts.username,
@@ -687,9 +735,9 @@ class AutomationService:
                     event_id=event_id("suggest", firing["_id"]),
                     rule_id=rule.id,
                     group_id=group["_id"],
-                    chat_id=evt.chat_id,
-                    message_id=evt.message_id,
-                    user_id=facts.user_id,
+                    chat_id=telegram_id(msg.chat_id),
+                    message_id=telegram_id(msg.message_id),
+                    user_id=telegram_id(facts.user_id),
                     lead_id=lead_id,
                     account_id=account,
                     text=text,
@@ -697,8 +745,11 @@ class AutomationService:
                 )
             )
             return None
-        body = MessageBody(text=literal(text))
-        job = await self._queue_reply(firing, rule, action.target, body, lead_id, group, evt, account)
+        if msg.channel == "tailchat":
+            job = await self.channel.send(msg, action.target, text, action.markup, firing["_id"])
+        else:
+            body = MessageBody(text=literal(text))
+            job = await self._queue_reply(firing, rule, action.target, body, lead_id, group, msg, account)
         job_ids.append(job)
         fields["job_ids"] = job_ids
         return None
@@ -708,7 +759,7 @@ class AutomationService:
         rule: engine.Rule,
         facts: engine.Facts,
         group: Mapping[str, Any],
-        evt: MessageReceived,
+        msg: Inbound,
         outcome: str,
         detail: str | None,
         key: str,
@@ -724,7 +775,7 @@ class AutomationService:
                 rule_id=rule.id,
                 rule_name=rule.name,
                 group_id=group["_id"],
-                user_id=facts.user_id,
+                user_id=telegram_id(facts.user_id),
                 lead_id=lead_id,
                 keyword=keyword,
                 actions=list(actions),
