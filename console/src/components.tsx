@@ -40,3 +40,13 @@ export function useAction() {
   };
   return { busy, error, run, setError };
 }
+
+/** A button that runs `onConfirm` only after the browser's confirm dialog says yes (destructive
+ * commands: the call then carries `confirm: true` where the contract asks for it). */
+export function ConfirmButton(props: { label: string; question: string; onConfirm: () => void; disabled?: boolean; className?: string }) {
+  return (
+    <button type="button" className={props.className ?? "danger"} disabled={props.disabled} onClick={() => window.confirm(props.question) && props.onConfirm()}>
+      {props.label}
+    </button>
+  );
+}

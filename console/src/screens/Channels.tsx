@@ -7,7 +7,7 @@
 import { useState } from "react";
 import type { PushedEvent } from "../api/live";
 import type { GetTailchatApps, SetTailchatBotInfo } from "../api/types.gen";
-import { ErrorLine, Panel, useAction } from "../components";
+import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
 import { useI18n, type Translate } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useEvents, useSession } from "../session";
@@ -88,30 +88,26 @@ function AppList(props: { apps: App[]; error: unknown; reload: () => void }) {
                       </button>
                     )}
                     {can("rotate-tailchat-callback-token") && (
-                      <button
-                        type="button"
+                      <ConfirmButton
                         className="secondary"
+                        label={t("channels.rotate")}
+                        question={t("channels.rotateConfirm", { app: a.name })}
                         disabled={action.busy}
-                        onClick={() =>
-                          window.confirm(t("channels.rotateConfirm", { app: a.name })) &&
+                        onConfirm={() =>
                           void run(async () => {
                             const r = await api.call("rotate-tailchat-callback-token", { appId: a.appId });
                             setPath({ appId: a.appId, path: r.callbackPath, applied: !!r.applied });
                           })
                         }
-                      >
-                        {t("channels.rotate")}
-                      </button>
+                      />
                     )}
                     {can("remove-tailchat-app") && (
-                      <button
-                        type="button"
-                        className="danger"
+                      <ConfirmButton
+                        label={t("fleet.remove")}
+                        question={t("channels.removeConfirm", { app: a.name })}
                         disabled={action.busy}
-                        onClick={() => window.confirm(t("channels.removeConfirm", { app: a.name })) && void run(() => api.call("remove-tailchat-app", { appId: a.appId }))}
-                      >
-                        {t("fleet.remove")}
-                      </button>
+                        onConfirm={() => void run(() => api.call("remove-tailchat-app", { appId: a.appId }))}
+                      />
                     )}
                   </td>
                 )}

@@ -1,13 +1,16 @@
-// Fleet: every account with its state, health, proxy, role and daily sends; filters and search;
-// adding one by phone (code, then 2FA) and by QR code, inline.
+// Fleet: every account with its state, health, proxy and exit IP, role and daily sends; filters and
+// search; bulk actions on the selected accounts; adding one by phone (code, then 2FA) and by QR code,
+// inline; batch import of session strings, API credentials with the developer-site scrape, proxies
+// (FleetTools.tsx).
 import { useEffect, useRef, useState } from "react";
 import QRCode from "qrcode";
 import type { Response } from "../api/client";
 import type { GetAccounts } from "../api/types.gen";
-import { ErrorLine, Panel, useAction } from "../components";
+import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
 import { useI18n, type Translate } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useLive, useSession } from "../session";
+import { ApiCredentials, BulkOutcome, CredentialScrape, ImportSessions, Proxies, type Bulk } from "./FleetTools";
 
 type Account = GetAccounts.Response_.AccountView;
 type AccountState = GetAccounts.Request_.AccountState;
@@ -18,7 +21,7 @@ export const STATES: AccountState[] = [
   "frozen", "unauthorized", "banned", "proxy_error", "disconnected",
 ];
 export const ROLES: AccountRole[] = ["unassigned", "listener", "sender", "explorer", "ai", "backup"];
-const ACCOUNT_EVENTS = [
+export const ACCOUNT_EVENTS = [
   "account-added", "account-removed", "account-status-changed", "account-logged-in",
   "flood-wait-recorded", "lease-moved", "message-sent",
 ];
@@ -52,6 +55,12 @@ export function Fleet() {
       <div className="columns">
         {can("login-account") && <AddByPhone />}
         {can("qr-login-create") && <QrLogin />}
+        {can("add-account") && <ImportSessions />}
+      </div>
+      <Proxies />
+      <div className="columns">
+        <ApiCredentials />
+        {can("credential-start-scrape") && <CredentialScrape />}
       </div>
     </div>
   );
@@ -65,9 +74,25 @@ function AccountList() {
   const [role, setRole] = useState("");
   const payload = { limit: 200, text: text.trim() || null, state: state ? [state] : null, role: role || null };
   const accounts = useCommand("get-accounts", payload, ACCOUNT_EVENTS);
+  const bindings = useCommand("ip-get-all-bindings", { limit: 500, activeOnly: true }, ACCOUNT_EVENTS);
+  const exitIp = new Map((bindings.data?.items ?? []).map((b) => [b.accountId, b.exitIp ?? null]));
   const now = useNow();
   const action = useAction();
   const items = accounts.data?.items ?? [];
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [verified, setVerified] = useState<Record<string, string>>({});
+  const bulk = can("bulk-assign-role") || can("batch-update-accounts") || can("bulk-delete-accounts");
+  const shown = items.filter((a) => selected.has(a.id)).map((a) => a.id);
+  const toggle = (id: string) => setSelected((prev) => {
+    const next = new Set(prev);
+    if (!next.delete(id)) next.add(id);
+    return next;
+  });
+  const verify = (a: Account) =>
+    action.run(async () => {
+      const r = await api.call("ip-verify-binding", { accountId: a.id });
+      setVerified((v) => ({ ...v, [a.id]: r.isValid ? t("fleet.ipOk", { ip: r.exitIp ?? "?" }) : t("fleet.ipBad", { error: r.error ?? (r.ipChanged ? t("fleet.ipChanged", { ip: r.exitIp ?? "?" }) : "?") }) }));
+    });
   return (
     <Panel title={t("fleet.title")} id="accounts">
       <div className="filters" role="search">
@@ -95,33 +120,52 @@ function AccountList() {
         </label>
         <span className="muted">{t("common.total", { count: items.length })}</span>
       </div>
+      {bulk && <BulkBar ids={shown} onDone={() => setSelected(new Set())} />}
       <ErrorLine error={accounts.error ?? action.error} />
       <table>
         <thead>
           <tr>
+            {bulk && (
+              <th>
+                <input
+                  type="checkbox"
+                  aria-label={t("fleet.selectAll")}
+                  checked={items.length > 0 && shown.length === items.length}
+                  onChange={(e) => setSelected(new Set(e.target.checked ? items.map((a) => a.id) : []))}
+                />
+              </th>
+            )}
             <th>{t("fleet.col.phone")}</th>
             <th>{t("fleet.col.name")}</th>
             <th>{t("fleet.col.state")}</th>
             <th>{t("fleet.col.health")}</th>
             <th>{t("fleet.col.proxy")}</th>
+            <th>{t("fleet.col.exitIp")}</th>
             <th>{t("fleet.col.role")}</th>
             <th>{t("fleet.col.sends")}</th>
-            {can("remove-account") && <th>{t("common.actions")}</th>}
+            {(can("remove-account") || can("ip-verify-binding")) && <th>{t("common.actions")}</th>}
           </tr>
         </thead>
         <tbody>
           {items.map((a) => (
             <tr key={a.id} data-testid="account-row" data-phone={a.phone} data-state={a.state}>
+              {bulk && (
+                <td><input type="checkbox" aria-label={t("fleet.select", { phone: a.phone })} checked={selected.has(a.id)} onChange={() => toggle(a.id)} /></td>
+              )}
               <td>{a.phone}</td>
               <td>{a.label ?? a.profile?.username ?? a.profile?.firstName ?? "—"}</td>
               <td><span className={`badge state-${a.state}`}>{t(`state.${a.state}` as MessageKey)}</span></td>
               <td>{health(a, t, now, time)}</td>
               <td>{a.proxy ? `${a.proxy.type}://${a.proxy.host}:${a.proxy.port}` : t("fleet.noProxy")}</td>
+              <td data-testid="exit-ip">{verified[a.id] ?? exitIp.get(a.id) ?? "—"}</td>
               <td>{t(`role.${a.role ?? "unassigned"}` as MessageKey)}</td>
               <td>{`${a.dailySendCount ?? 0} / ${a.dailySendLimit ?? 0}`}</td>
-              {can("remove-account") && (
-                <td>
-                  <button
+              {(can("remove-account") || can("ip-verify-binding")) && (
+                <td className="actions">
+                  {can("ip-verify-binding") && exitIp.has(a.id) && (
+                    <button type="button" className="secondary" disabled={action.busy} onClick={() => void verify(a)}>{t("fleet.verifyIp")}</button>
+                  )}
+                  {can("remove-account") && <button
                     type="button"
                     className="danger"
                     disabled={action.busy}
@@ -131,7 +175,7 @@ function AccountList() {
                     }}
                   >
                     {t("fleet.remove")}
-                  </button>
+                  </button>}
                 </td>
               )}
             </tr>
@@ -140,6 +184,57 @@ function AccountList() {
       </table>
       {accounts.data && items.length === 0 && <p className="muted">{t("common.none")}</p>}
     </Panel>
+  );
+}
+
+/** What an operator may do to the selected accounts at once: a role, a daily cap; delete for admins. */
+function BulkBar({ ids, onDone }: { ids: string[]; onDone: () => void }) {
+  const { t } = useI18n();
+  const { api, can } = useSession();
+  const [role, setRole] = useState<AccountRole>("sender");
+  const [limit, setLimit] = useState("");
+  const [result, setResult] = useState<Bulk | null>(null);
+  const action = useAction();
+  const none = ids.length === 0 || action.busy;
+  const run = (fn: () => Promise<Bulk>) =>
+    action.run(async () => {
+      setResult(await fn());
+      onDone();
+    });
+  const accountIds = ids as [string, ...string[]];
+  return (
+    <div className="toolbar bulk" data-testid="bulk">
+      <span className="muted">{t("fleet.selected", { count: ids.length })}</span>
+      {can("bulk-assign-role") && (
+        <>
+          <label>
+            {t("fleet.col.role")}
+            <select name="bulk-role" value={role} onChange={(e) => setRole(e.target.value as AccountRole)}>
+              {ROLES.map((r) => <option key={r} value={r}>{t(`role.${r}` as MessageKey)}</option>)}
+            </select>
+          </label>
+          <button type="button" disabled={none} onClick={() => void run(() => api.call("bulk-assign-role", { accountIds, role }))}>{t("fleet.bulk.role")}</button>
+        </>
+      )}
+      {can("batch-update-accounts") && (
+        <>
+          <label>{t("fleet.bulk.limitLabel")}<input name="bulk-limit" type="number" min={0} max={1000} value={limit} onChange={(e) => setLimit(e.target.value)} /></label>
+          <button type="button" disabled={none || limit === ""} onClick={() => void run(() => api.call("batch-update-accounts", { accountIds, updates: { dailySendLimit: Number(limit) } }))}>
+            {t("fleet.bulk.limit")}
+          </button>
+        </>
+      )}
+      {can("bulk-delete-accounts") && (
+        <ConfirmButton
+          label={t("fleet.bulk.delete")}
+          question={t("fleet.bulk.deleteConfirm", { count: ids.length })}
+          disabled={none}
+          onConfirm={() => void run(() => api.call("bulk-delete-accounts", { accountIds, logout: true, confirm: true }))}
+        />
+      )}
+      <BulkOutcome result={result} />
+      <ErrorLine error={action.error} />
+    </div>
   );
 }
 

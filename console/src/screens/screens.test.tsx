@@ -13,15 +13,18 @@ const account = {
   createdAt: "2026-01-01T00:00:00Z", updatedAt: "2026-01-01T00:00:00Z",
 };
 
-test("the fleet shows state, health with time left, proxy, role and sends", async () => {
-  mount(<Fleet />, "operator", { "get-accounts": { items: [account] } });
+test("the fleet shows state, health with time left, proxy, exit IP, role and sends", async () => {
+  const bindings = { items: [{ accountId: "a1", boundAt: "2026-01-01T00:00:00Z", exitIp: "203.0.113.7", proxy: account.proxy }] };
+  mount(<Fleet />, "viewer", { "get-accounts": { items: [account] }, "ip-get-all-bindings": bindings });
   const row = await screen.findByText("+15550001");
+  await screen.findAllByText("203.0.113.7");
   const cells = Array.from(row.closest("tr")!.querySelectorAll("td")).map((c) => c.textContent);
   expect(cells[2]).toBe("flood wait");
   expect(cells[3]).toMatch(/^flood wait, (89|90) s left$/);
   expect(cells[4]).toBe("socks5://10.0.0.1:1080");
-  expect(cells[5]).toBe("sender");
-  expect(cells[6]).toBe("3 / 40");
+  expect(cells[5]).toBe("203.0.113.7");
+  expect(cells[6]).toBe("sender");
+  expect(cells[7]).toBe("3 / 40");
 });
 
 test("a viewer gets no write controls; an operator gets add and QR but not remove (admin)", async () => {
