@@ -12,6 +12,7 @@ from . import events_campaign as _events_campaign  # noqa: F401
 from . import events_channels as _events_channels  # noqa: F401
 from . import events_session as _events_session  # noqa: F401
 from . import events_system as _events_system  # noqa: F401
+from . import rpc_bots as _rpc_bots  # noqa: F401
 from . import rpc_channels as _rpc_channels  # noqa: F401
 from . import rpc_session as _rpc_session  # noqa: F401
 from . import subjects, telemetry

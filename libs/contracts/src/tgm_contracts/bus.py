@@ -42,6 +42,7 @@ from .commands.accounts import GetAccounts
 from .commands.ai import AiGenerateResponse, GetAiSettings
 from .commands.telegram_ops import CreateGroup, GetCreatedGroups, GetGroupMembers, JoinGroup
 from .enums import Service
+from .rpc_bots import AnswerTelegramCallback
 from .rpc_channels import SendChannelReply
 
 #: The inbox prefix of a service's connection; its user may read only the replies under it.
@@ -147,7 +148,12 @@ USERS: tuple[BusUser, ...] = (
         hears=("tgm.stream.>",),
         kv=(streams.KEY_RATE,),
     ),
-    BusUser(Service.TG_SESSION, hears=("tgm.acct.>",), kv=(streams.ACCOUNT_LEASES,)),
+    BusUser(
+        Service.TG_SESSION,
+        calls=(Call(("tgm.acct.>",), "account and bot calls forwarded to the replica holding them"),),
+        hears=("tgm.acct.>",),
+        kv=(streams.ACCOUNT_LEASES,),
+    ),
     BusUser(
         Service.CAMPAIGN,
         calls=(
@@ -174,7 +180,14 @@ USERS: tuple[BusUser, ...] = (
             Call(_subjects(GetAccounts), "the account directory of rebuilds (signed as analytics)"),
         ),
     ),
-    BusUser(Service.TAILCHAT),
+    BusUser(
+        Service.TAILCHAT,
+        calls=(
+            Call(
+                _subjects(AnswerTelegramCallback), "answer-callback of a Telegram bot's press, to tg-session"
+            ),
+        ),
+    ),
 )
 
 USERS_BY_NAME: dict[str, BusUser] = {u.name: u for u in USERS}

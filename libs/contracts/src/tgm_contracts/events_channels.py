@@ -1,7 +1,9 @@
 """Events of the chat channels beside Telegram, published by the tailchat service (issue 15).
 
-They are **channel-neutral**: `channel` says where it happened ("tailchat" today; Telegram bot accounts
-will publish the same `button-pressed`), ids are the channel's own strings, and a consumer (automation's
+They are **channel-neutral**: `channel` says where it happened: "tailchat", or "telegram" for a Telegram
+bot account (tg-session publishes `channel-message-received` and `button-pressed` for those, with the
+same names and fields under its own subjects, see the end of this module: `appId` is the bot `tg-<id>`, `converseId` the Telegram chat id, `traceId` the callback
+query id that `answer-callback` with `channel: telegram` answers), ids are the channel's own strings, and a consumer (automation's
 rules, AI replies, analytics) reads them without knowing Tailchat's callback bodies. The tailchat
 service makes them from the callbacks Tailchat POSTs to the gateway
 (`POST /api/v1/channels/tailchat/{appId}/callback/{token}`, `X-TC-Payload-Type` inbox / dm.start /
@@ -22,7 +24,7 @@ from .base import WireModel
 from .enums import Service
 from .events import Event
 
-Channel = Literal["tailchat"]
+Channel = Literal["tailchat", "telegram"]
 
 
 class Mention(WireModel):
@@ -108,3 +110,38 @@ class ButtonPressed(Event):
     message_id: str | None = Field(None, description="The message carrying the button.")
     is_dm: bool
     pressed_at_ms: int | None = Field(None, description="The channel's timestamp, epoch milliseconds.")
+
+
+# --- Telegram bot accounts (tg-session) ------------------------------------------------------------
+# The same events, published by tg-session for its bot accounts: the same names and fields, under
+# tg-session's own subjects (`tgm.tg-session.evt.<name>.v1`: a service publishes only its own
+# subjects, `tgm_contracts.bus`). A consumer of channel messages hears both classes
+# (`CHANNEL_MESSAGE_EVENTS`, `BUTTON_PRESSED_EVENTS`) and tells them apart by `channel`.
+
+
+class TelegramBotMessageReceived(ChannelMessageReceived):
+    """`channel-message-received` of a Telegram bot account: a user's message to the bot (`appId`
+    `tg-<bot id>`, `converseId` the chat id, `senderName` the user's name)."""
+
+    OWNER: ClassVar[Service] = Service.TG_SESSION
+    NAME: ClassVar[str] = "channel-message-received"
+
+    channel: Channel = "telegram"
+
+
+class TelegramButtonPressed(ButtonPressed):
+    """`button-pressed` of a Telegram bot account's inline button: answer it with `answer-callback`
+    `{channel: telegram, appId, traceId, userId, text}` (Telegram keeps a press answerable briefly)."""
+
+    OWNER: ClassVar[Service] = Service.TG_SESSION
+    NAME: ClassVar[str] = "button-pressed"
+
+    channel: Channel = "telegram"
+
+
+#: Every class of `channel-message-received` / `button-pressed`, one per publishing service.
+CHANNEL_MESSAGE_EVENTS: tuple[type[ChannelMessageReceived], ...] = (
+    ChannelMessageReceived,
+    TelegramBotMessageReceived,
+)
+BUTTON_PRESSED_EVENTS: tuple[type[ButtonPressed], ...] = (ButtonPressed, TelegramButtonPressed)

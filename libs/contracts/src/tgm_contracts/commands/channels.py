@@ -14,6 +14,7 @@ Markup: `send-channel-message` and `edit-channel-message` take an optional chann
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -344,7 +345,15 @@ class DeleteChannelMessage(
 
 
 class AnswerCallbackRequest(AppRef):
-    """Answer a button press within 30 s of it (the server forgets the traceId then)."""
+    """Answer a button press within 30 s of it (the server forgets the traceId then).
+
+    `channel` is the press's (the `button-pressed` event's): `telegram` presses (a Telegram bot
+    account's inline button; appId `tg-<bot id>`, traceId the callback query id) are handed by the
+    tailchat service to tg-session (`answer-telegram-callback`), so this stays one public command."""
+
+    channel: Literal["tailchat", "telegram"] = Field(
+        "tailchat", description="Where the press happened: the `channel` of its button-pressed event."
+    )
 
     trace_id: str = Field(min_length=1, max_length=200)
     user_id: TailchatId = Field(description="The user who pressed (the callback's messageAuthor).")
