@@ -15,6 +15,7 @@ Both reach Tailchat through one `TailchatClient` (adapters/tailchat.py), paced p
 from __future__ import annotations
 
 from tgm_contracts import Service
+from tgm_contracts.rpc_bots import AnswerTelegramCallback
 
 from . import __version__
 from .adapters.tailchat import TailchatClient, Transport
@@ -71,6 +72,7 @@ def build(settings: TailchatSettings | None = None, *, transport: Transport | No
             memory_days=settings.message_memory_days,
             press_arrived=lambda app_id, trace_id: runtime.app.inbound.press_arrived(app_id, trace_id),
             sends=SendStore(runtime.db),
+            telegram=lambda req: runtime.call(AnswerTelegramCallback, req, timeout=30.0),
         )
         return TailchatApp(
             apps=apps, messages=messages, inbound=Callbacks(DeliveryStore(runtime.db), apps, runtime.publish)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tgm_runtime import ServiceRuntime
 
 from .accounts.service import Accounts
+from .bots.service import BotFleet
 from .credentials.scrape import Scrapes
 from .credentials.service import CredentialPool
 from .extraction.service import Extractions
@@ -46,6 +47,7 @@ class SessionApp:
     groups: GroupOps
     extractions: Extractions
     scrapes: Scrapes
+    bots: BotFleet
 
 
 Runtime = ServiceRuntime[SessionApp]

@@ -24,6 +24,9 @@ from .accounts import handlers as accounts_handlers
 from .accounts.membership import Memberships
 from .accounts.service import Accounts
 from .app import Runtime, SessionApp
+from .bots import handlers as bots_handlers
+from .bots.service import BotFleet
+from .bots.store import BotStore
 from .credentials import handlers as credentials_handlers
 from .credentials.scrape import Scrapes
 from .credentials.service import CredentialPool
@@ -105,6 +108,7 @@ def build(
         await app().scrapes.sweep()  # and end scrapes nobody runs any more
 
     runtime.every(configured.worker_interval_seconds * 5, logins_and_scrapes, "qr-logins-and-scrapes")
+    runtime.every(lambda: app().settings.heartbeat, lambda: app().bots.tick(), "bot-accounts")
 
     async def make_app() -> SessionApp:
         repos = Repos(runtime.db)
@@ -289,6 +293,24 @@ def build(
             spawn=runtime.spawn,
         )
         calls.collect(pool, sender, accounts, groups, proxies, login)
+
+        def bot_client(session: str | None, api_id: int, api_hash: str) -> Any:
+            from .telegram.bot_client import TelethonBotClient
+
+            return TelethonBotClient.build(session, api_id, api_hash, s)
+
+        bots = BotFleet(
+            store=BotStore(runtime.db),
+            vault=vault,
+            leases=lease_store,
+            replica_id=replica_id,
+            credential=default_credential,
+            clients=bot_client,
+            serve=runtime.serve_account,
+            forward=runtime.request,
+            emit=runtime.emit,
+            spawn=runtime.spawn,
+        )
         if s.api_id is not None and s.api_hash is not None:
             await credentials.seed(s.api_id, s.api_hash.get_secret_value())
         return SessionApp(
@@ -309,6 +331,7 @@ def build(
             groups=groups,
             extractions=extractions,
             scrapes=scrapes,
+            bots=bots,
         )
 
     runtime.provide(make_app)
@@ -322,6 +345,7 @@ def build(
         await session.extractions.stop()
         await session.qr.stop()
         await session.scrapes.stop()
+        await session.bots.stop()
         await session.pool.stop()
         await session.inbound.outbox.close()
 
@@ -340,6 +364,7 @@ def build(
         credentials_handlers,
         groups_handlers,
         extraction_handlers,
+        bots_handlers,
     ):
         domain.register(runtime)
     # get-performance shows each replica's part of the fleet (summed across replicas).

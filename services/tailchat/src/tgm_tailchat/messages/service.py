@@ -18,7 +18,9 @@
   service, is an unknown outcome: a repeat is CONFLICT "outcome unknown" rather than a possible
   second post (at most once where exactly once cannot be known). A repeat while the first is in
   flight is UNAVAILABLE with `retry_after` (its caller's redelivery then finds the stored view).
-- Answer: `answerCallbackQuery` within 30 s of the press; a late or repeated answer is CONFLICT
+- Answer: `channel: telegram` (a Telegram bot account's press) is handed to tg-session
+  (`answer-telegram-callback`): one public `answer-callback` for both channels. Otherwise
+  `answerCallbackQuery` within 30 s of the press; a late or repeated answer is CONFLICT
   ("expired"). A press that came to us through the callback route (inbound/) is known with its arrival
   time: 30 s after it the answer is refused here, without a call (the server's trace started at the
   click, a little before, so it is surely gone). The server's per-bot answer budget is mirrored (`pacing.AnswerBudget`) so an answer
@@ -61,6 +63,8 @@ Credentials = Callable[[str], Awaitable[tuple[AppCredentials, dict[str, Any]]]]
 BotUserId = Callable[[str], Awaitable[str]]
 #: When a press (app id, trace id) reached us through the callback route; None when it did not.
 PressArrived = Callable[[str, str], Awaitable[datetime | None]]
+#: Hands an answer-callback of a Telegram press to tg-session (`answer-telegram-callback`).
+TelegramAnswer = Callable[[cmd.AnswerCallbackRequest], Awaitable[cmd.CallbackAnswered]]
 #: How long Tailchat keeps a press's traceId (its `callback:trace:` cache TTL).
 PRESS_LIFETIME = timedelta(seconds=30)
 #: A claimed send older than this, still not `sent`, was cut off (the service stopped mid-call).
@@ -114,7 +118,9 @@ class MessageService:
         memory_days: int,
         press_arrived: PressArrived | None = None,
         sends: SendStore | None = None,
+        telegram: TelegramAnswer | None = None,
     ) -> None:
+        self.telegram = telegram
         self.store = store
         self.sends = sends
         self.client = client
@@ -215,6 +221,10 @@ class MessageService:
 
     @answers(cmd.AnswerCallback)
     async def answer(self, req: cmd.AnswerCallbackRequest) -> cmd.CallbackAnswered:
+        if req.channel == "telegram":  # a Telegram bot account's press: tg-session answers it
+            if self.telegram is None:
+                raise DomainError(ErrorCode.UNAVAILABLE, "Telegram presses are answered by tg-session")
+            return await self.telegram(req)
         creds, _ = await self.credentials(req.app_id)
         arrived = await self.press_arrived(req.app_id, req.trace_id) if self.press_arrived else None
         if arrived is not None and datetime.now(UTC) - arrived > PRESS_LIFETIME:
