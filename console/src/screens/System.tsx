@@ -11,6 +11,7 @@ import { downloadExport } from "../download";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession, type Query } from "../session";
+import { Settings } from "./SettingsForm";
 
 const SERVICES = ["gateway", "tg-session", "campaign", "ai", "analytics", "tailchat"] as const;
 const LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
@@ -230,61 +231,6 @@ function Migrations() {
       {can("run-migrations") && (
         <button type="button" disabled={action.busy} onClick={() => void action.run(async () => (await api.call("run-migrations", {}), status.reload()))}>
           {t("system.runMigrations")}
-        </button>
-      )}
-    </Panel>
-  );
-}
-
-/** The text of one section's values, and the values parsed back (an error names the bad JSON). */
-export function parseSection(text: string): Record<string, unknown> {
-  const v = JSON.parse(text);
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("a section's values are a JSON object");
-  return v;
-}
-
-function Settings() {
-  const { t, time } = useI18n();
-  const { api, can } = useSession();
-  const settings = useCommand("get-settings", {}, ["settings-changed"]);
-  const [section, setSection] = useState<string>("");
-  const sections = settings.data?.sections ?? [];
-  const current = sections.find((s) => s.section === section) ?? sections[0];
-  const [draft, setDraft] = useState<string | null>(null);
-  const action = useAction();
-  const text = draft ?? (current ? JSON.stringify(current.values, null, 2) : "");
-  return (
-    <Panel title={t("system.settings")} id="settings">
-      <ErrorLine error={settings.error ?? action.error} />
-      <div className="filters">
-        <label>
-          {t("system.section")}
-          <select name="section" value={current?.section ?? ""} onChange={(e) => (setSection(e.target.value), setDraft(null))}>
-            {sections.map((s) => <option key={s.section} value={s.section}>{`${s.section} (${s.owner})`}</option>)}
-          </select>
-        </label>
-        {current && <span className="muted">{t("system.version", { version: current.version ?? 0, time: time(current.updatedAt) })}</span>}
-      </div>
-      <textarea
-        name="section-values"
-        className="code"
-        rows={10}
-        readOnly={!can("save-settings")}
-        value={text}
-        onChange={(e) => setDraft(e.target.value)}
-      />
-      {can("save-settings") && current && (
-        <button
-          type="button"
-          disabled={action.busy || draft === null}
-          onClick={() =>
-            void action.run(async () => {
-              await api.call("save-settings", { settings: { [current.section]: parseSection(text) }, expectedVersions: { [current.section]: current.version ?? 0 } });
-              setDraft(null);
-            })
-          }
-        >
-          {t("common.save")}
         </button>
       )}
     </Panel>

@@ -8,7 +8,8 @@ import { fakeGateway, mount } from "../testing";
 import { Analytics, polylines, windowOf } from "./Analytics";
 import { citation, fileBase64, Knowledge, settingsPayload } from "./Knowledge";
 import { Leads, timeline } from "./Leads";
-import { parseSection, System } from "./System";
+import { fromDraft, parseSection, toDraft } from "./SettingsForm";
+import { System } from "./System";
 
 afterEach(cleanup);
 const t = translator("en");
@@ -105,7 +106,13 @@ test("documents show indexing progress; search shows each hit's citation; the te
 
 test("provider keys are write-only: an empty key field is never sent, a typed one is", async () => {
   const gw = mount(<Knowledge />, "admin", { ...KNOWLEDGE, "save-ai-settings": AI_SETTINGS });
-  const key = (await screen.findByTestId("ai-settings")).querySelector('input[name="maiagent-apiKey"]') as HTMLInputElement;
+  const panel = await screen.findByTestId("ai-settings");
+  // The form appears once get-ai-settings has answered.
+  const key = await waitFor(() => {
+    const k = panel.querySelector('input[name="maiagent-apiKey"]') as HTMLInputElement | null;
+    if (!k) throw new Error("no key field yet");
+    return k;
+  });
   expect(key.value).toBe("");
   fireEvent.change(key, { target: { value: "mai-secret" } });
   fireEvent.click(within(screen.getByTestId("ai-settings")).getByRole("button", { name: "Save" }));
@@ -175,7 +182,13 @@ const SYSTEM = {
   "get-logs": { items: [{ id: "g1", service: "campaign", level: "warning", message: "slow query", timestamp: at, fields: {} }] },
   "get-backup-status": { items: [{ backupId: "b1", kind: "backup", label: "nightly", state: "completed", progress: 1, startedAt: at, services: {} }] },
   "get-migration-status": { upToDate: true, services: { campaign: { applied: [1, 2], pending: [] } } },
-  "get-settings": { settings: {}, sections: [{ section: "general", owner: "gateway", version: 2, values: { timezone: "UTC" }, updatedAt: at }] },
+  "get-settings": {
+    settings: {},
+    sections: [
+      { section: "general", owner: "gateway", version: 2, values: { timezone: "UTC" }, updatedAt: at },
+      { section: "compliance", owner: "campaign", version: 0, values: { stopWords: ["stop", "退訂"], perRecipientDailyCap: 3, optIn: false, newThing: null }, updatedAt: null },
+    ],
+  },
   "GET /keys": { items: [{ id: "k1", name: "ops", role: "operator", createdAt: at, revoked: false }] },
 };
 
@@ -197,7 +210,9 @@ test("health, alerts with dismiss, the log tail with its filters, backups and mi
   expect(screen.queryByRole("button", { name: "Run migrations" })).toBeNull();
   expect(screen.queryByTestId("keys")).toBeNull();
   expect(gw.calls.some((c) => c.command === "GET /keys")).toBe(false);
-  expect((screen.getByRole("textbox") as HTMLTextAreaElement).readOnly).toBe(true);
+  // Settings are shown as a form the operator cannot change (save-settings is the admin's).
+  expect((screen.getByTestId("settings-form") as HTMLFieldSetElement).disabled).toBe(true);
+  expect(within(screen.getByTestId("settings")).queryByRole("button", { name: "Save" })).toBeNull();
 });
 
 test("an admin backs up, restores, runs migrations, edits settings and manages keys", async () => {
@@ -213,11 +228,23 @@ test("an admin backs up, restores, runs migrations, edits settings and manages k
   await waitFor(() => expect(gw.calls.find((c) => c.command === "restore-database")?.body).toEqual({ backupId: "b1", wait: false, confirm: true }));
   fireEvent.click(screen.getByRole("button", { name: "Run migrations" }));
   await waitFor(() => expect(gw.calls.some((c) => c.command === "run-migrations")).toBe(true));
-  const values = document.querySelector('textarea[name="section-values"]') as HTMLTextAreaElement;
-  await waitFor(() => expect(values.value).toContain('"timezone": "UTC"'));
-  fireEvent.change(values, { target: { value: '{"timezone": "Asia/Taipei"}' } });
-  fireEvent.click(within(screen.getByTestId("settings")).getByRole("button", { name: "Save" }));
+  // Settings as a form: a field per value, labelled in the console's language, saved with its version.
+  const settings = screen.getByTestId("settings");
+  const tz = (await within(settings).findByRole("textbox", { name: "Timezone (IANA)" })) as HTMLInputElement;
+  expect(tz.value).toBe("UTC");
+  fireEvent.change(tz, { target: { value: "Asia/Taipei" } });
+  fireEvent.click(within(settings).getByRole("button", { name: "Save" }));
   await waitFor(() => expect(gw.calls.find((c) => c.command === "save-settings")?.body).toEqual({ settings: { general: { timezone: "Asia/Taipei" } }, expectedVersions: { general: 2 } }));
+  fireEvent.change(within(settings).getByRole("combobox", { name: "Section" }), { target: { value: "compliance" } });
+  fireEvent.change(within(settings).getByRole("spinbutton", { name: "Messages per recipient per day" }), { target: { value: "5" } });
+  fireEvent.click(within(settings).getByRole("checkbox", { name: "optIn" })); // a field the catalogue has no label for yet
+  fireEvent.click(within(settings).getByRole("button", { name: "Save" }));
+  await waitFor(() => expect(gw.calls.filter((c) => c.command === "save-settings").at(-1)?.body).toEqual({
+    settings: { compliance: { stopWords: ["stop", "退訂"], perRecipientDailyCap: 5, optIn: true, newThing: null } }, expectedVersions: { compliance: 0 },
+  }));
+  // The whole section as JSON is still there.
+  fireEvent.click(within(settings).getByRole("checkbox", { name: "Edit as JSON" }));
+  expect((settings.querySelector('textarea[name="section-values"]') as HTMLTextAreaElement).value).toContain('"perRecipientDailyCap": 3');
   expect((await screen.findByTestId("api-key")).textContent).toContain("ops");
   fireEvent.change(screen.getByRole("textbox", { name: "Name" }), { target: { value: "new" } });
   fireEvent.click(screen.getByRole("button", { name: "Create key" }));
@@ -225,6 +252,16 @@ test("an admin backs up, restores, runs migrations, edits settings and manages k
   expect(gw.calls.find((c) => c.command === "POST /keys")?.body).toEqual({ name: "new", role: "viewer" });
   fireEvent.click(screen.getByRole("button", { name: "Revoke" }));
   await waitFor(() => expect(gw.calls.some((c) => c.command === "DELETE /keys/k1")).toBe(true));
+});
+
+test("a settings form gives back the values with their types; a bad field is named", () => {
+  const values = { on: true, n: 1.5, s: "x", none: null, words: ["a", "b"], map: { "+1": "UTC" } };
+  const draft = toDraft(values);
+  expect(draft).toEqual({ on: true, n: "1.5", s: "x", none: "", words: "a\nb", map: '{\n  "+1": "UTC"\n}' });
+  expect(fromDraft(values, draft)).toEqual(values);
+  expect(fromDraft(values, { ...draft, words: " a \n\n c ", none: "y", n: "2" })).toMatchObject({ words: ["a", "c"], none: "y", n: 2 });
+  expect(() => fromDraft(values, { ...draft, n: "two" }, (k) => `[${k}]`)).toThrow("[n]: not a number");
+  expect(() => fromDraft(values, { ...draft, map: "{" })).toThrow("map: not valid JSON");
 });
 
 test("a section's values must be a JSON object", () => {
