@@ -86,7 +86,8 @@ def inline_button(action: InlineAction) -> types.KeyboardInlineButton:
 def inline_markup(inline: InlineActions) -> types.ReplyInlineMarkup | None:
     """The keyboard rows, then one row of the actions that stand only on text ranges (but urls,
     which become links over their text)."""
-    rows = [[inline.action(i) for i in row.actions] for row in inline.rows]
+    by_id = {a.id: a for a in inline.actions}
+    rows = [[by_id[i] for i in row.actions] for row in inline.rows]  # the contract checked every id
     placed = {i for row in inline.rows for i in row.actions}
     loose = [
         a
@@ -96,11 +97,7 @@ def inline_markup(inline: InlineActions) -> types.ReplyInlineMarkup | None:
     extra = list({a.id: a for a in loose}.values())
     for start in range(0, len(extra), 8):
         rows.append(extra[start : start + 8])
-    out = [
-        types.KeyboardInlineButtonRow(buttons=[inline_button(a) for a in row if a is not None])
-        for row in rows
-        if row
-    ]
+    out = [types.KeyboardInlineButtonRow(buttons=[inline_button(a) for a in row]) for row in rows if row]
     return types.ReplyInlineMarkup(rows=out) if out else None
 
 
