@@ -181,3 +181,14 @@ async def test_admin_api_adds_bot_presses_button_and_shows_answer(tg_client_fact
                 assert missing.status == 404
             finally:
                 await w(client.disconnect())
+
+
+def test_world_file_seeds_bots():
+    from tg_emulator.world.seed import apply_seed
+
+    world = World()
+    made = apply_seed(world, {"bots": [{"username": "seeded_bot", "first_name": "Seeded"}]})
+    (bot,) = made["bots"]
+    assert world.bots.login(bot["token"]).username == "seeded_bot"
+    with pytest.raises(ValueError, match="ends with 'bot'"):
+        apply_seed(world, {"bots": [{"username": "not_a_b0t"}]})

@@ -88,6 +88,15 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, Any]:
             pending_contacts.append((u, c))
     for u, c in pending_contacts:
         world.add_contact(u, c)
+    created["bots"] = []
+    for spec in data.get("bots") or []:
+        unknown = set(spec) - {"username", "first_name", "token"}
+        if unknown:
+            raise ValueError(f"unknown bot keys {sorted(unknown)}")
+        bot, token = world.bots.add(
+            str(spec["username"]), first_name=str(spec.get("first_name", "")), token=spec.get("token")
+        )
+        created["bots"].append({"id": bot.id, "username": bot.username, "token": token})
     for key, megagroup in (("groups", True), ("channels", False)):
         for spec in data.get(key) or []:
             created[key].append(_seed_channel(world, spec, megagroup))
