@@ -174,3 +174,61 @@ async def test_a_second_replica_forwards_to_the_holder(replicas, tg_world, event
     # r2 takes the send and hands it to r1, the holder.
     sent = await r2.svc.bots.send(B.SendBotMessageRequest(bot_id=bot_id, chat_id=str(una.id), text="from r2"))
     assert sent.message_ids and tg_world.deliveries[-1].text == "from r2"
+
+
+async def test_user_sees_the_answer_given_through_the_public_answer_callback(
+    replicas, tg_emulator, tg_world, events
+):
+    """The whole path: a user's client presses (getBotCallbackAnswer waits), tg-session publishes
+    button-pressed, `answer-callback` (channel telegram) reaches the tailchat service, which hands it to
+    tg-session, whose bot answers: the user's client returns that answer."""
+    import asyncio
+
+    from telethon import functions
+    from tgm_contracts.commands.channels import AnswerCallback
+    from tgm_tailchat.bootstrap import build as build_tailchat
+    from tgm_tailchat.settings import TailchatSettings
+
+    bot, token = tg_world.bots.add("answering_bot")
+    una = tg_world.add_user("+15550400003", first_name="Una", username="una_c")
+    r = await replicas("r1")
+    bot_id = (await ok(r, B.AddTelegramBot, {"token": token}))["botId"]
+    await until(lambda: bot_id in r.svc.bots.live)
+    tailchat = build_tailchat(
+        TailchatSettings(runtime=r.rt.settings.model_copy(update={"replica_id": "tc-1"}))
+    )
+    await tailchat.start()
+    user = tg_emulator.client(tg_emulator.session_for(una))
+    try:
+        await asyncio.wait_for(user.connect(), 10)
+        await asyncio.wait_for(user.send_message("answering_bot", "hi"), 10)
+        await events.wait("channel-message-received", lambda d: d["text"] == "hi")
+        markup = {
+            "inline": {
+                "actions": [{"id": "go", "type": "invoke", "label": "Go"}],
+                "rows": [{"actions": ["go"]}],
+            }
+        }
+        await ok(
+            r, B.SendBotMessage, {"botId": bot_id, "chatId": str(una.id), "text": "Ready?", "markup": markup}
+        )
+        msg_id = tg_world.bots.latest_markup_message(una, bot)
+        asking = asyncio.ensure_future(
+            user(functions.messages.GetBotCallbackAnswerRequest("answering_bot", msg_id, data=b"go"))
+        )
+        press = await events.wait("button-pressed", lambda d: d["actionId"] == "go")
+        answer = {
+            "channel": "telegram",
+            "appId": bot_id,
+            "traceId": press["traceId"],
+            "userId": press["userId"],
+            "text": "Going!",
+            "showAlert": True,
+        }
+        done = await command(r, AnswerCallback, answer)
+        assert done["ok"], done
+        seen = await asyncio.wait_for(asking, 10)
+        assert seen.message == "Going!" and seen.alert
+    finally:
+        await asyncio.wait_for(user.disconnect(), 5)
+        await asyncio.wait_for(tailchat.stop(), 20)
