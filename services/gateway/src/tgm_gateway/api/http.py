@@ -127,7 +127,7 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
         nats_ok = runtime.broker._connection is not None and runtime.nc.is_connected
         return JSONResponse({"ready": nats_ok, "nats": nats_ok}, status_code=200 if nats_ok else 503)
 
-    @api.get("/metrics", tags=["ops"])
+    @api.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -131,9 +131,16 @@ def install(api: FastAPI, prefix: str) -> None:
             for section, values in components.items():
                 _merge(merged.setdefault(section, {}), values)
             for path, item in spec["paths"].items():
-                if path.startswith(f"{prefix}/") and path not in paths:  # IPC, SSE, keys: the same key
+                if path.startswith(f"{prefix}/") and path not in paths:  # IPC, SSE, keys, exports, ...
                     for op in item.values():
-                        op.setdefault("security", [{SECURITY_SCHEME: []}])
+                        # the catalogue is public like this spec; a Tailchat callback carries its
+                        # app's token in the URL (Tailchat does not sign callbacks); the rest: the key
+                        public = path == f"{prefix}/commands" or path.startswith(f"{prefix}/channels/")
+                        op.setdefault("security", [] if public else [{SECURITY_SCHEME: []}])
+                        # the same edge answers them: body limits, auth, rate limits, the bus
+                        responses = op.setdefault("responses", {})
+                        for status in ERRORS:
+                            responses.setdefault(str(status), {"$ref": f"#/components/responses/E{status}"})
             api.openapi_schema = spec
         return api.openapi_schema
 
