@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 from tgm_contracts.commands import automation as A
+from tgm_contracts.commands import crm as CRM
 from tgm_contracts.commands import messaging as M
-from tgm_contracts.events_channels import ChannelMessageReceived
+from tgm_contracts.events_channels import ChannelMessageReceived, TelegramBotMessageReceived
+from tgm_contracts.rpc_bots import SendBotReply
 from tgm_contracts.rpc_channels import SendChannelReply
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -59,7 +61,17 @@ class TailchatResponder:
             )
             await msg.respond(json.dumps({"ok": True, "data": view}).encode())
 
+        async def bot_reply(msg: Any) -> None:  # tg-session's send-bot-reply, the same once-per-key
+            body = json.loads(msg.data)
+            self.asked.append(body)
+            view = self.posted.setdefault(
+                body["key"],
+                {"botId": body["botId"], "chatId": body["chatId"], "messageIds": [len(self.posted) + 1]},
+            )
+            await msg.respond(json.dumps({"ok": True, "data": view}).encode())
+
         await self.nc.subscribe(SendChannelReply.SUBJECT, cb=reply)
+        await self.nc.subscribe(SendBotReply.SUBJECT, cb=bot_reply)
 
 
 def channel_message(
@@ -170,3 +182,58 @@ async def test_a_scoped_rule_answers_on_tailchat_once_with_its_keyboard_and_comp
     assert "not a lead" in evt["detail"]
     last = tailchat.asked[-1]  # group_reply: in the group's channel
     assert (last["converseId"], last["groupId"], last.get("userId")) == ("panel1", "group1", None)
+
+
+async def test_the_same_rule_answers_a_telegram_bot_accounts_user(campaign) -> None:
+    """tg-session publishes the same event for its bot accounts (`channel: telegram`): a rule scoped to
+    `telegram:<botId>` answers through tg-session's `send-bot-reply` with the same markup; the
+    person's Telegram compliance key (`id:<user>`) applies."""
+    tailchat = TailchatResponder(campaign.nc)
+    await tailchat.start()
+    ks = await campaign.data(A.AddKeywordSet, {"name": "pricing", "keywords": ["price"]})
+    tpl = await campaign.data(M.AddTemplate, {"name": "price", "content": "Prices here"})
+    rule = await campaign.data(
+        A.SaveTriggerRule,
+        {
+            "name": "both bots",
+            "sourceType": "specific",
+            "sourceGroupIds": [f"tailchat:{APP}", "telegram:tg-777"],
+            "keywordSetIds": [ks["id"]],
+            "actions": [{"type": "reply_template", "templateId": tpl["template"]["id"], "markup": KEYBOARD}],
+            "delayMin": 0,
+            "delayMax": 0,
+            "cooldownSeconds": 0,
+        },
+    )
+
+    def telegram(mid: str, sender: str, text: str) -> TelegramBotMessageReceived:
+        return TelegramBotMessageReceived(
+            event_id=f"tg-{mid}",
+            app_id="tg-777",
+            bot_user_id="777",
+            converse_id=sender,
+            message_id=mid,
+            sender_id=sender,
+            sender_name="Tom",
+            text=text,
+            raw_text=text,
+            bot_mentioned=False,
+            is_dm=True,
+        )
+
+    pub = campaign.fleet.rt.publish
+    await pub(telegram("11", "4242", "price please"))
+    evt = await campaign.wait_event(lambda e: e in fired(campaign, rule["id"]), timeout=20)
+    assert evt["outcome"] == "fired" and evt["groupId"] == "telegram:tg-777" and evt["jobIds"] == ["1"]
+    [asked] = tailchat.asked
+    assert (asked["botId"], asked["chatId"], asked["text"]) == ("tg-777", "4242", "Prices here")
+    assert asked["key"] == f"trg:{rule['id']}|telegram:tg-777:4242|11"
+    assert [r["actions"] for r in asked["markup"]["inline"]["rows"]] == [["buy", "docs"]]
+
+    # a blacklisted Telegram user (the fleet's own blacklist) is not answered by the bot either
+    await campaign.data(CRM.BlacklistUser, {"userId": 4243, "reason": "spam"})
+    await pub(telegram("12", "4243", "price?"))
+    evt = await campaign.wait_event(
+        lambda e: e in fired(campaign, rule["id"]) and e["outcome"] == "error", timeout=20
+    )
+    assert "skipped: blacklisted" in evt["detail"] and len(tailchat.asked) == 1

@@ -51,7 +51,7 @@ from ..messaging.templates import (
     render,
 )
 from . import engine
-from .channel import TAILCHAT_SCOPE
+from .channel import BOT_SCOPES
 from .group_service import GroupService
 from .keyword_service import KeywordSetService
 from .matcher import Hit
@@ -173,8 +173,8 @@ class TriggerRuleService:
                 f"no such keyword set: {', '.join(missing_sets)}",
                 {"field": "keywordSetIds", "missing": missing_sets},
             )
-        # `tailchat:<appId>` names a Tailchat bot as a source (channel.py), not a monitored group
-        groups = [g for g in dict.fromkeys(spec.source_group_ids) if not g.startswith(TAILCHAT_SCOPE)]
+        # `tailchat:<appId>` / `telegram:<botId>` name a bot as a source (channel.py), not a monitored group
+        groups = [g for g in dict.fromkeys(spec.source_group_ids) if not g.startswith(BOT_SCOPES)]
         if groups:
             missing_groups = await self.groups.missing(groups)
             if missing_groups:

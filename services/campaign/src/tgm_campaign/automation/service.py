@@ -92,7 +92,7 @@ from tgm_contracts.events_campaign import (
     ReplySuggested,
     TriggerFired,
 )
-from tgm_contracts.events_channels import ChannelMessageReceived
+from tgm_contracts.events_channels import ChannelMessageReceived, TelegramBotMessageReceived
 from tgm_contracts.events_session import MemberJoined, MessageReceived
 from tgm_contracts.models.campaign import AccountChoice, AccountPool, MessageBody
 from tgm_runtime import DomainError
@@ -106,7 +106,7 @@ from ..messaging.service import QueueService
 from ..messaging.templates import MAX_MESSAGE
 from . import engine
 from .ai_control import AiControl
-from .channel import ChannelReplies, Inbound, scope_group, scope_id, tailchat_message, telegram_message
+from .channel import ChannelReplies, Inbound, bot_message, scope_group, scope_id, telegram_message
 from .firing_store import firing_key, message_key
 from .group_service import GroupService
 from .keyword_service import KeywordSetService
@@ -238,13 +238,17 @@ class AutomationService:
         await self._count(group, evt, hits, now, mkey)
         await self.stores.firings.finish(evt.chat_id, evt.message_id)
 
-    # a Tailchat bot's DMs and mentions: the same decision path (`channel.py` says what differs)
+    # a bot's DMs and mentions (Tailchat apps, Telegram bot accounts): the same decision path
+    # (`channel.py` says what differs)
     @hears(ChannelMessageReceived, "automation_channel_messages", max_workers=8)
+    # (tg-session's class has the same event name: a durable of its own, not the shared consumer's
+    # `campaign_channel_message_received`, which is the Tailchat class's)
+    @consumes(TelegramBotMessageReceived, durable="automation_bot_messages", max_workers=8)
     async def on_channel_message(self, evt: ChannelMessageReceived) -> None:
-        msg = tailchat_message(evt)
+        msg = bot_message(evt)
         if msg is None:
             return
-        scope = scope_id(evt.app_id)
+        scope = scope_id(evt.app_id, evt.channel)
         scoped = [
             r
             for r in await self.triggers.active_rules()
@@ -261,7 +265,7 @@ class AutomationService:
         claim = await self.stores.firings.claim(msg.chat_id, msg.message_id, evt.event_id, now)
         if claim in ("taken", "done"):
             return
-        await self._rules(scope_group(evt.app_id, set_ids), msg, hits, now, claim == "mine")
+        await self._rules(scope_group(scope, set_ids), msg, hits, now, claim == "mine")
         await self.stores.firings.finish(msg.chat_id, msg.message_id)
 
     def _claim_here(self, key: str, event_id: str) -> str:
@@ -508,9 +512,7 @@ class AutomationService:
                 error: str | None = None
                 try:
                     if action.type in ("add_lead", "start_scenario") and msg.channel != "telegram":
-                        error = (
-                            f"{action.type}: a {msg.channel} user is not a lead (leads are Telegram users)"
-                        )
+                        error = f"{action.type}: a bot's user is not a lead (leads are the fleet's Telegram contacts)"
                     elif action.type == "add_lead":
                         assert msg.telegram_user is not None
                         lead, _ = await self.leads.capture(
@@ -540,7 +542,7 @@ class AutomationService:
                                 keyword=keyword,
                             ),
                         )
-                        if msg.channel == "tailchat":
+                        if msg.bot is not None:
                             text = await self.channel.template_text(action.template_id, body.variables, key)
                             sent = await self.channel.send(msg, action.target, text, action.markup, key)
                             job_ids.append(sent)
@@ -667,7 +669,7 @@ class AutomationService:
         """The account an AI reply is written for (and sent by: its persona and memory)."""
         spec = rule.spec
         if spec.sender_type == "listener" or msg.channel != "telegram":
-            return msg.account_id if msg.channel == "telegram" else scope_id(msg.account_id)
+            return msg.account_id if msg.bot is None else scope_id(msg.bot.app_id, msg.bot.channel)
         if spec.sender_type == "specific":
             healthy = await self.queue.directory.pool({"account_ids": list(spec.sender_account_ids)}, None)
             return healthy[0] if healthy else spec.sender_account_ids[0]
@@ -745,7 +747,7 @@ class AutomationService:
                 )
             )
             return None
-        if msg.channel == "tailchat":
+        if msg.bot is not None:
             job = await self.channel.send(msg, action.target, text, action.markup, firing["_id"])
         else:
             body = MessageBody(text=literal(text))
