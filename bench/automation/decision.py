@@ -23,13 +23,16 @@ printed).
 
     .venv/bin/python bench/automation/decision.py [--rate 200] [--seconds 20] [--match-share 0.05]
                                                   [--listeners 1] [--out bench/automation/last-run.txt]
-    --profile N   campaign runs under cProfile; its N costliest functions are printed after the run
+    --profile N   campaign runs under cProfile (wall clock, start-up included); its N costliest
+                  functions are printed after the run
+    --profile-file PATH   keep that profile there (for pstats: callers, callees)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -69,9 +72,10 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+def cpu_seconds(pids: dict[str, int], kernel: bool = False) -> dict[str, float]:
     """User + system CPU seconds so far of each process (with its children, but this process's
-    children are the others)."""
+    children are the others); `kernel`: the system part alone (on loopback a socket send does the
+    receiver's TCP work too)."""
     import psutil
 
     out = {}
@@ -88,12 +92,25 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
                 t = p.cpu_times()
             except psutil.Error:
                 continue
-            total += t.user + t.system
+            total += t.system if kernel else t.user + t.system
         out[name] = total
     return out
 
 
-async def bench(args: argparse.Namespace, nats_url: str, prefix: str, pids: dict[str, int]) -> dict[str, Any]:
+def bus_signer() -> tuple[dict[str, str], Any]:
+    """The bus key campaign is given (`TGM_BUS_KEY`) and the signer of the bench's commands with it, on
+    a runtime that checks command signatures (tgm_runtime.busauth); else nothing to sign with."""
+    try:
+        from tgm_runtime.busauth import BusAuth
+    except ImportError:
+        return {}, None
+    key = os.urandom(32)
+    return {"TGM_BUS_KEY": base64.b64encode(key).decode()}, BusAuth([key])
+
+
+async def bench(
+    args: argparse.Namespace, nats_url: str, prefix: str, pids: dict[str, int], bus_auth: Any
+) -> dict[str, Any]:
     import nats
     from tgm_contracts import Headers, streams
     from tgm_contracts.commands import automation as A
@@ -105,10 +122,11 @@ async def bench(args: argparse.Namespace, nats_url: str, prefix: str, pids: dict
     js = nc.jetstream()
 
     async def data(cmd: Any, payload: dict[str, Any]) -> Any:
+        body = json.dumps(payload).encode()
         headers = {Headers.REQUEST_ID: uuid.uuid4().hex, Headers.ROLE: "admin", Headers.PRINCIPAL: "bench"}
-        reply = json.loads(
-            (await nc.request(cmd.SUBJECT, json.dumps(payload).encode(), timeout=60, headers=headers)).data
-        )
+        if bus_auth is not None:  # signed as the gateway signs what it forwards
+            headers.update(bus_auth.headers(cmd.SUBJECT, body, "bench", "admin"))
+        reply = json.loads((await nc.request(cmd.SUBJECT, body, timeout=60, headers=headers)).data)
         assert reply["ok"], reply
         return reply["data"]
 
@@ -196,7 +214,7 @@ async def bench(args: argparse.Namespace, nats_url: str, prefix: str, pids: dict
     await asyncio.sleep(IDLE_SECONDS)  # what the processes burn with no load (periodic work)
     idle1 = cpu_seconds(pids)
     pending: set[asyncio.Task[None]] = set()
-    cpu0 = cpu_seconds(pids)
+    cpu0, sys0 = cpu_seconds(pids), cpu_seconds(pids, kernel=True)
     print(
         f"load starting (campaign pid {pids.get('campaign')})", file=sys.stderr, flush=True
     )  # for a profiler
@@ -218,7 +236,7 @@ async def bench(args: argparse.Namespace, nats_url: str, prefix: str, pids: dict
     except TimeoutError:
         pass
     wall = time.perf_counter() - t0
-    cpu1 = cpu_seconds(pids)
+    cpu1, sys1 = cpu_seconds(pids), cpu_seconds(pids, kernel=True)
     await nc.close()
     return {
         "rule": rule["id"],
@@ -230,6 +248,7 @@ async def bench(args: argparse.Namespace, nats_url: str, prefix: str, pids: dict
         "queued": queued,
         "fired_events": len(fired),
         "cpu": {k: cpu1[k] - cpu0[k] for k in cpu1 if k in cpu0},
+        "sys": {k: sys1[k] - sys0[k] for k in sys1 if k in sys0},
         "idle": {k: (idle1[k] - idle0[k]) / IDLE_SECONDS for k in idle1 if k in idle0},
         "wall": wall,
     }
@@ -277,6 +296,7 @@ def main() -> int:
         metavar="N",
         help="cProfile the campaign process; print its N costliest functions",
     )
+    ap.add_argument("--profile-file", type=Path, help="with --profile: keep the campaign's profile here")
     args = ap.parse_args()
     from tgm_testing.procs import ManagedProcess, free_port
     from tgm_testing.servers import MongoServer, NatsServer
@@ -289,9 +309,11 @@ def main() -> int:
     mongo_srv.start()
     ready_file = tmp / "fleet.ready"
     fleet_args = ["--prefix", prefix + "fleet_", "--chat", str(CHAT), "--ready-file", str(ready_file)]
+    bus_env, bus_auth = bus_signer()  # campaign and the fleet check each other's commands with it
     fleet = ManagedProcess(
         [sys.executable, HERE / "fleet.py", "--nats", nats_srv.url, "--mongo", mongo_srv.uri, *fleet_args],
         name="fleet",
+        env=bus_env,
         log_path=tmp / "fleet.log",
         ready=ready_file.exists,
         ready_timeout=60,
@@ -313,6 +335,7 @@ def main() -> int:
             "TGM_DATA_DIR": str(tmp / "data"),
             "TGM_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            **bus_env,
         },
         log_path=tmp / "campaign.log",
         ready=lambda: http_ok(f"http://127.0.0.1:{health}/readyz"),
@@ -324,7 +347,7 @@ def main() -> int:
         campaign.start()
         pids = {"campaign": campaign.pid, "database": mongo_srv.pid, "nats": nats_srv.pid, "fleet": fleet.pid}
         pids["bench"] = os.getpid()
-        r = asyncio.run(bench(args, nats_srv.url, prefix, {k: v for k, v in pids.items() if v}))
+        r = asyncio.run(bench(args, nats_srv.url, prefix, {k: v for k, v in pids.items() if v}, bus_auth))
         campaign.terminate()
         fleet.terminate()
         r.update(latencies(r, mongo_srv.uri, prefix))
@@ -338,6 +361,8 @@ def main() -> int:
 
         pstats.Stats(str(profile_out)).sort_stats("tottime").print_stats(args.profile)
         pstats.Stats(str(profile_out)).sort_stats("cumulative").print_stats(args.profile)
+        if args.profile_file:
+            shutil.copyfile(profile_out, args.profile_file)
     shutil.rmtree(tmp, ignore_errors=True)  # kept when the run failed: the children's logs are there
     lat = r["lat"]
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -356,7 +381,9 @@ def main() -> int:
             f"publish -> job queued (message-queued event): p50 {pct(lat, 50):.1f} ms, p90 {pct(lat, 90):.1f} ms, "
             f"p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms (target p99 < 100 ms)"
         )
-    cpu = ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu"].items())
+    cpu = ", ".join(f"{k} {v:.1f} s (system {r['sys'].get(k, 0):.1f})" for k, v in r["cpu"].items())
+    if "campaign" in r["cpu"]:
+        cpu += f"; campaign {r['cpu']['campaign'] / r['events'] * 1000:.2f} ms per event"
     idle = ", ".join(f"{k} {v:.0%}" for k, v in r["idle"].items())
     lines.append(
         f"CPU from the first publish to the last job queued ({r['wall']:.1f} s): {cpu}; idle: {idle} of a core"
