@@ -232,3 +232,21 @@ async def test_user_sees_the_answer_given_through_the_public_answer_callback(
     finally:
         await asyncio.wait_for(user.disconnect(), 5)
         await asyncio.wait_for(tailchat.stop(), 20)
+
+
+async def test_telegram_pacing_a_bot_is_flood_wait_with_retry_after(replicas, tg_world):
+    from tg_emulator.limits import RateLimit
+
+    tg_world.limits.private_chat_messages = RateLimit(1, 60)
+    bot, token = tg_world.bots.add("paced_bot")
+    una = tg_world.add_user("+15550400004", first_name="Una")
+    tg_world.post(una, bot, "hi")
+    r = await replicas("r1")
+    bot_id = (await ok(r, B.AddTelegramBot, {"token": token}))["botId"]
+    await until(lambda: bot_id in r.svc.bots.live)
+    send = {"botId": bot_id, "chatId": str(una.id), "text": "one"}
+    await ok(r, B.SendBotMessage, send)
+    paced = await command(r, B.SendBotMessage, {**send, "text": "two"})
+    assert not paced["ok"] and paced["error"]["code"] == "FLOOD_WAIT", paced
+    assert paced["error"]["retry_after"] > 0
+    assert [d.text for d in tg_world.deliveries if d.from_user_id == bot.id] == ["one"]

@@ -79,6 +79,13 @@ def _event_id(*parts: object) -> str:
 
 
 def _telegram_error(exc: TelegramFailure) -> DomainError:
+    if exc.is_flood:  # Telegram paces bots too (about one message a second per chat): retry later
+        return DomainError(
+            ErrorCode.FLOOD_WAIT,
+            f"Telegram asks the bot to wait: {exc.full}",
+            {"telegramError": exc.full, "method": exc.method},
+            retry_after=float(exc.seconds or 1),
+        )
     return DomainError(
         ErrorCode.TELEGRAM_ERROR,
         f"Telegram refused: {exc.full}",
