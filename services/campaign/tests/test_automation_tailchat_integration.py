@@ -23,6 +23,8 @@ from tgm_contracts.events_channels import ChannelMessageReceived, TelegramBotMes
 from tgm_contracts.rpc_bots import SendBotReply
 from tgm_contracts.rpc_channels import SendChannelReply
 
+from .test_automation_inbound_integration import Responders
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 APP = "tc_app_1"
@@ -237,3 +239,49 @@ async def test_the_same_rule_answers_a_telegram_bot_accounts_user(campaign) -> N
         lambda e: e in fired(campaign, rule["id"]) and e["outcome"] == "error", timeout=20
     )
     assert "skipped: blacklisted" in evt["detail"] and len(tailchat.asked) == 1
+
+
+async def test_an_ai_reply_on_tailchat_with_markup_and_a_semi_suggestion(campaign) -> None:
+    """`ai_reply` on Tailchat: ai is asked for the bot (`tailchat:<appId>`) and the sender, the text is
+    sent as the bot with the action's markup (not as a template: the AI's braces stay as written);
+    in `semi` mode it is a suggestion for an operator and nothing is sent."""
+    tailchat = TailchatResponder(campaign.nc)
+    await tailchat.start()
+    ai = Responders(campaign.nc)
+    await ai.start()
+    ks = await campaign.data(A.AddKeywordSet, {"name": "pricing", "keywords": ["price"]})
+    common = {
+        "sourceType": "specific",
+        "sourceGroupIds": [f"tailchat:{APP}"],
+        "keywordSetIds": [ks["id"]],
+        "delayMin": 0,
+        "delayMax": 0,
+        "cooldownSeconds": 0,
+    }
+    rule = await campaign.data(
+        A.SaveTriggerRule,
+        {**common, "name": "ai", "actions": [{"type": "ai_reply", "mode": "full", "markup": KEYBOARD}]},
+    )
+    await campaign.fleet.rt.publish(channel_message("a1", "alice", "price of the pro plan?"))
+    evt = await campaign.wait_event(lambda e: e in fired(campaign, rule["id"]), timeout=20)
+    assert evt["outcome"] == "fired", evt
+    [call] = ai.ai_calls
+    assert (call["accountId"], call["userId"], call["message"]) == (
+        f"tailchat:{APP}",
+        "tailchat:alice",
+        "price of the pro plan?",
+    )
+    [asked] = tailchat.asked
+    assert (
+        asked["text"] == "Our price is {fair} | ask me"
+        and asked["markup"]["inline"]["actions"][0]["id"] == "buy"
+    )
+
+    await campaign.data(
+        A.SaveTriggerRule,
+        {**common, "id": rule["id"], "name": "ai", "actions": [{"type": "ai_reply", "mode": "semi"}]},
+    )
+    await campaign.fleet.rt.publish(channel_message("a2", "bob", "price?"))
+    suggested = await campaign.wait_event(lambda e: e["_subject"].endswith("reply-suggested.v1"), timeout=20)
+    assert suggested["accountId"] == f"tailchat:{APP}" and suggested["chatId"] is None
+    assert suggested["userId"] is None and len(tailchat.asked) == 1
