@@ -308,7 +308,7 @@ def build(
             clients=bot_client,
             serve=runtime.serve_account,
             forward=runtime.request,
-            emit=runtime.emit,
+            emit=outbox.publish,  # kept in the database while NATS is away, like the accounts' events
             spawn=runtime.spawn,
         )
         if s.api_id is not None and s.api_hash is not None:

@@ -15,7 +15,8 @@ send with keyboards, answer button presses.
   (`markup.parse_callback_data`, the same id and params a Tailchat press of that markup gives), or,
   for a `command` action (its data is the command), `channel-message-received` with the command as the
   text, as if the user had sent it (the press is answered at once, empty, to end the spinner). Event ids
-  derive from the bot and the message or query id, so a repeat is one `Nats-Msg-Id`.
+  derive from the bot and the message or query id, so a repeat is one `Nats-Msg-Id`; they go out
+  through the inbound outbox (kept while NATS is away).
 - **Answer**: `answer-callback` with `channel: telegram` (handed over by the tailchat service as
   `answer-telegram-callback`) → `messages.setBotCallbackAnswer` at the holder; a press Telegram no
   longer knows (answered, or too old) is CONFLICT.
