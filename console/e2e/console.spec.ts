@@ -143,5 +143,5 @@ test("switching language changes every label, and it is remembered", async ({ pa
   await page.getByRole("link", { name: "Fleet" }).focus();
   await page.keyboard.press("Tab");
   await page.keyboard.press("Enter");
-  await expect(page.getByRole("heading", { level: 1, name: "Queue and tasks" })).toBeVisible();
+  await expect(page.getByRole("heading", { level: 1, name: "Channels" })).toBeVisible();
 });

@@ -89,7 +89,18 @@ test("system: health, a backup with its progress to completed, logs, settings, A
   await backups.getByRole("button", { name: "Back up now" }).click();
   await expect(backups.locator('[data-testid="backup"][data-label="console-e2e"]')).toHaveAttribute("data-state", "completed");
   await expect(page.getByTestId("migrations-state")).toHaveAttribute("data-up-to-date", "true");
-  await expect(page.locator('textarea[name="section-values"]')).toHaveValue(/\{/);
+  // Settings as forms: every section's fields carry a label from the catalogue, none a bare key.
+  const settings = page.getByTestId("settings");
+  const sections = await settings.locator('select[name="section"] option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+  expect(sections).toEqual(expect.arrayContaining(["general", "telegram", "pacing", "compliance", "ai", "analytics"]));
+  for (const section of sections) {
+    await settings.locator('select[name="section"]').selectOption(section);
+    const form = settings.locator(`[data-testid="settings-form"][data-section="${section}"]`);
+    await expect(form.locator("label").first()).toBeVisible();
+    const labels = await form.locator("label").allInnerTexts();
+    expect(labels.filter((l) => /^[a-z]+[A-Z][A-Za-z]*$/.test(l.trim()))).toEqual([]);
+  }
+  await settings.locator('select[name="section"]').selectOption("pacing");
   await expect(page.locator('[data-testid="api-key"][data-name="console-viewer"]')).toBeVisible();
   await expect(page.getByTestId("log-line").first()).toBeVisible();
   await shot(page, "system");

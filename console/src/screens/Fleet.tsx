@@ -120,7 +120,7 @@ function AccountList() {
         </label>
         <span className="muted">{t("common.total", { count: items.length })}</span>
       </div>
-      {bulk && <BulkBar ids={shown} onDone={() => setSelected(new Set())} />}
+      {bulk && <BulkBar ids={shown} onDone={() => (setSelected(new Set()), accounts.reload())} />}
       <ErrorLine error={accounts.error ?? action.error} />
       <table>
         <thead>
