@@ -16,12 +16,17 @@ from tgm_contracts import subjects
 from tgm_contracts import sys as sysops
 from tgm_contracts.commands import ai as C
 from tgm_runtime import RuntimeSettings
+from tgm_runtime.testing import signed_headers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
-async def request(nc: Any, subject: str, payload: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
-    msg = await nc.request(subject, json.dumps(payload).encode(), timeout=timeout)
+async def request(
+    rt: Any, nc: Any, subject: str, payload: dict[str, Any], timeout: float = 20
+) -> dict[str, Any]:
+    data = json.dumps(payload).encode()
+    headers = signed_headers(rt, subject, data)  # as the gateway signs a command
+    msg = await nc.request(subject, data, timeout=timeout, headers=headers)
     return json.loads(msg.data)
 
 
@@ -41,6 +46,7 @@ async def test_real_nats_request_reply_streaming_and_events(nats_server, mongo_s
     nc = await nats.connect(nats_server.url)
     try:
         added = await request(
+            rt,
             nc,
             C.AddKnowledge.SUBJECT,
             {
@@ -54,9 +60,11 @@ async def test_real_nats_request_reply_streaming_and_events(nats_server, mongo_s
             },
         )
         assert added["ok"] and added["data"]["added"][0]["question"] == "How much is the Pro plan?"
-        bad = await request(nc, C.AddKnowledge.SUBJECT, {"question": 5})
+        bad = await request(rt, nc, C.AddKnowledge.SUBJECT, {"question": 5})
         assert not bad["ok"] and bad["error"]["code"] == "VALIDATION_ERROR" and bad["error"]["details"]
-        garbage = json.loads((await nc.request(C.RagSearch.SUBJECT, b"{not json", timeout=10)).data)
+        junk = b"{not json"
+        signed = signed_headers(rt, C.RagSearch.SUBJECT, junk)
+        garbage = json.loads((await nc.request(C.RagSearch.SUBJECT, junk, timeout=10, headers=signed)).data)
         assert garbage["error"]["code"] == "VALIDATION_ERROR"
 
         stream_id = uuid.uuid4().hex
@@ -70,6 +78,7 @@ async def test_real_nats_request_reply_streaming_and_events(nats_server, mongo_s
 
         sub = await nc.subscribe(subjects.stream_chunk(stream_id), cb=on_chunk)
         reply = await request(
+            rt,
             nc,
             C.AiGenerateResponse.SUBJECT,
             {
@@ -92,7 +101,7 @@ async def test_real_nats_request_reply_streaming_and_events(nats_server, mongo_s
         msgs = await psub.fetch(1, timeout=5)
         assert json.loads(msgs[0].data)["accountId"] == "a1"
 
-        info_reply = await request(nc, sysops.Info.subject(rt.service), {})
+        info_reply = await request(rt, nc, sysops.Info.subject(rt.service), {})
         assert info_reply["ok"] and info_reply["data"]["counts"]["knowledgeItems"] == 1
         assert info_reply["data"]["health"] == "ok"
     finally:

@@ -23,6 +23,7 @@ from tgm_contracts.base import Request, Response
 from tgm_contracts.commands import analytics as A
 from tgm_runtime import RuntimeSettings, ServiceRuntime
 from tgm_runtime.telemetry import TelemetrySettings
+from tgm_runtime.testing import signed_headers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -77,8 +78,9 @@ async def test_logs_and_samples_travel_from_a_service_to_get_logs_and_get_perfor
     nc = await nats.connect(nats_server.url)
 
     async def call(cmd: Any, payload: dict[str, Any]) -> Any:
-        headers = {Headers.REQUEST_ID: uuid.uuid4().hex, Headers.ROLE: "admin"}
-        msg = await nc.request(cmd.SUBJECT, json.dumps(payload).encode(), timeout=10, headers=headers)
+        data = json.dumps(payload).encode()
+        headers = signed_headers(svc, cmd.SUBJECT, data)
+        msg = await nc.request(cmd.SUBJECT, data, timeout=10, headers=headers)
         reply = json.loads(msg.data)
         assert reply["ok"], reply
         return reply["data"]

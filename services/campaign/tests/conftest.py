@@ -16,8 +16,9 @@ import pytest_asyncio
 from tgm_campaign.bootstrap import build
 from tgm_campaign.settings import CampaignSettings
 from tgm_campaign.testing import FakeFleet
-from tgm_contracts import Command, Headers
+from tgm_contracts import Command
 from tgm_runtime import RuntimeSettings, ServiceRuntime
+from tgm_runtime.testing import signed_headers
 
 FAST = {
     "jitterMinSeconds": 0.0,
@@ -53,10 +54,9 @@ class Campaign:
     async def call(
         self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30
     ) -> dict:
-        headers = {Headers.REQUEST_ID: uuid.uuid4().hex, Headers.ROLE: "admin", Headers.PRINCIPAL: "tester"}
-        msg = await self.nc.request(
-            cmd.SUBJECT, json.dumps(payload or {}).encode(), timeout=timeout, headers=headers
-        )
+        data = json.dumps(payload or {}).encode()
+        headers = signed_headers(self.rt, cmd.SUBJECT, data)  # as the gateway sends it
+        msg = await self.nc.request(cmd.SUBJECT, data, timeout=timeout, headers=headers)
         return json.loads(msg.data)
 
     async def data(

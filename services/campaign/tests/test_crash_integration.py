@@ -16,6 +16,7 @@ import nats
 import pytest
 from tgm_campaign.testing import FakeFleet
 from tgm_contracts.commands import messaging as M
+from tgm_runtime.testing import bus_auth_for, signed_headers
 from tgm_testing.procs import ManagedProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -84,9 +85,9 @@ async def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(
         await asyncio.to_thread(proc.start)
         total = 120
         payload = {"text": "hello {there|you}", "recipients": [{"peer": 50_000 + i} for i in range(total)]}
-        reply = json.loads(
-            (await nc.request(M.QueueMessage.SUBJECT, json.dumps(payload).encode(), timeout=30)).data
-        )
+        data = json.dumps(payload).encode()
+        headers = signed_headers(bus_auth_for(tmp_path / "master.key"), M.QueueMessage.SUBJECT, data)
+        reply = json.loads((await nc.request(M.QueueMessage.SUBJECT, data, timeout=30, headers=headers)).data)
         assert reply["ok"], reply
         # Kill it twice while it is sending.
         for threshold in (30, 70):

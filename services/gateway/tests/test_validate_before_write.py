@@ -8,14 +8,14 @@ seconds, with no write to any database of the system (seen through the change st
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
-from tgm_contracts import REGISTRY, Headers, Service
+from tgm_contracts import REGISTRY, Service
 from tgm_contracts.commands import system as S
 from tgm_contracts.settings import SETTINGS_SECTIONS
 from tgm_contracts.sys import SettingsSave
+from tgm_runtime.testing import signed_headers
 from tgm_testing.invalid import Writes, invalid_payloads, refused_by, refused_by_contract, schema_cases, walk
 
 from .conftest import System
@@ -54,10 +54,9 @@ def refused(cmd: Any, payload: dict[str, Any]) -> bool:
 def caller(system: System) -> Any:
     async def call(cmd: Any, payload: dict[str, Any]) -> dict[str, Any]:
         subject = cmd if isinstance(cmd, str) else cmd.SUBJECT
-        headers = {Headers.REQUEST_ID: uuid.uuid4().hex, Headers.ROLE: "admin", Headers.PRINCIPAL: "walk"}
-        msg = await system.runtime.nc.request(
-            subject, json.dumps(payload).encode(), timeout=30, headers=headers
-        )
+        data = json.dumps(payload).encode()
+        headers = signed_headers(system.runtime, subject, data, principal="walk")
+        msg = await system.runtime.nc.request(subject, data, timeout=30, headers=headers)
         return json.loads(msg.data)
 
     return call

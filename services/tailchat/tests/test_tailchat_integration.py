@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import nats
 import pytest
-from tgm_contracts import Command, Headers
+from tgm_contracts import Command
 from tgm_contracts.commands import channels as cmd
 from tgm_fakes.testing import RunningFake
 from tgm_runtime import RuntimeSettings
+from tgm_runtime.testing import signed_headers
 from tgm_tailchat.bootstrap import build
 from tgm_tailchat.settings import TailchatSettings
 
@@ -29,14 +30,14 @@ pytest_plugins = ["tgm_fakes.testing"]
 class Bus:
     """Calls commands over NATS the way the gateway does (request id and role headers)."""
 
-    def __init__(self, nc: Any) -> None:
+    def __init__(self, nc: Any, runtime: Any) -> None:
         self.nc = nc
+        self.runtime = runtime
 
     async def call(self, command: type[Command], payload: dict[str, Any]) -> dict[str, Any]:
-        headers = {Headers.REQUEST_ID: uuid.uuid4().hex, Headers.ROLE: "admin"}
-        reply = await self.nc.request(
-            command.SUBJECT, json.dumps(payload).encode(), timeout=30, headers=headers
-        )
+        data = json.dumps(payload).encode()
+        headers = signed_headers(self.runtime, command.SUBJECT, data)
+        reply = await self.nc.request(command.SUBJECT, data, timeout=30, headers=headers)
         answer: dict[str, Any] = json.loads(reply.data)
         return answer
 
@@ -66,7 +67,7 @@ async def bus(nats_server: Any, mongo_server: Any, tmp_path: Path) -> AsyncItera
     await runtime.start()
     nc = await nats.connect(nats_server.url)
     try:
-        yield Bus(nc)
+        yield Bus(nc, runtime)
     finally:
         await nc.close()
         assert runtime.mongo is not None

@@ -18,6 +18,7 @@ from tg_emulator import testing as emulator_fixtures
 from tg_emulator.keys import PUBLIC_KEY_PEM
 from tgm_contracts import Command
 from tgm_runtime import RuntimeSettings
+from tgm_runtime.testing import signed_headers
 from tgm_session.app import Runtime, SessionApp
 from tgm_session.bootstrap import build
 from tgm_session.settings import SessionSettings
@@ -109,8 +110,7 @@ class Replica:
         self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30
     ) -> dict:
         """Through NATS, as the gateway would: the raw envelope."""
-        msg = await self.rt.nc.request(cmd.SUBJECT, json.dumps(payload or {}).encode(), timeout=timeout)
-        return json.loads(msg.data)
+        return await self.request(cmd.SUBJECT, payload or {}, timeout)
 
     async def ok(self, cmd: type[Command], payload: dict[str, Any] | None = None, timeout: float = 30) -> Any:
         reply = await self.call(cmd, payload, timeout)
@@ -118,7 +118,9 @@ class Replica:
         return reply["data"]
 
     async def request(self, subject: str, payload: dict[str, Any], timeout: float = 30) -> dict:
-        msg = await self.rt.nc.request(subject, json.dumps(payload).encode(), timeout=timeout)
+        data = json.dumps(payload).encode()
+        headers = signed_headers(self.rt, subject, data)  # as the gateway sends a command
+        msg = await self.rt.nc.request(subject, data, timeout=timeout, headers=headers)
         return json.loads(msg.data)
 
 

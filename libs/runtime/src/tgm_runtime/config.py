@@ -25,6 +25,9 @@ class RuntimeSettings(BaseSettings):
     master_key_file: Path | None = None
     #: Old master keys (base64, comma-separated) still accepted for decryption while secrets rotate.
     previous_master_keys: str | None = Field(None, repr=False)
+    #: The key command signatures are made and checked with (busauth.py; base64, 32+ bytes); unset, it
+    #: is derived from the master key, which every service of a deployment shares.
+    bus_key: str | None = Field(None, repr=False)
     replica_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
     health_host: str = "127.0.0.1"
     #: Port of the service's /healthz, /readyz and /metrics; 0 disables the HTTP side.

@@ -39,13 +39,16 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts import (
     HTTP_STATUS,
+    REGISTRY,
     AccountRpc,
     Command,
     ErrorCode,
     Event,
     Headers,
+    Role,
     Rpc,
     Service,
+    bus,
     invalid_payload_message,
     streams,
     subjects,
@@ -55,6 +58,7 @@ from tgm_contracts import envelope as env
 from tgm_contracts import sys as sysops
 
 from . import backup, compat
+from .busauth import BusAuth, decode_bus_key, derive_bus_key
 from .config import RuntimeSettings
 from .errors import DomainError, Invalid
 from .logs import request_id_var, setup_logging
@@ -82,6 +86,19 @@ def _current(broker: NatsBroker) -> NatsMessage:
     context variable it would have read is this one."""
     msg: NatsMessage = broker.context.get_local("message")
     return msg
+
+
+_COMMANDS_BY_SUBJECT: dict[str, type[Command]] = {}
+
+
+def _command_at(subject: str) -> type[Command] | None:
+    """The catalogue command served at `subject`, if it is one."""
+    if not _COMMANDS_BY_SUBJECT:
+        for name in REGISTRY.names():
+            cmd = REGISTRY.get(name)
+            if cmd is not None:
+                _COMMANDS_BY_SUBJECT[cmd.SUBJECT] = cmd
+    return _COMMANDS_BY_SUBJECT.get(subject)
 
 
 def _deliveries(msg: NatsMessage) -> int:
@@ -276,12 +293,17 @@ class ServiceRuntime(Generic[AppT]):
             reconnect_time_wait=1,
             connect_timeout=5,
             graceful_timeout=15.0,
+            # Replies and push deliveries to this service arrive under its own inbox prefix: its NATS user
+            # may read only `_INBOX.<service>.>` (tgm_contracts.bus), not every reply on the bus.
+            inbox_prefix=bus.inbox_prefix(service),
             middlewares=middlewares,
             log_level=logging.DEBUG,
         )
         self.mongo: AsyncMongoClient[Any] | None = None
         self.db: AsyncDatabase[Any] = None  # type: ignore[assignment]  # set in start()
         self.secrets = self._secret_box()
+        #: Signs the commands this service runs of others and checks the signature on those it serves.
+        self.bus_auth = self._bus_auth()
         self.settings_store: SettingsStore | None = None
         self._register_sys()
 
@@ -339,7 +361,9 @@ class ServiceRuntime(Generic[AppT]):
         """Serve a catalogue command owned by this service (one replica answers: a queue group)."""
         if cmd.OWNER is not self.service:
             raise ValueError(f"{cmd.NAME} is owned by {cmd.OWNER.value}, not {self.service.value}")
-        return self._serve(cmd.SUBJECT, cmd.NAME, cmd.Request, cmd.Response, queue=self.service.value)
+        return self._serve(
+            cmd.SUBJECT, cmd.NAME, cmd.Request, cmd.Response, queue=self.service.value, least_role=cmd.ROLE
+        )
 
     def route(
         self, cmd: type[Command] | type[Rpc], use_case: Callable[[AppT], Callable[[ReqT], Awaitable[Any]]]
@@ -432,12 +456,21 @@ class ServiceRuntime(Generic[AppT]):
         response: type[BaseModel],
         queue: str,
         kind: str = "command",
+        least_role: Role | None = None,
     ) -> Callable[[H], H]:
         def decorate(fn: H) -> H:
             async def endpoint() -> bytes | None:
                 msg = _current(self.broker)
                 reply = await self.dispatch(
-                    name, request, response, fn, msg.body, msg.headers, subject, kind=kind
+                    name,
+                    request,
+                    response,
+                    fn,
+                    msg.body,
+                    msg.headers,
+                    subject,
+                    kind=kind,
+                    least_role=least_role,
                 )
                 # Answered here, in the bytes the dispatch wrote: FastStream's response publisher
                 # (off: `no_reply`) would encode and publish the same envelope through its layers.
@@ -462,14 +495,22 @@ class ServiceRuntime(Generic[AppT]):
         headers: Mapping[str, str] | None = None,
         subject: str = "",
         kind: str = "command",
+        least_role: Role | None = None,
     ) -> bytes:
         """Validate once, call, and give the reply envelope's bytes — never raises. The result is
-        serialised straight from the contract's response model (no dict or second encoder between)."""
+        serialised straight from the contract's response model (no dict or second encoder between).
+        With `least_role` (a catalogue command) the message must carry a valid signature of a principal
+        of at least that role (busauth.py), checked before anything else: else nothing runs."""
         ctx = CallContext(self, headers, subject)
         token = request_id_var.set(ctx.request_id)
         started = time.perf_counter()
         outcome = "ok"
         try:
+            if least_role is not None:
+                refusal = self.bus_auth.check(subject, body, headers, least_role)
+                if refusal is not None:
+                    log.warning("refused %s: %s", name, refusal.message)
+                    raise DomainError(refusal.code, refusal.message)
             payload = _decode(body)
             try:
                 req = request.model_validate(payload)
@@ -775,8 +816,14 @@ class ServiceRuntime(Generic[AppT]):
         from nats.errors import NoRespondersError
         from nats.errors import TimeoutError as NatsTimeout
 
+        data = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+        cmd = _command_at(subject)
+        # Another service's command (or one of its own) is signed as this service with its least role.
+        headers = (
+            self.bus_auth.headers(subject, data, f"service:{self.service.value}", cmd.ROLE) if cmd else None
+        )
         try:
-            reply = await self.broker.request(body, subject=subject, timeout=timeout)
+            reply = await self.broker.request(data, subject=subject, timeout=timeout, headers=headers)
         except NoRespondersError:
             raise DomainError(ErrorCode.UNAVAILABLE, f"nobody serves {subject}") from None
         except (NatsTimeout, TimeoutError):
@@ -834,7 +881,8 @@ class ServiceRuntime(Generic[AppT]):
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
-    def _secret_box(self) -> SecretBox:
+    def _master_keys(self) -> tuple[bytes, list[bytes]]:
+        """The master key and the previous ones still accepted."""
         s = self.settings
         if s.master_key:
             text = s.master_key
@@ -843,7 +891,17 @@ class ServiceRuntime(Generic[AppT]):
         else:
             text = load_or_create_key_file(s.data_dir / "master.key") if s.data_dir else new_key_text()
         previous = [decode_key(k) for k in (s.previous_master_keys or "").split(",") if k.strip()]
-        return SecretBox(decode_key(text), previous)
+        return decode_key(text), previous
+
+    def _secret_box(self) -> SecretBox:
+        current, previous = self._master_keys()
+        return SecretBox(current, previous)
+
+    def _bus_auth(self) -> BusAuth:
+        if self.settings.bus_key:
+            return BusAuth([decode_bus_key(self.settings.bus_key)])
+        current, previous = self._master_keys()
+        return BusAuth(derive_bus_key(k) for k in (current, *previous))
 
     def database_name(self) -> str:
         return self.settings.database_prefix + self.service.database

@@ -7,14 +7,17 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from faststream.nats import TestNatsBroker
 from pydantic import BaseModel
 from tgm_contracts import Command, Headers, Service
 
+from .busauth import BusAuth, derive_bus_key
 from .config import RuntimeSettings
 from .runtime import ServiceRuntime
+from .secrets import decode_key
 
 
 class RuntimeClient:
@@ -39,13 +42,21 @@ class RuntimeClient:
         *,
         role: str = "admin",
         request_id: str | None = None,
+        principal: str = "",
+        signed: bool = True,
     ) -> dict[str, Any]:
-        if isinstance(payload, BaseModel):
-            body: Any = payload.model_dump(mode="json", by_alias=True)
+        """Request `subject` as the gateway would: the principal signed (`signed=False`: as a process
+        that skipped the gateway, with the role header alone)."""
+        if isinstance(payload, bytes):
+            data = payload
+        elif isinstance(payload, BaseModel):
+            data = json.dumps(payload.model_dump(mode="json", by_alias=True)).encode()
         else:
-            body = payload if payload is not None else {}
+            data = json.dumps(payload if payload is not None else {}).encode()
         headers = {Headers.REQUEST_ID: request_id or uuid.uuid4().hex, Headers.ROLE: role}
-        reply = await self.broker.request(body, subject=subject, headers=headers, timeout=30)
+        if signed:
+            headers.update(signed_headers(self.runtime, subject, data, role=role, principal=principal))
+        reply = await self.broker.request(data, subject=subject, headers=headers, timeout=30)
         return json.loads(reply.body)
 
     async def data(self, cmd: type[Command], payload: Any = None) -> Any:
@@ -53,6 +64,30 @@ class RuntimeClient:
         reply = await self.call(cmd, payload)
         assert reply["ok"], reply
         return reply["data"]
+
+
+def signed_headers(
+    signer: ServiceRuntime[Any] | BusAuth,
+    subject: str,
+    data: bytes,
+    *,
+    role: str = "admin",
+    principal: str = "tester",
+    request_id: str | None = None,
+) -> dict[str, str]:
+    """Headers of a command message as the gateway sends it (request id, principal and role, signed
+    with the bus key of `signer`: a runtime of the system under test, or its BusAuth), for tests that
+    publish commands on a real NATS themselves. `data` must be the exact bytes sent."""
+    auth = signer if isinstance(signer, BusAuth) else signer.bus_auth
+    return {
+        Headers.REQUEST_ID: request_id or uuid.uuid4().hex,
+        **auth.headers(subject, data, principal, role),
+    }
+
+
+def bus_auth_for(master_key_file: Path) -> BusAuth:
+    """The BusAuth of services that run with this master key file (a stack's, a child process's)."""
+    return BusAuth([derive_bus_key(decode_key(master_key_file.read_text()))])
 
 
 @asynccontextmanager

@@ -68,6 +68,7 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
         runtime.registry,
         AuditLog(runtime.registry, retention_days=settings.audit_retention_days),
         Presence(lambda: runtime.nc, settings.fanout_window_seconds),
+        bus_auth=runtime.bus_auth,
     )
     runtime.every(settings.presence_seconds, dispatcher.presence.refresh, "presence")
     # The trail is written in batches, and what is left when the gateway stops is written then.

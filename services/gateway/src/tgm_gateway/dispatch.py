@@ -29,6 +29,7 @@ from tgm_contracts import (
 )
 from tgm_contracts import envelope as env
 from tgm_runtime import tracing
+from tgm_runtime.busauth import BusAuth
 from tgm_runtime.settings_store import SettingsStore
 
 from .audit.service import AuditLog
@@ -81,8 +82,11 @@ class Dispatcher:
         registry: CollectorRegistry,
         audit: AuditLog | None = None,
         presence: Presence | None = None,
+        *,
+        bus_auth: BusAuth,
     ) -> None:
         self._nc = nc
+        self._bus_auth = bus_auth
         #: Who ran what: every change and every refusal this dispatcher answered (audit/service.py).
         self.audit = audit or AuditLog(registry)
         #: Which owners answered the last presence round (refusing a bad payload of an unserved command).
@@ -202,7 +206,9 @@ class Dispatcher:
         except ValidationError as exc:
             return await self._refused(cmd, invalid_payload_message(cmd.NAME, exc), validation_details(exc))
         data = cmd.Request.__pydantic_serializer__.to_json(req, by_alias=True, exclude_unset=True)
-        headers = trace_headers(request_id, principal.key_id, principal.role.label)
+        headers = trace_headers(request_id)
+        # The principal travels signed (tgm_runtime.busauth): the owner checks it and the least role.
+        headers.update(self._bus_auth.headers(cmd.SUBJECT, data, principal.key_id, principal.role))
         timeout = cmd.TIMEOUT or self._default_timeout()
         reply, raw = await request_bytes(self._nc(), cmd.SUBJECT, data, headers, timeout)
         if reply["ok"]:

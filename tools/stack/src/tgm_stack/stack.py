@@ -6,7 +6,11 @@ Layout of the data folder::
     <data>/master.key    32 random bytes, base64, mode 0600 (secrets at rest are encrypted with it)
     <data>/admin.key     the first admin API key, made here once (mode 0600) and given to the gateway as
                          TGM_ADMIN_KEY_FILE; delete it and restart to get a new admin key
-    <data>/nats/         JetStream store          <data>/db/   database files
+    <data>/nats.passwords  one NATS password per service user (JSON, made here once, mode 0600): the
+                         embedded nats-server runs with the users and permissions of tgm_contracts.bus
+                         (deploy/k8s/nats/accounts.conf), and each child gets a NATS_URL with its own
+    <data>/nats/         JetStream store (and nats-server.conf, 0600: it holds the passwords)
+    <data>/db/           database files
     <data>/logs/<name>.log   one log per child    <data>/stack.lock   held while a stack runs
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import json
 import os
 import secrets
 import signal
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from tgm_contracts import bus
 from tgm_testing.procs import ManagedProcess, ProcessError, free_port, port_is_open
 from tgm_testing.servers import MongoServer, NatsServer
 
@@ -47,6 +53,29 @@ DEFAULT_MODULES: dict[str, str] = {
 }
 # Variables the stack sets per child; inherited values would make replicas collide.
 _PER_CHILD = ("TGM_REPLICA_ID", "TGM_HEALTH_PORT", "TGM_GATEWAY_HOST", "TGM_GATEWAY_PORT")
+
+
+class _AccountsNats(NatsServer):
+    """The embedded nats-server with the accounts, users and permissions of tgm_contracts.bus (the same
+    rendering as deploy/k8s/nats/accounts.conf) and the stack's passwords, in a config file only the
+    owner may read."""
+
+    def __init__(self, store_dir: Path, passwords: Mapping[str, str], **kwargs: object) -> None:
+        self.passwords = dict(passwords)
+        super().__init__(store_dir, **kwargs)  # type: ignore[arg-type]
+
+    def _config_file(self) -> Path:
+        path = self.data_dir / "nats-server.conf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"max_payload: {self.MAX_PAYLOAD}\n" + bus.render_accounts_conf(self.passwords))
+        os.chmod(path, 0o600)
+        return path
+
+    def url_for(self, user: str) -> str:
+        """The URL a user connects with (its password in it, as deploy/k8s does)."""
+        return f"nats://{user}:{self.passwords[user]}@{self.host}:{self.port}"
 
 
 class StackError(RuntimeError):
@@ -159,7 +188,7 @@ class Stack:
         self._mongo_port = mongo_port
         self._progress = progress or (lambda _text: None)
 
-        self.nats: NatsServer | None = None
+        self.nats: _AccountsNats | None = None
         self.mongo: MongoServer | None = None
         self.nats_url: str | None = None
         self.mongodb_uri: str | None = None
@@ -180,6 +209,19 @@ class Stack:
     @property
     def admin_key_file(self) -> Path:
         return self.data_dir / "admin.key"
+
+    @property
+    def nats_passwords_file(self) -> Path:
+        return self.data_dir / "nats.passwords"
+
+    def nats_url_for(self, user: str) -> str:
+        """The URL `user` (a service, or `sys`) connects with: on the embedded nats-server with its own
+        password; an external server's URL as given (its operator's config applies)."""
+        if self.nats is None:
+            if self.nats_url is None:
+                raise StackError("the stack is not started")
+            return self.nats_url
+        return self.nats.url_for(user)
 
     @property
     def admin_key(self) -> str:
@@ -246,6 +288,7 @@ class Stack:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._ensure_master_key()
         self._ensure_admin_key()
+        self._ensure_nats_passwords()
 
     def _ensure_master_key(self) -> None:
         path = self.master_key_file
@@ -273,6 +316,33 @@ class Stack:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(key + "\n")
+
+    def _nats_passwords(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.nats_passwords_file.read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            raise StackError(f"{self.nats_passwords_file} is not JSON; delete it to get new passwords") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) and v.isalnum() for v in data.values()):
+            raise StackError(f"{self.nats_passwords_file} is not a map of user to password (letters and digits)")
+        return data
+
+    def _ensure_nats_passwords(self) -> None:
+        """`nats.passwords` once: a random password per NATS user of tgm_contracts.bus (and `sys`), 0600;
+        a user added since gets one, the others keep theirs."""
+        have = self._nats_passwords()
+        users = [u.name for u in bus.USERS] + [bus.SYS_USER]
+        if all(u in have for u in users):
+            return
+        have.update({u: secrets.token_hex(24) for u in users if u not in have})
+        path = self.nats_passwords_file
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(have, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
 
     def _take_lock(self) -> None:
         lock = (self.data_dir / "stack.lock").open("a+")
@@ -312,8 +382,9 @@ class Stack:
             self._progress(f"using the NATS server at {redact_url(external_nats)}")
         else:
             if self.nats is None:
-                self.nats = NatsServer(
+                self.nats = _AccountsNats(
                     self.data_dir / "nats",
+                    self._nats_passwords(),
                     port=self._nats_port,
                     log_path=self.log_path("nats-server"),
                     grace=self.grace,
@@ -343,7 +414,6 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if k not in _PER_CHILD}
         env.update(
             {
-                "NATS_URL": self.nats_url,
                 "MONGODB_URI": self.mongodb_uri,
                 "TGM_DATA_DIR": str(self.data_dir),
                 "TGM_MASTER_KEY_FILE": str(self.master_key_file),
@@ -362,7 +432,13 @@ class Stack:
             for n in range(self.replicas.get(svc, 1)):
                 name = f"{svc}-{n}"
                 health_port = free_port()
-                env = {**base, "TGM_REPLICA_ID": name, "TGM_HEALTH_PORT": str(health_port), **self.extra_env}
+                env = {
+                    **base,
+                    "NATS_URL": self.nats_url_for(svc),
+                    "TGM_REPLICA_ID": name,
+                    "TGM_HEALTH_PORT": str(health_port),
+                    **self.extra_env,
+                }
                 self.children[name] = Child(
                     name=name,
                     service=svc,
@@ -372,6 +448,7 @@ class Stack:
                 )
         env = {
             **base,
+            "NATS_URL": self.nats_url_for(GATEWAY),
             "TGM_REPLICA_ID": f"{GATEWAY}-0",
             "TGM_GATEWAY_HOST": self.gateway_host,
             "TGM_GATEWAY_PORT": str(self.gateway_port),
