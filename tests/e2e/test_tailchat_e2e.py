@@ -12,9 +12,10 @@ gateway's public route exactly as the real server (fork blooworet/tailchat) does
 4. A report schedule with a Tailchat recipient, run now, arrives in the group's text channel.
 5. No app secret in any stored document (every database of the stack dumped) or any log.
 
-The Telegram bot-account half of the issue's e2e (the same rule and markup answering a Telegram bot
-user with an inline keyboard, the press arriving as the same event) is task C's: its place is marked
-at the end of this module.
+6. The Telegram half (`test_the_same_rule_answers_a_telegram_bot_account_user`, tg-session on the
+   emulator): a bot account added by token, the same rule and markup scoped to it answer its user
+   with an inline keyboard (callback data `tgm_contracts.markup.callback_data`), and the press is
+   answered through the same public `answer-callback` (channel telegram).
 """
 
 from __future__ import annotations
@@ -210,6 +211,62 @@ def test_tailchat_bot_commands_rule_reply_button_report_and_no_secret(
     assert time.monotonic() - started < 60
 
 
-# Task C's half goes here: the rule above answering a Telegram bot account's user with the same
-# markup rendered as an inline keyboard (`tgm_contracts.markup` callback data), the press arriving
-# as the same `button-pressed` event (on the emulator, `start_stack(..., emulator=emulator)`).
+def test_the_same_rule_answers_a_telegram_bot_account_user(start_stack: Any, emulator: Any) -> None:
+    """The Telegram half: a bot account added by token (tg-session, on the emulator); a rule scoped to
+    it (`telegram:<botId>`) with the same markup answers the user's DM with an inline keyboard whose
+    callback data is `tgm_contracts.markup`'s; the user's press is answered through the same public
+    `answer-callback` (channel telegram)."""
+    started = time.monotonic()
+    bot, token = emulator.do(lambda: emulator.world.bots.add("price_e2e_bot", first_name="Prices"))
+    una = emulator.do(lambda: emulator.world.add_user("+15550471001", first_name="Una", username="una_e2e"))
+    stack = start_stack(services=("tg-session", "tailchat", "campaign"), emulator=emulator)
+    with GatewayClient(stack) as gw:
+        creds = gw.ok("get-api-credentials", {})["items"]
+        if creds:
+            gw.ok("save-api-credential", {"id": creds[0]["id"], "maxAccounts": 100, "test": False})
+        bot_id = gw.ok("add-telegram-bot", {"token": token})["botId"]
+        wait_until(
+            lambda: [b for b in gw.ok("get-telegram-bots", {})["items"] if b["heldBy"]], 30, "the bot online"
+        )
+        keywords = gw.ok("add-keyword-set", {"name": "pricing", "keywords": ["price"]})
+        template = gw.ok("add-template", {"name": "price reply", "content": "Hello! Our {keyword} list:"})
+        gw.ok(
+            "save-trigger-rule",
+            {
+                "name": "price on the telegram bot",
+                "sourceType": "specific",
+                "sourceGroupIds": [f"telegram:{bot_id}"],
+                "keywordSetIds": [keywords["id"]],
+                "actions": [
+                    {"type": "reply_template", "templateId": template["template"]["id"], "markup": KEYBOARD}
+                ],
+                "delayMin": 0,
+                "delayMax": 0,
+            },
+        )
+        emulator.do(lambda: emulator.world.post(una, bot, "what is the price?"))
+
+        def answered() -> Any:
+            return emulator.do(lambda: emulator.world.bots.latest_markup_message(una, bot))
+
+        msg_id = wait_until(answered, 30, "the rule's reply with its keyboard")
+        record = emulator.do(lambda: [d for d in emulator.world.deliveries if d.from_user_id == bot.id][-1])
+        assert record.text == "Hello! Our price list:" and record.to_user_id == una.id
+        buttons = record.reply_markup["rows"][0]["buttons"]
+        assert [b["text"] for b in buttons] == ["Buy now", "Price list"]
+        assert buttons[0]["type"]["data"] == 'buy:{"sku":"a1"}'  # markup.callback_data, as on Tailchat
+
+        query = emulator.do(lambda: emulator.world.bots.press(una, bot, msg_id, b'buy:{"sku":"a1"}'))
+        done = gw.ok(
+            "answer-callback",
+            {
+                "channel": "telegram",
+                "appId": bot_id,
+                "traceId": str(query.query_id),
+                "userId": str(una.id),
+                "text": "Added!",
+            },
+        )
+        assert done["answered"]
+        assert emulator.do(lambda: query.answer)["message"] == "Added!"
+    assert time.monotonic() - started < 60
