@@ -250,3 +250,26 @@ async def test_telegram_pacing_a_bot_is_flood_wait_with_retry_after(replicas, tg
     assert not paced["ok"] and paced["error"]["code"] == "FLOOD_WAIT", paced
     assert paced["error"]["retry_after"] > 0
     assert [d.text for d in tg_world.deliveries if d.from_user_id == bot.id] == ["one"]
+
+
+async def test_a_revoked_token_makes_the_bot_unauthorized_and_stops_it(replicas, tg_world):
+    bot, token = tg_world.bots.add("revoked_bot")
+    una = tg_world.add_user("+15550400005", first_name="Una")
+    tg_world.post(una, bot, "hi")
+    r = await replicas("r1")
+    bot_id = (await ok(r, B.AddTelegramBot, {"token": token}))["botId"]
+    await until(lambda: bot_id in r.svc.bots.live)
+    tg_world.bots.tokens.pop(token)  # revoked at BotFather: the token and its sessions stop working
+    tg_world.revoke(user=bot)
+    failed = await command(
+        r, B.SendBotMessage, {"botId": bot_id, "chatId": str(una.id), "text": "still here?"}
+    )
+    assert not failed["ok"] and failed["error"]["code"] == "TELEGRAM_ERROR", failed
+    await r.svc.bots.tick()
+    assert bot_id not in r.svc.bots.live
+    (view,) = (await ok(r, B.GetTelegramBots))["items"]
+    assert (
+        view["status"] == "unauthorized"
+        and view["lastError"] == "AUTH_KEY_UNREGISTERED"
+        and view["heldBy"] is None
+    )

@@ -295,17 +295,23 @@ class BotFleet:
         if not found:
             await self.leases.release(lease)
             return
-        token = self.vault.open(doc["token"], f"bot:{bot_id}:token")
-        session = self.vault.open(doc["session"], f"bot:{bot_id}:session") if doc.get("session") else None
-        client = self.clients(session, *found)
+        client: BotClient | None = None
         try:
+            token = self.vault.open(doc["token"], f"bot:{bot_id}:token")
+            session = self.vault.open(doc["session"], f"bot:{bot_id}:session") if doc.get("session") else None
+            client = self.clients(session, *found)
             profile = await client.start(token)
-        except (TelegramFailure, TelegramUnreachable) as exc:
-            await client.disconnect()
+        except Exception as exc:  # this bot does not start; the others still do
+            if client is not None:
+                await client.disconnect()
             await self.leases.release(lease)
             if isinstance(exc, TelegramFailure):
                 await self._note_failure(bot_id, exc)
-            log.warning("bot %s did not start: %s", bot_id, exc)
+            log.warning(
+                "bot %s did not start: %s",
+                bot_id,
+                type(exc).__name__ if not isinstance(exc, TelegramFailure | TelegramUnreachable) else exc,
+            )
             return
         live = LiveBot(bot_id, profile, client, lease)
         client.on_message(lambda m: self._received(live, m))
