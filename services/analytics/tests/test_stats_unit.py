@@ -134,7 +134,7 @@ def test_fact_of_maps_events_to_kinds_and_skips_double_counts() -> None:
         "s": "tg-session",
         "n": 1,
     }
-    assert f["_id"] == sent.event_id
+    assert f["_id"] == "sent:a1:42:1"  # keyed by the Telegram message (test_group_facts_once.py)
     campaign_sent = cp.MessageSent(job_id="j1", account_id="a1", peer="42", message_id=1, sent_at=T0)
     assert fact_of(campaign_sent) is None  # the same send as tg-session's message-sent
     outgoing = ts.MessageReceived(

@@ -5,21 +5,26 @@ Each counted event becomes ONE fact document in `stats_facts` with `_id` = the e
 stored): `k` kind, `t` when it happened (the event's `occurredAt`), `s` publishing service, `a` account,
 `c` campaign, `ch` chat id, `ck` `private`/`group`, `u` user id, `n` value (1, or seconds/collected),
 `e` error or state, `j` job id, `g` campaign group id, `title` chat title, `o` origin of a send
-(`queue`, `automation`, `external`).
+(`queue`, `automation`, `external`), `m` Telegram message id (sends and received messages: orders a
+conversation for reply detection).
+
+A fact keyed by what it is about rather than by its event (`sent`, a group's `received`,
+`member_joined`) is skipped when a fact with the event's own id exists: it was counted before the
+key changed (a replay after a restore recounts events of that time).
 
 Fact kinds and their events:
 
 | kind | event | notes |
 |---|---|---|
-| `sent` | tg-session `message-sent` (every origin: rpc, command, external) | campaign's `message-sent` is the same send and is NOT counted (it only names the job's campaign). `o` = `external` for origin `external` (typed on another device), else `queue`; the consumer makes it `automation` when a `trigger-fired` listed the job |
+| `sent` | tg-session `message-sent` (every origin: rpc, command, external) | campaign's `message-sent` is the same send and is NOT counted (it only names the job's campaign). `o` = `external` for origin `external` (typed on another device), else `queue`; the consumer makes it `automation` when a `trigger-fired` listed the job. `_id` = `sent:<account>:<chat>:<message id>`: one Telegram message is one send however many events report it (our own send also reported as typed elsewhere, when its echo arrived before the send was recorded, keeps the origin of ours: the consumer's `claim_send`) |
 | `failed` | campaign `job-state-changed` to `failed` | a job's permanent failure, every reason (`e` = the `JobReason`: template_error, attempts_exhausted, privacy_restricted…); `_id` = `failed:<job id>`, so a job counts once however often it was retried |
 | `attempt_failed` | tg-session `message-send-failed` | every send attempt Telegram refused, with its error (a job retried after FLOOD_WAIT and then delivered has one) |
-| `received` | tg-session `message-received` with `isOutgoing` false | private and group chats (`ck`) |
+| `received` | tg-session `message-received` with `isOutgoing` false | private and group chats (`ck`); in a supergroup or channel `_id` = `received:<chat>:<message id>`, so a message every fleet account in the group published counts once (`a` = the first account's; a basic group's ids are per member and stay per account) |
 | `flood_wait` | tg-session `flood-wait-recorded` | `n` = seconds |
 | `login` / `login_failed` | `account-logged-in` / `login-failed` | |
 | `state_change` | `account-status-changed` | `e` = new state |
 | `group_join` / `group_leave` | `group-joined` / `group-left` | |
-| `member_joined` | `member-joined` | `u` = the member |
+| `member_joined` | `member-joined` | `u` = the member; `_id` = `member_joined:<chat>:<user>:<joinedAt>`, one join however many fleet accounts saw it |
 | `extracted` | `extraction-finished` (any final state) | `n` = users collected |
 | `keyword` | campaign `keyword-matched` | `a` = the listener account |
 | `ai_reply` / `ai_handoff` | ai `ai-response-generated` (`handoff` false / true) | the event has no token count |
@@ -46,6 +51,10 @@ from tgm_contracts import events_campaign as cp
 from tgm_contracts import events_session as ts
 from tgm_contracts.events import Event
 from tgm_contracts.models.campaign import JobState
+
+#: Chat kinds whose message ids belong to the chat (every member sees one message under one id); a basic
+#: group's ids are per member, like a private chat's.
+SHARED_IDS = frozenset({"supergroup", "channel", "gigagroup"})
 
 
 def chat_kind(kind: str | None) -> str | None:
@@ -78,6 +87,7 @@ def fact_of(evt: Event) -> dict[str, Any] | None:
         ck = chat_kind(evt.chat_kind)
         origin = "external" if evt.origin == "external" else "queue"
         f = {"k": "sent", "a": evt.account_id, "ch": evt.chat_id, "ck": ck, "j": evt.job_id, "o": origin}
+        f.update(m=evt.message_id, _id=f"sent:{evt.account_id}:{evt.chat_id}:{evt.message_id}")
         if ck == "private":
             f["u"] = evt.chat_id
     elif isinstance(evt, ts.MessageSendFailed):
@@ -101,7 +111,11 @@ def fact_of(evt: Event) -> dict[str, Any] | None:
             "ck": chat_kind(evt.chat_kind),
             "u": evt.sender_id,
             "title": evt.chat_title,
+            "m": evt.message_id,
         }
+        if evt.chat_kind in SHARED_IDS:
+            # Every fleet account in the group publishes the message; the group received it once.
+            f["_id"] = f"received:{evt.chat_id}:{evt.message_id}"
     elif isinstance(evt, ts.FloodWaitRecorded):
         f = {"k": "flood_wait", "a": evt.account_id, "n": evt.seconds, "j": evt.job_id, "e": evt.category}
     elif isinstance(evt, ts.AccountLoggedIn):
@@ -122,6 +136,8 @@ def fact_of(evt: Event) -> dict[str, Any] | None:
             "ck": "group",
             "u": evt.user.user_id,
             "title": evt.chat_title,
+            # seen by every fleet account in the group: one join (keyed by its own date, not the event's)
+            "_id": f"member_joined:{evt.chat_id}:{evt.user.user_id}:{evt.joined_at.timestamp()}",
         }
     elif isinstance(evt, ts.ExtractionFinished):
         f = {"k": "extracted", "a": evt.account_id, "ch": evt.chat_id, "n": evt.collected, "e": evt.state}

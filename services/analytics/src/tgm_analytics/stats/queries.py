@@ -315,7 +315,7 @@ class StatsQueries:
                 sends.append(((f.get("a"), f.get("ch")), f["t"], f))
             elif f["k"] == "received":
                 receives.append(((f.get("a"), f.get("ch")), f["t"], f))
-        pairs = detect_replies(sends, receives)
+        pairs = detect_replies(sends, receives, seq=lambda f: f.get("m"))
         return [
             (r, s)
             for r, s in pairs

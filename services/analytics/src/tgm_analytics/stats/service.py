@@ -58,6 +58,8 @@ class Ingest:
         fact = fact_of(evt)
         if fact is None:
             return
+        if fact["_id"] != evt.event_id and await self.store.has_fact(evt.event_id):
+            return  # counted under the event's id, before facts were keyed by their message (facts.py)
         if fact["k"] == "trigger" and "g" in fact and "ch" not in fact:
             # A firing names its monitored group; its chat (for the chat filters) comes from the
             # keyword match of the same message, which campaign publishes before the firing.
@@ -71,6 +73,8 @@ class Ingest:
             linked = link is not None
             _apply_link(fact, link)
         await self.store.add_fact(fact)
+        if fact["k"] == "sent" and fact.get("o") != "external":
+            await self.store.claim_send(fact)
         if job is not None and not linked and ("c" not in fact or fact.get("o") == "queue"):
             # The job's link may have been recorded between our look-up and our insert.
             link = await self.store.job_link(job)

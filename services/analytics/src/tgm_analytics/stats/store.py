@@ -97,6 +97,15 @@ class FactStore:
         body = {k: v for k, v in fact.items() if k != "_id"}
         await self.facts.update_one({"_id": fact["_id"]}, {"$setOnInsert": body}, upsert=True)
 
+    async def has_fact(self, fact_id: str) -> bool:
+        return await self.facts.find_one({"_id": fact_id}, {"_id": 1}) is not None
+
+    async def claim_send(self, fact: dict[str, Any]) -> None:
+        """Our send (`fact`: origin queue or automation, with its job) of a message first recorded as
+        typed elsewhere (its echo reached tg-session before the send was recorded) is ours."""
+        ours = {k: fact[k] for k in ("o", "j", "c") if k in fact}
+        await self.facts.update_one({"_id": fact["_id"], "o": "external"}, {"$set": ours})
+
     async def fill_from_link(self, fact_id: str, link: dict[str, Any]) -> None:
         """A fact written before its job's link takes the campaign and origin from it (see Ingest)."""
         if link.get("c"):

@@ -10,7 +10,7 @@ only events inside `[since, until)` are ever counted in it.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -94,6 +94,7 @@ def detect_replies(
     sends: Iterable[tuple[Hashable, datetime, S]],
     receives: Iterable[tuple[Hashable, datetime, R]],
     window: timedelta = REPLY_WINDOW,
+    seq: Callable[[Any], int | None] | None = None,
 ) -> list[tuple[R, S]]:
     """Replies among inbound private messages, each paired with the send it answers.
 
@@ -103,6 +104,11 @@ def detect_replies(
     earlier inbound message already answered `s`: a send is answered at most once (five messages after
     one send are one reply) and the next send re-arms the conversation. Returns `(receive payload,
     answered send payload)` pairs.
+
+    `seq(payload)`: the message's Telegram id when known. A conversation whose every item has one is
+    ordered by it (Telegram's own order of the conversation), not by time: events stamped when they
+    were published can be out of order by milliseconds (a send's echo checked against the database
+    before it is published, the answer right after it not).
     """
     timeline: dict[Hashable, list[tuple[datetime, int, Any]]] = {}
     # Sends are tagged 0 and messages 1, so at equal times the send sorts first and can be answered.
@@ -112,7 +118,11 @@ def detect_replies(
         timeline.setdefault(key, []).append((t, 1, received))
     out: list[tuple[R, S]] = []
     for items in timeline.values():
-        items.sort(key=lambda item: (item[0], item[1]))
+        known = [i for _, _, p in items if (i := seq(p)) is not None] if seq is not None else []
+        if known and len(known) == len(items):
+            items = [item for _, item in sorted(zip(known, items, strict=True), key=lambda pair: pair[0])]
+        else:
+            items.sort(key=lambda item: (item[0], item[1]))
         armed: tuple[datetime, Any] | None = None
         for t, kind, payload in items:
             if kind == 0:
