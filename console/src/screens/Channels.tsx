@@ -146,7 +146,7 @@ export function RegisterApp({ onDone }: { onDone: () => void }) {
           });
         }}
       >
-        <label>{t("channels.server")}<input name="tc-server" type="url" placeholder="https://chat.example.com" value={form.serverUrl} onChange={set("serverUrl")} required /></label>
+        <label>{t("channels.server")}<input name="tc-server" type="url" value={form.serverUrl} onChange={set("serverUrl")} required /></label>
         <label>{t("channels.appId")}<input name="tc-app-id" value={form.appId} onChange={set("appId")} required /></label>
         <label>{t("channels.secret")}<input name="tc-secret" type="password" autoComplete="off" value={form.appSecret} onChange={set("appSecret")} required /></label>
         <label>{t("channels.name")}<input name="tc-name" value={form.name} onChange={set("name")} /></label>
