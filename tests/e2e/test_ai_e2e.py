@@ -16,6 +16,7 @@ route and its WebSocket — issue 6's "Done when" lines:
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 import tgm_contracts.commands.ai  # noqa: F401  (registers the ai commands)
 from tgm_contracts import REGISTRY, Service
@@ -535,3 +537,62 @@ def test_five_megabyte_pdf_progress_search_and_corrupt_files(gw: GatewayClient) 
     assert gw.ok("remove-knowledge", {"documentId": doc_id})["affected"] >= now["chunks"]
     gone = gw.ok("get-knowledge-stats")
     assert (gone["totalItems"], gone["documents"]) == (before["totalItems"], before["documents"])
+
+
+# --- 4. files past the NATS message limit travel through the object store (issue 13) --------------
+# A 7 MiB HTML page is 9.3 MB as base64: inline, `rag-add-document {contentBase64}` is refused as
+# larger than the bus carries (8 MB here, as in deploy/). Streamed to `POST /api/v1/uploads` instead, it
+# lands in the `tgm_uploads` object store and `rag-add-document {upload: objectName}` indexes it from
+# there. A viewer may not upload, an unknown upload is a clear refusal, and the answer's size and
+# sha256 are the file's.
+
+SIZE = 7 * 1024 * 1024
+
+
+def big_page() -> bytes:
+    """An HTML page of 7 MiB whose text is two paragraphs (the rest is a script the extractor drops):
+    past the bus limit, quick to index."""
+    script = "var filler = [" + ",".join(str(i) for i in range(SIZE // 6)) + "];"
+    return (
+        "<html><head><title>Warranty</title><script>" + script + "</script></head><body>"
+        "<p>Every part is covered for twelve months after delivery.</p>"
+        "<p>The harbour gate phrase is LANTERN-OVER-HARBOUR.</p></body></html>"
+    ).encode()
+
+
+@pytest.mark.timeout(180)
+def test_a_document_past_the_bus_limit_goes_through_an_upload(gw: GatewayClient) -> None:
+    data = big_page()
+    assert len(data) > SIZE
+
+    inline = gw.err(
+        "rag-add-document",
+        {"contentBase64": base64.b64encode(data).decode(), "filename": "big.html"},
+        "VALIDATION_ERROR",
+        422,
+    )
+    assert "bus" in inline["message"], inline
+
+    url = f"{gw.url}/api/v1/uploads"
+    headers = {"authorization": f"Bearer {gw.key}", "content-type": "application/octet-stream"}
+    r = httpx.post(url, params={"filename": "big.html"}, content=data, headers=headers, timeout=60)
+    assert r.status_code == 201, r.text
+    up = r.json()["data"]
+    assert up["size"] == len(data) and up["sha256"] == hashlib.sha256(data).hexdigest()
+    assert up["filename"] == "big.html" and up["objectName"].endswith("/big.html")
+
+    st = gw.ok("rag-add-document", {"upload": up["objectName"], "wait": True}, timeout=180)
+    assert st["state"] == "ready" and st["bytes"] == len(data), st
+    hit = gw.ok("rag-search", {"query": "harbour gate phrase", "mode": "bm25"})["hits"][0]
+    assert "LANTERN-OVER-HARBOUR" in hit["text"] and hit["citation"]["source"] == "big.html"
+    assert gw.ok("remove-knowledge", {"documentId": st["documentId"]})["affected"] >= 1
+
+    missing = gw.err("rag-add-document", {"upload": "0" * 32 + "/gone.txt"}, "VALIDATION_ERROR", 422)
+    assert "no such upload" in missing["message"]
+
+    viewer = gw.create_key("upload-viewer", "viewer")["key"]
+    as_viewer = {**headers, "authorization": f"Bearer {viewer}"}
+    refused = httpx.post(url, params={"filename": "x.txt"}, content=b"hello", headers=as_viewer, timeout=10)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "FORBIDDEN"
+    empty = httpx.post(url, content=b"", headers=headers, timeout=10)
+    assert empty.status_code == 422 and empty.json()["error"]["code"] == "VALIDATION_ERROR"

@@ -125,7 +125,7 @@ INFRA_PUBLISH: tuple[str, ...] = (
     "$JS.API.>",
     "$JS.ACK.>",
     "$JS.FC.>",
-    *(f"$O.{store.bucket}.>" for store in (streams.BACKUPS, streams.EXPORTS)),
+    *(f"$O.{store.bucket}.>" for store in streams.OBJECT_STORES),
 )
 DENY_PUBLISH: tuple[str, ...] = (
     "$JS.API.STREAM.DELETE.>",

@@ -103,6 +103,20 @@ EXPORTS = ObjectStoreSpec(
     ttl_seconds=24 * 3600,
 )
 
+#: Files too large for one NATS message on their way to a command (issue 13: large payloads): the caller
+#: streams the bytes to `POST /api/v1/uploads`, the gateway puts them here under `<upload id>/<filename>`
+#: and answers the name, and the command names it instead of carrying the bytes
+#: (`rag-add-document {"upload": …}`); the service reads it from here. Kept an hour: long enough for
+#: the command (and its retries) that follows, not an archive.
+UPLOADS = ObjectStoreSpec(
+    bucket="tgm_uploads",
+    description="<upload id>/<filename>",
+    ttl_seconds=3600,
+)
+#: An upload's object name: 32 hex digits (random: the name is the capability), a slash, the file's
+#: name without slashes or control characters.
+UPLOAD_NAME = r"^[0-9a-f]{32}/[^/\x00-\x1f]{1,120}$"
+
 STREAMS: tuple[StreamSpec, ...] = (EVENTS_STREAM, TELEMETRY_STREAM)
 KV_BUCKETS: tuple[KvSpec, ...] = (ACCOUNT_LEASES, JOB_LEASES, MONITORED_CHATS, KEY_RATE)
-OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (BACKUPS, EXPORTS)
+OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (BACKUPS, EXPORTS, UPLOADS)

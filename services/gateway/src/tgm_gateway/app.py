@@ -14,6 +14,7 @@ from .keys.service import ApiKeys
 from .system.backups import Backups
 from .system.sections import SettingsSections
 from .system.service import Fleet
+from .uploads.service import Uploads
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class GatewayApp:
     backups: Backups
     #: Downloads of exports too large for one reply (the `tgm_exports` object store).
     exports: ExportDownloads
+    #: Files too large for one NATS message, streamed into the `tgm_uploads` object store.
+    uploads: Uploads
     #: Callbacks of chat channels (Tailchat), handed to the channel's service with their URL token.
     channels: TailchatCallbacks
 

@@ -42,6 +42,9 @@ from .system.backups import Backups
 from .system.sections import SettingsSections
 from .system.service import Fleet
 from .system.store import BackupStore
+from .uploads import handlers as uploads_handlers
+from .uploads.service import Uploads
+from .uploads.store import UploadObjects
 
 log = logging.getLogger("tgm.gateway")
 
@@ -94,6 +97,7 @@ def build(settings: GatewaySettings | None = None) -> Runtime:
             fleet=Fleet(runtime, sections, settings),
             backups=Backups(runtime, BackupStore(runtime.db), runtime.settings.data_dir),
             exports=ExportDownloads(ExportObjects(runtime.object_store), settings.export_max_bytes),
+            uploads=Uploads(UploadObjects(runtime.object_store), settings.upload_max_bytes),
             channels=TailchatCallbacks(runtime.call, settings.command_timeout_seconds),
         )
 
@@ -152,6 +156,7 @@ def build_app(runtime: Runtime, settings: GatewaySettings | None = None) -> Fast
     keys_handlers.register(api, runtime, limits)
     audit_handlers.register(api, runtime)
     exports_handlers.register(api, runtime)
+    uploads_handlers.register(api, runtime)
     callback_limits = BodyLimits(
         min(settings.max_body_bytes, settings.callback_max_body_bytes), settings.max_json_depth
     )

@@ -51,6 +51,9 @@ class GatewaySettings(BaseSettings):
     audit_flush_seconds: float = Field(0.5, gt=0, le=60)
     #: The largest export `GET /api/v1/exports/...` serves (exports/handlers.py), in bytes.
     export_max_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
+    #: The largest file `POST /api/v1/uploads` takes (uploads/handlers.py), in bytes: by default the
+    #: largest document ai reads (30 MiB).
+    upload_max_bytes: int = Field(30 * 1024 * 1024, ge=1024)
     #: Print and write the first admin key when the key store is empty.
     bootstrap_admin_key: bool = True
     #: The first admin key's file (TGM_ADMIN_KEY_FILE; created once with a new key when missing). Unset:

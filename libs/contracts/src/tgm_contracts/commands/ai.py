@@ -49,6 +49,7 @@ from ..models.ai import (
     Usage,
     UsageRow,
 )
+from ..streams import UPLOAD_NAME
 
 A = Service.AI
 AI = Domain.AI
@@ -272,6 +273,12 @@ class RagAddDocumentRequest(Request):
     scope: Scope = "default"
     url: HttpUrlStr | None = None
     content_base64: str | None = Field(None, min_length=1, description="The file's bytes, base64-encoded.")
+    upload: str | None = Field(
+        None,
+        pattern=UPLOAD_NAME,
+        description="The objectName `POST /api/v1/uploads` answered: a file too large to travel inline "
+        "(over about 6 MB), streamed to the gateway first.",
+    )
     text: str | None = Field(None, min_length=1, max_length=5_000_000)
     filename: str | None = Field(None, max_length=255)
     mime_type: str | None = Field(
@@ -288,8 +295,8 @@ class RagAddDocumentRequest(Request):
 
     @model_validator(mode="after")
     def _one_source(self) -> RagAddDocumentRequest:
-        if sum(v is not None for v in (self.url, self.content_base64, self.text)) != 1:
-            raise ValueError("give exactly one of url, contentBase64, text")
+        if sum(v is not None for v in (self.url, self.content_base64, self.text, self.upload)) != 1:
+            raise ValueError("give exactly one of url, contentBase64, upload, text")
         if self.chunk_size and self.chunk_overlap is not None and self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunkOverlap must be smaller than chunkSize")
         return self

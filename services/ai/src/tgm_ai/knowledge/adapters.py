@@ -1,11 +1,38 @@
-"""Documents over HTTP: `rag-add-document {url}` downloads here (streamed, size-capped), and every
-failure becomes a `DocumentError` an operator understands."""
+"""Where documents come from besides the payload: over HTTP (`rag-add-document {url}` downloads here,
+streamed, size-capped) and from the gateway's upload store (`rag-add-document {upload}`); every failure
+becomes a `DocumentError` an operator understands."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import httpx
+from nats.js.errors import ObjectNotFoundError
+from tgm_contracts import streams
 
 from .documents import MAX_BYTES, DocumentError, RawDocument
+
+
+class UploadReader:
+    """`rag-add-document {upload}`: the file the caller streamed to `POST /api/v1/uploads`, read from
+    the `tgm_uploads` object store (kept an hour there, so a retried command reads it again)."""
+
+    def __init__(self, object_store: Callable[[streams.ObjectStoreSpec], Awaitable[Any]]) -> None:
+        self._open = object_store
+
+    async def __call__(self, name: str, mime_type: str | None) -> RawDocument:
+        store = await self._open(streams.UPLOADS)
+        try:
+            info = await store.get_info(name)
+        except ObjectNotFoundError:
+            raise DocumentError("no such upload (uploads are kept for an hour)") from None
+        if int(info.size or 0) > MAX_BYTES:
+            raise DocumentError(f"the document is larger than {MAX_BYTES // (1024 * 1024)} MB")
+        data = (await store.get(name)).data or b""
+        if not data:
+            raise DocumentError("the uploaded file is empty")
+        return RawDocument(data, name.split("/", 1)[-1], mime_type, "upload")
 
 
 async def fetch(

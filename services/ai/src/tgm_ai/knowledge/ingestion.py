@@ -1,4 +1,4 @@
-"""Documents into knowledge: read (URL, base64 upload or text), extract in a worker thread with
+"""Documents into knowledge: read (URL, base64, a file streamed to the gateway's uploads, or text), extract in a worker thread with
 progress, chunk, embed, index batch by batch; `rag-get-status`; documents a dead replica left half done.
 
 Extraction comes first: a file that cannot be read is refused (`VALIDATION_ERROR`) before anything is
@@ -45,6 +45,8 @@ log = logging.getLogger("tgm.ai.knowledge")
 
 T = TypeVar("T")
 Fetch = Callable[[str], Awaitable[RawDocument]]
+#: `await read_upload(object_name, mime_type)`: a file streamed to the gateway's uploads (adapters.py).
+ReadUpload = Callable[[str, str | None], Awaitable[RawDocument]]
 Spawn = Callable[[Coroutine[Any, Any, None], str], object]
 #: Documents with more chunks than this are indexed first and embedded in the background.
 EMBED_LATER_CHUNKS = 256
@@ -60,6 +62,7 @@ class DocumentIngestion:
     providers: ProviderService
     fetch: Fetch
     spawn: Spawn
+    read_upload: ReadUpload
 
     async def _read(self, req: RagAddDocumentRequest) -> RawDocument:
         try:
@@ -67,6 +70,8 @@ class DocumentIngestion:
                 raw = await self.fetch(req.url)
             elif req.content_base64 is not None:
                 raw = documents.decode_upload(req.content_base64, req.filename, req.mime_type)
+            elif req.upload is not None:
+                raw = await self.read_upload(req.upload, req.mime_type)
             else:
                 raw = RawDocument((req.text or "").encode(), req.filename or "text.txt", "text/plain", "text")
         except DocumentError as exc:
