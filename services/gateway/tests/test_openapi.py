@@ -65,6 +65,9 @@ def test_the_schemas_describe_the_contracts(spec: dict[str, Any]) -> None:
     for path in ("/api/v1/ipc", "/api/v1/keys", "/api/v1/stream/{command}"):
         for op in spec["paths"][path].values():
             assert {"401", "413", "429", "503"} <= set(op["responses"]), path
+    ipc_422 = spec["paths"]["/api/v1/ipc"]["post"]["responses"]["422"]
+    ipc_error = resolve(spec, resolve(spec, ipc_422)["content"]["application/json"]["schema"])
+    assert set(ipc_error["properties"]) == {"event", "data", "requestId"}  # the seed's envelope
     metrics = spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert "text/plain" in metrics
     assert spec["components"]["securitySchemes"]["bearer"] == {

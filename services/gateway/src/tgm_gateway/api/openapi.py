@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from tgm_contracts import REGISTRY, Command
-from tgm_contracts.envelope import ErrorReply
+from tgm_contracts.envelope import ErrorReply, IpcError
 
 SECURITY_SCHEME = "bearer"
 SCHEMAS = "#/components/schemas/{model}"
@@ -89,7 +89,10 @@ def _merge(into: dict[str, Any], schemas: dict[str, Any]) -> None:
 def command_spec(prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, components) of every catalogue command, under `prefix` (/api/v1)."""
     commands = REGISTRY.all()
-    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorReply, "serialization")]
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (ErrorReply, "serialization"),
+        (IpcError, "serialization"),
+    ]
     for cmd in commands:
         wanted += [(cmd.Request, "validation"), (cmd.Response, "serialization")]
     refs, defs = models_json_schema(list(dict.fromkeys(wanted)), by_alias=True, ref_template=SCHEMAS)
@@ -100,10 +103,13 @@ def command_spec(prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
         for cmd in commands
     }
     error = {"application/json": {"schema": refs[(ErrorReply, "serialization")]}}
+    ipc_error = {"application/json": {"schema": refs[(IpcError, "serialization")]}}
     components = {
         "schemas": defs.get("$defs", {}),
         "responses": {
-            f"E{status}": {"description": text, "content": error} for status, text in ERRORS.items()
+            **{f"E{status}": {"description": text, "content": error} for status, text in ERRORS.items()},
+            # the IPC route answers errors in the seed's envelope, `{event: "error", data, requestId}`
+            **{f"IE{s}": {"description": text, "content": ipc_error} for s, text in ERRORS.items()},
         },
         "securitySchemes": {
             SECURITY_SCHEME: {
@@ -139,8 +145,11 @@ def install(api: FastAPI, prefix: str) -> None:
                         op.setdefault("security", [] if public else [{SECURITY_SCHEME: []}])
                         # the same edge answers them: body limits, auth, rate limits, the bus
                         responses = op.setdefault("responses", {})
+                        kind = "IE" if path == f"{prefix}/ipc" else "E"
                         for status in ERRORS:
-                            responses.setdefault(str(status), {"$ref": f"#/components/responses/E{status}"})
+                            responses.setdefault(
+                                str(status), {"$ref": f"#/components/responses/{kind}{status}"}
+                            )
             api.openapi_schema = spec
         return api.openapi_schema
 
