@@ -24,7 +24,10 @@ for (const [w, h, name] of [[820, 1180, "tablet-portrait"], [1024, 768, "tablet-
       await expect(page.locator("main h1")).toBeVisible();
       await page.waitForLoadState("networkidle");
       expect({ id, ...(await overflow(page)) }).toEqual({ id, page: 0, wide: [] });
-      if (id === (w < 1000 ? "fleet" : "system")) await shot(page, `${name}-${id}`);
+      if (id === (w < 1000 ? "fleet" : "system")) {
+        await expect(page.locator('[data-testid="account-row"], [data-testid="service"]').first()).toBeVisible();
+        await shot(page, `${name}-${id}`);
+      }
     }
   });
 }
