@@ -89,3 +89,49 @@ async def test_the_embedded_bus_refuses_strangers_and_keeps_replies_private(make
                 await nc.close()
     finally:
         await asyncio.to_thread(stack.stop)
+
+
+@pytest.mark.timeout(90)
+async def test_a_service_runtime_works_under_its_own_user(make_stack) -> None:
+    """A runtime connected as its service's user: it creates the streams, its durable pull consumer
+    fetches events (FastStream's default `_INBOX.` reply prefix would be refused: the runtime passes its
+    own), and it calls another service's granted command with a signed principal over private inboxes."""
+    from tgm_contracts import Service
+    from tgm_contracts.commands.accounts import GetAccounts
+    from tgm_contracts.events_session import AccountAdded
+    from tgm_runtime.testing import bare_runtime
+    from tgm_testing.procs import wait_for_async
+
+    stack = make_stack(services=())
+    await asyncio.to_thread(stack.start)
+    analytics = bare_runtime(
+        Service.ANALYTICS, nats_url=stack.nats_url_for("analytics"), mongo_uri=stack.mongodb_uri, tag="bus"
+    )
+    session = bare_runtime(
+        Service.TG_SESSION, nats_url=stack.nats_url_for("tg-session"), mongo_uri=stack.mongodb_uri, tag="bus"
+    )
+    # One deployment, one master key: the signature the caller makes is the one the owner checks.
+    session.bus_auth = analytics.bus_auth
+    heard: list[str] = []
+    callers: list[str | None] = []
+
+    @analytics.subscribe_events(AccountAdded, durable="bus_test")
+    async def on_changed(evt: AccountAdded) -> None:
+        heard.append(evt.event_id)
+
+    @session.command(GetAccounts)
+    async def accounts(req: Any, ctx: Any) -> Any:
+        callers.append(ctx.principal)
+        return {"items": [], "nextCursor": None}
+
+    try:
+        await analytics.start()
+        await session.start()
+        await session.publish(AccountAdded(account_id="acc_bus", phone="+15550001"))
+        await wait_for_async(lambda: len(heard) == 1, timeout=30, interval=0.1, message="event consumed")
+        page = await analytics.call(GetAccounts, {})
+        assert page.items == [] and callers == ["service:analytics"]
+    finally:
+        await session.stop()
+        await analytics.stop()
+        await asyncio.to_thread(stack.stop)

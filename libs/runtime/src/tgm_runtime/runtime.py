@@ -299,6 +299,9 @@ class ServiceRuntime(Generic[AppT]):
             middlewares=middlewares,
             log_level=logging.DEBUG,
         )
+        #: The reply prefix of this service's pull consumers' fetches: FastStream's subscriber defaults to
+        #: `_INBOX.`, which its NATS user may not read; pass it as `inbox_prefix=` to every pull subscriber.
+        self.pull_inbox = (bus.inbox_prefix(service) + ".").encode()
         self.mongo: AsyncMongoClient[Any] | None = None
         self.db: AsyncDatabase[Any] = None  # type: ignore[assignment]  # set in start()
         self.secrets = self._secret_box()
@@ -598,6 +601,7 @@ class ServiceRuntime(Generic[AppT]):
                 stream=JStream(streams.EVENTS_STREAM.name, declare=False),
                 durable=name,
                 pull_sub=PullSub(batch_size=16, timeout=1.0),
+                inbox_prefix=self.pull_inbox,
                 max_workers=max_workers,
             )(endpoint)
             return fn
@@ -678,6 +682,7 @@ class ServiceRuntime(Generic[AppT]):
                 stream=JStream(streams.EVENTS_STREAM.name, declare=False),
                 durable=durable,
                 pull_sub=PullSub(batch_size=16, timeout=1.0),
+                inbox_prefix=self.pull_inbox,
                 max_workers=shared.max_workers,
             )(endpoint)
 
@@ -761,6 +766,7 @@ class ServiceRuntime(Generic[AppT]):
                 stream=JStream(streams.EVENTS_STREAM.name, declare=False),
                 durable=name,
                 pull_sub=PullSub(batch_size=64, timeout=1.0),
+                inbox_prefix=self.pull_inbox,
             )(endpoint)
             return fn
 

@@ -35,6 +35,7 @@ def register(runtime: Runtime) -> None:
         stream=JStream(streams.TELEMETRY_STREAM.name, declare=False),
         durable=f"{runtime.service.value}_{DURABLE}",
         pull_sub=PullSub(batch_size=32, timeout=1.0),
+        inbox_prefix=runtime.pull_inbox,
     )(on_telemetry)
 
     route_use_case(runtime, LogService, lambda app: app.logs)
