@@ -92,6 +92,23 @@ def test_the_operator_objects_follow_the_plain_files() -> None:
     assert backend["name"] == "gateway"
 
 
+def test_jetstream_stops_short_of_its_volume(cluster: list[dict[str, Any]]) -> None:
+    """`max_file_store` must leave the volume room (finding 5: 20GB on a 20 Gi volume)."""
+    import re
+
+    units = {"Gi": 2**30, "GB": 10**9, "G": 10**9, "MB": 10**6, "Mi": 2**20}
+
+    def size(text: str) -> int:
+        number, unit = re.fullmatch(r"(\d+)\s*([A-Za-z]+)", text.strip()).groups()  # type: ignore[union-attr]
+        return int(number) * units[unit]
+
+    conf = (K8S / "nats" / "nats.conf").read_text()
+    limit = size(re.search(r"max_file_store:\s*(\S+)", conf).group(1))  # type: ignore[union-attr]
+    nats = next(d for d in cluster if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "nats")
+    volume = size(nats["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"])
+    assert limit <= 0.85 * volume, (limit, volume)
+
+
 def test_compose_follows_the_compose_specification() -> None:
     cli = Path(sys.executable).with_name("check-jsonschema")
     out = subprocess.run(
