@@ -520,6 +520,8 @@ def session(
     s = Session(emulator, truth.stack, fleet, truth)
     try:
         s.ids = connect_fleet(s.gw, fleet, dailySendLimit=1000, warmupEnabled=False)
+        # a person hears from us once a round (four rounds at full size)
+        s.gw.ok("save-settings", {"settings": {"compliance": {"perRecipientDailyCap": 20}}})
         yield s
     finally:
         s.close()
