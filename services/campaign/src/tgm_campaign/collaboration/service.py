@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -80,6 +79,7 @@ from ..messaging import templates
 from ..messaging.clock import aware, epoch, utc
 from ..messaging.compliance import reason_of
 from ..messaging.compliance_service import ComplianceService
+from ..messaging.lookup_cache import Fresh
 from ..messaging.rules import Rules
 from ..messaging.store import TERMINAL
 from . import script_engine as eng
@@ -176,7 +176,9 @@ class CollaborationService(UsesCollaborators):
         self.owner = "collab-" + uuid.uuid4().hex[:12]
         self._checked_at = 0.0
         self.monitoring.also_watch(self.runs.active_chat_ids)
-        self._chats: tuple[float, set[int]] | None = None  # chats of active runs, for the hot path
+        #: chats of active runs, for the hot path: read at most every `CHATS_TTL` seconds (a run started
+        #: or ended here is seen at once; one on another replica within that)
+        self._chats = Fresh(self.runs.active_chat_ids, CHATS_TTL)
 
     # --- start ------------------------------------------------------------------------------------
 
@@ -269,7 +271,7 @@ class CollaborationService(UsesCollaborators):
             return run_view(found)
         await self.library.count_run(script_id, doc["scenario_id"])
         if chat is not None:
-            self._chats = None
+            self._chats.clear()
             await self.monitoring.republish()
         await self._progress(doc)
         return run_view(doc)
@@ -552,7 +554,7 @@ class CollaborationService(UsesCollaborators):
         if cancelled:
             log.info("run %s ended: %d waiting lines cancelled", doc["_id"], cancelled)
         if doc.get("chat"):
-            self._chats = None
+            self._chats.clear()
             await self.monitoring.republish()
         if doc["status"] == "completed":
             await self.library.count_run(doc["script_id"], doc.get("scenario_id"), completed=True)
@@ -935,7 +937,7 @@ class CollaborationService(UsesCollaborators):
         )
         if saved is None:
             return
-        self._chats = None
+        self._chats.clear()
         await self.monitoring.republish()
         invited = target.get("user_id") is not None and int(target["user_id"]) in made.invited
         failed = any(
@@ -1001,7 +1003,7 @@ class CollaborationService(UsesCollaborators):
         """A message in a run's chat (from the target): may advance or end a run."""
         if evt.chat_kind == "private" or evt.is_outgoing or evt.sender_id is None:
             return
-        if evt.chat_id not in await self._active_chats():
+        if evt.chat_id not in await self._chats.get():
             return  # most group messages: no run there (no query)
         runs = await self.runs.in_chat(evt.chat_id)
         for doc in runs:
@@ -1012,14 +1014,6 @@ class CollaborationService(UsesCollaborators):
             if not (uid == evt.sender_id or (uid is None and uname and uname == sender_name)):
                 continue
             await self._from_target(doc, evt)
-
-    async def _active_chats(self) -> set[int]:
-        """Chats of active runs, read at most every `CHATS_TTL` seconds (a run started or ended here
-        is seen at once; one on another replica within that)."""
-        now = time.monotonic()
-        if self._chats is None or now - self._chats[0] >= CHATS_TTL:
-            self._chats = (now, await self.runs.active_chat_ids())
-        return self._chats[1]
 
     async def _from_target(self, doc: dict[str, Any], evt: MessageReceived) -> None:
         now = self.clock()

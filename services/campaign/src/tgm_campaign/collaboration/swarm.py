@@ -74,6 +74,7 @@ from tgm_runtime.routes import answers, hears
 from ..automation.rule_service import GeneralZone, sender_variables
 from ..automation.service import GROUP_KINDS, literal
 from ..messaging.clock import aware, utc
+from ..messaging.lookup_cache import Fresh
 from ..messaging.templates import MAX_MESSAGE
 from . import turns
 from .deps import Collaborators, UsesCollaborators
@@ -149,7 +150,8 @@ class SwarmService(UsesCollaborators):
         self.groups = self.monitoring.groups
         self.owner = "swarms-" + uuid.uuid4().hex[:12]
         self._fleet: tuple[float, dict[str, tuple[int | None, str | None]]] | None = None
-        self._running: tuple[float, dict[int, str]] | None = None
+        #: chat -> id of the swarm running there, for the hot path (read at most every `RUNNING_TTL` s)
+        self._running = Fresh(self._read_running, RUNNING_TTL)
         self.monitoring.also_watch(self.watched_chats)
 
     async def watched_chats(self) -> set[int]:
@@ -226,7 +228,7 @@ class SwarmService(UsesCollaborators):
             raise Conflict(
                 f"a swarm already runs in chat {chat_id}", {"swarmId": raced["_id"] if raced else None}
             )
-        self._running = None
+        self._running.clear()
         await self._republish()
         await self._state_event(doc, SwarmStatus.RUNNING)
         return await self._view(doc)
@@ -270,7 +272,7 @@ class SwarmService(UsesCollaborators):
             cancelled = await self.control.cancel_campaign(doc["_id"], f"swarm {reason}")
             if cancelled:
                 log.info("swarm %s %s: %d waiting answers cancelled", doc["_id"], reason, cancelled)
-        self._running = None
+        self._running.clear()
         await self._republish()
         await self._state_event(stopped, SwarmStatus.STOPPED)
         return stopped
@@ -285,7 +287,7 @@ class SwarmService(UsesCollaborators):
         """A message in a swarm's group: maybe one role account answers it (once)."""
         if evt.chat_kind not in GROUP_KINDS:
             return
-        swarm_id = (await self._running_chats()).get(evt.chat_id)
+        swarm_id = (await self._running.get()).get(evt.chat_id)
         if swarm_id is None:
             return
         now_ts = self.clock()
@@ -489,13 +491,8 @@ class SwarmService(UsesCollaborators):
 
     # --- look-ups ---------------------------------------------------------------------------------
 
-    async def _running_chats(self) -> dict[int, str]:
-        now = time.monotonic()
-        if self._running is not None and now - self._running[0] < RUNNING_TTL:
-            return self._running[1]
-        value = {int(d["active_chat"]): str(d["_id"]) for d in await self.stores.swarms.running()}
-        self._running = (now, value)
-        return value
+    async def _read_running(self) -> dict[int, str]:
+        return {int(d["active_chat"]): str(d["_id"]) for d in await self.stores.swarms.running()}
 
     async def _fleet_info(self) -> dict[str, tuple[int | None, str | None]]:
         """account id -> (Telegram user id, username) of every fleet account (cached)."""
