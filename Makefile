@@ -62,7 +62,7 @@ test-e2e: install
 
 test-soak: install
 	TGM_E2E_CAMPAIGN_SCALE=1 TGM_SOAK=1 $(PY) -m pytest tests/e2e/test_campaign_e2e.py tests/e2e/test_automation_campaign_e2e.py \
-		tests/e2e/test_ads_e2e.py tests/e2e/test_truth_e2e.py services/ai/tests/test_knowledge.py -s
+		tests/e2e/test_ads_e2e.py tests/e2e/test_truth_e2e.py tests/e2e/test_schemathesis_e2e.py services/ai/tests/test_knowledge.py -s
 
 lint: install
 	$(VENV)/bin/ruff check .
