@@ -65,6 +65,15 @@ async def test_a_wrong_secret_is_the_apps_authentication_problem_and_stores_noth
     assert (await client.data(cmd.CheckTailchatApp, {"appId": APP_ID}))["status"] == "ok"
 
 
+async def test_a_secret_no_http_header_can_carry_is_refused_before_the_server_is_called(
+    client: RuntimeClient, tailchat: MockTailchat
+) -> None:
+    """schemathesis found it: a non-ASCII secret failed inside the HTTP client (500 INTERNAL)."""
+    for secret in (f"{APP_ID}:sécret", f"{APP_ID}:two words", "tab\tsecret"):
+        await err(client, cmd.RegisterTailchatApp, register_payload(appSecret=secret), "VALIDATION_ERROR")
+    assert (await client.data(cmd.GetTailchatApps))["items"] == []
+
+
 async def test_unreachable_server_is_unavailable_and_reads_are_retried_sends_are_not(
     client: RuntimeClient, tailchat: MockTailchat
 ) -> None:

@@ -48,7 +48,11 @@ class RegisterTailchatAppRequest(Request):
     app_secret: str = Field(
         min_length=1,
         max_length=256,
-        description="The app's secret, or the composite `<appId>:<secret>`; encrypted at rest, never shown.",
+        # it travels in the X-App-Secret header: visible ASCII only (schemathesis: a non-ASCII secret
+        # failed inside the HTTP client as a 500)
+        pattern=r"^[\x21-\x7e]+$",
+        description="The app's secret, or the composite `<appId>:<secret>` (visible ASCII, as the header "
+        "that carries it); encrypted at rest, never shown.",
     )
     name: str | None = Field(None, max_length=100, description="A label; the bot's nickname when null.")
     check: bool = Field(True, description="Ask the server who the bot is first (whoami); refuse on failure.")
