@@ -217,7 +217,13 @@ async def test_unknown_routes_and_methods_answer_envelopes(system: System) -> No
     async with system.client(system.admin_key) as c:
         r = await c.put("/api/v1/commands/get-settings", json={})
         assert r.status_code == 405 and r.json()["error"]["code"] == "VALIDATION_ERROR"
-        r = await c.post("/api/v1/nowhere", json={})  # only the console's GET matches any path
-        assert r.status_code == 405 and r.json()["ok"] is False
-        r = await c.delete("/api/v1/keys")
-        assert r.status_code == 405 and r.json()["ok"] is False
+        assert r.headers["allow"] == "POST"
+        # a GET of a command is a wrong method too, not the console's "no route" (schemathesis ST204)
+        r = await c.get("/api/v1/commands/get-settings")
+        assert r.status_code == 405 and r.headers["allow"] == "POST" and r.json()["ok"] is False
+        r = await c.post("/api/v1/nowhere", json={})  # only the console's GET matches: no such route
+        assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+        r = await c.delete("/api/v1/keys")  # Allow names every method of the path (ST205)
+        assert r.status_code == 405 and r.json()["ok"] is False and r.headers["allow"] == "GET, POST"
+        r = await c.options("/api/v1/keys")
+        assert r.status_code == 405 and r.headers["allow"] == "GET, POST"

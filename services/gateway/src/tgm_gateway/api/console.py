@@ -17,6 +17,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
+from .http import allowed_methods
+
 #: services/gateway/src/tgm_gateway/api/console.py -> the checkout's root.
 _ROOT = Path(__file__).resolve().parents[5]
 DEFAULT_DIR = _ROOT / "console" / "dist"
@@ -59,6 +61,13 @@ def register(api: FastAPI, root: Path | None = None) -> None:
     @api.get("/{path:path}", include_in_schema=False)
     async def console(path: str) -> Response:
         if path.startswith(RESERVED):
+            served = allowed_methods(api, f"/{path}")
+            if served:  # a route of the API that takes other methods (a GET of a POST command)
+                return JSONResponse(
+                    {"ok": False, "error": {"code": "VALIDATION_ERROR", "message": "method not allowed"}},
+                    status_code=405,
+                    headers={"Allow": ", ".join(served)},
+                )
             return JSONResponse(
                 {"ok": False, "error": {"code": "NOT_FOUND", "message": f"no route /{path[:100]}"}},
                 status_code=404,

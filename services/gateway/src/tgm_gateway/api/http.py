@@ -37,6 +37,21 @@ log = logging.getLogger("tgm.gateway.http")
 
 _HTTP_CODES = {401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND}
 
+
+def allowed_methods(api: FastAPI, path: str) -> list[str]:
+    """Every method some route of `api` serves at `path`, for a 405's `Allow` (Starlette names only the
+    first route it matched: `GET` for `/api/v1/keys`, which also takes POST). The console's catch-all
+    (GET on any path) does not count."""
+    methods: set[str] = set()
+    for route in api.routes:
+        regex, served = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is None or not served or getattr(route, "name", "") == "console":
+            continue
+        if regex.match(path):
+            methods |= set(served)
+    return sorted(methods)
+
+
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -106,9 +121,14 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
         code = _HTTP_CODES.get(exc.status_code, ErrorCode.VALIDATION_ERROR)
         if exc.status_code >= 500:
             code = ErrorCode.INTERNAL
-        return JSONResponse(
-            env.error(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-        )
+        headers, status, detail = dict(exc.headers or {}), exc.status_code, str(exc.detail)
+        if status == 405:
+            served = allowed_methods(api, request.url.path)
+            if served:
+                headers["Allow"] = ", ".join(served)
+            else:  # only the console's GET matched: no route of the API is there
+                code, status, detail = ErrorCode.NOT_FOUND, 404, f"no route {request.url.path[:100]}"
+        return JSONResponse(env.error(code, detail), status_code=status, headers=headers)
 
     @api.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
