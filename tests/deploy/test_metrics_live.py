@@ -16,6 +16,7 @@ A keyword-rule match is not driven: no panel or rule reads automation's metrics 
 from __future__ import annotations
 
 import importlib.util
+import sys
 import urllib.request
 from pathlib import Path
 from types import ModuleType
@@ -37,6 +38,7 @@ def _load(name: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before running it: a dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 

@@ -60,6 +60,8 @@ from tgm_contracts import sys as sysops
 from . import backup, compat
 from .busauth import BusAuth, decode_bus_key, derive_bus_key
 from .config import RuntimeSettings
+from .consumer_lag import SAMPLE_SECONDS as LAG_SAMPLE_SECONDS
+from .consumer_lag import ConsumerLag
 from .errors import DomainError, Invalid
 from .logs import request_id_var, setup_logging
 from .migrations import Migration, MigrationRunner
@@ -307,6 +309,15 @@ class ServiceRuntime(Generic[AppT]):
         self.secrets = self._secret_box()
         #: Signs the commands this service runs of others and checks the signature on those it serves.
         self.bus_auth = self._bus_auth()
+        #: How far this service's durable consumers are behind their streams, sampled while started
+        #: (consumer_lag.py: the dashboard's bus panels in every deployment, with or without an exporter).
+        self.consumer_lag = ConsumerLag(
+            self.registry,
+            f"{service.value.replace('-', '_')}_",
+            lambda: self.js,
+            [s.name for s in streams.STREAMS],
+        )
+        self.every(LAG_SAMPLE_SECONDS, self.consumer_lag.sample, "consumer-lag", first_after=5.0)
         self.settings_store: SettingsStore | None = None
         self._register_sys()
 
