@@ -44,6 +44,7 @@ from .commands.telegram_ops import CreateGroup, GetCreatedGroups, GetGroupMember
 from .enums import Service
 from .rpc_bots import AnswerTelegramCallback
 from .rpc_channels import SendChannelReply
+from .sys import SettingsGet, SettingsSave
 
 #: The inbox prefix of a service's connection; its user may read only the replies under it.
 INBOX_ROOT = "_INBOX"
@@ -165,6 +166,14 @@ USERS: tuple[BusUser, ...] = (
             ),
             Call(_subjects(AiGenerateResponse, GetAiSettings), "ai commands (signed as campaign)"),
             Call(_subjects(SendChannelReply), "trigger-rule replies on Tailchat, once per firing key"),
+            Call(
+                (SettingsGet.subject(Service.GATEWAY),),
+                "the `general` timezone of trigger rules' schedules and daily limits",
+            ),
+            Call(
+                (SettingsGet.subject(Service.AI), SettingsSave.subject(Service.AI)),
+                "ai's auto-reply switch, read and set by automation's AI control",
+            ),
         ),
         kv=(streams.JOB_LEASES, streams.MONITORED_CHATS),
     ),
