@@ -29,37 +29,34 @@ export const storedKey = () => sessionStorage.getItem(KEY);
 export const storeKey = (key: string) => sessionStorage.setItem(KEY, key);
 export const forgetKey = () => sessionStorage.removeItem(KEY);
 
-/** Calls `fn` (debounced) whenever one of `events` is pushed, and after every (re)subscription. */
-export function useLive(events: readonly string[], fn: (e: PushedEvent) => void, delayMs = 250) {
+/** Calls `fn` for each pushed event named in `events` (and, with `resync`, after every (re)subscription). */
+function useListener(events: readonly string[], fn: (e: PushedEvent) => void, resync: boolean) {
   const { live } = useSession();
   const ref = useRef(fn);
   ref.current = fn;
   const key = events.join(",");
   useEffect(() => {
     if (!live) return;
-    let timer: ReturnType<typeof setTimeout> | null = null;
     const names = new Set(key.split(","));
     return live.on((e) => {
-      if (e.event !== "*" && !names.has(e.event)) return;
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => ref.current(e), delayMs);
+      if ((resync && e.event === "*") || names.has(e.event)) ref.current(e);
     });
-  }, [live, key, delayMs]);
+  }, [live, key, resync]);
+}
+
+/** Calls `fn` (debounced) whenever one of `events` is pushed, and after every (re)subscription. */
+export function useLive(events: readonly string[], fn: (e: PushedEvent) => void, delayMs = 250) {
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => () => void (timer.current && clearTimeout(timer.current)), []);
+  useListener(events, (e) => {
+    if (timer.current) clearTimeout(timer.current);
+    timer.current = setTimeout(() => fn(e), delayMs);
+  }, true);
 }
 
 /** Calls `fn` for every pushed event named in `events`, each one, as it arrives (a live feed). */
 export function useEvents(events: readonly string[], fn: (e: PushedEvent) => void) {
-  const { live } = useSession();
-  const ref = useRef(fn);
-  ref.current = fn;
-  const key = events.join(",");
-  useEffect(() => {
-    if (!live) return;
-    const names = new Set(key.split(","));
-    return live.on((e) => {
-      if (names.has(e.event)) ref.current(e);
-    });
-  }, [live, key]);
+  useListener(events, fn, false);
 }
 
 export interface Query<T> {
