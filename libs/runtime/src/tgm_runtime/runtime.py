@@ -584,6 +584,30 @@ class ServiceRuntime(Generic[AppT]):
 
         return await self.nc.subscribe(subjects.account_wildcard(account_id), cb=on_message)
 
+    def pull_subscriber(
+        self,
+        subject: str,
+        durable: str,
+        *,
+        stream: str = streams.EVENTS_STREAM.name,
+        batch_size: int = 16,
+        max_workers: int = 1,
+    ) -> Callable[[Callable[..., Awaitable[None]]], Any]:
+        """A durable pull consumer of `stream` (declared by its owner, not here) on `subject`: every
+        replica of this service fetches from the same consumer, so each message is handled once per
+        service and the work spreads across replicas. Its fetches' replies come under this service's
+        own inbox (`pull_inbox`), the only one its NATS user may read."""
+        from faststream.nats import JStream, PullSub
+
+        return self.broker.subscriber(
+            subject,
+            stream=JStream(stream, declare=False),
+            durable=durable,
+            pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+            inbox_prefix=self.pull_inbox,
+            max_workers=max_workers,
+        )
+
     def subscribe_events(
         self, event: type[Event], durable: str, *, max_workers: int = 1
     ) -> Callable[[Callable[[Any], Awaitable[None]]], Callable[[Any], Awaitable[None]]]:
@@ -595,7 +619,6 @@ class ServiceRuntime(Generic[AppT]):
         flight, each acked (or nacked with backoff by `_consume_event`) on its own as it finishes;
         events are then handled in no particular order, so only for handlers that are idempotent and
         do not depend on the order of events (a redelivered or delayed one overtakes others anyway)."""
-        from faststream.nats import JStream, PullSub
 
         name = f"{self.service.value.replace('-', '_')}_{durable}"
         op = f"{event.OWNER.value}.{event.NAME}@{durable}"
@@ -605,16 +628,7 @@ class ServiceRuntime(Generic[AppT]):
                 await self._consume_event(event, _current(self.broker), fn, op)
 
             endpoint.__name__ = f"on_{event.NAME.replace('-', '_')}"
-            # A durable pull consumer: every replica of this service fetches from the same consumer, so
-            # each event is handled once per service and the work spreads across replicas.
-            self.broker.subscriber(
-                event.SUBJECT,
-                stream=JStream(streams.EVENTS_STREAM.name, declare=False),
-                durable=name,
-                pull_sub=PullSub(batch_size=16, timeout=1.0),
-                inbox_prefix=self.pull_inbox,
-                max_workers=max_workers,
-            )(endpoint)
+            self.pull_subscriber(event.SUBJECT, name, max_workers=max_workers)(endpoint)
             return fn
 
         return decorate
@@ -678,7 +692,6 @@ class ServiceRuntime(Generic[AppT]):
 
     def _declare_shared_consumers(self) -> None:
         """One durable pull consumer per event type `on_event` collected handlers for (once)."""
-        from faststream.nats import JStream, PullSub
 
         for shared in self._shared.values():
             if shared.declared or not shared.handlers:
@@ -688,14 +701,7 @@ class ServiceRuntime(Generic[AppT]):
             durable = f"{self.service.value}_{event.NAME}".replace("-", "_")
 
             endpoint = self._shared_endpoint(shared)
-            self.broker.subscriber(
-                event.SUBJECT,
-                stream=JStream(streams.EVENTS_STREAM.name, declare=False),
-                durable=durable,
-                pull_sub=PullSub(batch_size=16, timeout=1.0),
-                inbox_prefix=self.pull_inbox,
-                max_workers=shared.max_workers,
-            )(endpoint)
+            self.pull_subscriber(event.SUBJECT, durable, max_workers=shared.max_workers)(endpoint)
 
     def _shared_endpoint(self, shared: _SharedConsumer) -> Callable[[], Awaitable[None]]:
         async def endpoint() -> None:
@@ -757,7 +763,6 @@ class ServiceRuntime(Generic[AppT]):
         For services that watch the whole system (analytics). Subjects with no declared event class and
         malformed bodies are dropped with a warning; replicas share one durable consumer.
         """
-        from faststream.nats import JStream, PullSub
         from tgm_contracts.events import EVENTS
 
         name = f"{self.service.value.replace('-', '_')}_{durable}"
@@ -772,13 +777,7 @@ class ServiceRuntime(Generic[AppT]):
                 await self._consume_event(cls, msg, fn, f"{cls.OWNER.value}.{cls.NAME}@{durable}")
 
             endpoint.__name__ = f"on_all_events_{durable}"
-            self.broker.subscriber(
-                filter_subject,
-                stream=JStream(streams.EVENTS_STREAM.name, declare=False),
-                durable=name,
-                pull_sub=PullSub(batch_size=64, timeout=1.0),
-                inbox_prefix=self.pull_inbox,
-            )(endpoint)
+            self.pull_subscriber(filter_subject, name, batch_size=64)(endpoint)
             return fn
 
         return decorate

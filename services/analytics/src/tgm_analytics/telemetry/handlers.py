@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from faststream.nats import JStream, NatsMessage, PullSub
+from faststream.nats import NatsMessage
 from tgm_contracts import streams, subjects
 from tgm_runtime.routes import route_use_case
 
@@ -30,12 +30,11 @@ def register(runtime: Runtime) -> None:
                 f"telemetry.{kind_of(subject)}@{DURABLE}", "event", time.perf_counter() - started, failed
             )
 
-    runtime.broker.subscriber(
+    runtime.pull_subscriber(
         subjects.TELEMETRY_FILTER,
-        stream=JStream(streams.TELEMETRY_STREAM.name, declare=False),
-        durable=f"{runtime.service.value}_{DURABLE}",
-        pull_sub=PullSub(batch_size=32, timeout=1.0),
-        inbox_prefix=runtime.pull_inbox,
+        f"{runtime.service.value}_{DURABLE}",
+        stream=streams.TELEMETRY_STREAM.name,
+        batch_size=32,
     )(on_telemetry)
 
     route_use_case(runtime, LogService, lambda app: app.logs)
