@@ -18,6 +18,7 @@ import base64
 import fnmatch
 import hashlib
 import json
+import re
 import signal
 import sys
 import time
@@ -300,14 +301,10 @@ def _describe(spec: dict[str, Any], output: Output) -> None:
 
 
 def _nats_match(pattern: str, subject: str) -> bool:
-    """NATS subject matching: `*` one token, `>` the rest."""
-    p, s = pattern.split("."), subject.split(".")
-    for i, token in enumerate(p):
-        if token == ">":
-            return len(s) > i
-        if i >= len(s) or (token != "*" and token != s[i]):
-            return False
-    return len(p) == len(s)
+    """NATS subject matching: `*` one token, `>` one or more to the end (as a regular expression: the
+    CLI needs nothing of the server's packages)."""
+    tokens = [r"[^.]+" if t == "*" else r".+" if t == ">" else re.escape(t) for t in pattern.split(".")]
+    return re.fullmatch(r"\.".join(tokens), subject) is not None
 
 
 def _subscription(patterns: list[str]) -> tuple[list[str], Callable[[dict[str, Any]], bool]]:

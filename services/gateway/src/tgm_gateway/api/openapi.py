@@ -42,6 +42,11 @@ ERRORS: dict[int, str] = {
 }
 
 
+def request_body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` of a route that reads its body itself (keys, uploads): the body it takes."""
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
+
+
 def _description(cmd: type[Command]) -> str:
     doc = (cmd.__doc__ or "").strip()
     facts = f"Least role: **{cmd.ROLE.label}**. Owner: `{cmd.OWNER.value}`, NATS subject `{cmd.SUBJECT}`." + (

@@ -13,6 +13,7 @@ from tgm_contracts import envelope as env
 from ..api.body import BodyLimits, read_object
 from ..api.edge import caller, json_reply
 from ..api.http import API
+from ..api.openapi import request_body
 from ..app import Runtime
 from ..dispatch import Outcome, failure
 from .service import Principal
@@ -62,12 +63,7 @@ def register(api: FastAPI, runtime: Runtime, limits: BodyLimits) -> None:
         f"{API}/keys",
         tags=["keys"],
         status_code=201,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": NewKey.model_json_schema()}},
-            }
-        },
+        openapi_extra=request_body("application/json", NewKey.model_json_schema()),
     )
     async def create_key(request: Request) -> Response:
         principal = await admin(runtime, request, "managing API keys")

@@ -23,6 +23,7 @@ from tgm_runtime import DomainError
 
 from ..api.edge import caller, json_reply
 from ..api.http import API
+from ..api.openapi import request_body
 from ..app import Runtime
 from ..dispatch import Outcome, failure
 from ..keys.handlers import NO_REQUEST_ID
@@ -48,12 +49,7 @@ def register(api: FastAPI, runtime: Runtime) -> None:
         f"{API}/uploads",
         tags=["uploads"],
         status_code=201,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-            }
-        },
+        openapi_extra=request_body("application/octet-stream", {"type": "string", "format": "binary"}),
     )
     async def upload(request: Request, filename: str | None = None) -> Response:
         principal = await caller(runtime, request)
