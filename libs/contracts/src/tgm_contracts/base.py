@@ -280,6 +280,15 @@ def utcnow() -> datetime:
 
 Id = Annotated[str, Field(min_length=1, max_length=128, description="An identifier.")]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+#: The key of a call that must act at most once (an internal send): the caller's firing or job id.
+IdempotencyKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="The idempotency key (the caller's firing or job id): one message per key, ever.",
+    ),
+]
 
 T = TypeVar("T")
 

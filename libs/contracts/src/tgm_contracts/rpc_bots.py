@@ -14,8 +14,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
+from .base import IdempotencyKey
 from .command import AccountRpc, Rpc
 from .commands.bots import BotMessageSent, SendBotMessageRequest
 from .commands.channels import AnswerCallbackRequest, CallbackAnswered
@@ -33,11 +32,7 @@ class AnswerTelegramCallback(
 
 
 class SendBotReplyRequest(SendBotMessageRequest):
-    key: str = Field(
-        min_length=1,
-        max_length=200,
-        description="The idempotency key (the caller's firing or job id): one message per key, ever.",
-    )
+    key: IdempotencyKey
 
 
 class SendBotReply(

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .base import Request, Response
+from .base import IdempotencyKey, Request, Response
 from .command import Rpc
 from .commands.channels import SendChannelMessageRequest
 from .enums import Service
@@ -63,11 +63,7 @@ class ReceiveTailchatCallback(
 
 
 class SendChannelReplyRequest(SendChannelMessageRequest):
-    key: str = Field(
-        min_length=1,
-        max_length=200,
-        description="The idempotency key (the caller's firing or job id): one message per key, ever.",
-    )
+    key: IdempotencyKey
 
 
 class SendChannelReply(
