@@ -221,6 +221,11 @@ def test_proxy_urls_and_links() -> None:
     )
     with pytest.raises(ValidationError):
         ProxyConfig.model_validate("tg://proxy?server=x.y")
+    # host names the resolver can take (schemathesis: a 256-character label was an INTERNAL 500)
+    assert ProxyConfig.model_validate({"host": "[2001:db8::1]", "port": 1}).host == "[2001:db8::1]"
+    for host in ("0" * 250, "a" * 64 + ".example", "a..b", ".lead"):
+        with pytest.raises(ValidationError, match="valid host name"):
+            ProxyConfig.model_validate({"host": host, "port": 1080})
 
 
 @pytest.mark.parametrize(
