@@ -228,6 +228,10 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "edit-channel-message": {"appId": MISSING, "messageId": MISSING, "text": "hi"},
     "delete-channel-message": {"appId": MISSING, "messageId": MISSING},
     "answer-callback": {"appId": MISSING, "traceId": MISSING, "userId": MISSING, "text": "hi"},
+    # Telegram bot accounts (tg-session): a token the emulator does not know, a bot that does not exist
+    "add-telegram-bot": {"token": "123456789:" + "A" * 35},
+    "remove-telegram-bot": {"botId": "tg-1"},
+    "send-bot-message": {"botId": "tg-1", "chatId": "1", "text": "hi"},
 }
 
 

@@ -59,6 +59,8 @@ async def bases(r: Any, world: Any) -> dict[str, dict[str, Any]]:
         "save-tags": {"tags": [{"name": "vip", "color": "#00ff00"}]},
         "update-account": {"accountId": idle, "label": "renamed", "group": "Sales", "dailySendLimit": 20},
         "update-account-data": {"accountId": live, "firstName": "Ann", "lastName": "Walker", "bio": "hi"},
+        # a token the emulator does not know: an accepted case is refused by Telegram, storing nothing
+        "add-telegram-bot": {"token": "123456789:" + "A" * 35, "name": "walk"},
     }
 
 
