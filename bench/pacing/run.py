@@ -167,11 +167,18 @@ async def wait_for(pred: Any, timeout: float, interval: float = 0.1, what: str =
 
 
 class Caller:
-    def __init__(self, nc: Any) -> None:
-        self.nc = nc
+    """Commands on the bus as the gateway sends them: signed with the services' bus key (commands
+    without the gateway's signature are refused, tgm_runtime.busauth)."""
+
+    def __init__(self, nc: Any, signer: Any) -> None:
+        self.nc, self.signer = nc, signer
 
     async def ok(self, cmd: Any, payload: dict[str, Any], timeout: float = 60) -> Any:
-        msg = await self.nc.request(cmd.SUBJECT, json.dumps(payload).encode(), timeout=timeout)
+        from tgm_runtime.testing import signed_headers
+
+        data = json.dumps(payload).encode()
+        headers = signed_headers(self.signer, cmd.SUBJECT, data, principal="bench")
+        msg = await self.nc.request(cmd.SUBJECT, data, timeout=timeout, headers=headers)
         reply = json.loads(msg.data)
         if not reply.get("ok"):
             raise RuntimeError(f"{cmd.NAME}: {reply}")
@@ -378,7 +385,7 @@ async def bench(args: argparse.Namespace, nats_srv: Any, mongo_srv: Any, tmp: Pa
         floods.append(json.loads(msg.data))
 
     await nc.subscribe("tgm.tg-session.evt.flood-wait-recorded.v1", cb=on_flood)
-    call = Caller(nc)
+    call = Caller(nc, campaign)
     creds = (await call.ok(T.GetApiCredentials, {}))["items"]
     await call.ok(T.SaveApiCredential, {"id": creds[0]["id"], "maxAccounts": 1000, "test": False})
     acct_rl, chat_rl, group_rl = limits.account_messages, limits.private_chat_messages, limits.group_messages
