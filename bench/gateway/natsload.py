@@ -16,7 +16,7 @@ import nats
 
 
 async def main(url: str, subject: str, concurrency: int, seconds: float) -> None:
-    nc = await nats.connect(url)
+    nc = await nats.connect(url, inbox_prefix="_INBOX.gateway")  # the gateway's user reads only its inbox
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + seconds

@@ -7,7 +7,7 @@ import nats
 
 
 async def main(url: str, subject: str) -> None:
-    nc = await nats.connect(url)
+    nc = await nats.connect(url, inbox_prefix="_INBOX.gateway")  # the gateway's user reads only its inbox
 
     async def reply(msg):
         await msg.respond(b'{"ok":true,"data":{}}')

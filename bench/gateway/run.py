@@ -43,7 +43,9 @@ from tgm_contracts.commands.telegram_ops import SaveApiCredential
 from tgm_stack import Stack
 
 HERE = Path(__file__).resolve().parent
-RAW_SUBJECT = "bench.echo"
+#: Within the gateway's own subjects: the raw path connects as the gateway's NATS user (the stack's
+#: nats-server has per-service users and permissions, tgm_contracts.bus).
+RAW_SUBJECT = "tgm.gateway.bench.echo"
 PAGE = 50
 PROCESSES = ("gateway", "ai", "tg-session", "database", "nats", "responder")
 
@@ -158,7 +160,7 @@ class Bench:
             [
                 sys.executable,
                 str(HERE / "natsload.py"),
-                str(self.stack.nats_url),
+                self.stack.nats_url_for("gateway"),
                 RAW_SUBJECT,
                 str(concurrency),
                 str(seconds),
@@ -207,14 +209,19 @@ class Bench:
         return elapsed
 
 
-async def seed_accounts(nats_url: str, first: int, count: int, concurrency: int = 32) -> None:
-    """Accounts added through tg-session's own add-account (the real write path), over the bus."""
-    nc = await nats.connect(nats_url)
+async def seed_accounts(stack: Stack, first: int, count: int, concurrency: int = 32) -> None:
+    """Accounts added through tg-session's own add-account (the real write path), over the bus, as the
+    gateway sends commands: as its NATS user, signed with the services' bus key."""
+    from tgm_contracts import bus
+    from tgm_runtime.testing import bus_auth_for, signed_headers
+
+    nc = await nats.connect(stack.nats_url_for("gateway"), inbox_prefix=bus.inbox_prefix("gateway"))
+    signer = bus_auth_for(stack.master_key_file)
 
     async def ask(subject: str, payload: dict[str, object], rid: str) -> None:
-        msg = await nc.request(
-            subject, json.dumps(payload).encode(), timeout=30, headers={"tgm-request-id": rid}
-        )
+        data = json.dumps(payload).encode()
+        headers = signed_headers(signer, subject, data, principal="bench", request_id=rid)
+        msg = await nc.request(subject, data, timeout=30, headers=headers)
         reply = json.loads(msg.data)
         if not reply.get("ok"):
             raise RuntimeError(f"{subject} failed: {reply}")
@@ -287,7 +294,7 @@ def main() -> None:
     ):
         # The trivial responder is a process of its own, like the service on the other path.
         responder = subprocess.Popen(
-            [sys.executable, str(HERE / "responder.py"), str(stack.nats_url), RAW_SUBJECT],
+            [sys.executable, str(HERE / "responder.py"), stack.nats_url_for("gateway"), RAW_SUBJECT],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -298,7 +305,7 @@ def main() -> None:
             reads: dict[int, list[float]] = {}
             stored = 0
             for i, n in enumerate(counts):
-                asyncio.run(seed_accounts(str(stack.nats_url), stored, n - stored))
+                asyncio.run(seed_accounts(stack, stored, n - stored))
                 stored = n
                 print(f"{n} accounts stored", flush=True)
                 plan: list[tuple[Path_, Callable[[float], Run]]] = []
