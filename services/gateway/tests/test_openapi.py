@@ -75,3 +75,38 @@ def test_the_schemas_describe_the_contracts(spec: dict[str, Any]) -> None:
         "type": "http",
         "scheme": "bearer",
     }
+
+
+def test_the_asyncapi_document_names_every_subject_and_resolves() -> None:
+    """The NATS side as AsyncAPI 3.0 (issue 13): a channel per command, rpc, account call and event,
+    every $ref resolvable, committed beside the JSON Schemas."""
+    import json
+    import re
+    from pathlib import Path
+
+    from tgm_contracts import ACCOUNT_RPCS, EVENTS, REGISTRY, RPCS
+    from tgm_contracts.asyncapi import document
+
+    doc = document()
+    assert doc["asyncapi"] == "3.0.0"
+    addresses = {c["address"] for c in doc["channels"].values()}
+    assert {c.SUBJECT for c in REGISTRY.all()} <= addresses and {r.SUBJECT for r in RPCS} <= addresses
+    assert set(EVENTS) <= addresses and {a.subject("{accountId}") for a in ACCOUNT_RPCS} <= addresses
+    text = json.dumps(doc)
+    for ref in set(re.findall(r'"\$ref": "#/([^"]+)"', text)):
+        node: Any = doc
+        for part in ref.split("/"):
+            node = node[part]
+    committed = Path(__file__).resolve().parents[3] / "libs" / "contracts" / "schemas" / "asyncapi.json"
+    assert json.loads(committed.read_text()) == json.loads(json.dumps(document(), sort_keys=True))
+
+
+async def test_the_gateway_serves_the_asyncapi_document() -> None:
+    import httpx
+
+    app = build_app(build())  # the route needs nothing started
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
+        r = await c.get("/asyncapi")
+    assert r.status_code == 200 and r.json()["asyncapi"] == "3.0.0"
+    assert r.json()["channels"]["cmd.gateway.get-settings.v1"]["address"] == "tgm.gateway.cmd.get-settings.v1"

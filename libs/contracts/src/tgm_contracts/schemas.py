@@ -59,6 +59,9 @@ def generate() -> dict[str, dict[str, Any]]:
             "request": _schema(arpc.Request, "validation"),
             "response": _schema(arpc.Response, "serialization"),
         }
+    from .asyncapi import document  # the NATS side in one document, from the same contracts
+
+    out["asyncapi.json"] = document()
     return out
 
 

@@ -36,7 +36,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 #: Paths the console never answers (the gateway's own routes, and typos under them).
-RESERVED = ("api/", "docs", "redoc", "openapi.json", "metrics", "healthz", "readyz")
+RESERVED = ("api/", "docs", "redoc", "openapi.json", "asyncapi", "metrics", "healthz", "readyz")
 
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>TG-Matrix console</title>
 </head><body><h1>The console is not built</h1><p>Build it with <code>make install</code> (or

@@ -147,6 +147,17 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
         nats_ok = runtime.broker._connection is not None and runtime.nc.is_connected
         return JSONResponse({"ready": nats_ok, "nats": nats_ok}, status_code=200 if nats_ok else 503)
 
+    asyncapi: list[bytes] = []
+
+    @api.get("/asyncapi", tags=["ops"], response_class=Response)
+    async def asyncapi_document() -> Response:
+        """The NATS side (commands, internal calls, events) as AsyncAPI 3.0, from the contracts."""
+        if not asyncapi:
+            from tgm_contracts.asyncapi import document
+
+            asyncapi.append(json.dumps(document(__version__)).encode())
+        return Response(asyncapi[0], media_type="application/json")
+
     @api.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
