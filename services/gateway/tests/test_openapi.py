@@ -110,3 +110,13 @@ async def test_the_gateway_serves_the_asyncapi_document() -> None:
         r = await c.get("/asyncapi")
     assert r.status_code == 200 and r.json()["asyncapi"] == "3.0.0"
     assert r.json()["channels"]["cmd.gateway.get-settings.v1"]["address"] == "tgm.gateway.cmd.get-settings.v1"
+
+
+def test_the_main_commands_carry_examples_their_contracts_accept(spec: dict[str, Any]) -> None:
+    from tgm_gateway.api.openapi import EXAMPLES
+
+    assert len(EXAMPLES) >= 10
+    for name, example in EXAMPLES.items():
+        REGISTRY.get(name).parse(example)  # type: ignore[union-attr]  # raises when the contract refuses it
+        body = spec["paths"][f"/api/v1/commands/{name}"]["post"]["requestBody"]["content"]
+        assert body["application/json"]["example"] == example
