@@ -21,17 +21,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import nats
 import pytest
-from bson import json_util
-from pymongo import MongoClient
 from tg_emulator.threaded import EmulatorThread
 from tgm_contracts import bus, streams
 from tgm_fakes.testing import RunningFake
 from tgm_stack import Stack
+from tgm_testing import dumps
 from tgm_testing.gateway import GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -41,26 +38,6 @@ TWO_FA = "2fa-Marmot-Quill-7731"
 API_HASH = "5e1f0c3a9b7d2e4f6a8c0b1d3e5f7a9c"
 PROXY_PASSWORD = "Proxy-Pass-Heron-5521"
 AI_KEY = "sk-test-Lichen-Orbit-0042-secret"
-
-
-def databases(stack: Stack) -> str:
-    client: MongoClient[Any] = MongoClient(stack.mongodb_uri)
-    try:
-        out = []
-        for name in client.list_database_names():
-            if name in ("admin", "local", "config"):
-                continue
-            for col in client[name].list_collection_names():
-                out.append(json_util.dumps(list(client[name][col].find({}))))
-        return "\n".join(out)
-    finally:
-        client.close()
-
-
-def files(root: Path) -> bytes:
-    return b"\n".join(
-        p.read_bytes() for p in root.rglob("*") if p.is_file() and p.stat().st_size < 512 * 2**20
-    )
 
 
 async def backups(url: str) -> bytes:
@@ -137,10 +114,10 @@ def test_no_secret_is_stored_logged_or_backed_up_in_plaintext(
         backup = gw.ok("backup-database", {"label": "secrets", "wait": True}, timeout=120)
         assert backup["state"] == "completed", backup
 
-        stored = databases(stack)
+        stored = dumps.databases(stack.mongodb_uri)
         archive = asyncio.run(backups(stack.nats_url_for("gateway")))
-        logs = files(stack.logs_dir).decode(errors="replace")
-        raw = files(stack.data_dir)
+        logs = dumps.files(stack.logs_dir).decode(errors="replace")
+        raw = dumps.files(stack.data_dir)
     assert "+15550930002" in stored and "424242" in stored and "127.0.0.9" in stored  # a real dump
     assert b"+15550930002" in archive and b"424242" in archive  # a real backup
     assert logs.strip()

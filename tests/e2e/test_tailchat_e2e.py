@@ -27,10 +27,9 @@ from typing import Any
 
 import httpx
 import pytest
-from bson import json_util
-from pymongo import MongoClient
 from tgm_fakes.testing import RunningFake
 from tgm_stack import Stack
+from tgm_testing import dumps
 from tgm_testing.gateway import GatewayClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -57,21 +56,6 @@ def bot_messages(people: httpx.Client, bot: str, converse: str | None = None) ->
     params = {"author": bot, **({"converseId": converse} if converse else {})}
     found: list[dict[str, Any]] = people.get("/messages", params=params).json()
     return found
-
-
-def dumped_databases(stack: Stack) -> str:
-    client: MongoClient[Any] = MongoClient(stack.mongodb_uri)
-    try:
-        out = []
-        for name in client.list_database_names():
-            if name in ("admin", "local", "config"):
-                continue
-            db = client[name]
-            for col in db.list_collection_names():
-                out.append(json_util.dumps(list(db[col].find({}))))
-        return "\n".join(out)
-    finally:
-        client.close()
 
 
 def all_logs(stack: Stack) -> str:
@@ -203,7 +187,7 @@ def test_tailchat_bot_commands_rule_reply_button_report_and_no_secret(
 
     # 5. the app's secret in no stored document and no log
     key = secret.partition(":")[2]
-    stored = dumped_databases(tailchat_stack)
+    stored = dumps.databases(tailchat_stack.mongodb_uri)
     assert "tailchat_apps" in stored or app in stored  # the dump is of the stack's data
     assert key not in stored
     logs = all_logs(tailchat_stack)
