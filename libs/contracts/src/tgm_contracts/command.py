@@ -43,6 +43,8 @@ class Command:
     TIMEOUT: ClassVar[float | None]
     #: False for commands that are not in the seed's catalogue (the `channels` domain).
     SEED: ClassVar[bool]
+    #: An example payload, shown in the gateway's /docs; checked against `Request` when declared.
+    EXAMPLE: ClassVar[dict[str, Any] | None]
 
     def __init_subclass__(
         cls,
@@ -56,6 +58,7 @@ class Command:
         version: int = 1,
         timeout: float | None = None,
         seed: bool = True,
+        example: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -68,6 +71,9 @@ class Command:
         cls.Response = response
         cls.TIMEOUT = timeout
         cls.SEED = seed
+        if example is not None:
+            request.model_validate(example)  # an example its own contract refuses fails at import
+        cls.EXAMPLE = example
         cls.SUBJECT = subjects.command(owner, name, version)
         if issubclass(request, Confirmed):
             _bind_confirmed(request, name)

@@ -137,6 +137,7 @@ class AddAccount(
     role=Role.OPERATOR,
     request=AddAccountRequest,
     response=AccountView,
+    example={"phone": "+886912345678", "label": "sales-01", "group": "Sales", "role": "sender"},
 ):
     """Add a Telegram account to the fleet (CONFLICT if the phone is already there)."""
 
@@ -174,6 +175,7 @@ class GetAccounts(
     role=Role.VIEWER,
     request=GetAccountsRequest,
     response=AccountPage,
+    example={"limit": 50, "state": ["active"]},
 ):
     """List accounts with filters (state, group, tag, role, text), a page at a time."""
 
@@ -598,6 +600,7 @@ class LoginAccount(
     request=LoginAccountRequest,
     response=LoginStep,
     timeout=30,
+    example={"phone": "+886912345678"},
 ):
     """Start (or continue) a phone-code login; answers `done` at once for an authorised account."""
 
@@ -621,6 +624,7 @@ class VerifyCode(
     request=VerifyCodeRequest,
     response=LoginStep,
     timeout=30,
+    example={"phone": "+886912345678", "phoneCode": "12345"},
 ):
     """Sign in with the code Telegram sent; answers `password` when 2FA is on."""
 

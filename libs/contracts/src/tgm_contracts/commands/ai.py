@@ -382,6 +382,7 @@ class RagSearch(
     role=Role.VIEWER,
     request=RagSearchRequest,
     response=RagSearchResult,
+    example={"query": "保固多久？", "limit": 3},
 ):
     """Hybrid retrieval (BM25 with zh/en tokenization fused with dense vectors by RRF) with citations."""
 

@@ -136,6 +136,11 @@ class AddKeywordSet(
     role=Role.OPERATOR,
     request=KeywordSetSpec,
     response=KeywordSetView,
+    example={
+        "name": "Pricing questions",
+        "matchMode": "contains",
+        "keywords": [{"keyword": "多少錢"}, {"keyword": "price"}],
+    },
 ):
     """Create a keyword set (CONFLICT if the name exists)."""
 
@@ -708,6 +713,16 @@ class SaveTriggerRule(
     role=Role.OPERATOR,
     request=SaveTriggerRuleRequest,
     response=TriggerRuleView,
+    example={
+        "name": "Answer pricing questions",
+        "keywordSetIds": ["ks_0123456789abcdef"],
+        "actions": [
+            {"type": "reply_template", "templateId": "tpl_0123456789abcdef"},
+            {"type": "add_lead", "stage": "contacted", "tags": ["pricing"]},
+        ],
+        "cooldownSeconds": 600,
+        "dailyLimit": 50,
+    },
 ):
     """Create or replace a trigger rule (its keyword sets, groups, templates and accounts must exist)."""
 

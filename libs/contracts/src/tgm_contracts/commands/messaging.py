@@ -160,6 +160,7 @@ class SendDirectMessage(
     request=SendDirectMessageRequest,
     response=SendResult,
     timeout=60,
+    example={"peer": "@customer", "text": "您好！請問有什麼可以幫您？"},
 ):
     """Send a first direct message to a user from a fixed account or a pool."""
 

@@ -104,6 +104,7 @@ class GetSystemInfo(
     role=Role.VIEWER,
     request=Empty,
     response=SystemInfo,
+    example={},
 ):
     """Version, uptime, replicas, health, database and NATS status of every service."""
 
@@ -182,6 +183,7 @@ class BackupDatabase(
     request=BackupDatabaseRequest,
     response=BackupStatus,
     timeout=600,
+    example={"label": "before-upgrade", "wait": False},
 ):
     """Every service dumps its own database; the gateway bundles them into one archive."""
 

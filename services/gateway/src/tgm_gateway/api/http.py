@@ -9,6 +9,7 @@ schema per request cost seconds under load.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -147,16 +148,10 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
         nats_ok = runtime.broker._connection is not None and runtime.nc.is_connected
         return JSONResponse({"ready": nats_ok, "nats": nats_ok}, status_code=200 if nats_ok else 503)
 
-    asyncapi: list[bytes] = []
-
     @api.get("/asyncapi", tags=["ops"], response_class=Response)
     async def asyncapi_document() -> Response:
         """The NATS side (commands, internal calls, events) as AsyncAPI 3.0, from the contracts."""
-        if not asyncapi:
-            from tgm_contracts.asyncapi import document
-
-            asyncapi.append(json.dumps(document(__version__)).encode())
-        return Response(asyncapi[0], media_type="application/json")
+        return Response(_asyncapi_bytes(), media_type="application/json")
 
     @api.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
@@ -192,3 +187,11 @@ def create_api(runtime: Runtime, lifespan: Lifespan, limits: BodyLimits) -> Fast
         return JSONResponse(reply, status_code=status)
 
     return api
+
+
+@functools.cache
+def _asyncapi_bytes() -> bytes:
+    """The AsyncAPI document, built on first request (the registry cannot change while we run)."""
+    from tgm_contracts.asyncapi import document
+
+    return json.dumps(document(__version__)).encode()

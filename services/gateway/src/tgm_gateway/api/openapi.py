@@ -42,35 +42,6 @@ ERRORS: dict[int, str] = {
 }
 
 
-#: Example payloads of the main commands, shown in /docs (each is checked against its contract by
-#: services/gateway/tests/test_openapi.py).
-EXAMPLES: dict[str, dict[str, Any]] = {
-    "get-system-info": {},
-    "add-account": {"phone": "+886912345678", "label": "sales-01", "group": "Sales", "role": "sender"},
-    "login-account": {"phone": "+886912345678"},
-    "verify-code": {"phone": "+886912345678", "phoneCode": "12345"},
-    "get-accounts": {"limit": 50, "state": ["active"]},
-    "send-direct-message": {"peer": "@customer", "text": "您好！請問有什麼可以幫您？"},
-    "add-keyword-set": {
-        "name": "Pricing questions",
-        "matchMode": "contains",
-        "keywords": [{"keyword": "多少錢"}, {"keyword": "price"}],
-    },
-    "save-trigger-rule": {
-        "name": "Answer pricing questions",
-        "keywordSetIds": ["ks_0123456789abcdef"],
-        "actions": [
-            {"type": "reply_template", "templateId": "tpl_0123456789abcdef"},
-            {"type": "add_lead", "stage": "contacted", "tags": ["pricing"]},
-        ],
-        "cooldownSeconds": 600,
-        "dailyLimit": 50,
-    },
-    "rag-search": {"query": "保固多久？", "limit": 3},
-    "backup-database": {"label": "before-upgrade", "wait": False},
-}
-
-
 def request_body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
     """`openapi_extra` of a route that reads its body itself (keys, uploads): the body it takes."""
     return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
@@ -99,7 +70,7 @@ def _operation(cmd: type[Command], request: dict[str, Any], response: dict[str, 
             "content": {
                 "application/json": {
                     "schema": request,
-                    **({"example": EXAMPLES[cmd.NAME]} if cmd.NAME in EXAMPLES else {}),
+                    **({"example": cmd.EXAMPLE} if cmd.EXAMPLE is not None else {}),
                 }
             },
         },
