@@ -170,3 +170,23 @@ async def test_the_sweep_drops_a_retired_collection_a_late_write_recreated_and_k
     now = await collections(runtime)
     assert "knowledge_gen_prepared" in now and store.items.name in now and "knowledge_meta" in now
     assert (await runtime.db["knowledge_meta"].find_one({"_id": "rev"}))["retired"] == []
+
+
+async def test_the_generations_list_stays_bounded_across_many_clears(client, runtime, monkeypatch):
+    """Every swap is remembered in `generations`, but only the last `GENERATIONS_KEPT`: a knowledge
+    base cleared every day does not grow its meta document for ever."""
+    from tgm_ai.knowledge import store as store_module
+
+    monkeypatch.setattr(store_module, "GENERATIONS_KEPT", 3)
+    store = runtime.app.index.store
+    made = []
+    for _ in range(5):
+        await store.new_generation()
+        made.append(store.generation)
+    meta = await runtime.db["knowledge_meta"].find_one({"_id": "rev"})
+    assert meta["generations"] == made[-3:] and meta["generation"] == made[-1]
+    await store.drop_retired()
+    now = await collections(runtime)
+    assert store.items.name in now and not [
+        n for n in now if n.startswith("knowledge_gen_") and made[-1] not in n
+    ]

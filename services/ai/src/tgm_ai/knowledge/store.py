@@ -30,6 +30,8 @@ from ..ids import new_id, now
 
 #: The collections that move together to a new generation on a full clear.
 GENERATIONAL = ("knowledge", "documents")
+#: How many swaps `generations` remembers (`drop_retired`); each clear of the knowledge base is one.
+GENERATIONS_KEPT = 32
 
 
 class KnowledgeStore:
@@ -92,7 +94,11 @@ class KnowledgeStore:
                 await fresh.create_indexes(indexes)
         before = await self.meta.find_one_and_update(
             {"_id": "rev"},
-            {"$inc": {"value": 1}, "$set": {"generation": generation}, "$push": {"generations": generation}},
+            {
+                "$inc": {"value": 1},
+                "$set": {"generation": generation},
+                "$push": {"generations": {"$each": [generation], "$slice": -GENERATIONS_KEPT}},
+            },
             upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
@@ -123,7 +129,10 @@ class KnowledgeStore:
         clear that has not swapped yet is named nowhere and never touched. The collections are found
         by listing rather than from the `retired` list alone: a replica that wrote with a generation it
         had not re-read yet (module docstring) may have re-created one already dropped, and a crash
-        mid-drop leaves names behind. The `retired` names read are crossed off afterwards."""
+        mid-drop leaves names behind. The `retired` names read are crossed off afterwards.
+
+        `generations` keeps the last `GENERATIONS_KEPT` swaps: a straggler would have to miss that
+        many clears to re-create a collection this no longer recognises."""
         doc = await self.meta.find_one({"_id": "rev"}) or {}
         current = str(doc.get("generation") or "")
         listed = list(doc.get("retired", []))
