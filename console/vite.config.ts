@@ -12,6 +12,7 @@ export default defineConfig({
     environment: "jsdom",
     globals: true,
     include: ["src/**/*.test.{ts,tsx}"],
+    setupFiles: ["src/test-setup.ts"],
     // A loaded 2-core machine (the suite runs beside the e2e stacks) makes a long screen test slow.
     testTimeout: 20_000,
   },

@@ -44,13 +44,21 @@ function useListener(events: readonly string[], fn: (e: PushedEvent) => void, re
   }, [live, key, resync]);
 }
 
-/** Calls `fn` (debounced) whenever one of `events` is pushed, and after every (re)subscription. */
-export function useLive(events: readonly string[], fn: (e: PushedEvent) => void, delayMs = 250) {
+/** Calls `fn` (debounced) whenever one of `events` is pushed, and after every (re)subscription.
+ * A steady stream of events (a campaign sending) never holds it back longer than `maxWaitMs`. */
+export function useLive(events: readonly string[], fn: (e: PushedEvent) => void, delayMs = 250, maxWaitMs = 1000) {
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const since = useRef(0);
   useEffect(() => () => void (timer.current && clearTimeout(timer.current)), []);
   useListener(events, (e) => {
+    const now = Date.now();
     if (timer.current) clearTimeout(timer.current);
-    timer.current = setTimeout(() => fn(e), delayMs);
+    else since.current = now;
+    const wait = Math.max(0, Math.min(delayMs, since.current + maxWaitMs - now));
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      fn(e);
+    }, wait);
   }, true);
 }
 

@@ -7,15 +7,24 @@ import type { Role } from "./api/types.gen";
 import { formatTime, I18nContext, translator } from "./i18n";
 import { makeSession, SessionContext } from "./session";
 
+const REFUSAL = Symbol("refusal");
+/** A reply that is the gateway's error envelope (`{ok: false, error}`, HTTP 422) instead of data. */
+export const refusal = (code: string, message: string, details?: unknown) => ({ [REFUSAL]: { code, message, details } });
+
 /** A gateway that answers from `replies` (by command name, or `"GET /keys"`-style for the other
- * routes; bytes (a Uint8Array) are sent as the raw body, as the export route does) and records every call it was sent. */
+ * routes; bytes (a Uint8Array) are sent as the raw body, as the export route does; a `refusal(...)` as
+ * the error envelope) and records every call it was sent. A reply may be a function of the request's body. */
 export function fakeGateway(replies: Record<string, unknown>) {
   const calls: { command: string; body: any; headers: Record<string, string> }[] = [];
   const fetcher = (async (url: string, init: RequestInit) => {
     const path = String(url).replace(/^\/api\/v1/, "");
     const command = path.startsWith("/commands/") ? path.slice("/commands/".length) : `${init.method} ${path}`;
     calls.push({ command, body: JSON.parse(String(init.body ?? "null")), headers: (init.headers ?? {}) as Record<string, string> });
-    const data = replies[command];
+    const reply = replies[command];
+    const data = typeof reply === "function" ? reply(calls[calls.length - 1].body) : reply;
+    if (data && typeof data === "object" && REFUSAL in data) {
+      return new Response(JSON.stringify({ ok: false, error: (data as Record<symbol, unknown>)[REFUSAL] }), { status: 422 });
+    }
     if (ArrayBuffer.isView(data)) return new Response(new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength), { status: 200 });
     return new Response(JSON.stringify(data === undefined ? { ok: false, error: { code: "NOT_FOUND", message: "no" } } : { ok: true, data }), {
       status: data === undefined ? 404 : 200,

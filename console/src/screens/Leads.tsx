@@ -1,15 +1,17 @@
 // Leads: the funnel board (drag a card to another stage, or pick one from its menu with the
-// keyboard), a lead's details with its timeline (stage changes and messages), and the blacklist.
+// keyboard), a lead's details with its timeline (stage changes and messages) and its editing
+// (LeadEdit.tsx), and the blacklist.
 import { useState } from "react";
 import type { GetLeadDetails, GetLeads } from "../api/types.gen";
 import { ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
+import { AccountName } from "./jobs";
+import { LeadEditor, STAGES } from "./LeadEdit";
 
 type Lead = GetLeads.Response_.LeadView;
 type Stage = Lead["stage"];
-export const STAGES: Stage[] = ["new", "contacted", "replied", "follow_up", "closed_won", "closed_lost"];
 const LEAD_EVENTS = ["lead-captured", "lead-stage-changed", "entity-changed", "user-blacklisted", "user-opted-out"];
 
 export const leadName = (l: Pick<Lead, "firstName" | "lastName" | "username" | "userId" | "id">) =>
@@ -130,21 +132,37 @@ export function timeline(d: Details, t: (k: MessageKey, v?: Record<string, strin
 
 function LeadDetails({ id, onClose }: { id: string; onClose: () => void }) {
   const { t, time } = useI18n();
+  const { can } = useSession();
+  const [editing, setEditing] = useState(false);
   const details = useCommand("get-lead-details", { leadId: id }, [...LEAD_EVENTS, "message-sent", "message-received"]);
   const d = details.data;
+  const editable = can("update-lead") && can("assign-lead") && can("update-lead-stage");
   return (
     <Panel title={t("leads.details")} id="lead-details">
       <ErrorLine error={details.error} />
-      {d && (
+      {d && editing && <LeadEditor key={d.id} lead={d} onDone={() => setEditing(false)} />}
+      {d && !editing && (
         <>
           <dl className="facts">
-            <dt>{t("leads.col.name")}</dt><dd>{leadName(d)}</dd>
+            <dt>{t("leads.col.name")}</dt><dd data-testid="lead-name">{leadName(d)}</dd>
             <dt>{t("leads.col.stage")}</dt><dd data-testid="lead-stage">{t(`stage.${d.stage ?? "new"}` as MessageKey)}</dd>
-            <dt>{t("leads.col.intent")}</dt><dd>{t(`intent.${d.intentLevel ?? "none"}` as MessageKey)}</dd>
+            <dt>{t("leads.col.intent")}</dt><dd data-testid="lead-intent">{t(`intent.${d.intentLevel ?? "none"}` as MessageKey)}{d.intentScore != null ? ` (${d.intentScore})` : ""}</dd>
             <dt>{t("leads.col.source")}</dt><dd>{d.sourceChatTitle ?? t(`source.${d.sourceType ?? "manual"}` as MessageKey)}</dd>
             <dt>{t("leads.col.keyword")}</dt><dd>{(d.matchedKeywords ?? []).join(", ") || d.triggeredKeyword || "—"}</dd>
-            <dt>{t("leads.col.tags")}</dt><dd>{(d.tags ?? []).join(", ") || "—"}</dd>
+            <dt>{t("leads.col.tags")}</dt><dd data-testid="lead-tags">{(d.tags ?? []).join(", ") || "—"}</dd>
+            <dt>{t("leads.edit.username")}</dt><dd>{d.username ? `@${d.username}` : "—"}</dd>
+            <dt>{t("leads.edit.phone")}</dt><dd>{d.phone ?? "—"}</dd>
+            <dt>{t("leads.edit.assignee")}</dt><dd data-testid="lead-assignee">{d.assignee ?? "—"}</dd>
+            <dt>{t("leads.edit.account")}</dt><dd>{d.assignedAccountId ? <AccountName id={d.assignedAccountId} /> : "—"}</dd>
+            <dt>{t("leads.edit.doNotContact")}</dt><dd>{d.doNotContact ? t("common.yes") : t("common.no")}</dd>
+            <dt>{t("leads.edit.notes")}</dt><dd className="notes" data-testid="lead-notes">{d.notes ?? "—"}</dd>
+            <dt>{t("leads.edit.customFields")}</dt>
+            <dd>{Object.entries(d.customFields ?? {}).map(([k, v]) => `${k}: ${String(v)}`).join(", ") || "—"}</dd>
           </dl>
+          <div className="toolbar">
+            {editable && <button type="button" onClick={() => setEditing(true)}>{t("leads.edit")}</button>}
+            <button type="button" className="secondary" onClick={onClose}>{t("common.close")}</button>
+          </div>
           <h3>{t("leads.timeline")}</h3>
           <ol className="timeline" data-testid="timeline">
             {timeline(d, t).map((e, i) => (
@@ -155,7 +173,7 @@ function LeadDetails({ id, onClose }: { id: string; onClose: () => void }) {
           </ol>
         </>
       )}
-      <button type="button" className="secondary" onClick={onClose}>{t("common.close")}</button>
+      {!d && <button type="button" className="secondary" onClick={onClose}>{t("common.close")}</button>}
     </Panel>
   );
 }

@@ -1,16 +1,17 @@
 // Queue and tasks: the paced queue's totals, every job with its state (failures with account,
-// reason and retry time), per-account and per-campaign progress; pause/resume/clear; a send.
-import { useEffect, useState } from "react";
-import type { GetQueueStatus } from "../api/types.gen";
+// reason and retry time), per-account and per-campaign progress; pause/resume/clear; a send; ad
+// campaigns and collaboration runs as they run (Runs.tsx).
+import { useState } from "react";
 import { ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
+import { AccountName, JobsTable, Time } from "./jobs";
+import { AdCampaigns, Collaborations } from "./Runs";
 
-type Job = GetQueueStatus.Response_.JobView;
 const QUEUE_EVENTS = [
   "job-state-changed", "queue-progress", "queue-pause-changed", "queue-cleared", "message-queued",
-  "message-sent", "campaign-progress", "campaign-state-changed",
+  "message-sent", "campaign-progress", "campaign-state-changed", "ad-run-completed", "collaboration-progress",
 ];
 const TOTALS = ["pending", "scheduled", "inFlight", "sent", "failed", "skipped"] as const;
 
@@ -77,70 +78,9 @@ export function Queue() {
         <JobsTable jobs={q?.jobs?.items ?? []} />
       </Panel>
       <Campaigns />
+      <AdCampaigns queue={q} />
+      <Collaborations queue={q} />
     </div>
-  );
-}
-
-function Time({ iso }: { iso: string | null | undefined }) {
-  const { time } = useI18n();
-  return <>{time(iso)}</>;
-}
-
-const names = new Map<string, Promise<string>>();
-/** An account's phone, from the fleet (one lookup per id, shared by every cell that shows it). */
-function AccountName({ id }: { id: string | null | undefined }) {
-  const { api } = useSession();
-  const [name, setName] = useState<string | null>(null);
-  useEffect(() => {
-    if (!id) return;
-    let lookup = names.get(id);
-    if (!lookup) {
-      lookup = api.call("get-accounts", { ids: [id], limit: 1 }).then((p) => p.items?.[0]?.phone ?? id, () => id);
-      names.set(id, lookup);
-    }
-    let live = true;
-    void lookup.then((n) => live && setName(n));
-    return () => {
-      live = false;
-    };
-  }, [api, id]);
-  return <>{id ? (name ?? id) : "—"}</>;
-}
-
-export function JobsTable({ jobs }: { jobs: Job[] }) {
-  const { t } = useI18n();
-  if (jobs.length === 0) return <p className="muted">{t("common.none")}</p>;
-  return (
-    <table>
-      <thead>
-        <tr>
-          <th>{t("queue.col.job")}</th>
-          <th>{t("queue.col.peer")}</th>
-          <th>{t("queue.col.account")}</th>
-          <th>{t("queue.col.state")}</th>
-          <th>{t("queue.col.attempts")}</th>
-          <th>{t("queue.col.reason")}</th>
-          <th>{t("queue.col.retry")}</th>
-          <th>{t("queue.col.message")}</th>
-          <th>{t("queue.col.updated")}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {jobs.map((j) => (
-          <tr key={j.jobId} data-testid="job-row" data-job={j.jobId} data-state={j.state}>
-            <td><code>{j.jobId.slice(-8)}</code></td>
-            <td>{String(j.peer ?? "—")}</td>
-            <td><AccountName id={j.accountId} /></td>
-            <td><span className={`badge job-${j.state}`}>{t(`job.${j.state}` as MessageKey)}</span></td>
-            <td>{`${j.attempts ?? 0} / ${j.maxAttempts ?? "—"}`}</td>
-            <td>{[j.reason, j.lastError].filter(Boolean).join(": ") || "—"}</td>
-            <td>{j.state === "scheduled" || j.state === "pending" ? <Time iso={j.notBefore} /> : "—"}</td>
-            <td>{j.messageId ?? "—"}</td>
-            <td><Time iso={j.updatedAt} /></td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
   );
 }
 
