@@ -1,6 +1,6 @@
-// The second slice's screens against the real stack (tg-session, campaign, ai, analytics): Leads,
-// Knowledge and AI, Analytics, System. Runs after console.spec.ts (which logged in the accounts and
-// sent a message); each case writes its screen's screenshot.
+// The second slice's screens against the real stack (tg-session, campaign, ai, analytics): Leads
+// (the board, then editing a lead), Knowledge and AI, Analytics, System. Runs after console.spec.ts
+// (which logged in the accounts and sent a message); each case writes its screen's screenshot.
 import { expect, test } from "@playwright/test";
 import { env, shot, signIn } from "./helpers";
 
@@ -29,6 +29,44 @@ test("leads: drag a card to another stage, its timeline shows it, the blacklist"
   await expect(blacklist.getByTestId("blacklisted")).toContainText("Bob Lead");
   await expect(page.getByTestId("funnel")).not.toContainText("Bob Lead");
   await shot(page, "leads");
+});
+
+test("leads: edit a lead — the gateway's refusal under its field, then the fields, stage and owner saved", async ({ page }) => {
+  await signIn(page, env("TGM_ADMIN_KEY"));
+  await page.getByRole("link", { name: "Leads" }).click();
+  await page.getByTestId("funnel").getByRole("button", { name: "Ada Lead" }).click();
+  const details = page.getByTestId("lead-details");
+  await details.getByRole("button", { name: "Edit" }).click();
+  const form = details.getByTestId("lead-edit");
+  await expect(form.locator('input[name="lead-firstName"]')).toBeFocused();
+  const phone = form.locator('input[name="lead-phone"]');
+  await phone.fill("12ab");
+  await form.locator('input[name="lead-tags"]').fill("vip, taipei");
+  await form.getByRole("button", { name: "Save" }).click();
+  // The gateway's contract refuses the phone: its message under the field, which takes the focus.
+  await expect(form.locator('[data-testid="field-error"][data-field="phone"]')).toContainText("should match pattern");
+  await expect(phone).toHaveAttribute("aria-invalid", "true");
+  await expect(phone).toBeFocused();
+  await expect(form.getByTestId("lead-edit-error")).toContainText("VALIDATION_ERROR");
+  await shot(page, "lead-edit");
+  await phone.fill("+886 912 345 678");
+  await form.locator('textarea[name="lead-notes"]').fill("Asked for a quote");
+  await form.locator('input[name="lead-assignee"]').fill("alice");
+  await form.locator('select[name="lead-stage"]').selectOption("follow_up");
+  await form.locator('input[name="lead-stageReason"]').fill("quote sent");
+  await form.locator('input[name="lead-assignee"]').press("Enter"); // the keyboard's way to save
+  await expect(form).toHaveCount(0);
+  await expect(details.getByTestId("lead-tags")).toHaveText("vip, taipei");
+  await expect(details.getByTestId("lead-notes")).toHaveText("Asked for a quote");
+  await expect(details.getByTestId("lead-assignee")).toHaveText("alice");
+  await expect(details).toContainText("+886912345678");
+  await expect(details.getByTestId("lead-stage")).toHaveText("follow-up");
+  await expect(details.getByTestId("timeline")).toContainText("replied → follow-up by");
+  // The board still follows the stage, and still takes a drag.
+  const card = page.locator('[data-stage="follow_up"]').locator('[data-testid="lead-card"]', { hasText: "Ada Lead" });
+  await expect(card).toBeVisible();
+  await card.dragTo(page.locator('[data-testid="stage"][data-stage="contacted"]'));
+  await expect(page.locator('[data-stage="contacted"]').locator('[data-testid="lead-card"]', { hasText: "Ada Lead" })).toBeVisible();
 });
 
 test("knowledge and AI: upload with progress to ready, search with citations, test, usage", async ({ page }) => {

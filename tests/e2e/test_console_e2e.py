@@ -41,6 +41,26 @@ QR_PHONE = "+15550170002"
 FRIEND = "console_friend"
 
 
+def seed_groups(world: Any) -> dict[str, str]:
+    """The people, and two groups for the task centre's ad campaign and collaboration run
+    (`tasks.spec.ts`): both fleet users and the friend in the first; in the second the QR user is
+    banned, so its ad post there fails `chat_write_forbidden`. Their `-100…` ids go to the specs."""
+    code = world.add_user(CODE_PHONE, first_name="Cody", username="cody_console", password=CODE_PASSWORD)
+    qr = world.add_user(QR_PHONE, first_name="Quinn", username="quinn_console")
+    friend = world.add_user("+15550170009", first_name="Friend", username=FRIEND)
+    owner = world.add_user("+15550170010", first_name="Owner", username="console_owner")
+    club = world.create_channel(owner, "Console Club", username="consoleclub")
+    world.invite_to_channel(owner, club, [code, qr, friend])
+    closed = world.create_channel(owner, "Console Closed", username="consoleclosed")
+    world.invite_to_channel(owner, closed, [code, qr])
+    world.ban_in_channel(qr, closed)
+    return {
+        "TGM_AD_CHATS": ",".join(str(-1_000_000_000_000 - ch.id) for ch in (club, closed)),
+        "TGM_COLLAB_CHAT": str(-1_000_000_000_000 - club.id),
+        "TGM_COLLAB_TARGET": str(friend.id),
+    }
+
+
 def _need_build() -> None:
     if shutil.which("npx") is None:
         pytest.skip("no Node.js on this machine (make install needs it for the console)")
@@ -59,10 +79,7 @@ def console_stack(
 
         admin = AdminApi(emu.emu)
         port = asyncio.run_coroutine_threadsafe(admin.start("127.0.0.1", 0), emu.loop).result(30)
-        world = emu.world
-        emu.do(world.add_user, CODE_PHONE, first_name="Cody", username="cody_console", password=CODE_PASSWORD)
-        emu.do(world.add_user, QR_PHONE, first_name="Quinn", username="quinn_console")
-        emu.do(world.add_user, "+15550170009", first_name="Friend", username=FRIEND)
+        groups = emu.do(seed_groups, emu.world)
         stack = start_module_stack(
             # every backend service: the System screen's backup asks each of them for its part
             services=("tg-session", "campaign", "ai", "analytics", "tailchat"),
@@ -86,13 +103,14 @@ def console_stack(
                 "TGM_CODE_PASSWORD": CODE_PASSWORD,
                 "TGM_QR_PHONE": QR_PHONE,
                 "TGM_FRIEND": FRIEND,
+                **groups,
             }
         asyncio.run_coroutine_threadsafe(admin.stop(), emu.loop).result(30)
     finally:
         emu.stop()
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_console_in_the_browser(console_stack: dict[str, str]) -> None:
     env = {
         **os.environ,
@@ -103,7 +121,7 @@ def test_console_in_the_browser(console_stack: dict[str, str]) -> None:
         "CI": "1",
     }
     run = subprocess.run(
-        ["npx", "playwright", "test"], cwd=CONSOLE, env=env, capture_output=True, text=True, timeout=280
+        ["npx", "playwright", "test"], cwd=CONSOLE, env=env, capture_output=True, text=True, timeout=400
     )
     assert run.returncode == 0, f"playwright failed:\n{run.stdout}\n{run.stderr}"
 

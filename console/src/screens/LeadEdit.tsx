@@ -159,7 +159,7 @@ const ORDER: Field[] = [
   "intentScore", "intentLevel", "doNotContact", "tags", "notes", "customFields",
 ];
 
-export function LeadEditor({ lead, onDone }: { lead: Lead; onDone: () => void }) {
+export function LeadEditor({ lead, onDone }: { lead: Lead; onDone: (saved: boolean) => void }) {
   const { t } = useI18n();
   const { api } = useSession();
   const accounts = useCommand("get-accounts", { limit: 200 }, ["account-added", "account-removed", "account-status-changed"]);
@@ -203,7 +203,7 @@ export function LeadEditor({ lead, onDone }: { lead: Lead; onDone: () => void })
         current = await api.call("update-lead-stage", plan.stage);
         setBase(current);
       }
-      onDone();
+      onDone(true);
     } catch (e) {
       const errs = fieldErrors(step, e);
       setErrors(errs);
@@ -243,7 +243,7 @@ export function LeadEditor({ lead, onDone }: { lead: Lead; onDone: () => void })
       data-testid="lead-edit"
       noValidate
       onSubmit={(e) => (e.preventDefault(), void save())}
-      onKeyDown={(e) => e.key === "Escape" && (e.preventDefault(), onDone())}
+      onKeyDown={(e) => e.key === "Escape" && (e.preventDefault(), onDone(false))}
     >
       {failure != null && (
         <div role="alert" data-testid="lead-edit-error">
@@ -321,7 +321,7 @@ export function LeadEditor({ lead, onDone }: { lead: Lead; onDone: () => void })
       </div>
       <div className="toolbar">
         <button type="submit" disabled={busy}>{t("common.save")}</button>
-        <button type="button" className="secondary" onClick={onDone}>{t("common.cancel")}</button>
+        <button type="button" className="secondary" onClick={() => onDone(false)}>{t("common.cancel")}</button>
         {note && <span className="muted" role="status">{note}</span>}
       </div>
     </form>

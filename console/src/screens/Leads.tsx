@@ -1,7 +1,7 @@
 // Leads: the funnel board (drag a card to another stage, or pick one from its menu with the
 // keyboard), a lead's details with its timeline (stage changes and messages) and its editing
 // (LeadEdit.tsx), and the blacklist.
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { GetLeadDetails, GetLeads } from "../api/types.gen";
 import { ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
@@ -134,13 +134,29 @@ function LeadDetails({ id, onClose }: { id: string; onClose: () => void }) {
   const { t, time } = useI18n();
   const { can } = useSession();
   const [editing, setEditing] = useState(false);
+  // Back from the form, the keyboard's focus returns to the Edit button.
+  const editButton = useRef<HTMLButtonElement>(null);
+  const wasEditing = useRef(false);
+  useEffect(() => {
+    if (wasEditing.current && !editing) editButton.current?.focus();
+    wasEditing.current = editing;
+  }, [editing]);
   const details = useCommand("get-lead-details", { leadId: id }, [...LEAD_EVENTS, "message-sent", "message-received"]);
   const d = details.data;
   const editable = can("update-lead") && can("assign-lead") && can("update-lead-stage");
   return (
     <Panel title={t("leads.details")} id="lead-details">
       <ErrorLine error={details.error} />
-      {d && editing && <LeadEditor key={d.id} lead={d} onDone={() => setEditing(false)} />}
+      {d && editing && (
+        <LeadEditor
+          key={d.id}
+          lead={d}
+          onDone={(saved) => {
+            setEditing(false);
+            if (saved) details.reload(); // what was saved, now, not only when its event arrives
+          }}
+        />
+      )}
       {d && !editing && (
         <>
           <dl className="facts">
@@ -160,7 +176,7 @@ function LeadDetails({ id, onClose }: { id: string; onClose: () => void }) {
             <dd>{Object.entries(d.customFields ?? {}).map(([k, v]) => `${k}: ${String(v)}`).join(", ") || "—"}</dd>
           </dl>
           <div className="toolbar">
-            {editable && <button type="button" onClick={() => setEditing(true)}>{t("leads.edit")}</button>}
+            {editable && <button type="button" ref={editButton} onClick={() => setEditing(true)}>{t("leads.edit")}</button>}
             <button type="button" className="secondary" onClick={onClose}>{t("common.close")}</button>
           </div>
           <h3>{t("leads.timeline")}</h3>

@@ -95,6 +95,7 @@ test("a custom-field line without = is named before anything is sent; Escape lea
   expect(gw.calls.some((c) => c.command === "update-lead")).toBe(false);
   fireEvent.keyDown(form.getByRole("textbox", { name: "Notes" }), { key: "Escape" });
   await waitFor(() => expect(screen.queryByTestId("lead-edit")).toBeNull());
+  expect(document.activeElement).toBe(screen.getByRole("button", { name: "Edit" })); // focus back where it was
 });
 
 test("a CONFLICT (changed meanwhile) offers to apply the changes to the lead as it is now", async () => {
