@@ -24,4 +24,7 @@ MIGRATIONS: list[Migration] = [
         "indexes: collected users and peers by user id and username (describe-users)",
         _indexes,
     ),
+    Migration(
+        5, "indexes: accounts by creation time (get-accounts pages of the fleet in creation order)", _indexes
+    ),
 ]

@@ -53,6 +53,7 @@ class Repos:
 async def create_indexes(db: AsyncDatabase[Any]) -> None:
     await db[ACCOUNTS].create_index("phone", unique=True)
     await db[ACCOUNTS].create_index([("state", ASCENDING), ("created_at", ASCENDING)])
+    await db[ACCOUNTS].create_index("created_at")  # get-accounts: the fleet's pages in creation order
     await db[ACCOUNTS].create_index("group")
     await db[ACCOUNTS].create_index("tags")
     await db[ACCOUNTS].create_index("api_credential_id")

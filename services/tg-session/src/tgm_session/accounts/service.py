@@ -3,12 +3,13 @@ operations on one account (profile push and pull, status probe) run by its holde
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tgm_contracts import ErrorCode
@@ -52,7 +53,7 @@ from ..fleet.pool import AccountPool, LiveAccount
 from ..ports import TelegramFailure, TelegramUnreachable
 from ..store import Doc, Repos
 from ..vault import Vault
-from ..views import account_brief, account_view, daily_count, record_view
+from ..views import account_brief, account_fields, account_view, daily_count, record_view, today
 from .membership import Memberships
 from .store import MEMBER_CHATS, NamedRepo
 
@@ -91,6 +92,8 @@ class Accounts:
     telegram_settings: Callable[[], Awaitable[TelegramSettings]]
     #: Which accounts are in which chat (`membership.py`): `pick` with `member_of_chat_id`.
     memberships: Memberships
+    #: The pass over the lease bucket under way, which calls arriving meanwhile share (`holders`).
+    _holders_pass: asyncio.Future[dict[str, str]] | None = field(default=None, init=False, repr=False)
 
     # --- lookups -----------------------------------------------------------------------------------
 
@@ -109,8 +112,23 @@ class Accounts:
         return doc
 
     async def holders(self) -> dict[str, str]:
+        """Every held account and its holder, from one pass over the lease bucket; calls that arrive
+        while a pass is under way share it (its answer is as new as theirs would be)."""
+        running = self._holders_pass
+        if running is None:
+            running = self._holders_pass = asyncio.ensure_future(self._read_holders())
+            running.add_done_callback(self._holders_done)
+        return await asyncio.shield(running)
+
+    async def _read_holders(self) -> dict[str, str]:
         snap = await self.leases.snapshot("acct")
         return {k[5:]: v for k, v in snap.items()}
+
+    def _holders_done(self, done: asyncio.Future[dict[str, str]]) -> None:
+        if self._holders_pass is done:
+            self._holders_pass = None
+        if not done.cancelled():
+            done.exception()  # read by every caller; this keeps an unawaited failure quiet
 
     async def view(self, doc: Doc) -> AccountView:
         holder = await self.leases.holder(f"acct.{doc['_id']}")
@@ -248,25 +266,29 @@ class Accounts:
 
     @answers(accounts_cmd.GetAccounts)
     async def list(self, req: accounts_cmd.GetAccountsRequest) -> accounts_cmd.AccountPage:
-        """A keyset page (sort field, then `_id`) and the filter's per-state tallies (accounts/store.py)."""
+        """A keyset page (sort field, then `_id`) and the filter's per-state tallies (accounts/store.py).
+        The page is validated as a whole (`views.account_fields`) and every account is shown at one
+        moment; the lease bucket is read only for a page with an account that has a session, since the
+        pool claims only those (`AccountsRepo.eligible_ids`)."""
         q = self._query(req)
         order = Keyset((req.sort, "_id"), req.order == "desc", _NULLABLE & {req.sort})
         repo = self.repos.accounts
         if not q and req.sort == "created_at":
             after = tuple(decode(req.cursor, 2, order.tag)) if req.cursor else None
-            docs = await repo.in_created_order(after, req.limit + 1, order.descending, _LISTED)
+            docs = await repo.in_created_order(after, req.limit + 1, order.descending)
         else:
-            docs = await repo.find(
-                order.where(q, req.cursor), sort=order.sort(), limit=req.limit + 1, projection=_LISTED
-            )
+            docs = await repo.find(order.where(q, req.cursor), sort=order.sort(), limit=req.limit + 1)
         page, next_cursor = order.page(docs, req.limit)
         by_state = await repo.tally(q)
-        holders = await self.holders()
-        return accounts_cmd.AccountPage(
-            items=[account_view(d, holder=holders.get(d["_id"])) for d in page],
-            next_cursor=next_cursor,
-            total=sum(by_state.values()),
-            by_state=by_state,
+        holders = await self.holders() if any(d.get("session_enc") for d in page) else {}
+        now = utcnow()
+        return accounts_cmd.AccountPage.model_validate(
+            {
+                "items": [account_fields(d, holder=holders.get(d["_id"]), now=now) for d in page],
+                "next_cursor": next_cursor,
+                "total": sum(by_state.values()),
+                "by_state": by_state,
+            }
         )
 
     # --- update ------------------------------------------------------------------------------------
@@ -702,6 +724,7 @@ class Accounts:
         docs = await self.repos.accounts.find(q, projection={MEMBER_CHATS: 0})
         holders = await self.holders()
         now = utcnow()
+        day = today(now)
         usable = []
         for d in docs:
             until = (d.get("flood_waits") or {}).get(req.category)
@@ -709,11 +732,11 @@ class Accounts:
                 continue
             if d["_id"] not in holders:
                 continue
-            if daily_count(d) >= d.get("daily_send_limit", 50):
+            if daily_count(d, day) >= d.get("daily_send_limit", 50):
                 continue
             usable.append(d)
         if req.strategy == "least_used":
-            usable.sort(key=lambda d: (daily_count(d), d.get("last_active_at") or d["created_at"]))
+            usable.sort(key=lambda d: (daily_count(d, day), d.get("last_active_at") or d["created_at"]))
         elif req.strategy == "random":
             import random
 
@@ -721,7 +744,7 @@ class Accounts:
         else:
             usable.sort(key=lambda d: d.get("last_active_at") or d["created_at"])
         return PickedAccounts(
-            accounts=[account_brief(d, holders.get(d["_id"])) for d in usable[: req.count]],
+            accounts=[account_brief(d, holders.get(d["_id"]), day) for d in usable[: req.count]],
             available=len(usable),
         )
 
@@ -741,8 +764,6 @@ def _addr(view: Doc | None) -> str | None:
 
 #: Sort fields an account may lack (the keyset places their nulls lowest, as the database does).
 _NULLABLE = frozenset({"label", "last_active_at"})
-#: What a listed account's view reads: everything but its memberships.
-_LISTED: Doc = {MEMBER_CHATS: 0}
 
 
 async def _counts(repos: Repos, field: str) -> dict[str, int]:
