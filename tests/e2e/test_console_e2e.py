@@ -3,7 +3,8 @@ Chromium against the process stack and the Telegram emulator, from this module.
 
 This module starts what the browser talks to (tg-session, campaign, ai, analytics and tailchat behind the gateway, which
 serves the built console at `/`; the emulator with its admin API, which the specs use the way a
-phone would: read a login code, scan a QR code), seeds the emulator's world and two leads, makes an
+phone would: read a login code, scan a QR code), seeds the emulator's world (two groups for the task
+centre's ad campaign and collaboration run among it) and two leads, makes an
 admin and a viewer key, then runs `npx playwright test` in `console/` with all of it in the environment, and
 fails with Playwright's own output when a spec fails. The specs write a screenshot of every screen
 to `docs/console/`.
