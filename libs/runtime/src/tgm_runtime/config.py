@@ -6,13 +6,15 @@ import socket
 import uuid
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class RuntimeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TGM_", extra="ignore")
 
+    #: The NATS server, or a cluster's servers comma-separated (`nats://n0:4222,nats://n1:4222,...`): the
+    #: client connects to one of them and, when that one goes away, reconnects to another (nats_servers).
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "TGM_NATS_URL"))
     mongodb_uri: str = Field(
         "mongodb://127.0.0.1:27017/?directConnection=true",
@@ -44,3 +46,19 @@ class RuntimeSettings(BaseSettings):
     trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
     #: How long stopping waits for background work (each of: periodic rounds, spawned tasks).
     stop_timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("nats_url")
+    @classmethod
+    def _some_server(cls, v: str) -> str:
+        if not [u for u in v.split(",") if u.strip()]:
+            raise ValueError(
+                "NATS_URL names no server (expected nats://host:port, or several comma-separated)"
+            )
+        return v
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """`nats_url` as the client's server pool (nats-py takes a comma-separated string as one
+        malformed URL). Given a cluster's one URL, a client learns the others only from that server's
+        INFO: started while that server is down, it cannot connect at all."""
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]

@@ -65,7 +65,7 @@ from .consumer_lag import ConsumerLag
 from .errors import DomainError, Invalid
 from .logs import request_id_var, setup_logging
 from .migrations import Migration, MigrationRunner
-from .replicas import ensure_replicas
+from .replicas import ReplicatedBroker, ensure_replicas
 from .secrets import SecretBox, decode_key, load_or_create_key_file, new_key_text
 from .settings_store import SettingsStore
 from .tasks import BackgroundTasks, Periodic, Seconds
@@ -257,8 +257,6 @@ class ServiceRuntime(Generic[AppT]):
         self._restore_hooks: list[Callable[[ServiceRuntime], Awaitable[None]]] = []
         self._stop = asyncio.Event()
         self._ready = False
-        #: Bucket streams whose replicas this start has checked (replicas.py).
-        self._replicas_checked: set[str] = set()
         self._shared: dict[type[Event], _SharedConsumer] = {}
         self.registry = CollectorRegistry()
         self.handled = Counter(
@@ -288,8 +286,9 @@ class ServiceRuntime(Generic[AppT]):
         if self.settings.otlp_endpoint:
             middlewares.append(NatsTelemetryMiddleware())
         middlewares.append(NatsPrometheusMiddleware(registry=self.registry, app_name=service.value))
-        self.broker = NatsBroker(
-            self.settings.nats_url,
+        # Every server of a cluster, so the connection fails over to another when its server goes.
+        self.broker = ReplicatedBroker(
+            self.settings.nats_servers,
             name=f"{service.value}:{self.settings.replica_id}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -301,6 +300,7 @@ class ServiceRuntime(Generic[AppT]):
             middlewares=middlewares,
             log_level=logging.DEBUG,
         )
+        self.broker.js_replicas = self.settings.js_replicas
         #: The reply prefix of this service's pull consumers' fetches: FastStream's subscriber defaults to
         #: `_INBOX.`, which its NATS user may not read; pass it as `inbox_prefix=` to every pull subscriber.
         self.pull_inbox = (bus.inbox_prefix(service) + ".").encode()
@@ -860,32 +860,17 @@ class ServiceRuntime(Generic[AppT]):
         return await self.settings_store.values(section)
 
     async def object_store(self, spec: streams.ObjectStoreSpec) -> Any:
-        store = await self.broker.object_storage(
-            spec.bucket,
-            description=spec.description,
-            ttl=spec.ttl_seconds,
-            replicas=self.settings.js_replicas,
+        # With the configured replicas, an existing store raised to them (ReplicatedBroker).
+        return await self.broker.object_storage(
+            spec.bucket, description=spec.description, ttl=spec.ttl_seconds
         )
-        await self._replicas_once(f"OBJ_{spec.bucket}")
-        return store
 
     async def key_value(self, spec: streams.KvSpec) -> Any:
         """A KV bucket declared in contracts, created on first use with its TTL and history."""
-        kv = await self.broker.key_value(
-            spec.bucket,
-            description=spec.description,
-            ttl=spec.ttl_seconds,
-            history=spec.history,
-            replicas=self.settings.js_replicas,
+        # With the configured replicas, an existing bucket raised to them (ReplicatedBroker).
+        return await self.broker.key_value(
+            spec.bucket, description=spec.description, ttl=spec.ttl_seconds, history=spec.history
         )
-        await self._replicas_once(f"KV_{spec.bucket}")
-        return kv
-
-    async def _replicas_once(self, stream: str) -> None:
-        """An existing bucket's stream gets the configured replicas, checked once per start (replicas.py)."""
-        if stream not in self._replicas_checked:
-            self._replicas_checked.add(stream)
-            await ensure_replicas(self.js, stream, self.settings.js_replicas)
 
     @property
     def nc(self) -> Any:
@@ -933,7 +918,7 @@ class ServiceRuntime(Generic[AppT]):
         self.settings_store = SettingsStore(self.db, self.service)
 
     async def start(self, *, connect_broker: bool = True) -> None:
-        self._replicas_checked.clear()
+        self.broker.replicas_checked.clear()
         self._declare_shared_consumers()
         if self.mongo is None:
             await self.connect_database()

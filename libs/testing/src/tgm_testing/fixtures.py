@@ -11,6 +11,8 @@ too (pytest then loads it once). The servers start only when a test asks for the
 - `fresh_db_name` (function): a database name unique to the test, dropped after it.
 - `make_nats_server` / `make_mongo_server` (function): factories for private servers that a test
   may stop, kill or restart without disturbing other tests; all stopped after the test.
+- `nats_cluster` (function): a private 3-node JetStream cluster on loopback (`tgm_testing.cluster`),
+  started and with a meta leader; its nodes may be killed; all stopped after the test.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from .cluster import NatsCluster
 from .servers import MongoServer, NatsServer, _ServerProcess
 
 __all__ = ["unique_db_name"]
@@ -137,3 +140,15 @@ def make_mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
         data_dir="db",
         log_name="secantusd.log",
     )
+
+
+@pytest.fixture
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three nats-server nodes with JetStream in one cluster, ready (a meta leader that knows all the
+    peers); `.url` is every node's URL comma-separated, `.servers` the nodes to kill or restart."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats-cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
