@@ -75,7 +75,7 @@ typecheck: install
 
 schemas: install
 	$(VENV)/bin/tgm-schemas write
-	$(PY) deploy/k8s/nats/generate.py
+	$(PY) deploy/generate.py
 
 bench: install
 	$(PY) bench/gateway/run.py

@@ -470,7 +470,7 @@ def test_accounts_conf_is_generated_from_the_bus_declaration() -> None:
     """deploy/k8s/nats/accounts.conf is what tgm_contracts.bus renders (`make schemas` writes it)."""
     assert ACCOUNTS_CONF.read_text() == bus.render_accounts_conf(), "stale: run `make schemas`"
     check = subprocess.run(
-        [sys.executable, str(K8S / "nats" / "generate.py"), "--check"], capture_output=True, text=True
+        [sys.executable, str(DEPLOY / "generate.py"), "--check"], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
 
@@ -626,7 +626,7 @@ def test_promql_label_extraction() -> None:
 @pytest.mark.timeout(90)
 def test_metrics_md_is_generated_from_the_registry_and_current() -> None:
     out = subprocess.run(
-        [sys.executable, str(DEPLOY / "metrics_doc.py"), "--check"],
+        [sys.executable, str(DEPLOY / "generate.py"), "--check"],
         capture_output=True,
         text=True,
         timeout=60,

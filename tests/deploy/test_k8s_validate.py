@@ -80,7 +80,7 @@ def test_the_operator_objects_follow_the_plain_files() -> None:
     rules = [d for d in extras if d["kind"] == "PrometheusRule"]
     assert len(rules) == 1
     alerts = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
-    assert rules[0]["spec"]["groups"] == alerts["groups"], "regenerate: python deploy/k8s/extras/generate.py"
+    assert rules[0]["spec"]["groups"] == alerts["groups"], "regenerate: make schemas"
     monitors = {d["metadata"]["name"]: d for d in extras if d["kind"] == "ServiceMonitor"}
     assert set(monitors) == set(SERVICES)
     for name, mon in monitors.items():

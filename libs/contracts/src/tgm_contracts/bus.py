@@ -231,7 +231,7 @@ def _password(user: str, passwords: Mapping[str, str] | None) -> str:
 
 
 HEADER = """\
-# GENERATED from libs/contracts/src/tgm_contracts/bus.py by `make schemas` (deploy/k8s/nats/generate.py);
+# GENERATED from libs/contracts/src/tgm_contracts/bus.py by `make schemas` (deploy/generate.py);
 # do not edit: change the declaration and regenerate (tests/deploy checks this file is current).
 #
 # TG-Matrix NATS accounts, users and permissions (ARCHITECTURE.md §3, §10; docs/SECURITY.md). One account
