@@ -28,6 +28,14 @@ def post(url: str) -> int:
         return exc.code
 
 
+def get(url: str) -> tuple[int, str]:
+    try:
+        with _direct.open(url, timeout=2) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
 def pid_alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -153,6 +161,15 @@ def test_cli_up_prints_the_essentials_and_stops_cleanly_on_sigterm(tmp_path: Pat
         # stdout is a pipe here: the banner names the key's file, never the key (2966ec1)
         assert admin_key not in text and str(data / "admin.key") in text
         assert f"{data / 'logs'}/" in text
+        # Each child's health and metrics URLs (issue 17), and each answers: the gateway's own port, the
+        # services' health ports.
+        rows = [line.split() for line in text.splitlines() if line.startswith("    ") and "/healthz" in line]
+        assert [r[0] for r in rows] == ["gateway", "tg-session-0", "campaign-0", "campaign-1"], text
+        assert rows[0][1] == f"http://127.0.0.1:{port}/healthz"
+        for name, health, metrics in rows:
+            assert get(health)[0] == 200
+            code, body = get(metrics)
+            assert code == 200 and f'replica="{"gateway-0" if name == "gateway" else name}"' in body
         pids = child_pids(data)
         assert len(pids) == 4 and all(pid_alive(p) for p in pids)
         proc.send_signal(signal.SIGTERM)

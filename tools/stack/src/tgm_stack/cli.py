@@ -176,9 +176,22 @@ def _print_banner(stack: Stack) -> None:
         f"  NATS       {redact_url(stack.nats_url or '')}" + ("" if stack.nats else "  (external)"),
         f"  database   {redact_url(stack.mongodb_uri or '')}" + ("" if stack.mongo else "  (external)"),
         f"  logs       {stack.logs_dir}/",
+        *_endpoint_lines(stack),
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _endpoint_lines(stack: Stack) -> list[str]:
+    """Each child's health and metrics URLs (the gateway's on its own port, a service's on the
+    TGM_HEALTH_PORT the stack gave it), so an operator or a Prometheus finds them."""
+    children = sorted(stack.children.values(), key=lambda c: not c.is_gateway)  # gateway, then start order
+    if not children:
+        return []
+    width = max(len(c.name) for c in children)
+    lines = ["  health and metrics (/readyz beside each /healthz):"]
+    lines += [f"    {c.name:<{width}}  {c.health_url}  {c.metrics_url}" for c in children]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

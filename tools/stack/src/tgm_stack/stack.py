@@ -96,6 +96,22 @@ class Child:
     def is_gateway(self) -> bool:
         return self.service == GATEWAY
 
+    @property
+    def base_url(self) -> str:
+        """Where the child's HTTP side listens: a service's health port (TGM_HEALTH_PORT), the
+        gateway's own address."""
+        return self.ready_url.removesuffix("/readyz")
+
+    @property
+    def health_url(self) -> str:
+        """`/healthz`: 200 while the process lives (`/readyz` beside it: NATS and the database reachable)."""
+        return f"{self.base_url}/healthz"
+
+    @property
+    def metrics_url(self) -> str:
+        """`/metrics`: the child's Prometheus metrics (deploy/METRICS.md)."""
+        return f"{self.base_url}/metrics"
+
 
 # Probes go straight to our own loopback ports, never through an HTTP proxy from the environment.
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -110,7 +126,9 @@ def _http_ok(url: str, timeout: float = 1.0) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """The URL without a password, fit for a console or a log."""
+    """The URL without a password, fit for a console or a log (each of a cluster's comma-separated URLs)."""
+    if "," in url:
+        return ",".join(redact_url(u.strip()) for u in url.split(","))
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
@@ -323,9 +341,13 @@ class Stack:
         except FileNotFoundError:
             return {}
         except ValueError:
-            raise StackError(f"{self.nats_passwords_file} is not JSON; delete it to get new passwords") from None
+            raise StackError(
+                f"{self.nats_passwords_file} is not JSON; delete it to get new passwords"
+            ) from None
         if not isinstance(data, dict) or not all(isinstance(v, str) and v.isalnum() for v in data.values()):
-            raise StackError(f"{self.nats_passwords_file} is not a map of user to password (letters and digits)")
+            raise StackError(
+                f"{self.nats_passwords_file} is not a map of user to password (letters and digits)"
+            )
         return data
 
     def _ensure_nats_passwords(self) -> None:

@@ -1,7 +1,8 @@
 """A stand-in for a service or the gateway, run by the stack's tests as `python -m stack_fake_child`.
 
 It reads the environment the stack gives a real child and behaves like one where the stack can
-tell: it serves `/readyz` (200 only while NATS and the database accept connections), the gateway
+tell: it serves `/readyz` (200 only while NATS and the database accept connections), `/healthz` and a
+one-line `/metrics` (naming its replica), the gateway
 role writes `admin.key` on first start, SIGTERM exits 0. For the tests it also records each start
 and its environment under `<TGM_DATA_DIR>/fake/`, can spawn a grandchild, and exits with any
 status on `POST /exit?code=N` (status 0 from the gateway is what `graceful-shutdown` does).
@@ -77,6 +78,15 @@ def main() -> None:
             if self.path == "/readyz":
                 ok = reachable(env["NATS_URL"]) and reachable(env["MONGODB_URI"])
                 self.reply(200 if ok else 503, {"ready": ok})
+            elif self.path == "/healthz":
+                self.reply(200, {"alive": True, "replica": replica})
+            elif self.path == "/metrics":
+                data = f'fake_child_up{{replica="{replica}"}} 1\n'.encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/plain; version=0.0.4")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
             else:
                 self.reply(404, {"error": "not found"})
 
