@@ -80,8 +80,10 @@ def test_start_wires_every_child_and_stop_leaves_nothing(make_stack, tmp_path: P
     assert stat.S_IMODE(stack.nats_passwords_file.stat().st_mode) == 0o600
     assert stat.S_IMODE((data / "nats" / "nats-server.conf").stat().st_mode) == 0o600
     assert stack.nats is not None and stack.nats_url == stack.nats.url
-    assert env["NATS_URL"] == stack.nats_url_for("campaign") == stack.nats.url.replace(
-        "nats://", f"nats://campaign:{passwords['campaign']}@"
+    assert (
+        env["NATS_URL"]
+        == stack.nats_url_for("campaign")
+        == stack.nats.url.replace("nats://", f"nats://campaign:{passwords['campaign']}@")
     )
     assert recorded_env(stack, "gateway-0")["NATS_URL"] == stack.nats_url_for("gateway")
     assert env["MONGODB_URI"] == stack.mongodb_uri and "directConnection=true" in (stack.mongodb_uri or "")
