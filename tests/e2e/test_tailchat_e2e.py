@@ -52,6 +52,26 @@ def tailchat_stack(start_stack: Any) -> Iterator[Stack]:
     yield start_stack(services=SERVICES)
 
 
+def price_rule(gw: GatewayClient, name: str, scope: str) -> dict[str, Any]:
+    """The rule both halves test: "price" in a message to the bot (`scope`, a channel's source id)
+    answers by template, with `KEYBOARD` as the reply's inline keyboard, at once."""
+    keywords = gw.ok("add-keyword-set", {"name": "pricing", "keywords": ["price"]})
+    template = gw.ok("add-template", {"name": "price reply", "content": "Hello! Our {keyword} list:"})
+    reply = {"type": "reply_template", "templateId": template["template"]["id"], "markup": KEYBOARD}
+    return gw.ok(
+        "save-trigger-rule",
+        {
+            "name": name,
+            "sourceType": "specific",
+            "sourceGroupIds": [scope],
+            "keywordSetIds": [keywords["id"]],
+            "actions": [reply],
+            "delayMin": 0,
+            "delayMax": 0,
+        },
+    )
+
+
 def bot_messages(people: httpx.Client, bot: str, converse: str | None = None) -> list[dict[str, Any]]:
     params = {"author": bot, **({"converseId": converse} if converse else {})}
     found: list[dict[str, Any]] = people.get("/messages", params=params).json()
@@ -103,22 +123,7 @@ def test_tailchat_bot_commands_rule_reply_button_report_and_no_secret(
         assert again["notModified"] and again["commands"] is None and again["etag"] == every["etag"]
 
         # 2. a keyword rule scoped to the bot answers a DM with an inline keyboard
-        keywords = gw.ok("add-keyword-set", {"name": "pricing", "keywords": ["price"]})
-        template = gw.ok("add-template", {"name": "price reply", "content": "Hello! Our {keyword} list:"})
-        rule = gw.ok(
-            "save-trigger-rule",
-            {
-                "name": "price on tailchat",
-                "sourceType": "specific",
-                "sourceGroupIds": [f"tailchat:{app}"],
-                "keywordSetIds": [keywords["id"]],
-                "actions": [
-                    {"type": "reply_template", "templateId": template["template"]["id"], "markup": KEYBOARD}
-                ],
-                "delayMin": 0,
-                "delayMax": 0,
-            },
-        )
+        rule = price_rule(gw, "price on tailchat", f"tailchat:{app}")
         dm = people.post("/dm", json={"userId": alice, "content": "what is the price?"}).json()
         assert [d["status"] for d in dm["callbacks"]] == [200]
         converse = dm["message"]["converseId"]
@@ -212,22 +217,7 @@ def test_the_same_rule_answers_a_telegram_bot_account_user(start_stack: Any, emu
         wait_until(
             lambda: [b for b in gw.ok("get-telegram-bots", {})["items"] if b["heldBy"]], 30, "the bot online"
         )
-        keywords = gw.ok("add-keyword-set", {"name": "pricing", "keywords": ["price"]})
-        template = gw.ok("add-template", {"name": "price reply", "content": "Hello! Our {keyword} list:"})
-        gw.ok(
-            "save-trigger-rule",
-            {
-                "name": "price on the telegram bot",
-                "sourceType": "specific",
-                "sourceGroupIds": [f"telegram:{bot_id}"],
-                "keywordSetIds": [keywords["id"]],
-                "actions": [
-                    {"type": "reply_template", "templateId": template["template"]["id"], "markup": KEYBOARD}
-                ],
-                "delayMin": 0,
-                "delayMax": 0,
-            },
-        )
+        price_rule(gw, "price on the telegram bot", f"telegram:{bot_id}")
         emulator.do(lambda: emulator.world.post(una, bot, "what is the price?"))
 
         def answered() -> Any:
