@@ -61,9 +61,11 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 Latency budget (bench/automation/decision.py; the embedded database serves one operation at a
 time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message with no hit makes
 no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
-matched one makes 10 sequential operations before its reply job is queued (claim; lead ‖ rule
-state (two reads at once); day, user, firing; then the queue's own: template, aliases, blocked,
-insert) and 6 after it (template use, counters, firing done, match counts, group, claim done).
+matched one makes 11 operations before its reply job is queued, in 8 round trips one after
+another: claim ‖ lead ‖ rule state (the claim sent with the decision's reads, `_rules`); day; user;
+the firing's insert, not waited for on the claim's first run (`_reserve`: the actions start at once,
+`_act` waits for it before it writes the firing), so beside it the queue's own: template, aliases,
+blocked, insert. 6 after it (template use, counters, firing done, match counts, group, claim done).
    Events made more than once on a redelivery carry the same event id, so JetStream's duplicate
    window drops the copy.
 
@@ -107,7 +109,7 @@ from ..messaging.templates import MAX_MESSAGE
 from . import engine
 from .ai_control import AiControl
 from .channel import ChannelReplies, Inbound, bot_message, scope_group, scope_id, telegram_message
-from .firing_store import firing_key, message_key
+from .firing_store import Claim, firing_key, message_key
 from .group_service import GroupService
 from .keyword_service import KeywordSetService
 from .matcher import Hit
@@ -228,13 +230,12 @@ class AutomationService:
             return
         if self._claim_here(mkey, evt.event_id) != evt.event_id:
             return  # another listener's copy reached this point first in this replica
-        claim = await self.stores.firings.claim(evt.chat_id, evt.message_id, evt.event_id, now)
-        if claim in ("taken", "done"):
-            return
-        first = claim == "mine"
-        # The decision first, then the counters and KeywordMatched: the database serves one
-        # operation at a time, so their writes would queue in front of the reply's.
-        await self._rules(group, telegram_message(evt), hits, now, first)
+        claim = self.stores.firings.claim(evt.chat_id, evt.message_id, evt.event_id, now)
+        # The decision first (the claim sent with its reads), then the counters and
+        # KeywordMatched: the database serves one operation at a time, so their writes would
+        # queue in front of the reply's.
+        if not await self._rules(group, telegram_message(evt), hits, now, claim):
+            return  # another listener's copy has it, or this event's run already finished
         await self._count(group, evt, hits, now, mkey)
         await self.stores.firings.finish(evt.chat_id, evt.message_id)
 
@@ -262,11 +263,9 @@ class AutomationService:
         if await self.channel.opted_out_now(msg, now):
             return
         assert isinstance(msg.chat_id, str) and isinstance(msg.message_id, str)
-        claim = await self.stores.firings.claim(msg.chat_id, msg.message_id, evt.event_id, now)
-        if claim in ("taken", "done"):
-            return
-        await self._rules(scope_group(scope, set_ids), msg, hits, now, claim == "mine")
-        await self.stores.firings.finish(msg.chat_id, msg.message_id)
+        claim = self.stores.firings.claim(msg.chat_id, msg.message_id, evt.event_id, now)
+        if await self._rules(scope_group(scope, set_ids), msg, hits, now, claim):
+            await self.stores.firings.finish(msg.chat_id, msg.message_id)
 
     def _claim_here(self, key: str, event_id: str) -> str:
         """The event that claims a message in this replica: the first to ask (kept for the newest
@@ -347,29 +346,54 @@ class AutomationService:
         return facts, lead.id if lead else None
 
     async def _rules(
-        self, group: Mapping[str, Any], msg: Inbound, hits: Sequence[Hit], now: datetime, first: bool
-    ) -> None:
-        """Decide and act (`first`: the claim's first run, so no firing of this message exists yet:
-        only the claim's owner opens firings, so there is nothing to resume and none is looked up)."""
+        self,
+        group: Mapping[str, Any],
+        msg: Inbound,
+        hits: Sequence[Hit],
+        now: datetime,
+        claim: Awaitable[Claim],
+    ) -> bool:
+        """Claim the message, decide and act; False when the claim is not this event's to run
+        (`taken` by another listener's copy, or `done`).
+
+        The claim (`FiringStore.claim`, awaited here) goes to the database together with the
+        decision's reads (the sender's lead, the rules' day counts and cooldowns): they are reads,
+        harmless when the claim turns out to be another copy's, and one round trip instead of two.
+        Its first run (`mine`): no firing of this message exists yet (only the claim's owner opens
+        firings), so none is looked up. A later run (`again`, a redelivery) reads the firings first
+        and then the facts and states again, for the rules it resumes too."""
         hit_sets = {h.set_id for h in hits}
         rules = [r for r in await self.triggers.active_rules() if hit_sets & set(r.spec.keyword_set_ids)]
         if msg.channel != "telegram":  # only rules naming the app as a source (`channel.scope_id`)
             rules = [r for r in rules if r.spec.source_type == "specific"]
+        settings = await self.triggers.settings()
+        days = {r.id: engine.local_day(now, settings) for r in rules}
+        if rules:
+            claimed, (facts, lead_id), states = await asyncio.gather(
+                claim, self._facts(group, msg, rules, now), self.stores.firings.states(days, msg.sender_id)
+            )
+        else:
+            claimed = await claim
+        if claimed in ("taken", "done"):
+            return False
+        first = claimed == "mine"
         existing = {} if first else await self.stores.firings.of_message(msg.chat_id, msg.message_id)
         # a rule that already fired on this message (a redelivery) is resumed even if since deactivated
         known = {r.id for r in rules}
+        resumed = False
         for rule_id, doc in existing.items():
             if rule_id not in known and doc.get("state") in ("pending", "fired", "done"):
                 stored = await self.stores.rules.get(rule_id)
                 if stored is not None:
                     rules.append(engine.rule_of(stored))
+                    resumed = True
         if not rules:
-            return
-        settings = await self.triggers.settings()
-        days = {r.id: engine.local_day(now, settings) for r in rules}
-        (facts, lead_id), states = await asyncio.gather(
-            self._facts(group, msg, rules, now), self.stores.firings.states(days, msg.sender_id)
-        )
+            return True
+        if resumed:
+            days = {r.id: engine.local_day(now, settings) for r in rules}
+            (facts, lead_id), states = await asyncio.gather(
+                self._facts(group, msg, rules, now), self.stores.firings.states(days, msg.sender_id)
+            )
         gate = engine.Exclusivity()
         for rule in engine.ordered(rules):
             key = firing_key(rule.id, msg.chat_id, msg.message_id)
@@ -397,11 +421,13 @@ class AutomationService:
                     rule, facts, group, msg, "condition_failed", ev.reason, key, keyword=ev.keyword
                 )
                 continue
-            fired = await self._reserve(rule, ev, facts, group, msg, key, now, prior, fresh=first)
-            if fired is None:
+            reserved = await self._reserve(rule, ev, facts, group, msg, key, now, prior, fresh=first)
+            if reserved is None:
                 continue
             gate.fired(ev)
-            await self._act(fired, rule, ev, facts, group, msg, lead_id)
+            fired, opened = reserved
+            await self._act(fired, rule, ev, facts, group, msg, lead_id, opened)
+        return True
 
     async def _reserve(
         self,
@@ -415,11 +441,19 @@ class AutomationService:
         prior: Mapping[str, Any] | None,
         *,
         fresh: bool,
-    ) -> dict[str, Any] | None:
-        """Hold the day's count, then the user's cooldown, then write the firing: `fired` (returned)
-        or `blocked` (None, reported). `fresh`: the claim's first run, so no reservation of this
-        firing can exist yet (the day's look-up for its key is skipped). Three writes; a crash
-        between them leaves reservations keyed by this firing, which the redelivery holds again."""
+    ) -> tuple[dict[str, Any], asyncio.Future[Any] | None] | None:
+        """Hold the day's count, then the user's cooldown, then write the firing: `fired` (returned,
+        with the write of the firing when it is still under way) or `blocked` (None, reported).
+        `fresh`: the claim's first run, so no reservation of this firing can exist yet (the day's
+        look-up for its key is skipped). Three writes; a crash between them leaves reservations
+        keyed by this firing, which the redelivery holds again.
+
+        On the claim's first run the firing's insert is not waited for: it is returned under way
+        and the actions start at once (`_act` waits for it before it writes the firing). Nothing
+        else can hold this firing then (only the claim's owner opens firings, and this is its first
+        run), and the actions are idempotent by the firing key (the reply job's key), so a crash
+        with the job queued and the firing not written is resumed by the redelivery (the
+        reservations are its own, the job answers `duplicate`), as a crash after the write is."""
         firings = self.stores.firings
         assert facts.user_id is not None  # the engine's `sender` check
         day = (prior or {}).get("day") or ev.day
@@ -467,6 +501,9 @@ class AutomationService:
             await self._fired_event(rule, facts, group, msg, outcome, reason, key, keyword=ev.keyword)
             return None
         moved = {"state": "fired", "fired_at": now, "not_before": now + timedelta(seconds=doc["delay"])}
+        if fresh and prior is None:
+            opened = asyncio.ensure_future(firings.open_new({**doc, **moved}))
+            return {**doc, **moved}, opened
         if prior is not None:  # an earlier version's pending firing
             fired = await firings.move(key, ["pending"], moved, base=prior)
         else:
@@ -476,7 +513,7 @@ class AutomationService:
             fired = await firings.get(key)
             if fired is None or fired.get("state") != "fired":
                 return None
-        return fired  # counted by `_act` when done (a resumed firing is counted too)
+        return fired, None  # counted by `_act` when done (a resumed firing is counted too)
 
     # --- acting ------------------------------------------------------------------------------------
 
@@ -489,10 +526,21 @@ class AutomationService:
         group: Mapping[str, Any],
         msg: Inbound,
         sender_lead: str | None = None,
+        opened: asyncio.Future[Any] | None = None,
     ) -> None:
         """Run the fired rule's actions not done yet; `sender_lead` the sender's lead id as the
-        decision read it (the firing's own lead id first)."""
+        decision read it (the firing's own lead id first); `opened` the firing's insert when still
+        under way (`_reserve`): waited for before the firing is written or counted."""
         key = firing["_id"]
+        if opened is not None:  # its failure is raised by `written`; never an unretrieved one
+            opened.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+        async def written() -> None:
+            nonlocal opened
+            if opened is not None:
+                pending, opened = opened, None
+                await pending
+
         done = set(firing.get("done_actions") or [])
         lead_id: str | None = firing.get("lead_id") or sender_lead
         job_ids: list[str] = list(firing.get("job_ids") or [])
@@ -581,12 +629,14 @@ class AutomationService:
                     final.update(fields)
                     final_index[0] = index
                     continue
+                await written()
                 await self.stores.firings.action_done(key, index, fields, error)
 
         last = next((i for i, _ in reversed(order) if i not in done), None)
         final: dict[str, Any] = {}
         final_index: list[int | None] = [None]
         await run()
+        await written()
         success = not errors
         # Counted before the firing is finished: a crash between the two resumes the firing (its
         # last action runs again, idempotent like every action) and the count, once per key, holds.
