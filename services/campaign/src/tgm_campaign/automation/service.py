@@ -61,7 +61,7 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 Latency budget (bench/automation/decision.py; the embedded database serves one operation at a
 time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message with no hit makes
 no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
-matched one makes 11 operations before its reply job is queued, in 8 round trips one after
+matched one makes 11 operations before its reply job is queued, in 7 round trips one after
 another: claim ‖ lead ‖ rule state (the claim sent with the decision's reads, `_rules`); day; user;
 the firing's insert, not waited for on the claim's first run (`_reserve`: the actions start at once,
 `_act` waits for it before it writes the firing), so beside it the queue's own: template, aliases,
