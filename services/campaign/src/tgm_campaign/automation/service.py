@@ -61,11 +61,9 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 Latency budget (bench/automation/decision.py; the embedded database serves one operation at a
 time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message with no hit makes
 no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
-matched one makes 11 operations before its reply job is queued, in 7 round trips one after
+matched one makes 11 operations before its reply job is queued, in 8 round trips one after
 another: claim ‖ lead ‖ rule state (the claim sent with the decision's reads, `_rules`); day; user;
-the firing's insert, not waited for on the claim's first run (`_reserve`: the actions start at once,
-`_act` waits for it before it writes the firing), so beside it the queue's own: template, aliases,
-blocked, insert. 6 after it (template use, counters, firing done, match counts, group, claim done).
+the firing's insert; then the queue's own: template, aliases, blocked, insert. 6 after it (template use, counters, firing done, match counts, group, claim done).
    Events made more than once on a redelivery carry the same event id, so JetStream's duplicate
    window drops the copy.
 
@@ -425,8 +423,7 @@ class AutomationService:
             if reserved is None:
                 continue
             gate.fired(ev)
-            fired, opened = reserved
-            await self._act(fired, rule, ev, facts, group, msg, lead_id, opened)
+            await self._act(reserved, rule, ev, facts, group, msg, lead_id)
         return True
 
     async def _reserve(
@@ -441,19 +438,16 @@ class AutomationService:
         prior: Mapping[str, Any] | None,
         *,
         fresh: bool,
-    ) -> tuple[dict[str, Any], asyncio.Future[Any] | None] | None:
-        """Hold the day's count, then the user's cooldown, then write the firing: `fired` (returned,
-        with the write of the firing when it is still under way) or `blocked` (None, reported).
+    ) -> dict[str, Any] | None:
+        """Hold the day's count, then the user's cooldown, then write the firing: `fired` (returned)
+        or `blocked` (None, reported).
         `fresh`: the claim's first run, so no reservation of this firing can exist yet (the day's
         look-up for its key is skipped). Three writes; a crash between them leaves reservations
         keyed by this firing, which the redelivery holds again.
 
-        On the claim's first run the firing's insert is not waited for: it is returned under way
-        and the actions start at once (`_act` waits for it before it writes the firing). Nothing
-        else can hold this firing then (only the claim's owner opens firings, and this is its first
-        run), and the actions are idempotent by the firing key (the reply job's key), so a crash
-        with the job queued and the firing not written is resumed by the redelivery (the
-        reservations are its own, the job answers `duplicate`), as a crash after the write is."""
+        The firing's insert is waited for before the actions start. (Running it beside the first
+        action would save a round trip, but it needs a task the service does not own: see the
+        shape rule `test_no_hand_rolled_background_task_or_emit_copy`.)"""
         firings = self.stores.firings
         assert facts.user_id is not None  # the engine's `sender` check
         day = (prior or {}).get("day") or ev.day
@@ -501,9 +495,6 @@ class AutomationService:
             await self._fired_event(rule, facts, group, msg, outcome, reason, key, keyword=ev.keyword)
             return None
         moved = {"state": "fired", "fired_at": now, "not_before": now + timedelta(seconds=doc["delay"])}
-        if fresh and prior is None:
-            opened = asyncio.ensure_future(firings.open_new({**doc, **moved}))
-            return {**doc, **moved}, opened
         if prior is not None:  # an earlier version's pending firing
             fired = await firings.move(key, ["pending"], moved, base=prior)
         else:
@@ -513,7 +504,7 @@ class AutomationService:
             fired = await firings.get(key)
             if fired is None or fired.get("state") != "fired":
                 return None
-        return fired, None  # counted by `_act` when done (a resumed firing is counted too)
+        return fired  # counted by `_act` when done (a resumed firing is counted too)
 
     # --- acting ------------------------------------------------------------------------------------
 
@@ -526,20 +517,10 @@ class AutomationService:
         group: Mapping[str, Any],
         msg: Inbound,
         sender_lead: str | None = None,
-        opened: asyncio.Future[Any] | None = None,
     ) -> None:
         """Run the fired rule's actions not done yet; `sender_lead` the sender's lead id as the
-        decision read it (the firing's own lead id first); `opened` the firing's insert when still
-        under way (`_reserve`): waited for before the firing is written or counted."""
+        decision read it (the firing's own lead id first)."""
         key = firing["_id"]
-        if opened is not None:  # its failure is raised by `written`; never an unretrieved one
-            opened.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-        async def written() -> None:
-            nonlocal opened
-            if opened is not None:
-                pending, opened = opened, None
-                await pending
 
         done = set(firing.get("done_actions") or [])
         lead_id: str | None = firing.get("lead_id") or sender_lead
@@ -629,14 +610,12 @@ class AutomationService:
                     final.update(fields)
                     final_index[0] = index
                     continue
-                await written()
                 await self.stores.firings.action_done(key, index, fields, error)
 
         last = next((i for i, _ in reversed(order) if i not in done), None)
         final: dict[str, Any] = {}
         final_index: list[int | None] = [None]
         await run()
-        await written()
         success = not errors
         # Counted before the firing is finished: a crash between the two resumes the firing (its
         # last action runs again, idempotent like every action) and the count, once per key, holds.

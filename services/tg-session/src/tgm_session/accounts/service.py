@@ -3,7 +3,6 @@ operations on one account (profile push and pull, status probe) run by its holde
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import re
 import time
@@ -42,6 +41,7 @@ from tgm_contracts.settings import TelegramSettings
 from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 from tgm_runtime.cursor import Keyset, decode
 from tgm_runtime.routes import answers
+from tgm_runtime.single_flight import SingleFlight
 
 from ..base_store import put_ops
 from ..credentials.service import CredentialPool
@@ -93,7 +93,7 @@ class Accounts:
     #: Which accounts are in which chat (`membership.py`): `pick` with `member_of_chat_id`.
     memberships: Memberships
     #: The pass over the lease bucket under way, which calls arriving meanwhile share (`holders`).
-    _holders_pass: asyncio.Future[dict[str, str]] | None = field(default=None, init=False, repr=False)
+    _holders_pass: SingleFlight = field(default_factory=SingleFlight, init=False, repr=False)
 
     # --- lookups -----------------------------------------------------------------------------------
 
@@ -114,21 +114,11 @@ class Accounts:
     async def holders(self) -> dict[str, str]:
         """Every held account and its holder, from one pass over the lease bucket; calls that arrive
         while a pass is under way share it (its answer is as new as theirs would be)."""
-        running = self._holders_pass
-        if running is None:
-            running = self._holders_pass = asyncio.ensure_future(self._read_holders())
-            running.add_done_callback(self._holders_done)
-        return await asyncio.shield(running)
+        return await self._holders_pass.run("holders", self._read_holders)
 
     async def _read_holders(self) -> dict[str, str]:
         snap = await self.leases.snapshot("acct")
         return {k[5:]: v for k, v in snap.items()}
-
-    def _holders_done(self, done: asyncio.Future[dict[str, str]]) -> None:
-        if self._holders_pass is done:
-            self._holders_pass = None
-        if not done.cancelled():
-            done.exception()  # read by every caller; this keeps an unawaited failure quiet
 
     async def view(self, doc: Doc) -> AccountView:
         holder = await self.leases.holder(f"acct.{doc['_id']}")
