@@ -131,23 +131,38 @@ class KvLeaseStore:
         return entry.value.decode() if entry.value else None
 
     async def snapshot(self, prefix: str = "") -> dict[str, str]:
-        """Every live key (optionally under `prefix.`) and its holder, in one pass over the bucket."""
+        """Every live key (optionally under `prefix.`) and its holder, in one pass over the bucket.
+
+        The watcher's own "initial values done" marker (`None`) is not trusted: nats-py can put it
+        before the initial values (nats-io/nats.py#842: the setup compares the server's pending
+        count with what the client has read, not what is in flight; #995: a message's pending count
+        can touch zero and rise again under concurrent writes, which lease renewals are). A
+        premature marker made this an empty or partial snapshot, so pick-accounts found no holder
+        and picked nobody (seen once in CI: test_membership). Instead the consumer is asked how many
+        messages it has delivered plus how many it still has to deliver, and that many are read
+        (delete markers included: they are counted, and remove their key)."""
         # Stopping a watcher only unsubscribes: its ephemeral consumer lingers on the server until the
         # inactivity threshold (5 minutes by default), so at one snapshot per claim tick a replica would
         # pile up hundreds and hit JetStream's consumer limit. A short threshold lets it go right away.
         watcher = await self.kv.watch(
             f"{prefix}.>" if prefix else ">",
-            ignore_deletes=True,
             inactive_threshold=SNAPSHOT_CONSUMER_INACTIVE_SECONDS,
         )
         out: dict[str, str] = {}
         try:
-            while True:
+            # The only way to the consumer nats-py made for the watch (its `keys()` reads it too).
+            info = await asyncio.wait_for(watcher._sub.consumer_info(), self.timeout)
+            due = info.delivered.consumer_seq + info.num_pending
+            read = 0
+            while read < due:
                 entry = await watcher.updates(timeout=self.timeout)
-                if entry is None:
-                    break
-                if entry.value:
+                if entry is None:  # the marker, wherever it falls: not a count of anything
+                    continue
+                read += 1
+                if entry.value and entry.operation is None:
                     out[entry.key] = entry.value.decode()
+                else:  # deleted or purged since it was last written
+                    out.pop(entry.key, None)
         finally:
             await watcher.stop()
         return out
