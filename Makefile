@@ -47,9 +47,11 @@ up: install
 	$(VENV)/bin/tgm-stack up
 
 
+# Two workers (pytest-xdist), a test file at a time on each: most e2e time is spent waiting on pacing,
+# not on the CPU, so the second core runs another file meanwhile (40 min serial -> see the README).
 test: install
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-unit: install
 	$(PY) -m pytest -m "unit or component"

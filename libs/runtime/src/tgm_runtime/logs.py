@@ -93,3 +93,9 @@ def setup_logging(service: str, replica: str, level: str = "INFO") -> None:
     # Telethon logs request bodies at DEBUG; never let that through.
     logging.getLogger("telethon").setLevel(max(logging.INFO, root.level))
     logging.getLogger("pymongo").setLevel(logging.WARNING)
+    # uvicorn, when anything in the process ran it with its default log config, keeps its own
+    # handlers on its loggers and stops them propagating: its lines would then skip the JSON handler.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True

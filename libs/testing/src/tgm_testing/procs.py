@@ -49,13 +49,47 @@ _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
 
 
+#: Under pytest-xdist (`make test` runs two workers) each worker takes its ports from its own block
+#: below the kernel's ephemeral range (32768-60999 on Linux), so two workers never pick the same
+#: free port in the moment between one releasing it and its server binding it, and no outgoing
+#: connection's ephemeral port takes one either.
+WORKER_PORT_BASE, WORKER_PORT_BLOCK = 20000, 1500
+
+
+def _worker_block() -> range | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        return None
+    start = WORKER_PORT_BASE + int(worker[2:]) * WORKER_PORT_BLOCK
+    if start + WORKER_PORT_BLOCK > 32768:
+        return None
+    return range(start, start + WORKER_PORT_BLOCK)
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that nothing listens on right now.
 
     The port is released before it is returned, so another program could still take it; ports
     handed out by this process are remembered and never handed out twice, which matters when a
-    stack asks for several ports before starting anything on them.
+    stack asks for several ports before starting anything on them. Under pytest-xdist the port
+    comes from this worker's own block (`WORKER_PORT_BASE`).
     """
+    block = _worker_block()
+    if block is not None:
+        with _handed_out_lock:
+            for port in block:
+                if port not in _handed_out and _bindable(host, port):
+                    _handed_out.add(port)
+                    return port
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((host, 0))
