@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 from tgm_contracts import Service
-from tgm_contracts.rpc_session import QrControl, ScrapeControl
 from tgm_contracts.settings import TelegramSettings
 from tgm_contracts.streams import EXPORTS, MONITORED_CHATS
 from tgm_runtime.exports import Exports
@@ -42,8 +41,8 @@ from .fleet.outbox import Outbox
 from .fleet.outbox_store import OutboxRepo
 from .fleet.peers import KnownPeers
 from .fleet.pool import AccountPool
+from .fleet.relay import Relay
 from .fleet.send import Sender
-from .fleet.serving import serve_control
 from .fleet.update_state_store import UpdateStateStore
 from .fleet.watched import WatchedChats
 from .groups import handlers as groups_handlers
@@ -207,6 +206,15 @@ def build(
             on_connected=memberships.listed,
         )
         credentials = CredentialPool(repos, vault, telegram_connector, pool.refresh)
+        # QR logins and credential scrapes: runs held here under a lease, controlled from any replica.
+        relay = Relay(
+            leases=lease_store,
+            replica_id=replica_id,
+            serve_account=runtime.serve_account,
+            forward=runtime.request,
+            spawn=runtime.spawn,
+            heartbeat=s.heartbeat,
+        )
         accounts = Accounts(
             repos=repos,
             vault=vault,
@@ -238,14 +246,9 @@ def build(
             pool=pool,
             accounts=accounts,
             credentials=credentials,
-            leases=lease_store,
+            relay=relay,
             emit=runtime.emit,
             metrics=metrics,
-            settings=s,
-            replica_id=replica_id,
-            serve=serve_control(runtime.serve_account, QrControl, lambda sid, req: qr.control_here(sid, req)),
-            forward=runtime.request,
-            spawn=runtime.spawn,
             telegram_settings=telegram,
         )
         proxies = Proxies(
@@ -282,15 +285,9 @@ def build(
             pool=pool,
             accounts=accounts,
             credentials=credentials,
-            leases=lease_store,
+            relay=relay,
             emit=runtime.emit,
             settings=s,
-            replica_id=replica_id,
-            serve=serve_control(
-                runtime.serve_account, ScrapeControl, lambda sid, req: scrapes.control_here(sid, req)
-            ),
-            forward=runtime.request,
-            spawn=runtime.spawn,
         )
         calls.collect(pool, sender, accounts, groups, proxies, login)
 

@@ -26,12 +26,12 @@ from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts
-from ..capabilities import Emit, Forward, Spawn
+from ..capabilities import Emit
 from ..fleet.connections import open_proxy, seal_proxy
 from ..fleet.health import HOLDABLE
-from ..fleet.leases import Lease, LeaseStore
+from ..fleet.leases import Lease
 from ..fleet.pool import AccountPool
-from ..fleet.serving import Serve, end_subscription
+from ..fleet.relay import Relay
 from ..settings import SessionSettings
 from ..store import Doc, Repos
 from ..telegram.devsite import DevSiteClient, DevSiteError, code_from_message
@@ -42,10 +42,6 @@ log = logging.getLogger("tgm.session.scrape")
 
 FINAL = ("completed", "failed", "cancelled")
 SERVICE_USER_ID = 777000
-
-
-def scrape_key(scrape_id: str) -> str:
-    return f"scrape.{scrape_id}"
 
 
 class _Cancelled(Exception):
@@ -60,6 +56,10 @@ class ScrapeRun:
         self.task: asyncio.Task[Any] | None = None
         self.subscription: Any = None
 
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
 
 class Scrapes:
     def __init__(
@@ -70,13 +70,9 @@ class Scrapes:
         pool: AccountPool,
         accounts: Accounts,
         credentials: CredentialPool,
-        leases: LeaseStore,
+        relay: Relay,
         emit: Emit,
         settings: SessionSettings,
-        replica_id: str,
-        serve: Serve,
-        forward: Forward,
-        spawn: Spawn,
         site: Callable[[Any], DevSiteClient] | None = None,
     ) -> None:
         self.repos = repos
@@ -84,13 +80,10 @@ class Scrapes:
         self.pool = pool
         self.accounts = accounts
         self.credentials = credentials
-        self.leases = leases
         self.emit = emit
         self.settings = settings
-        self.replica_id = replica_id
-        self.serve = serve
-        self.forward = forward
-        self.spawn = spawn
+        # Held under the lease `scrape.<id>`; other replicas forward ScrapeControl, 60 s at most.
+        self.held = relay.held_runs("scrape", ScrapeControl, self.control_here, timeout=60.0)
         self.site = site or (lambda proxy: DevSiteClient(settings.devsite_url, proxy))
         self.runs: dict[str, ScrapeRun] = {}
 
@@ -152,12 +145,11 @@ class Scrapes:
             {"account_id": account["_id"], "state": {"$nin": list(FINAL)}}
         )
         for doc in running:
-            if await self.leases.holder(scrape_key(doc["_id"])) is not None:
+            if await self.held.holder(doc["_id"]) is not None:
                 raise Conflict(f"a credential scrape is already running for this account ({doc['_id']})")
             await self._interrupted(doc["_id"], "interrupted")
         sid = f"cs_{uuid.uuid4().hex[:16]}"
-        lease = await self.leases.claim(scrape_key(sid), self.replica_id)
-        assert lease is not None
+        lease = await self.held.claim_new(sid)
         now = utcnow()
         new: Doc = {
             "_id": sid,
@@ -176,7 +168,7 @@ class Scrapes:
             "max_accounts": req.max_accounts,
             "assign_to_account": req.assign_to_account,
             "log": [{"at": now, "level": "info", "message": "started"}],
-            "holder": self.replica_id,
+            "holder": self.held.replica_id,
             "started_at": now,
             "updated_at": now,
         }
@@ -185,8 +177,8 @@ class Scrapes:
         await self.repos.scrapes.insert(new)
         run = ScrapeRun(sid, lease)
         self.runs[sid] = run
-        run.subscription = await self.serve(sid)
-        run.task = self.spawn(self._run(run), f"scrape-{sid}")
+        run.subscription = await self.held.serve(sid)
+        run.task = self.held.spawn(self._run(run), sid)
         return self.view(new)
 
     async def _latest(
@@ -212,7 +204,7 @@ class Scrapes:
     async def _orphan_check(self, doc: Doc) -> Doc:
         if doc["state"] in FINAL or doc["_id"] in self.runs:
             return doc
-        if await self.leases.holder(scrape_key(doc["_id"])) is None:
+        if await self.held.holder(doc["_id"]) is None:
             return await self._interrupted(doc["_id"], "interrupted: start the scrape again")
         return doc
 
@@ -262,12 +254,11 @@ class Scrapes:
         if doc["state"] in FINAL:
             raise Conflict(f"the credential scrape is already {doc['state']}")
         if sid not in self.runs:
-            holder = await self.leases.holder(scrape_key(sid))
-            if holder is None:
+            if await self.held.holder(sid) is None:
                 doc = await self._orphan_check(doc)
                 raise Conflict(f"the credential scrape is {doc['state']}: {doc.get('error')}")
-            body = req.model_dump(mode="json", by_alias=True, exclude_none=True)
-            return await self.forward(ScrapeControl.subject(sid), body, CredentialScrapeView, 60.0)
+            forwarded: CredentialScrapeView = await self.held.forward(sid, req)
+            return forwarded
         return await self.control_here(sid, req)
 
     async def control_here(self, sid: str, req: ScrapeControlRequest) -> CredentialScrapeView:
@@ -303,27 +294,15 @@ class Scrapes:
 
     async def stop(self) -> None:
         for run in list(self.runs.values()):
-            if run.task is not None:
-                run.task.cancel()
+            run.cancel()
             with contextlib.suppress(Exception):
-                await self.leases.release(run.lease)
+                await self.held.release(run.lease)
 
     # --- the run -----------------------------------------------------------------------------------
 
-    async def _keepalive(self, run: ScrapeRun) -> None:
-        while True:
-            await asyncio.sleep(self.settings.heartbeat)
-            try:
-                await self.leases.renew(run.lease)
-            except Exception as exc:
-                log.warning("scrape %s lost its lease: %s", run.scrape_id, exc)
-                if run.task is not None:
-                    run.task.cancel()
-                return
-
     async def _run(self, run: ScrapeRun) -> None:
         sid = run.scrape_id
-        keepalive = self.spawn(self._keepalive(run), f"scrape-keepalive-{sid}")
+        keepalive = self.held.keep(sid, run.lease, run.cancel)  # lost: the run ends
         doc = await self.repos.scrapes.get(sid)
         assert doc is not None
         site = self.site(
@@ -409,11 +388,7 @@ class Scrapes:
             await site.logout()
             await site.close()
             self.runs.pop(sid, None)
-
-            async def give_up() -> None:
-                await self.leases.release(run.lease)
-
-            await end_subscription(self.spawn, run.subscription, give_up)
+            await self.held.end(run.subscription, run.lease)
 
     async def _account_proxy(self, doc: Doc) -> Any:
         account = await self.repos.accounts.get(doc["account_id"])

@@ -37,13 +37,11 @@ from tgm_runtime import Conflict, DomainError, Invalid, NotFound
 from tgm_runtime.routes import answers
 
 from ..accounts.service import ACCOUNT_SETTINGS, new_id
-from ..capabilities import Forward, Spawn
 from ..credentials.service import CredentialPool
 from ..fleet.connections import generate_device, seal_proxy
-from ..fleet.leases import Lease, LeaseStore
-from ..fleet.serving import Serve, end_subscription
+from ..fleet.leases import Lease
+from ..fleet.relay import HeldRuns, Relay
 from ..ports import AccountClient, LoginToken, TelegramFailure, TelegramUnreachable
-from ..settings import SessionSettings
 from ..store import Doc
 from . import qr_image
 from .service import AccountLogin, rejected
@@ -63,10 +61,6 @@ def _login_of(doc: Doc, session_id: str) -> dict[str, Any]:
     }
 
 
-def qr_key(session_id: str) -> str:
-    return f"qr.{session_id}"
-
-
 @dataclass
 class QrRun:
     session_id: str
@@ -82,14 +76,14 @@ class QrRun:
 @dataclass(kw_only=True, eq=False)
 class QrLogins(AccountLogin):
     credentials: CredentialPool
-    leases: LeaseStore
-    settings: SessionSettings
-    replica_id: str
-    serve: Serve
-    forward: Forward
-    spawn: Spawn
+    relay: Relay
     telegram_settings: Callable[[], Awaitable[TelegramSettings]]
     runs: dict[str, QrRun] = field(default_factory=dict, init=False)
+    held: HeldRuns = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Held under the lease `qr.<session id>`; other replicas forward QrControl, 30 s at most.
+        self.held = self.relay.held_runs("qr", QrControl, self.control_here, timeout=30.0)
 
     # --- views and events --------------------------------------------------------------------------
 
@@ -173,8 +167,7 @@ class QrLogins(AccountLogin):
             if account is not None and req.device is None
             else generate_device(sid, req.device.model_dump(by_alias=False) if req.device else None, settings)
         )
-        lease = await self.leases.claim(qr_key(sid), self.replica_id)
-        assert lease is not None  # a new id: nobody else can hold it
+        lease = await self.held.claim_new(sid)
         run = QrRun(
             sid,
             lease,
@@ -198,7 +191,7 @@ class QrLogins(AccountLogin):
             "proxy_view": proxy_view,
             "proxy_from_account": req.proxy is None and account is not None,
             "device": device,
-            "holder": self.replica_id,
+            "holder": self.held.replica_id,
             "created_at": now,
             "updated_at": now,
         }
@@ -209,7 +202,7 @@ class QrLogins(AccountLogin):
         except (TelegramFailure, TelegramUnreachable) as exc:
             if run.client is not None:
                 await run.client.disconnect()
-            await self.leases.release(lease)
+            await self.held.release(lease)
             if taken:
                 await self.credentials.give_back(cred_id)
             raise await self._error(exc) from None
@@ -284,8 +277,8 @@ class QrLogins(AccountLogin):
         run.client.on_login_token(scanned)
         self.runs[run.session_id] = run
         if run.subscription is None:
-            run.subscription = await self.serve(run.session_id)
-        run.task = self.spawn(self._watch(run), f"qr-{run.session_id}")
+            run.subscription = await self.held.serve(run.session_id)
+        run.task = self.held.spawn(self._watch(run), run.session_id)
 
     async def _watch(self, run: QrRun) -> None:
         """Wait for the scan or the token's expiry; keep the lease alive meanwhile."""
@@ -296,7 +289,7 @@ class QrLogins(AccountLogin):
                 if doc is None or doc["state"] not in OPEN:
                     return
                 if doc["state"] == "password_needed":
-                    await asyncio.sleep(self.settings.heartbeat)
+                    await asyncio.sleep(self.held.heartbeat)
                     await self._renew(run)
                     continue
                 left = (doc["expires_at"] - utcnow()).total_seconds()
@@ -305,7 +298,7 @@ class QrLogins(AccountLogin):
                     await self._stop(run)
                     return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(run.scanned.wait(), min(left, self.settings.heartbeat))
+                    await asyncio.wait_for(run.scanned.wait(), min(left, self.held.heartbeat))
                 await self._renew(run)
                 if run.scanned.is_set():
                     run.scanned.clear()
@@ -320,12 +313,9 @@ class QrLogins(AccountLogin):
             await self._stop(run)
 
     async def _renew(self, run: QrRun) -> None:
-        try:
-            await self.leases.renew(run.lease)
-        except Exception as exc:
-            log.warning("QR login %s lost its lease (%s); disconnecting", run.session_id, exc)
+        if not await self.held.renew(run.lease):  # lost: disconnect, and the watch ends
             await self._stop(run, release=False)
-            raise asyncio.CancelledError from None
+            raise asyncio.CancelledError
 
     async def _scanned(self, run: QrRun) -> None:
         assert run.client is not None
@@ -522,12 +512,7 @@ class QrLogins(AccountLogin):
             await run.client.disconnect()
             run.client = None
         sub, run.subscription = run.subscription, None
-
-        async def give_up() -> None:
-            if release:
-                await self.leases.release(run.lease)
-
-        await end_subscription(self.spawn, sub, give_up, now=now)
+        await self.held.end(sub, run.lease if release else None, now=now)
         if run.task is not None and run.task is not asyncio.current_task():
             run.task.cancel()
 
@@ -565,10 +550,10 @@ class QrLogins(AccountLogin):
         if doc is None:
             raise NotFound(f"no QR login {sid}")
         if sid not in self.runs:
-            holder = await self.leases.holder(qr_key(sid))
-            if holder is not None and holder != self.replica_id:
-                body = req.model_dump(mode="json", by_alias=True, exclude_none=True)
-                return await self.forward(QrControl.subject(sid), body, QrLoginView, 30.0)
+            holder = await self.held.holder(sid)
+            if holder is not None and holder != self.held.replica_id:
+                forwarded: QrLoginView = await self.held.forward(sid, req)
+                return forwarded
         return await self.control_here(sid, req)
 
     async def control_here(self, sid: str, req: QrControlRequest) -> QrLoginView:
@@ -608,7 +593,7 @@ class QrLogins(AccountLogin):
                     return self.view(await self.repos.qr_logins.get(sid) or doc)
                 doc = await self._update(sid, self._token_fields(result))
                 if run.task is None or run.task.done():
-                    run.task = self.spawn(self._watch(run), f"qr-{sid}")
+                    run.task = self.held.spawn(self._watch(run), sid)
                 return self.view(doc, image=(req.image_format, req.image_size))
             # submit_2fa
             if state != "password_needed":
@@ -635,21 +620,19 @@ class QrLogins(AccountLogin):
     async def _adopt(self, doc: Doc) -> QrRun:
         """Take over a QR login whose replica is gone (or this one, restarted): reconnect its key."""
         sid = doc["_id"]
-        lease = await self.leases.claim(qr_key(sid), self.replica_id) or await self.leases.adopt(
-            qr_key(sid), self.replica_id
-        )
+        lease = await self.held.take_over(sid)
         if lease is None:
             raise DomainError(ErrorCode.UNAVAILABLE, "another replica is taking this QR login over; retry")
         if not doc.get("session_enc"):
-            await self.leases.release(lease)
+            await self.held.release(lease)
             raise Conflict("this QR login has no connection left to continue; create a new one")
         run = QrRun(sid, lease)
         try:
             run.client = await self._connect(doc, self.vault.open(doc["session_enc"], sid))
         except (TelegramFailure, TelegramUnreachable) as exc:
-            await self.leases.release(lease)
+            await self.held.release(lease)
             raise await self._error(exc) from None
-        await self.repos.qr_logins.set(sid, {"holder": self.replica_id})
+        await self.repos.qr_logins.set(sid, {"holder": self.held.replica_id})
         assert run.client is not None
         run.scanned.clear()
 
@@ -658,7 +641,7 @@ class QrLogins(AccountLogin):
 
         run.client.on_login_token(scanned)
         self.runs[sid] = run
-        run.subscription = await self.serve(sid)
+        run.subscription = await self.held.serve(sid)
         return run
 
     async def resume(self) -> None:
@@ -667,7 +650,7 @@ class QrLogins(AccountLogin):
             sid = doc["_id"]
             if sid in self.runs:
                 continue
-            if await self.leases.holder(qr_key(sid)) is not None:
+            if await self.held.holder(sid) is not None:
                 continue
             # Even an expired token is worth one question: Telegram may have accepted the scan while
             # nobody listened, and otherwise answers with a fresh token.
@@ -680,8 +663,8 @@ class QrLogins(AccountLogin):
                 continue
             async with run.lock:
                 if doc["state"] == "password_needed":
-                    run.task = self.spawn(self._watch(run), f"qr-{sid}")
+                    run.task = self.held.spawn(self._watch(run), sid)
                     continue
                 await self._scanned(run)
                 if sid in self.runs:
-                    run.task = self.spawn(self._watch(run), f"qr-{sid}")
+                    run.task = self.held.spawn(self._watch(run), sid)

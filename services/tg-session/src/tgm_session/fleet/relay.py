@@ -1,0 +1,127 @@
+"""Runs held on one replica under a lease and controlled from any replica: a QR login, a scrape.
+
+The replica that starts a run claims the lease `<kind>.<run id>`, serves the run's control subject
+(`tgm.acct.<run id>.…`), spawns the run's task and renews the lease every heartbeat; at the end it
+stops serving and releases the lease. Another replica asked to control the run forwards the
+request to the lease's holder.
+
+`Relay` is what `bootstrap.py` builds once, of the lease store and the runtime; `HeldRuns` is one
+kind of run on it (its lease keys, control rpc, forward timeout and the handler run here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from tgm_contracts import AccountRpc
+
+from ..capabilities import Forward, Spawn
+from .leases import Lease, LeaseStore
+from .serving import ServeAccount, end_subscription, serve_control
+
+log = logging.getLogger("tgm.session.relay")
+
+#: What a run's holder does with a control request: `control(run id, request)`.
+Control = Callable[[str, Any], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Relay:
+    """The lease store, this replica and the runtime's serve / forward / spawn, for held runs."""
+
+    leases: LeaseStore
+    replica_id: str
+    serve_account: ServeAccount
+    forward: Forward
+    spawn: Spawn
+    #: Seconds between two renewals of a held run's lease.
+    heartbeat: float
+
+    def held_runs(self, kind: str, rpc: type[AccountRpc], control: Control, *, timeout: float) -> HeldRuns:
+        return HeldRuns(self, kind, rpc, control, timeout=timeout)
+
+
+class HeldRuns:
+    """One kind of run: leases `<kind>.<id>`, served and forwarded (within `timeout`) as `rpc`."""
+
+    def __init__(
+        self, relay: Relay, kind: str, rpc: type[AccountRpc], control: Control, *, timeout: float
+    ) -> None:
+        self.relay = relay
+        self.kind = kind
+        self.rpc = rpc
+        self.timeout = timeout
+        self._serve = serve_control(relay.serve_account, rpc, control)
+
+    @property
+    def replica_id(self) -> str:
+        return self.relay.replica_id
+
+    @property
+    def heartbeat(self) -> float:
+        return self.relay.heartbeat
+
+    def key(self, run_id: str) -> str:
+        return f"{self.kind}.{run_id}"
+
+    async def claim_new(self, run_id: str) -> Lease:
+        """The lease of a run just created here: a new id, so nobody else can hold it."""
+        lease = await self.relay.leases.claim(self.key(run_id), self.replica_id)
+        assert lease is not None
+        return lease
+
+    async def take_over(self, run_id: str) -> Lease | None:
+        """The lease of a run nobody holds, or that this replica id held before a restart."""
+        leases, key = self.relay.leases, self.key(run_id)
+        return await leases.claim(key, self.replica_id) or await leases.adopt(key, self.replica_id)
+
+    async def holder(self, run_id: str) -> str | None:
+        return await self.relay.leases.holder(self.key(run_id))
+
+    async def release(self, lease: Lease) -> None:
+        await self.relay.leases.release(lease)
+
+    async def serve(self, run_id: str) -> Any:
+        """Subscribe the run's control subject here; `end` lets it go."""
+        return await self._serve(run_id)
+
+    def spawn(self, work: Coroutine[Any, Any, Any], run_id: str) -> asyncio.Task[Any]:
+        """The run's task, `<kind>-<id>`."""
+        return self.relay.spawn(work, f"{self.kind}-{run_id}")
+
+    async def renew(self, lease: Lease) -> bool:
+        """Renew the run's lease; False (logged) if it expired or another replica has it now."""
+        try:
+            await self.relay.leases.renew(lease)
+        except Exception as exc:
+            log.warning("%s lost its lease: %s", lease.key, exc)
+            return False
+        return True
+
+    def keep(self, run_id: str, lease: Lease, lost: Callable[[], Any]) -> asyncio.Task[Any]:
+        """A task renewing the lease every heartbeat until cancelled; `lost()` if it is lost."""
+
+        async def keepalive() -> None:
+            while True:
+                await asyncio.sleep(self.heartbeat)
+                if not await self.renew(lease):
+                    lost()
+                    return
+
+        return self.relay.spawn(keepalive(), f"{self.kind}-keepalive-{run_id}")
+
+    async def forward(self, run_id: str, req: BaseModel) -> Any:
+        """Ask the replica holding the run: the rpc's response, within the kind's timeout."""
+        body = req.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return await self.relay.forward(self.rpc.subject(run_id), body, self.rpc.Response, self.timeout)
+
+    async def end(self, subscription: Any, lease: Lease | None, *, now: bool = False) -> None:
+        """Stop serving the run, then release its lease (None: lost already): after the grace or `now`."""
+        release = None if lease is None else functools.partial(self.release, lease)
+        await end_subscription(self.relay.spawn, subscription, release, now=now)
