@@ -42,6 +42,8 @@ log = logging.getLogger("tgm.session.scrape")
 
 FINAL = ("completed", "failed", "cancelled")
 SERVICE_USER_ID = 777000
+#: What `credential-scrape-updated` tells of a scrape: its view's fields.
+_UPDATED_FIELDS = set(CredentialScrapeUpdated.model_fields) & set(CredentialScrapeView.model_fields)
 
 
 class _Cancelled(Exception):
@@ -115,18 +117,7 @@ class Scrapes:
         )
         assert doc is not None
         if "state" in fields:
-            await self.emit(
-                CredentialScrapeUpdated(
-                    scrape_id=sid,
-                    account_id=doc["account_id"],
-                    phone=doc["phone"],
-                    state=doc["state"],
-                    code_source=doc.get("code_source", "auto"),
-                    api_id=doc.get("api_id"),
-                    credential_id=doc.get("credential_id"),
-                    error=doc.get("error"),
-                )
-            )
+            await self.emit(CredentialScrapeUpdated(**self.view(doc).model_dump(include=_UPDATED_FIELDS)))
         return doc
 
     # --- commands ----------------------------------------------------------------------------------

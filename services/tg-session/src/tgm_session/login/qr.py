@@ -49,6 +49,8 @@ from .service import AccountLogin, rejected
 log = logging.getLogger("tgm.session.qr")
 
 OPEN = ("pending", "scanned", "password_needed")
+#: What `qr-login-updated` tells of a QR login: its view's fields (the state as the view sees it).
+_UPDATED_FIELDS = set(QrLoginUpdated.model_fields) & set(QrLoginView.model_fields)
 
 
 def _login_of(doc: Doc, session_id: str) -> dict[str, Any]:
@@ -120,18 +122,7 @@ class QrLogins(AccountLogin):
         if doc is None:
             raise NotFound(f"no QR login {sid}")
         if event:
-            view = self.view(doc)
-            await self.emit(
-                QrLoginUpdated(
-                    session_id=sid,
-                    state=view.state,
-                    qr_url=view.qr_url,
-                    expires_at=view.expires_at,
-                    account_id=doc.get("account_id"),
-                    phone=doc.get("phone"),
-                    error=doc.get("error"),
-                )
-            )
+            await self.emit(QrLoginUpdated(**self.view(doc).model_dump(include=_UPDATED_FIELDS)))
         return doc
 
     # --- create ------------------------------------------------------------------------------------
