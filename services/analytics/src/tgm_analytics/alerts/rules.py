@@ -112,6 +112,32 @@ def evaluate(event: Event, settings: RuleSettings) -> list[Action]:
     return []
 
 
+def _signal(
+    e: Event,
+    who: str | None,
+    level: str,
+    code: str,
+    title: str,
+    message: str,
+    account_id: str | None = None,
+    subject: str | None = None,
+) -> Signal:
+    """The signal event `e` raises: at its time, from the service that published it, folded under
+    `code` and `who` (the account or thing the alert is about)."""
+    return Signal(
+        level=level,
+        code=code,
+        title=title,
+        message=message,
+        fold_key=fold_key(code, e.OWNER, who),
+        event_id=e.event_id,
+        at=e.occurred_at,
+        service=e.OWNER,
+        account_id=account_id,
+        subject=subject,
+    )
+
+
 def _account_status(e: AccountStatusChanged) -> list[Action]:
     state = e.state.value if hasattr(e.state, "value") else str(e.state)
     previous = e.previous_state.value if e.previous_state is not None else None
@@ -129,77 +155,44 @@ def _account_status(e: AccountStatusChanged) -> list[Action]:
         text += f": {e.reason}"
     if state == "peer_flood" and e.cooldown_until:
         text += f"; cool-down until {e.cooldown_until.isoformat()}"
-    return [
-        Raise(
-            Signal(
-                level=level,
-                code=code,
-                title=title,
-                message=text,
-                fold_key=fold_key(code, Service.TG_SESSION, e.account_id),
-                event_id=e.event_id,
-                at=e.occurred_at,
-                service=Service.TG_SESSION,
-                account_id=e.account_id,
-            )
-        )
-    ]
+    return [Raise(_signal(e, e.account_id, level, code, title, text, e.account_id))]
 
 
 def _flood_wait(e: FloodWaitRecorded, per_hour: int) -> Burst:
-    code = "flood_wait.rate"
     where = e.method or e.category
-    return Burst(
-        key=f"flood|{e.account_id}",
-        window=FLOOD_WINDOW,
-        # "above N per hour": the alert starts with the (N+1)th wait inside an hour.
-        threshold=per_hour + 1,
-        signal=Signal(
-            level="warning",
-            code=code,
-            title="Too many flood waits",
-            message=(
-                f"Account {e.account_id} got more than {per_hour} flood waits within an hour "
-                f"(latest: {e.seconds} s on {where})"
-            ),
-            fold_key=fold_key(code, Service.TG_SESSION, e.account_id),
-            event_id=e.event_id,
-            at=e.occurred_at,
-            service=Service.TG_SESSION,
-            account_id=e.account_id,
-        ),
+    message = (
+        f"Account {e.account_id} got more than {per_hour} flood waits within an hour "
+        f"(latest: {e.seconds} s on {where})"
     )
+    signal = _signal(
+        e, e.account_id, "warning", "flood_wait.rate", "Too many flood waits", message, e.account_id
+    )
+    # "above N per hour": the alert starts with the (N+1)th wait inside an hour.
+    return Burst(f"flood|{e.account_id}", FLOOD_WINDOW, per_hour + 1, signal)
 
 
 def _login_failed(e: LoginFailed) -> list[Action]:
     if e.recoverable:
         return []  # a wrong code the operator can retype is not an alert
-    code = "login.failed"
     who = e.account_id or e.phone or e.qr_session_id
-    return [
-        Raise(
-            Signal(
-                level="error",
-                code=code,
-                title="Login failed",
-                message=f"Login of {e.phone or who or 'an account'} by {e.method} failed: {e.error} — "
-                f"{e.message}"[:1000],
-                fold_key=fold_key(code, Service.TG_SESSION, who),
-                event_id=e.event_id,
-                at=e.occurred_at,
-                service=Service.TG_SESSION,
-                account_id=e.account_id,
-                subject=None if e.account_id else (e.phone or e.qr_session_id),
-            )
-        )
-    ]
+    message = f"Login of {e.phone or who or 'an account'} by {e.method} failed: {e.error} — {e.message}"
+    signal = _signal(
+        e,
+        who,
+        "error",
+        "login.failed",
+        "Login failed",
+        message[:1000],
+        account_id=e.account_id,
+        subject=None if e.account_id else (e.phone or e.qr_session_id),
+    )
+    return [Raise(signal)]
 
 
 def _job_failed(e: JobStateChanged) -> list[Action]:
     state = e.state.value if hasattr(e.state, "value") else str(e.state)
     if state != "failed":
         return []
-    code = "campaign.jobs_failed"
     if e.campaign_id:
         scope, who, account = f"campaign {e.campaign_id}", e.campaign_id, None
     elif e.account_id:
@@ -207,68 +200,27 @@ def _job_failed(e: JobStateChanged) -> list[Action]:
     else:
         scope, who, account = "direct sends", "direct", None
     reason = e.error or (e.reason.value if e.reason is not None else None)
-    return [
-        Burst(
-            key=f"jobs_failed|{who}",
-            window=JOB_FAILURES_WINDOW,
-            threshold=JOB_FAILURES_THRESHOLD,
-            signal=Signal(
-                level="error",
-                code=code,
-                title="Burst of failed sends",
-                message=(
-                    f"{JOB_FAILURES_THRESHOLD} or more jobs of {scope} failed within "
-                    f"{int(JOB_FAILURES_WINDOW.total_seconds() // 60)} minutes"
-                    + (f" (latest: {reason})" if reason else "")
-                ),
-                fold_key=fold_key(code, Service.CAMPAIGN, who),
-                event_id=e.event_id,
-                at=e.occurred_at,
-                service=Service.CAMPAIGN,
-                account_id=account,
-                subject=e.campaign_id,
-            ),
-        )
-    ]
+    message = (
+        f"{JOB_FAILURES_THRESHOLD} or more jobs of {scope} failed within "
+        f"{int(JOB_FAILURES_WINDOW.total_seconds() // 60)} minutes"
+        + (f" (latest: {reason})" if reason else "")
+    )
+    signal = _signal(
+        e, who, "error", "campaign.jobs_failed", "Burst of failed sends", message, account, e.campaign_id
+    )
+    return [Burst(f"jobs_failed|{who}", JOB_FAILURES_WINDOW, JOB_FAILURES_THRESHOLD, signal)]
 
 
 def _ai_failed(e: AiProviderFailed) -> Raise | Burst:
     model = f" ({e.model})" if e.model else ""
     if e.code in AI_KEY_REJECTED:
-        code = "ai.provider_key_rejected"
-        return Raise(
-            Signal(
-                level="error",
-                code=code,
-                title="AI provider rejected the API key",
-                message=f"{e.provider}{model} refused the configured key during {e.operation}: {e.message}"[
-                    :1000
-                ],
-                fold_key=fold_key(code, Service.AI, e.provider),
-                event_id=e.event_id,
-                at=e.occurred_at,
-                service=Service.AI,
-                subject=e.provider,
-            )
-        )
-    code = "ai.provider_failed"
-    return Burst(
-        key=f"ai|{e.provider}",
-        window=AI_FAILURES_WINDOW,
-        threshold=AI_FAILURES_THRESHOLD,
-        signal=Signal(
-            level="warning",
-            code=code,
-            title="AI provider failing",
-            message=f"{e.provider}{model} failed repeatedly (latest: {e.code} during {e.operation}: "
-            f"{e.message})"[:1000],
-            fold_key=fold_key(code, Service.AI, e.provider),
-            event_id=e.event_id,
-            at=e.occurred_at,
-            service=Service.AI,
-            subject=e.provider,
-        ),
-    )
+        message = f"{e.provider}{model} refused the configured key during {e.operation}: {e.message}"
+        code, title = "ai.provider_key_rejected", "AI provider rejected the API key"
+        return Raise(_signal(e, e.provider, "error", code, title, message[:1000], subject=e.provider))
+    message = f"{e.provider}{model} failed repeatedly (latest: {e.code} during {e.operation}: {e.message})"
+    code, title = "ai.provider_failed", "AI provider failing"
+    signal = _signal(e, e.provider, "warning", code, title, message[:1000], subject=e.provider)
+    return Burst(f"ai|{e.provider}", AI_FAILURES_WINDOW, AI_FAILURES_THRESHOLD, signal)
 
 
 def service_down(service: Service, misses: int, interval: float, event_id: str, at: datetime) -> Signal:
