@@ -80,6 +80,18 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _rule_run(evt: cp.TriggerFired | cp.ReplySuggested) -> dict[str, Any]:
+    """The fields of a trigger rule's run (fired or skipped, or a drafted reply): the rule, the group
+    and user it ran for, the lead it captured; a run for a group's message is about a `group` chat."""
+    return {
+        "r": evt.rule_id,
+        "g": evt.group_id,
+        "u": evt.user_id,
+        "lead": evt.lead_id,
+        "ck": "group" if evt.group_id is not None else None,
+    }
+
+
 def fact_of(evt: Event) -> dict[str, Any] | None:
     """The fact an event contributes, or None when it feeds no counted figure."""
     f: dict[str, Any]
@@ -165,26 +177,9 @@ def fact_of(evt: Event) -> dict[str, Any] | None:
         if evt.user_id is not None:
             f["ck"] = "private"
     elif isinstance(evt, cp.TriggerFired):
-        f = {
-            "k": "trigger",
-            "e": evt.outcome,
-            "r": evt.rule_id,
-            "g": evt.group_id,
-            "u": evt.user_id,
-            "lead": evt.lead_id,
-            "ck": "group" if evt.group_id is not None else None,
-        }
+        f = {"k": "trigger", "e": evt.outcome, **_rule_run(evt)}
     elif isinstance(evt, cp.ReplySuggested):
-        f = {
-            "k": "ai_suggest",
-            "a": evt.account_id,
-            "r": evt.rule_id,
-            "g": evt.group_id,
-            "ch": evt.chat_id,
-            "ck": "group" if evt.group_id is not None else None,
-            "u": evt.user_id,
-            "lead": evt.lead_id,
-        }
+        f = {"k": "ai_suggest", "a": evt.account_id, "ch": evt.chat_id, **_rule_run(evt)}
     elif isinstance(evt, cp.CampaignStateChanged):
         if evt.kind != "campaign":
             return None  # ad campaigns are counted from their runs, not here
