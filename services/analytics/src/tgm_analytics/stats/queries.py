@@ -509,15 +509,11 @@ class StatsQueries:
                 totals.failed_attempts += 1
                 attempt_errors[f.get("e") or "UNKNOWN"] += 1
                 continue
-            name = field[f["k"]]
-            setattr(totals, name, getattr(totals, name) + 1)
-            i = tl.index(f["t"])
-            if i is not None:
-                setattr(buckets[i], name, getattr(buckets[i], name) + 1)
-            acct = f.get("a")
+            i, acct = tl.index(f["t"]), f.get("a")
+            row = None
             if acct is not None:
                 row = per_account.setdefault(acct, analytics_cmd.AccountMessageFigures(account_id=acct))
-                setattr(row, name, getattr(row, name) + 1)
+            _add_one(field[f["k"]], totals, None if i is None else buckets[i], row)
             if f["k"] == "failed":
                 errors[f.get("e") or "UNKNOWN"] += 1
         totals.replies_received = len(replies)
@@ -635,28 +631,18 @@ class StatsQueries:
                 continue
             k, i = f["k"], tl.index(f["t"])
             chat = f.get("ch")
+            bucket = None if i is None else buckets[i]
             if k == "received":
                 if f.get("ck") != "group":
                     continue
-                totals.messages += 1
-                if i is not None:
-                    buckets[i].messages += 1
-                if (r := row(chat, f.get("title"))) is not None:
-                    r.messages += 1
-                    if "u" in f:
-                        senders[chat].add(f["u"])  # type: ignore[index]
+                r = row(chat, f.get("title"))
+                _add_one("messages", totals, bucket, r)
+                if r is not None and "u" in f:
+                    senders[chat].add(f["u"])  # type: ignore[index]
             elif k == "keyword":
-                totals.keyword_matches += 1
-                if i is not None:
-                    buckets[i].keyword_matches += 1
-                if (r := row(chat, f.get("title"))) is not None:
-                    r.keyword_matches += 1
+                _add_one("keyword_matches", totals, bucket, row(chat, f.get("title")))
             elif k == "member_joined":
-                totals.members_joined += 1
-                if i is not None:
-                    buckets[i].members_joined += 1
-                if (r := row(chat, f.get("title"))) is not None:
-                    r.members_joined += 1
+                _add_one("members_joined", totals, bucket, row(chat, f.get("title")))
             elif k == "group_join":
                 totals.groups_joined += 1
                 row(chat, f.get("title"))
@@ -670,12 +656,8 @@ class StatsQueries:
             chat = d["source_chat"]
             if scope.chat_ids is not None and chat not in scope.chat_ids:
                 continue
-            totals.leads += 1
             i = tl.index(d["captured_at"])
-            if i is not None:
-                buckets[i].leads += 1
-            if (r := row(chat)) is not None:
-                r.leads += 1
+            _add_one("leads", totals, None if i is None else buckets[i], row(chat))
         for chat, users in senders.items():
             per_chat[chat].active_users = len(users)
         ranked = sorted(
@@ -853,6 +835,13 @@ def _series(
         )
         for key, points, total in rows
     ]
+
+
+def _add_one(name: str, *figures: object) -> None:
+    """One more `name` in each of `figures` (the totals, a bucket, a row) that is there (not None)."""
+    for figure in figures:
+        if figure is not None:
+            setattr(figure, name, getattr(figure, name) + 1)
 
 
 def _origins(
