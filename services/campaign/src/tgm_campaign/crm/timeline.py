@@ -128,8 +128,7 @@ class TimelineService:
         # bans and opt-outs, from compliance (one per user, whichever key holds it)
         if keys:
             blocked = await self.stores.compliance.blocked(keys)
-            ban = next((b for b in blocked.values() if b.get("blacklisted")), None)
-            if ban and ban.get("blacklist_changed_at"):
+            if ban := _marked(blocked, "blacklisted", "blacklist_changed_at"):
                 add(
                     ban["blacklist_changed_at"],
                     "b:" + ban["_id"],
@@ -137,8 +136,7 @@ class TimelineService:
                     text=ban.get("blacklist_reason"),
                     detail=detail(by=ban.get("blacklist_by")),
                 )
-            out = next((b for b in blocked.values() if b.get("opted_out")), None)
-            if out and out.get("opted_out_at"):
+            if out := _marked(blocked, "opted_out", "opted_out_at"):
                 add(
                     out["opted_out_at"],
                     "o:" + out["_id"],
@@ -166,3 +164,10 @@ class TimelineService:
         page = items[: req.limit]
         nxt = cursor.encode([page[-1][0], page[-1][1]], TIMELINE) if len(items) > req.limit else None
         return Page[crm_cmd.ActivityItem](items=[t[2] for t in page], next_cursor=nxt)
+
+
+def _marked(blocked: dict[str, dict[str, Any]], flag: str, at: str) -> dict[str, Any] | None:
+    """The compliance document holding the user's mark `flag` (a ban or an opt-out: one per user,
+    whichever of its keys holds it), when the time it was set (its field `at`) is known."""
+    doc = next((b for b in blocked.values() if b.get(flag)), None)
+    return doc if doc and doc.get(at) else None
