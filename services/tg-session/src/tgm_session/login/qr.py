@@ -259,6 +259,11 @@ class QrLogins(AccountLogin):
         return DomainError(ErrorCode.UNAVAILABLE, f"Telegram is unreachable: {exc}")
 
     async def _start(self, run: QrRun) -> None:
+        await self._listen(run)
+        run.task = self.held.spawn(self._watch(run), run.session_id)
+
+    async def _listen(self, run: QrRun) -> None:
+        """The run is this replica's: told when its token is accepted, and its control served here."""
         assert run.client is not None
         run.scanned.clear()
 
@@ -269,7 +274,6 @@ class QrLogins(AccountLogin):
         self.runs[run.session_id] = run
         if run.subscription is None:
             run.subscription = await self.held.serve(run.session_id)
-        run.task = self.held.spawn(self._watch(run), run.session_id)
 
     async def _watch(self, run: QrRun) -> None:
         """Wait for the scan or the token's expiry; keep the lease alive meanwhile."""
@@ -624,15 +628,7 @@ class QrLogins(AccountLogin):
             await self.held.release(lease)
             raise await self._error(exc) from None
         await self.repos.qr_logins.set(sid, {"holder": self.held.replica_id})
-        assert run.client is not None
-        run.scanned.clear()
-
-        async def scanned() -> None:
-            run.scanned.set()
-
-        run.client.on_login_token(scanned)
-        self.runs[sid] = run
-        run.subscription = await self.held.serve(sid)
+        await self._listen(run)
         return run
 
     async def resume(self) -> None:
