@@ -182,31 +182,8 @@ def build(
             sent_before=repos.sends.sent,
         )
         replica_id = runtime.settings.replica_id
-        pool = AccountPool(
-            repos=repos,
-            connector=telegram_connector,
-            builder=builder,
-            leases=lease_store,
-            health=health,
-            metrics=metrics,
-            settings=s,
-            replica_id=replica_id,
-            capacity=capacity,
-            backoff_max=backoff_max,
-            serve=runtime.serve_account,
-            inbound=inbound.handlers,
-            emit=runtime.emit,
-            spawn=runtime.spawn,
-            forward=runtime.request,
-            calls=calls,
-            claims=claims,
-            namespace=runtime.database_name(),
-            catch_up=catch_up,
-            peers=KnownPeers(repos),
-            on_connected=memberships.listed,
-        )
-        credentials = CredentialPool(repos, vault, telegram_connector, pool.refresh)
-        # QR logins and credential scrapes: runs held here under a lease, controlled from any replica.
+        # What this replica holds under a lease (accounts, bots, QR logins, scrapes): claimed, served
+        # and let go of here; asked elsewhere, forwarded to the holder.
         relay = Relay(
             leases=lease_store,
             replica_id=replica_id,
@@ -215,6 +192,26 @@ def build(
             spawn=runtime.spawn,
             heartbeat=s.heartbeat,
         )
+        pool = AccountPool(
+            repos=repos,
+            connector=telegram_connector,
+            builder=builder,
+            relay=relay,
+            health=health,
+            metrics=metrics,
+            settings=s,
+            capacity=capacity,
+            backoff_max=backoff_max,
+            inbound=inbound.handlers,
+            emit=runtime.emit,
+            calls=calls,
+            claims=claims,
+            namespace=runtime.database_name(),
+            catch_up=catch_up,
+            peers=KnownPeers(repos),
+            on_connected=memberships.listed,
+        )
+        credentials = CredentialPool(repos, vault, telegram_connector, pool.refresh)
         accounts = Accounts(
             repos=repos,
             vault=vault,
@@ -299,14 +296,10 @@ def build(
         bots = BotFleet(
             store=BotStore(runtime.db),
             vault=vault,
-            leases=lease_store,
-            replica_id=replica_id,
+            relay=relay,
             credential=default_credential,
             clients=bot_client,
-            serve=runtime.serve_account,
-            forward=runtime.request,
             emit=outbox.publish,  # kept in the database while NATS is away, like the accounts' events
-            spawn=runtime.spawn,
         )
         if s.api_id is not None and s.api_hash is not None:
             await credentials.seed(s.api_id, s.api_hash.get_secret_value())

@@ -49,9 +49,10 @@ from tgm_contracts.rpc_bots import (
 from tgm_runtime import CallContext, Conflict, DomainError, Invalid, NotFound, Unavailable
 from tgm_runtime.routes import answers
 
-from ..capabilities import Emit, Forward, Spawn
-from ..fleet.leases import Lease, LeaseLost, LeaseStore
-from ..fleet.serving import ServeAccount, end_subscription
+from ..capabilities import Emit
+from ..fleet.leases import Lease, LeaseLost
+from ..fleet.relay import Relay
+from ..fleet.serving import end_subscription
 from ..ports import TelegramFailure, TelegramUnreachable
 from ..vault import Vault
 from .ports import BotClient, BotClientFactory, BotInbound, BotPress, BotProfile
@@ -109,25 +110,18 @@ class BotFleet:
         *,
         store: BotStore,
         vault: Vault,
-        leases: LeaseStore,
-        replica_id: str,
+        relay: Relay,
         credential: Credential,
         clients: BotClientFactory,
-        serve: ServeAccount,
-        forward: Forward,
         emit: Emit,
-        spawn: Spawn,
     ) -> None:
         self.store = store
         self.vault = vault
-        self.leases = leases
-        self.replica_id = replica_id
+        #: This replica's leases `bot.<id>`, what it serves (the bots it runs) and forwards.
+        self.relay = relay
         self.credential = credential
         self.clients = clients
-        self.serve = serve
-        self.forward = forward
         self.emit = emit
-        self.spawn = spawn
         self.live: dict[str, LiveBot] = {}
         self._lock = asyncio.Lock()
 
@@ -214,10 +208,10 @@ class BotFleet:
             return await here(req)
         if await self.store.bots.get(bot_id) is None:
             raise NotFound(f"no bot {bot_id}")
-        if await self.leases.holder(bot_key(bot_id)) is None:
+        if await self.relay.leases.holder(bot_key(bot_id)) is None:
             raise Unavailable(f"bot {bot_id} is not running on any replica (see get-telegram-bots)")
         body = req.model_dump(mode="json", by_alias=True)
-        return await self.forward(rpc.subject(bot_id), body, rpc.Response, 30.0)
+        return await self.relay.forward(rpc.subject(bot_id), body, rpc.Response, 30.0)
 
     def _held(self, bot_id: str) -> LiveBot:
         live = self.live.get(bot_id)
@@ -274,7 +268,7 @@ class BotFleet:
         async with self._lock:
             for bot_id, live in list(self.live.items()):
                 try:
-                    live.lease = await self.leases.renew(live.lease)
+                    live.lease = await self.relay.leases.renew(live.lease)
                 except LeaseLost:
                     log.warning("bot %s: lease lost, stopping", bot_id)
                     await self._stop(bot_id, release=False)
@@ -288,12 +282,12 @@ class BotFleet:
 
     async def _try_run(self, doc: dict[str, Any]) -> None:
         bot_id = doc["_id"]
-        lease = await self.leases.claim(bot_key(bot_id), self.replica_id)
+        lease = await self.relay.claim(bot_key(bot_id))
         if lease is None:
             return
         found = await self.credential()
         if not found:
-            await self.leases.release(lease)
+            await self.relay.leases.release(lease)
             return
         client: BotClient | None = None
         try:
@@ -304,7 +298,7 @@ class BotFleet:
         except Exception as exc:  # this bot does not start; the others still do
             if client is not None:
                 await client.disconnect()
-            await self.leases.release(lease)
+            await self.relay.leases.release(lease)
             if isinstance(exc, TelegramFailure):
                 await self._note_failure(bot_id, exc)
             log.warning(
@@ -316,7 +310,7 @@ class BotFleet:
         live = LiveBot(bot_id, profile, client, lease)
         client.on_message(lambda m: self._received(live, m))
         client.on_press(lambda p: self._pressed(live, p))
-        live.sub = await self.serve(bot_id, self._routes())
+        live.sub = await self.relay.serve_account(bot_id, self._routes())
         self.live[bot_id] = live
         await self.store.bots.set(bot_id, {"last_error": None, "username": profile.username})
         log.info("bot %s running here", bot_id)
@@ -342,9 +336,8 @@ class BotFleet:
             return
         await live.client.disconnect()
         lease = live.lease
-        await end_subscription(
-            self.spawn, live.sub, (lambda: self.leases.release(lease)) if release else None, now=True
-        )
+        let_go = (lambda: self.relay.leases.release(lease)) if release else None
+        await end_subscription(self.relay.spawn, live.sub, let_go, now=True)
 
     async def stop(self) -> None:
         async with self._lock:
@@ -358,7 +351,7 @@ class BotFleet:
             username=doc.get("username"),
             name=doc.get("name") or doc["_id"],
             status=doc.get("status", "active"),
-            held_by=await self.leases.holder(bot_key(doc["_id"])),
+            held_by=await self.relay.leases.holder(bot_key(doc["_id"])),
             added_at=doc.get("added_at"),
             last_error=doc.get("last_error"),
         )

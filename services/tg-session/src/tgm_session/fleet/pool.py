@@ -29,7 +29,7 @@ from tgm_contracts.rpc_session import Reload, ReloadRequest
 from tgm_runtime import CallContext, Conflict, DomainError, NotFound
 from tgm_runtime.tasks import Periodic
 
-from ..capabilities import Emit, Forward, Spawn
+from ..capabilities import Emit
 from ..metrics import SessionMetrics
 from ..ports import AccountClient, InboundHandlers, TelegramConnector, TelegramFailure, TelegramUnreachable
 from ..settings import SessionSettings
@@ -38,9 +38,10 @@ from .calls import AccountCalls, LiveCall, account_call
 from .catchup import CatchUp
 from .connections import ConnectionBuilder
 from .health import HOLDABLE, TERMINAL, Health
-from .leases import Lease, LeaseLost, LeaseStore, account_key, replica_key
+from .leases import Lease, LeaseLost, account_key, replica_key
 from .peers import KnownPeers
-from .serving import Handler, Routes, ServeAccount, end_subscription
+from .relay import Relay
+from .serving import Handler, Routes, end_subscription
 
 log = logging.getLogger("tgm.session.pool")
 
@@ -73,18 +74,14 @@ class AccountPool:
         repos: Repos,
         connector: TelegramConnector,
         builder: ConnectionBuilder,
-        leases: LeaseStore,
+        relay: Relay,
         health: Health,
         metrics: SessionMetrics,
         settings: SessionSettings,
-        replica_id: str,
         capacity: Callable[[], Awaitable[int]],
         backoff_max: Callable[[], Awaitable[float]],
-        serve: ServeAccount,
         inbound: Callable[[str], InboundHandlers],
         emit: Emit,
-        spawn: Spawn,
-        forward: Forward,
         calls: AccountCalls,
         claims: Periodic,
         namespace: str = "default",
@@ -103,18 +100,15 @@ class AccountPool:
         self.repos = repos
         self.connector = connector
         self.builder = builder
-        self.leases = leases
+        #: This replica's leases `acct.<id>` (and its presence), what it serves, spawns and forwards.
+        self.relay = relay
         self.health = health
         self.metrics = metrics
         self.settings = settings
-        self.replica_id = replica_id
         self.capacity = capacity
         self.backoff_max = backoff_max
-        self.serve = serve
         self.inbound = inbound
         self.emit = emit
-        self.spawn = spawn
-        self.forward = forward
         self.calls = calls
         self._claims = claims
         self.live: dict[str, LiveAccount] = {}
@@ -122,6 +116,10 @@ class AccountPool:
         self._fleet_at = 0.0
         #: Observers of successful connects (benchmarks and tests read this).
         self.connected_at: dict[str, float] = {}
+
+    @property
+    def replica_id(self) -> str:
+        return self.relay.replica_id
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -138,7 +136,7 @@ class AccountPool:
     async def heartbeat(self) -> None:
         """Renew this replica's presence and every lease it holds (every `settings.heartbeat` s)."""
         try:
-            await self.leases.touch(replica_key(self.namespace, self.replica_id), self.replica_id)
+            await self.relay.leases.touch(replica_key(self.namespace, self.replica_id), self.replica_id)
         except Exception as exc:
             log.warning("presence heartbeat failed: %s", exc)
         fence = self.settings.lease_ttl_seconds - self.settings.heartbeat - 1.0
@@ -146,7 +144,7 @@ class AccountPool:
         async def renew(live: LiveAccount) -> None:
             sent = time.monotonic()
             try:
-                await self.leases.renew(live.lease)
+                await self.relay.leases.renew(live.lease)
                 live.renew_sent_at = sent
             except LeaseLost:
                 log.warning("lease of %s was lost; stopping its client", live.account_id)
@@ -167,7 +165,7 @@ class AccountPool:
         eligible_set = set(eligible)
         for account_id in [a for a in self.live if a not in eligible_set]:
             await self._drop(self.live[account_id], "released")
-        snapshot = await self.leases.snapshot()
+        snapshot = await self.relay.leases.snapshot()
         me = replica_key(self.namespace, self.replica_id)
         prefix = me.rsplit(".", 1)[0] + "."
         replicas = {k for k in snapshot if k.startswith(prefix)} | {me}
@@ -199,9 +197,9 @@ class AccountPool:
                 await self.health.recover(doc)
             if live.connected and now - live.last_probe > self.settings.probe_interval_seconds:
                 live.last_probe = now
-                self.spawn(self._probe(live), f"probe-{live.account_id}")
+                self.relay.spawn(self._probe(live), f"probe-{live.account_id}")
             if live.connected and self.catch_up is not None and self.catch_up.due(live.account_id, now):
-                self.spawn(self._sweep(live), f"catch-up-{live.account_id}")
+                self.relay.spawn(self._sweep(live), f"catch-up-{live.account_id}")
         self.metrics.held.set(len(self.live))
         self.metrics.connected.set(sum(1 for live in self.live.values() if live.connected))
         if now - self._fleet_at > 10:
@@ -222,18 +220,15 @@ class AccountPool:
     # --- claiming and connecting -------------------------------------------------------------------
 
     async def _claim(self, account_id: str, *, adopt: bool = False) -> LiveAccount | None:
-        key = account_key(account_id)
-        lease = await self.leases.claim(key, self.replica_id)
-        if lease is None and adopt:
-            lease = await self.leases.adopt(key, self.replica_id)
+        lease = await self.relay.claim(account_key(account_id), adopt=adopt)
         if lease is None:
             return None
         live = LiveAccount(account_id, lease)
         self.live[account_id] = live
         self.metrics.lease_moves.labels("acquired").inc()
         await self.emit(LeaseMoved(account_id=account_id, to_replica=self.replica_id, reason="acquired"))
-        live.subscription = await self.serve(account_id, self.routes())
-        live.task = self.spawn(self._run(live), f"account-{account_id}")
+        live.subscription = await self.relay.serve_account(account_id, self.routes())
+        live.task = self.relay.spawn(self._run(live), f"account-{account_id}")
         return live
 
     async def _run(self, live: LiveAccount) -> None:
@@ -370,11 +365,11 @@ class AccountPool:
 
         async def release() -> None:
             if delete:
-                await self.leases.release(live.lease)
+                await self.relay.leases.release(live.lease)
 
         # The client is gone already; the subscription and then the lease follow (after the reply
         # when a handler of this account is what let go of it).
-        await end_subscription(self.spawn, live.subscription, release, now=now)
+        await end_subscription(self.relay.spawn, live.subscription, release, now=now)
         self.connected_at.pop(live.account_id, None)
         if self.catch_up is not None:
             self.catch_up.forget(live.account_id)
@@ -427,7 +422,7 @@ class AccountPool:
                 f"account {account_id} is {doc['state']}: it has no usable Telegram session (log it in first)"
             )
         body = request.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return await self.forward(rpc.subject(account_id), body, rpc.Response, timeout)
+        return await self.relay.forward(rpc.subject(account_id), body, rpc.Response, timeout)
 
     def routes(self) -> Routes:
         """What the holder serves on `tgm.acct.<id>.>`: every collected account call."""
@@ -450,12 +445,12 @@ class AccountPool:
         """The account's session, proxy, device or credential changed: its holder reconnects."""
         if await self.reload(account_id):
             return
-        holder = await self.leases.holder(account_key(account_id))
+        holder = await self.relay.leases.holder(account_key(account_id))
         if holder is None or holder == self.replica_id:
             self.wake()
             return
         try:
-            await self.forward(Reload.subject(account_id), {"reason": "session"}, Ack, 10)
+            await self.relay.forward(Reload.subject(account_id), {"reason": "session"}, Ack, 10)
         except DomainError as exc:
             log.info("could not ask the holder of %s to reconnect: %s", account_id, exc.message)
 

@@ -1,12 +1,14 @@
-"""Runs held on one replica under a lease and controlled from any replica: a QR login, a scrape.
+"""This replica's part in the lease bucket, and what it holds there served and forwarded.
 
-The replica that starts a run claims the lease `<kind>.<run id>`, serves the run's control subject
-(`tgm.acct.<run id>.…`), spawns the run's task and renews the lease every heartbeat; at the end it
-stops serving and releases the lease. Another replica asked to control the run forwards the
-request to the lease's holder.
+Whatever one replica holds under a lease (an account `acct.<id>`, a bot `bot.<id>`, a QR login
+`qr.<id>`, a scrape `scrape.<id>`) is claimed here, serves its subjects here (`tgm.acct.<id>.…`) and
+is let go of here; another replica asked for it forwards the request to the lease's holder.
+`Relay` is that, built once in `bootstrap.py` of the lease store, this replica's id and the
+runtime's serve / forward / spawn: the account pool and the bot fleet take it as it is.
 
-`Relay` is what `bootstrap.py` builds once, of the lease store and the runtime; `HeldRuns` is one
-kind of run on it (its lease keys, control rpc, forward timeout and the handler run here).
+`HeldRuns` is one kind of run on it, controlled from any replica (a QR login, a scrape): the
+replica that starts one claims its lease `<kind>.<run id>`, serves its control rpc, spawns the
+run's task and renews the lease every heartbeat; at the end it stops serving and releases the lease.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ Control = Callable[[str, Any], Awaitable[BaseModel]]
 
 @dataclass(frozen=True, kw_only=True)
 class Relay:
-    """The lease store, this replica and the runtime's serve / forward / spawn, for held runs."""
+    """The lease store, this replica and the runtime's serve / forward / spawn."""
 
     leases: LeaseStore
     replica_id: str
@@ -42,6 +44,14 @@ class Relay:
     spawn: Spawn
     #: Seconds between two renewals of a held run's lease.
     heartbeat: float
+
+    async def claim(self, key: str, *, adopt: bool = False) -> Lease | None:
+        """The lease `key` for this replica if nobody holds it (or, `adopt`, if this replica id held
+        it before a restart); None if another replica has it."""
+        lease = await self.leases.claim(key, self.replica_id)
+        if lease is None and adopt:
+            lease = await self.leases.adopt(key, self.replica_id)
+        return lease
 
     def held_runs(self, kind: str, rpc: type[AccountRpc], control: Control, *, timeout: float) -> HeldRuns:
         return HeldRuns(self, kind, rpc, control, timeout=timeout)
@@ -72,14 +82,13 @@ class HeldRuns:
 
     async def claim_new(self, run_id: str) -> Lease:
         """The lease of a run just created here: a new id, so nobody else can hold it."""
-        lease = await self.relay.leases.claim(self.key(run_id), self.replica_id)
+        lease = await self.relay.claim(self.key(run_id))
         assert lease is not None
         return lease
 
     async def take_over(self, run_id: str) -> Lease | None:
         """The lease of a run nobody holds, or that this replica id held before a restart."""
-        leases, key = self.relay.leases, self.key(run_id)
-        return await leases.claim(key, self.replica_id) or await leases.adopt(key, self.replica_id)
+        return await self.relay.claim(self.key(run_id), adopt=True)
 
     async def holder(self, run_id: str) -> str | None:
         return await self.relay.leases.holder(self.key(run_id))
