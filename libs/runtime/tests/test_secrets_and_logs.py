@@ -75,13 +75,24 @@ def test_json_lines_carry_no_ansi_colour_codes(capsys: pytest.CaptureFixture[str
 
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    uvicorn = logging.getLogger("uvicorn.error")
+    uvicorn.propagate, uvicorn.disabled = False, True  # as uvicorn's own log config leaves it
     try:
         setup_logging("svc", "r1")
-        logging.getLogger("uvicorn.error").info(
+        assert uvicorn.propagate and not uvicorn.disabled and not uvicorn.handlers  # to the JSON handler
+        # Handed to the root's handler directly: whatever else in this process (other tests) did to
+        # the uvicorn loggers' levels, this checks the line the handler writes.
+        record = uvicorn.makeRecord(
+            uvicorn.name,
+            logging.INFO,
+            __file__,
+            80,
             "Started server process [%d]",
-            42,
+            (42,),
+            None,
             extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
         )
+        root.handle(record)
         raw = capsys.readouterr().out.strip().splitlines()[-1]
         line = json.loads(raw)
     finally:

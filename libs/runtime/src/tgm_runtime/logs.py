@@ -94,8 +94,10 @@ def setup_logging(service: str, replica: str, level: str = "INFO") -> None:
     logging.getLogger("telethon").setLevel(max(logging.INFO, root.level))
     logging.getLogger("pymongo").setLevel(logging.WARNING)
     # uvicorn, when anything in the process ran it with its default log config, keeps its own
-    # handlers on its loggers and stops them propagating: its lines would then skip the JSON handler.
+    # handlers on its loggers and stops them propagating (a dictConfig may also have disabled
+    # them): its lines would then skip the JSON handler.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
-        logger.propagate = True
+        logger.propagate, logger.disabled = True, False
+        logger.setLevel(logging.NOTSET)

@@ -4,8 +4,9 @@ Installed as a pytest plugin (entry point `tgm_testing.fixtures`), so every test
 can ask for these fixtures; `pytest_plugins = ["tgm_testing.fixtures"]` in a root conftest works
 too (pytest then loads it once). The servers start only when a test asks for them.
 
-- `nats_server` / `mongo_server` (session): one nats-server with JetStream and one secantusd on
-  free ports with temporary data, stopped after the session. `.url` / `.uri` give the addresses;
+- `nats_server` (module) / `mongo_server` (session): a nats-server with JetStream for each test
+  module (see the fixture for why) and one secantusd for the session, on free ports with temporary
+  data, stopped after them. `.url` / `.uri` give the addresses;
   `nats_url` / `mongo_uri` are shortcuts.
 - `mongo_client` (session): a synchronous pymongo client for `mongo_server`.
 - `fresh_db_name` (function): a database name unique to the test, dropped after it.
@@ -17,6 +18,7 @@ too (pytest then loads it once). The servers start only when a test asks for the
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 import warnings
@@ -29,6 +31,14 @@ from .cluster import NatsCluster
 from .servers import MongoServer, NatsServer, _ServerProcess
 
 __all__ = ["unique_db_name"]
+
+# pytest-xdist's workers (`make test` runs two) start with COLUMNS=80 and LINES=24 set, which a
+# serial run does not have; the CLI's console fixes its width from COLUMNS when it is created, so a
+# test asking for a wider table (COLUMNS in its own environment) got 80 columns. Tests see the
+# environment a serial run sees.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
 
 ServerT = TypeVar("ServerT", bound=_ServerProcess)
 
@@ -48,8 +58,12 @@ def _running(server: ServerT) -> Iterator[ServerT]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """One per test module (it starts in ~60 ms). Durable consumers read the event stream from its
+    start, so on a server shared with other files (pytest-xdist runs them on a worker in any order)
+    a service's first consumer replayed every event those files had published: analytics' alerts
+    mixed with other tests' and its counts came after a backlog of thousands (seen in CI)."""
     root = tmp_path_factory.mktemp("nats")
     yield from _running(NatsServer(root / "store", log_path=root / "nats-server.log"))
 
