@@ -229,10 +229,11 @@ Monitor = Callable[..., Awaitable[None]]
 
 
 @pytest_asyncio.fixture
-async def monitored(nats_server: Any) -> AsyncIterator[Monitor]:
+async def monitored() -> AsyncIterator[Monitor]:
     """`await monitored(replica, chat_ids=[...], usernames=[...], active=True)` writes the monitored
     chats (as campaign does) and waits until the replica applied them; the key is deleted after the
-    test (the NATS server, and so the bucket, is shared by the session's tests)."""
+    test on the server it was written to (the module's, whose bucket the module's tests share; a
+    test's private server may be gone by then, and nothing is left to clean on it)."""
     from datetime import UTC, datetime
 
     from tgm_contracts.models.campaign import MonitoredChats
@@ -258,18 +259,26 @@ async def monitored(nats_server: Any) -> AsyncIterator[Monitor]:
             updated_at=datetime.now(UTC),
         )
         await kv.put(MONITORED_CHATS_KEY, value.model_dump_json(by_alias=True).encode())
-        used.append(kv)
+        if replica.rt.settings.nats_url not in used:
+            used.append(replica.rt.settings.nats_url)
         await until(lambda: replica.svc.inbound.watched.revision == revision)
 
     try:
         yield write
     finally:
-        if used:  # through a connection of our own: the test may have stopped the replica it wrote with
-            import nats
+        import nats
+        from nats.errors import NoServersError
+        from nats.js.errors import BucketNotFoundError
 
-            nc = await nats.connect(nats_server.url)
+        for url in used:  # through a connection of our own: the test may have stopped the replica
+            try:
+                nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+            except (NoServersError, OSError):
+                continue  # a private server of the test, stopped: its store went with it
             try:
                 kv = await nc.jetstream().key_value(MONITORED_CHATS.bucket)
                 await kv.delete(MONITORED_CHATS_KEY)
+            except BucketNotFoundError:
+                pass
             finally:
                 await nc.close()
