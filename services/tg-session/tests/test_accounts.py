@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import pytest
 from tgm_contracts.commands import accounts as A
@@ -180,3 +182,37 @@ async def test_no_plaintext_secret_in_the_database(replicas, tg_emulator, tg_wor
     for secret in secrets:
         assert secret not in dump, f"a secret is stored in clear ({len(secret)} chars)"
     assert u.id  # the account really logged in with 2FA
+
+
+async def test_concurrent_first_pages_share_one_read_and_see_this_replicas_writes(replicas):
+    r = await replicas()
+    made = [await r.ok(A.AddAccount, {"phone": f"+1555030{i:04d}", "label": f"s{i}"}) for i in range(6)]
+    repo = r.svc.repos.accounts
+    ranges: list[Any] = []
+    find = repo.watched._col.find
+
+    def counting(query: Any, *args: Any, **kwargs: Any) -> Any:
+        if "created_at" in query:
+            ranges.append(query)
+        return find(query, *args, **kwargs)
+
+    repo.watched._col.find = counting
+    try:
+        await repo.in_created_order(None, 4, False)  # the kept creation order is read first
+        ranges.clear()
+        pages = await asyncio.gather(*(repo.in_created_order(None, 4, False) for _ in range(8)))
+        assert all([d["_id"] for d in p] == [m["id"] for m in made[:4]] for p in pages)
+        assert len(ranges) == 1  # callers of the same page while its read ran shared it
+        assert len({id(p) for p in pages}) == 8  # each caller has a list of its own to cut
+        # A write of this replica is seen by every read that starts after it ended, even one that
+        # starts while an earlier read of the same page is still under way.
+        early = asyncio.ensure_future(repo.in_created_order(None, 4, False))
+        await asyncio.sleep(0)  # that read is under way
+        await r.ok(A.UpdateAccount, {"accountId": made[0]["id"], "label": "renamed"})
+        late = await repo.in_created_order(None, 4, False)
+        await early
+        assert late[0]["label"] == "renamed"
+        page = await r.ok(A.GetAccounts, {"limit": 3})
+        assert page["items"][0]["label"] == "renamed" and page["total"] == 6
+    finally:
+        repo.watched._col.find = find

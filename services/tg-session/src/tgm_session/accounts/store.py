@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
+from tgm_runtime.single_flight import SingleFlight
 
 from ..base_store import Doc, Repo
 
@@ -69,16 +70,31 @@ class _Watched:
 
     def __init__(self, col: Any) -> None:
         self._col = col
-        self.writes = 0  # any write: tallies may have changed
+        self.writes = 0  # any write begun: tallies may have changed
+        self.settled = 0  # any write ended (done or failed)
         self.membership = 0  # inserts and deletes: the creation order may have changed
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._col, name)
-        if name in _WRITES:
-            self.writes += 1
-            if name in _MEMBERSHIP:
-                self.membership += 1
-        return attr
+        if name not in _WRITES:
+            return attr
+        self.writes += 1
+        if name in _MEMBERSHIP:
+            self.membership += 1
+
+        async def write(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await attr(*args, **kwargs)
+            finally:
+                self.settled += 1
+
+        return write
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes with every write this replica begins and every one that ends: a read begun at
+        one version has seen every write of this replica that had ended by then."""
+        return self.writes, self.settled
 
 
 class CreatedOrder:
@@ -123,6 +139,7 @@ class AccountsRepo(Repo):
         self.watched = _Watched(self.col)
         self.col = self.watched  # type: ignore[assignment]
         self._order = CreatedOrder()
+        self._reads = SingleFlight()
         self._tallies: OrderedDict[str, tuple[float, int, dict[str, int]]] = OrderedDict()
 
     def forget(self) -> None:
@@ -150,8 +167,17 @@ class AccountsRepo(Repo):
         if not keys:
             return []
         ends = sorted((keys[0][0], keys[-1][0]))
-        found = await self.col.find({"created_at": {"$gte": ends[0], "$lte": ends[1]}}, projection).to_list(
-            None
+        # Callers asking for the same range while its read is under way share that read (a console
+        # polling the first page from several screens; bench/gateway's 16 clients): keyed by this
+        # replica's write version too (`_Watched.version`), so a read begun before one of its own
+        # writes ended is never handed to a caller that came after that write. The documents are shared, read-only; the list is each its own.
+        found = list(
+            await self._reads.run(
+                (ends[0], ends[1], repr(projection), self.watched.version),
+                lambda: self.col.find({"created_at": {"$gte": ends[0], "$lte": ends[1]}}, projection).to_list(
+                    None
+                ),
+            )
         )
         # The range holds the page and, at its ends, accounts created in the same millisecond as the
         # first or last one: the keyset order places those before or after the page.
