@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+import pytest_asyncio
 from tgm_contracts.commands import accounts as A
 from tgm_contracts.rpc_session import Send
 
@@ -138,66 +142,65 @@ async def test_commands_reach_the_holder_from_any_replica(
     await until(lambda: holder.svc.pool.get(account_id) is None)
 
 
-@pytest.mark.timeout(60)
-async def test_snapshots_do_not_pile_up_consumers_on_the_lease_bucket(nats_server) -> None:
-    # One snapshot per claim tick: each used to leave its watch consumer behind for five minutes, so a
-    # replica ticking every 0.2 s hit JetStream's consumer limit and stopped claiming accounts.
-    import nats
-    from tgm_session.fleet.leases import SNAPSHOT_CONSUMER_INACTIVE_SECONDS, KvLeaseStore
-
-    nc = await nats.connect(nats_server.url)
-    try:
-        js = nc.jetstream()
-        kv = await js.create_key_value(bucket="lease_snapshot_test", ttl=30)
-        store = KvLeaseStore(kv, timeout=2.0)
-        assert await store.claim("acct.a1", "r1") is not None
-        for _ in range(30):
-            assert await store.snapshot() == {"acct.a1": "r1"}
-
-        async def none_left() -> bool:
-            return (await js.stream_info("KV_lease_snapshot_test")).state.consumer_count == 0
-
-        await until(none_left, timeout=SNAPSHOT_CONSUMER_INACTIVE_SECONDS * 4, interval=0.25)
-    finally:
-        await nc.close()
-
-
-@pytest.mark.timeout(60)
-async def test_a_snapshot_holds_every_live_key_while_leases_are_renewed(nats_server) -> None:
-    # nats-py's watcher can mark "initial values done" before they arrive (nats.py#842, #995): a
-    # snapshot that trusted the marker came back empty or partial, and pick-accounts then found no
-    # holder for a connected account. The snapshot counts what the consumer delivers instead.
+@pytest_asyncio.fixture
+async def lease_bucket(nats_server) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """A lease bucket of the test's own on the module's server: (jetstream, kv, KvLeaseStore)."""
     import nats
     from tgm_session.fleet.leases import KvLeaseStore
 
     nc = await nats.connect(nats_server.url)
     try:
         js = nc.jetstream()
-        kv = await js.create_key_value(bucket="lease_snapshot_renewals", ttl=30)
-        store = KvLeaseStore(kv, timeout=2.0)
-        assert await store.snapshot("acct") == {}  # nothing yet: answered, not timed out
-        leases = [await store.claim(f"acct.a{i}", f"r{i % 3}") for i in range(120)]
-        for i in range(0, 120, 10):  # released ones are not in a snapshot (their delete markers)
-            await kv.delete(f"acct.a{i}")
-        await kv.put("replica.ns.r9", b"alive")  # outside the prefix
-        live = {f"acct.a{i}": f"r{i % 3}" for i in range(120) if i % 10}
-        stop = asyncio.Event()
-
-        async def renew() -> None:
-            while not stop.is_set():
-                for i in range(1, 120, 7):
-                    if i % 10:
-                        await kv.put(f"acct.a{i}", f"r{i % 3}".encode())
-                await asyncio.sleep(0)
-
-        writer = asyncio.create_task(renew())
-        try:
-            for _ in range(40):
-                assert await store.snapshot("acct") == live
-        finally:
-            stop.set()
-            await writer
-        assert all(lease is not None for lease in leases)
-        assert (await store.snapshot())["replica.ns.r9"] == "alive"
+        kv = await js.create_key_value(bucket=f"lease_test_{uuid.uuid4().hex[:8]}", ttl=30)
+        yield js, kv, KvLeaseStore(kv, timeout=2.0)
     finally:
         await nc.close()
+
+
+@pytest.mark.timeout(60)
+async def test_snapshots_do_not_pile_up_consumers_on_the_lease_bucket(lease_bucket) -> None:
+    # One snapshot per claim tick: each used to leave its watch consumer behind for five minutes, so a
+    # replica ticking every 0.2 s hit JetStream's consumer limit and stopped claiming accounts.
+    from tgm_session.fleet.leases import SNAPSHOT_CONSUMER_INACTIVE_SECONDS
+
+    _, kv, store = lease_bucket
+    assert await store.claim("acct.a1", "r1") is not None
+    for _ in range(30):
+        assert await store.snapshot() == {"acct.a1": "r1"}
+
+    async def none_left() -> bool:
+        return (await kv.status()).stream_info.state.consumer_count == 0
+
+    await until(none_left, timeout=SNAPSHOT_CONSUMER_INACTIVE_SECONDS * 4, interval=0.25)
+
+
+@pytest.mark.timeout(60)
+async def test_a_snapshot_holds_every_live_key_while_leases_are_renewed(lease_bucket) -> None:
+    # nats-py's watcher can mark "initial values done" before they arrive (nats.py#842, #995): a
+    # snapshot that trusted the marker came back empty or partial, and pick-accounts then found no
+    # holder for a connected account. The snapshot counts what the consumer delivers instead.
+    _, kv, store = lease_bucket
+    assert await store.snapshot("acct") == {}  # nothing yet: answered, not timed out
+    leases = [await store.claim(f"acct.a{i}", f"r{i % 3}") for i in range(120)]
+    for i in range(0, 120, 10):  # released ones are not in a snapshot (their delete markers)
+        await kv.delete(f"acct.a{i}")
+    await kv.put("replica.ns.r9", b"alive")  # outside the prefix
+    live = {f"acct.a{i}": f"r{i % 3}" for i in range(120) if i % 10}
+    stop = asyncio.Event()
+
+    async def renew() -> None:
+        while not stop.is_set():
+            for i in range(1, 120, 7):
+                if i % 10:
+                    await kv.put(f"acct.a{i}", f"r{i % 3}".encode())
+            await asyncio.sleep(0)
+
+    writer = asyncio.create_task(renew())
+    try:
+        for _ in range(40):
+            assert await store.snapshot("acct") == live
+    finally:
+        stop.set()
+        await writer
+    assert all(lease is not None for lease in leases)
+    assert (await store.snapshot())["replica.ns.r9"] == "alive"
