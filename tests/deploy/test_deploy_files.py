@@ -343,6 +343,19 @@ def test_compose_runs_every_service_with_health_checks() -> None:
 
 @pytest.mark.unit
 @pytest.mark.timeout(30)
+def test_every_compose_container_rotates_its_logs_and_has_limits() -> None:
+    # issue 17, finding 5: the infrastructure containers (NATS, its exporter, MongoDB, Prometheus,
+    # Grafana) logged without rotation and ran without limits; only TG-Matrix's own services had both.
+    for name, svc in _compose()["services"].items():
+        logging = svc.get("logging") or {}
+        assert logging.get("driver") == "json-file", name
+        assert logging["options"]["max-size"] and int(logging["options"]["max-file"]) >= 1, name
+        limits = svc["deploy"]["resources"]["limits"]
+        assert limits["memory"] and float(limits["cpus"]) > 0, name
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(30)
 def test_compose_variables_are_in_the_env_example() -> None:
     lines = (ROOT / "compose.yaml").read_text().splitlines()
     text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
