@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from nats.js.api import AckPolicy, DeliverPolicy
 from prometheus_client import CollectorRegistry
 from tgm_contracts import streams
 from tgm_contracts.events_ai import KnowledgeChanged
@@ -57,14 +58,26 @@ async def test_the_gauges_follow_a_consumers_backlog_work_and_redeliveries(
         assert gauge(registry, "tgm_consumer_ack_pending", consumer) == 1
         await rt.consumer_lag.sample()  # the runtime's own sampler (every 15 s while started)
         assert gauge(rt.registry, "tgm_consumer_ack_pending", consumer) == 1
-        for _ in range(2):  # behind the held one: not fetched until its batch is done
+        # The backlog, on a consumer of this service that nothing pulls: the running one's outstanding
+        # fetch may take new events while its handler holds one (a pull request of 16 stays open at
+        # the server until it expires), so its `pending` is not a stable figure to wait on.
+        idle = f"analytics_{durable}_idle"
+        await rt.js.add_consumer(
+            STREAM,
+            durable_name=idle,
+            filter_subject=KnowledgeChanged.SUBJECT,
+            deliver_policy=DeliverPolicy.NEW,
+            ack_policy=AckPolicy.EXPLICIT,
+        )
+        for _ in range(2):
             await rt.publish(KnowledgeChanged(scope="global", action="added", count=1))
 
         async def backlog() -> bool:
             await lag.sample()
-            return gauge(registry, "tgm_consumer_pending", consumer) == 2
+            return gauge(registry, "tgm_consumer_pending", idle) == 2
 
         await wait_for_async(backlog, timeout=30, interval=0.2, message="no backlog seen")
+        assert gauge(registry, "tgm_consumer_ack_pending", idle) == 0
         assert gauge(registry, "tgm_consumer_pending", f"campaign_{durable}") is None
 
         release.set()
@@ -81,5 +94,7 @@ async def test_the_gauges_follow_a_consumers_backlog_work_and_redeliveries(
         await rt.js.delete_consumer(STREAM, consumer)
         await lag.sample()
         assert gauge(registry, "tgm_consumer_pending", consumer) is None  # its series are gone
+        assert gauge(registry, "tgm_consumer_pending", idle) == 2  # the other one's stay
+        await rt.js.delete_consumer(STREAM, idle)
     finally:
         await rt.stop()

@@ -72,6 +72,17 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
+async def swept_at_start(client: RuntimeClient, job: str) -> None:
+    """Wait for the retention job `job`'s round at start to end, so a test's old records are not
+    taken by it before the test's own sweep (the race that made the retention tests flaky)."""
+    sweeper = client.runtime.tasks.job(job)
+
+    async def ended() -> bool:
+        return sweeper.runs >= 1
+
+    await eventually(ended)
+
+
 class RealBus:
     """Settings for runtimes on a real nats-server and database (one prefix per test); `close()` stops
     the runtimes started through `start` (last first) and drops the prefix's databases."""

@@ -15,7 +15,7 @@ from tgm_contracts.commands import analytics as A
 from tgm_contracts.events import Event
 from tgm_contracts.models.campaign import CampaignStatus
 
-from .conftest import eventually, ok, publish
+from .conftest import eventually, ok, publish, swept_at_start
 
 pytestmark = [pytest.mark.component, pytest.mark.timeout(60)]
 
@@ -177,6 +177,7 @@ async def test_redelivered_events_and_late_snapshots_change_nothing(client) -> N
 
 
 async def test_campaign_figures_follow_retention(client) -> None:
+    await swept_at_start(client, "stats-retention")
     await publish(client, state("old", CampaignStatus.COMPLETED, -200 * 24 * 60), progress("c1", 30, 4))
     db = client.runtime.db
 

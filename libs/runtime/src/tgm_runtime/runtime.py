@@ -314,11 +314,13 @@ class ServiceRuntime(Generic[AppT]):
         self.consumer_lag = ConsumerLag(
             self.registry,
             f"{service.value.replace('-', '_')}_",
-            lambda: self.js,
+            lambda: self.js if self._bus_connected else None,
             [s.name for s in streams.STREAMS],
         )
         self.every(LAG_SAMPLE_SECONDS, self.consumer_lag.sample, "consumer-lag", first_after=5.0)
         self.settings_store: SettingsStore | None = None
+        #: False on the in-memory test broker (`start(connect_broker=False)`): no JetStream to sample.
+        self._bus_connected = False
         self._register_sys()
 
     # --- declaration API -------------------------------------------------------------------------
@@ -923,6 +925,7 @@ class ServiceRuntime(Generic[AppT]):
         if self.mongo is None:
             await self.connect_database()
         await MigrationRunner(self.db, self.migrations).run()
+        self._bus_connected = connect_broker
         if connect_broker:
             await self.broker.connect()
             await self._ensure_streams()

@@ -41,7 +41,7 @@ class Periodic:
         first_after: float,
     ) -> None:
         self.name = name
-        self.runs = 0
+        self._runs = 0
         self._owner = owner
         self._seconds = seconds
         self._fn = fn
@@ -61,6 +61,13 @@ class Periodic:
             self._live.wake()
         elif self._wake is not None:
             self._wake.set()
+
+    @property
+    def runs(self) -> int:
+        """Rounds ended (raised or not) since this start; for a job declared before start, its live copy's."""
+        if self._live is not None:
+            return self._live.runs
+        return self._runs
 
     @property
     def running(self) -> bool:
@@ -89,7 +96,7 @@ class Periodic:
                 raise
             except Exception:
                 self._owner.failed(self.name)
-            self.runs += 1
+            self._runs += 1
             if self._stopping:
                 break
             try:
@@ -157,6 +164,13 @@ class BackgroundTasks:
         else:
             self._declared.append(job)  # started by every start of the runtime (tests restart one)
         return job
+
+    def job(self, name: str) -> Periodic:
+        """The periodic job declared as `name` (KeyError if none): e.g. to wait for its first round."""
+        for job in (*self._declared, *self._running):
+            if job.name == name:
+                return job
+        raise KeyError(name)
 
     def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         """Run `coro` in the background, tracked: logged if it fails, cancelled when the runtime stops.
