@@ -55,8 +55,8 @@ async def client(runtime: Runtime, mongo_server: Any) -> AsyncIterator[RuntimeCl
         yield c
 
 
-async def ok(client: RuntimeClient, cmd: Any, payload: Any = None) -> Any:
-    reply = await client.call(cmd, payload or {})
+async def ok(client: RuntimeClient, cmd: Any, payload: Any = None, *, timeout: float = 30) -> Any:
+    reply = await client.call(cmd, payload or {}, timeout=timeout)
     assert reply["ok"], reply
     return reply["data"]
 

@@ -21,6 +21,10 @@ from .conftest import ok
 pytestmark = [pytest.mark.component, pytest.mark.timeout(240)]
 
 CHUNKS = 9000
+#: Seconds a call may take here. On two busy test workers a call over 9,000 chunks has taken more than
+#: the client's usual 30 s (ci24: get-knowledge-stats right after the second document); this test is
+#: about what is left, not how fast (that is `bench/rag/clear.py`).
+SLOW = 120
 
 
 def big_text(tag: str, n: int) -> str:
@@ -32,6 +36,7 @@ async def add_big(client: Any, scope: str, tag: str, n: int) -> dict[str, Any]:
         client,
         C.RagAddDocument,
         {"scope": scope, "text": big_text(tag, n), "chunkSize": 100, "chunkOverlap": 0},
+        timeout=SLOW,
     )
     assert status["state"] == "ready", status
     return status
@@ -44,7 +49,7 @@ async def collections(runtime: Any) -> set[str]:
 async def test_full_clear_of_9000_chunks_leaves_nothing_on_any_replica(client, runtime, mongo_server):
     await add_big(client, "default", "a", CHUNKS)  # two sentences a chunk
     await add_big(client, "other", "b", CHUNKS)
-    stats = await ok(client, C.GetKnowledgeStats, {})
+    stats = await ok(client, C.GetKnowledgeStats, {}, timeout=SLOW)
     assert stats["totalItems"] >= CHUNKS - 10 and stats["documents"] == 2, stats
     before = await collections(runtime)
     assert {"knowledge", "documents"} <= before
@@ -52,14 +57,14 @@ async def test_full_clear_of_9000_chunks_leaves_nothing_on_any_replica(client, r
     # Another replica on the same database, its index loaded with all of it.
     peer = build()
     async with runtime_client(peer, mongo_server.uri, database=runtime.settings.database_prefix) as other:
-        hit = await ok(other, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"})
+        hit = await ok(other, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"}, timeout=SLOW)
         assert hit["hits"], hit
 
-        ack = await ok(client, C.ClearKnowledge, {"confirm": True})
+        ack = await ok(client, C.ClearKnowledge, {"confirm": True}, timeout=SLOW)
         assert ack["affected"] == stats["totalItems"] + 2
 
         for c in (client, other):  # right after the reply, on both replicas
-            after = await ok(c, C.GetKnowledgeStats, {})
+            after = await ok(c, C.GetKnowledgeStats, {}, timeout=SLOW)
             assert after["totalItems"] == 0 and after["documents"] == 0 and after["vocabulary"] == 0, after
             assert (await ok(c, C.RagSearch, {"query": "Clause a17 term", "mode": "bm25"}))["hits"] == []
             assert (await ok(c, C.RagGetStatus, {}))["documents"] == []

@@ -32,8 +32,9 @@ class RuntimeClient:
         *,
         role: str = "admin",
         request_id: str | None = None,
+        timeout: float = 30,
     ) -> dict[str, Any]:
-        return await self.request(cmd.SUBJECT, payload, role=role, request_id=request_id)
+        return await self.request(cmd.SUBJECT, payload, role=role, request_id=request_id, timeout=timeout)
 
     async def request(
         self,
@@ -44,9 +45,10 @@ class RuntimeClient:
         request_id: str | None = None,
         principal: str = "",
         signed: bool = True,
+        timeout: float = 30,
     ) -> dict[str, Any]:
         """Request `subject` as the gateway would: the principal signed (`signed=False`: as a process
-        that skipped the gateway, with the role header alone)."""
+        that skipped the gateway, with the role header alone). `timeout`: seconds to wait for the reply."""
         if isinstance(payload, bytes):
             data = payload
         elif isinstance(payload, BaseModel):
@@ -56,7 +58,7 @@ class RuntimeClient:
         headers = {Headers.REQUEST_ID: request_id or uuid.uuid4().hex, Headers.ROLE: role}
         if signed:
             headers.update(signed_headers(self.runtime, subject, data, role=role, principal=principal))
-        reply = await self.broker.request(data, subject=subject, headers=headers, timeout=30)
+        reply = await self.broker.request(data, subject=subject, headers=headers, timeout=timeout)
         return json.loads(reply.body)
 
     async def data(self, cmd: type[Command], payload: Any = None) -> Any:
