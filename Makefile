@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 # The ads e2e makes one rotation run in `make test` and three (a minute apart) under `make test-soak`.
 export TGM_E2E_CAMPAIGN_SCALE ?= 0.1
 
-.PHONY: up install chromium test test-parallel test-unit test-integration test-e2e test-soak lint typecheck schemas bench clean
+.PHONY: up install chromium promtool check-deploy test test-parallel test-unit test-integration test-e2e test-soak lint typecheck schemas bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -41,7 +41,17 @@ chromium:
 	@(command -v chromium >/dev/null && fc-list | grep -qi "noto sans cjk") || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk)
 
-install: $(VENV)/.installed console/dist/.built chromium
+# promtool (tests/deploy/test_promtool.py checks the alert rules with it) from Debian's prometheus package
+# when missing. A policy-rc.d that refuses every start keeps the package's own Prometheus daemon from
+# starting during the install; it is removed again only if this target created it.
+promtool:
+	@command -v promtool >/dev/null || { \
+		created=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+			chmod +x /usr/sbin/policy-rc.d; created=1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+		rc=$$?; [ -n "$$created" ] && rm -f /usr/sbin/policy-rc.d; exit $$rc; }
+
+install: $(VENV)/.installed console/dist/.built chromium promtool
 
 up: install
 	$(VENV)/bin/tgm-stack up
@@ -70,6 +80,12 @@ test-e2e: install
 test-soak: install
 	TGM_E2E_CAMPAIGN_SCALE=1 TGM_SOAK=1 $(PY) -m pytest tests/e2e/test_campaign_e2e.py tests/e2e/test_automation_campaign_e2e.py \
 		tests/e2e/test_ads_e2e.py tests/e2e/test_truth_e2e.py tests/e2e/test_schemathesis_e2e.py services/ai/tests/test_knowledge.py -s
+
+# The deployment checks alone (deploy/README.md): compose against the Compose Specification, the k8s
+# kustomization against the Kubernetes schemas, promtool on the alert rules, the files cross-checked.
+# They are also part of `make test`; no Docker engine or cluster is needed.
+check-deploy: install
+	$(PY) -m pytest tests/deploy
 
 lint: install
 	$(VENV)/bin/ruff check .
