@@ -60,7 +60,7 @@ from tgm_contracts.events_campaign import AdRunCompleted
 from tgm_contracts.models.campaign import CampaignStatus, QueuedPriority, peer_key
 from tgm_runtime import DomainError
 
-from ..automation.campaign_runner import state_event
+from ..automation.campaign_runner import run_state_event
 from ..automation.group_service import GroupService
 from ..automation.ports import Emit
 from ..messaging.clock import Clock, aware, utc
@@ -477,4 +477,4 @@ class AdRunner:
     async def state_changed(
         self, doc: Mapping[str, Any], previous: CampaignStatus | None, reason: str | None
     ) -> None:
-        await self.emit(state_event("ad_campaign", doc, previous, reason))
+        await self.emit(run_state_event("ad_campaign", doc, previous, reason))

@@ -69,7 +69,7 @@ PROGRESS_SECONDS = 3.0
 ACTIVE = (CampaignStatus.RUNNING.value, CampaignStatus.SCHEDULED.value)
 
 
-def state_event(
+def run_state_event(
     kind: Literal["campaign", "ad_campaign"],
     doc: Mapping[str, Any],
     previous: CampaignStatus | None,
@@ -196,7 +196,7 @@ class CampaignRunner:
     async def state_changed(
         self, doc: Mapping[str, Any], previous: CampaignStatus | None, reason: str | None
     ) -> None:
-        await self.emit(state_event("campaign", doc, previous, reason))
+        await self.emit(run_state_event("campaign", doc, previous, reason))
 
     # --- 2. resolve the audience ---------------------------------------------------------------
 
