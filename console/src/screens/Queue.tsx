@@ -8,6 +8,7 @@ import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
 import { AccountName, JobsTable, Time } from "./jobs";
 import { AdCampaigns, Collaborations } from "./Runs";
+import { MultiRoleLibrary } from "./RunForms";
 
 const QUEUE_EVENTS = [
   "job-state-changed", "queue-progress", "queue-pause-changed", "queue-cleared", "message-queued",
@@ -80,6 +81,7 @@ export function Queue() {
       <Campaigns />
       <AdCampaigns queue={q} />
       <Collaborations queue={q} />
+      <MultiRoleLibrary />
     </div>
   );
 }

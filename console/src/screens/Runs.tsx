@@ -3,7 +3,8 @@
 // commands offer — ads: start / resume (`start-ad-campaign`), stop (`stop-ad-campaign`); runs: start
 // the stage an operator must start (`start-collaboration` with `advanceRunId`), stop
 // (`stop-collaboration`); both: pause and resume their sends (`pause-queue` / `resume-queue`, scope
-// `campaign`: an ad post's and a script line's job carry the campaign's or the run's id).
+// `campaign`: an ad post's and a script line's job carry the campaign's or the run's id). New and
+// edited ad campaigns, roles, scripts and scenarios: RunForms.tsx.
 import { Fragment, useState } from "react";
 import type { GetAdCampaigns, GetCollaborationStatus, GetQueueStatus } from "../api/types.gen";
 import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
@@ -11,6 +12,7 @@ import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
 import { AccountName, type Job, JobsTable, Time } from "./jobs";
+import { AdCampaignForm } from "./RunForms";
 
 export type Ad = GetAdCampaigns.Response_.AdCampaignView;
 export type Run = GetCollaborationStatus.Response_.CollaborationRunView;
@@ -148,12 +150,19 @@ function SendsControl({ id, paused, busy, run }: { id: string; paused: boolean; 
 
 export function AdCampaigns({ queue }: { queue: QueueStatus | null }) {
   const { t } = useI18n();
+  const { can } = useSession();
   const ads = useCommand("get-ad-campaigns", { limit: 50 }, AD_EVENTS);
   const [open, setOpen] = useState<string | null>(null);
+  const [editing, setEditing] = useState<Ad | "new" | null>(null);
   const items = ads.data?.items ?? [];
+  const done = () => (setEditing(null), ads.reload());
   return (
     <Panel title={t("runs.ads.title")} id="ad-campaigns">
       <ErrorLine error={ads.error} />
+      {can("create-ad-campaign") && editing === null && (
+        <div className="toolbar"><button type="button" onClick={() => setEditing("new")}>{t("forms.ad.new")}</button></div>
+      )}
+      {editing !== null && <AdCampaignForm key={editing === "new" ? "new" : editing.id} ad={editing === "new" ? null : editing} onDone={done} />}
       {items.length === 0 ? (
         <p className="muted">{t("common.none")}</p>
       ) : (
@@ -171,7 +180,7 @@ export function AdCampaigns({ queue }: { queue: QueueStatus | null }) {
           </thead>
           <tbody>
             {items.map((ad) => (
-              <AdRow key={ad.id} ad={ad} queue={queue} open={open === ad.id} onToggle={() => setOpen(open === ad.id ? null : ad.id)} />
+              <AdRow key={ad.id} ad={ad} queue={queue} open={open === ad.id} onToggle={() => setOpen(open === ad.id ? null : ad.id)} onEdit={() => setEditing(ad)} />
             ))}
           </tbody>
         </table>
@@ -180,7 +189,7 @@ export function AdCampaigns({ queue }: { queue: QueueStatus | null }) {
   );
 }
 
-function AdRow({ ad, queue, open, onToggle }: { ad: Ad; queue: QueueStatus | null; open: boolean; onToggle: () => void }) {
+function AdRow({ ad, queue, open, onToggle, onEdit }: { ad: Ad; queue: QueueStatus | null; open: boolean; onToggle: () => void; onEdit: () => void }) {
   const { t } = useI18n();
   const { api, can } = useSession();
   const action = useAction();
@@ -222,6 +231,7 @@ function AdRow({ ad, queue, open, onToggle }: { ad: Ad; queue: QueueStatus | nul
               />
             )}
             {AD_ACTIVE.has(ad.status) && <SendsControl id={ad.id} paused={paused} busy={action.busy} run={run} />}
+            {can("update-ad-campaign") && <button type="button" className="secondary" onClick={onEdit}>{t("forms.edit")}</button>}
             <TroublesToggle open={open} count={(row?.failed ?? 0) + (row?.skipped ?? 0)} controls={detail} onToggle={onToggle} />
           </div>
           <ErrorLine error={action.error} />

@@ -137,7 +137,7 @@ test("a run's sends paused show Resume; stopping a run asks first; a stopped ad 
   const r = replies("stopped", "running");
   r["get-queue-status"] = queue({ pauses: [{ scope: "campaign", campaignId: "run-000001", pausedAt: at }] });
   const gw = mount(<Queue />, "operator", r);
-  const runRow = await screen.findByText("club talk").then((c) => c.closest("tr")!);
+  const runRow = await within(await screen.findByTestId("collaborations")).findByText("club talk").then((c) => c.closest("tr")!);
   await waitFor(() => expect(runRow.getAttribute("data-paused")).toBe("true"));
   expect(runRow.textContent).toContain("sends paused");
   fireEvent.click(within(runRow).getByRole("button", { name: "Resume its sends" }));
