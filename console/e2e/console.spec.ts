@@ -88,7 +88,7 @@ test("monitoring and rules: a keyword set, a rule from the form, and its dry run
   const form = page.getByTestId("rule-form");
   await form.locator('input[name="rule-name"]').fill("price question");
   await form.locator('select[name="rule-sets"]').selectOption({ label: "prices" });
-  await form.locator('input[name="rule-action-text"]').fill("someone asks about prices");
+  await form.locator('input[name="rule-action-0-message"]').fill("someone asks about prices");
   await form.getByRole("button", { name: "Save" }).click();
   await expect(page.getByTestId("rule-row").filter({ hasText: "price question" })).toBeVisible();
   const probe = page.getByTestId("rule-test");

@@ -1,16 +1,49 @@
-// Monitoring and rules: monitored groups, keyword sets, trigger rules (a form for the rule's
-// fields) and the "test this rule" panel, which runs the `test-trigger-rule` dry run.
+// Monitoring and rules: monitored groups, keyword sets, trigger rules (a form for every field of the
+// rule: its actions — up to ten, each of any type the contract has, added, edited, moved and
+// removed — the `specific` sender accounts, conditions with their time window and excluded lead
+// stages) and the "test this rule" panel, which runs the `test-trigger-rule` dry run.
 import { useState } from "react";
 import type { Response } from "../api/client";
 import type { SaveTriggerRule } from "../api/types.gen";
-import { ErrorLine, Panel, useAction } from "../components";
+import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
 
 const RULE_EVENTS = ["entity-changed", "monitoring-state-changed", "trigger-fired", "keyword-matched"];
+const ACCOUNT_EVENTS = ["account-added", "account-removed", "account-status-changed"];
 type RuleRequest = SaveTriggerRule.Request;
-type ActionType = "notify" | "ai_reply" | "add_lead" | "reply_template";
+type T = (k: MessageKey, v?: Record<string, string | number>) => string;
+
+export const ACTION_TYPES = ["notify", "ai_reply", "reply_template", "add_lead", "start_scenario"] as const;
+export type ActionType = (typeof ACTION_TYPES)[number];
+type ReplyTarget = "private" | "group_reply";
+type LeadStage = "new" | "contacted" | "replied" | "follow_up" | "closed_won" | "closed_lost";
+export const LEAD_STAGES: LeadStage[] = ["new", "contacted", "replied", "follow_up", "closed_won", "closed_lost"];
+const MAX_ACTIONS = 10;
+
+/** One action as the form holds it: every type's fields, so switching the type loses nothing typed;
+ * `original` is the action as it was read, whose fields the form does not know are kept. */
+export interface ActionDraft {
+  type: ActionType;
+  channel: "console" | "alert";
+  message: string;
+  mode: "full" | "semi";
+  strategyId: string;
+  prompt: string;
+  target: ReplyTarget;
+  templateId: string;
+  markup: string;
+  stage: LeadStage;
+  tags: string;
+  scenarioId: string;
+  original: Record<string, unknown> | null;
+}
+
+export const EMPTY_ACTION: ActionDraft = {
+  type: "notify", channel: "console", message: "", mode: "full", strategyId: "", prompt: "", target: "private",
+  templateId: "", markup: "", stage: "new", tags: "", scenarioId: "", original: null,
+};
 
 export interface RuleForm {
   id: string | null;
@@ -21,9 +54,8 @@ export interface RuleForm {
   sourceType: "all" | "specific";
   sourceGroupIds: string[];
   senderType: "auto" | "specific" | "listener";
-  action: ActionType;
-  actionText: string;
-  target: "private" | "group";
+  senderAccountIds: string[];
+  actions: ActionDraft[];
   delayMin: number;
   delayMax: number;
   dailyLimit: number;
@@ -34,23 +66,65 @@ export interface RuleForm {
   excludeAdmin: boolean;
   newMemberOnly: boolean;
   minIntentScore: number | null;
+  timeStart: string;
+  timeEnd: string;
+  timeZone: string;
+  excludeLeadStages: LeadStage[];
 }
 
 export const EMPTY_RULE: RuleForm = {
   id: null, name: "", description: "", isActive: true, keywordSetIds: [], sourceType: "all",
-  sourceGroupIds: [], senderType: "auto", action: "notify", actionText: "", target: "private",
+  sourceGroupIds: [], senderType: "auto", senderAccountIds: [], actions: [EMPTY_ACTION],
   delayMin: 30, delayMax: 120, dailyLimit: 50, cooldownSeconds: null, priority: 2, exclusive: true,
   oncePerUser: false, excludeAdmin: true, newMemberOnly: false, minIntentScore: null,
+  timeStart: "", timeEnd: "", timeZone: "", excludeLeadStages: ["closed_won", "closed_lost"],
 };
+
+const text = (v: string) => v.trim() || null;
+const tags = (v: string) => [...new Set(v.split(/[,，\n]/).map((s) => s.trim()).filter(Boolean))];
+const REPLIES = new Set<ActionType>(["ai_reply", "reply_template"]);
+
+/** A markup typed as JSON: null when empty, undefined when it is not JSON (a problem named first). */
+function markupOf(v: string): unknown {
+  if (!v.trim()) return null;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One action as the contract's (its own type's fields only, over what the form does not show). */
+export function toAction(a: ActionDraft): Record<string, unknown> {
+  const base = a.original && a.original.type === a.type ? { ...a.original } : {};
+  const markup = markupOf(a.markup);
+  switch (a.type) {
+    case "notify":
+      return { ...base, type: "notify", channel: a.channel, message: text(a.message) };
+    case "ai_reply":
+      return { ...base, type: "ai_reply", mode: a.mode, strategyId: text(a.strategyId), prompt: text(a.prompt), target: a.target, markup: markup ?? null };
+    case "reply_template":
+      return { ...base, type: "reply_template", templateId: a.templateId, target: a.target, markup: markup ?? null };
+    case "add_lead":
+      return { ...base, type: "add_lead", stage: a.stage, tags: tags(a.tags) };
+    case "start_scenario":
+      return { ...base, type: "start_scenario", scenarioId: a.scenarioId };
+  }
+}
+
+export function fromAction(raw: Record<string, any>): ActionDraft {
+  const type = (ACTION_TYPES as readonly string[]).includes(raw.type) ? (raw.type as ActionType) : "notify";
+  return {
+    ...EMPTY_ACTION, type, original: raw,
+    channel: raw.channel ?? "console", message: raw.message ?? "", mode: raw.mode ?? "full", strategyId: raw.strategyId ?? "",
+    prompt: raw.prompt ?? "", target: raw.target === "group_reply" ? "group_reply" : "private", templateId: raw.templateId ?? "",
+    markup: raw.markup ? JSON.stringify(raw.markup, null, 2) : "", stage: raw.stage ?? "new", tags: (raw.tags ?? []).join(", "),
+    scenarioId: raw.scenarioId ?? "",
+  };
+}
 
 /** The form as the contract's rule (save-trigger-rule, and test-trigger-rule's `rule`). */
 export function toRule(f: RuleForm): RuleRequest {
-  const text = f.actionText.trim() || null;
-  const action =
-    f.action === "notify" ? { type: "notify" as const, message: text }
-    : f.action === "ai_reply" ? { type: "ai_reply" as const, prompt: text, target: f.target }
-    : f.action === "add_lead" ? { type: "add_lead" as const }
-    : { type: "reply_template" as const, templateId: text ?? "", target: f.target };
   return {
     ...(f.id ? { id: f.id } : {}),
     name: f.name.trim(),
@@ -60,7 +134,8 @@ export function toRule(f: RuleForm): RuleRequest {
     sourceType: f.sourceType,
     sourceGroupIds: f.sourceType === "specific" ? f.sourceGroupIds : [],
     senderType: f.senderType,
-    actions: [action] as RuleRequest["actions"],
+    senderAccountIds: f.senderType === "specific" ? f.senderAccountIds : [],
+    actions: f.actions.map(toAction) as unknown as RuleRequest["actions"],
     delayMin: f.delayMin,
     delayMax: f.delayMax,
     dailyLimit: f.dailyLimit,
@@ -72,25 +147,48 @@ export function toRule(f: RuleForm): RuleRequest {
       excludeAdmin: f.excludeAdmin,
       newMemberOnly: f.newMemberOnly,
       minIntentScore: f.minIntentScore,
+      timeRange: f.timeStart && f.timeEnd ? { start: f.timeStart, end: f.timeEnd, timezone: text(f.timeZone) } : null,
+      excludeLeadStages: f.excludeLeadStages,
     },
   } as RuleRequest;
+}
+
+/** What the contract would refuse, named before anything is sent. */
+export function ruleProblems(f: RuleForm, t: T): string[] {
+  const p: string[] = [];
+  if (!f.name.trim()) p.push(t("forms.required", { field: t("rules.rules.name") }));
+  if (!f.keywordSetIds.length) p.push(t("forms.required", { field: t("rules.rules.sets") }));
+  if (f.sourceType === "specific" && !f.sourceGroupIds.length) p.push(t("rules.rules.needGroups"));
+  if (f.senderType === "specific" && !f.senderAccountIds.length) p.push(t("rules.rules.needAccounts"));
+  if (f.delayMax < f.delayMin) p.push(t("rules.rules.badDelay"));
+  if (!!f.timeStart !== !!f.timeEnd) p.push(t("rules.rules.timeBoth"));
+  if (!f.actions.length) p.push(t("rules.rules.needAction"));
+  if (f.actions.filter((a) => REPLIES.has(a.type)).length > 1) p.push(t("rules.rules.oneReply"));
+  f.actions.forEach((a, i) => {
+    const n = i + 1;
+    if (a.type === "reply_template" && !a.templateId) p.push(t("rules.rules.needTemplate", { n }));
+    if (a.type === "start_scenario" && !a.scenarioId) p.push(t("rules.rules.needScenario", { n }));
+    if (REPLIES.has(a.type) && markupOf(a.markup) === undefined) p.push(t("rules.rules.badMarkup", { n }));
+  });
+  return p;
 }
 
 type RuleView = NonNullable<Response<"get-trigger-rules">["items"]>[number];
 type Items<C extends "get-monitored-groups" | "get-keyword-sets"> = NonNullable<Response<C>["items"]>;
 export function fromRule(r: RuleView): RuleForm {
-  const a = (r.actions?.[0] ?? { type: "notify" }) as Record<string, any>;
   const c = (r.conditions ?? {}) as Record<string, any>;
+  const actions = ((r.actions ?? []) as Record<string, any>[]).map(fromAction);
   return {
     ...EMPTY_RULE,
     id: r.id, name: r.name, description: r.description ?? "", isActive: r.isActive ?? true,
     keywordSetIds: r.keywordSetIds ?? [], sourceType: r.sourceType ?? "all", sourceGroupIds: r.sourceGroupIds ?? [],
-    senderType: r.senderType ?? "auto", action: (["notify", "ai_reply", "add_lead", "reply_template"].includes(a.type) ? a.type : "notify") as ActionType,
-    actionText: a.message ?? a.prompt ?? a.templateId ?? "", target: a.target ?? "private",
+    senderType: r.senderType ?? "auto", senderAccountIds: [...(r.senderAccountIds ?? [])],
+    actions: actions.length ? actions : [EMPTY_ACTION],
     delayMin: r.delayMin ?? 30, delayMax: r.delayMax ?? 120, dailyLimit: r.dailyLimit ?? 50,
     cooldownSeconds: r.cooldownSeconds ?? null, priority: r.priority ?? 2, exclusive: r.exclusive ?? true,
     oncePerUser: !!c.oncePerUser, excludeAdmin: c.excludeAdmin ?? true, newMemberOnly: !!c.newMemberOnly,
-    minIntentScore: c.minIntentScore ?? null,
+    minIntentScore: c.minIntentScore ?? null, timeStart: c.timeRange?.start ?? "", timeEnd: c.timeRange?.end ?? "",
+    timeZone: c.timeRange?.timezone ?? "", excludeLeadStages: [...(c.excludeLeadStages ?? EMPTY_RULE.excludeLeadStages)],
   };
 }
 
@@ -218,7 +316,7 @@ function RuleList({ rules, error, onEdit }: { rules: RuleView[]; error: unknown;
       {rules.length === 0 ? <p className="muted">{t("common.none")}</p> : (
         <table>
           <thead>
-            <tr><th>{t("rules.col.rule")}</th><th>{t("rules.rules.active")}</th><th>{t("rules.col.fired")}</th><th>{t("queue.col.updated")}</th>{can("save-trigger-rule") && <th>{t("common.actions")}</th>}</tr>
+            <tr><th>{t("rules.col.rule")}</th><th>{t("rules.rules.active")}</th><th>{t("rules.col.fired")}</th><th>{t("queue.col.updated")}</th>{(can("save-trigger-rule") || can("delete-trigger-rule")) && <th>{t("common.actions")}</th>}</tr>
           </thead>
           <tbody>
             {rules.map((r) => (
@@ -227,12 +325,20 @@ function RuleList({ rules, error, onEdit }: { rules: RuleView[]; error: unknown;
                 <td>{r.isActive ? t("common.yes") : t("common.no")}</td>
                 <td>{`${r.triggerCount ?? 0} (${time(r.lastTriggeredAt)})`}</td>
                 <td>{time(r.updatedAt)}</td>
-                {can("save-trigger-rule") && (
+                {(can("save-trigger-rule") || can("delete-trigger-rule")) && (
                   <td className="toolbar">
-                    <button type="button" className="secondary" onClick={() => onEdit(r)}>{t("rules.rules.edit")}</button>
-                    <button type="button" disabled={action.busy} onClick={() => void action.run(() => api.call("toggle-trigger-rule", { id: r.id }))}>
-                      {t("rules.rules.toggle")}
-                    </button>
+                    {can("save-trigger-rule") && (
+                      <>
+                        <button type="button" className="secondary" onClick={() => onEdit(r)}>{t("rules.rules.edit")}</button>
+                        <button type="button" disabled={action.busy} onClick={() => void action.run(() => api.call("toggle-trigger-rule", { id: r.id }))}>
+                          {t("rules.rules.toggle")}
+                        </button>
+                      </>
+                    )}
+                    {can("delete-trigger-rule") && (
+                      <ConfirmButton label={t("common.delete")} question={t("forms.deleteConfirm", { name: r.name })} disabled={action.busy}
+                        onConfirm={() => void action.run(() => api.call("delete-trigger-rule", { id: r.id }))} />
+                    )}
                   </td>
                 )}
               </tr>
@@ -248,6 +354,112 @@ function num(v: string): number | null {
   return v.trim() === "" ? null : Number(v);
 }
 
+const multi = (e: React.ChangeEvent<HTMLSelectElement>) => Array.from(e.target.selectedOptions).map((o) => o.value);
+
+/** The pickers' lists: accounts, reply templates, AI strategies and scenarios. */
+interface Choices {
+  accounts: { id: string; label: string }[];
+  templates: { id: string; label: string }[];
+  strategies: { id: string; label: string }[];
+  scenarios: { id: string; label: string }[];
+}
+
+/** One action of the rule: its type and that type's fields; moved up or down, removed. */
+function ActionEditor(props: {
+  index: number; count: number; action: ActionDraft; choices: Choices;
+  onChange: (a: ActionDraft) => void; onMove: (by: -1 | 1) => void; onRemove: () => void;
+}) {
+  const { index: i, count, action: a, choices, onChange } = props;
+  const { t } = useI18n();
+  const set = <K extends keyof ActionDraft>(k: K, v: ActionDraft[K]) => onChange({ ...a, [k]: v });
+  const name = (field: string) => `rule-action-${i}-${field}`;
+  const pick = (field: "templateId" | "strategyId" | "scenarioId", label: MessageKey, items: { id: string; label: string }[], none: boolean) => (
+    <label>{t(label)}
+      <select name={name(field)} value={a[field]} onChange={(e) => set(field, e.target.value)}>
+        <option value="">{none ? t("rules.rules.strategyDefault") : "—"}</option>
+        {/* A saved id no longer in the list is still shown, so an edit does not drop it unseen. */}
+        {a[field] && !items.some((x) => x.id === a[field]) && <option value={a[field]}>{a[field]}</option>}
+        {items.map((x) => <option key={x.id} value={x.id}>{x.label}</option>)}
+      </select>
+    </label>
+  );
+  const target = (
+    <label>{t("rules.rules.target")}
+      <select name={name("target")} value={a.target} onChange={(e) => set("target", e.target.value as ReplyTarget)}>
+        <option value="private">{t("rules.rules.target.private")}</option>
+        <option value="group_reply">{t("rules.rules.target.group_reply")}</option>
+      </select>
+    </label>
+  );
+  const markup = (
+    <label>{t("rules.rules.markup")}
+      <textarea name={name("markup")} rows={2} value={a.markup} onChange={(e) => set("markup", e.target.value)} />
+    </label>
+  );
+  return (
+    <fieldset data-testid="rule-action" data-type={a.type}>
+      <legend>{t("rules.rules.actionN", { n: i + 1 })}</legend>
+      <div className="row">
+        <label>{t("rules.rules.action")}
+          <select name={name("type")} value={a.type} onChange={(e) => set("type", e.target.value as ActionType)}>
+            {ACTION_TYPES.map((x) => <option key={x} value={x}>{t(`rules.rules.action.${x}` as MessageKey)}</option>)}
+          </select>
+        </label>
+        {a.type === "notify" && (
+          <>
+            <label>{t("rules.rules.channel")}
+              <select name={name("channel")} value={a.channel} onChange={(e) => set("channel", e.target.value as ActionDraft["channel"])}>
+                <option value="console">{t("rules.rules.channel.console")}</option>
+                <option value="alert">{t("rules.rules.channel.alert")}</option>
+              </select>
+            </label>
+            <label>{t("rules.rules.message")}<input name={name("message")} value={a.message} onChange={(e) => set("message", e.target.value)} /></label>
+          </>
+        )}
+        {a.type === "ai_reply" && (
+          <>
+            <label>{t("rules.rules.mode")}
+              <select name={name("mode")} value={a.mode} onChange={(e) => set("mode", e.target.value as ActionDraft["mode"])}>
+                <option value="full">{t("rules.rules.mode.full")}</option>
+                <option value="semi">{t("rules.rules.mode.semi")}</option>
+              </select>
+            </label>
+            {pick("strategyId", "rules.rules.strategy", choices.strategies, true)}
+            <label>{t("rules.rules.prompt")}<input name={name("prompt")} value={a.prompt} onChange={(e) => set("prompt", e.target.value)} /></label>
+            {target}
+          </>
+        )}
+        {a.type === "reply_template" && (
+          <>
+            {pick("templateId", "rules.rules.template", choices.templates, false)}
+            {target}
+          </>
+        )}
+        {a.type === "add_lead" && (
+          <>
+            <label>{t("rules.rules.leadStage")}
+              <select name={name("stage")} value={a.stage} onChange={(e) => set("stage", e.target.value as LeadStage)}>
+                {LEAD_STAGES.map((s) => <option key={s} value={s}>{t(`stage.${s}` as MessageKey)}</option>)}
+              </select>
+            </label>
+            <label>{t("rules.rules.tags")}<input name={name("tags")} value={a.tags} onChange={(e) => set("tags", e.target.value)} /></label>
+          </>
+        )}
+        {a.type === "start_scenario" && pick("scenarioId", "rules.rules.scenario", choices.scenarios, false)}
+      </div>
+      {REPLIES.has(a.type) && markup}
+      <div className="toolbar">
+        <button type="button" className="secondary" disabled={i === 0} onClick={() => props.onMove(-1)}
+          aria-label={t("rules.rules.moveUpN", { n: i + 1 })}>{t("rules.rules.moveUp")}</button>
+        <button type="button" className="secondary" disabled={i === count - 1} onClick={() => props.onMove(1)}
+          aria-label={t("rules.rules.moveDownN", { n: i + 1 })}>{t("rules.rules.moveDown")}</button>
+        <button type="button" className="secondary" disabled={count === 1} onClick={props.onRemove}
+          aria-label={t("rules.rules.removeActionN", { n: i + 1 })}>{t("rules.rules.removeAction")}</button>
+      </div>
+    </fieldset>
+  );
+}
+
 function RuleEditor(props: {
   form: RuleForm;
   setForm: (f: RuleForm) => void;
@@ -259,21 +471,49 @@ function RuleEditor(props: {
   const { api, can } = useSession();
   const action = useAction();
   const [saved, setSaved] = useState("");
+  const [problems, setProblems] = useState<string[]>([]);
+  const accounts = useCommand("get-accounts", { limit: 200 }, ACCOUNT_EVENTS);
+  const templates = useCommand("get-chat-templates", {}, ["entity-changed"]);
+  const strategies = useCommand("ai-get-strategies", {}, ["entity-changed"]);
+  const scenarios = useCommand("get-scenarios", {}, ["entity-changed"]);
+  const choices: Choices = {
+    accounts: (accounts.data?.items ?? []).map((a) => ({ id: a.id, label: `${a.phone}${a.label ? ` (${a.label})` : ""}` })),
+    templates: (templates.data?.items ?? []).map((x) => ({ id: x.id, label: `${x.name}${x.isActive === false ? ` · ${t("forms.inactive")}` : ""}` })),
+    strategies: (strategies.data?.items ?? []).map((x) => ({ id: x.id, label: x.name })),
+    scenarios: (scenarios.data?.items ?? []).map((x) => ({ id: x.id, label: x.name })),
+  };
   const set = <K extends keyof RuleForm>(k: K, v: RuleForm[K]) => setForm({ ...f, [k]: v });
-  const multi = (e: React.ChangeEvent<HTMLSelectElement>) => Array.from(e.target.selectedOptions).map((o) => o.value);
+  const setAction = (i: number, a: ActionDraft) => set("actions", f.actions.map((x, j) => (j === i ? a : x)));
+  const move = (i: number, by: -1 | 1) => {
+    const next = [...f.actions];
+    [next[i], next[i + by]] = [next[i + by], next[i]];
+    set("actions", next);
+  };
   const writable = can("save-trigger-rule");
-  const save = () =>
-    action.run(async () => {
+  const save = () => {
+    setSaved("");
+    const p = ruleProblems(f, t);
+    setProblems(p);
+    if (p.length) return;
+    void action.run(async () => {
       const r = await api.call("save-trigger-rule", toRule(f));
       setForm(fromRule(r));
       setSaved(t("rules.rules.saved", { name: r.name }));
     });
+  };
+  // A sender account no longer in the list is still shown, so an edit does not drop it unseen.
+  const accountOptions = [...choices.accounts, ...f.senderAccountIds.filter((id) => !choices.accounts.some((a) => a.id === id)).map((id) => ({ id, label: id }))];
   return (
     <Panel title={f.id ? `${t("rules.rules.edit")}: ${f.name}` : t("rules.rules.new")} id="rule-form">
-      <form onSubmit={(e) => (e.preventDefault(), void save())} className="grid">
+      <form onSubmit={(e) => (e.preventDefault(), save())} className="grid" noValidate>
+        {problems.length > 0 && (
+          <ul className="error" role="alert" data-testid="form-problems">
+            {problems.map((p) => <li key={p}>{p}</li>)}
+          </ul>
+        )}
         <fieldset>
           <label>{t("rules.rules.name")}<input name="rule-name" value={f.name} onChange={(e) => set("name", e.target.value)} required /></label>
-          <label>{t("rules.rules.description")}<input value={f.description} onChange={(e) => set("description", e.target.value)} /></label>
+          <label>{t("rules.rules.description")}<input name="rule-description" value={f.description} onChange={(e) => set("description", e.target.value)} /></label>
           <label>
             {t("rules.rules.sets")}
             <select name="rule-sets" multiple value={f.keywordSetIds} onChange={(e) => set("keywordSetIds", multi(e))}>
@@ -282,47 +522,57 @@ function RuleEditor(props: {
           </label>
           <label>
             {t("rules.rules.sourceType")}
-            <select value={f.sourceType} onChange={(e) => set("sourceType", e.target.value as RuleForm["sourceType"])}>
+            <select name="rule-source-type" value={f.sourceType} onChange={(e) => set("sourceType", e.target.value as RuleForm["sourceType"])}>
               <option value="all">{t("rules.rules.sourceAll")}</option>
               <option value="specific">{t("rules.rules.sourceSpecific")}</option>
             </select>
           </label>
           {f.sourceType === "specific" && (
-            <select multiple aria-label={t("rules.rules.sourceSpecific")} value={f.sourceGroupIds} onChange={(e) => set("sourceGroupIds", multi(e))}>
+            <select multiple name="rule-source-groups" aria-label={t("rules.rules.sourceSpecific")} value={f.sourceGroupIds} onChange={(e) => set("sourceGroupIds", multi(e))}>
               {groups.map((g) => <option key={g.id} value={g.id}>{g.title ?? g.username ?? g.id}</option>)}
             </select>
           )}
           <label>
             {t("rules.rules.senderType")}
-            <select value={f.senderType} onChange={(e) => set("senderType", e.target.value as RuleForm["senderType"])}>
+            <select name="rule-sender-type" value={f.senderType} onChange={(e) => set("senderType", e.target.value as RuleForm["senderType"])}>
               {(["auto", "listener", "specific"] as const).map((s) => <option key={s} value={s}>{t(`rules.rules.sender.${s}` as MessageKey)}</option>)}
             </select>
           </label>
-          <label>
-            {t("rules.rules.action")}
-            <select name="rule-action" value={f.action} onChange={(e) => set("action", e.target.value as ActionType)}>
-              {(["notify", "ai_reply", "add_lead", "reply_template"] as const).map((a) => <option key={a} value={a}>{t(`rules.rules.action.${a}` as MessageKey)}</option>)}
-            </select>
-          </label>
-          {f.action !== "add_lead" && (
-            <label>{t("rules.rules.actionText")}<input name="rule-action-text" value={f.actionText} onChange={(e) => set("actionText", e.target.value)} /></label>
-          )}
-          {(f.action === "ai_reply" || f.action === "reply_template") && (
-            <label>
-              {t("rules.rules.target")}
-              <select value={f.target} onChange={(e) => set("target", e.target.value as RuleForm["target"])}>
-                <option value="private">{t("rules.rules.target.private")}</option>
-                <option value="group">{t("rules.rules.target.group")}</option>
+          {f.senderType === "specific" && (
+            <label>{t("rules.rules.senderAccounts")}
+              <select multiple name="rule-sender-accounts" value={f.senderAccountIds} onChange={(e) => set("senderAccountIds", multi(e))}>
+                {accountOptions.map((a) => <option key={a.id} value={a.id}>{a.label}</option>)}
               </select>
             </label>
           )}
+        </fieldset>
+        <div data-testid="rule-actions">
+          {f.actions.map((a, i) => (
+            <ActionEditor key={i} index={i} count={f.actions.length} action={a} choices={choices} onChange={(x) => setAction(i, x)}
+              onMove={(by) => move(i, by)} onRemove={() => set("actions", f.actions.filter((_, j) => j !== i))} />
+          ))}
+          {f.actions.length < MAX_ACTIONS && (
+            <button type="button" className="secondary" onClick={() => set("actions", [...f.actions, EMPTY_ACTION])}>{t("rules.rules.addAction")}</button>
+          )}
+        </div>
+        <fieldset>
           <div className="row">
             <label>{t("rules.rules.delayMin")}<input type="number" min={0} value={f.delayMin} onChange={(e) => set("delayMin", Number(e.target.value))} /></label>
             <label>{t("rules.rules.delayMax")}<input type="number" min={0} value={f.delayMax} onChange={(e) => set("delayMax", Number(e.target.value))} /></label>
-            <label>{t("rules.rules.dailyLimit")}<input type="number" min={0} value={f.dailyLimit} onChange={(e) => set("dailyLimit", Number(e.target.value))} /></label>
+            <label>{t("rules.rules.dailyLimit")}<input type="number" min={1} value={f.dailyLimit} onChange={(e) => set("dailyLimit", Number(e.target.value))} /></label>
             <label>{t("rules.rules.cooldown")}<input type="number" min={0} value={f.cooldownSeconds ?? ""} onChange={(e) => set("cooldownSeconds", num(e.target.value))} /></label>
-            <label>{t("rules.rules.priority")}<input type="number" min={0} value={f.priority} onChange={(e) => set("priority", Number(e.target.value))} /></label>
+            <label>{t("rules.rules.priority")}<input type="number" min={1} max={100} value={f.priority} onChange={(e) => set("priority", Number(e.target.value))} /></label>
             <label>{t("rules.rules.minIntent")}<input type="number" min={0} max={100} value={f.minIntentScore ?? ""} onChange={(e) => set("minIntentScore", num(e.target.value))} /></label>
+          </div>
+          <div className="row">
+            <label>{t("rules.rules.timeStart")}<input type="time" name="rule-time-start" value={f.timeStart} onChange={(e) => set("timeStart", e.target.value)} /></label>
+            <label>{t("rules.rules.timeEnd")}<input type="time" name="rule-time-end" value={f.timeEnd} onChange={(e) => set("timeEnd", e.target.value)} /></label>
+            <label>{t("rules.rules.timeZone")}<input name="rule-time-zone" value={f.timeZone} onChange={(e) => set("timeZone", e.target.value)} /></label>
+            <label>{t("rules.rules.excludeStages")}
+              <select multiple name="rule-exclude-stages" value={f.excludeLeadStages} onChange={(e) => set("excludeLeadStages", multi(e) as LeadStage[])}>
+                {LEAD_STAGES.map((s) => <option key={s} value={s}>{t(`stage.${s}` as MessageKey)}</option>)}
+              </select>
+            </label>
           </div>
           <div className="row">
             {(["isActive", "exclusive", "oncePerUser", "excludeAdmin", "newMemberOnly"] as const).map((k) => (
@@ -335,7 +585,7 @@ function RuleEditor(props: {
         </fieldset>
         <div className="toolbar">
           {writable && <button type="submit" disabled={action.busy || !f.name.trim() || f.keywordSetIds.length === 0}>{t("common.save")}</button>}
-          <button type="button" className="secondary" onClick={() => setForm(EMPTY_RULE)}>{t("rules.rules.new")}</button>
+          <button type="button" className="secondary" onClick={() => (setProblems([]), setForm(EMPTY_RULE))}>{t("rules.rules.new")}</button>
           {saved && <span className="ok" role="status">{saved}</span>}
         </div>
       </form>

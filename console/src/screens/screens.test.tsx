@@ -3,7 +3,7 @@ import { translator } from "../i18n";
 import { mount } from "../testing";
 import { Fleet, health } from "./Fleet";
 import { Queue } from "./Queue";
-import { toRule, EMPTY_RULE } from "./Rules";
+import { EMPTY_ACTION, EMPTY_RULE, toRule } from "./Rules";
 
 afterEach(cleanup);
 
@@ -87,10 +87,11 @@ test("an admin clears the queue only after the dialog, and the call carries conf
 });
 
 test("the rule form becomes the contract's rule", () => {
-  const rule = toRule({ ...EMPTY_RULE, name: " r ", keywordSetIds: ["s1"], action: "ai_reply", actionText: "be brief", cooldownSeconds: 60 });
+  const rule = toRule({ ...EMPTY_RULE, name: " r ", keywordSetIds: ["s1"], actions: [{ ...EMPTY_ACTION, type: "ai_reply", prompt: "be brief" }], cooldownSeconds: 60 });
   expect(rule).toMatchObject({
-    name: "r", keywordSetIds: ["s1"], actions: [{ type: "ai_reply", prompt: "be brief", target: "private" }],
-    cooldownSeconds: 60, sourceGroupIds: [], conditions: { excludeAdmin: true, oncePerUser: false },
+    name: "r", keywordSetIds: ["s1"], actions: [{ type: "ai_reply", mode: "full", strategyId: null, prompt: "be brief", target: "private", markup: null }],
+    cooldownSeconds: 60, sourceGroupIds: [], senderAccountIds: [],
+    conditions: { excludeAdmin: true, oncePerUser: false, timeRange: null, excludeLeadStages: ["closed_won", "closed_lost"] },
   });
 });
 
