@@ -1,13 +1,13 @@
 // Queue and tasks: the paced queue's totals, every job with its state (failures with account,
 // reason and retry time), per-account and per-campaign progress; pause/resume/clear; a send; ad
-// campaigns and collaboration runs as they run (Runs.tsx).
+// campaigns, collaboration runs and swarms as they run (Runs.tsx).
 import { useState } from "react";
 import { ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
 import { AccountName, JobsTable, Time } from "./jobs";
-import { AdCampaigns, Collaborations } from "./Runs";
+import { AdCampaigns, Collaborations, Swarms } from "./Runs";
 import { MultiRoleLibrary } from "./RunForms";
 
 const QUEUE_EVENTS = [
@@ -81,6 +81,7 @@ export function Queue() {
       <Campaigns />
       <AdCampaigns queue={q} />
       <Collaborations queue={q} />
+      <Swarms queue={q} />
       <MultiRoleLibrary />
     </div>
   );

@@ -3,8 +3,10 @@
 // scripts (`save-script`) and scenarios (`save-scenario`), listed with `get-roles` / `get-scripts` /
 // `get-scenarios`, deleted by admins (`delete-role` / `delete-script` / `delete-scenario`). Each form
 // names its missing required fields before anything is sent; the gateway's refusal is shown as is.
+// A swarm is started with every field of `start-swarm` (its group, roles, mode, triggers, limits,
+// active hours and end).
 import { useState, type ReactNode } from "react";
-import type { CreateAdCampaign, GetRoles, GetScenarios, GetScripts, SaveRole, SaveScenario, SaveScript } from "../api/types.gen";
+import type { CreateAdCampaign, GetRoles, GetScenarios, GetScripts, SaveRole, SaveScenario, SaveScript, StartSwarm } from "../api/types.gen";
 import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
@@ -238,6 +240,130 @@ export function AdCampaignForm({ ad, onDone }: { ad: Ad | null; onDone: () => vo
         {!ad && <label className="inline"><input type="checkbox" checked={d.start} onChange={(e) => set("start", e.target.checked)} />{t("forms.ad.startNow")}</label>}
       </div>
       {note && <p className="muted" role="status">{note}</p>}
+    </FormShell>
+  );
+}
+
+// --- swarms --------------------------------------------------------------------------------------
+
+export interface SwarmDraft {
+  groupId: string; chat: string; roleIds: string[]; mode: "ai" | "script"; scriptId: string; strategyId: string;
+  keywordSetIds: string[]; questions: boolean; mentions: boolean; everyN: string; replyProbability: string;
+  minIntervalSeconds: string; maxMessagesPerHour: string; activeStart: string; activeEnd: string; activeZone: string;
+  until: string; durationMinutes: string; maxTrafficShare: string; trafficWindow: string; accountMinIntervalSeconds: string;
+}
+export const EMPTY_SWARM: SwarmDraft = {
+  groupId: "", chat: "", roleIds: [], mode: "ai", scriptId: "", strategyId: "", keywordSetIds: [], questions: true, mentions: true,
+  everyN: "", replyProbability: "0.3", minIntervalSeconds: "120", maxMessagesPerHour: "12", activeStart: "", activeEnd: "",
+  activeZone: "", until: "", durationMinutes: "", maxTrafficShare: "0.3", trafficWindow: "20", accountMinIntervalSeconds: "",
+};
+
+/** The draft as start-swarm's request (its rules checked), or what is missing. */
+export function swarmRequest(d: SwarmDraft, t: T): { request: StartSwarm.Request | null; problems: string[] } {
+  const p: string[] = [];
+  if (!!d.groupId === !!d.chat.trim()) p.push(t("forms.swarm.oneGroup"));
+  if (d.roleIds.length < 2) p.push(t("forms.swarm.twoRoles"));
+  if (d.mode === "script" && !d.scriptId) p.push(t("forms.required", { field: t("forms.scenario.script") }));
+  if (!!d.activeStart !== !!d.activeEnd) p.push(t("forms.swarm.hoursBoth"));
+  const share = Number(d.maxTrafficShare || 0.3);
+  const chance = Number(d.replyProbability || 0.3);
+  if (!(chance >= 0 && chance <= 1) || !(share > 0 && share <= 1)) p.push(t("forms.swarm.badShare"));
+  if (p.length) return { request: null, problems: p };
+  return {
+    problems: [],
+    request: {
+      ...(d.groupId ? { groupId: d.groupId } : { chat: chatRef(d.chat) }),
+      roleIds: d.roleIds, mode: d.mode, scriptId: d.mode === "script" ? d.scriptId : null,
+      strategyId: d.mode === "ai" ? text(d.strategyId) : null,
+      triggers: { keywordSetIds: d.keywordSetIds, questions: d.questions, everyNMessages: int(d.everyN), mentions: d.mentions },
+      replyProbability: chance, minIntervalSeconds: Number(d.minIntervalSeconds || 120),
+      maxMessagesPerHour: Number(d.maxMessagesPerHour || 12),
+      activeHours: d.activeStart ? { start: d.activeStart, end: d.activeEnd, timezone: text(d.activeZone) } : null,
+      until: fromLocal(d.until), durationMinutes: int(d.durationMinutes), maxTrafficShare: share,
+      trafficWindow: Number(d.trafficWindow || 20), accountMinIntervalSeconds: int(d.accountMinIntervalSeconds),
+    } as StartSwarm.Request,
+  };
+}
+
+export function SwarmForm({ onDone }: { onDone: () => void }) {
+  const { t } = useI18n();
+  const { api } = useSession();
+  const groups = useCommand("get-monitored-groups", {}, LIB_EVENTS);
+  const roles = useCommand("get-roles", {}, LIB_EVENTS);
+  const scripts = useCommand("get-scripts", {}, LIB_EVENTS);
+  const strategies = useCommand("ai-get-strategies", {}, LIB_EVENTS);
+  const sets = useCommand("get-keyword-sets", {}, LIB_EVENTS);
+  const [d, setD] = useState<SwarmDraft>(EMPTY_SWARM);
+  const [problems, setProblems] = useState<string[]>([]);
+  const action = useAction();
+  const set = <K extends keyof SwarmDraft>(k: K, v: SwarmDraft[K]) => setD((x) => ({ ...x, [k]: v }));
+  const save = () => {
+    const { request, problems: p } = swarmRequest(d, t);
+    setProblems(p);
+    if (request) void action.run(async () => (await api.call("start-swarm", request), onDone()));
+  };
+  const tx = (k: keyof SwarmDraft, label: MessageKey, extra: Record<string, unknown> = {}) => (
+    <label>{t(label)}<input name={`swarm-${k}`} value={d[k] as string} onChange={(e) => set(k, e.target.value as never)} {...extra} /></label>
+  );
+  const check = (k: "questions" | "mentions", label: MessageKey) => (
+    <label className="inline"><input type="checkbox" checked={d[k]} onChange={(e) => set(k, e.target.checked)} />{t(label)}</label>
+  );
+  return (
+    <FormShell title={t("forms.swarm.new")} id="swarm-form" problems={problems} error={action.error} busy={action.busy} onSave={save} onCancel={onDone}>
+      <div className="form-grid">
+        <label>{t("forms.swarm.group")}
+          <select name="swarm-groupId" value={d.groupId} onChange={(e) => set("groupId", e.target.value)}>
+            <option value="">—</option>
+            {(groups.data?.items ?? []).map((g) => <option key={g.id} value={g.id}>{g.title ?? (g.username ? `@${g.username}` : g.id)}</option>)}
+          </select>
+        </label>
+        {tx("chat", "forms.swarm.chat")}
+        <label>{t("forms.swarm.roles")}
+          <select multiple name="swarm-roleIds" value={d.roleIds} onChange={(e) => set("roleIds", multi(e))}>
+            {(roles.data?.items ?? []).map((r) => <option key={r.id} value={r.id}>{r.name}</option>)}
+          </select>
+        </label>
+        <label>{t("forms.swarm.mode")}
+          <select name="swarm-mode" value={d.mode} onChange={(e) => set("mode", e.target.value as SwarmDraft["mode"])}>
+            <option value="ai">{t("forms.swarm.mode.ai")}</option>
+            <option value="script">{t("forms.swarm.mode.script")}</option>
+          </select>
+        </label>
+        {d.mode === "script" ? (
+          <label>{t("forms.scenario.script")}
+            <select name="swarm-scriptId" value={d.scriptId} onChange={(e) => set("scriptId", e.target.value)}>
+              <option value="">—</option>
+              {(scripts.data?.items ?? []).map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
+            </select>
+          </label>
+        ) : (
+          <label>{t("forms.swarm.strategy")}
+            <select name="swarm-strategyId" value={d.strategyId} onChange={(e) => set("strategyId", e.target.value)}>
+              <option value="">{t("forms.swarm.strategyDefault")}</option>
+              {(strategies.data?.items ?? []).map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
+            </select>
+          </label>
+        )}
+        <label>{t("forms.swarm.keywordSets")}
+          <select multiple name="swarm-keywordSetIds" value={d.keywordSetIds} onChange={(e) => set("keywordSetIds", multi(e))}>
+            {(sets.data?.items ?? []).map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
+          </select>
+        </label>
+        {check("questions", "forms.swarm.questions")}
+        {check("mentions", "forms.swarm.mentions")}
+        {tx("everyN", "forms.swarm.everyN", { type: "number", min: 1, max: 1000 })}
+        {tx("replyProbability", "forms.swarm.probability", { type: "number", min: 0, max: 1, step: 0.05 })}
+        {tx("minIntervalSeconds", "forms.swarm.interval", { type: "number", min: 10 })}
+        {tx("maxMessagesPerHour", "forms.swarm.hourly", { type: "number", min: 1, max: 120 })}
+        {tx("accountMinIntervalSeconds", "forms.swarm.accountInterval", { type: "number", min: 0 })}
+        {tx("maxTrafficShare", "forms.swarm.share", { type: "number", min: 0.05, max: 1, step: 0.05 })}
+        {tx("trafficWindow", "forms.swarm.window", { type: "number", min: 1, max: 200 })}
+        {tx("activeStart", "forms.swarm.activeStart", { type: "time" })}
+        {tx("activeEnd", "forms.swarm.activeEnd", { type: "time" })}
+        {tx("activeZone", "forms.ad.timezone")}
+        {tx("until", "forms.swarm.until", { type: "datetime-local" })}
+        {tx("durationMinutes", "forms.swarm.duration", { type: "number", min: 1 })}
+      </div>
     </FormShell>
   );
 }

@@ -2,20 +2,24 @@
 // with its status and progress, its failures per account (reason, retry time) and the actions its
 // commands offer — ads: start / resume (`start-ad-campaign`), stop (`stop-ad-campaign`); runs: start
 // the stage an operator must start (`start-collaboration` with `advanceRunId`), stop
-// (`stop-collaboration`); both: pause and resume their sends (`pause-queue` / `resume-queue`, scope
-// `campaign`: an ad post's and a script line's job carry the campaign's or the run's id). New and
-// edited ad campaigns, roles, scripts and scenarios: RunForms.tsx.
+// (`stop-collaboration`); swarms: their group, roles, limits, what they did with the group's messages
+// (answered, or why not, by reason; the latest decisions; answers per account), stop (`stop-swarm`);
+// all three: pause and resume their sends (`pause-queue` / `resume-queue`, scope `campaign`: an ad
+// post's, a script line's and a swarm answer's job carry the campaign's, run's or swarm's id). Admins
+// delete an ad campaign (`delete-ad-campaign`, after a confirm). New and edited ad campaigns, swarms
+// started, roles, scripts and scenarios: RunForms.tsx.
 import { Fragment, useState } from "react";
-import type { GetAdCampaigns, GetCollaborationStatus, GetQueueStatus } from "../api/types.gen";
+import type { GetAdCampaigns, GetCollaborationStatus, GetQueueStatus, GetSwarmStatus } from "../api/types.gen";
 import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
 import { AccountName, type Job, JobsTable, Time } from "./jobs";
-import { AdCampaignForm } from "./RunForms";
+import { AdCampaignForm, SwarmForm } from "./RunForms";
 
 export type Ad = GetAdCampaigns.Response_.AdCampaignView;
 export type Run = GetCollaborationStatus.Response_.CollaborationRunView;
+export type Swarm = GetSwarmStatus.Response_.SwarmView;
 type QueueStatus = GetQueueStatus.Response;
 type QueueCounts = Pick<GetQueueStatus.Response_.CampaignQueueRow, "pending" | "scheduled" | "inFlight" | "sent" | "failed" | "skipped" | "cancelled">;
 type Peer = NonNullable<Run["target"]>;
@@ -26,6 +30,9 @@ const JOB_EVENTS = ["job-state-changed", "message-queued", "queue-cleared"];
 const AD_STARTABLE = new Set(["draft", "stopped", "paused", "failed"]);
 const AD_ACTIVE = new Set(["scheduled", "running", "paused"]);
 const RUN_ACTIVE = new Set(["creating", "inviting", "running", "paused"]);
+// A swarm decides on every group message (message-received) and answers through the queue.
+const SWARM_EVENTS = ["swarm-state-changed", "job-state-changed", "message-received", "entity-changed"];
+const SWARM_ACTIVE = new Set(["starting", "running"]);
 
 /** A campaign's (or run's) jobs in the queue: done (sent, failed, skipped, cancelled) of all. */
 export function jobProgress(row: Partial<QueueCounts> | undefined): { done: number; total: number } {
@@ -232,6 +239,14 @@ function AdRow({ ad, queue, open, onToggle, onEdit }: { ad: Ad; queue: QueueStat
             )}
             {AD_ACTIVE.has(ad.status) && <SendsControl id={ad.id} paused={paused} busy={action.busy} run={run} />}
             {can("update-ad-campaign") && <button type="button" className="secondary" onClick={onEdit}>{t("forms.edit")}</button>}
+            {can("delete-ad-campaign") && (
+              <ConfirmButton
+                label={t("common.delete")}
+                question={t("runs.deleteAdConfirm", { name: ad.name })}
+                disabled={action.busy}
+                onConfirm={() => run(() => api.call("delete-ad-campaign", { id: ad.id }))}
+              />
+            )}
             <TroublesToggle open={open} count={(row?.failed ?? 0) + (row?.skipped ?? 0)} controls={detail} onToggle={onToggle} />
           </div>
           <ErrorLine error={action.error} />
@@ -369,5 +384,163 @@ function RunRow({ run, name, queue, open, onToggle }: { run: Run; name: string; 
         </tr>
       )}
     </Fragment>
+  );
+}
+
+/** Where a swarm talks: the group as resolved, else its id. */
+const swarmChat = (s: Swarm) => (s.chatView ? peerName(s.chatView) : String(s.chatId ?? s.groupId ?? s.chat ?? "—"));
+
+export function Swarms({ queue }: { queue: QueueStatus | null }) {
+  const { t } = useI18n();
+  const { can } = useSession();
+  const swarms = useCommand("get-swarm-status", {}, SWARM_EVENTS);
+  const [open, setOpen] = useState<string | null>(null);
+  const [starting, setStarting] = useState(false);
+  const items = swarms.data?.items ?? [];
+  return (
+    <Panel title={t("runs.swarms.title")} id="swarms">
+      <ErrorLine error={swarms.error} />
+      {can("start-swarm") && !starting && (
+        <div className="toolbar"><button type="button" onClick={() => setStarting(true)}>{t("forms.swarm.new")}</button></div>
+      )}
+      {starting && <SwarmForm onDone={() => (setStarting(false), swarms.reload())} />}
+      {items.length === 0 ? (
+        <p className="muted">{t("common.none")}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>{t("runs.col.group")}</th>
+              <th>{t("runs.col.roles")}</th>
+              <th>{t("queue.col.status")}</th>
+              <th>{t("runs.col.activity")}</th>
+              <th>{t("runs.col.limits")}</th>
+              <th>{t("runs.col.ends")}</th>
+              <th>{t("common.actions")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((s) => (
+              <SwarmRow key={s.id} swarm={s} queue={queue} open={open === s.id} onToggle={() => setOpen(open === s.id ? null : s.id)} />
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Panel>
+  );
+}
+
+function SwarmRow({ swarm: s, queue, open, onToggle }: { swarm: Swarm; queue: QueueStatus | null; open: boolean; onToggle: () => void }) {
+  const { t } = useI18n();
+  const { api, can } = useSession();
+  const action = useAction();
+  const active = SWARM_ACTIVE.has(s.status);
+  const paused = sendsPaused(queue, s.id);
+  const stats = s.stats ?? {};
+  const call = (fn: () => Promise<unknown>) => void action.run(fn);
+  const detail = `swarm-detail-${s.id}`;
+  const pct = (v: number | undefined, d: number) => `${Math.round((v ?? d) * 100)}%`;
+  return (
+    <Fragment>
+      <tr data-testid="swarm" data-id={s.id} data-status={s.status} data-paused={paused ? "true" : "false"}>
+        <td>
+          {swarmChat(s)} <code className="muted">{s.id.slice(-6)}</code>
+          <div className="muted">{t(`forms.swarm.mode.${s.mode ?? "ai"}` as MessageKey)}</div>
+        </td>
+        <td>
+          {(s.participants ?? []).map((p) => (
+            <div key={p.roleId}>{p.roleName ?? p.roleId} (<AccountName id={p.accountId} />)</div>
+          ))}
+        </td>
+        <td>
+          <span className={`badge campaign-${s.status === "starting" ? "scheduled" : s.status}`} data-testid="swarm-status">{t(`swarm.${s.status}` as MessageKey)}</span>
+          {paused && <> <span className="badge job-scheduled">{t("runs.sendsPaused")}</span></>}
+          {(s.stopReason || s.lastError) && <div className="error">{s.lastError ?? s.stopReason}</div>}
+        </td>
+        <td data-testid="swarm-activity" data-sent={s.messagesSent ?? 0} data-seen={stats.messagesSeen ?? 0} data-answered={stats.answered ?? 0}>
+          {t("runs.swarm.activity", { sent: s.messagesSent ?? 0, seen: stats.messagesSeen ?? 0, answered: stats.answered ?? 0 })}
+          <div className="muted">{t("runs.swarm.lastMessage")} <Time iso={s.lastMessageAt} /></div>
+        </td>
+        <td className="muted">
+          {t("runs.swarm.limits", {
+            probability: pct(s.replyProbability, 0.3), interval: s.minIntervalSeconds ?? 120,
+            hourly: s.maxMessagesPerHour ?? 12, share: pct(s.maxTrafficShare, 0.3), window: s.trafficWindow ?? 20,
+          })}
+        </td>
+        <td><Time iso={s.stoppedAt ?? s.endsAt} /></td>
+        <td>
+          <div className="toolbar">
+            {can("stop-swarm") && active && (
+              <ConfirmButton label={t("runs.stop")} question={t("runs.stopSwarmConfirm", { group: swarmChat(s) })} disabled={action.busy}
+                onConfirm={() => call(() => api.call("stop-swarm", { swarmId: s.id }))} />
+            )}
+            {active && <SendsControl id={s.id} paused={paused} busy={action.busy} run={call} />}
+            <button type="button" className="secondary" aria-expanded={open} aria-controls={detail} onClick={onToggle}>
+              {t("runs.swarm.details")}
+            </button>
+          </div>
+          <ErrorLine error={action.error} />
+        </td>
+      </tr>
+      {open && (
+        <tr id={detail}>
+          <td colSpan={7}><SwarmDetail swarm={s} /></td>
+        </tr>
+      )}
+    </Fragment>
+  );
+}
+
+/** What a swarm did with the group's messages: outcomes by count, answers per account, the latest
+ * decisions, then its failed or retrying answers. */
+function SwarmDetail({ swarm: s }: { swarm: Swarm }) {
+  const { t } = useI18n();
+  const stats = s.stats ?? {};
+  const reasons = Object.entries((stats.reasons ?? {}) as Record<string, number>).sort((a, b) => b[1] - a[1]);
+  const outcome = (o: string) => t(`swarm.outcome.${o}` as MessageKey);
+  return (
+    <div className="troubles" data-testid="swarm-detail" data-swarm={s.id}>
+      <h3>{t("runs.swarm.reasons")}</h3>
+      {reasons.length === 0 ? <p className="muted">{t("common.none")}</p> : (
+        <ul>
+          {reasons.map(([k, n]) => <li key={k} data-testid="swarm-reason" data-reason={k}>{`${outcome(k)}: ${n}`}</li>)}
+        </ul>
+      )}
+      <h3>{t("runs.swarm.accounts")}</h3>
+      <table>
+        <thead>
+          <tr><th>{t("queue.col.account")}</th><th>{t("runs.swarm.answered")}</th><th>{t("runs.swarm.lastAnswer")}</th></tr>
+        </thead>
+        <tbody>
+          {(stats.accounts ?? []).map((a) => (
+            <tr key={a.accountId} data-testid="swarm-account" data-account={a.accountId}>
+              <td><AccountName id={a.accountId} /></td>
+              <td>{a.answered ?? 0}</td>
+              <td><Time iso={a.lastAnswerAt} /></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>{t("runs.swarm.decisions")}</h3>
+      {(stats.lastDecisions ?? []).length === 0 ? <p className="muted">{t("common.none")}</p> : (
+        <table>
+          <thead>
+            <tr><th>{t("runs.swarm.at")}</th><th>{t("runs.swarm.outcome")}</th><th>{t("runs.swarm.trigger")}</th><th>{t("queue.col.account")}</th><th>{t("runs.swarm.detail")}</th></tr>
+          </thead>
+          <tbody>
+            {(stats.lastDecisions ?? []).map((d) => (
+              <tr key={`${d.messageId}-${d.at}`} data-testid="swarm-decision" data-outcome={d.outcome}>
+                <td><Time iso={d.at} /></td>
+                <td>{outcome(d.outcome)}</td>
+                <td>{d.trigger ?? "—"}</td>
+                <td>{d.accountId ? <AccountName id={d.accountId} /> : "—"}</td>
+                <td>{d.preview ?? d.detail ?? "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Troubles campaignId={s.id} />
+    </div>
   );
 }

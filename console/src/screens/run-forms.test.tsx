@@ -30,6 +30,7 @@ function replies(extra: Record<string, unknown> = {}) {
     "get-roles": { items: [role("r1", "Expert Amy"), role("r2", "Fan Bo")] },
     "get-scripts": { items: [script] },
     "get-scenarios": { items: [] },
+    "get-swarm-status": { items: [] },
     "create-ad-campaign": { ...ad, id: "ad2" },
     "update-ad-campaign": ad,
     "save-role": role("r3", "Helper"),

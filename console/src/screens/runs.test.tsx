@@ -46,6 +46,7 @@ function replies(adStatus = "running", runStatus = "running") {
     "get-collaboration-status": { items: [run(runStatus)] },
     "get-scripts": { items: [{ id: "s1", name: "club talk" }] },
     "get-scenarios": { items: [] },
+    "get-swarm-status": { items: [] },
     "stop-ad-campaign": ad("stopped"),
     "start-ad-campaign": ad("running"),
     "pause-queue": { scope: "campaign", campaignId: "ad1", paused: true },
