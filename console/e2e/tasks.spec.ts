@@ -4,7 +4,7 @@
 // roles and the script are made through the public API, as any client could; the console starts,
 // follows and advances them.
 import { expect, test } from "@playwright/test";
-import { command, env, shot, signIn } from "./helpers";
+import { command, emulator, env, shot, signIn } from "./helpers";
 
 test.describe.configure({ mode: "serial" });
 
@@ -92,4 +92,38 @@ test("a collaboration run appears live with its lines' progress; the manual stag
   await expect(page.locator(`[data-testid="collaboration"][data-id="${run.id}"]`)).toHaveAttribute("data-status", "completed");
   await expect(page.getByTestId("ad-campaigns").locator('[data-testid="ad-campaign"]').first()).toBeVisible();
   await expect(page.getByRole("button", { name: /^(Start|Resume|Stop|Pause its sends|Resume its sends|Start the next stage)$/ })).toHaveCount(0);
+});
+
+test("a swarm started from the task centre answers a member's question live, and is stopped from the page", async ({ page, request }) => {
+  // The roles and the script of the collaboration test above: the club talk's lines, played one per trigger.
+  await signIn(page, env("TGM_ADMIN_KEY"));
+  await page.getByRole("link", { name: "Queue and tasks" }).click();
+  const panel = page.getByTestId("swarms");
+  await panel.getByRole("button", { name: "Start a swarm" }).click();
+  const form = page.getByTestId("swarm-form");
+  await form.locator('input[name="swarm-chat"]').fill(env("TGM_COLLAB_CHAT"));
+  await form.locator('select[name="swarm-roleIds"]').selectOption([{ label: "Console host" }, { label: "Console guest" }]);
+  await form.locator('select[name="swarm-mode"]').selectOption("script");
+  await form.locator('select[name="swarm-scriptId"]').selectOption({ label: "Console club talk" });
+  await form.locator('input[name="swarm-replyProbability"]').fill("1");
+  await form.locator('input[name="swarm-minIntervalSeconds"]').fill("10");
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(form).toHaveCount(0);
+  const row = panel.locator('[data-testid="swarm"][data-status="running"]');
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText("Console host");
+  await expect(row).toContainText("Console guest");
+  // A member asks in the group: the swarm answers with the script's first line, followed live.
+  const posted = await request.post(`${emulator()}/messages`, { data: { from: "console_friend", to: "consoleclub", text: "Does it really work for you? [console-swarm]" } });
+  expect(posted.status()).toBe(201);
+  await expect(row.getByTestId("swarm-activity")).toHaveAttribute("data-answered", "1");
+  await expect(row.getByTestId("swarm-activity")).toHaveAttribute("data-sent", "1");
+  await row.getByRole("button", { name: "Details" }).click();
+  const detail = panel.getByTestId("swarm-detail");
+  await expect(detail.locator('[data-testid="swarm-decision"][data-outcome="answered"]')).toHaveCount(1);
+  await shot(page, "queue-swarm");
+  page.once("dialog", (d) => void d.accept());
+  await row.getByRole("button", { name: "Stop" }).click();
+  await expect(panel.locator('[data-testid="swarm"][data-status="stopped"]')).toHaveCount(1);
+  await expect(panel.locator('[data-testid="swarm"][data-status="running"]')).toHaveCount(0);
 });

@@ -457,11 +457,11 @@ function SwarmRow({ swarm: s, queue, open, onToggle }: { swarm: Swarm; queue: Qu
           {paused && <> <span className="badge job-scheduled">{t("runs.sendsPaused")}</span></>}
           {(s.stopReason || s.lastError) && <div className="error">{s.lastError ?? s.stopReason}</div>}
         </td>
-        <td data-testid="swarm-activity" data-sent={s.messagesSent ?? 0} data-seen={stats.messagesSeen ?? 0} data-answered={stats.answered ?? 0}>
+        <td className="wrap" data-testid="swarm-activity" data-sent={s.messagesSent ?? 0} data-seen={stats.messagesSeen ?? 0} data-answered={stats.answered ?? 0}>
           {t("runs.swarm.activity", { sent: s.messagesSent ?? 0, seen: stats.messagesSeen ?? 0, answered: stats.answered ?? 0 })}
           <div className="muted">{t("runs.swarm.lastMessage")} <Time iso={s.lastMessageAt} /></div>
         </td>
-        <td className="muted">
+        <td className="muted wrap">
           {t("runs.swarm.limits", {
             probability: pct(s.replyProbability, 0.3), interval: s.minIntervalSeconds ?? 120,
             hourly: s.maxMessagesPerHour ?? 12, share: pct(s.maxTrafficShare, 0.3), window: s.trafficWindow ?? 20,
@@ -525,7 +525,7 @@ function SwarmDetail({ swarm: s }: { swarm: Swarm }) {
       {(stats.lastDecisions ?? []).length === 0 ? <p className="muted">{t("common.none")}</p> : (
         <table>
           <thead>
-            <tr><th>{t("runs.swarm.at")}</th><th>{t("runs.swarm.outcome")}</th><th>{t("runs.swarm.trigger")}</th><th>{t("queue.col.account")}</th><th>{t("runs.swarm.detail")}</th></tr>
+            <tr><th>{t("runs.swarm.at")}</th><th>{t("runs.swarm.outcome")}</th><th>{t("runs.swarm.trigger")}</th><th>{t("queue.col.account")}</th><th>{t("runs.swarm.message")}</th><th>{t("runs.swarm.detail")}</th></tr>
           </thead>
           <tbody>
             {(stats.lastDecisions ?? []).map((d) => (
@@ -534,7 +534,8 @@ function SwarmDetail({ swarm: s }: { swarm: Swarm }) {
                 <td>{outcome(d.outcome)}</td>
                 <td>{d.trigger ?? "—"}</td>
                 <td>{d.accountId ? <AccountName id={d.accountId} /> : "—"}</td>
-                <td>{d.preview ?? d.detail ?? "—"}</td>
+                <td className="wrap">{d.preview ?? "—"}</td>
+                <td className="wrap">{d.detail ?? "—"}</td>
               </tr>
             ))}
           </tbody>
