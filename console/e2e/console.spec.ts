@@ -92,7 +92,7 @@ test("monitoring and rules: a keyword set, a rule from the form, and its dry run
   await form.getByRole("button", { name: "Save" }).click();
   await expect(page.getByTestId("rule-row").filter({ hasText: "price question" })).toBeVisible();
   const probe = page.getByTestId("rule-test");
-  await probe.locator("select").selectOption({ label: "price question" });
+  await probe.locator('select[name="test-rule"]').selectOption({ label: "price question" });
   await probe.locator('textarea[name="test-text"]').fill("what is the price?");
   await probe.getByRole("button", { name: "Test" }).click();
   await expect(probe.getByTestId("rule-test-result")).toHaveAttribute("data-would-fire", "true");

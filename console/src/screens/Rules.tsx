@@ -208,7 +208,7 @@ export function Rules() {
       <RuleList rules={rules.data?.items ?? []} error={rules.error} onEdit={(r) => setForm(fromRule(r))} />
       <div className="columns">
         <RuleEditor form={form} setForm={setForm} sets={sets.data?.items ?? []} groups={groups.data?.items ?? []} />
-        <RuleTest form={form} rules={rules.data?.items ?? []} />
+        <RuleTest form={form} rules={rules.data?.items ?? []} groups={groups.data?.items ?? []} />
       </div>
     </div>
   );
@@ -594,24 +594,46 @@ function RuleEditor(props: {
   );
 }
 
-function RuleTest({ form, rules }: { form: RuleForm; rules: RuleView[] }) {
+/** The dry run's sample message: its text and group, when it is posted, and who sends it. */
+export interface Sample {
+  text: string; groupId: string; at: string; username: string; userId: string; firstName: string;
+  isAdmin: boolean; isNewMember: boolean; intentScore: string; ignoreCooldown: boolean;
+}
+// A sample sender id: a rule with a reply has nobody to reply to without one.
+export const EMPTY_SAMPLE: Sample = {
+  text: "", groupId: "", at: "", username: "", userId: "100000001", firstName: "", isAdmin: false, isNewMember: false,
+  intentScore: "", ignoreCooldown: true,
+};
+
+/** test-trigger-rule's `message` (and `ignoreCooldown`) from the sample as typed. */
+export function sampleMessage(x: Sample) {
+  return {
+    message: {
+      text: x.text,
+      groupId: x.groupId || null,
+      at: x.at ? new Date(x.at).toISOString() : null,
+      sender: {
+        username: x.username.replace(/^@/, "") || null, userId: x.userId.trim() ? Number(x.userId) : null,
+        firstName: x.firstName.trim() || null, isAdmin: x.isAdmin, isNewMember: x.isNewMember, intentScore: num(x.intentScore),
+      },
+    },
+    ignoreCooldown: x.ignoreCooldown,
+  };
+}
+
+function RuleTest({ form, rules, groups }: { form: RuleForm; rules: RuleView[]; groups: Items<"get-monitored-groups"> }) {
   const { t } = useI18n();
   const { api } = useSession();
   const [ruleId, setRuleId] = useState("");
-  const [text, setText] = useState("");
-  const [sender, setSender] = useState("");
-  // A sample sender id: a rule with a reply has nobody to reply to without one.
-  const [senderId, setSenderId] = useState("100000001");
+  const [x, setX] = useState<Sample>(EMPTY_SAMPLE);
+  const set = <K extends keyof Sample>(k: K, v: Sample[K]) => setX((o) => ({ ...o, [k]: v }));
   const [result, setResult] = useState<Response<"test-trigger-rule"> | null>(null);
   const action = useAction();
   const run = () =>
     action.run(async () => {
-      const message = {
-        text,
-        sender: { username: sender.replace(/^@/, "") || null, userId: senderId.trim() ? Number(senderId) : null },
-      };
-      const body = ruleId ? { ruleId, message } : { rule: toRule(form), message };
-      setResult(await api.call("test-trigger-rule", { ...body, ignoreCooldown: true } as never));
+      const sample = sampleMessage(x);
+      const body = ruleId ? { ruleId, ...sample } : { rule: toRule(form), ...sample };
+      setResult(await api.call("test-trigger-rule", body as never));
     });
   const yn = (v: boolean) => (v ? t("common.yes") : t("common.no"));
   return (
@@ -619,17 +641,36 @@ function RuleTest({ form, rules }: { form: RuleForm; rules: RuleView[] }) {
       <form onSubmit={(e) => (e.preventDefault(), void run())}>
         <label>
           {t("rules.test.rule")}
-          <select value={ruleId} onChange={(e) => setRuleId(e.target.value)}>
+          <select name="test-rule" value={ruleId} onChange={(e) => setRuleId(e.target.value)}>
             <option value="">{t("rules.test.formRule")}</option>
             {rules.map((r) => <option key={r.id} value={r.id}>{r.name}</option>)}
           </select>
         </label>
-        <label>{t("rules.test.text")}<textarea name="test-text" rows={3} value={text} onChange={(e) => setText(e.target.value)} required /></label>
+        <label>{t("rules.test.text")}<textarea name="test-text" rows={3} value={x.text} onChange={(e) => set("text", e.target.value)} required /></label>
         <div className="row">
-          <label>{t("rules.test.sender")}<input value={sender} onChange={(e) => setSender(e.target.value)} /></label>
-          <label>{t("rules.test.senderId")}<input inputMode="numeric" value={senderId} onChange={(e) => setSenderId(e.target.value)} /></label>
+          <label>{t("rules.test.group")}
+            <select name="test-group" value={x.groupId} onChange={(e) => set("groupId", e.target.value)}>
+              <option value="">{t("rules.test.anyGroup")}</option>
+              {groups.map((g) => <option key={g.id} value={g.id}>{g.title ?? g.username ?? g.id}</option>)}
+            </select>
+          </label>
+          <label>{t("rules.test.at")}<input type="datetime-local" name="test-at" value={x.at} onChange={(e) => set("at", e.target.value)} /></label>
         </div>
-        <button type="submit" disabled={action.busy || !text.trim()}>{t("rules.test.run")}</button>
+        <div className="row">
+          <label>{t("rules.test.sender")}<input value={x.username} onChange={(e) => set("username", e.target.value)} /></label>
+          <label>{t("rules.test.senderId")}<input inputMode="numeric" value={x.userId} onChange={(e) => set("userId", e.target.value)} /></label>
+          <label>{t("rules.test.firstName")}<input value={x.firstName} onChange={(e) => set("firstName", e.target.value)} /></label>
+          <label>{t("rules.test.intent")}<input type="number" min={0} max={100} value={x.intentScore} onChange={(e) => set("intentScore", e.target.value)} /></label>
+        </div>
+        <div className="row">
+          {(["isAdmin", "isNewMember", "ignoreCooldown"] as const).map((k) => (
+            <label key={k} className="inline">
+              <input type="checkbox" checked={x[k]} onChange={(e) => set(k, e.target.checked)} />
+              {t(`rules.test.${k}` as MessageKey)}
+            </label>
+          ))}
+        </div>
+        <button type="submit" disabled={action.busy || !x.text.trim()}>{t("rules.test.run")}</button>
       </form>
       <ErrorLine error={action.error} />
       {result && (

@@ -180,3 +180,41 @@ test("delete is for admins, after a confirm; a viewer has no Save, Edit or Delet
   for (const name of ["Edit", "Delete", "Turn on/off"]) expect(within(viewRow).queryByRole("button", { name })).toBeNull();
   expect(within(screen.getByTestId("rule-form")).queryByRole("button", { name: "Save" })).toBeNull();
 });
+
+test("the dry run sends the sample message as typed: its group, time and sender, on a saved rule or the form", async () => {
+  const r = replies({
+    "test-trigger-rule": { matched: true, wouldFire: false, reason: "exclude_admin", matches: [{ keyword: "price" }], actions: [], conditions: [{ condition: "exclude_admin", passed: false, detail: "an admin" }] },
+  });
+  const gw = mount(<Rules />, "operator", r);
+  const probe = within(screen.getByTestId("rule-test"));
+  await probe.findByRole("option", { name: "pricing" });
+  fireEvent.change(probe.getByRole("combobox", { name: "Rule" }), { target: { value: "rule1" } });
+  fireEvent.change(probe.getByRole("textbox", { name: "Sample message" }), { target: { value: "price?" } });
+  await probe.findByRole("option", { name: "Product Club" });
+  fireEvent.change(probe.getByRole("combobox", { name: "Posted in" }), { target: { value: "g1" } });
+  fireEvent.change(probe.getByLabelText("Posted at (now when empty)"), { target: { value: "2026-03-01T10:30" } });
+  fireEvent.change(probe.getByRole("textbox", { name: "Sender @username" }), { target: { value: "@tara" } });
+  fireEvent.change(probe.getByRole("textbox", { name: "Sender's first name" }), { target: { value: "Tara" } });
+  fireEvent.change(probe.getByRole("spinbutton", { name: "Sender's intent score" }), { target: { value: "70" } });
+  fireEvent.click(probe.getByRole("checkbox", { name: "The sender is a group admin" }));
+  fireEvent.click(probe.getByRole("checkbox", { name: "Ignore the cool-down" }));
+  fireEvent.click(probe.getByRole("button", { name: "Test" }));
+  await waitFor(() => expect(sent(gw, "test-trigger-rule")).toHaveLength(1));
+  expect(sent(gw, "test-trigger-rule")[0].body).toEqual({
+    ruleId: "rule1",
+    message: {
+      text: "price?", groupId: "g1", at: new Date("2026-03-01T10:30").toISOString(),
+      sender: { username: "tara", userId: 100000001, firstName: "Tara", isAdmin: true, isNewMember: false, intentScore: 70 },
+    },
+    ignoreCooldown: false,
+  });
+  const result = await probe.findByTestId("rule-test-result");
+  expect(result.getAttribute("data-would-fire")).toBe("false");
+  expect(result.textContent).toContain("✘ exclude_admin: an admin");
+  // On the form as it stands: the rule itself goes with the sample.
+  fireEvent.change(probe.getByRole("combobox", { name: "Rule" }), { target: { value: "" } });
+  fireEvent.click(probe.getByRole("button", { name: "Test" }));
+  await waitFor(() => expect(sent(gw, "test-trigger-rule")).toHaveLength(2));
+  expect(sent(gw, "test-trigger-rule")[1].body.rule).toMatchObject({ name: "", actions: [{ type: "notify", channel: "console", message: null }] });
+  expect(sent(gw, "test-trigger-rule")[1].body).not.toHaveProperty("ruleId");
+});

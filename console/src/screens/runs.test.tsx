@@ -65,6 +65,8 @@ test("an ad campaign shows its state, progress and counters; the operator's acti
   expect(within(row).queryByRole("button", { name: "Start" })).toBeNull(); // running already
   fireEvent.click(within(row).getByRole("button", { name: "Pause its sends" }));
   await waitFor(() => expect(gw.calls.find((c) => c.command === "pause-queue")?.body).toMatchObject({ scope: "campaign", campaignId: "ad1" }));
+  // The row's buttons are disabled while its call is under way (long on a loaded machine).
+  await waitFor(() => expect(within(row).getByRole("button", { name: "Stop" })).toHaveProperty("disabled", false));
   window.confirm = () => false;
   fireEvent.click(within(row).getByRole("button", { name: "Stop" }));
   expect(gw.calls.some((c) => c.command === "stop-ad-campaign")).toBe(false);
@@ -143,6 +145,7 @@ test("a run's sends paused show Resume; stopping a run asks first; a stopped ad 
   expect(runRow.textContent).toContain("sends paused");
   fireEvent.click(within(runRow).getByRole("button", { name: "Resume its sends" }));
   await waitFor(() => expect(gw.calls.find((c) => c.command === "resume-queue")?.body).toEqual({ scope: "campaign", campaignId: "run-000001" }));
+  await waitFor(() => expect(within(runRow).getByRole("button", { name: "Stop" })).toHaveProperty("disabled", false));
   window.confirm = () => true;
   fireEvent.click(within(runRow).getByRole("button", { name: "Stop" }));
   await waitFor(() => expect(gw.calls.find((c) => c.command === "stop-collaboration")?.body).toEqual({ runId: "run-000001", reason: "console" }));

@@ -89,6 +89,8 @@ test("a swarm shows its group, roles, activity and limits; its decisions open in
   await waitFor(() => expect(sent(gw, "get-queue-status").some((c) => c.body.campaignId === "swarm-000001")).toBe(true));
   fireEvent.click(within(row()).getByRole("button", { name: "Pause its sends" }));
   await waitFor(() => expect(sent(gw, "pause-queue")[0]?.body).toEqual({ scope: "campaign", campaignId: "swarm-000001", reason: "console" }));
+  // The row's buttons are disabled while its call is under way (long on a loaded machine).
+  await waitFor(() => expect(within(row()).getByRole("button", { name: "Stop" })).toHaveProperty("disabled", false));
   window.confirm = () => false;
   fireEvent.click(within(row()).getByRole("button", { name: "Stop" }));
   expect(sent(gw, "stop-swarm")).toHaveLength(0);
