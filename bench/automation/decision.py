@@ -26,6 +26,11 @@ printed).
     --profile N   campaign runs under cProfile (wall clock, start-up included); its N costliest
                   functions are printed after the run
     --profile-file PATH   keep that profile there (for pstats: callers, callees)
+    --count-ops   campaign runs under opcount.py: every database command it sends during the load
+                  (and 2 s after the last job is queued, for the writes that follow the reply) is
+                  counted by command, collection and the campaign code that sent it, and printed
+                  with the count per matching message (the listener walks the stack per command:
+                  read its latency figures as those of an instrumented run)
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -215,6 +221,8 @@ async def bench(
     idle1 = cpu_seconds(pids)
     pending: set[asyncio.Task[None]] = set()
     cpu0, sys0 = cpu_seconds(pids), cpu_seconds(pids, kernel=True)
+    if args.count_ops:
+        os.kill(pids["campaign"], signal.SIGUSR1)  # opcount.py: the window starts
     print(
         f"load starting (campaign pid {pids.get('campaign')})", file=sys.stderr, flush=True
     )  # for a profiler
@@ -237,6 +245,13 @@ async def bench(
         pass
     wall = time.perf_counter() - t0
     cpu1, sys1 = cpu_seconds(pids), cpu_seconds(pids, kernel=True)
+    if args.count_ops:
+        await asyncio.sleep(2)  # the writes after the reply (counters, the firing's end, crm's reads)
+        os.kill(pids["campaign"], signal.SIGUSR2)  # opcount.py: the window ends, its file written
+        for _ in range(100):
+            if args.ops_file.exists():
+                break
+            await asyncio.sleep(0.1)
     await nc.close()
     return {
         "rule": rule["id"],
@@ -282,6 +297,21 @@ def latencies(r: dict[str, Any], mongo_uri: str, prefix: str) -> dict[str, Any]:
     return {"lat": lat, "jobs": len(by_message), "missing": missing, "unexpected": len(extra)}
 
 
+def ops_lines(ops: list[dict[str, Any]] | None, matching: int) -> list[str]:
+    """The counted database commands (opcount.py) as report lines: the total, per matching message,
+    and each (command, collection, sender) with its count."""
+    if ops is None:
+        return ["database commands: not counted (opcount.py wrote no file)"]
+    total = sum(o["n"] for o in ops)
+    per = f", {total / matching:.1f} per matching message" if matching else ""
+    out = [f"database commands sent by campaign during the load (+2 s): {total:,}{per}"]
+    for o in ops:
+        each = f" ({o['n'] / matching:.2f}/match)" if matching else ""
+        rtt = f", {o['ms'] / o['n']:.1f} ms each" if "ms" in o else ""
+        out.append(f"  {o['n']:6,}{each} {o['command']} {o['collection']}{rtt}: {o['where']}")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=200.0, help="messages per second")
@@ -297,6 +327,11 @@ def main() -> int:
         help="cProfile the campaign process; print its N costliest functions",
     )
     ap.add_argument("--profile-file", type=Path, help="with --profile: keep the campaign's profile here")
+    ap.add_argument(
+        "--count-ops",
+        action="store_true",
+        help="count campaign's database commands during the load (bench/automation/opcount.py)",
+    )
     args = ap.parse_args()
     from tgm_testing.procs import ManagedProcess, free_port
     from tgm_testing.servers import MongoServer, NatsServer
@@ -323,6 +358,11 @@ def main() -> int:
     argv = [sys.executable, "-m", "tgm_campaign"]
     if args.profile:
         argv = [sys.executable, "-m", "cProfile", "-o", str(profile_out), "-m", "tgm_campaign"]
+    args.ops_file = tmp / "ops.json"
+    ops_env = {}
+    if args.count_ops:
+        argv = [sys.executable, str(HERE / "opcount.py")]
+        ops_env = {"TGM_BENCH_OPS_FILE": str(args.ops_file)}
     campaign = ManagedProcess(
         argv,
         name="campaign",
@@ -336,6 +376,7 @@ def main() -> int:
             "TGM_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
             **bus_env,
+            **ops_env,
         },
         log_path=tmp / "campaign.log",
         ready=lambda: http_ok(f"http://127.0.0.1:{health}/readyz"),
@@ -363,6 +404,7 @@ def main() -> int:
         pstats.Stats(str(profile_out)).sort_stats("cumulative").print_stats(args.profile)
         if args.profile_file:
             shutil.copyfile(profile_out, args.profile_file)
+    ops = json.loads(args.ops_file.read_text()) if args.count_ops and args.ops_file.exists() else None
     shutil.rmtree(tmp, ignore_errors=True)  # kept when the run failed: the children's logs are there
     lat = r["lat"]
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -388,6 +430,8 @@ def main() -> int:
     lines.append(
         f"CPU from the first publish to the last job queued ({r['wall']:.1f} s): {cpu}; idle: {idle} of a core"
     )
+    if args.count_ops:
+        lines += ops_lines(ops, len(r["matching"]))
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -29,8 +29,10 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
    conditional upserts keyed by the firing `<rule>|<chat>|<message>` (never over the limit, even
    with two replicas racing; a refused cooldown gives the day's slot back), then write the firing,
    `fired` or `blocked`; a refused reservation is outcome `cooldown` / `daily_limit`, and does not
-   shadow later rules. A crash before the firing is written leaves reservations the redelivery
-   finds as its own (on a redelivery a cooldown / daily-limit verdict is decided again by the
+   shadow later rules. A `fired` firing's insert goes with its first action when that action is
+   harmless to repeat (a Telegram reply, a lead's capture, a notification), so it does not delay
+   the reply job; it is written before any action's record. A crash before the firing is written
+   leaves reservations (and maybe the reply's keyed job) the redelivery finds as its own (on a redelivery a cooldown / daily-limit verdict is decided again by the
    reservation, which knows its key).
 6. Run the fired rule's actions, `add_lead` first (so a reply job belongs to the lead: its
    blacklist and do-not-contact apply, a delivery moves it to contacted), then the others in their
@@ -61,9 +63,14 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 Latency budget (bench/automation/decision.py; the embedded database serves one operation at a
 time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message with no hit makes
 no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
-matched one makes 11 operations before its reply job is queued, in 8 round trips one after
-another: claim ‖ lead ‖ rule state (the claim sent with the decision's reads, `_rules`); day; user;
-the firing's insert; then the queue's own: template, aliases, blocked, insert. 6 after it (template use, counters, firing done, match counts, group, claim done).
+matched one (a reply rule) makes 11 operations up to its reply job's insert, in 5 round trips one
+after another: claim ‖ lead ‖ rule state (the claim sent with the decision's reads, `_rules`); day;
+user; the firing's insert ‖ the queue's reads (template, aliases, blocks: the insert goes with the
+first action when repeating it is harmless, `_repeatable`); the job's insert. 6 after it, in 5
+(template use, counters, firing done, match counts ‖ group, claim done). The reply job, due after
+the rule's delay, wakes no scheduler round (`Scheduler.wake(due=)`), and crm's consumers of its
+events read the lead only (tracked users from their cached set): counted by
+tests/test_automation_ops_integration.py and `decision.py --count-ops`.
    Events made more than once on a redelivery carry the same event id, so JetStream's duplicate
    window drops the copy.
 
@@ -283,9 +290,11 @@ class AutomationService:
         self, group: Mapping[str, Any], evt: MessageReceived, hits: Sequence[Hit], at: datetime, mkey: str
     ) -> None:
         """Count the message's matches and publish them. Every run of the claim counts: the counters
-        are idempotent per message key (`mkey`), so a run killed mid-count and redelivered counts once."""
-        await self.keywords.count_matches(hits, at, mkey)
-        await self.groups.seen_message(group["_id"], at, mkey)
+        are idempotent per message key (`mkey`), so a run killed mid-count and redelivered counts once
+        (and the two counters, in two collections, are written at once)."""
+        await asyncio.gather(
+            self.keywords.count_matches(hits, at, mkey), self.groups.seen_message(group["_id"], at, mkey)
+        )
         sender = evt.sender
         seen: set[tuple[str, str | None, str]] = set()
         for h in hits:
@@ -423,7 +432,7 @@ class AutomationService:
             if reserved is None:
                 continue
             gate.fired(ev)
-            await self._act(reserved, rule, ev, facts, group, msg, lead_id)
+            await self._act(reserved[0], rule, ev, facts, group, msg, lead_id, opening=reserved[1])
         return True
 
     async def _reserve(
@@ -438,16 +447,21 @@ class AutomationService:
         prior: Mapping[str, Any] | None,
         *,
         fresh: bool,
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], Awaitable[tuple[dict[str, Any], bool]] | None] | None:
         """Hold the day's count, then the user's cooldown, then write the firing: `fired` (returned)
         or `blocked` (None, reported).
         `fresh`: the claim's first run, so no reservation of this firing can exist yet (the day's
         look-up for its key is skipped). Three writes; a crash between them leaves reservations
         keyed by this firing, which the redelivery holds again.
 
-        The firing's insert is waited for before the actions start. (Running it beside the first
-        action would save a round trip, but it needs a task the service does not own: see the
-        shape rule `test_no_hand_rolled_background_task_or_emit_copy`.)"""
+        A new `fired` firing is returned with its insert not yet sent (`FiringStore.open_new`):
+        `_act` sends it together with the first action when running that action again is harmless
+        (`_repeatable`: the reply's job is keyed by the firing), so the firing's write does not
+        stand between the reservations and the reply job. The reservations gate the reply, and
+        they are written first; the firing records what was done and is written before any
+        action's record or the firing's end. A crash after the job and before the firing's
+        insert is the crash this path survives anyway: the redelivery finds its own
+        reservations, writes the firing and queues the reply again, which answers the same job."""
         firings = self.stores.firings
         assert facts.user_id is not None  # the engine's `sender` check
         day = (prior or {}).get("day") or ev.day
@@ -495,16 +509,15 @@ class AutomationService:
             await self._fired_event(rule, facts, group, msg, outcome, reason, key, keyword=ev.keyword)
             return None
         moved = {"state": "fired", "fired_at": now, "not_before": now + timedelta(seconds=doc["delay"])}
-        if prior is not None:  # an earlier version's pending firing
-            fired = await firings.move(key, ["pending"], moved, base=prior)
-        else:
-            stored, created = await firings.open_new({**doc, **moved})
-            fired = stored if created else None
+        if prior is None:  # counted by `_act` when done (a resumed firing is counted too)
+            fresh_doc = {**doc, **moved}
+            return fresh_doc, firings.open_new(fresh_doc)
+        fired = await firings.move(key, ["pending"], moved, base=prior)  # an earlier version's pending firing
         if fired is None:  # written by a concurrent copy of this event: take what it did
             fired = await firings.get(key)
             if fired is None or fired.get("state") != "fired":
                 return None
-        return fired  # counted by `_act` when done (a resumed firing is counted too)
+        return fired, None
 
     # --- acting ------------------------------------------------------------------------------------
 
@@ -517,9 +530,13 @@ class AutomationService:
         group: Mapping[str, Any],
         msg: Inbound,
         sender_lead: str | None = None,
+        opening: Awaitable[tuple[dict[str, Any], bool]] | None = None,
     ) -> None:
         """Run the fired rule's actions not done yet; `sender_lead` the sender's lead id as the
-        decision read it (the firing's own lead id first)."""
+        decision read it (the firing's own lead id first). `opening`: the new firing's insert
+        (`_reserve`), sent with the first action when that one is `_repeatable`, else before it;
+        when a concurrent copy of this event wrote the firing first, its firing is acted on as it
+        stands (this copy's first action, keyed like every action, changed nothing it had not)."""
         key = firing["_id"]
 
         done = set(firing.get("done_actions") or [])
@@ -532,78 +549,95 @@ class AutomationService:
             a for a in actions if a[1].type != "add_lead"
         ]
 
-        async def run() -> None:
+        async def perform(index: int, action: Any) -> tuple[dict[str, Any], str | None]:
+            """One action: what it produced (recorded on the firing) and its error, if any."""
             nonlocal lead_id
+            fields: dict[str, Any] = {}
+            error: str | None = None
+            try:
+                if action.type in ("add_lead", "start_scenario") and msg.channel != "telegram":
+                    error = (
+                        f"{action.type}: a bot's user is not a lead (leads are the fleet's Telegram contacts)"
+                    )
+                elif action.type == "add_lead":
+                    assert msg.telegram_user is not None
+                    lead, _ = await self.leads.capture(
+                        user_id=msg.telegram_user,
+                        username=facts.username,
+                        first_name=facts.first_name,
+                        last_name=msg.last_name,
+                        group_id=group["_id"],
+                        group_title=group.get("title") or msg.chat_title,
+                        chat_id=telegram_id(msg.chat_id),
+                        keyword=keyword,
+                        keyword_set_id=firing.get("keyword_set_id"),
+                        intent_score=facts.intent_score,
+                        stage=action.stage,
+                        tags=action.tags,
+                        by=f"trigger:{rule.id}",
+                    )
+                    lead_id = fields["lead_id"] = lead.id
+                elif action.type == "reply_template":
+                    body = MessageBody(
+                        template_id=action.template_id,
+                        variables=sender_variables(
+                            first_name=facts.first_name,
+                            username=facts.username,
+                            last_name=msg.last_name,
+                            group_title=group.get("title") or msg.chat_title,
+                            keyword=keyword,
+                        ),
+                    )
+                    if msg.bot is not None:
+                        text = await self.channel.template_text(action.template_id, body.variables, key)
+                        sent = await self.channel.send(msg, action.target, text, action.markup, key)
+                        job_ids.append(sent)
+                    else:
+                        job_ids.append(
+                            await self._queue_reply(
+                                firing, rule, action.target, body, lead_id, group, msg, None
+                            )
+                        )
+                    fields["job_ids"] = job_ids
+                elif action.type == "ai_reply":
+                    error = await self._ai(firing, rule, action, facts, group, msg, lead_id, job_ids, fields)
+                elif action.type == "notify":
+                    text = notify_text(action.message, rule.name, facts, keyword, group.get("title"))
+                    await self.emit(
+                        OperatorNotified(
+                            event_id=event_id("notify", key, index),
+                            channel=action.channel,
+                            title=f"Trigger {rule.name}"[:200],
+                            message=text,
+                            rule_id=rule.id,
+                            group_id=group["_id"],
+                            user_id=telegram_id(facts.user_id),
+                            lead_id=lead_id,
+                        )
+                    )
+                elif action.type == "start_scenario":
+                    error = await self._start_scenario(action, facts, lead_id, msg, key, index, fields)
+            except DomainError as exc:  # a refusal of this action (template deleted, bad sender, ...)
+                error = f"{action.type}: {exc.code.value}: {exc.message}"
+            return fields, error
+
+        async def run() -> dict[str, Any] | None:
+            """The actions; the stored firing instead when a concurrent copy of this event wrote it
+            first (acted on in its place), else None."""
+            insert = opening
             for index, action in order:
                 if index in done:
                     continue
-                fields: dict[str, Any] = {}
-                error: str | None = None
-                try:
-                    if action.type in ("add_lead", "start_scenario") and msg.channel != "telegram":
-                        error = f"{action.type}: a bot's user is not a lead (leads are the fleet's Telegram contacts)"
-                    elif action.type == "add_lead":
-                        assert msg.telegram_user is not None
-                        lead, _ = await self.leads.capture(
-                            user_id=msg.telegram_user,
-                            username=facts.username,
-                            first_name=facts.first_name,
-                            last_name=msg.last_name,
-                            group_id=group["_id"],
-                            group_title=group.get("title") or msg.chat_title,
-                            chat_id=telegram_id(msg.chat_id),
-                            keyword=keyword,
-                            keyword_set_id=firing.get("keyword_set_id"),
-                            intent_score=facts.intent_score,
-                            stage=action.stage,
-                            tags=action.tags,
-                            by=f"trigger:{rule.id}",
-                        )
-                        lead_id = fields["lead_id"] = lead.id
-                    elif action.type == "reply_template":
-                        body = MessageBody(
-                            template_id=action.template_id,
-                            variables=sender_variables(
-                                first_name=facts.first_name,
-                                username=facts.username,
-                                last_name=msg.last_name,
-                                group_title=group.get("title") or msg.chat_title,
-                                keyword=keyword,
-                            ),
-                        )
-                        if msg.bot is not None:
-                            text = await self.channel.template_text(action.template_id, body.variables, key)
-                            sent = await self.channel.send(msg, action.target, text, action.markup, key)
-                            job_ids.append(sent)
-                        else:
-                            job_ids.append(
-                                await self._queue_reply(
-                                    firing, rule, action.target, body, lead_id, group, msg, None
-                                )
-                            )
-                        fields["job_ids"] = job_ids
-                    elif action.type == "ai_reply":
-                        error = await self._ai(
-                            firing, rule, action, facts, group, msg, lead_id, job_ids, fields
-                        )
-                    elif action.type == "notify":
-                        text = notify_text(action.message, rule.name, facts, keyword, group.get("title"))
-                        await self.emit(
-                            OperatorNotified(
-                                event_id=event_id("notify", key, index),
-                                channel=action.channel,
-                                title=f"Trigger {rule.name}"[:200],
-                                message=text,
-                                rule_id=rule.id,
-                                group_id=group["_id"],
-                                user_id=telegram_id(facts.user_id),
-                                lead_id=lead_id,
-                            )
-                        )
-                    elif action.type == "start_scenario":
-                        error = await self._start_scenario(action, facts, lead_id, msg, key, index, fields)
-                except DomainError as exc:  # a refusal of this action (template deleted, bad sender, ...)
-                    error = f"{action.type}: {exc.code.value}: {exc.message}"
+                result: tuple[dict[str, Any], str | None] | None = None
+                if insert is not None:
+                    if self._repeatable(action, msg):
+                        (stored, created), result = await asyncio.gather(insert, perform(index, action))
+                    else:
+                        stored, created = await insert
+                    insert = None
+                    if not created:
+                        return stored
+                fields, error = result if result is not None else await perform(index, action)
                 if error is not None:
                     errors.append(error)
                 if index == last:  # recorded by the write that finishes the firing
@@ -611,11 +645,20 @@ class AutomationService:
                     final_index[0] = index
                     continue
                 await self.stores.firings.action_done(key, index, fields, error)
+            if insert is not None:  # no action left to run (none at all)
+                stored, created = await insert
+                if not created:
+                    return stored
+            return None
 
         last = next((i for i, _ in reversed(order) if i not in done), None)
         final: dict[str, Any] = {}
         final_index: list[int | None] = [None]
-        await run()
+        other = await run()
+        if other is not None:  # written by a concurrent copy of this event: take what it did
+            if other.get("state") == "fired":
+                await self._act(other, rule, ev, facts, group, msg, sender_lead)
+            return
         success = not errors
         # Counted before the firing is finished: a crash between the two resumes the firing (its
         # last action runs again, idempotent like every action) and the count, once per key, holds.
@@ -645,6 +688,16 @@ class AutomationService:
             job_ids=job_ids,
             actions=[a.type for _, a in order],
         )
+
+    @staticmethod
+    def _repeatable(action: Any, msg: Inbound) -> bool:
+        """Running the action a second time for the same firing changes nothing (so it may run
+        beside the firing's insert): a Telegram reply (its job is keyed by the firing), a lead's
+        capture (one lead per user), a notification (its event id is the firing's). Not an AI reply
+        (a second generation) nor a scenario or a bot's reply (other services' work)."""
+        if action.type == "reply_template":
+            return msg.bot is None
+        return action.type in ("add_lead", "notify")
 
     async def _sender(
         self, rule: engine.Rule, group: Mapping[str, Any], msg: Inbound, target: str

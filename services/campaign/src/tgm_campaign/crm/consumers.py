@@ -3,8 +3,8 @@ kept and counted (group messages once, however many of our accounts heard them);
 trigger runs are kept for tracked users and leads.
 
 Who is tracked is asked of a cached set of the active tracked user ids, not of the database per
-message (every group message of every monitored group passes here; almost none is from a tracked
-user): the set is read again when this process changed a tracked user (`TrackedUserStore.version`)
+message or per keyword match and trigger run (every group message of every monitored group passes
+here; almost none is from a tracked user): the set is read again when this process changed a tracked user (`TrackedUserStore.version`)
 and at most `TRACKED_REFRESH_SECONDS` after the last read, so a user tracked or untracked through
 ANOTHER replica is seen here within that delay (the messages of that window are not kept / still
 kept: tracking is an operator's watch list, not a ledger). A sender in the set is then read in full.
@@ -136,12 +136,14 @@ class CrmConsumers:
     async def _keep_if_concerned(
         self, user_id: int | None, lead_id: str | None, item_id: str, kind: str, at: datetime, **item: Any
     ) -> None:
-        """Keep an activity item for a tracked user or a lead (nobody else's is kept)."""
+        """Keep an activity item for a tracked user or a lead (nobody else's is kept). Whether the
+        user is tracked is asked of the cached set first, as for a group message: a matched message
+        of a user nobody tracks costs the lead's read only."""
         lead = await self.leads.get(lead_id) if lead_id else None
         if lead is None and user_id is not None:
             lead = await self.leads.by_identity(user_id)
         user_id = user_id if user_id is not None else (lead or {}).get("user_id")
-        tracked = await self.tracked.active_by_user(user_id) if user_id is not None else None
+        tracked = await self._active_tracked(user_id) if user_id is not None else None
         if lead is None and tracked is None:
             return
         doc = {"_id": item_id, "user_id": user_id, "lead_id": lead["_id"] if lead else None, "kind": kind}

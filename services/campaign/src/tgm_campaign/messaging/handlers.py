@@ -77,6 +77,15 @@ def listen(runtime: Runtime) -> None:
     async def on_wake(msg: Msg) -> None:
         runtime.app.scheduler.wake()
 
+    async def on_queued(msg: Msg) -> None:
+        # New jobs, here or on another replica: a round now, unless they are due only after the
+        # round the scheduler waits for anyway (a trigger rule's reply, queued with its delay).
+        due = None
+        with contextlib.suppress(Exception):
+            at = json.loads(msg.data).get("notBefore")
+            due = datetime.fromisoformat(at).timestamp() if at else None
+        runtime.app.scheduler.wake(due=due)
+
     async def on_progress(msg: Msg) -> None:
         with contextlib.suppress(Exception):
             runtime.app.status.apply_progress(QueueProgress.model_validate(json.loads(msg.data)))
@@ -91,7 +100,7 @@ def listen(runtime: Runtime) -> None:
             return  # in-memory test broker: this process is the only replica
         subscriptions[:] = [
             await nc.subscribe(JobStateChanged.SUBJECT, cb=on_job),
-            await nc.subscribe(MessageQueued.SUBJECT, cb=on_wake),
+            await nc.subscribe(MessageQueued.SUBJECT, cb=on_queued),
             await nc.subscribe(QueuePauseChanged.SUBJECT, cb=on_wake),
             await nc.subscribe(QueueProgress.SUBJECT, cb=on_progress),
         ]

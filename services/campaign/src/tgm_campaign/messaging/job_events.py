@@ -74,8 +74,9 @@ class JobEvents:
         #: Best-effort publishing (`runtime.emit`): events inform; a broken stream must not undo a delivery.
         self.emit = emit
         self.waiters = JobWaiters()
-        #: Runs a scheduler round now (set by bootstrap when this replica dispatches).
-        self.wake: Callable[[], None] = lambda: None
+        #: Runs a scheduler round now (set by bootstrap when this replica dispatches: `Scheduler.wake`;
+        #: `due=` the epoch seconds the new jobs are due, when not now).
+        self.wake: Callable[..., None] = lambda *_, **__: None
 
     async def job_changed(
         self,

@@ -150,6 +150,9 @@ class Scheduler:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recovered = False
         self._delay = MAX_IDLE
+        #: When the loop's next round runs unless woken (epoch seconds); None in a round or before
+        #: the first (`wake` then always wakes).
+        self._round_at: float | None = None
         self._slots = asyncio.Semaphore(max_in_flight)
         self.last_round = RoundView()
         self.rounds = 0
@@ -180,20 +183,32 @@ class Scheduler:
         with contextlib.suppress(Exception):
             await self.chores.release_lease()
 
-    def wake(self, refresh: bool = True) -> None:
+    def wake(self, refresh: bool = True, due: float | None = None) -> None:
         """Run a round now. `refresh` (the default, for anything that changed jobs) makes it read the
-        due jobs again instead of using the list read a moment ago."""
+        due jobs again instead of using the list read a moment ago. `due` (epoch seconds): the new
+        jobs are due only then, so when the loop is waiting for a round that comes no later, no
+        round is run for them now (that round reads the due set afresh and, when nothing is due,
+        waits for the earliest due job it reads: the new ones among them). A round costs four
+        reads of the database, two of them sorting the waiting jobs; a trigger rule's reply, queued
+        with its delay, made one per matching message."""
         if refresh:
             self._due = None
+        at = self._round_at
+        if due is not None and at is not None and self.clock() < at <= due:
+            return
         self.waker()
 
     def next_wait(self) -> float:
         """Seconds from the end of a round to the next one (unless woken): what the round asked for,
-        kept between `MIN_ROUND` and `MAX_IDLE`."""
-        return max(MIN_ROUND, min(self._delay, MAX_IDLE))
+        kept between `MIN_ROUND` and `MAX_IDLE`. (The loop asks it after each round and then waits
+        that long: when that next round runs is kept for `wake`.)"""
+        wait = max(MIN_ROUND, min(self._delay, MAX_IDLE))
+        self._round_at = self.clock() + wait
+        return wait
 
     async def tick(self) -> None:
         """One round of the scheduler loop (the first one also takes back this replica's claims)."""
+        self._round_at = None  # in a round: what it read may miss a job queued meanwhile, so wake
         if not self._recovered:
             self._recovered = True
             with contextlib.suppress(Exception):

@@ -5,6 +5,7 @@ does the sending; pausing and clearing are `queue_control.py`, the blacklist `co
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -50,6 +51,10 @@ def _key_part(value: str) -> str:
         if KEY_OK.match(value) and len(value) <= 80
         else "h" + hashlib.sha256(value.encode()).hexdigest()[:24]
     )
+
+
+async def _none() -> None:
+    return None
 
 
 def _held_past(job: Mapping[str, Any], deadline: float) -> bool:
@@ -159,14 +164,32 @@ class QueueService:
             return "@" + str(lead["username"]).lstrip("@"), lead
         raise Conflict(f"lead {lead_id} has no Telegram user id or username to send to")
 
+    async def _compliance_read(
+        self, keys: Sequence[str]
+    ) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+        """The recipients' peer aliases, and the bans and opt-outs on any of those keys. The keys' own
+        blocks are read together with their aliases (one round trip, not two one after the other);
+        only the aliases found beyond them (a user known under several keys) need a second read."""
+        keys = list(dict.fromkeys(keys))
+        aliases, blocked = await asyncio.gather(
+            self.stores.history.aliases(keys), self.stores.compliance.blocked(keys)
+        )
+        more = sorted({k for ks in aliases.values() for k in ks} - set(keys))
+        if more:
+            blocked.update(await self.stores.compliance.blocked(more))
+        return aliases, blocked
+
     async def _compliance(
-        self, specs: Sequence[Spec], *, skip_if_contacted: bool = False
+        self,
+        specs: Sequence[Spec],
+        *,
+        skip_if_contacted: bool = False,
+        read: tuple[dict[str, list[str]], dict[str, dict[str, Any]]] | None = None,
     ) -> dict[str, list[str]]:
         """Mark the blacklisted, opted-out (and, asked, already contacted) recipients skipped;
-        returns the recipients' peer aliases it read (for `_create`, which stores them)."""
-        keys = [peer_key(s.peer) for s in specs]
-        aliases = await self.stores.history.aliases(keys)
-        blocked = await self.stores.compliance.blocked([k for ks in aliases.values() for k in ks])
+        returns the recipients' peer aliases it read (for `_create`, which stores them). `read`:
+        `_compliance_read` of the specs' peers, when the caller made it already."""
+        aliases, blocked = read or await self._compliance_read([peer_key(s.peer) for s in specs])
         for spec in specs:
             if spec.skip is not None:
                 continue
@@ -273,8 +296,9 @@ class QueueService:
             else:
                 out.append(Created(i, doc))
         created = [c.doc for c in out if not c.duplicate and c.doc is not None]
-        if any(c["state"] in WAITING for c in created):
-            self.events.wake()
+        waiting = [epoch(c["not_before"]) for c in created if c["state"] in WAITING]
+        if waiting:  # a job due later wakes no round when the scheduler looks again before then
+            self.events.wake(due=min(waiting))
         return out
 
     async def _queued_event(
@@ -474,12 +498,14 @@ class QueueService:
         direct: bool = False,
         skip_if_contacted: bool = False,
         announce_campaign: bool = True,
+        compliance: tuple[dict[str, list[str]], dict[str, dict[str, Any]]] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """The one job of an immediate send or a reply: compliance, a batch of one named by the job's
         key, three attempts, `message-queued`. Returns the job (the earlier one for a key already
         used) and whether it was that earlier one. `announce_campaign=False`: `message-queued` names
-        no campaign (a reply's `campaign_id` tags its job for cancelling, as it always has)."""
-        aliases = await self._compliance([spec], skip_if_contacted=skip_if_contacted)
+        no campaign (a reply's `campaign_id` tags its job for cancelling, as it always has).
+        `compliance`: `_compliance_read` of the peer, when the caller made it already."""
+        aliases = await self._compliance([spec], skip_if_contacted=skip_if_contacted, read=compliance)
         batch_id = "b" + hashlib.sha256(spec.key.encode()).hexdigest()[:20]
         out = await self._create(
             [spec],
@@ -612,9 +638,16 @@ class QueueService:
         (a negative chat id peer, `reply_to` its message; a pool job then only picks member accounts).
         `campaign_id` tags the job for `QueueControl.cancel_campaign` (a swarm's answers).
         `key` makes it idempotent (a second call answers the first job, `duplicate`); compliance
-        applies as for any job (a blacklisted or opted-out user, a do-not-contact lead: `skipped`)."""
-        await self._check_body(body)
-        lead = await self.stores.leads.get(lead_id) if lead_id is not None else None
+        applies as for any job (a blacklisted or opted-out user, a do-not-contact lead: `skipped`).
+
+        On the path from a group message to its reply job (bench/automation/decision.py): the
+        template's check, the lead, and the peer's aliases and blocks are independent reads, sent
+        at once (one round trip); then the job's insert. A refused check raises before any write."""
+        _, lead, compliance = await asyncio.gather(
+            self._check_body(body),
+            self.stores.leads.get(lead_id) if lead_id is not None else _none(),
+            self._compliance_read([peer_key(peer)]),
+        )
         spec = Spec.of(
             peer,
             key,
@@ -635,5 +668,6 @@ class QueueService:
             expires_at=expires_at,
             reply_to=reply_to,
             announce_campaign=False,
+            compliance=compliance,
         )
         return self.result(doc, duplicate=duplicate)
