@@ -14,6 +14,11 @@ raw nats-py request/reply to a trivial responder, alternated in one run on the e
   (`--out` moves it). It asserts nothing; the issue-16 targets are printed beside the figures.
 
 Usage: python bench/gateway/run.py [--seconds 6] [--rounds 3] [--accounts 1000,10000]
+       python bench/gateway/run.py --only read-all [--accounts 10000] [--data DIR]
+
+`--only read-all` runs the page-by-page reads alone (after one warm-up read) and prints each run's
+seconds and the server CPU per page; it writes no `last-run.txt`. `--data DIR` keeps the stack's data
+directory (its database) between runs, so a second run seeds only the accounts still missing.
 """
 
 from __future__ import annotations
@@ -187,6 +192,12 @@ class Bench:
 
     def read_all(self, expected: int) -> float:
         """Seconds to read every account as pages of 50, following nextCursor (one client)."""
+        return self.read_all_run(expected)[0]
+
+    def read_all_run(self, expected: int) -> tuple[float, int, dict[str, float]]:
+        """`read_all`'s seconds, its page count and the server CPU ms per page (per process)."""
+        before = self._cpu()
+        pages = 0
         headers = {"authorization": f"Bearer {self.stack.admin_key}"}
         seen = 0
         t0 = time.perf_counter()
@@ -198,15 +209,25 @@ class Bench:
                     payload["cursor"] = cursor
                 r = http.post("/api/v1/commands/get-accounts", json=payload)
                 r.raise_for_status()
+                pages += 1
                 data = r.json()["data"]
                 seen += len(data["items"])
                 cursor = data.get("nextCursor")
                 if not cursor:
                     break
         elapsed = time.perf_counter() - t0
+        after = self._cpu()
         if seen != expected:
             print(f"  read-all saw {seen} accounts, {expected} stored", flush=True)
-        return elapsed
+        return elapsed, pages, self._per_request(before, after, pages)
+
+    def stored(self) -> int:
+        """Accounts already in the database (a kept `--data` directory)."""
+        headers = {"authorization": f"Bearer {self.stack.admin_key}"}
+        with httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=60) as http:
+            r = http.post("/api/v1/commands/get-accounts", json={"limit": 1})
+            r.raise_for_status()
+            return int(r.json()["data"]["total"])
 
 
 async def seed_accounts(stack: Stack, first: int, count: int, concurrency: int = 32) -> None:
@@ -274,12 +295,30 @@ def report(paths: list[Path_], reads: dict[int, list[float]], lines: list[str]) 
         )
 
 
+def read_only(bench: Bench, counts: list[int], stored: int, rounds: int) -> None:
+    """`--only read-all`: the page-by-page reads, with the load average around each count's runs."""
+    for n in counts:
+        if n > stored:
+            asyncio.run(seed_accounts(bench.stack, stored, n - stored))
+            stored = n
+        bench.read_all_run(n)  # warm-up
+        load = os.getloadavg()[0]
+        for _ in range(rounds):
+            secs, pages, cpu = bench.read_all_run(n)
+            print(
+                f"read all {n:,}: {secs:.2f} s, {pages} pages, server CPU ms/page {fmt_cpu(cpu)}", flush=True
+            )
+        print(f"  load average {load:.2f} before, {os.getloadavg()[0]:.2f} after", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="per path per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--accounts", default="1000,10000", help="account counts, ascending")
     parser.add_argument("--out", type=Path, default=HERE / "last-run.txt")
+    parser.add_argument("--only", choices=["read-all"], help="run only these paths (no last-run.txt)")
+    parser.add_argument("--data", type=Path, help="the stack's data directory, kept between runs")
     args = parser.parse_args()
     wrk = ensure_wrk()
     counts = [int(n) for n in args.accounts.split(",") if n]
@@ -290,7 +329,7 @@ def main() -> None:
     lines: list[str] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Stack(Path(tmp) / "data", gateway_port=0, extra_env=env) as stack,
+        Stack(args.data or Path(tmp) / "data", gateway_port=0, extra_env=env) as stack,
     ):
         # The trivial responder is a process of its own, like the service on the other path.
         responder = subprocess.Popen(
@@ -303,7 +342,10 @@ def main() -> None:
             bench = Bench(stack, responder, wrk, args.seconds)
             paths: list[Path_] = []
             reads: dict[int, list[float]] = {}
-            stored = 0
+            stored = bench.stored() if args.data else 0
+            if args.only == "read-all":
+                read_only(bench, counts, stored, args.rounds)
+                return
             for i, n in enumerate(counts):
                 asyncio.run(seed_accounts(stack, stored, n - stored))
                 stored = n
