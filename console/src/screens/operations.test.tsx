@@ -5,7 +5,7 @@ import { Api } from "../api/client";
 import { Live } from "../api/live";
 import { translator } from "../i18n";
 import { fakeGateway, mount } from "../testing";
-import { Analytics, polylines, windowOf } from "./Analytics";
+import { Analytics, checkCron, defaultZone, polylines, recipientError, windowOf } from "./Analytics";
 import { citation, fileBase64, Knowledge, settingsPayload } from "./Knowledge";
 import { Leads, timeline } from "./Leads";
 import { fromDraft, parseSection, toDraft } from "./SettingsForm";
@@ -173,6 +173,247 @@ test("chart lines are scaled to the largest value; a range's window starts that 
   expect(lines[0]).toBe("28.0,132.0 432.0,28.0");
   const w = windowOf("24h", Date.parse("2026-01-02T00:00:30Z"));
   expect(w).toMatchObject({ since: "2026-01-01T00:00:00.000Z", bucket: "hour" });
+});
+
+const saved = {
+  id: "s2", name: "weekly sales", report: "messages", format: "xlsx", cron: "0 8 * * mon", intervalSeconds: null, enabled: true,
+  window: "previous_week", bucket: "day", filters: { accountId: "acc-1", chatId: -100123 }, timezone: "Asia/Taipei", createdAt: at, nextRunAt: at,
+  recipients: [{ kind: "webhook", target: "https://hooks.example.com/r" }, { kind: "telegram", target: "@boss", accountId: "acc-1" }],
+};
+const SCHEDULES = {
+  ...ANALYTICS,
+  "get-accounts": { items: [{ id: "acc-1", phone: "+15550001", label: "main" }, { id: "acc-2", phone: "+15550002" }] },
+  "schedule-report": (body: { action: string }) =>
+    body.action === "run" ? { action: "run", schedule: saved, reportId: "rp-7" } : { action: body.action, schedules: [ANALYTICS["schedule-report"].schedules[0], saved] },
+};
+const scheduleCalls = (gw: ReturnType<typeof mount>) => gw.calls.filter((c) => c.command === "schedule-report" && c.body.action !== "list").map((c) => c.body);
+
+async function scheduleForm() {
+  const panel = await screen.findByTestId("schedules");
+  await within(panel).findAllByTestId("schedule");
+  return { panel: within(panel), form: within(screen.getByTestId("schedule-form")) };
+}
+/** Choose an account once the accounts have loaded. */
+async function chooseAccount(select: HTMLElement, id: string) {
+  await waitFor(() => expect(select.querySelector(`option[value="${id}"]`)).not.toBeNull());
+  fireEvent.change(select, { target: { value: id } });
+}
+const recipientRow = (i: number) => within(screen.getAllByTestId("recipient")[i]);
+
+test("a new schedule sends every field: a cron, the filters its report takes, recipients of the three kinds", async () => {
+  const gw = mount(<Analytics />, "operator", SCHEDULES);
+  const { form } = await scheduleForm();
+  expect((form.getByRole("textbox", { name: "Timezone (IANA)" }) as HTMLInputElement).value).toBe(defaultZone());
+  fireEvent.change(form.getByRole("textbox", { name: "Name" }), { target: { value: " weekday sends " } });
+  fireEvent.change(form.getByRole("combobox", { name: "Report" }), { target: { value: "messages" } });
+  fireEvent.change(form.getByRole("combobox", { name: "Format" }), { target: { value: "json" } });
+  fireEvent.change(form.getByRole("combobox", { name: "Window" }), { target: { value: "last_7d" } });
+  expect((form.getByRole("combobox", { name: "Buckets" }) as HTMLSelectElement).value).toBe("day"); // the window's own bucket
+  fireEvent.change(form.getByRole("combobox", { name: "Runs" }), { target: { value: "cron" } });
+  fireEvent.change(form.getByRole("textbox", { name: "Cron (minute hour day month weekday)" }), { target: { value: " 0  8 * * mon-fri " } });
+  fireEvent.change(form.getByRole("textbox", { name: "Timezone (IANA)" }), { target: { value: "Asia/Taipei" } });
+  await chooseAccount(form.getByRole("combobox", { name: "Account" }), "acc-2");
+  fireEvent.change(form.getByRole("textbox", { name: "Chat id" }), { target: { value: "-100123" } });
+  for (let i = 0; i < 3; i++) fireEvent.click(form.getByRole("button", { name: "Add recipient" }));
+  fireEvent.change(recipientRow(0).getByRole("textbox", { name: "URL" }), { target: { value: "https://hooks.example.com/r" } });
+  fireEvent.change(recipientRow(1).getByRole("combobox", { name: "Send by" }), { target: { value: "telegram" } });
+  fireEvent.change(recipientRow(1).getByRole("textbox", { name: "Peer" }), { target: { value: "@boss" } });
+  await chooseAccount(recipientRow(1).getByRole("combobox", { name: "Sending account" }), "acc-1");
+  fireEvent.change(recipientRow(2).getByRole("combobox", { name: "Send by" }), { target: { value: "tailchat" } });
+  fireEvent.change(recipientRow(2).getByRole("textbox", { name: "Converse" }), { target: { value: "app1/g1/p1" } });
+  expect(recipientRow(2).queryByRole("combobox", { name: "Sending account" })).toBeNull(); // only telegram has a sender
+  fireEvent.click(form.getByRole("button", { name: "Schedule" }));
+  await waitFor(() => expect(scheduleCalls(gw)).toEqual([{
+    action: "save", name: "weekday sends", report: "messages", format: "json", cron: "0 8 * * mon-fri", timezone: "Asia/Taipei",
+    window: "last_7d", bucket: "day", filters: { accountId: "acc-2", chatId: -100123 }, enabled: true,
+    recipients: [
+      { kind: "webhook", target: "https://hooks.example.com/r" },
+      { kind: "telegram", target: "@boss", accountId: "acc-1" },
+      { kind: "tailchat", target: "app1/g1/p1" },
+    ],
+  }]));
+  await waitFor(() => expect((form.getByRole("textbox", { name: "Name" }) as HTMLInputElement).value).toBe("")); // saved: the form is new again
+  expect(screen.queryAllByTestId("recipient")).toHaveLength(0);
+});
+
+test("an interval in minutes, hours or days; the default schedule is the e2e's", async () => {
+  const gw = mount(<Analytics />, "operator", SCHEDULES);
+  const { form } = await scheduleForm();
+  fireEvent.change(form.getByRole("textbox", { name: "Name" }), { target: { value: "daily" } });
+  fireEvent.click(form.getByRole("button", { name: "Schedule" }));
+  await waitFor(() => expect(scheduleCalls(gw)).toHaveLength(1));
+  expect(scheduleCalls(gw)[0]).toEqual({
+    action: "save", name: "daily", report: "dashboard", format: "csv", intervalSeconds: 86400, timezone: defaultZone(),
+    window: "previous_day", bucket: "hour", filters: {}, recipients: [], enabled: true,
+  });
+  await waitFor(() => expect((form.getByRole("textbox", { name: "Name" }) as HTMLInputElement).value).toBe(""));
+  fireEvent.change(form.getByRole("textbox", { name: "Name" }), { target: { value: "often" } });
+  fireEvent.change(form.getByRole("spinbutton", { name: "Every" }), { target: { value: "15" } });
+  fireEvent.change(form.getByRole("combobox", { name: "Unit" }), { target: { value: "minutes" } });
+  fireEvent.change(form.getByRole("textbox", { name: "Timezone (IANA)" }), { target: { value: "UTC" } });
+  fireEvent.click(form.getByRole("checkbox", { name: "Enabled" }));
+  fireEvent.click(form.getByRole("button", { name: "Schedule" }));
+  await waitFor(() => expect(scheduleCalls(gw)).toHaveLength(2));
+  expect(scheduleCalls(gw)[1]).toEqual({
+    action: "save", name: "often", report: "dashboard", format: "csv", intervalSeconds: 900, timezone: "UTC",
+    window: "previous_day", bucket: "hour", filters: {}, recipients: [], enabled: false,
+  });
+});
+
+test("the account, campaign and chat filters are offered only for the reports that take them", async () => {
+  const gw = mount(<Analytics />, "operator", SCHEDULES);
+  const { form } = await scheduleForm();
+  const shown = () => ["Account", "Campaign id", "Chat id"].filter((name) => form.queryByRole(name === "Account" ? "combobox" : "textbox", { name }));
+  const report = (r: string) => fireEvent.change(form.getByRole("combobox", { name: "Report" }), { target: { value: r } });
+  expect(shown()).toEqual([]);
+  expect(screen.getByTestId("no-filters").textContent).toBe("This report takes no account, campaign or chat filter.");
+  for (const [r, filters] of [["messages", ["Account", "Campaign id", "Chat id"]], ["users", ["Account", "Campaign id", "Chat id"]], ["conversions", ["Account", "Campaign id", "Chat id"]], ["groups", ["Account", "Chat id"]], ["alerts", ["Account"]], ["performance", []]] as const) {
+    report(r);
+    expect([r, shown()]).toEqual([r, filters]);
+  }
+  // A filter typed for a report that takes it is not sent for one that does not.
+  report("messages");
+  fireEvent.change(form.getByRole("textbox", { name: "Campaign id" }), { target: { value: "c1" } });
+  fireEvent.change(form.getByRole("textbox", { name: "Chat id" }), { target: { value: "42" } });
+  report("alerts");
+  expect(screen.queryByTestId("no-filters")).toBeNull();
+  await chooseAccount(form.getByRole("combobox", { name: "Account" }), "acc-1");
+  fireEvent.change(form.getByRole("textbox", { name: "Name" }), { target: { value: "alerts" } });
+  fireEvent.click(form.getByRole("button", { name: "Schedule" }));
+  await waitFor(() => expect(scheduleCalls(gw)).toHaveLength(1));
+  expect(scheduleCalls(gw)[0]).toEqual({
+    action: "save", name: "alerts", report: "alerts", format: "csv", intervalSeconds: 86400, timezone: defaultZone(),
+    window: "previous_day", bucket: "hour", filters: { accountId: "acc-1" }, recipients: [], enabled: true,
+  });
+});
+
+test("what the contract would refuse is named under its field and nothing is sent", async () => {
+  const gw = mount(<Analytics />, "operator", SCHEDULES);
+  const { form } = await scheduleForm();
+  fireEvent.change(form.getByRole("textbox", { name: "Name" }), { target: { value: "bad" } });
+  fireEvent.change(form.getByRole("combobox", { name: "Report" }), { target: { value: "groups" } });
+  fireEvent.change(form.getByRole("textbox", { name: "Chat id" }), { target: { value: "@group" } });
+  fireEvent.change(form.getByRole("spinbutton", { name: "Every" }), { target: { value: "2" } });
+  fireEvent.change(form.getByRole("combobox", { name: "Unit" }), { target: { value: "minutes" } });
+  fireEvent.change(form.getByRole("textbox", { name: "Timezone (IANA)" }), { target: { value: "Taipei time" } });
+  for (let i = 0; i < 4; i++) fireEvent.click(form.getByRole("button", { name: "Add recipient" }));
+  fireEvent.change(recipientRow(0).getByRole("textbox", { name: "URL" }), { target: { value: "ftp://files.example.com" } });
+  fireEvent.change(recipientRow(1).getByRole("combobox", { name: "Send by" }), { target: { value: "telegram" } });
+  fireEvent.change(recipientRow(1).getByRole("textbox", { name: "Peer" }), { target: { value: "@boss" } });
+  fireEvent.change(recipientRow(2).getByRole("combobox", { name: "Send by" }), { target: { value: "tailchat" } });
+  fireEvent.change(recipientRow(2).getByRole("textbox", { name: "Converse" }), { target: { value: "app1" } });
+  fireEvent.change(recipientRow(3).getByRole("combobox", { name: "Send by" }), { target: { value: "telegram" } });
+  fireEvent.change(recipientRow(3).getByRole("textbox", { name: "Peer" }), { target: { value: "bo" } });
+  await chooseAccount(recipientRow(3).getByRole("combobox", { name: "Sending account" }), "acc-1");
+  fireEvent.click(form.getByRole("button", { name: "Schedule" }));
+  const errors = await screen.findAllByTestId("field-error");
+  expect(Object.fromEntries(errors.map((e) => [e.dataset.field, e.textContent]))).toEqual({
+    every: "The interval is from 5 minutes to 31 days, in whole seconds.",
+    timezone: "Give an IANA timezone such as Asia/Taipei, or UTC.",
+    chatId: "A chat id is a whole number (negative for groups).",
+    "recipient-0": "A webhook is an absolute http(s) URL with a host and no spaces.",
+    "recipient-1": "A Telegram recipient needs the account that sends the report.",
+    "recipient-2": "A Tailchat target is appId/converseId or appId/groupId/panelId (letters, digits, _ and -).",
+    "recipient-3": "A Telegram peer is a numeric id, @username, t.me link or +phone.",
+  });
+  expect(form.getByRole("textbox", { name: "Chat id" }).getAttribute("aria-invalid")).toBe("true");
+  // A removed recipient takes its error with it; a cron is checked as the contract checks it.
+  fireEvent.click(recipientRow(0).getByRole("button", { name: "Remove" }));
+  fireEvent.change(form.getByRole("combobox", { name: "Runs" }), { target: { value: "cron" } });
+  fireEvent.change(form.getByRole("textbox", { name: "Cron (minute hour day month weekday)" }), { target: { value: "0 25 * * *" } });
+  fireEvent.click(form.getByRole("button", { name: "Schedule" }));
+  await waitFor(() => expect(document.querySelector('[data-field="cron"]')?.textContent).toBe("Cron field 2 “25” is not valid (it takes 0-23, *, ranges, steps and lists)."));
+  expect(document.querySelector('[data-field="every"]')).toBeNull();
+  expect(scheduleCalls(gw)).toEqual([]);
+});
+
+test("editing a schedule opens it in the form and saves only what changed, with its id", async () => {
+  const gw = mount(<Analytics />, "operator", SCHEDULES);
+  const { panel, form } = await scheduleForm();
+  const row = panel.getAllByTestId("schedule").find((r) => r.dataset.name === "weekly sales")!;
+  expect(row.textContent).toContain("0 8 * * mon");
+  expect(row.textContent).toContain("Recipients: 2");
+  fireEvent.click(within(row).getByRole("button", { name: "Edit" }));
+  expect(screen.getByRole("heading", { name: "Editing “weekly sales”" })).toBeTruthy();
+  expect((form.getByRole("textbox", { name: "Name" }) as HTMLInputElement).value).toBe("weekly sales");
+  expect((form.getByRole("combobox", { name: "Format" }) as HTMLSelectElement).value).toBe("xlsx");
+  expect((form.getByRole("textbox", { name: "Cron (minute hour day month weekday)" }) as HTMLInputElement).value).toBe("0 8 * * mon");
+  expect((form.getByRole("combobox", { name: "Account" }) as HTMLSelectElement).value).toBe("acc-1");
+  expect((form.getByRole("textbox", { name: "Chat id" }) as HTMLInputElement).value).toBe("-100123");
+  expect((recipientRow(1).getByRole("textbox", { name: "Peer" }) as HTMLInputElement).value).toBe("@boss");
+  // Saved untouched: nothing is sent.
+  fireEvent.click(form.getByRole("button", { name: "Save changes" }));
+  expect((await screen.findByTestId("schedule-note")).textContent).toBe("Nothing changed.");
+  expect(scheduleCalls(gw)).toEqual([]);
+  fireEvent.change(form.getByRole("combobox", { name: "Runs" }), { target: { value: "interval" } });
+  fireEvent.change(form.getByRole("spinbutton", { name: "Every" }), { target: { value: "12" } });
+  fireEvent.click(recipientRow(0).getByRole("button", { name: "Remove" }));
+  fireEvent.click(form.getByRole("button", { name: "Save changes" }));
+  await waitFor(() => expect(scheduleCalls(gw)).toEqual([
+    { action: "save", scheduleId: "s2", intervalSeconds: 43200, recipients: [{ kind: "telegram", target: "@boss", accountId: "acc-1" }] },
+  ]));
+  await waitFor(() => expect(screen.getByRole("heading", { name: "New schedule" })).toBeTruthy());
+  // A report that does not take the saved filters sends the filters without them.
+  fireEvent.click(within(panel.getAllByTestId("schedule").find((r) => r.dataset.name === "weekly sales")!).getByRole("button", { name: "Edit" }));
+  fireEvent.change(form.getByRole("combobox", { name: "Report" }), { target: { value: "alerts" } });
+  fireEvent.change(form.getByRole("textbox", { name: "Name" }), { target: { value: "weekly alerts" } });
+  fireEvent.click(form.getByRole("button", { name: "Save changes" }));
+  await waitFor(() => expect(scheduleCalls(gw)[1]).toEqual({ action: "save", scheduleId: "s2", name: "weekly alerts", report: "alerts", filters: { accountId: "acc-1" } }));
+  // Cancel leaves the form without sending.
+  fireEvent.click(within(panel.getAllByTestId("schedule")[0]).getByRole("button", { name: "Edit" }));
+  fireEvent.click(form.getByRole("button", { name: "Cancel" }));
+  expect(screen.getByRole("heading", { name: "New schedule" })).toBeTruthy();
+  expect(scheduleCalls(gw)).toHaveLength(2);
+});
+
+test("a schedule is disabled or enabled, run now, and deleted only once confirmed", async () => {
+  const gw = mount(<Analytics />, "operator", {
+    ...SCHEDULES,
+    "schedule-report": (body: { action: string }) =>
+      body.action === "run" ? { action: "run", schedule: saved, reportId: "rp-7" } : { action: body.action, schedules: [saved, { ...saved, id: "s3", name: "paused", enabled: false }] },
+  });
+  const { panel } = await scheduleForm();
+  const row = (name: string) => within(panel.getAllByTestId("schedule").find((r) => r.dataset.name === name)!);
+  expect(row("paused").getByText("(disabled)")).toBeTruthy();
+  fireEvent.click(row("weekly sales").getByRole("button", { name: "Disable" }));
+  await waitFor(() => expect(scheduleCalls(gw)).toEqual([{ action: "save", scheduleId: "s2", enabled: false }]));
+  await waitFor(() => expect((row("paused").getByRole("button", { name: "Enable" }) as HTMLButtonElement).disabled).toBe(false));
+  fireEvent.click(row("paused").getByRole("button", { name: "Enable" }));
+  await waitFor(() => expect(scheduleCalls(gw)[1]).toEqual({ action: "save", scheduleId: "s3", enabled: true }));
+  await waitFor(() => expect((row("weekly sales").getByRole("button", { name: "Run now" }) as HTMLButtonElement).disabled).toBe(false));
+  fireEvent.click(row("weekly sales").getByRole("button", { name: "Run now" }));
+  expect((await screen.findByTestId("schedule-note")).textContent).toBe("weekly sales: report rp-7 is being generated.");
+  expect(scheduleCalls(gw)[2]).toEqual({ action: "run", scheduleId: "s2" });
+  await waitFor(() => expect((row("paused").getByRole("button", { name: "Delete" }) as HTMLButtonElement).disabled).toBe(false));
+  const asked: string[] = [];
+  window.confirm = (q?: string) => (asked.push(String(q)), false);
+  fireEvent.click(row("paused").getByRole("button", { name: "Delete" }));
+  expect(asked).toEqual(["Delete the schedule “paused” and the reports it produced?"]);
+  expect(scheduleCalls(gw)).toHaveLength(3);
+  window.confirm = () => true;
+  fireEvent.click(row("paused").getByRole("button", { name: "Delete" }));
+  await waitFor(() => expect(scheduleCalls(gw)[3]).toEqual({ action: "delete", scheduleId: "s3" }));
+});
+
+test("cron expressions and recipients are checked as the contract checks them", () => {
+  expect(checkCron(" @Daily ", t as never)).toEqual({ cron: "@daily" });
+  expect(checkCron("*/15 8-18 1,15 jan-jun MON-fri", t as never)).toEqual({ cron: "*/15 8-18 1,15 jan-jun MON-fri" });
+  expect(checkCron("0 0 * * 7", t as never)).toEqual({ cron: "0 0 * * 7" });
+  expect(checkCron("0 8 * *", t as never)).toEqual({ error: t("analytics.err.cronFields") });
+  for (const bad of ["60 * * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "*/0 * * * *", "* * * foo *", "* mon * * *", "1-x * * * *"]) {
+    expect([bad, "error" in checkCron(bad, t as never)]).toEqual([bad, true]);
+  }
+  const r = (kind: "webhook" | "telegram" | "tailchat", target: string, accountId = "") => recipientError({ kind, target, accountId }, t as never);
+  expect(r("webhook", "http://127.0.0.1:9000/hook?x=1")).toBeNull();
+  expect(r("webhook", "https://a.example.com/with space")).toBe(t("analytics.err.webhook"));
+  expect(r("webhook", "hooks.example.com")).toBe(t("analytics.err.webhook"));
+  for (const peer of ["-1001234567890", "777000", "@alice", "alice_bot", "https://t.me/alice", "t.me/alice/12", "+886 912 345 678"]) {
+    expect([peer, r("telegram", peer, "acc-1")]).toEqual([peer, null]);
+  }
+  for (const peer of ["0", "@abc", "t.me/+invitehash1", "+12", "1alice"]) expect([peer, r("telegram", peer, "acc-1")]).toEqual([peer, t("analytics.err.peer")]);
+  expect(r("tailchat", "app_1/64f0c0ffee")).toBeNull();
+  for (const target of ["app", "app/", "a/b/c/d", "app/conv id"]) expect([target, r("tailchat", target)]).toEqual([target, t("analytics.err.tailchat")]);
+  expect(r("webhook", " ")).toBe(t("analytics.err.target"));
 });
 
 const SYSTEM = {
