@@ -22,7 +22,7 @@ All processes share the machine's two cores (and whatever else runs on it: the l
 printed).
 
     .venv/bin/python bench/automation/decision.py [--rate 200] [--seconds 20] [--match-share 0.05]
-                                                  [--listeners 1] [--out bench/automation/last-run.txt]
+                                                  [--listeners 1] [--out bench/automation/last-run-decision.txt]
     --profile N   campaign runs under cProfile (wall clock, start-up included); its N costliest
                   functions are printed after the run
     --profile-file PATH   keep that profile there (for pstats: callers, callees)
@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
 import platform
@@ -226,6 +227,11 @@ async def bench(
     print(
         f"load starting (campaign pid {pids.get('campaign')})", file=sys.stderr, flush=True
     )  # for a profiler
+    # The load generator's own collector pauses (up to 100 ms measured here) would stamp events late
+    # and count as campaign's latency: no collection in this process while it measures.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     t0 = time.perf_counter()
     for i in range(1, total + 1):
         delay = t0 + (i - 1) / args.rate - time.perf_counter()
@@ -244,6 +250,7 @@ async def bench(
     except TimeoutError:
         pass
     wall = time.perf_counter() - t0
+    gc.enable()
     cpu1, sys1 = cpu_seconds(pids), cpu_seconds(pids, kernel=True)
     if args.count_ops:
         await asyncio.sleep(2)  # the writes after the reply (counters, the firing's end, crm's reads)
@@ -319,7 +326,9 @@ def main() -> int:
     ap.add_argument("--match-share", type=float, default=0.05)
     ap.add_argument("--listeners", type=int, default=1, choices=[1, 2])
     ap.add_argument("--keywords", type=int, default=2000, help="keywords in the group's set (at most 2,000)")
-    ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--out", type=Path, default=HERE / "last-run-decision.txt", help="the report is appended here"
+    )
     ap.add_argument(
         "--profile",
         type=int,

@@ -15,6 +15,7 @@ and best-effort events through `runtime.emit`, so every service stops and fails 
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import json
 import logging
@@ -122,6 +123,17 @@ CountsFn = Callable[[AsyncDatabase[Any]], Awaitable[dict[str, int]]]
 #: What `on_event` handlers take and what their `order_by` reads: any declared event.
 EventHandler = Callable[[Any], Awaitable[None]]
 OrderKey = Callable[[Any], Hashable | None]
+
+
+def settle_heap() -> None:
+    """Once a process has started: collect, then move everything alive (modules, contracts, the
+    broker, the app and its caches as loaded) into the collector's permanent generation, so that a
+    full collection during load scans only what was made since. Measured on campaign under
+    bench/automation/decision.py (200 messages/s, 2 cores): without it, 4 full collections in 20 s
+    of load took 23-146 ms each over ~197,000 objects, stalling the event loop and every message in
+    flight; that was the p99. Processes only (`serve`): in-process tests start many runtimes."""
+    gc.collect()
+    gc.freeze()
 
 
 class _KeyedLocks:
@@ -997,6 +1009,7 @@ class ServiceRuntime(Generic[AppT]):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         await self.start()
+        settle_heap()
         server = None
         if self.settings.health_port:
             from .health import serve_health

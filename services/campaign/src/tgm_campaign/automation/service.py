@@ -63,10 +63,11 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 Latency budget (bench/automation/decision.py; the embedded database serves one operation at a
 time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message with no hit makes
 no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
-matched one (a reply rule) makes 11 operations up to its reply job's insert, in 5 round trips one
-after another: claim ‖ lead ‖ rule state (the claim sent with the decision's reads, `_rules`); day;
-user; the firing's insert ‖ the queue's reads (template, aliases, blocks: the insert goes with the
-first action when repeating it is harmless, `_repeatable`); the job's insert. 6 after it, in 5
+matched one (a reply rule) makes 11 operations up to its reply job's insert, in 4 round trips one
+after another: claim ‖ lead ‖ rule state (the claim sent with the decision's reads, `_rules`); day ‖
+the reply's reads (template, aliases, blocks: made ahead, `_read_ahead`); user; the firing's insert
+‖ the job's (the insert goes with the first action when repeating it is harmless, `_repeatable`).
+6 after it, in 5
 (template use, counters, firing done, match counts ‖ group, claim done). The reply job, due after
 the rule's delay, wakes no scheduler round (`Scheduler.wake(due=)`), and crm's consumers of its
 events read the lead only (tracked users from their cached set): counted by
@@ -109,7 +110,7 @@ from tgm_runtime.single_flight import SingleFlight
 from ..crm.leads import LeadService
 from ..messaging.clock import Clock, utc
 from ..messaging.rules import Rules
-from ..messaging.service import QueueService
+from ..messaging.service import QueueService, ReplyReads
 from ..messaging.templates import MAX_MESSAGE
 from . import engine
 from .ai_control import AiControl
@@ -428,11 +429,18 @@ class AutomationService:
                     rule, facts, group, msg, "condition_failed", ev.reason, key, keyword=ev.keyword
                 )
                 continue
-            reserved = await self._reserve(rule, ev, facts, group, msg, key, now, prior, fresh=first)
-            if reserved is None:
-                continue
-            gate.fired(ev)
-            await self._act(reserved[0], rule, ev, facts, group, msg, lead_id, opening=reserved[1])
+            ahead = self._read_ahead(rule, msg, lead_id)
+            try:
+                reserved = await self._reserve(rule, ev, facts, group, msg, key, now, prior, fresh=first)
+                if reserved is None:
+                    continue
+                gate.fired(ev)
+                await self._act(
+                    reserved[0], rule, ev, facts, group, msg, lead_id, opening=reserved[1], ahead=ahead
+                )
+            finally:
+                if ahead is not None:
+                    ahead.cancel()  # not used (refused, or the reply read again): a read, harmless
         return True
 
     async def _reserve(
@@ -531,12 +539,14 @@ class AutomationService:
         msg: Inbound,
         sender_lead: str | None = None,
         opening: Awaitable[tuple[dict[str, Any], bool]] | None = None,
+        ahead: asyncio.Future[ReplyReads | None] | None = None,
     ) -> None:
         """Run the fired rule's actions not done yet; `sender_lead` the sender's lead id as the
         decision read it (the firing's own lead id first). `opening`: the new firing's insert
         (`_reserve`), sent with the first action when that one is `_repeatable`, else before it;
         when a concurrent copy of this event wrote the firing first, its firing is acted on as it
-        stands (this copy's first action, keyed like every action, changed nothing it had not)."""
+        stands (this copy's first action, keyed like every action, changed nothing it had not).
+        `ahead`: `_read_ahead`'s reads, for the first template reply."""
         key = firing["_id"]
 
         done = set(firing.get("done_actions") or [])
@@ -551,7 +561,7 @@ class AutomationService:
 
         async def perform(index: int, action: Any) -> tuple[dict[str, Any], str | None]:
             """One action: what it produced (recorded on the firing) and its error, if any."""
-            nonlocal lead_id
+            nonlocal lead_id, ahead
             fields: dict[str, Any] = {}
             error: str | None = None
             try:
@@ -595,9 +605,10 @@ class AutomationService:
                     else:
                         job_ids.append(
                             await self._queue_reply(
-                                firing, rule, action.target, body, lead_id, group, msg, None
+                                firing, rule, action.target, body, lead_id, group, msg, None, ahead
                             )
                         )
+                        ahead = None  # the reads of this reply only
                     fields["job_ids"] = job_ids
                 elif action.type == "ai_reply":
                     error = await self._ai(firing, rule, action, facts, group, msg, lead_id, job_ids, fields)
@@ -727,6 +738,7 @@ class AutomationService:
         group: Mapping[str, Any],
         msg: Inbound,
         account_id: str | None,
+        reads: Awaitable[ReplyReads | None] | None = None,
     ) -> str:
         choice = (
             AccountChoice(account_id=account_id)
@@ -744,8 +756,31 @@ class AutomationService:
             not_before=firing.get("not_before"),
             reply_to=message if group_reply else None,
             lead_id=lead_id,
+            reads=reads,
         )
         return result.job_id
+
+    def _read_ahead(
+        self, rule: engine.Rule, msg: Inbound, lead_id: str | None
+    ) -> asyncio.Future[ReplyReads | None] | None:
+        """The reads of the rule's first template reply to a Telegram message (`QueueService.read_reply`),
+        started now, beside the reservations: one round trip less between the message and its reply
+        job (bench/automation/decision.py). None when the rule sends no such reply; its result is
+        None when a read failed (the reply then reads again, and reports what it finds)."""
+        action = next((a for a in rule.spec.actions if a.type == "reply_template"), None)
+        if action is None or msg.bot is not None or msg.telegram_user is None:
+            return None
+        chat, _ = msg.telegram_ids()
+        peer = chat if action.target == "group_reply" else msg.telegram_user
+        body = MessageBody(template_id=action.template_id)
+
+        async def read() -> ReplyReads | None:
+            try:
+                return await self.queue.read_reply(peer=peer, body=body, lead_id=lead_id)
+            except Exception:
+                return None
+
+        return asyncio.ensure_future(read())
 
     async def _ai_account(self, rule: engine.Rule, msg: Inbound) -> str:
         """The account an AI reply is written for (and sent by: its persona and memory)."""

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -108,6 +108,27 @@ class Created:
     index: int
     doc: dict[str, Any] | None
     duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class ReplyReads:
+    """What `QueueService.reply` reads before its job's insert (the template's check, the lead, the
+    peer's aliases and blocks), made ahead by `read_reply`: automation starts them beside its
+    reservations (reads, harmless when the firing is then refused), one round trip less between a
+    group message and its reply job. Used only by the reply they were read for (`fits`)."""
+
+    peer: str
+    template_id: str | None
+    lead_id: str | None
+    lead: dict[str, Any] | None
+    compliance: tuple[dict[str, list[str]], dict[str, dict[str, Any]]]
+
+    def fits(self, peer: int | str, body: MessageBody, lead_id: str | None) -> bool:
+        return (self.peer, self.template_id, self.lead_id) == (
+            peer_key(peer),
+            body.template_id,
+            lead_id,
+        ) and (body.text is None)
 
 
 class QueueService:
@@ -621,6 +642,15 @@ class QueueService:
 
     # --- automation's replies ----------------------------------------------------------------------
 
+    async def read_reply(self, *, peer: int | str, body: MessageBody, lead_id: str | None) -> ReplyReads:
+        """The reads of `reply` (see it); raises as it would (a missing or inactive template)."""
+        _, lead, compliance = await asyncio.gather(
+            self._check_body(body),
+            self.stores.leads.get(lead_id) if lead_id is not None else _none(),
+            self._compliance_read([peer_key(peer)]),
+        )
+        return ReplyReads(peer_key(peer), body.template_id, lead_id, lead, compliance)
+
     async def reply(
         self,
         *,
@@ -633,6 +663,7 @@ class QueueService:
         lead_id: str | None = None,
         expires_at: datetime | None = None,
         campaign_id: str | None = None,
+        reads: Awaitable[ReplyReads | None] | None = None,
     ) -> messaging_cmd.SendResult:
         """A trigger rule's reply as a queued job (not waited on): to a user privately, or in a group
         (a negative chat id peer, `reply_to` its message; a pool job then only picks member accounts).
@@ -642,12 +673,14 @@ class QueueService:
 
         On the path from a group message to its reply job (bench/automation/decision.py): the
         template's check, the lead, and the peer's aliases and blocks are independent reads, sent
-        at once (one round trip); then the job's insert. A refused check raises before any write."""
-        _, lead, compliance = await asyncio.gather(
-            self._check_body(body),
-            self.stores.leads.get(lead_id) if lead_id is not None else _none(),
-            self._compliance_read([peer_key(peer)]),
-        )
+        at once (one round trip; or made ahead, `reads`: `read_reply`'s, used when they fit this
+        reply); then the job's insert. A refused check raises before any write."""
+        ahead = await reads if reads is not None else None
+        if ahead is None or not ahead.fits(peer, body, lead_id):
+            ahead = await self.read_reply(peer=peer, body=body, lead_id=lead_id)
+        elif body.attachment is not None:
+            await self._check_body(body)  # its attachment's check (no read; the template's was made)
+        lead, compliance = ahead.lead, ahead.compliance
         spec = Spec.of(
             peer,
             key,
