@@ -195,9 +195,11 @@ class Bench:
         return self.read_all_run(expected)[0]
 
     def read_all_run(self, expected: int) -> tuple[float, int, dict[str, float]]:
-        """`read_all`'s seconds, its page count and the server CPU ms per page (per process)."""
+        """`read_all`'s seconds, its page count and the server CPU ms per page (per process); each
+        page's milliseconds are kept in `page_ms` (the slowest ones show a cache being rebuilt)."""
         before = self._cpu()
         pages = 0
+        self.page_ms: list[float] = []
         headers = {"authorization": f"Bearer {self.stack.admin_key}"}
         seen = 0
         t0 = time.perf_counter()
@@ -207,8 +209,10 @@ class Bench:
                 payload: dict[str, object] = {"limit": PAGE}
                 if cursor:
                     payload["cursor"] = cursor
+                started = time.perf_counter()
                 r = http.post("/api/v1/commands/get-accounts", json=payload)
                 r.raise_for_status()
+                self.page_ms.append((time.perf_counter() - started) * 1000)
                 pages += 1
                 data = r.json()["data"]
                 seen += len(data["items"])
@@ -305,8 +309,11 @@ def read_only(bench: Bench, counts: list[int], stored: int, rounds: int) -> None
         load = os.getloadavg()[0]
         for _ in range(rounds):
             secs, pages, cpu = bench.read_all_run(n)
+            ms = sorted(bench.page_ms)
             print(
-                f"read all {n:,}: {secs:.2f} s, {pages} pages, server CPU ms/page {fmt_cpu(cpu)}", flush=True
+                f"read all {n:,}: {secs:.2f} s, {pages} pages (ms a page: median {ms[len(ms) // 2]:.1f}, "
+                f"slowest {', '.join(f'{m:.0f}' for m in ms[-3:][::-1])}), server CPU ms/page {fmt_cpu(cpu)}",
+                flush=True,
             )
         print(f"  load average {load:.2f} before, {os.getloadavg()[0]:.2f} after", flush=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -216,3 +217,84 @@ async def test_concurrent_first_pages_share_one_read_and_see_this_replicas_write
         assert page["items"][0]["label"] == "renamed" and page["total"] == 6
     finally:
         repo.watched._col.find = find
+
+
+async def test_another_replicas_add_shows_after_a_background_read_no_page_waits_for(replicas, monkeypatch):
+    """The creation order and the tallies past their age are read again in the background: the page
+    that finds them old is answered from what is kept (another replica's add not yet in it), the
+    next one after that read has it (accounts/store.py). r1's store is called directly (a command
+    could be served by either replica)."""
+    from tgm_session.accounts import store
+
+    one = await replicas("r1")
+    await one.ok(A.AddAccount, {"phone": "+15550400001"})
+    repo = one.svc.repos.accounts
+
+    async def another_replicas_add() -> None:  # the same collection, not through r1's store
+        doc = await repo.watched._col.find_one({})
+        doc.update(_id="acc_other", phone="+15550400002", created_at=datetime.now(UTC))
+        await repo.watched._col.insert_one(doc)
+
+    async def page() -> tuple[list[str], int]:
+        docs = await repo.in_created_order(None, 10, False)
+        return [d["phone"] for d in docs], sum((await repo.tally({})).values())
+
+    assert await page() == (["+15550400001"], 1)  # r1 keeps the order and the tallies
+    await another_replicas_add()
+    assert await page() == (["+15550400001"], 1)  # kept, and not old yet: nothing read again
+
+    monkeypatch.setattr(store, "FRESH_SECONDS", 0.0)
+    reads: list[str] = []
+    find, aggregate = repo.watched._col.find, repo.watched._col.aggregate
+
+    def counting_find(query: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append("find " + ",".join(sorted(query)))
+        return find(query, *args, **kwargs)
+
+    def counting_aggregate(pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append("aggregate")
+        return aggregate(pipeline, *args, **kwargs)
+
+    repo.watched._col.find, repo.watched._col.aggregate = counting_find, counting_aggregate
+    try:
+        assert await page() == (["+15550400001"], 1)  # answered from what r1 kept
+        await asyncio.wait_for(asyncio.gather(*repo._refreshing.values()), 10)  # those still under way
+        # the page's own range read, and the two background reads (the order, the tallies)
+        assert sorted(reads) == ["aggregate", "find ", "find created_at"]
+        assert await page() == (["+15550400001", "+15550400002"], 2)
+    finally:
+        repo.watched._col.find, repo.watched._col.aggregate = find, aggregate
+
+
+async def test_every_replica_hears_an_add_and_reads_its_kept_order_again(replicas):
+    """What `get-accounts` keeps is made old by any replica's `account-added`, `account-removed` and
+    `account-status-changed` (heard by every replica): an account added through either shows on
+    both long before FRESH_SECONDS, with no page waiting for the read."""
+    from tgm_session.accounts import store
+
+    one, two = await replicas("r1"), await replicas("r2")
+    await one.ok(A.AddAccount, {"phone": "+15550500001"})
+    repos = [one.svc.repos.accounts, two.svc.repos.accounts]
+
+    async def seen(repo: Any) -> tuple[int, int]:
+        docs = await repo.in_created_order(None, 10, False)
+        return len(docs), sum((await repo.tally({})).values())
+
+    for repo in repos:
+        assert await seen(repo) == (1, 1)  # each replica keeps the order and the tallies
+    assert store.FRESH_SECONDS >= 30  # the change is heard, not waited for
+    await one.ok(A.AddAccount, {"phone": "+15550500002"})  # served by one; both hear the event
+
+    async def both_see_two() -> None:
+        while [await seen(repo) for repo in repos] != [(2, 2), (2, 2)]:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(both_see_two(), 10)
+    removed = (await one.ok(A.GetAccounts, {"limit": 10}))["items"][0]["id"]
+    await two.ok(A.RemoveAccount, {"accountId": removed, "confirm": True})
+
+    async def both_see_one() -> None:
+        while [await seen(repo) for repo in repos] != [(1, 1), (1, 1)]:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(both_see_one(), 10)

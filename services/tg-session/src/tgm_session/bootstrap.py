@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from tgm_contracts import Service
+from tgm_contracts.events_session import AccountAdded, AccountRemoved, AccountStatusChanged
 from tgm_contracts.settings import TelegramSettings
 from tgm_contracts.streams import EXPORTS, MONITORED_CHATS
 from tgm_runtime.exports import Exports
@@ -74,6 +75,30 @@ def _peers(session: SessionApp) -> KnownPeers:
     return session.pool.peers
 
 
+async def hear_account_changes(runtime: Runtime, repos: Repos) -> None:
+    """Every replica hears every account's add, removal and state change (a core NATS subscription of
+    its own to the events' subjects, beside the streams' durable consumers): what `get-accounts`
+    keeps (the creation order, the tallies) is then read again (accounts/store.py). Only the
+    subject is read; a message forged on it costs a background read, nothing else."""
+    try:
+        nc = runtime.nc
+    except Exception:
+        nc = None
+    if nc is None:  # started without the bus (tests of the stores alone)
+        return
+    subjects = {
+        AccountAdded.SUBJECT: True,
+        AccountRemoved.SUBJECT: True,
+        AccountStatusChanged.SUBJECT: False,
+    }
+
+    async def heard(msg: Any) -> None:
+        repos.accounts.changed_elsewhere(membership=subjects.get(msg.subject, False))
+
+    for subject in subjects:
+        await nc.subscribe(subject, cb=heard)
+
+
 def build(
     settings: SessionSettings | None = None,
     *,
@@ -111,6 +136,7 @@ def build(
 
     async def make_app() -> SessionApp:
         repos = Repos(runtime.db)
+        await hear_account_changes(runtime, repos)
         vault = Vault(runtime.secrets)
         if leases is not None:
             lease_store, s = await leases(runtime), configured
