@@ -1,7 +1,7 @@
 // Fleet: every account with its state, health, proxy and exit IP, role and daily sends; filters and
 // search; bulk actions on the selected accounts; adding one by phone (code, then 2FA) and by QR code,
-// inline; batch import of session strings, API credentials with the developer-site scrape, proxies
-// (FleetTools.tsx).
+// inline; batch import of session strings, API credentials with the developer-site scrape, proxies,
+// one account's settings (group, tags, persona...) edited in place (FleetTools.tsx).
 import { useEffect, useRef, useState } from "react";
 import QRCode from "qrcode";
 import type { Response } from "../api/client";
@@ -10,7 +10,10 @@ import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
 import { useI18n, type Translate } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useLive, useSession } from "../session";
-import { ApiCredentials, BulkOutcome, CredentialScrape, ImportSessions, Proxies, type Bulk } from "./FleetTools";
+import {
+  AccountEditor, ApiCredentials, BulkOutcome, CredentialScrape, GroupList, ImportSessions, Proxies, tagList, useAccountChoices,
+  type AccountChoices, type Bulk,
+} from "./FleetTools";
 
 type Account = GetAccounts.Response_.AccountView;
 type AccountState = GetAccounts.Request_.AccountState;
@@ -81,7 +84,12 @@ function AccountList() {
   const items = accounts.data?.items ?? [];
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [verified, setVerified] = useState<Record<string, string>>({});
-  const bulk = can("bulk-assign-role") || can("batch-update-accounts") || can("bulk-delete-accounts");
+  const [editing, setEditing] = useState<string | null>(null);
+  const choices = useAccountChoices();
+  const personaName = new Map(choices.personas.map((p) => [p.id, p.name]));
+  const edited = items.find((a) => a.id === editing) ?? null;
+  const bulk = can("bulk-assign-role") || can("batch-update-accounts") || can("bulk-delete-accounts") || can("bulk-assign-group");
+  const actions = can("remove-account") || can("ip-verify-binding") || can("update-account");
   const shown = items.filter((a) => selected.has(a.id)).map((a) => a.id);
   const toggle = (id: string) => setSelected((prev) => {
     const next = new Set(prev);
@@ -120,7 +128,7 @@ function AccountList() {
         </label>
         <span className="muted">{t("common.total", { count: items.length })}</span>
       </div>
-      {bulk && <BulkBar ids={shown} onDone={() => (setSelected(new Set()), accounts.reload())} />}
+      {bulk && <BulkBar ids={shown} choices={choices} onDone={() => (setSelected(new Set()), accounts.reload())} />}
       <ErrorLine error={accounts.error ?? action.error} />
       <table>
         <thead>
@@ -143,7 +151,10 @@ function AccountList() {
             <th>{t("fleet.col.exitIp")}</th>
             <th>{t("fleet.col.role")}</th>
             <th>{t("fleet.col.sends")}</th>
-            {(can("remove-account") || can("ip-verify-binding")) && <th>{t("common.actions")}</th>}
+            <th>{t("fleet.col.group")}</th>
+            <th>{t("fleet.col.tags")}</th>
+            <th>{t("fleet.col.persona")}</th>
+            {actions && <th>{t("common.actions")}</th>}
           </tr>
         </thead>
         <tbody>
@@ -160,8 +171,16 @@ function AccountList() {
               <td data-testid="exit-ip">{verified[a.id] ?? exitIp.get(a.id) ?? "—"}</td>
               <td>{t(`role.${a.role ?? "unassigned"}` as MessageKey)}</td>
               <td>{`${a.dailySendCount ?? 0} / ${a.dailySendLimit ?? 0}`}</td>
-              {(can("remove-account") || can("ip-verify-binding")) && (
+              <td>{a.group ?? "—"}</td>
+              <td>{(a.tags ?? []).join(", ") || "—"}</td>
+              <td>{a.personaId ? personaName.get(a.personaId) ?? a.personaId : "—"}</td>
+              {actions && (
                 <td className="actions">
+                  {can("update-account") && (
+                    <button type="button" className="secondary" aria-pressed={editing === a.id} onClick={() => setEditing(editing === a.id ? null : a.id)}>
+                      {t("fleet.edit")}
+                    </button>
+                  )}
                   {can("ip-verify-binding") && exitIp.has(a.id) && (
                     <button type="button" className="secondary" disabled={action.busy} onClick={() => void verify(a)}>{t("fleet.verifyIp")}</button>
                   )}
@@ -183,17 +202,38 @@ function AccountList() {
         </tbody>
       </table>
       {accounts.data && items.length === 0 && <p className="muted">{t("common.none")}</p>}
+      {edited && (
+        <AccountEditor
+          key={edited.id}
+          account={edited}
+          choices={choices}
+          onDone={(saved) => {
+            setEditing(null);
+            if (saved) accounts.reload();
+          }}
+        />
+      )}
     </Panel>
   );
 }
 
-/** What an operator may do to the selected accounts at once: a role, a daily cap; delete for admins. */
-function BulkBar({ ids, onDone }: { ids: string[]; onDone: () => void }) {
+type TagMode = "add" | "remove" | "set";
+const TAG_MODES: TagMode[] = ["add", "remove", "set"];
+
+/** What an operator may do to the selected accounts at once: a role, a daily cap, a group, tags added,
+ * removed or replaced, a persona; delete for admins. */
+function BulkBar({ ids, choices, onDone }: { ids: string[]; choices: AccountChoices; onDone: () => void }) {
   const { t } = useI18n();
   const { api, can } = useSession();
   const [role, setRole] = useState<AccountRole>("sender");
   const [limit, setLimit] = useState("");
+  const [group, setGroup] = useState("");
+  const [tagMode, setTagMode] = useState<TagMode>("add");
+  const [tags, setTags] = useState("");
+  const [persona, setPersona] = useState("");
   const [result, setResult] = useState<Bulk | null>(null);
+  const tagNames = tagList(tags);
+  const tagsOk = tagNames.length > 0 && tagNames.length <= 50 && tagNames.every((x) => x.length <= 40);
   const action = useAction();
   const none = ids.length === 0 || action.busy;
   const run = (fn: () => Promise<Bulk>) =>
@@ -221,6 +261,44 @@ function BulkBar({ ids, onDone }: { ids: string[]; onDone: () => void }) {
           <label>{t("fleet.bulk.limitLabel")}<input name="bulk-limit" type="number" min={0} max={1000} value={limit} onChange={(e) => setLimit(e.target.value)} /></label>
           <button type="button" disabled={none || limit === ""} onClick={() => void run(() => api.call("batch-update-accounts", { accountIds, updates: { dailySendLimit: Number(limit) } }))}>
             {t("fleet.bulk.limit")}
+          </button>
+        </>
+      )}
+      {can("bulk-assign-group") && (
+        <>
+          <label>{t("fleet.edit.group")}<input name="bulk-group" list="bulk-groups" maxLength={64} value={group} onChange={(e) => setGroup(e.target.value)} /></label>
+          <GroupList id="bulk-groups" groups={choices.groups} />
+          <button type="button" disabled={none} onClick={() => void run(() => api.call("bulk-assign-group", { accountIds, group: group.trim() || null }))}>
+            {t("fleet.bulk.group")}
+          </button>
+        </>
+      )}
+      {can("batch-update-accounts") && (
+        <>
+          <label>
+            {t("fleet.bulk.tagMode")}
+            <select name="bulk-tag-mode" value={tagMode} onChange={(e) => setTagMode(e.target.value as TagMode)}>
+              {TAG_MODES.map((m) => <option key={m} value={m}>{t(`fleet.bulk.tagMode.${m}` as MessageKey)}</option>)}
+            </select>
+          </label>
+          <label>{t("fleet.bulk.tagsLabel")}<input name="bulk-tags" list="bulk-tag-names" value={tags} onChange={(e) => setTags(e.target.value)} /></label>
+          <datalist id="bulk-tag-names">{choices.tags.map((x) => <option key={x} value={x} />)}</datalist>
+          <button
+            type="button"
+            disabled={none || !tagsOk}
+            onClick={() => void run(() => api.call("batch-update-accounts", { accountIds, updates: { tags: { mode: tagMode, tags: tagNames } } }))}
+          >
+            {t("fleet.bulk.tags")}
+          </button>
+          <label>
+            {t("fleet.col.persona")}
+            <select name="bulk-persona" value={persona} onChange={(e) => setPersona(e.target.value)}>
+              <option value="">{t("fleet.edit.noPersona")}</option>
+              {choices.personas.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+            </select>
+          </label>
+          <button type="button" disabled={none} onClick={() => void run(() => api.call("batch-update-accounts", { accountIds, updates: { personaId: persona || null } }))}>
+            {t("fleet.bulk.persona")}
           </button>
         </>
       )}

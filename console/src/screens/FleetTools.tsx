@@ -1,14 +1,15 @@
 // The Fleet screen's tools beside the account list: batch import of session strings, the API credential
 // pool with the developer-site scrape (its code step inline), and proxies (test with the exit IP they
-// give, bind to an account, verify, unbind).
+// give, bind to an account, verify, unbind); and one account's settings (update-account: group, tags,
+// persona, role, daily limit, label, notes; only what changed is sent).
 import { useState } from "react";
 import type { Response } from "../api/client";
-import type { BulkDeleteAccounts, TestProxy } from "../api/types.gen";
+import type { BulkDeleteAccounts, GetAccounts, TestProxy, UpdateAccount } from "../api/types.gen";
 import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
-import { ACCOUNT_EVENTS } from "./Fleet";
+import { ACCOUNT_EVENTS, ROLES } from "./Fleet";
 
 export type Bulk = BulkDeleteAccounts.Response;
 
@@ -390,5 +391,141 @@ export function Proxies() {
         </table>
       )}
     </Panel>
+  );
+}
+
+// ---- one account's settings: group, tags, persona, role, limit, label, notes ----
+
+type AccountView = GetAccounts.Response_.AccountView;
+type AccountRole = GetAccounts.Request_.AccountRole;
+export type AccountChoices = { groups: string[]; tags: string[]; personas: { id: string; name: string }[] };
+
+export interface AccountDraft {
+  label: string;
+  group: string;
+  tags: string[];
+  newTags: string;
+  personaId: string;
+  role: AccountRole;
+  dailySendLimit: string;
+  notes: string;
+}
+
+export const accountDraft = (a: AccountView): AccountDraft => ({
+  label: a.label ?? "",
+  group: a.group ?? "",
+  tags: [...(a.tags ?? [])],
+  newTags: "",
+  personaId: a.personaId ?? "",
+  role: a.role ?? "unassigned",
+  dailySendLimit: String(a.dailySendLimit ?? 50),
+  notes: a.notes ?? "",
+});
+
+/** Tags typed as a comma-separated list: trimmed, empty ones dropped, each once. */
+export const tagList = (v: string) => [...new Set(v.split(",").map((s) => s.trim()).filter(Boolean))];
+const badTags = (tags: string[]) => tags.filter((t) => t.length > 40);
+
+/** The update-account fields that differ from the account (a cleared text is null, no tags `[]`),
+ * or the message key of what the contract would refuse. */
+export function accountChanges(a: AccountView, d: AccountDraft): { changes: Partial<UpdateAccount.Request>; error: MessageKey | null } {
+  const changes: Partial<UpdateAccount.Request> = {};
+  const label = d.label.trim() || null;
+  if (label !== (a.label ?? null)) changes.label = label;
+  const group = d.group.trim() || null;
+  if (group !== (a.group ?? null)) changes.group = group;
+  const tags = [...new Set([...d.tags, ...tagList(d.newTags)])];
+  const before = new Set(a.tags ?? []);
+  if (tags.length !== before.size || tags.some((t) => !before.has(t))) changes.tags = tags;
+  const persona = d.personaId || null;
+  if (persona !== (a.personaId ?? null)) changes.personaId = persona;
+  if (d.role !== (a.role ?? "unassigned")) changes.role = d.role;
+  const limit = Number(d.dailySendLimit);
+  if (d.dailySendLimit.trim() === "" || !Number.isInteger(limit) || limit < 0 || limit > 1000) return { changes, error: "fleet.edit.badLimit" };
+  if (limit !== (a.dailySendLimit ?? 50)) changes.dailySendLimit = limit;
+  const notes = d.notes.trim() ? d.notes : null;
+  if (notes !== (a.notes ?? null)) changes.notes = notes;
+  if (badTags(tags).length) return { changes, error: "fleet.edit.badTag" };
+  if (tags.length > 50) return { changes, error: "fleet.edit.tooManyTags" };
+  return { changes, error: null };
+}
+
+/** The choices offered: the groups, tags and personas defined (get-groups, get-tags, get-personas). */
+export function useAccountChoices(): AccountChoices {
+  const groups = useCommand("get-groups", {}, ACCOUNT_EVENTS);
+  const tags = useCommand("get-tags", {}, ACCOUNT_EVENTS);
+  const personas = useCommand("get-personas", {}, ACCOUNT_EVENTS);
+  return {
+    groups: (groups.data?.groups ?? []).map((g) => g.name),
+    tags: (tags.data?.tags ?? []).map((g) => g.name),
+    personas: (personas.data?.personas ?? []).map((p) => ({ id: p.id, name: p.name })),
+  };
+}
+
+/** The groups as suggestions for a group field (a new name creates the group). */
+export function GroupList({ id, groups }: { id: string; groups: string[] }) {
+  return <datalist id={id}>{groups.map((g) => <option key={g} value={g} />)}</datalist>;
+}
+
+export function AccountEditor({ account, choices, onDone }: { account: AccountView; choices: AccountChoices; onDone: (saved: boolean) => void }) {
+  const { t } = useI18n();
+  const { api } = useSession();
+  const [draft, setDraft] = useState(() => accountDraft(account));
+  const action = useAction();
+  const set = <K extends keyof AccountDraft>(k: K, v: AccountDraft[K]) => setDraft((d) => ({ ...d, [k]: v }));
+  const { changes, error } = accountChanges(account, draft);
+  const changed = Object.keys(changes).length > 0;
+  const known = [...new Set([...choices.tags, ...(account.tags ?? []), ...draft.tags])];
+  const persona = choices.personas.some((p) => p.id === draft.personaId) || !draft.personaId ? choices.personas : [...choices.personas, { id: draft.personaId, name: draft.personaId }];
+  const save = () =>
+    action.run(async () => {
+      await api.call("update-account", { accountId: account.id, ...changes });
+      onDone(true);
+    });
+  return (
+    <form className="account-edit" data-testid="account-edit" aria-label={t("fleet.edit.title", { phone: account.phone })} onSubmit={(e) => (e.preventDefault(), !error && changed && void save())}>
+      <h3>{t("fleet.edit.title", { phone: account.phone })}</h3>
+      <label>{t("fleet.edit.label")}<input name="edit-label" maxLength={64} value={draft.label} onChange={(e) => set("label", e.target.value)} /></label>
+      <label>
+        {t("fleet.edit.group")}
+        <input name="edit-group" list="edit-groups" maxLength={64} value={draft.group} onChange={(e) => set("group", e.target.value)} />
+      </label>
+      <GroupList id="edit-groups" groups={choices.groups} />
+      <fieldset>
+        <legend>{t("fleet.col.tags")}</legend>
+        {known.map((tag) => (
+          <label key={tag} className="check">
+            <input
+              type="checkbox"
+              checked={draft.tags.includes(tag)}
+              onChange={(e) => set("tags", e.target.checked ? [...draft.tags, tag] : draft.tags.filter((x) => x !== tag))}
+            />
+            {tag}
+          </label>
+        ))}
+        <label>{t("fleet.edit.newTags")}<input name="edit-new-tags" value={draft.newTags} onChange={(e) => set("newTags", e.target.value)} /></label>
+      </fieldset>
+      <label>
+        {t("fleet.col.persona")}
+        <select name="edit-persona" value={draft.personaId} onChange={(e) => set("personaId", e.target.value)}>
+          <option value="">{t("fleet.edit.noPersona")}</option>
+          {persona.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+        </select>
+      </label>
+      <label>
+        {t("fleet.col.role")}
+        <select name="edit-role" value={draft.role} onChange={(e) => set("role", e.target.value as AccountRole)}>
+          {ROLES.map((r) => <option key={r} value={r}>{t(`role.${r}` as MessageKey)}</option>)}
+        </select>
+      </label>
+      <label>{t("fleet.bulk.limitLabel")}<input name="edit-limit" type="number" min={0} max={1000} value={draft.dailySendLimit} onChange={(e) => set("dailySendLimit", e.target.value)} /></label>
+      <label>{t("fleet.edit.notes")}<textarea name="edit-notes" rows={2} maxLength={2000} value={draft.notes} onChange={(e) => set("notes", e.target.value)} /></label>
+      {error && <p className="error" data-testid="edit-error">{t(error, { tags: badTags([...draft.tags, ...tagList(draft.newTags)]).join(", ") })}</p>}
+      <div className="toolbar">
+        <button type="submit" disabled={action.busy || !changed || !!error}>{t("common.save")}</button>
+        <button type="button" className="secondary" onClick={() => onDone(false)}>{t("common.cancel")}</button>
+      </div>
+      <ErrorLine error={action.error} />
+    </form>
   );
 }

@@ -145,3 +145,111 @@ test("a proxy is tested (exit IP, latency, Telegram) and then bound to an accoun
   fireEvent.click(within(panel).getByRole("button", { name: "Bind to account" }));
   await waitFor(() => expect(gw.calls.find((c) => c.command === "ip-bind")?.body).toMatchObject({ accountId: "a2", proxy: { host: "10.0.0.9", port: 1080 }, verify: true }));
 });
+
+const CHOICES = {
+  "get-groups": { groups: [{ id: "g1", name: "Sales", accountCount: 1 }, { id: "g2", name: "Support", accountCount: 0 }] },
+  "get-tags": { tags: [{ name: "vip", accountCount: 1 }, { name: "warm", accountCount: 0 }] },
+  "get-personas": { personas: [{ id: "p1", name: "Amy" }, { id: "p2", name: "Bo" }] },
+  "update-account": acct("a1", "+15550001"),
+  "bulk-assign-group": { ok: true, affected: 2, requested: 2 },
+};
+const tagged = { ...acct("a1", "+15550001"), label: "one", group: "Sales", tags: ["vip", "old"], personaId: "p1", dailySendLimit: 40, notes: "keep" };
+
+test("an account's group, tags and persona are edited in place and only the changed fields are sent", async () => {
+  const gw = mount(<Fleet />, "operator", { ...BASE, ...CHOICES, "get-accounts": { items: [tagged, acct("a2", "+15550002")] } });
+  const row = (await screen.findAllByTestId("account-row")).find((r) => r.dataset.phone === "+15550001")!;
+  await within(row).findByText("Amy");
+  expect(within(row).getByText("Sales")).toBeTruthy();
+  expect(within(row).getByText("vip, old")).toBeTruthy();
+  fireEvent.click(within(row).getByRole("button", { name: "Edit" }));
+  const form = screen.getByTestId("account-edit");
+  const save = within(form).getByRole("button", { name: "Save" }) as HTMLButtonElement;
+  expect(save.disabled).toBe(true); // nothing changed yet
+  // The vocabulary and the account's own tags are offered; the groups are suggestions.
+  expect(within(form).getByRole("checkbox", { name: "vip" })).toHaveProperty("checked", true);
+  expect(within(form).getByRole("checkbox", { name: "old" })).toHaveProperty("checked", true);
+  expect(within(form).getByRole("checkbox", { name: "warm" })).toHaveProperty("checked", false);
+  expect(Array.from(form.querySelectorAll("#edit-groups option")).map((o) => (o as HTMLOptionElement).value)).toEqual(["Sales", "Support"]);
+  fireEvent.change(form.querySelector('input[name="edit-group"]')!, { target: { value: " Support " } });
+  fireEvent.click(within(form).getByRole("checkbox", { name: "old" }));
+  fireEvent.click(within(form).getByRole("checkbox", { name: "warm" }));
+  fireEvent.change(form.querySelector('input[name="edit-new-tags"]')!, { target: { value: "new one, vip,," } });
+  fireEvent.change(within(form).getByRole("combobox", { name: "Persona" }), { target: { value: "p2" } });
+  fireEvent.click(save);
+  await waitFor(() => expect(screen.queryByTestId("account-edit")).toBeNull());
+  expect(gw.calls.find((c) => c.command === "update-account")?.body).toEqual({ accountId: "a1", group: "Support", tags: ["vip", "warm", "new one"], personaId: "p2" });
+  // Cleared: no group, no persona, no tags, no label are sent as null / [].
+  fireEvent.click(within(row).getByRole("button", { name: "Edit" }));
+  const again = screen.getByTestId("account-edit");
+  fireEvent.change(again.querySelector('input[name="edit-group"]')!, { target: { value: "" } });
+  fireEvent.change(again.querySelector('input[name="edit-label"]')!, { target: { value: "  " } });
+  fireEvent.click(within(again).getByRole("checkbox", { name: "vip" }));
+  fireEvent.click(within(again).getByRole("checkbox", { name: "old" }));
+  fireEvent.change(within(again).getByRole("combobox", { name: "Persona" }), { target: { value: "" } });
+  fireEvent.change(within(again).getByRole("combobox", { name: "Role" }), { target: { value: "sender" } });
+  fireEvent.change(again.querySelector('input[name="edit-limit"]')!, { target: { value: "1001" } });
+  expect(within(again).getByTestId("edit-error").textContent).toBe("The daily send limit is a whole number from 0 to 1000.");
+  expect((within(again).getByRole("button", { name: "Save" }) as HTMLButtonElement).disabled).toBe(true);
+  fireEvent.change(again.querySelector('input[name="edit-limit"]')!, { target: { value: "30" } });
+  fireEvent.click(within(again).getByRole("button", { name: "Save" }));
+  await waitFor(() => expect(gw.calls.filter((c) => c.command === "update-account")).toHaveLength(2));
+  expect(gw.calls.filter((c) => c.command === "update-account")[1].body).toEqual({
+    accountId: "a1", label: null, group: null, tags: [], personaId: null, role: "sender", dailySendLimit: 30,
+  });
+});
+
+test("a tag over 40 characters is named and nothing is sent; a viewer has no Edit", async () => {
+  const gw = mount(<Fleet />, "operator", { ...BASE, ...CHOICES });
+  const row = (await screen.findAllByTestId("account-row"))[0];
+  fireEvent.click(within(row).getByRole("button", { name: "Edit" }));
+  const form = screen.getByTestId("account-edit");
+  fireEvent.change(form.querySelector('input[name="edit-new-tags"]')!, { target: { value: `ok, ${"x".repeat(41)}` } });
+  expect(within(form).getByTestId("edit-error").textContent).toBe(`A tag is at most 40 characters: ${"x".repeat(41)}`);
+  fireEvent.submit(form);
+  fireEvent.click(within(form).getByRole("button", { name: "Cancel" }));
+  expect(screen.queryByTestId("account-edit")).toBeNull();
+  expect(gw.calls.some((c) => c.command === "update-account")).toBe(false);
+  cleanup();
+  mount(<Fleet />, "viewer", { ...BASE, ...CHOICES });
+  await screen.findAllByTestId("account-row");
+  expect(screen.queryByRole("button", { name: "Edit" })).toBeNull();
+});
+
+test("bulk: a group (or none), tags added, removed or replaced, and a persona for the selected accounts", async () => {
+  const gw = mount(<Fleet />, "operator", { ...BASE, ...CHOICES });
+  await screen.findByText("+15550002", { selector: "td" });
+  const bulk = screen.getByTestId("bulk");
+  await within(bulk).findByRole("option", { name: "Bo" });
+  fireEvent.click(screen.getByRole("checkbox", { name: "Select all shown" }));
+  const bodies = (command: string) => gw.calls.filter((c) => c.command === command).map((c) => c.body);
+  fireEvent.change(bulk.querySelector('input[name="bulk-group"]')!, { target: { value: " Sales " } });
+  fireEvent.click(within(bulk).getByRole("button", { name: "Set group" }));
+  await waitFor(() => expect(bodies("bulk-assign-group")).toEqual([{ accountIds: ["a1", "a2"], group: "Sales" }]));
+  fireEvent.click(screen.getByRole("checkbox", { name: "Select +15550002" }));
+  fireEvent.change(bulk.querySelector('input[name="bulk-group"]')!, { target: { value: "" } });
+  fireEvent.click(within(bulk).getByRole("button", { name: "Set group" }));
+  await waitFor(() => expect(bodies("bulk-assign-group")[1]).toEqual({ accountIds: ["a2"], group: null }));
+  fireEvent.click(screen.getByRole("checkbox", { name: "Select +15550001" }));
+  const apply = within(bulk).getByRole("button", { name: "Apply tags" }) as HTMLButtonElement;
+  expect(apply.disabled).toBe(true); // no tag typed
+  fireEvent.change(bulk.querySelector('input[name="bulk-tags"]')!, { target: { value: "vip, warm, vip" } });
+  fireEvent.click(apply);
+  await waitFor(() => expect(bodies("batch-update-accounts")).toEqual([{ accountIds: ["a1"], updates: { tags: { mode: "add", tags: ["vip", "warm"] } } }]));
+  fireEvent.click(screen.getByRole("checkbox", { name: "Select +15550001" }));
+  fireEvent.change(within(bulk).getByRole("combobox", { name: "Tags" }), { target: { value: "remove" } });
+  fireEvent.change(bulk.querySelector('input[name="bulk-tags"]')!, { target: { value: "warm" } });
+  fireEvent.click(apply);
+  await waitFor(() => expect(bodies("batch-update-accounts")[1]).toEqual({ accountIds: ["a1"], updates: { tags: { mode: "remove", tags: ["warm"] } } }));
+  fireEvent.click(screen.getByRole("checkbox", { name: "Select +15550001" }));
+  fireEvent.change(within(bulk).getByRole("combobox", { name: "Tags" }), { target: { value: "set" } });
+  fireEvent.click(apply);
+  await waitFor(() => expect(bodies("batch-update-accounts")[2]).toEqual({ accountIds: ["a1"], updates: { tags: { mode: "set", tags: ["warm"] } } }));
+  fireEvent.click(screen.getByRole("checkbox", { name: "Select +15550001" }));
+  fireEvent.change(within(bulk).getByRole("combobox", { name: "Persona" }), { target: { value: "p2" } });
+  fireEvent.click(within(bulk).getByRole("button", { name: "Set persona" }));
+  await waitFor(() => expect(bodies("batch-update-accounts")[3]).toEqual({ accountIds: ["a1"], updates: { personaId: "p2" } }));
+  fireEvent.click(screen.getByRole("checkbox", { name: "Select +15550001" }));
+  fireEvent.change(within(bulk).getByRole("combobox", { name: "Persona" }), { target: { value: "" } });
+  fireEvent.click(within(bulk).getByRole("button", { name: "Set persona" }));
+  await waitFor(() => expect(bodies("batch-update-accounts")[4]).toEqual({ accountIds: ["a1"], updates: { personaId: null } }));
+});
