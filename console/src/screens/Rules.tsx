@@ -1,12 +1,14 @@
 // Monitoring and rules: monitored groups, keyword sets, trigger rules (a form for every field of the
 // rule: its actions — up to ten, each of any type the contract has, added, edited, moved and
-// removed — the `specific` sender accounts, conditions with their time window and excluded lead
-// stages) and the "test this rule" panel, which runs the `test-trigger-rule` dry run.
+// removed — a reply's buttons edited button by button (MarkupEditor), the `specific` sender accounts,
+// conditions with their time window and excluded lead stages) and the "test this rule" panel, which
+// runs the `test-trigger-rule` dry run.
 import { useState } from "react";
 import type { Response } from "../api/client";
 import type { SaveTriggerRule } from "../api/types.gen";
 import { ConfirmButton, ErrorLine, Panel, useAction } from "../components";
 import { useI18n } from "../i18n";
+import { EMPTY_MARKUP, fromMarkup, MarkupEditor, markupProblems, toMarkup, type MarkupDraft } from "./MarkupEditor";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
 
@@ -33,7 +35,7 @@ export interface ActionDraft {
   prompt: string;
   target: ReplyTarget;
   templateId: string;
-  markup: string;
+  markup: MarkupDraft;
   stage: LeadStage;
   tags: string;
   scenarioId: string;
@@ -42,7 +44,7 @@ export interface ActionDraft {
 
 export const EMPTY_ACTION: ActionDraft = {
   type: "notify", channel: "console", message: "", mode: "full", strategyId: "", prompt: "", target: "private",
-  templateId: "", markup: "", stage: "new", tags: "", scenarioId: "", original: null,
+  templateId: "", markup: EMPTY_MARKUP, stage: "new", tags: "", scenarioId: "", original: null,
 };
 
 export interface RuleForm {
@@ -84,27 +86,17 @@ const text = (v: string) => v.trim() || null;
 const tags = (v: string) => [...new Set(v.split(/[,，\n]/).map((s) => s.trim()).filter(Boolean))];
 const REPLIES = new Set<ActionType>(["ai_reply", "reply_template"]);
 
-/** A markup typed as JSON: null when empty, undefined when it is not JSON (a problem named first). */
-function markupOf(v: string): unknown {
-  if (!v.trim()) return null;
-  try {
-    return JSON.parse(v);
-  } catch {
-    return undefined;
-  }
-}
-
 /** One action as the contract's (its own type's fields only, over what the form does not show). */
 export function toAction(a: ActionDraft): Record<string, unknown> {
   const base = a.original && a.original.type === a.type ? { ...a.original } : {};
-  const markup = markupOf(a.markup);
+  const markup = toMarkup(a.markup);
   switch (a.type) {
     case "notify":
       return { ...base, type: "notify", channel: a.channel, message: text(a.message) };
     case "ai_reply":
-      return { ...base, type: "ai_reply", mode: a.mode, strategyId: text(a.strategyId), prompt: text(a.prompt), target: a.target, markup: markup ?? null };
+      return { ...base, type: "ai_reply", mode: a.mode, strategyId: text(a.strategyId), prompt: text(a.prompt), target: a.target, markup };
     case "reply_template":
-      return { ...base, type: "reply_template", templateId: a.templateId, target: a.target, markup: markup ?? null };
+      return { ...base, type: "reply_template", templateId: a.templateId, target: a.target, markup };
     case "add_lead":
       return { ...base, type: "add_lead", stage: a.stage, tags: tags(a.tags) };
     case "start_scenario":
@@ -118,7 +110,7 @@ export function fromAction(raw: Record<string, any>): ActionDraft {
     ...EMPTY_ACTION, type, original: raw,
     channel: raw.channel ?? "console", message: raw.message ?? "", mode: raw.mode ?? "full", strategyId: raw.strategyId ?? "",
     prompt: raw.prompt ?? "", target: raw.target === "group_reply" ? "group_reply" : "private", templateId: raw.templateId ?? "",
-    markup: raw.markup ? JSON.stringify(raw.markup, null, 2) : "", stage: raw.stage ?? "new", tags: (raw.tags ?? []).join(", "),
+    markup: fromMarkup(raw.markup), stage: raw.stage ?? "new", tags: (raw.tags ?? []).join(", "),
     scenarioId: raw.scenarioId ?? "",
   };
 }
@@ -168,7 +160,7 @@ export function ruleProblems(f: RuleForm, t: T): string[] {
     const n = i + 1;
     if (a.type === "reply_template" && !a.templateId) p.push(t("rules.rules.needTemplate", { n }));
     if (a.type === "start_scenario" && !a.scenarioId) p.push(t("rules.rules.needScenario", { n }));
-    if (REPLIES.has(a.type) && markupOf(a.markup) === undefined) p.push(t("rules.rules.badMarkup", { n }));
+    if (REPLIES.has(a.type)) p.push(...markupProblems(a.markup, n, t));
   });
   return p;
 }
@@ -391,11 +383,7 @@ function ActionEditor(props: {
       </select>
     </label>
   );
-  const markup = (
-    <label>{t("rules.rules.markup")}
-      <textarea name={name("markup")} rows={2} value={a.markup} onChange={(e) => set("markup", e.target.value)} />
-    </label>
-  );
+  const markup = <MarkupEditor value={a.markup} onChange={(m) => set("markup", m)} />;
   return (
     <fieldset data-testid="rule-action" data-type={a.type}>
       <legend>{t("rules.rules.actionN", { n: i + 1 })}</legend>

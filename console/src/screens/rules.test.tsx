@@ -8,7 +8,14 @@ import { Rules } from "./Rules";
 
 afterEach(cleanup);
 const at = "2026-01-01T00:00:00Z";
-const markup = { inline: { rows: [{ actions: [{ id: "buy", label: "Buy", kind: "url", url: "https://example.com/buy" }] }] } };
+// A markup as the contract takes it (MessageMarkup): it comes back from the editor unchanged.
+const markup = {
+  replyKeyboard: { rows: [[{ text: "Prices" }, { text: "Talk to us" }]], oneTime: true },
+  inline: {
+    actions: [{ id: "buy", type: "url", label: "Buy", url: "https://example.com/buy" }, { id: "more", type: "invoke", label: "More", params: { page: 2, sku: "12" } }],
+    rows: [{ actions: ["buy", "more"] }],
+  },
+};
 const saved = {
   id: "rule1", name: "pricing", description: "answers prices", priority: 5, exclusive: false, isActive: true,
   sourceType: "specific", sourceGroupIds: ["g1"], keywordSetIds: ["ks1"],
@@ -107,7 +114,10 @@ test("an edited rule is saved with every field it had, and a changed action keep
   const form = within(screen.getByTestId("rule-form"));
   await waitFor(() => expect(actions()).toHaveLength(3));
   expect(actions().map((a) => a.getAttribute("data-type"))).toEqual(["reply_template", "add_lead", "notify"]);
-  expect((within(actions()[0]).getByRole("textbox", { name: /Buttons/ }) as HTMLTextAreaElement).value).toContain("https://example.com/buy");
+  const buttons = within(actions()[0]).getAllByTestId("markup-button");
+  expect((within(buttons[0]).getByRole("textbox", { name: "URL" }) as HTMLInputElement).value).toBe("https://example.com/buy");
+  expect((within(buttons[1]).getByRole("textbox", { name: /Params/ }) as HTMLTextAreaElement).value).toBe('page=2\nsku="12"');
+  expect(JSON.parse(within(actions()[0]).getByTestId("markup-json").textContent!)).toEqual(markup);
   await form.findByRole("option", { name: "+15550002 (sales)" });
   expect((form.getByRole("listbox", { name: "Sender accounts" }) as HTMLSelectElement).selectedOptions[0].value).toBe("acc-2");
   fireEvent.click(form.getByRole("button", { name: "Save" }));
@@ -132,7 +142,7 @@ test("what the contract refuses is named first and nothing is sent; the gateway'
   choose(form.getByRole("listbox", { name: "Keyword sets" }), ["ks1"]);
   fireEvent.change(form.getByRole("combobox", { name: "Reply from" }), { target: { value: "specific" } });
   fireEvent.change(within(actions()[0]).getByRole("combobox", { name: "Action" }), { target: { value: "reply_template" } });
-  fireEvent.change(within(actions()[0]).getByRole("textbox", { name: /Buttons/ }), { target: { value: "{not json" } });
+  fireEvent.click(within(actions()[0]).getByRole("button", { name: "Add a button row" }));
   fireEvent.click(form.getByRole("button", { name: "Add an action" }));
   fireEvent.change(within(actions()[1]).getByRole("combobox", { name: "Action" }), { target: { value: "ai_reply" } });
   fireEvent.change(form.getByLabelText("Only from (time of day)"), { target: { value: "08:00" } });
@@ -143,12 +153,13 @@ test("what the contract refuses is named first and nothing is sent; the gateway'
     "The time window needs both a start and an end.",
     "A rule has at most one reply (AI reply or template reply).",
     "Action 1: choose the reply template.",
-    "Action 1: the buttons are not valid JSON.",
+    "Action 1, buttons under the message row 1 button 1: the label must not be empty or blank.",
+    "Action 1, buttons under the message row 1 button 1: give an absolute http(s) URL with a host.",
   ]);
   expect(sent(gw, "save-trigger-rule")).toHaveLength(0);
   // Fixed, the gateway may still refuse (here: the template is inactive).
   fireEvent.click(form.getByRole("button", { name: "Remove action 2" }));
-  fireEvent.change(within(actions()[0]).getByRole("textbox", { name: /Buttons/ }), { target: { value: "" } });
+  fireEvent.click(within(actions()[0]).getByRole("button", { name: "Remove row" }));
   await within(actions()[0]).findByRole("option", { name: "Price list" });
   fireEvent.change(within(actions()[0]).getByRole("combobox", { name: "Reply template" }), { target: { value: "tpl1" } });
   choose(form.getByRole("listbox", { name: "Sender accounts" }), ["acc-1"]);
@@ -217,4 +228,119 @@ test("the dry run sends the sample message as typed: its group, time and sender,
   await waitFor(() => expect(sent(gw, "test-trigger-rule")).toHaveLength(2));
   expect(sent(gw, "test-trigger-rule")[1].body.rule).toMatchObject({ name: "", actions: [{ type: "notify", channel: "console", message: null }] });
   expect(sent(gw, "test-trigger-rule")[1].body).not.toHaveProperty("ruleId");
+});
+
+/** A new rule with one template reply (tpl1), whose buttons the test then builds. */
+async function templateReply() {
+  const gw = mount(<Rules />, "operator", replies());
+  const form = within(screen.getByTestId("rule-form"));
+  fireEvent.change(form.getByRole("textbox", { name: "Name" }), { target: { value: "buttons" } });
+  await form.findByRole("option", { name: "prices" });
+  choose(form.getByRole("listbox", { name: "Keyword sets" }), ["ks1"]);
+  const action = within(actions()[0]);
+  fireEvent.change(action.getByRole("combobox", { name: "Action" }), { target: { value: "reply_template" } });
+  await action.findByRole("option", { name: "Price list" });
+  fireEvent.change(action.getByRole("combobox", { name: "Reply template" }), { target: { value: "tpl1" } });
+  return { gw, form, m: within(action.getByTestId("markup")) };
+}
+const type = (scope: ReturnType<typeof within>, role: "textbox" | "combobox", name: string | RegExp, value: string) =>
+  fireEvent.change(scope.getByRole(role, { name }), { target: { value } });
+
+test("buttons are built one by one (keys and inline buttons added, moved, removed) and sent as the contract's markup", async () => {
+  const { gw, form, m } = await templateReply();
+  // The reply keyboard: a row of two keys (the second moved left), a second row moved up.
+  type(m, "combobox", "Reply keyboard", "keyboard");
+  const keys = () => m.getAllByTestId("keyboard-key").map((k) => within(k));
+  type(keys()[0], "textbox", "Key text", "Prices");
+  fireEvent.click(m.getByRole("button", { name: "Add a key" }));
+  type(keys()[1], "textbox", "Key text", "Hours");
+  fireEvent.click(keys()[1].getByRole("button", { name: "Move left" }));
+  fireEvent.click(m.getByRole("button", { name: "Add a keyboard row" }));
+  type(keys()[2], "textbox", "Key text", "Talk to us");
+  fireEvent.click(within(m.getAllByTestId("keyboard-row")[1]).getByRole("button", { name: "Move row up" }));
+  type(m, "textbox", "Input placeholder", "Ask away");
+  fireEvent.click(m.getByRole("checkbox", { name: "Close after one press" }));
+  // Inline: a url button and a callback with typed params (moved left), a command row, a row removed.
+  const buttons = () => m.getAllByTestId("markup-button").map((b) => within(b));
+  fireEvent.click(m.getByRole("button", { name: "Add a button row" }));
+  type(buttons()[0], "textbox", "Label", "Buy");
+  type(buttons()[0], "textbox", "URL", "https://example.com/buy");
+  fireEvent.click(m.getByRole("button", { name: "Add a button" }));
+  type(buttons()[1], "combobox", "Kind", "invoke");
+  type(buttons()[1], "textbox", "Label", "More");
+  type(buttons()[1], "textbox", /Params/, 'page=2\nsku="12"\nvip=true');
+  fireEvent.click(buttons()[1].getByRole("checkbox", { name: "Ask to confirm first" }));
+  fireEvent.click(buttons()[1].getByRole("button", { name: "Move left" }));
+  fireEvent.click(m.getByRole("button", { name: "Add a button row" }));
+  type(buttons()[2], "combobox", "Kind", "command");
+  type(buttons()[2], "textbox", "Label", "Help");
+  type(buttons()[2], "textbox", "Command", "/help prices");
+  type(buttons()[2], "combobox", "Command mode", "send");
+  type(buttons()[2], "combobox", "Look", "primary");
+  type(within(m.getAllByTestId("markup-row")[1]), "textbox", "Row caption (Tailchat)", "More help");
+  fireEvent.click(m.getByRole("button", { name: "Add a button row" }));
+  type(buttons()[3], "textbox", "Label", "Gone");
+  fireEvent.click(within(m.getAllByTestId("markup-row")[2]).getByRole("button", { name: "Remove row" }));
+  const expected = {
+    replyKeyboard: { rows: [[{ text: "Talk to us" }], [{ text: "Hours" }, { text: "Prices" }]], placeholder: "Ask away", oneTime: true },
+    inline: {
+      actions: [
+        { id: "b2", type: "invoke", label: "More", params: { page: 2, sku: "12", vip: true }, confirm: true },
+        { id: "b1", type: "url", label: "Buy", url: "https://example.com/buy" },
+        { id: "b3", type: "command", label: "Help", command: "/help prices", mode: "send", priority: "primary" },
+      ],
+      rows: [{ actions: ["b2", "b1"] }, { actions: ["b3"], label: "More help" }],
+    },
+  };
+  expect(JSON.parse(m.getByTestId("markup-json").textContent!)).toEqual(expected);
+  fireEvent.click(form.getByRole("button", { name: "Save" }));
+  await waitFor(() => expect(sent(gw, "save-trigger-rule")).toHaveLength(1));
+  expect(sent(gw, "save-trigger-rule")[0].body.actions).toEqual([{ type: "reply_template", templateId: "tpl1", target: "private", markup: expected }]);
+  // "Remove the user's keyboard" alone, no inline buttons: just that.
+  type(within(actions()[0]), "combobox", "Reply keyboard", "remove");
+  const removeFirstRow = () => fireEvent.click(within(within(actions()[0]).getAllByTestId("markup-row")[0]).getByRole("button", { name: "Remove row" }));
+  removeFirstRow();
+  removeFirstRow();
+  fireEvent.click(form.getByRole("button", { name: "Save" }));
+  await waitFor(() => expect(sent(gw, "save-trigger-rule")).toHaveLength(2));
+  expect(sent(gw, "save-trigger-rule")[1].body.actions[0].markup).toEqual({ replyKeyboard: { remove: true } });
+});
+
+test("buttons the contract would refuse are named, part by part, and nothing is sent", async () => {
+  const { gw, form, m } = await templateReply();
+  type(m, "combobox", "Reply keyboard", "keyboard");
+  type(m, "textbox", "Input placeholder", "x".repeat(65));
+  const buttons = () => m.getAllByTestId("markup-button").map((b) => within(b));
+  fireEvent.click(m.getByRole("button", { name: "Add a button row" }));
+  type(buttons()[0], "textbox", "Label", "A label of thirty-three characters");
+  type(buttons()[0], "textbox", "URL", "ftp://example.com");
+  fireEvent.click(m.getByRole("button", { name: "Add a button" }));
+  type(buttons()[1], "textbox", "Id", "b1");
+  type(buttons()[1], "combobox", "Kind", "command");
+  type(buttons()[1], "textbox", "Label", "Help");
+  type(buttons()[1], "textbox", "Command", "help");
+  fireEvent.click(m.getByRole("button", { name: "Add a button row" }));
+  type(buttons()[2], "textbox", "Id", "order_lookup");
+  type(buttons()[2], "combobox", "Kind", "invoke");
+  type(buttons()[2], "textbox", "Label", "Order");
+  type(buttons()[2], "textbox", /Params/, "order=ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdef");
+  fireEvent.click(m.getAllByRole("button", { name: "Add a button" })[1]);
+  type(buttons()[3], "combobox", "Kind", "modal");
+  type(buttons()[3], "textbox", "Label", "Cancel");
+  type(buttons()[3], "textbox", /Params/, "botId=1");
+  fireEvent.click(form.getByRole("button", { name: "Save" }));
+  const problems = await form.findByTestId("form-problems");
+  const inline = "Action 1, buttons under the message row";
+  expect(Array.from(problems.querySelectorAll("li")).map((li) => li.textContent)).toEqual([
+    "Action 1, reply keyboard row 1 key 1: the key's text must not be empty or blank.",
+    "Action 1, reply keyboard: the placeholder is 65 characters; at most 64.",
+    `${inline} 1 button 1: id b1 is used by another button.`,
+    `${inline} 1 button 1: the label is 34 characters; at most 32.`,
+    `${inline} 1 button 1: give an absolute http(s) URL with a host.`,
+    `${inline} 1 button 2: id b1 is used by another button.`,
+    `${inline} 1 button 2: a command is / and a name of a-z, 0-9 and _ (up to 32), optionally a space and arguments, 64 characters in all.`,
+    `${inline} 2 button 1: the id and params take 67 bytes as callback data; Telegram carries at most 64.`,
+    `${inline} 2 button 2: params are key=value lines: at most 8, names of letters, digits and _ (up to 32), not botId, each once.`,
+  ]);
+  expect(sent(gw, "save-trigger-rule")).toHaveLength(0);
 });
