@@ -1,5 +1,8 @@
 // Knowledge and AI: documents (upload with the indexing progress pushed live, removal), FAQ and
-// text items (added, found, removed), search with citations, provider settings (API keys write-only: the gateway only ever shows them masked),
+// text items (added, found, removed), search with citations, provider settings (every field of
+// save-ai-settings — models, timeouts, DMflow's platform/branch/domains, embeddings, retrieval options
+// — checked as the contract checks them, only the changed ones sent; API keys write-only: the gateway
+// only ever shows them masked, a typed one replaces it, a ticked removal sends ""),
 // a connection test per provider, and token usage.
 import { useState } from "react";
 import type { AddKnowledge, GetAiSettings, SearchKnowledge } from "../api/types.gen";
@@ -389,24 +392,143 @@ function Search() {
 }
 
 type Settings = GetAiSettings.Response;
+type T = (k: MessageKey, v?: Record<string, string | number>) => string;
+const EMBEDDERS = ["none", "openai", "minilm"] as const;
+type Embedder = (typeof EMBEDDERS)[number];
+const REMOTES: Remote[] = ["openai", "maiagent", "dmflow"];
 
-/** The save-ai-settings payload of the form: a key is sent only when one was typed (write-only). */
-export function settingsPayload(
-  form: { defaultProvider: Provider; enabled: Record<Remote, boolean>; baseUrl: Record<Remote, string>; apiKey: Record<Remote, string> },
-  version: number | undefined,
-) {
-  const section = (p: Remote) => ({
-    enabled: form.enabled[p],
-    baseUrl: form.baseUrl[p].trim() || null,
-    ...(form.apiKey[p] ? { apiKey: form.apiKey[p] } : {}),
-  });
-  return {
-    defaultProvider: form.defaultProvider,
-    openai: section("openai"),
-    maiagent: section("maiagent"),
-    dmflow: section("dmflow"),
-    expectedVersion: version ?? null,
+/** A provider's fields as the form holds them (numbers as typed); the key is only what was typed. */
+interface SectionForm {
+  enabled: boolean;
+  baseUrl: string;
+  apiKey: string;
+  removeKey: boolean;
+  timeoutSeconds: string;
+  model: string;
+  embeddingModel: string;
+  chatbotId: string;
+  platform: string;
+  branch: string;
+  faqId: string;
+  tableqaId: string;
+}
+const RETRIEVAL = ["bestThreshold", "suggThreshold", "chunkSize", "chunkOverlap", "rrfK", "topK"] as const;
+type RetrievalKey = (typeof RETRIEVAL)[number];
+/** Each retrieval option's bounds and whether it is a whole number (RetrievalSettingsInput). */
+const RETRIEVAL_BOUNDS: Record<RetrievalKey, { min: number; max: number; whole: boolean; fallback: number }> = {
+  bestThreshold: { min: 0.1, max: 1, whole: false, fallback: 0.6 },
+  suggThreshold: { min: 0.1, max: 1, whole: false, fallback: 0.3 },
+  chunkSize: { min: 100, max: 4000, whole: true, fallback: 800 },
+  chunkOverlap: { min: 0, max: 1000, whole: true, fallback: 120 },
+  rrfK: { min: 1, max: 1000, whole: true, fallback: 60 },
+  topK: { min: 1, max: 20, whole: true, fallback: 4 },
+};
+/** The text fields of each provider (besides base URL and key) and their longest length. */
+const TEXTS: Record<Remote, { field: "model" | "embeddingModel" | "chatbotId" | "faqId" | "tableqaId"; max: number }[]> = {
+  openai: [{ field: "model", max: 200 }, { field: "embeddingModel", max: 200 }],
+  maiagent: [{ field: "chatbotId", max: 100 }],
+  dmflow: [{ field: "faqId", max: 64 }, { field: "tableqaId", max: 64 }],
+};
+const DEFAULT_TIMEOUT: Record<Remote, number> = { openai: 30, maiagent: 60, dmflow: 30 };
+
+export interface AiSettingsForm {
+  defaultProvider: Provider;
+  embeddingProvider: Embedder;
+  openai: SectionForm;
+  maiagent: SectionForm;
+  dmflow: SectionForm;
+  retrieval: Record<RetrievalKey, string>;
+}
+
+/** The form of the settings as read, with the view's defaults where a field is missing. */
+export function settingsForm(s: Settings): AiSettingsForm {
+  const section = (p: Remote): SectionForm => {
+    const v = (s[p] ?? {}) as Record<string, any>;
+    return {
+      enabled: !!v.enabled, baseUrl: v.baseUrl ?? (p === "maiagent" ? "https://api.maiagent.ai/api/v1/" : ""), apiKey: "", removeKey: false,
+      timeoutSeconds: String(v.timeoutSeconds ?? DEFAULT_TIMEOUT[p]), model: v.model ?? "", embeddingModel: v.embeddingModel ?? "",
+      chatbotId: v.chatbotId ?? "", platform: v.platform ?? "api", branch: v.branch ?? "prod", faqId: v.faqId ?? "", tableqaId: v.tableqaId ?? "",
+    };
   };
+  const r = (s.retrieval ?? {}) as Record<string, number | undefined>;
+  return {
+    defaultProvider: (s.defaultProvider ?? "local") as Provider,
+    embeddingProvider: (s.embeddingProvider ?? "none") as Embedder,
+    openai: section("openai"), maiagent: section("maiagent"), dmflow: section("dmflow"),
+    retrieval: Object.fromEntries(RETRIEVAL.map((k) => [k, String(r[k] ?? RETRIEVAL_BOUNDS[k].fallback)])) as Record<RetrievalKey, string>,
+  };
+}
+
+const numeric = (v: string) => (v.trim() === "" ? NaN : Number(v));
+
+/** The save-ai-settings payload: only the fields that changed from `was` (a cleared text null), a key
+ * only when one was typed or its removal ticked (write-only); null when nothing changed. */
+export function settingsPayload(form: AiSettingsForm, was: AiSettingsForm, version: number | undefined) {
+  const out: Record<string, unknown> = {};
+  if (form.defaultProvider !== was.defaultProvider) out.defaultProvider = form.defaultProvider;
+  if (form.embeddingProvider !== was.embeddingProvider) out.embeddingProvider = form.embeddingProvider;
+  for (const p of REMOTES) {
+    const f = form[p];
+    const w = was[p];
+    const change: Record<string, unknown> = {};
+    if (f.enabled !== w.enabled) change.enabled = f.enabled;
+    if (f.baseUrl.trim() !== w.baseUrl.trim()) change.baseUrl = f.baseUrl.trim() || null;
+    if (f.apiKey) change.apiKey = f.apiKey;
+    else if (f.removeKey) change.apiKey = "";
+    if (numeric(f.timeoutSeconds) !== numeric(w.timeoutSeconds)) change.timeoutSeconds = numeric(f.timeoutSeconds);
+    for (const { field } of TEXTS[p]) if (f[field].trim() !== w[field].trim()) change[field] = f[field].trim() || null;
+    if (p === "dmflow") for (const k of ["platform", "branch"] as const) if (f[k] !== w[k]) change[k] = f[k];
+    if (Object.keys(change).length) out[p] = change;
+  }
+  const retrieval: Record<string, number> = {};
+  for (const k of RETRIEVAL) if (numeric(form.retrieval[k]) !== numeric(was.retrieval[k])) retrieval[k] = numeric(form.retrieval[k]);
+  if (Object.keys(retrieval).length) out.retrieval = retrieval;
+  if (!Object.keys(out).length) return null;
+  return { ...out, expectedVersion: version ?? null };
+}
+
+function isHttpUrl(value: string) {
+  if (!/^https?:\/\//.test(value) || /[\s\u0000-\u001f\u007f]/.test(value)) return false;
+  try {
+    const u = new URL(value);
+    return (u.protocol === "http:" || u.protocol === "https:") && !!u.hostname;
+  } catch {
+    return false;
+  }
+}
+
+const FIELD_LABEL: Record<string, MessageKey> = {
+  baseUrl: "knowledge.baseUrl", model: "knowledge.ai.model", embeddingModel: "knowledge.ai.embeddingModel", chatbotId: "knowledge.ai.chatbotId",
+  faqId: "knowledge.ai.faqId", tableqaId: "knowledge.ai.tableqaId", timeoutSeconds: "knowledge.ai.timeout", apiKey: "knowledge.ai.key",
+  bestThreshold: "knowledge.ai.bestThreshold", suggThreshold: "knowledge.ai.suggThreshold", chunkSize: "knowledge.ai.chunkSize",
+  chunkOverlap: "knowledge.ai.chunkOverlap", rrfK: "knowledge.ai.rrfK", topK: "knowledge.ai.topK",
+};
+
+/** What save-ai-settings would refuse (its input contract and the service's checks), named first. */
+export function settingsProblems(f: AiSettingsForm, minilm: boolean, t: T): string[] {
+  const p: string[] = [];
+  const where = (section: string, field: string) => `${section} · ${t(FIELD_LABEL[field])}`;
+  for (const r of REMOTES) {
+    const s = f[r];
+    const url = s.baseUrl.trim();
+    if (url && (url.length > 500 || !isHttpUrl(url))) p.push(t("knowledge.ai.p.url", { field: where(r, "baseUrl") }));
+    if (!url && r === "maiagent") p.push(t("knowledge.ai.p.required", { field: where(r, "baseUrl") }));
+    if (s.apiKey.length > 500) p.push(t("knowledge.ai.p.long", { field: where(r, "apiKey"), max: 500 }));
+    const timeout = numeric(s.timeoutSeconds);
+    if (!(timeout > 0 && timeout <= 300)) p.push(t("knowledge.ai.p.timeout", { field: where(r, "timeoutSeconds") }));
+    for (const { field, max } of TEXTS[r]) if ([...s[field].trim()].length > max) p.push(t("knowledge.ai.p.long", { field: where(r, field), max }));
+  }
+  const ret = t("knowledge.ai.retrieval");
+  const n = Object.fromEntries(RETRIEVAL.map((k) => [k, numeric(f.retrieval[k])])) as Record<RetrievalKey, number>;
+  for (const k of RETRIEVAL) {
+    const { min, max, whole } = RETRIEVAL_BOUNDS[k];
+    if (!(n[k] >= min && n[k] <= max) || (whole && !Number.isInteger(n[k])))
+      p.push(t(whole ? "knowledge.ai.p.whole" : "knowledge.ai.p.number", { field: where(ret, k), min, max }));
+  }
+  if (n.suggThreshold > n.bestThreshold) p.push(t("knowledge.ai.p.sugg"));
+  if (n.chunkOverlap >= n.chunkSize) p.push(t("knowledge.ai.p.overlap"));
+  if (f.embeddingProvider === "minilm" && !minilm) p.push(t("knowledge.ai.p.minilm"));
+  return p;
 }
 
 function ProviderSettings() {
@@ -417,7 +539,7 @@ function ProviderSettings() {
   return (
     <Panel title={t("knowledge.providers")} id="ai-settings">
       <ErrorLine error={settings.error} />
-      {s && (can("save-ai-settings") ? <SettingsForm key={s.version ?? 0} s={s} save={(p) => api.call("save-ai-settings", p)} /> : <SettingsView s={s} />)}
+      {s && (can("save-ai-settings") ? <SettingsForm key={s.version ?? 0} s={s} save={(p) => api.call("save-ai-settings", p as never)} /> : <SettingsView s={s} />)}
     </Panel>
   );
 }
@@ -426,64 +548,118 @@ const remote = (s: Settings, p: Remote) => s[p] as { enabled?: boolean; baseUrl?
 
 function SettingsView({ s }: { s: Settings }) {
   const { t } = useI18n();
+  const f = settingsForm(s);
   return (
     <table>
       <tbody>
-        <tr><th>{t("knowledge.default")}</th><td>{s.defaultProvider ?? "local"}</td></tr>
-        {(["openai", "maiagent", "dmflow"] as Remote[]).map((p) => (
+        <tr><th>{t("knowledge.default")}</th><td>{f.defaultProvider}</td></tr>
+        <tr><th>{t("knowledge.ai.embedding")}</th><td>{f.embeddingProvider}</td></tr>
+        {REMOTES.map((p) => (
           <tr key={p} data-testid="provider" data-provider={p}>
             <th>{p}</th>
             <td>{remote(s, p)?.enabled ? t("common.yes") : t("common.no")}</td>
             <td>{remote(s, p)?.apiKeySet ? remote(s, p)?.apiKeyMasked ?? "••••" : t("knowledge.noKey")}</td>
+            <td>{[...TEXTS[p].map(({ field }) => f[p][field]).filter(Boolean), `${f[p].timeoutSeconds} s`].join(" · ")}</td>
           </tr>
         ))}
+        <tr data-testid="retrieval"><th>{t("knowledge.ai.retrieval")}</th><td colSpan={3}>{RETRIEVAL.map((k) => `${t(FIELD_LABEL[k])}: ${f.retrieval[k]}`).join(" · ")}</td></tr>
       </tbody>
     </table>
   );
 }
 
-function SettingsForm({ s, save }: { s: Settings; save: (p: ReturnType<typeof settingsPayload>) => Promise<unknown> }) {
+function SettingsForm({ s, save }: { s: Settings; save: (p: NonNullable<ReturnType<typeof settingsPayload>>) => Promise<unknown> }) {
   const { t } = useI18n();
   const action = useAction();
-  const [saved, setSaved] = useState(false);
-  const init = <T,>(f: (p: Remote) => T) => ({ openai: f("openai"), maiagent: f("maiagent"), dmflow: f("dmflow") });
-  const [form, setForm] = useState({
-    defaultProvider: (s.defaultProvider ?? "local") as Provider,
-    enabled: init((p) => !!remote(s, p)?.enabled),
-    baseUrl: init((p) => remote(s, p)?.baseUrl ?? ""),
-    apiKey: init(() => ""),
-  });
-  const set = <K extends "enabled" | "baseUrl" | "apiKey">(k: K, p: Remote, v: (typeof form)[K][Remote]) =>
-    setForm((f) => ({ ...f, [k]: { ...f[k], [p]: v } }));
+  const [status, setStatus] = useState("");
+  const [problems, setProblems] = useState<string[]>([]);
+  const [was] = useState(() => settingsForm(s));
+  const [form, setForm] = useState(was);
+  const set = <K extends keyof SectionForm>(p: Remote, k: K, v: SectionForm[K]) => setForm((f) => ({ ...f, [p]: { ...f[p], [k]: v } }));
+  const setRetrieval = (k: RetrievalKey, v: string) => setForm((f) => ({ ...f, retrieval: { ...f.retrieval, [k]: v } }));
+  const text = (p: Remote, k: "baseUrl" | "model" | "embeddingModel" | "chatbotId" | "faqId" | "tableqaId") => (
+    <label>{t(FIELD_LABEL[k])}<input name={`${p}-${k}`} value={form[p][k]} onChange={(e) => set(p, k, e.target.value)} /></label>
+  );
+  const choice = (p: Remote, k: "platform" | "branch", values: readonly string[]) => (
+    <label>{t(`knowledge.ai.${k}` as MessageKey)}
+      <select name={`${p}-${k}`} value={form[p][k]} onChange={(e) => set(p, k, e.target.value)}>
+        {values.map((v) => <option key={v} value={v}>{v}</option>)}
+      </select>
+    </label>
+  );
   return (
     <form
+      noValidate
       onSubmit={(e) => {
         e.preventDefault();
-        setSaved(false);
+        setStatus("");
+        const p = settingsProblems(form, !!s.minilmAvailable, t);
+        setProblems(p);
+        if (p.length) return;
+        const payload = settingsPayload(form, was, s.version);
+        if (!payload) return setStatus(t("knowledge.ai.nothing"));
         void action.run(async () => {
-          await save(settingsPayload(form, s.version));
-          setSaved(true);
+          await save(payload);
+          setStatus(t("common.saved"));
         });
       }}
     >
-      <label>
-        {t("knowledge.default")}
-        <select name="defaultProvider" value={form.defaultProvider} onChange={(e) => setForm({ ...form, defaultProvider: e.target.value as Provider })}>
-          {PROVIDERS.map((p) => <option key={p} value={p}>{p}</option>)}
-        </select>
-      </label>
-      {(["openai", "maiagent", "dmflow"] as Remote[]).map((p) => (
+      {problems.length > 0 && (
+        <ul className="error" role="alert" data-testid="settings-problems">
+          {problems.map((p) => <li key={p}>{p}</li>)}
+        </ul>
+      )}
+      <div className="row">
+        <label>
+          {t("knowledge.default")}
+          <select name="defaultProvider" value={form.defaultProvider} onChange={(e) => setForm({ ...form, defaultProvider: e.target.value as Provider })}>
+            {PROVIDERS.map((p) => <option key={p} value={p}>{p}</option>)}
+          </select>
+        </label>
+        <label>
+          {t("knowledge.ai.embedding")}
+          <select name="embeddingProvider" value={form.embeddingProvider} onChange={(e) => setForm({ ...form, embeddingProvider: e.target.value as Embedder })}>
+            {EMBEDDERS.map((p) => <option key={p} value={p}>{t(`knowledge.ai.embedding.${p}` as MessageKey)}</option>)}
+          </select>
+        </label>
+      </div>
+      {REMOTES.map((p) => (
         <fieldset key={p} className="row" data-testid="provider" data-provider={p}>
-          <label className="inline"><input type="checkbox" name={`${p}-enabled`} checked={form.enabled[p]} onChange={(e) => set("enabled", p, e.target.checked)} />{p}</label>
-          <label>{t("knowledge.baseUrl")}<input name={`${p}-baseUrl`} value={form.baseUrl[p]} onChange={(e) => set("baseUrl", p, e.target.value)} /></label>
+          <label className="inline"><input type="checkbox" name={`${p}-enabled`} checked={form[p].enabled} onChange={(e) => set(p, "enabled", e.target.checked)} />{p}</label>
+          {text(p, "baseUrl")}
           <label>
             {remote(s, p)?.apiKeySet ? t("knowledge.keySet", { masked: remote(s, p)?.apiKeyMasked ?? "••••" }) : t("knowledge.noKey")}
-            <input type="password" name={`${p}-apiKey`} autoComplete="off" placeholder={t("knowledge.newKey")} value={form.apiKey[p]} onChange={(e) => set("apiKey", p, e.target.value)} />
+            <input type="password" name={`${p}-apiKey`} autoComplete="off" placeholder={t("knowledge.newKey")} value={form[p].apiKey} onChange={(e) => set(p, "apiKey", e.target.value)} />
+          </label>
+          {remote(s, p)?.apiKeySet && (
+            <label className="inline">
+              <input type="checkbox" name={`${p}-removeKey`} checked={form[p].removeKey} disabled={!!form[p].apiKey} onChange={(e) => set(p, "removeKey", e.target.checked)} />
+              {t("knowledge.ai.removeKey")}
+            </label>
+          )}
+          {TEXTS[p].map(({ field }) => <span key={field}>{text(p, field)}</span>)}
+          {p === "dmflow" && (
+            <>
+              {choice(p, "platform", ["api", "line", "messenger", "telegram"])}
+              {choice(p, "branch", ["prod", "dev"])}
+            </>
+          )}
+          <label>{t("knowledge.ai.timeout")}
+            <input type="number" name={`${p}-timeoutSeconds`} min={0} max={300} step="any" value={form[p].timeoutSeconds} onChange={(e) => set(p, "timeoutSeconds", e.target.value)} />
           </label>
         </fieldset>
       ))}
+      <fieldset className="row" data-testid="retrieval">
+        <legend>{t("knowledge.ai.retrieval")}</legend>
+        {RETRIEVAL.map((k) => (
+          <label key={k}>{t(FIELD_LABEL[k])}
+            <input type="number" name={`retrieval-${k}`} min={RETRIEVAL_BOUNDS[k].min} max={RETRIEVAL_BOUNDS[k].max} step={RETRIEVAL_BOUNDS[k].whole ? 1 : "any"}
+              value={form.retrieval[k]} onChange={(e) => setRetrieval(k, e.target.value)} />
+          </label>
+        ))}
+      </fieldset>
       <button type="submit" disabled={action.busy}>{t("common.save")}</button>
-      {saved && <span role="status" className="ok">{t("common.saved")}</span>}
+      {status && <span role="status" className="ok">{status}</span>}
       <ErrorLine error={action.error} />
     </form>
   );

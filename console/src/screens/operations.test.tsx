@@ -6,7 +6,7 @@ import { Live } from "../api/live";
 import { translator } from "../i18n";
 import { fakeGateway, mount } from "../testing";
 import { Analytics, checkCron, defaultZone, polylines, recipientError, windowOf } from "./Analytics";
-import { citation, fileBase64, Knowledge, settingsPayload } from "./Knowledge";
+import { citation, fileBase64, Knowledge, settingsForm, settingsPayload } from "./Knowledge";
 import { Leads, timeline } from "./Leads";
 import { fromDraft, parseSection, toDraft } from "./SettingsForm";
 import { System } from "./System";
@@ -118,12 +118,99 @@ test("provider keys are write-only: an empty key field is never sent, a typed on
   fireEvent.click(within(screen.getByTestId("ai-settings")).getByRole("button", { name: "Save" }));
   await waitFor(() => expect(gw.calls.some((c) => c.command === "save-ai-settings")).toBe(true));
   const body = gw.calls.find((c) => c.command === "save-ai-settings")!.body;
-  expect(body.maiagent.apiKey).toBe("mai-secret");
-  expect("apiKey" in body.openai).toBe(false);
-  expect(body.expectedVersion).toBe(3);
-  const empty = { openai: "", maiagent: "", dmflow: "" };
-  const form = { defaultProvider: "local" as const, enabled: { openai: false, maiagent: false, dmflow: false }, baseUrl: empty, apiKey: empty };
-  expect(JSON.stringify(settingsPayload(form, 1))).not.toContain("apiKey");
+  // Only what changed: the typed key; the other providers (no key typed) are not sent at all.
+  expect(body).toEqual({ maiagent: { apiKey: "mai-secret" }, expectedVersion: 3 });
+  const form = settingsForm(AI_SETTINGS as never);
+  expect(settingsPayload(form, form, 1)).toBeNull();
+  expect(JSON.stringify(settingsPayload({ ...form, defaultProvider: "openai" }, form, 1))).not.toContain("apiKey");
+});
+
+/** The admin's provider form once get-ai-settings has answered, and a typer scoped to it. */
+async function aiForm(extra: Record<string, unknown> = {}) {
+  const gw = mount(<Knowledge />, "admin", { ...KNOWLEDGE, "save-ai-settings": AI_SETTINGS, ...extra });
+  const panel = await screen.findByTestId("ai-settings");
+  await waitFor(() => expect(panel.querySelector('input[name="openai-model"]')).not.toBeNull());
+  const field = (name: string) => panel.querySelector(`[name="${name}"]`) as HTMLInputElement;
+  const type = (name: string, value: string) => fireEvent.change(field(name), { target: { value } });
+  const save = () => fireEvent.click(within(panel).getByRole("button", { name: "Save" }));
+  return { gw, panel, field, type, save, saves: () => gw.calls.filter((c) => c.command === "save-ai-settings") };
+}
+
+test("provider models, timeouts, domains and retrieval options are sent, only those changed, a cleared one null", async () => {
+  const { panel, field, type, save, saves } = await aiForm();
+  expect(field("openai-timeoutSeconds").value).toBe("30");
+  expect(field("maiagent-baseUrl").value).toBe("https://api.maiagent.ai");
+  expect(field("retrieval-topK").value).toBe("4"); // the contract's default where the view has none
+  // Nothing changed: nothing sent.
+  save();
+  expect((await within(panel).findByRole("status")).textContent).toBe("Nothing changed.");
+  expect(saves()).toHaveLength(0);
+  type("embeddingProvider", "openai");
+  type("openai-model", " gpt-4o-mini ");
+  type("openai-embeddingModel", "text-embedding-3-small");
+  type("openai-timeoutSeconds", "45.5");
+  fireEvent.click(field("openai-removeKey"));
+  type("maiagent-chatbotId", "bot-7");
+  type("maiagent-timeoutSeconds", "30"); // as it was: not sent
+  type("dmflow-platform", "line");
+  type("dmflow-branch", "dev");
+  type("dmflow-faqId", "faq-1");
+  type("dmflow-baseUrl", "https://dmflow.example.com/api");
+  type("retrieval-topK", "6");
+  type("retrieval-chunkOverlap", "200");
+  type("retrieval-bestThreshold", "0.7");
+  save();
+  await waitFor(() => expect(saves()).toHaveLength(1));
+  expect(saves()[0].body).toEqual({
+    embeddingProvider: "openai",
+    openai: { model: "gpt-4o-mini", embeddingModel: "text-embedding-3-small", timeoutSeconds: 45.5, apiKey: "" },
+    maiagent: { chatbotId: "bot-7" },
+    dmflow: { baseUrl: "https://dmflow.example.com/api", platform: "line", branch: "dev", faqId: "faq-1" },
+    retrieval: { bestThreshold: 0.7, chunkOverlap: 200, topK: 6 },
+    expectedVersion: 3,
+  });
+  expect(JSON.stringify(saves()[0].body)).not.toContain("sk-");
+  cleanup();
+  // A text cleared is sent as null (the stored value removed).
+  const again = await aiForm({ "get-ai-settings": { ...AI_SETTINGS, openai: { ...AI_SETTINGS.openai, model: "gpt-4o", baseUrl: "https://api.openai.com/v1" } } });
+  again.type("openai-model", "");
+  again.type("openai-baseUrl", " ");
+  again.save();
+  await waitFor(() => expect(again.saves()).toHaveLength(1));
+  expect(again.saves()[0].body).toEqual({ openai: { model: null, baseUrl: null }, expectedVersion: 3 });
+});
+
+test("provider fields the contract refuses are named, each with its provider, and nothing is sent", async () => {
+  const { panel, type, save, saves } = await aiForm();
+  type("embeddingProvider", "minilm");
+  type("openai-baseUrl", "ftp://example.com");
+  type("openai-timeoutSeconds", "0");
+  type("openai-model", "m".repeat(201));
+  type("maiagent-baseUrl", "");
+  type("dmflow-timeoutSeconds", "301");
+  type("dmflow-tableqaId", "t".repeat(65));
+  type("retrieval-bestThreshold", "0.05");
+  type("retrieval-suggThreshold", "0.5");
+  type("retrieval-chunkSize", "150.5");
+  type("retrieval-rrfK", "");
+  type("retrieval-chunkOverlap", "900");
+  save();
+  const problems = await within(panel).findByTestId("settings-problems");
+  expect(Array.from(problems.querySelectorAll("li")).map((li) => li.textContent)).toEqual([
+    "openai · Base URL: give an absolute http(s) URL with a host, up to 500 characters.",
+    "openai · Timeout (seconds, up to 300): give a number of seconds more than 0, at most 300.",
+    "openai · Chat model: at most 200 characters.",
+    "maiagent · Base URL: cannot be left empty.",
+    "dmflow · Timeout (seconds, up to 300): give a number of seconds more than 0, at most 300.",
+    "dmflow · Table-QA domain id: at most 64 characters.",
+    "Retrieval · Best-answer threshold (0.1–1): give a number from 0.1 to 1.",
+    "Retrieval · Chunk size (characters): give a whole number from 100 to 4000.",
+    "Retrieval · Rank-fusion constant: give a whole number from 1 to 1000.",
+    "Retrieval: the suggestion threshold must not exceed the best-answer threshold.",
+    "Retrieval: the chunk overlap must be smaller than the chunk size.",
+    "MiniLM embeddings need the optional package (tgm-ai[minilm]), which is not installed.",
+  ]);
+  expect(saves()).toHaveLength(0);
 });
 
 test("a file is sent as base64, and a citation without a page names what it has", async () => {

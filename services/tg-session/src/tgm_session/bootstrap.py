@@ -14,7 +14,15 @@ from datetime import timedelta
 from typing import Any
 
 from tgm_contracts import Service
-from tgm_contracts.events_session import AccountAdded, AccountRemoved, AccountStatusChanged
+from tgm_contracts.events_session import (
+    AccountAdded,
+    AccountLoggedIn,
+    AccountRemoved,
+    AccountStatusChanged,
+    LoginCodeSent,
+    LoginFailed,
+    LoginPasswordNeeded,
+)
 from tgm_contracts.settings import TelegramSettings
 from tgm_contracts.streams import EXPORTS, MONITORED_CHATS
 from tgm_runtime.exports import Exports
@@ -76,7 +84,7 @@ def _peers(session: SessionApp) -> KnownPeers:
 
 
 async def hear_account_changes(runtime: Runtime, repos: Repos) -> None:
-    """Every replica hears every account's add, removal and state change (a core NATS subscription of
+    """Every replica hears every account's add, removal and state change (login steps included; a core NATS subscription of
     its own to the events' subjects, beside the streams' durable consumers): what `get-accounts`
     keeps (the creation order, the tallies) is then read again (accounts/store.py). Only the
     subject is read; a message forged on it costs a background read, nothing else."""
@@ -86,10 +94,14 @@ async def hear_account_changes(runtime: Runtime, repos: Repos) -> None:
         nc = None
     if nc is None:  # started without the bus (tests of the stores alone)
         return
-    subjects = {
+    subjects = {  # subject: whether the fleet's membership changed (else a state)
         AccountAdded.SUBJECT: True,
         AccountRemoved.SUBJECT: True,
         AccountStatusChanged.SUBJECT: False,
+        LoginCodeSent.SUBJECT: False,
+        LoginPasswordNeeded.SUBJECT: False,
+        AccountLoggedIn.SUBJECT: False,
+        LoginFailed.SUBJECT: False,
     }
 
     async def heard(msg: Any) -> None:

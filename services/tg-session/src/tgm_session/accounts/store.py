@@ -10,7 +10,7 @@ the sort field then `_id`, no skip), and its tallies are not recomputed per page
   list of `(created_at, _id)` kept in memory (`CreatedOrder`), rebuilt from one projected read before
   the page when this replica inserted or deleted an account, and in the background once it is
   made old by any replica's `account-added`/`account-removed` (`changed_elsewhere`, heard on every
-  replica) or `FRESH_SECONDS` old (the page that finds it so is served from the kept list: another
+  replica) or `ORDER_FRESH_SECONDS` old (the page that finds it so is served from the kept list: another
   replica's add shows one read after its event; no page waits for that read, 0.2-0.5 s of the
   database at 10,000 accounts on the embedded server, formerly the slowest pages of a read-all, and
   with nothing changed it is not made at all); a page is then a bisect in the list, which gives the page's first and last creation time, and
@@ -21,8 +21,8 @@ the sort field then `_id`, no skip), and its tallies are not recomputed per page
   removed inside the range meanwhile is shown or left out as the database has it;
 - per-state tallies (`total` is their sum) come from one `$group` per filter, kept per filter: read
   again before the page when this replica wrote an account, in the background (as the creation
-  order) after any replica's `account-added`/`-removed`/`-status-changed` or `FRESH_SECONDS` (a
-  write no event announces: a group or tag edit on another replica, a login's state);
+  order) after any replica's `account-added`/`-removed`/`-status-changed` or login event, or
+  `FRESH_SECONDS` (a write no event announces: a group, tag or persona edit on another replica);
 - a filtered or otherwise sorted page is one keyset query (range after the cursor, sort, limit + 1).
   The embedded server sorts such a read itself (it pushes no limit into an index walk); MongoDB serves
   the single-field sorts from an index.
@@ -51,9 +51,13 @@ from ..base_store import Doc, Repo
 
 log = logging.getLogger(__name__)
 
-#: The age after which the creation-order list and a filter's tallies are read again in the background
-#: even with no change heard of (`changed_elsewhere`): for a write no event announces.
-FRESH_SECONDS = 30.0
+#: The age after which the creation-order list is read again in the background with no change heard
+#: of (`changed_elsewhere`): every add and removal is announced (`account-added`, `account-removed`),
+#: so this only bounds an event lost on the way.
+ORDER_FRESH_SECONDS = 600.0
+#: The same for a filter's tallies: a state change is announced (`account-status-changed`, the login
+#: events), a group, tag or persona edit on another replica is not.
+FRESH_SECONDS = 60.0
 #: Most filters whose tallies are kept (least recently used forgotten first).
 TALLY_FILTERS = 64
 _WRITES = frozenset(
@@ -117,7 +121,7 @@ class CreatedOrder:
         self.membership = -1
 
     def fresh(self, membership: int) -> bool:
-        return membership == self.membership and time.monotonic() - self.read_at < FRESH_SECONDS
+        return membership == self.membership and time.monotonic() - self.read_at < ORDER_FRESH_SECONDS
 
     def after(
         self, key: tuple[datetime, str] | None, count: int, descending: bool
@@ -163,7 +167,7 @@ class AccountsRepo(Repo):
         """An account was added or removed (`membership`) or changed state, by any replica (its
         event): what is kept is read again in the background, by the next page that reads it."""
         if membership:
-            self._order.read_at = -FRESH_SECONDS
+            self._order.read_at = -ORDER_FRESH_SECONDS
         for key, (_, writes, counts) in self._tallies.items():
             self._tallies[key] = (-FRESH_SECONDS, writes, counts)
 
