@@ -1,6 +1,6 @@
 // Leads: the funnel board (drag a card to another stage, or pick one from its menu with the
-// keyboard), a lead's details with its timeline (stage changes and messages) and its editing
-// (LeadEdit.tsx), and the blacklist.
+// keyboard) narrowed by get-leads' filters (only those set are sent), a lead's details with its
+// timeline (stage changes and messages) and its editing (LeadEdit.tsx), and the blacklist.
 import { useEffect, useRef, useState } from "react";
 import type { GetLeadDetails, GetLeads } from "../api/types.gen";
 import { ErrorLine, Panel, useAction } from "../components";
@@ -8,41 +8,186 @@ import { useI18n } from "../i18n";
 import type { MessageKey } from "../i18n/en";
 import { useCommand, useSession } from "../session";
 import { AccountName } from "./jobs";
-import { LeadEditor, STAGES } from "./LeadEdit";
+import { LeadEditor, splitTags, STAGES } from "./LeadEdit";
 
 type Lead = GetLeads.Response_.LeadView;
 type Stage = Lead["stage"];
+type LeadQuery = Partial<GetLeads.Request>;
+type Level = NonNullable<Lead["intentLevel"]>;
+type Sort = NonNullable<GetLeads.Request["sort"]>;
+const LEVELS: Level[] = ["hot", "warm", "neutral", "cold", "none"];
+const SOURCES = ["keyword", "group_member", "private_message", "manual", "import", "campaign", "ai"] as const;
+const SORTS: Sort[] = ["created_at", "updated_at", "intent_score", "last_contacted_at"];
 const LEAD_EVENTS = ["lead-captured", "lead-stage-changed", "entity-changed", "user-blacklisted", "user-opted-out"];
 
 export const leadName = (l: Pick<Lead, "firstName" | "lastName" | "username" | "userId" | "id">) =>
   [l.firstName, l.lastName].filter(Boolean).join(" ") || (l.username ? `@${l.username}` : String(l.userId ?? l.id));
 
+/** What the filter form holds; "" (or none ticked) is "any". */
+export interface LeadFilter {
+  search: string;
+  stages: NonNullable<Stage>[];
+  intentLevels: Level[];
+  tags: string;
+  sourceType: string;
+  sourceGroupId: string;
+  keywordSetId: string;
+  campaignId: string;
+  assignedAccountId: string;
+  assignee: string;
+  from: string;
+  to: string;
+  hideDoNotContact: boolean;
+  sort: Sort;
+  ascending: boolean;
+}
+export const NO_FILTER: LeadFilter = {
+  search: "", stages: [], intentLevels: [], tags: "", sourceType: "", sourceGroupId: "", keywordSetId: "", campaignId: "",
+  assignedAccountId: "", assignee: "", from: "", to: "", hideDoNotContact: false, sort: "created_at", ascending: false,
+};
+
+/** A `yyyy-mm-dd` day's start in the browser's timezone, `days` later, as an ISO instant. */
+const dayStart = (day: string, days = 0) => {
+  const d = new Date(`${day}T00:00:00`);
+  d.setDate(d.getDate() + days);
+  return d.toISOString();
+};
+export const datesReversed = (f: LeadFilter) => !!f.from && !!f.to && f.from > f.to;
+
+/** The get-leads fields for the filters set, and no others: the dates as the start of the first day
+ * and the start of the day after the last (the service reads `since <= created < until`). */
+export function leadQuery(f: LeadFilter): LeadQuery {
+  const q: LeadQuery = {};
+  if (f.search.trim()) q.search = f.search.trim();
+  if (f.stages.length) q.stages = STAGES.filter((s) => f.stages.includes(s)) as NonNullable<LeadQuery["stages"]>;
+  if (f.intentLevels.length) q.intentLevels = LEVELS.filter((l) => f.intentLevels.includes(l)) as NonNullable<LeadQuery["intentLevels"]>;
+  const tags = splitTags(f.tags);
+  if (tags.length) q.tags = tags as NonNullable<LeadQuery["tags"]>;
+  if (f.sourceType) q.sourceType = f.sourceType as LeadQuery["sourceType"];
+  if (f.sourceGroupId) q.sourceGroupId = f.sourceGroupId;
+  if (f.keywordSetId) q.keywordSetId = f.keywordSetId;
+  if (f.campaignId) q.campaignId = f.campaignId;
+  if (f.assignedAccountId) q.assignedAccountId = f.assignedAccountId;
+  if (f.assignee.trim()) q.assignee = f.assignee.trim();
+  if (!datesReversed(f)) {
+    if (f.from) q.createdSince = dayStart(f.from);
+    if (f.to) q.createdUntil = dayStart(f.to, 1);
+  }
+  if (f.hideDoNotContact) q.includeDoNotContact = false;
+  if (f.sort !== "created_at") q.sort = f.sort;
+  if (f.ascending) q.descending = false;
+  return q;
+}
+
+/** The filters get-funnel-stats takes too; the others make the board count its own cards. */
+export function funnelQuery(q: LeadQuery) {
+  const out: Record<string, string> = {};
+  for (const k of ["assignedAccountId", "campaignId", "keywordSetId", "sourceGroupId"] as const) if (q[k]) out[k] = q[k];
+  if (q.createdSince) out.since = q.createdSince;
+  if (q.createdUntil) out.until = q.createdUntil;
+  return out;
+}
+const FUNNEL_LESS = ["search", "stages", "intentLevels", "tags", "sourceType", "assignee", "includeDoNotContact"] as const;
+
 export function Leads() {
   const { t } = useI18n();
-  const [search, setSearch] = useState("");
+  const [filter, setFilter] = useState<LeadFilter>(NO_FILTER);
   const [selected, setSelected] = useState<string | null>(null);
-  const leads = useCommand("get-leads", { limit: 200, search: search.trim() || null, includeDoNotContact: true }, LEAD_EVENTS);
-  const funnel = useCommand("get-funnel-stats", {}, LEAD_EVENTS);
+  const query = leadQuery(filter);
+  const leads = useCommand("get-leads", { limit: 200, includeDoNotContact: true, ...query }, LEAD_EVENTS);
+  const funnel = useCommand("get-funnel-stats", funnelQuery(query), LEAD_EVENTS);
   const items = leads.data?.items ?? [];
+  const filtered = Object.keys(query).some((k) => k !== "sort" && k !== "descending");
+  const ownCounts = FUNNEL_LESS.some((k) => k in query);
   return (
     <div className="screen">
       <h1>{t("leads.title")}</h1>
+      <LeadFilters filter={filter} onChange={setFilter} />
       <div className="filters">
-        <label>
-          {t("common.search")}
-          <input type="search" name="lead-search" value={search} onChange={(e) => setSearch(e.target.value)} />
-        </label>
         <span className="muted" data-testid="funnel-total">
           {t("leads.total", { count: funnel.data?.total ?? 0, rate: pct(funnel.data?.conversionRate) })}
         </span>
+        {filtered && <span className="muted" data-testid="lead-matches">{t("leads.filter.matches", { count: leads.data?.total ?? items.length })}</span>}
       </div>
       <ErrorLine error={leads.error ?? funnel.error} />
-      <Board leads={items.filter((l) => !l.blacklisted)} counts={funnel.data?.stages ?? []} onOpen={setSelected} />
+      <Board leads={items.filter((l) => !l.blacklisted)} counts={ownCounts ? [] : funnel.data?.stages ?? []} onOpen={setSelected} />
       <div className="columns">
         {selected && <LeadDetails id={selected} onClose={() => setSelected(null)} />}
         <Blacklist leads={items.filter((l) => l.blacklisted)} />
       </div>
     </div>
+  );
+}
+
+function LeadFilters({ filter, onChange }: { filter: LeadFilter; onChange: (f: LeadFilter) => void }) {
+  const { t } = useI18n();
+  const set = <K extends keyof LeadFilter>(k: K, v: LeadFilter[K]) => onChange({ ...filter, [k]: v });
+  const toggle = <T,>(list: T[], v: T) => (list.includes(v) ? list.filter((x) => x !== v) : [...list, v]);
+  const groups = useCommand("get-monitored-groups", {}, []).data?.items ?? [];
+  const sets = useCommand("get-keyword-sets", {}, []).data?.items ?? [];
+  const campaigns = useCommand("get-campaigns", { limit: 200 }, []).data?.items ?? [];
+  const accounts = useCommand("get-accounts", { limit: 200 }, ["account-added", "account-removed"]).data?.items ?? [];
+  const pick = (k: "sourceType" | "sourceGroupId" | "keywordSetId" | "campaignId" | "assignedAccountId", label: MessageKey, options: { id: string; name: string }[]) => (
+    <label>
+      {t(label)}
+      <select name={`lead-${k}`} value={filter[k]} onChange={(e) => set(k, e.target.value)}>
+        <option value="">{t("common.all")}</option>
+        {options.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+      </select>
+    </label>
+  );
+  return (
+    <form className="filters lead-filters" role="search" data-testid="lead-filters" onSubmit={(e) => e.preventDefault()}>
+      <label>
+        {t("common.search")}
+        <input type="search" name="lead-search" value={filter.search} onChange={(e) => set("search", e.target.value)} />
+      </label>
+      <fieldset>
+        <legend>{t("leads.col.stage")}</legend>
+        {STAGES.map((s) => (
+          <label key={s} className="check">
+            <input type="checkbox" name="lead-stage" checked={filter.stages.includes(s)} onChange={() => set("stages", toggle(filter.stages, s))} />
+            {t(`stage.${s}` as MessageKey)}
+          </label>
+        ))}
+      </fieldset>
+      <fieldset>
+        <legend>{t("leads.col.intent")}</legend>
+        {LEVELS.map((l) => (
+          <label key={l} className="check">
+            <input type="checkbox" name="lead-intent" checked={filter.intentLevels.includes(l)} onChange={() => set("intentLevels", toggle(filter.intentLevels, l))} />
+            {t(`intent.${l}` as MessageKey)}
+          </label>
+        ))}
+      </fieldset>
+      <label>{t("leads.filter.tags")}<input name="lead-tags" value={filter.tags} onChange={(e) => set("tags", e.target.value)} /></label>
+      {pick("sourceType", "leads.col.source", SOURCES.map((s) => ({ id: s, name: t(`source.${s}` as MessageKey) })))}
+      {pick("sourceGroupId", "leads.filter.group", groups.map((g) => ({ id: g.id, name: g.title ?? (g.username ? `@${g.username}` : String(g.chatId ?? g.id)) })))}
+      {pick("keywordSetId", "leads.filter.keywordSet", sets.map((k) => ({ id: k.id, name: k.name })))}
+      {pick("campaignId", "leads.filter.campaign", campaigns.map((c) => ({ id: c.id, name: c.name })))}
+      {pick("assignedAccountId", "leads.edit.account", accounts.map((a) => ({ id: a.id, name: a.label ? `${a.phone} (${a.label})` : a.phone })))}
+      <label>{t("leads.edit.assignee")}<input name="lead-assignee" value={filter.assignee} onChange={(e) => set("assignee", e.target.value)} /></label>
+      <label>{t("leads.filter.from")}<input type="date" name="lead-from" value={filter.from} onChange={(e) => set("from", e.target.value)} /></label>
+      <label>{t("leads.filter.to")}<input type="date" name="lead-to" value={filter.to} onChange={(e) => set("to", e.target.value)} /></label>
+      <label className="check">
+        <input type="checkbox" name="lead-hide-dnc" checked={filter.hideDoNotContact} onChange={(e) => set("hideDoNotContact", e.target.checked)} />
+        {t("leads.filter.hideDoNotContact")}
+      </label>
+      <label>
+        {t("leads.filter.sort")}
+        <select name="lead-sort" value={filter.sort} onChange={(e) => set("sort", e.target.value as Sort)}>
+          {SORTS.map((s) => <option key={s} value={s}>{t(`leads.filter.sort.${s}` as MessageKey)}</option>)}
+        </select>
+      </label>
+      <label className="check">
+        <input type="checkbox" name="lead-ascending" checked={filter.ascending} onChange={(e) => set("ascending", e.target.checked)} />
+        {t("leads.filter.ascending")}
+      </label>
+      <button type="button" className="secondary" disabled={JSON.stringify(filter) === JSON.stringify(NO_FILTER)} onClick={() => onChange(NO_FILTER)}>
+        {t("leads.filter.reset")}
+      </button>
+      {datesReversed(filter) && <p className="error" data-testid="lead-dates-error">{t("leads.filter.datesReversed")}</p>}
+    </form>
   );
 }
 
