@@ -22,7 +22,8 @@ the sort field then `_id`, no skip), and its tallies are not recomputed per page
 - per-state tallies (`total` is their sum) come from one `$group` per filter, kept per filter: read
   again before the page when this replica wrote an account, in the background (as the creation
   order) after any replica's `account-added`/`-removed`/`-status-changed` or login event, or
-  `FRESH_SECONDS` (a write no event announces: a group, tag or persona edit on another replica);
+  `ORDER_FRESH_SECONDS` for the whole fleet's and `FRESH_SECONDS` for a filter's (a write no event
+  announces: a group, tag or persona edit on another replica);
 - a filtered or otherwise sorted page is one keyset query (range after the cursor, sort, limit + 1).
   The embedded server sorts such a read itself (it pushes no limit into an index walk); MongoDB serves
   the single-field sorts from an index.
@@ -51,12 +52,12 @@ from ..base_store import Doc, Repo
 
 log = logging.getLogger(__name__)
 
-#: The age after which the creation-order list is read again in the background with no change heard
-#: of (`changed_elsewhere`): every add and removal is announced (`account-added`, `account-removed`),
-#: so this only bounds an event lost on the way.
+#: The age after which what every change of is announced is read again in the background with no
+#: change heard of (`changed_elsewhere`): the creation order (every add and removal: `account-added`,
+#: `account-removed`) and the whole fleet's tallies by state (those and `account-status-changed`, the
+#: login events). This only bounds an event lost on the way.
 ORDER_FRESH_SECONDS = 600.0
-#: The same for a filter's tallies: a state change is announced (`account-status-changed`, the login
-#: events), a group, tag or persona edit on another replica is not.
+#: The same for a filtered tally: another replica's group, tag or persona edit is not announced.
 FRESH_SECONDS = 60.0
 #: Most filters whose tallies are kept (least recently used forgotten first).
 TALLY_FILTERS = 64
@@ -169,7 +170,7 @@ class AccountsRepo(Repo):
         if membership:
             self._order.read_at = -ORDER_FRESH_SECONDS
         for key, (_, writes, counts) in self._tallies.items():
-            self._tallies[key] = (-FRESH_SECONDS, writes, counts)
+            self._tallies[key] = (-ORDER_FRESH_SECONDS, writes, counts)
 
     def _refresh(self, key: Any, read: Any) -> None:
         """`read()` in the background, unless one for `key` is under way (a failure is logged: the
@@ -237,13 +238,13 @@ class AccountsRepo(Repo):
 
     async def tally(self, query: Doc) -> dict[str, int]:
         """Accounts per state over `query`: read again before answering when this replica wrote an
-        account since, in the background when FRESH_SECONDS old (see the module)."""
+        account since, in the background when old (see the module)."""
         key = repr(sorted(query.items()))
         kept = self._tallies.get(key)
         writes = self.watched.writes
         if kept is not None and kept[1] == writes:
             self._tallies.move_to_end(key)
-            if time.monotonic() - kept[0] >= FRESH_SECONDS:
+            if time.monotonic() - kept[0] >= (FRESH_SECONDS if query else ORDER_FRESH_SECONDS):
                 self._refresh(("tallies", key), lambda: self._read_tally(key, query))
             return kept[2]
         return await self._reads.run(("tallies", key, writes), lambda: self._read_tally(key, query))
