@@ -137,6 +137,8 @@ def build(
     runtime.every(configured.worker_interval_seconds, lambda: app().extractions.tick(), "extractions")
     runtime.every(1.0, lambda: app().inbound.outbox.drain(), "inbound-outbox")
     runtime.every(1.0, lambda: _peers(app()).flush(), "known-peers")
+    # get-accounts' kept creation order and tallies, read again when a page found them old
+    runtime.every(1.0, lambda: app().repos.accounts.refresh_wanted(), "accounts-refresh")
     runtime.every(600.0, lambda: _peers(app()).prune(), "known-peers-prune", first_after=60.0)
 
     async def logins_and_scrapes() -> None:

@@ -429,18 +429,17 @@ class AutomationService:
                     rule, facts, group, msg, "condition_failed", ev.reason, key, keyword=ev.keyword
                 )
                 continue
-            ahead = self._read_ahead(rule, msg, lead_id)
-            try:
-                reserved = await self._reserve(rule, ev, facts, group, msg, key, now, prior, fresh=first)
-                if reserved is None:
-                    continue
-                gate.fired(ev)
-                await self._act(
-                    reserved[0], rule, ev, facts, group, msg, lead_id, opening=reserved[1], ahead=ahead
-                )
-            finally:
-                if ahead is not None:
-                    ahead.cancel()  # not used (refused, or the reply read again): a read, harmless
+            # the reply's reads beside the reservations (reads: harmless when the firing is refused)
+            reserved, ahead = await asyncio.gather(
+                self._reserve(rule, ev, facts, group, msg, key, now, prior, fresh=first),
+                self._read_ahead(rule, msg, lead_id),
+            )
+            if reserved is None:
+                continue
+            gate.fired(ev)
+            await self._act(
+                reserved[0], rule, ev, facts, group, msg, lead_id, opening=reserved[1], ahead=ahead
+            )
         return True
 
     async def _reserve(
@@ -539,7 +538,7 @@ class AutomationService:
         msg: Inbound,
         sender_lead: str | None = None,
         opening: Awaitable[tuple[dict[str, Any], bool]] | None = None,
-        ahead: asyncio.Future[ReplyReads | None] | None = None,
+        ahead: ReplyReads | None = None,
     ) -> None:
         """Run the fired rule's actions not done yet; `sender_lead` the sender's lead id as the
         decision read it (the firing's own lead id first). `opening`: the new firing's insert
@@ -738,7 +737,7 @@ class AutomationService:
         group: Mapping[str, Any],
         msg: Inbound,
         account_id: str | None,
-        reads: Awaitable[ReplyReads | None] | None = None,
+        reads: ReplyReads | None = None,
     ) -> str:
         choice = (
             AccountChoice(account_id=account_id)
@@ -760,27 +759,22 @@ class AutomationService:
         )
         return result.job_id
 
-    def _read_ahead(
-        self, rule: engine.Rule, msg: Inbound, lead_id: str | None
-    ) -> asyncio.Future[ReplyReads | None] | None:
+    async def _read_ahead(self, rule: engine.Rule, msg: Inbound, lead_id: str | None) -> ReplyReads | None:
         """The reads of the rule's first template reply to a Telegram message (`QueueService.read_reply`),
-        started now, beside the reservations: one round trip less between the message and its reply
-        job (bench/automation/decision.py). None when the rule sends no such reply; its result is
-        None when a read failed (the reply then reads again, and reports what it finds)."""
+        made beside the reservations: one round trip less between the message and its reply job
+        (bench/automation/decision.py). None when the rule sends no such reply or a read failed (the
+        reply then reads again, and reports what it finds)."""
         action = next((a for a in rule.spec.actions if a.type == "reply_template"), None)
         if action is None or msg.bot is not None or msg.telegram_user is None:
             return None
         chat, _ = msg.telegram_ids()
         peer = chat if action.target == "group_reply" else msg.telegram_user
-        body = MessageBody(template_id=action.template_id)
-
-        async def read() -> ReplyReads | None:
-            try:
-                return await self.queue.read_reply(peer=peer, body=body, lead_id=lead_id)
-            except Exception:
-                return None
-
-        return asyncio.ensure_future(read())
+        try:
+            return await self.queue.read_reply(
+                peer=peer, body=MessageBody(template_id=action.template_id), lead_id=lead_id
+            )
+        except Exception:
+            return None
 
     async def _ai_account(self, rule: engine.Rule, msg: Inbound) -> str:
         """The account an AI reply is written for (and sent by: its persona and memory)."""

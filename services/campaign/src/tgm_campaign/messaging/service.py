@@ -10,7 +10,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -663,7 +663,7 @@ class QueueService:
         lead_id: str | None = None,
         expires_at: datetime | None = None,
         campaign_id: str | None = None,
-        reads: Awaitable[ReplyReads | None] | None = None,
+        reads: ReplyReads | None = None,
     ) -> messaging_cmd.SendResult:
         """A trigger rule's reply as a queued job (not waited on): to a user privately, or in a group
         (a negative chat id peer, `reply_to` its message; a pool job then only picks member accounts).
@@ -675,7 +675,7 @@ class QueueService:
         template's check, the lead, and the peer's aliases and blocks are independent reads, sent
         at once (one round trip; or made ahead, `reads`: `read_reply`'s, used when they fit this
         reply); then the job's insert. A refused check raises before any write."""
-        ahead = await reads if reads is not None else None
+        ahead = reads
         if ahead is None or not ahead.fits(peer, body, lead_id):
             ahead = await self.read_reply(peer=peer, body=body, lead_id=lead_id)
         elif body.attachment is not None:

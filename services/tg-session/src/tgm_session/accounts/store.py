@@ -10,8 +10,9 @@ the sort field then `_id`, no skip), and its tallies are not recomputed per page
   list of `(created_at, _id)` kept in memory (`CreatedOrder`), rebuilt from one projected read before
   the page when this replica inserted or deleted an account, and in the background once it is
   made old by any replica's `account-added`/`account-removed` (`changed_elsewhere`, heard on every
-  replica) or `ORDER_FRESH_SECONDS` old (the page that finds it so is served from the kept list: another
-  replica's add shows one read after its event; no page waits for that read, 0.2-0.5 s of the
+  replica) or `ORDER_FRESH_SECONDS` old (the page that finds it so is served from the kept list and
+  asks for the read, which the replica's `accounts-refresh` job makes within a second: another
+  replica's add shows a second or so after its event; no page waits for that read, 0.2-0.5 s of the
   database at 10,000 accounts on the embedded server, formerly the slowest pages of a read-all, and
   with nothing changed it is not made at all); a page is then a bisect in the list, which gives the page's first and last creation time, and
   one range read `created_at` between the two over the `created_at` index (migration 5). Both the
@@ -37,11 +38,11 @@ while on MongoDB it only saves bytes on the wire. bench/gateway has the end-to-e
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -157,7 +158,7 @@ class AccountsRepo(Repo):
         self._order = CreatedOrder()
         self._reads = SingleFlight()
         self._tallies: OrderedDict[str, tuple[float, int, dict[str, int]]] = OrderedDict()
-        self._refreshing: dict[Any, asyncio.Task[Any]] = {}
+        self._wanted: dict[Any, Callable[[], Awaitable[Any]]] = {}
 
     def forget(self) -> None:
         """The collection was replaced (restore-database): read everything again."""
@@ -172,20 +173,21 @@ class AccountsRepo(Repo):
         for key, (_, writes, counts) in self._tallies.items():
             self._tallies[key] = (-ORDER_FRESH_SECONDS, writes, counts)
 
-    def _refresh(self, key: Any, read: Any) -> None:
-        """`read()` in the background, unless one for `key` is under way (a failure is logged: the
-        kept value stays, and the next page past its age tries again)."""
-        if key in self._refreshing:
-            return
+    def _refresh(self, key: Any, read: Callable[[], Awaitable[Any]]) -> None:
+        """Ask for `read()` by the next `refresh_wanted` (once for `key` however many pages ask)."""
+        self._wanted.setdefault(key, read)
 
-        def done(task: asyncio.Task[Any]) -> None:
-            self._refreshing.pop(key, None)
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("refreshing the accounts' %s failed: %s", key[0], task.exception())
-
-        task = asyncio.ensure_future(read())
-        self._refreshing[key] = task
-        task.add_done_callback(done)
+    async def refresh_wanted(self) -> int:
+        """Make the reads pages asked for (`_refresh`): the replica's periodic job `accounts-refresh`,
+        once a second, so no page waits for them. A failure is logged; the kept value stays, and the
+        next page past its age asks again. The number of reads made."""
+        wanted, self._wanted = self._wanted, {}
+        for key, read in wanted.items():
+            try:
+                await read()
+            except Exception as exc:
+                log.warning("reading the accounts' %s again failed: %s", key[0], exc)
+        return len(wanted)
 
     async def _read_order(self) -> CreatedOrder:
         """Every account's creation key, kept unless this replica inserted or deleted one meanwhile
