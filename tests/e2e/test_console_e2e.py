@@ -131,7 +131,9 @@ def test_console_in_the_browser(console_stack: dict[str, str]) -> None:
 #: commands, keys, a large export's download, the WebSocket.
 PUBLIC_PATH = re.compile(r"^/(api/v1|commands/[a-z0-9-]*|keys/?|keys/me|exports/|ws)$")
 #: The only absolute URLs in it: the ones libraries name in messages and XML namespaces.
-ALLOWED_URL = re.compile(r"^(https://react\.dev/errors/|http://www\.w3\.org/)")
+#: Not addresses the console calls: React's error decoder, XML namespaces, and example.com (reserved for
+#: documentation, RFC 2606: a form field's placeholder).
+ALLOWED_URL = re.compile(r"^(https://react\.dev/errors/|http://www\.w3\.org/|https://example\.com/)")
 
 
 def test_the_bundle_calls_only_the_public_api() -> None:

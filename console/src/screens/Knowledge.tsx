@@ -445,7 +445,7 @@ export function settingsForm(s: Settings): AiSettingsForm {
   const section = (p: Remote): SectionForm => {
     const v = (s[p] ?? {}) as Record<string, any>;
     return {
-      enabled: !!v.enabled, baseUrl: v.baseUrl ?? (p === "maiagent" ? "https://api.maiagent.ai/api/v1/" : ""), apiKey: "", removeKey: false,
+      enabled: !!v.enabled, baseUrl: v.baseUrl ?? "", apiKey: "", removeKey: false,
       timeoutSeconds: String(v.timeoutSeconds ?? DEFAULT_TIMEOUT[p]), model: v.model ?? "", embeddingModel: v.embeddingModel ?? "",
       chatbotId: v.chatbotId ?? "", platform: v.platform ?? "api", branch: v.branch ?? "prod", faqId: v.faqId ?? "", tableqaId: v.tableqaId ?? "",
     };
