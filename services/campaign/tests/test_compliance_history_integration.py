@@ -94,7 +94,7 @@ async def test_per_recipient_daily_cap_holds_across_accounts(campaign) -> None:
     for i, acct in enumerate(["acct0", "acct1", "acct2"]):
         out.append(
             await campaign.data(
-                M.SendMessage, {"peer": 9001, "text": f"m{i}", "accountId": acct, "waitSeconds": 3}
+                M.SendMessage, {"peer": 9001, "text": f"m{i}", "accountId": acct, "waitSeconds": 20}
             )
         )
     assert [o["state"] for o in out[:2]] == ["sent", "sent"]
