@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tgm_campaign.automation.firing_store import FiringStore
 from tgm_campaign.testing import FleetChat
 from tgm_contracts import Service
 from tgm_contracts import sys as sysops
@@ -231,6 +232,10 @@ async def test_once_per_message_cooldown_daily_limit_blacklist_and_counters(camp
     assert len(jobs) == 3 and len({j["key"] for j in jobs}) == 3
     day = await campaign.rt.db["rule_days"].find_one({"rule_id": rule_id})
     assert day["count"] == 3 and len(day["keys"]) == 3
+    # the five the day refused: the cooldowns reserved beside the day's count were given back
+    winner = next(u for u, o in outcomes if u in range(200, 206) and o == "fired")
+    held = {d["user_id"] for d in await campaign.rt.db["rule_users"].find({"rule_id": rule_id}).to_list()}
+    assert held == {101, 109, winner}, held
 
     views = (await campaign.data(A.GetTriggerRules, {}))["items"]
     view = next(v for v in views if v["id"] == rule_id)
@@ -269,6 +274,38 @@ async def test_once_per_message_cooldown_daily_limit_blacklist_and_counters(camp
     assert test["matches"][0]["keyword"] == "price"
     # nothing was reserved or sent by the dry runs
     assert len(await campaign.rt.db["jobs"].find({}).to_list()) == 3
+
+
+async def test_a_cooldown_held_beside_a_refused_day_is_given_back_as_it_was(campaign) -> None:
+    """`FiringStore.reserve_user(seen=)` / `release_user`: the day's count and the cooldown are
+    reserved at once; when the day refuses, the cooldown goes back to what the decision read."""
+    store = FiringStore(campaign.rt.db)
+    users = campaign.rt.db["rule_users"]
+    t0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    # fired for the user an hour ago (cooldown 600 s: free again); held again, then given back
+    assert await store.reserve_user("r1", 7, "k-old", t0, 600, False)
+    seen = (await store.states({"r1": "2026-01-01"}, 7))["r1"]
+    assert seen.user_stored and seen.last_key == "k-old"
+    assert await store.reserve_user("r1", 7, "k-new", t0 + timedelta(hours=1), 600, False, seen=seen)
+    await store.release_user("r1", 7, "k-new", seen)
+    doc = await users.find_one({"_id": "r1|7"})
+    assert (doc["last_key"], doc["last_fired_at"]) == ("k-old", t0)
+    # never fired for this user (once per user): the reservation's document goes
+    seen = (await store.states({"r1": "2026-01-01"}, 8))["r1"]
+    assert not seen.user_stored
+    assert await store.reserve_user("r1", 8, "k1", t0, 600, True, seen=seen)
+    await store.release_user("r1", 8, "k1", seen)
+    assert await users.find_one({"_id": "r1|8"}) is None
+    assert await store.reserve_user("r1", 8, "k2", t0, 600, True, seen=seen)  # the user is free again
+    # another firing got in after the read: refused, and its hold is not given back by this one
+    seen = (await store.states({"r1": "2026-01-01"}, 9))["r1"]
+    assert await store.reserve_user("r1", 9, "k-a", t0, 0, False)
+    assert not await store.reserve_user("r1", 9, "k-b", t0, 0, False, seen=seen)
+    await store.release_user("r1", 9, "k-b", seen)
+    assert (await users.find_one({"_id": "r1|9"}))["last_key"] == "k-a"
+    # a redelivery of the holder still holds it
+    seen = (await store.states({"r1": "2026-01-01"}, 9))["r1"]
+    assert await store.reserve_user("r1", 9, "k-a", t0 + timedelta(seconds=5), 600, False, seen=seen)
 
 
 async def _template(campaign: Any) -> str:

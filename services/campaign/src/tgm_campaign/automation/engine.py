@@ -92,6 +92,10 @@ class RuleState:
     last_fired_at: datetime | None = None  # for this user
     fired_for_user: bool = False  # ever (once per user)
     today_count: int = 0
+    #: the stored cooldown as read (`rule_users`: whether it exists, its last firing key): what a
+    #: reservation made beside the day's gives back if the day refuses (`FiringStore.release_user`)
+    user_stored: bool = False
+    last_key: str | None = None
 
 
 @dataclass(frozen=True)

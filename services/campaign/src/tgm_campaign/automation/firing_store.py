@@ -19,7 +19,9 @@ accounts, redeliveries and replicas):
     Per rule and user: the cooldown and once-per-user. Reserved by one conditional upsert: matches
     only when the cooldown has passed (or it never fired, for once-per-user), or when the holder is
     this same firing (a redelivery); otherwise the upsert collides with the existing `_id` and is
-    refused. Two replicas racing: exactly one wins.
+    refused. Two replicas racing: exactly one wins. It is made at the same time as the day's
+    reservation, and only if the stored document is still the one the decision read, so that a
+    refused day can put back what it replaced (`release_user`).
 `rule_days` {_id "<rule>|<YYYY-MM-DD>", rule_id, day, count, keys}
     Per rule and local day (general.timezone): firings so far. Reserved by a conditional upsert on
     `count < limit` that pushes the firing key (`keys`: a redelivery finds its own key and is not
@@ -123,6 +125,8 @@ class FiringStore:
                 last_fired_at=u.get("last_fired_at"),
                 fired_for_user=bool(u.get("last_key")),
                 today_count=int((days.get(rule_id) or {}).get("count", 0)),
+                user_stored=bool(u),
+                last_key=u.get("last_key"),
             )
         return out
 
@@ -155,12 +159,25 @@ class FiringStore:
         )
 
     async def reserve_user(
-        self, rule_id: str, user_id: int | str, key: str, at: datetime, cooldown: int, once: bool
+        self,
+        rule_id: str,
+        user_id: int | str,
+        key: str,
+        at: datetime,
+        cooldown: int,
+        once: bool,
+        seen: RuleState | None = None,
     ) -> bool:
         """Hold the rule's cooldown (and once-per-user) for this user; True if held (now or by this
-        same key before)."""
+        same key before).
+
+        `seen`: the state this firing decided on (`states`). The reservation then holds only if the
+        stored cooldown is still the one read (its last key, or none), so that `release_user` can put
+        back exactly what it replaced: the day's reservation is made at the same time, and a refused
+        day gives this one back. Changed since the read means another firing of this rule for this
+        user got in between (milliseconds): refused, as its cooldown would refuse it."""
         _id = f"{rule_id}|{user_id}"
-        free: list[dict[str, Any]] = [{"last_key": key}]
+        free: list[dict[str, Any]] = []
         if once:
             free.append({"last_key": {"$exists": False}})
         else:
@@ -168,9 +185,12 @@ class FiringStore:
                 {"last_fired_at": {"$exists": False}},
                 {"last_fired_at": {"$lte": at - timedelta(seconds=cooldown)}},
             ]
+        other: dict[str, Any] = {"$or": free}
+        if seen is not None:
+            other["last_key"] = seen.last_key if seen.last_key is not None else {"$exists": False}
         try:
             await self.users.update_one(
-                {"_id": _id, "$or": free},
+                {"_id": _id, "$or": [{"last_key": key}, other]},
                 {
                     "$set": {"rule_id": rule_id, "user_id": user_id, "last_fired_at": at, "last_key": key},
                     "$setOnInsert": {"first_fired_at": at},
@@ -180,6 +200,29 @@ class FiringStore:
             return True
         except DuplicateKeyError:
             return False
+
+    async def release_user(self, rule_id: str, user_id: int | str, key: str, seen: RuleState) -> None:
+        """Give back a cooldown `reserve_user(..., seen=seen)` held for `key`: the stored state is
+        put back as it was read (removed if there was none); nothing if another key holds it now."""
+        _id = f"{rule_id}|{user_id}"
+        if seen.last_key == key:  # held by this firing before this run: it stays held
+            return
+        if not seen.user_stored:
+            await self.users.delete_one({"_id": _id, "last_key": key})
+            return
+        put: dict[str, Any] = {}
+        unset: dict[str, Any] = {}
+        for name, value in (("last_fired_at", seen.last_fired_at), ("last_key", seen.last_key)):
+            if value is None:
+                unset[name] = ""
+            else:
+                put[name] = value
+        change: dict[str, Any] = {}
+        if put:
+            change["$set"] = put
+        if unset:
+            change["$unset"] = unset
+        await self.users.update_one({"_id": _id, "last_key": key}, change)
 
     # --- firings -------------------------------------------------------------------------------------
 

@@ -63,10 +63,11 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
 Latency budget (bench/automation/decision.py; the embedded database serves one operation at a
 time, ~1-2 ms of its CPU each, and findAndModify scans a collection): a message with no hit makes
 no database operation (the group and monitoring state are cached, `last_message_at` is batched); a
-matched one (a reply rule) makes 11 operations up to its reply job's insert, in 4 round trips one
+matched one (a reply rule) makes 11 operations up to its reply job's insert, in 3 round trips one
 after another: claim ‖ lead ‖ rule state (the claim sent with the decision's reads, `_rules`); day ‖
-the reply's reads (template, aliases, blocks: made ahead, `_read_ahead`); user; the firing's insert
-‖ the job's (the insert goes with the first action when repeating it is harmless, `_repeatable`).
+cooldown ‖ the reply's reads (template, aliases, blocks: made ahead, `_read_ahead`; the two
+reservations at once, the one held given back when the other refuses, `_reserve`); the firing's
+insert ‖ the job's (the insert goes with the first action when repeating it is harmless, `_repeatable`).
 6 after it, in 5
 (template use, counters, firing done, match counts ‖ group, claim done). The reply job, due after
 the rule's delay, wakes no scheduler round (`Scheduler.wake(due=)`), and crm's consumers of its
@@ -431,7 +432,7 @@ class AutomationService:
                 continue
             # the reply's reads beside the reservations (reads: harmless when the firing is refused)
             reserved, ahead = await asyncio.gather(
-                self._reserve(rule, ev, facts, group, msg, key, now, prior, fresh=first),
+                self._reserve(rule, ev, facts, group, msg, key, now, prior, states[rule.id], fresh=first),
                 self._read_ahead(rule, msg, lead_id),
             )
             if reserved is None:
@@ -452,14 +453,17 @@ class AutomationService:
         key: str,
         now: datetime,
         prior: Mapping[str, Any] | None,
+        seen: engine.RuleState,
         *,
         fresh: bool,
     ) -> tuple[dict[str, Any], Awaitable[tuple[dict[str, Any], bool]] | None] | None:
-        """Hold the day's count, then the user's cooldown, then write the firing: `fired` (returned)
-        or `blocked` (None, reported).
+        """Hold the day's count and the user's cooldown (both at once), then write the firing:
+        `fired` (returned) or `blocked` (None, reported).
         `fresh`: the claim's first run, so no reservation of this firing can exist yet (the day's
-        look-up for its key is skipped). Three writes; a crash between them leaves reservations
-        keyed by this firing, which the redelivery holds again.
+        look-up for its key is skipped). `seen`: the rule's state the decision read, so that a
+        cooldown held while the day refuses is given back as it was (`FiringStore.release_user`;
+        the day's count, when the cooldown refuses, likewise). A crash between the writes leaves
+        reservations keyed by this firing, which the redelivery holds again.
 
         A new `fired` firing is returned with its insert not yet sent (`FiringStore.open_new`):
         `_act` sends it together with the first action when running that action again is harmless
@@ -474,11 +478,18 @@ class AutomationService:
         day = (prior or {}).get("day") or ev.day
         spec = rule.spec
         outcome: str | None = None
-        if not await firings.reserve_day(rule.id, day, key, spec.daily_limit, now, fresh=fresh):
+        # both at once (one round trip); the one held is given back when the other refuses
+        day_held, user_held = await asyncio.gather(
+            firings.reserve_day(rule.id, day, key, spec.daily_limit, now, fresh=fresh),
+            firings.reserve_user(
+                rule.id, facts.user_id, key, now, ev.cooldown, spec.conditions.once_per_user, seen=seen
+            ),
+        )
+        if not day_held:
             outcome = "daily_limit"
-        elif not await firings.reserve_user(
-            rule.id, facts.user_id, key, now, ev.cooldown, spec.conditions.once_per_user
-        ):
+            if user_held:
+                await firings.release_user(rule.id, facts.user_id, key, seen)
+        elif not user_held:
             await firings.release_day(rule.id, day, key)
             outcome = "cooldown"
         doc = {
