@@ -7,6 +7,7 @@ from tgm_contracts.commands import accounts as A
 from tgm_contracts.commands import telegram_ops as T
 
 from .conftest import API_HASH, until
+from .paging import TIMES, in_order, read_all, refuses_bad_cursors
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -100,3 +101,18 @@ async def test_scrape_with_a_code_given_by_hand_reads_an_existing_app(replicas, 
     third = await r.ok(A.CredentialStartScrape, {"accountId": acc["id"], "codeSource": "manual"})
     cancelled = await r.ok(A.CredentialCancelScrape, {"scrapeId": third["scrapeId"]})
     assert cancelled["state"] == "cancelled"
+
+
+async def test_credential_get_all_pages_by_keyset_newest_first(replicas):
+    """Seven runs, three at one instant and two at another, read three a page: each once, newest
+    first, equal start times by id; a cursor it did not give out is a VALIDATION_ERROR."""
+    r = await replicas()
+    rows = [
+        {"_id": f"scr_{i}", "account_id": "acc_1", "phone": PHONE, "state": "completed", "started_at": t}
+        for i, t in zip([4, 1, 6, 0, 3, 5, 2], TIMES, strict=True)
+    ]
+    await r.db["credential_scrapes"].insert_many([dict(d) for d in rows])
+    expected = in_order(rows, lambda d: d["started_at"], desc=True)
+    assert await read_all(r, A.CredentialGetAll, {}, "scrapeId") == expected
+    assert await read_all(r, A.CredentialGetAll, {"accountId": "acc_1"}, "scrapeId", limit=2) == expected
+    await refuses_bad_cursors(r, A.CredentialGetAll, {})

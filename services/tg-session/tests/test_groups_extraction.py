@@ -12,6 +12,7 @@ from tgm_contracts.commands import accounts as A
 from tgm_contracts.commands import telegram_ops as T
 
 from .conftest import until
+from .paging import BASE, TIMES, in_order, read_all, refuses_bad_cursors
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -110,7 +111,17 @@ async def test_extract_1000_members_with_filters_progress_and_export(replicas, t
     # are dropped.
     assert status["scanned"] == 1003 and status["collected"] == 1001 and status["skipped"] == 2
     page = await r.ok(T.GetCollectedUsers, {"jobId": job["jobId"], "limit": 500})
-    assert page["total"] == 1001 and len(page["items"]) == 500 and page["nextCursor"] == "500"
+    assert page["total"] == 1001 and len(page["items"]) == 500 and page["nextCursor"]
+    rest = await r.ok(
+        T.GetCollectedUsers, {"jobId": job["jobId"], "limit": 500, "cursor": page["nextCursor"]}
+    )
+    assert len(rest["items"]) == 500 and rest["nextCursor"]  # a keyset cursor: the next page after the last
+    last = await r.ok(
+        T.GetCollectedUsers, {"jobId": job["jobId"], "limit": 500, "cursor": rest["nextCursor"]}
+    )
+    assert len(last["items"]) == 1 and last["nextCursor"] is None
+    pages = page["items"] + rest["items"] + last["items"]
+    assert len({u["id"] for u in pages}) == 1001
     exported = await r.ok(T.ExportCollectedUsers, {"jobId": job["jobId"], "format": "csv"})
     rows = list(csv.DictReader(io.StringIO(base64.b64decode(exported["contentBase64"]).decode("utf-8-sig"))))
     assert exported["rows"] == len(rows) == 1001 and {"user_id", "first_name"} <= set(rows[0])
@@ -160,3 +171,56 @@ async def test_extraction_resumes_on_another_replica_and_can_be_cancelled(replic
     assert cancelled["state"] == "cancelled"
     again = await r2.call(T.CancelExtraction, {"jobId": slow["jobId"]})
     assert again["error"]["code"] == "CONFLICT"
+
+
+async def test_get_created_groups_pages_by_keyset_newest_first(replicas):
+    """Seven created groups, ties on created_at, three a page: each once, newest first, ties by id."""
+    r = await replicas()
+    rows = [
+        {
+            "_id": f"cg_{i}",
+            "account_id": "acc_1",
+            "kind": "supergroup",
+            "chat": {"chat_id": -1000 - i, "kind": "supergroup", "title": f"Group {i}"},
+            "created_at": t,
+        }
+        for i, t in zip([4, 1, 6, 0, 3, 5, 2], TIMES, strict=True)
+    ]
+    await r.db["created_groups"].insert_many([dict(d) for d in rows])
+    expected = in_order(rows, lambda d: d["created_at"], desc=True)
+    assert await read_all(r, T.GetCreatedGroups, {}, "id") == expected
+    assert (
+        await read_all(r, T.GetCreatedGroups, {"accountId": "acc_1", "kind": "supergroup"}, "id") == expected
+    )
+    await refuses_bad_cursors(r, T.GetCreatedGroups, {})
+
+
+async def test_get_collected_users_pages_by_keyset_in_any_sort(replicas):
+    """Seven collected users, read three a page in each sort and order: each once, in (sort field,
+    id) order, rows without the field (no username, never seen online: missing or null) lowest; a
+    cursor of another sort or order, or one it did not give out, is a VALIDATION_ERROR."""
+    r = await replicas()
+    names = ["bo", None, "al", "bo", "MISSING", "cy", None]
+    online = [BASE, "MISSING", None, BASE, TIMES[3], "MISSING", TIMES[6]]
+    rows = []
+    for n, (i, t) in enumerate(zip([4, 1, 6, 0, 3, 5, 2], TIMES, strict=True)):
+        d = {"_id": f"job_1:{100 + i}", "user_id": 100 + i, "source_chat_id": -1001, "job_id": "job_1"}
+        d["collected_at"] = t
+        if names[n] != "MISSING":
+            d["username"] = names[n]
+        if online[n] != "MISSING":
+            d["last_online_at"] = online[n]
+        rows.append(d)
+    await r.db["collected_users"].insert_many([dict(d) for d in rows])
+    for sort in ("collected_at", "username", "last_online_at"):
+        for order in ("desc", "asc"):
+            expected = in_order(rows, lambda d, f=sort: d.get(f), desc=order == "desc")
+            got = await read_all(r, T.GetCollectedUsers, {"sort": sort, "order": order}, "id")
+            assert got == expected, (sort, order)
+    jobs = await read_all(r, T.GetCollectedUsers, {"jobId": "job_1", "order": "asc"}, "id", limit=2)
+    assert jobs == in_order(rows, lambda d: d["collected_at"], desc=False)
+    await refuses_bad_cursors(r, T.GetCollectedUsers, {})
+    first = await r.ok(T.GetCollectedUsers, {"sort": "username", "limit": 3})
+    for other in ({"sort": "collected_at"}, {"sort": "username", "order": "asc"}):
+        reply = await r.call(T.GetCollectedUsers, {**other, "cursor": first["nextCursor"]})
+        assert reply["error"]["code"] == "VALIDATION_ERROR", (other, reply)

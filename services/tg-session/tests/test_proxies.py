@@ -8,6 +8,7 @@ import pytest
 from tgm_contracts.commands import accounts as A
 
 from .conftest import until
+from .paging import TIMES, in_order, read_all, refuses_bad_cursors
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -101,3 +102,22 @@ async def test_max_accounts_per_proxy(replicas, proxies):
     await r.ok(A.AddAccount, {"phone": "+15550100001", "proxy": proxy.url()})
     second = await r.call(A.AddAccount, {"phone": "+15550100002", "proxy": proxy.url()})
     assert second["error"]["code"] == "CONFLICT" and "maxAccountsPerProxy" in second["error"]["message"]
+
+
+async def test_ip_get_all_bindings_pages_by_keyset_latest_bound_first(replicas):
+    """Seven bound accounts, ties on bound_at, three a page: each once, the latest bound first, ties
+    by account id; an unbound account is not listed; a cursor it did not give out is a VALIDATION_ERROR."""
+    r = await replicas()
+    ids = [(await r.ok(A.AddAccount, {"phone": f"+1555020{n:04d}"}))["id"] for n in range(8)]
+    proxy = {"type": "socks5", "host": "127.0.0.2", "port": 1080, "country": "TW", "kind": "residential"}
+    rows = []
+    for acc_id, t in zip(ids, TIMES, strict=False):  # the eighth account stays unbound
+        binding = {"bound_at": t, "is_active": True, "country": "TW", "kind": "residential"}
+        await r.db["accounts"].update_one(
+            {"_id": acc_id}, {"$set": {"proxy_view": proxy, "binding": binding}}
+        )
+        rows.append({"_id": acc_id, "bound_at": t})
+    expected = in_order(rows, lambda d: d["bound_at"], desc=True)
+    assert await read_all(r, A.IpGetAllBindings, {}, "accountId") == expected
+    assert await read_all(r, A.IpGetAllBindings, {"country": "TW"}, "accountId", limit=2) == expected
+    await refuses_bad_cursors(r, A.IpGetAllBindings, {})

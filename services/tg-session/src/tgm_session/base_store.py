@@ -50,15 +50,13 @@ class Repo:
         query: Doc,
         *,
         sort: list[tuple[str, int]] | None = None,
-        skip: int = 0,
         limit: int = 0,
         projection: Doc | None = None,
     ) -> list[Doc]:
+        """No offset: a page is a keyset query (`tgm_runtime.cursor.Keyset`), which reads no skipped rows."""
         cursor = self.col.find(query, projection)
         if sort:
             cursor = cursor.sort(sort)
-        if skip:
-            cursor = cursor.skip(skip)
         if limit:
             cursor = cursor.limit(limit)
         return await cursor.to_list(None)

@@ -27,4 +27,10 @@ MIGRATIONS: list[Migration] = [
     Migration(
         5, "indexes: accounts by creation time (get-accounts pages of the fleet in creation order)", _indexes
     ),
+    Migration(
+        6,
+        "indexes: keyset pages of collected users, created groups, credential scrapes and IP bindings"
+        " (sort field, _id)",
+        _indexes,
+    ),
 ]

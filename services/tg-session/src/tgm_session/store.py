@@ -70,11 +70,24 @@ async def create_indexes(db: AsyncDatabase[Any]) -> None:
     await db[COLLECTED].create_index([("job_id", ASCENDING), ("collected_at", DESCENDING)])
     # describe-users (`groups/known_users.py`): users by id, peers by username.
     await db[COLLECTED].create_index([("user_id", ASCENDING), ("collected_at", DESCENDING)])
+    # get-collected-users keyset pages: (sort field, _id), read either way; a job's users by time.
+    for sort in ("collected_at", "last_online_at", "username"):
+        await db[COLLECTED].create_index([(sort, ASCENDING), ("_id", ASCENDING)])
+    await db[COLLECTED].create_index([("job_id", ASCENDING), ("collected_at", ASCENDING), ("_id", ASCENDING)])
     await db[PEERS].create_index([("peer_id", ASCENDING), ("seen_at", DESCENDING)])
     await db[PEERS].create_index("username")
     await db[CREATED_GROUPS].create_index([("account_id", ASCENDING), ("created_at", DESCENDING)])
     await db[IP_CHANGES].create_index([("at", DESCENDING)])
     await db[SCRAPES].create_index([("account_id", ASCENDING), ("started_at", DESCENDING)])
+    # Keyset pages newest first, ties by _id (get-created-groups, credential-get-all,
+    # ip-get-all-bindings), unfiltered and by account.
+    newest = [("created_at", DESCENDING), ("_id", DESCENDING)]
+    await db[CREATED_GROUPS].create_index(newest)
+    await db[CREATED_GROUPS].create_index([("account_id", ASCENDING), *newest])
+    started = [("started_at", DESCENDING), ("_id", DESCENDING)]
+    await db[SCRAPES].create_index(started)
+    await db[SCRAPES].create_index([("account_id", ASCENDING), *started])
+    await db[ACCOUNTS].create_index([("binding.bound_at", DESCENDING), ("_id", DESCENDING)])
 
 
 async def service_counts(db: AsyncDatabase[Any]) -> dict[str, int]:

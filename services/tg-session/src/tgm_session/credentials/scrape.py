@@ -22,7 +22,8 @@ from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.events_session import CredentialScrapeUpdated
 from tgm_contracts.models.session import AccountState, CredentialScrapeView, ScrapeLogLine
 from tgm_contracts.rpc_session import GetHistory, GetHistoryRequest, ScrapeControl, ScrapeControlRequest
-from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime import Conflict, DomainError, NotFound
+from tgm_runtime.cursor import Keyset
 from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts
@@ -42,6 +43,8 @@ log = logging.getLogger("tgm.session.scrape")
 
 FINAL = ("completed", "failed", "cancelled")
 SERVICE_USER_ID = 777000
+# credential-get-all pages newest first; ties on started_at by _id (index: store.py, migration 6).
+SCRAPE_ORDER = Keyset(("started_at", "_id"), descending=True)
 #: What `credential-scrape-updated` tells of a scrape: its view's fields.
 _UPDATED_FIELDS = set(CredentialScrapeUpdated.model_fields) & set(CredentialScrapeView.model_fields)
 
@@ -217,16 +220,14 @@ class Scrapes:
             q["state"] = {"$in": list(req.state)}
         if req.account_id:
             q["account_id"] = req.account_id
-        if req.cursor is not None and not req.cursor.isdigit():
-            raise Invalid("cursor is not one this service gave out")
-        offset = int(req.cursor or 0)
+        # A keyset page, newest first (a bad or foreign cursor is Invalid: VALIDATION_ERROR).
         docs = await self.repos.scrapes.find(
-            q, sort=[("started_at", -1), ("_id", 1)], skip=offset, limit=req.limit
+            SCRAPE_ORDER.where(q, req.cursor), sort=SCRAPE_ORDER.sort(), limit=req.limit + 1
         )
+        docs, next_cursor = SCRAPE_ORDER.page(docs, req.limit)
         total = await self.repos.scrapes.count(q)
-        nxt = offset + len(docs)
         return Page[CredentialScrapeView](
-            items=[self.view(d) for d in docs], next_cursor=str(nxt) if nxt < total else None, total=total
+            items=[self.view(d) for d in docs], next_cursor=next_cursor, total=total
         )
 
     @answers(accounts_cmd.CredentialSubmitCode)

@@ -28,7 +28,8 @@ from tgm_contracts.models.session import (
     ExtractionJobView,
     GroupMemberView,
 )
-from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime import Conflict, NotFound
+from tgm_runtime.cursor import Keyset
 from tgm_runtime.exports import Exports
 from tgm_runtime.routes import answers
 
@@ -46,6 +47,9 @@ from .store import digits, fleet_identities
 log = logging.getLogger("tgm.session.extraction")
 
 FINAL = ("completed", "failed", "cancelled")
+# get-collected-users sort fields a row may lack (no username, never seen online); the keyset
+# filter then follows the database, which sorts a missing value lowest (indexes: store.py, migration 6).
+_COLLECTED_NULLABLE = frozenset({"last_online_at", "username"})
 PRESENCE_DAYS = {"online": 0, "recently": 3, "last_week": 7, "last_month": 30}
 ALL_COLUMNS = list(telegram_cmd.CollectedUserColumn.__args__)  # type: ignore[attr-defined]
 #: Inline exports stay below one NATS message (1 MiB by default), base64 included.
@@ -408,19 +412,18 @@ class Extractions:
     @answers(telegram_cmd.GetCollectedUsers)
     async def collected(self, req: telegram_cmd.GetCollectedUsersRequest) -> Page[CollectedUserView]:
         q = self._query(req)
-        if req.cursor is not None and not req.cursor.isdigit():
-            raise Invalid("cursor is not one this service gave out")
-        offset = int(req.cursor or 0)
-        order = 1 if req.order == "asc" else -1
+        # A keyset page in (sort field, _id), both in the asked order; the cursor carries the last
+        # row's sort value and _id, and names the order, so a cursor of another sort or order is
+        # Invalid (VALIDATION_ERROR), as is a malformed one. A row without the sort field (no
+        # username, never seen online) sorts lowest, as the database sorts a missing value.
+        order = Keyset((req.sort, "_id"), req.order == "desc", _COLLECTED_NULLABLE & {req.sort})
         docs = await self.repos.collected.find(
-            q, sort=[(req.sort, order), ("_id", 1)], skip=offset, limit=req.limit
+            order.where(q, req.cursor), sort=order.sort(), limit=req.limit + 1
         )
+        docs, next_cursor = order.page(docs, req.limit)
         total = await self.repos.collected.count(q)
-        nxt = offset + len(docs)
         return Page[CollectedUserView](
-            items=[collected_view(d) for d in docs],
-            next_cursor=str(nxt) if nxt < total else None,
-            total=total,
+            items=[collected_view(d) for d in docs], next_cursor=next_cursor, total=total
         )
 
     @answers(telegram_cmd.ExportCollectedUsers)

@@ -21,6 +21,7 @@ from tgm_contracts.rpc_session import (
     KnownUsers,
 )
 from tgm_runtime import Conflict, Invalid, NotFound
+from tgm_runtime.cursor import Keyset
 from tgm_runtime.routes import answers
 
 from ..accounts.membership import Memberships
@@ -38,6 +39,8 @@ ERRORS = (TelegramFailure, TelegramUnreachable, PeerNotFound)
 DEAD_INVITE = {"INVITE_HASH_INVALID", "INVITE_HASH_EXPIRED", "INVITE_HASH_EMPTY"}
 #: The shortest invite hash Telegram hands out (16 characters since 2021; older ones have 22).
 INVITE_MIN = 16
+# get-created-groups pages newest first; ties on created_at by _id (index: store.py, migration 6).
+CREATED_ORDER = Keyset(("created_at", "_id"), descending=True)
 
 
 async def _join(client: AccountClient, group: int | str) -> tuple[ChatView | None, bool, bool]:
@@ -253,17 +256,13 @@ class GroupOps:
             q["account_id"] = req.account_id
         if req.kind:
             q["kind"] = req.kind
-        if req.cursor is not None and not req.cursor.isdigit():
-            raise Invalid("cursor is not one this service gave out")
-        offset = int(req.cursor or 0)
+        # A keyset page, newest first (a bad or foreign cursor is Invalid: VALIDATION_ERROR).
         docs = await self.repos.created_groups.find(
-            q, sort=[("created_at", -1), ("_id", 1)], skip=offset, limit=req.limit
+            CREATED_ORDER.where(q, req.cursor), sort=CREATED_ORDER.sort(), limit=req.limit + 1
         )
+        docs, next_cursor = CREATED_ORDER.page(docs, req.limit)
         total = await self.repos.created_groups.count(q)
-        nxt = offset + len(docs)
-        return Page[CreatedGroupView](
-            items=[_created(d) for d in docs], next_cursor=str(nxt) if nxt < total else None, total=total
-        )
+        return Page[CreatedGroupView](items=[_created(d) for d in docs], next_cursor=next_cursor, total=total)
 
 
 def _created(d: Doc) -> CreatedGroupView:

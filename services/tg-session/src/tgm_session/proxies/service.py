@@ -15,7 +15,8 @@ from tgm_contracts.commands import accounts as accounts_cmd
 from tgm_contracts.models.session import AccountSelector, AccountState, IpBindingView, ProxyConfig, ProxyView
 from tgm_contracts.rpc_session import ProxyCheck, VerifyProxy
 from tgm_contracts.settings import TelegramSettings
-from tgm_runtime import Conflict, DomainError, Invalid, NotFound
+from tgm_runtime import Conflict, DomainError, NotFound
+from tgm_runtime.cursor import Keyset, encode
 from tgm_runtime.routes import answers
 
 from ..accounts.service import Accounts, new_id
@@ -27,6 +28,25 @@ from ..ports import ProxySpec, TelegramConnector, TelegramFailure, TelegramUnrea
 from ..store import Doc, Repos
 from ..vault import Vault
 from ..views import binding_view
+
+
+@dataclass(frozen=True)
+class _NestedKeyset(Keyset):
+    """`Keyset` over dotted fields: the cursor reads `binding.bound_at` inside the document (the
+    base class reads top-level keys only); the query, sort and cursor format are the base's."""
+
+    def cursor_of(self, doc: Doc) -> str:
+        def at(path: str) -> object:
+            value: object = doc
+            for part in path.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            return value
+
+        return encode([at(f) for f in self.fields], self.tag)
+
+
+# ip-get-all-bindings pages the latest bound first; ties on bound_at by _id (index: store.py, migration 6).
+BINDING_ORDER = _NestedKeyset(("binding.bound_at", "_id"), descending=True)
 
 
 async def _same_host(a: str, b: str) -> bool:
@@ -213,16 +233,14 @@ class Proxies:
             q["binding.country"] = req.country.upper()
         if req.kind:
             q["binding.kind"] = req.kind
-        if req.cursor is not None and not req.cursor.isdigit():
-            raise Invalid("cursor is not one this service gave out")
-        offset = int(req.cursor or 0)
+        # A keyset page, the latest bound first (a bad or foreign cursor is Invalid: VALIDATION_ERROR).
         docs = await self.repos.accounts.find(
-            q, sort=[("binding.bound_at", -1), ("_id", 1)], skip=offset, limit=req.limit
+            BINDING_ORDER.where(q, req.cursor), sort=BINDING_ORDER.sort(), limit=req.limit + 1
         )
+        docs, next_cursor = BINDING_ORDER.page(docs, req.limit)
         total = await self.repos.accounts.count(q)
         items = [v for v in (binding_view(d) for d in docs) if v is not None]
-        nxt = offset + len(docs)
-        return Page[IpBindingView](items=items, next_cursor=str(nxt) if nxt < total else None, total=total)
+        return Page[IpBindingView](items=items, next_cursor=next_cursor, total=total)
 
     # --- verify ------------------------------------------------------------------------------------
 
