@@ -121,3 +121,32 @@ async def test_settings_store_versions_and_validates(db: Any) -> None:
         await store.get("general")  # owned by the gateway
     reset = await store.reset("pacing")
     assert reset.version == 2 and reset.values["perAccountPerMinute"] == 20
+
+
+@pytest.mark.component
+async def test_info_counts_are_counted_at_most_once_a_minute(mongo_server: Any, monkeypatch: Any) -> None:
+    """analytics' probe asks every few seconds; a count scans its collection on the embedded
+    database, so `sys.info` answers with figures up to `COUNTS_MAX_AGE` old."""
+    from tgm_contracts import sys as sysops
+    from tgm_runtime import runtime as runtime_module
+
+    calls = []
+
+    async def counts(db: Any) -> dict[str, int]:
+        calls.append(1)
+        return {"things": len(calls)}
+
+    rt = ServiceRuntime(
+        Service.ANALYTICS,
+        "test",
+        counts=counts,
+        settings=RuntimeSettings(nats_url="nats://127.0.0.1:1", replica_id="r-test"),
+    )
+    subject = sysops.Info.subject(Service.ANALYTICS)
+    async with runtime_client(rt, mongo_server.uri) as client:
+        first = await client.request(subject, {})
+        second = await client.request(subject, {})
+        assert first["data"]["counts"] == second["data"]["counts"] == {"things": 1} and len(calls) == 1
+        monkeypatch.setattr(runtime_module, "COUNTS_MAX_AGE", 0.0)
+        third = await client.request(subject, {})
+        assert third["data"]["counts"] == {"things": 2} and len(calls) == 2
