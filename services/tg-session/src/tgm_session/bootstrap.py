@@ -84,10 +84,12 @@ def _peers(session: SessionApp) -> KnownPeers:
 
 
 async def hear_account_changes(runtime: Runtime, repos: Repos) -> None:
-    """Every replica hears every account's add, removal and state change (login steps included; a core NATS subscription of
-    its own to the events' subjects, beside the streams' durable consumers): what `get-accounts`
-    keeps (the creation order, the tallies) is then read again (accounts/store.py). Only the
-    subject is read; a message forged on it costs a background read, nothing else."""
+    """Every replica hears every account's add, removal and state change.
+
+    Login steps included; a core NATS subscription of its own to the events' subjects, beside the
+    streams' durable consumers. What `get-accounts` keeps (the creation order, the tallies) is then
+    marked old and read again when a page next asks (accounts/store.py, the `accounts-refresh`
+    job). Only the subject is read; a message forged on it costs one more read, nothing else."""
     try:
         nc = runtime.nc
     except Exception:

@@ -65,12 +65,15 @@ def health_score(doc: Doc) -> int:
     return max(0, 100 - _PENALTY.get(doc.get("state", "new"), 0))
 
 
-def account_fields(doc: Doc, *, holder: Any = ..., now: datetime | None = None) -> Doc:
+def account_fields(
+    doc: Doc, *, holder: Any = ..., now: datetime | None = None, day: str | None = None
+) -> Doc:
     """The fields of an account's view (`AccountView`'s own names), to be validated by the caller: one
     `AccountView.model_validate` for one account, one validation of the whole page for a list (pydantic
     checks the page in one call instead of three model constructions per account). `holder`, when
     given, is the live lease holder (the stored one may be stale after a crash); `now`, when given, is
-    the moment every account of a page is shown at (today's send count and the warm-up day)."""
+    the moment every account of a page is shown at (today's send count and the warm-up day), and
+    `day` its date, formatted once for the page (`today(now)`)."""
     stored_holder = doc.get("holder")
     live_holder = stored_holder if holder is ... else holder
     now = now or datetime.now(UTC)
@@ -99,7 +102,7 @@ def account_fields(doc: Doc, *, holder: Any = ..., now: datetime | None = None) 
         "connected": bool(doc.get("connected")) and live_holder is not None and live_holder == stored_holder,
         "holder": live_holder,
         "daily_send_limit": doc.get("daily_send_limit", 50),
-        "daily_send_count": daily_count(doc, today(now)),
+        "daily_send_count": daily_count(doc, day or today(now)),
         "health_score": health_score(doc),
         "warmup_enabled": doc.get("warmup_enabled", True),
         "warmup_day": warmup_day(doc, now),

@@ -675,8 +675,8 @@ class QueueService:
         template's check, the lead, and the peer's aliases and blocks are independent reads, sent
         at once (one round trip; or made ahead, `reads`: `read_reply`'s, used when they fit this
         reply); then the job's insert. A refused check raises before any write."""
-        ahead = reads
-        if ahead is None or not ahead.fits(peer, body, lead_id):
+        ahead = reads if reads is not None and reads.fits(peer, body, lead_id) else None
+        if ahead is None:
             ahead = await self.read_reply(peer=peer, body=body, lead_id=lead_id)
         elif body.attachment is not None:
             await self._check_body(body)  # its attachment's check (no read; the template's was made)

@@ -272,9 +272,10 @@ class Accounts:
         by_state = await repo.tally(q)
         holders = await self.holders() if any(d.get("session_enc") for d in page) else {}
         now = utcnow()
+        day = today(now)
         return accounts_cmd.AccountPage.model_validate(
             {
-                "items": [account_fields(d, holder=holders.get(d["_id"]), now=now) for d in page],
+                "items": [account_fields(d, holder=holders.get(d["_id"]), now=now, day=day) for d in page],
                 "next_cursor": next_cursor,
                 "total": sum(by_state.values()),
                 "by_state": by_state,

@@ -122,8 +122,9 @@ class CreatedOrder:
         self.read_at = 0.0
         self.membership = -1
 
-    def fresh(self, membership: int) -> bool:
-        return membership == self.membership and time.monotonic() - self.read_at < ORDER_FRESH_SECONDS
+    def young(self) -> bool:
+        """Read less than ORDER_FRESH_SECONDS ago (its membership version is checked by the caller)."""
+        return time.monotonic() - self.read_at < ORDER_FRESH_SECONDS
 
     def after(
         self, key: tuple[datetime, str] | None, count: int, descending: bool
@@ -213,7 +214,7 @@ class AccountsRepo(Repo):
         order = self._order
         if order.membership != self.watched.membership:  # this replica added or removed one
             order = await self._reads.run(("order", self.watched.membership), self._read_order)
-        elif not order.fresh(order.membership):
+        elif not order.young():
             self._refresh(("order",), self._read_order)
         keys = order.after(after, count, descending)
         if not keys:
