@@ -293,6 +293,8 @@ def latencies(r: dict[str, Any], mongo_uri: str, prefix: str) -> dict[str, Any]:
         int(j["key"].rsplit(":", 1)[1]): j["_id"] for j in jobs if str(j.get("key", "")).startswith("trg:")
     }
     lat: list[float] = []
+    at: list[float] = []  # when each was published, seconds into the load
+    first = min(r["published"].values(), default=0.0)
     missing = 0
     for i in r["matching"]:
         job = by_message.get(i)
@@ -300,8 +302,9 @@ def latencies(r: dict[str, Any], mongo_uri: str, prefix: str) -> dict[str, Any]:
             missing += 1
             continue
         lat.append((r["queued"][job] - r["published"][i]) * 1000)
+        at.append(r["published"][i] - first)
     extra = [m for m in by_message if m not in r["matching"]]
-    return {"lat": lat, "jobs": len(by_message), "missing": missing, "unexpected": len(extra)}
+    return {"lat": lat, "at": at, "jobs": len(by_message), "missing": missing, "unexpected": len(extra)}
 
 
 def ops_lines(ops: list[dict[str, Any]] | None, matching: int) -> list[str]:
@@ -432,6 +435,10 @@ def main() -> int:
             f"publish -> job queued (message-queued event): p50 {pct(lat, 50):.1f} ms, p90 {pct(lat, 90):.1f} ms, "
             f"p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms (target p99 < 100 ms)"
         )
+        # the slowest few with when they were published: close together is a stall somewhere,
+        # spread out is queueing
+        slowest = sorted(zip(lat, r["at"], strict=True), reverse=True)[:5]
+        lines.append("slowest: " + ", ".join(f"{ms:.0f} ms at {t:.2f} s" for ms, t in slowest))
     cpu = ", ".join(f"{k} {v:.1f} s (system {r['sys'].get(k, 0):.1f})" for k, v in r["cpu"].items())
     if "campaign" in r["cpu"]:
         cpu += f"; campaign {r['cpu']['campaign'] / r['events'] * 1000:.2f} ms per event"
