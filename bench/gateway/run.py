@@ -299,7 +299,9 @@ async def settle(nc: nats.NATS, timeout: float = 900) -> int:
         if pending == 0:
             return first
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the event consumers still had {pending} events pending after {timeout:.0f} s")
+            raise RuntimeError(
+                f"the event consumers still had {pending} events pending after {timeout:.0f} s"
+            )
         await asyncio.sleep(0.5)
 
 
