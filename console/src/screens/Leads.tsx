@@ -136,30 +136,25 @@ function LeadFilters({ filter, onChange }: { filter: LeadFilter; onChange: (f: L
       </select>
     </label>
   );
+  const checks = <K extends "stages" | "intentLevels">(k: K, name: string, legend: MessageKey, values: readonly LeadFilter[K][number][], prefix: string) => (
+    <fieldset>
+      <legend>{t(legend)}</legend>
+      {values.map((v) => (
+        <label key={v} className="check">
+          <input type="checkbox" name={name} checked={(filter[k] as string[]).includes(v)} onChange={() => set(k, toggle(filter[k] as string[], v) as LeadFilter[K])} />
+          {t(`${prefix}.${v}` as MessageKey)}
+        </label>
+      ))}
+    </fieldset>
+  );
   return (
     <form className="filters lead-filters" role="search" data-testid="lead-filters" onSubmit={(e) => e.preventDefault()}>
       <label>
         {t("common.search")}
         <input type="search" name="lead-search" value={filter.search} onChange={(e) => set("search", e.target.value)} />
       </label>
-      <fieldset>
-        <legend>{t("leads.col.stage")}</legend>
-        {STAGES.map((s) => (
-          <label key={s} className="check">
-            <input type="checkbox" name="lead-stage" checked={filter.stages.includes(s)} onChange={() => set("stages", toggle(filter.stages, s))} />
-            {t(`stage.${s}` as MessageKey)}
-          </label>
-        ))}
-      </fieldset>
-      <fieldset>
-        <legend>{t("leads.col.intent")}</legend>
-        {LEVELS.map((l) => (
-          <label key={l} className="check">
-            <input type="checkbox" name="lead-intent" checked={filter.intentLevels.includes(l)} onChange={() => set("intentLevels", toggle(filter.intentLevels, l))} />
-            {t(`intent.${l}` as MessageKey)}
-          </label>
-        ))}
-      </fieldset>
+      {checks("stages", "lead-stage", "leads.col.stage", STAGES, "stage")}
+      {checks("intentLevels", "lead-intent", "leads.col.intent", LEVELS, "intent")}
       <label>{t("leads.filter.tags")}<input name="lead-tags" value={filter.tags} onChange={(e) => set("tags", e.target.value)} /></label>
       {pick("sourceType", "leads.col.source", SOURCES.map((s) => ({ id: s, name: t(`source.${s}` as MessageKey) })))}
       {pick("sourceGroupId", "leads.filter.group", groups.map((g) => ({ id: g.id, name: g.title ?? (g.username ? `@${g.username}` : String(g.chatId ?? g.id)) })))}

@@ -133,7 +133,7 @@ def test_time_window_in_general_timezone_and_across_midnight() -> None:
 def test_once_per_user() -> None:
     r = rule(conditions={"once_per_user": True})
     assert evaluate(r, facts(), [hit()], RuleState(), TPE).eligible
-    ev = evaluate(r, facts(), [hit()], RuleState(fired_for_user=True), TPE)
+    ev = evaluate(r, facts(), [hit()], RuleState(user_stored=True, last_key="earlier-firing"), TPE)
     assert ev.outcome == "condition_failed" and not check(ev, "once_per_user").passed
 
 

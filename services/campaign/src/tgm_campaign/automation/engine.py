@@ -90,12 +90,16 @@ class RuleState:
     """A rule's stored state for this user and today."""
 
     last_fired_at: datetime | None = None  # for this user
-    fired_for_user: bool = False  # ever (once per user)
     today_count: int = 0
     #: the stored cooldown as read (`rule_users`: whether it exists, its last firing key): what a
     #: reservation made beside the day's gives back if the day refuses (`FiringStore.release_user`)
     user_stored: bool = False
     last_key: str | None = None
+
+    @property
+    def fired_for_user(self) -> bool:
+        """Ever fired for this user (once per user)."""
+        return bool(self.last_key)
 
 
 @dataclass(frozen=True)

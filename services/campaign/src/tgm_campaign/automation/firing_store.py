@@ -123,7 +123,6 @@ class FiringStore:
             u = users.get(rule_id) or {}
             out[rule_id] = RuleState(
                 last_fired_at=u.get("last_fired_at"),
-                fired_for_user=bool(u.get("last_key")),
                 today_count=int((days.get(rule_id) or {}).get("count", 0)),
                 user_stored=bool(u),
                 last_key=u.get("last_key"),
