@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 from tg_emulator.threaded import EmulatorThread
+from tgm_campaign.collaboration.swarm import typing_seconds
 from tgm_stack import Stack
 from tgm_testing.gateway import GatewayClient, wait_until
 
@@ -178,7 +179,7 @@ def roles_of(gw: GatewayClient, w: World) -> list[str]:
 
 @pytest.mark.timeout(150)
 def test_swarm_answers_only_what_its_rules_allow_paced_once(
-    world: tuple[World, GatewayClient], emulator: EmulatorThread
+    world: tuple[World, GatewayClient], emulator: EmulatorThread, request: pytest.FixtureRequest
 ) -> None:
     w, gw = world
     account_ids = w.ids
@@ -198,6 +199,8 @@ def test_swarm_answers_only_what_its_rules_allow_paced_once(
             "durationMinutes": 30,
         },
     )
+    # stopped however this test ends: the module's next test starts its own swarm in the same chat
+    request.addfinalizer(lambda: gw.call("stop-swarm", {"swarmId": swarm["id"]}))
     chat_id = MARK - w.group.id
     assert swarm["status"] == "running" and swarm["chatId"] == chat_id, swarm
     ours = {a.id: acct for a, acct in zip(w.agents, account_ids, strict=True)}
@@ -259,7 +262,10 @@ def test_swarm_answers_only_what_its_rules_allow_paced_once(
     assert "9:00-18:00" in first.text, first.text
     # the accounts take turns
     assert [ours[a.from_id] for a in answers] == [account_ids[i % 3] for i in range(len(answers))]
-    # the swarm's pacing: its decisions INTERVAL s apart; deliveries within the typing time of that
+    # the swarm's pacing: its decisions INTERVAL s apart; each answer is queued for its decision's
+    # moment plus the time its role takes to type that text (`swarm.typing_seconds`, 2,000 chars a
+    # minute here), so two answers are at least INTERVAL apart less the first one's typing time
+    # (a long answer then a short one come closer than INTERVAL) and a second of date rounding
     decided = sorted(
         datetime.fromisoformat(d["at"]).timestamp()
         for d in final["stats"]["lastDecisions"]
@@ -267,7 +273,11 @@ def test_swarm_answers_only_what_its_rules_allow_paced_once(
     )
     assert all(b - a >= INTERVAL - 0.01 for a, b in itertools.pairwise(decided)), decided
     dates = [a.date for a in answers]
-    assert all(b - a >= INTERVAL - 4 for a, b in itertools.pairwise(dates)), dates
+    typing = [typing_seconds(a.text, 2000) for a in answers]
+    assert all(
+        b.date - a.date >= INTERVAL - t - 1
+        for (a, b), t in zip(itertools.pairwise(answers), typing, strict=False)
+    ), (dates, typing)
     # a share of at most half the members' messages in any 4
     member_ids = [mid for mid, _, _ in posted]
     for i in range(len(member_ids)):
