@@ -262,22 +262,25 @@ def test_swarm_answers_only_what_its_rules_allow_paced_once(
     assert "9:00-18:00" in first.text, first.text
     # the accounts take turns
     assert [ours[a.from_id] for a in answers] == [account_ids[i % 3] for i in range(len(answers))]
-    # the swarm's pacing: its decisions INTERVAL s apart; each answer is queued for its decision's
+    # the swarm's pacing: its decisions INTERVAL s apart, and each answer queued for its decision's
     # moment plus the time its role takes to type that text (`swarm.typing_seconds`, 2,000 chars a
-    # minute here), so two answers are at least INTERVAL apart less the first one's typing time
-    # (a long answer then a short one come closer than INTERVAL) and a second of date rounding
-    decided = sorted(
-        datetime.fromisoformat(d["at"]).timestamp()
+    # minute here): it goes out no earlier than that (a second of date rounding), and soon after.
+    # The gaps between deliveries are not asserted: they are the decisions' gaps moved by each
+    # send's own latency in the queue (CI's loaded run had one answer out 5 s late, so the next
+    # came 7 s after it, though their decisions were 10 s apart)
+    answered = {
+        d["messageId"]: datetime.fromisoformat(d["at"]).timestamp()
         for d in final["stats"]["lastDecisions"]
         if d["outcome"] == "answered"
-    )
+    }
+    decided = sorted(answered.values())
     assert all(b - a >= INTERVAL - 0.01 for a, b in itertools.pairwise(decided)), decided
-    dates = [a.date for a in answers]
-    typing = [typing_seconds(a.text, 2000) for a in answers]
-    assert all(
-        b.date - a.date >= INTERVAL - t - 1
-        for (a, b), t in zip(itertools.pairwise(answers), typing, strict=False)
-    ), (dates, typing)
+    # (the status shows the newest 20 decisions: the newest answers' are among them)
+    shown = [a for a in answers if a.reply_to_id in answered]
+    assert shown and shown == answers[-len(shown) :], (replied, answered)
+    due = [answered[a.reply_to_id] + typing_seconds(a.text, 2000) for a in shown]
+    late = [a.date - d for a, d in zip(shown, due, strict=True)]
+    assert all(-1 <= x <= 30 for x in late), (late, due)
     # a share of at most half the members' messages in any 4
     member_ids = [mid for mid, _, _ in posted]
     for i in range(len(member_ids)):
@@ -299,7 +302,7 @@ def test_swarm_answers_only_what_its_rules_allow_paced_once(
 
     print(
         f"swarm: {len(posted)} members' messages ({len(questions)} questions), {len(answers)} answers "
-        f"at {dates}, reasons {reasons}",
+        f"{[round(x, 1) for x in late]} s after due, reasons {reasons}",
         flush=True,
     )
     stopped = gw.ok("stop-swarm", {"swarmId": swarm["id"]})
