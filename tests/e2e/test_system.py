@@ -34,6 +34,12 @@ def test_ipc_get_system_info_reports_every_service(stack: Stack, gw: GatewayClie
     assert all(s["status"] == "up" for s in body["data"]["services"].values()), body["data"]["services"]
     key_file = stack.data_dir / "admin.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
+    # tg-session's figures are its kept per-state tallies: the same as get-accounts' (whatever
+    # earlier tests of the module added)
+    counts = gw.post("get-initial-state").json()["data"]["counts"]
+    fleet = gw.post("get-accounts", {"limit": 1}).json()["data"]
+    assert counts["accounts"] == fleet["total"], (counts, fleet)
+    assert counts["activeAccounts"] == fleet["byState"].get("active", 0), (counts, fleet)
 
 
 def test_error_envelopes_and_statuses(gw: GatewayClient) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts import Service
 from tgm_contracts.events_session import (
     AccountAdded,
@@ -121,11 +122,15 @@ def build(
 ) -> Runtime:
     """A tg-session runtime, not started: its use cases are built by `runtime.start()`."""
     configured = settings or SessionSettings()
+
+    async def counts(db: AsyncDatabase[Any]) -> dict[str, int]:
+        return await service_counts(db, await runtime.app.repos.accounts.tally({}))
+
     runtime: Runtime = Runtime(
         Service.TG_SESSION,
         __version__,
         migrations=MIGRATIONS,
-        counts=service_counts,
+        counts=counts,
         settings=configured.runtime,
     )
     metrics = SessionMetrics(runtime.registry)
