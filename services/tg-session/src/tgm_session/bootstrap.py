@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts import Service
 from tgm_contracts.events_session import (
     AccountAdded,
@@ -123,7 +122,7 @@ def build(
     """A tg-session runtime, not started: its use cases are built by `runtime.start()`."""
     configured = settings or SessionSettings()
 
-    async def counts(db: AsyncDatabase[Any]) -> dict[str, int]:
+    async def counts(db: Any) -> dict[str, int]:  # the runtime's database (store.py types it)
         return await service_counts(db, await runtime.app.repos.accounts.tally({}))
 
     runtime: Runtime = Runtime(
