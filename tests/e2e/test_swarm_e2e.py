@@ -10,8 +10,8 @@ half of the last 4 members' messages. Monitoring is off: the swarm's group is wa
 Checked on the emulator's record and get-swarm-status: every message of ours is a reply to a
 member's question (never to a remark, never to one of our own messages: each of our answers comes
 back to the swarm three times, once per account, and is left alone), no message is answered
-twice, the swarm's answers are `INTERVAL` s apart or more (its decisions, and the deliveries within
-the typing time), the accounts take turns, the first answer is the knowledge's, and the status'
+twice, the swarm's decisions to answer are `INTERVAL` s apart or more and each answer goes out at
+its decision plus its typing time (not earlier, and within 30 s), the accounts take turns, the first answer is the knowledge's, and the status'
 counts equal the record.
 
 The second test, on the same stack (one per module): a new swarm in the same group, campaign
