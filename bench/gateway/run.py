@@ -139,11 +139,7 @@ class Bench:
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
 
     def _cpu(self) -> dict[str, float]:
-        out = {}
-        for name, p in self.procs.items():
-            t = p.cpu_times()
-            out[name] = t.user + t.system
-        return out
+        return cpu_seconds(self.procs)
 
     def _script(self, command: str, payload: dict[str, object]) -> Path:
         path = self.tmp / f"{command}.lua"
@@ -303,6 +299,15 @@ async def settle(nc: nats.NATS, timeout: float = 900) -> int:
                 f"the event consumers still had {pending} events pending after {timeout:.0f} s"
             )
         await asyncio.sleep(0.5)
+
+
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """User + system CPU seconds of each process so far."""
+    out = {}
+    for name, p in procs.items():
+        t = p.cpu_times()
+        out[name] = t.user + t.system
+    return out
 
 
 def fmt_cpu(run_cpu: dict[str, float]) -> str:

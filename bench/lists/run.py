@@ -66,7 +66,7 @@ Doc = dict[str, Any]
 
 
 def _gateway_bench() -> Any:
-    """bench/gateway/run.py as a module (its `settle`), loaded by path: both files are `run.py`."""
+    """bench/gateway/run.py as a module (its `settle`, `cpu_seconds`), loaded by path: both files are `run.py`."""
     spec = importlib.util.spec_from_file_location("bench_gateway_run", HERE.parent / "gateway" / "run.py")
     assert spec and spec.loader
     module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
@@ -544,11 +544,7 @@ class Meter:
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
 
     def cpu(self) -> dict[str, float]:
-        out = {}
-        for name, p in self.procs.items():
-            t = p.cpu_times()
-            out[name] = t.user + t.system
-        return out
+        return _gateway_bench().cpu_seconds(self.procs)
 
 
 def timed_calls(gw: Gateway, meter: Meter, command: str, payload: Doc, calls: int) -> Timed:
