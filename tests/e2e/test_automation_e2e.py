@@ -156,8 +156,10 @@ class Run:
             )
         except AssertionError:
             seen = [d for d in self.feed.named("keyword-matched") if d.get("userId") == uid]
+            decided = [d for d in self.feed.named("trigger-fired") if d.get("userId") == uid]
             raise AssertionError(
-                f"{key} never fired for {who}'s message; its keyword-matched events: {seen}"
+                f"{key} never fired for {who}'s message; its keyword-matched events: {seen}; "
+                f"its trigger-fired events: {decided}"
             ) from None
 
     def wait_skip(self, who: str, outcome: str) -> dict[str, Any]:

@@ -473,6 +473,54 @@ async def test_new_member_only_fires_for_a_recent_join(campaign, eventually) -> 
     assert note["userId"] == 301 and note["ruleId"] == rule_id and "price" in note["message"]
 
 
+async def test_a_join_recorded_after_the_members_message_is_read_still_counts(
+    campaign, eventually, monkeypatch
+) -> None:
+    """The join is published before the message (as tg-session does), but its consumer writes it
+    late (CI, session 18: "hello" right after joining was judged not new): the decision waits for
+    the joins consumer and fires. An old member's message, with nothing pending, is blocked."""
+    rule_id, _, _ = await world(
+        campaign, conditions={"newMemberOnly": True, "excludeAdmin": False}, actions=[{"type": "notify"}]
+    )
+    firings = campaign.rt.app.automation.stores.firings
+    record = firings.joined
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def late(chat_id: int, user_id: int, at: datetime) -> None:
+        writing.set()
+        await release.wait()  # held until the message is being decided
+        await record(chat_id, user_id, at)
+
+    monkeypatch.setattr(firings, "joined", late)
+    await campaign.fleet.rt.publish(
+        MemberJoined(
+            account_id="acct1",
+            chat_id=CHAT,
+            user=TelegramUser(user_id=311, first_name="Fresh"),
+            via="link",
+            joined_at=datetime.now(UTC),
+        )
+    )
+    await asyncio.wait_for(writing.wait(), 20)
+    looked = firings.joined_since
+    checks: list[bool] = []
+
+    async def seen(chat_id: int, user_id: int, since: datetime) -> bool:
+        found = await looked(chat_id, user_id, since)
+        checks.append(found)
+        release.set()  # the decision has read once and found nothing: let the join be written
+        return found
+
+    monkeypatch.setattr(firings, "joined_since", seen)
+    await campaign.fleet.rt.publish(message("acct0", 7, 311, "price?", name="Fresh"))
+    new = await campaign.wait_event(lambda e: e in fired(campaign, rule_id) and e["userId"] == 311)
+    assert new["outcome"] == "fired", new
+    assert checks[0] is False and checks[-1] is True, checks  # read before the join, then after it
+    await campaign.fleet.rt.publish(message("acct0", 8, 312, "price?", name="Old"))
+    old = await campaign.wait_event(lambda e: e in fired(campaign, rule_id) and e["userId"] == 312)
+    assert old["outcome"] == "condition_failed" and "new_member_only" in old["detail"], old
+
+
 @pytest.mark.timeout(60)
 async def test_a_rule_whose_only_set_was_force_deleted_stays_listed_and_inactive(campaign) -> None:
     rule_id, _, ks_id = await world(campaign)

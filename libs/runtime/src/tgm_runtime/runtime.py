@@ -658,6 +658,26 @@ class ServiceRuntime(Generic[AppT]):
 
         return decorate
 
+    async def consumer_idle(self, durable: str) -> bool | None:
+        """Whether the `subscribe_events` consumer `durable` has handled (acknowledged) every event of
+        its stream published so far: nothing waiting for it, nothing in work. None when it cannot be
+        told (no JetStream connection: the in-memory test broker; the consumer not declared yet).
+
+        For a handler of one event that must see what a consumer of ANOTHER event type recorded
+        from events published before its own (campaign's `newMemberOnly`: the join is published
+        before the member's first message, but its consumer may write it after that message is
+        decided): once this is True, every event of that type published before the call is
+        recorded. One JetStream API call."""
+        if not self._bus_connected:
+            return None
+        name = f"{self.service.value.replace('-', '_')}_{durable}"
+        try:
+            info = await self.js.consumer_info(streams.EVENTS_STREAM.name, name)
+        except Exception as exc:  # not found, the bus briefly away: unknown, the caller decides
+            log.debug("consumer %s: no state (%s)", name, exc)
+            return None
+        return not info.num_pending and not info.num_ack_pending
+
     def on_event(
         self,
         event: type[Event],

@@ -37,7 +37,7 @@ from .automation.keyword_service import KeywordSetService
 from .automation.monitoring_service import MonitoringService
 from .automation.oneclick_service import OneClickService
 from .automation.rule_service import TriggerRuleService
-from .automation.service import AutomationService
+from .automation.service import JOINS_DURABLE, AutomationService
 from .automation.store import AutomationStores
 from .automation.system_status import SystemStatusService
 from .collaboration import handlers as collaboration_handlers
@@ -202,6 +202,7 @@ def build(settings: CampaignSettings | None = None) -> Runtime:
             emit,
             clock,
             AiControl(call, runtime.request),
+            lambda: runtime.consumer_idle(JOINS_DURABLE),
         )
         campaigns = CampaignService(
             CampaignRunner(auto.campaigns, stores, queue, control, emit, clock, rules)

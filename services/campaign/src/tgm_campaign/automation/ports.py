@@ -1,6 +1,6 @@
 """What automation needs from outside campaign, as callables injected by `bootstrap.build()`:
-a call to another service's command or RPC (tg-session, ai), best-effort event publishing, and the
-monitored-chats KV writer."""
+a call to another service's command or RPC (tg-session, ai), best-effort event publishing, the
+monitored-chats KV writer, and whether the joins consumer has caught up."""
 
 from __future__ import annotations
 
@@ -20,3 +20,7 @@ Emit = Callable[[Event], Awaitable[object]]
 
 PublishChats = Callable[[MonitoredChats], Awaitable[None]]
 """Write the monitored chats to the KV bucket tg-session watches (raises when NATS is away)."""
+
+JoinsIdle = Callable[[], Awaitable[bool | None]]
+"""Whether automation's `member-joined` consumer has recorded every join published so far
+(`ServiceRuntime.consumer_idle("automation_joins")`); None when it cannot be told."""

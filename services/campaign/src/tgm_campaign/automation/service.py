@@ -23,7 +23,8 @@ redelivers the event with backoff; bad data is dropped, never a crash of the con
    (same event ids: JetStream drops a copy).
 4. Decide with the engine (`engine.py`: priority order, conditions, cooldown, daily limit,
    exclusivity), judged at processing time in general.timezone. Facts: the lead (stage, intent), a
-   recent join (`on_join`), the group's admins (tg-session's `get-group-members`, filter `admins`,
+   recent join (`on_join`; none on record: waits for the joins consumer to catch up,
+   `_joined_recently`), the group's admins (tg-session's `get-group-members`, filter `admins`,
    through the listener account; cached per chat for `ADMINS_TTL`; unknown when it cannot answer).
 5. For each eligible rule, in order: reserve the day's count then the user's cooldown with
    conditional upserts keyed by the firing `<rule>|<chat>|<message>` (never over the limit, even
@@ -121,7 +122,7 @@ from .group_service import GroupService
 from .keyword_service import KeywordSetService
 from .matcher import Hit
 from .monitoring_service import MonitoringService
-from .ports import Call, Emit
+from .ports import Call, Emit, JoinsIdle
 from .rule_service import TriggerRuleService, notify_text, sender_variables
 from .store import AutomationStores
 
@@ -147,6 +148,12 @@ LOOKUP_TIMEOUT = 5.0
 INBOUND_WORKERS = 32
 #: Message claims remembered per replica (a listener's copy arrives within seconds of the first).
 CLAIMS_KEPT = 10_000
+#: `newMemberOnly` and no join on record: how long the decision waits for the joins consumer to
+#: record the joins published before the message (`_joined_recently`), and how often it looks.
+JOINS_WAIT = 5.0
+JOINS_POLL = 0.05
+#: The durable of `on_join` (bootstrap asks the runtime about it for `joins_idle`).
+JOINS_DURABLE = "automation_joins"
 
 
 def event_id(*parts: object) -> str:
@@ -185,10 +192,12 @@ class AutomationService:
         emit: Emit,
         clock: Clock,
         ai: AiControl,
+        joins_idle: JoinsIdle | None = None,
     ) -> None:
         self.stores, self.keywords, self.groups, self.monitoring = stores, keywords, groups, monitoring
         self.triggers, self.queue, self.leads, self.rules = triggers, queue, leads, rules
         self.call, self.emit, self.clock, self.ai = call, emit, clock, ai
+        self.joins_idle = joins_idle
         self._admins: dict[int, tuple[float, frozenset[int] | None]] = {}
         #: collaboration's `CollaborationService.start_for` (set by bootstrap: no import cycle)
         self.start_scenario: StartScenario | None = None
@@ -202,7 +211,7 @@ class AutomationService:
 
     # --- consumers ---------------------------------------------------------------------------------
 
-    @consumes(MemberJoined, durable="automation_joins")
+    @consumes(MemberJoined, durable=JOINS_DURABLE)
     async def on_join(self, evt: MemberJoined) -> None:
         if evt.user is None or evt.user.user_id <= 0:
             return
@@ -338,8 +347,7 @@ class AutomationService:
             is_admin = None if admins is None else tg_user in admins
         is_new: bool | None = None
         if tg_user is not None and chat is not None and any(r.spec.conditions.new_member_only for r in rules):
-            since = now - timedelta(seconds=engine.NEW_MEMBER_SECONDS)
-            is_new = await self.stores.firings.joined_since(chat, tg_user, since)
+            is_new = await self._joined_recently(chat, tg_user, now)
         facts = engine.Facts(
             text=msg.text,
             at=now,
@@ -353,6 +361,29 @@ class AutomationService:
             lead_stage=lead.stage.value if lead else None,
         )
         return facts, lead.id if lead else None
+
+    async def _joined_recently(self, chat: int, user: int, now: datetime) -> bool:
+        """Whether `user` joined `chat` in the last 24 h, counting joins published before the message.
+
+        Decision (CI, session 18: a member who joined and said hello at once was judged "not a new
+        member"): tg-session publishes a member's join before the message they post next (Telegram
+        orders the service message first), but campaign hears joins on a consumer of their own
+        (`on_join`), so the message's decision can read the joins collection before that write.
+        When no join is on record, the decision waits (at most `JOINS_WAIT`) until the joins consumer
+        has nothing pending or in work (`joins_idle`), then reads again. Only these messages wait: a
+        newMemberOnly rule matched them and the sender has no join on record, mostly old members."""
+        since = now - timedelta(seconds=engine.NEW_MEMBER_SECONDS)
+        joined = await self.stores.firings.joined_since(chat, user, since)
+        if joined or self.joins_idle is None:
+            return joined
+        deadline = time.monotonic() + JOINS_WAIT
+        idle = await self.joins_idle()
+        while idle is False and time.monotonic() < deadline:  # a remote state: looked at, not awaited
+            await asyncio.sleep(JOINS_POLL)
+            idle = await self.joins_idle()
+        if idle is None:
+            return False  # the consumer's state is unknown: the join on record is all there is
+        return await self.stores.firings.joined_since(chat, user, since)
 
     async def _rules(
         self,
