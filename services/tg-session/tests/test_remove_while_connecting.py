@@ -83,3 +83,31 @@ async def test_remove_account_while_it_connects(replicas, tg_world, caplog):
     await until(lambda: not pool.live)
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR or rec.exc_info]
     assert not errors, [rec.getMessage() for rec in errors]
+
+
+async def test_a_logout_telegram_never_answers_leaves_the_removal_on_time(
+    replicas, tg_world, events, monkeypatch
+):
+    """remove-account logs out first, best effort: when Telegram does not answer, the logout gives up
+    after `LOGOUT_WAIT` and the account is removed all the same, well inside the command's 30 s (CI,
+    session 18: a removal waited for a slow connect, then the logout, and answered too late)."""
+    from tgm_session.login import service as login
+
+    monkeypatch.setattr(login, "LOGOUT_WAIT", 0.5)
+    r = await replicas()
+    tg_world.add_user("+15550112222", first_name="Dee")
+    acc = await logged_in(r, tg_world, "+15550112222")
+    client = r.svc.pool.get(acc["id"]).client
+    silent = asyncio.Event()
+
+    async def unanswered() -> None:
+        silent.set()
+        await asyncio.Event().wait()  # Telegram never answers
+
+    monkeypatch.setattr(client, "log_out", unanswered)
+    await r.ok(A.RemoveAccount, {"confirm": True, "accountId": acc["id"]}, timeout=10)
+    assert silent.is_set() and r.svc.pool.get(acc["id"]) is None
+    removed = await events.wait("account-removed", lambda d: d["accountId"] == acc["id"])
+    assert removed["loggedOut"] is False, removed
+    listed = await r.ok(A.GetAccounts, {"ids": [acc["id"]]})
+    assert listed["items"] == [], listed

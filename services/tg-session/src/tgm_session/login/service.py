@@ -9,6 +9,7 @@ password are used once and never stored or logged.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -45,6 +46,11 @@ from ..views import account_view
 log = logging.getLogger("tgm.session.login")
 
 LOCK_SECONDS = 90
+#: How long a logout waits for a connecting account's client, and then for Telegram's answer: both
+#: bounded so remove-account (which logs out first, best effort) answers within its 30 s (clean-clone
+#: run, session 18: a removal right after the login waited for a connect slowed by an auth-key retry,
+#: then for the logout, and answered after 30 s).
+LOGOUT_WAIT = 10.0
 #: Telegram answers these when a pending login cannot go on: it must start again.
 RESTART = {"PHONE_CODE_EXPIRED", "PHONE_CODE_HASH_EMPTY", "PHONE_NUMBER_UNOCCUPIED", "PHONE_NUMBER_BANNED"}
 
@@ -409,9 +415,14 @@ class CodeLogin(AccountLogin):
 
     @account_call(Logout)
     async def logout_here(self, live: LiveAccount, req: AccountSelector) -> Ack:
-        client = await self.pool.client_of(live)
+        client = await self.pool.client_of(live, LOGOUT_WAIT)
         try:
-            await client.log_out()
+            await asyncio.wait_for(client.log_out(), LOGOUT_WAIT)
+        except TimeoutError:
+            raise DomainError(
+                ErrorCode.UNAVAILABLE,
+                f"Telegram did not answer the logout of {live.account_id} within {LOGOUT_WAIT:.0f} s; retry",
+            ) from None
         except TelegramFailure as exc:
             if not exc.session_dead:
                 raise await self.health.failure(live.account_id, exc) from None
