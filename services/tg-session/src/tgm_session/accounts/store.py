@@ -90,20 +90,25 @@ class _Watched:
         self.writes = 0  # any write begun: tallies may have changed
         self.settled = 0  # any write ended (done or failed)
         self.membership = 0  # inserts and deletes: the creation order may have changed
+        self.membership_open = 0  # inserts and deletes under way
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._col, name)
         if name not in _WRITES:
             return attr
         self.writes += 1
-        if name in _MEMBERSHIP:
+        member = name in _MEMBERSHIP
+        if member:
             self.membership += 1
+            self.membership_open += 1
 
         async def write(*args: Any, **kwargs: Any) -> Any:
             try:
                 return await attr(*args, **kwargs)
             finally:
                 self.settled += 1
+                if member:
+                    self.membership_open -= 1
 
         return write
 
@@ -158,7 +163,7 @@ class AccountsRepo(Repo):
         self.col = self.watched  # type: ignore[assignment]
         self._order = CreatedOrder()
         self._reads = SingleFlight()
-        self._tallies: OrderedDict[str, tuple[float, int, dict[str, int]]] = OrderedDict()
+        self._tallies: OrderedDict[str, tuple[float, tuple[int, int], dict[str, int]]] = OrderedDict()
         self._wanted: dict[Any, Callable[[], Awaitable[Any]]] = {}
 
     def forget(self) -> None:
@@ -194,11 +199,14 @@ class AccountsRepo(Repo):
         """Every account's creation key, kept unless this replica inserted or deleted one meanwhile
         (that one's page reads again)."""
         membership, read_at = self.watched.membership, time.monotonic()
+        # An insert or delete under way when the read begins may not be in it: such a read answers
+        # its caller but is not kept (the next page reads again).
+        clean = self.watched.membership_open == 0
         docs = await self.col.find({}, {"created_at": 1}).to_list(None)
         order = CreatedOrder()
         order.keys = sorted((d["created_at"], d["_id"]) for d in docs)
         order.read_at, order.membership = read_at, membership
-        if membership == self.watched.membership:
+        if clean and membership == self.watched.membership:
             self._order = order
         return order
 
@@ -244,7 +252,10 @@ class AccountsRepo(Repo):
         account since, in the background when old (see the module)."""
         key = repr(sorted(query.items()))
         kept = self._tallies.get(key)
-        writes = self.watched.writes
+        # The version, not the count of writes begun: a read begun while a write was under way may
+        # not see it, so it is not the answer once that write has ended (clean-clone run, session 19:
+        # the page right after add-account tallied 0 accounts).
+        writes = self.watched.version
         if kept is not None and kept[1] == writes:
             self._tallies.move_to_end(key)
             if time.monotonic() - kept[0] >= (FRESH_SECONDS if query else ORDER_FRESH_SECONDS):
@@ -253,7 +264,7 @@ class AccountsRepo(Repo):
         return await self._reads.run(("tallies", key, writes), lambda: self._read_tally(key, query))
 
     async def _read_tally(self, key: str, query: Doc) -> dict[str, int]:
-        read_at, writes = time.monotonic(), self.watched.writes
+        read_at, writes = time.monotonic(), self.watched.version
         counts = await self.count_by_state(query)
         kept = self._tallies.get(key)
         if kept is None or kept[1] <= writes:  # not over a read begun after a later write
@@ -309,7 +320,7 @@ class AccountsRepo(Repo):
         query: Doc = {"proxy_view.host": host, "proxy_view.port": port}
         if exclude:
             query["_id"] = {"$ne": exclude}
-        return await self.count(query)
+        return await self.col.count_documents(query)  # a decision (sharing): exact, never cached
 
     async def bump_daily(self, ident: str, day: str) -> None:
         await self.col.update_one({"_id": ident, "daily_send_day": day}, {"$inc": {"daily_send_count": 1}})
