@@ -63,6 +63,7 @@ from .busauth import BusAuth, decode_bus_key, derive_bus_key
 from .config import RuntimeSettings
 from .consumer_lag import SAMPLE_SECONDS as LAG_SAMPLE_SECONDS
 from .consumer_lag import ConsumerLag
+from .counts import WriteWatch
 from .errors import DomainError, Invalid
 from .logs import request_id_var, setup_logging
 from .migrations import Migration, MigrationRunner
@@ -958,6 +959,7 @@ class ServiceRuntime(Generic[AppT]):
             serverSelectionTimeoutMS=5000,
             tz_aware=True,
             appname=f"tgm-{self.service.value}",
+            event_listeners=[WriteWatch()],  # this process's writes invalidate list totals (counts.py)
         )
         self.db = self.mongo[self.database_name()]
         self.settings_store = SettingsStore(self.db, self.service)

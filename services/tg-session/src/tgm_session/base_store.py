@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts.base import utcnow
+from tgm_runtime.counts import cached_count
 
 Doc = dict[str, Any]
 
@@ -62,7 +63,8 @@ class Repo:
         return await cursor.to_list(None)
 
     async def count(self, query: Doc) -> int:
-        return await self.col.count_documents(query)
+        """A list's `total`: counted once until this process writes the collection (`counts.py`)."""
+        return await cached_count(self.col, query)
 
 
 class LockedRepo(Repo):

@@ -21,6 +21,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from tgm_contracts.commands.analytics import ClearAlertsRequest, GetAlertsRequest
 from tgm_contracts.models.analytics import ALERT_LEVELS, AlertView
+from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
 
 from ..windows import between
@@ -174,7 +175,7 @@ class AlertStore:
 
     async def page(self, req: GetAlertsRequest) -> tuple[list[dict[str, Any]], str | None, int]:
         query = list_filter(req)
-        total = await self.col.count_documents(query)
+        total = await cached_count(self.col, query)
         docs = (
             await self.col.find(NEWEST.where(query, req.cursor))
             .sort(NEWEST.sort())

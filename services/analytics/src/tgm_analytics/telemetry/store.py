@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
+from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
 
 LOGS = "logs"
@@ -67,7 +68,8 @@ class LogStore:
         return order.page(docs, limit)
 
     async def count(self, query: dict[str, Any]) -> int:
-        return await self.col.count_documents(query)
+        """get-logs' `total`, counted once until this process writes logs (`counts.py`)."""
+        return await cached_count(self.col, query)
 
     async def newest(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         return await self.col.find(query).sort(NEWEST_LOGS.sort()).limit(limit).to_list(None)

@@ -18,6 +18,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
+from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
 
 from ..messaging.store import JobStore
@@ -88,7 +89,7 @@ class StatusStore:
             query["status"] = {"$in": list(statuses)}
         if search:
             query["name_key"] = {"$regex": re.escape(search.casefold())}
-        total = await self.c.count_documents(query)
+        total = await cached_count(self.c, query)
         docs = await self.c.find(NEWEST.where(query, cursor)).sort(NEWEST.sort()).limit(limit + 1).to_list()
         items, next_cursor = NEWEST.page(docs, limit)
         return items, next_cursor, total

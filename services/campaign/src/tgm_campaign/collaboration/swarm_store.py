@@ -22,6 +22,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from tgm_runtime.counts import cached_count
 
 from ..automation.status_store import insert_new
 from .run_store import ids_using
@@ -90,7 +91,7 @@ class SwarmStore:
         if statuses:
             query["status"] = {"$in": list(statuses)}
         docs = await self.c.find(query).sort([("started_at", DESCENDING), ("_id", DESCENDING)]).to_list(limit)
-        return docs, await self.c.count_documents(query)
+        return docs, await cached_count(self.c, query)
 
     async def stop(self, swarm_id: str, at: datetime, reason: str, by: str | None) -> dict[str, Any] | None:
         """Move a running swarm to `stopped` (once: None when it was not running)."""

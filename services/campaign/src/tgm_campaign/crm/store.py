@@ -19,6 +19,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from tgm_contracts.models.campaign import LeadStage, LeadView, StageChange
+from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
 
 IDENTITY = ("user_id", "username_key", "phone")
@@ -131,7 +132,8 @@ class LeadStore:
         return order.page(docs, limit)
 
     async def count(self, query: Mapping[str, Any]) -> int:
-        return await self.c.count_documents(dict(query))
+        """A list's `total` (leads, funnel): counted once until this process writes leads (`counts.py`)."""
+        return await cached_count(self.c, query)
 
     async def scan(self, query: Mapping[str, Any], projection: Mapping[str, int]) -> list[dict[str, Any]]:
         return await self.c.find(dict(query), dict(projection)).to_list()

@@ -19,6 +19,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
 
 from ..messaging.window_store import TimeWindow
@@ -112,7 +113,8 @@ class TrackedUserStore:
         return SEEN_ORDER.page(docs, limit)
 
     async def count(self, query: Mapping[str, Any]) -> int:
-        return await self.c.count_documents(dict(query))
+        """get-tracked-users' `total`, counted once until this process writes (`counts.py`)."""
+        return await cached_count(self.c, query)
 
 
 def new_tracked_id() -> str:
