@@ -191,12 +191,12 @@ class KeywordSetService:
         docs = await self.stores.keyword_sets.find(
             active_only=req.active_only, search=req.search, ids=req.ids
         )
-        bound = await self.stores.groups.bindings([d["_id"] for d in docs])
-        counts = await self.stores.keyword_sets.match_counts([d["_id"] for d in docs])
+        ids = [d["_id"] for d in docs]
+        bound = await self.stores.groups.bindings(ids)
+        used = await self.stores.rules.bindings(ids)
+        counts = await self.stores.keyword_sets.match_counts(ids)
         views = [
-            keyword_set_view(
-                d, bound.get(d["_id"], []), await self.stores.rules.using_set(d["_id"]), counts.get(d["_id"])
-            )
+            keyword_set_view(d, bound.get(d["_id"], []), used.get(d["_id"], []), counts.get(d["_id"]))
             for d in docs
         ]
         return Page[cmd.KeywordSetView](items=views, total=len(views))

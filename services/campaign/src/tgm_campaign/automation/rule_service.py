@@ -268,16 +268,16 @@ class TriggerRuleService:
         docs = await self.stores.rules.find(
             active_only=req.active_only, keyword_set_id=req.keyword_set_id, group_id=req.group_id
         )
-        active = await self.active()
-        views = [self._view(d, active) for d in docs]
+        overlaps = Overlaps(await self.active())
+        views = [self._view(d, overlaps) for d in docs]
         return Page[cmd.TriggerRuleView](items=views, total=len(views))
 
     # --- views -------------------------------------------------------------------------------------
 
     async def view(self, doc: Mapping[str, Any]) -> cmd.TriggerRuleView:
-        return self._view(doc, await self.active())
+        return self._view(doc, Overlaps(await self.active()))
 
-    def _view(self, doc: Mapping[str, Any], active: Sequence[Mapping[str, Any]]) -> cmd.TriggerRuleView:
+    def _view(self, doc: Mapping[str, Any], overlaps: Overlaps) -> cmd.TriggerRuleView:
         fields = {k: v for k, v in doc.items() if k in cmd.TriggerRuleView.model_fields and k not in COUNTERS}
         return cmd.TriggerRuleView.model_validate(
             {
@@ -286,7 +286,7 @@ class TriggerRuleService:
                 "trigger_count": doc.get("trigger_count", 0),
                 "success_count": doc.get("success_count", 0),
                 "last_triggered_at": doc.get("last_triggered_at"),
-                "overlap_warning": overlap(doc, active),
+                "overlap_warning": overlaps.warning(doc),
             }
         )
 
@@ -563,20 +563,45 @@ def match_view(h: Hit) -> cmd.KeywordMatch:
     )
 
 
-def overlap(doc: Mapping[str, Any], active: Sequence[Mapping[str, Any]]) -> str | None:
-    """Other active rules sharing a keyword set with this one in a group both watch."""
-    sets = set(doc.get("keyword_set_ids") or [])
-    mine = None if doc.get("source_type", "all") == "all" else set(doc.get("source_group_ids") or [])
-    names = []
-    for other in active:
-        if other["_id"] == doc.get("_id") or not sets & set(other.get("keyword_set_ids") or []):
-            continue
-        theirs = (
-            None if other.get("source_type", "all") == "all" else set(other.get("source_group_ids") or [])
-        )
-        if mine is not None and theirs is not None and not mine & theirs:
-            continue
-        names.append(f"{other.get('name')} ({other['_id']}, priority {other.get('priority')})")
-    if not names:
-        return None
-    return ("also matching the same keyword sets: " + "; ".join(names))[:1000]
+OVERLAP_CHARS = 1000
+
+
+class Overlaps:
+    """The active rules indexed by keyword set, built once per list: a rule's overlap warning then
+    looks only at the rules sharing one of its sets, and stops once the warning is full. Comparing
+    every rule with every active rule cost get-trigger-rules of 1,000 rules 0.7 s of campaign CPU
+    (`bench/lists`)."""
+
+    def __init__(self, active: Sequence[Mapping[str, Any]]) -> None:
+        self.active = active
+        self.by_set: dict[str, list[int]] = {}
+        self.sources: list[set[str] | None] = []
+        for i, other in enumerate(active):
+            for set_id in dict.fromkeys(other.get("keyword_set_ids") or []):
+                self.by_set.setdefault(set_id, []).append(i)
+            self.sources.append(_sources(other))
+
+    def warning(self, doc: Mapping[str, Any]) -> str | None:
+        """Other active rules sharing a keyword set with this one in a group both watch (in the order
+        of `active`: highest priority first)."""
+        near = sorted({i for s in doc.get("keyword_set_ids") or [] for i in self.by_set.get(s, ())})
+        mine = _sources(doc)
+        text, names = "also matching the same keyword sets: ", 0
+        for i in near:
+            other, theirs = self.active[i], self.sources[i]
+            if other["_id"] == doc.get("_id"):
+                continue
+            if mine is not None and theirs is not None and not mine & theirs:
+                continue
+            text += (
+                "; " if names else ""
+            ) + f"{other.get('name')} ({other['_id']}, priority {other.get('priority')})"
+            names += 1
+            if len(text) >= OVERLAP_CHARS:
+                break
+        return text[:OVERLAP_CHARS] if names else None
+
+
+def _sources(rule: Mapping[str, Any]) -> set[str] | None:
+    """The groups a rule watches; None for all of them."""
+    return None if rule.get("source_type", "all") == "all" else set(rule.get("source_group_ids") or [])

@@ -14,7 +14,7 @@ replaces the spec fields only, never the counters.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -105,6 +105,21 @@ class TriggerRuleStore:
     async def using_set(self, set_id: str) -> list[str]:
         """Ids of the rules that use a keyword set."""
         return [d["_id"] for d in await self.c.find({"keyword_set_ids": set_id}, {"_id": 1}).to_list()]
+
+    async def bindings(self, set_ids: Sequence[str]) -> dict[str, list[str]]:
+        """set id -> ids of the rules that use it, as `using_set` lists them (one query for a list of
+        sets, not one per set: get-keyword-sets of 1,000 sets took 1.1 s, `bench/lists`)."""
+        out: dict[str, list[str]] = {s: [] for s in set_ids}
+        if not set_ids:
+            return out
+        docs = await self.c.find(
+            {"keyword_set_ids": {"$in": list(set_ids)}}, {"_id": 1, "keyword_set_ids": 1}
+        ).to_list()
+        for d in docs:
+            for s in d.get("keyword_set_ids") or []:
+                if s in out:
+                    out[s].append(d["_id"])
+        return out
 
     async def detach_set(self, set_id: str, now: datetime) -> list[str]:
         """Take a deleted keyword set out of every rule; rules left with no set are deactivated.

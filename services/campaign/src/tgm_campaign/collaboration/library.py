@@ -434,7 +434,8 @@ class RoleLibrary:
     @answers(cmd.GetScenarios)
     async def scenarios(self, req: cmd.GetScenariosRequest) -> Page[cmd.ScenarioView]:
         docs = await self._lib.find_scenarios(active_only=req.active_only, script_id=req.script_id)
-        views = [await self._scenario_view(d) for d in docs]
+        active = await self.stores.runs.active_per_scenario([d["_id"] for d in docs])
+        views = [scenario_view(d, active.get(d["_id"], 0)) for d in docs]
         return Page[cmd.ScenarioView](items=views, total=len(views))
 
     async def _scenario_view(self, doc: Mapping[str, Any]) -> cmd.ScenarioView:

@@ -27,6 +27,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from tgm_runtime.counts import cached_count
 
 from ..automation.group_store import MonitoredGroupStore
 from ..automation.status_store import insert_new
@@ -75,6 +76,20 @@ class RunStore:
         `participants[].role_id` of the `collaboration_runs` documents."""
         field = {"role": "participants.role_id", "script": "script_id", "scenario": "scenario_id"}[kind]
         return await ids_using(self.c, field, entity_id, ACTIVE_STATUSES)
+
+    async def active_per_scenario(self, scenario_ids: Sequence[str]) -> dict[str, int]:
+        """scenario id -> how many runs not yet finished play it: one query for a list of scenarios
+        (get-scenarios of 1,000 asked once per scenario and took 1.1 s, `bench/lists`)."""
+        out = dict.fromkeys(scenario_ids, 0)
+        if not scenario_ids:
+            return out
+        docs = await self.c.find(
+            {"scenario_id": {"$in": list(out)}, "status": {"$in": list(ACTIVE_STATUSES)}}, {"scenario_id": 1}
+        ).to_list()
+        for d in docs:
+            if d.get("scenario_id") in out:
+                out[d["scenario_id"]] += 1
+        return out
 
     async def insert(self, doc: Mapping[str, Any]) -> bool:
         """False when a run with this id (the same idempotency key) exists."""
@@ -154,7 +169,7 @@ class RunStore:
     ) -> tuple[list[dict[str, Any]], int]:
         """Newest first; `after` is the (created_at, _id) of the previous page's last run."""
         q = dict(query)
-        total = await self.c.count_documents(q)
+        total = await cached_count(self.c, q)
         if after is not None:
             at, rid = after
             q = {"$and": [q, {"$or": [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": rid}}]}]}
