@@ -10,6 +10,8 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from tgm_contracts.base import utcnow
 from tgm_runtime.counts import cached_count
+from tgm_runtime.cursor import Keyset
+from tgm_runtime.windowed import read_newest
 
 Doc = dict[str, Any]
 
@@ -61,6 +63,13 @@ class Repo:
         if limit:
             cursor = cursor.limit(limit)
         return await cursor.to_list(None)
+
+    async def newest_page(
+        self, order: Keyset, query: Doc, cursor: str | None, limit: int
+    ) -> tuple[list[Doc], str | None]:
+        """A keyset page newest first by a time field (`order` = (time, _id) descending), read as
+        time windows (`tgm_runtime.windowed`: the embedded database then reads only the page)."""
+        return await read_newest(self.col, order, query, cursor, limit)
 
     async def count(self, query: Doc) -> int:
         """A list's `total`: counted once until this process writes the collection (`counts.py`)."""

@@ -23,6 +23,7 @@ from tgm_contracts.commands.analytics import ClearAlertsRequest, GetAlertsReques
 from tgm_contracts.models.analytics import ALERT_LEVELS, AlertView
 from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
+from tgm_runtime.windowed import read_newest
 
 from ..windows import between
 from .rules import LEVEL_RANK, Signal
@@ -176,13 +177,7 @@ class AlertStore:
     async def page(self, req: GetAlertsRequest) -> tuple[list[dict[str, Any]], str | None, int]:
         query = list_filter(req)
         total = await cached_count(self.col, query)
-        docs = (
-            await self.col.find(NEWEST.where(query, req.cursor))
-            .sort(NEWEST.sort())
-            .limit(req.limit + 1)
-            .to_list()
-        )
-        items, cursor = NEWEST.page(docs, req.limit)
+        items, cursor = await read_newest(self.col, NEWEST, query, req.cursor, req.limit)  # windowed.py
         return items, cursor, total
 
     async def open_counts(self) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
+from tgm_runtime.windowed import read_newest
 
 LOGS = "logs"
 PERF = "perf_samples"
@@ -62,6 +63,8 @@ class LogStore:
     async def page(
         self, query: dict[str, Any], order: Keyset, cursor: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
+        if order == NEWEST_LOGS:  # newest first: read as time windows (windowed.py)
+            return await read_newest(self.col, order, query, cursor, limit)
         docs = (
             await self.col.find(order.where(query, cursor)).sort(order.sort()).limit(limit + 1).to_list(None)
         )

@@ -20,6 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
+from tgm_runtime.windowed import read_newest
 
 from ..messaging.store import JobStore
 from ..messaging.window_store import between
@@ -90,8 +91,7 @@ class StatusStore:
         if search:
             query["name_key"] = {"$regex": re.escape(search.casefold())}
         total = await cached_count(self.c, query)
-        docs = await self.c.find(NEWEST.where(query, cursor)).sort(NEWEST.sort()).limit(limit + 1).to_list()
-        items, next_cursor = NEWEST.page(docs, limit)
+        items, next_cursor = await read_newest(self.c, NEWEST, query, cursor, limit)  # windowed.py
         return items, next_cursor, total
 
 

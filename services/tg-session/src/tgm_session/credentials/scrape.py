@@ -221,10 +221,7 @@ class Scrapes:
         if req.account_id:
             q["account_id"] = req.account_id
         # A keyset page, newest first (a bad or foreign cursor is Invalid: VALIDATION_ERROR).
-        docs = await self.repos.scrapes.find(
-            SCRAPE_ORDER.where(q, req.cursor), sort=SCRAPE_ORDER.sort(), limit=req.limit + 1
-        )
-        docs, next_cursor = SCRAPE_ORDER.page(docs, req.limit)
+        docs, next_cursor = await self.repos.scrapes.newest_page(SCRAPE_ORDER, q, req.cursor, req.limit)
         total = await self.repos.scrapes.count(q)
         return Page[CredentialScrapeView](
             items=[self.view(d) for d in docs], next_cursor=next_cursor, total=total

@@ -417,10 +417,13 @@ class Extractions:
         # Invalid (VALIDATION_ERROR), as is a malformed one. A row without the sort field (no
         # username, never seen online) sorts lowest, as the database sorts a missing value.
         order = Keyset((req.sort, "_id"), req.order == "desc", _COLLECTED_NULLABLE & {req.sort})
-        docs = await self.repos.collected.find(
-            order.where(q, req.cursor), sort=order.sort(), limit=req.limit + 1
-        )
-        docs, next_cursor = order.page(docs, req.limit)
+        if req.sort == "collected_at" and req.order == "desc":  # the default: read as time windows
+            docs, next_cursor = await self.repos.collected.newest_page(order, q, req.cursor, req.limit)
+        else:
+            docs = await self.repos.collected.find(
+                order.where(q, req.cursor), sort=order.sort(), limit=req.limit + 1
+            )
+            docs, next_cursor = order.page(docs, req.limit)
         total = await self.repos.collected.count(q)
         return Page[CollectedUserView](
             items=[collected_view(d) for d in docs], next_cursor=next_cursor, total=total

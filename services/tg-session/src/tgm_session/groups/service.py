@@ -257,10 +257,9 @@ class GroupOps:
         if req.kind:
             q["kind"] = req.kind
         # A keyset page, newest first (a bad or foreign cursor is Invalid: VALIDATION_ERROR).
-        docs = await self.repos.created_groups.find(
-            CREATED_ORDER.where(q, req.cursor), sort=CREATED_ORDER.sort(), limit=req.limit + 1
+        docs, next_cursor = await self.repos.created_groups.newest_page(
+            CREATED_ORDER, q, req.cursor, req.limit
         )
-        docs, next_cursor = CREATED_ORDER.page(docs, req.limit)
         total = await self.repos.created_groups.count(q)
         return Page[CreatedGroupView](items=[_created(d) for d in docs], next_cursor=next_cursor, total=total)
 
