@@ -63,9 +63,7 @@ async def walk(col: Any, query: dict[str, Any], limit: int, read: Any) -> list[l
 async def test_every_page_equals_the_plain_keyset_read(rows, limit) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(limit)
-    docs = [
-        {"_id": f"r{i:04d}", "at": at, "kind": rng.choice(["a", "b"])} for i, at in enumerate(times(now))
-    ]
+    docs = [{"_id": f"r{i:04d}", "at": at, "kind": rng.choice(["a", "b"])} for i, at in enumerate(times(now))]
     rng.shuffle(docs)
     await rows.insert_many(docs)
 

@@ -10,7 +10,7 @@ collection is written or `TTL` seconds pass:
 
 - **Writes through this process** invalidate at once. `WriteWatch`, a PyMongo command listener the
   runtime installs on its client (`ServiceRuntime.connect_database`), bumps the collection's
-  generation when an `insert`, `update`, `delete` or `findAndModify` starts and again when it ends;
+  generation when an `insert`, `update`, `delete`, `findAndModify` or `drop` starts and again when it ends;
   a count is kept only if the generation did not move while it ran, and used only while it still
   matches. So a total read after a write of this process includes it, as before.
 - **Writes by another process** (another replica, an operator's shell) are seen within `TTL`: the
@@ -38,7 +38,7 @@ TTL = 10.0
 #: Counts remembered at once (filters differ by page options rarely: by the list's own filters).
 MAX_KEYS = 1024
 
-WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
+WRITES = frozenset({"insert", "update", "delete", "findAndModify", "drop"})
 
 Key = tuple[str, str, str]
 

@@ -182,13 +182,15 @@ class AlertStore:
 
     async def open_counts(self) -> tuple[int, int]:
         """Undismissed alerts, and of those the critical ones (the dashboard's two figures)."""
-        total = await self.col.count_documents({"dismissed": False})
-        return total, await self.col.count_documents({"dismissed": False, "level": "critical"})
+        total = await cached_count(self.col, {"dismissed": False})
+        return total, await cached_count(self.col, {"dismissed": False, "level": "critical"})
 
     async def unresolved_by_level(self) -> dict[str, int]:
+        """Undismissed alerts per level (every get-alerts page shows them): counted once until this
+        process writes alerts (`counts.py`)."""
         out: dict[str, int] = {}
         for level in ALERT_LEVELS:
-            n = await self.col.count_documents({"dismissed": False, "level": level})
+            n = await cached_count(self.col, {"dismissed": False, "level": level})
             if n:
                 out[level] = n
         return out

@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from tgm_contracts.models.campaign import LeadStage, LeadView, StageChange
 from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
+from tgm_runtime.windowed import read_newest
 
 IDENTITY = ("user_id", "username_key", "phone")
 """Unique per lead; omitted from the document when unknown."""
@@ -122,7 +123,10 @@ class LeadStore:
     async def page(
         self, query: Mapping[str, Any], order: Keyset, cursor: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of leads in `order` (without their stage history) and the next page's cursor."""
+        """One page of leads in `order` (without their stage history) and the next page's cursor;
+        newest first by creation (the default) read as time windows (`tgm_runtime.windowed`)."""
+        if order.fields[0] == "created_at":
+            return await read_newest(self.c, order, query, cursor, limit, {"stage_history": 0})
         docs = (
             await self.c.find(order.where(query, cursor), {"stage_history": 0})
             .sort(order.sort())
