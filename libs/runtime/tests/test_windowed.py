@@ -111,3 +111,36 @@ async def test_the_next_pages_window_is_sized_by_what_it_saw(rows, monkeypatch) 
         items, cursor = await read_newest(rows, ORDER, {}, cursor, 50)
         assert len(items) == 50 and sum(returned) <= 200, returned
     assert windowed._spans  # learnt
+
+
+async def test_a_first_page_starts_from_the_newest_row_it_saw_and_still_shows_newer_ones(rows) -> None:
+    """A list whose newest row is hours old: the next first page reads about a page, not the hours
+    of rows the widening windows would reach; a row added since is on it all the same."""
+    old = datetime.now(UTC) - timedelta(hours=5)
+    await rows.insert_many([{"_id": f"r{i:05d}", "at": old - timedelta(seconds=i)} for i in range(3000)])
+    first, _ = await read_newest(rows, ORDER, {}, None, 20)
+    assert [d["_id"] for d in first] == [f"r{i:05d}" for i in range(20)]
+    returned: list[int] = []
+    find = rows.find
+
+    def counting(query: Any, *args: Any, **kwargs: Any) -> Any:
+        cursor = find(query, *args, **kwargs)
+        real = cursor.to_list
+
+        async def to_list(*a: Any, **k: Any) -> Any:
+            out = await real(*a, **k)
+            returned.append(len(out))
+            return out
+
+        cursor.to_list = to_list
+        return cursor
+
+    rows.find = counting
+    try:
+        again, _ = await read_newest(rows, ORDER, {}, None, 20)
+        assert again == first and sum(returned) <= 100, returned
+        await rows.insert_one({"_id": "fresh", "at": datetime.now(UTC)})
+        fresh, _ = await read_newest(rows, ORDER, {}, None, 20)
+        assert fresh[0]["_id"] == "fresh" and [d["_id"] for d in fresh[1:]] == [d["_id"] for d in first[:19]]
+    finally:
+        rows.find = find

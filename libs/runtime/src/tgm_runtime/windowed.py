@@ -17,7 +17,8 @@ for an order `(time field, _id)` descending:
    older, is read with four times the span. Past `FLOOR` the rest of the collection is one last read
    (sorted, limited: only reached at the very end of a list).
 3. The span is learnt per (collection, filter): the next page's first window is sized for about
-   `limit + 1` documents at the density just seen (`SPAN_START` until then).
+   `limit + 1` documents at the density just seen (`SPAN_START` until then), and a first page's
+   window starts from the newest row the last first page found (rows newer than it are read too).
 
 The filter must be flat (no `$or` / `$and` at its top, the time field not in it) for the embedded
 server to use its index; any other filter is read the plain way (`order.where`, sort, limit), as is an
@@ -44,6 +45,9 @@ FLOOR = datetime(2015, 1, 1, tzinfo=UTC)
 SPANS_KEPT = 512
 
 _spans: OrderedDict[tuple[str, str, str], timedelta] = OrderedDict()
+#: The newest time a first page found, per list: the next first page's window ends there (or now,
+#: if earlier) instead of at now, so a list whose newest row is hours old is not widened into.
+_newest: dict[tuple[str, str, str], datetime] = {}
 
 
 def flat(query: Mapping[str, Any], field: str) -> bool:
@@ -85,8 +89,13 @@ async def read_newest(
     upper: datetime | None = after[0] if after else None  # inclusive on the first window only
     inclusive = True
     covered = timedelta(0)
+    first_page = upper is None
     while True:
-        top = upper if upper is not None else datetime.now(UTC)
+        if upper is not None:
+            top = upper
+        else:  # the first window of a first page: no end (rows newer than any seen are in it)
+            now = datetime.now(UTC)
+            top = min(now, _newest.get(key, now))
         lower = top - span
         if lower < FLOOR:
             bound: dict[str, Any] = {}
@@ -106,8 +115,12 @@ async def read_newest(
             break
         upper, inclusive, span = lower, False, span * 4
     found.sort(key=lambda d: (d[field], d["_id"]), reverse=True)
+    if first_page and found and isinstance(found[0][field], datetime) and found[0][field].tzinfo:
+        if len(_newest) >= SPANS_KEPT and key not in _newest:
+            _newest.clear()
+        _newest[key] = found[0][field]
     if covered:
-        _learn(key, found, covered, want)
+        _learn(key, found, field, covered, want)
     return order.page(found[:want], limit)
 
 
@@ -117,9 +130,16 @@ def _after(docs: list[dict[str, Any]], field: str, after: tuple[Any, ...] | None
     return [d for d in docs if (d[field], d["_id"]) < after]
 
 
-def _learn(key: tuple[str, str, str], found: list[dict[str, Any]], covered: timedelta, want: int) -> None:
-    """Size the next first window for about `want` documents at the density just read."""
-    span = covered * (want * 1.5 / len(found)) if found else covered * 4
+def _learn(
+    key: tuple[str, str, str], found: list[dict[str, Any]], field: str, covered: timedelta, want: int
+) -> None:
+    """Size the next first window for about `want` documents at the density just read: over the
+    time the documents found span (empty stretches before them do not count), else the windows'."""
+    spread = found[0][field] - found[-1][field] if len(found) > 1 else timedelta(0)
+    if spread > timedelta(0):
+        span = spread * (want * 1.5 / (len(found) - 1))
+    else:
+        span = covered * (want * 1.5 / len(found)) if found else covered * 4
     _spans[key] = max(SPAN_MIN, min(span, timedelta(days=3650)))
     _spans.move_to_end(key)
     while len(_spans) > SPANS_KEPT:
