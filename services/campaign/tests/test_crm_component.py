@@ -413,6 +413,9 @@ async def test_tracked_users_and_activity(rt, mongo_server) -> None:
 
         # a lead for the user: a reply moved it to replied; the timeline combines every source
         lead = await client.data(CRM.AddLead, {"userId": 801, "stage": "contacted"})
+        # the page's tracked users name their leads (one read of the page's leads, not one per row)
+        views = {u["id"]: u.get("leadId") for u in (await client.data(CRM.GetTrackedUsers, {}))["items"]}
+        assert views == {t["id"]: lead["id"], other["id"]: None}, views
         await hear(received("acct0", 801, 801, "ok send me details", 3))
         after = await client.data(CRM.GetLeadDetails, {"leadId": lead["id"]})
         assert after["stage"] == "replied" and after["tracked"] is True and after["lastRepliedAt"]

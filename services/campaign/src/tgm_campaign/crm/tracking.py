@@ -33,23 +33,7 @@ class TrackingService:
 
     async def _tracked_view(self, doc: Mapping[str, Any]) -> crm_cmd.TrackedUserView:
         lead = await self.leads.by_identity(doc.get("user_id"), doc.get("username"))
-        return crm_cmd.TrackedUserView(
-            id=doc["_id"],
-            user_id=doc.get("user_id"),
-            username=doc.get("username"),
-            first_name=doc.get("first_name"),
-            last_name=doc.get("last_name"),
-            value_level=doc.get("value_level") or "medium",
-            status=doc.get("status") or "active",
-            source=doc.get("source"),
-            source_group_id=doc.get("source_group_id"),
-            notes=doc.get("notes"),
-            lead_id=lead["_id"] if lead else None,
-            groups_seen=len(doc.get("groups") or []),
-            message_count=doc.get("message_count", 0),
-            last_seen_at=doc.get("last_seen_at"),
-            tracked_since=doc["tracked_since"],
-        )
+        return tracked_view(doc, lead["_id"] if lead else None)
 
     @answers(crm_cmd.TrackUser, principal=True)
     async def track(self, req: crm_cmd.TrackUserRequest, by: str | None) -> crm_cmd.TrackedUserView:
@@ -128,6 +112,29 @@ class TrackingService:
             query.update(name_search(req.search))
         total = await self.tracked.count(query)
         docs, nxt = await self.tracked.page(query, req.cursor, req.limit)
+        leads = await self.leads.ids_by_identity([(d.get("user_id"), d.get("username")) for d in docs])
         return Page[crm_cmd.TrackedUserView](
-            items=[await self._tracked_view(d) for d in docs], next_cursor=nxt, total=total
+            items=[tracked_view(d, lead) for d, lead in zip(docs, leads, strict=True)],
+            next_cursor=nxt,
+            total=total,
         )
+
+
+def tracked_view(doc: Mapping[str, Any], lead_id: str | None) -> crm_cmd.TrackedUserView:
+    return crm_cmd.TrackedUserView(
+        id=doc["_id"],
+        user_id=doc.get("user_id"),
+        username=doc.get("username"),
+        first_name=doc.get("first_name"),
+        last_name=doc.get("last_name"),
+        value_level=doc.get("value_level") or "medium",
+        status=doc.get("status") or "active",
+        source=doc.get("source"),
+        source_group_id=doc.get("source_group_id"),
+        notes=doc.get("notes"),
+        lead_id=lead_id,
+        groups_seen=len(doc.get("groups") or []),
+        message_count=doc.get("message_count", 0),
+        last_seen_at=doc.get("last_seen_at"),
+        tracked_since=doc["tracked_since"],
+    )

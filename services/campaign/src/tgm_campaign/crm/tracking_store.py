@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from tgm_runtime.counts import cached_count
 from tgm_runtime.cursor import Keyset
+from tgm_runtime.windowed import read_newest
 
 from ..messaging.window_store import TimeWindow
 from .store import identity_query, username_key
@@ -103,14 +104,9 @@ class TrackedUserStore:
     async def page(
         self, query: Mapping[str, Any], cursor: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Most recently seen first (`seen_sort`: last seen, or tracked-since when never seen)."""
-        docs = (
-            await self.c.find(SEEN_ORDER.where(query, cursor))
-            .sort(SEEN_ORDER.sort())
-            .limit(limit + 1)
-            .to_list()
-        )
-        return SEEN_ORDER.page(docs, limit)
+        """Most recently seen first (`seen_sort`: last seen, or tracked-since when never seen), read
+        as time windows (`tgm_runtime.windowed`)."""
+        return await read_newest(self.c, SEEN_ORDER, query, cursor, limit)
 
     async def count(self, query: Mapping[str, Any]) -> int:
         """get-tracked-users' `total`, counted once until this process writes (`counts.py`)."""
