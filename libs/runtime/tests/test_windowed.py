@@ -44,6 +44,27 @@ def times(now: datetime) -> list[datetime]:
     return out
 
 
+def count_returned(col: Any, monkeypatch: Any) -> list[int]:
+    """From now on, how many documents each find of `col` returns."""
+    returned: list[int] = []
+    find = col.find
+
+    def counting(query: Any, *args: Any, **kwargs: Any) -> Any:
+        cursor = find(query, *args, **kwargs)
+        real = cursor.to_list
+
+        async def to_list(*a: Any, **k: Any) -> Any:
+            out = await real(*a, **k)
+            returned.append(len(out))
+            return out
+
+        cursor.to_list = to_list
+        return cursor
+
+    monkeypatch.setattr(col, "find", counting)
+    return returned
+
+
 async def plain(col: Any, query: dict[str, Any], cursor: str | None, limit: int) -> Any:
     docs = await col.find(ORDER.where(query, cursor)).sort(ORDER.sort()).limit(limit + 1).to_list()
     return ORDER.page(docs, limit)
@@ -88,22 +109,7 @@ async def test_the_next_pages_window_is_sized_by_what_it_saw(rows, monkeypatch) 
     """After the first page the windows hold about a page: few documents read per page."""
     now = datetime.now(UTC)
     await rows.insert_many([{"_id": f"r{i:05d}", "at": now - timedelta(seconds=i)} for i in range(3000)])
-    returned: list[int] = []
-    find = rows.find
-
-    def counting(query: Any, *args: Any, **kwargs: Any) -> Any:
-        cursor = find(query, *args, **kwargs)
-        real = cursor.to_list
-
-        async def to_list(*a: Any, **k: Any) -> Any:
-            out = await real(*a, **k)
-            returned.append(len(out))
-            return out
-
-        cursor.to_list = to_list
-        return cursor
-
-    monkeypatch.setattr(rows, "find", counting)
+    returned = count_returned(rows, monkeypatch)
     items, cursor = await read_newest(rows, ORDER, {}, None, 50)
     assert len(items) == 50 and sum(returned) >= 51  # the first window: an hour, 3,000 rows
     for _ in range(10):
@@ -113,34 +119,18 @@ async def test_the_next_pages_window_is_sized_by_what_it_saw(rows, monkeypatch) 
     assert windowed._spans  # learnt
 
 
-async def test_a_first_page_starts_from_the_newest_row_it_saw_and_still_shows_newer_ones(rows) -> None:
+async def test_a_first_page_starts_from_the_newest_row_it_saw_and_still_shows_newer_ones(
+    rows, monkeypatch
+) -> None:
     """A list whose newest row is hours old: the next first page reads about a page, not the hours
     of rows the widening windows would reach; a row added since is on it all the same."""
     old = datetime.now(UTC) - timedelta(hours=5)
     await rows.insert_many([{"_id": f"r{i:05d}", "at": old - timedelta(seconds=i)} for i in range(3000)])
     first, _ = await read_newest(rows, ORDER, {}, None, 20)
     assert [d["_id"] for d in first] == [f"r{i:05d}" for i in range(20)]
-    returned: list[int] = []
-    find = rows.find
-
-    def counting(query: Any, *args: Any, **kwargs: Any) -> Any:
-        cursor = find(query, *args, **kwargs)
-        real = cursor.to_list
-
-        async def to_list(*a: Any, **k: Any) -> Any:
-            out = await real(*a, **k)
-            returned.append(len(out))
-            return out
-
-        cursor.to_list = to_list
-        return cursor
-
-    rows.find = counting
-    try:
-        again, _ = await read_newest(rows, ORDER, {}, None, 20)
-        assert again == first and sum(returned) <= 100, returned
-        await rows.insert_one({"_id": "fresh", "at": datetime.now(UTC)})
-        fresh, _ = await read_newest(rows, ORDER, {}, None, 20)
-        assert fresh[0]["_id"] == "fresh" and [d["_id"] for d in fresh[1:]] == [d["_id"] for d in first[:19]]
-    finally:
-        rows.find = find
+    returned = count_returned(rows, monkeypatch)
+    again, _ = await read_newest(rows, ORDER, {}, None, 20)
+    assert again == first and sum(returned) <= 100, returned
+    await rows.insert_one({"_id": "fresh", "at": datetime.now(UTC)})
+    fresh, _ = await read_newest(rows, ORDER, {}, None, 20)
+    assert fresh[0]["_id"] == "fresh" and [d["_id"] for d in fresh[1:]] == [d["_id"] for d in first[:19]]

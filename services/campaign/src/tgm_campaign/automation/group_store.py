@@ -33,6 +33,22 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 }
 
 
+async def ids_per_set(collection: Any, set_ids: Sequence[str], *, by_id: bool) -> dict[str, list[str]]:
+    """set id -> ids of the documents of `collection` (groups, rules) whose `keyword_set_ids` name
+    it, in one query for a list of sets; in `_id` order (`by_id`) or as the database returns them."""
+    out: dict[str, list[str]] = {s: [] for s in set_ids}
+    if not set_ids:
+        return out
+    docs = await collection.find(
+        {"keyword_set_ids": {"$in": list(set_ids)}}, {"_id": 1, "keyword_set_ids": 1}
+    ).to_list()
+    for d in sorted(docs, key=lambda d: str(d["_id"])) if by_id else docs:
+        for s in d.get("keyword_set_ids") or []:
+            if s in out:
+                out[s].append(d["_id"])
+    return out
+
+
 class GroupTaken(Exception):
     pass
 
@@ -99,17 +115,7 @@ class MonitoredGroupStore:
 
     async def bindings(self, set_ids: Sequence[str]) -> dict[str, list[str]]:
         """set id -> ids of the groups bound to it (one query for a page of sets)."""
-        out: dict[str, list[str]] = {s: [] for s in set_ids}
-        if not set_ids:
-            return out
-        docs = await self.c.find(
-            {"keyword_set_ids": {"$in": list(set_ids)}}, {"_id": 1, "keyword_set_ids": 1}
-        ).to_list()
-        for d in sorted(docs, key=lambda d: str(d["_id"])):
-            for s in d.get("keyword_set_ids") or []:
-                if s in out:
-                    out[s].append(d["_id"])
-        return out
+        return await ids_per_set(self.c, set_ids, by_id=True)
 
     async def detach_set(self, set_id: str, now: datetime) -> list[str]:
         """Unbind a keyword set from every group; the ids of the groups it was bound to."""
