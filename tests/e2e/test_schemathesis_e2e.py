@@ -51,6 +51,9 @@ UNLIMITED = {
     "TGM_GATEWAY_FAILED_AUTH_BURST": "100000",
 }
 
+#: Failure texts that are fuzzed once more alone before they fail the test (see below).
+RETRIED_ONCE = ("Inconsistent results", "AST constructor recursion depth mismatch")
+
 
 def test_the_openapi_holds_under_fuzzing(
     start_module_stack: Callable[..., Stack], module_emulator: EmulatorThread, tmp_path: Path
@@ -93,7 +96,10 @@ def test_the_openapi_holds_under_fuzzing(
     # Hypothesis calls a case that failed once and not on its replay "Inconsistent results" (a
     # request that timed out under load, then answered). Such an operation is fuzzed once more on
     # its own: it fails the test only if it fails again.
-    inconsistent = [name for name, text in failed.items() if "Inconsistent results" in text]
+    # The same for an error inside the fuzzer itself, not an answer of ours: Python 3.11's `ast`,
+    # which hypothesis uses to describe its lambdas, raised "AST constructor recursion depth
+    # mismatch" under schemathesis' two worker threads (session 19's clean clone, save-scenario).
+    inconsistent = [name for name, text in failed.items() if any(m in text for m in RETRIED_ONCE)]
     if inconsistent:
         again, still = fuzz(tmp_path / "again.xml", *inconsistent)
         for name in inconsistent:
