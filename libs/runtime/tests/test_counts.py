@@ -95,3 +95,24 @@ def test_equal_filters_make_one_key_whatever_their_order() -> None:
     assert canonical({"a": 1, "b": {"$in": [1, 2]}}) == canonical({"b": {"$in": [1, 2]}, "a": 1})
     assert canonical({"a": 1}) != canonical({"a": "1"}) != canonical({"a": True})
     assert canonical({"a": [1, 2]}) != canonical({"a": [2, 1]})
+
+
+async def test_a_caller_after_a_write_does_not_share_a_count_begun_before_it(clients, monkeypatch) -> None:
+    rows, _ = clients
+    await rows.insert_many([{"n": i} for i in range(3)])
+    real, counting, release = rows.count_documents, asyncio.Event(), asyncio.Event()
+
+    async def slow(query: dict[str, Any]) -> int:
+        value = await real(query)
+        counting.set()
+        await release.wait()  # the count is still under way when the write ends
+        return value
+
+    monkeypatch.setattr(rows, "count_documents", slow)
+    early = asyncio.create_task(cached_count(rows, {}))
+    await asyncio.wait_for(counting.wait(), 10)
+    await rows.insert_one({"n": 3})
+    monkeypatch.setattr(rows, "count_documents", real)
+    assert await cached_count(rows, {}) == 4  # its own count, not the one begun before the write
+    release.set()
+    assert await early == 3

@@ -116,7 +116,7 @@ async def test_the_next_pages_window_is_sized_by_what_it_saw(rows, monkeypatch) 
         returned.clear()
         items, cursor = await read_newest(rows, ORDER, {}, cursor, 50)
         assert len(items) == 50 and sum(returned) <= 200, returned
-    assert windowed._spans  # learnt
+    assert windowed._learnt  # learnt
 
 
 async def test_a_first_page_starts_from_the_newest_row_it_saw_and_still_shows_newer_ones(
@@ -134,3 +134,20 @@ async def test_a_first_page_starts_from_the_newest_row_it_saw_and_still_shows_ne
     await rows.insert_one({"_id": "fresh", "at": datetime.now(UTC)})
     fresh, _ = await read_newest(rows, ORDER, {}, None, 20)
     assert fresh[0]["_id"] == "fresh" and [d["_id"] for d in fresh[1:]] == [d["_id"] for d in first[:19]]
+
+
+async def test_rows_older_than_the_floor_sharing_one_instant_are_all_paged(rows) -> None:
+    """Past `FLOOR` the rest is one sorted read; at a cursor inside a run of rows sharing its instant
+    that read must start after the cursor, not at the instant (the rows before it would fill it)."""
+    old = datetime(2010, 1, 1, tzinfo=UTC)
+    await rows.insert_many([{"_id": f"r{i:03d}", "at": old} for i in range(20)])
+    await rows.insert_many(
+        [{"_id": f"n{i:03d}", "at": datetime.now(UTC) - timedelta(seconds=i)} for i in range(3)]
+    )
+
+    async def windowed_read(col: Any, query: dict[str, Any], cursor: str | None, n: int) -> Any:
+        return await read_newest(col, ORDER, query, cursor, n)
+
+    expected = await walk(rows, {}, 5, plain)
+    assert sum(map(len, expected)) == 23
+    assert await walk(rows, {}, 5, windowed_read) == expected

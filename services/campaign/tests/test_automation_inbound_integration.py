@@ -104,6 +104,19 @@ async def drained(campaign: Any, eventually: Callable[..., Any]) -> None:
     await eventually(done, timeout=30, interval=0.1)
 
 
+async def joined(campaign: Any, user_id: int, name: str) -> None:
+    """tg-session's `member-joined` for a user who joined the group by link just now."""
+    await campaign.fleet.rt.publish(
+        MemberJoined(
+            account_id="acct1",
+            chat_id=CHAT,
+            user=TelegramUser(user_id=user_id, first_name=name),
+            via="link",
+            joined_at=datetime.now(UTC),
+        )
+    )
+
+
 def fired(campaign: Any, rule_id: str) -> list[dict[str, Any]]:
     return [
         e for e in campaign.events if e["_subject"].endswith("trigger-fired.v1") and e["ruleId"] == rule_id
@@ -447,15 +460,7 @@ async def test_new_member_only_fires_for_a_recent_join(campaign, eventually) -> 
     rule_id, _, _ = await world(
         campaign, conditions={"newMemberOnly": True, "excludeAdmin": False}, actions=[{"type": "notify"}]
     )
-    await campaign.fleet.rt.publish(
-        MemberJoined(
-            account_id="acct1",
-            chat_id=CHAT,
-            user=TelegramUser(user_id=301, first_name="New"),
-            via="link",
-            joined_at=datetime.now(UTC),
-        )
-    )
+    await joined(campaign, 301, "New")
     js = campaign.nc.jetstream()
 
     async def joins_consumed() -> bool:
@@ -492,15 +497,7 @@ async def test_a_join_recorded_after_the_members_message_is_read_still_counts(
         await record(chat_id, user_id, at)
 
     monkeypatch.setattr(firings, "joined", late)
-    await campaign.fleet.rt.publish(
-        MemberJoined(
-            account_id="acct1",
-            chat_id=CHAT,
-            user=TelegramUser(user_id=311, first_name="Fresh"),
-            via="link",
-            joined_at=datetime.now(UTC),
-        )
-    )
+    await joined(campaign, 311, "Fresh")
     await asyncio.wait_for(writing.wait(), 20)
     looked = firings.joined_since
     checks: list[bool] = []

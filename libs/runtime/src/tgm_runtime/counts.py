@@ -15,7 +15,7 @@ collection is written or `TTL` seconds pass:
   matches. So a total read after a write of this process includes it, as before.
 - **Writes by another process** (another replica, an operator's shell) are seen within `TTL`: the
   total is then up to `TTL` seconds old. `Page.total` says "where cheap to count"; this is that.
-- Concurrent callers of one count share it (`SingleFlight`).
+- Concurrent callers of one count share it (`SingleFlight`), unless a write came between them.
 
 The memo is process-wide (one per process, like the connection pool): several runtimes in one
 process (the tests' replicas) share it, which only makes it fresher. Keys are bounded (`MAX_KEYS`,
@@ -74,7 +74,8 @@ class _Counts:
                     self.kept.popitem(last=False)
             return value
 
-        return await self.flight.run(key, count_now)
+        # Keyed by the generation too: a caller after a write never shares a count begun before it.
+        return await self.flight.run((key, gen), count_now)
 
 
 COUNTS = _Counts()

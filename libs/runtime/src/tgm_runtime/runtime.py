@@ -646,7 +646,7 @@ class ServiceRuntime(Generic[AppT]):
         events are then handled in no particular order, so only for handlers that are idempotent and
         do not depend on the order of events (a redelivered or delayed one overtakes others anyway)."""
 
-        name = f"{self.service.value.replace('-', '_')}_{durable}"
+        name = self.durable_name(durable)
         op = f"{event.OWNER.value}.{event.NAME}@{durable}"
 
         def decorate(fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
@@ -658,6 +658,10 @@ class ServiceRuntime(Generic[AppT]):
             return fn
 
         return decorate
+
+    def durable_name(self, durable: str) -> str:
+        """The JetStream name of this service's durable consumer `durable` (`campaign_automation_joins`)."""
+        return f"{self.service.value.replace('-', '_')}_{durable}"
 
     async def consumer_idle(self, durable: str) -> bool | None:
         """Whether the `subscribe_events` consumer `durable` has handled (acknowledged) every event of
@@ -671,7 +675,7 @@ class ServiceRuntime(Generic[AppT]):
         recorded. One JetStream API call."""
         if not self._bus_connected:
             return None
-        name = f"{self.service.value.replace('-', '_')}_{durable}"
+        name = self.durable_name(durable)
         try:
             info = await self.js.consumer_info(streams.EVENTS_STREAM.name, name)
         except Exception as exc:  # not found, the bus briefly away: unknown, the caller decides
@@ -811,7 +815,7 @@ class ServiceRuntime(Generic[AppT]):
         """
         from tgm_contracts.events import EVENTS
 
-        name = f"{self.service.value.replace('-', '_')}_{durable}"
+        name = self.durable_name(durable)
 
         def decorate(fn: Callable[[Event], Awaitable[None]]) -> Callable[[Event], Awaitable[None]]:
             async def endpoint() -> None:

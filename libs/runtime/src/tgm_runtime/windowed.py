@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,13 +42,23 @@ SPAN_START = timedelta(hours=1)
 SPAN_MIN = timedelta(seconds=1)
 #: Older than this, the rest of a list is read in one sorted query (no product data is that old).
 FLOOR = datetime(2015, 1, 1, tzinfo=UTC)
-#: Learnt spans remembered (per collection and filter).
+#: Lists whose spans are remembered (per collection and filter).
 SPANS_KEPT = 512
 
-_spans: OrderedDict[tuple[str, str, str], timedelta] = OrderedDict()
-#: The newest time a first page found, per list: the next first page's window ends there (or now,
-#: if earlier) instead of at now, so a list whose newest row is hours old is not widened into.
-_newest: dict[tuple[str, str, str], datetime] = {}
+Key = tuple[str, str, str]
+
+
+@dataclass
+class _Learnt:
+    """What the last pages of one list taught: the span that holds about a page, and the newest time
+    a first page found (the next first page's window ends there, or now if earlier, so a list whose
+    newest row is hours old is not widened into)."""
+
+    span: timedelta = SPAN_START
+    newest: datetime | None = None
+
+
+_learnt: OrderedDict[Key, _Learnt] = OrderedDict()
 
 
 def flat(query: Mapping[str, Any], field: str) -> bool:
@@ -82,8 +93,9 @@ async def read_newest(
             .to_list()
         )
         return order.page(docs, limit)
-    key = (collection.database.name, collection.name, canonical(query))
-    span = _spans.get(key, SPAN_START)
+    key: Key = (collection.database.name, collection.name, canonical(query))
+    learnt = _learnt.get(key) or _Learnt()
+    span = learnt.span
     want = limit + 1
     found: list[dict[str, Any]] = []
     upper: datetime | None = after[0] if after else None  # inclusive on the first window only
@@ -95,15 +107,14 @@ async def read_newest(
             top = upper
         else:  # the first window of a first page: no end (rows newer than any seen are in it)
             now = datetime.now(UTC)
-            top = min(now, _newest.get(key, now))
+            top = min(now, learnt.newest or now)
         lower = top - span
-        if lower < FLOOR:
-            bound: dict[str, Any] = {}
-            if upper is not None:
-                bound["$lte" if inclusive else "$lt"] = upper
-            rest = {**query, field: bound} if bound else dict(query)
-            docs = await collection.find(rest, projection).sort(order.sort()).limit(want + 1).to_list()
-            found += _after(docs, field, after)
+        if lower < FLOOR:  # the rest of the list, one sorted read: after the cursor, or below the last window
+            rest = order.where(query, cursor) if inclusive else {**query, field: {"$lt": upper}}
+            docs = (
+                await collection.find(rest, projection).sort(order.sort()).limit(want - len(found)).to_list()
+            )
+            found += docs
             break
         bound = {"$gte": lower}
         if upper is not None:
@@ -116,11 +127,13 @@ async def read_newest(
         upper, inclusive, span = lower, False, span * 4
     found.sort(key=lambda d: (d[field], d["_id"]), reverse=True)
     if first_page and found and isinstance(found[0][field], datetime) and found[0][field].tzinfo:
-        if len(_newest) >= SPANS_KEPT and key not in _newest:
-            _newest.clear()
-        _newest[key] = found[0][field]
+        learnt.newest = found[0][field]
     if covered:
-        _learn(key, found, field, covered, want)
+        learnt.span = _span(found, field, covered, want)
+    _learnt[key] = learnt
+    _learnt.move_to_end(key)
+    while len(_learnt) > SPANS_KEPT:
+        _learnt.popitem(last=False)
     return order.page(found[:want], limit)
 
 
@@ -130,17 +143,12 @@ def _after(docs: list[dict[str, Any]], field: str, after: tuple[Any, ...] | None
     return [d for d in docs if (d[field], d["_id"]) < after]
 
 
-def _learn(
-    key: tuple[str, str, str], found: list[dict[str, Any]], field: str, covered: timedelta, want: int
-) -> None:
-    """Size the next first window for about `want` documents at the density just read: over the
-    time the documents found span (empty stretches before them do not count), else the windows'."""
+def _span(found: list[dict[str, Any]], field: str, covered: timedelta, want: int) -> timedelta:
+    """The span for about `want` documents at the density just read: over the time the documents
+    found span (empty stretches before them do not count), else the windows'."""
     spread = found[0][field] - found[-1][field] if len(found) > 1 else timedelta(0)
     if spread > timedelta(0):
         span = spread * (want * 1.5 / (len(found) - 1))
     else:
         span = covered * (want * 1.5 / len(found)) if found else covered * 4
-    _spans[key] = max(SPAN_MIN, min(span, timedelta(days=3650)))
-    _spans.move_to_end(key)
-    while len(_spans) > SPANS_KEPT:
-        _spans.popitem(last=False)
+    return max(SPAN_MIN, min(span, timedelta(days=3650)))

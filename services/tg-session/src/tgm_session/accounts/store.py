@@ -176,8 +176,8 @@ class AccountsRepo(Repo):
         event): what is kept is read again in the background, by the next page that reads it."""
         if membership:
             self._order.read_at = -ORDER_FRESH_SECONDS
-        for key, (_, writes, counts) in self._tallies.items():
-            self._tallies[key] = (-ORDER_FRESH_SECONDS, writes, counts)
+        for key, (_, version, counts) in self._tallies.items():
+            self._tallies[key] = (-ORDER_FRESH_SECONDS, version, counts)
 
     def _refresh(self, key: Any, read: Callable[[], Awaitable[Any]]) -> None:
         """Ask for `read()` by the next `refresh_wanted` (once for `key` however many pages ask)."""
@@ -255,20 +255,20 @@ class AccountsRepo(Repo):
         # The version, not the count of writes begun: a read begun while a write was under way may
         # not see it, so it is not the answer once that write has ended (clean-clone run, session 19:
         # the page right after add-account tallied 0 accounts).
-        writes = self.watched.version
-        if kept is not None and kept[1] == writes:
+        version = self.watched.version
+        if kept is not None and kept[1] == version:
             self._tallies.move_to_end(key)
             if time.monotonic() - kept[0] >= (FRESH_SECONDS if query else ORDER_FRESH_SECONDS):
                 self._refresh(("tallies", key), lambda: self._read_tally(key, query))
             return kept[2]
-        return await self._reads.run(("tallies", key, writes), lambda: self._read_tally(key, query))
+        return await self._reads.run(("tallies", key, version), lambda: self._read_tally(key, query))
 
     async def _read_tally(self, key: str, query: Doc) -> dict[str, int]:
-        read_at, writes = time.monotonic(), self.watched.version
+        read_at, version = time.monotonic(), self.watched.version
         counts = await self.count_by_state(query)
         kept = self._tallies.get(key)
-        if kept is None or kept[1] <= writes:  # not over a read begun after a later write
-            self._tallies[key] = (read_at, writes, counts)
+        if kept is None or kept[1] <= version:  # not over a read begun after a later write
+            self._tallies[key] = (read_at, version, counts)
             self._tallies.move_to_end(key)
             while len(self._tallies) > TALLY_FILTERS:
                 self._tallies.popitem(last=False)
