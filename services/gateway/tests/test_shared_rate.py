@@ -40,7 +40,12 @@ async def test_two_replicas_share_one_budget_per_key(nats_server: Any) -> None:
         assert allowed <= burst + rate * elapsed + 1, (allowed, elapsed)
         # and at most a lease per replica lost to the other: still nearly the whole burst
         assert allowed >= burst - 2 * a.chunk, (allowed, elapsed)
-        refused = await a.take(key)
+        # once the budget is spent a take waits at most one refill (under load the loop above may
+        # have run long enough to refill a token or two: those are taken first, as they should be)
+        refused = 0.0
+        for _ in range(burst):
+            if (refused := await a.take(key)) > 0:
+                break
         assert 0 < refused <= 1 / rate + 0.01
         # another key has a budget of its own
         assert await b.take(other) == 0
